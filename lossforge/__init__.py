@@ -1,0 +1,1 @@
+"""lossforge: symbolic discovery of Mirror Preference Optimization losses."""
