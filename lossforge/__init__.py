@@ -1,1 +1,19 @@
-"""lossforge: symbolic discovery of Mirror Preference Optimization losses."""
+"""lossforge: symbolic discovery of Mirror Preference Optimization (MPO) losses.
+
+Where things live (one stage, one home):
+    grammar/ops.py         the op table (SymPy, torch, LaTeX of every operator)
+    symbolic/parser.py     user text -> SymPy, never executed
+    symbolic/checks.py     convexity / differentiability / Legendre checks
+    symbolic/mirror_map.py MirrorMap: h, phi^-1, phi~ (log domain), checks, LaTeX, hash
+    objectives/compile.py  SymPy -> torch
+    objectives/mpo.py      the MPO objective; objectives/zoo.py the known members
+    grammar/loader.py      typed grammar files; grammar/trees.py random trees
+    bench/                 MuJoCo preference benchmark (fitness)
+"""
+
+from lossforge import objectives
+from lossforge.errors import LossforgeError
+from lossforge.symbolic.mirror_map import MirrorMap
+
+__all__ = ["MirrorMap", "LossforgeError", "objectives"]
+__version__ = "0.1.0"

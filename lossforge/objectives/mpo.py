@@ -1,0 +1,239 @@
+"""The MPO objective: one class for every member of the family (``shared/design/mpo.md``).
+
+    r(y)   = beta * [phi~(l_theta(y)) - phi~(l_ref(y))]     (reference=True)
+    r(y)   = beta *  phi~(l_theta(y))                       (reference=False)
+    D      = r(y_w) - r(y_l)
+    L      = w_pref(t) * G(D, r_w, r_l, t) + w_sft(t) * Psi(l_theta(y_w), n_w, t)
+
+Every piece is a formula: the mirror map h(p) gives phi~; the link G, the imitation term Psi and
+the weights are formulas over the variables below, parsed by the safe parser and compiled by the
+op-table compiler, so a zoo member is a handful of strings (``zoo.py``) and a discovered loss is
+the same kind of object as DPO.
+
+Link variables:      D (the margin), rw, rl (the two rewards), t (training progress in [0,1]).
+Imitation variables: l (the chosen log-prob, aggregated as ``aggregation`` says), n (the chosen
+                     response's length in tokens/steps; pass ``chosen_lengths``), t.
+Weight variables:    t.
+Named constants (``params``, e.g. eps, tau, gamma, lam) may appear in any of them; ``beta`` is
+always available too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import sympy as sp
+import torch
+
+from lossforge.errors import ConfigError, FormulaError
+from lossforge.objectives.compile import compile_torch
+from lossforge.symbolic.logdomain import L
+from lossforge.symbolic.mirror_map import MirrorMap
+from lossforge.symbolic.parser import parse_formula
+
+D = sp.Symbol("D", real=True)
+RW = sp.Symbol("rw", real=True)
+RL = sp.Symbol("rl", real=True)
+T = sp.Symbol("t", nonnegative=True)
+N = sp.Symbol("n", positive=True)
+
+LINK_VARS = {"D": D, "rw": RW, "rl": RL, "t": T}
+IMITATION_VARS = {"l": L, "n": N, "t": T}
+WEIGHT_VARS = {"t": T}
+AGGREGATIONS = ("sum", "mean")
+
+
+@dataclass(frozen=True)
+class MPOSpec:
+    """A member of the MPO family as plain data (JSON round-trips; see module docstring)."""
+
+    name: str = "custom"
+    mirror_map: str = "p*log(p)"
+    beta: float = 0.1
+    reference: bool = True
+    link: str = "-logsigmoid(D)"
+    imitation: str | None = None
+    w_pref: str = "1"
+    w_sft: str = "1"
+    aggregation: str = "sum"
+    params: Mapping[str, float] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self):
+        if self.aggregation not in AGGREGATIONS:
+            raise ConfigError(f"objective {self.name!r}: aggregation must be one of "
+                              f"{AGGREGATIONS}, got {self.aggregation!r}")
+        if not isinstance(self.beta, (int, float)) or not self.beta > 0:
+            raise ConfigError(f"objective {self.name!r}: beta must be a positive number, "
+                              f"got {self.beta!r}")
+        object.__setattr__(self, "params", dict(self.params))
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "MPOSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"objective spec has unknown fields: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+def _param_values(spec: MPOSpec) -> dict[str, sp.Expr]:
+    values = {"beta": sp.Rational(repr(float(spec.beta)))}
+    for k, v in spec.params.items():
+        if not isinstance(v, (int, float)) or v != v:
+            raise ConfigError(f"objective {spec.name!r}: parameter {k} must be a number, got {v!r}")
+        values[k] = sp.Rational(repr(float(v)))
+    return values
+
+
+class Objective:
+    """A compiled MPO loss; call it with log-probs, get per-example losses.
+
+    ``objective(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps=None,
+    ref_rejected_logps=None, progress=None, chosen_lengths=None) -> Tensor[B]``
+
+    Attributes the trainers read: ``name``, ``aggregation`` ("sum" or "mean" log-probs),
+    ``needs_reference``, ``temporal`` (reads ``progress``), ``needs_lengths``.
+    Pickles as its spec (workers recompile it).
+    """
+
+    def __init__(self, spec: MPOSpec, *, check: bool = True):
+        self.spec = spec
+        self.name = spec.name
+        self.aggregation = spec.aggregation
+        self.needs_reference = spec.reference
+        self.mirror_map = MirrorMap.from_formula(spec.mirror_map)
+        if check:
+            self.mirror_map.require_valid()
+        self._phi = self.mirror_map.compile()
+        self._phi_is_identity = self.mirror_map.phi_tilde == L
+        params = _param_values(spec)
+        self.link_expr = self._parse(spec.link, LINK_VARS, params, "link")
+        self.imitation_expr = (self._parse(spec.imitation, IMITATION_VARS, params, "imitation")
+                               if spec.imitation else None)
+        self.w_pref_expr = self._parse(spec.w_pref, WEIGHT_VARS, params, "w_pref")
+        self.w_sft_expr = self._parse(spec.w_sft, WEIGHT_VARS, params, "w_sft")
+        exprs = [self.link_expr, self.w_pref_expr]
+        if self.imitation_expr is not None:
+            exprs += [self.imitation_expr, self.w_sft_expr]
+        self.temporal = any(T in e.free_symbols for e in exprs)
+        self.needs_lengths = self.imitation_expr is not None and N in self.imitation_expr.free_symbols
+        self._link = compile_torch(self.link_expr, [D, RW, RL, T])
+        self._uses_rewards = bool({RW, RL} & self.link_expr.free_symbols)
+        self._psi = (compile_torch(self.imitation_expr, [L, N, T])
+                     if self.imitation_expr is not None else None)
+        self._w_pref = compile_torch(self.w_pref_expr, [T])
+        self._w_sft = compile_torch(self.w_sft_expr, [T])
+
+    def _parse(self, text: str, variables, params, what: str) -> sp.Expr:
+        try:
+            return parse_formula(str(text), variables, params)
+        except FormulaError as exc:
+            raise FormulaError(f"objective {self.name!r}, {what}: {exc}") from None
+
+    def __reduce__(self):
+        return (Objective, (self.spec,))
+
+    def __repr__(self) -> str:
+        return f"Objective({self.name!r})"
+
+    # ---- the loss --------------------------------------------------------------------------
+
+    def __call__(self, policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor,
+                 ref_chosen_logps: torch.Tensor | None = None,
+                 ref_rejected_logps: torch.Tensor | None = None,
+                 progress: float | torch.Tensor | None = None,
+                 chosen_lengths: torch.Tensor | None = None) -> torch.Tensor:
+        pc, pr = policy_chosen_logps, policy_rejected_logps
+        if self.needs_reference:
+            if ref_chosen_logps is None or ref_rejected_logps is None:
+                raise ValueError(f"objective {self.name!r} needs reference log-probs")
+        if self.temporal and progress is None:
+            raise ValueError(f"objective {self.name!r} is temporally aware: pass progress t")
+        if self.needs_lengths and chosen_lengths is None:
+            raise ValueError(f"objective {self.name!r} uses n: pass chosen_lengths")
+        phi = (lambda x: x) if self._phi_is_identity else self._phi
+        if self.needs_reference:
+            # same association as TRL: beta * ((pc - rc) - (pr - rr)) when phi~ is the identity
+            d_w = phi(pc) - phi(ref_chosen_logps)
+            d_l = phi(pr) - phi(ref_rejected_logps)
+        else:
+            d_w, d_l = phi(pc), phi(pr)
+        beta = float(self.spec.beta)
+        margin = beta * (d_w - d_l)
+        rw, rl = (beta * d_w, beta * d_l) if self._uses_rewards else (margin, margin)
+        t = torch.as_tensor(0.0 if progress is None else progress, dtype=pc.dtype)
+        loss = self._link(margin, rw, rl, t)
+        if self.w_pref_expr != 1:
+            loss = self._w_pref(t) * loss
+        if self._psi is not None:
+            n = (torch.as_tensor(chosen_lengths, dtype=pc.dtype) if chosen_lengths is not None
+                 else torch.ones_like(pc))
+            loss = loss + self._w_sft(t) * self._psi(pc, n, t)
+        return loss
+
+    # ---- text forms ------------------------------------------------------------------------
+
+    def formula(self) -> str:
+        """A one-line plain-text form of the whole loss."""
+        s = self.spec
+        ref = " - phi~(l_ref)" if s.reference else ""
+        text = (f"phi~(l) = {self.mirror_map.phi_tilde};  r = {s.beta:g}*[phi~(l){ref}];  "
+                f"L = {self.w_pref_expr}*({self.link_expr})")
+        if self.imitation_expr is not None:
+            text += f" + {self.w_sft_expr}*({self.imitation_expr})"
+        return text.replace("1*(", "(")
+
+    def latex(self) -> str:
+        """The whole objective as a printable LaTeX ``aligned`` block."""
+        s = self.spec
+        sub = {D: sp.Symbol(r"\Delta"), RW: sp.Symbol("r_w"), RL: sp.Symbol("r_l"),
+               L: sp.Symbol(r"\ell_w"), N: sp.Symbol("n_w")}
+        phi = self.mirror_map.latex()["phi_tilde"]
+        beta = "" if s.beta == 1 else sp.latex(sp.Rational(repr(float(s.beta))))
+        ref = r" - \tilde\phi(\ell_{\mathrm{ref}}(y|x))" if s.reference else ""
+        link = sp.latex(self.link_expr.subs(sub))
+        total = (link if self.w_pref_expr == 1
+                 else rf"{sp.latex(self.w_pref_expr)} \left[{link}\right]")
+        if self.imitation_expr is not None:
+            psi = sp.latex(self.imitation_expr.subs(sub))
+            w = "" if self.w_sft_expr == 1 else sp.latex(self.w_sft_expr) + r"\,"
+            total += rf" + {w}\left[{psi}\right]"
+        return ("\\begin{aligned}\n"
+                f"  h(p) &= {sp.latex(self.mirror_map.h)} \\\\\n"
+                f"  \\tilde\\phi(\\ell) &= {phi} \\\\\n"
+                f"  r_\\theta(x,y) &= {beta}\\left[\\tilde\\phi(\\ell_\\theta(y|x)){ref}\\right] "
+                "\\\\\n"
+                "  \\Delta &= r_\\theta(x,y_w) - r_\\theta(x,y_l) \\\\\n"
+                f"  \\mathcal{{L}} &= {total}\n"
+                "\\end{aligned}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"spec": self.spec.to_json(), "formula": self.formula(), "latex": self.latex()}
+
+
+def from_mirror_map(mm: "MirrorMap | str", *, beta: float = 0.1, reference: bool = True,
+                    link: str = "-logsigmoid(D)", imitation: str | None = None,
+                    w_pref: str = "1", w_sft: str = "1", aggregation: str = "sum",
+                    params: Mapping[str, float] | None = None, name: str | None = None,
+                    check: bool = True) -> Objective:
+    """Build the MPO objective of a mirror map (a ``MirrorMap`` or a formula in p)."""
+    formula = mm.source if isinstance(mm, MirrorMap) else str(mm)
+    spec = MPOSpec(name=name or f"mpo[{formula}]", mirror_map=formula, beta=beta,
+                   reference=reference, link=link, imitation=imitation, w_pref=w_pref,
+                   w_sft=w_sft, aggregation=aggregation, params=dict(params or {}))
+    return Objective(spec, check=check)
+
+
+def spec_from_json_text(text: str) -> MPOSpec:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"objective JSON is malformed: {exc}") from None
+    return MPOSpec.from_json(data.get("spec", data))

@@ -1,0 +1,96 @@
+"""The baseline zoo: known preference losses as members of the MPO family.
+
+Each entry is data, not code: a mirror map, a link G, an optional imitation term, weights and
+defaults. Names follow TRL 1.16's loss types where TRL has them, and the tests check each one
+against TRL's own loss code. DPO's mirror map is p log p (phi~(l) = l + const); ORPO's is the
+binary entropy (phi~ = log-odds).
+
+    objectives.get("dpo", beta=0.1)          # overrides: any MPOSpec field or a named parameter
+    objectives.get("robust", eps=0.2)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lossforge.errors import ConfigError
+from lossforge.objectives.mpo import MPOSpec, Objective
+
+SHANNON = "p*log(p)"
+BINARY_ENTROPY = "p*log(p) + (1-p)*log(1-p)"
+
+ZOO: dict[str, MPOSpec] = {s.name: s for s in [
+    MPOSpec("dpo", SHANNON, 0.1, True, "-logsigmoid(D)",
+            description="DPO (Rafailov et al. 2023); TRL loss_type 'sigmoid'"),
+    MPOSpec("sigmoid_norm", SHANNON, 0.1, True, "-logsigmoid(D)", aggregation="mean",
+            description="DPO on length-normalised log-probs; TRL 'sigmoid_norm'"),
+    MPOSpec("ipo", SHANNON, 0.1, True, "(D/beta - 1/(2*beta))**2", aggregation="mean",
+            description="IPO (Azar et al. 2023), length-normalised as TRL 'ipo'"),
+    MPOSpec("hinge", SHANNON, 0.1, True, "relu(1 - D)",
+            description="SLiC hinge (Zhao et al. 2023); TRL 'hinge'"),
+    MPOSpec("robust", SHANNON, 0.1, True,
+            "(-(1 - eps)*logsigmoid(D) + eps*logsigmoid(-D))/(1 - 2*eps)", params={"eps": 0.1},
+            description="robust DPO (Chowdhury et al. 2024), unbiased under flip rate eps; "
+                        "TRL 'robust' with label_smoothing = eps"),
+    MPOSpec("exo_pair", SHANNON, 0.1, True,
+            "sigmoid(D)*(logsigmoid(D) - log(1 - eps)) + sigmoid(-D)*(logsigmoid(-D) - log(eps))",
+            params={"eps": 0.001}, description="EXO (Ji et al. 2024); TRL 'exo_pair'"),
+    MPOSpec("nca_pair", SHANNON, 0.1, True,
+            "-logsigmoid(rw) - logsigmoid(-rw)/2 - logsigmoid(-rl)/2",
+            description="NCA (Chen et al. 2024); TRL 'nca_pair'"),
+    MPOSpec("bco_pair", SHANNON, 0.1, True, "-logsigmoid(rw) - logsigmoid(-rl)",
+            description="BCO, paired form; TRL 'bco_pair'"),
+    MPOSpec("sppo_hard", SHANNON, 0.1, True,
+            "(rw/beta - 1/(2*beta))**2 + (rl/beta + 1/(2*beta))**2",
+            description="SPPO with hard labels (Wu et al. 2024); TRL 'sppo_hard'"),
+    MPOSpec("apo_zero", SHANNON, 0.1, True, "1 - sigmoid(rw) + sigmoid(rl)",
+            description="APO-zero (D'Oosterlinck et al. 2024); TRL 'apo_zero'"),
+    MPOSpec("apo_down", SHANNON, 0.1, True, "sigmoid(rw) + 1 - sigmoid(D)",
+            description="APO-down; TRL 'apo_down'"),
+    MPOSpec("discopop", SHANNON, 0.1, True,
+            "-logsigmoid(D)*(1 - sigmoid(D/tau)) + exp(-D)*sigmoid(D/tau)", params={"tau": 0.05},
+            description="DiscoPOP / LRML (Lu et al. 2024); TRL 'discopop' (discopop_tau = tau)"),
+    MPOSpec("rpo", SHANNON, 0.1, True, "-logsigmoid(D)", imitation="-l/n", w_sft="alpha",
+            params={"alpha": 1.0},
+            description="DPO + NLL on the chosen response (RPO, Pang et al. 2024); TRL "
+                        "loss_type ['sigmoid', 'sft'] with loss_weights [1, alpha]; the NLL is "
+                        "per token (summed log-prob / length n)"),
+    MPOSpec("sft", SHANNON, 1.0, False, "0", imitation="-l", aggregation="mean",
+            description="SFT on chosen responses only (BC-on-chosen in the MuJoCo benchmark)"),
+    MPOSpec("orpo", BINARY_ENTROPY, 1.0, False, "-logsigmoid(D)", imitation="-l",
+            w_pref="lam", aggregation="mean", params={"lam": 0.1},
+            description="ORPO (Hong et al. 2024): NLL + lam * odds-ratio loss on mean "
+                        "log-probs; TRL ORPOTrainer with beta = lam"),
+    MPOSpec("simpo", SHANNON, 2.0, False, "-logsigmoid(D - gamma)", aggregation="mean",
+            params={"gamma": 0.5},
+            description="SimPO (Meng et al. 2024); TRL CPOTrainer loss_type 'simpo' with "
+                        "simpo_gamma = gamma"),
+]}
+
+
+def names() -> list[str]:
+    return sorted(ZOO)
+
+
+def get_spec(name: str, **overrides) -> MPOSpec:
+    """The zoo spec ``name`` with overrides (spec fields or named parameters)."""
+    if name not in ZOO:
+        raise ConfigError(f"unknown objective {name!r}; known: {', '.join(names())}")
+    spec = ZOO[name]
+    fields = {f.name for f in dataclasses.fields(MPOSpec)}
+    params = dict(spec.params)
+    changes = {}
+    for key, value in overrides.items():
+        if key in fields:
+            changes[key] = value
+        elif key in params:
+            params[key] = value
+        else:
+            raise ConfigError(f"objective {name!r} has no field or parameter {key!r}; "
+                              f"parameters: {', '.join(sorted(params)) or 'none'}")
+    return dataclasses.replace(spec, params=params, **changes)
+
+
+def get(name: str, **overrides) -> Objective:
+    """The compiled zoo objective ``name`` (see ``get_spec``)."""
+    return Objective(get_spec(name, **overrides))

@@ -1,0 +1,190 @@
+"""``MirrorMap``: a mirror map h on (0,1) with everything derived from it.
+
+    mm = MirrorMap.from_formula("p*log(p)")
+    mm.h            # p*log(p)
+    mm.phi_inv      # h'(p) without its constant term: log(p)   (h is defined up to affine terms)
+    mm.phi_tilde    # phi~(l) = phi^-1(exp(l)) in stable log-domain form: l
+    mm.check()      # CheckReport: convex / differentiable / legendre, each proved|sampled|...
+    mm.latex()      # dict of LaTeX strings; mm.semantic_hash() equal for h and h + a*p + b
+    mm.compile()    # torch function l -> phi~(l), with a numeric self-check of the rewrite
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+
+import mpmath
+import numpy as np
+import sympy as sp
+import torch
+
+from lossforge.errors import CheckError, FormulaError
+from lossforge.grammar.ops import to_elementary
+from lossforge.symbolic.checks import CheckReport, check_mirror_map
+from lossforge.symbolic.logdomain import L, log_domain
+from lossforge.symbolic.parser import parse_formula
+
+#: The probability variable of every mirror map.
+P = sp.Symbol("p", positive=True)
+
+#: Fixed points where h'' is evaluated for the semantic hash.
+_HASH_POINTS = ("0.05", "0.2", "0.5", "0.7", "0.93")
+
+
+def _without_constant(expr: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    const, rest = expr.as_independent(var, as_Add=True)  # no expand: it breaks numerics
+    return rest if rest != 0 else expr
+
+
+class MirrorMap:
+    """A candidate mirror map h(p); see the module docstring."""
+
+    def __init__(self, h: sp.Expr, source: str | None = None):
+        if not isinstance(h, sp.Expr):
+            raise FormulaError(f"h must be a SymPy expression, got {type(h).__name__}")
+        extra = h.free_symbols - {P}
+        if extra:
+            names = ", ".join(sorted(map(str, extra)))
+            raise FormulaError(f"mirror map {source or h} uses unknown variables {names}; "
+                               "only p is allowed")
+        self.h = h
+        self.source = source if source is not None else str(h)
+        self._report: CheckReport | None = None
+
+    @classmethod
+    def from_formula(cls, text: str) -> "MirrorMap":
+        """Parse a user formula in p (safe parser: nothing is executed)."""
+        return cls(parse_formula(text, {"p": P}), source=text)
+
+    def __repr__(self) -> str:
+        return f"MirrorMap({self.source!r})"
+
+    # ---- derived forms ---------------------------------------------------------------------
+
+    @cached_property
+    def h_prime(self) -> sp.Expr:
+        return sp.diff(self.h, P)
+
+    @cached_property
+    def h_second(self) -> sp.Expr:
+        return sp.diff(self.h_prime, P)
+
+    @cached_property
+    def phi_inv(self) -> sp.Expr:
+        """phi^-1 = h', with its additive constant dropped (it cancels in every reward margin)."""
+        return _without_constant(sp.expand_log(self.h_prime), P)
+
+    @cached_property
+    def _phi_tilde_parts(self) -> tuple[sp.Expr, sp.Expr]:
+        full = log_domain(self.phi_inv, P)
+        const, rest = full.as_independent(L, as_Add=True)
+        return (const, rest) if rest != 0 else (sp.S.Zero, full)
+
+    @property
+    def phi_tilde(self) -> sp.Expr:
+        """phi~(l) = phi^-1(exp(l)) for l < 0, rewritten into stable kernels, constant dropped."""
+        return self._phi_tilde_parts[1]
+
+    # ---- checks ----------------------------------------------------------------------------
+
+    def check(self, *, time_limit_s: float = 1.0, legendre: bool = True) -> CheckReport:
+        """Validity checks of mpo.md (cached after the first call with legendre)."""
+        if self._report is None or (legendre and self._report.legendre is None):
+            self._report = check_mirror_map(self.h, P, time_limit_s=time_limit_s,
+                                            legendre=legendre)
+        return self._report
+
+    def require_valid(self) -> CheckReport:
+        report = self.check(legendre=False)
+        if not report.valid:
+            c = report.convex if not report.convex.holds else report.differentiable
+            raise CheckError(f"mirror map {self.source!r} is not valid: {c.detail}")
+        return report
+
+    # ---- identity --------------------------------------------------------------------------
+
+    def semantic_hash(self) -> str:
+        """Hash of h'' at fixed points (12 significant digits): equal for h and h + a*p + b,
+        and for expanded and factored forms of the same map."""
+        fn = sp.lambdify(P, to_elementary(self.h_second), modules="mpmath")
+        parts = []
+        with mpmath.workdps(30):
+            for x in _HASH_POINTS:
+                try:
+                    v = fn(mpmath.mpf(x))
+                    v = v.real if isinstance(v, mpmath.mpc) and abs(v.imag) < 1e-25 else v
+                    parts.append(mpmath.nstr(v, 12) if mpmath.isfinite(v) else "nan")
+                except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                    parts.append("nan")
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    # ---- output ----------------------------------------------------------------------------
+
+    def latex(self) -> dict[str, str]:
+        return {
+            "h": sp.latex(self.h),
+            "phi_inv": sp.latex(self.phi_inv),
+            "phi_tilde": sp.latex(self.phi_tilde.subs(L, sp.Symbol(r"\ell"))),
+        }
+
+    def latex_block(self) -> str:
+        """A printable LaTeX block (amsmath ``aligned``) of h, phi^-1 and phi~."""
+        tex = self.latex()
+        return ("\\begin{aligned}\n"
+                f"  h(p) &= {tex['h']} \\\\\n"
+                f"  \\phi^{{-1}}(p) = h'(p) &= {tex['phi_inv']} + \\text{{const}} \\\\\n"
+                f"  \\tilde\\phi(\\ell) = \\phi^{{-1}}(e^{{\\ell}}) &= {tex['phi_tilde']}"
+                " + \\text{const}\n\\end{aligned}")
+
+    def to_json(self) -> dict:
+        report = self.check()
+        return {
+            "formula": self.source,
+            "h": str(self.h),
+            "phi_inv": str(self.phi_inv),
+            "phi_tilde": str(self.phi_tilde),
+            "latex": self.latex(),
+            "checks": report.to_dict(),
+            "semantic_hash": self.semantic_hash(),
+        }
+
+    # ---- compilation -----------------------------------------------------------------------
+
+    def compile(self, verify: bool = True):
+        """torch function l -> phi~(l). With ``verify`` the stable rewrite is checked against
+        40-digit evaluation of phi^-1(exp(l)) on l in [-30, -1e-6] (relative 1e-9)."""
+        from lossforge.objectives.compile import compile_torch
+
+        fn = compile_torch(self.phi_tilde, [L])
+        if verify:
+            self._verify_log_domain(fn)
+        return fn
+
+    def _verify_log_domain(self, fn) -> None:
+        ls = -np.logspace(-6, np.log10(30.0), 25)
+        got = fn(torch.tensor(ls, dtype=torch.float64)).numpy()
+        direct = sp.lambdify(P, to_elementary(self.phi_inv), modules="mpmath")
+        const = self._phi_tilde_parts[0]
+        with mpmath.workdps(40):
+            offset = mpmath.mpf(sp.N(const, 40)) if const != 0 else mpmath.mpf(0)
+            for x, g in zip(ls, got):
+                try:
+                    w = direct(mpmath.exp(mpmath.mpf(float(x))))
+                except (ZeroDivisionError, ValueError, OverflowError):
+                    continue
+                if isinstance(w, mpmath.mpc):
+                    if abs(w.imag) > 1e-20:
+                        continue
+                    w = w.real
+                if not mpmath.isfinite(w):
+                    continue
+                w = w - offset
+                if abs(w) > 1e300:  # beyond float64: the compiled value must overflow alike
+                    ok = np.isinf(g) and (g > 0) == (w > 0)
+                else:
+                    ok = bool(np.isfinite(g)) and abs(w - mpmath.mpf(float(g))) <= 1e-9 * (1 + abs(w))
+                if not ok:
+                    raise CheckError(
+                        f"log-domain form of {self.source!r} disagrees with phi^-1(exp(l)) at "
+                        f"l = {x:.6g}: compiled {float(g)!r}, exact {mpmath.nstr(w, 15)}")

@@ -1,0 +1,127 @@
+"""The safe formula parser: user text -> SymPy, without ever executing the text.
+
+The text is parsed by Python's ``ast`` module (which only builds a syntax tree) and the tree is
+walked against a whitelist: numbers, the allowed variable names, the named constants, the
+arithmetic operators ``+ - * / **`` and calls of op-table functions by name. Everything else is
+rejected with a ``FormulaError`` that names the construct and its column. Expressions are built
+with the op table's own SymPy constructors, so the parser accepts exactly what the compiler and
+the grammars understand. ``eval``, ``sympify`` and ``parse_expr`` are never called on user text.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Mapping
+
+import sympy as sp
+
+from lossforge.errors import FormulaError
+from lossforge.grammar.ops import CONSTANTS, OP_BY_NAME
+
+MAX_LENGTH = 2000      # characters
+MAX_NODES = 400        # syntax-tree nodes
+MAX_EXPONENT = 64      # |numeric exponent| (p**10**10 would stall SymPy)
+MAX_INTEGER = 10**9    # |integer literal|
+
+_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
+
+
+def parse_formula(text: str, variables: Mapping[str, sp.Symbol],
+                  params: Mapping[str, sp.Expr] | None = None) -> sp.Expr:
+    """Parse ``text`` into a SymPy expression over ``variables``.
+
+    ``params`` are named constants (e.g. ``beta``) replaced by their values. Float literals
+    become exact rationals (``0.1`` -> 1/10) so symbolic checks stay exact.
+    """
+    if not isinstance(text, str):
+        raise FormulaError(f"formula must be a string, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise FormulaError(f"formula is {len(text)} characters long; the limit is {MAX_LENGTH}")
+    if not text.strip():
+        raise FormulaError("formula is empty")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        col = f" at column {exc.offset}" if exc.offset else ""
+        raise FormulaError(f"formula {text!r} is not valid syntax{col}: {exc.msg}") from None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise FormulaError(f"formula {text!r} cannot be parsed: {type(exc).__name__}") from None
+    n_nodes = sum(1 for _ in ast.walk(tree))
+    if n_nodes > MAX_NODES:
+        raise FormulaError(f"formula has {n_nodes} syntax nodes; the limit is {MAX_NODES}")
+    names = dict(CONSTANTS)
+    names.update(params or {})
+    names.update(variables)
+    try:
+        return _Builder(text, names).build(tree.body)
+    except RecursionError:
+        raise FormulaError(f"formula {text!r} is nested too deeply") from None
+
+
+class _Builder:
+    def __init__(self, text: str, names: Mapping[str, sp.Expr]):
+        self.text = text
+        self.names = names
+
+    def fail(self, node: ast.AST, why: str) -> FormulaError:
+        col = getattr(node, "col_offset", None)
+        where = f" at column {col}" if col is not None else ""
+        return FormulaError(f"formula {self.text!r}{where}: {why}")
+
+    def build(self, node: ast.AST) -> sp.Expr:
+        if isinstance(node, ast.Constant):
+            return self.number(node)
+        if isinstance(node, ast.Name):
+            if node.id in self.names:
+                return self.names[node.id]
+            allowed = ", ".join(sorted(self.names))
+            raise self.fail(node, f"unknown name {node.id!r} (allowed names: {allowed})")
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.USub):
+                return OP_BY_NAME["neg"].sympy(self.build(node.operand))
+            if isinstance(node.op, ast.UAdd):
+                return self.build(node.operand)
+            raise self.fail(node, f"operator {type(node.op).__name__} is not allowed")
+        if isinstance(node, ast.BinOp):
+            if isinstance(node.op, ast.BitXor):
+                raise self.fail(node, "'^' is not a power here; write '**'")
+            op_name = _BINOPS.get(type(node.op))
+            if op_name is None:
+                raise self.fail(node, f"operator {type(node.op).__name__} is not allowed")
+            left, right = self.build(node.left), self.build(node.right)
+            if op_name == "pow" and right.is_number and abs(right) > MAX_EXPONENT:
+                raise self.fail(node, f"exponent {right} exceeds the limit {MAX_EXPONENT}")
+            if op_name == "div" and right.is_zero:
+                raise self.fail(node, "division by zero")
+            return OP_BY_NAME[op_name].sympy(left, right)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise self.fail(node, f"{type(node).__name__} is not allowed in a formula")
+
+    def number(self, node: ast.Constant) -> sp.Expr:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(node, f"literal {value!r} is not a number")
+        if isinstance(value, int):
+            if abs(value) > MAX_INTEGER:
+                raise self.fail(node, f"integer {value} exceeds the limit {MAX_INTEGER}")
+            return sp.Integer(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise self.fail(node, f"literal {value!r} is not finite")
+        return sp.Rational(repr(value))  # shortest decimal repr: 0.1 -> 1/10 exactly
+
+    def call(self, node: ast.Call) -> sp.Expr:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail(node, "only plain function names may be called (no attributes)")
+        name = node.func.id
+        op = OP_BY_NAME.get(name)
+        if op is None or op.infix is not None:
+            known = ", ".join(sorted(o.name for o in OP_BY_NAME.values() if o.infix is None))
+            raise self.fail(node, f"unknown function {name!r} (known functions: {known})")
+        if node.keywords:
+            raise self.fail(node, f"{name}() takes no keyword arguments")
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            raise self.fail(node, f"{name}() takes no *arguments")
+        if len(node.args) != op.arity:
+            raise self.fail(node, f"{name}() takes {op.arity} argument(s), got {len(node.args)}")
+        return op.sympy(*(self.build(a) for a in node.args))
