@@ -1,0 +1,286 @@
+"""Benchmark scenarios: one TOML file each under ``benchmarks/scenarios/``.
+
+A scenario fixes everything a preference benchmark run depends on except the candidate loss:
+environment, segment length, pair count, which zoo levels are compared (the pair mix), the
+Bradley-Terry teacher's temperature and flip noise, how the reference policy is made, a
+default beta, and three budgets (``quick`` for tests, ``screen`` for the search's hurdle,
+``full`` for reported results).
+
+File layout (every key is checked; unknown keys, wrong types and out-of-range values raise
+:class:`~lossforge.errors.ConfigError` naming the file and the field)::
+
+    name = "hopper-clean"            # must equal the file stem
+    description = "..."
+    env_id = "Hopper-v5"
+    horizon = 200                    # H, steps per segment
+    n_pairs = 5120
+    dataset_seed = 0
+    bt_temperature = 1.0             # teacher: P(seg0 preferred) = sigmoid((R0 - R1) / T); 0 = argmax
+    flip_rate = 0.0                  # then each label flips with this probability
+    reference = "all"                # BC reference on "all" segments or on "chosen" ones
+    beta = 0.1
+    start_policy = "expert"          # zoo level that walks from reset to the start states s0
+    start_steps = [0, 400]           # s0 after a uniform number of steps in [lo, hi]
+    pair_mix = [["q25", "expert", 2.0], ["q50", "expert", 1.0]]   # (level_a, level_b, weight)
+
+    [budgets.quick]
+    train_steps = 20
+    batch_size = 8
+    lr = 3e-4
+    seeds = [0]                      # or an int n, meaning [0, ..., n-1]
+    eval_episodes = 2
+    eval_every = 10
+    [budgets.screen]  ...
+    [budgets.full]    ...
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lossforge.errors import ConfigError
+
+BUDGET_NAMES = ("quick", "screen", "full")
+REFERENCE_RECIPES = ("all", "chosen")
+
+
+def default_dir() -> Path:
+    """``$LOSSFORGE_SCENARIOS`` or the repository's ``benchmarks/scenarios``."""
+    env = os.environ.get("LOSSFORGE_SCENARIOS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "benchmarks" / "scenarios"
+
+
+@dataclass(frozen=True)
+class Budget:
+    train_steps: int      # Adam steps per training run
+    batch_size: int       # pairs per step
+    lr: float
+    seeds: tuple[int, ...]  # training seeds (shared by every candidate: common random numbers)
+    eval_episodes: int    # evaluation episodes per checkpoint and seed
+    eval_every: int       # evaluate every this many training steps (and at the end)
+
+
+@dataclass(frozen=True)
+class PairMix:
+    level_a: str
+    level_b: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    env_id: str
+    horizon: int
+    n_pairs: int
+    pair_mix: tuple[PairMix, ...]
+    bt_temperature: float
+    flip_rate: float
+    reference: str
+    beta: float
+    quick: Budget
+    screen: Budget
+    full: Budget
+    dataset_seed: int = 0
+    start_policy: str = "expert"
+    start_steps: tuple[int, int] = (0, 400)
+    description: str = ""
+    source: str = field(default="", compare=False)   # file it was loaded from, if any
+
+    def budget(self, name: str) -> Budget:
+        if name not in BUDGET_NAMES:
+            raise ConfigError(f"budget {name!r}: expected one of {', '.join(BUDGET_NAMES)}")
+        return getattr(self, name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML-shaped dict (round-trips through :func:`scenario_from_dict`)."""
+        d = asdict(self)
+        d.pop("source")
+        d["pair_mix"] = [[m.level_a, m.level_b, m.weight] for m in self.pair_mix]
+        d["start_steps"] = list(self.start_steps)
+        d["budgets"] = {b: {**d.pop(b), "seeds": list(getattr(self, b).seeds)}
+                        for b in BUDGET_NAMES}
+        return d
+
+
+# ----------------------------------------------------------------------------------------------
+# Strict loading
+# ----------------------------------------------------------------------------------------------
+
+_TOP_REQUIRED = ("name", "env_id", "horizon", "n_pairs", "pair_mix", "bt_temperature",
+                 "flip_rate", "reference", "beta", "budgets")
+_TOP_OPTIONAL = ("description", "dataset_seed", "start_policy", "start_steps")
+_BUDGET_KEYS = ("train_steps", "batch_size", "lr", "seeds", "eval_episodes", "eval_every")
+
+
+class _Checker:
+    def __init__(self, where: str):
+        self.where = where
+
+    def fail(self, fieldname: str, msg: str) -> ConfigError:
+        return ConfigError(f"{self.where}: field '{fieldname}': {msg}")
+
+    def keys(self, table: dict, required: tuple, optional: tuple, prefix: str = "") -> None:
+        for k in table:
+            if k not in required and k not in optional:
+                allowed = ", ".join(required + optional)
+                raise self.fail(prefix + k, f"unknown key (allowed: {allowed})")
+        for k in required:
+            if k not in table:
+                raise self.fail(prefix + k, "missing")
+
+    def int_(self, v: Any, f: str, lo: int | None = None, hi: int | None = None) -> int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.fail(f, f"expected an integer, got {type(v).__name__} {v!r}")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise self.fail(f, f"{v} out of range [{lo if lo is not None else '-inf'}, "
+                               f"{hi if hi is not None else 'inf'}]")
+        return v
+
+    def float_(self, v: Any, f: str, lo: float | None = None, hi: float | None = None,
+               lo_open: bool = False, hi_open: bool = False) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise self.fail(f, f"expected a number, got {type(v).__name__} {v!r}")
+        v = float(v)
+        if not math.isfinite(v):
+            raise self.fail(f, f"must be finite, got {v}")
+        bad = (lo is not None and (v < lo or (lo_open and v == lo))) or \
+              (hi is not None and (v > hi or (hi_open and v == hi)))
+        if bad:
+            lb = "(" if lo_open else "["
+            rb = ")" if hi_open else "]"
+            raise self.fail(f, f"{v} out of range {lb}{lo if lo is not None else '-inf'}, "
+                               f"{hi if hi is not None else 'inf'}{rb}")
+        return v
+
+    def str_(self, v: Any, f: str, choices: tuple[str, ...] | None = None) -> str:
+        if not isinstance(v, str) or not v:
+            raise self.fail(f, f"expected a non-empty string, got {v!r}")
+        if choices is not None and v not in choices:
+            raise self.fail(f, f"{v!r} is not one of {', '.join(choices)}")
+        return v
+
+
+def _budget(c: _Checker, table: Any, name: str) -> Budget:
+    f = f"budgets.{name}"
+    if not isinstance(table, dict):
+        raise c.fail(f, f"expected a table, got {type(table).__name__}")
+    c.keys(table, _BUDGET_KEYS, (), prefix=f + ".")
+    seeds = table["seeds"]
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        c.int_(seeds, f + ".seeds", 1, 1000)
+        seeds = tuple(range(seeds))
+    elif isinstance(seeds, list) and seeds:
+        seeds = tuple(c.int_(s, f"{f}.seeds[{i}]", 0) for i, s in enumerate(seeds))
+        if len(set(seeds)) != len(seeds):
+            raise c.fail(f + ".seeds", f"repeated seed in {list(seeds)}")
+    else:
+        raise c.fail(f + ".seeds", f"expected a positive integer or a non-empty list of "
+                                   f"integers, got {seeds!r}")
+    b = Budget(train_steps=c.int_(table["train_steps"], f + ".train_steps", 1, 10**7),
+               batch_size=c.int_(table["batch_size"], f + ".batch_size", 1, 1 << 16),
+               lr=c.float_(table["lr"], f + ".lr", 0.0, 1.0, lo_open=True),
+               seeds=seeds,
+               eval_episodes=c.int_(table["eval_episodes"], f + ".eval_episodes", 1, 10**4),
+               eval_every=c.int_(table["eval_every"], f + ".eval_every", 1, 10**7))
+    return b
+
+
+def scenario_from_dict(data: dict, where: str = "<scenario>") -> Scenario:
+    """Validate a TOML-shaped dict; ``where`` names the file in error messages."""
+    c = _Checker(where)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a table at top level")
+    c.keys(data, _TOP_REQUIRED, _TOP_OPTIONAL)
+    name = c.str_(data["name"], "name")
+    env_id = c.str_(data["env_id"], "env_id")
+    horizon = c.int_(data["horizon"], "horizon", 1, 10_000)
+    n_pairs = c.int_(data["n_pairs"], "n_pairs", 2, 10**7)
+    mix_raw = data["pair_mix"]
+    if not isinstance(mix_raw, list) or not mix_raw:
+        raise c.fail("pair_mix", "expected a non-empty list of [level_a, level_b, weight]")
+    mix = []
+    for i, m in enumerate(mix_raw):
+        f = f"pair_mix[{i}]"
+        if not isinstance(m, list) or len(m) != 3:
+            raise c.fail(f, f"expected [level_a, level_b, weight], got {m!r}")
+        mix.append(PairMix(c.str_(m[0], f + "[0]"), c.str_(m[1], f + "[1]"),
+                           c.float_(m[2], f + "[2]", 0.0, lo_open=True)))
+    budgets = data["budgets"]
+    if not isinstance(budgets, dict):
+        raise c.fail("budgets", "expected a table with quick, screen and full")
+    c.keys(budgets, BUDGET_NAMES, (), prefix="budgets.")
+    start = data.get("start_steps", [0, 400])
+    if not isinstance(start, list) or len(start) != 2:
+        raise c.fail("start_steps", f"expected [lo, hi], got {start!r}")
+    lo = c.int_(start[0], "start_steps[0]", 0, 10**6)
+    hi = c.int_(start[1], "start_steps[1]", lo, 10**6)
+    sc = Scenario(
+        name=name, env_id=env_id, horizon=horizon, n_pairs=n_pairs, pair_mix=tuple(mix),
+        bt_temperature=c.float_(data["bt_temperature"], "bt_temperature", 0.0),
+        flip_rate=c.float_(data["flip_rate"], "flip_rate", 0.0, 0.5),
+        reference=c.str_(data["reference"], "reference", REFERENCE_RECIPES),
+        beta=c.float_(data["beta"], "beta", 0.0, lo_open=True),
+        quick=_budget(c, budgets["quick"], "quick"),
+        screen=_budget(c, budgets["screen"], "screen"),
+        full=_budget(c, budgets["full"], "full"),
+        dataset_seed=c.int_(data.get("dataset_seed", 0), "dataset_seed", 0, 2**63 - 1),
+        start_policy=c.str_(data.get("start_policy", "expert"), "start_policy"),
+        start_steps=(lo, hi),
+        description=_description(c, data.get("description", "")),
+        source=where,
+    )
+    return sc
+
+
+def _description(c: _Checker, v: Any) -> str:
+    if not isinstance(v, str):
+        raise c.fail("description", f"expected a string, got {type(v).__name__}")
+    return v
+
+
+def load_scenario(path_or_name: str | os.PathLike, directory: str | os.PathLike | None = None
+                  ) -> Scenario:
+    """Load a scenario by file path, or by name from ``directory`` (default
+    ``benchmarks/scenarios``). The ``name`` field must equal the file stem."""
+    p = Path(path_or_name)
+    if p.suffix != ".toml" and not p.exists():
+        d = Path(directory) if directory is not None else default_dir()
+        p = d / f"{path_or_name}.toml"
+        if not p.exists():
+            have = ", ".join(list_scenarios(d)) or "none"
+            raise ConfigError(f"{p}: no scenario {str(path_or_name)!r} (available: {have})")
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: scenario file not found") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML ({e})") from None
+    sc = scenario_from_dict(data, where=str(p))
+    if sc.name != p.stem:
+        raise ConfigError(f"{p}: field 'name': {sc.name!r} differs from the file name "
+                          f"{p.stem!r}")
+    return sc
+
+
+def list_scenarios(directory: str | os.PathLike | None = None) -> list[str]:
+    d = Path(directory) if directory is not None else default_dir()
+    if not d.exists():
+        return []
+    return sorted(p.stem for p in d.glob("*.toml"))
+
+
+def dump_scenario(sc: Scenario) -> str:
+    """TOML text of a scenario (tomli_w)."""
+    import tomli_w
+
+    return tomli_w.dumps(sc.to_dict())
