@@ -1,0 +1,160 @@
+"""Scenario files: the shipped ones load and agree with the zoo; the loader rejects bad input
+with a ConfigError that names the file and the field."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+
+import pytest
+import tomli_w
+
+from lossforge.bench.scenarios import (Budget, Scenario, default_dir, dump_scenario,
+                                       list_scenarios, load_scenario, scenario_from_dict)
+from lossforge.errors import ConfigError
+
+EXPECTED = {f"{env}-{kind}" for env in ("hopper", "ant")
+            for kind in ("clean", "noisy-0.1", "noisy-0.2", "noisy-0.3", "noisy-0.4",
+                         "mixed-quality", "ambiguous")} | {"quick"}
+
+
+def test_shipped_scenarios_load():
+    names = set(list_scenarios())
+    assert EXPECTED <= names
+    for name in names:
+        sc = load_scenario(name)
+        assert isinstance(sc, Scenario) and sc.name == name
+        assert all(isinstance(sc.budget(b), Budget) for b in ("quick", "screen", "full"))
+        # budgets grow: quick is cheapest, full the most expensive
+        cost = [sc.budget(b).train_steps * len(sc.budget(b).seeds) for b in
+                ("quick", "screen", "full")]
+        assert cost == sorted(cost)
+
+
+def test_shipped_scenario_families_are_consistent():
+    """Noisy variants differ from clean only in flip_rate (so they share segments and the
+    reference); paper sizes; H = 200."""
+    for env, n in (("hopper", 5120), ("ant", 1280)):
+        clean = load_scenario(f"{env}-clean")
+        assert clean.n_pairs == n and clean.horizon == 200 and clean.flip_rate == 0.0
+        for eps in (0.1, 0.2, 0.3, 0.4):
+            noisy = load_scenario(f"{env}-noisy-{eps}")
+            assert noisy.flip_rate == eps
+            a, b = clean.to_dict(), noisy.to_dict()
+            for k in ("name", "description", "flip_rate"):
+                a.pop(k), b.pop(k)
+            assert a == b
+        amb = load_scenario(f"{env}-ambiguous")
+        assert amb.bt_temperature > 5 * clean.bt_temperature
+        mixed = load_scenario(f"{env}-mixed-quality")
+        assert len(mixed.pair_mix) == 2 and mixed.pair_mix[0].weight == mixed.pair_mix[1].weight
+
+
+def test_shipped_scenarios_name_existing_zoo_levels():
+    from lossforge.bench.zoo import list_zoos, load_zoo
+
+    zoos = set(list_zoos())
+    checked = 0
+    for name in list_scenarios():
+        sc = load_scenario(name)
+        if sc.env_id not in zoos:
+            continue
+        levels = set(load_zoo(sc.env_id, verify=False).level_names)
+        used = {sc.start_policy} | {m.level_a for m in sc.pair_mix} | \
+            {m.level_b for m in sc.pair_mix}
+        assert used <= levels, (name, used - levels)
+        checked += 1
+    assert checked >= 8   # at least the Hopper family and quick
+
+
+def test_round_trip_through_toml():
+    sc = load_scenario("hopper-mixed-quality")
+    again = scenario_from_dict(tomllib.loads(dump_scenario(sc)))
+    assert again == sc
+
+
+# -- loader errors --------------------------------------------------------------------------------
+
+@pytest.fixture
+def base():
+    return tomllib.loads((default_dir() / "hopper-clean.toml").read_text())
+
+
+def _write(tmp_path, data, name="hopper-clean"):
+    p = tmp_path / f"{name}.toml"
+    p.write_text(tomli_w.dumps(data))
+    return p
+
+
+def _set(d, path, value):
+    d = copy.deepcopy(d)
+    cur = d
+    for k in path[:-1]:
+        cur = cur[k]
+    if value is _DELETE:
+        del cur[path[-1]]
+    else:
+        cur[path[-1]] = value
+    return d
+
+
+_DELETE = object()
+
+BAD = [
+    (("colour",), "red", "colour", "unknown key"),
+    (("horizon",), "200", "horizon", "expected an integer"),
+    (("horizon",), 0, "horizon", "out of range"),
+    (("horizon",), 200.0, "horizon", "expected an integer"),
+    (("n_pairs",), True, "n_pairs", "expected an integer"),
+    (("flip_rate",), 0.7, "flip_rate", "out of range"),
+    (("flip_rate",), -0.1, "flip_rate", "out of range"),
+    (("bt_temperature",), -1.0, "bt_temperature", "out of range"),
+    (("beta",), 0.0, "beta", "out of range"),
+    (("reference",), "best", "reference", "not one of"),
+    (("env_id",), _DELETE, "env_id", "missing"),
+    (("pair_mix",), [], "pair_mix", "non-empty"),
+    (("pair_mix",), [["q25", "expert"]], "pair_mix[0]", "expected [level_a, level_b, weight]"),
+    (("pair_mix",), [["q25", "expert", -1.0]], "pair_mix[0][2]", "out of range"),
+    (("pair_mix",), [["q25", 3, 1.0]], "pair_mix[0][1]", "non-empty string"),
+    (("start_steps",), [10, 5], "start_steps[1]", "out of range"),
+    (("budgets", "screen", "lr"), "fast", "budgets.screen.lr", "expected a number"),
+    (("budgets", "full", "batch_size"), 0, "budgets.full.batch_size", "out of range"),
+    (("budgets", "quick", "seeds"), [0, 0], "budgets.quick.seeds", "repeated"),
+    (("budgets", "quick", "seeds"), [], "budgets.quick.seeds", "non-empty list"),
+    (("budgets", "quick", "epochs"), 3, "budgets.quick.epochs", "unknown key"),
+    (("budgets", "huge"), {}, "budgets.huge", "unknown key"),
+    (("budgets", "full"), _DELETE, "budgets.full", "missing"),
+    (("description",), 3, "description", "expected a string"),
+]
+
+
+@pytest.mark.parametrize("path,value,field,why", BAD, ids=[".".join(b[0]) + "=" + repr(b[1])[:12]
+                                                             for b in BAD])
+def test_loader_errors_name_file_and_field(tmp_path, base, path, value, field, why):
+    p = _write(tmp_path, _set(base, path, value))
+    with pytest.raises(ConfigError) as ei:
+        load_scenario(p)
+    msg = str(ei.value)
+    assert str(p) in msg and f"'{field}'" in msg and why in msg, msg
+
+
+def test_base_file_itself_is_valid(tmp_path, base):
+    # guards the parametrised test above: only the modification makes it fail
+    assert load_scenario(_write(tmp_path, base)).name == "hopper-clean"
+
+
+def test_name_must_match_file_and_toml_errors_name_the_file(tmp_path, base):
+    p = _write(tmp_path, base, name="other")
+    with pytest.raises(ConfigError, match=r"other\.toml.*'name'"):
+        load_scenario(p)
+    bad = tmp_path / "broken.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(ConfigError, match=r"broken\.toml.*not valid TOML"):
+        load_scenario(bad)
+    with pytest.raises(ConfigError, match="no scenario 'nope'.*available: .*hopper-clean"):
+        load_scenario("nope")
+
+
+def test_integer_seeds_expand_to_a_range(tmp_path, base):
+    sc = load_scenario(_write(tmp_path, _set(base, ("budgets", "full", "seeds"), 3)))
+    assert sc.full.seeds == (0, 1, 2)
