@@ -1,0 +1,420 @@
+"""Train a population of preference objectives from one reference policy.
+
+One interface, two execution modes that give the same parameters:
+
+    train_population(objectives, dataset, reference, seeds, config, mode="auto")
+
+- "batched": every run (objective x seed) is one member of a stacked population; one forward and
+  one backward per step for all of them (``baddbmm`` on weights stacked [M, in, out]).
+- "processes": each run trains alone (a population of one, the very same code) in a spawned
+  worker process with one torch thread.
+
+Both run ``train_members`` below, which reads top to bottom as the whole algorithm. On CPU
+training is compute-bound, so stacking pays only at tiny batches (few rows per matmul) and
+processes pay at realistic ones; "auto" chooses by the rows per step (see ``choose_mode``).
+
+Common random numbers: the minibatch sequence of a run depends only on its seed (not on the
+objective, the mode or the other members), and every run starts from the same reference.
+
+The objective interface (what lossforge.objectives provides): a callable
+
+    objective(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
+              progress=None) -> per-example losses [B]
+
+with attributes ``name``, ``aggregation`` ("mean"|"sum"), ``needs_reference`` and ``temporal``.
+The reference log-probs are None unless ``needs_reference``; ``progress`` (= step / steps, a 0-d
+float tensor) is passed only when ``temporal``. In "processes" mode the objective is pickled to
+the worker, so it must be picklable (a module-level class instance or function, not a lambda or
+a closure); a later version will send a formula and rebuild it in the worker.
+
+A run whose loss or gradient goes non-finite, or whose objective raises or returns the wrong
+shape, is stopped before that step's update; its result keeps the last finite parameters and
+says why in ``status``. The other runs go on unaffected.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Sequence
+
+import numpy as np
+import torch
+import torch.multiprocessing
+
+from lossforge.bench.progress import progress_bar
+from lossforge.bench.policy import (
+    PackedSegments,
+    Params,
+    aggregate,
+    buffers,
+    segment_totals,
+    stack_params,
+    trainable,
+)
+from lossforge.errors import ConfigError, LossforgeError
+
+Mode = Literal["auto", "batched", "processes"]
+
+# "auto" stacks the population when a member's minibatch has at most this many time steps
+# (rows per matmul). Measured by benchmarks/throughput.py on the 2-core CPU; see its JSON.
+AUTO_BATCHED_MAX_ROWS = 2048
+# ... or when the whole job is this small (in row-steps), where spawning workers costs more.
+AUTO_BATCHED_MAX_WORK = 5_000_000
+
+
+class TrainingError(LossforgeError):
+    """Inputs to training are malformed (not raised for a diverging objective: that is a status)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1000
+    batch_pairs: int = 32
+    lr: float = 3e-4
+    eval_every: int = 250  # keep parameters after every eval_every updates (for AUC scoring)
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+    workers: int = 0  # processes mode: worker count; 0 = os.cpu_count()
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_pairs", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ConfigError(f"TrainConfig.lr must be > 0, got {self.lr}")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    objective: str
+    seed: int
+    steps: int  # configured number of updates
+    status: str  # "ok" | "nonfinite at step k" | "error at step k: ..."
+    params: Params  # final (or last finite) parameters
+    checkpoint_steps: list[int]  # updates done at each checkpoint: eval_every, 2*eval_every, ...
+    checkpoints: list[Params]
+    loss: np.ndarray  # [steps] batch-mean loss at each step, NaN after a stop
+    chosen_logp: np.ndarray  # [steps] batch-mean policy log-prob of chosen (its aggregation)
+    rejected_logp: np.ndarray  # [steps] same for rejected
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+# --------------------------------------------------------------------------------------------
+# Data prepared once per dataset and reference
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainingData:
+    segments: PackedSegments
+    chosen: torch.Tensor  # [N] long
+    reference: Params
+    ref_logps: dict[str, torch.Tensor]  # aggregation -> [N, 2] reference log-prob per segment
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.chosen)
+
+
+@torch.no_grad()
+def reference_logps(reference: Params, segments: PackedSegments, chunk_pairs: int = 256):
+    """Per-segment reference log-probs [N, 2] under both aggregations, computed once."""
+    n = len(segments.lengths)
+    totals = torch.empty(n, 2)
+    for lo in range(0, n, chunk_pairs):
+        idx = torch.arange(lo, min(lo + chunk_pairs, n))
+        rows, seg_id, _ = segments.rows(idx)
+        t = segment_totals(reference, segments.obs[rows], segments.act_idx[rows].long(),
+                           seg_id, 2 * len(idx))
+        totals[lo:lo + len(idx)] = t.view(-1, 2)
+    return {"sum": totals, "mean": aggregate(totals, segments.lengths, "mean")}
+
+
+def prepare(dataset, reference: Params) -> TrainingData:
+    """Pack the dataset's valid steps and compute the reference log-probs (once per dataset)."""
+    reference = {k: v.detach().clone() for k, v in getattr(reference, "params", reference).items()}
+    segments = PackedSegments.from_arrays(dataset.obs, dataset.actions, dataset.lengths,
+                                          reference["bin_centres"])
+    chosen = torch.as_tensor(np.asarray(dataset.chosen), dtype=torch.long)
+    if chosen.shape != (len(segments.lengths),) or bool(((chosen != 0) & (chosen != 1)).any()):
+        raise TrainingError("dataset.chosen must be 0/1 with one entry per pair")
+    return TrainingData(segments, chosen, reference, reference_logps(reference, segments))
+
+
+def minibatch_schedule(seed: int, n_pairs: int, batch_pairs: int, steps: int) -> torch.Tensor:
+    """Pair indices [steps, batch_pairs] of every step: shuffled epochs, a function of seed only."""
+    g = torch.Generator().manual_seed(seed)
+    need = steps * batch_pairs
+    epochs = [torch.randperm(n_pairs, generator=g) for _ in range(-(-need // n_pairs))]
+    return torch.cat(epochs)[:need].view(steps, batch_pairs)
+
+
+# --------------------------------------------------------------------------------------------
+# The training loop
+# --------------------------------------------------------------------------------------------
+def train_members(
+    members: Sequence[tuple[Callable, int]],
+    data: TrainingData,
+    config: TrainConfig,
+    on_step: Callable[[int], None] | None = None,
+) -> list[RunResult]:
+    """Train every (objective, seed) member from the reference, stacked as one population."""
+    steps, batch = config.steps, config.batch_pairs
+    if batch > data.n_pairs:
+        raise TrainingError(f"batch_pairs {batch} exceeds the dataset's {data.n_pairs} pairs")
+    n_members = len(members)
+
+    # 1. The population: M copies of the reference, trained tensors stacked [M, ...]; Adam state.
+    stacked = stack_params([data.reference] * n_members)
+    fixed = buffers(stacked)
+    weights = {k: v.clone() for k, v in trainable(stacked).items()}
+    adam_m = {k: torch.zeros_like(v) for k, v in weights.items()}
+    adam_v = {k: torch.zeros_like(v) for k, v in weights.items()}
+    slot_member = list(range(n_members))  # member index of each stacked slot (failed ones leave)
+
+    # 2. Common random numbers: one minibatch schedule per distinct seed.
+    seeds = sorted({seed for _, seed in members})
+    schedule = {s: minibatch_schedule(s, data.n_pairs, batch, steps) for s in seeds}
+
+    # Per-member records.
+    loss_curve = np.full((n_members, steps), np.nan)
+    chosen_curve = np.full((n_members, steps), np.nan)
+    rejected_curve = np.full((n_members, steps), np.nan)
+    status = ["ok"] * n_members
+    final: list[Params | None] = [None] * n_members
+    ckpt_steps: list[list[int]] = [[] for _ in range(n_members)]
+    ckpts: list[list[Params]] = [[] for _ in range(n_members)]
+
+    def snapshot(slot: int) -> Params:
+        return {**fixed, **{k: w[slot].detach().clone() for k, w in weights.items()}}
+
+    for step in range(steps):
+        if not slot_member:
+            break
+        progress = torch.tensor(step / steps, dtype=torch.float32)
+        slot_seed = [members[m][1] for m in slot_member]
+
+        # 3. Minibatch of each seed in use: packed rows of both segments of every pair.
+        per_seed = {}
+        for s in set(slot_seed):
+            pair_idx = schedule[s][step]
+            rows, seg_id, _ = data.segments.rows(pair_idx)
+            per_seed[s] = (pair_idx, rows, seg_id)
+        n_rows = max(len(r) for _, r, _ in per_seed.values())
+        n_seg = 2 * batch
+        padded = {}
+        for s, (pair_idx, rows, seg_id) in per_seed.items():
+            pad = n_rows - len(rows)
+            obs = data.segments.obs[rows]
+            act = data.segments.act_idx[rows].long()
+            if pad:  # padding rows go to segment id n_seg, which segment_totals drops
+                obs = torch.cat([obs, obs.new_zeros(pad, obs.shape[1])])
+                act = torch.cat([act, act.new_zeros(pad, act.shape[1])])
+                seg_id = torch.cat([seg_id, seg_id.new_full((pad,), n_seg)])
+            padded[s] = (obs, act, seg_id)
+        obs = torch.stack([padded[s][0] for s in slot_seed])  # [M, R, obs_dim]
+        act = torch.stack([padded[s][1] for s in slot_seed])  # [M, R, act_dim]
+        seg_id = torch.stack([padded[s][2] for s in slot_seed])  # [M, R]
+
+        # 4. Forward: summed log pi of every segment, for every member at once.
+        for w in weights.values():
+            w.requires_grad_(True)
+        totals = segment_totals({**fixed, **weights}, obs, act, seg_id, n_seg).view(-1, batch, 2)
+
+        # 5. Each member's objective on its own chosen / rejected log-probs.
+        losses, ok = [], []
+        for slot, m in enumerate(slot_member):
+            objective, seed = members[m]
+            pair_idx = per_seed[seed][0]
+            agg = objective.aggregation
+            logps = aggregate(totals[slot], data.segments.lengths[pair_idx], agg)  # [B, 2]
+            c = data.chosen[pair_idx].unsqueeze(1)
+            pc, pr = logps.gather(1, c).squeeze(1), logps.gather(1, 1 - c).squeeze(1)
+            rc = rr = None
+            if objective.needs_reference:
+                ref = data.ref_logps[agg][pair_idx]
+                rc, rr = ref.gather(1, c).squeeze(1), ref.gather(1, 1 - c).squeeze(1)
+            try:
+                if objective.temporal:
+                    out = objective(pc, pr, rc, rr, progress=progress)
+                else:
+                    out = objective(pc, pr, rc, rr)
+                if not isinstance(out, torch.Tensor) or out.shape != (batch,):
+                    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
+                    raise TrainingError(f"objective returned {shape}, expected ({batch},)")
+            except Exception as exc:  # a candidate's failure is its own, not the population's
+                status[m] = f"error at step {step}: {type(exc).__name__}: {exc}"
+                losses.append(torch.zeros(()))
+                ok.append(False)
+                continue
+            loss = out.mean()
+            losses.append(loss)
+            ok.append(True)
+            loss_curve[m, step] = loss.item()
+            chosen_curve[m, step] = pc.mean().item()
+            rejected_curve[m, step] = pr.mean().item()
+
+        # 6. Backward: one pass for the whole population (members do not interact).
+        total = torch.stack(losses).sum()
+        keys = list(weights)
+        if total.requires_grad:
+            grads = torch.autograd.grad(total, [weights[k] for k in keys], allow_unused=True)
+            grads = [torch.zeros_like(weights[k]) if g is None else g for k, g in zip(keys, grads)]
+        else:
+            grads = [torch.zeros_like(weights[k]) for k in keys]
+        finite = torch.stack([torch.stack(losses).detach().isfinite()]
+                             + [g.flatten(1).isfinite().all(1) for g in grads]).all(0)
+
+        # 7. Stop members whose loss or gradient is non-finite; they keep their current weights.
+        keep = []
+        for slot, m in enumerate(slot_member):
+            if ok[slot] and bool(finite[slot]):
+                keep.append(slot)
+                continue
+            if status[m] == "ok":
+                status[m] = f"nonfinite at step {step}"
+            final[m] = snapshot(slot)
+        with torch.no_grad():
+            weights = {k: w.detach() for k, w in weights.items()}
+            if len(keep) < len(slot_member):
+                idx = torch.tensor(keep, dtype=torch.long)
+                weights = {k: w[idx] for k, w in weights.items()}
+                adam_m = {k: v[idx] for k, v in adam_m.items()}
+                adam_v = {k: v[idx] for k, v in adam_v.items()}
+                grads = [g[idx] for g in grads]
+                slot_member = [slot_member[s] for s in keep]
+
+            # 8. Adam (elementwise, so a stacked update is exactly M separate updates).
+            t = step + 1
+            b1, b2 = config.adam_beta1, config.adam_beta2
+            step_size = config.lr / (1 - b1**t)
+            bias2_sqrt = math.sqrt(1 - b2**t)
+            for k, g in zip(keys, grads):
+                adam_m[k].mul_(b1).add_(g, alpha=1 - b1)
+                adam_v[k].mul_(b2).addcmul_(g, g, value=1 - b2)
+                denom = (adam_v[k].sqrt() / bias2_sqrt).add_(config.adam_eps)
+                weights[k].addcdiv_(adam_m[k], denom, value=-step_size)
+
+        # 9. Checkpoints for area-under-the-curve scoring.
+        if (step + 1) % config.eval_every == 0:
+            for slot, m in enumerate(slot_member):
+                ckpt_steps[m].append(step + 1)
+                ckpts[m].append(snapshot(slot))
+        if on_step is not None:
+            on_step(step)
+
+    for slot, m in enumerate(slot_member):
+        final[m] = snapshot(slot)
+    return [
+        RunResult(
+            objective=str(getattr(members[m][0], "name", repr(members[m][0]))),
+            seed=members[m][1],
+            steps=steps,
+            status=status[m],
+            params=final[m],
+            checkpoint_steps=ckpt_steps[m],
+            checkpoints=ckpts[m],
+            loss=loss_curve[m],
+            chosen_logp=chosen_curve[m],
+            rejected_logp=rejected_curve[m],
+        )
+        for m in range(n_members)
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Worker processes (mode "processes")
+# --------------------------------------------------------------------------------------------
+_WORKER: dict[str, Any] = {}  # this worker process's TrainingData and config, set once
+
+
+def _init_worker(data: TrainingData, config: TrainConfig) -> None:
+    torch.set_num_threads(1)
+    _WORKER["data"], _WORKER["config"] = data, config
+
+
+def _train_one(objective: Callable, seed: int) -> RunResult:
+    return train_members([(objective, seed)], _WORKER["data"], _WORKER["config"])[0]
+
+
+def _train_in_processes(members, data, config, progress) -> list[RunResult]:
+    workers = min(config.workers or os.cpu_count() or 1, len(members))
+    ctx = torch.multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(data, config)) as pool:
+        futures = [pool.submit(_train_one, obj, seed) for obj, seed in members]
+        results = []
+        for fut in futures:
+            results.append(fut.result())
+            if progress is not None:
+                progress(len(results))
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# The one entry point
+# --------------------------------------------------------------------------------------------
+def choose_mode(n_members: int, rows_per_step: float, steps: int, workers: int) -> str:
+    """'batched' at few rows per member-step (stacking fills the matmuls) or for tiny jobs;
+    otherwise 'processes' (compute-bound training scales with cores, not with stacking)."""
+    if n_members == 1 or workers == 1:
+        return "batched"
+    if rows_per_step <= AUTO_BATCHED_MAX_ROWS:
+        return "batched"
+    if n_members * steps * rows_per_step <= AUTO_BATCHED_MAX_WORK:
+        return "batched"
+    return "processes"
+
+
+def train_population(
+    objectives: Sequence[Callable],
+    dataset,
+    reference,
+    seeds: Sequence[int],
+    config: TrainConfig = TrainConfig(),
+    mode: Mode = "auto",
+    progress: bool = False,
+) -> list[RunResult]:
+    """Train every objective with every seed from ``reference`` on ``dataset``.
+
+    ``reference`` is a Params dict (or anything with ``.params``, e.g. a BC result). Returns one
+    RunResult per (objective, seed), objective-major: [(o0, s0), (o0, s1), ..., (o1, s0), ...].
+    """
+    for obj in objectives:
+        missing = [a for a in ("name", "aggregation", "needs_reference", "temporal")
+                   if not hasattr(obj, a)]
+        if missing or obj.aggregation not in ("mean", "sum"):
+            raise TrainingError(f"objective {obj!r} lacks {missing or 'a valid aggregation'}")
+    if not objectives or not seeds:
+        raise TrainingError("need at least one objective and one seed")
+    data = prepare(dataset, reference)
+    members = [(obj, int(seed)) for obj in objectives for seed in seeds]
+    workers = config.workers or os.cpu_count() or 1
+    rows_per_step = 2 * config.batch_pairs * float(data.segments.lengths.float().mean())
+    if mode == "auto":
+        mode = choose_mode(len(members), rows_per_step, config.steps, workers)
+    if mode not in ("batched", "processes"):
+        raise ConfigError(f"mode must be 'auto', 'batched' or 'processes', got {mode!r}")
+
+    start = time.perf_counter()
+    with progress_bar(progress) as bar:
+        if mode == "batched":
+            task = bar.add_task(f"training {len(members)} runs (batched)", total=config.steps)
+            results = train_members(members, data, config,
+                                    on_step=lambda s: bar.update(task, completed=s + 1))
+        else:
+            task = bar.add_task(f"training {len(members)} runs ({workers} processes)",
+                                total=len(members))
+            results = _train_in_processes(members, data, config,
+                                          lambda n: bar.update(task, completed=n))
+    seconds = time.perf_counter() - start
+    for r in results:
+        r.meta.update(mode=mode, population_seconds=seconds, population_size=len(members))
+    return results
