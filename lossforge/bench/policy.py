@@ -11,10 +11,14 @@ never trained, that make the dict self-describing:
 
     obs_mean, obs_std  [obs_dim]     input normalisation (from the data the reference was cloned on)
     bin_centres        [act_dim, K]  action value of each bin
-    w0, b0, w1, b1, ...               the MLP, weights stored [in, out] so that x @ w + b
+    w0, b0, w1, b1, ...               the MLP, weights [out, in] as in torch.nn.Linear
 
-Every function below accepts single params (w: [in, out]) or stacked params (w: [M, in, out],
+Every function below accepts single params (w: [out, in]) or stacked params (w: [M, out, in],
 obs with a matching leading M); buffers are never stacked.
+
+Inside, activations are feature-major ([features, rows]): the K-way log-softmax then runs over a
+non-contiguous dim with long contiguous rows, which vectorises far better on CPU than 21-wide
+rows (about half the cost of the row-major softmax and its backward, measured here).
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ def init_params(
         bound = 1.0 / math.sqrt(fan_in)
         if i == len(sizes) - 2:
             bound *= 0.01  # start close to uniform over bins
-        params[f"w{i}"] = (torch.rand(fan_in, fan_out, generator=generator) * 2 - 1) * bound
+        params[f"w{i}"] = (torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * bound
         params[f"b{i}"] = torch.zeros(fan_out)
     return params
 
@@ -155,30 +159,38 @@ def undiscretize(idx: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # Forward
 # --------------------------------------------------------------------------------------------
-def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    if w.dim() == 2:  # single policy: x [..., in]
-        return torch.addmm(b, x.reshape(-1, w.shape[0]), w).reshape(*x.shape[:-1], w.shape[1])
-    # population: w [M, in, out], x [M, ..., in]
-    m = w.shape[0]
-    out = torch.baddbmm(b.unsqueeze(1), x.reshape(m, -1, w.shape[1]), w)
-    return out.reshape(*x.shape[:-1], w.shape[2])
+def _features_major(params: Params, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Size]:
+    """Last-layer output [D, K, R] (stacked: [M, D, K, R]) for obs [..., obs_dim]."""
+    d, k = params["bin_centres"].shape
+    last = n_layers(params) - 1
+    stacked = params["w0"].dim() == 3
+    lead = obs.shape[:-1]
+    x = (obs - params["obs_mean"]) / params["obs_std"]
+    if stacked:
+        h = x.reshape(lead[0], -1, obs.shape[-1]).transpose(1, 2).contiguous()  # [M, in, R]
+    else:
+        h = x.reshape(-1, obs.shape[-1]).T.contiguous()  # [in, R]
+    for i in range(last + 1):
+        w, b = params[f"w{i}"], params[f"b{i}"]
+        h = torch.baddbmm(b.unsqueeze(-1), w, h) if stacked else torch.addmm(b.unsqueeze(-1), w, h)
+        if i < last:
+            h = h.relu_()  # in place on a fresh tensor: one memory pass less
+    return h.reshape(*h.shape[:-2], d, k, h.shape[-1]), lead
 
 
 def logits(params: Params, obs: torch.Tensor) -> torch.Tensor:
     """Bin logits [..., act_dim, K] for observations [..., obs_dim] (stacked: [M, ..., obs_dim])."""
-    d, k = params["bin_centres"].shape
-    h = (obs - params["obs_mean"]) / params["obs_std"]
-    last = n_layers(params) - 1
-    for i in range(last):
-        h = _linear(h, params[f"w{i}"], params[f"b{i}"]).relu_()  # in place: one memory pass less
-    out = _linear(h, params[f"w{last}"], params[f"b{last}"])
-    return out.reshape(*out.shape[:-1], d, k)
+    z, lead = _features_major(params, obs)  # [(M,) D, K, R]
+    return z.movedim(-1, -3).reshape(*lead, *z.shape[-3:-1])
 
 
 def step_logps(params: Params, obs: torch.Tensor, act_idx: torch.Tensor) -> torch.Tensor:
     """log pi(a|s) of each step, summed over action dims: obs [..., obs_dim], act_idx [..., D]."""
-    logp = torch.log_softmax(logits(params, obs), dim=-1)  # [..., D, K]; one fused kernel
-    return logp.gather(-1, act_idx.unsqueeze(-1)).squeeze(-1).sum(-1)
+    z, lead = _features_major(params, obs)  # [(M,) D, K, R]
+    logp = torch.log_softmax(z, dim=-2)
+    idx = act_idx.reshape(*z.shape[:-3], -1, z.shape[-3]).movedim(-1, -2)  # [(M,) D, R]
+    picked = logp.gather(-2, idx.unsqueeze(-2)).squeeze(-2)  # [(M,) D, R]
+    return picked.sum(-2).reshape(lead)
 
 
 def aggregate(total: torch.Tensor, lengths: torch.Tensor, aggregation: Aggregation) -> torch.Tensor:

@@ -39,9 +39,9 @@ def sharp_params(seed: int):
 def hand_step_logp(p, o, a_idx):
     """log pi(a|s) for one state, by explicit layer-by-layer math and a loop over dims."""
     h = (o - p["obs_mean"]) / p["obs_std"]
-    h = torch.clamp(h @ p["w0"] + p["b0"], min=0)
-    h = torch.clamp(h @ p["w1"] + p["b1"], min=0)
-    z = (h @ p["w2"] + p["b2"]).reshape(SPEC.act_dim, SPEC.bins)
+    h = torch.clamp(h @ p["w0"].T + p["b0"], min=0)
+    h = torch.clamp(h @ p["w1"].T + p["b1"], min=0)
+    z = (h @ p["w2"].T + p["b2"]).reshape(SPEC.act_dim, SPEC.bins)
     total = 0.0
     for d in range(SPEC.act_dim):
         total += torch.log_softmax(z[d], dim=0)[a_idx[d]].item()
@@ -148,9 +148,9 @@ def test_act_is_centre_of_most_likely_bin():
     obs = torch.randn(10, SPEC.obs_dim, generator=torch.Generator().manual_seed(6))
     got = act(p, obs)
     for i in range(10):
-        h = torch.clamp(((obs[i] - p["obs_mean"]) / p["obs_std"]) @ p["w0"] + p["b0"], min=0)
-        h = torch.clamp(h @ p["w1"] + p["b1"], min=0)
-        z = (h @ p["w2"] + p["b2"]).reshape(SPEC.act_dim, SPEC.bins)
+        h = torch.clamp(((obs[i] - p["obs_mean"]) / p["obs_std"]) @ p["w0"].T + p["b0"], min=0)
+        h = torch.clamp(h @ p["w1"].T + p["b1"], min=0)
+        z = (h @ p["w2"].T + p["b2"]).reshape(SPEC.act_dim, SPEC.bins)
         for d in range(SPEC.act_dim):
             assert got[i, d].item() == pytest.approx(-1 + 2 * int(z[d].argmax()) / (SPEC.bins - 1))
 
