@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from lossforge.bench.policy import (PolicySpec, discretize, init_params, segment_logps,
                                     trainable)
-from lossforge.bench.trainer import TrainConfig, minibatch_schedule, train_population
+from lossforge.bench.trainer import (TrainConfig, WorkerPool, minibatch_schedule,
+                                     train_population)
 from harness_fixtures import synthetic_dataset
 
 SPEC = PolicySpec(obs_dim=11, act_dim=3, bins=7, hidden=(16, 16))
@@ -142,18 +143,23 @@ def test_dpo_widens_the_margin_over_the_reference(setup):
 
 def test_batched_and_process_modes_agree(setup):
     ds, ref = setup
+    other = synthetic_dataset(n_pairs=12, horizon=6, seed=8)  # a second dataset, same pool
     objectives = [DPO(0.5), ORPOish(), SFTtoDPO(), NaNLater()]
-    batched = train_population(objectives, ds, ref, seeds=[0, 1], config=CFG, mode="batched")
-    procs = dataclasses.replace(CFG, workers=2)
-    spawned = train_population(objectives, ds, ref, seeds=[0, 1], config=procs, mode="processes")
-    assert spawned[0].meta["mode"] == "processes" and batched[0].meta["mode"] == "batched"
-    for a, b in zip(batched, spawned):
-        assert (a.objective, a.seed, a.status) == (b.objective, b.seed, b.status)
-        assert_params_close(a.params, b.params)
-        assert a.checkpoint_steps == b.checkpoint_steps
-        for ca, cb in zip(a.checkpoints, b.checkpoints):
-            assert_params_close(ca, cb)
-        np.testing.assert_allclose(a.loss, b.loss, rtol=1e-4, atol=1e-5)
+    with WorkerPool(2) as pool:
+        for data in (ds, other):
+            batched = train_population(objectives, data, ref, seeds=[0, 1], config=CFG,
+                                       mode="batched")
+            spawned = train_population(objectives, data, ref, seeds=[0, 1], config=CFG,
+                                       mode="processes", pool=pool)
+            assert spawned[0].meta["mode"] == "processes" and batched[0].meta["mode"] == "batched"
+            for a, b in zip(batched, spawned):
+                assert (a.objective, a.seed, a.status) == (b.objective, b.seed, b.status)
+                assert_params_close(a.params, b.params)
+                assert a.checkpoint_steps == b.checkpoint_steps
+                for ca, cb in zip(a.checkpoints, b.checkpoints):
+                    assert_params_close(ca, cb)
+                np.testing.assert_allclose(a.loss, b.loss, rtol=1e-4, atol=1e-5)
+    assert batched[0].status == "ok" and batched[-1].status.startswith("nonfinite")
 
 
 def test_nonfinite_member_is_stopped_and_others_unaffected(setup):
