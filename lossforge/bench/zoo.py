@@ -30,12 +30,11 @@ import argparse
 import csv
 import io
 import json
-import math
 import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -103,14 +102,22 @@ class ZooPolicy:
     def act_dim(self) -> int:
         return int(self.action_low.shape[0])
 
+    def __post_init__(self):
+        # Constants of act(), computed once (same float32 operations as before, so results are
+        # bit-identical to computing them per call).
+        denom = (np.sqrt(self.obs_var + self.obs_epsilon) if self.obs_var is not None else None)
+        std = np.exp(self.log_std) if self.log_std is not None else None
+        object.__setattr__(self, "_denom", denom)
+        object.__setattr__(self, "_std", std)
+
     def mean_action(self, obs: np.ndarray) -> np.ndarray:
         """Unclipped Gaussian mean for a batch ``[B, obs_dim]`` (float32)."""
         if self.kind != "mlp":
             raise LossforgeError(f"zoo level {self.name!r} ({self.kind}) has no Gaussian mean")
         x = np.asarray(obs, dtype=np.float32)
         if self.obs_mean is not None:
-            x = np.clip((x - self.obs_mean) / np.sqrt(self.obs_var + self.obs_epsilon),
-                        -self.clip_obs, self.clip_obs).astype(np.float32)
+            x = (x - self.obs_mean) / self._denom
+            x = np.minimum(np.maximum(x, -self.clip_obs), self.clip_obs).astype(np.float32)
         act = _ACTIVATIONS[self.activation]
         for w, b in self.weights[:-1]:
             x = act(x @ w.T + b)
@@ -122,14 +129,14 @@ class ZooPolicy:
         obs = np.asarray(obs)
         single = obs.ndim == 1
         batch = obs[None] if single else obs
-        n = batch.shape[0]
         if self.kind == "random":
-            a = rng.uniform(self.action_low, self.action_high, size=(n, self.act_dim))
+            a = rng.uniform(self.action_low, self.action_high,
+                            size=(batch.shape[0], self.action_low.shape[0]))
         else:
             a = self.mean_action(batch)
             if not deterministic:
-                a = a + np.exp(self.log_std) * rng.standard_normal(a.shape)
-        a = np.clip(a, self.action_low, self.action_high).astype(np.float32)
+                a = a + self._std * rng.standard_normal(a.shape)
+        a = np.minimum(np.maximum(a, self.action_low), self.action_high).astype(np.float32)
         return a[0] if single else a
 
     # -- serialisation ---------------------------------------------------------------------
@@ -612,8 +619,7 @@ def select_and_export(cfg: TrainConfig, command: str) -> dict:
         if key not in finals:
             finals[key] = evaluate(pol, cfg.env_id, cfg.final_episodes, FINAL_SEED)
         r = finals[key]
-        pol = ZooPolicy(**{**pol.__dict__, "name": name,
-                           "meta": {**pol.meta, "level": name}})
+        pol = replace(pol, name=name, meta={**pol.meta, "level": name})
         pol.save(out / f"{name}.safetensors")
         levels.append({"name": name, "file": f"{name}.safetensors",
                        "return_mean": float(r.mean()), "return_std": float(r.std()),
@@ -700,6 +706,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         s.add_argument("--quiet", action="store_true")
         if name == "train":
             s.add_argument("--no-export", action="store_true", help="train only")
+        else:
+            s.add_argument("--screen-only", action="store_true",
+                           help="only evaluate (and cache) the checkpoints so far, e.g. while "
+                                "training still runs; export nothing")
     s = sub.add_parser("list", help="list zoos and their levels")
     s.add_argument("--root", default=str(default_root()))
     args = p.parse_args(argv)
@@ -732,6 +742,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             train(cfg)
             if args.no_export:
                 return 0
+        elif args.screen_only:
+            screen_checkpoints(cfg)
+            return 0
         select_and_export(cfg, command)
         return 0
     except LossforgeError as e:
