@@ -46,8 +46,14 @@ def test_shipped_scenario_families_are_consistent():
             assert a == b
         amb = load_scenario(f"{env}-ambiguous")
         assert amb.bt_temperature > 5 * clean.bt_temperature
+        # mixed quality: half the pair weight on poor-vs-poor pairs, the rest the clean mix
         mixed = load_scenario(f"{env}-mixed-quality")
-        assert len(mixed.pair_mix) == 2 and mixed.pair_mix[0].weight == mixed.pair_mix[1].weight
+        poor = {"random", "q05", "q10"}
+        w_poor = sum(m.weight for m in mixed.pair_mix if {m.level_a, m.level_b} <= poor)
+        assert w_poor == pytest.approx(0.5 * sum(m.weight for m in mixed.pair_mix))
+        rest = [m for m in mixed.pair_mix if not {m.level_a, m.level_b} <= poor]
+        assert {(m.level_a, m.level_b) for m in rest} == \
+            {(m.level_a, m.level_b) for m in clean.pair_mix}
 
 
 def test_shipped_scenarios_name_existing_zoo_levels():
