@@ -31,6 +31,7 @@ from lossforge.bench.policy import (
     PackedSegments,
     Params,
     PolicySpec,
+    bin_centres,
     init_params,
     segment_totals,
     trainable,
@@ -132,9 +133,8 @@ def train_bc(dataset, config: BCConfig = BCConfig(), *, cache: bool = True,
     gen = torch.Generator().manual_seed(config.seed)
     lengths = torch.as_tensor(np.asarray(dataset.lengths), dtype=torch.long)
     n = len(lengths)
-    probe = init_params(spec, torch.Generator().manual_seed(0))  # only for its bin centres
-    segs = PackedSegments.from_arrays(dataset.obs, dataset.actions, dataset.lengths,
-                                      probe["bin_centres"])
+    centres = bin_centres(spec.action_low, spec.action_high, spec.bins, spec.act_dim)
+    segs = PackedSegments.from_arrays(dataset.obs, dataset.actions, dataset.lengths, centres)
     if config.recipe == "all":
         pair_of = torch.arange(n).repeat_interleave(2)
         side_of = torch.arange(2).repeat(n)

@@ -11,7 +11,8 @@ One interface, two execution modes that give the same parameters:
 
 Both run ``train_members`` below, which reads top to bottom as the whole algorithm. On CPU
 training is compute-bound, so stacking pays only at tiny batches (few rows per matmul) and
-processes pay at realistic ones; "auto" chooses by the rows per step (see ``choose_mode``).
+processes pay at realistic ones; "auto" chooses by the rows per step and the size of the job
+(see ``choose_mode``).
 
 Common random numbers: the minibatch sequence of a run depends only on its seed (not on the
 objective, the mode or the other members), and every run starts from the same reference.
@@ -59,11 +60,13 @@ from lossforge.errors import ConfigError, LossforgeError
 
 Mode = Literal["auto", "batched", "processes"]
 
-# "auto" stacks the population when a member's minibatch has at most this many time steps
-# (rows per matmul). Measured by benchmarks/throughput.py on the 2-core CPU; see its JSON.
-AUTO_BATCHED_MAX_ROWS = 2048
-# ... or when the whole job is this small (in row-steps), where spawning workers costs more.
-AUTO_BATCHED_MAX_WORK = 5_000_000
+# "auto" (see choose_mode), from benchmarks/throughput.py on the 2-core CPU (results JSON):
+# stacking 8 runs on one core beat running them one after another only at tiny minibatches
+# (1.2-1.8x at 200-800 time steps a step; 0.5-1.0x at 3,200-25,600), never by the 2x that two
+# worker processes give; but starting workers costs about 5 s (more under load).
+AUTO_BATCHED_MAX_ROWS = 512  # time steps per member-step at which stacking is ~as fast as 2 cores
+AUTO_BATCHED_MAX_WORK = 4_000_000  # row-steps (~10 s on one core at hidden 128): below this,
+#                                    starting workers costs more than it saves
 
 
 class TrainingError(LossforgeError):
@@ -80,6 +83,9 @@ class TrainConfig:
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
     workers: int = 0  # processes mode: worker count; 0 = os.cpu_count()
+    threads: int = 1  # batched mode: torch threads. 1 by default: with two, the batched step ran
+    #                   5x slower here on a loaded 2-core machine (OpenMP waits for preempted
+    #                   threads); parallelism comes from processes instead.
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_pairs", "eval_every"):
@@ -338,6 +344,9 @@ def train_members(
 # --------------------------------------------------------------------------------------------
 def _worker_init() -> None:
     torch.set_num_threads(1)  # one core per worker: cores are shared by processes, not threads
+    # Sharp policies push exp() in the log-softmax into denormals, 4x slower on x86 (measured);
+    # flushing them changes nothing above 1e-38.
+    torch.set_flush_denormal(True)
 
 
 def _train_one(data: TrainingData, config: TrainConfig, objective: Callable,
@@ -387,9 +396,9 @@ class WorkerPool:
 # --------------------------------------------------------------------------------------------
 def choose_mode(n_members: int, rows_per_step: float, steps: int, workers: int,
                 warm_pool: bool = False) -> str:
-    """'batched' at few rows per member-step (stacking fills the matmuls) or for jobs too small
-    to pay for starting workers; otherwise 'processes' (compute-bound training scales with
-    cores, not with stacking). Thresholds: see AUTO_BATCHED_MAX_ROWS / _WORK."""
+    """'batched' at tiny minibatches (stacking fills the matmuls) or for jobs too small to pay
+    for starting workers; otherwise 'processes' (compute-bound training scales with cores, not
+    with stacking). Thresholds: see AUTO_BATCHED_MAX_ROWS / _WORK above."""
     if n_members == 1 or workers == 1:
         return "batched"
     if rows_per_step <= AUTO_BATCHED_MAX_ROWS:
@@ -436,8 +445,13 @@ def train_population(
     with progress_bar(progress) as bar:
         if mode == "batched":
             task = bar.add_task(f"training {len(members)} runs (batched)", total=config.steps)
-            results = train_members(members, data, config,
-                                    on_step=lambda s: bar.update(task, completed=s + 1))
+            threads = torch.get_num_threads()
+            torch.set_num_threads(config.threads or threads)
+            try:
+                results = train_members(members, data, config,
+                                        on_step=lambda s: bar.update(task, completed=s + 1))
+            finally:
+                torch.set_num_threads(threads)
         else:
             own = pool is None
             pool = pool or WorkerPool(min(workers, len(members)))
