@@ -37,6 +37,9 @@ from sympy.codegen.cfunctions import log1p as Log1p
 class Log1mexp(sp.Function):
     """log(1 - exp(x)) for x < 0; the stable form of log(1 - p) in the log domain."""
 
+    def _sympystr(self, printer):
+        return "log1mexp(%s)" % printer._print(self.args[0])
+
     def fdiff(self, argindex=1):
         x = self.args[0]
         return -1 / Expm1(-x)  # d/dx log(1 - e^x) = -e^x / (1 - e^x) = -1 / (e^-x - 1)
@@ -51,6 +54,9 @@ class Log1mexp(sp.Function):
 class Softplus(sp.Function):
     """log(1 + exp(x))."""
 
+    def _sympystr(self, printer):
+        return "softplus(%s)" % printer._print(self.args[0])
+
     def fdiff(self, argindex=1):
         return Sigmoid(self.args[0])
 
@@ -64,6 +70,9 @@ class Softplus(sp.Function):
 class LogSigmoid(sp.Function):
     """log(sigmoid(x)) = -softplus(-x)."""
 
+    def _sympystr(self, printer):
+        return "logsigmoid(%s)" % printer._print(self.args[0])
+
     def fdiff(self, argindex=1):
         return Sigmoid(-self.args[0])
 
@@ -76,6 +85,9 @@ class LogSigmoid(sp.Function):
 
 class Sigmoid(sp.Function):
     """1 / (1 + exp(-x))."""
+
+    def _sympystr(self, printer):
+        return "sigmoid(%s)" % printer._print(self.args[0])
 
     def fdiff(self, argindex=1):
         x = self.args[0]
@@ -193,6 +205,8 @@ OPS: tuple[Op, ...] = (
     Op("logsigmoid", 1, LogSigmoid, F.logsigmoid, r"\log\sigma\left({0}\right)", (REAL,),
        (LogSigmoid,)),
     Op("sigmoid", 1, Sigmoid, torch.sigmoid, r"\sigma\left({0}\right)", (REAL,), (Sigmoid,)),
+    Op("xlogx", 1, lambda a: a * sp.log(a), lambda a: torch.special.xlogy(a, a),
+       r"{0} \log\left({0}\right)", (POS,)),
     # others
     Op("tanh", 1, sp.tanh, torch.tanh, r"\tanh\left({0}\right)", (REAL,), (sp.tanh,)),
     Op("sin", 1, sp.sin, torch.sin, r"\sin\left({0}\right)", (REAL,), (sp.sin,)),

@@ -130,12 +130,33 @@ def _convexity(h: sp.Expr, p: sp.Symbol, limit: float) -> tuple[Check, Check]:
     return Check(FAILED, False, witness, how), diff_ok
 
 
+_EXP_LIMIT = 1e5  # mpmath.exp(1e5) ~ 1e43429 is cheap; exp(exp(1e12)) would never finish
+UNDECIDED = object()  # a value too large for any evaluation here: neither pass nor witness
+
+
+def _guarded_exp(x):
+    if abs(mpmath.re(x)) > _EXP_LIMIT:
+        raise OverflowError("exp argument beyond the evaluation limit")
+    return mpmath.exp(x)
+
+
+def mp_lambdify(var: sp.Symbol, expr: sp.Expr):
+    """mpmath lambdify whose exp refuses astronomically large arguments (OverflowError)."""
+    return sp.lambdify(var, to_elementary(expr), modules=[{"exp": _guarded_exp}, "mpmath"])
+
+
 def _mp_eval(fn, x: float):
-    """Evaluate an mpmath-lambdified function; None when undefined or not real."""
+    """Evaluate an mpmath-lambdified function at x in 40 digits.
+
+    Returns the real value, None when the function is undefined or not real there, or
+    UNDECIDED when its magnitude is beyond what can be evaluated (exp of a huge argument).
+    """
     with mpmath.workdps(_MP_DPS):
         try:
             v = fn(mpmath.mpf(x))
-        except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+        except OverflowError:
+            return UNDECIDED
+        except (ZeroDivisionError, ValueError, TypeError):
             return None
         if isinstance(v, mpmath.mpc):
             if abs(v.imag) > mpmath.mpf(10) ** (-30) * max(1, abs(v.real)):
@@ -155,23 +176,28 @@ def _sample(h, h1, h2, p) -> tuple[Check, Check] | None:
     stacked = np.stack(vals)
     real_finite = np.isfinite(stacked).all(axis=0) & (np.abs(stacked.imag) == 0).all(axis=0)
     h2r = stacked[2].real
-    flagged = np.flatnonzero(~real_finite | (h2r <= 0))
-    if flagged.size == 0:
+    bad = ~real_finite | (h2r <= 0)
+    if not bad.any():
         return None
+    # undefined points first, then the most negative h'': the most telling witness
+    order = np.lexsort((np.where(real_finite, h2r, -np.inf), real_finite))
+    flagged = order[: int(bad.sum())]
     if flagged.size > _MAX_CONFIRM:  # confirm an evenly spread subset, ends included
         flagged = flagged[np.linspace(0, flagged.size - 1, _MAX_CONFIRM).round().astype(int)]
-    mp_fns = [sp.lambdify(p, e, modules="mpmath") for e in (h, h1, h2)]
+    mp_fns = [mp_lambdify(p, e) for e in (h, h1, h2)]
     for i in flagged:
         x = float(_GRID[i])
         values = [_mp_eval(fn, x) for fn in mp_fns]
+        if any(v is UNDECIDED for v in values):
+            continue  # too large to evaluate: this point proves nothing either way
         if any(v is None for v in values):
             which = ["h", "h'", "h''"][[v is None for v in values].index(True)]
-            why = f"{which} is not real and finite at p = {x:.6g}"
+            why = f"{which} is not real and finite at p = {x:.15g}"
             return Check(FAILED, False, x, why), Check(FAILED, False, x, why)
         if values[2] <= mpmath.mpf(10) ** (-30):
             diff_ok = Check(SAMPLED, True, None, "finite where sampled")
             return (Check(FAILED, False, x, f"h''(p) = {mpmath.nstr(values[2], 6)} <= 0 at "
-                          f"p = {x:.6g}"), diff_ok)
+                          f"p = {x:.15g}"), diff_ok)
     return None  # every flagged point was a float artefact
 
 
@@ -181,12 +207,21 @@ def _kink_point(expr: sp.Expr, p: sp.Symbol) -> float | None:
         arg = expr.args[-1] if isinstance(expr, (sp.Max, sp.Min)) else expr.args[0]
         if isinstance(expr, (sp.Max, sp.Min)) and len(expr.args) == 2:
             arg = expr.args[0] - expr.args[1]
-        vals = sp.lambdify(p, arg, "numpy")(_GRID)
-        signs = np.sign(np.real(np.broadcast_to(vals, _GRID.shape)))
+        f = sp.lambdify(p, arg, "numpy")
+        signs = np.sign(np.real(np.broadcast_to(f(_GRID), _GRID.shape)))
         change = np.flatnonzero(np.diff(signs) != 0)
         if change.size:
-            i = change[0]
-            return float((_GRID[i] + _GRID[i + 1]) / 2)
+            lo, hi = float(_GRID[change[0]]), float(_GRID[change[0] + 1])
+            s_lo = np.sign(f(lo))
+            for _ in range(80):  # bisect the sign change to float precision
+                mid = (lo + hi) / 2
+                if mid in (lo, hi):
+                    break
+                if np.sign(f(mid)) == s_lo:
+                    lo = mid
+                else:
+                    hi = mid
+            return hi
     except Exception:  # noqa: BLE001 - a witness is a courtesy here, not a requirement
         return None
     return None
@@ -238,11 +273,11 @@ def _sturm(num: sp.Expr, den: sp.Expr, p: sp.Symbol):
     den_roots = _roots_in_open_unit(pd)
     if den_roots:
         x = float(den_roots[0])
-        return False, x, f"h'' has a pole at p = {x:.6g}"
+        return False, x, f"h'' has a pole at p = {x:.15g}"
     num_roots = _roots_in_open_unit(pn)
     if num_roots:
         x = float(num_roots[0])
-        return False, x, f"h''(p) = 0 at p = {x:.6g} (an isolated zero: not strictly convex)"
+        return False, x, f"h''(p) = 0 at p = {x:.15g} (an isolated zero: not strictly convex)"
     half = sp.Rational(1, 2)
     sign = sp.sign(pn.eval(half)) * sp.sign(pd.eval(half))
     if sign > 0:
@@ -270,9 +305,11 @@ def _legendre(h: sp.Expr, p: sp.Symbol, limit: float) -> Check:
         pass
     except (NotImplementedError, ValueError, TypeError, AttributeError):
         pass
-    fn = sp.lambdify(p, h1, modules="mpmath")
+    fn = mp_lambdify(p, h1)
     xs = [1e-10, 1e-30, 1e-100, 1e-300]
     vals = [_mp_eval(fn, x) for x in xs]
+    if any(v is UNDECIDED for v in vals):
+        return Check(SAMPLED, False, None, "h' too large to evaluate near 0")
     if any(v is None for v in vals):
         return Check(SAMPLED, False, None, "h' not finite near 0")
     decreasing = all(a > b for a, b in zip(vals, vals[1:]))

@@ -21,7 +21,7 @@ import torch
 
 from lossforge.errors import CheckError, FormulaError
 from lossforge.grammar.ops import to_elementary
-from lossforge.symbolic.checks import CheckReport, check_mirror_map
+from lossforge.symbolic.checks import CheckReport, check_mirror_map, mp_lambdify
 from lossforge.symbolic.logdomain import L, log_domain
 from lossforge.symbolic.parser import parse_formula
 
@@ -107,7 +107,7 @@ class MirrorMap:
     def semantic_hash(self) -> str:
         """Hash of h'' at fixed points (12 significant digits): equal for h and h + a*p + b,
         and for expanded and factored forms of the same map."""
-        fn = sp.lambdify(P, to_elementary(self.h_second), modules="mpmath")
+        fn = mp_lambdify(P, self.h_second)
         parts = []
         with mpmath.workdps(30):
             for x in _HASH_POINTS:
@@ -164,7 +164,7 @@ class MirrorMap:
     def _verify_log_domain(self, fn) -> None:
         ls = -np.logspace(-6, np.log10(30.0), 25)
         got = fn(torch.tensor(ls, dtype=torch.float64)).numpy()
-        direct = sp.lambdify(P, to_elementary(self.phi_inv), modules="mpmath")
+        direct = mp_lambdify(P, self.phi_inv)
         const = self._phi_tilde_parts[0]
         with mpmath.workdps(40):
             offset = mpmath.mpf(sp.N(const, 40)) if const != 0 else mpmath.mpf(0)

@@ -26,6 +26,10 @@ MAX_INTEGER = 10**9    # |integer literal|
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
 
 
+def _short(text: str, limit: int = 80) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 def parse_formula(text: str, variables: Mapping[str, sp.Symbol],
                   params: Mapping[str, sp.Expr] | None = None) -> sp.Expr:
     """Parse ``text`` into a SymPy expression over ``variables``.
@@ -43,9 +47,9 @@ def parse_formula(text: str, variables: Mapping[str, sp.Symbol],
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         col = f" at column {exc.offset}" if exc.offset else ""
-        raise FormulaError(f"formula {text!r} is not valid syntax{col}: {exc.msg}") from None
+        raise FormulaError(f"formula {_short(text)} is not valid syntax{col}: {exc.msg}") from None
     except (RecursionError, MemoryError, ValueError) as exc:
-        raise FormulaError(f"formula {text!r} cannot be parsed: {type(exc).__name__}") from None
+        raise FormulaError(f"formula {_short(text)} cannot be parsed: {type(exc).__name__}") from None
     n_nodes = sum(1 for _ in ast.walk(tree))
     if n_nodes > MAX_NODES:
         raise FormulaError(f"formula has {n_nodes} syntax nodes; the limit is {MAX_NODES}")
@@ -55,7 +59,7 @@ def parse_formula(text: str, variables: Mapping[str, sp.Symbol],
     try:
         return _Builder(text, names).build(tree.body)
     except RecursionError:
-        raise FormulaError(f"formula {text!r} is nested too deeply") from None
+        raise FormulaError(f"formula {_short(text)} is nested too deeply") from None
 
 
 class _Builder:
@@ -66,7 +70,7 @@ class _Builder:
     def fail(self, node: ast.AST, why: str) -> FormulaError:
         col = getattr(node, "col_offset", None)
         where = f" at column {col}" if col is not None else ""
-        return FormulaError(f"formula {self.text!r}{where}: {why}")
+        return FormulaError(f"formula {_short(self.text)}{where}: {why}")
 
     def build(self, node: ast.AST) -> sp.Expr:
         if isinstance(node, ast.Constant):

@@ -1,0 +1,107 @@
+"""``python -m lossforge.formula "p*log(p)"``: inspect one mirror map.
+
+Prints h, phi^-1 = h', the log-domain link phi~(l), every validity check with its status
+(proved / sampled / failed / timeout) and witness, and the LaTeX. Exit code 0 when the map is a
+valid mirror map, 1 when a check fails, 2 on bad input (nothing in the formula is executed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from lossforge.errors import LossforgeError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m lossforge.formula",
+        description="Check a mirror map h(p) on (0,1) and show its MPO link phi~(l).",
+        epilog='Example: python -m lossforge.formula "p*log(p) + (1-p)*log(1-p)" --json. '
+               "Exit code 0: valid, 1: a check failed, 2: bad input.")
+    ap.add_argument("formula", help="h(p) in Python syntax, e.g. 'p*log(p)'; functions: "
+                                    "log exp sqrt log1p expm1 softplus sigmoid tanh sin cos ...")
+    ap.add_argument("--latex", action="store_true", help="print only the LaTeX block")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--time-limit", type=float, default=2.0, metavar="S",
+                    help="seconds allowed for each symbolic proof (default 2)")
+    return ap
+
+
+def _formula_last(argv: list[str]) -> list[str]:
+    """Let a formula start with '-' ("-log(p)"): move it behind '--' so argparse takes it as
+    the positional argument instead of an unknown option."""
+    known = {"--latex", "--json", "--time-limit", "-h", "--help"}
+    out, formula, i = [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            formula += argv[i + 1:]
+            break
+        if a.split("=")[0] in known:
+            out.append(a)
+            if a == "--time-limit" and i + 1 < len(argv):
+                out.append(argv[i + 1])
+                i += 1
+        else:
+            formula.append(a)
+        i += 1
+    return out + ["--"] + formula if formula else out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(_formula_last(argv))
+    from lossforge.symbolic.mirror_map import MirrorMap
+
+    try:
+        mm = MirrorMap.from_formula(args.formula)
+        report = mm.check(time_limit_s=args.time_limit)
+    except LossforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    code = 0 if report.valid else 1
+    if args.json:
+        out = {"formula": args.formula, "h": str(mm.h), "checks": report.to_dict()}
+        if report.valid:
+            out |= {"phi_inv": str(mm.phi_inv), "phi_tilde": str(mm.phi_tilde),
+                    "latex": mm.latex(), "semantic_hash": mm.semantic_hash()}
+        print(json.dumps(out, indent=2))
+        return code
+    if args.latex:
+        if not report.valid:
+            print(f"error: not a valid mirror map: {_first_failure(report)}", file=sys.stderr)
+            return code
+        print(mm.latex_block())
+        return code
+    print(f"h(p)          = {mm.h}")
+    if report.valid:
+        print(f"phi^-1 = h'   = {mm.phi_inv}   (+ const)")
+        print(f"phi~(l)       = {mm.phi_tilde}   (+ const; l = log p < 0)")
+    for name in ("convex", "differentiable", "legendre"):
+        c = getattr(report, name)
+        if c is None:
+            continue
+        what = {"convex": "strictly convex", "differentiable": "C2 on (0,1)",
+                "legendre": "Legendre (h' -> -inf at 0)"}[name]
+        witness = f", witness p = {c.witness:.15g}" if c.witness is not None else ""
+        print(f"{what:28s}: {'yes' if c.holds else 'NO':3s} [{c.status}{witness}] {c.detail}")
+    print(f"checked in {report.seconds * 1000:.1f} ms")
+    if report.valid:
+        print(f"semantic hash : {mm.semantic_hash()}")
+        print("LaTeX:")
+        print(mm.latex_block())
+    else:
+        print(f"not a valid mirror map: {_first_failure(report)}")
+    return code
+
+
+def _first_failure(report) -> str:
+    c = report.convex if not report.convex.holds else report.differentiable
+    witness = f" (witness p = {c.witness:.15g})" if c.witness is not None else ""
+    return c.detail + witness
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Convexity, differentiability and Legendre checks on a varied set of maps.
+
+Every expected status is derived by hand (h'' written out in the comment). Every failure must
+carry a witness p in (0,1) at which an independent 50-digit evaluation confirms the failure:
+h'' <= 0 there, or h / h'' not real and finite there.
+"""
+
+import mpmath
+import pytest
+import sympy as sp
+
+from lossforge.symbolic.checks import FAILED, PROVED, SAMPLED, TIMEOUT, check_mirror_map
+from lossforge.symbolic.mirror_map import P, MirrorMap
+
+VALID = {PROVED, SAMPLED}
+
+CASES = [
+    # formula, convex holds, expected statuses (h'' by hand)
+    ("p*log(p)", True, {PROVED}),                        # 1/p
+    ("p*log(p) + (1-p)*log(1-p)", True, {PROVED}),       # 1/p + 1/(1-p)
+    ("p**2", True, {PROVED}),                            # 2
+    ("p**4", True, {PROVED}),                            # 12 p^2 > 0 on the open interval
+    ("1/p", True, {PROVED}),                             # 2/p^3
+    ("-log(p)", True, {PROVED}),                         # 1/p^2
+    ("exp(p)", True, {PROVED}),                          # e^p
+    ("-sqrt(p)", True, {PROVED}),                        # p^(-3/2)/4
+    ("exp(1/p**2)", True, VALID),                        # overflows float64 near 0: not a failure
+    ("p*log(p) + 3*p + 2", True, {PROVED}),              # constants and affine terms
+    ("0.5*p**2 - 7", True, {PROVED}),
+    ("-p**2", False, {FAILED}),                          # -2: concave
+    ("sqrt(p)", False, {FAILED}),                        # -p^(-3/2)/4
+    ("sin(p)", False, {FAILED}),                         # -sin p
+    ("log(p)", False, {FAILED}),                         # -1/p^2
+    ("(p - 0.5)**3", False, {FAILED}),                   # 6(p - 1/2): convex on half only
+    ("p**3 - 1.5*p**2", False, {FAILED}),                # 6p - 3: convex on half only
+    ("sin(6*p)", False, {FAILED}),                       # -36 sin 6p: changes sign
+    ("(p - 0.5)**4", False, {FAILED}),                   # 12(p-1/2)^2: isolated zero at 1/2
+    ("(p - 0.3)**4 + p**2/1000000", True, {PROVED}),     # h'' > 0 though tiny near 0.3
+    ("log(p - 0.5)", False, {FAILED}),                   # undefined on (0, 1/2]
+    ("sqrt(p - 0.25)", False, {FAILED}),                 # undefined on (0, 1/4)
+    ("1/(p - 1/3)**2", False, {FAILED}),                 # pole at 1/3
+    ("3*p + 1", False, {FAILED}),                        # affine: h'' = 0
+    ("relu(p - 0.5)**2", False, {FAILED}),               # not twice differentiable at 1/2
+]
+
+
+def _confirm_failure(h: sp.Expr, x: float) -> bool:
+    """Independent confirmation at the witness: h'' <= 0, h or h'' undefined there, or (float
+    witness of an exact pole) |h''| astronomically large."""
+    h2 = sp.diff(h, P, 2)
+    xr = sp.Rational(x)
+    if any(isinstance(e, (sp.Max, sp.Heaviside, sp.DiracDelta)) for e in sp.preorder_traversal(h2)):
+        # non-smooth: h' jumps in slope at the witness (left and right second differences differ)
+        f = sp.lambdify(P, h, "mpmath")
+        with mpmath.workdps(50):
+            d = mpmath.mpf("1e-6")
+            xm = mpmath.mpf(x)
+            left = (f(xm) - 2 * f(xm - d) + f(xm - 2 * d)) / d**2
+            right = (f(xm + 2 * d) - 2 * f(xm + d) + f(xm)) / d**2
+            return abs(left - right) > 1e-3
+    for e in (h, h2):
+        v = sp.N(e.subs(P, xr), 50)
+        if v.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or not v.is_real:
+            return True
+    v2 = sp.N(h2.subs(P, xr), 50)
+    # a float witness of an exact pole sits within 1e-16 of it: |h''| is then astronomically large
+    return bool(v2 <= 0) or bool(abs(v2) > 1e25)
+
+
+@pytest.mark.parametrize("formula,holds,statuses", CASES)
+def test_convexity_status(formula, holds, statuses):
+    mm = MirrorMap.from_formula(formula)
+    report = mm.check(time_limit_s=5.0)
+    assert report.convex.holds is holds, report.convex
+    assert report.convex.status in statuses, report.convex
+    if report.convex.status == FAILED:
+        x = report.convex.witness
+        assert x is not None and 0 < x < 1, report.convex
+        assert _confirm_failure(mm.h, x), f"witness p={x} does not confirm: {report.convex}"
+    assert report.valid is (holds and report.differentiable.holds)
+
+
+def test_differentiability_failures_name_the_point():
+    for formula in ["log(p - 0.5)", "relu(p - 0.5)**2", "1/(p - 1/3)**2"]:
+        report = MirrorMap.from_formula(formula).check()
+        assert not report.valid
+        c = report.differentiable if not report.differentiable.holds else report.convex
+        assert c.witness is not None and 0 < c.witness < 1
+
+
+def test_sturm_finds_the_exact_isolated_zero_and_pole():
+    r = check_mirror_map(sp.Rational(1, 12) * (P - sp.Rational(2, 7))**4 + P**3 * 0, P)
+    assert r.convex.status == FAILED and abs(r.convex.witness - 2 / 7) < 1e-12
+    r = check_mirror_map(1 / (P - sp.Rational(1, 3))**2, P)
+    assert r.convex.status == FAILED and abs(r.convex.witness - 1 / 3) < 1e-12
+
+
+def test_timeout_status_when_the_proof_runs_out_of_time():
+    # passes sampling, needs the non-rational proof path; a 1 microsecond limit cannot finish it
+    r = check_mirror_map(sp.exp(P) + P * sp.log(P) + sp.sqrt(1 + P**2), P, time_limit_s=1e-6,
+                         legendre=False)
+    assert r.convex.status == TIMEOUT and r.convex.holds
+
+
+@pytest.mark.parametrize("formula,legendre", [
+    ("p*log(p)", True),                      # h' = log p + 1 -> -inf
+    ("p*log(p) + (1-p)*log(1-p)", True),     # log-odds -> -inf
+    ("-sqrt(p)", True),                      # -1/(2 sqrt p) -> -inf
+    ("p**2", False),                         # 2p -> 0
+    ("exp(p)", False),                       # e^p -> 1
+])
+def test_legendre_property(formula, legendre):
+    c = MirrorMap.from_formula(formula).check().legendre
+    assert c.holds is legendre and c.status in {PROVED, SAMPLED}
+
+
+def test_semantic_hash_identifies_equal_links():
+    h = MirrorMap.from_formula("p*log(p)").semantic_hash()
+    assert MirrorMap.from_formula("p*log(p) + 3*p - 2").semantic_hash() == h
+    assert MirrorMap.from_formula("log(p**p)").semantic_hash() == h
+    assert MirrorMap.from_formula("2*p*log(p)").semantic_hash() != h
+    assert (MirrorMap.from_formula("p*(p + 1)").semantic_hash()
+            == MirrorMap.from_formula("p**2 + p").semantic_hash())
+    assert (MirrorMap.from_formula("p**2").semantic_hash()
+            != MirrorMap.from_formula("p**3").semantic_hash())

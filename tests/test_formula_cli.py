@@ -1,0 +1,49 @@
+"""`python -m lossforge.formula`, run as a user would (subprocess)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "lossforge.formula", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_dpo_map_prints_its_link_and_proof():
+    r = run("p*log(p)")
+    assert r.returncode == 0, r.stderr
+    assert "phi~(l)       = l " in r.stdout
+    assert "strictly convex             : yes [proved]" in r.stdout
+    assert r"\begin{aligned}" in r.stdout
+
+
+def test_orpo_map_as_json():
+    r = run("p*log(p) + (1-p)*log(1-p)", "--json")
+    assert r.returncode == 0
+    out = json.loads(r.stdout)
+    assert out["checks"]["convex"]["status"] == "proved"
+    assert out["phi_tilde"] == "l - log1mexp(l)"
+    assert out["checks"]["legendre"]["holds"] is True
+
+
+def test_non_convex_map_exits_1_with_a_witness():
+    r = run("sin(p)")
+    assert r.returncode == 1
+    assert "NO  [failed, witness p = " in r.stdout
+
+
+def test_unsafe_formula_exits_2_in_one_line_and_runs_nothing(tmp_path):
+    target = tmp_path / "pwned"
+    for text in ["__import__('os')", f"open({str(target)!r}, 'w')"]:
+        r = run(text)
+        assert r.returncode == 2
+        assert r.stdout == ""
+        assert r.stderr.startswith("error: formula") and r.stderr.count("\n") == 1
+    assert not target.exists()
+
+
+def test_latex_only_output():
+    r = run("-log(p)", "--latex")
+    assert r.returncode == 0 and r.stdout.startswith(r"\begin{aligned}")
