@@ -1,0 +1,338 @@
+"""Typed grammar files (``grammars/*.toml``) -> ``Grammar``.
+
+A grammar names types (with the open interval their values lie in, and an optional supertype),
+one variable, typed constants and typed productions; every production names an op of the op
+table. The loader rejects a bad grammar with the file, the line and the reason:
+
+* malformed TOML, unknown keys, wrong value types;
+* an op that is not in the op table, or the wrong number of argument types;
+* an unknown type, a duplicate type or production, a supertype cycle;
+* an argument type whose interval leaves the op's domain (``log`` of a type that may be <= 0);
+* a production whose values leave its declared return interval (checked on sample points);
+* a root type that nothing returns;
+* a type that no terminal can produce (the classic DEAP strongly-typed-GP generation failure:
+  DEAP would raise "tried to add a terminal of type X, but there is none available").
+
+The result wraps a DEAP ``PrimitiveSetTyped`` (types become classes, supertypes base classes,
+which DEAP honours through ``issubclass``); ``grammar/trees.py`` generates and converts trees.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import sympy as sp
+from deap import gp
+
+from lossforge.errors import GrammarError
+from lossforge.grammar.ops import OP_BY_NAME, Op
+
+_GRAMMAR_KEYS = {"name", "description", "root", "variable", "max_depth"}
+_TYPE_KEYS = {"interval", "subtype_of", "constants", "description"}
+_PROD_KEYS = {"op", "args", "returns"}
+
+
+@dataclass(frozen=True)
+class TypeDef:
+    name: str
+    interval: tuple[float, float] | None   # open interval; None for constant-only types
+    supertype: str | None
+    constants: tuple[sp.Rational, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class Production:
+    op: Op
+    args: tuple[str, ...]
+    returns: str
+    line: int
+
+    @property
+    def key(self) -> str:
+        """The DEAP primitive name: unique per (op, signature)."""
+        return f"{self.op.name}[{','.join(self.args)}->{self.returns}]"
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """A validated grammar and its DEAP primitive set."""
+
+    name: str
+    path: str
+    root: str
+    variable: str
+    variable_type: str
+    types: dict[str, TypeDef]
+    productions: tuple[Production, ...]
+    max_depth: int
+    pset: gp.PrimitiveSetTyped
+    classes: dict[str, type]
+    min_depth: dict[str, int]          # smallest tree height that produces each type
+
+    def constant_name(self, type_name: str, value: sp.Rational) -> str:
+        return f"{value}[{type_name}]"
+
+
+def load_grammar(path: str | Path) -> Grammar:
+    """Load and validate a grammar file; raises ``GrammarError`` naming file, line and reason."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise GrammarError(f"{path}: cannot read grammar file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise GrammarError(f"{path}: malformed TOML: {exc}") from None
+    return _Loader(path, text, data).load()
+
+
+class _Loader:
+    def __init__(self, path: Path, text: str, data: dict):
+        self.path, self.text, self.data = path, text, data
+        self.lines = text.splitlines()
+
+    def fail(self, line: int | None, why: str) -> GrammarError:
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return GrammarError(f"{where}: {why}")
+
+    def line_of(self, pattern: str, occurrence: int = 0) -> int | None:
+        rx = re.compile(pattern)
+        hits = [i + 1 for i, line in enumerate(self.lines) if rx.search(line)]
+        return hits[occurrence] if occurrence < len(hits) else None
+
+    # ---- sections --------------------------------------------------------------------------
+
+    def load(self) -> Grammar:
+        unknown = set(self.data) - {"grammar", "types", "productions"}
+        if unknown:
+            raise self.fail(None, f"unknown section(s): {', '.join(sorted(unknown))}")
+        head = self.data.get("grammar")
+        if not isinstance(head, dict):
+            raise self.fail(None, "missing [grammar] section")
+        g_line = self.line_of(r"^\s*\[grammar\]")
+        bad = set(head) - _GRAMMAR_KEYS
+        if bad:
+            raise self.fail(g_line, f"[grammar] has unknown key(s): {', '.join(sorted(bad))}")
+        for key in ("name", "root", "variable"):
+            if key not in head:
+                raise self.fail(g_line, f"[grammar] is missing {key!r}")
+        types = self.load_types()
+        var = head["variable"]
+        if not (isinstance(var, dict) and set(var) == {"name", "type"}):
+            raise self.fail(self.line_of(r"^\s*variable\s*="),
+                            "variable must be a table { name = \"p\", type = \"...\" }")
+        if var["type"] not in types:
+            raise self.fail(self.line_of(r"^\s*variable\s*="), f"unknown type {var['type']!r}")
+        root = head["root"]
+        if root not in types:
+            raise self.fail(self.line_of(r"^\s*root\s*="), f"unknown root type {root!r}")
+        max_depth = head.get("max_depth", 6)
+        if not isinstance(max_depth, int) or not 1 <= max_depth <= 17:
+            raise self.fail(g_line, f"max_depth must be an integer in [1, 17], got {max_depth!r}")
+        productions = self.load_productions(types)
+        ground = self.ground_depths(types, productions, var["type"])
+        returned = {t for t in types if ground.get(t) is not None}
+        if root not in returned:
+            raise self.fail(self.line_of(r"^\s*root\s*="),
+                            f"root type {root!r}: no production or terminal returns it")
+        for prod in productions:
+            for arg in prod.args:
+                if ground.get(arg) is None:
+                    raise self.fail(prod.line, f"type {arg!r} (argument of {prod.op.name}): no "
+                                    "terminal can produce it, so tree generation would fail")
+        pset, classes = self.build_pset(head["name"], types, productions, var, root)
+        return Grammar(name=head["name"], path=str(self.path), root=root, variable=var["name"],
+                       variable_type=var["type"], types=types, productions=tuple(productions),
+                       max_depth=max_depth, pset=pset, classes=classes,
+                       min_depth={t: d for t, d in ground.items() if d is not None})
+
+    def load_types(self) -> dict[str, TypeDef]:
+        raw = self.data.get("types")
+        if not isinstance(raw, dict) or not raw:
+            raise self.fail(None, "missing or empty [types] section")
+        types: dict[str, TypeDef] = {}
+        for name, spec in raw.items():
+            line = self.line_of(rf"^\s*(\[types\.{re.escape(name)}\]|{re.escape(name)}\s*=)")
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+                raise self.fail(line, f"type name {name!r} must be an identifier")
+            if not isinstance(spec, dict):
+                raise self.fail(line, f"type {name!r} must be a table")
+            bad = set(spec) - _TYPE_KEYS
+            if bad:
+                raise self.fail(line, f"type {name!r} has unknown key(s): {', '.join(sorted(bad))}")
+            interval = spec.get("interval")
+            if interval is not None:
+                if (not isinstance(interval, list) or len(interval) != 2
+                        or not all(isinstance(v, (int, float)) for v in interval)
+                        or not interval[0] < interval[1]):
+                    raise self.fail(line, f"type {name!r}: interval must be [lo, hi] with lo < hi")
+                interval = (float(interval[0]), float(interval[1]))
+            consts = spec.get("constants", [])
+            if not isinstance(consts, list):
+                raise self.fail(line, f"type {name!r}: constants must be a list")
+            values = []
+            for c in consts:
+                try:
+                    values.append(sp.Rational(str(c)))
+                except (TypeError, ValueError, sp.SympifyError):
+                    raise self.fail(line, f"type {name!r}: constant {c!r} is not a number "
+                                    "(write integers, decimals or 'a/b' strings)") from None
+            if len(set(values)) != len(values):
+                raise self.fail(line, f"type {name!r}: duplicate constants")
+            if interval is None and not values:
+                raise self.fail(line, f"type {name!r} needs an interval or constants")
+            if interval is not None:
+                outside = [v for v in values if not interval[0] < float(v) < interval[1]]
+                if outside:
+                    raise self.fail(line, f"type {name!r}: constant {outside[0]} is outside "
+                                    f"its interval {interval}")
+            types[name] = TypeDef(name, interval, spec.get("subtype_of"), tuple(values), line)
+        for t in types.values():
+            seen = {t.name}
+            sup = t.supertype
+            while sup is not None:
+                if sup not in types:
+                    raise self.fail(t.line, f"type {t.name!r}: unknown supertype {sup!r}")
+                if sup in seen:
+                    raise self.fail(t.line, f"type {t.name!r}: supertype cycle through {sup!r}")
+                seen.add(sup)
+                sup = types[sup].supertype
+        return types
+
+    def load_productions(self, types: dict[str, TypeDef]) -> list[Production]:
+        raw = self.data.get("productions")
+        if not isinstance(raw, list) or not raw:
+            raise self.fail(None, "missing [[productions]]")
+        out: list[Production] = []
+        seen: dict[str, int] = {}
+        for i, spec in enumerate(raw):
+            line = self.line_of(r"^\s*\[\[productions\]\]", i)
+            bad = set(spec) - _PROD_KEYS
+            if bad:
+                raise self.fail(line, f"production has unknown key(s): {', '.join(sorted(bad))}")
+            missing = _PROD_KEYS - set(spec)
+            if missing:
+                raise self.fail(line, f"production is missing {', '.join(sorted(missing))}")
+            op = OP_BY_NAME.get(spec["op"])
+            if op is None:
+                raise self.fail(line, f"unknown op {spec['op']!r} (known: "
+                                f"{', '.join(sorted(OP_BY_NAME))})")
+            args = spec["args"]
+            if not isinstance(args, list) or len(args) != op.arity:
+                raise self.fail(line, f"op {op.name!r} takes {op.arity} argument type(s), got "
+                                f"{args!r}")
+            for t in [*args, spec["returns"]]:
+                if t not in types:
+                    raise self.fail(line, f"unknown type {t!r}")
+            prod = Production(op, tuple(args), spec["returns"], line)
+            if prod.key in seen:
+                raise self.fail(line, f"duplicate production {prod.key} (first at line "
+                                f"{seen[prod.key]})")
+            seen[prod.key] = line
+            self.check_domain(prod, types)
+            out.append(prod)
+        return out
+
+    # ---- semantic checks -------------------------------------------------------------------
+
+    def type_samples(self, t: TypeDef) -> list[float]:
+        if t.constants:
+            return [float(c) for c in t.constants]
+        lo, hi = t.interval
+        if math.isinf(lo) and math.isinf(hi):
+            return [-4.0, -0.5, 0.0, 0.3, 3.0]
+        if math.isinf(hi):
+            return [lo + d for d in (1e-3, 0.2, 1.0, 5.0)]
+        if math.isinf(lo):
+            return [hi - d for d in (5.0, 1.0, 0.2, 1e-3)]
+        w = hi - lo
+        return [lo + w * f for f in (1e-3, 0.25, 0.5, 0.75, 1 - 1e-3)]
+
+    def interval_of(self, t: TypeDef) -> tuple[float, float]:
+        if t.interval is not None:
+            return t.interval
+        vals = [float(c) for c in t.constants]
+        return (min(vals) - 1e-12, max(vals) + 1e-12)
+
+    def check_domain(self, prod: Production, types: dict[str, TypeDef]) -> None:
+        import itertools
+
+        import torch
+
+        for k, (arg, dom) in enumerate(zip(prod.args, prod.op.domain)):
+            lo, hi = self.interval_of(types[arg])
+            if lo < dom[0] or hi > dom[1]:
+                raise self.fail(prod.line, f"{prod.op.name}: argument {k + 1} of type {arg!r} "
+                                f"spans ({lo:g}, {hi:g}) but {prod.op.name} is defined only on "
+                                f"({dom[0]:g}, {dom[1]:g})")
+        r_lo, r_hi = self.interval_of(types[prod.returns])
+        samples = [self.type_samples(types[a]) for a in prod.args]
+        for point in itertools.product(*samples):
+            v = prod.op.torch(*(torch.tensor(x, dtype=torch.float64) for x in point)).item()
+            if not (math.isfinite(v) and r_lo < v < r_hi) and not (
+                    math.isinf(v) and (math.isinf(r_hi) if v > 0 else math.isinf(r_lo))):
+                raise self.fail(prod.line, f"{prod.key}: value {v:g} at arguments {point} is "
+                                f"outside the return type {prod.returns!r} ({r_lo:g}, {r_hi:g})")
+
+    def subtypes(self, types: dict[str, TypeDef], name: str) -> set[str]:
+        out = {name}
+        changed = True
+        while changed:
+            changed = False
+            for t in types.values():
+                if t.supertype in out and t.name not in out:
+                    out.add(t.name)
+                    changed = True
+        return out
+
+    def ground_depths(self, types, productions, var_type) -> dict[str, int | None]:
+        """Smallest tree height producing each type (0 = a terminal), by fixpoint."""
+        depth: dict[str, int | None] = {t: None for t in types}
+        for t in types.values():
+            if t.constants or self.subtypes(types, t.name) & {var_type}:
+                depth[t.name] = 0
+        for t in types:  # constants of subtypes are terminals of the supertype too
+            if any(types[s].constants for s in self.subtypes(types, t)):
+                depth[t] = 0
+        changed = True
+        while changed:
+            changed = False
+            for prod in productions:
+                if all(depth[a] is not None for a in prod.args):
+                    d = 1 + max(depth[a] for a in prod.args)
+                    for t in types:
+                        if prod.returns in self.subtypes(types, t):
+                            if depth[t] is None or d < depth[t]:
+                                depth[t] = d
+                                changed = True
+        return depth
+
+    # ---- DEAP ------------------------------------------------------------------------------
+
+    def build_pset(self, name, types, productions, var, root):
+        classes: dict[str, type] = {}
+
+        def cls(t: str) -> type:
+            if t not in classes:
+                sup = types[t].supertype
+                bases = (cls(sup),) if sup else (object,)
+                classes[t] = type(t, bases, {"__module__": __name__})
+            return classes[t]
+
+        for t in types:
+            cls(t)
+        pset = gp.PrimitiveSetTyped(name, [], classes[root])
+        for prod in productions:
+            pset.addPrimitive(prod.op.name, [classes[a] for a in prod.args],
+                              classes[prod.returns], name=prod.key)
+        pset.addTerminal(var["name"], classes[var["type"]], name=var["name"])
+        for t in types.values():
+            for c in t.constants:
+                pset.addTerminal(c, classes[t.name], name=f"{c}[{t.name}]")
+        return pset, classes
