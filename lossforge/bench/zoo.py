@@ -392,8 +392,10 @@ class TrainConfig:
     screen_episodes: int = 20
     final_episodes: int = 30
     random_episodes: int = 50
+    stochastic_episodes: int = 10
     fractions: tuple[float, ...] = DEFAULT_FRACTIONS
     quiet: bool = False
+    command: str = ""               # the CLI command line, recorded in the work dir and zoo.json
     # PPO: SB3 defaults (the prototype's "default-like" settings) + VecNormalize.
     n_steps: int = 2048
     batch_size: int = 64
@@ -467,6 +469,9 @@ def train(cfg: TrainConfig) -> Path:
                               f"({old}); use another --work or remove it")
     else:
         atomic_write_json(ident_path, ident)
+    if cfg.command:
+        atomic_write_json(work / "train_command.json", {"command": cfg.command,
+                                                        "steps": cfg.steps})
 
     def make():
         return Monitor(gym.make(cfg.env_id))
@@ -539,6 +544,7 @@ def train(cfg: TrainConfig) -> Path:
 SCREEN_SEED = 10_000    # checkpoint screening episodes use reset seeds 10_000 + i
 FINAL_SEED = 20_000     # re-evaluation of picked levels uses fresh seeds 20_000 + i
 RANDOM_SEED = 30_000
+STOCHASTIC_SEED = 40_000  # stochastic-action returns of picked levels (what dataset segments use)
 
 
 def _progress(quiet: bool):
@@ -609,7 +615,9 @@ def select_and_export(cfg: TrainConfig, command: str) -> dict:
     levels = [{"name": "random", "file": "random.safetensors",
                "return_mean": float(r_rand.mean()), "return_std": float(r_rand.std()),
                "episodes": int(r_rand.size), "ppo_steps": 0, "seed": cfg.seed,
-               "target_fraction": 0.0, "screen_return_mean": float(r_rand.mean())}]
+               "target_fraction": 0.0, "screen_return_mean": float(r_rand.mean()),
+               "stochastic_return_mean": float(r_rand.mean()),
+               "stochastic_return_std": float(r_rand.std())}]
     rand.save(out / "random.safetensors")
     finals = {}
     for name, frac, row in picks:
@@ -617,18 +625,25 @@ def select_and_export(cfg: TrainConfig, command: str) -> dict:
         pol = ZooPolicy.load(src)
         key = row["file"]
         if key not in finals:
-            finals[key] = evaluate(pol, cfg.env_id, cfg.final_episodes, FINAL_SEED)
-        r = finals[key]
+            finals[key] = (evaluate(pol, cfg.env_id, cfg.final_episodes, FINAL_SEED),
+                           evaluate(pol, cfg.env_id, cfg.stochastic_episodes, STOCHASTIC_SEED,
+                                    deterministic=False))
+        r, rs = finals[key]
         pol = replace(pol, name=name, meta={**pol.meta, "level": name})
         pol.save(out / f"{name}.safetensors")
         levels.append({"name": name, "file": f"{name}.safetensors",
                        "return_mean": float(r.mean()), "return_std": float(r.std()),
                        "episodes": int(r.size), "ppo_steps": int(row["ppo_steps"]),
                        "seed": cfg.seed, "target_fraction": frac,
-                       "screen_return_mean": float(row["return_mean"])})
+                       "screen_return_mean": float(row["return_mean"]),
+                       "stochastic_return_mean": float(rs.mean()),
+                       "stochastic_return_std": float(rs.std())})
         _log(cfg.quiet, f"{cfg.env_id}: {name:>6s} <- {row['ppo_steps']:>8d} steps, screened "
-                        f"{row['return_mean']:8.1f}, re-evaluated {r.mean():8.1f} +- {r.std():6.1f}")
+                        f"{row['return_mean']:8.1f}, re-evaluated {r.mean():8.1f} +- {r.std():6.1f}"
+                        f", stochastic actions {rs.mean():8.1f} +- {rs.std():6.1f}")
     r_exp = levels[-1]["return_mean"]
+    tc = work / "train_command.json"
+    train_cmd = json.loads(tc.read_text())["command"] if tc.exists() else None
     for lv in levels:
         lv["normalized"] = 100.0 * (lv["return_mean"] - levels[0]["return_mean"]) / (
             r_exp - levels[0]["return_mean"])
@@ -654,6 +669,7 @@ def select_and_export(cfg: TrainConfig, command: str) -> dict:
         "random_return": levels[0]["return_mean"],
         "expert_return": r_exp,
         "command": command,
+        "train_command": train_cmd,
         "versions": versions(),
         "selection": {
             "rule": "expert = best deterministic screened return; qNN = screened return closest "
@@ -662,6 +678,7 @@ def select_and_export(cfg: TrainConfig, command: str) -> dict:
             "screen_episodes": cfg.screen_episodes, "screen_seed": SCREEN_SEED,
             "final_episodes": cfg.final_episodes, "final_seed": FINAL_SEED,
             "random_episodes": cfg.random_episodes, "random_seed": RANDOM_SEED,
+            "stochastic_episodes": cfg.stochastic_episodes, "stochastic_seed": STOCHASTIC_SEED,
             "checkpoints_screened": len(rows),
         },
         "ppo": {"algo": "stable_baselines3.PPO", "policy": "MlpPolicy",
@@ -731,13 +748,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = TrainConfig(env_id=args.env, steps=args.steps, seed=args.seed, out=args.out,
                           work=args.work, screen_episodes=args.screen_episodes,
                           final_episodes=args.final_episodes,
-                          fractions=_parse_fractions(args.fractions), quiet=args.quiet)
+                          fractions=_parse_fractions(args.fractions), quiet=args.quiet,
+                          command="python -m lossforge.bench.zoo " + " ".join(
+                              shlex.quote(a) for a in (argv if argv is not None
+                                                       else sys.argv[1:])))
         import gymnasium as gym
 
         if args.env not in gym.registry:
             raise ConfigError(f"--env: unknown gymnasium environment {args.env!r}")
-        command = "python -m lossforge.bench.zoo " + " ".join(
-            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        command = cfg.command
         if args.cmd == "train":
             train(cfg)
             if args.no_export:
