@@ -36,7 +36,7 @@ STATUSES = (PROVED, SAMPLED, FAILED, TIMEOUT)
 _NONSMOOTH = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside, sp.DiracDelta, sp.Piecewise,
               sp.floor, sp.ceiling)
 _MP_DPS = 40
-_MAX_CONFIRM = 200  # flagged grid points re-evaluated in mpmath
+_MAX_CONFIRM = 32  # flagged grid points re-evaluated in mpmath (most telling first)
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,13 @@ _GRID = sample_grid()
 
 
 def check_mirror_map(h: sp.Expr, p: sp.Symbol, *, time_limit_s: float = 1.0,
-                     legendre: bool = True) -> CheckReport:
-    """Run every validity check of mpo.md on h(p); see the module docstring."""
+                     legendre: bool = True, derivatives: tuple[sp.Expr, sp.Expr] | None = None
+                     ) -> CheckReport:
+    """Run every validity check of mpo.md on h(p); see the module docstring.
+
+    ``derivatives``: (h', h'') if the caller has them already (MirrorMap caches them)."""
     start = time.perf_counter()
-    convex, differentiable = _convexity(h, p, time_limit_s)
+    convex, differentiable = _convexity(h, p, time_limit_s, derivatives)
     leg = _legendre(h, p, time_limit_s) if legendre else None
     return CheckReport(convex, differentiable, leg, time.perf_counter() - start)
 
@@ -90,7 +93,8 @@ def check_mirror_map(h: sp.Expr, p: sp.Symbol, *, time_limit_s: float = 1.0,
 # --------------------------------------------------------------------------------------------
 
 
-def _convexity(h: sp.Expr, p: sp.Symbol, limit: float) -> tuple[Check, Check]:
+def _convexity(h: sp.Expr, p: sp.Symbol, limit: float,
+               derivatives: tuple[sp.Expr, sp.Expr] | None = None) -> tuple[Check, Check]:
     if not h.free_symbols <= {p}:
         extra = ", ".join(sorted(str(s) for s in h.free_symbols - {p}))
         bad = Check(FAILED, False, None, f"h depends on symbols other than p: {extra}")
@@ -102,8 +106,11 @@ def _convexity(h: sp.Expr, p: sp.Symbol, limit: float) -> tuple[Check, Check]:
         return (Check(FAILED, False, where, why + ", so h'' is not defined everywhere"),
                 Check(FAILED, False, where, why))
     h = to_elementary(h)
-    h1 = sp.diff(h, p)
-    h2 = sp.diff(h1, p)
+    if derivatives is not None:
+        h1, h2 = (to_elementary(d) for d in derivatives)
+    else:
+        h1 = sp.diff(h, p)
+        h2 = sp.diff(h1, p)
     if h2 == 0:
         why = "h'' is identically 0 (h is affine in p)"
         return Check(FAILED, False, 0.5, why), Check(PROVED, True, None, "h is affine")
@@ -228,8 +235,15 @@ def _kink_point(expr: sp.Expr, p: sp.Symbol) -> float | None:
 
 
 def _sign(expr: sp.Expr) -> int | None:
-    """+1 / -1 when SymPy can decide the sign of expr (t > 0), else None."""
-    for form in (expr, sp.factor(expr), sp.expand(expr)):
+    """+1 / -1 when SymPy can decide the sign of expr (t > 0), else None.
+
+    Cheapest forms first: as is, expanded (a polynomial with positive coefficients), and
+    factored only while small (factoring dominates the cost of a proof)."""
+    forms = [lambda: expr, lambda: sp.expand(expr)]
+    if sp.count_ops(expr) <= 40:
+        forms.append(lambda: sp.factor(expr))
+    for make in forms:
+        form = make()
         if form.is_positive:
             return 1
         if form.is_negative:

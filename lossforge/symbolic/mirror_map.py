@@ -92,7 +92,8 @@ class MirrorMap:
         """Validity checks of mpo.md (cached after the first call with legendre)."""
         if self._report is None or (legendre and self._report.legendre is None):
             self._report = check_mirror_map(self.h, P, time_limit_s=time_limit_s,
-                                            legendre=legendre)
+                                            legendre=legendre,
+                                            derivatives=(self.h_prime, self.h_second))
         return self._report
 
     def require_valid(self) -> CheckReport:
@@ -115,8 +116,8 @@ class MirrorMap:
                     v = fn(mpmath.mpf(x))
                     v = v.real if isinstance(v, mpmath.mpc) and abs(v.imag) < 1e-25 else v
                     parts.append(mpmath.nstr(v, 12) if mpmath.isfinite(v) else "nan")
-                except (ZeroDivisionError, ValueError, OverflowError, TypeError):
-                    parts.append("nan")
+                except (ZeroDivisionError, ValueError, OverflowError, TypeError, NameError):
+                    parts.append("nan")  # NameError: DiracDelta etc. have no mpmath form
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
     # ---- output ----------------------------------------------------------------------------
