@@ -1,0 +1,208 @@
+"""``python -m lossforge.bench``: score losses on a MuJoCo preference scenario.
+
+    python -m lossforge.bench --env Hopper-v5 --scenario noisy-0.3 --losses dpo,orpo,ipo,robust,hinge
+    python -m lossforge.bench --scenario quick --losses dpo:beta=2,orpo:lam=0.5 --budget quick
+    python -m lossforge.bench --scenario hopper-clean --formula "p*log(p) + p**2"
+    python -m lossforge.bench --list-scenarios
+
+Every table also scores the reference policy (BC per the scenario's recipe, untrained) and
+BC-on-chosen (behaviour cloning on the chosen segments only, one clone per training seed). All
+rows share training seeds and evaluation episodes (paired comparisons). Writes results.json,
+results.csv and results.png (scores with 95 % CIs, and training curves) into the run directory.
+Exit code 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import datetime as _dt
+import json
+import sys
+import time
+from pathlib import Path
+
+from lossforge.errors import ConfigError, LossforgeError
+
+
+def parse_losses(text: str):
+    """'dpo,dpo:beta=2,orpo:lam=0.5' -> [(display name, zoo name, overrides)]."""
+    out = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, *kvs = item.split(":")
+        overrides = {}
+        for kv in kvs:
+            if "=" not in kv:
+                raise ConfigError(f"--losses: {item!r}: expected name:key=value, got {kv!r}")
+            k, v = kv.split("=", 1)
+            try:
+                overrides[k.strip()] = float(v)
+            except ValueError:
+                raise ConfigError(f"--losses: {item!r}: {k} must be a number, got {v!r}") from None
+        label = name if not overrides else f"{name}[{','.join(f'{k}={v:g}' for k, v in overrides.items())}]"
+        out.append((label, name, overrides))
+    return out
+
+
+def resolve_scenario(env: str | None, scenario: str) -> str:
+    """'noisy-0.3' with --env Hopper-v5 -> 'hopper-noisy-0.3'; names and paths pass through."""
+    from lossforge.bench.scenarios import list_scenarios
+
+    if Path(scenario).suffix == ".toml" or scenario in list_scenarios():
+        return scenario
+    if env:
+        prefixed = f"{env.split('-v')[0].lower()}-{scenario}"
+        if prefixed in list_scenarios():
+            return prefixed
+    raise ConfigError(f"no scenario {scenario!r}"
+                      + (f" for {env}" if env else "")
+                      + f"; available: {', '.join(list_scenarios())}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m lossforge.bench",
+                                 description="Score preference losses on a MuJoCo scenario.",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--env", help="environment id, to resolve short scenario names (Hopper-v5)")
+    ap.add_argument("--scenario", default="quick", help="scenario name or TOML path")
+    ap.add_argument("--losses", default="dpo,orpo,ipo,robust,hinge",
+                    help="comma-separated zoo names, each optionally name:key=value[:k=v]")
+    ap.add_argument("--formula", action="append", default=[],
+                    help="score a mirror map h(p) as an MPO loss (DPO link); repeatable")
+    ap.add_argument("--budget", default="screen", choices=["quick", "screen", "full"])
+    ap.add_argument("--seeds", help="training seeds, e.g. 0,1,2 (default: the budget's)")
+    ap.add_argument("--episodes", type=int, help="evaluation episodes (default: the budget's)")
+    ap.add_argument("--metric", default="auc", choices=["auc", "final"])
+    ap.add_argument("--out", help="run directory (default runs/bench-<time>-<scenario>)")
+    ap.add_argument("--list-scenarios", action="store_true")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except LossforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from lossforge import objectives
+    from lossforge.bench import fitness
+    from lossforge.bench.bc import BCConfig, train_bc
+    from lossforge.bench.scenarios import list_scenarios, load_scenario
+
+    console = Console(quiet=False)
+    if args.list_scenarios:
+        for name in list_scenarios():
+            sc = load_scenario(name)
+            console.print(f"{name:28s} {sc.env_id:14s} {sc.description}")
+        return 0
+    scen = load_scenario(resolve_scenario(args.env, args.scenario))
+    if args.env and scen.env_id != args.env:
+        raise ConfigError(f"scenario {scen.name} is for {scen.env_id}, not {args.env}")
+    budget = scen.budget(args.budget)
+    seeds = (tuple(int(s) for s in args.seeds.split(",")) if args.seeds else budget.seeds)
+    objs = []
+    for label, name, overrides in parse_losses(args.losses):
+        spec = objectives.get_spec(name, **overrides)
+        if spec.reference and "beta" not in overrides:  # scenario's default beta for DPO-family
+            spec = objectives.get_spec(name, beta=scen.beta, **overrides)
+        objs.append(objectives.Objective(dataclasses.replace(spec, name=label)))
+    for f in args.formula:
+        objs.append(objectives.from_mirror_map(f, beta=scen.beta, name=f"h={f}"))
+    if not objs:
+        raise ConfigError("nothing to score: give --losses and/or --formula")
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out or f"runs/bench-{stamp}-{scen.name}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    start = time.perf_counter()
+    progress = not args.quiet
+    console.print(f"[bold]{scen.name}[/] ({scen.env_id}), budget {args.budget}: "
+                  f"{budget.train_steps} steps x {len(seeds)} seeds, "
+                  f"{args.episodes or budget.eval_episodes} episodes; {len(objs)} losses")
+    results = fitness.evaluate(objs, scen, args.budget, seeds=seeds, metric=args.metric,
+                               progress=progress, episodes=args.episodes)
+    dataset, ref = fitness.reference_policy(scen)
+    chosen = [train_bc(dataset, BCConfig(recipe="chosen", seed=s)).params for s in seeds]
+    fixed = fitness.evaluate_policies(
+        {"reference (BC)": ref.params, **{f"bc-on-chosen/s{s}": p for s, p in zip(seeds, chosen)}},
+        scen, args.budget, episodes=args.episodes)
+    per_seed = tuple(fixed[f"bc-on-chosen/s{s}"].score for s in seeds)
+    bc_chosen = fitness.Fitness("bc-on-chosen", "ok", sum(per_seed) / len(per_seed),
+                                fitness.ci95_halfwidth(per_seed), per_seed, sum(per_seed) /
+                                len(per_seed), sum(per_seed) / len(per_seed), 0.0)
+    rows = [fixed["reference (BC)"], bc_chosen, *results]
+    wall = time.perf_counter() - start
+
+    table = Table(title=f"{scen.name} · {args.budget} · metric {args.metric} (normalised score)")
+    for col in ("loss", "score", "95% CI", "seeds", "final", "status"):
+        table.add_column(col, justify="right" if col not in ("loss", "status") else "left")
+    for r in rows:
+        table.add_row(escape(r.name), f"{r.score:.1f}", "—" if r.ci95 != r.ci95 else f"±{r.ci95:.1f}",
+                      str(len(r.per_seed)), f"{r.final:.1f}", r.status)
+    console.print(table)
+    console.print(f"wall time {wall:.0f} s; results in {escape(str(out))}")
+    _write(out, args, scen, seeds, rows, objs, wall)
+    return 0
+
+
+def _write(out: Path, args, scen, seeds, rows, objs, wall) -> None:
+    from lossforge.bench._io import atomic_write_text
+
+    record = {
+        "command": "python -m lossforge.bench " + " ".join(sys.argv[1:]),
+        "scenario": scen.to_dict(), "budget": args.budget, "seeds": list(seeds),
+        "metric": args.metric, "wall_seconds": wall,
+        "objectives": {o.name: o.spec.to_json() for o in objs},
+        "results": [r.to_json() for r in rows],
+    }
+    atomic_write_text(out / "results.json", json.dumps(record, indent=2) + "\n")
+    with open(out / "results.csv.tmp", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["loss", "score", "ci95", "n_seeds", "final", "auc", "status", "per_seed"])
+        for r in rows:
+            w.writerow([r.name, r.score, r.ci95, len(r.per_seed), r.final, r.auc, r.status,
+                        " ".join(f"{x:.3f}" for x in r.per_seed)])
+    Path(out / "results.csv.tmp").replace(out / "results.csv")
+    _plot(out / "results.png", rows, f"{scen.name} ({args.budget}, {args.metric})")
+
+
+def _plot(path: Path, rows, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    names = [r.name for r in rows]
+    ax1.barh(names, [r.score for r in rows],
+             xerr=[0 if r.ci95 != r.ci95 else r.ci95 for r in rows], color="#4c72b0")
+    ax1.invert_yaxis()
+    ax1.set_xlabel("normalised score (95 % CI over seeds)")
+    ax1.set_title(title)
+    for r in rows:
+        if r.curve:
+            steps, vals = zip(*r.curve)
+            ax2.plot(steps, vals, marker="o", label=r.name)
+    ax2.set_xlabel("training step")
+    ax2.set_ylabel("normalised score (mean over seeds)")
+    ax2.set_title("training curves")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path.with_suffix(".tmp.png"), dpi=110)
+    plt.close(fig)
+    path.with_suffix(".tmp.png").replace(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

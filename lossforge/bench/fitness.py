@@ -1,0 +1,152 @@
+"""Fitness of a list of objectives on a scenario and budget: the search's one entry point.
+
+    from lossforge.bench import fitness
+    results = fitness.evaluate([objectives.get("dpo"), objectives.get("orpo")], "quick", "screen")
+    for r in results:
+        print(r.name, r.status, r.score, "+-", r.ci95)
+
+The protocol (``shared/design/benchmark.md``), top to bottom:
+1. the scenario's dataset (deterministic from the scenario; cached by content hash);
+2. the reference policy: behaviour cloning per the scenario's recipe (cached);
+3. every objective trained from the reference with every training seed of the budget (the
+   trainer picks batched or per-process training);
+4. every checkpoint and final policy evaluated on the same episode seeds (common random
+   numbers: the minibatch order and the evaluation episodes depend only on the seeds, never on
+   the objective, so differences between candidates are paired);
+5. normalised score 100 (R - R_random) / (R_expert - R_random), per seed, then mean and a 95 %
+   t-interval over seeds.
+
+A run whose loss or gradients went non-finite is marked (``status``) and its score is NaN; the
+other candidates are unaffected.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+
+from lossforge.bench.bc import BCConfig, train_bc
+from lossforge.bench.datasets import build_dataset
+from lossforge.bench.evaluator import Evaluator, normalized_score, score_runs, zoo_returns
+from lossforge.bench.scenarios import Scenario, load_scenario
+from lossforge.bench.trainer import TrainConfig, train_population
+from lossforge.errors import ConfigError
+
+#: Evaluation episodes use seeds EPISODE_SEED_BASE, +1, ... for every candidate and budget.
+EPISODE_SEED_BASE = 100_000
+METRICS = ("auc", "final")
+
+# two-sided 95 % Student t quantiles, by degrees of freedom (1..30); 1.96 beyond
+_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def ci95_halfwidth(values: Sequence[float]) -> float:
+    """Half-width of the 95 % t-interval of the mean (NaN for fewer than 2 values)."""
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2 or not np.isfinite(x).all():
+        return float("nan")
+    t = _T95[len(x) - 2] if len(x) - 1 <= len(_T95) else 1.96
+    return float(t * x.std(ddof=1) / math.sqrt(len(x)))
+
+
+@dataclass(frozen=True)
+class Fitness:
+    name: str
+    status: str                   # "ok" or the first failure reason among its seeds
+    score: float                  # mean over seeds of the configured metric (NaN if failed)
+    ci95: float                   # 95 % CI half-width over seeds
+    per_seed: tuple[float, ...]   # the metric per training seed
+    final: float                  # mean normalised score of the final policies
+    auc: float                    # mean normalised score over checkpoints (area under curve)
+    seconds: float                # wall time of the whole call, shared by its candidates
+    curve: tuple[tuple[int, float], ...] = ()  # (training step, score mean over seeds)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _load(scenario: Scenario | str) -> Scenario:
+    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+
+
+def reference_policy(scenario: Scenario, recipe: str | None = None, progress: bool = False):
+    """The dataset and the BC reference of a scenario (both cached on disk)."""
+    dataset = build_dataset(scenario)
+    ref = train_bc(dataset, BCConfig(recipe=recipe or scenario.reference), progress=progress)
+    return dataset, ref
+
+
+def evaluate(objectives: Sequence, scenario: Scenario | str, budget: str = "screen", *,
+             seeds: Sequence[int] | None = None, metric: str = "auc",
+             workers: int | None = None, progress: bool = False,
+             episodes: int | None = None) -> list[Fitness]:
+    """Train and score ``objectives`` on ``scenario`` at ``budget``; one Fitness each, in order.
+
+    ``seeds`` and ``episodes`` override the budget's training seeds and evaluation episodes.
+    """
+    if metric not in METRICS:
+        raise ConfigError(f"metric must be one of {METRICS}, got {metric!r}")
+    if not objectives:
+        return []
+    start = time.perf_counter()
+    scen = _load(scenario)
+    b = scen.budget(budget)
+    seeds = tuple(int(s) for s in (seeds if seeds is not None else b.seeds))
+    dataset, ref = reference_policy(scen, progress=progress)
+    config = TrainConfig(steps=b.train_steps, batch_pairs=b.batch_size, lr=b.lr,
+                         eval_every=b.eval_every, workers=workers or 0)
+    runs = train_population(list(objectives), dataset, ref.params, seeds, config,
+                            progress=progress)
+    n_episodes = episodes or b.eval_episodes
+    evaluator = Evaluator(scen.env_id, range(EPISODE_SEED_BASE, EPISODE_SEED_BASE + n_episodes))
+    try:
+        scores = score_runs(runs, evaluator, zoo_returns(scen.env_id), progress=progress)
+    finally:
+        evaluator.close()
+    seconds = time.perf_counter() - start
+    out = []
+    for i, obj in enumerate(objectives):
+        mine = scores[i * len(seeds):(i + 1) * len(seeds)]
+        bad = [s.status for s in mine if s.status != "ok"]
+        per_seed = tuple(float(s.auc_score if metric == "auc" else s.final_score) for s in mine)
+        final = float(np.mean([s.final_score for s in mine]))
+        auc = float(np.mean([s.auc_score for s in mine]))
+        rnd, exp = zoo_returns(scen.env_id)
+        per_ckpt = np.mean([normalized_score(s.returns.mean(axis=1), rnd, exp) for s in mine],
+                           axis=0)
+        curve = tuple(zip((int(c) for c in mine[0].checkpoint_steps),
+                          (float(v) for v in np.atleast_1d(per_ckpt))))
+        if bad:
+            out.append(Fitness(obj.name, bad[0], float("nan"), float("nan"), per_seed, final, auc,
+                               seconds, curve))
+        else:
+            out.append(Fitness(obj.name, "ok", float(np.mean(per_seed)), ci95_halfwidth(per_seed),
+                               per_seed, final, auc, seconds, curve))
+    return out
+
+
+def evaluate_policies(policies: dict, scenario: Scenario | str, budget: str = "screen", *,
+                      episodes: int | None = None) -> dict[str, Fitness]:
+    """Score fixed policies (e.g. the reference, BC-on-chosen) on the same episodes as
+    ``evaluate``; no training, so each has one 'seed' and no CI."""
+    start = time.perf_counter()
+    scen = _load(scenario)
+    b = scen.budget(budget)
+    n = episodes or b.eval_episodes
+    evaluator = Evaluator(scen.env_id, range(EPISODE_SEED_BASE, EPISODE_SEED_BASE + n))
+    try:
+        res = evaluator.evaluate(list(policies.values()))
+    finally:
+        evaluator.close()
+    rnd, exp = zoo_returns(scen.env_id)
+    out = {}
+    for i, name in enumerate(policies):
+        s = float(normalized_score(res.returns[i].mean(), rnd, exp))
+        out[name] = Fitness(name, "ok", s, float("nan"), (s,), s, s, time.perf_counter() - start)
+    return out

@@ -1,0 +1,41 @@
+"""The fitness entry point end to end on the quick scenario (real dataset, BC, training,
+MuJoCo evaluation): determinism, common random numbers, failure isolation, CI arithmetic."""
+
+import math
+
+import numpy as np
+import pytest
+
+from lossforge import objectives
+from lossforge.bench import fitness
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LOSSFORGE_CACHE", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
+def test_quick_fitness_is_deterministic_paired_and_isolates_failures(cache):
+    dpo, orpo = objectives.get("dpo"), objectives.get("orpo")
+    broken = objectives.from_mirror_map("p*log(p)", link="log(D)", name="broken")  # NaN for D<0
+    first = fitness.evaluate([dpo, broken, orpo], "quick", "quick")
+    assert [f.name for f in first] == ["dpo", "broken", "orpo"]
+    assert first[0].status == "ok" and first[2].status == "ok"
+    assert first[1].status.startswith("nonfinite") and math.isnan(first[1].score)
+    for f in (first[0], first[2]):
+        assert np.isfinite(f.score) and -50 < f.score < 150
+    # common random numbers: a candidate's fitness does not depend on who else is evaluated
+    alone = fitness.evaluate([orpo], "quick", "quick")
+    assert alone[0].per_seed == first[2].per_seed
+    # and a repeated call (datasets and reference now from the cache) gives the same numbers
+    again = fitness.evaluate([dpo], "quick", "quick")
+    assert again[0].per_seed == first[0].per_seed
+
+
+def test_ci95_matches_the_t_interval_by_hand():
+    x = [10.0, 12.0, 14.0]  # mean 12, sd 2, n 3: t(2) = 4.303 -> 4.303 * 2 / sqrt 3
+    assert math.isclose(fitness.ci95_halfwidth(x), 4.303 * 2 / math.sqrt(3), rel_tol=1e-12)
+    assert math.isnan(fitness.ci95_halfwidth([1.0]))
