@@ -1,0 +1,24 @@
+"""Symbolic search for MPO losses (``python -m lossforge.search``).
+
+The flow, one module per stage:
+
+    engine.py      SearchConfig, the JSON state, one generation = ask / assess / evaluate / tell
+    gp.py          the only module that touches DEAP: typed variation with an explicit RNG,
+                   NSGA-II selection, the Pareto front
+    candidates.py  tree -> checks -> compile -> smoke test -> fingerprint (or a rejection)
+    executors.py   where fitness runs: local process pool or Ray, same results
+    checkpoint.py  the state as checksummed JSON, atomic writes
+    rundir.py      run directory outputs and ``load_run``; export.py: torch source, LaTeX table
+    run.py         the driver (live table, checkpoint per generation, resume, final report)
+    probe_fitness.py  a cheap synthetic stand-in fitness for engine tests and smoke runs
+
+    from lossforge.search import SearchConfig, run_search, load_run
+    run_dir = run_search(SearchConfig(scenario="quick", generations=3, population=8))
+    run = load_run(run_dir); run.objectives["lf-1a2b3c4d"](pc, pr, rc, rr)
+"""
+
+from lossforge.search.engine import SearchConfig
+from lossforge.search.rundir import Run, load_run
+from lossforge.search.run import run_search
+
+__all__ = ["Run", "SearchConfig", "load_run", "run_search"]

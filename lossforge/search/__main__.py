@@ -1,0 +1,127 @@
+"""``python -m lossforge.search``: discover MPO losses; ``... show RUN`` to read a run again."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lossforge.errors import LossforgeError
+
+_DESCRIPTION = """\
+Search the Mirror Preference Optimization family for preference losses that score well on a
+benchmark scenario: typed GP over mirror maps h(p) (DEAP), every candidate checked (convexity,
+compile, smoke test) before training, duplicates and repeats never trained twice, a cheap
+screen for everyone and the full budget for the best, NSGA-II on score vs complexity.
+A run directory under runs/ keeps config, seeds, a checkpoint per generation, the hall of
+fame, the Pareto front (JSON, LaTeX, PNG) and a standalone torch file per discovered loss.
+
+With no arguments: the quick Hopper scenario, a small population, a few generations.
+"""
+
+_EPILOG = """\
+examples:
+  python -m lossforge.search
+  python -m lossforge.search --scenario benchmarks/scenarios/hopper-noisy-0.3.toml \\
+      --grammar grammars/mirror_map_dcp.toml --generations 30 --population 64 --seed 1
+  python -m lossforge.search --resume runs/20261125-171500-quick-s0
+  python -m lossforge.search --executor ray
+  python -m lossforge.search show runs/20261125-171500-quick-s0 [--latex]
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lossforge.search.engine import SearchConfig
+
+    d = SearchConfig()
+    ap = _Parser(prog="python -m lossforge.search", description=_DESCRIPTION, epilog=_EPILOG,
+                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenario", default=d.scenario,
+                    help=f"scenario file or name under benchmarks/scenarios (default {d.scenario})")
+    ap.add_argument("--grammar", default=d.grammar, help=f"grammar file (default {d.grammar})")
+    ap.add_argument("--budget", choices=("quick", "screen", "full"), default=d.budget,
+                    help="top fidelity rung: full = screen for every loss, full for the top "
+                         "fraction; screen = quick then screen; quick = quick only "
+                         f"(default {d.budget})")
+    ap.add_argument("--generations", type=int, default=None, help=f"default {d.generations}")
+    ap.add_argument("--population", type=int, default=d.population,
+                    help=f"default {d.population}")
+    ap.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
+    ap.add_argument("--executor", choices=("local", "ray"), default=None,
+                    help="local process pool (default) or Ray (pip install 'lossforge[ray]')")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="parallel evaluation workers (default: CPU count; 1 = in-process)")
+    ap.add_argument("--top-fraction", type=float, default=d.top_fraction,
+                    help=f"share of each generation promoted to the top rung "
+                         f"(default {d.top_fraction})")
+    ap.add_argument("--fitness", default=d.fitness, choices=("bench", "probe"),
+                    help="bench: the MuJoCo benchmark (default); probe: a cheap synthetic "
+                         "stand-in for smoke runs of the engine (says nothing about returns)")
+    ap.add_argument("--runs-dir", default="runs", help="where run directories go (default runs)")
+    ap.add_argument("--resume", metavar="DIR", default=None,
+                    help="continue a stopped run from its last checkpoint (same result as an "
+                         "uninterrupted run; --generations may extend it)")
+    ap.add_argument("--quiet", action="store_true", help="no live table (CI)")
+    return ap
+
+
+def build_show_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m lossforge.search show",
+                 description="Print a run's hall of fame and Pareto front again.")
+    ap.add_argument("run", help="run directory")
+    ap.add_argument("--latex", action="store_true", help="print pareto.tex and each loss as LaTeX")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["show"]:
+            args = build_show_parser().parse_args(argv[1:])
+            from lossforge.search.run import show
+
+            show(args.run, latex=args.latex)
+            return 0
+        ap = build_parser()
+        args = ap.parse_args(argv)
+        from lossforge.search.engine import SearchConfig
+        from lossforge.search.run import run_search
+
+        if args.resume:
+            explicit = {a for a in argv if a.startswith("--")}
+            allowed = {"--resume", "--generations", "--executor", "--workers", "--quiet",
+                       "--runs-dir"}
+            bad = sorted(a.split("=")[0] for a in explicit
+                         if a.split("=")[0] not in allowed)
+            if bad:
+                ap.error(f"--resume continues a run as configured; drop {', '.join(bad)}")
+            over = {k: v for k, v in (("generations", args.generations),
+                                      ("executor", args.executor), ("workers", args.workers))
+                    if v is not None}
+            run_dir = run_search(resume=args.resume, quiet=args.quiet, overrides=over)
+        else:
+            d = SearchConfig()
+            cfg = SearchConfig(scenario=args.scenario, grammar=args.grammar, budget=args.budget,
+                               generations=args.generations or d.generations,
+                               population=args.population, seed=args.seed,
+                               executor=args.executor or "local", workers=args.workers,
+                               fitness=args.fitness, top_fraction=args.top_fraction)
+            run_dir = run_search(cfg, runs_root=args.runs_dir, quiet=args.quiet)
+    except LossforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the last finished generation is checkpointed; continue with "
+              "--resume RUN_DIR", file=sys.stderr)
+        return 130
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

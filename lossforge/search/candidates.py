@@ -1,0 +1,136 @@
+"""From a tree to a trainable candidate, or a rejection with its reason.
+
+    tree names --tree_to_sympy--> h --MirrorMap.check--> convex? --compile--> phi~ (verified)
+        --from_mirror_map--> Objective --smoke_test--> finite, monotone? --fingerprint--> keys
+
+Nothing is trained here. Every stage that can fail returns a ``Rejection`` whose ``reason`` is
+one of ``REASONS`` (the run record counts them); the first failing stage decides.
+
+Two keys identify a loss for de-duplication (``shared/design/mpo.md``, "De-duplication"):
+
+* ``semantic_hash``: h'' at fixed points (``MirrorMap.semantic_hash``), equal for h and
+  h + a p + b and for rewritten forms of the same map;
+* ``fingerprint``: the compiled loss on a probe batch: phi~(l) - phi~(-1) on a grid of l, and
+  the per-example loss and its gradient with respect to both policy log-probs, rounded to 8
+  significant digits. It also catches equal losses whose h'' hash differs (nan at a hash point).
+
+Both keys are deterministic: they never depend on time limits or machine load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from lossforge.errors import LossforgeError
+from lossforge.grammar.loader import Grammar
+from lossforge.grammar.trees import tree_from_names, tree_to_mirror_map
+from lossforge.objectives import MPOSpec, Objective, from_mirror_map
+from lossforge.objectives.smoke import smoke_test
+
+REASONS = ("tree", "not_convex", "not_differentiable", "compile", "objective", "smoke_nonfinite",
+           "smoke_shape", "smoke_not_monotone")
+
+# probe for the fingerprint: summed log-probs of the sizes training sees (policy and reference)
+_L_GRID = torch.tensor([-400.0, -150.0, -60.0, -25.0, -10.0, -4.0, -1.5, -0.5, -0.1, -1e-3],
+                       dtype=torch.float64)
+_FP_BATCH = torch.tensor([
+    [-60.0, -70.0, -62.0, -65.0],
+    [-120.0, -90.0, -110.0, -100.0],
+    [-15.0, -15.5, -16.0, -14.0],
+    [-250.0, -300.0, -260.0, -280.0],
+    [-3.0, -8.0, -2.5, -7.0],
+], dtype=torch.float64)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A tree that passed every check: what training needs and what the record shows."""
+
+    names: tuple[str, ...]
+    h: str                      # SymPy text of h(p)
+    phi_inv: str
+    phi_tilde: str
+    convex_status: str          # proved | sampled | timeout (not used for any decision)
+    semantic_hash: str
+    fingerprint: str
+    spec: dict                  # MPOSpec.to_json()
+    complexity: int             # tree size (nodes)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    names: tuple[str, ...]
+    reason: str
+    detail: str = field(default="")
+
+
+def candidate_spec(formula: str, *, beta: float, name: str) -> MPOSpec:
+    """The MPO member the search trains for a mirror map: DPO's link and reference, the map's
+    phi~. (The link G, the imitation term Psi and a t-schedule are fixed here, not searched.)"""
+    return MPOSpec(name=name, mirror_map=formula, beta=beta, reference=True,
+                   link="-logsigmoid(D)", aggregation="sum")
+
+
+def _round(t: torch.Tensor) -> list[str]:
+    return [f"{v:.8g}" if math.isfinite(v) else str(v) for v in t.tolist()]
+
+
+def fingerprint(objective: Objective) -> str:
+    """Numeric fingerprint of phi~ and of the loss and its gradient on a probe batch."""
+    phi = objective.mirror_map.compile(verify=False)
+    g = phi(_L_GRID)
+    g = g - phi(torch.tensor([-1.0], dtype=torch.float64))
+    pc = _FP_BATCH[:, 0].clone().requires_grad_(True)
+    pr = _FP_BATCH[:, 1].clone().requires_grad_(True)
+    loss = objective(pc, pr, _FP_BATCH[:, 2], _FP_BATCH[:, 3])
+    gc, gr = torch.autograd.grad(loss.sum(), (pc, pr))
+    parts = [_round(g), _round(loss.detach()), _round(gc), _round(gr)]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def validate(grammar: Grammar, names: list[str] | tuple[str, ...], *, beta: float,
+             time_limit_s: float = 0.5) -> Candidate | Rejection:
+    """Run every check of a tree (no training); the first failure is the rejection."""
+    names = tuple(names)
+    try:
+        tree = tree_from_names(grammar, list(names))
+        mm = tree_to_mirror_map(grammar, tree)
+    except LossforgeError as exc:
+        return Rejection(names, "tree", str(exc))
+    try:
+        report = mm.check(legendre=False, time_limit_s=time_limit_s)
+    except Exception as exc:  # noqa: BLE001 - a candidate that breaks a check is rejected
+        return Rejection(names, "not_convex", f"check raised {type(exc).__name__}: {exc}")
+    if not report.convex.holds:
+        return Rejection(names, "not_convex", report.convex.detail)
+    if not report.differentiable.holds:
+        return Rejection(names, "not_differentiable", report.differentiable.detail)
+    formula = str(mm.h)
+    try:
+        mm.compile()  # verifies the log-domain rewrite against 40-digit arithmetic
+    except Exception as exc:  # noqa: BLE001
+        return Rejection(names, "compile", f"{type(exc).__name__}: {exc}")
+    try:
+        obj = Objective(candidate_spec(formula, beta=beta, name=f"mpo[{formula}]"), check=False)
+    except Exception as exc:  # noqa: BLE001 - e.g. the printed h does not re-parse
+        return Rejection(names, "objective", f"{type(exc).__name__}: {exc}")
+    smoke = smoke_test(obj)
+    if not (smoke.finite and smoke.grad_finite):
+        return Rejection(names, "smoke_nonfinite", smoke.detail)
+    if not smoke.shape_ok:
+        return Rejection(names, "smoke_shape", smoke.detail)
+    if not smoke.monotone:
+        return Rejection(names, "smoke_not_monotone", smoke.detail)
+    try:
+        fp = fingerprint(obj)
+    except Exception as exc:  # noqa: BLE001
+        return Rejection(names, "smoke_nonfinite", f"fingerprint: {type(exc).__name__}: {exc}")
+    return Candidate(names=names, h=formula, phi_inv=str(mm.phi_inv),
+                     phi_tilde=str(mm.phi_tilde), convex_status=report.convex.status,
+                     semantic_hash=mm.semantic_hash(), fingerprint=fp,
+                     spec=obj.spec.to_json(), complexity=len(names))

@@ -1,0 +1,436 @@
+"""The search loop: ask / assess / evaluate / tell over an explicit, JSON-able state.
+
+One generation, top to bottom (``step``):
+
+    ask       offspring trees from the population: tournament (NSGA-II rank, crowding),
+              crossover / subtree / point / shrink / constant mutation, a few random immigrants;
+              generation 0 is the zoo's mirror maps (DPO's p log p, ORPO's binary entropy)
+              plus random trees
+    assess    every new tree passes MirrorMap checks, compile, objective build and the smoke
+              test (``candidates.validate``) or is rejected with its reason; a passing tree
+              whose loss is already known (fingerprint or semantic hash) is a duplicate;
+              a tree seen before is a cache hit. None of these is ever trained.
+    evaluate  screen budget for every new loss; the full budget for the top fraction of the
+              generation by screen score (multi-fidelity); all through the executor
+    tell      NSGA-II survivors on (screen score max, tree size min), one tree per loss
+
+Everything that decides the future is in ``state`` (a plain dict of JSON values: population,
+every tree and loss seen with its fitness, counters, the RNG state), so a checkpoint is just
+the state, and a resumed run continues exactly where the checkpoint left it. Fields that
+depend on the clock or machine load (``timing``, fitness ``seconds``, the convexity proof
+status) never feed a decision; ``deterministic_view`` drops them for comparisons.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lossforge.errors import ConfigError
+from lossforge.grammar.loader import Grammar, load_grammar
+from lossforge.grammar.trees import tree_from_names, tree_to_names
+from lossforge.objectives import get_spec
+from lossforge.search import gp
+from lossforge.search.candidates import REASONS, Candidate, validate
+from lossforge.search.executors import chunks
+
+REPO = Path(__file__).resolve().parents[2]
+STATE_VERSION = 1
+
+#: Fidelity ladders: --budget names the top rung; everyone gets the first.
+LADDERS = {"quick": ("quick",), "screen": ("quick", "screen"), "full": ("screen", "full")}
+
+# DPO's and ORPO's mirror maps as trees, per grammar file (the root type differs).
+SEED_TREES = {
+    "mirror_map_dcp": {
+        "dpo": ["xlogx[Aff->Cvx]", "p"],
+        "orpo": ["add[Cvx,Cvx->Cvx]", "xlogx[Aff->Cvx]", "p", "xlogx[Aff->Cvx]",
+                 "sub[One,Aff->Aff]", "1[One]", "p"],
+    },
+    "mirror_map": {
+        "dpo": ["xlogx[Prob->Neg]", "p"],
+        "orpo": ["add[Real,Real->Real]", "xlogx[Prob->Neg]", "p", "xlogx[Prob->Neg]",
+                 "sub[One,Prob->Prob]", "1[One]", "p"],
+    },
+}
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything a run depends on (serialised as config.json and inside every checkpoint)."""
+
+    scenario: str = "quick"
+    grammar: str = "grammars/mirror_map_dcp.toml"
+    budget: str = "full"                 # top rung of the fidelity ladder (LADDERS)
+    generations: int = 6
+    population: int = 12
+    seed: int = 0
+    executor: str = "local"
+    workers: int | None = None           # None: os.cpu_count()
+    fitness: str = "bench"               # bench | probe | module:function
+    metric: str = "auc"
+    top_fraction: float = 0.25           # share of each generation promoted to the top rung
+    immigrants: float = 0.125            # share of offspring that are fresh random trees
+    max_height: int | None = None        # None: the grammar's max_depth
+    max_size: int = 25
+    operator_weights: dict = field(default_factory=lambda: dict(gp.DEFAULT_OPERATOR_WEIGHTS))
+    baselines: tuple[str, ...] = ("dpo", "orpo")
+    check_time_limit_s: float = 0.5
+    hall_of_fame: int = 10
+
+    def __post_init__(self):
+        if self.budget not in LADDERS:
+            raise ConfigError(f"--budget {self.budget!r}: expected one of {', '.join(LADDERS)}")
+        if self.generations < 1:
+            raise ConfigError(f"--generations must be >= 1, got {self.generations}")
+        if self.population < 4:
+            raise ConfigError(f"--population must be >= 4, got {self.population}")
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"--executor {self.executor!r}: expected local or ray")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"--workers must be >= 1, got {self.workers}")
+        if not 0 < self.top_fraction <= 1:
+            raise ConfigError(f"top_fraction must be in (0, 1], got {self.top_fraction}")
+        if self.metric not in ("auc", "final"):
+            raise ConfigError(f"metric must be auc or final, got {self.metric!r}")
+        bad = set(self.operator_weights) - set(gp.OPERATORS)
+        if bad:
+            raise ConfigError(f"unknown operator(s) {sorted(bad)}; known: {gp.OPERATORS}")
+        object.__setattr__(self, "baselines", tuple(self.baselines))
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["baselines"] = list(self.baselines)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "SearchConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"config has unknown fields: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+# ---- set-up ----------------------------------------------------------------------------------
+
+
+def resolve_path(text: str, kind: str) -> Path:
+    """A user path, or one relative to the repository (grammars/..., benchmarks/...)."""
+    p = Path(text)
+    for cand in (p, REPO / p):
+        if cand.is_file():
+            return cand.resolve()
+    raise ConfigError(f"{kind} file {text!r} not found")
+
+
+def resolve_scenario(text: str):
+    """(absolute path, Scenario) for a scenario file or a name under benchmarks/scenarios."""
+    from lossforge.bench.scenarios import load_scenario
+
+    p = Path(text)
+    if not p.suffix:
+        p = REPO / "benchmarks" / "scenarios" / f"{text}.toml"
+    path = resolve_path(str(p), "scenario")
+    return path, load_scenario(path)
+
+
+@dataclass
+class Context:
+    """What a run needs beside its state: loaded once, rebuilt on resume from the config."""
+
+    config: SearchConfig
+    grammar: Grammar
+    scenario_path: str
+    scenario: Any
+    limits: gp.Limits
+    ladder: tuple[str, ...]
+    beta: float
+
+
+def make_context(config: SearchConfig) -> Context:
+    grammar = load_grammar(resolve_path(config.grammar, "grammar"))
+    path, scenario = resolve_scenario(config.scenario)
+    height = config.max_height or grammar.max_depth
+    if height < grammar.min_depth[grammar.root]:
+        raise ConfigError(f"max_height {height} is below the grammar's minimum "
+                          f"{grammar.min_depth[grammar.root]}")
+    return Context(config, grammar, str(path), scenario, gp.Limits(height, config.max_size),
+                   LADDERS[config.budget], float(scenario.beta))
+
+
+def init_state(ctx: Context) -> dict:
+    cfg = ctx.config
+    rng = random.Random(cfg.seed)
+    return {
+        "version": STATE_VERSION,
+        "config": cfg.to_json(),
+        "generation": 0,                    # completed generations
+        "ladder": list(ctx.ladder),         # fidelity rungs, cheapest first
+        "rng": _rng_to_json(rng),
+        "population": [],                   # tree keys
+        "trees": {},                        # tree key -> record
+        "losses": {},                       # loss id (fingerprint) -> record
+        "baselines": {},                    # name -> {"spec", rung -> fitness}
+        "counters": {"proposed": 0, "cache_hits": 0, "duplicates": 0,
+                     "rejected": {r: 0 for r in REASONS},
+                     "evaluated": {r: 0 for r in ctx.ladder}, "failed_training": 0},
+        "history": [],
+        "timing": {"elapsed_s": 0.0},
+    }
+
+
+def _rng_to_json(rng: random.Random) -> list:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def _rng_from_json(data: list) -> random.Random:
+    rng = random.Random()
+    rng.setstate((data[0], tuple(data[1]), data[2]))
+    return rng
+
+
+def tree_key(names) -> str:
+    return " ".join(names)
+
+
+# ---- ask -------------------------------------------------------------------------------------
+
+
+def ask(state: dict, ctx: Context, rng: random.Random) -> list[tuple[list[str], str]]:
+    """Offspring proposals (names, origin) for the next generation."""
+    cfg, g = ctx.config, ctx.grammar
+    n = cfg.population
+    if state["generation"] == 0:
+        out = []
+        seeds = SEED_TREES.get(g.name, {})
+        for zoo_name, names in seeds.items():
+            tree_from_names(g, names)
+            out.append((list(names), f"seed:{zoo_name}"))
+        while len(out) < n:
+            out.append((gp.random_tree(g, rng, ctx.limits), "random"))
+        return out
+    pop = state["population"]
+    entries = [_entry(state, k) for k in pop]
+    ranked = gp.pareto_ranks(entries)
+    out = []
+    for _ in range(n):
+        if rng.random() < cfg.immigrants:
+            out.append((gp.random_tree(g, rng, ctx.limits), "random"))
+            continue
+        a = gp.tournament(ranked, pop, rng)
+        b = gp.tournament(ranked, pop, rng)
+        names, op = gp.vary(g, (state["trees"][a]["names"], state["trees"][b]["names"]), rng,
+                            ctx.limits, cfg.operator_weights)
+        out.append((names, op))
+    return out
+
+
+def _screen_score(state: dict, loss_id: str | None, rung: str) -> float:
+    if loss_id is None:
+        return float("nan")
+    f = state["losses"][loss_id].get(rung)
+    return f["score"] if f and f["status"] == "ok" and f["score"] is not None else float("nan")
+
+
+def _entry(state: dict, key: str) -> tuple[str, float, int]:
+    rec = state["trees"][key]
+    rung = state["ladder"][0]
+    return key, _screen_score(state, rec["loss"], rung), len(rec["names"])
+
+
+# ---- assess ----------------------------------------------------------------------------------
+
+
+def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) -> dict:
+    """Validate and de-duplicate proposals; returns this generation's tallies and new trees."""
+    tally = {"proposed": len(proposals), "cache_hits": 0, "duplicates": 0, "rejected": 0,
+             "new_losses": 0}
+    gen = state["generation"]
+    sem_index = {rec["semantic_hash"]: lid for lid, rec in state["losses"].items()}
+    offspring = []
+    for names, origin in proposals:
+        key = tree_key(names)
+        offspring.append(key)
+        state["counters"]["proposed"] += 1
+        if key in state["trees"]:
+            tally["cache_hits"] += 1
+            state["counters"]["cache_hits"] += 1
+            continue
+        res = validate(ctx.grammar, names, beta=ctx.beta, time_limit_s=ctx.config.check_time_limit_s)
+        rec = {"names": list(names), "origin": origin, "born": gen, "loss": None}
+        if not isinstance(res, Candidate):
+            rec.update(status="rejected", reason=res.reason, detail=res.detail[:300])
+            state["trees"][key] = rec
+            state["counters"]["rejected"][res.reason] += 1
+            tally["rejected"] += 1
+            continue
+        lid = res.fingerprint if res.fingerprint in state["losses"] else sem_index.get(
+            res.semantic_hash)
+        rec.update(status="valid", convex_status=res.convex_status)
+        if lid is not None:  # a known loss in a new tree: never trained again
+            rec["loss"] = lid
+            rec["duplicate"] = True
+            loss = state["losses"][lid]
+            if res.complexity < loss["complexity"]:
+                loss.update(complexity=res.complexity, tree=key, h=res.h, phi_inv=res.phi_inv,
+                            phi_tilde=res.phi_tilde)
+            state["counters"]["duplicates"] += 1
+            tally["duplicates"] += 1
+        else:
+            lid = res.fingerprint
+            rec["loss"] = lid
+            spec = dict(res.spec, name=f"lf-{lid[:8]}")
+            state["losses"][lid] = {
+                "name": spec["name"], "tree": key, "h": res.h, "phi_inv": res.phi_inv,
+                "phi_tilde": res.phi_tilde, "semantic_hash": res.semantic_hash,
+                "complexity": res.complexity, "spec": spec, "born": gen, "origin": origin}
+            sem_index[res.semantic_hash] = lid
+            tally["new_losses"] += 1
+        state["trees"][key] = rec
+    tally["offspring"] = offspring
+    return tally
+
+
+# ---- evaluate --------------------------------------------------------------------------------
+
+
+def _run_rung(state: dict, ctx: Context, executor, rung: str, ids: list[str],
+              specs: list[dict]) -> list[dict]:
+    if not specs:
+        return []
+    parts = chunks(specs, getattr(executor, "workers", 1))
+    results = executor.map_chunks(ctx.config.fitness, parts, ctx.scenario_path, rung, None,
+                                  ctx.config.metric)
+    flat = [r for part in results for r in part]
+    if len(flat) != len(specs):
+        raise RuntimeError(f"executor returned {len(flat)} results for {len(specs)} objectives")
+    return flat
+
+
+def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
+    """The zoo baselines (DPO, ORPO, ...) on every rung of the ladder, once per run."""
+    specs = []
+    for name in ctx.config.baselines:
+        over = {"beta": ctx.beta} if name in ("dpo", "ipo", "hinge", "robust") else {}
+        specs.append(get_spec(name, **over).to_json())
+    for rung in ctx.ladder:
+        res = _run_rung(state, ctx, executor, rung, [], specs)
+        for spec, f in zip(specs, res):
+            state["baselines"].setdefault(spec["name"], {"spec": spec})[rung] = f
+
+
+def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str]) -> dict:
+    """Screen every untrained loss; promote the top fraction to the next rung(s)."""
+    first, rest = ctx.ladder[0], ctx.ladder[1:]
+    todo = [lid for lid, rec in state["losses"].items() if first not in rec]
+    res = _run_rung(state, ctx, executor, first, todo,
+                    [state["losses"][lid]["spec"] for lid in todo])
+    for lid, f in zip(todo, res):
+        state["losses"][lid][first] = f
+        if f["status"] != "ok":
+            state["counters"]["failed_training"] += 1
+    state["counters"]["evaluated"][first] += len(todo)
+    tally = {f"evaluated_{first}": len(todo)}
+    # the generation's pool: current population and offspring, one entry per loss
+    pool: list[str] = []
+    for key in state["population"] + offspring:
+        lid = state["trees"][key]["loss"]
+        if lid is not None and lid not in pool and not math.isnan(_screen_score(state, lid, first)):
+            pool.append(lid)
+    pool.sort(key=lambda lid: -_screen_score(state, lid, first))  # stable: ties keep order
+    n_top = max(1, math.ceil(ctx.config.top_fraction * ctx.config.population))
+    for rung in rest:
+        promote = [lid for lid in pool[:n_top] if rung not in state["losses"][lid]]
+        res = _run_rung(state, ctx, executor, rung, promote,
+                        [state["losses"][lid]["spec"] for lid in promote])
+        for lid, f in zip(promote, res):
+            state["losses"][lid][rung] = f
+        state["counters"]["evaluated"][rung] += len(promote)
+        tally[f"evaluated_{rung}"] = len(promote)
+    return tally
+
+
+# ---- tell ------------------------------------------------------------------------------------
+
+
+def tell(state: dict, ctx: Context, offspring: list[str]) -> None:
+    """NSGA-II survivors among population + valid offspring, one (smallest) tree per loss."""
+    best: dict[str, str] = {}
+    order: list[str] = []
+    for key in state["population"] + offspring:
+        rec = state["trees"][key]
+        lid = rec["loss"]
+        if lid is None:
+            continue
+        if lid not in best:
+            best[lid] = key
+            order.append(lid)
+        elif len(rec["names"]) < len(state["trees"][best[lid]]["names"]):
+            best[lid] = key
+    entries = [_entry(state, best[lid]) for lid in order]
+    state["population"] = gp.nsga2_select(entries, ctx.config.population)
+
+
+# ---- one generation --------------------------------------------------------------------------
+
+
+def step(state: dict, ctx: Context, executor) -> dict:
+    """Run one generation in place; returns its summary (also appended to the history)."""
+    rng = _rng_from_json(state["rng"])
+    if state["generation"] == 0 and not state["baselines"]:
+        evaluate_baselines(state, ctx, executor)
+    proposals = ask(state, ctx, rng)
+    tally = assess(state, ctx, proposals)
+    offspring = tally.pop("offspring")
+    tally.update(evaluate_generation(state, ctx, executor, offspring))
+    tell(state, ctx, offspring)
+    state["rng"] = _rng_to_json(rng)
+    state["generation"] += 1
+    first = ctx.ladder[0]
+    scores = sorted(s for s in (_screen_score(state, state["trees"][k]["loss"], first)
+                                for k in state["population"]) if not math.isnan(s))
+    summary = {
+        "generation": state["generation"],
+        "best": scores[-1] if scores else None,
+        "median": _median(scores),
+        "best_full": best_top_score(state, ctx),
+        "population": len(state["population"]),
+        **tally,
+        "total_rejected": sum(state["counters"]["rejected"].values()),
+        "total_duplicates": state["counters"]["duplicates"],
+        "total_cache_hits": state["counters"]["cache_hits"],
+        "total_evaluated": dict(state["counters"]["evaluated"]),
+    }
+    state["history"].append(summary)
+    return summary
+
+
+def _median(xs: list[float]) -> float | None:
+    if not xs:
+        return None
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else 0.5 * (xs[m - 1] + xs[m])
+
+
+def best_top_score(state: dict, ctx_or_ladder) -> float | None:
+    top = (ctx_or_ladder.ladder if isinstance(ctx_or_ladder, Context) else ctx_or_ladder)[-1]
+    vals = [rec[top]["score"] for rec in state["losses"].values()
+            if top in rec and rec[top]["status"] == "ok" and rec[top]["score"] is not None]
+    return max(vals) if vals else None
+
+
+_VOLATILE = {"seconds", "timing", "convex_status"}
+
+
+def deterministic_view(obj: Any) -> Any:
+    """``obj`` without the fields that depend on the clock or machine load."""
+    if isinstance(obj, dict):
+        return {k: deterministic_view(v) for k, v in obj.items() if k not in _VOLATILE}
+    if isinstance(obj, list):
+        return [deterministic_view(v) for v in obj]
+    return obj

@@ -1,0 +1,198 @@
+"""Where fitness evaluations run: a local process pool (default) or a Ray cluster.
+
+Both executors run the same module-level task, ``evaluate_chunk``, on the same chunks, and
+return results in submission order, so a run gives the same result on either (the fitness is a
+function of the objective, the budget and the seeds only: common random numbers). Tasks carry
+only JSON-able data (objective specs, a scenario path, names); workers rebuild the objectives.
+
+A worker that dies (killed, out of memory, segfault) loses nothing but time: the local pool is
+rebuilt and the unfinished chunks re-run; Ray re-runs them itself (``max_retries``). Each chunk
+calls the fitness with ``workers=1``: parallelism is across chunks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Callable, Sequence
+
+from lossforge.errors import ConfigError, LossforgeError
+
+FITNESS_FUNCTIONS = {
+    "bench": "lossforge.bench.fitness:evaluate",
+    "probe": "lossforge.search.probe_fitness:evaluate",
+}
+
+FITNESS_FIELDS = ("name", "status", "score", "ci95", "per_seed", "final", "auc", "seconds")
+
+
+def resolve_fitness(ref: str) -> Callable:
+    """``bench`` | ``probe`` | ``module:function`` -> the evaluate function."""
+    target = FITNESS_FUNCTIONS.get(ref, ref)
+    if ":" not in target:
+        raise ConfigError(f"fitness {ref!r}: expected bench, probe or module:function")
+    mod_name, fn_name = target.split(":", 1)
+    try:
+        mod = importlib.import_module(mod_name)
+    except ModuleNotFoundError as exc:
+        if ref == "bench":
+            raise ConfigError("the benchmark fitness (lossforge.bench.fitness) is not available "
+                              f"in this checkout ({exc}); use --fitness probe for an engine "
+                              "smoke run") from None
+        raise ConfigError(f"fitness {ref!r}: cannot import {mod_name}: {exc}") from None
+    fn = getattr(mod, fn_name, None)
+    if fn is None:
+        raise ConfigError(f"fitness {ref!r}: {mod_name} has no {fn_name}")
+    return fn
+
+
+def _clean(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
+
+
+def fitness_to_dict(f) -> dict:
+    """A Fitness as JSON (nan -> null)."""
+    return {"name": f.name, "status": f.status, "score": _clean(f.score),
+            "ci95": _clean(f.ci95), "per_seed": [_clean(x) for x in f.per_seed],
+            "final": _clean(f.final), "auc": _clean(f.auc), "seconds": float(f.seconds)}
+
+
+def evaluate_chunk(fitness_ref: str, specs: list[dict], scenario: str | None, budget: str,
+                   seeds: list[int] | None, metric: str) -> list[dict]:
+    """The task every executor runs: build the objectives from their specs and score them."""
+    from lossforge.objectives import MPOSpec, Objective
+
+    fn = resolve_fitness(fitness_ref)
+    objectives = [Objective(MPOSpec.from_json(s), check=False) for s in specs]
+    results = fn(objectives, scenario, budget, seeds=seeds, metric=metric, workers=1,
+                 progress=False)
+    return [fitness_to_dict(r) for r in results]
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def chunks(items: list, n: int) -> list[list]:
+    """Split into at most n contiguous chunks of near-equal size (order kept)."""
+    n = max(1, min(n, len(items)))
+    k, r = divmod(len(items), n)
+    out, i = [], 0
+    for c in range(n):
+        j = i + k + (1 if c < r else 0)
+        out.append(items[i:j])
+        i = j
+    return [c for c in out if c]
+
+
+class LocalExecutor:
+    """A process pool sized to the machine (``workers=1``: run in this process)."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None, max_retries: int = 2):
+        self.workers = workers or os.cpu_count() or 1
+        self.max_retries = max_retries
+        self.reruns = 0
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = ProcessPoolExecutor(self.workers, initializer=_worker_init,
+                                             mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def map_chunks(self, fitness_ref: str, chunks_: Sequence[list[dict]], scenario, budget,
+                   seeds, metric) -> list[list[dict]]:
+        args = [(fitness_ref, c, scenario, budget, seeds, metric) for c in chunks_]
+        if self.workers == 1:
+            return [evaluate_chunk(*a) for a in args]
+        results: list[list[dict] | None] = [None] * len(args)
+        attempts = [0] * len(args)
+        while True:
+            todo = [i for i, r in enumerate(results) if r is None]
+            if not todo:
+                return results  # type: ignore[return-value]
+            pool = self._get_pool()
+            futures = {i: pool.submit(evaluate_chunk, *args[i]) for i in todo}
+            broken = False
+            for i, fut in futures.items():
+                try:
+                    results[i] = fut.result()
+                except BrokenProcessPool:
+                    broken = True
+            if broken:  # a worker died: rebuild the pool, re-run what did not finish
+                self._shutdown(wait=False)
+                for i in todo:
+                    if results[i] is None:
+                        attempts[i] += 1
+                        self.reruns += 1
+                        if attempts[i] > self.max_retries:
+                            raise LossforgeError(f"an evaluation chunk killed its worker "
+                                                 f"{attempts[i]} times; giving up")
+
+    def _shutdown(self, wait: bool = True) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=True)
+            self._pool = None
+
+    def close(self) -> None:
+        self._shutdown()
+
+
+class RayExecutor:
+    """Chunks as Ray tasks (one CPU each); starts a local Ray instance unless one is running
+    (``address`` to join a cluster). Tasks whose worker dies are re-run by Ray."""
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, address: str | None = None,
+                 max_retries: int = 3):
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--executor ray needs Ray: pip install 'lossforge[ray]'") from None
+        self._ray = ray
+        self.workers = workers or os.cpu_count() or 1
+        self.reruns = 0  # Ray re-runs failed tasks itself and does not report them here
+        self._started = False
+        if not ray.is_initialized():
+            root = str(Path(__file__).resolve().parents[2])
+            env = {"env_vars": {"PYTHONPATH": os.pathsep.join(
+                [root] + [p for p in [os.environ.get("PYTHONPATH")] if p])}}
+            ray.init(address=address, num_cpus=None if address else self.workers,
+                     include_dashboard=False, log_to_driver=False, runtime_env=env,
+                     configure_logging=False)
+            self._started = True
+        self._task = ray.remote(num_cpus=1, max_retries=max_retries)(_ray_task)
+
+    def map_chunks(self, fitness_ref, chunks_, scenario, budget, seeds, metric):
+        refs = [self._task.remote(fitness_ref, c, scenario, budget, seeds, metric)
+                for c in chunks_]
+        return self._ray.get(refs)
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()
+            self._started = False
+
+
+def _ray_task(*args):
+    _worker_init()
+    return evaluate_chunk(*args)
+
+
+def make_executor(name: str, workers: int | None = None):
+    if name == "local":
+        return LocalExecutor(workers)
+    if name == "ray":
+        return RayExecutor(workers)
+    raise ConfigError(f"executor {name!r}: expected local or ray")

@@ -1,0 +1,214 @@
+"""Drive a search: set up or resume, run generations, checkpoint each, show progress, report.
+
+    run_search(SearchConfig(...), runs_root="runs")      -> run directory
+    run_search(resume="runs/2026...-quick-s0")           -> the same run, continued
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from lossforge.errors import CheckpointError, ConfigError
+from lossforge.search import checkpoint, engine, rundir
+from lossforge.search.executors import make_executor
+
+
+def run_search(config: engine.SearchConfig | None = None, *, runs_root: str | Path = "runs",
+               resume: str | Path | None = None, quiet: bool = False, executor=None,
+               overrides: dict | None = None, console=None, stop_after: int | None = None
+               ) -> Path:
+    """Run (or resume) a search; returns the run directory.
+
+    ``overrides`` on resume may change only ``generations``, ``executor`` and ``workers`` (none
+    of them changes a result). ``stop_after`` ends this call after that many generations (the
+    run stays resumable), for tests and time-sliced use.
+    """
+    if resume is not None:
+        run_dir = Path(resume)
+        state = checkpoint.load(run_dir)
+        config = engine.SearchConfig.from_json(state["config"])
+        if overrides:
+            bad = set(overrides) - {"generations", "executor", "workers"}
+            if bad:
+                raise ConfigError(f"--resume continues a run as configured; it cannot change "
+                                  f"{', '.join(sorted(bad))}")
+            config = replace(config, **overrides)
+            state["config"] = config.to_json()
+        ctx = engine.make_context(config)
+        rundir.rewrite_generations(run_dir, state["history"])
+    else:
+        if config is None:
+            config = engine.SearchConfig()
+        ctx = engine.make_context(config)
+        run_dir = rundir.new_run_dir(runs_root, ctx.scenario.name, config.seed)
+        rundir.write_start(run_dir, ctx)
+        state = engine.init_state(ctx)
+    own_executor = executor is None
+    if own_executor:
+        executor = make_executor(config.executor, config.workers)
+    display = _Display(ctx, state, quiet, console)
+    done_here = 0
+    try:
+        with display:
+            while state["generation"] < config.generations:
+                if stop_after is not None and done_here >= stop_after:
+                    break
+                t0 = time.perf_counter()
+                display.running(state["generation"] + 1)
+                summary = engine.step(state, ctx, executor)
+                dt = time.perf_counter() - t0
+                state["timing"]["elapsed_s"] += dt
+                state["timing"].setdefault("generation_s", []).append(round(dt, 3))
+                checkpoint.save(run_dir, state)
+                rundir.append_generation(run_dir, {**summary, "seconds": round(dt, 3)})
+                rundir.write_results(run_dir, state, ctx, plot=False)
+                display.generation_done(summary, dt)
+                done_here += 1
+    finally:
+        if own_executor:
+            executor.close()
+    results = rundir.write_results(run_dir, state, ctx, plot=True)
+    if not quiet and state["generation"] >= config.generations:
+        print_front(results, state, console)
+    return run_dir
+
+
+# ---- progress --------------------------------------------------------------------------------
+
+
+def _fmt(x, nd=1) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
+
+
+class _Display:
+    """The rich live table (one row per generation), or nothing with ``quiet``."""
+
+    def __init__(self, ctx, state, quiet: bool, console):
+        self.ctx, self.state, self.quiet = ctx, state, quiet
+        self.console = console
+        self.live = None
+        self.status = ""
+
+    def __enter__(self):
+        if not self.quiet:
+            from rich.console import Console
+            from rich.live import Live
+
+            self.console = self.console or Console()
+            self.live = Live(self._render(), console=self.console, refresh_per_second=2,
+                             transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live is not None:
+            self.live.update(self._render(final=True))
+            self.live.__exit__(*exc)
+        return False
+
+    def running(self, gen: int) -> None:
+        self.status = f"running generation {gen}/{self.ctx.config.generations} ..."
+        if self.live is not None:
+            self.live.update(self._render())
+
+    def generation_done(self, summary: dict, dt: float) -> None:
+        self.status = ""
+        if self.live is not None:
+            self.live.update(self._render())
+
+    def _render(self, final: bool = False):
+        from rich.table import Table
+
+        cfg, st = self.ctx.config, self.state
+        ladder = st["ladder"]
+        t = Table(title=f"lossforge search: {self.ctx.scenario.name}, grammar "
+                        f"{self.ctx.grammar.name}, population {cfg.population}, seed {cfg.seed}",
+                  caption=None if final else self.status)
+        for col in ("gen", f"best {ladder[0][:4]}", "median", f"best {ladder[-1][:4]}",
+                    "evals/s", "rejected", "dups", "cached", "elapsed", "ETA"):
+            t.add_column(col, justify="right", no_wrap=True)
+        elapsed, n_eval = 0.0, 0
+        times = st["timing"].get("generation_s", [])
+        for i, h in enumerate(st["history"]):
+            elapsed = sum(times[: i + 1]) if i < len(times) else elapsed
+            n_eval = sum(h["total_evaluated"].values())
+            remaining = cfg.generations - h["generation"]
+            mean_gen = elapsed / max(1, min(len(times), i + 1))
+            t.add_row(str(h["generation"]), _fmt(h["best"]), _fmt(h["median"]),
+                      _fmt(h["best_full"]), _fmt(n_eval / elapsed if elapsed else None, 2),
+                      str(h["total_rejected"]), str(h["total_duplicates"]),
+                      str(h["total_cache_hits"]), f"{elapsed:.0f}s",
+                      f"{remaining * mean_gen:.0f}s" if remaining else "done")
+        return t
+
+
+# ---- final report ----------------------------------------------------------------------------
+
+
+def _fit(f: dict | None) -> str:
+    if not f:
+        return "-"
+    if f["status"] != "ok" or f["score"] is None:
+        return f"failed ({f['status']})"
+    ci = f"{f['ci95']:.2f}" if f.get("ci95") is not None else "n/a (1 seed)"
+    return f"{f['score']:.2f} ± {ci}"
+
+
+def print_front(results: dict, state: dict, console=None) -> None:
+    """The Pareto front as readable formulas, with DPO/ORPO scored in the same run."""
+    from rich.console import Console
+
+    console = console or Console()
+    ladder = state["ladder"]
+    top = ladder[-1]
+    console.print(f"\n[bold]Pareto front[/bold] (complexity vs {top} score, "
+                  f"{state['config']['metric']}), after {state['generation']} generations:")
+    for r in results["pareto"]:
+        console.print(f"\n[bold]{r['name']}[/bold]  size {r['complexity']}  "
+                      f"score {top}: {_fit(r.get(top))}"
+                      + (f"   {ladder[0]}: {_fit(r.get(ladder[0]))}" if len(ladder) > 1 else ""))
+        console.print(f"  h(p)      = {r['h']}", highlight=False)
+        console.print(f"  phi^-1(p) = {r['phi_inv']}", highlight=False)
+        console.print(f"  phi~(l)   = {r['phi_tilde']}", highlight=False)
+        console.print(f"  {r['loss']}", highlight=False)
+    if not results["pareto"]:
+        console.print("  (empty: no loss reached the top rung with a finite score)")
+    console.print("\n[bold]Baselines in this run[/bold]:")
+    for b in results["baselines"]:
+        console.print(f"  {b['spec']['name']:<6} {top}: {_fit(b.get(top))}"
+                      + (f"   {ladder[0]}: {_fit(b.get(ladder[0]))}" if len(ladder) > 1 else ""),
+                      highlight=False)
+
+
+def show(run: str | Path, latex: bool = False, console=None) -> None:
+    """``python -m lossforge.search show RUN``: the hall of fame and front again (or LaTeX)."""
+    from rich.console import Console
+
+    console = console or Console()
+    path = Path(run)
+    r = rundir.load_run(path)
+    if latex:
+        tex = path / "pareto.tex"
+        if not tex.is_file():
+            raise CheckpointError(f"{tex}: missing")
+        print(tex.read_text())
+        for row in r.pareto:
+            print(f"% {row['name']}")
+            print(r.objectives[row["name"]].latex())
+        return
+    hof = rundir._read_json(path / "hall_of_fame.json")
+    ladder = hof["ladder"]
+    console.print(f"[bold]{path.name}[/bold]: scenario {hof['scenario']}, generation "
+                  f"{hof['generation']}, metric {hof['metric']}, rungs {'/'.join(ladder)}")
+    console.print("\n[bold]Hall of fame[/bold]")
+    for i, row in enumerate(r.hall_of_fame, 1):
+        console.print(f"{i:>2}. {row['name']}  size {row['complexity']}  "
+                      f"{ladder[-1]}: {_fit(row.get(ladder[-1]))}   "
+                      f"{ladder[0]}: {_fit(row.get(ladder[0]))}", highlight=False)
+        console.print(f"    h(p) = {row['h']}    phi~(l) = {row['phi_tilde']}", highlight=False)
+    state = {"ladder": ladder, "config": {"metric": hof["metric"]},
+             "generation": hof["generation"]}
+    print_front({"pareto": r.pareto, "baselines": r.baselines}, state, console)

@@ -1,0 +1,204 @@
+"""The run directory: what a search leaves behind, and how to read it back.
+
+    runs/<YYYYmmdd-HHMMSS>-<scenario>-s<seed>/
+      config.json          the SearchConfig (and the resolved grammar / scenario files)
+      seeds.json           search seed, fitness seeds of every budget rung
+      checkpoint.json      the full search state after the last finished generation
+      generations.jsonl    one summary line per generation
+      hall_of_fame.json    best losses (top-rung score first), with formulas and fitness
+      pareto.json          the front of complexity (tree size) vs top-rung score; baselines
+      pareto.tex           the front as a LaTeX table; pareto.png, the front as a plot
+      losses/<name>.py     one standalone torch file per loss in the hall of fame or front
+
+``load_run(path)`` reads the JSON files back into callable ``Objective`` objects (JSON only;
+nothing is unpickled or executed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lossforge.bench._io import atomic_write_json, atomic_write_text
+from lossforge.errors import CheckpointError
+from lossforge.objectives import MPOSpec, Objective
+from lossforge.search import gp
+from lossforge.search.export import ExportError, loss_module_source, pareto_table
+
+
+def new_run_dir(root: str | Path, scenario_name: str, seed: int) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{stamp}-{scenario_name}-s{seed}"
+    path, k = base, 1
+    while path.exists():
+        path = base.with_name(f"{base.name}-{k}")
+        k += 1
+    path.mkdir(parents=True)
+    return path
+
+
+def write_start(run_dir: Path, ctx) -> None:
+    cfg = ctx.config
+    atomic_write_json(run_dir / "config.json", {
+        "config": cfg.to_json(), "grammar_file": ctx.grammar.path,
+        "scenario_file": ctx.scenario_path, "ladder": list(ctx.ladder), "beta": ctx.beta})
+    seeds = {"search_seed": cfg.seed,
+             "fitness_seeds": {r: list(ctx.scenario.budget(r).seeds) for r in ctx.ladder},
+             "note": "fitness seeds are the scenario budgets' training/evaluation seeds, shared "
+                     "by every candidate (common random numbers)"}
+    atomic_write_json(run_dir / "seeds.json", seeds)
+
+
+def append_generation(run_dir: Path, summary: dict) -> None:
+    with open(run_dir / "generations.jsonl", "a") as f:
+        f.write(json.dumps(summary, allow_nan=False) + "\n")
+
+
+def rewrite_generations(run_dir: Path, history: list[dict]) -> None:
+    """On resume: the log is exactly the checkpoint's history (drops a half-written tail)."""
+    atomic_write_text(run_dir / "generations.jsonl",
+                      "".join(json.dumps(h, allow_nan=False) + "\n" for h in history))
+
+
+# ---- results ---------------------------------------------------------------------------------
+
+
+def _score(rec: dict, rung: str) -> float:
+    f = rec.get(rung)
+    return f["score"] if f and f["status"] == "ok" and f["score"] is not None else math.nan
+
+
+def loss_text(spec: dict) -> str:
+    b = spec["beta"]
+    return (f"L = -log sigmoid({b:g} * [(phi~(l_w) - phi~(l_ref,w)) - "
+            f"(phi~(l_l) - phi~(l_ref,l))])")
+
+
+def _row(lid: str, rec: dict, ladder: list[str]) -> dict:
+    return {"name": rec["name"], "loss_id": lid, "complexity": rec["complexity"],
+            "h": rec["h"], "phi_inv": rec["phi_inv"], "phi_tilde": rec["phi_tilde"],
+            "loss": loss_text(rec["spec"]), "spec": rec["spec"], "born": rec["born"],
+            "origin": rec["origin"], "tree": rec["tree"],
+            **{r: rec.get(r) for r in ladder}}
+
+
+def hall_of_fame(state: dict, k: int) -> list[dict]:
+    ladder = state["ladder"]
+    top, first = ladder[-1], ladder[0]
+    items = [(lid, rec) for lid, rec in state["losses"].items()
+             if not math.isnan(_score(rec, first))]
+    items.sort(key=lambda it: (math.isnan(_score(it[1], top)),
+                               -(_score(it[1], top) if not math.isnan(_score(it[1], top)) else 0),
+                               -_score(it[1], first), it[1]["complexity"], it[0]))
+    return [_row(lid, rec, ladder) for lid, rec in items[:k]]
+
+
+def pareto(state: dict) -> list[dict]:
+    ladder = state["ladder"]
+    top = ladder[-1]
+    entries = [(lid, _score(rec, top), rec["complexity"]) for lid, rec in state["losses"].items()]
+    return [_row(lid, state["losses"][lid], ladder) for lid in gp.pareto_front(entries)]
+
+
+def write_results(run_dir: Path, state: dict, ctx, *, plot: bool = False) -> dict:
+    """hall_of_fame.json, pareto.json, pareto.tex, losses/*.py (and pareto.png with plot)."""
+    ladder = state["ladder"]
+    hof = hall_of_fame(state, ctx.config.hall_of_fame)
+    front = pareto(state)
+    baselines = [dict(b) for b in state["baselines"].values()]
+    common = {"scenario": ctx.scenario.name, "ladder": ladder, "metric": ctx.config.metric,
+              "generation": state["generation"], "baselines": baselines}
+    atomic_write_json(run_dir / "hall_of_fame.json", {**common, "hall_of_fame": hof})
+    atomic_write_json(run_dir / "pareto.json", {**common, "pareto": front})
+    atomic_write_text(run_dir / "pareto.tex", pareto_table(front, baselines, ladder[-1]))
+    for row in {r["name"]: r for r in hof + front}.values():
+        try:
+            src = loss_module_source(row, run=run_dir.name, scenario=ctx.scenario.name,
+                                     rung=ladder[-1], metric=ctx.config.metric)
+        except ExportError:
+            continue
+        atomic_write_text(run_dir / "losses" / f"{row['name']}.py", src)
+    if plot:
+        write_plot(run_dir, state, front, baselines)
+    return {"hall_of_fame": hof, "pareto": front, "baselines": baselines}
+
+
+def write_plot(run_dir: Path, state: dict, front: list[dict], baselines: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ladder = state["ladder"]
+    top, first = ladder[-1], ladder[0]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    pts = [(rec["complexity"], _score(rec, first)) for rec in state["losses"].values()]
+    pts = [p for p in pts if not math.isnan(p[1])]
+    if pts:
+        ax.scatter(*zip(*pts), s=12, c="0.7", label=f"all losses ({first})")
+    tops = [(rec["complexity"], _score(rec, top)) for rec in state["losses"].values()]
+    tops = [p for p in tops if not math.isnan(p[1])]
+    if tops and top != first:
+        ax.scatter(*zip(*tops), s=18, c="tab:blue", label=f"promoted ({top})")
+    if front:
+        xs = [r["complexity"] for r in front]
+        ys = [_score(r, top) for r in front]
+        ax.step(xs, ys, where="post", c="tab:red", lw=1.5)
+        ax.scatter(xs, ys, c="tab:red", s=30, zorder=3, label="Pareto front")
+    for b, style in zip(baselines, ("--", ":", "-.", "--")):
+        s = _score(b, top)
+        if not math.isnan(s):
+            ax.axhline(s, ls=style, c="k", lw=1, label=f"{b['spec']['name']} ({top})")
+    ax.set_xlabel("complexity (tree size)")
+    ax.set_ylabel(f"score ({state['config']['metric']})")
+    ax.set_title(f"lossforge search, generation {state['generation']}")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    tmp = run_dir / ".pareto.png.tmp.png"
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(run_dir / "pareto.png")
+
+
+# ---- reading a run back ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    config: dict
+    hall_of_fame: list[dict]
+    pareto: list[dict]
+    baselines: list[dict]
+    objectives: dict[str, Objective]   # every loss of the hall of fame and the front, by name
+
+    def __getitem__(self, name: str) -> Objective:
+        return self.objectives[name]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing (is this a lossforge search run directory?)") \
+            from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: malformed JSON: {exc}") from None
+
+
+def load_run(path: str | Path) -> Run:
+    """A run directory as callable objectives (from its JSON files; nothing is executed)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: not a run directory")
+    config = _read_json(path / "config.json")
+    hof = _read_json(path / "hall_of_fame.json")
+    par = _read_json(path / "pareto.json")
+    objectives: dict[str, Objective] = {}
+    for row in hof["hall_of_fame"] + par["pareto"]:
+        if row["name"] not in objectives:
+            objectives[row["name"]] = Objective(MPOSpec.from_json(row["spec"]))
+    return Run(path, config, hof["hall_of_fame"], par["pareto"], hof["baselines"], objectives)

@@ -1,0 +1,262 @@
+"""The search engine on the cheap stand-in fitness: checks before training, de-duplication,
+resume (in-process and after kill -9), corrupted checkpoints, run directory, executors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lossforge.errors import CheckpointError
+from lossforge.grammar.loader import load_grammar
+from lossforge.grammar.trees import tree_from_names, tree_to_sympy
+from lossforge.objectives import MPOSpec, Objective
+from lossforge.search import checkpoint, engine, load_run, run_search
+from lossforge.search.candidates import Candidate, Rejection, fingerprint, validate
+from lossforge.search.engine import SearchConfig, deterministic_view
+from lossforge.search.executors import LocalExecutor, evaluate_chunk
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+DCP = "grammars/mirror_map_dcp.toml"
+DOMAIN = "grammars/mirror_map.toml"
+
+
+def tiny(**kw) -> SearchConfig:
+    base = dict(scenario="quick", grammar=DCP, population=8, generations=3, seed=3,
+                fitness="search_helpers:slow_evaluate", workers=1)
+    return SearchConfig(**{**base, **kw})
+
+
+def final_view(run_dir: Path) -> dict:
+    """Everything a run decided, without clock/load-dependent fields."""
+    state = checkpoint.load(run_dir)
+    out = {"state": deterministic_view(state)}
+    for name in ("hall_of_fame.json", "pareto.json"):
+        out[name] = deterministic_view(json.loads((run_dir / name).read_text()))
+    out["generations"] = [deterministic_view(json.loads(line)) for line in
+                          (run_dir / "generations.jsonl").read_text().splitlines()]
+    out["losses"] = sorted(p.name for p in (run_dir / "losses").iterdir())
+    return out
+
+
+@pytest.fixture(scope="module")
+def env_markers(tmp_path_factory):
+    d = tmp_path_factory.mktemp("markers")
+    old = os.environ.get("LF_MARKERS")
+    os.environ["LF_MARKERS"] = str(d)
+    yield d
+    if old is None:
+        del os.environ["LF_MARKERS"]
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory, env_markers):
+    """An uninterrupted run of ``tiny()``."""
+    root = tmp_path_factory.mktemp("ref")
+    return run_search(tiny(), runs_root=root, quiet=True)
+
+
+# ---- checks before training, de-duplication ------------------------------------------------
+
+
+def test_assess_rejects_dedups_and_caches_before_any_training(tmp_path, monkeypatch):
+    """Rejected trees and duplicates (same loss, other tree; same tree again) are never
+    trained: exactly one training per distinct valid loss and rung."""
+    log = tmp_path / "train.jsonl"
+    monkeypatch.setenv("LF_TRAIN_LOG", str(log))
+    ctx = engine.make_context(SearchConfig(grammar=DOMAIN, fitness="search_helpers:"
+                                           "recording_evaluate", workers=1, population=4))
+    state = engine.init_state(ctx)
+    state["baselines"] = {"skip": {}}
+    dpo = ["xlogx[Prob->Neg]", "p"]
+    dpo_plus_affine = ["add[Real,Real->Real]", "xlogx[Prob->Neg]", "p", "p"]   # h + p
+    sin = ["sin[Real->Real]", "p"]                                            # not convex
+    neg_dpo = ["neg[Real->Real]", "xlogx[Prob->Neg]", "p"]                     # concave
+    sq = ["square[Prob->Prob]", "p"]
+    proposals = [(dpo, "t"), (sin, "t"), (dpo_plus_affine, "t"), (dpo, "t"), (neg_dpo, "t"),
+                 (sq, "t")]
+    tally = engine.assess(state, ctx, proposals)
+    assert tally["rejected"] == 2 and tally["duplicates"] == 1 and tally["cache_hits"] == 1
+    assert state["counters"]["rejected"]["not_convex"] == 2
+    engine.evaluate_generation(state, ctx, LocalExecutor(1), tally["offspring"])
+    trained = [json.loads(line) for line in log.read_text().splitlines()]
+    first = ctx.ladder[0]
+    formulas = sorted(t["spec"]["mirror_map"] for t in trained if t["budget"] == first)
+    assert formulas == sorted(["p*log(p)", "p**2"])
+    for rejected in (sin, neg_dpo):
+        h = str(tree_to_sympy(ctx.grammar, tree_from_names(ctx.grammar, rejected)))
+        assert h not in {t["spec"]["mirror_map"] for t in trained}
+
+
+def test_search_trains_only_valid_and_never_the_same_loss_twice(tmp_path, monkeypatch):
+    """A whole run on the domain grammar (many invalid trees): every trained spec is a tree
+    that passes validation; per rung no loss (by recomputed fingerprint) is trained twice."""
+    log = tmp_path / "train.jsonl"
+    monkeypatch.setenv("LF_TRAIN_LOG", str(log))
+    cfg = tiny(grammar=DOMAIN, fitness="search_helpers:recording_evaluate", generations=3,
+               population=10, seed=1)
+    run_dir = run_search(cfg, runs_root=tmp_path, quiet=True)
+    state = checkpoint.load(run_dir)
+    c = state["counters"]
+    assert sum(c["rejected"].values()) > 0 and c["duplicates"] + c["cache_hits"] > 0
+    grammar = load_grammar(REPO / DOMAIN)
+    trained = [json.loads(line) for line in log.read_text().splitlines()]
+    baselines = set(state["baselines"])
+    by_rung: dict[str, list[str]] = {}
+    for t in trained:
+        spec = t["spec"]
+        if spec["name"] in baselines:
+            continue
+        loss = next(rec for rec in state["losses"].values() if rec["name"] == spec["name"])
+        res = validate(grammar, state["trees"][loss["tree"]]["names"], beta=spec["beta"])
+        assert isinstance(res, Candidate), res
+        by_rung.setdefault(t["budget"], []).append(fingerprint(Objective(MPOSpec.from_json(spec),
+                                                                         check=False)))
+    for rung, fps in by_rung.items():
+        assert len(fps) == len(set(fps)), f"a loss was trained twice at {rung}"
+    rejected = {k for k, rec in state["trees"].items() if rec["status"] == "rejected"}
+    assert rejected and all(state["trees"][k]["loss"] is None for k in rejected)
+    assert isinstance(validate(grammar, ["sin[Real->Real]", "p"], beta=0.1), Rejection)
+
+
+# ---- resume ----------------------------------------------------------------------------------
+
+
+def test_resume_in_process_equals_uninterrupted(tmp_path, reference_run):
+    run_dir = run_search(tiny(), runs_root=tmp_path, quiet=True, stop_after=1)
+    assert checkpoint.load(run_dir)["generation"] == 1
+    run_search(resume=run_dir, quiet=True)
+    assert final_view(run_dir) == final_view(reference_run)
+
+
+def test_kill_9_mid_generation_then_resume_equals_uninterrupted(tmp_path, reference_run,
+                                                                  env_markers):
+    """A subprocess is killed with SIGKILL while it trains generation 2; the resumed run ends
+    exactly like the uninterrupted one."""
+    markers = tmp_path / "markers"
+    runs = tmp_path / "runs"
+    code = ("from lossforge.search import run_search, SearchConfig\n"
+            f"run_search(SearchConfig(**{tiny().to_json()!r}), runs_root={str(runs)!r}, "
+            "quiet=True)\n")
+    env = dict(os.environ, LF_MARKERS=str(markers),
+               PYTHONPATH=os.pathsep.join([str(REPO), str(HERE)]))
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 90
+        run_dir, seen_after_ckpt = None, None
+        while time.time() < deadline and proc.poll() is None:
+            dirs = list(runs.glob("*")) if runs.exists() else []
+            if dirs and (dirs[0] / "checkpoint.json").exists():
+                run_dir = dirs[0]
+                if seen_after_ckpt is None:
+                    seen_after_ckpt = set(markers.iterdir())
+                elif set(markers.iterdir()) - seen_after_ckpt:   # training generation 2 now
+                    os.kill(proc.pid, signal.SIGKILL)
+                    break
+            time.sleep(0.02)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    assert checkpoint.load(run_dir)["generation"] == 1        # killed mid-generation 2
+    run_search(resume=run_dir, quiet=True)
+    assert final_view(run_dir) == final_view(reference_run)
+
+
+def test_corrupted_checkpoint_is_detected_and_named(tmp_path, reference_run, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference_run, run_dir)
+    path = run_dir / "checkpoint.json"
+    text = path.read_text()
+    doc = json.loads(text)
+    doc["state"]["population"] = doc["state"]["population"][::-1]   # valid JSON, wrong content
+    path.write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match=rf"{path}: corrupted checkpoint \(checksum"):
+        checkpoint.load(run_dir)
+    path.write_text(text[: len(text) // 2])                        # truncated
+    with pytest.raises(CheckpointError, match=rf"{path}: corrupted checkpoint \(not valid JSON"):
+        checkpoint.load(run_dir)
+    from lossforge.search.__main__ import main
+
+    assert main(["--resume", str(run_dir), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "corrupted checkpoint" in err[0] and str(path) in err[0]
+    path.write_text(text)                                          # the intact file loads
+    assert checkpoint.load(run_dir)["generation"] == 3
+
+
+# ---- outputs ---------------------------------------------------------------------------------
+
+
+def test_run_directory_and_load_run(reference_run):
+    for name in ("config.json", "seeds.json", "checkpoint.json", "generations.jsonl",
+                 "hall_of_fame.json", "pareto.json", "pareto.tex", "pareto.png"):
+        assert (reference_run / name).is_file(), name
+    assert len((reference_run / "generations.jsonl").read_text().splitlines()) == 3
+    seeds = json.loads((reference_run / "seeds.json").read_text())
+    assert seeds["search_seed"] == 3 and "screen" in seeds["fitness_seeds"]
+    run = load_run(reference_run)
+    assert run.pareto and run.hall_of_fame
+    assert {b["spec"]["name"] for b in run.baselines} == {"dpo", "orpo"}
+    g = torch.Generator().manual_seed(0)
+    pc, pr, rc, rr = (-5 - 50 * torch.rand(6, generator=g, dtype=torch.float64) for _ in range(4))
+    for row in run.pareto:
+        obj = run.objectives[row["name"]]
+        want = obj(pc, pr, rc, rr)
+        assert want.shape == (6,) and torch.isfinite(want).all()
+        # the standalone torch file computes the same loss
+        spec = importlib.util.spec_from_file_location("m", reference_run / "losses" /
+                                                      f"{row['name']}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        torch.testing.assert_close(mod.loss(pc, pr, rc, rr), want, rtol=1e-10, atol=1e-12)
+    tex = (reference_run / "pareto.tex").read_text()
+    assert tex.startswith(r"\begin{tabular}") and "dpo (baseline)" in tex
+
+
+# ---- executors -------------------------------------------------------------------------------
+
+
+def _specs():
+    from lossforge.objectives import get_spec
+    return [get_spec("dpo").to_json(), get_spec("orpo").to_json(),
+            MPOSpec(name="sq", mirror_map="p**2").to_json(),
+            MPOSpec(name="x3", mirror_map="3*p*log(p)").to_json()]
+
+
+def test_dead_worker_chunks_are_rerun(tmp_path, monkeypatch):
+    monkeypatch.setenv("LF_DIE_ONCE", str(tmp_path / "died"))
+    specs = _specs()
+    want = evaluate_chunk("probe", specs, None, "screen", None, "auc")
+    ex = LocalExecutor(workers=2)
+    try:
+        got = ex.map_chunks("search_helpers:dying_evaluate", [specs[:2], specs[2:]], None,
+                            "screen", None, "auc")
+    finally:
+        ex.close()
+    assert (tmp_path / "died").exists() and ex.reruns >= 1
+    strip = deterministic_view
+    assert strip(got[0] + got[1]) == strip(want)
+
+
+def test_local_pool_and_ray_give_the_same_run(tmp_path):
+    pytest.importorskip("ray")
+    cfg = dict(fitness="probe", workers=2, generations=2, population=6, seed=5)
+    local = run_search(tiny(**cfg), runs_root=tmp_path / "local", quiet=True)
+    ray_dir = run_search(tiny(**cfg, executor="ray"), runs_root=tmp_path / "ray", quiet=True)
+    a, b = final_view(local), final_view(ray_dir)
+    a["state"]["config"].pop("executor")
+    b["state"]["config"].pop("executor")
+    assert a == b
