@@ -223,22 +223,27 @@ def test_chosen_rejected_and_split(clean):
 FIELDS = ("obs", "actions", "lengths", "returns", "chosen", "sources")
 
 
-def test_same_seed_same_dataset_different_seed_different(zoo, clean):
-    sc = make_scenario()
+@pytest.fixture(scope="module")
+def small(zoo):
+    return build_dataset(make_scenario(n_pairs=80), 0, zoo=zoo, cache=False)
+
+
+def test_same_seed_same_dataset_different_seed_different(zoo, small):
+    sc = make_scenario(n_pairs=80)
     again = build_dataset(sc, 0, zoo=zoo, cache=False)
     assert again.meta["cache"] == "built"
     for f in FIELDS:
-        np.testing.assert_array_equal(getattr(again, f), getattr(clean, f), err_msg=f)
+        np.testing.assert_array_equal(getattr(again, f), getattr(small, f), err_msg=f)
     other = build_dataset(sc, 1, zoo=zoo, cache=False)
-    assert not np.array_equal(other.obs, clean.obs)
-    assert not np.array_equal(other.returns, clean.returns)
+    assert not np.array_equal(other.obs, small.obs)
+    assert not np.array_equal(other.returns, small.returns)
 
 
 @pytest.mark.slow
-def test_worker_processes_give_the_same_dataset(zoo, clean):
-    par = build_dataset(make_scenario(), 0, zoo=zoo, cache=False, workers=2)
+def test_worker_processes_give_the_same_dataset(zoo, small):
+    par = build_dataset(make_scenario(n_pairs=80), 0, zoo=zoo, cache=False, workers=2)
     for f in FIELDS:
-        np.testing.assert_array_equal(getattr(par, f), getattr(clean, f), err_msg=f)
+        np.testing.assert_array_equal(getattr(par, f), getattr(small, f), err_msg=f)
 
 
 def test_cache_round_trip_and_corruption(zoo, tmp_path):
