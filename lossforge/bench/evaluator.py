@@ -88,6 +88,8 @@ class Evaluator:
 
     def evaluate(self, policies: Sequence[Params] | Params, progress: bool = False) -> EvalResult:
         """Returns and lengths [P, E] of P policies (a list of Params, or stacked Params)."""
+        if isinstance(policies, dict) and policies["w0"].dim() == 2:
+            policies = [policies]  # one unstacked policy
         stacked = policies if isinstance(policies, dict) else stack_params(list(policies))
         n_pol = next(iter(trainable(stacked).values())).shape[0]
         n_ep = len(self.episode_seeds)

@@ -60,11 +60,12 @@ from lossforge.errors import ConfigError, LossforgeError
 
 Mode = Literal["auto", "batched", "processes"]
 
-# "auto" (see choose_mode), from benchmarks/throughput.py on the 2-core CPU (results JSON):
-# stacking 8 runs on one core beat running them one after another only at tiny minibatches
-# (1.2-1.8x at 200-800 time steps a step; 0.5-1.0x at 3,200-25,600), never by the 2x that two
-# worker processes give; but starting workers costs about 5 s (more under load).
-AUTO_BATCHED_MAX_ROWS = 512  # time steps per member-step at which stacking is ~as fast as 2 cores
+# "auto" (see choose_mode), from benchmarks/results/throughput.json (2-core CPU shared with
+# other tenants' jobs, load 5-8): stacking 8 runs on one core beat running them one after
+# another only at tiny minibatches (1.24x at 800 time steps a member-step; 0.6-0.8x at 3,200 to
+# 25,600). End to end, one-thread batched beat two warm workers 2.3x at 200 rows and 1.7x at
+# 800, and lost (0.88x) at 12,800; a fresh pool adds ~5 s of worker start-up.
+AUTO_BATCHED_MAX_ROWS = 1024  # time steps per member-step up to which stacking wins
 AUTO_BATCHED_MAX_WORK = 4_000_000  # row-steps (~10 s on one core at hidden 128): below this,
 #                                    starting workers costs more than it saves
 

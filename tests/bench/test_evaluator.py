@@ -45,7 +45,7 @@ def test_batched_equals_each_policy_alone_and_plain_gymnasium(evaluator):
     together = evaluator.evaluate(pols)
     assert together.returns.shape == (4, 3) and together.lengths.shape == (4, 3)
     for i, p in enumerate(pols):
-        alone = evaluator.evaluate([p])
+        alone = evaluator.evaluate(p)  # one unstacked policy
         np.testing.assert_array_equal(alone.returns[0], together.returns[i])
         np.testing.assert_array_equal(alone.lengths[0], together.lengths[i])
         for e, seed in enumerate(evaluator.episode_seeds):
