@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             d = SearchConfig()
             cfg = SearchConfig(scenario=args.scenario, grammar=args.grammar, budget=args.budget,
-                               generations=args.generations or d.generations,
+                               generations=(d.generations if args.generations is None
+                                            else args.generations),
                                population=args.population, seed=args.seed,
                                executor=args.executor or "local", workers=args.workers,
                                fitness=args.fitness, top_fraction=args.top_fraction)

@@ -29,11 +29,15 @@ import torch
 from lossforge.errors import LossforgeError
 from lossforge.grammar.loader import Grammar
 from lossforge.grammar.trees import tree_from_names, tree_to_mirror_map
-from lossforge.objectives import MPOSpec, Objective, from_mirror_map
+from lossforge.objectives import MPOSpec, Objective
 from lossforge.objectives.smoke import smoke_test
 
 REASONS = ("tree", "not_convex", "not_differentiable", "compile", "objective", "smoke_nonfinite",
-           "smoke_shape", "smoke_not_monotone")
+           "smoke_shape", "smoke_not_monotone", "vanishing_gradient")
+
+#: A loss whose gradient is below this on every row of ``_SCALE_BATCH`` never moves the policy
+#: away from the reference: it is the reference policy again (already known), not a new loss.
+VANISHING_GRADIENT = 1e-7
 
 # probe for the fingerprint: summed log-probs of the sizes training sees (policy and reference)
 _L_GRID = torch.tensor([-400.0, -150.0, -60.0, -25.0, -10.0, -4.0, -1.5, -0.5, -0.1, -1e-3],
@@ -44,6 +48,14 @@ _FP_BATCH = torch.tensor([
     [-15.0, -15.5, -16.0, -14.0],
     [-250.0, -300.0, -260.0, -280.0],
     [-3.0, -8.0, -2.5, -7.0],
+], dtype=torch.float64)
+
+# summed log-probs at the scale of real segments (100-200 steps): policy and reference
+_SCALE_BATCH = torch.tensor([
+    [-60.0, -70.0, -62.0, -65.0],
+    [-120.0, -90.0, -110.0, -100.0],
+    [-250.0, -300.0, -260.0, -280.0],
+    [-500.0, -520.0, -510.0, -505.0],
 ], dtype=torch.float64)
 
 
@@ -93,6 +105,15 @@ def fingerprint(objective: Objective) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
+def max_gradient(objective: Objective) -> float:
+    """Largest |dL/dl| (chosen or rejected) on log-probs at the scale of real segments."""
+    pc = _SCALE_BATCH[:, 0].clone().requires_grad_(True)
+    pr = _SCALE_BATCH[:, 1].clone().requires_grad_(True)
+    loss = objective(pc, pr, _SCALE_BATCH[:, 2], _SCALE_BATCH[:, 3])
+    gc, gr = torch.autograd.grad(loss.sum(), (pc, pr))
+    return float(torch.cat([gc, gr]).abs().max())
+
+
 def validate(grammar: Grammar, names: list[str] | tuple[str, ...], *, beta: float,
              time_limit_s: float = 0.5) -> Candidate | Rejection:
     """Run every check of a tree (no training); the first failure is the rejection."""
@@ -126,6 +147,10 @@ def validate(grammar: Grammar, names: list[str] | tuple[str, ...], *, beta: floa
         return Rejection(names, "smoke_shape", smoke.detail)
     if not smoke.monotone:
         return Rejection(names, "smoke_not_monotone", smoke.detail)
+    if not max_gradient(obj) >= VANISHING_GRADIENT:
+        return Rejection(names, "vanishing_gradient",
+                         f"|dL/dl| < {VANISHING_GRADIENT:g} for summed log-probs in [-520, -60]: "
+                         "training would leave the reference policy unchanged")
     try:
         fp = fingerprint(obj)
     except Exception as exc:  # noqa: BLE001

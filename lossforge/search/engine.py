@@ -65,8 +65,8 @@ class SearchConfig:
     scenario: str = "quick"
     grammar: str = "grammars/mirror_map_dcp.toml"
     budget: str = "full"                 # top rung of the fidelity ladder (LADDERS)
-    generations: int = 6
-    population: int = 12
+    generations: int = 12
+    population: int = 24
     seed: int = 0
     executor: str = "local"
     workers: int | None = None           # None: os.cpu_count()
@@ -80,6 +80,8 @@ class SearchConfig:
     baselines: tuple[str, ...] = ("dpo", "orpo")
     check_time_limit_s: float = 0.5
     hall_of_fame: int = 10
+    dedup: bool = True                   # False (benchmarks only): retrain repeats/duplicates
+    multi_fidelity: bool = True          # False: every loss straight at the top rung
 
     def __post_init__(self):
         if self.budget not in LADDERS:
@@ -158,8 +160,9 @@ def make_context(config: SearchConfig) -> Context:
     if height < grammar.min_depth[grammar.root]:
         raise ConfigError(f"max_height {height} is below the grammar's minimum "
                           f"{grammar.min_depth[grammar.root]}")
+    ladder = LADDERS[config.budget] if config.multi_fidelity else LADDERS[config.budget][-1:]
     return Context(config, grammar, str(path), scenario, gp.Limits(height, config.max_size),
-                   LADDERS[config.budget], float(scenario.beta))
+                   ladder, float(scenario.beta))
 
 
 def init_state(ctx: Context) -> dict:
@@ -249,7 +252,7 @@ def _entry(state: dict, key: str) -> tuple[str, float, int]:
 def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) -> dict:
     """Validate and de-duplicate proposals; returns this generation's tallies and new trees."""
     tally = {"proposed": len(proposals), "cache_hits": 0, "duplicates": 0, "rejected": 0,
-             "new_losses": 0}
+             "new_losses": 0, "retrain": []}
     gen = state["generation"]
     sem_index = {rec["semantic_hash"]: lid for lid, rec in state["losses"].items()}
     offspring = []
@@ -260,6 +263,8 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
         if key in state["trees"]:
             tally["cache_hits"] += 1
             state["counters"]["cache_hits"] += 1
+            if not ctx.config.dedup and state["trees"][key]["loss"] is not None:
+                tally["retrain"].append(state["trees"][key]["loss"])
             continue
         res = validate(ctx.grammar, names, beta=ctx.beta, time_limit_s=ctx.config.check_time_limit_s)
         rec = {"names": list(names), "origin": origin, "born": gen, "loss": None}
@@ -281,6 +286,8 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
                             phi_tilde=res.phi_tilde)
             state["counters"]["duplicates"] += 1
             tally["duplicates"] += 1
+            if not ctx.config.dedup:
+                tally["retrain"].append(lid)
         else:
             lid = res.fingerprint
             rec["loss"] = lid
@@ -324,18 +331,20 @@ def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
             state["baselines"].setdefault(spec["name"], {"spec": spec})[rung] = f
 
 
-def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str]) -> dict:
-    """Screen every untrained loss; promote the top fraction to the next rung(s)."""
+def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str],
+                        retrain: list[str] = ()) -> dict:
+    """Screen every untrained loss; promote the top fraction to the next rung(s).
+    ``retrain`` (only with ``dedup=False``, for benchmarks): known losses trained again."""
     first, rest = ctx.ladder[0], ctx.ladder[1:]
     todo = [lid for lid, rec in state["losses"].items() if first not in rec]
-    res = _run_rung(state, ctx, executor, first, todo,
-                    [state["losses"][lid]["spec"] for lid in todo])
+    res = _run_rung(state, ctx, executor, first, todo + list(retrain),
+                    [state["losses"][lid]["spec"] for lid in todo + list(retrain)])
     for lid, f in zip(todo, res):
         state["losses"][lid][first] = f
         if f["status"] != "ok":
             state["counters"]["failed_training"] += 1
-    state["counters"]["evaluated"][first] += len(todo)
-    tally = {f"evaluated_{first}": len(todo)}
+    state["counters"]["evaluated"][first] += len(todo) + len(retrain)
+    tally = {f"evaluated_{first}": len(todo) + len(retrain)}
     # the generation's pool: current population and offspring, one entry per loss
     pool: list[str] = []
     for key in state["population"] + offspring:
@@ -345,7 +354,8 @@ def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str
     pool.sort(key=lambda lid: -_screen_score(state, lid, first))  # stable: ties keep order
     n_top = max(1, math.ceil(ctx.config.top_fraction * ctx.config.population))
     for rung in rest:
-        promote = [lid for lid in pool[:n_top] if rung not in state["losses"][lid]]
+        promote = [lid for lid in pool[:n_top]
+                   if rung not in state["losses"][lid] or not ctx.config.dedup]
         res = _run_rung(state, ctx, executor, rung, promote,
                         [state["losses"][lid]["spec"] for lid in promote])
         for lid, f in zip(promote, res):
@@ -387,7 +397,8 @@ def step(state: dict, ctx: Context, executor) -> dict:
     proposals = ask(state, ctx, rng)
     tally = assess(state, ctx, proposals)
     offspring = tally.pop("offspring")
-    tally.update(evaluate_generation(state, ctx, executor, offspring))
+    retrain = tally.pop("retrain")
+    tally.update(evaluate_generation(state, ctx, executor, offspring, retrain))
     tell(state, ctx, offspring)
     state["rng"] = _rng_to_json(rng)
     state["generation"] += 1

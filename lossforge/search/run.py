@@ -124,12 +124,16 @@ class _Display:
 
         cfg, st = self.ctx.config, self.state
         ladder = st["ladder"]
-        t = Table(title=f"lossforge search: {self.ctx.scenario.name}, grammar "
-                        f"{self.ctx.grammar.name}, population {cfg.population}, seed {cfg.seed}",
-                  caption=None if final else self.status)
-        for col in ("gen", f"best {ladder[0][:4]}", "median", f"best {ladder[-1][:4]}",
-                    "evals/s", "rejected", "dups", "cached", "elapsed", "ETA"):
-            t.add_column(col, justify="right", no_wrap=True)
+        from rich import box
+
+        t = Table(title=f"lossforge search: {self.ctx.scenario.name}, "
+                        f"{self.ctx.grammar.name}, pop {cfg.population}, seed {cfg.seed}; "
+                        f"score = {cfg.metric} at {ladder[0]} (best/median) and {ladder[-1]}",
+                  caption=None if final else self.status, box=box.SIMPLE_HEAD,
+                  padding=(0, 1), collapse_padding=True)
+        for col in ("gen", "best", "median", f"best {ladder[-1]}", "evals/s", "rejected",
+                    "dups skipped", "cache hits", "elapsed", "ETA"):
+            t.add_column(col, justify="right")
         elapsed, n_eval = 0.0, 0
         times = st["timing"].get("generation_s", [])
         for i, h in enumerate(st["history"]):

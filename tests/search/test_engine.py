@@ -32,7 +32,7 @@ DOMAIN = "grammars/mirror_map.toml"
 
 
 def tiny(**kw) -> SearchConfig:
-    base = dict(scenario="quick", grammar=DCP, population=8, generations=3, seed=3,
+    base = dict(scenario="quick", grammar=DCP, population=8, generations=2, seed=3,
                 fitness="search_helpers:slow_evaluate", workers=1)
     return SearchConfig(**{**base, **kw})
 
@@ -82,18 +82,20 @@ def test_assess_rejects_dedups_and_caches_before_any_training(tmp_path, monkeypa
     dpo_plus_affine = ["add[Real,Real->Real]", "xlogx[Prob->Neg]", "p", "p"]   # h + p
     sin = ["sin[Real->Real]", "p"]                                            # not convex
     neg_dpo = ["neg[Real->Real]", "xlogx[Prob->Neg]", "p"]                     # concave
-    sq = ["square[Prob->Prob]", "p"]
+    two_dpo = ["mul[Coef,Real->Real]", "2[Coef]", "xlogx[Prob->Neg]", "p"]     # 2 p log p
+    flat = ["square[Prob->Prob]", "p"]             # p^2: phi~ = 2 e^l, no gradient at l ~ -100
     proposals = [(dpo, "t"), (sin, "t"), (dpo_plus_affine, "t"), (dpo, "t"), (neg_dpo, "t"),
-                 (sq, "t")]
+                 (two_dpo, "t"), (flat, "t")]
     tally = engine.assess(state, ctx, proposals)
-    assert tally["rejected"] == 2 and tally["duplicates"] == 1 and tally["cache_hits"] == 1
+    assert tally["rejected"] == 3 and tally["duplicates"] == 1 and tally["cache_hits"] == 1
     assert state["counters"]["rejected"]["not_convex"] == 2
+    assert state["counters"]["rejected"]["vanishing_gradient"] == 1
     engine.evaluate_generation(state, ctx, LocalExecutor(1), tally["offspring"])
     trained = [json.loads(line) for line in log.read_text().splitlines()]
     first = ctx.ladder[0]
     formulas = sorted(t["spec"]["mirror_map"] for t in trained if t["budget"] == first)
-    assert formulas == sorted(["p*log(p)", "p**2"])
-    for rejected in (sin, neg_dpo):
+    assert formulas == sorted(["p*log(p)", "2*p*log(p)"])
+    for rejected in (sin, neg_dpo, flat):
         h = str(tree_to_sympy(ctx.grammar, tree_from_names(ctx.grammar, rejected)))
         assert h not in {t["spec"]["mirror_map"] for t in trained}
 
@@ -103,7 +105,7 @@ def test_search_trains_only_valid_and_never_the_same_loss_twice(tmp_path, monkey
     that passes validation; per rung no loss (by recomputed fingerprint) is trained twice."""
     log = tmp_path / "train.jsonl"
     monkeypatch.setenv("LF_TRAIN_LOG", str(log))
-    cfg = tiny(grammar=DOMAIN, fitness="search_helpers:recording_evaluate", generations=3,
+    cfg = tiny(grammar=DOMAIN, fitness="search_helpers:recording_evaluate", generations=2,
                population=10, seed=1)
     run_dir = run_search(cfg, runs_root=tmp_path, quiet=True)
     state = checkpoint.load(run_dir)
@@ -194,7 +196,7 @@ def test_corrupted_checkpoint_is_detected_and_named(tmp_path, reference_run, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "corrupted checkpoint" in err[0] and str(path) in err[0]
     path.write_text(text)                                          # the intact file loads
-    assert checkpoint.load(run_dir)["generation"] == 3
+    assert checkpoint.load(run_dir)["generation"] == tiny().generations
 
 
 # ---- outputs ---------------------------------------------------------------------------------
@@ -204,7 +206,7 @@ def test_run_directory_and_load_run(reference_run):
     for name in ("config.json", "seeds.json", "checkpoint.json", "generations.jsonl",
                  "hall_of_fame.json", "pareto.json", "pareto.tex", "pareto.png"):
         assert (reference_run / name).is_file(), name
-    assert len((reference_run / "generations.jsonl").read_text().splitlines()) == 3
+    assert len((reference_run / "generations.jsonl").read_text().splitlines()) == 2
     seeds = json.loads((reference_run / "seeds.json").read_text())
     assert seeds["search_seed"] == 3 and "screen" in seeds["fitness_seeds"]
     run = load_run(reference_run)

@@ -1,0 +1,38 @@
+"""The CLI: --help explains itself; bad input is one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from lossforge.search.__main__ import main
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--scenario", "--grammar", "--budget", "--generations", "--population",
+                 "--seed", "--executor", "--resume", "--quiet", "show runs/"):
+        assert flag in out
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--generations", "0"], "--generations must be >= 1"),
+    (["--population", "2"], "--population must be >= 4"),
+    (["--scenario", "no-such-scenario"], "scenario file"),
+    (["--grammar", "missing.toml"], "grammar file 'missing.toml' not found"),
+    (["--budget", "huge"], "invalid choice"),
+    (["--generations", "many"], "invalid int value"),
+    (["show", "/nonexistent/run"], "not a run directory"),
+    (["--resume", "/nonexistent/run"], "not a run directory"),
+    (["--resume", "/tmp", "--seed", "4"], "drop --seed"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
+    try:
+        code = main(argv)
+    except SystemExit as exc:   # argparse errors
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0], err
