@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from functools import cached_property
 
 import mpmath
@@ -21,7 +22,7 @@ import torch
 
 from lossforge.errors import CheckError, FormulaError
 from lossforge.grammar.ops import to_elementary
-from lossforge.symbolic.checks import CheckReport, check_mirror_map, mp_lambdify
+from lossforge.symbolic.checks import CheckReport, check_mirror_map, mp_lambdify, np_lambdify
 from lossforge.symbolic.logdomain import L, log_domain
 from lossforge.symbolic.parser import parse_formula
 
@@ -29,7 +30,7 @@ from lossforge.symbolic.parser import parse_formula
 P = sp.Symbol("p", positive=True)
 
 #: Fixed points where h'' is evaluated for the semantic hash.
-_HASH_POINTS = ("0.05", "0.2", "0.5", "0.7", "0.93")
+_HASH_POINTS = np.array([0.05, 0.2, 0.5, 0.7, 0.93])
 
 
 def _without_constant(expr: sp.Expr, var: sp.Symbol) -> sp.Expr:
@@ -93,7 +94,8 @@ class MirrorMap:
         if self._report is None or (legendre and self._report.legendre is None):
             self._report = check_mirror_map(self.h, P, time_limit_s=time_limit_s,
                                             legendre=legendre,
-                                            derivatives=(self.h_prime, self.h_second))
+                                            derivatives=(self.h_prime, self.h_second),
+                                            numeric=self._numeric)
         return self._report
 
     def require_valid(self) -> CheckReport:
@@ -105,19 +107,22 @@ class MirrorMap:
 
     # ---- identity --------------------------------------------------------------------------
 
+    @cached_property
+    def _numeric(self):
+        """numpy function p -> [h, h', h''] (shared by the checks and the hash)."""
+        return np_lambdify(P, [self.h, self.h_prime, self.h_second])
+
     def semantic_hash(self) -> str:
-        """Hash of h'' at fixed points (12 significant digits): equal for h and h + a*p + b,
+        """Hash of h'' at fixed points (10 significant digits): equal for h and h + a*p + b,
         and for expanded and factored forms of the same map."""
-        fn = mp_lambdify(P, self.h_second)
-        parts = []
-        with mpmath.workdps(30):
-            for x in _HASH_POINTS:
-                try:
-                    v = fn(mpmath.mpf(x))
-                    v = v.real if isinstance(v, mpmath.mpc) and abs(v.imag) < 1e-25 else v
-                    parts.append(mpmath.nstr(v, 12) if mpmath.isfinite(v) else "nan")
-                except (ZeroDivisionError, ValueError, OverflowError, TypeError, NameError):
-                    parts.append("nan")  # NameError: DiracDelta etc. have no mpmath form
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                values = np.broadcast_to(np.asarray(self._numeric(_HASH_POINTS)[2], dtype=complex),
+                                         _HASH_POINTS.shape)
+            except (ZeroDivisionError, ValueError, OverflowError, TypeError, NameError):
+                values = np.full(_HASH_POINTS.shape, np.nan, dtype=complex)
+        parts = [f"{v.real:.10g}" if np.isfinite(v) and v.imag == 0 else "nan" for v in values]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
     # ---- output ----------------------------------------------------------------------------
