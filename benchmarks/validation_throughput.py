@@ -34,7 +34,8 @@ from lossforge.grammar.loader import load_grammar  # noqa: E402
 from lossforge.grammar.trees import generate, tree_to_mirror_map  # noqa: E402
 
 
-def bench_grammar(path: Path, n_trees: int, time_limit: float, seed: int) -> dict:
+def bench_grammar(path: Path, n_trees: int, time_limit: float, seed: int,
+                  prove: bool = True) -> dict:
     grammar = load_grammar(path)
     rng = random.Random(seed)
     fresh_ms, wall_ms, legendre_ms = [], [], []
@@ -48,7 +49,7 @@ def bench_grammar(path: Path, n_trees: int, time_limit: float, seed: int) -> dic
         if key in cache:
             keys.append(key)
             continue
-        report = mm.check(legendre=False, time_limit_s=time_limit)
+        report = mm.check(legendre=False, time_limit_s=time_limit, prove=prove)
         fresh_ms.append((time.process_time() - t0) * 1000)
         wall_ms.append((time.perf_counter() - w0) * 1000)
         cache[key] = report.valid
@@ -69,6 +70,7 @@ def bench_grammar(path: Path, n_trees: int, time_limit: float, seed: int) -> dic
     n_fresh = len(fresh_ms)
     return {
         "grammar": str(path.relative_to(ROOT)),
+        "mode": "full (sampling + proof)" if prove else "screen (sampling only, prove=False)",
         "trees": n_trees,
         "distinct_maps_checked": n_fresh,
         "fresh_check_ms": {"median": float(np.median(fresh_ms)),
@@ -95,8 +97,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/validation_throughput.json"))
     args = ap.parse_args()
-    results = [bench_grammar(ROOT / "grammars" / name, args.trees, args.time_limit, args.seed)
-               for name in ("mirror_map.toml", "mirror_map_dcp.toml")]
+    results = [bench_grammar(ROOT / "grammars" / name, args.trees, args.time_limit, args.seed,
+                             prove)
+               for prove in (True, False) for name in ("mirror_map.toml", "mirror_map_dcp.toml")]
     out = {"command": "python " + " ".join(sys.argv), "machine": platform.platform(),
            "load_average_1_5_15min": list(os.getloadavg()),
            "note": "fresh_check_ms is CPU time of this process (robust to other jobs on the "
@@ -106,7 +109,7 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     for r in results:
         f = r["fresh_check_ms"]
-        print(f"{r['grammar']:28s} fresh median {f['median']:.1f} ms  p99 {f['p99']:.0f} ms  "
+        print(f"{r['grammar']:28s} {r['mode'][:6]} fresh median {f['median']:.1f} ms  p99 {f['p99']:.0f} ms  "
               f"cached {r['cached_lookups_per_s']:,.0f}/s  convex {r['convex_fraction']:.0%}  "
               f"statuses {r['status_fractions']}")
 

@@ -78,13 +78,15 @@ _GRID = sample_grid()
 
 def check_mirror_map(h: sp.Expr, p: sp.Symbol, *, time_limit_s: float = 1.0,
                      legendre: bool = True, derivatives: tuple[sp.Expr, sp.Expr] | None = None,
-                     numeric=None) -> CheckReport:
+                     numeric=None, prove: bool = True) -> CheckReport:
     """Run every validity check of mpo.md on h(p); see the module docstring.
 
     ``derivatives``: (h', h'') if the caller has them already (MirrorMap caches them);
-    ``numeric``: their numpy function ``np_lambdify(p, [h, h', h''])``, likewise."""
+    ``numeric``: a function x -> [h, h', h''] (``numeric_derivatives``), likewise.
+    ``prove=False`` stops after sampling (status ``sampled`` at best): the fast screen a search
+    can use in its inner loop, upgrading finalists with a proof later."""
     start = time.perf_counter()
-    convex, differentiable = _convexity(h, p, time_limit_s, derivatives, numeric)
+    convex, differentiable = _convexity(h, p, time_limit_s, derivatives, numeric, prove)
     leg = _legendre(h, p, time_limit_s) if legendre else None
     return CheckReport(convex, differentiable, leg, time.perf_counter() - start)
 
@@ -96,7 +98,7 @@ def check_mirror_map(h: sp.Expr, p: sp.Symbol, *, time_limit_s: float = 1.0,
 
 def _convexity(h: sp.Expr, p: sp.Symbol, limit: float,
                derivatives: tuple[sp.Expr, sp.Expr] | None = None,
-               numeric=None) -> tuple[Check, Check]:
+               numeric=None, prove: bool = True) -> tuple[Check, Check]:
     if not h.free_symbols <= {p}:
         extra = ", ".join(sorted(str(s) for s in h.free_symbols - {p}))
         bad = Check(FAILED, False, None, f"h depends on symbols other than p: {extra}")
@@ -108,6 +110,15 @@ def _convexity(h: sp.Expr, p: sp.Symbol, limit: float,
         return (Check(FAILED, False, where, why + ", so h'' is not defined everywhere"),
                 Check(FAILED, False, where, why))
     h = to_elementary(h)
+    # 1. numeric first: h, h', h'' on the grid by torch autograd (no symbolic derivative yet)
+    sampled = _sample(h, p, numeric or numeric_derivatives(h, p))
+    if sampled is not None:
+        return sampled
+    if not prove:
+        ok = Check(SAMPLED, True, None, f"h, h', h'' finite and h'' > 0 on {_GRID.size} points "
+                   "(no proof attempted)")
+        return ok, ok
+    # 2. survivors only: symbolic derivatives and a proof attempt
     if derivatives is not None:
         h1, h2 = (to_elementary(d) for d in derivatives)
     else:
@@ -116,10 +127,6 @@ def _convexity(h: sp.Expr, p: sp.Symbol, limit: float,
     if h2 == 0:
         why = "h'' is identically 0 (h is affine in p)"
         return Check(FAILED, False, 0.5, why), Check(PROVED, True, None, "h is affine")
-
-    sampled = _sample(h, h1, h2, p, numeric)
-    if sampled is not None:
-        return sampled
 
     diff_ok = Check(SAMPLED, True, None, f"h, h', h'' finite on {_GRID.size} sample points")
     try:
@@ -182,12 +189,65 @@ def _mp_eval(fn, x: float):
         return v
 
 
-def _sample(h, h1, h2, p, numeric=None) -> tuple[Check, Check] | None:
+def numeric_derivatives(h: sp.Expr, p: sp.Symbol):
+    """Function x -> [h(x), h'(x), h''(x)] (numpy arrays) for float64 x.
+
+    h is compiled to torch through the op table and differentiated by autograd, so no symbolic
+    derivative is needed to sample; falls back to SymPy derivatives + lambdify when h uses
+    something the op table cannot compile."""
+    import torch
+
+    from lossforge.objectives.compile import CompileError, compile_torch
+
+    try:
+        f = compile_torch(h, [p])
+    except CompileError:
+        h1 = sp.diff(h, p)
+        return np_lambdify(p, [h, h1, sp.diff(h1, p)])
+
+    def numeric(x):
+        xt = torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
+        y = f(xt)
+        zeros = torch.zeros_like(xt)
+        if not y.requires_grad:
+            return [y.detach().numpy(), zeros.numpy(), zeros.numpy()]
+        (g1,) = torch.autograd.grad(y.sum(), xt, create_graph=True)
+        g2 = (torch.autograd.grad(g1.sum(), xt)[0] if g1.requires_grad else zeros)
+        return [y.detach().numpy(), g1.detach().numpy(), g2.numpy()]
+
+    return numeric
+
+
+def _mp_confirm(fh, x: float):
+    """[h, h', h''] at x in 40 digits (h' and h'' by high-precision central differences with a
+    step relative to the distance from 0 and 1); None where undefined, UNDECIDED if too large."""
+    with mpmath.workdps(_MP_DPS + 20):
+        xm = mpmath.mpf(x)
+        step = min(xm, 1 - xm) * mpmath.mpf(10) ** -12
+        try:
+            vals = [fh(xm), mpmath.diff(fh, xm, 1, h=step), mpmath.diff(fh, xm, 2, h=step)]
+        except OverflowError:
+            return UNDECIDED
+        except (ZeroDivisionError, ValueError, TypeError):
+            return None
+        out = []
+        for v in vals:
+            if isinstance(v, mpmath.mpc):
+                if abs(v.imag) > mpmath.mpf(10) ** (-30) * max(1, abs(v.real)):
+                    return None
+                v = v.real
+            if not mpmath.isfinite(v):
+                return None
+            out.append(v)
+        return out
+
+
+def _sample(h, p, numeric) -> tuple[Check, Check] | None:
     """Grid sampling with mpmath confirmation; returns a failure pair or None (passed)."""
-    f = numeric or np_lambdify(p, [h, h1, h2])
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        vals = [np.broadcast_to(np.asarray(v, dtype=complex), _GRID.shape) for v in f(_GRID)]
+        vals = [np.broadcast_to(np.asarray(v, dtype=complex), _GRID.shape)
+                for v in numeric(_GRID)]
     stacked = np.stack(vals)
     real_finite = np.isfinite(stacked).all(axis=0) & (np.abs(stacked.imag) == 0).all(axis=0)
     h2r = stacked[2].real
@@ -199,17 +259,16 @@ def _sample(h, h1, h2, p, numeric=None) -> tuple[Check, Check] | None:
     flagged = order[: int(bad.sum())]
     if flagged.size > _MAX_CONFIRM:  # confirm an evenly spread subset, ends included
         flagged = flagged[np.linspace(0, flagged.size - 1, _MAX_CONFIRM).round().astype(int)]
-    mp_fns = [mp_lambdify(p, e) for e in (h, h1, h2)]
+    fh = mp_lambdify(p, h)
     for i in flagged:
         x = float(_GRID[i])
-        values = [_mp_eval(fn, x) for fn in mp_fns]
-        if any(v is UNDECIDED for v in values):
+        values = _mp_confirm(fh, x)
+        if values is UNDECIDED:
             continue  # too large to evaluate: this point proves nothing either way
-        if any(v is None for v in values):
-            which = ["h", "h'", "h''"][[v is None for v in values].index(True)]
-            why = f"{which} is not real and finite at p = {x:.15g}"
+        if values is None:
+            why = f"h is not real, finite and twice differentiable at p = {x:.15g}"
             return Check(FAILED, False, x, why), Check(FAILED, False, x, why)
-        if values[2] <= mpmath.mpf(10) ** (-30):
+        if values[2] <= mpmath.mpf(10) ** (-25) * max(1, abs(values[0])):
             diff_ok = Check(SAMPLED, True, None, "finite where sampled")
             return (Check(FAILED, False, x, f"h''(p) = {mpmath.nstr(values[2], 6)} <= 0 at "
                           f"p = {x:.15g}"), diff_ok)

@@ -22,7 +22,8 @@ import torch
 
 from lossforge.errors import CheckError, FormulaError
 from lossforge.grammar.ops import to_elementary
-from lossforge.symbolic.checks import CheckReport, check_mirror_map, mp_lambdify, np_lambdify
+from lossforge.symbolic.checks import (CheckReport, check_mirror_map, mp_lambdify,
+                                       numeric_derivatives)
 from lossforge.symbolic.logdomain import L, log_domain
 from lossforge.symbolic.parser import parse_formula
 
@@ -52,6 +53,7 @@ class MirrorMap:
         self.h = h
         self.source = source if source is not None else str(h)
         self._report: CheckReport | None = None
+        self._proved_attempted = False
 
     @classmethod
     def from_formula(cls, text: str) -> "MirrorMap":
@@ -71,6 +73,11 @@ class MirrorMap:
     def h_second(self) -> sp.Expr:
         return sp.diff(self.h_prime, P)
 
+    @property
+    def _derivatives(self):
+        """(h', h'') for the checks, computed only if a check needs them (lazily)."""
+        return _LazyDerivatives(self)
+
     @cached_property
     def phi_inv(self) -> sp.Expr:
         """phi^-1 = h', with its additive constant dropped (it cancels in every reward margin)."""
@@ -89,13 +96,18 @@ class MirrorMap:
 
     # ---- checks ----------------------------------------------------------------------------
 
-    def check(self, *, time_limit_s: float = 1.0, legendre: bool = True) -> CheckReport:
-        """Validity checks of mpo.md (cached after the first call with legendre)."""
-        if self._report is None or (legendre and self._report.legendre is None):
+    def check(self, *, time_limit_s: float = 1.0, legendre: bool = True,
+              prove: bool = True) -> CheckReport:
+        """Validity checks of mpo.md (cached; a later call asking for more recomputes).
+
+        ``prove=False``: sampling only (fast screen); ``legendre``: also the Legendre property."""
+        have = self._report
+        if (have is None or (legendre and have.legendre is None)
+                or (prove and not self._proved_attempted)):
             self._report = check_mirror_map(self.h, P, time_limit_s=time_limit_s,
-                                            legendre=legendre,
-                                            derivatives=(self.h_prime, self.h_second),
-                                            numeric=self._numeric)
+                                            legendre=legendre, derivatives=self._derivatives,
+                                            numeric=self._numeric, prove=prove)
+            self._proved_attempted = prove
         return self._report
 
     def require_valid(self) -> CheckReport:
@@ -109,8 +121,8 @@ class MirrorMap:
 
     @cached_property
     def _numeric(self):
-        """numpy function p -> [h, h', h''] (shared by the checks and the hash)."""
-        return np_lambdify(P, [self.h, self.h_prime, self.h_second])
+        """float64 function p -> [h, h', h''] by autograd (shared by the checks and the hash)."""
+        return numeric_derivatives(to_elementary(self.h), P)
 
     def semantic_hash(self) -> str:
         """Hash of h'' at fixed points (10 significant digits): equal for h and h + a*p + b,
@@ -194,3 +206,13 @@ class MirrorMap:
                     raise CheckError(
                         f"log-domain form of {self.source!r} disagrees with phi^-1(exp(l)) at "
                         f"l = {x:.6g}: compiled {float(g)!r}, exact {mpmath.nstr(w, 15)}")
+
+
+class _LazyDerivatives:
+    """Iterates to (h', h'') on first use, so maps that fail sampling never pay for SymPy's diff."""
+
+    def __init__(self, mm: MirrorMap):
+        self.mm = mm
+
+    def __iter__(self):
+        return iter((self.mm.h_prime, self.mm.h_second))
