@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--top-fraction", type=float, default=d.top_fraction,
                     help=f"share of each generation promoted to the top rung "
                          f"(default {d.top_fraction})")
+    ap.add_argument("--aggregation", choices=("sum", "mean"), default=d.aggregation,
+                    help="candidates' log-probs: summed over the segment as DPO (default), or "
+                         "mean per step (where p = exp(l) is not ~0, so more of h(p) matters)")
+    ap.add_argument("--beta", type=float, default=None,
+                    help="candidates' beta (default: the scenario's)")
     ap.add_argument("--fitness", default=d.fitness, choices=("bench", "probe"),
                     help="bench: the MuJoCo benchmark (default); probe: a cheap synthetic "
                          "stand-in for smoke runs of the engine (says nothing about returns)")
@@ -111,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                                             else args.generations),
                                population=args.population, seed=args.seed,
                                executor=args.executor or "local", workers=args.workers,
-                               fitness=args.fitness, top_fraction=args.top_fraction)
+                               fitness=args.fitness, top_fraction=args.top_fraction,
+                               aggregation=args.aggregation, beta=args.beta)
             run_dir = run_search(cfg, runs_root=args.runs_dir, quiet=args.quiet)
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -81,11 +81,17 @@ class Rejection:
     detail: str = field(default="")
 
 
-def candidate_spec(formula: str, *, beta: float, name: str) -> MPOSpec:
+def candidate_spec(formula: str, *, beta: float, name: str, aggregation: str = "sum"
+                   ) -> MPOSpec:
     """The MPO member the search trains for a mirror map: DPO's link and reference, the map's
     phi~. (The link G, the imitation term Psi and a t-schedule are fixed here, not searched.)"""
     return MPOSpec(name=name, mirror_map=formula, beta=beta, reference=True,
-                   link="-logsigmoid(D)", aggregation="sum")
+                   link="-logsigmoid(D)", aggregation=aggregation)
+
+
+def _scale(objective: Objective) -> float:
+    """Probe log-probs are summed over ~100-step segments; mean aggregation sees per-step ones."""
+    return 100.0 if objective.aggregation == "mean" else 1.0
 
 
 def _round(t: torch.Tensor) -> list[str]:
@@ -97,9 +103,10 @@ def fingerprint(objective: Objective) -> str:
     phi = objective.mirror_map.compile(verify=False)
     g = phi(_L_GRID)
     g = g - phi(torch.tensor([-1.0], dtype=torch.float64))
-    pc = _FP_BATCH[:, 0].clone().requires_grad_(True)
-    pr = _FP_BATCH[:, 1].clone().requires_grad_(True)
-    loss = objective(pc, pr, _FP_BATCH[:, 2], _FP_BATCH[:, 3])
+    batch = _FP_BATCH / _scale(objective)
+    pc = batch[:, 0].clone().requires_grad_(True)
+    pr = batch[:, 1].clone().requires_grad_(True)
+    loss = objective(pc, pr, batch[:, 2], batch[:, 3])
     gc, gr = torch.autograd.grad(loss.sum(), (pc, pr))
     parts = [_round(g), _round(loss.detach()), _round(gc), _round(gr)]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
@@ -107,15 +114,16 @@ def fingerprint(objective: Objective) -> str:
 
 def max_gradient(objective: Objective) -> float:
     """Largest |dL/dl| (chosen or rejected) on log-probs at the scale of real segments."""
-    pc = _SCALE_BATCH[:, 0].clone().requires_grad_(True)
-    pr = _SCALE_BATCH[:, 1].clone().requires_grad_(True)
-    loss = objective(pc, pr, _SCALE_BATCH[:, 2], _SCALE_BATCH[:, 3])
+    batch = _SCALE_BATCH / _scale(objective)
+    pc = batch[:, 0].clone().requires_grad_(True)
+    pr = batch[:, 1].clone().requires_grad_(True)
+    loss = objective(pc, pr, batch[:, 2], batch[:, 3])
     gc, gr = torch.autograd.grad(loss.sum(), (pc, pr))
     return float(torch.cat([gc, gr]).abs().max())
 
 
 def validate(grammar: Grammar, names: list[str] | tuple[str, ...], *, beta: float,
-             time_limit_s: float = 0.5) -> Candidate | Rejection:
+             aggregation: str = "sum", time_limit_s: float = 0.5) -> Candidate | Rejection:
     """Run every check of a tree (no training); the first failure is the rejection."""
     names = tuple(names)
     try:
@@ -137,7 +145,8 @@ def validate(grammar: Grammar, names: list[str] | tuple[str, ...], *, beta: floa
     except Exception as exc:  # noqa: BLE001
         return Rejection(names, "compile", f"{type(exc).__name__}: {exc}")
     try:
-        obj = Objective(candidate_spec(formula, beta=beta, name=f"mpo[{formula}]"), check=False)
+        obj = Objective(candidate_spec(formula, beta=beta, name=f"mpo[{formula}]",
+                                       aggregation=aggregation), check=False)
     except Exception as exc:  # noqa: BLE001 - e.g. the printed h does not re-parse
         return Rejection(names, "objective", f"{type(exc).__name__}: {exc}")
     smoke = smoke_test(obj)
@@ -149,8 +158,9 @@ def validate(grammar: Grammar, names: list[str] | tuple[str, ...], *, beta: floa
         return Rejection(names, "smoke_not_monotone", smoke.detail)
     if not max_gradient(obj) >= VANISHING_GRADIENT:
         return Rejection(names, "vanishing_gradient",
-                         f"|dL/dl| < {VANISHING_GRADIENT:g} for summed log-probs in [-520, -60]: "
-                         "training would leave the reference policy unchanged")
+                         f"|dL/dl| < {VANISHING_GRADIENT:g} for log-probs at segment scale "
+                         f"(summed in [-520, -60], or /100 when mean-aggregated): training "
+                         "would leave the reference policy unchanged")
     try:
         fp = fingerprint(obj)
     except Exception as exc:  # noqa: BLE001

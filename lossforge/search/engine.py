@@ -39,6 +39,7 @@ from lossforge.search.executors import chunks
 
 REPO = Path(__file__).resolve().parents[2]
 STATE_VERSION = 1
+NOVELTY_TRIES = 8   # redraws of an offspring that repeats a tree already seen
 
 #: Fidelity ladders: --budget names the top rung; everyone gets the first.
 LADDERS = {"quick": ("quick",), "screen": ("quick", "screen"), "full": ("screen", "full")}
@@ -65,8 +66,8 @@ class SearchConfig:
     scenario: str = "quick"
     grammar: str = "grammars/mirror_map_dcp.toml"
     budget: str = "full"                 # top rung of the fidelity ladder (LADDERS)
-    generations: int = 12
-    population: int = 24
+    generations: int = 8
+    population: int = 16
     seed: int = 0
     executor: str = "local"
     workers: int | None = None           # None: os.cpu_count()
@@ -80,6 +81,8 @@ class SearchConfig:
     baselines: tuple[str, ...] = ("dpo", "orpo")
     check_time_limit_s: float = 0.5
     hall_of_fame: int = 10
+    aggregation: str = "sum"             # log-probs of candidates: summed (as DPO) or mean
+    beta: float | None = None            # candidates' beta; None: the scenario's
     dedup: bool = True                   # False (benchmarks only): retrain repeats/duplicates
     multi_fidelity: bool = True          # False: every loss straight at the top rung
 
@@ -96,6 +99,10 @@ class SearchConfig:
             raise ConfigError(f"--workers must be >= 1, got {self.workers}")
         if not 0 < self.top_fraction <= 1:
             raise ConfigError(f"top_fraction must be in (0, 1], got {self.top_fraction}")
+        if self.aggregation not in ("sum", "mean"):
+            raise ConfigError(f"--aggregation must be sum or mean, got {self.aggregation!r}")
+        if self.beta is not None and not self.beta > 0:
+            raise ConfigError(f"--beta must be positive, got {self.beta}")
         if self.metric not in ("auc", "final"):
             raise ConfigError(f"metric must be auc or final, got {self.metric!r}")
         bad = set(self.operator_weights) - set(gp.OPERATORS)
@@ -162,7 +169,7 @@ def make_context(config: SearchConfig) -> Context:
                           f"{grammar.min_depth[grammar.root]}")
     ladder = LADDERS[config.budget] if config.multi_fidelity else LADDERS[config.budget][-1:]
     return Context(config, grammar, str(path), scenario, gp.Limits(height, config.max_size),
-                   ladder, float(scenario.beta))
+                   ladder, float(config.beta if config.beta is not None else scenario.beta))
 
 
 def init_state(ctx: Context) -> dict:
@@ -220,15 +227,23 @@ def ask(state: dict, ctx: Context, rng: random.Random) -> list[tuple[list[str], 
     pop = state["population"]
     entries = [_entry(state, k) for k in pop]
     ranked = gp.pareto_ranks(entries)
-    out = []
+    out: list[tuple[list[str], str]] = []
+    proposed: set[str] = set()
     for _ in range(n):
-        if rng.random() < cfg.immigrants:
-            out.append((gp.random_tree(g, rng, ctx.limits), "random"))
-            continue
-        a = gp.tournament(ranked, pop, rng)
-        b = gp.tournament(ranked, pop, rng)
-        names, op = gp.vary(g, (state["trees"][a]["names"], state["trees"][b]["names"]), rng,
-                            ctx.limits, cfg.operator_weights)
+        # a child that repeats a tree already seen costs nothing but teaches nothing either:
+        # draw again (up to NOVELTY_TRIES times) before settling for a repeat (a cache hit)
+        for _attempt in range(NOVELTY_TRIES):
+            if rng.random() < cfg.immigrants:
+                names, op = gp.random_tree(g, rng, ctx.limits), "random"
+            else:
+                a = gp.tournament(ranked, pop, rng)
+                b = gp.tournament(ranked, pop, rng)
+                names, op = gp.vary(g, (state["trees"][a]["names"], state["trees"][b]["names"]),
+                                    rng, ctx.limits, cfg.operator_weights)
+            key = tree_key(names)
+            if key not in state["trees"] and key not in proposed:
+                break
+        proposed.add(tree_key(names))
         out.append((names, op))
     return out
 
@@ -266,7 +281,8 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
             if not ctx.config.dedup and state["trees"][key]["loss"] is not None:
                 tally["retrain"].append(state["trees"][key]["loss"])
             continue
-        res = validate(ctx.grammar, names, beta=ctx.beta, time_limit_s=ctx.config.check_time_limit_s)
+        res = validate(ctx.grammar, names, beta=ctx.beta, aggregation=ctx.config.aggregation,
+                       time_limit_s=ctx.config.check_time_limit_s)
         rec = {"names": list(names), "origin": origin, "born": gen, "loss": None}
         if not isinstance(res, Candidate):
             rec.update(status="rejected", reason=res.reason, detail=res.detail[:300])
@@ -323,7 +339,8 @@ def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
     """The zoo baselines (DPO, ORPO, ...) on every rung of the ladder, once per run."""
     specs = []
     for name in ctx.config.baselines:
-        over = {"beta": ctx.beta} if name in ("dpo", "ipo", "hinge", "robust") else {}
+        over = ({"beta": float(ctx.scenario.beta)} if name in ("dpo", "hinge", "robust")
+                else {})
         specs.append(get_spec(name, **over).to_json())
     for rung in ctx.ladder:
         res = _run_rung(state, ctx, executor, rung, [], specs)

@@ -65,7 +65,7 @@ Score ({rung}, {metric}): {score}
     r(y)      = beta * [phi~(l_theta(y)) - phi~(l_ref(y))],   beta = {beta!r}
     loss      = -log sigmoid(r(y_w) - r(y_l))
 
-Log-probs are summed over the response (as DPO). Returns per-example losses.
+Log-probs: {aggregation} over the response's tokens/steps. Returns per-example losses.
 """
 
 import torch
@@ -107,6 +107,7 @@ def loss_module_source(loss: dict, *, run: str, scenario: str, rung: str, metric
     return _TEMPLATE.format(name=spec["name"], run=run, scenario=scenario, rung=rung,
                             metric=metric, score=score, h=mm.h, phi_inv=mm.phi_inv,
                             phi_tilde=mm.phi_tilde, beta=float(spec["beta"]),
+                            aggregation={"sum": "summed", "mean": "averaged"}[spec["aggregation"]],
                             phi_src=torch_source(mm.phi_tilde))
 
 

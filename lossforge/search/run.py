@@ -180,6 +180,13 @@ def print_front(results: dict, state: dict, console=None) -> None:
         console.print(f"  {r['loss']}", highlight=False)
     if not results["pareto"]:
         console.print("  (empty: no loss reached the top rung with a finite score)")
+    c = state.get("counters")
+    if c:
+        rej = ", ".join(f"{k} {v}" for k, v in c["rejected"].items() if v) or "none"
+        console.print(f"\nproposed {c['proposed']}; rejected before training: {rej}; "
+                      f"duplicates skipped {c['duplicates']}; cache hits {c['cache_hits']}; "
+                      f"trained: " + ", ".join(f"{k} {v}" for k, v in c["evaluated"].items()),
+                      highlight=False)
     console.print("\n[bold]Baselines in this run[/bold]:")
     for b in results["baselines"]:
         console.print(f"  {b['spec']['name']:<6} {top}: {_fit(b.get(top))}"
@@ -214,5 +221,5 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
                       f"{ladder[0]}: {_fit(row.get(ladder[0]))}", highlight=False)
         console.print(f"    h(p) = {row['h']}    phi~(l) = {row['phi_tilde']}", highlight=False)
     state = {"ladder": ladder, "config": {"metric": hof["metric"]},
-             "generation": hof["generation"]}
+             "generation": hof["generation"], "counters": hof.get("counters")}
     print_front({"pareto": r.pareto, "baselines": r.baselines}, state, console)

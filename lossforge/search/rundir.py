@@ -74,7 +74,7 @@ def _score(rec: dict, rung: str) -> float:
 def loss_text(spec: dict) -> str:
     b = spec["beta"]
     return (f"L = -log sigmoid({b:g} * [(phi~(l_w) - phi~(l_ref,w)) - "
-            f"(phi~(l_l) - phi~(l_ref,l))])")
+            f"(phi~(l_l) - phi~(l_ref,l))]),  l = {spec['aggregation']} log-prob")
 
 
 def _row(lid: str, rec: dict, ladder: list[str]) -> dict:
@@ -110,7 +110,8 @@ def write_results(run_dir: Path, state: dict, ctx, *, plot: bool = False) -> dic
     front = pareto(state)
     baselines = [dict(b) for b in state["baselines"].values()]
     common = {"scenario": ctx.scenario.name, "ladder": ladder, "metric": ctx.config.metric,
-              "generation": state["generation"], "baselines": baselines}
+              "generation": state["generation"], "baselines": baselines,
+              "counters": state["counters"]}   # rejections by reason, duplicates, cache hits
     atomic_write_json(run_dir / "hall_of_fame.json", {**common, "hall_of_fame": hof})
     atomic_write_json(run_dir / "pareto.json", {**common, "pareto": front})
     atomic_write_text(run_dir / "pareto.tex", pareto_table(front, baselines, ladder[-1]))

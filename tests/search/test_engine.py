@@ -105,7 +105,7 @@ def test_search_trains_only_valid_and_never_the_same_loss_twice(tmp_path, monkey
     that passes validation; per rung no loss (by recomputed fingerprint) is trained twice."""
     log = tmp_path / "train.jsonl"
     monkeypatch.setenv("LF_TRAIN_LOG", str(log))
-    cfg = tiny(grammar=DOMAIN, fitness="search_helpers:recording_evaluate", generations=2,
+    cfg = tiny(grammar=DOMAIN, fitness="search_helpers:recording_evaluate", generations=3,
                population=10, seed=1)
     run_dir = run_search(cfg, runs_root=tmp_path, quiet=True)
     state = checkpoint.load(run_dir)
