@@ -56,6 +56,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" /
                                          "search_throughput.json"))
     args = ap.parse_args()
+    os.chdir(REPO)   # lossforge.bench reads benchmarks/zoo relative to the working directory
     load_before = os.getloadavg()
     rows = {}
     histories = {}

@@ -225,6 +225,8 @@ def ask(state: dict, ctx: Context, rng: random.Random) -> list[tuple[list[str], 
             out.append((gp.random_tree(g, rng, ctx.limits), "random"))
         return out
     pop = state["population"]
+    if not pop:  # every tree so far was rejected: start again from random trees
+        return [(gp.random_tree(g, rng, ctx.limits), "random") for _ in range(n)]
     entries = [_entry(state, k) for k in pop]
     ranked = gp.pareto_ranks(entries)
     out: list[tuple[list[str], str]] = []
