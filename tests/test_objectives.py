@@ -158,5 +158,8 @@ def test_latex_blocks_are_balanced_and_name_every_part():
         assert tex.count("{") == tex.count("}") and tex.count(r"\left") == tex.count(r"\right")
         for part in [r"\tilde\phi", r"\Delta", r"\mathcal{L}", "h(p)"]:
             assert part in tex
+    doc = objectives.get("orpo").latex_document()
+    assert doc.startswith("\\documentclass") and doc.rstrip().endswith("\\end{document}")
+    assert r"\phi^{-1}(p)" in doc
     block = MirrorMap.from_formula("p*log(p) + (1-p)*log(1-p)").latex_block()
     assert r"\log\left(1 - e^{\ell}\right)" in block

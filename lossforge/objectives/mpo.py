@@ -207,12 +207,19 @@ class Objective:
             total += rf" + {w}\left[{psi}\right]"
         return ("\\begin{aligned}\n"
                 f"  h(p) &= {sp.latex(self.mirror_map.h)} \\\\\n"
+                f"  \\phi^{{-1}}(p) = h'(p) &= {sp.latex(self.mirror_map.phi_inv)} + c \\\\\n"
                 f"  \\tilde\\phi(\\ell) &= {phi} \\\\\n"
                 f"  r_\\theta(x,y) &= {beta}\\left[\\tilde\\phi(\\ell_\\theta(y|x)){ref}\\right] "
                 "\\\\\n"
                 "  \\Delta &= r_\\theta(x,y_w) - r_\\theta(x,y_l) \\\\\n"
                 f"  \\mathcal{{L}} &= {total}\n"
                 "\\end{aligned}")
+
+    def latex_document(self) -> str:
+        """A complete LaTeX document (article + amsmath) showing this objective; compiles alone."""
+        title = self.name.replace("_", r"\_").replace("#", r"\#").replace("&", r"\&")
+        return ("\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n"
+                f"\\section*{{{title}}}\n\\[\n{self.latex()}\n\\]\n\\end{{document}}\n")
 
     def to_json(self) -> dict[str, Any]:
         return {"spec": self.spec.to_json(), "formula": self.formula(), "latex": self.latex()}
