@@ -31,7 +31,7 @@ from typing import Any
 
 from lossforge.errors import ConfigError
 from lossforge.grammar.loader import Grammar, load_grammar
-from lossforge.grammar.trees import tree_from_names, tree_to_names
+from lossforge.grammar.trees import tree_from_names
 from lossforge.objectives import get_spec
 from lossforge.search import gp
 from lossforge.search.candidates import REASONS, Candidate, validate
@@ -324,8 +324,8 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
 # ---- evaluate --------------------------------------------------------------------------------
 
 
-def _run_rung(state: dict, ctx: Context, executor, rung: str, ids: list[str],
-              specs: list[dict]) -> list[dict]:
+def _run_rung(ctx: Context, executor, rung: str, specs: list[dict]) -> list[dict]:
+    """Fitness of ``specs`` at budget ``rung``, split into one chunk per executor worker."""
     if not specs:
         return []
     parts = chunks(specs, getattr(executor, "workers", 1))
@@ -345,7 +345,7 @@ def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
                 else {})
         specs.append(get_spec(name, **over).to_json())
     for rung in ctx.ladder:
-        res = _run_rung(state, ctx, executor, rung, [], specs)
+        res = _run_rung(ctx, executor, rung, specs)
         for spec, f in zip(specs, res):
             state["baselines"].setdefault(spec["name"], {"spec": spec})[rung] = f
 
@@ -356,7 +356,7 @@ def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str
     ``retrain`` (only with ``dedup=False``, for benchmarks): known losses trained again."""
     first, rest = ctx.ladder[0], ctx.ladder[1:]
     todo = [lid for lid, rec in state["losses"].items() if first not in rec]
-    res = _run_rung(state, ctx, executor, first, todo + list(retrain),
+    res = _run_rung(ctx, executor, first,
                     [state["losses"][lid]["spec"] for lid in todo + list(retrain)])
     for lid, f in zip(todo, res):
         state["losses"][lid][first] = f
@@ -375,8 +375,7 @@ def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str
     for rung in rest:
         promote = [lid for lid in pool[:n_top]
                    if rung not in state["losses"][lid] or not ctx.config.dedup]
-        res = _run_rung(state, ctx, executor, rung, promote,
-                        [state["losses"][lid]["spec"] for lid in promote])
+        res = _run_rung(ctx, executor, rung, [state["losses"][lid]["spec"] for lid in promote])
         for lid, f in zip(promote, res):
             state["losses"][lid][rung] = f
         state["counters"]["evaluated"][rung] += len(promote)

@@ -193,10 +193,6 @@ def random_tree(grammar: Grammar, rng: random.Random, limits: Limits) -> list[st
     raise RuntimeError("could not generate a tree within the size limit")  # pragma: no cover
 
 
-def size(grammar: Grammar, names: list[str]) -> int:
-    return len(names)
-
-
 # ---- selection -------------------------------------------------------------------------------
 
 

@@ -262,3 +262,22 @@ def test_local_pool_and_ray_give_the_same_run(tmp_path):
     a["state"]["config"].pop("executor")
     b["state"]["config"].pop("executor")
     assert a == b
+
+
+def test_ray_reruns_a_dead_workers_chunk(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    from lossforge.search.executors import RayExecutor
+
+    monkeypatch.setenv("LF_DIE_ONCE", str(tmp_path / "died"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH",
+                                                                                "")]))
+    specs = _specs()
+    want = evaluate_chunk("probe", specs, None, "screen", None, "auc")
+    ex = RayExecutor(workers=2)
+    try:
+        got = ex.map_chunks("search_helpers:dying_evaluate", [specs[:2], specs[2:]], None,
+                            "screen", None, "auc")
+    finally:
+        ex.close()
+    assert (tmp_path / "died").exists()
+    assert deterministic_view(got[0] + got[1]) == deterministic_view(want)
