@@ -393,6 +393,7 @@ class TrainConfig:
     final_episodes: int = 30
     random_episodes: int = 50
     stochastic_episodes: int = 10
+    min_steps: int = 0              # checkpoints before this many PPO steps cannot be levels
     fractions: tuple[float, ...] = DEFAULT_FRACTIONS
     quiet: bool = False
     command: str = ""               # the CLI command line, recorded in the work dir and zoo.json
@@ -610,7 +611,10 @@ def select_and_export(cfg: TrainConfig, command: str) -> dict:
                       deterministic=False)
     _log(cfg.quiet, f"{cfg.env_id}: random policy {r_rand.mean():.1f} +- {r_rand.std():.1f}")
     rows = screen_checkpoints(cfg)
-    picks = pick_levels(rows, float(r_rand.mean()), cfg.fractions)
+    candidates = [r for r in rows if r["ppo_steps"] >= cfg.min_steps]
+    if not candidates:
+        raise ConfigError(f"--min-steps: no checkpoint of {cfg.env_id} has {cfg.min_steps}+ steps")
+    picks = pick_levels(candidates, float(r_rand.mean()), cfg.fractions)
 
     levels = [{"name": "random", "file": "random.safetensors",
                "return_mean": float(r_rand.mean()), "return_std": float(r_rand.std()),
@@ -680,6 +684,8 @@ def select_and_export(cfg: TrainConfig, command: str) -> dict:
             "random_episodes": cfg.random_episodes, "random_seed": RANDOM_SEED,
             "stochastic_episodes": cfg.stochastic_episodes, "stochastic_seed": STOCHASTIC_SEED,
             "checkpoints_screened": len(rows),
+            "min_steps": cfg.min_steps,
+            "candidates": len(candidates),
         },
         "ppo": {"algo": "stable_baselines3.PPO", "policy": "MlpPolicy",
                 "vec_normalize": {"norm_obs": True, "norm_reward": True, "clip_obs": 10.0},
@@ -720,6 +726,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         s.add_argument("--final-episodes", type=int, default=30)
         s.add_argument("--fractions", default=",".join(str(f) for f in DEFAULT_FRACTIONS),
                        help="quality levels as fractions of the expert's (normalised) return")
+        s.add_argument("--min-steps", type=int, default=0,
+                       help="only checkpoints with at least this many PPO steps can become "
+                            "levels (e.g. to skip an initial do-nothing phase; recorded)")
         s.add_argument("--quiet", action="store_true")
         if name == "train":
             s.add_argument("--no-export", action="store_true", help="train only")
@@ -749,6 +758,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           work=args.work, screen_episodes=args.screen_episodes,
                           final_episodes=args.final_episodes,
                           fractions=_parse_fractions(args.fractions), quiet=args.quiet,
+                          min_steps=args.min_steps,
                           command="python -m lossforge.bench.zoo " + " ".join(
                               shlex.quote(a) for a in (argv if argv is not None
                                                        else sys.argv[1:])))
