@@ -52,9 +52,13 @@ def normalized_score(returns, random_return: float, expert_return: float):
         expert_return - random_return)
 
 
-def zoo_returns(env_id: str, root: str | Path = "benchmarks/zoo") -> tuple[float, float]:
-    """(random_return, expert_return) from ``<root>/<env_id>/zoo.json``."""
-    path = Path(root) / env_id / "zoo.json"
+def zoo_returns(env_id: str, root: str | Path | None = None) -> tuple[float, float]:
+    """(random_return, expert_return) from ``<root>/<env_id>/zoo.json``; root defaults to the
+    zoo's own default (``$LOSSFORGE_ZOO`` or the repository's ``benchmarks/zoo``), never the
+    current directory."""
+    from lossforge.bench.zoo import default_root
+
+    path = Path(root if root is not None else default_root()) / env_id / "zoo.json"
     try:
         meta = json.loads(path.read_text())
         return float(meta["random_return"]), float(meta["expert_return"])
