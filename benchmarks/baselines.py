@@ -88,7 +88,8 @@ def run(args) -> None:
             t0 = time.time()
             res = fitness.evaluate(objs, scen, args.budget, seeds=[seed], workers=args.workers)
             dataset, ref = fitness.reference_policy(scen)
-            bc_chosen = train_bc(dataset, BCConfig(recipe="chosen", seed=seed)).params
+            bc_chosen = train_bc(dataset, BCConfig(recipe="chosen", seed=seed,
+                                                   steps=scen.bc_steps)).params
             fixed = fitness.evaluate_policies({"reference (BC)": ref.params,
                                                "bc-on-chosen": bc_chosen}, scen, args.budget)
             rows = [*fixed.values(), *res]

@@ -133,7 +133,8 @@ def _run(args) -> int:
     results = fitness.evaluate(objs, scen, args.budget, seeds=seeds, metric=args.metric,
                                progress=progress, episodes=args.episodes)
     dataset, ref = fitness.reference_policy(scen)
-    chosen = [train_bc(dataset, BCConfig(recipe="chosen", seed=s)).params for s in seeds]
+    chosen = [train_bc(dataset, BCConfig(recipe="chosen", seed=s, steps=scen.bc_steps)).params
+              for s in seeds]
     fixed = fitness.evaluate_policies(
         {"reference (BC)": ref.params, **{f"bc-on-chosen/s{s}": p for s, p in zip(seeds, chosen)}},
         scen, args.budget, episodes=args.episodes)

@@ -78,7 +78,8 @@ def _load(scenario: Scenario | str) -> Scenario:
 def reference_policy(scenario: Scenario, recipe: str | None = None, progress: bool = False):
     """The dataset and the BC reference of a scenario (both cached on disk)."""
     dataset = build_dataset(scenario)
-    ref = train_bc(dataset, BCConfig(recipe=recipe or scenario.reference), progress=progress)
+    ref = train_bc(dataset, BCConfig(recipe=recipe or scenario.reference,
+                                     steps=scenario.bc_steps), progress=progress)
     return dataset, ref
 
 

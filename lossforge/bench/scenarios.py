@@ -91,6 +91,7 @@ class Scenario:
     dataset_seed: int = 0
     start_policy: str = "expert"
     start_steps: tuple[int, int] = (0, 400)
+    bc_steps: int = 1500          # Adam steps of the behaviour-cloning reference (and BC-on-chosen)
     description: str = ""
     source: str = field(default="", compare=False)   # file it was loaded from, if any
 
@@ -116,7 +117,7 @@ class Scenario:
 
 _TOP_REQUIRED = ("name", "env_id", "horizon", "n_pairs", "pair_mix", "bt_temperature",
                  "flip_rate", "reference", "beta", "budgets")
-_TOP_OPTIONAL = ("description", "dataset_seed", "start_policy", "start_steps")
+_TOP_OPTIONAL = ("description", "dataset_seed", "start_policy", "start_steps", "bc_steps")
 _BUDGET_KEYS = ("train_steps", "batch_size", "lr", "seeds", "eval_episodes", "eval_every")
 
 
@@ -234,6 +235,7 @@ def scenario_from_dict(data: dict, where: str = "<scenario>") -> Scenario:
         dataset_seed=c.int_(data.get("dataset_seed", 0), "dataset_seed", 0, 2**63 - 1),
         start_policy=c.str_(data.get("start_policy", "expert"), "start_policy"),
         start_steps=(lo, hi),
+        bc_steps=c.int_(data.get("bc_steps", 1500), "bc_steps", 1, 10**7),
         description=_description(c, data.get("description", "")),
         source=where,
     )
