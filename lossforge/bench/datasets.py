@@ -45,6 +45,7 @@ from typing import Sequence
 import numpy as np
 
 from lossforge.bench._io import atomic_write, atomic_write_json, canonical_json, sha256_file
+from lossforge.bench.cache import cache_root
 from lossforge.bench.scenarios import Scenario, load_scenario
 from lossforge.bench.zoo import Zoo, ZooPolicy, load_zoo
 from lossforge.errors import ConfigError, LossforgeError
@@ -52,15 +53,6 @@ from lossforge.errors import ConfigError, LossforgeError
 DATASET_FORMAT = 1
 _LABEL_STREAM = 0x1ABE1      # spawn key of the labelling stream (independent of T and eps)
 _ASSIGN_STREAM = 0xA5516     # spawn key of the pair -> mix-entry assignment
-
-
-def cache_root() -> Path:
-    """``$LOSSFORGE_CACHE``, else ``$XDG_CACHE_HOME/lossforge``, else ``~/.cache/lossforge``."""
-    env = os.environ.get("LOSSFORGE_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "lossforge"
 
 
 # ----------------------------------------------------------------------------------------------

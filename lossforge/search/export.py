@@ -128,21 +128,16 @@ def pareto_table(rows: list[dict], baselines: list[dict], rung: str) -> str:
     lines = [r"\begin{tabular}{lrlll}", r"\toprule",
              r"loss & size & $h(p)$ & $\tilde\phi(\ell)$ & score ($\pm$ 95\,\% CI) \\",
              r"\midrule"]
-    for r in rows:
-        mm = MirrorMap.from_formula(r["spec"]["mirror_map"])
-        tex = mm.latex()
-        f = r.get(rung) or {}
-        sc = _score_text(f, "$\\pm$", 1)
-        lines.append(f"{_tex_escape(r['name'])} & {r['complexity']} & ${tex['h']}$ & "
-                     f"${tex['phi_tilde']}$ & {sc} \\\\")
+    lines += [_table_row(r, _tex_escape(r["name"]), str(r["complexity"]), rung) for r in rows]
     if baselines:
         lines.append(r"\midrule")
-        for b in baselines:
-            mm = MirrorMap.from_formula(b["spec"]["mirror_map"])
-            tex = mm.latex()
-            f = b.get(rung) or {}
-            sc = _score_text(f, "$\\pm$", 1)
-            lines.append(f"{_tex_escape(b['spec']['name'])} (baseline) & -- & ${tex['h']}$ & "
-                         f"${tex['phi_tilde']}$ & {sc} \\\\")
+        lines += [_table_row(b, _tex_escape(b["spec"]["name"]) + " (baseline)", "--", rung)
+                  for b in baselines]
     lines += [r"\bottomrule", r"\end{tabular}", ""]
     return "\n".join(lines)
+
+
+def _table_row(record: dict, label: str, size: str, rung: str) -> str:
+    tex = MirrorMap.from_formula(record["spec"]["mirror_map"]).latex()
+    score = _score_text(record.get(rung) or {}, "$\\pm$", 1)
+    return f"{label} & {size} & ${tex['h']}$ & ${tex['phi_tilde']}$ & {score} \\\\"

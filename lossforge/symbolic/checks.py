@@ -180,13 +180,16 @@ def _mp_eval(fn, x: float):
             return UNDECIDED
         except (ZeroDivisionError, ValueError, TypeError):
             return None
-        if isinstance(v, mpmath.mpc):
-            if abs(v.imag) > mpmath.mpf(10) ** (-30) * max(1, abs(v.real)):
-                return None
-            v = v.real
-        if not mpmath.isfinite(v):
+        return _real_finite(v)
+
+
+def _real_finite(v):
+    """v as a real mpf, or None when it is complex (beyond rounding) or not finite."""
+    if isinstance(v, mpmath.mpc):
+        if abs(v.imag) > mpmath.mpf(10) ** (-30) * max(1, abs(v.real)):
             return None
-        return v
+        v = v.real
+    return v if mpmath.isfinite(v) else None
 
 
 def numeric_derivatives(h: sp.Expr, p: sp.Symbol):
@@ -230,16 +233,8 @@ def _mp_confirm(fh, x: float):
             return UNDECIDED
         except (ZeroDivisionError, ValueError, TypeError):
             return None
-        out = []
-        for v in vals:
-            if isinstance(v, mpmath.mpc):
-                if abs(v.imag) > mpmath.mpf(10) ** (-30) * max(1, abs(v.real)):
-                    return None
-                v = v.real
-            if not mpmath.isfinite(v):
-                return None
-            out.append(v)
-        return out
+        out = [_real_finite(v) for v in vals]
+        return None if any(v is None for v in out) else out
 
 
 def _sample(h, p, numeric) -> tuple[Check, Check] | None:
