@@ -5,7 +5,6 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-import mpmath
 import pytest
 import sympy as sp
 
@@ -13,7 +12,7 @@ from lossforge.errors import GrammarError
 from lossforge.grammar.loader import load_grammar
 from lossforge.grammar.trees import (generate, tree_from_names, tree_latex, tree_to_mirror_map,
                                      tree_to_names, tree_to_sympy)
-from lossforge.symbolic.checks import UNDECIDED, _mp_eval, mp_lambdify
+from lossforge.symbolic.checks import _mp_eval, mp_lambdify
 from lossforge.symbolic.mirror_map import P
 
 ROOT = Path(__file__).resolve().parents[1] / "grammars"

@@ -13,7 +13,6 @@ from lossforge.search.checkpoint import load
 
 
 def test_search_on_the_benchmark_fitness(tmp_path):
-    pytest.importorskip("lossforge.bench.fitness")
     cfg = SearchConfig(scenario="quick", budget="screen", generations=1, population=4, seed=0,
                        workers=1, fitness="bench", top_fraction=0.25, baselines=("dpo",))
     run_dir = run_search(cfg, runs_root=tmp_path, quiet=True)

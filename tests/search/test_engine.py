@@ -254,7 +254,6 @@ def test_dead_worker_chunks_are_rerun(tmp_path, monkeypatch):
 
 
 def test_local_pool_and_ray_give_the_same_run(tmp_path):
-    pytest.importorskip("ray")
     cfg = dict(fitness="probe", workers=2, generations=2, population=6, seed=5)
     local = run_search(tiny(**cfg), runs_root=tmp_path / "local", quiet=True)
     ray_dir = run_search(tiny(**cfg, executor="ray"), runs_root=tmp_path / "ray", quiet=True)
@@ -265,7 +264,6 @@ def test_local_pool_and_ray_give_the_same_run(tmp_path):
 
 
 def test_ray_reruns_a_dead_workers_chunk(tmp_path, monkeypatch):
-    pytest.importorskip("ray")
     from lossforge.search.executors import RayExecutor
 
     monkeypatch.setenv("LF_DIE_ONCE", str(tmp_path / "died"))
