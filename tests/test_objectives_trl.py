@@ -34,7 +34,9 @@ def _summed(seed: int = 0):
 
 
 def _grads(loss: torch.Tensor, *xs):
-    return torch.autograd.grad(loss.sum(), xs)
+    """Gradients w.r.t. xs; an input the loss does not use (sft: rejected) gets zeros."""
+    gs = torch.autograd.grad(loss.sum(), xs, allow_unused=True)
+    return tuple(torch.zeros_like(x) if g is None else g for g, x in zip(gs, xs))
 
 
 def _ours_and_trl(name, trl_type, lengths=None, trl_args=None, **overrides):
@@ -82,6 +84,7 @@ LENGTHS = [3, 17, 40, 200, 5, 9, 64, 1, 12, 33, 7, 100]
     ("apo_down", "apo_down", None, {}, {}, 1e-12),
     ("discopop", "discopop", None, {"discopop_tau": 0.05}, {}, 1e-12),
     ("rpo", ["sigmoid", "sft"], LENGTHS, {"loss_weights": [1.0, 0.7]}, {"alpha": 0.7}, 1e-12),
+    ("sft", "sft", LENGTHS, {}, {}, 1e-12),
     # TRL builds exo's epsilon as a float32 tensor: float32 tolerance
     ("exo_pair", "exo_pair", None, {"label_smoothing": 1e-3}, {}, 1e-6),
 ])
