@@ -8,7 +8,8 @@ Where things live (one stage, one home):
     objectives/compile.py  SymPy -> torch
     objectives/mpo.py      the MPO objective; objectives/zoo.py the known members
     grammar/loader.py      typed grammar files; grammar/trees.py random trees
-    bench/                 MuJoCo preference benchmark (fitness)
+    bench/                 MuJoCo preference benchmark; bench/fitness.py is the search's entry
+    search/                typed GP search: candidates.py (checks, de-dup), engine.py, run dirs
 """
 
 from lossforge import objectives
