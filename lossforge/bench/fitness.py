@@ -86,10 +86,12 @@ def reference_policy(scenario: Scenario, recipe: str | None = None, progress: bo
 def evaluate(objectives: Sequence, scenario: Scenario | str, budget: str = "screen", *,
              seeds: Sequence[int] | None = None, metric: str = "auc",
              workers: int | None = None, progress: bool = False,
-             episodes: int | None = None) -> list[Fitness]:
+             episodes: int | None = None,
+             episode_seed_base: int = EPISODE_SEED_BASE) -> list[Fitness]:
     """Train and score ``objectives`` on ``scenario`` at ``budget``; one Fitness each, in order.
 
-    ``seeds`` and ``episodes`` override the budget's training seeds and evaluation episodes.
+    ``seeds`` and ``episodes`` override the budget's training seeds and evaluation episodes;
+    ``episode_seed_base`` moves the evaluation episodes (for an independent re-evaluation).
     """
     if metric not in METRICS:
         raise ConfigError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -105,7 +107,7 @@ def evaluate(objectives: Sequence, scenario: Scenario | str, budget: str = "scre
     runs = train_population(list(objectives), dataset, ref.params, seeds, config,
                             progress=progress)
     n_episodes = episodes or b.eval_episodes
-    evaluator = Evaluator(scen.env_id, range(EPISODE_SEED_BASE, EPISODE_SEED_BASE + n_episodes))
+    evaluator = Evaluator(scen.env_id, range(episode_seed_base, episode_seed_base + n_episodes))
     try:
         scores = score_runs(runs, evaluator, zoo_returns(scen.env_id), progress=progress)
     finally:
