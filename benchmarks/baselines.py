@@ -62,11 +62,9 @@ def append(path: Path, records: list[dict]) -> None:
 
 
 def run(args) -> None:
-    import dataclasses
 
-    from lossforge import objectives
     from lossforge.bench import fitness
-    from lossforge.bench.__main__ import parse_losses
+    from lossforge.bench.__main__ import build_objectives
     from lossforge.bench.bc import BCConfig, train_bc
     from lossforge.bench.scenarios import load_scenario
 
@@ -79,12 +77,7 @@ def run(args) -> None:
             if (name, seed, args.budget) in done:
                 continue
             scen = load_scenario(name)
-            objs = []
-            for label, zoo_name, overrides in parse_losses(args.losses):
-                spec = objectives.get_spec(zoo_name, **overrides)
-                if spec.reference and "beta" not in overrides:
-                    spec = objectives.get_spec(zoo_name, beta=scen.beta, **overrides)
-                objs.append(objectives.Objective(dataclasses.replace(spec, name=label)))
+            objs = build_objectives(args.losses, scen)
             t0 = time.time()
             res = fitness.evaluate(objs, scen, args.budget, seeds=[seed], workers=args.workers)
             dataset, ref = fitness.reference_policy(scen)

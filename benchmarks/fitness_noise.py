@@ -28,9 +28,8 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     from baselines import parse_seeds
 
-    from lossforge import objectives
     from lossforge.bench import fitness
-    from lossforge.bench.__main__ import parse_losses
+    from lossforge.bench.__main__ import build_objectives
     from lossforge.bench.scenarios import load_scenario
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
@@ -41,13 +40,7 @@ def main() -> None:
     args = ap.parse_args()
     scen = load_scenario(args.scenario)
     budget_seeds = len(scen.budget(args.budget).seeds)
-    objs = []
-    for label, name, overrides in parse_losses(args.losses):
-        import dataclasses
-        spec = objectives.get_spec(name, **overrides)
-        if spec.reference and "beta" not in overrides:
-            spec = objectives.get_spec(name, beta=scen.beta, **overrides)
-        objs.append(objectives.Objective(dataclasses.replace(spec, name=label)))
+    objs = build_objectives(args.losses, scen)
     t0 = time.time()
     res = fitness.evaluate(objs, scen, args.budget, seeds=parse_seeds(args.seeds))
     rows = []

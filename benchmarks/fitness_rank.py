@@ -11,7 +11,6 @@ at least 0.8 at the screen budget). Writes benchmarks/results/fitness_rank-<scen
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -43,9 +42,8 @@ def spearman(a, b) -> float:
 
 
 def main() -> None:
-    from lossforge import objectives
     from lossforge.bench import fitness
-    from lossforge.bench.__main__ import parse_losses
+    from lossforge.bench.__main__ import build_objectives
     from lossforge.bench.scenarios import load_scenario
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
@@ -55,12 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     scen = load_scenario(args.scenario)
     k = len(scen.budget(args.budget).seeds)
-    objs = []
-    for label, name, overrides in parse_losses(args.losses):
-        spec = objectives.get_spec(name, **overrides)
-        if spec.reference and "beta" not in overrides:
-            spec = objectives.get_spec(name, beta=scen.beta, **overrides)
-        objs.append(objectives.Objective(dataclasses.replace(spec, name=label)))
+    objs = build_objectives(args.losses, scen)
     t0 = time.time()
     runs = []
     for rep in range(2):  # disjoint training seeds and evaluation episodes

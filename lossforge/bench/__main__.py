@@ -45,6 +45,20 @@ def parse_losses(text: str):
     return out
 
 
+def build_objectives(text: str, scenario) -> list:
+    """Objectives for a --losses text; DPO-family members (with a reference) take the
+    scenario's beta unless the text sets one."""
+    from lossforge import objectives
+
+    out = []
+    for label, name, overrides in parse_losses(text):
+        spec = objectives.get_spec(name, **overrides)
+        if spec.reference and "beta" not in overrides:
+            spec = objectives.get_spec(name, beta=scenario.beta, **overrides)
+        out.append(objectives.Objective(dataclasses.replace(spec, name=label)))
+    return out
+
+
 def resolve_scenario(env: str | None, scenario: str) -> str:
     """'noisy-0.3' with --env Hopper-v5 -> 'hopper-noisy-0.3'; names and paths pass through."""
     from lossforge.bench.scenarios import list_scenarios
@@ -111,12 +125,7 @@ def _run(args) -> int:
         raise ConfigError(f"scenario {scen.name} is for {scen.env_id}, not {args.env}")
     budget = scen.budget(args.budget)
     seeds = (tuple(int(s) for s in args.seeds.split(",")) if args.seeds else budget.seeds)
-    objs = []
-    for label, name, overrides in parse_losses(args.losses):
-        spec = objectives.get_spec(name, **overrides)
-        if spec.reference and "beta" not in overrides:  # scenario's default beta for DPO-family
-            spec = objectives.get_spec(name, beta=scen.beta, **overrides)
-        objs.append(objectives.Objective(dataclasses.replace(spec, name=label)))
+    objs = build_objectives(args.losses, scen)
     for f in args.formula:
         objs.append(objectives.from_mirror_map(f, beta=scen.beta, name=f"h={f}"))
     if not objs:
