@@ -1,7 +1,8 @@
 """Typed grammar files (``grammars/*.toml``) -> ``Grammar``.
 
 A grammar names types (with the open interval their values lie in, and an optional supertype),
-one variable, typed constants and typed productions; every production names an op of the op
+its variables (``variable = {...}`` for one, ``variables = [{...}, ...]`` for several: a link
+grammar has the margin D and the training progress t), typed constants and typed productions; every production names an op of the op
 table. The loader rejects a bad grammar with the file, the line and the reason:
 
 * malformed TOML, unknown keys, wrong value types;
@@ -31,7 +32,7 @@ from deap import gp
 from lossforge.errors import GrammarError
 from lossforge.grammar.ops import OP_BY_NAME, Op
 
-_GRAMMAR_KEYS = {"name", "description", "root", "variable", "max_depth"}
+_GRAMMAR_KEYS = {"name", "description", "root", "variable", "variables", "max_depth"}
 _TYPE_KEYS = {"interval", "subtype_of", "constants", "description"}
 _PROD_KEYS = {"op", "args", "returns"}
 
@@ -65,7 +66,7 @@ class Grammar:
     name: str
     path: str
     root: str
-    variable: str
+    variable: str                      # the first (main) variable: p for a mirror map
     variable_type: str
     types: dict[str, TypeDef]
     productions: tuple[Production, ...]
@@ -73,6 +74,15 @@ class Grammar:
     pset: gp.PrimitiveSetTyped
     classes: dict[str, type]
     min_depth: dict[str, int]          # smallest tree height that produces each type
+    variables: tuple[tuple[str, str], ...] = ()   # every (name, type), the main one first
+
+    def __post_init__(self):
+        if not self.variables:
+            object.__setattr__(self, "variables", ((self.variable, self.variable_type),))
+
+    @property
+    def variable_names(self) -> frozenset[str]:
+        return frozenset(name for name, _ in self.variables)
 
     def constant_name(self, type_name: str, value: sp.Rational) -> str:
         return f"{value}[{type_name}]"
@@ -119,16 +129,11 @@ class _Loader:
         bad = set(head) - _GRAMMAR_KEYS
         if bad:
             raise self.fail(g_line, f"[grammar] has unknown key(s): {', '.join(sorted(bad))}")
-        for key in ("name", "root", "variable"):
+        for key in ("name", "root"):
             if key not in head:
                 raise self.fail(g_line, f"[grammar] is missing {key!r}")
         types = self.load_types()
-        var = head["variable"]
-        if not (isinstance(var, dict) and set(var) == {"name", "type"}):
-            raise self.fail(self.line_of(r"^\s*variable\s*="),
-                            "variable must be a table { name = \"p\", type = \"...\" }")
-        if var["type"] not in types:
-            raise self.fail(self.line_of(r"^\s*variable\s*="), f"unknown type {var['type']!r}")
+        variables = self.load_variables(head, types, g_line)
         root = head["root"]
         if root not in types:
             raise self.fail(self.line_of(r"^\s*root\s*="), f"unknown root type {root!r}")
@@ -136,7 +141,7 @@ class _Loader:
         if not isinstance(max_depth, int) or not 1 <= max_depth <= 17:
             raise self.fail(g_line, f"max_depth must be an integer in [1, 17], got {max_depth!r}")
         productions = self.load_productions(types)
-        ground = self.ground_depths(types, productions, var["type"])
+        ground = self.ground_depths(types, productions, {t for _, t in variables})
         returned = {t for t in types if ground.get(t) is not None}
         if root not in returned:
             raise self.fail(self.line_of(r"^\s*root\s*="),
@@ -146,11 +151,35 @@ class _Loader:
                 if ground.get(arg) is None:
                     raise self.fail(prod.line, f"type {arg!r} (argument of {prod.op.name}): no "
                                     "terminal can produce it, so tree generation would fail")
-        pset, classes = self.build_pset(head["name"], types, productions, var, root)
-        return Grammar(name=head["name"], path=str(self.path), root=root, variable=var["name"],
-                       variable_type=var["type"], types=types, productions=tuple(productions),
-                       max_depth=max_depth, pset=pset, classes=classes,
-                       min_depth={t: d for t, d in ground.items() if d is not None})
+        pset, classes = self.build_pset(head["name"], types, productions, variables, root)
+        return Grammar(name=head["name"], path=str(self.path), root=root,
+                       variable=variables[0][0], variable_type=variables[0][1], types=types,
+                       productions=tuple(productions), max_depth=max_depth, pset=pset,
+                       classes=classes, min_depth={t: d for t, d in ground.items() if d is not None},
+                       variables=tuple(variables))
+
+    def load_variables(self, head: dict, types: dict, g_line) -> list[tuple[str, str]]:
+        """``variable = {name, type}`` or ``variables = [{name, type}, ...]``."""
+        if ("variable" in head) == ("variables" in head):
+            raise self.fail(g_line, "[grammar] needs exactly one of 'variable' (a table) or "
+                            "'variables' (a list of tables)")
+        key = "variable" if "variable" in head else "variables"
+        line = self.line_of(rf"^\s*{key}\s*=")
+        raw = [head[key]] if key == "variable" else head[key]
+        if not isinstance(raw, list) or not raw:
+            raise self.fail(line, "variables must be a non-empty list of tables")
+        out: list[tuple[str, str]] = []
+        for var in raw:
+            if not (isinstance(var, dict) and set(var) == {"name", "type"}):
+                raise self.fail(line, "a variable must be a table { name = \"p\", type = \"...\" }")
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", str(var["name"])):
+                raise self.fail(line, f"variable name {var['name']!r} must be an identifier")
+            if var["type"] not in types:
+                raise self.fail(line, f"variable {var['name']!r}: unknown type {var['type']!r}")
+            if var["name"] in {n for n, _ in out}:
+                raise self.fail(line, f"duplicate variable {var['name']!r}")
+            out.append((var["name"], var["type"]))
+        return out
 
     def load_types(self) -> dict[str, TypeDef]:
         raw = self.data.get("types")
@@ -291,11 +320,11 @@ class _Loader:
                     changed = True
         return out
 
-    def ground_depths(self, types, productions, var_type) -> dict[str, int | None]:
+    def ground_depths(self, types, productions, var_types: set[str]) -> dict[str, int | None]:
         """Smallest tree height producing each type (0 = a terminal), by fixpoint."""
         depth: dict[str, int | None] = {t: None for t in types}
         for t in types.values():
-            if t.constants or self.subtypes(types, t.name) & {var_type}:
+            if t.constants or self.subtypes(types, t.name) & var_types:
                 depth[t.name] = 0
         for t in types:  # constants of subtypes are terminals of the supertype too
             if any(types[s].constants for s in self.subtypes(types, t)):
@@ -315,7 +344,7 @@ class _Loader:
 
     # ---- DEAP ------------------------------------------------------------------------------
 
-    def build_pset(self, name, types, productions, var, root):
+    def build_pset(self, name, types, productions, variables, root):
         classes: dict[str, type] = {}
 
         def cls(t: str) -> type:
@@ -331,7 +360,8 @@ class _Loader:
         for prod in productions:
             pset.addPrimitive(prod.op.name, [classes[a] for a in prod.args],
                               classes[prod.returns], name=prod.key)
-        pset.addTerminal(var["name"], classes[var["type"]], name=var["name"])
+        for var_name, var_type in variables:
+            pset.addTerminal(var_name, classes[var_type], name=var_name)
         for t in types.values():
             for c in t.constants:
                 pset.addTerminal(c, classes[t.name], name=f"{c}[{t.name}]")

@@ -68,16 +68,23 @@ def generate(grammar: Grammar, rng: random.Random, *, min_height: int = 1,
     return gp.PrimitiveTree(expr)
 
 
+def variable_symbol(name: str) -> sp.Symbol:
+    """The SymPy symbol of a grammar variable: the mirror maps' p, else a real symbol (link
+    and imitation formulas go on as text through the safe parser, which only needs the name)."""
+    return P if name == P.name else sp.Symbol(name, real=True)
+
+
 def tree_to_sympy(grammar: Grammar, tree: gp.PrimitiveTree) -> sp.Expr:
     """The SymPy expression of a tree, built with the op table's SymPy constructors."""
     by_key = {prod.key: prod.op for prod in grammar.productions}
     consts = {f"{c}[{t.name}]": c for t in grammar.types.values() for c in t.constants}
+    symbols = {name: variable_symbol(name) for name in grammar.variable_names}
 
     def build(i: int) -> tuple[sp.Expr, int]:
         node = tree[i]
         if isinstance(node, gp.Terminal):
-            if node.name == grammar.variable:
-                return P, i + 1
+            if node.name in symbols:
+                return symbols[node.name], i + 1
             return consts[node.name], i + 1
         op = by_key[node.name]
         args, j = [], i + 1
@@ -121,7 +128,7 @@ def tree_latex(grammar: Grammar, tree: gp.PrimitiveTree) -> str:
     def build(i: int) -> tuple[str, int]:
         node = tree[i]
         if isinstance(node, gp.Terminal):
-            text = grammar.variable if node.name == grammar.variable else sp.latex(
+            text = node.name if node.name in grammar.variable_names else sp.latex(
                 sp.Rational(node.name.split("[")[0]))
             return text, i + 1
         op = by_key[node.name]

@@ -1,7 +1,8 @@
-"""From a tree to a trainable candidate, or a rejection with its reason.
+"""From a genome to a trainable candidate, or a rejection with its reason.
 
-    tree names --tree_to_sympy--> h --MirrorMap.check--> convex? --compile--> phi~ (verified)
-        --from_mirror_map--> Objective --smoke_test--> finite, monotone? --fingerprint--> keys
+    genome names --tree_to_sympy--> h --MirrorMap.check--> convex? --compile--> phi~ (verified)
+        (+ link G and imitation Psi trees, when the search opens those slots: ``genome.py``)
+        --MPOSpec--> Objective --smoke_test--> finite, monotone? --fingerprint--> keys
 
 Nothing is trained here. Every stage that can fail returns a ``Rejection`` whose ``reason`` is
 one of ``REASONS`` (the run record counts them); the first failing stage decides.
@@ -9,7 +10,8 @@ one of ``REASONS`` (the run record counts them); the first failing stage decides
 Two keys identify a loss for de-duplication (``shared/design/mpo.md``, "De-duplication"):
 
 * ``semantic_hash``: h'' at fixed points (``MirrorMap.semantic_hash``), equal for h and
-  h + a p + b and for rewritten forms of the same map;
+  h + a p + b and for rewritten forms of the same map (with open slots, together with the
+  canonical SymPy text of G and Psi);
 * ``fingerprint``: the compiled loss on a probe batch: phi~(l) - phi~(-1) on a grid of l, and
   the per-example loss and its gradient with respect to both policy log-probs, rounded to 8
   significant digits. It also catches equal losses whose h'' hash differs (nan at a hash point).
@@ -26,11 +28,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lossforge.errors import LossforgeError
+from lossforge.errors import GrammarError, LossforgeError
 from lossforge.grammar.loader import Grammar
-from lossforge.grammar.trees import tree_from_names, tree_to_mirror_map
+from lossforge.grammar.trees import tree_from_names, tree_to_mirror_map, tree_to_sympy
 from lossforge.objectives import MPOSpec, Objective
 from lossforge.objectives.smoke import smoke_test
+from lossforge.search.genome import Space
+from lossforge.symbolic.parser import formula_text
 
 REASONS = ("tree", "not_convex", "not_differentiable", "compile", "objective", "smoke_nonfinite",
            "smoke_shape", "smoke_not_monotone", "vanishing_gradient")
@@ -59,6 +63,12 @@ _SCALE_BATCH = torch.tensor([
 ], dtype=torch.float64)
 
 
+DPO_LINK = "-logsigmoid(D)"
+
+#: Training progress points where temporally aware losses are probed (start, middle, end).
+_T_PROBE = (0.0, 0.5, 1.0)
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A tree that passed every check: what training needs and what the record shows."""
@@ -71,7 +81,9 @@ class Candidate:
     semantic_hash: str
     fingerprint: str
     spec: dict                  # MPOSpec.to_json()
-    complexity: int             # tree size (nodes)
+    complexity: int             # genome size (nodes over every part)
+    link: str = DPO_LINK        # G(D, t)
+    imitation: str | None = None  # Psi(l, t); None: no imitation term
 
 
 @dataclass(frozen=True)
@@ -81,12 +93,12 @@ class Rejection:
     detail: str = field(default="")
 
 
-def candidate_spec(formula: str, *, beta: float, name: str, aggregation: str = "sum"
-                   ) -> MPOSpec:
-    """The MPO member the search trains for a mirror map: DPO's link and reference, the map's
-    phi~. (The link G, the imitation term Psi and a t-schedule are fixed here, not searched.)"""
+def candidate_spec(formula: str, *, beta: float, name: str, aggregation: str = "sum",
+                   link: str = DPO_LINK, imitation: str | None = None) -> MPOSpec:
+    """The MPO member the search trains for a genome: the map's phi~ with the reference, and
+    DPO's link and no imitation term unless the search opens those slots."""
     return MPOSpec(name=name, mirror_map=formula, beta=beta, reference=True,
-                   link="-logsigmoid(D)", aggregation=aggregation)
+                   link=link, imitation=imitation, aggregation=aggregation)
 
 
 def _scale(objective: Objective) -> float:
@@ -103,32 +115,53 @@ def fingerprint(objective: Objective) -> str:
     phi = objective.mirror_map.compile(verify=False)
     g = phi(_L_GRID)
     g = g - phi(torch.tensor([-1.0], dtype=torch.float64))
-    batch = _FP_BATCH / _scale(objective)
-    pc = batch[:, 0].clone().requires_grad_(True)
-    pr = batch[:, 1].clone().requires_grad_(True)
-    loss = objective(pc, pr, batch[:, 2], batch[:, 3])
-    gc, gr = torch.autograd.grad(loss.sum(), (pc, pr))
-    parts = [_round(g), _round(loss.detach()), _round(gc), _round(gr)]
+    parts = [_round(g)]
+    for loss, gc, gr in _probe(objective, _FP_BATCH):
+        parts += [_round(loss.detach()), _round(gc), _round(gr)]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def _probe(objective: Objective, batch: torch.Tensor):
+    """(loss, dL/dl_w, dL/dl_l) on a probe batch; at each of ``_T_PROBE`` if temporal."""
+    batch = batch / _scale(objective)
+    out = []
+    for t in (_T_PROBE if objective.temporal else (None,)):
+        pc = batch[:, 0].clone().requires_grad_(True)
+        pr = batch[:, 1].clone().requires_grad_(True)
+        loss = objective(pc, pr, batch[:, 2], batch[:, 3], progress=t)
+        gc, gr = torch.autograd.grad(loss.sum(), (pc, pr))
+        out.append((loss, gc, gr))
+    return out
 
 
 def max_gradient(objective: Objective) -> float:
     """Largest |dL/dl| (chosen or rejected) on log-probs at the scale of real segments."""
-    batch = _SCALE_BATCH / _scale(objective)
-    pc = batch[:, 0].clone().requires_grad_(True)
-    pr = batch[:, 1].clone().requires_grad_(True)
-    loss = objective(pc, pr, batch[:, 2], batch[:, 3])
-    gc, gr = torch.autograd.grad(loss.sum(), (pc, pr))
-    return float(torch.cat([gc, gr]).abs().max())
+    return max(float(torch.cat([gc, gr]).abs().max())
+               for _, gc, gr in _probe(objective, _SCALE_BATCH))
 
 
-def validate(grammar: Grammar, names: list[str] | tuple[str, ...], *, beta: float,
+def _slot_formulas(space: Space, parts: dict[str, list[str]]) -> tuple[str, str | None]:
+    """Text of G and Psi (DPO's link and no imitation term for slots the search keeps shut)."""
+    text = {}
+    for slot in space.parts[1:]:
+        g = space.grammar(slot)
+        expr = tree_to_sympy(g, tree_from_names(g, parts[slot]))
+        text[slot] = None if expr == 0 else formula_text(expr)
+    link = text.get("link") or DPO_LINK
+    if "link" in text and text["link"] is None:
+        raise GrammarError("the link G is identically 0: nothing to learn")
+    return link, text.get("imitation")
+
+
+def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, beta: float,
              aggregation: str = "sum", time_limit_s: float = 0.5) -> Candidate | Rejection:
-    """Run every check of a tree (no training); the first failure is the rejection."""
+    """Run every check of a genome (no training); the first failure is the rejection."""
     names = tuple(names)
+    space = grammar if isinstance(grammar, Space) else Space(grammar)
     try:
-        tree = tree_from_names(grammar, list(names))
-        mm = tree_to_mirror_map(grammar, tree)
+        parts = space.check(names)
+        mm = tree_to_mirror_map(space.h, tree_from_names(space.h, parts["h"]))
+        link, imitation = _slot_formulas(space, parts)
     except LossforgeError as exc:
         return Rejection(names, "tree", str(exc))
     try:
@@ -146,7 +179,8 @@ def validate(grammar: Grammar, names: list[str] | tuple[str, ...], *, beta: floa
         return Rejection(names, "compile", f"{type(exc).__name__}: {exc}")
     try:
         obj = Objective(candidate_spec(formula, beta=beta, name=f"mpo[{formula}]",
-                                       aggregation=aggregation), check=False)
+                                       aggregation=aggregation, link=link,
+                                       imitation=imitation), check=False)
     except Exception as exc:  # noqa: BLE001 - e.g. the printed h does not re-parse
         return Rejection(names, "objective", f"{type(exc).__name__}: {exc}")
     smoke = smoke_test(obj)
@@ -165,7 +199,10 @@ def validate(grammar: Grammar, names: list[str] | tuple[str, ...], *, beta: floa
         fp = fingerprint(obj)
     except Exception as exc:  # noqa: BLE001
         return Rejection(names, "smoke_nonfinite", f"fingerprint: {type(exc).__name__}: {exc}")
+    sem = mm.semantic_hash()
+    if len(space.parts) > 1:  # the same map with another link or imitation term is another loss
+        sem = hashlib.sha256(json.dumps([sem, link, imitation]).encode()).hexdigest()[:16]
     return Candidate(names=names, h=formula, phi_inv=str(mm.phi_inv),
                      phi_tilde=str(mm.phi_tilde), convex_status=report.convex.status,
-                     semantic_hash=mm.semantic_hash(), fingerprint=fp,
-                     spec=obj.spec.to_json(), complexity=len(names))
+                     semantic_hash=sem, fingerprint=fp, spec=obj.spec.to_json(),
+                     complexity=space.size(names), link=link, imitation=imitation)

@@ -144,11 +144,11 @@ def mutate_constant(grammar: Grammar, tree: gp.PrimitiveTree, rng: random.Random
     """Swap one constant for another constant of its slot's type (the variable is not one)."""
     slots = _slot_types(grammar, tree)
     spots = [i for i, node in enumerate(tree)
-             if isinstance(node, gp.Terminal) and node.name != grammar.variable]
+             if isinstance(node, gp.Terminal) and node.name not in grammar.variable_names]
     rng.shuffle(spots)
     for i in spots:
         pool = [t for t in grammar.pset.terminals[slots[i]]
-                if t.name != tree[i].name and t.name != grammar.variable]
+                if t.name != tree[i].name and t.name not in grammar.variable_names]
         if pool:
             nodes = list(tree)
             nodes[i] = rng.choice(pool)

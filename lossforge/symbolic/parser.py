@@ -14,6 +14,7 @@ import ast
 from typing import Mapping
 
 import sympy as sp
+from sympy.printing.str import StrPrinter
 
 from lossforge.errors import FormulaError
 from lossforge.grammar.ops import CONSTANTS, OP_BY_NAME
@@ -129,3 +130,20 @@ class _Builder:
         if len(node.args) != op.arity:
             raise self.fail(node, f"{name}() takes {op.arity} argument(s), got {len(node.args)}")
         return op.sympy(*(self.build(a) for a in node.args))
+
+
+class _TextPrinter(StrPrinter):
+    """SymPy's ``str`` with the op table's names where SymPy's differ (``Max(0, x)`` is
+    ``relu(x)``), so that ``parse_formula(formula_text(e))`` gives ``e`` back."""
+
+    def _print_Max(self, expr):
+        zero = [a for a in expr.args if a == 0]
+        rest = [a for a in expr.args if a != 0]
+        if len(expr.args) == 2 and zero and len(rest) == 1:
+            return f"relu({self._print(rest[0])})"
+        raise FormulaError(f"{expr} has no op-table form (only max(0, x) = relu(x))")
+
+
+def formula_text(expr: sp.Expr) -> str:
+    """The text form of a SymPy expression that ``parse_formula`` reads back."""
+    return _TextPrinter().doprint(expr)

@@ -1,0 +1,176 @@
+"""Open slots: the link G(D, t) and imitation Psi(l, t) grammars, genomes, and a search over them.
+
+References: monotonicity is checked by finite differences of the compiled losses (not by the
+grammar's own typing); the seeded DPO genome is compared with the zoo's DPO, which
+tests/test_objectives_trl.py checks against TRL's code.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+from lossforge.errors import GrammarError
+from lossforge.grammar.loader import load_grammar
+from lossforge.grammar.ops import to_elementary
+from lossforge.grammar.trees import generate, tree_to_names, tree_to_sympy
+from lossforge.objectives import MPOSpec, Objective, get
+from lossforge.search import checkpoint, engine, run_search
+from lossforge.search.candidates import Candidate, validate
+from lossforge.search.engine import SearchConfig, deterministic_view
+from lossforge.search.genome import MARK, Space
+from lossforge.symbolic.parser import formula_text, parse_formula
+
+REPO = Path(__file__).resolve().parents[2]
+LINK = REPO / "grammars" / "link.toml"
+IMITATION = REPO / "grammars" / "imitation.toml"
+DCP = REPO / "grammars" / "mirror_map_dcp.toml"
+
+
+@pytest.fixture(scope="module")
+def space() -> Space:
+    return Space(load_grammar(DCP), {"link": load_grammar(LINK),
+                                     "imitation": load_grammar(IMITATION)})
+
+
+def _random_formulas(grammar, n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [formula_text(tree_to_sympy(grammar, generate(grammar, rng))) for _ in range(n)]
+
+
+def test_every_link_tree_is_non_increasing_in_the_margin():
+    """300 random G(D, t): finite differences in D are <= 0 on a grid, for t in [0, 1]."""
+    D, t = sp.Symbol("D", real=True), sp.Symbol("t", real=True)
+    d = np.linspace(-30, 30, 601)
+    for text in _random_formulas(load_grammar(LINK), 300):
+        f = sp.lambdify((D, t), to_elementary(parse_formula(text, {"D": D, "t": t})), "numpy")
+        for tv in (0.0, 0.3, 1.0):
+            with np.errstate(all="ignore"):
+                vals = torch.from_numpy(np.broadcast_to(f(d, tv), d.shape).astype(np.float64))
+            finite = torch.isfinite(vals[1:]) & torch.isfinite(vals[:-1])
+            steps = (vals[1:] - vals[:-1])[finite]
+            assert (steps <= 1e-9 * (1 + vals[1:][finite].abs())).all(), (text, tv)
+
+
+def test_every_imitation_tree_is_non_increasing_in_the_chosen_log_prob():
+    l, t = sp.Symbol("l", real=True), sp.Symbol("t", real=True)
+    grid = np.array([-300.0, -50.0, -8.0, -2.0, -0.5, -0.05, -1e-3])
+    for text in _random_formulas(load_grammar(IMITATION), 300, seed=1):
+        f = sp.lambdify((l, t), to_elementary(parse_formula(text, {"l": l, "t": t})), "numpy")
+        for tv in (0.0, 0.6, 1.0):
+            with np.errstate(all="ignore"):
+                vals = list(np.broadcast_to(f(grid, tv), grid.shape))
+            assert all(b <= a + 1e-9 * (1 + abs(a)) for a, b in zip(vals, vals[1:])), (text, tv)
+
+
+def test_grammar_with_several_variables_and_its_errors(tmp_path):
+    g = load_grammar(LINK)
+    assert g.variables == (("D", "Inc"), ("t", "Prog")) and g.variable == "D"
+    body = LINK.read_text()
+    bad = body.replace('variables = [{ name = "D", type = "Inc" }, { name = "t", type = "Prog" }]',
+                       'variables = [{ name = "D", type = "Inc" }, { name = "D", type = "Prog" }]')
+    (tmp_path / "dup.toml").write_text(bad)
+    with pytest.raises(GrammarError, match="duplicate variable 'D'"):
+        load_grammar(tmp_path / "dup.toml")
+    both = body.replace('[grammar]\n', '[grammar]\nvariable = { name = "p", type = "Inc" }\n')
+    (tmp_path / "both.toml").write_text(both)
+    with pytest.raises(GrammarError, match="exactly one of 'variable'"):
+        load_grammar(tmp_path / "both.toml")
+
+
+def test_formula_text_reads_back_relu():
+    D = sp.Symbol("D", real=True)
+    e = sp.Max(0, 1 - 2 * D) + sp.Rational(1, 2)
+    text = formula_text(e)
+    assert "relu" in text and parse_formula(text, {"D": D}) == e
+
+
+def test_genome_split_join_size_and_errors(space):
+    seeds = space.seeds({"dpo": ["xlogx[Aff->Cvx]", "p"]})
+    names, origin = seeds[0]
+    assert origin == "seed:dpo"
+    parts = space.split(names)
+    assert list(parts) == ["h", "link", "imitation"]
+    assert space.join(parts) == names
+    assert space.size(names) == len(names) - 2   # two markers, not nodes
+    with pytest.raises(GrammarError, match="parts"):
+        space.split(parts["h"])                  # slots missing
+    with pytest.raises(GrammarError, match="marker"):
+        space.split(names + [MARK + "link"])     # a slot twice
+
+
+def test_seeded_dpo_genome_is_the_zoos_dpo(space):
+    """The default slots (link softplus(-D), no imitation) give exactly DPO's losses and
+    gradients on a random batch."""
+    names, _ = space.seeds({"dpo": ["xlogx[Aff->Cvx]", "p"]})[0]
+    res = validate(space, names, beta=0.1)
+    assert isinstance(res, Candidate) and res.imitation is None
+    mine, dpo = Objective(MPOSpec.from_json(res.spec)), get("dpo")
+    g = torch.Generator().manual_seed(0)
+    x = (-torch.rand(64, 4, generator=g, dtype=torch.float64) * 200).requires_grad_(True)
+    a = mine(*x.unbind(1))
+    (ga,) = torch.autograd.grad(a.sum(), x)
+    b = dpo(*x.unbind(1))
+    (gb,) = torch.autograd.grad(b.sum(), x)
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ga, gb, rtol=1e-12, atol=1e-12)
+
+
+def test_same_map_other_link_is_another_loss(space):
+    """De-duplication must not merge genomes that share h but differ in G or Psi."""
+    seeds = space.seeds({"dpo": ["xlogx[Aff->Cvx]", "p"]})
+    cands = [validate(space, n, beta=0.1) for n, _ in seeds]
+    assert all(isinstance(c, Candidate) for c in cands)
+    assert len({c.semantic_hash for c in cands}) == len(cands) == 3   # dpo, +hinge, +sft
+    assert len({c.fingerprint for c in cands}) == 3
+    sft = next(c for c in cands if c.imitation)
+    assert parse_formula(sft.imitation, {"l": sp.Symbol("l")}) == -sp.Symbol("l") / 10
+
+
+def test_temporal_genome_gets_progress_and_is_checked_at_several_t(space):
+    link = load_grammar(LINK)
+    # G = t * softplus(-D): zero at t = 0, DPO at t = 1
+    names = ["xlogx[Aff->Cvx]", "p", MARK + "link", "mul[Prog,Dec->Dec]", "t",
+             "softplus[Dec->Dec]", "neg[Inc->Dec]", "D", MARK + "imitation", "0[Dec]"]
+    res = validate(space, names, beta=0.1)
+    assert isinstance(res, Candidate), res
+    obj = Objective(MPOSpec.from_json(res.spec))
+    assert obj.temporal
+    x = torch.tensor([[-10.0, -12.0, -11.0, -11.5]], dtype=torch.float64)
+    assert obj(*x.unbind(1), progress=0.0).item() == 0.0
+    torch.testing.assert_close(obj(*x.unbind(1), progress=1.0), get("dpo")(*x.unbind(1)))
+    assert link.variables[1][0] == "t"
+
+
+def test_search_with_open_slots_resumes_to_the_same_result(tmp_path):
+    """A tiny search over (h, G, Psi) on the probe fitness: offspring vary every part, and a
+    run stopped after one generation and resumed equals the uninterrupted run."""
+    cfg = SearchConfig(scenario="quick", grammar=str(DCP), population=8, generations=3, seed=5,
+                       fitness="probe", workers=1, budget="screen", link_grammar=str(LINK),
+                       imitation_grammar=str(IMITATION))
+    full = run_search(cfg, runs_root=tmp_path / "a", quiet=True)
+    part = run_search(cfg, runs_root=tmp_path / "b", quiet=True, stop_after=1)
+    run_search(resume=part, quiet=True)
+    sa, sb = checkpoint.load(full), checkpoint.load(part)
+    assert deterministic_view(sa) == deterministic_view(sb)
+    changed = {rec["origin"].split(":")[0] for rec in sa["trees"].values()}
+    assert {"link", "imitation", "h"} <= changed, changed
+    links = {rec.get("link") for rec in sa["losses"].values()}
+    assert len(links) > 2          # the link really is searched
+    ctx = engine.make_context(cfg)
+    for rec in sa["losses"].values():   # every trained loss is a checked genome
+        assert isinstance(validate(ctx.space, sa["trees"][rec["tree"]]["names"], beta=ctx.beta),
+                          Candidate)
+
+
+def test_tree_to_names_of_slot_trees_round_trip():
+    g = load_grammar(IMITATION)
+    tree = generate(g, random.Random(3))
+    assert Space(load_grammar(DCP), {"imitation": g}).split(
+        ["xlogx[Aff->Cvx]", "p", MARK + "imitation", *tree_to_names(tree)])["imitation"] == \
+        tree_to_names(tree)
