@@ -7,6 +7,8 @@
 """
 
 from lossforge.objectives.mpo import MPOSpec, Objective, from_mirror_map
+from lossforge.objectives.neural import NeuralObjective, NeuralSpec, from_spec
 from lossforge.objectives.zoo import ZOO, get, get_spec, names
 
-__all__ = ["MPOSpec", "Objective", "ZOO", "from_mirror_map", "get", "get_spec", "names"]
+__all__ = ["MPOSpec", "NeuralObjective", "NeuralSpec", "Objective", "ZOO", "from_mirror_map",
+           "from_spec", "get", "get_spec", "names"]

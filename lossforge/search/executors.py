@@ -63,14 +63,28 @@ def fitness_to_dict(f) -> dict:
 
 def evaluate_chunk(fitness_ref: str, specs: list[dict], scenario: str | None, budget: str,
                    seeds: list[int] | None, metric: str) -> list[dict]:
-    """The task every executor runs: build the objectives from their specs and score them."""
-    from lossforge.objectives import MPOSpec, Objective
+    """The task every executor runs: build the objectives from their specs (symbolic or neural,
+    ``objectives.from_spec``) and score them."""
+    from lossforge.objectives import from_spec
 
     fn = resolve_fitness(fitness_ref)
-    objectives = [Objective(MPOSpec.from_json(s), check=False) for s in specs]
+    objectives = [from_spec(s, check=False) for s in specs]
     results = fn(objectives, scenario, budget, seeds=seeds, metric=metric, workers=1,
                  progress=False)
     return [fitness_to_dict(r) for r in results]
+
+
+def map_specs(executor, fitness_ref: str, specs: list[dict], scenario: str, budget: str,
+              metric: str) -> list[dict]:
+    """Fitness dicts of ``specs`` (in order), one chunk per executor worker."""
+    if not specs:
+        return []
+    parts = chunks(specs, getattr(executor, "workers", 1))
+    results = executor.map_chunks(fitness_ref, parts, scenario, budget, None, metric)
+    flat = [r for part in results for r in part]
+    if len(flat) != len(specs):
+        raise RuntimeError(f"executor returned {len(flat)} results for {len(specs)} objectives")
+    return flat
 
 
 def _worker_init() -> None:
