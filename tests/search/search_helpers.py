@@ -43,3 +43,9 @@ def dying_evaluate(objectives, scenario=None, budget="screen", **kw):
     except FileExistsError:
         pass
     return probe_fitness.evaluate(objectives, scenario, budget, **kw)
+
+
+def slow_recording_evaluate(objectives, scenario=None, budget="screen", **kw):
+    """``recording_evaluate`` that takes a while (so a test can kill it mid-generation)."""
+    time.sleep(0.3)
+    return recording_evaluate(objectives, scenario, budget, **kw)
