@@ -5,7 +5,8 @@ One generation, top to bottom (``step``):
     ask       offspring trees from the population: tournament (NSGA-II rank, crowding),
               crossover / subtree / point / shrink / constant mutation, a few random immigrants;
               generation 0 is the zoo's mirror maps (DPO's p log p, ORPO's binary entropy)
-              plus random trees
+              plus random trees. With open slots (``--link-grammar``, ``--imitation-grammar``)
+              a tree is a genome of several trees (``genome.py``): h, G(D, t), Psi(l, t)
     assess    every new tree passes MirrorMap checks, compile, objective build and the smoke
               test (``candidates.validate``) or is rejected with its reason; a passing tree
               whose loss is already known (fingerprint or semantic hash) is a duplicate;
@@ -31,11 +32,11 @@ from typing import Any
 
 from lossforge.errors import ConfigError
 from lossforge.grammar.loader import Grammar, load_grammar
-from lossforge.grammar.trees import tree_from_names
 from lossforge.objectives import get_spec
-from lossforge.search import gp
+from lossforge.search import genome, gp
 from lossforge.search.candidates import REASONS, Candidate, validate
-from lossforge.search.executors import chunks
+from lossforge.search.executors import map_specs
+from lossforge.search.journal import Journal, evaluation_key
 
 REPO = Path(__file__).resolve().parents[2]
 STATE_VERSION = 1
@@ -85,6 +86,8 @@ class SearchConfig:
     beta: float | None = None            # candidates' beta; None: the scenario's
     dedup: bool = True                   # False (benchmarks only): retrain repeats/duplicates
     multi_fidelity: bool = True          # False: every loss straight at the top rung
+    link_grammar: str | None = None      # open the link slot G(D, t) with this grammar file
+    imitation_grammar: str | None = None  # open the imitation slot Psi(l, t) with this one
 
     def __post_init__(self):
         if self.budget not in LADDERS:
@@ -152,24 +155,31 @@ class Context:
     """What a run needs beside its state: loaded once, rebuilt on resume from the config."""
 
     config: SearchConfig
-    grammar: Grammar
+    grammar: Grammar                 # the mirror maps'
+    space: genome.Space              # the mirror maps' grammar and the open slots'
     scenario_path: str
     scenario: Any
     limits: gp.Limits
     ladder: tuple[str, ...]
     beta: float
+    journal: Journal | None = None   # finished evaluations of the run directory (journal.py)
 
 
 def make_context(config: SearchConfig) -> Context:
     grammar = load_grammar(resolve_path(config.grammar, "grammar"))
+    slots = {slot: load_grammar(resolve_path(text, f"{slot} grammar"))
+             for slot, text in (("link", config.link_grammar),
+                                ("imitation", config.imitation_grammar)) if text}
+    space = genome.Space(grammar, slots)
     path, scenario = resolve_scenario(config.scenario)
     height = config.max_height or grammar.max_depth
     if height < grammar.min_depth[grammar.root]:
         raise ConfigError(f"max_height {height} is below the grammar's minimum "
                           f"{grammar.min_depth[grammar.root]}")
     ladder = LADDERS[config.budget] if config.multi_fidelity else LADDERS[config.budget][-1:]
-    return Context(config, grammar, str(path), scenario, gp.Limits(height, config.max_size),
-                   ladder, float(config.beta if config.beta is not None else scenario.beta))
+    beta = float(config.beta if config.beta is not None else scenario.beta)
+    return Context(config, grammar, space, str(path), scenario,
+                   gp.Limits(height, config.max_size), ladder, beta)
 
 
 def init_state(ctx: Context) -> dict:
@@ -213,20 +223,16 @@ def tree_key(names) -> str:
 
 def ask(state: dict, ctx: Context, rng: random.Random) -> list[tuple[list[str], str]]:
     """Offspring proposals (names, origin) for the next generation."""
-    cfg, g = ctx.config, ctx.grammar
+    cfg, space = ctx.config, ctx.space
     n = cfg.population
     if state["generation"] == 0:
-        out = []
-        seeds = SEED_TREES.get(g.name, {})
-        for zoo_name, names in seeds.items():
-            tree_from_names(g, names)
-            out.append((list(names), f"seed:{zoo_name}"))
+        out = space.seeds(SEED_TREES.get(ctx.grammar.name, {}))[:n]
         while len(out) < n:
-            out.append((gp.random_tree(g, rng, ctx.limits), "random"))
+            out.append((space.random(rng, ctx.limits), "random"))
         return out
     pop = state["population"]
     if not pop:  # every tree so far was rejected: start again from random trees
-        return [(gp.random_tree(g, rng, ctx.limits), "random") for _ in range(n)]
+        return [(space.random(rng, ctx.limits), "random") for _ in range(n)]
     entries = [_entry(state, k) for k in pop]
     ranked = gp.pareto_ranks(entries)
     out: list[tuple[list[str], str]] = []
@@ -236,12 +242,12 @@ def ask(state: dict, ctx: Context, rng: random.Random) -> list[tuple[list[str], 
         # draw again (up to NOVELTY_TRIES times) before settling for a repeat (a cache hit)
         for _attempt in range(NOVELTY_TRIES):
             if rng.random() < cfg.immigrants:
-                names, op = gp.random_tree(g, rng, ctx.limits), "random"
+                names, op = space.random(rng, ctx.limits), "random"
             else:
                 a = gp.tournament(ranked, pop, rng)
                 b = gp.tournament(ranked, pop, rng)
-                names, op = gp.vary(g, (state["trees"][a]["names"], state["trees"][b]["names"]),
-                                    rng, ctx.limits, cfg.operator_weights)
+                names, op = space.vary((state["trees"][a]["names"], state["trees"][b]["names"]),
+                                       rng, ctx.limits, cfg.operator_weights)
             key = tree_key(names)
             if key not in state["trees"] and key not in proposed:
                 break
@@ -260,7 +266,7 @@ def _screen_score(state: dict, loss_id: str | None, rung: str) -> float:
 def _entry(state: dict, key: str) -> tuple[str, float, int]:
     rec = state["trees"][key]
     rung = state["ladder"][0]
-    return key, _screen_score(state, rec["loss"], rung), len(rec["names"])
+    return key, _screen_score(state, rec["loss"], rung), genome.size(rec["names"])
 
 
 # ---- assess ----------------------------------------------------------------------------------
@@ -283,7 +289,7 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
             if not ctx.config.dedup and state["trees"][key]["loss"] is not None:
                 tally["retrain"].append(state["trees"][key]["loss"])
             continue
-        res = validate(ctx.grammar, names, beta=ctx.beta, aggregation=ctx.config.aggregation,
+        res = validate(ctx.space, names, beta=ctx.beta, aggregation=ctx.config.aggregation,
                        time_limit_s=ctx.config.check_time_limit_s)
         rec = {"names": list(names), "origin": origin, "born": gen, "loss": None}
         if not isinstance(res, Candidate):
@@ -302,6 +308,8 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
             if res.complexity < loss["complexity"]:
                 loss.update(complexity=res.complexity, tree=key, h=res.h, phi_inv=res.phi_inv,
                             phi_tilde=res.phi_tilde)
+                if len(ctx.space.parts) > 1:
+                    loss.update(link=res.link, imitation=res.imitation)
             state["counters"]["duplicates"] += 1
             tally["duplicates"] += 1
             if not ctx.config.dedup:
@@ -314,6 +322,8 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
                 "name": spec["name"], "tree": key, "h": res.h, "phi_inv": res.phi_inv,
                 "phi_tilde": res.phi_tilde, "semantic_hash": res.semantic_hash,
                 "complexity": res.complexity, "spec": spec, "born": gen, "origin": origin}
+            if len(ctx.space.parts) > 1:
+                state["losses"][lid].update(link=res.link, imitation=res.imitation)
             sem_index[res.semantic_hash] = lid
             tally["new_losses"] += 1
         state["trees"][key] = rec
@@ -324,17 +334,32 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
 # ---- evaluate --------------------------------------------------------------------------------
 
 
+#: Evaluations per executor worker in one round: results are journaled after every round.
+ROUND_PER_WORKER = 2
+
+
 def _run_rung(ctx: Context, executor, rung: str, specs: list[dict]) -> list[dict]:
-    """Fitness of ``specs`` at budget ``rung``, split into one chunk per executor worker."""
-    if not specs:
-        return []
-    parts = chunks(specs, getattr(executor, "workers", 1))
-    results = executor.map_chunks(ctx.config.fitness, parts, ctx.scenario_path, rung, None,
-                                  ctx.config.metric)
-    flat = [r for part in results for r in part]
-    if len(flat) != len(specs):
-        raise RuntimeError(f"executor returned {len(flat)} results for {len(specs)} objectives")
-    return flat
+    """Fitness of ``specs`` at budget ``rung``, through the executor.
+
+    With a journal (``ctx.journal``, set by the driver for a run directory) results already
+    journaled are taken from it, and the rest run in rounds of ``ROUND_PER_WORKER`` per worker,
+    each round journaled as it finishes: a killed run loses at most one round.
+    """
+    run = lambda part: map_specs(executor, ctx.config.fitness, part,  # noqa: E731
+                                 ctx.scenario_path, rung, ctx.config.metric)
+    journal = ctx.journal
+    if journal is None:
+        return run(specs)
+    keys = [evaluation_key(ctx.config.fitness, ctx.scenario.name, rung, ctx.config.metric, s)
+            for s in specs]
+    todo = [i for i, k in enumerate(keys) if k not in journal]
+    size = max(1, getattr(executor, "workers", 1)) * ROUND_PER_WORKER
+    for start in range(0, len(todo), size):
+        idx = todo[start:start + size]
+        for i, f in zip(idx, run([specs[i] for i in idx])):
+            if keys[i] not in journal:  # the same spec twice in one call: journaled once
+                journal.add(keys[i], f)
+    return [journal[k] for k in keys]
 
 
 def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
@@ -398,7 +423,7 @@ def tell(state: dict, ctx: Context, offspring: list[str]) -> None:
         if lid not in best:
             best[lid] = key
             order.append(lid)
-        elif len(rec["names"]) < len(state["trees"][best[lid]]["names"]):
+        elif genome.size(rec["names"]) < genome.size(state["trees"][best[lid]]["names"]):
             best[lid] = key
     entries = [_entry(state, best[lid]) for lid in order]
     state["population"] = gp.nsga2_select(entries, ctx.config.population)
