@@ -1,0 +1,164 @@
+"""``python -m lossforge.export``: write one loss as a standalone torch file, LaTeX or JSON.
+
+    python -m lossforge.export runs/<run> --best --format torch > my_loss.py
+    python -m lossforge.export runs/<run> --rank 2 --format latex
+    python -m lossforge.export --formula "p*log(p)" --format latex
+    python -m lossforge.export --formula "p*log(p) + (1-p)*log(1-p)" --no-reference \\
+        --aggregation mean --beta 1 --format torch
+    python -m lossforge.export --zoo orpo --format json > orpo.json
+    python -m lossforge.export orpo.json --format torch          # a JSON export, loaded back
+
+The loss comes from exactly one source: a search run directory (its hall of fame, ranked from
+0 = best), a JSON file written by ``--format json``, a mirror-map formula, or a zoo member. The
+objective options (--beta, --link, ...) override the loaded spec field by field. Output goes to
+stdout, or atomically to ``--output``. Exit code 0 on success, 2 on bad input (one-line message
+on stderr); formulas are parsed by the safe parser, files are read as JSON only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from lossforge.errors import ConfigError, LossforgeError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m lossforge.export",
+        description="Export one MPO loss as a standalone torch module (imports only torch), "
+                    "LaTeX, or JSON that lossforge loads back.",
+        epilog='Examples: python -m lossforge.export runs/RUN --best --format torch > loss.py; '
+               'python -m lossforge.export --formula "p*log(p)" --format latex. Exit code 2: '
+               'bad input.')
+    src = ap.add_argument_group("source (exactly one)")
+    src.add_argument("source", nargs="?", metavar="RUN_DIR|SPEC.json",
+                     help="a search run directory, or a JSON file from --format json")
+    src.add_argument("--formula", metavar="H", help="a mirror map h(p), e.g. 'p*log(p)'")
+    src.add_argument("--zoo", metavar="NAME", help="a known member: dpo, orpo, ipo, simpo, ...")
+    pick = ap.add_argument_group("which loss of a run directory (default --best)")
+    which = pick.add_mutually_exclusive_group()
+    which.add_argument("--best", action="store_true", help="the best loss (same as --rank 0)")
+    which.add_argument("--rank", type=int, metavar="N",
+                       help="hall-of-fame rank counted from 0 (`lossforge.search show` counts "
+                            "from 1)")
+    which.add_argument("--loss", metavar="ID", help="a loss by its id, e.g. lf-706647a5")
+    obj = ap.add_argument_group("objective options (override the loaded spec)")
+    obj.add_argument("--name", help="name of the exported loss")
+    obj.add_argument("--beta", type=float, help="reward scale beta (formula default 0.1)")
+    obj.add_argument("--link", metavar="G", help="preference link over D, rw, rl, t "
+                                                 "(default -logsigmoid(D), DPO's)")
+    obj.add_argument("--imitation", metavar="PSI",
+                     help="imitation term over l, n, t, e.g. '-l' (default none)")
+    obj.add_argument("--w-pref", metavar="W", help="weight of the link, over t (default 1)")
+    obj.add_argument("--w-sft", metavar="W", help="weight of the imitation term (default 1)")
+    obj.add_argument("--reference", action=argparse.BooleanOptionalAction, default=None,
+                     help="use a reference model's log-probs (default yes)")
+    obj.add_argument("--aggregation", choices=("sum", "mean"),
+                     help="summed or per-token mean log-probs (default sum)")
+    obj.add_argument("--param", action="append", default=[], metavar="K=V",
+                     help="a named constant used by the link/imitation/weights (repeatable)")
+    out = ap.add_argument_group("output")
+    out.add_argument("--format", choices=("torch", "latex", "latex-document", "json"),
+                     default="torch", help="default torch")
+    out.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    return ap
+
+
+#: Options whose value is a formula, which may start with "-" ("-logsigmoid(D)", "-l").
+_FORMULA_OPTIONS = ("--formula", "--link", "--imitation", "--w-pref", "--w-sft")
+
+
+def _attach_formula_values(argv: list[str]) -> list[str]:
+    """``--link -logsigmoid(D)`` -> ``--link=-logsigmoid(D)``, so argparse does not read a
+    formula that starts with "-" as an option."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in _FORMULA_OPTIONS and i + 1 < len(argv):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def _params(items: list[str]) -> dict[str, float]:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep or not key.strip().isidentifier():
+                raise ValueError
+            params[key.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"--param {item!r}: expected NAME=NUMBER, e.g. eps=0.1") from None
+    return params
+
+
+def _overrides(args) -> dict:
+    fields = {"name": args.name, "beta": args.beta, "link": args.link,
+              "imitation": args.imitation, "w_pref": args.w_pref, "w_sft": args.w_sft,
+              "reference": args.reference, "aggregation": args.aggregation}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def load_objective(args):
+    """The objective the arguments name (see the module docstring)."""
+    from lossforge import objectives
+    from lossforge.objectives.mpo import spec_from_json_text
+
+    sources = [s for s in (args.source, args.formula, args.zoo) if s is not None]
+    if len(sources) != 1:
+        raise ConfigError("give exactly one source: RUN_DIR, SPEC.json, --formula or --zoo")
+    picked = args.best or args.rank is not None or args.loss is not None
+    if picked and args.source is None:
+        raise ConfigError("--best/--rank/--loss choose a loss of a run directory")
+    notes: list[str] = []
+    if args.formula is not None:
+        spec = objectives.MPOSpec(name=f"mpo[{args.formula}]", mirror_map=args.formula)
+    elif args.zoo is not None:
+        spec = objectives.get_spec(args.zoo)
+    elif Path(args.source).is_file():
+        if picked:
+            raise ConfigError(f"{args.source} is a file: --best/--rank/--loss need a run dir")
+        try:
+            spec = spec_from_json_text(Path(args.source).read_text())
+        except ConfigError as exc:
+            raise ConfigError(f"{args.source}: {exc}") from None
+    else:
+        rank = 0 if args.rank is None else args.rank
+        found = objectives.from_run(args.source, rank, name=args.loss)
+        spec = found.spec
+        notes.append(f"From run {Path(args.source).resolve().name}"
+                     + (f", loss {args.loss}." if args.loss else f", hall-of-fame rank {rank} "
+                        "(0 = best)."))
+    params = {**spec.params, **_params(args.param)}
+    spec = dataclasses.replace(spec, params=params, **_overrides(args))
+    return objectives.Objective(spec), notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(_attach_formula_values(argv))
+    try:
+        from lossforge.export import export
+
+        objective, notes = load_objective(args)
+        text = export(objective, args.format, notes=notes)
+    except LossforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.output:
+        from lossforge.bench._io import atomic_write_text
+
+        atomic_write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

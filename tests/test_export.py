@@ -1,0 +1,182 @@
+"""The standalone torch export: the file, run in a fresh interpreter WITHOUT lossforge, computes
+the same per-example losses and gradients as the lossforge objective it came from."""
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from lossforge import objectives
+from lossforge.export import ExportError, export, expr_source, module_source
+from lossforge.objectives import MPOSpec, Objective
+
+BINARY_ENTROPY = "p*log(p) + (1-p)*log(1-p)"
+
+# dpo, orpo (reference-free, imitation, mean), ipo (mean, link reads beta), rpo (imitation term
+# over n), a temporally aware ORPO-like member (weights over t), two non-trivial mirror maps
+# (one with a link over the rewards), and a reference-free SimPO with a shifted link.
+MEMBERS = {
+    "dpo": objectives.get_spec("dpo"),
+    "orpo": objectives.get_spec("orpo"),
+    "ipo": objectives.get_spec("ipo"),
+    "rpo": objectives.get_spec("rpo"),
+    "simpo": objectives.get_spec("simpo"),
+    "ta-orpo": MPOSpec("ta-orpo", BINARY_ENTROPY, 1.0, False, "-logsigmoid(D)", imitation="-l",
+                       w_pref="t", w_sft="1 - t/2", aggregation="mean"),
+    "power-map": MPOSpec("power-map", "p*log(p) + 3*p**2", 0.2, True, "-logsigmoid(D)"),
+    "be-rewards": MPOSpec("be-rewards", BINARY_ENTROPY, 0.1, True,
+                          "-logsigmoid(D) + 0.1*softplus(-rw)", aggregation="mean"),
+}
+
+
+def _inputs(spec: MPOSpec, b: int = 9) -> dict:
+    """Log-probs the member is meant for: summed (down to -500) or per-token means near 0."""
+    g = torch.Generator().manual_seed(len(spec.name))
+    if spec.aggregation == "sum":
+        x = [-(1.0 + 120.0 * torch.rand(b, generator=g, dtype=torch.float64)) for _ in range(4)]
+        for v in x:
+            v[:3] -= 400.0
+    else:
+        x = [-torch.logspace(-6, 0.5, b, dtype=torch.float64)[torch.randperm(b, generator=g)]
+             for _ in range(4)]
+    return {"pc": x[0].tolist(), "pr": x[1].tolist(), "rc": x[2].tolist(), "rr": x[3].tolist(),
+            "t": 0.3, "n": [1.0 + k for k in range(b)]}
+
+
+def _ours(obj: Objective, data: dict):
+    pc = torch.tensor(data["pc"], dtype=torch.float64, requires_grad=True)
+    pr = torch.tensor(data["pr"], dtype=torch.float64, requires_grad=True)
+    losses = obj(pc, pr, torch.tensor(data["rc"], dtype=torch.float64),
+                 torch.tensor(data["rr"], dtype=torch.float64), progress=data["t"],
+                 chosen_lengths=torch.tensor(data["n"], dtype=torch.float64))
+    g = torch.autograd.grad(losses.sum(), (pc, pr), allow_unused=True)
+    g = [torch.zeros_like(pc) if x is None else x for x in g]
+    return losses.detach(), g[0], g[1]
+
+
+# Runs in `python -I` from a directory outside the repository: lossforge is blocked on the
+# meta path (so an editable install cannot leak in) and the script proves it is not importable.
+_RUNNER = textwrap.dedent('''
+    import importlib.abc, importlib.util, json, sys
+
+    class _NoLossforge(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "lossforge" or name.startswith("lossforge."):
+                raise ImportError("lossforge is blocked in this interpreter")
+            return None
+
+    sys.meta_path.insert(0, _NoLossforge())
+    try:
+        import lossforge  # noqa: F401
+        sys.exit("lossforge is importable: the test would prove nothing")
+    except ImportError:
+        pass
+    import torch
+    out = {}
+    cases = json.load(open("cases.json"))
+    for name, data in cases.items():
+        spec = importlib.util.spec_from_file_location(name, name.replace("-", "_") + ".py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        f64 = lambda k: torch.tensor(data[k], dtype=torch.float64)
+        pc, pr = f64("pc").requires_grad_(True), f64("pr").requires_grad_(True)
+        losses = mod.loss(pc, pr, f64("rc"), f64("rr"), progress=data["t"],
+                          chosen_lengths=f64("n"))
+        gw, gl = torch.autograd.grad(losses.sum(), (pc, pr), allow_unused=True)
+        gl = torch.zeros_like(pr) if gl is None else gl
+        f32 = mod.loss(f64("pc").float(), f64("pr").float(), f64("rc").float(),
+                       f64("rr").float(), progress=data["t"], chosen_lengths=f64("n").float())
+        out[name] = {"loss": losses.tolist(), "gw": gw.tolist(), "gl": gl.tolist(),
+                     "f32": f32.tolist(), "f32_dtype": str(f32.dtype), "spec": mod.SPEC,
+                     "flags": [mod.NEEDS_REFERENCE, mod.TEMPORAL, mod.NEEDS_LENGTHS]}
+    assert not any(m == "lossforge" or m.startswith("lossforge.") for m in sys.modules)
+    json.dump(out, open("out.json", "w"))
+''')
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory):
+    """Every member exported to tmp/, run once in a fresh lossforge-free interpreter."""
+    tmp = tmp_path_factory.mktemp("standalone")
+    cases = {}
+    for name, spec in MEMBERS.items():
+        obj = Objective(spec)
+        (tmp / (name.replace("-", "_") + ".py")).write_text(export(obj, "torch"))
+        cases[name] = _inputs(spec)
+    (tmp / "cases.json").write_text(json.dumps(cases))
+    (tmp / "runner.py").write_text(_RUNNER)
+    r = subprocess.run([sys.executable, "-I", "runner.py"], cwd=tmp, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return cases, json.loads((tmp / "out.json").read_text())
+
+
+@pytest.mark.parametrize("name", list(MEMBERS))
+def test_standalone_file_matches_the_objective(standalone, name):
+    cases, out = standalone
+    obj = Objective(MEMBERS[name])
+    loss, gw, gl = _ours(obj, cases[name])
+    got = out[name]
+    assert torch.isfinite(loss).all()
+    f64 = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    torch.testing.assert_close(f64(got["loss"]), loss, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(f64(got["gw"]), gw, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(f64(got["gl"]), gl, rtol=1e-12, atol=1e-14)
+    # float32 inputs stay float32 and agree to float32 precision
+    assert got["f32_dtype"] == "torch.float32"
+    torch.testing.assert_close(f64(got["f32"]), loss, rtol=2e-5, atol=2e-5)
+    # the file carries its spec and flags: lossforge loads it back unchanged
+    assert MPOSpec.from_json(got["spec"]) == MEMBERS[name]
+    assert got["flags"] == [obj.needs_reference, obj.temporal, obj.needs_lengths]
+
+
+def test_members_cover_reference_free_temporal_imitation_and_lengths():
+    objs = [Objective(s) for s in MEMBERS.values()]
+    assert any(not o.needs_reference for o in objs)
+    assert any(o.temporal for o in objs)
+    assert any(o.imitation_expr is not None for o in objs)
+    assert any(o.needs_lengths for o in objs)
+    assert any(o.aggregation == "mean" for o in objs)
+
+
+def test_dpo_file_value_by_hand(tmp_path):
+    """DPO from its exported file against the closed form, -log sigmoid(beta * margin)."""
+    src = export(objectives.get("dpo", beta=0.5), "torch")
+    ns: dict = {}
+    exec(compile(src, "dpo.py", "exec"), ns)  # our own generated source, not user text
+    pc, pr, rc, rr = (torch.tensor([v], dtype=torch.float64) for v in (-3.0, -5.0, -4.0, -4.5))
+    want = math.log1p(math.exp(-0.5 * ((-3.0 + 4.0) - (-5.0 + 4.5))))
+    assert ns["loss"](pc, pr, rc, rr).item() == pytest.approx(want, rel=1e-15)
+    with pytest.raises(ValueError, match="needs reference log-probs"):
+        ns["loss"](pc, pr)
+
+
+def test_names_and_descriptions_cannot_inject_code(tmp_path):
+    evil = 'x"""\nimport os; os.system("touch PWNED")\n"""\\'
+    spec = MPOSpec(name=evil, description=evil)
+    src = export(Objective(spec), "torch")
+    ns: dict = {}
+    exec(compile(src, "evil.py", "exec"), ns)
+    assert ns["NAME"] == evil and ns["SPEC"]["description"] == evil
+    assert "os" not in ns  # the text stayed inside the docstring and string literals
+
+
+def test_expr_source_spells_stable_kernels():
+    from lossforge.symbolic.logdomain import L
+    from lossforge.symbolic.mirror_map import MirrorMap
+
+    phi = MirrorMap.from_formula(BINARY_ENTROPY).phi_tilde
+    assert expr_source(phi, {L: "l"}) == "l - log1mexp(l)"
+    with pytest.raises(ExportError, match="not an input"):
+        expr_source(phi, {})
+
+
+def test_neural_like_objective_without_closed_form_is_refused():
+    obj = objectives.get("dpo")
+    obj.mirror_map = None
+    with pytest.raises(ExportError, match="no closed-form mirror map"):
+        module_source(obj)

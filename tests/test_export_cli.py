@@ -1,0 +1,117 @@
+"""`python -m lossforge.export` as a user runs it: round trips, run directories, error paths."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lossforge import objectives
+from lossforge.export.__main__ import main
+from lossforge.objectives import MPOSpec, Objective
+
+RUN = Path(__file__).resolve().parents[1] / "runs" / "20261125-173431-quick-s0"
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "lossforge.export", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _module(path: Path):
+    spec = importlib.util.spec_from_file_location("exported", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_json_round_trip_for_every_zoo_member(tmp_path, capsys):
+    for name in objectives.names():
+        path = tmp_path / f"{name}.json"
+        assert main(["--zoo", name, "--format", "json", "-o", str(path)]) == 0
+        data = json.loads(path.read_text())
+        assert MPOSpec.from_json(data["spec"]) == objectives.get_spec(name)
+        # and the JSON file is itself a source: exporting it again gives the same JSON
+        assert main([str(path), "--format", "json"]) == 0
+        assert json.loads(capsys.readouterr().out) == data
+
+
+def test_formula_with_options_round_trips(tmp_path, capsys):
+    argv = ["--formula", "p*log(p) + (1-p)*log(1-p)", "--beta", "0.25", "--no-reference",
+            "--aggregation", "mean", "--link", "-logsigmoid(D - gamma)", "--param",
+            "gamma=0.5", "--imitation", "-l", "--w-sft", "1 - t", "--name", "mine"]
+    assert main(argv + ["--format", "json"]) == 0
+    spec = MPOSpec.from_json(json.loads(capsys.readouterr().out)["spec"])
+    assert spec == MPOSpec(name="mine", mirror_map="p*log(p) + (1-p)*log(1-p)", beta=0.25,
+                           reference=False, link="-logsigmoid(D - gamma)", imitation="-l",
+                           w_sft="1 - t", aggregation="mean", params={"gamma": 0.5})
+    assert main(argv + ["--format", "torch", "-o", str(tmp_path / "mine.py")]) == 0
+    mod = _module(tmp_path / "mine.py")
+    pc, pr = torch.tensor([-0.3, -1e-7]), torch.tensor([-0.2, -2.0])
+    want = Objective(spec)(pc, pr, progress=0.4)
+    torch.testing.assert_close(mod.loss(pc, pr, progress=0.4), want)
+    assert not mod.NEEDS_REFERENCE and mod.TEMPORAL
+
+
+def test_latex_of_a_formula(capsys):
+    r = cli("--formula", "p*log(p)", "--format", "latex")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(r"\begin{aligned}")
+    assert r"\mathcal{L} &= - \log\sigma\left(\Delta\right)" in r.stdout
+    assert main(["--zoo", "orpo", "--format", "latex-document"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(r"\documentclass{article}") and r"\end{document}" in out
+
+
+def test_run_directory_best_and_rank_match_from_run(tmp_path):
+    hof = json.loads((RUN / "hall_of_fame.json").read_text())["hall_of_fame"]
+    g = torch.Generator().manual_seed(1)
+    pc, pr, rc, rr = (-5 - 50 * torch.rand(6, generator=g, dtype=torch.float64) for _ in range(4))
+    for flags, rank in ((["--best"], 0), (["--rank", "3"], 3)):
+        out = tmp_path / f"r{rank}.py"
+        assert main([str(RUN), *flags, "--format", "torch", "-o", str(out)]) == 0
+        mod = _module(out)
+        assert mod.NAME == hof[rank]["name"]
+        assert MPOSpec.from_json(mod.SPEC) == MPOSpec.from_json(hof[rank]["spec"])
+        want = objectives.from_run(RUN, rank)(pc, pr, rc, rr)
+        torch.testing.assert_close(mod.loss(pc, pr, rc, rr), want, rtol=1e-12, atol=1e-14)
+    assert objectives.from_run(RUN, name=hof[2]["name"]).spec == \
+        MPOSpec.from_json(hof[2]["spec"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["runs/no-such-run", "--best"], "no-such-run: not a run directory"),
+    ([str(RUN), "--rank", "99"], "no rank 99 (0 = best); the run has ranks 0..9"),
+    ([str(RUN), "--rank", "-1"], "no rank -1"),
+    ([str(RUN), "--loss", "lf-nope"], "no loss named 'lf-nope'"),
+    (["--formula", "p*log("], "formula 'p*log(' is not valid syntax"),
+    (["--formula", "sin(p)"], "is not valid: h''(p)"),
+    (["--formula", "__import__('os')"], "unknown function '__import__'"),
+    (["--zoo", "dpo", "--formula", "p*log(p)"], "exactly one source"),
+    (["--zoo", "dpo", "--rank", "1"], "choose a loss of a run directory"),
+    (["--zoo", "dpo", "--param", "eps"], "expected NAME=NUMBER"),
+    (["--zoo", "dpo", "--aggregation", "mean", "--beta", "-1"], "beta must be a positive"),
+])
+def test_errors_exit_2_with_one_clear_line(args, message, capsys):
+    assert main([*args, "--format", "torch"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert message in err
+
+
+def test_error_exit_code_of_the_real_command():
+    r = cli("runs/no-such-run", "--best")
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == "error: runs/no-such-run: not a run directory\n"
+
+
+def test_malformed_json_source_exits_2(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main([str(bad)]) == 2
+    bad.write_text(json.dumps({"spec": {"mirror_map": "p*log(p)", "evil": 1}}))
+    assert main([str(bad)]) == 2
