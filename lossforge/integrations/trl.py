@@ -1,0 +1,240 @@
+"""Train a language model with any lossforge objective through TRL's ``DPOTrainer``.
+
+    from trl import DPOConfig
+    from lossforge import objectives
+    from lossforge.integrations.trl import LossforgeDPOTrainer
+
+    trainer = LossforgeDPOTrainer(model=model, ref_model=ref_model, args=DPOConfig(...),
+                                  train_dataset=pairs, processing_class=tokenizer,
+                                  objective=objectives.from_run("runs/<run>", rank=0))
+    trainer.train()
+
+TRL documents one way to change a trainer's objective: subclass it and override
+``compute_loss(model, inputs, return_outputs=False, num_items_in_batch=None)``. That is all this
+class does; data preparation, collation, the fused log-prob head, reference handling, logging,
+checkpointing and evaluation are TRL's own. Per batch, ``compute_loss``
+
+1. runs the policy through TRL's fused LM head (per-token log-probs of the completion only) and
+   sums them per sequence, as ``DPOTrainer`` does; divides by the completion length (EOS
+   included) when the objective's ``aggregation`` is ``"mean"``;
+2. takes the reference log-probs from the batch (``precompute_ref_log_probs``) or from TRL's
+   ``compute_ref_log_probs`` (reference model, or the PEFT base with the adapter disabled),
+   aggregated the same way, only when ``objective.needs_reference``;
+3. calls the objective with ``progress = state.global_step / state.max_steps`` when it is
+   temporally aware and the chosen completion lengths when it reads ``n``; averages over pairs;
+4. logs TRL's metrics under TRL's names: ``rewards/chosen``, ``rewards/rejected``,
+   ``rewards/accuracies``, ``rewards/margins`` (with the objective's reward
+   r = beta [phi~(l) - phi~(l_ref)], or beta phi~(l) when reference-free), ``logps/chosen``,
+   ``logps/rejected`` (the log-probs the objective sees), ``entropy``, ``mean_token_accuracy``,
+   ``logits/chosen``, ``logits/rejected``, ``num_tokens``, and ``progress`` for temporal losses.
+
+Reference-free objectives (ORPO-like): pass no ``ref_model``. TRL would otherwise load a second
+copy of the model by name (which fails for a model built in memory); the trainer instead sets
+``args.precompute_ref_log_probs = True`` (TRL's documented switch for "keep no reference model")
+and skips the precomputation itself, so no reference forward pass ever runs.
+
+The DPOConfig loss fields (``loss_type``, ``loss_weights``, ``label_smoothing``,
+``f_divergence_type``, ``ld_alpha``, ``use_weighting``) would be silently ignored, so setting
+them is an error; ``beta`` belongs to the objective (``DPOConfig.beta`` must be left at its
+default or equal the objective's).
+
+TRL is optional (``pip install lossforge[llm]``); this module is the only one that imports it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+try:
+    import trl
+    from trl import DPOConfig, DPOTrainer
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError("lossforge.integrations.trl needs TRL and transformers: "
+                      "pip install lossforge[llm]") from exc
+
+import torch
+
+from lossforge.errors import ConfigError
+from lossforge.objectives import MPOSpec, Objective, get
+
+__all__ = ["LossforgeDPOTrainer", "TRL_VERSION"]
+
+#: The TRL release this adapter is written and tested against (pinned in the ``llm`` extra).
+TRL_VERSION = "1.16.0"
+if trl.__version__ != TRL_VERSION:
+    warnings.warn(f"lossforge.integrations.trl is tested with trl=={TRL_VERSION}, found "
+                  f"{trl.__version__}; DPOTrainer internals it relies on may have moved",
+                  stacklevel=2)
+
+_NON_MODEL_KEYS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}
+_CONFIG_DEFAULTS = DPOConfig.__dataclass_fields__
+#: DPOConfig fields that choose TRL's built-in loss; the objective replaces all of them.
+_LOSS_FIELDS = ("loss_type", "loss_weights", "label_smoothing", "f_divergence_type", "ld_alpha",
+                "use_weighting")
+
+
+def _as_objective(objective) -> Objective:
+    if isinstance(objective, Objective):
+        return objective
+    if isinstance(objective, MPOSpec):
+        return Objective(objective)
+    if isinstance(objective, str):
+        return get(objective)
+    raise TypeError("objective must be a lossforge Objective, an MPOSpec or a zoo name, got "
+                    f"{type(objective).__name__}")
+
+
+def _check_args(args: DPOConfig, objective: Objective) -> None:
+    defaults = {"loss_type": ["sigmoid"], "loss_weights": None, "label_smoothing": 0.0,
+                "f_divergence_type": "reverse_kl", "ld_alpha": None, "use_weighting": False}
+    changed = [f for f in _LOSS_FIELDS if getattr(args, f) != defaults[f]]
+    if changed:
+        raise ConfigError(f"LossforgeDPOTrainer computes the loss from objective "
+                          f"{objective.name!r}; DPOConfig {', '.join(changed)} would be ignored: "
+                          "leave them at their defaults")
+    default_beta = _CONFIG_DEFAULTS["beta"].default
+    if args.beta not in (default_beta, objective.spec.beta):
+        raise ConfigError(f"DPOConfig.beta = {args.beta} but objective {objective.name!r} has "
+                          f"beta = {objective.spec.beta}: set beta on the objective")
+    if args.sync_ref_model and not objective.needs_reference:
+        raise ConfigError(f"objective {objective.name!r} is reference-free: sync_ref_model has "
+                          "no reference model to sync")
+
+
+class LossforgeDPOTrainer(DPOTrainer):
+    """``DPOTrainer`` whose loss is a lossforge ``objective`` (see the module docstring).
+
+    Same arguments as ``trl.DPOTrainer`` plus the keyword ``objective`` (an ``Objective``, an
+    ``MPOSpec`` or a zoo name such as ``"orpo"``).
+    """
+
+    _tag_names = ["trl", "dpo", "lossforge"]
+
+    def __init__(self, model, ref_model=None, args: DPOConfig | None = None, *rest,
+                 objective, **kwargs):
+        self.objective = _as_objective(objective)
+        if args is None:
+            name = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "")
+            args = DPOConfig(f"{(name or 'model').split('/')[-1]}-lossforge")
+        _check_args(args, self.objective)
+        if not self.objective.needs_reference:
+            if ref_model is not None:
+                warnings.warn(f"objective {self.objective.name!r} is reference-free: ref_model "
+                              "is not used", stacklevel=2)
+                ref_model = None
+            # TRL keeps no reference model under this flag; _precompute_ref_logps below then
+            # skips the precomputation, so no reference log-prob is ever computed.
+            args.precompute_ref_log_probs = True
+        super().__init__(model, ref_model, args, *rest, **kwargs)
+        self.beta = self.objective.spec.beta
+
+    # ---- reference log-probs -------------------------------------------------------------
+
+    def _precompute_ref_logps(self, dataset, name, batch_size):
+        if not self.objective.needs_reference:
+            return dataset  # reference-free: nothing to precompute
+        return super()._precompute_ref_logps(dataset, name, batch_size)
+
+    def _reference_logps(self, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed reference log-probs of the batch's (chosen, rejected) completions."""
+        if self.precompute_ref_logps:
+            return inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+        model = self.ref_model if self.ref_model is not None else self.model
+        return self.compute_ref_log_probs(model, inputs)
+
+    # ---- the loss ------------------------------------------------------------------------
+
+    def training_progress(self) -> float:
+        """Training progress t = global_step / max_steps in [0, 1] (0 before training)."""
+        max_steps = getattr(self.state, "max_steps", 0) or 0
+        return min(1.0, self.state.global_step / max_steps) if max_steps > 0 else 0.0
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        mode = "train" if self.model.training else "eval"
+        obj = self.objective
+        model_kwargs = {k: v for k, v in inputs.items() if k not in _NON_MODEL_KEYS}
+        model_kwargs["use_cache"] = False
+        if self.aux_loss_enabled:
+            model_kwargs["output_router_logits"] = True
+        completion_mask = inputs["completion_mask"]
+        labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
+        outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
+        shift_mask = completion_mask[..., 1:]
+        per_token_logps = outputs.log_probs[:, -shift_mask.size(1):]  # 0 off the completion
+        lengths = shift_mask.sum(dim=1).clamp(min=1)
+        mean = obj.aggregation == "mean"
+
+        def aggregate(summed: torch.Tensor) -> torch.Tensor:
+            return summed / lengths.to(summed.dtype) if mean else summed
+
+        chosen, rejected = aggregate(per_token_logps.sum(dim=1)).chunk(2, dim=0)
+        ref_chosen = ref_rejected = None
+        if obj.needs_reference:
+            ref_chosen, ref_rejected = (aggregate(torch.cat(self._reference_logps(inputs)))
+                                        .chunk(2, dim=0))
+        chosen_lengths = lengths.chunk(2, dim=0)[0]
+        t = self.training_progress()
+        losses = obj(chosen, rejected, ref_chosen, ref_rejected,
+                     progress=t if obj.temporal else None,
+                     chosen_lengths=chosen_lengths if obj.needs_lengths else None)
+        loss = losses.mean()
+        if self.aux_loss_enabled:
+            loss = loss + self.router_aux_loss_coef * outputs.aux_loss
+            self._metrics[mode]["aux_loss"].append(
+                self.accelerator.gather_for_metrics(outputs.aux_loss).mean().item())
+        self._log_metrics(mode, inputs, outputs, shift_mask, chosen, rejected, ref_chosen,
+                          ref_rejected, t)
+        if return_outputs:  # as DPOTrainer: logits for compute_metrics need a plain forward
+            with torch.no_grad():
+                outputs = model(**model_kwargs)
+            return loss, outputs
+        return loss
+
+    # ---- metrics -------------------------------------------------------------------------
+
+    def rewards(self, chosen, rejected, ref_chosen=None, ref_rejected=None):
+        """The objective's implicit rewards beta [phi~(l) - phi~(l_ref)] (or beta phi~(l))."""
+        obj = self.objective
+        phi = (lambda x: x) if obj._phi_is_identity else obj._phi  # mpo.py keeps phi~ there
+        beta = float(obj.spec.beta)
+        if obj.needs_reference:
+            return (beta * (phi(chosen) - phi(ref_chosen)),
+                    beta * (phi(rejected) - phi(ref_rejected)))
+        return beta * phi(chosen), beta * phi(rejected)
+
+    def _log_metrics(self, mode, inputs, outputs, shift_mask, chosen, rejected, ref_chosen,
+                     ref_rejected, t) -> None:
+        """The metrics ``DPOTrainer._compute_loss`` logs, under the same names."""
+        m, acc = self._metrics[mode], self.accelerator
+        seq_len = shift_mask.size(1)
+        total = acc.gather_for_metrics(shift_mask.sum()).sum()
+        ent = acc.gather_for_metrics((outputs.entropy[:, -seq_len:].detach() * shift_mask)
+                                     .sum()).sum()
+        m["entropy"].append((ent / total).item() if total > 0 else 0.0)
+        if mode == "train":
+            n = acc.gather_for_metrics(inputs["attention_mask"].sum()).sum().item()
+            self._total_train_tokens += n // self._tp_size
+        m["num_tokens"] = [self._total_train_tokens]
+        chosen_mask, rejected_mask = shift_mask.chunk(2, dim=0)
+        chosen_logits, rejected_logits = outputs.mean_logits[:, -seq_len:].chunk(2, dim=0)
+        for key, logits, mask in (("logits/chosen", chosen_logits, chosen_mask),
+                                  ("logits/rejected", rejected_logits, rejected_mask)):
+            s = acc.gather_for_metrics(logits[mask.bool()].sum()).sum().item()
+            k = acc.gather_for_metrics(mask.sum()).sum().item()
+            m[key].append(s / k if k > 0 else 0.0)
+        top1 = outputs.is_top1[:, -seq_len:].chunk(2, dim=0)[0] & chosen_mask.bool()
+        right = acc.gather_for_metrics(top1.sum()).sum()
+        k = acc.gather_for_metrics(chosen_mask.sum()).sum()
+        m["mean_token_accuracy"].append((right / k).item() if k > 0 else 0.0)
+        with torch.no_grad():
+            r_w, r_l = self.rewards(chosen.detach(), rejected.detach(),
+                                    None if ref_chosen is None else ref_chosen.detach(),
+                                    None if ref_rejected is None else ref_rejected.detach())
+        m["rewards/chosen"].append(acc.gather(r_w).mean().item())
+        m["rewards/rejected"].append(acc.gather(r_l).mean().item())
+        m["rewards/accuracies"].append(acc.gather((r_w > r_l).float()).mean().item())
+        m["rewards/margins"].append(acc.gather(r_w - r_l).mean().item())
+        m["logps/chosen"].append(acc.gather(chosen.detach()).mean().item())
+        m["logps/rejected"].append(acc.gather(rejected.detach()).mean().item())
+        if self.objective.temporal:
+            m["progress"].append(t)
