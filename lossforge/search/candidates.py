@@ -13,8 +13,8 @@ Two keys identify a loss for de-duplication (``shared/design/mpo.md``, "De-dupli
   h + a p + b and for rewritten forms of the same map (with open slots, together with the
   canonical SymPy text of G and Psi);
 * ``fingerprint``: the compiled loss on a probe batch: phi~(l) - phi~(-1) on a grid of l, and
-  the per-example loss and its gradient with respect to both policy log-probs, rounded to 8
-  significant digits. It also catches equal losses whose h'' hash differs (nan at a hash point).
+  the per-example loss (minus its batch mean: constant terms train nothing) and its gradient
+  with respect to both policy log-probs, rounded to 8 significant digits. It also catches equal losses whose h'' hash differs (nan at a hash point).
 
 Both keys are deterministic: they never depend on time limits or machine load.
 """
@@ -117,7 +117,9 @@ def fingerprint(objective: Objective) -> str:
     g = g - phi(torch.tensor([-1.0], dtype=torch.float64))
     parts = [_round(g)]
     for loss, gc, gr in _probe(objective, _FP_BATCH):
-        parts += [_round(loss.detach()), _round(gc), _round(gr)]
+        # a constant added to the loss (softplus(0), say) changes no gradient: same loss
+        loss = loss.detach()
+        parts += [_round(loss - loss.mean()), _round(gc), _round(gr)]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 

@@ -174,3 +174,18 @@ def test_tree_to_names_of_slot_trees_round_trip():
     assert Space(load_grammar(DCP), {"imitation": g}).split(
         ["xlogx[Aff->Cvx]", "p", MARK + "imitation", *tree_to_names(tree)])["imitation"] == \
         tree_to_names(tree)
+
+
+def test_a_constant_added_to_the_loss_is_a_duplicate(space):
+    """Psi = -l and Psi = -l + softplus(0) train identically (same gradients): one loss."""
+    h = ["xlogx[Aff->Cvx]", "p"]
+    link = [MARK + "link", "softplus[Dec->Dec]", "neg[Inc->Dec]", "D"]
+    plain = h + link + [MARK + "imitation", "neg[Inc->Dec]", "l"]
+    shifted = h + link + [MARK + "imitation", "add[Dec,Dec->Dec]", "neg[Inc->Dec]", "l",
+                          "softplus[Dec->Dec]", "0[Dec]"]
+    a, b = validate(space, plain, beta=0.1), validate(space, shifted, beta=0.1)
+    assert isinstance(a, Candidate) and isinstance(b, Candidate)
+    assert a.imitation != b.imitation and a.fingerprint == b.fingerprint
+    # and the fingerprint still separates a real change of the imitation weight
+    scaled = h + link + [MARK + "imitation", "mul[Coef,Dec->Dec]", "2[Coef]", "neg[Inc->Dec]", "l"]
+    assert validate(space, scaled, beta=0.1).fingerprint != a.fingerprint
