@@ -59,6 +59,24 @@ def build_objectives(text: str, scenario) -> list:
     return out
 
 
+def run_objective(ref: str):
+    """'runs/<run>[:rank|:loss id]' -> that loss of a search run directory (rank 0: the best)."""
+    from lossforge.search.rundir import load_run
+
+    path, _, which = ref.rpartition(":") if ":" in ref else (ref, "", "0")
+    run = load_run(path)
+    if which.isdigit():
+        k = int(which)
+        if k >= len(run.hall_of_fame):
+            raise ConfigError(f"--from-run {ref}: the hall of fame has {len(run.hall_of_fame)} "
+                              "losses")
+        which = run.hall_of_fame[k]["name"]
+    if which not in run.objectives:
+        raise ConfigError(f"--from-run {ref}: no loss {which!r} (known: "
+                          f"{', '.join(sorted(run.objectives))})")
+    return run.objectives[which]
+
+
 def resolve_scenario(env: str | None, scenario: str) -> str:
     """'noisy-0.3' with --env Hopper-v5 -> 'hopper-noisy-0.3'; names and paths pass through."""
     from lossforge.bench.scenarios import list_scenarios
@@ -85,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated zoo names, each optionally name:key=value[:k=v]")
     ap.add_argument("--formula", action="append", default=[],
                     help="score a mirror map h(p) as an MPO loss (DPO link); repeatable")
+    ap.add_argument("--from-run", action="append", default=[], metavar="RUN[:RANK|:NAME]",
+                    help="score a loss found by a search: hall-of-fame rank (0 = best, the "
+                         "default) or loss id of a run directory; repeatable")
     ap.add_argument("--budget", default="screen", choices=["quick", "screen", "full"])
     ap.add_argument("--seeds", help="training seeds, e.g. 0,1,2 (default: the budget's)")
     ap.add_argument("--episodes", type=int, help="evaluation episodes (default: the budget's)")
@@ -128,6 +149,8 @@ def _run(args) -> int:
     objs = build_objectives(args.losses, scen)
     for f in args.formula:
         objs.append(objectives.from_mirror_map(f, beta=scen.beta, name=f"h={f}"))
+    for ref in args.from_run:
+        objs.append(run_objective(ref))
     if not objs:
         raise ConfigError("nothing to score: give --losses and/or --formula")
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
