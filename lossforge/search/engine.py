@@ -144,7 +144,7 @@ def resolve_scenario(text: str):
     from lossforge.bench.scenarios import load_scenario
 
     p = Path(text)
-    if not p.suffix:
+    if p.suffix != ".toml":   # a name ("hopper-noisy-0.3": its ".3" is not a file suffix)
         p = REPO / "benchmarks" / "scenarios" / f"{text}.toml"
     path = resolve_path(str(p), "scenario")
     return path, load_scenario(path)

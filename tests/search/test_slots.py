@@ -189,3 +189,10 @@ def test_a_constant_added_to_the_loss_is_a_duplicate(space):
     # and the fingerprint still separates a real change of the imitation weight
     scaled = h + link + [MARK + "imitation", "mul[Coef,Dec->Dec]", "2[Coef]", "neg[Inc->Dec]", "l"]
     assert validate(space, scaled, beta=0.1).fingerprint != a.fingerprint
+
+
+def test_scenario_names_with_dots_resolve():
+    """'hopper-noisy-0.3' is a scenario name, not a file with suffix '.3'."""
+    path, scen = engine.resolve_scenario("hopper-noisy-0.3")
+    assert path == REPO / "benchmarks" / "scenarios" / "hopper-noisy-0.3.toml"
+    assert scen.flip_rate == 0.3
