@@ -31,7 +31,9 @@ checkpointing and evaluation are TRL's own. Per batch, ``compute_loss``
 Reference-free objectives (ORPO-like): pass no ``ref_model``. TRL would otherwise load a second
 copy of the model by name (which fails for a model built in memory); the trainer instead sets
 ``args.precompute_ref_log_probs = True`` (TRL's documented switch for "keep no reference model")
-and skips the precomputation itself, so no reference forward pass ever runs.
+and skips the precomputation itself, so no reference forward pass ever runs. (Under that flag
+TRL still hashes the model's weights once at start, for its precompute cache key: seconds for a
+small model, about a minute for a 7B one.)
 
 The DPOConfig loss fields (``loss_type``, ``loss_weights``, ``label_smoothing``,
 ``f_divergence_type``, ``ld_alpha``, ``use_weighting``) would be silently ignored, so setting
