@@ -37,7 +37,7 @@ from lossforge.search.genome import Space
 from lossforge.symbolic.parser import formula_text
 
 REASONS = ("tree", "not_convex", "not_differentiable", "compile", "objective", "smoke_nonfinite",
-           "smoke_shape", "smoke_not_monotone", "vanishing_gradient")
+           "smoke_shape", "smoke_not_monotone", "vanishing_gradient", "ignores_rejected")
 
 #: A loss whose gradient is below this on every row of ``_SCALE_BATCH`` never moves the policy
 #: away from the reference: it is the reference policy again (already known), not a new loss.
@@ -136,10 +136,23 @@ def _probe(objective: Objective, batch: torch.Tensor):
     return out
 
 
+#: A loss whose |dL/dl_l| is below this share of its |dL/dl_w| at segment scale does not use the
+#: rejected response: it is supervised fine-tuning on the chosen one (BC-on-chosen, a baseline),
+#: whatever its formula says. The mixed-quality search filled its hall of fame with such losses
+#: (a flat phi~ near p = 0 plus an imitation term) before this check.
+IGNORES_REJECTED = 1e-4
+
+
+def max_gradients(objective: Objective) -> tuple[float, float]:
+    """Largest |dL/dl_w| and |dL/dl_l| on log-probs at the scale of real segments."""
+    probes = _probe(objective, _SCALE_BATCH)
+    return (max(float(gc.abs().max()) for _, gc, _ in probes),
+            max(float(gr.abs().max()) for _, _, gr in probes))
+
+
 def max_gradient(objective: Objective) -> float:
     """Largest |dL/dl| (chosen or rejected) on log-probs at the scale of real segments."""
-    return max(float(torch.cat([gc, gr]).abs().max())
-               for _, gc, gr in _probe(objective, _SCALE_BATCH))
+    return max(max_gradients(objective))
 
 
 def _slot_formulas(space: Space, parts: dict[str, list[str]]) -> tuple[str, str | None]:
@@ -192,11 +205,17 @@ def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, be
         return Rejection(names, "smoke_shape", smoke.detail)
     if not smoke.monotone:
         return Rejection(names, "smoke_not_monotone", smoke.detail)
-    if not max_gradient(obj) >= VANISHING_GRADIENT:
+    g_chosen, g_rejected = max_gradients(obj)
+    if not max(g_chosen, g_rejected) >= VANISHING_GRADIENT:
         return Rejection(names, "vanishing_gradient",
                          f"|dL/dl| < {VANISHING_GRADIENT:g} for log-probs at segment scale "
                          f"(summed in [-520, -60], or /100 when mean-aggregated): training "
                          "would leave the reference policy unchanged")
+    if not g_rejected >= max(VANISHING_GRADIENT, IGNORES_REJECTED * g_chosen):
+        return Rejection(names, "ignores_rejected",
+                         f"|dL/dl_l| = {g_rejected:.3g} against |dL/dl_w| = {g_chosen:.3g} at "
+                         "segment scale: the loss does not use the rejected response (it is "
+                         "fine-tuning on the chosen one, the BC-on-chosen baseline)")
     try:
         fp = fingerprint(obj)
     except Exception as exc:  # noqa: BLE001

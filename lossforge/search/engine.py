@@ -295,7 +295,8 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
         if not isinstance(res, Candidate):
             rec.update(status="rejected", reason=res.reason, detail=res.detail[:300])
             state["trees"][key] = rec
-            state["counters"]["rejected"][res.reason] += 1
+            rejected = state["counters"]["rejected"]   # .get: runs from before a new reason
+            rejected[res.reason] = rejected.get(res.reason, 0) + 1
             tally["rejected"] += 1
             continue
         lid = res.fingerprint if res.fingerprint in state["losses"] else sem_index.get(

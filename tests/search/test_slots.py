@@ -196,3 +196,21 @@ def test_scenario_names_with_dots_resolve():
     path, scen = engine.resolve_scenario("hopper-noisy-0.3")
     assert path == REPO / "benchmarks" / "scenarios" / "hopper-noisy-0.3.toml"
     assert scen.flip_rate == 0.3
+
+
+def test_a_loss_that_ignores_the_rejected_response_is_rejected(space):
+    """h = p^3 makes phi~(l) = 3 e^{2l}, flat at summed log-probs, so with Psi = -l the loss is
+    fine-tuning on the chosen response (BC-on-chosen): its gradient in the rejected log-prob,
+    computed here by autograd independently of the check, is ~0, and the check says so."""
+    names = ["pow[Aff,Expo->Cvx]", "p", "3[Expo]", MARK + "link", "softplus[Dec->Dec]",
+             "neg[Inc->Dec]", "D", MARK + "imitation", "neg[Inc->Dec]", "l"]
+    res = validate(space, names, beta=0.1)
+    assert res.reason == "ignores_rejected", res
+    obj = Objective(MPOSpec(mirror_map="p**3", imitation="-l"), check=False)
+    pc = torch.tensor([-120.0], dtype=torch.float64, requires_grad=True)
+    pr = torch.tensor([-90.0], dtype=torch.float64, requires_grad=True)
+    gc, gr = torch.autograd.grad(obj(pc, pr, pc.detach() + 5, pr.detach() - 5).sum(), (pc, pr))
+    assert abs(gr.item()) < 1e-30 and gc.item() == pytest.approx(-1.0)
+    # the same map without the imitation term has no gradient at all: vanishing, not this
+    no_psi = names[:-2] + ["0[Dec]"]
+    assert validate(space, no_psi, beta=0.1).reason == "vanishing_gradient"
