@@ -16,6 +16,11 @@ A run directory under runs/ keeps config, seeds, a checkpoint per generation, th
 fame, the Pareto front (JSON, LaTeX, PNG) and a standalone torch file per discovered loss.
 
 With no arguments: the quick Hopper scenario, a small population, a few generations.
+
+--method es runs the seed paper's method instead: CMA-ES (the cma library) over the weights of a
+neural phi~ that is a valid mirror map by construction, starting at DPO; every candidate is
+scored at --budget (default screen), same run directory, checkpoints and executors. Turn its
+best network into a formula with python -m lossforge.distill RUN_DIR.
 """
 
 _EPILOG = """\
@@ -25,6 +30,8 @@ examples:
       --grammar grammars/mirror_map_dcp.toml --generations 30 --population 64 --seed 1
   python -m lossforge.search --resume runs/20261125-171500-quick-s0
   python -m lossforge.search --executor ray
+  python -m lossforge.search --method es --scenario hopper-mixed-quality --budget screen \
+      --population 8 --generations 7 --sigma0 0.5 --hidden 4
   python -m lossforge.search show runs/20261125-171500-quick-s0 [--latex]
 """
 
@@ -41,16 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     d = SearchConfig()
     ap = _Parser(prog="python -m lossforge.search", description=_DESCRIPTION, epilog=_EPILOG,
                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--method", choices=("gp", "es"), default="gp",
+                    help="gp: typed GP over formulas (default); es: CMA-ES over a neural phi~ "
+                         "(pip install 'lossforge[es]')")
     ap.add_argument("--scenario", default=d.scenario,
                     help=f"scenario file or name under benchmarks/scenarios (default {d.scenario})")
     ap.add_argument("--grammar", default=d.grammar, help=f"grammar file (default {d.grammar})")
-    ap.add_argument("--budget", choices=("quick", "screen", "full"), default=d.budget,
-                    help="top fidelity rung: full = screen for every loss, full for the top "
+    ap.add_argument("--budget", choices=("quick", "screen", "full"), default=None,
+                    help="gp: top fidelity rung: full = screen for every loss, full for the top "
                          "fraction; screen = quick then screen; quick = quick only "
-                         f"(default {d.budget})")
+                         f"(default {d.budget}); es: the one budget every network is scored at "
+                         "(default screen)")
     ap.add_argument("--generations", type=int, default=None, help=f"default {d.generations}")
-    ap.add_argument("--population", type=int, default=d.population,
-                    help=f"default {d.population}")
+    ap.add_argument("--population", type=int, default=None,
+                    help=f"default {d.population} (es: CMA-ES lambda, default 8)")
     ap.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
     ap.add_argument("--executor", choices=("local", "ray"), default=None,
                     help="local process pool (default) or Ray (pip install 'lossforge[ray]')")
@@ -71,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--resume", metavar="DIR", default=None,
                     help="continue a stopped run from its last checkpoint (same result as an "
                          "uninterrupted run; --generations may extend it)")
+    ap.add_argument("--sigma0", type=float, default=None,
+                    help="es: initial CMA-ES step size (default 0.5)")
+    ap.add_argument("--hidden", type=int, default=None,
+                    help="es: tanh units of the neural phi~ (default 4: 13 parameters)")
     ap.add_argument("--quiet", action="store_true", help="no live table (CI)")
     return ap
 
@@ -109,12 +124,18 @@ def main(argv: list[str] | None = None) -> int:
                                       ("executor", args.executor), ("workers", args.workers))
                     if v is not None}
             run_dir = run_search(resume=args.resume, quiet=args.quiet, overrides=over)
+        elif args.method == "es":
+            run_dir = run_search(_es_config(ap, args), runs_root=args.runs_dir,
+                                 quiet=args.quiet)
         else:
+            if args.sigma0 is not None or args.hidden is not None:
+                ap.error("--sigma0 and --hidden are for --method es")
             d = SearchConfig()
-            cfg = SearchConfig(scenario=args.scenario, grammar=args.grammar, budget=args.budget,
+            cfg = SearchConfig(scenario=args.scenario, grammar=args.grammar,
+                               budget=args.budget or d.budget,
                                generations=(d.generations if args.generations is None
                                             else args.generations),
-                               population=args.population, seed=args.seed,
+                               population=args.population or d.population, seed=args.seed,
                                executor=args.executor or "local", workers=args.workers,
                                fitness=args.fitness, top_fraction=args.top_fraction,
                                aggregation=args.aggregation, beta=args.beta)
@@ -128,6 +149,28 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _es_config(ap, args):
+    from lossforge.search.es import ESConfig
+
+    gp_only = [flag for flag, on in (("--grammar", args.grammar != ap.get_default("grammar")),
+                                     ("--top-fraction",
+                                      args.top_fraction != ap.get_default("top_fraction")))
+               if on]
+    if gp_only:
+        ap.error(f"{', '.join(gp_only)}: not used by --method es")
+    try:
+        import cma  # noqa: F401
+    except ImportError:
+        ap.error("--method es needs the cma library: pip install 'lossforge[es]'")
+    d = ESConfig()
+    given = {"budget": args.budget, "generations": args.generations,
+             "population": args.population, "sigma0": args.sigma0, "hidden": args.hidden,
+             "executor": args.executor, "workers": args.workers}
+    return ESConfig(scenario=args.scenario, seed=args.seed, fitness=args.fitness,
+                    aggregation=args.aggregation, beta=args.beta,
+                    **{k: (getattr(d, k) if v is None else v) for k, v in given.items()})
 
 
 if __name__ == "__main__":

@@ -2,25 +2,57 @@
 
     run_search(SearchConfig(...), runs_root="runs")      -> run directory
     run_search(resume="runs/2026...-quick-s0")           -> the same run, continued
+    run_search(ESConfig(...))                            -> CMA-ES over a neural phi~ (es.py)
+
+The driver is the same for both methods; a ``_Method`` names the pieces that differ (state,
+generation step, result files, table columns).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Callable
 
 from lossforge.errors import CheckpointError, ConfigError
-from lossforge.search import checkpoint, engine, rundir
+from lossforge.search import checkpoint, engine, es, rundir
 from lossforge.search.executors import make_executor
 
 
-def run_search(config: engine.SearchConfig | None = None, *, runs_root: str | Path = "runs",
+@dataclass(frozen=True)
+class _Method:
+    """What the driver needs from a search method."""
+
+    config_cls: type
+    make_context: Callable
+    init_state: Callable
+    step: Callable
+    write_start: Callable
+    write_results: Callable
+    title: Callable          # ctx -> table title
+    columns: Callable        # state -> table columns before elapsed / ETA
+    row: Callable            # (history entry, elapsed seconds) -> cells
+    report: Callable         # (results, state, console) -> None
+
+
+def _method(name: str) -> _Method:
+    if name == es.METHOD:
+        return _Method(es.ESConfig, es.make_context, es.init_state, es.step, es.write_start,
+                       es.write_results, es.title, lambda state: es.COLUMNS,
+                       lambda h, elapsed: es.row(h), _es_report)
+    return _Method(engine.SearchConfig, engine.make_context, engine.init_state, engine.step,
+                   rundir.write_start, rundir.write_results, _gp_title, _gp_columns, _gp_row,
+                   print_front)
+
+
+def run_search(config: Any = None, *, runs_root: str | Path = "runs",
                resume: str | Path | None = None, quiet: bool = False, executor=None,
                overrides: dict | None = None, console=None, stop_after: int | None = None
                ) -> Path:
-    """Run (or resume) a search; returns the run directory.
+    """Run (or resume) a search (``SearchConfig``: GP; ``es.ESConfig``: CMA-ES); returns the
+    run directory.
 
     ``overrides`` on resume may change only ``generations``, ``executor`` and ``workers`` (none
     of them changes a result). ``stop_after`` ends this call after that many generations (the
@@ -29,7 +61,8 @@ def run_search(config: engine.SearchConfig | None = None, *, runs_root: str | Pa
     if resume is not None:
         run_dir = Path(resume)
         state = checkpoint.load(run_dir)
-        config = engine.SearchConfig.from_json(state["config"])
+        method = _method(state.get("method", "gp"))
+        config = method.config_cls.from_json(state["config"])
         if overrides:
             bad = set(overrides) - {"generations", "executor", "workers"}
             if bad:
@@ -37,19 +70,20 @@ def run_search(config: engine.SearchConfig | None = None, *, runs_root: str | Pa
                                   f"{', '.join(sorted(bad))}")
             config = replace(config, **overrides)
             state["config"] = config.to_json()
-        ctx = engine.make_context(config)
+        ctx = method.make_context(config)
         rundir.rewrite_generations(run_dir, state["history"])
     else:
         if config is None:
             config = engine.SearchConfig()
-        ctx = engine.make_context(config)
+        method = _method(es.METHOD if isinstance(config, es.ESConfig) else "gp")
+        ctx = method.make_context(config)
         run_dir = rundir.new_run_dir(runs_root, ctx.scenario.name, config.seed)
-        rundir.write_start(run_dir, ctx)
-        state = engine.init_state(ctx)
+        method.write_start(run_dir, ctx)
+        state = method.init_state(ctx)
     own_executor = executor is None
     if own_executor:
         executor = make_executor(config.executor, config.workers)
-    display = _Display(ctx, state, quiet, console)
+    display = _Display(ctx, state, quiet, console, method)
     done_here = 0
     try:
         with display:
@@ -58,21 +92,21 @@ def run_search(config: engine.SearchConfig | None = None, *, runs_root: str | Pa
                     break
                 t0 = time.perf_counter()
                 display.running(state["generation"] + 1)
-                summary = engine.step(state, ctx, executor)
+                summary = method.step(state, ctx, executor)
                 dt = time.perf_counter() - t0
                 state["timing"]["elapsed_s"] += dt
                 state["timing"].setdefault("generation_s", []).append(round(dt, 3))
                 checkpoint.save(run_dir, state)
                 rundir.append_generation(run_dir, {**summary, "seconds": round(dt, 3)})
-                rundir.write_results(run_dir, state, ctx, plot=False)
+                method.write_results(run_dir, state, ctx, plot=False)
                 display.generation_done(summary, dt)
                 done_here += 1
     finally:
         if own_executor:
             executor.close()
-    results = rundir.write_results(run_dir, state, ctx, plot=True)
+    results = method.write_results(run_dir, state, ctx, plot=True)
     if not quiet and state["generation"] >= config.generations:
-        print_front(results, state, console)
+        method.report(results, state, console)
     return run_dir
 
 
@@ -86,8 +120,8 @@ def _fmt(x, nd=1) -> str:
 class _Display:
     """The rich live table (one row per generation), or nothing with ``quiet``."""
 
-    def __init__(self, ctx, state, quiet: bool, console):
-        self.ctx, self.state, self.quiet = ctx, state, quiet
+    def __init__(self, ctx, state, quiet: bool, console, method: _Method):
+        self.ctx, self.state, self.quiet, self.method = ctx, state, quiet, method
         self.console = console
         self.live = None
         self.status = ""
@@ -122,31 +156,52 @@ class _Display:
     def _render(self, final: bool = False):
         from rich.table import Table
 
-        cfg, st = self.ctx.config, self.state
-        ladder = st["ladder"]
         from rich import box
 
-        t = Table(title=f"lossforge search: {self.ctx.scenario.name}, "
-                        f"{self.ctx.grammar.name}, pop {cfg.population}, seed {cfg.seed}; "
-                        f"score = {cfg.metric} at {ladder[0]} (best/median) and {ladder[-1]}",
-                  caption=None if final else self.status, box=box.SIMPLE_HEAD,
-                  padding=(0, 1), collapse_padding=True)
-        for col in ("gen", "best", "median", f"best {ladder[-1]}", "evals/s", "rejected",
-                    "dups skipped", "cache hits", "elapsed", "ETA"):
+        cfg, st = self.ctx.config, self.state
+        t = Table(title=self.method.title(self.ctx), caption=None if final else self.status,
+                  box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True)
+        for col in self.method.columns(st) + ("elapsed", "ETA"):
             t.add_column(col, justify="right")
-        elapsed, n_eval = 0.0, 0
+        elapsed = 0.0
         times = st["timing"].get("generation_s", [])
         for i, h in enumerate(st["history"]):
             elapsed = sum(times[: i + 1]) if i < len(times) else elapsed
-            n_eval = sum(h["total_evaluated"].values())
             remaining = cfg.generations - h["generation"]
             mean_gen = elapsed / max(1, min(len(times), i + 1))
-            t.add_row(str(h["generation"]), _fmt(h["best"]), _fmt(h["median"]),
-                      _fmt(h["best_full"]), _fmt(n_eval / elapsed if elapsed else None, 2),
-                      str(h["total_rejected"]), str(h["total_duplicates"]),
-                      str(h["total_cache_hits"]), f"{elapsed:.0f}s",
+            t.add_row(*self.method.row(h, elapsed), f"{elapsed:.0f}s",
                       f"{remaining * mean_gen:.0f}s" if remaining else "done")
         return t
+
+
+def _gp_title(ctx) -> str:
+    cfg, ladder = ctx.config, ctx.ladder
+    return (f"lossforge search: {ctx.scenario.name}, {ctx.grammar.name}, pop {cfg.population}, "
+            f"seed {cfg.seed}; score = {cfg.metric} at {ladder[0]} (best/median) and "
+            f"{ladder[-1]}")
+
+
+def _gp_columns(state) -> tuple:
+    return ("gen", "best", "median", f"best {state['ladder'][-1]}", "evals/s", "rejected",
+            "dups skipped", "cache hits")
+
+
+def _gp_row(h: dict, elapsed: float) -> list[str]:
+    n_eval = sum(h["total_evaluated"].values())
+    return [str(h["generation"]), _fmt(h["best"]), _fmt(h["median"]), _fmt(h["best_full"]),
+            _fmt(n_eval / elapsed if elapsed else None, 2), str(h["total_rejected"]),
+            str(h["total_duplicates"]), str(h["total_cache_hits"])]
+
+
+def _es_report(results: dict, state: dict, console=None) -> None:
+    """The best network beside DPO, its initialisation (no rejection counters: nothing is)."""
+    print_front(results, state, console)
+    init = es.init_score(state)
+    if init is not None and results["pareto"]:
+        best = results["pareto"][0]
+        top = state["ladder"][-1]
+        print(f"\nbest network {best['name']}: {top} {_fit(best.get(top))} vs its "
+              f"initialisation (DPO) {init:.2f}; distil it: python -m lossforge.distill RUN_DIR")
 
 
 # ---- final report ----------------------------------------------------------------------------
@@ -181,7 +236,7 @@ def print_front(results: dict, state: dict, console=None) -> None:
     if not results["pareto"]:
         console.print("  (empty: no loss reached the top rung with a finite score)")
     c = state.get("counters")
-    if c:
+    if c and "rejected" in c:  # the GP's tallies (an ES run has nothing to reject)
         rej = ", ".join(f"{k} {v}" for k, v in c["rejected"].items() if v) or "none"
         console.print(f"\nproposed {c['proposed']}; rejected before training: {rej}; "
                       f"duplicates skipped {c['duplicates']}; cache hits {c['cache_hits']}; "

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from lossforge.bench._io import atomic_write_json, atomic_write_text
 from lossforge.errors import CheckpointError
-from lossforge.objectives import MPOSpec, Objective
+from lossforge.objectives import Objective, from_spec
 from lossforge.search import gp
 from lossforge.search.export import ExportError, loss_module_source, pareto_table
 
@@ -201,5 +201,5 @@ def load_run(path: str | Path) -> Run:
     objectives: dict[str, Objective] = {}
     for row in hof["hall_of_fame"] + par["pareto"]:
         if row["name"] not in objectives:
-            objectives[row["name"]] = Objective(MPOSpec.from_json(row["spec"]))
+            objectives[row["name"]] = from_spec(row["spec"])
     return Run(path, config, hof["hall_of_fame"], par["pareto"], hof["baselines"], objectives)
