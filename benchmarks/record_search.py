@@ -1,0 +1,75 @@
+"""Copy what a search run found into benchmarks/results/ (run directories live under runs/,
+which git ignores), with the exact command that produced it.
+
+    python benchmarks/record_search.py runs/<run> --command "python -m lossforge.search ..."
+
+Writes ``benchmarks/results/search-<run name>.json`` (config, per-generation log, counters,
+hall of fame, baselines of the same run) and a markdown table next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lossforge.search.rundir import _read_json, load_run, loss_text  # noqa: E402
+
+
+def _fit(f: dict | None) -> str:
+    if not f:
+        return "-"
+    if f.get("status") != "ok" or f.get("score") is None:
+        return f"failed ({f.get('status')})"
+    ci = f"±{f['ci95']:.1f}" if f.get("ci95") is not None else "(1 seed)"
+    return f"{f['score']:.1f} {ci}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run")
+    ap.add_argument("--command", required=True, help="the command that made the run")
+    ap.add_argument("--note", default="", help="one paragraph: what the run shows")
+    args = ap.parse_args()
+    run_dir = Path(args.run)
+    run = load_run(run_dir)
+    hof = _read_json(run_dir / "hall_of_fame.json")
+    ladder = hof["ladder"]
+    generations = [json.loads(line) for line in
+                   (run_dir / "generations.jsonl").read_text().splitlines()]
+    out = ROOT / "benchmarks" / "results" / f"search-{run_dir.name}"
+    record = {"command": args.command, "note": args.note, "run": run_dir.name,
+              "config": run.config, "ladder": ladder, "metric": hof["metric"],
+              "generation": hof["generation"], "counters": hof.get("counters"),
+              "generations": generations, "hall_of_fame": run.hall_of_fame,
+              "baselines": run.baselines}
+    out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    lines = [f"# Search {run_dir.name}", "", "```", args.command, "```", "",
+             args.note, "", f"Scenario {hof['scenario']}, {hof['generation']} generations, "
+             f"rungs {' -> '.join(ladder)}, metric {hof['metric']}.", "",
+             "| # | loss | size | " + " | ".join(ladder) + " | h(p) | loss |",
+             "|---|---|---|" + "---|" * len(ladder) + "---|---|"]
+    for i, row in enumerate(run.hall_of_fame, 1):
+        lines.append(f"| {i} | {row['name']} | {row['complexity']} | "
+                     + " | ".join(_fit(row.get(r)) for r in ladder)
+                     + f" | `{row['h']}` | `{loss_text(row['spec']).split(',  D =')[0]}` |")
+    for b in run.baselines:
+        lines.append(f"| baseline | {b['spec']['name']} | | "
+                     + " | ".join(_fit(b.get(r)) for r in ladder) + " | | |")
+    c = hof.get("counters") or {}
+    if c:
+        rej = ", ".join(f"{k} {v}" for k, v in c["rejected"].items() if v) or "none"
+        lines += ["", f"Proposed {c['proposed']}; rejected before training: {rej}; duplicates "
+                  f"{c['duplicates']}; cache hits {c['cache_hits']}; trained: "
+                  + ", ".join(f"{k} {v}" for k, v in c["evaluated"].items()) + "."]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(f"written {out}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
