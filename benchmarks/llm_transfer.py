@@ -73,7 +73,7 @@ BINARY_ENTROPY = "p*log(p) + (1-p)*log(1-p)"
 class Config:
     """Everything that determines the numbers (hashed into the SFT cache key where relevant)."""
 
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    seeds: tuple[int, ...] = tuple(range(8))
     # task and splits
     n_eval: int = 500                  # held-out prompts, scored by greedy decoding
     n_pref: int = 1500                 # preference pairs (prompts disjoint from eval and SFT)
@@ -93,7 +93,7 @@ class Config:
     po_epochs: int = 2
     po_batch: int = 32
     po_lr: float | None = None         # None: tune per loss on tune_seed over lr_grid
-    lr_grid: tuple[float, ...] = (1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4)
+    lr_grid: tuple[float, ...] = (1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4)
     tune_seed: int = 100               # its own SFT base, data and eval split; not reported
     threads: int = 1
 
@@ -527,6 +527,11 @@ def verdict(result: dict, key: str) -> str:
     return f"{key}: {d['mean']:+.3f} accuracy vs DPO, [{lo:+.3f}, {hi:+.3f}]: {word}"
 
 
+def _paired(result: dict, a: str, b: str) -> list[float]:
+    acc = {(r["loss"], r["seed"]): r["accuracy"] for r in result["runs"]}
+    return [acc[a, seed] - acc[b, seed] for seed in result["config"]["seeds"]]
+
+
 def markdown(result: dict) -> str:
     cfg = result["config"]
     seeds = ", ".join(map(str, cfg["seeds"]))
@@ -556,6 +561,14 @@ def markdown(result: dict) -> str:
                      + f" | {'' if d is None else _signed(d)} |")
     lines += ["", "Losses:", ""]
     lines += [f"- `{k}`: {v['formula']}" for k, v in result["losses"].items()]
+    if "mpo-binary-entropy" in result["losses"]:
+        lines += ["", "`mpo-binary-entropy` is a member of the search grammar, not the winner of "
+                  "a search on this task: ORPO's mirror map (binary entropy, phi~ = log-odds) "
+                  "used the DPO way (reference model, no NLL term) on per-token mean "
+                  "log-probs. Its mirror map is `lf-f2d9edbf` of the quick MuJoCo search "
+                  "`runs/20261125-173431-quick-s0` (rank 8 of 10 there, summed log-probs, tied "
+                  "with DPO); that search's best, `4*p*log(p)`, is DPO with beta 0.4, so it "
+                  "would say nothing new here."]
     if result["tuning"]:
         t0 = result["tuning"][0]
         lines += ["", f"Learning-rate tuning (seed {cfg['tune_seed']}, SFT base accuracy "
@@ -568,6 +581,14 @@ def markdown(result: dict) -> str:
                          + " |")
     lines += ["", "Verdict (computed from the table):", ""]
     lines += [f"- {verdict(result, k)}" for k in result["losses"] if k != "dpo"]
+    baselines = [k for k, v in result["losses"].items() if v["label"].startswith("baseline")]
+    for key in (k for k in result["losses"] if k not in baselines):
+        for other in (b for b in baselines if b != "dpo"):
+            d = t_summary(_paired(result, key, other))
+            if d["interval"] is not None:
+                lo, hi = d["interval"]
+                lines.append(f"- {key} vs {other} (paired): {d['mean']:+.3f} accuracy, "
+                             f"[{lo:+.3f}, {hi:+.3f}]")
     lines.append("")
     return "\n".join(lines)
 
@@ -587,7 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = Config()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", default=",".join(map(str, d.seeds)), help="e.g. 0-4 or 0,3,7")
+    ap.add_argument("--seeds", default=f"{d.seeds[0]}-{d.seeds[-1]}",
+                    help="e.g. 0-4 or 0,3,7 (default %(default)s)")
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--formula", help="mirror map of the discovered loss (default: binary "
                                        "entropy with a reference and mean log-probs)")
@@ -631,8 +653,10 @@ def main(argv: list[str] | None = None) -> int:
     log(f"llm_transfer: seeds {list(cfg.seeds)}, losses {[lo.key for lo in losses]}, "
         f"{cfg.threads} thread(s); SFT cache {cache_dir()}")
     result = run(cfg, losses, log)
-    result["command"] = "python benchmarks/llm_transfer.py " + " ".join(map(shlex.quote, argv))
-    result["machine"] = f"{os.cpu_count()} CPU cores (shared), torch {cfg.threads} thread(s)"
+    result["command"] = ("python benchmarks/llm_transfer.py " +
+                         " ".join(map(shlex.quote, argv))).rstrip()
+    result["machine"] = (f"{os.cpu_count()} CPU cores (shared; 1-min load average "
+                         f"{os.getloadavg()[0]:.1f} at the end), torch {cfg.threads} thread(s)")
     result["parameters"] = sum(p.numel() for p in build_model(cfg, build_tokenizer(), 0)
                                .parameters())
     out = Path(args.out)
