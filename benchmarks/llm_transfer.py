@@ -566,9 +566,9 @@ def markdown(result: dict) -> str:
                   "a search on this task: ORPO's mirror map (binary entropy, phi~ = log-odds) "
                   "used the DPO way (reference model, no NLL term) on per-token mean "
                   "log-probs. Its mirror map is `lf-f2d9edbf` of the quick MuJoCo search "
-                  "`runs/20261125-173431-quick-s0` (9th of 10 in its hall of fame, from_run rank 8; "
-                  "summed log-probs there, same score as DPO); that search's best, `4*p*log(p)`, is DPO with beta 0.4, so it "
-                  "would say nothing new here."]
+                  "`runs/20261125-173431-quick-s0` (9th of 10 in its hall of fame, from_run "
+                  "rank 8; summed log-probs there, same score as DPO); that search's best, "
+                  "`4*p*log(p)`, is DPO with beta 0.4, so it would say nothing new here."]
     if result["tuning"]:
         t0 = result["tuning"][0]
         lines += ["", f"Learning-rate tuning (seed {cfg['tune_seed']}, SFT base accuracy "
