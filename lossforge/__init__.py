@@ -9,7 +9,12 @@ Where things live (one stage, one home):
     objectives/mpo.py      the MPO objective; objectives/zoo.py the known members
     grammar/loader.py      typed grammar files; grammar/trees.py random trees
     bench/                 MuJoCo preference benchmark; bench/fitness.py is the search's entry
-    search/                typed GP search: candidates.py (checks, de-dup), engine.py, run dirs
+    search/                typed GP search: candidates.py (checks, de-dup), genome.py (slots),
+                           engine.py, journal.py, run dirs; es.py (CMA-ES over neural maps)
+    objectives/neural.py   neural mirror maps, valid by construction (the paper's method)
+    distill/               neural map -> formula (lossforge GP or PySR)
+    export/                a loss as standalone torch, LaTeX or JSON (python -m lossforge.export)
+    integrations/trl.py    LossforgeDPOTrainer: any objective inside TRL's DPOTrainer
 """
 
 from lossforge import objectives
