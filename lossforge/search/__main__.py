@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--scenario", default=d.scenario,
                     help=f"scenario file or name under benchmarks/scenarios (default {d.scenario})")
     ap.add_argument("--grammar", default=d.grammar, help=f"grammar file (default {d.grammar})")
+    ap.add_argument("--link-grammar", metavar="FILE", default=None,
+                    help="also search the link G(D, t) with this grammar (e.g. "
+                         "grammars/link.toml); default: DPO's -log sigmoid(D)")
+    ap.add_argument("--imitation-grammar", metavar="FILE", default=None,
+                    help="also search an imitation term Psi(l, t) with this grammar (e.g. "
+                         "grammars/imitation.toml); default: none")
     ap.add_argument("--budget", choices=("quick", "screen", "full"), default=None,
                     help="gp: top fidelity rung: full = screen for every loss, full for the top "
                          "fraction; screen = quick then screen; quick = quick only "
@@ -138,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
                                population=args.population or d.population, seed=args.seed,
                                executor=args.executor or "local", workers=args.workers,
                                fitness=args.fitness, top_fraction=args.top_fraction,
-                               aggregation=args.aggregation, beta=args.beta)
+                               aggregation=args.aggregation, beta=args.beta,
+                               link_grammar=args.link_grammar,
+                               imitation_grammar=args.imitation_grammar)
             run_dir = run_search(cfg, runs_root=args.runs_dir, quiet=args.quiet)
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -155,6 +163,8 @@ def _es_config(ap, args):
     from lossforge.search.es import ESConfig
 
     gp_only = [flag for flag, on in (("--grammar", args.grammar != ap.get_default("grammar")),
+                                     ("--link-grammar", args.link_grammar is not None),
+                                     ("--imitation-grammar", args.imitation_grammar is not None),
                                      ("--top-fraction",
                                       args.top_fraction != ap.get_default("top_fraction")))
                if on]

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from lossforge.errors import CheckpointError, ConfigError
 from lossforge.search import checkpoint, engine, es, rundir
 from lossforge.search.executors import make_executor
+from lossforge.search.journal import Journal
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
         run_dir = rundir.new_run_dir(runs_root, ctx.scenario.name, config.seed)
         method.write_start(run_dir, ctx)
         state = method.init_state(ctx)
+    if hasattr(ctx, "journal"):  # evaluations finished mid-generation survive a kill
+        ctx.journal = Journal(run_dir)
     own_executor = executor is None
     if own_executor:
         executor = make_executor(config.executor, config.workers)
@@ -275,6 +278,9 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
                       f"{ladder[-1]}: {_fit(row.get(ladder[-1]))}   "
                       f"{ladder[0]}: {_fit(row.get(ladder[0]))}", highlight=False)
         console.print(f"    h(p) = {row['h']}    phi~(l) = {row['phi_tilde']}", highlight=False)
+        spec = row["spec"]
+        if spec.get("imitation") or spec.get("link", "-logsigmoid(D)") != "-logsigmoid(D)":
+            console.print(f"    {row['loss'].split(',  D =')[0]}", highlight=False)
     state = {"ladder": ladder, "config": {"metric": hof["metric"]},
              "generation": hof["generation"], "counters": hof.get("counters")}
     print_front({"pareto": r.pareto, "baselines": r.baselines}, state, console)

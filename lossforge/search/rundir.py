@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,9 +73,18 @@ def _score(rec: dict, rung: str) -> float:
 
 
 def loss_text(spec: dict) -> str:
+    """The whole loss in one line: link (and imitation term) over the margin D."""
     b = spec["beta"]
-    return (f"L = -log sigmoid({b:g} * [(phi~(l_w) - phi~(l_ref,w)) - "
-            f"(phi~(l_l) - phi~(l_ref,l))]),  l = {spec['aggregation']} log-prob")
+    link = spec.get("link", "-logsigmoid(D)")
+    psi = spec.get("imitation")
+    imitation = "" if not psi else (f" - {psi[1:]}" if psi.startswith("-") else f" + {psi}")
+    return (f"L = {link}{imitation},  D = {b:g} * [(phi~(l_w) - phi~(l_ref,w)) - "
+            f"(phi~(l_l) - phi~(l_ref,l))],  l = {spec['aggregation']} log-prob"
+            + (", t = training progress" if _uses_t(link + imitation) else ""))
+
+
+def _uses_t(text: str) -> bool:
+    return re.search(r"\bt\b", text) is not None
 
 
 def _row(lid: str, rec: dict, ladder: list[str]) -> dict:
