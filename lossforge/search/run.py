@@ -61,17 +61,26 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
     """
     if resume is not None:
         run_dir = Path(resume)
-        state = checkpoint.load(run_dir)
-        method = _method(state.get("method", "gp"))
-        config = method.config_cls.from_json(state["config"])
+        state = _first_checkpoint_missing(run_dir)
+        if state is None:
+            state = checkpoint.load(run_dir)
+            method = _method(state.get("method", "gp"))
+            config = method.config_cls.from_json(state["config"])
+        else:  # killed in generation 1: start it again (its journaled evaluations are kept)
+            method = _method(state["method"])
+            config = method.config_cls.from_json(state["config"])
+            state = None
         if overrides:
             bad = set(overrides) - {"generations", "executor", "workers"}
             if bad:
                 raise ConfigError(f"--resume continues a run as configured; it cannot change "
                                   f"{', '.join(sorted(bad))}")
             config = replace(config, **overrides)
-            state["config"] = config.to_json()
+            if state is not None:
+                state["config"] = config.to_json()
         ctx = method.make_context(config)
+        if state is None:
+            state = method.init_state(ctx)
         rundir.rewrite_generations(run_dir, state["history"])
     else:
         if config is None:
@@ -111,6 +120,17 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
     if not quiet and state["generation"] >= config.generations:
         method.report(results, state, console)
     return run_dir
+
+
+def _first_checkpoint_missing(run_dir: Path) -> dict | None:
+    """For a run killed before its first checkpoint: {"method", "config"} from its config.json
+    (the state at generation 0 is a function of the config); None when a checkpoint exists."""
+    if not run_dir.is_dir() or (run_dir / checkpoint.NAME).exists():
+        return None
+    start = rundir._read_json(run_dir / "config.json")
+    if not isinstance(start, dict) or "config" not in start:
+        raise CheckpointError(f"{run_dir / 'config.json'}: not a lossforge run configuration")
+    return {"method": start.get("method", "gp"), "config": start["config"]}
 
 
 # ---- progress --------------------------------------------------------------------------------

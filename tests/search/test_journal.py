@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from lossforge.search import checkpoint, engine, run_search
 from lossforge.search.engine import SearchConfig, deterministic_view
 from lossforge.search.journal import FILE, Journal
@@ -44,10 +46,11 @@ def test_journal_ignores_torn_and_corrupted_lines(tmp_path):
     assert "a" not in again and again["b"] == {"score": 2.0} and again.ignored == 2
 
 
-def test_kill_9_mid_generation_loses_no_finished_evaluation(tmp_path, monkeypatch):
-    """SIGKILL after generation 2 journaled its first round; the resumed run trains only what
-    had not finished (every objective and budget exactly once over both processes) and ends
-    exactly like an uninterrupted run."""
+@pytest.mark.parametrize("generation", [1, 2])
+def test_kill_9_mid_generation_loses_no_finished_evaluation(tmp_path, monkeypatch, generation):
+    """SIGKILL after generation 1 (before any checkpoint exists) or 2 journaled a round; the
+    resumed run trains only what had not finished (every objective and budget exactly once over
+    both processes) and ends exactly like an uninterrupted run."""
     log = tmp_path / "trained.jsonl"
     runs = tmp_path / "runs"
     env = dict(os.environ, LF_TRAIN_LOG=str(log),
@@ -64,7 +67,11 @@ def test_kill_9_mid_generation_loses_no_finished_evaluation(tmp_path, monkeypatc
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
             dirs = list(runs.glob("*")) if runs.exists() else []
-            if dirs and (dirs[0] / "checkpoint.json").exists():
+            if generation == 1 and dirs and len(Journal(dirs[0])) >= 3:
+                run_dir = dirs[0]                # rounds journaled, no checkpoint yet
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            if generation == 2 and dirs and (dirs[0] / "checkpoint.json").exists():
                 run_dir = dirs[0]
                 n = len(Journal(run_dir))
                 if at_ckpt is None:
@@ -78,7 +85,10 @@ def test_kill_9_mid_generation_loses_no_finished_evaluation(tmp_path, monkeypatc
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
-    assert checkpoint.load(run_dir)["generation"] == 1
+    if generation == 1:
+        assert not (run_dir / "checkpoint.json").exists()
+    else:
+        assert checkpoint.load(run_dir)["generation"] == 1
     before = _trained(log)
     monkeypatch.setenv("LF_TRAIN_LOG", str(log))
     monkeypatch.syspath_prepend(str(HERE))
