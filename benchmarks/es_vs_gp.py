@@ -138,13 +138,18 @@ def cmd_table(args) -> None:
                      "evaluations": n_es + 1, "wall_s": es_state["timing"]["elapsed_s"],
                      "formula": f"h = {d['h']}, beta {d['spec']['beta']:.4g} (fit error "
                                 f"{d['error']:.3f})", "key": "es+distill"})
+    specs = {"dpo": dpo["spec"], "gp": gp_best["spec"], "es": es_best["spec"]}
+    if dist:
+        specs["es+distill"] = dist["distilled"]["spec"]
     for r in rows:
+        r["spec"] = specs[r["key"]]   # every loss of the table, runnable without the run dirs
         for b, rs in rescores.items():
             r[f"rescore_{b}"] = rs["results"].get(r["key"], {}).get("fitness")
     scenario = es_hof["scenario"]
-    cmds = _read(es_dir / "commands.json") if (es_dir / "commands.json").is_file() else {}
+    cmds = [c for rs in rescores.values() for c in rs.get("commands", [])]
     out = {"scenario": scenario, "budget": budget, "es_run": str(es_dir), "gp_run": str(gp_dir),
-           "rows": rows, "distilled": dist, "commands": cmds}
+           "rows": rows, "distilled": dist, "es_history": es_state["history"],
+           "gp_history": gp_state["history"], "rescore_commands": cmds}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"es_vs_gp-{scenario}.json").write_text(json.dumps(out, indent=2) + "\n")
     head = ["method", f"best score ({budget}, search)", "evaluations", "wall time"]
@@ -159,8 +164,6 @@ def cmd_table(args) -> None:
           *lines, ""]
     if args.notes:
         md += [Path(args.notes).read_text().rstrip(), ""]
-    if cmds:
-        md += ["Commands:", ""] + [f"    {c}" for c in cmds.get("commands", [])] + [""]
     (RESULTS / f"es_vs_gp-{scenario}.md").write_text("\n".join(md))
     print("\n".join(md))
 
