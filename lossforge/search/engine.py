@@ -60,6 +60,20 @@ SEED_TREES = {
 }
 
 
+def check_common(cfg) -> None:
+    """The checks every search method's config shares (GP here, CMA-ES in ``es.py``)."""
+    if cfg.executor not in ("local", "ray"):
+        raise ConfigError(f"--executor {cfg.executor!r}: expected local or ray")
+    if cfg.workers is not None and cfg.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {cfg.workers}")
+    if cfg.aggregation not in ("sum", "mean"):
+        raise ConfigError(f"--aggregation must be sum or mean, got {cfg.aggregation!r}")
+    if cfg.beta is not None and not cfg.beta > 0:
+        raise ConfigError(f"--beta must be positive, got {cfg.beta}")
+    if cfg.metric not in ("auc", "final"):
+        raise ConfigError(f"metric must be auc or final, got {cfg.metric!r}")
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Everything a run depends on (serialised as config.json and inside every checkpoint)."""
@@ -96,18 +110,9 @@ class SearchConfig:
             raise ConfigError(f"--generations must be >= 1, got {self.generations}")
         if self.population < 4:
             raise ConfigError(f"--population must be >= 4, got {self.population}")
-        if self.executor not in ("local", "ray"):
-            raise ConfigError(f"--executor {self.executor!r}: expected local or ray")
-        if self.workers is not None and self.workers < 1:
-            raise ConfigError(f"--workers must be >= 1, got {self.workers}")
         if not 0 < self.top_fraction <= 1:
             raise ConfigError(f"top_fraction must be in (0, 1], got {self.top_fraction}")
-        if self.aggregation not in ("sum", "mean"):
-            raise ConfigError(f"--aggregation must be sum or mean, got {self.aggregation!r}")
-        if self.beta is not None and not self.beta > 0:
-            raise ConfigError(f"--beta must be positive, got {self.beta}")
-        if self.metric not in ("auc", "final"):
-            raise ConfigError(f"metric must be auc or final, got {self.metric!r}")
+        check_common(self)
         bad = set(self.operator_weights) - set(gp.OPERATORS)
         if bad:
             raise ConfigError(f"unknown operator(s) {sorted(bad)}; known: {gp.OPERATORS}")
@@ -339,7 +344,7 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
 ROUND_PER_WORKER = 2
 
 
-def _run_rung(ctx: Context, executor, rung: str, specs: list[dict]) -> list[dict]:
+def run_rung(ctx: Context, executor, rung: str, specs: list[dict]) -> list[dict]:
     """Fitness of ``specs`` at budget ``rung``, through the executor.
 
     With a journal (``ctx.journal``, set by the driver for a run directory) results already
@@ -371,7 +376,7 @@ def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
                 else {})
         specs.append(get_spec(name, **over).to_json())
     for rung in ctx.ladder:
-        res = _run_rung(ctx, executor, rung, specs)
+        res = run_rung(ctx, executor, rung, specs)
         for spec, f in zip(specs, res):
             state["baselines"].setdefault(spec["name"], {"spec": spec})[rung] = f
 
@@ -382,7 +387,7 @@ def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str
     ``retrain`` (only with ``dedup=False``, for benchmarks): known losses trained again."""
     first, rest = ctx.ladder[0], ctx.ladder[1:]
     todo = [lid for lid, rec in state["losses"].items() if first not in rec]
-    res = _run_rung(ctx, executor, first,
+    res = run_rung(ctx, executor, first,
                     [state["losses"][lid]["spec"] for lid in todo + list(retrain)])
     for lid, f in zip(todo, res):
         state["losses"][lid][first] = f
@@ -401,7 +406,7 @@ def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str
     for rung in rest:
         promote = [lid for lid in pool[:n_top]
                    if rung not in state["losses"][lid] or not ctx.config.dedup]
-        res = _run_rung(ctx, executor, rung, [state["losses"][lid]["spec"] for lid in promote])
+        res = run_rung(ctx, executor, rung, [state["losses"][lid]["spec"] for lid in promote])
         for lid, f in zip(promote, res):
             state["losses"][lid][rung] = f
         state["counters"]["evaluated"][rung] += len(promote)

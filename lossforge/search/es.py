@@ -76,16 +76,7 @@ class ESConfig:
             raise ConfigError(f"--sigma0 must be positive, got {self.sigma0}")
         if self.hidden < 1:
             raise ConfigError(f"--hidden must be >= 1, got {self.hidden}")
-        if self.executor not in ("local", "ray"):
-            raise ConfigError(f"--executor {self.executor!r}: expected local or ray")
-        if self.workers is not None and self.workers < 1:
-            raise ConfigError(f"--workers must be >= 1, got {self.workers}")
-        if self.aggregation not in ("sum", "mean"):
-            raise ConfigError(f"--aggregation must be sum or mean, got {self.aggregation!r}")
-        if self.beta is not None and not self.beta > 0:
-            raise ConfigError(f"--beta must be positive, got {self.beta}")
-        if self.metric not in ("auc", "final"):
-            raise ConfigError(f"metric must be auc or final, got {self.metric!r}")
+        engine.check_common(self)
         rng = self.l_range or DEFAULT_L_RANGE[self.aggregation]
         NeuralMap.at_dpo(self.hidden, tuple(rng))  # validates l_range
         object.__setattr__(self, "l_range", tuple(float(x) for x in rng))
@@ -210,7 +201,7 @@ def step(state: dict, ctx: Context, executor) -> dict:
     gen = state["generation"] + 1
     xs = es.ask()
     specs = [spec_for(ctx, x, f"es-g{gen}-{i}") for i, x in enumerate(xs)]
-    results = engine._run_rung(ctx, executor, budget, specs)  # journaled, as the GP's
+    results = engine.run_rung(ctx, executor, budget, specs)  # journaled, as the GP's
     scores = [_score(f) for f in results]
     told = [FAILED_LOSS if math.isnan(s) else -s for s in scores]
     es.tell(xs, told)

@@ -49,3 +49,50 @@ def slow_recording_evaluate(objectives, scenario=None, budget="screen", **kw):
     """``recording_evaluate`` that takes a while (so a test can kill it mid-generation)."""
     time.sleep(0.3)
     return recording_evaluate(objectives, scenario, budget, **kw)
+
+
+def kill_9_when(code: str, env: dict, cwd, runs: Path, ready, timeout: float = 120.0) -> Path:
+    """Run ``python -c code`` (a search writing under ``runs``) and SIGKILL it as soon as
+    ``ready(run_dir)`` is true; returns the run directory. Fails (with the child's stderr) if
+    the child ended or the time ran out first."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    run_dir = None
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline and proc.poll() is None:
+            dirs = list(runs.glob("*")) if runs.exists() else []
+            if dirs and ready(dirs[0]):
+                run_dir = dirs[0]
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.02)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if proc.returncode != -signal.SIGKILL or run_dir is None:
+        raise AssertionError("the search was not killed mid-run: "
+                             + proc.stderr.read().decode()[-2000:])
+    return run_dir
+
+
+class AfterCheckpoint:
+    """``ready`` for :func:`kill_9_when`: true once ``grew(run_dir)`` differs from its value
+    when the first checkpoint appeared (i.e. generation 2 has started work)."""
+
+    def __init__(self, grew):
+        self.grew, self.at_checkpoint = grew, None
+
+    def __call__(self, run_dir: Path) -> bool:
+        if not (run_dir / "checkpoint.json").exists():
+            return False
+        now = self.grew(run_dir)
+        if self.at_checkpoint is None:
+            self.at_checkpoint = now
+            return False
+        return now != self.at_checkpoint

@@ -7,10 +7,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +20,7 @@ from lossforge.search import checkpoint, engine, load_run, run_search
 from lossforge.search.candidates import Candidate, Rejection, fingerprint, validate
 from lossforge.search.engine import SearchConfig, deterministic_view
 from lossforge.search.executors import LocalExecutor, evaluate_chunk
+from search_helpers import AfterCheckpoint, kill_9_when
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -152,26 +149,9 @@ def test_kill_9_mid_generation_then_resume_equals_uninterrupted(tmp_path, refere
             "quiet=True)\n")
     env = dict(os.environ, LF_MARKERS=str(markers),
                PYTHONPATH=os.pathsep.join([str(REPO), str(HERE)]))
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 90
-        run_dir, seen_after_ckpt = None, None
-        while time.time() < deadline and proc.poll() is None:
-            dirs = list(runs.glob("*")) if runs.exists() else []
-            if dirs and (dirs[0] / "checkpoint.json").exists():
-                run_dir = dirs[0]
-                if seen_after_ckpt is None:
-                    seen_after_ckpt = set(markers.iterdir())
-                elif set(markers.iterdir()) - seen_after_ckpt:   # training generation 2 now
-                    os.kill(proc.pid, signal.SIGKILL)
-                    break
-            time.sleep(0.02)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    # SIGKILL once generation 2 is training (a new marker after the first checkpoint)
+    run_dir = kill_9_when(code, env, tmp_path, runs,
+                          AfterCheckpoint(lambda d: len(list(markers.iterdir()))), timeout=90)
     assert checkpoint.load(run_dir)["generation"] == 1        # killed mid-generation 2
     run_search(resume=run_dir, quiet=True)
     assert final_view(run_dir) == final_view(reference_run)

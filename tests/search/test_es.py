@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from lossforge.objectives.neural import NeuralObjective, NeuralSpec
 from lossforge.search import checkpoint, es, load_run, run_search
 from lossforge.search.engine import deterministic_view
 from lossforge.search.es import ESConfig
+from search_helpers import AfterCheckpoint, kill_9_when
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -95,27 +94,9 @@ def test_kill_9_mid_generation_then_resume_equals_uninterrupted(tmp_path):
                PYTHONPATH=os.pathsep.join([str(REPO), str(HERE)]))
     code = ("from lossforge.search import run_search\nfrom lossforge.search.es import ESConfig\n"
             f"run_search(ESConfig(**{cfg.to_json()!r}), runs_root={str(runs)!r}, quiet=True)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    run_dir, killed = None, False
-    try:
-        deadline, seen = time.time() + 90, None
-        while time.time() < deadline and proc.poll() is None:
-            dirs = list(runs.glob("*")) if runs.exists() else []
-            if dirs and (dirs[0] / "checkpoint.json").exists():
-                run_dir = dirs[0]
-                if seen is None:
-                    seen = set(markers.iterdir())
-                elif set(markers.iterdir()) - seen:      # generation 2 is training
-                    os.kill(proc.pid, signal.SIGKILL)
-                    killed = True
-                    break
-            time.sleep(0.02)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert killed and run_dir is not None, proc.stderr.read().decode()[-2000:]
+    # SIGKILL once generation 2 is training (a new marker after the first checkpoint)
+    run_dir = kill_9_when(code, env, tmp_path, runs,
+                          AfterCheckpoint(lambda d: len(list(markers.iterdir()))), timeout=90)
     assert checkpoint.load(run_dir)["generation"] == 1
     os.environ["LF_MARKERS"] = str(markers)
     try:

@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +16,7 @@ import pytest
 from lossforge.search import checkpoint, engine, run_search
 from lossforge.search.engine import SearchConfig, deterministic_view
 from lossforge.search.journal import FILE, Journal
+from search_helpers import AfterCheckpoint, kill_9_when
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -60,31 +57,11 @@ def test_kill_9_mid_generation_loses_no_finished_evaluation(tmp_path, monkeypatc
             "from lossforge.search import run_search, SearchConfig\n"
             f"run_search(SearchConfig(**{_cfg().to_json()!r}), runs_root={str(runs)!r}, "
             "quiet=True)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    run_dir, at_ckpt = None, None
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            dirs = list(runs.glob("*")) if runs.exists() else []
-            if generation == 1 and dirs and len(Journal(dirs[0])) >= 3:
-                run_dir = dirs[0]                # rounds journaled, no checkpoint yet
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-            if generation == 2 and dirs and (dirs[0] / "checkpoint.json").exists():
-                run_dir = dirs[0]
-                n = len(Journal(run_dir))
-                if at_ckpt is None:
-                    at_ckpt = n
-                elif n > at_ckpt:            # generation 2 has journaled a round: kill now
-                    os.kill(proc.pid, signal.SIGKILL)
-                    break
-            time.sleep(0.02)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    if generation == 1:   # rounds journaled, no checkpoint yet
+        ready = lambda d: len(Journal(d)) >= 3  # noqa: E731
+    else:                 # generation 2 has journaled a round
+        ready = AfterCheckpoint(lambda d: len(Journal(d)))
+    run_dir = kill_9_when(code, env, tmp_path, runs, ready)
     if generation == 1:
         assert not (run_dir / "checkpoint.json").exists()
     else:
