@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from baselines import parse_seeds
+    from lossforge.bench.scenarios import parse_seeds
 
     from lossforge.bench import fitness
     from lossforge.bench.__main__ import build_objectives

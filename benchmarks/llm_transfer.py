@@ -61,6 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from lossforge.bench.scenarios import parse_seeds  # noqa: E402
 from lossforge.objectives import MPOSpec, Objective, from_run, get  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -591,17 +592,6 @@ def markdown(result: dict) -> str:
                              f"[{lo:+.3f}, {hi:+.3f}]")
     lines.append("")
     return "\n".join(lines)
-
-
-def parse_seeds(text: str) -> tuple[int, ...]:
-    out: list[int] = []
-    for part in text.split(","):
-        if "-" in part:
-            a, b = part.split("-")
-            out += list(range(int(a), int(b) + 1))
-        elif part:
-            out.append(int(part))
-    return tuple(out)
 
 
 def build_parser() -> argparse.ArgumentParser:

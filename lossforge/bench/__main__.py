@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="score a loss found by a search: hall-of-fame rank (0 = best, the "
                          "default) or loss id of a run directory; repeatable")
     ap.add_argument("--budget", default="screen", choices=["quick", "screen", "full"])
-    ap.add_argument("--seeds", help="training seeds, e.g. 0,1,2 (default: the budget's)")
+    ap.add_argument("--seeds", help="training seeds, e.g. 0-4 or 0,3,7 (default: the budget's)")
     ap.add_argument("--episodes", type=int, help="evaluation episodes (default: the budget's)")
     ap.add_argument("--metric", default="auc", choices=["auc", "final"])
     ap.add_argument("--out", help="run directory (default runs/bench-<time>-<scenario>)")
@@ -133,7 +133,7 @@ def _run(args) -> int:
     from lossforge import objectives
     from lossforge.bench import fitness
     from lossforge.bench.bc import BCConfig, train_bc
-    from lossforge.bench.scenarios import list_scenarios, load_scenario
+    from lossforge.bench.scenarios import list_scenarios, load_scenario, parse_seeds
 
     console = Console(quiet=False)
     if args.list_scenarios:
@@ -145,7 +145,7 @@ def _run(args) -> int:
     if args.env and scen.env_id != args.env:
         raise ConfigError(f"scenario {scen.name} is for {scen.env_id}, not {args.env}")
     budget = scen.budget(args.budget)
-    seeds = (tuple(int(s) for s in args.seeds.split(",")) if args.seeds else budget.seeds)
+    seeds = parse_seeds(args.seeds) if args.seeds else budget.seeds
     objs = build_objectives(args.losses, scen)
     for f in args.formula:
         objs.append(objectives.from_mirror_map(f, beta=scen.beta, name=f"h={f}"))

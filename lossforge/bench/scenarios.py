@@ -49,6 +49,26 @@ BUDGET_NAMES = ("quick", "screen", "full")
 REFERENCE_RECIPES = ("all", "chosen")
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """'0-4,7' -> (0, 1, 2, 3, 4, 7): the --seeds syntax of every benchmark command."""
+    out: list[int] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                a, b = part.split("-")
+                out += list(range(int(a), int(b) + 1))
+            else:
+                out.append(int(part))
+        except ValueError:
+            raise ConfigError(f"--seeds {text!r}: expected integers and ranges such as 0-4,7") \
+                from None
+    if not out or any(s < 0 for s in out):
+        raise ConfigError(f"--seeds {text!r}: expected non-negative integers such as 0-4,7")
+    return tuple(out)
+
+
 def default_dir() -> Path:
     """``$LOSSFORGE_SCENARIOS`` or the repository's ``benchmarks/scenarios``."""
     env = os.environ.get("LOSSFORGE_SCENARIOS")

@@ -164,3 +164,13 @@ def test_name_must_match_file_and_toml_errors_name_the_file(tmp_path, base):
 def test_integer_seeds_expand_to_a_range(tmp_path, base):
     sc = load_scenario(_write(tmp_path, _set(base, ("budgets", "full", "seeds"), 3)))
     assert sc.full.seeds == (0, 1, 2)
+
+
+def test_seed_lists_parse_and_bad_ones_are_named():
+    from lossforge.bench.scenarios import parse_seeds
+
+    assert parse_seeds("0-4,7") == (0, 1, 2, 3, 4, 7)
+    assert parse_seeds("3") == (3,)
+    for bad in ("a", "1-", "", "-2"):
+        with pytest.raises(ConfigError, match="--seeds"):
+            parse_seeds(bad)
