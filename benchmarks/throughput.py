@@ -24,7 +24,6 @@ so the JSON records the load average next to them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex

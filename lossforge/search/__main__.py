@@ -170,9 +170,9 @@ def _es_config(ap, args):
                if on]
     if gp_only:
         ap.error(f"{', '.join(gp_only)}: not used by --method es")
-    try:
-        import cma  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("cma") is None:
         ap.error("--method es needs the cma library: pip install 'lossforge[es]'")
     d = ESConfig()
     given = {"budget": args.budget, "generations": args.generations,
