@@ -163,3 +163,21 @@ def test_latex_blocks_are_balanced_and_name_every_part():
     assert r"\phi^{-1}(p)" in doc
     block = MirrorMap.from_formula("p*log(p) + (1-p)*log(1-p)").latex_block()
     assert r"\log\left(1 - e^{\ell}\right)" in block
+
+
+def test_rewards_are_beta_times_the_phi_tilde_difference():
+    """Objective.rewards against hand-computed rewards: DPO beta (l - l_ref); ORPO (reference
+    free) beta * log-odds, log-odds = l - log(1 - e^l) in float64 math."""
+    import math
+
+    from lossforge.objectives import get
+
+    x = torch.tensor([[-3.0, -4.0, -3.5, -3.2]], dtype=torch.float64)
+    rw, rl = get("dpo").rewards(*x.unbind(1))
+    assert rw.item() == pytest.approx(0.1 * (-3.0 + 3.5), rel=1e-15)
+    assert rl.item() == pytest.approx(0.1 * (-4.0 + 3.2), rel=1e-15)
+    orpo = get("orpo")
+    rw, rl = orpo.rewards(x[:, 0], x[:, 1])
+    odds = lambda v: v - math.log(1 - math.exp(v))  # noqa: E731
+    assert rw.item() == pytest.approx(orpo.spec.beta * odds(-3.0), rel=1e-12)
+    assert rl.item() == pytest.approx(orpo.spec.beta * odds(-4.0), rel=1e-12)

@@ -196,13 +196,7 @@ class LossforgeDPOTrainer(DPOTrainer):
 
     def rewards(self, chosen, rejected, ref_chosen=None, ref_rejected=None):
         """The objective's implicit rewards beta [phi~(l) - phi~(l_ref)] (or beta phi~(l))."""
-        obj = self.objective
-        phi = (lambda x: x) if obj._phi_is_identity else obj._phi  # mpo.py keeps phi~ there
-        beta = float(obj.spec.beta)
-        if obj.needs_reference:
-            return (beta * (phi(chosen) - phi(ref_chosen)),
-                    beta * (phi(rejected) - phi(ref_rejected)))
-        return beta * phi(chosen), beta * phi(rejected)
+        return self.objective.rewards(chosen, rejected, ref_chosen, ref_rejected)
 
     def _log_metrics(self, mode, inputs, outputs, shift_mask, chosen, rejected, ref_chosen,
                      ref_rejected, t) -> None:

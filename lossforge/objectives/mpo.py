@@ -178,6 +178,23 @@ class Objective:
             loss = loss + self._w_sft(t) * self._psi(pc, n, t)
         return loss
 
+    def phi_tilde(self, logps: torch.Tensor) -> torch.Tensor:
+        """phi~ applied to (aggregated) log-probs: the reward transform of this objective."""
+        return logps if self._phi_is_identity else self._phi(logps)
+
+    def rewards(self, policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor,
+                ref_chosen_logps: torch.Tensor | None = None,
+                ref_rejected_logps: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The implicit rewards (r_w, r_l): beta [phi~(l) - phi~(l_ref)], or beta phi~(l)
+        without a reference. What trainers log as rewards/chosen and rewards/rejected."""
+        beta = float(self.spec.beta)
+        pc, pr = self.phi_tilde(policy_chosen_logps), self.phi_tilde(policy_rejected_logps)
+        if self.needs_reference:
+            return (beta * (pc - self.phi_tilde(ref_chosen_logps)),
+                    beta * (pr - self.phi_tilde(ref_rejected_logps)))
+        return beta * pc, beta * pr
+
     # ---- text forms ------------------------------------------------------------------------
 
     def formula(self) -> str:
