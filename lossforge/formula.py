@@ -17,11 +17,13 @@ from lossforge.errors import LossforgeError
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m lossforge.formula",
-        description="Check a mirror map h(p) on (0,1) and show its MPO link phi~(l).",
+        description="Check a mirror map, given as h(p) on (0,1) or directly as phi~(l) for "
+                    "l = log p < 0, and show its MPO link phi~(l).",
         epilog='Example: python -m lossforge.formula "p*log(p) + (1-p)*log(1-p)" --json. '
                "Exit code 0: valid, 1: a check failed, 2: bad input.")
-    ap.add_argument("formula", help="h(p) in Python syntax, e.g. 'p*log(p)'; functions: "
-                                    "log exp sqrt log1p expm1 softplus sigmoid tanh sin cos ...")
+    ap.add_argument("formula", help="h(p) in p, or phi~(l) in l (e.g. 'p*log(p)', '-sqrt(-l)'); "
+                                    "functions: log exp sqrt log1p expm1 softplus sigmoid tanh "
+                                    "sin cos ...")
     ap.add_argument("--latex", action="store_true", help="print only the LaTeX block")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--time-limit", type=float, default=2.0, metavar="S",

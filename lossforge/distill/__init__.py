@@ -146,16 +146,16 @@ def finalize(mm: MirrorMap, target: Target, *, backend: str, complexity: int,
     report = mm.check(legendre=True, time_limit_s=2.0)
     if not report.valid:
         bad = report.convex if not report.convex.holds else report.differentiable
-        raise DistillError(f"formula h(p) = {mm.h} is not a valid mirror map: {bad.detail}")
+        raise DistillError(f"formula {mm.formula} is not a valid mirror map: {bad.detail}")
     try:
         mm.compile(verify=True)
     except LossforgeError as exc:
-        raise DistillError(f"formula h(p) = {mm.h}: {exc}") from None
+        raise DistillError(f"formula {mm.formula}: {exc}") from None
     err, a, c = fit_error(phi_tilde_values(mm, target.l), target)
     if not np.isfinite(err):
-        raise DistillError(f"formula h(p) = {mm.h} does not fit the target with a positive "
+        raise DistillError(f"formula {mm.formula} does not fit the target with a positive "
                            "scale")
-    formula = str(mm.h)
+    formula = mm.formula
     spec = MPOSpec(name=name, mirror_map=formula, beta=float(target.beta * a), reference=True,
                    link="-logsigmoid(D)", aggregation=target.aggregation,
                    description=f"distilled ({backend}) from {target.source}; relative RMS "
@@ -163,8 +163,8 @@ def finalize(mm: MirrorMap, target: Target, *, backend: str, complexity: int,
     obj = Objective(spec)
     smoke = smoke_test(obj)
     if not smoke.ok:
-        raise DistillError(f"formula h(p) = {formula}: loss smoke test failed ({smoke.detail})")
-    return Distilled(backend=backend, formula=formula, h=formula, phi_inv=str(mm.phi_inv),
+        raise DistillError(f"formula {formula}: loss smoke test failed ({smoke.detail})")
+    return Distilled(backend=backend, formula=formula, h=str(mm.h), phi_inv=str(mm.phi_inv),
                      phi_tilde=str(mm.phi_tilde), latex=mm.latex(), complexity=complexity,
                      error=err, scale=a, shift=c,
                      checks={"mirror_map": report.to_dict(), "smoke": smoke.to_dict()},

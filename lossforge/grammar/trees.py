@@ -18,6 +18,7 @@ from deap import gp
 from lossforge.errors import GrammarError
 from lossforge.grammar.loader import Grammar
 from lossforge.symbolic.mirror_map import P, MirrorMap
+from lossforge.symbolic.logdomain import L
 
 
 def _candidates(grammar: Grammar, type_name: str, budget: int):
@@ -69,9 +70,10 @@ def generate(grammar: Grammar, rng: random.Random, *, min_height: int = 1,
 
 
 def variable_symbol(name: str) -> sp.Symbol:
-    """The SymPy symbol of a grammar variable: the mirror maps' p, else a real symbol (link
-    and imitation formulas go on as text through the safe parser, which only needs the name)."""
-    return P if name == P.name else sp.Symbol(name, real=True)
+    """The SymPy symbol of a grammar variable: the mirror maps' p, the log-probability l (< 0:
+    a map written as phi~(l), or an imitation term), else a real symbol (link formulas go on as
+    text through the safe parser, which only needs the name)."""
+    return {P.name: P, L.name: L}.get(name) or sp.Symbol(name, real=True)
 
 
 def tree_to_sympy(grammar: Grammar, tree: gp.PrimitiveTree) -> sp.Expr:
@@ -100,8 +102,9 @@ def tree_to_sympy(grammar: Grammar, tree: gp.PrimitiveTree) -> sp.Expr:
 
 
 def tree_to_mirror_map(grammar: Grammar, tree: gp.PrimitiveTree) -> MirrorMap:
-    h = tree_to_sympy(grammar, tree)
-    return MirrorMap(h, source=str(h))
+    """The map of a tree: h(p) from a grammar in p, phi~(l) from a grammar in l."""
+    expr = tree_to_sympy(grammar, tree)
+    return MirrorMap.from_expr(expr, source=str(expr))
 
 
 def tree_to_names(tree: gp.PrimitiveTree) -> list[str]:

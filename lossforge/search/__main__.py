@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(pip install 'lossforge[es]')")
     ap.add_argument("--scenario", default=d.scenario,
                     help=f"scenario file or name under benchmarks/scenarios (default {d.scenario})")
-    ap.add_argument("--grammar", default=d.grammar, help=f"grammar file (default {d.grammar})")
+    ap.add_argument("--grammar", default=d.grammar,
+                    help=f"grammar file (default {d.grammar}); grammars/phi_tilde.toml writes "
+                         "maps as phi~(l): slopes that depend on l at summed log-probs")
     ap.add_argument("--link-grammar", metavar="FILE", default=None,
                     help="also search the link G(D, t) with this grammar (e.g. "
                          "grammars/link.toml); default: DPO's -log sigmoid(D)")
@@ -76,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--top-fraction", type=float, default=d.top_fraction,
                     help=f"share of each generation promoted to the top rung "
                          f"(default {d.top_fraction})")
+    ap.add_argument("--single-fidelity", action="store_true",
+                    help="gp: score every loss at --budget only (no cheaper first rung): for "
+                         "scenarios where the quick rung's 20 steps say nothing about the score")
     ap.add_argument("--aggregation", choices=("sum", "mean"), default=d.aggregation,
                     help="candidates' log-probs: summed over the segment as DPO (default), or "
                          "mean per step (where p = exp(l) is not ~0, so more of h(p) matters)")
@@ -145,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                                executor=args.executor or "local", workers=args.workers,
                                fitness=args.fitness, top_fraction=args.top_fraction,
                                aggregation=args.aggregation, beta=args.beta,
+                               multi_fidelity=not args.single_fidelity,
                                link_grammar=args.link_grammar,
                                imitation_grammar=args.imitation_grammar)
             run_dir = run_search(cfg, runs_root=args.runs_dir, quiet=args.quiet)
@@ -166,7 +172,8 @@ def _es_config(ap, args):
                                      ("--link-grammar", args.link_grammar is not None),
                                      ("--imitation-grammar", args.imitation_grammar is not None),
                                      ("--top-fraction",
-                                      args.top_fraction != ap.get_default("top_fraction")))
+                                      args.top_fraction != ap.get_default("top_fraction")),
+                                     ("--single-fidelity", args.single_fidelity))
                if on]
     if gp_only:
         ap.error(f"{', '.join(gp_only)}: not used by --method es")

@@ -187,7 +187,7 @@ def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, be
         return Rejection(names, "not_convex", report.convex.detail)
     if not report.differentiable.holds:
         return Rejection(names, "not_differentiable", report.differentiable.detail)
-    formula = str(mm.h)
+    formula = mm.formula
     try:
         mm.compile()  # verifies the log-domain rewrite against 40-digit arithmetic
     except Exception as exc:  # noqa: BLE001
@@ -223,7 +223,7 @@ def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, be
     sem = mm.semantic_hash()
     if len(space.parts) > 1:  # the same map with another link or imitation term is another loss
         sem = hashlib.sha256(json.dumps([sem, link, imitation]).encode()).hexdigest()[:16]
-    return Candidate(names=names, h=formula, phi_inv=str(mm.phi_inv),
+    return Candidate(names=names, h=str(mm.h), phi_inv=str(mm.phi_inv),
                      phi_tilde=str(mm.phi_tilde), convex_status=report.convex.status,
                      semantic_hash=sem, fingerprint=fp, spec=obj.spec.to_json(),
                      complexity=space.size(names), link=link, imitation=imitation)

@@ -57,6 +57,10 @@ SEED_TREES = {
         "orpo": ["add[Real,Real->Real]", "xlogx[Prob->Neg]", "p", "xlogx[Prob->Neg]",
                  "sub[One,Prob->Prob]", "1[One]", "p"],
     },
+    "phi_tilde": {  # phi~(l) = l, and ORPO's log-odds l - log(1 - e^l)
+        "dpo": ["l"],
+        "orpo": ["add[Inc,Inc->Inc]", "l", "neg[Dec->Inc]", "log1mexp[Lin->Dec]", "l"],
+    },
 }
 
 

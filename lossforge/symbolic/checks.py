@@ -77,17 +77,24 @@ _GRID = sample_grid()
 
 
 def check_mirror_map(h: sp.Expr, p: sp.Symbol, *, time_limit_s: float = 1.0,
-                     legendre: bool = True, derivatives: tuple[sp.Expr, sp.Expr] | None = None,
-                     numeric=None, prove: bool = True) -> CheckReport:
+                     legendre: bool = True, derivatives: tuple[sp.Expr, ...] | None = None,
+                     numeric=None, prove: bool = True, order: int = 2) -> CheckReport:
     """Run every validity check of mpo.md on h(p); see the module docstring.
 
-    ``derivatives``: (h', h'') if the caller has them already (MirrorMap caches them);
-    ``numeric``: a function x -> [h, h', h''] (``numeric_derivatives``), likewise.
+    ``order=1`` checks a map given by its derivative instead: ``h`` is then h'(p) (a map written
+    as phi~(l), whose antiderivative need not be elementary), and the same checks run one
+    derivative lower (h' finite, h'' = d/dp h' > 0, h' -> -oo at 0+ for Legendre).
+    ``derivatives``: the derivatives up to h'' ((h', h'') for order 2, (h'',) for order 1) if the
+    caller has them already (MirrorMap caches them);
+    ``numeric``: a function x -> [h, h', h''] (``numeric_derivatives``), likewise (for order 1:
+    x -> [h', h'', ...]; entries past h'' are ignored).
     ``prove=False`` stops after sampling (status ``sampled`` at best): the fast screen a search
     can use in its inner loop, upgrading finalists with a proof later."""
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 (h' given) or 2 (h given), got {order}")
     start = time.perf_counter()
-    convex, differentiable = _convexity(h, p, time_limit_s, derivatives, numeric, prove)
-    leg = _legendre(h, p, time_limit_s) if legendre else None
+    convex, differentiable = _convexity(h, p, time_limit_s, derivatives, numeric, prove, order)
+    leg = _legendre(h, p, time_limit_s, order) if legendre else None
     return CheckReport(convex, differentiable, leg, time.perf_counter() - start)
 
 
@@ -97,8 +104,9 @@ def check_mirror_map(h: sp.Expr, p: sp.Symbol, *, time_limit_s: float = 1.0,
 
 
 def _convexity(h: sp.Expr, p: sp.Symbol, limit: float,
-               derivatives: tuple[sp.Expr, sp.Expr] | None = None,
-               numeric=None, prove: bool = True) -> tuple[Check, Check]:
+               derivatives: tuple[sp.Expr, ...] | None = None,
+               numeric=None, prove: bool = True, order: int = 2) -> tuple[Check, Check]:
+    name = "h" if order == 2 else "h'"   # the function given; its derivative of `order` is h''
     if not h.free_symbols <= {p}:
         extra = ", ".join(sorted(str(s) for s in h.free_symbols - {p}))
         bad = Check(FAILED, False, None, f"h depends on symbols other than p: {extra}")
@@ -106,29 +114,29 @@ def _convexity(h: sp.Expr, p: sp.Symbol, limit: float,
     kinks = [e for e in sp.preorder_traversal(h) if isinstance(e, _NONSMOOTH)]
     if kinks:
         where = _kink_point(kinks[0], p)
-        why = f"h contains the non-smooth {kinks[0].func.__name__}(...)"
+        why = f"{name} contains the non-smooth {kinks[0].func.__name__}(...)"
         return (Check(FAILED, False, where, why + ", so h'' is not defined everywhere"),
                 Check(FAILED, False, where, why))
     h = to_elementary(h)
     # 1. numeric first: h, h', h'' on the grid by torch autograd (no symbolic derivative yet)
-    sampled = _sample(h, p, numeric or numeric_derivatives(h, p))
+    sampled = _sample(h, p, numeric or numeric_derivatives(h, p), order)
     if sampled is not None:
         return sampled
+    listed = "h, h', h''" if order == 2 else "h', h''"
     if not prove:
-        ok = Check(SAMPLED, True, None, f"h, h', h'' finite and h'' > 0 on {_GRID.size} points "
+        ok = Check(SAMPLED, True, None, f"{listed} finite and h'' > 0 on {_GRID.size} points "
                    "(no proof attempted)")
         return ok, ok
     # 2. survivors only: symbolic derivatives and a proof attempt
     if derivatives is not None:
-        h1, h2 = (to_elementary(d) for d in derivatives)
+        h2 = to_elementary(tuple(derivatives)[-1])
     else:
-        h1 = sp.diff(h, p)
-        h2 = sp.diff(h1, p)
+        h2 = sp.diff(h, p, order)
     if h2 == 0:
         why = "h'' is identically 0 (h is affine in p)"
         return Check(FAILED, False, 0.5, why), Check(PROVED, True, None, "h is affine")
 
-    diff_ok = Check(SAMPLED, True, None, f"h, h', h'' finite on {_GRID.size} sample points")
+    diff_ok = Check(SAMPLED, True, None, f"{listed} finite on {_GRID.size} sample points")
     try:
         with time_limit(limit) as armed:
             if not armed and sp.count_ops(h2) > 60:
@@ -221,14 +229,15 @@ def numeric_derivatives(h: sp.Expr, p: sp.Symbol):
     return numeric
 
 
-def _mp_confirm(fh, x: float):
-    """[h, h', h''] at x in 40 digits (h' and h'' by high-precision central differences with a
-    step relative to the distance from 0 and 1); None where undefined, UNDECIDED if too large."""
+def _mp_confirm(fh, x: float, order: int = 2):
+    """[f, f', ..., f^(order)] at x in 40 digits (derivatives by high-precision central
+    differences with a step relative to the distance from 0 and 1); None where undefined,
+    UNDECIDED if too large."""
     with mpmath.workdps(_MP_DPS + 20):
         xm = mpmath.mpf(x)
         step = min(xm, 1 - xm) * mpmath.mpf(10) ** -12
         try:
-            vals = [fh(xm), mpmath.diff(fh, xm, 1, h=step), mpmath.diff(fh, xm, 2, h=step)]
+            vals = [fh(xm)] + [mpmath.diff(fh, xm, k, h=step) for k in range(1, order + 1)]
         except OverflowError:
             return UNDECIDED
         except (ZeroDivisionError, ValueError, TypeError):
@@ -237,35 +246,37 @@ def _mp_confirm(fh, x: float):
         return None if any(v is None for v in out) else out
 
 
-def _sample(h, p, numeric) -> tuple[Check, Check] | None:
-    """Grid sampling with mpmath confirmation; returns a failure pair or None (passed)."""
+def _sample(h, p, numeric, order: int = 2) -> tuple[Check, Check] | None:
+    """Grid sampling with mpmath confirmation; returns a failure pair or None (passed).
+    ``numeric(x)`` gives [f, f', ...]; the first ``order + 1`` are used, the last of them is h''."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         vals = [np.broadcast_to(np.asarray(v, dtype=complex), _GRID.shape)
-                for v in numeric(_GRID)]
+                for v in numeric(_GRID)[:order + 1]]
     stacked = np.stack(vals)
     real_finite = np.isfinite(stacked).all(axis=0) & (np.abs(stacked.imag) == 0).all(axis=0)
-    h2r = stacked[2].real
+    h2r = stacked[order].real
     bad = ~real_finite | (h2r <= 0)
     if not bad.any():
         return None
     # undefined points first, then the most negative h'': the most telling witness
-    order = np.lexsort((np.where(real_finite, h2r, -np.inf), real_finite))
-    flagged = order[: int(bad.sum())]
+    ranked = np.lexsort((np.where(real_finite, h2r, -np.inf), real_finite))
+    flagged = ranked[: int(bad.sum())]
     if flagged.size > _MAX_CONFIRM:  # confirm an evenly spread subset, ends included
         flagged = flagged[np.linspace(0, flagged.size - 1, _MAX_CONFIRM).round().astype(int)]
     fh = mp_lambdify(p, h)
     for i in flagged:
         x = float(_GRID[i])
-        values = _mp_confirm(fh, x)
+        values = _mp_confirm(fh, x, order)
         if values is UNDECIDED:
             continue  # too large to evaluate: this point proves nothing either way
         if values is None:
-            why = f"h is not real, finite and twice differentiable at p = {x:.15g}"
+            what = "h is not real, finite and twice" if order == 2 else "h' is not real, finite and"
+            why = f"{what} differentiable at p = {x:.15g}"
             return Check(FAILED, False, x, why), Check(FAILED, False, x, why)
-        if values[2] <= mpmath.mpf(10) ** (-25) * max(1, abs(values[0])):
+        if values[order] <= mpmath.mpf(10) ** (-25) * max(1, abs(values[0])):
             diff_ok = Check(SAMPLED, True, None, "finite where sampled")
-            return (Check(FAILED, False, x, f"h''(p) = {mpmath.nstr(values[2], 6)} <= 0 at "
+            return (Check(FAILED, False, x, f"h''(p) = {mpmath.nstr(values[order], 6)} <= 0 at "
                           f"p = {x:.15g}"), diff_ok)
     return None  # every flagged point was a float artefact
 
@@ -367,8 +378,8 @@ def _sturm(num: sp.Expr, den: sp.Expr, p: sp.Symbol):
 # --------------------------------------------------------------------------------------------
 
 
-def _legendre(h: sp.Expr, p: sp.Symbol, limit: float) -> Check:
-    h1 = sp.diff(to_elementary(h), p)
+def _legendre(h: sp.Expr, p: sp.Symbol, limit: float, order: int = 2) -> Check:
+    h1 = sp.diff(to_elementary(h), p) if order == 2 else to_elementary(h)
     try:
         with time_limit(limit) as armed:
             if armed or sp.count_ops(h1) <= 30:

@@ -7,6 +7,16 @@
     mm.check()      # CheckReport: convex / differentiable / legendre, each proved|sampled|...
     mm.latex()      # dict of LaTeX strings; mm.semantic_hash() equal for h and h + a*p + b
     mm.compile()    # torch function l -> phi~(l), with a numeric self-check of the rewrite
+
+A map can also be written directly as phi~(l), a formula in the log-probability l < 0:
+
+    mm = MirrorMap.from_formula("-sqrt(-l)")      # phi~(l) = -sqrt(-l), h'(p) = -sqrt(-log p)
+    mm.h            # Integral(-sqrt(-log(p)), p): its antiderivative need not be elementary
+
+Only h' enters a loss, so such a map is checked one derivative lower (h' finite and strictly
+increasing on (0, 1), i.e. phi~ strictly increasing in l) and is the same kind of object
+everywhere else. This is how formulas reach slopes that depend on l at summed log-probs of
+long responses (l ~ -600, p = e^l ~ 0), where every elementary h(p) reduces to c * p log p.
 """
 
 from __future__ import annotations
@@ -51,14 +61,38 @@ class MirrorMap:
             raise FormulaError(f"mirror map {source or h} uses unknown variables {names}; "
                                "only p is allowed")
         self.h = h
+        self.given = h            # the formula as given: h(p), or phi~(l) (see from_expr)
+        self.order = 2            # derivatives from the given formula to h''
         self.source = source if source is not None else str(h)
         self._report: CheckReport | None = None
         self._proved_attempted = False
 
     @classmethod
+    def from_expr(cls, expr: sp.Expr, source: str | None = None) -> "MirrorMap":
+        """h(p) when expr is in p; phi~(l) when it is in l (the module docstring)."""
+        if not isinstance(expr, sp.Expr):
+            raise FormulaError(f"a mirror map must be a SymPy expression, got "
+                               f"{type(expr).__name__}")
+        if L not in expr.free_symbols:
+            return cls(expr, source)
+        if P in expr.free_symbols:
+            raise FormulaError(f"mirror map {source or expr} uses both p and l: write h(p) in p "
+                               "or phi~(l) in l")
+        h_prime = expr.subs(L, sp.log(P))
+        mm = cls(sp.Integral(h_prime, P), source if source is not None else str(expr))
+        mm.given, mm.order = expr, 1
+        mm.__dict__["h_prime"] = h_prime   # seed the cached property: no diff of an Integral
+        return mm
+
+    @classmethod
     def from_formula(cls, text: str) -> "MirrorMap":
-        """Parse a user formula in p (safe parser: nothing is executed)."""
-        return cls(parse_formula(text, {"p": P}), source=text)
+        """Parse a user formula: h in p, or phi~ in l (safe parser: nothing is executed)."""
+        return cls.from_expr(parse_formula(text, {"p": P, "l": L}), source=text)
+
+    @property
+    def formula(self) -> str:
+        """The canonical text of the given formula (parses back to the same map)."""
+        return str(self.given)
 
     def __repr__(self) -> str:
         return f"MirrorMap({self.source!r})"
@@ -75,7 +109,8 @@ class MirrorMap:
 
     @property
     def _derivatives(self):
-        """(h', h'') for the checks, computed only if a check needs them (lazily)."""
+        """The derivatives of the given formula up to h'' for the checks, computed only if a
+        check needs them (lazily)."""
         return _LazyDerivatives(self)
 
     @cached_property
@@ -104,9 +139,9 @@ class MirrorMap:
         have = self._report
         if (have is None or (legendre and have.legendre is None)
                 or (prove and not self._proved_attempted)):
-            self._report = check_mirror_map(self.h, P, time_limit_s=time_limit_s,
+            self._report = check_mirror_map(self._checked, P, time_limit_s=time_limit_s,
                                             legendre=legendre, derivatives=self._derivatives,
-                                            numeric=self._numeric, prove=prove)
+                                            numeric=self._numeric, prove=prove, order=self.order)
             self._proved_attempted = prove
         return self._report
 
@@ -119,10 +154,16 @@ class MirrorMap:
 
     # ---- identity --------------------------------------------------------------------------
 
+    @property
+    def _checked(self) -> sp.Expr:
+        """What the checks differentiate: h, or h' for a map given as phi~(l)."""
+        return self.h if self.order == 2 else self.h_prime
+
     @cached_property
     def _numeric(self):
-        """float64 function p -> [h, h', h''] by autograd (shared by the checks and the hash)."""
-        return numeric_derivatives(to_elementary(self.h), P)
+        """float64 function p -> [f, f', f''] by autograd for f = h (or h' when given as phi~),
+        shared by the checks and the hash; h'' is entry ``order``."""
+        return numeric_derivatives(to_elementary(self._checked), P)
 
     def semantic_hash(self) -> str:
         """Hash of h'' at fixed points (10 significant digits): equal for h and h + a*p + b,
@@ -130,8 +171,8 @@ class MirrorMap:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                values = np.broadcast_to(np.asarray(self._numeric(_HASH_POINTS)[2], dtype=complex),
-                                         _HASH_POINTS.shape)
+                h2 = self._numeric(_HASH_POINTS)[self.order]
+                values = np.broadcast_to(np.asarray(h2, dtype=complex), _HASH_POINTS.shape)
             except (ZeroDivisionError, ValueError, OverflowError, TypeError, NameError):
                 values = np.full(_HASH_POINTS.shape, np.nan, dtype=complex)
         parts = [f"{v.real:.10g}" if np.isfinite(v) and v.imag == 0 else "nan" for v in values]
@@ -159,6 +200,7 @@ class MirrorMap:
         report = self.check()
         return {
             "formula": self.source,
+            "given": "h" if self.order == 2 else "phi_tilde",
             "h": str(self.h),
             "phi_inv": str(self.phi_inv),
             "phi_tilde": str(self.phi_tilde),
@@ -215,4 +257,5 @@ class _LazyDerivatives:
         self.mm = mm
 
     def __iter__(self):
-        return iter((self.mm.h_prime, self.mm.h_second))
+        mm = self.mm
+        return iter((mm.h_prime, mm.h_second) if mm.order == 2 else (mm.h_second,))
