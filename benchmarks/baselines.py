@@ -5,6 +5,14 @@
         --out benchmarks/results/baselines-hopper.jsonl
     python benchmarks/baselines.py table benchmarks/results/baselines-hopper.jsonl
 
+    # a search's winners, scored the same way (with DPO again in every cell, for paired
+    # differences), then compared with every baseline of the table
+    python benchmarks/baselines.py run --scenarios hopper-noisy-0.3 --losses dpo --no-fixed \
+        --spec benchmarks/results/winners/<name>.json --from-run runs/<run>:0 --seeds 0-9 \
+        --budget full --out benchmarks/results/winners-hopper-full.jsonl
+    python benchmarks/baselines.py compare benchmarks/results/winners-hopper-full.jsonl \
+        --baselines benchmarks/results/baselines-hopper-full.jsonl
+
 ``run`` works cell by cell, one (seed, scenario) at a time with every loss of that cell trained
 and evaluated together (common random numbers: a cell's numbers do not depend on which other
 cells ran). Each finished cell is appended to the JSONL file (flushed and fsynced) and skipped on
@@ -14,6 +22,10 @@ few seeds rather than a few scenarios with all seeds.
 
 ``table`` prints and writes (next to the JSONL, as .md and .json) mean normalised score and the
 95 % t-interval over seeds for every scenario and loss, plus the reference (BC) and BC-on-chosen.
+
+``compare`` answers the search's must-show for every candidate and scenario: does its 95 % CI
+lie above the CI of every baseline in the table (same scenario, budget and seeds), and what is
+its paired difference to DPO trained in the same cells.
 """
 
 from __future__ import annotations
@@ -55,7 +67,7 @@ def append(path: Path, records: list[dict]) -> None:
 def run(args) -> None:
 
     from lossforge.bench import fitness
-    from lossforge.bench.__main__ import build_objectives
+    from lossforge.bench.__main__ import build_objectives, run_objective
     from lossforge.bench.bc import BCConfig, train_bc
     from lossforge.bench.scenarios import load_scenario
 
@@ -63,20 +75,23 @@ def run(args) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     done = done_cells(out)
     command = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
+    extra = [load_spec_file(Path(f)) for f in args.spec] + [run_objective(r) for r in args.from_run]
     for seed in parse_seeds(args.seeds):
         for name in args.scenarios.split(","):
             if (name, seed, args.budget) in done:
                 continue
             scen = load_scenario(name)
-            objs = build_objectives(args.losses, scen)
+            objs = (build_objectives(args.losses, scen) if args.losses else []) + extra
             t0 = time.time()
             res = fitness.evaluate(objs, scen, args.budget, seeds=[seed], workers=args.workers)
-            dataset, ref = fitness.reference_policy(scen)
-            bc_chosen = train_bc(dataset, BCConfig(recipe="chosen", seed=seed,
-                                                   steps=scen.bc_steps)).params
-            fixed = fitness.evaluate_policies({"reference (BC)": ref.params,
-                                               "bc-on-chosen": bc_chosen}, scen, args.budget)
-            rows = [*fixed.values(), *res]
+            rows = list(res)
+            if not args.no_fixed:
+                dataset, ref = fitness.reference_policy(scen)
+                bc_chosen = train_bc(dataset, BCConfig(recipe="chosen", seed=seed,
+                                                       steps=scen.bc_steps)).params
+                fixed = fitness.evaluate_policies({"reference (BC)": ref.params,
+                                                   "bc-on-chosen": bc_chosen}, scen, args.budget)
+                rows = [*fixed.values(), *res]
             append(out, [{"scenario": name, "seed": seed, "budget": args.budget,
                           "loss": r.name, "status": r.status, "score": r.per_seed[0],
                           "final": r.final, "auc": r.auc, "curve": r.curve,
@@ -115,20 +130,94 @@ def table(args) -> None:
     path.with_suffix(".summary.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 
+def load_spec_file(path: Path):
+    """An objective from a JSON file: a spec, or {"spec": ...} as the search and distillation
+    write them (MPO or neural). JSON only: nothing is executed or unpickled."""
+    from lossforge.objectives import from_spec
+
+    data = json.loads(path.read_text())
+    return from_spec(data.get("spec", data))
+
+
+def _summary(path: Path) -> dict[tuple[str, str, str], list[tuple[int, float]]]:
+    """(budget, scenario, loss) -> [(seed, score)] of a run JSONL (torn lines skipped)."""
+    cells: dict[tuple[str, str, str], list[tuple[int, float]]] = defaultdict(list)
+    for line in path.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        score = r["score"] if r["status"] == "ok" else float("nan")
+        cells[(r["budget"], r["scenario"], r["loss"])].append((r["seed"], score))
+    return cells
+
+
+def compare(args) -> None:
+    """Every candidate of a winners JSONL against every baseline of the table, per scenario."""
+    from lossforge.bench.fitness import ci95_halfwidth
+
+    cand, base = _summary(Path(args.jsonl)), _summary(Path(args.baselines))
+    out, lines = [], ["| scenario | loss | seeds | score | 95 % CI | best baseline (CI) | "
+                      "beats every baseline, CIs apart | paired vs DPO (same cells) |",
+                      "|---|---|---|---|---|---|---|---|"]
+    for (budget, scen, loss), xs in sorted(cand.items()):
+        if loss in args.skip.split(","):
+            continue
+        seeds = {s for s, _ in xs}
+        scores = [v for _, v in sorted(xs)]
+        mean, ci = sum(scores) / len(scores), ci95_halfwidth(scores)
+        rivals = []
+        for (b2, s2, name), ys in base.items():
+            if b2 == budget and s2 == scen:
+                vals = [v for s, v in ys if s in seeds]
+                if len(vals) == len(seeds):  # the same seeds, or the row does not count
+                    rivals.append((name, sum(vals) / len(vals), ci95_halfwidth(vals)))
+        top = max(rivals, key=lambda r: r[1] + r[2], default=None)   # highest upper bound
+        beats = top is not None and mean - ci > top[1] + top[2]
+        dpo = dict(cand.get((budget, scen, "dpo"), []))
+        diffs = [v - dpo[s] for s, v in xs if s in dpo]
+        paired = (f"{sum(diffs) / len(diffs):+.1f} ± {ci95_halfwidth(diffs):.1f}"
+                  if len(diffs) > 1 and loss != "dpo" else "")
+        row = {"budget": budget, "scenario": scen, "loss": loss, "n_seeds": len(scores),
+               "mean": mean, "ci95": ci, "baselines_compared": len(rivals),
+               "strongest_baseline": top and {"loss": top[0], "mean": top[1], "ci95": top[2]},
+               "beats_every_baseline": beats, "paired_vs_dpo": paired}
+        out.append(row)
+        best = f"{top[0]} {top[1]:.1f} ± {top[2]:.1f}" if top else "none with these seeds"
+        lines.append(f"| {scen} | {loss} | {len(scores)} | {mean:.1f} | ±{ci:.1f} | {best} | "
+                     f"{'yes' if beats else 'no'} | {paired} |")
+    md = "\n".join(lines)
+    print(md)
+    stem = Path(args.jsonl).with_suffix("")
+    Path(f"{stem}.compare.md").write_text(md + "\n")
+    Path(f"{stem}.compare.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="baseline tables, resumable")
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
     r.add_argument("--scenarios", required=True)
-    r.add_argument("--losses", default="dpo,dpo:beta=0.5,dpo:beta=2,orpo,ipo,robust,hinge")
+    r.add_argument("--losses", default="dpo,dpo:beta=0.5,dpo:beta=2,orpo,ipo,robust,hinge",
+                   help="zoo losses ('' for none)")
+    r.add_argument("--spec", action="append", default=[],
+                   help="a JSON objective spec file (repeatable): e.g. a search winner")
+    r.add_argument("--from-run", action="append", default=[], metavar="RUN[:RANK|:NAME]",
+                   help="a loss of a search run directory (repeatable)")
+    r.add_argument("--no-fixed", action="store_true",
+                   help="skip the reference and BC-on-chosen rows (the table has them)")
     r.add_argument("--seeds", default="0-9")
     r.add_argument("--budget", default="full")
     r.add_argument("--workers", type=int, default=None)
     r.add_argument("--out", required=True)
     t = sub.add_parser("table")
     t.add_argument("jsonl")
+    c = sub.add_parser("compare")
+    c.add_argument("jsonl", help="a run JSONL of candidates (and DPO, for paired differences)")
+    c.add_argument("--baselines", required=True, help="the baseline table's run JSONL")
+    c.add_argument("--skip", default="dpo", help="rows of the candidates file not to judge")
     args = ap.parse_args()
-    run(args) if args.cmd == "run" else table(args)
+    {"run": run, "table": table, "compare": compare}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--losses", default="dpo,orpo,ipo,robust,hinge",
                     help="comma-separated zoo names, each optionally name:key=value[:k=v]")
     ap.add_argument("--formula", action="append", default=[],
-                    help="score a mirror map h(p) as an MPO loss (DPO link); repeatable")
+                    help="score a mirror map, h(p) or phi~(l), as an MPO loss (DPO link); "
+                         "repeatable")
     ap.add_argument("--from-run", action="append", default=[], metavar="RUN[:RANK|:NAME]",
                     help="score a loss found by a search: hall-of-fame rank (0 = best, the "
                          "default) or loss id of a run directory; repeatable")

@@ -1,0 +1,54 @@
+"""``benchmarks/baselines.py compare``: the must-show verdict (CIs apart from every baseline) and
+the paired difference to DPO, against hand-computed t-intervals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+T_975_DF2 = 4.302652729911275   # Student t quantile, 2 degrees of freedom (tables)
+
+
+def _write(path: Path, rows: list[tuple[str, str, list[float]]]) -> None:
+    with open(path, "w") as fh:
+        for scen, loss, scores in rows:
+            for seed, v in enumerate(scores):
+                fh.write(json.dumps({"scenario": scen, "seed": seed, "budget": "full",
+                                     "loss": loss, "status": "ok", "score": v,
+                                     "command": "test"}) + "\n")
+        fh.write('{"torn')   # a killed writer's last line is skipped
+
+
+def _compare(tmp_path: Path, cand, base) -> list[dict]:
+    _write(tmp_path / "c.jsonl", cand)
+    _write(tmp_path / "b.jsonl", base)
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "baselines.py"), "compare",
+                    str(tmp_path / "c.jsonl"), "--baselines", str(tmp_path / "b.jsonl")],
+                   check=True, capture_output=True, text=True)
+    return json.loads((tmp_path / "c.compare.json").read_text())
+
+
+def test_verdict_needs_the_ci_above_every_baseline(tmp_path):
+    half = T_975_DF2 / 3 ** 0.5             # sd 1, n 3
+    rows = _compare(tmp_path,
+                    cand=[("s", "win", [10, 11, 12]), ("s", "dpo", [4, 6, 5]),
+                          ("t", "win", [10, 11, 12])],
+                    base=[("s", "dpo", [5, 6, 7]), ("s", "orpo", [4.5, 5.5, 6.5]),
+                          ("t", "dpo", [9, 10, 11])])
+    by = {(r["scenario"], r["loss"]): r for r in rows}
+    assert set(by) == {("s", "win"), ("t", "win")}          # dpo rows are not judged
+    s, t = by["s", "win"], by["t", "win"]
+    assert abs(s["ci95"] - half) < 1e-3 and abs(s["mean"] - 11) < 1e-12   # t tabled to 3 d.p.
+    assert s["beats_every_baseline"]       # 11 - 2.484 = 8.516 > 6 + 2.484 = 8.484
+    assert s["strongest_baseline"]["loss"] == "dpo" and s["baselines_compared"] == 2
+    assert not t["beats_every_baseline"]   # overlaps 10 +- 2.484
+    assert s["paired_vs_dpo"] == "+6.0 ± 2.5"   # differences 6, 5, 7 with this run's DPO
+
+
+def test_baselines_with_other_seeds_do_not_count(tmp_path):
+    rows = _compare(tmp_path, cand=[("s", "win", [10, 11, 12])],
+                    base=[("s", "dpo", [50, 60])])   # seeds 0-1 only
+    assert rows[0]["baselines_compared"] == 0 and not rows[0]["beats_every_baseline"]
