@@ -11,7 +11,8 @@
         --spec benchmarks/results/winners/<name>.json --from-run runs/<run>:0 --seeds 0-9 \
         --budget full --out benchmarks/results/winners-hopper-full.jsonl
     python benchmarks/baselines.py compare benchmarks/results/winners-hopper-full.jsonl \
-        --baselines benchmarks/results/baselines-hopper-full.jsonl
+        --baselines benchmarks/results/baselines-hopper-full.jsonl \
+        --baselines benchmarks/results/dpo-sweep-hopper-full.jsonl
 
 ``run`` works cell by cell, one (seed, scenario) at a time with every loss of that cell trained
 and evaluated together (common random numbers: a cell's numbers do not depend on which other
@@ -156,7 +157,9 @@ def compare(args) -> None:
     """Every candidate of a winners JSONL against every baseline of the table, per scenario."""
     from lossforge.bench.fitness import ci95_halfwidth
 
-    cand, base = _summary(Path(args.jsonl)), _summary(Path(args.baselines))
+    cand, base = _summary(Path(args.jsonl)), {}
+    for path in args.baselines:
+        base |= _summary(Path(path))
     out, lines = [], ["| scenario | loss | seeds | score | 95 % CI | best baseline (CI) | "
                       "beats every baseline, CIs apart | paired vs DPO (same cells) |",
                       "|---|---|---|---|---|---|---|---|"]
@@ -214,7 +217,9 @@ def main() -> None:
     t.add_argument("jsonl")
     c = sub.add_parser("compare")
     c.add_argument("jsonl", help="a run JSONL of candidates (and DPO, for paired differences)")
-    c.add_argument("--baselines", required=True, help="the baseline table's run JSONL")
+    c.add_argument("--baselines", required=True, action="append",
+                   help="a baseline table's run JSONL (repeatable: e.g. the table and a DPO "
+                        "beta sweep)")
     c.add_argument("--skip", default="dpo", help="rows of the candidates file not to judge")
     args = ap.parse_args()
     {"run": run, "table": table, "compare": compare}[args.cmd](args)

@@ -294,9 +294,9 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
                   f"{hof['generation']}, metric {hof['metric']}, rungs {'/'.join(ladder)}")
     console.print("\n[bold]Hall of fame[/bold]")
     for i, row in enumerate(r.hall_of_fame, 1):
-        console.print(f"{i:>2}. {row['name']}  size {row['complexity']}  "
-                      f"{ladder[-1]}: {_fit(row.get(ladder[-1]))}   "
-                      f"{ladder[0]}: {_fit(row.get(ladder[0]))}", highlight=False)
+        scores = "   ".join(f"{rung}: {_fit(row.get(rung))}" for rung in reversed(ladder))
+        console.print(f"{i:>2}. {row['name']}  size {row['complexity']}  {scores}",
+                      highlight=False)
         console.print(f"    h(p) = {row['h']}    phi~(l) = {row['phi_tilde']}", highlight=False)
         spec = row["spec"]
         if spec.get("imitation") or spec.get("link", "-logsigmoid(D)") != "-logsigmoid(D)":
