@@ -355,8 +355,10 @@ def run_rung(ctx: Context, executor, rung: str, specs: list[dict]) -> list[dict]
     journaled are taken from it, and the rest run in rounds of ``ROUND_PER_WORKER`` per worker,
     each round journaled as it finishes: a killed run loses at most one round.
     """
-    run = lambda part: map_specs(executor, ctx.config.fitness, part,  # noqa: E731
-                                 ctx.scenario_path, rung, ctx.config.metric)
+    def run(part: list[dict]) -> list[dict]:
+        return map_specs(executor, ctx.config.fitness, part, ctx.scenario_path, rung,
+                         ctx.config.metric)
+
     journal = ctx.journal
     if journal is None:
         return run(specs)
