@@ -12,7 +12,10 @@
         --budget full --out benchmarks/results/winners-hopper-full.jsonl
     python benchmarks/baselines.py compare benchmarks/results/winners-hopper-full.jsonl \
         --baselines benchmarks/results/baselines-hopper-full.jsonl \
-        --baselines benchmarks/results/dpo-sweep-hopper-full.jsonl
+        --baselines benchmarks/results/dpo-sweep-hopper-full.jsonl \
+        --baselines benchmarks/results/winners-hopper-full.jsonl --skip dpo,hinge,robust
+    # (the last --baselines: baselines scored next to the winner, e.g. on a held-out scenario;
+    #  --skip: the rows of the candidates file that are baselines, not candidates)
 
 ``run`` works cell by cell, one (seed, scenario) at a time with every loss of that cell trained
 and evaluated together (common random numbers: a cell's numbers do not depend on which other
@@ -171,7 +174,7 @@ def compare(args) -> None:
         mean, ci = sum(scores) / len(scores), ci95_halfwidth(scores)
         rivals = []
         for (b2, s2, name), ys in base.items():
-            if b2 == budget and s2 == scen:
+            if b2 == budget and s2 == scen and name != loss:   # (a file may be in both roles)
                 vals = [v for s, v in ys if s in seeds]
                 if len(vals) == len(seeds):  # the same seeds, or the row does not count
                     rivals.append((name, sum(vals) / len(vals), ci95_halfwidth(vals)))

@@ -22,11 +22,11 @@ def _write(path: Path, rows: list[tuple[str, str, list[float]]]) -> None:
         fh.write('{"torn')   # a killed writer's last line is skipped
 
 
-def _compare(tmp_path: Path, cand, base) -> list[dict]:
+def _compare(tmp_path: Path, cand, base, *extra: str) -> list[dict]:
     _write(tmp_path / "c.jsonl", cand)
     _write(tmp_path / "b.jsonl", base)
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "baselines.py"), "compare",
-                    str(tmp_path / "c.jsonl"), "--baselines", str(tmp_path / "b.jsonl")],
+                    str(tmp_path / "c.jsonl"), "--baselines", str(tmp_path / "b.jsonl"), *extra],
                    check=True, capture_output=True, text=True)
     return json.loads((tmp_path / "c.compare.json").read_text())
 
@@ -52,3 +52,14 @@ def test_baselines_with_other_seeds_do_not_count(tmp_path):
     rows = _compare(tmp_path, cand=[("s", "win", [10, 11, 12])],
                     base=[("s", "dpo", [50, 60])])   # seeds 0-1 only
     assert rows[0]["baselines_compared"] == 0 and not rows[0]["beats_every_baseline"]
+
+
+def test_rows_of_the_candidates_file_can_be_baselines_too(tmp_path):
+    """Baselines scored in the candidates' own run (e.g. on a held-out scenario) count, the
+    candidate itself does not."""
+    cand = [("h", "win", [10, 11, 12]), ("h", "hinge", [9, 10, 11])]
+    rows = _compare(tmp_path, cand, [], "--baselines", str(tmp_path / "c.jsonl"),
+                    "--skip", "dpo,hinge")
+    assert [r["loss"] for r in rows] == ["win"]
+    assert rows[0]["strongest_baseline"]["loss"] == "hinge" and rows[0]["baselines_compared"] == 1
+    assert not rows[0]["beats_every_baseline"]
