@@ -17,6 +17,7 @@ Writes ``<jsonl stem>.discrimination.json`` next to the input, with this command
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -30,10 +31,13 @@ from lossforge.bench.fitness import ci95_halfwidth  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print(__doc__.split("\n\n")[1], file=sys.stderr)
-        return 2
-    path = Path(argv[0])
+    ap = argparse.ArgumentParser(prog="python benchmarks/discrimination.py",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("jsonl", help="a baseline run JSONL (benchmarks/baselines.py run --out)")
+    path = Path(ap.parse_args(argv).jsonl)
+    if not path.is_file():
+        ap.error(f"{path}: no such file")
+    argv = [str(path)]
     scores: dict[tuple[str, str], dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for line in path.read_text().splitlines():
         try:
