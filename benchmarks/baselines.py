@@ -48,16 +48,20 @@ sys.path.insert(0, str(ROOT))
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
 
 
+def records(path: Path) -> list[dict]:
+    """The rows of a run JSONL; a torn last line from a kill is skipped (that cell is redone)."""
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
 def done_cells(path: Path) -> set[tuple[str, int, str]]:
-    cells = set()
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line from a kill: that cell is simply redone
-            cells.add((r["scenario"], r["seed"], r["budget"]))
-    return cells
+    return ({(r["scenario"], r["seed"], r["budget"]) for r in records(path)}
+            if path.exists() else set())
 
 
 def append(path: Path, records: list[dict]) -> None:
@@ -110,11 +114,7 @@ def table(args) -> None:
     path = Path(args.jsonl)
     cells: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     commands = set()
-    for line in path.read_text().splitlines():
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for r in records(path):
         commands.add(r["command"])
         metric = r["score"] if r["status"] == "ok" else float("nan")
         cells[(r["budget"], r["scenario"], r["loss"])].append(metric)
@@ -146,11 +146,7 @@ def load_spec_file(path: Path):
 def _summary(path: Path) -> dict[tuple[str, str, str], list[tuple[int, float]]]:
     """(budget, scenario, loss) -> [(seed, score)] of a run JSONL (torn lines skipped)."""
     cells: dict[tuple[str, str, str], list[tuple[int, float]]] = defaultdict(list)
-    for line in path.read_text().splitlines():
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for r in records(path):
         score = r["score"] if r["status"] == "ok" else float("nan")
         cells[(r["budget"], r["scenario"], r["loss"])].append((r["seed"], score))
     return cells

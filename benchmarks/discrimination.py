@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from baselines import records  # noqa: E402  (this directory: the scripts' shared JSONL reader)
 from lossforge.bench.fitness import ci95_halfwidth  # noqa: E402
 
 
@@ -37,16 +38,11 @@ def main(argv: list[str]) -> int:
     path = Path(ap.parse_args(argv).jsonl)
     if not path.is_file():
         ap.error(f"{path}: no such file")
-    argv = [str(path)]
     scores: dict[tuple[str, str], dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
-    for line in path.read_text().splitlines():
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a torn last line from a kill
+    for r in records(path):
         if r.get("status") == "ok" and r.get("score") is not None:
             scores[(r["budget"], r["scenario"])][r["loss"]][r["seed"]] = r["score"]
-    out = {"command": f"python benchmarks/discrimination.py {argv[0]}", "cells": []}
+    out = {"command": f"python benchmarks/discrimination.py {path}", "cells": []}
     for (budget, scenario), losses in sorted(scores.items()):
         rows = {}
         for loss, per_seed in losses.items():
