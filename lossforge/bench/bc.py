@@ -25,6 +25,7 @@ import safetensors
 import safetensors.torch
 import torch
 
+from lossforge.bench.envs import make_env
 from lossforge.bench.cache import Hasher, atomic_save_tensors, atomic_write_json, cache_root
 from lossforge.bench.progress import progress_bar
 from lossforge.bench.policy import (
@@ -78,9 +79,7 @@ class BCResult:
 
 def action_box(env_id: str) -> tuple[float, float]:
     """The env's action box, which must be the same interval on every dimension."""
-    import gymnasium
-
-    env = gymnasium.make(env_id)
+    env = make_env(env_id)
     try:
         low, high = env.action_space.low, env.action_space.high
     finally:

@@ -44,6 +44,7 @@ from typing import Sequence
 
 import numpy as np
 
+from lossforge.bench.envs import env_kwargs, make_env
 from lossforge.bench._io import atomic_write, atomic_write_json, canonical_json, sha256_file
 from lossforge.bench.cache import cache_root
 from lossforge.bench.scenarios import Scenario, load_scenario
@@ -235,10 +236,9 @@ def _snapshot(u, env_data):
 def _build_pairs(spec: SegmentSpec, policies: Sequence[ZooPolicy], pair_ids: np.ndarray,
                  entries: np.ndarray, progress=None) -> dict[str, np.ndarray]:
     """Roll out the pairs ``pair_ids`` (with mix entries ``entries``)."""
-    import gymnasium as gym
     import mujoco
 
-    env = gym.make(spec.env_id)
+    env = make_env(spec.env_id)
     u = env.unwrapped
     obs_dim = env.observation_space.shape[0]
     act_dim = env.action_space.shape[0]
@@ -340,7 +340,9 @@ def segment_key(spec: SegmentSpec, zoo_fp: str, level_names: Sequence[str]) -> d
     import gymnasium
     import mujoco
 
-    return {"format": DATASET_FORMAT, "env_id": spec.env_id, "horizon": spec.horizon,
+    # env settings only where lossforge sets any, so existing cached datasets stay valid
+    extra = {"env_kwargs": env_kwargs(spec.env_id)} if env_kwargs(spec.env_id) else {}
+    return {"format": DATASET_FORMAT, "env_id": spec.env_id, **extra, "horizon": spec.horizon,
             "n_pairs": spec.n_pairs, "mix": [list(m) for m in spec.mix],
             "levels": list(level_names), "start_level": spec.start_level,
             "start_steps": list(spec.start_steps), "seed": spec.seed, "zoo": zoo_fp,

@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from lossforge.bench.envs import make_env
 from lossforge.bench.policy import Params, act, stack_params, trainable
 from lossforge.bench.progress import progress_bar
 from lossforge.errors import ConfigError, LossforgeError
@@ -71,14 +72,12 @@ class Evaluator:
 
     def __init__(self, env_id: str, episode_seeds: Sequence[int], max_steps: int | None = None,
                  chunk_policies: int = 64):
-        import gymnasium
-
         self.env_id = env_id
         self.episode_seeds = tuple(int(s) for s in episode_seeds)
         if not self.episode_seeds:
             raise ConfigError("Evaluator needs at least one episode seed")
-        self._make = lambda: gymnasium.make(env_id).unwrapped  # we apply the time limit ourselves
-        probe = gymnasium.make(env_id)
+        self._make = lambda: make_env(env_id).unwrapped  # we apply the time limit ourselves
+        probe = make_env(env_id)
         self.max_steps = int(max_steps or probe.spec.max_episode_steps or 1000)
         self.obs_dim = int(probe.observation_space.shape[0])
         probe.close()

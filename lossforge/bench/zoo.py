@@ -40,6 +40,7 @@ from typing import Sequence
 
 import numpy as np
 
+from lossforge.bench.envs import env_kwargs, make_env
 from lossforge.bench._io import (
     atomic_write_bytes,
     atomic_write_json,
@@ -280,9 +281,7 @@ def synthetic_zoo(env_id: str = "Hopper-v5", seed: int = 0, scale: float = 0.3,
     """A two-level in-memory zoo for tests and examples, no training needed: ``random``
     (uniform actions) and ``linear`` (a fixed random linear Gaussian policy drawn from
     ``seed``)."""
-    import gymnasium as gym
-
-    env = gym.make(env_id)
+    env = make_env(env_id)
     low = env.action_space.low.astype(np.float32)
     high = env.action_space.high.astype(np.float32)
     obs_dim, act_dim = env.observation_space.shape[0], low.shape[0]
@@ -315,6 +314,12 @@ def load_zoo(env_id: str, root: str | os.PathLike | None = None, verify: bool = 
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{meta_path}: corrupted zoo metadata ({e})") from None
+    if meta.get("env_kwargs", {}) != env_kwargs(env_id):
+        raise ConfigError(f"{meta_path}: this zoo was made with gymnasium.make({env_id!r}, "
+                          f"**{meta.get('env_kwargs', {})}) but lossforge now makes the env with "
+                          f"**{env_kwargs(env_id)} (lossforge/bench/envs.py); its policies would "
+                          f"see other observations. Re-train it: `python -m lossforge.bench.zoo "
+                          f"train --env {env_id}`")
     levels, policies = [], []
     for i, lv in enumerate(meta["levels"]):
         try:
@@ -355,9 +360,7 @@ def evaluate(policy: ZooPolicy, env_id: str, episodes: int, seed: int,
              deterministic: bool = True) -> np.ndarray:
     """Undiscounted returns of ``episodes`` episodes; episode i resets with seed ``seed + i``
     and stochastic actions draw from ``default_rng([seed, i])``."""
-    import gymnasium as gym
-
-    env = gym.make(env_id)
+    env = make_env(env_id)
     out = np.empty(episodes, dtype=np.float64)
     try:
         for i in range(episodes):
@@ -415,9 +418,11 @@ class TrainConfig:
                     ent_coef=self.ent_coef)
 
     def identity(self) -> dict:
-        """What must match to resume a run."""
+        """What must match to resume a run (env settings only where lossforge sets any, so
+        work directories from before :mod:`lossforge.bench.envs` still resume)."""
+        extra = {"env_kwargs": env_kwargs(self.env_id)} if env_kwargs(self.env_id) else {}
         return dict(env_id=self.env_id, seed=self.seed, net_arch=list(self.net_arch),
-                    **self.ppo_kwargs())
+                    **extra, **self.ppo_kwargs())
 
 
 def _log(cfg_quiet: bool, msg: str) -> None:
@@ -449,7 +454,6 @@ def _actor_from_sb3(model, venv_norm, name: str, meta: dict) -> ZooPolicy:
 def train(cfg: TrainConfig) -> Path:
     """Train PPO, checkpointing actors to ``<work>/<env>/seed<S>/ckpts``; resumable."""
     import torch
-    import gymnasium as gym
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.monitor import Monitor
@@ -475,7 +479,7 @@ def train(cfg: TrainConfig) -> Path:
                                                         "steps": cfg.steps})
 
     def make():
-        return Monitor(gym.make(cfg.env_id))
+        return Monitor(make_env(cfg.env_id))
 
     venv = DummyVecEnv([make])
     model_path, norm_path = resume / "model.zip", resume / "vecnormalize.pkl"
@@ -599,12 +603,11 @@ def pick_levels(rows: Sequence[dict], random_return: float,
 
 
 def select_and_export(cfg: TrainConfig, command: str) -> dict:
-    import gymnasium as gym
 
     work = Path(cfg.work) / cfg.env_id / f"seed{cfg.seed}"
     out = Path(cfg.out) / cfg.env_id
     out.mkdir(parents=True, exist_ok=True)
-    env = gym.make(cfg.env_id)
+    env = make_env(cfg.env_id)
     rand = ZooPolicy.random(cfg.env_id, env.action_space.low, env.action_space.high)
     env.close()
     r_rand = evaluate(rand, cfg.env_id, cfg.random_episodes, RANDOM_SEED,
@@ -669,6 +672,7 @@ def select_and_export(cfg: TrainConfig, command: str) -> dict:
     meta = {
         "format": ZOO_FORMAT,
         "env_id": cfg.env_id,
+        "env_kwargs": env_kwargs(cfg.env_id),
         "levels": levels,
         "random_return": levels[0]["return_mean"],
         "expert_return": r_exp,

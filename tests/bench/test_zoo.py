@@ -154,3 +154,33 @@ def test_cli_rejects_bad_input(capsys):
     assert "unknown gymnasium environment" in capsys.readouterr().err
     assert main(["train", "--env", "Hopper-v5", "--fractions", "0.5,2"]) == 2
     assert "--fractions" in capsys.readouterr().err
+
+
+def test_ant_observation_is_the_27_joint_features_without_contact_forces():
+    import gymnasium
+
+    from lossforge.bench.envs import make_env
+
+    ours, stock = make_env("Ant-v5"), gymnasium.make("Ant-v5")
+    try:
+        # Gymnasium's Ant-v5 docs: 27 position/velocity features + 78 cfrc_ext by default.
+        assert stock.observation_space.shape == (105,)
+        assert ours.observation_space.shape == (27,)
+        a, _ = ours.reset(seed=3)
+        b, _ = stock.reset(seed=3)
+        np.testing.assert_array_equal(a, b[:27])
+    finally:
+        ours.close()
+        stock.close()
+
+
+@needs_hopper
+def test_zoo_made_with_other_env_settings_is_rejected(tmp_path):
+    src = load_zoo("Hopper-v5").root
+    dst = tmp_path / "Hopper-v5"
+    shutil.copytree(src, dst)
+    meta = json.loads((dst / "zoo.json").read_text())
+    meta["env_kwargs"] = {"exclude_current_positions_from_observation": False}
+    (dst / "zoo.json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match="exclude_current_positions.*Re-train it"):
+        load_zoo("Hopper-v5", root=tmp_path)
