@@ -46,6 +46,7 @@ import numpy as np
 import torch
 import torch.multiprocessing
 
+from lossforge.workers import exit_with_parent
 from lossforge.bench.progress import progress_bar
 from lossforge.bench.policy import (
     PackedSegments,
@@ -344,6 +345,7 @@ def train_members(
 # Worker processes (mode "processes")
 # --------------------------------------------------------------------------------------------
 def _worker_init() -> None:
+    exit_with_parent()
     torch.set_num_threads(1)  # one core per worker: cores are shared by processes, not threads
     # Sharp policies push exp() in the log-softmax into denormals, 4x slower on x86 (measured);
     # flushing them changes nothing above 1e-38.

@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Sequence
 
+from lossforge.workers import exit_with_parent
 from lossforge.errors import ConfigError, LossforgeError
 
 FITNESS_FUNCTIONS = {
@@ -90,6 +91,7 @@ def map_specs(executor, fitness_ref: str, specs: list[dict], scenario: str, budg
 def _worker_init() -> None:
     import torch
 
+    exit_with_parent()
     torch.set_num_threads(1)
 
 
