@@ -23,7 +23,6 @@ Writes ``benchmarks/results/headroom-<scenario>.json`` with this command.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -37,14 +36,9 @@ sys.path.insert(0, str(ROOT))
 from lossforge.bench._io import atomic_write_json  # noqa: E402
 from lossforge.bench.bc import BCConfig, train_bc  # noqa: E402
 from lossforge.bench.fitness import ci95_halfwidth, evaluate_policies, reference_policy  # noqa: E402
-from lossforge.bench.scenarios import load_scenario  # noqa: E402
+from lossforge.bench.scenarios import load_scenario, parse_seeds  # noqa: E402
 from lossforge.bench.trainer import prepare  # noqa: E402
 from lossforge.bench.zoo import load_zoo  # noqa: E402
-
-
-def parse_seeds(text: str) -> list[int]:
-    lo, _, hi = text.partition("-")
-    return list(range(int(lo), int(hi or lo) + 1))
 
 
 def level_stats(dataset, ref_sum_logps: np.ndarray, names: list[str]) -> list[dict]:
@@ -75,7 +69,7 @@ def main(argv: list[str]) -> int:
     unknown = sorted(set(good) - set(names))
     if unknown:
         ap.error(f"--good: unknown levels {unknown}; {scen.env_id} has {names}")
-    seeds = parse_seeds(args.seeds)
+    seeds = list(parse_seeds(args.seeds))
     t0 = time.time()
 
     dataset, ref = reference_policy(scen)
@@ -83,9 +77,9 @@ def main(argv: list[str]) -> int:
     stats = level_stats(dataset, ref_logps, names)
     good_idx = [names.index(g) for g in good]
     good_pairs = np.isin(dataset.sources, good_idx).all(axis=1)
-    subsets = {"chosen": (dataset, "chosen"),
-               "chosen, good": (dataset.subset(np.nonzero(good_pairs)[0], "good pairs"), "chosen"),
-               "all, good": (dataset.subset(np.nonzero(good_pairs)[0], "good pairs"), "all")}
+    good_subset = dataset.subset(np.nonzero(good_pairs)[0], "good pairs")
+    subsets = {"chosen": (dataset, "chosen"), "chosen, good": (good_subset, "chosen"),
+               "all, good": (good_subset, "all")}
     rows = [{"policy": "reference (BC)", "pairs": len(dataset), "per_seed": [
         evaluate_policies({"ref": ref.params}, scen, args.budget)["ref"].score]}]
     for label, (subset, recipe) in subsets.items():

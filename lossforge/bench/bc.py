@@ -25,8 +25,8 @@ import safetensors
 import safetensors.torch
 import torch
 
-from lossforge.bench.envs import make_env
 from lossforge.bench.cache import Hasher, atomic_save_tensors, atomic_write_json, cache_root
+from lossforge.bench.envs import make_env
 from lossforge.bench.progress import progress_bar
 from lossforge.bench.policy import (
     PackedSegments,

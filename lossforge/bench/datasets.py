@@ -44,9 +44,9 @@ from typing import Sequence
 
 import numpy as np
 
-from lossforge.bench.envs import env_kwargs, make_env
 from lossforge.bench._io import atomic_write, atomic_write_json, canonical_json, sha256_file
 from lossforge.bench.cache import cache_root
+from lossforge.bench.envs import env_key, make_env
 from lossforge.bench.scenarios import Scenario, load_scenario
 from lossforge.bench.zoo import Zoo, ZooPolicy, load_zoo
 from lossforge.errors import ConfigError, LossforgeError
@@ -340,9 +340,8 @@ def segment_key(spec: SegmentSpec, zoo_fp: str, level_names: Sequence[str]) -> d
     import gymnasium
     import mujoco
 
-    # env settings only where lossforge sets any, so existing cached datasets stay valid
-    extra = {"env_kwargs": env_kwargs(spec.env_id)} if env_kwargs(spec.env_id) else {}
-    return {"format": DATASET_FORMAT, "env_id": spec.env_id, **extra, "horizon": spec.horizon,
+    return {"format": DATASET_FORMAT, "env_id": spec.env_id, **env_key(spec.env_id),
+            "horizon": spec.horizon,
             "n_pairs": spec.n_pairs, "mix": [list(m) for m in spec.mix],
             "levels": list(level_names), "start_level": spec.start_level,
             "start_steps": list(spec.start_steps), "seed": spec.seed, "zoo": zoo_fp,

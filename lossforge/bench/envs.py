@@ -25,6 +25,13 @@ def env_kwargs(env_id: str) -> dict[str, Any]:
     return dict(ENV_KWARGS.get(env_id, {}))
 
 
+def env_key(env_id: str) -> dict[str, Any]:
+    """The env settings as part of a cache or resume key: ``{"env_kwargs": ...}`` where lossforge
+    sets any, ``{}`` otherwise, so keys made before this module existed stay valid."""
+    kwargs = env_kwargs(env_id)
+    return {"env_kwargs": kwargs} if kwargs else {}
+
+
 def make_env(env_id: str, **overrides: Any):
     """``gymnasium.make(env_id)`` with lossforge's settings for that environment."""
     import gymnasium

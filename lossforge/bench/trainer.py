@@ -46,7 +46,6 @@ import numpy as np
 import torch
 import torch.multiprocessing
 
-from lossforge.workers import exit_with_parent
 from lossforge.bench.progress import progress_bar
 from lossforge.bench.policy import (
     PackedSegments,
@@ -58,6 +57,7 @@ from lossforge.bench.policy import (
     trainable,
 )
 from lossforge.errors import ConfigError, LossforgeError
+from lossforge.workers import exit_with_parent
 
 Mode = Literal["auto", "batched", "processes"]
 

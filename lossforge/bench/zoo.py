@@ -40,7 +40,6 @@ from typing import Sequence
 
 import numpy as np
 
-from lossforge.bench.envs import env_kwargs, make_env
 from lossforge.bench._io import (
     atomic_write_bytes,
     atomic_write_json,
@@ -48,6 +47,7 @@ from lossforge.bench._io import (
     sha256_file,
     versions,
 )
+from lossforge.bench.envs import env_key, env_kwargs, make_env
 from lossforge.errors import CheckpointError, ConfigError, LossforgeError
 
 ZOO_FORMAT = 1
@@ -314,10 +314,11 @@ def load_zoo(env_id: str, root: str | os.PathLike | None = None, verify: bool = 
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{meta_path}: corrupted zoo metadata ({e})") from None
-    if meta.get("env_kwargs", {}) != env_kwargs(env_id):
+    made_with, ours = meta.get("env_kwargs", {}), env_kwargs(env_id)
+    if made_with != ours:
         raise ConfigError(f"{meta_path}: this zoo was made with gymnasium.make({env_id!r}, "
-                          f"**{meta.get('env_kwargs', {})}) but lossforge now makes the env with "
-                          f"**{env_kwargs(env_id)} (lossforge/bench/envs.py); its policies would "
+                          f"**{made_with}) but lossforge now makes the env with "
+                          f"**{ours} (lossforge/bench/envs.py); its policies would "
                           f"see other observations. Re-train it: `python -m lossforge.bench.zoo "
                           f"train --env {env_id}`")
     levels, policies = [], []
@@ -418,11 +419,9 @@ class TrainConfig:
                     ent_coef=self.ent_coef)
 
     def identity(self) -> dict:
-        """What must match to resume a run (env settings only where lossforge sets any, so
-        work directories from before :mod:`lossforge.bench.envs` still resume)."""
-        extra = {"env_kwargs": env_kwargs(self.env_id)} if env_kwargs(self.env_id) else {}
+        """What must match to resume a run."""
         return dict(env_id=self.env_id, seed=self.seed, net_arch=list(self.net_arch),
-                    **extra, **self.ppo_kwargs())
+                    **env_key(self.env_id), **self.ppo_kwargs())
 
 
 def _log(cfg_quiet: bool, msg: str) -> None:
@@ -603,7 +602,6 @@ def pick_levels(rows: Sequence[dict], random_return: float,
 
 
 def select_and_export(cfg: TrainConfig, command: str) -> dict:
-
     work = Path(cfg.work) / cfg.env_id / f"seed{cfg.seed}"
     out = Path(cfg.out) / cfg.env_id
     out.mkdir(parents=True, exist_ok=True)

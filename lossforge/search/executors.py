@@ -20,8 +20,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Sequence
 
-from lossforge.workers import exit_with_parent
 from lossforge.errors import ConfigError, LossforgeError
+from lossforge.workers import exit_with_parent
 
 FITNESS_FUNCTIONS = {
     "bench": "lossforge.bench.fitness:evaluate",
