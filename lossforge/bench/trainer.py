@@ -20,11 +20,13 @@ objective, the mode or the other members), and every run starts from the same re
 The objective interface (what lossforge.objectives provides): a callable
 
     objective(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
-              progress=None) -> per-example losses [B]
+              progress=None, chosen_lengths=None) -> per-example losses [B]
 
-with attributes ``name``, ``aggregation`` ("mean"|"sum"), ``needs_reference`` and ``temporal``.
-The reference log-probs are None unless ``needs_reference``; ``progress`` (= step / steps, a 0-d
-float tensor) is passed only when ``temporal``. In "processes" mode the objective is pickled to
+with attributes ``name``, ``aggregation`` ("mean"|"sum"), ``needs_reference`` and ``temporal``
+(and optionally ``needs_lengths``). The reference log-probs are None unless
+``needs_reference``; ``progress`` (= step / steps, a 0-d float tensor) is passed only when
+``temporal``; ``chosen_lengths`` (valid steps of each chosen segment, float [B]) only when
+``needs_lengths``. In "processes" mode the objective is pickled to
 the worker, so it must be picklable (a module-level class instance or function, not a lambda or
 a closure); a later version will send a formula and rebuild it in the worker.
 
@@ -253,11 +255,14 @@ def train_members(
             if objective.needs_reference:
                 ref = data.ref_logps[agg][pair_idx]
                 rc, rr = ref.gather(1, c).squeeze(1), ref.gather(1, 1 - c).squeeze(1)
+            extra = {}
+            if objective.temporal:
+                extra["progress"] = progress
+            if getattr(objective, "needs_lengths", False):  # steps in the chosen segment
+                lengths = data.segments.lengths[pair_idx].to(pc.dtype)
+                extra["chosen_lengths"] = lengths.gather(1, c).squeeze(1)
             try:
-                if objective.temporal:
-                    out = objective(pc, pr, rc, rr, progress=progress)
-                else:
-                    out = objective(pc, pr, rc, rr)
+                out = objective(pc, pr, rc, rr, **extra)
                 if not isinstance(out, torch.Tensor) or out.shape != (batch,):
                     shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
                     raise TrainingError(f"objective returned {shape}, expected ({batch},)")

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also search the link G(D, t) with this grammar (e.g. "
                          "grammars/link.toml); default: DPO's -log sigmoid(D)")
     ap.add_argument("--imitation-grammar", metavar="FILE", default=None,
-                    help="also search an imitation term Psi(l, t) with this grammar (e.g. "
+                    help="also search an imitation term Psi(l, n, t) with this grammar (e.g. "
                          "grammars/imitation.toml); default: none")
     ap.add_argument("--budget", choices=("quick", "screen", "full"), default=None,
                     help="gp: top fidelity rung: full = screen for every loss, full for the top "

@@ -43,23 +43,25 @@ REASONS = ("tree", "not_convex", "not_differentiable", "compile", "objective", "
 #: away from the reference: it is the reference policy again (already known), not a new loss.
 VANISHING_GRADIENT = 1e-7
 
-# probe for the fingerprint: summed log-probs of the sizes training sees (policy and reference)
+# Probe batches, one row per pair: policy chosen, policy rejected, reference chosen, reference
+# rejected (summed log-probs of the sizes training sees), and the chosen response's length n
+# (steps; read only by imitation terms that use n).
 _L_GRID = torch.tensor([-400.0, -150.0, -60.0, -25.0, -10.0, -4.0, -1.5, -0.5, -0.1, -1e-3],
                        dtype=torch.float64)
 _FP_BATCH = torch.tensor([
-    [-60.0, -70.0, -62.0, -65.0],
-    [-120.0, -90.0, -110.0, -100.0],
-    [-15.0, -15.5, -16.0, -14.0],
-    [-250.0, -300.0, -260.0, -280.0],
-    [-3.0, -8.0, -2.5, -7.0],
+    [-60.0, -70.0, -62.0, -65.0, 20.0],
+    [-120.0, -90.0, -110.0, -100.0, 45.0],
+    [-15.0, -15.5, -16.0, -14.0, 5.0],
+    [-250.0, -300.0, -260.0, -280.0, 120.0],
+    [-3.0, -8.0, -2.5, -7.0, 200.0],
 ], dtype=torch.float64)
 
 # summed log-probs at the scale of real segments (100-200 steps): policy and reference
 _SCALE_BATCH = torch.tensor([
-    [-60.0, -70.0, -62.0, -65.0],
-    [-120.0, -90.0, -110.0, -100.0],
-    [-250.0, -300.0, -260.0, -280.0],
-    [-500.0, -520.0, -510.0, -505.0],
+    [-60.0, -70.0, -62.0, -65.0, 15.0],
+    [-120.0, -90.0, -110.0, -100.0, 40.0],
+    [-250.0, -300.0, -260.0, -280.0, 100.0],
+    [-500.0, -520.0, -510.0, -505.0, 200.0],
 ], dtype=torch.float64)
 
 
@@ -83,7 +85,7 @@ class Candidate:
     spec: dict                  # MPOSpec.to_json()
     complexity: int             # genome size (nodes over every part)
     link: str = DPO_LINK        # G(D, t)
-    imitation: str | None = None  # Psi(l, t); None: no imitation term
+    imitation: str | None = None  # Psi(l, n, t); None: no imitation term
 
 
 @dataclass(frozen=True)
@@ -125,12 +127,12 @@ def fingerprint(objective: Objective) -> str:
 
 def _probe(objective: Objective, batch: torch.Tensor):
     """(loss, dL/dl_w, dL/dl_l) on a probe batch; at each of ``_T_PROBE`` if temporal."""
-    batch = batch / _scale(objective)
+    logps, lengths = batch[:, :4] / _scale(objective), batch[:, 4]
     out = []
     for t in (_T_PROBE if objective.temporal else (None,)):
-        pc = batch[:, 0].clone().requires_grad_(True)
-        pr = batch[:, 1].clone().requires_grad_(True)
-        loss = objective(pc, pr, batch[:, 2], batch[:, 3], progress=t)
+        pc = logps[:, 0].clone().requires_grad_(True)
+        pr = logps[:, 1].clone().requires_grad_(True)
+        loss = objective(pc, pr, logps[:, 2], logps[:, 3], progress=t, chosen_lengths=lengths)
         gc, gr = torch.autograd.grad(loss.sum(), (pc, pr))
         out.append((loss, gc, gr))
     return out

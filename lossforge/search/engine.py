@@ -6,7 +6,7 @@ One generation, top to bottom (``step``):
               crossover / subtree / point / shrink / constant mutation, a few random immigrants;
               generation 0 is the zoo's mirror maps (DPO's p log p, ORPO's binary entropy)
               plus random trees. With open slots (``--link-grammar``, ``--imitation-grammar``)
-              a tree is a genome of several trees (``genome.py``): h, G(D, t), Psi(l, t)
+              a tree is a genome of several trees (``genome.py``): h, G(D, t), Psi(l, n, t)
     assess    every new tree passes MirrorMap checks, compile, objective build and the smoke
               test (``candidates.validate``) or is rejected with its reason; a passing tree
               whose loss is already known (fingerprint or semantic hash) is a duplicate;
@@ -105,7 +105,7 @@ class SearchConfig:
     dedup: bool = True                   # False (benchmarks only): retrain repeats/duplicates
     multi_fidelity: bool = True          # False: every loss straight at the top rung
     link_grammar: str | None = None      # open the link slot G(D, t) with this grammar file
-    imitation_grammar: str | None = None  # open the imitation slot Psi(l, t) with this one
+    imitation_grammar: str | None = None  # open the imitation slot Psi(l, n, t) with this one
 
     def __post_init__(self):
         if self.budget not in LADDERS:

@@ -45,6 +45,14 @@ class SFTtoDPO:  # temporally aware: imitation first, preference later
         return (1 - progress) * -pc + progress * -F.logsigmoid(0.5 * ((pc - rc) - (pr - rr)))
 
 
+class LongOnlySFT:  # reads the chosen segment's length: SFT on chosen segments of >= 5 steps
+    name, aggregation, needs_reference, temporal, needs_lengths = "long-sft", "sum", True, False, True
+
+    def __call__(self, pc, pr, rc=None, rr=None, progress=None, chosen_lengths=None):
+        assert chosen_lengths is not None and chosen_lengths.shape == pc.shape
+        return -pc * (chosen_lengths >= 5).to(pc.dtype) - 0.1 * F.logsigmoid((pc - rc) - (pr - rr))
+
+
 class NaNLater:  # finite at first, then log of a negative number from step 6 on
     name, aggregation, needs_reference, temporal = "nan-later", "mean", False, True
 
@@ -89,6 +97,8 @@ def plain_loop(objective, seed, ds, ref, cfg):
         ar = torch.arange(len(b))
         pc, pr = lp[ar, c], lp[ar, 1 - c]
         kw = {"progress": torch.tensor(step / cfg.steps)} if objective.temporal else {}
+        if getattr(objective, "needs_lengths", False):
+            kw["chosen_lengths"] = lengths[b][ar, c].double()
         if objective.needs_reference:
             loss = objective(pc, pr, ref_lp[b][ar, c], ref_lp[b][ar, 1 - c], **kw).mean()
         else:
@@ -111,7 +121,8 @@ def test_schedule_depends_only_on_seed():
         assert sorted(a.view(-1)[epoch * 16:(epoch + 1) * 16].tolist()) == list(range(16))
 
 
-@pytest.mark.parametrize("objective", [DPO(0.5), ORPOish(), SFTtoDPO()], ids=lambda o: o.name)
+@pytest.mark.parametrize("objective", [DPO(0.5), ORPOish(), SFTtoDPO(), LongOnlySFT()],
+                         ids=lambda o: o.name)
 def test_batched_matches_independent_loop(setup, objective):
     ds, ref = setup
     results = train_population([objective, DPO(2.0)], ds, ref, seeds=[0, 1], config=CFG,

@@ -1,4 +1,4 @@
-"""Open slots: the link G(D, t) and imitation Psi(l, t) grammars, genomes, and a search over them.
+"""Open slots: the link G(D, t) and imitation Psi(l, n, t) grammars, genomes, and a search over them.
 
 References: monotonicity is checked by finite differences of the compiled losses (not by the
 grammar's own typing); the seeded DPO genome is compared with the zoo's DPO, which
@@ -58,14 +58,18 @@ def test_every_link_tree_is_non_increasing_in_the_margin():
 
 
 def test_every_imitation_tree_is_non_increasing_in_the_chosen_log_prob():
-    l, t = sp.Symbol("l", real=True), sp.Symbol("t", real=True)
+    l, t, n = (sp.Symbol(v, real=True) for v in "ltn")
     grid = np.array([-300.0, -50.0, -8.0, -2.0, -0.5, -0.05, -1e-3])
+    uses_n = 0
     for text in _random_formulas(load_grammar(IMITATION), 300, seed=1):
-        f = sp.lambdify((l, t), to_elementary(parse_formula(text, {"l": l, "t": t})), "numpy")
-        for tv in (0.0, 0.6, 1.0):
+        expr = parse_formula(text, {"l": l, "t": t, "n": n})
+        uses_n += n in expr.free_symbols
+        f = sp.lambdify((l, t, n), to_elementary(expr), "numpy")
+        for tv, nv in ((0.0, 1.0), (0.6, 80.0), (1.0, 200.0)):
             with np.errstate(all="ignore"):
-                vals = list(np.broadcast_to(f(grid, tv), grid.shape))
+                vals = list(np.broadcast_to(f(grid, tv, nv), grid.shape))
             assert all(b <= a + 1e-9 * (1 + abs(a)) for a, b in zip(vals, vals[1:])), (text, tv)
+    assert uses_n > 10  # the length weights are exercised, not just present in the file
 
 
 def test_grammar_with_several_variables_and_its_errors(tmp_path):
@@ -214,3 +218,30 @@ def test_a_loss_that_ignores_the_rejected_response_is_rejected(space):
     # the same map without the imitation term has no gradient at all: vanishing, not this
     no_psi = names[:-2] + ["0[Dec]"]
     assert validate(space, no_psi, beta=0.1).reason == "vanishing_gradient"
+
+
+def test_a_length_filtered_imitation_term_is_checked_and_keyed_by_its_threshold(space):
+    """Psi = sigmoid(n - c) * (-l): SFT on chosen responses longer than c steps. It validates
+    (the checks pass lengths), its per-example gradient in l_w is -sigmoid(n - c) (hand-derived)
+    on the probe batch, and another threshold is another loss (fingerprint)."""
+    h = ["xlogx[Aff->Cvx]", "p"]
+    link = [MARK + "link", "softplus[Dec->Dec]", "neg[Inc->Dec]", "D"]
+
+    def genome(c):
+        return h + link + [MARK + "imitation", "mul[LenW,Dec->Dec]", "sigmoid[LenArg->LenW]",
+                           "sub[Len,LenShift->LenArg]", "n", f"{c}[LenShift]", "neg[Inc->Dec]", "l"]
+
+    a, b = validate(space, genome(100), beta=0.1), validate(space, genome(150), beta=0.1)
+    assert isinstance(a, Candidate) and isinstance(b, Candidate), (a, b)
+    n = sp.Symbol("n", positive=True)
+    psi = to_elementary(parse_formula(a.imitation, {"l": sp.Symbol("l"), "n": n}))
+    assert sp.simplify(psi - (-sp.Symbol("l") / (1 + sp.exp(100 - n)))) == 0
+    assert a.fingerprint != b.fingerprint
+    obj = Objective(MPOSpec.from_json(a.spec), check=False)
+    assert obj.needs_lengths
+    pc = torch.tensor([-300.0, -300.0], dtype=torch.float64, requires_grad=True)
+    pr, lengths = torch.tensor([-300.0, -300.0], dtype=torch.float64), torch.tensor([20.0, 180.0])
+    (gc,) = torch.autograd.grad(obj(pc, pr, pc.detach(), pr, chosen_lengths=lengths).sum(), pc)
+    dpo = 0.1 * 0.5  # d/dl_w of softplus(-beta (l_w - l_ref,w) ...) at D = 0 is -beta/2
+    expected = -torch.sigmoid(lengths.double() - 100) - dpo
+    assert torch.allclose(gc, expected, rtol=1e-6, atol=0)
