@@ -141,7 +141,9 @@ def _fmt(x, nd=1) -> str:
 
 
 class _Display:
-    """The rich live table (one row per generation), or nothing with ``quiet``."""
+    """The rich live table (one row per generation) on a terminal; plain timestamped lines
+    when the output is a file or a pipe (a background run's log shows progress as it goes,
+    not only at exit); nothing with ``quiet``."""
 
     def __init__(self, ctx, state, quiet: bool, console, method: _Method):
         self.ctx, self.state, self.quiet, self.method = ctx, state, quiet, method
@@ -155,26 +157,41 @@ class _Display:
             from rich.live import Live
 
             self.console = self.console or Console()
-            self.live = Live(self._render(), console=self.console, refresh_per_second=2,
-                             transient=False)
-            self.live.__enter__()
+            if self.console.is_terminal:
+                self.live = Live(self._render(), console=self.console, refresh_per_second=2,
+                                 transient=False)
+                self.live.__enter__()
+            else:
+                self._line(self.method.title(self.ctx))
         return self
 
     def __exit__(self, *exc):
         if self.live is not None:
             self.live.update(self._render(final=True))
             self.live.__exit__(*exc)
+        elif not self.quiet:
+            self.console.print(self._render(final=True))
         return False
+
+    def _line(self, text: str) -> None:
+        self.console.print(f"{time.strftime('%H:%M:%S')} {text}", highlight=False,
+                           soft_wrap=True)
 
     def running(self, gen: int) -> None:
         self.status = f"running generation {gen}/{self.ctx.config.generations} ..."
         if self.live is not None:
             self.live.update(self._render())
+        elif not self.quiet:
+            self._line(self.status)
 
     def generation_done(self, summary: dict, dt: float) -> None:
         self.status = ""
         if self.live is not None:
             self.live.update(self._render())
+        elif not self.quiet:
+            cols = self.method.columns(self.state)
+            row = self.method.row(self.state["history"][-1], self.state["timing"]["elapsed_s"])
+            self._line("  ".join(f"{c} {v}" for c, v in zip(cols, row)) + f"  ({dt:.0f} s)")
 
     def _render(self, final: bool = False):
         from rich.table import Table

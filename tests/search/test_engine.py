@@ -4,6 +4,7 @@ resume (in-process and after kill -9), corrupted checkpoints, run directory, exe
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -259,3 +260,21 @@ def test_ray_reruns_a_dead_workers_chunk(tmp_path, monkeypatch):
         ex.close()
     assert (tmp_path / "died").exists()
     assert deterministic_view(got[0] + got[1]) == deterministic_view(want)
+
+
+def test_progress_to_a_file_is_one_line_per_generation(tmp_path, env_markers):
+    """Redirected to a file (a background run), the live table would show nothing until exit:
+    the display writes a timestamped line as each generation starts and ends instead, whose
+    numbers are the run's own generations.jsonl, and the table once at the end."""
+    from rich.console import Console
+
+    buf = io.StringIO()
+    run_dir = run_search(tiny(), runs_root=tmp_path, quiet=False,
+                         console=Console(file=buf, width=200))
+    out = buf.getvalue()
+    gens = [json.loads(x) for x in (run_dir / "generations.jsonl").read_text().splitlines()]
+    assert out.count("running generation") == len(gens) == 2
+    for g in gens:
+        line = next(x for x in out.splitlines() if f"gen {g['generation']}  best" in x)
+        assert f"best {g['best']:.1f}" in line and f"rejected {g['total_rejected']}" in line
+    assert "Pareto front" in out  # the report follows
