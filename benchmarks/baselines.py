@@ -19,8 +19,10 @@
 
 ``run`` works cell by cell, one (seed, scenario) at a time with every loss of that cell trained
 and evaluated together (common random numbers: a cell's numbers do not depend on which other
-cells ran). Each finished cell is appended to the JSONL file (flushed and fsynced) and skipped on
-the next start, so a killed run resumes where it stopped, across sessions. Every line records
+cells ran). Each finished cell is appended to the JSONL file (flushed and fsynced); on the next
+start every (scenario, seed, budget, loss) already in the file is skipped and only the missing
+losses of a cell are trained, so a killed run resumes where it stopped, across sessions, and a
+new loss can be added to a file that already has a scenario's baselines. Every line records
 the exact command. Seeds go in the outer loop, so a partial run covers every scenario with a
 few seeds rather than a few scenarios with all seeds.
 
@@ -59,9 +61,20 @@ def records(path: Path) -> list[dict]:
     return out
 
 
-def done_cells(path: Path) -> set[tuple[str, int, str]]:
-    return ({(r["scenario"], r["seed"], r["budget"]) for r in records(path)}
+#: The two policies every cell scores next to the losses unless --no-fixed.
+FIXED = ("reference (BC)", "bc-on-chosen")
+
+
+def done_cells(path: Path) -> set[tuple[str, int, str, str]]:
+    """(scenario, seed, budget, loss) of every row already in the JSONL file."""
+    return ({(r["scenario"], r["seed"], r["budget"], r["loss"]) for r in records(path)}
             if path.exists() else set())
+
+
+def missing(done: set, scenario: str, seed: int, budget: str, names) -> list[str]:
+    """The names of a cell that the file does not have yet (a cell is per loss: adding a
+    loss to a scenario that already has rows trains that loss, and only that one)."""
+    return [n for n in names if (scenario, seed, budget, n) not in done]
 
 
 def append(path: Path, records: list[dict]) -> None:
@@ -86,20 +99,23 @@ def run(args) -> None:
     extra = [load_spec_file(Path(f)) for f in args.spec] + [run_objective(r) for r in args.from_run]
     for seed in parse_seeds(args.seeds):
         for name in args.scenarios.split(","):
-            if (name, seed, args.budget) in done:
-                continue
             scen = load_scenario(name)
             objs = (build_objectives(args.losses, scen) if args.losses else []) + extra
+            todo = set(missing(done, name, seed, args.budget, [o.name for o in objs]))
+            objs = [o for o in objs if o.name in todo]
+            fixed_todo = [] if args.no_fixed else missing(done, name, seed, args.budget, FIXED)
+            if not objs and not fixed_todo:
+                continue
             t0 = time.time()
-            res = fitness.evaluate(objs, scen, args.budget, seeds=[seed], workers=args.workers)
-            rows = list(res)
-            if not args.no_fixed:
+            rows = (list(fitness.evaluate(objs, scen, args.budget, seeds=[seed],
+                                          workers=args.workers)) if objs else [])
+            if fixed_todo:
                 dataset, ref = fitness.reference_policy(scen)
                 bc_chosen = train_bc(dataset, BCConfig(recipe="chosen", seed=seed,
                                                        steps=scen.bc_steps)).params
                 fixed = fitness.evaluate_policies({"reference (BC)": ref.params,
                                                    "bc-on-chosen": bc_chosen}, scen, args.budget)
-                rows = [*fixed.values(), *res]
+                rows = [fixed[n] for n in fixed_todo] + rows
             append(out, [{"scenario": name, "seed": seed, "budget": args.budget,
                           "loss": r.name, "status": r.status, "score": r.per_seed[0],
                           "final": r.final, "auc": r.auc, "curve": r.curve,

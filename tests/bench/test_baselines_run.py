@@ -1,0 +1,42 @@
+"""``benchmarks/baselines.py run`` resumes per loss: a loss already in the file is never trained
+again, and a loss added to a file that has a scenario's other rows is trained (a check on
+(scenario, seed, budget) alone once skipped it silently)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(out: Path, losses: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "benchmarks" / "baselines.py"), "run",
+                           "--scenarios", "quick", "--losses", losses, "--no-fixed", "--seeds",
+                           "0", "--budget", "quick", "--workers", "1", "--out", str(out)],
+                          check=True, capture_output=True, text=True, cwd=REPO)
+
+
+def test_a_loss_added_later_is_trained_and_done_losses_are_not(tmp_path):
+    out = tmp_path / "b.jsonl"
+    _run(out, "dpo")
+    first = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["loss"] for r in first] == ["dpo"]
+    proc = _run(out, "dpo,orpo")
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["loss"] for r in rows] == ["dpo", "orpo"]  # dpo not appended twice
+    assert "orpo" in proc.stdout and "dpo " not in proc.stdout.replace("orpo", "")
+    assert _run(out, "dpo,orpo").stdout == ""  # nothing left to do: nothing trained
+    assert len(out.read_text().splitlines()) == 2
+
+
+def test_missing_is_per_loss():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from baselines import missing
+
+    done = {("s", 0, "full", "dpo"), ("s", 1, "full", "orpo")}
+    assert missing(done, "s", 0, "full", ["dpo", "orpo"]) == ["orpo"]
+    assert missing(done, "s", 1, "full", ["dpo", "orpo"]) == ["dpo"]
+    assert missing(done, "s", 0, "screen", ["dpo"]) == ["dpo"]
