@@ -56,6 +56,23 @@ def test_shipped_scenario_families_are_consistent():
             {(m.level_a, m.level_b) for m in clean.pair_mix}
 
 
+def test_held_out_scenarios_are_fresh_copies_of_their_source():
+    """A held-out copy (heldout/<source>-d<k>.toml) must differ from its source in the data
+    (dataset_seed) and in nothing else but name and description: a copy that kept the
+    source's seed once re-scored a winner on the very data it was searched on."""
+    held = sorted((default_dir() / "heldout").glob("*.toml"))
+    assert len(held) >= 2
+    for path in held:
+        copy_ = load_scenario(path)
+        source_name, _, k = copy_.name.rpartition("-d")
+        source = load_scenario(source_name)
+        a, b = source.to_dict(), copy_.to_dict()
+        assert b["dataset_seed"] == int(k) != a["dataset_seed"], path.name
+        for key in ("name", "description", "dataset_seed"):
+            a.pop(key), b.pop(key)
+        assert a == b, path.name
+
+
 def test_shipped_scenarios_name_existing_zoo_levels():
     from lossforge.bench.zoo import list_zoos, load_zoo
 
