@@ -175,18 +175,22 @@ def compare(args) -> None:
     cand, base = _summary(Path(args.jsonl)), {}
     for path in args.baselines:
         base |= _summary(Path(path))
+    skip = args.skip.split(",")
+    candidates = {loss for (_, _, loss) in cand if loss not in skip}
     out, lines = [], ["| scenario | loss | seeds | score | 95 % CI | best baseline (CI) | "
                       "beats every baseline, CIs apart | paired vs DPO (same cells) |",
                       "|---|---|---|---|---|---|---|---|"]
     for (budget, scen, loss), xs in sorted(cand.items()):
-        if loss in args.skip.split(","):
+        if loss in skip:
             continue
         seeds = {s for s, _ in xs}
         scores = [v for _, v in sorted(xs)]
         mean, ci = sum(scores) / len(scores), ci95_halfwidth(scores)
         rivals = []
         for (b2, s2, name), ys in base.items():
-            if b2 == budget and s2 == scen and name != loss:   # (a file may be in both roles)
+            # a file may be in both roles: its candidates (another search's winner, say) are
+            # never a baseline, its --skip rows are
+            if b2 == budget and s2 == scen and name not in candidates:
                 vals = [v for s, v in ys if s in seeds]
                 if len(vals) == len(seeds):  # the same seeds, or the row does not count
                     rivals.append((name, sum(vals) / len(vals), ci95_halfwidth(vals)))

@@ -63,3 +63,17 @@ def test_rows_of_the_candidates_file_can_be_baselines_too(tmp_path):
     assert [r["loss"] for r in rows] == ["win"]
     assert rows[0]["strongest_baseline"]["loss"] == "hinge" and rows[0]["baselines_compared"] == 1
     assert not rows[0]["beats_every_baseline"]
+
+
+def test_another_candidate_is_not_a_baseline(tmp_path):
+    """Two searches' winners in one file used in both roles: each is judged against the
+    baselines (the --skip rows), never against the other winner."""
+    cand = [("h", "win_a", [10, 11, 12]), ("h", "win_b", [20, 21, 22]),
+            ("h", "hinge", [5, 6, 7])]
+    rows = _compare(tmp_path, cand, [], "--baselines", str(tmp_path / "c.jsonl"),
+                    "--skip", "hinge")
+    by = {r["loss"]: r for r in rows}
+    assert set(by) == {"win_a", "win_b"}
+    for r in by.values():
+        assert r["strongest_baseline"]["loss"] == "hinge" and r["baselines_compared"] == 1
+        assert r["beats_every_baseline"]
