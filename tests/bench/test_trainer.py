@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from lossforge.bench.policy import (PolicySpec, discretize, init_params, segment_logps,
                                     trainable)
-from lossforge.bench.trainer import (TrainConfig, WorkerPool, minibatch_schedule,
+from lossforge.bench.trainer import (TrainConfig, WorkerPool, choose_mode, minibatch_schedule,
                                      train_population)
 from harness_fixtures import synthetic_dataset
 
@@ -171,6 +171,23 @@ def test_batched_and_process_modes_agree(setup):
                     assert_params_close(ca, cb)
                 np.testing.assert_allclose(a.loss, b.loss, rtol=1e-4, atol=1e-5)
     assert batched[0].status == "ok" and batched[-1].status.startswith("nonfinite")
+    # One worker (this process, no pool) trains the same members one after another: bit for
+    # bit what two spawned workers produce, so a result does not depend on the core count.
+    alone = train_population(objectives, other, ref, seeds=[0, 1],
+                             config=dataclasses.replace(CFG, workers=1), mode="processes")
+    for a, b in zip(alone, spawned):
+        assert a.status == b.status
+        assert all(torch.equal(a.params[k], b.params[k]) for k in a.params)
+
+
+def test_one_worker_does_not_force_stacking():
+    # realistic minibatches (12,800 rows a member-step, 1,000 steps): one member after another
+    assert choose_mode(7, 12_800, 1000, workers=1) == "processes"
+    assert choose_mode(7, 12_800, 1000, workers=2) == "processes"
+    # tiny minibatches or tiny jobs stack; a lone member never needs a worker
+    assert choose_mode(7, 200, 1000, workers=1) == "batched"
+    assert choose_mode(2, 2_000, 10, workers=1) == "batched"
+    assert choose_mode(1, 12_800, 1000, workers=2) == "batched"
 
 
 def test_nonfinite_member_is_stopped_and_others_unaffected(setup):
