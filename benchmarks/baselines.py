@@ -196,7 +196,10 @@ def compare(args) -> None:
                     rivals.append((name, sum(vals) / len(vals), ci95_halfwidth(vals)))
         top = max(rivals, key=lambda r: r[1] + r[2], default=None)   # highest upper bound
         beats = top is not None and mean - ci > top[1] + top[2]
-        dpo = dict(cand.get((budget, scen, "dpo"), []))
+        # DPO of the candidates' own run, else of the baseline table: training and evaluation
+        # are deterministic (DPO re-scored in a later run matched the table bit for bit in all
+        # 50 Hopper cells checked), so the table's DPO is the same-cell partner
+        dpo = dict(cand.get((budget, scen, "dpo")) or base.get((budget, scen, "dpo"), []))
         diffs = [v - dpo[s] for s, v in xs if s in dpo]
         paired = (f"{sum(diffs) / len(diffs):+.1f} ± {ci95_halfwidth(diffs):.1f}"
                   if len(diffs) > 1 and loss != "dpo" else "")
@@ -235,7 +238,8 @@ def main() -> None:
     t = sub.add_parser("table")
     t.add_argument("jsonl")
     c = sub.add_parser("compare")
-    c.add_argument("jsonl", help="a run JSONL of candidates (and DPO, for paired differences)")
+    c.add_argument("jsonl", help="a run JSONL of candidates (paired differences use its DPO rows, else the "
+                        "baseline table's)")
     c.add_argument("--baselines", required=True, action="append",
                    help="a baseline table's run JSONL (repeatable: e.g. the table and a DPO "
                         "beta sweep)")

@@ -77,3 +77,9 @@ def test_another_candidate_is_not_a_baseline(tmp_path):
     for r in by.values():
         assert r["strongest_baseline"]["loss"] == "hinge" and r["baselines_compared"] == 1
         assert r["beats_every_baseline"]
+
+
+def test_paired_difference_uses_the_tables_dpo_when_the_run_has_none(tmp_path):
+    rows = _compare(tmp_path, cand=[("s", "win", [10, 11, 12])],
+                    base=[("s", "dpo", [7, 9, 8]), ("s", "orpo", [1, 2, 3])])
+    assert rows[0]["paired_vs_dpo"] == f"+3.0 ± {T_975_DF2 / 3 ** 0.5:.1f}"  # diffs 3, 2, 4
