@@ -150,6 +150,58 @@ def table(args) -> None:
     path.with_suffix(".summary.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 
+SCENARIO_ORDER = ("clean", "noisy-0.1", "noisy-0.2", "noisy-0.3", "noisy-0.4", "mixed-quality",
+                  "ambiguous")
+
+
+def field(args) -> None:
+    """One wide table per environment: losses down, scenarios across, mean ± 95 % CI (seeds
+    in brackets where fewer than --seeds-wanted), the best mean of each column in bold."""
+    from lossforge.bench.fitness import ci95_halfwidth
+
+    per_seed: dict[tuple[str, str], dict[str, dict[int, float]]] = defaultdict(
+        lambda: defaultdict(dict))
+    for path in args.jsonl:
+        for r in records(Path(path)):
+            if r["budget"] == args.budget and "/" not in r["scenario"]:   # no held-out copies
+                env, _, scen = r["scenario"].partition("-")
+                # a cell in two files (a sweep re-using the table's seeds) counts once
+                per_seed[(env, scen)][r["loss"]].setdefault(
+                    r["seed"], r["score"] if r["status"] == "ok" else float("nan"))
+    cells = {k: {n: list(v.values()) for n, v in d.items()} for k, d in per_seed.items()}
+    out = [f"# State of the field ({args.budget} budget; normalised score, mean ± 95 % CI over "
+           f"training seeds; [n] = seeds so far where fewer than {args.seeds_wanted})", ""]
+    for env in sorted({e for e, _ in cells}):
+        scens = [s for s in SCENARIO_ORDER if (env, s) in cells]
+        known = ("reference (BC)", *FIXED[1:], "dpo", "dpo[beta=0.5]", "dpo[beta=2]", "orpo",
+                 "ipo", "robust", "hinge")
+        found = {n for s in scens for n in cells[(env, s)]}
+        losses = [n for n in known if n in found] + sorted(found - set(known))
+        best = {s: max((sum(v) / len(v) for n, v in cells[(env, s)].items() if n in losses),
+                       default=None) for s in scens}
+        out += [f"## {env.capitalize()}", "", "| loss | " + " | ".join(scens) + " |",
+                "|---|" + "---|" * len(scens)]
+        for n in losses:
+            row = []
+            for s in scens:
+                v = cells[(env, s)].get(n)
+                if not v:
+                    row.append("")
+                    continue
+                mean, ci = sum(v) / len(v), ci95_halfwidth(v)
+                txt = f"{mean:.1f}" + ("" if ci != ci else f" ± {ci:.1f}")
+                txt = f"**{txt}**" if mean == best[s] else txt
+                row.append(txt + (f" [{len(v)}]" if len(v) < args.seeds_wanted else ""))
+            out.append(f"| {n} | " + " | ".join(row) + " |")
+        out.append("")
+    out += ["Made by: python benchmarks/baselines.py " + " ".join(sys.argv[1:]),
+            "Rows, commands and per-seed scores: the JSONL files named there and their .md tables."]
+    md = "\n".join(out) + "\n"
+    print(md, end="")
+    if args.out:
+        Path(args.out).write_text(md)
+
+
 def load_spec_file(path: Path):
     """An objective from a JSON file: a spec, or {"spec": ...} as the search and distillation
     write them (MPO or neural). JSON only: nothing is executed or unpickled."""
@@ -244,8 +296,13 @@ def main() -> None:
                    help="a baseline table's run JSONL (repeatable: e.g. the table and a DPO "
                         "beta sweep)")
     c.add_argument("--skip", default="dpo", help="rows of the candidates file not to judge")
+    f = sub.add_parser("field", help="wide per-environment tables over scenarios")
+    f.add_argument("jsonl", nargs="+")
+    f.add_argument("--budget", default="full")
+    f.add_argument("--seeds-wanted", type=int, default=10)
+    f.add_argument("--out", help="also write the markdown here")
     args = ap.parse_args()
-    {"run": run, "table": table, "compare": compare}[args.cmd](args)
+    {"run": run, "table": table, "compare": compare, "field": field}[args.cmd](args)
 
 
 if __name__ == "__main__":

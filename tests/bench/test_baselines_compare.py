@@ -83,3 +83,24 @@ def test_paired_difference_uses_the_tables_dpo_when_the_run_has_none(tmp_path):
     rows = _compare(tmp_path, cand=[("s", "win", [10, 11, 12])],
                     base=[("s", "dpo", [7, 9, 8]), ("s", "orpo", [1, 2, 3])])
     assert rows[0]["paired_vs_dpo"] == f"+3.0 ± {T_975_DF2 / 3 ** 0.5:.1f}"  # diffs 3, 2, 4
+
+
+def test_field_table_counts_a_cell_once_and_marks_short_columns(tmp_path):
+    _write(tmp_path / "a.jsonl", [("hopper-clean", "dpo", [1, 2, 3]),
+                                  ("hopper-clean", "orpo", [4, 5, 6]),
+                                  ("heldout/hopper-clean-d1", "dpo", [99, 99, 99])])
+    _write(tmp_path / "b.jsonl", [("hopper-clean", "dpo", [1, 2, 3, 10]),   # seeds 0-2 again
+                                  ("ant-ambiguous", "dpo", [7])])
+    md = subprocess.run([sys.executable, str(REPO / "benchmarks" / "baselines.py"), "field",
+                         str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"),
+                         "--seeds-wanted", "4"],
+                        check=True, capture_output=True, text=True).stdout
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in md.splitlines()
+            if line.startswith("| ")}
+    # Hopper dpo: seeds 0-3 = 1, 2, 3, 10 (the repeats of seeds 0-2 count once), mean 4
+    half = 3.1824463052842638 * (((1 - 4) ** 2 + (2 - 4) ** 2 + 1 + 36) / 3) ** 0.5 / 2
+    assert f"| dpo | 4.0 ± {half:.1f} |" in md
+    assert f"| orpo | **5.0 ± {T_975_DF2 / 3 ** 0.5:.1f}** [3] |" in md   # best, 3 < 4 seeds
+    assert "| dpo | **7.0** [1] |" in md          # Ant: one seed, no CI
+    assert "99" not in md and "heldout" not in md  # held-out copies are not the field
+    assert md.index("## Ant") < md.index("## Hopper") and "orpo" in rows
