@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from baselines import records  # noqa: E402  (this directory: the scripts' shared JSONL reader)
+
+VERDICT = {True: "discriminates", False: "does NOT discriminate",
+           None: "undecided (one seed: no interval yet)"}
 from lossforge.bench.fitness import ci95_halfwidth  # noqa: E402
 
 
@@ -55,14 +58,15 @@ def main(argv: list[str]) -> int:
         spread = max(means.values()) - min(means.values())
         max_ci = max(cis) if cis else None
         cell = {"budget": budget, "scenario": scenario, "spread": spread, "max_ci95": max_ci,
-                "discriminates": max_ci is not None and spread > 2 * max_ci,
+                # None: undecided, no loss has two seeds yet to give an interval
+                "discriminates": None if max_ci is None else spread > 2 * max_ci,
                 "best": max(means, key=means.get), "worst": min(means, key=means.get),
                 "losses": rows}
         out["cells"].append(cell)
         se = {k: round(v["one_seed_se"], 2) for k, v in rows.items() if v["one_seed_se"]}
         print(f"{budget:6s} {scenario:24s} spread {spread:5.1f} ({cell['best']} - "
               f"{cell['worst']}), max CI ±{max_ci if max_ci is None else round(max_ci, 1)}: "
-              f"{'discriminates' if cell['discriminates'] else 'does NOT discriminate'}; "
+              f"{VERDICT[cell['discriminates']]}; "
               f"one-seed SE {se}")
     dest = path.with_name(path.stem + ".discrimination.json")
     dest.write_text(json.dumps(out, indent=1) + "\n")
