@@ -290,8 +290,8 @@ def main() -> None:
     t = sub.add_parser("table")
     t.add_argument("jsonl")
     c = sub.add_parser("compare")
-    c.add_argument("jsonl", help="a run JSONL of candidates (paired differences use its DPO rows, else the "
-                        "baseline table's)")
+    c.add_argument("jsonl", help="a run JSONL of candidates (paired differences use its DPO "
+                                 "rows, else the baseline table's)")
     c.add_argument("--baselines", required=True, action="append",
                    help="a baseline table's run JSONL (repeatable: e.g. the table and a DPO "
                         "beta sweep)")

@@ -29,9 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from baselines import records  # noqa: E402  (this directory: the scripts' shared JSONL reader)
 
+from lossforge.bench.fitness import ci95_halfwidth  # noqa: E402
+
 VERDICT = {True: "discriminates", False: "does NOT discriminate",
            None: "undecided (one seed: no interval yet)"}
-from lossforge.bench.fitness import ci95_halfwidth  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
