@@ -162,12 +162,11 @@ def field(args) -> None:
     per_seed: dict[tuple[str, str], dict[str, dict[int, float]]] = defaultdict(
         lambda: defaultdict(dict))
     for path in args.jsonl:
-        for r in records(Path(path)):
-            if r["budget"] == args.budget and "/" not in r["scenario"]:   # no held-out copies
-                env, _, scen = r["scenario"].partition("-")
-                # a cell in two files (a sweep re-using the table's seeds) counts once
-                per_seed[(env, scen)][r["loss"]].setdefault(
-                    r["seed"], r["score"] if r["status"] == "ok" else float("nan"))
+        for (budget, scenario, loss), xs in _summary(Path(path)).items():
+            if budget == args.budget and "/" not in scenario:   # no held-out copies
+                env, _, scen = scenario.partition("-")
+                for seed, score in xs:   # a cell in two files (a sweep re-using the table's
+                    per_seed[(env, scen)][loss].setdefault(seed, score)   # seeds) counts once
     cells = {k: {n: list(v.values()) for n, v in d.items()} for k, d in per_seed.items()}
     out = [f"# State of the field ({args.budget} budget; normalised score, mean ± 95 % CI over "
            f"training seeds; [n] = seeds so far where fewer than {args.seeds_wanted})", ""]
@@ -177,8 +176,7 @@ def field(args) -> None:
                  "ipo", "robust", "hinge")
         found = {n for s in scens for n in cells[(env, s)]}
         losses = [n for n in known if n in found] + sorted(found - set(known))
-        best = {s: max((sum(v) / len(v) for n, v in cells[(env, s)].items() if n in losses),
-                       default=None) for s in scens}
+        means = {s: {n: sum(v) / len(v) for n, v in cells[(env, s)].items()} for s in scens}
         out += [f"## {env.capitalize()}", "", "| loss | " + " | ".join(scens) + " |",
                 "|---|" + "---|" * len(scens)]
         for n in losses:
@@ -188,9 +186,9 @@ def field(args) -> None:
                 if not v:
                     row.append("")
                     continue
-                mean, ci = sum(v) / len(v), ci95_halfwidth(v)
+                mean, ci = means[s][n], ci95_halfwidth(v)
                 txt = f"{mean:.1f}" + ("" if ci != ci else f" ± {ci:.1f}")
-                txt = f"**{txt}**" if mean == best[s] else txt
+                txt = f"**{txt}**" if mean == max(means[s].values()) else txt
                 row.append(txt + (f" [{len(v)}]" if len(v) < args.seeds_wanted else ""))
             out.append(f"| {n} | " + " | ".join(row) + " |")
         out.append("")

@@ -351,20 +351,24 @@ def train_members(
 # --------------------------------------------------------------------------------------------
 # Worker processes (mode "processes")
 # --------------------------------------------------------------------------------------------
-def _worker_init() -> None:
-    exit_with_parent()
+def _one_core() -> None:
+    """A worker's torch settings."""
     torch.set_num_threads(1)  # one core per worker: cores are shared by processes, not threads
     # Sharp policies push exp() in the log-softmax into denormals, 4x slower on x86 (measured);
     # flushing them changes nothing above 1e-38.
     torch.set_flush_denormal(True)
 
 
+def _worker_init() -> None:
+    exit_with_parent()
+    _one_core()
+
+
 @contextlib.contextmanager
 def _worker_settings():
     """A worker's torch settings in this process, for the duration (a 1-worker run)."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
+    _one_core()
     try:
         yield
     finally:
