@@ -17,12 +17,17 @@
     # (the last --baselines: baselines scored next to the winner, e.g. on a held-out scenario;
     #  --skip: the rows of the candidates file that are baselines, not candidates)
 
-``run`` works cell by cell, one (seed, scenario) at a time with every loss of that cell trained
-and evaluated together (common random numbers: a cell's numbers do not depend on which other
-cells ran). Each finished cell is appended to the JSONL file (flushed and fsynced); on the next
-start every (scenario, seed, budget, loss) already in the file is skipped and only the missing
-losses of a cell are trained, so a killed run resumes where it stopped, across sessions, and a
-new loss can be added to a file that already has a scenario's baselines. Every line records
+``run`` works cell by cell, one (seed, scenario) at a time. Every loss of a cell trains from the
+same reference with the same seed and plays the same evaluation episodes (common random
+numbers), and a loss's numbers do not depend on which other losses or cells ran with it
+(tested: a member trained alone equals the same member trained one per worker, bit for bit,
+and a policy evaluated alone equals it evaluated in a population; only at tiny minibatches,
+where ``auto`` stacks members, do they differ, by float rounding). So a cell's losses run one
+worker-load at a time (``--workers`` losses), and each is appended to the JSONL file as it
+lands (flushed and fsynced); on the next start every (scenario, seed, budget, loss) already in
+the file is skipped, so a killed run resumes where it stopped, across sessions, losing at most
+the losses in flight, and a new loss can be added to a file that already has a scenario's
+baselines. Every line records
 the exact command. Seeds go in the outer loop, so a partial run covers every scenario with a
 few seeds rather than a few scenarios with all seeds.
 
@@ -104,24 +109,34 @@ def run(args) -> None:
             todo = set(missing(done, name, seed, args.budget, [o.name for o in objs]))
             objs = [o for o in objs if o.name in todo]
             fixed_todo = [] if args.no_fixed else missing(done, name, seed, args.budget, FIXED)
-            if not objs and not fixed_todo:
-                continue
-            t0 = time.time()
-            rows = (list(fitness.evaluate(objs, scen, args.budget, seeds=[seed],
-                                          workers=args.workers)) if objs else [])
             if fixed_todo:
+                t0 = time.time()
                 dataset, ref = fitness.reference_policy(scen)
                 bc_chosen = train_bc(dataset, BCConfig(recipe="chosen", seed=seed,
                                                        steps=scen.bc_steps)).params
                 fixed = fitness.evaluate_policies({"reference (BC)": ref.params,
                                                    "bc-on-chosen": bc_chosen}, scen, args.budget)
-                rows = [fixed[n] for n in fixed_todo] + rows
-            append(out, [{"scenario": name, "seed": seed, "budget": args.budget,
-                          "loss": r.name, "status": r.status, "score": r.per_seed[0],
-                          "final": r.final, "auc": r.auc, "curve": r.curve,
-                          "seconds": time.time() - t0, "command": command} for r in rows])
-            print(f"{time.strftime('%H:%M:%S')} {name} seed {seed}: "
-                  + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in rows), flush=True)
+                _record(out, name, seed, args.budget, [fixed[n] for n in fixed_todo], t0, command)
+            # One worker-load of losses at a time, each appended as it lands: a kill loses at
+            # most that, not the whole cell. Each loss trains and plays its episodes exactly as
+            # it would beside the others (see the module docstring), so its numbers are the same.
+            step = max(1, args.workers or os.cpu_count() or 1)
+            for lo in range(0, len(objs), step):
+                t0 = time.time()
+                rows = fitness.evaluate(objs[lo:lo + step], scen, args.budget, seeds=[seed],
+                                        workers=args.workers)
+                _record(out, name, seed, args.budget, rows, t0, command)
+
+
+def _record(out: Path, scenario: str, seed: int, budget: str, rows, t0: float,
+            command: str) -> None:
+    """Append one batch of finished rows (fsynced) and say so."""
+    append(out, [{"scenario": scenario, "seed": seed, "budget": budget,
+                  "loss": r.name, "status": r.status, "score": r.per_seed[0],
+                  "final": r.final, "auc": r.auc, "curve": r.curve,
+                  "seconds": time.time() - t0, "command": command} for r in rows])
+    print(f"{time.strftime('%H:%M:%S')} {scenario} seed {seed}: "
+          + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in rows), flush=True)
 
 
 def table(args) -> None:

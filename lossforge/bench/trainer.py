@@ -429,9 +429,11 @@ def choose_mode(n_members: int, rows_per_step: float, steps: int, workers: int,
 
     One worker is no reason to stack: at realistic minibatches one member after another beats
     stacking them on the same core (0.6-0.8x above), and each member trained alone gets the
-    same parameters whatever the worker count, so a 1-worker and a 2-worker run agree."""
+    same parameters whatever the worker count, so a 1-worker and a 2-worker run agree. For the
+    same reason a lone member is not 'batched': it trains as a worker would, so its parameters
+    do not depend on which other losses shared its call (a per-loss resume relies on that)."""
     if n_members == 1:
-        return "batched"
+        return "processes"
     if rows_per_step <= AUTO_BATCHED_MAX_ROWS:
         return "batched"
     if not warm_pool and n_members * steps * rows_per_step <= AUTO_BATCHED_MAX_WORK:
@@ -483,7 +485,7 @@ def train_population(
                                         on_step=lambda s: bar.update(task, completed=s + 1))
             finally:
                 torch.set_num_threads(threads)
-        elif pool is None and workers == 1:
+        elif pool is None and (workers == 1 or len(members) == 1):
             # One worker is this process: the members one after another, set up as a worker is
             # (one thread, denormals flushed), so the parameters are a worker's bit for bit.
             task = bar.add_task(f"training {len(members)} runs (one after another)",

@@ -24,12 +24,16 @@ def test_a_loss_added_later_is_trained_and_done_losses_are_not(tmp_path):
     _run(out, "dpo")
     first = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["loss"] for r in first] == ["dpo"]
-    proc = _run(out, "dpo,orpo")
+    proc = _run(out, "dpo,orpo,ipo")
     rows = [json.loads(x) for x in out.read_text().splitlines()]
-    assert [r["loss"] for r in rows] == ["dpo", "orpo"]  # dpo not appended twice
-    assert "orpo" in proc.stdout and "dpo " not in proc.stdout.replace("orpo", "")
-    assert _run(out, "dpo,orpo").stdout == ""  # nothing left to do: nothing trained
-    assert len(out.read_text().splitlines()) == 2
+    assert [r["loss"] for r in rows] == ["dpo", "orpo", "ipo"]  # dpo not appended twice
+    # with one worker each loss is appended (and reported) on its own as it lands, so a kill
+    # loses at most the loss in flight
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and "orpo" in lines[0] and "ipo" in lines[1]
+    assert "dpo" not in proc.stdout
+    assert _run(out, "dpo,orpo,ipo").stdout == ""  # nothing left to do: nothing trained
+    assert len(out.read_text().splitlines()) == 3
 
 
 def test_missing_is_per_loss():

@@ -178,16 +178,24 @@ def test_batched_and_process_modes_agree(setup):
     for a, b in zip(alone, spawned):
         assert a.status == b.status
         assert all(torch.equal(a.params[k], b.params[k]) for k in a.params)
+    # A member trained alone (auto mode, any worker count) is that same worker's result: a
+    # loss's parameters do not depend on which other losses shared its call.
+    for i, obj in enumerate(objectives):
+        lone = train_population([obj], other, ref, seeds=[1], config=CFG)[0]
+        twin = spawned[2 * i + 1]
+        assert lone.meta["mode"] == "processes" and lone.status == twin.status
+        assert all(torch.equal(lone.params[k], twin.params[k]) for k in lone.params)
 
 
 def test_one_worker_does_not_force_stacking():
     # realistic minibatches (12,800 rows a member-step, 1,000 steps): one member after another
     assert choose_mode(7, 12_800, 1000, workers=1) == "processes"
     assert choose_mode(7, 12_800, 1000, workers=2) == "processes"
-    # tiny minibatches or tiny jobs stack; a lone member never needs a worker
+    # tiny minibatches or tiny jobs stack; a lone member has nothing to stack with
     assert choose_mode(7, 200, 1000, workers=1) == "batched"
     assert choose_mode(2, 2_000, 10, workers=1) == "batched"
-    assert choose_mode(1, 12_800, 1000, workers=2) == "batched"
+    assert choose_mode(1, 12_800, 1000, workers=2) == "processes"
+    assert choose_mode(1, 200, 10, workers=2) == "processes"
 
 
 def test_nonfinite_member_is_stopped_and_others_unaffected(setup):
