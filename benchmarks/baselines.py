@@ -52,6 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lossforge.bench._io import append_lines  # noqa: E402
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
 
 
@@ -83,11 +84,7 @@ def missing(done: set, scenario: str, seed: int, budget: str, names) -> list[str
 
 
 def append(path: Path, records: list[dict]) -> None:
-    with open(path, "a") as fh:
-        for r in records:
-            fh.write(json.dumps(r) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    append_lines(path, [json.dumps(r) for r in records])
 
 
 def run(args) -> None:

@@ -55,6 +55,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     atomic_write(path, lambda f: f.write(data))
 
 
+def append_lines(path: str | os.PathLike, lines: list[str]) -> None:
+    """Append whole lines to a log, in one write, fsynced. A kill mid-write leaves a torn last
+    line, which readers skip; it is ended here first, so new lines never glue onto it (and
+    vanish with it)."""
+    with open(path, "ab+") as fh:  # "a": every write lands at the end; "+": the tail is readable
+        if fh.seek(0, os.SEEK_END) > 0:
+            fh.seek(-1, os.SEEK_END)
+            torn = fh.read(1) != b"\n"
+        else:
+            torn = False
+        fh.write((("\n" if torn else "") + "".join(line + "\n" for line in lines)).encode())
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

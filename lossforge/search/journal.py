@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
+
+from lossforge.bench._io import append_lines
 
 FILE = "evaluations.jsonl"
 
@@ -64,8 +65,5 @@ class Journal:
     def add(self, key: str, fitness: dict) -> None:
         body = json.dumps([key, fitness], sort_keys=True)
         line = json.dumps({"key": key, "fitness": fitness, "sha": _sha(body)}, sort_keys=True)
-        with open(self.path, "a") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_lines(self.path, [line])
         self._done[key] = fitness

@@ -41,6 +41,10 @@ def test_journal_ignores_torn_and_corrupted_lines(tmp_path):
     (tmp_path / FILE).write_text(tampered + "\n" + lines[1] + "\n" + lines[1][:20])
     again = Journal(tmp_path)
     assert "a" not in again and again["b"] == {"score": 2.0} and again.ignored == 2
+    # the resumed run's first evaluation must not glue onto the torn line and vanish with it
+    again.add("c", {"score": 3.0})
+    third = Journal(tmp_path)
+    assert third["c"] == {"score": 3.0} and third["b"] == {"score": 2.0} and third.ignored == 2
 
 
 @pytest.mark.parametrize("generation", [1, 2])

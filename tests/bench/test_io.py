@@ -1,0 +1,28 @@
+"""``append_lines``: the append-only logs (baseline tables, the search's evaluation journal)
+keep every line written after a kill tore the previous one."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from lossforge.bench._io import append_lines
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_lines_after_a_torn_line_survive(tmp_path):
+    log = tmp_path / "rows.jsonl"
+    append_lines(log, ['{"a": 1}'])                       # a new file
+    with open(log, "a") as fh:
+        fh.write('{"b": ')                                # a writer killed mid-line
+    append_lines(log, ['{"c": 3}', '{"d": 4}'])
+    assert log.read_text() == '{"a": 1}\n{"b": \n{"c": 3}\n{"d": 4}\n'
+    append_lines(log, ['{"e": 5}'])                       # a clean tail gets no blank line
+    assert log.read_text().endswith('{"d": 4}\n{"e": 5}\n')
+    # the baseline tables' reader skips exactly the torn line
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from baselines import records
+    assert records(log) == [json.loads(x) for x in ('{"a": 1}', '{"c": 3}', '{"d": 4}',
+                                                    '{"e": 5}')]
