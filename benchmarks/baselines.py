@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from lossforge.bench._io import append_lines  # noqa: E402
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
+from lossforge.errors import LossforgeError  # noqa: E402
 
 
 def records(path: Path) -> list[dict]:
@@ -99,10 +100,14 @@ def run(args) -> None:
     done = done_cells(out)
     command = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
     extra = [load_spec_file(Path(f)) for f in args.spec] + [run_objective(r) for r in args.from_run]
+    # every scenario and loss is checked before anything trains: a typo in the last scenario
+    # fails now, not hours into the run
+    scenarios = {name: load_scenario(name) for name in args.scenarios.split(",")}
+    losses = {name: (build_objectives(args.losses, scen) if args.losses else []) + extra
+              for name, scen in scenarios.items()}
     for seed in parse_seeds(args.seeds):
-        for name in args.scenarios.split(","):
-            scen = load_scenario(name)
-            objs = (build_objectives(args.losses, scen) if args.losses else []) + extra
+        for name, scen in scenarios.items():
+            objs = losses[name]
             todo = set(missing(done, name, seed, args.budget, [o.name for o in objs]))
             objs = [o for o in objs if o.name in todo]
             fixed_todo = [] if args.no_fixed else missing(done, name, seed, args.budget, FIXED)
@@ -312,7 +317,10 @@ def main() -> None:
     f.add_argument("--seeds-wanted", type=int, default=10)
     f.add_argument("--out", help="also write the markdown here")
     args = ap.parse_args()
-    {"run": run, "table": table, "compare": compare, "field": field}[args.cmd](args)
+    try:
+        {"run": run, "table": table, "compare": compare, "field": field}[args.cmd](args)
+    except (LossforgeError, OSError) as exc:  # bad input: one line, not a traceback
+        sys.exit(f"error: {exc}")
 
 
 if __name__ == "__main__":

@@ -44,3 +44,19 @@ def test_missing_is_per_loss():
     assert missing(done, "s", 0, "full", ["dpo", "orpo"]) == ["orpo"]
     assert missing(done, "s", 1, "full", ["dpo", "orpo"]) == ["dpo"]
     assert missing(done, "s", 0, "screen", ["dpo"]) == ["dpo"]
+
+
+def test_bad_scenario_or_loss_fails_before_anything_trains(tmp_path):
+    """A typo in the last scenario or loss of a long run is reported at once, in one line, and
+    nothing is trained or written (it used to surface as a traceback after the earlier cells)."""
+    out = tmp_path / "b.jsonl"
+    for scenarios, losses, bad in (("quick,quick-typo", "dpo", "quick-typo"),
+                                   ("quick", "dpo,dpoo", "dpoo")):
+        proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "baselines.py"), "run",
+                               "--scenarios", scenarios, "--losses", losses, "--seeds", "0",
+                               "--budget", "quick", "--workers", "1", "--out", str(out)],
+                              capture_output=True, text=True, cwd=REPO)
+        assert proc.returncode == 1 and proc.stdout == ""
+        assert proc.stderr.startswith("error: ") and bad in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert not out.exists()
