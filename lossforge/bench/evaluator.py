@@ -27,6 +27,7 @@ from lossforge.bench.envs import make_env
 from lossforge.bench.policy import Params, act, stack_params, trainable
 from lossforge.bench.progress import progress_bar
 from lossforge.errors import ConfigError, LossforgeError
+from lossforge.workers import torch_threads
 
 
 class EvaluationError(LossforgeError):
@@ -98,7 +99,7 @@ class Evaluator:
         n_ep = len(self.episode_seeds)
         returns = np.zeros((n_pol, n_ep))
         lengths = np.zeros((n_pol, n_ep), dtype=np.int64)
-        with progress_bar(progress) as bar:
+        with progress_bar(progress) as bar, torch_threads(1):
             task = bar.add_task(f"evaluating {n_pol} policies x {n_ep} episodes", total=n_pol)
             for lo in range(0, n_pol, self.chunk_policies):
                 hi = min(lo + self.chunk_policies, n_pol)

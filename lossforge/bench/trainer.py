@@ -61,7 +61,7 @@ from lossforge.bench.policy import (
     trainable,
 )
 from lossforge.errors import ConfigError, LossforgeError
-from lossforge.workers import exit_with_parent
+from lossforge.workers import exit_with_parent, torch_threads
 
 Mode = Literal["auto", "batched", "processes"]
 
@@ -367,13 +367,12 @@ def _worker_init() -> None:
 @contextlib.contextmanager
 def _worker_settings():
     """A worker's torch settings in this process, for the duration (a 1-worker run)."""
-    threads = torch.get_num_threads()
-    _one_core()
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        torch.set_flush_denormal(False)  # torch's default; nothing else here sets it
+    with torch_threads(1):
+        _one_core()
+        try:
+            yield
+        finally:
+            torch.set_flush_denormal(False)  # torch's default; nothing else here sets it
 
 
 def _train_one(data: TrainingData, config: TrainConfig, objective: Callable,
@@ -478,13 +477,9 @@ def train_population(
     with progress_bar(progress) as bar:
         if mode == "batched":
             task = bar.add_task(f"training {len(members)} runs (batched)", total=config.steps)
-            threads = torch.get_num_threads()
-            torch.set_num_threads(config.threads or threads)
-            try:
+            with torch_threads(config.threads or torch.get_num_threads()):
                 results = train_members(members, data, config,
                                         on_step=lambda s: bar.update(task, completed=s + 1))
-            finally:
-                torch.set_num_threads(threads)
         elif pool is None and (workers == 1 or len(members) == 1):
             # One worker is this process: the members one after another, set up as a worker is
             # (one thread, denormals flushed), so the parameters are a worker's bit for bit.

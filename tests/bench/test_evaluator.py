@@ -57,6 +57,33 @@ def test_batched_equals_each_policy_alone_and_plain_gymnasium(evaluator):
     assert (together.lengths == 20).any() and (together.lengths < 20).any()
 
 
+def test_one_thread_acts_exactly_as_the_callers_threads(evaluator):
+    """The evaluator runs its forward passes in one torch thread (faster on a shared machine);
+    the actions, so the returns, are bit for bit those of the caller's two threads, and the
+    caller's thread count is restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pols = [policy(s) for s in range(3)]
+        out = evaluator.evaluate(pols)
+        assert torch.get_num_threads() == 2
+        for i, p in enumerate(pols):
+            for e, seed in enumerate(evaluator.episode_seeds):
+                env = gymnasium.make(ENV).unwrapped
+                obs, _ = env.reset(seed=seed)
+                total = 0.0
+                for _ in range(evaluator.max_steps):  # act() here runs in two threads
+                    a = act(p, torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0]
+                    obs, r, terminated, _, _ = env.step(a.numpy())
+                    total += r
+                    if terminated:
+                        break
+                env.close()
+                assert out.returns[i, e] == total
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_same_seeds_same_returns_other_seeds_other_returns(evaluator):
     pols = [policy(s) for s in range(3)]
     a, b = evaluator.evaluate(pols), evaluator.evaluate(pols)
