@@ -27,8 +27,7 @@ worker-load at a time (``--workers`` losses), and each is appended to the JSONL 
 lands (flushed and fsynced); on the next start every (scenario, seed, budget, loss) already in
 the file is skipped, so a killed run resumes where it stopped, across sessions, losing at most
 the losses in flight, and a new loss can be added to a file that already has a scenario's
-baselines. Every line records
-the exact command. Seeds go in the outer loop, so a partial run covers every scenario with a
+baselines. Every line records the exact command. Seeds go in the outer loop, so a partial run covers every scenario with a
 few seeds rather than a few scenarios with all seeds.
 
 ``table`` prints and writes (next to the JSONL, as .md and .json) mean normalised score and the
@@ -43,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections import defaultdict
@@ -55,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 from lossforge.bench._io import append_lines  # noqa: E402
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
 from lossforge.errors import LossforgeError  # noqa: E402
+from lossforge.workers import worker_count  # noqa: E402
 
 
 def records(path: Path) -> list[dict]:
@@ -122,7 +121,7 @@ def run(args) -> None:
             # One worker-load of losses at a time, each appended as it lands: a kill loses at
             # most that, not the whole cell. Each loss trains and plays its episodes exactly as
             # it would beside the others (see the module docstring), so its numbers are the same.
-            step = max(1, args.workers or os.cpu_count() or 1)
+            step = max(1, worker_count(args.workers))
             for lo in range(0, len(objs), step):
                 t0 = time.time()
                 rows = fitness.evaluate(objs[lo:lo + step], scen, args.budget, seeds=[seed],

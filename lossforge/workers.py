@@ -13,6 +13,11 @@ import torch
 _watching = False
 
 
+def worker_count(workers: int | None) -> int:
+    """Processes to run: ``workers``, or every core when it is 0 or None."""
+    return workers or os.cpu_count() or 1
+
+
 def exit_with_parent(poll_seconds: float = 1.0) -> None:
     """Make this worker exit when the process that started it dies.
 

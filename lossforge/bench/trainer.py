@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -61,7 +60,7 @@ from lossforge.bench.policy import (
     trainable,
 )
 from lossforge.errors import ConfigError, LossforgeError
-from lossforge.workers import exit_with_parent, torch_threads
+from lossforge.workers import exit_with_parent, torch_threads, worker_count
 
 Mode = Literal["auto", "batched", "processes"]
 
@@ -390,7 +389,7 @@ class WorkerPool:
     """
 
     def __init__(self, workers: int = 0):
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = worker_count(workers)
         ctx = torch.multiprocessing.get_context("spawn")
         self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx,
                                              initializer=_worker_init)
@@ -465,7 +464,7 @@ def train_population(
         raise TrainingError("need at least one objective and one seed")
     data = prepare(dataset, reference)
     members = [(obj, int(seed)) for obj in objectives for seed in seeds]
-    workers = config.workers or os.cpu_count() or 1
+    workers = worker_count(config.workers)
     rows_per_step = 2 * config.batch_pairs * float(data.segments.lengths.float().mean())
     if mode == "auto":
         mode = choose_mode(len(members), rows_per_step, config.steps,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from lossforge.errors import ConfigError, LossforgeError
-from lossforge.workers import exit_with_parent
+from lossforge.workers import exit_with_parent, worker_count
 
 FITNESS_FUNCTIONS = {
     "bench": "lossforge.bench.fitness:evaluate",
@@ -113,7 +113,7 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, workers: int | None = None, max_retries: int = 2):
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = worker_count(workers)
         self.max_retries = max_retries
         self.reruns = 0
         self._pool: ProcessPoolExecutor | None = None
@@ -177,7 +177,7 @@ class RayExecutor:
         except ImportError:
             raise ConfigError("--executor ray needs Ray: pip install 'lossforge[ray]'") from None
         self._ray = ray
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = worker_count(workers)
         self.reruns = 0  # Ray re-runs failed tasks itself and does not report them here
         self._started = False
         if not ray.is_initialized():
