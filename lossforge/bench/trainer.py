@@ -453,6 +453,8 @@ def train_population(
 
     ``reference`` is a Params dict (or anything with ``.params``, e.g. a BC result). Returns one
     RunResult per (objective, seed), objective-major: [(o0, s0), (o0, s1), ..., (o1, s0), ...].
+    ``dataset`` may instead be a TrainingData from ``prepare(dataset, reference)``, with
+    ``reference=None``: prepare once, train many times (it is the same data either way).
     ``pool``: a WorkerPool to reuse for mode "processes" (else one is started for this call).
     """
     for obj in objectives:
@@ -462,7 +464,13 @@ def train_population(
             raise TrainingError(f"objective {obj!r} lacks {missing or 'a valid aggregation'}")
     if not objectives or not seeds:
         raise TrainingError("need at least one objective and one seed")
-    data = prepare(dataset, reference)
+    if isinstance(dataset, TrainingData):
+        if reference is not None:
+            raise TrainingError("a prepared TrainingData carries its reference: pass "
+                                "reference=None")
+        data = dataset
+    else:
+        data = prepare(dataset, reference)
     members = [(obj, int(seed)) for obj in objectives for seed in seeds]
     workers = worker_count(config.workers)
     rows_per_step = 2 * config.batch_pairs * float(data.segments.lengths.float().mean())

@@ -33,6 +33,10 @@ def test_quick_fitness_is_deterministic_paired_and_isolates_failures(cache):
     # and a repeated call (datasets and reference now from the cache) gives the same numbers
     again = fitness.evaluate([dpo], "quick", "quick")
     assert again[0].per_seed == first[0].per_seed
+    # the prepared training data kept between calls is what a fresh call prepares
+    fitness._PREPARED.clear()
+    fresh = fitness.evaluate([dpo], "quick", "quick")
+    assert fresh[0].per_seed == first[0].per_seed
 
 
 def test_ci95_matches_the_t_interval_by_hand():

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from lossforge.bench.policy import (PolicySpec, discretize, init_params, segment_logps,
                                     trainable)
-from lossforge.bench.trainer import (TrainConfig, WorkerPool, choose_mode, minibatch_schedule,
-                                     train_population)
+from lossforge.bench.trainer import (TrainConfig, TrainingError, WorkerPool, choose_mode,
+                                     minibatch_schedule, prepare, train_population)
 from harness_fixtures import synthetic_dataset
 
 SPEC = PolicySpec(obs_dim=11, act_dim=3, bins=7, hidden=(16, 16))
@@ -187,6 +187,18 @@ def test_batched_and_process_modes_agree(setup):
         assert all(torch.equal(lone.params[k], twin.params[k]) for k in lone.params)
 
 
+def test_prepared_data_trains_exactly_as_the_raw_dataset(setup):
+    ds, ref = setup
+    raw = train_population([DPO(0.5), ORPOish()], ds, ref, seeds=[0, 1], config=CFG)
+    data = prepare(ds, ref)
+    for _ in range(2):  # reused: training leaves the prepared data as it found it
+        again = train_population([DPO(0.5), ORPOish()], data, None, seeds=[0, 1], config=CFG)
+        for a, b in zip(raw, again):
+            assert all(torch.equal(a.params[k], b.params[k]) for k in a.params)
+    with pytest.raises(TrainingError, match="reference=None"):
+        train_population([DPO(0.5)], data, ref, seeds=[0], config=CFG)
+
+
 def test_one_worker_does_not_force_stacking():
     # realistic minibatches (12,800 rows a member-step, 1,000 steps): one member after another
     assert choose_mode(7, 12_800, 1000, workers=1) == "processes"
@@ -221,8 +233,6 @@ def test_objectives_are_checked_for_the_interface(setup):
 
     def bare(pc, pr, rc=None, rr=None, progress=None):
         return -pc
-
-    from lossforge.bench.trainer import TrainingError
 
     with pytest.raises(TrainingError, match="lacks"):
         train_population([bare], ds, ref, seeds=[0], config=CFG)
