@@ -38,8 +38,16 @@ from lossforge.bench.policy import (
     trainable,
 )
 from lossforge.errors import ConfigError, LossforgeError
+from lossforge.workers import torch_threads
 
 FORMAT_VERSION = 1  # bump when the training code changes what a cached reference is
+
+#: Torch threads BC trains with, whatever the calling process uses. The clone's floats depend on
+#: the thread count (the weight gradients' reductions split across threads), so without a fixed
+#: count a cached reference would depend on which process built it first (a search worker runs
+#: one thread, baselines.py torch's default) and on the machine's cores. 2 is torch's default on
+#: the 2-core machines every cached reference and table so far was built on.
+BC_THREADS = 2
 
 
 class BCError(LossforgeError):
@@ -127,7 +135,21 @@ def train_bc(dataset, config: BCConfig = BCConfig(), *, cache: bool = True,
     if cache and (hit := _load(key)) is not None:
         params, meta = hit
         return BCResult(params, spec, config, key, np.asarray(meta["nll"]), from_cache=True)
+    with torch_threads(BC_THREADS):
+        params, nll, seconds = _clone(dataset, config, spec, progress)
+    if cache:
+        base = cache_root() / "bc" / key
+        atomic_save_tensors(base.with_suffix(".safetensors"), params)
+        atomic_write_json(base.with_suffix(".json"), {
+            "key": key, "format": FORMAT_VERSION, "config": asdict(config),
+            "spec": spec.to_json(), "env_id": dataset.env_id, "horizon": int(dataset.horizon),
+            "n_pairs": len(dataset.lengths), "nll": nll.tolist(), "seconds": seconds,
+        })
+    return BCResult(params, spec, config, key, nll, from_cache=False)
 
+
+def _clone(dataset, config: BCConfig, spec: PolicySpec, progress: bool):
+    """The maximum-likelihood training itself: (params, NLL per step, seconds)."""
     # 1. Data: packed valid steps; the segments this recipe clones.
     gen = torch.Generator().manual_seed(config.seed)
     lengths = torch.as_tensor(np.asarray(dataset.lengths), dtype=torch.long)
@@ -172,12 +194,4 @@ def train_bc(dataset, config: BCConfig = BCConfig(), *, cache: bool = True,
             bar.advance(task)
 
     params = {**fixed, **{k: v.detach().clone() for k, v in weights.items()}}
-    if cache:
-        base = cache_root() / "bc" / key
-        atomic_save_tensors(base.with_suffix(".safetensors"), params)
-        atomic_write_json(base.with_suffix(".json"), {
-            "key": key, "format": FORMAT_VERSION, "config": asdict(config),
-            "spec": spec.to_json(), "env_id": dataset.env_id, "horizon": int(dataset.horizon),
-            "n_pairs": n, "nll": nll.tolist(), "seconds": time.perf_counter() - start,
-        })
-    return BCResult(params, spec, config, key, nll, from_cache=False)
+    return params, nll, time.perf_counter() - start

@@ -9,6 +9,7 @@ import torch
 
 from lossforge.bench.bc import BCConfig, BCError, reference_key, policy_spec, train_bc
 from lossforge.bench.policy import discretize, init_params, segment_logps
+from lossforge.workers import torch_threads
 from harness_fixtures import synthetic_dataset
 
 CFG = BCConfig(steps=60, batch_segments=16, lr=3e-3, hidden=(32, 32), bins=11)
@@ -55,6 +56,19 @@ def test_cache_round_trip_and_atomic_files(private_cache):
     np.testing.assert_array_equal(first.nll, second.nll)
     third = train_bc(ds, dataclasses.replace(CFG, seed=1))  # another config, another entry
     assert not third.from_cache and third.key != first.key
+
+
+def test_clone_does_not_depend_on_the_callers_thread_count():
+    # at these sizes one and two threads give different floats unless BC fixes its own count
+    ds = synthetic_dataset(n_pairs=64, horizon=30, seed=1)
+    cfg = BCConfig(steps=20, batch_segments=64, hidden=(128, 128), bins=11)
+    clones = []
+    for n in (1, 2, 3):
+        with torch_threads(n):
+            clones.append(train_bc(ds, cfg, cache=False).params)
+            assert torch.get_num_threads() == n  # the caller's setting is restored
+    for other in clones[1:]:
+        assert all(torch.equal(clones[0][k], other[k]) for k in clones[0])
 
 
 def test_recipe_all_ignores_labels_recipe_chosen_reads_them():
