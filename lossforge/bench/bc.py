@@ -9,7 +9,8 @@ Recipes:
 
 The loss is the mean negative log-likelihood per valid time step (summed over action dims), like
 token-level SFT. Results are cached under ``cache_root()/bc/<key>.{safetensors,json}``, keyed by
-the sha256 of the data it reads, the config and the format version.
+the sha256 of the data it reads, the config, the format version and the thread count it trains
+with (``BC_THREADS``, fixed: the clone does not depend on the machine or the calling process).
 """
 
 from __future__ import annotations
@@ -40,13 +41,17 @@ from lossforge.bench.policy import (
 from lossforge.errors import ConfigError, LossforgeError
 from lossforge.workers import torch_threads
 
-FORMAT_VERSION = 1  # bump when the training code changes what a cached reference is
+FORMAT_VERSION = 2  # bump when the training code changes what a cached reference is
+# 2: the thread count is fixed (BC_THREADS); version-1 entries were built with whatever the
+#    building process had, and could not say which.
 
 #: Torch threads BC trains with, whatever the calling process uses. The clone's floats depend on
 #: the thread count (the weight gradients' reductions split across threads), so without a fixed
-#: count a cached reference would depend on which process built it first (a search worker runs
-#: one thread, baselines.py torch's default) and on the machine's cores. 2 is torch's default on
-#: the 2-core machines every cached reference and table so far was built on.
+#: count a cached reference depended on which process built it first (a search worker runs one
+#: thread, baselines.py torch's default) and on the machine's cores. Two is torch's default on
+#: the 2-core machines the result tables were made on: every Hopper and Ant reference behind
+#: them equals a fresh two-thread clone bit for bit (the quick scenario's, built by a one-thread
+#: search worker, did not). Part of the cache key.
 BC_THREADS = 2
 
 
@@ -105,7 +110,8 @@ def policy_spec(dataset, config: BCConfig) -> PolicySpec:
 
 def reference_key(dataset, config: BCConfig, spec: PolicySpec) -> str:
     """Content hash of what determines the clone; labels only count for recipe 'chosen'."""
-    h = Hasher().json("format", FORMAT_VERSION).json("config", asdict(config))
+    h = Hasher().json("format", FORMAT_VERSION).json("threads", BC_THREADS)
+    h.json("config", asdict(config))
     h.json("spec", spec.to_json()).json("env", [dataset.env_id, int(dataset.horizon)])
     h.array("obs", dataset.obs).array("actions", dataset.actions)
     h.array("lengths", dataset.lengths)
@@ -141,7 +147,7 @@ def train_bc(dataset, config: BCConfig = BCConfig(), *, cache: bool = True,
         base = cache_root() / "bc" / key
         atomic_save_tensors(base.with_suffix(".safetensors"), params)
         atomic_write_json(base.with_suffix(".json"), {
-            "key": key, "format": FORMAT_VERSION, "config": asdict(config),
+            "key": key, "format": FORMAT_VERSION, "threads": BC_THREADS, "config": asdict(config),
             "spec": spec.to_json(), "env_id": dataset.env_id, "horizon": int(dataset.horizon),
             "n_pairs": len(dataset.lengths), "nll": nll.tolist(), "seconds": seconds,
         })
