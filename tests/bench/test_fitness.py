@@ -8,6 +8,7 @@ import pytest
 
 from lossforge import objectives
 from lossforge.bench import fitness
+from lossforge.workers import torch_threads
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +44,15 @@ def test_ci95_matches_the_t_interval_by_hand():
     x = [10.0, 12.0, 14.0]  # mean 12, sd 2, n 3: t(2) = 4.303 -> 4.303 * 2 / sqrt 3
     assert math.isclose(fitness.ci95_halfwidth(x), 4.303 * 2 / math.sqrt(3), rel_tol=1e-12)
     assert math.isnan(fitness.ci95_halfwidth([1.0]))
+
+
+def test_quick_fitness_does_not_depend_on_the_processs_thread_count(tmp_path, monkeypatch):
+    # a search worker runs one torch thread, an in-process search torch's default; each builds
+    # the dataset and the BC reference itself here (a fresh cache per thread count)
+    dpo = objectives.get("dpo")
+    scores = []
+    for n in (1, 2):
+        monkeypatch.setenv("LOSSFORGE_CACHE", str(tmp_path / f"cache-{n}"))
+        with torch_threads(n):
+            scores.append(fitness.evaluate([dpo], "quick", "quick")[0].per_seed)
+    assert scores[0] == scores[1]
