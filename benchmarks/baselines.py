@@ -114,12 +114,21 @@ def run(args) -> None:
     scenarios = {name: load_scenario(name) for name in args.scenarios.split(",")}
     losses = {name: (build_objectives(args.losses, scen) if args.losses else []) + extra
               for name, scen in scenarios.items()}
-    for seed in parse_seeds(args.seeds):
+    seeds = parse_seeds(args.seeds)
+
+    def todo_in(name: str, seed: int) -> tuple[list, list[str]]:
+        """(losses, fixed policies) of one cell that the file does not have yet."""
+        have = set(missing(done, name, seed, args.budget, [o.name for o in losses[name]]))
+        fixed = [] if args.no_fixed else missing(done, name, seed, args.budget, FIXED)
+        return [o for o in losses[name] if o.name in have], fixed
+
+    todo = {(seed, name): todo_in(name, seed) for seed in seeds for name in scenarios}
+    total = sum(len(objs) + len(fixed) for objs, fixed in todo.values())
+    progress = Progress(total)
+    print(f"{out}: rows in the file {len(done)}, to run {total}", flush=True)
+    for seed in seeds:
         for name, scen in scenarios.items():
-            objs = losses[name]
-            todo = set(missing(done, name, seed, args.budget, [o.name for o in objs]))
-            objs = [o for o in objs if o.name in todo]
-            fixed_todo = [] if args.no_fixed else missing(done, name, seed, args.budget, FIXED)
+            objs, fixed_todo = todo[seed, name]
             if fixed_todo:
                 t0 = time.time()
                 dataset, ref = fitness.reference_policy(scen)
@@ -127,7 +136,8 @@ def run(args) -> None:
                                                        steps=scen.bc_steps)).params
                 fixed = fitness.evaluate_policies({"reference (BC)": ref.params,
                                                    "bc-on-chosen": bc_chosen}, scen, args.budget)
-                _record(out, name, seed, args.budget, [fixed[n] for n in fixed_todo], t0, command)
+                _record(out, name, seed, args.budget, [fixed[n] for n in fixed_todo], t0, command,
+                        progress)
             # One worker-load of losses at a time, each appended as it lands: a kill loses at
             # most that, not the whole cell. Each loss trains and plays its episodes exactly as
             # it would beside the others (see the module docstring), so its numbers are the same.
@@ -136,18 +146,32 @@ def run(args) -> None:
                 t0 = time.time()
                 rows = fitness.evaluate(objs[lo:lo + step], scen, args.budget, seeds=[seed],
                                         workers=args.workers)
-                _record(out, name, seed, args.budget, rows, t0, command)
+                _record(out, name, seed, args.budget, rows, t0, command, progress)
+
+
+class Progress:
+    """Rows done out of those this run set out to do, and a naive time to go (mean seconds per
+    row so far; BC-on-chosen rows take longer than a loss, so it is rough)."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.start = total, 0, time.time()
+
+    def add(self, n: int) -> str:
+        self.done += n
+        left = (time.time() - self.start) / self.done * (self.total - self.done)
+        return f"[{self.done}/{self.total}, about {left / 3600:.1f} h to go]"
 
 
 def _record(out: Path, scenario: str, seed: int, budget: str, rows, t0: float,
-            command: str) -> None:
+            command: str, progress: Progress) -> None:
     """Append one batch of finished rows (fsynced) and say so."""
     append(out, [{"scenario": scenario, "seed": seed, "budget": budget,
                   "loss": r.name, "status": r.status, "score": r.per_seed[0],
                   "final": r.final, "auc": r.auc, "curve": r.curve,
                   "seconds": time.time() - t0, "command": command} for r in rows])
     print(f"{time.strftime('%H:%M:%S')} {scenario} seed {seed}: "
-          + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in rows), flush=True)
+          + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in rows) + " "
+          + progress.add(len(rows)), flush=True)
 
 
 def table(args) -> None:

@@ -29,10 +29,13 @@ def test_a_loss_added_later_is_trained_and_done_losses_are_not(tmp_path):
     assert [r["loss"] for r in rows] == ["dpo", "orpo", "ipo"]  # dpo not appended twice
     # with one worker each loss is appended (and reported) on its own as it lands, so a kill
     # loses at most the loss in flight
-    lines = proc.stdout.splitlines()
+    head, *lines = proc.stdout.splitlines()
+    assert head.endswith("rows in the file 1, to run 2")
     assert len(lines) == 2 and "orpo" in lines[0] and "ipo" in lines[1]
+    assert "[1/2, about" in lines[0] and "[2/2, about 0.0 h to go]" in lines[1]
     assert "dpo" not in proc.stdout
-    assert _run(out, "dpo,orpo,ipo").stdout == ""  # nothing left to do: nothing trained
+    # nothing left to do: nothing trained
+    assert _run(out, "dpo,orpo,ipo").stdout.strip().endswith("rows in the file 3, to run 0")
     assert len(out.read_text().splitlines()) == 3
 
 
