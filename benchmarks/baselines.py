@@ -131,7 +131,7 @@ def run(args) -> None:
             objs, fixed_todo = todo[seed, name]
             if fixed_todo:
                 t0 = time.time()
-                dataset, ref = fitness.reference_policy(scen)
+                dataset, ref = fitness.reference_policy(scen, workers=args.workers)
                 bc_chosen = train_bc(dataset, BCConfig(recipe="chosen", seed=seed,
                                                        steps=scen.bc_steps)).params
                 fixed = fitness.evaluate_policies({"reference (BC)": ref.params,

@@ -47,6 +47,7 @@ import numpy as np
 from lossforge.bench._io import atomic_write, atomic_write_json, canonical_json, sha256_file
 from lossforge.bench.cache import cache_root
 from lossforge.bench.envs import env_key, make_env
+from lossforge.bench.progress import progress_bar
 from lossforge.bench.scenarios import Scenario, load_scenario
 from lossforge.bench.zoo import Zoo, ZooPolicy, load_zoo
 from lossforge.errors import ConfigError, LossforgeError
@@ -310,21 +311,23 @@ def build_segments(spec: SegmentSpec, policies: Sequence[ZooPolicy], workers: in
                    quiet: bool = True) -> dict[str, np.ndarray]:
     entries = spec.allocation()
     ids = np.arange(spec.n_pairs)
-    if workers <= 1 or spec.n_pairs < 64:
-        from rich.progress import Progress
+    parallel = workers > 1 and spec.n_pairs >= 64
+    with progress_bar(not quiet) as bar:
+        task = bar.add_task(f"rolling out {spec.n_pairs} pairs ({spec.env_id}"
+                            + (f", {workers} processes)" if parallel else ")"),
+                            total=spec.n_pairs)
+        if not parallel:
+            return _build_pairs(spec, policies, ids, entries, progress=lambda: bar.advance(task))
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
-        with Progress(disable=quiet, transient=True) as prog:
-            task = prog.add_task(f"rolling out {spec.n_pairs} pairs ({spec.env_id})",
-                                 total=spec.n_pairs)
-            return _build_pairs(spec, policies, ids, entries,
-                                progress=lambda: prog.advance(task))
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    chunks = np.array_split(ids, workers * 4)
-    jobs = [(spec, list(policies), c, entries[c]) for c in chunks if len(c)]
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-        parts = list(ex.map(_worker, jobs))
+        chunks = np.array_split(ids, workers * 4)
+        jobs = [(spec, list(policies), c, entries[c]) for c in chunks if len(c)]
+        parts = []
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+            for (_, _, chunk, _), part in zip(jobs, ex.map(_worker, jobs)):
+                parts.append(part)
+                bar.advance(task, len(chunk))
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 

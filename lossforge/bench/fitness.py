@@ -36,6 +36,7 @@ from lossforge.bench.evaluator import Evaluator, normalized_score, score_runs, z
 from lossforge.bench.scenarios import Scenario, load_scenario
 from lossforge.bench.trainer import TrainConfig, TrainingData, prepare, train_population
 from lossforge.errors import ConfigError
+from lossforge.workers import worker_count
 
 #: Evaluation episodes use seeds EPISODE_SEED_BASE, +1, ... for every candidate and budget.
 EPISODE_SEED_BASE = 100_000
@@ -76,9 +77,11 @@ def _load(scenario: Scenario | str) -> Scenario:
     return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
 
 
-def reference_policy(scenario: Scenario, recipe: str | None = None, progress: bool = False):
-    """The dataset and the BC reference of a scenario (both cached on disk)."""
-    dataset = build_dataset(scenario)
+def reference_policy(scenario: Scenario, recipe: str | None = None, progress: bool = False,
+                     workers: int = 1):
+    """The dataset and the BC reference of a scenario (both cached on disk; the first build
+    rolls the dataset out in ``workers`` processes, 0 = every core)."""
+    dataset = build_dataset(scenario, workers=worker_count(workers), quiet=not progress)
     ref = train_bc(dataset, BCConfig(recipe=recipe or scenario.reference,
                                      steps=scenario.bc_steps), progress=progress)
     return dataset, ref
@@ -91,14 +94,21 @@ def reference_policy(scenario: Scenario, recipe: str | None = None, progress: bo
 _PREPARED: dict[tuple[Scenario, str], TrainingData] = {}
 
 
-def training_data(scenario: Scenario, progress: bool = False) -> TrainingData:
+def training_data(scenario: Scenario, progress: bool = False, workers: int = 1) -> TrainingData:
     """The scenario's dataset and reference, prepared for training (kept for the next call)."""
     key = (scenario, str(cache_root()))
     if key not in _PREPARED:
         _PREPARED.clear()
-        dataset, ref = reference_policy(scenario, progress=progress)
+        dataset, ref = reference_policy(scenario, progress=progress, workers=workers)
         _PREPARED[key] = prepare(dataset, ref.params)
     return _PREPARED[key]
+
+
+def warm_up(scenario: Scenario | str, workers: int | None = None, progress: bool = True) -> None:
+    """Build (or load) the scenario's dataset and BC reference once, here, before a search sends
+    work to its processes: otherwise every worker builds both at once on the first run (a
+    Hopper dataset takes 7-40 minutes in one process) and says nothing while it does."""
+    reference_policy(_load(scenario), progress=progress, workers=workers or 0)
 
 
 def evaluate(objectives: Sequence, scenario: Scenario | str, budget: str = "screen", *,
@@ -119,7 +129,7 @@ def evaluate(objectives: Sequence, scenario: Scenario | str, budget: str = "scre
     scen = _load(scenario)
     b = scen.budget(budget)
     seeds = tuple(int(s) for s in (seeds if seeds is not None else b.seeds))
-    data = training_data(scen, progress=progress)
+    data = training_data(scen, progress=progress, workers=workers or 0)
     config = TrainConfig(steps=b.train_steps, batch_pairs=b.batch_size, lr=b.lr,
                          eval_every=b.eval_every, workers=workers or 0)
     runs = train_population(list(objectives), data, None, seeds, config,

@@ -51,6 +51,14 @@ def resolve_fitness(ref: str) -> Callable:
     return fn
 
 
+def resolve_warm_up(ref: str) -> Callable | None:
+    """The fitness module's optional ``warm_up(scenario, workers=, progress=)``, which a run
+    calls once in its own process before any evaluation (bench: build the scenario's dataset
+    and reference there, once, with a progress bar, instead of in every worker)."""
+    fn = resolve_fitness(ref)
+    return getattr(importlib.import_module(fn.__module__), "warm_up", None)
+
+
 def _clean(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
 

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from lossforge.errors import CheckpointError, ConfigError
 from lossforge.search import checkpoint, engine, es, rundir
-from lossforge.search.executors import make_executor
+from lossforge.search.executors import make_executor, resolve_warm_up
 from lossforge.search.journal import Journal
 
 
@@ -92,6 +92,18 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
         state = method.init_state(ctx)
     if hasattr(ctx, "journal"):  # evaluations finished mid-generation survive a kill
         ctx.journal = Journal(run_dir)
+    warm_up = resolve_warm_up(config.fitness)
+    if warm_up is not None and state["generation"] < config.generations:
+        bars = False
+        if not quiet:
+            from rich.console import Console
+
+            console = console or Console()
+            bars = console.is_terminal  # progress bars only where they redraw in place
+            console.print(f"{time.strftime('%H:%M:%S')} {ctx.scenario.name}: dataset and "
+                          "reference policy (built on a first run, then read from the cache)",
+                          highlight=False, soft_wrap=True)
+        warm_up(ctx.scenario_path, workers=config.workers, progress=bars)
     own_executor = executor is None
     if own_executor:
         executor = make_executor(config.executor, config.workers)

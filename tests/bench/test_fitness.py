@@ -8,6 +8,8 @@ import pytest
 
 from lossforge import objectives
 from lossforge.bench import fitness
+from lossforge.bench.datasets import build_dataset
+from lossforge.bench.scenarios import load_scenario
 from lossforge.workers import torch_threads
 
 
@@ -56,3 +58,15 @@ def test_quick_fitness_does_not_depend_on_the_processs_thread_count(tmp_path, mo
         with torch_threads(n):
             scores.append(fitness.evaluate([dpo], "quick", "quick")[0].per_seed)
     assert scores[0] == scores[1]
+
+
+def test_warm_up_leaves_the_dataset_and_reference_in_the_cache(tmp_path, monkeypatch):
+    # what a search runs in its own process before its workers start (rollouts in 2 processes,
+    # with the progress bar on)
+    monkeypatch.setenv("LOSSFORGE_CACHE", str(tmp_path))
+    fitness.warm_up("quick", workers=2, progress=True)
+    dataset, ref = fitness.reference_policy(load_scenario("quick"))
+    assert dataset.meta["cache"] == "cache hit" and ref.from_cache
+    serial = build_dataset(load_scenario("quick"), cache=False, workers=1)
+    for f in ("obs", "actions", "lengths", "returns", "chosen"):
+        np.testing.assert_array_equal(getattr(dataset, f), getattr(serial, f), err_msg=f)

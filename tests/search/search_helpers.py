@@ -96,3 +96,20 @@ class AfterCheckpoint:
             self.at_checkpoint = now
             return False
         return now != self.at_checkpoint
+
+
+def warm_up(scenario, workers=None, progress=True):
+    """The run's warm-up hook for every fitness here: records its call in $LF_WARM_LOG if set."""
+    log = os.environ.get("LF_WARM_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(json.dumps({"scenario": str(scenario), "workers": workers,
+                                "pid": os.getpid()}) + "\n")
+
+
+def warm_checking_evaluate(objectives, scenario=None, budget="screen", **kw):
+    """Probe fitness that fails unless the run's warm-up ran before it, in another process."""
+    calls = [json.loads(x) for x in Path(os.environ["LF_WARM_LOG"]).read_text().splitlines()]
+    if len(calls) != 1 or calls[0]["pid"] == os.getpid():
+        raise RuntimeError(f"warm-up calls before this evaluation: {calls}")
+    return probe_fitness.evaluate(objectives, scenario, budget, **kw)

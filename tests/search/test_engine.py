@@ -234,6 +234,21 @@ def test_dead_worker_chunks_are_rerun(tmp_path, monkeypatch):
     assert strip(got[0] + got[1]) == strip(want)
 
 
+def test_warm_up_runs_once_in_the_main_process_before_any_evaluation(tmp_path, monkeypatch):
+    """The fitness module's warm_up (bench: build the dataset and reference) runs in the run's
+    own process, once, before the workers evaluate anything; not again when nothing is left."""
+    log = tmp_path / "warm.jsonl"
+    monkeypatch.setenv("LF_WARM_LOG", str(log))
+    cfg = tiny(fitness="search_helpers:warm_checking_evaluate", workers=2, generations=1)
+    run_dir = run_search(cfg, runs_root=tmp_path, quiet=True)
+    calls = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [(Path(c["scenario"]).name, c["workers"], c["pid"]) for c in calls] == \
+        [("quick.toml", 2, os.getpid())]
+    assert checkpoint.load(run_dir)["generation"] == 1
+    run_search(None, resume=run_dir, quiet=True)  # finished already: no warm-up, no work
+    assert len(log.read_text().splitlines()) == 1
+
+
 def test_local_pool_and_ray_give_the_same_run(tmp_path):
     cfg = dict(fitness="probe", workers=2, generations=2, population=6, seed=5)
     local = run_search(tiny(**cfg), runs_root=tmp_path / "local", quiet=True)
