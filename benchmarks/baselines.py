@@ -296,12 +296,14 @@ def compare(args) -> None:
                     rivals.append((name, sum(vals) / len(vals), ci95_halfwidth(vals)))
         top = max(rivals, key=lambda r: r[1] + r[2], default=None)   # highest upper bound
         beats = top is not None and mean - ci > top[1] + top[2]
-        # DPO of the candidates' own run, else of the baseline table: training and evaluation
-        # are deterministic (DPO re-scored in a later run matched the table bit for bit in all
-        # 50 Hopper cells checked), so the table's DPO is the same-cell partner
-        dpo = dict(cand.get((budget, scen, "dpo")) or base.get((budget, scen, "dpo"), []))
+        # DPO of the candidates' own run, seed by seed, else of the baseline table: training
+        # and evaluation are deterministic (DPO re-scored in a later run matched the table bit
+        # for bit in all 50 Hopper cells checked), so the table's DPO is the same-cell partner
+        dpo = {**dict(base.get((budget, scen, "dpo"), [])),
+               **dict(cand.get((budget, scen, "dpo"), []))}
         diffs = [v - dpo[s] for s, v in xs if s in dpo]
         paired = (f"{sum(diffs) / len(diffs):+.1f} ± {ci95_halfwidth(diffs):.1f}"
+                  + (f" ({len(diffs)} of {len(xs)} seeds)" if len(diffs) < len(xs) else "")
                   if len(diffs) > 1 and loss != "dpo" else "")
         row = {"budget": budget, "scenario": scen, "loss": loss, "n_seeds": len(scores),
                "mean": mean, "ci95": ci, "baselines_compared": len(rivals),
@@ -314,7 +316,8 @@ def compare(args) -> None:
     md = "\n".join(lines)
     print(md)
     stem = Path(args.jsonl).with_suffix("")
-    Path(f"{stem}.compare.md").write_text(md + "\n")
+    made_by = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
+    Path(f"{stem}.compare.md").write_text(md + f"\n\nMade by: {made_by}\n")
     Path(f"{stem}.compare.json").write_text(json.dumps(out, indent=2) + "\n")
 
 

@@ -48,6 +48,17 @@ def test_verdict_needs_the_ci_above_every_baseline(tmp_path):
     assert s["paired_vs_dpo"] == "+6.0 ± 2.5"   # differences 6, 5, 7 with this run's DPO
 
 
+def test_paired_dpo_comes_seed_by_seed_from_the_run_else_the_table(tmp_path):
+    """A winner re-scored on more seeds later, without DPO: the table's DPO pairs the new seeds
+    (it used to pair only the seeds the winner's file had DPO for)."""
+    rows = _compare(tmp_path, cand=[("s", "win", [10, 11, 12, 13]), ("s", "dpo", [4, 6])],
+                    base=[("s", "dpo", [0, 0, 9, 10])])
+    # differences 10-4, 11-6, 12-9, 13-10 = 6, 5, 3, 3: mean 4.25, sd 1.5, n 4, t(3) 3.182
+    assert rows[0]["paired_vs_dpo"] == f"+4.2 ± {3.182 * 1.5 / 2:.1f}"
+    rows = _compare(tmp_path, cand=[("s", "win", [10, 11, 12])], base=[("s", "dpo", [4, 6])])
+    assert rows[0]["paired_vs_dpo"] == f"+5.5 ± {12.706 * 0.5 ** 0.5 / 2 ** 0.5:.1f} (2 of 3 seeds)"
+
+
 def test_baselines_with_other_seeds_do_not_count(tmp_path):
     rows = _compare(tmp_path, cand=[("s", "win", [10, 11, 12])],
                     base=[("s", "dpo", [50, 60])])   # seeds 0-1 only
