@@ -118,9 +118,9 @@ def run(args) -> None:
 
     def todo_in(name: str, seed: int) -> tuple[list, list[str]]:
         """(losses, fixed policies) of one cell that the file does not have yet."""
-        have = set(missing(done, name, seed, args.budget, [o.name for o in losses[name]]))
+        absent = set(missing(done, name, seed, args.budget, [o.name for o in losses[name]]))
         fixed = [] if args.no_fixed else missing(done, name, seed, args.budget, FIXED)
-        return [o for o in losses[name] if o.name in have], fixed
+        return [o for o in losses[name] if o.name in absent], fixed
 
     todo = {(seed, name): todo_in(name, seed) for seed in seeds for name in scenarios}
     total = sum(len(objs) + len(fixed) for objs, fixed in todo.values())

@@ -78,9 +78,9 @@ def _load(scenario: Scenario | str) -> Scenario:
 
 
 def reference_policy(scenario: Scenario, recipe: str | None = None, progress: bool = False,
-                     workers: int = 1):
+                     workers: int | None = 1):
     """The dataset and the BC reference of a scenario (both cached on disk; the first build
-    rolls the dataset out in ``workers`` processes, 0 = every core)."""
+    rolls the dataset out in ``workers`` processes, 0 or None = every core)."""
     dataset = build_dataset(scenario, workers=worker_count(workers), quiet=not progress)
     ref = train_bc(dataset, BCConfig(recipe=recipe or scenario.reference,
                                      steps=scenario.bc_steps), progress=progress)
@@ -94,7 +94,8 @@ def reference_policy(scenario: Scenario, recipe: str | None = None, progress: bo
 _PREPARED: dict[tuple[Scenario, str], TrainingData] = {}
 
 
-def training_data(scenario: Scenario, progress: bool = False, workers: int = 1) -> TrainingData:
+def training_data(scenario: Scenario, progress: bool = False,
+                  workers: int | None = 1) -> TrainingData:
     """The scenario's dataset and reference, prepared for training (kept for the next call)."""
     key = (scenario, str(cache_root()))
     if key not in _PREPARED:
@@ -108,7 +109,7 @@ def warm_up(scenario: Scenario | str, workers: int | None = None, progress: bool
     """Build (or load) the scenario's dataset and BC reference once, here, before a search sends
     work to its processes: otherwise every worker builds both at once on the first run (a
     Hopper dataset takes 7-40 minutes in one process) and says nothing while it does."""
-    reference_policy(_load(scenario), progress=progress, workers=workers or 0)
+    reference_policy(_load(scenario), progress=progress, workers=workers)
 
 
 def evaluate(objectives: Sequence, scenario: Scenario | str, budget: str = "screen", *,
@@ -129,7 +130,7 @@ def evaluate(objectives: Sequence, scenario: Scenario | str, budget: str = "scre
     scen = _load(scenario)
     b = scen.budget(budget)
     seeds = tuple(int(s) for s in (seeds if seeds is not None else b.seeds))
-    data = training_data(scen, progress=progress, workers=workers or 0)
+    data = training_data(scen, progress=progress, workers=workers)
     config = TrainConfig(steps=b.train_steps, batch_pairs=b.batch_size, lr=b.lr,
                          eval_every=b.eval_every, workers=workers or 0)
     runs = train_population(list(objectives), data, None, seeds, config,
