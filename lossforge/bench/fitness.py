@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -105,10 +105,14 @@ def training_data(scenario: Scenario, progress: bool = False,
     return _PREPARED[key]
 
 
-def warm_up(scenario: Scenario | str, workers: int | None = None, progress: bool = True) -> None:
+def warm_up(scenario: Scenario | str, workers: int | None = None, progress: bool = True,
+            log: Callable[[str], None] | None = None) -> None:
     """Build (or load) the scenario's dataset and BC reference once, here, before a search sends
     work to its processes: otherwise every worker builds both at once on the first run (a
-    Hopper dataset takes 7-40 minutes in one process) and says nothing while it does."""
+    Hopper dataset takes 7-40 minutes in one process) and says nothing while it does.
+    ``log``, if given, prints a line saying so."""
+    if log is not None:
+        log("dataset and reference policy (built on a first run, then read from the cache)")
     reference_policy(_load(scenario), progress=progress, workers=workers)
 
 

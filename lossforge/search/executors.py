@@ -52,9 +52,11 @@ def resolve_fitness(ref: str) -> Callable:
 
 
 def resolve_warm_up(ref: str) -> Callable | None:
-    """The fitness module's optional ``warm_up(scenario, workers=, progress=)``, which a run
-    calls once in its own process before any evaluation (bench: build the scenario's dataset
-    and reference there, once, with a progress bar, instead of in every worker)."""
+    """The fitness module's optional ``warm_up(scenario, workers=, progress=, log=)``, which a
+    run calls once in its own process before any evaluation (bench: build the scenario's
+    dataset and reference there, once, with a progress bar, instead of in every worker).
+    ``log`` is None or a function that prints one line for the user: the hook says there what
+    it prepares, since only the fitness module knows."""
     fn = resolve_fitness(ref)
     return getattr(importlib.import_module(fn.__module__), "warm_up", None)
 

@@ -94,16 +94,17 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
         ctx.journal = Journal(run_dir)
     warm_up = resolve_warm_up(config.fitness)
     if warm_up is not None and state["generation"] < config.generations:
-        bars = False
+        bars, log = False, None
         if not quiet:
             from rich.console import Console
 
             console = console or Console()
             bars = console.is_terminal  # progress bars only where they redraw in place
-            console.print(f"{time.strftime('%H:%M:%S')} {ctx.scenario.name}: dataset and "
-                          "reference policy (built on a first run, then read from the cache)",
-                          highlight=False, soft_wrap=True)
-        warm_up(ctx.scenario_path, workers=config.workers, progress=bars)
+
+            def log(message: str) -> None:
+                console.print(f"{time.strftime('%H:%M:%S')} {ctx.scenario.name}: {message}",
+                              highlight=False, soft_wrap=True)
+        warm_up(ctx.scenario_path, workers=config.workers, progress=bars, log=log)
     own_executor = executor is None
     if own_executor:
         executor = make_executor(config.executor, config.workers)

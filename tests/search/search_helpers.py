@@ -98,11 +98,14 @@ class AfterCheckpoint:
         return now != self.at_checkpoint
 
 
-def warm_up(scenario, workers=None, progress=True):
-    """The run's warm-up hook for every fitness here: records its call in $LF_WARM_LOG if set."""
-    log = os.environ.get("LF_WARM_LOG")
-    if log:
-        with open(log, "a") as f:
+def warm_up(scenario, workers=None, progress=True, log=None):
+    """The run's warm-up hook for every fitness here: records its call in $LF_WARM_LOG if set,
+    and tells the user through ``log``."""
+    if log is not None:
+        log("helper warm-up for " + Path(scenario).name)
+    record = os.environ.get("LF_WARM_LOG")
+    if record:
+        with open(record, "a") as f:
             f.write(json.dumps({"scenario": str(scenario), "workers": workers,
                                 "pid": os.getpid()}) + "\n")
 

@@ -7,11 +7,13 @@ import importlib.util
 import io
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from rich.console import Console
 
 from lossforge.errors import CheckpointError
 from lossforge.grammar.loader import load_grammar
@@ -240,10 +242,14 @@ def test_warm_up_runs_once_in_the_main_process_before_any_evaluation(tmp_path, m
     log = tmp_path / "warm.jsonl"
     monkeypatch.setenv("LF_WARM_LOG", str(log))
     cfg = tiny(fitness="search_helpers:warm_checking_evaluate", workers=2, generations=1)
-    run_dir = run_search(cfg, runs_root=tmp_path, quiet=True)
+    out = io.StringIO()
+    run_dir = run_search(cfg, runs_root=tmp_path, console=Console(file=out, width=200))
     calls = [json.loads(x) for x in log.read_text().splitlines()]
     assert [(Path(c["scenario"]).name, c["workers"], c["pid"]) for c in calls] == \
         [("quick.toml", 2, os.getpid())]
+    # the hook, which knows what it prepares, says so on the run's console
+    assert re.search(r"^\d\d:\d\d:\d\d quick: helper warm-up for quick\.toml$", out.getvalue(),
+                     re.M)
     assert checkpoint.load(run_dir)["generation"] == 1
     run_search(None, resume=run_dir, quiet=True)  # finished already: no warm-up, no work
     assert len(log.read_text().splitlines()) == 1
