@@ -31,7 +31,11 @@ baselines. Every line records the exact command. Seeds go in the outer loop, so 
 covers every scenario with a few seeds rather than a few scenarios with all seeds.
 
 Two such jobs usually share the machine (one per core). OpenMP threads that wait passively keep
-them from slowing each other down (see the note at ``OMP_WAIT_POLICY`` below).
+them from slowing each other down (see the note at ``OMP_WAIT_POLICY`` below). They may also
+share one file: each reads it again before every batch and leaves out the rows the other has
+written, so the same seeds with the scenarios in opposite orders split the work between the
+two. Two jobs that take the same row at the same moment both write it; the copies agree, and
+every reader counts them once.
 
 ``table`` prints and writes (next to the JSONL, as .md and .json) mean normalised score and the
 95 % t-interval over seeds for every scenario and loss, plus the reference (BC) and BC-on-chosen.
@@ -66,15 +70,32 @@ from lossforge.errors import LossforgeError  # noqa: E402
 from lossforge.workers import worker_count  # noqa: E402
 
 
+def _key(r: dict) -> tuple:
+    return r.get("scenario"), r.get("seed"), r.get("budget"), r.get("loss")
+
+
+#: What two rows of the same (scenario, seed, budget, loss) must agree on to count as one.
+RESULT_FIELDS = ("status", "score", "final", "auc")
+
+
 def records(path: Path) -> list[dict]:
-    """The rows of a run JSONL; a torn last line from a kill is skipped (that cell is redone)."""
-    out = []
-    for line in path.read_text().splitlines():
+    """The rows of a run JSONL, one per (scenario, seed, budget, loss); a torn last line from a
+    kill is skipped (that cell is redone). Two jobs sharing a file can both write a row they
+    took at the same moment: the copies agree (training and evaluation are deterministic) and
+    count once. Copies that disagree stop every reader, naming the row: the file mixes results
+    of different code or settings, and no table should silently pick one."""
+    out: dict[tuple, dict] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
         try:
-            out.append(json.loads(line))
+            r = json.loads(line)
         except json.JSONDecodeError:
             continue
-    return out
+        first = out.setdefault(_key(r), r)
+        if any(first.get(f) != r.get(f) for f in RESULT_FIELDS):
+            raise SystemExit(f"{path}: line {n} repeats {_key(r)} with other results "
+                             f"(score {r.get('score')} against {first.get('score')}); remove "
+                             "the stale copy")
+    return list(out.values())
 
 
 #: The two policies every cell scores next to the losses unless --no-fixed.
@@ -83,8 +104,7 @@ FIXED = ("reference (BC)", "bc-on-chosen")
 
 def done_cells(path: Path) -> set[tuple[str, int, str, str]]:
     """(scenario, seed, budget, loss) of every row already in the JSONL file."""
-    return ({(r["scenario"], r["seed"], r["budget"], r["loss"]) for r in records(path)}
-            if path.exists() else set())
+    return {_key(r) for r in records(path)} if path.exists() else set()
 
 
 def missing(done: set, scenario: str, seed: int, budget: str, names) -> list[str]:
@@ -123,12 +143,25 @@ def run(args) -> None:
         return [o for o in losses[name] if o.name in absent], fixed
 
     todo = {(seed, name): todo_in(name, seed) for seed in seeds for name in scenarios}
-    total = sum(len(objs) + len(fixed) for objs, fixed in todo.values())
-    progress = Progress(total)
-    print(f"{out}: rows in the file {len(done)}, to run {total}", flush=True)
+    progress = Progress({(name, seed, args.budget, n) for (seed, name), (objs, fixed)
+                         in todo.items() for n in [o.name for o in objs] + fixed})
+    print(f"{out}: rows in the file {len(done)}, to run {len(progress.pending)}", flush=True)
+
+    def fresh(name: str, seed: int) -> tuple[list, list[str]]:
+        """What the cell still lacks, read from the file again before every batch: another job
+        writing to the same file (the same seeds in another order, say) takes its share."""
+        nonlocal done
+        done = done_cells(out)
+        elsewhere = progress.written_elsewhere(done)
+        if elsewhere:
+            print(f"{time.strftime('%H:%M:%S')} another job wrote "
+                  + ", ".join(f"{s} seed {sd}: {n}" for s, sd, _, n in elsewhere) + " "
+                  + progress.status(), flush=True)
+        return todo_in(name, seed)
+
     for seed in seeds:
         for name, scen in scenarios.items():
-            objs, fixed_todo = todo[seed, name]
+            fixed_todo = fresh(name, seed)[1]
             if fixed_todo:
                 t0 = time.time()
                 dataset, ref = fitness.reference_policy(scen, workers=args.workers)
@@ -142,24 +175,38 @@ def run(args) -> None:
             # most that, not the whole cell. Each loss trains and plays its episodes exactly as
             # it would beside the others (see the module docstring), so its numbers are the same.
             step = max(1, worker_count(args.workers))
-            for lo in range(0, len(objs), step):
+            while objs := fresh(name, seed)[0]:
                 t0 = time.time()
-                rows = fitness.evaluate(objs[lo:lo + step], scen, args.budget, seeds=[seed],
+                rows = fitness.evaluate(objs[:step], scen, args.budget, seeds=[seed],
                                         workers=args.workers)
                 _record(out, name, seed, args.budget, rows, t0, command, progress)
 
 
 class Progress:
-    """Rows done out of those this run set out to do, and a naive time to go (mean seconds per
-    row so far; BC-on-chosen rows take longer than a loss, so it is rough)."""
+    """Rows written out of those this run set out to write, and a naive time to go (mean seconds
+    per row so far; BC-on-chosen rows take longer than a loss, so it is rough). Rows that
+    another job sharing the file writes meanwhile leave the plan."""
 
-    def __init__(self, total: int):
-        self.total, self.done, self.start = total, 0, time.time()
+    def __init__(self, planned: set[tuple]):
+        self.pending, self.done, self.start = set(planned), 0, time.time()
 
-    def add(self, n: int) -> str:
-        self.done += n
-        left = (time.time() - self.start) / self.done * (self.total - self.done)
-        return f"[{self.done}/{self.total}, about {left / 3600:.1f} h to go]"
+    def add(self, keys: list[tuple]) -> str:
+        self.pending -= set(keys)
+        self.done += len(keys)
+        return self.status()
+
+    def written_elsewhere(self, in_file: set[tuple]) -> list[tuple]:
+        """Planned rows now in the file that this run did not write (sorted)."""
+        theirs = sorted(self.pending & in_file)
+        self.pending -= in_file
+        return theirs
+
+    def status(self) -> str:
+        total = self.done + len(self.pending)
+        if not self.done:
+            return f"[0/{total}]"
+        left = (time.time() - self.start) / self.done * len(self.pending)
+        return f"[{self.done}/{total}, about {left / 3600:.1f} h to go]"
 
 
 def _record(out: Path, scenario: str, seed: int, budget: str, rows, t0: float,
@@ -171,7 +218,7 @@ def _record(out: Path, scenario: str, seed: int, budget: str, rows, t0: float,
                   "seconds": time.time() - t0, "command": command} for r in rows])
     print(f"{time.strftime('%H:%M:%S')} {scenario} seed {seed}: "
           + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in rows) + " "
-          + progress.add(len(rows)), flush=True)
+          + progress.add([(scenario, seed, budget, r.name) for r in rows]), flush=True)
 
 
 def table(args) -> None:
@@ -189,7 +236,8 @@ def table(args) -> None:
         mean = sum(xs) / len(xs)
         rows.append({"budget": budget, "scenario": scen, "loss": loss, "n_seeds": len(xs),
                      "mean": mean, "ci95": ci95_halfwidth(xs), "per_seed": xs})
-    lines = ["| budget | scenario | loss | seeds | score (mean) | 95 % CI |", "|---|---|---|---|---|---|"]
+    lines = ["| budget | scenario | loss | seeds | score (mean) | 95 % CI |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         ci = "n/a" if r["ci95"] != r["ci95"] else f"±{r['ci95']:.1f}"
         lines.append(f"| {r['budget']} | {r['scenario']} | {r['loss']} | {r['n_seeds']} | "

@@ -63,3 +63,70 @@ def test_bad_scenario_or_loss_fails_before_anything_trains(tmp_path):
         assert proc.stderr.startswith("error: ") and bad in proc.stderr
         assert "Traceback" not in proc.stderr
         assert not out.exists()
+
+
+def _baselines():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import baselines
+
+    return baselines
+
+
+def test_a_row_another_job_writes_meanwhile_is_not_trained_again(tmp_path, monkeypatch, capsys):
+    """Two jobs may share one file (the same seeds in two orders, to use two cores): each reads
+    the file again before every batch and leaves out what the other has written."""
+    import argparse
+
+    from lossforge.bench import fitness
+
+    baselines = _baselines()
+    other = tmp_path / "other.jsonl"
+    _run(other, "orpo")                       # the other job's row, made for real
+    theirs = other.read_text()
+    out = tmp_path / "shared.jsonl"
+    trained, real = [], fitness.evaluate
+
+    def evaluate_while_the_other_job_writes(objs, *a, **kw):
+        trained.append([o.name for o in objs])
+        rows = real(objs, *a, **kw)
+        if trained == [["dpo"]]:              # meanwhile, the other job lands its orpo row
+            with open(out, "a") as fh:
+                fh.write(theirs)
+        return rows
+
+    monkeypatch.setattr(fitness, "evaluate", evaluate_while_the_other_job_writes)
+    monkeypatch.setattr(sys, "argv", ["baselines.py", "run"])
+    baselines.run(argparse.Namespace(
+        scenarios="quick", losses="dpo,orpo,ipo", spec=[], from_run=[], no_fixed=True,
+        seeds="0", budget="quick", workers=1, out=str(out)))
+    assert trained == [["dpo"], ["ipo"]]
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["loss"] for r in rows] == ["orpo", "dpo", "ipo"]
+    assert rows[0] == json.loads(theirs)
+    said = capsys.readouterr().out.splitlines()
+    assert said[0].endswith("rows in the file 0, to run 3")
+    assert "dpo" in said[1] and "[1/3, about" in said[1]
+    assert "another job wrote quick seed 0: orpo [1/2, about" in said[2]
+    assert "ipo" in said[3] and "[2/2, about 0.0 h to go]" in said[3]
+
+
+def test_a_repeated_row_counts_once_and_disagreeing_copies_stop_the_reader(tmp_path):
+    """Two jobs that took the same row at the same moment both write it: the table counts it
+    once (mean of the two seeds, not three rows). Copies with other results are an error."""
+    baselines = _baselines()
+    row = {"scenario": "s", "seed": 0, "budget": "full", "loss": "dpo", "status": "ok",
+           "score": 1.0, "final": 0.5, "auc": 1.0, "command": "a", "seconds": 10}
+    path = tmp_path / "t.jsonl"
+    lines = [row, dict(row, seconds=12, command="b"), dict(row, seed=1, score=3.0, auc=3.0)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert [(r["seed"], r["command"]) for r in baselines.records(path)] == [(0, "a"), (1, "a")]
+    md = subprocess.run([sys.executable, str(REPO / "benchmarks" / "baselines.py"), "table",
+                         str(path)], check=True, capture_output=True, text=True).stdout
+    assert "| full | s | dpo | 2 | 2.0 | ±12.7 |" in md     # t(0.975, 1) * sd 1.414 / sqrt 2
+    with open(path, "a") as fh:
+        fh.write(json.dumps(dict(row, score=1.5)) + "\n")
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "baselines.py"), "table",
+                           str(path)], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "line 4 repeats ('s', 0, 'full', 'dpo') with other results (score 1.5 against 1.0)" \
+        in proc.stderr
