@@ -84,19 +84,26 @@ def records(path: Path) -> list[dict]:
     kill is skipped (that cell is redone). Two jobs sharing a file can both write a row they
     took at the same moment: the copies agree (training and evaluation are deterministic) and
     count once. Copies that disagree stop every reader, naming the row: the file mixes results
-    of different code or settings, and no table should silently pick one."""
-    out: dict[tuple, dict] = {}
+    of different code or settings, and no table should silently pick one. A line without the
+    four key fields is not a result row and is passed through as it is."""
+    out: list[dict] = []
+    first: dict[tuple, dict] = {}
     for n, line in enumerate(path.read_text().splitlines(), 1):
         try:
             r = json.loads(line)
         except json.JSONDecodeError:
             continue
-        first = out.setdefault(_key(r), r)
-        if any(first.get(f) != r.get(f) for f in RESULT_FIELDS):
-            raise SystemExit(f"{path}: line {n} repeats {_key(r)} with other results "
-                             f"(score {r.get('score')} against {first.get('score')}); remove "
-                             "the stale copy")
-    return list(out.values())
+        key = _key(r)
+        if None in key:
+            out.append(r)
+        elif key not in first:
+            first[key] = r
+            out.append(r)
+        elif any(first[key].get(f) != r.get(f) for f in RESULT_FIELDS):
+            raise SystemExit(f"{path}: line {n} repeats {key} with other results "
+                             f"(score {r.get('score')} against {first[key].get('score')}); "
+                             "remove the stale copy")
+    return out
 
 
 #: The two policies every cell scores next to the losses unless --no-fixed.
