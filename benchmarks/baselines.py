@@ -34,9 +34,10 @@ Two such jobs usually share the machine (one per core). OpenMP threads that wait
 them from slowing each other down (see the note at ``OMP_WAIT_POLICY`` below). They may also
 share one file: each reads it again before every batch and leaves out the rows the other has
 written, so the same seeds with the scenarios in opposite orders split the work between the
-two. Where they meet, in one cell, both take its losses in the same order, so the rows left in
-that cell are trained by both (measured: 6 of one Ant cell's 9 rows). The copies agree, and
-every reader counts them once.
+two. Where they meet, in one cell, the job that finds the cell begun by the other takes its
+losses from the far end (before that, both took them in the same order and trained the cell's
+remaining rows twice: 6 of one Ant cell's 9 rows). Two jobs can still take the same row at the
+same moment; the copies agree, and every reader counts them once.
 
 ``table`` prints and writes (next to the JSONL, as .md and .json) mean normalised score and the
 95 % t-interval over seeds for every scenario and loss, plus the reference (BC) and BC-on-chosen.
@@ -155,17 +156,26 @@ def run(args) -> None:
                          in todo.items() for n in [o.name for o in objs] + fixed})
     print(f"{out}: rows in the file {len(done)}, to run {len(progress.pending)}", flush=True)
 
+    started_with = set(done)
+
     def fresh(name: str, seed: int) -> tuple[list, list[str]]:
         """What the cell still lacks, read from the file again before every batch: another job
-        writing to the same file (the same seeds in another order, say) takes its share."""
+        writing to the same file (the same seeds in another order, say) takes its share. If
+        another job began this cell after this run started, its losses are taken from the other
+        end, so the two jobs meet in the middle instead of training the same rows."""
         nonlocal done
-        done = done_cells(out)
+        keys = [_key(r) for r in records(out)] if out.exists() else []
+        done = set(keys)
         elsewhere = progress.written_elsewhere(done)
         if elsewhere:
             print(f"{time.strftime('%H:%M:%S')} another job wrote "
                   + ", ".join(f"{s} seed {sd}: {n}" for s, sd, _, n in elsewhere) + " "
                   + progress.status(), flush=True)
-        return todo_in(name, seed)
+        objs, fixed = todo_in(name, seed)
+        first = next((k for k in keys if k[:3] == (name, seed, args.budget)), None)
+        if first is not None and first not in started_with and first not in progress.written:
+            objs = objs[::-1]
+        return objs, fixed
 
     for seed in seeds:
         for name, scen in scenarios.items():
@@ -196,10 +206,12 @@ class Progress:
     another job sharing the file writes meanwhile leave the plan."""
 
     def __init__(self, planned: set[tuple]):
-        self.pending, self.done, self.start = set(planned), 0, time.time()
+        self.pending, self.written, self.start = set(planned), set(), time.time()
+        self.done = 0
 
     def add(self, keys: list[tuple]) -> str:
         self.pending -= set(keys)
+        self.written |= set(keys)
         self.done += len(keys)
         return self.status()
 

@@ -128,3 +128,38 @@ def test_a_repeated_row_counts_once_and_disagreeing_copies_stop_the_reader(tmp_p
     assert proc.returncode != 0
     assert "line 4 repeats ('s', 0, 'full', 'dpo') with other results (score 1.5 against 1.0)" \
         in proc.stderr
+
+
+def test_a_cell_another_job_began_is_taken_from_the_far_end(tmp_path, monkeypatch):
+    """Where two jobs sharing a file meet in one cell, the one that finds the cell begun by the
+    other takes its losses from the far end, so they do not train the same rows twice."""
+    import argparse
+
+    from lossforge.bench import fitness
+
+    baselines = _baselines()
+    other = tmp_path / "other.jsonl"
+    _run(other, "dpo")                        # the other job's first row of the cell
+    theirs = other.read_text()
+    out = tmp_path / "shared.jsonl"
+    trained, real_fixed, real = [], fitness.evaluate_policies, fitness.evaluate
+
+    def fixed_while_the_other_job_begins_the_cell(*a, **kw):
+        rows = real_fixed(*a, **kw)
+        with open(out, "a") as fh:            # it lands before this job's fixed rows
+            fh.write(theirs)
+        return rows
+
+    def evaluate(objs, *a, **kw):
+        trained.append([o.name for o in objs])
+        return real(objs, *a, **kw)
+
+    monkeypatch.setattr(fitness, "evaluate_policies", fixed_while_the_other_job_begins_the_cell)
+    monkeypatch.setattr(fitness, "evaluate", evaluate)
+    monkeypatch.setattr(sys, "argv", ["baselines.py", "run"])
+    baselines.run(argparse.Namespace(
+        scenarios="quick", losses="dpo,orpo,ipo", spec=[], from_run=[], no_fixed=False,
+        seeds="0", budget="quick", workers=1, out=str(out)))
+    assert trained == [["ipo"], ["orpo"]]     # from the far end; dpo is the other job's
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["loss"] for r in rows] == ["dpo", "reference (BC)", "bc-on-chosen", "ipo", "orpo"]
