@@ -111,9 +111,9 @@ def records(path: Path) -> list[dict]:
 FIXED = ("reference (BC)", "bc-on-chosen")
 
 
-def done_cells(path: Path) -> set[tuple[str, int, str, str]]:
-    """(scenario, seed, budget, loss) of every row already in the JSONL file."""
-    return {_key(r) for r in records(path)} if path.exists() else set()
+def row_keys(path: Path) -> list[tuple[str, int, str, str]]:
+    """(scenario, seed, budget, loss) of every row already in the JSONL file, in file order."""
+    return [_key(r) for r in records(path)] if path.exists() else []
 
 
 def missing(done: set, scenario: str, seed: int, budget: str, names) -> list[str]:
@@ -135,7 +135,7 @@ def run(args) -> None:
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    done = done_cells(out)
+    started_with = set(row_keys(out))
     command = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
     extra = [load_spec_file(Path(f)) for f in args.spec] + [run_objective(r) for r in args.from_run]
     # every scenario and loss is checked before anything trains: a typo in the last scenario
@@ -145,33 +145,32 @@ def run(args) -> None:
               for name, scen in scenarios.items()}
     seeds = parse_seeds(args.seeds)
 
-    def todo_in(name: str, seed: int) -> tuple[list, list[str]]:
-        """(losses, fixed policies) of one cell that the file does not have yet."""
+    def todo_in(done: set, name: str, seed: int) -> tuple[list, list[str]]:
+        """(losses, fixed policies) of one cell that ``done`` does not have yet."""
         absent = set(missing(done, name, seed, args.budget, [o.name for o in losses[name]]))
         fixed = [] if args.no_fixed else missing(done, name, seed, args.budget, FIXED)
         return [o for o in losses[name] if o.name in absent], fixed
 
-    todo = {(seed, name): todo_in(name, seed) for seed in seeds for name in scenarios}
+    todo = {(seed, name): todo_in(started_with, name, seed) for seed in seeds
+            for name in scenarios}
     progress = Progress({(name, seed, args.budget, n) for (seed, name), (objs, fixed)
                          in todo.items() for n in [o.name for o in objs] + fixed})
-    print(f"{out}: rows in the file {len(done)}, to run {len(progress.pending)}", flush=True)
-
-    started_with = set(done)
+    print(f"{out}: rows in the file {len(started_with)}, to run {len(progress.pending)}",
+          flush=True)
 
     def fresh(name: str, seed: int) -> tuple[list, list[str]]:
         """What the cell still lacks, read from the file again before every batch: another job
         writing to the same file (the same seeds in another order, say) takes its share. If
         another job began this cell after this run started, its losses are taken from the other
         end, so the two jobs meet in the middle instead of training the same rows."""
-        nonlocal done
-        keys = [_key(r) for r in records(out)] if out.exists() else []
+        keys = row_keys(out)
         done = set(keys)
         elsewhere = progress.written_elsewhere(done)
         if elsewhere:
             print(f"{time.strftime('%H:%M:%S')} another job wrote "
                   + ", ".join(f"{s} seed {sd}: {n}" for s, sd, _, n in elsewhere) + " "
                   + progress.status(), flush=True)
-        objs, fixed = todo_in(name, seed)
+        objs, fixed = todo_in(done, name, seed)
         first = next((k for k in keys if k[:3] == (name, seed, args.budget)), None)
         if first is not None and first not in started_with and first not in progress.written:
             objs = objs[::-1]
@@ -207,12 +206,10 @@ class Progress:
 
     def __init__(self, planned: set[tuple]):
         self.pending, self.written, self.start = set(planned), set(), time.time()
-        self.done = 0
 
     def add(self, keys: list[tuple]) -> str:
         self.pending -= set(keys)
         self.written |= set(keys)
-        self.done += len(keys)
         return self.status()
 
     def written_elsewhere(self, in_file: set[tuple]) -> list[tuple]:
@@ -222,11 +219,12 @@ class Progress:
         return theirs
 
     def status(self) -> str:
-        total = self.done + len(self.pending)
-        if not self.done:
+        done = len(self.written)
+        total = done + len(self.pending)
+        if not done:
             return f"[0/{total}]"
-        left = (time.time() - self.start) / self.done * len(self.pending)
-        return f"[{self.done}/{total}, about {left / 3600:.1f} h to go]"
+        left = (time.time() - self.start) / done * len(self.pending)
+        return f"[{done}/{total}, about {left / 3600:.1f} h to go]"
 
 
 def _record(out: Path, scenario: str, seed: int, budget: str, rows, t0: float,
