@@ -14,7 +14,14 @@ One pair is built like one LLM comparison (prompt, two responses, a judge):
    allocated exactly by the mix weights, the side each level lands on is a fair coin.
 3. *judge* -- a Bradley-Terry teacher on the true segment returns,
    ``P(seg0 preferred) = sigmoid((R0 - R1) / T)`` (T = 0: the better one, ties by coin),
-   then each label flips with probability ``flip_rate``.
+   then each label flips with probability ``flip_rate`` (at T = 0 this is B-Pref's "mistake"
+   teacher). The scenario's ``teacher`` picks a B-Pref-style variant (see ``apply_teacher``):
+   BT on discounted returns ("myopic"), near-ties dropped ("skip") or labelled 1/2 ("equal").
+
+Length control (``length_control = "absorbing"``): a segment whose episode terminates is
+padded to H with an absorbing state that earns 0 reward (so returns, and labels, are those of
+``"none"``); the arrays stay as built (zero-padded, ``lengths`` = valid steps) and the dataset
+says how the trainer must hide the length from a loss (``lossforge/bench/lengths.py``).
 
 Everything is deterministic from (scenario, seed): pair i draws from its own
 ``SeedSequence([seed, i])``, so results do not depend on worker count or chunking, and labels
@@ -72,6 +79,11 @@ class PreferenceDataset:
     chosen: np.ndarray   # int8 [N]: index 0/1 of the teacher's preferred segment (after noise)
     sources: np.ndarray  # int16 [N, 2]: zoo level index of each segment's policy
     meta: dict = field(default_factory=dict)  # scenario name, seed, teacher stats, build time
+    # float32 [N]: probability that ``chosen`` is the preferred side; None: 1 for every pair.
+    # 0.5 marks a tie (teacher "equal"): the trainer then uses 0.5 L(c, r) + 0.5 L(r, c).
+    label_prob: np.ndarray | None = None
+    length_control: str = "none"          # see lossforge/bench/lengths.py
+    absorbing_logp: str = "segment-mean"  # absorbing only
 
     def __len__(self) -> int:
         return int(self.chosen.shape[0])
@@ -91,7 +103,8 @@ class PreferenceDataset:
             meta["subset"] = note
         return replace(self, obs=self.obs[index], actions=self.actions[index],
                        lengths=self.lengths[index], returns=self.returns[index],
-                       chosen=self.chosen[index], sources=self.sources[index], meta=meta)
+                       chosen=self.chosen[index], sources=self.sources[index], meta=meta,
+                       label_prob=None if self.label_prob is None else self.label_prob[index])
 
     def split(self, fraction: float, rng: np.random.Generator
               ) -> tuple["PreferenceDataset", "PreferenceDataset"]:
@@ -144,6 +157,40 @@ def label_pairs(returns: np.ndarray, temperature: float, flip_rate: float, seed:
     flipped = u_flip < flip_rate
     chosen = (clean ^ flipped.astype(np.int8)).astype(np.int8)
     return chosen, clean, flipped
+
+
+def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
+    """B-Pref's myopic teacher: ``sum_t gamma^(H-1-t) r_t`` over the H-step window (recent steps
+    weigh most; steps after a termination are absorbing and earn 0). rewards [N, 2, H]."""
+    h = rewards.shape[-1]
+    weights = gamma ** np.arange(h - 1, -1, -1, dtype=np.float64)
+    return rewards.astype(np.float64) @ weights
+
+
+def apply_teacher(returns: np.ndarray, rewards: np.ndarray | None, teacher: str,
+                  temperature: float, flip_rate: float, seed: int, gamma: float = 1.0,
+                  threshold: float = 0.0):
+    """Label the pairs with one of the scenario teachers.
+
+    Returns (chosen, clean, flipped, label_prob, keep): the first three as ``label_pairs`` on
+    the teacher's values (discounted returns for "myopic", returns otherwise); ``label_prob``
+    float32 [N] is 1, or 0.5 where "equal" calls a near-tie (|R0 - R1| < threshold); ``keep``
+    bool [N] is False where "skip" drops one. Labels are drawn for every pair from the same
+    stream, so the teachers differ only where they say they do.
+    """
+    if teacher == "myopic":
+        if rewards is None:
+            raise ConfigError("teacher 'myopic' needs per-step rewards in the segments cache")
+        values = discounted_returns(rewards, gamma)
+    elif teacher in ("bt", "skip", "equal"):
+        values = returns
+    else:
+        raise ConfigError(f"teacher {teacher!r}: expected bt, myopic, skip or equal")
+    chosen, clean, flipped = label_pairs(values, temperature, flip_rate, seed)
+    near_tie = np.abs(returns[:, 0] - returns[:, 1]) < threshold
+    label_prob = np.where(near_tie & (teacher == "equal"), 0.5, 1.0).astype(np.float32)
+    keep = ~(near_tie & (teacher == "skip"))
+    return chosen, clean, flipped, label_prob, keep
 
 
 def teacher_stats(returns: np.ndarray, sources: np.ndarray, chosen: np.ndarray,
@@ -211,6 +258,7 @@ class SegmentSpec:
     start_level: int
     start_steps: tuple[int, int]
     seed: int
+    step_rewards: bool = False   # also keep per-step rewards [N, 2, H] (v2 scenarios)
 
     def allocation(self) -> np.ndarray:
         """int [n_pairs]: mix entry of each pair; counts by largest remainder, order shuffled."""
@@ -248,6 +296,7 @@ def _build_pairs(spec: SegmentSpec, policies: Sequence[ZooPolicy], pair_ids: np.
     act = np.zeros((n, 2, h, act_dim), np.float32)
     lengths = np.zeros((n, 2), np.int32)
     returns = np.zeros((n, 2), np.float64)
+    rewards = np.zeros((n, 2, h), np.float64) if spec.step_rewards else None
     sources = np.zeros((n, 2), np.int16)
     start_t = np.zeros(n, np.int32)
     start_pol = policies[spec.start_level]
@@ -288,6 +337,8 @@ def _build_pairs(spec: SegmentSpec, policies: Sequence[ZooPolicy], pair_ids: np.
                     act[row, j, t] = a
                     o, r, term, _, _ = u.step(a)
                     total += float(r)
+                    if rewards is not None:
+                        rewards[row, j, t] = r
                     t += 1
                     if term:
                         break
@@ -298,8 +349,11 @@ def _build_pairs(spec: SegmentSpec, policies: Sequence[ZooPolicy], pair_ids: np.
                 progress()
     finally:
         env.close()
-    return {"obs": obs, "actions": act, "lengths": lengths, "returns": returns,
-            "sources": sources, "start_steps": start_t}
+    out = {"obs": obs, "actions": act, "lengths": lengths, "returns": returns,
+           "sources": sources, "start_steps": start_t}
+    if rewards is not None:
+        out["rewards"] = rewards
+    return out
 
 
 def _worker(args):
@@ -337,6 +391,11 @@ def build_segments(spec: SegmentSpec, policies: Sequence[ZooPolicy], workers: in
 
 _ARRAYS = {"obs": np.float32, "actions": np.float32, "lengths": np.int32,
            "returns": np.float64, "sources": np.int16, "start_steps": np.int32}
+_REWARDS = {"rewards": np.float64}   # only in caches of specs with step_rewards
+
+
+def _arrays_of(spec: SegmentSpec) -> dict:
+    return {**_ARRAYS, **(_REWARDS if spec.step_rewards else {})}
 
 
 def segment_key(spec: SegmentSpec, zoo_fp: str, level_names: Sequence[str]) -> dict:
@@ -348,7 +407,9 @@ def segment_key(spec: SegmentSpec, zoo_fp: str, level_names: Sequence[str]) -> d
             "n_pairs": spec.n_pairs, "mix": [list(m) for m in spec.mix],
             "levels": list(level_names), "start_level": spec.start_level,
             "start_steps": list(spec.start_steps), "seed": spec.seed, "zoo": zoo_fp,
-            "mujoco": mujoco.__version__, "gymnasium": gymnasium.__version__}
+            "mujoco": mujoco.__version__, "gymnasium": gymnasium.__version__,
+            # only when set, so every cache key of a v1 scenario is what it was
+            **({"step_rewards": True} if spec.step_rewards else {})}
 
 
 def _cache_paths(cache_dir: Path, digest: str) -> tuple[Path, Path]:
@@ -372,20 +433,22 @@ def _read_cache(npz: Path, js: Path, key: dict, spec: SegmentSpec) -> dict | Non
         raise ValueError(f"npz sha256 {digest[:12]}... differs from the sidecar's")
     try:
         with np.load(npz, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in _ARRAYS}
+            arrays = {k: z[k] for k in _arrays_of(spec)}
     except Exception as e:  # noqa: BLE001 - zipfile/numpy raise many types
         raise ValueError(f"unreadable npz ({type(e).__name__}: {e})") from None
     n, h = spec.n_pairs, spec.horizon
-    for k, dt in _ARRAYS.items():
+    for k, dt in _arrays_of(spec).items():
         a = arrays[k]
-        if a.dtype != dt or a.shape[0] != n or (k in ("obs", "actions") and a.shape[2] != h):
+        if a.dtype != dt or a.shape[0] != n or (k in ("obs", "actions", "rewards")
+                                                and a.shape[2] != h):
             raise ValueError(f"array {k} has dtype {a.dtype} shape {a.shape}")
     return {**arrays, "_build_seconds": float(side.get("build_seconds", float("nan")))}
 
 
 def _write_cache(npz: Path, js: Path, key: dict, arrays: dict, seconds: float) -> None:
     def write(f):
-        np.savez(f, **{k: arrays[k] for k in _ARRAYS})
+        np.savez(f, **{k: arrays[k] for k in _ARRAYS}, **{k: arrays[k] for k in _REWARDS
+                                                          if k in arrays})
 
     atomic_write(npz, write)
     atomic_write_json(js, {"key": key, "npz_sha256": sha256_file(npz),
@@ -411,7 +474,8 @@ def _spec_for(scenario: Scenario, zoo: Zoo, seed: int) -> SegmentSpec:
     return SegmentSpec(env_id=scenario.env_id, horizon=scenario.horizon,
                        n_pairs=scenario.n_pairs, mix=mix,
                        start_level=idx(scenario.start_policy, "start_policy"),
-                       start_steps=tuple(scenario.start_steps), seed=int(seed))
+                       start_steps=tuple(scenario.start_steps), seed=int(seed),
+                       step_rewards=scenario.step_rewards)
 
 
 def build_dataset(scenario: Scenario | str, seed: int | None = None, *, zoo: Zoo | None = None,
@@ -451,10 +515,14 @@ def build_dataset(scenario: Scenario | str, seed: int | None = None, *, zoo: Zoo
             _write_cache(npz, js, key, arrays, seconds)
         arrays["_build_seconds"] = seconds
 
-    chosen, clean, flipped = label_pairs(arrays["returns"], scenario.bt_temperature,
-                                         scenario.flip_rate, seed)
-    stats = teacher_stats(arrays["returns"], arrays["sources"], chosen, clean, flipped,
-                          scenario.bt_temperature, zoo.level_names)
+    chosen, clean, flipped, label_prob, keep = apply_teacher(
+        arrays["returns"], arrays.get("rewards"), scenario.teacher, scenario.bt_temperature,
+        scenario.flip_rate, seed, gamma=scenario.teacher_gamma,
+        threshold=scenario.teacher_threshold)
+    stats = teacher_stats(arrays["returns"][keep], arrays["sources"][keep], chosen[keep],
+                          clean[keep], flipped[keep], scenario.bt_temperature, zoo.level_names)
+    stats.update(teacher=scenario.teacher, skipped_pairs=int((~keep).sum()),
+                 equal_pairs=int((label_prob[keep] < 1).sum()))
     lengths = arrays["lengths"]
     meta = {
         "scenario": scenario.name,
@@ -462,6 +530,7 @@ def build_dataset(scenario: Scenario | str, seed: int | None = None, *, zoo: Zoo
         "seed": seed,
         "env_id": scenario.env_id,
         "horizon": scenario.horizon,
+        "length_control": scenario.length_control,
         "bt_temperature": scenario.bt_temperature,
         "flip_rate": scenario.flip_rate,
         "levels": list(zoo.level_names),
@@ -475,10 +544,17 @@ def build_dataset(scenario: Scenario | str, seed: int | None = None, *, zoo: Zoo
         "mean_start_step": float(arrays["start_steps"].mean()),
         "teacher": stats,
     }
-    return PreferenceDataset(env_id=scenario.env_id, horizon=scenario.horizon,
-                             obs=arrays["obs"], actions=arrays["actions"],
-                             lengths=arrays["lengths"], returns=arrays["returns"],
-                             chosen=chosen, sources=arrays["sources"], meta=meta)
+    ds = PreferenceDataset(env_id=scenario.env_id, horizon=scenario.horizon,
+                           obs=arrays["obs"], actions=arrays["actions"],
+                           lengths=arrays["lengths"], returns=arrays["returns"],
+                           chosen=chosen, sources=arrays["sources"], meta=meta,
+                           label_prob=label_prob if scenario.teacher == "equal" else None,
+                           length_control=scenario.length_control,
+                           absorbing_logp=scenario.absorbing_logp)
+    if not keep.all():
+        ds = ds.subset(np.flatnonzero(keep), note=f"teacher skip: {int(keep.sum())} of "
+                                                  f"{len(keep)} pairs kept")
+    return ds
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,6 +22,19 @@ File layout (every key is checked; unknown keys, wrong types and out-of-range va
     start_policy = "expert"          # zoo level that walks from reset to the start states s0
     start_steps = [0, 400]           # s0 after a uniform number of steps in [lo, hi]
     pair_mix = [["q25", "expert", 2.0], ["q50", "expert", 1.0]]   # (level_a, level_b, weight)
+    length_control = "none"          # "none": a segment stops where its episode terminates, and
+                                     # the loss sees its valid length n and a sum over n steps
+                                     # (Hopper/Ant: length leaks quality). "absorbing": padded to
+                                     # H with an absorbing state; the loss sees n = H and padded
+                                     # steps add a policy-independent log-prob (absorbing_logp)
+    absorbing_logp = "segment-mean"  # absorbing only: what a padded step adds to log pi (see
+                                     # lossforge/bench/lengths.py)
+    teacher = "bt"                   # "bt": BT on segment returns; "myopic": BT on discounted
+                                     # returns sum_t gamma^(H-1-t) r_t (teacher_gamma, B-Pref);
+                                     # "skip": pairs with |R0 - R1| < teacher_threshold dropped;
+                                     # "equal": those pairs labelled 1/2 (symmetrised loss)
+    teacher_gamma = 0.9              # myopic only
+    teacher_threshold = 10.0         # skip / equal only, in return units
 
     [budgets.quick]
     train_steps = 20
@@ -47,6 +60,9 @@ from lossforge.errors import ConfigError
 
 BUDGET_NAMES = ("quick", "screen", "full")
 REFERENCE_RECIPES = ("all", "chosen")
+LENGTH_CONTROLS = ("none", "absorbing")            # see lossforge/bench/lengths.py
+ABSORBING_LOGPS = ("segment-mean", "reference-mean")
+TEACHERS = ("bt", "myopic", "skip", "equal")
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -112,6 +128,11 @@ class Scenario:
     start_policy: str = "expert"
     start_steps: tuple[int, int] = (0, 400)
     bc_steps: int = 1500          # Adam steps of the behaviour-cloning reference (and BC-on-chosen)
+    length_control: str = "none"  # "none" (length-leaking on terminating envs) | "absorbing"
+    absorbing_logp: str = "segment-mean"  # absorbing only: "segment-mean" | "reference-mean"
+    teacher: str = "bt"           # "bt" | "myopic" | "skip" | "equal"
+    teacher_gamma: float = 1.0    # myopic only
+    teacher_threshold: float = 0.0  # skip / equal only (return units)
     description: str = ""
     source: str = field(default="", compare=False)   # file it was loaded from, if any
 
@@ -120,10 +141,28 @@ class Scenario:
             raise ConfigError(f"budget {name!r}: expected one of {', '.join(BUDGET_NAMES)}")
         return getattr(self, name)
 
+    @property
+    def length_controlled(self) -> bool:
+        """Whether a loss cannot read a segment's length (see ``length_control``)."""
+        return self.length_control != "none"
+
+    @property
+    def step_rewards(self) -> bool:
+        """Whether the segments cache keeps per-step rewards: for the myopic teacher, and for
+        every length-controlled scenario (v2 datasets), so one build serves every teacher.
+        Old scenarios keep their cache key (and their bit-identical arrays)."""
+        return self.length_controlled or self.teacher == "myopic"
+
     def to_dict(self) -> dict[str, Any]:
         """The TOML-shaped dict (round-trips through :func:`scenario_from_dict`)."""
         d = asdict(self)
         d.pop("source")
+        if self.length_control != "absorbing":
+            d.pop("absorbing_logp")
+        if self.teacher != "myopic":
+            d.pop("teacher_gamma")
+        if self.teacher not in ("skip", "equal"):
+            d.pop("teacher_threshold")
         d["pair_mix"] = [[m.level_a, m.level_b, m.weight] for m in self.pair_mix]
         d["start_steps"] = list(self.start_steps)
         d["budgets"] = {b: {**d.pop(b), "seeds": list(getattr(self, b).seeds)}
@@ -137,7 +176,9 @@ class Scenario:
 
 _TOP_REQUIRED = ("name", "env_id", "horizon", "n_pairs", "pair_mix", "bt_temperature",
                  "flip_rate", "reference", "beta", "budgets")
-_TOP_OPTIONAL = ("description", "dataset_seed", "start_policy", "start_steps", "bc_steps")
+_TOP_OPTIONAL = ("description", "dataset_seed", "start_policy", "start_steps", "bc_steps",
+                 "length_control", "absorbing_logp", "teacher", "teacher_gamma",
+                 "teacher_threshold")
 _BUDGET_KEYS = ("train_steps", "batch_size", "lr", "seeds", "eval_episodes", "eval_every")
 
 
@@ -258,8 +299,36 @@ def scenario_from_dict(data: dict, where: str = "<scenario>") -> Scenario:
         bc_steps=c.int_(data.get("bc_steps", 1500), "bc_steps", 1, 10**7),
         description=_description(c, data.get("description", "")),
         source=where,
+        **_length_and_teacher(c, data),
     )
     return sc
+
+
+def _length_and_teacher(c: _Checker, data: dict) -> dict[str, Any]:
+    """The v2 fields; a parameter given for a mode that does not use it is an error (a typo
+    there would otherwise be a silent no-op)."""
+    control = c.str_(data.get("length_control", "none"), "length_control", LENGTH_CONTROLS)
+    if "absorbing_logp" in data and control != "absorbing":
+        raise c.fail("absorbing_logp", 'only used with length_control = "absorbing"')
+    teacher = c.str_(data.get("teacher", "bt"), "teacher", TEACHERS)
+    out: dict[str, Any] = {
+        "length_control": control,
+        "absorbing_logp": c.str_(data.get("absorbing_logp", "segment-mean"), "absorbing_logp",
+                                 ABSORBING_LOGPS),
+        "teacher": teacher}
+    uses = {"teacher_gamma": ("myopic",), "teacher_threshold": ("skip", "equal")}
+    for key, teachers in uses.items():
+        if key in data and teacher not in teachers:
+            raise c.fail(key, f"only used with teacher = {' or '.join(map(repr, teachers))}")
+        if key not in data and teacher in teachers:
+            raise c.fail(key, f"required with teacher = {teacher!r}")
+    if teacher == "myopic":
+        out["teacher_gamma"] = c.float_(data["teacher_gamma"], "teacher_gamma", 0.0, 1.0,
+                                        lo_open=True)
+    if teacher in ("skip", "equal"):
+        out["teacher_threshold"] = c.float_(data["teacher_threshold"], "teacher_threshold",
+                                            0.0, lo_open=True)
+    return out
 
 
 def _description(c: _Checker, v: Any) -> str:

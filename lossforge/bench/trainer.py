@@ -49,6 +49,7 @@ import numpy as np
 import torch
 import torch.multiprocessing
 
+from lossforge.bench.lengths import LengthView, absorbing_view
 from lossforge.bench.progress import progress_bar
 from lossforge.bench.policy import (
     PackedSegments,
@@ -128,6 +129,10 @@ class TrainingData:
     chosen: torch.Tensor  # [N] long
     reference: Params
     ref_logps: dict[str, torch.Tensor]  # aggregation -> [N, 2] reference log-prob per segment
+    # length-controlled datasets: how log-probs and lengths reach an objective (None: as v1)
+    view: LengthView | None = None
+    # [N] probability that the chosen side is preferred (ties 0.5); None: 1 for every pair
+    label_prob: torch.Tensor | None = None
 
     @property
     def n_pairs(self) -> int:
@@ -160,7 +165,21 @@ def prepare(dataset, reference: Params) -> TrainingData:
     chosen = torch.as_tensor(np.asarray(dataset.chosen), dtype=torch.long)
     if chosen.shape != (len(segments.lengths),) or bool(((chosen != 0) & (chosen != 1)).any()):
         raise TrainingError("dataset.chosen must be 0/1 with one entry per pair")
-    return TrainingData(segments, chosen, reference, reference_logps(reference, segments))
+    ref_logps = reference_logps(reference, segments)
+    view = None
+    control = getattr(dataset, "length_control", "none")
+    if control == "absorbing":
+        view = absorbing_view(segments.lengths, int(dataset.obs.shape[2]),
+                              dataset.absorbing_logp, ref_logps["sum"])
+        ref_logps = {agg: view.logps(ref_logps["sum"], slice(None), agg) for agg in ref_logps}
+    elif control != "none":
+        raise TrainingError(f"dataset.length_control {control!r}: expected none or absorbing")
+    label_prob = getattr(dataset, "label_prob", None)
+    if label_prob is not None:
+        label_prob = torch.as_tensor(np.asarray(label_prob), dtype=torch.float32)
+        if label_prob.shape != chosen.shape or bool(((label_prob < 0.5) | (label_prob > 1)).any()):
+            raise TrainingError("dataset.label_prob must lie in [0.5, 1], one entry per pair")
+    return TrainingData(segments, chosen, reference, ref_logps, view, label_prob)
 
 
 def minibatch_schedule(seed: int, n_pairs: int, batch_pairs: int, steps: int) -> torch.Tensor:
@@ -249,7 +268,10 @@ def train_members(
             objective, seed = members[m]
             pair_idx = per_seed[seed][0]
             agg = objective.aggregation
-            logps = aggregate(totals[slot], data.segments.lengths[pair_idx], agg)  # [B, 2]
+            if data.view is None:
+                logps = aggregate(totals[slot], data.segments.lengths[pair_idx], agg)  # [B, 2]
+            else:  # length-controlled: padded to H (see lossforge/bench/lengths.py)
+                logps = data.view.logps(totals[slot], pair_idx, agg)
             c = data.chosen[pair_idx].unsqueeze(1)
             pc, pr = logps.gather(1, c).squeeze(1), logps.gather(1, 1 - c).squeeze(1)
             rc = rr = None
@@ -259,14 +281,16 @@ def train_members(
             extra = {}
             if objective.temporal:
                 extra["progress"] = progress
+            lengths = None
             if getattr(objective, "needs_lengths", False):  # steps in the chosen segment
-                lengths = data.segments.lengths[pair_idx].to(pc.dtype)
+                seen = data.segments.lengths if data.view is None else data.view.seen_lengths
+                lengths = seen[pair_idx].to(pc.dtype)
                 extra["chosen_lengths"] = lengths.gather(1, c).squeeze(1)
             try:
-                out = objective(pc, pr, rc, rr, **extra)
-                if not isinstance(out, torch.Tensor) or out.shape != (batch,):
-                    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
-                    raise TrainingError(f"objective returned {shape}, expected ({batch},)")
+                out = _checked(objective(pc, pr, rc, rr, **extra), batch)
+                if data.label_prob is not None:
+                    out = soft_label_loss(objective, out, data.label_prob[pair_idx], pc, pr,
+                                          rc, rr, extra, lengths, c)
             except Exception as exc:  # a candidate's failure is its own, not the population's
                 status[m] = f"error at step {step}: {type(exc).__name__}: {exc}"
                 losses.append(torch.zeros(()))
@@ -345,6 +369,32 @@ def train_members(
         )
         for m in range(n_members)
     ]
+
+
+def _checked(out, batch: int) -> torch.Tensor:
+    if not isinstance(out, torch.Tensor) or out.shape != (batch,):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
+        raise TrainingError(f"objective returned {shape}, expected ({batch},)")
+    return out
+
+
+def soft_label_loss(objective: Callable, out: torch.Tensor, label_prob: torch.Tensor,
+                    pc, pr, rc, rr, extra: dict, lengths: torch.Tensor | None,
+                    c: torch.Tensor) -> torch.Tensor:
+    """Per-pair loss under a soft label y = P(chosen preferred): ``y L(c, r) + (1 - y) L(r, c)``
+    (y = 1/2 for the "equal" teacher's ties: the symmetrised loss, which any pairwise loss
+    allows). ``out`` is L(c, r) for the batch; L(r, c) is computed only for pairs with y < 1, with
+    the sides swapped everywhere (log-probs, reference, the imitation slot's length)."""
+    soft = torch.nonzero(label_prob < 1).squeeze(1)
+    if len(soft) == 0:
+        return out
+    swapped = {**extra}
+    if lengths is not None:
+        swapped["chosen_lengths"] = lengths.gather(1, 1 - c).squeeze(1)[soft]
+    pick = (lambda t: None if t is None else t[soft])
+    back = _checked(objective(pr[soft], pc[soft], pick(rr), pick(rc), **swapped), len(soft))
+    y = label_prob[soft].to(out.dtype)
+    return out.index_put((soft,), y * out[soft] + (1 - y) * back)
 
 
 # --------------------------------------------------------------------------------------------
