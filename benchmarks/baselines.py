@@ -128,6 +128,7 @@ def append(path: Path, records: list[dict]) -> None:
 
 def run(args) -> None:
 
+    from lossforge import ledger
     from lossforge.bench import fitness
     from lossforge.bench.__main__ import build_objectives, run_objective
     from lossforge.bench.bc import BCConfig, train_bc
@@ -144,6 +145,8 @@ def run(args) -> None:
     losses = {name: (build_objectives(args.losses, scen) if args.losses else []) + extra
               for name, scen in scenarios.items()}
     seeds = parse_seeds(args.seeds)
+    ledger.record("baselines", command=command, scenario=list(scenarios), seeds=seeds,
+                  budget=args.budget, purpose=f"-> {out}")
 
     def todo_in(done: set, name: str, seed: int) -> tuple[list, list[str]]:
         """(losses, fixed policies) of one cell that ``done`` does not have yet."""

@@ -83,7 +83,7 @@ class PreferenceDataset:
     # 0.5 marks a tie (teacher "equal"): the trainer then uses 0.5 L(c, r) + 0.5 L(r, c).
     label_prob: np.ndarray | None = None
     length_control: str = "none"          # see lossforge/bench/lengths.py
-    absorbing_logp: str = "segment-mean"  # absorbing only
+    absorbing_logp: str = "reference-mean"  # absorbing only
 
     def __len__(self) -> int:
         return int(self.chosen.shape[0])

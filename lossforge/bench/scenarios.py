@@ -27,8 +27,8 @@ File layout (every key is checked; unknown keys, wrong types and out-of-range va
                                      # (Hopper/Ant: length leaks quality). "absorbing": padded to
                                      # H with an absorbing state; the loss sees n = H and padded
                                      # steps add a policy-independent log-prob (absorbing_logp)
-    absorbing_logp = "segment-mean"  # absorbing only: what a padded step adds to log pi (see
-                                     # lossforge/bench/lengths.py)
+    absorbing_logp = "reference-mean"  # absorbing only: what a padded step adds to log pi
+                                     # (lossforge/bench/lengths.py; chosen by measured leak)
     teacher = "bt"                   # "bt": BT on segment returns; "myopic": BT on discounted
                                      # returns sum_t gamma^(H-1-t) r_t (teacher_gamma, B-Pref);
                                      # "skip": pairs with |R0 - R1| < teacher_threshold dropped;
@@ -61,7 +61,7 @@ from lossforge.errors import ConfigError
 BUDGET_NAMES = ("quick", "screen", "full")
 REFERENCE_RECIPES = ("all", "chosen")
 LENGTH_CONTROLS = ("none", "absorbing")            # see lossforge/bench/lengths.py
-ABSORBING_LOGPS = ("segment-mean", "reference-mean")
+ABSORBING_LOGPS = ("reference-mean", "segment-mean")
 TEACHERS = ("bt", "myopic", "skip", "equal")
 
 
@@ -129,7 +129,7 @@ class Scenario:
     start_steps: tuple[int, int] = (0, 400)
     bc_steps: int = 1500          # Adam steps of the behaviour-cloning reference (and BC-on-chosen)
     length_control: str = "none"  # "none" (length-leaking on terminating envs) | "absorbing"
-    absorbing_logp: str = "segment-mean"  # absorbing only: "segment-mean" | "reference-mean"
+    absorbing_logp: str = "reference-mean"  # absorbing only: "reference-mean" | "segment-mean"
     teacher: str = "bt"           # "bt" | "myopic" | "skip" | "equal"
     teacher_gamma: float = 1.0    # myopic only
     teacher_threshold: float = 0.0  # skip / equal only (return units)
@@ -313,7 +313,7 @@ def _length_and_teacher(c: _Checker, data: dict) -> dict[str, Any]:
     teacher = c.str_(data.get("teacher", "bt"), "teacher", TEACHERS)
     out: dict[str, Any] = {
         "length_control": control,
-        "absorbing_logp": c.str_(data.get("absorbing_logp", "segment-mean"), "absorbing_logp",
+        "absorbing_logp": c.str_(data.get("absorbing_logp", "reference-mean"), "absorbing_logp",
                                  ABSORBING_LOGPS),
         "teacher": teacher}
     uses = {"teacher_gamma": ("myopic",), "teacher_threshold": ("skip", "equal")}

@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--hidden", type=int, default=None,
                     help="es: tanh units of the neural phi~ (default 4: 13 parameters)")
     ap.add_argument("--quiet", action="store_true", help="no live table (CI)")
+    ap.add_argument("--allow-test", action="store_true",
+                    help="search on a test-suite scenario (benchmarks/suites/test.toml) anyway")
+    ap.add_argument("--ledger", metavar="PATH", default=None,
+                    help="selection ledger to append this run to (default $LOSSFORGE_LEDGER or "
+                         "benchmarks/results/ledger.jsonl; 'off': none)")
+    ap.add_argument("--purpose", default="", help="why this search runs (for the ledger)")
     return ap
 
 
@@ -123,10 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         from lossforge.search.engine import SearchConfig
         from lossforge.search.run import run_search
 
+        if not args.resume:  # the test suite is not for selection
+            from lossforge.bench.suites import refuse_test_scenario
+
+            refuse_test_scenario(args.scenario, allow=args.allow_test)
         if args.resume:
             explicit = {a for a in argv if a.startswith("--")}
             allowed = {"--resume", "--generations", "--executor", "--workers", "--quiet",
-                       "--runs-dir"}
+                       "--runs-dir", "--ledger", "--purpose"}
             bad = sorted(a.split("=")[0] for a in explicit
                          if a.split("=")[0] not in allowed)
             if bad:
@@ -134,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
             over = {k: v for k, v in (("generations", args.generations),
                                       ("executor", args.executor), ("workers", args.workers))
                     if v is not None}
-            run_dir = run_search(resume=args.resume, quiet=args.quiet, overrides=over)
+            start = lambda: run_search(resume=args.resume, quiet=args.quiet,  # noqa: E731
+                                       overrides=over)
         elif args.method == "es":
-            run_dir = run_search(_es_config(ap, args), runs_root=args.runs_dir,
-                                 quiet=args.quiet)
+            cfg = _es_config(ap, args)
+            start = lambda: run_search(cfg, runs_root=args.runs_dir, quiet=args.quiet)  # noqa
         else:
             if args.sigma0 is not None or args.hidden is not None:
                 ap.error("--sigma0 and --hidden are for --method es")
@@ -153,7 +164,14 @@ def main(argv: list[str] | None = None) -> int:
                                multi_fidelity=not args.single_fidelity,
                                link_grammar=args.link_grammar,
                                imitation_grammar=args.imitation_grammar)
-            run_dir = run_search(cfg, runs_root=args.runs_dir, quiet=args.quiet)
+            start = lambda: run_search(cfg, runs_root=args.runs_dir, quiet=args.quiet)  # noqa
+        from lossforge import ledger  # every search that starts is listed (lossforge/ledger.py)
+
+        ledger.record("search", command=["python -m lossforge.search", *argv],
+                      scenario=None if args.resume else args.scenario, seeds=[args.seed],
+                      budget=args.budget, purpose=args.purpose or (
+                          f"resume {args.resume}" if args.resume else ""), path=args.ledger)
+        run_dir = start()
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,171 @@
+"""Scenario suites: the train suite a search may select on, the test suite it must not.
+
+One TOML file each under ``benchmarks/suites/`` (``$LOSSFORGE_SUITES`` moves the directory)::
+
+    name = "train"                  # must equal the file stem
+    role = "train"                  # "train" or "test"
+    description = "..."
+    [[scenarios]]
+    name = "hopper-padded-clean"    # a scenario under benchmarks/scenarios (or a TOML path)
+    weight = 1.0                    # > 0: its share in a suite-level score
+
+Every key is checked; a scenario must load and be length-controlled (``length_control`` other
+than "none"), and may appear once. ``load_suites()`` loads train and test and refuses any
+scenario in both. ``python -m lossforge.search`` refuses a test-suite scenario unless given
+``--allow-test`` (``refuse_test_scenario``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lossforge.bench.scenarios import load_scenario
+from lossforge.errors import ConfigError
+
+ROLES = ("train", "test")
+_TOP = ("name", "role", "description", "scenarios")
+_ENTRY = ("name", "weight")
+
+
+def default_dir() -> Path:
+    """``$LOSSFORGE_SUITES`` or the repository's ``benchmarks/suites``."""
+    env = os.environ.get("LOSSFORGE_SUITES")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
+
+
+@dataclass(frozen=True)
+class SuiteEntry:
+    scenario: str     # scenario name (as resolved by load_scenario)
+    weight: float
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    role: str
+    entries: tuple[SuiteEntry, ...]
+    description: str = ""
+    source: str = ""
+
+    @property
+    def scenarios(self) -> tuple[str, ...]:
+        return tuple(e.scenario for e in self.entries)
+
+    def weights(self) -> dict[str, float]:
+        """Scenario -> weight, normalised to sum 1."""
+        total = sum(e.weight for e in self.entries)
+        return {e.scenario: e.weight / total for e in self.entries}
+
+
+def _fail(where: str, fieldname: str, msg: str) -> ConfigError:
+    return ConfigError(f"{where}: field '{fieldname}': {msg}")
+
+
+def _keys(where: str, table: Any, allowed: tuple[str, ...], prefix: str = "") -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: {prefix or 'top level'}: expected a table")
+    for k in table:
+        if k not in allowed:
+            raise _fail(where, prefix + k, f"unknown key (allowed: {', '.join(allowed)})")
+    for k in allowed:
+        if k not in table and k != "description":
+            raise _fail(where, prefix + k, "missing")
+
+
+def suite_from_dict(data: Any, where: str = "<suite>",
+                    scenarios_dir: str | os.PathLike | None = None) -> Suite:
+    _keys(where, data, _TOP)
+    name, role = data["name"], data["role"]
+    if not isinstance(name, str) or not name:
+        raise _fail(where, "name", f"expected a non-empty string, got {name!r}")
+    if role not in ROLES:
+        raise _fail(where, "role", f"{role!r} is not one of {', '.join(ROLES)}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise _fail(where, "description", "expected a string")
+    raw = data["scenarios"]
+    if not isinstance(raw, list) or not raw:
+        raise _fail(where, "scenarios", "expected a non-empty array of tables [[scenarios]]")
+    entries, seen = [], set()
+    for i, item in enumerate(raw):
+        f = f"scenarios[{i}]"
+        _keys(where, item, _ENTRY, prefix=f + ".")
+        weight = item["weight"]
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+            raise _fail(where, f + ".weight", f"expected a number > 0, got {weight!r}")
+        if not isinstance(item["name"], str) or not item["name"]:
+            raise _fail(where, f + ".name", f"expected a scenario name, got {item['name']!r}")
+        try:
+            sc = load_scenario(item["name"], scenarios_dir)
+        except ConfigError as exc:
+            raise _fail(where, f + ".name", str(exc)) from None
+        if not sc.length_controlled:
+            raise _fail(where, f + ".name", f"scenario {sc.name!r} is not length-controlled "
+                                            f"(length_control = \"none\"): a loss can read "
+                                            f"quality off segment length there")
+        if sc.name in seen:
+            raise _fail(where, f + ".name", f"scenario {sc.name!r} listed twice")
+        seen.add(sc.name)
+        entries.append(SuiteEntry(sc.name, float(weight)))
+    return Suite(name=name, role=role, entries=tuple(entries), description=description,
+                 source=where)
+
+
+def load_suite(path_or_name: str | os.PathLike, directory: str | os.PathLike | None = None,
+               scenarios_dir: str | os.PathLike | None = None) -> Suite:
+    """A suite by file path, or by name from ``directory`` (default ``benchmarks/suites``)."""
+    p = Path(path_or_name)
+    if p.suffix != ".toml":
+        p = (Path(directory) if directory is not None else default_dir()) / f"{p}.toml"
+    try:
+        data = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: suite file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    suite = suite_from_dict(data, where=str(p), scenarios_dir=scenarios_dir)
+    if suite.name != p.stem:
+        raise _fail(str(p), "name", f"{suite.name!r} differs from the file name {p.stem!r}")
+    return suite
+
+
+def check_disjoint(train: Suite, test: Suite) -> None:
+    """Refuse a scenario that is in both suites (selection on it would leak the test set)."""
+    if train.role != "train" or test.role != "test":
+        raise ConfigError(f"{train.source} / {test.source}: expected roles train and test, got "
+                          f"{train.role} and {test.role}")
+    shared = sorted(set(train.scenarios) & set(test.scenarios))
+    if shared:
+        raise ConfigError(f"{test.source}: scenario(s) {', '.join(shared)} also in the train "
+                          f"suite {train.source}")
+
+
+def load_suites(directory: str | os.PathLike | None = None,
+                scenarios_dir: str | os.PathLike | None = None) -> tuple[Suite, Suite]:
+    """(train, test), checked disjoint."""
+    train = load_suite("train", directory, scenarios_dir)
+    test = load_suite("test", directory, scenarios_dir)
+    check_disjoint(train, test)
+    return train, test
+
+
+def refuse_test_scenario(scenario: str, allow: bool = False,
+                         directory: str | os.PathLike | None = None) -> None:
+    """Raise ConfigError if ``scenario`` (a name or TOML path) is in the test suite and
+    ``allow`` is not set. Without a test suite file nothing is refused."""
+    if allow:
+        return
+    path = (Path(directory) if directory is not None else default_dir()) / "test.toml"
+    if not path.exists():
+        return
+    test = load_suite(path)
+    name = load_scenario(scenario).name
+    if name in test.scenarios:
+        raise ConfigError(f"scenario {name!r} is in the test suite ({path}): selecting on it "
+                          f"leaks the test set; pass --allow-test to search on it anyway")

@@ -1,0 +1,97 @@
+"""The selection ledger: one JSON line for every run that looked at benchmark data to choose
+something (a search, a probe, a baseline sweep), so a reported result can say how many looks it
+took to find it.
+
+    from lossforge import ledger
+    ledger.record("search", command="python -m lossforge.search ...", scenario="hopper-clean",
+                  seeds=[0], budget="screen", purpose="first look at the v2 Hopper family")
+
+Each line holds ``time`` (UTC, ISO 8601), ``kind``, ``command``, ``commit`` (the git HEAD of the
+code that ran, "+dirty" if tracked files differed from it), ``scenario`` (a name or a list),
+``seeds``, ``budget``, ``purpose`` and any extra fields given. Lines are appended in one fsynced
+write (``lossforge.bench._io.append_lines``), so concurrent runs never interleave half lines.
+
+Where it goes: ``path`` if given (the CLIs' ``--ledger PATH``), else ``$LOSSFORGE_LEDGER``, else
+the repository's ``benchmarks/results/ledger.jsonl``. ``off`` (or an empty value) turns
+recording off: the test suite sets ``LOSSFORGE_LEDGER=off`` (tests/conftest.py) so tests never
+write into the repository's ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, Sequence
+
+from lossforge.bench._io import append_lines
+from lossforge.errors import ConfigError
+
+ENV = "LOSSFORGE_LEDGER"
+OFF = ("off", "")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PATH = REPO_ROOT / "benchmarks" / "results" / "ledger.jsonl"
+
+
+def ledger_path(path: str | os.PathLike | None = None) -> Path | None:
+    """The ledger file in use, or None when recording is off."""
+    value = str(path) if path is not None else os.environ.get(ENV)
+    if value is None:
+        return DEFAULT_PATH
+    if value.strip().lower() in OFF:
+        return None
+    return Path(value)
+
+
+def code_commit() -> str | None:
+    """git HEAD of the lossforge checkout ("<sha>+dirty" if tracked files changed), or None."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+
+    try:
+        head = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def record(kind: str, *, command: str | Sequence[str], scenario: str | Sequence[str] | None,
+           seeds: Sequence[int] | None, budget: str | None, purpose: str = "",
+           path: str | os.PathLike | None = None, **extra: Any) -> dict | None:
+    """Append one entry; returns it (None when recording is off)."""
+    target = ledger_path(path)
+    if target is None:
+        return None
+    entry = {
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "kind": kind,
+        "command": command if isinstance(command, str) else " ".join(command),
+        "commit": code_commit(),
+        "scenario": scenario if scenario is None or isinstance(scenario, str) else list(scenario),
+        "seeds": None if seeds is None else [int(s) for s in seeds],
+        "budget": budget,
+        "purpose": purpose,
+        **extra,
+    }
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        append_lines(target, [json.dumps(entry, sort_keys=False)])
+    except OSError as exc:
+        raise ConfigError(f"ledger {target}: cannot append ({exc}); set --ledger PATH or "
+                          f"{ENV}=off") from None
+    return entry
+
+
+def read(path: str | os.PathLike) -> list[dict]:
+    """Every complete entry of a ledger file (a torn last line is skipped)."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
