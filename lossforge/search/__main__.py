@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             over = {k: v for k, v in (("generations", args.generations),
                                       ("executor", args.executor), ("workers", args.workers))
                     if v is not None}
+            cfg = None
             start = lambda: run_search(resume=args.resume, quiet=args.quiet,  # noqa: E731
                                        overrides=over)
         elif args.method == "es":
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
         ledger.record("search", command=["python -m lossforge.search", *argv],
                       scenario=None if args.resume else args.scenario, seeds=[args.seed],
-                      budget=args.budget, purpose=args.purpose or (
+                      budget=getattr(cfg, "budget", None), purpose=args.purpose or (
                           f"resume {args.resume}" if args.resume else ""), path=args.ledger)
         run_dir = start()
     except LossforgeError as exc:
