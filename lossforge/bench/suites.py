@@ -164,8 +164,11 @@ def refuse_test_scenario(scenario: str, allow: bool = False,
     path = (Path(directory) if directory is not None else default_dir()) / "test.toml"
     if not path.exists():
         return
+    try:
+        name = load_scenario(scenario).name
+    except ConfigError:
+        return  # not a scenario at all: the caller reports that in its own words
     test = load_suite(path)
-    name = load_scenario(scenario).name
     if name in test.scenarios:
         raise ConfigError(f"scenario {name!r} is in the test suite ({path}): selecting on it "
                           f"leaks the test set; pass --allow-test to search on it anyway")
