@@ -140,7 +140,8 @@ def _run(args) -> int:
     if args.list_scenarios:
         for name in list_scenarios():
             sc = load_scenario(name)
-            console.print(f"{name:28s} {sc.env_id:14s} {sc.description}")
+            length = "length-ctrl" if sc.length_controlled else "length-leaks"
+            console.print(f"{name:28s} {sc.env_id:14s} {length:12s} {sc.description}")
         return 0
     scen = load_scenario(resolve_scenario(args.env, args.scenario))
     if args.env and scen.env_id != args.env:

@@ -584,7 +584,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"(clean {t['clean_label_true_order_agreement']:.3f}, expected "
                   f"{t['expected_clean_agreement']:.3f}), with better level "
                   f"{t['label_level_agreement']}, flip rate {t['realised_flip_rate']:.3f}, "
-                  f"mean length {ds.meta['mean_segment_length']:.1f}")
+                  f"mean length {ds.meta['mean_segment_length']:.1f}, length control "
+                  f"{ds.length_control}, teacher {t['teacher']} (skipped {t['skipped_pairs']}, "
+                  f"ties {t['equal_pairs']})")
             for m in t["by_mix"]:
                 print(f"    {m['levels'][0]:>6s} vs {m['levels'][1]:<6s} {m['pairs']:5d} pairs  "
                       f"returns {m['return_mean'][0]:8.1f} / {m['return_mean'][1]:8.1f}  "
