@@ -159,6 +159,11 @@ def _run(args) -> int:
     out = Path(args.out or f"runs/bench-{stamp}-{scen.name}")
     out.mkdir(parents=True, exist_ok=True)
 
+    from lossforge import ledger  # scoring losses on a scenario is a look at it: listed
+
+    ledger.record("bench", command=["python -m lossforge.bench", *sys.argv[1:]],
+                  scenario=scen.name, seeds=list(seeds), budget=args.budget,
+                  purpose=f"-> {out}")
     start = time.perf_counter()
     progress = not args.quiet
     console.print(f"[bold]{scen.name}[/] ({scen.env_id}), budget {args.budget}: "
