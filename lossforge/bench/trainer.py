@@ -27,9 +27,14 @@ with attributes ``name``, ``aggregation`` ("mean"|"sum"), ``needs_reference`` an
 (and optionally ``needs_lengths``). The reference log-probs are None unless
 ``needs_reference``; ``progress`` (= step / steps, a 0-d float tensor) is passed only when
 ``temporal``; ``chosen_lengths`` (valid steps of each chosen segment, float [B]) only when
-``needs_lengths``. In "processes" mode the objective is pickled to
-the worker, so it must be picklable (a module-level class instance or function, not a lambda or
-a closure); a later version will send a formula and rebuild it in the worker.
+``needs_lengths``. On a length-controlled dataset (``length_control = "absorbing"``) both
+the log-probs and ``chosen_lengths`` are those of segments padded to H (``chosen_lengths`` = H;
+lossforge/bench/lengths.py). A pair with a soft label y < 1 (``dataset.label_prob``, the "equal"
+teacher's ties) is trained on y L(c, r) + (1 - y) L(r, c) (``soft_label_loss``).
+
+In "processes" mode the objective is pickled to the worker, so it must be picklable (a
+module-level class instance or function, not a lambda or a closure); a later version will send
+a formula and rebuild it in the worker.
 
 A run whose loss or gradient goes non-finite, or whose objective raises or returns the wrong
 shape, is stopped before that step's update; its result keeps the last finite parameters and
