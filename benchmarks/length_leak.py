@@ -25,7 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))   # this checkout's lossforge, as benchmarks/baselines.py
 
 
 def measure(name: str, pairs: int | None) -> dict:
