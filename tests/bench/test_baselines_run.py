@@ -41,7 +41,7 @@ def test_a_loss_added_later_is_trained_and_done_losses_are_not(tmp_path):
 
 def test_missing_is_per_loss():
     missing = _baselines().missing
-    done = {("s", 0, "full", "dpo"), ("s", 1, "full", "orpo")}
+    done = {("s", 0, 0, "full", "dpo"), ("s", 0, 1, "full", "orpo")}   # (scenario, draw, ...)
     assert missing(done, "s", 0, "full", ["dpo", "orpo"]) == ["orpo"]
     assert missing(done, "s", 1, "full", ["dpo", "orpo"]) == ["dpo"]
     assert missing(done, "s", 0, "screen", ["dpo"]) == ["dpo"]
