@@ -354,8 +354,8 @@ def table(args) -> None:
                      + _show(r["auc"] and (r["auc"]["mean"], r["auc"]["ci95"])) + " | "
                      + _show(r["final"] and (r["final"]["mean"], r["final"]["ci95"])) + " |")
     md = ("\n".join(lines) + "\n\nAUC: mean score over the training checkpoints (the reference "
-          "does not train: its AUC is its score); final: the last parameters. n/a: a row from "
-          "before both were recorded.\n\nCommands:\n"
+          "does not train: its AUC is its score); final: the last parameters. n/a: no CI from one "
+          "seed, or a row from before both metrics were recorded.\n\nCommands:\n"
           + "\n".join(f"    {c}" for c in sorted(commands)))
     print(md)
     path.with_suffix(".md").write_text(md + "\n")
@@ -578,7 +578,11 @@ def sweep(args) -> None:
     if overlap:
         raise ConfigError(f"--seeds {args.seeds}: seeds {sorted(overlap)} are reporting seeds "
                           f"({REPORTING_SEEDS}); tune on others (default {TUNING_SEEDS})")
-    tag = {"role": "sweep", "sweep": {"file": str(path), "sha256": sha256_file(path)}}
+    try:   # the file as the repository names it, else where it is
+        shown = str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        shown = str(path.resolve())
+    tag = {"role": "sweep", "sweep": {"file": shown, "sha256": sha256_file(path)}}
     scenarios = {name: load_scenario(name) for name in args.scenarios.split(",")}
     configs = {}
     for name, scen in scenarios.items():
