@@ -17,17 +17,30 @@
     # (the last --baselines: baselines scored next to the winner, e.g. on a held-out scenario;
     #  --skip: the rows of the candidates file that are baselines, not candidates)
 
-``run`` works cell by cell, one (seed, scenario) at a time. Every loss of a cell trains from the
+    # benchmark v2: tune every baseline on the tuning draw, freeze the picks, confirm them and
+    # a candidate on fresh draws (the draw is the unit of analysis)
+    python benchmarks/baselines.py sweep benchmarks/sweeps/v2.toml --scenarios hopper-clean \
+        --budget full --out benchmarks/results/sweep-v2-hopper.jsonl      # draw t, seeds 100-102
+    python benchmarks/baselines.py tuned benchmarks/results/sweep-v2-hopper.jsonl
+    python benchmarks/baselines.py confirm --tuned benchmarks/results/sweep-v2-hopper.tuned.json \
+        --spec benchmarks/results/winners/<name>.json --draws 1-5 --seeds 0-2 \
+        --out benchmarks/results/confirm-v2-hopper.jsonl                  # then prints the report
+    python benchmarks/baselines.py report benchmarks/results/confirm-v2-hopper.jsonl
+
+``run`` works cell by cell, one (seed, draw, scenario) at a time (``--draws``, default 0: the
+benchmark's own dataset; see ``lossforge/bench/draws.py``). Every loss of a cell trains from the
 same reference with the same seed and plays the same evaluation episodes (common random
 numbers), and a loss's numbers do not depend on which other losses or cells ran with it
 (tested: a member trained alone equals the same member trained one per worker, bit for bit,
 and a policy evaluated alone equals it evaluated in a population; only at tiny minibatches,
 where ``auto`` stacks members, do they differ, by float rounding). So a cell's losses run one
 worker-load at a time (``--workers`` losses), and each is appended to the JSONL file as it
-lands (flushed and fsynced); on the next start every (scenario, seed, budget, loss) already in
-the file is skipped, so a killed run resumes where it stopped, across sessions, losing at most
+lands (flushed and fsynced); on the next start every (scenario, draw, seed, budget, loss)
+already in the file is skipped (rows without a draw are draw 0), so a killed run resumes where it stopped, across sessions, losing at most
 the losses in flight, and a new loss can be added to a file that already has a scenario's
-baselines. Every line records the exact command. Seeds go in the outer loop, so a partial run
+baselines. Every line records the exact command and its cost: ``seconds`` of wall time of the
+batch it came in (``batch_rows`` rows). A loss may set its own learning rate: ``dpo:beta=2:lr=1e-3``
+(row ``dpo[beta=2,lr=0.001]``; a batch holds losses of one learning rate). Seeds go in the outer loop, so a partial run
 covers every scenario with a few seeds rather than a few scenarios with all seeds.
 
 Two such jobs usually share the machine (one per core). OpenMP threads that wait passively keep
@@ -39,8 +52,30 @@ losses from the far end (before that, both took them in the same order and train
 remaining rows twice: 6 of one Ant cell's 9 rows). Two jobs can still take the same row at the
 same moment; the copies agree, and every reader counts them once.
 
-``table`` prints and writes (next to the JSONL, as .md and .json) mean normalised score and the
-95 % t-interval over seeds for every scenario and loss, plus the reference (BC) and BC-on-chosen.
+Every row records two metrics: ``auc``, the mean normalised score over the training
+checkpoints, and ``final``, the score of the last parameters (``score`` is the row's own, as
+before: AUC for losses, final for the reference and BC-on-chosen). The reference does not train,
+so its AUC is its score; BC-on-chosen is scored at checkpoints at the same fractions of its own
+training as the budget's (``fitness.bc_checkpoints``). BC-on-chosen rows written before both
+metrics were recorded have no AUC: tables show n/a, never a final passed off as an AUC.
+
+``table`` prints and writes (next to the JSONL, as .md and .json) the mean and the 95 %
+t-interval over seeds of both metrics for every scenario, draw and loss, with the reference (BC)
+and BC-on-chosen; ``field`` shows both, one wide table each.
+
+``sweep`` runs a declared grid (a TOML file: per baseline its knobs and learning rates) on the
+tuning draw ``t`` with tuning seeds (100-102), which share no data, reference, episode or seed
+with reporting; rows record the sweep file's sha256. ``tuned`` picks each baseline's config with
+the highest mean AUC per scenario (a sweep not finished, or a sweep file edited since, is
+refused) and freezes the picks, the rule, the seeds and the commands in a JSON file.
+``confirm`` runs frozen configs (``--tuned``) and candidates (``--spec``, ``--from-run``) with the
+reference and BC-on-chosen on reporting draws (default 1-5) x seeds (default 0-2), resumable and
+shareable as ``run`` is; it refuses draw 0 (the search's data), the tuning draw and the tuning
+seeds. Its report (``report``: <stem>.confirm.md/.json) gives, per scenario and for AUC and
+final, every row's per-draw means, their mean ± 95 % t-CI over draws, and each candidate's
+paired differences to each baseline draw by draw, with paired t p-values over draws and Holm's
+correction across scenarios x baselines (``lossforge/bench/stats.py``). Progress lines print the
+time to go; the report sums the cost.
 
 ``compare`` answers the search's must-show for every candidate and scenario: does its 95 % CI
 lie above the CI of every baseline in the table (same scenario, budget and seeds), and what is
