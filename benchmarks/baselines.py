@@ -659,7 +659,7 @@ def tuned(args) -> None:
     seeds = sorted({r["seed"] for r in rows})
     by_cell = {(r["scenario"], r["loss"], r["seed"]): r for r in rows}
     scenarios = sorted({r["scenario"] for r in rows})
-    absent, picks = [], {}
+    absent, picks, unpicked = [], {}, []
     for scen in scenarios:
         picks[scen] = {}
         for baseline, items in grid.items():
@@ -678,6 +678,8 @@ def tuned(args) -> None:
             if finite:
                 best = max(finite, key=lambda t: t["auc"])   # max keeps the first of ties
                 picks[scen][baseline] = {**best, "n_seeds": len(seeds), "tried": tried}
+            elif tried:
+                unpicked.append(f"{scen}: {baseline}")
     if absent:
         raise ConfigError(f"{path}: the sweep is not finished: {len(absent)} runs missing "
                           f"(e.g. {absent[0][0]} {absent[0][1]} seed {absent[0][2]}); run "
@@ -688,8 +690,11 @@ def tuned(args) -> None:
               "sweep_jsonl": str(path),
               "sweep_commands": sorted({r.get("command", "?") for r in rows}),
               "command": "python benchmarks/baselines.py " + " ".join(sys.argv[1:]),
-              "scenarios": picks}
+              "scenarios": picks, "failed_everywhere": unpicked}
     atomic_write_json(out, frozen)
+    if unpicked:
+        print("no config ran without failing, so no tuned setting (left out): "
+              + "; ".join(unpicked))
     for scen, by in picks.items():
         print(f"{scen}: " + ", ".join(f"{b} -> {v['loss']} (AUC {v['auc']:.1f}, final "
                                       f"{v['final']:.1f})" for b, v in by.items()))
