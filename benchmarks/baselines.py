@@ -105,7 +105,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lossforge.bench._io import append_lines, atomic_write_json, sha256_file  # noqa: E402
-from lossforge.bench.draws import TUNING, parse_draws  # noqa: E402
+from lossforge.bench.draws import TUNING, dataset_seed, parse_draws  # noqa: E402
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 from lossforge.workers import worker_count  # noqa: E402
@@ -268,7 +268,9 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
     def record(name, draw, seed, results, t0, by_name: dict[str, dict]) -> None:
         """Append one batch of finished rows (fsynced) and say so."""
         seconds = time.time() - t0
-        append(out, [{"scenario": name, "draw": draw, "seed": seed, "budget": budget,
+        append(out, [{"scenario": name, "draw": draw,
+                      "dataset_seed": dataset_seed(scenarios[name], draw), "seed": seed,
+                      "budget": budget,
                       "loss": r.name, "status": r.status, "score": r.per_seed[0],
                       "final": r.final, "auc": r.auc,
                       "auc_over": "untrained" if r.name == FIXED[0] else "checkpoints",

@@ -140,6 +140,7 @@ def test_confirm_on_quick_resumes_and_reports_paired_differences(tmp_path):
     base = [r for r in rows if r["role"] == "baseline"]
     assert all(r["lr"] == 0.001 and r["baseline"] == "dpo" for r in base)
     assert all(r["seconds"] > 0 and r["batch_rows"] == 1 for r in rows)
+    assert {(r["draw"], r["dataset_seed"]) for r in rows} == {(1, 1000), (2, 2000)}
     # run again: nothing trained, nothing appended
     before = out.read_text()
     assert "rows in the file 4, to run 0" in _cli(*args).stdout
