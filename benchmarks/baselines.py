@@ -240,10 +240,11 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
         return [c for c in configs[name] if c.name in absent], still
 
     cells = [(seed, draw, name) for seed in seeds for draw in draws for name in scenarios]
-    progress = Progress({(name, draw, seed, budget, n)
-                         for seed, draw, name in cells
-                         for n in (lambda t: [c.name for c in t[0]] + t[1])(
-                             todo_in(started_with, name, draw, seed))})
+    planned = set()
+    for seed, draw, name in cells:
+        todo, still = todo_in(started_with, name, draw, seed)
+        planned |= {(name, draw, seed, budget, n) for n in [c.name for c in todo] + still}
+    progress = Progress(planned)
     print(f"{out}: rows in the file {len(started_with)}, to run {len(progress.pending)}",
           flush=True)
 
