@@ -245,8 +245,8 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
         todo, still = todo_in(started_with, name, draw, seed)
         planned |= {(name, draw, seed, budget, n) for n in [c.name for c in todo] + still}
     progress = Progress(planned)
-    print(f"{out}: rows in the file {len(started_with)}, to run {len(progress.pending)}",
-          flush=True)
+    print(f"{out}: rows in the file {len(started_with)}, to run {len(progress.pending)}"
+          + _eta_from_file(out, len(progress.pending)), flush=True)
 
     def fresh(name: str, draw, seed: int) -> tuple[list[Config], list[str]]:
         """What the cell still lacks, read from the file again before every batch: another job
@@ -301,6 +301,18 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
                                     workers=workers, draw=draw, lr=batch[0].lr)
             lr = scen.budget(budget).lr if batch[0].lr is None else batch[0].lr
             record(name, draw, seed, rows, t0, {c.name: {**c.fields, "lr": lr} for c in batch})
+
+
+def _eta_from_file(path: Path, rows: int) -> str:
+    """', about X h at Y s a row' from the wall time of the rows already in the file that
+    recorded their batch size (rows of this code), or '' if there are none."""
+    if not rows or not path.exists():
+        return ""
+    costs = [r["seconds"] / r["batch_rows"] for r in records(path) if "batch_rows" in r]
+    if not costs:
+        return ""
+    each = sum(costs) / len(costs)
+    return f" (about {each * rows / 3600:.1f} h at {each:.0f} s a row, as so far in the file)"
 
 
 class Progress:
