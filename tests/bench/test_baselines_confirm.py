@@ -212,3 +212,24 @@ def test_old_rows_still_tabulate_with_n_a_where_a_metric_is_missing(tmp_path):
     b = _baselines()
     assert b.missing({("s", 0, 0, "full", "dpo")}, "s", 0, "full", ["dpo"], draw=1) == ["dpo"]
     assert b.missing({("s", 0, 0, "full", "dpo")}, "s", 0, "full", ["dpo"]) == []
+
+
+def test_compare_can_judge_on_final_or_auc(tmp_path):
+    """compare --metric final ranks on the final column: a candidate whose AUC loses to the
+    baseline and whose final beats it gets the paired difference of the finals."""
+    rows = []
+    for seed in range(3):
+        common = {"scenario": "s", "seed": seed, "budget": "full", "status": "ok",
+                  "command": "t", "auc_over": "checkpoints"}
+        rows += [{**common, "loss": "cand", "score": 1.0 + seed, "auc": 1.0 + seed,
+                  "final": 10.0 + seed},
+                 {**common, "loss": "dpo", "score": 5.0 + seed, "auc": 5.0 + seed,
+                  "final": 4.0 + 2 * seed}]
+    _write(tmp_path / "c.jsonl", rows)
+    for metric, paired in (("auc", "-4.0 ± 0.0"), ("final", "+5.0 ± 2.5"),
+                           ("score", "-4.0 ± 0.0")):
+        _cli("compare", str(tmp_path / "c.jsonl"), "--baselines", str(tmp_path / "c.jsonl"),
+             "--metric", metric)
+        (row,) = json.loads((tmp_path / "c.compare.json").read_text())
+        # final diffs 6, 5, 4: mean 5, sd 1, t(2) 4.303 / sqrt 3 = 2.48
+        assert row["loss"] == "cand" and row["paired_vs_dpo"] == paired, metric
