@@ -17,17 +17,30 @@
     # (the last --baselines: baselines scored next to the winner, e.g. on a held-out scenario;
     #  --skip: the rows of the candidates file that are baselines, not candidates)
 
-``run`` works cell by cell, one (seed, scenario) at a time. Every loss of a cell trains from the
+    # benchmark v2: tune every baseline on the tuning draw, freeze the picks, confirm them and
+    # a candidate on fresh draws (the draw is the unit of analysis)
+    python benchmarks/baselines.py sweep benchmarks/sweeps/v2.toml --scenarios hopper-clean \
+        --budget full --out benchmarks/results/sweep-v2-hopper.jsonl      # draw t, seeds 100-102
+    python benchmarks/baselines.py tuned benchmarks/results/sweep-v2-hopper.jsonl
+    python benchmarks/baselines.py confirm --tuned benchmarks/results/sweep-v2-hopper.tuned.json \
+        --spec benchmarks/results/winners/<name>.json --draws 1-5 --seeds 0-2 \
+        --out benchmarks/results/confirm-v2-hopper.jsonl                  # then prints the report
+    python benchmarks/baselines.py report benchmarks/results/confirm-v2-hopper.jsonl
+
+``run`` works cell by cell, one (seed, draw, scenario) at a time (``--draws``, default 0: the
+benchmark's own dataset; see ``lossforge/bench/draws.py``). Every loss of a cell trains from the
 same reference with the same seed and plays the same evaluation episodes (common random
 numbers), and a loss's numbers do not depend on which other losses or cells ran with it
 (tested: a member trained alone equals the same member trained one per worker, bit for bit,
 and a policy evaluated alone equals it evaluated in a population; only at tiny minibatches,
 where ``auto`` stacks members, do they differ, by float rounding). So a cell's losses run one
 worker-load at a time (``--workers`` losses), and each is appended to the JSONL file as it
-lands (flushed and fsynced); on the next start every (scenario, seed, budget, loss) already in
-the file is skipped, so a killed run resumes where it stopped, across sessions, losing at most
+lands (flushed and fsynced); on the next start every (scenario, draw, seed, budget, loss)
+already in the file is skipped (rows without a draw are draw 0), so a killed run resumes where it stopped, across sessions, losing at most
 the losses in flight, and a new loss can be added to a file that already has a scenario's
-baselines. Every line records the exact command. Seeds go in the outer loop, so a partial run
+baselines. Every line records the exact command and its cost: ``seconds`` of wall time of the
+batch it came in (``batch_rows`` rows). A loss may set its own learning rate: ``dpo:beta=2:lr=1e-3``
+(row ``dpo[beta=2,lr=0.001]``; a batch holds losses of one learning rate). Seeds go in the outer loop, so a partial run
 covers every scenario with a few seeds rather than a few scenarios with all seeds.
 
 Two such jobs usually share the machine (one per core). OpenMP threads that wait passively keep
@@ -39,8 +52,30 @@ losses from the far end (before that, both took them in the same order and train
 remaining rows twice: 6 of one Ant cell's 9 rows). Two jobs can still take the same row at the
 same moment; the copies agree, and every reader counts them once.
 
-``table`` prints and writes (next to the JSONL, as .md and .json) mean normalised score and the
-95 % t-interval over seeds for every scenario and loss, plus the reference (BC) and BC-on-chosen.
+Every row records two metrics: ``auc``, the mean normalised score over the training
+checkpoints, and ``final``, the score of the last parameters (``score`` is the row's own, as
+before: AUC for losses, final for the reference and BC-on-chosen). The reference does not train,
+so its AUC is its score; BC-on-chosen is scored at checkpoints at the same fractions of its own
+training as the budget's (``fitness.bc_checkpoints``). BC-on-chosen rows written before both
+metrics were recorded have no AUC: tables show n/a, never a final passed off as an AUC.
+
+``table`` prints and writes (next to the JSONL, as .md and .json) the mean and the 95 %
+t-interval over seeds of both metrics for every scenario, draw and loss, with the reference (BC)
+and BC-on-chosen; ``field`` shows both, one wide table each.
+
+``sweep`` runs a declared grid (a TOML file: per baseline its knobs and learning rates) on the
+tuning draw ``t`` with tuning seeds (100-102), which share no data, reference, episode or seed
+with reporting; rows record the sweep file's sha256. ``tuned`` picks each baseline's config with
+the highest mean AUC per scenario (a sweep not finished, or a sweep file edited since, is
+refused) and freezes the picks, the rule, the seeds and the commands in a JSON file.
+``confirm`` runs frozen configs (``--tuned``) and candidates (``--spec``, ``--from-run``) with the
+reference and BC-on-chosen on reporting draws (default 1-5) x seeds (default 0-2), resumable and
+shareable as ``run`` is; it refuses draw 0 (the search's data), the tuning draw and the tuning
+seeds. Its report (``report``: <stem>.confirm.md/.json) gives, per scenario and for AUC and
+final, every row's per-draw means, their mean ± 95 % t-CI over draws, and each candidate's
+paired differences to each baseline draw by draw, with paired t p-values over draws and Holm's
+correction across scenarios x baselines (``lossforge/bench/stats.py``). Progress lines print the
+time to go; the report sums the cost.
 
 ``compare`` answers the search's must-show for every candidate and scenario: does its 95 % CI
 lie above the CI of every baseline in the table (same scenario, budget and seeds), and what is
@@ -54,8 +89,11 @@ import json
 import os
 import sys
 import time
+import tomllib
 from collections import defaultdict
+from dataclasses import dataclass, field as dc_field
 from pathlib import Path
+from typing import Any
 
 # BC (the reference and BC-on-chosen) trains with two threads. With OpenMP's default wait policy
 # a thread waiting for its partner spins on a core that another job needs: 150 Ant BC steps took
@@ -66,27 +104,30 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lossforge.bench._io import append_lines  # noqa: E402
+from lossforge.bench._io import append_lines, atomic_write_json, sha256_file  # noqa: E402
+from lossforge.bench.draws import TUNING, dataset_seed, parse_draws  # noqa: E402
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
-from lossforge.errors import LossforgeError  # noqa: E402
+from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 from lossforge.workers import worker_count  # noqa: E402
 
 
 def _key(r: dict) -> tuple:
-    return r.get("scenario"), r.get("seed"), r.get("budget"), r.get("loss")
+    """(scenario, draw, seed, budget, loss): what a row is a result of (rows before draws
+    existed are draw 0)."""
+    return r.get("scenario"), r.get("draw", 0), r.get("seed"), r.get("budget"), r.get("loss")
 
 
-#: What two rows of the same (scenario, seed, budget, loss) must agree on to count as one.
+#: What two rows of the same key must agree on to count as one.
 RESULT_FIELDS = ("status", "score", "final", "auc")
 
 
 def records(path: Path) -> list[dict]:
-    """The rows of a run JSONL, one per (scenario, seed, budget, loss); a torn last line from a
-    kill is skipped (that cell is redone). Two jobs sharing a file can both write a row they
-    took at the same moment: the copies agree (training and evaluation are deterministic) and
-    count once. Copies that disagree stop every reader, naming the row: the file mixes results
-    of different code or settings, and no table should silently pick one. A line without the
-    four key fields is not a result row and is passed through as it is."""
+    """The rows of a run JSONL, one per (scenario, draw, seed, budget, loss); a torn last line
+    from a kill is skipped (that cell is redone). Two jobs sharing a file can both write a row
+    they took at the same moment: the copies agree (training and evaluation are deterministic)
+    and count once. Copies that disagree stop every reader, naming the row: the file mixes
+    results of different code or settings, and no table should silently pick one. A line without
+    the key fields is not a result row and is passed through as it is."""
     out: list[dict] = []
     first: dict[tuple, dict] = {}
     for n, line in enumerate(path.read_text().splitlines(), 1):
@@ -101,67 +142,116 @@ def records(path: Path) -> list[dict]:
             first[key] = r
             out.append(r)
         elif any(first[key].get(f) != r.get(f) for f in RESULT_FIELDS):
-            raise SystemExit(f"{path}: line {n} repeats {key} with other results "
+            raise SystemExit(f"{path}: line {n} repeats {_show_key(key)} with other results "
                              f"(score {r.get('score')} against {first[key].get('score')}); "
                              "remove the stale copy")
     return out
 
 
-#: The two policies every cell scores next to the losses unless --no-fixed.
+def _show_key(key: tuple) -> str:
+    scenario, draw, seed, budget, loss = key
+    return repr((scenario, seed, budget, loss) if draw == 0 else key)
+
+
+#: The two policies every cell scores next to the losses unless --no-fixed (the names
+#: fitness.fixed_policies gives them; spelled out so the tables need not import torch).
 FIXED = ("reference (BC)", "bc-on-chosen")
 
 
-def row_keys(path: Path) -> list[tuple[str, int, str, str]]:
-    """(scenario, seed, budget, loss) of every row already in the JSONL file, in file order."""
+def row_keys(path: Path) -> list[tuple]:
+    """(scenario, draw, seed, budget, loss) of every row already in the JSONL, in file order."""
     return [_key(r) for r in records(path)] if path.exists() else []
 
 
-def missing(done: set, scenario: str, seed: int, budget: str, names) -> list[str]:
+def missing(done: set, scenario: str, seed: int, budget: str, names, draw=0) -> list[str]:
     """The names of a cell that the file does not have yet (a cell is per loss: adding a
     loss to a scenario that already has rows trains that loss, and only that one)."""
-    return [n for n in names if (scenario, seed, budget, n) not in done]
+    return [n for n in names if (scenario, draw, seed, budget, n) not in done]
 
 
 def append(path: Path, records: list[dict]) -> None:
     append_lines(path, [json.dumps(r) for r in records])
 
 
-def run(args) -> None:
+def cell_name(scenario: str, draw, seed: int) -> str:
+    return f"{scenario} seed {seed}" if draw == 0 else f"{scenario} draw {draw} seed {seed}"
 
-    from lossforge import ledger
-    from lossforge.bench import fitness
-    from lossforge.bench.__main__ import build_objectives, run_objective
-    from lossforge.bench.bc import BCConfig, train_bc
+
+@dataclass
+class Config:
+    """One row name of a cell: an objective, the learning rate it trains with (None: the
+    budget's) and what its rows record about it (role, baseline, knobs, sweep)."""
+    objective: Any
+    lr: float | None = None
+    fields: dict = dc_field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.objective.name
+
+
+def configs_from_losses(text: str, scenario, **fields) -> list[Config]:
+    """Configs for a --losses text such as 'dpo,dpo:beta=2:lr=1e-3,orpo:lam=0.5': the parsing
+    of ``python -m lossforge.bench --losses``, plus ``lr``, which sets the learning rate of that
+    loss alone (the label keeps it: 'dpo[beta=2,lr=0.001]')."""
+    from lossforge.bench.__main__ import objective_for, parse_losses
+
+    out = []
+    for label, name, overrides in parse_losses(text):
+        knobs = dict(overrides)
+        lr = knobs.pop("lr", None)
+        if lr is not None and not 0 < lr <= 1:
+            raise ConfigError(f"--losses: {label}: lr must lie in (0, 1], got {lr:g}")
+        out.append(Config(objective_for(label, name, knobs, scenario), lr, dict(fields)))
+    return out
+
+
+def run(args) -> None:
+    from lossforge.bench.__main__ import run_objective
     from lossforge.bench.scenarios import load_scenario
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    started_with = set(row_keys(out))
     command = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
-    extra = [load_spec_file(Path(f)) for f in args.spec] + [run_objective(r) for r in args.from_run]
+    extra = [Config(load_spec_file(Path(f))) for f in args.spec] + \
+        [Config(run_objective(r)) for r in args.from_run]
     # every scenario and loss is checked before anything trains: a typo in the last scenario
     # fails now, not hours into the run
     scenarios = {name: load_scenario(name) for name in args.scenarios.split(",")}
-    losses = {name: (build_objectives(args.losses, scen) if args.losses else []) + extra
-              for name, scen in scenarios.items()}
-    seeds = parse_seeds(args.seeds)
-    ledger.record("baselines", command=command, scenario=list(scenarios), seeds=seeds,
-                  budget=args.budget, purpose=f"-> {out}")
+    configs = {name: (configs_from_losses(args.losses, scen) if args.losses else []) + extra
+               for name, scen in scenarios.items()}
+    run_cells(Path(args.out), scenarios, configs, draws=parse_draws(getattr(args, "draws", "0")),
+              seeds=parse_seeds(args.seeds), budget=args.budget, workers=args.workers,
+              fixed=not args.no_fixed, command=command)
 
-    def todo_in(done: set, name: str, seed: int) -> tuple[list, list[str]]:
-        """(losses, fixed policies) of one cell that ``done`` does not have yet."""
-        absent = set(missing(done, name, seed, args.budget, [o.name for o in losses[name]]))
-        fixed = [] if args.no_fixed else missing(done, name, seed, args.budget, FIXED)
-        return [o for o in losses[name] if o.name in absent], fixed
 
-    todo = {(seed, name): todo_in(started_with, name, seed) for seed in seeds
-            for name in scenarios}
-    progress = Progress({(name, seed, args.budget, n) for (seed, name), (objs, fixed)
-                         in todo.items() for n in [o.name for o in objs] + fixed})
-    print(f"{out}: rows in the file {len(started_with)}, to run {len(progress.pending)}",
-          flush=True)
+def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, draws, seeds,
+              budget: str, workers, fixed: bool, command: str) -> None:
+    """Train and score every config of every (seed, draw, scenario) cell that ``out`` lacks,
+    appending each batch of rows as it lands (the resumable, shareable protocol of the module
+    docstring)."""
+    from lossforge import ledger
+    from lossforge.bench import fitness
 
-    def fresh(name: str, seed: int) -> tuple[list, list[str]]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started_with = set(row_keys(out))
+    ledger.record("baselines", command=command, scenario=list(scenarios), seeds=list(seeds),
+                  budget=budget, purpose=f"draws {list(draws)} -> {out}")
+
+    def todo_in(done: set, name: str, draw, seed: int) -> tuple[list[Config], list[str]]:
+        """(configs, fixed policies) of one cell that ``done`` does not have yet."""
+        absent = set(missing(done, name, seed, budget, [c.name for c in configs[name]], draw))
+        still = missing(done, name, seed, budget, FIXED, draw) if fixed else []
+        return [c for c in configs[name] if c.name in absent], still
+
+    cells = [(seed, draw, name) for seed in seeds for draw in draws for name in scenarios]
+    planned = set()
+    for seed, draw, name in cells:
+        todo, still = todo_in(started_with, name, draw, seed)
+        planned |= {(name, draw, seed, budget, n) for n in [c.name for c in todo] + still}
+    progress = Progress(planned)
+    print(f"{out}: rows in the file {len(started_with)}, to run {len(progress.pending)}"
+          + _eta_from_file(out, len(progress.pending)), flush=True)
+
+    def fresh(name: str, draw, seed: int) -> tuple[list[Config], list[str]]:
         """What the cell still lacks, read from the file again before every batch: another job
         writing to the same file (the same seeds in another order, say) takes its share. If
         another job began this cell after this run started, its losses are taken from the other
@@ -171,35 +261,61 @@ def run(args) -> None:
         elsewhere = progress.written_elsewhere(done)
         if elsewhere:
             print(f"{time.strftime('%H:%M:%S')} another job wrote "
-                  + ", ".join(f"{s} seed {sd}: {n}" for s, sd, _, n in elsewhere) + " "
-                  + progress.status(), flush=True)
-        objs, fixed = todo_in(done, name, seed)
-        first = next((k for k in keys if k[:3] == (name, seed, args.budget)), None)
+                  + ", ".join(f"{cell_name(s, d, sd)}: {n}" for s, d, sd, _, n in elsewhere)
+                  + " " + progress.status(), flush=True)
+        todo, still = todo_in(done, name, draw, seed)
+        first = next((k for k in keys if k[:4] == (name, draw, seed, budget)), None)
         if first is not None and first not in started_with and first not in progress.written:
-            objs = objs[::-1]
-        return objs, fixed
+            todo = todo[::-1]
+        return todo, still
 
-    for seed in seeds:
-        for name, scen in scenarios.items():
-            fixed_todo = fresh(name, seed)[1]
-            if fixed_todo:
-                t0 = time.time()
-                dataset, ref = fitness.reference_policy(scen, workers=args.workers)
-                bc_chosen = train_bc(dataset, BCConfig(recipe="chosen", seed=seed,
-                                                       steps=scen.bc_steps)).params
-                fixed = fitness.evaluate_policies({"reference (BC)": ref.params,
-                                                   "bc-on-chosen": bc_chosen}, scen, args.budget)
-                _record(out, name, seed, args.budget, [fixed[n] for n in fixed_todo], t0, command,
-                        progress)
-            # One worker-load of losses at a time, each appended as it lands: a kill loses at
-            # most that, not the whole cell. Each loss trains and plays its episodes exactly as
-            # it would beside the others (see the module docstring), so its numbers are the same.
-            step = max(1, worker_count(args.workers))
-            while objs := fresh(name, seed)[0]:
-                t0 = time.time()
-                rows = fitness.evaluate(objs[:step], scen, args.budget, seeds=[seed],
-                                        workers=args.workers)
-                _record(out, name, seed, args.budget, rows, t0, command, progress)
+    def record(name, draw, seed, results, t0, by_name: dict[str, dict]) -> None:
+        """Append one batch of finished rows (fsynced) and say so."""
+        seconds = time.time() - t0
+        append(out, [{"scenario": name, "draw": draw,
+                      "dataset_seed": dataset_seed(scenarios[name], draw), "seed": seed,
+                      "budget": budget,
+                      "loss": r.name, "status": r.status, "score": r.per_seed[0],
+                      "final": r.final, "auc": r.auc,
+                      "auc_over": "untrained" if r.name == FIXED[0] else "checkpoints",
+                      "curve": r.curve, "seconds": seconds, "batch_rows": len(results),
+                      "command": command, **by_name.get(r.name, {})} for r in results])
+        print(f"{time.strftime('%H:%M:%S')} {cell_name(name, draw, seed)}: "
+              + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in results) + " "
+              + progress.add([(name, draw, seed, budget, r.name) for r in results]), flush=True)
+
+    step = max(1, worker_count(workers))
+    for seed, draw, name in cells:
+        scen = scenarios[name]
+        fixed_todo = fresh(name, draw, seed)[1]
+        if fixed_todo:
+            t0 = time.time()
+            rows = fitness.fixed_policies(scen, budget, seed, draw=draw, workers=workers,
+                                          names=fixed_todo)
+            record(name, draw, seed, list(rows.values()), t0,
+                   {n: {"role": "fixed"} for n in FIXED})
+        # One worker-load of losses at a time (of one learning rate), each appended as it
+        # lands: a kill loses at most that, not the whole cell. Each loss trains and plays its
+        # episodes exactly as it would beside the others (see the module docstring).
+        while todo := fresh(name, draw, seed)[0]:
+            batch = [c for c in todo if c.lr == todo[0].lr][:step]
+            t0 = time.time()
+            rows = fitness.evaluate([c.objective for c in batch], scen, budget, seeds=[seed],
+                                    workers=workers, draw=draw, lr=batch[0].lr)
+            lr = scen.budget(budget).lr if batch[0].lr is None else batch[0].lr
+            record(name, draw, seed, rows, t0, {c.name: {**c.fields, "lr": lr} for c in batch})
+
+
+def _eta_from_file(path: Path, rows: int) -> str:
+    """', about X h at Y s a row' from the wall time of the rows already in the file that
+    recorded their batch size (rows of this code), or '' if there are none."""
+    if not rows or not path.exists():
+        return ""
+    costs = [r["seconds"] / r["batch_rows"] for r in records(path) if "batch_rows" in r]
+    if not costs:
+        return ""
+    each = sum(costs) / len(costs)
+    return f" (about {each * rows / 3600:.1f} h at {each:.0f} s a row, as so far in the file)"
 
 
 class Progress:
@@ -217,7 +333,7 @@ class Progress:
 
     def written_elsewhere(self, in_file: set[tuple]) -> list[tuple]:
         """Planned rows now in the file that this run did not write (sorted)."""
-        theirs = sorted(self.pending & in_file)
+        theirs = sorted(self.pending & in_file, key=str)
         self.pending -= in_file
         return theirs
 
@@ -230,40 +346,70 @@ class Progress:
         return f"[{done}/{total}, about {left / 3600:.1f} h to go]"
 
 
-def _record(out: Path, scenario: str, seed: int, budget: str, rows, t0: float,
-            command: str, progress: Progress) -> None:
-    """Append one batch of finished rows (fsynced) and say so."""
-    append(out, [{"scenario": scenario, "seed": seed, "budget": budget,
-                  "loss": r.name, "status": r.status, "score": r.per_seed[0],
-                  "final": r.final, "auc": r.auc, "curve": r.curve,
-                  "seconds": time.time() - t0, "command": command} for r in rows])
-    print(f"{time.strftime('%H:%M:%S')} {scenario} seed {seed}: "
-          + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in rows) + " "
-          + progress.add([(scenario, seed, budget, r.name) for r in rows]), flush=True)
+def row_metric(r: dict, metric: str) -> float | None:
+    """A row's AUC or final score; NaN if its run failed; None ("n/a") where the row predates
+    the metric: BC-on-chosen rows before both metrics were recorded hold its final score only.
+    A loss row without "auc" holds its AUC as "score" (this script's metric), and the
+    reference's AUC is its score (it does not train)."""
+    if r.get("status") != "ok":
+        return float("nan")
+    if metric == "final":
+        return r.get("final", r.get("score") if r.get("loss") == FIXED[0] else None)
+    if r.get("loss") == FIXED[1] and "auc_over" not in r:
+        return None
+    return r.get("auc", r.get("score"))
+
+
+def _mean_ci(xs: list) -> tuple[float, float] | None:
+    """(mean, 95 % CI half-width) of a cell's values, None if any is n/a."""
+    from lossforge.bench.fitness import ci95_halfwidth
+
+    if not xs or any(x is None for x in xs):
+        return None
+    return sum(xs) / len(xs), ci95_halfwidth(xs)
+
+
+def _show(mc: tuple[float, float] | None, sep: str = " | ") -> str:
+    if mc is None:
+        return f"n/a{sep}n/a" if sep == " | " else "n/a"
+    mean, ci = mc
+    ci_txt = "n/a" if ci != ci else f"±{ci:.1f}"
+    return f"{mean:.1f}{sep}{ci_txt}" if sep == " | " else f"{mean:.1f} {ci_txt}"
 
 
 def table(args) -> None:
-    from lossforge.bench.fitness import ci95_halfwidth
-
+    """Mean and 95 % t-interval over seeds of every (budget, scenario, draw, loss), in AUC and
+    in final score (rows from before both were recorded show n/a where they lack one)."""
     path = Path(args.jsonl)
-    cells: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    cells: dict[tuple, list[dict]] = defaultdict(list)
     commands = set()
     for r in records(path):
-        commands.add(r["command"])
-        metric = r["score"] if r["status"] == "ok" else float("nan")
-        cells[(r["budget"], r["scenario"], r["loss"])].append(metric)
+        if None in _key(r):
+            continue
+        commands.add(r.get("command", "?"))
+        cells[(r["budget"], r["scenario"], str(r.get("draw", 0)), r["loss"])].append(r)
     rows = []
-    for (budget, scen, loss), xs in sorted(cells.items()):
-        mean = sum(xs) / len(xs)
-        rows.append({"budget": budget, "scenario": scen, "loss": loss, "n_seeds": len(xs),
-                     "mean": mean, "ci95": ci95_halfwidth(xs), "per_seed": xs})
-    lines = ["| budget | scenario | loss | seeds | score (mean) | 95 % CI |",
-             "|---|---|---|---|---|---|"]
+    for (budget, scen, draw, loss), rs in sorted(cells.items()):
+        where = scen if draw == "0" else f"{scen} (draw {draw})"
+        auc = _mean_ci([row_metric(r, "auc") for r in rs])
+        fin = _mean_ci([row_metric(r, "final") for r in rs])
+        rows.append({"budget": budget, "scenario": scen, "draw": draw, "loss": loss,
+                     "n_seeds": len(rs), "auc": auc and {"mean": auc[0], "ci95": auc[1]},
+                     "final": fin and {"mean": fin[0], "ci95": fin[1]},
+                     "per_seed": {r["seed"]: {"auc": row_metric(r, "auc"),
+                                              "final": row_metric(r, "final")} for r in rs},
+                     "seconds": sum(r.get("seconds", 0) / r.get("batch_rows", 1) for r in rs),
+                     "where": where})
+    lines = ["| budget | scenario | loss | seeds | AUC (mean) | 95 % CI | final (mean) | 95 % CI |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        ci = "n/a" if r["ci95"] != r["ci95"] else f"±{r['ci95']:.1f}"
-        lines.append(f"| {r['budget']} | {r['scenario']} | {r['loss']} | {r['n_seeds']} | "
-                     f"{r['mean']:.1f} | {ci} |")
-    md = "\n".join(lines) + "\n\nCommands:\n" + "\n".join(f"    {c}" for c in sorted(commands))
+        lines.append(f"| {r['budget']} | {r.pop('where')} | {r['loss']} | {r['n_seeds']} | "
+                     + _show(r["auc"] and (r["auc"]["mean"], r["auc"]["ci95"])) + " | "
+                     + _show(r["final"] and (r["final"]["mean"], r["final"]["ci95"])) + " |")
+    md = ("\n".join(lines) + "\n\nAUC: mean score over the training checkpoints (the reference "
+          "does not train: its AUC is its score); final: the last parameters. n/a: no CI from one "
+          "seed, or a row from before both metrics were recorded.\n\nCommands:\n"
+          + "\n".join(f"    {c}" for c in sorted(commands)))
     print(md)
     path.with_suffix(".md").write_text(md + "\n")
     path.with_suffix(".summary.json").write_text(json.dumps(rows, indent=2) + "\n")
@@ -274,43 +420,54 @@ SCENARIO_ORDER = ("clean", "noisy-0.1", "noisy-0.2", "noisy-0.3", "noisy-0.4", "
 
 
 def field(args) -> None:
-    """One wide table per environment: losses down, scenarios across, mean ± 95 % CI (seeds
-    in brackets where fewer than --seeds-wanted), the best mean of each column in bold."""
+    """Wide tables per environment, one in AUC and one in final score: losses down, scenarios
+    across, mean ± 95 % CI (seeds in brackets where fewer than --seeds-wanted), the best mean
+    of each column in bold, n/a where rows predate the metric. Draw 0 only."""
     from lossforge.bench.fitness import ci95_halfwidth
 
-    per_seed: dict[tuple[str, str], dict[str, dict[int, float]]] = defaultdict(
+    per_seed: dict[tuple[str, str, str], dict[str, dict[int, float | None]]] = defaultdict(
         lambda: defaultdict(dict))
     for path in args.jsonl:
-        for (budget, scenario, loss), xs in _summary(Path(path)).items():
-            if budget == args.budget and "/" not in scenario:   # no held-out copies
-                env, _, scen = scenario.partition("-")
-                for seed, score in xs:   # a cell in two files (a sweep re-using the table's
-                    per_seed[(env, scen)][loss].setdefault(seed, score)   # seeds) counts once
+        for metric in ("auc", "final"):
+            for (budget, scenario, loss), xs in _summary(Path(path), metric).items():
+                if budget == args.budget and "/" not in scenario:   # no held-out copies
+                    env, _, scen = scenario.partition("-")
+                    for seed, score in xs:   # a cell in two files (a sweep re-using the table's
+                        per_seed[(metric, env, scen)][loss].setdefault(seed, score)  # seeds)
     cells = {k: {n: list(v.values()) for n, v in d.items()} for k, d in per_seed.items()}
     out = [f"# State of the field ({args.budget} budget; normalised score, mean ± 95 % CI over "
-           f"training seeds; [n] = seeds so far where fewer than {args.seeds_wanted})", ""]
-    for env in sorted({e for e, _ in cells}):
-        scens = [s for s in SCENARIO_ORDER if (env, s) in cells]
-        known = ("reference (BC)", *FIXED[1:], "dpo", "dpo[beta=0.5]", "dpo[beta=2]", "orpo",
-                 "ipo", "robust", "hinge")
-        found = {n for s in scens for n in cells[(env, s)]}
-        losses = [n for n in known if n in found] + sorted(found - set(known))
-        means = {s: {n: sum(v) / len(v) for n, v in cells[(env, s)].items()} for s in scens}
-        out += [f"## {env.capitalize()}", "", "| loss | " + " | ".join(scens) + " |",
-                "|---|" + "---|" * len(scens)]
-        for n in losses:
-            row = []
-            for s in scens:
-                v = cells[(env, s)].get(n)
-                if not v:
-                    row.append("")
-                    continue
-                mean, ci = means[s][n], ci95_halfwidth(v)
-                txt = f"{mean:.1f}" + ("" if ci != ci else f" ± {ci:.1f}")
-                txt = f"**{txt}**" if mean == max(means[s].values()) else txt
-                row.append(txt + (f" [{len(v)}]" if len(v) < args.seeds_wanted else ""))
-            out.append(f"| {n} | " + " | ".join(row) + " |")
-        out.append("")
+           f"training seeds; [n] = seeds so far where fewer than {args.seeds_wanted})", "",
+           "AUC: mean score over the training checkpoints (the reference does not train: its "
+           "AUC is its score); final: the last parameters. n/a: rows from before both metrics "
+           "were recorded.", ""]
+    for env in sorted({e for _, e, _ in cells}):
+        out += [f"## {env.capitalize()}", ""]
+        for metric in ("auc", "final"):
+            scens = [s for s in SCENARIO_ORDER if (metric, env, s) in cells]
+            known = (*FIXED, "dpo", "dpo[beta=0.5]", "dpo[beta=2]", "orpo", "ipo", "robust",
+                     "hinge")
+            found = {n for s in scens for n in cells[(metric, env, s)]}
+            losses = [n for n in known if n in found] + sorted(found - set(known))
+            means = {s: {n: sum(v) / len(v) for n, v in cells[(metric, env, s)].items()
+                         if None not in v} for s in scens}
+            out += [f"### {'AUC' if metric == 'auc' else 'final'}", "",
+                    "| loss | " + " | ".join(scens) + " |", "|---|" + "---|" * len(scens)]
+            for n in losses:
+                row = []
+                for s in scens:
+                    v = cells[(metric, env, s)].get(n)
+                    if not v:
+                        row.append("")
+                        continue
+                    if n not in means[s]:
+                        row.append("n/a")
+                        continue
+                    mean, ci = means[s][n], ci95_halfwidth(v)
+                    txt = f"{mean:.1f}" + ("" if ci != ci else f" ± {ci:.1f}")
+                    txt = f"**{txt}**" if mean == max(means[s].values()) else txt
+                    row.append(txt + (f" [{len(v)}]" if len(v) < args.seeds_wanted else ""))
+                out.append(f"| {n} | " + " | ".join(row) + " |")
+            out.append("")
     out += ["Made by: python benchmarks/baselines.py " + " ".join(sys.argv[1:]),
             "Rows, commands and per-seed scores: the JSONL files named there and their .md tables."]
     md = "\n".join(out) + "\n"
@@ -328,12 +485,20 @@ def load_spec_file(path: Path):
     return from_spec(data.get("spec", data))
 
 
-def _summary(path: Path) -> dict[tuple[str, str, str], list[tuple[int, float]]]:
-    """(budget, scenario, loss) -> [(seed, score)] of a run JSONL (torn lines skipped)."""
-    cells: dict[tuple[str, str, str], list[tuple[int, float]]] = defaultdict(list)
+def _summary(path: Path, metric: str = "score"
+             ) -> dict[tuple[str, str, str], list[tuple[int, float | None]]]:
+    """(budget, scenario, loss) -> [(seed, value)] of a run JSONL's draw-0 rows (torn lines
+    skipped). ``metric``: "score" (each row's own, as the tables before AUC and final were
+    both recorded: AUC for losses, final for BC-on-chosen), "auc" or "final" (None: n/a)."""
+    cells: dict[tuple[str, str, str], list[tuple[int, float | None]]] = defaultdict(list)
     for r in records(path):
-        score = r["score"] if r["status"] == "ok" else float("nan")
-        cells[(r["budget"], r["scenario"], r["loss"])].append((r["seed"], score))
+        if None in _key(r) or r.get("draw", 0) != 0:
+            continue
+        if metric == "score":
+            value = r["score"] if r["status"] == "ok" else float("nan")
+        else:
+            value = row_metric(r, metric)
+        cells[(r["budget"], r["scenario"], r["loss"])].append((r["seed"], value))
     return cells
 
 
@@ -341,9 +506,16 @@ def compare(args) -> None:
     """Every candidate of a winners JSONL against every baseline of the table, per scenario."""
     from lossforge.bench.fitness import ci95_halfwidth
 
-    cand, base = _summary(Path(args.jsonl)), {}
+    metric = getattr(args, "metric", "score")
+
+    def known(path: str) -> dict:   # rows that have the metric (older rows may lack it)
+        cells = {k: [(sd, v) for sd, v in xs if v is not None]
+                 for k, xs in _summary(Path(path), metric).items()}
+        return {k: xs for k, xs in cells.items() if xs}
+
+    cand, base = known(args.jsonl), {}
     for path in args.baselines:
-        base |= _summary(Path(path))
+        base |= known(path)
     skip = args.skip.split(",")
     candidates = {loss for (_, _, loss) in cand if loss not in skip}
     out, lines = [], ["| scenario | loss | seeds | score | 95 % CI | best baseline (CI) | "
@@ -390,13 +562,349 @@ def compare(args) -> None:
     Path(f"{stem}.compare.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
+# --------------------------------------------------------------------------------------------
+# Tuned baselines: a declared sweep on the tuning draw, then frozen picks
+# --------------------------------------------------------------------------------------------
+#: Training seeds of the tuning sweep and of confirmation (disjoint; ``confirm`` checks).
+TUNING_SEEDS, REPORTING_SEEDS = "100-102", "0-2"
+SELECTION = ("auc", "highest mean AUC over the tuning seeds on the tuning draw; ties: the first "
+                    "in the sweep file's order; failed (non-finite) configs never win")
+
+
+def load_sweep(path: Path) -> dict[str, list[str]]:
+    """A declared sweep (TOML): baseline -> its configs as --losses items
+    ('dpo:beta=2.0:lr=0.001'), in grid order. Layout::
+
+        lr = [1e-4, 3e-4, 1e-3]        # the learning rates of every baseline
+        [baselines.dpo]                 # a zoo loss name
+        beta = [0.1, 0.5, 2.0]          # each knob a non-empty list; the grid is their product
+        lr = [3e-4]                     # optional: this baseline's own learning rates
+    """
+    where = str(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read the sweep file ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML ({exc})") from None
+    unknown = set(data) - {"description", "lr", "baselines"}
+    if unknown:
+        raise ConfigError(f"{where}: field '{sorted(unknown)[0]}': unknown key (allowed: "
+                          "description, lr, baselines)")
+
+    def grid(values, name: str) -> list[float]:
+        if (not isinstance(values, list) or not values
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+            raise ConfigError(f"{where}: field '{name}': expected a non-empty list of numbers, "
+                              f"got {values!r}")
+        if len(set(values)) != len(values):
+            raise ConfigError(f"{where}: field '{name}': repeated value in {values}")
+        return [float(v) for v in values]
+
+    lrs = grid(data["lr"], "lr") if "lr" in data else None   # None: the budget's
+    baselines = data.get("baselines")
+    if not isinstance(baselines, dict) or not baselines:
+        raise ConfigError(f"{where}: field 'baselines': expected tables such as [baselines.dpo]")
+    out = {}
+    for name, knobs in baselines.items():
+        if not isinstance(knobs, dict):
+            raise ConfigError(f"{where}: field 'baselines.{name}': expected a table of knobs")
+        axes = [(k, grid(v, f"baselines.{name}.{k}")) for k, v in knobs.items() if k != "lr"]
+        lr = grid(knobs["lr"], f"baselines.{name}.lr") if "lr" in knobs else lrs
+        if lr is not None:
+            axes.append(("lr", lr))
+        items = [name]
+        for k, values in axes:
+            items = [f"{it}:{k}={v!r}" for it in items for v in values]
+        out[name] = items
+    return out
+
+
+def sweep(args) -> None:
+    """Every config of a declared sweep, on the tuning draw and tuning seeds; resumable."""
+    from lossforge.bench.scenarios import load_scenario
+
+    path = Path(args.sweep_file)
+    grid = load_sweep(path)
+    seeds = parse_seeds(args.seeds)
+    overlap = set(seeds) & set(parse_seeds(REPORTING_SEEDS))
+    if overlap:
+        raise ConfigError(f"--seeds {args.seeds}: seeds {sorted(overlap)} are reporting seeds "
+                          f"({REPORTING_SEEDS}); tune on others (default {TUNING_SEEDS})")
+    try:   # the file as the repository names it, else where it is
+        shown = str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        shown = str(path.resolve())
+    tag = {"role": "sweep", "sweep": {"file": shown, "sha256": sha256_file(path)}}
+    scenarios = {name: load_scenario(name) for name in args.scenarios.split(",")}
+    configs = {}
+    for name, scen in scenarios.items():
+        configs[name] = []
+        for baseline, items in grid.items():
+            for c in configs_from_losses(",".join(items), scen, **tag, baseline=baseline):
+                c.fields["config"] = _knobs(c.name)
+                configs[name].append(c)
+    n = sum(len(v) for v in configs.values())
+    print(f"sweep {path}: {n} configs x {len(seeds)} seeds on the tuning draw "
+          f"({len(configs)} scenarios, budget {args.budget})", flush=True)
+    run_cells(Path(args.out), scenarios, configs, draws=(TUNING,), seeds=seeds,
+              budget=args.budget, workers=args.workers, fixed=False,
+              command="python benchmarks/baselines.py " + " ".join(sys.argv[1:]))
+
+
+def _knobs(label: str) -> dict[str, float]:
+    """'dpo[beta=2,lr=0.001]' -> {'beta': 2.0, 'lr': 0.001} (the label parse_losses makes)."""
+    inside = label.partition("[")[2].rstrip("]")
+    return {k: float(v) for k, _, v in (kv.partition("=") for kv in inside.split(",") if kv)}
+
+
+def tuned(args) -> None:
+    """Each baseline's best config per scenario from a finished sweep, frozen in a JSON file."""
+    path = Path(args.sweep_jsonl)
+    rows = [r for r in records(path) if r.get("role") == "sweep"] if path.exists() else []
+    if not rows:
+        raise ConfigError(f"{path}: no sweep rows (made by 'baselines.py sweep')")
+    sweeps = {(r["sweep"]["file"], r["sweep"]["sha256"]) for r in rows}
+    budgets = {r["budget"] for r in rows}
+    if len(sweeps) > 1 or len(budgets) > 1:
+        raise ConfigError(f"{path}: rows of {len(sweeps)} sweep files and {len(budgets)} budgets; "
+                          "tune one sweep at one budget per file")
+    (sweep_file, sha), budget = sweeps.pop(), budgets.pop()
+    sweep_path = Path(sweep_file) if Path(sweep_file).is_absolute() else ROOT / sweep_file
+    if not sweep_path.exists() or sha256_file(sweep_path) != sha:
+        raise ConfigError(f"{sweep_file}: missing or changed since the sweep ran (sha256 {sha})")
+    grid = load_sweep(sweep_path)
+    seeds = sorted({r["seed"] for r in rows})
+    by_cell = {(r["scenario"], r["loss"], r["seed"]): r for r in rows}
+    scenarios = sorted({r["scenario"] for r in rows})
+    absent, picks, unpicked = [], {}, []
+    for scen in scenarios:
+        picks[scen] = {}
+        for baseline, items in grid.items():
+            tried = []
+            for item in items:
+                label = _label(item)
+                rs = [by_cell.get((scen, label, sd)) for sd in seeds]
+                absent += [(scen, label, sd) for sd, r in zip(seeds, rs) if r is None]
+                if None in rs:
+                    continue
+                auc = [row_metric(r, "auc") for r in rs]
+                fin = [row_metric(r, "final") for r in rs]
+                tried.append({"item": item, "loss": label, "config": _knobs(label),
+                              "auc": sum(auc) / len(auc), "final": sum(fin) / len(fin)})
+            finite = [t for t in tried if t["auc"] == t["auc"]]
+            if finite:
+                best = max(finite, key=lambda t: t["auc"])   # max keeps the first of ties
+                picks[scen][baseline] = {**best, "n_seeds": len(seeds), "tried": tried}
+            elif tried:
+                unpicked.append(f"{scen}: {baseline}")
+    if absent:
+        raise ConfigError(f"{path}: the sweep is not finished: {len(absent)} runs missing "
+                          f"(e.g. {absent[0][0]} {absent[0][1]} seed {absent[0][2]}); run "
+                          "the same sweep command again")
+    out = Path(args.out) if args.out else path.with_suffix(".tuned.json")
+    frozen = {"selection": SELECTION[1], "metric": SELECTION[0], "budget": budget,
+              "draw": TUNING, "seeds": seeds, "sweep_file": sweep_file, "sweep_sha256": sha,
+              "sweep_jsonl": str(path),
+              "sweep_commands": sorted({r.get("command", "?") for r in rows}),
+              "command": "python benchmarks/baselines.py " + " ".join(sys.argv[1:]),
+              "scenarios": picks, "failed_everywhere": unpicked}
+    atomic_write_json(out, frozen)
+    if unpicked:
+        print("no config ran without failing, so no tuned setting (left out): "
+              + "; ".join(unpicked))
+    for scen, by in picks.items():
+        print(f"{scen}: " + ", ".join(f"{b} -> {v['loss']} (AUC {v['auc']:.1f}, final "
+                                      f"{v['final']:.1f})" for b, v in by.items()))
+    print(f"wrote {out}")
+
+
+def _label(item: str) -> str:
+    from lossforge.bench.__main__ import parse_losses
+
+    return parse_losses(item)[0][0]
+
+
+# --------------------------------------------------------------------------------------------
+# Confirmation on fresh dataset draws
+# --------------------------------------------------------------------------------------------
+def confirm(args) -> None:
+    """Frozen configs (tuned baselines, candidates) on reporting draws x seeds, then the
+    report (see ``report``). Resumable and shareable like ``run``."""
+    from lossforge.bench.__main__ import run_objective
+    from lossforge.bench.scenarios import load_scenario
+
+    frozen = json.loads(Path(args.tuned).read_text()) if args.tuned else None
+    candidates = [load_spec_file(Path(f)) for f in args.spec] + \
+        [run_objective(r) for r in args.from_run]
+    if frozen is None and not candidates:
+        raise ConfigError("confirm: nothing to run (give --tuned and/or --spec/--from-run)")
+    draws = parse_draws(args.draws)
+    if 0 in draws or TUNING in draws:
+        raise ConfigError(f"--draws {args.draws}: draw 0 is the data searches chose their "
+                          "winners on and draw t tuned the baselines; confirm on draws 1, 2, ...")
+    seeds = parse_seeds(args.seeds)
+    budget = args.budget or (frozen and frozen["budget"]) or "full"
+    names = args.scenarios.split(",") if args.scenarios else sorted(frozen["scenarios"]) \
+        if frozen else []
+    if not names:
+        raise ConfigError("confirm: --scenarios is needed without --tuned")
+    if frozen is not None:
+        if set(seeds) & set(frozen["seeds"]):
+            raise ConfigError(f"--seeds {args.seeds}: overlaps the tuning seeds "
+                              f"{frozen['seeds']} of {args.tuned}")
+        if budget != frozen["budget"]:
+            raise ConfigError(f"--budget {budget}: {args.tuned} was tuned at budget "
+                              f"{frozen['budget']}")
+        untuned = [n for n in names if n not in frozen["scenarios"]]
+        if untuned:
+            raise ConfigError(f"{args.tuned}: no tuned baselines for {', '.join(untuned)}")
+    if len(draws) < 5:
+        print(f"note: {len(draws)} draws; a confirmation wants 5 or more", flush=True)
+    scenarios = {n: load_scenario(n) for n in names}
+    configs = {}
+    for name, scen in scenarios.items():
+        cs = []
+        for baseline, pick in (frozen["scenarios"][name] if frozen else {}).items():
+            c = configs_from_losses(pick["item"], scen, role="baseline", baseline=baseline,
+                                    config=pick["config"])[0]
+            cs.append(c)
+        cs += [Config(obj, None, {"role": "candidate"}) for obj in candidates]
+        dup = {c.name for c in cs if [d.name for d in cs].count(c.name) > 1}
+        if dup or set(c.name for c in cs) & set(FIXED):
+            raise ConfigError(f"confirm: two rows would be called {sorted(dup or FIXED)[0]!r}")
+        configs[name] = cs
+    run_cells(Path(args.out), scenarios, configs, draws=draws, seeds=seeds, budget=budget,
+              workers=args.workers, fixed=not args.no_fixed,
+              command="python benchmarks/baselines.py " + " ".join(sys.argv[1:]))
+    report(Path(args.out))
+
+
+def report(path: Path) -> dict:
+    """Per scenario, from a confirm JSONL: every row's per-draw means over seeds (the draw is
+    the unit of analysis), their mean ± 95 % t-CI over draws, and every candidate's paired
+    difference to every baseline (draw by draw, on the seeds both have) with a paired t-test
+    over draws and Holm's correction across scenarios x baselines, separately for each
+    candidate and metric. AUC and final both. Writes <jsonl stem>.confirm.{md,json}."""
+    from lossforge.bench import stats
+    from lossforge.bench.fitness import ci95_halfwidth
+
+    rows = [r for r in records(path) if None not in _key(r) and r.get("draw", 0) not in (0, TUNING)]
+    if not rows:
+        raise ConfigError(f"{path}: no rows on reporting draws")
+    # (budget, scenario) -> name -> draw -> seed -> row
+    cells: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    role = {}
+    for r in rows:
+        cells[(r["budget"], r["scenario"])][r["loss"]][r["draw"]][r["seed"]] = r
+        role[r["loss"]] = r.get("role", "baseline")
+    metrics = ("auc", "final")
+
+    def draw_mean(by_seed: dict, metric: str, seeds=None) -> float:
+        xs = [row_metric(by_seed[s], metric) for s in (seeds or sorted(by_seed))]
+        return float("nan") if any(x is None for x in xs) else sum(xs) / len(xs)
+
+    summary, comparisons = [], []
+    for (budget, scen), by_name in sorted(cells.items()):
+        all_draws = sorted({d for v in by_name.values() for d in v})
+        for name, by_draw in by_name.items():
+            entry = {"budget": budget, "scenario": scen, "loss": name, "role": role[name],
+                     "seeds_per_draw": {str(d): len(by_draw[d]) for d in by_draw}}
+            for m in metrics:
+                per = {str(d): draw_mean(by_draw[d], m) for d in sorted(by_draw)}
+                vals = list(per.values())
+                entry[m] = {"per_draw": per, "mean": sum(vals) / len(vals),
+                            "ci95": ci95_halfwidth(vals)}
+            summary.append(entry)
+        cands = [n for n in by_name if role[n] == "candidate"]
+        bases = [n for n in by_name if role[n] != "candidate"]
+        for c in cands:
+            for b in bases:
+                common = [d for d in all_draws if d in by_name[c] and d in by_name[b]
+                          and set(by_name[c][d]) & set(by_name[b][d])]
+                for m in metrics:
+                    x, y = [], []
+                    for d in common:
+                        shared = sorted(set(by_name[c][d]) & set(by_name[b][d]))
+                        x.append(draw_mean(by_name[c][d], m, shared))
+                        y.append(draw_mean(by_name[b][d], m, shared))
+                    t = stats.paired_t(x, y)
+                    comparisons.append({"budget": budget, "scenario": scen, "candidate": c,
+                                        "baseline": b, "metric": m, "draws": [str(d) for d in common],
+                                        "per_draw_diff": [a - b_ for a, b_ in zip(x, y)],
+                                        **t.to_json()})
+    # Holm across scenarios x baselines, per candidate, metric and budget
+    families: dict = defaultdict(list)
+    for comp in comparisons:
+        families[(comp["budget"], comp["candidate"], comp["metric"])].append(comp)
+    for fam in families.values():
+        for comp, adj in zip(fam, stats.holm([c["p"] for c in fam])):
+            comp["p_holm"], comp["family_size"] = adj, sum(c["p"] == c["p"] for c in fam)
+    cost = sum(r.get("seconds", 0) / r.get("batch_rows", 1) for r in rows)
+    md = _report_md(summary, comparisons, cost, len(rows),
+                    sorted({r.get("command", "?") for r in rows}))
+    print(md)
+    stem = path.with_suffix("")
+    Path(f"{stem}.confirm.md").write_text(md + "\n")
+    result = {"summary": summary, "comparisons": comparisons, "row_seconds": cost,
+              "rows": len(rows)}
+    atomic_write_json(Path(f"{stem}.confirm.json"), result)
+    return result
+
+
+def _fmt(x: float, spec: str = ".1f") -> str:
+    return "n/a" if x != x else format(x, spec)
+
+
+def _report_md(summary, comparisons, cost: float, n_rows: int, commands) -> str:
+    out = ["# Confirmation on fresh dataset draws", "",
+           "Unit of analysis: the dataset draw (each value a draw's mean over its training "
+           "seeds). ± is the 95 % t-interval over draws. AUC: mean score over the training "
+           "checkpoints (the reference does not train: its AUC is its score); final: the last "
+           "parameters. Paired differences: candidate minus baseline, draw by draw on the seeds "
+           "both have; p: paired t-test over draws (two-sided); p (Holm): adjusted across "
+           "scenarios x baselines, per candidate and metric.", ""]
+    for (budget, scen) in sorted({(e["budget"], e["scenario"]) for e in summary}):
+        entries = [e for e in summary if (e["budget"], e["scenario"]) == (budget, scen)]
+        draws = sorted({d for e in entries for d in e["auc"]["per_draw"]}, key=int)
+        out += [f"## {scen} ({budget} budget)", "",
+                "| row | role | metric | " + " | ".join(f"draw {d}" for d in draws)
+                + " | mean ± 95 % CI | seeds per draw |",
+                "|---|---|---|" + "---|" * len(draws) + "---|---|"]
+        for e in entries:
+            for m in ("auc", "final"):
+                per = e[m]["per_draw"]
+                out.append(f"| {e['loss']} | {e['role']} | {m} | "
+                           + " | ".join(_fmt(per.get(d, float('nan'))) for d in draws)
+                           + f" | {_fmt(e[m]['mean'])} ± {_fmt(e[m]['ci95'])} | "
+                           + ",".join(str(e["seeds_per_draw"].get(d, 0)) for d in draws) + " |")
+        comps = [c for c in comparisons if (c["budget"], c["scenario"]) == (budget, scen)]
+        if comps:
+            out += ["", "| candidate | baseline | metric | draws | difference ± 95 % CI | p | "
+                        "p (Holm) | per draw |", "|---|---|---|---|---|---|---|---|"]
+            for c in comps:
+                out.append(f"| {c['candidate']} | {c['baseline']} | {c['metric']} | {c['n']} | "
+                           f"{_fmt(c['mean'], '+.1f')} ± {_fmt(c['ci95'])} | "
+                           f"{_fmt(c['p'], '.3g')} | {_fmt(c['p_holm'], '.3g')} | "
+                           + ", ".join(_fmt(v, "+.1f") for v in c["per_draw_diff"]) + " |")
+        out.append("")
+    out += [f"Cost: {n_rows} rows, {cost / 3600:.2f} h of wall time in all (each row's share "
+            "of its batch).", "", "Commands:"] + [f"    {c}" for c in commands]
+    return "\n".join(out)
+
+
+def report_cmd(args) -> None:
+    report(Path(args.jsonl))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="baseline tables, resumable")
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
     r.add_argument("--scenarios", required=True)
     r.add_argument("--losses", default="dpo,dpo:beta=0.5,dpo:beta=2,orpo,ipo,robust,hinge",
-                   help="zoo losses ('' for none)")
+                   help="zoo losses ('' for none), each optionally name:key=value[:k=v]; "
+                        "lr=X sets that loss's learning rate")
     r.add_argument("--spec", action="append", default=[],
                    help="a JSON objective spec file (repeatable): e.g. a search winner")
     r.add_argument("--from-run", action="append", default=[], metavar="RUN[:RANK|:NAME]",
@@ -404,6 +912,8 @@ def main() -> None:
     r.add_argument("--no-fixed", action="store_true",
                    help="skip the reference and BC-on-chosen rows (the table has them)")
     r.add_argument("--seeds", default="0-9")
+    r.add_argument("--draws", default="0", help="dataset draws (0: the benchmark's own; see "
+                                                "lossforge/bench/draws.py)")
     r.add_argument("--budget", default="full")
     r.add_argument("--workers", type=int, default=None)
     r.add_argument("--out", required=True)
@@ -416,14 +926,45 @@ def main() -> None:
                    help="a baseline table's run JSONL (repeatable: e.g. the table and a DPO "
                         "beta sweep)")
     c.add_argument("--skip", default="dpo", help="rows of the candidates file not to judge")
+    c.add_argument("--metric", default="score", choices=["score", "auc", "final"],
+                   help="score: each row's own (AUC for losses, final for BC-on-chosen, as "
+                        "before both were recorded)")
     f = sub.add_parser("field", help="wide per-environment tables over scenarios")
     f.add_argument("jsonl", nargs="+")
     f.add_argument("--budget", default="full")
     f.add_argument("--seeds-wanted", type=int, default=10)
     f.add_argument("--out", help="also write the markdown here")
+    w = sub.add_parser("sweep", help="a declared sweep of every baseline on the tuning draw")
+    w.add_argument("sweep_file", help="e.g. benchmarks/sweeps/v2.toml")
+    w.add_argument("--scenarios", required=True)
+    w.add_argument("--seeds", default=TUNING_SEEDS, help="tuning seeds (not the reporting "
+                                                         f"seeds {REPORTING_SEEDS})")
+    w.add_argument("--budget", default="full")
+    w.add_argument("--workers", type=int, default=None)
+    w.add_argument("--out", required=True)
+    u = sub.add_parser("tuned", help="freeze each baseline's best sweep config per scenario")
+    u.add_argument("sweep_jsonl")
+    u.add_argument("--out", help="default: <sweep jsonl stem>.tuned.json")
+    k = sub.add_parser("confirm", help="frozen configs on fresh dataset draws, then the report")
+    k.add_argument("--tuned", help="a tuned.json (baselines at their tuned settings)")
+    k.add_argument("--spec", action="append", default=[], help="a candidate's JSON spec "
+                                                               "(repeatable)")
+    k.add_argument("--from-run", action="append", default=[], metavar="RUN[:RANK|:NAME]",
+                   help="a candidate from a search run directory (repeatable)")
+    k.add_argument("--scenarios", help="default: every scenario of --tuned")
+    k.add_argument("--draws", default="1-5")
+    k.add_argument("--seeds", default=REPORTING_SEEDS)
+    k.add_argument("--budget", help="default: the budget of --tuned")
+    k.add_argument("--no-fixed", action="store_true",
+                   help="skip the reference and BC-on-chosen rows")
+    k.add_argument("--workers", type=int, default=None)
+    k.add_argument("--out", required=True)
+    e = sub.add_parser("report", help="the confirmation report of a confirm JSONL")
+    e.add_argument("jsonl")
     args = ap.parse_args()
     try:
-        {"run": run, "table": table, "compare": compare, "field": field}[args.cmd](args)
+        {"run": run, "table": table, "compare": compare, "field": field, "sweep": sweep,
+         "tuned": tuned, "confirm": confirm, "report": report_cmd}[args.cmd](args)
     except (LossforgeError, OSError) as exc:  # bad input: one line, not a traceback
         sys.exit(f"error: {exc}")
 

@@ -48,15 +48,19 @@ def parse_losses(text: str):
 def build_objectives(text: str, scenario) -> list:
     """Objectives for a --losses text; DPO-family members (with a reference) take the
     scenario's beta unless the text sets one."""
+    return [objective_for(label, name, overrides, scenario)
+            for label, name, overrides in parse_losses(text)]
+
+
+def objective_for(label: str, name: str, overrides: dict, scenario):
+    """One zoo objective named ``label``, with ``overrides``; a DPO-family member (with a
+    reference) takes the scenario's beta unless ``overrides`` sets one."""
     from lossforge import objectives
 
-    out = []
-    for label, name, overrides in parse_losses(text):
-        spec = objectives.get_spec(name, **overrides)
-        if spec.reference and "beta" not in overrides:
-            spec = objectives.get_spec(name, beta=scenario.beta, **overrides)
-        out.append(objectives.Objective(dataclasses.replace(spec, name=label)))
-    return out
+    spec = objectives.get_spec(name, **overrides)
+    if spec.reference and "beta" not in overrides:
+        spec = objectives.get_spec(name, beta=scenario.beta, **overrides)
+    return objectives.Objective(dataclasses.replace(spec, name=label))
 
 
 def run_objective(ref: str):

@@ -19,7 +19,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
 import safetensors
@@ -88,6 +88,7 @@ class BCResult:
     key: str
     nll: np.ndarray  # [steps] minibatch NLL per valid step
     from_cache: bool
+    checkpoints: tuple[Params, ...] = ()   # parameters after each step of ``keep_at``, if asked
 
 
 def action_box(env_id: str) -> tuple[float, float]:
@@ -134,28 +135,60 @@ def _load(key: str):
 
 
 def train_bc(dataset, config: BCConfig = BCConfig(), *, cache: bool = True,
-             progress: bool = False) -> BCResult:
-    """Clone the dataset's behaviour (per ``config.recipe``), or load the cached clone."""
+             progress: bool = False, keep_at: Sequence[int] = ()) -> BCResult:
+    """Clone the dataset's behaviour (per ``config.recipe``), or load the cached clone.
+
+    ``keep_at``: training steps (1..steps) after which to keep the parameters too, e.g. to score
+    the clone over its training like a loss's checkpoints. Keeping them changes nothing in the
+    training; they are cached beside the clone (an entry without them is trained again, to the
+    same final parameters)."""
     spec = policy_spec(dataset, config)
     key = reference_key(dataset, config, spec)
-    if cache and (hit := _load(key)) is not None:
+    keep_at = tuple(int(k) for k in keep_at)
+    if any(not 1 <= k <= config.steps for k in keep_at):
+        raise ConfigError(f"keep_at {keep_at}: steps must lie in 1..{config.steps}")
+    base = cache_root() / "bc" / key
+    ckpt_path = base.with_name(f"{key}.steps-{'-'.join(map(str, keep_at))}.safetensors")
+    if cache and (hit := _load(key)) is not None and (not keep_at or ckpt_path.exists()):
         params, meta = hit
-        return BCResult(params, spec, config, key, np.asarray(meta["nll"]), from_cache=True)
+        return BCResult(params, spec, config, key, np.asarray(meta["nll"]), from_cache=True,
+                        checkpoints=_load_checkpoints(ckpt_path, keep_at, params))
     with torch_threads(BC_THREADS):
-        params, nll, seconds = _clone(dataset, config, spec, progress)
+        params, nll, seconds, kept = _clone(dataset, config, spec, progress, keep_at)
     if cache:
-        base = cache_root() / "bc" / key
+        if keep_at:   # before the clone's JSON, whose presence marks a complete entry
+            atomic_save_tensors(ckpt_path, {f"{k}/{name}": v for k, ck in zip(keep_at, kept)
+                                            for name, v in trainable(ck).items()})
         atomic_save_tensors(base.with_suffix(".safetensors"), params)
         atomic_write_json(base.with_suffix(".json"), {
             "key": key, "format": FORMAT_VERSION, "threads": BC_THREADS, "config": asdict(config),
             "spec": spec.to_json(), "env_id": dataset.env_id, "horizon": int(dataset.horizon),
             "n_pairs": len(dataset.lengths), "nll": nll.tolist(), "seconds": seconds,
         })
-    return BCResult(params, spec, config, key, nll, from_cache=False)
+    return BCResult(params, spec, config, key, nll, from_cache=False, checkpoints=tuple(kept))
 
 
-def _clone(dataset, config: BCConfig, spec: PolicySpec, progress: bool):
-    """The maximum-likelihood training itself: (params, NLL per step, seconds)."""
+def _load_checkpoints(path, keep_at: tuple[int, ...], params: Params) -> tuple[Params, ...]:
+    """Cached checkpoints: their weights (the file holds only those) with the clone's fixed
+    buffers (input normalisation, bin centres), which training never changes."""
+    if not keep_at:
+        return ()
+    try:
+        flat = safetensors.torch.load_file(str(path))
+    except (OSError, ValueError, safetensors.SafetensorError) as exc:
+        raise BCError(f"unreadable cache entry {path}: {exc}; delete it to retrain") from exc
+    out = []
+    for k in keep_at:
+        prefix = f"{k}/"
+        out.append({**params, **{name[len(prefix):]: v for name, v in flat.items()
+                                 if name.startswith(prefix)}})
+    return tuple(out)
+
+
+def _clone(dataset, config: BCConfig, spec: PolicySpec, progress: bool,
+           keep_at: tuple[int, ...] = ()):
+    """The maximum-likelihood training itself: (params, NLL per step, seconds, the parameters
+    after each step of ``keep_at``)."""
     # 1. Data: packed valid steps; the segments this recipe clones.
     gen = torch.Generator().manual_seed(config.seed)
     lengths = torch.as_tensor(np.asarray(dataset.lengths), dtype=torch.long)
@@ -184,6 +217,7 @@ def _clone(dataset, config: BCConfig, spec: PolicySpec, progress: bool):
     order = torch.cat([torch.randperm(n_segments, generator=gen)
                        for _ in range(math.ceil(need / n_segments))])[:need].view(-1, batch)
     nll = np.empty(config.steps)
+    kept: dict[int, Params] = {}
     start = time.perf_counter()
     with progress_bar(progress) as bar:
         task = bar.add_task(f"behaviour cloning ({config.recipe})", total=config.steps)
@@ -197,7 +231,9 @@ def _clone(dataset, config: BCConfig, spec: PolicySpec, progress: bool):
             loss.backward()
             optimizer.step()
             nll[step] = loss.item()
+            if step + 1 in keep_at:
+                kept[step + 1] = {**fixed, **{k: v.detach().clone() for k, v in weights.items()}}
             bar.advance(task)
 
     params = {**fixed, **{k: v.detach().clone() for k, v in weights.items()}}
-    return params, nll, time.perf_counter() - start
+    return params, nll, time.perf_counter() - start, [kept[k] for k in keep_at]

@@ -16,6 +16,15 @@ The protocol (``shared/design/benchmark.md``), top to bottom:
 5. normalised score 100 (R - R_random) / (R_expert - R_random), per seed, then mean and a 95 %
    t-interval over seeds.
 
+Two metrics, for every row: ``auc``, the mean score over the training checkpoints (every
+``eval_every`` steps, the last one included), and ``final``, the score of the last parameters.
+``fixed_policies`` scores the reference and BC-on-chosen on both: the reference does not train,
+so its AUC is its score; BC-on-chosen's checkpoints sit at the same fractions of its own training
+as a loss's checkpoints of the budget's.
+
+``draw`` (default 0, today's benchmark) evaluates on another instance of the scenario: its own
+dataset, BC reference and evaluation episodes (``lossforge.bench.draws``).
+
 A run whose loss or gradients went non-finite is marked (``status``) and its score is NaN; the
 other candidates are unaffected.
 """
@@ -29,17 +38,19 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from lossforge.bench import draws
 from lossforge.bench.bc import BCConfig, train_bc
 from lossforge.bench.cache import cache_root
 from lossforge.bench.datasets import build_dataset
+from lossforge.bench.draws import EPISODE_SEED_BASE  # noqa: F401  (re-exported)
 from lossforge.bench.evaluator import Evaluator, normalized_score, score_runs, zoo_returns
 from lossforge.bench.scenarios import Scenario, load_scenario
 from lossforge.bench.trainer import TrainConfig, TrainingData, prepare, train_population
 from lossforge.errors import ConfigError
 from lossforge.workers import worker_count
 
-#: Evaluation episodes use seeds EPISODE_SEED_BASE, +1, ... for every candidate and budget.
-EPISODE_SEED_BASE = 100_000
+# Evaluation episodes of draw 0 use seeds EPISODE_SEED_BASE, +1, ... for every candidate and
+# budget (defined with the other draws' seeds in lossforge.bench.draws).
 METRICS = ("auc", "final")
 
 # two-sided 95 % Student t quantiles, by degrees of freedom (1..30); 1.96 beyond
@@ -78,29 +89,32 @@ def _load(scenario: Scenario | str) -> Scenario:
 
 
 def reference_policy(scenario: Scenario, recipe: str | None = None, progress: bool = False,
-                     workers: int | None = 1):
-    """The dataset and the BC reference of a scenario (both cached on disk; the first build
-    rolls the dataset out in ``workers`` processes, 0 or None = every core)."""
+                     workers: int | None = 1, draw: draws.Draw = 0):
+    """The dataset and the BC reference of a scenario on a draw (both cached on disk; the first
+    build rolls the dataset out in ``workers`` processes, 0 or None = every core)."""
+    scenario = draws.scenario_for(scenario, draw)
     dataset = build_dataset(scenario, workers=worker_count(workers), quiet=not progress)
     ref = train_bc(dataset, BCConfig(recipe=recipe or scenario.reference,
-                                     steps=scenario.bc_steps), progress=progress)
+                                     steps=scenario.bc_steps, seed=draws.reference_seed(draw)),
+                   progress=progress)
     return dataset, ref
 
 
 #: The last scenario's prepared training data, kept for the next call on the same scenario:
 #: baselines.py calls ``evaluate`` once per loss and the search once per chunk, and loading the
 #: dataset and reference and computing the reference log-probs costs 1-3.5 s a call. Keyed on
-#: the scenario's definition and the cache directory both come from.
-_PREPARED: dict[tuple[Scenario, str], TrainingData] = {}
+#: the scenario's definition, the draw and the cache directory they come from.
+_PREPARED: dict[tuple[Scenario, int, str], TrainingData] = {}
 
 
 def training_data(scenario: Scenario, progress: bool = False,
-                  workers: int | None = 1) -> TrainingData:
-    """The scenario's dataset and reference, prepared for training (kept for the next call)."""
-    key = (scenario, str(cache_root()))
+                  workers: int | None = 1, draw: draws.Draw = 0) -> TrainingData:
+    """The scenario's dataset and reference on a draw, prepared for training (kept for the next
+    call)."""
+    key = (scenario, draws.index(draw), str(cache_root()))
     if key not in _PREPARED:
         _PREPARED.clear()
-        dataset, ref = reference_policy(scenario, progress=progress, workers=workers)
+        dataset, ref = reference_policy(scenario, progress=progress, workers=workers, draw=draw)
         _PREPARED[key] = prepare(dataset, ref.params)
     return _PREPARED[key]
 
@@ -119,28 +133,37 @@ def warm_up(scenario: Scenario | str, workers: int | None = None, progress: bool
 def evaluate(objectives: Sequence, scenario: Scenario | str, budget: str = "screen", *,
              seeds: Sequence[int] | None = None, metric: str = "auc",
              workers: int | None = None, progress: bool = False,
-             episodes: int | None = None,
-             episode_seed_base: int = EPISODE_SEED_BASE) -> list[Fitness]:
+             episodes: int | None = None, episode_seed_base: int | None = None,
+             draw: draws.Draw = 0, lr: float | None = None) -> list[Fitness]:
     """Train and score ``objectives`` on ``scenario`` at ``budget``; one Fitness each, in order.
 
-    ``seeds`` and ``episodes`` override the budget's training seeds and evaluation episodes;
-    ``episode_seed_base`` moves the evaluation episodes (for an independent re-evaluation).
+    ``seeds`` and ``episodes`` override the budget's training seeds and evaluation episodes,
+    ``lr`` its learning rate; ``draw`` picks the instance of the scenario (dataset, reference
+    and episodes; see ``lossforge.bench.draws``); ``episode_seed_base`` moves draw 0's
+    evaluation episodes (for an independent re-evaluation).
     """
     if metric not in METRICS:
         raise ConfigError(f"metric must be one of {METRICS}, got {metric!r}")
+    if episode_seed_base is not None and draws.index(draw) != 0:
+        raise ConfigError("episode_seed_base moves draw 0's episodes; other draws have their own")
     if not objectives:
         return []
     start = time.perf_counter()
     scen = _load(scenario)
     b = scen.budget(budget)
     seeds = tuple(int(s) for s in (seeds if seeds is not None else b.seeds))
-    data = training_data(scen, progress=progress, workers=workers)
-    config = TrainConfig(steps=b.train_steps, batch_pairs=b.batch_size, lr=b.lr,
-                         eval_every=b.eval_every, workers=workers or 0)
+    data = training_data(scen, progress=progress, workers=workers, draw=draw)
+    config = TrainConfig(steps=b.train_steps, batch_pairs=b.batch_size,
+                         lr=b.lr if lr is None else lr, eval_every=b.eval_every,
+                         workers=workers or 0)
     runs = train_population(list(objectives), data, None, seeds, config,
                             progress=progress)
     n_episodes = episodes or b.eval_episodes
-    evaluator = Evaluator(scen.env_id, range(episode_seed_base, episode_seed_base + n_episodes))
+    if episode_seed_base is None:
+        episode_seeds = draws.episode_seeds(draw, n_episodes)
+    else:
+        episode_seeds = range(episode_seed_base, episode_seed_base + n_episodes)
+    evaluator = Evaluator(scen.env_id, episode_seeds)
     try:
         scores = score_runs(runs, evaluator, zoo_returns(scen.env_id), progress=progress)
     finally:
@@ -168,14 +191,14 @@ def evaluate(objectives: Sequence, scenario: Scenario | str, budget: str = "scre
 
 
 def evaluate_policies(policies: dict, scenario: Scenario | str, budget: str = "screen", *,
-                      episodes: int | None = None) -> dict[str, Fitness]:
+                      episodes: int | None = None, draw: draws.Draw = 0) -> dict[str, Fitness]:
     """Score fixed policies (e.g. the reference, BC-on-chosen) on the same episodes as
-    ``evaluate``; no training, so each has one 'seed' and no CI."""
+    ``evaluate``; no training, so each has one 'seed' and no CI, and its AUC is its score."""
     start = time.perf_counter()
     scen = _load(scenario)
     b = scen.budget(budget)
     n = episodes or b.eval_episodes
-    evaluator = Evaluator(scen.env_id, range(EPISODE_SEED_BASE, EPISODE_SEED_BASE + n))
+    evaluator = Evaluator(scen.env_id, draws.episode_seeds(draw, n))
     try:
         res = evaluator.evaluate(list(policies.values()))
     finally:
@@ -186,3 +209,51 @@ def evaluate_policies(policies: dict, scenario: Scenario | str, budget: str = "s
         s = float(normalized_score(res.returns[i].mean(), rnd, exp))
         out[name] = Fitness(name, "ok", s, float("nan"), (s,), s, s, time.perf_counter() - start)
     return out
+
+
+#: The names of the two policies ``fixed_policies`` scores.
+REFERENCE, BC_ON_CHOSEN = "reference (BC)", "bc-on-chosen"
+
+
+def bc_checkpoints(bc_steps: int, budget) -> tuple[int, ...]:
+    """BC-on-chosen's checkpoints: the budget's loss checkpoints (every ``eval_every`` of
+    ``train_steps``) at the same fractions of the clone's own ``bc_steps`` (rounded, at least
+    1, distinct). The last is the end of training when the budget's last checkpoint is."""
+    fractions = [k / budget.train_steps for k in range(budget.eval_every, budget.train_steps + 1,
+                                                       budget.eval_every)]
+    return tuple(sorted({max(1, round(f * bc_steps)) for f in fractions})) or (bc_steps,)
+
+
+def fixed_policies(scenario: Scenario | str, budget: str, seed: int, *, draw: draws.Draw = 0,
+                   workers: int | None = 1, names=(REFERENCE, BC_ON_CHOSEN)
+                   ) -> dict[str, Fitness]:
+    """The reference and BC-on-chosen (trained with ``seed``) of a draw, scored on its episodes
+    with both metrics. The reference does not train: its AUC is its score (and its final).
+    BC-on-chosen's AUC is its mean score at ``bc_checkpoints``, its final the score of its last
+    parameters (``score`` is final, as these rows always had). One population, so each scores
+    what it would alone."""
+    start = time.perf_counter()
+    scen = _load(scenario)
+    dataset, ref = reference_policy(scen, workers=workers, draw=draw)
+    policies, steps = {}, bc_checkpoints(scen.bc_steps, scen.budget(budget))
+    if REFERENCE in names:
+        policies[REFERENCE] = ref.params
+    if BC_ON_CHOSEN in names:
+        bc = train_bc(dataset, BCConfig(recipe="chosen", seed=seed, steps=scen.bc_steps),
+                      keep_at=steps)
+        policies |= {f"{BC_ON_CHOSEN}@{k}": p for k, p in zip(steps, bc.checkpoints)}
+        if steps[-1] != scen.bc_steps:
+            policies[f"{BC_ON_CHOSEN}@{scen.bc_steps}"] = bc.params
+    scored = evaluate_policies(policies, scen, budget, draw=draw)
+    seconds = time.perf_counter() - start
+    out = {}
+    if REFERENCE in names:
+        s = scored[REFERENCE].score
+        out[REFERENCE] = Fitness(REFERENCE, "ok", s, float("nan"), (s,), s, s, seconds)
+    if BC_ON_CHOSEN in names:
+        curve = tuple((k, scored[f"{BC_ON_CHOSEN}@{k}"].score) for k in steps)
+        auc = float(np.mean([v for _, v in curve]))
+        fin = scored[f"{BC_ON_CHOSEN}@{scen.bc_steps}"].score
+        out[BC_ON_CHOSEN] = Fitness(BC_ON_CHOSEN, "ok", fin, float("nan"), (fin,), fin, auc,
+                                    seconds, curve)
+    return {n: out[n] for n in names}

@@ -30,7 +30,8 @@ def test_a_loss_added_later_is_trained_and_done_losses_are_not(tmp_path):
     # with one worker each loss is appended (and reported) on its own as it lands, so a kill
     # loses at most the loss in flight
     head, *lines = proc.stdout.splitlines()
-    assert head.endswith("rows in the file 1, to run 2")
+    # with a time to go from the cost of the row already in the file
+    assert "rows in the file 1, to run 2 (about " in head and " s a row, as so far" in head
     assert len(lines) == 2 and "orpo" in lines[0] and "ipo" in lines[1]
     assert "[1/2, about" in lines[0] and "[2/2, about 0.0 h to go]" in lines[1]
     assert "dpo" not in proc.stdout
@@ -41,7 +42,7 @@ def test_a_loss_added_later_is_trained_and_done_losses_are_not(tmp_path):
 
 def test_missing_is_per_loss():
     missing = _baselines().missing
-    done = {("s", 0, "full", "dpo"), ("s", 1, "full", "orpo")}
+    done = {("s", 0, 0, "full", "dpo"), ("s", 0, 1, "full", "orpo")}   # (scenario, draw, ...)
     assert missing(done, "s", 0, "full", ["dpo", "orpo"]) == ["orpo"]
     assert missing(done, "s", 1, "full", ["dpo", "orpo"]) == ["dpo"]
     assert missing(done, "s", 0, "screen", ["dpo"]) == ["dpo"]

@@ -1,0 +1,97 @@
+"""Statistics for confirming results over dataset draws: paired t-tests and Holm's correction.
+
+    d = paired_t(candidate_per_draw, baseline_per_draw)   # mean difference, 95 % CI, p
+    adjusted = holm([d.p for d in family])                # family-wise error control
+
+The unit of analysis is the dataset draw: each value is one draw's mean over its training seeds,
+and candidate and baseline values of a draw are paired (same dataset, reference and episodes).
+Student's t distribution comes from the regularised incomplete beta function (mpmath, a
+dependency already): two-sided p = I_{df/(df+t^2)}(df/2, 1/2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import mpmath
+
+from lossforge.errors import ConfigError
+
+
+def t_two_sided_p(t: float, df: int) -> float:
+    """P(|T| >= |t|) for Student's t with ``df`` degrees of freedom."""
+    if df < 1:
+        raise ConfigError(f"t-test needs at least 1 degree of freedom, got {df}")
+    if math.isnan(t):
+        return float("nan")
+    if math.isinf(t):
+        return 0.0
+    x = df / (df + t * t)
+    return float(mpmath.betainc(df / 2, 0.5, 0, x, regularized=True))
+
+
+def t_quantile(q: float, df: int) -> float:
+    """The q-quantile of Student's t (0.5 < q < 1), by bisection on ``t_two_sided_p``."""
+    if not 0.5 < q < 1:
+        raise ConfigError(f"t quantile: q must lie in (0.5, 1), got {q}")
+    target = 2 * (1 - q)
+    lo, hi = 0.0, 1.0
+    while t_two_sided_p(hi, df) > target:
+        hi *= 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if t_two_sided_p(mid, df) > target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+@dataclass(frozen=True)
+class PairedT:
+    n: int             # pairs (draws) compared
+    mean: float        # mean of x - y
+    ci95: float        # half-width of its 95 % t-interval (NaN for n < 2)
+    t: float           # mean / (sd / sqrt(n))
+    p: float           # two-sided p-value, df = n - 1 (NaN for n < 2)
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "mean": self.mean, "ci95": self.ci95, "t": self.t, "p": self.p}
+
+
+def paired_t(x: Sequence[float], y: Sequence[float]) -> PairedT:
+    """Paired t-test of x against y (equal lengths): is the mean of x - y zero?
+    Matches scipy.stats.ttest_rel. Identical pairs (sd 0) give t = +-inf or NaN (all zero)."""
+    if len(x) != len(y):
+        raise ConfigError(f"paired t-test: {len(x)} values against {len(y)}")
+    d = [float(a) - float(b) for a, b in zip(x, y)]
+    n = len(d)
+    if n == 0:
+        return PairedT(0, float("nan"), float("nan"), float("nan"), float("nan"))
+    mean = sum(d) / n
+    if n < 2:
+        return PairedT(n, mean, float("nan"), float("nan"), float("nan"))
+    sd = math.sqrt(sum((v - mean) ** 2 for v in d) / (n - 1))
+    se = sd / math.sqrt(n)
+    if se == 0:
+        t = float("nan") if mean == 0 else math.copysign(math.inf, mean)
+    else:
+        t = mean / se
+    return PairedT(n, mean, t_quantile(0.975, n - 1) * se, t, t_two_sided_p(t, n - 1))
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order: the k-th smallest of m is
+    multiplied by m - k + 1, made non-decreasing in that order and capped at 1. Rejecting
+    where adjusted p <= alpha controls the family-wise error rate at alpha. NaN p-values (a
+    comparison with too few draws) stay NaN and do not count in m."""
+    tested = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
+    m = len(tested)
+    out = [float("nan")] * len(pvalues)
+    running = 0.0
+    for k, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (m - k) * p))
+        out[i] = running
+    return out

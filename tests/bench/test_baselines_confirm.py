@@ -1,0 +1,235 @@
+"""``benchmarks/baselines.py`` sweep / tuned / confirm / report, and both metrics in the tables:
+picking against constructed rows, confirmation for real on the quick scenario (2 draws x 1
+seed), the paired statistics against a hand computation, old rows still tabulating."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lossforge.bench._io import sha256_file
+from lossforge.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = str(REPO / "benchmarks" / "baselines.py")
+
+
+def _baselines():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import baselines
+
+    return baselines
+
+
+def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, SCRIPT, *args], check=check, capture_output=True,
+                          text=True, cwd=REPO)
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_sweep_file_is_a_declared_grid(tmp_path):
+    load_sweep = _baselines().load_sweep
+    f = tmp_path / "s.toml"
+    f.write_text('lr = [1e-4, 1e-3]\n[baselines.dpo]\nbeta = [0.1, 2]\n'
+                 '[baselines.orpo]\nlam = [0.5]\nlr = [3e-4]\n')
+    assert load_sweep(f) == {
+        "dpo": ["dpo:beta=0.1:lr=0.0001", "dpo:beta=0.1:lr=0.001",
+                "dpo:beta=2.0:lr=0.0001", "dpo:beta=2.0:lr=0.001"],
+        "orpo": ["orpo:lam=0.5:lr=0.0003"]}
+    for text, field in (('[baselines.dpo]\nbeta = []\n', "baselines.dpo.beta"),
+                        ('[baselines.dpo]\nbeta = ["a"]\n', "baselines.dpo.beta"),
+                        ('lr = [1, 1]\n[baselines.dpo]\nbeta = [1]\n', "lr"),
+                        ('betas = 1\n', "betas")):
+        f.write_text(text)
+        with pytest.raises(ConfigError, match=f"field '{field}'"):
+            load_sweep(f)
+    # the declared v2 sweep parses: every baseline the issue names, each with learning rates
+    v2 = load_sweep(REPO / "benchmarks" / "sweeps" / "v2.toml")
+    assert set(v2) == {"dpo", "ipo", "hinge", "simpo", "robust", "cdpo", "rpo", "orpo"}
+    assert all(":lr=" in item for items in v2.values() for item in items)
+
+
+def test_lr_is_a_per_loss_override():
+    from lossforge.bench import fitness
+    from lossforge.bench.scenarios import load_scenario
+
+    scen = load_scenario("quick")
+    (c,) = _baselines().configs_from_losses("dpo:beta=2:lr=0.001", scen)
+    assert c.name == "dpo[beta=2,lr=0.001]" and c.lr == 0.001 and c.objective.spec.beta == 2
+    (d,) = _baselines().configs_from_losses("dpo", scen)
+    assert d.lr is None and d.objective.spec.beta == scen.beta
+    with pytest.raises(ConfigError, match="lr must lie in"):
+        _baselines().configs_from_losses("dpo:lr=2", scen)
+    default = fitness.evaluate([d.objective], scen, "quick")[0].per_seed
+    assert fitness.evaluate([d.objective], scen, "quick", lr=scen.quick.lr)[0].per_seed == default
+    assert fitness.evaluate([d.objective], scen, "quick", lr=1e-2)[0].per_seed != default
+
+
+def _sweep_rows(sweep_file: Path, table: dict[str, list[tuple[float, float] | None]]) -> list:
+    """Rows as ``sweep`` writes them: label -> per tuning seed (auc, final), None = failed."""
+    tag = {"file": str(sweep_file), "sha256": sha256_file(sweep_file)}
+    rows = []
+    for label, per_seed in table.items():
+        for seed, v in zip((100, 101), per_seed):
+            rows.append({"scenario": "quick", "draw": "t", "seed": seed, "budget": "quick",
+                         "loss": label, "status": "ok" if v else "nonfinite at step 3",
+                         "score": v[0] if v else None, "auc": v[0] if v else None,
+                         "final": v[1] if v else None, "auc_over": "checkpoints",
+                         "role": "sweep", "sweep": tag, "baseline": label.split("[")[0],
+                         "command": "test"})
+    return rows
+
+
+def test_tuned_picks_the_highest_auc_and_refuses_an_unfinished_or_changed_sweep(tmp_path):
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text('lr = [0.0003]\n[baselines.dpo]\nbeta = [0.1, 2]\n'
+                          '[baselines.orpo]\nlam = [0.1, 1]\n')
+    rows = _sweep_rows(sweep_file, {
+        "dpo[beta=0.1,lr=0.0003]": [(5, 40), (7, 40)],     # best final, not best AUC
+        "dpo[beta=2,lr=0.0003]": [(8, 1), (9, 1)],         # AUC 8.5: the pick
+        "orpo[lam=0.1,lr=0.0003]": [(50, 50), None],       # failed on one seed: never wins
+        "orpo[lam=1,lr=0.0003]": [(3, 3), (4, 4)]})
+    jsonl = tmp_path / "sweep.jsonl"
+    _write(jsonl, rows)
+    _cli("tuned", str(jsonl))
+    frozen = json.loads((tmp_path / "sweep.tuned.json").read_text())
+    dpo, orpo = frozen["scenarios"]["quick"]["dpo"], frozen["scenarios"]["quick"]["orpo"]
+    assert dpo["loss"] == "dpo[beta=2,lr=0.0003]" and dpo["item"] == "dpo:beta=2.0:lr=0.0003"
+    assert dpo["config"] == {"beta": 2.0, "lr": 0.0003} and dpo["auc"] == 8.5
+    assert dpo["final"] == 1.0 and len(dpo["tried"]) == 2
+    assert orpo["loss"] == "orpo[lam=1,lr=0.0003]"
+    assert frozen["seeds"] == [100, 101] and frozen["budget"] == "quick"
+    assert frozen["sweep_sha256"] == sha256_file(sweep_file) and frozen["metric"] == "auc"
+    # one run missing: not finished
+    _write(jsonl, rows[:-1])
+    proc = _cli("tuned", str(jsonl), check=False)
+    assert proc.returncode == 1 and "not finished: 1 runs missing" in proc.stderr
+    # the sweep file edited after the sweep ran
+    _write(jsonl, rows)
+    sweep_file.write_text(sweep_file.read_text() + "\n")
+    proc = _cli("tuned", str(jsonl), check=False)
+    assert proc.returncode == 1 and "changed since the sweep ran" in proc.stderr
+
+
+def test_confirm_on_quick_resumes_and_reports_paired_differences(tmp_path):
+    from lossforge import objectives
+
+    spec = objectives.get_spec("orpo", lam=0.5).to_json() | {"name": "cand"}
+    (tmp_path / "cand.json").write_text(json.dumps({"spec": spec}))
+    frozen = {"budget": "quick", "seeds": [100], "draw": "t", "scenarios": {"quick": {
+        "dpo": {"item": "dpo:beta=2.0:lr=0.001", "loss": "dpo[beta=2,lr=0.001]",
+                "config": {"beta": 2.0, "lr": 0.001}}}}}
+    (tmp_path / "tuned.json").write_text(json.dumps(frozen))
+    out = tmp_path / "confirm.jsonl"
+    args = ["confirm", "--tuned", str(tmp_path / "tuned.json"), "--spec",
+            str(tmp_path / "cand.json"), "--draws", "1-2", "--seeds", "0", "--no-fixed",
+            "--workers", "1", "--out", str(out)]
+    first = _cli(*args)
+    assert "rows in the file 0, to run 4" in first.stdout
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert sorted((r["draw"], r["loss"]) for r in rows) == [
+        (1, "cand"), (1, "dpo[beta=2,lr=0.001]"), (2, "cand"), (2, "dpo[beta=2,lr=0.001]")]
+    base = [r for r in rows if r["role"] == "baseline"]
+    assert all(r["lr"] == 0.001 and r["baseline"] == "dpo" for r in base)
+    assert all(r["seconds"] > 0 and r["batch_rows"] == 1 for r in rows)
+    assert {(r["draw"], r["dataset_seed"]) for r in rows} == {(1, 1000), (2, 2000)}
+    # run again: nothing trained, nothing appended
+    before = out.read_text()
+    assert "rows in the file 4, to run 0" in _cli(*args).stdout
+    assert out.read_text() == before
+    # the report's paired difference, by hand from the rows (two draws: t has 1 degree of
+    # freedom, a Cauchy distribution: p = 1 - 2 atan(|t|) / pi)
+    report = json.loads((tmp_path / "confirm.confirm.json").read_text())
+    by = {(r["draw"], r["role"]): r for r in rows}
+    for metric in ("auc", "final"):
+        diffs = [by[(d, "candidate")][metric] - by[(d, "baseline")][metric] for d in (1, 2)]
+        (comp,) = [c for c in report["comparisons"] if c["metric"] == metric]
+        assert comp["candidate"] == "cand" and comp["baseline"] == "dpo[beta=2,lr=0.001]"
+        assert comp["per_draw_diff"] == pytest.approx(diffs, abs=1e-12)
+        mean = sum(diffs) / 2
+        se = abs(diffs[0] - diffs[1]) / 2          # sd / sqrt 2 for two values
+        assert comp["mean"] == pytest.approx(mean)
+        assert comp["p"] == pytest.approx(1 - 2 * math.atan(abs(mean / se)) / math.pi)
+        assert comp["p_holm"] == comp["p"] and comp["family_size"] == 1   # one comparison
+    md = (tmp_path / "confirm.confirm.md").read_text()
+    assert "| cand | candidate | auc |" in md and "| cand | candidate | final |" in md
+
+
+def test_confirm_refuses_draw_zero_the_tuning_draw_and_tuning_seeds(tmp_path):
+    import argparse
+
+    frozen = {"budget": "quick", "seeds": [100], "scenarios": {"quick": {}}}
+    (tmp_path / "tuned.json").write_text(json.dumps(frozen))
+    out = tmp_path / "c.jsonl"
+    defaults = dict(tuned=str(tmp_path / "tuned.json"), spec=[], from_run=[], scenarios=None,
+                    draws="1-5", seeds="0-2", budget=None, no_fixed=True, workers=1,
+                    out=str(out))
+    for extra, said in (({"draws": "0-2"}, "draw 0 is the data"),
+                        ({"draws": "t"}, "draw 0 is the data"),
+                        ({"seeds": "100"}, "overlaps the tuning seeds"),
+                        ({"budget": "full"}, "was tuned at budget quick"),
+                        ({"scenarios": "hopper-clean"}, "no tuned baselines for hopper-clean")):
+        with pytest.raises(ConfigError, match=said):
+            _baselines().confirm(argparse.Namespace(**(defaults | extra)))
+        assert not out.exists()
+    # on the command line: one line, no traceback, nothing written
+    proc = _cli("sweep", str(REPO / "benchmarks" / "sweeps" / "v2.toml"), "--scenarios",
+                "quick", "--seeds", "0-2", "--out", str(out), check=False)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: --seeds 0-2: seeds [0, 1, 2] "
+                                                           "are reporting seeds")
+    assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_old_rows_still_tabulate_with_n_a_where_a_metric_is_missing(tmp_path):
+    common = {"scenario": "hopper-clean", "budget": "full", "status": "ok", "command": "old"}
+    old = [  # as wave 1 wrote them: no draw, no auc_over; BC-on-chosen's auc was its final
+        {**common, "seed": 0, "loss": "bc-on-chosen", "score": 30.0, "final": 30.0, "auc": 30.0},
+        {**common, "seed": 0, "loss": "reference (BC)", "score": 26.0, "final": 26.0,
+         "auc": 26.0},
+        {**common, "seed": 0, "loss": "dpo", "score": 20.0},          # score only
+        {**common, "seed": 1, "loss": "dpo", "score": 22.0}]
+    new = {**common, "seed": 1, "loss": "bc-on-chosen", "draw": 0, "score": 31.0,
+           "final": 31.0, "auc": 25.0, "auc_over": "checkpoints"}
+    path = tmp_path / "old.jsonl"
+    _write(path, old + [new])
+    md = _cli("table", str(path)).stdout
+    assert "| full | hopper-clean | bc-on-chosen | 2 | n/a | n/a | 30.5 |" in md
+    assert "| full | hopper-clean | reference (BC) | 1 | 26.0 | n/a | 26.0 | n/a |" in md
+    assert "| full | hopper-clean | dpo | 2 | 21.0 | ±12.7 | n/a | n/a |" in md
+    field = _cli("field", str(path), "--seeds-wanted", "2").stdout
+    auc_part, final_part = field.split("### final")
+    assert "| bc-on-chosen | n/a |" in auc_part and "| dpo | 21.0 ± 12.7 |" in auc_part
+    assert "| bc-on-chosen | **30.5 ± 6.4** |" in final_part and "| dpo | n/a |" in final_part
+    # the key: an old row is draw 0, so a draw-1 row of the same loss and seed is another row
+    b = _baselines()
+    assert b.missing({("s", 0, 0, "full", "dpo")}, "s", 0, "full", ["dpo"], draw=1) == ["dpo"]
+    assert b.missing({("s", 0, 0, "full", "dpo")}, "s", 0, "full", ["dpo"]) == []
+
+
+def test_compare_can_judge_on_final_or_auc(tmp_path):
+    """compare --metric final ranks on the final column: a candidate whose AUC loses to the
+    baseline and whose final beats it gets the paired difference of the finals."""
+    rows = []
+    for seed in range(3):
+        common = {"scenario": "s", "seed": seed, "budget": "full", "status": "ok",
+                  "command": "t", "auc_over": "checkpoints"}
+        rows += [{**common, "loss": "cand", "score": 1.0 + seed, "auc": 1.0 + seed,
+                  "final": 10.0 + seed},
+                 {**common, "loss": "dpo", "score": 5.0 + seed, "auc": 5.0 + seed,
+                  "final": 4.0 + 2 * seed}]
+    _write(tmp_path / "c.jsonl", rows)
+    for metric, paired in (("auc", "-4.0 ± 0.0"), ("final", "+5.0 ± 2.5"),
+                           ("score", "-4.0 ± 0.0")):
+        _cli("compare", str(tmp_path / "c.jsonl"), "--baselines", str(tmp_path / "c.jsonl"),
+             "--metric", metric)
+        (row,) = json.loads((tmp_path / "c.compare.json").read_text())
+        # final diffs 6, 5, 4: mean 5, sd 1, t(2) 4.303 / sqrt 3 = 2.48
+        assert row["loss"] == "cand" and row["paired_vs_dpo"] == paired, metric

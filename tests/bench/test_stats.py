@@ -1,0 +1,47 @@
+"""lossforge/bench/stats.py against hand-worked values, a t-table and scipy."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from lossforge.bench import stats
+
+
+def test_holm_by_hand():
+    # sorted: 0.005 x4 = 0.02, 0.01 x3 = 0.03, 0.03 x2 = 0.06, 0.04 x1 = 0.04 -> max so far 0.06
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02],
+                                                                   abs=1e-15)
+    # at alpha 0.05 Holm rejects 0.005 (<= 0.05/4) and 0.01 (<= 0.05/3), then stops at 0.03
+    assert [p <= 0.05 for p in stats.holm([0.01, 0.04, 0.03, 0.005])] == [True, False, False,
+                                                                          True]
+    # a NaN (too few draws) stays NaN and is not counted in m; caps at 1
+    out = stats.holm([0.02, float("nan"), 0.6])
+    assert out[0] == pytest.approx(0.04) and math.isnan(out[1]) and out[2] == 0.6
+    assert stats.holm([0.7, 0.9]) == [1.0, 1.0]
+
+
+def test_t_distribution_against_the_table():
+    # two-sided 5 % critical values from a t-table
+    for df, t in ((1, 12.706), (2, 4.303), (4, 2.776), (10, 2.228)):
+        assert stats.t_quantile(0.975, df) == pytest.approx(t, abs=5e-4)
+        assert stats.t_two_sided_p(t, df) == pytest.approx(0.05, abs=1e-4)   # 3-decimal table
+    # df 1 is Cauchy: p = 1 - 2 atan(|t|) / pi
+    assert stats.t_two_sided_p(3.0, 1) == pytest.approx(1 - 2 * math.atan(3.0) / math.pi,
+                                                        rel=1e-12)
+
+
+def test_paired_t_matches_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")   # installed here; the t-table test stands
+    x, y = [3.1, 4.2, 2.0, 5.5, 3.3], [2.0, 4.0, 2.5, 3.0, 1.0]
+    mine, ref = stats.paired_t(x, y), scipy_stats.ttest_rel(x, y)
+    assert mine.t == pytest.approx(ref.statistic, rel=1e-12)
+    assert mine.p == pytest.approx(ref.pvalue, rel=1e-10)
+    d = [a - b for a, b in zip(x, y)]
+    sd = math.sqrt(sum((v - sum(d) / 5) ** 2 for v in d) / 4)
+    assert mine.mean == pytest.approx(sum(d) / 5)
+    assert mine.ci95 == pytest.approx(scipy_stats.t.ppf(0.975, 4) * sd / math.sqrt(5), rel=1e-9)
+    one = stats.paired_t([1.0], [0.5])
+    assert one.n == 1 and one.mean == 0.5 and math.isnan(one.p)
+    assert stats.paired_t([2.0, 3.0], [1.0, 2.0]).t == math.inf   # identical differences
