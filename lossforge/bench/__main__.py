@@ -47,14 +47,20 @@ def parse_losses(text: str):
 
 def build_objectives(text: str, scenario) -> list:
     """Objectives for a --losses text; DPO-family members (with a reference) take the
-    scenario's beta unless the text sets one."""
+    scenario's beta unless the text sets one, and parameters sized by the horizon (length_sft's
+    c) take their fraction of the scenario's H unless the text sets them."""
     from lossforge import objectives
+    from lossforge.objectives.zoo import horizon_defaults
 
     out = []
     for label, name, overrides in parse_losses(text):
         spec = objectives.get_spec(name, **overrides)
+        sized = {k: v for k, v in horizon_defaults(name, scenario.horizon).items()
+                 if k not in overrides}
         if spec.reference and "beta" not in overrides:
-            spec = objectives.get_spec(name, beta=scenario.beta, **overrides)
+            sized["beta"] = scenario.beta
+        if sized:
+            spec = objectives.get_spec(name, **sized, **overrides)
         out.append(objectives.Objective(dataclasses.replace(spec, name=label)))
     return out
 
