@@ -64,8 +64,9 @@ def main(argv: list[str]) -> int:
         for scen in scenarios:
             cached = audit.dataset_cache_file(scen)
             if not args.build and not cached.exists():
-                skipped[scen.name] = f"dataset not in the cache ({cached.name}); pass --build"
-                print(f"{scen.name}: skipped, {skipped[scen.name]}", flush=True)
+                skipped[scen.name] = f"dataset {cached.stem[:8]} not in the cache"
+                print(f"{scen.name}: skipped, {skipped[scen.name]} (--build builds it)",
+                      flush=True)
                 continue
             t0 = time.time()
             result = audit.audit_scenario(scen, workers=args.workers)

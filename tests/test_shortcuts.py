@@ -1,7 +1,6 @@
 """The zoo's shortcut baselines (length_sft, zero_pref, sft) as objectives: values and gradients
 by hand, and the horizon-sized default of length_sft's c."""
 
-import pytest
 import torch
 
 from lossforge import objectives

@@ -45,7 +45,8 @@ PREFERENCE_LOSSES = ("dpo", "orpo", "cdpo")
 
 
 def is_shortcut(row: str) -> bool:
-    """True for a shortcut baseline's row name, with or without parameters (``length_sft[c=90]``)."""
+    """True for a shortcut baseline's row name, with or without parameters
+    (``length_sft[c=90]``)."""
     return row in SHORTCUT_ROWS or row.split("[", 1)[0] in SHORTCUT_ROWS
 
 
@@ -262,13 +263,16 @@ def markdown(audits: Sequence[dict], command: str,
            "|---|---|---|---|---|---|---|---|---|"]
     for a in audits:
         p = a["predictors"]
+        control = a["length_control"]
+        visible = "yes" if control == "none" else f"no ({control})"
         out.append(f"| {a['scenario']} | {a['labelled_pairs']} | {a['horizon']} "
                    f"| {_pct(a['unequal_lengths'])} | {_pct(a['p_chosen_longer'])} "
                    f"| {_pct(p['length']['accuracy_coin'])} "
                    f"| {_pct(p['|l_ref| sum']['accuracy'])} | {_pct(p['l_ref mean']['accuracy'])} "
-                   f"| {'yes' if a['length_control'] == 'none' else 'no (' + a['length_control'] + ')'} |")
-    for name, why in (skipped or {}).items():
-        out.append(f"| {name} | not audited: {why} | | | | | | | |")
+                   f"| {visible} |")
+    if skipped:
+        out += ["", "Not audited: " + "; ".join(f"{name} ({why})"
+                                              for name, why in skipped.items()) + "."]
     for a in audits:
         out += ["", f"## {a['scenario']}", "",
                 "| level | segments | length | return | return/step | chosen | l_ref sum "
