@@ -47,22 +47,24 @@ def parse_losses(text: str):
 
 def build_objectives(text: str, scenario) -> list:
     """Objectives for a --losses text; DPO-family members (with a reference) take the
-    scenario's beta unless the text sets one, and parameters sized by the horizon (length_sft's
-    c) take their fraction of the scenario's H unless the text sets them."""
+    scenario's beta unless the text sets one."""
+    return [objective_for(label, name, overrides, scenario)
+            for label, name, overrides in parse_losses(text)]
+
+
+def objective_for(label: str, name: str, overrides: dict, scenario):
+    """One zoo objective named ``label``, with ``overrides``; a DPO-family member (with a
+    reference) takes the scenario's beta unless ``overrides`` sets one, and a parameter sized
+    by the horizon (length_sft's c) its fraction of the scenario's H unless set."""
     from lossforge import objectives
     from lossforge.objectives.zoo import horizon_defaults
 
-    out = []
-    for label, name, overrides in parse_losses(text):
-        spec = objectives.get_spec(name, **overrides)
-        sized = {k: v for k, v in horizon_defaults(name, scenario.horizon).items()
-                 if k not in overrides}
-        if spec.reference and "beta" not in overrides:
-            sized["beta"] = scenario.beta
-        if sized:
-            spec = objectives.get_spec(name, **sized, **overrides)
-        out.append(objectives.Objective(dataclasses.replace(spec, name=label)))
-    return out
+    sized = {k: v for k, v in horizon_defaults(name, scenario.horizon).items()
+             if k not in overrides}
+    spec = objectives.get_spec(name, **sized, **overrides)
+    if spec.reference and "beta" not in overrides:
+        spec = objectives.get_spec(name, beta=scenario.beta, **sized, **overrides)
+    return objectives.Objective(dataclasses.replace(spec, name=label))
 
 
 def run_objective(ref: str):
