@@ -12,8 +12,13 @@ Label predictors (each picks, for every pair, the side with the larger score):
                   accuracy is P(chosen longer).
 * ``|l_ref| sum`` score = -l_ref, the summed log-prob of the segment under the scenario's BC
                   reference (a longer segment sums more negative terms).
-* ``l_ref mean``  score = l_ref / length, the reference's mean log-prob per step (the chosen side
-                  is predicted to be the one the reference finds more likely per step).
+* ``l_ref mean``  score = the reference's mean log-prob per step (the chosen side is predicted
+                  to be the one the reference finds more likely per step).
+
+The log-probs are the ones the losses see (``fitness.training_data``): with a length-controlled
+scenario (absorbing padding) they include the padded steps. The length predictor reads the
+true valid lengths, which a length-controlled scenario hides from the losses (the table says
+whether the length is visible).
 
 Ties (equal scores) are reported apart: ``accuracy`` is over the pairs the predictor separates,
 ``accuracy_coin`` over every labelled pair with a tie counted as 1/2 (the expected accuracy of a
@@ -84,12 +89,12 @@ def pair_accuracy(score: np.ndarray, chosen: np.ndarray) -> dict:
             "accuracy_coin": float((hits.sum() + 0.5 * tie.sum()) / n) if n else float("nan")}
 
 
-def predictor_scores(lengths: np.ndarray, ref_sum: np.ndarray) -> dict[str, np.ndarray]:
+def predictor_scores(lengths: np.ndarray, ref_sum: np.ndarray,
+                     ref_mean: np.ndarray) -> dict[str, np.ndarray]:
     """The three label predictors' scores ([N, 2] each; see the module docstring)."""
-    lengths = np.asarray(lengths, dtype=np.float64)
-    ref_sum = np.asarray(ref_sum, dtype=np.float64)
-    return {"length": lengths, "|l_ref| sum": -ref_sum,
-            "l_ref mean": ref_sum / np.maximum(lengths, 1.0)}
+    return {"length": np.asarray(lengths, dtype=np.float64),
+            "|l_ref| sum": -np.asarray(ref_sum, dtype=np.float64),
+            "l_ref mean": np.asarray(ref_mean, dtype=np.float64)}
 
 
 def level_stats(dataset, names: Sequence[str], ref_sum: np.ndarray,
@@ -115,14 +120,14 @@ def level_stats(dataset, names: Sequence[str], ref_sum: np.ndarray,
     return rows
 
 
-def label_stats(dataset, ref_sum: np.ndarray) -> dict:
+def label_stats(dataset, ref_sum: np.ndarray, ref_mean: np.ndarray) -> dict:
     """The leak statistics of a dataset: share of labelled pairs with unequal lengths,
-    P(chosen longer) among them, and every predictor's ``pair_accuracy``."""
+    P(chosen longer) among them, and every predictor's ``pair_accuracy``. ``ref_sum`` and
+    ``ref_mean`` [N, 2]: the reference's summed and per-step log-prob of each segment."""
     keep = labelled_pairs(dataset)
-    lengths = np.asarray(dataset.lengths)[keep]
+    scores = predictor_scores(dataset.lengths, ref_sum, ref_mean)
     chosen = np.asarray(dataset.chosen)[keep]
-    preds = {name: pair_accuracy(score, chosen)
-             for name, score in predictor_scores(lengths, np.asarray(ref_sum)[keep]).items()}
+    preds = {name: pair_accuracy(score[keep], chosen) for name, score in scores.items()}
     return {"labelled_pairs": int(keep.sum()),
             "unlabelled_pairs": int((~keep).sum()),
             "unequal_lengths": 1.0 - preds["length"]["tied"],
@@ -209,7 +214,7 @@ def audit_scenario(scenario, workers: int | None = 1) -> dict:
     return {"scenario": scenario.name, "env_id": scenario.env_id, "horizon": scenario.horizon,
             "pairs": len(dataset), "dataset_seed": dataset.meta.get("seed"),
             "length_control": getattr(dataset, "length_control", "none"),
-            **label_stats(dataset, ref_sum),
+            **label_stats(dataset, ref_sum, ref_mean),
             "levels": level_stats(dataset, names, ref_sum, ref_mean)}
 
 

@@ -17,7 +17,8 @@ import torch
 from lossforge import objectives
 from lossforge.bench import audit
 from lossforge.bench.datasets import build_dataset
-from lossforge.bench.fitness import Fitness, evaluate_policies, reference_policy
+from lossforge.bench.fitness import (Fitness, evaluate_policies, reference_policy,
+                                     training_data)
 from lossforge.bench.policy import PolicySpec, init_params
 from lossforge.bench.scenarios import load_scenario
 from lossforge.bench.trainer import TrainConfig, train_population
@@ -42,7 +43,7 @@ def test_length_predictor_on_a_hand_built_dataset():
     ds = toy_dataset()
     ref_sum = -3.0 * ds.lengths.astype(float)  # |l_ref| grows with length: the same predictor
     ref_sum[6] = [-600.0, -500.0]  # an equal-length pair that |l_ref| separates (chosen: 1)
-    stats = audit.label_stats(ds, ref_sum)
+    stats = audit.label_stats(ds, ref_sum, ref_sum / ds.lengths)
     assert stats["labelled_pairs"] == 10 and stats["unlabelled_pairs"] == 1
     assert stats["unequal_lengths"] == 0.6
     assert stats["p_chosen_longer"] == 5 / 6
@@ -150,6 +151,9 @@ def test_audit_cli_on_quick(tmp_path):
     assert a["p_chosen_longer"] == np.sum(lc > lr) / np.sum(lc != lr)
     assert a["unequal_lengths"] == np.mean(lc != lr)
     assert a["labelled_pairs"] == len(dataset) == scen.n_pairs
+    ref_sum = training_data(scen).ref_logps["sum"].numpy()  # what the losses see
+    sc_, sr_ = ref_sum[i, c], ref_sum[i, 1 - c]
+    assert a["predictors"]["|l_ref| sum"]["accuracy"] == np.sum(sc_ < sr_) / np.sum(sc_ != sr_)
     levels = {lv["level"]: lv for lv in a["levels"]}
     assert sum(lv["segments"] for lv in levels.values()) == 2 * len(dataset)
     assert sum(lv["chosen_share"] * lv["segments"] for lv in levels.values()) == len(dataset)
