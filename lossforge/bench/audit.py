@@ -186,6 +186,9 @@ def shortcut_flag(scores: Mapping[str, "tuple[float, float] | object"],
 # A scenario's audit
 # ----------------------------------------------------------------------------------------------
 
+# The functions below import the benchmark harness when called, so that a table that only needs
+# ``shortcut_flag`` does not load MuJoCo and the trainer.
+
 def dataset_cache_file(scenario, seed: int | None = None) -> Path:
     """Where ``build_dataset(scenario, seed)`` caches its segments (the file may not exist):
     the same key and hash, computed without rolling anything out."""
