@@ -34,23 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lossforge.bench._io import atomic_write_json  # noqa: E402
+from lossforge.bench.audit import level_stats  # noqa: E402
 from lossforge.bench.bc import BCConfig, train_bc  # noqa: E402
 from lossforge.bench.fitness import ci95_halfwidth, evaluate_policies, reference_policy  # noqa: E402
 from lossforge.bench.scenarios import load_scenario, parse_seeds  # noqa: E402
 from lossforge.bench.trainer import prepare  # noqa: E402
 from lossforge.bench.zoo import load_zoo  # noqa: E402
-
-
-def level_stats(dataset, ref_sum_logps: np.ndarray, names: list[str]) -> list[dict]:
-    rows = []
-    for s in np.unique(dataset.sources):
-        m = dataset.sources == s
-        rows.append({"level": names[int(s)], "segments": int(m.sum()),
-                     "length": float(dataset.lengths[m].mean()),
-                     "return": float(dataset.returns[m].mean()),
-                     "ref_sum_logp": float(ref_sum_logps[m].mean()),
-                     "ref_sum_logp_sd": float(ref_sum_logps[m].std())})
-    return rows
 
 
 def main(argv: list[str]) -> int:
@@ -74,7 +63,7 @@ def main(argv: list[str]) -> int:
 
     dataset, ref = reference_policy(scen)
     ref_logps = prepare(dataset, ref.params).ref_logps["sum"].numpy()
-    stats = level_stats(dataset, ref_logps, names)
+    stats = level_stats(dataset, names, ref_logps)
     good_idx = [names.index(g) for g in good]
     good_pairs = np.isin(dataset.sources, good_idx).all(axis=1)
     good_subset = dataset.subset(np.nonzero(good_pairs)[0], "good pairs")

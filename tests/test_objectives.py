@@ -90,6 +90,9 @@ def test_objectives_pickle_as_their_spec():
 
 # Members whose loss rises with l_w somewhere on the probe batch, each derived by hand:
 NOT_MONOTONE = {
+    # cDPO: G'(D) = -(1-eps) s(-D) + eps s(D) > 0 beyond D = log((1-eps)/eps) = 2.197 (eps 0.1);
+    # row 5: D = 0.1 * (10 + 15) = 2.5, G' = -0.9 * 0.0759 + 0.1 * 0.9241 = 0.024
+    "cdpo",
     # G'(0) = -1/4 - s(0)/(4 tau) - 1/2 + 1/(4 tau) = -0.75 - 3.4657 + 5 = 0.784 > 0 (tau = 0.05)
     "discopop",
     # L = sigma(r_w) + 1 - sigma(D): the first term grows with r_w by design ("push chosen down")

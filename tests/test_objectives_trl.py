@@ -96,6 +96,37 @@ def test_zoo_member_equals_trl(name, trl_type, lengths, trl_args, overrides, rto
         torch.testing.assert_close(a, b, rtol=max(rtol, 1e-12), atol=max(rtol, 1e-14))
 
 
+@pytest.mark.parametrize("eps", [0.1, 0.25, 0.3])
+def test_cdpo_is_bitwise_trl_cpo_sigmoid_with_label_smoothing(eps):
+    """cDPO: -(1-eps) logsig(D) - eps logsig(-D). TRL 1.16's CPOTrainer loss_type 'sigmoid'
+    with label_smoothing = eps computes exactly this on logits = chosen - rejected, so given
+    the log-ratios l - l_ref it is cDPO with TRL's own arithmetic: the values are equal bit for
+    bit. The gradients agree to rounding (TRL reaches the margin twice, as 0.1 x and -0.1 x, and
+    autograd sums the two paths in another order; where the two terms nearly cancel that shows
+    at 1e-13). DPOTrainer 1.16's 'sigmoid' ignores label_smoothing; see the next test."""
+    beta = 0.1
+    obj = objectives.get("cdpo", eps=eps, beta=beta)
+    pc, pr, rc, rr = _summed(11)
+    a0, a1 = pc.clone().requires_grad_(True), pr.clone().requires_grad_(True)
+    ours = obj(a0, a1, rc, rr)
+    t0, t1 = pc.clone().requires_grad_(True), pr.clone().requires_grad_(True)
+    theirs = trl_cpo_losses(t0 - rc, t1 - rr, beta, "sigmoid", label_smoothing=eps)
+    assert torch.isfinite(ours).all()
+    assert torch.equal(ours.detach(), theirs.detach())
+    for a, b in zip(_grads(ours, a0, a1), _grads(theirs, t0, t1)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_cdpo_equals_trl_dpo_aot_at_one_pair():
+    """DPOTrainer's only cDPO in 1.16 is 'aot' at one pair a call (the sort is the identity);
+    it groups the margin as (pc - pr) - (rc - rr), so equal to rounding, not bitwise."""
+    ours, theirs, g_ours, g_trl = _ours_and_trl("cdpo", "aot", trl_args={"label_smoothing": 0.2},
+                                                eps=0.2)
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+    for a, b in zip(g_ours, g_trl):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
 def test_dpo_is_bitwise_trl_at_minus_500():
     """phi~ of p log p compiles to the identity, so the margin is TRL's own arithmetic."""
     ours, theirs, g_ours, g_trl = _ours_and_trl("dpo", "sigmoid")

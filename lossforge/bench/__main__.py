@@ -54,12 +54,16 @@ def build_objectives(text: str, scenario) -> list:
 
 def objective_for(label: str, name: str, overrides: dict, scenario):
     """One zoo objective named ``label``, with ``overrides``; a DPO-family member (with a
-    reference) takes the scenario's beta unless ``overrides`` sets one."""
+    reference) takes the scenario's beta unless ``overrides`` sets one, and a parameter sized
+    by the horizon (length_sft's c) its fraction of the scenario's H unless set."""
     from lossforge import objectives
+    from lossforge.objectives.zoo import horizon_defaults
 
-    spec = objectives.get_spec(name, **overrides)
+    sized = {k: v for k, v in horizon_defaults(name, scenario.horizon).items()
+             if k not in overrides}
+    spec = objectives.get_spec(name, **sized, **overrides)
     if spec.reference and "beta" not in overrides:
-        spec = objectives.get_spec(name, beta=scenario.beta, **overrides)
+        spec = objectives.get_spec(name, beta=scenario.beta, **sized, **overrides)
     return objectives.Objective(dataclasses.replace(spec, name=label))
 
 

@@ -7,11 +7,16 @@ binary entropy (phi~ = log-odds).
 
     objectives.get("dpo", beta=0.1)          # overrides: any MPOSpec field or a named parameter
     objectives.get("robust", eps=0.2)
+
+Three entries are shortcut baselines, not preference losses (``SHORTCUTS``): SFT on the chosen
+side, the same filtered on length, and a zero loss (the reference). They train and score like
+every loss, so a table can say when a scenario rewards a shortcut.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from lossforge.errors import ConfigError
 from lossforge.objectives.mpo import MPOSpec, Objective
@@ -32,6 +37,12 @@ ZOO: dict[str, MPOSpec] = {s.name: s for s in [
             "(-(1 - eps)*logsigmoid(D) + eps*logsigmoid(-D))/(1 - 2*eps)", params={"eps": 0.1},
             description="robust DPO (Chowdhury et al. 2024), unbiased under flip rate eps; "
                         "TRL 'robust' with label_smoothing = eps"),
+    MPOSpec("cdpo", SHANNON, 0.1, True, "-(1 - eps)*logsigmoid(D) - eps*logsigmoid(-D)",
+            params={"eps": 0.1},
+            description="conservative DPO (cDPO, Mitchell 2023): DPO on labels smoothed by eps; "
+                        "TRL CPOTrainer loss_type 'sigmoid' with label_smoothing = eps on "
+                        "log-ratios, and DPOTrainer 'aot' at one pair a call (DPOTrainer 1.16's "
+                        "'sigmoid' ignores label_smoothing)"),
     MPOSpec("exo_pair", SHANNON, 0.1, True,
             "sigmoid(D)*(logsigmoid(D) - log(1 - eps)) + sigmoid(-D)*(logsigmoid(-D) - log(eps))",
             params={"eps": 0.001}, description="EXO (Ji et al. 2024); TRL 'exo_pair'"),
@@ -56,7 +67,9 @@ ZOO: dict[str, MPOSpec] = {s.name: s for s in [
                         "loss_type ['sigmoid', 'sft'] with loss_weights [1, alpha]; the NLL is "
                         "per token (summed log-prob / length n)"),
     MPOSpec("sft", SHANNON, 1.0, False, "0", imitation="-l", aggregation="mean",
-            description="SFT on chosen responses only (BC-on-chosen in the MuJoCo benchmark)"),
+            description="SFT on chosen responses only, fine-tuned from the reference: the "
+                        "BC-on-chosen shortcut of the MuJoCo benchmark, trained and scored like "
+                        "every loss (its own curve); TRL loss_type 'sft'"),
     MPOSpec("orpo", BINARY_ENTROPY, 1.0, False, "-logsigmoid(D)", imitation="-l",
             w_pref="lam", aggregation="mean", params={"lam": 0.1},
             description="ORPO (Hong et al. 2024): NLL + lam * odds-ratio loss on mean "
@@ -65,7 +78,28 @@ ZOO: dict[str, MPOSpec] = {s.name: s for s in [
             params={"gamma": 0.5},
             description="SimPO (Meng et al. 2024); TRL CPOTrainer loss_type 'simpo' with "
                         "simpo_gamma = gamma"),
+    # Shortcut baselines (see SHORTCUTS): what a loss scores without learning from preferences.
+    MPOSpec("length_sft", SHANNON, 1.0, False, "0",
+            imitation="-(relu(n - c + 1) - relu(n - c))*l", aggregation="sum",
+            params={"c": 150},
+            description="length-filtered SFT: -[n_w >= c] l_w (summed log-prob of the chosen "
+                        "response, only where it is at least c steps long), no preference term. "
+                        "The step is exact for integer n and c; c defaults to 3/4 of the "
+                        "scenario's horizon (HORIZON_FRACTIONS)"),
+    MPOSpec("zero_pref", SHANNON, 1.0, False, "0",
+            description="zero loss: no update, so the reference policy scored through the "
+                        "training loop, on the same metric (curve) as every loss"),
 ]}
+
+#: Shortcut baselines: a scenario where one of them is best (or level with the best) rewards a
+#: loss for something other than learning from preferences (``lossforge.bench.audit``).
+#: ``sft`` imitates the chosen side, ``length_sft`` the long chosen segments only (on Hopper and
+#: Ant length is survival time), ``zero_pref`` is the reference itself.
+SHORTCUTS = ("length_sft", "sft", "zero_pref")
+
+#: Parameters whose default is a fraction of the scenario's horizon H (rounded up to a whole
+#: step): ``horizon_defaults``. The zoo's own value is that fraction of H = 200.
+HORIZON_FRACTIONS: dict[str, dict[str, float]] = {"length_sft": {"c": 0.75}}
 
 
 def names() -> list[str]:
@@ -89,6 +123,12 @@ def get_spec(name: str, **overrides) -> MPOSpec:
             raise ConfigError(f"objective {name!r} has no field or parameter {key!r}; "
                               f"parameters: {', '.join(sorted(params)) or 'none'}")
     return dataclasses.replace(spec, params=params, **changes)
+
+
+def horizon_defaults(name: str, horizon: int) -> dict[str, float]:
+    """Parameters of zoo member ``name`` that default to a fraction of the scenario's horizon:
+    ``{"c": 150}`` for ``length_sft`` at H = 200, ``{"c": 75}`` at H = 100; ``{}`` for others."""
+    return {k: float(math.ceil(f * horizon)) for k, f in HORIZON_FRACTIONS.get(name, {}).items()}
 
 
 def get(name: str, **overrides) -> Objective:
