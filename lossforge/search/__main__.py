@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                                budget=args.budget or d.budget,
                                generations=(d.generations if args.generations is None
                                             else args.generations),
-                               population=args.population or d.population, seed=args.seed,
+                               population=(d.population if args.population is None
+                                           else args.population), seed=args.seed,
                                executor=args.executor or "local", workers=args.workers,
                                fitness=args.fitness, top_fraction=args.top_fraction,
                                aggregation=args.aggregation, beta=args.beta,
