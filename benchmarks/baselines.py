@@ -388,10 +388,19 @@ def compare(args) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description="baseline tables, resumable")
+    ap = argparse.ArgumentParser(
+        description="The state of the field on the MuJoCo benchmark: baselines x scenarios x "
+                    "seeds, resumable. Each subcommand has its own --help.",
+        epilog="example: python benchmarks/baselines.py run --scenarios hopper-noisy-0.3 "
+               "--losses dpo,orpo --seeds 0-2 --budget screen --out results.jsonl; then "
+               "python benchmarks/baselines.py table results.jsonl")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run")
-    r.add_argument("--scenarios", required=True)
+    r = sub.add_parser("run", help="train and score losses over scenarios x seeds into a "
+                                   "JSONL file (resumable: rows already there are skipped)",
+                       description="Train and score losses over scenarios x seeds, appending "
+                                   "one JSONL row per loss as it lands; a killed run resumes.")
+    r.add_argument("--scenarios", required=True,
+                   help="comma-separated scenario names or files, e.g. hopper-noisy-0.3")
     r.add_argument("--losses", default="dpo,dpo:beta=0.5,dpo:beta=2,orpo,ipo,robust,hinge",
                    help="zoo losses ('' for none)")
     r.add_argument("--spec", action="append", default=[],
@@ -400,23 +409,31 @@ def main() -> None:
                    help="a loss of a search run directory (repeatable)")
     r.add_argument("--no-fixed", action="store_true",
                    help="skip the reference and BC-on-chosen rows (the table has them)")
-    r.add_argument("--seeds", default="0-9")
-    r.add_argument("--budget", default="full")
-    r.add_argument("--workers", type=int, default=None)
-    r.add_argument("--out", required=True)
-    t = sub.add_parser("table")
-    t.add_argument("jsonl")
-    c = sub.add_parser("compare")
+    r.add_argument("--seeds", default="0-9", help="seeds, e.g. 0-9 or 0-4,7 (default 0-9)")
+    r.add_argument("--budget", default="full", help="quick, screen or full (default full)")
+    r.add_argument("--workers", type=int, default=None,
+                   help="losses trained at once (default: CPU count)")
+    r.add_argument("--out", required=True, help="the JSONL results file (appended to)")
+    t = sub.add_parser("table", help="the markdown table (mean +- 95 %% CI per loss and "
+                                     "scenario) of a run's JSONL file",
+                       description="Print the table of a run's JSONL file and write it next to "
+                                   "the file (.md, .summary.json).")
+    t.add_argument("jsonl", help="a JSONL file written by run")
+    c = sub.add_parser("compare", help="judge candidates (e.g. search winners) against every "
+                                       "baseline of a table, paired per seed",
+                       description="Paired per-seed comparison of candidates with baselines.")
     c.add_argument("jsonl", help="a run JSONL of candidates (paired differences use its DPO "
                                  "rows, else the baseline table's)")
     c.add_argument("--baselines", required=True, action="append",
                    help="a baseline table's run JSONL (repeatable: e.g. the table and a DPO "
                         "beta sweep)")
     c.add_argument("--skip", default="dpo", help="rows of the candidates file not to judge")
-    f = sub.add_parser("field", help="wide per-environment tables over scenarios")
-    f.add_argument("jsonl", nargs="+")
-    f.add_argument("--budget", default="full")
-    f.add_argument("--seeds-wanted", type=int, default=10)
+    f = sub.add_parser("field", help="wide per-environment tables over scenarios",
+                       description="Wide per-environment tables over scenarios.")
+    f.add_argument("jsonl", nargs="+", help="JSONL files written by run")
+    f.add_argument("--budget", default="full", help="budget of the rows to use (default full)")
+    f.add_argument("--seeds-wanted", type=int, default=10,
+                   help="seeds a complete cell has (default 10)")
     f.add_argument("--out", help="also write the markdown here")
     args = ap.parse_args()
     try:
