@@ -89,7 +89,7 @@ def rescore(run_dir: Path, target, d, budget: str | None, workers: int | None) -
     """Network and formula in one fitness call (paired: same seeds and episodes); DPO from the
     run (same budget and seeds, so the same number it would get again)."""
     from lossforge.search.executors import LocalExecutor, map_specs
-    from lossforge.search.rundir import _read_json
+    from lossforge.search.rundir import _read_json, read_checked
 
     cfg = _read_json(run_dir / "config.json")
     conf, scenario = cfg["config"], cfg["scenario_file"]
@@ -100,7 +100,7 @@ def rescore(run_dir: Path, target, d, budget: str | None, workers: int | None) -
                                  conf["metric"])
     finally:
         ex.close()
-    hof = _read_json(run_dir / "hall_of_fame.json")
+    hof, _ = read_checked(run_dir / "hall_of_fame.json")
     dpo = next((b.get(budget) for b in hof["baselines"] if b["spec"]["name"] == "dpo"), None)
     out = {"budget": budget, "network": net, "formula": formula, "dpo": dpo}
     s = [x["score"] if x and x["status"] == "ok" else None for x in (net, formula, dpo)]
