@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         target, d = res["target"], res["distilled"]
         mm = MirrorMap.from_formula(d.formula)
         print(f"distilled ({d.backend}) from {target.source}:")
-        print(f"  h(p)      = {d.h}")
+        print(f"  h(p)      = {mm.h_text}")
         print(f"  phi^-1(p) = {d.phi_inv}")
         print(f"  phi~(l)   = {d.phi_tilde}")
         print(f"  fit: phi~_net ~ {d.scale:.6g} * phi~(l) + {d.shift:.6g}, relative RMS error "

@@ -224,7 +224,7 @@ def module_source(objective: Objective, *, notes: list[str] | tuple[str, ...] = 
     if s.description:
         lines += [s.description, ""]
     lines += list(notes) + ([""] if notes else [])
-    lines += [f"    h(p)      = {mm.h}",
+    lines += [f"    h(p)      = {mm.h_text}",
               f"    phi^-1(p) = {mm.phi_inv}   (+ const)",
               f"    phi~(l)   = {mm.phi_tilde}   (+ const)",
               f"    r(y)      = beta * [phi~(l_theta(y)){ref}],   beta = {beta!r}",

@@ -117,6 +117,7 @@ def verdict_lines(results: dict, state: dict) -> list[str]:
              f"at the {rung} budget only (no loss reached {ladder[-1]}: a screening verdict)")
     lines = [f"Verdict for the best loss, {row['name']} ({rung} {_fit(row[rung])}), "
              f"against each baseline {where}:"]
+    unbeaten = []
     for b in results["baselines"]:
         name, f = b["spec"]["name"].upper(), b.get(rung)
         if not _ok(f):
@@ -127,6 +128,8 @@ def verdict_lines(results: dict, state: dict) -> list[str]:
         except ValueError as exc:
             lines.append(f"  {name}: no verdict ({exc})")
             continue
+        if v.word != "better":
+            unbeaten.append(name)
         seeds = f"{v.n} seed{'s' * (v.n != 1)}"
         if math.isinf(v.halfwidth):
             diff = f"{v.diff:+.2f} on {seeds}, no interval (one seed cannot separate two losses)"
@@ -134,6 +137,8 @@ def verdict_lines(results: dict, state: dict) -> list[str]:
             diff = f"{v.diff:+.2f} ± {v.halfwidth:.2f}, paired over {seeds}"
         word = {"better": "BETTER than", "worse": "WORSE than", "level": "LEVEL with"}[v.word]
         lines.append(f"  {word} {name}: {diff}")
+    if unbeaten:
+        lines.append(f"  No loss of this run is shown better than {', '.join(unbeaten)}.")
     lines.append("  (± is the 95 % t-interval of the mean per-seed difference, best loss minus "
                  "baseline, both trained on the same seeds; better / worse: the interval lies "
                  "wholly above / below 0; level: it contains 0, the seeds cannot tell them "

@@ -99,13 +99,15 @@ def test_verdict_lines_per_baseline():
     assert "lf-1" in lines[0] and "full budget" in lines[0]
     assert lines[1] == "  BETTER than DPO: +11.75 ± 9.53, paired over 2 seeds"
     assert lines[2] == "  WORSE than ORPO: -7.50 ± 6.35, paired over 2 seeds"
-    assert "95 % t-interval of the mean per-seed difference" in lines[3]
+    assert lines[3] == "  No loss of this run is shown better than ORPO."
+    assert "95 % t-interval of the mean per-seed difference" in lines[4]
 
 
 def test_a_loss_scored_only_at_screen_gets_a_screening_verdict():
     lines = verdict_lines(_results(top_rung_scored=False), STATE)
     assert "screen budget only" in lines[0] and "no loss reached full" in lines[0]
     assert lines[1].startswith("  LEVEL with DPO: +5.40 on 1 seed, no interval")
+    assert "  No loss of this run is shown better than DPO, ORPO." in lines
 
 
 def test_glossary_says_what_auc_screen_and_full_are():
