@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         from lossforge.bench._io import atomic_write_json, atomic_write_text
+        from lossforge.search.rundir import _read_json
         from lossforge.symbolic.mirror_map import MirrorMap
 
         run_dir = Path(args.run)
@@ -140,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
                                                "l": [target.l[0], target.l[-1], len(target.l)]},
                "distilled": d.to_json()}
         if not args.no_rescore:
-            print("re-scoring network and formula on the benchmark ...", flush=True)
+            fitness = _read_json(run_dir / "config.json")["config"]["fitness"]
+            print(f"re-scoring network and formula with the run's fitness ({fitness}"
+                  + (": synthetic, says nothing about MuJoCo returns" if fitness == "probe"
+                     else "") + ") ...", flush=True)
             r = rescore(run_dir, target, d, args.budget, args.workers)
             out["rescore"] = r
             print(f"  {r['budget']}: network {_fit(r['network'])}   formula "
