@@ -11,8 +11,8 @@
 
 The loss comes from exactly one source: a search run directory (its hall of fame, ranked from
 0 = best), a JSON file written by ``--format json`` or by ``python -m lossforge.distill``, a
-mirror-map formula, or a zoo member. An ES run's networks have no closed form: ``--format
-json`` exports them as they are; torch and LaTeX need the distilled formula. The
+mirror-map formula, or a zoo member. An ES run's networks export as torch (the network's
+parameters as literals) or JSON; they have no closed form for LaTeX: distil them first. The
 objective options (--beta, --link, ...) override the loaded spec field by field. Output goes to
 stdout, or atomically to ``--output``. Exit code 0 on success, 2 on bad input (one-line message
 on stderr); formulas are parsed by the safe parser, files are read as JSON only.
@@ -195,10 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         from lossforge.objectives import NeuralObjective
 
         objective, notes = load_objective(args)
-        if isinstance(objective, NeuralObjective) and args.format != "json":
+        if isinstance(objective, NeuralObjective) and args.format.startswith("latex"):
             raise ConfigError(f"{objective.name!r} is a neural objective (an ES network) with no "
-                              f"closed form: --format json exports it as it is; for "
-                              f"{args.format}, {_distil_hint(args.source or 'RUN')}")
+                              f"closed form to write as LaTeX (--format torch and json export "
+                              f"the network); {_distil_hint(args.source or 'RUN')}")
         text = export(objective, args.format, notes=notes)
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)

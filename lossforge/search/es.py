@@ -272,9 +272,8 @@ def _row(c: dict, budget: str) -> dict:
 
 def write_results(run_dir: Path, state: dict, ctx: Context, *, plot: bool = False) -> dict:
     """hall_of_fame.json (best networks first), pareto.json and pareto.tex (the best network:
-    every network has the same complexity), in the GP run directory's format. No losses/*.py:
-    a network has no closed form to write as torch source (distil it, then export the
-    formula); the plot is es.png (score by generation), not a front."""
+    every network has the same complexity) and losses/*.py (each network as a torch module), in
+    the GP run directory's format; the plot is es.png (score by generation), not a front."""
     budget = state["ladder"][-1]
     cands = [c for c in state["candidates"].values() if not math.isnan(_score(c.get(budget)))]
     cands.sort(key=lambda c: (-_score(c[budget]), c["spec"]["name"]))
@@ -287,6 +286,7 @@ def write_results(run_dir: Path, state: dict, ctx: Context, *, plot: bool = Fals
     rundir.write_checked(run_dir / "hall_of_fame.json", {**common, "hall_of_fame": hof})
     rundir.write_checked(run_dir / "pareto.json", {**common, "pareto": hof[:1]})
     atomic_write_text(run_dir / "pareto.tex", pareto_table(hof[:1], baselines, budget))
+    rundir.write_loss_files(run_dir, hof, ctx.scenario.name, budget, ctx.config.metric)
     if plot and state["history"]:
         write_plot(run_dir, state)
     return {"hall_of_fame": hof, "pareto": hof[:1], "baselines": baselines}

@@ -130,16 +130,22 @@ def write_results(run_dir: Path, state: dict, ctx, *, plot: bool = False) -> dic
     write_checked(run_dir / "hall_of_fame.json", {**common, "hall_of_fame": hof})
     write_checked(run_dir / "pareto.json", {**common, "pareto": front})
     atomic_write_text(run_dir / "pareto.tex", pareto_table(front, baselines, ladder[-1]))
-    for row in {r["name"]: r for r in hof + front}.values():
-        try:
-            src = loss_module_source(row, run=run_dir.name, scenario=ctx.scenario.name,
-                                     rung=ladder[-1], metric=ctx.config.metric)
-        except ExportError:
-            continue
-        atomic_write_text(run_dir / "losses" / f"{row['name']}.py", src)
+    write_loss_files(run_dir, hof + front, ctx.scenario.name, ladder[-1], ctx.config.metric)
     if plot:
         write_plot(run_dir, state, front, baselines)
     return {"hall_of_fame": hof, "pareto": front, "baselines": baselines}
+
+
+def write_loss_files(run_dir: Path, rows: list[dict], scenario: str, rung: str,
+                     metric: str) -> None:
+    """losses/<name>.py: one standalone torch module per loss of ``rows``."""
+    for row in {r["name"]: r for r in rows}.values():
+        try:
+            src = loss_module_source(row, run=run_dir.name, scenario=scenario, rung=rung,
+                                     metric=metric)
+        except ExportError:
+            continue
+        atomic_write_text(run_dir / "losses" / f"{row['name']}.py", src)
 
 
 def write_plot(run_dir: Path, state: dict, front: list[dict], baselines: list[dict]) -> None:

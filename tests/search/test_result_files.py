@@ -94,8 +94,27 @@ def test_es_best_exports_as_json_and_loads_back(es_run, tmp_path):
     assert json.loads(again.read_text())["spec"] == best["spec"]
 
 
-def test_es_best_as_torch_says_how(es_run, capsys):
-    assert export_main([str(es_run), "--best", "--format", "torch"]) == 2
+def test_es_networks_export_as_torch_files_that_compute_the_network_loss(es_run, tmp_path):
+    from lossforge.objectives import from_spec
+
+    best = json.loads((es_run / "hall_of_fame.json").read_text())["hall_of_fame"][0]
+    py = tmp_path / "net_loss.py"
+    assert export_main([str(es_run), "--best", "--format", "torch", "-o", str(py)]) == 0
+    # the run directory holds the same file per network of its hall of fame
+    assert (es_run / "losses" / f"{best['name']}.py").is_file()
+    spec = importlib.util.spec_from_file_location("net_loss", py)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    network = from_spec(best["spec"])                   # lossforge's own NeuralObjective
+    g = torch.Generator().manual_seed(1)
+    for dtype in (torch.float64, torch.float32):
+        pc, pr, rc, rr = (-1500 * torch.rand(16, generator=g, dtype=dtype) for _ in range(4))
+        assert torch.equal(mod.loss(pc, pr, rc, rr), network(pc, pr, rc, rr))
+    assert mod.SPEC == best["spec"]
+
+
+def test_es_best_as_latex_says_how(es_run, capsys):
+    assert export_main([str(es_run), "--best", "--format", "latex"]) == 2
     _one_line_error(capsys, "distil it first (python -m lossforge.distill")
 
 
