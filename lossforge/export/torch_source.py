@@ -320,7 +320,10 @@ def _neural_module_source(objective, notes) -> str:
               "SPEC is the objective as lossforge data: lossforge.objectives.from_spec(SPEC)."]
     doc = _docstring_text("\n".join(lines))
     spec_literal = pprint.pformat(s.to_json(), sort_dicts=False, width=96)
-    floats = lambda xs: "[" + ", ".join(_number(float(x)) for x in xs) + "]"  # noqa: E731
+
+    def floats(xs) -> str:
+        return "[" + ", ".join(_number(float(x)) for x in xs) + "]"
+
     out = [f'"""{doc}\n"""\n\nimport torch\nimport torch.nn.functional as F\n\n'
            f"NAME = {s.name!r}\nBETA = {beta!r}\nAGGREGATION = {s.aggregation!r}\n"
            f"NEEDS_REFERENCE = {bool(s.reference)}\nTEMPORAL = {bool(objective.temporal)}\n"
