@@ -900,8 +900,11 @@ def report_cmd(args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description="baseline tables, resumable")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run")
-    r.add_argument("--scenarios", required=True)
+    r = sub.add_parser("run", help="train and score losses x scenarios x seeds into a JSONL file "
+                                     "(resumable, shareable by two jobs)",
+                       description="Train and score every loss on every (seed, draw, scenario) "
+                                   "cell the JSONL file lacks, appending each row as it lands.")
+    r.add_argument("--scenarios", required=True, help="comma-separated scenario names or files")
     r.add_argument("--losses", default="dpo,dpo:beta=0.5,dpo:beta=2,orpo,ipo,robust,hinge",
                    help="zoo losses ('' for none), each optionally name:key=value[:k=v]; "
                         "lr=X sets that loss's learning rate")
@@ -911,15 +914,21 @@ def main() -> None:
                    help="a loss of a search run directory (repeatable)")
     r.add_argument("--no-fixed", action="store_true",
                    help="skip the reference and BC-on-chosen rows (the table has them)")
-    r.add_argument("--seeds", default="0-9")
+    r.add_argument("--seeds", default="0-9", help="seeds, e.g. 0-9 or 0-4,7 (default 0-9)")
     r.add_argument("--draws", default="0", help="dataset draws (0: the benchmark's own; see "
                                                 "lossforge/bench/draws.py)")
-    r.add_argument("--budget", default="full")
-    r.add_argument("--workers", type=int, default=None)
-    r.add_argument("--out", required=True)
-    t = sub.add_parser("table")
-    t.add_argument("jsonl")
-    c = sub.add_parser("compare")
+    r.add_argument("--budget", default="full", help="quick, screen or full (default full)")
+    r.add_argument("--workers", type=int, default=None,
+                   help="losses trained at once (default: CPU count)")
+    r.add_argument("--out", required=True, help="the JSONL results file (appended to)")
+    t = sub.add_parser("table", help="the markdown table (mean +- 95 %% CI per loss and "
+                                     "scenario, AUC and final) of a run's JSONL file",
+                       description="Print the table of a run's JSONL file and write it next to "
+                                   "the file (.md, .summary.json).")
+    t.add_argument("jsonl", help="a JSONL file written by run")
+    c = sub.add_parser("compare", help="judge candidates (e.g. search winners) against every "
+                                       "baseline of a table, paired per seed",
+                       description="Paired per-seed comparison of candidates with baselines.")
     c.add_argument("jsonl", help="a run JSONL of candidates (paired differences use its DPO "
                                  "rows, else the baseline table's)")
     c.add_argument("--baselines", required=True, action="append",

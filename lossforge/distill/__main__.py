@@ -89,7 +89,7 @@ def rescore(run_dir: Path, target, d, budget: str | None, workers: int | None) -
     """Network and formula in one fitness call (paired: same seeds and episodes); DPO from the
     run (same budget and seeds, so the same number it would get again)."""
     from lossforge.search.executors import LocalExecutor, map_specs
-    from lossforge.search.rundir import _read_json
+    from lossforge.search.rundir import _read_json, read_checked
 
     cfg = _read_json(run_dir / "config.json")
     conf, scenario = cfg["config"], cfg["scenario_file"]
@@ -100,7 +100,7 @@ def rescore(run_dir: Path, target, d, budget: str | None, workers: int | None) -
                                  conf["metric"])
     finally:
         ex.close()
-    hof = _read_json(run_dir / "hall_of_fame.json")
+    hof, _ = read_checked(run_dir / "hall_of_fame.json")
     dpo = next((b.get(budget) for b in hof["baselines"] if b["spec"]["name"] == "dpo"), None)
     out = {"budget": budget, "network": net, "formula": formula, "dpo": dpo}
     s = [x["score"] if x and x["status"] == "ok" else None for x in (net, formula, dpo)]
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         from lossforge.bench._io import atomic_write_json, atomic_write_text
+        from lossforge.search.rundir import _read_json
         from lossforge.symbolic.mirror_map import MirrorMap
 
         run_dir = Path(args.run)
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         target, d = res["target"], res["distilled"]
         mm = MirrorMap.from_formula(d.formula)
         print(f"distilled ({d.backend}) from {target.source}:")
-        print(f"  h(p)      = {d.h}")
+        print(f"  h(p)      = {mm.h_text}")
         print(f"  phi^-1(p) = {d.phi_inv}")
         print(f"  phi~(l)   = {d.phi_tilde}")
         print(f"  fit: phi~_net ~ {d.scale:.6g} * phi~(l) + {d.shift:.6g}, relative RMS error "
@@ -140,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
                                                "l": [target.l[0], target.l[-1], len(target.l)]},
                "distilled": d.to_json()}
         if not args.no_rescore:
-            print("re-scoring network and formula on the benchmark ...", flush=True)
+            fitness = _read_json(run_dir / "config.json")["config"]["fitness"]
+            print(f"re-scoring network and formula with the run's fitness ({fitness}"
+                  + (": synthetic, says nothing about MuJoCo returns" if fitness == "probe"
+                     else "") + ") ...", flush=True)
             r = rescore(run_dir, target, d, args.budget, args.workers)
             out["rescore"] = r
             print(f"  {r['budget']}: network {_fit(r['network'])}   formula "

@@ -7,9 +7,12 @@
         --aggregation mean --beta 1 --format torch
     python -m lossforge.export --zoo orpo --format json > orpo.json
     python -m lossforge.export orpo.json --format torch          # a JSON export, loaded back
+    python -m lossforge.export RUN/distilled-deap.json --format torch   # a distilled ES network
 
 The loss comes from exactly one source: a search run directory (its hall of fame, ranked from
-0 = best), a JSON file written by ``--format json``, a mirror-map formula, or a zoo member. The
+0 = best), a JSON file written by ``--format json`` or by ``python -m lossforge.distill``, a
+mirror-map formula, or a zoo member. An ES run's networks export as torch (the network's
+parameters as literals) or JSON; they have no closed form for LaTeX: distil them first. The
 objective options (--beta, --link, ...) override the loaded spec field by field. Output goes to
 stdout, or atomically to ``--output``. Exit code 0 on success, 2 on bad input (one-line message
 on stderr); formulas are parsed by the safe parser, files are read as JSON only.
@@ -35,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                'bad input.')
     src = ap.add_argument_group("source (exactly one)")
     src.add_argument("source", nargs="?", metavar="RUN_DIR|SPEC.json",
-                     help="a search run directory, or a JSON file from --format json")
+                     help="a search run directory (GP or ES), or a JSON file from --format "
+                          "json or from python -m lossforge.distill")
     src.add_argument("--formula", metavar="H", help="a mirror map h(p), e.g. 'p*log(p)'")
     src.add_argument("--zoo", metavar="NAME", help="a known member: dpo, orpo, ipo, simpo, ...")
     pick = ap.add_argument_group("which loss of a run directory (default --best)")
@@ -105,10 +109,43 @@ def _overrides(args) -> dict:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+#: what a neural (ES) objective has of the options: no imitation term, weights or constants
+_NEURAL_FIELDS = {"name", "beta", "link", "reference", "aggregation"}
+
+
+def _distil_hint(run: str) -> str:
+    return (f"distil it first (python -m lossforge.distill {run}), then export the formula: "
+            f"python -m lossforge.export {run}/distilled-deap.json")
+
+
+def _spec_from_file(path: Path):
+    """The spec of a JSON file: a ``--format json`` export (symbolic or neural), a bare spec,
+    or what ``python -m lossforge.distill`` writes (its distilled formula)."""
+    import json
+
+    from lossforge.objectives import MPOSpec, NeuralSpec
+    from lossforge.objectives.neural import is_neural
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable JSON file: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    # lossforge.distill's output: its distilled formula (the spec's description names the
+    # network it came from and the fit's error)
+    spec = data["distilled"].get("spec") if isinstance(data.get("distilled"), dict) \
+        else data.get("spec", data)
+    try:
+        return NeuralSpec.from_json(spec) if is_neural(spec) else MPOSpec.from_json(spec)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
 def load_objective(args):
     """The objective the arguments name (see the module docstring)."""
     from lossforge import objectives
-    from lossforge.objectives.mpo import spec_from_json_text
+    from lossforge.search.rundir import load_run, unchecked_note
 
     sources = [s for s in (args.source, args.formula, args.zoo) if s is not None]
     if len(sources) != 1:
@@ -124,19 +161,28 @@ def load_objective(args):
     elif Path(args.source).is_file():
         if picked:
             raise ConfigError(f"{args.source} is a file: --best/--rank/--loss need a run dir")
-        try:
-            spec = spec_from_json_text(Path(args.source).read_text())
-        except ConfigError as exc:
-            raise ConfigError(f"{args.source}: {exc}") from None
+        spec = _spec_from_file(Path(args.source))
     else:
+        run = load_run(args.source)
+        note = unchecked_note(run)
+        if note:
+            print(note, file=sys.stderr)
         rank = 0 if args.rank is None else args.rank
-        found = objectives.from_run(args.source, rank, name=args.loss)
-        spec = found.spec
+        spec = objectives.from_run(run, rank, name=args.loss).spec
         notes.append(f"From run {Path(args.source).resolve().name}"
                      + (f", loss {args.loss}." if args.loss else f", hall-of-fame rank {rank} "
                         "(0 = best)."))
+    over = _overrides(args)
+    if isinstance(spec, objectives.NeuralSpec):
+        bad = sorted(set(over) - _NEURAL_FIELDS) + (["param"] if args.param else [])
+        if bad:
+            raise ConfigError(f"{spec.name!r} is a neural objective (an ES network): "
+                              f"--{', --'.join(b.replace('_', '-') for b in bad)} "
+                              f"{'does' if len(bad) == 1 else 'do'} not apply; "
+                              + _distil_hint(args.source or "RUN"))
+        return objectives.NeuralObjective(dataclasses.replace(spec, **over)), notes
     params = {**spec.params, **_params(args.param)}
-    spec = dataclasses.replace(spec, params=params, **_overrides(args))
+    spec = dataclasses.replace(spec, params=params, **over)
     return objectives.Objective(spec), notes
 
 
@@ -146,7 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from lossforge.export import export
 
+        from lossforge.objectives import NeuralObjective
+
         objective, notes = load_objective(args)
+        if isinstance(objective, NeuralObjective) and args.format.startswith("latex"):
+            raise ConfigError(f"{objective.name!r} is a neural objective (an ES network) with no "
+                              f"closed form to write as LaTeX (--format torch and json export "
+                              f"the network); {_distil_hint(args.source or 'RUN')}")
         text = export(objective, args.format, notes=notes)
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -51,6 +51,10 @@ def pareto_table(rows: list[dict], baselines: list[dict], rung: str) -> str:
 
 
 def _table_row(record: dict, label: str, size: str, rung: str) -> str:
-    tex = MirrorMap.from_formula(record["spec"]["mirror_map"]).latex()
     score = score_text(record.get(rung), "$\\pm$", 1)
+    spec = record["spec"]
+    if spec.get("kind") == "neural":  # an ES network: no formula until it is distilled
+        return (f"{label} & {size} & neural (no closed form) & monotone network, "
+                f"{len(spec['params'])} parameters & {score} \\\\")
+    tex = MirrorMap.from_formula(spec["mirror_map"]).latex()
     return f"{label} & {size} & ${tex['h']}$ & ${tex['phi_tilde']}$ & {score} \\\\"

@@ -203,9 +203,11 @@ def module_source(objective: Objective, *, notes: list[str] | tuple[str, ...] = 
     """
     s = objective.spec
     mm = objective.mirror_map
+    if getattr(objective, "network", None) is not None:
+        return _neural_module_source(objective, notes)
     if mm is None:
-        raise ExportError(f"{s.name!r} has no closed-form mirror map (a neural objective?): "
-                          "distil it to a formula first")
+        raise ExportError(f"{s.name!r} has no closed-form mirror map: distil it to a formula "
+                          "first")
     uses_psi = objective.imitation_expr is not None
     has_w_pref = objective.w_pref_expr != 1
     beta = float(s.beta)
@@ -224,7 +226,7 @@ def module_source(objective: Objective, *, notes: list[str] | tuple[str, ...] = 
     if s.description:
         lines += [s.description, ""]
     lines += list(notes) + ([""] if notes else [])
-    lines += [f"    h(p)      = {mm.h}",
+    lines += [f"    h(p)      = {mm.h_text}",
               f"    phi^-1(p) = {mm.phi_inv}   (+ const)",
               f"    phi~(l)   = {mm.phi_tilde}   (+ const)",
               f"    r(y)      = beta * [phi~(l_theta(y)){ref}],   beta = {beta!r}",
@@ -274,6 +276,76 @@ def module_source(objective: Objective, *, notes: list[str] | tuple[str, ...] = 
         out.append(_function("w_sft", "t", objective.w_sft_expr,
                              "Weight of the imitation term at progress t.", "t", {T}))
     out.append(_loss_source(objective, has_w_pref, uses_psi))
+    return "".join(out)
+
+
+def _neural_module_source(objective, notes) -> str:
+    """An ES network's objective (``objectives/neural.py``) as a standalone module: phi~ is the
+    monotone network with its parameters as float literals, computed in the order of
+    ``NeuralMap.phi_tilde`` (so the file returns lossforge's losses bit for bit); the rest (link,
+    beta, reference) as for a symbolic objective. A network has no imitation term or weights."""
+    s, net = objective.spec, objective.network
+    a, v, w, b = net.unpack()
+    mid, half = net._mid_half
+    beta = float(s.beta)
+    for x in (beta, mid, half, *v, *w, *b):
+        _number(float(x))
+    ref = " - phi~(l_ref(y))" if s.reference else ""
+    agg = {"sum": "SUMMED over the response's tokens (as DPO)",
+           "mean": "AVERAGED per token of the response (length-normalised, as ORPO/SimPO)"}
+    lines = [f"{s.name}: an MPO preference loss with a neural phi~ (CMA-ES, python -m "
+             "lossforge.search --method es), exported by lossforge (standalone: needs only "
+             "torch).", ""]
+    if s.description:
+        lines += [s.description, ""]
+    lines += list(notes) + ([""] if notes else [])
+    lines += ["    phi~(l)   = SLOPE * l + HALF * sum_k AMP_k * tanh(W_k * (l - MID) / HALF + B_k)",
+              f"                ({net.describe()}; strictly increasing: h is a valid mirror "
+              "map with no closed form)",
+              f"    r(y)      = beta * [phi~(l_theta(y)){ref}],   beta = {beta!r}",
+              "    D         = r(y_w) - r(y_l)",
+              "    loss      = G(D, r_w, r_l, t)",
+              f"    G         = {objective.link_expr}",
+              "",
+              f"Log-probs l: {agg[s.aggregation]}.",
+              "Reference log-probs: " + ("required." if s.reference else "not used "
+                                         "(reference-free)."),
+              "Progress t in [0, 1] (training step / total steps): " +
+              ("required." if objective.temporal else "not used."),
+              "",
+              "    losses = loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps,",
+              "                  ref_rejected_logps, progress=None)  # [B]",
+              "    loss_value = losses.mean()",
+              "",
+              "SPEC is the objective as lossforge data: lossforge.objectives.from_spec(SPEC)."]
+    doc = _docstring_text("\n".join(lines))
+    spec_literal = pprint.pformat(s.to_json(), sort_dicts=False, width=96)
+
+    def floats(xs) -> str:
+        return "[" + ", ".join(_number(float(x)) for x in xs) + "]"
+
+    out = [f'"""{doc}\n"""\n\nimport torch\nimport torch.nn.functional as F\n\n'
+           f"NAME = {s.name!r}\nBETA = {beta!r}\nAGGREGATION = {s.aggregation!r}\n"
+           f"NEEDS_REFERENCE = {bool(s.reference)}\nTEMPORAL = {bool(objective.temporal)}\n"
+           f"NEEDS_LENGTHS = False\nSPEC = {spec_literal}\n\n"
+           f"# the network: slope floor exp(a), centre and half-width of its l range, |v|, |w|, b\n"
+           f"SLOPE = {_number(math.exp(a))}\nMID = {_number(mid)}\nHALF = {_number(half)}\n"
+           f"AMP = {floats(abs(x) for x in v)}\nW = {floats(abs(x) for x in w)}\n"
+           f"B = {floats(b)}\n",
+           _KERNELS,
+           '\n\ndef phi_tilde(l):\n'
+           '    """phi~(l): the monotone network (strictly increasing in l)."""\n'
+           '    out = l * SLOPE\n'
+           '    if any(AMP):\n'
+           '        u = ((l - MID) / HALF).unsqueeze(-1)\n'
+           '        like = dict(dtype=l.dtype, device=l.device)\n'
+           '        hidden = torch.tanh(u * torch.tensor(W, **like) + torch.tensor(B, **like))\n'
+           '        out = out + HALF * (hidden * torch.tensor(AMP, **like)).sum(-1)\n'
+           '    return out\n',
+           _function("link", "D, rw, rl, t", objective.link_expr,
+                     "G: the preference link of the margin D and the rewards rw, rl.",
+                     "D", {D, RW, RL}),
+           _loss_source(objective, False, False)]
     return "".join(out)
 
 

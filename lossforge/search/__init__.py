@@ -9,7 +9,9 @@ The flow, one module per stage:
     executors.py   where fitness runs: local process pool or Ray, same results
     checkpoint.py  the state as checksummed JSON, atomic writes
     rundir.py      run directory outputs and ``load_run``; export.py: torch source, LaTeX table
-    run.py         the driver (live table, checkpoint per generation, resume, final report)
+    run.py         the driver (live table, checkpoint per generation, resume)
+    summary.py     the final report and ``show``: front, baselines, the words, the verdict
+    verdict.py     better / level / worse on the paired per-seed difference (t-interval)
     probe_fitness.py  a cheap synthetic stand-in fitness for engine tests and smoke runs
 
     from lossforge.search import SearchConfig, run_search, load_run

@@ -30,9 +30,17 @@ examples:
       --grammar grammars/mirror_map_dcp.toml --generations 30 --population 64 --seed 1
   python -m lossforge.search --resume runs/20261125-171500-quick-s0
   python -m lossforge.search --executor ray
-  python -m lossforge.search --method es --scenario hopper-mixed-quality --budget screen \
-      --population 8 --generations 7 --sigma0 0.5 --hidden 4
+  python -m lossforge.search --method es --scenario hopper-mixed-quality --budget screen \\
+      --population 8 --generations 8 --sigma0 0.8
   python -m lossforge.search show runs/20261125-171500-quick-s0 [--latex]
+
+an ES run, its formula, and the formula as a torch file (seconds with --fitness probe):
+  python -m lossforge.search --method es --fitness probe --population 4 --generations 2
+  python -m lossforge.distill runs/<es-run>
+  python -m lossforge.export runs/<es-run>/distilled-deap.json --format torch > loss.py
+
+A run ends with a verdict per baseline: the best loss is better, level or worse on the paired
+per-seed difference (both trained on the same seeds), by its 95 % t-interval.
 """
 
 
@@ -97,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="es: initial CMA-ES step size (default 0.5)")
     ap.add_argument("--hidden", type=int, default=None,
                     help="es: tanh units of the neural phi~ (default 4: 13 parameters)")
-    ap.add_argument("--quiet", action="store_true", help="no live table (CI)")
+    ap.add_argument("--quiet", action="store_true",
+                    help="no live table or progress lines; only the best loss's formula and "
+                         "the verdict at the end (CI)")
     ap.add_argument("--allow-test", action="store_true",
                     help="search on a test-suite scenario (benchmarks/suites/test.toml) anyway")
     ap.add_argument("--ledger", metavar="PATH", default=None,
@@ -158,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                                budget=args.budget or d.budget,
                                generations=(d.generations if args.generations is None
                                             else args.generations),
-                               population=args.population or d.population, seed=args.seed,
+                               population=(d.population if args.population is None
+                                           else args.population), seed=args.seed,
                                executor=args.executor or "local", workers=args.workers,
                                fitness=args.fitness, top_fraction=args.top_fraction,
                                aggregation=args.aggregation, beta=args.beta,

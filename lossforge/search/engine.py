@@ -33,6 +33,7 @@ from typing import Any
 from lossforge.errors import ConfigError
 from lossforge.grammar.loader import Grammar, load_grammar
 from lossforge.objectives import get_spec
+from lossforge.objectives.mpo import IMITATION_VARS, LINK_VARS
 from lossforge.search import genome, gp
 from lossforge.search.candidates import REASONS, Candidate, validate
 from lossforge.search.executors import map_specs
@@ -174,11 +175,43 @@ class Context:
     journal: Journal | None = None   # finished evaluations of the run directory (journal.py)
 
 
+#: The variables each part of a genome may use: the mirror map is written in p (h(p)) or in l
+#: (phi~(l)); the slots' variables are the objective's (``objectives/mpo.py``).
+PART_VARIABLES = {"h": ({"p"}, {"l"}), "link": (set(LINK_VARS),),
+                  "imitation": (set(IMITATION_VARS),)}
+_PART_FLAGS = {"h": "--grammar", "link": "--link-grammar", "imitation": "--imitation-grammar"}
+_PART_NAMES = {"h": "the mirror-map grammar", "link": "a link grammar",
+               "imitation": "an imitation grammar"}
+
+
+def _fits(part: str, have: set[str]) -> bool:
+    allowed = PART_VARIABLES[part]
+    return have in allowed if part == "h" else have <= allowed[0]
+
+
+def check_part_grammar(part: str, grammar: Grammar, given: str) -> None:
+    """A grammar given for the wrong part (e.g. the link grammar as the mirror maps') would
+    have every tree rejected: refuse it before the run starts, naming file and variables."""
+    have = set(grammar.variable_names)
+    if _fits(part, have):
+        return
+    want = ("one variable, p (h(p)) or l (phi~(l))" if part == "h"
+            else f"variables among {', '.join(sorted(PART_VARIABLES[part][0]))}")
+    other = next((p for p in PART_VARIABLES if p != part and _fits(p, have)), None)
+    hint = f" (is it {_PART_NAMES[other]}? give it as {_PART_FLAGS[other]})" if other else ""
+    raise ConfigError(f"{_PART_FLAGS[part]} {given}: grammar {grammar.name!r} has variables "
+                      f"{', '.join(sorted(have))}; {_PART_NAMES[part]} needs {want}{hint}")
+
+
 def make_context(config: SearchConfig) -> Context:
     grammar = load_grammar(resolve_path(config.grammar, "grammar"))
     slots = {slot: load_grammar(resolve_path(text, f"{slot} grammar"))
              for slot, text in (("link", config.link_grammar),
                                 ("imitation", config.imitation_grammar)) if text}
+    given = {"h": config.grammar, "link": config.link_grammar,
+             "imitation": config.imitation_grammar}
+    for part, g in (("h", grammar), *slots.items()):
+        check_part_grammar(part, g, given[part])
     space = genome.Space(grammar, slots)
     path, scenario = resolve_scenario(config.scenario)
     height = config.max_height or grammar.max_depth
@@ -490,7 +523,8 @@ def best_top_score(state: dict, ctx_or_ladder) -> float | None:
     return max(vals) if vals else None
 
 
-_VOLATILE = {"seconds", "timing", "convex_status"}
+# sha256: a result file's checksum covers its "seconds" fields too
+_VOLATILE = {"seconds", "timing", "convex_status", "sha256"}
 
 
 def deterministic_view(obj: Any) -> Any:

@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from lossforge.bench._io import atomic_write_json
+from lossforge.bench._io import atomic_write_json, atomic_write_text
 from lossforge.errors import CheckpointError, ConfigError
+from lossforge.export.latex import pareto_table
 from lossforge.objectives.neural import DEFAULT_L_RANGE, NeuralMap, NeuralSpec, n_params
 from lossforge.search import engine, rundir
 
@@ -70,8 +71,8 @@ class ESConfig:
             raise ConfigError(f"--budget {self.budget!r}: expected quick, screen or full")
         if self.generations < 1:
             raise ConfigError(f"--generations must be >= 1, got {self.generations}")
-        if self.population < 2:
-            raise ConfigError(f"--population must be >= 2 for CMA-ES, got {self.population}")
+        if self.population < 3:  # cma's tell() refuses fewer (after a whole generation ran)
+            raise ConfigError(f"--population must be >= 3 for CMA-ES, got {self.population}")
         if not self.sigma0 > 0:
             raise ConfigError(f"--sigma0 must be positive, got {self.sigma0}")
         if self.hidden < 1:
@@ -270,8 +271,9 @@ def _row(c: dict, budget: str) -> dict:
 
 
 def write_results(run_dir: Path, state: dict, ctx: Context, *, plot: bool = False) -> dict:
-    """hall_of_fame.json (best networks first) and pareto.json (the best network: every
-    network has the same complexity), in the GP run directory's format."""
+    """hall_of_fame.json (best networks first), pareto.json and pareto.tex (the best network:
+    every network has the same complexity) and losses/*.py (each network as a torch module), in
+    the GP run directory's format; the plot is es.png (score by generation), not a front."""
     budget = state["ladder"][-1]
     cands = [c for c in state["candidates"].values() if not math.isnan(_score(c.get(budget)))]
     cands.sort(key=lambda c: (-_score(c[budget]), c["spec"]["name"]))
@@ -281,8 +283,10 @@ def write_results(run_dir: Path, state: dict, ctx: Context, *, plot: bool = Fals
               "metric": ctx.config.metric, "generation": state["generation"],
               "baselines": baselines, "counters": state["counters"],
               "init_score": init_score(state), "cma": state["cma"]}
-    atomic_write_json(run_dir / "hall_of_fame.json", {**common, "hall_of_fame": hof})
-    atomic_write_json(run_dir / "pareto.json", {**common, "pareto": hof[:1]})
+    rundir.write_checked(run_dir / "hall_of_fame.json", {**common, "hall_of_fame": hof})
+    rundir.write_checked(run_dir / "pareto.json", {**common, "pareto": hof[:1]})
+    atomic_write_text(run_dir / "pareto.tex", pareto_table(hof[:1], baselines, budget))
+    rundir.write_loss_files(run_dir, hof, ctx.scenario.name, budget, ctx.config.metric)
     if plot and state["history"]:
         write_plot(run_dir, state)
     return {"hall_of_fame": hof, "pareto": hof[:1], "baselines": baselines}

@@ -6,18 +6,16 @@ what a search run knows (run, scenario, score) to the file's docstring.
 from __future__ import annotations
 
 from lossforge.export import ExportError, module_source, pareto_table, score_text
-from lossforge.objectives.mpo import MPOSpec, Objective
+from lossforge.objectives.neural import from_spec
 
 __all__ = ["ExportError", "loss_module_source", "pareto_table"]
 
 
 def loss_module_source(loss: dict, *, run: str, scenario: str, rung: str, metric: str) -> str:
     """The standalone torch module of a hall-of-fame / Pareto row of a run."""
-    if loss["spec"].get("kind", "symbolic") != "symbolic":
-        raise ExportError(f"{loss['name']}: a {loss['spec']['kind']} objective has no closed "
-                          "form to write as torch source")
     # the search checked the mirror map before scoring it: no need to prove convexity again
-    objective = Objective(MPOSpec.from_json(loss["spec"]), check=False)
+    # (an ES network is valid by construction; its file holds the network's parameters)
+    objective = from_spec(loss["spec"], check=False)
     notes = [f"Run {run}, scenario {scenario}.",
              f"Score ({rung}, {metric}): {score_text(loss.get(rung), '+/-', 2)}"]
     return module_source(objective, notes=notes)

@@ -3,7 +3,10 @@
 Same signature and result type, no MuJoCo: a few SGD steps of per-pair log-prob offsets
 under the candidate loss on a fixed synthetic preference batch with 30 % flipped labels, scored
 by how far the *true* preferences' margins moved, minus a penalty when the chosen log-probs
-fall (likelihood displacement). Seeds pick the minibatches; budgets set the step counts. It
+fall (likelihood displacement). Chosen responses have lengths n (for imitation terms in n):
+50-200 steps where the label is right, 20-120 where it was flipped (a poor chosen response
+ends early, as in hopper-mixed-quality). Seeds pick the minibatches; budgets set the step
+counts. It
 ranks losses differently (it is a function of the loss, never a constant), costs milliseconds,
 and exists so that the engine's tests and the ``--fitness probe`` smoke runs do not need the
 benchmark. It says nothing about MuJoCo returns.
@@ -42,11 +45,14 @@ def _batch() -> tuple[torch.Tensor, ...]:
     ref_c = -40.0 - 60.0 * torch.rand(n, generator=g, dtype=torch.float64)
     ref_r = -40.0 - 60.0 * torch.rand(n, generator=g, dtype=torch.float64)
     flipped = torch.rand(n, generator=g, dtype=torch.float64) < 0.3
-    return ref_c, ref_r, flipped
+    # drawn after the rest: the batch of losses that do not read n is what it always was
+    u = torch.rand(n, generator=g, dtype=torch.float64)
+    lengths = torch.where(flipped, 20.0 + 100.0 * u, 50.0 + 150.0 * u).round()
+    return ref_c, ref_r, flipped, lengths
 
 
 def _one_seed(objective, budget: str, seed: int) -> tuple[str, list[float]]:
-    ref_c, ref_r, flipped = _batch()
+    ref_c, ref_r, flipped, lengths = _batch()
     g = torch.Generator().manual_seed(1000 + seed)
     theta_c = torch.zeros_like(ref_c)
     theta_r = torch.zeros_like(ref_r)
@@ -57,6 +63,8 @@ def _one_seed(objective, budget: str, seed: int) -> tuple[str, list[float]]:
         tc = theta_c[idx].clone().requires_grad_(True)
         tr = theta_r[idx].clone().requires_grad_(True)
         kw = {"progress": step / _STEPS[budget]} if objective.temporal else {}
+        if getattr(objective, "needs_lengths", False):
+            kw["chosen_lengths"] = lengths[idx]
         # log-probs stay below 0 (-softplus(-x) ~ x for x << 0); mean-aggregated objectives
         # see per-step log-probs of a 100-step segment, as in the smoke test
         scale_l = 100.0 if objective.aggregation == "mean" else 1.0

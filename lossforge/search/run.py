@@ -20,6 +20,7 @@ from lossforge.errors import CheckpointError, ConfigError
 from lossforge.search import checkpoint, engine, es, rundir
 from lossforge.search.executors import make_executor, resolve_warm_up
 from lossforge.search.journal import Journal
+from lossforge.search.summary import es_report, print_brief, print_front, show  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,9 @@ class _Method:
 def _method(name: str) -> _Method:
     if name == es.METHOD:
         return _Method(es.ESConfig, es.make_context, es.init_state, es.step, es.write_start,
-                       es.write_results, es.title, lambda state: es.COLUMNS,
-                       lambda h, elapsed: es.row(h), _es_report)
+                       es.write_results, lambda ctx: es.title(ctx) + fitness_label(ctx.config),
+                       lambda state: es.COLUMNS,
+                       lambda h, elapsed: es.row(h), es_report)
     return _Method(engine.SearchConfig, engine.make_context, engine.init_state, engine.step,
                    rundir.write_start, rundir.write_results, _gp_title, _gp_columns, _gp_row,
                    print_front)
@@ -87,9 +89,12 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
             config = engine.SearchConfig()
         method = _method(es.METHOD if isinstance(config, es.ESConfig) else "gp")
         ctx = method.make_context(config)
-        run_dir = rundir.new_run_dir(runs_root, ctx.scenario.name, config.seed)
+        label = ctx.scenario.name + ("-probe" if config.fitness == "probe" else "")
+        run_dir = rundir.new_run_dir(runs_root, label, config.seed)
         method.write_start(run_dir, ctx)
         state = method.init_state(ctx)
+    if resume is not None and state["generation"] >= config.generations:
+        _finished_note(run_dir, state, console)
     if hasattr(ctx, "journal"):  # evaluations finished mid-generation survive a kill
         ctx.journal = Journal(run_dir)
     warm_up = resolve_warm_up(config.fitness)
@@ -130,9 +135,19 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
         if own_executor:
             executor.close()
     results = method.write_results(run_dir, state, ctx, plot=True)
-    if not quiet and state["generation"] >= config.generations:
-        method.report(results, state, console)
+    if state["generation"] >= config.generations:  # quiet: the best formula and the verdict
+        (print_brief if quiet else method.report)(results, state, console)
     return run_dir
+
+
+def _finished_note(run_dir: Path, state: dict, console) -> None:
+    from rich.console import Console
+
+    n = state["generation"]
+    (console or Console()).print(
+        f"{run_dir}: this run finished all {n} generations already; nothing to run. "
+        f"--generations N (more than {n}) extends it; python -m lossforge.search show "
+        f"{run_dir} prints it again.", markup=False, highlight=False, soft_wrap=True)
 
 
 def _first_checkpoint_missing(run_dir: Path) -> dict | None:
@@ -231,7 +246,14 @@ def _gp_title(ctx) -> str:
     cfg, ladder = ctx.config, ctx.ladder
     return (f"lossforge search: {ctx.scenario.name}, {ctx.grammar.name}, pop {cfg.population}, "
             f"seed {cfg.seed}; score = {cfg.metric} at {ladder[0]} (best/median) and "
-            f"{ladder[-1]}")
+            f"{ladder[-1]}{fitness_label(cfg)}")
+
+
+def fitness_label(cfg) -> str:
+    """Said in the title of every run whose scores are not the MuJoCo benchmark's."""
+    if cfg.fitness == "probe":
+        return "; PROBE fitness (synthetic: says nothing about MuJoCo returns)"
+    return "" if cfg.fitness == "bench" else f"; fitness {cfg.fitness}"
 
 
 def _gp_columns(state) -> tuple:
@@ -244,93 +266,3 @@ def _gp_row(h: dict, elapsed: float) -> list[str]:
     return [str(h["generation"]), _fmt(h["best"]), _fmt(h["median"]), _fmt(h["best_full"]),
             _fmt(n_eval / elapsed if elapsed else None, 2), str(h["total_rejected"]),
             str(h["total_duplicates"]), str(h["total_cache_hits"])]
-
-
-def _es_report(results: dict, state: dict, console=None) -> None:
-    """The best network beside DPO, its initialisation (no rejection counters: nothing is)."""
-    print_front(results, state, console)
-    init = es.init_score(state)
-    if init is not None and results["pareto"]:
-        best = results["pareto"][0]
-        top = state["ladder"][-1]
-        print(f"\nbest network {best['name']}: {top} {_fit(best.get(top))} vs its "
-              f"initialisation (DPO) {init:.2f}; distil it: python -m lossforge.distill RUN_DIR")
-
-
-# ---- final report ----------------------------------------------------------------------------
-
-
-def _fit(f: dict | None) -> str:
-    if not f:
-        return "-"
-    if f["status"] != "ok" or f["score"] is None:
-        return f"failed ({f['status']})"
-    ci = f"{f['ci95']:.2f}" if f.get("ci95") is not None else "n/a (1 seed)"
-    return f"{f['score']:.2f} ± {ci}"
-
-
-def print_front(results: dict, state: dict, console=None) -> None:
-    """The Pareto front as readable formulas, with DPO/ORPO scored in the same run."""
-    from rich.console import Console
-
-    console = console or Console()
-    ladder = state["ladder"]
-    top = ladder[-1]
-    console.print(f"\n[bold]Pareto front[/bold] (complexity vs {top} score, "
-                  f"{state['config']['metric']}), after {state['generation']} generations:")
-    for r in results["pareto"]:
-        console.print(f"\n[bold]{r['name']}[/bold]  size {r['complexity']}  "
-                      f"score {top}: {_fit(r.get(top))}"
-                      + (f"   {ladder[0]}: {_fit(r.get(ladder[0]))}" if len(ladder) > 1 else ""))
-        console.print(f"  h(p)      = {r['h']}", highlight=False)
-        console.print(f"  phi^-1(p) = {r['phi_inv']}", highlight=False)
-        console.print(f"  phi~(l)   = {r['phi_tilde']}", highlight=False)
-        console.print(f"  {r['loss']}", highlight=False)
-    if not results["pareto"]:
-        console.print("  (empty: no loss reached the top rung with a finite score)")
-    c = state.get("counters")
-    if c and "rejected" in c:  # the GP's tallies (an ES run has nothing to reject)
-        rej = ", ".join(f"{k} {v}" for k, v in c["rejected"].items() if v) or "none"
-        console.print(f"\nproposed {c['proposed']}; rejected before training: {rej}; "
-                      f"duplicates skipped {c['duplicates']}; cache hits {c['cache_hits']}; "
-                      f"trained: " + ", ".join(f"{k} {v}" for k, v in c["evaluated"].items()),
-                      highlight=False)
-    console.print("\n[bold]Baselines in this run[/bold]:")
-    for b in results["baselines"]:
-        console.print(f"  {b['spec']['name']:<6} {top}: {_fit(b.get(top))}"
-                      + (f"   {ladder[0]}: {_fit(b.get(ladder[0]))}" if len(ladder) > 1 else ""),
-                      highlight=False)
-
-
-def show(run: str | Path, latex: bool = False, console=None) -> None:
-    """``python -m lossforge.search show RUN``: the hall of fame and front again (or LaTeX)."""
-    from rich.console import Console
-
-    console = console or Console()
-    path = Path(run)
-    r = rundir.load_run(path)
-    if latex:
-        tex = path / "pareto.tex"
-        if not tex.is_file():
-            raise CheckpointError(f"{tex}: missing")
-        print(tex.read_text())
-        for row in r.pareto:
-            print(f"% {row['name']}")
-            print(r.objectives[row["name"]].latex())
-        return
-    hof = rundir._read_json(path / "hall_of_fame.json")
-    ladder = hof["ladder"]
-    console.print(f"[bold]{path.name}[/bold]: scenario {hof['scenario']}, generation "
-                  f"{hof['generation']}, metric {hof['metric']}, rungs {'/'.join(ladder)}")
-    console.print("\n[bold]Hall of fame[/bold]")
-    for i, row in enumerate(r.hall_of_fame, 1):
-        scores = "   ".join(f"{rung}: {_fit(row.get(rung))}" for rung in reversed(ladder))
-        console.print(f"{i:>2}. {row['name']}  size {row['complexity']}  {scores}",
-                      highlight=False)
-        console.print(f"    h(p) = {row['h']}    phi~(l) = {row['phi_tilde']}", highlight=False)
-        spec = row["spec"]
-        if spec.get("imitation") or spec.get("link", "-logsigmoid(D)") != "-logsigmoid(D)":
-            console.print(f"    {row['loss'].split(',  D =')[0]}", highlight=False)
-    state = {"ladder": ladder, "config": {"metric": hof["metric"]},
-             "generation": hof["generation"], "counters": hof.get("counters")}
-    print_front({"pareto": r.pareto, "baselines": r.baselines}, state, console)

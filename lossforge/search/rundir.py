@@ -7,15 +7,20 @@
       generations.jsonl    one summary line per generation
       hall_of_fame.json    best losses (top-rung score first), with formulas and fitness
       pareto.json          the front of complexity (tree size) vs top-rung score; baselines
+                           (both carry "sha256", the hash of the rest of the file as canonical
+                           JSON, as checkpoint.json does: an edited or damaged file is refused)
       pareto.tex           the front as a LaTeX table; pareto.png, the front as a plot
       losses/<name>.py     one standalone torch file per loss in the hall of fame or front
 
 ``load_run(path)`` reads the JSON files back into callable ``Objective`` objects (JSON only;
-nothing is unpickled or executed).
+nothing is unpickled or executed). A result file whose checksum does not match its content is
+refused (``CheckpointError`` naming it); one without a checksum (a run directory written before
+results were checksummed) is read and listed in ``Run.unchecked``, which the CLIs report.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -23,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lossforge.bench._io import atomic_write_json, atomic_write_text
+from lossforge.bench._io import atomic_write_json, atomic_write_text, canonical_json
 from lossforge.errors import CheckpointError
 from lossforge.objectives import Objective, from_spec
 from lossforge.search import gp
@@ -122,19 +127,25 @@ def write_results(run_dir: Path, state: dict, ctx, *, plot: bool = False) -> dic
     common = {"scenario": ctx.scenario.name, "ladder": ladder, "metric": ctx.config.metric,
               "generation": state["generation"], "baselines": baselines,
               "counters": state["counters"]}   # rejections by reason, duplicates, cache hits
-    atomic_write_json(run_dir / "hall_of_fame.json", {**common, "hall_of_fame": hof})
-    atomic_write_json(run_dir / "pareto.json", {**common, "pareto": front})
+    write_checked(run_dir / "hall_of_fame.json", {**common, "hall_of_fame": hof})
+    write_checked(run_dir / "pareto.json", {**common, "pareto": front})
     atomic_write_text(run_dir / "pareto.tex", pareto_table(front, baselines, ladder[-1]))
-    for row in {r["name"]: r for r in hof + front}.values():
-        try:
-            src = loss_module_source(row, run=run_dir.name, scenario=ctx.scenario.name,
-                                     rung=ladder[-1], metric=ctx.config.metric)
-        except ExportError:
-            continue
-        atomic_write_text(run_dir / "losses" / f"{row['name']}.py", src)
+    write_loss_files(run_dir, hof + front, ctx.scenario.name, ladder[-1], ctx.config.metric)
     if plot:
         write_plot(run_dir, state, front, baselines)
     return {"hall_of_fame": hof, "pareto": front, "baselines": baselines}
+
+
+def write_loss_files(run_dir: Path, rows: list[dict], scenario: str, rung: str,
+                     metric: str) -> None:
+    """losses/<name>.py: one standalone torch module per loss of ``rows``."""
+    for row in {r["name"]: r for r in rows}.values():
+        try:
+            src = loss_module_source(row, run=run_dir.name, scenario=scenario, rung=rung,
+                                     metric=metric)
+        except ExportError:
+            continue
+        atomic_write_text(run_dir / "losses" / f"{row['name']}.py", src)
 
 
 def write_plot(run_dir: Path, state: dict, front: list[dict], baselines: list[dict]) -> None:
@@ -185,6 +196,7 @@ class Run:
     pareto: list[dict]
     baselines: list[dict]
     objectives: dict[str, Objective]   # every loss of the hall of fame and the front, by name
+    unchecked: tuple[str, ...] = ()    # result files without a checksum (older run directories)
 
     def __getitem__(self, name: str) -> Objective:
         return self.objectives[name]
@@ -200,16 +212,59 @@ def _read_json(path: Path) -> dict:
         raise CheckpointError(f"{path}: malformed JSON: {exc}") from None
 
 
+CHECKSUM = "sha256"
+
+
+def content_hash(doc: dict) -> str:
+    return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
+
+
+def write_checked(path: Path, doc: dict) -> None:
+    """``doc`` as JSON with ``"sha256"``: the hash of ``doc`` itself (canonical JSON)."""
+    atomic_write_json(path, {**doc, CHECKSUM: content_hash(doc)})
+
+
+def read_checked(path: Path) -> tuple[dict, bool]:
+    """(the document without its checksum, whether it had one). ``CheckpointError`` naming the
+    file when it is missing, malformed or its content does not match its checksum."""
+    doc = _read_json(path)
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"{path}: not a lossforge result file (a JSON object)")
+    stored = doc.pop(CHECKSUM, None)
+    if stored is None:
+        return doc, False
+    try:
+        actual = content_hash(doc)
+    except ValueError as exc:  # nan/inf smuggled in
+        raise CheckpointError(f"{path}: damaged ({exc})") from None
+    if actual != stored:
+        raise CheckpointError(f"{path}: checksum mismatch (edited or damaged after the run "
+                              f"wrote it: stored {str(stored)[:12]}..., content "
+                              f"{actual[:12]}...); nothing read from it")
+    return doc, True
+
+
+def unchecked_note(run: "Run") -> str | None:
+    """One line for the CLIs when a run directory's results carry no checksum."""
+    if not run.unchecked:
+        return None
+    return (f"note: {', '.join(run.unchecked)} in {run.path} carry no checksum (written before "
+            "lossforge checksummed results): unchecked")
+
+
 def load_run(path: str | Path) -> Run:
     """A run directory as callable objectives (from its JSON files; nothing is executed)."""
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"{path}: not a run directory")
     config = _read_json(path / "config.json")
-    hof = _read_json(path / "hall_of_fame.json")
-    par = _read_json(path / "pareto.json")
+    hof, hof_checked = read_checked(path / "hall_of_fame.json")
+    par, par_checked = read_checked(path / "pareto.json")
     objectives: dict[str, Objective] = {}
     for row in hof["hall_of_fame"] + par["pareto"]:
         if row["name"] not in objectives:
             objectives[row["name"]] = from_spec(row["spec"])
-    return Run(path, config, hof["hall_of_fame"], par["pareto"], hof["baselines"], objectives)
+    unchecked = tuple(name for name, ok in (("hall_of_fame.json", hof_checked),
+                                            ("pareto.json", par_checked)) if not ok)
+    return Run(path, config, hof["hall_of_fame"], par["pareto"], hof["baselines"], objectives,
+               unchecked)

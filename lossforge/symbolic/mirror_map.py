@@ -12,6 +12,7 @@ A map can also be written directly as phi~(l), a formula in the log-probability 
 
     mm = MirrorMap.from_formula("-sqrt(-l)")      # phi~(l) = -sqrt(-l), h'(p) = -sqrt(-log p)
     mm.h            # Integral(-sqrt(-log(p)), p): its antiderivative need not be elementary
+    mm.h_text       # what to print: the antiderivative if SymPy finds one, else a statement
 
 Only h' enters a loss, so such a map is checked one derivative lower (h' finite and strictly
 increasing on (0, 1), i.e. phi~ strictly increasing in l) and is the same kind of object
@@ -112,6 +113,23 @@ class MirrorMap:
         """The derivatives of the given formula up to h'' for the checks, computed only if a
         check needs them (lazily)."""
         return _LazyDerivatives(self)
+
+    @cached_property
+    def h_text(self) -> str:
+        """h(p) as text for people: h itself when given; for a map given as phi~(l) the
+        antiderivative of h' when SymPy's rule-based integrator finds a closed form (fast: no
+        Risch), else a statement of what defines h (never an unevaluated ``Integral(...)``)."""
+        if self.order == 2:
+            return str(self.h)
+        from sympy.integrals.manualintegrate import manualintegrate
+
+        try:
+            antiderivative = manualintegrate(self.h_prime, P)
+        except Exception:  # noqa: BLE001 - no closed form is an answer too
+            antiderivative = None
+        if antiderivative is not None and not antiderivative.has(sp.Integral):
+            return str(antiderivative)
+        return f"(no closed form) the h with h'(p) = phi~(log p), phi~(l) = {self.given}"
 
     @cached_property
     def phi_inv(self) -> sp.Expr:

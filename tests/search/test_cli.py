@@ -20,6 +20,10 @@ def test_help(capsys):
 @pytest.mark.parametrize("argv,fragment", [
     (["--generations", "0"], "--generations must be >= 1"),
     (["--population", "2"], "--population must be >= 4"),
+    (["--population", "0"], "--population must be >= 4, got 0"),   # was: ran with 16
+    (["--method", "es", "--population", "2"], "--population must be >= 3 for CMA-ES"),
+    (["--grammar", "grammars/link.toml"], "is it a link grammar? give it as --link-grammar"),
+    (["--link-grammar", "grammars/imitation.toml"], "a link grammar needs variables among"),
     (["--scenario", "no-such-scenario"], "scenario file"),
     (["--grammar", "missing.toml"], "grammar file 'missing.toml' not found"),
     (["--budget", "huge"], "invalid choice"),

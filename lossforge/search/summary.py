@@ -1,0 +1,263 @@
+"""What a search prints when it ends, and ``show`` prints again: the Pareto front as formulas,
+the baselines of the run, what the words mean, and the verdict of the best loss against each
+baseline (``verdict.py``: paired over the seeds both were trained on).
+
+    print_front(results, state)   the full report (a search's end, ``show``)
+    print_brief(results, state)   the best loss's formula and the verdict (``--quiet``)
+    show(run_dir, latex=False)    ``python -m lossforge.search show RUN``
+
+Formula lines never wrap: a pipe or a log file gets each formula on one line, whole.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from lossforge.errors import CheckpointError
+from lossforge.search import rundir
+from lossforge.search.verdict import paired_verdict
+
+#: What each fitness metric is, in words.
+METRIC_WORDS = {
+    "auc": "auc = the normalised return (0 = a random policy, 100 = the zoo's expert) averaged "
+           "over the checkpoints of training: the area under the learning curve",
+    "final": "final = the normalised return (0 = a random policy, 100 = the zoo's expert) of "
+             "the policy at the end of training",
+}
+#: ... and with the probe fitness, which is not the benchmark
+_PROBE = ("; the probe (--fitness probe) is a synthetic stand-in for smoke runs and says "
+          "nothing about MuJoCo returns")
+PROBE_WORDS = {
+    "auc": "auc = the probe fitness's score averaged over its training steps" + _PROBE,
+    "final": "final = the probe fitness's score after its last training step" + _PROBE,
+}
+
+
+def _console(console=None):
+    from rich.console import Console
+
+    return console or Console()
+
+
+def _say(console, text: str = "", **kw) -> None:
+    """One line as it is: no markup, no highlighting, no wrapping (formulas stay whole)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True, **kw)
+
+
+def _fit(f: dict | None) -> str:
+    if not f:
+        return "-"
+    if f["status"] != "ok" or f["score"] is None:
+        return f"failed ({f['status']})"
+    ci = f"{f['ci95']:.2f}" if f.get("ci95") is not None else "n/a (1 seed)"
+    return f"{f['score']:.2f} ± {ci}"
+
+
+def _ok(f: dict | None) -> bool:
+    return bool(f) and f["status"] == "ok" and f["score"] is not None
+
+
+def h_text(row: dict) -> str:
+    """A row's h(p) for people: a map written as phi~(l) is stored as SymPy's unevaluated
+    ``Integral(...)``; print its antiderivative or what defines it instead."""
+    h = row["h"]
+    if h.startswith("Integral(") and row["spec"].get("kind", "symbolic") == "symbolic":
+        from lossforge.symbolic.mirror_map import MirrorMap
+
+        return MirrorMap.from_formula(row["spec"]["mirror_map"]).h_text
+    return h
+
+
+def _seeds(baselines: list[dict], rung: str) -> int | None:
+    for b in baselines:
+        if _ok(b.get(rung)):
+            return len(b[rung]["per_seed"])
+    return None
+
+
+def glossary(state: dict, baselines: list[dict]) -> str:
+    """The metric and the budgets of this run, in words (printed once per report)."""
+    ladder, cfg = state["ladder"], state["config"]
+    role = {}
+    if len(ladder) == 1:
+        role[ladder[0]] = "the budget every loss is trained at"
+    else:
+        role[ladder[0]] = "the cheap budget every new loss is trained at"
+        for rung in ladder[1:-1]:
+            role[rung] = "a middle budget for the best fraction of each generation"
+        role[ladder[-1]] = "the larger budget only the best fraction of each generation gets"
+    words = PROBE_WORDS if cfg.get("fitness", "bench") == "probe" else METRIC_WORDS
+    parts = [words.get(cfg["metric"], cfg["metric"])]
+    for rung in ladder:
+        n = _seeds(baselines, rung)
+        parts.append(f"{rung} = {role[rung]}" + (f" ({n} seed{'s' * (n != 1)})" if n else ""))
+    return "What the words mean: " + "; ".join(parts) + "."
+
+
+def best_row(results: dict, ladder: list[str]) -> tuple[dict, str] | None:
+    """The best loss and the budget its verdict is at: the top rung when any loss reached it
+    with a score, else the first rung (the hall of fame is sorted that way already)."""
+    rows = results.get("hall_of_fame") or results.get("pareto") or []
+    for rung in reversed(ladder):
+        scored = [r for r in rows if _ok(r.get(rung))]
+        if scored:
+            return max(scored, key=lambda r: r[rung]["score"]), rung
+    return None
+
+
+def verdict_lines(results: dict, state: dict) -> list[str]:
+    """One line per baseline: better / level / worse on the paired per-seed difference."""
+    ladder = state["ladder"]
+    found = best_row(results, ladder)
+    if found is None:
+        return ["Verdict: none (no loss of this run has a score to compare)."]
+    row, rung = found
+    where = (f"at the {rung} budget" if rung == ladder[-1] else
+             f"at the {rung} budget only (no loss reached {ladder[-1]}: a screening verdict)")
+    lines = [f"Verdict for the best loss, {row['name']} ({rung} {_fit(row[rung])}), "
+             f"against each baseline {where}:"]
+    unbeaten = []
+    for b in results["baselines"]:
+        name, f = b["spec"]["name"].upper(), b.get(rung)
+        if not _ok(f):
+            lines.append(f"  {name}: no verdict ({name} has no {rung} score in this run)")
+            continue
+        try:
+            v = paired_verdict(row[rung]["per_seed"], f["per_seed"])
+        except ValueError as exc:
+            lines.append(f"  {name}: no verdict ({exc})")
+            continue
+        if v.word != "better":
+            unbeaten.append(name)
+        seeds = f"{v.n} seed{'s' * (v.n != 1)}"
+        if math.isinf(v.halfwidth):
+            diff = f"{v.diff:+.2f} on {seeds}, no interval (one seed cannot separate two losses)"
+        else:
+            diff = f"{v.diff:+.2f} ± {v.halfwidth:.2f}, paired over {seeds}"
+        word = {"better": "BETTER than", "worse": "WORSE than", "level": "LEVEL with"}[v.word]
+        lines.append(f"  {word} {name}: {diff}")
+    if unbeaten:
+        lines.append(f"  No loss of this run is shown better than {', '.join(unbeaten)}.")
+    lines.append("  (± is the 95 % t-interval of the mean per-seed difference, best loss minus "
+                 "baseline, both trained on the same seeds; better / worse: the interval lies "
+                 "wholly above / below 0; level: it contains 0, the seeds cannot tell them "
+                 "apart)")
+    return lines
+
+
+def print_front(results: dict, state: dict, console=None) -> None:
+    """The Pareto front as readable formulas, with DPO/ORPO scored in the same run, what the
+    words mean and the verdict."""
+    console = _console(console)
+    ladder = state["ladder"]
+    top = ladder[-1]
+    console.print(f"\n[bold]Pareto front[/bold] (complexity vs {top} score, "
+                  f"{state['config']['metric']}), after {state['generation']} generations:",
+                  soft_wrap=True)
+    for r in results["pareto"]:
+        console.print(f"\n[bold]{r['name']}[/bold]  size {r['complexity']}  "
+                      f"score {top}: {_fit(r.get(top))}"
+                      + (f"   {ladder[0]}: {_fit(r.get(ladder[0]))}" if len(ladder) > 1 else ""),
+                      highlight=False, soft_wrap=True)
+        _say(console, f"  h(p)      = {h_text(r)}")
+        _say(console, f"  phi^-1(p) = {r['phi_inv']}")
+        _say(console, f"  phi~(l)   = {r['phi_tilde']}")
+        _say(console, f"  {r['loss']}")
+    if not results["pareto"]:
+        _say(console, "  (empty: no loss reached the top rung with a finite score)")
+    c = state.get("counters")
+    if c and "rejected" in c:  # the GP's tallies (an ES run has nothing to reject)
+        rej = ", ".join(f"{k} {v}" for k, v in c["rejected"].items() if v) or "none"
+        _say(console, f"\nproposed {c['proposed']}; rejected before training: {rej}; "
+                      f"duplicates skipped {c['duplicates']}; cache hits {c['cache_hits']}; "
+                      f"trained: " + ", ".join(f"{k} {v}" for k, v in c["evaluated"].items()))
+    console.print("\n[bold]Baselines in this run[/bold]:")
+    for b in results["baselines"]:
+        _say(console, f"  {b['spec']['name']:<6} {top}: {_fit(b.get(top))}"
+                      + (f"   {ladder[0]}: {_fit(b.get(ladder[0]))}" if len(ladder) > 1 else ""))
+    _say(console, "\n" + glossary(state, results["baselines"]))
+    _say(console)
+    for line in verdict_lines(results, state):
+        _say(console, line)
+
+
+def print_brief(results: dict, state: dict, console=None) -> None:
+    """``--quiet``: the best loss as a formula and the verdict, nothing else."""
+    console = _console(console)
+    found = best_row(results, state["ladder"])
+    if found is not None:
+        row, rung = found
+        _say(console, f"best loss {row['name']}: {rung} {_fit(row[rung])}")
+        _say(console, f"  h(p) = {h_text(row)}    phi~(l) = {row['phi_tilde']}")
+        _say(console, f"  {row['loss']}")
+    for line in verdict_lines(results, state):
+        _say(console, line)
+
+
+def es_report(results: dict, state: dict, console=None) -> None:
+    """The best network beside DPO, its initialisation (no rejection counters: nothing is)."""
+    from lossforge.search import es
+
+    console = _console(console)
+    print_front(results, state, console)
+    init = es.init_score(state)
+    if init is not None and results["pareto"]:
+        best = results["pareto"][0]
+        top = state["ladder"][-1]
+        _say(console, f"\nbest network {best['name']}: {top} {_fit(best.get(top))} vs its "
+                      f"initialisation (DPO) {init:.2f}; distil it: python -m lossforge.distill "
+                      "RUN_DIR")
+
+
+def show(run: str | Path, latex: bool = False, console=None) -> None:
+    """``python -m lossforge.search show RUN``: the hall of fame and front again (or LaTeX)."""
+    console = _console(console)
+    path = Path(run)
+    r = rundir.load_run(path)
+    note = rundir.unchecked_note(r)
+    if note:
+        _say(console, note, style="yellow")
+    if latex:
+        _show_latex(r)
+        return
+    hof, _ = rundir.read_checked(path / "hall_of_fame.json")
+    ladder = hof["ladder"]
+    fitness = r.config.get("config", {}).get("fitness", "bench")
+    method = "CMA-ES" if hof.get("method") == "es" else "GP"
+    console.print(f"[bold]{path.name}[/bold]: {method} search, scenario {hof['scenario']}, "
+                  f"fitness {fitness}, generation {hof['generation']}, metric {hof['metric']}, "
+                  f"rungs {'/'.join(ladder)}", highlight=False, soft_wrap=True)
+    console.print("\n[bold]Hall of fame[/bold]")
+    for i, row in enumerate(r.hall_of_fame, 1):
+        scores = "   ".join(f"{rung}: {_fit(row.get(rung))}" for rung in reversed(ladder))
+        _say(console, f"{i:>2}. {row['name']}  size {row['complexity']}  {scores}")
+        _say(console, f"    h(p) = {h_text(row)}    phi~(l) = {row['phi_tilde']}")
+        spec = row["spec"]
+        if spec.get("imitation") or spec.get("link", "-logsigmoid(D)") != "-logsigmoid(D)":
+            _say(console, f"    {row['loss'].split(',  D =')[0]}")
+    state = {"ladder": ladder, "config": {"metric": hof["metric"], "fitness": fitness},
+             "generation": hof["generation"], "counters": hof.get("counters")}
+    print_front({"pareto": r.pareto, "baselines": r.baselines,
+                 "hall_of_fame": r.hall_of_fame}, state, console)
+
+
+def _show_latex(r: rundir.Run) -> None:
+    """pareto.tex, then each loss of the front as LaTeX; an ES network has no closed form: its
+    distilled formula where ``lossforge.distill`` wrote one, else how to get it."""
+    tex = r.path / "pareto.tex"
+    if not tex.is_file():
+        raise CheckpointError(f"{tex}: missing")
+    print(tex.read_text())
+    for row in r.pareto:
+        print(f"% {row['name']}")
+        if row["spec"].get("kind") == "neural":
+            distilled = sorted(r.path.glob("distilled-*.tex"))
+            if distilled:
+                for d in distilled:
+                    print(f"% distilled formula ({d.name})\n{d.read_text()}", end="")
+            else:
+                print(f"% a neural network: no closed form; distil it with "
+                      f"python -m lossforge.distill {r.path}")
+            continue
+        print(r.objectives[row["name"]].latex())

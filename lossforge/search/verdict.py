@@ -1,0 +1,49 @@
+"""Is a discovered loss better than a baseline? The paired verdict over per-seed scores.
+
+Every candidate and every baseline of a run is trained on the same fitness seeds at a given
+budget (common random numbers: same data order, same initialisation, same evaluation episodes),
+so seed i of the candidate and seed i of the baseline form a pair. The verdict is on the mean of
+the per-seed differences d_i = candidate_i - baseline_i with its 95 % Student-t interval
+(mean(d) +- t_{0.975, n-1} * sd(d) / sqrt(n)):
+
+    better   the whole interval lies above 0
+    worse    the whole interval lies below 0
+    level    the interval contains 0 (the seeds cannot separate the two)
+
+One seed gives no interval: the verdict is then "level" with an infinite half-width (a single
+pair cannot separate two losses, however large its difference).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from lossforge.bench.fitness import ci95_halfwidth
+
+WORDS = ("better", "level", "worse")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    word: str          # better | level | worse
+    diff: float        # mean per-seed difference, candidate - baseline
+    halfwidth: float   # of its 95 % t-interval (inf with one seed)
+    n: int             # seeds (pairs) it rests on
+
+
+def paired_verdict(candidate: Sequence[float], baseline: Sequence[float]) -> Verdict:
+    """The verdict of ``candidate`` against ``baseline`` from their scores on the same seeds,
+    in the same order (module docstring). ``ValueError`` if the lists differ in length, are
+    empty or hold a non-finite score."""
+    if len(candidate) != len(baseline) or not candidate:
+        raise ValueError(f"paired scores need the same seeds: {len(candidate)} candidate and "
+                         f"{len(baseline)} baseline scores")
+    d = [float(c) - float(b) for c, b in zip(candidate, baseline)]
+    if not all(math.isfinite(x) for x in d):
+        raise ValueError("paired scores must be finite numbers")
+    mean = sum(d) / len(d)
+    half = ci95_halfwidth(d) if len(d) > 1 else math.inf
+    word = "better" if mean - half > 0 else "worse" if mean + half < 0 else "level"
+    return Verdict(word, mean, half, len(d))

@@ -1,0 +1,146 @@
+"""hall_of_fame.json and pareto.json carry a checksum (as checkpoint.json does): an edit is
+refused by name; a run directory from before checksums is read and said to be unchecked.
+ES run directories compose with ``show --latex``, ``distill`` and ``export``."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+
+import pytest
+import torch
+
+from lossforge.export.__main__ import main as export_main
+from lossforge.objectives import MPOSpec, Objective
+from lossforge.search import SearchConfig, run_search
+from lossforge.search.__main__ import main as search_main
+from lossforge.search.es import ESConfig
+
+RESULTS = ("hall_of_fame.json", "pareto.json")
+
+
+@pytest.fixture(scope="module")
+def gp_run(tmp_path_factory):
+    cfg = SearchConfig(scenario="quick", fitness="probe", generations=1, population=4,
+                       workers=1)
+    return run_search(cfg, runs_root=tmp_path_factory.mktemp("gp"), quiet=True)
+
+
+@pytest.fixture
+def run_copy(gp_run, tmp_path):
+    return shutil.copytree(gp_run, tmp_path / gp_run.name)
+
+
+def _one_line_error(capsys, fragment: str) -> None:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0], err
+
+
+@pytest.mark.parametrize("name", RESULTS)
+def test_result_files_carry_the_hash_of_their_content(gp_run, name):
+    doc = json.loads((gp_run / name).read_text())
+    stored = doc.pop("sha256")
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    assert stored == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("name", RESULTS)
+def test_a_one_byte_edit_is_refused_by_show_and_export(run_copy, name, capsys):
+    path = run_copy / name
+    text = path.read_text()
+    i = text.index('"score": ') + len('"score": ') + 1     # a digit of the first score
+    digit = text[i] if text[i].isdigit() else text[i + 1]
+    i = i if text[i].isdigit() else i + 1
+    path.write_text(text[:i] + str((int(digit) + 1) % 10) + text[i + 1:])
+    assert search_main(["show", str(run_copy)]) == 2
+    _one_line_error(capsys, f"{name}: checksum mismatch")
+    assert export_main([str(run_copy), "--best"]) == 2
+    _one_line_error(capsys, f"{name}: checksum mismatch")
+
+
+def test_a_run_from_before_checksums_is_read_and_said_unchecked(run_copy, capsys):
+    for name in RESULTS:
+        doc = json.loads((run_copy / name).read_text())
+        del doc["sha256"]
+        (run_copy / name).write_text(json.dumps(doc, indent=2))
+    assert search_main(["show", str(run_copy)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("carry no checksum") == 1 and "unchecked" in out
+    assert "Verdict for the best loss" in out
+    assert export_main([str(run_copy), "--best"]) == 0
+    cap = capsys.readouterr()
+    assert "def loss(" in cap.out and cap.err.count("unchecked") == 1
+
+
+# ---- ES -> show --latex, distill, export -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def es_run(tmp_path_factory):
+    cfg = ESConfig(scenario="quick", fitness="probe", generations=1, population=3, hidden=2,
+                   workers=1)
+    return run_search(cfg, runs_root=tmp_path_factory.mktemp("es"), quiet=True)
+
+
+def test_es_best_exports_as_json_and_loads_back(es_run, tmp_path):
+    best = json.loads((es_run / "hall_of_fame.json").read_text())["hall_of_fame"][0]
+    out = tmp_path / "net.json"
+    assert export_main([str(es_run), "--best", "--format", "json", "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["spec"] == best["spec"]
+    again = tmp_path / "again.json"
+    assert export_main([str(out), "--format", "json", "-o", str(again)]) == 0
+    assert json.loads(again.read_text())["spec"] == best["spec"]
+
+
+def test_es_networks_export_as_torch_files_that_compute_the_network_loss(es_run, tmp_path):
+    from lossforge.objectives import from_spec
+
+    best = json.loads((es_run / "hall_of_fame.json").read_text())["hall_of_fame"][0]
+    py = tmp_path / "net_loss.py"
+    assert export_main([str(es_run), "--best", "--format", "torch", "-o", str(py)]) == 0
+    # the run directory holds the same file per network of its hall of fame
+    assert (es_run / "losses" / f"{best['name']}.py").is_file()
+    spec = importlib.util.spec_from_file_location("net_loss", py)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    network = from_spec(best["spec"])                   # lossforge's own NeuralObjective
+    g = torch.Generator().manual_seed(1)
+    for dtype in (torch.float64, torch.float32):
+        pc, pr, rc, rr = (-1500 * torch.rand(16, generator=g, dtype=dtype) for _ in range(4))
+        assert torch.equal(mod.loss(pc, pr, rc, rr), network(pc, pr, rc, rr))
+    assert mod.SPEC == best["spec"]
+
+
+def test_es_best_as_latex_says_how(es_run, capsys):
+    assert export_main([str(es_run), "--best", "--format", "latex"]) == 2
+    _one_line_error(capsys, "distil it first (python -m lossforge.distill")
+
+
+def test_es_run_directory_has_pareto_tex_for_show_latex(es_run, capsys):
+    assert (es_run / "pareto.tex").is_file()
+    assert search_main(["show", str(es_run), "--latex"]) == 0
+    out = capsys.readouterr().out
+    assert "neural (no closed form)" in out and "\\begin{tabular}" in out
+
+
+def test_distill_output_exports_to_a_torch_file_that_computes_the_distilled_loss(
+        es_run, tmp_path, capsys):
+    from lossforge.distill.__main__ import main as distill_main
+
+    run = shutil.copytree(es_run, tmp_path / es_run.name)
+    assert distill_main([str(run), "--generations", "2", "--no-rescore"]) == 0
+    doc = json.loads((run / "distilled-deap.json").read_text())
+    py = tmp_path / "distilled_loss.py"
+    assert export_main([str(run / "distilled-deap.json"), "--format", "torch",
+                        "-o", str(py)]) == 0
+    spec = importlib.util.spec_from_file_location("distilled_loss", py)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    reference = Objective(MPOSpec.from_json(doc["distilled"]["spec"]))
+    g = torch.Generator().manual_seed(0)
+    pc, pr, rc, rr = (-50 - 50 * torch.rand(8, generator=g, dtype=torch.float64)
+                      for _ in range(4))
+    assert torch.allclose(mod.loss(pc, pr, rc, rr), reference(pc, pr, rc, rr), rtol=1e-12)
+    assert mod.BETA == doc["distilled"]["spec"]["beta"]
