@@ -97,7 +97,20 @@ def _row(lid: str, rec: dict, ladder: list[str]) -> dict:
             "h": rec["h"], "phi_inv": rec["phi_inv"], "phi_tilde": rec["phi_tilde"],
             "loss": loss_text(rec["spec"]), "spec": rec["spec"], "born": rec["born"],
             "origin": rec["origin"], "tree": rec["tree"],
+            "properties": rec.get("properties") or _properties(rec["spec"]),
             **{r: rec.get(r) for r in ladder}}
+
+
+def _properties(spec: dict) -> dict | None:
+    """A loss's properties (``symbolic/properties.py``) for a state written before they were
+    recorded (a resumed older run); None where they cannot be computed."""
+    from lossforge.errors import LossforgeError
+    from lossforge.symbolic.properties import properties
+
+    try:
+        return properties(spec).to_json()
+    except LossforgeError:
+        return None
 
 
 def hall_of_fame(state: dict, k: int) -> list[dict]:

@@ -60,7 +60,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from lossforge.errors import ConfigError
+from lossforge.errors import ConfigError, FormulaError
 from lossforge.grammar.ops import LogSigmoid, Sigmoid, Softplus, to_elementary
 from lossforge.symbolic.checks import (FAILED, PROVED, SAMPLED, UNDECIDED, Check, _mp_eval,
                                        mp_lambdify)
@@ -214,9 +214,15 @@ def _cached(key: str, time_limit_s: float) -> Properties:
                    reference=reference, params=dict(params))
     values = _param_values(spec)
     start = time.perf_counter()
-    g = parse_formula(link, LINK_VARS, values) * parse_formula(w_pref, WEIGHT_VARS, values)
-    psi = parse_formula(imitation, IMITATION_VARS, values) if imitation else None
-    w = parse_formula(w_sft, WEIGHT_VARS, values) if imitation else sp.Integer(0)
+    def parse(text: str, variables, what: str) -> sp.Expr:
+        try:
+            return parse_formula(text, variables, values)
+        except FormulaError as exc:
+            raise FormulaError(f"{what}: {exc}") from None
+
+    g = parse(link, LINK_VARS, "link") * parse(w_pref, WEIGHT_VARS, "w_pref")
+    psi = parse(imitation, IMITATION_VARS, "imitation") if imitation else None
+    w = parse(w_sft, WEIGHT_VARS, "w_sft") if imitation else sp.Integer(0)
     temporal = T in g.free_symbols | (psi.free_symbols | w.free_symbols if psi is not None
                                       else set())
     length = psi is not None and N in psi.free_symbols
