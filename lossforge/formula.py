@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _formula_last(argv: list[str]) -> list[str]:
     """Let a formula start with '-' ("-log(p)"): move it behind '--' so argparse takes it as
-    the positional argument instead of an unknown option."""
+    the positional argument instead of an unknown option; likewise option values ("--imitation
+    -l") are joined to their option."""
     known = {"--latex", "--json", "--time-limit", "--link", "--imitation", "--no-reference",
              "-h", "--help"}
     valued = {"--time-limit", "--link", "--imitation"}
@@ -54,10 +55,10 @@ def _formula_last(argv: list[str]) -> list[str]:
             formula += argv[i + 1:]
             break
         if a.split("=")[0] in known:
-            out.append(a)
-            if a in valued and i + 1 < len(argv):
-                out.append(argv[i + 1])
+            if a in valued and i + 1 < len(argv):  # as one "--opt=value": "-l/n" is a value
+                a = f"{a}={argv[i + 1]}"
                 i += 1
+            out.append(a)
         else:
             formula.append(a)
         i += 1
