@@ -212,8 +212,14 @@ def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, be
                                        imitation=imitation), check=False)
     except Exception as exc:  # noqa: BLE001 - e.g. the printed h does not re-parse
         return Rejection(names, "objective", f"{type(exc).__name__}: {exc}")
-    props = properties(obj.spec, time_limit_s=time_limit_s)
+    try:
+        props = properties(obj.spec, time_limit_s=time_limit_s)
+    except Exception as exc:  # noqa: BLE001 - recorded as unknown; required, it rejects
+        props = None
+        why = f"properties raised {type(exc).__name__}: {exc}"
     for name in require:
+        if props is None:
+            return Rejection(names, "lacks_property", f"{name} required: {why}")
         if not props.holds(name):
             return Rejection(names, "lacks_property", props.why_not(name))
     smoke = smoke_test(obj)
@@ -245,4 +251,4 @@ def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, be
                      phi_tilde=str(mm.phi_tilde), convex_status=report.convex.status,
                      semantic_hash=sem, fingerprint=fp, spec=obj.spec.to_json(),
                      complexity=space.size(names), link=link, imitation=imitation,
-                     properties=props.to_json())
+                     properties=props.to_json() if props is not None else None)

@@ -103,13 +103,14 @@ def _row(lid: str, rec: dict, ladder: list[str]) -> dict:
 
 def _properties(spec: dict) -> dict | None:
     """A loss's properties (``symbolic/properties.py``) for a state written before they were
-    recorded (a resumed older run); None where they cannot be computed."""
-    from lossforge.errors import LossforgeError
+    recorded (a resumed older run, an ES network); None where they cannot be computed."""
     from lossforge.symbolic.properties import properties
 
+    if spec.get("kind", "symbolic") != "symbolic":
+        return None
     try:
         return properties(spec).to_json()
-    except LossforgeError:
+    except Exception:  # noqa: BLE001 - a description, not a check: missing is allowed
         return None
 
 
