@@ -45,7 +45,9 @@ def test_hinge_and_unhinged():
     # relu(1 - D): G' = -1 below 1, 0 above: non-increasing, |G'| <= 1, |G'(-1e4)| = 1
     h = props("relu(1 - D)")
     assert h.ranking.status == "proved" and h.gradient_bound == 1.0
-    assert not h.redescending.holds and h.redescending.witness == -1e4
+    assert (h.redescending.status, h.redescending.holds) == ("failed", False)
+    assert h.tail_minus == "G ~ -1*D (linear), G' -> -1"    # G = 1 - D for D < 1
+    assert h.tail_plus == "G -> 0, G' -> 0"                 # G = 0 for D > 1
     # -D: G' = -1 everywhere: bounded gradient (constant) although G is unbounded below
     u = props("-D")
     assert u.ranking.status == "proved" and u.bounded_gradient.holds and u.gradient_bound == 1

@@ -286,11 +286,10 @@ class _Analysis:
         if key not in self._limits:
             self._limits[key] = None
             e = to_elementary(expr)
-            if e.has(sp.Max, sp.Min, sp.Heaviside, sp.Abs):
-                e = e.rewrite(sp.Piecewise)
             try:
                 with time_limit(self.limit_s) as armed:
                     if armed or sp.count_ops(e) <= 20:
+                        e = self._far_branches(e, sign)
                         lim = sp.limit(e, self.d, sign * sp.oo)
                         if not lim.has(sp.Limit, sp.AccumBounds, sp.nan, sp.zoo):
                             self._limits[key] = sp.simplify(lim) if lim.free_symbols else lim
@@ -299,6 +298,31 @@ class _Analysis:
             except Exception:  # noqa: BLE001 - SymPy's limit raises many kinds; undecided
                 pass
         return self._limits[key]
+
+    def _far_branches(self, e: sp.Expr, sign: int) -> sp.Expr:
+        """e with each max/min/Heaviside replaced by the branch it takes for all large
+        sign*D (decided by the limit of the difference of the branches), where that is
+        decided: the limits of e at sign*oo are unchanged, and SymPy can take them."""
+        def far(node):
+            if isinstance(node, (sp.Max, sp.Min)) and len(node.args) == 2:
+                a, b = node.args
+                gap = sp.limit(a - b, self.d, sign * sp.oo)
+                above = isinstance(node, sp.Max)
+                if gap.is_extended_positive:
+                    return a if above else b
+                if gap.is_extended_negative:
+                    return b if above else a
+            if isinstance(node, sp.Heaviside):
+                x = sp.limit(node.args[0], self.d, sign * sp.oo)
+                if x.is_extended_positive:
+                    return sp.Integer(1)
+                if x.is_extended_negative:
+                    return sp.Integer(0)
+            return node
+
+        if not e.has(sp.Max, sp.Min, sp.Heaviside):
+            return e
+        return e.replace(lambda x: isinstance(x, (sp.Max, sp.Min, sp.Heaviside)), far)
 
     # ---- ranking -----------------------------------------------------------------------
 
