@@ -1,8 +1,11 @@
 """``python -m lossforge.formula "p*log(p)"``: inspect one mirror map.
 
 Prints h, phi^-1 = h', the log-domain link phi~(l), every validity check with its status
-(proved / sampled / failed / timeout) and witness, and the LaTeX. Exit code 0 when the map is a
-valid mirror map, 1 when a check fails, 2 on bad input (nothing in the formula is executed).
+(proved / sampled / failed / timeout) and witness, the properties of the loss in the margin D
+(``symbolic/properties.py``; of DPO's link -log sigmoid(D) unless ``--link`` gives another, with
+``--imitation`` for an imitation term), and the LaTeX. Exit code 0 when the map is a valid
+mirror map, 1 when a check fails, 2 on bad input (nothing in the formula is executed). The
+properties never change the exit code: they describe the loss, they do not validate the map.
 """
 
 from __future__ import annotations
@@ -28,13 +31,23 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--time-limit", type=float, default=2.0, metavar="S",
                     help="seconds allowed for each symbolic proof (default 2)")
+    ap.add_argument("--link", default="-logsigmoid(D)", metavar="G",
+                    help="the link G(D, t) whose properties are printed (default DPO's "
+                         "-logsigmoid(D))")
+    ap.add_argument("--imitation", default=None, metavar="PSI",
+                    help="an imitation term Psi(l, n, t) (properties: whether it reads n)")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="the loss is reference-free (r = beta phi~(l))")
     return ap
 
 
 def _formula_last(argv: list[str]) -> list[str]:
     """Let a formula start with '-' ("-log(p)"): move it behind '--' so argparse takes it as
-    the positional argument instead of an unknown option."""
-    known = {"--latex", "--json", "--time-limit", "-h", "--help"}
+    the positional argument instead of an unknown option; likewise option values ("--imitation
+    -l") are joined to their option."""
+    known = {"--latex", "--json", "--time-limit", "--link", "--imitation", "--no-reference",
+             "-h", "--help"}
+    valued = {"--time-limit", "--link", "--imitation"}
     out, formula, i = [], [], 0
     while i < len(argv):
         a = argv[i]
@@ -42,10 +55,10 @@ def _formula_last(argv: list[str]) -> list[str]:
             formula += argv[i + 1:]
             break
         if a.split("=")[0] in known:
-            out.append(a)
-            if a == "--time-limit" and i + 1 < len(argv):
-                out.append(argv[i + 1])
+            if a in valued and i + 1 < len(argv):  # as one "--opt=value": "-l/n" is a value
+                a = f"{a}={argv[i + 1]}"
                 i += 1
+            out.append(a)
         else:
             formula.append(a)
         i += 1
@@ -57,15 +70,22 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(_formula_last(argv))
     from lossforge.symbolic.mirror_map import MirrorMap
 
+    from lossforge.objectives.mpo import MPOSpec
+    from lossforge.symbolic.properties import properties
+
     try:
         mm = MirrorMap.from_formula(args.formula)
         report = mm.check(time_limit_s=args.time_limit)
+        props = properties(MPOSpec(mirror_map=args.formula, link=args.link,
+                                   imitation=args.imitation, reference=not args.no_reference),
+                           time_limit_s=args.time_limit)
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     code = 0 if report.valid else 1
     if args.json:
-        out = {"formula": args.formula, "h": str(mm.h), "checks": report.to_dict()}
+        out = {"formula": args.formula, "h": str(mm.h), "checks": report.to_dict(),
+               "link": args.link, "properties": props.to_json()}
         if report.valid:
             out |= {"phi_inv": str(mm.phi_inv), "phi_tilde": str(mm.phi_tilde),
                     "latex": mm.latex(), "semantic_hash": mm.semantic_hash()}
@@ -90,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         witness = f", witness p = {c.witness:.15g}" if c.witness is not None else ""
         print(f"{what:28s}: {'yes' if c.holds else 'NO':3s} [{c.status}{witness}] {c.detail}")
     print(f"checked in {report.seconds * 1000:.1f} ms")
+    print(f"loss L = {args.link}" + (f" + {args.imitation}" if args.imitation else "")
+          + f"; {props.line()}")
     if report.valid:
         print(f"semantic hash : {mm.semantic_hash()}")
         print("LaTeX:")

@@ -46,3 +46,21 @@ def test_unsafe_formula_exits_2_in_one_line_and_runs_nothing(tmp_path):
 def test_latex_only_output():
     r = run("-log(p)", "--latex")
     assert r.returncode == 0 and r.stdout.startswith(r"\begin{aligned}")
+
+
+def test_properties_line_of_the_loss():
+    # DPO's link: -log sigma(D), G' = -sigma(-D) -> -1 at -inf; sigmoid(-D): G' = -sigma(D)
+    # sigma(-D), max 1/4 at 0, -> 0 at -inf (redescending); IPO-like (D - 1)**2 rises for D > 1
+    r = run("p*log(p)")
+    assert ("properties: ranking-preserving proved · |dG/dD| <= 1 proved · D->-inf: "
+            "G ~ -1*D (linear), G' -> -1: not redescending") in r.stdout
+    r = run("p*log(p)", "--link", "sigmoid(-D)", "--imitation", "-l/n", "--no-reference")
+    assert r.returncode == 0, r.stderr
+    assert "|dG/dD| <= 0.25 proved" in r.stdout and "redescending proved" in r.stdout
+    assert "reference: free · length: used" in r.stdout
+    r = run("p*log(p)", "--link", "(D - 1)**2", "--json")
+    props = json.loads(r.stdout)["properties"]
+    assert props["ranking"]["status"] == "failed" and props["ranking"]["witness"] > 1
+    assert r.returncode == 0   # properties describe the loss; the map itself is valid
+    r = run("p*log(p)", "--link", "foo(D)")
+    assert r.returncode == 2 and r.stderr.startswith("error: link: ")

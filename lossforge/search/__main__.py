@@ -30,6 +30,8 @@ examples:
       --grammar grammars/mirror_map_dcp.toml --generations 30 --population 64 --seed 1
   python -m lossforge.search --resume runs/20261125-171500-quick-s0
   python -m lossforge.search --executor ray
+  python -m lossforge.search --link-grammar grammars/link.toml \\
+      --require ranking-preserving,bounded-gradient
   python -m lossforge.search --method es --scenario hopper-mixed-quality --budget screen \\
       --population 8 --generations 8 --sigma0 0.8
   python -m lossforge.search show runs/20261125-171500-quick-s0 [--latex]
@@ -52,6 +54,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from lossforge.search.engine import SearchConfig
+    from lossforge.symbolic.properties import REQUIREMENTS
 
     d = SearchConfig()
     ap = _Parser(prog="python -m lossforge.search", description=_DESCRIPTION, epilog=_EPILOG,
@@ -70,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--imitation-grammar", metavar="FILE", default=None,
                     help="also search an imitation term Psi(l, n, t) with this grammar (e.g. "
                          "grammars/imitation.toml); default: none")
+    ap.add_argument("--require", metavar="PROP[,PROP...]", type=_requirements, default=(),
+                    help="gp: reject before training every candidate that lacks one of these "
+                         "properties of its loss in the margin D: "
+                         f"{', '.join(REQUIREMENTS)} (python -m lossforge.formula prints them; "
+                         "a property checked only by sampling, not proved, counts as held)")
     ap.add_argument("--budget", choices=("quick", "screen", "full"), default=None,
                     help="gp: top fidelity rung: full = screen for every loss, full for the top "
                          "fraction; screen = quick then screen; quick = quick only "
@@ -115,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "benchmarks/results/ledger.jsonl; 'off': none)")
     ap.add_argument("--purpose", default="", help="why this search runs (for the ledger)")
     return ap
+
+
+def _requirements(text: str) -> tuple[str, ...]:
+    from lossforge.errors import ConfigError
+    from lossforge.symbolic.properties import check_requirements
+
+    try:
+        return check_requirements([n.strip() for n in text.split(",") if n.strip()])
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--require: ")) from None
 
 
 def build_show_parser() -> argparse.ArgumentParser:
@@ -175,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
                                aggregation=args.aggregation, beta=args.beta,
                                multi_fidelity=not args.single_fidelity,
                                link_grammar=args.link_grammar,
-                               imitation_grammar=args.imitation_grammar)
+                               imitation_grammar=args.imitation_grammar,
+                               require=args.require)
             start = lambda: run_search(cfg, runs_root=args.runs_dir, quiet=args.quiet)  # noqa
         from lossforge import ledger  # every search that starts is listed (lossforge/ledger.py)
 
@@ -203,7 +222,8 @@ def _es_config(ap, args):
                                      ("--imitation-grammar", args.imitation_grammar is not None),
                                      ("--top-fraction",
                                       args.top_fraction != ap.get_default("top_fraction")),
-                                     ("--single-fidelity", args.single_fidelity))
+                                     ("--single-fidelity", args.single_fidelity),
+                                     ("--require", bool(args.require)))
                if on]
     if gp_only:
         ap.error(f"{', '.join(gp_only)}: not used by --method es")

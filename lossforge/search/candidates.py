@@ -2,7 +2,14 @@
 
     genome names --tree_to_sympy--> h --MirrorMap.check--> convex? --compile--> phi~ (verified)
         (+ link G and imitation Psi trees, when the search opens those slots: ``genome.py``)
-        --MPOSpec--> Objective --smoke_test--> finite, monotone? --fingerprint--> keys
+        --MPOSpec--> Objective --properties--> required ones held? --smoke_test--> finite,
+        monotone? --fingerprint--> keys
+
+The properties of the loss in the margin D (``symbolic/properties.py``: ranking-preserving,
+bounded gradient, redescending, reference-free, length-free) are computed for every candidate
+(memoised per link formula) and stored with it; a property the search requires (``require``)
+that is ``failed`` (or ``n/a``) rejects the candidate with reason ``lacks_property``;
+``sampled`` passes.
 
 Nothing is trained here. Every stage that can fail returns a ``Rejection`` whose ``reason`` is
 one of ``REASONS`` (the run record counts them); the first failing stage decides.
@@ -35,9 +42,11 @@ from lossforge.objectives import MPOSpec, Objective
 from lossforge.objectives.smoke import smoke_test
 from lossforge.search.genome import Space
 from lossforge.symbolic.parser import formula_text
+from lossforge.symbolic.properties import properties
 
 REASONS = ("tree", "not_convex", "not_differentiable", "compile", "objective", "smoke_nonfinite",
-           "smoke_shape", "smoke_not_monotone", "vanishing_gradient", "ignores_rejected")
+           "smoke_shape", "smoke_not_monotone", "vanishing_gradient", "ignores_rejected",
+           "lacks_property")
 
 #: A loss whose gradient is below this on every row of ``_SCALE_BATCH`` never moves the policy
 #: away from the reference: it is the reference policy again (already known), not a new loss.
@@ -86,6 +95,7 @@ class Candidate:
     complexity: int             # genome size (nodes over every part)
     link: str = DPO_LINK        # G(D, t)
     imitation: str | None = None  # Psi(l, n, t); None: no imitation term
+    properties: dict | None = None  # symbolic.properties.Properties.to_json()
 
 
 @dataclass(frozen=True)
@@ -171,8 +181,10 @@ def _slot_formulas(space: Space, parts: dict[str, list[str]]) -> tuple[str, str 
 
 
 def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, beta: float,
-             aggregation: str = "sum", time_limit_s: float = 0.5) -> Candidate | Rejection:
-    """Run every check of a genome (no training); the first failure is the rejection."""
+             aggregation: str = "sum", time_limit_s: float = 0.5,
+             require: tuple[str, ...] = ()) -> Candidate | Rejection:
+    """Run every check of a genome (no training); the first failure is the rejection.
+    ``require``: names of ``symbolic.properties.REQUIREMENTS`` the loss must have."""
     names = tuple(names)
     space = grammar if isinstance(grammar, Space) else Space(grammar)
     try:
@@ -200,6 +212,16 @@ def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, be
                                        imitation=imitation), check=False)
     except Exception as exc:  # noqa: BLE001 - e.g. the printed h does not re-parse
         return Rejection(names, "objective", f"{type(exc).__name__}: {exc}")
+    try:
+        props = properties(obj.spec, time_limit_s=time_limit_s)
+    except Exception as exc:  # noqa: BLE001 - recorded as unknown; required, it rejects
+        props = None
+        why = f"properties raised {type(exc).__name__}: {exc}"
+    for name in require:
+        if props is None:
+            return Rejection(names, "lacks_property", f"{name} required: {why}")
+        if not props.holds(name):
+            return Rejection(names, "lacks_property", props.why_not(name))
     smoke = smoke_test(obj)
     if not (smoke.finite and smoke.grad_finite):
         return Rejection(names, "smoke_nonfinite", smoke.detail)
@@ -228,4 +250,5 @@ def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, be
     return Candidate(names=names, h=str(mm.h), phi_inv=str(mm.phi_inv),
                      phi_tilde=str(mm.phi_tilde), convex_status=report.convex.status,
                      semantic_hash=sem, fingerprint=fp, spec=obj.spec.to_json(),
-                     complexity=space.size(names), link=link, imitation=imitation)
+                     complexity=space.size(names), link=link, imitation=imitation,
+                     properties=props.to_json() if props is not None else None)

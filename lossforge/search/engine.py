@@ -7,8 +7,9 @@ One generation, top to bottom (``step``):
               generation 0 is the zoo's mirror maps (DPO's p log p, ORPO's binary entropy)
               plus random trees. With open slots (``--link-grammar``, ``--imitation-grammar``)
               a tree is a genome of several trees (``genome.py``): h, G(D, t), Psi(l, n, t)
-    assess    every new tree passes MirrorMap checks, compile, objective build and the smoke
-              test (``candidates.validate``) or is rejected with its reason; a passing tree
+    assess    every new tree passes MirrorMap checks, compile, objective build, the
+              properties the run requires (``--require``) and the smoke test
+              (``candidates.validate``) or is rejected with its reason; a passing tree
               whose loss is already known (fingerprint or semantic hash) is a duplicate;
               a tree seen before is a cache hit. None of these is ever trained.
     evaluate  screen budget for every new loss; the full budget for the top fraction of the
@@ -38,6 +39,7 @@ from lossforge.search import genome, gp
 from lossforge.search.candidates import REASONS, Candidate, validate
 from lossforge.search.executors import map_specs
 from lossforge.search.journal import Journal, evaluation_key
+from lossforge.symbolic.properties import check_requirements
 
 REPO = Path(__file__).resolve().parents[2]
 STATE_VERSION = 1
@@ -107,6 +109,7 @@ class SearchConfig:
     multi_fidelity: bool = True          # False: every loss straight at the top rung
     link_grammar: str | None = None      # open the link slot G(D, t) with this grammar file
     imitation_grammar: str | None = None  # open the imitation slot Psi(l, n, t) with this one
+    require: tuple[str, ...] = ()        # properties every candidate must have (--require)
 
     def __post_init__(self):
         if self.budget not in LADDERS:
@@ -122,10 +125,12 @@ class SearchConfig:
         if bad:
             raise ConfigError(f"unknown operator(s) {sorted(bad)}; known: {gp.OPERATORS}")
         object.__setattr__(self, "baselines", tuple(self.baselines))
+        object.__setattr__(self, "require", check_requirements(tuple(self.require)))
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["baselines"] = list(self.baselines)
+        d["require"] = list(self.require)
         return d
 
     @classmethod
@@ -332,7 +337,7 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
                 tally["retrain"].append(state["trees"][key]["loss"])
             continue
         res = validate(ctx.space, names, beta=ctx.beta, aggregation=ctx.config.aggregation,
-                       time_limit_s=ctx.config.check_time_limit_s)
+                       time_limit_s=ctx.config.check_time_limit_s, require=ctx.config.require)
         rec = {"names": list(names), "origin": origin, "born": gen, "loss": None}
         if not isinstance(res, Candidate):
             rec.update(status="rejected", reason=res.reason, detail=res.detail[:300])
@@ -352,7 +357,8 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
                 loss.update(complexity=res.complexity, tree=key, h=res.h, phi_inv=res.phi_inv,
                             phi_tilde=res.phi_tilde)
                 if len(ctx.space.parts) > 1:
-                    loss.update(link=res.link, imitation=res.imitation)
+                    loss.update(link=res.link, imitation=res.imitation,
+                                properties=res.properties)
             state["counters"]["duplicates"] += 1
             tally["duplicates"] += 1
             if not ctx.config.dedup:
@@ -364,7 +370,8 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
             state["losses"][lid] = {
                 "name": spec["name"], "tree": key, "h": res.h, "phi_inv": res.phi_inv,
                 "phi_tilde": res.phi_tilde, "semantic_hash": res.semantic_hash,
-                "complexity": res.complexity, "spec": spec, "born": gen, "origin": origin}
+                "complexity": res.complexity, "spec": spec, "born": gen, "origin": origin,
+                "properties": res.properties}
             if len(ctx.space.parts) > 1:
                 state["losses"][lid].update(link=res.link, imitation=res.imitation)
             sem_index[res.semantic_hash] = lid
@@ -523,8 +530,9 @@ def best_top_score(state: dict, ctx_or_ladder) -> float | None:
     return max(vals) if vals else None
 
 
-# sha256: a result file's checksum covers its "seconds" fields too
-_VOLATILE = {"seconds", "timing", "convex_status", "sha256"}
+# sha256: a result file's checksum covers its "seconds" fields too; properties: a symbolic
+# limit or proof that runs out of time falls back to sampling (as convex_status does)
+_VOLATILE = {"seconds", "timing", "convex_status", "sha256", "properties"}
 
 
 def deterministic_view(obj: Any) -> Any:

@@ -97,7 +97,21 @@ def _row(lid: str, rec: dict, ladder: list[str]) -> dict:
             "h": rec["h"], "phi_inv": rec["phi_inv"], "phi_tilde": rec["phi_tilde"],
             "loss": loss_text(rec["spec"]), "spec": rec["spec"], "born": rec["born"],
             "origin": rec["origin"], "tree": rec["tree"],
+            "properties": rec.get("properties") or _properties(rec["spec"]),
             **{r: rec.get(r) for r in ladder}}
+
+
+def _properties(spec: dict) -> dict | None:
+    """A loss's properties (``symbolic/properties.py``) for a state written before they were
+    recorded (a resumed older run, an ES network); None where they cannot be computed."""
+    from lossforge.symbolic.properties import properties
+
+    if spec.get("kind", "symbolic") != "symbolic":
+        return None
+    try:
+        return properties(spec).to_json()
+    except Exception:  # noqa: BLE001 - a description, not a check: missing is allowed
+        return None
 
 
 def hall_of_fame(state: dict, k: int) -> list[dict]:

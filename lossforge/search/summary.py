@@ -6,6 +6,8 @@ baseline (``verdict.py``: paired over the seeds both were trained on).
     print_brief(results, state)   the best loss's formula and the verdict (``--quiet``)
     show(run_dir, latex=False)    ``python -m lossforge.search show RUN``
 
+Every loss is followed by its properties line (``symbolic/properties.py``: ranking-preserving,
+bounded dG/dD, tails and redescending, reference, length), where its row has them.
 Formula lines never wrap: a pipe or a log file gets each formula on one line, whole.
 """
 
@@ -17,6 +19,7 @@ from pathlib import Path
 from lossforge.errors import CheckpointError
 from lossforge.search import rundir
 from lossforge.search.verdict import paired_verdict
+from lossforge.symbolic.properties import property_line
 
 #: What each fitness metric is, in words.
 METRIC_WORDS = {
@@ -67,6 +70,14 @@ def h_text(row: dict) -> str:
 
         return MirrorMap.from_formula(row["spec"]["mirror_map"]).h_text
     return h
+
+
+def _say_properties(console, row: dict, indent: str) -> None:
+    """The row's properties line (``symbolic/properties.py``), where the row has them (rows
+    of runs written before properties were recorded, and ES networks, have none)."""
+    line = property_line(row.get("properties"))
+    if line:
+        _say(console, indent + line)
 
 
 def _seeds(baselines: list[dict], rung: str) -> int | None:
@@ -164,6 +175,7 @@ def print_front(results: dict, state: dict, console=None) -> None:
         _say(console, f"  phi^-1(p) = {r['phi_inv']}")
         _say(console, f"  phi~(l)   = {r['phi_tilde']}")
         _say(console, f"  {r['loss']}")
+        _say_properties(console, r, "  ")
     if not results["pareto"]:
         _say(console, "  (empty: no loss reached the top rung with a finite score)")
     c = state.get("counters")
@@ -191,6 +203,7 @@ def print_brief(results: dict, state: dict, console=None) -> None:
         _say(console, f"best loss {row['name']}: {rung} {_fit(row[rung])}")
         _say(console, f"  h(p) = {h_text(row)}    phi~(l) = {row['phi_tilde']}")
         _say(console, f"  {row['loss']}")
+        _say_properties(console, row, "  ")
     for line in verdict_lines(results, state):
         _say(console, line)
 
@@ -236,6 +249,7 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
         spec = row["spec"]
         if spec.get("imitation") or spec.get("link", "-logsigmoid(D)") != "-logsigmoid(D)":
             _say(console, f"    {row['loss'].split(',  D =')[0]}")
+        _say_properties(console, row, "    ")
     state = {"ladder": ladder, "config": {"metric": hof["metric"], "fitness": fitness},
              "generation": hof["generation"], "counters": hof.get("counters")}
     print_front({"pareto": r.pareto, "baselines": r.baselines,

@@ -31,6 +31,11 @@ def test_help(capsys):
     (["show", "/nonexistent/run"], "not a run directory"),
     (["--resume", "/nonexistent/run"], "not a run directory"),
     (["--resume", "/tmp", "--seed", "4"], "drop --seed"),
+    (["--require", "ranking-preserving,monotone"],
+     "unknown property monotone; valid: ranking-preserving, bounded-gradient, redescending, "
+     "reference-free, length-free"),
+    (["--method", "es", "--require", "redescending"], "--require: not used by --method es"),
+    (["--resume", "/tmp", "--require", "redescending"], "drop --require"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
     try:

@@ -1,0 +1,113 @@
+"""--require: candidates whose loss lacks a required property are rejected before training.
+
+The reference for "ranking-preserving" here is independent of symbolic/properties.py: finite
+differences of the link G(D), parsed and lambdified, on D in [-60, 60]."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import sympy as sp
+
+from lossforge.grammar.ops import to_elementary
+from lossforge.search import checkpoint, run_search
+from lossforge.search.engine import SearchConfig
+from lossforge.symbolic.parser import parse_formula
+
+# G(D) = Dec(D) + Bump(D): Dec is softplus(-.) or sigmoid(-.) of an increasing argument, Bump
+# is 0 or an increasing term D/10, softplus(D)/10. softplus(-D) + D/10 has G' = -sigma(-D) + 1/10
+# > 0 for D > log 9: not ranking-preserving, yet falling where the smoke test probes.
+LINK_GRAMMAR = """
+[grammar]
+name = "link_any"
+description = "links G(D), some ranking-preserving, some not (a test grammar)"
+root = "Any"
+variables = [{ name = "D", type = "Inc" }]
+max_depth = 4
+
+[types]
+Any = { interval = [-inf, inf] }
+Dec = { interval = [-inf, inf] }
+Neg = { interval = [-inf, inf] }
+Inc = { interval = [-inf, inf] }
+Bump = { interval = [-inf, inf], constants = ["0"] }
+Coef = { constants = ["1/10"] }
+
+[[productions]]
+op = "neg"
+args = ["Inc"]
+returns = "Neg"
+
+[[productions]]
+op = "softplus"
+args = ["Neg"]
+returns = "Dec"
+
+[[productions]]
+op = "sigmoid"
+args = ["Neg"]
+returns = "Dec"
+
+[[productions]]
+op = "softplus"
+args = ["Inc"]
+returns = "Inc"
+
+[[productions]]
+op = "mul"
+args = ["Coef", "Inc"]
+returns = "Bump"
+
+[[productions]]
+op = "add"
+args = ["Dec", "Bump"]
+returns = "Any"
+"""
+
+
+def rises_somewhere(link: str) -> bool:
+    """G(D + h) > G(D) somewhere on [-60, 60] (finite differences, float64)."""
+    d = sp.Symbol("D", real=True)
+    f = sp.lambdify(d, to_elementary(parse_formula(link, {"D": d})), "numpy")
+    x = np.linspace(-60.0, 60.0, 24001)
+    with np.errstate(all="ignore"):
+        g = np.broadcast_to(f(x), x.shape)
+    step = np.diff(g)
+    return bool((step > 1e-12 * (1 + np.abs(g[1:]))).any())
+
+
+def _config(tmp_path, require=()):
+    grammar = tmp_path / "link_any.toml"
+    if not grammar.exists():
+        grammar.write_text(LINK_GRAMMAR)
+    return SearchConfig(scenario="quick", grammar="grammars/mirror_map_dcp.toml", population=8,
+                        generations=3, seed=1, fitness="probe", workers=1, budget="screen",
+                        link_grammar=str(grammar), require=require)
+
+
+def _trained(state) -> list[dict]:
+    first = state["ladder"][0]
+    return [rec for rec in state["losses"].values() if first in rec]
+
+
+def test_require_ranking_preserving_never_trains_a_loss_without_it(tmp_path):
+    # without --require this search trains losses whose link rises for large D ...
+    free = checkpoint.load(run_search(_config(tmp_path), runs_root=tmp_path / "a", quiet=True))
+    assert any(rises_somewhere(rec["link"]) for rec in _trained(free))
+    assert free["counters"]["rejected"].get("lacks_property", 0) == 0
+    # ... with it, none (killed after one generation and resumed: the requirement stays)
+    cfg = _config(tmp_path, require=("ranking-preserving",))
+    run_dir = run_search(cfg, runs_root=tmp_path / "b", quiet=True, stop_after=1)
+    assert json.loads((run_dir / "config.json").read_text())["config"]["require"] == [
+        "ranking-preserving"]
+    run_search(resume=run_dir, quiet=True)
+    state = checkpoint.load(run_dir)
+    assert state["generation"] == 3 and state["config"]["require"] == ["ranking-preserving"]
+    assert not any(rises_somewhere(rec["link"]) for rec in _trained(state))
+    rejected = [rec for rec in state["trees"].values() if rec.get("reason") == "lacks_property"]
+    assert rejected and state["counters"]["rejected"]["lacks_property"] == len(rejected)
+    assert all(r["detail"].startswith("ranking-preserving required: failed") for r in rejected)
+    hof = json.loads((run_dir / "hall_of_fame.json").read_text())
+    for row in hof["hall_of_fame"]:
+        assert row["properties"]["ranking"]["holds"] and not rises_somewhere(row["spec"]["link"])
