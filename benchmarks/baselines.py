@@ -137,6 +137,7 @@ def run(args) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     started_with = set(row_keys(out))
     command = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
+    show = not args.quiet   # progress of each step (dataset, BC, training, evaluation) on stderr
     extra = [load_spec_file(Path(f)) for f in args.spec] + [run_objective(r) for r in args.from_run]
     # every scenario and loss is checked before anything trains: a typo in the last scenario
     # fails now, not hours into the run
@@ -181,11 +182,13 @@ def run(args) -> None:
             fixed_todo = fresh(name, seed)[1]
             if fixed_todo:
                 t0 = time.time()
-                dataset, ref = fitness.reference_policy(scen, workers=args.workers)
+                dataset, ref = fitness.reference_policy(scen, workers=args.workers,
+                                                        progress=show)
                 bc_chosen = train_bc(dataset, BCConfig(recipe="chosen", seed=seed,
-                                                       steps=scen.bc_steps)).params
+                                                       steps=scen.bc_steps), progress=show).params
                 fixed = fitness.evaluate_policies({"reference (BC)": ref.params,
-                                                   "bc-on-chosen": bc_chosen}, scen, args.budget)
+                                                   "bc-on-chosen": bc_chosen}, scen, args.budget,
+                                                  progress=show)
                 _record(out, name, seed, args.budget, [fixed[n] for n in fixed_todo], t0, command,
                         progress)
             # One worker-load of losses at a time, each appended as it lands: a kill loses at
@@ -195,7 +198,7 @@ def run(args) -> None:
             while objs := fresh(name, seed)[0]:
                 t0 = time.time()
                 rows = fitness.evaluate(objs[:step], scen, args.budget, seeds=[seed],
-                                        workers=args.workers)
+                                        workers=args.workers, progress=show)
                 _record(out, name, seed, args.budget, rows, t0, command, progress)
 
 
@@ -404,6 +407,8 @@ def main() -> None:
     r.add_argument("--budget", default="full")
     r.add_argument("--workers", type=int, default=None)
     r.add_argument("--out", required=True)
+    r.add_argument("--quiet", action="store_true",
+                   help="no progress (else a bar with an ETA on stderr for every long step)")
     t = sub.add_parser("table")
     t.add_argument("jsonl")
     c = sub.add_parser("compare")

@@ -77,11 +77,13 @@ def _load(scenario: Scenario | str) -> Scenario:
     return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
 
 
-def reference_policy(scenario: Scenario, recipe: str | None = None, progress: bool = False,
+def reference_policy(scenario: Scenario, recipe: str | None = None, progress=False,
                      workers: int | None = 1):
     """The dataset and the BC reference of a scenario (both cached on disk; the first build
-    rolls the dataset out in ``workers`` processes, 0 or None = every core)."""
-    dataset = build_dataset(scenario, workers=worker_count(workers), quiet=not progress)
+    rolls the dataset out in ``workers`` processes, 0 or None = every core). ``progress``, here
+    and below: False, True (progress on stderr) or the rich Console to show it on."""
+    dataset = build_dataset(scenario, workers=worker_count(workers), quiet=not progress,
+                            console=progress if progress is not True else None)
     ref = train_bc(dataset, BCConfig(recipe=recipe or scenario.reference,
                                      steps=scenario.bc_steps), progress=progress)
     return dataset, ref
@@ -101,7 +103,7 @@ def training_data(scenario: Scenario, progress: bool = False,
     if key not in _PREPARED:
         _PREPARED.clear()
         dataset, ref = reference_policy(scenario, progress=progress, workers=workers)
-        _PREPARED[key] = prepare(dataset, ref.params)
+        _PREPARED[key] = prepare(dataset, ref.params, progress=progress)
     return _PREPARED[key]
 
 
@@ -168,7 +170,7 @@ def evaluate(objectives: Sequence, scenario: Scenario | str, budget: str = "scre
 
 
 def evaluate_policies(policies: dict, scenario: Scenario | str, budget: str = "screen", *,
-                      episodes: int | None = None) -> dict[str, Fitness]:
+                      episodes: int | None = None, progress=False) -> dict[str, Fitness]:
     """Score fixed policies (e.g. the reference, BC-on-chosen) on the same episodes as
     ``evaluate``; no training, so each has one 'seed' and no CI."""
     start = time.perf_counter()
@@ -177,7 +179,7 @@ def evaluate_policies(policies: dict, scenario: Scenario | str, budget: str = "s
     n = episodes or b.eval_episodes
     evaluator = Evaluator(scen.env_id, range(EPISODE_SEED_BASE, EPISODE_SEED_BASE + n))
     try:
-        res = evaluator.evaluate(list(policies.values()))
+        res = evaluator.evaluate(list(policies.values()), progress=progress)
     finally:
         evaluator.close()
     rnd, exp = zoo_returns(scen.env_id)
