@@ -182,8 +182,7 @@ def _formulas(row: dict) -> tuple[str, dict]:
     try:
         obj = from_spec(row["spec"])
     except (LossforgeError, KeyError, TypeError, ValueError) as exc:
-        return (f"<p class=\"na\">formula not shown: {escape(str(exc))}</p>"
-                f"<pre>{escape(str(row.get('loss', '')))}</pre>", props)
+        return f"<p class=\"na\">formula not shown: {escape(str(exc))}</p>", props
     props["reference model"] = "needed" if obj.needs_reference else "not needed (reference-free)"
     props["log-probs"] = f"{obj.aggregation} over the segment"
     props["beta"] = f"{obj.spec.beta:g}"
@@ -191,7 +190,7 @@ def _formulas(row: dict) -> tuple[str, dict]:
     props["uses response length n"] = "yes" if obj.needs_lengths else "no"
     if isinstance(obj, NeuralObjective):
         props["mirror map"] = "neural phi~ (monotone network): convex by construction"
-        return (f"<pre>{escape(str(row.get('loss', '')))}</pre>", props)
+        return "", props          # no closed form: the card's loss text says what it is
     report = obj.mirror_map.check()
     for what in ("convex", "differentiable", "legendre"):
         chk = getattr(report, what)

@@ -264,11 +264,12 @@ def test_baselines_table_by_hand(tmp_path):
     assert cells["orpo"] == [f"21.0 ± {t2 * 1 / math.sqrt(3):.1f}", ""]
     best = [td.text() for td in table.find_all("td", class_="best")]   # best of each column
     assert best == [cells["dpo"][1], cells["orpo"][0]]
-    assert "python benchmarks/baselines.py run x" in tree.root.find_all("pre", id="command")[0].text()
+    made_by = tree.root.find_all("pre", id="command")[0].text()
+    assert made_by == "python benchmarks/baselines.py run x"
 
 
 def test_baselines_table_of_the_shipped_results_matches_the_readme():
-    """The README's state-of-the-field table: Hopper noisy-0.3, DPO 29.7 ± 0.8, ORPO 27.1 ± 0.3."""
+    """The README's state of the field: Hopper noisy-0.3, DPO 29.7 ± 0.8, ORPO 27.1 ± 0.3."""
     tree = Tree(table_report(REPO / "benchmarks" / "results" / "baselines-hopper-full.jsonl"))
     table = tree.root.find_all("table", class_="baselines")[0]
     head = [th.text() for th in table.find_all("th")]
@@ -284,3 +285,24 @@ def test_module_runs_as_a_command(probe_run, tmp_path):
                            str(out)], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(out) and out.stat().st_size > 1000
+
+
+def test_an_es_run_has_cards_without_formulas_and_its_own_command(tmp_path):
+    """A neural phi~ has no closed form: its card shows the loss text, no MathML; the command
+    is --method es with the run's settings."""
+    from lossforge.search import run_search
+    from lossforge.search.__main__ import build_parser
+    from lossforge.search.es import ESConfig
+
+    cfg = ESConfig(scenario="quick", generations=1, population=4, seed=1, fitness="probe",
+                   workers=1)
+    run = run_search(cfg, runs_root=tmp_path, quiet=True)
+    tree = Tree(run_report(run))
+    hof = _json(run, "hall_of_fame.json")["hall_of_fame"]
+    cards = tree.root.find_all("article", class_="card")
+    assert {c.attrs["data-loss"] for c in cards} >= {r["name"] for r in hof}
+    assert all(not c.find_all("math") and "neural phi~" in c.text() for c in cards)
+    args = build_parser().parse_args(
+        shlex.split(tree.root.find_all("pre", id="command")[0].text())[3:])
+    assert (args.method, args.generations, args.population, args.seed, args.sigma0,
+            args.hidden, args.budget) == ("es", 1, 4, 1, cfg.sigma0, cfg.hidden, cfg.budget)
