@@ -8,9 +8,10 @@ import math
 from dataclasses import dataclass, field
 from html import escape
 
-#: Line colours, in order (colour-blind safe: Okabe-Ito).
+#: Line colours, in order (colour-blind safe: Okabe-Ito, then grey and brown: a baselines
+#: table has nine losses).
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
-           "#F0E442")
+           "#F0E442", "#999999", "#8C564B")
 
 
 @dataclass
