@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from lossforge.bench._io import atomic_write_text
-from lossforge.errors import LossforgeError
+from lossforge.errors import CheckpointError, LossforgeError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from lossforge.report.page import run_report
 
-            html = run_report(args.run)
+            try:
+                html = run_report(args.run)
+            except (KeyError, TypeError, AttributeError) as exc:   # JSON of the wrong shape
+                raise CheckpointError(f"{args.run}: not a run directory this version can read "
+                                      f"({type(exc).__name__}: {exc})") from None
             out = Path(args.output or Path(args.run) / "report.html")
         atomic_write_text(out, html)
     except LossforgeError as exc:

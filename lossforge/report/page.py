@@ -109,8 +109,8 @@ def _pm(f: dict | None) -> str:
 
 def _verdict_cell(loss_f: dict | None, base_f: dict | None) -> tuple[str, str, str]:
     """(difference text, verdict word, css class) of a loss against a baseline at one rung."""
-    a = (loss_f or {}).get("per_seed") or []
-    b = (base_f or {}).get("per_seed") or []
+    a = [math.nan if x is None else x for x in (loss_f or {}).get("per_seed") or []]
+    b = [math.nan if x is None else x for x in (base_f or {}).get("per_seed") or []]
     if not a or not b or len(a) != len(b):
         return "–", "n/a", "na"
     v = paired_verdict(a, b)

@@ -195,7 +195,7 @@ def test_rejections_front_and_command(probe_run, page):
 
 def test_curves_and_hostile_names(probe_run, tmp_path):
     """A training curve in the JSON becomes a line of as many points; a loss name full of markup
-    stays text."""
+    stays text; a failed seed (null) leaves no paired difference and no verdict."""
     run = tmp_path / "run"
     shutil.copytree(probe_run, run)
     hof = _json(run, "hall_of_fame.json")
@@ -203,6 +203,7 @@ def test_curves_and_hostile_names(probe_run, tmp_path):
     curve = [[0, 1.0], [10, 2.5], [20, 3.0], [30, None], [40, 4.0]]
     hof["hall_of_fame"][0]["full"]["curve"] = curve
     hof["hall_of_fame"][1]["name"] = evil
+    hof["hall_of_fame"][2]["full"]["per_seed"][0] = None       # a seed that failed: no verdict
     (run / "hall_of_fame.json").write_text(json.dumps(hof))
     html = run_report(run)
     tree = Tree(html)
@@ -212,6 +213,10 @@ def test_curves_and_hostile_names(probe_run, tmp_path):
     lines = first.find_all("polyline")
     assert len(lines) == 1 and len(lines[0].attrs["points"].split()) == 4   # null left out
     assert [c.attrs["data-loss"] for c in tree.root.find_all("article")][1] == evil
+    third = tree.root.find_all("article", class_="card")[2]
+    full_rows = [[td.text() for td in tr.find_all("td")] for tr in third.find_all("tr")[1:]
+                 if tr.find_all("td")[0].text() == "full"]
+    assert full_rows and all(r[4] == "–" and r[5] == "n/a" for r in full_rows)
 
 
 def _exit_code(argv: list[str]) -> int:
@@ -229,9 +234,15 @@ def test_cli_writes_the_page_and_rejects_bad_input(probe_run, tmp_path, capsys):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "config.json").write_text("{not json")
+    odd = tmp_path / "odd"
+    shutil.copytree(probe_run, odd)
+    hof = _json(odd, "hall_of_fame.json")
+    del hof["hall_of_fame"][0]["name"]
+    (odd / "hall_of_fame.json").write_text(json.dumps(hof))
     for argv, says in (([str(tmp_path / "nope")], "not a run directory"),
                        ([str(tmp_path)], "config.json: missing"),
                        ([str(bad)], "config.json: malformed JSON"),
+                       ([str(odd)], "not a run directory this version can read"),
                        ([], "exactly one of RUN_DIR and --table"),
                        ([str(probe_run), "--table", "x.jsonl"], "exactly one"),
                        (["--table", str(tmp_path / "nope.jsonl")], "no such results file")):
