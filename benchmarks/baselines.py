@@ -220,11 +220,11 @@ def run(args) -> None:
                for name, scen in scenarios.items()}
     run_cells(Path(args.out), scenarios, configs, draws=parse_draws(getattr(args, "draws", "0")),
               seeds=parse_seeds(args.seeds), budget=args.budget, workers=args.workers,
-              fixed=not args.no_fixed, command=command)
+              fixed=not args.no_fixed, command=command, quiet=args.quiet)
 
 
 def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, draws, seeds,
-              budget: str, workers, fixed: bool, command: str) -> None:
+              budget: str, workers, fixed: bool, command: str, quiet: bool = False) -> None:
     """Train and score every config of every (seed, draw, scenario) cell that ``out`` lacks,
     appending each batch of rows as it lands (the resumable, shareable protocol of the module
     docstring)."""
@@ -291,7 +291,7 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
         if fixed_todo:
             t0 = time.time()
             rows = fitness.fixed_policies(scen, budget, seed, draw=draw, workers=workers,
-                                          names=fixed_todo)
+                                          names=fixed_todo, progress=not quiet)
             record(name, draw, seed, list(rows.values()), t0,
                    {n: {"role": "fixed"} for n in FIXED})
         # One worker-load of losses at a time (of one learning rate), each appended as it
@@ -301,7 +301,8 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
             batch = [c for c in todo if c.lr == todo[0].lr][:step]
             t0 = time.time()
             rows = fitness.evaluate([c.objective for c in batch], scen, budget, seeds=[seed],
-                                    workers=workers, draw=draw, lr=batch[0].lr)
+                                    workers=workers, draw=draw, lr=batch[0].lr,
+                                    progress=not quiet)
             lr = scen.budget(budget).lr if batch[0].lr is None else batch[0].lr
             record(name, draw, seed, rows, t0, {c.name: {**c.fields, "lr": lr} for c in batch})
 
@@ -921,6 +922,8 @@ def main() -> None:
     r.add_argument("--workers", type=int, default=None,
                    help="losses trained at once (default: CPU count)")
     r.add_argument("--out", required=True, help="the JSONL results file (appended to)")
+    r.add_argument("--quiet", action="store_true",
+                   help="no progress (else a bar with an ETA on stderr for every long step)")
     t = sub.add_parser("table", help="the markdown table (mean +- 95 %% CI per loss and "
                                      "scenario, AUC and final) of a run's JSONL file",
                        description="Print the table of a run's JSONL file and write it next to "

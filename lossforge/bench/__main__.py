@@ -179,12 +179,12 @@ def _run(args) -> int:
                   f"{args.episodes or budget.eval_episodes} episodes; {len(objs)} losses")
     results = fitness.evaluate(objs, scen, args.budget, seeds=seeds, metric=args.metric,
                                progress=progress, episodes=args.episodes)
-    dataset, ref = fitness.reference_policy(scen)
-    chosen = [train_bc(dataset, BCConfig(recipe="chosen", seed=s, steps=scen.bc_steps)).params
-              for s in seeds]
+    dataset, ref = fitness.reference_policy(scen, progress=progress)
+    chosen = [train_bc(dataset, BCConfig(recipe="chosen", seed=s, steps=scen.bc_steps),
+                       progress=progress).params for s in seeds]
     fixed = fitness.evaluate_policies(
         {"reference (BC)": ref.params, **{f"bc-on-chosen/s{s}": p for s, p in zip(seeds, chosen)}},
-        scen, args.budget, episodes=args.episodes)
+        scen, args.budget, episodes=args.episodes, progress=progress)
     per_seed = tuple(fixed[f"bc-on-chosen/s{s}"].score for s in seeds)
     bc_chosen = fitness.Fitness("bc-on-chosen", "ok", sum(per_seed) / len(per_seed),
                                 fitness.ci95_halfwidth(per_seed), per_seed, sum(per_seed) /

@@ -362,11 +362,11 @@ def _worker(args):
 
 
 def build_segments(spec: SegmentSpec, policies: Sequence[ZooPolicy], workers: int = 1,
-                   quiet: bool = True) -> dict[str, np.ndarray]:
+                   quiet: bool = True, console=None) -> dict[str, np.ndarray]:
     entries = spec.allocation()
     ids = np.arange(spec.n_pairs)
     parallel = workers > 1 and spec.n_pairs >= 64
-    with progress_bar(not quiet) as bar:
+    with progress_bar(not quiet and (console or True)) as bar:
         task = bar.add_task(f"rolling out {spec.n_pairs} pairs ({spec.env_id}"
                             + (f", {workers} processes)" if parallel else ")"),
                             total=spec.n_pairs)
@@ -480,10 +480,11 @@ def _spec_for(scenario: Scenario, zoo: Zoo, seed: int) -> SegmentSpec:
 
 def build_dataset(scenario: Scenario | str, seed: int | None = None, *, zoo: Zoo | None = None,
                   cache: bool = True, cache_dir: str | os.PathLike | None = None,
-                  workers: int = 1, quiet: bool = True) -> PreferenceDataset:
+                  workers: int = 1, quiet: bool = True, console=None) -> PreferenceDataset:
     """The labelled dataset of ``scenario`` (a Scenario, a scenario name or a TOML path) for
     ``seed`` (default: the scenario's ``dataset_seed``); segments come from the cache if a
-    valid entry exists, else are rolled out (``workers`` processes) and cached."""
+    valid entry exists, else are rolled out (``workers`` processes) and cached. Unless
+    ``quiet``, a roll-out shows its progress on ``console`` (a rich Console; default stderr)."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     seed = scenario.dataset_seed if seed is None else int(seed)
@@ -509,7 +510,8 @@ def build_dataset(scenario: Scenario | str, seed: int | None = None, *, zoo: Zoo
             status = "rebuilt (corrupted cache)"
     if arrays is None:
         t0 = time.perf_counter()
-        arrays = build_segments(spec, zoo.policies, workers=workers, quiet=quiet)
+        arrays = build_segments(spec, zoo.policies, workers=workers, quiet=quiet,
+                                console=console)
         seconds = time.perf_counter() - t0
         if cache:
             _write_cache(npz, js, key, arrays, seconds)

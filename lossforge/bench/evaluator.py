@@ -90,7 +90,7 @@ class Evaluator:
             self._envs.append(self._make())
         return self._envs[:n]
 
-    def evaluate(self, policies: Sequence[Params] | Params, progress: bool = False) -> EvalResult:
+    def evaluate(self, policies: Sequence[Params] | Params, progress=False) -> EvalResult:
         """Returns and lengths [P, E] of P policies (a list of Params, or stacked Params)."""
         if isinstance(policies, dict) and policies["w0"].dim() == 2:
             policies = [policies]  # one unstacked policy
@@ -99,17 +99,23 @@ class Evaluator:
         n_ep = len(self.episode_seeds)
         returns = np.zeros((n_pol, n_ep))
         lengths = np.zeros((n_pol, n_ep), dtype=np.int64)
+        starts = range(0, n_pol, self.chunk_policies)
         with progress_bar(progress) as bar, torch_threads(1):
-            task = bar.add_task(f"evaluating {n_pol} policies x {n_ep} episodes", total=n_pol)
-            for lo in range(0, n_pol, self.chunk_policies):
+            # counted in time steps (at most max_steps per chunk of policies), so that a single
+            # chunk shows an ETA too; a chunk whose episodes all end early jumps ahead
+            task = bar.add_task(f"evaluating {n_pol} policies x {n_ep} episodes (time steps)",
+                                total=len(starts) * self.max_steps)
+            for c, lo in enumerate(starts):
                 hi = min(lo + self.chunk_policies, n_pol)
                 chunk = {k: v[lo:hi] if k in trainable(stacked) else v for k, v in stacked.items()}
-                returns[lo:hi], lengths[lo:hi] = self._rollout(chunk, hi - lo)
-                bar.update(task, completed=hi)
+                returns[lo:hi], lengths[lo:hi] = self._rollout(chunk, hi - lo,
+                                                               lambda: bar.advance(task))
+                bar.update(task, completed=(c + 1) * self.max_steps)
         return EvalResult(returns, lengths, self.episode_seeds)
 
     @torch.no_grad()
-    def _rollout(self, params: Params, n_pol: int) -> tuple[np.ndarray, np.ndarray]:
+    def _rollout(self, params: Params, n_pol: int,
+                 on_step=lambda: None) -> tuple[np.ndarray, np.ndarray]:
         n_ep = len(self.episode_seeds)
         envs = self._pool(n_pol * n_ep)
         obs = np.empty((n_pol, n_ep, self.obs_dim), dtype=np.float32)
@@ -132,6 +138,7 @@ class Evaluator:
                 length[p, e] += 1
                 if terminated:
                     alive[p, e] = False
+            on_step()
             still = np.nonzero(alive.any(1))[0]
             if len(still) == 0:
                 break

@@ -88,12 +88,14 @@ def _load(scenario: Scenario | str) -> Scenario:
     return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
 
 
-def reference_policy(scenario: Scenario, recipe: str | None = None, progress: bool = False,
+def reference_policy(scenario: Scenario, recipe: str | None = None, progress=False,
                      workers: int | None = 1, draw: draws.Draw = 0):
     """The dataset and the BC reference of a scenario on a draw (both cached on disk; the first
-    build rolls the dataset out in ``workers`` processes, 0 or None = every core)."""
+    build rolls the dataset out in ``workers`` processes, 0 or None = every core). ``progress``,
+    here and below: False, True (progress on stderr) or the rich Console to show it on."""
     scenario = draws.scenario_for(scenario, draw)
-    dataset = build_dataset(scenario, workers=worker_count(workers), quiet=not progress)
+    dataset = build_dataset(scenario, workers=worker_count(workers), quiet=not progress,
+                            console=progress if progress is not True else None)
     ref = train_bc(dataset, BCConfig(recipe=recipe or scenario.reference,
                                      steps=scenario.bc_steps, seed=draws.reference_seed(draw)),
                    progress=progress)
@@ -115,7 +117,7 @@ def training_data(scenario: Scenario, progress: bool = False,
     if key not in _PREPARED:
         _PREPARED.clear()
         dataset, ref = reference_policy(scenario, progress=progress, workers=workers, draw=draw)
-        _PREPARED[key] = prepare(dataset, ref.params)
+        _PREPARED[key] = prepare(dataset, ref.params, progress=progress)
     return _PREPARED[key]
 
 
@@ -191,7 +193,8 @@ def evaluate(objectives: Sequence, scenario: Scenario | str, budget: str = "scre
 
 
 def evaluate_policies(policies: dict, scenario: Scenario | str, budget: str = "screen", *,
-                      episodes: int | None = None, draw: draws.Draw = 0) -> dict[str, Fitness]:
+                      episodes: int | None = None, draw: draws.Draw = 0,
+                      progress=False) -> dict[str, Fitness]:
     """Score fixed policies (e.g. the reference, BC-on-chosen) on the same episodes as
     ``evaluate``; no training, so each has one 'seed' and no CI, and its AUC is its score."""
     start = time.perf_counter()
@@ -200,7 +203,7 @@ def evaluate_policies(policies: dict, scenario: Scenario | str, budget: str = "s
     n = episodes or b.eval_episodes
     evaluator = Evaluator(scen.env_id, draws.episode_seeds(draw, n))
     try:
-        res = evaluator.evaluate(list(policies.values()))
+        res = evaluator.evaluate(list(policies.values()), progress=progress)
     finally:
         evaluator.close()
     rnd, exp = zoo_returns(scen.env_id)
@@ -225,7 +228,7 @@ def bc_checkpoints(bc_steps: int, budget) -> tuple[int, ...]:
 
 
 def fixed_policies(scenario: Scenario | str, budget: str, seed: int, *, draw: draws.Draw = 0,
-                   workers: int | None = 1, names=(REFERENCE, BC_ON_CHOSEN)
+                   workers: int | None = 1, names=(REFERENCE, BC_ON_CHOSEN), progress=False
                    ) -> dict[str, Fitness]:
     """The reference and BC-on-chosen (trained with ``seed``) of a draw, scored on its episodes
     with both metrics. The reference does not train: its AUC is its score (and its final).
@@ -234,17 +237,17 @@ def fixed_policies(scenario: Scenario | str, budget: str, seed: int, *, draw: dr
     what it would alone."""
     start = time.perf_counter()
     scen = _load(scenario)
-    dataset, ref = reference_policy(scen, workers=workers, draw=draw)
+    dataset, ref = reference_policy(scen, workers=workers, draw=draw, progress=progress)
     policies, steps = {}, bc_checkpoints(scen.bc_steps, scen.budget(budget))
     if REFERENCE in names:
         policies[REFERENCE] = ref.params
     if BC_ON_CHOSEN in names:
         bc = train_bc(dataset, BCConfig(recipe="chosen", seed=seed, steps=scen.bc_steps),
-                      keep_at=steps)
+                      keep_at=steps, progress=progress)
         policies |= {f"{BC_ON_CHOSEN}@{k}": p for k, p in zip(steps, bc.checkpoints)}
         if steps[-1] != scen.bc_steps:
             policies[f"{BC_ON_CHOSEN}@{scen.bc_steps}"] = bc.params
-    scored = evaluate_policies(policies, scen, budget, draw=draw)
+    scored = evaluate_policies(policies, scen, budget, draw=draw, progress=progress)
     seconds = time.perf_counter() - start
     out = {}
     if REFERENCE in names:

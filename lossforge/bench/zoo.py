@@ -48,6 +48,7 @@ from lossforge.bench._io import (
     versions,
 )
 from lossforge.bench.envs import env_key, env_kwargs, make_env
+from lossforge.bench.progress import progress_bar
 from lossforge.errors import CheckpointError, ConfigError, LossforgeError
 
 ZOO_FORMAT = 1
@@ -551,14 +552,6 @@ RANDOM_SEED = 30_000
 STOCHASTIC_SEED = 40_000  # stochastic-action returns of picked levels (what dataset segments use)
 
 
-def _progress(quiet: bool):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn)
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), disable=quiet or not sys.stdout.isatty())
-
-
 def screen_checkpoints(cfg: TrainConfig) -> list[dict]:
     """Deterministic return of every checkpoint (cached in the work dir by file and episodes)."""
     work = Path(cfg.work) / cfg.env_id / f"seed{cfg.seed}"
@@ -568,7 +561,7 @@ def screen_checkpoints(cfg: TrainConfig) -> list[dict]:
     cache_path = work / "screen.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     rows = []
-    with _progress(cfg.quiet) as prog:
+    with progress_bar(not cfg.quiet) as prog:
         task = prog.add_task(f"screening {cfg.env_id}", total=len(files))
         for f in files:
             key = f"{f.name}:{cfg.screen_episodes}:{SCREEN_SEED}"

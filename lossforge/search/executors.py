@@ -28,7 +28,8 @@ FITNESS_FUNCTIONS = {
     "probe": "lossforge.search.probe_fitness:evaluate",
 }
 
-FITNESS_FIELDS = ("name", "status", "score", "ci95", "per_seed", "final", "auc", "seconds")
+FITNESS_FIELDS = ("name", "status", "score", "ci95", "per_seed", "final", "auc", "seconds",
+                  "curve")
 
 
 def resolve_fitness(ref: str) -> Callable:
@@ -66,10 +67,15 @@ def _clean(v: float) -> float | None:
 
 
 def fitness_to_dict(f) -> dict:
-    """A Fitness as JSON (nan -> null)."""
-    return {"name": f.name, "status": f.status, "score": _clean(f.score),
-            "ci95": _clean(f.ci95), "per_seed": [_clean(x) for x in f.per_seed],
-            "final": _clean(f.final), "auc": _clean(f.auc), "seconds": float(f.seconds)}
+    """A Fitness as JSON (nan -> null); its training curve, [[step, score], ...] (mean over
+    seeds), only where the fitness keeps one (the bench does; ``lossforge.report`` plots it)."""
+    out = {"name": f.name, "status": f.status, "score": _clean(f.score),
+           "ci95": _clean(f.ci95), "per_seed": [_clean(x) for x in f.per_seed],
+           "final": _clean(f.final), "auc": _clean(f.auc), "seconds": float(f.seconds)}
+    curve = getattr(f, "curve", ())
+    if curve:
+        out["curve"] = [[int(step), _clean(float(v))] for step, v in curve]
+    return out
 
 
 def evaluate_chunk(fitness_ref: str, specs: list[dict], scenario: str | None, budget: str,

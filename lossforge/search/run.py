@@ -104,7 +104,7 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
             from rich.console import Console
 
             console = console or Console()
-            bars = console.is_terminal  # progress bars only where they redraw in place
+            bars = console  # a live bar on a terminal, timestamped lines with an ETA in a log
 
             def log(message: str) -> None:
                 console.print(f"{time.strftime('%H:%M:%S')} {ctx.scenario.name}: {message}",

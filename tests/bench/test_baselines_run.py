@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 def _run(out: Path, losses: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(REPO / "benchmarks" / "baselines.py"), "run",
                            "--scenarios", "quick", "--losses", losses, "--no-fixed", "--seeds",
-                           "0", "--budget", "quick", "--workers", "1", "--out", str(out)],
+                           "0", "--budget", "quick", "--workers", "1", "--quiet",
+                           "--out", str(out)],
                           check=True, capture_output=True, text=True, cwd=REPO)
 
 
@@ -97,7 +98,7 @@ def test_a_row_another_job_writes_meanwhile_is_not_trained_again(tmp_path, monke
     monkeypatch.setattr(sys, "argv", ["baselines.py", "run"])
     baselines.run(argparse.Namespace(
         scenarios="quick", losses="dpo,orpo,ipo", spec=[], from_run=[], no_fixed=True,
-        seeds="0", budget="quick", workers=1, out=str(out)))
+        seeds="0", budget="quick", workers=1, out=str(out), quiet=True))
     assert trained == [["dpo"], ["ipo"]]
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["loss"] for r in rows] == ["orpo", "dpo", "ipo"]
@@ -160,7 +161,7 @@ def test_a_cell_another_job_began_is_taken_from_the_far_end(tmp_path, monkeypatc
     monkeypatch.setattr(sys, "argv", ["baselines.py", "run"])
     baselines.run(argparse.Namespace(
         scenarios="quick", losses="dpo,orpo,ipo", spec=[], from_run=[], no_fixed=False,
-        seeds="0", budget="quick", workers=1, out=str(out)))
+        seeds="0", budget="quick", workers=1, out=str(out), quiet=True))
     assert trained == [["ipo"], ["orpo"]]     # from the far end; dpo is the other job's
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["loss"] for r in rows] == ["dpo", "reference (BC)", "bc-on-chosen", "ipo", "orpo"]

@@ -1,0 +1,77 @@
+"""``python -m lossforge.report``: a search run directory, or a baselines table, as one
+self-contained HTML file.
+
+    python -m lossforge.report runs/<run>                        # writes runs/<run>/report.html
+    python -m lossforge.report runs/<run> -o /tmp/run.html
+    python -m lossforge.report --table benchmarks/results/baselines-hopper-full.jsonl
+                                                                 # writes ...-hopper-full.html
+
+The page has the Pareto front, one card per loss of the hall of fame and the front (formulas
+as MathML, properties, scores against every baseline with paired differences and a verdict,
+training curves), rejection counts and the command that reproduces the run. Run directories
+and tables are read as JSON only. Exit code 2 on bad input, with a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lossforge.bench._io import atomic_write_text
+from lossforge.errors import CheckpointError, LossforgeError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m lossforge.report",
+                 description="Write a self-contained HTML report (no network needed to view it) "
+                             "of a search run directory or of a baselines table.")
+    ap.add_argument("run", nargs="?", metavar="RUN_DIR", help="a search run directory")
+    ap.add_argument("--table", metavar="FILE",
+                    help="a benchmarks/results/baselines-*.jsonl file (from "
+                         "benchmarks/baselines.py run) instead of a run directory")
+    ap.add_argument("-o", "--output", metavar="FILE.html",
+                    help="where to write (default RUN_DIR/report.html, or the table's path "
+                         "with .html)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if (args.run is None) == (args.table is None):
+        ap.error("give exactly one of RUN_DIR and --table FILE")
+    try:
+        if args.table is not None:
+            from lossforge.report.table import table_report
+
+            html = table_report(args.table)
+            out = Path(args.output or Path(args.table).with_suffix(".html"))
+        else:
+            from lossforge.report.page import run_report
+
+            try:
+                html = run_report(args.run)
+            except (KeyError, TypeError, AttributeError) as exc:   # JSON of the wrong shape
+                raise CheckpointError(f"{args.run}: not a run directory this version can read "
+                                      f"({type(exc).__name__}: {exc})") from None
+            out = Path(args.output or Path(args.run) / "report.html")
+        atomic_write_text(out, html)
+    except LossforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

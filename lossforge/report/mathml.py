@@ -1,0 +1,102 @@
+"""A loss's formulas as presentation MathML (SymPy's printer), which browsers render natively:
+no script and no network when the page is viewed.
+
+The formulas come from the objective compiled from the run's JSON spec (the safe parser; nothing
+is executed), printed in the same notation as ``Objective.latex()``.
+"""
+
+from __future__ import annotations
+
+import html
+
+import sympy as sp
+from sympy.printing.mathml import MathMLPresentationPrinter
+
+from lossforge.objectives.mpo import D, RL, RW, L, N, Objective
+
+#: The op table's functions under their usual names (as in their LaTeX): sigma for the sigmoid.
+_NAMES = {"Sigmoid": "σ", "LogSigmoid": "log σ", "Softplus": "softplus",
+          "Log1mexp": "log1mexp", "Expm1": "expm1"}
+
+
+class _Printer(MathMLPresentationPrinter):
+    def _print_Function(self, e):
+        name = _NAMES.get(type(e).__name__)
+        if name is None:
+            return super()._print_Function(e)
+        x = self.dom.createElement("mi")
+        x.appendChild(self.dom.createTextNode(name))
+        mrow = self.dom.createElement("mrow")
+        mrow.appendChild(x)
+        mrow.appendChild(self._paren_comma_separated(*e.args))
+        return mrow
+
+
+_ELL = sp.Symbol("ℓ")
+#: Names in the loss line as the LaTeX export writes them: D -> Delta, l -> l_w, n -> n_w.
+_LOSS_NAMES = {D: sp.Symbol("Δ"), RW: sp.Symbol("r_w"), RL: sp.Symbol("r_l"),
+               L: sp.Symbol("ℓ_w"), N: sp.Symbol("n_w")}
+
+
+def _mi(name: str) -> str:
+    return f"<mi>{html.escape(name)}</mi>"
+
+
+def _mo(op: str) -> str:
+    return f"<mo>{html.escape(op)}</mo>"
+
+
+def _call(f: str, arg: str) -> str:
+    return f"<mrow>{f}{_mo('(')}{arg}{_mo(')')}</mrow>"
+
+
+def _expr(e: sp.Expr) -> str:
+    return _Printer().doprint(e)
+
+
+def _tilde_phi() -> str:
+    return "<mover><mi>φ</mi><mo>˜</mo></mover>"   # a spacing tilde, set above (no overlap)
+
+
+def _sub(base: str, sub: str) -> str:
+    return f"<msub>{base}<mrow>{sub}</mrow></msub>"
+
+
+def block(lhs: str, rhs: str) -> str:
+    """One equation ``lhs = rhs`` (both MathML fragments), laid out as a display formula."""
+    return f'<math><mrow>{lhs}{_mo("=")}{rhs}</mrow></math>'
+
+
+def objective_equations(obj: Objective) -> list[tuple[str, str]]:
+    """(label, MathML) of h, h', phi~, the margin and the loss, in that order."""
+    mm, spec = obj.mirror_map, obj.spec
+    ell, p = _mi("ℓ"), _mi("p")
+    phi = _tilde_phi()
+    eqs = [("mirror map", block(_call(_mi("h"), p), _expr(mm.h))),
+           ("its derivative", block(_call("<msup><mi>φ</mi><mrow><mo>−</mo><mn>1</mn></mrow>"
+                                          "</msup>", p),
+                                    f"<mrow>{_expr(mm.phi_inv)}{_mo('+')}<mi>c</mi></mrow>")),
+           ("log domain", block(_call(phi, ell), _expr(mm.phi_tilde.subs(
+               {v: _ELL for v in mm.phi_tilde.free_symbols if v.name == "l"}))))]
+    # Delta = beta [(phi~(l_w) - phi~(l_ref,w)) - (phi~(l_l) - phi~(l_ref,l))]
+    def side(s: str) -> str:
+        term = _call(phi, _sub(ell, _mi(s)))
+        if spec.reference:
+            ref = _call(phi, _sub(ell, f"<mi>ref</mi><mo>,</mo><mi>{s}</mi>"))
+            term = f"<mrow>{_mo('(')}{term}{_mo('−')}{ref}{_mo(')')}</mrow>"
+        return term
+    beta = _expr(sp.Rational(repr(float(spec.beta))))   # 0.1 -> 1/10, as the LaTeX
+    margin = f"<mrow>{beta}<mo>&#x2062;</mo><mrow>{_mo('[')}{side('w')}{_mo('−')}" \
+             f"{side('l')}{_mo(']')}</mrow></mrow>"
+    eqs.append(("margin", block(_mi("Δ"), margin)))
+    link = _expr(obj.link_expr.subs(_LOSS_NAMES))
+    if obj.w_pref_expr != 1:
+        link = f"<mrow>{_expr(obj.w_pref_expr)}<mo>&#x2062;</mo>" \
+               f"<mrow>{_mo('[')}{link}{_mo(']')}</mrow></mrow>"
+    total = link
+    if obj.imitation_expr is not None:
+        psi = _expr(obj.imitation_expr.subs(_LOSS_NAMES))
+        w = "" if obj.w_sft_expr == 1 else f"{_expr(obj.w_sft_expr)}<mo>&#x2062;</mo>"
+        total = f"<mrow>{link}{_mo('+')}{w}<mrow>{_mo('[')}{psi}{_mo(']')}</mrow></mrow>"
+    eqs.append(("loss", block("<mi>ℒ</mi>", total)))
+    return eqs

@@ -1,0 +1,319 @@
+"""`python -m lossforge.report`: the page of a real run directory, checked against the run's own
+JSON (parsed with html.parser), the paired verdict against the t table, and the baselines table
+against the README's numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sympy.printing.mathml import mathml
+
+from lossforge.report import run_report, table_report
+from lossforge.report.__main__ import main
+from lossforge.report.verdict import paired_verdict
+from lossforge.symbolic.mirror_map import MirrorMap
+
+REPO = Path(__file__).resolve().parents[2]
+#: Student t 0.975 quantiles by degrees of freedom (printed tables; scipy.stats.t.ppf agrees)
+T975 = {1: 12.706204736174698, 2: 4.302652729911275, 3: 3.182446305284263}
+
+
+class Node:
+    def __init__(self, tag: str, attrs: dict, parent: "Node | None"):
+        self.tag, self.attrs, self.parent = tag, attrs, parent
+        self.children: list["Node | str"] = []
+
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def find_all(self, tag: str | None = None, **attrs) -> list["Node"]:
+        out = []
+        for c in self.children:
+            if isinstance(c, Node):
+                if (tag is None or c.tag == tag) and all(c.attrs.get(k.rstrip("_")) == v
+                                                         for k, v in attrs.items()):
+                    out.append(c)
+                out += c.find_all(tag, **attrs)
+        return out
+
+
+VOID = {"meta", "br", "img", "input", "link", "hr"}
+
+
+class Tree(HTMLParser):
+    """The page as a tree; also every (tag, attrs) seen, for the URL checks."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#root", {}, None)
+        self.cur = self.root
+        self.tags: list[tuple[str, dict]] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        node = Node(tag, dict(attrs), self.cur)
+        self.tags.append((tag, node.attrs))
+        self.cur.children.append(node)
+        if tag not in VOID:
+            self.cur = node
+
+    def handle_startendtag(self, tag, attrs):
+        node = Node(tag, dict(attrs), self.cur)
+        self.tags.append((tag, node.attrs))
+        self.cur.children.append(node)
+
+    def handle_endtag(self, tag):
+        n = self.cur
+        while n is not None and n.tag != tag:
+            n = n.parent
+        assert n is not None, f"unbalanced </{tag}>"
+        self.cur = n.parent
+
+    def handle_data(self, data):
+        self.cur.children.append(data)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[\s\u2062]+", "", text)
+
+
+def _json(run: Path, name: str) -> dict:
+    return json.loads((run / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def page(probe_run):
+    return Tree(run_report(probe_run))
+
+
+def test_one_card_per_loss_with_its_formula_as_mathml(probe_run, page):
+    hof = _json(probe_run, "hall_of_fame.json")["hall_of_fame"]
+    front = _json(probe_run, "pareto.json")["pareto"]
+    expected = [r["name"] for r in hof] + [r["name"] for r in front
+                                           if r["name"] not in {h["name"] for h in hof}]
+    cards = page.root.find_all("article", class_="card")
+    assert [c.attrs["data-loss"] for c in cards] == expected and len(hof) >= 2
+    rows = {r["name"]: r for r in hof + front}
+    for card in cards:
+        row = rows[card.attrs["data-loss"]]
+        maths = card.find_all("math")
+        assert len(maths) == 5          # h, h', phi~, the margin, the loss
+        # the mirror map, as SymPy's own presentation-MathML printer writes h of the spec
+        h = MirrorMap.from_formula(row["spec"]["mirror_map"]).h
+        want = Tree(mathml(h, printer="presentation")).root.text()
+        assert _squash(maths[0].text()) == _squash("h(p)=" + want)
+        assert maths[0].find_all("mi") and not card.find_all("mfenced")   # MathML Core only
+        # the loss line of the default DPO link: L = -log sigma(Delta)
+        assert _squash(maths[4].text()) == "ℒ=-logσ(Δ)"
+        assert row["loss"] in card.text()
+
+
+def test_scores_and_paired_verdicts_match_the_run(probe_run, page):
+    """Every (budget, baseline) row of a card: the loss's and the baseline's scores from the JSON,
+    and the paired difference and verdict recomputed here from the t table."""
+    hof = _json(probe_run, "hall_of_fame.json")
+    baselines = {b["spec"]["name"]: b for b in hof["baselines"]}
+    checked = 0
+    for row in hof["hall_of_fame"]:
+        card = page.root.find_all("article", id=f"loss-{row['name']}")[0]
+        table = card.find_all("table", class_="scores")[0]
+        for tr in table.find_all("tr")[1:]:
+            rung, mine, base, base_score, diff, verdict = [td.text() for td in tr.find_all("td")]
+            assert mine.startswith(f"{row[rung]['score']:.2f}")
+            b = baselines[base][rung]
+            assert base_score.startswith(f"{b['score']:.2f}")
+            d = np.array(row[rung]["per_seed"]) - np.array(b["per_seed"])
+            if len(d) < 2:
+                assert verdict == "n/a (1 seed)"
+                continue
+            half = T975[len(d) - 1] * d.std(ddof=1) / math.sqrt(len(d))
+            assert diff == f"{d.mean():+.2f} ± {half:.2f}"
+            assert verdict == ("better" if d.mean() - half > 0 else
+                               "worse" if d.mean() + half < 0 else "level")
+            checked += 1
+    assert checked >= 2
+
+
+def test_paired_verdict_by_hand():
+    # differences 3, 4, 5: mean 4, sd 1, t(0.975, 2) = 4.303 -> 4 ± 2.484: better
+    v = paired_verdict([13, 14, 15], [10, 10, 10])
+    assert v.verdict == "better" and v.mean == 4 and abs(v.ci95 - 4.303 / math.sqrt(3)) < 1e-9
+    # differences 1, 2, 3: 2 ± 2.484 contains 0: level
+    assert paired_verdict([11, 12, 13], [10, 10, 10]).verdict == "level"
+    assert paired_verdict([5, 6, 7], [10, 10, 10]).verdict == "worse"
+    assert paired_verdict([7], [10]).verdict == "n/a"
+    with pytest.raises(ValueError):
+        paired_verdict([1, 2], [1])
+
+
+def test_no_external_urls_and_no_script(page):
+    for tag, attrs in page.tags:
+        assert tag not in ("script", "link", "iframe", "img"), tag
+        for key in ("src", "href", "xlink:href", "action"):
+            value = attrs.get(key) or ""
+            assert not re.match(r"\s*(https?:)?//", value), (tag, key, value)
+    style = "".join(n.text() for n in page.root.find_all("style"))
+    assert "url(" not in style and "@import" not in style
+
+
+def test_rejections_front_and_command(probe_run, page):
+    hof = _json(probe_run, "hall_of_fame.json")
+    rej = hof["counters"]["rejected"]
+    table = page.root.find_all("table", id="rejections")[0]
+    shown = {tr.find_all("td")[0].text(): int(tr.find_all("td")[1].text())
+             for tr in table.find_all("tr")[1:]}
+    assert shown == rej and sum(rej.values()) > 0
+    # the front: one linked point per front loss, at its card
+    svg = page.root.find_all("svg", id="front")[0]
+    links = [a.attrs["href"] for a in svg.find_all("a")]
+    front = _json(probe_run, "pareto.json")["pareto"]
+    names = {r["name"] for r in front} | {r["name"] for r in hof["hall_of_fame"]}
+    assert sorted(links) == sorted(f"#loss-{n}" for n in names)
+    # the command parses back into this run's configuration
+    from lossforge.search.__main__ import build_parser
+
+    argv = shlex.split(page.root.find_all("pre", id="command")[0].text())
+    assert argv[:3] == ["python", "-m", "lossforge.search"]
+    args = build_parser().parse_args(argv[3:])
+    cfg = _json(probe_run, "config.json")["config"]
+    for key in ("scenario", "grammar", "budget", "generations", "population", "seed", "fitness",
+                "top_fraction", "aggregation"):
+        assert getattr(args, key) == cfg[key], key
+    assert args.single_fidelity == (not cfg["multi_fidelity"])
+
+
+def test_curves_and_hostile_names(probe_run, tmp_path):
+    """A training curve in the JSON becomes a line of as many points; a loss name full of markup
+    stays text; a failed seed (null) leaves no paired difference and no verdict."""
+    run = tmp_path / "run"
+    shutil.copytree(probe_run, run)
+    hof = _json(run, "hall_of_fame.json")
+    evil = '<script>alert("x")</script>&'
+    curve = [[0, 1.0], [10, 2.5], [20, 3.0], [30, None], [40, 4.0]]
+    hof["hall_of_fame"][0]["full"]["curve"] = curve
+    hof["hall_of_fame"][1]["name"] = evil
+    hof["hall_of_fame"][2]["full"]["per_seed"][0] = None       # a seed that failed: no verdict
+    (run / "hall_of_fame.json").write_text(json.dumps(hof))
+    html = run_report(run)
+    tree = Tree(html)
+    assert not any(tag == "script" for tag, _ in tree.tags)
+    assert evil not in html and "&lt;script&gt;" in html
+    first = tree.root.find_all("article", class_="card")[0]
+    lines = first.find_all("polyline")
+    assert len(lines) == 1 and len(lines[0].attrs["points"].split()) == 4   # null left out
+    assert [c.attrs["data-loss"] for c in tree.root.find_all("article")][1] == evil
+    third = tree.root.find_all("article", class_="card")[2]
+    full_rows = [[td.text() for td in tr.find_all("td")] for tr in third.find_all("tr")[1:]
+                 if tr.find_all("td")[0].text() == "full"]
+    assert full_rows and all(r[4] == "–" and r[5] == "n/a" for r in full_rows)
+
+
+def _exit_code(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:          # argparse's usage errors
+        return exc.code
+
+
+def test_cli_writes_the_page_and_rejects_bad_input(probe_run, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main([str(probe_run), "-o", str(out)]) == 0
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    capsys.readouterr()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text("{not json")
+    odd = tmp_path / "odd"
+    shutil.copytree(probe_run, odd)
+    hof = _json(odd, "hall_of_fame.json")
+    del hof["hall_of_fame"][0]["name"]
+    (odd / "hall_of_fame.json").write_text(json.dumps(hof))
+    for argv, says in (([str(tmp_path / "nope")], "not a run directory"),
+                       ([str(tmp_path)], "config.json: missing"),
+                       ([str(bad)], "config.json: malformed JSON"),
+                       ([str(odd)], "not a run directory this version can read"),
+                       ([], "exactly one of RUN_DIR and --table"),
+                       ([str(probe_run), "--table", "x.jsonl"], "exactly one"),
+                       (["--table", str(tmp_path / "nope.jsonl")], "no such results file")):
+        assert _exit_code(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and says in err, (argv, err)
+
+
+def test_baselines_table_by_hand(tmp_path):
+    rows = []
+    scores = {("hopper-clean", "dpo"): [10.0, 12.0, 14.0],
+              ("hopper-clean", "orpo"): [20.0, 21.0, 22.0],
+              ("hopper-noisy-0.3", "dpo"): [5.0, 7.0]}
+    for (scen, loss), xs in scores.items():
+        for seed, x in enumerate(xs):
+            rows.append({"scenario": scen, "seed": seed, "budget": "full", "loss": loss,
+                         "status": "ok", "score": x, "final": x, "auc": x, "curve": [],
+                         "seconds": 1.0, "command": "python benchmarks/baselines.py run x"})
+    path = tmp_path / "baselines-test.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"torn')
+    tree = Tree(table_report(path))
+    table = tree.root.find_all("table", class_="baselines")[0]
+    head = [th.text() for th in table.find_all("th")]
+    assert head == ["loss", "hopper-clean", "hopper-noisy-0.3"]
+    cells = {tr.attrs["data-loss"]: [td.text() for td in tr.find_all("td")][1:]
+             for tr in table.find_all("tr")[1:]}
+    t2, t1 = T975[2], T975[1]
+    assert cells["dpo"] == [f"12.0 ± {t2 * 2 / math.sqrt(3):.1f}",
+                            f"6.0 ± {t1 * math.sqrt(2) / math.sqrt(2):.1f} [2]"]
+    assert cells["orpo"] == [f"21.0 ± {t2 * 1 / math.sqrt(3):.1f}", ""]
+    best = [td.text() for td in table.find_all("td", class_="best")]   # best of each column
+    assert best == [cells["dpo"][1], cells["orpo"][0]]
+    made_by = tree.root.find_all("pre", id="command")[0].text()
+    assert made_by == "python benchmarks/baselines.py run x"
+
+
+def test_baselines_table_of_the_shipped_results_matches_the_readme():
+    """The README's state of the field: Hopper noisy-0.3, DPO 29.7 ± 0.8, ORPO 27.1 ± 0.3."""
+    tree = Tree(table_report(REPO / "benchmarks" / "results" / "baselines-hopper-full.jsonl"))
+    table = tree.root.find_all("table", class_="baselines")[0]
+    head = [th.text() for th in table.find_all("th")]
+    col = head.index("hopper-noisy-0.3")
+    cells = {tr.attrs["data-loss"]: [td.text() for td in tr.find_all("td")]
+             for tr in table.find_all("tr")[1:]}
+    assert cells["dpo"][col] == "29.7 ± 0.8" and cells["orpo"][col] == "27.1 ± 0.3"
+
+
+def test_module_runs_as_a_command(probe_run, tmp_path):
+    out = tmp_path / "cli.html"
+    proc = subprocess.run([sys.executable, "-m", "lossforge.report", str(probe_run), "-o",
+                           str(out)], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(out) and out.stat().st_size > 1000
+
+
+def test_an_es_run_has_cards_without_formulas_and_its_own_command(tmp_path):
+    """A neural phi~ has no closed form: its card shows the loss text, no MathML; the command
+    is --method es with the run's settings."""
+    from lossforge.search import run_search
+    from lossforge.search.__main__ import build_parser
+    from lossforge.search.es import ESConfig
+
+    cfg = ESConfig(scenario="quick", generations=1, population=4, seed=1, fitness="probe",
+                   workers=1)
+    run = run_search(cfg, runs_root=tmp_path, quiet=True)
+    tree = Tree(run_report(run))
+    hof = _json(run, "hall_of_fame.json")["hall_of_fame"]
+    cards = tree.root.find_all("article", class_="card")
+    assert {c.attrs["data-loss"] for c in cards} >= {r["name"] for r in hof}
+    assert all(not c.find_all("math") and "neural phi~" in c.text() for c in cards)
+    args = build_parser().parse_args(
+        shlex.split(tree.root.find_all("pre", id="command")[0].text())[3:])
+    assert (args.method, args.generations, args.population, args.seed, args.sigma0,
+            args.hidden, args.budget) == ("es", 1, 4, 1, cfg.sigma0, cfg.hidden, cfg.budget)
