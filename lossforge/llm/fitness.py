@@ -98,7 +98,7 @@ class LLMScenario:
             raise ConfigError(f"budget {rung!r}: expected one of {', '.join(BUDGETS)}") from None
 
 
-def load_scenario(text: str) -> LLMScenario:
+def search_scenario(text: str) -> LLMScenario:
     """``<task>/<variant>`` (e.g. ``sort/mixed-quality``) -> the scenario (checked)."""
     if isinstance(text, LLMScenario):
         return text
@@ -161,7 +161,7 @@ def warm_up(scenario, workers: int | None = None, progress: bool = True,
             log: Callable[[str], None] | None = None) -> None:
     """Build (or load) the SFT base of every seed any budget uses, here, once, before the
     search's workers would each build them at the same time."""
-    scen = load_scenario(scenario)
+    scen = search_scenario(scenario)
     task = get_task(scen.task)
     seeds = sorted({s for b in BUDGETS.values() for s in b.seeds})
     M.quiet_libraries()
@@ -209,7 +209,7 @@ def evaluate(objectives: Sequence, scenario, budget: str = "screen", *,
     Fitness each, in order. ``workers`` is unused (the executor parallelises across chunks)."""
     from lossforge.bench.fitness import ci95_halfwidth
 
-    scen = load_scenario(scenario)
+    scen = search_scenario(scenario)
     task, variant = get_task(scen.task), get_variant(scen.variant)
     b = scen.budget(budget)
     seeds = tuple(int(s) for s in (seeds if seeds is not None else b.seeds))

@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(--llm-task, --llm-variant); MODULE:FUNCTION: your own fitness (the "
                          "interface: lossforge.search.executors.resolve_fitness, README)")
     ap.add_argument("--llm-task", default=None,
-                    help="with --fitness llm: add, sort or reverse (default sort)")
+                    help="with --fitness llm: reverse (default), sort or add")
     ap.add_argument("--llm-variant", default=None,
                     help="with --fitness llm: clean, noisy-<rate>, mixed-quality, "
                          "length-controlled or verbose-wrong (default mixed-quality)")
@@ -186,7 +186,7 @@ def _scenario(ap, args) -> str:
     if args.scenario != ap.get_default("scenario"):
         ap.error("--fitness llm takes its scenario from --llm-task and --llm-variant, "
                  "not --scenario")
-    return f"{args.llm_task or 'sort'}/{args.llm_variant or 'mixed-quality'}"
+    return f"{args.llm_task or 'reverse'}/{args.llm_variant or 'mixed-quality'}"
 
 
 def _es_config(ap, args):

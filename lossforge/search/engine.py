@@ -151,10 +151,10 @@ def resolve_path(text: str, kind: str) -> Path:
 def resolve_scenario(text: str, fitness: str = "bench"):
     """(absolute path, Scenario) for a scenario file or a name under benchmarks/scenarios;
     (text, the fitness's scenario) when the fitness module reads scenarios itself
-    (``load_scenario``, e.g. ``--fitness llm``: ``sort/mixed-quality``)."""
+    (``search_scenario``, e.g. ``--fitness llm``: ``reverse/mixed-quality``)."""
     from lossforge.bench.scenarios import load_scenario
 
-    own = fitness_hook(fitness, "load_scenario")
+    own = fitness_hook(fitness, "search_scenario")
     if own is not None:
         return text, own(text)
     p = Path(text)

@@ -43,7 +43,7 @@ def resolve_fitness(ref: str) -> Callable:
         ``objectives``: a list of ``lossforge.objectives.Objective`` (callable on log-probs;
         ``.name``, ``.spec``, ``.needs_reference``, ``.aggregation``, ``.temporal``);
         ``scenario``: the run's scenario as a string (a scenario file path, or the text the
-        module's ``load_scenario`` accepted); ``budget``: "quick" | "screen" | "full";
+        module's ``search_scenario`` accepted); ``budget``: "quick" | "screen" | "full";
         ``seeds``: None (the budget's own) or a sequence of ints; ``metric``: "auc" |
         "final"; ``workers``: 1 (the executor parallelises across calls); ``progress``: False.
         Returns a list with one result per objective, in order; each result has the attributes
@@ -55,7 +55,7 @@ def resolve_fitness(ref: str) -> Callable:
         rely on it), and importable by a fresh worker process.
     ``warm_up(scenario, workers=None, progress=True, log=None)`` (optional)
         called once in the run's own process before any evaluation (build caches there).
-    ``load_scenario(text)`` (optional)
+    ``search_scenario(text)`` (optional)
         how the module reads ``--scenario``: returns an object with ``name`` (str, names run
         directories and journal keys), ``beta`` (float, the baselines' and candidates'
         default beta) and ``budget(rung)`` returning an object with ``seeds``. Without it the
@@ -84,7 +84,7 @@ def resolve_fitness(ref: str) -> Callable:
 
 
 def fitness_hook(ref: str, name: str) -> Callable | None:
-    """The fitness module's optional hook ``name`` (``warm_up``, ``load_scenario``) or None."""
+    """The fitness module's optional hook ``name`` (``warm_up``, ``search_scenario``) or None."""
     fn = resolve_fitness(ref)
     hook = getattr(importlib.import_module(fn.__module__), name, None)
     if hook is not None and not callable(hook):
