@@ -209,6 +209,8 @@ def evaluate(objectives: Sequence, scenario, budget: str = "screen", *,
     Fitness each, in order. ``workers`` is unused (the executor parallelises across chunks)."""
     from lossforge.bench.fitness import ci95_halfwidth
 
+    if metric not in ("auc", "final"):
+        raise ConfigError(f"metric must be auc or final, got {metric!r}")
     scen = search_scenario(scenario)
     task, variant = get_task(scen.task), get_variant(scen.variant)
     b = scen.budget(budget)
