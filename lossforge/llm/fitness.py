@@ -25,7 +25,7 @@ the budget:
 
 Score: mean accuracy (percent) over seeds, with a 95 % t-interval; ``final`` and ``auc`` are
 both that accuracy (one measurement at the end of training, so ``metric`` changes nothing).
-A run whose loss, gradients or weights went non-finite, or whose training raised, is marked in
+A run whose logged loss or weights went non-finite, or whose training raised, is marked in
 ``status`` with a NaN score. Seconds per candidate on this project's 2-core machine (1 torch
 thread per worker): see ``benchmarks/results/llm_search.md``.
 """
