@@ -30,6 +30,10 @@ downloaded here, so every piece is built locally and is small enough for 2 CPU c
   SFT base, pairs and eval prompts; never reported): the same tuning effort for every loss.
 * score: exact-match accuracy of greedy decoding on held-out prompts (never trained on).
 
+The task, tokenizer, model, SFT and TRL training are ``lossforge.llm`` (``tasks.Addition``,
+``model``), shared with the search's ``--fitness llm``; this script is the experiment around
+them (rejected answers sampled from the SFT model, learning-rate tuning, tables).
+
 Every loss starts from the same SFT base and sees the same pairs in the same order within a
 seed (paired comparison); seeds differ in SFT initialisation, data split and sampling. Results:
 mean accuracy with a 95 % t-interval over seeds, and the paired difference to DPO, in
@@ -44,13 +48,9 @@ import hashlib
 import json
 import math
 import os
-import re
 import shlex
-import shutil
 import sys
-import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +62,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
+from lossforge.llm import model as M  # noqa: E402
+from lossforge.llm.tasks import Addition, build_sampled_preferences  # noqa: E402
 from lossforge.objectives import MPOSpec, Objective, from_run, get  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -110,271 +112,60 @@ class Config:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-# ---- task: two-digit addition, scored by a program -----------------------------------------
+# ---- the pieces, from lossforge.llm ---------------------------------------------------------
 
-_PROMPT = re.compile(r"^(\d\d)\+(\d\d)=$")
-
-
-def prompt_of(a: int, b: int) -> str:
-    return f"{a:02d}+{b:02d}="
+ADD = Addition()
+CHARS = ADD.chars
+MAX_NEW = 4  # up to three answer digits + EOS
 
 
-def answer_of(prompt: str) -> str:
-    m = _PROMPT.match(prompt)
-    if m is None:
-        raise ValueError(f"not an addition prompt: {prompt!r}")
-    return str(int(m.group(1)) + int(m.group(2)))
-
-
-def score(prompt: str, response: str) -> bool:
-    """Exact match: the response (EOS stripped) is the sum written without leading zeros."""
-    try:
-        want = answer_of(prompt)
-    except ValueError:
-        return False
-    return response.split(EOS)[0] == want
+def model_config(cfg: Config) -> M.ModelConfig:
+    return M.ModelConfig(hidden=cfg.hidden, layers=cfg.layers, heads=cfg.heads,
+                         intermediate=cfg.intermediate, max_positions=16)
 
 
 def splits(seed: int, n_eval: int, n_pref: int) -> dict[str, list[str]]:
     """All 10,000 prompts, shuffled by ``seed`` into disjoint eval / pref / sft sets."""
-    rng = np.random.default_rng(seed)
-    prompts = [prompt_of(a, b) for a in range(100) for b in range(100)]
-    order = rng.permutation(len(prompts))
-    shuffled = [prompts[i] for i in order]
-    return {"eval": shuffled[:n_eval], "pref": shuffled[n_eval:n_eval + n_pref],
-            "sft": shuffled[n_eval + n_pref:]}
-
-
-# ---- tokenizer: characters, built in code ----------------------------------------------------
-
-PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
-CHARS = "0123456789+="
-
-
-def build_tokenizer():
-    """A character-level tokenizer as a ``PreTrainedTokenizerFast`` (TRL's processing_class).
-
-    Ids: <pad> 0, <eos> 1, <unk> 2, then one id per character of CHARS. Special tokens are
-    matched as whole strings (TRL appends the EOS *text* to completions); decoding fuses the
-    characters back without spaces.
-    """
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = [PAD, EOS, UNK]
-    vocab = {t: i for i, t in enumerate(specials + list(CHARS))}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    tok.add_special_tokens(specials)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD,
-                                   unk_token=UNK, padding_side="left")
-
-
-def build_model(cfg: Config, tokenizer, seed: int):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=cfg.hidden,
-                         intermediate_size=cfg.intermediate, num_hidden_layers=cfg.layers,
-                         num_attention_heads=cfg.heads, num_key_value_heads=cfg.heads,
-                         max_position_embeddings=16, tie_word_embeddings=True,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                         bos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(seed)  # transformers initialises weights from the global generator
-    return LlamaForCausalLM(config)
-
-
-# ---- decoding --------------------------------------------------------------------------------
-
-MAX_NEW = 4  # up to three answer digits + EOS
-
-
-@torch.no_grad()
-def decode(model, tokenizer, prompts: list[str], *, generator: torch.Generator | None = None,
-           batch: int = 1000) -> list[str]:
-    """Greedy responses (or samples at temperature 1 with ``generator``), EOS and after cut.
-
-    Every prompt has the same length, so no padding is needed; the loop re-runs the whole
-    (at most 10-token) sequence each step, which is cheap at this size and needs no cache.
-    """
-    was_training = model.training
-    model.eval()
-    out: list[str] = []
-    eos = tokenizer.eos_token_id
-    for i in range(0, len(prompts), batch):
-        ids = torch.tensor([tokenizer(p)["input_ids"] for p in prompts[i:i + batch]])
-        n = ids.shape[1]
-        for _ in range(MAX_NEW):
-            logits = model(input_ids=ids, use_cache=False).logits[:, -1].float()
-            if generator is None:
-                nxt = logits.argmax(dim=-1)
-            else:
-                nxt = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)[:, 0]
-            ids = torch.cat([ids, nxt[:, None]], dim=1)
-        for row in ids[:, n:].tolist():
-            row = row[:row.index(eos)] if eos in row else row
-            out.append(tokenizer.decode(row, skip_special_tokens=False))
-    model.train(was_training)
-    return out
+    s = ADD.splits(seed, n_eval, n_pref)
+    return {k: s[k] for k in ("eval", "pref", "sft")}
 
 
 def accuracy(model, tokenizer, prompts: list[str]) -> float:
-    responses = decode(model, tokenizer, prompts)
-    return sum(score(p, r) for p, r in zip(prompts, responses)) / len(prompts)
-
-
-# ---- supervised fine-tuning, cached ----------------------------------------------------------
-
-
-def _sft_batch(tokenizer, prompts: list[str]):
-    seqs = [tokenizer(p + answer_of(p) + EOS)["input_ids"] for p in prompts]
-    plen = len(tokenizer(prompts[0])["input_ids"])
-    width = max(map(len, seqs))
-    ids = torch.full((len(seqs), width), tokenizer.pad_token_id)
-    labels = torch.full((len(seqs), width), -100)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, :len(s)] = torch.tensor(s)
-        labels[i, plen:len(s)] = torch.tensor(s[plen:])  # loss on the answer and EOS only
-        mask[i, :len(s)] = 1
-    return ids, mask, labels
-
-
-def train_sft(cfg: Config, tokenizer, prompts: list[str], seed: int, log=print):
-    model = build_model(cfg, tokenizer, seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.sft_lr, weight_decay=0.0)
-    rng = np.random.default_rng(seed + 10_000)
-    model.train()
-    for step in range(1, cfg.sft_steps + 1):
-        chunk = [prompts[i] for i in rng.choice(len(prompts), cfg.sft_batch, replace=False)]
-        ids, mask, labels = _sft_batch(tokenizer, chunk)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % 100 == 0 or step == cfg.sft_steps:
-            log(f"    sft step {step}/{cfg.sft_steps}  loss {loss.item():.3f}")
-    return model
+    return M.accuracy(model, tokenizer, prompts, ADD.score, MAX_NEW)
 
 
 def cache_dir() -> Path:
-    from lossforge.bench.cache import cache_root
-
-    return cache_root() / "llm_transfer"
+    return M.cache_dir("llm_transfer")
 
 
 def sft_base(cfg: Config, tokenizer, seed: int, log=print) -> tuple[Path, bool]:
     """Directory of the SFT base of ``seed`` (safetensors; trained now unless cached)."""
-    from transformers import LlamaForCausalLM
+    def build():
+        return M.train_sft(model_config(cfg), M.SFTConfig(cfg.sft_steps, cfg.sft_batch,
+                                                          cfg.sft_lr),
+                           tokenizer, splits(seed, cfg.n_eval, cfg.n_pref)["sft"], ADD.answer,
+                           seed, log)
 
-    path = cache_dir() / cfg.sft_key(seed)
-    if (path / "model.safetensors").is_file() and (path / "sft.json").is_file():
-        return path, True
-    model = train_sft(cfg, tokenizer, splits(seed, cfg.n_eval, cfg.n_pref)["sft"], seed, log)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "sft.json").write_text(json.dumps({"seed": seed, "config": dataclasses.asdict(
-            cfg)}, indent=2))
-        LlamaForCausalLM.from_pretrained(tmp)  # a torn directory never becomes the cache entry
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return path, False
-
-
-def load_base(path: Path):
-    from transformers import LlamaForCausalLM
-
-    return LlamaForCausalLM.from_pretrained(path, dtype=torch.float32)
-
-
-# ---- mixed-quality preference data -----------------------------------------------------------
-
-
-def perturb(answer: str, rng: np.random.Generator, avoid: set[str] = frozenset()) -> str:
-    """A wrong answer one digit away from ``answer`` (never in ``avoid``, no leading zero)."""
-    for _ in range(100):
-        digits = list(answer)
-        k = int(rng.integers(len(digits)))
-        choices = [d for d in "0123456789" if d != digits[k] and not (k == 0 and d == "0"
-                                                                       and len(digits) > 1)]
-        digits[k] = choices[int(rng.integers(len(choices)))]
-        cand = "".join(digits)
-        if cand != answer and cand not in avoid:
-            return cand
-    raise RuntimeError(f"no perturbation of {answer!r} outside {sorted(avoid)}")
-
-
-def build_preferences(prompts: list[str], wrong_chosen_frac: float, rng: np.random.Generator,
-                      samples: dict[str, list[str]] | None = None) -> list[dict]:
-    """Pairs {prompt, chosen, rejected, chosen_correct, rejected_source} (see module docstring).
-
-    Exactly round(wrong_chosen_frac * len(prompts)) pairs get a wrong chosen answer (one digit
-    off the sum, different from the rejected one); the rejected answer is the first wrong model
-    sample of the prompt in ``samples``, or a perturbation of the sum when there is none.
-    """
-    if not 0.0 <= wrong_chosen_frac < 1.0:
-        raise ValueError(f"wrong_chosen_frac must be in [0, 1), got {wrong_chosen_frac}")
-    n_wrong = round(wrong_chosen_frac * len(prompts))
-    wrong_chosen = set(rng.permutation(len(prompts))[:n_wrong].tolist())
-    pairs = []
-    for i, p in enumerate(prompts):
-        right = answer_of(p)
-        sampled = [s for s in (samples or {}).get(p, []) if s and not score(p, s)]
-        rejected = sampled[0] if sampled else perturb(right, rng)
-        chosen = perturb(right, rng, avoid={rejected}) if i in wrong_chosen else right
-        pairs.append({"prompt": p, "chosen": chosen, "rejected": rejected,
-                      "chosen_correct": i not in wrong_chosen,
-                      "rejected_source": "model" if sampled else "perturbed"})
-    return pairs
+    return M.cached_model(cache_dir() / cfg.sft_key(seed), build, tokenizer,
+                          {"seed": seed, "config": dataclasses.asdict(cfg)})
 
 
 def preference_data(cfg: Config, model, tokenizer, seed: int) -> list[dict]:
+    """Mixed-quality pairs whose rejected answers are wrong samples of the SFT model."""
     prompts = splits(seed, cfg.n_eval, cfg.n_pref)["pref"]
     g = torch.Generator().manual_seed(seed + 20_000)
     samples: dict[str, list[str]] = {p: [] for p in prompts}
     for _ in range(cfg.samples_per_prompt):
-        for p, s in zip(prompts, decode(model, tokenizer, prompts, generator=g)):
+        for p, s in zip(prompts, M.decode(model, tokenizer, prompts, MAX_NEW, generator=g)):
             samples[p].append(s)
-    return build_preferences(prompts, cfg.wrong_chosen_frac, np.random.default_rng(seed + 30_000),
-                             samples)
-
-
-# ---- preference training through the TRL adapter --------------------------------------------
+    return build_sampled_preferences(ADD, prompts, cfg.wrong_chosen_frac,
+                                     np.random.default_rng(seed + 30_000), samples)
 
 
 def train_preference(cfg: Config, base: Path, tokenizer, objective: Objective,
                      pairs: list[dict], seed: int, lr: float):
-    """Fine-tune a copy of the SFT base with ``objective``; returns (model, last logged metrics)."""
-    from datasets import Dataset
-    from transformers.trainer_callback import PrinterCallback
-    from trl import DPOConfig
-
-    from lossforge.integrations.trl import LossforgeDPOTrainer
-
-    model = load_base(base)
-    ref = load_base(base) if objective.needs_reference else None
-    data = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")}
-                              for r in pairs])
-    with tempfile.TemporaryDirectory(prefix="lf-llm-") as out:
-        args = DPOConfig(output_dir=out, per_device_train_batch_size=cfg.po_batch,
-                         num_train_epochs=cfg.po_epochs, learning_rate=lr,
-                         lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
-                         logging_steps=10, save_strategy="no", report_to="none", bf16=False,
-                         use_cpu=True, seed=seed, data_seed=seed, gradient_checkpointing=False,
-                         disable_tqdm=True, max_length=None, dataloader_num_workers=0)
-        trainer = LossforgeDPOTrainer(model=model, ref_model=ref, args=args, train_dataset=data,
-                                      processing_class=tokenizer, objective=objective)
-        trainer.remove_callback(PrinterCallback)
-        trainer.train()
-        logged = [h for h in trainer.state.log_history if "rewards/margins" in h]
-    return trainer.model, (logged[-1] if logged else {})
+    return M.train_preference(M.POConfig(cfg.po_epochs, cfg.po_batch), base, tokenizer,
+                              objective, pairs, seed, lr)
 
 
 # ---- the experiment --------------------------------------------------------------------------
@@ -437,7 +228,7 @@ class Seed:
 def prepare_seed(cfg: Config, tokenizer, seed: int, log) -> Seed:
     t0 = time.time()
     base, cached = sft_base(cfg, tokenizer, seed, log)
-    base_model = load_base(base)
+    base_model = M.load_base(base)
     eval_prompts = splits(seed, cfg.n_eval, cfg.n_pref)["eval"]
     acc = accuracy(base_model, tokenizer, eval_prompts)
     pairs = preference_data(cfg, base_model, tokenizer, seed)
@@ -478,7 +269,7 @@ def tune(cfg: Config, tokenizer, losses: list[Loss], log) -> tuple[dict[str, flo
 
 
 def run(cfg: Config, losses: list[Loss], log=print) -> dict:
-    tokenizer = build_tokenizer()
+    tokenizer = M.build_tokenizer(CHARS)
     t_start = time.time()
     if cfg.po_lr is None:
         lrs, tuning = tune(cfg, tokenizer, losses, log)
@@ -637,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
                  tune_seed=args.tune_seed,
                  threads=args.threads)
     torch.set_num_threads(cfg.threads)
-    _quiet_libraries()
+    M.quiet_libraries()
     log = (lambda *a, **k: None) if args.quiet else (lambda msg: print(msg, flush=True))
     losses = all_losses(args)
     log(f"llm_transfer: seeds {list(cfg.seeds)}, losses {[lo.key for lo in losses]}, "
@@ -647,8 +438,8 @@ def main(argv: list[str] | None = None) -> int:
                          " ".join(map(shlex.quote, argv))).rstrip()
     result["machine"] = (f"{os.cpu_count()} CPU cores (shared; 1-min load average "
                          f"{os.getloadavg()[0]:.1f} at the end), torch {cfg.threads} thread(s)")
-    result["parameters"] = sum(p.numel() for p in build_model(cfg, build_tokenizer(), 0)
-                               .parameters())
+    result["parameters"] = M.n_parameters(M.build_model(model_config(cfg),
+                                                         M.build_tokenizer(CHARS), 0))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     from lossforge.bench._io import atomic_write_json, atomic_write_text
@@ -657,18 +448,6 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(out.with_suffix(".md"), markdown(result))
     log(markdown(result))
     return 0
-
-
-def _quiet_libraries() -> None:
-    """Silence library chatter (deprecation notices, progress bars) in the progress output."""
-    import datasets
-    import transformers
-
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module="trl")
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The pieces of ``benchmarks/llm_transfer.py``: tokenizer, program scorer, data builder."""
+"""The pieces of ``benchmarks/llm_transfer.py`` (from ``lossforge.llm``): tokenizer, program
+scorer, data builder."""
 
 import sys
 from pathlib import Path
@@ -9,9 +10,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import llm_transfer as lt  # noqa: E402
 
+from lossforge.llm.model import build_tokenizer  # noqa: E402
+from lossforge.llm.tasks import Addition, build_sampled_preferences  # noqa: E402
+
+ADD = Addition()
+
 
 def test_tokenizer_round_trips_characters_and_specials():
-    tok = lt.build_tokenizer()
+    tok = build_tokenizer(lt.CHARS)
     ids = tok("07+48=55<eos>")["input_ids"]
     assert len(ids) == 9  # one id per character, <eos> as one special token
     assert ids[-1] == tok.eos_token_id == 1 and tok.pad_token_id == 0
@@ -36,7 +42,7 @@ def test_tokenizer_round_trips_characters_and_specials():
     ("07+48=", "55 ", False),
 ])
 def test_program_scorer_on_hand_written_examples(prompt, response, ok):
-    assert lt.score(prompt, response) is ok
+    assert ADD.score(prompt, response) is ok
 
 
 def test_splits_are_disjoint_and_cover_every_prompt():
@@ -49,25 +55,25 @@ def test_splits_are_disjoint_and_cover_every_prompt():
 def test_mixed_quality_builder_has_the_asked_wrong_fraction():
     prompts = lt.splits(0, 500, 1000)["pref"]
     # a model that gets the even-indexed prompts wrong in one of its samples
-    samples = {p: ["7", lt.answer_of(p)] if i % 2 == 0 else [lt.answer_of(p)]
+    samples = {p: ["7", ADD.answer(p)] if i % 2 == 0 else [ADD.answer(p)]
                for i, p in enumerate(prompts)}
-    pairs = lt.build_preferences(prompts, 0.3, np.random.default_rng(0), samples)
+    pairs = build_sampled_preferences(ADD, prompts, 0.3, np.random.default_rng(0), samples)
     assert len(pairs) == 1000
-    wrong_chosen = [not lt.score(p["prompt"], p["chosen"]) for p in pairs]
+    wrong_chosen = [not ADD.score(p["prompt"], p["chosen"]) for p in pairs]
     assert sum(wrong_chosen) == 300  # exactly round(0.3 * 1000), checked by the scorer
     assert wrong_chosen == [not p["chosen_correct"] for p in pairs]
-    assert not any(lt.score(p["prompt"], p["rejected"]) for p in pairs)  # rejected always wrong
+    assert not any(ADD.score(p["prompt"], p["rejected"]) for p in pairs)  # rejected always wrong
     assert all(p["chosen"] != p["rejected"] for p in pairs)
     for i, p in enumerate(pairs):  # model samples are used when wrong, else a perturbation
-        if i % 2 == 0 and lt.answer_of(p["prompt"]) != "7":
+        if i % 2 == 0 and ADD.answer(p["prompt"]) != "7":
             assert (p["rejected"], p["rejected_source"]) == ("7", "model")
         if i % 2 == 1:
             assert p["rejected_source"] == "perturbed"
     # a wrong chosen answer is one digit off the sum, same length, no leading zero
     for p in (p for p, w in zip(pairs, wrong_chosen) if w):
-        right = lt.answer_of(p["prompt"])
+        right = ADD.answer(p["prompt"])
         assert len(p["chosen"]) == len(right)
         assert sum(a != b for a, b in zip(p["chosen"], right)) == 1
         assert len(right) == 1 or not p["chosen"].startswith("0")
-    clean = lt.build_preferences(prompts, 0.0, np.random.default_rng(0), samples)
-    assert all(lt.score(p["prompt"], p["chosen"]) for p in clean)
+    clean = build_sampled_preferences(ADD, prompts, 0.0, np.random.default_rng(0), samples)
+    assert all(ADD.score(p["prompt"], p["chosen"]) for p in clean)

@@ -102,9 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
                          "mean per step (where p = exp(l) is not ~0, so more of h(p) matters)")
     ap.add_argument("--beta", type=float, default=None,
                     help="candidates' beta (default: the scenario's)")
-    ap.add_argument("--fitness", default=d.fitness, choices=("bench", "probe"),
+    ap.add_argument("--fitness", default=d.fitness, metavar="{bench,probe,llm,MODULE:FUNCTION}",
                     help="bench: the MuJoCo benchmark (default); probe: a cheap synthetic "
-                         "stand-in for smoke runs of the engine (says nothing about returns)")
+                         "stand-in for smoke runs of the engine (says nothing about returns); "
+                         "llm: a tiny Llama trained with each loss on a program-scored task "
+                         "(--llm-task, --llm-variant); MODULE:FUNCTION: your own fitness (the "
+                         "interface: lossforge.search.executors.resolve_fitness, README)")
+    ap.add_argument("--llm-task", default=None,
+                    help="with --fitness llm: reverse (default), sort or add")
+    ap.add_argument("--llm-variant", default=None,
+                    help="with --fitness llm: clean, noisy-<rate>, mixed-quality, "
+                         "length-controlled or verbose-wrong (default mixed-quality)")
     ap.add_argument("--runs-dir", default="runs", help="where run directories go (default runs)")
     ap.add_argument("--resume", metavar="DIR", default=None,
                     help="continue a stopped run from its last checkpoint (same result as an "
@@ -157,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         from lossforge.search.engine import SearchConfig
         from lossforge.search.run import run_search
 
-        if not args.resume:  # the test suite is not for selection
-            from lossforge.bench.suites import refuse_test_scenario
+        if not args.resume:
+            args.scenario = _scenario(ap, args)
+            from lossforge.bench.suites import refuse_test_scenario  # not for selection
 
             refuse_test_scenario(args.scenario, allow=args.allow_test)
         if args.resume:
@@ -212,6 +221,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _scenario(ap, args) -> str:
+    """The scenario text: --scenario, or <task>/<variant> of --fitness llm."""
+    llm_flags = [f for f, v in (("--llm-task", args.llm_task),
+                                ("--llm-variant", args.llm_variant)) if v is not None]
+    if args.fitness != "llm":
+        if llm_flags:
+            ap.error(f"{', '.join(llm_flags)}: only with --fitness llm")
+        return args.scenario
+    if args.scenario != ap.get_default("scenario"):
+        ap.error("--fitness llm takes its scenario from --llm-task and --llm-variant, "
+                 "not --scenario")
+    return f"{args.llm_task or 'reverse'}/{args.llm_variant or 'mixed-quality'}"
 
 
 def _es_config(ap, args):

@@ -37,7 +37,7 @@ from lossforge.objectives import get_spec
 from lossforge.objectives.mpo import IMITATION_VARS, LINK_VARS
 from lossforge.search import genome, gp
 from lossforge.search.candidates import REASONS, Candidate, validate
-from lossforge.search.executors import map_specs
+from lossforge.search.executors import fitness_hook, map_specs
 from lossforge.search.journal import Journal, evaluation_key
 from lossforge.symbolic.properties import check_requirements
 
@@ -154,10 +154,15 @@ def resolve_path(text: str, kind: str) -> Path:
     raise ConfigError(f"{kind} file {text!r} not found")
 
 
-def resolve_scenario(text: str):
-    """(absolute path, Scenario) for a scenario file or a name under benchmarks/scenarios."""
+def resolve_scenario(text: str, fitness: str = "bench"):
+    """(absolute path, Scenario) for a scenario file or a name under benchmarks/scenarios;
+    (text, the fitness's scenario) when the fitness module reads scenarios itself
+    (``search_scenario``, e.g. ``--fitness llm``: ``reverse/mixed-quality``)."""
     from lossforge.bench.scenarios import load_scenario
 
+    own = fitness_hook(fitness, "search_scenario")
+    if own is not None:
+        return text, own(text)
     p = Path(text)
     if p.suffix != ".toml":   # a name ("hopper-noisy-0.3": its ".3" is not a file suffix)
         p = REPO / "benchmarks" / "scenarios" / f"{text}.toml"
@@ -218,7 +223,7 @@ def make_context(config: SearchConfig) -> Context:
     for part, g in (("h", grammar), *slots.items()):
         check_part_grammar(part, g, given[part])
     space = genome.Space(grammar, slots)
-    path, scenario = resolve_scenario(config.scenario)
+    path, scenario = resolve_scenario(config.scenario, config.fitness)
     height = config.max_height or grammar.max_depth
     if height < grammar.min_depth[grammar.root]:
         raise ConfigError(f"max_height {height} is below the grammar's minimum "

@@ -113,7 +113,7 @@ class Context:
 
 
 def make_context(config: ESConfig) -> Context:
-    path, scenario = engine.resolve_scenario(config.scenario)
+    path, scenario = engine.resolve_scenario(config.scenario, config.fitness)
     return Context(config, str(path), scenario, (config.budget,),
                    float(config.beta if config.beta is not None else scenario.beta))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import numbers
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -26,6 +27,7 @@ from lossforge.workers import exit_with_parent, worker_count
 FITNESS_FUNCTIONS = {
     "bench": "lossforge.bench.fitness:evaluate",
     "probe": "lossforge.search.probe_fitness:evaluate",
+    "llm": "lossforge.llm.fitness:evaluate",
 }
 
 FITNESS_FIELDS = ("name", "status", "score", "ci95", "per_seed", "final", "auc", "seconds",
@@ -33,10 +35,37 @@ FITNESS_FIELDS = ("name", "status", "score", "ci95", "per_seed", "final", "auc",
 
 
 def resolve_fitness(ref: str) -> Callable:
-    """``bench`` | ``probe`` | ``module:function`` -> the evaluate function."""
+    """``bench`` | ``probe`` | ``llm`` | ``module:function`` -> the evaluate function.
+
+    The plug-in interface (the built-in three are instances of it), in the module of
+    ``function``:
+
+    ``function(objectives, scenario, budget, *, seeds, metric, workers, progress)`` (required)
+        ``objectives``: a list of ``lossforge.objectives.Objective`` (callable on log-probs;
+        ``.name``, ``.spec``, ``.needs_reference``, ``.aggregation``, ``.temporal``);
+        ``scenario``: the run's scenario as a string (a scenario file path, or the text the
+        module's ``search_scenario`` accepted); ``budget``: "quick" | "screen" | "full";
+        ``seeds``: None (the budget's own) or a sequence of ints; ``metric``: "auc" |
+        "final"; ``workers``: 1 (the executor parallelises across calls); ``progress``: False.
+        Returns a list with one result per objective, in order; each result has the attributes
+        ``FITNESS_FIELDS``: ``name`` (str), ``status`` ("ok" or a short failure reason),
+        ``score`` (float, higher is better; NaN when status is not "ok"), ``ci95`` (float,
+        NaN for one seed), ``per_seed`` (tuple of floats), ``final``, ``auc`` (floats),
+        ``seconds`` (float; never feeds a decision). It must be a deterministic function of
+        the objective's spec, the scenario, the budget and the seeds (the journal and resume
+        rely on it), and importable by a fresh worker process.
+    ``warm_up(scenario, workers=None, progress=True, log=None)`` (optional)
+        called once in the run's own process before any evaluation (build caches there).
+    ``search_scenario(text)`` (optional)
+        how the module reads ``--scenario``: returns an object with ``name`` (str, names run
+        directories and journal keys), ``beta`` (float, the baselines' and candidates'
+        default beta) and ``budget(rung)`` returning an object with ``seeds``. Without it the
+        scenario is a benchmark scenario file (``benchmarks/scenarios/<name>.toml``).
+    """
     target = FITNESS_FUNCTIONS.get(ref, ref)
     if ":" not in target:
-        raise ConfigError(f"fitness {ref!r}: expected bench, probe or module:function")
+        raise ConfigError(f"fitness {ref!r}: expected {', '.join(FITNESS_FUNCTIONS)} or "
+                          "module:function")
     mod_name, fn_name = target.split(":", 1)
     try:
         mod = importlib.import_module(mod_name)
@@ -49,7 +78,19 @@ def resolve_fitness(ref: str) -> Callable:
     fn = getattr(mod, fn_name, None)
     if fn is None:
         raise ConfigError(f"fitness {ref!r}: {mod_name} has no {fn_name}")
+    if not callable(fn):
+        raise ConfigError(f"fitness {ref!r}: {mod_name}.{fn_name} is not callable "
+                          f"(a {type(fn).__name__})")
     return fn
+
+
+def fitness_hook(ref: str, name: str) -> Callable | None:
+    """The fitness module's optional hook ``name`` (``warm_up``, ``search_scenario``) or None."""
+    fn = resolve_fitness(ref)
+    hook = getattr(importlib.import_module(fn.__module__), name, None)
+    if hook is not None and not callable(hook):
+        raise ConfigError(f"fitness {ref!r}: {fn.__module__}.{name} is not callable")
+    return hook
 
 
 def resolve_warm_up(ref: str) -> Callable | None:
@@ -58,8 +99,28 @@ def resolve_warm_up(ref: str) -> Callable | None:
     dataset and reference there, once, with a progress bar, instead of in every worker).
     ``log`` is None or a function that prints one line for the user: the hook says there what
     it prepares, since only the fitness module knows."""
-    fn = resolve_fitness(ref)
-    return getattr(importlib.import_module(fn.__module__), "warm_up", None)
+    return fitness_hook(ref, "warm_up")
+
+
+def check_results(ref: str, results, n: int) -> None:
+    """A fitness call's results have the interface's shape (``resolve_fitness``), or a
+    ConfigError in one line naming the fitness."""
+    if not isinstance(results, (list, tuple)) or len(results) != n:
+        got = (f"{len(results)} results" if isinstance(results, (list, tuple))
+               else f"a {type(results).__name__}")
+        raise ConfigError(f"fitness {ref!r} returned {got} for {n} objectives; expected a list "
+                          f"of {n} results with fields {', '.join(FITNESS_FIELDS)}")
+    for r in results:
+        missing = [f for f in FITNESS_FIELDS if not hasattr(r, f)]
+        if missing:
+            raise ConfigError(f"fitness {ref!r} returned a {type(r).__name__} without "
+                              f"{', '.join(missing)}; expected fields "
+                              f"{', '.join(FITNESS_FIELDS)}")
+        bad = [f for f in ("score", "ci95", "final", "auc", "seconds")
+               if not isinstance(getattr(r, f), numbers.Real)]
+        if bad or not all(isinstance(x, numbers.Real) for x in r.per_seed):
+            raise ConfigError(f"fitness {ref!r} returned non-numeric "
+                              f"{', '.join(bad) or 'per_seed'} for {r.name!r}")
 
 
 def _clean(v: float) -> float | None:
@@ -88,6 +149,7 @@ def evaluate_chunk(fitness_ref: str, specs: list[dict], scenario: str | None, bu
     objectives = [from_spec(s, check=False) for s in specs]
     results = fn(objectives, scenario, budget, seeds=seeds, metric=metric, workers=1,
                  progress=False)
+    check_results(fitness_ref, results, len(objectives))
     return [fitness_to_dict(r) for r in results]
 
 

@@ -1,0 +1,237 @@
+"""The LLM test bed as a search fitness: ``python -m lossforge.search --fitness llm``.
+
+    from lossforge.llm import fitness
+    fitness.evaluate([objectives.get("dpo"), objectives.get("orpo")], "sort/mixed-quality",
+                     "quick")
+
+A scenario is ``<task>/<variant>`` (``lossforge.llm.tasks``: tasks add, sort, reverse;
+variants clean, noisy-<rate>, mixed-quality, length-controlled, verbose-wrong); its name in run
+directories and journals is ``llm-<task>-<variant>``. For every objective and every seed of
+the budget:
+
+1. the seed's SFT base: a ~0.5M-parameter Llama (random init from the seed) fitted to the
+   correct answers of the seed's SFT prompts by a plain loop (``SFT_STEPS`` per task: partly
+   competent, so preference data can move it either way); cached under
+   ``$LOSSFORGE_CACHE/llm_bed/`` (``warm_up`` builds the bases once, before the workers start);
+2. the seed's preference pairs: the first ``n_pref`` prompts of its preference split, made by
+   the variant's program (same seed, same pairs: every objective sees the same data in the
+   same order);
+3. the objective trains a copy of the base through TRL (``LossforgeDPOTrainer``; the base is
+   the reference) at each learning rate of the budget; the rate whose model decodes the most
+   *dev* prompts right is kept (ties: the smaller rate), the same choice for every objective:
+   DPO-type losses and ORPO want rates an order of magnitude apart;
+4. the kept model's exact-match accuracy of greedy decoding on the seed's *eval* prompts
+   (never trained on, never used to pick the rate), in percent.
+
+Score: mean accuracy (percent) over seeds, with a 95 % t-interval; ``final`` and ``auc`` are
+both that accuracy (one measurement at the end of training, so ``metric`` changes nothing).
+A run whose logged loss or weights went non-finite, or whose training raised, is marked in
+``status`` with a NaN score. Seconds per candidate on this project's 2-core machine (1 torch
+thread per worker): see ``benchmarks/results/llm_search.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from lossforge.errors import ConfigError
+from lossforge.llm import model as M
+from lossforge.llm.tasks import Task, Variant, build_pairs, get_task, get_variant
+from lossforge.search.probe_fitness import Fitness
+
+BETA = 0.1                      # DPO's beta in the test bed (as benchmarks/llm_transfer.py)
+N_EVAL, N_DEV, N_PREF = 500, 200, 1000
+MODEL = M.ModelConfig(max_positions=32)
+SFT_STEPS = {"add": 300, "sort": 40, "reverse": 110}
+PREF_SEED_OFFSET = 30_000       # the pairs' generator: numpy PCG64(seed + offset)
+
+
+@dataclass(frozen=True)
+class Budget:
+    seeds: tuple[int, ...]
+    n_pref: int                 # preference pairs (the first n of the seed's split)
+    epochs: int
+    lrs: tuple[float, ...]      # learning rates tried; the best on dev prompts is kept
+    batch: int = 32
+
+
+BUDGETS = {
+    "quick": Budget(seeds=(0,), n_pref=512, epochs=1, lrs=(1e-5, 3e-5)),
+    "screen": Budget(seeds=(0,), n_pref=1000, epochs=2, lrs=(3e-6, 1e-5, 3e-5, 1e-4)),
+    "full": Budget(seeds=(0, 1, 2), n_pref=1000, epochs=2, lrs=(3e-6, 1e-5, 3e-5, 1e-4)),
+}
+
+
+@dataclass(frozen=True)
+class LLMScenario:
+    """What the search engine reads of a scenario: ``name``, ``beta``, ``budget(rung).seeds``."""
+
+    task: str
+    variant: str
+
+    @property
+    def name(self) -> str:
+        return f"llm-{self.task}-{self.variant}"
+
+    @property
+    def text(self) -> str:
+        return f"{self.task}/{self.variant}"
+
+    @property
+    def beta(self) -> float:
+        return BETA
+
+    def budget(self, rung: str) -> Budget:
+        try:
+            return BUDGETS[rung]
+        except KeyError:
+            raise ConfigError(f"budget {rung!r}: expected one of {', '.join(BUDGETS)}") from None
+
+
+def search_scenario(text: str) -> LLMScenario:
+    """``<task>/<variant>`` (e.g. ``sort/mixed-quality``) -> the scenario (checked)."""
+    if isinstance(text, LLMScenario):
+        return text
+    task, sep, variant = str(text).partition("/")
+    if not sep:
+        raise ConfigError(f"LLM scenario {text!r}: expected <task>/<variant>, e.g. "
+                          "sort/mixed-quality")
+    get_task(task)
+    get_variant(variant)
+    return LLMScenario(task, variant)
+
+
+# ---- per-seed material -----------------------------------------------------------------------
+
+
+def sft_config(task: Task) -> M.SFTConfig:
+    return M.SFTConfig(steps=SFT_STEPS[task.name])
+
+
+def sft_path(task: Task, seed: int) -> Path:
+    import transformers
+
+    blob = json.dumps({"v": 1, "task": task.name, "seed": seed, "model": asdict(MODEL),
+                       "sft": asdict(sft_config(task)), "splits": [N_EVAL, N_PREF, N_DEV],
+                       "torch": torch.__version__, "transformers": transformers.__version__},
+                      sort_keys=True)
+    key = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return M.cache_dir("llm_bed") / f"{task.name}-s{seed}-{key}"
+
+
+def splits(task: Task, seed: int) -> dict[str, list[str]]:
+    return task.splits(seed, N_EVAL, N_PREF, N_DEV)
+
+
+def sft_base(task: Task, seed: int, log: Callable[[str], None] = lambda m: None
+             ) -> tuple[Path, bool]:
+    """The seed's SFT base directory (trained and cached on first use)."""
+    tokenizer = tokenizer_of(task.name)
+
+    def build():
+        return M.train_sft(MODEL, sft_config(task), tokenizer, splits(task, seed)["sft"],
+                           task.answer, seed, log)
+
+    return M.cached_model(sft_path(task, seed), build, tokenizer,
+                          {"task": task.name, "seed": seed, "model": asdict(MODEL),
+                           "sft": asdict(sft_config(task))})
+
+
+@lru_cache(maxsize=None)
+def tokenizer_of(task_name: str):
+    return M.build_tokenizer(get_task(task_name).chars)
+
+
+def pairs_of(task: Task, variant: Variant, seed: int, n_pref: int) -> list[dict]:
+    prompts = splits(task, seed)["pref"][:n_pref]
+    return build_pairs(task, variant, prompts, np.random.default_rng(seed + PREF_SEED_OFFSET))
+
+
+def warm_up(scenario, workers: int | None = None, progress: bool = True,
+            log: Callable[[str], None] | None = None) -> None:
+    """Build (or load) the SFT base of every seed any budget uses, here, once, before the
+    search's workers would each build them at the same time."""
+    scen = search_scenario(scenario)
+    task = get_task(scen.task)
+    seeds = sorted({s for b in BUDGETS.values() for s in b.seeds})
+    M.quiet_libraries()
+    if log is not None:
+        log(f"SFT bases of task {task.name}, seeds {seeds} (trained on a first run, "
+            f"{SFT_STEPS[task.name]} steps each, then read from the cache)")
+    for seed in seeds:
+        sft_base(task, seed, log=log if (log is not None and progress) else (lambda m: None))
+
+
+# ---- evaluation ------------------------------------------------------------------------------
+
+
+def _finite(model) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def score_one(objective, task: Task, variant: Variant, budget: Budget, seed: int
+              ) -> tuple[str, float, float]:
+    """(status, eval accuracy, kept lr) of one objective on one seed."""
+    tokenizer = tokenizer_of(task.name)
+    base, _ = sft_base(task, seed)
+    data = splits(task, seed)
+    pairs = pairs_of(task, variant, seed, budget.n_pref)
+    po = M.POConfig(epochs=budget.epochs, batch=budget.batch)
+    best = None
+    for lr in budget.lrs:
+        try:
+            model, logged = M.train_preference(po, base, tokenizer, objective, pairs, seed, lr)
+        except Exception as exc:  # a loss that breaks training fails only itself
+            return f"training failed at lr {lr:g}: {type(exc).__name__}", float("nan"), lr
+        if not _finite(model) or not math.isfinite(logged.get("loss", 0.0)):
+            return f"nonfinite at lr {lr:g}", float("nan"), lr
+        dev = M.accuracy(model, tokenizer, data["dev"], task.score, task.max_new)
+        if best is None or dev > best[0]:
+            best = (dev, lr, model)
+    _, lr, model = best
+    return "ok", 100.0 * M.accuracy(model, tokenizer, data["eval"], task.score, task.max_new), lr
+
+
+def evaluate(objectives: Sequence, scenario, budget: str = "screen", *,
+             seeds: Sequence[int] | None = None, metric: str = "auc",
+             workers: int | None = None, progress: bool = False) -> list[Fitness]:
+    """Score ``objectives`` on the LLM scenario at ``budget`` (the module docstring); one
+    Fitness each, in order. ``workers`` is unused (the executor parallelises across chunks)."""
+    from lossforge.bench.fitness import ci95_halfwidth
+
+    if metric not in ("auc", "final"):
+        raise ConfigError(f"metric must be auc or final, got {metric!r}")
+    scen = search_scenario(scenario)
+    task, variant = get_task(scen.task), get_variant(scen.variant)
+    b = scen.budget(budget)
+    seeds = tuple(int(s) for s in (seeds if seeds is not None else b.seeds))
+    M.quiet_libraries()
+    out = []
+    for obj in objectives:
+        t0 = time.perf_counter()
+        per_seed, status = [], "ok"
+        for seed in seeds:
+            st, acc, _ = score_one(obj, task, variant, b, seed)
+            if st != "ok":
+                status = st
+                break
+            per_seed.append(acc)
+        seconds = time.perf_counter() - t0
+        if status != "ok":
+            nan = float("nan")
+            out.append(Fitness(obj.name, status, nan, nan, tuple(per_seed), nan, nan, seconds))
+            continue
+        mean = float(np.mean(per_seed))
+        out.append(Fitness(obj.name, "ok", mean, ci95_halfwidth(per_seed), tuple(per_seed),
+                           mean, mean, seconds))
+    return out

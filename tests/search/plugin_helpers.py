@@ -1,0 +1,31 @@
+"""Fitness plug-ins that break the interface in one way each (``--fitness module:function``),
+for the checks in test_fitness_plugin.py. Importable by spawned pool workers (on sys.path via
+conftest.py)."""
+
+from __future__ import annotations
+
+from lossforge.search import probe_fitness
+
+NOT_A_FUNCTION = {"quick": 1}
+
+
+def too_few(objectives, scenario=None, budget="screen", **kw):
+    """One result fewer than objectives."""
+    return probe_fitness.evaluate(objectives, scenario, budget, **kw)[:-1]
+
+
+def not_a_list(objectives, scenario=None, budget="screen", **kw):
+    return 42.0
+
+
+def plain_dicts(objectives, scenario=None, budget="screen", **kw):
+    """Results as dicts, not objects with the fields as attributes."""
+    return [{"name": o.name, "score": 1.0} for o in objectives]
+
+
+def text_scores(objectives, scenario=None, budget="screen", **kw):
+    """The right fields, but the score is a string."""
+    from dataclasses import replace
+
+    return [replace(r, score="high") for r in probe_fitness.evaluate(objectives, scenario,
+                                                                     budget, **kw)]

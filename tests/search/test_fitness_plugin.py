@@ -1,0 +1,68 @@
+"""``--fitness module:function``: a user's own fitness. A plug-in that cannot be imported, is
+missing, is not callable, or returns the wrong shape at its first call is rejected with one
+line on stderr and exit code 2; one that keeps the interface runs exactly as the built-in it
+wraps."""
+
+from __future__ import annotations
+
+import pytest
+
+from lossforge.search.__main__ import main
+from lossforge.search.checkpoint import load
+from lossforge.search.engine import deterministic_view
+
+
+def run_cli(argv, capsys) -> tuple[int, list[str]]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:   # argparse errors
+        code = exc.code
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize("ref,fragment", [
+    ("no_such_module_lf:evaluate", "cannot import no_such_module_lf"),
+    ("plugin_helpers:missing", "plugin_helpers has no missing"),
+    ("plugin_helpers:NOT_A_FUNCTION", "plugin_helpers.NOT_A_FUNCTION is not callable"),
+    ("plugin_helpers", "expected bench, probe, llm or module:function"),
+    ("plugin_helpers:too_few", "returned 1 results for 2 objectives"),  # the baselines
+    ("plugin_helpers:not_a_list", "returned a float for"),
+    ("plugin_helpers:plain_dicts", "returned a dict without name, status, score"),
+    ("plugin_helpers:text_scores", "returned non-numeric score"),
+])
+def test_bad_plugin_is_one_line_and_exit_2(tmp_path, capsys, ref, fragment):
+    code, err = run_cli(["--fitness", ref, "--workers", "1", "--population", "4",
+                         "--generations", "1", "--budget", "quick", "--quiet",
+                         "--runs-dir", str(tmp_path)], capsys)
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0], err
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--llm-task", "sort"], "--llm-task: only with --fitness llm"),
+    (["--fitness", "llm", "--llm-task", "mul"], "LLM task 'mul'"),
+    (["--fitness", "llm", "--llm-variant", "noisy-2"], "LLM variant 'noisy-2'"),
+    (["--fitness", "llm", "--scenario", "hopper-noisy-0.3"], "not --scenario"),
+])
+def test_bad_llm_flags_are_one_line_and_exit_2(tmp_path, capsys, argv, fragment):
+    code, err = run_cli(argv + ["--runs-dir", str(tmp_path), "--quiet"], capsys)
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0], err
+    assert not any(tmp_path.iterdir())   # rejected before a run directory exists
+
+
+def test_plugin_that_keeps_the_interface_runs_as_the_builtin(tmp_path, capsys):
+    """The probe fitness named by module:function gives the run --fitness probe gives."""
+    states = []
+    for ref in ("probe", "lossforge.search.probe_fitness:evaluate"):
+        root = tmp_path / ref.replace(":", "_")
+        code, _ = run_cli(["--fitness", ref, "--workers", "1", "--population", "6",
+                           "--generations", "2", "--budget", "screen", "--quiet",
+                           "--runs-dir", str(root)], capsys)
+        assert code == 0
+        (run_dir,) = root.iterdir()
+        state = deterministic_view(load(run_dir))
+        state["config"].pop("fitness")
+        states.append(state)
+    assert states[0] == states[1]
+    assert states[0]["losses"] and states[0]["baselines"]["dpo"]["screen"]["status"] == "ok"
