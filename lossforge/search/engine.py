@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lossforge.errors import ConfigError
 from lossforge.grammar.loader import Grammar, load_grammar
 from lossforge.objectives import get_spec
-from lossforge.search import genome, gp
+from lossforge.search import genome, gp, suite_fitness
 from lossforge.search.candidates import REASONS, Candidate, validate
 from lossforge.search.executors import map_specs
 from lossforge.search.journal import Journal, evaluation_key
@@ -106,6 +106,10 @@ class SearchConfig:
     multi_fidelity: bool = True          # False: every loss straight at the top rung
     link_grammar: str | None = None      # open the link slot G(D, t) with this grammar file
     imitation_grammar: str | None = None  # open the imitation slot Psi(l, n, t) with this one
+    suite: str | None = None             # score on every scenario of this suite (suite_fitness)
+    suite_objective: str = "mean"        # suite runs select on mean or worst regret
+    race: bool = True                    # suite runs: racing over (scenario, seed) units
+    race_delta: float = 0.05             # racing's bound on dropping the full evaluation's best
 
     def __post_init__(self):
         if self.budget not in LADDERS:
@@ -117,6 +121,11 @@ class SearchConfig:
         if not 0 < self.top_fraction <= 1:
             raise ConfigError(f"top_fraction must be in (0, 1], got {self.top_fraction}")
         check_common(self)
+        if self.suite_objective not in ("mean", "worst"):
+            raise ConfigError(f"--suite-objective must be mean or worst, got "
+                              f"{self.suite_objective!r}")
+        if not 0 < self.race_delta < 1:
+            raise ConfigError(f"--race-delta must be in (0, 1), got {self.race_delta}")
         bad = set(self.operator_weights) - set(gp.OPERATORS)
         if bad:
             raise ConfigError(f"unknown operator(s) {sorted(bad)}; known: {gp.OPERATORS}")
@@ -172,6 +181,7 @@ class Context:
     ladder: tuple[str, ...]
     beta: float
     journal: Journal | None = None   # finished evaluations of the run directory (journal.py)
+    suite: list | None = None        # suite runs: suite_fitness.SuiteScenario per scenario
 
 
 def make_context(config: SearchConfig) -> Context:
@@ -180,7 +190,14 @@ def make_context(config: SearchConfig) -> Context:
              for slot, text in (("link", config.link_grammar),
                                 ("imitation", config.imitation_grammar)) if text}
     space = genome.Space(grammar, slots)
-    path, scenario = resolve_scenario(config.scenario)
+    suite = None
+    if config.suite:  # the first scenario stands for the suite where one is needed (budgets)
+        suite_name, suite = suite_fitness.load(config.suite)
+        path = Path(suite[0].path)
+        scenario = replace(suite[0].scenario, name=f"suite-{suite_name}", beta=(
+            config.beta if config.beta is not None else suite_fitness.suite_beta(suite)))
+    else:
+        path, scenario = resolve_scenario(config.scenario)
     height = config.max_height or grammar.max_depth
     if height < grammar.min_depth[grammar.root]:
         raise ConfigError(f"max_height {height} is below the grammar's minimum "
@@ -188,7 +205,7 @@ def make_context(config: SearchConfig) -> Context:
     ladder = LADDERS[config.budget] if config.multi_fidelity else LADDERS[config.budget][-1:]
     beta = float(config.beta if config.beta is not None else scenario.beta)
     return Context(config, grammar, space, str(path), scenario,
-                   gp.Limits(height, config.max_size), ladder, beta)
+                   gp.Limits(height, config.max_size), ladder, beta, suite=suite)
 
 
 def init_state(ctx: Context) -> dict:
@@ -348,22 +365,27 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
 ROUND_PER_WORKER = 2
 
 
-def run_rung(ctx: Context, executor, rung: str, specs: list[dict]) -> list[dict]:
-    """Fitness of ``specs`` at budget ``rung``, through the executor.
+def run_rung(ctx: Context, executor, rung: str, specs: list[dict], unit=None) -> list[dict]:
+    """Fitness of ``specs`` at budget ``rung``, through the executor; with ``unit`` (suite
+    runs: a ``suite_fitness.Unit``) on that scenario and training seed only.
 
     With a journal (``ctx.journal``, set by the driver for a run directory) results already
     journaled are taken from it, and the rest run in rounds of ``ROUND_PER_WORKER`` per worker,
     each round journaled as it finishes: a killed run loses at most one round.
     """
+    path, name, seeds = ctx.scenario_path, ctx.scenario.name, None
+    if unit is not None:
+        path = next(s.path for s in ctx.suite if s.name == unit.scenario)
+        name, seeds = f"{unit.scenario}#seed{unit.seed}", [unit.seed]
+
     def run(part: list[dict]) -> list[dict]:
-        return map_specs(executor, ctx.config.fitness, part, ctx.scenario_path, rung,
-                         ctx.config.metric)
+        return map_specs(executor, ctx.config.fitness, part, path, rung, ctx.config.metric,
+                         seeds=seeds)
 
     journal = ctx.journal
     if journal is None:
         return run(specs)
-    keys = [evaluation_key(ctx.config.fitness, ctx.scenario.name, rung, ctx.config.metric, s)
-            for s in specs]
+    keys = [evaluation_key(ctx.config.fitness, name, rung, ctx.config.metric, s) for s in specs]
     todo = [i for i, k in enumerate(keys) if k not in journal]
     size = max(1, getattr(executor, "workers", 1)) * ROUND_PER_WORKER
     for start in range(0, len(todo), size):
@@ -374,15 +396,58 @@ def run_rung(ctx: Context, executor, rung: str, specs: list[dict]) -> list[dict]
     return [journal[k] for k in keys]
 
 
+def score_rung(state: dict, ctx: Context, executor, rung: str, specs: list[dict]) -> list[dict]:
+    """Fitness of ``specs`` at ``rung``: on the scenario, or raced over the suite's units."""
+    if ctx.suite is None:
+        return run_rung(ctx, executor, rung, specs)
+    cfg, sf = ctx.config, suite_fitness
+    units = sf.units_of(ctx.suite, rung)
+    order = sf.unit_order(units, cfg.seed, rung)
+    table = state["suite"][rung]
+    seen: dict[tuple[int, Any], dict] = {}
+
+    def regrets(cands: list[int], block: list) -> Any:
+        for u in block:
+            for c, f in zip(cands, run_rung(ctx, executor, rung, [specs[c] for c in cands], u)):
+                seen[c, u] = f
+        return [[sf.unit_regret(table, u, seen[c, u]["score"]) for u in block] for c in cands]
+
+    outcome, n_eval = sf.race(len(specs), order, sf.unit_weight(ctx.suite, units), regrets,
+                              cfg.race_delta, enabled=cfg.race and cfg.suite_objective == "mean")
+    state["counters"].setdefault("unit_evaluations", {})
+    state["counters"]["unit_evaluations"][rung] = (
+        state["counters"]["unit_evaluations"].get(rung, 0) + n_eval)
+    return [sf.summarise(spec["name"], {u: seen[c, u] for u in order[:outcome[c]["units"]]},
+                         ctx.suite, table, cfg.suite_objective, outcome[c]["raced_out"],
+                         len(units), sf.unit_weight(ctx.suite, units))
+            for c, spec in enumerate(specs)]
+
+
 def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
-    """The zoo baselines (DPO, ORPO, ...) on every rung of the ladder, once per run."""
+    """The zoo baselines (DPO, ORPO, ...) on every rung of the ladder, once per run; in a suite
+    run on every unit, and their best per scenario is the regret's reference."""
     specs = []
     for name in ctx.config.baselines:
         over = ({"beta": float(ctx.scenario.beta)} if name in ("dpo", "hinge", "robust")
                 else {})
         specs.append(get_spec(name, **over).to_json())
     for rung in ctx.ladder:
-        res = run_rung(ctx, executor, rung, specs)
+        if ctx.suite is not None:
+            units = suite_fitness.units_of(ctx.suite, rung)
+            rows = {u: run_rung(ctx, executor, rung, specs, u) for u in units}
+            refs = {s.name: suite_fitness.reference_score(ctx.config.fitness, s.path, rung,
+                                                          ctx.config.metric) for s in ctx.suite}
+            table = suite_fitness.baseline_table(
+                {spec["name"]: {u: rows[u][i]["score"] for u in units}
+                 for i, spec in enumerate(specs)}, units, refs)
+            state.setdefault("suite", {})[rung] = table
+            res = [suite_fitness.summarise(spec["name"], {u: rows[u][i] for u in units},
+                                           ctx.suite, table, ctx.config.suite_objective, False,
+                                           len(units), suite_fitness.unit_weight(ctx.suite,
+                                                                                 units))
+                   for i, spec in enumerate(specs)]
+        else:
+            res = run_rung(ctx, executor, rung, specs)
         for spec, f in zip(specs, res):
             state["baselines"].setdefault(spec["name"], {"spec": spec})[rung] = f
 
@@ -393,8 +458,8 @@ def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str
     ``retrain`` (only with ``dedup=False``, for benchmarks): known losses trained again."""
     first, rest = ctx.ladder[0], ctx.ladder[1:]
     todo = [lid for lid, rec in state["losses"].items() if first not in rec]
-    res = run_rung(ctx, executor, first,
-                    [state["losses"][lid]["spec"] for lid in todo + list(retrain)])
+    res = score_rung(state, ctx, executor, first,
+                     [state["losses"][lid]["spec"] for lid in todo + list(retrain)])
     for lid, f in zip(todo, res):
         state["losses"][lid][first] = f
         if f["status"] != "ok":
@@ -411,13 +476,20 @@ def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str
     n_top = max(1, math.ceil(ctx.config.top_fraction * ctx.config.population))
     for rung in rest:
         promote = [lid for lid in pool[:n_top]
-                   if rung not in state["losses"][lid] or not ctx.config.dedup]
-        res = run_rung(ctx, executor, rung, [state["losses"][lid]["spec"] for lid in promote])
+                   if (rung not in state["losses"][lid] or not ctx.config.dedup)
+                   and not _raced_out(state["losses"][lid][first])]
+        res = score_rung(state, ctx, executor, rung,
+                         [state["losses"][lid]["spec"] for lid in promote])
         for lid, f in zip(promote, res):
             state["losses"][lid][rung] = f
         state["counters"]["evaluated"][rung] += len(promote)
         tally[f"evaluated_{rung}"] = len(promote)
     return tally
+
+
+def _raced_out(f: dict) -> bool:
+    """Dropped by racing at this rung (suite runs): never promoted to the next."""
+    return bool(f.get("suite", {}).get("raced_out"))
 
 
 # ---- tell ------------------------------------------------------------------------------------

@@ -104,7 +104,9 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
             def log(message: str) -> None:
                 console.print(f"{time.strftime('%H:%M:%S')} {ctx.scenario.name}: {message}",
                               highlight=False, soft_wrap=True)
-        warm_up(ctx.scenario_path, workers=config.workers, progress=bars, log=log)
+        for path in ([s.path for s in ctx.suite] if getattr(ctx, "suite", None)
+                     else [ctx.scenario_path]):
+            warm_up(path, workers=config.workers, progress=bars, log=log)
     own_executor = executor is None
     if own_executor:
         executor = make_executor(config.executor, config.workers)
@@ -269,6 +271,18 @@ def _fit(f: dict | None) -> str:
     return f"{f['score']:.2f} ± {ci}"
 
 
+def _suite_line(f: dict | None) -> str | None:
+    """A suite run's breakdown of one fitness: mean and worst regret, regret per scenario."""
+    suite = (f or {}).get("suite")
+    if not suite or suite.get("mean_regret") is None:
+        return None
+    per = ", ".join(f"{s} {p['regret']:+.2f}" for s, p in suite["per_scenario"].items())
+    raced = (f"; raced out after {suite['units']}/{suite['of_units']} units"
+             if suite["raced_out"] else "")
+    return (f"    regret mean {suite['mean_regret']:+.3f}  worst {suite['worst_regret']:+.3f} "
+            f"(selects on {suite['objective']}{raced}): {per}")
+
+
 def print_front(results: dict, state: dict, console=None) -> None:
     """The Pareto front as readable formulas, with DPO/ORPO scored in the same run."""
     from rich.console import Console
@@ -286,6 +300,8 @@ def print_front(results: dict, state: dict, console=None) -> None:
         console.print(f"  phi^-1(p) = {r['phi_inv']}", highlight=False)
         console.print(f"  phi~(l)   = {r['phi_tilde']}", highlight=False)
         console.print(f"  {r['loss']}", highlight=False)
+        if _suite_line(r.get(top)):
+            console.print(_suite_line(r.get(top)), highlight=False)
     if not results["pareto"]:
         console.print("  (empty: no loss reached the top rung with a finite score)")
     c = state.get("counters")
@@ -300,6 +316,8 @@ def print_front(results: dict, state: dict, console=None) -> None:
         console.print(f"  {b['spec']['name']:<6} {top}: {_fit(b.get(top))}"
                       + (f"   {ladder[0]}: {_fit(b.get(ladder[0]))}" if len(ladder) > 1 else ""),
                       highlight=False)
+        if _suite_line(b.get(top)):
+            console.print(_suite_line(b.get(top)), highlight=False)
 
 
 def show(run: str | Path, latex: bool = False, console=None) -> None:
@@ -328,6 +346,9 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
         console.print(f"{i:>2}. {row['name']}  size {row['complexity']}  {scores}",
                       highlight=False)
         console.print(f"    h(p) = {row['h']}    phi~(l) = {row['phi_tilde']}", highlight=False)
+        if _suite_line(row.get(ladder[-1]) or row.get(ladder[0])):
+            console.print(_suite_line(row.get(ladder[-1]) or row.get(ladder[0])),
+                          highlight=False)
         spec = row["spec"]
         if spec.get("imitation") or spec.get("link", "-logsigmoid(D)") != "-logsigmoid(D)":
             console.print(f"    {row['loss'].split(',  D =')[0]}", highlight=False)
