@@ -413,7 +413,8 @@ def score_rung(state: dict, ctx: Context, executor, rung: str, specs: list[dict]
         return [[sf.unit_regret(table, u, seen[c, u]["score"]) for u in block] for c in cands]
 
     outcome, n_eval = sf.race(len(specs), order, sf.unit_weight(ctx.suite, units), regrets,
-                              cfg.race_delta, enabled=cfg.race and cfg.suite_objective == "mean")
+                              cfg.race_delta, enabled=cfg.race and cfg.suite_objective == "mean",
+                              incumbent=_incumbent(state, rung, table, order))
     state["counters"].setdefault("unit_evaluations", {})
     state["counters"]["unit_evaluations"][rung] = (
         state["counters"]["unit_evaluations"].get(rung, 0) + n_eval)
@@ -421,6 +422,17 @@ def score_rung(state: dict, ctx: Context, executor, rung: str, specs: list[dict]
                          ctx.suite, table, cfg.suite_objective, outcome[c]["raced_out"],
                          len(units), sf.unit_weight(ctx.suite, units))
             for c, spec in enumerate(specs)]
+
+
+def _incumbent(state: dict, rung: str, table: dict, order: list) -> list[float] | None:
+    """Regrets on ``order`` of the best loss evaluated on every unit of ``rung`` so far."""
+    done = [rec[rung] for rec in state["losses"].values()
+            if rung in rec and rec[rung]["status"] == "ok" and rec[rung]["score"] is not None
+            and not rec[rung]["suite"]["raced_out"]]
+    if not done:
+        return None
+    best = max(done, key=lambda f: f["score"])["suite"]["unit_scores"]
+    return [suite_fitness.unit_regret(table, u, best[suite_fitness.unit_name(u)]) for u in order]
 
 
 def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
@@ -432,7 +444,7 @@ def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
                 else {})
         specs.append(get_spec(name, **over).to_json())
     for rung in ctx.ladder:
-        if ctx.suite is not None:
+        if getattr(ctx, "suite", None) is not None:   # es.py's context has no suite
             units = suite_fitness.units_of(ctx.suite, rung)
             rows = {u: run_rung(ctx, executor, rung, specs, u) for u in units}
             refs = {s.name: suite_fitness.reference_score(ctx.config.fitness, s.path, rung,

@@ -35,7 +35,10 @@ bound, the probability that racing drops the candidate the full evaluation ranks
 most delta (default 0.05), to the accuracy of the t approximation for the mean of a sample of
 units; that is the extra error racing allows on top of the full evaluation's own. A dropped
 candidate keeps its estimate on the units it saw (``raced_out``: True, ``units``: n) and is
-never promoted. Racing needs the mean objective (a worst case over scenarios is not estimated
+never promoted. The best loss an earlier generation evaluated fully at the rung (the
+incumbent) races along at no cost and is never dropped: a newcomer is dropped once it is worse
+than the run's best with confidence (one more comparison per stage in M). Racing needs the
+mean objective (a worst case over scenarios is not estimated
 by a sample of them): with ``--suite-objective worst`` every candidate sees every unit.
 
 Kill and resume: every unit's fitness is journaled (``journal.py``) under a key naming the
@@ -134,17 +137,21 @@ def dominated(x: np.ndarray, n_total: int, delta_each: float) -> bool:
 
 def race(n_candidates: int, order: list, weight: Callable[[object], float],
          regrets: Callable[[list[int], list], np.ndarray], delta: float = DEFAULT_DELTA,
-         enabled: bool = True) -> tuple[dict[int, dict], int]:
+         enabled: bool = True, incumbent: Sequence[float] | None = None
+         ) -> tuple[dict[int, dict], int]:
     """Race ``n_candidates`` over the units ``order`` (already in racing order).
 
     ``regrets(candidate indices, units)`` returns their regret matrix (rows: candidates, NaN for
     a failed run); ``weight(unit)`` is the unit's share of the mean aggregate (sums to 1).
-    Returns ({candidate: {"units": [unit indices seen], "raced_out": bool, "failed": bool}},
+    ``incumbent``: the regrets, on ``order``, of the best loss this rung has fully evaluated
+    before (an earlier generation's): it races along at no cost and is never dropped, so a
+    new candidate is also dropped once it is worse than the run's best with confidence.
+    Returns ({candidate: {"units": units seen, "raced_out": bool, "failed": bool}},
     candidate-unit evaluations made). Without ``enabled`` every candidate sees every unit.
     """
     N = len(order)
     plan = stages(N) if enabled else [N]
-    comparisons = max(1, (n_candidates - 1) * (len(plan) - 1))
+    comparisons = max(1, (n_candidates - (incumbent is None)) * (len(plan) - 1))
     delta_each = delta / comparisons
     seen: dict[int, list[float]] = {c: [] for c in range(n_candidates)}
     alive = list(range(n_candidates))
@@ -164,10 +171,13 @@ def race(n_candidates: int, order: list, weight: Callable[[object], float],
                 out[c]["failed"] = True
         alive = [c for c in alive if not out[c]["failed"]]
         done = n
-        if n == N or len(alive) < 2:
+        if incumbent is not None:   # key -1: the incumbent, known on every unit
+            seen[-1] = [float(v) for v in incumbent[:n]]
+        racers = alive + ([-1] if incumbent is not None else [])
+        if n == N or len(racers) < 2:
             continue
-        est = {c: float(np.dot(w[:n], seen[c]) / n) for c in alive}
-        leader = min(alive, key=lambda c: (est[c], c))
+        est = {c: float(np.dot(w[:n], seen[c]) / n) for c in racers}
+        leader = min(racers, key=lambda c: (est[c], c))
         keep = []
         for c in alive:
             x = w[:n] * (np.array(seen[c]) - np.array(seen[leader]))
@@ -255,7 +265,12 @@ def summarise(name: str, seen: dict[Unit, dict], scenarios: Sequence[SuiteScenar
             "seconds": float(sum(f.get("seconds", 0.0) for f in seen.values())),
             "suite": {"objective": objective, "mean_regret": mean if ok else None,
                       "worst_regret": worst if ok else None, "raced_out": raced_out,
-                      "units": len(seen), "of_units": n_units, "per_scenario": per}}
+                      "units": len(seen), "of_units": n_units, "per_scenario": per,
+                      "unit_scores": {unit_name(u): f["score"] for u, f in seen.items()}}}
+
+
+def unit_name(unit: Unit) -> str:
+    return f"{unit.scenario}#seed{unit.seed}"
 
 
 def s_weight(scenarios: Sequence[SuiteScenario], unit: Unit) -> float:

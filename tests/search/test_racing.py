@@ -95,3 +95,25 @@ def test_unit_order_is_a_deterministic_permutation():
     a = sf.unit_order(units, 0, "screen")
     assert a == sf.unit_order(units, 0, "screen") and sorted(a, key=str) == sorted(units, key=str)
     assert a != sf.unit_order(units, 1, "screen") or a != sf.unit_order(units, 0, "full")
+
+
+def test_an_incumbent_drops_newcomers_worse_than_it_and_keeps_a_better_one():
+    """The run's best so far races along at no cost: newcomers clearly worse than it go early;
+    a newcomer better than it (the full evaluation's first) is never dropped."""
+    rng = np.random.default_rng(3)
+    n_u = 14
+    unit = rng.normal(0, 1, n_u)
+    incumbent = 1.0 + unit + rng.normal(0, 0.1, n_u)
+    table = np.stack([4.0 + unit + rng.normal(0, 0.1, n_u),      # clearly worse than it
+                      4.5 + unit + rng.normal(0, 0.1, n_u),      # clearly worse than it
+                      0.9 + unit + rng.normal(0, 0.1, n_u)])     # slightly better than it
+    order = list(range(n_u))
+
+    def regrets(cands, block):
+        return table[np.ix_(cands, block)]
+
+    out, evals = sf.race(3, order, lambda u: 1 / n_u, regrets, incumbent=incumbent)
+    alone, evals_alone = sf.race(1, order, lambda u: 1 / n_u, lambda c, b: table[[0]][:, b])
+    assert out[0]["raced_out"] and out[1]["raced_out"] and not out[2]["raced_out"]
+    assert out[2]["units"] == n_u and evals < 3 * n_u
+    assert not alone[0]["raced_out"] and evals_alone == n_u   # nobody to lose to
