@@ -139,3 +139,15 @@ def test_suite_config_errors_are_one_line():
         SearchConfig(suite=TRAIN, suite_objective="median")
     with pytest.raises(ConfigError, match="race-delta"):
         SearchConfig(suite=TRAIN, race_delta=1.5)
+
+
+def test_cli_refuses_the_test_suite_and_a_missing_suite_file(tmp_path, capsys):
+    from lossforge.search.__main__ import main
+
+    common = ["--fitness", "probe", "--runs-dir", str(tmp_path), "--ledger", "off", "--quiet"]
+    assert main(["--suite", "benchmarks/suites/test.toml", *common]) == 2
+    assert "test suite" in capsys.readouterr().err
+    assert main(["--suite", "no/such/suite.toml", *common]) == 2
+    err = capsys.readouterr().err
+    assert "no/such/suite.toml" in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())      # nothing started
