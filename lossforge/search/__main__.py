@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--suite-objective", choices=("mean", "worst"), default=d.suite_objective,
                     help="suite runs select on the weighted mean regret (default) or the worst "
                          "scenario's; both are recorded")
+    ap.add_argument("--suite-baselines", metavar="FILE", default=None,
+                    help="suite runs: per-scenario reference scores, JSON {rung: {scenario: "
+                         "{\"best\": score, \"reference\": score}}} (e.g. tuned baselines); "
+                         "default: score DPO and ORPO in the run")
     ap.add_argument("--no-race", action="store_true",
                     help="suite runs: every candidate on every (scenario, seed), no racing")
     ap.add_argument("--race-delta", type=float, default=d.race_delta,
@@ -185,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                                link_grammar=args.link_grammar,
                                imitation_grammar=args.imitation_grammar, suite=args.suite,
                                suite_objective=args.suite_objective, race=not args.no_race,
-                               race_delta=args.race_delta)
+                               race_delta=args.race_delta,
+                               suite_baselines=args.suite_baselines)
             start = lambda: run_search(cfg, runs_root=args.runs_dir, quiet=args.quiet)  # noqa
         from lossforge import ledger  # every search that starts is listed (lossforge/ledger.py)
 
@@ -214,7 +219,8 @@ def _es_config(ap, args):
                                      ("--imitation-grammar", args.imitation_grammar is not None),
                                      ("--top-fraction",
                                       args.top_fraction != ap.get_default("top_fraction")),
-                                     ("--single-fidelity", args.single_fidelity))
+                                     ("--single-fidelity", args.single_fidelity),
+                                     ("--suite", args.suite is not None))
                if on]
     if gp_only:
         ap.error(f"{', '.join(gp_only)}: not used by --method es")

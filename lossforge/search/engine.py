@@ -110,6 +110,7 @@ class SearchConfig:
     suite_objective: str = "mean"        # suite runs select on mean or worst regret
     race: bool = True                    # suite runs: racing over (scenario, seed) units
     race_delta: float = 0.05             # racing's bound on dropping the full evaluation's best
+    suite_baselines: str | None = None   # JSON of per-scenario best/reference scores (frozen)
 
     def __post_init__(self):
         if self.budget not in LADDERS:
@@ -203,6 +204,12 @@ def make_context(config: SearchConfig) -> Context:
         raise ConfigError(f"max_height {height} is below the grammar's minimum "
                           f"{grammar.min_depth[grammar.root]}")
     ladder = LADDERS[config.budget] if config.multi_fidelity else LADDERS[config.budget][-1:]
+    if config.suite_baselines:   # checked now, before the run directory is made
+        if suite is None:
+            raise ConfigError("--suite-baselines is for suite runs (--suite)")
+        for rung in ladder:
+            suite_fitness.frozen_table(config.suite_baselines, rung,
+                                       suite_fitness.units_of(suite, rung))
     beta = float(config.beta if config.beta is not None else scenario.beta)
     return Context(config, grammar, space, str(path), scenario,
                    gp.Limits(height, config.max_size), ladder, beta, suite=suite)
@@ -443,6 +450,11 @@ def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
         over = ({"beta": float(ctx.scenario.beta)} if name in ("dpo", "hinge", "robust")
                 else {})
         specs.append(get_spec(name, **over).to_json())
+    if getattr(ctx, "suite", None) is not None and ctx.config.suite_baselines:
+        for rung in ctx.ladder:   # a frozen reference: no baseline scored in this run
+            state.setdefault("suite", {})[rung] = suite_fitness.frozen_table(
+                ctx.config.suite_baselines, rung, suite_fitness.units_of(ctx.suite, rung))
+        return
     for rung in ctx.ladder:
         if getattr(ctx, "suite", None) is not None:   # es.py's context has no suite
             units = suite_fitness.units_of(ctx.suite, rung)
@@ -531,7 +543,7 @@ def tell(state: dict, ctx: Context, offspring: list[str]) -> None:
 def step(state: dict, ctx: Context, executor) -> dict:
     """Run one generation in place; returns its summary (also appended to the history)."""
     rng = _rng_from_json(state["rng"])
-    if state["generation"] == 0 and not state["baselines"]:
+    if state["generation"] == 0 and not state["baselines"] and not state.get("suite"):
         evaluate_baselines(state, ctx, executor)
     proposals = ask(state, ctx, rng)
     tally = assess(state, ctx, proposals)

@@ -267,7 +267,9 @@ def _fit(f: dict | None) -> str:
         return "-"
     if f["status"] != "ok" or f["score"] is None:
         return f"failed ({f['status']})"
-    ci = f"{f['ci95']:.2f}" if f.get("ci95") is not None else "n/a (1 seed)"
+    suite = f.get("suite")
+    ci = (f"{f['ci95']:.2f}" if f.get("ci95") is not None else
+          f"n/a (suite, {suite['units']}/{suite['of_units']} units)" if suite else "n/a (1 seed)")
     return f"{f['score']:.2f} ± {ci}"
 
 

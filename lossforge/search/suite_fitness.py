@@ -12,6 +12,9 @@ the reference policy's score (the fitness module's ``reference_score``; 0 where 
     r_s     = (B_s - c_s) / scale_s                (0: level with the best baseline; 1: no better
                                                     than the reference; < 0: beats every baseline)
 
+``--suite-baselines FILE`` gives B_s and R_s per rung and scenario instead (``frozen_table``;
+e.g. tuned baselines' scores), and no baseline is scored in the run.
+
 Per evaluation unit u = (scenario s, training seed) the regret is paired: the best baseline's
 score on that seed minus the candidate's (the best baseline is chosen on its mean over seeds).
 Aggregates: ``mean`` = sum_s w_s r_s with the suite's (normalised) weights, ``worst`` = max_s r_s.
@@ -218,6 +221,39 @@ def baseline_table(unit_scores: dict[str, dict[Unit, float]], units: list[Unit],
         out[s] = {"best": best, "best_score": means[best], "reference": ref,
                   "scale": max(means[best] - ref, SCALE_FLOOR),
                   "per_seed": {str(u.seed): unit_scores[best][u] for u in mine}}
+    return out
+
+
+def frozen_table(path: str, rung: str, units: list[Unit]) -> dict[str, dict]:
+    """The regret reference from a JSON file instead of baselines scored in the run
+    (``--suite-baselines``): ``{rung: {scenario: {"best": score, "reference": score}}}``, e.g.
+    the best tuned baseline's score per scenario. Not paired: every seed of a scenario is
+    compared with the same ``best``."""
+    import json
+
+    from lossforge.search.engine import resolve_path
+
+    file = resolve_path(path, "suite baselines")
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{file}: not valid JSON ({exc})") from None
+    out = {}
+    for s in dict.fromkeys(u.scenario for u in units):
+        entry = data.get(rung, {}).get(s) if isinstance(data, dict) and isinstance(
+            data.get(rung), dict) else None
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{file}: field '{rung}.{s}': missing (expected "
+                              f"{{\"best\": score, \"reference\": score}})")
+        vals = {}
+        for k in ("best", "reference"):
+            v = entry.get(k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConfigError(f"{file}: field '{rung}.{s}.{k}': expected a number, got {v!r}")
+            vals[k] = float(v)
+        out[s] = {"best": "file", "best_score": vals["best"], "reference": vals["reference"],
+                  "scale": max(vals["best"] - vals["reference"], SCALE_FLOOR),
+                  "per_seed": {str(u.seed): vals["best"] for u in units if u.scenario == s}}
     return out
 
 

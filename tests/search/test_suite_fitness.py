@@ -151,3 +151,31 @@ def test_cli_refuses_the_test_suite_and_a_missing_suite_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no/such/suite.toml" in err and len(err.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())      # nothing started
+
+
+def test_frozen_suite_baselines_give_the_hand_computed_regret(tmp_path):
+    """--suite-baselines: B_s and R_s from a file; regret (B_s - c) / max(B_s - R_s, 1)."""
+    best = {s: 10.0 + i for i, s in enumerate(WEIGHTS)}
+    ref = {s: (2.0 if s != "hopper-padded-clean" else 10.5) for s in WEIGHTS}  # clean: floor 1
+    path = tmp_path / "tuned.json"
+    path.write_text(json.dumps({"quick": {s: {"best": best[s], "reference": ref[s]}
+                                          for s in WEIGHTS}}))
+    run_dir = run_search(suite_cfg(fitness="probe", generations=1, suite_baselines=str(path)),
+                         runs_root=tmp_path / "runs", quiet=True)
+    state = checkpoint.load(run_dir)
+    assert state["baselines"] == {}
+    rec = next(r["quick"] for r in state["losses"].values()
+               if "quick" in r and r["quick"]["status"] == "ok"
+               and not r["quick"]["suite"]["raced_out"])
+    mean = 0.0
+    for s, p in rec["suite"]["per_scenario"].items():
+        want = (best[s] - p["score"]) / max(best[s] - ref[s], 1.0)
+        assert p["regret"] == pytest.approx(want, rel=1e-12)
+        mean += WEIGHTS[s] * want / sum(WEIGHTS.values())
+    assert rec["suite"]["mean_regret"] == pytest.approx(mean, rel=1e-12)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"quick": {"hopper-padded-clean": {"best": "x", "reference": 0}}}))
+    with pytest.raises(ConfigError, match=r"bad.json: field 'quick.hopper-padded-clean.best'"):
+        run_search(suite_cfg(fitness="probe", suite_baselines=str(bad)),
+                   runs_root=tmp_path / "runs2", quiet=True)
+    assert not (tmp_path / "runs2").exists()    # refused before anything started
