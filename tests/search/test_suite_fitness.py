@@ -63,8 +63,8 @@ def test_probe_keeps_its_batch_on_quick_and_without_a_scenario():
 
 
 def suite_cfg(**kw) -> SearchConfig:
-    base = dict(suite=TRAIN, grammar="grammars/mirror_map_dcp.toml", population=8,
-                generations=2, seed=5, budget="quick", fitness="search_helpers:slow_evaluate",
+    base = dict(suite=TRAIN, grammar="grammars/mirror_map_dcp.toml", population=12,
+                generations=2, seed=4, budget="quick", fitness="search_helpers:slow_evaluate",
                 workers=1)
     return SearchConfig(**{**base, **kw})
 
@@ -120,6 +120,11 @@ def test_suite_search_records_every_scenario_and_matches_the_naive_evaluation(su
 
 
 def test_suite_search_kill_9_then_resume_equals_uninterrupted(tmp_path, suite_run, markers):
+    """Killed while generation 2 races; the reference run did drop candidates there, so the
+    resumed run must repeat racing's decisions, not only the evaluations."""
+    state = checkpoint.load(suite_run)
+    assert any(rec["born"] == 1 and rec["quick"]["suite"]["raced_out"]
+               for rec in state["losses"].values() if "quick" in rec)
     runs = tmp_path / "runs"
     mk = tmp_path / "markers"
     code = ("from lossforge.search import run_search, SearchConfig\n"
