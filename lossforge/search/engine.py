@@ -15,6 +15,10 @@ One generation, top to bottom (``step``):
               generation by screen score (multi-fidelity); all through the executor
     tell      NSGA-II survivors on (screen score max, tree size min), one tree per loss
 
+A suite run (``suite``: ``suite_fitness.py``) scores each rung on every scenario of the suite as
+regret to the best baseline per scenario, raced over (scenario, seed) units (``score_rung``);
+a loss raced out at a rung is never promoted to the next.
+
 Everything that decides the future is in ``state`` (a plain dict of JSON values: population,
 every tree and loss seen with its fitness, counters, the RNG state), so a checkpoint is just
 the state, and a resumed run continues exactly where the checkpoint left it. Fields that

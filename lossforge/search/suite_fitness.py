@@ -62,7 +62,6 @@ import numpy as np
 from lossforge.errors import ConfigError
 
 SCALE_FLOOR = 1.0        # score points: a scenario where baselines barely beat the reference
-OBJECTIVES = ("mean", "worst")
 DEFAULT_DELTA = 0.05
 
 
@@ -82,7 +81,6 @@ class Unit:
 
 def load(suite_text: str) -> tuple[str, list[SuiteScenario]]:
     """(suite name, its scenarios with paths and normalised weights)."""
-    from lossforge.bench.scenarios import load_scenario
     from lossforge.bench.suites import load_suite
     from lossforge.search.engine import resolve_path, resolve_scenario
 
@@ -93,7 +91,6 @@ def load(suite_text: str) -> tuple[str, list[SuiteScenario]]:
     out = []
     for name in suite.scenarios:
         path, sc = resolve_scenario(name)
-        assert load_scenario(path).name == name
         out.append(SuiteScenario(name, str(path), weights[name], sc))
     return suite.name, out
 
@@ -309,17 +306,14 @@ def unit_name(unit: Unit) -> str:
     return f"{unit.scenario}#seed{unit.seed}"
 
 
-def s_weight(scenarios: Sequence[SuiteScenario], unit: Unit) -> float:
-    """The unit's share of the mean aggregate: its scenario's weight over that scenario's
-    seeds at the rung (units of one scenario share its weight equally)."""
-    return next(s.weight for s in scenarios if s.name == unit.scenario)
-
-
 def unit_weight(scenarios: Sequence[SuiteScenario], units: list[Unit]) -> Callable[[Unit], float]:
+    """A unit's share of the mean aggregate: its scenario's weight over that scenario's seeds
+    at the rung (the units of one scenario share its weight equally; all sum to 1)."""
+    weight = {s.name: s.weight for s in scenarios}
     counts: dict[str, int] = {}
     for u in units:
         counts[u.scenario] = counts.get(u.scenario, 0) + 1
-    return lambda u: s_weight(scenarios, u) / counts[u.scenario]
+    return lambda u: weight[u.scenario] / counts[u.scenario]
 
 
 # ---- the fitness interface: naive full evaluation ----------------------------------------------
@@ -330,7 +324,10 @@ def evaluate(objectives: Sequence, suite: str, budget: str = "screen", *, fitnes
              **_ignored) -> list[dict]:
     """Every objective on every unit of ``suite`` (no racing) with the inner ``fitness``; one
     fitness dict each (see ``summarise``). ``baselines``: objectives scored alongside, the
-    regret's reference (DPO and ORPO at the scenario's beta when empty)."""
+    regret's reference (DPO and ORPO at the scenarios' beta when empty). The fitness
+    interface's ``seeds``, ``workers`` and ``progress`` are accepted and ignored: the seeds are
+    the budget's, per scenario. The search races instead (``engine.score_rung``); this is the
+    naive evaluation it is checked against."""
     from lossforge.search.executors import fitness_to_dict, resolve_fitness
 
     fn = resolve_fitness(fitness)
