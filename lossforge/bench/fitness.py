@@ -132,6 +132,15 @@ def warm_up(scenario: Scenario | str, workers: int | None = None, progress: bool
     reference_policy(_load(scenario), progress=progress, workers=workers)
 
 
+def reference_score(scenario: Scenario | str, budget: str = "screen", metric: str = "auc"
+                    ) -> float:
+    """The BC reference policy's normalised score on the budget's evaluation episodes (the
+    zero point of a suite run's regret scale; a fixed policy's AUC equals its final score)."""
+    scen = _load(scenario)
+    _, ref = reference_policy(scen)
+    return evaluate_policies({"reference": ref.params}, scen, budget)["reference"].score
+
+
 def evaluate(objectives: Sequence, scenario: Scenario | str, budget: str = "screen", *,
              seeds: Sequence[int] | None = None, metric: str = "auc",
              workers: int | None = None, progress: bool = False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lossforge.errors import LossforgeError
+from lossforge.errors import ConfigError, LossforgeError
 
 _DESCRIPTION = """\
 Search the Mirror Preference Optimization family for preference losses that score well on a
@@ -113,6 +113,23 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--llm-variant", default=None,
                     help="with --fitness llm: clean, noisy-<rate>, mixed-quality, "
                          "length-controlled or verbose-wrong (default mixed-quality)")
+    ap.add_argument("--suite", metavar="FILE", default=None,
+                    help="score every candidate on every scenario of this suite (e.g. "
+                         "benchmarks/suites/train.toml; replaces --scenario): regret to the "
+                         "best baseline per scenario, aggregated (lossforge/search/"
+                         "suite_fitness.py)")
+    ap.add_argument("--suite-objective", choices=("mean", "worst"), default=d.suite_objective,
+                    help="suite runs select on the weighted mean regret (default) or the worst "
+                         "scenario's; both are recorded")
+    ap.add_argument("--suite-baselines", metavar="FILE", default=None,
+                    help="suite runs: per-scenario reference scores, JSON {rung: {scenario: "
+                         "{\"best\": score, \"reference\": score}}} (e.g. tuned baselines); "
+                         "default: score DPO and ORPO in the run")
+    ap.add_argument("--no-race", action="store_true",
+                    help="suite runs: every candidate on every (scenario, seed), no racing")
+    ap.add_argument("--race-delta", type=float, default=d.race_delta,
+                    help="suite runs: bound on the probability that racing drops the "
+                         f"candidate the full evaluation ranks first (default {d.race_delta})")
     ap.add_argument("--runs-dir", default="runs", help="where run directories go (default runs)")
     ap.add_argument("--resume", metavar="DIR", default=None,
                     help="continue a stopped run from its last checkpoint (same result as an "
@@ -170,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
             from lossforge.bench.suites import refuse_test_scenario  # not for selection
 
             refuse_test_scenario(args.scenario, allow=args.allow_test)
+            if args.suite and not args.allow_test:
+                from lossforge.bench.suites import load_suite
+
+                if load_suite(args.suite).role == "test":
+                    raise ConfigError(f"suite {args.suite} is the test suite: selecting on it "
+                                      f"leaks the test set; pass --allow-test to anyway")
         if args.resume:
             explicit = {a for a in argv if a.startswith("--")}
             allowed = {"--resume", "--generations", "--executor", "--workers", "--quiet",
@@ -203,12 +226,16 @@ def main(argv: list[str] | None = None) -> int:
                                multi_fidelity=not args.single_fidelity,
                                link_grammar=args.link_grammar,
                                imitation_grammar=args.imitation_grammar,
-                               require=args.require)
+                               require=args.require, suite=args.suite,
+                               suite_objective=args.suite_objective, race=not args.no_race,
+                               race_delta=args.race_delta,
+                               suite_baselines=args.suite_baselines)
             start = lambda: run_search(cfg, runs_root=args.runs_dir, quiet=args.quiet)  # noqa
         from lossforge import ledger  # every search that starts is listed (lossforge/ledger.py)
 
         ledger.record("search", command=["python -m lossforge.search", *argv],
-                      scenario=None if args.resume else args.scenario, seeds=[args.seed],
+                      scenario=None if args.resume else (args.suite or args.scenario),
+                      seeds=[args.seed],
                       budget=getattr(cfg, "budget", None), purpose=args.purpose or (
                           f"resume {args.resume}" if args.resume else ""), path=args.ledger)
         run_dir = start()
@@ -246,7 +273,8 @@ def _es_config(ap, args):
                                      ("--top-fraction",
                                       args.top_fraction != ap.get_default("top_fraction")),
                                      ("--single-fidelity", args.single_fidelity),
-                                     ("--require", bool(args.require)))
+                                     ("--require", bool(args.require)),
+                                     ("--suite", args.suite is not None))
                if on]
     if gp_only:
         ap.error(f"{', '.join(gp_only)}: not used by --method es")

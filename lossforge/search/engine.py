@@ -16,6 +16,10 @@ One generation, top to bottom (``step``):
               generation by screen score (multi-fidelity); all through the executor
     tell      NSGA-II survivors on (screen score max, tree size min), one tree per loss
 
+A suite run (``suite``: ``suite_fitness.py``) scores each rung on every scenario of the suite as
+regret to the best baseline per scenario, raced over (scenario, seed) units (``score_rung``);
+a loss raced out at a rung is never promoted to the next.
+
 Everything that decides the future is in ``state`` (a plain dict of JSON values: population,
 every tree and loss seen with its fitness, counters, the RNG state), so a checkpoint is just
 the state, and a resumed run continues exactly where the checkpoint left it. Fields that
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,7 @@ from lossforge.errors import ConfigError
 from lossforge.grammar.loader import Grammar, load_grammar
 from lossforge.objectives import get_spec
 from lossforge.objectives.mpo import IMITATION_VARS, LINK_VARS
-from lossforge.search import genome, gp
+from lossforge.search import genome, gp, suite_fitness
 from lossforge.search.candidates import REASONS, Candidate, validate
 from lossforge.search.executors import fitness_hook, map_specs
 from lossforge.search.journal import Journal, evaluation_key
@@ -110,6 +114,11 @@ class SearchConfig:
     link_grammar: str | None = None      # open the link slot G(D, t) with this grammar file
     imitation_grammar: str | None = None  # open the imitation slot Psi(l, n, t) with this one
     require: tuple[str, ...] = ()        # properties every candidate must have (--require)
+    suite: str | None = None             # score on every scenario of this suite (suite_fitness)
+    suite_objective: str = "mean"        # suite runs select on mean or worst regret
+    race: bool = True                    # suite runs: racing over (scenario, seed) units
+    race_delta: float = 0.05             # racing's bound on dropping the full evaluation's best
+    suite_baselines: str | None = None   # JSON of per-scenario best/reference scores (frozen)
 
     def __post_init__(self):
         if self.budget not in LADDERS:
@@ -121,6 +130,11 @@ class SearchConfig:
         if not 0 < self.top_fraction <= 1:
             raise ConfigError(f"top_fraction must be in (0, 1], got {self.top_fraction}")
         check_common(self)
+        if self.suite_objective not in ("mean", "worst"):
+            raise ConfigError(f"--suite-objective must be mean or worst, got "
+                              f"{self.suite_objective!r}")
+        if not 0 < self.race_delta < 1:
+            raise ConfigError(f"--race-delta must be in (0, 1), got {self.race_delta}")
         bad = set(self.operator_weights) - set(gp.OPERATORS)
         if bad:
             raise ConfigError(f"unknown operator(s) {sorted(bad)}; known: {gp.OPERATORS}")
@@ -183,6 +197,7 @@ class Context:
     ladder: tuple[str, ...]
     beta: float
     journal: Journal | None = None   # finished evaluations of the run directory (journal.py)
+    suite: list | None = None        # suite runs: suite_fitness.SuiteScenario per scenario
 
 
 #: The variables each part of a genome may use: the mirror map is written in p (h(p)) or in l
@@ -223,15 +238,28 @@ def make_context(config: SearchConfig) -> Context:
     for part, g in (("h", grammar), *slots.items()):
         check_part_grammar(part, g, given[part])
     space = genome.Space(grammar, slots)
-    path, scenario = resolve_scenario(config.scenario, config.fitness)
+    suite = None
+    if config.suite:  # the first scenario stands for the suite where one is needed (budgets)
+        suite_name, suite = suite_fitness.load(config.suite)
+        path = Path(suite[0].path)
+        scenario = replace(suite[0].scenario, name=f"suite-{suite_name}", beta=(
+            config.beta if config.beta is not None else suite_fitness.suite_beta(suite)))
+    else:
+        path, scenario = resolve_scenario(config.scenario, config.fitness)
     height = config.max_height or grammar.max_depth
     if height < grammar.min_depth[grammar.root]:
         raise ConfigError(f"max_height {height} is below the grammar's minimum "
                           f"{grammar.min_depth[grammar.root]}")
     ladder = LADDERS[config.budget] if config.multi_fidelity else LADDERS[config.budget][-1:]
+    if config.suite_baselines:   # checked now, before the run directory is made
+        if suite is None:
+            raise ConfigError("--suite-baselines is for suite runs (--suite)")
+        for rung in ladder:
+            suite_fitness.frozen_table(config.suite_baselines, rung,
+                                       suite_fitness.units_of(suite, rung))
     beta = float(config.beta if config.beta is not None else scenario.beta)
     return Context(config, grammar, space, str(path), scenario,
-                   gp.Limits(height, config.max_size), ladder, beta)
+                   gp.Limits(height, config.max_size), ladder, beta, suite=suite)
 
 
 def init_state(ctx: Context) -> dict:
@@ -393,22 +421,27 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
 ROUND_PER_WORKER = 2
 
 
-def run_rung(ctx: Context, executor, rung: str, specs: list[dict]) -> list[dict]:
-    """Fitness of ``specs`` at budget ``rung``, through the executor.
+def run_rung(ctx: Context, executor, rung: str, specs: list[dict], unit=None) -> list[dict]:
+    """Fitness of ``specs`` at budget ``rung``, through the executor; with ``unit`` (suite
+    runs: a ``suite_fitness.Unit``) on that scenario and training seed only.
 
     With a journal (``ctx.journal``, set by the driver for a run directory) results already
     journaled are taken from it, and the rest run in rounds of ``ROUND_PER_WORKER`` per worker,
     each round journaled as it finishes: a killed run loses at most one round.
     """
+    path, name, seeds = ctx.scenario_path, ctx.scenario.name, None
+    if unit is not None:
+        path = next(s.path for s in ctx.suite if s.name == unit.scenario)
+        name, seeds = f"{unit.scenario}#seed{unit.seed}", [unit.seed]
+
     def run(part: list[dict]) -> list[dict]:
-        return map_specs(executor, ctx.config.fitness, part, ctx.scenario_path, rung,
-                         ctx.config.metric)
+        return map_specs(executor, ctx.config.fitness, part, path, rung, ctx.config.metric,
+                         seeds=seeds)
 
     journal = ctx.journal
     if journal is None:
         return run(specs)
-    keys = [evaluation_key(ctx.config.fitness, ctx.scenario.name, rung, ctx.config.metric, s)
-            for s in specs]
+    keys = [evaluation_key(ctx.config.fitness, name, rung, ctx.config.metric, s) for s in specs]
     todo = [i for i, k in enumerate(keys) if k not in journal]
     size = max(1, getattr(executor, "workers", 1)) * ROUND_PER_WORKER
     for start in range(0, len(todo), size):
@@ -419,15 +452,75 @@ def run_rung(ctx: Context, executor, rung: str, specs: list[dict]) -> list[dict]
     return [journal[k] for k in keys]
 
 
+def score_rung(state: dict, ctx: Context, executor, rung: str, specs: list[dict]) -> list[dict]:
+    """Fitness of ``specs`` at ``rung``: on the scenario, or raced over the suite's units."""
+    if ctx.suite is None:
+        return run_rung(ctx, executor, rung, specs)
+    cfg, sf = ctx.config, suite_fitness
+    units = sf.units_of(ctx.suite, rung)
+    order = sf.unit_order(units, cfg.seed, rung)
+    table = state["suite"][rung]
+    seen: dict[tuple[int, Any], dict] = {}
+
+    def regrets(cands: list[int], block: list) -> Any:
+        for u in block:
+            for c, f in zip(cands, run_rung(ctx, executor, rung, [specs[c] for c in cands], u)):
+                seen[c, u] = f
+        return [[sf.unit_regret(table, u, seen[c, u]["score"]) for u in block] for c in cands]
+
+    outcome, n_eval = sf.race(len(specs), order, sf.unit_weight(ctx.suite, units), regrets,
+                              cfg.race_delta, enabled=cfg.race and cfg.suite_objective == "mean",
+                              incumbent=_incumbent(state, rung, table, order))
+    state["counters"].setdefault("unit_evaluations", {})
+    state["counters"]["unit_evaluations"][rung] = (
+        state["counters"]["unit_evaluations"].get(rung, 0) + n_eval)
+    return [sf.summarise(spec["name"], {u: seen[c, u] for u in order[:outcome[c]["units"]]},
+                         ctx.suite, table, cfg.suite_objective, outcome[c]["raced_out"],
+                         len(units), sf.unit_weight(ctx.suite, units))
+            for c, spec in enumerate(specs)]
+
+
+def _incumbent(state: dict, rung: str, table: dict, order: list) -> list[float] | None:
+    """Regrets on ``order`` of the best loss evaluated on every unit of ``rung`` so far."""
+    done = [rec[rung] for rec in state["losses"].values()
+            if rung in rec and rec[rung]["status"] == "ok" and rec[rung]["score"] is not None
+            and not rec[rung]["suite"]["raced_out"]]
+    if not done:
+        return None
+    best = max(done, key=lambda f: f["score"])["suite"]["unit_scores"]
+    return [suite_fitness.unit_regret(table, u, best[suite_fitness.unit_name(u)]) for u in order]
+
+
 def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
-    """The zoo baselines (DPO, ORPO, ...) on every rung of the ladder, once per run."""
+    """The zoo baselines (DPO, ORPO, ...) on every rung of the ladder, once per run; in a suite
+    run on every unit, and their best per scenario is the regret's reference."""
     specs = []
     for name in ctx.config.baselines:
         over = ({"beta": float(ctx.scenario.beta)} if name in ("dpo", "hinge", "robust")
                 else {})
         specs.append(get_spec(name, **over).to_json())
+    if getattr(ctx, "suite", None) is not None and ctx.config.suite_baselines:
+        for rung in ctx.ladder:   # a frozen reference: no baseline scored in this run
+            state.setdefault("suite", {})[rung] = suite_fitness.frozen_table(
+                ctx.config.suite_baselines, rung, suite_fitness.units_of(ctx.suite, rung))
+        return
     for rung in ctx.ladder:
-        res = run_rung(ctx, executor, rung, specs)
+        if getattr(ctx, "suite", None) is not None:   # es.py's context has no suite
+            units = suite_fitness.units_of(ctx.suite, rung)
+            rows = {u: run_rung(ctx, executor, rung, specs, u) for u in units}
+            refs = {s.name: suite_fitness.reference_score(ctx.config.fitness, s.path, rung,
+                                                          ctx.config.metric) for s in ctx.suite}
+            table = suite_fitness.baseline_table(
+                {spec["name"]: {u: rows[u][i]["score"] for u in units}
+                 for i, spec in enumerate(specs)}, units, refs)
+            state.setdefault("suite", {})[rung] = table
+            res = [suite_fitness.summarise(spec["name"], {u: rows[u][i] for u in units},
+                                           ctx.suite, table, ctx.config.suite_objective, False,
+                                           len(units), suite_fitness.unit_weight(ctx.suite,
+                                                                                 units))
+                   for i, spec in enumerate(specs)]
+        else:
+            res = run_rung(ctx, executor, rung, specs)
         for spec, f in zip(specs, res):
             state["baselines"].setdefault(spec["name"], {"spec": spec})[rung] = f
 
@@ -438,8 +531,8 @@ def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str
     ``retrain`` (only with ``dedup=False``, for benchmarks): known losses trained again."""
     first, rest = ctx.ladder[0], ctx.ladder[1:]
     todo = [lid for lid, rec in state["losses"].items() if first not in rec]
-    res = run_rung(ctx, executor, first,
-                    [state["losses"][lid]["spec"] for lid in todo + list(retrain)])
+    res = score_rung(state, ctx, executor, first,
+                     [state["losses"][lid]["spec"] for lid in todo + list(retrain)])
     for lid, f in zip(todo, res):
         state["losses"][lid][first] = f
         if f["status"] != "ok":
@@ -456,13 +549,20 @@ def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str
     n_top = max(1, math.ceil(ctx.config.top_fraction * ctx.config.population))
     for rung in rest:
         promote = [lid for lid in pool[:n_top]
-                   if rung not in state["losses"][lid] or not ctx.config.dedup]
-        res = run_rung(ctx, executor, rung, [state["losses"][lid]["spec"] for lid in promote])
+                   if (rung not in state["losses"][lid] or not ctx.config.dedup)
+                   and not _raced_out(state["losses"][lid][first])]
+        res = score_rung(state, ctx, executor, rung,
+                         [state["losses"][lid]["spec"] for lid in promote])
         for lid, f in zip(promote, res):
             state["losses"][lid][rung] = f
         state["counters"]["evaluated"][rung] += len(promote)
         tally[f"evaluated_{rung}"] = len(promote)
     return tally
+
+
+def _raced_out(f: dict) -> bool:
+    """Dropped by racing at this rung (suite runs): never promoted to the next."""
+    return bool(f.get("suite", {}).get("raced_out"))
 
 
 # ---- tell ------------------------------------------------------------------------------------
@@ -492,7 +592,7 @@ def tell(state: dict, ctx: Context, offspring: list[str]) -> None:
 def step(state: dict, ctx: Context, executor) -> dict:
     """Run one generation in place; returns its summary (also appended to the history)."""
     rng = _rng_from_json(state["rng"])
-    if state["generation"] == 0 and not state["baselines"]:
+    if state["generation"] == 0 and not state["baselines"] and not state.get("suite"):
         evaluate_baselines(state, ctx, executor)
     proposals = ask(state, ctx, rng)
     tally = assess(state, ctx, proposals)

@@ -154,12 +154,13 @@ def evaluate_chunk(fitness_ref: str, specs: list[dict], scenario: str | None, bu
 
 
 def map_specs(executor, fitness_ref: str, specs: list[dict], scenario: str, budget: str,
-              metric: str) -> list[dict]:
-    """Fitness dicts of ``specs`` (in order), one chunk per executor worker."""
+              metric: str, seeds: list[int] | None = None) -> list[dict]:
+    """Fitness dicts of ``specs`` (in order), one chunk per executor worker; ``seeds``
+    overrides the budget's training seeds (suite runs score one seed at a time)."""
     if not specs:
         return []
     parts = chunks(specs, getattr(executor, "workers", 1))
-    results = executor.map_chunks(fitness_ref, parts, scenario, budget, None, metric)
+    results = executor.map_chunks(fitness_ref, parts, scenario, budget, seeds, metric)
     flat = [r for part in results for r in part]
     if len(flat) != len(specs):
         raise RuntimeError(f"executor returned {len(flat)} results for {len(specs)} objectives")

@@ -14,9 +14,12 @@ benchmark. It says nothing about MuJoCo returns.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -39,20 +42,47 @@ class Fitness:
     seconds: float
 
 
-def _batch() -> tuple[torch.Tensor, ...]:
-    g = torch.Generator().manual_seed(20261125)
+def _scenario_name(scenario) -> str | None:
+    """The scenario's name (a Scenario, a TOML path or a name), or None."""
+    if scenario is None:
+        return None
+    if isinstance(scenario, (str, os.PathLike)):
+        return Path(scenario).stem
+    return scenario.name
+
+
+def _variant(scenario) -> tuple[int, float]:
+    """(batch seed, flip rate) of the probe batch for ``scenario``: the quick scenario and no
+    scenario keep the batch every probe run used (seed 20261125, 30 % flips); any other
+    scenario gets its own, from a hash of its name (flips 10-45 %), so suite runs on the probe
+    see scenarios that differ, deterministically."""
+    name = _scenario_name(scenario)
+    if name in (None, "quick"):
+        return 20261125, 0.3
+    h = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
+    return h, 0.10 + 0.35 * (h % 1000) / 999
+
+
+def _batch(scenario=None) -> tuple[torch.Tensor, ...]:
+    seed, flip = _variant(scenario)
+    g = torch.Generator().manual_seed(seed)
     n = 64
     ref_c = -40.0 - 60.0 * torch.rand(n, generator=g, dtype=torch.float64)
     ref_r = -40.0 - 60.0 * torch.rand(n, generator=g, dtype=torch.float64)
-    flipped = torch.rand(n, generator=g, dtype=torch.float64) < 0.3
+    flipped = torch.rand(n, generator=g, dtype=torch.float64) < flip
     # drawn after the rest: the batch of losses that do not read n is what it always was
     u = torch.rand(n, generator=g, dtype=torch.float64)
     lengths = torch.where(flipped, 20.0 + 100.0 * u, 50.0 + 150.0 * u).round()
     return ref_c, ref_r, flipped, lengths
 
 
-def _one_seed(objective, budget: str, seed: int) -> tuple[str, list[float]]:
-    ref_c, ref_r, flipped, lengths = _batch()
+def reference_score(scenario=None, budget: str = "screen", metric: str = "auc") -> float:
+    """The untrained reference's score: 0 (offsets 0 give margin 0 and no displacement)."""
+    return 0.0
+
+
+def _one_seed(objective, budget: str, seed: int, scenario=None) -> tuple[str, list[float]]:
+    ref_c, ref_r, flipped, lengths = _batch(scenario)
     g = torch.Generator().manual_seed(1000 + seed)
     theta_c = torch.zeros_like(ref_c)
     theta_r = torch.zeros_like(ref_r)
@@ -89,7 +119,8 @@ def _one_seed(objective, budget: str, seed: int) -> tuple[str, list[float]]:
 def evaluate(objectives: Sequence, scenario=None, budget: str = "screen", *,
              seeds: Sequence[int] | None = None, metric: str = "auc", workers: int | None = None,
              progress: bool = False) -> list[Fitness]:
-    """Stand-in for ``lossforge.bench.fitness.evaluate`` (``scenario`` and ``workers`` unused)."""
+    """Stand-in for ``lossforge.bench.fitness.evaluate`` (``scenario`` picks the probe batch,
+    ``_variant``; ``workers`` unused)."""
     if budget not in _STEPS:
         raise ValueError(f"unknown budget {budget!r}")
     seeds = tuple(seeds) if seeds is not None else _SEEDS[budget]
@@ -98,7 +129,7 @@ def evaluate(objectives: Sequence, scenario=None, budget: str = "screen", *,
         t0 = time.perf_counter()
         finals, aucs, status = [], [], "ok"
         for s in seeds:
-            st, curve = _one_seed(obj, budget, s)
+            st, curve = _one_seed(obj, budget, s, scenario)
             if st != "ok":
                 status = st
                 break

@@ -109,7 +109,9 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
             def log(message: str) -> None:
                 console.print(f"{time.strftime('%H:%M:%S')} {ctx.scenario.name}: {message}",
                               highlight=False, soft_wrap=True)
-        warm_up(ctx.scenario_path, workers=config.workers, progress=bars, log=log)
+        for path in ([s.path for s in ctx.suite] if getattr(ctx, "suite", None)
+                     else [ctx.scenario_path]):
+            warm_up(path, workers=config.workers, progress=bars, log=log)
     own_executor = executor is None
     if own_executor:
         executor = make_executor(config.executor, config.workers)

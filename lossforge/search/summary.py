@@ -53,8 +53,28 @@ def _fit(f: dict | None) -> str:
         return "-"
     if f["status"] != "ok" or f["score"] is None:
         return f"failed ({f['status']})"
-    ci = f"{f['ci95']:.2f}" if f.get("ci95") is not None else "n/a (1 seed)"
+    suite = f.get("suite")
+    ci = (f"{f['ci95']:.2f}" if f.get("ci95") is not None else
+          f"n/a (suite, {suite['units']}/{suite['of_units']} units)" if suite else "n/a (1 seed)")
     return f"{f['score']:.2f} ± {ci}"
+
+
+def _suite_line(f: dict | None) -> str | None:
+    """A suite run's breakdown of one fitness: mean and worst regret, regret per scenario."""
+    suite = (f or {}).get("suite")
+    if not suite or suite.get("mean_regret") is None:
+        return None
+    per = ", ".join(f"{s} {p['regret']:+.2f}" for s, p in suite["per_scenario"].items())
+    raced = (f"; raced out after {suite['units']}/{suite['of_units']} units"
+             if suite["raced_out"] else "")
+    return (f"    regret mean {suite['mean_regret']:+.3f}  worst {suite['worst_regret']:+.3f} "
+            f"(selects on {suite['objective']}{raced}): {per}")
+
+
+def _say_suite(console, f: dict | None) -> None:
+    line = _suite_line(f)
+    if line:
+        _say(console, line)
 
 
 def _ok(f: dict | None) -> bool:
@@ -175,6 +195,7 @@ def print_front(results: dict, state: dict, console=None) -> None:
         _say(console, f"  phi^-1(p) = {r['phi_inv']}")
         _say(console, f"  phi~(l)   = {r['phi_tilde']}")
         _say(console, f"  {r['loss']}")
+        _say_suite(console, r.get(top))
         _say_properties(console, r, "  ")
     if not results["pareto"]:
         _say(console, "  (empty: no loss reached the top rung with a finite score)")
@@ -188,6 +209,7 @@ def print_front(results: dict, state: dict, console=None) -> None:
     for b in results["baselines"]:
         _say(console, f"  {b['spec']['name']:<6} {top}: {_fit(b.get(top))}"
                       + (f"   {ladder[0]}: {_fit(b.get(ladder[0]))}" if len(ladder) > 1 else ""))
+        _say_suite(console, b.get(top))
     _say(console, "\n" + glossary(state, results["baselines"]))
     _say(console)
     for line in verdict_lines(results, state):
@@ -246,6 +268,7 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
         scores = "   ".join(f"{rung}: {_fit(row.get(rung))}" for rung in reversed(ladder))
         _say(console, f"{i:>2}. {row['name']}  size {row['complexity']}  {scores}")
         _say(console, f"    h(p) = {h_text(row)}    phi~(l) = {row['phi_tilde']}")
+        _say_suite(console, row.get(ladder[-1]) or row.get(ladder[0]))
         spec = row["spec"]
         if spec.get("imitation") or spec.get("link", "-logsigmoid(D)") != "-logsigmoid(D)":
             _say(console, f"    {row['loss'].split(',  D =')[0]}")

@@ -1,0 +1,367 @@
+"""Suite fitness: one robust number per candidate from every scenario of a suite, with racing.
+
+``python -m lossforge.search --suite benchmarks/suites/train.toml`` scores a candidate on every
+scenario of the suite (``lossforge/bench/suites.py``) instead of one. The inner fitness stays
+``--fitness bench|probe|module:function``: each scenario is scored through it, unchanged.
+
+Regret. On scenario s, with B_s the best baseline's score there (the baselines of the run, DPO
+and ORPO by default, scored in the same run on the same seeds: common random numbers) and R_s
+the reference policy's score (the fitness module's ``reference_score``; 0 where it has none),
+
+    scale_s = max(B_s - R_s, SCALE_FLOOR)          (the best baseline's gain over the reference)
+    r_s     = (B_s - c_s) / scale_s                (0: level with the best baseline; 1: no better
+                                                    than the reference; < 0: beats every baseline)
+
+``--suite-baselines FILE`` gives B_s and R_s per rung and scenario instead (``frozen_table``;
+e.g. tuned baselines' scores), and no baseline is scored in the run.
+
+Per evaluation unit u = (scenario s, training seed) the regret is paired: the best baseline's
+score on that seed minus the candidate's (the best baseline is chosen on its mean over seeds).
+Aggregates: ``mean`` = sum_s w_s r_s with the suite's (normalised) weights, ``worst`` = max_s r_s.
+Both are recorded for every candidate with the per-scenario breakdown; the engine selects on
+score = -100 * aggregate (``--suite-objective mean|worst``), so higher stays better.
+
+Racing (``race``). A rung's units (every scenario x every training seed of that budget) are put
+in one random order drawn from the run's seed and the rung (deterministic). Successive halving:
+every surviving candidate is scored on the first n_0 = ceil(N / 2^K) >= 2 units, then 2 n_0,
+4 n_0, ... and finally all N. After each stage short of N, the leader L is the survivor with the
+lowest estimated mean regret, and a candidate c is dropped when it is worse than L with
+confidence: with x_u = N w_u (r_cu - r_Lu) over the n units seen (the weighted paired
+difference; its mean estimates the difference of the aggregates without bias, units being a
+simple random sample without replacement),
+
+    mean(x) - t_{1 - delta', n - 1} * sd(x) / sqrt(n) * sqrt(1 - n / N) > 0,
+
+the one-sided Student t bound with the finite-population correction, delta' = delta / M and M
+the number of comparisons the rung can make ((candidates - 1) x (stages - 1)). By the union
+bound, the probability that racing drops the candidate the full evaluation ranks first is at
+most delta (default 0.05), to the accuracy of the t approximation for the mean of a sample of
+units; that is the extra error racing allows on top of the full evaluation's own. A dropped
+candidate keeps its estimate on the units it saw (``raced_out``: True, ``units``: n) and is
+never promoted. The best loss an earlier generation evaluated fully at the rung (the
+incumbent) races along at no cost and is never dropped: a newcomer is dropped once it is worse
+than the run's best with confidence (one more comparison per stage in M). Racing needs the
+mean objective (a worst case over scenarios is not estimated
+by a sample of them): with ``--suite-objective worst`` every candidate sees every unit.
+
+Kill and resume: every unit's fitness is journaled (``journal.py``) under a key naming the
+scenario and seed, and racing decisions are a function of those results and the run's seed, so
+a resumed run races exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import random
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from lossforge.errors import ConfigError
+
+SCALE_FLOOR = 1.0        # score points: a scenario where baselines barely beat the reference
+DEFAULT_DELTA = 0.05
+
+
+@dataclass(frozen=True)
+class SuiteScenario:
+    name: str
+    path: str
+    weight: float        # normalised: the suite's weights sum to 1
+    scenario: object     # the loaded Scenario
+
+
+@dataclass(frozen=True)
+class Unit:
+    scenario: str
+    seed: int
+
+
+def load(suite_text: str) -> tuple[str, list[SuiteScenario]]:
+    """(suite name, its scenarios with paths and normalised weights)."""
+    from lossforge.bench.suites import load_suite
+    from lossforge.search.engine import resolve_path, resolve_scenario
+
+    # a suite file (a user path or one relative to the repository) or a name (train, test)
+    suite = load_suite(resolve_path(suite_text, "suite") if suite_text.endswith(".toml")
+                       else suite_text)
+    weights = suite.weights()
+    out = []
+    for name in suite.scenarios:
+        path, sc = resolve_scenario(name)
+        out.append(SuiteScenario(name, str(path), weights[name], sc))
+    return suite.name, out
+
+
+def units_of(scenarios: Sequence[SuiteScenario], rung: str) -> list[Unit]:
+    """Every (scenario, training seed) of the budget ``rung``, in suite order."""
+    return [Unit(s.name, int(seed)) for s in scenarios for seed in s.scenario.budget(rung).seeds]
+
+
+def unit_order(units: list[Unit], seed: int, rung: str) -> list[Unit]:
+    """The racing order of a rung's units: a permutation drawn from the run's seed and rung."""
+    rng = random.Random(f"race:{seed}:{rung}")
+    order = list(units)
+    rng.shuffle(order)
+    return order
+
+
+def stages(n_units: int) -> list[int]:
+    """Cumulative unit counts of the successive-halving stages: ..., N/4, N/2, N (>= 2 each)."""
+    if n_units <= 2:
+        return [n_units]
+    k = math.ceil(math.log2(n_units / 2))
+    out = sorted({max(2, math.ceil(n_units / 2 ** j)) for j in range(k, -1, -1)})
+    return out
+
+
+def t_quantile(p: float, df: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(p, df))
+
+
+def dominated(x: np.ndarray, n_total: int, delta_each: float) -> bool:
+    """True when the paired differences ``x`` (candidate minus leader, weighted so their mean
+    estimates the aggregate difference) show the candidate worse with confidence 1 - delta_each
+    (one-sided t bound with the finite-population correction for n of n_total units)."""
+    n = len(x)
+    if n < 2 or n >= n_total:
+        return bool(n >= n_total and x.mean() > 0)
+    radius = (t_quantile(1 - delta_each, n - 1) * x.std(ddof=1) / math.sqrt(n)
+              * math.sqrt(1 - n / n_total))
+    return bool(x.mean() - radius > 0)
+
+
+def race(n_candidates: int, order: list, weight: Callable[[object], float],
+         regrets: Callable[[list[int], list], np.ndarray], delta: float = DEFAULT_DELTA,
+         enabled: bool = True, incumbent: Sequence[float] | None = None
+         ) -> tuple[dict[int, dict], int]:
+    """Race ``n_candidates`` over the units ``order`` (already in racing order).
+
+    ``regrets(candidate indices, units)`` returns their regret matrix (rows: candidates, NaN for
+    a failed run); ``weight(unit)`` is the unit's share of the mean aggregate (sums to 1).
+    ``incumbent``: the regrets, on ``order``, of the best loss this rung has fully evaluated
+    before (an earlier generation's): it races along at no cost and is never dropped, so a
+    new candidate is also dropped once it is worse than the run's best with confidence.
+    Returns ({candidate: {"units": units seen, "raced_out": bool, "failed": bool}},
+    candidate-unit evaluations made). Without ``enabled`` every candidate sees every unit.
+    """
+    N = len(order)
+    plan = stages(N) if enabled else [N]
+    comparisons = max(1, (n_candidates - (incumbent is None)) * (len(plan) - 1))
+    delta_each = delta / comparisons
+    seen: dict[int, list[float]] = {c: [] for c in range(n_candidates)}
+    alive = list(range(n_candidates))
+    out = {c: {"units": 0, "raced_out": False, "failed": False} for c in range(n_candidates)}
+    w = np.array([weight(u) for u in order]) * N
+    done, evaluations = 0, 0
+    for n in plan:
+        if not alive:
+            break
+        block = regrets(alive, order[done:n])
+        evaluations += len(alive) * (n - done)
+        for row, c in zip(block, alive):
+            seen[c].extend(float(v) for v in row)
+            out[c]["units"] = n
+        for c in alive:
+            if not all(math.isfinite(v) for v in seen[c]):
+                out[c]["failed"] = True
+        alive = [c for c in alive if not out[c]["failed"]]
+        done = n
+        if incumbent is not None:   # key -1: the incumbent, known on every unit
+            seen[-1] = [float(v) for v in incumbent[:n]]
+        racers = alive + ([-1] if incumbent is not None else [])
+        if n == N or len(racers) < 2:
+            continue
+        est = {c: float(np.dot(w[:n], seen[c]) / n) for c in racers}
+        leader = min(racers, key=lambda c: (est[c], c))
+        keep = []
+        for c in alive:
+            x = w[:n] * (np.array(seen[c]) - np.array(seen[leader]))
+            if c != leader and dominated(x, N, delta_each):
+                out[c]["raced_out"] = True
+            else:
+                keep.append(c)
+        alive = keep
+    return out, evaluations
+
+
+# ---- regret from fitness results --------------------------------------------------------------
+
+
+def reference_score(fitness_ref: str, scenario_path: str, rung: str, metric: str) -> float:
+    """The fitness module's score of the untrained reference (``reference_score``), else 0."""
+    from lossforge.search.executors import resolve_fitness
+
+    fn = resolve_fitness(fitness_ref)
+    ref = getattr(importlib.import_module(fn.__module__), "reference_score", None)
+    return 0.0 if ref is None else float(ref(scenario_path, rung, metric=metric))
+
+
+def baseline_table(unit_scores: dict[str, dict[Unit, float]], units: list[Unit],
+                   references: dict[str, float]) -> dict[str, dict]:
+    """Per scenario: the best baseline (by its mean over the scenario's units), its score per
+    seed, the reference score and the scale. ``unit_scores``: baseline -> unit -> score."""
+    out = {}
+    for s in dict.fromkeys(u.scenario for u in units):
+        mine = [u for u in units if u.scenario == s]
+        means = {b: float(np.mean([sc[u] for u in mine])) for b, sc in unit_scores.items()
+                 if all(sc.get(u) is not None and math.isfinite(sc[u]) for u in mine)}
+        if not means:
+            raise ConfigError(f"suite scenario {s}: no baseline scored a finite fitness; "
+                              f"regret needs one")
+        best = max(sorted(means), key=lambda b: means[b])
+        ref = references[s]
+        out[s] = {"best": best, "best_score": means[best], "reference": ref,
+                  "scale": max(means[best] - ref, SCALE_FLOOR),
+                  "per_seed": {str(u.seed): unit_scores[best][u] for u in mine}}
+    return out
+
+
+def frozen_table(path: str, rung: str, units: list[Unit]) -> dict[str, dict]:
+    """The regret reference from a JSON file instead of baselines scored in the run
+    (``--suite-baselines``): ``{rung: {scenario: {"best": score, "reference": score}}}``, e.g.
+    the best tuned baseline's score per scenario. Not paired: every seed of a scenario is
+    compared with the same ``best``."""
+    import json
+
+    from lossforge.search.engine import resolve_path
+
+    file = resolve_path(path, "suite baselines")
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{file}: not valid JSON ({exc})") from None
+    out = {}
+    for s in dict.fromkeys(u.scenario for u in units):
+        entry = data.get(rung, {}).get(s) if isinstance(data, dict) and isinstance(
+            data.get(rung), dict) else None
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{file}: field '{rung}.{s}': missing (expected "
+                              f"{{\"best\": score, \"reference\": score}})")
+        vals = {}
+        for k in ("best", "reference"):
+            v = entry.get(k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConfigError(f"{file}: field '{rung}.{s}.{k}': expected a number, got {v!r}")
+            vals[k] = float(v)
+        out[s] = {"best": "file", "best_score": vals["best"], "reference": vals["reference"],
+                  "scale": max(vals["best"] - vals["reference"], SCALE_FLOOR),
+                  "per_seed": {str(u.seed): vals["best"] for u in units if u.scenario == s}}
+    return out
+
+
+def unit_regret(table: dict, unit: Unit, score: float | None) -> float:
+    t = table[unit.scenario]
+    if score is None or not math.isfinite(score):
+        return float("nan")
+    return (t["per_seed"][str(unit.seed)] - score) / t["scale"]
+
+
+def summarise(name: str, seen: dict[Unit, dict], scenarios: Sequence[SuiteScenario],
+              table: dict, objective: str, raced_out: bool, n_units: int,
+              weight: Callable[[Unit], float]) -> dict:
+    """A candidate's fitness dict for a rung from its unit results (``seen``: unit -> fitness
+    dict of one seed; ``weight``: a unit's share of the mean, ``unit_weight``): mean and worst
+    aggregate regret, the per-scenario breakdown, and score = -100 x the selected aggregate.
+    A candidate raced out after n of N units gets the unbiased estimate of the mean from them
+    (mean of N w_u r_u) and the worst over the scenarios it saw."""
+    failed = [f["status"] for f in seen.values() if f["status"] != "ok"]
+    per: dict[str, dict] = {}
+    for s in scenarios:
+        mine = [(u, f) for u, f in seen.items() if u.scenario == s.name]
+        if not mine:
+            continue
+        regs = [unit_regret(table, u, f["score"]) for u, f in mine]
+        per[s.name] = {"regret": float(np.mean(regs)), "score": float(np.mean(
+            [f["score"] if f["score"] is not None else float("nan") for _, f in mine])),
+            "seeds": len(mine), "weight": s.weight}
+    complete = len(per) == len(scenarios) and len(seen) == n_units
+    if failed or not per:
+        mean = worst = float("nan")
+    elif complete:
+        mean = sum(p["weight"] * p["regret"] for p in per.values())
+        worst = max(p["regret"] for p in per.values())
+    else:  # raced out: the unbiased estimate from the units it saw
+        mean = float(np.mean([n_units * weight(u) * unit_regret(table, u, f["score"])
+                              for u, f in seen.items()]))
+        worst = max(p["regret"] for p in per.values())
+    agg = mean if objective == "mean" else worst
+    ok = not failed and math.isfinite(agg)
+    per_seed = [f["score"] for f in seen.values()]
+    return {"name": name, "status": failed[0] if failed else "ok",
+            "score": -100.0 * agg if ok else None, "ci95": None,
+            "per_seed": per_seed, "final": None, "auc": None,
+            "seconds": float(sum(f.get("seconds", 0.0) for f in seen.values())),
+            "suite": {"objective": objective, "mean_regret": mean if ok else None,
+                      "worst_regret": worst if ok else None, "raced_out": raced_out,
+                      "units": len(seen), "of_units": n_units, "per_scenario": per,
+                      "unit_scores": {unit_name(u): f["score"] for u, f in seen.items()}}}
+
+
+def unit_name(unit: Unit) -> str:
+    return f"{unit.scenario}#seed{unit.seed}"
+
+
+def unit_weight(scenarios: Sequence[SuiteScenario], units: list[Unit]) -> Callable[[Unit], float]:
+    """A unit's share of the mean aggregate: its scenario's weight over that scenario's seeds
+    at the rung (the units of one scenario share its weight equally; all sum to 1)."""
+    weight = {s.name: s.weight for s in scenarios}
+    counts: dict[str, int] = {}
+    for u in units:
+        counts[u.scenario] = counts.get(u.scenario, 0) + 1
+    return lambda u: weight[u.scenario] / counts[u.scenario]
+
+
+# ---- the fitness interface: naive full evaluation ----------------------------------------------
+
+
+def evaluate(objectives: Sequence, suite: str, budget: str = "screen", *, fitness: str = "probe",
+             baselines: Sequence = (), metric: str = "auc", objective: str = "mean",
+             **_ignored) -> list[dict]:
+    """Every objective on every unit of ``suite`` (no racing) with the inner ``fitness``; one
+    fitness dict each (see ``summarise``). ``baselines``: objectives scored alongside, the
+    regret's reference (DPO and ORPO at the scenarios' beta when empty). The fitness
+    interface's ``seeds``, ``workers`` and ``progress`` are accepted and ignored: the seeds are
+    the budget's, per scenario. The search races instead (``engine.score_rung``); this is the
+    naive evaluation it is checked against."""
+    from lossforge.search.executors import fitness_to_dict, resolve_fitness
+
+    fn = resolve_fitness(fitness)
+    _, scenarios = load(suite)
+    if not baselines:
+        baselines = default_baselines(scenarios)
+    units = units_of(scenarios, budget)
+    rows: dict[Unit, list[dict]] = {}
+    for u in units:
+        path = next(s.path for s in scenarios if s.name == u.scenario)
+        res = fn(list(baselines) + list(objectives), path, budget, seeds=[u.seed],
+                 metric=metric, workers=1, progress=False)
+        rows[u] = [fitness_to_dict(r) for r in res]
+    nb = len(baselines)
+    table = baseline_table({b.name: {u: rows[u][i]["score"] for u in units}
+                            for i, b in enumerate(baselines)}, units,
+                           {s.name: reference_score(fitness, s.path, budget, metric)
+                            for s in scenarios})
+    weight = unit_weight(scenarios, units)
+    return [summarise(obj.name, {u: rows[u][nb + i] for u in units}, scenarios, table,
+                      objective, False, len(units), weight) for i, obj in enumerate(objectives)]
+
+
+def default_baselines(scenarios: Sequence[SuiteScenario]) -> list:
+    from lossforge.objectives import get
+
+    return [get("dpo", beta=float(suite_beta(scenarios))), get("orpo")]
+
+
+def suite_beta(scenarios: Sequence[SuiteScenario]) -> float:
+    """The scenarios' common beta (candidates and DPO use one beta across the suite)."""
+    betas = {float(s.scenario.beta) for s in scenarios}
+    if len(betas) != 1:
+        raise ConfigError(f"suite scenarios use different betas {sorted(betas)}: pass --beta")
+    return betas.pop()
+
+

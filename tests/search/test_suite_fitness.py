@@ -1,0 +1,186 @@
+"""Suite fitness (lossforge/search/suite_fitness.py) on the probe fitness: the aggregate is the
+weighted mean (and the max) of per-scenario regrets computed here by hand from the probe's own
+per-scenario scores; a suite search records the per-scenario breakdown, and a killed and resumed
+suite search (racing included) ends exactly as an uninterrupted one."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from lossforge.errors import ConfigError
+from lossforge.objectives import get
+from lossforge.search import checkpoint, probe_fitness, run_search, suite_fitness
+from lossforge.search.engine import SearchConfig, deterministic_view
+from lossforge.search.run import show
+from search_helpers import AfterCheckpoint, kill_9_when
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+TRAIN = "benchmarks/suites/train.toml"
+# benchmarks/suites/train.toml, written out: every scenario weight 1, mixed quality 2
+WEIGHTS = {"hopper-padded-clean": 1, "hopper-padded-noisy-0.1": 1, "hopper-padded-noisy-0.2": 1,
+           "hopper-padded-noisy-0.3": 1, "hopper-padded-noisy-0.4": 1,
+           "hopper-padded-ambiguous": 1, "hopper-padded-mixed-quality": 2}
+
+
+def test_suite_fitness_is_the_weighted_mean_of_its_parts_on_the_probe():
+    cand = get("dpo", beta=0.5)
+    dpo, orpo = get("dpo", beta=0.1), get("orpo")
+    [res] = suite_fitness.evaluate([cand], TRAIN, "quick", fitness="probe",
+                                   baselines=[dpo, orpo])
+    # by hand: each scenario scored on its own by the probe, best baseline, scale (reference 0)
+    regret, scores = {}, {}
+    for name in WEIGHTS:
+        path = str(REPO / "benchmarks" / "scenarios" / f"{name}.toml")
+        d, o, c = (f.score for f in probe_fitness.evaluate([dpo, orpo, cand], path, "quick"))
+        best = max(d, o)
+        regret[name] = (best - c) / max(best - 0.0, 1.0)
+        scores[name] = c
+    assert len(set(scores.values())) == len(scores)   # the probe differs by scenario
+    mean = sum(WEIGHTS[s] * r for s, r in regret.items()) / sum(WEIGHTS.values())
+    suite = res["suite"]
+    assert suite["mean_regret"] == pytest.approx(mean, rel=1e-12, abs=1e-12)
+    assert suite["worst_regret"] == pytest.approx(max(regret.values()), rel=1e-12)
+    assert res["score"] == pytest.approx(-100 * mean, rel=1e-12, abs=1e-10)
+    for s, r in regret.items():
+        assert suite["per_scenario"][s]["regret"] == pytest.approx(r, rel=1e-12, abs=1e-12)
+        assert suite["per_scenario"][s]["score"] == pytest.approx(scores[s], rel=1e-12)
+    [worst] = suite_fitness.evaluate([cand], TRAIN, "quick", fitness="probe",
+                                     baselines=[dpo, orpo], objective="worst")
+    assert worst["score"] == pytest.approx(-100 * max(regret.values()), rel=1e-12)
+
+
+def test_probe_keeps_its_batch_on_quick_and_without_a_scenario():
+    """Earlier probe runs (scenario quick) keep their numbers: the batch there is the old one."""
+    assert probe_fitness._variant(None) == probe_fitness._variant(
+        REPO / "benchmarks" / "scenarios" / "quick.toml") == (20261125, 0.3)
+
+
+def suite_cfg(**kw) -> SearchConfig:
+    base = dict(suite=TRAIN, grammar="grammars/mirror_map_dcp.toml", population=12,
+                generations=2, seed=4, budget="quick", fitness="search_helpers:slow_evaluate",
+                workers=1)
+    return SearchConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def markers(tmp_path_factory):
+    d = tmp_path_factory.mktemp("suite-markers")
+    old = os.environ.get("LF_MARKERS")
+    os.environ["LF_MARKERS"] = str(d)
+    yield d
+    if old is None:
+        del os.environ["LF_MARKERS"]
+    else:
+        os.environ["LF_MARKERS"] = old
+
+
+@pytest.fixture(scope="module")
+def suite_run(tmp_path_factory, markers):
+    return run_search(suite_cfg(), runs_root=tmp_path_factory.mktemp("suite"), quiet=True)
+
+
+def view(run_dir: Path) -> dict:
+    state = checkpoint.load(run_dir)
+    return {"state": deterministic_view(state),
+            "hof": deterministic_view(json.loads((run_dir / "hall_of_fame.json").read_text()))}
+
+
+def test_suite_search_records_every_scenario_and_matches_the_naive_evaluation(suite_run):
+    state = checkpoint.load(suite_run)
+    assert set(state["suite"]["quick"]) == set(WEIGHTS)
+    full = [lid for lid, rec in state["losses"].items()
+            if "quick" in rec and not rec["quick"]["suite"]["raced_out"]
+            and rec["quick"]["status"] == "ok"]
+    assert full
+    # the complete candidate furthest from the baselines has exactly the naive evaluation's record
+    from lossforge.objectives import from_spec
+
+    lid = max(full, key=lambda i: abs(state["losses"][i]["quick"]["suite"]["mean_regret"]))
+    spec = from_spec(state["losses"][lid]["spec"], check=False)
+    base = [from_spec(b["spec"], check=False) for b in state["baselines"].values()]
+    [naive] = suite_fitness.evaluate([spec], TRAIN, "quick", fitness="probe", baselines=base)
+    got = state["losses"][lid]["quick"]["suite"]
+    assert got["mean_regret"] != 0
+    assert got["mean_regret"] == pytest.approx(naive["suite"]["mean_regret"], rel=1e-12)
+    assert got["worst_regret"] == pytest.approx(naive["suite"]["worst_regret"], rel=1e-12)
+    for s, p in naive["suite"]["per_scenario"].items():
+        assert got["per_scenario"][s]["regret"] == pytest.approx(p["regret"], rel=1e-12)
+        assert got["per_scenario"][s]["score"] == pytest.approx(p["score"], rel=1e-12)
+    out = io.StringIO()
+    show(suite_run, console=Console(file=out, width=200))
+    text = out.getvalue()
+    assert "hopper-padded-mixed-quality" in text and "worst" in text
+
+
+def test_suite_search_kill_9_then_resume_equals_uninterrupted(tmp_path, suite_run, markers):
+    """Killed while generation 2 races; the reference run did drop candidates there, so the
+    resumed run must repeat racing's decisions, not only the evaluations."""
+    state = checkpoint.load(suite_run)
+    assert any(rec["born"] == 1 and rec["quick"]["suite"]["raced_out"]
+               for rec in state["losses"].values() if "quick" in rec)
+    runs = tmp_path / "runs"
+    mk = tmp_path / "markers"
+    code = ("from lossforge.search import run_search, SearchConfig\n"
+            f"run_search(SearchConfig(**{suite_cfg().to_json()!r}), runs_root={str(runs)!r}, "
+            "quiet=True)\n")
+    env = dict(os.environ, LF_MARKERS=str(mk),
+               PYTHONPATH=os.pathsep.join([str(REPO), str(HERE)]))
+    run_dir = kill_9_when(code, env, tmp_path, runs,
+                          AfterCheckpoint(lambda d: len(list(mk.iterdir()))), timeout=120)
+    assert checkpoint.load(run_dir)["generation"] == 1
+    run_search(resume=run_dir, quiet=True)
+    assert view(run_dir) == view(suite_run)
+
+
+def test_suite_config_errors_are_one_line():
+    with pytest.raises(ConfigError, match="suite-objective"):
+        SearchConfig(suite=TRAIN, suite_objective="median")
+    with pytest.raises(ConfigError, match="race-delta"):
+        SearchConfig(suite=TRAIN, race_delta=1.5)
+
+
+def test_cli_refuses_the_test_suite_and_a_missing_suite_file(tmp_path, capsys):
+    from lossforge.search.__main__ import main
+
+    common = ["--fitness", "probe", "--runs-dir", str(tmp_path), "--ledger", "off", "--quiet"]
+    assert main(["--suite", "benchmarks/suites/test.toml", *common]) == 2
+    assert "test suite" in capsys.readouterr().err
+    assert main(["--suite", "no/such/suite.toml", *common]) == 2
+    err = capsys.readouterr().err
+    assert "no/such/suite.toml" in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())      # nothing started
+
+
+def test_frozen_suite_baselines_give_the_hand_computed_regret(tmp_path):
+    """--suite-baselines: B_s and R_s from a file; regret (B_s - c) / max(B_s - R_s, 1)."""
+    best = {s: 10.0 + i for i, s in enumerate(WEIGHTS)}
+    ref = {s: (2.0 if s != "hopper-padded-clean" else 10.5) for s in WEIGHTS}  # clean: floor 1
+    path = tmp_path / "tuned.json"
+    path.write_text(json.dumps({"quick": {s: {"best": best[s], "reference": ref[s]}
+                                          for s in WEIGHTS}}))
+    run_dir = run_search(suite_cfg(fitness="probe", generations=1, suite_baselines=str(path)),
+                         runs_root=tmp_path / "runs", quiet=True)
+    state = checkpoint.load(run_dir)
+    assert state["baselines"] == {}
+    rec = next(r["quick"] for r in state["losses"].values()
+               if "quick" in r and r["quick"]["status"] == "ok"
+               and not r["quick"]["suite"]["raced_out"])
+    mean = 0.0
+    for s, p in rec["suite"]["per_scenario"].items():
+        want = (best[s] - p["score"]) / max(best[s] - ref[s], 1.0)
+        assert p["regret"] == pytest.approx(want, rel=1e-12)
+        mean += WEIGHTS[s] * want / sum(WEIGHTS.values())
+    assert rec["suite"]["mean_regret"] == pytest.approx(mean, rel=1e-12)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"quick": {"hopper-padded-clean": {"best": "x", "reference": 0}}}))
+    with pytest.raises(ConfigError, match=r"bad.json: field 'quick.hopper-padded-clean.best'"):
+        run_search(suite_cfg(fitness="probe", suite_baselines=str(bad)),
+                   runs_root=tmp_path / "runs2", quiet=True)
+    assert not (tmp_path / "runs2").exists()    # refused before anything started
