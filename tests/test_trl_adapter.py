@@ -22,8 +22,8 @@ from lossforge.integrations.trl import LossforgeDPOTrainer
 from lossforge.objectives import MPOSpec
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import llm_transfer  # noqa: E402  (the benchmark's character tokenizer)
+from lossforge.llm.model import build_tokenizer  # noqa: E402  (the character tokenizer)
+from lossforge.llm.tasks import Addition  # noqa: E402
 
 PAIRS = [("07+48=", "55", "54"), ("91+19=", "110", "100"), ("00+03=", "3", "13"),
          ("45+45=", "90", "9"), ("12+34=", "46", "47"), ("99+99=", "198", "189")]
@@ -34,7 +34,7 @@ METRICS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return llm_transfer.build_tokenizer()
+    return build_tokenizer(Addition().chars)
 
 
 def _model(tokenizer, seed):

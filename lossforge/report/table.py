@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
+import sys
 from collections import defaultdict
 from html import escape
 from pathlib import Path
@@ -35,6 +36,7 @@ def _baselines_module():
                           "(benchmarks/ is not installed with the package)")
     spec = importlib.util.spec_from_file_location("lossforge_benchmarks_baselines", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module   # dataclasses in it look their module up there
     spec.loader.exec_module(module)
     return module
 

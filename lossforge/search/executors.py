@@ -30,8 +30,7 @@ FITNESS_FUNCTIONS = {
     "llm": "lossforge.llm.fitness:evaluate",
 }
 
-FITNESS_FIELDS = ("name", "status", "score", "ci95", "per_seed", "final", "auc", "seconds",
-                  "curve")
+FITNESS_FIELDS = ("name", "status", "score", "ci95", "per_seed", "final", "auc", "seconds")
 
 
 def resolve_fitness(ref: str) -> Callable:
@@ -51,7 +50,8 @@ def resolve_fitness(ref: str) -> Callable:
         ``FITNESS_FIELDS``: ``name`` (str), ``status`` ("ok" or a short failure reason),
         ``score`` (float, higher is better; NaN when status is not "ok"), ``ci95`` (float,
         NaN for one seed), ``per_seed`` (tuple of floats), ``final``, ``auc`` (floats),
-        ``seconds`` (float; never feeds a decision). It must be a deterministic function of
+        ``seconds`` (float; never feeds a decision); optionally ``curve`` ([(step, score),
+        ...], kept for ``lossforge.report``'s plots). It must be a deterministic function of
         the objective's spec, the scenario, the budget and the seeds (the journal and resume
         rely on it), and importable by a fresh worker process.
     ``warm_up(scenario, workers=None, progress=True, log=None)`` (optional)
