@@ -74,6 +74,17 @@ SUITE_VARIANTS = {
 }
 
 
+def timed_run(cfg, runs_root: Path) -> tuple[float, dict, dict, int]:
+    """Run one search quietly: (wall seconds incl. set-up, its final state, its counters, the
+    losses it scored, i.e. proposed minus rejected before training)."""
+    t0 = time.perf_counter()
+    run_dir = run_search(cfg, runs_root=runs_root, quiet=True)
+    wall = time.perf_counter() - t0
+    st = load(run_dir)
+    c = st["counters"]
+    return wall, st, c, c["proposed"] - sum(c["rejected"].values())
+
+
 def suite_main(args) -> int:
     """Racing vs naive suite evaluation (see the module docstring)."""
     import torch
@@ -87,12 +98,7 @@ def suite_main(args) -> int:
                                generations=args.generations, population=args.population,
                                seed=args.seed, workers=args.workers, fitness=args.fitness,
                                **flags)
-            t0 = time.perf_counter()
-            run_dir = run_search(cfg, runs_root=Path(tmp) / name, quiet=True)
-            wall = time.perf_counter() - t0
-            st = load(run_dir)
-            c = st["counters"]
-            scored = c["proposed"] - sum(c["rejected"].values())
+            wall, st, c, scored = timed_run(cfg, Path(tmp) / name)
             units = c.get("unit_evaluations", {})
             model_h = sum(n * UNIT_SECONDS[r] for r, n in units.items()) / 3600
             raced = sum(1 for rec in st["losses"].values() for r in st["ladder"]
@@ -159,12 +165,7 @@ def main() -> int:
                                generations=args.generations, population=args.population,
                                seed=args.seed, workers=args.workers, fitness=args.fitness,
                                baselines=(), **flags)
-            t0 = time.perf_counter()
-            run_dir = run_search(cfg, runs_root=Path(tmp) / name, quiet=True)
-            wall = time.perf_counter() - t0
-            st = load(run_dir)
-            c = st["counters"]
-            scored = c["proposed"] - sum(c["rejected"].values())
+            wall, st, c, scored = timed_run(cfg, Path(tmp) / name)
             minutes = st["timing"]["elapsed_s"] / 60
             rows[name] = {
                 "search_seconds": round(st["timing"]["elapsed_s"], 2),
