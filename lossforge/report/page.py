@@ -15,7 +15,8 @@ from pathlib import Path
 
 from lossforge.errors import CheckpointError, LossforgeError
 from lossforge.report.svg import COLOURS, Series, chart
-from lossforge.report.verdict import paired_verdict
+from lossforge.search.verdict import paired_verdict
+from lossforge.symbolic.properties import property_line
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
@@ -108,17 +109,19 @@ def _pm(f: dict | None) -> str:
 
 
 def _verdict_cell(loss_f: dict | None, base_f: dict | None) -> tuple[str, str, str]:
-    """(difference text, verdict word, css class) of a loss against a baseline at one rung."""
+    """(difference text, verdict word, css class) of a loss against a baseline at one rung: the
+    search's own paired verdict (``search/verdict.py``), so page and terminal always agree."""
     a = [math.nan if x is None else x for x in (loss_f or {}).get("per_seed") or []]
     b = [math.nan if x is None else x for x in (base_f or {}).get("per_seed") or []]
     if not a or not b or len(a) != len(b):
         return "–", "n/a", "na"
-    v = paired_verdict(a, b)
-    diff = "–" if not math.isfinite(v.mean) else f"{v.mean:+.2f}"
-    if math.isfinite(v.ci95):
-        diff += f" ± {v.ci95:.2f}"
-    why = {"n/a": "n/a (1 seed)" if v.n < 2 else "n/a"}.get(v.verdict, v.verdict)
-    return diff, why, v.verdict.replace("n/a", "na")
+    try:
+        v = paired_verdict(a, b)
+    except ValueError:                    # a seed without a finite score: nothing to pair
+        return "–", "n/a (a seed has no score)", "na"
+    if math.isinf(v.halfwidth):
+        return f"{v.diff:+.2f}", "level (1 seed: no interval)", "level"
+    return f"{v.diff:+.2f} ± {v.halfwidth:.2f}", v.word, v.word
 
 
 # ---- the reproduce command -------------------------------------------------------------------
@@ -188,6 +191,9 @@ def _formulas(row: dict) -> tuple[str, dict]:
     props["beta"] = f"{obj.spec.beta:g}"
     props["temporal (reads t)"] = "yes" if obj.temporal else "no"
     props["uses response length n"] = "yes" if obj.needs_lengths else "no"
+    props["properties in the margin D"] = (property_line(row.get("properties")) or
+                                           "not recorded (a run from before properties were "
+                                           "checked)")
     if isinstance(obj, NeuralObjective):
         props["mirror map"] = "neural phi~ (monotone network): convex by construction"
         return "", props          # no closed form: the card's loss text says what it is
