@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,7 @@ class Context:
     beta: float
     journal: Journal | None = None   # finished evaluations of the run directory (journal.py)
     suite: list | None = None        # suite runs: suite_fitness.SuiteScenario per scenario
+    progress: Any = None             # progress(rung, done, total, seconds) after each round
 
 
 #: The variables each part of a genome may use: the mirror map is written in p (h(p)) or in l
@@ -444,11 +446,15 @@ def run_rung(ctx: Context, executor, rung: str, specs: list[dict], unit=None) ->
     keys = [evaluation_key(ctx.config.fitness, name, rung, ctx.config.metric, s) for s in specs]
     todo = [i for i, k in enumerate(keys) if k not in journal]
     size = max(1, getattr(executor, "workers", 1)) * ROUND_PER_WORKER
+    progress = getattr(ctx, "progress", None)   # the driver's display; observes, changes nothing
+    t0 = time.perf_counter()
     for start in range(0, len(todo), size):
         idx = todo[start:start + size]
         for i, f in zip(idx, run([specs[i] for i in idx])):
             if keys[i] not in journal:  # the same spec twice in one call: journaled once
                 journal.add(keys[i], f)
+        if progress is not None:
+            progress(rung, min(start + size, len(todo)), len(todo), time.perf_counter() - t0)
     return [journal[k] for k in keys]
 
 

@@ -106,6 +106,7 @@ class Context:
     beta: float
     grammar: None = None      # (the GP context's field; the driver never needs it here)
     journal: Any = None       # finished evaluations of the run directory (journal.py)
+    progress: Any = None      # progress(rung, done, total, seconds) after each round
 
     @property
     def x0(self) -> list[float]:

@@ -116,6 +116,8 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
     if own_executor:
         executor = make_executor(config.executor, config.workers)
     display = _Display(ctx, state, quiet, console, method)
+    if hasattr(ctx, "progress"):
+        ctx.progress = display.evaluations
     done_here = 0
     try:
         with display:
@@ -180,6 +182,7 @@ class _Display:
         self.console = console
         self.live = None
         self.status = ""
+        self.gen, self.last_line = 0, time.perf_counter()
 
     def __enter__(self):
         if not self.quiet:
@@ -208,11 +211,30 @@ class _Display:
                            soft_wrap=True)
 
     def running(self, gen: int) -> None:
+        self.gen, self.last_line = gen, time.perf_counter()
         self.status = f"running generation {gen}/{self.ctx.config.generations} ..."
         if self.live is not None:
             self.live.update(self._render())
         elif not self.quiet:
             self._line(self.status)
+
+    #: seconds between two in-generation progress lines in a log (a terminal redraws live): a
+    #: quick generation adds no line, a long one shows where it is
+    LINE_EVERY = 15.0
+
+    def evaluations(self, rung: str, done: int, total: int, seconds: float) -> None:
+        """Inside a generation: evaluations done at ``rung`` and the ETA of the rest, from the
+        mean time of the ones done (called by the engine after each journaled round)."""
+        now = time.perf_counter()
+        where = f"generation {self.gen}/{self.ctx.config.generations}" if self.gen else "baselines"
+        self.status = f"{where}, {rung} budget: {done}/{total} evaluations"
+        if done < total:
+            self.status += f", ETA {seconds / done * (total - done):.0f} s for this budget"
+        if self.live is not None:
+            self.live.update(self._render())
+        elif not self.quiet and now - self.last_line >= self.LINE_EVERY:
+            self.last_line = now
+            self._line("  " + self.status)
 
     def generation_done(self, summary: dict, dt: float) -> None:
         self.status = ""

@@ -299,3 +299,33 @@ def test_progress_to_a_file_is_one_line_per_generation(tmp_path, env_markers):
         line = next(x for x in out.splitlines() if f"gen {g['generation']}  best" in x)
         assert f"best {g['best']:.1f}" in line and f"rejected {g['total_rejected']}" in line
     assert "Pareto front" in out  # the report follows
+
+
+def test_progress_inside_a_generation_counts_the_evaluations(tmp_path, env_markers,
+                                                             monkeypatch):
+    """A long generation is not a silent wait: after each journaled round the display says how
+    many of the budget's evaluations are done and the ETA of the rest. The counts are the run's
+    own (generations.jsonl: evaluated_<budget>, plus the baselines in generation 1)."""
+    from lossforge.search import run as run_module
+
+    monkeypatch.setattr(run_module._Display, "LINE_EVERY", 0.0)   # a line per round
+    buf = io.StringIO()
+    run_dir = run_search(tiny(generations=2), runs_root=tmp_path, quiet=False,
+                         console=Console(file=buf, width=200))
+    pat = re.compile(r"generation (\d+)/2, (\w+) budget: (\d+)/(\d+) evaluations"
+                     r"(, ETA (\d+) s for this budget)?$")
+    lines = [m.groups() for m in map(pat.search, buf.getvalue().splitlines()) if m]
+    assert lines
+    for gen, rung, done, total, eta, _ in lines:
+        assert 0 < int(done) <= int(total)
+        assert (eta is None) == (done == total)           # an ETA while anything is left
+    gens = [json.loads(x) for x in (run_dir / "generations.jsonl").read_text().splitlines()]
+    n_baselines = len(tiny().baselines)
+    for g in gens:
+        finished = {(r, int(t)) for gen, r, d, t, _, _ in lines
+                    if int(gen) == g["generation"] and d == t}
+        for rung in ("screen", "full"):
+            if g[f"evaluated_{rung}"]:
+                assert (rung, g[f"evaluated_{rung}"]) in finished
+            if g["generation"] == 1:
+                assert (rung, n_baselines) in finished
