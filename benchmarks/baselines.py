@@ -85,8 +85,11 @@ its paired difference to DPO trained in the same cells.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import math
 import os
+import re
 import sys
 import time
 import tomllib
@@ -104,7 +107,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lossforge.bench._io import append_lines, atomic_write_json, sha256_file  # noqa: E402
+from lossforge.bench._io import append_lines, atomic_write_json  # noqa: E402
 from lossforge.bench.draws import TUNING, dataset_seed, parse_draws  # noqa: E402
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
@@ -568,30 +571,74 @@ def compare(args) -> None:
 # --------------------------------------------------------------------------------------------
 #: Training seeds of the tuning sweep and of confirmation (disjoint; ``confirm`` checks).
 TUNING_SEEDS, REPORTING_SEEDS = "100-102", "0-2"
-SELECTION = ("auc", "highest mean AUC over the tuning seeds on the tuning draw; ties: the first "
-                    "in the sweep file's order; failed (non-finite) configs never win")
+SELECTION = ("auc", "highest mean AUC over the tuning seeds on the tuning draw among the configs "
+                    "that ran on every tuning seed (with halving: each baseline's `keep` best by "
+                    "AUC on the lowest tuning seed); ties, at both stages: the first in the sweep "
+                    "file's order; failed (non-finite) configs never win")
+
+#: The line that opens a sweep file's halving section, which must be the file's last table.
+_HALVING_HEADER = re.compile(rb"^[ \t]*\[[ \t]*halving[ \t]*\][ \t]*(#[^\n]*)?\r?$", re.M)
+
+
+@dataclass(frozen=True)
+class SweepFile:
+    """A declared sweep file.
+
+    ``grid``: baseline -> its configs as --losses items, in grid order. ``keep``: how many
+    configs of each baseline go on to stage 2 (None: no halving, every config on every seed).
+    ``sha256``: the sha256 of the knob section (the bytes before the ``[halving]`` line; the
+    whole file if it has none), the sweep's identity that every row records. ``file_sha256``:
+    the whole file's."""
+    grid: dict[str, list[str]]
+    keep: int | None
+    sha256: str
+    file_sha256: str
+
+    @property
+    def halving(self) -> dict | None:
+        """What rows record of the halving section."""
+        return None if self.keep is None else {"keep": self.keep}
 
 
 def load_sweep(path: Path) -> dict[str, list[str]]:
-    """A declared sweep (TOML): baseline -> its configs as --losses items
-    ('dpo:beta=2.0:lr=0.001'), in grid order. Layout::
+    """The grid of a declared sweep (``read_sweep(path).grid``)."""
+    return read_sweep(path).grid
+
+
+def read_sweep(path: Path) -> SweepFile:
+    """A declared sweep (TOML). Layout::
 
         lr = [1e-4, 3e-4, 1e-3]        # the learning rates of every baseline
         [baselines.dpo]                 # a zoo loss name
         beta = [0.1, 0.5, 2.0]          # each knob a non-empty list; the grid is their product
         lr = [3e-4]                     # optional: this baseline's own learning rates
-    """
+        [halving]                       # optional, and then the file's last table
+        keep = 3                        # configs per baseline that go on to stage 2
+
+    The grid is each baseline's knob lists' product, in file order ('dpo:beta=2.0:lr=0.001').
+    The knob section (everything before the ``[halving]`` line) is hashed on its own: a sweep
+    begun before the file declared its halving keeps its identity when the section is added
+    (the module docstring says why)."""
     where = str(path)
     try:
-        data = tomllib.loads(path.read_text())
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read the sweep file ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: not valid TOML ({exc})") from None
-    unknown = set(data) - {"description", "lr", "baselines"}
+    data = _toml(raw, where)
+    unknown = set(data) - {"description", "lr", "baselines", "halving"}
     if unknown:
         raise ConfigError(f"{where}: field '{sorted(unknown)[0]}': unknown key (allowed: "
-                          "description, lr, baselines)")
+                          "description, lr, baselines, halving)")
+    knob_bytes, keep = raw, None
+    if "halving" in data:
+        header = _HALVING_HEADER.search(raw)
+        knob_bytes = raw[:header.start()] if header else raw
+        rest = {k: v for k, v in data.items() if k != "halving"}
+        if header is None or _toml(knob_bytes, where) != rest:
+            raise ConfigError(f"{where}: field 'halving': must be the file's last table, opened "
+                              "by a '[halving]' line (the bytes before it are the sweep's knob "
+                              "section, whose sha256 every row records)")
+        keep = _halving_keep(data["halving"], where)
 
     def grid(values, name: str) -> list[float]:
         if (not isinstance(values, list) or not values
@@ -618,39 +665,153 @@ def load_sweep(path: Path) -> dict[str, list[str]]:
         for k, values in axes:
             items = [f"{it}:{k}={v!r}" for it in items for v in values]
         out[name] = items
-    return out
+    return SweepFile(out, keep, hashlib.sha256(knob_bytes).hexdigest(),
+                     hashlib.sha256(raw).hexdigest())
+
+
+def _toml(raw: bytes, where: str) -> dict:
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{where}: not valid TOML ({exc})") from None
+
+
+def _halving_keep(table, where: str) -> int:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: field 'halving': expected a table with keep = N")
+    unknown = set(table) - {"keep"}
+    if unknown:
+        raise ConfigError(f"{where}: field 'halving.{sorted(unknown)[0]}': unknown key "
+                          "(allowed: keep)")
+    keep = table.get("keep")
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        raise ConfigError(f"{where}: field 'halving.keep': expected a whole number >= 1 (configs "
+                          f"per baseline that go on to stage 2), got {keep!r}")
+    return keep
+
+
+def stage_seeds(seeds) -> tuple[int, list[int]]:
+    """(stage-1 seed, stage-2 seeds): the lowest tuning seed, then the others in order."""
+    first = min(seeds)
+    return first, sorted(set(seeds) - {first})
+
+
+def stage_one(labels: list[str], auc: dict[str, float | None], keep: int | None) -> list[str]:
+    """The configs of one baseline that go on to stage 2: the ``keep`` with the highest stage-1
+    AUC, best first, ties in file order (``labels``' order); a config that failed (non-finite
+    AUC) never goes on. ``keep`` None (no halving): every config, in file order."""
+    if keep is None:
+        return list(labels)
+    finite = [lb for lb in labels if auc[lb] is not None and math.isfinite(auc[lb])]
+    return sorted(finite, key=lambda lb: -auc[lb])[:keep]   # sorted is stable: file order
+
+
+def _sweep_cells(rows: list[dict]) -> dict[tuple, dict]:
+    """(scenario, loss, seed) -> the sweep row of that run."""
+    return {(r["scenario"], r["loss"], r["seed"]): r for r in rows}
+
+
+def _stage_one_of(scen: str, grid_labels: dict[str, list[str]], cells: dict, first: int,
+                  keep: int | None) -> tuple[dict, dict, list]:
+    """One scenario's stage 1 from its rows: (baseline -> stage-1 AUC by label, baseline ->
+    labels kept for stage 2, [(scenario, label, seed)] of stage-1 rows missing). A baseline
+    with a stage-1 row missing has no kept labels: stage 2 waits for the whole of stage 1."""
+    scores, kept, absent = {}, {}, []
+    for baseline, labels in grid_labels.items():
+        rows = {lb: cells.get((scen, lb, first)) for lb in labels}
+        gone = [(scen, lb, first) for lb, r in rows.items() if r is None]
+        absent += gone
+        scores[baseline] = {lb: row_metric(r, "auc") for lb, r in rows.items() if r is not None}
+        kept[baseline] = [] if gone else stage_one(labels, scores[baseline], keep)
+    return scores, kept, absent
+
+
+def _check_sweep_rows(rows: list[dict], decl: SweepFile, where: str) -> None:
+    """Refuse rows recorded under another knob section, or under another halving section
+    (rows that record none, as rows written before halving existed, fit any: stage-1 rows are
+    the same runs either way, and tuning reads only the stage-2 rows its halving keeps)."""
+    other = sorted({r["sweep"]["sha256"] for r in rows} - {decl.sha256})
+    if other:
+        raise ConfigError(f"{where}: has rows of a sweep whose knob section had sha256 "
+                          f"{other[0]}, not {decl.sha256}: the sweep file's baselines or "
+                          "learning rates changed since they ran")
+    halvings = {json.dumps(r["sweep"]["halving"], sort_keys=True) for r in rows
+                if r["sweep"].get("halving") is not None}
+    if halvings - {json.dumps(decl.halving, sort_keys=True)}:
+        raise ConfigError(f"{where}: field 'halving' changed since the sweep ran (rows record "
+                          f"{', '.join(sorted(halvings))}, the file says "
+                          f"{json.dumps(decl.halving)})")
+
+
+def _shown(path: Path) -> str:
+    """A file as the repository names it, else where it is."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path.resolve())
 
 
 def sweep(args) -> None:
-    """Every config of a declared sweep, on the tuning draw and tuning seeds; resumable."""
+    """A declared sweep on the tuning draw, scenario by scenario, resumable: stage 1 runs every
+    config on the lowest tuning seed; stage 2, once stage 1 of the scenario is complete, runs
+    each baseline's ``keep`` best configs by stage-1 AUC on the other tuning seeds (without a
+    halving section: every config)."""
     from lossforge.bench.scenarios import load_scenario
 
-    path = Path(args.sweep_file)
-    grid = load_sweep(path)
+    path, out = Path(args.sweep_file), Path(args.out)
+    decl = read_sweep(path)
     seeds = parse_seeds(args.seeds)
     overlap = set(seeds) & set(parse_seeds(REPORTING_SEEDS))
     if overlap:
         raise ConfigError(f"--seeds {args.seeds}: seeds {sorted(overlap)} are reporting seeds "
                           f"({REPORTING_SEEDS}); tune on others (default {TUNING_SEEDS})")
-    try:   # the file as the repository names it, else where it is
-        shown = str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        shown = str(path.resolve())
-    tag = {"role": "sweep", "sweep": {"file": shown, "sha256": sha256_file(path)}}
+    first, rest = stage_seeds(seeds)
+    earlier = [r for r in records(out) if r.get("role") == "sweep"] if out.exists() else []
+    _check_sweep_rows(earlier, decl, str(out))   # before anything trains
+    budgets = sorted({r["budget"] for r in earlier} - {args.budget})
+    if budgets:
+        raise ConfigError(f"{out}: has sweep rows at budget {budgets[0]}; tune one budget per "
+                          f"file (--budget {args.budget})")
+    tag = {"role": "sweep", "sweep": {"file": _shown(path), "sha256": decl.sha256,
+                                      "file_sha256": decl.file_sha256,
+                                      "halving": decl.halving, "seeds": sorted(set(seeds))}}
     scenarios = {name: load_scenario(name) for name in args.scenarios.split(",")}
     configs = {}
     for name, scen in scenarios.items():
         configs[name] = []
-        for baseline, items in grid.items():
+        for baseline, items in decl.grid.items():
             for c in configs_from_losses(",".join(items), scen, **tag, baseline=baseline):
                 c.fields["config"] = _knobs(c.name)
                 configs[name].append(c)
-    n = sum(len(v) for v in configs.values())
-    print(f"sweep {path}: {n} configs x {len(seeds)} seeds on the tuning draw "
-          f"({len(configs)} scenarios, budget {args.budget})", flush=True)
-    run_cells(Path(args.out), scenarios, configs, draws=(TUNING,), seeds=seeds,
-              budget=args.budget, workers=args.workers, fixed=False,
-              command="python benchmarks/baselines.py " + " ".join(sys.argv[1:]))
+    n = sum(len(items) for items in decl.grid.values())   # configs a scenario
+    kept_n = n if decl.keep is None else sum(min(decl.keep, len(v)) for v in decl.grid.values())
+    full, halved = n * (1 + len(rest)), n + kept_n * len(rest)
+    print(f"sweep {path}: {n} configs on seed {first}, then "
+          + (f"each baseline's best {decl.keep} ({kept_n} configs)" if decl.keep else "all")
+          + f" on seeds {rest or 'none'}, on the tuning draw ({len(configs)} scenarios, budget "
+          f"{args.budget}): {halved} runs a scenario"
+          + (f" instead of {full}: halving saves {full - halved} ({(full - halved) / full:.0%})"
+             if decl.keep else ""), flush=True)
+    command = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
+    grid_labels = {b: [_label(it) for it in items] for b, items in decl.grid.items()}
+    for name, scen in scenarios.items():   # both stages of a scenario before the next
+        common = dict(draws=(TUNING,), budget=args.budget, workers=args.workers, fixed=False,
+                      command=command)
+        run_cells(out, {name: scen}, {name: configs[name]}, seeds=[first], **common)
+        cells = _sweep_cells([r for r in records(out) if r.get("role") == "sweep"
+                              and r.get("draw") == TUNING and r.get("budget") == args.budget])
+        _, kept, absent = _stage_one_of(name, grid_labels, cells, first, decl.keep)
+        if absent:   # run_cells returns only when the file has every row it set out to write
+            raise LossforgeError(f"{out}: stage 1 of {name} lacks {len(absent)} rows after "
+                                 "running it")
+        stage2 = {lb for labels in kept.values() for lb in labels}
+        if decl.keep is not None:
+            print(f"{name}: stage 1 done; stage 2 on seeds {rest}: "
+                  + "; ".join(f"{b} {', '.join(lbs) or 'none (all failed)'}"
+                              for b, lbs in kept.items()), flush=True)
+        if rest and stage2:
+            run_cells(out, {name: scen}, {name: [c for c in configs[name] if c.name in stage2]},
+                      seeds=rest, **common)
 
 
 def _knobs(label: str) -> dict[str, float]:
@@ -660,7 +821,8 @@ def _knobs(label: str) -> dict[str, float]:
 
 
 def tuned(args) -> None:
-    """Each baseline's best config per scenario from a finished sweep, frozen in a JSON file."""
+    """Each baseline's best config per scenario from a finished sweep, frozen in a JSON file,
+    with the configs halving cut at stage 1 and their stage-1 AUC."""
     path = Path(args.sweep_jsonl)
     rows = [r for r in records(path) if r.get("role") == "sweep"] if path.exists() else []
     if not rows:
@@ -672,32 +834,46 @@ def tuned(args) -> None:
                           "tune one sweep at one budget per file")
     (sweep_file, sha), budget = sweeps.pop(), budgets.pop()
     sweep_path = Path(sweep_file) if Path(sweep_file).is_absolute() else ROOT / sweep_file
-    if not sweep_path.exists() or sha256_file(sweep_path) != sha:
-        raise ConfigError(f"{sweep_file}: missing or changed since the sweep ran (sha256 {sha})")
-    grid = load_sweep(sweep_path)
-    seeds = sorted({r["seed"] for r in rows})
-    by_cell = {(r["scenario"], r["loss"], r["seed"]): r for r in rows}
+    decl = read_sweep(sweep_path) if sweep_path.exists() else None
+    if decl is None or decl.sha256 != sha:
+        raise ConfigError(f"{sweep_file}: missing or changed since the sweep ran (sha256 {sha} "
+                          "of its knob section)")
+    _check_sweep_rows(rows, decl, str(path))
+    # the tuning seeds: rows of this code record them; older rows only their own
+    seeds = sorted({r["seed"] for r in rows}
+                   | {s for r in rows for s in r["sweep"].get("seeds", ())})
+    first, rest = stage_seeds(seeds)
+    cells = _sweep_cells(rows)
+    grid_labels = {b: [_label(it) for it in items] for b, items in decl.grid.items()}
+    item_of = {_label(it): it for items in decl.grid.values() for it in items}
     scenarios = sorted({r["scenario"] for r in rows})
     absent, picks, unpicked = [], {}, []
     for scen in scenarios:
         picks[scen] = {}
-        for baseline, items in grid.items():
+        stage1, kept, absent1 = _stage_one_of(scen, grid_labels, cells, first, decl.keep)
+        absent += absent1
+        for baseline, labels in grid_labels.items():
             tried = []
-            for item in items:
-                label = _label(item)
-                rs = [by_cell.get((scen, label, sd)) for sd in seeds]
+            for label in labels:   # file order: max below keeps the first of ties
+                if label not in kept[baseline]:
+                    continue
+                rs = [cells.get((scen, label, sd)) for sd in seeds]
                 absent += [(scen, label, sd) for sd, r in zip(seeds, rs) if r is None]
                 if None in rs:
                     continue
                 auc = [row_metric(r, "auc") for r in rs]
                 fin = [row_metric(r, "final") for r in rs]
-                tried.append({"item": item, "loss": label, "config": _knobs(label),
-                              "auc": sum(auc) / len(auc), "final": sum(fin) / len(fin)})
+                tried.append({"item": item_of[label], "loss": label, "config": _knobs(label),
+                              "auc": sum(auc) / len(auc), "final": sum(fin) / len(fin),
+                              "stage1_auc": stage1[baseline][label]})
+            cut = [{"loss": lb, "stage1_auc": stage1[baseline][lb]} for lb in labels
+                   if lb in stage1[baseline] and lb not in kept[baseline]]
             finite = [t for t in tried if t["auc"] == t["auc"]]
             if finite:
                 best = max(finite, key=lambda t: t["auc"])   # max keeps the first of ties
-                picks[scen][baseline] = {**best, "n_seeds": len(seeds), "tried": tried}
-            elif tried:
+                picks[scen][baseline] = {**best, "n_seeds": len(seeds), "tried": tried,
+                                         "cut_at_stage1": cut}
+            else:   # (if runs are missing, the refusal below comes first)
                 unpicked.append(f"{scen}: {baseline}")
     if absent:
         raise ConfigError(f"{path}: the sweep is not finished: {len(absent)} runs missing "
@@ -705,8 +881,9 @@ def tuned(args) -> None:
                           "the same sweep command again")
     out = Path(args.out) if args.out else path.with_suffix(".tuned.json")
     frozen = {"selection": SELECTION[1], "metric": SELECTION[0], "budget": budget,
-              "draw": TUNING, "seeds": seeds, "sweep_file": sweep_file, "sweep_sha256": sha,
-              "sweep_jsonl": str(path),
+              "draw": TUNING, "seeds": seeds, "halving": decl.halving, "stage1_seed": first,
+              "sweep_file": sweep_file, "sweep_sha256": sha,
+              "sweep_file_sha256": decl.file_sha256, "sweep_jsonl": str(path),
               "sweep_commands": sorted({r.get("command", "?") for r in rows}),
               "command": "python benchmarks/baselines.py " + " ".join(sys.argv[1:]),
               "scenarios": picks, "failed_everywhere": unpicked}
@@ -717,6 +894,11 @@ def tuned(args) -> None:
     for scen, by in picks.items():
         print(f"{scen}: " + ", ".join(f"{b} -> {v['loss']} (AUC {v['auc']:.1f}, final "
                                       f"{v['final']:.1f})" for b, v in by.items()))
+        if decl.keep is not None:
+            for b, v in by.items():
+                print(f"  {b}: cut at stage 1 (AUC on seed {first}): "
+                      + (", ".join(f"{c['loss']} {c['stage1_auc']:.1f}" for c in
+                                   v["cut_at_stage1"]) or "none"))
     print(f"wrote {out}")
 
 
@@ -977,8 +1159,9 @@ def main() -> None:
     try:
         {"run": run, "table": table, "compare": compare, "field": field, "sweep": sweep,
          "tuned": tuned, "confirm": confirm, "report": report_cmd}[args.cmd](args)
-    except (LossforgeError, OSError) as exc:  # bad input: one line, not a traceback
-        sys.exit(f"error: {exc}")
+    except (LossforgeError, OSError) as exc:  # bad input: one line, not a traceback; exit 2
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
