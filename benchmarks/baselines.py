@@ -17,7 +17,8 @@
     # (the last --baselines: baselines scored next to the winner, e.g. on a held-out scenario;
     #  --skip: the rows of the candidates file that are baselines, not candidates)
 
-    # benchmark v2: tune every baseline on the tuning draw, freeze the picks, confirm them and
+    # benchmark v2: tune every baseline on the tuning draw (successive halving: every config
+    # on seed 100, each baseline's best 3 on seeds 101-102), freeze the picks, confirm them and
     # a candidate on fresh draws (the draw is the unit of analysis)
     python benchmarks/baselines.py sweep benchmarks/sweeps/v2.toml --scenarios hopper-clean \
         --budget full --out benchmarks/results/sweep-v2-hopper.jsonl      # draw t, seeds 100-102
@@ -65,9 +66,27 @@ and BC-on-chosen; ``field`` shows both, one wide table each.
 
 ``sweep`` runs a declared grid (a TOML file: per baseline its knobs and learning rates) on the
 tuning draw ``t`` with tuning seeds (100-102), which share no data, reference, episode or seed
-with reporting; rows record the sweep file's sha256. ``tuned`` picks each baseline's config with
-the highest mean AUC per scenario (a sweep not finished, or a sweep file edited since, is
-refused) and freezes the picks, the rule, the seeds and the commands in a JSON file.
+with reporting. With a ``[halving]`` section (``keep = 3`` in v2) it is a two-stage successive
+halving: stage 1 runs every config on the lowest tuning seed, stage 2 each baseline's ``keep``
+best by stage-1 AUC (ties: file order; failed configs never go on) on the other seeds, so v2's
+120 configs cost 120 + 8 x 3 x 2 = 168 runs a scenario instead of 360 (the command prints the
+saving). It goes scenario by scenario, both stages of one before the next, resumable row by row
+across the stage boundary: stage 2 starts only once stage 1 of the scenario is complete. Without
+the section every config runs on every seed, as before. ``tuned`` picks each baseline's config
+with the highest mean AUC over the tuning seeds among the configs that ran on all of them (a cut
+config never wins, whatever rows it has), lists every config cut at stage 1 with its stage-1
+AUC, and freezes the picks, the rule, the seeds and the commands in a JSON file.
+
+Sweep identity: rows record the sha256 of the sweep file's knob section, the bytes before its
+``[halving]`` line (for a file without one, the whole file, as before), plus the whole file's
+sha256, the halving and the tuning seeds. The knob section decides which configs exist, so
+``tuned`` and ``sweep`` refuse rows recorded under another one (declare, then run); a halving
+that rows record must equal the file's. Hashing the knob section alone is what let v2 gain its
+halving while its first sweep ran: that sweep's rows record the sha256 of the file before the
+section, which is the new file's knob section byte for byte, and record no halving; its seed-100
+rows are stage-1 rows (the same runs under either declaration), and rows it wrote for configs
+halving cuts are ignored by ``tuned``. (Recording both hashes in new rows keeps a later edit of
+the halving section's comment harmless and a change of ``keep`` visible.)
 ``confirm`` runs frozen configs (``--tuned``) and candidates (``--spec``, ``--from-run``) with the
 reference and BC-on-chosen on reporting draws (default 1-5) x seeds (default 0-2), resumable and
 shareable as ``run`` is; it refuses draw 0 (the search's data), the tuning draw and the tuning
