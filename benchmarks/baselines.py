@@ -400,6 +400,23 @@ def _show(mc: tuple[float, float] | None, sep: str = " | ") -> str:
     return f"{mean:.1f}{sep}{ci_txt}" if sep == " | " else f"{mean:.1f} {ci_txt}"
 
 
+def shortcut_flag(scores: dict[str, tuple[float, float] | None]) -> str | None:
+    """``audit.shortcut_flag`` of one scenario's rows (name -> (mean, 95 % CI half-width);
+    None, a value the rows lack, is left out): "shortcut best", "shortcut level with best" or
+    None. Every table that shows a scenario says so when a shortcut baseline (length_sft, sft,
+    zero_pref, the reference, BC-on-chosen) is best there (issue 18)."""
+    from lossforge.bench.audit import shortcut_flag as flag
+
+    return flag({name: v for name, v in scores.items() if v is not None})
+
+
+def _flag_lines(flags: dict[str, str | None]) -> list[str]:
+    """Markdown lines naming every flagged table part ("none" if none is)."""
+    flagged = [f"{where}: **{flag}**" for where, flag in flags.items() if flag]
+    return ["Shortcut flag (lossforge/bench/audit.py: a shortcut baseline is best, or level with "
+            "the best, CIs overlapping): " + ("; ".join(flagged) if flagged else "none") + "."]
+
+
 def table(args) -> None:
     """Mean and 95 % t-interval over seeds of every (budget, scenario, draw, loss), in AUC and
     in final score (rows from before both were recorded show n/a where they lack one)."""
@@ -423,6 +440,16 @@ def table(args) -> None:
                                               "final": row_metric(r, "final")} for r in rs},
                      "seconds": sum(r.get("seconds", 0) / r.get("batch_rows", 1) for r in rs),
                      "where": where})
+    parts: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        parts[(r["budget"], r["where"])].append(r)
+    flags = {}
+    for (budget, where), rs in parts.items():
+        for m in ("auc", "final"):
+            flag = shortcut_flag({r["loss"]: r[m] and (r[m]["mean"], r[m]["ci95"]) for r in rs})
+            flags[f"{where} ({budget}, {'AUC' if m == 'auc' else 'final'})"] = flag
+            for r in rs:
+                r.setdefault("shortcut_flag", {})[m] = flag
     lines = ["| budget | scenario | loss | seeds | AUC (mean) | 95 % CI | final (mean) | 95 % CI |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -431,7 +458,8 @@ def table(args) -> None:
                      + _show(r["final"] and (r["final"]["mean"], r["final"]["ci95"])) + " |")
     md = ("\n".join(lines) + "\n\nAUC: mean score over the training checkpoints (the reference "
           "does not train: its AUC is its score); final: the last parameters. n/a: no CI from one "
-          "seed, or a row from before both metrics were recorded.\n\nCommands:\n"
+          "seed, or a row from before both metrics were recorded.\n\n" + _flag_lines(flags)[0]
+          + "\n\nCommands:\n"
           + "\n".join(f"    {c}" for c in sorted(commands)))
     print(md)
     path.with_suffix(".md").write_text(md + "\n")
@@ -473,6 +501,8 @@ def field(args) -> None:
             losses = [n for n in known if n in found] + sorted(found - set(known))
             means = {s: {n: sum(v) / len(v) for n, v in cells[(metric, env, s)].items()
                          if None not in v} for s in scens}
+            flags = {s: shortcut_flag({n: (m, ci95_halfwidth(cells[(metric, env, s)][n]))
+                                       for n, m in means[s].items()}) for s in scens}
             out += [f"### {'AUC' if metric == 'auc' else 'final'}", "",
                     "| loss | " + " | ".join(scens) + " |", "|---|" + "---|" * len(scens)]
             for n in losses:
@@ -490,7 +520,7 @@ def field(args) -> None:
                     txt = f"**{txt}**" if mean == max(means[s].values()) else txt
                     row.append(txt + (f" [{len(v)}]" if len(v) < args.seeds_wanted else ""))
                 out.append(f"| {n} | " + " | ".join(row) + " |")
-            out.append("")
+            out += ["", *_flag_lines(flags), ""]
     out += ["Made by: python benchmarks/baselines.py " + " ".join(sys.argv[1:]),
             "Rows, commands and per-seed scores: the JSONL files named there and their .md tables."]
     md = "\n".join(out) + "\n"
@@ -544,6 +574,7 @@ def compare(args) -> None:
     out, lines = [], ["| scenario | loss | seeds | score | 95 % CI | best baseline (CI) | "
                       "beats every baseline, CIs apart | paired vs DPO (same cells) |",
                       "|---|---|---|---|---|---|---|---|"]
+    flags: dict[str, str | None] = {}
     for (budget, scen, loss), xs in sorted(cand.items()):
         if loss in skip:
             continue
@@ -559,6 +590,8 @@ def compare(args) -> None:
                 if len(vals) == len(seeds):  # the same seeds, or the row does not count
                     rivals.append((name, sum(vals) / len(vals), ci95_halfwidth(vals)))
         top = max(rivals, key=lambda r: r[1] + r[2], default=None)   # highest upper bound
+        flag = shortcut_flag({loss: (mean, ci)} | {n: (m, c) for n, m, c in rivals})
+        flags[f"{scen} ({budget}) beside {loss}"] = flag
         beats = top is not None and mean - ci > top[1] + top[2]
         # DPO of the candidates' own run, seed by seed, else of the baseline table: training
         # and evaluation are deterministic (DPO re-scored in a later run matched the table bit
@@ -572,12 +605,12 @@ def compare(args) -> None:
         row = {"budget": budget, "scenario": scen, "loss": loss, "n_seeds": len(scores),
                "mean": mean, "ci95": ci, "baselines_compared": len(rivals),
                "strongest_baseline": top and {"loss": top[0], "mean": top[1], "ci95": top[2]},
-               "beats_every_baseline": beats, "paired_vs_dpo": paired}
+               "beats_every_baseline": beats, "paired_vs_dpo": paired, "shortcut_flag": flag}
         out.append(row)
         best = f"{top[0]} {top[1]:.1f} ± {top[2]:.1f}" if top else "none with these seeds"
         lines.append(f"| {scen} | {loss} | {len(scores)} | {mean:.1f} | ±{ci:.1f} | {best} | "
                      f"{'yes' if beats else 'no'} | {paired} |")
-    md = "\n".join(lines)
+    md = "\n".join(lines + [""] + _flag_lines(flags))
     print(md)
     stem = Path(args.jsonl).with_suffix("")
     made_by = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
@@ -1042,14 +1075,18 @@ def report(path: Path) -> dict:
     for fam in families.values():
         for comp, adj in zip(fam, stats.holm([c["p"] for c in fam])):
             comp["p_holm"], comp["family_size"] = adj, sum(c["p"] == c["p"] for c in fam)
+    flags = {f"{scen} ({budget})": {m: shortcut_flag({
+        e["loss"]: (e[m]["mean"], e[m]["ci95"]) for e in summary
+        if (e["budget"], e["scenario"]) == (budget, scen)}) for m in metrics}
+        for budget, scen in sorted({(e["budget"], e["scenario"]) for e in summary})}
     cost = sum(r.get("seconds", 0) / r.get("batch_rows", 1) for r in rows)
     md = _report_md(summary, comparisons, cost, len(rows),
-                    sorted({r.get("command", "?") for r in rows}))
+                    sorted({r.get("command", "?") for r in rows}), flags)
     print(md)
     stem = path.with_suffix("")
     Path(f"{stem}.confirm.md").write_text(md + "\n")
-    result = {"summary": summary, "comparisons": comparisons, "row_seconds": cost,
-              "rows": len(rows)}
+    result = {"summary": summary, "comparisons": comparisons, "shortcut_flags": flags,
+              "row_seconds": cost, "rows": len(rows)}
     atomic_write_json(Path(f"{stem}.confirm.json"), result)
     return result
 
@@ -1058,7 +1095,7 @@ def _fmt(x: float, spec: str = ".1f") -> str:
     return "n/a" if x != x else format(x, spec)
 
 
-def _report_md(summary, comparisons, cost: float, n_rows: int, commands) -> str:
+def _report_md(summary, comparisons, cost: float, n_rows: int, commands, flags) -> str:
     out = ["# Confirmation on fresh dataset draws", "",
            "Unit of analysis: the dataset draw (each value a draw's mean over its training "
            "seeds). ± is the 95 % t-interval over draws. AUC: mean score over the training "
@@ -1080,6 +1117,8 @@ def _report_md(summary, comparisons, cost: float, n_rows: int, commands) -> str:
                            + " | ".join(_fmt(per.get(d, float('nan'))) for d in draws)
                            + f" | {_fmt(e[m]['mean'])} ± {_fmt(e[m]['ci95'])} | "
                            + ",".join(str(e["seeds_per_draw"].get(d, 0)) for d in draws) + " |")
+        out += ["", *_flag_lines({m.replace("auc", "AUC"): f for m, f in
+                                  flags[f"{scen} ({budget})"].items()})]
         comps = [c for c in comparisons if (c["budget"], c["scenario"]) == (budget, scen)]
         if comps:
             out += ["", "| candidate | baseline | metric | draws | difference ± 95 % CI | p | "
