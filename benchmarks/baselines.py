@@ -895,6 +895,10 @@ def tuned(args) -> None:
     seeds = sorted({r["seed"] for r in rows}
                    | {s for r in rows for s in r["sweep"].get("seeds", ())})
     first, rest = stage_seeds(seeds)
+    if decl.keep is not None and not rest:
+        raise ConfigError(f"{path}: the sweep is not finished: its rows hold seed {first} only, "
+                          "and the file declares halving: stage 2 has not run; run the same "
+                          "sweep command again")
     cells = _sweep_cells(rows)
     grid_labels = {b: [_label(it) for it in items] for b, items in decl.grid.items()}
     item_of = {_label(it): it for items in decl.grid.values() for it in items}

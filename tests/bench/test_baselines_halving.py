@@ -253,6 +253,11 @@ def test_tuned_picks_among_the_kept_lists_the_cut_and_refuses_changed_declaratio
     proc = _tuned(jsonl)
     assert proc.returncode == 2 and "not finished: 1 runs missing (e.g. quick " \
                                    "orpo[lam=0.1,lr=0.001] seed 102)" in proc.stderr
+    # only the old sweep's seed-100 rows: stage 2 has not run (not a one-seed tuning)
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows if r["seed"] == 100))
+    proc = _tuned(jsonl)
+    assert proc.returncode == 2 and "seed 100 only" in proc.stderr and "stage 2 has not run" \
+        in proc.stderr
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
     # keep changed after stage 2 ran under keep = 2
     sweep_file.write_text(KNOBS + HALVING.replace("keep = 2", "keep = 3"))
