@@ -67,6 +67,12 @@ def test_the_halving_section_is_declared_last_and_leaves_the_knob_identity_alone
         f.write_text(text)
         with pytest.raises(ConfigError, match=said):
             read_sweep(f)
+    # on the command line: exit 2, one line naming the field, nothing written
+    out = tmp_path / "sweep.jsonl"
+    proc = subprocess.run([sys.executable, SCRIPT, "sweep", str(f), "--scenarios", "quick",
+                           "--out", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: {f}: field 'halving.keep'")
+    assert proc.stderr.count("\n") == 1 and not out.exists()
 
 
 def test_stage_two_takes_the_hand_computed_top_k():
