@@ -17,7 +17,8 @@
     # (the last --baselines: baselines scored next to the winner, e.g. on a held-out scenario;
     #  --skip: the rows of the candidates file that are baselines, not candidates)
 
-    # benchmark v2: tune every baseline on the tuning draw, freeze the picks, confirm them and
+    # benchmark v2: tune every baseline on the tuning draw (successive halving: every config
+    # on seed 100, each baseline's best 3 on seeds 101-102), freeze the picks, confirm them and
     # a candidate on fresh draws (the draw is the unit of analysis)
     python benchmarks/baselines.py sweep benchmarks/sweeps/v2.toml --scenarios hopper-clean \
         --budget full --out benchmarks/results/sweep-v2-hopper.jsonl      # draw t, seeds 100-102
@@ -65,9 +66,27 @@ and BC-on-chosen; ``field`` shows both, one wide table each.
 
 ``sweep`` runs a declared grid (a TOML file: per baseline its knobs and learning rates) on the
 tuning draw ``t`` with tuning seeds (100-102), which share no data, reference, episode or seed
-with reporting; rows record the sweep file's sha256. ``tuned`` picks each baseline's config with
-the highest mean AUC per scenario (a sweep not finished, or a sweep file edited since, is
-refused) and freezes the picks, the rule, the seeds and the commands in a JSON file.
+with reporting. With a ``[halving]`` section (``keep = 3`` in v2) it is a two-stage successive
+halving: stage 1 runs every config on the lowest tuning seed, stage 2 each baseline's ``keep``
+best by stage-1 AUC (ties: file order; failed configs never go on) on the other seeds, so v2's
+120 configs cost 120 + 8 x 3 x 2 = 168 runs a scenario instead of 360 (the command prints the
+saving). It goes scenario by scenario, both stages of one before the next, resumable row by row
+across the stage boundary: stage 2 starts only once stage 1 of the scenario is complete. Without
+the section every config runs on every seed, as before. ``tuned`` picks each baseline's config
+with the highest mean AUC over the tuning seeds among the configs that ran on all of them (a cut
+config never wins, whatever rows it has), lists every config cut at stage 1 with its stage-1
+AUC, and freezes the picks, the rule, the seeds and the commands in a JSON file.
+
+Sweep identity: rows record the sha256 of the sweep file's knob section, the bytes before its
+``[halving]`` line (for a file without one, the whole file, as before), plus the whole file's
+sha256, the halving and the tuning seeds. The knob section decides which configs exist, so
+``tuned`` and ``sweep`` refuse rows recorded under another one (declare, then run); a halving
+that rows record must equal the file's. Hashing the knob section alone is what let v2 gain its
+halving while its first sweep ran: that sweep's rows record the sha256 of the file before the
+section, which is the new file's knob section byte for byte, and record no halving; its seed-100
+rows are stage-1 rows (the same runs under either declaration), and rows it wrote for configs
+halving cuts are ignored by ``tuned``. (Recording both hashes in new rows keeps a later edit of
+the halving section's comment harmless and a change of ``keep`` visible.)
 ``confirm`` runs frozen configs (``--tuned``) and candidates (``--spec``, ``--from-run``) with the
 reference and BC-on-chosen on reporting draws (default 1-5) x seeds (default 0-2), resumable and
 shareable as ``run`` is; it refuses draw 0 (the search's data), the tuning draw and the tuning
@@ -85,8 +104,11 @@ its paired difference to DPO trained in the same cells.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import math
 import os
+import re
 import sys
 import time
 import tomllib
@@ -104,7 +126,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lossforge.bench._io import append_lines, atomic_write_json, sha256_file  # noqa: E402
+from lossforge.bench._io import append_lines, atomic_write_json  # noqa: E402
 from lossforge.bench.draws import TUNING, dataset_seed, parse_draws  # noqa: E402
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
@@ -378,6 +400,23 @@ def _show(mc: tuple[float, float] | None, sep: str = " | ") -> str:
     return f"{mean:.1f}{sep}{ci_txt}" if sep == " | " else f"{mean:.1f} {ci_txt}"
 
 
+def shortcut_flag(scores: dict[str, tuple[float, float] | None]) -> str | None:
+    """``audit.shortcut_flag`` of one scenario's rows (name -> (mean, 95 % CI half-width);
+    None, a value the rows lack, is left out): "shortcut best", "shortcut level with best" or
+    None. Every table that shows a scenario says so when a shortcut baseline (length_sft, sft,
+    zero_pref, the reference, BC-on-chosen) is best there (issue 18)."""
+    from lossforge.bench.audit import shortcut_flag as flag
+
+    return flag({name: v for name, v in scores.items() if v is not None})
+
+
+def _flag_lines(flags: dict[str, str | None]) -> list[str]:
+    """Markdown lines naming every flagged table part ("none" if none is)."""
+    flagged = [f"{where}: **{flag}**" for where, flag in flags.items() if flag]
+    return ["Shortcut flag (lossforge/bench/audit.py: a shortcut baseline is best, or level with "
+            "the best, CIs overlapping): " + ("; ".join(flagged) if flagged else "none") + "."]
+
+
 def table(args) -> None:
     """Mean and 95 % t-interval over seeds of every (budget, scenario, draw, loss), in AUC and
     in final score (rows from before both were recorded show n/a where they lack one)."""
@@ -401,6 +440,16 @@ def table(args) -> None:
                                               "final": row_metric(r, "final")} for r in rs},
                      "seconds": sum(r.get("seconds", 0) / r.get("batch_rows", 1) for r in rs),
                      "where": where})
+    parts: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        parts[(r["budget"], r["where"])].append(r)
+    flags = {}
+    for (budget, where), rs in parts.items():
+        for m in ("auc", "final"):
+            flag = shortcut_flag({r["loss"]: r[m] and (r[m]["mean"], r[m]["ci95"]) for r in rs})
+            flags[f"{where} ({budget}, {'AUC' if m == 'auc' else 'final'})"] = flag
+            for r in rs:
+                r.setdefault("shortcut_flag", {})[m] = flag
     lines = ["| budget | scenario | loss | seeds | AUC (mean) | 95 % CI | final (mean) | 95 % CI |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -409,7 +458,8 @@ def table(args) -> None:
                      + _show(r["final"] and (r["final"]["mean"], r["final"]["ci95"])) + " |")
     md = ("\n".join(lines) + "\n\nAUC: mean score over the training checkpoints (the reference "
           "does not train: its AUC is its score); final: the last parameters. n/a: no CI from one "
-          "seed, or a row from before both metrics were recorded.\n\nCommands:\n"
+          "seed, or a row from before both metrics were recorded.\n\n" + _flag_lines(flags)[0]
+          + "\n\nCommands:\n"
           + "\n".join(f"    {c}" for c in sorted(commands)))
     print(md)
     path.with_suffix(".md").write_text(md + "\n")
@@ -451,6 +501,8 @@ def field(args) -> None:
             losses = [n for n in known if n in found] + sorted(found - set(known))
             means = {s: {n: sum(v) / len(v) for n, v in cells[(metric, env, s)].items()
                          if None not in v} for s in scens}
+            flags = {s: shortcut_flag({n: (m, ci95_halfwidth(cells[(metric, env, s)][n]))
+                                       for n, m in means[s].items()}) for s in scens}
             out += [f"### {'AUC' if metric == 'auc' else 'final'}", "",
                     "| loss | " + " | ".join(scens) + " |", "|---|" + "---|" * len(scens)]
             for n in losses:
@@ -468,7 +520,7 @@ def field(args) -> None:
                     txt = f"**{txt}**" if mean == max(means[s].values()) else txt
                     row.append(txt + (f" [{len(v)}]" if len(v) < args.seeds_wanted else ""))
                 out.append(f"| {n} | " + " | ".join(row) + " |")
-            out.append("")
+            out += ["", *_flag_lines(flags), ""]
     out += ["Made by: python benchmarks/baselines.py " + " ".join(sys.argv[1:]),
             "Rows, commands and per-seed scores: the JSONL files named there and their .md tables."]
     md = "\n".join(out) + "\n"
@@ -522,6 +574,7 @@ def compare(args) -> None:
     out, lines = [], ["| scenario | loss | seeds | score | 95 % CI | best baseline (CI) | "
                       "beats every baseline, CIs apart | paired vs DPO (same cells) |",
                       "|---|---|---|---|---|---|---|---|"]
+    flags: dict[str, str | None] = {}
     for (budget, scen, loss), xs in sorted(cand.items()):
         if loss in skip:
             continue
@@ -537,6 +590,8 @@ def compare(args) -> None:
                 if len(vals) == len(seeds):  # the same seeds, or the row does not count
                     rivals.append((name, sum(vals) / len(vals), ci95_halfwidth(vals)))
         top = max(rivals, key=lambda r: r[1] + r[2], default=None)   # highest upper bound
+        flag = shortcut_flag({loss: (mean, ci)} | {n: (m, c) for n, m, c in rivals})
+        flags[f"{scen} ({budget}) beside {loss}"] = flag
         beats = top is not None and mean - ci > top[1] + top[2]
         # DPO of the candidates' own run, seed by seed, else of the baseline table: training
         # and evaluation are deterministic (DPO re-scored in a later run matched the table bit
@@ -550,12 +605,12 @@ def compare(args) -> None:
         row = {"budget": budget, "scenario": scen, "loss": loss, "n_seeds": len(scores),
                "mean": mean, "ci95": ci, "baselines_compared": len(rivals),
                "strongest_baseline": top and {"loss": top[0], "mean": top[1], "ci95": top[2]},
-               "beats_every_baseline": beats, "paired_vs_dpo": paired}
+               "beats_every_baseline": beats, "paired_vs_dpo": paired, "shortcut_flag": flag}
         out.append(row)
         best = f"{top[0]} {top[1]:.1f} ± {top[2]:.1f}" if top else "none with these seeds"
         lines.append(f"| {scen} | {loss} | {len(scores)} | {mean:.1f} | ±{ci:.1f} | {best} | "
                      f"{'yes' if beats else 'no'} | {paired} |")
-    md = "\n".join(lines)
+    md = "\n".join(lines + [""] + _flag_lines(flags))
     print(md)
     stem = Path(args.jsonl).with_suffix("")
     made_by = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
@@ -568,30 +623,74 @@ def compare(args) -> None:
 # --------------------------------------------------------------------------------------------
 #: Training seeds of the tuning sweep and of confirmation (disjoint; ``confirm`` checks).
 TUNING_SEEDS, REPORTING_SEEDS = "100-102", "0-2"
-SELECTION = ("auc", "highest mean AUC over the tuning seeds on the tuning draw; ties: the first "
-                    "in the sweep file's order; failed (non-finite) configs never win")
+SELECTION = ("auc", "highest mean AUC over the tuning seeds on the tuning draw among the configs "
+                    "that ran on every tuning seed (with halving: each baseline's `keep` best by "
+                    "AUC on the lowest tuning seed); ties, at both stages: the first in the sweep "
+                    "file's order; failed (non-finite) configs never win")
+
+#: The line that opens a sweep file's halving section, which must be the file's last table.
+_HALVING_HEADER = re.compile(rb"^[ \t]*\[[ \t]*halving[ \t]*\][ \t]*(#[^\n]*)?\r?$", re.M)
+
+
+@dataclass(frozen=True)
+class SweepFile:
+    """A declared sweep file.
+
+    ``grid``: baseline -> its configs as --losses items, in grid order. ``keep``: how many
+    configs of each baseline go on to stage 2 (None: no halving, every config on every seed).
+    ``sha256``: the sha256 of the knob section (the bytes before the ``[halving]`` line; the
+    whole file if it has none), the sweep's identity that every row records. ``file_sha256``:
+    the whole file's."""
+    grid: dict[str, list[str]]
+    keep: int | None
+    sha256: str
+    file_sha256: str
+
+    @property
+    def halving(self) -> dict | None:
+        """What rows record of the halving section."""
+        return None if self.keep is None else {"keep": self.keep}
 
 
 def load_sweep(path: Path) -> dict[str, list[str]]:
-    """A declared sweep (TOML): baseline -> its configs as --losses items
-    ('dpo:beta=2.0:lr=0.001'), in grid order. Layout::
+    """The grid of a declared sweep (``read_sweep(path).grid``)."""
+    return read_sweep(path).grid
+
+
+def read_sweep(path: Path) -> SweepFile:
+    """A declared sweep (TOML). Layout::
 
         lr = [1e-4, 3e-4, 1e-3]        # the learning rates of every baseline
         [baselines.dpo]                 # a zoo loss name
         beta = [0.1, 0.5, 2.0]          # each knob a non-empty list; the grid is their product
         lr = [3e-4]                     # optional: this baseline's own learning rates
-    """
+        [halving]                       # optional, and then the file's last table
+        keep = 3                        # configs per baseline that go on to stage 2
+
+    The grid is each baseline's knob lists' product, in file order ('dpo:beta=2.0:lr=0.001').
+    The knob section (everything before the ``[halving]`` line) is hashed on its own: a sweep
+    begun before the file declared its halving keeps its identity when the section is added
+    (the module docstring says why)."""
     where = str(path)
     try:
-        data = tomllib.loads(path.read_text())
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read the sweep file ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: not valid TOML ({exc})") from None
-    unknown = set(data) - {"description", "lr", "baselines"}
+    data = _toml(raw, where)
+    unknown = set(data) - {"description", "lr", "baselines", "halving"}
     if unknown:
         raise ConfigError(f"{where}: field '{sorted(unknown)[0]}': unknown key (allowed: "
-                          "description, lr, baselines)")
+                          "description, lr, baselines, halving)")
+    knob_bytes, keep = raw, None
+    if "halving" in data:
+        header = _HALVING_HEADER.search(raw)
+        knob_bytes = raw[:header.start()] if header else raw
+        rest = {k: v for k, v in data.items() if k != "halving"}
+        if header is None or _toml(knob_bytes, where) != rest:
+            raise ConfigError(f"{where}: field 'halving': must be the file's last table, opened "
+                              "by a '[halving]' line (the bytes before it are the sweep's knob "
+                              "section, whose sha256 every row records)")
+        keep = _halving_keep(data["halving"], where)
 
     def grid(values, name: str) -> list[float]:
         if (not isinstance(values, list) or not values
@@ -618,39 +717,153 @@ def load_sweep(path: Path) -> dict[str, list[str]]:
         for k, values in axes:
             items = [f"{it}:{k}={v!r}" for it in items for v in values]
         out[name] = items
-    return out
+    return SweepFile(out, keep, hashlib.sha256(knob_bytes).hexdigest(),
+                     hashlib.sha256(raw).hexdigest())
+
+
+def _toml(raw: bytes, where: str) -> dict:
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{where}: not valid TOML ({exc})") from None
+
+
+def _halving_keep(table, where: str) -> int:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: field 'halving': expected a table with keep = N")
+    unknown = set(table) - {"keep"}
+    if unknown:
+        raise ConfigError(f"{where}: field 'halving.{sorted(unknown)[0]}': unknown key "
+                          "(allowed: keep)")
+    keep = table.get("keep")
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        raise ConfigError(f"{where}: field 'halving.keep': expected a whole number >= 1 (configs "
+                          f"per baseline that go on to stage 2), got {keep!r}")
+    return keep
+
+
+def stage_seeds(seeds) -> tuple[int, list[int]]:
+    """(stage-1 seed, stage-2 seeds): the lowest tuning seed, then the others in order."""
+    first = min(seeds)
+    return first, sorted(set(seeds) - {first})
+
+
+def stage_one(labels: list[str], auc: dict[str, float | None], keep: int | None) -> list[str]:
+    """The configs of one baseline that go on to stage 2: the ``keep`` with the highest stage-1
+    AUC, best first, ties in file order (``labels``' order); a config that failed (non-finite
+    AUC) never goes on. ``keep`` None (no halving): every config, in file order."""
+    if keep is None:
+        return list(labels)
+    finite = [lb for lb in labels if auc[lb] is not None and math.isfinite(auc[lb])]
+    return sorted(finite, key=lambda lb: -auc[lb])[:keep]   # sorted is stable: file order
+
+
+def _sweep_cells(rows: list[dict]) -> dict[tuple, dict]:
+    """(scenario, loss, seed) -> the sweep row of that run."""
+    return {(r["scenario"], r["loss"], r["seed"]): r for r in rows}
+
+
+def _stage_one_of(scen: str, grid_labels: dict[str, list[str]], cells: dict, first: int,
+                  keep: int | None) -> tuple[dict, dict, list]:
+    """One scenario's stage 1 from its rows: (baseline -> stage-1 AUC by label, baseline ->
+    labels kept for stage 2, [(scenario, label, seed)] of stage-1 rows missing). A baseline
+    with a stage-1 row missing has no kept labels: stage 2 waits for the whole of stage 1."""
+    scores, kept, absent = {}, {}, []
+    for baseline, labels in grid_labels.items():
+        rows = {lb: cells.get((scen, lb, first)) for lb in labels}
+        gone = [(scen, lb, first) for lb, r in rows.items() if r is None]
+        absent += gone
+        scores[baseline] = {lb: row_metric(r, "auc") for lb, r in rows.items() if r is not None}
+        kept[baseline] = [] if gone else stage_one(labels, scores[baseline], keep)
+    return scores, kept, absent
+
+
+def _check_sweep_rows(rows: list[dict], decl: SweepFile, where: str) -> None:
+    """Refuse rows recorded under another knob section, or under another halving section
+    (rows that record none, as rows written before halving existed, fit any: stage-1 rows are
+    the same runs either way, and tuning reads only the stage-2 rows its halving keeps)."""
+    other = sorted({r["sweep"]["sha256"] for r in rows} - {decl.sha256})
+    if other:
+        raise ConfigError(f"{where}: has rows of a sweep whose knob section had sha256 "
+                          f"{other[0]}, not {decl.sha256}: the sweep file's baselines or "
+                          "learning rates changed since they ran")
+    halvings = {json.dumps(r["sweep"]["halving"], sort_keys=True) for r in rows
+                if r["sweep"].get("halving") is not None}
+    if halvings - {json.dumps(decl.halving, sort_keys=True)}:
+        raise ConfigError(f"{where}: field 'halving' changed since the sweep ran (rows record "
+                          f"{', '.join(sorted(halvings))}, the file says "
+                          f"{json.dumps(decl.halving)})")
+
+
+def _shown(path: Path) -> str:
+    """A file as the repository names it, else where it is."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path.resolve())
 
 
 def sweep(args) -> None:
-    """Every config of a declared sweep, on the tuning draw and tuning seeds; resumable."""
+    """A declared sweep on the tuning draw, scenario by scenario, resumable: stage 1 runs every
+    config on the lowest tuning seed; stage 2, once stage 1 of the scenario is complete, runs
+    each baseline's ``keep`` best configs by stage-1 AUC on the other tuning seeds (without a
+    halving section: every config)."""
     from lossforge.bench.scenarios import load_scenario
 
-    path = Path(args.sweep_file)
-    grid = load_sweep(path)
+    path, out = Path(args.sweep_file), Path(args.out)
+    decl = read_sweep(path)
     seeds = parse_seeds(args.seeds)
     overlap = set(seeds) & set(parse_seeds(REPORTING_SEEDS))
     if overlap:
         raise ConfigError(f"--seeds {args.seeds}: seeds {sorted(overlap)} are reporting seeds "
                           f"({REPORTING_SEEDS}); tune on others (default {TUNING_SEEDS})")
-    try:   # the file as the repository names it, else where it is
-        shown = str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        shown = str(path.resolve())
-    tag = {"role": "sweep", "sweep": {"file": shown, "sha256": sha256_file(path)}}
+    first, rest = stage_seeds(seeds)
+    earlier = [r for r in records(out) if r.get("role") == "sweep"] if out.exists() else []
+    _check_sweep_rows(earlier, decl, str(out))   # before anything trains
+    budgets = sorted({r["budget"] for r in earlier} - {args.budget})
+    if budgets:
+        raise ConfigError(f"{out}: has sweep rows at budget {budgets[0]}; tune one budget per "
+                          f"file (--budget {args.budget})")
+    tag = {"role": "sweep", "sweep": {"file": _shown(path), "sha256": decl.sha256,
+                                      "file_sha256": decl.file_sha256,
+                                      "halving": decl.halving, "seeds": sorted(set(seeds))}}
     scenarios = {name: load_scenario(name) for name in args.scenarios.split(",")}
     configs = {}
     for name, scen in scenarios.items():
         configs[name] = []
-        for baseline, items in grid.items():
+        for baseline, items in decl.grid.items():
             for c in configs_from_losses(",".join(items), scen, **tag, baseline=baseline):
                 c.fields["config"] = _knobs(c.name)
                 configs[name].append(c)
-    n = sum(len(v) for v in configs.values())
-    print(f"sweep {path}: {n} configs x {len(seeds)} seeds on the tuning draw "
-          f"({len(configs)} scenarios, budget {args.budget})", flush=True)
-    run_cells(Path(args.out), scenarios, configs, draws=(TUNING,), seeds=seeds,
-              budget=args.budget, workers=args.workers, fixed=False,
-              command="python benchmarks/baselines.py " + " ".join(sys.argv[1:]))
+    n = sum(len(items) for items in decl.grid.values())   # configs a scenario
+    kept_n = n if decl.keep is None else sum(min(decl.keep, len(v)) for v in decl.grid.values())
+    full, halved = n * (1 + len(rest)), n + kept_n * len(rest)
+    print(f"sweep {path}: {n} configs on seed {first}, then "
+          + (f"each baseline's best {decl.keep} ({kept_n} configs)" if decl.keep else "all")
+          + f" on seeds {rest or 'none'}, on the tuning draw ({len(configs)} scenarios, budget "
+          f"{args.budget}): {halved} runs a scenario"
+          + (f" instead of {full}: halving saves {full - halved} ({(full - halved) / full:.0%})"
+             if decl.keep else ""), flush=True)
+    command = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
+    grid_labels = {b: [_label(it) for it in items] for b, items in decl.grid.items()}
+    for name, scen in scenarios.items():   # both stages of a scenario before the next
+        common = dict(draws=(TUNING,), budget=args.budget, workers=args.workers, fixed=False,
+                      command=command)
+        run_cells(out, {name: scen}, {name: configs[name]}, seeds=[first], **common)
+        cells = _sweep_cells([r for r in records(out) if r.get("role") == "sweep"
+                              and r.get("draw") == TUNING and r.get("budget") == args.budget])
+        _, kept, absent = _stage_one_of(name, grid_labels, cells, first, decl.keep)
+        if absent:   # run_cells returns only when the file has every row it set out to write
+            raise LossforgeError(f"{out}: stage 1 of {name} lacks {len(absent)} rows after "
+                                 "running it")
+        stage2 = {lb for labels in kept.values() for lb in labels}
+        if decl.keep is not None:
+            print(f"{name}: stage 1 done; stage 2 on seeds {rest}: "
+                  + "; ".join(f"{b} {', '.join(lbs) or 'none (all failed)'}"
+                              for b, lbs in kept.items()), flush=True)
+        if rest and stage2:
+            run_cells(out, {name: scen}, {name: [c for c in configs[name] if c.name in stage2]},
+                      seeds=rest, **common)
 
 
 def _knobs(label: str) -> dict[str, float]:
@@ -660,7 +873,8 @@ def _knobs(label: str) -> dict[str, float]:
 
 
 def tuned(args) -> None:
-    """Each baseline's best config per scenario from a finished sweep, frozen in a JSON file."""
+    """Each baseline's best config per scenario from a finished sweep, frozen in a JSON file,
+    with the configs halving cut at stage 1 and their stage-1 AUC."""
     path = Path(args.sweep_jsonl)
     rows = [r for r in records(path) if r.get("role") == "sweep"] if path.exists() else []
     if not rows:
@@ -672,32 +886,50 @@ def tuned(args) -> None:
                           "tune one sweep at one budget per file")
     (sweep_file, sha), budget = sweeps.pop(), budgets.pop()
     sweep_path = Path(sweep_file) if Path(sweep_file).is_absolute() else ROOT / sweep_file
-    if not sweep_path.exists() or sha256_file(sweep_path) != sha:
-        raise ConfigError(f"{sweep_file}: missing or changed since the sweep ran (sha256 {sha})")
-    grid = load_sweep(sweep_path)
-    seeds = sorted({r["seed"] for r in rows})
-    by_cell = {(r["scenario"], r["loss"], r["seed"]): r for r in rows}
+    decl = read_sweep(sweep_path) if sweep_path.exists() else None
+    if decl is None or decl.sha256 != sha:
+        raise ConfigError(f"{sweep_file}: missing or changed since the sweep ran (sha256 {sha} "
+                          "of its knob section)")
+    _check_sweep_rows(rows, decl, str(path))
+    # the tuning seeds: rows of this code record them; older rows only their own
+    seeds = sorted({r["seed"] for r in rows}
+                   | {s for r in rows for s in r["sweep"].get("seeds", ())})
+    first, rest = stage_seeds(seeds)
+    if decl.keep is not None and not rest:
+        raise ConfigError(f"{path}: the sweep is not finished: its rows hold seed {first} only, "
+                          "and the file declares halving: stage 2 has not run; run the same "
+                          "sweep command again")
+    cells = _sweep_cells(rows)
+    grid_labels = {b: [_label(it) for it in items] for b, items in decl.grid.items()}
+    item_of = {_label(it): it for items in decl.grid.values() for it in items}
     scenarios = sorted({r["scenario"] for r in rows})
     absent, picks, unpicked = [], {}, []
     for scen in scenarios:
         picks[scen] = {}
-        for baseline, items in grid.items():
+        stage1, kept, absent1 = _stage_one_of(scen, grid_labels, cells, first, decl.keep)
+        absent += absent1
+        for baseline, labels in grid_labels.items():
             tried = []
-            for item in items:
-                label = _label(item)
-                rs = [by_cell.get((scen, label, sd)) for sd in seeds]
+            for label in labels:   # file order: max below keeps the first of ties
+                if label not in kept[baseline]:
+                    continue
+                rs = [cells.get((scen, label, sd)) for sd in seeds]
                 absent += [(scen, label, sd) for sd, r in zip(seeds, rs) if r is None]
                 if None in rs:
                     continue
                 auc = [row_metric(r, "auc") for r in rs]
                 fin = [row_metric(r, "final") for r in rs]
-                tried.append({"item": item, "loss": label, "config": _knobs(label),
-                              "auc": sum(auc) / len(auc), "final": sum(fin) / len(fin)})
+                tried.append({"item": item_of[label], "loss": label, "config": _knobs(label),
+                              "auc": sum(auc) / len(auc), "final": sum(fin) / len(fin),
+                              "stage1_auc": stage1[baseline][label]})
+            cut = [{"loss": lb, "stage1_auc": stage1[baseline][lb]} for lb in labels
+                   if lb in stage1[baseline] and lb not in kept[baseline]]
             finite = [t for t in tried if t["auc"] == t["auc"]]
             if finite:
                 best = max(finite, key=lambda t: t["auc"])   # max keeps the first of ties
-                picks[scen][baseline] = {**best, "n_seeds": len(seeds), "tried": tried}
-            elif tried:
+                picks[scen][baseline] = {**best, "n_seeds": len(seeds), "tried": tried,
+                                         "cut_at_stage1": cut}
+            else:   # (if runs are missing, the refusal below comes first)
                 unpicked.append(f"{scen}: {baseline}")
     if absent:
         raise ConfigError(f"{path}: the sweep is not finished: {len(absent)} runs missing "
@@ -705,8 +937,9 @@ def tuned(args) -> None:
                           "the same sweep command again")
     out = Path(args.out) if args.out else path.with_suffix(".tuned.json")
     frozen = {"selection": SELECTION[1], "metric": SELECTION[0], "budget": budget,
-              "draw": TUNING, "seeds": seeds, "sweep_file": sweep_file, "sweep_sha256": sha,
-              "sweep_jsonl": str(path),
+              "draw": TUNING, "seeds": seeds, "halving": decl.halving, "stage1_seed": first,
+              "sweep_file": sweep_file, "sweep_sha256": sha,
+              "sweep_file_sha256": decl.file_sha256, "sweep_jsonl": str(path),
               "sweep_commands": sorted({r.get("command", "?") for r in rows}),
               "command": "python benchmarks/baselines.py " + " ".join(sys.argv[1:]),
               "scenarios": picks, "failed_everywhere": unpicked}
@@ -717,6 +950,11 @@ def tuned(args) -> None:
     for scen, by in picks.items():
         print(f"{scen}: " + ", ".join(f"{b} -> {v['loss']} (AUC {v['auc']:.1f}, final "
                                       f"{v['final']:.1f})" for b, v in by.items()))
+        if decl.keep is not None:
+            for b, v in by.items():
+                print(f"  {b}: cut at stage 1 (AUC on seed {first}): "
+                      + (", ".join(f"{c['loss']} {c['stage1_auc']:.1f}" for c in
+                                   v["cut_at_stage1"]) or "none"))
     print(f"wrote {out}")
 
 
@@ -841,14 +1079,18 @@ def report(path: Path) -> dict:
     for fam in families.values():
         for comp, adj in zip(fam, stats.holm([c["p"] for c in fam])):
             comp["p_holm"], comp["family_size"] = adj, sum(c["p"] == c["p"] for c in fam)
+    flags = {f"{scen} ({budget})": {m: shortcut_flag({
+        e["loss"]: (e[m]["mean"], e[m]["ci95"]) for e in summary
+        if (e["budget"], e["scenario"]) == (budget, scen)}) for m in metrics}
+        for budget, scen in sorted({(e["budget"], e["scenario"]) for e in summary})}
     cost = sum(r.get("seconds", 0) / r.get("batch_rows", 1) for r in rows)
     md = _report_md(summary, comparisons, cost, len(rows),
-                    sorted({r.get("command", "?") for r in rows}))
+                    sorted({r.get("command", "?") for r in rows}), flags)
     print(md)
     stem = path.with_suffix("")
     Path(f"{stem}.confirm.md").write_text(md + "\n")
-    result = {"summary": summary, "comparisons": comparisons, "row_seconds": cost,
-              "rows": len(rows)}
+    result = {"summary": summary, "comparisons": comparisons, "shortcut_flags": flags,
+              "row_seconds": cost, "rows": len(rows)}
     atomic_write_json(Path(f"{stem}.confirm.json"), result)
     return result
 
@@ -857,7 +1099,7 @@ def _fmt(x: float, spec: str = ".1f") -> str:
     return "n/a" if x != x else format(x, spec)
 
 
-def _report_md(summary, comparisons, cost: float, n_rows: int, commands) -> str:
+def _report_md(summary, comparisons, cost: float, n_rows: int, commands, flags) -> str:
     out = ["# Confirmation on fresh dataset draws", "",
            "Unit of analysis: the dataset draw (each value a draw's mean over its training "
            "seeds). ± is the 95 % t-interval over draws. AUC: mean score over the training "
@@ -879,6 +1121,8 @@ def _report_md(summary, comparisons, cost: float, n_rows: int, commands) -> str:
                            + " | ".join(_fmt(per.get(d, float('nan'))) for d in draws)
                            + f" | {_fmt(e[m]['mean'])} ± {_fmt(e[m]['ci95'])} | "
                            + ",".join(str(e["seeds_per_draw"].get(d, 0)) for d in draws) + " |")
+        out += ["", *_flag_lines({m.replace("auc", "AUC"): f for m, f in
+                                  flags[f"{scen} ({budget})"].items()})]
         comps = [c for c in comparisons if (c["budget"], c["scenario"]) == (budget, scen)]
         if comps:
             out += ["", "| candidate | baseline | metric | draws | difference ± 95 % CI | p | "
@@ -977,8 +1221,9 @@ def main() -> None:
     try:
         {"run": run, "table": table, "compare": compare, "field": field, "sweep": sweep,
          "tuned": tuned, "confirm": confirm, "report": report_cmd}[args.cmd](args)
-    except (LossforgeError, OSError) as exc:  # bad input: one line, not a traceback
-        sys.exit(f"error: {exc}")
+    except (LossforgeError, OSError) as exc:  # bad input: one line, not a traceback; exit 2
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

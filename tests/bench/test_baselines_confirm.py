@@ -111,12 +111,12 @@ def test_tuned_picks_the_highest_auc_and_refuses_an_unfinished_or_changed_sweep(
     # one run missing: not finished
     _write(jsonl, rows[:-1])
     proc = _cli("tuned", str(jsonl), check=False)
-    assert proc.returncode == 1 and "not finished: 1 runs missing" in proc.stderr
+    assert proc.returncode == 2 and "not finished: 1 runs missing" in proc.stderr
     # the sweep file edited after the sweep ran
     _write(jsonl, rows)
     sweep_file.write_text(sweep_file.read_text() + "\n")
     proc = _cli("tuned", str(jsonl), check=False)
-    assert proc.returncode == 1 and "changed since the sweep ran" in proc.stderr
+    assert proc.returncode == 2 and "changed since the sweep ran" in proc.stderr
 
 
 def test_confirm_on_quick_resumes_and_reports_paired_differences(tmp_path):
@@ -183,7 +183,7 @@ def test_confirm_refuses_draw_zero_the_tuning_draw_and_tuning_seeds(tmp_path):
     # on the command line: one line, no traceback, nothing written
     proc = _cli("sweep", str(REPO / "benchmarks" / "sweeps" / "v2.toml"), "--scenarios",
                 "quick", "--seeds", "0-2", "--out", str(out), check=False)
-    assert proc.returncode == 1 and proc.stderr.startswith("error: --seeds 0-2: seeds [0, 1, 2] "
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --seeds 0-2: seeds [0, 1, 2] "
                                                            "are reporting seeds")
     assert "Traceback" not in proc.stderr and not out.exists()
 

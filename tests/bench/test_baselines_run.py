@@ -59,7 +59,7 @@ def test_bad_scenario_or_loss_fails_before_anything_trains(tmp_path):
                                "--scenarios", scenarios, "--losses", losses, "--seeds", "0",
                                "--budget", "quick", "--workers", "1", "--out", str(out)],
                               capture_output=True, text=True, cwd=REPO)
-        assert proc.returncode == 1 and proc.stdout == ""
+        assert proc.returncode == 2 and proc.stdout == ""
         assert proc.stderr.startswith("error: ") and bad in proc.stderr
         assert "Traceback" not in proc.stderr
         assert not out.exists()
