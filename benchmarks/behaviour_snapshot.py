@@ -30,7 +30,9 @@ VOLATILE_KEYS = {"seconds", "wall_seconds", "elapsed", "elapsed_s", "started", "
                  "python", "sha256", "eval_seconds", "train_seconds", "rollout_seconds",
                  "duration", "wall", "when", "cpu_seconds", "runs_dir", "out", "path", "timing",
                  "sha"}   # sha: a journal line's checksum, which covers its wall time
+ROOT = str(Path(__file__).resolve().parents[1])   # the checkout: worktrees differ only in it
 VOLATILE_TEXT = [
+    (re.compile(re.escape(ROOT)), "<checkout>"),
     (re.compile(r"\d+(\.\d+)? ?(s|min|ms)\b"), "<time>"),
     (re.compile(r"\d+:\d\d:\d\d"), "<clock>"),
     (re.compile(r"\d{8}-\d{6}"), "<stamp>"),
