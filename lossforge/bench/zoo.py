@@ -50,6 +50,7 @@ from lossforge.bench._io import (
 from lossforge.bench.envs import env_key, env_kwargs, make_env
 from lossforge.bench.progress import progress_bar
 from lossforge.errors import CheckpointError, ConfigError, LossforgeError
+from lossforge.resources import data_dir
 
 ZOO_FORMAT = 1
 DEFAULT_FRACTIONS = (0.05, 0.10, 0.25, 0.50, 0.75)
@@ -57,11 +58,12 @@ DEFAULT_WORK = Path(os.environ.get("LOSSFORGE_ZOO_WORK", "/tmp/lossforge-zoo"))
 
 
 def default_root() -> Path:
-    """``$LOSSFORGE_ZOO`` or the repository's ``benchmarks/zoo``."""
+    """``$LOSSFORGE_ZOO`` or the repository's ``benchmarks/zoo`` (an installed wheel's copy:
+    lossforge/resources.py)."""
     env = os.environ.get("LOSSFORGE_ZOO")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "benchmarks" / "zoo"
+    return data_dir("zoo")
 
 
 def level_name(fraction: float) -> str:

@@ -39,13 +39,13 @@ from lossforge.errors import ConfigError
 from lossforge.grammar.loader import Grammar, load_grammar
 from lossforge.objectives import get_spec
 from lossforge.objectives.mpo import IMITATION_VARS, LINK_VARS
+from lossforge.resources import data_candidates, data_dir
 from lossforge.search import genome, gp, suite_fitness
 from lossforge.search.candidates import REASONS, Candidate, validate
 from lossforge.search.executors import fitness_hook, map_specs
 from lossforge.search.journal import Journal, evaluation_key
 from lossforge.symbolic.properties import check_requirements
 
-REPO = Path(__file__).resolve().parents[2]
 STATE_VERSION = 1
 NOVELTY_TRIES = 8   # redraws of an offspring that repeats a tree already seen
 
@@ -160,9 +160,10 @@ class SearchConfig:
 
 
 def resolve_path(text: str, kind: str) -> Path:
-    """A user path, or one relative to the repository (grammars/..., benchmarks/...)."""
+    """A user path, or one relative to the repository (grammars/..., benchmarks/...), which an
+    installed wheel finds in its package data (lossforge/resources.py)."""
     p = Path(text)
-    for cand in (p, REPO / p):
+    for cand in (p, *data_candidates(p)):
         if cand.is_file():
             return cand.resolve()
     raise ConfigError(f"{kind} file {text!r} not found")
@@ -179,7 +180,7 @@ def resolve_scenario(text: str, fitness: str = "bench"):
         return text, own(text)
     p = Path(text)
     if p.suffix != ".toml":   # a name ("hopper-noisy-0.3": its ".3" is not a file suffix)
-        p = REPO / "benchmarks" / "scenarios" / f"{text}.toml"
+        p = data_dir("scenarios") / f"{text}.toml"
     path = resolve_path(str(p), "scenario")
     return path, load_scenario(path)
 
