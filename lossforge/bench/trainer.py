@@ -33,8 +33,9 @@ lossforge/bench/lengths.py). A pair with a soft label y < 1 (``dataset.label_pro
 teacher's ties) is trained on y L(c, r) + (1 - y) L(r, c) (``soft_label_loss``).
 
 In "processes" mode the objective is pickled to the worker, so it must be picklable (a
-module-level class instance or function, not a lambda or a closure); a later version will send
-a formula and rebuild it in the worker.
+module-level class instance or function, not a lambda or a closure); formula objectives
+pickle as their spec (the formula text) and are rebuilt in the worker (``__reduce__`` in
+objectives/mpo.py and objectives/neural.py).
 
 A run whose loss or gradient goes non-finite, or whose objective raises or returns the wrong
 shape, is stopped before that step's update; its result keeps the last finite parameters and

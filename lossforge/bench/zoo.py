@@ -255,11 +255,6 @@ class Zoo:
     def level(self, level: str | int) -> ZooLevel:
         return self.levels[level if isinstance(level, int) else self.index(level)]
 
-    def normalized(self, ret):
-        """100 * (R - R_random) / (R_expert - R_random)."""
-        return 100.0 * (np.asarray(ret) - self.random_return) / (
-            self.expert_return - self.random_return)
-
     def fingerprint(self) -> str:
         """sha256 of the levels' names, weights and settings: the cache key of derived data."""
         return policies_fingerprint(self.policies, self.level_names)

@@ -3,7 +3,7 @@
 The flow, one module per stage:
 
     engine.py      SearchConfig, the JSON state, one generation = ask / assess / evaluate / tell
-    gp.py          the only module that touches DEAP: typed variation with an explicit RNG,
+    gp.py          the search's only DEAP calls: typed variation with an explicit RNG,
                    NSGA-II selection, the Pareto front
     candidates.py  tree -> checks -> compile -> smoke test -> fingerprint (or a rejection)
     executors.py   where fitness runs: local process pool or Ray, same results
