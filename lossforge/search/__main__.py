@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["show"]:
             args = build_show_parser().parse_args(argv[1:])
-            from lossforge.search.run import show
+            from lossforge.search.summary import show
 
             show(args.run, latex=args.latex)
             return 0
