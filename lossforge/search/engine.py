@@ -36,7 +36,7 @@ import math
 import random
 from typing import Any
 
-from lossforge.objectives import get_spec
+from lossforge.objectives.zoo import scenario_spec
 from lossforge.search import genome, gp, suite_fitness
 from lossforge.search.candidates import REASONS, Candidate, validate
 # SearchConfig, make_context and the set-up helpers live in context.py; they stay importable
@@ -290,11 +290,9 @@ def _incumbent(state: dict, rung: str, table: dict, order: list) -> list[float] 
 def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
     """The zoo baselines (DPO, ORPO, ...) on every rung of the ladder, once per run; in a suite
     run on every unit, and their best per scenario is the regret's reference."""
-    specs = []
-    for name in ctx.config.baselines:
-        over = ({"beta": float(ctx.scenario.beta)} if name in ("dpo", "hinge", "robust")
-                else {})
-        specs.append(get_spec(name, **over).to_json())
+    specs = [scenario_spec(name, float(ctx.scenario.beta),
+                           getattr(ctx.scenario, "horizon", None)).to_json()
+             for name in ctx.config.baselines]
     if getattr(ctx, "suite", None) is not None and ctx.config.suite_baselines:
         for rung in ctx.ladder:   # a frozen reference: no baseline scored in this run
             state.setdefault("suite", {})[rung] = suite_fitness.frozen_table(
