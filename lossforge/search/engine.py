@@ -43,7 +43,6 @@ from lossforge.search.candidates import REASONS, Candidate, validate
 # from here, where the search's callers have always found them.
 from lossforge.search.context import (  # noqa: F401
     LADDERS,
-    SEED_TREES,
     Context,
     SearchConfig,
     check_common,
@@ -102,7 +101,7 @@ def ask(state: dict, ctx: Context, rng: random.Random) -> list[tuple[list[str], 
     cfg, space = ctx.config, ctx.space
     n = cfg.population
     if state["generation"] == 0:
-        out = space.seeds(SEED_TREES.get(ctx.grammar.name, {}))[:n]
+        out = space.seeds(ctx.grammar.seeds)[:n]
         while len(out) < n:
             out.append((space.random(rng, ctx.limits), "random"))
         return out

@@ -191,7 +191,8 @@ def print_front(results: dict, state: dict, console=None) -> None:
     for r in results["pareto"]:
         console.print(f"\n[bold]{r['name']}[/bold]  size {r['complexity']}  "
                       f"score {top}: {fitness_text(r.get(top))}"
-                      + (f"   {ladder[0]}: {fitness_text(r.get(ladder[0]))}" if len(ladder) > 1 else ""),
+                      + (f"   {ladder[0]}: {fitness_text(r.get(ladder[0]))}"
+                         if len(ladder) > 1 else ""),
                       highlight=False, soft_wrap=True)
         _say(console, f"  h(p)      = {h_text(r)}")
         _say(console, f"  phi^-1(p) = {r['phi_inv']}")
@@ -210,7 +211,8 @@ def print_front(results: dict, state: dict, console=None) -> None:
     console.print("\n[bold]Baselines in this run[/bold]:")
     for b in results["baselines"]:
         _say(console, f"  {b['spec']['name']:<6} {top}: {fitness_text(b.get(top))}"
-                      + (f"   {ladder[0]}: {fitness_text(b.get(ladder[0]))}" if len(ladder) > 1 else ""))
+                      + (f"   {ladder[0]}: {fitness_text(b.get(ladder[0]))}"
+                         if len(ladder) > 1 else ""))
         _say_suite(console, b.get(top))
     _say(console, "\n" + glossary(state, results["baselines"]))
     _say(console)
