@@ -164,7 +164,6 @@ def test_shipped_seeds_are_dpo_and_orpo(domain, dcp):
     from lossforge.grammar.ops import to_elementary
 
     link = load_grammar(ROOT / "link.toml")
-    d = sp.Symbol("D", real=True)
     for name, closed in (("dpo", lambda x: sp.log(1 + sp.exp(-x))),     # -log sigmoid(D)
                          ("hinge", lambda x: sp.Max(0, 1 - x))):
         expr = to_elementary(tree_to_sympy(link, tree_from_names(link, link.seeds[name])))
