@@ -5,7 +5,8 @@ computed here."""
 from __future__ import annotations
 
 import math
-import time
+
+from lossforge.bench.progress import stamped
 
 
 def fmt(x, nd=1) -> str:
@@ -46,7 +47,7 @@ class Display:
         return False
 
     def _line(self, text: str) -> None:
-        self.console.print(f"{time.strftime('%H:%M:%S')} {text}", highlight=False,
+        self.console.print(stamped(text), highlight=False,
                            soft_wrap=True)
 
     def running(self, gen: int) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from lossforge.bench.progress import stamped
 from lossforge.errors import CheckpointError, ConfigError
 from lossforge.search import checkpoint, engine, es, rundir
 from lossforge.search.executors import make_executor, resolve_warm_up
@@ -134,7 +135,7 @@ def _warm_up(warm_up: Callable, ctx, workers: int, quiet: bool, console):
         bars = console  # a live bar on a terminal, timestamped lines with an ETA in a log
 
         def say(message: str) -> None:
-            console.print(f"{time.strftime('%H:%M:%S')} {ctx.scenario.name}: {message}",
+            console.print(stamped(f"{ctx.scenario.name}: {message}"),
                           highlight=False, soft_wrap=True)
         log = say
     for path in ([s.path for s in ctx.suite] if getattr(ctx, "suite", None)

@@ -14,6 +14,7 @@ import numpy as np
 
 from lossforge.bench._io import atomic_write_bytes, atomic_write_json
 from lossforge.bench.envs import env_key, make_env
+from lossforge.bench.progress import stamped
 from lossforge.bench.zoo.loader import default_root
 from lossforge.bench.zoo.policy import ZooPolicy
 from lossforge.errors import ConfigError
@@ -72,7 +73,7 @@ class PPOConfig:
 def log(quiet: bool, msg: str) -> None:
     """A timestamped line on stdout unless ``quiet``."""
     if not quiet:
-        print(time.strftime("%H:%M:%S"), msg, flush=True)
+        print(stamped(msg), flush=True)
 
 
 def _actor_from_sb3(model, venv_norm, name: str, meta: dict) -> ZooPolicy:
