@@ -29,6 +29,7 @@ from lossforge.symbolic.properties import check_requirements
 #: Fidelity ladders: --budget names the top rung; everyone gets the first.
 LADDERS = {"quick": ("quick",), "screen": ("quick", "screen"), "full": ("screen", "full")}
 
+
 def check_common(cfg) -> None:
     """The checks every search method's config shares (GP here, CMA-ES in ``es.py``)."""
     if cfg.executor not in ("local", "ray"):
