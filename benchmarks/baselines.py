@@ -216,7 +216,7 @@ def configs_from_losses(text: str, scenario, **fields) -> list[Config]:
     """Configs for a --losses text such as 'dpo,dpo:beta=2:lr=1e-3,orpo:lam=0.5': the parsing
     of ``python -m lossforge.bench --losses``, plus ``lr``, which sets the learning rate of that
     loss alone (the label keeps it: 'dpo[beta=2,lr=0.001]')."""
-    from lossforge.bench.__main__ import objective_for, parse_losses
+    from lossforge.bench.losses import objective_for, parse_losses
 
     out = []
     for label, name, overrides in parse_losses(text):
@@ -229,7 +229,7 @@ def configs_from_losses(text: str, scenario, **fields) -> list[Config]:
 
 
 def run(args) -> None:
-    from lossforge.bench.__main__ import run_objective
+    from lossforge.bench.losses import run_objective
     from lossforge.bench.scenarios import load_scenario
 
     command = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
@@ -959,7 +959,7 @@ def tuned(args) -> None:
 
 
 def _label(item: str) -> str:
-    from lossforge.bench.__main__ import parse_losses
+    from lossforge.bench.losses import parse_losses
 
     return parse_losses(item)[0][0]
 
@@ -970,7 +970,7 @@ def _label(item: str) -> str:
 def confirm(args) -> None:
     """Frozen configs (tuned baselines, candidates) on reporting draws x seeds, then the
     report (see ``report``). Resumable and shareable like ``run``."""
-    from lossforge.bench.__main__ import run_objective
+    from lossforge.bench.losses import run_objective
     from lossforge.bench.scenarios import load_scenario
 
     frozen = json.loads(Path(args.tuned).read_text()) if args.tuned else None

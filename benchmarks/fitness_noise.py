@@ -29,7 +29,7 @@ def main() -> None:
     from lossforge.bench.scenarios import parse_seeds
 
     from lossforge.bench import fitness
-    from lossforge.bench.__main__ import build_objectives
+    from lossforge.bench.losses import build_objectives
     from lossforge.bench.scenarios import load_scenario
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])

@@ -43,7 +43,7 @@ def spearman(a, b) -> float:
 
 def main() -> None:
     from lossforge.bench import fitness
-    from lossforge.bench.__main__ import build_objectives
+    from lossforge.bench.losses import build_objectives
     from lossforge.bench.scenarios import load_scenario
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])

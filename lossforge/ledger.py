@@ -12,7 +12,8 @@ code that ran, "+dirty" if tracked files differed from it), ``scenario`` (a name
 write (``lossforge.bench._io.append_lines``), so concurrent runs never interleave half lines.
 
 Where it goes: ``path`` if given (the CLIs' ``--ledger PATH``), else ``$LOSSFORGE_LEDGER``, else
-the repository's ``benchmarks/results/ledger.jsonl``. ``off`` (or an empty value) turns
+the repository's ``benchmarks/results/ledger.jsonl`` (an installed wheel's default:
+``~/.local/share/lossforge/ledger.jsonl``). ``off`` (or an empty value) turns
 recording off: the test suite sets ``LOSSFORGE_LEDGER=off`` (tests/conftest.py) so tests never
 write into the repository's ledger.
 """
@@ -28,11 +29,24 @@ from typing import Any, Sequence
 
 from lossforge.bench._io import append_lines
 from lossforge.errors import ConfigError
+from lossforge.resources import checkout_root
 
 ENV = "LOSSFORGE_LEDGER"
 OFF = ("off", "")
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PATH = REPO_ROOT / "benchmarks" / "results" / "ledger.jsonl"
+REPO_ROOT = checkout_root()
+
+
+def _default_path() -> Path:
+    """The repository's ledger in a checkout; an installed wheel has no repository to write
+    into, so its runs go to ``$XDG_DATA_HOME/lossforge/ledger.jsonl`` (~/.local/share/...)."""
+    results = REPO_ROOT / "benchmarks" / "results"
+    if results.is_dir():
+        return results / "ledger.jsonl"
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "lossforge" / "ledger.jsonl"
+
+
+DEFAULT_PATH = _default_path()
 
 
 def ledger_path(path: str | os.PathLike | None = None) -> Path | None:

@@ -151,3 +151,50 @@ def test_bad_grammar_named_with_file_line_and_reason(tmp_path, body, line, fragm
 def test_missing_grammar_file_is_a_clear_error(tmp_path):
     with pytest.raises(GrammarError, match="cannot read grammar file"):
         load_grammar(tmp_path / "absent.toml")
+
+
+def test_shipped_seeds_are_dpo_and_orpo(domain, dcp):
+    """Each grammar file's [seeds] are the known losses, checked against their closed forms."""
+    entropy = P * sp.log(P) + (1 - P) * sp.log(1 - P)
+    for g in (domain, dcp):
+        assert list(g.seeds) == ["dpo", "orpo"]
+        got = {k: tree_to_sympy(g, tree_from_names(g, v)) for k, v in g.seeds.items()}
+        assert sp.simplify(got["dpo"] - P * sp.log(P)) == 0
+        assert sp.simplify(got["orpo"] - entropy) == 0
+    from lossforge.grammar.ops import to_elementary
+
+    link = load_grammar(ROOT / "link.toml")
+    for name, closed in (("dpo", lambda x: sp.log(1 + sp.exp(-x))),     # -log sigmoid(D)
+                         ("hinge", lambda x: sp.Max(0, 1 - x))):
+        expr = to_elementary(tree_to_sympy(link, tree_from_names(link, link.seeds[name])))
+        (sym,) = expr.free_symbols
+        for x in (-3, sp.Rational(1, 2), 2):
+            assert abs(sp.N(expr.subs(sym, x) - closed(sp.sympify(x)), 30)) < 1e-25, name
+    assert list(load_grammar(ROOT / "imitation.toml").seeds) == ["none", "sft"]
+
+
+@pytest.mark.parametrize("seed,fragment", [
+    ('["nosuch"]', "'nosuch' is no production, variable or constant"),
+    ('["p", "p"]', "'p' is left over after a complete tree"),
+    ('["neg[Real->Real]"]', "the tree is incomplete (1 argument(s) missing)"),
+    ('["log[Prob->Real]", "neg[Real->Real]", "p"]', "'neg[Real->Real]' returns Real where Prob"),
+    ('[]', "must be a non-empty list of node names"),
+])
+def test_bad_seed_named_with_file_line_and_reason(tmp_path, seed, fragment):
+    body = (GOOD_HEAD + PROD.format(op="neg", args='["Real"]', ret="Real")
+            + PROD.format(op="log", args='["Prob"]', ret="Real")
+            + f'\n[seeds]\nok = ["p"]\nx = {seed}\n')
+    path = _write(tmp_path, body)
+    line = path.read_text().splitlines().index(f"x = {seed}") + 1
+    with pytest.raises(GrammarError) as info:
+        load_grammar(path)
+    assert str(info.value).startswith(f"{path}:{line}:"), str(info.value)
+    assert fragment in str(info.value)
+
+
+def test_seeds_keep_file_order_and_a_grammar_may_have_none(tmp_path):
+    body = GOOD_HEAD + PROD.format(op="neg", args='["Real"]', ret="Real")
+    assert load_grammar(_write(tmp_path, body)).seeds == {}
+    seeds = '\n[seeds]\nz = ["p"]\na = ["neg[Real->Real]", "p"]\n'
+    g = load_grammar(_write(tmp_path, body + seeds))
+    assert list(g.seeds) == ["z", "a"]

@@ -22,7 +22,7 @@ from lossforge.objectives import MPOSpec, Objective, get
 from lossforge.objectives.mpo import from_mirror_map
 from lossforge.search import checkpoint, run_search
 from lossforge.search.candidates import Candidate, validate
-from lossforge.search.engine import SEED_TREES, SearchConfig
+from lossforge.search.engine import SearchConfig
 from lossforge.symbolic.checks import FAILED, PROVED
 from lossforge.symbolic.mirror_map import MirrorMap
 
@@ -123,7 +123,7 @@ def test_every_phi_tilde_tree_is_increasing_in_l():
 @pytest.mark.parametrize("name", ["dpo", "orpo"])
 def test_seed_trees_are_the_zoo_maps(name):
     g = load_grammar(PHI)
-    res = validate(g, SEED_TREES["phi_tilde"][name], beta=0.1)
+    res = validate(g, g.seeds[name], beta=0.1)
     assert isinstance(res, Candidate), res
     mine = MirrorMap.from_formula(res.spec["mirror_map"])
     assert mine.semantic_hash() == get(name).mirror_map.semantic_hash()

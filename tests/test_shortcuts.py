@@ -4,7 +4,7 @@ by hand, and the horizon-sized default of length_sft's c."""
 import torch
 
 from lossforge import objectives
-from lossforge.bench.__main__ import build_objectives
+from lossforge.bench.losses import build_objectives
 from lossforge.bench.scenarios import load_scenario
 from lossforge.objectives.smoke import smoke_test
 from lossforge.objectives.zoo import SHORTCUTS, horizon_defaults

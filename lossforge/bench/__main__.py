@@ -16,73 +16,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import datetime as _dt
 import json
 import sys
 import time
 from pathlib import Path
 
+from lossforge.bench.losses import build_objectives, run_objective
 from lossforge.errors import ConfigError, LossforgeError
-
-
-def parse_losses(text: str):
-    """'dpo,dpo:beta=2,orpo:lam=0.5' -> [(display name, zoo name, overrides)]."""
-    out = []
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        name, *kvs = item.split(":")
-        overrides = {}
-        for kv in kvs:
-            if "=" not in kv:
-                raise ConfigError(f"--losses: {item!r}: expected name:key=value, got {kv!r}")
-            k, v = kv.split("=", 1)
-            try:
-                overrides[k.strip()] = float(v)
-            except ValueError:
-                raise ConfigError(f"--losses: {item!r}: {k} must be a number, got {v!r}") from None
-        label = name if not overrides else f"{name}[{','.join(f'{k}={v:g}' for k, v in overrides.items())}]"
-        out.append((label, name, overrides))
-    return out
-
-
-def build_objectives(text: str, scenario) -> list:
-    """Objectives for a --losses text; DPO-family members (with a reference) take the
-    scenario's beta unless the text sets one."""
-    return [objective_for(label, name, overrides, scenario)
-            for label, name, overrides in parse_losses(text)]
-
-
-def objective_for(label: str, name: str, overrides: dict, scenario):
-    """One zoo objective named ``label``, with ``overrides``; a DPO-family member (with a
-    reference) takes the scenario's beta unless ``overrides`` sets one, and a parameter sized
-    by the horizon (length_sft's c) its fraction of the scenario's H unless set."""
-    from lossforge import objectives
-    from lossforge.objectives.zoo import horizon_defaults
-
-    sized = {k: v for k, v in horizon_defaults(name, scenario.horizon).items()
-             if k not in overrides}
-    spec = objectives.get_spec(name, **sized, **overrides)
-    if spec.reference and "beta" not in overrides:
-        spec = objectives.get_spec(name, beta=scenario.beta, **sized, **overrides)
-    return objectives.Objective(dataclasses.replace(spec, name=label))
-
-
-def run_objective(ref: str):
-    """'runs/<run>[:rank|:loss id]' -> that loss of a search run directory (rank 0: the best)."""
-    from lossforge.search.rundir import load_run
-
-    path, _, which = ref.rpartition(":") if ":" in ref else (ref, "", "0")
-    run = load_run(path)
-    if which.isdigit():
-        k = int(which)
-        if k >= len(run.hall_of_fame):
-            raise ConfigError(f"--from-run {ref}: the hall of fame has {len(run.hall_of_fame)} "
-                              "losses")
-        which = run.hall_of_fame[k]["name"]
-    if which not in run.objectives:
-        raise ConfigError(f"--from-run {ref}: no loss {which!r} (known: "
-                          f"{', '.join(sorted(run.objectives))})")
-    return run.objectives[which]
 
 
 def resolve_scenario(env: str | None, scenario: str) -> str:

@@ -226,7 +226,7 @@ def score_shortcuts(scenario, budget: str, seeds: Sequence[int] | None = None,
                     metric: str = "auc") -> dict:
     """Train the shortcut baselines next to ``losses`` (zoo names, scenario defaults: beta,
     length_sft's c) and score them all with ``fitness.evaluate``; rows and the flag."""
-    from lossforge.bench.__main__ import build_objectives
+    from lossforge.bench.losses import build_objectives
     from lossforge.bench.fitness import evaluate
 
     objs = build_objectives(",".join(list(losses) + list(SHORTCUTS)), scenario)

@@ -154,16 +154,6 @@ class Evaluator:
         self._envs.clear()
 
 
-def evaluate_population(policies, env_id: str, episode_seeds: Sequence[int],
-                        max_steps: int | None = None, progress: bool = False) -> EvalResult:
-    """One-shot ``Evaluator(env_id, episode_seeds, max_steps).evaluate(policies)``."""
-    ev = Evaluator(env_id, episode_seeds, max_steps)
-    try:
-        return ev.evaluate(policies, progress=progress)
-    finally:
-        ev.close()
-
-
 # --------------------------------------------------------------------------------------------
 # Scoring training runs: final parameters and the mean over checkpoints (area under the curve)
 # --------------------------------------------------------------------------------------------

@@ -126,13 +126,6 @@ def stack_params(members: list[Params]) -> Params:
     return out
 
 
-def unstack_params(stacked: Params, index: int) -> Params:
-    out = {k: v.clone() for k, v in buffers(stacked).items()}
-    for k, v in trainable(stacked).items():
-        out[k] = v[index].clone()
-    return out
-
-
 # --------------------------------------------------------------------------------------------
 # Actions <-> bins
 # --------------------------------------------------------------------------------------------

@@ -40,6 +40,12 @@ class _Silent:
         pass
 
 
+def stamped(text: str) -> str:
+    """A log line: the wall-clock time, then ``text`` (every timestamped line lossforge prints:
+    progress here, a search's generations, the zoo's training)."""
+    return f"{time.strftime('%H:%M:%S')} {text}"
+
+
 def _hms(seconds: float) -> str:
     s = max(0, int(round(seconds)))
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
@@ -93,7 +99,7 @@ class _Lines:
             return
         now = self.get_time()
         elapsed = now - task.start
-        text = f"{time.strftime('%H:%M:%S')} {task.description}: {task.completed:g}"
+        text = stamped(f"{task.description}: {task.completed:g}")
         if task.total:
             text += f"/{task.total:g} ({100 * task.completed / task.total:.0f} %)"
         text += f", {_hms(elapsed)} elapsed"

@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from lossforge.errors import ConfigError
+from lossforge.resources import data_dir
 
 BUDGET_NAMES = ("quick", "screen", "full")
 REFERENCE_RECIPES = ("all", "chosen")
@@ -86,11 +87,12 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 
 def default_dir() -> Path:
-    """``$LOSSFORGE_SCENARIOS`` or the repository's ``benchmarks/scenarios``."""
+    """``$LOSSFORGE_SCENARIOS`` or the repository's ``benchmarks/scenarios`` (an installed
+    wheel's copy: lossforge/resources.py)."""
     env = os.environ.get("LOSSFORGE_SCENARIOS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "benchmarks" / "scenarios"
+    return data_dir("scenarios")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 
 from lossforge.bench.scenarios import load_scenario
 from lossforge.errors import ConfigError
+from lossforge.resources import data_dir
 
 ROLES = ("train", "test")
 _TOP = ("name", "role", "description", "scenarios")
@@ -32,11 +33,12 @@ _ENTRY = ("name", "weight")
 
 
 def default_dir() -> Path:
-    """``$LOSSFORGE_SUITES`` or the repository's ``benchmarks/suites``."""
+    """``$LOSSFORGE_SUITES`` or the repository's ``benchmarks/suites`` (an installed wheel's
+    copy: lossforge/resources.py)."""
     env = os.environ.get("LOSSFORGE_SUITES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "benchmarks" / "suites"
+    return data_dir("suites")
 
 
 @dataclass(frozen=True)

@@ -109,13 +109,6 @@ def rescore(run_dir: Path, target, d, budget: str | None, workers: int | None) -
     return out
 
 
-def _fit(f: dict | None) -> str:
-    if not f or f["status"] != "ok" or f["score"] is None:
-        return "-" if not f else f"failed ({f['status']})"
-    ci = f"{f['ci95']:.2f}" if f.get("ci95") is not None else "n/a"
-    return f"{f['score']:.2f} ± {ci}"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -147,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
                      else "") + ") ...", flush=True)
             r = rescore(run_dir, target, d, args.budget, args.workers)
             out["rescore"] = r
-            print(f"  {r['budget']}: network {_fit(r['network'])}   formula "
-                  f"{_fit(r['formula'])}   DPO (the initialisation) {_fit(r['dpo'])}")
+            from lossforge.search.summary import fitness_text
+            print(f"  {r['budget']}: network {fitness_text(r['network'])}   formula "
+                  f"{fitness_text(r['formula'])}   DPO (the initialisation) "
+                  f"{fitness_text(r['dpo'])}")
             if "gain_kept" in r and math.isfinite(r["gain_kept"]):
                 print(f"  the formula keeps {100 * r['gain_kept']:.0f} % of the network's gain "
                       "over DPO")

@@ -23,7 +23,7 @@ from lossforge.distill import DistillError, Distilled, Target, finalize, fit_err
 from lossforge.grammar.loader import load_grammar
 from lossforge.grammar.trees import tree_from_names, tree_to_mirror_map
 from lossforge.search import gp
-from lossforge.search.engine import SEED_TREES, resolve_path, tree_key
+from lossforge.search.engine import resolve_path, tree_key
 
 #: the rest of the search's operator mix, without constant swaps' share going to waste on
 #: grammars with few constants
@@ -70,7 +70,7 @@ def fit(target: Target, config: SRConfig = SRConfig()) -> Distilled:
 
     pop: list[str] = []
     if config.seed_zoo:
-        pop += [score(n) for n in SEED_TREES.get(grammar.name, {}).values()]
+        pop += [score(n) for n in grammar.seeds.values()]
     while len(pop) < config.population:
         pop.append(score(gp.random_tree(grammar, rng, limits)))
     for _ in range(config.generations):

@@ -12,7 +12,10 @@ table. The loader rejects a bad grammar with the file, the line and the reason:
 * a production whose values leave its declared return interval (checked on sample points);
 * a root type that nothing returns;
 * a type that no terminal can produce (the classic DEAP strongly-typed-GP generation failure:
-  DEAP would raise "tried to add a terminal of type X, but there is none available").
+  DEAP would raise "tried to add a terminal of type X, but there is none available");
+* a seed tree (optional ``[seeds]`` section, ``name = [prefix list of node names]``: the known
+  losses a search starts from, e.g. DPO's and ORPO's mirror maps) that is not a well-typed
+  tree of this grammar's root type.
 
 The result wraps a DEAP ``PrimitiveSetTyped`` (types become classes, supertypes base classes,
 which DEAP honours through ``issubclass``); ``grammar/trees.py`` generates and converts trees.
@@ -23,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sympy as sp
@@ -75,6 +78,7 @@ class Grammar:
     classes: dict[str, type]
     min_depth: dict[str, int]          # smallest tree height that produces each type
     variables: tuple[tuple[str, str], ...] = ()   # every (name, type), the main one first
+    seeds: dict[str, list[str]] = field(default_factory=dict)   # [seeds]: name -> prefix list
 
     def __post_init__(self):
         if not self.variables:
@@ -119,7 +123,7 @@ class _Loader:
     # ---- sections --------------------------------------------------------------------------
 
     def load(self) -> Grammar:
-        unknown = set(self.data) - {"grammar", "types", "productions"}
+        unknown = set(self.data) - {"grammar", "types", "productions", "seeds"}
         if unknown:
             raise self.fail(None, f"unknown section(s): {', '.join(sorted(unknown))}")
         head = self.data.get("grammar")
@@ -156,7 +160,38 @@ class _Loader:
                        variable=variables[0][0], variable_type=variables[0][1], types=types,
                        productions=tuple(productions), max_depth=max_depth, pset=pset,
                        classes=classes, min_depth={t: d for t, d in ground.items() if d is not None},
-                       variables=tuple(variables))
+                       variables=tuple(variables), seeds=self.load_seeds(pset, classes[root]))
+
+    def load_seeds(self, pset: gp.PrimitiveSetTyped, root: type) -> dict[str, list[str]]:
+        """``[seeds]``: name -> prefix list of node names, each a complete tree whose every node
+        returns the type (or a subtype of the type) its parent's slot takes, the root's type
+        at the top. In file order (a search's generation 0 takes them in that order)."""
+        raw = self.data.get("seeds", {})
+        line = self.line_of(r"^\s*\[seeds\]")
+        if not isinstance(raw, dict):
+            raise self.fail(line, "[seeds] must be a table of name = [node names]")
+        for name, names in raw.items():
+            where = self.line_of(rf"^\s*{re.escape(name)}\s*=") or line
+            if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+                raise self.fail(where, f"seed {name!r} must be a non-empty list of node names")
+            want = [root]                       # the slots still to fill, last one next
+            for n in names:
+                node = pset.mapping.get(n)
+                if node is None:
+                    raise self.fail(where, f"seed {name!r}: {n!r} is no production, variable or "
+                                    "constant of this grammar")
+                if not want:
+                    raise self.fail(where, f"seed {name!r}: {n!r} is left over after a "
+                                    "complete tree")
+                slot = want.pop()
+                if not issubclass(node.ret, slot):
+                    raise self.fail(where, f"seed {name!r}: {n!r} returns {node.ret.__name__} "
+                                    f"where {slot.__name__} is needed")
+                want.extend(reversed(getattr(node, "args", [])))
+            if want:
+                raise self.fail(where, f"seed {name!r}: the tree is incomplete ({len(want)} "
+                                "argument(s) missing)")
+        return {name: list(names) for name, names in raw.items()}
 
     def load_variables(self, head: dict, types: dict, g_line) -> list[tuple[str, str]]:
         """``variable = {name, type}`` or ``variables = [{name, type}, ...]``."""

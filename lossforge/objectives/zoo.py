@@ -131,6 +131,21 @@ def horizon_defaults(name: str, horizon: int) -> dict[str, float]:
     return {k: float(math.ceil(f * horizon)) for k, f in HORIZON_FRACTIONS.get(name, {}).items()}
 
 
+def scenario_spec(name: str, scenario_beta: float, horizon: int | None,
+                  overrides: dict | None = None) -> MPOSpec:
+    """Zoo member ``name`` as it runs on a scenario with this beta and ``horizon``: a
+    DPO-family member (one with a reference) takes the scenario's beta, and a parameter sized by
+    the horizon (length_sft's c, ``horizon_defaults``) its fraction of H, unless ``overrides``
+    sets them. The one rule for the bench CLI, the scripts and a search's baselines."""
+    overrides = overrides or {}
+    sized = {k: v for k, v in (horizon_defaults(name, horizon) if horizon else {}).items()
+             if k not in overrides}
+    spec = get_spec(name, **sized, **overrides)
+    if spec.reference and "beta" not in overrides:
+        spec = get_spec(name, beta=scenario_beta, **sized, **overrides)
+    return spec
+
+
 def get(name: str, **overrides) -> Objective:
     """The compiled zoo objective ``name`` (see ``get_spec``)."""
     return Objective(get_spec(name, **overrides))

@@ -117,14 +117,16 @@ def chart(series: list[Series], *, title: str, xlabel: str, ylabel: str, width: 
                        f'class="pt"><title>{escape(tip)}</title></circle>')
                 link = s.links[i] if i < len(s.links) else ""
                 out.append(f'<a href="{escape(link)}">{dot}</a>' if link else dot)
-        # legend
-        ly = mt + 12 + 18 * k
-        lx = ml + pw + 12
-        if s.kind == "points":
-            mark = f'<circle cx="{lx + 10}" cy="{ly - 4}" r="3.5" fill="{s.colour}"/>'
-        else:
-            mark = (f'<line x1="{lx}" x2="{lx + 20}" y1="{ly - 4}" y2="{ly - 4}" '
-                    f'stroke="{s.colour}" stroke-width="2"{dash}/>')
-        out.append(f'{mark}<text x="{lx + 26}" y="{ly}" class="lg">{escape(s.label)}</text>')
+        out.append(_legend_entry(s, ml + pw + 12, mt + 12 + 18 * k, dash))
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _legend_entry(s: Series, lx: float, ly: float, dash: str) -> str:
+    """A series' mark and label in the legend right of the plot, its baseline at ``ly``."""
+    if s.kind == "points":
+        mark = f'<circle cx="{lx + 10}" cy="{ly - 4}" r="3.5" fill="{s.colour}"/>'
+    else:
+        mark = (f'<line x1="{lx}" x2="{lx + 20}" y1="{ly - 4}" y2="{ly - 4}" '
+                f'stroke="{s.colour}" stroke-width="2"{dash}/>')
+    return f'{mark}<text x="{lx + 26}" y="{ly}" class="lg">{escape(s.label)}</text>'

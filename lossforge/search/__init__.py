@@ -3,13 +3,14 @@
 The flow, one module per stage:
 
     engine.py      SearchConfig, the JSON state, one generation = ask / assess / evaluate / tell
-    gp.py          the only module that touches DEAP: typed variation with an explicit RNG,
+    gp.py          the search's only DEAP calls: typed variation with an explicit RNG,
                    NSGA-II selection, the Pareto front
     candidates.py  tree -> checks -> compile -> smoke test -> fingerprint (or a rejection)
     executors.py   where fitness runs: local process pool or Ray, same results
     checkpoint.py  the state as checksummed JSON, atomic writes
     rundir.py      run directory outputs and ``load_run``; export.py: torch source, LaTeX table
-    run.py         the driver (live table, checkpoint per generation, resume)
+    run.py         the driver (checkpoint per generation, resume)
+    display.py     the live table or timestamped lines while a search runs
     summary.py     the final report and ``show``: front, baselines, the words, the verdict
     verdict.py     better / level / worse on the paired per-seed difference (t-interval)
     probe_fitness.py  a cheap synthetic stand-in fitness for engine tests and smoke runs

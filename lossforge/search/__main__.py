@@ -59,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     d = SearchConfig()
     ap = _Parser(prog="python -m lossforge.search", description=_DESCRIPTION, epilog=_EPILOG,
                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_search_space(ap, d, REQUIREMENTS)
+    _add_fidelity(ap, d)
+    _add_fitness(ap, d)
+    _add_suite(ap, d)
+    _add_run(ap)
+    return ap
+
+
+def _add_search_space(ap: argparse.ArgumentParser, d, requirements) -> None:
+    """What is searched: the method, the scenario, the grammars, the required properties."""
     ap.add_argument("--method", choices=("gp", "es"), default="gp",
                     help="gp: typed GP over formulas (default); es: CMA-ES over a neural phi~ "
                          "(pip install 'lossforge[es]')")
@@ -76,8 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--require", metavar="PROP[,PROP...]", type=_requirements, default=(),
                     help="gp: reject before training every candidate that lacks one of these "
                          "properties of its loss in the margin D: "
-                         f"{', '.join(REQUIREMENTS)} (python -m lossforge.formula prints them; "
+                         f"{', '.join(requirements)} (python -m lossforge.formula prints them; "
                          "a property checked only by sampling, not proved, counts as held)")
+
+
+def _add_fidelity(ap: argparse.ArgumentParser, d) -> None:
+    """How much is spent: budget, generations, population, workers, the fidelity ladder."""
     ap.add_argument("--budget", choices=("quick", "screen", "full"), default=None,
                     help="gp: top fidelity rung: full = screen for every loss, full for the top "
                          "fraction; screen = quick then screen; quick = quick only "
@@ -97,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--single-fidelity", action="store_true",
                     help="gp: score every loss at --budget only (no cheaper first rung): for "
                          "scenarios where the quick rung's 20 steps say nothing about the score")
+
+
+def _add_fitness(ap: argparse.ArgumentParser, d) -> None:
+    """How a candidate is scored: its log-prob aggregation and beta, the fitness."""
     ap.add_argument("--aggregation", choices=("sum", "mean"), default=d.aggregation,
                     help="candidates' log-probs: summed over the segment as DPO (default), or "
                          "mean per step (where p = exp(l) is not ~0, so more of h(p) matters)")
@@ -113,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--llm-variant", default=None,
                     help="with --fitness llm: clean, noisy-<rate>, mixed-quality, "
                          "length-controlled or verbose-wrong (default mixed-quality)")
+
+
+def _add_suite(ap: argparse.ArgumentParser, d) -> None:
+    """Suite runs: every candidate on every scenario of a suite, raced."""
     ap.add_argument("--suite", metavar="FILE", default=None,
                     help="score every candidate on every scenario of this suite (e.g. "
                          "benchmarks/suites/train.toml; replaces --scenario): regret to the "
@@ -130,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--race-delta", type=float, default=d.race_delta,
                     help="suite runs: bound on the probability that racing drops the "
                          f"candidate the full evaluation ranks first (default {d.race_delta})")
+
+
+def _add_run(ap: argparse.ArgumentParser) -> None:
+    """Where the run goes, resuming, ES's own knobs, output and the ledger."""
     ap.add_argument("--runs-dir", default="runs", help="where run directories go (default runs)")
     ap.add_argument("--resume", metavar="DIR", default=None,
                     help="continue a stopped run from its last checkpoint (same result as an "
@@ -147,7 +173,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="selection ledger to append this run to (default $LOSSFORGE_LEDGER or "
                          "benchmarks/results/ledger.jsonl; 'off': none)")
     ap.add_argument("--purpose", default="", help="why this search runs (for the ledger)")
-    return ap
 
 
 def _requirements(text: str) -> tuple[str, ...]:
@@ -173,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["show"]:
             args = build_show_parser().parse_args(argv[1:])
-            from lossforge.search.run import show
+            from lossforge.search.summary import show
 
             show(args.run, latex=args.latex)
             return 0

@@ -162,11 +162,6 @@ def max_gradients(objective: Objective) -> tuple[float, float]:
             max(float(gr.abs().max()) for _, _, gr in probes))
 
 
-def max_gradient(objective: Objective) -> float:
-    """Largest |dL/dl| (chosen or rejected) on log-probs at the scale of real segments."""
-    return max(max_gradients(objective))
-
-
 def _slot_formulas(space: Space, parts: dict[str, list[str]]) -> tuple[str, str | None]:
     """Text of G and Psi (DPO's link and no imitation term for slots the search keeps shut)."""
     text = {}

@@ -24,7 +24,7 @@ checkpoint left it, and the same seed gives the same run.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -338,8 +338,3 @@ def row(h: dict) -> list[str]:
         return "-" if x is None else f"{x:.{nd}f}"
     return [str(h["generation"]), f(h["best"]), f(h["mean"]), f(h["best_so_far"]),
             f(h["init"]), f(h["sigma"], 3), str(h["failed"])]
-
-
-def resume_config(state: dict, overrides: dict | None) -> ESConfig:
-    config = ESConfig.from_json(state["config"])
-    return replace(config, **(overrides or {}))

@@ -32,13 +32,6 @@ from lossforge.search import gp
 SLOTS = ("link", "imitation")
 MARK = "@"
 
-#: Seeds per slot grammar (by grammar name): the first is the default every seed genome uses.
-SLOT_SEEDS = {
-    "link": {"dpo": ["softplus[Dec->Dec]", "neg[Inc->Dec]", "D"],
-             "hinge": ["relu[Dec->Dec]", "sub[Shift,Inc->Dec]", "1[Shift]", "D"]},
-    "imitation": {"none": ["0[Dec]"],
-                  "sft": ["mul[Coef,Dec->Dec]", "1/10[Coef]", "neg[Inc->Dec]", "l"]},
-}
 
 
 def size(names: list[str] | tuple[str, ...]) -> int:
@@ -132,8 +125,8 @@ class Space:
         return out
 
     def _slot_seeds(self, slot: str) -> dict[str, list[str]]:
-        g = self.slots[slot]
-        seeds = SLOT_SEEDS.get(g.name)
+        g = self.slots[slot]   # the grammar file's [seeds]: the first is every seed genome's
+        seeds = g.seeds
         if not seeds:  # a user's own slot grammar: its seed is a random tree of a fixed seed
             seeds = {"random": gp.random_tree(g, random.Random(0), gp.Limits(g.max_depth, 25))}
         return seeds

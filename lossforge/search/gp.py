@@ -1,4 +1,7 @@
-"""The one module that touches DEAP: typed variation operators and NSGA-II selection.
+"""The search's variation and selection on DEAP trees: typed operators and NSGA-II.
+
+The grammar layer builds the DEAP primitive sets and trees (grammar/loader.py, grammar/trees.py);
+this is the one search module that calls DEAP.
 
 The rest of the search sees a tree only as its JSON form, the prefix list of node names
 (``tree_to_names``), and a candidate's objectives only as plain floats.

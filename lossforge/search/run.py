@@ -5,22 +5,24 @@
     run_search(ESConfig(...))                            -> CMA-ES over a neural phi~ (es.py)
 
 The driver is the same for both methods; a ``_Method`` names the pieces that differ (state,
-generation step, result files, table columns).
+generation step, result files, table columns). What it shows while running is display.py's;
+the final report and ``show`` are summary.py's.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from lossforge.bench.progress import stamped
 from lossforge.errors import CheckpointError, ConfigError
 from lossforge.search import checkpoint, engine, es, rundir
 from lossforge.search.executors import make_executor, resolve_warm_up
+from lossforge.search.display import Display, fitness_label, gp_columns, gp_row, gp_title
 from lossforge.search.journal import Journal
-from lossforge.search.summary import es_report, print_brief, print_front, show  # noqa: F401
+from lossforge.search.summary import es_report, print_brief, print_front
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def _method(name: str) -> _Method:
                        lambda state: es.COLUMNS,
                        lambda h, elapsed: es.row(h), es_report)
     return _Method(engine.SearchConfig, engine.make_context, engine.init_state, engine.step,
-                   rundir.write_start, rundir.write_results, _gp_title, _gp_columns, _gp_row,
+                   rundir.write_start, rundir.write_results, gp_title, gp_columns, gp_row,
                    print_front)
 
 
@@ -63,27 +65,7 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
     """
     if resume is not None:
         run_dir = Path(resume)
-        state = _first_checkpoint_missing(run_dir)
-        if state is None:
-            state = checkpoint.load(run_dir)
-            method = _method(state.get("method", "gp"))
-            config = method.config_cls.from_json(state["config"])
-        else:  # killed in generation 1: start it again (its journaled evaluations are kept)
-            method = _method(state["method"])
-            config = method.config_cls.from_json(state["config"])
-            state = None
-        if overrides:
-            bad = set(overrides) - {"generations", "executor", "workers"}
-            if bad:
-                raise ConfigError(f"--resume continues a run as configured; it cannot change "
-                                  f"{', '.join(sorted(bad))}")
-            config = replace(config, **overrides)
-            if state is not None:
-                state["config"] = config.to_json()
-        ctx = method.make_context(config)
-        if state is None:
-            state = method.init_state(ctx)
-        rundir.rewrite_generations(run_dir, state["history"])
+        method, config, ctx, state = _resume(run_dir, overrides)
     else:
         if config is None:
             config = engine.SearchConfig()
@@ -99,42 +81,16 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
         ctx.journal = Journal(run_dir)
     warm_up = resolve_warm_up(config.fitness)
     if warm_up is not None and state["generation"] < config.generations:
-        bars, log = False, None
-        if not quiet:
-            from rich.console import Console
-
-            console = console or Console()
-            bars = console  # a live bar on a terminal, timestamped lines with an ETA in a log
-
-            def log(message: str) -> None:
-                console.print(f"{time.strftime('%H:%M:%S')} {ctx.scenario.name}: {message}",
-                              highlight=False, soft_wrap=True)
-        for path in ([s.path for s in ctx.suite] if getattr(ctx, "suite", None)
-                     else [ctx.scenario_path]):
-            warm_up(path, workers=config.workers, progress=bars, log=log)
+        console = _warm_up(warm_up, ctx, config.workers, quiet, console)
     own_executor = executor is None
     if own_executor:
         executor = make_executor(config.executor, config.workers)
-    display = _Display(ctx, state, quiet, console, method)
+    display = Display(ctx, state, quiet, console, method)
     if hasattr(ctx, "progress"):
-        ctx.progress = display.evaluations
-    done_here = 0
+        ctx.progress = display.evaluations      # progress inside a generation
     try:
-        with display:
-            while state["generation"] < config.generations:
-                if stop_after is not None and done_here >= stop_after:
-                    break
-                t0 = time.perf_counter()
-                display.running(state["generation"] + 1)
-                summary = method.step(state, ctx, executor)
-                dt = time.perf_counter() - t0
-                state["timing"]["elapsed_s"] += dt
-                state["timing"].setdefault("generation_s", []).append(round(dt, 3))
-                checkpoint.save(run_dir, state)
-                rundir.append_generation(run_dir, {**summary, "seconds": round(dt, 3)})
-                method.write_results(run_dir, state, ctx, plot=False)
-                display.generation_done(summary, dt)
-                done_here += 1
+        _generations(method, state, ctx, config.generations, run_dir, executor, stop_after,
+                     display)
     finally:
         if own_executor:
             executor.close()
@@ -142,6 +98,75 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
     if state["generation"] >= config.generations:  # quiet: the best formula and the verdict
         (print_brief if quiet else method.report)(results, state, console)
     return run_dir
+
+
+def _resume(run_dir: Path, overrides: dict | None):
+    """(method, config, context, state) of a run directory to continue; ``overrides`` may change
+    only what changes no result."""
+    state = _first_checkpoint_missing(run_dir)
+    if state is None:
+        state = checkpoint.load(run_dir)
+        method = _method(state.get("method", "gp"))
+        config = method.config_cls.from_json(state["config"])
+    else:  # killed in generation 1: start it again (its journaled evaluations are kept)
+        method = _method(state["method"])
+        config = method.config_cls.from_json(state["config"])
+        state = None
+    if overrides:
+        bad = set(overrides) - {"generations", "executor", "workers"}
+        if bad:
+            raise ConfigError(f"--resume continues a run as configured; it cannot change "
+                              f"{', '.join(sorted(bad))}")
+        config = replace(config, **overrides)
+        if state is not None:
+            state["config"] = config.to_json()
+    ctx = method.make_context(config)
+    if state is None:
+        state = method.init_state(ctx)
+    rundir.rewrite_generations(run_dir, state["history"])
+    return method, config, ctx, state
+
+
+def _warm_up(warm_up: Callable, ctx, workers: int, quiet: bool, console):
+    """The fitness's one-off preparation (e.g. building the scenario's datasets), with progress
+    unless ``quiet``; returns the console made for it (None when quiet and none was given)."""
+    bars, log = False, None
+    if not quiet:
+        from rich.console import Console
+
+        console = console or Console()
+        bars = console  # a live bar on a terminal, timestamped lines with an ETA in a log
+
+        def say(message: str) -> None:
+            console.print(stamped(f"{ctx.scenario.name}: {message}"),
+                          highlight=False, soft_wrap=True)
+        log = say
+    for path in ([s.path for s in ctx.suite] if getattr(ctx, "suite", None)
+                 else [ctx.scenario_path]):
+        warm_up(path, workers=workers, progress=bars, log=log)
+    return console
+
+
+def _generations(method: _Method, state: dict, ctx, generations: int, run_dir: Path, executor,
+                 stop_after: int | None, display: Display) -> None:
+    """Run generations until the configured number (or ``stop_after`` of them in this call),
+    checkpointing and writing the results after each."""
+    done_here = 0
+    with display:
+        while state["generation"] < generations:
+            if stop_after is not None and done_here >= stop_after:
+                break
+            t0 = time.perf_counter()
+            display.running(state["generation"] + 1)
+            summary = method.step(state, ctx, executor)
+            dt = time.perf_counter() - t0
+            state["timing"]["elapsed_s"] += dt
+            state["timing"].setdefault("generation_s", []).append(round(dt, 3))
+            checkpoint.save(run_dir, state)
+            rundir.append_generation(run_dir, {**summary, "seconds": round(dt, 3)})
+            method.write_results(run_dir, state, ctx, plot=False)
+            display.generation_done(summary, dt)
+            done_here += 1
 
 
 def _finished_note(run_dir: Path, state: dict, console) -> None:
@@ -163,130 +188,3 @@ def _first_checkpoint_missing(run_dir: Path) -> dict | None:
     if not isinstance(start, dict) or "config" not in start:
         raise CheckpointError(f"{run_dir / 'config.json'}: not a lossforge run configuration")
     return {"method": start.get("method", "gp"), "config": start["config"]}
-
-
-# ---- progress --------------------------------------------------------------------------------
-
-
-def _fmt(x, nd=1) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
-
-
-class _Display:
-    """The rich live table (one row per generation) on a terminal; plain timestamped lines
-    when the output is a file or a pipe (a background run's log shows progress as it goes,
-    not only at exit); nothing with ``quiet``."""
-
-    def __init__(self, ctx, state, quiet: bool, console, method: _Method):
-        self.ctx, self.state, self.quiet, self.method = ctx, state, quiet, method
-        self.console = console
-        self.live = None
-        self.status = ""
-        self.gen, self.last_line = 0, time.perf_counter()
-
-    def __enter__(self):
-        if not self.quiet:
-            from rich.console import Console
-            from rich.live import Live
-
-            self.console = self.console or Console()
-            if self.console.is_terminal:
-                self.live = Live(self._render(), console=self.console, refresh_per_second=2,
-                                 transient=False)
-                self.live.__enter__()
-            else:
-                self._line(self.method.title(self.ctx))
-        return self
-
-    def __exit__(self, *exc):
-        if self.live is not None:
-            self.live.update(self._render(final=True))
-            self.live.__exit__(*exc)
-        elif not self.quiet:
-            self.console.print(self._render(final=True))
-        return False
-
-    def _line(self, text: str) -> None:
-        self.console.print(f"{time.strftime('%H:%M:%S')} {text}", highlight=False,
-                           soft_wrap=True)
-
-    def running(self, gen: int) -> None:
-        self.gen, self.last_line = gen, time.perf_counter()
-        self.status = f"running generation {gen}/{self.ctx.config.generations} ..."
-        if self.live is not None:
-            self.live.update(self._render())
-        elif not self.quiet:
-            self._line(self.status)
-
-    #: seconds between two in-generation progress lines in a log (a terminal redraws live): a
-    #: quick generation adds no line, a long one shows where it is
-    LINE_EVERY = 15.0
-
-    def evaluations(self, rung: str, done: int, total: int, seconds: float) -> None:
-        """Inside a generation: evaluations done at ``rung`` and the ETA of the rest, from the
-        mean time of the ones done (called by the engine after each journaled round)."""
-        now = time.perf_counter()
-        where = f"generation {self.gen}/{self.ctx.config.generations}" if self.gen else "baselines"
-        self.status = f"{where}, {rung} budget: {done}/{total} evaluations"
-        if done < total:
-            self.status += f", ETA {seconds / done * (total - done):.0f} s for this budget"
-        if self.live is not None:
-            self.live.update(self._render())
-        elif not self.quiet and now - self.last_line >= self.LINE_EVERY:
-            self.last_line = now
-            self._line("  " + self.status)
-
-    def generation_done(self, summary: dict, dt: float) -> None:
-        self.status = ""
-        if self.live is not None:
-            self.live.update(self._render())
-        elif not self.quiet:
-            cols = self.method.columns(self.state)
-            row = self.method.row(self.state["history"][-1], self.state["timing"]["elapsed_s"])
-            self._line("  ".join(f"{c} {v}" for c, v in zip(cols, row)) + f"  ({dt:.0f} s)")
-
-    def _render(self, final: bool = False):
-        from rich.table import Table
-
-        from rich import box
-
-        cfg, st = self.ctx.config, self.state
-        t = Table(title=self.method.title(self.ctx), caption=None if final else self.status,
-                  box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True)
-        for col in self.method.columns(st) + ("elapsed", "ETA"):
-            t.add_column(col, justify="right")
-        elapsed = 0.0
-        times = st["timing"].get("generation_s", [])
-        for i, h in enumerate(st["history"]):
-            elapsed = sum(times[: i + 1]) if i < len(times) else elapsed
-            remaining = cfg.generations - h["generation"]
-            mean_gen = elapsed / max(1, min(len(times), i + 1))
-            t.add_row(*self.method.row(h, elapsed), f"{elapsed:.0f}s",
-                      f"{remaining * mean_gen:.0f}s" if remaining else "done")
-        return t
-
-
-def _gp_title(ctx) -> str:
-    cfg, ladder = ctx.config, ctx.ladder
-    return (f"lossforge search: {ctx.scenario.name}, {ctx.grammar.name}, pop {cfg.population}, "
-            f"seed {cfg.seed}; score = {cfg.metric} at {ladder[0]} (best/median) and "
-            f"{ladder[-1]}{fitness_label(cfg)}")
-
-
-def fitness_label(cfg) -> str:
-    """Said in the title of every run whose scores are not the MuJoCo benchmark's."""
-    if cfg.fitness == "probe":
-        return "; PROBE fitness (synthetic: says nothing about MuJoCo returns)"
-    return "" if cfg.fitness == "bench" else f"; fitness {cfg.fitness}"
-
-
-def _gp_columns(state) -> tuple:
-    return ("gen", "best", "median", f"best {state['ladder'][-1]}", "evals/s", "rejected",
-            "dups skipped", "cache hits")
-
-
-def _gp_row(h: dict, elapsed: float) -> list[str]:
-    n_eval = sum(h["total_evaluated"].values())
-    return [str(h["generation"]), _fmt(h["best"]), _fmt(h["median"]), _fmt(h["best_full"]),
-            _fmt(n_eval / elapsed if elapsed else None, 2), str(h["total_rejected"]),
-            str(h["total_duplicates"]), str(h["total_cache_hits"])]

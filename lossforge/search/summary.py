@@ -48,7 +48,9 @@ def _say(console, text: str = "", **kw) -> None:
     console.print(text, markup=False, highlight=False, soft_wrap=True, **kw)
 
 
-def _fit(f: dict | None) -> str:
+def fitness_text(f: dict | None) -> str:
+    """A fitness record as the reports print it: "12.30 ± 1.20", "n/a (1 seed)" for the CI of
+    one seed, "failed (<status>)", "-" when there is none (search, show and distill alike)."""
     if not f:
         return "-"
     if f["status"] != "ok" or f["score"] is None:
@@ -146,7 +148,7 @@ def verdict_lines(results: dict, state: dict) -> list[str]:
     row, rung = found
     where = (f"at the {rung} budget" if rung == ladder[-1] else
              f"at the {rung} budget only (no loss reached {ladder[-1]}: a screening verdict)")
-    lines = [f"Verdict for the best loss, {row['name']} ({rung} {_fit(row[rung])}), "
+    lines = [f"Verdict for the best loss, {row['name']} ({rung} {fitness_text(row[rung])}), "
              f"against each baseline {where}:"]
     unbeaten = []
     for b in results["baselines"]:
@@ -188,8 +190,9 @@ def print_front(results: dict, state: dict, console=None) -> None:
                   soft_wrap=True)
     for r in results["pareto"]:
         console.print(f"\n[bold]{r['name']}[/bold]  size {r['complexity']}  "
-                      f"score {top}: {_fit(r.get(top))}"
-                      + (f"   {ladder[0]}: {_fit(r.get(ladder[0]))}" if len(ladder) > 1 else ""),
+                      f"score {top}: {fitness_text(r.get(top))}"
+                      + (f"   {ladder[0]}: {fitness_text(r.get(ladder[0]))}"
+                         if len(ladder) > 1 else ""),
                       highlight=False, soft_wrap=True)
         _say(console, f"  h(p)      = {h_text(r)}")
         _say(console, f"  phi^-1(p) = {r['phi_inv']}")
@@ -207,8 +210,9 @@ def print_front(results: dict, state: dict, console=None) -> None:
                       f"trained: " + ", ".join(f"{k} {v}" for k, v in c["evaluated"].items()))
     console.print("\n[bold]Baselines in this run[/bold]:")
     for b in results["baselines"]:
-        _say(console, f"  {b['spec']['name']:<6} {top}: {_fit(b.get(top))}"
-                      + (f"   {ladder[0]}: {_fit(b.get(ladder[0]))}" if len(ladder) > 1 else ""))
+        _say(console, f"  {b['spec']['name']:<6} {top}: {fitness_text(b.get(top))}"
+                      + (f"   {ladder[0]}: {fitness_text(b.get(ladder[0]))}"
+                         if len(ladder) > 1 else ""))
         _say_suite(console, b.get(top))
     _say(console, "\n" + glossary(state, results["baselines"]))
     _say(console)
@@ -222,7 +226,7 @@ def print_brief(results: dict, state: dict, console=None) -> None:
     found = best_row(results, state["ladder"])
     if found is not None:
         row, rung = found
-        _say(console, f"best loss {row['name']}: {rung} {_fit(row[rung])}")
+        _say(console, f"best loss {row['name']}: {rung} {fitness_text(row[rung])}")
         _say(console, f"  h(p) = {h_text(row)}    phi~(l) = {row['phi_tilde']}")
         _say(console, f"  {row['loss']}")
         _say_properties(console, row, "  ")
@@ -240,7 +244,7 @@ def es_report(results: dict, state: dict, console=None) -> None:
     if init is not None and results["pareto"]:
         best = results["pareto"][0]
         top = state["ladder"][-1]
-        _say(console, f"\nbest network {best['name']}: {top} {_fit(best.get(top))} vs its "
+        _say(console, f"\nbest network {best['name']}: {top} {fitness_text(best.get(top))} vs its "
                       f"initialisation (DPO) {init:.2f}; distil it: python -m lossforge.distill "
                       "RUN_DIR")
 
@@ -265,7 +269,7 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
                   f"rungs {'/'.join(ladder)}", highlight=False, soft_wrap=True)
     console.print("\n[bold]Hall of fame[/bold]")
     for i, row in enumerate(r.hall_of_fame, 1):
-        scores = "   ".join(f"{rung}: {_fit(row.get(rung))}" for rung in reversed(ladder))
+        scores = "   ".join(f"{rung}: {fitness_text(row.get(rung))}" for rung in reversed(ladder))
         _say(console, f"{i:>2}. {row['name']}  size {row['complexity']}  {scores}")
         _say(console, f"    h(p) = {h_text(row)}    phi~(l) = {row['phi_tilde']}")
         _say_suite(console, row.get(ladder[-1]) or row.get(ladder[0]))

@@ -31,7 +31,6 @@ from lossforge.grammar.ops import to_elementary
 from lossforge.symbolic.timelimit import TimeLimitExceeded, time_limit
 
 PROVED, SAMPLED, FAILED, TIMEOUT = "proved", "sampled", "failed", "timeout"
-STATUSES = (PROVED, SAMPLED, FAILED, TIMEOUT)
 
 _NONSMOOTH = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside, sp.DiracDelta, sp.Piecewise,
               sp.floor, sp.ceiling)

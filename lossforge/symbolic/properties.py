@@ -22,7 +22,7 @@ Psi(l_w, n, t) does not read D and is left out. Definitions:
 Statuses follow ``checks.py``: ``proved`` (a symbolic argument), ``sampled`` (checked on a grid,
 no counterexample, no proof), ``failed`` (with a witness). Nothing is a guess:
 
-* ranking: proved by a monotone-composition rule (sums of non-increasing terms, non-negative
+* ranking: proved by a monotone-composition rule (composition.py) (sums of non-increasing terms, non-negative
   factors in t, increasing functions of a monotone argument) or by SymPy deciding the sign of
   the derivative; else sampled on ``D_GRID`` (0 and +-10^k for k in [-4, 4], 801 points) times
   ``T_GRID`` when temporal; failed with a point (D, t) where dG~/dD > 0, confirmed in 40-digit
@@ -57,13 +57,12 @@ from functools import lru_cache
 import mpmath
 import numpy as np
 import sympy as sp
-from sympy.codegen.cfunctions import expm1 as Expm1
-from sympy.codegen.cfunctions import log1p as Log1p
 
 from lossforge.errors import ConfigError, FormulaError
-from lossforge.grammar.ops import LogSigmoid, Sigmoid, Softplus, to_elementary
+from lossforge.grammar.ops import to_elementary
 from lossforge.symbolic.checks import (FAILED, PROVED, SAMPLED, UNDECIDED, Check, _mp_eval,
                                        mp_lambdify)
+from lossforge.symbolic.composition import lipschitz_bound, monotone
 from lossforge.symbolic.timelimit import TimeLimitExceeded, time_limit
 
 NA = "n/a"
@@ -82,10 +81,6 @@ REQUIREMENTS = ("ranking-preserving", "bounded-gradient", "redescending", "refer
                 "length-free")
 
 _MAX_CONFIRM = 32   # grid points re-evaluated in mpmath before one counts as a witness
-_INCREASING = (Softplus, LogSigmoid, Sigmoid, sp.tanh, sp.exp, sp.log, Log1p, Expm1, sp.atan,
-               sp.asinh, sp.erf, sp.sinh)
-_LIPSCHITZ = {Softplus: 1, LogSigmoid: 1, sp.tanh: 1, sp.atan: 1, sp.asinh: 1, sp.sin: 1,
-              sp.cos: 1, sp.Abs: 1, Sigmoid: sp.Rational(1, 4)}
 
 
 @dataclass(frozen=True)
@@ -336,7 +331,7 @@ class _Analysis:
             if v is not None and v > mpmath.mpf(10) ** -25:
                 return Check(FAILED, False, dv, f"dG/dD = {mpmath.nstr(v, 6)} > 0 at D = "
                              f"{dv:.6g}" + (f", t = {tv:g}" if len(self.ts) > 1 else ""))
-        if _mono(self.g, self.d, self.t) in (-1, 0):
+        if monotone(self.g, self.d, self.t) in (-1, 0):
             return Check(PROVED, True, None, "G is a non-increasing composition in D")
         try:
             with time_limit(self.limit_s):
@@ -355,7 +350,7 @@ class _Analysis:
                 dv = s * TAIL_POINTS[-1]
                 return (Check(FAILED, False, dv, f"lim_{{D->{'+' if s > 0 else '-'}oo}} dG/dD "
                               f"= {lim}"), None)
-        lip = _lip(self.g, self.d, self.t)
+        lip = lipschitz_bound(self.g, self.d, self.t)
         if lip is not None:
             return Check(PROVED, True, None, f"Lipschitz rule: |dG/dD| <= {lip}"), float(lip)
         for s, lim in zip((-1, 1), lims):
@@ -444,128 +439,3 @@ def _infinite(lim: sp.Expr, t: sp.Symbol, ts) -> bool:
     if lim.free_symbols:
         return any(lim.subs(t, sp.Rational(repr(x))).is_infinite for x in ts)
     return bool(lim.is_infinite)
-
-
-# --------------------------------------------------------------------------------------------
-# composition rules (proofs): monotonicity and Lipschitz constants in D, t in [0, 1]
-# --------------------------------------------------------------------------------------------
-
-
-def _t_range(e: sp.Expr, t: sp.Symbol):
-    """An interval enclosing e(t) for t in [0, 1] (mpmath.iv), or None (unsupported)."""
-    iv = mpmath.iv
-    if e.is_Number:
-        p, q = sp.fraction(sp.nsimplify(e)) if e.is_Rational else (e, 1)
-        try:
-            return iv.mpf(int(p)) / iv.mpf(int(q)) if e.is_Rational else iv.mpf(float(e))
-        except (TypeError, ValueError):
-            return None
-    if e == t:
-        return iv.mpf([0, 1])
-    if e.is_NumberSymbol:
-        return iv.mpf(float(e))
-    args = [_t_range(a, t) for a in e.args]
-    if any(a is None for a in args):
-        return None
-    try:
-        if isinstance(e, sp.Add):
-            out = args[0]
-            for a in args[1:]:
-                out = out + a
-            return out
-        if isinstance(e, sp.Mul):
-            out = args[0]
-            for a in args[1:]:
-                out = out * a
-            return out
-        if isinstance(e, sp.Pow) and e.args[1].is_Integer:
-            n = int(e.args[1])
-            return args[0] ** n if n >= 0 else 1 / (args[0] ** -n)
-        if isinstance(e, sp.exp):
-            return iv.exp(args[0])
-        if isinstance(e, Sigmoid):
-            return 1 / (1 + iv.exp(-args[0]))
-        if isinstance(e, sp.log):
-            return iv.log(args[0]) if args[0].a > 0 else None
-    except (ZeroDivisionError, ValueError):
-        return None
-    return None
-
-
-def _sign_on_t(c: sp.Expr, t: sp.Symbol) -> int | None:
-    """+1 if c >= 0 for every t in [0, 1], -1 if c <= 0, else None."""
-    r = _t_range(c, t)
-    if r is None:
-        return None
-    if r.a >= 0:
-        return 1
-    if r.b <= 0:
-        return -1
-    return None
-
-
-def _abs_on_t(c: sp.Expr, t: sp.Symbol):
-    """An exact upper bound of |c(t)| on [0, 1] (|c| itself when c is a number), or None."""
-    if c.is_Number:
-        return abs(c)
-    r = _t_range(c, t)
-    if r is None:
-        return None
-    top = max(abs(r.a), abs(r.b))
-    return None if top == mpmath.inf else sp.Rational(float(top))
-
-
-def _split(e: sp.Mul, d: sp.Symbol) -> tuple[sp.Expr, list[sp.Expr]]:
-    coeff = [a for a in e.args if d not in a.free_symbols]
-    return sp.Mul(*coeff), [a for a in e.args if d in a.free_symbols]
-
-
-def _mono(e: sp.Expr, d: sp.Symbol, t: sp.Symbol) -> int | None:
-    """+1 non-decreasing, -1 non-increasing, 0 constant in D (for all t in [0, 1]), None
-    when the rules cannot tell."""
-    if d not in e.free_symbols:
-        return 0
-    if e == d:
-        return 1
-    if isinstance(e, sp.Add):
-        signs = {_mono(a, d, t) for a in e.args} - {0}
-        return signs.pop() if len(signs) == 1 and None not in signs else None
-    if isinstance(e, sp.Mul):
-        c, fs = _split(e, d)
-        if len(fs) != 1:
-            return None
-        s, m = _sign_on_t(c, t), _mono(fs[0], d, t)
-        return None if s is None or m is None else s * m
-    if isinstance(e, _INCREASING) or isinstance(e, (sp.Max, sp.Min)):
-        signs = {_mono(a, d, t) for a in e.args} - {0}
-        return signs.pop() if len(signs) == 1 and None not in signs else None
-    if isinstance(e, sp.Pow) and d not in e.args[1].free_symbols:
-        n = e.args[1]
-        if n.is_Integer and int(n) % 2 == 1 and n > 0:
-            return _mono(e.args[0], d, t)
-    return None
-
-
-def _lip(e: sp.Expr, d: sp.Symbol, t: sp.Symbol):
-    """An upper bound of sup |de/dD| over D real and t in [0, 1] (exact), or None."""
-    if d not in e.free_symbols:
-        return sp.Integer(0)
-    if e == d:
-        return sp.Integer(1)
-    if isinstance(e, sp.Add):
-        parts = [_lip(a, d, t) for a in e.args]
-        return None if any(p is None for p in parts) else sp.Add(*parts)
-    if isinstance(e, sp.Mul):
-        c, fs = _split(e, d)
-        if len(fs) != 1:
-            return None
-        bound, inner = _abs_on_t(c, t), _lip(fs[0], d, t)
-        return None if bound is None or inner is None else bound * inner
-    if isinstance(e, (sp.Max, sp.Min)):
-        parts = [_lip(a, d, t) for a in e.args]
-        return None if any(p is None for p in parts) else sp.Max(*parts)
-    for cls, k in _LIPSCHITZ.items():
-        if isinstance(e, cls):
-            inner = _lip(e.args[0], d, t)
-            return None if inner is None else k * inner
-    return None

@@ -10,7 +10,8 @@ import warnings
 import numpy as np
 import pytest
 
-from lossforge.bench.datasets import PreferenceDataset, build_dataset, label_pairs
+from lossforge.bench.datasets import PreferenceDataset, build_dataset
+from lossforge.bench.teachers import label_pairs
 from lossforge.bench.scenarios import scenario_from_dict
 from lossforge.bench.zoo import synthetic_zoo
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from lossforge import objectives
-from lossforge.bench.datasets import apply_teacher, build_dataset, discounted_returns, label_pairs
+from lossforge.bench.datasets import build_dataset
+from lossforge.bench.teachers import apply_teacher, discounted_returns, label_pairs
 from lossforge.bench.scenarios import scenario_from_dict
 from lossforge.bench.trainer import (TrainConfig, minibatch_schedule, prepare, soft_label_loss,
                                      train_population)

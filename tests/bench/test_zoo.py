@@ -9,8 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
-from lossforge.bench.zoo import (ZooPolicy, _actor_from_sb3, evaluate, list_zoos, load_zoo, main,
-                                 synthetic_zoo)
+from lossforge.bench.zoo import ZooPolicy, evaluate, list_zoos, load_zoo, synthetic_zoo
+from lossforge.bench.zoo.cli import main
+from lossforge.bench.zoo.ppo import _actor_from_sb3
 from lossforge.errors import CheckpointError, ConfigError
 
 

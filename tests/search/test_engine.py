@@ -306,9 +306,9 @@ def test_progress_inside_a_generation_counts_the_evaluations(tmp_path, env_marke
     """A long generation is not a silent wait: after each journaled round the display says how
     many of the budget's evaluations are done and the ETA of the rest. The counts are the run's
     own (generations.jsonl: evaluated_<budget>, plus the baselines in generation 1)."""
-    from lossforge.search import run as run_module
+    from lossforge.search.display import Display
 
-    monkeypatch.setattr(run_module._Display, "LINE_EVERY", 0.0)   # a line per round
+    monkeypatch.setattr(Display, "LINE_EVERY", 0.0)   # a line per round
     buf = io.StringIO()
     run_dir = run_search(tiny(generations=2), runs_root=tmp_path, quiet=False,
                          console=Console(file=buf, width=200))

@@ -17,7 +17,7 @@ from lossforge.errors import ConfigError
 from lossforge.objectives import get
 from lossforge.search import checkpoint, probe_fitness, run_search, suite_fitness
 from lossforge.search.engine import SearchConfig, deterministic_view
-from lossforge.search.run import show
+from lossforge.search.summary import show
 from search_helpers import AfterCheckpoint, kill_9_when
 
 REPO = Path(__file__).resolve().parents[2]
