@@ -5,7 +5,7 @@ numeric domain of its arguments. Everything else is driven from this table:
 
 * the safe formula parser accepts exactly these function names (``symbolic/parser.py``);
 * grammar files may only name these ops (``grammar/loader.py``);
-* SymPy expressions compile to torch by looking up SymPy heads here (``objectives/compile.py``);
+* SymPy expressions compile to torch by looking up SymPy heads here (``symbolic/compile.py``);
 * LaTeX of trees and of derived expressions uses the templates here.
 
 The table is validated when this module is imported (``validate_op_table``): every op must build

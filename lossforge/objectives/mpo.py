@@ -29,7 +29,7 @@ import sympy as sp
 import torch
 
 from lossforge.errors import ConfigError, FormulaError
-from lossforge.objectives.compile import compile_torch
+from lossforge.symbolic.compile import compile_torch
 from lossforge.symbolic.logdomain import L
 from lossforge.symbolic.mirror_map import MirrorMap
 from lossforge.symbolic.parser import parse_formula

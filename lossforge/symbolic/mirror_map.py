@@ -232,7 +232,7 @@ class MirrorMap:
     def compile(self, verify: bool = True):
         """torch function l -> phi~(l). With ``verify`` the stable rewrite is checked against
         40-digit evaluation of phi^-1(exp(l)) on l in [-30, -1e-6] (relative 1e-9)."""
-        from lossforge.objectives.compile import compile_torch
+        from lossforge.symbolic.compile import compile_torch
 
         fn = compile_torch(self.phi_tilde, [L])
         if verify:
