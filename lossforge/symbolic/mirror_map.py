@@ -33,6 +33,7 @@ import torch
 
 from lossforge.errors import CheckError, FormulaError
 from lossforge.grammar.ops import to_elementary
+from lossforge.symbolic import printers
 from lossforge.symbolic.checks import (CheckReport, check_mirror_map, mp_lambdify,
                                        numeric_derivatives)
 from lossforge.symbolic.logdomain import L, log_domain
@@ -200,9 +201,9 @@ class MirrorMap:
 
     def latex(self) -> dict[str, str]:
         return {
-            "h": sp.latex(self.h),
-            "phi_inv": sp.latex(self.phi_inv),
-            "phi_tilde": sp.latex(self.phi_tilde.subs(L, sp.Symbol(r"\ell"))),
+            "h": printers.latex(self.h),
+            "phi_inv": printers.latex(self.phi_inv),
+            "phi_tilde": printers.latex(self.phi_tilde.subs(L, sp.Symbol(r"\ell"))),
         }
 
     def latex_block(self) -> str:
