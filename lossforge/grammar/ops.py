@@ -44,7 +44,15 @@ from sympy.codegen.cfunctions import log1p as Log1p
 class OpFunction(sp.Function):
     """A SymPy function whose text form is its op-table name (``log1mexp(x)``), so that the
     safe parser reads ``str(expr)`` back; its LaTeX is the op's template (the LaTeX printer of
-    ``symbolic/printers.py``). Subclass it for a new op that SymPy has no function for."""
+    ``symbolic/printers.py``). Subclass it for a new op that SymPy has no function for, with
+    ``fdiff`` (its exact derivative) and ``elementary`` (its form in exp/log, for mpmath)."""
+
+    @staticmethod
+    def elementary(*args: sp.Expr) -> sp.Expr:
+        raise NotImplementedError
+
+    def _eval_rewrite_as_elementary(self, *args, **kwargs):
+        return self.elementary(*args)
 
     def _sympystr(self, printer):
         args = ", ".join(printer._print(a) for a in self.args)
@@ -58,7 +66,8 @@ class Log1mexp(OpFunction):
         x = self.args[0]
         return -1 / Expm1(-x)  # d/dx log(1 - e^x) = -e^x / (1 - e^x) = -1 / (e^-x - 1)
 
-    def _eval_rewrite_as_elementary(self, x, **kwargs):
+    @staticmethod
+    def elementary(x):
         return sp.log(1 - sp.exp(x))
 
 
@@ -68,7 +77,8 @@ class Softplus(OpFunction):
     def fdiff(self, argindex=1):
         return Sigmoid(self.args[0])
 
-    def _eval_rewrite_as_elementary(self, x, **kwargs):
+    @staticmethod
+    def elementary(x):
         return sp.log(1 + sp.exp(x))
 
 
@@ -78,7 +88,8 @@ class LogSigmoid(OpFunction):
     def fdiff(self, argindex=1):
         return Sigmoid(-self.args[0])
 
-    def _eval_rewrite_as_elementary(self, x, **kwargs):
+    @staticmethod
+    def elementary(x):
         return -sp.log(1 + sp.exp(-x))
 
 
@@ -89,24 +100,25 @@ class Sigmoid(OpFunction):
         x = self.args[0]
         return Sigmoid(x) * Sigmoid(-x)
 
-    def _eval_rewrite_as_elementary(self, x, **kwargs):
+    @staticmethod
+    def elementary(x):
         return 1 / (1 + sp.exp(-x))
 
 
-#: SymPy functions that are not elementary, with their elementary expansion.
-_NON_ELEMENTARY: dict[type, Callable[[sp.Expr], sp.Expr]] = {
-    Log1mexp: lambda x: sp.log(1 - sp.exp(x)),
-    Softplus: lambda x: sp.log(1 + sp.exp(x)),
-    LogSigmoid: lambda x: -sp.log(1 + sp.exp(-x)),
-    Sigmoid: lambda x: 1 / (1 + sp.exp(-x)),
+#: SymPy's codegen functions in the table, with their elementary expansion (lossforge's own
+#: functions carry theirs: ``OpFunction.elementary``).
+_CODEGEN_ELEMENTARY: dict[type, Callable[[sp.Expr], sp.Expr]] = {
     Log1p: lambda x: sp.log(1 + x),
     Expm1: lambda x: sp.exp(x) - 1,
 }
 
 
 def to_elementary(expr: sp.Expr) -> sp.Expr:
-    """Rewrite lossforge's and SymPy's codegen functions into exp/log (for mpmath sampling)."""
-    for cls, expand in _NON_ELEMENTARY.items():
+    """Rewrite lossforge's functions (every ``OpFunction`` head of the table, in table order)
+    and SymPy's codegen functions into exp/log (for mpmath sampling)."""
+    own = {h: h.elementary for op in OPS for h in op.heads
+           if isinstance(h, type) and issubclass(h, OpFunction)}
+    for cls, expand in (own | _CODEGEN_ELEMENTARY).items():
         if expr.has(cls):
             expr = expr.replace(cls, expand)
     return expr
@@ -295,11 +307,11 @@ def extended(*new: Op):
     experiment tries an op without editing ``OPS``."""
     global OPS
     saved = (OPS, dict(OP_BY_NAME), dict(_OP_BY_HEAD))
-    validate_op_table(OPS + tuple(new))
     OPS = OPS + tuple(new)
     OP_BY_NAME.update((op.name, op) for op in new)
     _OP_BY_HEAD.update((h, op) for op in new for h in op.heads)
     try:
+        validate_op_table(OPS)  # with the new ops in place: to_elementary expands them
         yield
     finally:
         OPS = saved[0]

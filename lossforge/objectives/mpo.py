@@ -106,14 +106,19 @@ class Objective:
 
     def __init__(self, spec: MPOSpec, *, check: bool = True):
         self.spec = spec
-        self.name = spec.name
-        self.aggregation = spec.aggregation
-        self.needs_reference = spec.reference
-        self.mirror_map = MirrorMap.from_formula(spec.mirror_map)
+        self.mirror_map = MirrorMap.from_formula(spec.mirror_map)  # shared: parsed once
         if check:
             self.mirror_map.require_valid()
         self._phi = self.mirror_map.compile()
         self._phi_is_identity = self.mirror_map.phi_tilde == L
+        self._compile_formulas(spec)
+
+    def _compile_formulas(self, spec: MPOSpec) -> None:
+        """Everything of ``spec`` but its mirror map: the trainers' attributes, the link G,
+        the imitation term Psi and the weights (``NeuralObjective`` has a network for phi~)."""
+        self.name = spec.name
+        self.aggregation = spec.aggregation
+        self.needs_reference = spec.reference
         params = _param_values(spec)
         self.link_expr = self._parse(spec.link, LINK_VARS, params, "link")
         self.imitation_expr = (self._parse(spec.imitation, IMITATION_VARS, params, "imitation")
