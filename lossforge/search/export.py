@@ -1,7 +1,7 @@
 """Run-directory exports of discovered losses: one standalone torch file per loss and the
 Pareto table (``pareto.tex``). The torch module itself is ``objectives.torch_module``; this
 module adds what a search run knows (run, scenario, score) to the file's docstring, and lays out
-the Pareto front as LaTeX (``python -m lossforge.export`` re-exports both for users).
+the Pareto front as LaTeX (the ``lossforge.export`` package re-exports both for users).
 """
 
 from __future__ import annotations
