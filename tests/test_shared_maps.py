@@ -59,9 +59,9 @@ def test_one_formula_is_parsed_and_verified_once(counts):
     assert len(counts["verify"]) == 1 and set(counts["verify"].values()) == {1}
     assert sum(counts["check"].values()) == 1
     assert all(o.mirror_map is objs[0].mirror_map for o in objs)
-    # the shared map computes what a fresh one does: same phi~ values as its own formula
+    # the shared map is still this map: h' = log p - log(1 - p), so phi~(l) = l - log(1 - e^l)
     l = torch.tensor([-30.0, -2.0, -1e-3], dtype=torch.float64)
-    want = torch.log(-torch.expm1(l)) * 0 + l - torch.log(-torch.expm1(l))
+    want = l - torch.log(-torch.expm1(l))
     assert torch.allclose(objs[1].phi_tilde(l), want, rtol=1e-14)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import textwrap
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
@@ -55,8 +56,9 @@ class OpFunction(sp.Function):
         return self.elementary(*args)
 
     def _sympystr(self, printer):
+        op = op_for_head(type(self))
         args = ", ".join(printer._print(a) for a in self.args)
-        return f"{op_for_head(type(self)).name}({args})"
+        return f"{op.name if op is not None else type(self).__name__}({args})"
 
 
 class Log1mexp(OpFunction):
@@ -295,10 +297,12 @@ def power_op(exponent: sp.Expr) -> tuple[Op, int | None]:
 
 
 def kernel_sources() -> list[str]:
-    """Source of every kernel this module defines that an op's ``source`` calls by name (what
-    an exported torch module defines before its formulas), in table order."""
-    return [inspect.getsource(op.torch) for op in OPS
-            if op.source is not None and op.source.startswith(f"{op.torch.__name__}(")]
+    """Source of every kernel that an op's ``source`` calls by the kernel's own name (the
+    Python functions ``log1mexp`` and ``softplus`` above): what an exported torch module
+    defines before its formulas, in table order."""
+    return [textwrap.dedent(inspect.getsource(op.torch)) for op in OPS
+            if op.source is not None
+            and op.source.startswith(f"{getattr(op.torch, '__name__', '<none>')}(")]
 
 
 @contextmanager
