@@ -3,6 +3,7 @@ SymPy, the torch compiler, exported torch source, LaTeX and the text form."""
 
 from __future__ import annotations
 
+import linecache
 import math
 
 import pytest
@@ -99,6 +100,17 @@ def test_the_table_is_restored_after_the_fixture():
     with pytest.raises(Exception, match="unknown function 'ssp'"):
         parse_formula("ssp(x)", {"x": X})
     assert "scaled_softplus" not in "".join(ops.kernel_sources())
+
+
+def test_exported_kernels_are_read_once_not_from_the_file_at_export_time(monkeypatch):
+    """A search runs for hours; its checkout may be edited meanwhile. The kernels it exports are
+    the ones it computes with (read at import), not whatever the file holds at that line now
+    (reading them at export time put an unrelated function into an exported loss file)."""
+    before = ops.kernel_sources()
+    assert [k.split("(")[0] for k in before] == ["def log1mexp", "def softplus"]
+    edited = ["# edited after import\n"] * 500
+    monkeypatch.setitem(linecache.cache, ops.__file__, (len(edited), None, edited, ops.__file__))
+    assert ops.kernel_sources() == before
 
 
 def test_extending_the_table_validates_the_new_op():

@@ -296,13 +296,24 @@ def power_op(exponent: sp.Expr) -> tuple[Op, int | None]:
     return OP_BY_NAME["pow"], (int(exponent) if exponent.is_Integer else None)
 
 
+def _kernel_source(op: Op) -> str | None:
+    """The source of ``op``'s kernel when its ``source`` calls the kernel by the kernel's own
+    name (the Python functions ``log1mexp`` and ``softplus`` above), else None."""
+    name = getattr(op.torch, "__name__", None)
+    if op.source is None or name is None or not op.source.startswith(f"{name}("):
+        return None
+    return textwrap.dedent(inspect.getsource(op.torch))
+
+
+def _kernel_sources(ops: tuple[Op, ...]) -> dict[str, str]:
+    return {op.name: text for op in ops if (text := _kernel_source(op)) is not None}
+
+
 def kernel_sources() -> list[str]:
-    """Source of every kernel that an op's ``source`` calls by the kernel's own name (the
-    Python functions ``log1mexp`` and ``softplus`` above): what an exported torch module
-    defines before its formulas, in table order."""
-    return [textwrap.dedent(inspect.getsource(op.torch)) for op in OPS
-            if op.source is not None
-            and op.source.startswith(f"{getattr(op.torch, '__name__', '<none>')}(")]
+    """What an exported torch module defines before its formulas: the source of every kernel
+    an op calls by name (``_kernel_source``), in table order. Read when the op enters the table
+    (at import, or by ``extended``): a source file edited later cannot change an export."""
+    return [_KERNEL_SOURCES[op.name] for op in OPS if op.name in _KERNEL_SOURCES]
 
 
 @contextmanager
@@ -310,16 +321,17 @@ def extended(*new: Op):
     """The op table with ``new`` ops added (validated), restored on exit: how a test or an
     experiment tries an op without editing ``OPS``."""
     global OPS
-    saved = (OPS, dict(OP_BY_NAME), dict(_OP_BY_HEAD))
+    saved = (OPS, dict(OP_BY_NAME), dict(_OP_BY_HEAD), dict(_KERNEL_SOURCES))
     OPS = OPS + tuple(new)
     OP_BY_NAME.update((op.name, op) for op in new)
     _OP_BY_HEAD.update((h, op) for op in new for h in op.heads)
     try:
         validate_op_table(OPS)  # with the new ops in place: to_elementary expands them
+        _KERNEL_SOURCES.update(_kernel_sources(new))
         yield
     finally:
         OPS = saved[0]
-        for table, old in ((OP_BY_NAME, saved[1]), (_OP_BY_HEAD, saved[2])):
+        for table, old in zip((OP_BY_NAME, _OP_BY_HEAD, _KERNEL_SOURCES), saved[1:]):
             table.clear()
             table.update(old)
 
@@ -376,3 +388,6 @@ def validate_op_table(ops: tuple[Op, ...] = OPS) -> None:
 
 validate_op_table()
 validate_op_table((RSQRT,))
+
+#: kernel sources by op name, read once here (see ``kernel_sources``)
+_KERNEL_SOURCES: dict[str, str] = _kernel_sources(OPS)
