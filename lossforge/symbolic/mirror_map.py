@@ -51,7 +51,7 @@ from lossforge.symbolic.parser import parse_formula
 P = sp.Symbol("p", positive=True)
 
 #: How many distinct formulas a process keeps parsed maps of (least recently used ones go).
-SHARED_MAPS = 4096
+SHARED_MAPS = 1024
 
 #: The variables a map formula may use: h(p), or phi~(l).
 _MAP_VARIABLES = {"p": P, "l": L}
