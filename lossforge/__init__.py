@@ -5,7 +5,8 @@ Where things live (one stage, one home):
     symbolic/parser.py     user text -> SymPy, never executed
     symbolic/checks.py     convexity / differentiability / Legendre checks
     symbolic/mirror_map.py MirrorMap: h, phi^-1, phi~ (log domain), checks, LaTeX, hash
-    objectives/compile.py  SymPy -> torch
+    symbolic/compile.py    SymPy -> torch
+    symbolic/printers.py   SymPy -> torch source, LaTeX (exports: objectives/torch_module.py)
     objectives/mpo.py      the MPO objective; objectives/zoo.py the known members
     grammar/loader.py      typed grammar files; grammar/trees.py random trees
     bench/                 MuJoCo preference benchmark; bench/fitness.py is the search's entry

@@ -10,7 +10,7 @@ import sympy as sp
 
 from lossforge.errors import GrammarError
 from lossforge.grammar.loader import load_grammar
-from lossforge.grammar.trees import (generate, tree_from_names, tree_latex, tree_to_mirror_map,
+from lossforge.grammar.trees import (generate, tree_from_names, tree_to_mirror_map,
                                      tree_to_names, tree_to_sympy)
 from lossforge.symbolic.checks import _mp_eval, mp_lambdify
 from lossforge.symbolic.mirror_map import P
@@ -47,7 +47,6 @@ def test_trees_respect_height_limits_and_round_trip(domain, dcp):
             assert tree.height <= 4
             names = tree_to_names(tree)
             assert tree_from_names(g, names) == tree
-            assert tree_latex(g, tree)
     with pytest.raises(GrammarError, match="does not define"):
         tree_from_names(domain, ["nosuchop[Real->Real]", "p"])
 

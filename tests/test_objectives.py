@@ -11,7 +11,7 @@ import torch
 from lossforge import MirrorMap, objectives
 from lossforge.errors import CheckError, ConfigError, FormulaError
 from lossforge.grammar import ops
-from lossforge.objectives.compile import CompileError, compile_torch
+from lossforge.symbolic.compile import CompileError, compile_torch
 from lossforge.objectives.mpo import MPOSpec
 
 X = sp.Symbol("x", real=True)

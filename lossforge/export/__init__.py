@@ -2,9 +2,10 @@
 
     torch   a standalone Python module that imports only torch: the WHOLE objective (mirror map,
             link, imitation term, weights, beta, reference or not) as ``loss(...)``, with the
-            stable log-domain kernels kept (``torch_source.py``)
-    latex   the objective as an amsmath block or a complete document (``latex.py``; the
-            search's Pareto table lives there too)
+            stable log-domain kernels kept (``objectives/torch_module.py``; expressions are
+            printed by ``symbolic/printers.py``)
+    latex   the objective as an amsmath block or a complete document (``Objective.latex``;
+            the search's Pareto table is ``search/export.py``)
     json    the ``MPOSpec`` plus its plain-text formula and LaTeX; lossforge loads it back with
             ``MPOSpec.from_json(data["spec"])`` or ``objectives.from_json`` on the file
 
@@ -19,14 +20,21 @@ from __future__ import annotations
 
 import json
 
-from lossforge.export.latex import objective_latex, pareto_table, score_text
-from lossforge.export.torch_source import ExportError, expr_source, module_source
 from lossforge.objectives.mpo import Objective
+from lossforge.objectives.torch_module import ExportError, module_source
+from lossforge.search.export import pareto_table, score_text
+from lossforge.symbolic.printers import expr_source
 
 __all__ = ["FORMATS", "ExportError", "export", "expr_source", "module_source",
            "objective_json", "objective_latex", "pareto_table", "score_text"]
 
 FORMATS = ("torch", "latex", "latex-document", "json")
+
+
+def objective_latex(objective: Objective, *, document: bool = False) -> str:
+    """The whole objective as LaTeX: an amsmath ``aligned`` block, or (``document``) a complete
+    article that compiles on its own."""
+    return objective.latex_document() if document else objective.latex() + "\n"
 
 
 def objective_json(objective: Objective) -> str:

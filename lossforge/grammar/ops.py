@@ -1,12 +1,17 @@
 """The op table: the one place that says what every operator means.
 
-Each ``Op`` gives, for one operator, its SymPy form, its torch form and its LaTeX form, plus the
-numeric domain of its arguments. Everything else is driven from this table:
+Each ``Op`` gives, for one operator, its SymPy form, its torch kernel, its torch source and its
+LaTeX form, plus the numeric domain of its arguments. Everything else is driven from this table,
+so a new op is added here and nowhere else:
 
 * the safe formula parser accepts exactly these function names (``symbolic/parser.py``);
 * grammar files may only name these ops (``grammar/loader.py``);
-* SymPy expressions compile to torch by looking up SymPy heads here (``objectives/compile.py``);
-* LaTeX of trees and of derived expressions uses the templates here.
+* SymPy expressions compile to torch by looking up SymPy heads here (``symbolic/compile.py``),
+  with ``applied_op`` (which op a SymPy node is) and ``power_op`` (which kernel computes a power);
+* exported torch modules spell ops with the ``source`` templates and define the kernels of
+  ``kernel_sources`` (``symbolic/printers.py``);
+* LaTeX of derived expressions (``symbolic/printers.py``) and of trees uses the templates here;
+* the text form of lossforge's own SymPy functions is their op name (``OpFunction``).
 
 The table is validated when this module is imported (``validate_op_table``): every op must build
 in every target, and SymPy and torch must agree numerically on sample points of its domain.
@@ -19,7 +24,10 @@ torch kernels.
 
 from __future__ import annotations
 
+import inspect
 import math
+import textwrap
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -34,109 +42,107 @@ from sympy.codegen.cfunctions import log1p as Log1p
 # --------------------------------------------------------------------------------------------
 
 
-class Log1mexp(sp.Function):
-    """log(1 - exp(x)) for x < 0; the stable form of log(1 - p) in the log domain."""
+class OpFunction(sp.Function):
+    """A SymPy function whose text form is its op-table name (``log1mexp(x)``), so that the
+    safe parser reads ``str(expr)`` back; its LaTeX is the op's template (the LaTeX printer of
+    ``symbolic/printers.py``). Subclass it for a new op that SymPy has no function for, with
+    ``fdiff`` (its exact derivative) and ``elementary`` (its form in exp/log, for mpmath)."""
+
+    @staticmethod
+    def elementary(*args: sp.Expr) -> sp.Expr:
+        raise NotImplementedError
+
+    def _eval_rewrite_as_elementary(self, *args, **kwargs):
+        return self.elementary(*args)
 
     def _sympystr(self, printer):
-        return "log1mexp(%s)" % printer._print(self.args[0])
+        op = op_for_head(type(self))
+        args = ", ".join(printer._print(a) for a in self.args)
+        return f"{op.name if op is not None else type(self).__name__}({args})"
+
+
+class Log1mexp(OpFunction):
+    """log(1 - exp(x)) for x < 0; the stable form of log(1 - p) in the log domain."""
 
     def fdiff(self, argindex=1):
         x = self.args[0]
         return -1 / Expm1(-x)  # d/dx log(1 - e^x) = -e^x / (1 - e^x) = -1 / (e^-x - 1)
 
-    def _eval_rewrite_as_elementary(self, x, **kwargs):
+    @staticmethod
+    def elementary(x):
         return sp.log(1 - sp.exp(x))
 
-    def _latex(self, printer):
-        return r"\log\left(1 - e^{%s}\right)" % printer._print(self.args[0])
 
-
-class Softplus(sp.Function):
+class Softplus(OpFunction):
     """log(1 + exp(x))."""
-
-    def _sympystr(self, printer):
-        return "softplus(%s)" % printer._print(self.args[0])
 
     def fdiff(self, argindex=1):
         return Sigmoid(self.args[0])
 
-    def _eval_rewrite_as_elementary(self, x, **kwargs):
+    @staticmethod
+    def elementary(x):
         return sp.log(1 + sp.exp(x))
 
-    def _latex(self, printer):
-        return r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])
 
-
-class LogSigmoid(sp.Function):
+class LogSigmoid(OpFunction):
     """log(sigmoid(x)) = -softplus(-x)."""
-
-    def _sympystr(self, printer):
-        return "logsigmoid(%s)" % printer._print(self.args[0])
 
     def fdiff(self, argindex=1):
         return Sigmoid(-self.args[0])
 
-    def _eval_rewrite_as_elementary(self, x, **kwargs):
+    @staticmethod
+    def elementary(x):
         return -sp.log(1 + sp.exp(-x))
 
-    def _latex(self, printer):
-        return r"\log\sigma\left(%s\right)" % printer._print(self.args[0])
 
-
-class Sigmoid(sp.Function):
+class Sigmoid(OpFunction):
     """1 / (1 + exp(-x))."""
-
-    def _sympystr(self, printer):
-        return "sigmoid(%s)" % printer._print(self.args[0])
 
     def fdiff(self, argindex=1):
         x = self.args[0]
         return Sigmoid(x) * Sigmoid(-x)
 
-    def _eval_rewrite_as_elementary(self, x, **kwargs):
+    @staticmethod
+    def elementary(x):
         return 1 / (1 + sp.exp(-x))
 
-    def _latex(self, printer):
-        return r"\sigma\left(%s\right)" % printer._print(self.args[0])
 
-
-def _expand_cfunction(cls: type, x: sp.Expr) -> sp.Expr:
-    return cls(x).rewrite(sp.exp if cls is Expm1 else sp.log)
-
-
-#: SymPy functions that are not elementary, with their elementary expansion.
-_NON_ELEMENTARY: dict[type, Callable[[sp.Expr], sp.Expr]] = {
-    Log1mexp: lambda x: sp.log(1 - sp.exp(x)),
-    Softplus: lambda x: sp.log(1 + sp.exp(x)),
-    LogSigmoid: lambda x: -sp.log(1 + sp.exp(-x)),
-    Sigmoid: lambda x: 1 / (1 + sp.exp(-x)),
+#: SymPy's codegen functions in the table, with their elementary expansion (lossforge's own
+#: functions carry theirs: ``OpFunction.elementary``).
+_CODEGEN_ELEMENTARY: dict[type, Callable[[sp.Expr], sp.Expr]] = {
     Log1p: lambda x: sp.log(1 + x),
     Expm1: lambda x: sp.exp(x) - 1,
 }
 
 
 def to_elementary(expr: sp.Expr) -> sp.Expr:
-    """Rewrite lossforge's and SymPy's codegen functions into exp/log (for mpmath sampling)."""
-    for cls, expand in _NON_ELEMENTARY.items():
+    """Rewrite lossforge's functions (every ``OpFunction`` head of the table, in table order)
+    and SymPy's codegen functions into exp/log (for mpmath sampling)."""
+    own = {h: h.elementary for op in OPS for h in op.heads
+           if isinstance(h, type) and issubclass(h, OpFunction)}
+    for cls, expand in (own | _CODEGEN_ELEMENTARY).items():
         if expr.has(cls):
             expr = expr.replace(cls, expand)
     return expr
 
 
 # --------------------------------------------------------------------------------------------
-# torch kernels
+# torch kernels (an exported torch module carries their source: see ``kernel_sources``)
 # --------------------------------------------------------------------------------------------
 
-_LN2 = math.log(2.0)
 
-
-def torch_log1mexp(x: torch.Tensor) -> torch.Tensor:
+def log1mexp(x):
     """log(1 - exp(x)) for x < 0, accurate near 0 and for very negative x (Maechler 2012)."""
-    return torch.where(x > -_LN2, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+    return torch.where(x > -0.6931471805599453, torch.log(-torch.expm1(x)),
+                       torch.log1p(-torch.exp(x)))
 
 
-def torch_softplus(x: torch.Tensor) -> torch.Tensor:
+def softplus(x):
+    """log(1 + exp(x)) without overflow."""
     return torch.logaddexp(x, torch.zeros_like(x))
+
+
+torch_log1mexp, torch_softplus = log1mexp, softplus  # the names lossforge code calls them by
 
 
 def _t_pow(a, b):
@@ -163,11 +169,18 @@ class Op:
     arity:   number of arguments.
     sympy:   builds the SymPy expression from SymPy arguments.
     torch:   the torch kernel (elementwise on tensors).
-    latex:   LaTeX template; ``{0}``, ``{1}`` are the arguments' LaTeX.
+    latex:   LaTeX template; ``{0}``, ``{1}`` are the arguments' LaTeX. For an op with a SymPy
+             head it is exactly what the LaTeX printer prints for that head.
     domain:  per-argument open interval on which the op is defined (and smooth).
-    heads:   SymPy classes that compile back to this op (reverse map for the torch compiler).
+    heads:   SymPy classes that compile back to this op (reverse map for the torch compiler and
+             the printers).
     infix:   the Python operator symbol for binary arithmetic ops (``+ - * / **``), else None.
     smooth:  infinitely differentiable on its domain (relu is not).
+    source:  torch source template of the kernel (``{0}``... are the arguments' source), as an
+             exported module spells it; ``torch``, ``F`` (torch.nn.functional) and the kernels
+             this module defines by name (``log1mexp``, ``softplus``) are in scope there.
+    match:   the op's arguments from a SymPy node of one of its heads, or None when the node is
+             not this op (default: the node's arguments; relu reads ``Max(0, x)`` as ``(x,)``).
     """
 
     name: str
@@ -179,41 +192,69 @@ class Op:
     heads: tuple[type, ...] = ()
     infix: str | None = None
     smooth: bool = True
+    source: str | None = None
+    match: Callable[[sp.Expr], tuple | None] | None = None
+
+
+def _max_with_zero(e: sp.Expr) -> tuple | None:
+    """``Max(0, x)`` -> ``(x,)``: the only Max that is relu."""
+    others = [a for a in e.args if a != 0]
+    return tuple(others) if len(e.args) == 2 and len(others) == 1 else None
 
 
 OPS: tuple[Op, ...] = (
-    # arithmetic (SymPy's Add/Mul/Pow are n-ary; the compiler handles that)
-    Op("add", 2, lambda a, b: a + b, torch.add, r"{0} + {1}", (REAL, REAL), (sp.Add,), "+"),
-    Op("sub", 2, lambda a, b: a - b, torch.sub, r"{0} - {1}", (REAL, REAL), (), "-"),
-    Op("mul", 2, lambda a, b: a * b, torch.mul, r"{0} {1}", (REAL, REAL), (sp.Mul,), "*"),
-    Op("div", 2, lambda a, b: a / b, torch.div, r"\frac{{{0}}}{{{1}}}", (REAL, POS), (), "/"),
-    Op("pow", 2, lambda a, b: a**b, _t_pow, r"{0}^{{{1}}}", (POS, REAL), (sp.Pow,), "**"),
-    Op("neg", 1, lambda a: -a, torch.neg, r"-{0}", (REAL,)),
-    Op("inv", 1, lambda a: 1 / a, torch.reciprocal, r"\frac{{1}}{{{0}}}", (POS,)),
-    Op("square", 1, lambda a: a**2, torch.square, r"{0}^{{2}}", (REAL,)),
-    Op("cube", 1, lambda a: a**3, lambda a: a * a * a, r"{0}^{{3}}", (REAL,)),
-    Op("sqrt", 1, sp.sqrt, torch.sqrt, r"\sqrt{{{0}}}", (POS,)),
+    # arithmetic (SymPy's Add/Mul/Pow are n-ary; the compiler and printers handle that)
+    Op("add", 2, lambda a, b: a + b, torch.add, r"{0} + {1}", (REAL, REAL), (sp.Add,), "+",
+       source="{0} + {1}"),
+    Op("sub", 2, lambda a, b: a - b, torch.sub, r"{0} - {1}", (REAL, REAL), (), "-",
+       source="{0} - {1}"),
+    Op("mul", 2, lambda a, b: a * b, torch.mul, r"{0} {1}", (REAL, REAL), (sp.Mul,), "*",
+       source="{0} * {1}"),
+    Op("div", 2, lambda a, b: a / b, torch.div, r"\frac{{{0}}}{{{1}}}", (REAL, POS), (), "/",
+       source="{0} / {1}"),
+    Op("pow", 2, lambda a, b: a**b, _t_pow, r"{0}^{{{1}}}", (POS, REAL), (sp.Pow,), "**",
+       source="torch.pow({0}, {1})"),
+    Op("neg", 1, lambda a: -a, torch.neg, r"-{0}", (REAL,), source="-{0}"),
+    Op("inv", 1, lambda a: 1 / a, torch.reciprocal, r"\frac{{1}}{{{0}}}", (POS,),
+       source="torch.reciprocal({0})"),
+    Op("square", 1, lambda a: a**2, torch.square, r"{0}^{{2}}", (REAL,),
+       source="torch.square({0})"),
+    Op("cube", 1, lambda a: a**3, lambda a: a * a * a, r"{0}^{{3}}", (REAL,),
+       source="{0} * {0} * {0}"),
+    Op("sqrt", 1, sp.sqrt, torch.sqrt, r"\sqrt{{{0}}}", (POS,), source="torch.sqrt({0})"),
     # exponentials and logarithms
-    Op("exp", 1, sp.exp, torch.exp, r"e^{{{0}}}", (REAL,), (sp.exp,)),
-    Op("log", 1, sp.log, torch.log, r"\log\left({0}\right)", (POS,), (sp.log,)),
-    Op("log1p", 1, Log1p, torch.log1p, r"\log\left(1 + {0}\right)", (GT_M1,), (Log1p,)),
-    Op("expm1", 1, Expm1, torch.expm1, r"\left(e^{{{0}}} - 1\right)", (REAL,), (Expm1,)),
-    Op("log1mexp", 1, Log1mexp, torch_log1mexp, r"\log\left(1 - e^{{{0}}}\right)", (NEG,),
-       (Log1mexp,)),
-    Op("softplus", 1, Softplus, torch_softplus, r"\operatorname{{softplus}}\left({0}\right)",
-       (REAL,), (Softplus,)),
+    Op("exp", 1, sp.exp, torch.exp, r"e^{{{0}}}", (REAL,), (sp.exp,), source="torch.exp({0})"),
+    Op("log", 1, sp.log, torch.log, r"\log{{\left({0} \right)}}", (POS,), (sp.log,),
+       source="torch.log({0})"),
+    Op("log1p", 1, Log1p, torch.log1p, r"\operatorname{{log1p}}{{\left({0} \right)}}", (GT_M1,),
+       (Log1p,), source="torch.log1p({0})"),
+    Op("expm1", 1, Expm1, torch.expm1, r"\operatorname{{expm}}_{{1}}{{\left({0} \right)}}",
+       (REAL,), (Expm1,), source="torch.expm1({0})"),
+    Op("log1mexp", 1, Log1mexp, log1mexp, r"\log\left(1 - e^{{{0}}}\right)", (NEG,),
+       (Log1mexp,), source="log1mexp({0})"),
+    Op("softplus", 1, Softplus, softplus, r"\operatorname{{softplus}}\left({0}\right)",
+       (REAL,), (Softplus,), source="softplus({0})"),
     Op("logsigmoid", 1, LogSigmoid, F.logsigmoid, r"\log\sigma\left({0}\right)", (REAL,),
-       (LogSigmoid,)),
-    Op("sigmoid", 1, Sigmoid, torch.sigmoid, r"\sigma\left({0}\right)", (REAL,), (Sigmoid,)),
+       (LogSigmoid,), source="F.logsigmoid({0})"),
+    Op("sigmoid", 1, Sigmoid, torch.sigmoid, r"\sigma\left({0}\right)", (REAL,), (Sigmoid,),
+       source="torch.sigmoid({0})"),
     Op("xlogx", 1, lambda a: a * sp.log(a), lambda a: torch.special.xlogy(a, a),
-       r"{0} \log\left({0}\right)", (POS,)),
+       r"{0} \log\left({0}\right)", (POS,), source="torch.special.xlogy({0}, {0})"),
     # others
-    Op("tanh", 1, sp.tanh, torch.tanh, r"\tanh\left({0}\right)", (REAL,), (sp.tanh,)),
-    Op("sin", 1, sp.sin, torch.sin, r"\sin\left({0}\right)", (REAL,), (sp.sin,)),
-    Op("cos", 1, sp.cos, torch.cos, r"\cos\left({0}\right)", (REAL,), (sp.cos,)),
+    Op("tanh", 1, sp.tanh, torch.tanh, r"\tanh{{\left({0} \right)}}", (REAL,), (sp.tanh,),
+       source="torch.tanh({0})"),
+    Op("sin", 1, sp.sin, torch.sin, r"\sin{{\left({0} \right)}}", (REAL,), (sp.sin,),
+       source="torch.sin({0})"),
+    Op("cos", 1, sp.cos, torch.cos, r"\cos{{\left({0} \right)}}", (REAL,), (sp.cos,),
+       source="torch.cos({0})"),
     Op("relu", 1, lambda a: sp.Max(0, a), torch.relu, r"\max\left(0, {0}\right)", (REAL,),
-       (sp.Max,), smooth=False),
+       (sp.Max,), smooth=False, source="torch.relu({0})", match=_max_with_zero),
 )
+
+#: x**(-1/2): a kernel of the compiler and the printers (one rounding), not a formula function
+#: (formulas write ``1/sqrt(x)``), so it is not in ``OPS``.
+RSQRT = Op("rsqrt", 1, lambda a: 1 / sp.sqrt(a), torch.rsqrt, r"\frac{{1}}{{\sqrt{{{0}}}}}",
+           (POS,), source="torch.rsqrt({0})")
 
 OP_BY_NAME: dict[str, Op] = {op.name: op for op in OPS}
 
@@ -227,6 +268,72 @@ def op_for_head(head: type) -> Op | None:
 
 
 _OP_BY_HEAD: dict[type, Op] = {h: op for op in OPS for h in op.heads}
+
+
+def applied_op(e: sp.Expr) -> tuple[Op, tuple[sp.Expr, ...]] | None:
+    """``(op, arguments)`` when ``e`` is an op of the table applied to arguments (``Max(0, x)``
+    is relu of ``x``), else None. SymPy's n-ary Add/Mul/Pow are structure, not applications:
+    the compiler and the printers take them apart themselves."""
+    op = _OP_BY_HEAD.get(e.func)
+    if op is None or op.infix is not None:
+        return None
+    args = op.match(e) if op.match is not None else e.args
+    return (op, tuple(args)) if args is not None and len(args) == op.arity else None
+
+
+def power_op(exponent: sp.Expr) -> tuple[Op, int | None]:
+    """How ``x**exponent`` is computed: ``(op, k)``. A unary op (inv, square, sqrt, rsqrt) for
+    the exponents that have one kernel; else ``pow`` with the integer ``k`` as its literal
+    exponent, or with ``k = None`` when the exponent is an expression of its own."""
+    if exponent == -1:
+        return OP_BY_NAME["inv"], None
+    if exponent == 2:
+        return OP_BY_NAME["square"], None
+    if exponent == sp.Rational(1, 2):
+        return OP_BY_NAME["sqrt"], None
+    if exponent == sp.Rational(-1, 2):
+        return RSQRT, None
+    return OP_BY_NAME["pow"], (int(exponent) if exponent.is_Integer else None)
+
+
+def _kernel_source(op: Op) -> str | None:
+    """The source of ``op``'s kernel when its ``source`` calls the kernel by the kernel's own
+    name (the Python functions ``log1mexp`` and ``softplus`` above), else None."""
+    name = getattr(op.torch, "__name__", None)
+    if op.source is None or name is None or not op.source.startswith(f"{name}("):
+        return None
+    return textwrap.dedent(inspect.getsource(op.torch))
+
+
+def _kernel_sources(ops: tuple[Op, ...]) -> dict[str, str]:
+    return {op.name: text for op in ops if (text := _kernel_source(op)) is not None}
+
+
+def kernel_sources() -> list[str]:
+    """What an exported torch module defines before its formulas: the source of every kernel
+    an op calls by name (``_kernel_source``), in table order. Read when the op enters the table
+    (at import, or by ``extended``): a source file edited later cannot change an export."""
+    return [_KERNEL_SOURCES[op.name] for op in OPS if op.name in _KERNEL_SOURCES]
+
+
+@contextmanager
+def extended(*new: Op):
+    """The op table with ``new`` ops added (validated), restored on exit: how a test or an
+    experiment tries an op without editing ``OPS``."""
+    global OPS
+    saved = (OPS, dict(OP_BY_NAME), dict(_OP_BY_HEAD), dict(_KERNEL_SOURCES))
+    OPS = OPS + tuple(new)
+    OP_BY_NAME.update((op.name, op) for op in new)
+    _OP_BY_HEAD.update((h, op) for op in new for h in op.heads)
+    try:
+        validate_op_table(OPS)  # with the new ops in place: to_elementary expands them
+        _KERNEL_SOURCES.update(_kernel_sources(new))
+        yield
+    finally:
+        OPS = saved[0]
+        for table, old in zip((OP_BY_NAME, _OP_BY_HEAD, _KERNEL_SOURCES), saved[1:]):
+            table.clear()
+            table.update(old)
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,7 +353,8 @@ def _samples(interval: tuple[float, float]) -> list[float]:
 
 
 def validate_op_table(ops: tuple[Op, ...] = OPS) -> None:
-    """Check every op builds in SymPy, torch and LaTeX and that SymPy and torch agree.
+    """Check every op builds in SymPy, torch, torch source and LaTeX and that SymPy and torch
+    agree.
 
     Raises AssertionError naming the op; runs at import (about 20 ms).
     """
@@ -259,10 +367,14 @@ def validate_op_table(ops: tuple[Op, ...] = OPS) -> None:
     for op in ops:
         assert op.arity == len(op.domain), f"op {op.name}: arity {op.arity} != domain arity"
         op.latex.format(*(f"x_{i}" for i in range(op.arity)))
+        if op.heads and op.infix is None:
+            assert op.source is not None, (
+                f"op {op.name}: a SymPy head reaches the torch exporter, which needs its source")
+        if op.source is not None:
+            op.source.format(*(f"x{i}" for i in range(op.arity)))
         syms = sp.symbols(f"a0:{op.arity}", real=True)
         expr = op.sympy(*syms)
         assert isinstance(expr, sp.Expr), f"op {op.name}: SymPy form is not an expression"
-        sp.latex(expr)
         elementary = to_elementary(expr)
         for point in itertools.islice(itertools.product(*(_samples(d) for d in op.domain)), 12):
             exact = {s: sp.Rational(v) for s, v in zip(syms, point)}  # no float rounding
@@ -275,3 +387,7 @@ def validate_op_table(ops: tuple[Op, ...] = OPS) -> None:
 
 
 validate_op_table()
+validate_op_table((RSQRT,))
+
+#: kernel sources by op name, read once here (see ``kernel_sources``)
+_KERNEL_SOURCES: dict[str, str] = _kernel_sources(OPS)

@@ -10,7 +10,6 @@ each type's smallest producible height, so a typed tree never dead-ends the way 
 from __future__ import annotations
 
 import random
-import re
 
 import sympy as sp
 from deap import gp
@@ -122,34 +121,3 @@ def tree_from_names(grammar: Grammar, names: list[str]) -> gp.PrimitiveTree:
     tree = gp.PrimitiveTree(nodes)
     tree_to_sympy(grammar, tree)  # validates arity/structure
     return tree
-
-
-def tree_latex(grammar: Grammar, tree: gp.PrimitiveTree) -> str:
-    """LaTeX of a tree as written (op-table templates; no SymPy reordering)."""
-    by_key = {prod.key: prod.op for prod in grammar.productions}
-
-    def build(i: int) -> tuple[str, int]:
-        node = tree[i]
-        if isinstance(node, gp.Terminal):
-            text = node.name if node.name in grammar.variable_names else sp.latex(
-                sp.Rational(node.name.split("[")[0]))
-            return text, i + 1
-        op = by_key[node.name]
-        args, j = [], i + 1
-        for _ in range(node.arity):
-            a, j = build(j)
-            args.append(rf"\left({a}\right)" if _needs_parens(op.name, a) else a)
-        return op.latex.format(*args), j
-
-    return build(0)[0]
-
-
-_ATOMIC = re.compile(r"^([A-Za-z0-9.]+|\\frac\{.*\}\{.*\}|\\left\(.*\\right\))$")
-
-
-def _needs_parens(op_name: str, arg: str) -> bool:
-    """Whether an argument's LaTeX must be bracketed inside op ``op_name``."""
-    if _ATOMIC.match(arg) and not arg.startswith("\\frac") or op_name in ("add", "div"):
-        return op_name in ("pow", "square", "cube") and "^" in arg
-    return op_name in ("pow", "square", "cube", "mul", "neg", "sub") and not arg.startswith(
-        ("\\log", "\\sqrt", "e^", "\\sin", "\\cos", "\\tanh", "\\operatorname", "\\sigma"))

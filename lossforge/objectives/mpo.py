@@ -29,7 +29,8 @@ import sympy as sp
 import torch
 
 from lossforge.errors import ConfigError, FormulaError
-from lossforge.objectives.compile import compile_torch
+from lossforge.symbolic import printers
+from lossforge.symbolic.compile import compile_torch
 from lossforge.symbolic.logdomain import L
 from lossforge.symbolic.mirror_map import MirrorMap
 from lossforge.symbolic.parser import parse_formula
@@ -105,14 +106,19 @@ class Objective:
 
     def __init__(self, spec: MPOSpec, *, check: bool = True):
         self.spec = spec
-        self.name = spec.name
-        self.aggregation = spec.aggregation
-        self.needs_reference = spec.reference
-        self.mirror_map = MirrorMap.from_formula(spec.mirror_map)
+        self.mirror_map = MirrorMap.from_formula(spec.mirror_map)  # shared: parsed once
         if check:
             self.mirror_map.require_valid()
         self._phi = self.mirror_map.compile()
         self._phi_is_identity = self.mirror_map.phi_tilde == L
+        self._compile_formulas(spec)
+
+    def _compile_formulas(self, spec: MPOSpec) -> None:
+        """Everything of ``spec`` but its mirror map: the trainers' attributes, the link G,
+        the imitation term Psi and the weights (``NeuralObjective`` has a network for phi~)."""
+        self.name = spec.name
+        self.aggregation = spec.aggregation
+        self.needs_reference = spec.reference
         params = _param_values(spec)
         self.link_expr = self._parse(spec.link, LINK_VARS, params, "link")
         self.imitation_expr = (self._parse(spec.imitation, IMITATION_VARS, params, "imitation")
@@ -213,18 +219,18 @@ class Objective:
         sub = {D: sp.Symbol(r"\Delta"), RW: sp.Symbol("r_w"), RL: sp.Symbol("r_l"),
                L: sp.Symbol(r"\ell_w"), N: sp.Symbol("n_w")}
         phi = self.mirror_map.latex()["phi_tilde"]
-        beta = "" if s.beta == 1 else sp.latex(sp.Rational(repr(float(s.beta))))
+        beta = "" if s.beta == 1 else printers.latex(sp.Rational(repr(float(s.beta))))
         ref = r" - \tilde\phi(\ell_{\mathrm{ref}}(y|x))" if s.reference else ""
-        link = sp.latex(self.link_expr.subs(sub))
+        link = printers.latex(self.link_expr.subs(sub))
         total = (link if self.w_pref_expr == 1
-                 else rf"{sp.latex(self.w_pref_expr)} \left[{link}\right]")
+                 else rf"{printers.latex(self.w_pref_expr)} \left[{link}\right]")
         if self.imitation_expr is not None:
-            psi = sp.latex(self.imitation_expr.subs(sub))
-            w = "" if self.w_sft_expr == 1 else sp.latex(self.w_sft_expr) + r"\,"
+            psi = printers.latex(self.imitation_expr.subs(sub))
+            w = "" if self.w_sft_expr == 1 else printers.latex(self.w_sft_expr) + r"\,"
             total += rf" + {w}\left[{psi}\right]"
         return ("\\begin{aligned}\n"
-                f"  h(p) &= {sp.latex(self.mirror_map.h)} \\\\\n"
-                f"  \\phi^{{-1}}(p) = h'(p) &= {sp.latex(self.mirror_map.phi_inv)} + c \\\\\n"
+                f"  h(p) &= {printers.latex(self.mirror_map.h)} \\\\\n"
+                f"  \\phi^{{-1}}(p) = h'(p) &= {printers.latex(self.mirror_map.phi_inv)} + c \\\\\n"
                 f"  \\tilde\\phi(\\ell) &= {phi} \\\\\n"
                 f"  r_\\theta(x,y) &= {beta}\\left[\\tilde\\phi(\\ell_\\theta(y|x)){ref}\\right] "
                 "\\\\\n"

@@ -211,7 +211,8 @@ class NeuralSpec:
         return NeuralMap(self.params, self.hidden, self.l_range)
 
     def base_spec(self) -> MPOSpec:
-        """Everything but phi~, as a symbolic spec (phi~ placeholder: DPO's p log p)."""
+        """Everything but phi~, as a symbolic spec (its ``mirror_map`` is DPO's p log p, which
+        ``NeuralObjective`` never reads: phi~ is the network)."""
         return MPOSpec(name=self.name, mirror_map="p*log(p)", beta=self.beta,
                        reference=self.reference, link=self.link, aggregation=self.aggregation,
                        description=self.description)
@@ -247,7 +248,7 @@ class NeuralObjective(Objective):
     reward association unchanged (the symbolic base supplies link, beta, reference, weights)."""
 
     def __init__(self, spec: NeuralSpec, *, check: bool = True):
-        super().__init__(spec.base_spec(), check=False)
+        self._compile_formulas(spec.base_spec())  # link and beta; phi~ is the network
         self.spec = spec
         self.network = spec.map
         if check:

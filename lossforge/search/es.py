@@ -32,9 +32,9 @@ import numpy as np
 
 from lossforge.bench._io import atomic_write_json, atomic_write_text
 from lossforge.errors import CheckpointError, ConfigError
-from lossforge.export.latex import pareto_table
 from lossforge.objectives.neural import DEFAULT_L_RANGE, NeuralMap, NeuralSpec, n_params
 from lossforge.search import engine, rundir
+from lossforge.search.export import pareto_table
 
 STATE_VERSION = 1
 METHOD = "es"

@@ -207,7 +207,7 @@ def numeric_derivatives(h: sp.Expr, p: sp.Symbol):
     something the op table cannot compile."""
     import torch
 
-    from lossforge.objectives.compile import CompileError, compile_torch
+    from lossforge.symbolic.compile import CompileError, compile_torch
 
     try:
         f = compile_torch(h, [p])

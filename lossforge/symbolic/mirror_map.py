@@ -18,10 +18,17 @@ Only h' enters a loss, so such a map is checked one derivative lower (h' finite 
 increasing on (0, 1), i.e. phi~ strictly increasing in l) and is the same kind of object
 everywhere else. This is how formulas reach slopes that depend on l at summed log-probs of
 long responses (l ~ -600, p = e^l ~ 0), where every elementary h(p) reduces to c * p log p.
+
+Maps are shared: ``from_formula`` and ``from_expr`` return the same object for the same formula
+within a process (memoised, up to ``SHARED_MAPS`` distinct formulas), and a map computes its
+derived forms, checks and verified torch function once. So a formula on its way through a
+search (validation, the objective, its fingerprint, every evaluation, every export) is parsed,
+derived and verified once per process, not once per step.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import warnings
 from functools import cached_property
@@ -33,13 +40,21 @@ import torch
 
 from lossforge.errors import CheckError, FormulaError
 from lossforge.grammar.ops import to_elementary
+from lossforge.symbolic import printers
 from lossforge.symbolic.checks import (CheckReport, check_mirror_map, mp_lambdify,
                                        numeric_derivatives)
+from lossforge.symbolic.compile import compile_torch
 from lossforge.symbolic.logdomain import L, log_domain
 from lossforge.symbolic.parser import parse_formula
 
 #: The probability variable of every mirror map.
 P = sp.Symbol("p", positive=True)
+
+#: How many distinct formulas a process keeps parsed maps of (least recently used ones go).
+SHARED_MAPS = 1024
+
+#: The variables a map formula may use: h(p), or phi~(l).
+_MAP_VARIABLES = {"p": P, "l": L}
 
 #: Fixed points where h'' is evaluated for the semantic hash.
 _HASH_POINTS = np.array([0.05, 0.2, 0.5, 0.7, 0.93])
@@ -65,30 +80,39 @@ class MirrorMap:
         self.given = h            # the formula as given: h(p), or phi~(l) (see from_expr)
         self.order = 2            # derivatives from the given formula to h''
         self.source = source if source is not None else str(h)
-        self._report: CheckReport | None = None
-        self._proved_attempted = False
+        #: check reports by time limit: (report, whether a proof was attempted)
+        self._reports: dict[float, tuple[CheckReport, bool]] = {}
+        self._phi_fn = None       # the compiled phi~ (``compile``)
+        self._verified = False    # ... and whether its log-domain rewrite was verified
 
     @classmethod
     def from_expr(cls, expr: sp.Expr, source: str | None = None) -> "MirrorMap":
-        """h(p) when expr is in p; phi~(l) when it is in l (the module docstring)."""
+        """h(p) when expr is in p; phi~(l) when it is in l (the module docstring). The same
+        expression and source give the same (shared) map within a process."""
         if not isinstance(expr, sp.Expr):
             raise FormulaError(f"a mirror map must be a SymPy expression, got "
                                f"{type(expr).__name__}")
+        return _shared_map(expr, str(expr) if source is None else source)
+
+    @classmethod
+    def _build(cls, expr: sp.Expr, source: str) -> "MirrorMap":
         if L not in expr.free_symbols:
             return cls(expr, source)
         if P in expr.free_symbols:
-            raise FormulaError(f"mirror map {source or expr} uses both p and l: write h(p) in p "
+            raise FormulaError(f"mirror map {source} uses both p and l: write h(p) in p "
                                "or phi~(l) in l")
         h_prime = expr.subs(L, sp.log(P))
-        mm = cls(sp.Integral(h_prime, P), source if source is not None else str(expr))
+        mm = cls(sp.Integral(h_prime, P), source)
         mm.given, mm.order = expr, 1
         mm.__dict__["h_prime"] = h_prime   # seed the cached property: no diff of an Integral
         return mm
 
     @classmethod
     def from_formula(cls, text: str) -> "MirrorMap":
-        """Parse a user formula: h in p, or phi~ in l (safe parser: nothing is executed)."""
-        return cls.from_expr(parse_formula(text, {"p": P, "l": L}), source=text)
+        """Parse a user formula: h in p, or phi~ in l (safe parser: nothing is executed).
+        Each distinct text is parsed once per process; the map is shared (``from_expr``)."""
+        expr = _parse_map(text) if isinstance(text, str) else parse_formula(text, _MAP_VARIABLES)
+        return cls.from_expr(expr, source=text)
 
     @property
     def formula(self) -> str:
@@ -151,17 +175,17 @@ class MirrorMap:
 
     def check(self, *, time_limit_s: float = 1.0, legendre: bool = True,
               prove: bool = True) -> CheckReport:
-        """Validity checks of mpo.md (cached; a later call asking for more recomputes).
+        """Validity checks of mpo.md (cached per time limit; a later call asking for more
+        recomputes).
 
         ``prove=False``: sampling only (fast screen); ``legendre``: also the Legendre property."""
-        have = self._report
-        if (have is None or (legendre and have.legendre is None)
-                or (prove and not self._proved_attempted)):
-            self._report = check_mirror_map(self._checked, P, time_limit_s=time_limit_s,
-                                            legendre=legendre, derivatives=self._derivatives,
-                                            numeric=self._numeric, prove=prove, order=self.order)
-            self._proved_attempted = prove
-        return self._report
+        have, proved = self._reports.get(time_limit_s, (None, False))
+        if have is None or (legendre and have.legendre is None) or (prove and not proved):
+            have = check_mirror_map(self._checked, P, time_limit_s=time_limit_s,
+                                    legendre=legendre, derivatives=self._derivatives,
+                                    numeric=self._numeric, prove=prove, order=self.order)
+            self._reports[time_limit_s] = (have, prove)
+        return have
 
     def require_valid(self) -> CheckReport:
         report = self.check(legendre=False)
@@ -200,9 +224,9 @@ class MirrorMap:
 
     def latex(self) -> dict[str, str]:
         return {
-            "h": sp.latex(self.h),
-            "phi_inv": sp.latex(self.phi_inv),
-            "phi_tilde": sp.latex(self.phi_tilde.subs(L, sp.Symbol(r"\ell"))),
+            "h": printers.latex(self.h),
+            "phi_inv": printers.latex(self.phi_inv),
+            "phi_tilde": printers.latex(self.phi_tilde.subs(L, sp.Symbol(r"\ell"))),
         }
 
     def latex_block(self) -> str:
@@ -231,13 +255,14 @@ class MirrorMap:
 
     def compile(self, verify: bool = True):
         """torch function l -> phi~(l). With ``verify`` the stable rewrite is checked against
-        40-digit evaluation of phi^-1(exp(l)) on l in [-30, -1e-6] (relative 1e-9)."""
-        from lossforge.objectives.compile import compile_torch
-
-        fn = compile_torch(self.phi_tilde, [L])
-        if verify:
-            self._verify_log_domain(fn)
-        return fn
+        40-digit evaluation of phi^-1(exp(l)) on l in [-30, -1e-6] (relative 1e-9). Both are
+        done once per map: later calls return the same function."""
+        if self._phi_fn is None:
+            self._phi_fn = compile_torch(self.phi_tilde, [L])
+        if verify and not self._verified:
+            self._verify_log_domain(self._phi_fn)
+            self._verified = True
+        return self._phi_fn
 
     def _verify_log_domain(self, fn) -> None:
         ls = -np.logspace(-6, np.log10(30.0), 25)
@@ -266,6 +291,22 @@ class MirrorMap:
                     raise CheckError(
                         f"log-domain form of {self.source!r} disagrees with phi^-1(exp(l)) at "
                         f"l = {x:.6g}: compiled {float(g)!r}, exact {mpmath.nstr(w, 15)}")
+
+
+@functools.lru_cache(maxsize=SHARED_MAPS)
+def _parse_map(text: str) -> sp.Expr:
+    return parse_formula(text, _MAP_VARIABLES)
+
+
+@functools.lru_cache(maxsize=SHARED_MAPS)
+def _shared_map(expr: sp.Expr, source: str) -> MirrorMap:
+    return MirrorMap._build(expr, source)
+
+
+def clear_shared_maps() -> None:
+    """Forget every shared map and parsed formula (the next use parses and verifies again)."""
+    _parse_map.cache_clear()
+    _shared_map.cache_clear()
 
 
 class _LazyDerivatives:

@@ -17,7 +17,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from lossforge.errors import FormulaError
-from lossforge.grammar.ops import CONSTANTS, OP_BY_NAME
+from lossforge.grammar.ops import CONSTANTS, OP_BY_NAME, applied_op
 
 MAX_LENGTH = 2000      # characters
 MAX_NODES = 400        # syntax-tree nodes
@@ -137,11 +137,11 @@ class _TextPrinter(StrPrinter):
     ``relu(x)``), so that ``parse_formula(formula_text(e))`` gives ``e`` back."""
 
     def _print_Max(self, expr):
-        zero = [a for a in expr.args if a == 0]
-        rest = [a for a in expr.args if a != 0]
-        if len(expr.args) == 2 and zero and len(rest) == 1:
-            return f"relu({self._print(rest[0])})"
-        raise FormulaError(f"{expr} has no op-table form (only max(0, x) = relu(x))")
+        found = applied_op(expr)
+        if found is None:
+            raise FormulaError(f"{expr} has no op-table form (only max(0, x) = relu(x))")
+        op, args = found
+        return f"{op.name}({', '.join(self._print(a) for a in args)})"
 
 
 def formula_text(expr: sp.Expr) -> str:

@@ -254,7 +254,7 @@ class _Analysis:
         if self._grid is None:
             import torch
 
-            from lossforge.objectives.compile import compile_torch
+            from lossforge.symbolic.compile import compile_torch
 
             f = compile_torch(self.g, [self.d, self.t])
             vals, grads = [], []

@@ -1,182 +1,36 @@
 """A whole MPO objective as a standalone Python module that needs only torch.
 
-Two layers:
-
-* ``expr_source(expr, names)`` prints a SymPy expression as torch source. It is driven by the op
-  table (``lossforge.grammar.ops``): every SymPy head the objective compiler accepts has a spelling
-  in ``FUNCTION_SOURCE`` here, and an import-time check fails loudly if the op table gains an op
-  this printer cannot spell. SymPy's n-ary Add/Mul/Pow are printed as Python arithmetic (a product
-  with negative powers becomes one division, as the compiler does it).
-* ``module_source(objective)`` writes the file: the stable kernels (log1mexp, softplus), one
-  function per piece of the objective (phi~, the link G, the imitation term Psi, the weights) and
-  ``loss(...)``, which assembles them exactly as ``Objective.__call__`` does (same arguments, same
-  order of operations), so the file returns the same per-example losses as lossforge to float
-  precision (the tests import it in a fresh interpreter without lossforge and compare).
+``module_source(objective)`` writes the file: the stable kernels (log1mexp, softplus: the op
+table's own source), one function per piece of the objective (phi~, the link G, the imitation
+term Psi, the weights), each printed by ``symbolic.printers.expr_source``, and ``loss(...)``,
+which assembles them exactly as ``Objective.__call__`` does (same arguments, same order of
+operations), so the file returns the same per-example losses as lossforge to float precision
+(the tests import it in a fresh interpreter without lossforge and compare). An ES network's
+objective (``objectives/neural.py``) is written with the network's parameters as literals.
 
 Nothing a user typed is copied into the file as code: expressions are printed from SymPy trees,
 numbers as float literals, and names/descriptions only inside an escaped docstring or ``repr``.
+``python -m lossforge.export`` and a search's run directory (``search/export.py``) use it.
 """
 
 from __future__ import annotations
 
 import math
 import pprint
-from typing import Mapping
 
 import sympy as sp
 
-from lossforge.errors import LossforgeError
-from lossforge.grammar.ops import OPS, op_for_head
+from lossforge.grammar.ops import kernel_sources
 from lossforge.objectives.mpo import D, N, RL, RW, T, Objective
 from lossforge.symbolic.logdomain import L
+from lossforge.symbolic.printers import ExportError, expr_source, number_source
 
-__all__ = ["ExportError", "FUNCTION_SOURCE", "expr_source", "module_source"]
-
-
-class ExportError(LossforgeError):
-    """An objective (or expression) cannot be written as standalone torch source."""
+__all__ = ["ExportError", "module_source"]
 
 
-#: torch source of every op that reaches the printer as a SymPy function head. ``{0}`` is the
-#: argument. log1mexp and softplus are the stable kernels the module defines (_KERNELS below).
-FUNCTION_SOURCE: dict[str, str] = {
-    "exp": "torch.exp({0})",
-    "log": "torch.log({0})",
-    "log1p": "torch.log1p({0})",
-    "expm1": "torch.expm1({0})",
-    "log1mexp": "log1mexp({0})",
-    "softplus": "softplus({0})",
-    "logsigmoid": "F.logsigmoid({0})",
-    "sigmoid": "torch.sigmoid({0})",
-    "tanh": "torch.tanh({0})",
-    "sin": "torch.sin({0})",
-    "cos": "torch.cos({0})",
-    "relu": "torch.relu({0})",  # SymPy Max(0, x)
-}
-#: Ops printed from SymPy's Add / Mul / Pow structure rather than by name.
-_STRUCTURAL = {"add", "mul", "pow"}
-
-
-def _validate_spellings() -> None:
-    """Every op with a SymPy head must be printable: fail at import, naming the op."""
-    missing = [op.name for op in OPS
-               if op.heads and op.name not in FUNCTION_SOURCE and op.name not in _STRUCTURAL]
-    if missing:
-        raise AssertionError(f"lossforge.export.torch_source has no torch spelling for op(s) "
-                             f"{', '.join(missing)}: add them to FUNCTION_SOURCE")
-
-
-_validate_spellings()
-
-# precedence levels of the printed forms (higher binds tighter)
-_ADD, _MUL, _UNARY, _POW, _ATOM = 1, 2, 3, 4, 5
-
-
-def _number(value: float) -> str:
-    if not math.isfinite(value):
-        raise ExportError(f"constant {value!r} is not a finite number")
-    return repr(float(value))
-
-
-def expr_source(expr: sp.Expr, names: Mapping[sp.Symbol, str]) -> str:
-    """torch source of ``expr``; ``names`` maps each free symbol to a Python identifier."""
-    return _print(sp.sympify(expr), names)[0]
-
-
-def _wrap(printed: tuple[str, int], level: int) -> str:
-    text, prec = printed
-    return f"({text})" if prec < level else text
-
-
-def _print(e: sp.Expr, names) -> tuple[str, int]:
-    if not e.free_symbols:
-        try:
-            value = float(e)
-        except TypeError:
-            raise ExportError(f"constant {e} is not a real number") from None
-        return (_number(value), _ATOM if value >= 0 else _UNARY)
-    if e.is_Symbol:
-        if e not in names:
-            raise ExportError(f"expression uses {e}, which is not an input here")
-        return (names[e], _ATOM)
-    if e.is_Add:
-        return _print_add(e, names)
-    if e.is_Mul:
-        return _print_mul(e, names)
-    if e.is_Pow:
-        return _print_pow(e.base, e.exp, names)
-    if isinstance(e, sp.Max):
-        others = [a for a in e.args if a != 0]
-        if len(e.args) == 2 and len(others) == 1:
-            return (FUNCTION_SOURCE["relu"].format(_print(others[0], names)[0]), _ATOM)
-        raise ExportError(f"only max(0, x) can be exported, got {e}")
-    op = op_for_head(e.func)
-    if op is None or op.name not in FUNCTION_SOURCE or op.arity != len(e.args):
-        raise ExportError(f"no torch spelling for {e.func.__name__} in {e}")
-    args = ", ".join(_print(a, names)[0] for a in e.args)
-    return (FUNCTION_SOURCE[op.name].format(args), _ATOM)
-
-
-def _print_add(e: sp.Expr, names) -> tuple[str, int]:
-    terms = list(e.as_ordered_terms())
-    text = _wrap(_print(terms[0], names), _ADD)
-    for term in terms[1:]:
-        if term.could_extract_minus_sign():
-            text += " - " + _wrap(_print(-term, names), _MUL)
-        else:
-            text += " + " + _wrap(_print(term, names), _ADD + 1)
-    return (text, _ADD)
-
-
-def _print_mul(e: sp.Expr, names) -> tuple[str, int]:
-    coeff, factors = e.as_coeff_mul()
-    if coeff < 0:
-        return ("-" + _wrap(_print(-e, names), _UNARY), _UNARY)
-    num, den = [], []
-    for f in factors:
-        if f.is_Pow and f.exp.is_Number and f.exp < 0:
-            den.append(f.base if f.exp == -1 else sp.Pow(f.base, -f.exp))
-        else:
-            num.append(f)
-    parts = ([_number(float(coeff))] if coeff != 1 else [])
-    parts += [_wrap(_print(f, names), _MUL) for f in num]
-    text = " * ".join(parts) if parts else "1.0"
-    if den:
-        bottom = " * ".join(_wrap(_print(f, names), _MUL) for f in den)
-        bottom = f"({bottom})" if len(den) > 1 else _wrap(_print(den[0], names), _MUL + 1)
-        text = f"{_wrap((text, _MUL if len(parts) > 1 else _ATOM), _MUL)} / {bottom}"
-    return (text, _MUL)
-
-
-def _print_pow(base: sp.Expr, exp: sp.Expr, names) -> tuple[str, int]:
-    b = _print(base, names)[0]
-    if exp == 2:
-        return (f"torch.square({b})", _ATOM)
-    if exp == sp.Rational(1, 2):
-        return (f"torch.sqrt({b})", _ATOM)
-    if exp == -1:
-        return (f"torch.reciprocal({b})", _ATOM)
-    if exp == sp.Rational(-1, 2):
-        return (f"torch.rsqrt({b})", _ATOM)
-    if exp.is_Integer:
-        return (f"torch.pow({b}, {int(exp)})", _ATOM)
-    return (f"torch.pow({b}, {_print(exp, names)[0]})", _ATOM)
-
-
-# ---- the module ------------------------------------------------------------------------------
-
-_KERNELS = '''
-
-def log1mexp(x):
-    """log(1 - exp(x)) for x < 0, accurate near 0 and for very negative x (Maechler 2012)."""
-    return torch.where(x > -0.6931471805599453, torch.log(-torch.expm1(x)),
-                       torch.log1p(-torch.exp(x)))
-
-
-def softplus(x):
-    """log(1 + exp(x)) without overflow."""
-    return torch.logaddexp(x, torch.zeros_like(x))
-'''
+def _kernels() -> str:
+    """The stable kernels an exported module defines: the op table's own source."""
+    return "".join("\n\n" + text for text in kernel_sources())
 
 _NAMES = {L: "l", D: "D", RW: "rw", RL: "rl", T: "t", N: "n"}
 
@@ -212,8 +66,8 @@ def module_source(objective: Objective, *, notes: list[str] | tuple[str, ...] = 
     has_w_pref = objective.w_pref_expr != 1
     beta = float(s.beta)
     for k, v in s.params.items():
-        _number(float(v))  # non-finite parameters cannot be literals
-    _number(beta)
+        number_source(float(v))  # non-finite parameters cannot be literals
+    number_source(beta)
 
     ref = " - phi~(l_ref(y))" if s.reference else ""
     total = "G(D, r_w, r_l, t)" if not has_w_pref else "w_pref(t) * G(D, r_w, r_l, t)"
@@ -260,7 +114,7 @@ def module_source(objective: Objective, *, notes: list[str] | tuple[str, ...] = 
            f"NAME = {s.name!r}\nBETA = {beta!r}\nAGGREGATION = {s.aggregation!r}\n"
            f"NEEDS_REFERENCE = {bool(s.reference)}\nTEMPORAL = {bool(objective.temporal)}\n"
            f"NEEDS_LENGTHS = {bool(objective.needs_lengths)}\nSPEC = {spec_literal}\n",
-           _KERNELS]
+           _kernels()]
     out.append(_function("phi_tilde", "l", mm.phi_tilde,
                          "phi~(l) = phi^-1(exp(l)) in stable log-domain form.", "l", {L}))
     out.append(_function("link", "D, rw, rl, t", objective.link_expr,
@@ -289,7 +143,7 @@ def _neural_module_source(objective, notes) -> str:
     mid, half = net._mid_half
     beta = float(s.beta)
     for x in (beta, mid, half, *v, *w, *b):
-        _number(float(x))
+        number_source(float(x))
     ref = " - phi~(l_ref(y))" if s.reference else ""
     agg = {"sum": "SUMMED over the response's tokens (as DPO)",
            "mean": "AVERAGED per token of the response (length-normalised, as ORPO/SimPO)"}
@@ -322,17 +176,18 @@ def _neural_module_source(objective, notes) -> str:
     spec_literal = pprint.pformat(s.to_json(), sort_dicts=False, width=96)
 
     def floats(xs) -> str:
-        return "[" + ", ".join(_number(float(x)) for x in xs) + "]"
+        return "[" + ", ".join(number_source(float(x)) for x in xs) + "]"
 
     out = [f'"""{doc}\n"""\n\nimport torch\nimport torch.nn.functional as F\n\n'
            f"NAME = {s.name!r}\nBETA = {beta!r}\nAGGREGATION = {s.aggregation!r}\n"
            f"NEEDS_REFERENCE = {bool(s.reference)}\nTEMPORAL = {bool(objective.temporal)}\n"
            f"NEEDS_LENGTHS = False\nSPEC = {spec_literal}\n\n"
            f"# the network: slope floor exp(a), centre and half-width of its l range, |v|, |w|, b\n"
-           f"SLOPE = {_number(math.exp(a))}\nMID = {_number(mid)}\nHALF = {_number(half)}\n"
+           f"SLOPE = {number_source(math.exp(a))}\nMID = {number_source(mid)}\n"
+           f"HALF = {number_source(half)}\n"
            f"AMP = {floats(abs(x) for x in v)}\nW = {floats(abs(x) for x in w)}\n"
            f"B = {floats(b)}\n",
-           _KERNELS,
+           _kernels(),
            '\n\ndef phi_tilde(l):\n'
            '    """phi~(l): the monotone network (strictly increasing in l)."""\n'
            '    out = l * SLOPE\n'

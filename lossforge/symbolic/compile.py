@@ -1,11 +1,12 @@
 """SymPy expression -> torch function, driven by the op table.
 
 The compiler walks the expression once and builds a tree of small Python closures; no source
-code is generated and nothing is ``exec``-ed. Every SymPy head is looked up in the op table
-(``lossforge.grammar.ops``); the n-ary ``Add``/``Mul`` and the special powers are spelled out
-here because their best torch form depends on the arguments:
+code is generated and nothing is ``exec``-ed. Every SymPy node is looked up in the op table
+(``lossforge.grammar.ops.applied_op``); the n-ary ``Add``/``Mul`` are taken apart here, and
+powers by ``ops.power_op``, because their best torch form depends on the arguments:
 
-* ``a * b**-1`` becomes a division ``a / b`` (one rounding instead of two);
+* ``a * b**-1`` becomes a division ``a / b`` (one rounding instead of two; ``split_fraction``,
+  shared with the torch-source printer);
 * ``x**2 -> square``, ``x**(1/2) -> sqrt``, ``x**-1 -> reciprocal``, ``x**(-1/2) -> rsqrt``;
 * ``-1 * x`` becomes ``neg(x)`` (exact);
 * numbers become Python floats (correctly rounded), so tensors keep their dtype.
@@ -19,7 +20,7 @@ import sympy as sp
 import torch
 
 from lossforge.errors import LossforgeError
-from lossforge.grammar.ops import OP_BY_NAME, op_for_head
+from lossforge.grammar.ops import OP_BY_NAME, applied_op, power_op
 
 Env = Mapping[sp.Symbol, torch.Tensor]
 Node = Callable[[Env], "torch.Tensor | float"]
@@ -74,15 +75,11 @@ def _compile(e: sp.Expr) -> Node:
         return _compile_mul(e)
     if e.is_Pow:
         return _compile_pow(e.base, e.exp)
-    if isinstance(e, sp.Max):
-        others = [a for a in e.args if a != 0]
-        if len(e.args) == 2 and len(others) == 1:
-            return _apply(OP_BY_NAME["relu"].torch, [_compile(others[0])])
-        raise CompileError(f"only max(0, x) compiles to torch, got {e}")
-    op = op_for_head(e.func)
-    if op is None or op.arity != len(e.args):
+    found = applied_op(e)
+    if found is None:
         raise CompileError(f"no op in the op table compiles SymPy's {e.func.__name__} ({e})")
-    return _apply(op.torch, [_compile(a) for a in e.args])
+    op, args = found
+    return _apply(op.torch, [_compile(a) for a in args])
 
 
 def _lift(args: list) -> list:
@@ -107,15 +104,24 @@ def _fold(fn, children: list[Node]) -> Node:
     return node
 
 
-def _compile_mul(e: sp.Expr) -> Node:
-    """coeff * prod(numerator) / prod(denominator), with -1 as an exact negation."""
+def split_fraction(e: sp.Expr) -> tuple[sp.Expr, list[sp.Expr], list[sp.Expr]]:
+    """A product as ``(coeff, numerator factors, denominator factors)``: the factors with a
+    negative numeric exponent go to the denominator with the exponent's sign flipped."""
     coeff, factors = e.as_coeff_mul()
     num, den = [], []
     for f in factors:
         if f.is_Pow and f.exp.is_Number and f.exp < 0:
-            den.append(_compile(f.base if f.exp == -1 else sp.Pow(f.base, -f.exp)))
+            den.append(f.base if f.exp == -1 else sp.Pow(f.base, -f.exp))
         else:
-            num.append(_compile(f))
+            num.append(f)
+    return coeff, num, den
+
+
+def _compile_mul(e: sp.Expr) -> Node:
+    """coeff * prod(numerator) / prod(denominator), with -1 as an exact negation."""
+    coeff, num_factors, den_factors = split_fraction(e)
+    num = [_compile(f) for f in num_factors]
+    den = [_compile(f) for f in den_factors]
     if coeff not in (1, -1):
         num.insert(0, _const(float(coeff)))
     mul, div, neg = (OP_BY_NAME[n].torch for n in ("mul", "div", "neg"))
@@ -127,15 +133,9 @@ def _compile_mul(e: sp.Expr) -> Node:
 
 def _compile_pow(base: sp.Expr, exp: sp.Expr) -> Node:
     b = _compile(base)
-    if exp == -1:
-        return _apply(OP_BY_NAME["inv"].torch, [b])
-    if exp == 2:
-        return _apply(OP_BY_NAME["square"].torch, [b])
-    if exp == sp.Rational(1, 2):
-        return _apply(OP_BY_NAME["sqrt"].torch, [b])
-    if exp == sp.Rational(-1, 2):
-        return _apply(torch.rsqrt, [b])
-    if exp.is_Integer:
-        k = int(exp)
-        return _apply(lambda x: torch.pow(x, k), [b])
-    return _apply(OP_BY_NAME["pow"].torch, [b, _compile(exp)])
+    op, k = power_op(exp)
+    if op.arity == 1:
+        return _apply(op.torch, [b])
+    if k is not None:  # an integer exponent stays a Python int (exact repeated products)
+        return _apply(lambda x: op.torch(x, k), [b])
+    return _apply(op.torch, [b, _compile(exp)])
