@@ -50,25 +50,10 @@ def _function(name: str, args: str, expr: sp.Expr, doc: str, shape_of: str | Non
     return f"\n\ndef {name}({args}):\n    \"\"\"{doc}\"\"\"\n    return {body}\n"
 
 
-def module_source(objective: Objective, *, notes: list[str] | tuple[str, ...] = ()) -> str:
-    """The standalone torch module of ``objective`` (see the module docstring).
-
-    ``notes`` are extra lines for the file's docstring (e.g. the run and score it came from).
-    """
-    s = objective.spec
-    mm = objective.mirror_map
-    if getattr(objective, "network", None) is not None:
-        return _neural_module_source(objective, notes)
-    if mm is None:
-        raise ExportError(f"{s.name!r} has no closed-form mirror map: distil it to a formula "
-                          "first")
-    uses_psi = objective.imitation_expr is not None
-    has_w_pref = objective.w_pref_expr != 1
+def _doc_lines(objective: Objective, notes, uses_psi: bool, has_w_pref: bool) -> list[str]:
+    """The exported file's docstring: the loss's equations and what its inputs must be."""
+    s, mm = objective.spec, objective.mirror_map
     beta = float(s.beta)
-    for k, v in s.params.items():
-        number_source(float(v))  # non-finite parameters cannot be literals
-    number_source(beta)
-
     ref = " - phi~(l_ref(y))" if s.reference else ""
     total = "G(D, r_w, r_l, t)" if not has_w_pref else "w_pref(t) * G(D, r_w, r_l, t)"
     if uses_psi:
@@ -107,7 +92,29 @@ def module_source(objective: Objective, *, notes: list[str] | tuple[str, ...] = 
               "",
               "SPEC is the objective as lossforge data: "
               "lossforge.objectives.Objective(MPOSpec.from_json(SPEC))."]
-    doc = _docstring_text("\n".join(lines))
+    return lines
+
+
+def module_source(objective: Objective, *, notes: list[str] | tuple[str, ...] = ()) -> str:
+    """The standalone torch module of ``objective`` (see the module docstring).
+
+    ``notes`` are extra lines for the file's docstring (e.g. the run and score it came from).
+    """
+    s = objective.spec
+    mm = objective.mirror_map
+    if getattr(objective, "network", None) is not None:
+        return _neural_module_source(objective, notes)
+    if mm is None:
+        raise ExportError(f"{s.name!r} has no closed-form mirror map: distil it to a formula "
+                          "first")
+    uses_psi = objective.imitation_expr is not None
+    has_w_pref = objective.w_pref_expr != 1
+    beta = float(s.beta)
+    for k, v in s.params.items():
+        number_source(float(v))  # non-finite parameters cannot be literals
+    number_source(beta)
+
+    doc = _docstring_text("\n".join(_doc_lines(objective, notes, uses_psi, has_w_pref)))
 
     spec_literal = pprint.pformat(s.to_json(), sort_dicts=False, width=96)
     out = [f'"""{doc}\n"""\n\nimport torch\nimport torch.nn.functional as F\n\n'
