@@ -91,11 +91,25 @@ class LLMScenario:
     def beta(self) -> float:
         return BETA
 
+    @property
+    def response_steps(self) -> float:
+        """Tokens a response's summed log-prob covers (its answer and the end token, on
+        average): the scale of the search's gradient checks (search/candidates.py), which
+        otherwise assume MuJoCo segments of ~100 steps and reject losses that train here."""
+        return _response_steps(self.task)
+
     def budget(self, rung: str) -> Budget:
         try:
             return BUDGETS[rung]
         except KeyError:
             raise ConfigError(f"budget {rung!r}: expected one of {', '.join(BUDGETS)}") from None
+
+
+@lru_cache(maxsize=None)
+def _response_steps(task_name: str) -> float:
+    task = get_task(task_name)
+    answers = [task.answer(p) for p in splits(task, 0)["eval"][:50]]
+    return sum(len(a) for a in answers) / len(answers) + 1.0
 
 
 def search_scenario(text: str) -> LLMScenario:

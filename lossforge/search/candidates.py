@@ -66,6 +66,10 @@ _FP_BATCH = torch.tensor([
 ], dtype=torch.float64)
 
 # summed log-probs at the scale of real segments (100-200 steps): policy and reference
+#: Steps (time steps, tokens) a response's summed log-prob covers in ``_SCALE_BATCH``: a fitness
+#: whose responses are shorter (the LLM test bed's answers: 4-7 tokens) declares its own
+#: ``response_steps`` on its scenario and the batch is scaled to it (``scale_batch``).
+SCALE_BATCH_STEPS = 100.0
 _SCALE_BATCH = torch.tensor([
     [-60.0, -70.0, -62.0, -65.0, 15.0],
     [-120.0, -90.0, -110.0, -100.0, 40.0],
@@ -155,9 +159,24 @@ def _probe(objective: Objective, batch: torch.Tensor):
 IGNORES_REJECTED = 1e-4
 
 
-def max_gradients(objective: Objective) -> tuple[float, float]:
-    """Largest |dL/dl_w| and |dL/dl_l| on log-probs at the scale of real segments."""
-    probes = _probe(objective, _SCALE_BATCH)
+def scale_batch(response_steps: float | None = None) -> torch.Tensor:
+    """The gradient checks' probe batch for responses of ``response_steps`` steps (None: the
+    MuJoCo segments the batch was written for). Only summed log-probs scale with the length;
+    mean-aggregated ones are per step whatever the length (``_scale``)."""
+    if response_steps is None:
+        return _SCALE_BATCH
+    if not response_steps > 0:
+        raise ValueError(f"response_steps must be positive, got {response_steps}")
+    out = _SCALE_BATCH.clone()
+    out[:, :4] *= response_steps / SCALE_BATCH_STEPS
+    return out
+
+
+def max_gradients(objective: Objective, response_steps: float | None = None
+                  ) -> tuple[float, float]:
+    """Largest |dL/dl_w| and |dL/dl_l| on log-probs at the scale of the fitness's responses."""
+    batch = scale_batch(response_steps if objective.aggregation == "sum" else None)
+    probes = _probe(objective, batch)
     return (max(float(gc.abs().max()) for _, gc, _ in probes),
             max(float(gr.abs().max()) for _, _, gr in probes))
 
@@ -177,9 +196,13 @@ def _slot_formulas(space: Space, parts: dict[str, list[str]]) -> tuple[str, str 
 
 def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, beta: float,
              aggregation: str = "sum", time_limit_s: float = 0.5,
-             require: tuple[str, ...] = ()) -> Candidate | Rejection:
+             require: tuple[str, ...] = (), response_steps: float | None = None
+             ) -> Candidate | Rejection:
     """Run every check of a genome (no training); the first failure is the rejection.
-    ``require``: names of ``symbolic.properties.REQUIREMENTS`` the loss must have."""
+    ``require``: names of ``symbolic.properties.REQUIREMENTS`` the loss must have.
+    ``response_steps``: how many steps a response's summed log-prob covers in the fitness
+    (its scenario's ``response_steps``; None: MuJoCo segments), the scale of the gradient
+    checks."""
     names = tuple(names)
     space = grammar if isinstance(grammar, Space) else Space(grammar)
     try:
@@ -224,12 +247,13 @@ def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, be
         return Rejection(names, "smoke_shape", smoke.detail)
     if not smoke.monotone:
         return Rejection(names, "smoke_not_monotone", smoke.detail)
-    g_chosen, g_rejected = max_gradients(obj)
+    g_chosen, g_rejected = max_gradients(obj, response_steps)
     if not max(g_chosen, g_rejected) >= VANISHING_GRADIENT:
+        lo, hi = (float(x) for x in scale_batch(response_steps)[:, :4].aminmax())
         return Rejection(names, "vanishing_gradient",
                          f"|dL/dl| < {VANISHING_GRADIENT:g} for log-probs at segment scale "
-                         f"(summed in [-520, -60], or /100 when mean-aggregated): training "
-                         "would leave the reference policy unchanged")
+                         f"(summed in [{lo:g}, {hi:g}], or /100 when mean-aggregated): "
+                         "training would leave the reference policy unchanged")
     if not g_rejected >= max(VANISHING_GRADIENT, IGNORES_REJECTED * g_chosen):
         return Rejection(names, "ignores_rejected",
                          f"|dL/dl_l| = {g_rejected:.3g} against |dL/dl_w| = {g_chosen:.3g} at "

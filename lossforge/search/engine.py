@@ -166,7 +166,8 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
                 tally["retrain"].append(state["trees"][key]["loss"])
             continue
         res = validate(ctx.space, names, beta=ctx.beta, aggregation=ctx.config.aggregation,
-                       time_limit_s=ctx.config.check_time_limit_s, require=ctx.config.require)
+                       time_limit_s=ctx.config.check_time_limit_s, require=ctx.config.require,
+                       response_steps=getattr(ctx.scenario, "response_steps", None))
         rec = {"names": list(names), "origin": origin, "born": gen, "loss": None}
         if not isinstance(res, Candidate):
             rec.update(status="rejected", reason=res.reason, detail=res.detail[:300])

@@ -59,8 +59,11 @@ def resolve_fitness(ref: str) -> Callable:
     ``search_scenario(text)`` (optional)
         how the module reads ``--scenario``: returns an object with ``name`` (str, names run
         directories and journal keys), ``beta`` (float, the baselines' and candidates'
-        default beta) and ``budget(rung)`` returning an object with ``seeds``. Without it the
-        scenario is a benchmark scenario file (``benchmarks/scenarios/<name>.toml``).
+        default beta) and ``budget(rung)`` returning an object with ``seeds``; optionally
+        ``response_steps`` (float: how many steps or tokens a response's summed log-prob
+        covers, default ~100 as MuJoCo segments), the scale at which the pre-training gradient
+        checks probe a loss. Without the hook the scenario is a benchmark scenario file
+        (``benchmarks/scenarios/<name>.toml``).
     """
     target = FITNESS_FUNCTIONS.get(ref, ref)
     if ":" not in target:
