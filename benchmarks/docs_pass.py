@@ -127,7 +127,13 @@ def readme_commands(text: str) -> list[str]:
     return out
 
 
-def fill(cmd: str, places: dict[str, str]) -> str:
+def fill(cmd: str, places: dict[str, str], unfinished: set[str] = frozenset()) -> str:
+    """``cmd`` with ``runs/<key>`` replaced by the run directory an earlier command made;
+    KeyError when there is none, or when that command was stopped at its cap (its directory
+    holds no results yet, so the command would fail for a reason the README does not have)."""
+    for key in unfinished:
+        if f"runs/<{key}>" in cmd:
+            raise KeyError(f"runs/<{key}> is a run stopped at its cap (not finished)")
     for key, path in places.items():
         cmd = cmd.replace(f"runs/<{key}>", path)
     missing = re.findall(r"runs/<[^>]+>", cmd)
@@ -140,8 +146,12 @@ def _run_dirs(root: Path) -> set[Path]:
     return set((root / "runs").glob("*")) if (root / "runs").exists() else set()
 
 
-def run_one(c: Command, places: dict[str, str], root: Path) -> dict:
-    cmd = fill(c.run or c.readme, places)
+def run_one(c: Command, places: dict[str, str], root: Path,
+            unfinished: set[str] | None = None) -> dict:
+    """Run ``c`` (placeholders from ``places``); a capped command that makes a run directory
+    adds its key to ``unfinished``."""
+    unfinished = set() if unfinished is None else unfinished
+    cmd = fill(c.run or c.readme, places, unfinished)
     before = _run_dirs(root)
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
@@ -161,6 +171,10 @@ def run_one(c: Command, places: dict[str, str], root: Path) -> dict:
     new = sorted(_run_dirs(root) - before, key=lambda d: d.stat().st_mtime)
     if c.sets and new:
         places[c.sets] = str(new[-1].relative_to(root))
+        if capped:
+            unfinished.add(c.sets)
+        else:
+            unfinished.discard(c.sets)
     ok = capped or p.returncode == c.expect
     return {"id": c.id, "readme": c.readme, "ran": cmd, "exit": None if capped else p.returncode,
             "expected_exit": c.expect, "ok": ok, "capped_after_s": c.cap_s if capped else None,
@@ -214,17 +228,18 @@ def main(argv=None) -> int:
         ap.error(f"unknown command id(s): {', '.join(unknown)}; known: {', '.join(BY_ID)}")
     places = dict(kv.split("=", 1) for kv in args.places.split(",") if kv)
     done = json.loads(args.out.read_text()) if args.out.exists() else {"rows": []}
+    unfinished = set(done.get("unfinished", []))
     for cid in ids:
         c = BY_ID[cid]
         if cid in args.skip.split(","):
             continue
         print(f"{time.strftime('%H:%M:%S')} {c.id}: {c.readme}", flush=True)
         try:
-            row = run_one(c, places, ROOT)
+            row = run_one(c, places, ROOT, unfinished)
         except KeyError as exc:
             row = {"id": c.id, "readme": c.readme, "skipped": str(exc)}
         done["rows"] = [r for r in done["rows"] if r["id"] != cid] + [row]
-        done["places"] = places
+        done["places"], done["unfinished"] = places, sorted(unfinished)
         args.out.write_text(json.dumps(done, indent=1))
         print(f"  -> exit {row.get('exit')}, wall {row.get('wall_s')} s, cpu {row.get('cpu_s')} s"
               f"{', CAPPED' if row.get('capped_after_s') else ''}"

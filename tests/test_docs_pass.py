@@ -50,4 +50,11 @@ def test_a_capped_command_is_stopped_and_a_wrong_exit_code_is_flagged(tmp_path):
     assert wrong["exit"] == 3 and not wrong["ok"]
     made = docs_pass.run_one(docs_pass.Command("m", "mkdir -p runs/r1", sets="run"), {}, tmp_path)
     assert made["run_dir"] == "runs/r1"
+    # a capped command's run directory is unfinished: what needs it is skipped, not failed
+    places, unfinished = {}, set()
+    docs_pass.run_one(docs_pass.Command("c", "mkdir -p runs/r2 && sleep 30", cap_s=1.0,
+                                        sets="es"), places, tmp_path, unfinished)
+    assert places == {"es": "runs/r2"} and unfinished == {"es"}
+    with pytest.raises(KeyError, match="stopped at its cap"):
+        docs_pass.run_one(docs_pass.Command("d", "ls runs/<es>"), places, tmp_path, unfinished)
     assert "FAILED (expected exit 2)" in docs_pass.render([wrong])
