@@ -69,7 +69,7 @@ def objective_for(label: str, name: str, overrides: dict, scenario):
 
 def run_objective(ref: str):
     """'runs/<run>[:rank|:loss id]' -> that loss of a search run directory (rank 0: the best)."""
-    from lossforge.search.rundir import load_run
+    from lossforge.objectives.run import load_run
 
     path, _, which = ref.rpartition(":") if ":" in ref else (ref, "", "0")
     run = load_run(path)
@@ -205,7 +205,7 @@ def _run(args) -> int:
 
 
 def _write(out: Path, args, scen, seeds, rows, objs, wall) -> None:
-    from lossforge.bench._io import atomic_write_text
+    from lossforge.io import atomic_write_text
 
     record = {
         "command": "python -m lossforge.bench " + " ".join(sys.argv[1:]),

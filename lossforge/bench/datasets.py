@@ -51,13 +51,13 @@ from typing import Sequence
 
 import numpy as np
 
-from lossforge.bench._io import atomic_write, atomic_write_json, canonical_json, sha256_file
 from lossforge.bench.cache import cache_root
 from lossforge.bench.envs import env_key, make_env
 from lossforge.bench.progress import progress_bar
 from lossforge.bench.scenarios import Scenario, load_scenario
 from lossforge.bench.zoo import Zoo, ZooPolicy, load_zoo
 from lossforge.errors import ConfigError, LossforgeError
+from lossforge.io import atomic_write, atomic_write_json, canonical_json, sha256_file
 
 DATASET_FORMAT = 1
 _LABEL_STREAM = 0x1ABE1      # spawn key of the labelling stream (independent of T and eps)

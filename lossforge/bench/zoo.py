@@ -40,7 +40,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lossforge.bench._io import (
+from lossforge.io import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,

@@ -17,7 +17,8 @@ import math
 from pathlib import Path
 
 from lossforge.errors import CheckpointError
-from lossforge.search import rundir
+from lossforge.objectives.run import Run, load_run
+from lossforge.runfiles import read_checked, unchecked_note
 from lossforge.search.verdict import paired_verdict
 from lossforge.symbolic.properties import property_line
 
@@ -249,14 +250,14 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
     """``python -m lossforge.search show RUN``: the hall of fame and front again (or LaTeX)."""
     console = _console(console)
     path = Path(run)
-    r = rundir.load_run(path)
-    note = rundir.unchecked_note(r)
+    r = load_run(path)
+    note = unchecked_note(r)
     if note:
         _say(console, note, style="yellow")
     if latex:
         _show_latex(r)
         return
-    hof, _ = rundir.read_checked(path / "hall_of_fame.json")
+    hof, _ = read_checked(path / "hall_of_fame.json")
     ladder = hof["ladder"]
     fitness = r.config.get("config", {}).get("fitness", "bench")
     method = "CMA-ES" if hof.get("method") == "es" else "GP"
@@ -279,7 +280,7 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
                  "hall_of_fame": r.hall_of_fame}, state, console)
 
 
-def _show_latex(r: rundir.Run) -> None:
+def _show_latex(r: Run) -> None:
     """pareto.tex, then each loss of the front as LaTeX; an ES network has no closed form: its
     distilled formula where ``lossforge.distill`` wrote one, else how to get it."""
     tex = r.path / "pareto.tex"
