@@ -1,13 +1,18 @@
 """lossforge: symbolic discovery of Mirror Preference Optimization (MPO) losses.
 
-Where things live (one stage, one home):
+Where things live (one stage, one home; the layers in tests/test_layers.py):
+    errors.py, io.py       the error hierarchy; atomic writes, fsynced appends, hashes
+    runfiles.py            a run directory's JSON results (read with JSON only)
     grammar/ops.py         the op table (SymPy, torch, LaTeX of every operator)
     symbolic/parser.py     user text -> SymPy, never executed
     symbolic/checks.py     convexity / differentiability / Legendre checks
     symbolic/mirror_map.py MirrorMap: h, phi^-1, phi~ (log domain), checks, LaTeX, hash
     objectives/compile.py  SymPy -> torch
     objectives/mpo.py      the MPO objective; objectives/zoo.py the known members
+    objectives/properties.py  a loss's properties in the margin D (ranking, gradient bound, ...)
+    objectives/run.py      load_run: a search run directory's losses as objectives
     grammar/loader.py      typed grammar files; grammar/trees.py random trees
+    grammar/symbols.py     the variables p and l of every mirror map
     bench/                 MuJoCo preference benchmark; bench/fitness.py is the search's entry
     search/                typed GP search: candidates.py (checks, de-dup), genome.py (slots),
                            engine.py, journal.py, run dirs; es.py (CMA-ES over neural maps)

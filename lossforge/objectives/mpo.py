@@ -83,7 +83,9 @@ class MPOSpec:
         return cls(**data)
 
 
-def _param_values(spec: MPOSpec) -> dict[str, sp.Expr]:
+def param_values(spec: MPOSpec) -> dict[str, sp.Expr]:
+    """beta and the named parameters of ``spec`` as exact SymPy numbers (the values its
+    formulas are parsed with)."""
     values = {"beta": sp.Rational(repr(float(spec.beta)))}
     for k, v in spec.params.items():
         if not isinstance(v, (int, float)) or v != v:
@@ -113,7 +115,7 @@ class Objective:
             self.mirror_map.require_valid()
         self._phi = self.mirror_map.compile()
         self._phi_is_identity = self.mirror_map.phi_tilde == L
-        params = _param_values(spec)
+        params = param_values(spec)
         self.link_expr = self._parse(spec.link, LINK_VARS, params, "link")
         self.imitation_expr = (self._parse(spec.imitation, IMITATION_VARS, params, "imitation")
                                if spec.imitation else None)

@@ -39,11 +39,11 @@ from lossforge.errors import ConfigError
 from lossforge.grammar.loader import Grammar, load_grammar
 from lossforge.objectives import get_spec
 from lossforge.objectives.mpo import IMITATION_VARS, LINK_VARS
+from lossforge.objectives.properties import check_requirements
 from lossforge.search import genome, gp, suite_fitness
 from lossforge.search.candidates import REASONS, Candidate, validate
 from lossforge.search.executors import fitness_hook, map_specs
 from lossforge.search.journal import Journal, evaluation_key
-from lossforge.symbolic.properties import check_requirements
 
 REPO = Path(__file__).resolve().parents[2]
 STATE_VERSION = 1

@@ -102,9 +102,9 @@ def _row(lid: str, rec: dict, ladder: list[str]) -> dict:
 
 
 def _properties(spec: dict) -> dict | None:
-    """A loss's properties (``symbolic/properties.py``) for a state written before they were
+    """A loss's properties (``objectives/properties.py``) for a state written before they were
     recorded (a resumed older run, an ES network); None where they cannot be computed."""
-    from lossforge.symbolic.properties import properties
+    from lossforge.objectives.properties import properties
 
     if spec.get("kind", "symbolic") != "symbolic":
         return None

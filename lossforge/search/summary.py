@@ -6,7 +6,7 @@ baseline (``verdict.py``: paired over the seeds both were trained on).
     print_brief(results, state)   the best loss's formula and the verdict (``--quiet``)
     show(run_dir, latex=False)    ``python -m lossforge.search show RUN``
 
-Every loss is followed by its properties line (``symbolic/properties.py``: ranking-preserving,
+Every loss is followed by its properties line (``objectives/properties.py``: ranking-preserving,
 bounded dG/dD, tails and redescending, reference, length), where its row has them.
 Formula lines never wrap: a pipe or a log file gets each formula on one line, whole.
 """
@@ -17,10 +17,10 @@ import math
 from pathlib import Path
 
 from lossforge.errors import CheckpointError
+from lossforge.objectives.properties import property_line
 from lossforge.objectives.run import Run, load_run
 from lossforge.runfiles import read_checked, unchecked_note
 from lossforge.search.verdict import paired_verdict
-from lossforge.symbolic.properties import property_line
 
 #: What each fitness metric is, in words.
 METRIC_WORDS = {
@@ -94,7 +94,7 @@ def h_text(row: dict) -> str:
 
 
 def _say_properties(console, row: dict, indent: str) -> None:
-    """The row's properties line (``symbolic/properties.py``), where the row has them (rows
+    """The row's properties line (``objectives/properties.py``), where the row has them (rows
     of runs written before properties were recorded, and ES networks, have none)."""
     line = property_line(row.get("properties"))
     if line:

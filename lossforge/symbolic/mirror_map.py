@@ -33,13 +33,11 @@ import torch
 
 from lossforge.errors import CheckError, FormulaError
 from lossforge.grammar.ops import to_elementary
+from lossforge.grammar.symbols import P
 from lossforge.symbolic.checks import (CheckReport, check_mirror_map, mp_lambdify,
                                        numeric_derivatives)
 from lossforge.symbolic.logdomain import L, log_domain
 from lossforge.symbolic.parser import parse_formula
-
-#: The probability variable of every mirror map.
-P = sp.Symbol("p", positive=True)
 
 #: Fixed points where h'' is evaluated for the semantic hash.
 _HASH_POINTS = np.array([0.05, 0.2, 0.5, 0.7, 0.93])
