@@ -22,9 +22,24 @@ Where things live (one stage, one home; the layers in tests/test_layers.py):
     integrations/trl.py    LossforgeDPOTrainer: any objective inside TRL's DPOTrainer
 """
 
-from lossforge import objectives
+import importlib
+
 from lossforge.errors import LossforgeError
-from lossforge.symbolic.mirror_map import MirrorMap
 
 __all__ = ["MirrorMap", "LossforgeError", "objectives"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``lossforge.MirrorMap`` and ``lossforge.objectives``, loaded on first use.
+
+    Python runs this ``__init__`` before any module of the package, so importing it eagerly
+    would load torch, SymPy and the objectives layer under every module, even ``lossforge.io``
+    and the run-directory reader ``lossforge.runfiles`` (layer 0; tests/test_layers.py)."""
+    if name == "MirrorMap":
+        from lossforge.symbolic.mirror_map import MirrorMap
+
+        return MirrorMap
+    if name == "objectives":
+        return importlib.import_module("lossforge.objectives")
+    raise AttributeError(f"module 'lossforge' has no attribute {name!r}")

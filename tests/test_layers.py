@@ -153,8 +153,9 @@ def test_an_upward_import_inside_a_function_is_caught():
 
 
 def test_reading_a_run_directory_does_not_import_the_search(tmp_path):
-    """A run directory's files and its losses are read with JSON only: in a fresh interpreter,
-    ``runfiles.read_run`` and ``objectives.from_run`` load neither DEAP nor the search."""
+    """A run directory is read with JSON only: in a fresh interpreter, ``runfiles.read_run``
+    loads neither torch, SymPy nor DEAP, and ``objectives.from_run`` (which builds the losses,
+    so needs torch) loads neither DEAP nor the search."""
     from lossforge.objectives import get_spec
     from lossforge.runfiles import write_checked
 
@@ -165,13 +166,16 @@ def test_reading_a_run_directory_does_not_import_the_search(tmp_path):
     write_checked(tmp_path / "pareto.json", {"baselines": [], "pareto": [row]})
     code = (
         "import sys\n"
+        "def loaded(*names):\n"
+        "    return sorted({m.split('.')[0] if not m.startswith('lossforge') else m\n"
+        "                   for m in sys.modules if m.split('.')[0] in names\n"
+        "                   or m.startswith(names)})\n"
         "from lossforge.runfiles import read_run\n"
-        "from lossforge.objectives import from_run\n"
         f"files = read_run({str(tmp_path)!r})\n"
+        "print(files.hall_of_fame[0]['name'], loaded('torch', 'sympy', 'deap'))\n"
+        "from lossforge.objectives import from_run\n"
         f"loss = from_run({str(tmp_path)!r}, rank=0)\n"
-        "print(files.hall_of_fame[0]['name'], loss.spec.name)\n"
-        "print(sorted(m for m in sys.modules if m == 'deap' or m.startswith('deap.')\n"
-        "             or m.startswith('lossforge.search')))\n")
+        "print(loss.spec.name, loaded('deap', 'lossforge.search'))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout.splitlines()
-    assert out == [f"lf-00000000 {dpo['name']}", "[]"]
+    assert out == ["lf-00000000 []", f"{dpo['name']} []"]
