@@ -96,7 +96,7 @@ class Candidate:
     complexity: int             # genome size (nodes over every part)
     link: str = DPO_LINK        # G(D, t)
     imitation: str | None = None  # Psi(l, n, t); None: no imitation term
-    properties: dict | None = None  # symbolic.properties.Properties.to_json()
+    properties: dict | None = None  # objectives.properties.Properties.to_json()
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, be
              aggregation: str = "sum", time_limit_s: float = 0.5,
              require: tuple[str, ...] = ()) -> Candidate | Rejection:
     """Run every check of a genome (no training); the first failure is the rejection.
-    ``require``: names of ``symbolic.properties.REQUIREMENTS`` the loss must have."""
+    ``require``: names of ``objectives.properties.REQUIREMENTS`` the loss must have."""
     names = tuple(names)
     space = grammar if isinstance(grammar, Space) else Space(grammar)
     try:
