@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lossforge.bench import audit  # noqa: E402
-from lossforge.bench._io import atomic_write_json, atomic_write_text  # noqa: E402
 from lossforge.bench.scenarios import load_scenario, parse_seeds  # noqa: E402
 from lossforge.errors import LossforgeError  # noqa: E402
+from lossforge.io import atomic_write_json, atomic_write_text  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

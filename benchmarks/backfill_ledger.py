@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lossforge import ledger  # noqa: E402
-from lossforge.bench._io import append_lines  # noqa: E402
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
+from lossforge.io import append_lines  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 RUNS = re.compile(r"python (-m lossforge\.search (?!show)|benchmarks/(baselines\.py run|"

@@ -126,10 +126,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lossforge.bench._io import append_lines, atomic_write_json  # noqa: E402
 from lossforge.bench.draws import TUNING, dataset_seed, parse_draws  # noqa: E402
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
+from lossforge.io import append_lines, atomic_write_json, sha256_file  # noqa: E402
 from lossforge.workers import worker_count  # noqa: E402
 
 

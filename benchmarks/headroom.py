@@ -33,13 +33,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lossforge.bench._io import atomic_write_json  # noqa: E402
 from lossforge.bench.audit import level_stats  # noqa: E402
 from lossforge.bench.bc import BCConfig, train_bc  # noqa: E402
 from lossforge.bench.fitness import ci95_halfwidth, evaluate_policies, reference_policy  # noqa: E402
 from lossforge.bench.scenarios import load_scenario, parse_seeds  # noqa: E402
 from lossforge.bench.trainer import prepare  # noqa: E402
 from lossforge.bench.zoo import load_zoo  # noqa: E402
+from lossforge.io import atomic_write_json  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

@@ -90,7 +90,7 @@ def main(argv=None) -> int:
         return 2
     print(markdown(rows))
     if args.out:
-        from lossforge.bench._io import atomic_write_json, atomic_write_text
+        from lossforge.io import atomic_write_json, atomic_write_text
 
         out = Path(args.out)
         atomic_write_json(out, {"command": "python benchmarks/length_leak.py "

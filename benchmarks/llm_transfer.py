@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                                                          M.build_tokenizer(CHARS), 0))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from lossforge.bench._io import atomic_write_json, atomic_write_text
+    from lossforge.io import atomic_write_json, atomic_write_text
 
     atomic_write_json(out.with_suffix(".json"), result)
     atomic_write_text(out.with_suffix(".md"), markdown(result))

@@ -17,7 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lossforge.search.rundir import _read_json, load_run, loss_text  # noqa: E402
+from lossforge.objectives.run import load_run  # noqa: E402
+from lossforge.runfiles import read_json  # noqa: E402
+from lossforge.search.rundir import loss_text  # noqa: E402
 
 
 def _fit(f: dict | None) -> str:
@@ -37,7 +39,7 @@ def main() -> int:
     args = ap.parse_args()
     run_dir = Path(args.run)
     run = load_run(run_dir)
-    hof = _read_json(run_dir / "hall_of_fame.json")
+    hof = read_json(run_dir / "hall_of_fame.json")
     ladder = hof["ladder"]
     generations = [json.loads(line) for line in
                    (run_dir / "generations.jsonl").read_text().splitlines()]

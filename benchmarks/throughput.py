@@ -39,11 +39,11 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lossforge.bench._io import atomic_write_json, versions  # noqa: E402
 from lossforge.bench.evaluator import Evaluator  # noqa: E402
 from lossforge.bench.policy import PolicySpec, init_params  # noqa: E402
 from lossforge.bench.trainer import (TrainConfig, WorkerPool, prepare,  # noqa: E402
                                      train_members, train_population)
+from lossforge.io import atomic_write_json, versions  # noqa: E402
 
 
 # An objective with the lossforge.objectives interface (module level, so workers can unpickle).

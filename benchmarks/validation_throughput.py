@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lossforge.grammar.loader import load_grammar  # noqa: E402
-from lossforge.grammar.trees import generate, tree_to_mirror_map  # noqa: E402
+from lossforge.grammar.trees import generate  # noqa: E402
+from lossforge.search.candidates import tree_to_mirror_map  # noqa: E402
 
 
 def bench_grammar(path: Path, n_trees: int, time_limit: float, seed: int,

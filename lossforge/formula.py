@@ -2,7 +2,7 @@
 
 Prints h, phi^-1 = h', the log-domain link phi~(l), every validity check with its status
 (proved / sampled / failed / timeout) and witness, the properties of the loss in the margin D
-(``symbolic/properties.py``; of DPO's link -log sigmoid(D) unless ``--link`` gives another, with
+(``objectives/properties.py``; of DPO's link -log sigmoid(D) unless ``--link`` gives another, with
 ``--imitation`` for an imitation term), and the LaTeX. Exit code 0 when the map is a valid
 mirror map, 1 when a check fails, 2 on bad input (nothing in the formula is executed). The
 properties never change the exit code: they describe the loss, they do not validate the map.
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from lossforge.symbolic.mirror_map import MirrorMap
 
     from lossforge.objectives.mpo import MPOSpec
-    from lossforge.symbolic.properties import properties
+    from lossforge.objectives.properties import properties
 
     try:
         mm = MirrorMap.from_formula(args.formula)

@@ -9,7 +9,7 @@ took to find it.
 Each line holds ``time`` (UTC, ISO 8601), ``kind``, ``command``, ``commit`` (the git HEAD of the
 code that ran, "+dirty" if tracked files differed from it), ``scenario`` (a name or a list),
 ``seeds``, ``budget``, ``purpose`` and any extra fields given. Lines are appended in one fsynced
-write (``lossforge.bench._io.append_lines``), so concurrent runs never interleave half lines.
+write (``lossforge.io.append_lines``), so concurrent runs never interleave half lines.
 
 Where it goes: ``path`` if given (the CLIs' ``--ledger PATH``), else ``$LOSSFORGE_LEDGER``, else
 the repository's ``benchmarks/results/ledger.jsonl`` (an installed wheel's default:
@@ -27,8 +27,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Sequence
 
-from lossforge.bench._io import append_lines
 from lossforge.errors import ConfigError
+from lossforge.io import append_lines
 from lossforge.resources import checkout_root
 
 ENV = "LOSSFORGE_LEDGER"

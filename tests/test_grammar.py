@@ -10,8 +10,8 @@ import sympy as sp
 
 from lossforge.errors import GrammarError
 from lossforge.grammar.loader import load_grammar
-from lossforge.grammar.trees import (generate, tree_from_names, tree_to_mirror_map,
-                                     tree_to_names, tree_to_sympy)
+from lossforge.grammar.trees import generate, tree_from_names, tree_to_names, tree_to_sympy
+from lossforge.search.candidates import tree_to_mirror_map
 from lossforge.symbolic.checks import _mp_eval, mp_lambdify
 from lossforge.symbolic.mirror_map import P
 

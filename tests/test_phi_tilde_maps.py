@@ -17,11 +17,11 @@ import torch
 
 from lossforge.errors import CheckError, FormulaError
 from lossforge.grammar.loader import load_grammar
-from lossforge.grammar.trees import generate, tree_to_mirror_map
+from lossforge.grammar.trees import generate
 from lossforge.objectives import MPOSpec, Objective, get
 from lossforge.objectives.mpo import from_mirror_map
 from lossforge.search import checkpoint, run_search
-from lossforge.search.candidates import Candidate, validate
+from lossforge.search.candidates import Candidate, tree_to_mirror_map, validate
 from lossforge.search.engine import SearchConfig
 from lossforge.symbolic.checks import FAILED, PROVED
 from lossforge.symbolic.mirror_map import MirrorMap

@@ -1,4 +1,4 @@
-"""Properties of a loss's link in the margin D (lossforge/symbolic/properties.py) against
+"""Properties of a loss's link in the margin D (lossforge/objectives/properties.py) against
 closed forms derived by hand. sigma(x) = 1/(1 + e^-x), sigma' = sigma(x) sigma(-x);
 d/dD log sigma(D) = sigma(-D), d/dD log sigma(-D) = -sigma(D)."""
 
@@ -9,7 +9,7 @@ import pytest
 from lossforge.errors import ConfigError
 from lossforge.objectives import get_spec
 from lossforge.objectives.mpo import MPOSpec
-from lossforge.symbolic.properties import (REQUIREMENTS, Properties, check_requirements,
+from lossforge.objectives.properties import (REQUIREMENTS, Properties, check_requirements,
                                            properties)
 
 

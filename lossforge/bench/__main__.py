@@ -146,7 +146,7 @@ def _run(args) -> int:
 
 
 def _write(out: Path, args, scen, seeds, rows, objs, wall) -> None:
-    from lossforge.bench._io import atomic_write_text
+    from lossforge.io import atomic_write_text
 
     record = {
         "command": "python -m lossforge.bench " + " ".join(sys.argv[1:]),

@@ -192,7 +192,7 @@ def shortcut_flag(scores: Mapping[str, "tuple[float, float] | object"],
 def dataset_cache_file(scenario, seed: int | None = None) -> Path:
     """Where ``build_dataset(scenario, seed)`` caches its segments (the file may not exist):
     the same key and hash, computed without rolling anything out."""
-    from lossforge.bench._io import canonical_json
+    from lossforge.io import canonical_json
     from lossforge.bench.cache import cache_root
     from lossforge.bench.datasets import _spec_for, segment_key
     from lossforge.bench.zoo import load_zoo

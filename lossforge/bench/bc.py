@@ -26,9 +26,8 @@ import safetensors
 import safetensors.torch
 import torch
 
-from lossforge.bench.cache import Hasher, atomic_save_tensors, atomic_write_json, cache_root
+from lossforge.bench.cache import Hasher, atomic_save_tensors, cache_root
 from lossforge.bench.envs import make_env
-from lossforge.bench.progress import progress_bar
 from lossforge.bench.policy import (
     PackedSegments,
     Params,
@@ -38,7 +37,9 @@ from lossforge.bench.policy import (
     segment_totals,
     trainable,
 )
+from lossforge.bench.progress import progress_bar
 from lossforge.errors import ConfigError, LossforgeError
+from lossforge.io import atomic_write_json
 from lossforge.workers import torch_threads
 
 FORMAT_VERSION = 2  # bump when the training code changes what a cached reference is

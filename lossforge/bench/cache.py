@@ -3,7 +3,7 @@
 The cache root is ``$LOSSFORGE_CACHE`` if set, else ``$XDG_CACHE_HOME/lossforge`` or
 ``~/.cache/lossforge`` (the rule of the dataset cache). Entries are named by a content hash
 (sha256 of everything that determines them), so a stale entry can never be found under a new
-key; deleting the directory is always safe. Writes are atomic (``lossforge.bench._io``).
+key; deleting the directory is always safe. Writes are atomic (``lossforge.io``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import numpy as np
 import safetensors.torch
 import torch
 
-from lossforge.bench._io import atomic_write_bytes, atomic_write_json
+from lossforge.io import atomic_write_bytes
 
-__all__ = ["Hasher", "atomic_save_tensors", "atomic_write_json", "cache_root"]
+__all__ = ["Hasher", "atomic_save_tensors", "cache_root"]
 
 
 def cache_root() -> Path:

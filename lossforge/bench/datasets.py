@@ -52,7 +52,6 @@ from typing import Sequence
 
 import numpy as np
 
-from lossforge.bench._io import atomic_write, atomic_write_json, canonical_json, sha256_file
 from lossforge.bench.cache import cache_root
 from lossforge.bench.envs import env_key, make_env
 from lossforge.bench.progress import progress_bar
@@ -60,6 +59,7 @@ from lossforge.bench.scenarios import Scenario, load_scenario
 from lossforge.bench.teachers import apply_teacher, teacher_stats
 from lossforge.bench.zoo import Zoo, ZooPolicy, load_zoo
 from lossforge.errors import ConfigError, LossforgeError
+from lossforge.io import atomic_write, atomic_write_json, canonical_json, sha256_file
 
 DATASET_FORMAT = 1
 _ASSIGN_STREAM = 0xA5516     # spawn key of the pair -> mix-entry assignment

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -44,6 +43,7 @@ from lossforge.bench.cache import cache_root
 from lossforge.bench.datasets import build_dataset
 from lossforge.bench.draws import EPISODE_SEED_BASE  # noqa: F401  (re-exported)
 from lossforge.bench.evaluator import Evaluator, normalized_score, score_runs, zoo_returns
+from lossforge.bench.result import Fitness
 from lossforge.bench.scenarios import Scenario, load_scenario
 from lossforge.bench.trainer import TrainConfig, TrainingData, prepare, train_population
 from lossforge.errors import ConfigError
@@ -66,22 +66,6 @@ def ci95_halfwidth(values: Sequence[float]) -> float:
         return float("nan")
     t = _T95[len(x) - 2] if len(x) - 1 <= len(_T95) else 1.96
     return float(t * x.std(ddof=1) / math.sqrt(len(x)))
-
-
-@dataclass(frozen=True)
-class Fitness:
-    name: str
-    status: str                   # "ok" or the first failure reason among its seeds
-    score: float                  # mean over seeds of the configured metric (NaN if failed)
-    ci95: float                   # 95 % CI half-width over seeds
-    per_seed: tuple[float, ...]   # the metric per training seed
-    final: float                  # mean normalised score of the final policies
-    auc: float                    # mean normalised score over checkpoints (area under curve)
-    seconds: float                # wall time of the whole call, shared by its candidates
-    curve: tuple[tuple[int, float], ...] = ()  # (training step, score mean over seeds)
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def _load(scenario: Scenario | str) -> Scenario:

@@ -301,7 +301,8 @@ def act(params: Params, obs: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 def save_policy(path: str | Path, params: Params, meta: dict | None = None) -> None:
     """Write ``path`` (.safetensors) and ``path.with_suffix('.json')`` atomically."""
-    from lossforge.bench.cache import atomic_write_json, atomic_save_tensors
+    from lossforge.bench.cache import atomic_save_tensors
+    from lossforge.io import atomic_write_json
 
     path = Path(path)
     atomic_save_tensors(path, {k: v.contiguous() for k, v in params.items()})

@@ -89,9 +89,9 @@ def rescore(run_dir: Path, target, d, budget: str | None, workers: int | None) -
     """Network and formula in one fitness call (paired: same seeds and episodes); DPO from the
     run (same budget and seeds, so the same number it would get again)."""
     from lossforge.search.executors import LocalExecutor, map_specs
-    from lossforge.search.rundir import _read_json, read_checked
+    from lossforge.runfiles import read_checked, read_json
 
-    cfg = _read_json(run_dir / "config.json")
+    cfg = read_json(run_dir / "config.json")
     conf, scenario = cfg["config"], cfg["scenario_file"]
     budget = budget or conf["budget"]
     ex = LocalExecutor(workers)
@@ -112,8 +112,8 @@ def rescore(run_dir: Path, target, d, budget: str | None, workers: int | None) -
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from lossforge.bench._io import atomic_write_json, atomic_write_text
-        from lossforge.search.rundir import _read_json
+        from lossforge.io import atomic_write_json, atomic_write_text
+        from lossforge.runfiles import read_json
         from lossforge.symbolic.mirror_map import MirrorMap
 
         run_dir = Path(args.run)
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                                                "l": [target.l[0], target.l[-1], len(target.l)]},
                "distilled": d.to_json()}
         if not args.no_rescore:
-            fitness = _read_json(run_dir / "config.json")["config"]["fitness"]
+            fitness = read_json(run_dir / "config.json")["config"]["fitness"]
             print(f"re-scoring network and formula with the run's fitness ({fitness}"
                   + (": synthetic, says nothing about MuJoCo returns" if fitness == "probe"
                      else "") + ") ...", flush=True)

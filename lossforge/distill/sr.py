@@ -21,8 +21,9 @@ import numpy as np
 from lossforge.distill import DistillError, Distilled, Target, finalize, fit_error, \
     phi_tilde_values
 from lossforge.grammar.loader import load_grammar
-from lossforge.grammar.trees import tree_from_names, tree_to_mirror_map
+from lossforge.grammar.trees import tree_from_names
 from lossforge.search import gp
+from lossforge.search.candidates import tree_to_mirror_map
 from lossforge.search.engine import resolve_path, tree_key
 
 #: the rest of the search's operator mix, without constant swaps' share going to waste on

@@ -145,7 +145,8 @@ def _spec_from_file(path: Path):
 def load_objective(args):
     """The objective the arguments name (see the module docstring)."""
     from lossforge import objectives
-    from lossforge.search.rundir import load_run, unchecked_note
+    from lossforge.objectives.run import load_run
+    from lossforge.runfiles import unchecked_note
 
     sources = [s for s in (args.source, args.formula, args.zoo) if s is not None]
     if len(sources) != 1:
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.output:
-        from lossforge.bench._io import atomic_write_text
+        from lossforge.io import atomic_write_text
 
         atomic_write_text(args.output, text)
     else:

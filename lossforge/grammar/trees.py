@@ -16,8 +16,7 @@ from deap import gp
 
 from lossforge.errors import GrammarError
 from lossforge.grammar.loader import Grammar
-from lossforge.symbolic.mirror_map import P, MirrorMap
-from lossforge.symbolic.logdomain import L
+from lossforge.grammar.symbols import L, P
 
 
 def _candidates(grammar: Grammar, type_name: str, budget: int):
@@ -98,12 +97,6 @@ def tree_to_sympy(grammar: Grammar, tree: gp.PrimitiveTree) -> sp.Expr:
     if end != len(tree):
         raise GrammarError(f"malformed tree: {len(tree) - end} trailing nodes")
     return expr
-
-
-def tree_to_mirror_map(grammar: Grammar, tree: gp.PrimitiveTree) -> MirrorMap:
-    """The map of a tree: h(p) from a grammar in p, phi~(l) from a grammar in l."""
-    expr = tree_to_sympy(grammar, tree)
-    return MirrorMap.from_expr(expr, source=str(expr))
 
 
 def tree_to_names(tree: gp.PrimitiveTree) -> list[str]:

@@ -44,10 +44,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from lossforge.bench.result import Fitness
 from lossforge.errors import ConfigError
 from lossforge.llm import model as M
 from lossforge.llm.tasks import Task, Variant, build_pairs, get_task, get_variant
-from lossforge.search.probe_fitness import Fitness
 
 BETA = 0.1                      # DPO's beta in the test bed (as benchmarks/llm_transfer.py)
 N_EVAL, N_DEV, N_PREF = 500, 200, 1000

@@ -14,10 +14,11 @@ from pathlib import Path
 from lossforge.errors import ConfigError
 from lossforge.objectives.mpo import MPOSpec, Objective, from_mirror_map
 from lossforge.objectives.neural import NeuralObjective, NeuralSpec, from_spec
+from lossforge.objectives.run import Run, load_run
 from lossforge.objectives.zoo import ZOO, get, get_spec, names
 
-__all__ = ["MPOSpec", "NeuralObjective", "NeuralSpec", "Objective", "ZOO", "from_mirror_map",
-           "from_run", "from_spec", "get", "get_spec", "names"]
+__all__ = ["MPOSpec", "NeuralObjective", "NeuralSpec", "Objective", "Run", "ZOO",
+           "from_mirror_map", "from_run", "from_spec", "get", "get_spec", "load_run", "names"]
 
 
 def from_run(run_dir, rank: int = 0, *, name: str | None = None) -> Objective:
@@ -26,12 +27,11 @@ def from_run(run_dir, rank: int = 0, *, name: str | None = None) -> Objective:
     ``rank`` counts the run's hall of fame from 0 (the best; ``python -m lossforge.search show``
     numbers the same list from 1). ``name`` (a loss id such as ``lf-706647a5``, from the hall
     of fame or the Pareto front) picks by name instead. Only the run's JSON files are read.
-    ``run_dir`` is a path or a ``Run`` that ``lossforge.search.load_run`` read already.
+    ``run_dir`` is a path or a ``Run`` that ``load_run`` (also ``lossforge.search.load_run``)
+    read already.
     Raises ``CheckpointError`` for a missing or malformed run directory and ``ConfigError`` for
     a rank or name the run does not have.
     """
-    from lossforge.search.rundir import load_run  # the search imports objectives: import late
-
     run = load_run(run_dir) if isinstance(run_dir, (str, Path)) else run_dir
     if name is not None:
         if name not in run.objectives:

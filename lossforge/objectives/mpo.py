@@ -84,7 +84,9 @@ class MPOSpec:
         return cls(**data)
 
 
-def _param_values(spec: MPOSpec) -> dict[str, sp.Expr]:
+def param_values(spec: MPOSpec) -> dict[str, sp.Expr]:
+    """beta and the named parameters of ``spec`` as exact SymPy numbers (the values its
+    formulas are parsed with)."""
     values = {"beta": sp.Rational(repr(float(spec.beta)))}
     for k, v in spec.params.items():
         if not isinstance(v, (int, float)) or v != v:
@@ -119,7 +121,7 @@ class Objective:
         self.name = spec.name
         self.aggregation = spec.aggregation
         self.needs_reference = spec.reference
-        params = _param_values(spec)
+        params = param_values(spec)
         self.link_expr = self._parse(spec.link, LINK_VARS, params, "link")
         self.imitation_expr = (self._parse(spec.imitation, IMITATION_VARS, params, "imitation")
                                if spec.imitation else None)

@@ -18,8 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from lossforge.bench._io import atomic_write_text
 from lossforge.errors import CheckpointError, LossforgeError
+from lossforge.io import atomic_write_text
 
 
 class _Parser(argparse.ArgumentParser):

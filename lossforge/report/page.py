@@ -16,7 +16,7 @@ from pathlib import Path
 from lossforge.errors import CheckpointError, LossforgeError
 from lossforge.report.svg import COLOURS, Series, chart
 from lossforge.search.verdict import paired_verdict
-from lossforge.symbolic.properties import property_line
+from lossforge.objectives.properties import property_line
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;

@@ -8,7 +8,8 @@ The flow, one module per stage:
     candidates.py  tree -> checks -> compile -> smoke test -> fingerprint (or a rejection)
     executors.py   where fitness runs: local process pool or Ray, same results
     checkpoint.py  the state as checksummed JSON, atomic writes
-    rundir.py      run directory outputs and ``load_run``; export.py: torch source, LaTeX table
+    rundir.py      run directory outputs (read back by ``lossforge.runfiles`` and
+                   ``load_run``, below the search); export.py: torch source, LaTeX table
     run.py         the driver (checkpoint per generation, resume)
     display.py     the live table or timestamped lines while a search runs
     summary.py     the final report and ``show``: front, baselines, the words, the verdict
@@ -20,8 +21,8 @@ The flow, one module per stage:
     run = load_run(run_dir); run.objectives["lf-1a2b3c4d"](pc, pr, rc, rr)
 """
 
+from lossforge.objectives.run import Run, load_run
 from lossforge.search.engine import SearchConfig
-from lossforge.search.rundir import Run, load_run
 from lossforge.search.run import run_search
 
 __all__ = ["Run", "SearchConfig", "load_run", "run_search"]

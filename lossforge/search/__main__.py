@@ -54,7 +54,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from lossforge.search.engine import SearchConfig
-    from lossforge.symbolic.properties import REQUIREMENTS
+    from lossforge.objectives.properties import REQUIREMENTS
 
     d = SearchConfig()
     ap = _Parser(prog="python -m lossforge.search", description=_DESCRIPTION, epilog=_EPILOG,
@@ -177,7 +177,7 @@ def _add_run(ap: argparse.ArgumentParser) -> None:
 
 def _requirements(text: str) -> tuple[str, ...]:
     from lossforge.errors import ConfigError
-    from lossforge.symbolic.properties import check_requirements
+    from lossforge.objectives.properties import check_requirements
 
     try:
         return check_requirements([n.strip() for n in text.split(",") if n.strip()])

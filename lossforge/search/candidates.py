@@ -5,7 +5,7 @@
         --MPOSpec--> Objective --properties--> required ones held? --smoke_test--> finite,
         monotone? --fingerprint--> keys
 
-The properties of the loss in the margin D (``symbolic/properties.py``: ranking-preserving,
+The properties of the loss in the margin D (``objectives/properties.py``: ranking-preserving,
 bounded gradient, redescending, reference-free, length-free) are computed for every candidate
 (memoised per link formula) and stored with it; a property the search requires (``require``)
 that is ``failed`` (or ``n/a``) rejects the candidate with reason ``lacks_property``;
@@ -37,12 +37,13 @@ import torch
 
 from lossforge.errors import GrammarError, LossforgeError
 from lossforge.grammar.loader import Grammar
-from lossforge.grammar.trees import tree_from_names, tree_to_mirror_map, tree_to_sympy
+from lossforge.grammar.trees import tree_from_names, tree_to_sympy
 from lossforge.objectives import MPOSpec, Objective
+from lossforge.objectives.properties import properties
 from lossforge.objectives.smoke import smoke_test
 from lossforge.search.genome import Space
+from lossforge.symbolic.mirror_map import MirrorMap
 from lossforge.symbolic.parser import formula_text
-from lossforge.symbolic.properties import properties
 
 REASONS = ("tree", "not_convex", "not_differentiable", "compile", "objective", "smoke_nonfinite",
            "smoke_shape", "smoke_not_monotone", "vanishing_gradient", "ignores_rejected",
@@ -99,7 +100,7 @@ class Candidate:
     complexity: int             # genome size (nodes over every part)
     link: str = DPO_LINK        # G(D, t)
     imitation: str | None = None  # Psi(l, n, t); None: no imitation term
-    properties: dict | None = None  # symbolic.properties.Properties.to_json()
+    properties: dict | None = None  # objectives.properties.Properties.to_json()
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,13 @@ def max_gradients(objective: Objective, response_steps: float | None = None
             max(float(gr.abs().max()) for _, _, gr in probes))
 
 
+def tree_to_mirror_map(grammar: Grammar, tree) -> MirrorMap:
+    """The map of a grammar tree: h(p) from a grammar in p, phi~(l) from a grammar in l. (Here,
+    above the symbolic layer: grammar trees are SymPy expressions; MirrorMap builds on them.)"""
+    expr = tree_to_sympy(grammar, tree)
+    return MirrorMap.from_expr(expr, source=str(expr))
+
+
 def _slot_formulas(space: Space, parts: dict[str, list[str]]) -> tuple[str, str | None]:
     """Text of G and Psi (DPO's link and no imitation term for slots the search keeps shut)."""
     text = {}
@@ -199,7 +207,7 @@ def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, be
              require: tuple[str, ...] = (), response_steps: float | None = None
              ) -> Candidate | Rejection:
     """Run every check of a genome (no training); the first failure is the rejection.
-    ``require``: names of ``symbolic.properties.REQUIREMENTS`` the loss must have.
+    ``require``: names of ``objectives.properties.REQUIREMENTS`` the loss must have.
     ``response_steps``: how many steps a response's summed log-prob covers in the fitness
     (its scenario's ``response_steps``; None: MuJoCo segments), the scale of the gradient
     checks."""

@@ -14,8 +14,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from lossforge.bench._io import atomic_write_text, canonical_json
 from lossforge.errors import CheckpointError
+from lossforge.io import atomic_write_text, canonical_json
 
 FORMAT = "lossforge-search-checkpoint"
 VERSION = 1

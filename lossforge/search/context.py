@@ -24,7 +24,7 @@ from lossforge.resources import data_candidates, data_dir
 from lossforge.search import genome, gp, suite_fitness
 from lossforge.search.executors import fitness_hook
 from lossforge.search.journal import Journal
-from lossforge.symbolic.properties import check_requirements
+from lossforge.objectives.properties import check_requirements
 
 #: Fidelity ladders: --budget names the top rung; everyone gets the first.
 LADDERS = {"quick": ("quick",), "screen": ("quick", "screen"), "full": ("screen", "full")}

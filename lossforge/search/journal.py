@@ -20,7 +20,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from lossforge.bench._io import append_lines
+from lossforge.io import append_lines
 
 FILE = "evaluations.jsonl"
 

@@ -18,28 +18,15 @@ import hashlib
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
+from lossforge.bench.result import Fitness
+
 _STEPS = {"quick": 4, "screen": 8, "full": 16}
 _SEEDS = {"quick": (0,), "screen": (0,), "full": (0, 1, 2)}
-
-
-@dataclass(frozen=True)
-class Fitness:
-    """Mirror of ``lossforge.bench.fitness.Fitness`` (same fields, same meaning)."""
-
-    name: str
-    status: str
-    score: float
-    ci95: float
-    per_seed: tuple[float, ...]
-    final: float
-    auc: float
-    seconds: float
 
 
 def _scenario_name(scenario) -> str | None:

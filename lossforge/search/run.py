@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from lossforge.bench.progress import stamped
 from lossforge.errors import CheckpointError, ConfigError
+from lossforge.runfiles import read_json
 from lossforge.search import checkpoint, engine, es, rundir
 from lossforge.search.executors import make_executor, resolve_warm_up
 from lossforge.search.display import Display, fitness_label, gp_columns, gp_row, gp_title
@@ -184,7 +185,7 @@ def _first_checkpoint_missing(run_dir: Path) -> dict | None:
     (the state at generation 0 is a function of the config); None when a checkpoint exists."""
     if not run_dir.is_dir() or (run_dir / checkpoint.NAME).exists():
         return None
-    start = rundir._read_json(run_dir / "config.json")
+    start = read_json(run_dir / "config.json")
     if not isinstance(start, dict) or "config" not in start:
         raise CheckpointError(f"{run_dir / 'config.json'}: not a lossforge run configuration")
     return {"method": start.get("method", "gp"), "config": start["config"]}

@@ -12,25 +12,25 @@
       pareto.tex           the front as a LaTeX table; pareto.png, the front as a plot
       losses/<name>.py     one standalone torch file per loss in the hall of fame or front
 
-``load_run(path)`` reads the JSON files back into callable ``Objective`` objects (JSON only;
-nothing is unpickled or executed). A result file whose checksum does not match its content is
-refused (``CheckpointError`` naming it); one without a checksum (a run directory written before
-results were checksummed) is read and listed in ``Run.unchecked``, which the CLIs report.
+This module writes a run directory. Reading one back needs JSON only and lives below the
+search: ``lossforge.runfiles`` (the checksummed result files: ``read_checked``,
+``write_checked``, ``read_run``) and ``lossforge.objectives.run.load_run`` (the losses as
+callable ``Objective`` objects; also ``lossforge.search.load_run``). A result file whose
+checksum does not match its content is refused (``CheckpointError`` naming it); one without a
+checksum (a run directory written before results were checksummed) is read and listed in
+``Run.unchecked``, which the CLIs report.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from lossforge.bench._io import atomic_write_json, atomic_write_text, canonical_json
-from lossforge.errors import CheckpointError
-from lossforge.objectives import Objective, from_spec
+from lossforge.io import append_lines, atomic_write_json, atomic_write_text
+from lossforge.runfiles import write_checked
 from lossforge.search import gp
 from lossforge.search.export import ExportError, loss_module_source, pareto_table
 
@@ -59,8 +59,8 @@ def write_start(run_dir: Path, ctx) -> None:
 
 
 def append_generation(run_dir: Path, summary: dict) -> None:
-    with open(run_dir / "generations.jsonl", "a") as f:
-        f.write(json.dumps(summary, allow_nan=False) + "\n")
+    """One line of generations.jsonl: one fsynced write, like every other append-only log."""
+    append_lines(run_dir / "generations.jsonl", [json.dumps(summary, allow_nan=False)])
 
 
 def rewrite_generations(run_dir: Path, history: list[dict]) -> None:
@@ -102,9 +102,9 @@ def _row(lid: str, rec: dict, ladder: list[str]) -> dict:
 
 
 def _properties(spec: dict) -> dict | None:
-    """A loss's properties (``symbolic/properties.py``) for a state written before they were
+    """A loss's properties (``objectives/properties.py``) for a state written before they were
     recorded (a resumed older run, an ES network); None where they cannot be computed."""
-    from lossforge.symbolic.properties import properties
+    from lossforge.objectives.properties import properties
 
     if spec.get("kind", "symbolic") != "symbolic":
         return None
@@ -198,87 +198,3 @@ def write_plot(run_dir: Path, state: dict, front: list[dict], baselines: list[di
     plt.close(fig)
     tmp.replace(run_dir / "pareto.png")
 
-
-# ---- reading a run back ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Run:
-    path: Path
-    config: dict
-    hall_of_fame: list[dict]
-    pareto: list[dict]
-    baselines: list[dict]
-    objectives: dict[str, Objective]   # every loss of the hall of fame and the front, by name
-    unchecked: tuple[str, ...] = ()    # result files without a checksum (older run directories)
-
-    def __getitem__(self, name: str) -> Objective:
-        return self.objectives[name]
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: missing (is this a lossforge search run directory?)") \
-            from None
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: malformed JSON: {exc}") from None
-
-
-CHECKSUM = "sha256"
-
-
-def content_hash(doc: dict) -> str:
-    return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
-
-
-def write_checked(path: Path, doc: dict) -> None:
-    """``doc`` as JSON with ``"sha256"``: the hash of ``doc`` itself (canonical JSON)."""
-    atomic_write_json(path, {**doc, CHECKSUM: content_hash(doc)})
-
-
-def read_checked(path: Path) -> tuple[dict, bool]:
-    """(the document without its checksum, whether it had one). ``CheckpointError`` naming the
-    file when it is missing, malformed or its content does not match its checksum."""
-    doc = _read_json(path)
-    if not isinstance(doc, dict):
-        raise CheckpointError(f"{path}: not a lossforge result file (a JSON object)")
-    stored = doc.pop(CHECKSUM, None)
-    if stored is None:
-        return doc, False
-    try:
-        actual = content_hash(doc)
-    except ValueError as exc:  # nan/inf smuggled in
-        raise CheckpointError(f"{path}: damaged ({exc})") from None
-    if actual != stored:
-        raise CheckpointError(f"{path}: checksum mismatch (edited or damaged after the run "
-                              f"wrote it: stored {str(stored)[:12]}..., content "
-                              f"{actual[:12]}...); nothing read from it")
-    return doc, True
-
-
-def unchecked_note(run: "Run") -> str | None:
-    """One line for the CLIs when a run directory's results carry no checksum."""
-    if not run.unchecked:
-        return None
-    return (f"note: {', '.join(run.unchecked)} in {run.path} carry no checksum (written before "
-            "lossforge checksummed results): unchecked")
-
-
-def load_run(path: str | Path) -> Run:
-    """A run directory as callable objectives (from its JSON files; nothing is executed)."""
-    path = Path(path)
-    if not path.is_dir():
-        raise CheckpointError(f"{path}: not a run directory")
-    config = _read_json(path / "config.json")
-    hof, hof_checked = read_checked(path / "hall_of_fame.json")
-    par, par_checked = read_checked(path / "pareto.json")
-    objectives: dict[str, Objective] = {}
-    for row in hof["hall_of_fame"] + par["pareto"]:
-        if row["name"] not in objectives:
-            objectives[row["name"]] = from_spec(row["spec"])
-    unchecked = tuple(name for name, ok in (("hall_of_fame.json", hof_checked),
-                                            ("pareto.json", par_checked)) if not ok)
-    return Run(path, config, hof["hall_of_fame"], par["pareto"], hof["baselines"], objectives,
-               unchecked)

@@ -6,7 +6,7 @@ baseline (``verdict.py``: paired over the seeds both were trained on).
     print_brief(results, state)   the best loss's formula and the verdict (``--quiet``)
     show(run_dir, latex=False)    ``python -m lossforge.search show RUN``
 
-Every loss is followed by its properties line (``symbolic/properties.py``: ranking-preserving,
+Every loss is followed by its properties line (``objectives/properties.py``: ranking-preserving,
 bounded dG/dD, tails and redescending, reference, length), where its row has them.
 Formula lines never wrap: a pipe or a log file gets each formula on one line, whole.
 """
@@ -17,9 +17,10 @@ import math
 from pathlib import Path
 
 from lossforge.errors import CheckpointError
-from lossforge.search import rundir
+from lossforge.objectives.properties import property_line
+from lossforge.objectives.run import Run, load_run
+from lossforge.runfiles import read_checked, unchecked_note
 from lossforge.search.verdict import paired_verdict
-from lossforge.symbolic.properties import property_line
 
 #: What each fitness metric is, in words.
 METRIC_WORDS = {
@@ -95,7 +96,7 @@ def h_text(row: dict) -> str:
 
 
 def _say_properties(console, row: dict, indent: str) -> None:
-    """The row's properties line (``symbolic/properties.py``), where the row has them (rows
+    """The row's properties line (``objectives/properties.py``), where the row has them (rows
     of runs written before properties were recorded, and ES networks, have none)."""
     line = property_line(row.get("properties"))
     if line:
@@ -253,14 +254,14 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
     """``python -m lossforge.search show RUN``: the hall of fame and front again (or LaTeX)."""
     console = _console(console)
     path = Path(run)
-    r = rundir.load_run(path)
-    note = rundir.unchecked_note(r)
+    r = load_run(path)
+    note = unchecked_note(r)
     if note:
         _say(console, note, style="yellow")
     if latex:
         _show_latex(r)
         return
-    hof, _ = rundir.read_checked(path / "hall_of_fame.json")
+    hof, _ = read_checked(path / "hall_of_fame.json")
     ladder = hof["ladder"]
     fitness = r.config.get("config", {}).get("fitness", "bench")
     method = "CMA-ES" if hof.get("method") == "es" else "GP"
@@ -283,7 +284,7 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
                  "hall_of_fame": r.hall_of_fame}, state, console)
 
 
-def _show_latex(r: rundir.Run) -> None:
+def _show_latex(r: Run) -> None:
     """pareto.tex, then each loss of the front as LaTeX; an ES network has no closed form: its
     distilled formula where ``lossforge.distill`` wrote one, else how to get it."""
     tex = r.path / "pareto.tex"

@@ -19,9 +19,8 @@ from __future__ import annotations
 import sympy as sp
 
 from lossforge.grammar.ops import Expm1, Log1mexp, Softplus
+from lossforge.grammar.symbols import L
 
-#: The log-probability variable: real and negative.
-L = sp.Symbol("l", negative=True)
 _U = sp.Symbol("u", positive=True)
 
 

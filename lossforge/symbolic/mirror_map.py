@@ -40,15 +40,13 @@ import torch
 
 from lossforge.errors import CheckError, FormulaError
 from lossforge.grammar.ops import to_elementary
+from lossforge.grammar.symbols import P
 from lossforge.symbolic import printers
 from lossforge.symbolic.checks import (CheckReport, check_mirror_map, mp_lambdify,
                                        numeric_derivatives)
 from lossforge.symbolic.compile import compile_torch
 from lossforge.symbolic.logdomain import L, log_domain
 from lossforge.symbolic.parser import parse_formula
-
-#: The probability variable of every mirror map.
-P = sp.Symbol("p", positive=True)
 
 #: How many distinct formulas a process keeps parsed maps of (least recently used ones go).
 SHARED_MAPS = 1024

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lossforge.bench._io import sha256_file
 from lossforge.errors import ConfigError
+from lossforge.io import sha256_file
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = str(REPO / "benchmarks" / "baselines.py")

@@ -11,7 +11,8 @@ import pytest
 from rich.console import Console
 
 from lossforge.search import SearchConfig, run_search
-from lossforge.search.rundir import load_run, read_checked, write_checked
+from lossforge.objectives.run import load_run
+from lossforge.runfiles import read_checked, write_checked
 from lossforge.search.summary import show
 
 # the search keeps DPO's link -log sigma(D) (no --link-grammar): G' = -sigma(-D) in (-1, 0),

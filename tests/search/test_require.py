@@ -1,6 +1,6 @@
 """--require: candidates whose loss lacks a required property are rejected before training.
 
-The reference for "ranking-preserving" here is independent of symbolic/properties.py: finite
+The reference for "ranking-preserving" here is independent of objectives/properties.py: finite
 differences of the link G(D), parsed and lambdified, on D in [-60, 60]."""
 
 from __future__ import annotations

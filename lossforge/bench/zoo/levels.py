@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-from lossforge.bench._io import atomic_write_json, atomic_write_text, sha256_file, versions
+from lossforge.io import atomic_write_json, atomic_write_text, sha256_file, versions
 from lossforge.bench.envs import env_kwargs, make_env
 from lossforge.bench.evaluator import normalized_score
 from lossforge.bench.progress import progress_bar

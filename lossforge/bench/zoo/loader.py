@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lossforge.bench._io import sha256_file
+from lossforge.io import sha256_file
 from lossforge.bench.envs import env_kwargs, make_env
 from lossforge.bench.zoo.policy import ZooPolicy
 from lossforge.errors import CheckpointError, ConfigError

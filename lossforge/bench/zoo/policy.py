@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lossforge.bench._io import atomic_write_bytes
+from lossforge.io import atomic_write_bytes
 from lossforge.errors import CheckpointError, LossforgeError
 
 ZOO_FORMAT = 1

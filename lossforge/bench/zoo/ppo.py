@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lossforge.bench._io import atomic_write_bytes, atomic_write_json
+from lossforge.io import atomic_write_bytes, atomic_write_json
 from lossforge.bench.envs import env_key, make_env
 from lossforge.bench.progress import stamped
 from lossforge.bench.zoo.loader import default_root

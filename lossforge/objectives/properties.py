@@ -45,6 +45,10 @@ link grammar only has D and t, so search candidates never hit this.
 
 The result depends only on the link, the weights, the imitation term, beta, the named
 parameters and the reference flag, never on the mirror map: ``properties`` memoises on those.
+
+Layer: objectives. Every property is one of a whole MPO loss (an ``MPOSpec``: its link, weights,
+imitation term and reference flag, in the loss variables D, rw, rl, t, n of ``mpo.py``), not of
+a mirror map, so it sits beside ``mpo.py`` and builds on the symbolic layer's checks.
 """
 
 from __future__ import annotations
@@ -60,9 +64,12 @@ import sympy as sp
 
 from lossforge.errors import ConfigError, FormulaError
 from lossforge.grammar.ops import to_elementary
+from lossforge.objectives.mpo import (IMITATION_VARS, LINK_VARS, WEIGHT_VARS, D, MPOSpec, N, RL,
+                                      RW, T, param_values)
 from lossforge.symbolic.checks import (FAILED, PROVED, SAMPLED, UNDECIDED, Check, _mp_eval,
                                        mp_lambdify)
 from lossforge.symbolic.composition import lipschitz_bound, monotone
+from lossforge.symbolic.parser import parse_formula
 from lossforge.symbolic.timelimit import TimeLimitExceeded, time_limit
 
 NA = "n/a"
@@ -184,8 +191,6 @@ def check_requirements(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 def properties(spec, *, time_limit_s: float = 0.5) -> Properties:
     """The properties of an ``MPOSpec`` (or an ``Objective``, or a spec's JSON dict)."""
-    from lossforge.objectives.mpo import MPOSpec
-
     if hasattr(spec, "spec"):
         spec = spec.spec
     if isinstance(spec, dict):
@@ -197,15 +202,10 @@ def properties(spec, *, time_limit_s: float = 0.5) -> Properties:
 
 @lru_cache(maxsize=4096)
 def _cached(key: str, time_limit_s: float) -> Properties:
-    from lossforge.objectives.mpo import (IMITATION_VARS, LINK_VARS, WEIGHT_VARS, D, N, RL, RW,
-                                          T, _param_values)
-    from lossforge.objectives.mpo import MPOSpec
-    from lossforge.symbolic.parser import parse_formula
-
     link, w_pref, imitation, w_sft, beta, reference, params = json.loads(key)
     spec = MPOSpec(link=link, w_pref=w_pref, imitation=imitation, w_sft=w_sft, beta=beta,
                    reference=reference, params=dict(params))
-    values = _param_values(spec)
+    values = param_values(spec)
     start = time.perf_counter()
 
     def parse(text: str, variables, what: str) -> sp.Expr:

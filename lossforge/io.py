@@ -1,4 +1,7 @@
-"""Small file helpers shared by the bench modules: atomic writes, content hashes, versions."""
+"""Small file helpers for every layer: atomic writes, fsynced appends, content hashes, versions.
+
+Layer 0 (with ``errors`` and ``workers``): it imports nothing of lossforge, so the grammar,
+the bench, the search, export and distill all write files the same way."""
 
 from __future__ import annotations
 

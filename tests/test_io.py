@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from lossforge.bench._io import append_lines
+from lossforge.io import append_lines
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_lines_after_a_torn_line_survive(tmp_path):
@@ -26,3 +26,22 @@ def test_lines_after_a_torn_line_survive(tmp_path):
     from baselines import records
     assert records(log) == [json.loads(x) for x in ('{"a": 1}', '{"c": 3}', '{"d": 4}',
                                                     '{"e": 5}')]
+
+
+def test_generation_log_appends_are_fsynced_and_never_glue_onto_a_torn_line(tmp_path,
+                                                                             monkeypatch):
+    """rundir.append_generation goes through append_lines: one fsynced write per generation,
+    and a line torn by a kill is ended first (the old plain ``open("a")`` did neither)."""
+    import os
+
+    from lossforge.search import rundir
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    log = tmp_path / "generations.jsonl"
+    log.write_text('{"generation": 0}\n{"generation": 1, "be')      # killed mid-line
+    rundir.append_generation(tmp_path, {"generation": 2, "best": 0.5})
+    assert len(synced) == 1
+    assert log.read_text().split("\n") == ['{"generation": 0}', '{"generation": 1, "be',
+                                           '{"generation": 2, "best": 0.5}', ""]

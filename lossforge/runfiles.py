@@ -1,0 +1,105 @@
+"""A search run directory's result files, read with JSON only.
+
+Layer 0 (with ``errors``, ``io`` and ``workers``): it imports nothing of lossforge above
+``errors`` and ``io`` (no SymPy, no DEAP), so every layer can read a run directory, and the
+search writes its checksummed results with the same functions it reads them with:
+
+    read_json(path)        a JSON file; ``CheckpointError`` naming it when missing or malformed
+    write_checked(path, d) ``d`` as JSON with ``"sha256"``, the hash of ``d`` (canonical JSON)
+    read_checked(path)     (the document, whether it carried a checksum); a mismatch is refused
+    read_run(path)         config.json, hall_of_fame.json and pareto.json as ``RunFiles``
+
+``lossforge.objectives.run.load_run`` turns the specs of a ``RunFiles`` into callable
+objectives; the layout of a run directory is described in ``lossforge/search/rundir.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from lossforge.errors import CheckpointError
+from lossforge.io import atomic_write_json, canonical_json
+
+CHECKSUM = "sha256"
+
+
+def read_json(path: Path):
+    """The JSON content of ``path``; ``CheckpointError`` naming it when missing or malformed."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing (is this a lossforge search run directory?)") \
+            from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: malformed JSON: {exc}") from None
+
+
+def content_hash(doc: dict) -> str:
+    return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
+
+
+def write_checked(path: Path, doc: dict) -> None:
+    """``doc`` as JSON with ``"sha256"``: the hash of ``doc`` itself (canonical JSON)."""
+    atomic_write_json(path, {**doc, CHECKSUM: content_hash(doc)})
+
+
+def read_checked(path: Path) -> tuple[dict, bool]:
+    """(the document without its checksum, whether it had one). ``CheckpointError`` naming the
+    file when it is missing, malformed or its content does not match its checksum."""
+    doc = read_json(path)
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"{path}: not a lossforge result file (a JSON object)")
+    stored = doc.pop(CHECKSUM, None)
+    if stored is None:
+        return doc, False
+    try:
+        actual = content_hash(doc)
+    except ValueError as exc:  # nan/inf smuggled in
+        raise CheckpointError(f"{path}: damaged ({exc})") from None
+    if actual != stored:
+        raise CheckpointError(f"{path}: checksum mismatch (edited or damaged after the run "
+                              f"wrote it: stored {str(stored)[:12]}..., content "
+                              f"{actual[:12]}...); nothing read from it")
+    return doc, True
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The result files of a run directory, as JSON."""
+
+    path: Path
+    config: dict
+    hall_of_fame: list[dict]
+    pareto: list[dict]
+    baselines: list[dict]
+    unchecked: tuple[str, ...] = ()    # result files without a checksum (older run directories)
+
+
+def read_run(path: str | Path) -> RunFiles:
+    """config.json, hall_of_fame.json and pareto.json of a run directory (JSON only).
+
+    A result file whose checksum does not match its content is refused (``CheckpointError``
+    naming it); one without a checksum (written before results were checksummed) is read and
+    listed in ``unchecked``."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: not a run directory")
+    config = read_json(path / "config.json")
+    hof, hof_checked = read_checked(path / "hall_of_fame.json")
+    par, par_checked = read_checked(path / "pareto.json")
+    unchecked = tuple(name for name, ok in (("hall_of_fame.json", hof_checked),
+                                            ("pareto.json", par_checked)) if not ok)
+    return RunFiles(path, config, hof["hall_of_fame"], par["pareto"], hof["baselines"],
+                    unchecked)
+
+
+def unchecked_note(run) -> str | None:
+    """One line for the CLIs when a run directory's results carry no checksum (``run``: a
+    ``RunFiles`` or a ``lossforge.objectives.run.Run``)."""
+    if not run.unchecked:
+        return None
+    return (f"note: {', '.join(run.unchecked)} in {run.path} carry no checksum (written before "
+            "lossforge checksummed results): unchecked")
