@@ -78,6 +78,10 @@ def test_a_new_op_reaches_every_output(fake_op):
     # LaTeX: the op's template, also under a power (SymPy would call it Scaledsoftplus)
     assert latex(expr) == r"\operatorname{ssp}\left(x\right) + 1"
     assert latex(ScaledSoftplus(X) ** 2) == r"\left(\operatorname{ssp}\left(x\right)\right)^{2}"
+    # MathML (the HTML report's formulas): the op's name, applied to its argument
+    from lossforge.report.mathml import expression
+
+    assert expression(expr).startswith("<mrow><mrow><mi>ssp</mi><mrow><mo>(</mo><mi>x</mi>")
 
 
 def test_a_new_op_in_an_exported_objective_module(fake_op):

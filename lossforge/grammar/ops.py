@@ -181,6 +181,8 @@ class Op:
              this module defines by name (``log1mexp``, ``softplus``) are in scope there.
     match:   the op's arguments from a SymPy node of one of its heads, or None when the node is
              not this op (default: the node's arguments; relu reads ``Max(0, x)`` as ``(x,)``).
+    text:    its name in typeset output that is not LaTeX (the report's MathML), as the LaTeX
+             template writes it (sigma for the sigmoid); default ``name``.
     """
 
     name: str
@@ -194,6 +196,7 @@ class Op:
     smooth: bool = True
     source: str | None = None
     match: Callable[[sp.Expr], tuple | None] | None = None
+    text: str | None = None
 
 
 def _max_with_zero(e: sp.Expr) -> tuple | None:
@@ -235,9 +238,9 @@ OPS: tuple[Op, ...] = (
     Op("softplus", 1, Softplus, softplus, r"\operatorname{{softplus}}\left({0}\right)",
        (REAL,), (Softplus,), source="softplus({0})"),
     Op("logsigmoid", 1, LogSigmoid, F.logsigmoid, r"\log\sigma\left({0}\right)", (REAL,),
-       (LogSigmoid,), source="F.logsigmoid({0})"),
+       (LogSigmoid,), source="F.logsigmoid({0})", text="log σ"),
     Op("sigmoid", 1, Sigmoid, torch.sigmoid, r"\sigma\left({0}\right)", (REAL,), (Sigmoid,),
-       source="torch.sigmoid({0})"),
+       source="torch.sigmoid({0})", text="σ"),
     Op("xlogx", 1, lambda a: a * sp.log(a), lambda a: torch.special.xlogy(a, a),
        r"{0} \log\left({0}\right)", (POS,), source="torch.special.xlogy({0}, {0})"),
     # others

@@ -12,18 +12,19 @@ import html
 import sympy as sp
 from sympy.printing.mathml import MathMLPresentationPrinter
 
+from lossforge.grammar.ops import applied_op
 from lossforge.objectives.mpo import D, RL, RW, L, N, Objective
-
-#: The op table's functions under their usual names (as in their LaTeX): sigma for the sigmoid.
-_NAMES = {"Sigmoid": "σ", "LogSigmoid": "log σ", "Softplus": "softplus",
-          "Log1mexp": "log1mexp", "Expm1": "expm1"}
 
 
 class _Printer(MathMLPresentationPrinter):
     def _print_Function(self, e):
-        name = _NAMES.get(type(e).__name__)
-        if name is None:
+        """SymPy's own functions (exp, log, tanh, ...) as SymPy prints them; the op table's
+        others (softplus, sigmoid, log1mexp, expm1, ...) by the table's name for them."""
+        found = applied_op(e)
+        if found is None or type(e).__module__.startswith("sympy.functions"):
             return super()._print_Function(e)
+        op = found[0]
+        name = op.text or op.name
         x = self.dom.createElement("mi")
         x.appendChild(self.dom.createTextNode(name))
         mrow = self.dom.createElement("mrow")
@@ -50,7 +51,8 @@ def _call(f: str, arg: str) -> str:
     return f"<mrow>{f}{_mo('(')}{arg}{_mo(')')}</mrow>"
 
 
-def _expr(e: sp.Expr) -> str:
+def expression(e: sp.Expr) -> str:
+    """Presentation MathML of a SymPy expression (no <math> wrapper)."""
     return _Printer().doprint(e)
 
 
@@ -72,11 +74,11 @@ def objective_equations(obj: Objective) -> list[tuple[str, str]]:
     mm, spec = obj.mirror_map, obj.spec
     ell, p = _mi("ℓ"), _mi("p")
     phi = _tilde_phi()
-    eqs = [("mirror map", block(_call(_mi("h"), p), _expr(mm.h))),
+    eqs = [("mirror map", block(_call(_mi("h"), p), expression(mm.h))),
            ("its derivative", block(_call("<msup><mi>φ</mi><mrow><mo>−</mo><mn>1</mn></mrow>"
                                           "</msup>", p),
-                                    f"<mrow>{_expr(mm.phi_inv)}{_mo('+')}<mi>c</mi></mrow>")),
-           ("log domain", block(_call(phi, ell), _expr(mm.phi_tilde.subs(
+                                    f"<mrow>{expression(mm.phi_inv)}{_mo('+')}<mi>c</mi></mrow>")),
+           ("log domain", block(_call(phi, ell), expression(mm.phi_tilde.subs(
                {v: _ELL for v in mm.phi_tilde.free_symbols if v.name == "l"}))))]
     # Delta = beta [(phi~(l_w) - phi~(l_ref,w)) - (phi~(l_l) - phi~(l_ref,l))]
     def side(s: str) -> str:
@@ -85,18 +87,18 @@ def objective_equations(obj: Objective) -> list[tuple[str, str]]:
             ref = _call(phi, _sub(ell, f"<mi>ref</mi><mo>,</mo><mi>{s}</mi>"))
             term = f"<mrow>{_mo('(')}{term}{_mo('−')}{ref}{_mo(')')}</mrow>"
         return term
-    beta = _expr(sp.Rational(repr(float(spec.beta))))   # 0.1 -> 1/10, as the LaTeX
+    beta = expression(sp.Rational(repr(float(spec.beta))))   # 0.1 -> 1/10, as the LaTeX
     margin = f"<mrow>{beta}<mo>&#x2062;</mo><mrow>{_mo('[')}{side('w')}{_mo('−')}" \
              f"{side('l')}{_mo(']')}</mrow></mrow>"
     eqs.append(("margin", block(_mi("Δ"), margin)))
-    link = _expr(obj.link_expr.subs(_LOSS_NAMES))
+    link = expression(obj.link_expr.subs(_LOSS_NAMES))
     if obj.w_pref_expr != 1:
-        link = f"<mrow>{_expr(obj.w_pref_expr)}<mo>&#x2062;</mo>" \
+        link = f"<mrow>{expression(obj.w_pref_expr)}<mo>&#x2062;</mo>" \
                f"<mrow>{_mo('[')}{link}{_mo(']')}</mrow></mrow>"
     total = link
     if obj.imitation_expr is not None:
-        psi = _expr(obj.imitation_expr.subs(_LOSS_NAMES))
-        w = "" if obj.w_sft_expr == 1 else f"{_expr(obj.w_sft_expr)}<mo>&#x2062;</mo>"
+        psi = expression(obj.imitation_expr.subs(_LOSS_NAMES))
+        w = "" if obj.w_sft_expr == 1 else f"{expression(obj.w_sft_expr)}<mo>&#x2062;</mo>"
         total = f"<mrow>{link}{_mo('+')}{w}<mrow>{_mo('[')}{psi}{_mo(']')}</mrow></mrow>"
     eqs.append(("loss", block("<mi>ℒ</mi>", total)))
     return eqs
