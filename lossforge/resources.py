@@ -21,6 +21,8 @@ Only the standard library is imported: every layer may use this module.
 
 from __future__ import annotations
 
+import os
+
 import importlib.resources
 from pathlib import Path, PurePath
 
@@ -46,9 +48,12 @@ def packaged_dir(kind: str) -> Path:
     return Path(str(importlib.resources.files("lossforge").joinpath(PACKAGE_DATA, kind)))
 
 
-def data_dir(kind: str) -> Path:
-    """The folder of ``kind`` ("grammars", "scenarios", "suites", "zoo") in use: the checkout's
-    if this code runs from one, else the installed package data."""
+def data_dir(kind: str, env: str | None = None) -> Path:
+    """The folder of ``kind`` ("grammars", "scenarios", "suites", "zoo") in use: the folder
+    the environment variable ``env`` names when it is set, else the checkout's if this code
+    runs from one, else the installed package data."""
+    if env and os.environ.get(env):
+        return Path(os.environ[env])
     checkout = checkout_root().joinpath(*KINDS[kind])
     if checkout.is_dir():
         return checkout

@@ -89,10 +89,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 def default_dir() -> Path:
     """``$LOSSFORGE_SCENARIOS`` or the repository's ``benchmarks/scenarios`` (an installed
     wheel's copy: lossforge/resources.py)."""
-    env = os.environ.get("LOSSFORGE_SCENARIOS")
-    if env:
-        return Path(env)
-    return data_dir("scenarios")
+    return data_dir("scenarios", env="LOSSFORGE_SCENARIOS")
 
 
 @dataclass(frozen=True)

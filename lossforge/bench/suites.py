@@ -35,10 +35,7 @@ _ENTRY = ("name", "weight")
 def default_dir() -> Path:
     """``$LOSSFORGE_SUITES`` or the repository's ``benchmarks/suites`` (an installed wheel's
     copy: lossforge/resources.py)."""
-    env = os.environ.get("LOSSFORGE_SUITES")
-    if env:
-        return Path(env)
-    return data_dir("suites")
+    return data_dir("suites", env="LOSSFORGE_SUITES")
 
 
 @dataclass(frozen=True)

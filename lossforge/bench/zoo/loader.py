@@ -25,10 +25,7 @@ from lossforge.resources import data_dir
 def default_root() -> Path:
     """``$LOSSFORGE_ZOO`` or the repository's ``benchmarks/zoo`` (an installed wheel's copy:
     lossforge/resources.py)."""
-    env = os.environ.get("LOSSFORGE_ZOO")
-    if env:
-        return Path(env)
-    return data_dir("zoo")
+    return data_dir("zoo", env="LOSSFORGE_ZOO")
 
 
 @dataclass(frozen=True)
