@@ -96,6 +96,16 @@ paired differences to each baseline draw by draw, with paired t p-values over dr
 correction across scenarios x baselines (``lossforge/bench/stats.py``). Progress lines print the
 time to go; the report sums the cost.
 
+The LLM test bed (project issue 22) runs under the same protocol: a scenario named
+``llm:<task>/<variant>`` (e.g. ``llm:reverse/mixed-quality``; ``lossforge/llm/fitness.py``) is
+accepted wherever a MuJoCo scenario name is, and its rows carry the same fields (``fitness_of``
+and ``load_bed`` are the one seam). There the score is exact-match accuracy in percent, measured
+once at the end of training (``auc`` = ``final``); a draw is one instance of the test bed (its
+prompts, SFT base and pairs; the tuning draw's prompts are disjoint from the reporting draws'),
+the seed only the training order; the fixed rows are ``reference (SFT base)`` and
+``sft-on-chosen`` (the SFT base trained further on the chosen answers); ``confirm`` defaults to
+draws 1-8 x seed 0, eight units of analysis. The declared sweep: ``benchmarks/sweeps/llm-v1.toml``.
+
 ``compare`` answers the search's must-show for every candidate and scenario: does its 95 % CI
 lie above the CI of every baseline in the table (same scenario, budget and seeds), and what is
 its paired difference to DPO trained in the same cells.
@@ -332,7 +342,8 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
                       "loss": r.name, "status": r.status, "score": r.per_seed[0],
                       "final": r.final, "auc": r.auc,
                       "auc_over": "untrained" if r.name in REFERENCES else "checkpoints",
-                      "curve": getattr(r, "curve", ()),   # the LLM bed measures at the end only "seconds": seconds, "batch_rows": len(results),
+                      "curve": getattr(r, "curve", ()),   # (the LLM bed: none)
+                      "seconds": seconds, "batch_rows": len(results),
                       "command": command, **by_name.get(r.name, {})} for r in results])
         print(f"{time.strftime('%H:%M:%S')} {cell_name(name, draw, seed)}: "
               + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in results) + " "
@@ -1031,8 +1042,9 @@ def confirm(args) -> None:
         untuned = [n for n in names if n not in frozen["scenarios"]]
         if untuned:
             raise ConfigError(f"{args.tuned}: no tuned baselines for {', '.join(untuned)}")
-    if len(draws) < 5:
-        print(f"note: {len(draws)} draws; a confirmation wants 5 or more", flush=True)
+    want = len(parse_draws(LLM_DRAWS)) if llm else 5
+    if len(draws) < want:
+        print(f"note: {len(draws)} draws; a confirmation wants {want} or more", flush=True)
     scenarios = {n: load_bed(n) for n in names}
     configs = {}
     for name, scen in scenarios.items():

@@ -348,6 +348,7 @@ def fixed_policies(scenario, budget: str, seed: int, *, draw: draws.Draw = 0,
         raise ConfigError(f"fixed policy {sorted(unknown)[0]!r}: expected one of {FIXED}")
     scen = search_scenario(scenario)
     task = get_task(scen.task)
+    M.quiet_libraries()
     out = {}
     if REFERENCE in names:
         t0 = time.perf_counter()

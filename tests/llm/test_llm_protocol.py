@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_llm_search import TINY, tiny_bed  # noqa: F401  (the fixture)
+import test_llm_search
 
 from lossforge import objectives
 from lossforge.llm import fitness as F
@@ -22,6 +22,8 @@ from lossforge.llm import model as M
 from lossforge.llm.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[2]
+TINY = test_llm_search.TINY
+tiny_bed = test_llm_search.tiny_bed   # the fixture: tiny budgets and splits, a private cache
 SCRIPT = str(REPO / "benchmarks" / "baselines.py")
 
 
@@ -94,7 +96,8 @@ def test_lr_trains_at_exactly_that_rate_without_dev_selection(tiny_bed, monkeypa
         return out
 
     monkeypatch.setattr(LossforgeDPOTrainer, "train", recording)
-    monkeypatch.setattr(M, "accuracy", lambda *a, **k: decoded.append(len(a[2])) or accuracy(*a, **k))
+    monkeypatch.setattr(M, "accuracy",
+                        lambda *a, **k: decoded.append(len(a[2])) or accuracy(*a, **k))
     (r,) = F.evaluate([objectives.get("dpo")], "sort/clean", "quick", lr=7e-6, draw=1)
     assert r.status == "ok"
     assert tiny_bed == [("dpo", 7e-6)] and seen == [(7e-6, 7e-6)]   # the optimiser's rate too
@@ -118,9 +121,16 @@ def test_an_llm_scenario_runs_through_run_cells_with_the_fixed_rows(tiny_bed, tm
     b.run_cells(out, {name: scen}, {name: [cfg]}, draws=(1,), seeds=[0], budget="quick",
                 workers=1, fixed=True, command="test", quiet=True)
     rows = [json.loads(x) for x in out.read_text().splitlines()]
-    assert [r["loss"] for r in rows] == ["reference (SFT base)", "sft-on-chosen", "dpo[lr=3e-05]"]
-    assert all(r["status"] == "ok" and r["draw"] == 1 and r["dataset_seed"] == 1000 for r in rows)
+    assert [r["loss"] for r in rows] == ["reference (SFT base)", "sft-on-chosen",
+                                         "dpo[lr=3e-05]"]
+    assert all(r["status"] == "ok" and r["draw"] == 1 and r["dataset_seed"] == 1000
+               for r in rows)
     ref, chosen, dpo = rows
+    # the fields of a row (the module docstring of baselines.py: cost, command, what it ran)
+    common = {"scenario", "draw", "dataset_seed", "seed", "budget", "loss", "status", "score",
+              "final", "auc", "auc_over", "curve", "seconds", "batch_rows", "command", "role"}
+    assert set(ref) == set(chosen) == common and set(dpo) == common | {"baseline", "lr"}
+    assert dpo["seconds"] > 0 and dpo["batch_rows"] == 1 and ref["batch_rows"] == 2
     assert dpo["lr"] == 3e-5 and dpo["auc"] == dpo["final"] == dpo["score"]
     # the reference is the draw's SFT base, untouched: its exact-match accuracy, decoded here
     task = get_task("sort")
@@ -156,7 +166,8 @@ def test_an_llm_scenario_runs_through_run_cells_with_the_fixed_rows(tiny_bed, tm
     b.run_cells(mj, {"quick": quick}, {"quick": [mcfg]}, draws=(0,), seeds=[0], budget="quick",
                 workers=1, fixed=True, command="test", quiet=True)
     mrows = [json.loads(x) for x in mj.read_text().splitlines()]
-    assert _row_keys(rows, "fixed") == _row_keys(mrows, "fixed") and len(_row_keys(rows, "fixed")) == 1
+    assert _row_keys(rows, "fixed") == _row_keys(mrows, "fixed")
+    assert len(_row_keys(rows, "fixed")) == 1
     assert _row_keys(rows, "baseline") == _row_keys(mrows, "baseline") != set()
 
 
@@ -165,7 +176,8 @@ def test_tuned_on_llm_sweep_rows_picks_the_hand_computed_configs(tmp_path):
     at 20: file order); the picks are their means over seeds 100-102; the cut config's later
     rows (90) never win."""
     sweep = tmp_path / "s.toml"
-    knobs = "lr = [1e-05]\n[baselines.dpo]\nbeta = [0.1, 0.5]\n[baselines.sft]\nlr = [1e-05, 3e-05]\n"
+    knobs = ("lr = [1e-05]\n[baselines.dpo]\nbeta = [0.1, 0.5]\n"
+             "[baselines.sft]\nlr = [1e-05, 3e-05]\n")
     sweep.write_text(knobs + "[halving]\nkeep = 1\n")
     tag = {"file": str(sweep), "sha256": hashlib.sha256(knobs.encode()).hexdigest(),
            "halving": {"keep": 1}, "seeds": [100, 101, 102]}
