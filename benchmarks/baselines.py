@@ -96,6 +96,16 @@ paired differences to each baseline draw by draw, with paired t p-values over dr
 correction across scenarios x baselines (``lossforge/bench/stats.py``). Progress lines print the
 time to go; the report sums the cost.
 
+The LLM test bed (project issue 22) runs under the same protocol: a scenario named
+``llm:<task>/<variant>`` (e.g. ``llm:reverse/mixed-quality``; ``lossforge/llm/fitness.py``) is
+accepted wherever a MuJoCo scenario name is, and its rows carry the same fields (``fitness_of``
+and ``load_bed`` are the one seam). There the score is exact-match accuracy in percent, measured
+once at the end of training (``auc`` = ``final``); a draw is one instance of the test bed (its
+prompts, SFT base and pairs; the tuning draw's prompts are disjoint from the reporting draws'),
+the seed only the training order; the fixed rows are ``reference (SFT base)`` and
+``sft-on-chosen`` (the SFT base trained further on the chosen answers); ``confirm`` defaults to
+draws 1-8 x seed 0, eight units of analysis. The declared sweep: ``benchmarks/sweeps/llm-v1.toml``.
+
 ``compare`` answers the search's must-show for every candidate and scenario: does its 95 % CI
 lie above the CI of every baseline in the table (same scenario, budget and seeds), and what is
 its paired difference to DPO trained in the same cells.
@@ -129,7 +139,7 @@ sys.path.insert(0, str(ROOT))
 from lossforge.bench.draws import TUNING, dataset_seed, parse_draws  # noqa: E402
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
-from lossforge.io import append_lines, atomic_write_json, sha256_file  # noqa: E402
+from lossforge.io import append_lines, atomic_write_json  # noqa: E402
 from lossforge.workers import worker_count  # noqa: E402
 
 
@@ -178,6 +188,40 @@ def _show_key(key: tuple) -> str:
 #: The two policies every cell scores next to the losses unless --no-fixed (the names
 #: fitness.fixed_policies gives them; spelled out so the tables need not import torch).
 FIXED = ("reference (BC)", "bc-on-chosen")
+#: The same two on the LLM test bed (lossforge.llm.fitness.FIXED): the SFT base every loss
+#: starts from, and the SFT base trained further on the chosen answers only.
+LLM_FIXED = ("reference (SFT base)", "sft-on-chosen")
+REFERENCES = (FIXED[0], LLM_FIXED[0])   # the rows that do not train
+
+#: Scenario names of the LLM test bed: llm:<task>/<variant> (lossforge/llm/fitness.py).
+LLM_PREFIX = "llm:"
+
+
+def fitness_of(name: str):
+    """The fitness module that scores a scenario name: ``lossforge.llm.fitness`` for
+    ``llm:<task>/<variant>``, else ``lossforge.bench.fitness`` (MuJoCo). Both give
+    ``evaluate(objectives, scenario, budget, seeds=, workers=, draw=, lr=, progress=)`` and
+    ``fixed_policies(scenario, budget, seed, draw=, workers=, names=, progress=)``."""
+    if name.startswith(LLM_PREFIX):
+        from lossforge.llm import fitness
+    else:
+        from lossforge.bench import fitness
+    return fitness
+
+
+def load_bed(name: str):
+    """The scenario object of a name (checked): with ``fitness_of``, the one seam between this
+    protocol and the test bed it runs on."""
+    if name.startswith(LLM_PREFIX):
+        return fitness_of(name).search_scenario(name[len(LLM_PREFIX):])
+    from lossforge.bench.scenarios import load_scenario
+
+    return load_scenario(name)
+
+
+def fixed_of(name: str) -> tuple[str, str]:
+    """The names of a scenario's fixed rows (reference, imitation of the chosen side)."""
+    return LLM_FIXED if name.startswith(LLM_PREFIX) else FIXED
 
 
 def row_keys(path: Path) -> list[tuple]:
@@ -230,14 +274,13 @@ def configs_from_losses(text: str, scenario, **fields) -> list[Config]:
 
 def run(args) -> None:
     from lossforge.bench.losses import run_objective
-    from lossforge.bench.scenarios import load_scenario
 
     command = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
     extra = [Config(load_spec_file(Path(f))) for f in args.spec] + \
         [Config(run_objective(r)) for r in args.from_run]
     # every scenario and loss is checked before anything trains: a typo in the last scenario
     # fails now, not hours into the run
-    scenarios = {name: load_scenario(name) for name in args.scenarios.split(",")}
+    scenarios = {name: load_bed(name) for name in args.scenarios.split(",")}
     configs = {name: (configs_from_losses(args.losses, scen) if args.losses else []) + extra
                for name, scen in scenarios.items()}
     run_cells(Path(args.out), scenarios, configs, draws=parse_draws(getattr(args, "draws", "0")),
@@ -251,7 +294,6 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
     appending each batch of rows as it lands (the resumable, shareable protocol of the module
     docstring)."""
     from lossforge import ledger
-    from lossforge.bench import fitness
 
     out.parent.mkdir(parents=True, exist_ok=True)
     started_with = set(row_keys(out))
@@ -261,7 +303,7 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
     def todo_in(done: set, name: str, draw, seed: int) -> tuple[list[Config], list[str]]:
         """(configs, fixed policies) of one cell that ``done`` does not have yet."""
         absent = set(missing(done, name, seed, budget, [c.name for c in configs[name]], draw))
-        still = missing(done, name, seed, budget, FIXED, draw) if fixed else []
+        still = missing(done, name, seed, budget, fixed_of(name), draw) if fixed else []
         return [c for c in configs[name] if c.name in absent], still
 
     cells = [(seed, draw, name) for seed in seeds for draw in draws for name in scenarios]
@@ -299,8 +341,9 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
                       "budget": budget,
                       "loss": r.name, "status": r.status, "score": r.per_seed[0],
                       "final": r.final, "auc": r.auc,
-                      "auc_over": "untrained" if r.name == FIXED[0] else "checkpoints",
-                      "curve": r.curve, "seconds": seconds, "batch_rows": len(results),
+                      "auc_over": "untrained" if r.name in REFERENCES else "checkpoints",
+                      "curve": getattr(r, "curve", ()),   # (the LLM bed: none)
+                      "seconds": seconds, "batch_rows": len(results),
                       "command": command, **by_name.get(r.name, {})} for r in results])
         print(f"{time.strftime('%H:%M:%S')} {cell_name(name, draw, seed)}: "
               + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in results) + " "
@@ -308,14 +351,14 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
 
     step = max(1, worker_count(workers))
     for seed, draw, name in cells:
-        scen = scenarios[name]
+        scen, fitness = scenarios[name], fitness_of(name)
         fixed_todo = fresh(name, draw, seed)[1]
         if fixed_todo:
             t0 = time.time()
             rows = fitness.fixed_policies(scen, budget, seed, draw=draw, workers=workers,
                                           names=fixed_todo, progress=not quiet)
             record(name, draw, seed, list(rows.values()), t0,
-                   {n: {"role": "fixed"} for n in FIXED})
+                   {n: {"role": "fixed"} for n in fixed_of(name)})
         # One worker-load of losses at a time (of one learning rate), each appended as it
         # lands: a kill loses at most that, not the whole cell. Each loss trains and plays its
         # episodes exactly as it would beside the others (see the module docstring).
@@ -377,7 +420,7 @@ def row_metric(r: dict, metric: str) -> float | None:
     if r.get("status") != "ok":
         return float("nan")
     if metric == "final":
-        return r.get("final", r.get("score") if r.get("loss") == FIXED[0] else None)
+        return r.get("final", r.get("score") if r.get("loss") in REFERENCES else None)
     if r.get("loss") == FIXED[1] and "auc_over" not in r:
         return None
     return r.get("auc", r.get("score"))
@@ -623,6 +666,9 @@ def compare(args) -> None:
 # --------------------------------------------------------------------------------------------
 #: Training seeds of the tuning sweep and of confirmation (disjoint; ``confirm`` checks).
 TUNING_SEEDS, REPORTING_SEEDS = "100-102", "0-2"
+#: confirm's defaults on the LLM test bed: 8 draws (the unit of analysis: each its own prompts,
+#: SFT base and pairs) x one training seed (there the seed is only the minibatch order).
+LLM_DRAWS, LLM_SEEDS = "1-8", "0"
 SELECTION = ("auc", "highest mean AUC over the tuning seeds on the tuning draw among the configs "
                     "that ran on every tuning seed (with halving: each baseline's `keep` best by "
                     "AUC on the lowest tuning seed); ties, at both stages: the first in the sweep "
@@ -808,8 +854,6 @@ def sweep(args) -> None:
     config on the lowest tuning seed; stage 2, once stage 1 of the scenario is complete, runs
     each baseline's ``keep`` best configs by stage-1 AUC on the other tuning seeds (without a
     halving section: every config)."""
-    from lossforge.bench.scenarios import load_scenario
-
     path, out = Path(args.sweep_file), Path(args.out)
     decl = read_sweep(path)
     seeds = parse_seeds(args.seeds)
@@ -827,7 +871,7 @@ def sweep(args) -> None:
     tag = {"role": "sweep", "sweep": {"file": _shown(path), "sha256": decl.sha256,
                                       "file_sha256": decl.file_sha256,
                                       "halving": decl.halving, "seeds": sorted(set(seeds))}}
-    scenarios = {name: load_scenario(name) for name in args.scenarios.split(",")}
+    scenarios = {name: load_bed(name) for name in args.scenarios.split(",")}
     configs = {}
     for name, scen in scenarios.items():
         configs[name] = []
@@ -971,21 +1015,21 @@ def confirm(args) -> None:
     """Frozen configs (tuned baselines, candidates) on reporting draws x seeds, then the
     report (see ``report``). Resumable and shareable like ``run``."""
     from lossforge.bench.losses import run_objective
-    from lossforge.bench.scenarios import load_scenario
 
     frozen = json.loads(Path(args.tuned).read_text()) if args.tuned else None
     candidates = [load_spec_file(Path(f)) for f in args.spec] + \
         [run_objective(r) for r in args.from_run]
     if frozen is None and not candidates:
         raise ConfigError("confirm: nothing to run (give --tuned and/or --spec/--from-run)")
-    draws = parse_draws(args.draws)
+    names = args.scenarios.split(",") if args.scenarios else sorted(frozen["scenarios"]) \
+        if frozen else []
+    llm = any(n.startswith(LLM_PREFIX) for n in names)
+    draws = parse_draws(args.draws or (LLM_DRAWS if llm else "1-5"))
     if 0 in draws or TUNING in draws:
         raise ConfigError(f"--draws {args.draws}: draw 0 is the data searches chose their "
                           "winners on and draw t tuned the baselines; confirm on draws 1, 2, ...")
-    seeds = parse_seeds(args.seeds)
+    seeds = parse_seeds(args.seeds or (LLM_SEEDS if llm else REPORTING_SEEDS))
     budget = args.budget or (frozen and frozen["budget"]) or "full"
-    names = args.scenarios.split(",") if args.scenarios else sorted(frozen["scenarios"]) \
-        if frozen else []
     if not names:
         raise ConfigError("confirm: --scenarios is needed without --tuned")
     if frozen is not None:
@@ -998,9 +1042,10 @@ def confirm(args) -> None:
         untuned = [n for n in names if n not in frozen["scenarios"]]
         if untuned:
             raise ConfigError(f"{args.tuned}: no tuned baselines for {', '.join(untuned)}")
-    if len(draws) < 5:
-        print(f"note: {len(draws)} draws; a confirmation wants 5 or more", flush=True)
-    scenarios = {n: load_scenario(n) for n in names}
+    want = len(parse_draws(LLM_DRAWS)) if llm else 5
+    if len(draws) < want:
+        print(f"note: {len(draws)} draws; a confirmation wants {want} or more", flush=True)
+    scenarios = {n: load_bed(n) for n in names}
     configs = {}
     for name, scen in scenarios.items():
         cs = []
@@ -1010,8 +1055,9 @@ def confirm(args) -> None:
             cs.append(c)
         cs += [Config(obj, None, {"role": "candidate"}) for obj in candidates]
         dup = {c.name for c in cs if [d.name for d in cs].count(c.name) > 1}
-        if dup or set(c.name for c in cs) & set(FIXED):
-            raise ConfigError(f"confirm: two rows would be called {sorted(dup or FIXED)[0]!r}")
+        if dup or set(c.name for c in cs) & set(fixed_of(name)):
+            raise ConfigError(f"confirm: two rows would be called "
+                              f"{sorted(dup or fixed_of(name))[0]!r}")
         configs[name] = cs
     run_cells(Path(args.out), scenarios, configs, draws=draws, seeds=seeds, budget=budget,
               workers=args.workers, fixed=not args.no_fixed,
@@ -1208,8 +1254,12 @@ def main() -> None:
     k.add_argument("--from-run", action="append", default=[], metavar="RUN[:RANK|:NAME]",
                    help="a candidate from a search run directory (repeatable)")
     k.add_argument("--scenarios", help="default: every scenario of --tuned")
-    k.add_argument("--draws", default="1-5")
-    k.add_argument("--seeds", default=REPORTING_SEEDS)
+    k.add_argument("--draws", default=None,
+                   help=f"default 1-5; {LLM_DRAWS} for llm: scenarios")
+    k.add_argument("--seeds", default=None,
+                   help=f"default {REPORTING_SEEDS}; {LLM_SEEDS} for llm: scenarios (there the "
+                        "draw holds the data and the SFT base, the seed only the training "
+                        "order; see lossforge/llm/fitness.py)")
     k.add_argument("--budget", help="default: the budget of --tuned")
     k.add_argument("--no-fixed", action="store_true",
                    help="skip the reference and BC-on-chosen rows")

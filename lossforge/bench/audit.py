@@ -43,7 +43,8 @@ from lossforge.objectives.zoo import SHORTCUTS
 
 #: Rows of a benchmark table that are shortcut baselines: the zoo's (trained like every loss)
 #: and the fixed policies baselines.py scores next to them.
-SHORTCUT_ROWS = frozenset(SHORTCUTS) | {"reference (BC)", "bc-on-chosen"}
+SHORTCUT_ROWS = frozenset(SHORTCUTS) | {"reference (BC)", "bc-on-chosen",
+                                        "reference (SFT base)", "sft-on-chosen"}  # (LLM bed)
 
 #: The losses ``audit`` trains next to the shortcuts when a budget is given.
 PREFERENCE_LOSSES = ("dpo", "orpo", "cdpo")

@@ -23,6 +23,37 @@ the budget:
 4. the kept model's exact-match accuracy of greedy decoding on the seed's *eval* prompts
    (never trained on, never used to pick the rate), in percent.
 
+``lr=`` trains every objective at that one rate (no dev selection), as
+``lossforge.bench.fitness.evaluate`` takes it; ``draw=`` picks the instance of the test bed
+(below). ``fixed_policies`` scores the two rows the benchmark protocol adds to every cell
+(``benchmarks/baselines.py``): ``reference (SFT base)``, the draw's SFT base untouched (the
+reference every loss starts from), and ``sft-on-chosen``, the SFT base trained further on the
+chosen answers of the cell's pairs only (the zoo's ``sft`` loss through the same trainer, its
+rate picked on dev prompts from the budget's list as above): the shortcut a preference loss
+must beat.
+
+Seed and draw. On draw 0 (today's test bed, what ``--fitness llm`` searches on) the seed picks
+everything: the prompt split, the SFT base, the pairs and the preference training's order.
+Other draws follow ``lossforge.bench.draws``: the *draw* is one instance of the test bed (its
+prompt split, SFT base and pairs: the MuJoCo draw's dataset and BC reference), and the *seed*
+only the preference training's own randomness (minibatch order), as on MuJoCo. The draw is the
+unit of analysis: ``baselines.py confirm`` on an ``llm:`` scenario runs draws 1-8 x seed 0 by
+default (8 independent instances). With ``d = draws.dataset_seed(scenario, draw)``
+(``dataset_seed`` is 0 here):
+
+| draw | prompts (eval, pref, dev, SFT) | SFT base init and batches | pairs' generator | training |
+|---|---|---|---|---|
+| 0 | the whole prompt space, shuffled by the seed s | s | PCG64(s + 30000) | s |
+| "t" | the tuning half, shuffled by d = 999000 | 999000 | PCG64(d + 30000) | s |
+| 1, 2, ... | the reporting half, shuffled by d = 1000 k | 1000 k | PCG64(d + 30000) | s |
+
+The halves: a fixed permutation of the task's prompt space (PCG64(``POOL_SEED``)), its first
+half for tuning and its second for reporting, so no prompt of the tuning draw (eval, dev, pairs
+or SFT) is a prompt of a reporting draw, and the draws' SFT bases are different models (their
+cache key holds the half). Reporting draws share the reporting half (each its own shuffle of
+it), and every draw shares prompts with draw 0, which uses the whole space: the prompt space is
+the task, as the environment is on MuJoCo.
+
 Score: mean accuracy (percent) over seeds, with a 95 % t-interval; ``final`` and ``auc`` are
 both that accuracy (one measurement at the end of training, so ``metric`` changes nothing).
 A run whose logged loss or weights went non-finite, or whose training raised, is marked in
@@ -36,7 +67,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
@@ -44,6 +75,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from lossforge.bench import draws
 from lossforge.bench.result import Fitness
 from lossforge.errors import ConfigError
 from lossforge.llm import model as M
@@ -54,6 +86,10 @@ N_EVAL, N_DEV, N_PREF = 500, 200, 1000
 MODEL = M.ModelConfig(max_positions=32)
 SFT_STEPS = {"add": 300, "sort": 40, "reverse": 110}
 PREF_SEED_OFFSET = 30_000       # the pairs' generator: numpy PCG64(seed + offset)
+POOL_SEED = 77_000              # the permutation that halves a prompt space (tuning, reporting)
+#: The rows ``fixed_policies`` scores (``benchmarks/baselines.py`` spells them out as LLM_FIXED).
+REFERENCE, SFT_ON_CHOSEN = "reference (SFT base)", "sft-on-chosen"
+FIXED = (REFERENCE, SFT_ON_CHOSEN)
 
 
 @dataclass(frozen=True)
@@ -63,6 +99,12 @@ class Budget:
     epochs: int
     lrs: tuple[float, ...]      # learning rates tried; the best on dev prompts is kept
     batch: int = 32
+
+    @property
+    def lr(self) -> None:
+        """No single rate: each run keeps the best of ``lrs`` on dev prompts (None, as the
+        benchmark protocol reads a budget's rate)."""
+        return None
 
 
 BUDGETS = {
@@ -98,6 +140,16 @@ class LLMScenario:
         otherwise assume MuJoCo segments of ~100 steps and reject losses that train here."""
         return _response_steps(self.task)
 
+    @property
+    def dataset_seed(self) -> int:
+        """The base of the draws' data seeds (``lossforge.bench.draws.dataset_seed``)."""
+        return 0
+
+    @property
+    def horizon(self) -> int:
+        """The longest sequence; only ``length_sft``'s default ``c`` reads it."""
+        return MODEL.max_positions
+
     def budget(self, rung: str) -> Budget:
         try:
             return BUDGETS[rung]
@@ -132,33 +184,68 @@ def sft_config(task: Task) -> M.SFTConfig:
     return M.SFTConfig(steps=SFT_STEPS[task.name])
 
 
-def sft_path(task: Task, seed: int) -> Path:
+def data_seed(seed: int, draw: draws.Draw = 0) -> int:
+    """The seed of a draw's prompts, SFT base and pairs: the training seed on draw 0 (today's
+    test bed), else the draw's own (the module docstring's table)."""
+    return seed if draws.index(draw) == 0 else draws.dataset_seed(LLMScenario("", ""), draw)
+
+
+def pool(draw: draws.Draw) -> str | None:
+    """The half of the prompt space a draw takes its prompts from (None: all, on draw 0)."""
+    if draws.index(draw) == 0:
+        return None
+    return "tuning" if draws.parse_draw(draw) == draws.TUNING else "reporting"
+
+
+@lru_cache(maxsize=16)
+def _half(task: Task, which: str) -> tuple[int, ...]:
+    """The prompt indices of one half of the task's space (a fixed permutation, split in two)."""
+    order = np.random.default_rng(POOL_SEED).permutation(task.space)
+    cut = task.space // 2
+    return tuple(int(i) for i in (order[:cut] if which == "tuning" else order[cut:]))
+
+
+def sft_path(task: Task, seed: int, draw: draws.Draw = 0) -> Path:
     import transformers
 
-    blob = json.dumps({"v": 1, "task": task.name, "seed": seed, "model": asdict(MODEL),
-                       "sft": asdict(sft_config(task)), "splits": [N_EVAL, N_PREF, N_DEV],
-                       "torch": torch.__version__, "transformers": transformers.__version__},
-                      sort_keys=True)
-    key = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    return M.cache_dir("llm_bed") / f"{task.name}-s{seed}-{key}"
+    fields = {"v": 1, "task": task.name, "seed": data_seed(seed, draw), "model": asdict(MODEL),
+              "sft": asdict(sft_config(task)), "splits": [N_EVAL, N_PREF, N_DEV],
+              "torch": torch.__version__, "transformers": transformers.__version__}
+    if pool(draw) is not None:   # draw 0's key (every earlier cache entry) stays as it was
+        fields.update(pool=pool(draw), pool_seed=POOL_SEED)
+    key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    return M.cache_dir("llm_bed") / f"{task.name}-s{data_seed(seed, draw)}-{key}"
 
 
-def splits(task: Task, seed: int) -> dict[str, list[str]]:
-    return task.splits(seed, N_EVAL, N_PREF, N_DEV)
+def splits(task: Task, seed: int, draw: draws.Draw = 0) -> dict[str, list[str]]:
+    """The draw's eval / pref / dev / SFT prompts (draw 0: ``task.splits(seed)``, as ever)."""
+    if pool(draw) is None:
+        return task.splits(seed, N_EVAL, N_PREF, N_DEV)
+    half = _half(task, pool(draw))
+    if N_EVAL + N_PREF + N_DEV >= len(half):
+        raise ConfigError(f"task {task.name}: {N_EVAL + N_PREF + N_DEV} held-out prompts leave "
+                          f"none of the {len(half)} of its {pool(draw)} half for SFT")
+    order = np.random.default_rng(data_seed(seed, draw)).permutation(len(half))
+    shuffled = [task.prompt_of(half[int(i)]) for i in order]
+    a, b, c = N_EVAL, N_EVAL + N_PREF, N_EVAL + N_PREF + N_DEV
+    return {"eval": shuffled[:a], "pref": shuffled[a:b], "dev": shuffled[b:c],
+            "sft": shuffled[c:]}
 
 
-def sft_base(task: Task, seed: int, log: Callable[[str], None] = lambda m: None
-             ) -> tuple[Path, bool]:
-    """The seed's SFT base directory (trained and cached on first use)."""
+def sft_base(task: Task, seed: int, log: Callable[[str], None] = lambda m: None,
+             draw: draws.Draw = 0) -> tuple[Path, bool]:
+    """The draw's SFT base directory (draw 0: the seed's; trained and cached on first use)."""
     tokenizer = tokenizer_of(task.name)
+    d = data_seed(seed, draw)
 
     def build():
-        return M.train_sft(MODEL, sft_config(task), tokenizer, splits(task, seed)["sft"],
-                           task.answer, seed, log)
+        return M.train_sft(MODEL, sft_config(task), tokenizer, splits(task, seed, draw)["sft"],
+                           task.answer, d, log)
 
-    return M.cached_model(sft_path(task, seed), build, tokenizer,
-                          {"task": task.name, "seed": seed, "model": asdict(MODEL),
-                           "sft": asdict(sft_config(task))})
+    meta = {"task": task.name, "seed": d, "model": asdict(MODEL), "sft": asdict(sft_config(task))}
+    if pool(draw) is not None:
+        meta["pool"] = pool(draw)
+    return M.cached_model(sft_path(task, seed, draw), build, tokenizer, meta)
 
 
 @lru_cache(maxsize=None)
@@ -166,9 +253,11 @@ def tokenizer_of(task_name: str):
     return M.build_tokenizer(get_task(task_name).chars)
 
 
-def pairs_of(task: Task, variant: Variant, seed: int, n_pref: int) -> list[dict]:
-    prompts = splits(task, seed)["pref"][:n_pref]
-    return build_pairs(task, variant, prompts, np.random.default_rng(seed + PREF_SEED_OFFSET))
+def pairs_of(task: Task, variant: Variant, seed: int, n_pref: int, draw: draws.Draw = 0
+             ) -> list[dict]:
+    prompts = splits(task, seed, draw)["pref"][:n_pref]
+    return build_pairs(task, variant, prompts,
+                       np.random.default_rng(data_seed(seed, draw) + PREF_SEED_OFFSET))
 
 
 def warm_up(scenario, workers: int | None = None, progress: bool = True,
@@ -193,14 +282,17 @@ def _finite(model) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
-def score_one(objective, task: Task, variant: Variant, budget: Budget, seed: int
-              ) -> tuple[str, float, float]:
-    """(status, eval accuracy, kept lr) of one objective on one seed."""
+def score_one(objective, task: Task, variant: Variant, budget: Budget, seed: int,
+              lr: float | None = None, draw: draws.Draw = 0) -> tuple[str, float, float]:
+    """(status, eval accuracy, kept lr) of one objective on one seed of a draw; ``lr``: that
+    rate alone (no dev prompts decoded), else the best of the budget's on dev prompts."""
     tokenizer = tokenizer_of(task.name)
-    base, _ = sft_base(task, seed)
-    data = splits(task, seed)
-    pairs = pairs_of(task, variant, seed, budget.n_pref)
+    base, _ = sft_base(task, seed, draw=draw)
+    data = splits(task, seed, draw)
+    pairs = pairs_of(task, variant, seed, budget.n_pref, draw)
     po = M.POConfig(epochs=budget.epochs, batch=budget.batch)
+    if lr is not None:
+        budget = replace(budget, lrs=(lr,))
     best = None
     for lr in budget.lrs:
         try:
@@ -209,6 +301,9 @@ def score_one(objective, task: Task, variant: Variant, budget: Budget, seed: int
             return f"training failed at lr {lr:g}: {type(exc).__name__}", float("nan"), lr
         if not _finite(model) or not math.isfinite(logged.get("loss", 0.0)):
             return f"nonfinite at lr {lr:g}", float("nan"), lr
+        if len(budget.lrs) == 1:   # nothing to choose between
+            best = (None, lr, model)
+            break
         dev = M.accuracy(model, tokenizer, data["dev"], task.score, task.max_new)
         if best is None or dev > best[0]:
             best = (dev, lr, model)
@@ -218,9 +313,12 @@ def score_one(objective, task: Task, variant: Variant, budget: Budget, seed: int
 
 def evaluate(objectives: Sequence, scenario, budget: str = "screen", *,
              seeds: Sequence[int] | None = None, metric: str = "auc",
-             workers: int | None = None, progress: bool = False) -> list[Fitness]:
+             workers: int | None = None, progress: bool = False, draw: draws.Draw = 0,
+             lr: float | None = None) -> list[Fitness]:
     """Score ``objectives`` on the LLM scenario at ``budget`` (the module docstring); one
-    Fitness each, in order. ``workers`` is unused (the executor parallelises across chunks)."""
+    Fitness each, in order. ``lr``: train at that rate only (default: the best of the budget's
+    on dev prompts); ``draw``: the instance of the test bed (default 0, the search's).
+    ``workers`` and ``progress`` are unused (the executor parallelises across chunks)."""
     from lossforge.bench.fitness import ci95_halfwidth
 
     if metric not in ("auc", "final"):
@@ -235,7 +333,7 @@ def evaluate(objectives: Sequence, scenario, budget: str = "screen", *,
         t0 = time.perf_counter()
         per_seed, status = [], "ok"
         for seed in seeds:
-            st, acc, _ = score_one(obj, task, variant, b, seed)
+            st, acc, _ = score_one(obj, task, variant, b, seed, lr, draw)
             if st != "ok":
                 status = st
                 break
@@ -249,3 +347,31 @@ def evaluate(objectives: Sequence, scenario, budget: str = "screen", *,
         out.append(Fitness(obj.name, "ok", mean, ci95_halfwidth(per_seed), tuple(per_seed),
                            mean, mean, seconds))
     return out
+
+
+def fixed_policies(scenario, budget: str, seed: int, *, draw: draws.Draw = 0,
+                   workers: int | None = None, names: Sequence[str] = FIXED,
+                   progress: bool = False) -> dict[str, Fitness]:
+    """The reference (the draw's SFT base, untouched) and SFT-on-chosen (the zoo's ``sft``
+    loss, rate picked on dev prompts) of one seed of a draw, by name (``names``: those only),
+    as ``lossforge.bench.fitness.fixed_policies`` gives the MuJoCo ones."""
+    from lossforge import objectives
+
+    unknown = set(names) - set(FIXED)
+    if unknown:
+        raise ConfigError(f"fixed policy {sorted(unknown)[0]!r}: expected one of {FIXED}")
+    scen = search_scenario(scenario)
+    task = get_task(scen.task)
+    M.quiet_libraries()
+    out = {}
+    if REFERENCE in names:
+        t0 = time.perf_counter()
+        base, _ = sft_base(task, seed, draw=draw)
+        acc = 100.0 * M.accuracy(M.load_base(base), tokenizer_of(task.name),
+                                 splits(task, seed, draw)["eval"], task.score, task.max_new)
+        out[REFERENCE] = Fitness(REFERENCE, "ok", acc, float("nan"), (acc,), acc, acc,
+                                 time.perf_counter() - t0)
+    if SFT_ON_CHOSEN in names:
+        sft = objectives.Objective(replace(objectives.get_spec("sft"), name=SFT_ON_CHOSEN))
+        (out[SFT_ON_CHOSEN],) = evaluate([sft], scen, budget, seeds=[seed], draw=draw)
+    return {n: out[n] for n in FIXED if n in out}
