@@ -167,7 +167,8 @@ def run_one(c: Command, places: dict[str, str], root: Path,
         out, _ = p.communicate()
     wall = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    tail = [x for x in (out or "").splitlines() if x.strip()][-6:]
+    tail = [x for x in (out or "").splitlines()   # the last lines of output, without the
+            if x.strip() and "warn" not in x.lower()][-8:]   # warnings a kill provokes
     new = sorted(_run_dirs(root) - before, key=lambda d: d.stat().st_mtime)
     if c.sets and new:
         places[c.sets] = str(new[-1].relative_to(root))
