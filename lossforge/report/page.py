@@ -191,7 +191,8 @@ def _formulas(row: dict) -> tuple[str, dict]:
     props["beta"] = f"{obj.spec.beta:g}"
     props["temporal (reads t)"] = "yes" if obj.temporal else "no"
     props["uses response length n"] = "yes" if obj.needs_lengths else "no"
-    props["properties in the margin D"] = (property_line(row.get("properties")) or
+    line = property_line(row.get("properties"))
+    props["properties in the margin D"] = (line.removeprefix("properties: ") if line else
                                            "not recorded (a run from before properties were "
                                            "checked)")
     if isinstance(obj, NeuralObjective):
