@@ -138,10 +138,14 @@ def test_audit_cli_on_quick(tmp_path):
     r = subprocess.run([sys.executable, SCRIPT, "quick", "missing-scenario-is-an-error"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "missing-scenario-is-an-error" in r.stderr
+    # --build: on a fresh machine nothing has cached the quick dataset yet (without it the
+    # audit skips the scenario, and this test passed only after another test had built it)
     subprocess.run([sys.executable, SCRIPT, "quick", "--budget", "quick", "--workers", "1",
-                    "--out", str(out)], check=True, capture_output=True, text=True, timeout=600)
+                    "--build", "--out", str(out)], check=True, capture_output=True, text=True,
+                   timeout=600)
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["command"].startswith("python benchmarks/audit.py quick --budget quick")
+    assert len(report["audits"]) == 1, "the scenario was skipped"
     (a,) = report["audits"]
     scen = load_scenario("quick")
     dataset, ref = reference_policy(scen)
