@@ -76,6 +76,18 @@ class Task:
     def answer(self, prompt: str) -> str:
         raise NotImplementedError
 
+    def parse(self, prompt: str) -> re.Match:
+        """``pattern`` matched on ``prompt``; ValueError for a prompt not of this task."""
+        m = self.pattern.match(prompt)
+        if m is None:
+            raise ValueError(f"not {self.what} prompt: {prompt!r}")
+        return m
+
+    @property
+    def what(self) -> str:
+        """The task's prompts in the error message: "a sort", "an addition"."""
+        return f"a {self.name}"
+
     @property
     def max_new(self) -> int:
         """Decoding length: the longest correct answer, three more characters and EOS."""
@@ -157,13 +169,13 @@ class Addition(Task):
     max_answer = 3
     pattern = re.compile(r"^(\d\d)\+(\d\d)=$")
 
+    what = "an addition"
+
     def prompt_of(self, index: int) -> str:
         return f"{index // 100:02d}+{index % 100:02d}="
 
     def answer(self, prompt: str) -> str:
-        m = self.pattern.match(prompt)
-        if m is None:
-            raise ValueError(f"not an addition prompt: {prompt!r}")
+        m = self.parse(prompt)
         return str(int(m.group(1)) + int(m.group(2)))
 
 
@@ -181,9 +193,7 @@ class Sort(Task):
         return f"{index:05d}="
 
     def answer(self, prompt: str) -> str:
-        m = self.pattern.match(prompt)
-        if m is None:
-            raise ValueError(f"not a sort prompt: {prompt!r}")
+        m = self.parse(prompt)
         return "".join(sorted(m.group(1)))
 
 
@@ -205,9 +215,7 @@ class Reverse(Task):
         return "".join(reversed(letters)) + "="
 
     def answer(self, prompt: str) -> str:
-        m = self.pattern.match(prompt)
-        if m is None:
-            raise ValueError(f"not a reverse prompt: {prompt!r}")
+        m = self.parse(prompt)
         return m.group(1)[::-1]
 
 
