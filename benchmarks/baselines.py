@@ -102,9 +102,11 @@ accepted wherever a MuJoCo scenario name is, and its rows carry the same fields 
 and ``load_bed`` are the one seam). There the score is exact-match accuracy in percent, measured
 once at the end of training (``auc`` = ``final``); a draw is one instance of the test bed (its
 prompts, SFT base and pairs; the tuning draw's prompts are disjoint from the reporting draws'),
-the seed only the training order; the fixed rows are ``reference (SFT base)`` and
-``sft-on-chosen`` (the SFT base trained further on the chosen answers); ``confirm`` defaults to
-draws 1-8 x seed 0, eight units of analysis. The declared sweep: ``benchmarks/sweeps/llm-v1.toml``.
+the seed only the training order; the fixed row is ``reference (SFT base)`` (SFT on the chosen
+answers is the zoo's ``sft``, a tuned baseline); ``confirm`` defaults to draws 1-8 x seed 0,
+eight units of analysis. The declared sweep: ``benchmarks/sweeps/llm-v2.toml``, which tunes
+the candidates' learning rate as it tunes the baselines' (its ``[candidates]``), so every row
+of a confirmation trains at a rate frozen on the tuning draw.
 
 ``compare`` answers the search's must-show for every candidate and scenario: does its 95 % CI
 lie above the CI of every baseline in the table (same scenario, budget and seeds), and what is
@@ -188,9 +190,9 @@ def _show_key(key: tuple) -> str:
 #: The two policies every cell scores next to the losses unless --no-fixed (the names
 #: fitness.fixed_policies gives them; spelled out so the tables need not import torch).
 FIXED = ("reference (BC)", "bc-on-chosen")
-#: The same two on the LLM test bed (lossforge.llm.fitness.FIXED): the SFT base every loss
-#: starts from, and the SFT base trained further on the chosen answers only.
-LLM_FIXED = ("reference (SFT base)", "sft-on-chosen")
+#: The LLM test bed's (lossforge.llm.fitness.FIXED): the SFT base every loss starts from. Its
+#: imitation of the chosen side is the zoo's ``sft``, tuned like every baseline.
+LLM_FIXED = ("reference (SFT base)",)
 REFERENCES = (FIXED[0], LLM_FIXED[0])   # the rows that do not train
 
 #: Scenario names of the LLM test bed: llm:<task>/<variant> (lossforge/llm/fitness.py).
@@ -219,8 +221,8 @@ def load_bed(name: str):
     return load_scenario(name)
 
 
-def fixed_of(name: str) -> tuple[str, str]:
-    """The names of a scenario's fixed rows (reference, imitation of the chosen side)."""
+def fixed_of(name: str) -> tuple[str, ...]:
+    """The names of a scenario's fixed rows (the reference; on MuJoCo also BC-on-chosen)."""
     return LLM_FIXED if name.startswith(LLM_PREFIX) else FIXED
 
 
@@ -256,10 +258,13 @@ class Config:
         return self.objective.name
 
 
-def configs_from_losses(text: str, scenario, **fields) -> list[Config]:
+def configs_from_losses(text: str, scenario, specs: dict[str, str] | None = None,
+                        **fields) -> list[Config]:
     """Configs for a --losses text such as 'dpo,dpo:beta=2:lr=1e-3,orpo:lam=0.5': the parsing
     of ``python -m lossforge.bench --losses``, plus ``lr``, which sets the learning rate of that
-    loss alone (the label keeps it: 'dpo[beta=2,lr=0.001]')."""
+    loss alone (the label keeps it: 'dpo[beta=2,lr=0.001]'). ``specs``: names that are not zoo
+    losses but candidates' JSON spec files (a sweep's ``[candidates]``), which take ``lr``
+    only ('lf-cf853722:lr=1e-05' -> row 'lf-cf853722[lr=1e-05]')."""
     from lossforge.bench.losses import objective_for, parse_losses
 
     out = []
@@ -268,8 +273,35 @@ def configs_from_losses(text: str, scenario, **fields) -> list[Config]:
         lr = knobs.pop("lr", None)
         if lr is not None and not 0 < lr <= 1:
             raise ConfigError(f"--losses: {label}: lr must lie in (0, 1], got {lr:g}")
-        out.append(Config(objective_for(label, name, knobs, scenario), lr, dict(fields)))
+        if specs and name in specs:
+            if knobs:
+                raise ConfigError(f"{label}: a candidate takes no knob but lr (its formula is "
+                                  f"its spec file, {specs[name]})")
+            obj = renamed(load_candidate(name, specs[name]), label)
+        else:
+            obj = objective_for(label, name, knobs, scenario)
+        out.append(Config(obj, lr, dict(fields)))
     return out
+
+
+def renamed(objective, name: str):
+    """The same objective under another row name (a candidate at a tuned rate)."""
+    from dataclasses import replace
+
+    return type(objective)(replace(objective.spec, name=name))
+
+
+def load_candidate(name: str, spec: str):
+    """A sweep's candidate: its spec file (relative to the repository, or absolute), which
+    must hold the loss called ``name``."""
+    path = Path(spec) if Path(spec).is_absolute() else ROOT / spec
+    try:
+        obj = load_spec_file(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"candidate {name}: cannot read its spec {spec} ({exc})") from None
+    if obj.name != name:
+        raise ConfigError(f"candidate {name}: its spec {spec} holds {obj.name!r}, not {name!r}")
+    return obj
 
 
 def run(args) -> None:
@@ -685,12 +717,14 @@ class SweepFile:
     ``grid``: baseline -> its configs as --losses items, in grid order. ``keep``: how many
     configs of each baseline go on to stage 2 (None: no halving, every config on every seed).
     ``sha256``: the sha256 of the knob section (the bytes before the ``[halving]`` line; the
-    whole file if it has none), the sweep's identity that every row records. ``file_sha256``:
-    the whole file's."""
+    whole file if it has none), followed by the bytes of its candidates' spec files, the
+    sweep's identity that every row records. ``file_sha256``: the whole file's. ``specs``:
+    candidate name -> its spec file (``[candidates]``; their grid is their learning rates)."""
     grid: dict[str, list[str]]
     keep: int | None
     sha256: str
     file_sha256: str
+    specs: dict[str, str] = dc_field(default_factory=dict)
 
     @property
     def halving(self) -> dict | None:
@@ -710,23 +744,27 @@ def read_sweep(path: Path) -> SweepFile:
         [baselines.dpo]                 # a zoo loss name
         beta = [0.1, 0.5, 2.0]          # each knob a non-empty list; the grid is their product
         lr = [3e-4]                     # optional: this baseline's own learning rates
+        [candidates.lf-cf853722]        # optional: a discovered loss, tuned like a baseline
+        spec = "benchmarks/results/winners/lf-cf853722.json"   # holds the loss of that name
+        lr = [1e-5]                     # optional (else the top-level rates): its only knob
         [halving]                       # optional, and then the file's last table
         keep = 3                        # configs per baseline that go on to stage 2
 
     The grid is each baseline's knob lists' product, in file order ('dpo:beta=2.0:lr=0.001').
     The knob section (everything before the ``[halving]`` line) is hashed on its own: a sweep
     begun before the file declared its halving keeps its identity when the section is added
-    (the module docstring says why)."""
+    (the module docstring says why). Candidates are tuned exactly as baselines are (their
+    learning rate only: the formula is fixed), so a confirmation compares like with like."""
     where = str(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read the sweep file ({exc})") from None
     data = _toml(raw, where)
-    unknown = set(data) - {"description", "lr", "baselines", "halving"}
+    unknown = set(data) - {"description", "lr", "baselines", "candidates", "halving"}
     if unknown:
         raise ConfigError(f"{where}: field '{sorted(unknown)[0]}': unknown key (allowed: "
-                          "description, lr, baselines, halving)")
+                          "description, lr, baselines, candidates, halving)")
     knob_bytes, keep = raw, None
     if "halving" in data:
         header = _HALVING_HEADER.search(raw)
@@ -763,8 +801,42 @@ def read_sweep(path: Path) -> SweepFile:
         for k, values in axes:
             items = [f"{it}:{k}={v!r}" for it in items for v in values]
         out[name] = items
-    return SweepFile(out, keep, hashlib.sha256(knob_bytes).hexdigest(),
-                     hashlib.sha256(raw).hexdigest())
+    specs, spec_bytes = _sweep_candidates(data.get("candidates", {}), lrs, where)
+    clash = sorted(set(specs) & set(out))
+    if clash:
+        raise ConfigError(f"{where}: field 'candidates.{clash[0]}': also a baseline")
+    for name in specs:
+        lr = data["candidates"][name].get("lr", lrs)
+        out[name] = [f"{name}:lr={v!r}" for v in grid(lr, f"candidates.{name}.lr")]
+    return SweepFile(out, keep, hashlib.sha256(knob_bytes + spec_bytes).hexdigest(),
+                     hashlib.sha256(raw).hexdigest(), specs)
+
+
+def _sweep_candidates(table, lrs, where: str) -> tuple[dict[str, str], bytes]:
+    """A sweep file's ``[candidates.<name>]`` tables: (name -> spec file, the spec files'
+    bytes in file order), every spec loaded and checked to hold the loss of that name."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: field 'candidates': expected tables such as "
+                          "[candidates.lf-cf853722]")
+    specs, spec_bytes = {}, b""
+    for name, fields in table.items():
+        at = f"{where}: field 'candidates.{name}"
+        if not isinstance(fields, dict) or not isinstance(fields.get("spec"), str):
+            raise ConfigError(f"{at}.spec': expected the path of the candidate's JSON spec")
+        unknown = set(fields) - {"spec", "lr"}
+        if unknown:
+            raise ConfigError(f"{at}.{sorted(unknown)[0]}': unknown key (allowed: spec, lr; a "
+                              "candidate's formula is fixed, its learning rate is its knob)")
+        if "lr" not in fields and lrs is None:
+            raise ConfigError(f"{at}.lr': no learning rates (set lr here or at the top)")
+        try:
+            load_candidate(name, fields["spec"])
+        except LossforgeError as exc:
+            raise ConfigError(f"{at}.spec': {exc}") from None
+        path = Path(fields["spec"])
+        specs[name] = fields["spec"]
+        spec_bytes += (path if path.is_absolute() else ROOT / path).read_bytes()
+    return specs, spec_bytes
 
 
 def _toml(raw: bytes, where: str) -> dict:
@@ -876,7 +948,8 @@ def sweep(args) -> None:
     for name, scen in scenarios.items():
         configs[name] = []
         for baseline, items in decl.grid.items():
-            for c in configs_from_losses(",".join(items), scen, **tag, baseline=baseline):
+            for c in configs_from_losses(",".join(items), scen, decl.specs, **tag,
+                                         baseline=baseline):
                 c.fields["config"] = _knobs(c.name)
                 configs[name].append(c)
     n = sum(len(items) for items in decl.grid.values())   # configs a scenario
@@ -973,6 +1046,8 @@ def tuned(args) -> None:
                 best = max(finite, key=lambda t: t["auc"])   # max keeps the first of ties
                 picks[scen][baseline] = {**best, "n_seeds": len(seeds), "tried": tried,
                                          "cut_at_stage1": cut}
+                if baseline in decl.specs:   # a candidate, tuned as the baselines are
+                    picks[scen][baseline]["spec"] = decl.specs[baseline]
             else:   # (if runs are missing, the refusal below comes first)
                 unpicked.append(f"{scen}: {baseline}")
     if absent:
@@ -1050,10 +1125,18 @@ def confirm(args) -> None:
     for name, scen in scenarios.items():
         cs = []
         for baseline, pick in (frozen["scenarios"][name] if frozen else {}).items():
-            c = configs_from_losses(pick["item"], scen, role="baseline", baseline=baseline,
-                                    config=pick["config"])[0]
-            cs.append(c)
+            if "spec" in pick:   # a candidate the sweep tuned (its rate) as it tuned baselines
+                cs += configs_from_losses(pick["item"], scen, {baseline: pick["spec"]},
+                                          role="candidate", candidate=baseline,
+                                          config=pick["config"])
+            else:
+                cs += configs_from_losses(pick["item"], scen, role="baseline",
+                                          baseline=baseline, config=pick["config"])
         cs += [Config(obj, None, {"role": "candidate"}) for obj in candidates]
+        if candidates and name.startswith(LLM_PREFIX):
+            print(f"note: {name}: --spec/--from-run candidates pick their rate on dev prompts "
+                  "per draw while tuned rows keep a frozen one; list them under [candidates] "
+                  "of the sweep file to compare like with like", flush=True)
         dup = {c.name for c in cs if [d.name for d in cs].count(c.name) > 1}
         if dup or set(c.name for c in cs) & set(fixed_of(name)):
             raise ConfigError(f"confirm: two rows would be called "

@@ -25,12 +25,13 @@ the budget:
 
 ``lr=`` trains every objective at that one rate (no dev selection), as
 ``lossforge.bench.fitness.evaluate`` takes it; ``draw=`` picks the instance of the test bed
-(below). ``fixed_policies`` scores the two rows the benchmark protocol adds to every cell
+(below). ``fixed_policies`` scores the row the benchmark protocol adds to every cell
 (``benchmarks/baselines.py``): ``reference (SFT base)``, the draw's SFT base untouched (the
-reference every loss starts from), and ``sft-on-chosen``, the SFT base trained further on the
-chosen answers of the cell's pairs only (the zoo's ``sft`` loss through the same trainer, its
-rate picked on dev prompts from the budget's list as above): the shortcut a preference loss
-must beat.
+reference every loss starts from). The shortcut a preference loss must beat, the SFT base
+trained further on the chosen answers only, is the zoo's ``sft`` loss, which the protocol tunes
+(its rate) as it tunes every baseline. (Until 4 Dec 2026 a fixed ``sft-on-chosen`` row picked
+its rate on dev prompts per draw while the tuned baselines kept a frozen rate; that asymmetry
+is gone. Older result files still hold such rows.)
 
 Seed and draw. On draw 0 (today's test bed, what ``--fitness llm`` searches on) the seed picks
 everything: the prompt split, the SFT base, the pairs and the preference training's order.
@@ -87,9 +88,9 @@ MODEL = M.ModelConfig(max_positions=32)
 SFT_STEPS = {"add": 300, "sort": 40, "reverse": 110}
 PREF_SEED_OFFSET = 30_000       # the pairs' generator: numpy PCG64(seed + offset)
 POOL_SEED = 77_000              # the permutation that halves a prompt space (tuning, reporting)
-#: The rows ``fixed_policies`` scores (``benchmarks/baselines.py`` spells them out as LLM_FIXED).
-REFERENCE, SFT_ON_CHOSEN = "reference (SFT base)", "sft-on-chosen"
-FIXED = (REFERENCE, SFT_ON_CHOSEN)
+#: The row ``fixed_policies`` scores (``benchmarks/baselines.py`` spells it out as LLM_FIXED).
+REFERENCE = "reference (SFT base)"
+FIXED = (REFERENCE,)
 
 
 @dataclass(frozen=True)
@@ -352,26 +353,19 @@ def evaluate(objectives: Sequence, scenario, budget: str = "screen", *,
 def fixed_policies(scenario, budget: str, seed: int, *, draw: draws.Draw = 0,
                    workers: int | None = None, names: Sequence[str] = FIXED,
                    progress: bool = False) -> dict[str, Fitness]:
-    """The reference (the draw's SFT base, untouched) and SFT-on-chosen (the zoo's ``sft``
-    loss, rate picked on dev prompts) of one seed of a draw, by name (``names``: those only),
-    as ``lossforge.bench.fitness.fixed_policies`` gives the MuJoCo ones."""
-    from lossforge import objectives
-
+    """The reference (the draw's SFT base, untouched) of one seed of a draw, by name, as
+    ``lossforge.bench.fitness.fixed_policies`` gives the MuJoCo ones."""
     unknown = set(names) - set(FIXED)
     if unknown:
         raise ConfigError(f"fixed policy {sorted(unknown)[0]!r}: expected one of {FIXED}")
     scen = search_scenario(scenario)
     task = get_task(scen.task)
     M.quiet_libraries()
-    out = {}
-    if REFERENCE in names:
-        t0 = time.perf_counter()
-        base, _ = sft_base(task, seed, draw=draw)
-        acc = 100.0 * M.accuracy(M.load_base(base), tokenizer_of(task.name),
-                                 splits(task, seed, draw)["eval"], task.score, task.max_new)
-        out[REFERENCE] = Fitness(REFERENCE, "ok", acc, float("nan"), (acc,), acc, acc,
-                                 time.perf_counter() - t0)
-    if SFT_ON_CHOSEN in names:
-        sft = objectives.Objective(replace(objectives.get_spec("sft"), name=SFT_ON_CHOSEN))
-        (out[SFT_ON_CHOSEN],) = evaluate([sft], scen, budget, seeds=[seed], draw=draw)
-    return {n: out[n] for n in FIXED if n in out}
+    if REFERENCE not in names:
+        return {}
+    t0 = time.perf_counter()
+    base, _ = sft_base(task, seed, draw=draw)
+    acc = 100.0 * M.accuracy(M.load_base(base), tokenizer_of(task.name),
+                             splits(task, seed, draw)["eval"], task.score, task.max_new)
+    return {REFERENCE: Fitness(REFERENCE, "ok", acc, float("nan"), (acc,), acc, acc,
+                               time.perf_counter() - t0)}

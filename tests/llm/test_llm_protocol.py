@@ -121,16 +121,15 @@ def test_an_llm_scenario_runs_through_run_cells_with_the_fixed_rows(tiny_bed, tm
     b.run_cells(out, {name: scen}, {name: [cfg]}, draws=(1,), seeds=[0], budget="quick",
                 workers=1, fixed=True, command="test", quiet=True)
     rows = [json.loads(x) for x in out.read_text().splitlines()]
-    assert [r["loss"] for r in rows] == ["reference (SFT base)", "sft-on-chosen",
-                                         "dpo[lr=3e-05]"]
+    assert [r["loss"] for r in rows] == ["reference (SFT base)", "dpo[lr=3e-05]"]
     assert all(r["status"] == "ok" and r["draw"] == 1 and r["dataset_seed"] == 1000
                for r in rows)
-    ref, chosen, dpo = rows
+    ref, dpo = rows
     # the fields of a row (the module docstring of baselines.py: cost, command, what it ran)
     common = {"scenario", "draw", "dataset_seed", "seed", "budget", "loss", "status", "score",
               "final", "auc", "auc_over", "curve", "seconds", "batch_rows", "command", "role"}
-    assert set(ref) == set(chosen) == common and set(dpo) == common | {"baseline", "lr"}
-    assert dpo["seconds"] > 0 and dpo["batch_rows"] == 1 and ref["batch_rows"] == 2
+    assert set(ref) == common and set(dpo) == common | {"baseline", "lr"}
+    assert dpo["seconds"] > 0 and dpo["batch_rows"] == 1 and ref["batch_rows"] == 1
     assert dpo["lr"] == 3e-5 and dpo["auc"] == dpo["final"] == dpo["score"]
     # the reference is the draw's SFT base, untouched: its exact-match accuracy, decoded here
     task = get_task("sort")
@@ -140,14 +139,15 @@ def test_an_llm_scenario_runs_through_run_cells_with_the_fixed_rows(tiny_bed, tm
     answers = M.decode(base, tok, prompts, task.max_new)
     right = sum(a.split(M.EOS)[0] == task.answer(p) for p, a in zip(prompts, answers))
     assert ref["score"] == ref["final"] == 100.0 * right / len(prompts)
-    assert ref["auc_over"] == "untrained" and chosen["auc_over"] == "checkpoints"
-    # SFT-on-chosen picks its rate on dev prompts from the budget's list; dpo trains once
-    assert tiny_bed == [("sft-on-chosen", lr) for lr in TINY.lrs] + [("dpo[lr=3e-05]", 3e-5)]
+    assert ref["auc_over"] == "untrained"
+    # the reference does not train, and dpo trains once, at its own rate: no row of the
+    # protocol picks a rate on dev prompts (sft on the chosen answers is a tuned baseline)
+    assert tiny_bed == [("dpo[lr=3e-05]", 3e-5)]
     # resumable: nothing is trained again
     tiny_bed.clear()
     b.run_cells(out, {name: scen}, {name: [cfg]}, draws=(1,), seeds=[0], budget="quick",
                 workers=1, fixed=True, command="test", quiet=True)
-    assert tiny_bed == [] and len(out.read_text().splitlines()) == 3
+    assert tiny_bed == [] and len(out.read_text().splitlines()) == 2
     # the same fields as a MuJoCo row of the same kind: MuJoCo's fitness replaced by a stand-in
     # that returns what bench.fitness returns (Fitness with a curve) without the minute of
     # dataset and BC building; the rows are what run_cells makes of them

@@ -1,0 +1,144 @@
+"""``[candidates]`` in a declared sweep (``benchmarks/baselines.py``): a discovered loss is tuned
+(its learning rate) on the tuning draw exactly as the baselines are, frozen by ``tuned``, and
+trained at that frozen rate by ``confirm``, so no row of a confirmation picks its rate on the
+reporting draws. No training: a fake ``fitness.evaluate`` returns AUCs from a table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lossforge import objectives
+from lossforge.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = str(REPO / "benchmarks" / "baselines.py")
+NAN = float("nan")
+
+SPEC = {"name": "lf-test", "mirror_map": "p*log(p)", "beta": 0.1, "reference": True,
+        "link": "-2*D - 3/2", "imitation": "-l/10", "w_pref": "1", "w_sft": "1",
+        "aggregation": "sum", "params": {}, "description": ""}
+
+#: AUC by (row, seed). By hand, halving keep 1: dpo keeps beta 0.5 (stage 1: 5 > 4); the
+#: candidate keeps lr 0.01 (stage 1: 6 > 3) and is frozen at it, mean (6 + 8 + 7) / 3 = 7,
+#: although lr 0.001 would have won on seeds 101-102 (a cut config never wins).
+AUC = {"dpo[beta=0.1,lr=0.001]": (4, 9, 9), "dpo[beta=0.5,lr=0.001]": (5, 5, 5),
+       "lf-test[lr=0.001]": (3, 20, 20), "lf-test[lr=0.01]": (6, 8, 7)}
+
+
+def _baselines():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import baselines
+
+    return baselines
+
+
+def _files(tmp_path: Path, spec: dict = SPEC, name: str = "lf-test") -> Path:
+    spec_file = tmp_path / "cand.json"
+    spec_file.write_text(json.dumps({"spec": spec}))
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(f'lr = [0.001]\n[baselines.dpo]\nbeta = [0.1, 0.5]\n'
+                     f'[candidates.{name}]\nspec = "{spec_file}"\nlr = [0.001, 0.01]\n'
+                     '[halving]\nkeep = 1\n')
+    return sweep
+
+
+class _Trainer:
+    """Stands in for ``fitness.evaluate``: records (name, seed, lr, formula), returns AUC."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, objs, scen, budget, *, seeds, workers, draw, lr, progress):
+        from lossforge.bench.fitness import Fitness
+
+        assert draw == "t" and len(seeds) == 1
+        out = []
+        for o in objs:
+            self.calls.append((o.name, seeds[0], lr, o.formula()))
+            auc = float(AUC[o.name][seeds[0] - 100])
+            out.append(Fitness(o.name, "ok", auc, NAN, (auc,), auc, auc, 0.0, ()))
+        return out
+
+
+def test_a_candidate_is_tuned_like_a_baseline_and_confirmed_at_its_frozen_rate(
+        tmp_path, monkeypatch):
+    b = _baselines()
+    from lossforge.bench import fitness
+
+    sweep = _files(tmp_path)
+    decl = b.read_sweep(sweep)
+    assert decl.grid["lf-test"] == ["lf-test:lr=0.001", "lf-test:lr=0.01"]
+    assert decl.specs == {"lf-test": str(tmp_path / "cand.json")}
+    trainer = _Trainer()
+    monkeypatch.setattr(fitness, "evaluate", trainer)
+    monkeypatch.setattr(sys, "argv", ["baselines.py", "sweep"])
+    out = tmp_path / "sweep.jsonl"
+    b.sweep(argparse.Namespace(sweep_file=str(sweep), scenarios="quick", seeds="100-102",
+                               budget="quick", workers=1, out=str(out)))
+    # the candidate trains with its own formula at each declared rate, as dpo does
+    want = objectives.from_spec(SPEC).formula()
+    cand = [(n, s, lr) for n, s, lr, f in trainer.calls if n.startswith("lf-test")]
+    assert all(f == want for n, _, _, f in trainer.calls if n.startswith("lf-test"))
+    assert sorted(cand) == [("lf-test[lr=0.001]", 100, 0.001), ("lf-test[lr=0.01]", 100, 0.01),
+                            ("lf-test[lr=0.01]", 101, 0.01), ("lf-test[lr=0.01]", 102, 0.01)]
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert {r["baseline"] for r in rows if r["loss"].startswith("lf-")} == {"lf-test"}
+
+    tuned = tmp_path / "tuned.json"
+    b.tuned(argparse.Namespace(sweep_jsonl=str(out), out=str(tuned)))
+    picks = json.loads(tuned.read_text())["scenarios"]["quick"]
+    assert picks["lf-test"]["loss"] == "lf-test[lr=0.01]" and picks["lf-test"]["auc"] == 7
+    assert picks["lf-test"]["spec"] == str(tmp_path / "cand.json")
+    assert picks["dpo"]["loss"] == "dpo[beta=0.5,lr=0.001]" and "spec" not in picks["dpo"]
+
+    got = {}
+    monkeypatch.setattr(b, "run_cells", lambda o, scens, configs, **k: got.update(configs))
+    monkeypatch.setattr(b, "report", lambda path: None)
+    b.confirm(argparse.Namespace(tuned=str(tuned), spec=[], from_run=[], scenarios=None,
+                                 draws="1-5", seeds="0-2", budget=None, no_fixed=False,
+                                 workers=1, out=str(tmp_path / "c.jsonl")))
+    by = {c.name: c for c in got["quick"]}
+    c = by["lf-test[lr=0.01]"]
+    assert (c.lr, c.fields["role"], c.fields["candidate"]) == (0.01, "candidate", "lf-test")
+    assert c.objective.formula() == want
+    assert by["dpo[beta=0.5,lr=0.001]"].fields["role"] == "baseline"
+
+
+def test_the_candidates_spec_bytes_are_part_of_the_sweeps_identity(tmp_path):
+    read_sweep = _baselines().read_sweep
+    sweep = _files(tmp_path)
+    before = read_sweep(sweep)
+    _files(tmp_path, {**SPEC, "link": "1 - D"})          # same name, another formula
+    after = read_sweep(sweep)
+    assert after.file_sha256 == before.file_sha256 and after.sha256 != before.sha256
+
+
+@pytest.mark.parametrize("edit,said", [
+    (lambda t: _files(t, name="lf-other"), "field 'candidates.lf-other.spec': candidate "
+                                           "lf-other: its spec .* holds 'lf-test'"),
+    (lambda t: _files(t).write_text('lr = [0.001]\n[baselines.dpo]\nbeta = [0.1]\n'
+                                    '[candidates.dpo]\nspec = "x.json"\n'),
+     "field 'candidates.dpo.spec': candidate dpo: cannot read its spec"),
+    (lambda t: _files(t).write_text('lr = [0.001]\n[baselines.dpo]\nbeta = [0.1]\n'
+                                    f'[candidates.lf-test]\nspec = "{t / "cand.json"}"\n'
+                                    'beta = [1.0]\n'),
+     "field 'candidates.lf-test.beta': unknown key"),
+    (lambda t: _files(t).write_text('[baselines.dpo]\nbeta = [0.1]\n'
+                                    f'[candidates.lf-test]\nspec = "{t / "cand.json"}"\n'),
+     "field 'candidates.lf-test.lr': no learning rates"),
+])
+def test_a_bad_candidate_table_is_refused_with_its_field(tmp_path, edit, said):
+    edit(tmp_path)
+    sweep = tmp_path / "s.toml"
+    with pytest.raises(ConfigError, match=said):
+        _baselines().read_sweep(sweep)
+    out = tmp_path / "o.jsonl"
+    proc = subprocess.run([sys.executable, SCRIPT, "sweep", str(sweep), "--scenarios", "quick",
+                           "--out", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and not out.exists()
