@@ -786,9 +786,10 @@ def read_sweep(path: Path) -> SweepFile:
         return [float(v) for v in values]
 
     lrs = grid(data["lr"], "lr") if "lr" in data else None   # None: the budget's
-    baselines = data.get("baselines")
-    if not isinstance(baselines, dict) or not baselines:
-        raise ConfigError(f"{where}: field 'baselines': expected tables such as [baselines.dpo]")
+    baselines = data.get("baselines", {})
+    if not isinstance(baselines, dict) or not (baselines or data.get("candidates")):
+        raise ConfigError(f"{where}: field 'baselines': expected tables such as [baselines.dpo] "
+                          "(a sweep of candidates alone: [candidates.<name>] tables)")
     out = {}
     for name, knobs in baselines.items():
         if not isinstance(knobs, dict):
@@ -1086,18 +1087,48 @@ def _label(item: str) -> str:
 # --------------------------------------------------------------------------------------------
 # Confirmation on fresh dataset draws
 # --------------------------------------------------------------------------------------------
+def read_tuned(paths: list[str]) -> dict | None:
+    """The frozen picks of one or more tuned.json files, merged per scenario (a later sweep's
+    candidates join the baselines of an earlier one: the same budget and tuning seeds, no
+    name twice). None without files. ``by_file``: each file's scenarios."""
+    if not paths:
+        return None
+    merged: dict = {"scenarios": defaultdict(dict), "by_file": {}}
+    for f in paths:
+        try:
+            one = json.loads(Path(f).read_text())
+            budget, seeds, scenarios = one["budget"], one["seeds"], one["scenarios"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{f}: not a tuned file made by 'baselines.py tuned' "
+                              f"({type(exc).__name__}: {exc})") from None
+        for key, value in (("budget", budget), ("seeds", sorted(seeds))):
+            if merged.setdefault(key, value) != value:
+                raise ConfigError(f"{f}: tuned at {key} {value}, {paths[0]} at "
+                                  f"{merged[key]}: confirm one protocol at a time")
+        merged["by_file"][f] = set(scenarios)
+        for scen, picks in scenarios.items():
+            twice = sorted(set(picks) & set(merged["scenarios"][scen]))
+            if twice:
+                raise ConfigError(f"{f}: {scen}: {twice[0]} is tuned in an earlier --tuned "
+                                  "file too")
+            merged["scenarios"][scen].update(picks)
+    merged["scenarios"] = dict(merged["scenarios"])
+    return merged
+
+
 def confirm(args) -> None:
     """Frozen configs (tuned baselines, candidates) on reporting draws x seeds, then the
     report (see ``report``). Resumable and shareable like ``run``."""
     from lossforge.bench.losses import run_objective
 
-    frozen = json.loads(Path(args.tuned).read_text()) if args.tuned else None
+    tuned_files = [args.tuned] if isinstance(args.tuned, str) else list(args.tuned or [])
+    frozen = read_tuned(tuned_files)
     candidates = [load_spec_file(Path(f)) for f in args.spec] + \
         [run_objective(r) for r in args.from_run]
     if frozen is None and not candidates:
         raise ConfigError("confirm: nothing to run (give --tuned and/or --spec/--from-run)")
-    names = args.scenarios.split(",") if args.scenarios else sorted(frozen["scenarios"]) \
-        if frozen else []
+    names = args.scenarios.split(",") if args.scenarios else \
+        sorted(frozen["by_file"][tuned_files[0]]) if frozen else []
     llm = any(n.startswith(LLM_PREFIX) for n in names)
     draws = parse_draws(args.draws or (LLM_DRAWS if llm else "1-5"))
     if 0 in draws or TUNING in draws:
@@ -1110,13 +1141,14 @@ def confirm(args) -> None:
     if frozen is not None:
         if set(seeds) & set(frozen["seeds"]):
             raise ConfigError(f"--seeds {args.seeds}: overlaps the tuning seeds "
-                              f"{frozen['seeds']} of {args.tuned}")
+                              f"{frozen['seeds']} of {', '.join(tuned_files)}")
         if budget != frozen["budget"]:
-            raise ConfigError(f"--budget {budget}: {args.tuned} was tuned at budget "
+            raise ConfigError(f"--budget {budget}: {', '.join(tuned_files)} was tuned at budget "
                               f"{frozen['budget']}")
-        untuned = [n for n in names if n not in frozen["scenarios"]]
-        if untuned:
-            raise ConfigError(f"{args.tuned}: no tuned baselines for {', '.join(untuned)}")
+        for f in tuned_files:
+            untuned = [n for n in names if n not in frozen["by_file"][f]]
+            if untuned:
+                raise ConfigError(f"{f}: no tuned configs for {', '.join(untuned)}")
     want = len(parse_draws(LLM_DRAWS)) if llm else 5
     if len(draws) < want:
         print(f"note: {len(draws)} draws; a confirmation wants {want} or more", flush=True)
@@ -1331,12 +1363,14 @@ def main() -> None:
     u.add_argument("sweep_jsonl")
     u.add_argument("--out", help="default: <sweep jsonl stem>.tuned.json")
     k = sub.add_parser("confirm", help="frozen configs on fresh dataset draws, then the report")
-    k.add_argument("--tuned", help="a tuned.json (baselines at their tuned settings)")
+    k.add_argument("--tuned", action="append", default=[],
+                   help="a tuned.json (baselines and candidates at their tuned settings); "
+                        "repeatable: a later sweep's candidates join the earlier baselines")
     k.add_argument("--spec", action="append", default=[], help="a candidate's JSON spec "
                                                                "(repeatable)")
     k.add_argument("--from-run", action="append", default=[], metavar="RUN[:RANK|:NAME]",
                    help="a candidate from a search run directory (repeatable)")
-    k.add_argument("--scenarios", help="default: every scenario of --tuned")
+    k.add_argument("--scenarios", help="default: every scenario of the first --tuned")
     k.add_argument("--draws", default=None,
                    help=f"default 1-5; {LLM_DRAWS} for llm: scenarios")
     k.add_argument("--seeds", default=None,

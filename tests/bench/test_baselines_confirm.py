@@ -176,7 +176,7 @@ def test_confirm_refuses_draw_zero_the_tuning_draw_and_tuning_seeds(tmp_path):
                         ({"draws": "t"}, "draw 0 is the data"),
                         ({"seeds": "100"}, "overlaps the tuning seeds"),
                         ({"budget": "full"}, "was tuned at budget quick"),
-                        ({"scenarios": "hopper-clean"}, "no tuned baselines for hopper-clean")):
+                        ({"scenarios": "hopper-clean"}, "no tuned configs for hopper-clean")):
         with pytest.raises(ConfigError, match=said):
             _baselines().confirm(argparse.Namespace(**(defaults | extra)))
         assert not out.exists()

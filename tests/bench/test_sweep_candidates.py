@@ -142,3 +142,49 @@ def test_a_bad_candidate_table_is_refused_with_its_field(tmp_path, edit, said):
     proc = subprocess.run([sys.executable, SCRIPT, "sweep", str(sweep), "--scenarios", "quick",
                            "--out", str(out)], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and not out.exists()
+
+
+def test_a_later_sweeps_candidates_join_the_baselines_of_an_earlier_one(tmp_path, monkeypatch):
+    """A sweep of candidates alone (a new search's winner), then ``confirm --tuned A --tuned B``:
+    the baselines of A and the candidate of B, each at its own frozen config; clashes and other
+    protocols are refused."""
+    b = _baselines()
+    spec_file = tmp_path / "cand.json"
+    spec_file.write_text(json.dumps({"spec": SPEC}))
+    only = tmp_path / "only.toml"
+    only.write_text(f'lr = [0.001, 0.01]\n[candidates.lf-test]\nspec = "{spec_file}"\n')
+    assert b.read_sweep(only).grid == {"lf-test": ["lf-test:lr=0.001", "lf-test:lr=0.01"]}
+
+    def frozen(path, picks, seeds=(100, 101, 102), budget="quick"):
+        path.write_text(json.dumps({"budget": budget, "seeds": list(seeds), "draw": "t",
+                                    "scenarios": {"quick": picks}}))
+        return str(path)
+
+    base = frozen(tmp_path / "a.json", {"dpo": {"item": "dpo:beta=0.5:lr=0.001",
+                                                "loss": "dpo[beta=0.5,lr=0.001]",
+                                                "config": {"beta": 0.5, "lr": 0.001}}})
+    cand_pick = {"lf-test": {"item": "lf-test:lr=0.01", "loss": "lf-test[lr=0.01]",
+                             "config": {"lr": 0.01}, "spec": str(spec_file)}}
+    cand = frozen(tmp_path / "b.json", cand_pick)
+    got = {}
+    monkeypatch.setattr(b, "run_cells", lambda o, scens, configs, **k: got.update(configs))
+    monkeypatch.setattr(b, "report", lambda path: None)
+
+    def confirm(*tuned):
+        b.confirm(argparse.Namespace(tuned=list(tuned), spec=[], from_run=[], scenarios=None,
+                                     draws="1-5", seeds="0-2", budget=None, no_fixed=False,
+                                     workers=1, out=str(tmp_path / "c.jsonl")))
+
+    confirm(base, cand)
+    assert {(c.name, c.lr, c.fields["role"]) for c in got["quick"]} == {
+        ("dpo[beta=0.5,lr=0.001]", 0.001, "baseline"), ("lf-test[lr=0.01]", 0.01, "candidate")}
+    for other, said in ((cand, "lf-test is tuned in an earlier --tuned file too"),
+                        (frozen(tmp_path / "c.json", cand_pick, seeds=(100,)),
+                         r"tuned at seeds \[100\]"),
+                        (frozen(tmp_path / "d.json", cand_pick, budget="full"),
+                         "tuned at budget full")):
+        with pytest.raises(ConfigError, match=said):
+            confirm(base, cand, other) if other == cand else confirm(base, other)
+    (tmp_path / "e.json").write_text("{")
+    with pytest.raises(ConfigError, match="not a tuned file"):
+        confirm(base, str(tmp_path / "e.json"))
