@@ -310,8 +310,25 @@ def sweep_text(candidates: list[tuple[str, Path]], lrs: list[float], keep: int |
     return "\n".join(out)
 
 
+#: A row name must survive ``--losses`` parsing (',' ':' '=') and the table's '[' suffix.
+_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
+
+
+def checked_original(path: Path) -> MPOSpec:
+    """The loss to ablate: a name rows can carry, and a loss that passes the checks itself
+    (a sweep's candidates are loaded with them)."""
+    spec = load_spec(path)
+    if not _NAME.fullmatch(spec.name):
+        raise ConfigError(f"{path}: field 'name': {spec.name!r} cannot name a row (use letters, "
+                          "digits and _ . + -)")
+    why = invalid_reason(spec)
+    if why is not None:
+        raise ConfigError(f"{path}: {spec.name} itself fails the checks: {why}")
+    return spec
+
+
 def specs_cmd(args) -> None:
-    spec = load_spec(Path(args.spec))
+    spec = checked_original(Path(args.spec))
     t_value = parse_t_value(args.t_value)
     lrs = parse_lrs(args.lr) if args.lr is not None else None
     if args.sweep_out and lrs is None:

@@ -274,6 +274,9 @@ def test_the_table_gives_the_hand_computed_differences_and_holm_p_values(tmp_pat
 def _bad(tmp_path: Path):
     notjson = tmp_path / "x.json"
     notjson.write_text("{not json")
+    badname, concave = tmp_path / "badname.json", tmp_path / "concave.json"
+    badname.write_text(json.dumps({"name": "a:b"}))
+    concave.write_text(json.dumps({"name": "concave", "mirror_map": "-p**2"}))
     confirm = _confirm(tmp_path)
     lonely = tmp_path / "lonely.confirm.json"
     lonely.write_text(json.dumps({"summary": [_entry("A", "lf-x", [1, 2, 3], [1, 2, 3])]}))
@@ -281,6 +284,8 @@ def _bad(tmp_path: Path):
         (["specs", str(tmp_path / "missing.json")], "missing.json: cannot read the spec"),
         (["specs", str(notjson)], "x.json: not JSON"),
         (["specs", str(WINNERS / "es-mq-net.json")], "is a neural loss"),
+        (["specs", str(badname)], "field 'name': 'a:b' cannot name a row"),
+        (["specs", str(concave)], "concave itself fails the checks: "),
         (["specs", str(WINNERS / "lf-69d0421b.json"), "--sweep-out", str(tmp_path / "s.toml")],
          "--sweep-out needs --lr"),
         (["table", str(tmp_path / "nope.json"), "--loss", "lf-x"], "cannot read"),
@@ -299,7 +304,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_the_command_line_exits_2_with_one_line(tmp_path):
-    argv, said = _bad(tmp_path)[6]
+    argv, said = _bad(tmp_path)[8]
     r = subprocess.run([sys.executable, SCRIPT, *argv], capture_output=True, text=True,
                        cwd=REPO)
     assert r.returncode == 2 and said in r.stderr and r.stderr.count("\n") == 1
