@@ -308,3 +308,28 @@ def test_the_command_line_exits_2_with_one_line(tmp_path):
     r = subprocess.run([sys.executable, SCRIPT, *argv], capture_output=True, text=True,
                        cwd=REPO)
     assert r.returncode == 2 and said in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_the_table_reads_the_report_that_baselines_writes(tmp_path, capsys):
+    """The layout contract: a confirm JSONL (two seeds a draw) through ``baselines.report``,
+    then the table; the draw means are the seeds' means, paired draw by draw."""
+    auc = {"lf-x[lr=1e-05]": {1: (10, 12), 2: (20, 20), 3: (30, 34)},
+           "lf-x-no-imitation[lr=1e-05]": {1: (9, 9), 2: (19, 17), 3: (29, 29)},
+           "dpo[beta=0.1,lr=1e-05]": {1: (1, 1), 2: (1, 1), 3: (1, 1)}}
+    rows = [{"scenario": "A", "draw": d, "seed": s, "budget": "full", "loss": loss,
+             "status": "ok", "auc": v, "final": v + 1, "score": v,
+             "role": "baseline" if loss.startswith("dpo") else "candidate"}
+            for loss, by_draw in auc.items() for d, vs in by_draw.items()
+            for s, v in enumerate(vs)]
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _baselines().report(jsonl)
+    capsys.readouterr()
+    out = tmp_path / "abl.md"
+    _ablate().main(["table", str(tmp_path / "c.confirm.json"), "--loss", "lf-x",
+                    "--out", str(out)])
+    md = out.read_text()
+    # draw means 11, 20, 32 against 9, 18, 29: differences 2, 2, 3 (mean 7/3)
+    assert "| no-imitation | auc | 3 | +2.3 ± " in md and "+2.0, +2.0, +3.0 |" in md
+    assert "| no-imitation | final | 3 | +2.3 ± " in md
+    assert "removing the imitation term costs 2.3 ± " in md and md in capsys.readouterr().out + "\n"
