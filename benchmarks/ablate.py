@@ -38,11 +38,12 @@ Why no-preference sets G = 0 and not w_pref = 0: the zoo writes "no preference t
 margin), while G = 0 is exactly 0.
 
 ``table`` reads a confirmation report (``<stem>.confirm.json`` of ``baselines.py report`` or
-``confirm``), finds the loss (rows ``NAME`` or ``NAME[lr=...]``) and its ablations (``NAME-<ablation>``,
-with or without the suffix) per scenario, and gives each row's mean ± 95 % t-CI over draws, the
-paired difference full minus ablation draw by draw (the draw is the unit of analysis) with
-paired t p-values and Holm's correction across scenarios x ablations (per budget and metric),
-for AUC and final, and one computed line per ablation saying what the numbers say.
+``confirm``), finds the loss (rows ``NAME`` or ``NAME[lr=...]``) and its ablations
+(``NAME-<ablation>``, with or without the suffix) per scenario, and gives each row's mean
+± 95 % t-CI over draws, the paired difference full minus ablation draw by draw (the draw is
+the unit of analysis) with paired t p-values and Holm's correction across scenarios x
+ablations (per budget and metric), for AUC and final, and one computed line per ablation
+saying what the numbers say.
 Bad input: one line on stderr, exit 2.
 """
 
@@ -66,8 +67,8 @@ sys.path.insert(0, str(ROOT))
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 from lossforge.grammar.ops import to_elementary  # noqa: E402
 from lossforge.io import atomic_write_json, atomic_write_text  # noqa: E402
-from lossforge.objectives.mpo import (IMITATION_VARS, LINK_VARS, RL, RW, WEIGHT_VARS, D, MPOSpec,  # noqa: E402
-                                      Objective, T)
+from lossforge.objectives.mpo import (  # noqa: E402
+    IMITATION_VARS, LINK_VARS, RL, RW, WEIGHT_VARS, D, MPOSpec, Objective, T)
 from lossforge.symbolic.logdomain import L  # noqa: E402
 from lossforge.symbolic.parser import formula_text, parse_formula  # noqa: E402
 
@@ -126,7 +127,8 @@ def parse_t_value(text: str) -> Fraction:
     try:
         value = Fraction(text)
     except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"--t-value: expected a number in [0, 1] such as 1/2, got {text!r}") from None
+        raise ConfigError(f"--t-value: expected a number in [0, 1] such as 1/2, got "
+                          f"{text!r}") from None
     if not 0 <= value <= 1:
         raise ConfigError(f"--t-value: t is training progress, in [0, 1]; got {text!r}")
     return value
@@ -392,7 +394,8 @@ def read_summary(path: Path) -> list[dict]:
     try:
         data = json.loads(path.read_text())
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the confirmation report ({exc.strerror or exc})") from None
+        raise ConfigError(f"{path}: cannot read the confirmation report "
+                          f"({exc.strerror or exc})") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not JSON ({exc})") from None
     summary = data.get("summary") if isinstance(data, dict) else None
@@ -489,10 +492,10 @@ def says(ab: str, by_metric: dict[str, dict], alpha: float = 0.05) -> str:
 
 def table_md(cells: dict[tuple, dict[str, dict]], comps: list[dict], name: str) -> str:
     out = [f"# Ablations of {name}", "",
-           "Unit of analysis: the dataset draw (a value is a draw's mean over its seeds); ± is the "
-           "95 % t-interval over draws. Difference: full loss minus ablation, draw by draw (positive: "
-           "the ablated part helps); p: paired t over draws (two-sided); p (Holm): adjusted across "
-           "scenarios x ablations, per budget and metric.", ""]
+           "Unit of analysis: the dataset draw (a value is a draw's mean over its seeds); ± is "
+           "the 95 % t-interval over draws. Difference: full loss minus ablation, draw by draw "
+           "(positive: the ablated part helps); p: paired t over draws (two-sided); p (Holm): "
+           "adjusted across scenarios x ablations, per budget and metric.", ""]
     for (budget, scen), cell in sorted(cells.items()):
         out += [f"## {scen} ({budget} budget)", ""]
         if FULL not in cell:
