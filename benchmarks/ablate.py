@@ -1,0 +1,570 @@
+"""What each slot of a discovered loss contributes: ablations, tuned and confirmed like any row.
+
+A discovered loss is an MPO member (``shared/design/mpo.md``)
+L = w_pref(t) G(D, t) + w_sft(t) Psi(l_w, n, t), with D built from the mirror map's phi~. Each
+ablation replaces one part and keeps the rest:
+
+    dpo-map        mirror map -> DPO's p*log(p) (phi~(l) = l)
+    dpo-link       link G -> DPO's -logsigmoid(D)
+    no-imitation   Psi -> none
+    no-preference  G -> 0 (the preference term removed, Psi kept): is the gain SFT in disguise?
+    no-t           t -> a constant (default 1/2, ``--t-value``), only for a loss that reads t
+
+    python benchmarks/ablate.py specs benchmarks/results/winners/lf-69d0421b.json \
+        --out-dir benchmarks/results/ablations \
+        --sweep-out benchmarks/sweeps/ablate-lf-69d0421b.toml --lr 3e-6,1e-5,3e-5,1e-4,3e-4
+    python benchmarks/baselines.py sweep benchmarks/sweeps/ablate-lf-69d0421b.toml \
+        --scenarios llm:reverse/mixed-quality --budget full --out S.jsonl    # tuning draw
+    python benchmarks/baselines.py tuned S.jsonl
+    python benchmarks/baselines.py confirm --tuned BASELINES.tuned.json --tuned S.tuned.json \
+        --out C.jsonl                                # writes C.confirm.json
+    python benchmarks/ablate.py table C.confirm.json --loss lf-69d0421b --out C.ablation.md
+
+``specs`` writes one JSON spec per ablation, named ``<name>-<ablation>``, whose ``description``
+says what was replaced. An ablation equal to the loss itself (same canonical formulas: phi~ up
+to a constant, and the SymPy forms of w_pref G and w_sft Psi; e.g. dpo-link of a loss whose link
+is -logsigmoid(D) or softplus(-D)) is skipped with a printed note, as is no-t for a loss without
+t and no-preference for a loss without an imitation term (that is the zoo's zero_pref). Every
+written spec loads through ``lossforge.objectives.from_spec`` with the mirror-map checks and
+passes the smoke test (finite loss and gradient on extreme log-probs); one that fails is
+reported with the reason and not written. ``--sweep-out`` writes a sweep of ``[candidates]``
+alone (the loss itself too, unless ``--without-full``: leave it out when an earlier sweep tunes
+it, as ``confirm`` refuses a name tuned twice), read back by ``baselines.read_sweep`` before the
+command returns: every arm is tuned on the same learning-rate grid, so no arm of the comparison
+gets a better-tuned rate than another.
+
+Why no-preference sets G = 0 and not w_pref = 0: the zoo writes "no preference term" that way
+(``sft``, ``length_sft``), and 0 * G is NaN wherever G overflows (exp(-D) at a large negative
+margin), while G = 0 is exactly 0.
+
+``table`` reads a confirmation report (``<stem>.confirm.json`` of ``baselines.py report`` or
+``confirm``), finds the loss (rows ``NAME`` or ``NAME[lr=...]``) and its ablations
+(``NAME-<ablation>``, with or without the suffix) per scenario, and gives each row's mean
+± 95 % t-CI over draws, the paired difference full minus ablation draw by draw (the draw is
+the unit of analysis) with paired t p-values and Holm's correction across scenarios x
+ablations (per budget and metric), for AUC and final, and one computed line per ablation
+saying what the numbers say.
+Bad input: one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import sympy as sp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
+from lossforge.grammar.ops import to_elementary  # noqa: E402
+from lossforge.io import atomic_write_json, atomic_write_text  # noqa: E402
+from lossforge.objectives.mpo import (  # noqa: E402
+    IMITATION_VARS, LINK_VARS, RL, RW, WEIGHT_VARS, D, MPOSpec, Objective, T)
+from lossforge.symbolic.logdomain import L  # noqa: E402
+from lossforge.symbolic.parser import formula_text, parse_formula  # noqa: E402
+
+DPO_MAP = "p*log(p)"
+DPO_LINK = "-logsigmoid(D)"
+FULL = "full"
+
+#: ablation -> (what it replaces, the phrase of its "what it says" line)
+ABLATIONS: dict[str, tuple[str, str]] = {
+    "dpo-map": ("mirror map -> DPO's p*log(p)", "DPO's mirror map in place of its own"),
+    "dpo-link": ("link G -> DPO's -logsigmoid(D)", "DPO's link in place of its own"),
+    "no-imitation": ("imitation term removed (Psi = 0)", "removing the imitation term"),
+    "no-preference": ("preference term removed (G = 0), imitation kept",
+                      "removing the preference term"),
+    "no-t": ("training progress t fixed at a constant", "fixing t at a constant"),
+}
+
+#: Why a value of t stands for "no schedule" (the default is 1/2).
+T_REASONS = {
+    Fraction(1, 2): "the middle of training, where a schedule linear in t equals its average "
+                    "over the run: the loss keeps the schedule's mean and loses its timing",
+    Fraction(1): "the end of training: the loss the schedule arrives at",
+    Fraction(0): "the start of training: the loss the schedule starts from",
+}
+
+_SLOTS = (("link", LINK_VARS), ("imitation", IMITATION_VARS), ("w_pref", WEIGHT_VARS),
+          ("w_sft", WEIGHT_VARS))
+
+
+# --------------------------------------------------------------------------------------------
+# Ablated specs
+# --------------------------------------------------------------------------------------------
+def load_spec(path: Path) -> MPOSpec:
+    """The symbolic MPO spec of a JSON file (a spec, or {"spec": ...} as winners hold it)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the spec ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not JSON ({exc})") from None
+    data = data.get("spec", data) if isinstance(data, dict) else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object holding an MPO spec")
+    if data.get("kind") == "neural":
+        raise ConfigError(f"{path}: {data.get('name', '?')} is a neural loss: distil it to a "
+                          "formula first (python -m lossforge.distill), then ablate the formula")
+    try:
+        return MPOSpec.from_json(data)
+    except TypeError as exc:
+        raise ConfigError(f"{path}: not an MPO spec ({exc})") from None
+
+
+def parse_t_value(text: str) -> Fraction:
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(f"--t-value: expected a number in [0, 1] such as 1/2, got "
+                          f"{text!r}") from None
+    if not 0 <= value <= 1:
+        raise ConfigError(f"--t-value: t is training progress, in [0, 1]; got {text!r}")
+    return value
+
+
+def fix_t(spec: MPOSpec, value: Fraction) -> dict[str, str]:
+    """The formulas of ``spec`` that read t, with t replaced by ``value`` (named parameters and
+    beta stay names)."""
+    params = {k: sp.Symbol(k) for k in ("beta", *spec.params)}
+    changes = {}
+    for slot, variables in _SLOTS:
+        text = getattr(spec, slot)
+        if text is None:
+            continue
+        expr = parse_formula(str(text), variables, params)
+        if T in expr.free_symbols:
+            fixed = expr.subs(T, sp.Rational(value.numerator, value.denominator))
+            if fixed.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+                raise ConfigError(f"{slot} {text} is undefined at t = {value}")
+            changes[slot] = formula_text(fixed)
+    return changes
+
+
+def ablated(spec: MPOSpec, ablation: str, t_value: Fraction = Fraction(1, 2)) -> MPOSpec:
+    """``spec`` with one part replaced (``ABLATIONS``), named ``<name>-<ablation>``, its
+    description saying what was replaced. Not checked here (``plan`` checks)."""
+    if ablation == "dpo-map":
+        changes = {"mirror_map": DPO_MAP}
+        what = f"mirror map h(p) = {spec.mirror_map} replaced by DPO's {DPO_MAP} (phi~(l) = l)"
+    elif ablation == "dpo-link":
+        changes, what = {"link": DPO_LINK}, f"link G = {spec.link} replaced by DPO's {DPO_LINK}"
+    elif ablation == "no-imitation":
+        changes = {"imitation": None}
+        what = f"imitation term Psi = {spec.imitation} removed (Psi = 0)"
+    elif ablation == "no-preference":
+        changes = {"link": "0", "w_pref": "1"}
+        what = (f"preference term {_weighted(spec.w_pref, spec.link)} removed (G = 0, as the "
+                f"zoo's sft writes it), imitation term {_weighted(spec.w_sft, spec.imitation)} "
+                "kept")
+    elif ablation == "no-t":
+        changes = fix_t(spec, t_value)
+        why = T_REASONS.get(t_value, "the value given with --t-value")
+        what = (f"training progress t fixed at {t_value} ({why}) in "
+                f"{', '.join(changes) or 'no formula'}")
+    else:
+        raise ConfigError(f"unknown ablation {ablation!r}; known: {', '.join(ABLATIONS)}")
+    return dataclasses.replace(
+        spec, name=f"{spec.name}-{ablation}", **changes,
+        description=f"ablation {ablation} of {spec.name}: {what}; everything else unchanged")
+
+
+def _weighted(weight: str, term: str | None) -> str:
+    return str(term) if str(weight).strip() == "1" else f"({weight})*({term})"
+
+
+def ablate(spec: MPOSpec, ablations, t_value: Fraction = Fraction(1, 2)) -> MPOSpec:
+    """Several ablations in turn (e.g. dpo-map, dpo-link, no-imitation: DPO itself)."""
+    for ablation in ablations:
+        spec = ablated(spec, ablation, t_value)
+    return spec
+
+
+def _is_zero(expr) -> bool:
+    """Whether ``expr`` is identically 0, in lossforge's functions or in exp/log."""
+    expr = sp.sympify(expr)
+    return expr == 0 or sp.simplify(expr) == 0 or sp.simplify(to_elementary(expr)) == 0
+
+
+def _parts(spec: MPOSpec):
+    """(objective, w_pref*G, w_sft*Psi) of ``spec`` as SymPy (parameters as numbers)."""
+    obj = Objective(spec, check=False)
+    pref = obj.w_pref_expr * obj.link_expr
+    sft = 0 if obj.imitation_expr is None else obj.w_sft_expr * obj.imitation_expr
+    return obj, pref, sft
+
+
+def same_loss(a: MPOSpec, b: MPOSpec) -> bool:
+    """Whether two specs are the same loss by their canonical formulas: the same w_pref G and
+    w_sft Psi (SymPy), aggregation and, where the preference term reads the rewards, the same
+    beta, reference and phi~ up to a constant (the map's h up to an affine term)."""
+    (oa, pa, sa), (ob, pb, sb) = _parts(a), _parts(b)
+    if a.aggregation != b.aggregation or not _is_zero(pa - pb) or not _is_zero(sa - sb):
+        return False
+    if not pa.free_symbols & {D, RW, RL}:
+        return True  # no preference term: map, beta and reference change nothing
+    phi_a, phi_b = oa.mirror_map.phi_tilde, ob.mirror_map.phi_tilde
+    return (a.beta == b.beta and a.reference == b.reference
+            and _is_zero(sp.diff(phi_a - phi_b, L)))
+
+
+def invalid_reason(spec: MPOSpec) -> str | None:
+    """Why ``spec`` fails the project's checks (from_spec with the mirror-map checks, then the
+    smoke test), or None."""
+    from lossforge.objectives import from_spec
+    from lossforge.objectives.smoke import smoke_test
+
+    try:
+        obj = from_spec(spec.to_json(), check=True)
+    except LossforgeError as exc:
+        return str(exc)
+    smoke = smoke_test(obj)
+    return None if smoke.ok else f"smoke test: {smoke.detail}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ablation: str
+    status: str              # "ok", "skip" or "invalid"
+    note: str
+    spec: MPOSpec | None = None
+
+
+def plan(spec: MPOSpec, t_value: Fraction = Fraction(1, 2)) -> list[Outcome]:
+    """Every ablation of ``spec``: written ("ok"), skipped with the reason, or invalid with the
+    check's reason."""
+    _, _, sft = _parts(spec)
+    temporal = Objective(spec, check=False).temporal
+    out = []
+    for ab in ABLATIONS:
+        if ab == "no-t" and not temporal:
+            out.append(Outcome(ab, "skip", f"{spec.name} does not use t"))
+            continue
+        if ab == "no-preference" and _is_zero(sft):
+            out.append(Outcome(ab, "skip", f"{spec.name} has no imitation term: without its "
+                                           "preference term it is the zero loss (zoo zero_pref)"))
+            continue
+        try:
+            new = ablated(spec, ab, t_value)
+            why = invalid_reason(new)
+        except LossforgeError as exc:
+            new, why = None, str(exc)
+        if why is not None:
+            out.append(Outcome(ab, "invalid", why))
+        elif same_loss(spec, new):
+            out.append(Outcome(ab, "skip", f"equals {spec.name} itself (same canonical "
+                                           f"formula: {ABLATIONS[ab][0]} changes nothing)"))
+        else:
+            out.append(Outcome(ab, "ok", new.description, new))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# specs: the files and the sweep
+# --------------------------------------------------------------------------------------------
+def _repo_path(path: Path) -> str:
+    """``path`` as a sweep file names a spec: relative to the repository (``read_sweep``
+    resolves it there) when inside it, else absolute."""
+    path = path.resolve()
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def parse_lrs(text: str) -> list[float]:
+    try:
+        lrs = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--lr: expected comma-separated numbers, got {text!r}") from None
+    if not lrs or not all(0 < x <= 1 for x in lrs) or len(set(lrs)) != len(lrs):
+        raise ConfigError(f"--lr: expected distinct learning rates in (0, 1], got {text!r}")
+    return lrs
+
+
+def _toml_key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+
+
+def sweep_text(candidates: list[tuple[str, Path]], lrs: list[float], keep: int | None,
+               description: str, command: str) -> str:
+    """A sweep of ``[candidates]`` alone (the layout ``baselines.read_sweep`` reads)."""
+    out = [f"# Ablation sweep written by: {command}",
+           "# Every candidate is tuned on the same learning rates (its only knob), then frozen by",
+           "# 'baselines.py tuned' and confirmed with 'baselines.py confirm --tuned ...'.", "",
+           f"description = {json.dumps(description)}",
+           "lr = [" + ", ".join(repr(x) for x in lrs) + "]", ""]
+    for name, path in candidates:
+        out += [f"[candidates.{_toml_key(name)}]", f"spec = {json.dumps(_repo_path(path))}", ""]
+    if keep is not None:
+        out += ["[halving]", f"keep = {keep}", ""]
+    return "\n".join(out)
+
+
+#: A row name must survive ``--losses`` parsing (',' ':' '=') and the table's '[' suffix.
+_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
+
+
+def checked_original(path: Path) -> MPOSpec:
+    """The loss to ablate: a name rows can carry, and a loss that passes the checks itself
+    (a sweep's candidates are loaded with them)."""
+    spec = load_spec(path)
+    if not _NAME.fullmatch(spec.name):
+        raise ConfigError(f"{path}: field 'name': {spec.name!r} cannot name a row (use letters, "
+                          "digits and _ . + -)")
+    why = invalid_reason(spec)
+    if why is not None:
+        raise ConfigError(f"{path}: {spec.name} itself fails the checks: {why}")
+    return spec
+
+
+def specs_cmd(args) -> None:
+    spec = checked_original(Path(args.spec))
+    t_value = parse_t_value(args.t_value)
+    lrs = parse_lrs(args.lr) if args.lr is not None else None
+    if args.sweep_out and lrs is None:
+        raise ConfigError("--sweep-out needs --lr (the learning rates every candidate is tuned on)")
+    if args.keep is not None and args.keep < 1:
+        raise ConfigError(f"--keep: expected a whole number >= 1, got {args.keep}")
+    command = "python benchmarks/ablate.py " + " ".join(sys.argv[1:])
+    out_dir = Path(args.out_dir)
+    written = []
+    for o in plan(spec, t_value):
+        if o.status != "ok":
+            word = "skip" if o.status == "skip" else "not written (fails the checks)"
+            print(f"{spec.name}-{o.ablation}: {word}: {o.note}")
+            continue
+        path = out_dir / f"{o.spec.name}.json"
+        atomic_write_json(path, {"spec": o.spec.to_json(), "ablation": o.ablation,
+                                 "of": spec.name, "source": str(args.spec), "command": command})
+        written.append((o.spec.name, path))
+        print(f"{o.spec.name}: {o.note} -> {path}")
+    if not written:
+        print(f"note: no ablation of {spec.name} differs from it: nothing written")
+    if args.sweep_out:
+        arms = ([] if args.without_full else [(spec.name, Path(args.spec))]) + written
+        if not arms:
+            raise ConfigError("--sweep-out: no candidate to tune (nothing written and "
+                              "--without-full)")
+        write_sweep(Path(args.sweep_out), arms, lrs, args.keep,
+                    f"ablations of {spec.name} (benchmarks/ablate.py)", command)
+
+
+def write_sweep(path: Path, arms, lrs, keep, description: str, command: str) -> None:
+    """Write the sweep and read it back as ``baselines.py sweep`` will (a file it refuses is
+    an error here, not hours later)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import baselines
+
+    atomic_write_text(path, sweep_text(arms, lrs, keep, description, command))
+    decl = baselines.read_sweep(path)
+    print(f"sweep: {path} ({len(decl.specs)} candidates x {len(lrs)} learning rates)")
+
+
+# --------------------------------------------------------------------------------------------
+# table: the ablation table of a confirmation report
+# --------------------------------------------------------------------------------------------
+METRICS = ("auc", "final")
+
+
+def row_role(loss: str, name: str) -> str | None:
+    """"full" for the loss itself (``NAME`` or ``NAME[...]``), the ablation for
+    ``NAME-<ablation>[...]``, None for any other row."""
+    base = loss.split("[", 1)[0]
+    if base == name:
+        return FULL
+    for ab in ABLATIONS:
+        if base == f"{name}-{ab}":
+            return ab
+    return None
+
+
+def read_summary(path: Path) -> list[dict]:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the confirmation report "
+                          f"({exc.strerror or exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not JSON ({exc})") from None
+    summary = data.get("summary") if isinstance(data, dict) else None
+    ok = isinstance(summary, list) and all(
+        isinstance(e, dict) and {"budget", "scenario", "loss"} <= set(e)
+        and all(isinstance(e.get(m), dict) and isinstance(e[m].get("per_draw"), dict)
+                and {"mean", "ci95"} <= set(e[m]) for m in METRICS) for e in summary)
+    if not ok:
+        raise ConfigError(f"{path}: not a confirmation report of baselines.py report (expected "
+                          '"summary": [{budget, scenario, loss, auc: {per_draw, mean, ci95}, '
+                          "final: {...}}, ...])")
+    return summary
+
+
+def cells_of(summary: list[dict], name: str, where: str) -> dict[tuple, dict[str, dict]]:
+    """(budget, scenario) -> role ("full" or an ablation) -> its summary entry."""
+    cells: dict[tuple, dict[str, dict]] = {}
+    for e in summary:
+        role = row_role(e["loss"], name)
+        if role is None:
+            continue
+        cell = cells.setdefault((e["budget"], e["scenario"]), {})
+        if role in cell:
+            raise ConfigError(f"{where}: {e['scenario']}: two rows for {role}: "
+                              f"{cell[role]['loss']} and {e['loss']}")
+        cell[role] = e
+    if not any(FULL in c for c in cells.values()):
+        known = sorted({e["loss"] for e in summary})
+        raise ConfigError(f"{where}: no row of loss {name!r} (rows {name} or {name}[...]); "
+                          f"the report has: {', '.join(known)}")
+    if not any(set(c) - {FULL} for c in cells.values() if FULL in c):
+        raise ConfigError(f"{where}: no ablation rows of {name} beside it (rows named "
+                          f"{name}-<ablation>, ablations: {', '.join(ABLATIONS)})")
+    return cells
+
+
+def _draw_key(d: str):
+    return (0, int(d), d) if str(d).isdigit() else (1, 0, str(d))
+
+
+def comparisons(cells: dict[tuple, dict[str, dict]]) -> list[dict]:
+    """Full minus each ablation, draw by draw, paired t over draws; Holm across scenarios x
+    ablations per budget and metric."""
+    from lossforge.bench import stats
+
+    comps = []
+    for (budget, scen), cell in sorted(cells.items()):
+        if FULL not in cell:
+            continue
+        full = cell[FULL]
+        for ab in (a for a in ABLATIONS if a in cell):
+            for m in METRICS:
+                x_draws, y_draws = full[m]["per_draw"], cell[ab][m]["per_draw"]
+                draws = sorted(set(x_draws) & set(y_draws), key=_draw_key)
+                x = [float(x_draws[d]) for d in draws]
+                y = [float(y_draws[d]) for d in draws]
+                t = stats.paired_t(x, y)
+                seeds_differ = [d for d in draws if full.get("seeds_per_draw", {}).get(d)
+                                != cell[ab].get("seeds_per_draw", {}).get(d)]
+                comps.append({"budget": budget, "scenario": scen, "ablation": ab, "metric": m,
+                              "full": full["loss"], "row": cell[ab]["loss"], "draws": draws,
+                              "per_draw_diff": [a - b for a, b in zip(x, y)],
+                              "seeds_differ": seeds_differ, **t.to_json()})
+    families: dict = {}
+    for c in comps:
+        families.setdefault((c["budget"], c["metric"]), []).append(c)
+    for fam in families.values():
+        for c, adj in zip(fam, stats.holm([c["p"] for c in fam])):
+            c["p_holm"], c["family_size"] = adj, sum(not math.isnan(x["p"]) for x in fam)
+    return comps
+
+
+def _fmt(x: float, spec: str = ".1f") -> str:
+    return "n/a" if x is None or x != x else format(x, spec)
+
+
+def says(ab: str, by_metric: dict[str, dict], alpha: float = 0.05) -> str:
+    """One computed line: what the paired differences of one ablation in one scenario say."""
+    parts = []
+    for m in METRICS:
+        c = by_metric[m]
+        d = c["mean"]
+        if d != d:
+            parts.append(f"{m.upper()} n/a")
+            continue
+        verb = "costs" if d > 0 else "gains" if d < 0 else "changes nothing in"
+        amount = f"{abs(d):.1f} ± {_fmt(c['ci95'])} " if d != 0 else ""
+        sig = ("n/a" if c["p_holm"] != c["p_holm"] else
+               f"{c['p_holm']:.3g}, {'significant' if c['p_holm'] <= alpha else 'not significant'}"
+               f" at {alpha:g}")
+        parts.append(f"{verb} {amount}{'AUC' if m == 'auc' else 'final'} (Holm p {sig})")
+    return f"{ABLATIONS[ab][1]} " + "; ".join(parts)
+
+
+def table_md(cells: dict[tuple, dict[str, dict]], comps: list[dict], name: str) -> str:
+    out = [f"# Ablations of {name}", "",
+           "Unit of analysis: the dataset draw (a value is a draw's mean over its seeds); ± is "
+           "the 95 % t-interval over draws. Difference: full loss minus ablation, draw by draw "
+           "(positive: the ablated part helps); p: paired t over draws (two-sided); p (Holm): "
+           "adjusted across scenarios x ablations, per budget and metric.", ""]
+    for (budget, scen), cell in sorted(cells.items()):
+        out += [f"## {scen} ({budget} budget)", ""]
+        if FULL not in cell:
+            out += [f"No row of {name} itself here: its ablations are not compared.", ""]
+            continue
+        out += ["| row | ablation | AUC mean ± 95 % CI | final mean ± 95 % CI | draws |",
+                "|---|---|---|---|---|"]
+        for role in (FULL, *[a for a in ABLATIONS if a in cell]):
+            e = cell[role]
+            out.append(f"| {e['loss']} | {role} | " + " | ".join(
+                f"{_fmt(e[m]['mean'])} ± {_fmt(e[m]['ci95'])}" for m in METRICS)
+                + f" | {len(e['auc']['per_draw'])} |")
+        mine = [c for c in comps if (c["budget"], c["scenario"]) == (budget, scen)]
+        if not mine:
+            out += ["", "No ablation rows here.", ""]
+            continue
+        out += ["", "| ablation | metric | draws | full − ablation ± 95 % CI | p | p (Holm) | "
+                    "per draw |", "|---|---|---|---|---|---|---|"]
+        for c in mine:
+            out.append(f"| {c['ablation']} | {c['metric']} | {c['n']} | "
+                       f"{_fmt(c['mean'], '+.1f')} ± {_fmt(c['ci95'])} | {_fmt(c['p'], '.3g')} | "
+                       f"{_fmt(c['p_holm'], '.3g')} | "
+                       + ", ".join(_fmt(v, "+.1f") for v in c["per_draw_diff"]) + " |")
+        out += ["", "What it says:", ""]
+        for ab in dict.fromkeys(c["ablation"] for c in mine):
+            by_metric = {c["metric"]: c for c in mine if c["ablation"] == ab}
+            out.append(f"- {ab}: {says(ab, by_metric)}.")
+            differ = sorted({d for c in by_metric.values() for d in c["seeds_differ"]})
+            if differ:
+                out.append(f"  (draws {', '.join(differ)}: the two rows have different numbers "
+                           "of seeds; their draw means cover different seeds)")
+        out.append("")
+    return "\n".join(out)
+
+
+def table_cmd(args) -> None:
+    path = Path(args.confirm)
+    cells = cells_of(read_summary(path), args.loss, str(path))
+    md = table_md(cells, comparisons(cells), args.loss)
+    print(md)
+    if args.out:
+        atomic_write_text(args.out, md + "\n")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description="ablations of a discovered MPO loss "
+                                             "(what each slot contributes)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("specs", help="write one JSON spec per ablation (and a sweep of them)")
+    s.add_argument("spec", help="the loss's JSON spec (e.g. benchmarks/results/winners/X.json)")
+    s.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results" / "ablations"))
+    s.add_argument("--t-value", default="1/2",
+                   help="the constant t of no-t (default 1/2: the middle of training)")
+    s.add_argument("--sweep-out", help="also write a sweep TOML of [candidates] (needs --lr)")
+    s.add_argument("--lr", help="the sweep's learning rates, e.g. 3e-6,1e-5,3e-5")
+    s.add_argument("--keep", type=int, help="the sweep's [halving] keep (default: no halving)")
+    s.add_argument("--without-full", action="store_true",
+                   help="leave the loss itself out of the sweep (an earlier sweep tunes it)")
+    t = sub.add_parser("table", help="the ablation table of a <stem>.confirm.json")
+    t.add_argument("confirm", help="a confirmation report JSON (baselines.py report/confirm)")
+    t.add_argument("--loss", required=True, help="the full loss's name, e.g. lf-69d0421b")
+    t.add_argument("--out", help="also write the markdown here")
+    args = ap.parse_args(argv)
+    try:
+        {"specs": specs_cmd, "table": table_cmd}[args.cmd](args)
+    except (LossforgeError, OSError) as exc:  # bad input: one line, not a traceback; exit 2
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
