@@ -36,6 +36,8 @@ def t_range(e: sp.Expr, t: sp.Symbol):
         return iv.mpf([0, 1])
     if e.is_NumberSymbol:
         return iv.mpf(float(e))
+    if isinstance(e, Sigmoid) and t_range(e.args[0], t) is None:
+        return iv.mpf([0, 1])  # whatever its (real) argument, e.g. a length gate sigmoid(n - c)
     args = [t_range(a, t) for a in e.args]
     if any(a is None for a in args):
         return None
