@@ -152,40 +152,7 @@ def _neural_module_source(objective, notes) -> str:
     beta = float(s.beta)
     for x in (beta, mid, half, *v, *w, *b):
         number_source(float(x))
-    ref = " - phi~(l_ref(y))" if s.reference else ""
-    agg = {"sum": "SUMMED over the response's tokens (as DPO)",
-           "mean": "AVERAGED per token of the response (length-normalised, as ORPO/SimPO)"}
-    lines = [f"{s.name}: an MPO preference loss with a neural phi~ (CMA-ES, python -m "
-             "lossforge.search --method es), exported by lossforge (standalone: needs only "
-             "torch).", ""]
-    if s.description:
-        lines += [s.description, ""]
-    lines += list(notes) + ([""] if notes else [])
-    lines += ["    phi~(l)   = SLOPE * l + HALF * sum_k AMP_k * tanh(W_k * (l - MID) / HALF + B_k)",
-              f"                ({net.describe()}; strictly increasing: h is a valid mirror "
-              "map with no closed form)",
-              f"    r(y)      = beta * [phi~(l_theta(y)){ref}],   beta = {beta!r}",
-              "    D         = r(y_w) - r(y_l)",
-              "    loss      = G(D, r_w, r_l, t)" + (" + Psi(l_w, n_w, t)" if uses_psi else ""),
-              f"    G         = {objective.link_expr}"]
-    if uses_psi:
-        lines.append(f"    Psi       = {objective.imitation_expr}")
-    lines += ["",
-              f"Log-probs l: {agg[s.aggregation]}.",
-              "Reference log-probs: " + ("required." if s.reference else "not used "
-                                         "(reference-free)."),
-              "Progress t in [0, 1] (training step / total steps): " +
-              ("required." if objective.temporal else "not used.")]
-    if uses_psi:
-        lines.append("Chosen lengths n (tokens): " + ("required." if objective.needs_lengths
-                                                    else "not used."))
-    lines += ["",
-              "    losses = loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps,",
-              "                  ref_rejected_logps, progress=None"
-              + (", chosen_lengths=None" if uses_psi else "") + ")  # [B]",
-              "    loss_value = losses.mean()",
-              "",
-              "SPEC is the objective as lossforge data: lossforge.objectives.from_spec(SPEC)."]
+    lines = _neural_doc_lines(objective, notes, uses_psi)
     doc = _docstring_text("\n".join(lines))
     spec_literal = pprint.pformat(s.to_json(), sort_dicts=False, width=96)
 
@@ -221,6 +188,47 @@ def _neural_module_source(objective, notes) -> str:
                           "Weight of the imitation term at progress t.", "t", {T})]
     out.append(_loss_source(objective, False, uses_psi))
     return "".join(out)
+
+
+def _neural_doc_lines(objective, notes, uses_psi: bool) -> list[str]:
+    """The docstring of an ES network's exported module: its equations and inputs."""
+    s, net = objective.spec, objective.network
+    beta = float(s.beta)
+    ref = " - phi~(l_ref(y))" if s.reference else ""
+    agg = {"sum": "SUMMED over the response's tokens (as DPO)",
+           "mean": "AVERAGED per token of the response (length-normalised, as ORPO/SimPO)"}
+    lines = [f"{s.name}: an MPO preference loss with a neural phi~ (CMA-ES, python -m "
+             "lossforge.search --method es), exported by lossforge (standalone: needs only "
+             "torch).", ""]
+    if s.description:
+        lines += [s.description, ""]
+    lines += list(notes) + ([""] if notes else [])
+    lines += ["    phi~(l)   = SLOPE * l + HALF * sum_k AMP_k * tanh(W_k * (l - MID) / HALF + B_k)",
+              f"                ({net.describe()}; strictly increasing: h is a valid mirror "
+              "map with no closed form)",
+              f"    r(y)      = beta * [phi~(l_theta(y)){ref}],   beta = {beta!r}",
+              "    D         = r(y_w) - r(y_l)",
+              "    loss      = G(D, r_w, r_l, t)" + (" + Psi(l_w, n_w, t)" if uses_psi else ""),
+              f"    G         = {objective.link_expr}"]
+    if uses_psi:
+        lines.append(f"    Psi       = {objective.imitation_expr}")
+    lines += ["",
+              f"Log-probs l: {agg[s.aggregation]}.",
+              "Reference log-probs: " + ("required." if s.reference else "not used "
+                                         "(reference-free)."),
+              "Progress t in [0, 1] (training step / total steps): " +
+              ("required." if objective.temporal else "not used.")]
+    if uses_psi:
+        lines.append("Chosen lengths n (tokens): " + ("required." if objective.needs_lengths
+                                                    else "not used."))
+    lines += ["",
+              "    losses = loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps,",
+              "                  ref_rejected_logps, progress=None"
+              + (", chosen_lengths=None" if uses_psi else "") + ")  # [B]",
+              "    loss_value = losses.mean()",
+              "",
+              "SPEC is the objective as lossforge data: lossforge.objectives.from_spec(SPEC)."]
+    return lines
 
 
 def _loss_source(objective: Objective, has_w_pref: bool, uses_psi: bool) -> str:
