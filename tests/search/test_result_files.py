@@ -94,6 +94,23 @@ def test_es_best_exports_as_json_and_loads_back(es_run, tmp_path):
     assert json.loads(again.read_text())["spec"] == best["spec"]
 
 
+def test_es_network_exports_with_an_imitation_term_added(es_run, tmp_path):
+    """--imitation applies to a network as to a formula (ES's imitation slot writes the same
+    field): the exported spec carries it and computes the network's loss plus the term."""
+    from lossforge.objectives import from_spec
+
+    best = json.loads((es_run / "hall_of_fame.json").read_text())["hall_of_fame"][0]
+    out = tmp_path / "net.json"
+    assert export_main([str(es_run), "--best", "--format", "json", "--imitation", "-0.1*l",
+                        "-o", str(out)]) == 0
+    spec = json.loads(out.read_text())["spec"]
+    assert spec == {**best["spec"], "imitation": "-0.1*l"}
+    g = torch.Generator().manual_seed(2)
+    pc, pr, rc, rr = -1500 * torch.rand(4, 8, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(from_spec(spec)(pc, pr, rc, rr),
+                               from_spec(best["spec"])(pc, pr, rc, rr) - 0.1 * pc)
+
+
 @pytest.fixture(scope="module")
 def es_slots_run(tmp_path_factory):
     """ES with both slots open: its networks carry a link G and an imitation term Psi."""
