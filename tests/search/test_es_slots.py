@@ -124,3 +124,21 @@ def test_slot_grammar_for_the_wrong_slot_is_refused():
 
     with pytest.raises(ConfigError, match="a link grammar needs variables among"):
         _context(link_grammar="grammars/imitation.toml")
+
+
+def test_t_range_encloses_rationals_exactly_and_bounds_a_gate_of_n():
+    """The composition rules' interval of a number is that number (it went through nsimplify,
+    which turned 333333333/10**9 into 1/3: an 'enclosure' that misses the value); a sigmoid of
+    something other than t lies in [0, 1] (what proves a length gate positive)."""
+    import mpmath
+
+    from lossforge.symbolic.composition import sign_on_t, t_range
+
+    r = sp.Rational(333333333, 10**9)
+    box = t_range(r, T)
+    lo, hi = (sp.Integer(m) * sp.Integer(2) ** e  # the endpoints, exactly
+              for m, e in (mpmath.mpf(x).man_exp for x in (box.a.a, box.b.b)))
+    assert lo <= r <= hi and hi < sp.Rational(1, 3)
+    assert t_range(Sigmoid(N - 150), T) == mpmath.iv.mpf([0, 1])
+    assert sign_on_t(-sp.Rational(1, 10) * Sigmoid(N / 10 - 15), T) == -1
+    assert t_range(N - 150, T) is None   # n alone stays unknown: nothing is guessed
