@@ -24,10 +24,10 @@ Why these families:
   DPO with DPO's link, as without slots. |.| (not softplus) keeps w = 0 reachable exactly, as
   the network's own amplitudes |v_k| do.
 * They hold what the GP finds where it is cheap to: softplus(1/4 - D/2) (a = 1, c = 1/2,
-  b = 1/4), DPO with another beta (c), the bounded-below-hinge limit of softplus, an almost
-  linear ("unhinged") link for b >> c D; SFT / RPO / ORPO-style NLL -w0*l, and SFT on long
-  (u > 0) or short (u < 0) chosen responses only, the grammar's sigmoid(n - c) * (-l) (the
-  length shortcut). Not held: links or terms that read t (temporal schedules), -exp(l) and
+  b = 1/4), DPO with another beta (c), the hinge relu(1 - D) as a limit (a = 1/k, c = b = k,
+  k large), an almost linear ("unhinged") link where b >> c D; SFT / RPO / ORPO-style NLL
+  -w0*l, and SFT on long (u > 0) or short (u < 0) chosen responses only, the grammar's
+  sigmoid(n - c) * (-l) (the length shortcut). Not held: links or terms that read t (temporal schedules), -exp(l) and
   log(1 - exp(l)) imitation terms; the GP's grammars have them.
 * Scales: the ES step size acts on O(1) numbers; /10 puts w near the grammar's Coef 1/10 (the
   GP's SFT seed -l/10), and u, v are in steps at the scale of the grammar's length shifts
