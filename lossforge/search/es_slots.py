@@ -27,8 +27,9 @@ Why these families:
   b = 1/4), DPO with another beta (c), the hinge relu(1 - D) as a limit (a = 1/k, c = b = k,
   k large), an almost linear ("unhinged") link where b >> c D; SFT / RPO / ORPO-style NLL
   -w0*l, and SFT on long (u > 0) or short (u < 0) chosen responses only, the grammar's
-  sigmoid(n - c) * (-l) (the length shortcut). Not held: links or terms that read t (temporal schedules), -exp(l) and
-  log(1 - exp(l)) imitation terms; the GP's grammars have them.
+  sigmoid(n - c) * (-l) (the length shortcut). Not held: links or terms that read t
+  (temporal schedules), -exp(l) and log(1 - exp(l)) imitation terms; the GP's grammars have
+  them.
 * Scales: the ES step size acts on O(1) numbers; /10 puts w near the grammar's Coef 1/10 (the
   GP's SFT seed -l/10), and u, v are in steps at the scale of the grammar's length shifts
   (10 ... 150 for MuJoCo segments of up to 200 steps).
