@@ -20,6 +20,24 @@ The whole comparison, reproducible step by step (each step writes into --runs-di
     python benchmarks/es_vs_gp.py table --es runs/es-vs-gp/<es-run> --gp runs/es-vs-gp/<gp-run>
 
 Outputs: benchmarks/results/es_vs_gp-<scenario>.json and .md (with these commands).
+
+Both methods with the same slots (issue 19: the GP with --link-grammar/--imitation-grammar
+searches G and Psi too; ES then must as well, or the table compares unlike searches), at an
+equal evaluation budget:
+
+    # 1'. ES over phi~ AND a parametric link G and imitation term Psi (lossforge/search/
+    #     es_slots.py); the arguments after --slots go to python -m lossforge.search --method es
+    python benchmarks/es_vs_gp.py es --slots link,imitation --scenario hopper-mixed-quality \
+        --budget screen --population 8 --generations 8 --sigma0 0.8 --seed 0 --workers 2 \
+        --runs-dir runs/es-vs-gp --quiet
+    # 2'. the GP with the ES run's slots (always: read from its config), generation after
+    #     generation until it has trained at least as many losses as the ES did
+    python benchmarks/es_vs_gp.py gp --es runs/es-vs-gp/<es-run> --equal-evaluations \
+        --population 32 --workers 2
+    # 3., 4. as above; the table names the slots and each search's G and Psi
+
+A smoke run of the whole chain on the cheap stand-in fitness (seconds; says nothing about
+returns): es --fitness probe ..., gp --equal-evaluations, table --out /tmp/...
 """
 
 from __future__ import annotations
@@ -34,25 +52,69 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results"
+#: slot -> (flag of python -m lossforge.search, the grammar both methods are given)
+SLOT_GRAMMARS = {"link": ("--link-grammar", "grammars/link.toml"),
+                 "imitation": ("--imitation-grammar", "grammars/imitation.toml")}
+#: --equal-evaluations: the GP's generations are capped here (a run that trains nothing new
+#: for this long stops short of the ES's count and says so)
+MAX_GP_GENERATIONS = 200
 
 
 def _read(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def _slot_flags(text: str) -> list[str]:
+    """``link,imitation`` -> the search's grammar flags for those slots."""
+    slots = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in slots if s not in SLOT_GRAMMARS]
+    if bad:
+        raise SystemExit(f"error: --slots: unknown {', '.join(bad)}; known: "
+                         f"{', '.join(SLOT_GRAMMARS)}")
+    return [x for s in slots for x in SLOT_GRAMMARS[s]]
+
+
+def cmd_es(args, rest: list[str]) -> None:
+    """The ES run of the comparison: python -m lossforge.search --method es, with the grammar
+    flags of ``--slots`` (its own checks, ledger entry and output)."""
+    from lossforge.search.__main__ import main as search_main
+
+    raise SystemExit(search_main(["--method", "es", *_slot_flags(args.slots or ""), *rest]))
+
+
+def _evaluated(run_dir: Path) -> int:
+    return sum(_read(run_dir / "checkpoint.json")["state"]["counters"]["evaluated"].values())
+
+
 def cmd_gp(args) -> None:
     from lossforge.search import SearchConfig, run_search
 
     es_cfg = _read(Path(args.es) / "config.json")["config"]
+    generations = args.generations or es_cfg["generations"]
     cfg = SearchConfig(scenario=es_cfg["scenario"], budget=es_cfg["budget"],
                        multi_fidelity=False,
                        population=args.population or es_cfg["population"],
-                       generations=args.generations or es_cfg["generations"],
+                       generations=MAX_GP_GENERATIONS if args.equal_evaluations else generations,
                        seed=es_cfg["seed"],
                        fitness=es_cfg["fitness"], metric=es_cfg["metric"],
                        aggregation=es_cfg["aggregation"], beta=es_cfg["beta"],
-                       baselines=("dpo",), workers=args.workers)
-    run_dir = run_search(cfg, runs_root=args.runs_dir, quiet=True)
+                       baselines=("dpo",), workers=args.workers,
+                       # the ES run's slots (none for runs from before ES had them)
+                       link_grammar=es_cfg.get("link_grammar"),
+                       imitation_grammar=es_cfg.get("imitation_grammar"))
+    if not args.equal_evaluations:
+        run_dir = run_search(cfg, runs_root=args.runs_dir, quiet=True)
+        print(f"run directory: {run_dir}")
+        return
+    target = _evaluated(Path(args.es))
+    run_dir = run_search(cfg, runs_root=args.runs_dir, quiet=True, stop_after=1)
+    gens = 1
+    while _evaluated(run_dir) < target and gens < MAX_GP_GENERATIONS:
+        run_search(resume=run_dir, quiet=True, stop_after=1)
+        gens += 1
+    n = _evaluated(run_dir)
+    note = "" if n >= target else f" (stopped at {MAX_GP_GENERATIONS} generations)"
+    print(f"GP trained {n} losses in {gens} generations, ES {target}{note}")
     print(f"run directory: {run_dir}")
 
 
@@ -120,15 +182,26 @@ def cmd_table(args) -> None:
     es_best, gp_best = es_hof["hall_of_fame"][0], gp_hof["hall_of_fame"][0]
     n_es = es_state["counters"]["evaluated"][budget]
     n_gp = sum(gp_state["counters"]["evaluated"].values())
+    es_cfg = _read(es_dir / "config.json")
+    slots = [s for s in SLOT_GRAMMARS if es_cfg["config"].get(f"{s}_grammar")]
+    gp_slots = [s for s in SLOT_GRAMMARS if gp_state["config"].get(f"{s}_grammar")]
+    if slots != gp_slots:
+        raise SystemExit(f"error: the ES run searched slots {slots or 'none'}, the GP run "
+                         f"{gp_slots or 'none'}: not a comparison of like with like")
+    with_slots = f" + {', '.join(slots)}" if slots else ""
     rows = [
         {"method": "DPO (zoo; the ES initialisation)", "search_score": dpo.get(budget),
          "evaluations": 1, "wall_s": None, "formula": "h = p log p, beta "
          f"{dpo['spec']['beta']:g}", "key": "dpo"},
-        {"method": "GP search (typed grammar, NSGA-II)", "search_score": gp_best.get(budget),
+        {"method": f"GP search (typed grammar{with_slots}, NSGA-II)",
+         "search_score": gp_best.get(budget),
          "evaluations": n_gp, "wall_s": gp_state["timing"]["elapsed_s"],
-         "formula": f"h = {gp_best['h']}, beta {gp_best['spec']['beta']:g}", "key": "gp"},
-        {"method": "ES (CMA-ES, neural phi~, 13 params)", "search_score": es_best.get(budget),
-         "evaluations": n_es, "wall_s": es_state["timing"]["elapsed_s"], "formula": "neural",
+         "formula": f"h = {gp_best['h']}, beta {gp_best['spec']['beta']:g}"
+         + (f"; {gp_best['loss'].split(',  D = ')[0]}" if slots else ""), "key": "gp"},
+        {"method": f"ES (CMA-ES, neural phi~{with_slots}, {es_cfg['n_params']} params)",
+         "search_score": es_best.get(budget),
+         "evaluations": n_es, "wall_s": es_state["timing"]["elapsed_s"],
+         "formula": "neural" + (f"; {es_best['loss'].split(',  D = ')[0]}" if slots else ""),
          "key": "es"},
     ]
     if dist:
@@ -150,8 +223,9 @@ def cmd_table(args) -> None:
     out = {"scenario": scenario, "budget": budget, "es_run": str(es_dir), "gp_run": str(gp_dir),
            "rows": rows, "distilled": dist, "es_history": es_state["history"],
            "gp_history": gp_state["history"], "rescore_commands": cmds}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"es_vs_gp-{scenario}.json").write_text(json.dumps(out, indent=2) + "\n")
+    results = Path(args.out) if args.out else RESULTS
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"es_vs_gp-{scenario}.json").write_text(json.dumps(out, indent=2) + "\n")
     head = ["method", f"best score ({budget}, search)", "evaluations", "wall time"]
     head += [f"re-scored ({b})" for b in rescores] + ["formula"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -164,7 +238,7 @@ def cmd_table(args) -> None:
           *lines, ""]
     if args.notes:
         md += [Path(args.notes).read_text().rstrip(), ""]
-    (RESULTS / f"es_vs_gp-{scenario}.md").write_text("\n".join(md))
+    (results / f"es_vs_gp-{scenario}.md").write_text("\n".join(md))
     print("\n".join(md))
 
 
@@ -173,8 +247,16 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n", 2)[2])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("gp", help="the GP search matched to an ES run")
+    e = sub.add_parser("es", help="the ES run: python -m lossforge.search --method es with "
+                                  "the slots' grammar flags (other arguments are passed on)")
+    e.add_argument("--slots", default=None, metavar="SLOT[,SLOT]",
+                   help="link and/or imitation: search them with ES as the GP does (default: "
+                        "none, phi~ alone as before)")
+    g = sub.add_parser("gp", help="the GP search matched to an ES run (and its slots)")
     g.add_argument("--es", required=True)
+    g.add_argument("--equal-evaluations", action="store_true",
+                   help="run GP generations until it has trained at least as many losses as "
+                        "the ES run (default: the ES run's number of generations)")
     g.add_argument("--workers", type=int, default=None)
     g.add_argument("--population", type=int, default=None,
                    help="default: the ES run's (most GP trees are rejected or duplicates before "
@@ -193,7 +275,13 @@ def main() -> None:
     t.add_argument("--es", required=True)
     t.add_argument("--gp", required=True)
     t.add_argument("--notes", default=None, help="a markdown file appended under the table")
-    args = ap.parse_args()
+    t.add_argument("--out", default=None,
+                   help="directory for the table files (default benchmarks/results)")
+    args, rest = ap.parse_known_args()
+    if args.cmd == "es":
+        cmd_es(args, rest)
+    if rest:
+        ap.error(f"unrecognized arguments: {' '.join(rest)}")
     {"gp": cmd_gp, "rescore": cmd_rescore, "table": cmd_table}[args.cmd](args)
 
 

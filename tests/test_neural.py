@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from lossforge.errors import CheckError, ConfigError
+from lossforge.errors import CheckError, ConfigError, FormulaError
 from lossforge.objectives import get
 from lossforge.objectives.neural import NeuralMap, NeuralObjective, NeuralSpec, from_spec, n_params
 
@@ -100,8 +100,41 @@ def test_json_round_trip_and_pickle_give_the_same_loss():
     ({"l_range": [0.0, -10.0]}, "l_range"),
     ({"hidden": 0}, "positive integer"),
     ({"weights": [1]}, "unknown fields"),
+    ({"imitation": 3}, "imitation must be a formula string"),
 ])
 def test_malformed_neural_specs_get_clear_errors(bad, match):
     d = {**NeuralSpec().to_json(), **bad}
     with pytest.raises(ConfigError, match=match):
         from_spec(d)
+
+
+def test_old_neural_spec_without_imitation_round_trips_and_trains_as_before():
+    """A neural spec written before the imitation field (an ES winner of the mixed-quality
+    study) reads and writes back unchanged (no ``imitation`` key appears) and its loss is still
+    DPO's link on the network's rewards, nothing added; with an imitation term (ES with the
+    imitation slot) the term is added as its formula says and JSON keeps it."""
+    from pathlib import Path
+
+    import torch.nn.functional as F
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks/results/winners/es-mq-net.json"
+    old = json.loads(path.read_text())["spec"]
+    assert "imitation" not in old
+    spec = NeuralSpec.from_json(old)
+    assert spec.imitation is None and spec.to_json() == old
+    assert json.dumps(spec.to_json()) == json.dumps(old)  # same keys in the same order
+    obj = from_spec(old)
+    assert obj.imitation_expr is None and not obj.needs_lengths and "+" not in \
+        obj.formula().split("L = ")[1]
+    g = torch.Generator().manual_seed(3)
+    pc, pr, rc, rr = -torch.rand(4, 128, generator=g, dtype=torch.float64) * 1400
+    phi = spec.map.phi_tilde
+    by_hand = -F.logsigmoid(spec.beta * ((phi(pc) - phi(rc)) - (phi(pr) - phi(rr))))
+    assert torch.equal(obj(pc, pr, rc, rr), by_hand)
+    with_psi = NeuralSpec.from_json({**old, "imitation": "-0.07*l"})
+    assert NeuralSpec.from_json(with_psi.to_json()) == with_psi
+    assert with_psi.to_json()["imitation"] == "-0.07*l"
+    with pytest.raises(FormulaError, match="imitation: .*unknown name 'q'"):
+        from_spec({**old, "imitation": "-l*q"})
+    torch.testing.assert_close(from_spec(with_psi.to_json())(pc, pr, rc, rr),
+                               by_hand - 0.07 * pc, rtol=1e-14, atol=1e-12)

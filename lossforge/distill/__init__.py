@@ -156,8 +156,12 @@ def finalize(mm: MirrorMap, target: Target, *, backend: str, complexity: int,
         raise DistillError(f"formula {mm.formula} does not fit the target with a positive "
                            "scale")
     formula = mm.formula
+    # the network's link G and imitation term Psi (ES with open slots) are formulas already:
+    # they read D (the same margin: phi~ ~ a * formula + c and beta * a) and l, kept as they are
+    slots = target.spec or {}
     spec = MPOSpec(name=name, mirror_map=formula, beta=float(target.beta * a), reference=True,
-                   link="-logsigmoid(D)", aggregation=target.aggregation,
+                   link=slots.get("link", "-logsigmoid(D)"), imitation=slots.get("imitation"),
+                   aggregation=target.aggregation,
                    description=f"distilled ({backend}) from {target.source}; relative RMS "
                                f"error {err:.3g}")
     obj = Objective(spec)

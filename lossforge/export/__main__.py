@@ -109,8 +109,9 @@ def _overrides(args) -> dict:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-#: what a neural (ES) objective has of the options: no imitation term, weights or constants
-_NEURAL_FIELDS = {"name", "beta", "link", "reference", "aggregation"}
+#: what a neural (ES) objective has of the options: no weights or named constants (an imitation
+#: term since ES searches that slot too: ``NeuralSpec.imitation``)
+_NEURAL_FIELDS = {"name", "beta", "link", "imitation", "reference", "aggregation"}
 
 
 def _distil_hint(run: str) -> str:

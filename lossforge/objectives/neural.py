@@ -19,9 +19,9 @@ i.e. DPO's p log p; w and b then place the K tanh windows evenly over ``l_range`
 log-probs the data has: summed Hopper segments lie in about [-1500, 0]), so the search starts
 at DPO with every unit ready to bend phi~ somewhere in that range.
 
-``NeuralObjective`` is an ``Objective`` (same call, same attributes, same link and reward
-association as the symbolic family) whose phi~ is the network; it is plain data as JSON
-(``NeuralSpec``: parameters as a list of floats, never pickled) and pickles as that spec.
+``NeuralObjective`` is an ``Objective`` (same call, same attributes, same link, imitation
+term and reward association as the symbolic family) whose phi~ is the network; it is plain data
+as JSON (``NeuralSpec``: parameters as a list of floats, never pickled) and pickles as that spec.
 ``from_spec`` builds either kind of objective from its JSON spec.
 """
 
@@ -184,7 +184,8 @@ class NeuralMap:
 @dataclass(frozen=True)
 class NeuralSpec:
     """A neural MPO member as plain data: the network's flat parameters and the DPO-style rest
-    (reward beta * [phi~(l) - phi~(l_ref)], link G, aggregation). JSON round-trips."""
+    (reward beta * [phi~(l) - phi~(l_ref)], link G, optional imitation term Psi, aggregation).
+    JSON round-trips."""
 
     name: str = "neural"
     params: tuple[float, ...] = ()
@@ -196,11 +197,19 @@ class NeuralSpec:
     aggregation: str = "sum"
     description: str = ""
     kind: str = field(default=KIND)
+    #: Psi(l, n, t) as a formula (``mpo.py``), e.g. what ES writes for an open imitation slot
+    #: (``search/es_slots.py``); None: no imitation term (the field is then left out of JSON)
+    imitation: str | None = None
 
     def __post_init__(self):
         if self.kind != KIND:
             raise ConfigError(f"neural spec {self.name!r}: kind must be {KIND!r}, got "
                               f"{self.kind!r}")
+        for key in ("link", "imitation"):
+            value = getattr(self, key)
+            if not (isinstance(value, str) or (key == "imitation" and value is None)):
+                raise ConfigError(f"neural spec {self.name!r}: {key} must be a formula string, "
+                                  f"got {value!r:.60}")
         params = self.params or NeuralMap.at_dpo(self.hidden, self.l_range).params
         m = NeuralMap(params, self.hidden, tuple(self.l_range))  # validates
         object.__setattr__(self, "params", m.params)
@@ -214,21 +223,24 @@ class NeuralSpec:
         """Everything but phi~, as a symbolic spec (its ``mirror_map`` is DPO's p log p, which
         ``NeuralObjective`` never reads: phi~ is the network)."""
         return MPOSpec(name=self.name, mirror_map="p*log(p)", beta=self.beta,
-                       reference=self.reference, link=self.link, aggregation=self.aggregation,
-                       description=self.description)
+                       reference=self.reference, link=self.link, imitation=self.imitation,
+                       aggregation=self.aggregation, description=self.description)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": KIND, "name": self.name, "params": list(self.params),
-                "hidden": self.hidden, "l_range": list(self.l_range), "beta": self.beta,
-                "reference": self.reference, "link": self.link, "aggregation": self.aggregation,
-                "description": self.description}
+        out = {"kind": KIND, "name": self.name, "params": list(self.params),
+               "hidden": self.hidden, "l_range": list(self.l_range), "beta": self.beta,
+               "reference": self.reference, "link": self.link, "aggregation": self.aggregation,
+               "description": self.description}
+        if self.imitation is not None:  # specs without one keep the JSON they always had
+            out["imitation"] = self.imitation
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "NeuralSpec":
         if not isinstance(data, Mapping):
             raise ConfigError(f"neural spec must be a JSON object, got {type(data).__name__}")
         known = {"kind", "name", "params", "hidden", "l_range", "beta", "reference", "link",
-                 "aggregation", "description"}
+                 "aggregation", "description", "imitation"}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"neural spec has unknown fields: {', '.join(sorted(unknown))}")
@@ -268,8 +280,9 @@ class NeuralObjective(Objective):
     def formula(self) -> str:
         s = self.spec
         ref = " - phi~(l_ref)" if s.reference else ""
+        psi = f" + ({self.imitation_expr})" if self.imitation_expr is not None else ""
         return (f"{self.network.describe()};  r = {s.beta:g}*[phi~(l){ref}];  "
-                f"L = {self.link_expr}")
+                f"L = {self.link_expr}{psi}")
 
     def latex(self) -> str:
         raise ConfigError(f"{self.name!r} is a neural objective: it has no closed form "

@@ -144,41 +144,15 @@ def _neural_module_source(objective, notes) -> str:
     """An ES network's objective (``objectives/neural.py``) as a standalone module: phi~ is the
     monotone network with its parameters as float literals, computed in the order of
     ``NeuralMap.phi_tilde`` (so the file returns lossforge's losses bit for bit); the rest (link,
-    beta, reference) as for a symbolic objective. A network has no imitation term or weights."""
+    imitation term, beta, reference) as for a symbolic objective. A network has no weights."""
     s, net = objective.spec, objective.network
+    uses_psi = objective.imitation_expr is not None
     a, v, w, b = net.unpack()
     mid, half = net._mid_half
     beta = float(s.beta)
     for x in (beta, mid, half, *v, *w, *b):
         number_source(float(x))
-    ref = " - phi~(l_ref(y))" if s.reference else ""
-    agg = {"sum": "SUMMED over the response's tokens (as DPO)",
-           "mean": "AVERAGED per token of the response (length-normalised, as ORPO/SimPO)"}
-    lines = [f"{s.name}: an MPO preference loss with a neural phi~ (CMA-ES, python -m "
-             "lossforge.search --method es), exported by lossforge (standalone: needs only "
-             "torch).", ""]
-    if s.description:
-        lines += [s.description, ""]
-    lines += list(notes) + ([""] if notes else [])
-    lines += ["    phi~(l)   = SLOPE * l + HALF * sum_k AMP_k * tanh(W_k * (l - MID) / HALF + B_k)",
-              f"                ({net.describe()}; strictly increasing: h is a valid mirror "
-              "map with no closed form)",
-              f"    r(y)      = beta * [phi~(l_theta(y)){ref}],   beta = {beta!r}",
-              "    D         = r(y_w) - r(y_l)",
-              "    loss      = G(D, r_w, r_l, t)",
-              f"    G         = {objective.link_expr}",
-              "",
-              f"Log-probs l: {agg[s.aggregation]}.",
-              "Reference log-probs: " + ("required." if s.reference else "not used "
-                                         "(reference-free)."),
-              "Progress t in [0, 1] (training step / total steps): " +
-              ("required." if objective.temporal else "not used."),
-              "",
-              "    losses = loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps,",
-              "                  ref_rejected_logps, progress=None)  # [B]",
-              "    loss_value = losses.mean()",
-              "",
-              "SPEC is the objective as lossforge data: lossforge.objectives.from_spec(SPEC)."]
+    lines = _neural_doc_lines(objective, notes, uses_psi)
     doc = _docstring_text("\n".join(lines))
     spec_literal = pprint.pformat(s.to_json(), sort_dicts=False, width=96)
 
@@ -188,7 +162,7 @@ def _neural_module_source(objective, notes) -> str:
     out = [f'"""{doc}\n"""\n\nimport torch\nimport torch.nn.functional as F\n\n'
            f"NAME = {s.name!r}\nBETA = {beta!r}\nAGGREGATION = {s.aggregation!r}\n"
            f"NEEDS_REFERENCE = {bool(s.reference)}\nTEMPORAL = {bool(objective.temporal)}\n"
-           f"NEEDS_LENGTHS = False\nSPEC = {spec_literal}\n\n"
+           f"NEEDS_LENGTHS = {bool(objective.needs_lengths)}\nSPEC = {spec_literal}\n\n"
            f"# the network: slope floor exp(a), centre and half-width of its l range, |v|, |w|, b\n"
            f"SLOPE = {number_source(math.exp(a))}\nMID = {number_source(mid)}\n"
            f"HALF = {number_source(half)}\n"
@@ -206,9 +180,55 @@ def _neural_module_source(objective, notes) -> str:
            '    return out\n',
            _function("link", "D, rw, rl, t", objective.link_expr,
                      "G: the preference link of the margin D and the rewards rw, rl.",
-                     "D", {D, RW, RL}),
-           _loss_source(objective, False, False)]
+                     "D", {D, RW, RL})]
+    if uses_psi:
+        out += [_function("imitation", "l, n, t", objective.imitation_expr,
+                          "Psi: imitation term on the chosen log-prob l (length n).", "l", {L, N}),
+                _function("w_sft", "t", objective.w_sft_expr,
+                          "Weight of the imitation term at progress t.", "t", {T})]
+    out.append(_loss_source(objective, False, uses_psi))
     return "".join(out)
+
+
+def _neural_doc_lines(objective, notes, uses_psi: bool) -> list[str]:
+    """The docstring of an ES network's exported module: its equations and inputs."""
+    s, net = objective.spec, objective.network
+    beta = float(s.beta)
+    ref = " - phi~(l_ref(y))" if s.reference else ""
+    agg = {"sum": "SUMMED over the response's tokens (as DPO)",
+           "mean": "AVERAGED per token of the response (length-normalised, as ORPO/SimPO)"}
+    lines = [f"{s.name}: an MPO preference loss with a neural phi~ (CMA-ES, python -m "
+             "lossforge.search --method es), exported by lossforge (standalone: needs only "
+             "torch).", ""]
+    if s.description:
+        lines += [s.description, ""]
+    lines += list(notes) + ([""] if notes else [])
+    lines += ["    phi~(l)   = SLOPE * l + HALF * sum_k AMP_k * tanh(W_k * (l - MID) / HALF + B_k)",
+              f"                ({net.describe()}; strictly increasing: h is a valid mirror "
+              "map with no closed form)",
+              f"    r(y)      = beta * [phi~(l_theta(y)){ref}],   beta = {beta!r}",
+              "    D         = r(y_w) - r(y_l)",
+              "    loss      = G(D, r_w, r_l, t)" + (" + Psi(l_w, n_w, t)" if uses_psi else ""),
+              f"    G         = {objective.link_expr}"]
+    if uses_psi:
+        lines.append(f"    Psi       = {objective.imitation_expr}")
+    lines += ["",
+              f"Log-probs l: {agg[s.aggregation]}.",
+              "Reference log-probs: " + ("required." if s.reference else "not used "
+                                         "(reference-free)."),
+              "Progress t in [0, 1] (training step / total steps): " +
+              ("required." if objective.temporal else "not used.")]
+    if uses_psi:
+        lines.append("Chosen lengths n (tokens): " + ("required." if objective.needs_lengths
+                                                    else "not used."))
+    lines += ["",
+              "    losses = loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps,",
+              "                  ref_rejected_logps, progress=None"
+              + (", chosen_lengths=None" if uses_psi else "") + ")  # [B]",
+              "    loss_value = losses.mean()",
+              "",
+              "SPEC is the objective as lossforge data: lossforge.objectives.from_spec(SPEC)."]
+    return lines
 
 
 def _loss_source(objective: Objective, has_w_pref: bool, uses_psi: bool) -> str:

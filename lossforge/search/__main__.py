@@ -19,8 +19,10 @@ With no arguments: the quick Hopper scenario, a small population, a few generati
 
 --method es runs the seed paper's method instead: CMA-ES (the cma library) over the weights of a
 neural phi~ that is a valid mirror map by construction, starting at DPO; every candidate is
-scored at --budget (default screen), same run directory, checkpoints and executors. Turn its
-best network into a formula with python -m lossforge.distill RUN_DIR.
+scored at --budget (default screen), same run directory, checkpoints and executors. Given
+--link-grammar and/or --imitation-grammar it searches the same slots as the GP: a parametric
+link G and imitation term Psi (valid by construction) in the same CMA-ES vector, printed as
+formulas. Turn its best network into a formula with python -m lossforge.distill RUN_DIR.
 """
 
 _EPILOG = """\
@@ -79,10 +81,12 @@ def _add_search_space(ap: argparse.ArgumentParser, d, requirements) -> None:
                          "maps as phi~(l): slopes that depend on l at summed log-probs")
     ap.add_argument("--link-grammar", metavar="FILE", default=None,
                     help="also search the link G(D, t) with this grammar (e.g. "
-                         "grammars/link.toml); default: DPO's -log sigmoid(D)")
+                         "grammars/link.toml); default: DPO's -log sigmoid(D). es: searches "
+                         "G = -a*logsigmoid(c*D - b), a, c > 0 (lossforge/search/es_slots.py)")
     ap.add_argument("--imitation-grammar", metavar="FILE", default=None,
                     help="also search an imitation term Psi(l, n, t) with this grammar (e.g. "
-                         "grammars/imitation.toml); default: none")
+                         "grammars/imitation.toml); default: none. es: searches "
+                         "Psi = -(w0 + w1*sigmoid(u*(n - v)))*l, w0, w1 >= 0")
     ap.add_argument("--require", metavar="PROP[,PROP...]", type=_requirements, default=(),
                     help="gp: reject before training every candidate that lacks one of these "
                          "properties of its loss in the margin D: "
@@ -293,8 +297,6 @@ def _es_config(ap, args):
     from lossforge.search.es import ESConfig
 
     gp_only = [flag for flag, on in (("--grammar", args.grammar != ap.get_default("grammar")),
-                                     ("--link-grammar", args.link_grammar is not None),
-                                     ("--imitation-grammar", args.imitation_grammar is not None),
                                      ("--top-fraction",
                                       args.top_fraction != ap.get_default("top_fraction")),
                                      ("--single-fidelity", args.single_fidelity),
@@ -313,6 +315,7 @@ def _es_config(ap, args):
              "executor": args.executor, "workers": args.workers}
     return ESConfig(scenario=args.scenario, seed=args.seed, fitness=args.fitness,
                     aggregation=args.aggregation, beta=args.beta,
+                    link_grammar=args.link_grammar, imitation_grammar=args.imitation_grammar,
                     **{k: (getattr(d, k) if v is None else v) for k, v in given.items()})
 
 

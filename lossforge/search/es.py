@@ -3,10 +3,15 @@
 ``python -m lossforge.search --method es`` evolves the flat parameter vector of a
 ``NeuralMap`` (``objectives/neural.py``: phi~ a monotone network, valid by construction) with
 CMA-ES from the maintained ``cma`` library (``pip install 'lossforge[es]'``), starting exactly
-at DPO (phi~(l) = l). Everything else is the GP search's: the benchmark fitness through the same
-executors (local pool or Ray; a neural spec is JSON like a symbolic one) and evaluation
-journal, the same run directory, a checksummed JSON checkpoint per generation, resume, the
-live table.
+at DPO (phi~(l) = l). Given ``--link-grammar`` and/or ``--imitation-grammar`` (the GP's slot
+flags) it also evolves a parametric link G and/or imitation term Psi (``es_slots.py``: valid by
+construction, DPO's link and no imitation term at the start) in the same vector, after phi~'s
+parameters, so both methods search the same slots; each candidate's G and Psi are formulas in
+its spec (``NeuralSpec.link``, ``.imitation``), trained as written. Everything else is the GP
+search's: the benchmark fitness through the same executors (local pool or Ray; a neural spec is
+JSON like a symbolic one) and evaluation journal, the same run directory, a checksummed JSON
+checkpoint per generation, resume, the live table. The checkpoint's config names the slots;
+the logged vectors must have their length (``_check_dimension``), else resume stops.
 
 One generation (``step``): ask ``population`` parameter vectors, score each as an objective at
 the run's budget (common random numbers: every candidate the same seeds and episodes), tell
@@ -34,7 +39,7 @@ from lossforge.errors import CheckpointError, ConfigError
 from lossforge.io import atomic_write_json, atomic_write_text
 from lossforge.objectives.neural import DEFAULT_L_RANGE, NeuralMap, NeuralSpec, n_params
 from lossforge.runfiles import write_checked
-from lossforge.search import engine, rundir
+from lossforge.search import engine, es_slots, rundir
 from lossforge.search.export import pareto_table
 
 STATE_VERSION = 1
@@ -64,6 +69,8 @@ class ESConfig:
     baselines: tuple[str, ...] = ("dpo",)
     hall_of_fame: int = 10
     method: str = METHOD
+    link_grammar: str | None = None      # a link grammar file: G is searched too (es_slots.py)
+    imitation_grammar: str | None = None  # an imitation grammar file: Psi is searched too
 
     def __post_init__(self):
         if self.method != METHOD:
@@ -84,10 +91,24 @@ class ESConfig:
         object.__setattr__(self, "l_range", tuple(float(x) for x in rng))
         object.__setattr__(self, "baselines", tuple(self.baselines))
 
+    @property
+    def slots(self) -> tuple[str, ...]:
+        """The open slots, in vector order (``es_slots.SIZES``)."""
+        return tuple(s for s, g in (("link", self.link_grammar),
+                                    ("imitation", self.imitation_grammar)) if g)
+
+    @property
+    def dimension(self) -> int:
+        """Length of the CMA-ES vector: phi~'s parameters, then the slots'."""
+        return n_params(self.hidden) + es_slots.size(self.slots)
+
     def to_json(self) -> dict:
         d = asdict(self)
         d["baselines"] = list(self.baselines)
         d["l_range"] = list(self.l_range)
+        for key in ("link_grammar", "imitation_grammar"):
+            if d[key] is None:  # runs without slots keep the config they always had
+                del d[key]
         return d
 
     @classmethod
@@ -111,10 +132,20 @@ class Context:
 
     @property
     def x0(self) -> list[float]:
-        return list(NeuralMap.at_dpo(self.config.hidden, self.config.l_range).params)
+        c = self.config
+        return list(NeuralMap.at_dpo(c.hidden, c.l_range).params) + es_slots.start(c.slots)
 
 
 def make_context(config: ESConfig) -> Context:
+    """The run's context; a slot grammar must be that slot's (the check the GP makes: a link
+    grammar in D, t; an imitation grammar in l, n, t). ES searches the slot's parametric
+    family (es_slots.py), not the grammar's trees."""
+    for slot, text in (("link", config.link_grammar), ("imitation", config.imitation_grammar)):
+        if text:
+            from lossforge.grammar.loader import load_grammar
+
+            engine.check_part_grammar(slot, load_grammar(engine.resolve_path(
+                text, f"{slot} grammar")), text)
     path, scenario = engine.resolve_scenario(config.scenario, config.fitness)
     return Context(config, str(path), scenario, (config.budget,),
                    float(config.beta if config.beta is not None else scenario.beta))
@@ -166,6 +197,7 @@ def strategy(state: dict, config: ESConfig):
             "CMA_mirrors": 0, "verbose": -9, "verb_disp": 0, "verb_log": 0,
             "tolfun": 0, "tolfunhist": 0, "tolx": 0, "tolflatfitness": 10**9,
             "tolstagnation": 10**9, "maxiter": 10**9, "maxfevals": math.inf}
+    _check_dimension(state, config)
     es = cma.CMAEvolutionStrategy(list(state["x0"]), config.sigma0, opts)
     for gen, (asked, told) in enumerate(zip(state["asked"], state["told"]), 1):
         xs = es.ask()
@@ -180,15 +212,31 @@ def strategy(state: dict, config: ESConfig):
     return es
 
 
+def _check_dimension(state: dict, config: ESConfig) -> None:
+    """The logged vectors must have the length the configured slots give (a checkpoint whose
+    config was edited to other slots, or vectors of another run, cannot be replayed)."""
+    lengths = {len(state["x0"])} | {len(x) for gen in state["asked"] for x in gen}
+    if lengths != {config.dimension}:
+        raise CheckpointError(
+            f"checkpoint vectors have {sorted(lengths)} numbers but hidden {config.hidden} with "
+            f"slots [{', '.join(config.slots) or 'none'}] needs {config.dimension}: the run was "
+            "made with other slots")
+
+
 # ---- one generation --------------------------------------------------------------------------
 
 
 def spec_for(ctx: Context, params, name: str) -> dict:
+    """The candidate of one ES vector: phi~'s parameters, and G, Psi as formulas of their
+    rounded slot parameters (``es_slots``)."""
     c = ctx.config
-    return NeuralSpec(name=name, params=tuple(float(x) for x in params), hidden=c.hidden,
+    phi, parts = es_slots.split(params, n_params(c.hidden), c.slots)
+    slots = es_slots.formulas(parts)
+    what = "" if not c.slots else f" and {' and '.join(c.slots)} (lossforge.search.es_slots)"
+    return NeuralSpec(name=name, params=tuple(phi), hidden=c.hidden,
                       l_range=c.l_range, beta=ctx.beta, aggregation=c.aggregation,
                       description="CMA-ES over a monotone-network phi~ (lossforge.search.es)"
-                      ).to_json()
+                      + what, **slots).to_json()
 
 
 def _score(f: dict | None) -> float:
@@ -254,7 +302,7 @@ def write_start(run_dir: Path, ctx: Context) -> None:
     cfg = ctx.config
     atomic_write_json(run_dir / "config.json", {
         "config": cfg.to_json(), "method": METHOD, "scenario_file": ctx.scenario_path,
-        "ladder": list(ctx.ladder), "beta": ctx.beta, "n_params": n_params(cfg.hidden)})
+        "ladder": list(ctx.ladder), "beta": ctx.beta, "n_params": cfg.dimension})
     atomic_write_json(run_dir / "seeds.json", {
         "search_seed": cfg.seed,
         "fitness_seeds": {cfg.budget: list(ctx.scenario.budget(cfg.budget).seeds)},
@@ -326,7 +374,9 @@ def write_plot(run_dir: Path, state: dict) -> None:
 
 def title(ctx: Context) -> str:
     c = ctx.config
-    return (f"lossforge CMA-ES: {ctx.scenario.name}, neural phi~ ({n_params(c.hidden)} params), "
+    slots = "".join(f" + {s} ({es_slots.SIZES[s]})" for s in c.slots)
+    return (f"lossforge CMA-ES: {ctx.scenario.name}, neural phi~ ({n_params(c.hidden)} params)"
+            f"{slots}, "
             f"pop {c.population}, sigma0 {c.sigma0:g}, seed {c.seed}; score = {c.metric} at "
             f"{c.budget}")
 

@@ -27,7 +27,9 @@ def t_range(e: sp.Expr, t: sp.Symbol):
     """An interval enclosing e(t) for t in [0, 1] (mpmath.iv), or None (unsupported)."""
     iv = mpmath.iv
     if e.is_Number:
-        p, q = sp.fraction(sp.nsimplify(e)) if e.is_Rational else (e, 1)
+        # a Rational's own numerator and denominator (nsimplify took 10-20 ms a number and
+        # could return another rational: 333333333/10**9 -> 1/3, not an enclosure)
+        p, q = (e.p, e.q) if e.is_Rational else (e, 1)
         try:
             return iv.mpf(int(p)) / iv.mpf(int(q)) if e.is_Rational else iv.mpf(float(e))
         except (TypeError, ValueError):
@@ -36,6 +38,8 @@ def t_range(e: sp.Expr, t: sp.Symbol):
         return iv.mpf([0, 1])
     if e.is_NumberSymbol:
         return iv.mpf(float(e))
+    if isinstance(e, Sigmoid) and t_range(e.args[0], t) is None:
+        return iv.mpf([0, 1])  # whatever its (real) argument, e.g. a length gate sigmoid(n - c)
     args = [t_range(a, t) for a in e.args]
     if any(a is None for a in args):
         return None

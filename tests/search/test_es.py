@@ -135,3 +135,35 @@ def test_cli_runs_es_and_the_run_directory_loads_networks(tmp_path, capsys):
         main(cmd[3:-1] + ["--grammar", "grammars/mirror_map.toml"])
     assert exit_.value.code == 2 and "not used by --method es" in capsys.readouterr().err
     assert main(["show", str(run_dir)]) == 0 and best["name"] in capsys.readouterr().out
+
+
+def test_slots_resume_equals_uninterrupted_and_other_slots_are_refused(tmp_path, capsys):
+    """With both slots open (issue 19) a run stopped after generation 1 and resumed ends exactly
+    like an uninterrupted one; a resume with other slots stops with a one-line error, whether
+    asked through the API, by an edited checkpoint or on the command line."""
+    from lossforge.errors import ConfigError
+    from lossforge.objectives.neural import n_params
+    from lossforge.search.__main__ import main
+
+    cfg = tiny(generations=2, link_grammar="grammars/link.toml",
+               imitation_grammar="grammars/imitation.toml")
+    straight = run_search(cfg, runs_root=tmp_path / "s", quiet=True)
+    stopped = run_search(cfg, runs_root=tmp_path / "r", quiet=True, stop_after=1)
+    assert checkpoint.load(stopped)["generation"] == 1
+    assert view(run_search(resume=stopped, quiet=True)) == view(straight)
+    state = checkpoint.load(straight)
+    assert {len(x) for gen in state["asked"] for x in gen} == {n_params(2) + 3 + 4}
+    specs = [c["spec"] for c in state["candidates"].values()]
+    assert all(s["link"] != "-logsigmoid(D)" and "imitation" in s for s in specs)
+
+    with pytest.raises(ConfigError, match="cannot change imitation_grammar"):
+        run_search(resume=straight, quiet=True, overrides={"imitation_grammar": None})
+    edited = shutil.copytree(straight, tmp_path / "edited")
+    state["config"].pop("imitation_grammar")
+    checkpoint.save(edited, state)   # a valid checksum: only the vector length can tell
+    with pytest.raises(CheckpointError, match=r"needs 10: the run was made with other slots"):
+        run_search(resume=edited, quiet=True, overrides={"generations": 3})
+    with pytest.raises(SystemExit) as exit_:
+        main(["--resume", str(straight), "--link-grammar", "grammars/link.toml"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and "drop --link-grammar" in err[-1]

@@ -94,10 +94,40 @@ def test_es_best_exports_as_json_and_loads_back(es_run, tmp_path):
     assert json.loads(again.read_text())["spec"] == best["spec"]
 
 
-def test_es_networks_export_as_torch_files_that_compute_the_network_loss(es_run, tmp_path):
+def test_es_network_exports_with_an_imitation_term_added(es_run, tmp_path):
+    """--imitation applies to a network as to a formula (ES's imitation slot writes the same
+    field): the exported spec carries it and computes the network's loss plus the term."""
     from lossforge.objectives import from_spec
 
     best = json.loads((es_run / "hall_of_fame.json").read_text())["hall_of_fame"][0]
+    out = tmp_path / "net.json"
+    assert export_main([str(es_run), "--best", "--format", "json", "--imitation", "-0.1*l",
+                        "-o", str(out)]) == 0
+    spec = json.loads(out.read_text())["spec"]
+    assert spec == {**best["spec"], "imitation": "-0.1*l"}
+    g = torch.Generator().manual_seed(2)
+    pc, pr, rc, rr = -1500 * torch.rand(4, 8, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(from_spec(spec)(pc, pr, rc, rr),
+                               from_spec(best["spec"])(pc, pr, rc, rr) - 0.1 * pc)
+
+
+@pytest.fixture(scope="module")
+def es_slots_run(tmp_path_factory):
+    """ES with both slots open: its networks carry a link G and an imitation term Psi."""
+    cfg = ESConfig(scenario="quick", fitness="probe", generations=1, population=3, hidden=2,
+                   workers=1, link_grammar="grammars/link.toml",
+                   imitation_grammar="grammars/imitation.toml")
+    return run_search(cfg, runs_root=tmp_path_factory.mktemp("es-slots"), quiet=True)
+
+
+@pytest.mark.parametrize("run", ["es_run", "es_slots_run"])
+def test_es_networks_export_as_torch_files_that_compute_the_network_loss(run, tmp_path,
+                                                                         request):
+    from lossforge.objectives import from_spec
+
+    es_run = request.getfixturevalue(run)
+    best = json.loads((es_run / "hall_of_fame.json").read_text())["hall_of_fame"][0]
+    assert ("imitation" in best["spec"]) == (run == "es_slots_run")
     py = tmp_path / "net_loss.py"
     assert export_main([str(es_run), "--best", "--format", "torch", "-o", str(py)]) == 0
     # the run directory holds the same file per network of its hall of fame
@@ -109,8 +139,11 @@ def test_es_networks_export_as_torch_files_that_compute_the_network_loss(es_run,
     g = torch.Generator().manual_seed(1)
     for dtype in (torch.float64, torch.float32):
         pc, pr, rc, rr = (-1500 * torch.rand(16, generator=g, dtype=dtype) for _ in range(4))
-        assert torch.equal(mod.loss(pc, pr, rc, rr), network(pc, pr, rc, rr))
-    assert mod.SPEC == best["spec"]
+        n = torch.randint(1, 201, (16,), generator=g).to(dtype)
+        assert torch.equal(mod.loss(pc, pr, rc, rr, chosen_lengths=n) if mod.NEEDS_LENGTHS
+                           else mod.loss(pc, pr, rc, rr),
+                           network(pc, pr, rc, rr, chosen_lengths=n))
+    assert mod.SPEC == best["spec"] and mod.NEEDS_LENGTHS == network.needs_lengths
 
 
 def test_es_best_as_latex_says_how(es_run, capsys):
@@ -144,3 +177,17 @@ def test_distill_output_exports_to_a_torch_file_that_computes_the_distilled_loss
                       for _ in range(4))
     assert torch.allclose(mod.loss(pc, pr, rc, rr), reference(pc, pr, rc, rr), rtol=1e-12)
     assert mod.BETA == doc["distilled"]["spec"]["beta"]
+
+
+def test_distilling_an_es_run_with_slots_keeps_its_link_and_imitation_term(es_slots_run,
+                                                                           tmp_path):
+    """Distillation replaces phi~ only: the network's G and Psi (formulas already) are the
+    distilled loss's too (they read the same margin D and the chosen log-prob l)."""
+    from lossforge.distill.__main__ import main as distill_main
+
+    run = shutil.copytree(es_slots_run, tmp_path / es_slots_run.name)
+    assert distill_main([str(run), "--generations", "2", "--no-rescore"]) == 0
+    doc = json.loads((run / "distilled-deap.json").read_text())
+    best = json.loads((run / "hall_of_fame.json").read_text())["hall_of_fame"][0]["spec"]
+    distilled = doc["distilled"]["spec"]
+    assert (distilled["link"], distilled["imitation"]) == (best["link"], best["imitation"])
