@@ -64,6 +64,7 @@ import sympy as sp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lossforge.bench.stats import comparison_cells  # noqa: E402
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 from lossforge.grammar.ops import to_elementary  # noqa: E402
 from lossforge.io import atomic_write_json, atomic_write_text  # noqa: E402
@@ -516,9 +517,7 @@ def table_md(cells: dict[tuple, dict[str, dict]], comps: list[dict], name: str) 
                     "per draw |", "|---|---|---|---|---|---|---|"]
         for c in mine:
             out.append(f"| {c['ablation']} | {c['metric']} | {c['n']} | "
-                       f"{_fmt(c['mean'], '+.1f')} ± {_fmt(c['ci95'])} | {_fmt(c['p'], '.3g')} | "
-                       f"{_fmt(c['p_holm'], '.3g')} | "
-                       + ", ".join(_fmt(v, "+.1f") for v in c["per_draw_diff"]) + " |")
+                       f"{comparison_cells(c)} |")
         out += ["", "What it says:", ""]
         for ab in dict.fromkeys(c["ablation"] for c in mine):
             by_metric = {c["metric"]: c for c in mine if c["ablation"] == ab}

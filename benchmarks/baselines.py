@@ -1261,6 +1261,8 @@ def _fmt(x: float, spec: str = ".1f") -> str:
 
 
 def _report_md(summary, comparisons, cost: float, n_rows: int, commands, flags) -> str:
+    from lossforge.bench import stats
+
     out = ["# Confirmation on fresh dataset draws", "",
            "Unit of analysis: the dataset draw (each value a draw's mean over its training "
            "seeds). ± is the 95 % t-interval over draws. AUC: mean score over the training "
@@ -1290,9 +1292,7 @@ def _report_md(summary, comparisons, cost: float, n_rows: int, commands, flags) 
                         "p (Holm) | per draw |", "|---|---|---|---|---|---|---|---|"]
             for c in comps:
                 out.append(f"| {c['candidate']} | {c['baseline']} | {c['metric']} | {c['n']} | "
-                           f"{_fmt(c['mean'], '+.1f')} ± {_fmt(c['ci95'])} | "
-                           f"{_fmt(c['p'], '.3g')} | {_fmt(c['p_holm'], '.3g')} | "
-                           + ", ".join(_fmt(v, "+.1f") for v in c["per_draw_diff"]) + " |")
+                           f"{stats.comparison_cells(c)} |")
         out.append("")
     out += [f"Cost: {n_rows} rows, {cost / 3600:.2f} h of wall time in all (each row's share "
             "of its batch).", "", "Commands:"] + [f"    {c}" for c in commands]

@@ -95,3 +95,15 @@ def holm(pvalues: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - k) * p))
         out[i] = running
     return out
+
+
+def _num(x: float | None, spec: str) -> str:
+    return "n/a" if x is None or x != x else format(x, spec)
+
+
+def comparison_cells(c: dict) -> str:
+    """The Markdown cells every confirmation table gives a paired comparison (a dict with mean,
+    ci95, p, p_holm, per_draw_diff): 'difference ± CI | p | p (Holm) | per draw'."""
+    return (f"{_num(c['mean'], '+.1f')} ± {_num(c['ci95'], '.1f')} | {_num(c['p'], '.3g')} | "
+            f"{_num(c['p_holm'], '.3g')} | "
+            + ", ".join(_num(v, "+.1f") for v in c["per_draw_diff"]))
