@@ -71,6 +71,9 @@ COMMANDS = [
     Command("es-probe", "python -m lossforge.search --method es --fitness probe --population 4 "
             "--generations 2", sets="es-run"),
     Command("distill-probe", "python -m lossforge.distill runs/<es-run>"),
+    Command("es-slots-probe", "python -m lossforge.search --method es --link-grammar "
+            "grammars/link.toml --imitation-grammar grammars/imitation.toml --fitness probe "
+            "--population 4 --generations 2"),
     Command("export-distilled", "python -m lossforge.export runs/<es-run>/distilled-deap.json "
             "--format torch > my_loss.py"),
     Command("export-distilled-2", "python -m lossforge.export runs/<es-run>/distilled-deap.json "

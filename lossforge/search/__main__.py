@@ -42,6 +42,9 @@ an ES run, its formula, and the formula as a torch file (seconds with --fitness 
   python -m lossforge.search --method es --fitness probe --population 4 --generations 2
   python -m lossforge.distill runs/<es-run>
   python -m lossforge.export runs/<es-run>/distilled-deap.json --format torch > loss.py
+ES over the GP's slots too (phi~, the link G and the imitation term Psi):
+  python -m lossforge.search --method es --link-grammar grammars/link.toml \\
+      --imitation-grammar grammars/imitation.toml --fitness probe --population 4 --generations 2
 
 A run ends with a verdict per baseline: the best loss is better, level or worse on the paired
 per-seed difference (both trained on the same seeds), by its 95 % t-interval.

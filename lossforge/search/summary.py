@@ -36,6 +36,20 @@ PROBE_WORDS = {
     "auc": "auc = the probe fitness's score averaged over its training steps" + _PROBE,
     "final": "final = the probe fitness's score after its last training step" + _PROBE,
 }
+#: ... with the LLM test bed (lossforge/llm/fitness.py), which measures once, at the end
+_LLM = ("exact-match accuracy (%) of greedy decoding on the task's eval prompts after training "
+        "at the rate whose model decodes the most dev prompts right (measured once, at the "
+        "end: auc = final)")
+LLM_WORDS = {"auc": "auc = " + _LLM, "final": "final = " + _LLM}
+#: ... and with a user's own fitness (--fitness MODULE:FUNCTION)
+USER_WORDS = {m: f"{m} = the score your fitness function returns as {m}"
+              for m in ("auc", "final")}
+
+
+def metric_words(fitness: str | None) -> dict[str, str]:
+    """What auc and final mean under a run's fitness (its config's ``fitness``)."""
+    kind = fitness or "bench"
+    return {"bench": METRIC_WORDS, "probe": PROBE_WORDS, "llm": LLM_WORDS}.get(kind, USER_WORDS)
 
 
 def _console(console=None):
@@ -121,7 +135,7 @@ def glossary(state: dict, baselines: list[dict]) -> str:
         for rung in ladder[1:-1]:
             role[rung] = "a middle budget for the best fraction of each generation"
         role[ladder[-1]] = "the larger budget only the best fraction of each generation gets"
-    words = PROBE_WORDS if cfg.get("fitness", "bench") == "probe" else METRIC_WORDS
+    words = metric_words(cfg.get("fitness"))
     parts = [words.get(cfg["metric"], cfg["metric"])]
     for rung in ladder:
         n = _seeds(baselines, rung)

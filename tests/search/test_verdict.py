@@ -118,6 +118,18 @@ def test_glossary_says_what_auc_screen_and_full_are():
         in text
 
 
+@pytest.mark.parametrize("fitness,says,never", [
+    ("llm", "auc = exact-match accuracy (%) of greedy decoding", "normalised return"),
+    ("probe", "probe fitness's score", "normalised return"),
+    ("my_pkg.fit:score", "auc = the score your fitness function returns as auc", "normalised"),
+    (None, "auc = the normalised return", "accuracy")])
+def test_glossary_words_follow_the_runs_fitness(fitness, says, never):
+    """A run on the LLM bed (or a user's fitness) must not call its score a MuJoCo return."""
+    state = {**STATE, "config": {**STATE["config"], "fitness": fitness}}
+    text = glossary(state, _results()["baselines"])
+    assert says in text and never not in text
+
+
 def test_formulas_do_not_wrap_on_a_pipe():
     out = io.StringIO()
     console = Console(file=out, width=80)   # not a terminal: rich's 80 columns
