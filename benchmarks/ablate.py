@@ -64,7 +64,7 @@ import sympy as sp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lossforge.bench.stats import comparison_cells  # noqa: E402
+from lossforge.bench.stats import comparison_cells, num_text  # noqa: E402
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 from lossforge.grammar.ops import to_elementary  # noqa: E402
 from lossforge.io import atomic_write_json, atomic_write_text  # noqa: E402
@@ -469,10 +469,6 @@ def comparisons(cells: dict[tuple, dict[str, dict]]) -> list[dict]:
     return comps
 
 
-def _fmt(x: float, spec: str = ".1f") -> str:
-    return "n/a" if x is None or x != x else format(x, spec)
-
-
 def says(ab: str, by_metric: dict[str, dict], alpha: float = 0.05) -> str:
     """One computed line: what the paired differences of one ablation in one scenario say."""
     parts = []
@@ -483,7 +479,7 @@ def says(ab: str, by_metric: dict[str, dict], alpha: float = 0.05) -> str:
             parts.append(f"{m.upper()} n/a")
             continue
         verb = "costs" if d > 0 else "gains" if d < 0 else "changes nothing in"
-        amount = f"{abs(d):.1f} ± {_fmt(c['ci95'])} " if d != 0 else ""
+        amount = f"{abs(d):.1f} ± {num_text(c['ci95'])} " if d != 0 else ""
         sig = ("n/a" if c["p_holm"] != c["p_holm"] else
                f"{c['p_holm']:.3g}, {'significant' if c['p_holm'] <= alpha else 'not significant'}"
                f" at {alpha:g}")
@@ -507,7 +503,7 @@ def table_md(cells: dict[tuple, dict[str, dict]], comps: list[dict], name: str) 
         for role in (FULL, *[a for a in ABLATIONS if a in cell]):
             e = cell[role]
             out.append(f"| {e['loss']} | {role} | " + " | ".join(
-                f"{_fmt(e[m]['mean'])} ± {_fmt(e[m]['ci95'])}" for m in METRICS)
+                f"{num_text(e[m]['mean'])} ± {num_text(e[m]['ci95'])}" for m in METRICS)
                 + f" | {len(e['auc']['per_draw'])} |")
         mine = [c for c in comps if (c["budget"], c["scenario"]) == (budget, scen)]
         if not mine:

@@ -140,6 +140,7 @@ sys.path.insert(0, str(ROOT))
 
 from lossforge.bench.draws import TUNING, dataset_seed, parse_draws  # noqa: E402
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
+from lossforge.bench.stats import num_text  # noqa: E402
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 from lossforge.io import append_lines, atomic_write_json  # noqa: E402
 from lossforge.workers import worker_count  # noqa: E402
@@ -291,10 +292,15 @@ def renamed(objective, name: str):
     return type(objective)(replace(objective.spec, name=name))
 
 
+def spec_path(spec: str) -> Path:
+    """A candidate's spec file as a sweep names it: relative to the repository, or absolute."""
+    return Path(spec) if Path(spec).is_absolute() else ROOT / spec
+
+
 def load_candidate(name: str, spec: str):
-    """A sweep's candidate: its spec file (relative to the repository, or absolute), which
-    must hold the loss called ``name``."""
-    path = Path(spec) if Path(spec).is_absolute() else ROOT / spec
+    """A sweep's candidate: its spec file (``spec_path``), which must hold the loss called
+    ``name``."""
+    path = spec_path(spec)
     try:
         obj = load_spec_file(path)
     except (OSError, ValueError) as exc:
@@ -834,9 +840,8 @@ def _sweep_candidates(table, lrs, where: str) -> tuple[dict[str, str], bytes]:
             load_candidate(name, fields["spec"])
         except LossforgeError as exc:
             raise ConfigError(f"{at}.spec': {exc}") from None
-        path = Path(fields["spec"])
         specs[name] = fields["spec"]
-        spec_bytes += (path if path.is_absolute() else ROOT / path).read_bytes()
+        spec_bytes += spec_path(fields["spec"]).read_bytes()
     return specs, spec_bytes
 
 
@@ -1121,7 +1126,7 @@ def confirm(args) -> None:
     report (see ``report``). Resumable and shareable like ``run``."""
     from lossforge.bench.losses import run_objective
 
-    tuned_files = [args.tuned] if isinstance(args.tuned, str) else list(args.tuned or [])
+    tuned_files = list(args.tuned)
     frozen = read_tuned(tuned_files)
     candidates = [load_spec_file(Path(f)) for f in args.spec] + \
         [run_objective(r) for r in args.from_run]
@@ -1256,10 +1261,6 @@ def report(path: Path) -> dict:
     return result
 
 
-def _fmt(x: float, spec: str = ".1f") -> str:
-    return "n/a" if x != x else format(x, spec)
-
-
 def _report_md(summary, comparisons, cost: float, n_rows: int, commands, flags) -> str:
     from lossforge.bench import stats
 
@@ -1281,8 +1282,8 @@ def _report_md(summary, comparisons, cost: float, n_rows: int, commands, flags) 
             for m in ("auc", "final"):
                 per = e[m]["per_draw"]
                 out.append(f"| {e['loss']} | {e['role']} | {m} | "
-                           + " | ".join(_fmt(per.get(d, float('nan'))) for d in draws)
-                           + f" | {_fmt(e[m]['mean'])} ± {_fmt(e[m]['ci95'])} | "
+                           + " | ".join(num_text(per.get(d, float('nan'))) for d in draws)
+                           + f" | {num_text(e[m]['mean'])} ± {num_text(e[m]['ci95'])} | "
                            + ",".join(str(e["seeds_per_draw"].get(d, 0)) for d in draws) + " |")
         out += ["", *_flag_lines({m.replace("auc", "AUC"): f for m, f in
                                   flags[f"{scen} ({budget})"].items()})]

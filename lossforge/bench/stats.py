@@ -97,13 +97,14 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return out
 
 
-def _num(x: float | None, spec: str) -> str:
+def num_text(x: float | None, spec: str = ".1f") -> str:
+    """A number as a table shows it: "n/a" for a missing (None) or NaN value."""
     return "n/a" if x is None or x != x else format(x, spec)
 
 
 def comparison_cells(c: dict) -> str:
     """The Markdown cells every confirmation table gives a paired comparison (a dict with mean,
     ci95, p, p_holm, per_draw_diff): 'difference ± CI | p | p (Holm) | per draw'."""
-    return (f"{_num(c['mean'], '+.1f')} ± {_num(c['ci95'], '.1f')} | {_num(c['p'], '.3g')} | "
-            f"{_num(c['p_holm'], '.3g')} | "
-            + ", ".join(_num(v, "+.1f") for v in c["per_draw_diff"]))
+    return (f"{num_text(c['mean'], '+.1f')} ± {num_text(c['ci95'], '.1f')} | {num_text(c['p'], '.3g')} | "
+            f"{num_text(c['p_holm'], '.3g')} | "
+            + ", ".join(num_text(v, "+.1f") for v in c["per_draw_diff"]))

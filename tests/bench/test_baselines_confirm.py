@@ -169,7 +169,7 @@ def test_confirm_refuses_draw_zero_the_tuning_draw_and_tuning_seeds(tmp_path):
     frozen = {"budget": "quick", "seeds": [100], "scenarios": {"quick": {}}}
     (tmp_path / "tuned.json").write_text(json.dumps(frozen))
     out = tmp_path / "c.jsonl"
-    defaults = dict(tuned=str(tmp_path / "tuned.json"), spec=[], from_run=[], scenarios=None,
+    defaults = dict(tuned=[str(tmp_path / "tuned.json")], spec=[], from_run=[], scenarios=None,
                     draws="1-5", seeds="0-2", budget=None, no_fixed=True, workers=1,
                     out=str(out))
     for extra, said in (({"draws": "0-2"}, "draw 0 is the data"),

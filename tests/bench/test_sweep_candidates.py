@@ -100,7 +100,7 @@ def test_a_candidate_is_tuned_like_a_baseline_and_confirmed_at_its_frozen_rate(
     got = {}
     monkeypatch.setattr(b, "run_cells", lambda o, scens, configs, **k: got.update(configs))
     monkeypatch.setattr(b, "report", lambda path: None)
-    b.confirm(argparse.Namespace(tuned=str(tuned), spec=[], from_run=[], scenarios=None,
+    b.confirm(argparse.Namespace(tuned=[str(tuned)], spec=[], from_run=[], scenarios=None,
                                  draws="1-5", seeds="0-2", budget=None, no_fixed=False,
                                  workers=1, out=str(tmp_path / "c.jsonl")))
     by = {c.name: c for c in got["quick"]}

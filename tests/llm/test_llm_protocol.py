@@ -213,7 +213,7 @@ def test_confirm_on_llm_defaults_to_eight_draws_of_one_seed(tmp_path, monkeypatc
     monkeypatch.setattr(b, "run_cells", lambda out, scens, configs, **k: got.update(
         configs=configs, **k))
     monkeypatch.setattr(b, "report", lambda path: None)
-    b.confirm(argparse.Namespace(tuned=str(tmp_path / "tuned.json"), spec=[], from_run=[],
+    b.confirm(argparse.Namespace(tuned=[str(tmp_path / "tuned.json")], spec=[], from_run=[],
                                  scenarios=None, draws=None, seeds=None, budget=None,
                                  no_fixed=False, workers=1, out=str(tmp_path / "c.jsonl")))
     assert got["draws"] == tuple(range(1, 9)) and list(got["seeds"]) == [0] and got["fixed"]
