@@ -142,7 +142,7 @@ from lossforge.bench.draws import TUNING, dataset_seed, parse_draws  # noqa: E40
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
 from lossforge.bench.stats import num_text  # noqa: E402
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
-from lossforge.io import append_lines, atomic_write_json  # noqa: E402
+from lossforge.io import append_lines, atomic_write_json, atomic_write_text  # noqa: E402
 from lossforge.workers import worker_count  # noqa: E402
 
 
@@ -750,13 +750,17 @@ def read_sweep(path: Path) -> SweepFile:
         [baselines.dpo]                 # a zoo loss name
         beta = [0.1, 0.5, 2.0]          # each knob a non-empty list; the grid is their product
         lr = [3e-4]                     # optional: this baseline's own learning rates
+        [baselines.ipo]                 # or a list of whole configs instead of a grid
+        configs = [{beta = 1.0, lr = 3e-4}, {beta = 10.0, lr = 1e-4}]   # (lr: else the budget's)
         [candidates.lf-cf853722]        # optional: a discovered loss, tuned like a baseline
         spec = "benchmarks/results/winners/lf-cf853722.json"   # holds the loss of that name
         lr = [1e-5]                     # optional (else the top-level rates): its only knob
         [halving]                       # optional, and then the file's last table
         keep = 3                        # configs per baseline that go on to stage 2
 
-    The grid is each baseline's knob lists' product, in file order ('dpo:beta=2.0:lr=0.001').
+    The grid is each baseline's knob lists' product, in file order ('dpo:beta=2.0:lr=0.001'),
+    or its ``configs`` list as written (``shortlist`` writes such files; the top-level ``lr``
+    applies to product grids only).
     The knob section (everything before the ``[halving]`` line) is hashed on its own: a sweep
     begun before the file declared its halving keeps its identity when the section is added
     (the module docstring says why). Candidates are tuned exactly as baselines are (their
@@ -800,6 +804,9 @@ def read_sweep(path: Path) -> SweepFile:
     for name, knobs in baselines.items():
         if not isinstance(knobs, dict):
             raise ConfigError(f"{where}: field 'baselines.{name}': expected a table of knobs")
+        if "configs" in knobs:
+            out[name] = _listed_configs(name, knobs, where)
+            continue
         axes = [(k, grid(v, f"baselines.{name}.{k}")) for k, v in knobs.items() if k != "lr"]
         lr = grid(knobs["lr"], f"baselines.{name}.lr") if "lr" in knobs else lrs
         if lr is not None:
@@ -817,6 +824,30 @@ def read_sweep(path: Path) -> SweepFile:
         out[name] = [f"{name}:lr={v!r}" for v in grid(lr, f"candidates.{name}.lr")]
     return SweepFile(out, keep, hashlib.sha256(knob_bytes + spec_bytes).hexdigest(),
                      hashlib.sha256(raw).hexdigest(), specs)
+
+
+def _listed_configs(name: str, knobs: dict, where: str) -> list[str]:
+    """``[baselines.<name>] configs = [{k = v, ...}, ...]``: its configs as --losses items, in
+    list order, each a table of numbers, none twice, nothing else in the table."""
+    at = f"{where}: field 'baselines.{name}"
+    if set(knobs) != {"configs"}:
+        raise ConfigError(f"{at}': a baseline lists whole configs or knob lists, not both "
+                          f"(found {', '.join(sorted(set(knobs) - {'configs'}))} beside configs)")
+    listed = knobs["configs"]
+    if not isinstance(listed, list) or not listed:
+        raise ConfigError(f"{at}.configs': expected a non-empty list of tables such as "
+                          "{beta = 2.0, lr = 3e-4}")
+    items = []
+    for i, config in enumerate(listed):
+        if not isinstance(config, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in config.values()):
+            raise ConfigError(f"{at}.configs[{i}]': expected a table of knob = number, "
+                              f"got {config!r}")
+        items.append(name + "".join(f":{k}={float(v)!r}" for k, v in config.items()))
+    twice = sorted({it for it in items if items.count(it) > 1})
+    if twice:
+        raise ConfigError(f"{at}.configs': {twice[0]} is listed twice")
+    return items
 
 
 def _sweep_candidates(table, lrs, where: str) -> tuple[dict[str, str], bytes]:
@@ -1081,6 +1112,81 @@ def tuned(args) -> None:
                       + (", ".join(f"{c['loss']} {c['stage1_auc']:.1f}" for c in
                                    v["cut_at_stage1"]) or "none"))
     print(f"wrote {out}")
+
+
+def shortlist(args) -> None:
+    """A sweep file of each baseline's shortlist: its tuned pick on any scenario of the given
+    tuned files (``--take stage2``: every config that reached stage 2, its ``tried``), in the
+    source sweep's grid order, deduplicated. Benchmark v2 tunes the test suite on the train suite's shortlist
+    (``benchmarks/results/v2-plan.md`` declares the rule): per-scenario tuning, at about half
+    the runs of the full grid. Candidates are left out (they get their own sweep file)."""
+    if args.keep < 1:
+        raise ConfigError(f"--keep {args.keep}: expected a whole number >= 1")
+    frozen, sources = [], set()
+    for f in args.tuned:
+        try:
+            one = json.loads(Path(f).read_text())
+            sources.add((one["sweep_file"], one["sweep_sha256"], one["budget"]))
+            frozen.append((f, one["scenarios"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{f}: not a tuned file made by 'baselines.py tuned' "
+                              f"({type(exc).__name__}: {exc})") from None
+    if len(sources) != 1:
+        raise ConfigError("shortlist: the tuned files come from "
+                          f"{len(sources)} sweeps or budgets: " + "; ".join(
+                              f"{a} (sha256 {b[:12]}, budget {c})" for a, b, c in sorted(sources))
+                          + "; shortlist one sweep at a time")
+    sweep_file, sha, budget = sources.pop()
+    source = Path(sweep_file) if Path(sweep_file).is_absolute() else ROOT / sweep_file
+    decl = read_sweep(source) if source.exists() else None
+    if decl is None or decl.sha256 != sha:
+        raise ConfigError(f"{sweep_file}: missing or changed since the sweep ran (sha256 {sha})")
+    covered = sorted({scen for _, scenarios in frozen for scen in scenarios})
+    if args.suite:
+        from lossforge.bench.suites import load_suite
+
+        want = load_suite(args.suite).scenarios
+        gap = sorted(set(want) - set(covered))
+        if gap:
+            raise ConfigError(f"shortlist: {args.suite} has scenarios no tuned file covers: "
+                              f"{', '.join(gap)} (finish their sweeps first)")
+    chosen = defaultdict(set)
+    for _, scenarios in frozen:
+        for picks in scenarios.values():
+            for baseline, pick in picks.items():
+                if "spec" not in pick:
+                    chosen[baseline].update(
+                        [pick["item"]] if args.take == "picks" else [t["item"] for t in pick["tried"]])
+    lines = [f"# Benchmark v2 shortlist sweep, written by (do not edit: rows record the sha256 "
+             "of the knob section):",
+             "#   python benchmarks/baselines.py " + " ".join(sys.argv[1:]),
+             "# Each baseline's " + ("tuned pick" if args.take == "picks" else
+                                     "configs that reached stage 2")
+             + f" in {sweep_file} (sha256 {sha[:12]}, budget {budget})",
+             f"# on any of these scenarios ({len(covered)}): {', '.join(covered)}.",
+             "# The rule and why: benchmarks/results/v2-plan.md.",
+             f'description = "shortlist ({args.take}) of {sweep_file} from {len(covered)} scenario(s)"',
+             ""]
+    n = 0
+    for baseline, items in decl.grid.items():
+        mine = [it for it in items if it in chosen.get(baseline, ())]
+        if not mine:
+            continue
+        n += len(mine)
+        lines.append(f"[baselines.{baseline}]")
+        lines.append("configs = [")
+        for it in mine:
+            pairs = (kv.partition("=") for kv in it.split(":")[1:])
+            lines.append("  {" + ", ".join(f"{k} = {float(v)!r}" for k, _, v in pairs) + "},")
+        lines.append("]")
+    lines += ["[halving]", f"keep = {args.keep}", ""]
+    out = Path(args.out)
+    atomic_write_text(out, "\n".join(lines))
+    check = read_sweep(out)   # what was written reads back as a valid sweep file
+    kept = sum(min(args.keep, len(v)) for v in check.grid.values())
+    print(f"wrote {out}: {n} configs of {len(check.grid)} baselines (full grid: "
+          f"{sum(len(v) for b, v in decl.grid.items() if b not in decl.specs)}); a scenario "
+          f"costs {n} + {kept} x (tuning seeds - 1) runs")
 
 
 def _label(item: str) -> str:
@@ -1363,6 +1469,17 @@ def main() -> None:
     u = sub.add_parser("tuned", help="freeze each baseline's best sweep config per scenario")
     u.add_argument("sweep_jsonl")
     u.add_argument("--out", help="default: <sweep jsonl stem>.tuned.json")
+    h = sub.add_parser("shortlist", help="a sweep file of each baseline's tuned picks in tuned "
+                                         "files (the test suite's tuning)")
+    h.add_argument("tuned", nargs="+", help="tuned.json files of one sweep (e.g. the train "
+                                            "suite's)")
+    h.add_argument("--suite", help="refuse unless the tuned files cover this suite's scenarios")
+    h.add_argument("--take", choices=["picks", "stage2"], default="picks",
+                   help="picks (default): each baseline's tuned config per scenario; stage2: "
+                        "every config that reached stage 2")
+    h.add_argument("--keep", type=int, default=2, help="halving keep of the new sweep "
+                                                       "(default 2)")
+    h.add_argument("--out", required=True, help="the sweep file to write (TOML)")
     k = sub.add_parser("confirm", help="frozen configs on fresh dataset draws, then the report")
     k.add_argument("--tuned", action="append", default=[],
                    help="a tuned.json (baselines and candidates at their tuned settings); "
@@ -1388,7 +1505,7 @@ def main() -> None:
     args = ap.parse_args()
     try:
         {"run": run, "table": table, "compare": compare, "field": field, "sweep": sweep,
-         "tuned": tuned, "confirm": confirm, "report": report_cmd}[args.cmd](args)
+         "tuned": tuned, "shortlist": shortlist, "confirm": confirm, "report": report_cmd}[args.cmd](args)
     except (LossforgeError, OSError) as exc:  # bad input: one line, not a traceback; exit 2
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -1,0 +1,121 @@
+"""Listed configs in a sweep file and ``baselines.py shortlist``: benchmark v2 tunes the test
+suite on the train suite's tuned picks (benchmarks/results/v2-plan.md). The expected sweeps
+below are written out by hand from the tuned files the tests build."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lossforge.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = str(REPO / "benchmarks" / "baselines.py")
+
+SOURCE = ('lr = [0.0001, 0.001]\n[baselines.dpo]\nbeta = [0.5, 2.0]\n'
+          '[baselines.orpo]\nlam = [0.1]\n[halving]\nkeep = 2\n')
+
+
+def _baselines():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import baselines
+
+    return baselines
+
+
+def _pick(item: str, *others: str) -> dict:
+    return {"item": item, "tried": [{"item": it} for it in (item, *others)]}
+
+
+def _tuned(tmp_path: Path, name: str, scenarios: dict, source: Path, sha: str) -> Path:
+    f = tmp_path / name
+    f.write_text(json.dumps({"sweep_file": str(source), "sweep_sha256": sha, "budget": "full",
+                             "scenarios": scenarios}))
+    return f
+
+
+def _shortlist(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, SCRIPT, "shortlist", *map(str, args)],
+                          capture_output=True, text=True, cwd=REPO)
+
+
+def test_listed_configs_are_read_in_list_order_with_their_own_rates(tmp_path):
+    b = _baselines()
+    f = tmp_path / "s.toml"
+    f.write_text('lr = [0.5]\n[baselines.ipo]\nconfigs = [{beta = 10, lr = 1e-4}, '
+                 '{beta = 1.0, lr = 3e-4}]\n[baselines.dpo]\nbeta = [2.0]\n')
+    grid = b.read_sweep(f).grid
+    # listed: as written (ints become floats), the top-level lr untouched; dpo: the product
+    assert grid == {"ipo": ["ipo:beta=10.0:lr=0.0001", "ipo:beta=1.0:lr=0.0003"],
+                    "dpo": ["dpo:beta=2.0:lr=0.5"]}
+
+
+@pytest.mark.parametrize("table, says", [
+    ("configs = [{beta = 1.0}]\nbeta = [2.0]", "not both"),
+    ("configs = []", "non-empty list"),
+    ("configs = [{beta = true}]", "configs[0]"),
+    ("configs = [1.0]", "configs[0]"),
+    ("configs = [{beta = 1.0}, {beta = 1}]", "listed twice"),
+])
+def test_a_bad_config_list_is_refused_with_its_field(tmp_path, table, says):
+    b = _baselines()
+    f = tmp_path / "s.toml"
+    f.write_text(f"[baselines.ipo]\n{table}\n")
+    with pytest.raises(ConfigError, match=r"baselines\.ipo") as exc:
+        b.read_sweep(f)
+    assert says in str(exc.value)
+
+
+def test_shortlist_is_the_union_of_picks_in_grid_order(tmp_path):
+    b = _baselines()
+    source = tmp_path / "v2.toml"
+    source.write_text(SOURCE)
+    sha = b.read_sweep(source).sha256
+    # scenario A picks dpo beta 2 lr 1e-3 and orpo lr 1e-4; B picks dpo beta 0.5 lr 1e-4 (first
+    # in grid order, so written first) and the same orpo; a candidate's pick is never listed
+    a = _tuned(tmp_path, "a.json", {"A": {
+        "dpo": _pick("dpo:beta=2.0:lr=0.001", "dpo:beta=0.5:lr=0.001"),
+        "orpo": _pick("orpo:lam=0.1:lr=0.0001"),
+        "lf-x": {**_pick("lf-x:lr=0.01"), "spec": "x.json"}}}, source, sha)
+    bb = _tuned(tmp_path, "b.json", {"B": {
+        "dpo": _pick("dpo:beta=0.5:lr=0.0001"), "orpo": _pick("orpo:lam=0.1:lr=0.0001")}},
+        source, sha)
+    out = tmp_path / "short.toml"
+    done = _shortlist(a, bb, "--out", out)
+    assert done.returncode == 0, done.stderr
+    decl = b.read_sweep(out)
+    assert decl.grid == {"dpo": ["dpo:beta=0.5:lr=0.0001", "dpo:beta=2.0:lr=0.001"],
+                         "orpo": ["orpo:lam=0.1:lr=0.0001"]}
+    assert decl.keep == 2 and decl.specs == {}
+    # the labels are the source grid's, so test-suite rows carry the train suite's names
+    src = {it for items in b.read_sweep(source).grid.values() for it in items}
+    assert {it for items in decl.grid.values() for it in items} <= src
+    # stage2: every config that reached stage 2, here also dpo beta 0.5 lr 1e-3
+    done = _shortlist(a, bb, "--take", "stage2", "--keep", "1", "--out", out)
+    assert done.returncode == 0, done.stderr
+    decl = b.read_sweep(out)
+    assert decl.grid["dpo"] == ["dpo:beta=0.5:lr=0.0001", "dpo:beta=0.5:lr=0.001",
+                                "dpo:beta=2.0:lr=0.001"]
+    assert decl.keep == 1
+
+
+def test_shortlist_refuses_mixed_sweeps_a_changed_source_and_an_uncovered_suite(tmp_path):
+    b = _baselines()
+    source = tmp_path / "v2.toml"
+    source.write_text(SOURCE)
+    sha = b.read_sweep(source).sha256
+    a = _tuned(tmp_path, "a.json", {"A": {"dpo": _pick("dpo:beta=2.0:lr=0.001")}}, source, sha)
+    other = _tuned(tmp_path, "o.json", {"B": {"dpo": _pick("dpo:beta=2.0:lr=0.001")}}, source,
+                   "0" * 64)
+    out = tmp_path / "short.toml"
+    for args, says in (((a, other), "2 sweeps or budgets"), ((other,), "changed since"),
+                       ((a, "--suite", "train"), "no tuned file covers")):
+        done = _shortlist(*args, "--out", out)
+        assert done.returncode == 2, done.stdout
+        assert done.stderr.startswith("error: ") and says in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    assert not out.exists()   # nothing written on a refusal
