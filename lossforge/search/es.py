@@ -310,14 +310,16 @@ def write_start(run_dir: Path, ctx: Context) -> None:
                 "budget's training/evaluation seeds, shared by every candidate"})
 
 
-def _row(c: dict, budget: str) -> dict:
+def _row(c: dict, budget: str, size: int) -> dict:
+    """A hall-of-fame row. ``size``: the numbers CMA-ES searched (phi~'s weights and any open
+    slot's); ``properties``: those of its link and imitation term, as for a GP row."""
     spec = c["spec"]
     net = NeuralSpec.from_json(spec).map
-    return {"name": spec["name"], "loss_id": spec["name"], "complexity": len(spec["params"]),
+    return {"name": spec["name"], "loss_id": spec["name"], "complexity": size,
             "h": "neural (no closed form; distil with python -m lossforge.distill)",
             "phi_inv": "neural", "phi_tilde": net.describe(), "loss": rundir.loss_text(spec),
             "spec": spec, "born": c["born"], "origin": "cma-es", "tree": None,
-            budget: c.get(budget)}
+            "properties": rundir.properties_of(spec), budget: c.get(budget)}
 
 
 def write_results(run_dir: Path, state: dict, ctx: Context, *, plot: bool = False) -> dict:
@@ -327,7 +329,7 @@ def write_results(run_dir: Path, state: dict, ctx: Context, *, plot: bool = Fals
     budget = state["ladder"][-1]
     cands = [c for c in state["candidates"].values() if not math.isnan(_score(c.get(budget)))]
     cands.sort(key=lambda c: (-_score(c[budget]), c["spec"]["name"]))
-    hof = [_row(c, budget) for c in cands[:ctx.config.hall_of_fame]]
+    hof = [_row(c, budget, ctx.config.dimension) for c in cands[:ctx.config.hall_of_fame]]
     baselines = [dict(b) for b in state["baselines"].values()]
     common = {"scenario": ctx.scenario.name, "method": METHOD, "ladder": state["ladder"],
               "metric": ctx.config.metric, "generation": state["generation"],

@@ -97,18 +97,20 @@ def _row(lid: str, rec: dict, ladder: list[str]) -> dict:
             "h": rec["h"], "phi_inv": rec["phi_inv"], "phi_tilde": rec["phi_tilde"],
             "loss": loss_text(rec["spec"]), "spec": rec["spec"], "born": rec["born"],
             "origin": rec["origin"], "tree": rec["tree"],
-            "properties": rec.get("properties") or _properties(rec["spec"]),
+            "properties": rec.get("properties") or properties_of(rec["spec"]),
             **{r: rec.get(r) for r in ladder}}
 
 
-def _properties(spec: dict) -> dict | None:
-    """A loss's properties (``objectives/properties.py``) for a state written before they were
-    recorded (a resumed older run, an ES network); None where they cannot be computed."""
+def properties_of(spec: dict) -> dict | None:
+    """A loss's properties (``objectives/properties.py``) for a row whose state has none (a
+    resumed older run, an ES network: its link and imitation term, which is all the properties
+    read, are those of ``NeuralSpec.base_spec``); None where they cannot be computed."""
+    from lossforge.objectives.neural import KIND, NeuralSpec
     from lossforge.objectives.properties import properties
 
-    if spec.get("kind", "symbolic") != "symbolic":
-        return None
     try:
+        if spec.get("kind", "symbolic") == KIND:
+            return properties(NeuralSpec.from_json(spec).base_spec()).to_json()
         return properties(spec).to_json()
     except Exception:  # noqa: BLE001 - a description, not a check: missing is allowed
         return None

@@ -110,8 +110,8 @@ def h_text(row: dict) -> str:
 
 
 def _say_properties(console, row: dict, indent: str) -> None:
-    """The row's properties line (``objectives/properties.py``), where the row has them (rows
-    of runs written before properties were recorded, and ES networks, have none)."""
+    """The row's properties line (``objectives/properties.py``), where the row has them (a row
+    whose properties could not be computed has none)."""
     line = property_line(row.get("properties"))
     if line:
         _say(console, indent + line)

@@ -155,6 +155,20 @@ def test_slots_resume_equals_uninterrupted_and_other_slots_are_refused(tmp_path,
     assert {len(x) for gen in state["asked"] for x in gen} == {n_params(2) + 3 + 4}
     specs = [c["spec"] for c in state["candidates"].values()]
     assert all(s["link"] != "-logsigmoid(D)" and "imitation" in s for s in specs)
+    # every row's size is the numbers searched, its properties those of its link and Psi as
+    # a symbolic spec would have them (es_slots proves both slots monotone for every vector)
+    from lossforge.objectives.mpo import MPOSpec
+    from lossforge.objectives.properties import properties
+
+    for row in load_run(straight).hall_of_fame:
+        sp = row["spec"]
+        assert row["complexity"] == n_params(2) + 3 + 4
+        alike = MPOSpec(name="x", mirror_map="p*log(p)", beta=sp["beta"], link=sp["link"],
+                        imitation=sp["imitation"], aggregation=sp["aggregation"])
+        assert row["properties"] == properties(alike).to_json()
+        assert row["properties"]["ranking"]["status"] == "proved"
+    assert main(["show", str(straight)]) == 0
+    assert "ranking-preserving" in capsys.readouterr().out
 
     with pytest.raises(ConfigError, match="cannot change imitation_grammar"):
         run_search(resume=straight, quiet=True, overrides={"imitation_grammar": None})
