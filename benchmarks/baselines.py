@@ -1189,6 +1189,55 @@ def shortlist(args) -> None:
           f"costs {n} + {kept} x (tuning seeds - 1) runs")
 
 
+def suite_reference(args) -> None:
+    """The regret reference of a suite search from tuned baselines (issue 19: regret to the best
+    *tuned* baseline of each scenario). Every baseline of the tuned files, at its tuned config,
+    trains on the search's own units: draw 0 of each suite scenario, each rung's seeds (rows
+    in ``--runs``, resumable). Per rung and scenario the file holds the best baseline by mean
+    score, its score on every seed (so the search's regret stays paired per seed) and the
+    reference's score: ``python -m lossforge.search --suite ... --suite-baselines FILE``."""
+    from lossforge.search import suite_fitness as sf
+
+    frozen = read_tuned(list(args.tuned))
+    suite_name, members = sf.load(args.suite)
+    gap = [m.name for m in members if m.name not in frozen["scenarios"]]
+    if gap:
+        raise ConfigError(f"suite-reference: no tuned configs for {', '.join(gap)} (finish "
+                          "their sweeps and run tuned first)")
+    rungs = [r for r in args.rungs.split(",") if r]
+    runs, out = Path(args.runs), Path(args.out)
+    command = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
+    result = {"suite": suite_name, "metric": "auc", "draw": 0, "tuned": list(args.tuned),
+              "runs": _shown(runs), "command": command}
+    for rung in rungs:
+        for m in members:
+            scen = load_bed(m.name)
+            cs = [c for b, pick in frozen["scenarios"][m.name].items() if "spec" not in pick
+                  for c in configs_from_losses(pick["item"], scen, role="suite-reference",
+                                               baseline=b, config=pick["config"])]
+            run_cells(runs, {m.name: scen}, {m.name: cs}, draws=(0,),
+                      seeds=scen.budget(rung).seeds, budget=rung, workers=args.workers,
+                      fixed=False, command=command)
+        units = sf.units_of(members, rung)
+        rows = [r for r in records(runs) if r.get("role") == "suite-reference"
+                and r["budget"] == rung and r["draw"] == 0]
+        scores, label = defaultdict(dict), {}
+        for r in rows:
+            if r["loss"] == frozen["scenarios"][r["scenario"]][r["baseline"]]["loss"]:
+                scores[r["baseline"]][sf.Unit(r["scenario"], r["seed"])] = r["score"]
+                label[r["scenario"], r["baseline"]] = r["loss"]
+        refs = {m.name: sf.reference_score("bench", m.path, rung, "auc") for m in members}
+        table = sf.baseline_table(dict(scores), units, refs)
+        result[rung] = {s: {"best": t["best_score"], "reference": t["reference"],
+                            "baseline": label[s, t["best"]], "per_seed": t["per_seed"]}
+                        for s, t in table.items()}
+        for s, t in result[rung].items():
+            print(f"{rung} {s}: best tuned {t['baseline']} {t['best']:.1f}, reference "
+                  f"{t['reference']:.1f}", flush=True)
+    atomic_write_json(out, result)
+    print(f"wrote {out}")
+
+
 def _label(item: str) -> str:
     from lossforge.bench.losses import parse_losses
 
@@ -1480,6 +1529,16 @@ def main() -> None:
     h.add_argument("--keep", type=int, default=2, help="halving keep of the new sweep "
                                                        "(default 2)")
     h.add_argument("--out", required=True, help="the sweep file to write (TOML)")
+    g = sub.add_parser("suite-reference", help="tuned baselines on a suite search's own units: "
+                                               "the --suite-baselines file of its regret")
+    g.add_argument("--suite", default="train", help="a suite name or file (default train)")
+    g.add_argument("--tuned", action="append", required=True,
+                   help="a tuned.json covering some of the suite's scenarios (repeatable)")
+    g.add_argument("--rungs", default="screen,full",
+                   help="the search's budgets, comma-separated (default screen,full)")
+    g.add_argument("--runs", required=True, help="the JSONL of the baselines' rows (resumable)")
+    g.add_argument("--workers", type=int, default=None)
+    g.add_argument("--out", required=True, help="the JSON file to write")
     k = sub.add_parser("confirm", help="frozen configs on fresh dataset draws, then the report")
     k.add_argument("--tuned", action="append", default=[],
                    help="a tuned.json (baselines and candidates at their tuned settings); "
@@ -1505,7 +1564,8 @@ def main() -> None:
     args = ap.parse_args()
     try:
         {"run": run, "table": table, "compare": compare, "field": field, "sweep": sweep,
-         "tuned": tuned, "shortlist": shortlist, "confirm": confirm, "report": report_cmd}[args.cmd](args)
+         "tuned": tuned, "shortlist": shortlist, "suite-reference": suite_reference,
+         "confirm": confirm, "report": report_cmd}[args.cmd](args)
     except (LossforgeError, OSError) as exc:  # bad input: one line, not a traceback; exit 2
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -225,7 +225,10 @@ def frozen_table(path: str, rung: str, units: list[Unit]) -> dict[str, dict]:
     """The regret reference from a JSON file instead of baselines scored in the run
     (``--suite-baselines``): ``{rung: {scenario: {"best": score, "reference": score}}}``, e.g.
     the best tuned baseline's score per scenario. Not paired: every seed of a scenario is
-    compared with the same ``best``."""
+    compared with the same ``best``, unless the entry also has ``"per_seed": {seed: score}``
+    (the best baseline's score on each of the rung's seeds, as ``benchmarks/baselines.py
+    suite-reference`` writes): then the regret is paired per seed, as with baselines scored in
+    the run, and ``"baseline"`` may name that baseline."""
     import json
 
     from lossforge.search.engine import resolve_path
@@ -248,9 +251,21 @@ def frozen_table(path: str, rung: str, units: list[Unit]) -> dict[str, dict]:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ConfigError(f"{file}: field '{rung}.{s}.{k}': expected a number, got {v!r}")
             vals[k] = float(v)
-        out[s] = {"best": "file", "best_score": vals["best"], "reference": vals["reference"],
+        seeds = [str(u.seed) for u in units if u.scenario == s]
+        per_seed = {seed: vals["best"] for seed in seeds}
+        if "per_seed" in entry:
+            given = entry["per_seed"]
+            for seed in seeds:
+                v = given.get(seed) if isinstance(given, dict) else None
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    raise ConfigError(f"{file}: field '{rung}.{s}.per_seed.{seed}': expected "
+                                      f"the best baseline's score on seed {seed}, got {v!r}")
+                per_seed[seed] = float(v)
+        name = entry.get("baseline", "file")
+        out[s] = {"best": name if isinstance(name, str) else "file", "best_score": vals["best"],
+                  "reference": vals["reference"],
                   "scale": max(vals["best"] - vals["reference"], SCALE_FLOOR),
-                  "per_seed": {str(u.seed): vals["best"] for u in units if u.scenario == s}}
+                  "per_seed": per_seed}
     return out
 
 
