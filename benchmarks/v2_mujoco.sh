@@ -1,0 +1,48 @@
+#!/bin/bash
+# Benchmark v2 on MuJoCo, the declared plan of benchmarks/results/v2-plan.md, one step at a time.
+# Every step is resumable (run it again after a kill: finished rows are kept) and appends its
+# commands to the run ledger (benchmarks/results/ledger.jsonl, or $LOSSFORGE_LEDGER).
+#
+#   bash benchmarks/v2_mujoco.sh sweep [SCENARIO ...]  # train-suite tuning (default: all 7, in turn;
+#                                                      # two jobs on two cores: give each its own)
+#   bash benchmarks/v2_mujoco.sh shortlist             # tuned picks per scenario -> v2-test.toml
+#   bash benchmarks/v2_mujoco.sh reference             # tuned baselines on the suite search's units
+#
+# Later steps (suite search, candidates' sweeps, confirmations, the test suite) join this file as
+# they are reached; v2-plan.md lists them. Environment: NICE (default 15), WORKERS (default 1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+R=benchmarks/results
+TRAIN=(hopper-padded-mixed-quality hopper-padded-noisy-0.3 hopper-padded-clean
+       hopper-padded-noisy-0.1 hopper-padded-noisy-0.2 hopper-padded-noisy-0.4
+       hopper-padded-ambiguous)
+run() { echo "+ $*" >&2; nice -n "${NICE:-15}" "$@"; }
+
+case "${1:-}" in
+  sweep)
+    shift
+    for s in "${@:-${TRAIN[@]}}"; do
+      run python benchmarks/baselines.py sweep benchmarks/sweeps/v2.toml --scenarios "$s" \
+          --budget full --workers "${WORKERS:-1}" --out "$R/sweep-v2-$s.jsonl"
+      run python benchmarks/baselines.py tuned "$R/sweep-v2-$s.jsonl"
+    done ;;
+  shortlist)
+    # refuses unless every train scenario is tuned; written once, before any test-suite run
+    if [ -e benchmarks/sweeps/v2-test.toml ]; then
+      echo "benchmarks/sweeps/v2-test.toml exists: the test suite's sweep is declared" >&2
+    else
+      files=()
+      for s in "${TRAIN[@]}"; do files+=("$R/sweep-v2-$s.tuned.json"); done
+      run python benchmarks/baselines.py shortlist "${files[@]}" --suite train \
+          --take picks --keep 2 --out benchmarks/sweeps/v2-test.toml
+    fi ;;
+  reference)
+    tuned=()
+    for s in "${TRAIN[@]}"; do tuned+=(--tuned "$R/sweep-v2-$s.tuned.json"); done
+    run python benchmarks/baselines.py suite-reference --suite train "${tuned[@]}" \
+        --rungs screen,full --workers "${WORKERS:-1}" \
+        --runs "$R/suite-reference-train.jsonl" --out "$R/suite-reference-train.json" ;;
+  *)
+    sed -n '2,13p' "$0" >&2
+    exit 2 ;;
+esac
