@@ -1117,20 +1117,17 @@ def tuned(args) -> None:
 def shortlist(args) -> None:
     """A sweep file of each baseline's shortlist: its tuned pick on any scenario of the given
     tuned files (``--take stage2``: every config that reached stage 2, its ``tried``), in the
-    source sweep's grid order, deduplicated. Benchmark v2 tunes the test suite on the train suite's shortlist
-    (``benchmarks/results/v2-plan.md`` declares the rule): per-scenario tuning, at about half
-    the runs of the full grid. Candidates are left out (they get their own sweep file)."""
+    source sweep's grid order, deduplicated. Benchmark v2 tunes the test suite on the train
+    suite's shortlist (``benchmarks/results/v2-plan.md`` declares the rule): per-scenario
+    tuning, at about half the runs of the full grid. Candidates are left out (they get their
+    own sweep file)."""
     if args.keep < 1:
         raise ConfigError(f"--keep {args.keep}: expected a whole number >= 1")
     frozen, sources = [], set()
     for f in args.tuned:
-        try:
-            one = json.loads(Path(f).read_text())
-            sources.add((one["sweep_file"], one["sweep_sha256"], one["budget"]))
-            frozen.append((f, one["scenarios"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{f}: not a tuned file made by 'baselines.py tuned' "
-                              f"({type(exc).__name__}: {exc})") from None
+        one = _tuned_file(f, ("budget", "scenarios", "sweep_file", "sweep_sha256"))
+        sources.add((one["sweep_file"], one["sweep_sha256"], one["budget"]))
+        frozen.append((f, one["scenarios"]))
     if len(sources) != 1:
         raise ConfigError("shortlist: the tuned files come from "
                           f"{len(sources)} sweeps or budgets: " + "; ".join(
@@ -1155,8 +1152,8 @@ def shortlist(args) -> None:
         for picks in scenarios.values():
             for baseline, pick in picks.items():
                 if "spec" not in pick:
-                    chosen[baseline].update(
-                        [pick["item"]] if args.take == "picks" else [t["item"] for t in pick["tried"]])
+                    chosen[baseline].update([pick["item"]] if args.take == "picks"
+                                            else [t["item"] for t in pick["tried"]])
     lines = [f"# Benchmark v2 shortlist sweep, written by (do not edit: rows record the sha256 "
              "of the knob section):",
              "#   python benchmarks/baselines.py " + " ".join(sys.argv[1:]),
@@ -1165,7 +1162,8 @@ def shortlist(args) -> None:
              + f" in {sweep_file} (sha256 {sha[:12]}, budget {budget})",
              f"# on any of these scenarios ({len(covered)}): {', '.join(covered)}.",
              "# The rule and why: benchmarks/results/v2-plan.md.",
-             f'description = "shortlist ({args.take}) of {sweep_file} from {len(covered)} scenario(s)"',
+             f'description = "shortlist ({args.take}) of {sweep_file} from {len(covered)} '
+             'scenario(s)"',
              ""]
     n = 0
     for baseline, items in decl.grid.items():
@@ -1247,6 +1245,18 @@ def _label(item: str) -> str:
 # --------------------------------------------------------------------------------------------
 # Confirmation on fresh dataset draws
 # --------------------------------------------------------------------------------------------
+def _tuned_file(f: str, keys: tuple[str, ...] = ("budget", "seeds", "scenarios")) -> dict:
+    """One tuned.json with ``keys``, or a one-line refusal naming it."""
+    try:
+        one = json.loads(Path(f).read_text())
+        for key in keys:
+            one[key]   # noqa: B018 - present, or the refusal below
+        return one
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{f}: not a tuned file made by 'baselines.py tuned' "
+                          f"({type(exc).__name__}: {exc})") from None
+
+
 def read_tuned(paths: list[str]) -> dict | None:
     """The frozen picks of one or more tuned.json files, merged per scenario (a later sweep's
     candidates join the baselines of an earlier one: the same budget and tuning seeds, no
@@ -1255,12 +1265,8 @@ def read_tuned(paths: list[str]) -> dict | None:
         return None
     merged: dict = {"scenarios": defaultdict(dict), "by_file": {}}
     for f in paths:
-        try:
-            one = json.loads(Path(f).read_text())
-            budget, seeds, scenarios = one["budget"], one["seeds"], one["scenarios"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{f}: not a tuned file made by 'baselines.py tuned' "
-                              f"({type(exc).__name__}: {exc})") from None
+        one = _tuned_file(f)
+        budget, seeds, scenarios = one["budget"], one["seeds"], one["scenarios"]
         for key, value in (("budget", budget), ("seeds", sorted(seeds))):
             if merged.setdefault(key, value) != value:
                 raise ConfigError(f"{f}: tuned at {key} {value}, {paths[0]} at "

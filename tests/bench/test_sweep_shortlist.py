@@ -113,7 +113,8 @@ def test_shortlist_refuses_mixed_sweeps_a_changed_source_and_an_uncovered_suite(
                    "0" * 64)
     out = tmp_path / "short.toml"
     for args, says in (((a, other), "2 sweeps or budgets"), ((other,), "changed since"),
-                       ((a, "--suite", "train"), "no tuned file covers")):
+                       ((a, "--suite", "train"), "no tuned file covers"),
+                       ((tmp_path / "none.json",), "not a tuned file")):
         done = _shortlist(*args, "--out", out)
         assert done.returncode == 2, done.stdout
         assert done.stderr.startswith("error: ") and says in done.stderr
