@@ -64,7 +64,8 @@ import sympy as sp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lossforge.bench.stats import comparison_cells, num_text  # noqa: E402
+from lossforge.bench.stats import REPORT_METRICS as METRICS  # noqa: E402
+from lossforge.bench.stats import comparison_cells, num_text, read_report  # noqa: E402
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 from lossforge.grammar.ops import to_elementary  # noqa: E402
 from lossforge.io import atomic_write_json, atomic_write_text  # noqa: E402
@@ -376,7 +377,6 @@ def write_sweep(path: Path, arms, lrs, keep, description: str, command: str) -> 
 # --------------------------------------------------------------------------------------------
 # table: the ablation table of a confirmation report
 # --------------------------------------------------------------------------------------------
-METRICS = ("auc", "final")
 
 
 def row_role(loss: str, name: str) -> str | None:
@@ -392,23 +392,8 @@ def row_role(loss: str, name: str) -> str | None:
 
 
 def read_summary(path: Path) -> list[dict]:
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the confirmation report "
-                          f"({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not JSON ({exc})") from None
-    summary = data.get("summary") if isinstance(data, dict) else None
-    ok = isinstance(summary, list) and all(
-        isinstance(e, dict) and {"budget", "scenario", "loss"} <= set(e)
-        and all(isinstance(e.get(m), dict) and isinstance(e[m].get("per_draw"), dict)
-                and {"mean", "ci95"} <= set(e[m]) for m in METRICS) for e in summary)
-    if not ok:
-        raise ConfigError(f"{path}: not a confirmation report of baselines.py report (expected "
-                          '"summary": [{budget, scenario, loss, auc: {per_draw, mean, ci95}, '
-                          "final: {...}}, ...])")
-    return summary
+    """The summary entries of a confirmation report (``stats.read_report`` checks it)."""
+    return read_report(path)[0]
 
 
 def cells_of(summary: list[dict], name: str, where: str) -> dict[tuple, dict[str, dict]]:

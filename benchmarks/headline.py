@@ -24,7 +24,6 @@ the candidate beats both ORPO and DPO, and where it is best-or-tied with the bes
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -32,11 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lossforge.bench.audit import is_shortcut  # noqa: E402
-from lossforge.bench.stats import holm  # noqa: E402
+from lossforge.bench.stats import REPORT_METRICS, holm, read_report  # noqa: E402
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 
 ALPHA = 0.05
-METRICS = ("auc", "final")
+METRICS = REPORT_METRICS
 
 
 def _is(loss: str, name: str) -> bool:
@@ -48,13 +47,9 @@ def load(paths: list[str]) -> tuple[list[dict], list[dict]]:
     """(summary entries, comparisons) of every report, checked to be confirm reports."""
     summary, comparisons = [], []
     for p in paths:
-        try:
-            data = json.loads(Path(p).read_text())
-            summary += data["summary"]
-            comparisons += data["comparisons"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{p}: not a confirm report (<stem>.confirm.json written by "
-                              f"baselines.py confirm): {type(exc).__name__}: {exc}") from None
+        s, c = read_report(p)
+        summary += s
+        comparisons += c
     return summary, comparisons
 
 

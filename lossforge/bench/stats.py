@@ -11,8 +11,10 @@ dependency already): two-sided p = I_{df/(df+t^2)}(df/2, 1/2).
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import mpmath
@@ -108,3 +110,31 @@ def comparison_cells(c: dict) -> str:
     return (f"{num_text(c['mean'], '+.1f')} ± {num_text(c['ci95'], '.1f')} | {num_text(c['p'], '.3g')} | "
             f"{num_text(c['p_holm'], '.3g')} | "
             + ", ".join(num_text(v, "+.1f") for v in c["per_draw_diff"]))
+
+
+#: the metrics every row of a confirmation report has
+REPORT_METRICS = ("auc", "final")
+
+
+def read_report(path: str | Path) -> tuple[list[dict], list[dict]]:
+    """(summary, comparisons) of a confirmation report (``<stem>.confirm.json`` written by
+    ``benchmarks/baselines.py confirm``/``report``), checked, or a one-line ConfigError."""
+    where = f"{path}: not a confirm report"
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise ConfigError(f"{where}: not JSON ({exc})") from None
+    summary = data.get("summary") if isinstance(data, dict) else None
+    comparisons = data.get("comparisons") if isinstance(data, dict) else None
+    ok = isinstance(summary, list) and isinstance(comparisons, list) and all(
+        isinstance(e, dict) and {"budget", "scenario", "loss"} <= set(e)
+        and all(isinstance(e.get(m), dict) and isinstance(e[m].get("per_draw"), dict)
+                and {"mean", "ci95"} <= set(e[m]) for m in REPORT_METRICS) for e in summary
+    ) and all(isinstance(c, dict) and {"candidate", "metric", "p"} <= set(c) for c in comparisons)
+    if not ok:
+        raise ConfigError(f"{where} of baselines.py report (expected \"summary\": [{{budget, "
+                          "scenario, loss, auc: {per_draw, mean, ci95}, final: {...}}, ...] and "
+                          "\"comparisons\": [{candidate, metric, p, ...}, ...])")
+    return summary, comparisons

@@ -280,7 +280,8 @@ def _bad(tmp_path: Path):
     concave.write_text(json.dumps({"name": "concave", "mirror_map": "-p**2"}))
     confirm = _confirm(tmp_path)
     lonely = tmp_path / "lonely.confirm.json"
-    lonely.write_text(json.dumps({"summary": [_entry("A", "lf-x", [1, 2, 3], [1, 2, 3])]}))
+    lonely.write_text(json.dumps({"summary": [_entry("A", "lf-x", [1, 2, 3], [1, 2, 3])],
+                                  "comparisons": []}))
     return [
         (["specs", str(tmp_path / "missing.json")], "missing.json: cannot read the spec"),
         (["specs", str(notjson)], "x.json: not JSON"),
