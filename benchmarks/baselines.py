@@ -93,8 +93,9 @@ shareable as ``run`` is; it refuses draw 0 (the search's data), the tuning draw 
 seeds. Its report (``report``: <stem>.confirm.md/.json) gives, per scenario and for AUC and
 final, every row's per-draw means, their mean ± 95 % t-CI over draws, and each candidate's
 paired differences to each baseline draw by draw, with paired t p-values over draws and Holm's
-correction across scenarios x baselines (``lossforge/bench/stats.py``). Progress lines print the
-time to go; the report sums the cost.
+correction across scenarios x baselines (``lossforge/bench/stats.py``), and every row's paired
+difference to the best tuned baseline (the highest mean over the reporting draws, per metric;
+uncorrected). Progress lines print the time to go; the report sums the cost.
 
 The LLM test bed (project issue 22) runs under the same protocol: a scenario named
 ``llm:<task>/<variant>`` (e.g. ``llm:reverse/mixed-quality``; ``lossforge/llm/fitness.py``) is
@@ -1351,7 +1352,10 @@ def report(path: Path) -> dict:
     the unit of analysis), their mean ± 95 % t-CI over draws, and every candidate's paired
     difference to every baseline (draw by draw, on the seeds both have) with a paired t-test
     over draws and Holm's correction across scenarios x baselines, separately for each
-    candidate and metric. AUC and final both. Writes <jsonl stem>.confirm.{md,json}."""
+    candidate and metric; and every row against the best tuned baseline (``versus_best``:
+    the baseline with the highest mean over these draws, per metric and scenario; paired the
+    same way, uncorrected: issue 22's "paired difference to the best tuned baseline" for
+    every loss). AUC and final both. Writes <jsonl stem>.confirm.{md,json}."""
     from lossforge.bench import stats
     from lossforge.bench.fitness import ci95_halfwidth
 
@@ -1370,7 +1374,7 @@ def report(path: Path) -> dict:
         xs = [row_metric(by_seed[s], metric) for s in (seeds or sorted(by_seed))]
         return float("nan") if any(x is None for x in xs) else sum(xs) / len(xs)
 
-    summary, comparisons = [], []
+    summary, comparisons, versus_best = [], [], []
     for (budget, scen), by_name in sorted(cells.items()):
         all_draws = sorted({d for v in by_name.values() for d in v})
         for name, by_draw in by_name.items():
@@ -1382,23 +1386,33 @@ def report(path: Path) -> dict:
                 entry[m] = {"per_draw": per, "mean": sum(vals) / len(vals),
                             "ci95": ci95_halfwidth(vals)}
             summary.append(entry)
+        def paired(a: str, b: str, m: str) -> dict:
+            """Row a minus row b, draw by draw on the seeds both have, with a paired t-test."""
+            common = [d for d in all_draws if d in by_name[a] and d in by_name[b]
+                      and set(by_name[a][d]) & set(by_name[b][d])]
+            x, y = [], []
+            for d in common:
+                shared = sorted(set(by_name[a][d]) & set(by_name[b][d]))
+                x.append(draw_mean(by_name[a][d], m, shared))
+                y.append(draw_mean(by_name[b][d], m, shared))
+            return {"draws": [str(d) for d in common],
+                    "per_draw_diff": [u - v for u, v in zip(x, y)],
+                    **stats.paired_t(x, y).to_json()}
+
         cands = [n for n in by_name if role[n] == "candidate"]
         bases = [n for n in by_name if role[n] != "candidate"]
         for c in cands:
             for b in bases:
-                common = [d for d in all_draws if d in by_name[c] and d in by_name[b]
-                          and set(by_name[c][d]) & set(by_name[b][d])]
                 for m in metrics:
-                    x, y = [], []
-                    for d in common:
-                        shared = sorted(set(by_name[c][d]) & set(by_name[b][d]))
-                        x.append(draw_mean(by_name[c][d], m, shared))
-                        y.append(draw_mean(by_name[b][d], m, shared))
-                    t = stats.paired_t(x, y)
                     comparisons.append({"budget": budget, "scenario": scen, "candidate": c,
-                                        "baseline": b, "metric": m, "draws": [str(d) for d in common],
-                                        "per_draw_diff": [a - b_ for a, b_ in zip(x, y)],
-                                        **t.to_json()})
+                                        "baseline": b, "metric": m, **paired(c, b, m)})
+        mine = {e["loss"]: e for e in summary if (e["budget"], e["scenario"]) == (budget, scen)}
+        tuned_rows = [n for n in by_name if role[n] == "baseline"]
+        for m in metrics if tuned_rows else ():
+            best = max(tuned_rows, key=lambda n: mine[n][m]["mean"])   # first of ties
+            versus_best += [{"budget": budget, "scenario": scen, "metric": m, "best": best,
+                             "loss": n, "role": role[n], **paired(n, best, m)}
+                            for n in by_name if n != best]
     # Holm across scenarios x baselines, per candidate, metric and budget
     families: dict = defaultdict(list)
     for comp in comparisons:
@@ -1411,18 +1425,19 @@ def report(path: Path) -> dict:
         if (e["budget"], e["scenario"]) == (budget, scen)}) for m in metrics}
         for budget, scen in sorted({(e["budget"], e["scenario"]) for e in summary})}
     cost = sum(r.get("seconds", 0) / r.get("batch_rows", 1) for r in rows)
-    md = _report_md(summary, comparisons, cost, len(rows),
+    md = _report_md(summary, comparisons, versus_best, cost, len(rows),
                     sorted({r.get("command", "?") for r in rows}), flags)
     print(md)
     stem = path.with_suffix("")
     Path(f"{stem}.confirm.md").write_text(md + "\n")
-    result = {"summary": summary, "comparisons": comparisons, "shortcut_flags": flags,
-              "row_seconds": cost, "rows": len(rows)}
+    result = {"summary": summary, "comparisons": comparisons, "versus_best": versus_best,
+              "shortcut_flags": flags, "row_seconds": cost, "rows": len(rows)}
     atomic_write_json(Path(f"{stem}.confirm.json"), result)
     return result
 
 
-def _report_md(summary, comparisons, cost: float, n_rows: int, commands, flags) -> str:
+def _report_md(summary, comparisons, versus_best, cost: float, n_rows: int, commands,
+               flags) -> str:
     from lossforge.bench import stats
 
     out = ["# Confirmation on fresh dataset draws", "",
@@ -1455,6 +1470,19 @@ def _report_md(summary, comparisons, cost: float, n_rows: int, commands, flags) 
             for c in comps:
                 out.append(f"| {c['candidate']} | {c['baseline']} | {c['metric']} | {c['n']} | "
                            f"{stats.comparison_cells(c)} |")
+        vs = [c for c in versus_best if (c["budget"], c["scenario"]) == (budget, scen)]
+        if vs:
+            best = {c["metric"]: c["best"] for c in vs}
+            out += ["", "Every row against the best tuned baseline (the highest mean over these "
+                        "draws, per metric: " + "; ".join(f"{m.replace('auc', 'AUC')} "
+                                                          f"{b}" for m, b in best.items())
+                    + "; picked on the reporting draws, which favours it). Not corrected for "
+                      "multiple comparisons.", "",
+                    "| row | role | metric | draws | difference ± 95 % CI | p | per draw |",
+                    "|---|---|---|---|---|---|---|"]
+            for c in vs:
+                out.append(f"| {c['loss']} | {c['role']} | {c['metric']} | {c['n']} | "
+                           f"{stats.comparison_cells(c, holm=False)} |")
         out.append("")
     out += [f"Cost: {n_rows} rows, {cost / 3600:.2f} h of wall time in all (each row's share "
             "of its batch).", "", "Commands:"] + [f"    {c}" for c in commands]

@@ -104,11 +104,13 @@ def num_text(x: float | None, spec: str = ".1f") -> str:
     return "n/a" if x is None or x != x else format(x, spec)
 
 
-def comparison_cells(c: dict) -> str:
+def comparison_cells(c: dict, holm: bool = True) -> str:
     """The Markdown cells every confirmation table gives a paired comparison (a dict with mean,
-    ci95, p, p_holm, per_draw_diff): 'difference ± CI | p | p (Holm) | per draw'."""
-    return (f"{num_text(c['mean'], '+.1f')} ± {num_text(c['ci95'], '.1f')} | {num_text(c['p'], '.3g')} | "
-            f"{num_text(c['p_holm'], '.3g')} | "
+    ci95, p, p_holm, per_draw_diff): 'difference ± CI | p | p (Holm) | per draw' (without
+    ``holm``: no p (Holm) cell, and no p_holm needed)."""
+    return (f"{num_text(c['mean'], '+.1f')} ± {num_text(c['ci95'], '.1f')} | "
+            f"{num_text(c['p'], '.3g')} | "
+            + (f"{num_text(c['p_holm'], '.3g')} | " if holm else "")
             + ", ".join(num_text(v, "+.1f") for v in c["per_draw_diff"]))
 
 

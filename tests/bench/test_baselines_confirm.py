@@ -233,3 +233,39 @@ def test_compare_can_judge_on_final_or_auc(tmp_path):
         (row,) = json.loads((tmp_path / "c.compare.json").read_text())
         # final diffs 6, 5, 4: mean 5, sd 1, t(2) 4.303 / sqrt 3 = 2.48
         assert row["loss"] == "cand" and row["paired_vs_dpo"] == paired, metric
+
+
+def test_every_row_is_compared_with_the_best_tuned_baseline_per_metric(tmp_path):
+    """The report's "versus_best": the tuned baseline with the highest mean over the reporting
+    draws (per metric), and every other row's paired difference to it, by hand. Baseline B
+    leads on AUC (12 > 10) and A on final (9 > 8); the candidate has seed 1 on draw 1 only,
+    which B lacks, so that seed is left out of the pairing there."""
+    b = _baselines()
+    rows = []
+    auc = {"A": (9, 10, 11), "B": (12, 11, 13), "cand": (13, 15, 14)}
+    final = {"A": (9, 9, 9), "B": (8, 8, 8), "cand": (10, 7, 8)}
+    role = {"A": "baseline", "B": "baseline", "cand": "candidate"}
+    for name in auc:
+        for i, d in enumerate((1, 2, 3)):
+            rows.append({"scenario": "s", "draw": d, "seed": 0, "budget": "full", "loss": name,
+                         "status": "ok", "score": auc[name][i], "auc": auc[name][i],
+                         "final": final[name][i], "role": role[name]})
+    rows.append({"scenario": "s", "draw": 1, "seed": 1, "budget": "full", "loss": "cand",
+                 "status": "ok", "score": 100.0, "auc": 100.0, "final": 100.0,
+                 "role": "candidate"})
+    _write(tmp_path / "c.jsonl", rows)
+    result = b.report(tmp_path / "c.jsonl")
+    vs = {(c["metric"], c["loss"]): c for c in result["versus_best"]}
+    assert {c["best"] for c in result["versus_best"] if c["metric"] == "auc"} == {"B"}
+    assert {c["best"] for c in result["versus_best"] if c["metric"] == "final"} == {"A"}
+    assert set(vs) == {("auc", "A"), ("auc", "cand"), ("final", "B"), ("final", "cand")}
+    assert vs["auc", "cand"]["per_draw_diff"] == [1, 4, 1]          # seed 1 of draw 1 left out
+    assert vs["auc", "A"]["per_draw_diff"] == [-3, -1, -2]
+    assert vs["final", "cand"]["per_draw_diff"] == [1, -2, -1]
+    assert vs["final", "B"]["mean"] == pytest.approx(-1.0)
+    # mean 2, sd sqrt(3), n 3: t = 2 / (sqrt(3) / sqrt(3)) = 2 on 2 degrees of freedom,
+    # two-sided p = 1 - t / sqrt(t^2 + 2) = 1 - 2 / sqrt(6)
+    assert vs["auc", "cand"]["mean"] == pytest.approx(2.0)
+    assert vs["auc", "cand"]["p"] == pytest.approx(1 - 2 / math.sqrt(6), rel=1e-9)
+    md = (tmp_path / "c.confirm.md").read_text()
+    assert "Every row against the best tuned baseline" in md and "AUC B; final A" in md
