@@ -217,7 +217,7 @@ def make_context(config: SearchConfig) -> Context:
             raise ConfigError("--suite-baselines is for suite runs (--suite)")
         for rung in ladder:
             suite_fitness.frozen_table(config.suite_baselines, rung,
-                                       suite_fitness.units_of(suite, rung))
+                                       suite_fitness.units_of(suite, rung), config.metric)
     beta = float(config.beta if config.beta is not None else scenario.beta)
     return Context(config, grammar, space, str(path), scenario,
                    gp.Limits(height, config.max_size), ladder, beta, suite=suite)

@@ -301,7 +301,8 @@ def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
     if getattr(ctx, "suite", None) is not None and ctx.config.suite_baselines:
         for rung in ctx.ladder:   # a frozen reference: no baseline scored in this run
             state.setdefault("suite", {})[rung] = suite_fitness.frozen_table(
-                ctx.config.suite_baselines, rung, suite_fitness.units_of(ctx.suite, rung))
+                ctx.config.suite_baselines, rung, suite_fitness.units_of(ctx.suite, rung),
+                ctx.config.metric)
         return
     for rung in ctx.ladder:
         if getattr(ctx, "suite", None) is not None:   # es.py's context has no suite

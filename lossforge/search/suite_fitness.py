@@ -221,14 +221,16 @@ def baseline_table(unit_scores: dict[str, dict[Unit, float]], units: list[Unit],
     return out
 
 
-def frozen_table(path: str, rung: str, units: list[Unit]) -> dict[str, dict]:
+def frozen_table(path: str, rung: str, units: list[Unit], metric: str | None = None
+                 ) -> dict[str, dict]:
     """The regret reference from a JSON file instead of baselines scored in the run
     (``--suite-baselines``): ``{rung: {scenario: {"best": score, "reference": score}}}``, e.g.
     the best tuned baseline's score per scenario. Not paired: every seed of a scenario is
     compared with the same ``best``, unless the entry also has ``"per_seed": {seed: score}``
     (the best baseline's score on each of the rung's seeds, as ``benchmarks/baselines.py
     suite-reference`` writes): then the regret is paired per seed, as with baselines scored in
-    the run, and ``"baseline"`` may name that baseline."""
+    the run, and ``"baseline"`` may name that baseline. A file that says its ``"metric"`` must
+    say the run's (``metric``)."""
     import json
 
     from lossforge.search.engine import resolve_path
@@ -238,6 +240,10 @@ def frozen_table(path: str, rung: str, units: list[Unit]) -> dict[str, dict]:
         data = json.loads(file.read_text())
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{file}: not valid JSON ({exc})") from None
+    said = data.get("metric") if isinstance(data, dict) else None
+    if metric is not None and said is not None and said != metric:
+        raise ConfigError(f"{file}: field 'metric': the scores are {said!r}, the search "
+                          f"selects on {metric!r}")
     out = {}
     for s in dict.fromkeys(u.scenario for u in units):
         entry = data.get(rung, {}).get(s) if isinstance(data, dict) and isinstance(

@@ -120,3 +120,8 @@ def test_a_suite_scenario_without_tuned_configs_and_a_file_missing_a_seed_are_re
                                                   "per_seed": {"0": 10}}}}))
     with pytest.raises(ConfigError, match=r"field 'screen\.hopper-padded-clean\.per_seed\.1'"):
         sf.frozen_table(str(bad), "screen", [sf.Unit(CLEAN, 0), sf.Unit(CLEAN, 1)])
+    # a reference of AUCs for a search that selects on final scores
+    bad.write_text(json.dumps({"metric": "auc", "screen": {CLEAN: {"best": 15, "reference": 2}}}))
+    with pytest.raises(ConfigError, match="the scores are 'auc', the search selects on 'final'"):
+        sf.frozen_table(str(bad), "screen", [sf.Unit(CLEAN, 0)], "final")
+    assert sf.frozen_table(str(bad), "screen", [sf.Unit(CLEAN, 0)], "auc")[CLEAN]["scale"] == 13
