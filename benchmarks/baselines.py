@@ -1083,7 +1083,9 @@ def tuned(args) -> None:
             if finite:
                 best = max(finite, key=lambda t: t["auc"])   # max keeps the first of ties
                 picks[scen][baseline] = {**best, "n_seeds": len(seeds), "tried": tried,
-                                         "cut_at_stage1": cut}
+                                         "cut_at_stage1": cut,
+                                         "on_edge": on_edge(best["config"], [
+                                             _knobs(lb) for lb in labels])}
                 if baseline in decl.specs:   # a candidate, tuned as the baselines are
                     picks[scen][baseline]["spec"] = decl.specs[baseline]
             else:   # (if runs are missing, the refusal below comes first)
@@ -1107,6 +1109,10 @@ def tuned(args) -> None:
     for scen, by in picks.items():
         print(f"{scen}: " + ", ".join(f"{b} -> {v['loss']} (AUC {v['auc']:.1f}, final "
                                       f"{v['final']:.1f})" for b, v in by.items()))
+        edges = [f"{b} ({', '.join(v['on_edge'])})" for b, v in by.items() if v["on_edge"]]
+        if edges:
+            print(f"  picks on an edge of their grid (the optimum may lie beyond it): "
+                  + "; ".join(edges))
         if decl.keep is not None:
             for b, v in by.items():
                 print(f"  {b}: cut at stage 1 (AUC on seed {first}): "
@@ -1235,6 +1241,17 @@ def suite_reference(args) -> None:
                   f"{t['reference']:.1f}", flush=True)
     atomic_write_json(out, result)
     print(f"wrote {out}")
+
+
+def on_edge(config: dict[str, float], grid: list[dict[str, float]]) -> list[str]:
+    """The knobs of ``config`` at the smallest or largest value ``grid`` tries for them
+    ('lr max', 'beta min'); knobs the grid holds at one value are not edges."""
+    out = []
+    for k, v in config.items():
+        values = {g[k] for g in grid if k in g}
+        if len(values) > 1 and v in (min(values), max(values)):
+            out.append(f"{k} {'min' if v == min(values) else 'max'}")
+    return out
 
 
 def _label(item: str) -> str:

@@ -96,6 +96,12 @@ def test_a_candidate_is_tuned_like_a_baseline_and_confirmed_at_its_frozen_rate(
     assert picks["lf-test"]["loss"] == "lf-test[lr=0.01]" and picks["lf-test"]["auc"] == 7
     assert picks["lf-test"]["spec"] == str(tmp_path / "cand.json")
     assert picks["dpo"]["loss"] == "dpo[beta=0.5,lr=0.001]" and "spec" not in picks["dpo"]
+    # edges of the grid: beta 0.5 is the largest of 0.1, 0.5; one lr is no edge; the
+    # candidate's lr 0.01 is the largest of its two
+    assert picks["dpo"]["on_edge"] == ["beta max"]
+    assert picks["lf-test"]["on_edge"] == ["lr max"]
+    assert b.on_edge({"beta": 2.0, "lr": 1e-3}, [{"beta": b_, "lr": lr} for b_ in (1.0, 2.0, 4.0)
+                                                 for lr in (1e-4, 1e-3)]) == ["lr max"]
 
     got = {}
     monkeypatch.setattr(b, "run_cells", lambda o, scens, configs, **k: got.update(configs))
