@@ -75,7 +75,12 @@ across the stage boundary: stage 2 starts only once stage 1 of the scenario is c
 the section every config runs on every seed, as before. ``tuned`` picks each baseline's config
 with the highest mean AUC over the tuning seeds among the configs that ran on all of them (a cut
 config never wins, whatever rows it has), lists every config cut at stage 1 with its stage-1
-AUC, and freezes the picks, the rule, the seeds and the commands in a JSON file.
+AUC, and freezes the picks, the rule, the seeds and the commands in a JSON file, naming the
+picks on an edge of their grid (``on_edge``). ``extend`` writes a sweep that moves each such
+pick one grid step past its edge (``beyond``, inside the knob's domain), and ``merge`` keeps
+the better of each pick and its extension's (mean AUC over the same tuning seeds).
+``shortlist`` writes a sweep of each baseline's tuned picks on other scenarios (the MuJoCo test
+suite's tuning), and ``suite-reference`` trains tuned picks on a suite search's own units.
 
 Sweep identity: rows record the sha256 of the sweep file's knob section, the bytes before its
 ``[halving]`` line (for a file without one, the whole file, as before), plus the whole file's
@@ -1254,6 +1259,115 @@ def on_edge(config: dict[str, float], grid: list[dict[str, float]]) -> list[str]
     return out
 
 
+#: Knob values a zoo loss accepts, where not every positive number does (open intervals): rDPO's
+#: and cDPO's eps divide by or weigh 1 - 2 eps; a learning rate above 1 is not one.
+KNOB_DOMAIN = {"eps": (0.0, 0.5), "lr": (0.0, 1.0)}
+
+
+def beyond(values: list[float], side: str, knob: str) -> float | None:
+    """One grid step past the ``side`` ("min" or "max") end of ``values``: the grid's own ratio
+    between its last two values there, 2 significant digits; halfway to the knob's bound when
+    that step leaves ``KNOB_DOMAIN``; None when no step stays inside it."""
+    lo, hi = KNOB_DOMAIN.get(knob, (0.0, math.inf))
+    v = sorted(set(values))
+    if len(v) < 2 or v[0] <= 0:
+        return None
+    new = v[-1] * v[-1] / v[-2] if side == "max" else v[0] * v[0] / v[1]
+    if not lo < new < hi:
+        new = (v[-1] + hi) / 2 if side == "max" else (v[0] + lo) / 2
+    new = float(f"{new:.2g}")
+    return new if lo < new < hi and new not in v else None
+
+
+def extend(args) -> None:
+    """A sweep file that extends every pick on an edge of its grid one step past that edge
+    (``beyond``): the pick's config with each non-empty subset of its edge knobs moved. No
+    halving: every new config runs on every tuning seed, so ``merge`` can compare its mean
+    with the pick's. One scenario per tuned file (edges differ between scenarios)."""
+    one = _tuned_file(args.tuned, ("budget", "scenarios", "sweep_file", "sweep_sha256"))
+    if len(one["scenarios"]) != 1:
+        raise ConfigError(f"{args.tuned}: {len(one['scenarios'])} scenarios; extend one "
+                          "scenario's picks at a time (their edges differ)")
+    (scen, picks), = one["scenarios"].items()
+    source = Path(one["sweep_file"])
+    source = source if source.is_absolute() else ROOT / source
+    decl = read_sweep(source) if source.exists() else None
+    if decl is None or decl.sha256 != one["sweep_sha256"]:
+        raise ConfigError(f"{one['sweep_file']}: missing or changed since the sweep ran")
+    base_lines, cand_lines, n, skipped = [], [], 0, []
+    for name, pick in picks.items():
+        grid = [_knobs(_label(it)) for it in decl.grid[name]]
+        moved = {}
+        for edge in pick.get("on_edge") or on_edge(pick["config"], grid):
+            knob, side = edge.split()
+            new = beyond([g[knob] for g in grid if knob in g], side, knob)
+            if new is None:
+                skipped.append(f"{name} {knob} ({side}: no step inside the knob's domain)")
+            else:
+                moved[knob] = new
+        if not moved:
+            continue
+        keys = sorted(moved)
+        subsets = [[k for i, k in enumerate(keys) if mask >> i & 1]
+                   for mask in range(1, 2 ** len(keys))]
+        configs = [{**pick["config"], **{k: moved[k] for k in sub}} for sub in subsets]
+        n += len(configs)
+        if name in decl.specs:   # a candidate: its only knob is lr
+            cand_lines += [f"[candidates.{name}]", f'spec = "{decl.specs[name]}"',
+                           f"lr = [{', '.join(repr(c['lr']) for c in configs)}]"]
+        else:
+            base_lines += [f"[baselines.{name}]", "configs = ["] + [
+                "  {" + ", ".join(f"{k} = {float(v)!r}" for k, v in c.items()) + "},"
+                for c in configs] + ["]"]
+    if skipped:
+        print("not extended: " + "; ".join(skipped))
+    if not n:
+        print(f"{args.tuned}: no pick can move past an edge of its grid; nothing to extend")
+        return
+    out = Path(args.out)
+    atomic_write_text(out, "\n".join([
+        "# Extension of a tuning sweep past the edges of its grid, written by (do not edit):",
+        "#   python benchmarks/baselines.py " + " ".join(sys.argv[1:]),
+        f"# Picks of {args.tuned} ({scen}) on an edge of {one['sweep_file']}: each moved one",
+        "# grid step past that edge (benchmarks/baselines.py beyond). Every config on every",
+        "# tuning seed; then: tuned, and merge with the original picks.",
+        f'description = "extension of {one["sweep_file"]} past the edges of {scen}\'s picks"',
+        "", *base_lines, *cand_lines, ""]))
+    read_sweep(out)   # reads back as a valid sweep file
+    print(f"wrote {out}: {n} configs (run it with the sweep's tuning seeds and budget on "
+          f"{scen}, then tuned, then merge)")
+
+
+def merge(args) -> None:
+    """Tuned picks of a sweep and of its extension (``extend``), merged: per scenario and
+    baseline the higher mean AUC over the same tuning seeds (ties: the original pick)."""
+    base = _tuned_file(args.base)
+    ext = _tuned_file(args.extension)
+    for key in ("budget", "seeds", "draw"):
+        if base.get(key) != ext.get(key):
+            raise ConfigError(f"{args.extension}: {key} {ext.get(key)!r}, {args.base} has "
+                              f"{base.get(key)!r}: merge picks of one tuning protocol")
+    unknown = sorted(set(ext["scenarios"]) - set(base["scenarios"]))
+    if unknown:
+        raise ConfigError(f"{args.extension}: scenario {unknown[0]} is not in {args.base}")
+    merged = json.loads(json.dumps(base))
+    changed = []
+    for scen, picks in ext["scenarios"].items():
+        for name, pick in picks.items():
+            old = merged["scenarios"][scen].get(name)
+            if old is None:
+                raise ConfigError(f"{args.extension}: {scen}: {name} has no pick in {args.base}")
+            if pick["auc"] > old["auc"]:
+                merged["scenarios"][scen][name] = {**pick, "extended_from": old["loss"]}
+                changed.append(f"{scen}: {name} {old['loss']} ({old['auc']:.1f}) -> "
+                               f"{pick['loss']} ({pick['auc']:.1f})")
+    merged["merged_from"] = [args.base, args.extension]
+    merged["command"] = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
+    atomic_write_json(Path(args.out), merged)
+    print("\n".join(changed) if changed else "no extended config beat its original pick")
+    print(f"wrote {args.out}")
+
+
 def _label(item: str) -> str:
     from lossforge.bench.losses import parse_losses
 
@@ -1580,6 +1694,14 @@ def main() -> None:
     h.add_argument("--keep", type=int, default=2, help="halving keep of the new sweep "
                                                        "(default 2)")
     h.add_argument("--out", required=True, help="the sweep file to write (TOML)")
+    x = sub.add_parser("extend", help="a sweep file moving every pick on an edge of its grid "
+                                      "one step past it")
+    x.add_argument("tuned", help="a tuned.json of one scenario")
+    x.add_argument("--out", required=True, help="the sweep file to write (TOML)")
+    m = sub.add_parser("merge", help="the better of each pick and its extension's pick")
+    m.add_argument("base", help="the original tuned.json")
+    m.add_argument("extension", help="the tuned.json of its extension sweep")
+    m.add_argument("--out", required=True)
     g = sub.add_parser("suite-reference", help="tuned baselines on a suite search's own units: "
                                                "the --suite-baselines file of its regret")
     g.add_argument("--suite", default="train", help="a suite name or file (default train)")
@@ -1615,7 +1737,8 @@ def main() -> None:
     args = ap.parse_args()
     try:
         {"run": run, "table": table, "compare": compare, "field": field, "sweep": sweep,
-         "tuned": tuned, "shortlist": shortlist, "suite-reference": suite_reference,
+         "tuned": tuned, "shortlist": shortlist, "extend": extend, "merge": merge,
+         "suite-reference": suite_reference,
          "confirm": confirm, "report": report_cmd}[args.cmd](args)
     except (LossforgeError, OSError) as exc:  # bad input: one line, not a traceback; exit 2
         print(f"error: {exc}", file=sys.stderr)
