@@ -728,6 +728,7 @@ class SweepFile:
 
     ``grid``: baseline -> its configs as --losses items, in grid order. ``keep``: how many
     configs of each baseline go on to stage 2 (None: no halving, every config on every seed).
+    ``listed``: the baselines given as whole configs (a list has no grid edges).
     ``sha256``: the sha256 of the knob section (the bytes before the ``[halving]`` line; the
     whole file if it has none), followed by the bytes of its candidates' spec files, the
     sweep's identity that every row records. ``file_sha256``: the whole file's. ``specs``:
@@ -737,6 +738,8 @@ class SweepFile:
     sha256: str
     file_sha256: str
     specs: dict[str, str] = dc_field(default_factory=dict)
+    #: baselines given as a list of whole configs (``configs = [...]``), not a product grid
+    listed: frozenset = frozenset()
 
     @property
     def halving(self) -> dict | None:
@@ -829,7 +832,8 @@ def read_sweep(path: Path) -> SweepFile:
         lr = data["candidates"][name].get("lr", lrs)
         out[name] = [f"{name}:lr={v!r}" for v in grid(lr, f"candidates.{name}.lr")]
     return SweepFile(out, keep, hashlib.sha256(knob_bytes + spec_bytes).hexdigest(),
-                     hashlib.sha256(raw).hexdigest(), specs)
+                     hashlib.sha256(raw).hexdigest(), specs,
+                     frozenset(n for n, k in baselines.items() if "configs" in k))
 
 
 def _listed_configs(name: str, knobs: dict, where: str) -> list[str]:
@@ -1089,8 +1093,8 @@ def tuned(args) -> None:
                 best = max(finite, key=lambda t: t["auc"])   # max keeps the first of ties
                 picks[scen][baseline] = {**best, "n_seeds": len(seeds), "tried": tried,
                                          "cut_at_stage1": cut,
-                                         "on_edge": on_edge(best["config"], [
-                                             _knobs(lb) for lb in labels])}
+                                         "on_edge": [] if baseline in decl.listed else
+                                         on_edge(best["config"], [_knobs(lb) for lb in labels])}
                 if baseline in decl.specs:   # a candidate, tuned as the baselines are
                     picks[scen][baseline]["spec"] = decl.specs[baseline]
             else:   # (if runs are missing, the refusal below comes first)

@@ -48,10 +48,11 @@ def test_listed_configs_are_read_in_list_order_with_their_own_rates(tmp_path):
     f = tmp_path / "s.toml"
     f.write_text('lr = [0.5]\n[baselines.ipo]\nconfigs = [{beta = 10, lr = 1e-4}, '
                  '{beta = 1.0, lr = 3e-4}]\n[baselines.dpo]\nbeta = [2.0]\n')
-    grid = b.read_sweep(f).grid
+    decl = b.read_sweep(f)
     # listed: as written (ints become floats), the top-level lr untouched; dpo: the product
-    assert grid == {"ipo": ["ipo:beta=10.0:lr=0.0001", "ipo:beta=1.0:lr=0.0003"],
-                    "dpo": ["dpo:beta=2.0:lr=0.5"]}
+    assert decl.grid == {"ipo": ["ipo:beta=10.0:lr=0.0001", "ipo:beta=1.0:lr=0.0003"],
+                         "dpo": ["dpo:beta=2.0:lr=0.5"]}
+    assert decl.listed == {"ipo"}   # a list has no grid edges for tuned to name
 
 
 @pytest.mark.parametrize("table, says", [
