@@ -1302,7 +1302,9 @@ def extend(args) -> None:
     for name, pick in picks.items():
         grid = [_knobs(_label(it)) for it in decl.grid[name]]
         moved = {}
-        for edge in pick.get("on_edge") or on_edge(pick["config"], grid):
+        edges = pick["on_edge"] if "on_edge" in pick else (   # (tuned files before on_edge)
+            [] if name in decl.listed else on_edge(pick["config"], grid))
+        for edge in edges:
             knob, side = edge.split()
             new = beyond([g[knob] for g in grid if knob in g], side, knob)
             if new is None:
