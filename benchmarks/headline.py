@@ -18,7 +18,9 @@ DPO on two tasks") needs the wider family; it is never smaller than the per-file
 A verdict per line: "beats X" when the difference is positive with Holm p < 0.05, "below X" when
 it is negative with Holm p < 0.05, else "level with X". The last line counts the scenarios where
 the candidate beats both ORPO and DPO, and where it is best-or-tied with the best tuned baseline
-(difference's 95 % CI not below zero), without any test of its own.
+(difference's 95 % CI not below zero: its lower end at or above 0, the strict reading of issue
+19's bar), without any test of its own. Where the CI spans zero the line says "not shown
+best-or-tied", and "below" only where the whole CI is below zero.
 """
 
 from __future__ import annotations
@@ -121,7 +123,10 @@ def markdown(lines: list[dict], candidate: str, metric: str) -> list[str]:
         best = c["best tuned"]
         ok = best is not None and best["mean"] - best["ci95"] >= 0
         tied += ok
-        words.append("best-or-tied with the best tuned" if ok else "below the best tuned (CI)")
+        words.append("best-or-tied with the best tuned" if ok else
+                     "below the best tuned (CI)" if best is not None
+                     and best["mean"] + best["ci95"] < 0 else
+                     "not shown best-or-tied (CI spans 0)")
         words.append(verdict(c["best shortcut"], "the best shortcut"))
         out.append(f"| {ln['scenario']} ({ln['budget']}) | "
                    + " | ".join(_cell(ln["picks"][w], metric) for w in whos)

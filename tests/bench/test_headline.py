@@ -70,3 +70,22 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, said):
     proc = subprocess.run([sys.executable, SCRIPT] + [x.format(a=a) for x in args],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and said in proc.stderr
+
+
+def test_best_or_tied_is_the_strict_reading_and_the_words_say_which_side():
+    """Against the best tuned row (ORPO, 85; every difference ± 2.0): +1.0 ± 2.0 spans zero, so
+    not shown best-or-tied (not "below": its mean is above); -5.0 ± 2.0 lies below zero."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        spans = _report(Path(d) / "s.confirm.json", "llm:s/m", (0.001, 0.5, 0.5), 86.0)
+        below = _report(Path(d) / "b.confirm.json", "llm:b/m", (0.5, 0.001, 0.5), 80.0)
+        proc = subprocess.run([sys.executable, SCRIPT, spans, below, "--candidate", "lf-x"],
+                              capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    auc = proc.stdout.split("### lf-x, final")[0]
+    line_s = next(x for x in auc.splitlines() if x.startswith("| llm:s/m"))
+    line_b = next(x for x in auc.splitlines() if x.startswith("| llm:b/m"))
+    assert "+1.0 ± 2.0" in line_s and "not shown best-or-tied (CI spans 0)" in line_s
+    assert "-5.0 ± 2.0" in line_b and "below the best tuned (CI)" in line_b
+    assert "(difference's 95 % CI not below zero): 0 of 2" in auc
