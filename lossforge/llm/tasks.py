@@ -269,10 +269,20 @@ def build_pairs(task: Task, variant: Variant, prompts: list[str], rng: np.random
     """One pair per prompt: {prompt, chosen, rejected, chosen_quality, rejected_quality,
     chosen_correct, flipped}. Exactly round(share n) pairs are flipped / both wrong."""
     n = len(prompts)
-    order = rng.permutation(n)
+    order = rng.permutation(n).tolist()
     n_both = round(variant.both_wrong * n)
-    both = set(order[:n_both].tolist())
-    flipped = set(order[n_both:n_both + round(variant.flip * n)].tolist())
+    # both-wrong pairs go to the first prompts in ``order`` that can have a strictly worse wrong
+    # answer under the variant's edits (a one-character answer cannot with same-length edits:
+    # every wrong one scores 0); flips go to the next ones. With every prompt gradeable this is
+    # order[:n_both] and the next slice, as before, so no data set made then changes.
+    gradeable = [i for i in order if _gradeable(task, prompts[i], variant.kind)]
+    if len(gradeable) < n_both:
+        raise ConfigError(f"task {task.name}, variant {variant.name}: {n_both} both-wrong pairs "
+                          f"wanted, but only {len(gradeable)} of {n} prompts have answers long "
+                          "enough to grade two wrong ones apart")
+    both = set(gradeable[:n_both])
+    rest = [i for i in order if i not in both]
+    flipped = set(rest[:round(variant.flip * n)])
     pairs = []
     for i, p in enumerate(prompts):
         if i in both:
@@ -292,6 +302,13 @@ def build_pairs(task: Task, variant: Variant, prompts: list[str], rng: np.random
                       "rejected_quality": task.quality(p, rejected),
                       "chosen_correct": task.score(p, chosen), "flipped": i in flipped})
     return pairs
+
+
+def _gradeable(task: Task, prompt: str, kind: str) -> bool:
+    """Whether a wrong answer 1 edit of ``kind`` away and a strictly worse one 2-3 edits away
+    exist: always with insertions (each one moves further), and with same-length edits once
+    the answer has two characters (two substitutions are then worse than one)."""
+    return kind != "same-length" or len(task.answer(prompt)) >= 2
 
 
 # ---- the original transfer data: rejected answers sampled from the SFT model -----------------

@@ -83,7 +83,7 @@ def test_clean_and_noisy_have_the_declared_flips(task):
     assert all(not t.score(p["prompt"], p["chosen"]) for p in flipped)
 
 
-@pytest.mark.parametrize("task", ["sort", "reverse"])
+@pytest.mark.parametrize("task", ["sort", "reverse", "add"])
 @pytest.mark.parametrize("variant", ["mixed-quality", "length-controlled", "verbose-wrong"])
 def test_mixed_quality_share_has_both_answers_wrong_and_chosen_better(task, variant):
     t = get_task(task)
@@ -124,3 +124,23 @@ def test_bad_variant_names_are_config_errors(name, fragment):
         get_variant(name)
     with pytest.raises(ConfigError, match="LLM task 'mul'"):
         get_task("mul")
+
+
+def test_one_digit_sums_never_get_both_wrong_same_length_answers():
+    """Two wrong one-digit sums both score 0, so no rejected answer is strictly worse with
+    same-length edits: such a prompt never gets a both-wrong pair (the builder looped forever
+    on one before), the share stays exact, and too few gradeable prompts is a clear error."""
+    t = get_task("add")
+    short = [p for p in t.splits(0, 0, 0, 0)["sft"] if len(t.answer(p)) == 1]
+    long_ = [p for p in t.splits(0, 0, 0, 0)["sft"] if len(t.answer(p)) >= 2]
+    prompts = short[:30] + long_[:30]
+    lc = get_variant("length-controlled")
+    ps = build_pairs(t, lc, prompts, np.random.default_rng(0))
+    both = [p for p in ps if not t.score(p["prompt"], p["chosen"])]
+    assert len(both) == round(BOTH_WRONG * 60) == 18
+    assert all(len(t.answer(p["prompt"])) >= 2 for p in both)
+    for p in ps:
+        assert t.quality(p["prompt"], p["chosen"]) > t.quality(p["prompt"], p["rejected"])
+        assert len(p["chosen"]) == len(p["rejected"])
+    with pytest.raises(ConfigError, match="only 0 of 30 prompts have answers long enough"):
+        build_pairs(t, lc, short[:30], np.random.default_rng(0))
