@@ -38,18 +38,23 @@ def _report(path: Path, scen: str, ps: tuple[float, float, float], cand_mean: fl
     return str(path)
 
 
+def _auc_table(*reports: str) -> tuple[str, list[str]]:
+    """headline.py's AUC section for candidate lf-x, and its line of each report, in order."""
+    proc = subprocess.run([sys.executable, SCRIPT, *reports, "--candidate", "lf-x"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    auc = proc.stdout.split("### lf-x, final")[0]
+    scenarios = [json.loads(Path(r).read_text())["summary"][0]["scenario"] for r in reports]
+    return auc, [next(x for x in auc.splitlines() if x.startswith(f"| {s} ")) for s in scenarios]
+
+
 def test_holm_spans_both_files_and_the_verdicts_follow(tmp_path):
     a = _report(tmp_path / "a.confirm.json", "llm:a/m", (0.001, 0.004, 0.03), 88.0)
     b = _report(tmp_path / "b.confirm.json", "llm:b/m", (0.002, 0.02, 0.5), 87.0)
-    proc = subprocess.run([sys.executable, SCRIPT, a, b, "--candidate", "lf-x"],
-                          capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr
     # Holm by hand over the six p-values of one metric, sorted 0.001 0.002 0.004 0.02 0.03 0.5:
     # 6*0.001 = 0.006, 5*0.002 = 0.01, 4*0.004 = 0.016, 3*0.02 = 0.06, 2*0.03 = 0.06 (kept
     # monotone), 1*0.5 = 0.5
-    auc = proc.stdout.split("### lf-x, final")[0]
-    line_a = next(x for x in auc.splitlines() if x.startswith("| llm:a/m"))
-    line_b = next(x for x in auc.splitlines() if x.startswith("| llm:b/m"))
+    auc, (line_a, line_b) = _auc_table(a, b)
     assert "+3.0 ± 2.0 (0.016)" in line_a and "+8.0 ± 2.0 (0.006)" in line_a   # ORPO, DPO
     assert "+4.0 ± 2.0 (0.06)" in line_a                                    # sft (shortcut)
     assert "beats ORPO; beats DPO" in line_a and "level with the best shortcut" in line_a
@@ -72,20 +77,12 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, said):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and said in proc.stderr
 
 
-def test_best_or_tied_is_the_strict_reading_and_the_words_say_which_side():
+def test_best_or_tied_is_the_strict_reading_and_the_words_say_which_side(tmp_path):
     """Against the best tuned row (ORPO, 85; every difference ± 2.0): +1.0 ± 2.0 spans zero, so
     not shown best-or-tied (not "below": its mean is above); -5.0 ± 2.0 lies below zero."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        spans = _report(Path(d) / "s.confirm.json", "llm:s/m", (0.001, 0.5, 0.5), 86.0)
-        below = _report(Path(d) / "b.confirm.json", "llm:b/m", (0.5, 0.001, 0.5), 80.0)
-        proc = subprocess.run([sys.executable, SCRIPT, spans, below, "--candidate", "lf-x"],
-                              capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr
-    auc = proc.stdout.split("### lf-x, final")[0]
-    line_s = next(x for x in auc.splitlines() if x.startswith("| llm:s/m"))
-    line_b = next(x for x in auc.splitlines() if x.startswith("| llm:b/m"))
+    spans = _report(tmp_path / "s.confirm.json", "llm:s/m", (0.001, 0.5, 0.5), 86.0)
+    below = _report(tmp_path / "b.confirm.json", "llm:b/m", (0.5, 0.001, 0.5), 80.0)
+    auc, (line_s, line_b) = _auc_table(spans, below)
     assert "+1.0 ± 2.0" in line_s and "not shown best-or-tied (CI spans 0)" in line_s
     assert "-5.0 ± 2.0" in line_b and "below the best tuned (CI)" in line_b
     assert "(difference's 95 % CI not below zero): 0 of 2" in auc
