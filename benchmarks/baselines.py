@@ -298,15 +298,16 @@ def renamed(objective, name: str):
     return type(objective)(replace(objective.spec, name=name))
 
 
-def spec_path(spec: str) -> Path:
-    """A candidate's spec file as a sweep names it: relative to the repository, or absolute."""
-    return Path(spec) if Path(spec).is_absolute() else ROOT / spec
+def repo_path(name: str) -> Path:
+    """A file as sweep and tuned files name it (a candidate's spec, a sweep file): relative to
+    the repository, or absolute."""
+    return Path(name) if Path(name).is_absolute() else ROOT / name
 
 
 def load_candidate(name: str, spec: str):
-    """A sweep's candidate: its spec file (``spec_path``), which must hold the loss called
+    """A sweep's candidate: its spec file (``repo_path``), which must hold the loss called
     ``name``."""
-    path = spec_path(spec)
+    path = repo_path(spec)
     try:
         obj = load_spec_file(path)
     except (OSError, ValueError) as exc:
@@ -836,6 +837,14 @@ def read_sweep(path: Path) -> SweepFile:
                      frozenset(n for n, k in baselines.items() if "configs" in k))
 
 
+def configs_toml(name: str, configs: list[dict[str, float]]) -> list[str]:
+    """``[baselines.<name>] configs = [...]`` as sweep-file lines (``_listed_configs`` reads
+    them back)."""
+    return [f"[baselines.{name}]", "configs = ["] + [
+        "  {" + ", ".join(f"{k} = {float(v)!r}" for k, v in c.items()) + "}," for c in configs
+    ] + ["]"]
+
+
 def _listed_configs(name: str, knobs: dict, where: str) -> list[str]:
     """``[baselines.<name>] configs = [{k = v, ...}, ...]``: its configs as --losses items, in
     list order, each a table of numbers, none twice, nothing else in the table."""
@@ -882,7 +891,7 @@ def _sweep_candidates(table, lrs, where: str) -> tuple[dict[str, str], bytes]:
         except LossforgeError as exc:
             raise ConfigError(f"{at}.spec': {exc}") from None
         specs[name] = fields["spec"]
-        spec_bytes += spec_path(fields["spec"]).read_bytes()
+        spec_bytes += repo_path(fields["spec"]).read_bytes()
     return specs, spec_bytes
 
 
@@ -1049,11 +1058,7 @@ def tuned(args) -> None:
         raise ConfigError(f"{path}: rows of {len(sweeps)} sweep files and {len(budgets)} budgets; "
                           "tune one sweep at one budget per file")
     (sweep_file, sha), budget = sweeps.pop(), budgets.pop()
-    sweep_path = Path(sweep_file) if Path(sweep_file).is_absolute() else ROOT / sweep_file
-    decl = read_sweep(sweep_path) if sweep_path.exists() else None
-    if decl is None or decl.sha256 != sha:
-        raise ConfigError(f"{sweep_file}: missing or changed since the sweep ran (sha256 {sha} "
-                          "of its knob section)")
+    decl = declared_sweep(sweep_file, sha)
     _check_sweep_rows(rows, decl, str(path))
     # the tuning seeds: rows of this code record them; older rows only their own
     seeds = sorted({r["seed"] for r in rows}
@@ -1150,10 +1155,7 @@ def shortlist(args) -> None:
                               f"{a} (sha256 {b[:12]}, budget {c})" for a, b, c in sorted(sources))
                           + "; shortlist one sweep at a time")
     sweep_file, sha, budget = sources.pop()
-    source = Path(sweep_file) if Path(sweep_file).is_absolute() else ROOT / sweep_file
-    decl = read_sweep(source) if source.exists() else None
-    if decl is None or decl.sha256 != sha:
-        raise ConfigError(f"{sweep_file}: missing or changed since the sweep ran (sha256 {sha})")
+    decl = declared_sweep(sweep_file, sha)
     covered = sorted({scen for _, scenarios in frozen for scen in scenarios})
     if args.suite:
         from lossforge.bench.suites import load_suite
@@ -1187,12 +1189,7 @@ def shortlist(args) -> None:
         if not mine:
             continue
         n += len(mine)
-        lines.append(f"[baselines.{baseline}]")
-        lines.append("configs = [")
-        for it in mine:
-            pairs = (kv.partition("=") for kv in it.split(":")[1:])
-            lines.append("  {" + ", ".join(f"{k} = {float(v)!r}" for k, _, v in pairs) + "},")
-        lines.append("]")
+        lines += configs_toml(baseline, [_knobs(_label(it)) for it in mine])
     lines += ["[halving]", f"keep = {args.keep}", ""]
     out = Path(args.out)
     atomic_write_text(out, "\n".join(lines))
@@ -1293,11 +1290,7 @@ def extend(args) -> None:
         raise ConfigError(f"{args.tuned}: {len(one['scenarios'])} scenarios; extend one "
                           "scenario's picks at a time (their edges differ)")
     (scen, picks), = one["scenarios"].items()
-    source = Path(one["sweep_file"])
-    source = source if source.is_absolute() else ROOT / source
-    decl = read_sweep(source) if source.exists() else None
-    if decl is None or decl.sha256 != one["sweep_sha256"]:
-        raise ConfigError(f"{one['sweep_file']}: missing or changed since the sweep ran")
+    decl = declared_sweep(one["sweep_file"], one["sweep_sha256"])
     base_lines, cand_lines, n, skipped = [], [], 0, []
     for name, pick in picks.items():
         grid = [_knobs(_label(it)) for it in decl.grid[name]]
@@ -1322,9 +1315,7 @@ def extend(args) -> None:
             cand_lines += [f"[candidates.{name}]", f'spec = "{decl.specs[name]}"',
                            f"lr = [{', '.join(repr(c['lr']) for c in configs)}]"]
         else:
-            base_lines += [f"[baselines.{name}]", "configs = ["] + [
-                "  {" + ", ".join(f"{k} = {float(v)!r}" for k, v in c.items()) + "},"
-                for c in configs] + ["]"]
+            base_lines += configs_toml(name, configs)
     if skipped:
         print("not extended: " + "; ".join(skipped))
     if not n:
@@ -1372,6 +1363,17 @@ def merge(args) -> None:
     atomic_write_json(Path(args.out), merged)
     print("\n".join(changed) if changed else "no extended config beat its original pick")
     print(f"wrote {args.out}")
+
+
+def declared_sweep(sweep_file: str, sha: str) -> SweepFile:
+    """The sweep file that rows or a tuned file name, refused if it is missing or its knob
+    section no longer has the sha256 they recorded (declare, then run)."""
+    path = repo_path(sweep_file)
+    decl = read_sweep(path) if path.exists() else None
+    if decl is None or decl.sha256 != sha:
+        raise ConfigError(f"{sweep_file}: missing or changed since the sweep ran (sha256 {sha} "
+                          "of its knob section)")
+    return decl
 
 
 def _label(item: str) -> str:
