@@ -9,10 +9,11 @@
 #   bash benchmarks/v2_mujoco.sh reference             # tuned baselines on the suite search's units
 #
 # Later steps (suite search, candidates' sweeps, confirmations, the test suite) join this file as
-# they are reached; v2-plan.md lists them. Environment: NICE (default 15), WORKERS (default 1).
+# they are reached; v2-plan.md lists them. Environment: NICE (default 15), WORKERS (default 1),
+# RESULTS (default benchmarks/results: point a clone that runs the jobs at the main checkout's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-R=benchmarks/results
+R=${RESULTS:-benchmarks/results}
 TRAIN=(hopper-padded-mixed-quality hopper-padded-noisy-0.3 hopper-padded-clean
        hopper-padded-noisy-0.1 hopper-padded-noisy-0.2 hopper-padded-noisy-0.4
        hopper-padded-ambiguous)
@@ -43,6 +44,6 @@ case "${1:-}" in
         --rungs screen,full --workers "${WORKERS:-1}" \
         --runs "$R/suite-reference-train.jsonl" --out "$R/suite-reference-train.json" ;;
   *)
-    sed -n '2,13p' "$0" >&2
+    sed -n '2,14p' "$0" >&2
     exit 2 ;;
 esac
