@@ -231,7 +231,7 @@ def spec_for(ctx: Context, params, name: str) -> dict:
     rounded slot parameters (``es_slots``)."""
     c = ctx.config
     phi, parts = es_slots.split(params, n_params(c.hidden), c.slots)
-    slots = es_slots.formulas(parts)
+    slots = es_slots.formulas(parts, getattr(ctx.scenario, "response_steps", None))
     what = "" if not c.slots else f" and {' and '.join(c.slots)} (lossforge.search.es_slots)"
     return NeuralSpec(name=name, params=tuple(phi), hidden=c.hidden,
                       l_range=c.l_range, beta=ctx.beta, aggregation=c.aggregation,

@@ -8,7 +8,9 @@ phi~'s parameters in one flat vector ``[phi~ params, link params, imitation para
     link       G(D)    = -a * logsigmoid(c*D - b)   (= a * softplus(b - c*D))
                a = exp(x1), b = x2, c = exp(x3)     (x1, x3 clipped to [-10, 10] inside exp)
     imitation  Psi(l, n) = -(w0 + w1 * sigmoid(u * (n - v))) * l
-               w0 = |x1| / 10, w1 = |x2| / 10, u = x3 / 10, v = 100 + 50 * x4
+               w0 = |x1| / 10, w1 = |x2| / 10, u = x3 / (10 k), v = (100 + 50 * x4) k
+               k = S / 100 for a fitness whose responses span S steps or tokens (its
+               scenario's ``response_steps``); k = 1 for MuJoCo segments (no such field)
 
 Why these families:
 
@@ -32,7 +34,10 @@ Why these families:
   them.
 * Scales: the ES step size acts on O(1) numbers; /10 puts w near the grammar's Coef 1/10 (the
   GP's SFT seed -l/10), and u, v are in steps at the scale of the grammar's length shifts
-  (10 ... 150 for MuJoCo segments of up to 200 steps).
+  (10 ... 150 for MuJoCo segments of up to 200 steps). The gate's n is a response length, so
+  its scale follows the fitness's responses: on LLM answers of 3-8 tokens a gate centred at
+  100 steps would be a constant (k rescales v and 1/u to the responses' own length; at k = 1
+  the numbers are the MuJoCo ones exactly, multiplying by 1.0 being exact).
 
 Every number of a formula is rounded to ``DIGITS`` significant digits BEFORE the formula is
 written, and the objective trains on the formula (parsed, checked and compiled as any MPO
@@ -55,7 +60,20 @@ DIGITS = 4
 LOG_LIMIT = 10.0
 W_SCALE = 0.1          # w = |x| * W_SCALE
 U_SCALE = 0.1          # u = x * U_SCALE (per step of n)
-V_CENTRE, V_SCALE = 100.0, 50.0   # v = V_CENTRE + x * V_SCALE (steps)
+V_CENTRE, V_SCALE = 100.0, 50.0   # v = (V_CENTRE + x * V_SCALE) * k (steps)
+#: the response length (steps) at which k = 1: MuJoCo segments (a fitness without
+#: ``response_steps``), the scale of the gradient checks' batch (search/candidates.py) too
+GATE_STEPS = 100.0
+
+
+def gate_scale(response_steps: float | None) -> float:
+    """k of the imitation gate for responses of ``response_steps`` steps (None: 1)."""
+    if response_steps is None:
+        return 1.0
+    if not (isinstance(response_steps, (int, float)) and math.isfinite(response_steps)
+            and response_steps > 0):
+        raise ConfigError(f"response_steps must be a positive number, got {response_steps!r}")
+    return float(response_steps) / GATE_STEPS
 
 
 def significant(x: float, digits: int = DIGITS) -> float:
@@ -110,10 +128,11 @@ class Imitation:
     v: float
 
     @classmethod
-    def from_vector(cls, x) -> "Imitation":
+    def from_vector(cls, x, k: float = 1.0) -> "Imitation":
+        """``k``: the gate's length scale (``gate_scale``)."""
         x1, x2, x3, x4 = (float(v) for v in x)
         return cls(significant(abs(x1) * W_SCALE), significant(abs(x2) * W_SCALE),
-                   significant(x3 * U_SCALE), significant(V_CENTRE + x4 * V_SCALE))
+                   significant(x3 * U_SCALE / k), significant((V_CENTRE + x4 * V_SCALE) * k))
 
     def formula(self) -> str | None:
         """e.g. ``-(0.05 + 0.12*sigmoid(0.08*(n - 150.0)))*l``, ``-0.05*l``; None when both
@@ -124,9 +143,6 @@ class Imitation:
             return None if self.w0 == 0 else f"-{_num(self.w0)}*l"
         gated = f"{_num(self.w1)}*{gate}"
         return f"-{gated}*l" if self.w0 == 0 else f"-({_num(self.w0)} + {gated})*l"
-
-
-FAMILIES = {"link": Link, "imitation": Imitation}
 
 
 def check_slots(slots) -> tuple[str, ...]:
@@ -163,7 +179,15 @@ def split(vector, n_phi: int, slots) -> tuple[list[float], dict[str, list[float]
     return vector[:n_phi], parts
 
 
-def formulas(parts: dict[str, list[float]]) -> dict[str, str | None]:
+def formulas(parts: dict[str, list[float]], response_steps: float | None = None
+             ) -> dict[str, str | None]:
     """{"link": G, "imitation": Psi} as formula strings for the slots in ``parts`` (the
-    ``NeuralSpec`` fields they fill; a slot not in ``parts`` keeps the spec's default)."""
-    return {s: FAMILIES[s].from_vector(x).formula() for s, x in parts.items()}
+    ``NeuralSpec`` fields they fill; a slot not in ``parts`` keeps the spec's default), the
+    gate scaled to responses of ``response_steps`` steps (None: MuJoCo's)."""
+    out = {}
+    if "link" in parts:
+        out["link"] = Link.from_vector(parts["link"]).formula()
+    if "imitation" in parts:
+        out["imitation"] = Imitation.from_vector(parts["imitation"],
+                                                 gate_scale(response_steps)).formula()
+    return out

@@ -8,6 +8,8 @@ SymPy expressions built from the rounded numbers, and the loss recomputed with t
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -29,7 +31,8 @@ SLOTS = dict(link_grammar="grammars/link.toml", imitation_grammar="grammars/imit
 
 
 def _context(**kw) -> es.Context:
-    cfg = ESConfig(scenario="quick", fitness="probe", population=4, hidden=3, **{**SLOTS, **kw})
+    cfg = ESConfig(**{"scenario": "quick", "fitness": "probe", "population": 4, "hidden": 3,
+                      **SLOTS, **kw})
     return es.make_context(cfg)
 
 
@@ -142,3 +145,34 @@ def test_t_range_encloses_rationals_exactly_and_bounds_a_gate_of_n():
     assert t_range(Sigmoid(N - 150), T) == mpmath.iv.mpf([0, 1])
     assert sign_on_t(-sp.Rational(1, 10) * Sigmoid(N / 10 - 15), T) == -1
     assert t_range(N - 150, T) is None   # n alone stays unknown: nothing is guessed
+
+
+def test_the_length_gate_follows_the_fitness_responses():
+    """The gate sigmoid(u (n - v)) is scaled to the fitness's response length S (its
+    scenario's ``response_steps``): v = (100 + 50 x4) S/100, u = x3 / (10 S/100), worked out by
+    hand at x3 = 1, x4 = 0.4. On MuJoCo (no response_steps) the numbers are the unscaled ones,
+    so every MuJoCo run is unchanged; on an LLM task's 4-8-token answers the gate moves across
+    the answers' own lengths, where the unscaled gate (centred at 120 steps) is a constant."""
+    from lossforge.errors import ConfigError
+
+    link, psi_x = [0.0, 0.0, 0.0], [0.0, 2.0, 1.0, 0.4]   # DPO's link; w0 = 0, w1 = 0.2
+    n_phi = n_params(3)
+    mujoco = _context()
+    assert getattr(mujoco.scenario, "response_steps", None) is None
+    llm = _context(fitness="llm", scenario="sort/mixed-quality")
+    s = llm.scenario.response_steps
+    assert 3.0 < s < 10.0, s
+    for ctx, v, u in ((mujoco, 120.0, 0.1), (llm, 1.2 * s, 0.1 * 100.0 / s)):
+        vec = list(ctx.x0[:n_phi]) + link + psi_x
+        spec = es.spec_for(ctx, vec, "gate")
+        want = es_slots.Imitation(0.0, 0.2, float(f"{u:.4g}"), float(f"{v:.4g}")).formula()
+        assert spec["imitation"] == want, (spec["imitation"], want)
+    # the scaled gate separates a short answer from a long one; the unscaled one cannot
+    psi = es_slots.Imitation.from_vector(psi_x, es_slots.gate_scale(s))
+    flat = es_slots.Imitation.from_vector(psi_x)
+    gate = lambda p, n: 1.0 / (1.0 + math.exp(-p.u * (n - p.v)))   # noqa: E731
+    assert gate(psi, 2 * s) - gate(psi, s / 2) > 0.5
+    assert gate(flat, 2 * s) - gate(flat, s / 2) < 1e-3
+    for bad in (0.0, -3.0, math.nan, math.inf, "7"):
+        with pytest.raises(ConfigError, match="response_steps must be a positive number"):
+            es_slots.gate_scale(bad)
