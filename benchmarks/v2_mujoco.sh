@@ -6,6 +6,8 @@
 #   bash benchmarks/v2_mujoco.sh sweep [SCENARIO ...]  # train-suite tuning (default: all 7, in turn;
 #                                                      # two jobs on two cores: give each its own)
 #   bash benchmarks/v2_mujoco.sh shortlist             # tuned picks per scenario -> v2-test.toml
+#   bash benchmarks/v2_mujoco.sh audit                 # draw-0 builds; shortcut audit (train: with the
+#                                                      # shortcut baselines at screen; test: labels only)
 #   bash benchmarks/v2_mujoco.sh reference             # tuned baselines on the suite search's units
 #
 # Later steps (suite search, candidates' sweeps, confirmations, the test suite) join this file as
@@ -17,6 +19,8 @@ R=${RESULTS:-benchmarks/results}
 TRAIN=(hopper-padded-mixed-quality hopper-padded-noisy-0.3 hopper-padded-clean
        hopper-padded-noisy-0.1 hopper-padded-noisy-0.2 hopper-padded-noisy-0.4
        hopper-padded-ambiguous)
+suite() { python -c 'import sys, tomllib; print(*(s["name"] for s in tomllib.load(open(sys.argv[1], "rb"))["scenarios"]))' "$1"; }
+read -ra TEST <<< "$(suite benchmarks/suites/test.toml)"
 run() { echo "+ $*" >&2; nice -n "${NICE:-15}" "$@"; }
 
 case "${1:-}" in
@@ -37,6 +41,13 @@ case "${1:-}" in
       run python benchmarks/baselines.py shortlist "${files[@]}" --suite train \
           --take picks --keep 2 --out benchmarks/sweeps/v2-test.toml
     fi ;;
+  audit)
+    # plan step 2. The train suite's draw 0 is what the suite search trains on; its audit trains
+    # the shortcut baselines next to DPO, ORPO and cDPO at screen. The test suite's audit reads
+    # labels and lengths only (no loss trains on a test scenario before its declared tuning).
+    run python benchmarks/audit.py "${TRAIN[@]}" --build --budget screen --seeds 0-4 \
+        --workers "${WORKERS:-1}" --out "$R/audit-v2-train.md"
+    run python benchmarks/audit.py "${TEST[@]}" --build --out "$R/audit-v2-test.md" ;;
   reference)
     tuned=()
     for s in "${TRAIN[@]}"; do tuned+=(--tuned "$R/sweep-v2-$s.tuned.json"); done
@@ -44,6 +55,6 @@ case "${1:-}" in
         --rungs screen,full --workers "${WORKERS:-1}" \
         --runs "$R/suite-reference-train.jsonl" --out "$R/suite-reference-train.json" ;;
   *)
-    sed -n '2,14p' "$0" >&2
+    sed -n '2,16p' "$0" >&2
     exit 2 ;;
 esac

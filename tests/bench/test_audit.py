@@ -173,6 +173,25 @@ def test_audit_cli_on_quick(tmp_path):
     curve = [v for _, v in rows["zero_pref"]["curve"]]
     assert len(curve) == scen.quick.train_steps // scen.quick.eval_every and len(curve) >= 2
     assert curve == [reference] * len(curve)
+
+    # run again (as after a kill): the scenario is taken from the JSON, nothing trains, the
+    # numbers are the same; other settings (labels only) audit it afresh, without shortcuts
+    again = subprocess.run([sys.executable, SCRIPT, "quick", "--budget", "quick", "--workers",
+                            "1", "--out", str(out)], check=True, capture_output=True,
+                           text=True, timeout=120)
+    assert "quick: taken from" in again.stdout and "shortcut baselines" not in again.stdout
+    assert json.loads(out.with_suffix(".json").read_text())["audits"] == report["audits"]
+    labels = subprocess.run([sys.executable, SCRIPT, "quick", "--out", str(out)], check=True,
+                            capture_output=True, text=True, timeout=120)
+    assert "taken from" not in labels.stdout
+    (b,) = json.loads(out.with_suffix(".json").read_text())["audits"]
+    assert "shortcuts" not in b and b["p_chosen_longer"] == a["p_chosen_longer"]
+    # a file that is not this script's audit is refused, not overwritten
+    out.with_suffix(".json").write_text("[1, 2]")
+    bad = subprocess.run([sys.executable, SCRIPT, "quick", "--out", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "not an audit file" in bad.stderr
+    assert out.with_suffix(".json").read_text() == "[1, 2]"
     assert rows["zero_pref"]["final"] == reference
     assert sc["flag"] == audit.shortcut_flag({k: (v["score"], v["ci95"]) for k, v in rows.items()})
     assert f"**{sc['flag'] or 'no shortcut flag'}**" in md
