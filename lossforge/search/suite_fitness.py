@@ -287,7 +287,9 @@ def summarise(name: str, seen: dict[Unit, dict], scenarios: Sequence[SuiteScenar
               weight: Callable[[Unit], float]) -> dict:
     """A candidate's fitness dict for a rung from its unit results (``seen``: unit -> fitness
     dict of one seed; ``weight``: a unit's share of the mean, ``unit_weight``): mean and worst
-    aggregate regret, the per-scenario breakdown, and score = -100 x the selected aggregate.
+    aggregate regret, the per-scenario breakdown, and score = -100 x the selected aggregate;
+    ``per_seed`` holds the units' own scores in suite order (scenario, then seed), ``unit_scores``
+    the same by unit name.
     A candidate raced out after n of N units gets the unbiased estimate of the mean from them
     (mean of N w_u r_u) and the worst over the scenarios it saw."""
     failed = [f["status"] for f in seen.values() if f["status"] != "ok"]
@@ -312,7 +314,10 @@ def summarise(name: str, seen: dict[Unit, dict], scenarios: Sequence[SuiteScenar
         worst = max(p["regret"] for p in per.values())
     agg = mean if objective == "mean" else worst
     ok = not failed and math.isfinite(agg)
-    per_seed = [f["score"] for f in seen.values()]
+    # per_seed in suite order (scenario, then seed), whatever order the units ran in (racing's
+    # is random), so two losses' lists pair unit by unit
+    rank = {s.name: i for i, s in enumerate(scenarios)}
+    per_seed = [seen[u]["score"] for u in sorted(seen, key=lambda u: (rank[u.scenario], u.seed))]
     return {"name": name, "status": failed[0] if failed else "ok",
             "score": -100.0 * agg if ok else None, "ci95": None,
             "per_seed": per_seed, "final": None, "auc": None,

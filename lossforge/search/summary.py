@@ -137,10 +137,31 @@ def glossary(state: dict, baselines: list[dict]) -> str:
         role[ladder[-1]] = "the larger budget only the best fraction of each generation gets"
     words = metric_words(cfg.get("fitness"))
     parts = [words.get(cfg["metric"], cfg["metric"])]
+    suite = cfg.get("suite")
+    if suite:
+        parts.append(f"suite score = -100 x the {cfg.get('suite_objective', 'mean')} regret over "
+                     f"the scenarios of {suite} (0: level with the best baseline of each "
+                     "scenario; -100: no better than its reference)")
     for rung in ladder:
         n = _seeds(baselines, rung)
-        parts.append(f"{rung} = {role[rung]}" + (f" ({n} seed{'s' * (n != 1)})" if n else ""))
+        parts.append(f"{rung} = {role[rung]}" + (f" ({_count(n, bool(suite))})" if n else ""))
     return "What the words mean: " + "; ".join(parts) + "."
+
+
+def _count(n: int, suite: bool) -> str:
+    """"5 seeds"; in a suite run "14 units (scenario x seed)"."""
+    return (f"{n} unit{'s' * (n != 1)} (scenario x seed)" if suite else
+            f"{n} seed{'s' * (n != 1)}")
+
+
+def _paired(a: dict, b: dict) -> tuple[list, list]:
+    """Two fitness records' scores paired unit by unit: by unit name in a suite run (a loss
+    raced out early has fewer units: the ones it shares with ``b``), else by seed position."""
+    ua, ub = (a.get("suite") or {}).get("unit_scores"), (b.get("suite") or {}).get("unit_scores")
+    if ua is None or ub is None:
+        return a["per_seed"], b["per_seed"]
+    common = [k for k in ub if k in ua]
+    return [ua[k] for k in common], [ub[k] for k in common]
 
 
 def best_row(results: dict, ladder: list[str]) -> tuple[dict, str] | None:
@@ -163,8 +184,10 @@ def verdict_lines(results: dict, state: dict) -> list[str]:
     row, rung = found
     where = (f"at the {rung} budget" if rung == ladder[-1] else
              f"at the {rung} budget only (no loss reached {ladder[-1]}: a screening verdict)")
+    suite = bool(state["config"].get("suite"))
     lines = [f"Verdict for the best loss, {row['name']} ({rung} {fitness_text(row[rung])}), "
-             f"against each baseline {where}:"]
+             f"against each baseline {where}" + (f" (paired {state['config']['metric']} of "
+                                                 "each unit, not regret)" if suite else "") + ":"]
     unbeaten = []
     for b in results["baselines"]:
         name, f = b["spec"]["name"].upper(), b.get(rung)
@@ -172,13 +195,13 @@ def verdict_lines(results: dict, state: dict) -> list[str]:
             lines.append(f"  {name}: no verdict ({name} has no {rung} score in this run)")
             continue
         try:
-            v = paired_verdict(row[rung]["per_seed"], f["per_seed"])
+            v = paired_verdict(*_paired(row[rung], f))
         except ValueError as exc:
             lines.append(f"  {name}: no verdict ({exc})")
             continue
         if v.word != "better":
             unbeaten.append(name)
-        seeds = f"{v.n} seed{'s' * (v.n != 1)}"
+        seeds = _count(v.n, suite)
         if math.isinf(v.halfwidth):
             diff = f"{v.diff:+.2f} on {seeds}, no interval (one seed cannot separate two losses)"
         else:

@@ -119,6 +119,37 @@ def test_suite_search_records_every_scenario_and_matches_the_naive_evaluation(su
     assert "hopper-padded-mixed-quality" in text and "worst" in text
 
 
+def test_scores_pair_unit_by_unit_between_losses_and_baselines(suite_run):
+    """Racing runs the units in a random order, the baselines in suite order: every loss's
+    per_seed must still be in suite order, so that the verdict pairs the same (scenario, seed)
+    on both sides. The verdict's difference is worked out here from the units' named scores."""
+    state = checkpoint.load(suite_run)
+    _, scenarios = suite_fitness.load(TRAIN)
+    units = [suite_fitness.unit_name(u) for u in suite_fitness.units_of(scenarios, "quick")]
+    assert units != [suite_fitness.unit_name(u)   # the racing order is another one
+                     for u in suite_fitness.unit_order(suite_fitness.units_of(scenarios,
+                                                                              "quick"), 4,
+                                                       "quick")]
+    records = [rec["quick"] for rec in state["losses"].values()
+               if "quick" in rec and rec["quick"]["status"] == "ok"]
+    records += [b["quick"] for b in state["baselines"].values()]
+    complete = [f for f in records if not f["suite"]["raced_out"]]
+    assert len(complete) > 2
+    for f in complete:
+        assert f["per_seed"] == [f["suite"]["unit_scores"][u] for u in units]
+    from lossforge.search.summary import verdict_lines
+
+    results = json.loads((suite_run / "hall_of_fame.json").read_text())
+    lines = verdict_lines(results, state)
+    best = max((r for r in results["hall_of_fame"] if r.get("quick")),
+               key=lambda r: r["quick"]["score"])["quick"]["suite"]["unit_scores"]
+    dpo = state["baselines"]["dpo"]["quick"]["suite"]["unit_scores"]
+    diff = sum(best[u] - dpo[u] for u in units) / len(units)
+    [line] = [x for x in lines if " DPO: " in x]
+    assert line.split(" DPO: ")[1].startswith(f"{diff:+.2f} ± ")
+    assert "paired over 7 units (scenario x seed)" in line
+
+
 def test_suite_search_kill_9_then_resume_equals_uninterrupted(tmp_path, suite_run, markers):
     """Killed while generation 2 races; the reference run did drop candidates there, so the
     resumed run must repeat racing's decisions, not only the evaluations."""
