@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lossforge.errors import CheckpointError, LossforgeError
 from lossforge.report.svg import COLOURS, Series, chart
-from lossforge.search.verdict import paired_verdict
+from lossforge.search.verdict import paired_scores, paired_verdict
 from lossforge.objectives.properties import property_line
 
 CSS = """
@@ -111,8 +111,8 @@ def _pm(f: dict | None) -> str:
 def _verdict_cell(loss_f: dict | None, base_f: dict | None) -> tuple[str, str, str]:
     """(difference text, verdict word, css class) of a loss against a baseline at one rung: the
     search's own paired verdict (``search/verdict.py``), so page and terminal always agree."""
-    a = [math.nan if x is None else x for x in (loss_f or {}).get("per_seed") or []]
-    b = [math.nan if x is None else x for x in (base_f or {}).get("per_seed") or []]
+    a, b = paired_scores(loss_f or {}, base_f or {})
+    a, b = ([math.nan if x is None else x for x in xs] for xs in (a, b))
     if not a or not b or len(a) != len(b):
         return "–", "n/a", "na"
     try:

@@ -20,7 +20,7 @@ from lossforge.errors import CheckpointError
 from lossforge.objectives.properties import property_line
 from lossforge.objectives.run import Run, load_run
 from lossforge.runfiles import read_checked, unchecked_note
-from lossforge.search.verdict import paired_verdict
+from lossforge.search.verdict import paired_scores, paired_verdict
 
 #: What each fitness metric is, in words.
 METRIC_WORDS = {
@@ -154,16 +154,6 @@ def _count(n: int, suite: bool) -> str:
             f"{n} seed{'s' * (n != 1)}")
 
 
-def _paired(a: dict, b: dict) -> tuple[list, list]:
-    """Two fitness records' scores paired unit by unit: by unit name in a suite run (a loss
-    raced out early has fewer units: the ones it shares with ``b``), else by seed position."""
-    ua, ub = (a.get("suite") or {}).get("unit_scores"), (b.get("suite") or {}).get("unit_scores")
-    if ua is None or ub is None:
-        return a["per_seed"], b["per_seed"]
-    common = [k for k in ub if k in ua]
-    return [ua[k] for k in common], [ub[k] for k in common]
-
-
 def best_row(results: dict, ladder: list[str]) -> tuple[dict, str] | None:
     """The best loss and the budget its verdict is at: the top rung when any loss reached it
     with a score, else the first rung (the hall of fame is sorted that way already)."""
@@ -195,7 +185,7 @@ def verdict_lines(results: dict, state: dict) -> list[str]:
             lines.append(f"  {name}: no verdict ({name} has no {rung} score in this run)")
             continue
         try:
-            v = paired_verdict(*_paired(row[rung], f))
+            v = paired_verdict(*paired_scores(row[rung], f))
         except ValueError as exc:
             lines.append(f"  {name}: no verdict ({exc})")
             continue

@@ -12,6 +12,8 @@ the per-seed differences d_i = candidate_i - baseline_i with its 95 % Student-t 
 
 One seed gives no interval: the verdict is then "level" with an infinite half-width (a single
 pair cannot separate two losses, however large its difference).
+
+In a suite run the pairs are (scenario, seed) units, matched by name (``paired_scores``).
 """
 
 from __future__ import annotations
@@ -47,3 +49,13 @@ def paired_verdict(candidate: Sequence[float], baseline: Sequence[float]) -> Ver
     half = ci95_halfwidth(d) if len(d) > 1 else math.inf
     word = "better" if mean - half > 0 else "worse" if mean + half < 0 else "level"
     return Verdict(word, mean, half, len(d))
+
+
+def paired_scores(a: dict, b: dict) -> tuple[list, list]:
+    """Two fitness records' per-seed scores, paired: by unit name in a suite run (a loss raced
+    out early has fewer units: those it shares with ``b``), else by seed position."""
+    ua, ub = (a.get("suite") or {}).get("unit_scores"), (b.get("suite") or {}).get("unit_scores")
+    if ua is None or ub is None:
+        return list(a.get("per_seed") or []), list(b.get("per_seed") or [])
+    common = [k for k in ub if k in ua]
+    return [ua[k] for k in common], [ub[k] for k in common]

@@ -141,13 +141,18 @@ def test_scores_pair_unit_by_unit_between_losses_and_baselines(suite_run):
 
     results = json.loads((suite_run / "hall_of_fame.json").read_text())
     lines = verdict_lines(results, state)
-    best = max((r for r in results["hall_of_fame"] if r.get("quick")),
-               key=lambda r: r["quick"]["score"])["quick"]["suite"]["unit_scores"]
-    dpo = state["baselines"]["dpo"]["quick"]["suite"]["unit_scores"]
+    best_f = max((r for r in results["hall_of_fame"] if r.get("quick")),
+                 key=lambda r: r["quick"]["score"])["quick"]
+    dpo_f = state["baselines"]["dpo"]["quick"]
+    best, dpo = best_f["suite"]["unit_scores"], dpo_f["suite"]["unit_scores"]
     diff = sum(best[u] - dpo[u] for u in units) / len(units)
     [line] = [x for x in lines if " DPO: " in x]
     assert line.split(" DPO: ")[1].startswith(f"{diff:+.2f} ± ")
     assert "paired over 7 units (scenario x seed)" in line
+    # the HTML report's cell pairs the same way (page and terminal agree)
+    from lossforge.report.page import _verdict_cell
+
+    assert _verdict_cell(best_f, dpo_f)[0].startswith(f"{diff:+.2f} ± ")
 
 
 def test_suite_search_kill_9_then_resume_equals_uninterrupted(tmp_path, suite_run, markers):
