@@ -138,13 +138,14 @@ def _warm_up(warm_up: Callable, ctx, workers: int, quiet: bool, console):
         console = console or Console()
         bars = console  # a live bar on a terminal, timestamped lines with an ETA in a log
 
-        def say(message: str) -> None:
-            console.print(stamped(f"{ctx.scenario.name}: {message}"),
-                          highlight=False, soft_wrap=True)
+        def say(message: str, name: str = ctx.scenario.name) -> None:
+            console.print(stamped(f"{name}: {message}"), highlight=False, soft_wrap=True)
         log = say
-    for path in ([s.path for s in ctx.suite] if getattr(ctx, "suite", None)
-                 else [ctx.scenario_path]):
-        warm_up(path, workers=workers, progress=bars, log=log)
+    suite = getattr(ctx, "suite", None)
+    for name, path in ([(s.name, s.path) for s in suite] if suite else
+                       [(ctx.scenario.name, ctx.scenario_path)]):
+        warm_up(path, workers=workers, progress=bars,
+                log=log and (lambda message, name=name: log(message, name)))
     return console
 
 
