@@ -165,6 +165,24 @@ def best_row(results: dict, ladder: list[str]) -> tuple[dict, str] | None:
     return None
 
 
+def _opponents(results: dict, state: dict, rung: str) -> list[tuple[str, dict | None]]:
+    """What the best loss is judged against: each baseline scored in the run and, in a suite
+    run, the best baseline of each scenario (the regret's reference: the run's baselines' best,
+    or the tuned ones of ``--suite-baselines``), as a record of unit scores."""
+    out = [(b["spec"]["name"].upper(), b.get(rung)) for b in results["baselines"]]
+    table = (state.get("suite") or {}).get(rung)
+    if state["config"].get("suite") and table:
+        from lossforge.search.suite_fitness import Unit, unit_name
+
+        units = {unit_name(Unit(s, int(seed))): v
+                 for s, t in table.items() for seed, v in t["per_seed"].items()}
+        names = sorted({t["best"] for t in table.values()})
+        out.append((f"THE BEST BASELINE OF EACH SCENARIO ({', '.join(names)})",
+                    {"status": "ok", "score": 0.0, "per_seed": list(units.values()),
+                     "suite": {"unit_scores": units}}))
+    return out
+
+
 def verdict_lines(results: dict, state: dict) -> list[str]:
     """One line per baseline: better / level / worse on the paired per-seed difference."""
     ladder = state["ladder"]
@@ -179,8 +197,7 @@ def verdict_lines(results: dict, state: dict) -> list[str]:
              f"against each baseline {where}" + (f" (paired {state['config']['metric']} of "
                                                  "each unit, not regret)" if suite else "") + ":"]
     unbeaten = []
-    for b in results["baselines"]:
-        name, f = b["spec"]["name"].upper(), b.get(rung)
+    for name, f in _opponents(results, state, rung):
         if not _ok(f):
             lines.append(f"  {name}: no verdict ({name} has no {rung} score in this run)")
             continue

@@ -214,6 +214,16 @@ def test_frozen_suite_baselines_give_the_hand_computed_regret(tmp_path):
         assert p["regret"] == pytest.approx(want, rel=1e-12)
         mean += WEIGHTS[s] * want / sum(WEIGHTS.values())
     assert rec["suite"]["mean_regret"] == pytest.approx(mean, rel=1e-12)
+    # no baseline ran, so the verdict is against the file's best of each scenario, paired by
+    # unit: the mean of (best loss - file's best) over the 7 units (quick: one seed each)
+    from lossforge.search.summary import verdict_lines
+
+    results = json.loads((run_dir / "hall_of_fame.json").read_text())
+    top = max((r for r in results["hall_of_fame"] if r.get("quick")),
+              key=lambda r: r["quick"]["score"])["quick"]
+    diff = sum(p["score"] - best[s] for s, p in top["suite"]["per_scenario"].items()) / 7
+    [line] = [x for x in verdict_lines(results, state) if "EACH SCENARIO (file): " in x]
+    assert f"SCENARIO (file): {diff:+.2f} ± " in line and "over 7 units" in line
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"quick": {"hopper-padded-clean": {"best": "x", "reference": 0}}}))
     with pytest.raises(ConfigError, match=r"bad.json: field 'quick.hopper-padded-clean.best'"):
