@@ -9,8 +9,9 @@
 #   bash benchmarks/v2_mujoco.sh audit                 # draw-0 builds; shortcut audit (train: with the
 #                                                      # shortcut baselines at screen; test: labels only)
 #   bash benchmarks/v2_mujoco.sh reference             # tuned baselines on the suite search's units
+#   bash benchmarks/v2_mujoco.sh search                # the declared suite search (issue 19), resumes
 #
-# Later steps (suite search, candidates' sweeps, confirmations, the test suite) join this file as
+# Later steps (candidates' sweeps, confirmations, the test suite) join this file as
 # they are reached; v2-plan.md lists them. Environment: NICE (default 15), WORKERS (default 1),
 # RESULTS (default benchmarks/results: point a clone that runs the jobs at the main checkout's).
 set -euo pipefail
@@ -54,7 +55,21 @@ case "${1:-}" in
     run python benchmarks/baselines.py suite-reference --suite train "${tuned[@]}" \
         --rungs screen,full --workers "${WORKERS:-1}" \
         --runs "$R/suite-reference-train.jsonl" --out "$R/suite-reference-train.json" ;;
+  search)
+    # declared in v2-plan.md ("Step 3"); the same command resumes the run it started
+    runs=runs/v2-suite-search    # this search's own runs directory: one run in it
+    dir=$(ls -d "$runs"/*-suite-train-s0 2>/dev/null | tail -n 1 || true)
+    if [ -n "$dir" ]; then
+      run python -m lossforge.search --resume "$dir" --workers "${WORKERS:-2}"
+    else
+      run python -m lossforge.search --suite benchmarks/suites/train.toml \
+          --suite-baselines "$R/suite-reference-train.json" \
+          --aggregation mean --link-grammar grammars/link.toml \
+          --imitation-grammar grammars/imitation.toml \
+          --population 16 --generations 8 --budget full --seed 0 --workers "${WORKERS:-2}" \
+          --runs-dir "$runs" --purpose "v2-plan step 3: the declared suite search (issue 19)"
+    fi ;;
   *)
-    sed -n '2,16p' "$0" >&2
+    sed -n '2,17p' "$0" >&2
     exit 2 ;;
 esac
