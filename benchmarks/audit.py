@@ -38,6 +38,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lossforge import ledger  # noqa: E402
 from lossforge.bench import audit  # noqa: E402
 from lossforge.bench.scenarios import load_scenario, parse_seeds  # noqa: E402
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
@@ -71,6 +72,11 @@ def main(argv: list[str]) -> int:
             "budget": args.budget, "seeds": seeds and list(seeds), "metric": args.metric,
             "losses": [s.strip() for s in args.losses.split(",") if s.strip()]}
         earlier = _earlier_audits(out.with_suffix(".json"))
+        ledger.record_script("audit", "benchmarks/audit.py", argv,
+                             scenario=[s.name for s in scenarios], seeds=seeds,
+                             budget=args.budget, purpose="shortcut audit: label statistics"
+                             + (f" and shortcut baselines at {args.budget}" if args.budget
+                                else " only (no loss trained)"))
         audits, skipped = [], {}
         for scen in scenarios:
             cached = audit.dataset_cache_file(scen)

@@ -51,6 +51,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lossforge.io import atomic_write_json, atomic_write_text  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 #: slot -> (flag of python -m lossforge.search, the grammar both methods are given)
 SLOT_GRAMMARS = {"link": ("--link-grammar", "grammars/link.toml"),
@@ -102,6 +104,11 @@ def cmd_gp(args) -> None:
                        # the ES run's slots (none for runs from before ES had them)
                        link_grammar=es_cfg.get("link_grammar"),
                        imitation_grammar=es_cfg.get("imitation_grammar"))
+    from lossforge import ledger
+
+    ledger.record_script("search", "benchmarks/es_vs_gp.py", sys.argv[1:],
+                         scenario=es_cfg["scenario"], seeds=None, budget=es_cfg["budget"],
+                         purpose=f"GP vs ES: the GP search beside the ES run {args.es}")
     if not args.equal_evaluations:
         run_dir = run_search(cfg, runs_root=args.runs_dir, quiet=True)
         print(f"run directory: {run_dir}")
@@ -142,6 +149,11 @@ def cmd_rescore(args) -> None:
         specs = {k: v for k, v in specs.items() if k in args.only.split(",")}
     path = es_dir / f"rescore-{args.budget}.json"
     old = _read(path) if path.is_file() else {"commands": [], "seconds": 0.0, "results": {}}
+    from lossforge import ledger
+
+    ledger.record_script("probe", "benchmarks/es_vs_gp.py", sys.argv[1:],
+                         scenario=Path(cfg["scenario_file"]).stem, seeds=None,
+                         budget=args.budget, purpose=f"GP vs ES: re-score {', '.join(specs)}")
     t0 = time.time()
     ex = LocalExecutor(args.workers)
     try:
@@ -154,7 +166,7 @@ def cmd_rescore(args) -> None:
            "budget": args.budget, "seconds": old["seconds"] + time.time() - t0,
            "results": {**old["results"], **{k: {"spec": s, "fitness": f}
                                             for (k, s), f in zip(specs.items(), res)}}}
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    atomic_write_json(path, out)   # a killed re-score keeps the previous file whole
     for k in specs:
         f = out["results"][k]["fitness"]
         print(f"{k:12s} {args.budget}: {f['score']:.2f} ± {f['ci95']:.2f}  per seed "
@@ -225,7 +237,7 @@ def cmd_table(args) -> None:
            "gp_history": gp_state["history"], "rescore_commands": cmds}
     results = Path(args.out) if args.out else RESULTS
     results.mkdir(parents=True, exist_ok=True)
-    (results / f"es_vs_gp-{scenario}.json").write_text(json.dumps(out, indent=2) + "\n")
+    atomic_write_json(results / f"es_vs_gp-{scenario}.json", out)
     head = ["method", f"best score ({budget}, search)", "evaluations", "wall time"]
     head += [f"re-scored ({b})" for b in rescores] + ["formula"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -238,7 +250,7 @@ def cmd_table(args) -> None:
           *lines, ""]
     if args.notes:
         md += [Path(args.notes).read_text().rstrip(), ""]
-    (results / f"es_vs_gp-{scenario}.md").write_text("\n".join(md))
+    atomic_write_text(results / f"es_vs_gp-{scenario}.md", "\n".join(md))
     print("\n".join(md))
 
 

@@ -41,6 +41,11 @@ def main() -> None:
     scen = load_scenario(args.scenario)
     budget_seeds = len(scen.budget(args.budget).seeds)
     objs = build_objectives(args.losses, scen)
+    from lossforge import ledger
+
+    ledger.record_script("probe", "benchmarks/fitness_noise.py", sys.argv[1:],
+                         scenario=scen.name, seeds=parse_seeds(args.seeds), budget=args.budget,
+                         purpose="fitness noise across training seeds")
     t0 = time.time()
     res = fitness.evaluate(objs, scen, args.budget, seeds=parse_seeds(args.seeds))
     rows = []

@@ -54,6 +54,11 @@ def main() -> None:
     scen = load_scenario(args.scenario)
     k = len(scen.budget(args.budget).seeds)
     objs = build_objectives(args.losses, scen)
+    from lossforge import ledger
+
+    ledger.record_script("probe", "benchmarks/fitness_rank.py", sys.argv[1:],
+                         scenario=scen.name, seeds=None, budget=args.budget,
+                         purpose="rank stability of the fitness (two disjoint seed sets)")
     t0 = time.time()
     runs = []
     for rep in range(2):  # disjoint training seeds and evaluation episodes

@@ -59,6 +59,11 @@ def main(argv: list[str]) -> int:
     if unknown:
         ap.error(f"--good: unknown levels {unknown}; {scen.env_id} has {names}")
     seeds = list(parse_seeds(args.seeds))
+    from lossforge import ledger
+
+    ledger.record_script("probe", "benchmarks/headroom.py", argv, scenario=scen.name,
+                         seeds=seeds, budget=args.budget,
+                         purpose="headroom: BC ceilings on subsets of the data")
     t0 = time.time()
 
     dataset, ref = reference_policy(scen)

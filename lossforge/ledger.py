@@ -100,6 +100,14 @@ def record(kind: str, *, command: str | Sequence[str], scenario: str | Sequence[
     return entry
 
 
+def record_script(kind: str, script: str, argv: Sequence[str], **fields: Any) -> dict | None:
+    """``record`` for a script of ``benchmarks/`` that trains or scores on benchmark data: its
+    command is ``python <script> <argv>``, quoted as a shell would take it."""
+    import shlex
+
+    return record(kind, command=shlex.join(["python", script, *argv]), **fields)
+
+
 def read(path: str | os.PathLike) -> list[dict]:
     """Every complete entry of a ledger file (a torn last line is skipped)."""
     out = []

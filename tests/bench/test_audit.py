@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -140,9 +141,14 @@ def test_audit_cli_on_quick(tmp_path):
     assert r.returncode == 2 and "missing-scenario-is-an-error" in r.stderr
     # --build: on a fresh machine nothing has cached the quick dataset yet (without it the
     # audit skips the scenario, and this test passed only after another test had built it)
+    ledger = tmp_path / "ledger.jsonl"
     subprocess.run([sys.executable, SCRIPT, "quick", "--budget", "quick", "--workers", "1",
                     "--build", "--out", str(out)], check=True, capture_output=True, text=True,
-                   timeout=600)
+                   timeout=600, env={**os.environ, "LOSSFORGE_LEDGER": str(ledger)})
+    [entry] = [json.loads(x) for x in ledger.read_text().splitlines()]  # in the run ledger
+    assert entry["kind"] == "audit" and entry["scenario"] == ["quick"]
+    assert entry["budget"] == "quick" and entry["command"].startswith(
+        "python benchmarks/audit.py quick --budget quick")
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["command"].startswith("python benchmarks/audit.py quick --budget quick")
     assert len(report["audits"]) == 1, "the scenario was skipped"
