@@ -88,37 +88,58 @@ def _evaluated(run_dir: Path) -> int:
     return sum(_read(run_dir / "checkpoint.json")["state"]["counters"]["evaluated"].values())
 
 
+def _generation(run_dir: Path) -> int:
+    return int(_read(run_dir / "checkpoint.json")["state"]["generation"])
+
+
+def gp_config(es_cfg: dict, population: int | None, generations: int | None,
+              equal_evaluations: bool, workers: int | None):
+    """The GP search matched to an ES run's config: its scenario, budget (one rung), seed,
+    fitness, aggregation, beta and slots."""
+    from lossforge.search import SearchConfig
+
+    return SearchConfig(scenario=es_cfg["scenario"], budget=es_cfg["budget"],
+                        multi_fidelity=False,
+                        population=population or es_cfg["population"],
+                        generations=(MAX_GP_GENERATIONS if equal_evaluations
+                                     else generations or es_cfg["generations"]),
+                        seed=es_cfg["seed"],
+                        fitness=es_cfg["fitness"], metric=es_cfg["metric"],
+                        aggregation=es_cfg["aggregation"], beta=es_cfg["beta"],
+                        baselines=("dpo",), workers=workers,
+                        # the ES run's slots (none for runs from before ES had them)
+                        link_grammar=es_cfg.get("link_grammar"),
+                        imitation_grammar=es_cfg.get("imitation_grammar"))
+
+
 def cmd_gp(args) -> None:
-    from lossforge.search import SearchConfig, run_search
+    from lossforge import ledger
+    from lossforge.search import run_search
 
     es_cfg = _read(Path(args.es) / "config.json")["config"]
-    generations = args.generations or es_cfg["generations"]
-    cfg = SearchConfig(scenario=es_cfg["scenario"], budget=es_cfg["budget"],
-                       multi_fidelity=False,
-                       population=args.population or es_cfg["population"],
-                       generations=MAX_GP_GENERATIONS if args.equal_evaluations else generations,
-                       seed=es_cfg["seed"],
-                       fitness=es_cfg["fitness"], metric=es_cfg["metric"],
-                       aggregation=es_cfg["aggregation"], beta=es_cfg["beta"],
-                       baselines=("dpo",), workers=args.workers,
-                       # the ES run's slots (none for runs from before ES had them)
-                       link_grammar=es_cfg.get("link_grammar"),
-                       imitation_grammar=es_cfg.get("imitation_grammar"))
-    from lossforge import ledger
+    cfg = gp_config(es_cfg, args.population, args.generations, args.equal_evaluations,
+                    args.workers)
 
     ledger.record_script("search", "benchmarks/es_vs_gp.py", sys.argv[1:],
                          scenario=es_cfg["scenario"], seeds=None, budget=es_cfg["budget"],
                          purpose=f"GP vs ES: the GP search beside the ES run {args.es}")
+    if args.resume and not args.equal_evaluations:
+        run_search(resume=Path(args.resume), quiet=True)
+        print(f"run directory: {args.resume}")
+        return
     if not args.equal_evaluations:
         run_dir = run_search(cfg, runs_root=args.runs_dir, quiet=True)
         print(f"run directory: {run_dir}")
         return
     target = _evaluated(Path(args.es))
-    run_dir = run_search(cfg, runs_root=args.runs_dir, quiet=True, stop_after=1)
-    gens = 1
+    if args.resume:   # a killed --equal-evaluations run goes on from its last generation
+        run_dir = Path(args.resume)
+    else:
+        run_dir = run_search(cfg, runs_root=args.runs_dir, quiet=True, stop_after=1)
+    gens = _generation(run_dir)
     while _evaluated(run_dir) < target and gens < MAX_GP_GENERATIONS:
         run_search(resume=run_dir, quiet=True, stop_after=1)
-        gens += 1
+        gens = _generation(run_dir)
     n = _evaluated(run_dir)
     note = "" if n >= target else f" (stopped at {MAX_GP_GENERATIONS} generations)"
     print(f"GP trained {n} losses in {gens} generations, ES {target}{note}")
@@ -275,6 +296,9 @@ def main() -> None:
                         "training, so a larger population spends about as many evaluations)")
     g.add_argument("--generations", type=int, default=None, help="default: the ES run's")
     g.add_argument("--runs-dir", default="runs/es-vs-gp")
+    g.add_argument("--resume", default=None, metavar="GP_RUN",
+                   help="go on with this GP run of the comparison (after a kill) instead of "
+                        "starting one")
     r = sub.add_parser("rescore", help="DPO, network, formula and GP best at one budget")
     r.add_argument("--es", required=True)
     r.add_argument("--gp", default=None)

@@ -41,6 +41,21 @@ def test_the_chain_on_the_probe_records_every_step(tmp_path):
     [gp] = [p for p in runs.iterdir() if p != es]
     assert _evaluated(gp) >= _evaluated(es) == 8           # equal evaluations: at least as many
     assert f"GP trained {_evaluated(gp)} losses" in out
+    # a killed --equal-evaluations run (here: stopped after its first generation) goes on with
+    # --resume to the same end as the uninterrupted one
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import es_vs_gp
+    from lossforge.search import checkpoint, run_search
+    from lossforge.search.engine import deterministic_view
+
+    cfg = es_vs_gp.gp_config(json.loads((es / "config.json").read_text())["config"], 8, None,
+                             True, None)
+    killed = run_search(cfg, runs_root=tmp_path / "killed", quiet=True, stop_after=1)
+    assert _evaluated(killed) < _evaluated(es)
+    _run(["gp", "--es", str(es), "--equal-evaluations", "--resume", str(killed)], env)
+    assert list((tmp_path / "killed").iterdir()) == [killed]      # no second run started
+    assert (deterministic_view(checkpoint.load(killed))
+            == deterministic_view(checkpoint.load(gp)))
     gp_cfg = json.loads((gp / "config.json").read_text())["config"]
     assert gp_cfg["link_grammar"] and gp_cfg["imitation_grammar"]  # the ES run's slots
     _run(["rescore", "--es", str(es), "--gp", str(gp), "--budget", "quick", "--workers", "1"],
@@ -54,8 +69,9 @@ def test_the_chain_on_the_probe_records_every_step(tmp_path):
     text = (tmp_path / "table" / "es_vs_gp-quick.md").read_text()
     assert "GP search" in text and "ES (CMA-ES" in text
     lines = [json.loads(x) for x in (tmp_path / "ledger.jsonl").read_text().splitlines()]
-    assert [x["kind"] for x in lines] == ["search", "search", "probe"]
+    assert [x["kind"] for x in lines] == ["search", "search", "search", "probe"]
     assert lines[0]["command"].startswith("python -m lossforge.search --method es")
     assert lines[1]["command"].startswith("python benchmarks/es_vs_gp.py gp --es")
-    assert lines[2]["command"].startswith("python benchmarks/es_vs_gp.py rescore --es")
-    assert lines[2]["budget"] == "quick" and lines[1]["scenario"] == "quick"
+    assert lines[2]["command"].endswith(f"--resume {killed}")
+    assert lines[3]["command"].startswith("python benchmarks/es_vs_gp.py rescore --es")
+    assert lines[3]["budget"] == "quick" and lines[1]["scenario"] == "quick"
