@@ -126,8 +126,8 @@ def _sweep(monkeypatch, sweep_file: Path, out: Path, trainer: _Trainer,
     monkeypatch.setattr(fitness, "evaluate", trainer)
     monkeypatch.setattr(sys, "argv", ["baselines.py", "sweep"])
     _tuning().sweep(argparse.Namespace(sweep_file=str(sweep_file), scenarios=scenarios,
-                                          seeds="100-102", budget="quick", workers=1,
-                                          out=str(out)))
+                                       seeds="100-102", budget="quick", workers=1,
+                                       out=str(out)))
 
 
 def _rows(path: Path) -> list[dict]:
