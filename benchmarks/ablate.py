@@ -367,10 +367,10 @@ def write_sweep(path: Path, arms, lrs, keep, description: str, command: str) -> 
     """Write the sweep and read it back as ``baselines.py sweep`` will (a file it refuses is
     an error here, not hours later)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    import baselines
+    from tuning import read_sweep
 
     atomic_write_text(path, sweep_text(arms, lrs, keep, description, command))
-    decl = baselines.read_sweep(path)
+    decl = read_sweep(path)
     print(f"sweep: {path} ({len(decl.specs)} candidates x {len(lrs)} learning rates)")
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from baselines import records  # noqa: E402  (this directory: the scripts' shared JSONL reader)
+from cells import records  # noqa: E402  (this directory: the scripts' shared JSONL reader)
 from lossforge.bench.fitness import ci95_halfwidth  # noqa: E402
 
 VERDICT = {True: "discriminates", False: "does NOT discriminate",

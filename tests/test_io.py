@@ -23,7 +23,7 @@ def test_lines_after_a_torn_line_survive(tmp_path):
     assert log.read_text().endswith('{"d": 4}\n{"e": 5}\n')
     # the baseline tables' reader skips exactly the torn line
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from baselines import records
+    from cells import records
     assert records(log) == [json.loads(x) for x in ('{"a": 1}', '{"c": 3}', '{"d": 4}',
                                                     '{"e": 5}')]
 

@@ -34,6 +34,8 @@ def _baselines_module():
     if not path.exists():
         raise ConfigError(f"{path}: missing; --table needs lossforge's source checkout "
                           "(benchmarks/ is not installed with the package)")
+    if str(path.parent) not in sys.path:   # its modules (cells.py, ...), as when run as a script
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location("lossforge_benchmarks_baselines", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module   # dataclasses in it look their module up there

@@ -6,6 +6,7 @@ P(|T| > t) = 1 - t / sqrt(t^2 + 2)). No training."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import subprocess
@@ -32,11 +33,11 @@ def _ablate():
     return ablate
 
 
-def _baselines():
+def _benchmark(name: str):
+    """benchmarks/<name>.py (cells, tuning, confirmation), imported as the scripts there import
+    each other."""
     sys.path.insert(0, str(REPO / "benchmarks"))
-    import baselines
-
-    return baselines
+    return importlib.import_module(name)
 
 
 def _plan(spec: MPOSpec, t_value=Fraction(1, 2)) -> dict:
@@ -141,9 +142,9 @@ def test_skipped_ablations_are_reported_and_not_written(tmp_path, capsys):
         "lf-9ccbeb81-no-preference.json"]
     assert "lf-9ccbeb81-dpo-map: skip: equals lf-9ccbeb81 itself" in out
     assert "lf-9ccbeb81-no-t: skip: lf-9ccbeb81 does not use t" in out
-    b = _baselines()
+    cells = _benchmark("cells")
     for p in tmp_path.iterdir():   # every file loads as a candidate, checks included
-        obj = b.load_spec_file(p)
+        obj = cells.load_spec_file(p)
         assert obj.name == p.stem and json.loads(p.read_text())["of"] == "lf-9ccbeb81"
 
 
@@ -188,7 +189,7 @@ def test_the_sweep_is_one_baselines_reads_with_every_arm_on_the_same_rates(tmp_p
     src = WINNERS / "lf-69d0421b.json"
     _ablate().main(["specs", str(src), "--out-dir", str(tmp_path), "--sweep-out", str(sweep),
                     "--lr", "1e-5,3e-5", "--keep", "2"])
-    decl = _baselines().read_sweep(sweep)
+    decl = _benchmark("tuning").read_sweep(sweep)
     names = ["lf-69d0421b"] + [f"lf-69d0421b-{a}" for a in
                                ("dpo-map", "dpo-link", "no-imitation", "no-preference")]
     assert decl.grid == {n: [f"{n}:lr=1e-05", f"{n}:lr=3e-05"] for n in names}
@@ -198,7 +199,7 @@ def test_the_sweep_is_one_baselines_reads_with_every_arm_on_the_same_rates(tmp_p
             == str(tmp_path / "lf-69d0421b-no-preference.json"))
     _ablate().main(["specs", str(src), "--out-dir", str(tmp_path), "--sweep-out", str(sweep),
                     "--lr", "1e-5", "--without-full"])
-    decl = _baselines().read_sweep(sweep)
+    decl = _benchmark("tuning").read_sweep(sweep)
     assert sorted(decl.grid) == sorted(names[1:]) and decl.keep is None
 
 
@@ -313,7 +314,7 @@ def test_the_command_line_exits_2_with_one_line(tmp_path):
 
 
 def test_the_table_reads_the_report_that_baselines_writes(tmp_path, capsys):
-    """The layout contract: a confirm JSONL (two seeds a draw) through ``baselines.report``,
+    """The layout contract: a confirm JSONL (two seeds a draw) through ``confirmation.report``,
     then the table; the draw means are the seeds' means, paired draw by draw."""
     auc = {"lf-x[lr=1e-05]": {1: (10, 12), 2: (20, 20), 3: (30, 34)},
            "lf-x-no-imitation[lr=1e-05]": {1: (9, 9), 2: (19, 17), 3: (29, 29)},
@@ -325,7 +326,7 @@ def test_the_table_reads_the_report_that_baselines_writes(tmp_path, capsys):
             for s, v in enumerate(vs)]
     jsonl = tmp_path / "c.jsonl"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    _baselines().report(jsonl)
+    _benchmark("confirmation").report(jsonl)
     capsys.readouterr()
     out = tmp_path / "abl.md"
     _ablate().main(["table", str(tmp_path / "c.confirm.json"), "--loss", "lf-x",

@@ -4,6 +4,7 @@ seed), the paired statistics against a hand computation, old rows still tabulati
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import subprocess
@@ -19,11 +20,11 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = str(REPO / "benchmarks" / "baselines.py")
 
 
-def _baselines():
+def _benchmark(name: str):
+    """benchmarks/<name>.py (cells, tuning, confirmation), imported as the scripts there import
+    each other."""
     sys.path.insert(0, str(REPO / "benchmarks"))
-    import baselines
-
-    return baselines
+    return importlib.import_module(name)
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -36,7 +37,7 @@ def _write(path: Path, rows: list[dict]) -> None:
 
 
 def test_sweep_file_is_a_declared_grid(tmp_path):
-    load_sweep = _baselines().load_sweep
+    load_sweep = _benchmark("tuning").load_sweep
     f = tmp_path / "s.toml"
     f.write_text('lr = [1e-4, 1e-3]\n[baselines.dpo]\nbeta = [0.1, 2]\n'
                  '[baselines.orpo]\nlam = [0.5]\nlr = [3e-4]\n')
@@ -62,12 +63,12 @@ def test_lr_is_a_per_loss_override():
     from lossforge.bench.scenarios import load_scenario
 
     scen = load_scenario("quick")
-    (c,) = _baselines().configs_from_losses("dpo:beta=2:lr=0.001", scen)
+    (c,) = _benchmark("cells").configs_from_losses("dpo:beta=2:lr=0.001", scen)
     assert c.name == "dpo[beta=2,lr=0.001]" and c.lr == 0.001 and c.objective.spec.beta == 2
-    (d,) = _baselines().configs_from_losses("dpo", scen)
+    (d,) = _benchmark("cells").configs_from_losses("dpo", scen)
     assert d.lr is None and d.objective.spec.beta == scen.beta
     with pytest.raises(ConfigError, match="lr must lie in"):
-        _baselines().configs_from_losses("dpo:lr=2", scen)
+        _benchmark("cells").configs_from_losses("dpo:lr=2", scen)
     default = fitness.evaluate([d.objective], scen, "quick")[0].per_seed
     assert fitness.evaluate([d.objective], scen, "quick", lr=scen.quick.lr)[0].per_seed == default
     assert fitness.evaluate([d.objective], scen, "quick", lr=1e-2)[0].per_seed != default
@@ -178,7 +179,7 @@ def test_confirm_refuses_draw_zero_the_tuning_draw_and_tuning_seeds(tmp_path):
                         ({"budget": "full"}, "was tuned at budget quick"),
                         ({"scenarios": "hopper-clean"}, "no tuned configs for hopper-clean")):
         with pytest.raises(ConfigError, match=said):
-            _baselines().confirm(argparse.Namespace(**(defaults | extra)))
+            _benchmark("confirmation").confirm(argparse.Namespace(**(defaults | extra)))
         assert not out.exists()
     # on the command line: one line, no traceback, nothing written
     proc = _cli("sweep", str(REPO / "benchmarks" / "sweeps" / "v2.toml"), "--scenarios",
@@ -209,9 +210,9 @@ def test_old_rows_still_tabulate_with_n_a_where_a_metric_is_missing(tmp_path):
     assert "| bc-on-chosen | n/a |" in auc_part and "| dpo | 21.0 ± 12.7 |" in auc_part
     assert "| bc-on-chosen | **30.5 ± 6.4** |" in final_part and "| dpo | n/a |" in final_part
     # the key: an old row is draw 0, so a draw-1 row of the same loss and seed is another row
-    b = _baselines()
-    assert b.missing({("s", 0, 0, "full", "dpo")}, "s", 0, "full", ["dpo"], draw=1) == ["dpo"]
-    assert b.missing({("s", 0, 0, "full", "dpo")}, "s", 0, "full", ["dpo"]) == []
+    cells = _benchmark("cells")
+    assert cells.missing({("s", 0, 0, "full", "dpo")}, "s", 0, "full", ["dpo"], draw=1) == ["dpo"]
+    assert cells.missing({("s", 0, 0, "full", "dpo")}, "s", 0, "full", ["dpo"]) == []
 
 
 def test_compare_can_judge_on_final_or_auc(tmp_path):
@@ -240,7 +241,7 @@ def test_every_row_is_compared_with_the_best_tuned_baseline_per_metric(tmp_path)
     draws (per metric), and every other row's paired difference to it, by hand. Baseline B
     leads on AUC (12 > 10) and A on final (9 > 8); the candidate has seed 1 on draw 1 only,
     which B lacks, so that seed is left out of the pairing there."""
-    b = _baselines()
+    confirmation = _benchmark("confirmation")
     rows = []
     auc = {"A": (9, 10, 11), "B": (12, 11, 13), "cand": (13, 15, 14)}
     final = {"A": (9, 9, 9), "B": (8, 8, 8), "cand": (10, 7, 8)}
@@ -254,7 +255,7 @@ def test_every_row_is_compared_with_the_best_tuned_baseline_per_metric(tmp_path)
                  "status": "ok", "score": 100.0, "auc": 100.0, "final": 100.0,
                  "role": "candidate"})
     _write(tmp_path / "c.jsonl", rows)
-    result = b.report(tmp_path / "c.jsonl")
+    result = confirmation.report(tmp_path / "c.jsonl")
     vs = {(c["metric"], c["loss"]): c for c in result["versus_best"]}
     assert {c["best"] for c in result["versus_best"] if c["metric"] == "auc"} == {"B"}
     assert {c["best"] for c in result["versus_best"] if c["metric"] == "final"} == {"A"}

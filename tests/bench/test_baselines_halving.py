@@ -30,11 +30,11 @@ DPO = ["dpo[beta=0.1,lr=0.001]", "dpo[beta=0.5,lr=0.001]", "dpo[beta=2,lr=0.001]
 ORPO = ["orpo[lam=0.1,lr=0.001]", "orpo[lam=1,lr=0.001]"]
 
 
-def _baselines():
+def _tuning():
     sys.path.insert(0, str(REPO / "benchmarks"))
-    import baselines
+    import tuning
 
-    return baselines
+    return tuning
 
 
 def _sha(data: bytes) -> str:
@@ -42,7 +42,7 @@ def _sha(data: bytes) -> str:
 
 
 def test_the_halving_section_is_declared_last_and_leaves_the_knob_identity_alone(tmp_path):
-    read_sweep = _baselines().read_sweep
+    read_sweep = _tuning().read_sweep
     f = tmp_path / "s.toml"
     f.write_text(KNOBS)
     plain = read_sweep(f)
@@ -76,7 +76,7 @@ def test_the_halving_section_is_declared_last_and_leaves_the_knob_identity_alone
 
 
 def test_stage_two_takes_the_hand_computed_top_k():
-    stage_one, stage_seeds = _baselines().stage_one, _baselines().stage_seeds
+    stage_one, stage_seeds = _tuning().stage_one, _tuning().stage_seeds
     labels = ["a", "b", "c", "d", "e", "f"]
     auc = {"a": 3.0, "b": 9.0, "c": NAN, "d": 5.0, "e": 9.0, "f": 5.0}
     # by hand: 9 (b, e: file order breaks the tie), then 5 (d before f); c failed
@@ -125,9 +125,9 @@ def _sweep(monkeypatch, sweep_file: Path, out: Path, trainer: _Trainer,
 
     monkeypatch.setattr(fitness, "evaluate", trainer)
     monkeypatch.setattr(sys, "argv", ["baselines.py", "sweep"])
-    _baselines().sweep(argparse.Namespace(sweep_file=str(sweep_file), scenarios=scenarios,
-                                          seeds="100-102", budget="quick", workers=1,
-                                          out=str(out)))
+    _tuning().sweep(argparse.Namespace(sweep_file=str(sweep_file), scenarios=scenarios,
+                                       seeds="100-102", budget="quick", workers=1,
+                                       out=str(out)))
 
 
 def _rows(path: Path) -> list[dict]:

@@ -4,6 +4,7 @@ again, and a loss added to a file that has a scenario's other rows is trained (a
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def test_a_loss_added_later_is_trained_and_done_losses_are_not(tmp_path):
 
 
 def test_missing_is_per_loss():
-    missing = _baselines().missing
+    missing = _benchmark("cells").missing
     done = {("s", 0, 0, "full", "dpo"), ("s", 0, 1, "full", "orpo")}   # (scenario, draw, ...)
     assert missing(done, "s", 0, "full", ["dpo", "orpo"]) == ["orpo"]
     assert missing(done, "s", 1, "full", ["dpo", "orpo"]) == ["dpo"]
@@ -65,11 +66,11 @@ def test_bad_scenario_or_loss_fails_before_anything_trains(tmp_path):
         assert not out.exists()
 
 
-def _baselines():
+def _benchmark(name: str):
+    """benchmarks/<name>.py (baselines, cells), imported as the scripts there import each
+    other."""
     sys.path.insert(0, str(REPO / "benchmarks"))
-    import baselines
-
-    return baselines
+    return importlib.import_module(name)
 
 
 def test_a_row_another_job_writes_meanwhile_is_not_trained_again(tmp_path, monkeypatch, capsys):
@@ -79,7 +80,7 @@ def test_a_row_another_job_writes_meanwhile_is_not_trained_again(tmp_path, monke
 
     from lossforge.bench import fitness
 
-    baselines = _baselines()
+    baselines = _benchmark("baselines")
     other = tmp_path / "other.jsonl"
     _run(other, "orpo")                       # the other job's row, made for real
     theirs = other.read_text()
@@ -113,13 +114,13 @@ def test_a_row_another_job_writes_meanwhile_is_not_trained_again(tmp_path, monke
 def test_a_repeated_row_counts_once_and_disagreeing_copies_stop_the_reader(tmp_path):
     """Two jobs that took the same row at the same moment both write it: the table counts it
     once (mean of the two seeds, not three rows). Copies with other results are an error."""
-    baselines = _baselines()
+    cells = _benchmark("cells")
     row = {"scenario": "s", "seed": 0, "budget": "full", "loss": "dpo", "status": "ok",
            "score": 1.0, "final": 0.5, "auc": 1.0, "command": "a", "seconds": 10}
     path = tmp_path / "t.jsonl"
     lines = [row, dict(row, seconds=12, command="b"), dict(row, seed=1, score=3.0, auc=3.0)]
     path.write_text("".join(json.dumps(r) + "\n" for r in lines))
-    assert [(r["seed"], r["command"]) for r in baselines.records(path)] == [(0, "a"), (1, "a")]
+    assert [(r["seed"], r["command"]) for r in cells.records(path)] == [(0, "a"), (1, "a")]
     md = subprocess.run([sys.executable, str(REPO / "benchmarks" / "baselines.py"), "table",
                          str(path)], check=True, capture_output=True, text=True).stdout
     assert "| full | s | dpo | 2 | 2.0 | ±12.7 |" in md     # t(0.975, 1) * sd 1.414 / sqrt 2
@@ -139,7 +140,7 @@ def test_a_cell_another_job_began_is_taken_from_the_far_end(tmp_path, monkeypatc
 
     from lossforge.bench import fitness
 
-    baselines = _baselines()
+    baselines = _benchmark("baselines")
     other = tmp_path / "other.jsonl"
     _run(other, "dpo")                        # the other job's first row of the cell
     theirs = other.read_text()

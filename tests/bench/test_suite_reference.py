@@ -32,15 +32,15 @@ ITEMS = {CLEAN: {"dpo": "dpo:beta=2.0:lr=0.001", "orpo": "orpo:lam=0.1:lr=0.0003
          NOISY: {"dpo": "dpo:beta=8.0:lr=0.0003", "orpo": "orpo:lam=2.0:lr=0.001"}}
 
 
-def _baselines():
+def _tuning():
     sys.path.insert(0, str(REPO / "benchmarks"))
-    import baselines
+    import tuning
 
-    return baselines
+    return tuning
 
 
 def _setup(tmp_path: Path, monkeypatch):
-    b = _baselines()
+    tuning = _tuning()
     from lossforge.bench import fitness
     from lossforge.bench.fitness import Fitness
 
@@ -63,7 +63,8 @@ def _setup(tmp_path: Path, monkeypatch):
                      f'weight = 1.0\n[[scenarios]]\nname = "{NOISY}"\nweight = 3.0\n')
     tuned = []
     for scen, items in ITEMS.items():   # one tuned file per scenario, as the sweeps write them
-        picks = {bl: {"item": it, "loss": b._label(it), "config": b._knobs(b._label(it))}
+        picks = {bl: {"item": it, "loss": tuning._label(it),
+                      "config": tuning._knobs(tuning._label(it))}
                  for bl, it in items.items()}
         picks["lf-x"] = {"item": "lf-x:lr=0.01", "loss": "lf-x[lr=0.01]", "spec": "x.json",
                          "config": {"lr": 0.01}}   # a candidate: never a reference
@@ -74,14 +75,14 @@ def _setup(tmp_path: Path, monkeypatch):
     args = argparse.Namespace(suite=str(suite), tuned=tuned, rungs="quick,screen",
                               runs=str(tmp_path / "ref.jsonl"), workers=1,
                               out=str(tmp_path / "ref.json"))
-    return b, args, calls
+    return tuning, args, calls
 
 
 def test_the_best_tuned_baseline_per_rung_and_scenario_with_its_seeds(tmp_path, monkeypatch):
-    b, args, calls = _setup(tmp_path, monkeypatch)
-    b.suite_reference(args)
+    tuning, args, calls = _setup(tmp_path, monkeypatch)
+    tuning.suite_reference(args)
     got = json.loads(Path(args.out).read_text())
-    label = {(s, bl): b._label(it) for s, items in ITEMS.items() for bl, it in items.items()}
+    label = {(s, bl): tuning._label(it) for s, items in ITEMS.items() for bl, it in items.items()}
     assert got["quick"] == {
         CLEAN: {"best": 7, "reference": 2, "baseline": label[CLEAN, "orpo"],
                 "per_seed": {"0": 7}},
@@ -97,7 +98,7 @@ def test_the_best_tuned_baseline_per_rung_and_scenario_with_its_seeds(tmp_path, 
                                    for s, bl, rung, seed in SCORES)
     # resumable: a second call trains nothing and writes the same file
     calls.clear()
-    b.suite_reference(args)
+    tuning.suite_reference(args)
     assert calls == [] and json.loads(Path(args.out).read_text()) == got
 
     # --suite-baselines reads it back with the regret paired per seed:
@@ -111,9 +112,9 @@ def test_the_best_tuned_baseline_per_rung_and_scenario_with_its_seeds(tmp_path, 
 
 def test_a_suite_scenario_without_tuned_configs_and_a_file_missing_a_seed_are_refused(
         tmp_path, monkeypatch):
-    b, args, calls = _setup(tmp_path, monkeypatch)
+    tuning, args, calls = _setup(tmp_path, monkeypatch)
     with pytest.raises(ConfigError, match=f"no tuned configs for {NOISY}"):
-        b.suite_reference(argparse.Namespace(**{**vars(args), "tuned": args.tuned[:1]}))
+        tuning.suite_reference(argparse.Namespace(**{**vars(args), "tuned": args.tuned[:1]}))
     assert calls == []
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"screen": {CLEAN: {"best": 15, "reference": 2,

@@ -6,6 +6,7 @@ reporting draws. No training: a fake ``fitness.evaluate`` returns AUCs from a ta
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import subprocess
 import sys
@@ -31,11 +32,11 @@ AUC = {"dpo[beta=0.1,lr=0.001]": (4, 9, 9), "dpo[beta=0.5,lr=0.001]": (5, 5, 5),
        "lf-test[lr=0.001]": (3, 20, 20), "lf-test[lr=0.01]": (6, 8, 7)}
 
 
-def _baselines():
+def _benchmark(name: str):
+    """benchmarks/<name>.py (tuning, confirmation), imported as the scripts there import each
+    other."""
     sys.path.insert(0, str(REPO / "benchmarks"))
-    import baselines
-
-    return baselines
+    return importlib.import_module(name)
 
 
 def _files(tmp_path: Path, spec: dict = SPEC, name: str = "lf-test") -> Path:
@@ -68,19 +69,19 @@ class _Trainer:
 
 def test_a_candidate_is_tuned_like_a_baseline_and_confirmed_at_its_frozen_rate(
         tmp_path, monkeypatch):
-    b = _baselines()
+    tuning, confirmation = _benchmark("tuning"), _benchmark("confirmation")
     from lossforge.bench import fitness
 
     sweep = _files(tmp_path)
-    decl = b.read_sweep(sweep)
+    decl = tuning.read_sweep(sweep)
     assert decl.grid["lf-test"] == ["lf-test:lr=0.001", "lf-test:lr=0.01"]
     assert decl.specs == {"lf-test": str(tmp_path / "cand.json")}
     trainer = _Trainer()
     monkeypatch.setattr(fitness, "evaluate", trainer)
     monkeypatch.setattr(sys, "argv", ["baselines.py", "sweep"])
     out = tmp_path / "sweep.jsonl"
-    b.sweep(argparse.Namespace(sweep_file=str(sweep), scenarios="quick", seeds="100-102",
-                               budget="quick", workers=1, out=str(out)))
+    tuning.sweep(argparse.Namespace(sweep_file=str(sweep), scenarios="quick", seeds="100-102",
+                                    budget="quick", workers=1, out=str(out)))
     # the candidate trains with its own formula at each declared rate, as dpo does
     want = objectives.from_spec(SPEC).formula()
     cand = [(n, s, lr) for n, s, lr, f in trainer.calls if n.startswith("lf-test")]
@@ -91,7 +92,7 @@ def test_a_candidate_is_tuned_like_a_baseline_and_confirmed_at_its_frozen_rate(
     assert {r["baseline"] for r in rows if r["loss"].startswith("lf-")} == {"lf-test"}
 
     tuned = tmp_path / "tuned.json"
-    b.tuned(argparse.Namespace(sweep_jsonl=str(out), out=str(tuned)))
+    tuning.tuned(argparse.Namespace(sweep_jsonl=str(out), out=str(tuned)))
     picks = json.loads(tuned.read_text())["scenarios"]["quick"]
     assert picks["lf-test"]["loss"] == "lf-test[lr=0.01]" and picks["lf-test"]["auc"] == 7
     assert picks["lf-test"]["spec"] == str(tmp_path / "cand.json")
@@ -100,15 +101,18 @@ def test_a_candidate_is_tuned_like_a_baseline_and_confirmed_at_its_frozen_rate(
     # candidate's lr 0.01 is the largest of its two
     assert picks["dpo"]["on_edge"] == ["beta max"]
     assert picks["lf-test"]["on_edge"] == ["lr max"]
-    assert b.on_edge({"beta": 2.0, "lr": 1e-3}, [{"beta": b_, "lr": lr} for b_ in (1.0, 2.0, 4.0)
-                                                 for lr in (1e-4, 1e-3)]) == ["lr max"]
+    assert tuning.on_edge({"beta": 2.0, "lr": 1e-3}, [{"beta": b_, "lr": lr}
+                                                      for b_ in (1.0, 2.0, 4.0)
+                                                      for lr in (1e-4, 1e-3)]) == ["lr max"]
 
     got = {}
-    monkeypatch.setattr(b, "run_cells", lambda o, scens, configs, **k: got.update(configs))
-    monkeypatch.setattr(b, "report", lambda path: None)
-    b.confirm(argparse.Namespace(tuned=[str(tuned)], spec=[], from_run=[], scenarios=None,
-                                 draws="1-5", seeds="0-2", budget=None, no_fixed=False,
-                                 workers=1, out=str(tmp_path / "c.jsonl")))
+    monkeypatch.setattr(confirmation, "run_cells",
+                        lambda o, scens, configs, **k: got.update(configs))
+    monkeypatch.setattr(confirmation, "report", lambda path: None)
+    confirmation.confirm(argparse.Namespace(tuned=[str(tuned)], spec=[], from_run=[],
+                                            scenarios=None, draws="1-5", seeds="0-2",
+                                            budget=None, no_fixed=False, workers=1,
+                                            out=str(tmp_path / "c.jsonl")))
     by = {c.name: c for c in got["quick"]}
     c = by["lf-test[lr=0.01]"]
     assert (c.lr, c.fields["role"], c.fields["candidate"]) == (0.01, "candidate", "lf-test")
@@ -117,7 +121,7 @@ def test_a_candidate_is_tuned_like_a_baseline_and_confirmed_at_its_frozen_rate(
 
 
 def test_the_candidates_spec_bytes_are_part_of_the_sweeps_identity(tmp_path):
-    read_sweep = _baselines().read_sweep
+    read_sweep = _benchmark("tuning").read_sweep
     sweep = _files(tmp_path)
     before = read_sweep(sweep)
     _files(tmp_path, {**SPEC, "link": "1 - D"})          # same name, another formula
@@ -143,7 +147,7 @@ def test_a_bad_candidate_table_is_refused_with_its_field(tmp_path, edit, said):
     edit(tmp_path)
     sweep = tmp_path / "s.toml"
     with pytest.raises(ConfigError, match=said):
-        _baselines().read_sweep(sweep)
+        _benchmark("tuning").read_sweep(sweep)
     out = tmp_path / "o.jsonl"
     proc = subprocess.run([sys.executable, SCRIPT, "sweep", str(sweep), "--scenarios", "quick",
                            "--out", str(out)], capture_output=True, text=True, cwd=REPO)
@@ -154,12 +158,12 @@ def test_a_later_sweeps_candidates_join_the_baselines_of_an_earlier_one(tmp_path
     """A sweep of candidates alone (a new search's winner), then ``confirm --tuned A --tuned B``:
     the baselines of A and the candidate of B, each at its own frozen config; clashes and other
     protocols are refused."""
-    b = _baselines()
+    tuning, confirmation = _benchmark("tuning"), _benchmark("confirmation")
     spec_file = tmp_path / "cand.json"
     spec_file.write_text(json.dumps({"spec": SPEC}))
     only = tmp_path / "only.toml"
     only.write_text(f'lr = [0.001, 0.01]\n[candidates.lf-test]\nspec = "{spec_file}"\n')
-    assert b.read_sweep(only).grid == {"lf-test": ["lf-test:lr=0.001", "lf-test:lr=0.01"]}
+    assert tuning.read_sweep(only).grid == {"lf-test": ["lf-test:lr=0.001", "lf-test:lr=0.01"]}
 
     def frozen(path, picks, seeds=(100, 101, 102), budget="quick"):
         path.write_text(json.dumps({"budget": budget, "seeds": list(seeds), "draw": "t",
@@ -173,13 +177,15 @@ def test_a_later_sweeps_candidates_join_the_baselines_of_an_earlier_one(tmp_path
                              "config": {"lr": 0.01}, "spec": str(spec_file)}}
     cand = frozen(tmp_path / "b.json", cand_pick)
     got = {}
-    monkeypatch.setattr(b, "run_cells", lambda o, scens, configs, **k: got.update(configs))
-    monkeypatch.setattr(b, "report", lambda path: None)
+    monkeypatch.setattr(confirmation, "run_cells",
+                        lambda o, scens, configs, **k: got.update(configs))
+    monkeypatch.setattr(confirmation, "report", lambda path: None)
 
     def confirm(*tuned):
-        b.confirm(argparse.Namespace(tuned=list(tuned), spec=[], from_run=[], scenarios=None,
-                                     draws="1-5", seeds="0-2", budget=None, no_fixed=False,
-                                     workers=1, out=str(tmp_path / "c.jsonl")))
+        confirmation.confirm(argparse.Namespace(tuned=list(tuned), spec=[], from_run=[],
+                                                scenarios=None, draws="1-5", seeds="0-2",
+                                                budget=None, no_fixed=False, workers=1,
+                                                out=str(tmp_path / "c.jsonl")))
 
     confirm(base, cand)
     assert {(c.name, c.lr, c.fields["role"]) for c in got["quick"]} == {

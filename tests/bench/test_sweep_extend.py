@@ -19,11 +19,11 @@ SPEC = {"name": "lf-test", "mirror_map": "p*log(p)", "beta": 0.1, "reference": T
         "link": "-logsigmoid(D)", "aggregation": "mean", "params": {}, "description": ""}
 
 
-def _baselines():
+def _tuning():
     sys.path.insert(0, str(REPO / "benchmarks"))
-    import baselines
+    import tuning
 
-    return baselines
+    return tuning
 
 
 @pytest.mark.parametrize("values, side, knob, want", [
@@ -37,26 +37,27 @@ def _baselines():
     ([2.0], "max", "beta", None),                     # one value: no step
 ])
 def test_one_step_past_an_edge_stays_in_the_knobs_domain(values, side, knob, want):
-    assert _baselines().beyond(values, side, knob) == want
+    assert _tuning().beyond(values, side, knob) == want
 
 
 def _tuned(tmp_path: Path, sweep: Path, picks: dict, name: str = "t.json", **over) -> Path:
-    b = _baselines()
+    tuning = _tuning()
     f = tmp_path / name
     f.write_text(json.dumps({"budget": "full", "seeds": [100, 101, 102], "draw": "t",
-                             "sweep_file": str(sweep), "sweep_sha256": b.read_sweep(sweep).sha256,
+                             "sweep_file": str(sweep),
+                             "sweep_sha256": tuning.read_sweep(sweep).sha256,
                              "scenarios": {"quick": picks}, **over}))
     return f
 
 
 def _pick(item: str, auc: float) -> dict:
-    b = _baselines()
-    label = b._label(item)
-    return {"item": item, "loss": label, "config": b._knobs(label), "auc": auc}
+    tuning = _tuning()
+    label = tuning._label(item)
+    return {"item": item, "loss": label, "config": tuning._knobs(label), "auc": auc}
 
 
 def test_extend_moves_each_edge_and_each_pair_of_edges(tmp_path):
-    b = _baselines()
+    tuning = _tuning()
     (tmp_path / "cand.json").write_text(json.dumps({"spec": SPEC}))
     sweep = tmp_path / "s.toml"
     sweep.write_text('lr = [0.0001, 0.001]\n[baselines.dpo]\nbeta = [0.1, 1.0]\n'
@@ -67,8 +68,8 @@ def test_extend_moves_each_edge_and_each_pair_of_edges(tmp_path):
              "orpo": _pick("orpo:lam=0.5:lr=0.001", 6.0),      # lr max only: 1 config
              "lf-test": _pick("lf-test:lr=0.001", 7.0)}        # lr min: 1 config
     out = tmp_path / "ext.toml"
-    b.extend(argparse.Namespace(tuned=str(_tuned(tmp_path, sweep, picks)), out=str(out)))
-    decl = b.read_sweep(out)
+    tuning.extend(argparse.Namespace(tuned=str(_tuned(tmp_path, sweep, picks)), out=str(out)))
+    decl = tuning.read_sweep(out)
     # beta 1 -> 10 (ratio 10), lr 1e-4 -> 1e-5 (ratio 10); orpo lr 1e-3 -> 1e-2; the
     # candidate's lr 1e-3 -> 1e-4
     assert decl.grid == {
@@ -80,13 +81,13 @@ def test_extend_moves_each_edge_and_each_pair_of_edges(tmp_path):
     inner = tmp_path / "inner.toml"
     inner.write_text('lr = [0.0001, 0.001, 0.01]\n[baselines.orpo]\nlam = [0.1, 0.5, 2.5]\n')
     quiet = tmp_path / "none.toml"
-    b.extend(argparse.Namespace(tuned=str(_tuned(tmp_path, inner, {
+    tuning.extend(argparse.Namespace(tuned=str(_tuned(tmp_path, inner, {
         "orpo": _pick("orpo:lam=0.5:lr=0.001", 1.0)}, "u.json")), out=str(quiet)))
     assert not quiet.exists()
 
 
 def test_merge_keeps_the_better_pick_and_refuses_another_protocol(tmp_path):
-    b = _baselines()
+    tuning = _tuning()
     sweep = tmp_path / "s.toml"
     sweep.write_text('lr = [0.0001, 0.001]\n[baselines.dpo]\nbeta = [0.1, 1.0]\n'
                      '[baselines.orpo]\nlam = [0.1, 0.5]\n')
@@ -95,7 +96,7 @@ def test_merge_keeps_the_better_pick_and_refuses_another_protocol(tmp_path):
     ext = _tuned(tmp_path, sweep, {"dpo": _pick("dpo:beta=10.0:lr=0.0001", 5.5),
                                    "orpo": _pick("orpo:lam=0.5:lr=0.01", 6.0)}, "ext.json")
     out = tmp_path / "merged.json"
-    b.merge(argparse.Namespace(base=str(base), extension=str(ext), out=str(out)))
+    tuning.merge(argparse.Namespace(base=str(base), extension=str(ext), out=str(out)))
     got = json.loads(out.read_text())["scenarios"]["quick"]
     assert got["dpo"]["loss"] == "dpo[beta=10,lr=0.0001]"               # 5.5 > 5.0
     assert got["dpo"]["extended_from"] == "dpo[beta=1,lr=0.0001]"
@@ -103,4 +104,4 @@ def test_merge_keeps_the_better_pick_and_refuses_another_protocol(tmp_path):
     other = _tuned(tmp_path, sweep, {"dpo": _pick("dpo:beta=10.0:lr=0.0001", 9.0)}, "o.json",
                    seeds=[100])
     with pytest.raises(ConfigError, match="seeds"):
-        b.merge(argparse.Namespace(base=str(base), extension=str(other), out=str(out)))
+        tuning.merge(argparse.Namespace(base=str(base), extension=str(other), out=str(out)))

@@ -20,11 +20,11 @@ SOURCE = ('lr = [0.0001, 0.001]\n[baselines.dpo]\nbeta = [0.5, 2.0]\n'
           '[baselines.orpo]\nlam = [0.1]\n[halving]\nkeep = 2\n')
 
 
-def _baselines():
+def _tuning():
     sys.path.insert(0, str(REPO / "benchmarks"))
-    import baselines
+    import tuning
 
-    return baselines
+    return tuning
 
 
 def _pick(item: str, *others: str) -> dict:
@@ -44,11 +44,11 @@ def _shortlist(*args) -> subprocess.CompletedProcess:
 
 
 def test_listed_configs_are_read_in_list_order_with_their_own_rates(tmp_path):
-    b = _baselines()
+    tuning = _tuning()
     f = tmp_path / "s.toml"
     f.write_text('lr = [0.5]\n[baselines.ipo]\nconfigs = [{beta = 10, lr = 1e-4}, '
                  '{beta = 1.0, lr = 3e-4}]\n[baselines.dpo]\nbeta = [2.0]\n')
-    decl = b.read_sweep(f)
+    decl = tuning.read_sweep(f)
     # listed: as written (ints become floats), the top-level lr untouched; dpo: the product
     assert decl.grid == {"ipo": ["ipo:beta=10.0:lr=0.0001", "ipo:beta=1.0:lr=0.0003"],
                          "dpo": ["dpo:beta=2.0:lr=0.5"]}
@@ -63,19 +63,19 @@ def test_listed_configs_are_read_in_list_order_with_their_own_rates(tmp_path):
     ("configs = [{beta = 1.0}, {beta = 1}]", "listed twice"),
 ])
 def test_a_bad_config_list_is_refused_with_its_field(tmp_path, table, says):
-    b = _baselines()
+    tuning = _tuning()
     f = tmp_path / "s.toml"
     f.write_text(f"[baselines.ipo]\n{table}\n")
     with pytest.raises(ConfigError, match=r"baselines\.ipo") as exc:
-        b.read_sweep(f)
+        tuning.read_sweep(f)
     assert says in str(exc.value)
 
 
 def test_shortlist_is_the_union_of_picks_in_grid_order(tmp_path):
-    b = _baselines()
+    tuning = _tuning()
     source = tmp_path / "v2.toml"
     source.write_text(SOURCE)
-    sha = b.read_sweep(source).sha256
+    sha = tuning.read_sweep(source).sha256
     # scenario A picks dpo beta 2 lr 1e-3 and orpo lr 1e-4; B picks dpo beta 0.5 lr 1e-4 (first
     # in grid order, so written first) and the same orpo; a candidate's pick is never listed
     a = _tuned(tmp_path, "a.json", {"A": {
@@ -88,27 +88,27 @@ def test_shortlist_is_the_union_of_picks_in_grid_order(tmp_path):
     out = tmp_path / "short.toml"
     done = _shortlist(a, bb, "--out", out)
     assert done.returncode == 0, done.stderr
-    decl = b.read_sweep(out)
+    decl = tuning.read_sweep(out)
     assert decl.grid == {"dpo": ["dpo:beta=0.5:lr=0.0001", "dpo:beta=2.0:lr=0.001"],
                          "orpo": ["orpo:lam=0.1:lr=0.0001"]}
     assert decl.keep == 2 and decl.specs == {}
     # the labels are the source grid's, so test-suite rows carry the train suite's names
-    src = {it for items in b.read_sweep(source).grid.values() for it in items}
+    src = {it for items in tuning.read_sweep(source).grid.values() for it in items}
     assert {it for items in decl.grid.values() for it in items} <= src
     # stage2: every config that reached stage 2, here also dpo beta 0.5 lr 1e-3
     done = _shortlist(a, bb, "--take", "stage2", "--keep", "1", "--out", out)
     assert done.returncode == 0, done.stderr
-    decl = b.read_sweep(out)
+    decl = tuning.read_sweep(out)
     assert decl.grid["dpo"] == ["dpo:beta=0.5:lr=0.0001", "dpo:beta=0.5:lr=0.001",
                                 "dpo:beta=2.0:lr=0.001"]
     assert decl.keep == 1
 
 
 def test_shortlist_refuses_mixed_sweeps_a_changed_source_and_an_uncovered_suite(tmp_path):
-    b = _baselines()
+    tuning = _tuning()
     source = tmp_path / "v2.toml"
     source.write_text(SOURCE)
-    sha = b.read_sweep(source).sha256
+    sha = tuning.read_sweep(source).sha256
     a = _tuned(tmp_path, "a.json", {"A": {"dpo": _pick("dpo:beta=2.0:lr=0.001")}}, source, sha)
     other = _tuned(tmp_path, "o.json", {"B": {"dpo": _pick("dpo:beta=2.0:lr=0.001")}}, source,
                    "0" * 64)

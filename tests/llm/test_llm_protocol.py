@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import subprocess
 import sys
@@ -27,11 +28,11 @@ tiny_bed = test_llm_search.tiny_bed   # the fixture: tiny budgets and splits, a 
 SCRIPT = str(REPO / "benchmarks" / "baselines.py")
 
 
-def _baselines():
+def _benchmark(name: str):
+    """benchmarks/<name>.py (cells, tuning, confirmation, ...), imported as the scripts there
+    import each other."""
     sys.path.insert(0, str(REPO / "benchmarks"))
-    import baselines
-
-    return baselines
+    return importlib.import_module(name)
 
 
 def test_the_search_path_scores_what_the_code_before_draws_scored(tiny_bed):
@@ -110,16 +111,16 @@ def _row_keys(rows, role):
 
 def test_an_llm_scenario_runs_through_run_cells_with_the_fixed_rows(tiny_bed, tmp_path,
                                                                   monkeypatch):
-    b = _baselines()
+    cells = _benchmark("cells")
     from lossforge.bench.scenarios import load_scenario
 
     name = "llm:sort/clean"
-    scen = b.load_bed(name)
-    assert b.fitness_of(name) is F and b.LLM_FIXED == F.FIXED
-    (cfg,) = b.configs_from_losses("dpo:lr=3e-05", scen, role="baseline", baseline="dpo")
+    scen = cells.load_bed(name)
+    assert cells.fitness_of(name) is F and cells.LLM_FIXED == F.FIXED
+    (cfg,) = cells.configs_from_losses("dpo:lr=3e-05", scen, role="baseline", baseline="dpo")
     out = tmp_path / "llm.jsonl"
-    b.run_cells(out, {name: scen}, {name: [cfg]}, draws=(1,), seeds=[0], budget="quick",
-                workers=1, fixed=True, command="test", quiet=True)
+    cells.run_cells(out, {name: scen}, {name: [cfg]}, draws=(1,), seeds=[0], budget="quick",
+                    workers=1, fixed=True, command="test", quiet=True)
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["loss"] for r in rows] == ["reference (SFT base)", "dpo[lr=3e-05]"]
     assert all(r["status"] == "ok" and r["draw"] == 1 and r["dataset_seed"] == 1000
@@ -145,8 +146,8 @@ def test_an_llm_scenario_runs_through_run_cells_with_the_fixed_rows(tiny_bed, tm
     assert tiny_bed == [("dpo[lr=3e-05]", 3e-5)]
     # resumable: nothing is trained again
     tiny_bed.clear()
-    b.run_cells(out, {name: scen}, {name: [cfg]}, draws=(1,), seeds=[0], budget="quick",
-                workers=1, fixed=True, command="test", quiet=True)
+    cells.run_cells(out, {name: scen}, {name: [cfg]}, draws=(1,), seeds=[0], budget="quick",
+                    workers=1, fixed=True, command="test", quiet=True)
     assert tiny_bed == [] and len(out.read_text().splitlines()) == 2
     # the same fields as a MuJoCo row of the same kind: MuJoCo's fitness replaced by a stand-in
     # that returns what bench.fitness returns (Fitness with a curve) without the minute of
@@ -162,9 +163,9 @@ def test_an_llm_scenario_runs_through_run_cells_with_the_fixed_rows(tiny_bed, tm
     monkeypatch.setattr(bench, "evaluate", lambda objs, *a, **k: fake([o.name for o in objs]))
     mj = tmp_path / "mujoco.jsonl"
     quick = load_scenario("quick")
-    (mcfg,) = b.configs_from_losses("dpo:lr=0.001", quick, role="baseline", baseline="dpo")
-    b.run_cells(mj, {"quick": quick}, {"quick": [mcfg]}, draws=(0,), seeds=[0], budget="quick",
-                workers=1, fixed=True, command="test", quiet=True)
+    (mcfg,) = cells.configs_from_losses("dpo:lr=0.001", quick, role="baseline", baseline="dpo")
+    cells.run_cells(mj, {"quick": quick}, {"quick": [mcfg]}, draws=(0,), seeds=[0], budget="quick",
+                    workers=1, fixed=True, command="test", quiet=True)
     mrows = [json.loads(x) for x in mj.read_text().splitlines()]
     assert _row_keys(rows, "fixed") == _row_keys(mrows, "fixed")
     assert len(_row_keys(rows, "fixed")) == 1
@@ -203,19 +204,20 @@ def test_tuned_on_llm_sweep_rows_picks_the_hand_computed_configs(tmp_path):
 
 
 def test_confirm_on_llm_defaults_to_eight_draws_of_one_seed(tmp_path, monkeypatch):
-    b = _baselines()
+    confirmation = _benchmark("confirmation")
     frozen = {"budget": "full", "seeds": [100, 101, 102], "draw": "t", "scenarios": {
         "llm:reverse/mixed-quality": {"dpo": {"item": "dpo:beta=0.5:lr=3e-05",
                                                "loss": "dpo[beta=0.5,lr=3e-05]",
                                                "config": {"beta": 0.5, "lr": 3e-5}}}}}
     (tmp_path / "tuned.json").write_text(json.dumps(frozen))
     got = {}
-    monkeypatch.setattr(b, "run_cells", lambda out, scens, configs, **k: got.update(
+    monkeypatch.setattr(confirmation, "run_cells", lambda out, scens, configs, **k: got.update(
         configs=configs, **k))
-    monkeypatch.setattr(b, "report", lambda path: None)
-    b.confirm(argparse.Namespace(tuned=[str(tmp_path / "tuned.json")], spec=[], from_run=[],
-                                 scenarios=None, draws=None, seeds=None, budget=None,
-                                 no_fixed=False, workers=1, out=str(tmp_path / "c.jsonl")))
+    monkeypatch.setattr(confirmation, "report", lambda path: None)
+    confirmation.confirm(argparse.Namespace(
+        tuned=[str(tmp_path / "tuned.json")], spec=[], from_run=[], scenarios=None,
+        draws=None, seeds=None, budget=None, no_fixed=False, workers=1,
+        out=str(tmp_path / "c.jsonl")))
     assert got["draws"] == tuple(range(1, 9)) and list(got["seeds"]) == [0] and got["fixed"]
     (c,) = got["configs"]["llm:reverse/mixed-quality"]
     assert (c.name, c.lr, c.objective.spec.beta) == ("dpo[beta=0.5,lr=3e-05]", 3e-5, 0.5)

@@ -1,0 +1,365 @@
+"""The cells of the benchmark protocol, shared by every command of ``benchmarks/baselines.py``:
+reading a results JSONL (``records``, one row per (scenario, draw, seed, budget, loss)), the
+configs a cell trains (``Config``, ``configs_from_losses``, candidates' spec files) and
+``run_cells``, which trains and scores every (seed, draw, scenario) cell a file lacks, resumable
+and shareable by two jobs (the protocol is described in baselines.py's module docstring), plus
+the row metrics and the shortcut flag every table shows.
+
+It imports nothing from the other modules of this directory: ``tuning.py`` (the declared sweep)
+and ``confirmation.py`` (fresh draws) build on it, and ``baselines.py`` (the command line and
+the v1 tables) on all three, so each module is loaded once however the command starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from typing import Any
+
+# BC (the reference and BC-on-chosen) trains with two threads. With OpenMP's default wait policy
+# a thread waiting for its partner spins on a core that another job needs: 150 Ant BC steps took
+# 32-40 s against 14-21 s with passive waiting, three processes on two cores, and the parameters
+# were identical bit for bit. It must be set before torch loads; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lossforge.bench.draws import dataset_seed  # noqa: E402
+from lossforge.errors import ConfigError  # noqa: E402
+from lossforge.io import append_lines  # noqa: E402
+from lossforge.workers import worker_count  # noqa: E402
+
+
+def row_key(r: dict) -> tuple:
+    """(scenario, draw, seed, budget, loss): what a row is a result of (rows before draws
+    existed are draw 0)."""
+    return r.get("scenario"), r.get("draw", 0), r.get("seed"), r.get("budget"), r.get("loss")
+
+
+#: What two rows of the same key must agree on to count as one.
+RESULT_FIELDS = ("status", "score", "final", "auc")
+
+
+def records(path: Path) -> list[dict]:
+    """The rows of a run JSONL, one per (scenario, draw, seed, budget, loss); a torn last line
+    from a kill is skipped (that cell is redone). Two jobs sharing a file can both write a row
+    they took at the same moment: the copies agree (training and evaluation are deterministic)
+    and count once. Copies that disagree stop every reader, naming the row: the file mixes
+    results of different code or settings, and no table should silently pick one. A line without
+    the key fields is not a result row and is passed through as it is."""
+    out: list[dict] = []
+    first: dict[tuple, dict] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        key = row_key(r)
+        if None in key:
+            out.append(r)
+        elif key not in first:
+            first[key] = r
+            out.append(r)
+        elif any(first[key].get(f) != r.get(f) for f in RESULT_FIELDS):
+            raise SystemExit(f"{path}: line {n} repeats {_show_key(key)} with other results "
+                             f"(score {r.get('score')} against {first[key].get('score')}); "
+                             "remove the stale copy")
+    return out
+
+
+def _show_key(key: tuple) -> str:
+    scenario, draw, seed, budget, loss = key
+    return repr((scenario, seed, budget, loss) if draw == 0 else key)
+
+
+#: The two policies every cell scores next to the losses unless --no-fixed (the names
+#: fitness.fixed_policies gives them; spelled out so the tables need not import torch).
+FIXED = ("reference (BC)", "bc-on-chosen")
+#: The LLM test bed's (lossforge.llm.fitness.FIXED): the SFT base every loss starts from. Its
+#: imitation of the chosen side is the zoo's ``sft``, tuned like every baseline.
+LLM_FIXED = ("reference (SFT base)",)
+REFERENCES = (FIXED[0], LLM_FIXED[0])   # the rows that do not train
+
+#: Scenario names of the LLM test bed: llm:<task>/<variant> (lossforge/llm/fitness.py).
+LLM_PREFIX = "llm:"
+
+
+def fitness_of(name: str):
+    """The fitness module that scores a scenario name: ``lossforge.llm.fitness`` for
+    ``llm:<task>/<variant>``, else ``lossforge.bench.fitness`` (MuJoCo). Both give
+    ``evaluate(objectives, scenario, budget, seeds=, workers=, draw=, lr=, progress=)`` and
+    ``fixed_policies(scenario, budget, seed, draw=, workers=, names=, progress=)``."""
+    if name.startswith(LLM_PREFIX):
+        from lossforge.llm import fitness
+    else:
+        from lossforge.bench import fitness
+    return fitness
+
+
+def load_bed(name: str):
+    """The scenario object of a name (checked): with ``fitness_of``, the one seam between this
+    protocol and the test bed it runs on."""
+    if name.startswith(LLM_PREFIX):
+        return fitness_of(name).search_scenario(name[len(LLM_PREFIX):])
+    from lossforge.bench.scenarios import load_scenario
+
+    return load_scenario(name)
+
+
+def fixed_of(name: str) -> tuple[str, ...]:
+    """The names of a scenario's fixed rows (the reference; on MuJoCo also BC-on-chosen)."""
+    return LLM_FIXED if name.startswith(LLM_PREFIX) else FIXED
+
+
+def row_keys(path: Path) -> list[tuple]:
+    """(scenario, draw, seed, budget, loss) of every row already in the JSONL, in file order."""
+    return [row_key(r) for r in records(path)] if path.exists() else []
+
+
+def missing(done: set, scenario: str, seed: int, budget: str, names, draw=0) -> list[str]:
+    """The names of a cell that the file does not have yet (a cell is per loss: adding a
+    loss to a scenario that already has rows trains that loss, and only that one)."""
+    return [n for n in names if (scenario, draw, seed, budget, n) not in done]
+
+
+def append(path: Path, records: list[dict]) -> None:
+    append_lines(path, [json.dumps(r) for r in records])
+
+
+def cell_name(scenario: str, draw, seed: int) -> str:
+    return f"{scenario} seed {seed}" if draw == 0 else f"{scenario} draw {draw} seed {seed}"
+
+
+@dataclass
+class Config:
+    """One row name of a cell: an objective, the learning rate it trains with (None: the
+    budget's) and what its rows record about it (role, baseline, knobs, sweep)."""
+    objective: Any
+    lr: float | None = None
+    fields: dict = dc_field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.objective.name
+
+
+def configs_from_losses(text: str, scenario, specs: dict[str, str] | None = None,
+                        **fields) -> list[Config]:
+    """Configs for a --losses text such as 'dpo,dpo:beta=2:lr=1e-3,orpo:lam=0.5': the parsing
+    of ``python -m lossforge.bench --losses``, plus ``lr``, which sets the learning rate of that
+    loss alone (the label keeps it: 'dpo[beta=2,lr=0.001]'). ``specs``: names that are not zoo
+    losses but candidates' JSON spec files (a sweep's ``[candidates]``), which take ``lr``
+    only ('lf-cf853722:lr=1e-05' -> row 'lf-cf853722[lr=1e-05]')."""
+    from lossforge.bench.losses import objective_for, parse_losses
+
+    out = []
+    for label, name, overrides in parse_losses(text):
+        knobs = dict(overrides)
+        lr = knobs.pop("lr", None)
+        if lr is not None and not 0 < lr <= 1:
+            raise ConfigError(f"--losses: {label}: lr must lie in (0, 1], got {lr:g}")
+        if specs and name in specs:
+            if knobs:
+                raise ConfigError(f"{label}: a candidate takes no knob but lr (its formula is "
+                                  f"its spec file, {specs[name]})")
+            obj = renamed(load_candidate(name, specs[name]), label)
+        else:
+            obj = objective_for(label, name, knobs, scenario)
+        out.append(Config(obj, lr, dict(fields)))
+    return out
+
+
+def renamed(objective, name: str):
+    """The same objective under another row name (a candidate at a tuned rate)."""
+    from dataclasses import replace
+
+    return type(objective)(replace(objective.spec, name=name))
+
+
+def repo_path(name: str) -> Path:
+    """A file as sweep and tuned files name it (a candidate's spec, a sweep file): relative to
+    the repository, or absolute."""
+    return Path(name) if Path(name).is_absolute() else ROOT / name
+
+
+def load_candidate(name: str, spec: str):
+    """A sweep's candidate: its spec file (``repo_path``), which must hold the loss called
+    ``name``."""
+    path = repo_path(spec)
+    try:
+        obj = load_spec_file(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"candidate {name}: cannot read its spec {spec} ({exc})") from None
+    if obj.name != name:
+        raise ConfigError(f"candidate {name}: its spec {spec} holds {obj.name!r}, not {name!r}")
+    return obj
+
+
+def load_spec_file(path: Path):
+    """An objective from a JSON file: a spec, or {"spec": ...} as the search and distillation
+    write them (MPO or neural). JSON only: nothing is executed or unpickled."""
+    from lossforge.objectives import from_spec
+
+    data = json.loads(path.read_text())
+    return from_spec(data.get("spec", data))
+
+
+def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, draws, seeds,
+              budget: str, workers, fixed: bool, command: str, quiet: bool = False) -> None:
+    """Train and score every config of every (seed, draw, scenario) cell that ``out`` lacks,
+    appending each batch of rows as it lands (the resumable, shareable protocol of
+    baselines.py's module docstring)."""
+    from lossforge import ledger
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started_with = set(row_keys(out))
+    ledger.record("baselines", command=command, scenario=list(scenarios), seeds=list(seeds),
+                  budget=budget, purpose=f"draws {list(draws)} -> {out}")
+
+    def todo_in(done: set, name: str, draw, seed: int) -> tuple[list[Config], list[str]]:
+        """(configs, fixed policies) of one cell that ``done`` does not have yet."""
+        absent = set(missing(done, name, seed, budget, [c.name for c in configs[name]], draw))
+        still = missing(done, name, seed, budget, fixed_of(name), draw) if fixed else []
+        return [c for c in configs[name] if c.name in absent], still
+
+    cells = [(seed, draw, name) for seed in seeds for draw in draws for name in scenarios]
+    planned = set()
+    for seed, draw, name in cells:
+        todo, still = todo_in(started_with, name, draw, seed)
+        planned |= {(name, draw, seed, budget, n) for n in [c.name for c in todo] + still}
+    progress = Progress(planned)
+    print(f"{out}: rows in the file {len(started_with)}, to run {len(progress.pending)}"
+          + _eta_from_file(out, len(progress.pending)), flush=True)
+
+    def fresh(name: str, draw, seed: int) -> tuple[list[Config], list[str]]:
+        """What the cell still lacks, read from the file again before every batch: another job
+        writing to the same file (the same seeds in another order, say) takes its share. If
+        another job began this cell after this run started, its losses are taken from the other
+        end, so the two jobs meet in the middle instead of training the same rows."""
+        keys = row_keys(out)
+        done = set(keys)
+        elsewhere = progress.written_elsewhere(done)
+        if elsewhere:
+            print(f"{time.strftime('%H:%M:%S')} another job wrote "
+                  + ", ".join(f"{cell_name(s, d, sd)}: {n}" for s, d, sd, _, n in elsewhere)
+                  + " " + progress.status(), flush=True)
+        todo, still = todo_in(done, name, draw, seed)
+        first = next((k for k in keys if k[:4] == (name, draw, seed, budget)), None)
+        if first is not None and first not in started_with and first not in progress.written:
+            todo = todo[::-1]
+        return todo, still
+
+    def record(name, draw, seed, results, t0, by_name: dict[str, dict]) -> None:
+        """Append one batch of finished rows (fsynced) and say so."""
+        seconds = time.time() - t0
+        append(out, [{"scenario": name, "draw": draw,
+                      "dataset_seed": dataset_seed(scenarios[name], draw), "seed": seed,
+                      "budget": budget,
+                      "loss": r.name, "status": r.status, "score": r.per_seed[0],
+                      "final": r.final, "auc": r.auc,
+                      "auc_over": "untrained" if r.name in REFERENCES else "checkpoints",
+                      "curve": getattr(r, "curve", ()),   # (the LLM bed: none)
+                      "seconds": seconds, "batch_rows": len(results),
+                      "command": command, **by_name.get(r.name, {})} for r in results])
+        print(f"{time.strftime('%H:%M:%S')} {cell_name(name, draw, seed)}: "
+              + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in results) + " "
+              + progress.add([(name, draw, seed, budget, r.name) for r in results]), flush=True)
+
+    step = max(1, worker_count(workers))
+    for seed, draw, name in cells:
+        scen, fitness = scenarios[name], fitness_of(name)
+        fixed_todo = fresh(name, draw, seed)[1]
+        if fixed_todo:
+            t0 = time.time()
+            rows = fitness.fixed_policies(scen, budget, seed, draw=draw, workers=workers,
+                                          names=fixed_todo, progress=not quiet)
+            record(name, draw, seed, list(rows.values()), t0,
+                   {n: {"role": "fixed"} for n in fixed_of(name)})
+        # One worker-load of losses at a time (of one learning rate), each appended as it
+        # lands: a kill loses at most that, not the whole cell. Each loss trains and plays its
+        # episodes exactly as it would beside the others (see baselines.py's module docstring).
+        while todo := fresh(name, draw, seed)[0]:
+            batch = [c for c in todo if c.lr == todo[0].lr][:step]
+            t0 = time.time()
+            rows = fitness.evaluate([c.objective for c in batch], scen, budget, seeds=[seed],
+                                    workers=workers, draw=draw, lr=batch[0].lr,
+                                    progress=not quiet)
+            lr = scen.budget(budget).lr if batch[0].lr is None else batch[0].lr
+            record(name, draw, seed, rows, t0, {c.name: {**c.fields, "lr": lr} for c in batch})
+
+
+def _eta_from_file(path: Path, rows: int) -> str:
+    """', about X h at Y s a row' from the wall time of the rows already in the file that
+    recorded their batch size (rows of this code), or '' if there are none."""
+    if not rows or not path.exists():
+        return ""
+    costs = [r["seconds"] / r["batch_rows"] for r in records(path) if "batch_rows" in r]
+    if not costs:
+        return ""
+    each = sum(costs) / len(costs)
+    return f" (about {each * rows / 3600:.1f} h at {each:.0f} s a row, as so far in the file)"
+
+
+class Progress:
+    """Rows written out of those this run set out to write, and a naive time to go (mean seconds
+    per row so far; BC-on-chosen rows take longer than a loss, so it is rough). Rows that
+    another job sharing the file writes meanwhile leave the plan."""
+
+    def __init__(self, planned: set[tuple]):
+        self.pending, self.written, self.start = set(planned), set(), time.time()
+
+    def add(self, keys: list[tuple]) -> str:
+        self.pending -= set(keys)
+        self.written |= set(keys)
+        return self.status()
+
+    def written_elsewhere(self, in_file: set[tuple]) -> list[tuple]:
+        """Planned rows now in the file that this run did not write (sorted)."""
+        theirs = sorted(self.pending & in_file, key=str)
+        self.pending -= in_file
+        return theirs
+
+    def status(self) -> str:
+        done = len(self.written)
+        total = done + len(self.pending)
+        if not done:
+            return f"[0/{total}]"
+        left = (time.time() - self.start) / done * len(self.pending)
+        return f"[{done}/{total}, about {left / 3600:.1f} h to go]"
+
+
+def row_metric(r: dict, metric: str) -> float | None:
+    """A row's AUC or final score; NaN if its run failed; None ("n/a") where the row predates
+    the metric: BC-on-chosen rows before both metrics were recorded hold its final score only.
+    A loss row without "auc" holds its AUC as "score" (this script's metric), and the
+    reference's AUC is its score (it does not train)."""
+    if r.get("status") != "ok":
+        return float("nan")
+    if metric == "final":
+        return r.get("final", r.get("score") if r.get("loss") in REFERENCES else None)
+    if r.get("loss") == FIXED[1] and "auc_over" not in r:
+        return None
+    return r.get("auc", r.get("score"))
+
+
+def shortcut_flag(scores: dict[str, tuple[float, float] | None]) -> str | None:
+    """``audit.shortcut_flag`` of one scenario's rows (name -> (mean, 95 % CI half-width);
+    None, a value the rows lack, is left out): "shortcut best", "shortcut level with best" or
+    None. Every table that shows a scenario says so when a shortcut baseline (length_sft, sft,
+    zero_pref, the reference, BC-on-chosen) is best there (issue 18)."""
+    from lossforge.bench.audit import shortcut_flag as flag
+
+    return flag({name: v for name, v in scores.items() if v is not None})
+
+
+def flag_lines(flags: dict[str, str | None]) -> list[str]:
+    """Markdown lines naming every flagged table part ("none" if none is)."""
+    flagged = [f"{where}: **{flag}**" for where, flag in flags.items() if flag]
+    return ["Shortcut flag (lossforge/bench/audit.py: a shortcut baseline is best, or level with "
+            "the best, CIs overlapping): " + ("; ".join(flagged) if flagged else "none") + "."]
+

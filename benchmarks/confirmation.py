@@ -1,0 +1,238 @@
+"""Confirmation on fresh dataset draws: the ``confirm`` and ``report`` commands of
+``benchmarks/baselines.py`` (its module docstring describes them). ``confirm`` runs frozen
+configs (tuned.json files of ``tuning.py``) and candidates on reporting draws x seeds with
+``cells.run_cells``; ``report`` compares them draw by draw (the draw is the unit of analysis),
+with paired t-tests over draws and Holm's correction (``lossforge/bench/stats.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+# cells first: it puts this checkout's lossforge first on sys.path
+from cells import (LLM_PREFIX, Config, configs_from_losses, fixed_of, flag_lines, load_bed,
+                   load_spec_file, records, row_key, row_metric, run_cells, shortcut_flag)
+from tuning import REPORTING_SEEDS, read_tuned
+
+from lossforge.bench.draws import TUNING, parse_draws
+from lossforge.bench.scenarios import parse_seeds
+from lossforge.bench.stats import num_text
+from lossforge.errors import ConfigError
+from lossforge.io import atomic_write_json
+
+#: confirm's defaults on the LLM test bed: 8 draws (the unit of analysis: each its own prompts,
+#: SFT base and pairs) x one training seed (there the seed is only the minibatch order).
+LLM_DRAWS, LLM_SEEDS = "1-8", "0"
+
+
+def confirm(args) -> None:
+    """Frozen configs (tuned baselines, candidates) on reporting draws x seeds, then the
+    report (see ``report``). Resumable and shareable like ``run``."""
+    from lossforge.bench.losses import run_objective
+
+    tuned_files = list(args.tuned)
+    frozen = read_tuned(tuned_files)
+    candidates = [load_spec_file(Path(f)) for f in args.spec] + \
+        [run_objective(r) for r in args.from_run]
+    if frozen is None and not candidates:
+        raise ConfigError("confirm: nothing to run (give --tuned and/or --spec/--from-run)")
+    names = args.scenarios.split(",") if args.scenarios else \
+        sorted(frozen["by_file"][tuned_files[0]]) if frozen else []
+    llm = any(n.startswith(LLM_PREFIX) for n in names)
+    draws = parse_draws(args.draws or (LLM_DRAWS if llm else "1-5"))
+    if 0 in draws or TUNING in draws:
+        raise ConfigError(f"--draws {args.draws}: draw 0 is the data searches chose their "
+                          "winners on and draw t tuned the baselines; confirm on draws 1, 2, ...")
+    seeds = parse_seeds(args.seeds or (LLM_SEEDS if llm else REPORTING_SEEDS))
+    budget = args.budget or (frozen and frozen["budget"]) or "full"
+    if not names:
+        raise ConfigError("confirm: --scenarios is needed without --tuned")
+    if frozen is not None:
+        if set(seeds) & set(frozen["seeds"]):
+            raise ConfigError(f"--seeds {args.seeds}: overlaps the tuning seeds "
+                              f"{frozen['seeds']} of {', '.join(tuned_files)}")
+        if budget != frozen["budget"]:
+            raise ConfigError(f"--budget {budget}: {', '.join(tuned_files)} was tuned at budget "
+                              f"{frozen['budget']}")
+        for f in tuned_files:
+            untuned = [n for n in names if n not in frozen["by_file"][f]]
+            if untuned:
+                raise ConfigError(f"{f}: no tuned configs for {', '.join(untuned)}")
+    want = len(parse_draws(LLM_DRAWS)) if llm else 5
+    if len(draws) < want:
+        print(f"note: {len(draws)} draws; a confirmation wants {want} or more", flush=True)
+    scenarios = {n: load_bed(n) for n in names}
+    configs = {}
+    for name, scen in scenarios.items():
+        cs = []
+        for baseline, pick in (frozen["scenarios"][name] if frozen else {}).items():
+            if "spec" in pick:   # a candidate the sweep tuned (its rate) as it tuned baselines
+                cs += configs_from_losses(pick["item"], scen, {baseline: pick["spec"]},
+                                          role="candidate", candidate=baseline,
+                                          config=pick["config"])
+            else:
+                cs += configs_from_losses(pick["item"], scen, role="baseline",
+                                          baseline=baseline, config=pick["config"])
+        cs += [Config(obj, None, {"role": "candidate"}) for obj in candidates]
+        if candidates and name.startswith(LLM_PREFIX):
+            print(f"note: {name}: --spec/--from-run candidates pick their rate on dev prompts "
+                  "per draw while tuned rows keep a frozen one; list them under [candidates] "
+                  "of the sweep file to compare like with like", flush=True)
+        dup = {c.name for c in cs if [d.name for d in cs].count(c.name) > 1}
+        if dup or set(c.name for c in cs) & set(fixed_of(name)):
+            raise ConfigError(f"confirm: two rows would be called "
+                              f"{sorted(dup or fixed_of(name))[0]!r}")
+        configs[name] = cs
+    run_cells(Path(args.out), scenarios, configs, draws=draws, seeds=seeds, budget=budget,
+              workers=args.workers, fixed=not args.no_fixed,
+              command="python benchmarks/baselines.py " + " ".join(sys.argv[1:]))
+    report(Path(args.out))
+
+
+def report(path: Path) -> dict:
+    """Per scenario, from a confirm JSONL: every row's per-draw means over seeds (the draw is
+    the unit of analysis), their mean ± 95 % t-CI over draws, and every candidate's paired
+    difference to every baseline (draw by draw, on the seeds both have) with a paired t-test
+    over draws and Holm's correction across scenarios x baselines, separately for each
+    candidate and metric; and every row against the best tuned baseline (``versus_best``:
+    the baseline with the highest mean over these draws, per metric and scenario; paired the
+    same way, uncorrected: issue 22's "paired difference to the best tuned baseline" for
+    every loss). AUC and final both. Writes <jsonl stem>.confirm.{md,json}."""
+    from lossforge.bench import stats
+    from lossforge.bench.fitness import ci95_halfwidth
+
+    rows = [r for r in records(path)
+            if None not in row_key(r) and r.get("draw", 0) not in (0, TUNING)]
+    if not rows:
+        raise ConfigError(f"{path}: no rows on reporting draws")
+    # (budget, scenario) -> name -> draw -> seed -> row
+    cells: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    role = {}
+    for r in rows:
+        cells[(r["budget"], r["scenario"])][r["loss"]][r["draw"]][r["seed"]] = r
+        role[r["loss"]] = r.get("role", "baseline")
+    metrics = ("auc", "final")
+
+    def draw_mean(by_seed: dict, metric: str, seeds=None) -> float:
+        xs = [row_metric(by_seed[s], metric) for s in (seeds or sorted(by_seed))]
+        return float("nan") if any(x is None for x in xs) else sum(xs) / len(xs)
+
+    summary, comparisons, versus_best = [], [], []
+    for (budget, scen), by_name in sorted(cells.items()):
+        all_draws = sorted({d for v in by_name.values() for d in v})
+        for name, by_draw in by_name.items():
+            entry = {"budget": budget, "scenario": scen, "loss": name, "role": role[name],
+                     "seeds_per_draw": {str(d): len(by_draw[d]) for d in by_draw}}
+            for m in metrics:
+                per = {str(d): draw_mean(by_draw[d], m) for d in sorted(by_draw)}
+                vals = list(per.values())
+                entry[m] = {"per_draw": per, "mean": sum(vals) / len(vals),
+                            "ci95": ci95_halfwidth(vals)}
+            summary.append(entry)
+        def paired(a: str, b: str, m: str) -> dict:
+            """Row a minus row b, draw by draw on the seeds both have, with a paired t-test."""
+            common = [d for d in all_draws if d in by_name[a] and d in by_name[b]
+                      and set(by_name[a][d]) & set(by_name[b][d])]
+            x, y = [], []
+            for d in common:
+                shared = sorted(set(by_name[a][d]) & set(by_name[b][d]))
+                x.append(draw_mean(by_name[a][d], m, shared))
+                y.append(draw_mean(by_name[b][d], m, shared))
+            return {"draws": [str(d) for d in common],
+                    "per_draw_diff": [u - v for u, v in zip(x, y)],
+                    **stats.paired_t(x, y).to_json()}
+
+        cands = [n for n in by_name if role[n] == "candidate"]
+        bases = [n for n in by_name if role[n] != "candidate"]
+        for c in cands:
+            for b in bases:
+                for m in metrics:
+                    comparisons.append({"budget": budget, "scenario": scen, "candidate": c,
+                                        "baseline": b, "metric": m, **paired(c, b, m)})
+        mine = {e["loss"]: e for e in summary if (e["budget"], e["scenario"]) == (budget, scen)}
+        tuned_rows = [n for n in by_name if role[n] == "baseline"]
+        for m in metrics if tuned_rows else ():
+            best = max(tuned_rows, key=lambda n: mine[n][m]["mean"])   # first of ties
+            versus_best += [{"budget": budget, "scenario": scen, "metric": m, "best": best,
+                             "loss": n, "role": role[n], **paired(n, best, m)}
+                            for n in by_name if n != best]
+    # Holm across scenarios x baselines, per candidate, metric and budget
+    families: dict = defaultdict(list)
+    for comp in comparisons:
+        families[(comp["budget"], comp["candidate"], comp["metric"])].append(comp)
+    for fam in families.values():
+        for comp, adj in zip(fam, stats.holm([c["p"] for c in fam])):
+            comp["p_holm"], comp["family_size"] = adj, sum(c["p"] == c["p"] for c in fam)
+    flags = {f"{scen} ({budget})": {m: shortcut_flag({
+        e["loss"]: (e[m]["mean"], e[m]["ci95"]) for e in summary
+        if (e["budget"], e["scenario"]) == (budget, scen)}) for m in metrics}
+        for budget, scen in sorted({(e["budget"], e["scenario"]) for e in summary})}
+    cost = sum(r.get("seconds", 0) / r.get("batch_rows", 1) for r in rows)
+    md = _report_md(summary, comparisons, versus_best, cost, len(rows),
+                    sorted({r.get("command", "?") for r in rows}), flags)
+    print(md)
+    stem = path.with_suffix("")
+    Path(f"{stem}.confirm.md").write_text(md + "\n")
+    result = {"summary": summary, "comparisons": comparisons, "versus_best": versus_best,
+              "shortcut_flags": flags, "row_seconds": cost, "rows": len(rows)}
+    atomic_write_json(Path(f"{stem}.confirm.json"), result)
+    return result
+
+
+def _report_md(summary, comparisons, versus_best, cost: float, n_rows: int, commands,
+               flags) -> str:
+    from lossforge.bench import stats
+
+    out = ["# Confirmation on fresh dataset draws", "",
+           "Unit of analysis: the dataset draw (each value a draw's mean over its training "
+           "seeds). ± is the 95 % t-interval over draws. AUC: mean score over the training "
+           "checkpoints (the reference does not train: its AUC is its score); final: the last "
+           "parameters. Paired differences: candidate minus baseline, draw by draw on the seeds "
+           "both have; p: paired t-test over draws (two-sided); p (Holm): adjusted across "
+           "scenarios x baselines, per candidate and metric.", ""]
+    for (budget, scen) in sorted({(e["budget"], e["scenario"]) for e in summary}):
+        entries = [e for e in summary if (e["budget"], e["scenario"]) == (budget, scen)]
+        draws = sorted({d for e in entries for d in e["auc"]["per_draw"]}, key=int)
+        out += [f"## {scen} ({budget} budget)", "",
+                "| row | role | metric | " + " | ".join(f"draw {d}" for d in draws)
+                + " | mean ± 95 % CI | seeds per draw |",
+                "|---|---|---|" + "---|" * len(draws) + "---|---|"]
+        for e in entries:
+            for m in ("auc", "final"):
+                per = e[m]["per_draw"]
+                out.append(f"| {e['loss']} | {e['role']} | {m} | "
+                           + " | ".join(num_text(per.get(d, float('nan'))) for d in draws)
+                           + f" | {num_text(e[m]['mean'])} ± {num_text(e[m]['ci95'])} | "
+                           + ",".join(str(e["seeds_per_draw"].get(d, 0)) for d in draws) + " |")
+        out += ["", *flag_lines({m.replace("auc", "AUC"): f for m, f in
+                                 flags[f"{scen} ({budget})"].items()})]
+        comps = [c for c in comparisons if (c["budget"], c["scenario"]) == (budget, scen)]
+        if comps:
+            out += ["", "| candidate | baseline | metric | draws | difference ± 95 % CI | p | "
+                        "p (Holm) | per draw |", "|---|---|---|---|---|---|---|---|"]
+            for c in comps:
+                out.append(f"| {c['candidate']} | {c['baseline']} | {c['metric']} | {c['n']} | "
+                           f"{stats.comparison_cells(c)} |")
+        vs = [c for c in versus_best if (c["budget"], c["scenario"]) == (budget, scen)]
+        if vs:
+            best = {c["metric"]: c["best"] for c in vs}
+            out += ["", "Every row against the best tuned baseline (the highest mean over these "
+                        "draws, per metric: " + "; ".join(f"{m.replace('auc', 'AUC')} "
+                                                          f"{b}" for m, b in best.items())
+                    + "; picked on the reporting draws, which favours it). Not corrected for "
+                      "multiple comparisons.", "",
+                    "| row | role | metric | draws | difference ± 95 % CI | p | per draw |",
+                    "|---|---|---|---|---|---|---|"]
+            for c in vs:
+                out.append(f"| {c['loss']} | {c['role']} | {c['metric']} | {c['n']} | "
+                           f"{stats.comparison_cells(c, holm=False)} |")
+        out.append("")
+    out += [f"Cost: {n_rows} rows, {cost / 3600:.2f} h of wall time in all (each row's share "
+            "of its batch).", "", "Commands:"] + [f"    {c}" for c in commands]
+    return "\n".join(out)
+
+
+def report_cmd(args) -> None:
+    report(Path(args.jsonl))
