@@ -147,11 +147,16 @@ def _tiny_es_run(tmp_path: Path) -> Path:
                                workers=1), runs_root=tmp_path, quiet=True)
 
 
-def test_cli_deap_distils_an_es_run_and_rescores_it(tmp_path, capsys):
+def test_cli_deap_distils_an_es_run_and_rescores_it(tmp_path, capsys, monkeypatch):
     from lossforge.distill.__main__ import main
 
     run = _tiny_es_run(tmp_path)
+    monkeypatch.setenv("LOSSFORGE_LEDGER", str(tmp_path / "ledger.jsonl"))
     assert main([str(run), "--generations", "3", "--workers", "1"]) == 0
+    # the re-score trains on the benchmark's data: it is in the run ledger
+    [entry] = [json.loads(x) for x in (tmp_path / "ledger.jsonl").read_text().splitlines()]
+    assert entry["kind"] == "probe" and entry["command"] == (
+        f"python -m lossforge.distill {run} --generations 3 --workers 1")
     out = capsys.readouterr().out
     assert "h(p)      =" in out and "\\begin{aligned}" in out
     doc = json.loads((run / "distilled-deap.json").read_text())

@@ -134,7 +134,16 @@ def main(argv: list[str] | None = None) -> int:
                                                "l": [target.l[0], target.l[-1], len(target.l)]},
                "distilled": d.to_json()}
         if not args.no_rescore:
-            fitness = read_json(run_dir / "config.json")["config"]["fitness"]
+            from lossforge import ledger
+
+            conf = read_json(run_dir / "config.json")["config"]
+            fitness = conf["fitness"]
+            ledger.record("probe", command=["python -m lossforge.distill",
+                                            *(sys.argv[1:] if argv is None else argv)],
+                          scenario=conf["scenario"], seeds=None,
+                          budget=args.budget or conf["budget"],
+                          purpose=f"score the best network of {run_dir} and its distilled "
+                                  "formula")
             print(f"re-scoring network and formula with the run's fitness ({fitness}"
                   + (": synthetic, says nothing about MuJoCo returns" if fitness == "probe"
                      else "") + ") ...", flush=True)
