@@ -84,12 +84,21 @@ def cmd_es(args, rest: list[str]) -> None:
     raise SystemExit(search_main(["--method", "es", *_slot_flags(args.slots or ""), *rest]))
 
 
+def _state(run_dir: Path) -> dict | None:
+    """A run's last checkpointed state; None for a run killed before its first checkpoint
+    (``run_search(resume=...)`` starts its generation 1 again, journaled evaluations kept)."""
+    path = run_dir / "checkpoint.json"
+    return _read(path)["state"] if path.is_file() else None
+
+
 def _evaluated(run_dir: Path) -> int:
-    return sum(_read(run_dir / "checkpoint.json")["state"]["counters"]["evaluated"].values())
+    state = _state(run_dir)
+    return sum(state["counters"]["evaluated"].values()) if state else 0
 
 
 def _generation(run_dir: Path) -> int:
-    return int(_read(run_dir / "checkpoint.json")["state"]["generation"])
+    state = _state(run_dir)
+    return int(state["generation"]) if state else 0
 
 
 def gp_config(es_cfg: dict, population: int | None, generations: int | None,

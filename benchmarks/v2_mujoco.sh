@@ -10,6 +10,7 @@
 #                                                      # shortcut baselines at screen; test: labels only)
 #   bash benchmarks/v2_mujoco.sh reference             # tuned baselines on the suite search's units
 #   bash benchmarks/v2_mujoco.sh search                # the declared suite search (issue 19), resumes
+#   bash benchmarks/v2_mujoco.sh es-vs-gp              # GP vs ES, same slots, equal evaluations (19)
 #
 # Later steps (candidates' sweeps, confirmations, the test suite) join this file as
 # they are reached; v2-plan.md lists them. Environment: NICE (default 15), WORKERS (default 1),
@@ -69,7 +70,34 @@ case "${1:-}" in
           --population 16 --generations 8 --budget full --seed 0 --workers "${WORKERS:-2}" \
           --runs-dir "$runs" --purpose "v2-plan step 3: the declared suite search (issue 19)"
     fi ;;
+  es-vs-gp)
+    # declared in v2-plan.md ("GP vs ES"); each part resumes (or is redone whole: the re-scores)
+    S=hopper-padded-mixed-quality; runs=runs/v2-es-vs-gp; W=${WORKERS:-1}
+    es=$(ls -d "$runs"/es/*/ 2>/dev/null | tail -n 1 || true)
+    if [ -z "$es" ]; then
+      run python benchmarks/es_vs_gp.py es --slots link,imitation --scenario "$S" \
+          --budget screen --aggregation mean --population 8 --generations 8 --sigma0 0.8 \
+          --seed 0 --workers "$W" --runs-dir "$runs/es" --quiet \
+          --purpose "v2-plan: GP vs ES at equal evaluations, the ES side (issue 19)"
+      es=$(ls -d "$runs"/es/*/ | tail -n 1)
+    else
+      run python -m lossforge.search --resume "$es" --workers "$W" --quiet
+    fi
+    gp=$(ls -d "$runs"/gp/*/ 2>/dev/null | tail -n 1 || true)
+    if [ -z "$gp" ]; then
+      run python benchmarks/es_vs_gp.py gp --es "$es" --equal-evaluations --population 32 \
+          --workers "$W" --runs-dir "$runs/gp"
+      gp=$(ls -d "$runs"/gp/*/ | tail -n 1)
+    else
+      run python benchmarks/es_vs_gp.py gp --es "$es" --equal-evaluations --resume "$gp" \
+          --workers "$W"
+    fi
+    [ -e "$es/distilled-deap.json" ] || run python -m lossforge.distill "$es" --backend deap \
+        --workers "$W"
+    [ -e "$es/rescore-full.json" ] || run python benchmarks/es_vs_gp.py rescore --es "$es" \
+        --gp "$gp" --budget full --workers "$W"
+    run python benchmarks/es_vs_gp.py table --es "$es" --gp "$gp" --out "$R" ;;
   *)
-    sed -n '2,17p' "$0" >&2
+    sed -n '2,18p' "$0" >&2
     exit 2 ;;
 esac
