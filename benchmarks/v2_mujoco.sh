@@ -4,7 +4,8 @@
 # commands to the run ledger (benchmarks/results/ledger.jsonl, or $LOSSFORGE_LEDGER).
 #
 #   bash benchmarks/v2_mujoco.sh sweep [SCENARIO ...]  # train-suite tuning (default: all 7, in turn;
-#                                                      # two jobs on two cores: give each its own)
+#                                                      # two jobs on two cores: give each its own),
+#                                                      # then its picks on a grid edge extended once
 #   bash benchmarks/v2_mujoco.sh shortlist             # tuned picks per scenario -> v2-test.toml
 #   bash benchmarks/v2_mujoco.sh audit                 # draw-0 builds; shortcut audit (train: with the
 #                                                      # shortcut baselines at screen; test: labels only)
@@ -24,6 +25,21 @@ TRAIN=(hopper-padded-mixed-quality hopper-padded-noisy-0.3 hopper-padded-clean
 suite() { python -c 'import sys, tomllib; print(*(s["name"] for s in tomllib.load(open(sys.argv[1], "rb"))["scenarios"]))' "$1"; }
 read -ra TEST <<< "$(suite benchmarks/suites/test.toml)"
 run() { echo "+ $*" >&2; nice -n "${NICE:-15}" "$@"; }
+# A sweep file this script writes is named by the rows it makes as benchmarks/sweeps/<file> of the
+# checkout that runs; with RESULTS in another checkout it is copied there too.
+keep() { [ "$R" = benchmarks/results ] || cp "$1" "$R/../sweeps/"; }
+exists() { [ -e "$1" ] || [ -e "$R/../$(basename "$(dirname "$1")")/$(basename "$1")" ]; }
+# The picks of a train scenario: merged with its edge extension once that is declared (its sweep
+# file exists); refuses while the extension is unfinished.
+picks() {
+  if exists "benchmarks/sweeps/v2-ext-$1.toml" || [ -e "$R/sweep-v2-merged-$1.tuned.json" ]; then
+    [ -e "$R/sweep-v2-merged-$1.tuned.json" ] || {
+      echo "$1: its edge extension is not finished (run: $0 sweep $1)" >&2; exit 1; }
+    echo "$R/sweep-v2-merged-$1.tuned.json"
+  else
+    echo "$R/sweep-v2-$1.tuned.json"
+  fi
+}
 
 case "${1:-}" in
   sweep)
@@ -32,16 +48,30 @@ case "${1:-}" in
       run python benchmarks/baselines.py sweep benchmarks/sweeps/v2.toml --scenarios "$s" \
           --budget full --workers "${WORKERS:-1}" --out "$R/sweep-v2-$s.jsonl"
       run python benchmarks/baselines.py tuned "$R/sweep-v2-$s.jsonl"
+      # the declared edge extension (v2-plan.md): one grid step past each pick on an edge
+      ext=benchmarks/sweeps/v2-ext-$s.toml
+      if ! exists "$ext"; then
+        run python benchmarks/baselines.py extend "$R/sweep-v2-$s.tuned.json" --out "$ext"
+        [ ! -e "$ext" ] || keep "$ext"      # not written: no pick can move past an edge
+      fi
+      if [ -e "$ext" ]; then
+        run python benchmarks/baselines.py sweep "$ext" --scenarios "$s" --budget full \
+            --workers "${WORKERS:-1}" --out "$R/sweep-v2-ext-$s.jsonl"
+        run python benchmarks/baselines.py tuned "$R/sweep-v2-ext-$s.jsonl"
+        run python benchmarks/baselines.py merge "$R/sweep-v2-$s.tuned.json" \
+            "$R/sweep-v2-ext-$s.tuned.json" --out "$R/sweep-v2-merged-$s.tuned.json"
+      fi
     done ;;
   shortlist)
     # refuses unless every train scenario is tuned; written once, before any test-suite run
-    if [ -e benchmarks/sweeps/v2-test.toml ]; then
+    if exists benchmarks/sweeps/v2-test.toml; then
       echo "benchmarks/sweeps/v2-test.toml exists: the test suite's sweep is declared" >&2
     else
       files=()
-      for s in "${TRAIN[@]}"; do files+=("$R/sweep-v2-$s.tuned.json"); done
+      for s in "${TRAIN[@]}"; do files+=("$(picks "$s")"); done
       run python benchmarks/baselines.py shortlist "${files[@]}" --suite train \
           --take picks --keep 2 --out benchmarks/sweeps/v2-test.toml
+      keep benchmarks/sweeps/v2-test.toml
     fi ;;
   audit)
     # plan step 2. The train suite's draw 0 is what the suite search trains on; its audit trains
@@ -52,7 +82,7 @@ case "${1:-}" in
     run python benchmarks/audit.py "${TEST[@]}" --build --out "$R/audit-v2-test.md" ;;
   reference)
     tuned=()
-    for s in "${TRAIN[@]}"; do tuned+=(--tuned "$R/sweep-v2-$s.tuned.json"); done
+    for s in "${TRAIN[@]}"; do tuned+=(--tuned "$(picks "$s")"); done
     run python benchmarks/baselines.py suite-reference --suite train "${tuned[@]}" \
         --rungs screen,full --workers "${WORKERS:-1}" \
         --runs "$R/suite-reference-train.jsonl" --out "$R/suite-reference-train.json" ;;
