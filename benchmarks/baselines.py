@@ -372,9 +372,8 @@ def compare(args) -> None:
     Path(f"{stem}.compare.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description="baseline tables, resumable")
-    sub = ap.add_subparsers(dest="cmd", required=True)
+def _v1_commands(sub) -> None:
+    """run, table, compare, field: the tables of fixed settings (v1)."""
     r = sub.add_parser("run", help="train and score losses x scenarios x seeds into a JSONL file "
                                      "(resumable, shareable by two jobs)",
                        description="Train and score every loss on every (seed, draw, scenario) "
@@ -420,6 +419,10 @@ def main() -> None:
     f.add_argument("--budget", default="full")
     f.add_argument("--seeds-wanted", type=int, default=10)
     f.add_argument("--out", help="also write the markdown here")
+
+
+def _tuning_commands(sub) -> None:
+    """sweep, tuned, shortlist, extend, merge, suite-reference (tuning.py)."""
     w = sub.add_parser("sweep", help="a declared sweep of every baseline on the tuning draw")
     w.add_argument("sweep_file", help="e.g. benchmarks/sweeps/v2.toml")
     w.add_argument("--scenarios", required=True)
@@ -460,6 +463,10 @@ def main() -> None:
     g.add_argument("--runs", required=True, help="the JSONL of the baselines' rows (resumable)")
     g.add_argument("--workers", type=int, default=None)
     g.add_argument("--out", required=True, help="the JSON file to write")
+
+
+def _confirmation_commands(sub) -> None:
+    """confirm and report (confirmation.py)."""
     k = sub.add_parser("confirm", help="frozen configs on fresh dataset draws, then the report")
     k.add_argument("--tuned", action="append", default=[],
                    help="a tuned.json (baselines and candidates at their tuned settings); "
@@ -482,6 +489,14 @@ def main() -> None:
     k.add_argument("--out", required=True)
     e = sub.add_parser("report", help="the confirmation report of a confirm JSONL")
     e.add_argument("jsonl")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="baseline tables, resumable")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    _v1_commands(sub)
+    _tuning_commands(sub)
+    _confirmation_commands(sub)
     args = ap.parse_args()
     try:
         {"run": run, "table": table, "compare": compare, "field": field, "sweep": sweep,
