@@ -123,3 +123,33 @@ def test_semantic_hash_identifies_equal_links():
             == MirrorMap.from_formula("p**2 + p").semantic_hash())
     assert (MirrorMap.from_formula("p**2").semantic_hash()
             != MirrorMap.from_formula("p**3").semantic_hash())
+
+
+def test_a_time_limit_swallowed_by_a_finalizer_still_stops_the_block(capsys):
+    """The alarm landing in a weakref callback (garbage collection inside SymPy) is swallowed
+    by Python there; the limit must fire again and stop the block, silently (a search's log
+    showed "Exception ignored in ... TimeLimitExceeded" and checks running on unlimited)."""
+    import time
+    import weakref
+
+    from lossforge.symbolic.timelimit import TimeLimitExceeded, time_limit
+
+    class Thing:
+        pass
+
+    def slow_callback(_ref) -> None:           # the alarm (0.05 s) fires in here
+        t = time.perf_counter()
+        while time.perf_counter() - t < 0.3:
+            pass
+
+    thing = Thing()
+    ref = weakref.ref(thing, slow_callback)
+    t0 = time.perf_counter()
+    with pytest.raises(TimeLimitExceeded):
+        with time_limit(0.05) as armed:
+            assert armed
+            del thing                          # runs the callback, which swallows the alarm
+            while time.perf_counter() - t0 < 3.0:
+                pass
+    assert time.perf_counter() - t0 < 1.0 and ref() is None
+    assert "TimeLimitExceeded" not in capsys.readouterr().err

@@ -4,11 +4,18 @@ SymPy has no cancellation, so the limit is a SIGALRM interval timer. Signals wor
 main thread and one timer cannot nest; where the limit cannot be armed (another thread, or a
 limit already running) the block runs unlimited and ``armed`` says so, so a caller can skip
 expensive work instead of hanging.
+
+When the alarm lands in a finalizer or a weakref callback (garbage collection inside SymPy's
+caches), Python swallows the exception there and prints "Exception ignored in ..." (seen in a
+search's log); the block then ran on without a limit. ``sys.unraisablehook`` sees the swallowed
+exception: it is dropped silently and the alarm armed again ``RETRY_S`` later, so the block still
+stops.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -19,6 +26,8 @@ class TimeLimitExceeded(Exception):
 
 
 _active = False
+#: seconds until the alarm fires again after a finalizer swallowed it
+RETRY_S = 0.01
 
 
 @contextmanager
@@ -34,12 +43,24 @@ def time_limit(seconds: float) -> Iterator[bool]:
     def _raise(signum, frame):
         raise TimeLimitExceeded()
 
+    hook = sys.unraisablehook
+
+    def _swallowed(unraisable) -> None:
+        if isinstance(unraisable.exc_value, TimeLimitExceeded):
+            signal.setitimer(signal.ITIMER_REAL, RETRY_S)   # fire again: the block must stop
+        else:
+            hook(unraisable)
+
     previous = signal.signal(signal.SIGALRM, _raise)
     _active = True
+    sys.unraisablehook = _swallowed
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield True
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        sys.unraisablehook = hook
         _active = False
+#: seconds until the alarm fires again after a finalizer swallowed it
+RETRY_S = 0.01
