@@ -153,3 +153,23 @@ def test_a_time_limit_swallowed_by_a_finalizer_still_stops_the_block(capsys):
                 pass
     assert time.perf_counter() - t0 < 1.0 and ref() is None
     assert "TimeLimitExceeded" not in capsys.readouterr().err
+
+
+def test_a_limit_that_fires_at_once_leaves_the_next_one_armed():
+    """An alarm firing before the block even starts (a 1 microsecond limit) must still restore
+    the handler and the 'one limit at a time' flag; before, the next limit never armed again
+    in that process (every later check ran unlimited)."""
+    import signal as sig
+
+    from lossforge.symbolic.timelimit import TimeLimitExceeded, time_limit
+
+    handler = sig.getsignal(sig.SIGALRM)
+    for _ in range(50):
+        try:
+            with time_limit(1e-6):
+                sum(range(10**5))
+        except TimeLimitExceeded:
+            pass
+        assert sig.getsignal(sig.SIGALRM) is handler
+    with time_limit(5.0) as armed:
+        assert armed

@@ -40,8 +40,11 @@ def time_limit(seconds: float) -> Iterator[bool]:
         yield False
         return
 
+    live = [True]   # False once the block is over: a late alarm then raises nothing
+
     def _raise(signum, frame):
-        raise TimeLimitExceeded()
+        if live[0]:
+            raise TimeLimitExceeded()
 
     hook = sys.unraisablehook
 
@@ -54,13 +57,12 @@ def time_limit(seconds: float) -> Iterator[bool]:
     previous = signal.signal(signal.SIGALRM, _raise)
     _active = True
     sys.unraisablehook = _swallowed
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
+    try:   # armed inside the try: an alarm that fires at once still restores everything
+        signal.setitimer(signal.ITIMER_REAL, seconds)
         yield True
     finally:
+        live[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         sys.unraisablehook = hook
         _active = False
-#: seconds until the alarm fires again after a finalizer swallowed it
-RETRY_S = 0.01
