@@ -459,7 +459,8 @@ def tuned(args) -> None:
 def shortlist(args) -> None:
     """A sweep file of each baseline's shortlist: its tuned pick on any scenario of the given
     tuned files (``--take stage2``: every config that reached stage 2, its ``tried``), in the
-    source sweep's grid order, deduplicated. Benchmark v2 tunes the test suite on the train
+    source sweep's grid order, deduplicated; a pick off the grid (a merged file's pick from an
+    edge extension, ``merge``) follows its baseline's grid picks. Benchmark v2 tunes the test suite on the train
     suite's shortlist (``benchmarks/results/v2-plan.md`` declares the rule): per-scenario
     tuning, at about half the runs of the full grid. Candidates are left out (they get their
     own sweep file)."""
@@ -499,14 +500,19 @@ def shortlist(args) -> None:
              "# Each baseline's " + ("tuned pick" if args.take == "picks" else
                                      "configs that reached stage 2")
              + f" in {sweep_file} (sha256 {sha[:12]}, budget {budget})",
-             f"# on any of these scenarios ({len(covered)}): {', '.join(covered)}.",
+             f"# on any of these scenarios ({len(covered)}): {', '.join(covered)}."
+             + (f" {off} of them are off that grid: picks of edge extensions (merge)."
+                if (off := sum(len(v - set(decl.grid.get(b, ()))) for b, v in chosen.items()))
+                else ""),
              "# The rule and why: benchmarks/results/v2-plan.md.",
              f'description = "shortlist ({args.take}) of {sweep_file} from {len(covered)} '
              'scenario(s)"',
              ""]
     n = 0
-    for baseline, items in decl.grid.items():
-        mine = [it for it in items if it in chosen.get(baseline, ())]
+    for baseline in [*decl.grid, *sorted(set(chosen) - set(decl.grid))]:
+        items = decl.grid.get(baseline, [])
+        off_grid = sorted(set(chosen.get(baseline, ())) - set(items))  # from an extension
+        mine = [it for it in items if it in chosen.get(baseline, ())] + off_grid
         if not mine:
             continue
         n += len(mine)

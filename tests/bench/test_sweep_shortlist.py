@@ -104,6 +104,27 @@ def test_shortlist_is_the_union_of_picks_in_grid_order(tmp_path):
     assert decl.keep == 1
 
 
+def test_a_merged_files_extension_picks_stay_in_the_shortlist(tmp_path):
+    """A pick moved past a grid edge (``merge`` of an extension) is not in the source grid: it
+    must still be listed, after its baseline's grid picks (it was silently dropped before)."""
+    tuning = _tuning()
+    source = tmp_path / "v2.toml"
+    source.write_text(SOURCE)
+    sha = tuning.read_sweep(source).sha256
+    merged = _tuned(tmp_path, "m.json", {"A": {
+        "dpo": {**_pick("dpo:beta=8.0:lr=0.001"), "extended_from": "dpo[beta=2,lr=0.001]"},
+        "orpo": _pick("orpo:lam=0.1:lr=0.0001")}}, source, sha)
+    plain = _tuned(tmp_path, "b.json", {"B": {
+        "dpo": _pick("dpo:beta=0.5:lr=0.0001"), "orpo": _pick("orpo:lam=0.1:lr=0.0001")}},
+        source, sha)
+    out = tmp_path / "short.toml"
+    done = _shortlist(merged, plain, "--out", out)
+    assert done.returncode == 0, done.stderr
+    decl = tuning.read_sweep(out)
+    assert decl.grid == {"dpo": ["dpo:beta=0.5:lr=0.0001", "dpo:beta=8.0:lr=0.001"],
+                         "orpo": ["orpo:lam=0.1:lr=0.0001"]}
+
+
 def test_shortlist_refuses_mixed_sweeps_a_changed_source_and_an_uncovered_suite(tmp_path):
     tuning = _tuning()
     source = tmp_path / "v2.toml"
