@@ -71,24 +71,36 @@ def test_a_bad_config_list_is_refused_with_its_field(tmp_path, table, says):
     assert says in str(exc.value)
 
 
-def test_shortlist_is_the_union_of_picks_in_grid_order(tmp_path):
+def _two_scenarios(tmp_path: Path, a_picks: dict):
+    """The source sweep and two tuned files of it: scenario A's ``a_picks``, and B's dpo beta 0.5
+    lr 1e-4 (first in grid order) with orpo lam 0.1 lr 1e-4."""
     tuning = _tuning()
     source = tmp_path / "v2.toml"
     source.write_text(SOURCE)
     sha = tuning.read_sweep(source).sha256
-    # scenario A picks dpo beta 2 lr 1e-3 and orpo lr 1e-4; B picks dpo beta 0.5 lr 1e-4 (first
-    # in grid order, so written first) and the same orpo; a candidate's pick is never listed
-    a = _tuned(tmp_path, "a.json", {"A": {
-        "dpo": _pick("dpo:beta=2.0:lr=0.001", "dpo:beta=0.5:lr=0.001"),
-        "orpo": _pick("orpo:lam=0.1:lr=0.0001"),
-        "lf-x": {**_pick("lf-x:lr=0.01"), "spec": "x.json"}}}, source, sha)
-    bb = _tuned(tmp_path, "b.json", {"B": {
+    a = _tuned(tmp_path, "a.json", {"A": a_picks}, source, sha)
+    b = _tuned(tmp_path, "b.json", {"B": {
         "dpo": _pick("dpo:beta=0.5:lr=0.0001"), "orpo": _pick("orpo:lam=0.1:lr=0.0001")}},
         source, sha)
+    return tuning, source, a, b
+
+
+def _written(tuning, tmp_path: Path, *args):
+    """``shortlist ARGS --out short.toml`` succeeds; the sweep file it wrote, read back."""
     out = tmp_path / "short.toml"
-    done = _shortlist(a, bb, "--out", out)
+    done = _shortlist(*args, "--out", out)
     assert done.returncode == 0, done.stderr
-    decl = tuning.read_sweep(out)
+    return tuning.read_sweep(out)
+
+
+def test_shortlist_is_the_union_of_picks_in_grid_order(tmp_path):
+    # scenario A picks dpo beta 2 lr 1e-3 and orpo lr 1e-4; B picks dpo beta 0.5 lr 1e-4 (first
+    # in grid order, so written first) and the same orpo; a candidate's pick is never listed
+    tuning, source, a, bb = _two_scenarios(tmp_path, {
+        "dpo": _pick("dpo:beta=2.0:lr=0.001", "dpo:beta=0.5:lr=0.001"),
+        "orpo": _pick("orpo:lam=0.1:lr=0.0001"),
+        "lf-x": {**_pick("lf-x:lr=0.01"), "spec": "x.json"}})
+    decl = _written(tuning, tmp_path, a, bb)
     assert decl.grid == {"dpo": ["dpo:beta=0.5:lr=0.0001", "dpo:beta=2.0:lr=0.001"],
                          "orpo": ["orpo:lam=0.1:lr=0.0001"]}
     assert decl.keep == 2 and decl.specs == {}
@@ -96,9 +108,7 @@ def test_shortlist_is_the_union_of_picks_in_grid_order(tmp_path):
     src = {it for items in tuning.read_sweep(source).grid.values() for it in items}
     assert {it for items in decl.grid.values() for it in items} <= src
     # stage2: every config that reached stage 2, here also dpo beta 0.5 lr 1e-3
-    done = _shortlist(a, bb, "--take", "stage2", "--keep", "1", "--out", out)
-    assert done.returncode == 0, done.stderr
-    decl = tuning.read_sweep(out)
+    decl = _written(tuning, tmp_path, a, bb, "--take", "stage2", "--keep", "1")
     assert decl.grid["dpo"] == ["dpo:beta=0.5:lr=0.0001", "dpo:beta=0.5:lr=0.001",
                                 "dpo:beta=2.0:lr=0.001"]
     assert decl.keep == 1
@@ -107,20 +117,10 @@ def test_shortlist_is_the_union_of_picks_in_grid_order(tmp_path):
 def test_a_merged_files_extension_picks_stay_in_the_shortlist(tmp_path):
     """A pick moved past a grid edge (``merge`` of an extension) is not in the source grid: it
     must still be listed, after its baseline's grid picks (it was silently dropped before)."""
-    tuning = _tuning()
-    source = tmp_path / "v2.toml"
-    source.write_text(SOURCE)
-    sha = tuning.read_sweep(source).sha256
-    merged = _tuned(tmp_path, "m.json", {"A": {
+    tuning, _, merged, plain = _two_scenarios(tmp_path, {
         "dpo": {**_pick("dpo:beta=8.0:lr=0.001"), "extended_from": "dpo[beta=2,lr=0.001]"},
-        "orpo": _pick("orpo:lam=0.1:lr=0.0001")}}, source, sha)
-    plain = _tuned(tmp_path, "b.json", {"B": {
-        "dpo": _pick("dpo:beta=0.5:lr=0.0001"), "orpo": _pick("orpo:lam=0.1:lr=0.0001")}},
-        source, sha)
-    out = tmp_path / "short.toml"
-    done = _shortlist(merged, plain, "--out", out)
-    assert done.returncode == 0, done.stderr
-    decl = tuning.read_sweep(out)
+        "orpo": _pick("orpo:lam=0.1:lr=0.0001")})
+    decl = _written(tuning, tmp_path, merged, plain)
     assert decl.grid == {"dpo": ["dpo:beta=0.5:lr=0.0001", "dpo:beta=8.0:lr=0.001"],
                          "orpo": ["orpo:lam=0.1:lr=0.0001"]}
 
