@@ -95,7 +95,6 @@ def main(argv: list[str]) -> int:
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _write(out, audits, command, skipped)
     print(f"wrote {out} and {out.with_suffix('.json')}")
     return 0
 

@@ -494,6 +494,10 @@ def shortlist(args) -> None:
                 if "spec" not in pick:
                     chosen[baseline].update([pick["item"]] if args.take == "picks"
                                             else [t["item"] for t in pick["tried"]])
+    # each baseline's picks in its grid's order, then those off the grid (edge extensions)
+    listed = {b: [it for it in decl.grid.get(b, []) if it in items]
+              + sorted(items - set(decl.grid.get(b, []))) for b, items in chosen.items()}
+    off = sum(len(items - set(decl.grid.get(b, []))) for b, items in chosen.items())
     lines = [f"# Benchmark v2 shortlist sweep, written by (do not edit: rows record the sha256 "
              "of the knob section):",
              "#   python benchmarks/baselines.py " + " ".join(sys.argv[1:]),
@@ -502,17 +506,14 @@ def shortlist(args) -> None:
              + f" in {sweep_file} (sha256 {sha[:12]}, budget {budget})",
              f"# on any of these scenarios ({len(covered)}): {', '.join(covered)}."
              + (f" {off} of them are off that grid: picks of edge extensions (merge)."
-                if (off := sum(len(v - set(decl.grid.get(b, ()))) for b, v in chosen.items()))
-                else ""),
+                if off else ""),
              "# The rule and why: benchmarks/results/v2-plan.md.",
              f'description = "shortlist ({args.take}) of {sweep_file} from {len(covered)} '
              'scenario(s)"',
              ""]
     n = 0
     for baseline in [*decl.grid, *sorted(set(chosen) - set(decl.grid))]:
-        items = decl.grid.get(baseline, [])
-        off_grid = sorted(set(chosen.get(baseline, ())) - set(items))  # from an extension
-        mine = [it for it in items if it in chosen.get(baseline, ())] + off_grid
+        mine = listed.get(baseline, [])
         if not mine:
             continue
         n += len(mine)
