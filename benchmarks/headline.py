@@ -21,6 +21,19 @@ the candidate beats both ORPO and DPO, and where it is best-or-tied with the bes
 (difference's 95 % CI not below zero: its lower end at or above 0, the strict reading of issue
 19's bar), without any test of its own. Where the CI spans zero the line says "not shown
 best-or-tied", and "below" only where the whole CI is below zero.
+
+``--suite benchmarks/suites/test.toml`` adds issue 19's suite-level test: does the candidate
+beat DPO and ORPO on the suite mean? Scenarios score on different scales (a Hopper return is
+not a HalfCheetah one), so each is put on the scale the suite search's regret uses
+(``lossforge/search/suite_fitness.py``): with B_s the best tuned baseline's mean over the draws
+and R_s the reference's, a row's normalised regret on draw d is
+
+    r_s(d) = (B_s - y_s(d)) / max(B_s - R_s, SCALE_FLOOR)     (0: level with the best baseline)
+
+and its suite regret on draw d is sum_s w_s r_s(d), with the suite's normalised weights. The
+draw stays the unit of analysis: the candidate's suite regret and a baseline's are paired draw
+by draw (the draws every scenario has), with a paired t-test over draws and Holm over the two
+comparisons (DPO, ORPO) of each metric. B_s cancels from a difference; only the scale remains.
 """
 
 from __future__ import annotations
@@ -33,8 +46,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lossforge.bench.audit import is_shortcut  # noqa: E402
-from lossforge.bench.stats import REPORT_METRICS, holm, read_report  # noqa: E402
+from lossforge.bench.stats import REPORT_METRICS, holm, paired_t, read_report  # noqa: E402
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
+from lossforge.search.suite_fitness import SCALE_FLOOR  # noqa: E402
+
+#: the rows that do not train, whose score is R_s of the suite-level scale (cells.REFERENCES)
+REFERENCE_ROWS = ("reference (BC)", "reference (SFT base)")
+#: the baselines the suite-level test compares the candidate with (issue 19)
+SUITE_RIVALS = ("DPO", "ORPO")
 
 ALPHA = 0.05
 METRICS = REPORT_METRICS
@@ -140,11 +159,82 @@ def markdown(lines: list[dict], candidate: str, metric: str) -> list[str]:
     return out
 
 
+def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
+               metric: str) -> dict:
+    """Issue 19's suite-level comparison (the module docstring defines it): per row (the
+    candidate, DPO, ORPO) its suite regret per draw, and the candidate's paired differences to
+    DPO and ORPO (positive: the candidate better) with Holm over the two."""
+    per_row: dict[str, dict[str, float]] = {"candidate": {}, **{w: {} for w in SUITE_RIVALS}}
+    found, seeds, draw_sets = {}, {}, []
+    for scen, w in weights.items():
+        entries = [e for e in summary if e["scenario"] == scen]
+        if len({e["budget"] for e in entries}) > 1:
+            raise ConfigError(f"{scen}: rows at more than one budget; give one budget's reports")
+        tuned = [e for e in entries if e["role"] == "baseline"]
+        pick = {"candidate": next((e for e in entries if e["role"] == "candidate"
+                                   and _is(e["loss"], candidate)), None),
+                **{who: next((e for e in tuned if _is(e["loss"], who.lower())), None)
+                   for who in SUITE_RIVALS},
+                "reference": next((e for e in entries if e["loss"] in REFERENCE_ROWS), None)}
+        absent = [who for who, e in pick.items() if e is None]
+        if not entries or absent:
+            raise ConfigError(f"{scen}: the reports have no {(absent or ['row'])[0]} row of this "
+                              "suite scenario; the suite mean needs every scenario")
+        best = max(tuned, key=lambda e: e[metric]["mean"])
+        scale = max(best[metric]["mean"] - pick["reference"][metric]["mean"], SCALE_FLOOR)
+        found[scen] = (pick, best[metric]["mean"], scale, w)
+        draw_sets += [set(e[metric]["per_draw"]) for who, e in pick.items() if who != "reference"]
+        for who in per_row:
+            seeds[(scen, who)] = pick[who].get("seeds_per_draw", {})
+    draws = sorted(set.intersection(*draw_sets), key=int)
+    for scen, (pick, _, _, _) in found.items():
+        for d in draws:
+            counts = {seeds[(scen, who)].get(d) for who in per_row}
+            if len(counts) > 1:
+                raise ConfigError(f"{scen}: draw {d}: the candidate, DPO and ORPO ran on "
+                                  f"different numbers of seeds ({sorted(counts, key=str)}); "
+                                  "finish the confirmation first")
+    for who in per_row:
+        for d in draws:
+            per_row[who][d] = sum(w * (b - pick[who][metric]["per_draw"][d]) / scale
+                                  for pick, b, scale, w in found.values())
+    comps = {who: paired_t([per_row[who][d] for d in draws],
+                           [per_row["candidate"][d] for d in draws]).to_json()
+             for who in SUITE_RIVALS}   # rival's regret minus the candidate's: + = candidate better
+    for who, adj in zip(SUITE_RIVALS, holm([comps[w]["p"] for w in SUITE_RIVALS])):
+        comps[who]["p_holm"] = adj
+    return {"metric": metric, "draws": draws, "regret": per_row, "comparisons": comps,
+            "scales": {s: v[2] for s, v in found.items()}, "weights": dict(weights)}
+
+
+def suite_markdown(res: dict, suite_name: str, candidate: str) -> list[str]:
+    n, metric = len(res["draws"]), res["metric"]
+    out = [f"### Suite mean ({suite_name}, {len(res['weights'])} scenarios, weighted), {metric}",
+           "", f"Suite regret per draw (0: level with each scenario's best tuned baseline; "
+           f"1: no better than the reference), mean ± 95 % CI over {n} draws "
+           f"({', '.join(res['draws'])}).", "",
+           "| row | suite regret | candidate's gain over it (Holm p) | verdict |",
+           "|---|---|---|---|"]
+    for who, reg in res["regret"].items():
+        vals = list(reg.values())
+        mean = sum(vals) / len(vals)
+        ci = paired_t(vals, [0.0] * len(vals)).ci95
+        c = res["comparisons"].get(who)
+        gain = "" if c is None else f"{c['mean']:+.3f} ± {c['ci95']:.3f} ({c['p_holm']:.3g})"
+        word = "" if c is None else verdict({**c, "p_holm_all": c["p_holm"]}, who) \
+            .replace(who, f"{who} on the suite mean")
+        out.append(f"| {candidate if who == 'candidate' else who} | {mean:.3f} ± {ci:.3f} | "
+                   f"{gain} | {word} |")
+    return out + [""]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("reports", nargs="+", help="<stem>.confirm.json files")
     ap.add_argument("--candidate", required=True, help="the candidate's name (tuned rows "
                                                        "'<name>[lr=...]' match it)")
+    ap.add_argument("--suite", help="a suite TOML (benchmarks/suites/test.toml): also the "
+                                    "suite-mean test against DPO and ORPO")
     ap.add_argument("--out", help="also write the markdown here")
     args = ap.parse_args(argv)
     try:
@@ -160,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(f"{args.candidate}: no candidate row of that name in "
                                   + ", ".join(args.reports))
             md += markdown(lines, args.candidate, metric)
+        if args.suite:
+            from lossforge.bench.suites import load_suite
+            suite = load_suite(args.suite)
+            for metric in METRICS:
+                md += suite_markdown(suite_mean(summary, suite.weights(), args.candidate,
+                                                metric), suite.name, args.candidate)
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -86,3 +86,85 @@ def test_best_or_tied_is_the_strict_reading_and_the_words_say_which_side(tmp_pat
     assert "+1.0 ± 2.0" in line_s and "not shown best-or-tied (CI spans 0)" in line_s
     assert "-5.0 ± 2.0" in line_b and "below the best tuned (CI)" in line_b
     assert "(difference's 95 % CI not below zero): 0 of 2" in auc
+
+
+def _draws(scen, loss, role, per_draw):
+    m = {"per_draw": {str(d): v for d, v in per_draw.items()},
+         "mean": sum(per_draw.values()) / len(per_draw), "ci95": 1.0}
+    return {"budget": "full", "scenario": scen, "loss": loss, "role": role, "auc": m,
+            "final": m, "seeds_per_draw": {str(d): 3 for d in per_draw}}
+
+
+def _suite_files(tmp_path, candidate_b=(58.0, 63.0, 60.0)):
+    """Two scenarios (weights 1 and 3), three draws; the numbers of the hand computation in
+    test_suite_mean_pairs_draws_on_the_regret_scale."""
+    a, b = "hopper-padded-clean", "hopper-padded-noisy-0.1"
+    summary = [_draws(a, "reference (BC)", "fixed", {1: 10, 2: 10, 3: 10}),
+               _draws(a, "dpo[beta=2,lr=0.001]", "baseline", {1: 20, 2: 22, 3: 18}),
+               _draws(a, "orpo[lam=0.5,lr=0.001]", "baseline", {1: 30, 2: 31, 3: 29}),
+               _draws(a, "lf-x[lr=0.001]", "candidate", {1: 28, 2: 33, 3: 30}),
+               _draws(b, "reference (BC)", "fixed", {1: 50, 2: 50, 3: 50}),
+               _draws(b, "dpo[beta=2,lr=0.001]", "baseline", {1: 60, 2: 62, 3: 61}),
+               _draws(b, "orpo[lam=0.5,lr=0.001]", "baseline", {1: 55, 2: 54, 3: 56}),
+               _draws(b, "lf-x[lr=0.001]", "candidate", dict(zip((1, 2, 3), candidate_b)))]
+    comps = [c for s in (a, b) for base in ("dpo[beta=2,lr=0.001]", "orpo[lam=0.5,lr=0.001]")
+             for c in _comp(s, "lf-x[lr=0.001]", base, 1.0, 2.0, 0.5)]
+    report = tmp_path / "r.confirm.json"
+    report.write_text(json.dumps({"summary": summary, "comparisons": comps}))
+    suite = tmp_path / "duo.toml"
+    suite.write_text(f'name = "duo"\nrole = "test"\n[[scenarios]]\nname = "{a}"\nweight = 1.0\n'
+                     f'[[scenarios]]\nname = "{b}"\nweight = 3.0\n')
+    return str(report), str(suite)
+
+
+def test_suite_mean_pairs_draws_on_the_regret_scale(tmp_path):
+    """By hand: weights 1/4 and 3/4; scales max(best tuned - reference, 1): scenario a's best
+    tuned is ORPO (mean 30) over a reference of 10 -> 20; b's is DPO (61) over 50 -> 11. The
+    candidate's gain over DPO on draw d is 1/4 (c_a - dpo_a)/20 + 3/4 (c_b - dpo_b)/11."""
+    from scipy import stats as sps
+
+    report, suite = _suite_files(tmp_path)
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import headline
+    from lossforge.bench.suites import load_suite
+
+    summary, _ = headline.load([report])
+    res = headline.suite_mean(summary, load_suite(suite).weights(), "lf-x", "auc")
+    cand = {1: (28, 58), 2: (33, 63), 3: (30, 60)}
+    rival = {"DPO": {1: (20, 60), 2: (22, 62), 3: (18, 61)},
+             "ORPO": {1: (30, 55), 2: (31, 54), 3: (29, 56)}}
+    gains = {who: [0.25 * (cand[d][0] - v[d][0]) / 20 + 0.75 * (cand[d][1] - v[d][1]) / 11
+                   for d in (1, 2, 3)] for who, v in rival.items()}
+    assert gains["DPO"] == pytest.approx([-0.036364, 0.205682, 0.081818], abs=1e-6)
+    ps = {}
+    for who, g in gains.items():
+        c = res["comparisons"][who]
+        assert c["mean"] == pytest.approx(sum(g) / 3)
+        ps[who] = sps.ttest_1samp(g, 0.0).pvalue
+        assert c["p"] == pytest.approx(ps[who])
+    lo, hi = sorted(ps.values())   # Holm over the two: 2 x the smaller, the larger kept monotone
+    holm_by_hand = {w: min(1, 2 * lo) if p == lo else max(min(1, 2 * lo), hi)
+                    for w, p in ps.items()}
+    for who in ps:
+        assert res["comparisons"][who]["p_holm"] == pytest.approx(holm_by_hand[who])
+    # the candidate's own suite regret on draw 1: 1/4 (30 - 28)/20 + 3/4 (61 - 58)/11
+    assert res["regret"]["candidate"]["1"] == pytest.approx(0.025 + 0.75 * 3 / 11)
+
+
+def test_suite_mean_on_the_command_line_and_its_refusals(tmp_path):
+    report, suite = _suite_files(tmp_path, candidate_b=(70.0, 71.0, 72.0))
+    proc = subprocess.run([sys.executable, SCRIPT, report, "--candidate", "lf-x", "--suite",
+                           suite], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    part = proc.stdout.split("### Suite mean (duo, 2 scenarios, weighted), auc")[1]
+    # far above both rivals on the heavy scenario: beats both, Holm over two comparisons
+    assert "beats DPO on the suite mean" in part and "beats ORPO on the suite mean" in part
+    # a scenario of the suite without a DPO row: refused by name, one line
+    data = json.loads(Path(report).read_text())
+    data["summary"] = [e for e in data["summary"] if not (
+        e["scenario"] == "hopper-padded-noisy-0.1" and e["loss"].startswith("dpo"))]
+    Path(report).write_text(json.dumps(data))
+    proc = subprocess.run([sys.executable, SCRIPT, report, "--candidate", "lf-x", "--suite",
+                           suite], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "hopper-padded-noisy-0.1: the reports have no DPO row" in proc.stderr
