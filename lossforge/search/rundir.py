@@ -117,13 +117,21 @@ def properties_of(spec: dict) -> dict | None:
 
 
 def hall_of_fame(state: dict, k: int) -> list[dict]:
+    """The ``k`` best losses: those scored on every unit of the top rung first, by that score;
+    then those racing dropped there (suite runs: an estimate on part of the units, never the
+    best), then the rest, each by the first rung's score."""
     ladder = state["ladder"]
     top, first = ladder[-1], ladder[0]
     items = [(lid, rec) for lid, rec in state["losses"].items()
              if not math.isnan(_score(rec, first))]
-    items.sort(key=lambda it: (math.isnan(_score(it[1], top)),
-                               -(_score(it[1], top) if not math.isnan(_score(it[1], top)) else 0),
-                               -_score(it[1], first), it[1]["complexity"], it[0]))
+
+    def key(it):
+        lid, rec = it
+        at_top = _score(rec, top)
+        tier = 2 if math.isnan(at_top) else 1 if rec[top].get("suite", {}).get("raced_out") else 0
+        return (tier, -(at_top if tier < 2 else 0), -_score(rec, first), rec["complexity"], lid)
+
+    items.sort(key=key)
     return [_row(lid, rec, ladder) for lid, rec in items[:k]]
 
 

@@ -117,3 +117,27 @@ def test_an_incumbent_drops_newcomers_worse_than_it_and_keeps_a_better_one():
     assert out[0]["raced_out"] and out[1]["raced_out"] and not out[2]["raced_out"]
     assert out[2]["units"] == n_u and evals < 3 * n_u
     assert not alone[0]["raced_out"] and evals_alone == n_u   # nobody to lose to
+
+
+def test_the_hall_of_fame_ranks_a_loss_racing_dropped_below_every_fully_scored_one():
+    """A raced-out loss keeps an estimate on the units it saw; even when that estimate is the
+    highest, the loss scored on every unit of the top rung ranks first (the declared winner
+    rule of benchmarks/results/v2-plan.md: the hall of fame's best at the full rung), the
+    dropped one next, and a loss without a top-rung score last, whatever its first rung says."""
+    from lossforge.search.rundir import hall_of_fame
+
+    def rec(name, screen, full=None, raced_out=False):
+        fit = lambda s: {"status": "ok", "score": s, "suite": {"raced_out": raced_out}}  # noqa: E731
+        r = {"name": name, "complexity": 3, "h": "p", "phi_inv": "p", "phi_tilde": "l",
+             "spec": {"name": name, "beta": 0.1, "aggregation": "mean"}, "born": 0, "origin": "init", "tree": "p",
+             "properties": {"given": True}, "screen": fit(screen)}
+        if full is not None:
+            r["full"] = fit(full)
+        return r
+
+    state = {"ladder": ["screen", "full"],
+             "losses": {"a": rec("full-scored", 1.0, full=5.0),
+                        "b": rec("dropped", 2.0, full=9.0, raced_out=True),
+                        "c": rec("screen-only", 50.0)}}
+    assert [r["name"] for r in hall_of_fame(state, 3)] == ["full-scored", "dropped",
+                                                           "screen-only"]
