@@ -11,11 +11,20 @@
 #                                                      # shortcut baselines at screen; test: labels only)
 #   bash benchmarks/v2_mujoco.sh reference             # tuned baselines on the suite search's units
 #   bash benchmarks/v2_mujoco.sh search                # the declared suite search (issue 19), resumes
+#   bash benchmarks/v2_mujoco.sh candidates [S ...]    # its winner + the declared candidates: their
+#                                                      # learning rate tuned per train scenario (+ edges)
+#   bash benchmarks/v2_mujoco.sh confirm-train [S ...] # draws 1-5 x seeds 0-2: tuned baselines, fixed
+#                                                      # rows, candidates -> confirm-v2-train.jsonl
+#   bash benchmarks/v2_mujoco.sh test-tune [S ...]     # test suite: the shortlist + the candidates' sweep
+#   bash benchmarks/v2_mujoco.sh test-confirm [S ...]  # test suite: draws 1-5 -> confirm-v2-test.jsonl
+#   bash benchmarks/v2_mujoco.sh headline              # each candidate against the field, per suite
 #   bash benchmarks/v2_mujoco.sh es-vs-gp              # GP vs ES, same slots, equal evaluations (19)
 #
-# Later steps (candidates' sweeps, confirmations, the test suite) join this file as
-# they are reached; v2-plan.md lists them. Environment: NICE (default 15), WORKERS (default 1),
-# RESULTS (default benchmarks/results: point a clone that runs the jobs at the main checkout's).
+# Steps with scenarios take the suite's by default, in turn; two jobs on two cores can share a
+# step (rows files are shareable), better on different scenarios. `candidates` runs in the
+# checkout that ran `search` (its run directory is there, under runs/). Environment: NICE
+# (default 15), WORKERS (default 1), RESULTS (default benchmarks/results: point a clone that runs
+# the jobs at the main checkout's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${RESULTS:-benchmarks/results}
@@ -28,40 +37,51 @@ run() { echo "+ $*" >&2; nice -n "${NICE:-15}" "$@"; }
 # A sweep file this script writes is named by the rows it makes as benchmarks/sweeps/<file> of the
 # checkout that runs; with RESULTS in another checkout it is copied there too.
 keep() { [ "$R" = benchmarks/results ] || cp "$1" "$R/../sweeps/"; }
-exists() { [ -e "$1" ] || [ -e "$R/../$(basename "$(dirname "$1")")/$(basename "$1")" ]; }
-# The picks of a train scenario: merged with its edge extension once that is declared (its sweep
-# file exists); refuses while the extension is unfinished.
+where() { [ -e "$1" ] && echo "$1" || echo "$R/../$(basename "$(dirname "$1")")/$(basename "$1")"; }
+exists() { [ -e "$(where "$1")" ]; }
+# The picks of a train scenario S (PREFIX "" the baselines', "cand-" the candidates'): merged with
+# its edge extension once that is declared (its sweep file exists); refuses while it is unfinished.
 picks() {
-  if exists "benchmarks/sweeps/v2-ext-$1.toml" || [ -e "$R/sweep-v2-merged-$1.tuned.json" ]; then
-    [ -e "$R/sweep-v2-merged-$1.tuned.json" ] || {
-      echo "$1: its edge extension is not finished (run: $0 sweep $1)" >&2; exit 1; }
-    echo "$R/sweep-v2-merged-$1.tuned.json"
+  local s=$1 p=${2:-} step=${3:-sweep}
+  if exists "benchmarks/sweeps/v2-${p}ext-$s.toml" || [ -e "$R/sweep-v2-${p}merged-$s.tuned.json" ]
+  then
+    [ -e "$R/sweep-v2-${p}merged-$s.tuned.json" ] || {
+      echo "$s: its edge extension is not finished (run: $0 $step $s)" >&2; exit 1; }
+    echo "$R/sweep-v2-${p}merged-$s.tuned.json"
   else
-    echo "$R/sweep-v2-$1.tuned.json"
+    echo "$R/sweep-v2-${p}$s.tuned.json"
   fi
 }
+# tune FILE PREFIX S [EXTEND]: the declared sweep FILE on S's tuning draw (rows sweep-v2-PREFIX-S),
+# its picks, and with EXTEND the declared edge extension (v2-plan.md): extend -> sweep -> tuned ->
+# merge into sweep-v2-PREFIXmerged-S.tuned.json.
+tune() {
+  local file=$1 p=$2 s=$3
+  run python benchmarks/baselines.py sweep "$file" --scenarios "$s" --budget full \
+      --workers "${WORKERS:-1}" --out "$R/sweep-v2-$p$s.jsonl"
+  run python benchmarks/baselines.py tuned "$R/sweep-v2-$p$s.jsonl"
+  [ -n "${4:-}" ] || return 0
+  local ext=benchmarks/sweeps/v2-${p}ext-$s.toml
+  if ! exists "$ext"; then
+    run python benchmarks/baselines.py extend "$R/sweep-v2-$p$s.tuned.json" --out "$ext"
+    [ ! -e "$ext" ] || keep "$ext"      # not written: no pick can move past an edge
+  fi
+  if [ -e "$ext" ]; then
+    run python benchmarks/baselines.py sweep "$ext" --scenarios "$s" --budget full \
+        --workers "${WORKERS:-1}" --out "$R/sweep-v2-${p}ext-$s.jsonl"
+    run python benchmarks/baselines.py tuned "$R/sweep-v2-${p}ext-$s.jsonl"
+    run python benchmarks/baselines.py merge "$R/sweep-v2-$p$s.tuned.json" \
+        "$R/sweep-v2-${p}ext-$s.tuned.json" --out "$R/sweep-v2-${p}merged-$s.tuned.json"
+  fi
+}
+search_dir() { ls -d runs/v2-suite-search/*-suite-train-s0 2>/dev/null | tail -n 1 || true; }
+CAND=benchmarks/sweeps/v2-candidates.toml
 
-case "${1:-}" in
+step=${1:-}
+[ $# -eq 0 ] || shift    # the step's scenarios, if any, are "$@"
+case "$step" in
   sweep)
-    shift
-    for s in "${@:-${TRAIN[@]}}"; do
-      run python benchmarks/baselines.py sweep benchmarks/sweeps/v2.toml --scenarios "$s" \
-          --budget full --workers "${WORKERS:-1}" --out "$R/sweep-v2-$s.jsonl"
-      run python benchmarks/baselines.py tuned "$R/sweep-v2-$s.jsonl"
-      # the declared edge extension (v2-plan.md): one grid step past each pick on an edge
-      ext=benchmarks/sweeps/v2-ext-$s.toml
-      if ! exists "$ext"; then
-        run python benchmarks/baselines.py extend "$R/sweep-v2-$s.tuned.json" --out "$ext"
-        [ ! -e "$ext" ] || keep "$ext"      # not written: no pick can move past an edge
-      fi
-      if [ -e "$ext" ]; then
-        run python benchmarks/baselines.py sweep "$ext" --scenarios "$s" --budget full \
-            --workers "${WORKERS:-1}" --out "$R/sweep-v2-ext-$s.jsonl"
-        run python benchmarks/baselines.py tuned "$R/sweep-v2-ext-$s.jsonl"
-        run python benchmarks/baselines.py merge "$R/sweep-v2-$s.tuned.json" \
-            "$R/sweep-v2-ext-$s.tuned.json" --out "$R/sweep-v2-merged-$s.tuned.json"
-      fi
-    done ;;
+    for s in "${@:-${TRAIN[@]}}"; do tune benchmarks/sweeps/v2.toml "" "$s" extend; done ;;
   shortlist)
     # refuses unless every train scenario is tuned; written once, before any test-suite run
     if exists benchmarks/sweeps/v2-test.toml; then
@@ -89,7 +109,7 @@ case "${1:-}" in
   search)
     # declared in v2-plan.md ("Step 3"); the same command resumes the run it started
     runs=runs/v2-suite-search    # this search's own runs directory: one run in it
-    dir=$(ls -d "$runs"/*-suite-train-s0 2>/dev/null | tail -n 1 || true)
+    dir=$(search_dir)
     if [ -n "$dir" ]; then
       run python -m lossforge.search --resume "$dir" --workers "${WORKERS:-2}"
     else
@@ -100,6 +120,54 @@ case "${1:-}" in
           --population 16 --generations 8 --budget full --seed 0 --workers "${WORKERS:-2}" \
           --runs-dir "$runs" --purpose "v2-plan step 3: the declared suite search (issue 19)"
     fi ;;
+  candidates)
+    # plan step 3, after the search: its winner by the declared rule (suite_winner.py refuses an
+    # unfinished run or one with fewer than two losses at full) joins the three declared
+    # candidates in one sweep file, written once; each train scenario tunes their learning rate
+    # as it tuned the baselines (tuning draw, seeds 100-102, halving, the edge extension)
+    if ! exists "$CAND"; then
+      dir=$(search_dir)
+      [ -n "$dir" ] || { echo "candidates: no suite search run here (run: $0 search)" >&2; exit 1; }
+      run python benchmarks/suite_winner.py "$dir" --sweep "$CAND"
+      keep "$CAND"
+      [ "$R" = benchmarks/results ] || cp -n benchmarks/results/winners/*.json "$R/winners/"
+    fi
+    for s in "${@:-${TRAIN[@]}}"; do tune "$CAND" cand- "$s" extend; done ;;
+  confirm-train)
+    # plan step 4: draws 1-5 x seeds 0-2 (confirm's defaults), every tuned baseline and candidate
+    # at its merged pick, the fixed rows; one file for the suite (Holm across its scenarios)
+    for s in "${@:-${TRAIN[@]}}"; do
+      base=$(picks "$s"); cand=$(picks "$s" cand- candidates)   # (a refusal stops here)
+      run python benchmarks/baselines.py confirm --tuned "$base" --tuned "$cand" --scenarios "$s" \
+          --workers "${WORKERS:-1}" --out "$R/confirm-v2-train.jsonl"
+    done ;;
+  test-tune)
+    # plan step 5 (Cut 2): each test scenario tunes the baselines on the train suite's shortlist
+    # and the candidates on their declared rates, both on its tuning draw; no edge extension
+    exists benchmarks/sweeps/v2-test.toml || { echo "test-tune: no shortlist (run: $0 shortlist)" >&2; exit 1; }
+    exists "$CAND" || { echo "test-tune: no candidates' sweep (run: $0 candidates)" >&2; exit 1; }
+    for s in "${@:-${TEST[@]}}"; do
+      tune benchmarks/sweeps/v2-test.toml test- "$s"
+      tune "$CAND" cand- "$s"
+    done ;;
+  test-confirm)
+    for s in "${@:-${TEST[@]}}"; do
+      run python benchmarks/baselines.py confirm --tuned "$R/sweep-v2-test-$s.tuned.json" \
+          --tuned "$R/sweep-v2-cand-$s.tuned.json" --scenarios "$s" \
+          --workers "${WORKERS:-1}" --out "$R/confirm-v2-test.jsonl"
+    done ;;
+  headline)
+    # each candidate against the field on each suite, per scenario and on the suite mean
+    exists "$CAND" || { echo "headline: no candidates' sweep (run: $0 candidates)" >&2; exit 1; }
+    cands=$(python -c 'import sys, tomllib; print(*tomllib.load(open(sys.argv[1], "rb"))["candidates"])' \
+            "$(where "$CAND")")
+    for suite in train test; do
+      [ -e "$R/confirm-v2-$suite.confirm.json" ] || { echo "headline: no $suite confirmation yet" >&2; continue; }
+      for c in $cands; do
+        run python benchmarks/headline.py "$R/confirm-v2-$suite.confirm.json" --candidate "$c" \
+            --suite "benchmarks/suites/$suite.toml" --out "$R/headline-v2-$suite-$c.md"
+      done
+    done ;;
   es-vs-gp)
     # declared in v2-plan.md ("GP vs ES"); each part resumes (or is redone whole: the re-scores)
     S=hopper-padded-mixed-quality; runs=runs/v2-es-vs-gp; W=${WORKERS:-1}
@@ -128,6 +196,6 @@ case "${1:-}" in
         --gp "$gp" --budget full --workers "$W"
     run python benchmarks/es_vs_gp.py table --es "$es" --gp "$gp" --out "$R" ;;
   *)
-    sed -n '2,18p' "$0" >&2
+    sed -n '2,31p' "$0" >&2
     exit 2 ;;
 esac

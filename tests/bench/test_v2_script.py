@@ -1,8 +1,10 @@
 """benchmarks/v2_mujoco.sh, the plan's driver, with a stand-in ``python`` that records each
 command instead of running it (``python -c`` still runs: the script reads the suites with it).
 What is checked is the script's own logic: which tuned file each step takes (the merged picks
-once an edge extension is declared, a refusal while it is unfinished), and that a sweep file
-written in a clone is copied to the checkout its RESULTS point at."""
+once an edge extension is declared, a refusal while it is unfinished), that a sweep file
+written in a clone is copied to the checkout its RESULTS point at, and that the later steps
+(candidates, confirmations, test tuning, headline) refuse until what they need exists and
+then run the declared commands on the declared files."""
 
 from __future__ import annotations
 
@@ -19,8 +21,15 @@ TRAIN = ["hopper-padded-mixed-quality", "hopper-padded-noisy-0.3", "hopper-padde
 FAKE = """#!/bin/bash
 if [ "$1" = -c ]; then exec "{python}" "$@"; fi
 echo "$*" >> "{log}"
-# extend writes its sweep file (--out), as the real command does when a pick is on an edge
+# extend writes its sweep file (--out), as the real command does when a pick is on an edge;
+# suite_winner.py its candidates' sweep file (--sweep), with two candidates
 if [ "$2" = extend ]; then while [ $# -gt 0 ]; do [ "$1" = --out ] && echo x > "$2"; shift; done; fi
+if [ "$(basename "$1")" = suite_winner.py ]; then
+  while [ $# -gt 0 ]; do
+    [ "$1" = --sweep ] && printf '[candidates.lf-w]\nspec = "w"\n[candidates.lf-69d0421b]\nspec = "x"\n' > "$2"
+    shift
+  done
+fi
 exit 0
 """
 
@@ -91,3 +100,81 @@ def test_a_clone_writes_rows_to_results_and_copies_its_sweep_files_there(tmp_pat
     assert _run(root, env, "sweep", "hopper-padded-clean").returncode == 0
     assert [c.split()[1] for c in log.read_text().splitlines()] == [
         "sweep", "tuned", "sweep", "tuned", "merge"]
+
+
+def _steps(log: Path) -> list[str]:
+    calls = log.read_text().splitlines() if log.exists() else []
+    log.unlink(missing_ok=True)
+    return calls
+
+
+def test_candidates_need_the_search_then_tune_like_the_baselines(tmp_path):
+    root, log, env = _tree(tmp_path)
+    r = _run(root, env, "candidates", "hopper-padded-clean")
+    assert r.returncode != 0 and "no suite search run here" in r.stderr and not log.exists()
+    run_dir = root / "runs" / "v2-suite-search" / "20261205-000000-suite-train-s0"
+    run_dir.mkdir(parents=True)
+    r = _run(root, env, "candidates", "hopper-padded-clean")
+    assert r.returncode == 0, r.stderr
+    calls = _steps(log)
+    assert calls[0] == (f"benchmarks/suite_winner.py runs/v2-suite-search/{run_dir.name} "
+                        "--sweep benchmarks/sweeps/v2-candidates.toml")
+    assert [c.split()[1] for c in calls[1:]] == ["sweep", "tuned", "extend", "sweep", "tuned",
+                                                  "merge"]
+    assert calls[1].startswith("benchmarks/baselines.py sweep benchmarks/sweeps/v2-candidates.toml")
+    assert calls[1].endswith("--out benchmarks/results/sweep-v2-cand-hopper-padded-clean.jsonl")
+    assert "sweep benchmarks/sweeps/v2-cand-ext-hopper-padded-clean.toml" in calls[4]
+    assert calls[6].endswith(
+        "--out benchmarks/results/sweep-v2-cand-merged-hopper-padded-clean.tuned.json")
+    # the winner is named once: a second run resumes the sweeps without suite_winner.py
+    assert _run(root, env, "candidates", "hopper-padded-clean").returncode == 0
+    assert "suite_winner.py" not in "\n".join(_steps(log))
+
+
+def test_confirmations_take_both_picks_and_refuse_an_unfinished_candidates_extension(tmp_path):
+    root, log, env = _tree(tmp_path)
+    res, sweeps = root / "benchmarks" / "results", root / "benchmarks" / "sweeps"
+    s = "hopper-padded-clean"
+    (sweeps / f"v2-cand-ext-{s}.toml").write_text("x")      # declared, not merged yet
+    r = _run(root, env, "confirm-train", s)
+    assert r.returncode != 0 and not log.exists()
+    assert f"{s}: its edge extension is not finished (run: " in r.stderr
+    assert r.stderr.rstrip().endswith(f"candidates {s})")
+    (res / f"sweep-v2-cand-merged-{s}.tuned.json").write_text("{}")
+    assert _run(root, env, "confirm-train", s).returncode == 0
+    (call,) = _steps(log)
+    assert call == (f"benchmarks/baselines.py confirm --tuned benchmarks/results/sweep-v2-{s}"
+                    f".tuned.json --tuned benchmarks/results/sweep-v2-cand-merged-{s}.tuned.json "
+                    f"--scenarios {s} --workers 1 --out benchmarks/results/confirm-v2-train.jsonl")
+
+
+def test_test_suite_steps_need_the_shortlist_and_the_candidates_then_never_extend(tmp_path):
+    root, log, env = _tree(tmp_path)
+    sweeps = root / "benchmarks" / "sweeps"
+    t = "hopper-padded-noisy-0.15"
+    r = _run(root, env, "test-tune", t)
+    assert r.returncode != 0 and "no shortlist" in r.stderr and not log.exists()
+    (sweeps / "v2-test.toml").write_text("x")
+    r = _run(root, env, "test-tune", t)
+    assert r.returncode != 0 and "no candidates' sweep" in r.stderr and not log.exists()
+    (sweeps / "v2-candidates.toml").write_text('[candidates.lf-w]\nspec = "w"\n'
+                                               '[candidates.lf-9ccbeb81]\nspec = "x"\n')
+    assert _run(root, env, "test-tune", t).returncode == 0
+    calls = _steps(log)
+    assert [c.split()[1:3] for c in calls] == [
+        ["sweep", "benchmarks/sweeps/v2-test.toml"], ["tuned", f"benchmarks/results/sweep-v2-test-{t}.jsonl"],
+        ["sweep", "benchmarks/sweeps/v2-candidates.toml"], ["tuned", f"benchmarks/results/sweep-v2-cand-{t}.jsonl"]]
+    assert _run(root, env, "test-confirm", t).returncode == 0
+    (call,) = _steps(log)
+    assert (f"--tuned benchmarks/results/sweep-v2-test-{t}.tuned.json --tuned "
+            f"benchmarks/results/sweep-v2-cand-{t}.tuned.json --scenarios {t}") in call
+    assert call.endswith("--out benchmarks/results/confirm-v2-test.jsonl")
+    # headline: every candidate of the sweep file, on each suite with a confirmation
+    (root / "benchmarks" / "results" / "confirm-v2-test.confirm.json").write_text("{}")
+    r = _run(root, env, "headline")
+    assert r.returncode == 0, r.stderr
+    assert "no train confirmation yet" in r.stderr
+    assert _steps(log) == [
+        f"benchmarks/headline.py benchmarks/results/confirm-v2-test.confirm.json --candidate {c} "
+        f"--suite benchmarks/suites/test.toml --out benchmarks/results/headline-v2-test-{c}.md"
+        for c in ("lf-w", "lf-9ccbeb81")]

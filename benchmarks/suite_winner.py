@@ -1,0 +1,122 @@
+"""The suite search's winner, by the rule declared in benchmarks/results/v2-plan.md (Step 3),
+and the candidates' learning-rate sweep file it joins:
+
+    python benchmarks/suite_winner.py runs/v2-suite-search/<run> \
+        --sweep benchmarks/sweeps/v2-candidates.toml
+
+The rule: the winner is the hall of fame's best at the full rung (the top of the run's ladder),
+among the losses scored on every unit of it (racing's dropped losses are not; the hall of fame
+ranks them below). The run must have finished its generations, and if fewer than two losses
+reached the full rung the run is reported as such, not extended: the script refuses and says so.
+
+Writes (refusing to overwrite either):
+- ``benchmarks/results/winners/<loss id>.json``: the winner's spec with its run, full-rung score
+  and the rule, in the layout of the other winner files (``cells.load_spec_file`` reads it);
+- the sweep file: the declared candidates (the winner, lf-69d0421b, lf-9ccbeb81, lf-cf853722),
+  each tuned on its learning rate only, with ``benchmarks/sweeps/v2.toml``'s learning rates and
+  halving, so a candidate chooses from what the baselines chose from.
+Only the run's JSON files are read (checksummed result files; nothing is unpickled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
+
+from tuning import read_sweep  # noqa: E402
+
+from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
+from lossforge.runfiles import read_checked, read_json  # noqa: E402
+
+#: the candidates v2-plan.md declared next to the suite search's winner (Step 3)
+DECLARED = ("lf-69d0421b", "lf-9ccbeb81", "lf-cf853722")
+WINNERS = "benchmarks/results/winners"
+BASE_SWEEP = "benchmarks/sweeps/v2.toml"
+
+
+def winner(run_dir: Path) -> tuple[dict, str, int]:
+    """(the winner's hall-of-fame row, the top rung, losses scored on all of it), or a
+    ConfigError saying why the run has no winner under the rule."""
+    config = read_json(run_dir / "config.json")
+    hof, _ = read_checked(run_dir / "hall_of_fame.json")
+    wanted = config.get("config", {}).get("generations")
+    if wanted is None or hof.get("generation") != wanted:
+        raise ConfigError(f"{run_dir}: the search has run {hof.get('generation')} of {wanted} "
+                          "generations; resume it to the end first")
+    top = hof["ladder"][-1]
+
+    def complete(row: dict) -> bool:
+        f = row.get(top)
+        return bool(f) and f.get("status") == "ok" and f.get("score") is not None \
+            and not f.get("suite", {}).get("raced_out")
+
+    full = [r for r in hof["hall_of_fame"] if complete(r)]
+    if len(full) < 2:
+        raise ConfigError(f"{run_dir}: {len(full)} loss(es) scored on every unit of the "
+                          f"'{top}' rung; the declared rule needs two or more to name a winner "
+                          "(report the run as such; it is not extended)")
+    return full[0], top, len(full)   # the hall of fame is in rank order
+
+
+def sweep_text(name: str, spec_path: str) -> str:
+    base = tomllib.loads((ROOT / BASE_SWEEP).read_text())
+    keep = read_sweep(ROOT / BASE_SWEEP).keep   # (checked: the file is a valid sweep)
+    lrs = base["lr"]
+    lines = ["# Benchmark v2: the candidates' learning-rate sweep (v2-plan.md, Step 3), written by",
+             "# benchmarks/suite_winner.py. Each candidate's formula is fixed; its learning rate",
+             f"# is its only knob, from {BASE_SWEEP}'s rates with its halving, as the baselines'.",
+             f'description = "Benchmark v2 candidates: the suite search winner {name} and the '
+             'three declared ones, learning rate only"',
+             f"lr = [{', '.join(repr(v) for v in lrs)}]", ""]
+    for cand, path in [(name, spec_path)] + [(c, f"{WINNERS}/{c}.json") for c in DECLARED]:
+        lines += [f"[candidates.{cand}]", f'spec = "{path}"', ""]
+    if keep is not None:
+        lines += ["[halving]", f"keep = {keep}"]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run_dir", help="the suite search's run directory")
+    ap.add_argument("--sweep", required=True, help="the candidates' sweep file to write")
+    ap.add_argument("--winners", default=WINNERS, help=f"where the winner's spec goes (default "
+                                                      f"{WINNERS}, relative to the repository)")
+    args = ap.parse_args(argv)
+    try:
+        run_dir = Path(args.run_dir)
+        row, top, n_full = winner(run_dir)
+        name = row["name"]
+        spec_rel = f"{args.winners}/{name}.json"
+        spec_file, sweep_file = ROOT / spec_rel, Path(args.sweep)   # (ROOT / an absolute path:
+                                                                    # that path)
+        for f in (spec_file, sweep_file):
+            if f.exists():
+                raise ConfigError(f"{f}: exists (the winner is named once); remove it by hand "
+                                  "only if it came from another run")
+        fit = row[top]
+        doc = {"spec": row["spec"],
+               "source": f"{run_dir} ({name}, hall of fame rank 1 of {n_full} losses scored on "
+                         f"every unit of the '{top}' rung)",
+               "score": {"rung": top, "score": fit["score"], "ci95": fit.get("ci95")},
+               "rule": "v2-plan.md Step 3: the hall of fame's best at the full rung"}
+        spec_file.parent.mkdir(parents=True, exist_ok=True)
+        spec_file.write_text(json.dumps(doc, indent=1) + "\n")
+        sweep_file.write_text(sweep_text(name, spec_rel))
+        read_sweep(sweep_file)   # every candidate's spec loads and holds its name
+    except (LossforgeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"winner {name}: {row['loss']}  ({top}: {fit['score']:.2f}); wrote {spec_file} and "
+          f"{sweep_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

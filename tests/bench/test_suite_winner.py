@@ -1,0 +1,74 @@
+"""``benchmarks/suite_winner.py``: the declared winner rule of v2-plan.md (Step 3) on constructed
+run directories: refused before the search's last generation and with fewer than two losses
+scored on every unit of the full rung; otherwise the best of those (not a raced-out loss with a
+higher partial estimate) becomes a spec file and joins the declared candidates' sweep file,
+whose learning rates and halving are v2.toml's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from lossforge.runfiles import write_checked
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = str(REPO / "benchmarks" / "suite_winner.py")
+
+
+def _row(name, full, raced_out=False):
+    spec = dict(json.loads((REPO / "benchmarks/results/winners/lf-cf853722.json")
+                           .read_text())["spec"], name=name)
+    fit = None if full is None else {"status": "ok", "score": full, "ci95": 0.5,
+                                     "suite": {"raced_out": raced_out}}
+    return {"name": name, "loss": f"L of {name}", "spec": spec,
+            "screen": {"status": "ok", "score": 1.0}, "full": fit}
+
+
+def _run(tmp_path, rows, generation=8):
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"config": {"generations": 8}}))
+    write_checked(d / "hall_of_fame.json", {"ladder": ["screen", "full"],
+                                            "generation": generation, "hall_of_fame": rows})
+    return d
+
+
+def _call(tmp_path, run):
+    return subprocess.run([sys.executable, SCRIPT, str(run), "--sweep",
+                           str(tmp_path / "cand.toml"), "--winners", str(tmp_path / "w")],
+                          capture_output=True, text=True, cwd=REPO)
+
+
+@pytest.mark.parametrize("rows,generation,said", [
+    ([_row("lf-aaaa0001", 3.0), _row("lf-aaaa0002", 2.0)], 7, "has run 7 of 8 generations"),
+    ([_row("lf-aaaa0001", 9.0, raced_out=True), _row("lf-aaaa0002", 2.0),
+      _row("lf-aaaa0003", None)], 8, "1 loss(es) scored on every unit of the 'full' rung")])
+def test_refused_without_a_winner_under_the_rule(tmp_path, rows, generation, said):
+    proc = _call(tmp_path, _run(tmp_path, rows, generation))
+    assert proc.returncode == 2 and said in proc.stderr and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "cand.toml").exists() and not (tmp_path / "w").exists()
+
+
+def test_the_winner_joins_the_declared_candidates_with_v2s_rates(tmp_path):
+    # rank order of the hall of fame: the raced-out loss ranks below the complete ones
+    rows = [_row("lf-aaaa0001", 4.0), _row("lf-aaaa0002", 3.0),
+            _row("lf-aaaa0003", 9.0, raced_out=True)]
+    proc = _call(tmp_path, _run(tmp_path, rows))
+    assert proc.returncode == 0, proc.stderr
+    spec = json.loads((tmp_path / "w" / "lf-aaaa0001.json").read_text())
+    assert spec["spec"]["name"] == "lf-aaaa0001" and spec["score"]["score"] == 4.0
+    sweep = tomllib.loads((tmp_path / "cand.toml").read_text())
+    v2 = tomllib.loads((REPO / "benchmarks/sweeps/v2.toml").read_text())
+    assert sweep["lr"] == v2["lr"] and sweep["halving"] == v2["halving"]
+    assert list(sweep["candidates"]) == ["lf-aaaa0001", "lf-69d0421b", "lf-9ccbeb81",
+                                         "lf-cf853722"]
+    assert "baselines" not in sweep
+    # named once: a second call refuses instead of overwriting
+    (tmp_path / "x").mkdir()
+    again = _call(tmp_path, _run(tmp_path / "x", rows))
+    assert again.returncode == 2 and "exists (the winner is named once)" in again.stderr
