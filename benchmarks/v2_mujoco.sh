@@ -17,6 +17,8 @@
 #                                                      # rows, candidates -> confirm-v2-train.jsonl
 #   bash benchmarks/v2_mujoco.sh test-tune [S ...]     # test suite: the shortlist + the candidates' sweep
 #   bash benchmarks/v2_mujoco.sh test-confirm [S ...]  # test suite: draws 1-5 -> confirm-v2-test.jsonl
+#   bash benchmarks/v2_mujoco.sh ablate [S ...]        # the winner's slots ablated (issue 19): arms
+#                                                      # tuned, then confirmed beside confirm-train's rows
 #   bash benchmarks/v2_mujoco.sh headline              # each candidate against the field, per suite
 #   bash benchmarks/v2_mujoco.sh es-vs-gp              # GP vs ES, same slots, equal evaluations (19)
 #
@@ -156,6 +158,30 @@ case "$step" in
           --tuned "$R/sweep-v2-cand-$s.tuned.json" --scenarios "$s" \
           --workers "${WORKERS:-1}" --out "$R/confirm-v2-test.jsonl"
     done ;;
+  ablate)
+    # declared in v2-plan.md (session 15): each slot of the suite winner replaced in turn
+    # (ablate.py specs), every arm tuned on v2.toml's rates (all rates, all tuning seeds), then
+    # confirmed on the train suite's draws 1-5 in confirm-train's file (its rows are reused)
+    exists "$CAND" || { echo "ablate: no candidates' sweep (run: $0 candidates)" >&2; exit 1; }
+    w=$(python -c 'import sys, tomllib; print(next(iter(tomllib.load(open(sys.argv[1], "rb"))["candidates"])))' \
+        "$(where "$CAND")")
+    ab=benchmarks/sweeps/v2-ablate-$w.toml
+    if ! exists "$ab"; then
+      lrs=$(python -c 'import tomllib; print(*tomllib.load(open("benchmarks/sweeps/v2.toml", "rb"))["lr"], sep=",")')
+      run python benchmarks/ablate.py specs "benchmarks/results/winners/$w.json" \
+          --out-dir benchmarks/results/ablations --sweep-out "$ab" --lr "$lrs" --without-full
+      keep "$ab"
+      [ "$R" = benchmarks/results ] || cp -n benchmarks/results/ablations/"$w"-*.json "$R/ablations/"
+    fi
+    for s in "${@:-${TRAIN[@]}}"; do
+      tune "$ab" ablate- "$s"
+      base=$(picks "$s"); cand=$(picks "$s" cand- candidates)
+      run python benchmarks/baselines.py confirm --tuned "$base" --tuned "$cand" \
+          --tuned "$R/sweep-v2-ablate-$s.tuned.json" --scenarios "$s" \
+          --workers "${WORKERS:-1}" --out "$R/confirm-v2-train.jsonl"
+    done
+    run python benchmarks/ablate.py table "$R/confirm-v2-train.confirm.json" --loss "$w" \
+        --out "$R/ablation-v2-train-$w.md" ;;
   headline)
     # each candidate against the field on each suite, per scenario and on the suite mean
     exists "$CAND" || { echo "headline: no candidates' sweep (run: $0 candidates)" >&2; exit 1; }
@@ -196,6 +222,6 @@ case "$step" in
         --gp "$gp" --budget full --workers "$W"
     run python benchmarks/es_vs_gp.py table --es "$es" --gp "$gp" --out "$R" ;;
   *)
-    sed -n '2,31p' "$0" >&2
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2
     exit 2 ;;
 esac

@@ -22,11 +22,11 @@ FAKE = """#!/bin/bash
 if [ "$1" = -c ]; then exec "{python}" "$@"; fi
 echo "$*" >> "{log}"
 # extend writes its sweep file (--out), as the real command does when a pick is on an edge;
-# suite_winner.py its candidates' sweep file (--sweep), with two candidates
+# suite_winner.py its candidates' sweep file (--sweep) and ablate.py specs its sweep (--sweep-out)
 if [ "$2" = extend ]; then while [ $# -gt 0 ]; do [ "$1" = --out ] && echo x > "$2"; shift; done; fi
-if [ "$(basename "$1")" = suite_winner.py ]; then
+if [ "$(basename "$1")" = suite_winner.py ] || [ "$(basename "$1")" = ablate.py ]; then
   while [ $# -gt 0 ]; do
-    [ "$1" = --sweep ] && printf '[candidates.lf-w]\nspec = "w"\n[candidates.lf-69d0421b]\nspec = "x"\n' > "$2"
+    [ "$1" = --sweep ] || [ "$1" = --sweep-out ] && printf '[candidates.lf-w]\nspec = "w"\n[candidates.lf-69d0421b]\nspec = "x"\n' > "$2"
     shift
   done
 fi
@@ -178,3 +178,29 @@ def test_test_suite_steps_need_the_shortlist_and_the_candidates_then_never_exten
         f"benchmarks/headline.py benchmarks/results/confirm-v2-test.confirm.json --candidate {c} "
         f"--suite benchmarks/suites/test.toml --out benchmarks/results/headline-v2-test-{c}.md"
         for c in ("lf-w", "lf-9ccbeb81")]
+
+
+def test_ablate_tunes_the_winners_arms_on_v2s_rates_and_confirms_them_beside_the_rest(tmp_path):
+    root, log, env = _tree(tmp_path)
+    shutil.copy(REPO / "benchmarks" / "sweeps" / "v2.toml", root / "benchmarks" / "sweeps")
+    r = _run(root, env, "ablate", "hopper-padded-clean")
+    assert r.returncode != 0 and "no candidates' sweep" in r.stderr and not log.exists()
+    (root / "benchmarks" / "sweeps" / "v2-candidates.toml").write_text(
+        '[candidates.lf-w]\nspec = "w"\n[candidates.lf-69d0421b]\nspec = "x"\n')
+    r = _run(root, env, "ablate", "hopper-padded-clean")
+    assert r.returncode == 0, r.stderr
+    calls = _steps(log)
+    # the first candidate is the search's winner; the arms' rates are v2.toml's
+    assert calls[0] == ("benchmarks/ablate.py specs benchmarks/results/winners/lf-w.json "
+                        "--out-dir benchmarks/results/ablations --sweep-out "
+                        "benchmarks/sweeps/v2-ablate-lf-w.toml --lr 0.0001,0.0003,0.001 "
+                        "--without-full")
+    assert calls[1].startswith("benchmarks/baselines.py sweep benchmarks/sweeps/v2-ablate-lf-w.toml")
+    assert calls[2] == "benchmarks/baselines.py tuned benchmarks/results/sweep-v2-ablate-hopper-padded-clean.jsonl"
+    assert ("--tuned benchmarks/results/sweep-v2-hopper-padded-clean.tuned.json --tuned "
+            "benchmarks/results/sweep-v2-cand-hopper-padded-clean.tuned.json --tuned "
+            "benchmarks/results/sweep-v2-ablate-hopper-padded-clean.tuned.json") in calls[3]
+    assert calls[3].endswith("--out benchmarks/results/confirm-v2-train.jsonl")
+    assert calls[4] == ("benchmarks/ablate.py table benchmarks/results/confirm-v2-train.confirm.json"
+                        " --loss lf-w --out benchmarks/results/ablation-v2-train-lf-w.md")
+    assert len(calls) == 5
