@@ -21,6 +21,8 @@
 #                                                      # tuned, then confirmed beside confirm-train's rows
 #   bash benchmarks/v2_mujoco.sh headline              # each candidate against the field, per suite
 #   bash benchmarks/v2_mujoco.sh es-vs-gp              # GP vs ES, same slots, equal evaluations (19)
+#   WORKERS=2 bash benchmarks/v2_mujoco.sh all         # every step above but es-vs-gp, in order, each
+#                                                      # resuming; stops at the first that refuses
 #
 # Steps with scenarios take the suite's by default, in turn; two jobs on two cores can share a
 # step (rows files are shareable), better on different scenarios. `candidates` runs in the
@@ -193,6 +195,13 @@ case "$step" in
         run python benchmarks/headline.py "$R/confirm-v2-$suite.confirm.json" --candidate "$c" \
             --suite "benchmarks/suites/$suite.toml" --out "$R/headline-v2-$suite-$c.md"
       done
+    done ;;
+  all)
+    # one job for the rest of the plan: finished steps pass in seconds (their rows are there)
+    for st in sweep shortlist audit reference search candidates confirm-train ablate \
+              test-tune test-confirm headline; do
+      echo "== $st" >&2
+      bash "$PWD/benchmarks/v2_mujoco.sh" "$st"
     done ;;
   es-vs-gp)
     # declared in v2-plan.md ("GP vs ES"); each part resumes (or is redone whole: the re-scores)

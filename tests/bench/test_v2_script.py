@@ -21,9 +21,9 @@ TRAIN = ["hopper-padded-mixed-quality", "hopper-padded-noisy-0.3", "hopper-padde
 FAKE = """#!/bin/bash
 if [ "$1" = -c ]; then exec "{python}" "$@"; fi
 echo "$*" >> "{log}"
-# extend writes its sweep file (--out), as the real command does when a pick is on an edge;
+# extend and merge write their --out (extend: when a pick is on an edge), as the real ones do;
 # suite_winner.py its candidates' sweep file (--sweep) and ablate.py specs its sweep (--sweep-out)
-if [ "$2" = extend ]; then while [ $# -gt 0 ]; do [ "$1" = --out ] && echo x > "$2"; shift; done; fi
+if [ "$2" = extend ] || [ "$2" = merge ]; then while [ $# -gt 0 ]; do [ "$1" = --out ] && echo x > "$2"; shift; done; fi
 if [ "$(basename "$1")" = suite_winner.py ] || [ "$(basename "$1")" = ablate.py ]; then
   while [ $# -gt 0 ]; do
     [ "$1" = --sweep ] || [ "$1" = --sweep-out ] && printf '[candidates.lf-w]\nspec = "w"\n[candidates.lf-69d0421b]\nspec = "x"\n' > "$2"
@@ -204,3 +204,23 @@ def test_ablate_tunes_the_winners_arms_on_v2s_rates_and_confirms_them_beside_the
     assert calls[4] == ("benchmarks/ablate.py table benchmarks/results/confirm-v2-train.confirm.json"
                         " --loss lf-w --out benchmarks/results/ablation-v2-train-lf-w.md")
     assert len(calls) == 5
+
+
+def test_all_runs_the_steps_in_the_plans_order_and_stops_at_the_first_refusal(tmp_path):
+    """In an empty checkout (stand-in python: nothing is written but the extension files) the
+    sweep, shortlist, audit, reference and search steps issue their commands; candidates then
+    finds no search run directory and refuses, and nothing after it runs."""
+    root, log, env = _tree(tmp_path)
+    r = _run(root, env, "all")
+    assert r.returncode != 0 and "candidates: no suite search run here" in r.stderr
+    steps = [ln[3:] for ln in r.stderr.splitlines() if ln.startswith("== ")]
+    assert steps == ["sweep", "shortlist", "audit", "reference", "search", "candidates"]
+    calls = _steps(log)
+    tools = [c.split()[0].split("/")[-1] + " " + c.split()[1] for c in calls]
+    assert tools[:6] == ["baselines.py sweep", "baselines.py tuned", "baselines.py extend",
+                         "baselines.py sweep", "baselines.py tuned", "baselines.py merge"]
+    assert tools.count("baselines.py merge") == len(TRAIN)     # every train scenario, in turn
+    after = tools[tools.index("baselines.py shortlist"):]
+    assert after == ["baselines.py shortlist", "audit.py hopper-padded-mixed-quality",
+                     "audit.py hopper-padded-noisy-0.15", "baselines.py suite-reference",
+                     "-m lossforge.search"]
