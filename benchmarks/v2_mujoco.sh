@@ -19,7 +19,8 @@
 #   bash benchmarks/v2_mujoco.sh test-confirm [S ...]  # test suite: draws 1-5 -> confirm-v2-test.jsonl
 #   bash benchmarks/v2_mujoco.sh ablate [S ...]        # the winner's slots ablated (issue 19): arms
 #                                                      # tuned, then confirmed beside confirm-train's rows
-#   bash benchmarks/v2_mujoco.sh headline              # each candidate against the field, per suite
+#   bash benchmarks/v2_mujoco.sh headline              # per suite: the field's table (which scenarios
+#                                                      # discriminate), each candidate against it
 #   bash benchmarks/v2_mujoco.sh es-vs-gp              # GP vs ES, same slots, equal evaluations (19)
 #   WORKERS=2 bash benchmarks/v2_mujoco.sh all         # every step above but es-vs-gp, in order, each
 #                                                      # resuming; stops at the first that refuses
@@ -185,12 +186,15 @@ case "$step" in
     run python benchmarks/ablate.py table "$R/confirm-v2-train.confirm.json" --loss "$w" \
         --out "$R/ablation-v2-train-$w.md" ;;
   headline)
-    # each candidate against the field on each suite, per scenario and on the suite mean
+    # per suite: the tuned field (field_v2.py), then each candidate against it per scenario and
+    # on the suite mean (headline.py)
     exists "$CAND" || { echo "headline: no candidates' sweep (run: $0 candidates)" >&2; exit 1; }
     cands=$(python -c 'import sys, tomllib; print(*tomllib.load(open(sys.argv[1], "rb"))["candidates"])' \
             "$(where "$CAND")")
     for suite in train test; do
       [ -e "$R/confirm-v2-$suite.confirm.json" ] || { echo "headline: no $suite confirmation yet" >&2; continue; }
+      run python benchmarks/field_v2.py "$R/confirm-v2-$suite.confirm.json" \
+          --out "$R/field-v2-$suite.md"
       for c in $cands; do
         run python benchmarks/headline.py "$R/confirm-v2-$suite.confirm.json" --candidate "$c" \
             --suite "benchmarks/suites/$suite.toml" --out "$R/headline-v2-$suite-$c.md"

@@ -1,0 +1,121 @@
+"""The state of the field v2: tuned baselines on fresh draws, and which scenarios discriminate.
+
+    python benchmarks/field_v2.py benchmarks/results/confirm-v2-test.confirm.json \
+        --out benchmarks/results/field-v2-test.md
+
+Reads confirmation reports (``<stem>.confirm.json`` of ``baselines.py confirm``/``report``) and
+gives per scenario and metric (AUC and final): every tuned baseline's mean ± 95 % CI over draws
+(the draw is the unit of analysis), best first; the shortcut flag of the report; and issue 18's
+question, "which scenarios still discriminate once IPO/rDPO are tuned":
+
+* each tuned baseline is compared with the scenario's best tuned baseline, paired draw by draw
+  (the report's ``versus_best``), with Holm's correction over the scenario's baselines;
+* **discriminates**: at least one tuned baseline lies below the best (Holm p < 0.05). A scenario
+  where every tuned baseline is level with the best cannot rank losses of this field; a search
+  on it climbs noise. The line names the baselines level with the best ("top group").
+
+Candidates and fixed rows (the reference, BC-on-chosen) are left out of the test and listed below
+the baselines: this is the field's table, and a candidate's claim is ``headline.py``'s.
+Bad input: one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import json  # noqa: E402
+
+from lossforge.bench.stats import REPORT_METRICS, holm, read_report  # noqa: E402
+from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
+
+ALPHA = 0.05
+
+
+def scenario_field(summary: list[dict], versus: list[dict], key: tuple[str, str],
+                   metric: str) -> dict:
+    """One scenario's line: tuned baselines by mean, the top group, and the verdict."""
+    entries = [e for e in summary if (e["budget"], e["scenario"]) == key]
+    tuned = sorted((e for e in entries if e["role"] == "baseline"),
+                   key=lambda e: -e[metric]["mean"])
+    if not tuned:
+        raise ConfigError(f"{key[1]} ({key[0]}): no tuned baseline rows in the report")
+    best = tuned[0]["loss"]
+    comps = {c["loss"]: c for c in versus if (c["budget"], c["scenario"]) == key
+             and c["metric"] == metric and c["role"] == "baseline"}
+    others = [e["loss"] for e in tuned[1:]]
+    missing = [n for n in others if n not in comps or comps[n]["best"] != best]
+    if missing:
+        raise ConfigError(f"{key[1]} ({key[0]}), {metric}: the report has no paired comparison "
+                          f"of {missing[0]} with the best tuned baseline {best}")
+    adjusted = dict(zip(others, holm([comps[n]["p"] for n in others])))
+    below = [n for n in others if adjusted[n] == adjusted[n] and adjusted[n] < ALPHA
+             and comps[n]["mean"] < 0]
+    return {"scenario": key[1], "budget": key[0], "metric": metric, "best": best,
+            "rows": [{"loss": e["loss"], "mean": e[metric]["mean"], "ci95": e[metric]["ci95"],
+                      "vs_best": comps.get(e["loss"]), "p_holm": adjusted.get(e["loss"])}
+                     for e in tuned],
+            "top_group": [best] + [n for n in others if n not in below],
+            "below": below, "discriminates": bool(below),
+            "others": [f"{e['loss']} {e[metric]['mean']:.1f} ± {e[metric]['ci95']:.1f}"
+                       for e in entries if e["role"] != "baseline"]}
+
+
+def markdown(lines: list[dict], metric: str, flags: dict) -> list[str]:
+    out = [f"## {metric}", "", "| scenario | tuned baselines, best first (mean ± 95 % CI; "
+           "difference to the best, Holm p) | top group (level with the best) | "
+           "discriminates | shortcut flag | other rows |", "|---|---|---|---|---|---|"]
+    for ln in lines:
+        cells = []
+        for r in ln["rows"]:
+            c = r["vs_best"]
+            cells.append(f"{r['loss']} {r['mean']:.1f} ± {r['ci95']:.1f}" + (
+                "" if c is None else f" ({c['mean']:+.1f}, {r['p_holm']:.2g})"))
+        flag = flags.get(f"{ln['scenario']} ({ln['budget']})", {}).get(metric, "")
+        out.append(f"| {ln['scenario']} ({ln['budget']}) | " + "<br>".join(cells) + " | "
+                   + ", ".join(ln["top_group"]) + " | "
+                   + ("yes" if ln["discriminates"] else "**no**: every tuned baseline is "
+                      "level with the best") + f" | {flag} | " + "<br>".join(ln["others"]) + " |")
+    n, k = len(lines), sum(ln["discriminates"] for ln in lines)
+    return out + ["", f"Discriminates ({metric}: a tuned baseline below the best, Holm p < "
+                      f"{ALPHA}): {k} of {n} scenarios.", ""]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("reports", nargs="+", help="<stem>.confirm.json files")
+    ap.add_argument("--out", help="also write the markdown here")
+    args = ap.parse_args(argv)
+    try:
+        summary, versus, flags = [], [], {}
+        for p in args.reports:
+            s, _ = read_report(p)
+            data = json.loads(Path(p).read_text())
+            summary += s
+            versus += data.get("versus_best", [])
+            flags.update(data.get("shortcut_flags", {}))
+        keys = sorted({(e["budget"], e["scenario"]) for e in summary})
+        md = ["# State of the field v2: tuned baselines on fresh draws", "",
+              "Sources: " + ", ".join(f"`{p}`" for p in args.reports) + ". Unit of analysis: "
+              "the dataset draw. Differences: baseline minus the scenario's best tuned "
+              "baseline, paired by draw; Holm over the scenario's baselines, per metric "
+              "(benchmarks/field_v2.py).", ""]
+        for metric in REPORT_METRICS:
+            md += markdown([scenario_field(summary, versus, k, metric) for k in keys], metric,
+                           flags)
+    except LossforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = "\n".join(md)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

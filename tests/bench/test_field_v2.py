@@ -1,0 +1,70 @@
+"""``benchmarks/field_v2.py``: which scenarios discriminate once the baselines are tuned, from
+confirm reports, with Holm over each scenario's baselines worked out by hand."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = str(REPO / "benchmarks" / "field_v2.py")
+
+
+def _entry(scen, loss, role, mean):
+    m = {"per_draw": {}, "mean": mean, "ci95": 1.0}
+    return {"budget": "full", "scenario": scen, "loss": loss, "role": role, "auc": m, "final": m}
+
+
+def _vs(scen, best, loss, mean, p, role="baseline"):
+    return [{"budget": "full", "scenario": scen, "metric": m, "best": best, "loss": loss,
+             "role": role, "mean": mean, "ci95": 1.0, "p": p} for m in ("auc", "final")]
+
+
+def _report(tmp_path, drop=None):
+    summary, versus = [], []
+    # a: best dpo 30; ipo -1 (p 0.02), orpo -5 (p 0.001). Holm over two: orpo 2 x 0.001 =
+    #    0.002, ipo max(0.002, 0.02) = 0.02: both below the best -> discriminates
+    # b: best orpo 50; dpo -1 (p 0.04), ipo -2 (p 0.03). Holm: ipo 2 x 0.03 = 0.06, dpo
+    #    max(0.06, 0.04) = 0.06: neither below -> does not discriminate
+    for scen, rows in (("s-a", [("dpo[beta=2]", 30, None), ("ipo[beta=1]", 29, 0.02),
+                                ("orpo[lam=1]", 25, 0.001)]),
+                       ("s-b", [("orpo[lam=1]", 50, None), ("dpo[beta=2]", 49, 0.04),
+                                ("ipo[beta=1]", 48, 0.03)])):
+        best = rows[0][0]
+        for loss, mean, p in rows:
+            summary.append(_entry(scen, loss, "baseline", mean))
+            if p is not None and (scen, loss) != drop:
+                versus += _vs(scen, best, loss, mean - rows[0][1], p)
+        summary += [_entry(scen, "reference (BC)", "fixed", 10),
+                    _entry(scen, "lf-x[lr=0.001]", "candidate", 99)]
+        versus += _vs(scen, best, "lf-x[lr=0.001]", 60, 1e-9, role="candidate")
+    path = tmp_path / "c.confirm.json"
+    path.write_text(json.dumps({"summary": summary, "comparisons": [], "versus_best": versus,
+                                "shortcut_flags": {}}))
+    return str(path)
+
+
+def test_discriminates_when_a_tuned_baseline_is_below_the_best_after_holm(tmp_path):
+    proc = subprocess.run([sys.executable, SCRIPT, _report(tmp_path)], capture_output=True,
+                          text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    auc = proc.stdout.split("## final")[0]
+    line_a = next(x for x in auc.splitlines() if x.startswith("| s-a "))
+    line_b = next(x for x in auc.splitlines() if x.startswith("| s-b "))
+    assert "ipo[beta=1] 29.0 ± 1.0 (-1.0, 0.02)" in line_a
+    assert "orpo[lam=1] 25.0 ± 1.0 (-5.0, 0.002)" in line_a
+    assert "| dpo[beta=2] | yes |" in line_a                      # top group: the best alone
+    assert "(-2.0, 0.06)" in line_b and "(-1.0, 0.06)" in line_b
+    assert "| orpo[lam=1], dpo[beta=2], ipo[beta=1] | **no**" in line_b
+    # a candidate far above the field takes no part in the test, and is listed aside
+    assert "lf-x[lr=0.001] 99.0 ± 1.0" in line_a and "lf-x" not in line_a.split("|")[2]
+    assert "Discriminates (auc: a tuned baseline below the best, Holm p < 0.05): 1 of 2" in auc
+
+
+def test_a_report_without_a_baselines_comparison_is_refused_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, SCRIPT, _report(tmp_path, drop=("s-b", "ipo[beta=1]"))],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "s-b (full), auc: the report has no paired comparison of ipo[beta=1]" in proc.stderr
