@@ -3,7 +3,7 @@ which git ignores), with the exact command that produced it.
 
     python benchmarks/record_search.py runs/<run> --command "python -m lossforge.search ..."
 
-Writes ``benchmarks/results/search-<run name>.json`` (config, per-generation log, counters,
+Writes ``benchmarks/results/search-<run name>.json`` (``--out-dir`` elsewhere) (config, per-generation log, counters,
 hall of fame, baselines of the same run) and a markdown table next to it.
 """
 
@@ -36,6 +36,8 @@ def main() -> int:
     ap.add_argument("run")
     ap.add_argument("--command", required=True, help="the command that made the run")
     ap.add_argument("--note", default="", help="one paragraph: what the run shows")
+    ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"),
+                    help="where the record goes (default benchmarks/results)")
     args = ap.parse_args()
     run_dir = Path(args.run)
     run = load_run(run_dir)
@@ -43,7 +45,7 @@ def main() -> int:
     ladder = hof["ladder"]
     generations = [json.loads(line) for line in
                    (run_dir / "generations.jsonl").read_text().splitlines()]
-    out = ROOT / "benchmarks" / "results" / f"search-{run_dir.name}"
+    out = Path(args.out_dir) / f"search-{run_dir.name}"
     record = {"command": args.command, "note": args.note, "run": run_dir.name,
               "config": run.config, "ladder": ladder, "metric": hof["metric"],
               "generation": hof["generation"], "counters": hof.get("counters"),

@@ -115,16 +115,21 @@ case "$step" in
     # declared in v2-plan.md ("Step 3"); the same command resumes the run it started
     runs=runs/v2-suite-search    # this search's own runs directory: one run in it
     dir=$(search_dir)
+    cmd=(python -m lossforge.search --suite benchmarks/suites/train.toml
+         --suite-baselines "$R/suite-reference-train.json"
+         --aggregation mean --link-grammar grammars/link.toml
+         --imitation-grammar grammars/imitation.toml
+         --population 16 --generations 8 --budget full --seed 0 --workers "${WORKERS:-2}"
+         --runs-dir "$runs" --purpose "v2-plan step 3: the declared suite search (issue 19)")
     if [ -n "$dir" ]; then
       run python -m lossforge.search --resume "$dir" --workers "${WORKERS:-2}"
     else
-      run python -m lossforge.search --suite benchmarks/suites/train.toml \
-          --suite-baselines "$R/suite-reference-train.json" \
-          --aggregation mean --link-grammar grammars/link.toml \
-          --imitation-grammar grammars/imitation.toml \
-          --population 16 --generations 8 --budget full --seed 0 --workers "${WORKERS:-2}" \
-          --runs-dir "$runs" --purpose "v2-plan step 3: the declared suite search (issue 19)"
-    fi ;;
+      run "${cmd[@]}"
+      dir=$(search_dir)
+      [ -n "$dir" ] || { echo "search: no run directory under $runs" >&2; exit 1; }
+    fi
+    # its record in the results (config, generations, hall of fame), the command with it
+    run python benchmarks/record_search.py "$dir" --out-dir "$R" --command "${cmd[*]}" ;;
   candidates)
     # plan step 3, after the search: its winner by the declared rule (suite_winner.py refuses an
     # unfinished run or one with fewer than two losses at full) joins the three declared

@@ -30,6 +30,10 @@ if [ "$(basename "$1")" = suite_winner.py ] || [ "$(basename "$1")" = ablate.py 
     shift
   done
 fi
+# the search makes its run directory under --runs-dir
+if [ "$1 $2" = "-m lossforge.search" ]; then
+  while [ $# -gt 0 ]; do [ "$1" = --runs-dir ] && mkdir -p "$2/20261205-000000-suite-train-s0"; shift; done
+fi
 exit 0
 """
 
@@ -209,20 +213,31 @@ def test_ablate_tunes_the_winners_arms_on_v2s_rates_and_confirms_them_beside_the
 
 
 def test_all_runs_the_steps_in_the_plans_order_and_stops_at_the_first_refusal(tmp_path):
-    """In an empty checkout (stand-in python: nothing is written but the extension files) the
-    sweep, shortlist, audit, reference and search steps issue their commands; candidates then
-    finds no search run directory and refuses, and nothing after it runs."""
+    """In an empty checkout, with the stand-in python writing only what the script itself
+    checks for (extension and merged files, the search's run directory, the candidates' and
+    ablations' sweep files; not the shortlist), every step up to test-tune issues its commands
+    in the plan's order; test-tune then finds no shortlist and refuses, and nothing after it
+    runs."""
     root, log, env = _tree(tmp_path)
+    shutil.copy(REPO / "benchmarks" / "sweeps" / "v2.toml", root / "benchmarks" / "sweeps")
     r = _run(root, env, "all")
-    assert r.returncode != 0 and "candidates: no suite search run here" in r.stderr
+    assert r.returncode != 0 and "test-tune: no shortlist" in r.stderr
     steps = [ln[3:] for ln in r.stderr.splitlines() if ln.startswith("== ")]
-    assert steps == ["sweep", "shortlist", "audit", "reference", "search", "candidates"]
+    assert steps == ["sweep", "shortlist", "audit", "reference", "search", "candidates",
+                     "confirm-train", "ablate", "test-tune"]
     calls = _steps(log)
     tools = [c.split()[0].split("/")[-1] + " " + c.split()[1] for c in calls]
     assert tools[:6] == ["baselines.py sweep", "baselines.py tuned", "baselines.py extend",
                          "baselines.py sweep", "baselines.py tuned", "baselines.py merge"]
-    assert tools.count("baselines.py merge") == len(TRAIN)     # every train scenario, in turn
-    after = tools[tools.index("baselines.py shortlist"):]
-    assert after == ["baselines.py shortlist", "audit.py hopper-padded-mixed-quality",
-                     "audit.py hopper-padded-noisy-0.15", "baselines.py suite-reference",
-                     "-m lossforge.search"]
+    firsts = [t for i, t in enumerate(tools) if t not in tools[:i]]   # each tool's first call
+    assert firsts == ["baselines.py sweep", "baselines.py tuned", "baselines.py extend",
+                      "baselines.py merge", "baselines.py shortlist",
+                      "audit.py hopper-padded-mixed-quality", "audit.py hopper-padded-noisy-0.15",
+                      "baselines.py suite-reference", "-m lossforge.search",
+                      "record_search.py runs/v2-suite-search/20261205-000000-suite-train-s0",
+                      "suite_winner.py runs/v2-suite-search/20261205-000000-suite-train-s0",
+                      "baselines.py confirm", "ablate.py specs", "ablate.py table"]
+    # per train scenario: the baselines' and the candidates' tuning with extension, one
+    # confirmation, and the ablation arms' tuning (no extension) with their confirmation
+    assert tools.count("baselines.py merge") == 2 * len(TRAIN)
+    assert tools.count("baselines.py confirm") == 2 * len(TRAIN)
