@@ -38,46 +38,18 @@ TRAIN=(hopper-padded-mixed-quality hopper-padded-noisy-0.3 hopper-padded-clean
        hopper-padded-ambiguous)
 suite() { python -c 'import sys, tomllib; print(*(s["name"] for s in tomllib.load(open(sys.argv[1], "rb"))["scenarios"]))' "$1"; }
 read -ra TEST <<< "$(suite benchmarks/suites/test.toml)"
-run() { echo "+ $*" >&2; nice -n "${NICE:-15}" "$@"; }
-# A sweep file this script writes is named by the rows it makes as benchmarks/sweeps/<file> of the
-# checkout that runs; with RESULTS in another checkout it is copied there too.
-keep() { [ "$R" = benchmarks/results ] || cp "$1" "$R/../sweeps/"; }
-where() { [ -e "$1" ] && echo "$1" || echo "$R/../$(basename "$(dirname "$1")")/$(basename "$1")"; }
-exists() { [ -e "$(where "$1")" ]; }
-# The picks of a train scenario S (PREFIX "" the baselines', "cand-" the candidates'): merged with
-# its edge extension once that is declared (its sweep file exists); refuses while it is unfinished.
-picks() {
+source benchmarks/sweep_lib.sh
+# The picks of a train scenario S (P "" the baselines', "cand-" the candidates'; STEP the step
+# that tunes them): merged with its edge extension once that is declared.
+picks_of() {
   local s=$1 p=${2:-} step=${3:-sweep}
-  if exists "benchmarks/sweeps/v2-${p}ext-$s.toml" || [ -e "$R/sweep-v2-${p}merged-$s.tuned.json" ]
-  then
-    [ -e "$R/sweep-v2-${p}merged-$s.tuned.json" ] || {
-      echo "$s: its edge extension is not finished (run: $0 $step $s)" >&2; exit 1; }
-    echo "$R/sweep-v2-${p}merged-$s.tuned.json"
-  else
-    echo "$R/sweep-v2-${p}$s.tuned.json"
-  fi
+  picks "v2-$p$s" "v2-${p}ext-$s" "v2-${p}merged-$s" "$s" "$0 $step $s"
 }
-# tune FILE PREFIX S [EXTEND]: the declared sweep FILE on S's tuning draw (rows sweep-v2-PREFIX-S),
-# its picks, and with EXTEND the declared edge extension (v2-plan.md): extend -> sweep -> tuned ->
-# merge into sweep-v2-PREFIXmerged-S.tuned.json.
-tune() {
+# tune_v2 FILE P S [extend]: tune's names for this plan (sweep-v2-PS, v2-Pext-S, v2-Pmerged-S)
+tune_v2() {
   local file=$1 p=$2 s=$3
-  run python benchmarks/baselines.py sweep "$file" --scenarios "$s" --budget full \
-      --workers "${WORKERS:-1}" --out "$R/sweep-v2-$p$s.jsonl"
-  run python benchmarks/baselines.py tuned "$R/sweep-v2-$p$s.jsonl"
-  [ -n "${4:-}" ] || return 0
-  local ext=benchmarks/sweeps/v2-${p}ext-$s.toml
-  if ! exists "$ext"; then
-    run python benchmarks/baselines.py extend "$R/sweep-v2-$p$s.tuned.json" --out "$ext"
-    [ ! -e "$ext" ] || keep "$ext"      # not written: no pick can move past an edge
-  fi
-  if [ -e "$ext" ]; then
-    run python benchmarks/baselines.py sweep "$ext" --scenarios "$s" --budget full \
-        --workers "${WORKERS:-1}" --out "$R/sweep-v2-${p}ext-$s.jsonl"
-    run python benchmarks/baselines.py tuned "$R/sweep-v2-${p}ext-$s.jsonl"
-    run python benchmarks/baselines.py merge "$R/sweep-v2-$p$s.tuned.json" \
-        "$R/sweep-v2-${p}ext-$s.tuned.json" --out "$R/sweep-v2-${p}merged-$s.tuned.json"
-  fi
+  if [ -n "${4:-}" ]; then tune "$file" "$s" "v2-$p$s" "v2-${p}ext-$s" "v2-${p}merged-$s"
+  else tune "$file" "$s" "v2-$p$s"; fi
 }
 search_dir() { ls -d runs/v2-suite-search/*-suite-train-s0 2>/dev/null | tail -n 1 || true; }
 CAND=benchmarks/sweeps/v2-candidates.toml
@@ -86,14 +58,14 @@ step=${1:-}
 [ $# -eq 0 ] || shift    # the step's scenarios, if any, are "$@"
 case "$step" in
   sweep)
-    for s in "${@:-${TRAIN[@]}}"; do tune benchmarks/sweeps/v2.toml "" "$s" extend; done ;;
+    for s in "${@:-${TRAIN[@]}}"; do tune_v2 benchmarks/sweeps/v2.toml "" "$s" extend; done ;;
   shortlist)
     # refuses unless every train scenario is tuned; written once, before any test-suite run
     if exists benchmarks/sweeps/v2-test.toml; then
       echo "benchmarks/sweeps/v2-test.toml exists: the test suite's sweep is declared" >&2
     else
       files=()
-      for s in "${TRAIN[@]}"; do files+=("$(picks "$s")"); done
+      for s in "${TRAIN[@]}"; do files+=("$(picks_of "$s")"); done
       run python benchmarks/baselines.py shortlist "${files[@]}" --suite train \
           --take picks --keep 2 --out benchmarks/sweeps/v2-test.toml
       keep benchmarks/sweeps/v2-test.toml
@@ -107,7 +79,7 @@ case "$step" in
     run python benchmarks/audit.py "${TEST[@]}" --build --out "$R/audit-v2-test.md" ;;
   reference)
     tuned=()
-    for s in "${TRAIN[@]}"; do tuned+=(--tuned "$(picks "$s")"); done
+    for s in "${TRAIN[@]}"; do tuned+=(--tuned "$(picks_of "$s")"); done
     run python benchmarks/baselines.py suite-reference --suite train "${tuned[@]}" \
         --rungs screen,full --workers "${WORKERS:-1}" \
         --runs "$R/suite-reference-train.jsonl" --out "$R/suite-reference-train.json" ;;
@@ -142,12 +114,12 @@ case "$step" in
       keep "$CAND"
       [ "$R" = benchmarks/results ] || cp -n benchmarks/results/winners/*.json "$R/winners/"
     fi
-    for s in "${@:-${TRAIN[@]}}"; do tune "$CAND" cand- "$s" extend; done ;;
+    for s in "${@:-${TRAIN[@]}}"; do tune_v2 "$CAND" cand- "$s" extend; done ;;
   confirm-train)
     # plan step 4: draws 1-5 x seeds 0-2 (confirm's defaults), every tuned baseline and candidate
     # at its merged pick, the fixed rows; one file for the suite (Holm across its scenarios)
     for s in "${@:-${TRAIN[@]}}"; do
-      base=$(picks "$s"); cand=$(picks "$s" cand- candidates)   # (a refusal stops here)
+      base=$(picks_of "$s"); cand=$(picks_of "$s" cand- candidates)   # (a refusal stops here)
       run python benchmarks/baselines.py confirm --tuned "$base" --tuned "$cand" --scenarios "$s" \
           --workers "${WORKERS:-1}" --out "$R/confirm-v2-train.jsonl"
     done ;;
@@ -157,8 +129,8 @@ case "$step" in
     exists benchmarks/sweeps/v2-test.toml || { echo "test-tune: no shortlist (run: $0 shortlist)" >&2; exit 1; }
     exists "$CAND" || { echo "test-tune: no candidates' sweep (run: $0 candidates)" >&2; exit 1; }
     for s in "${@:-${TEST[@]}}"; do
-      tune benchmarks/sweeps/v2-test.toml test- "$s"
-      tune "$CAND" cand- "$s"
+      tune_v2 benchmarks/sweeps/v2-test.toml test- "$s"
+      tune_v2 "$CAND" cand- "$s"
     done ;;
   test-confirm)
     for s in "${@:-${TEST[@]}}"; do
@@ -171,8 +143,7 @@ case "$step" in
     # (ablate.py specs), every arm tuned on v2.toml's rates (all rates, all tuning seeds), then
     # confirmed on the train suite's draws 1-5 in confirm-train's file (its rows are reused)
     exists "$CAND" || { echo "ablate: no candidates' sweep (run: $0 candidates)" >&2; exit 1; }
-    w=$(python -c 'import sys, tomllib; print(next(iter(tomllib.load(open(sys.argv[1], "rb"))["candidates"])))' \
-        "$(where "$CAND")")
+    w=$(first_candidate "$CAND")
     ab=benchmarks/sweeps/v2-ablate-$w.toml
     if ! exists "$ab"; then
       lrs=$(python -c 'import tomllib; print(*tomllib.load(open("benchmarks/sweeps/v2.toml", "rb"))["lr"], sep=",")')
@@ -182,8 +153,8 @@ case "$step" in
       [ "$R" = benchmarks/results ] || cp -n benchmarks/results/ablations/"$w"-*.json "$R/ablations/"
     fi
     for s in "${@:-${TRAIN[@]}}"; do
-      tune "$ab" ablate- "$s"
-      base=$(picks "$s"); cand=$(picks "$s" cand- candidates)
+      tune_v2 "$ab" ablate- "$s"
+      base=$(picks_of "$s"); cand=$(picks_of "$s" cand- candidates)
       run python benchmarks/baselines.py confirm --tuned "$base" --tuned "$cand" \
           --tuned "$R/sweep-v2-ablate-$s.tuned.json" --scenarios "$s" \
           --workers "${WORKERS:-1}" --out "$R/confirm-v2-train.jsonl"

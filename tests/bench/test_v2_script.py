@@ -1,4 +1,4 @@
-"""benchmarks/v2_mujoco.sh, the plan's driver, with a stand-in ``python`` that records each
+"""benchmarks/v2_mujoco.sh and benchmarks/llm_v2.sh, the plans' drivers, with a stand-in ``python`` that records each
 command instead of running it (``python -c`` still runs: the script reads the suites with it).
 What is checked is the script's own logic: which tuned file each step takes (the merged picks
 once an edge extension is declared, a refusal while it is unfinished), that a sweep file
@@ -42,7 +42,8 @@ def _tree(tmp_path: Path) -> tuple[Path, Path, dict]:
     """A checkout with the script and the suites, a stand-in python first on PATH."""
     root = tmp_path / "clone"
     (root / "benchmarks" / "sweeps").mkdir(parents=True)
-    shutil.copy(REPO / "benchmarks" / "v2_mujoco.sh", root / "benchmarks")
+    for script in ("v2_mujoco.sh", "sweep_lib.sh", "llm_v2.sh"):
+        shutil.copy(REPO / "benchmarks" / script, root / "benchmarks")
     shutil.copytree(REPO / "benchmarks" / "suites", root / "benchmarks" / "suites")
     (root / "benchmarks" / "results").mkdir()
     bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
@@ -241,3 +242,74 @@ def test_all_runs_the_steps_in_the_plans_order_and_stops_at_the_first_refusal(tm
     # confirmation, and the ablation arms' tuning (no extension) with their confirmation
     assert tools.count("baselines.py merge") == 2 * len(TRAIN)
     assert tools.count("baselines.py confirm") == 2 * len(TRAIN)
+
+
+def _llm(root: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(root / "benchmarks" / "llm_v2.sh"), *args],
+                          capture_output=True, text=True, env={**env, "TASKS": "reverse"},
+                          timeout=120)
+
+
+def test_llm_transfer_tunes_the_winner_per_cell_as_that_cells_rows_were(tmp_path):
+    import tomllib
+
+    root, log, env = _tree(tmp_path)
+    sweeps, res = root / "benchmarks" / "sweeps", root / "benchmarks" / "results"
+    shutil.copy(REPO / "benchmarks" / "sweeps" / "llm-v2.toml", sweeps)
+    r = _llm(root, env, "transfer")
+    assert r.returncode != 0 and "no MuJoCo suite winner yet" in r.stderr and not log.exists()
+    # a winner the LLM cells already carry as a declared candidate: nothing to do
+    (sweeps / "v2-candidates.toml").write_text('[candidates.lf-cf853722]\nspec = "x"\n')
+    r = _llm(root, env, "transfer")
+    assert r.returncode == 0 and "lf-cf853722 is a declared candidate" in r.stderr
+    assert not log.exists()
+    (sweeps / "v2-candidates.toml").write_text('[candidates.lf-w]\nspec = "w"\n'
+                                               '[candidates.lf-69d0421b]\nspec = "x"\n')
+    r = _llm(root, env, "transfer", "mixed-quality", "clean")
+    assert r.returncode != 0 and "reverse/mixed-quality has no tuned rows" in r.stderr
+    # the transfer's sweep file: the winner alone, llm-v2.toml's rates and halving
+    t = tomllib.loads((sweeps / "llm-v2-transfer.toml").read_text())
+    v = tomllib.loads((REPO / "benchmarks" / "sweeps" / "llm-v2.toml").read_text())
+    assert t["lr"] == v["lr"] and t["halving"] == v["halving"]
+    assert list(t["candidates"]) == ["lf-w"] and "baselines" not in t
+    for f in ("sweep-llm-v2-merged-reverse-mixed-quality.tuned.json",
+              "sweep-llm-v2-reverse-clean.tuned.json"):
+        (res / f).write_text("{}")
+    r = _llm(root, env, "transfer", "mixed-quality", "clean")
+    assert r.returncode == 0, r.stderr
+    calls = _steps(log)
+    assert [c.split()[1] for c in calls] == ["sweep", "tuned", "extend", "sweep", "tuned",
+                                              "merge", "confirm", "sweep", "tuned", "confirm"]
+    assert calls[0].startswith("benchmarks/baselines.py sweep benchmarks/sweeps/llm-v2-transfer"
+                               ".toml --scenarios llm:reverse/mixed-quality")
+    assert calls[6] == ("benchmarks/baselines.py confirm --tuned benchmarks/results/sweep-llm-v2-"
+                        "merged-reverse-mixed-quality.tuned.json --tuned benchmarks/results/sweep-"
+                        "llm-v2-transfer-merged-reverse-mixed-quality.tuned.json --draws=17-24 "
+                        "--workers 1 --out benchmarks/results/confirm-llm-v2-merged-reverse-"
+                        "mixed-quality-d17.jsonl")
+    assert calls[9] == ("benchmarks/baselines.py confirm --tuned benchmarks/results/sweep-llm-v2-"
+                        "reverse-clean.tuned.json --tuned benchmarks/results/sweep-llm-v2-"
+                        "transfer-reverse-clean.tuned.json --workers 1 --out "
+                        "benchmarks/results/confirm-llm-v2-reverse-clean.jsonl")
+    (res / "confirm-llm-v2-merged-reverse-mixed-quality-d17.confirm.json").write_text("{}")
+    r = _llm(root, env, "headline")
+    assert r.returncode == 0, r.stderr
+    assert _steps(log) == [
+        "benchmarks/headline.py benchmarks/results/confirm-llm-v2-merged-reverse-mixed-quality-"
+        "d17.confirm.json --candidate lf-w --out benchmarks/results/llm-v2-transfer-lf-w-"
+        "mixed-quality.md"]
+
+
+def test_llm_cells_sweep_tune_and_confirm_each_task_of_a_variant(tmp_path):
+    root, log, env = _tree(tmp_path)
+    r = _llm(root, env, "cells")
+    assert r.returncode == 2 and "name the variants" in r.stderr
+    assert _llm(root, env, "cells", "noisy-0.2").returncode == 0
+    assert _steps(log) == [
+        "benchmarks/baselines.py sweep benchmarks/sweeps/llm-v2.toml --scenarios "
+        "llm:reverse/noisy-0.2 --budget full --workers 1 --out "
+        "benchmarks/results/sweep-llm-v2-reverse-noisy-0.2.jsonl",
+        "benchmarks/baselines.py tuned benchmarks/results/sweep-llm-v2-reverse-noisy-0.2.jsonl",
+        "benchmarks/baselines.py confirm --tuned benchmarks/results/sweep-llm-v2-reverse-"
+        "noisy-0.2.tuned.json --workers 1 --out benchmarks/results/confirm-llm-v2-reverse-"
+        "noisy-0.2.jsonl"]

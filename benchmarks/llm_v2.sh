@@ -1,0 +1,100 @@
+#!/bin/bash
+# The LLM test bed v2 (issue 22), cell by cell as benchmarks/results/llm-v2-mixed-quality.md and
+# llm-v2-variants.md declare it. Every step is resumable (finished rows are kept) and every
+# training command goes to the run ledger.
+#
+#   bash benchmarks/llm_v2.sh cells VARIANT [...]     # per task: sweep llm-v2.toml on the tuning
+#                                                     # draw, tuned, confirm on draws 1-8 (seed 0)
+#   bash benchmarks/llm_v2.sh transfer [VARIANT ...]  # the MuJoCo suite search's winner (the first
+#                                                     # candidate of benchmarks/sweeps/v2-candidates.toml):
+#                                                     # its rate tuned per cell as every row there
+#                                                     # was, then confirmed beside them (default:
+#                                                     # every variant)
+#   bash benchmarks/llm_v2.sh headline                # the winner against the field, per task
+#
+# Mixed quality was tuned with the edge extension and confirmed with the merged picks on draws
+# 17-24 (llm-v2-mixed-quality.md); the other variants without extension, on draws 1-8. The
+# winner gets the same in each. TASKS (default "reverse sort add"); NICE, WORKERS and RESULTS
+# as in benchmarks/v2_mujoco.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+R=${RESULTS:-benchmarks/results}
+source benchmarks/sweep_lib.sh
+read -ra TASKS <<< "${TASKS:-reverse sort add}"
+VARIANTS=(mixed-quality clean noisy-0.2 length-controlled verbose-wrong)
+CAND=benchmarks/sweeps/v2-candidates.toml
+TRANSFER=benchmarks/sweeps/llm-v2-transfer.toml
+
+# cell T V: the tuned file of the cell's rows, its confirmation file, and its draws argument
+cell() {
+  if [ "$2" = mixed-quality ]; then
+    echo "$R/sweep-llm-v2-merged-$1-$2.tuned.json $R/confirm-llm-v2-merged-$1-$2-d17.jsonl --draws=17-24"
+  else
+    echo "$R/sweep-llm-v2-$1-$2.tuned.json $R/confirm-llm-v2-$1-$2.jsonl"
+  fi
+}
+
+step=${1:-}
+[ $# -eq 0 ] || shift
+case "$step" in
+  cells)
+    [ $# -gt 0 ] || { echo "cells: name the variants (e.g. clean noisy-0.2)" >&2; exit 2; }
+    for v in "$@"; do
+      for t in "${TASKS[@]}"; do
+        tune benchmarks/sweeps/llm-v2.toml "llm:$t/$v" "llm-v2-$t-$v"
+        run python benchmarks/baselines.py confirm --tuned "$R/sweep-llm-v2-$t-$v.tuned.json" \
+            --workers "${WORKERS:-1}" --out "$R/confirm-llm-v2-$t-$v.jsonl"
+      done
+    done ;;
+  transfer)
+    exists "$CAND" || { echo "transfer: no MuJoCo suite winner yet (benchmarks/v2_mujoco.sh candidates)" >&2; exit 1; }
+    w=$(first_candidate "$CAND")
+    if grep -q "^\[candidates\.$w\]" benchmarks/sweeps/llm-v2.toml; then
+      echo "transfer: $w is a declared candidate of llm-v2.toml: every cell has tuned and confirmed it" >&2
+      exit 0
+    fi
+    if ! exists "$TRANSFER"; then
+      lrs=$(python -c 'import tomllib; print(*map(repr, tomllib.load(open("benchmarks/sweeps/llm-v2.toml", "rb"))["lr"]), sep=", ")')
+      k=$(python -c 'import tomllib; print(tomllib.load(open("benchmarks/sweeps/llm-v2.toml", "rb"))["halving"]["keep"])')
+      printf '%s\n' "# The MuJoCo suite search's winner on the LLM bed (issue 22), written once by" \
+        "# benchmarks/llm_v2.sh transfer: its rate is its only knob, from llm-v2.toml's rates with" \
+        "# its halving, as every row of the cells was tuned." \
+        "description = \"LLM v2 transfer of the MuJoCo suite winner $w\"" "lr = [$lrs]" "" \
+        "[candidates.$w]" "spec = \"benchmarks/results/winners/$w.json\"" "" \
+        "[halving]" "keep = $k" > "$TRANSFER"
+      keep "$TRANSFER"
+    fi
+    for v in "${@:-${VARIANTS[@]}}"; do
+      for t in "${TASKS[@]}"; do
+        read -r base out draws <<< "$(cell "$t" "$v")"
+        [ -e "$base" ] || { echo "transfer: $t/$v has no tuned rows (run: $0 cells $v)" >&2; exit 1; }
+        if [ "$v" = mixed-quality ]; then
+          tune "$TRANSFER" "llm:$t/$v" "llm-v2-transfer-$t-$v" "llm-v2-transfer-ext-$t-$v" \
+              "llm-v2-transfer-merged-$t-$v"
+          cand=$(picks "llm-v2-transfer-$t-$v" "llm-v2-transfer-ext-$t-$v" \
+                 "llm-v2-transfer-merged-$t-$v" "$t/$v" "$0 transfer $v")
+        else
+          tune "$TRANSFER" "llm:$t/$v" "llm-v2-transfer-$t-$v"
+          cand=$R/sweep-llm-v2-transfer-$t-$v.tuned.json
+        fi
+        run python benchmarks/baselines.py confirm --tuned "$base" --tuned "$cand" ${draws:+"$draws"} \
+            --workers "${WORKERS:-1}" --out "$out"
+      done
+    done ;;
+  headline)
+    exists "$TRANSFER" || { echo "headline: no transfer yet (run: $0 transfer)" >&2; exit 1; }
+    w=$(first_candidate "$CAND")
+    for v in "${VARIANTS[@]}"; do
+      reports=()
+      for t in "${TASKS[@]}"; do
+        read -r _ out _ <<< "$(cell "$t" "$v")"
+        [ ! -e "${out%.jsonl}.confirm.json" ] || reports+=("${out%.jsonl}.confirm.json")
+      done
+      [ ${#reports[@]} -gt 0 ] || { echo "headline: $v: no confirmation yet" >&2; continue; }
+      run python benchmarks/headline.py "${reports[@]}" --candidate "$w" \
+          --out "$R/llm-v2-transfer-$w-$v.md"
+    done ;;
+  *)
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2
+    exit 2 ;;
+esac
