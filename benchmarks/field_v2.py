@@ -30,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 import json  # noqa: E402
 
+from headline import emit  # noqa: E402  (this directory: the headline table's printer)
+
 from lossforge.bench.stats import REPORT_METRICS, holm, read_report  # noqa: E402
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 
@@ -110,11 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    text = "\n".join(md)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    return 0
+    return emit(md, args.out)
 
 
 if __name__ == "__main__":

@@ -259,10 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return emit(md, args.out)
+
+
+def emit(md: list[str], out: str | None) -> int:
+    """Print the markdown lines, and write them to ``out`` if given (exit status 0)."""
     text = "\n".join(md)
     print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    if out:
+        Path(out).write_text(text + "\n")
     return 0
 
 
