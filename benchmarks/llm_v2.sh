@@ -3,14 +3,13 @@
 # llm-v2-variants.md declare it. Every step is resumable (finished rows are kept) and every
 # training command goes to the run ledger.
 #
-#   bash benchmarks/llm_v2.sh cells VARIANT [...]     # per task: sweep llm-v2.toml on the tuning
-#                                                     # draw, tuned, confirm on draws 1-8 (seed 0)
-#   bash benchmarks/llm_v2.sh transfer [VARIANT ...]  # the MuJoCo suite search's winner (the first
-#                                                     # candidate of benchmarks/sweeps/v2-candidates.toml):
-#                                                     # its rate tuned per cell as every row there
-#                                                     # was, then confirmed beside them (default:
-#                                                     # every variant)
-#   bash benchmarks/llm_v2.sh headline                # the winner against the field, per task
+# Steps (bash benchmarks/llm_v2.sh STEP ...):
+#   cells VARIANT [...]    per task: sweep llm-v2.toml on the tuning draw, tuned, confirm on
+#                          draws 1-8 (seed 0)
+#   transfer [VARIANT ...] the MuJoCo suite search's winner (the first candidate of
+#                          benchmarks/sweeps/v2-candidates.toml): its rate tuned per cell as every
+#                          row there was, then confirmed beside them (default: every variant)
+#   headline               the winner against the field, per variant across the tasks
 #
 # Mixed quality was tuned with the edge extension and confirmed with the merged picks on draws
 # 17-24 (llm-v2-mixed-quality.md); the other variants without extension, on draws 1-8. The
@@ -28,7 +27,8 @@ TRANSFER=benchmarks/sweeps/llm-v2-transfer.toml
 # cell T V: the tuned file of the cell's rows, its confirmation file, and its draws argument
 cell() {
   if [ "$2" = mixed-quality ]; then
-    echo "$R/sweep-llm-v2-merged-$1-$2.tuned.json $R/confirm-llm-v2-merged-$1-$2-d17.jsonl --draws=17-24"
+    echo "$R/sweep-llm-v2-merged-$1-$2.tuned.json" \
+         "$R/confirm-llm-v2-merged-$1-$2-d17.jsonl --draws=17-24"
   else
     echo "$R/sweep-llm-v2-$1-$2.tuned.json $R/confirm-llm-v2-$1-$2.jsonl"
   fi
@@ -47,18 +47,19 @@ case "$step" in
       done
     done ;;
   transfer)
-    exists "$CAND" || { echo "transfer: no MuJoCo suite winner yet (benchmarks/v2_mujoco.sh candidates)" >&2; exit 1; }
+    exists "$CAND" || refuse "transfer: no MuJoCo suite winner yet (v2_mujoco.sh candidates)"
     w=$(first_candidate "$CAND")
     if grep -q "^\[candidates\.$w\]" benchmarks/sweeps/llm-v2.toml; then
-      echo "transfer: $w is a declared candidate of llm-v2.toml: every cell has tuned and confirmed it" >&2
+      echo "transfer: $w is a declared candidate of llm-v2.toml: every cell tuned and" \
+           "confirmed it" >&2
       exit 0
     fi
     if ! exists "$TRANSFER"; then
-      lrs=$(python -c 'import tomllib; print(*map(repr, tomllib.load(open("benchmarks/sweeps/llm-v2.toml", "rb"))["lr"]), sep=", ")')
-      k=$(python -c 'import tomllib; print(tomllib.load(open("benchmarks/sweeps/llm-v2.toml", "rb"))["halving"]["keep"])')
-      printf '%s\n' "# The MuJoCo suite search's winner on the LLM bed (issue 22), written once by" \
-        "# benchmarks/llm_v2.sh transfer: its rate is its only knob, from llm-v2.toml's rates with" \
-        "# its halving, as every row of the cells was tuned." \
+      lrs=$(python benchmarks/tomlq.py benchmarks/sweeps/llm-v2.toml lr --sep ", ")
+      k=$(python benchmarks/tomlq.py benchmarks/sweeps/llm-v2.toml halving.keep)
+      printf '%s\n' "# The MuJoCo suite search's winner on the LLM bed (issue 22), written" \
+        "# once by benchmarks/llm_v2.sh transfer: its rate is its only knob, from" \
+        "# llm-v2.toml's rates with its halving, as every row of the cells was tuned." \
         "description = \"LLM v2 transfer of the MuJoCo suite winner $w\"" "lr = [$lrs]" "" \
         "[candidates.$w]" "spec = \"benchmarks/results/winners/$w.json\"" "" \
         "[halving]" "keep = $k" > "$TRANSFER"
@@ -67,7 +68,7 @@ case "$step" in
     for v in "${@:-${VARIANTS[@]}}"; do
       for t in "${TASKS[@]}"; do
         read -r base out draws <<< "$(cell "$t" "$v")"
-        [ -e "$base" ] || { echo "transfer: $t/$v has no tuned rows (run: $0 cells $v)" >&2; exit 1; }
+        [ -e "$base" ] || refuse "transfer: $t/$v has no tuned rows (run: $0 cells $v)"
         if [ "$v" = mixed-quality ]; then
           tune "$TRANSFER" "llm:$t/$v" "llm-v2-transfer-$t-$v" "llm-v2-transfer-ext-$t-$v" \
               "llm-v2-transfer-merged-$t-$v"
@@ -77,12 +78,12 @@ case "$step" in
           tune "$TRANSFER" "llm:$t/$v" "llm-v2-transfer-$t-$v"
           cand=$R/sweep-llm-v2-transfer-$t-$v.tuned.json
         fi
-        run python benchmarks/baselines.py confirm --tuned "$base" --tuned "$cand" ${draws:+"$draws"} \
-            --workers "${WORKERS:-1}" --out "$out"
+        run python benchmarks/baselines.py confirm --tuned "$base" --tuned "$cand" \
+            ${draws:+"$draws"} --workers "${WORKERS:-1}" --out "$out"
       done
     done ;;
   headline)
-    exists "$TRANSFER" || { echo "headline: no transfer yet (run: $0 transfer)" >&2; exit 1; }
+    exists "$TRANSFER" || refuse "headline: no transfer yet (run: $0 transfer)"
     w=$(first_candidate "$CAND")
     for v in "${VARIANTS[@]}"; do
       reports=()

@@ -4,6 +4,7 @@
 # to the run ledger itself.
 
 run() { echo "+ $*" >&2; nice -n "${NICE:-15}" "$@"; }
+refuse() { echo "$*" >&2; exit 1; }   # a step that cannot run yet: why, and what to run first
 # A sweep file a driver writes is named by the rows it makes as benchmarks/sweeps/<file> of the
 # checkout that runs; with R in another checkout it is copied there too.
 keep() { [ "$R" = benchmarks/results ] || cp "$1" "$R/../sweeps/"; }
@@ -18,8 +19,8 @@ exists() { [ -e "$(where "$1")" ]; }
 picks() {
   local name=$1 ext=$2 merged=$3 label=$4 hint=$5
   if exists "benchmarks/sweeps/$ext.toml" || [ -e "$R/sweep-$merged.tuned.json" ]; then
-    [ -e "$R/sweep-$merged.tuned.json" ] || {
-      echo "$label: its edge extension is not finished (run: $hint)" >&2; exit 1; }
+    [ -e "$R/sweep-$merged.tuned.json" ] ||
+      refuse "$label: its edge extension is not finished (run: $hint)"
     echo "$R/sweep-$merged.tuned.json"
   else
     echo "$R/sweep-$name.tuned.json"
@@ -52,5 +53,7 @@ tune() {
 
 # The first candidate of a sweep file (the search's winner in the candidates' sweep).
 first_candidate() {
-  python -c 'import sys, tomllib; print(next(iter(tomllib.load(open(sys.argv[1], "rb"))["candidates"])))' "$(where "$1")"
+  local names
+  read -ra names <<< "$(python benchmarks/tomlq.py "$(where "$1")" candidates --keys)"
+  echo "${names[0]}"
 }

@@ -3,27 +3,27 @@
 # Every step is resumable (run it again after a kill: finished rows are kept) and appends its
 # commands to the run ledger (benchmarks/results/ledger.jsonl, or $LOSSFORGE_LEDGER).
 #
-#   bash benchmarks/v2_mujoco.sh sweep [SCENARIO ...]  # train-suite tuning (default: all 7, in turn;
-#                                                      # two jobs on two cores: give each its own),
-#                                                      # then its picks on a grid edge extended once
-#   bash benchmarks/v2_mujoco.sh shortlist             # tuned picks per scenario -> v2-test.toml
-#   bash benchmarks/v2_mujoco.sh audit                 # draw-0 builds; shortcut audit (train: with the
-#                                                      # shortcut baselines at screen; test: labels only)
-#   bash benchmarks/v2_mujoco.sh reference             # tuned baselines on the suite search's units
-#   bash benchmarks/v2_mujoco.sh search                # the declared suite search (issue 19), resumes
-#   bash benchmarks/v2_mujoco.sh candidates [S ...]    # its winner + the declared candidates: their
-#                                                      # learning rate tuned per train scenario (+ edges)
-#   bash benchmarks/v2_mujoco.sh confirm-train [S ...] # draws 1-5 x seeds 0-2: tuned baselines, fixed
-#                                                      # rows, candidates -> confirm-v2-train.jsonl
-#   bash benchmarks/v2_mujoco.sh test-tune [S ...]     # test suite: the shortlist + the candidates' sweep
-#   bash benchmarks/v2_mujoco.sh test-confirm [S ...]  # test suite: draws 1-5 -> confirm-v2-test.jsonl
-#   bash benchmarks/v2_mujoco.sh ablate [S ...]        # the winner's slots ablated (issue 19): arms
-#                                                      # tuned, then confirmed beside confirm-train's rows
-#   bash benchmarks/v2_mujoco.sh headline              # per suite: the field's table (which scenarios
-#                                                      # discriminate), each candidate against it
-#   bash benchmarks/v2_mujoco.sh es-vs-gp              # GP vs ES, same slots, equal evaluations (19)
-#   WORKERS=2 bash benchmarks/v2_mujoco.sh all         # every step above but es-vs-gp, in order, each
-#                                                      # resuming; stops at the first that refuses
+# Steps (bash benchmarks/v2_mujoco.sh STEP [SCENARIO ...]), in the plan's order:
+#   sweep [S ...]          train-suite tuning (default: all 7 in turn), then the picks on a
+#                          grid edge extended once
+#   shortlist              the tuned picks per scenario -> benchmarks/sweeps/v2-test.toml
+#   audit                  draw-0 builds; shortcut audit (train: with the shortcut baselines
+#                          at screen; test: labels only)
+#   reference              the tuned baselines on the suite search's units
+#   search                 the declared suite search (issue 19); resumes; records its run
+#   candidates [S ...]     its winner + the declared candidates: learning rate tuned per train
+#                          scenario (+ edges)
+#   confirm-train [S ...]  draws 1-5 x seeds 0-2: tuned baselines, fixed rows, candidates
+#                          -> confirm-v2-train.jsonl
+#   ablate [S ...]         the winner's slots ablated (issue 19): arms tuned, then confirmed
+#                          beside confirm-train's rows
+#   test-tune [S ...]      test suite: the shortlist and the candidates' sweep
+#   test-confirm [S ...]   test suite: draws 1-5 -> confirm-v2-test.jsonl
+#   headline               per suite: the field's table (which scenarios discriminate), then
+#                          each candidate against it
+#   all                    every step above in order, each resuming; stops at the first that
+#                          refuses (run it as WORKERS=2 ... all: one job on both cores)
+#   es-vs-gp               GP vs ES, same slots, equal evaluations (issue 19; done)
 #
 # Steps with scenarios take the suite's by default, in turn; two jobs on two cores can share a
 # step (rows files are shareable), better on different scenarios. `candidates` runs in the
@@ -36,8 +36,7 @@ R=${RESULTS:-benchmarks/results}
 TRAIN=(hopper-padded-mixed-quality hopper-padded-noisy-0.3 hopper-padded-clean
        hopper-padded-noisy-0.1 hopper-padded-noisy-0.2 hopper-padded-noisy-0.4
        hopper-padded-ambiguous)
-suite() { python -c 'import sys, tomllib; print(*(s["name"] for s in tomllib.load(open(sys.argv[1], "rb"))["scenarios"]))' "$1"; }
-read -ra TEST <<< "$(suite benchmarks/suites/test.toml)"
+read -ra TEST <<< "$(python benchmarks/tomlq.py benchmarks/suites/test.toml scenarios --field name)"
 source benchmarks/sweep_lib.sh
 # The picks of a train scenario S (P "" the baselines', "cand-" the candidates'; STEP the step
 # that tunes them): merged with its edge extension once that is declared.
@@ -98,7 +97,7 @@ case "$step" in
     else
       run "${cmd[@]}"
       dir=$(search_dir)
-      [ -n "$dir" ] || { echo "search: no run directory under $runs" >&2; exit 1; }
+      [ -n "$dir" ] || refuse "search: no run directory under $runs"
     fi
     # its record in the results (config, generations, hall of fame), the command with it
     run python benchmarks/record_search.py "$dir" --out-dir "$R" --command "${cmd[*]}" ;;
@@ -109,7 +108,7 @@ case "$step" in
     # as it tuned the baselines (tuning draw, seeds 100-102, halving, the edge extension)
     if ! exists "$CAND"; then
       dir=$(search_dir)
-      [ -n "$dir" ] || { echo "candidates: no suite search run here (run: $0 search)" >&2; exit 1; }
+      [ -n "$dir" ] || refuse "candidates: no suite search run here (run: $0 search)"
       run python benchmarks/suite_winner.py "$dir" --sweep "$CAND"
       keep "$CAND"
       [ "$R" = benchmarks/results ] || cp -n benchmarks/results/winners/*.json "$R/winners/"
@@ -126,8 +125,8 @@ case "$step" in
   test-tune)
     # plan step 5 (Cut 2): each test scenario tunes the baselines on the train suite's shortlist
     # and the candidates on their declared rates, both on its tuning draw; no edge extension
-    exists benchmarks/sweeps/v2-test.toml || { echo "test-tune: no shortlist (run: $0 shortlist)" >&2; exit 1; }
-    exists "$CAND" || { echo "test-tune: no candidates' sweep (run: $0 candidates)" >&2; exit 1; }
+    exists benchmarks/sweeps/v2-test.toml || refuse "test-tune: no shortlist (run: $0 shortlist)"
+    exists "$CAND" || refuse "test-tune: no candidates' sweep (run: $0 candidates)"
     for s in "${@:-${TEST[@]}}"; do
       tune_v2 benchmarks/sweeps/v2-test.toml test- "$s"
       tune_v2 "$CAND" cand- "$s"
@@ -142,15 +141,16 @@ case "$step" in
     # declared in v2-plan.md (session 15): each slot of the suite winner replaced in turn
     # (ablate.py specs), every arm tuned on v2.toml's rates (all rates, all tuning seeds), then
     # confirmed on the train suite's draws 1-5 in confirm-train's file (its rows are reused)
-    exists "$CAND" || { echo "ablate: no candidates' sweep (run: $0 candidates)" >&2; exit 1; }
+    exists "$CAND" || refuse "ablate: no candidates' sweep (run: $0 candidates)"
     w=$(first_candidate "$CAND")
     ab=benchmarks/sweeps/v2-ablate-$w.toml
     if ! exists "$ab"; then
-      lrs=$(python -c 'import tomllib; print(*tomllib.load(open("benchmarks/sweeps/v2.toml", "rb"))["lr"], sep=",")')
+      lrs=$(python benchmarks/tomlq.py benchmarks/sweeps/v2.toml lr --sep ,)
       run python benchmarks/ablate.py specs "benchmarks/results/winners/$w.json" \
           --out-dir benchmarks/results/ablations --sweep-out "$ab" --lr "$lrs" --without-full
       keep "$ab"
-      [ "$R" = benchmarks/results ] || cp -n benchmarks/results/ablations/"$w"-*.json "$R/ablations/"
+      [ "$R" = benchmarks/results ] ||
+        cp -n benchmarks/results/ablations/"$w"-*.json "$R/ablations/"
     fi
     for s in "${@:-${TRAIN[@]}}"; do
       tune_v2 "$ab" ablate- "$s"
@@ -164,11 +164,11 @@ case "$step" in
   headline)
     # per suite: the tuned field (field_v2.py), then each candidate against it per scenario and
     # on the suite mean (headline.py)
-    exists "$CAND" || { echo "headline: no candidates' sweep (run: $0 candidates)" >&2; exit 1; }
-    cands=$(python -c 'import sys, tomllib; print(*tomllib.load(open(sys.argv[1], "rb"))["candidates"])' \
-            "$(where "$CAND")")
+    exists "$CAND" || refuse "headline: no candidates' sweep (run: $0 candidates)"
+    cands=$(python benchmarks/tomlq.py "$(where "$CAND")" candidates --keys)
     for suite in train test; do
-      [ -e "$R/confirm-v2-$suite.confirm.json" ] || { echo "headline: no $suite confirmation yet" >&2; continue; }
+      [ -e "$R/confirm-v2-$suite.confirm.json" ] ||
+        { echo "headline: no $suite confirmation yet" >&2; continue; }
       run python benchmarks/field_v2.py "$R/confirm-v2-$suite.confirm.json" \
           --out "$R/field-v2-$suite.md"
       for c in $cands; do

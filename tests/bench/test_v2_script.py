@@ -1,10 +1,10 @@
-"""benchmarks/v2_mujoco.sh and benchmarks/llm_v2.sh, the plans' drivers, with a stand-in ``python`` that records each
-command instead of running it (``python -c`` still runs: the script reads the suites with it).
-What is checked is the script's own logic: which tuned file each step takes (the merged picks
-once an edge extension is declared, a refusal while it is unfinished), that a sweep file
-written in a clone is copied to the checkout its RESULTS point at, and that the later steps
-(candidates, confirmations, test tuning, headline) refuse until what they need exists and
-then run the declared commands on the declared files."""
+"""benchmarks/v2_mujoco.sh and benchmarks/llm_v2.sh, the plans' drivers, with a stand-in ``python``
+that records each command instead of running it (``python -c`` and ``benchmarks/tomlq.py`` still
+run: the scripts read TOML files with them). What is checked is the script's own logic: which
+tuned file each step takes (the merged picks once an edge extension is declared, a refusal while
+it is unfinished), that a sweep file written in a clone is copied to the checkout its RESULTS
+point at, and that the later steps (candidates, confirmations, test tuning, headline) refuse
+until what they need exists and then run the declared commands on the declared files."""
 
 from __future__ import annotations
 
@@ -19,20 +19,26 @@ TRAIN = ["hopper-padded-mixed-quality", "hopper-padded-noisy-0.3", "hopper-padde
          "hopper-padded-noisy-0.1", "hopper-padded-noisy-0.2", "hopper-padded-noisy-0.4",
          "hopper-padded-ambiguous"]
 FAKE = """#!/bin/bash
-if [ "$1" = -c ]; then exec "{python}" "$@"; fi
+if [ "$1" = -c ] || [ "$(basename "$1")" = tomlq.py ]; then exec "{python}" "$@"; fi
 echo "$*" >> "{log}"
 # extend and merge write their --out (extend: when a pick is on an edge), as the real ones do;
 # suite_winner.py its candidates' sweep file (--sweep) and ablate.py specs its sweep (--sweep-out)
-if [ "$2" = extend ] || [ "$2" = merge ]; then while [ $# -gt 0 ]; do [ "$1" = --out ] && echo x > "$2"; shift; done; fi
+if [ "$2" = extend ] || [ "$2" = merge ]; then
+  while [ $# -gt 0 ]; do [ "$1" = --out ] && echo x > "$2"; shift; done
+fi
 if [ "$(basename "$1")" = suite_winner.py ] || [ "$(basename "$1")" = ablate.py ]; then
   while [ $# -gt 0 ]; do
-    [ "$1" = --sweep ] || [ "$1" = --sweep-out ] && printf '[candidates.lf-w]\nspec = "w"\n[candidates.lf-69d0421b]\nspec = "x"\n' > "$2"
+    [ "$1" = --sweep ] || [ "$1" = --sweep-out ] &&
+      printf '[candidates.lf-w]\nspec = "w"\n[candidates.lf-69d0421b]\nspec = "x"\n' > "$2"
     shift
   done
 fi
 # the search makes its run directory under --runs-dir
 if [ "$1 $2" = "-m lossforge.search" ]; then
-  while [ $# -gt 0 ]; do [ "$1" = --runs-dir ] && mkdir -p "$2/20261205-000000-suite-train-s0"; shift; done
+  while [ $# -gt 0 ]; do
+    [ "$1" = --runs-dir ] && mkdir -p "$2/20261205-000000-suite-train-s0"
+    shift
+  done
 fi
 exit 0
 """
@@ -42,7 +48,7 @@ def _tree(tmp_path: Path) -> tuple[Path, Path, dict]:
     """A checkout with the script and the suites, a stand-in python first on PATH."""
     root = tmp_path / "clone"
     (root / "benchmarks" / "sweeps").mkdir(parents=True)
-    for script in ("v2_mujoco.sh", "sweep_lib.sh", "llm_v2.sh"):
+    for script in ("v2_mujoco.sh", "sweep_lib.sh", "llm_v2.sh", "tomlq.py"):
         shutil.copy(REPO / "benchmarks" / script, root / "benchmarks")
     shutil.copytree(REPO / "benchmarks" / "suites", root / "benchmarks" / "suites")
     (root / "benchmarks" / "results").mkdir()
@@ -167,8 +173,10 @@ def test_test_suite_steps_need_the_shortlist_and_the_candidates_then_never_exten
     assert _run(root, env, "test-tune", t).returncode == 0
     calls = _steps(log)
     assert [c.split()[1:3] for c in calls] == [
-        ["sweep", "benchmarks/sweeps/v2-test.toml"], ["tuned", f"benchmarks/results/sweep-v2-test-{t}.jsonl"],
-        ["sweep", "benchmarks/sweeps/v2-candidates.toml"], ["tuned", f"benchmarks/results/sweep-v2-cand-{t}.jsonl"]]
+        ["sweep", "benchmarks/sweeps/v2-test.toml"],
+        ["tuned", f"benchmarks/results/sweep-v2-test-{t}.jsonl"],
+        ["sweep", "benchmarks/sweeps/v2-candidates.toml"],
+        ["tuned", f"benchmarks/results/sweep-v2-cand-{t}.jsonl"]]
     assert _run(root, env, "test-confirm", t).returncode == 0
     (call,) = _steps(log)
     assert (f"--tuned benchmarks/results/sweep-v2-test-{t}.tuned.json --tuned "
@@ -202,13 +210,16 @@ def test_ablate_tunes_the_winners_arms_on_v2s_rates_and_confirms_them_beside_the
                         "--out-dir benchmarks/results/ablations --sweep-out "
                         "benchmarks/sweeps/v2-ablate-lf-w.toml --lr 0.0001,0.0003,0.001 "
                         "--without-full")
-    assert calls[1].startswith("benchmarks/baselines.py sweep benchmarks/sweeps/v2-ablate-lf-w.toml")
-    assert calls[2] == "benchmarks/baselines.py tuned benchmarks/results/sweep-v2-ablate-hopper-padded-clean.jsonl"
+    assert calls[1].startswith(
+        "benchmarks/baselines.py sweep benchmarks/sweeps/v2-ablate-lf-w.toml")
+    assert calls[2] == ("benchmarks/baselines.py tuned "
+                        "benchmarks/results/sweep-v2-ablate-hopper-padded-clean.jsonl")
     assert ("--tuned benchmarks/results/sweep-v2-hopper-padded-clean.tuned.json --tuned "
             "benchmarks/results/sweep-v2-cand-hopper-padded-clean.tuned.json --tuned "
             "benchmarks/results/sweep-v2-ablate-hopper-padded-clean.tuned.json") in calls[3]
     assert calls[3].endswith("--out benchmarks/results/confirm-v2-train.jsonl")
-    assert calls[4] == ("benchmarks/ablate.py table benchmarks/results/confirm-v2-train.confirm.json"
+    assert calls[4] == ("benchmarks/ablate.py table "
+                        "benchmarks/results/confirm-v2-train.confirm.json"
                         " --loss lf-w --out benchmarks/results/ablation-v2-train-lf-w.md")
     assert len(calls) == 5
 
@@ -313,3 +324,21 @@ def test_llm_cells_sweep_tune_and_confirm_each_task_of_a_variant(tmp_path):
         "benchmarks/baselines.py confirm --tuned benchmarks/results/sweep-llm-v2-reverse-"
         "noisy-0.2.tuned.json --workers 1 --out benchmarks/results/confirm-llm-v2-reverse-"
         "noisy-0.2.jsonl"]
+
+
+def test_tomlq_reads_values_keys_and_fields_and_refuses_a_missing_key(tmp_path):
+    f = tmp_path / "x.toml"
+    f.write_text('lr = [1e-4, 3e-4]\n[halving]\nkeep = 2\n[candidates.b]\nspec = "1"\n'
+                 '[candidates.a]\nspec = "2"\n[[scenarios]]\nname = "s1"\n[[scenarios]]\n'
+                 'name = "s2"\n')
+    q = [sys.executable, str(REPO / "benchmarks" / "tomlq.py"), str(f)]
+
+    def out(*args):
+        return subprocess.run(q + list(args), capture_output=True, text=True)
+
+    assert out("lr", "--sep", ",").stdout == "0.0001,0.0003\n"
+    assert out("halving.keep").stdout == "2\n"
+    assert out("candidates", "--keys").stdout == "b a\n"          # file order
+    assert out("scenarios", "--field", "name").stdout == "s1 s2\n"
+    bad = out("halving.nope")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "halving.nope" in bad.stderr

@@ -127,10 +127,12 @@ def test_the_hall_of_fame_ranks_a_loss_racing_dropped_below_every_fully_scored_o
     from lossforge.search.rundir import hall_of_fame
 
     def rec(name, screen, full=None, raced_out=False):
-        fit = lambda s: {"status": "ok", "score": s, "suite": {"raced_out": raced_out}}  # noqa: E731
+        def fit(score):
+            return {"status": "ok", "score": score, "suite": {"raced_out": raced_out}}
+
         r = {"name": name, "complexity": 3, "h": "p", "phi_inv": "p", "phi_tilde": "l",
-             "spec": {"name": name, "beta": 0.1, "aggregation": "mean"}, "born": 0, "origin": "init", "tree": "p",
-             "properties": {"given": True}, "screen": fit(screen)}
+             "spec": {"name": name, "beta": 0.1, "aggregation": "mean"}, "born": 0,
+             "origin": "init", "tree": "p", "properties": {"given": True}, "screen": fit(screen)}
         if full is not None:
             r["full"] = fit(full)
         return r
