@@ -5,9 +5,10 @@ and the candidates' learning-rate sweep file it joins:
         --sweep benchmarks/sweeps/v2-candidates.toml
 
 The rule: the winner is the hall of fame's best at the full rung (the top of the run's ladder),
-among the losses scored on every unit of it (racing's dropped losses are not; the hall of fame
-ranks them below). The run must have finished its generations, and if fewer than two losses
-reached the full rung the run is reported as such, not extended: the script refuses and says so.
+among the losses scored on every unit of it (a loss racing dropped there was compared and lost,
+on part of the units; the hall of fame ranks those below). The run must have finished its
+generations, and if fewer than two losses reached the full rung (were evaluated there, dropped
+or not) the run is reported as such, not extended: the script refuses and says so.
 
 Writes (refusing to overwrite either):
 - ``benchmarks/results/winners/<loss id>.json``: the winner's spec with its run, full-rung score
@@ -52,17 +53,18 @@ def winner(run_dir: Path) -> tuple[dict, str, int]:
                           "generations; resume it to the end first")
     top = hof["ladder"][-1]
 
-    def complete(row: dict) -> bool:
+    def reached(row: dict) -> bool:
         f = row.get(top)
-        return bool(f) and f.get("status") == "ok" and f.get("score") is not None \
-            and not f.get("suite", {}).get("raced_out")
+        return bool(f) and f.get("status") == "ok" and f.get("score") is not None
 
-    full = [r for r in hof["hall_of_fame"] if complete(r)]
-    if len(full) < 2:
-        raise ConfigError(f"{run_dir}: {len(full)} loss(es) scored on every unit of the "
-                          f"'{top}' rung; the declared rule needs two or more to name a winner "
-                          "(report the run as such; it is not extended)")
-    return full[0], top, len(full)   # the hall of fame is in rank order
+    there = [r for r in hof["hall_of_fame"] if reached(r)]
+    complete = [r for r in there if not r[top].get("suite", {}).get("raced_out")]
+    if len(there) < 2 or not complete:
+        raise ConfigError(f"{run_dir}: {len(there)} loss(es) reached the '{top}' rung, "
+                          f"{len(complete)} scored on all its units; the declared rule needs two "
+                          "or more there and names the best fully scored one (report the run as "
+                          "such; it is not extended)")
+    return complete[0], top, len(there)   # the hall of fame is in rank order
 
 
 def sweep_text(name: str, spec_path: str) -> str:
@@ -102,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                                   "only if it came from another run")
         fit = row[top]
         doc = {"spec": row["spec"],
-               "source": f"{run_dir} ({name}, hall of fame rank 1 of {n_full} losses scored on "
-                         f"every unit of the '{top}' rung)",
+               "source": f"{run_dir} ({name}: the best of the {n_full} losses of the hall of "
+                         f"fame that reached the '{top}' rung, scored on all its units)",
                "score": {"rung": top, "score": fit["score"], "ci95": fit.get("ci95")},
                "rule": "v2-plan.md Step 3: the hall of fame's best at the full rung"}
         spec_file.parent.mkdir(parents=True, exist_ok=True)
@@ -113,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     except (LossforgeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"winner {name}: {row['loss']}  ({top}: {fit['score']:.2f}); wrote {spec_file} and "
-          f"{sweep_file}")
+    print(f"winner {name}: h(p) = {row.get('h')}; {row['loss']}  ({top}: {fit['score']:.2f})"
+          f"\nwrote {spec_file} and {sweep_file}")
     return 0
 
 

@@ -1,8 +1,8 @@
 """``benchmarks/suite_winner.py``: the declared winner rule of v2-plan.md (Step 3) on constructed
-run directories: refused before the search's last generation and with fewer than two losses
-scored on every unit of the full rung; otherwise the best of those (not a raced-out loss with a
-higher partial estimate) becomes a spec file and joins the declared candidates' sweep file,
-whose learning rates and halving are v2.toml's."""
+run directories: refused before the search's last generation, with fewer than two losses at the
+full rung, or with none scored on all its units; otherwise the best fully scored one (not a
+raced-out loss with a higher partial estimate) becomes a spec file and joins the declared
+candidates' sweep file, whose learning rates and halving are v2.toml's."""
 
 from __future__ import annotations
 
@@ -46,8 +46,10 @@ def _call(tmp_path, run):
 
 @pytest.mark.parametrize("rows,generation,said", [
     ([_row("lf-aaaa0001", 3.0), _row("lf-aaaa0002", 2.0)], 7, "has run 7 of 8 generations"),
-    ([_row("lf-aaaa0001", 9.0, raced_out=True), _row("lf-aaaa0002", 2.0),
-      _row("lf-aaaa0003", None)], 8, "1 loss(es) scored on every unit of the 'full' rung")])
+    ([_row("lf-aaaa0001", 2.0), _row("lf-aaaa0003", None)], 8,
+     "1 loss(es) reached the 'full' rung, 1 scored on all its units"),
+    ([_row("lf-aaaa0001", 9.0, raced_out=True), _row("lf-aaaa0002", 2.0, raced_out=True)], 8,
+     "2 loss(es) reached the 'full' rung, 0 scored on all its units")])
 def test_refused_without_a_winner_under_the_rule(tmp_path, rows, generation, said):
     proc = _call(tmp_path, _run(tmp_path, rows, generation))
     assert proc.returncode == 2 and said in proc.stderr and proc.stderr.count("\n") == 1
@@ -55,9 +57,11 @@ def test_refused_without_a_winner_under_the_rule(tmp_path, rows, generation, sai
 
 
 def test_the_winner_joins_the_declared_candidates_with_v2s_rates(tmp_path):
-    # rank order of the hall of fame: the raced-out loss ranks below the complete ones
-    rows = [_row("lf-aaaa0001", 4.0), _row("lf-aaaa0002", 3.0),
-            _row("lf-aaaa0003", 9.0, raced_out=True)]
+    # one loss scored on every unit and one racing dropped there: two reached the full rung,
+    # and the winner is the fully scored one even though the dropped one's partial estimate is
+    # higher (and even listed first, as a hall of fame of older code would)
+    rows = [_row("lf-aaaa0003", 9.0, raced_out=True), _row("lf-aaaa0001", 4.0),
+            _row("lf-aaaa0002", None)]
     proc = _call(tmp_path, _run(tmp_path, rows))
     assert proc.returncode == 0, proc.stderr
     spec = json.loads((tmp_path / "w" / "lf-aaaa0001.json").read_text())
