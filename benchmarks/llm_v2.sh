@@ -34,6 +34,12 @@ cell() {
   fi
 }
 
+# Whether a loss is a declared candidate of llm-v2.toml (tuned and confirmed in every cell).
+declared() {
+  python benchmarks/tomlq.py benchmarks/sweeps/llm-v2.toml candidates --keys | tr ' ' '\n' |
+    grep -qx "$1"
+}
+
 step=${1:-}
 [ $# -eq 0 ] || shift
 case "$step" in
@@ -47,14 +53,14 @@ case "$step" in
       done
     done ;;
   transfer)
-    exists "$CAND" || refuse "transfer: no MuJoCo suite winner yet (v2_mujoco.sh candidates)"
+    have "$CAND" || refuse "transfer: no MuJoCo suite winner yet (v2_mujoco.sh candidates)"
     w=$(first_candidate "$CAND")
-    if grep -q "^\[candidates\.$w\]" benchmarks/sweeps/llm-v2.toml; then
+    if declared "$w"; then
       echo "transfer: $w is a declared candidate of llm-v2.toml: every cell tuned and" \
            "confirmed it" >&2
       exit 0
     fi
-    if ! exists "$TRANSFER"; then
+    if ! have "$TRANSFER"; then
       lrs=$(python benchmarks/tomlq.py benchmarks/sweeps/llm-v2.toml lr --sep ", ")
       k=$(python benchmarks/tomlq.py benchmarks/sweeps/llm-v2.toml halving.keep)
       printf '%s\n' "# The MuJoCo suite search's winner on the LLM bed (issue 22), written" \
@@ -63,7 +69,7 @@ case "$step" in
         "description = \"LLM v2 transfer of the MuJoCo suite winner $w\"" "lr = [$lrs]" "" \
         "[candidates.$w]" "spec = \"benchmarks/results/winners/$w.json\"" "" \
         "[halving]" "keep = $k" > "$TRANSFER"
-      keep "$TRANSFER"
+      have "$TRANSFER"    # (copied to R's checkout)
     fi
     for v in "${@:-${VARIANTS[@]}}"; do
       for t in "${TASKS[@]}"; do
@@ -83,8 +89,9 @@ case "$step" in
       done
     done ;;
   headline)
-    exists "$TRANSFER" || refuse "headline: no transfer yet (run: $0 transfer)"
+    have "$CAND" || refuse "headline: no MuJoCo suite winner yet (v2_mujoco.sh candidates)"
     w=$(first_candidate "$CAND")
+    declared "$w" || have "$TRANSFER" || refuse "headline: no transfer yet (run: $0 transfer)"
     for v in "${VARIANTS[@]}"; do
       reports=()
       for t in "${TASKS[@]}"; do

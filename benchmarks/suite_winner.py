@@ -10,12 +10,15 @@ on part of the units; the hall of fame ranks those below). The run must have fin
 generations, and if fewer than two losses reached the full rung (were evaluated there, dropped
 or not) the run is reported as such, not extended: the script refuses and says so.
 
-Writes (refusing to overwrite either):
+Writes (refusing to overwrite either; both or neither):
 - ``benchmarks/results/winners/<loss id>.json``: the winner's spec with its run, full-rung score
-  and the rule, in the layout of the other winner files (``cells.load_spec_file`` reads it);
-- the sweep file: the declared candidates (the winner, lf-69d0421b, lf-9ccbeb81, lf-cf853722),
-  each tuned on its learning rate only, with ``benchmarks/sweeps/v2.toml``'s learning rates and
-  halving, so a candidate chooses from what the baselines chose from.
+  and the rule, in the layout of the other winner files (``cells.load_spec_file`` reads it).
+  When the winner is one of the declared candidates (the search found it again), its file stays
+  as it is, after a check that it holds the same loss;
+- the sweep file: the winner first, then the other declared candidates (lf-69d0421b,
+  lf-9ccbeb81, lf-cf853722), each tuned on its learning rate only, with
+  ``benchmarks/sweeps/v2.toml``'s learning rates and halving, so a candidate chooses from what
+  the baselines chose from.
 Only the run's JSON files are read (checksummed result files; nothing is unpickled).
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -75,9 +79,10 @@ def sweep_text(name: str, spec_path: str) -> str:
              "# benchmarks/suite_winner.py. Each candidate's formula is fixed; its learning rate",
              f"# is its only knob, from {BASE_SWEEP}'s rates with its halving, as the baselines'.",
              f'description = "Benchmark v2 candidates: the suite search winner {name} and the '
-             'three declared ones, learning rate only"',
+             'declared ones, learning rate only"',
              f"lr = [{', '.join(repr(v) for v in lrs)}]", ""]
-    for cand, path in [(name, spec_path)] + [(c, f"{WINNERS}/{c}.json") for c in DECLARED]:
+    others = [(c, f"{WINNERS}/{c}.json") for c in DECLARED if c != name]
+    for cand, path in [(name, spec_path)] + others:   # the winner first: later steps read it so
         lines += [f"[candidates.{cand}]", f'spec = "{path}"', ""]
     if keep is not None:
         lines += ["[halving]", f"keep = {keep}"]
@@ -98,25 +103,46 @@ def main(argv: list[str] | None = None) -> int:
         spec_rel = f"{args.winners}/{name}.json"
         spec_file, sweep_file = ROOT / spec_rel, Path(args.sweep)   # (ROOT / an absolute path:
                                                                     # that path)
-        for f in (spec_file, sweep_file):
-            if f.exists():
-                raise ConfigError(f"{f}: exists (the winner is named once); remove it by hand "
-                                  "only if it came from another run")
+        if sweep_file.exists():
+            raise ConfigError(f"{sweep_file}: exists (the winner is named once); remove it by "
+                              "hand only if it came from another run")
         fit = row[top]
+        new_spec = name not in DECLARED
+        if not new_spec:   # the search found a declared candidate again: it keeps its file
+            spec_rel = f"{WINNERS}/{name}.json"
+            declared = json.loads((ROOT / spec_rel).read_text())["spec"]
+            same = {k: v for k, v in declared.items() if k != "description"} == \
+                {k: v for k, v in row["spec"].items() if k != "description"}
+            if not same:
+                raise ConfigError(f"{name}: the winner has the name of a declared candidate but "
+                                  f"another spec than {spec_rel}; compare them by hand")
+        elif spec_file.exists():
+            raise ConfigError(f"{spec_file}: exists (the winner is named once); remove it by "
+                              "hand only if it came from another run")
         doc = {"spec": row["spec"],
                "source": f"{run_dir} ({name}: the best of the {n_full} losses of the hall of "
                          f"fame that reached the '{top}' rung, scored on all its units)",
                "score": {"rung": top, "score": fit["score"], "ci95": fit.get("ci95")},
                "rule": "v2-plan.md Step 3: the hall of fame's best at the full rung"}
-        spec_file.parent.mkdir(parents=True, exist_ok=True)
-        spec_file.write_text(json.dumps(doc, indent=1) + "\n")
-        sweep_file.write_text(sweep_text(name, spec_rel))
-        read_sweep(sweep_file)   # every candidate's spec loads and holds its name
+        staged = sweep_file.with_name(sweep_file.name + ".tmp")
+        try:   # nothing stays behind unless both files are written and the sweep reads back
+            if new_spec:
+                spec_file.parent.mkdir(parents=True, exist_ok=True)
+                spec_file.write_text(json.dumps(doc, indent=1) + "\n")
+            staged.write_text(sweep_text(name, spec_rel))
+            read_sweep(staged)   # every candidate's spec loads and holds its name
+            os.replace(staged, sweep_file)
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            if new_spec:
+                spec_file.unlink(missing_ok=True)
+            raise
     except (LossforgeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"winner {name}: h(p) = {row.get('h')}; {row['loss']}  ({top}: {fit['score']:.2f})"
-          f"\nwrote {spec_file} and {sweep_file}")
+    print(f"winner {name}: h(p) = {row.get('h')}; {row['loss']}  ({top}: {fit['score']:.2f})")
+    print(f"wrote {spec_file} and {sweep_file}" if new_spec else
+          f"{name} is a declared candidate already ({spec_rel}): wrote {sweep_file}")
     return 0
 
 

@@ -26,18 +26,23 @@
 #   es-vs-gp               GP vs ES, same slots, equal evaluations (issue 19; done)
 #
 # Steps with scenarios take the suite's by default, in turn; two jobs on two cores can share a
-# step (rows files are shareable), better on different scenarios. `candidates` runs in the
-# checkout that ran `search` (its run directory is there, under runs/). Environment: NICE
-# (default 15), WORKERS (default 1), RESULTS (default benchmarks/results: point a clone that runs
-# the jobs at the main checkout's).
+# step (rows files are shareable), better on different scenarios. The search runs in one
+# checkout ($R/v2-suite-search.path names it); every other step may run in any. Environment: NICE
+# (default 15), WORKERS (default 1; the search's default is 2), RESULTS (default
+# benchmarks/results: point a clone that runs the jobs at the main checkout's; the ledger
+# follows it unless LOSSFORGE_LEDGER says otherwise). A file one checkout declares (a sweep
+# file, a spec) is copied to the other when a step needs it (sweep_lib.sh `have`): update a
+# clone with `git checkout -f origin/main`, which replaces such copies by the committed files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${RESULTS:-benchmarks/results}
 TRAIN=(hopper-padded-mixed-quality hopper-padded-noisy-0.3 hopper-padded-clean
        hopper-padded-noisy-0.1 hopper-padded-noisy-0.2 hopper-padded-noisy-0.4
        hopper-padded-ambiguous)
-read -ra TEST <<< "$(python benchmarks/tomlq.py benchmarks/suites/test.toml scenarios --field name)"
 source benchmarks/sweep_lib.sh
+names=$(python benchmarks/tomlq.py benchmarks/suites/test.toml scenarios --field name)
+read -ra TEST <<< "$names"
+[ ${#TEST[@]} -gt 0 ] || refuse "benchmarks/suites/test.toml: no scenarios"
 # The picks of a train scenario S (P "" the baselines', "cand-" the candidates'; STEP the step
 # that tunes them): merged with its edge extension once that is declared.
 picks_of() {
@@ -50,7 +55,12 @@ tune_v2() {
   if [ -n "${4:-}" ]; then tune "$file" "$s" "v2-$p$s" "v2-${p}ext-$s" "v2-${p}merged-$s"
   else tune "$file" "$s" "v2-$p$s"; fi
 }
-search_dir() { ls -d runs/v2-suite-search/*-suite-train-s0 2>/dev/null | tail -n 1 || true; }
+# The suite search runs in one checkout: $R/v2-suite-search.path names its runs directory
+# (written before it starts), so every checkout finds the run and no second one starts.
+SEARCH_AT=$R/v2-suite-search.path
+search_dir() {
+  [ ! -e "$SEARCH_AT" ] || ls -d "$(cat "$SEARCH_AT")"/*-suite-train-s0 2>/dev/null | tail -n 1 || true
+}
 CAND=benchmarks/sweeps/v2-candidates.toml
 
 step=${1:-}
@@ -60,14 +70,14 @@ case "$step" in
     for s in "${@:-${TRAIN[@]}}"; do tune_v2 benchmarks/sweeps/v2.toml "" "$s" extend; done ;;
   shortlist)
     # refuses unless every train scenario is tuned; written once, before any test-suite run
-    if exists benchmarks/sweeps/v2-test.toml; then
+    if have benchmarks/sweeps/v2-test.toml; then
       echo "benchmarks/sweeps/v2-test.toml exists: the test suite's sweep is declared" >&2
     else
       files=()
       for s in "${TRAIN[@]}"; do files+=("$(picks_of "$s")"); done
       run python benchmarks/baselines.py shortlist "${files[@]}" --suite train \
           --take picks --keep 2 --out benchmarks/sweeps/v2-test.toml
-      keep benchmarks/sweeps/v2-test.toml
+      have benchmarks/sweeps/v2-test.toml || refuse "shortlist: wrote no sweep file"
     fi ;;
   audit)
     # plan step 2. The train suite's draw 0 is what the suite search trains on; its audit trains
@@ -83,8 +93,15 @@ case "$step" in
         --rungs screen,full --workers "${WORKERS:-1}" \
         --runs "$R/suite-reference-train.jsonl" --out "$R/suite-reference-train.json" ;;
   search)
-    # declared in v2-plan.md ("Step 3"); the same command resumes the run it started
-    runs=runs/v2-suite-search    # this search's own runs directory: one run in it
+    # declared in v2-plan.md ("Step 3"); the same command resumes the run it started, in the
+    # checkout that started it (another refuses; a second job there waits for none: it refuses)
+    runs=$PWD/runs/v2-suite-search    # this search's own runs directory: one run in it
+    [ ! -e "$SEARCH_AT" ] || [ "$(cat "$SEARCH_AT")" = "$runs" ] ||
+      refuse "search: it runs in $(cat "$SEARCH_AT"); run this step in that checkout"
+    mkdir -p "$runs"
+    exec 9> "$runs/.lock"
+    flock -n 9 || refuse "search: another job is running it ($runs/.lock)"
+    echo "$runs" > "$SEARCH_AT"
     dir=$(search_dir)
     cmd=(python -m lossforge.search --suite benchmarks/suites/train.toml
          --suite-baselines "$R/suite-reference-train.json"
@@ -100,18 +117,18 @@ case "$step" in
       [ -n "$dir" ] || refuse "search: no run directory under $runs"
     fi
     # its record in the results (config, generations, hall of fame), the command with it
-    run python benchmarks/record_search.py "$dir" --out-dir "$R" --command "${cmd[*]}" ;;
+    run python benchmarks/record_search.py "$dir" --out-dir "$R" \
+        --command "$(printf '%q ' "${cmd[@]}")" ;;
   candidates)
     # plan step 3, after the search: its winner by the declared rule (suite_winner.py refuses an
     # unfinished run or one with fewer than two losses at full) joins the three declared
     # candidates in one sweep file, written once; each train scenario tunes their learning rate
     # as it tuned the baselines (tuning draw, seeds 100-102, halving, the edge extension)
-    if ! exists "$CAND"; then
+    if ! have "$CAND"; then
       dir=$(search_dir)
-      [ -n "$dir" ] || refuse "candidates: no suite search run here (run: $0 search)"
+      [ -n "$dir" ] || refuse "candidates: no suite search run yet (run: $0 search)"
       run python benchmarks/suite_winner.py "$dir" --sweep "$CAND"
-      keep "$CAND"
-      [ "$R" = benchmarks/results ] || cp -n benchmarks/results/winners/*.json "$R/winners/"
+      have "$CAND" || refuse "candidates: suite_winner.py wrote no $CAND"
     fi
     for s in "${@:-${TRAIN[@]}}"; do tune_v2 "$CAND" cand- "$s" extend; done ;;
   confirm-train)
@@ -125,8 +142,8 @@ case "$step" in
   test-tune)
     # plan step 5 (Cut 2): each test scenario tunes the baselines on the train suite's shortlist
     # and the candidates on their declared rates, both on its tuning draw; no edge extension
-    exists benchmarks/sweeps/v2-test.toml || refuse "test-tune: no shortlist (run: $0 shortlist)"
-    exists "$CAND" || refuse "test-tune: no candidates' sweep (run: $0 candidates)"
+    have benchmarks/sweeps/v2-test.toml || refuse "test-tune: no shortlist (run: $0 shortlist)"
+    have "$CAND" || refuse "test-tune: no candidates' sweep (run: $0 candidates)"
     for s in "${@:-${TEST[@]}}"; do
       tune_v2 benchmarks/sweeps/v2-test.toml test- "$s"
       tune_v2 "$CAND" cand- "$s"
@@ -139,24 +156,25 @@ case "$step" in
     done ;;
   ablate)
     # declared in v2-plan.md (session 15): each slot of the suite winner replaced in turn
-    # (ablate.py specs), every arm tuned on v2.toml's rates (all rates, all tuning seeds), then
-    # confirmed on the train suite's draws 1-5 in confirm-train's file (its rows are reused)
-    exists "$CAND" || refuse "ablate: no candidates' sweep (run: $0 candidates)"
+    # (ablate.py specs), every arm tuned as the winner was (v2.toml's rates, every rate on every
+    # tuning seed, the edge extension), then confirmed on the train suite's draws 1-5 in
+    # confirm-train's file (its rows are reused)
+    have "$CAND" || refuse "ablate: no candidates' sweep (run: $0 candidates)"
     w=$(first_candidate "$CAND")
     ab=benchmarks/sweeps/v2-ablate-$w.toml
-    if ! exists "$ab"; then
+    if ! have "$ab"; then
+      have "benchmarks/results/winners/$w.json" || refuse "ablate: no spec of the winner $w"
       lrs=$(python benchmarks/tomlq.py benchmarks/sweeps/v2.toml lr --sep ,)
       run python benchmarks/ablate.py specs "benchmarks/results/winners/$w.json" \
           --out-dir benchmarks/results/ablations --sweep-out "$ab" --lr "$lrs" --without-full
-      keep "$ab"
-      [ "$R" = benchmarks/results ] ||
-        cp -n benchmarks/results/ablations/"$w"-*.json "$R/ablations/"
+      have "$ab" || refuse "ablate: ablate.py wrote no $ab"
     fi
     for s in "${@:-${TRAIN[@]}}"; do
-      tune_v2 "$ab" ablate- "$s"
+      tune_v2 "$ab" ablate- "$s" extend
       base=$(picks_of "$s"); cand=$(picks_of "$s" cand- candidates)
+      arms=$(picks_of "$s" ablate- ablate)
       run python benchmarks/baselines.py confirm --tuned "$base" --tuned "$cand" \
-          --tuned "$R/sweep-v2-ablate-$s.tuned.json" --scenarios "$s" \
+          --tuned "$arms" --scenarios "$s" \
           --workers "${WORKERS:-1}" --out "$R/confirm-v2-train.jsonl"
     done
     run python benchmarks/ablate.py table "$R/confirm-v2-train.confirm.json" --loss "$w" \
@@ -164,8 +182,8 @@ case "$step" in
   headline)
     # per suite: the tuned field (field_v2.py), then each candidate against it per scenario and
     # on the suite mean (headline.py)
-    exists "$CAND" || refuse "headline: no candidates' sweep (run: $0 candidates)"
-    cands=$(python benchmarks/tomlq.py "$(where "$CAND")" candidates --keys)
+    have "$CAND" || refuse "headline: no candidates' sweep (run: $0 candidates)"
+    cands=$(python benchmarks/tomlq.py "$CAND" candidates --keys)
     for suite in train test; do
       [ -e "$R/confirm-v2-$suite.confirm.json" ] ||
         { echo "headline: no $suite confirmation yet" >&2; continue; }

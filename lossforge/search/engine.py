@@ -38,7 +38,7 @@ import time
 from typing import Any
 
 from lossforge.objectives.zoo import scenario_spec
-from lossforge.search import genome, gp, suite_fitness
+from lossforge.search import genome, gp, rundir, suite_fitness
 from lossforge.search.candidates import REASONS, Candidate, validate
 # SearchConfig, make_context and the set-up helpers live in context.py; they stay importable
 # from here, where the search's callers have always found them.
@@ -350,7 +350,7 @@ def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str
     for rung in rest:
         promote = [lid for lid in pool[:n_top]
                    if (rung not in state["losses"][lid] or not ctx.config.dedup)
-                   and not _raced_out(state["losses"][lid][first])]
+                   and not rundir.raced_out(state["losses"][lid][first])]
         res = score_rung(state, ctx, executor, rung,
                          [state["losses"][lid]["spec"] for lid in promote])
         for lid, f in zip(promote, res):
@@ -360,9 +360,6 @@ def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str
     return tally
 
 
-def _raced_out(f: dict) -> bool:
-    """Dropped by racing at this rung (suite runs): never promoted to the next."""
-    return bool(f.get("suite", {}).get("raced_out"))
 
 
 # ---- tell ------------------------------------------------------------------------------------
@@ -430,8 +427,8 @@ def _median(xs: list[float]) -> float | None:
 
 def best_top_score(state: dict, ctx_or_ladder) -> float | None:
     top = (ctx_or_ladder.ladder if isinstance(ctx_or_ladder, Context) else ctx_or_ladder)[-1]
-    vals = [rec[top]["score"] for rec in state["losses"].values()
-            if top in rec and rec[top]["status"] == "ok" and rec[top]["score"] is not None]
+    vals = [rundir.complete_score(rec, top) for rec in state["losses"].values()]
+    vals = [v for v in vals if not math.isnan(v)]
     return max(vals) if vals else None
 
 

@@ -77,6 +77,17 @@ def _score(rec: dict, rung: str) -> float:
     return f["score"] if f and f["status"] == "ok" and f["score"] is not None else math.nan
 
 
+def raced_out(fitness: dict | None) -> bool:
+    """Dropped by racing at that rung (suite runs): its score is an estimate on part of the
+    units, so it never ranks as a rung's best."""
+    return bool(fitness and fitness.get("suite", {}).get("raced_out"))
+
+
+def complete_score(rec: dict, rung: str) -> float:
+    """The loss's score at the rung if it was scored on all the rung's units, else NaN."""
+    return math.nan if raced_out(rec.get(rung)) else _score(rec, rung)
+
+
 def loss_text(spec: dict) -> str:
     """The whole loss in one line: link (and imitation term) over the margin D."""
     b = spec["beta"]
@@ -128,7 +139,7 @@ def hall_of_fame(state: dict, k: int) -> list[dict]:
     def key(it):
         lid, rec = it
         at_top = _score(rec, top)
-        tier = 2 if math.isnan(at_top) else 1 if rec[top].get("suite", {}).get("raced_out") else 0
+        tier = 2 if math.isnan(at_top) else 1 if raced_out(rec[top]) else 0
         return (tier, -(at_top if tier < 2 else 0), -_score(rec, first), rec["complexity"], lid)
 
     items.sort(key=key)
@@ -138,7 +149,8 @@ def hall_of_fame(state: dict, k: int) -> list[dict]:
 def pareto(state: dict) -> list[dict]:
     ladder = state["ladder"]
     top = ladder[-1]
-    entries = [(lid, _score(rec, top), rec["complexity"]) for lid, rec in state["losses"].items()]
+    entries = [(lid, complete_score(rec, top), rec["complexity"])
+               for lid, rec in state["losses"].items()]
     return [_row(lid, state["losses"][lid], ladder) for lid in gp.pareto_front(entries)]
 
 

@@ -20,6 +20,7 @@ from lossforge.errors import CheckpointError
 from lossforge.objectives.properties import property_line
 from lossforge.objectives.run import Run, load_run
 from lossforge.runfiles import read_checked, unchecked_note
+from lossforge.search.rundir import raced_out
 from lossforge.search.verdict import paired_scores, paired_verdict
 
 #: What each fitness metric is, in words.
@@ -155,11 +156,12 @@ def _count(n: int, suite: bool) -> str:
 
 
 def best_row(results: dict, ladder: list[str]) -> tuple[dict, str] | None:
-    """The best loss and the budget its verdict is at: the top rung when any loss reached it
-    with a score, else the first rung (the hall of fame is sorted that way already)."""
+    """The best loss and the budget its verdict is at: the top rung when any loss was scored on
+    all its units there, else the next rung down (a loss racing dropped at a rung has an
+    estimate on part of its units there and is never that rung's best)."""
     rows = results.get("hall_of_fame") or results.get("pareto") or []
     for rung in reversed(ladder):
-        scored = [r for r in rows if _ok(r.get(rung))]
+        scored = [r for r in rows if _ok(r.get(rung)) and not raced_out(r.get(rung))]
         if scored:
             return max(scored, key=lambda r: r[rung]["score"]), rung
     return None

@@ -76,3 +76,35 @@ def test_the_winner_joins_the_declared_candidates_with_v2s_rates(tmp_path):
     (tmp_path / "x").mkdir()
     again = _call(tmp_path, _run(tmp_path / "x", rows))
     assert again.returncode == 2 and "exists (the winner is named once)" in again.stderr
+
+
+def test_a_winner_that_is_a_declared_candidate_keeps_its_file_and_is_listed_once(tmp_path):
+    """The search may find exp(p) (lf-cf853722) again: the sweep lists it once, first, and its
+    committed spec is left as it is."""
+    declared = REPO / "benchmarks/results/winners/lf-cf853722.json"
+    before = declared.read_bytes()
+    rows = [_row("lf-cf853722", 4.0), _row("lf-aaaa0002", 3.0)]
+    proc = subprocess.run([sys.executable, SCRIPT, str(_run(tmp_path, rows)), "--sweep",
+                           str(tmp_path / "cand.toml")], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "lf-cf853722 is a declared candidate already" in proc.stdout
+    sweep = tomllib.loads((tmp_path / "cand.toml").read_text())
+    assert list(sweep["candidates"]) == ["lf-cf853722", "lf-69d0421b", "lf-9ccbeb81"]
+    assert declared.read_bytes() == before
+
+
+def test_a_name_clash_or_an_invalid_winner_leaves_nothing_behind(tmp_path):
+    clash = _row("lf-cf853722", 4.0)
+    clash["spec"] = dict(clash["spec"], mirror_map="p*log(p)")       # same name, other loss
+    proc = subprocess.run([sys.executable, SCRIPT, str(_run(tmp_path, [clash, _row("lf-b", 1.0)])),
+                           "--sweep", str(tmp_path / "cand.toml")],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and "another spec than" in proc.stderr
+    assert not (tmp_path / "cand.toml").exists()
+    bad = _row("lf-aaaa0009", 4.0)
+    bad["spec"] = dict(bad["spec"], mirror_map="p**(")                # does not parse
+    (tmp_path / "x").mkdir()
+    proc = _call(tmp_path, _run(tmp_path / "x", [bad, _row("lf-aaaa0002", 1.0)]))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "cand.toml").exists() and not (tmp_path / "cand.toml.tmp").exists()
+    assert not (tmp_path / "w" / "lf-aaaa0009.json").exists()

@@ -1,116 +1,78 @@
 """benchmarks/v2_mujoco.sh and benchmarks/llm_v2.sh, the plans' drivers, with a stand-in ``python``
-that records each command instead of running it (``python -c`` and ``benchmarks/tomlq.py`` still
-run: the scripts read TOML files with them). What is checked is the script's own logic: which
-tuned file each step takes (the merged picks once an edge extension is declared, a refusal while
-it is unfinished), that a sweep file written in a clone is copied to the checkout its RESULTS
-point at, and that the later steps (candidates, confirmations, test tuning, headline) refuse
-until what they need exists and then run the declared commands on the declared files."""
+that records each command instead of running it (``benchmarks/tomlq.py`` still runs: the scripts
+read TOML files with it). What is checked is the scripts' own logic: which tuned file each step
+takes (the merged picks once an edge extension is declared, the plain picks once `extend` found
+nothing on an edge, a refusal before either), that a file one checkout declares reaches the other
+(a clone whose RESULTS point at the main checkout), that the suite search runs in one checkout
+and one job only, and that the later steps (candidates, confirmations, ablations, test tuning,
+headline, the LLM transfer) refuse until what they need exists and then run the declared
+commands on the declared files."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = ["hopper-padded-mixed-quality", "hopper-padded-noisy-0.3", "hopper-padded-clean",
          "hopper-padded-noisy-0.1", "hopper-padded-noisy-0.2", "hopper-padded-noisy-0.4",
          "hopper-padded-ambiguous"]
+WINNER_SPEC = "benchmarks/results/winners/lf-w.json"
+ARM_SPEC = "benchmarks/results/ablations/lf-w-dpo-map.json"
 FAKE = """#!/bin/bash
-if [ "$1" = -c ] || [ "$(basename "$1")" = tomlq.py ]; then exec "{python}" "$@"; fi
+if [ "$(basename -- "$1")" = tomlq.py ]; then exec "{python}" "$@"; fi
 echo "$*" >> "{log}"
-# extend and merge write their --out (extend: when a pick is on an edge), as the real ones do;
-# suite_winner.py its candidates' sweep file (--sweep) and ablate.py specs its sweep (--sweep-out)
-if [ "$2" = extend ] || [ "$2" = merge ]; then
-  while [ $# -gt 0 ]; do [ "$1" = --out ] && echo x > "$2"; shift; done
-fi
-if [ "$(basename "$1")" = suite_winner.py ] || [ "$(basename "$1")" = ablate.py ]; then
-  while [ $# -gt 0 ]; do
-    [ "$1" = --sweep ] || [ "$1" = --sweep-out ] &&
-      printf '[candidates.lf-w]\nspec = "w"\n[candidates.lf-69d0421b]\nspec = "x"\n' > "$2"
-    shift
-  done
-fi
-# the search makes its run directory under --runs-dir
-if [ "$1 $2" = "-m lossforge.search" ]; then
-  while [ $# -gt 0 ]; do
-    [ "$1" = --runs-dir ] && mkdir -p "$2/20261205-000000-suite-train-s0"
-    shift
-  done
-fi
+echo "$LOSSFORGE_LEDGER" > "{log}.ledger"
+out_of() {{ while [ $# -gt 0 ]; do [ "$1" = "$2" ] && echo "$3"; shift; done; }}
+arg() {{ local want=$1; shift; while [ $# -gt 1 ]; do [ "$1" = "$want" ] && echo "$2"; shift; done; }}
+# what the real commands write and the scripts look for: extend its --out (when a pick is on an
+# edge: not with FAKE_NO_EDGE), merge and shortlist theirs, suite_winner.py the candidates' sweep and the
+# winner's spec, ablate.py specs its sweep and an arm's spec, the search its run directory
+case "$(basename -- "$1") $2" in
+  "baselines.py extend") [ -n "${{FAKE_NO_EDGE:-}}" ] || echo x > "$(arg --out "$@")" ;;
+  "baselines.py merge" | "baselines.py shortlist") echo x > "$(arg --out "$@")" ;;
+  "suite_winner.py "*)
+    mkdir -p benchmarks/results/winners && echo "{{}}" > {winner}
+    printf '[candidates.lf-w]\\nspec = "{winner}"\\n[candidates.lf-69d0421b]\\nspec = "%s"\\n' \\
+      benchmarks/results/winners/lf-69d0421b.json > "$(arg --sweep "$@")" ;;
+  "ablate.py specs")
+    mkdir -p benchmarks/results/ablations && echo "{{}}" > {arm}
+    printf '[candidates.lf-w-dpo-map]\\nspec = "{arm}"\\n' > "$(arg --sweep-out "$@")" ;;
+  "-m lossforge.search") mkdir -p "$(arg --runs-dir "$@")/20261205-000000-suite-train-s0" ;;
+esac
 exit 0
 """
 
 
-def _tree(tmp_path: Path) -> tuple[Path, Path, dict]:
-    """A checkout with the script and the suites, a stand-in python first on PATH."""
-    root = tmp_path / "clone"
+def _tree(tmp_path: Path, name: str = "clone") -> tuple[Path, Path, dict]:
+    """A checkout with the scripts, the suites, the declared sweep files and winner specs, and
+    a stand-in python first on PATH."""
+    root = tmp_path / name
     (root / "benchmarks" / "sweeps").mkdir(parents=True)
     for script in ("v2_mujoco.sh", "sweep_lib.sh", "llm_v2.sh", "tomlq.py"):
         shutil.copy(REPO / "benchmarks" / script, root / "benchmarks")
+    for sweep in ("v2.toml", "llm-v2.toml"):
+        shutil.copy(REPO / "benchmarks" / "sweeps" / sweep, root / "benchmarks" / "sweeps")
     shutil.copytree(REPO / "benchmarks" / "suites", root / "benchmarks" / "suites")
-    (root / "benchmarks" / "results").mkdir()
-    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    shutil.copytree(REPO / "benchmarks" / "results" / "winners",
+                    root / "benchmarks" / "results" / "winners")
+    bin_dir, log = tmp_path / f"bin-{name}", tmp_path / f"calls-{name}.log"
     bin_dir.mkdir()
-    (bin_dir / "python").write_text(FAKE.format(python=sys.executable, log=log))
+    (bin_dir / "python").write_text(FAKE.format(python=sys.executable, log=log,
+                                                winner=WINNER_SPEC, arm=ARM_SPEC))
     (bin_dir / "python").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "NICE": "0"}
     return root, log, env
 
 
-def _run(root: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(root / "benchmarks" / "v2_mujoco.sh"), *args],
+def _run(root: Path, env: dict, *args: str, script: str = "v2_mujoco.sh"):
+    return subprocess.run(["bash", str(root / "benchmarks" / script), *args],
                           capture_output=True, text=True, env=env, timeout=120)
-
-
-def test_reference_takes_merged_picks_and_refuses_an_unfinished_extension(tmp_path):
-    root, log, env = _tree(tmp_path)
-    r = _run(root, env, "reference")
-    assert r.returncode == 0, r.stderr
-    (call,) = log.read_text().splitlines()
-    assert call.startswith("benchmarks/baselines.py suite-reference --suite train")
-    assert all(f"--tuned benchmarks/results/sweep-v2-{s}.tuned.json" in call for s in TRAIN)
-    # an extension declared (its sweep file) but not merged yet: refused, nothing runs
-    (root / "benchmarks" / "sweeps" / "v2-ext-hopper-padded-clean.toml").write_text("x")
-    log.unlink()
-    r = _run(root, env, "reference")
-    assert r.returncode != 0 and not log.exists()
-    assert "hopper-padded-clean: its edge extension is not finished" in r.stderr
-    # merged: its picks are the ones taken, the others stay
-    (root / "benchmarks" / "results" / "sweep-v2-merged-hopper-padded-clean.tuned.json"
-     ).write_text("{}")
-    assert _run(root, env, "reference").returncode == 0
-    (call,) = log.read_text().splitlines()
-    assert "--tuned benchmarks/results/sweep-v2-merged-hopper-padded-clean.tuned.json" in call
-    assert "sweep-v2-hopper-padded-clean.tuned.json" not in call
-    assert "--tuned benchmarks/results/sweep-v2-hopper-padded-noisy-0.1.tuned.json" in call
-
-
-def test_a_clone_writes_rows_to_results_and_copies_its_sweep_files_there(tmp_path):
-    root, log, env = _tree(tmp_path)
-    main = tmp_path / "main" / "benchmarks"
-    (main / "results").mkdir(parents=True)
-    (main / "sweeps").mkdir()
-    env = {**env, "RESULTS": str(main / "results")}
-    r = _run(root, env, "sweep", "hopper-padded-clean")
-    assert r.returncode == 0, r.stderr
-    calls = log.read_text().splitlines()
-    out = main / "results"
-    assert [c.split()[1] for c in calls] == ["sweep", "tuned", "extend", "sweep", "tuned",
-                                              "merge"]
-    assert calls[0].endswith(f"--out {out}/sweep-v2-hopper-padded-clean.jsonl")
-    assert "sweep benchmarks/sweeps/v2-ext-hopper-padded-clean.toml" in calls[3]
-    assert calls[5].endswith(f"--out {out}/sweep-v2-merged-hopper-padded-clean.tuned.json")
-    # the extension's sweep file, named by its rows as benchmarks/sweeps/..., is in both trees
-    assert (root / "benchmarks" / "sweeps" / "v2-ext-hopper-padded-clean.toml").exists()
-    assert (main / "sweeps" / "v2-ext-hopper-padded-clean.toml").exists()
-    # run again (after a kill): the extension is not written again, its sweep resumes
-    log.unlink()
-    assert _run(root, env, "sweep", "hopper-padded-clean").returncode == 0
-    assert [c.split()[1] for c in log.read_text().splitlines()] == [
-        "sweep", "tuned", "sweep", "tuned", "merge"]
 
 
 def _steps(log: Path) -> list[str]:
@@ -119,20 +81,129 @@ def _steps(log: Path) -> list[str]:
     return calls
 
 
+def _decided(root: Path, *scenarios: str, prefix: str = "") -> None:
+    """Mark the train scenarios' edge extensions as decided with nothing on an edge."""
+    for s in scenarios:
+        (root / "benchmarks" / "results" / f"sweep-v2-{prefix}ext-{s}.none").write_text("x")
+
+
+def test_reference_takes_the_picks_each_extension_decided_and_refuses_before(tmp_path):
+    root, log, env = _tree(tmp_path)
+    res = root / "benchmarks" / "results"
+    r = _run(root, env, "reference")      # no sweep has run: nothing is decided
+    assert r.returncode != 0 and not log.exists()
+    assert "hopper-padded-mixed-quality: its sweep and edge extension are not finished" in r.stderr
+    _decided(root, *TRAIN)                 # extend found nothing on an edge, everywhere
+    assert _run(root, env, "reference").returncode == 0
+    (call,) = _steps(log)
+    assert call.startswith("benchmarks/baselines.py suite-reference --suite train")
+    assert all(f"--tuned benchmarks/results/sweep-v2-{s}.tuned.json" in call for s in TRAIN)
+    # an extension declared (its sweep file) but not merged yet: refused, nothing runs
+    (res / "sweep-v2-ext-hopper-padded-clean.none").unlink()
+    (root / "benchmarks" / "sweeps" / "v2-ext-hopper-padded-clean.toml").write_text("x")
+    r = _run(root, env, "reference")
+    assert r.returncode != 0 and not log.exists()
+    assert ("hopper-padded-clean: its edge extension is not finished (run: "
+            in r.stderr) and r.stderr.rstrip().endswith("sweep hopper-padded-clean)")
+    # merged: its picks are the ones taken, the others stay
+    (res / "sweep-v2-merged-hopper-padded-clean.tuned.json").write_text("{}")
+    assert _run(root, env, "reference").returncode == 0
+    (call,) = _steps(log)
+    assert "--tuned benchmarks/results/sweep-v2-merged-hopper-padded-clean.tuned.json" in call
+    assert "sweep-v2-hopper-padded-clean.tuned.json" not in call
+    assert "--tuned benchmarks/results/sweep-v2-hopper-padded-noisy-0.1.tuned.json" in call
+
+
+def test_a_sweep_without_an_edge_pick_records_it_and_does_not_extend_again(tmp_path):
+    root, log, env = _tree(tmp_path)
+    env = {**env, "FAKE_NO_EDGE": "1"}
+    assert _run(root, env, "sweep", "hopper-padded-clean").returncode == 0
+    assert [c.split()[1] for c in _steps(log)] == ["sweep", "tuned", "extend"]
+    assert (root / "benchmarks/results/sweep-v2-ext-hopper-padded-clean.none").exists()
+    assert _run(root, env, "sweep", "hopper-padded-clean").returncode == 0
+    assert [c.split()[1] for c in _steps(log)] == ["sweep", "tuned"]
+
+
+def test_a_clone_and_the_main_checkout_see_what_the_other_declared(tmp_path):
+    root, log, env = _tree(tmp_path)
+    main = tmp_path / "main"
+    (main / "benchmarks" / "results").mkdir(parents=True)
+    (main / "benchmarks" / "sweeps").mkdir()
+    out = main / "benchmarks" / "results"
+    env = {k: v for k, v in env.items() if k != "LOSSFORGE_LEDGER"}
+    env["RESULTS"] = str(out)
+    r = _run(root, env, "sweep", "hopper-padded-clean")
+    assert r.returncode == 0, r.stderr
+    calls = _steps(log)
+    assert [c.split()[1] for c in calls] == ["sweep", "tuned", "extend", "sweep", "tuned",
+                                              "merge"]
+    assert calls[0].endswith(f"--out {out}/sweep-v2-hopper-padded-clean.jsonl")
+    assert "sweep benchmarks/sweeps/v2-ext-hopper-padded-clean.toml" in calls[3]
+    assert calls[5].endswith(f"--out {out}/sweep-v2-merged-hopper-padded-clean.tuned.json")
+    # the clone's ledger lines go to the main checkout's ledger
+    assert Path(f"{log}.ledger").read_text().strip() == f"{out}/ledger.jsonl"
+    # the extension's sweep file (rows name it as benchmarks/sweeps/...) is in both trees, and
+    # the declared v2.toml reached the main checkout too
+    for tree in (root, main):
+        assert (tree / "benchmarks/sweeps/v2-ext-hopper-padded-clean.toml").exists()
+    assert (main / "benchmarks/sweeps/v2.toml").exists()
+    # run again (after a kill): the extension is not written again, its sweep resumes
+    assert _run(root, env, "sweep", "hopper-padded-clean").returncode == 0
+    assert [c.split()[1] for c in _steps(log)] == ["sweep", "tuned", "sweep", "tuned", "merge"]
+    # the other way: the main checkout declared an extension (another job, killed before its
+    # merge); this clone has never seen it: it fetches it and finishes it
+    (main / "benchmarks/sweeps/v2-ext-hopper-padded-noisy-0.1.toml").write_text("y")
+    assert _run(root, env, "sweep", "hopper-padded-noisy-0.1").returncode == 0
+    assert [c.split()[1] for c in _steps(log)] == ["sweep", "tuned", "sweep", "tuned", "merge"]
+    assert (root / "benchmarks/sweeps/v2-ext-hopper-padded-noisy-0.1.toml").read_text() == "y"
+
+
+def test_the_search_runs_in_one_checkout_and_one_job(tmp_path):
+    root, log, env = _tree(tmp_path)
+    other, log_b, env_b = _tree(tmp_path, "other")
+    res = root / "benchmarks" / "results"
+    env_b = {**env_b, "RESULTS": str(res)}
+    assert _run(root, env, "search").returncode == 0
+    calls = _steps(log)
+    runs = root / "runs" / "v2-suite-search"
+    assert calls[0].startswith("-m lossforge.search --suite benchmarks/suites/train.toml")
+    assert f"--runs-dir {runs} " in calls[0]
+    assert calls[1].startswith(f"benchmarks/record_search.py {runs}/20261205-000000-suite-train-s0")
+    assert (res / "v2-suite-search.path").read_text().strip() == str(runs)
+    # again: it resumes that run
+    assert _run(root, env, "search").returncode == 0
+    assert _steps(log)[0].startswith(f"-m lossforge.search --resume {runs}/20261205-")
+    # another checkout writing to the same results: refused, pointed at the first
+    r = _run(other, env_b, "search")
+    assert r.returncode != 0 and f"search: it runs in {runs}" in r.stderr and not log_b.exists()
+    # a second job in the same checkout while the first holds the lock: refused
+    with open(runs / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r = _run(root, env, "search")
+    assert r.returncode != 0 and "another job is running it" in r.stderr and not log.exists()
+    # the candidates step of the other checkout finds the run through the results
+    _decided(other, "hopper-padded-clean", prefix="cand-")
+    r = _run(other, env_b, "candidates", "hopper-padded-clean")
+    assert r.returncode == 0, r.stderr
+    assert _steps(log_b)[0] == (f"benchmarks/suite_winner.py {runs}/20261205-000000-suite-"
+                                "train-s0 --sweep benchmarks/sweeps/v2-candidates.toml")
+    # its winner's spec and sweep file reached the results' checkout
+    assert (root / WINNER_SPEC).exists() and (root / "benchmarks/sweeps/v2-candidates.toml").exists()
+
+
 def test_candidates_need_the_search_then_tune_like_the_baselines(tmp_path):
     root, log, env = _tree(tmp_path)
     r = _run(root, env, "candidates", "hopper-padded-clean")
-    assert r.returncode != 0 and "no suite search run here" in r.stderr and not log.exists()
-    run_dir = root / "runs" / "v2-suite-search" / "20261205-000000-suite-train-s0"
-    run_dir.mkdir(parents=True)
+    assert r.returncode != 0 and "no suite search run yet" in r.stderr and not log.exists()
+    assert _run(root, env, "search").returncode == 0
+    _steps(log)
     r = _run(root, env, "candidates", "hopper-padded-clean")
     assert r.returncode == 0, r.stderr
     calls = _steps(log)
-    assert calls[0] == (f"benchmarks/suite_winner.py runs/v2-suite-search/{run_dir.name} "
-                        "--sweep benchmarks/sweeps/v2-candidates.toml")
+    assert calls[0].startswith("benchmarks/suite_winner.py ")
     assert [c.split()[1] for c in calls[1:]] == ["sweep", "tuned", "extend", "sweep", "tuned",
                                                   "merge"]
-    assert calls[1].startswith("benchmarks/baselines.py sweep benchmarks/sweeps/v2-candidates.toml")
+    assert calls[1].startswith("benchmarks/baselines.py sweep benchmarks/sweeps/v2-candidates")
     assert calls[1].endswith("--out benchmarks/results/sweep-v2-cand-hopper-padded-clean.jsonl")
     assert "sweep benchmarks/sweeps/v2-cand-ext-hopper-padded-clean.toml" in calls[4]
     assert calls[6].endswith(
@@ -140,12 +211,17 @@ def test_candidates_need_the_search_then_tune_like_the_baselines(tmp_path):
     # the winner is named once: a second run resumes the sweeps without suite_winner.py
     assert _run(root, env, "candidates", "hopper-padded-clean").returncode == 0
     assert "suite_winner.py" not in "\n".join(_steps(log))
+    # a candidate whose spec is in neither checkout stops the step before anything trains
+    (root / WINNER_SPEC).unlink()
+    r = _run(root, env, "candidates", "hopper-padded-clean")
+    assert r.returncode != 0 and "candidate lf-w: its spec" in r.stderr and not log.exists()
 
 
 def test_confirmations_take_both_picks_and_refuse_an_unfinished_candidates_extension(tmp_path):
     root, log, env = _tree(tmp_path)
     res, sweeps = root / "benchmarks" / "results", root / "benchmarks" / "sweeps"
     s = "hopper-padded-clean"
+    _decided(root, s)
     (sweeps / f"v2-cand-ext-{s}.toml").write_text("x")      # declared, not merged yet
     r = _run(root, env, "confirm-train", s)
     assert r.returncode != 0 and not log.exists()
@@ -159,6 +235,13 @@ def test_confirmations_take_both_picks_and_refuse_an_unfinished_candidates_exten
                     f"--scenarios {s} --workers 1 --out benchmarks/results/confirm-v2-train.jsonl")
 
 
+def _candidates_file(root: Path) -> None:
+    (root / WINNER_SPEC).write_text("{}")
+    (root / "benchmarks/sweeps/v2-candidates.toml").write_text(
+        f'[candidates.lf-w]\nspec = "{WINNER_SPEC}"\n[candidates.lf-9ccbeb81]\n'
+        'spec = "benchmarks/results/winners/lf-9ccbeb81.json"\n')
+
+
 def test_test_suite_steps_need_the_shortlist_and_the_candidates_then_never_extend(tmp_path):
     root, log, env = _tree(tmp_path)
     sweeps = root / "benchmarks" / "sweeps"
@@ -168,8 +251,7 @@ def test_test_suite_steps_need_the_shortlist_and_the_candidates_then_never_exten
     (sweeps / "v2-test.toml").write_text("x")
     r = _run(root, env, "test-tune", t)
     assert r.returncode != 0 and "no candidates' sweep" in r.stderr and not log.exists()
-    (sweeps / "v2-candidates.toml").write_text('[candidates.lf-w]\nspec = "w"\n'
-                                               '[candidates.lf-9ccbeb81]\nspec = "x"\n')
+    _candidates_file(root)
     assert _run(root, env, "test-tune", t).returncode == 0
     calls = _steps(log)
     assert [c.split()[1:3] for c in calls] == [
@@ -182,7 +264,8 @@ def test_test_suite_steps_need_the_shortlist_and_the_candidates_then_never_exten
     assert (f"--tuned benchmarks/results/sweep-v2-test-{t}.tuned.json --tuned "
             f"benchmarks/results/sweep-v2-cand-{t}.tuned.json --scenarios {t}") in call
     assert call.endswith("--out benchmarks/results/confirm-v2-test.jsonl")
-    # headline: every candidate of the sweep file, on each suite with a confirmation
+    # headline: the field's table, then every candidate of the sweep file, on each suite with
+    # a confirmation
     (root / "benchmarks" / "results" / "confirm-v2-test.confirm.json").write_text("{}")
     r = _run(root, env, "headline")
     assert r.returncode == 0, r.stderr
@@ -195,88 +278,92 @@ def test_test_suite_steps_need_the_shortlist_and_the_candidates_then_never_exten
         for c in ("lf-w", "lf-9ccbeb81")]
 
 
-def test_ablate_tunes_the_winners_arms_on_v2s_rates_and_confirms_them_beside_the_rest(tmp_path):
+def test_ablate_tunes_the_winners_arms_as_the_winner_and_confirms_them_beside_it(tmp_path):
     root, log, env = _tree(tmp_path)
-    shutil.copy(REPO / "benchmarks" / "sweeps" / "v2.toml", root / "benchmarks" / "sweeps")
-    r = _run(root, env, "ablate", "hopper-padded-clean")
+    s = "hopper-padded-clean"
+    r = _run(root, env, "ablate", s)
     assert r.returncode != 0 and "no candidates' sweep" in r.stderr and not log.exists()
-    (root / "benchmarks" / "sweeps" / "v2-candidates.toml").write_text(
-        '[candidates.lf-w]\nspec = "w"\n[candidates.lf-69d0421b]\nspec = "x"\n')
-    r = _run(root, env, "ablate", "hopper-padded-clean")
+    _candidates_file(root)
+    _decided(root, s)
+    _decided(root, s, prefix="cand-")
+    r = _run(root, env, "ablate", s)
     assert r.returncode == 0, r.stderr
     calls = _steps(log)
     # the first candidate is the search's winner; the arms' rates are v2.toml's
-    assert calls[0] == ("benchmarks/ablate.py specs benchmarks/results/winners/lf-w.json "
+    assert calls[0] == (f"benchmarks/ablate.py specs {WINNER_SPEC} "
                         "--out-dir benchmarks/results/ablations --sweep-out "
                         "benchmarks/sweeps/v2-ablate-lf-w.toml --lr 0.0001,0.0003,0.001 "
                         "--without-full")
+    # the arms are tuned as the winner was: with the edge extension
+    assert [c.split()[1] for c in calls[1:7]] == ["sweep", "tuned", "extend", "sweep", "tuned",
+                                                   "merge"]
     assert calls[1].startswith(
-        "benchmarks/baselines.py sweep benchmarks/sweeps/v2-ablate-lf-w.toml")
-    assert calls[2] == ("benchmarks/baselines.py tuned "
-                        "benchmarks/results/sweep-v2-ablate-hopper-padded-clean.jsonl")
-    assert ("--tuned benchmarks/results/sweep-v2-hopper-padded-clean.tuned.json --tuned "
-            "benchmarks/results/sweep-v2-cand-hopper-padded-clean.tuned.json --tuned "
-            "benchmarks/results/sweep-v2-ablate-hopper-padded-clean.tuned.json") in calls[3]
-    assert calls[3].endswith("--out benchmarks/results/confirm-v2-train.jsonl")
-    assert calls[4] == ("benchmarks/ablate.py table "
+        f"benchmarks/baselines.py sweep benchmarks/sweeps/v2-ablate-lf-w.toml --scenarios {s}")
+    assert (f"--tuned benchmarks/results/sweep-v2-{s}.tuned.json --tuned "
+            f"benchmarks/results/sweep-v2-cand-{s}.tuned.json --tuned "
+            f"benchmarks/results/sweep-v2-ablate-merged-{s}.tuned.json") in calls[7]
+    assert calls[7].endswith("--out benchmarks/results/confirm-v2-train.jsonl")
+    assert calls[8] == ("benchmarks/ablate.py table "
                         "benchmarks/results/confirm-v2-train.confirm.json"
                         " --loss lf-w --out benchmarks/results/ablation-v2-train-lf-w.md")
-    assert len(calls) == 5
+    assert len(calls) == 9
 
 
-def test_all_runs_the_steps_in_the_plans_order_and_stops_at_the_first_refusal(tmp_path):
-    """In an empty checkout, with the stand-in python writing only what the script itself
-    checks for (extension and merged files, the search's run directory, the candidates' and
-    ablations' sweep files; not the shortlist), every step up to test-tune issues its commands
-    in the plan's order; test-tune then finds no shortlist and refuses, and nothing after it
-    runs."""
+def test_all_runs_every_step_in_the_plans_order_and_resumes(tmp_path):
+    """In an empty checkout, with the stand-in python writing what the scripts check for, `all`
+    issues every step's commands in the plan's order and ends (headline finds no confirmation
+    report: the stand-in writes none). Run again, it trains nothing new: the declared files are
+    there, so no shortlist, winner, ablation or extension is written a second time."""
     root, log, env = _tree(tmp_path)
-    shutil.copy(REPO / "benchmarks" / "sweeps" / "v2.toml", root / "benchmarks" / "sweeps")
     r = _run(root, env, "all")
-    assert r.returncode != 0 and "test-tune: no shortlist" in r.stderr
+    assert r.returncode == 0, r.stderr
     steps = [ln[3:] for ln in r.stderr.splitlines() if ln.startswith("== ")]
     assert steps == ["sweep", "shortlist", "audit", "reference", "search", "candidates",
-                     "confirm-train", "ablate", "test-tune"]
-    calls = _steps(log)
-    tools = [c.split()[0].split("/")[-1] + " " + c.split()[1] for c in calls]
-    assert tools[:6] == ["baselines.py sweep", "baselines.py tuned", "baselines.py extend",
-                         "baselines.py sweep", "baselines.py tuned", "baselines.py merge"]
+                     "confirm-train", "ablate", "test-tune", "test-confirm", "headline"]
+    assert "headline: no train confirmation yet" in r.stderr
+    tools = [c.split()[0].split("/")[-1] + " " + c.split()[1] for c in _steps(log)]
     firsts = [t for i, t in enumerate(tools) if t not in tools[:i]]   # each tool's first call
+    run_dir = f"{root}/runs/v2-suite-search/20261205-000000-suite-train-s0"
     assert firsts == ["baselines.py sweep", "baselines.py tuned", "baselines.py extend",
                       "baselines.py merge", "baselines.py shortlist",
                       "audit.py hopper-padded-mixed-quality", "audit.py hopper-padded-noisy-0.15",
                       "baselines.py suite-reference", "-m lossforge.search",
-                      "record_search.py runs/v2-suite-search/20261205-000000-suite-train-s0",
-                      "suite_winner.py runs/v2-suite-search/20261205-000000-suite-train-s0",
+                      f"record_search.py {run_dir}", f"suite_winner.py {run_dir}",
                       "baselines.py confirm", "ablate.py specs", "ablate.py table"]
-    # per train scenario: the baselines' and the candidates' tuning with extension, one
-    # confirmation, and the ablation arms' tuning (no extension) with their confirmation
-    assert tools.count("baselines.py merge") == 2 * len(TRAIN)
-    assert tools.count("baselines.py confirm") == 2 * len(TRAIN)
-
-
-def _llm(root: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(root / "benchmarks" / "llm_v2.sh"), *args],
-                          capture_output=True, text=True, env={**env, "TASKS": "reverse"},
-                          timeout=120)
+    # per train scenario: the baselines', the candidates' and the arms' tuning, each with its
+    # extension; confirm-train and ablate confirm each; per test scenario: two sweeps, one
+    # confirmation, no extension
+    n_test = len(tomllib.loads((REPO / "benchmarks/suites/test.toml").read_text())["scenarios"])
+    assert tools.count("baselines.py extend") == 3 * len(TRAIN)
+    assert tools.count("baselines.py confirm") == 2 * len(TRAIN) + n_test
+    assert tools.count("baselines.py sweep") == 2 * 3 * len(TRAIN) + 2 * n_test
+    r = _run(root, env, "all")
+    assert r.returncode == 0, r.stderr
+    again = [c.split()[0].split("/")[-1] + " " + c.split()[1] for c in _steps(log)]
+    for once in ("baselines.py extend", "baselines.py shortlist", "suite_winner.py",
+                 "ablate.py specs"):
+        assert not any(t.startswith(once) for t in again), once
+    assert again.count("-m lossforge.search") == 1 and "--resume" in r.stderr
 
 
 def test_llm_transfer_tunes_the_winner_per_cell_as_that_cells_rows_were(tmp_path):
-    import tomllib
-
     root, log, env = _tree(tmp_path)
     sweeps, res = root / "benchmarks" / "sweeps", root / "benchmarks" / "results"
-    shutil.copy(REPO / "benchmarks" / "sweeps" / "llm-v2.toml", sweeps)
-    r = _llm(root, env, "transfer")
+    env = {**env, "TASKS": "reverse"}
+    r = _run(root, env, "transfer", script="llm_v2.sh")
     assert r.returncode != 0 and "no MuJoCo suite winner yet" in r.stderr and not log.exists()
-    # a winner the LLM cells already carry as a declared candidate: nothing to do
+    # a winner the LLM cells already carry as a declared candidate: nothing to transfer, and
+    # its headline runs on the cells as they are
     (sweeps / "v2-candidates.toml").write_text('[candidates.lf-cf853722]\nspec = "x"\n')
-    r = _llm(root, env, "transfer")
+    r = _run(root, env, "transfer", script="llm_v2.sh")
     assert r.returncode == 0 and "lf-cf853722 is a declared candidate" in r.stderr
     assert not log.exists()
-    (sweeps / "v2-candidates.toml").write_text('[candidates.lf-w]\nspec = "w"\n'
-                                               '[candidates.lf-69d0421b]\nspec = "x"\n')
-    r = _llm(root, env, "transfer", "mixed-quality", "clean")
+    (res / "confirm-llm-v2-merged-reverse-mixed-quality-d17.confirm.json").write_text("{}")
+    assert _run(root, env, "headline", script="llm_v2.sh").returncode == 0
+    assert _steps(log)[0].endswith("--candidate lf-cf853722 --out benchmarks/results/"
+                                   "llm-v2-transfer-lf-cf853722-mixed-quality.md")
+    _candidates_file(root)
+    r = _run(root, env, "transfer", "mixed-quality", "clean", script="llm_v2.sh")
     assert r.returncode != 0 and "reverse/mixed-quality has no tuned rows" in r.stderr
     # the transfer's sweep file: the winner alone, llm-v2.toml's rates and halving
     t = tomllib.loads((sweeps / "llm-v2-transfer.toml").read_text())
@@ -286,7 +373,7 @@ def test_llm_transfer_tunes_the_winner_per_cell_as_that_cells_rows_were(tmp_path
     for f in ("sweep-llm-v2-merged-reverse-mixed-quality.tuned.json",
               "sweep-llm-v2-reverse-clean.tuned.json"):
         (res / f).write_text("{}")
-    r = _llm(root, env, "transfer", "mixed-quality", "clean")
+    r = _run(root, env, "transfer", "mixed-quality", "clean", script="llm_v2.sh")
     assert r.returncode == 0, r.stderr
     calls = _steps(log)
     assert [c.split()[1] for c in calls] == ["sweep", "tuned", "extend", "sweep", "tuned",
@@ -302,9 +389,7 @@ def test_llm_transfer_tunes_the_winner_per_cell_as_that_cells_rows_were(tmp_path
                         "reverse-clean.tuned.json --tuned benchmarks/results/sweep-llm-v2-"
                         "transfer-reverse-clean.tuned.json --workers 1 --out "
                         "benchmarks/results/confirm-llm-v2-reverse-clean.jsonl")
-    (res / "confirm-llm-v2-merged-reverse-mixed-quality-d17.confirm.json").write_text("{}")
-    r = _llm(root, env, "headline")
-    assert r.returncode == 0, r.stderr
+    assert _run(root, env, "headline", script="llm_v2.sh").returncode == 0
     assert _steps(log) == [
         "benchmarks/headline.py benchmarks/results/confirm-llm-v2-merged-reverse-mixed-quality-"
         "d17.confirm.json --candidate lf-w --out benchmarks/results/llm-v2-transfer-lf-w-"
@@ -313,9 +398,10 @@ def test_llm_transfer_tunes_the_winner_per_cell_as_that_cells_rows_were(tmp_path
 
 def test_llm_cells_sweep_tune_and_confirm_each_task_of_a_variant(tmp_path):
     root, log, env = _tree(tmp_path)
-    r = _llm(root, env, "cells")
+    env = {**env, "TASKS": "reverse"}
+    r = _run(root, env, "cells", script="llm_v2.sh")
     assert r.returncode == 2 and "name the variants" in r.stderr
-    assert _llm(root, env, "cells", "noisy-0.2").returncode == 0
+    assert _run(root, env, "cells", "noisy-0.2", script="llm_v2.sh").returncode == 0
     assert _steps(log) == [
         "benchmarks/baselines.py sweep benchmarks/sweeps/llm-v2.toml --scenarios "
         "llm:reverse/noisy-0.2 --budget full --workers 1 --out "

@@ -141,5 +141,14 @@ def test_the_hall_of_fame_ranks_a_loss_racing_dropped_below_every_fully_scored_o
              "losses": {"a": rec("full-scored", 1.0, full=5.0),
                         "b": rec("dropped", 2.0, full=9.0, raced_out=True),
                         "c": rec("screen-only", 50.0)}}
-    assert [r["name"] for r in hall_of_fame(state, 3)] == ["full-scored", "dropped",
-                                                           "screen-only"]
+    hof = hall_of_fame(state, 3)
+    assert [r["name"] for r in hof] == ["full-scored", "dropped", "screen-only"]
+    # the same rule wherever a run names its best: the printed verdict's loss, the
+    # generation log's best full score, and the Pareto front at the top rung
+    from lossforge.search.engine import best_top_score
+    from lossforge.search.rundir import pareto
+    from lossforge.search.summary import best_row
+
+    assert best_row({"hall_of_fame": hof[::-1]}, ["screen", "full"])[0]["name"] == "full-scored"
+    assert best_top_score(state, ["screen", "full"]) == 5.0
+    assert [r["name"] for r in pareto(state)] == ["full-scored"]
