@@ -39,6 +39,7 @@ comparisons (DPO, ORPO) of each metric. B_s cancels from a difference; only the 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -56,6 +57,8 @@ REFERENCE_ROWS = ("reference (BC)", "reference (SFT base)")
 SUITE_RIVALS = ("DPO", "ORPO")
 
 ALPHA = 0.05
+#: issue 19: best-or-tied with the best tuned baseline on at least this share of the scenarios
+BAR = 0.75
 METRICS = REPORT_METRICS
 
 
@@ -115,10 +118,12 @@ def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: s
         tuned = [e for e in entries if e["role"] == "baseline"]
         short = [e for e in entries if e["role"] != "candidate" and is_shortcut(e["loss"])]
         pick = {
-            "best tuned": max(tuned, key=lambda e: e[metric]["mean"], default=None),
+            "best tuned": max((e for e in tuned if math.isfinite(e[metric]["mean"])),
+                              key=lambda e: e[metric]["mean"], default=None),
             "ORPO": next((e for e in tuned if _is(e["loss"], "orpo")), None),
             "DPO": next((e for e in tuned if _is(e["loss"], "dpo")), None),
-            "best shortcut": max(short, key=lambda e: e[metric]["mean"], default=None)}
+            "best shortcut": max((e for e in short if math.isfinite(e[metric]["mean"])),
+                                 key=lambda e: e[metric]["mean"], default=None)}
         comps = {who: next((c for c in fam if (c["budget"], c["scenario"]) == key
                             and c["candidate"] == cand[0]["loss"] and e is not None
                             and c["baseline"] == e["loss"]), None)
@@ -153,9 +158,11 @@ def markdown(lines: list[dict], candidate: str, metric: str) -> list[str]:
                    + " | ".join(_diff(c[w]) for w in whos) + " | " + "; ".join(words) + " |")
     n = len(lines)
     size = lines[0]["family_size"] if lines else 0
+    bar = "met" if n and tied >= BAR * n else "not met"
     out += ["", f"Beats ORPO and DPO (Holm p < {ALPHA} over all {size} comparisons of "
                 f"{candidate} in {metric}): {both} of {n} scenarios. Best-or-tied with the best "
-                f"tuned baseline (difference's 95 % CI not below zero): {tied} of {n}.", ""]
+                f"tuned baseline (difference's 95 % CI not below zero): {tied} of {n}; issue "
+                f"19's bar (at least {BAR:.0%} of the scenarios): {bar}.", ""]
     return out
 
 
@@ -180,7 +187,11 @@ def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
         if not entries or absent:
             raise ConfigError(f"{scen}: the reports have no {(absent or ['row'])[0]} row of this "
                               "suite scenario; the suite mean needs every scenario")
-        best = max(tuned, key=lambda e: e[metric]["mean"])
+        finite = [e for e in tuned if math.isfinite(e[metric]["mean"])]
+        if not finite or not math.isfinite(pick["reference"][metric]["mean"]):
+            raise ConfigError(f"{scen}: no tuned baseline (or no reference) with a finite "
+                              f"{metric}: the suite mean has no scale there")
+        best = max(finite, key=lambda e: e[metric]["mean"])
         scale = max(best[metric]["mean"] - pick["reference"][metric]["mean"], SCALE_FLOOR)
         found[scen] = (pick, best[metric]["mean"], scale, w)
         draw_sets += [set(e[metric]["per_draw"]) for who, e in pick.items() if who != "reference"]
@@ -194,6 +205,12 @@ def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
                 raise ConfigError(f"{scen}: draw {d}: the candidate, DPO and ORPO ran on "
                                   f"different numbers of seeds ({sorted(counts, key=str)}); "
                                   "finish the confirmation first")
+    for scen, (pick, _, _, _) in found.items():   # a failed run: no number to average
+        for who in per_row:
+            bad = [d for d in draws if not math.isfinite(pick[who][metric]["per_draw"][d])]
+            if bad:
+                raise ConfigError(f"{scen}: {pick[who]['loss']} has no {metric} on draw "
+                                  f"{bad[0]} (a failed run); the suite mean cannot be formed")
     for who in per_row:
         for d in draws:
             per_row[who][d] = sum(w * (b - pick[who][metric]["per_draw"][d]) / scale

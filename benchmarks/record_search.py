@@ -3,8 +3,9 @@ which git ignores), with the exact command that produced it.
 
     python benchmarks/record_search.py runs/<run> --command "python -m lossforge.search ..."
 
-Writes ``benchmarks/results/search-<run name>.json`` (``--out-dir`` elsewhere) (config, per-generation log, counters,
-hall of fame, baselines of the same run) and a markdown table next to it.
+Writes ``benchmarks/results/search-<run name>.json`` (``--out-dir`` elsewhere: config,
+per-generation log, counters, hall of fame, baselines of the same run) and a markdown table
+next to it.
 """
 
 from __future__ import annotations

@@ -68,3 +68,20 @@ def test_a_report_without_a_baselines_comparison_is_refused_in_one_line(tmp_path
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "s-b (full), auc: the report has no paired comparison of ipo[beta=1]" in proc.stderr
+
+
+def test_a_baseline_with_failed_runs_is_listed_and_left_out_of_the_test(tmp_path):
+    """A NaN mean first in the report must neither become the best nor break the sort."""
+    path = Path(_report(tmp_path))
+    data = json.loads(path.read_text())
+    failed = _entry("s-a", "simpo[beta=2]", "baseline", float("nan"))
+    data["summary"].insert(0, failed)
+    path.write_text(json.dumps(data))
+    proc = subprocess.run([sys.executable, SCRIPT, str(path)], capture_output=True, text=True,
+                          cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    line_a = next(x for x in proc.stdout.split("## final")[0].splitlines()
+                  if x.startswith("| s-a "))
+    assert line_a.split("|")[2].strip().startswith("dpo[beta=2] 30.0")      # still the best
+    assert "simpo[beta=2]: failed runs (no mean; left out of the test)" in line_a
+    assert "| dpo[beta=2] | yes |" in line_a
