@@ -195,3 +195,19 @@ def test_suite_mean_skips_a_failed_baseline_for_the_scale_and_refuses_a_failed_r
     dpo["auc"]["per_draw"]["2"] = float("nan")
     with pytest.raises(headline.ConfigError, match=r"dpo\[beta=2,lr=0.001\] has no auc on draw 2"):
         headline.suite_mean(summary, weights, "lf-x", "auc")
+
+
+def test_suite_mean_refuses_rows_run_on_different_seed_counts(tmp_path):
+    """Draw means over 3 seeds for the candidate and 2 for DPO are not a pair: refused."""
+    report, suite = _suite_files(tmp_path)
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import headline
+    from lossforge.bench.suites import load_suite
+
+    summary, _ = headline.load([report])
+    dpo = next(e for e in summary if e["scenario"] == "hopper-padded-clean"
+               and e["loss"].startswith("dpo"))
+    dpo["seeds_per_draw"]["3"] = 2
+    with pytest.raises(headline.ConfigError, match="draw 3: the candidate, DPO and ORPO ran on "
+                                                   "different numbers of seeds"):
+        headline.suite_mean(summary, load_suite(suite).weights(), "lf-x", "auc")
