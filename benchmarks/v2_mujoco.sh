@@ -24,6 +24,7 @@
 #   all                    every step above in order, each resuming; stops at the first that
 #                          refuses (run it as WORKERS=2 ... all: one job on both cores)
 #   es-vs-gp               GP vs ES, same slots, equal evaluations (issue 19; done)
+# Where the plan stands (nothing runs): python benchmarks/v2_status.py
 #
 # Steps with scenarios take the suite's by default, in turn; two jobs on two cores can share a
 # step (rows files are shareable), better on different scenarios. The search runs in one

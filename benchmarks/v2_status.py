@@ -1,0 +1,133 @@
+"""Where the declared MuJoCo v2 plan stands (benchmarks/results/v2-plan.md), read from the files
+its steps write; nothing runs.
+
+    python benchmarks/v2_status.py [--results benchmarks/results]
+
+One line per step of ``benchmarks/v2_mujoco.sh`` (sweep per train scenario, shortlist, audit,
+reference, search, candidates, confirmations, ablations, test tuning, headline): done, partial
+(with rows so far and, for sweeps, the rows the sweep file declares) or not started, and the
+job-hours the rows so far recorded (their ``seconds`` per row: a job's wall time, above its
+core-hours when more jobs than cores shared the machine). The next step to run is the first
+line that is not done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
+
+from cells import records  # noqa: E402
+from tuning import read_sweep, stage_seeds, TUNING_SEEDS  # noqa: E402
+
+from lossforge.bench.scenarios import parse_seeds  # noqa: E402
+
+TRAIN = ("hopper-padded-mixed-quality", "hopper-padded-noisy-0.3", "hopper-padded-clean",
+         "hopper-padded-noisy-0.1", "hopper-padded-noisy-0.2", "hopper-padded-noisy-0.4",
+         "hopper-padded-ambiguous")
+
+
+def declared_rows(sweep_file: Path) -> int | None:
+    """Runs a scenario of a sweep file costs on the tuning seeds (halving included)."""
+    if not sweep_file.exists():
+        return None
+    decl = read_sweep(sweep_file)
+    n = sum(len(v) for v in decl.grid.values())
+    rest = len(stage_seeds(parse_seeds(TUNING_SEEDS))[1])
+    kept = n if decl.keep is None else sum(min(decl.keep, len(v)) for v in decl.grid.values())
+    return n + kept * rest
+
+
+def rows_of(path: Path) -> tuple[int, float]:
+    """(result rows, job-hours they recorded) of a rows file; (0, 0) if it is absent."""
+    if not path.exists():
+        return 0, 0.0
+    rs = [r for r in records(path) if "loss" in r and "scenario" in r]
+    return len(rs), sum(r.get("seconds", 0) / r.get("batch_rows", 1) for r in rs) / 3600
+
+
+def tuning_line(res: Path, sweeps: Path, label: str, name: str, ext: str, merged: str,
+                sweep_file: Path) -> tuple[str, float]:
+    n, h = rows_of(res / f"sweep-{name}.jsonl")
+    en, eh = rows_of(res / f"sweep-{ext}.jsonl")
+    h += eh
+    want = declared_rows(sweep_file)
+    if (res / f"sweep-{merged}.tuned.json").exists():
+        state = "done (extension merged)"
+    elif (res / f"sweep-{ext}.none").exists():
+        state = "done (no pick on an edge)"
+    elif (sweeps / f"{ext}.toml").exists():
+        state = f"extension running: {en} of {declared_rows(sweeps / f'{ext}.toml')} rows"
+    elif n and want and n >= want:
+        state = "swept; extension not decided yet"
+    else:
+        state = "partial" if n else "not started"
+    return f"  {label:34s} {state:34s} {n:4d}/{want or '?'} rows, {h:4.1f} job-h", h
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    args = ap.parse_args(argv)
+    res = Path(args.results)
+    sweeps = res.parent / "sweeps"
+    lines, total = [], 0.0
+
+    def add(text: str, hours: float = 0.0) -> None:
+        nonlocal total
+        lines.append(text)
+        total += hours
+
+    add("sweep (train suite tuning, baselines):")
+    for s in TRAIN:
+        add(*tuning_line(res, sweeps, s, f"v2-{s}", f"v2-ext-{s}", f"v2-merged-{s}",
+                         sweeps / "v2.toml"))
+    add(f"shortlist: {'declared' if (sweeps / 'v2-test.toml').exists() else 'not yet'}")
+    audits = [f for f in ("audit-v2-train.md", "audit-v2-test.md") if (res / f).exists()]
+    add(f"audit: {', '.join(audits) or 'not started'}")
+    n, h = rows_of(res / "suite-reference-train.jsonl")
+    ref = "done" if (res / "suite-reference-train.json").exists() else \
+        f"partial ({n} rows)" if n else "not started"
+    add(f"reference: {ref}, {h:.1f} job-h", h)
+    marker = res / "v2-suite-search.path"
+    if marker.exists():
+        runs = sorted(Path(marker.read_text().strip()).glob("*-suite-train-s0"))
+        gen = "?"
+        if runs and (runs[-1] / "hall_of_fame.json").exists():
+            hof = json.loads((runs[-1] / "hall_of_fame.json").read_text())
+            cfg = json.loads((runs[-1] / "config.json").read_text())
+            gen = f"{hof.get('generation')} of {cfg.get('config', {}).get('generations')}"
+        add(f"search: {runs[-1] if runs else 'started'}: generation {gen}")
+    else:
+        add("search: not started")
+    cand = sweeps / "v2-candidates.toml"
+    if cand.exists():
+        names = list(tomllib.loads(cand.read_text())["candidates"])
+        add(f"candidates: winner {names[0]}; others {', '.join(names[1:])}")
+        for s in TRAIN:
+            add(*tuning_line(res, sweeps, s, f"v2-cand-{s}", f"v2-cand-ext-{s}",
+                             f"v2-cand-merged-{s}", cand))
+    else:
+        add("candidates: not yet (the search names the winner)")
+    for what, f in (("confirm-train (and ablate)", "confirm-v2-train.jsonl"),
+                    ("test-confirm", "confirm-v2-test.jsonl")):
+        n, h = rows_of(res / f)
+        add(f"{what}: {n} rows, {h:.1f} job-h", h)
+    test_rows = [rows_of(p) for p in sorted(res.glob("sweep-v2-test-*.jsonl"))]
+    add(f"test-tune: {len(test_rows)} scenario(s) begun, "
+        f"{sum(n for n, _ in test_rows)} rows", sum(h for _, h in test_rows))
+    heads = sorted(p.name for p in res.glob("headline-v2-*.md"))
+    add(f"headline: {', '.join(heads) or 'not yet'}")
+    print("\n".join(lines))
+    print(f"job-hours recorded by these rows: {total:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""``benchmarks/v2_status.py``: the plan's state read from the files its steps write."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_status_reads_rows_markers_and_declared_counts(tmp_path):
+    res, sweeps = tmp_path / "results", tmp_path / "sweeps"
+    res.mkdir()
+    sweeps.mkdir()
+    shutil.copy(REPO / "benchmarks/sweeps/v2.toml", sweeps)
+    row = {"scenario": "hopper-padded-clean", "draw": "t", "seed": 100, "budget": "full",
+           "status": "ok", "score": 1.0, "seconds": 3600.0, "batch_rows": 2}
+    (res / "sweep-v2-hopper-padded-clean.jsonl").write_text("".join(
+        json.dumps(dict(row, loss=f"dpo[beta={b},lr=0.001]")) + "\n" for b in (0.1, 0.5)))
+    (res / "sweep-v2-ext-hopper-padded-noisy-0.1.none").write_text("x")
+    (res / "sweep-v2-merged-hopper-padded-mixed-quality.tuned.json").write_text("{}")
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks/v2_status.py"), "--results",
+                          str(res)], capture_output=True, text=True, check=True).stdout
+    line = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("  hopper")}
+    # v2.toml: 120 configs on seed 100, then each baseline's best 3 (24) on two more seeds
+    assert "partial" in line["hopper-padded-clean"]
+    assert "2/168 rows,  1.0 job-h" in line["hopper-padded-clean"]    # 2 x 3600 s / 2 a row
+    assert "done (no pick on an edge)" in line["hopper-padded-noisy-0.1"]
+    assert "done (extension merged)" in line["hopper-padded-mixed-quality"]
+    assert "not started" in line["hopper-padded-ambiguous"]
+    assert "search: not started" in out and "job-hours recorded by these rows: 1.0" in out
