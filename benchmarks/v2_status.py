@@ -4,7 +4,8 @@ its steps write; nothing runs.
     python benchmarks/v2_status.py [--results benchmarks/results]
 
 One line per step of ``benchmarks/v2_mujoco.sh`` (sweep per train scenario, shortlist, audit,
-reference, search, candidates, confirmations, ablations, test tuning, headline): done, partial
+reference, search, candidates, confirmations, ablations, test tuning, headline), then the LLM
+cells (``benchmarks/llm_v2.sh``): done, partial
 (with rows so far and, for sweeps, the rows the sweep file declares) or not started, and the
 job-hours the rows so far recorded (their ``seconds`` per row: a job's wall time, above its
 core-hours when more jobs than cores shared the machine). The next step to run is the first
@@ -124,6 +125,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(n for n, _ in test_rows)} rows", sum(h for _, h in test_rows))
     heads = sorted(p.name for p in res.glob("headline-v2-*.md"))
     add(f"headline: {', '.join(heads) or 'not yet'}")
+    add("LLM cells (benchmarks/llm_v2.sh; mixed quality: merged picks, draws 17-24):")
+    want = declared_rows(sweeps / "llm-v2.toml")
+    for v in ("mixed-quality", "clean", "noisy-0.2", "length-controlled", "verbose-wrong"):
+        cells = []
+        for t in ("reverse", "sort", "add"):
+            n, h = rows_of(res / f"sweep-llm-v2-{t}-{v}.jsonl")
+            total += h
+            confirm = res / (f"confirm-llm-v2-merged-{t}-{v}-d17.confirm.json"
+                             if v == "mixed-quality" else f"confirm-llm-v2-{t}-{v}.confirm.json")
+            cells.append(f"{t} " + ("confirmed" if confirm.exists() else
+                                    f"sweep {n}/{want}" if n else "not started"))
+        add(f"  {v:20s} " + "; ".join(cells))
     print("\n".join(lines))
     print(f"job-hours recorded by these rows: {total:.1f}")
     return 0

@@ -32,3 +32,11 @@ def test_status_reads_rows_markers_and_declared_counts(tmp_path):
     assert "done (extension merged)" in line["hopper-padded-mixed-quality"]
     assert "not started" in line["hopper-padded-ambiguous"]
     assert "search: not started" in out and "job-hours recorded by these rows: 1.0" in out
+    # the LLM cells: a confirmation report marks a cell done (mixed quality: the d17 one)
+    (res / "confirm-llm-v2-merged-sort-mixed-quality-d17.confirm.json").write_text("{}")
+    (res / "confirm-llm-v2-sort-clean.confirm.json").write_text("{}")
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks/v2_status.py"), "--results",
+                          str(res)], capture_output=True, text=True, check=True).stdout
+    llm = {ln.split()[0]: ln for ln in out.splitlines()[-6:] if ln.startswith("  ")}
+    assert "reverse not started; sort confirmed; add not started" in llm["mixed-quality"]
+    assert "sort confirmed" in llm["clean"] and "sort confirmed" not in llm["noisy-0.2"]
