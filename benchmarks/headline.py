@@ -106,6 +106,13 @@ def _diff(c: dict | None) -> str:
     return f"{c['mean']:+.1f} ± {c['ci95']:.1f} ({c['p_holm_all']:.3g})"
 
 
+def best_of(entries: list[dict], metric: str) -> dict | None:
+    """The entry with the highest finite mean in ``metric`` (first of ties); None if none has
+    one (a row whose runs failed has a NaN mean and is never the best)."""
+    return max((e for e in entries if math.isfinite(e[metric]["mean"])),
+               key=lambda e: e[metric]["mean"], default=None)
+
+
 def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: str) -> list[dict]:
     """One dict per scenario holding the candidate: the entries and comparisons of its line."""
     fam = family(comparisons, candidate, metric)
@@ -118,12 +125,10 @@ def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: s
         tuned = [e for e in entries if e["role"] == "baseline"]
         short = [e for e in entries if e["role"] != "candidate" and is_shortcut(e["loss"])]
         pick = {
-            "best tuned": max((e for e in tuned if math.isfinite(e[metric]["mean"])),
-                              key=lambda e: e[metric]["mean"], default=None),
+            "best tuned": best_of(tuned, metric),
             "ORPO": next((e for e in tuned if _is(e["loss"], "orpo")), None),
             "DPO": next((e for e in tuned if _is(e["loss"], "dpo")), None),
-            "best shortcut": max((e for e in short if math.isfinite(e[metric]["mean"])),
-                                 key=lambda e: e[metric]["mean"], default=None)}
+            "best shortcut": best_of(short, metric)}
         comps = {who: next((c for c in fam if (c["budget"], c["scenario"]) == key
                             and c["candidate"] == cand[0]["loss"] and e is not None
                             and c["baseline"] == e["loss"]), None)
@@ -187,11 +192,10 @@ def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
         if not entries or absent:
             raise ConfigError(f"{scen}: the reports have no {(absent or ['row'])[0]} row of this "
                               "suite scenario; the suite mean needs every scenario")
-        finite = [e for e in tuned if math.isfinite(e[metric]["mean"])]
-        if not finite or not math.isfinite(pick["reference"][metric]["mean"]):
+        best = best_of(tuned, metric)
+        if best is None or not math.isfinite(pick["reference"][metric]["mean"]):
             raise ConfigError(f"{scen}: no tuned baseline (or no reference) with a finite "
                               f"{metric}: the suite mean has no scale there")
-        best = max(finite, key=lambda e: e[metric]["mean"])
         scale = max(best[metric]["mean"] - pick["reference"][metric]["mean"], SCALE_FLOOR)
         found[scen] = (pick, best[metric]["mean"], scale, w)
         draw_sets += [set(e[metric]["per_draw"]) for who, e in pick.items() if who != "reference"]

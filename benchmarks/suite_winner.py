@@ -39,6 +39,7 @@ from tuning import read_sweep  # noqa: E402
 
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 from lossforge.runfiles import read_checked, read_json  # noqa: E402
+from lossforge.search.rundir import raced_out  # noqa: E402
 
 #: the candidates v2-plan.md declared next to the suite search's winner (Step 3)
 DECLARED = ("lf-69d0421b", "lf-9ccbeb81", "lf-cf853722")
@@ -62,7 +63,7 @@ def winner(run_dir: Path) -> tuple[dict, str, int]:
         return bool(f) and f.get("status") == "ok" and f.get("score") is not None
 
     there = [r for r in hof["hall_of_fame"] if reached(r)]
-    complete = [r for r in there if not r[top].get("suite", {}).get("raced_out")]
+    complete = [r for r in there if not raced_out(r[top])]
     if len(there) < 2 or not complete:
         raise ConfigError(f"{run_dir}: {len(there)} loss(es) reached the '{top}' rung, "
                           f"{len(complete)} scored on all its units; the declared rule needs two "

@@ -28,10 +28,9 @@ from cells import records  # noqa: E402
 from tuning import read_sweep, stage_seeds, TUNING_SEEDS  # noqa: E402
 
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
+from lossforge.bench.suites import load_suite  # noqa: E402
 
-TRAIN = ("hopper-padded-mixed-quality", "hopper-padded-noisy-0.3", "hopper-padded-clean",
-         "hopper-padded-noisy-0.1", "hopper-padded-noisy-0.2", "hopper-padded-noisy-0.4",
-         "hopper-padded-ambiguous")
+
 
 
 def declared_rows(sweep_file: Path) -> int | None:
@@ -78,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     res = Path(args.results)
     sweeps = res.parent / "sweeps"
+    train = load_suite("train").scenarios
     lines, total = [], 0.0
 
     def add(text: str, hours: float = 0.0) -> None:
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         total += hours
 
     add("sweep (train suite tuning, baselines):")
-    for s in TRAIN:
+    for s in train:
         add(*tuning_line(res, sweeps, s, f"v2-{s}", f"v2-ext-{s}", f"v2-merged-{s}",
                          sweeps / "v2.toml"))
     add(f"shortlist: {'declared' if (sweeps / 'v2-test.toml').exists() else 'not yet'}")
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if cand.exists():
         names = list(tomllib.loads(cand.read_text())["candidates"])
         add(f"candidates: winner {names[0]}; others {', '.join(names[1:])}")
-        for s in TRAIN:
+        for s in train:
             add(*tuning_line(res, sweeps, s, f"v2-cand-{s}", f"v2-cand-ext-{s}",
                              f"v2-cand-merged-{s}", cand))
     else:
