@@ -275,6 +275,10 @@ def frozen_table(path: str, rung: str, units: list[Unit], metric: str | None = N
     return out
 
 
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
 def unit_regret(table: dict, unit: Unit, score: float | None) -> float:
     t = table[unit.scenario]
     if score is None or not math.isfinite(score):
@@ -299,9 +303,12 @@ def summarise(name: str, seen: dict[Unit, dict], scenarios: Sequence[SuiteScenar
         if not mine:
             continue
         regs = [unit_regret(table, u, f["score"]) for u, f in mine]
-        per[s.name] = {"regret": float(np.mean(regs)), "score": float(np.mean(
-            [f["score"] if f["score"] is not None else float("nan") for _, f in mine])),
-            "seeds": len(mine), "weight": s.weight}
+        scores = [f["score"] if f["score"] is not None else float("nan") for _, f in mine]
+        # a failed unit leaves its scenario without a regret: None (JSON), not NaN, which the
+        # checkpoint refuses to write
+        per[s.name] = {"regret": _finite(float(np.mean(regs))),
+                       "score": _finite(float(np.mean(scores))),
+                       "seeds": len(mine), "weight": s.weight}
     complete = len(per) == len(scenarios) and len(seen) == n_units
     if failed or not per:
         mean = worst = float("nan")

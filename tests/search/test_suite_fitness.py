@@ -230,3 +230,34 @@ def test_frozen_suite_baselines_give_the_hand_computed_regret(tmp_path):
         run_search(suite_cfg(fitness="probe", suite_baselines=str(bad)),
                    runs_root=tmp_path / "runs2", quiet=True)
     assert not (tmp_path / "runs2").exists()    # refused before anything started
+
+
+def test_a_loss_failing_on_one_scenario_is_recorded_and_the_run_resumes(tmp_path):
+    """A candidate whose training fails on some units (non-finite) gets status and no score, a
+    None regret for that scenario, and the checkpoint is written: the run goes on and finishes
+    (the per-scenario NaN used to stop every save, and so every resume, with a ValueError)."""
+    path = tmp_path / "tuned.json"
+    path.write_text(json.dumps({"quick": {s: {"best": 10.0, "reference": 2.0}
+                                          for s in WEIGHTS}}))
+    cfg = suite_cfg(fitness="search_helpers:flaky_evaluate", generations=2,
+                    suite_baselines=str(path))
+    run_dir = run_search(cfg, runs_root=tmp_path / "runs", quiet=True)
+    state = checkpoint.load(run_dir)
+    assert state["generation"] == 2
+    recs = [r["quick"] for r in state["losses"].values() if "quick" in r]
+    failed = [f for f in recs if f["status"] != "ok"]
+    ok = [f for f in recs if f["status"] == "ok"]
+    assert failed and ok and state["counters"]["failed_training"] == len(failed)
+    for f in failed:
+        assert f["score"] is None and f["suite"]["mean_regret"] is None
+        per = f["suite"]["per_scenario"]
+        if "hopper-padded-noisy-0.2" in per:   # racing may drop it before that scenario
+            assert per["hopper-padded-noisy-0.2"]["regret"] is None
+        assert all(p["regret"] is not None for s, p in per.items()
+                   if s != "hopper-padded-noisy-0.2")
+    # the hall of fame lists only losses with a score, and a resume of the finished run
+    # reads the checkpoint back
+    hof = json.loads((run_dir / "hall_of_fame.json").read_text())["hall_of_fame"]
+    assert all(r["quick"]["status"] == "ok" for r in hof if r.get("quick"))
+    again = run_search(resume=run_dir, overrides={"generations": 3}, quiet=True)
+    assert checkpoint.load(again)["generation"] == 3
