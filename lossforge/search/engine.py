@@ -52,7 +52,7 @@ from lossforge.search.context import (  # noqa: F401
     resolve_path,
     resolve_scenario,
 )
-from lossforge.search.executors import map_specs
+from lossforge.search.executors import map_jobs
 from lossforge.search.journal import evaluation_key
 
 STATE_VERSION = 1
@@ -220,33 +220,44 @@ ROUND_PER_WORKER = 2
 
 def run_rung(ctx: Context, executor, rung: str, specs: list[dict], unit=None) -> list[dict]:
     """Fitness of ``specs`` at budget ``rung``, through the executor; with ``unit`` (suite
-    runs: a ``suite_fitness.Unit``) on that scenario and training seed only.
+    runs: a ``suite_fitness.Unit``) on that scenario and training seed only."""
+    return run_jobs(ctx, executor, rung, [(spec, unit) for spec in specs])
+
+
+def run_jobs(ctx: Context, executor, rung: str, jobs: list[tuple[dict, Any]]) -> list[dict]:
+    """Fitness at budget ``rung`` of each job ``(spec, unit)``: ``unit`` None is the run's
+    scenario on the budget's seeds, a ``suite_fitness.Unit`` that scenario and seed only.
 
     With a journal (``ctx.journal``, set by the driver for a run directory) results already
     journaled are taken from it, and the rest run in rounds of ``ROUND_PER_WORKER`` per worker,
     each round journaled as it finishes: a killed run loses at most one round.
     """
-    path, name, seeds = ctx.scenario_path, ctx.scenario.name, None
-    if unit is not None:
+    def where(unit) -> tuple[str, str, list[int] | None]:
+        if unit is None:
+            return ctx.scenario_path, ctx.scenario.name, None
         path = next(s.path for s in ctx.suite if s.name == unit.scenario)
-        name, seeds = f"{unit.scenario}#seed{unit.seed}", [unit.seed]
+        return path, f"{unit.scenario}#seed{unit.seed}", [unit.seed]
 
-    def run(part: list[dict]) -> list[dict]:
-        return map_specs(executor, ctx.config.fitness, part, path, rung, ctx.config.metric,
-                         seeds=seeds)
+    places = [where(unit) for _, unit in jobs]
+
+    def run(idx: list[int]) -> list[dict]:
+        return map_jobs(executor, ctx.config.fitness,
+                        [[jobs[i][0], places[i][0], places[i][2]] for i in idx], rung,
+                        ctx.config.metric)
 
     journal = ctx.journal
     if journal is None:
-        return run(specs)
-    keys = [evaluation_key(ctx.config.fitness, name, rung, ctx.config.metric, s) for s in specs]
+        return run(list(range(len(jobs))))
+    keys = [evaluation_key(ctx.config.fitness, name, rung, ctx.config.metric, spec)
+            for (spec, _), (_, name, _) in zip(jobs, places)]
     todo = [i for i, k in enumerate(keys) if k not in journal]
     size = max(1, getattr(executor, "workers", 1)) * ROUND_PER_WORKER
     progress = getattr(ctx, "progress", None)   # the driver's display; observes, changes nothing
     t0 = time.perf_counter()
     for start in range(0, len(todo), size):
         idx = todo[start:start + size]
-        for i, f in zip(idx, run([specs[i] for i in idx])):
-            if keys[i] not in journal:  # the same spec twice in one call: journaled once
+        for i, f in zip(idx, run(idx)):
+            if keys[i] not in journal:  # the same job twice in one call: journaled once
                 journal.add(keys[i], f)
         if progress is not None:
             progress(rung, min(start + size, len(todo)), len(todo), time.perf_counter() - t0)
@@ -264,9 +275,12 @@ def score_rung(state: dict, ctx: Context, executor, rung: str, specs: list[dict]
     seen: dict[tuple[int, Any], dict] = {}
 
     def regrets(cands: list[int], block: list) -> Any:
-        for u in block:
-            for c, f in zip(cands, run_rung(ctx, executor, rung, [specs[c] for c in cands], u)):
-                seen[c, u] = f
+        # every (candidate, unit) pair of the stage in one batch: with one or two candidates
+        # left, the workers still have a unit each
+        pairs = [(c, u) for u in block for c in cands]
+        for (c, u), f in zip(pairs, run_jobs(ctx, executor, rung,
+                                             [(specs[c], u) for c, u in pairs])):
+            seen[c, u] = f
         return [[sf.unit_regret(table, u, seen[c, u]["score"]) for u in block] for c in cands]
 
     outcome, n_eval = sf.race(len(specs), order, sf.unit_weight(ctx.suite, units), regrets,
@@ -307,7 +321,8 @@ def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
     for rung in ctx.ladder:
         if getattr(ctx, "suite", None) is not None:   # es.py's context has no suite
             units = suite_fitness.units_of(ctx.suite, rung)
-            rows = {u: run_rung(ctx, executor, rung, specs, u) for u in units}
+            flat = run_jobs(ctx, executor, rung, [(spec, u) for u in units for spec in specs])
+            rows = {u: flat[k * len(specs):(k + 1) * len(specs)] for k, u in enumerate(units)}
             refs = {s.name: suite_fitness.reference_score(ctx.config.fitness, s.path, rung,
                                                           ctx.config.metric) for s in ctx.suite}
             table = suite_fitness.baseline_table(

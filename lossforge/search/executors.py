@@ -142,32 +142,51 @@ def fitness_to_dict(f) -> dict:
     return out
 
 
-def evaluate_chunk(fitness_ref: str, specs: list[dict], scenario: str | None, budget: str,
-                   seeds: list[int] | None, metric: str) -> list[dict]:
+def evaluate_chunk(fitness_ref: str, jobs: list[list], budget: str, metric: str) -> list[dict]:
     """The task every executor runs: build the objectives from their specs (symbolic or neural,
-    ``objectives.from_spec``) and score them."""
+    ``objectives.from_spec``) and score them. A job is ``[spec, scenario, seeds]``; consecutive
+    jobs on the same scenario and seeds go to the fitness in one call (the bench trains them
+    as one stacked population)."""
     from lossforge.objectives import from_spec
 
     fn = resolve_fitness(fitness_ref)
-    objectives = [from_spec(s, check=False) for s in specs]
-    results = fn(objectives, scenario, budget, seeds=seeds, metric=metric, workers=1,
-                 progress=False)
-    check_results(fitness_ref, results, len(objectives))
-    return [fitness_to_dict(r) for r in results]
+    out: list[dict] = []
+    i = 0
+    while i < len(jobs):
+        scenario, seeds = jobs[i][1], jobs[i][2]
+        j = i
+        while j < len(jobs) and jobs[j][1] == scenario and jobs[j][2] == seeds:
+            j += 1
+        objectives = [from_spec(job[0], check=False) for job in jobs[i:j]]
+        results = fn(objectives, scenario, budget, seeds=seeds, metric=metric, workers=1,
+                     progress=False)
+        check_results(fitness_ref, results, len(objectives))
+        out += [fitness_to_dict(r) for r in results]
+        i = j
+    return out
+
+
+def map_jobs(executor, fitness_ref: str, jobs: list[list], budget: str,
+             metric: str) -> list[dict]:
+    """Fitness dicts of ``jobs`` (``[spec, scenario, seeds]``; seeds None: the budget's own),
+    in order, one contiguous chunk per executor worker. Jobs may mix scenarios and seeds, so a
+    suite run keeps every worker busy with however many (candidate, unit) pairs it has."""
+    if not jobs:
+        return []
+    parts = chunks(jobs, getattr(executor, "workers", 1))
+    results = executor.map_chunks(fitness_ref, parts, budget, metric)
+    flat = [r for part in results for r in part]
+    if len(flat) != len(jobs):
+        raise RuntimeError(f"executor returned {len(flat)} results for {len(jobs)} objectives")
+    return flat
 
 
 def map_specs(executor, fitness_ref: str, specs: list[dict], scenario: str, budget: str,
               metric: str, seeds: list[int] | None = None) -> list[dict]:
-    """Fitness dicts of ``specs`` (in order), one chunk per executor worker; ``seeds``
-    overrides the budget's training seeds (suite runs score one seed at a time)."""
-    if not specs:
-        return []
-    parts = chunks(specs, getattr(executor, "workers", 1))
-    results = executor.map_chunks(fitness_ref, parts, scenario, budget, seeds, metric)
-    flat = [r for part in results for r in part]
-    if len(flat) != len(specs):
-        raise RuntimeError(f"executor returned {len(flat)} results for {len(specs)} objectives")
-    return flat
+    """Fitness dicts of ``specs`` (in order) on one scenario; ``seeds`` overrides the budget's
+    training seeds."""
+    return map_jobs(executor, fitness_ref, [[s, scenario, seeds] for s in specs], budget,
+                    metric)
 
 
 def _worker_init() -> None:
@@ -208,9 +227,9 @@ class LocalExecutor:
                                              mp_context=multiprocessing.get_context("spawn"))
         return self._pool
 
-    def map_chunks(self, fitness_ref: str, chunks_: Sequence[list[dict]], scenario, budget,
-                   seeds, metric) -> list[list[dict]]:
-        args = [(fitness_ref, c, scenario, budget, seeds, metric) for c in chunks_]
+    def map_chunks(self, fitness_ref: str, chunks_: Sequence[list[list]], budget,
+                   metric) -> list[list[dict]]:
+        args = [(fitness_ref, c, budget, metric) for c in chunks_]
         if self.workers == 1:
             return [evaluate_chunk(*a) for a in args]
         results: list[list[dict] | None] = [None] * len(args)
@@ -272,9 +291,8 @@ class RayExecutor:
             self._started = True
         self._task = ray.remote(num_cpus=1, max_retries=max_retries)(_ray_task)
 
-    def map_chunks(self, fitness_ref, chunks_, scenario, budget, seeds, metric):
-        refs = [self._task.remote(fitness_ref, c, scenario, budget, seeds, metric)
-                for c in chunks_]
+    def map_chunks(self, fitness_ref, chunks_, budget, metric):
+        refs = [self._task.remote(fitness_ref, c, budget, metric) for c in chunks_]
         return self._ray.get(refs)
 
     def close(self) -> None:

@@ -223,12 +223,12 @@ def _specs():
 
 def test_dead_worker_chunks_are_rerun(tmp_path, monkeypatch):
     monkeypatch.setenv("LF_DIE_ONCE", str(tmp_path / "died"))
-    specs = _specs()
-    want = evaluate_chunk("probe", specs, None, "screen", None, "auc")
+    jobs = [[spec, None, None] for spec in _specs()]
+    want = evaluate_chunk("probe", jobs, "screen", "auc")
     ex = LocalExecutor(workers=2)
     try:
-        got = ex.map_chunks("search_helpers:dying_evaluate", [specs[:2], specs[2:]], None,
-                            "screen", None, "auc")
+        got = ex.map_chunks("search_helpers:dying_evaluate", [jobs[:2], jobs[2:]], "screen",
+                            "auc")
     finally:
         ex.close()
     assert (tmp_path / "died").exists() and ex.reruns >= 1
@@ -271,12 +271,12 @@ def test_ray_reruns_a_dead_workers_chunk(tmp_path, monkeypatch):
     monkeypatch.setenv("LF_DIE_ONCE", str(tmp_path / "died"))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH",
                                                                                 "")]))
-    specs = _specs()
-    want = evaluate_chunk("probe", specs, None, "screen", None, "auc")
+    jobs = [[spec, None, None] for spec in _specs()]
+    want = evaluate_chunk("probe", jobs, "screen", "auc")
     ex = RayExecutor(workers=2)
     try:
-        got = ex.map_chunks("search_helpers:dying_evaluate", [specs[:2], specs[2:]], None,
-                            "screen", None, "auc")
+        got = ex.map_chunks("search_helpers:dying_evaluate", [jobs[:2], jobs[2:]], "screen",
+                            "auc")
     finally:
         ex.close()
     assert (tmp_path / "died").exists()

@@ -261,3 +261,54 @@ def test_a_loss_failing_on_one_scenario_is_recorded_and_the_run_resumes(tmp_path
     assert all(r["quick"]["status"] == "ok" for r in hof if r.get("quick"))
     again = run_search(resume=run_dir, overrides={"generations": 3}, quiet=True)
     assert checkpoint.load(again)["generation"] == 3
+
+
+class RecordingExecutor:
+    """Two 'workers' evaluated in this process; records the jobs of every call."""
+
+    name = "local"
+    workers = 2
+
+    def __init__(self):
+        self.calls: list[list[list]] = []
+
+    def map_chunks(self, fitness_ref, chunks, budget, metric):
+        from lossforge.search.executors import evaluate_chunk
+
+        self.calls.append([job for chunk in chunks for job in chunk])
+        return [evaluate_chunk(fitness_ref, chunk, budget, metric) for chunk in chunks]
+
+    def close(self):
+        pass
+
+
+def test_a_racing_stage_runs_its_candidate_unit_pairs_together(tmp_path, monkeypatch):
+    """The workers stay busy when few candidates are left: a stage's (candidate, unit) pairs go
+    to the executor in rounds of workers x ROUND_PER_WORKER, not one unit at a time (a stage
+    with one candidate on four units is one round of four jobs, not four of one). Results equal
+    a one-worker run's, and the run ends as one without the batching would (same losses)."""
+    from lossforge.search import engine
+
+    stages = []
+    real_race = suite_fitness.race
+
+    def race(n, order, weight, regrets, *a, **kw):
+        def recorded(cands, block):
+            before = len(ex.calls)
+            out = regrets(cands, block)
+            stages.append((len(cands) * len(block), ex.calls[before:]))
+            return out
+        return real_race(n, order, weight, recorded, *a, **kw)
+
+    monkeypatch.setattr(suite_fitness, "race", race)
+    ex = RecordingExecutor()
+    cfg = suite_cfg(fitness="probe", generations=2, budget="screen", population=8)
+    run_dir = run_search(cfg, runs_root=tmp_path / "a", quiet=True, executor=ex)
+    size = ex.workers * engine.ROUND_PER_WORKER
+    assert stages and any(pairs > 1 and pairs < 8 for pairs, _ in stages)
+    for pairs, calls in stages:
+        # resumed pairs come from the journal; here nothing was journaled before
+        assert [len(c) for c in calls] == [min(size, pairs - k) for k in range(0, pairs, size)]
+    one = run_search(SearchConfig(**{**cfg.__dict__, "workers": 1}),
+                     runs_root=tmp_path / "b", quiet=True)
+    assert view(run_dir)["state"] == view(one)["state"]
