@@ -7,6 +7,7 @@ with paired t-tests over draws and Holm's correction (``lossforge/bench/stats.py
 
 from __future__ import annotations
 
+import math
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -97,9 +98,11 @@ def report(path: Path) -> dict:
     difference to every baseline (draw by draw, on the seeds both have) with a paired t-test
     over draws and Holm's correction across scenarios x baselines, separately for each
     candidate and metric; and every row against the best tuned baseline (``versus_best``:
-    the baseline with the highest mean over these draws, per metric and scenario; paired the
-    same way, uncorrected: issue 22's "paired difference to the best tuned baseline" for
-    every loss). AUC and final both. Writes <jsonl stem>.confirm.{md,json}."""
+    the baseline with the highest mean over these draws, per metric and scenario, each ranked
+    on its finite draws: ``stats.best_row``; paired the same way, uncorrected: issue 22's
+    "paired difference to the best tuned baseline" for every loss). AUC and final both. A
+    draw where the compared baseline's run failed is left out of that comparison and named.
+    Writes <jsonl stem>.confirm.{md,json}."""
     from lossforge.bench import stats
     from lossforge.bench.fitness import ci95_halfwidth
 
@@ -132,15 +135,22 @@ def report(path: Path) -> dict:
                             "ci95": ci95_halfwidth(vals)}
             summary.append(entry)
         def paired(a: str, b: str, m: str) -> dict:
-            """Row a minus row b, draw by draw on the seeds both have, with a paired t-test."""
+            """Row a minus row b, draw by draw on the seeds both have, with a paired t-test.
+            A draw where b (the baseline) failed is left out and listed; a failed run of a
+            keeps its NaN, so the comparison has no p and a does not pass it."""
             common = [d for d in all_draws if d in by_name[a] and d in by_name[b]
                       and set(by_name[a][d]) & set(by_name[b][d])]
-            x, y = [], []
+            x, y, kept, dropped = [], [], [], []
             for d in common:
                 shared = sorted(set(by_name[a][d]) & set(by_name[b][d]))
+                v = draw_mean(by_name[b][d], m, shared)
+                if not math.isfinite(v):
+                    dropped.append(str(d))
+                    continue
+                kept.append(str(d))
                 x.append(draw_mean(by_name[a][d], m, shared))
-                y.append(draw_mean(by_name[b][d], m, shared))
-            return {"draws": [str(d) for d in common],
+                y.append(v)
+            return {"draws": kept, "baseline_failed_draws": dropped,
                     "per_draw_diff": [u - v for u, v in zip(x, y)],
                     **stats.paired_t(x, y).to_json()}
 
@@ -154,7 +164,10 @@ def report(path: Path) -> dict:
         mine = {e["loss"]: e for e in summary if (e["budget"], e["scenario"]) == (budget, scen)}
         tuned_rows = [n for n in by_name if role[n] == "baseline"]
         for m in metrics if tuned_rows else ():
-            best = max(tuned_rows, key=lambda n: mine[n][m]["mean"])   # first of ties
+            top = stats.best_row([mine[n] for n in tuned_rows], m)   # first of ties
+            if top is None:
+                continue
+            best = top["loss"]
             versus_best += [{"budget": budget, "scenario": scen, "metric": m, "best": best,
                              "loss": n, "role": role[n], **paired(n, best, m)}
                             for n in by_name if n != best]
@@ -215,12 +228,19 @@ def _report_md(summary, comparisons, versus_best, cost: float, n_rows: int, comm
             for c in comps:
                 out.append(f"| {c['candidate']} | {c['baseline']} | {c['metric']} | {c['n']} | "
                            f"{stats.comparison_cells(c)} |")
+        gaps = sorted({(c["baseline"] if "baseline" in c else c["best"], d)
+                       for c in comps + [v for v in versus_best
+                                         if (v["budget"], v["scenario"]) == (budget, scen)]
+                       for d in c.get("baseline_failed_draws", [])})
+        if gaps:
+            out += ["", "Left out of the comparisons with a baseline whose run failed there: "
+                    + "; ".join(f"{b} draw {d}" for b, d in gaps) + "."]
         vs = [c for c in versus_best if (c["budget"], c["scenario"]) == (budget, scen)]
         if vs:
             best = {c["metric"]: c["best"] for c in vs}
             out += ["", "Every row against the best tuned baseline (the highest mean over these "
-                        "draws, per metric: " + "; ".join(f"{m.replace('auc', 'AUC')} "
-                                                          f"{b}" for m, b in best.items())
+                        "draws, each row ranked on the draws where it did not fail; per metric: "
+                    + "; ".join(f"{m.replace('auc', 'AUC')} {b}" for m, b in best.items())
                     + "; picked on the reporting draws, which favours it). Not corrected for "
                       "multiple comparisons.", "",
                     "| row | role | metric | draws | difference ± 95 % CI | p | per draw |",

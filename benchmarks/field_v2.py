@@ -15,7 +15,8 @@ question, "which scenarios still discriminate once IPO/rDPO are tuned":
   on it climbs noise. The line names the baselines level with the best ("top group").
   The best is chosen on the same draws it is then tested on, which makes "below the best"
   somewhat easier to reach than a test against a baseline named in advance: a "no" is firm, a
-  narrow "yes" less so. A baseline whose runs failed (no mean) is listed and left out.
+  narrow "yes" less so. A baseline whose run failed on some draw is ranked on its other draws
+  (as confirm ranks it), stays in the test on the draws it has, and is named.
 
 Candidates and fixed rows (the reference, BC-on-chosen) are left out of the test and listed below
 the baselines: this is the field's table, and a candidate's claim is ``headline.py``'s.
@@ -35,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from headline import emit  # noqa: E402  (this directory: the headline table's printer)
 
-from lossforge.bench.stats import REPORT_METRICS, holm, read_report  # noqa: E402
+from lossforge.bench.stats import (REPORT_METRICS, holm, num_text, ranking_mean,  # noqa: E402
+                                   read_report)
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 
 ALPHA = 0.05
@@ -46,9 +48,14 @@ def scenario_field(summary: list[dict], versus: list[dict], key: tuple[str, str]
     """One scenario's line: tuned baselines by mean, the top group, and the verdict."""
     entries = [e for e in summary if (e["budget"], e["scenario"]) == key]
     baselines = [e for e in entries if e["role"] == "baseline"]
-    tuned = sorted((e for e in baselines if math.isfinite(e[metric]["mean"])),
-                   key=lambda e: -e[metric]["mean"])
-    failed = [e["loss"] for e in baselines if not math.isfinite(e[metric]["mean"])]
+    # ranked as confirm ranks them (stats.ranking_mean: a row's finite draws); a row with a
+    # failed run on some draw stays in the field and is named
+    tuned = sorted((e for e in baselines if math.isfinite(ranking_mean(e[metric]))),
+                   key=lambda e: -ranking_mean(e[metric]))
+    failed = [f"{e['loss']}: " + ("a failed run on some draw (ranked and compared on its "
+                                  "other draws)" if math.isfinite(ranking_mean(e[metric]))
+                                  else "failed on every draw (left out)")
+              for e in baselines if not math.isfinite(e[metric]["mean"])]
     if not tuned:
         raise ConfigError(f"{key[1]} ({key[0]}): no tuned baseline rows with a finite {metric} "
                           "in the report")
@@ -64,7 +71,8 @@ def scenario_field(summary: list[dict], versus: list[dict], key: tuple[str, str]
     below = [n for n in others if adjusted[n] == adjusted[n] and adjusted[n] < ALPHA
              and comps[n]["mean"] < 0]
     return {"scenario": key[1], "budget": key[0], "metric": metric, "best": best,
-            "rows": [{"loss": e["loss"], "mean": e[metric]["mean"], "ci95": e[metric]["ci95"],
+            "rows": [{"loss": e["loss"], "mean": ranking_mean(e[metric]),
+                      "ci95": e[metric]["ci95"],
                       "vs_best": comps.get(e["loss"]), "p_holm": adjusted.get(e["loss"])}
                      for e in tuned],
             "top_group": [best] + [n for n in others if n not in below],
@@ -81,9 +89,9 @@ def markdown(lines: list[dict], metric: str, flags: dict) -> list[str]:
         cells = []
         for r in ln["rows"]:
             c = r["vs_best"]
-            cells.append(f"{r['loss']} {r['mean']:.1f} ± {r['ci95']:.1f}" + (
+            cells.append(f"{r['loss']} {r['mean']:.1f} ± {num_text(r['ci95'])}" + (
                 "" if c is None else f" ({c['mean']:+.1f}, {r['p_holm']:.2g})"))
-        cells += [f"{n}: failed runs (no mean; left out of the test)" for n in ln["failed"]]
+        cells += ln["failed"]
         flag = flags.get(f"{ln['scenario']} ({ln['budget']})", {}).get(metric, "")
         out.append(f"| {ln['scenario']} ({ln['budget']}) | " + "<br>".join(cells) + " | "
                    + ", ".join(ln["top_group"]) + " | "

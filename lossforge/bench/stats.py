@@ -118,6 +118,24 @@ def comparison_cells(c: dict, holm: bool = True) -> str:
 REPORT_METRICS = ("auc", "final")
 
 
+def ranking_mean(metric_summary: dict) -> float:
+    """How a report row is ranked when a table picks its best (tuned) baseline: the mean of
+    its finite per-draw values, NaN when it has none. A baseline whose run failed on some draw
+    keeps its rank from the other draws instead of dropping out of "best" (which would hand a
+    candidate a weaker rival); its summary mean stays NaN, and comparisons with it leave that
+    draw out (``confirmation.report``)."""
+    vals = [v for v in metric_summary["per_draw"].values() if v is not None and math.isfinite(v)]
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+def best_row(entries: Sequence[dict], metric: str) -> dict | None:
+    """The report entry with the highest ``ranking_mean`` in ``metric`` (first of ties; None
+    if no entry has a finite draw)."""
+    ranked = [(ranking_mean(e[metric]), i) for i, e in enumerate(entries)]
+    ranked = [(v, i) for v, i in ranked if math.isfinite(v)]
+    return entries[max(ranked, key=lambda r: (r[0], -r[1]))[1]] if ranked else None
+
+
 def read_report(path: str | Path) -> tuple[list[dict], list[dict]]:
     """(summary, comparisons) of a confirmation report (``<stem>.confirm.json`` written by
     ``benchmarks/baselines.py confirm``/``report``), checked, or a one-line ConfigError."""

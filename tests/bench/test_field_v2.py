@@ -13,7 +13,7 @@ SCRIPT = str(REPO / "benchmarks" / "field_v2.py")
 
 
 def _entry(scen, loss, role, mean):
-    m = {"per_draw": {}, "mean": mean, "ci95": 1.0}
+    m = {"per_draw": {"1": mean, "2": mean}, "mean": mean, "ci95": 1.0}
     return {"budget": "full", "scenario": scen, "loss": loss, "role": role, "auc": m, "final": m}
 
 
@@ -83,5 +83,5 @@ def test_a_baseline_with_failed_runs_is_listed_and_left_out_of_the_test(tmp_path
     line_a = next(x for x in proc.stdout.split("## final")[0].splitlines()
                   if x.startswith("| s-a "))
     assert line_a.split("|")[2].strip().startswith("dpo[beta=2] 30.0")      # still the best
-    assert "simpo[beta=2]: failed runs (no mean; left out of the test)" in line_a
+    assert "simpo[beta=2]: failed on every draw (left out)" in line_a
     assert "| dpo[beta=2] | yes |" in line_a

@@ -15,7 +15,7 @@ SCRIPT = str(REPO / "benchmarks" / "headline.py")
 
 
 def _entry(scen, loss, role, mean, ci=1.0):
-    m = {"per_draw": {}, "mean": mean, "ci95": ci}
+    m = {"per_draw": {"1": mean, "2": mean}, "mean": mean, "ci95": ci}
     return {"budget": "full", "scenario": scen, "loss": loss, "role": role, "auc": m, "final": m}
 
 
@@ -171,16 +171,19 @@ def test_suite_mean_on_the_command_line_and_its_refusals(tmp_path):
     assert "hopper-padded-noisy-0.1: the reports have no DPO row" in proc.stderr
 
 
-def test_suite_mean_skips_a_failed_baseline_for_the_scale_and_refuses_a_failed_rival(tmp_path):
-    """A tuned baseline whose runs failed (NaN mean), listed first, must not become B_s: the
-    gains stay those of the hand computation. A failed DPO draw stops the test in one line
-    instead of turning it into 'no test'."""
+def test_failed_runs_rank_a_baseline_on_its_other_draws_and_count_against_the_candidate(
+        tmp_path):
+    """A baseline that failed on one draw stays a rival (ranked on its other draws), so a
+    failure never hands the candidate a weaker "best": here IPO (NaN on draw 2, 40 and 42 on
+    draws 1 and 3) is scenario a's best tuned baseline and B_s = 41, scale 41 - 10 = 31. A DPO
+    run that failed on draw 2 leaves draw 2 out of the DPO comparison only (the candidate's
+    gains on draws 1 and 3, by hand); a failed candidate run leaves both tests without a p."""
     report, suite = _suite_files(tmp_path)
     data = json.loads(Path(report).read_text())
-    nan = _draws("hopper-padded-clean", "ipo[beta=1,lr=0.001]", "baseline", {1: 1, 2: 1, 3: 1})
+    data["summary"].insert(0, _draws("hopper-padded-clean", "ipo[beta=1,lr=0.001]", "baseline",
+                                     {1: 40, 2: float("nan"), 3: 42}))
     for m in ("auc", "final"):
-        nan[m]["mean"] = float("nan")
-    data["summary"].insert(0, nan)
+        data["summary"][0][m]["mean"] = float("nan")    # what confirm writes for such a row
     Path(report).write_text(json.dumps(data))
     sys.path.insert(0, str(REPO / "benchmarks"))
     import headline
@@ -188,13 +191,31 @@ def test_suite_mean_skips_a_failed_baseline_for_the_scale_and_refuses_a_failed_r
 
     weights = load_suite(suite).weights()
     summary, _ = headline.load([report])
+    assert headline.best_row([e for e in summary if e["scenario"] == "hopper-padded-clean"
+                              and e["role"] == "baseline"], "auc")["loss"].startswith("ipo")
     res = headline.suite_mean(summary, weights, "lf-x", "auc")
-    assert res["scales"] == {"hopper-padded-clean": 20.0, "hopper-padded-noisy-0.1": 11.0}
+    assert res["scales"] == {"hopper-padded-clean": 31.0, "hopper-padded-noisy-0.1": 11.0}
     dpo = next(e for e in summary if e["scenario"] == "hopper-padded-noisy-0.1"
                and e["loss"].startswith("dpo"))
     dpo["auc"]["per_draw"]["2"] = float("nan")
-    with pytest.raises(headline.ConfigError, match=r"dpo\[beta=2,lr=0.001\] has no auc on draw 2"):
-        headline.suite_mean(summary, weights, "lf-x", "auc")
+    res = headline.suite_mean(summary, weights, "lf-x", "auc")
+    c = res["comparisons"]["DPO"]
+    # b's best tuned is still DPO, now ranked on draws 1 and 3: B_b = 60.5, scale 10.5
+    assert res["scales"]["hopper-padded-noisy-0.1"] == 10.5
+    gains = [0.25 * (28 - 20) / 31 + 0.75 * (58 - 60) / 10.5,     # draw 1
+             0.25 * (30 - 18) / 31 + 0.75 * (60 - 61) / 10.5]     # draw 3
+    assert c["draws"] == ["1", "3"] and c["n"] == 2
+    assert c["mean"] == pytest.approx(sum(gains) / 2)
+    assert res["comparisons"]["ORPO"]["n"] == 3
+    assert res["failed"] == {"DPO": ["hopper-padded-noisy-0.1 draw 2"]}
+    cand = next(e for e in summary if e["scenario"] == "hopper-padded-clean"
+                and e["role"] == "candidate")
+    cand["auc"]["per_draw"]["3"] = float("nan")
+    res = headline.suite_mean(summary, weights, "lf-x", "auc")
+    for who in ("DPO", "ORPO"):
+        assert res["comparisons"][who]["p"] != res["comparisons"][who]["p"]   # NaN: no test
+    text = "\n".join(headline.suite_markdown(res, "duo", "lf-x"))
+    assert "no test vs DPO on the suite mean" in text and "neither test can pass" in text
 
 
 def test_suite_mean_refuses_rows_run_on_different_seed_counts(tmp_path):
