@@ -4,8 +4,9 @@
 # commands to the run ledger (benchmarks/results/ledger.jsonl, or $LOSSFORGE_LEDGER).
 #
 # Steps (bash benchmarks/v2_mujoco.sh STEP [SCENARIO ...]), in the plan's order:
-#   sweep [S ...]          train-suite tuning (default: all 7 in turn), then the picks on a
-#                          grid edge extended once
+#   sweep [S ...]          train-suite tuning (default: all 7 in turn) of the baselines and
+#                          of the trained shortcut (v2-shortcuts.toml), each pick on a grid
+#                          edge extended once
 #   shortlist              the tuned picks per scenario -> benchmarks/sweeps/v2-test.toml
 #   audit                  draw-0 builds; shortcut audit (train: with the shortcut baselines
 #                          at screen; test: labels only)
@@ -63,12 +64,18 @@ search_dir() {
   [ ! -e "$SEARCH_AT" ] || ls -d "$(cat "$SEARCH_AT")"/*-suite-train-s0 2>/dev/null | tail -n 1 || true
 }
 CAND=benchmarks/sweeps/v2-candidates.toml
+# the trained shortcut baseline (SFT from the reference; v2-plan.md, "Session 16"): tuned and
+# confirmed beside the baselines, in its own sweep file (shortlist reads one sweep at a time)
+SHORT=benchmarks/sweeps/v2-shortcuts.toml
 
 step=${1:-}
 [ $# -eq 0 ] || shift    # the step's scenarios, if any, are "$@"
 case "$step" in
   sweep)
-    for s in "${@:-${TRAIN[@]}}"; do tune_v2 benchmarks/sweeps/v2.toml "" "$s" extend; done ;;
+    for s in "${@:-${TRAIN[@]}}"; do
+      tune_v2 benchmarks/sweeps/v2.toml "" "$s" extend
+      tune_v2 "$SHORT" short- "$s" extend
+    done ;;
   shortlist)
     # refuses unless every train scenario is tuned; written once, before any test-suite run
     if have benchmarks/sweeps/v2-test.toml; then
@@ -89,7 +96,10 @@ case "$step" in
     run python benchmarks/audit.py "${TEST[@]}" --build --out "$R/audit-v2-test.md" ;;
   reference)
     tuned=()
-    for s in "${TRAIN[@]}"; do tuned+=(--tuned "$(picks_of "$s")"); done
+    for s in "${TRAIN[@]}"; do   # one substitution an assignment: a refusal stops the step
+      base=$(picks_of "$s"); short=$(picks_of "$s" short-)
+      tuned+=(--tuned "$base" --tuned "$short")
+    done
     run python benchmarks/baselines.py suite-reference --suite train "${tuned[@]}" \
         --rungs screen,full --workers "${WORKERS:-1}" \
         --runs "$R/suite-reference-train.jsonl" --out "$R/suite-reference-train.json" ;;
@@ -137,21 +147,26 @@ case "$step" in
     # at its merged pick, the fixed rows; one file for the suite (Holm across its scenarios)
     for s in "${@:-${TRAIN[@]}}"; do
       base=$(picks_of "$s"); cand=$(picks_of "$s" cand- candidates)   # (a refusal stops here)
-      run python benchmarks/baselines.py confirm --tuned "$base" --tuned "$cand" --scenarios "$s" \
+      short=$(picks_of "$s" short-)
+      run python benchmarks/baselines.py confirm --tuned "$base" --tuned "$short" \
+          --tuned "$cand" --scenarios "$s" \
           --workers "${WORKERS:-1}" --out "$R/confirm-v2-train.jsonl"
     done ;;
   test-tune)
     # plan step 5 (Cut 2): each test scenario tunes the baselines on the train suite's shortlist
-    # and the candidates on their declared rates, both on its tuning draw; no edge extension
+    # and the candidates and the shortcut on their declared rates, all on its tuning draw; no
+    # edge extension
     have benchmarks/sweeps/v2-test.toml || refuse "test-tune: no shortlist (run: $0 shortlist)"
     have "$CAND" || refuse "test-tune: no candidates' sweep (run: $0 candidates)"
     for s in "${@:-${TEST[@]}}"; do
       tune_v2 benchmarks/sweeps/v2-test.toml test- "$s"
+      tune_v2 "$SHORT" short- "$s"
       tune_v2 "$CAND" cand- "$s"
     done ;;
   test-confirm)
     for s in "${@:-${TEST[@]}}"; do
       run python benchmarks/baselines.py confirm --tuned "$R/sweep-v2-test-$s.tuned.json" \
+          --tuned "$R/sweep-v2-short-$s.tuned.json" \
           --tuned "$R/sweep-v2-cand-$s.tuned.json" --scenarios "$s" \
           --workers "${WORKERS:-1}" --out "$R/confirm-v2-test.jsonl"
     done ;;
@@ -173,9 +188,9 @@ case "$step" in
     for s in "${@:-${TRAIN[@]}}"; do
       tune_v2 "$ab" ablate- "$s" extend
       base=$(picks_of "$s"); cand=$(picks_of "$s" cand- candidates)
-      arms=$(picks_of "$s" ablate- ablate)
-      run python benchmarks/baselines.py confirm --tuned "$base" --tuned "$cand" \
-          --tuned "$arms" --scenarios "$s" \
+      short=$(picks_of "$s" short-); arms=$(picks_of "$s" ablate- ablate)
+      run python benchmarks/baselines.py confirm --tuned "$base" --tuned "$short" \
+          --tuned "$cand" --tuned "$arms" --scenarios "$s" \
           --workers "${WORKERS:-1}" --out "$R/confirm-v2-train.jsonl"
     done
     run python benchmarks/ablate.py table "$R/confirm-v2-train.confirm.json" --loss "$w" \

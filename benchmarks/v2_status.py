@@ -85,10 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(text)
         total += hours
 
-    add("sweep (train suite tuning, baselines):")
+    add("sweep (train suite tuning, baselines; then the trained shortcut, v2-shortcuts.toml):")
     for s in train:
         add(*tuning_line(res, sweeps, s, f"v2-{s}", f"v2-ext-{s}", f"v2-merged-{s}",
                          sweeps / "v2.toml"))
+    for s in train:
+        add(*tuning_line(res, sweeps, f"{s} (sft)", f"v2-short-{s}", f"v2-short-ext-{s}",
+                         f"v2-short-merged-{s}", sweeps / "v2-shortcuts.toml"))
     add(f"shortlist: {'declared' if (sweeps / 'v2-test.toml').exists() else 'not yet'}")
     audits = [f for f in ("audit-v2-train.md", "audit-v2-test.md") if (res / f).exists()]
     add(f"audit: {', '.join(audits) or 'not started'}")

@@ -134,3 +134,29 @@ def test_trainer_gives_losses_n_equal_H(padded):
     pairs = minibatch_schedule(0, len(padded), 48, 1)[0].numpy()
     want = padded.lengths[pairs, 1 - padded.chosen[pairs]]
     assert np.array_equal(_Recorder.seen[0][0].numpy(), want) and want.min() < H
+
+
+def test_length_filtered_sft_is_sft_on_padded_data(padded):
+    """Why the v2 tables carry one tuned SFT row for both shortcuts (v2-plan.md, session 16):
+    on a length-controlled dataset every segment is seen as H long, so length_sft's filter
+    (n_w >= c, c = 3/4 H) passes every pair and its loss, -l_w summed, is H times sft's (-l_w
+    averaged). Adam is invariant to that constant factor, so the two train the same policy up to
+    Adam's epsilon (set near zero here to see the identity; at 1e-8 it only touches weights
+    whose gradients are ~1e-8); where the loss sees valid lengths (v1) they differ."""
+    from lossforge.bench.losses import build_objectives
+
+    ref = reference(padded, uniform=False)
+    cfg = TrainConfig(steps=6, batch_pairs=16, workers=1, eval_every=6, adam_eps=1e-30)
+    scen = padded_scenario()
+    lsft, sft = build_objectives("length_sft,sft", scen)
+    a, b = train_population([lsft, sft], padded, ref, seeds=[0], config=cfg)
+    assert a.ok and b.ok
+    for k in ("w0", "b0", "w1", "b1"):
+        torch.testing.assert_close(a.params[k], b.params[k], rtol=1e-4, atol=1e-6)
+    moved = float((b.params["w0"] - ref["w0"]).abs().max())
+    assert moved > 1e-3   # they trained: the equality is not two unchanged policies
+    # v1 view with the labels reversed (here every chosen segment is a full one, so the filter
+    # would pass them all): chosen segments that fell are shorter than c, and the two differ
+    reversed_v1 = dataclasses.replace(v1_view(padded), chosen=1 - padded.chosen)
+    c, d = train_population([lsft, sft], reversed_v1, ref, seeds=[0], config=cfg)
+    assert float((c.params["w0"] - d.params["w0"]).abs().max()) > 1e-3

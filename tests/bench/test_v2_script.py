@@ -56,7 +56,7 @@ def _tree(tmp_path: Path, name: str = "clone") -> tuple[Path, Path, dict]:
     (root / "benchmarks" / "sweeps").mkdir(parents=True)
     for script in ("v2_mujoco.sh", "sweep_lib.sh", "llm_v2.sh", "tomlq.py"):
         shutil.copy(REPO / "benchmarks" / script, root / "benchmarks")
-    for sweep in ("v2.toml", "llm-v2.toml"):
+    for sweep in ("v2.toml", "v2-shortcuts.toml", "llm-v2.toml"):
         shutil.copy(REPO / "benchmarks" / "sweeps" / sweep, root / "benchmarks" / "sweeps")
     shutil.copytree(REPO / "benchmarks" / "suites", root / "benchmarks" / "suites")
     shutil.copytree(REPO / "benchmarks" / "results" / "winners",
@@ -82,9 +82,11 @@ def _steps(log: Path) -> list[str]:
 
 
 def _decided(root: Path, *scenarios: str, prefix: str = "") -> None:
-    """Mark the train scenarios' edge extensions as decided with nothing on an edge."""
+    """Mark the train scenarios' edge extensions as decided with nothing on an edge (prefix
+    "": the baselines' and the trained shortcut's, which the sweep step tunes together)."""
     for s in scenarios:
-        (root / "benchmarks" / "results" / f"sweep-v2-{prefix}ext-{s}.none").write_text("x")
+        for p in ([prefix] if prefix else ["", "short-"]):
+            (root / "benchmarks" / "results" / f"sweep-v2-{p}ext-{s}.none").write_text("x")
 
 
 def test_reference_takes_the_picks_each_extension_decided_and_refuses_before(tmp_path):
@@ -118,10 +120,14 @@ def test_a_sweep_without_an_edge_pick_records_it_and_does_not_extend_again(tmp_p
     root, log, env = _tree(tmp_path)
     env = {**env, "FAKE_NO_EDGE": "1"}
     assert _run(root, env, "sweep", "hopper-padded-clean").returncode == 0
-    assert [c.split()[1] for c in _steps(log)] == ["sweep", "tuned", "extend"]
-    assert (root / "benchmarks/results/sweep-v2-ext-hopper-padded-clean.none").exists()
+    calls = _steps(log)   # the baselines, then the trained shortcut (v2-shortcuts.toml)
+    assert [c.split()[1] for c in calls] == ["sweep", "tuned", "extend"] * 2
+    assert calls[3].startswith("benchmarks/baselines.py sweep benchmarks/sweeps/v2-shortcuts.toml")
+    assert calls[3].endswith("--out benchmarks/results/sweep-v2-short-hopper-padded-clean.jsonl")
+    for p in ("", "short-"):
+        assert (root / f"benchmarks/results/sweep-v2-{p}ext-hopper-padded-clean.none").exists()
     assert _run(root, env, "sweep", "hopper-padded-clean").returncode == 0
-    assert [c.split()[1] for c in _steps(log)] == ["sweep", "tuned"]
+    assert [c.split()[1] for c in _steps(log)] == ["sweep", "tuned"] * 2
 
 
 def test_a_clone_and_the_main_checkout_see_what_the_other_declared(tmp_path):
@@ -136,7 +142,7 @@ def test_a_clone_and_the_main_checkout_see_what_the_other_declared(tmp_path):
     assert r.returncode == 0, r.stderr
     calls = _steps(log)
     assert [c.split()[1] for c in calls] == ["sweep", "tuned", "extend", "sweep", "tuned",
-                                              "merge"]
+                                              "merge"] * 2   # baselines, then the shortcut
     assert calls[0].endswith(f"--out {out}/sweep-v2-hopper-padded-clean.jsonl")
     assert "sweep benchmarks/sweeps/v2-ext-hopper-padded-clean.toml" in calls[3]
     assert calls[5].endswith(f"--out {out}/sweep-v2-merged-hopper-padded-clean.tuned.json")
@@ -149,12 +155,15 @@ def test_a_clone_and_the_main_checkout_see_what_the_other_declared(tmp_path):
     assert (main / "benchmarks/sweeps/v2.toml").exists()
     # run again (after a kill): the extension is not written again, its sweep resumes
     assert _run(root, env, "sweep", "hopper-padded-clean").returncode == 0
-    assert [c.split()[1] for c in _steps(log)] == ["sweep", "tuned", "sweep", "tuned", "merge"]
+    assert [c.split()[1] for c in _steps(log)] == ["sweep", "tuned", "sweep", "tuned",
+                                                   "merge"] * 2
     # the other way: the main checkout declared an extension (another job, killed before its
     # merge); this clone has never seen it: it fetches it and finishes it
     (main / "benchmarks/sweeps/v2-ext-hopper-padded-noisy-0.1.toml").write_text("y")
     assert _run(root, env, "sweep", "hopper-padded-noisy-0.1").returncode == 0
-    assert [c.split()[1] for c in _steps(log)] == ["sweep", "tuned", "sweep", "tuned", "merge"]
+    assert [c.split()[1] for c in _steps(log)] == ["sweep", "tuned", "sweep", "tuned", "merge",
+                                                   "sweep", "tuned", "extend", "sweep", "tuned",
+                                                   "merge"]
     assert (root / "benchmarks/sweeps/v2-ext-hopper-padded-noisy-0.1.toml").read_text() == "y"
 
 
@@ -231,7 +240,8 @@ def test_confirmations_take_both_picks_and_refuse_an_unfinished_candidates_exten
     assert _run(root, env, "confirm-train", s).returncode == 0
     (call,) = _steps(log)
     assert call == (f"benchmarks/baselines.py confirm --tuned benchmarks/results/sweep-v2-{s}"
-                    f".tuned.json --tuned benchmarks/results/sweep-v2-cand-merged-{s}.tuned.json "
+                    f".tuned.json --tuned benchmarks/results/sweep-v2-short-{s}.tuned.json "
+                    f"--tuned benchmarks/results/sweep-v2-cand-merged-{s}.tuned.json "
                     f"--scenarios {s} --workers 1 --out benchmarks/results/confirm-v2-train.jsonl")
 
 
@@ -257,11 +267,14 @@ def test_test_suite_steps_need_the_shortlist_and_the_candidates_then_never_exten
     assert [c.split()[1:3] for c in calls] == [
         ["sweep", "benchmarks/sweeps/v2-test.toml"],
         ["tuned", f"benchmarks/results/sweep-v2-test-{t}.jsonl"],
+        ["sweep", "benchmarks/sweeps/v2-shortcuts.toml"],
+        ["tuned", f"benchmarks/results/sweep-v2-short-{t}.jsonl"],
         ["sweep", "benchmarks/sweeps/v2-candidates.toml"],
         ["tuned", f"benchmarks/results/sweep-v2-cand-{t}.jsonl"]]
     assert _run(root, env, "test-confirm", t).returncode == 0
     (call,) = _steps(log)
     assert (f"--tuned benchmarks/results/sweep-v2-test-{t}.tuned.json --tuned "
+            f"benchmarks/results/sweep-v2-short-{t}.tuned.json --tuned "
             f"benchmarks/results/sweep-v2-cand-{t}.tuned.json --scenarios {t}") in call
     assert call.endswith("--out benchmarks/results/confirm-v2-test.jsonl")
     # headline: the field's table, then every candidate of the sweep file, on each suite with
@@ -300,6 +313,7 @@ def test_ablate_tunes_the_winners_arms_as_the_winner_and_confirms_them_beside_it
     assert calls[1].startswith(
         f"benchmarks/baselines.py sweep benchmarks/sweeps/v2-ablate-lf-w.toml --scenarios {s}")
     assert (f"--tuned benchmarks/results/sweep-v2-{s}.tuned.json --tuned "
+            f"benchmarks/results/sweep-v2-short-{s}.tuned.json --tuned "
             f"benchmarks/results/sweep-v2-cand-{s}.tuned.json --tuned "
             f"benchmarks/results/sweep-v2-ablate-merged-{s}.tuned.json") in calls[7]
     assert calls[7].endswith("--out benchmarks/results/confirm-v2-train.jsonl")
@@ -330,13 +344,13 @@ def test_all_runs_every_step_in_the_plans_order_and_resumes(tmp_path):
                       "baselines.py suite-reference", "-m lossforge.search",
                       f"record_search.py {run_dir}", f"suite_winner.py {run_dir}",
                       "baselines.py confirm", "ablate.py specs", "ablate.py table"]
-    # per train scenario: the baselines', the candidates' and the arms' tuning, each with its
-    # extension; confirm-train and ablate confirm each; per test scenario: two sweeps, one
-    # confirmation, no extension
+    # per train scenario: the baselines', the shortcut's, the candidates' and the arms' tuning,
+    # each with its extension; confirm-train and ablate confirm each; per test scenario: three
+    # sweeps (shortlist, shortcut, candidates), one confirmation, no extension
     n_test = len(tomllib.loads((REPO / "benchmarks/suites/test.toml").read_text())["scenarios"])
-    assert tools.count("baselines.py extend") == 3 * len(TRAIN)
+    assert tools.count("baselines.py extend") == 4 * len(TRAIN)
     assert tools.count("baselines.py confirm") == 2 * len(TRAIN) + n_test
-    assert tools.count("baselines.py sweep") == 2 * 3 * len(TRAIN) + 2 * n_test
+    assert tools.count("baselines.py sweep") == 2 * 4 * len(TRAIN) + 3 * n_test
     r = _run(root, env, "all")
     assert r.returncode == 0, r.stderr
     again = [c.split()[0].split("/")[-1] + " " + c.split()[1] for c in _steps(log)]

@@ -16,6 +16,7 @@ def test_status_reads_rows_markers_and_declared_counts(tmp_path):
     res.mkdir()
     sweeps.mkdir()
     shutil.copy(REPO / "benchmarks/sweeps/v2.toml", sweeps)
+    shutil.copy(REPO / "benchmarks/sweeps/v2-shortcuts.toml", sweeps)
     row = {"scenario": "hopper-padded-clean", "draw": "t", "seed": 100, "budget": "full",
            "status": "ok", "score": 1.0, "seconds": 3600.0, "batch_rows": 2}
     (res / "sweep-v2-hopper-padded-clean.jsonl").write_text("".join(
@@ -24,13 +25,16 @@ def test_status_reads_rows_markers_and_declared_counts(tmp_path):
     (res / "sweep-v2-merged-hopper-padded-mixed-quality.tuned.json").write_text("{}")
     out = subprocess.run([sys.executable, str(REPO / "benchmarks/v2_status.py"), "--results",
                           str(res)], capture_output=True, text=True, check=True).stdout
-    line = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("  hopper")}
+    line = {ln[2:37].strip(): ln for ln in out.splitlines() if ln.startswith("  hopper")}
     # v2.toml: 120 configs on seed 100, then each baseline's best 3 (24) on two more seeds
     assert "partial" in line["hopper-padded-clean"]
     assert "2/168 rows,  1.0 job-h" in line["hopper-padded-clean"]    # 2 x 3600 s / 2 a row
     assert "done (no pick on an edge)" in line["hopper-padded-noisy-0.1"]
     assert "done (extension merged)" in line["hopper-padded-mixed-quality"]
     assert "not started" in line["hopper-padded-ambiguous"]
+    # the trained shortcut: 3 rates on every tuning seed, no halving
+    assert "not started" in line["hopper-padded-clean (sft)"]
+    assert "0/9 rows" in line["hopper-padded-clean (sft)"]
     assert "search: not started" in out and "job-hours recorded by these rows: 1.0" in out
     # the LLM cells: a confirmation report marks a cell done (mixed quality: the d17 one)
     (res / "confirm-llm-v2-merged-sort-mixed-quality-d17.confirm.json").write_text("{}")
