@@ -101,7 +101,8 @@ def report(path: Path) -> dict:
     the baseline with the highest mean over these draws, per metric and scenario, each ranked
     on its finite draws: ``stats.best_row``; paired the same way, uncorrected: issue 22's
     "paired difference to the best tuned baseline" for every loss). AUC and final both. A
-    draw where the compared baseline's run failed is left out of that comparison and named.
+    draw where a compared run failed is left out of that comparison and named, except a
+    candidate's own failure, which leaves the comparison without a p.
     Writes <jsonl stem>.confirm.{md,json}."""
     from lossforge.bench import stats
     from lossforge.bench.fitness import ci95_halfwidth
@@ -136,21 +137,23 @@ def report(path: Path) -> dict:
             summary.append(entry)
         def paired(a: str, b: str, m: str) -> dict:
             """Row a minus row b, draw by draw on the seeds both have, with a paired t-test.
-            A draw where b (the baseline) failed is left out and listed; a failed run of a
-            keeps its NaN, so the comparison has no p and a does not pass it."""
+            A candidate's failed run keeps its NaN, so the comparison has no p and the
+            candidate does not pass it. Otherwise a draw where either row failed (b, or a that
+            is not a candidate) is left out and listed."""
             common = [d for d in all_draws if d in by_name[a] and d in by_name[b]
                       and set(by_name[a][d]) & set(by_name[b][d])]
             x, y, kept, dropped = [], [], [], []
             for d in common:
                 shared = sorted(set(by_name[a][d]) & set(by_name[b][d]))
-                v = draw_mean(by_name[b][d], m, shared)
-                if not math.isfinite(v):
+                u, v = draw_mean(by_name[a][d], m, shared), draw_mean(by_name[b][d], m, shared)
+                if not (math.isfinite(u) and math.isfinite(v)) and not (
+                        role[a] == "candidate" and not math.isfinite(u)):
                     dropped.append(str(d))
                     continue
                 kept.append(str(d))
-                x.append(draw_mean(by_name[a][d], m, shared))
+                x.append(u)
                 y.append(v)
-            return {"draws": kept, "baseline_failed_draws": dropped,
+            return {"draws": kept, "failed_draws": dropped,
                     "per_draw_diff": [u - v for u, v in zip(x, y)],
                     **stats.paired_t(x, y).to_json()}
 
@@ -178,9 +181,11 @@ def report(path: Path) -> dict:
     for fam in families.values():
         for comp, adj in zip(fam, stats.holm([c["p"] for c in fam])):
             comp["p_holm"], comp["family_size"] = adj, sum(c["p"] == c["p"] for c in fam)
+    # the shortcut flag ranks rows as best_row does: on the draws where each did not fail
     flags = {f"{scen} ({budget})": {m: shortcut_flag({
-        e["loss"]: (e[m]["mean"], e[m]["ci95"]) for e in summary
-        if (e["budget"], e["scenario"]) == (budget, scen)}) for m in metrics}
+        e["loss"]: (stats.ranking_mean(e[m]), ci95_halfwidth(stats.finite_draws(e[m])))
+        for e in summary if (e["budget"], e["scenario"]) == (budget, scen)
+        and stats.eligible_best(e[m])}) for m in metrics}
         for budget, scen in sorted({(e["budget"], e["scenario"]) for e in summary})}
     cost = sum(r.get("seconds", 0) / r.get("batch_rows", 1) for r in rows)
     md = _report_md(summary, comparisons, versus_best, cost, len(rows),
@@ -228,13 +233,14 @@ def _report_md(summary, comparisons, versus_best, cost: float, n_rows: int, comm
             for c in comps:
                 out.append(f"| {c['candidate']} | {c['baseline']} | {c['metric']} | {c['n']} | "
                            f"{stats.comparison_cells(c)} |")
-        gaps = sorted({(c["baseline"] if "baseline" in c else c["best"], d)
-                       for c in comps + [v for v in versus_best
-                                         if (v["budget"], v["scenario"]) == (budget, scen)]
-                       for d in c.get("baseline_failed_draws", [])})
+        pairs = ([(c["candidate"], c["baseline"], c) for c in comps]
+                 + [(v["loss"], v["best"], v) for v in versus_best
+                    if (v["budget"], v["scenario"]) == (budget, scen)])
+        gaps = sorted({(a, b, d) for a, b, c in pairs for d in c.get("failed_draws", [])})
         if gaps:
-            out += ["", "Left out of the comparisons with a baseline whose run failed there: "
-                    + "; ".join(f"{b} draw {d}" for b, d in gaps) + "."]
+            out += ["", "Draws left out of a comparison because a run of it failed there (a "
+                    "candidate's failure is never left out: that test has no p): "
+                    + "; ".join(f"{a} vs {b} draw {d}" for a, b, d in gaps) + "."]
         vs = [c for c in versus_best if (c["budget"], c["scenario"]) == (budget, scen)]
         if vs:
             best = {c["metric"]: c["best"] for c in vs}

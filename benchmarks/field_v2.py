@@ -77,7 +77,8 @@ def scenario_field(summary: list[dict], versus: list[dict], key: tuple[str, str]
                      for e in tuned],
             "top_group": [best] + [n for n in others if n not in below],
             "below": below, "discriminates": bool(below), "failed": failed,
-            "others": [f"{e['loss']} {e[metric]['mean']:.1f} ± {e[metric]['ci95']:.1f}"
+            "others": [f"{e['loss']} {num_text(e[metric]['mean'])} ± "
+                       f"{num_text(e[metric]['ci95'])}"
                        for e in entries if e["role"] != "baseline"]}
 
 

@@ -51,8 +51,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lossforge.bench.audit import is_shortcut  # noqa: E402
-from lossforge.bench.stats import (REPORT_METRICS, best_row, holm, num_text,  # noqa: E402
-                                   paired_t, ranking_mean, read_report)
+from lossforge.bench.stats import (REPORT_METRICS, best_row, finite_draws,  # noqa: E402
+                                   holm, num_text, paired_t, ranking_mean, read_report)
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 from lossforge.search.suite_fitness import SCALE_FLOOR  # noqa: E402
 
@@ -100,9 +100,15 @@ def verdict(comp: dict | None, who: str) -> str:
 
 
 def _cell(e: dict | None, metric: str) -> str:
+    """A row's mean ± CI; a row that failed on some draws shows its mean over the others (how
+    best_row ranks it) and says on how many it failed."""
     if e is None:
         return "n/a"
-    return f"{e['loss']} {e[metric]['mean']:.1f} ± {e[metric]['ci95']:.1f}"
+    m = e[metric]
+    failed = len(m["per_draw"]) - len(finite_draws(m))
+    if not failed:
+        return f"{e['loss']} {m['mean']:.1f} ± {m['ci95']:.1f}"
+    return f"{e['loss']} {num_text(ranking_mean(m))} (failed on {failed} draws)"
 
 
 def _diff(c: dict | None) -> str:
@@ -154,9 +160,9 @@ def markdown(lines: list[dict], candidate: str, metric: str) -> list[str]:
         ok = best is not None and best["mean"] - best["ci95"] >= 0
         tied += ok
         not_below += best is not None and best["mean"] + best["ci95"] >= 0
-        words.append("best-or-tied with the best tuned" if ok else
-                     "below the best tuned (CI)" if best is not None
-                     and best["mean"] + best["ci95"] < 0 else
+        words.append("no test vs the best tuned" if best is None or best["ci95"] != best["ci95"]
+                     else "best-or-tied with the best tuned" if ok else
+                     "below the best tuned (CI)" if best["mean"] + best["ci95"] < 0 else
                      "not shown best-or-tied (CI spans 0)")
         words.append(verdict(c["best shortcut"], "the best shortcut"))
         out.append(f"| {ln['scenario']} ({ln['budget']}) | "
@@ -228,7 +234,8 @@ def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
     for who in SUITE_RIVALS:
         # a draw where the rival failed is left out of its comparison; where the candidate
         # failed, its NaN stays: that comparison has no p, so the candidate does not pass it
-        kept = [d for d in draws if math.isfinite(per_row[who][d])]
+        kept = [d for d in draws if math.isfinite(per_row[who][d])
+                or not math.isfinite(per_row["candidate"][d])]
         comps[who] = {**paired_t([per_row[who][d] for d in kept],
                                  [per_row["candidate"][d] for d in kept]).to_json(),
                       "draws": kept}   # rival's regret minus the candidate's: + = candidate better

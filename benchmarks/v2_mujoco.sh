@@ -18,7 +18,8 @@
 #                          -> confirm-v2-train.jsonl
 #   ablate [S ...]         the winner's slots ablated (issue 19): arms tuned, then confirmed
 #                          beside confirm-train's rows
-#   test-tune [S ...]      test suite: the shortlist and the candidates' sweep
+#   test-tune [S ...]      test suite: the shortlist, the shortcut's and the candidates'
+#                          sweeps
 #   test-confirm [S ...]   test suite: draws 1-5 -> confirm-v2-test.jsonl
 #   headline               per suite: the field's table (which scenarios discriminate), then
 #                          each candidate against it

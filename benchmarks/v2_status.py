@@ -123,9 +123,13 @@ def main(argv: list[str] | None = None) -> int:
                     ("test-confirm", "confirm-v2-test.jsonl")):
         n, h = rows_of(res / f)
         add(f"{what}: {n} rows, {h:.1f} job-h", h)
-    test_rows = [rows_of(p) for p in sorted(res.glob("sweep-v2-test-*.jsonl"))]
-    add(f"test-tune: {len(test_rows)} scenario(s) begun, "
-        f"{sum(n for n, _ in test_rows)} rows", sum(h for _, h in test_rows))
+    test = load_suite("test").scenarios   # the shortlist's, the shortcut's, the candidates'
+    test_rows = {s: [rows_of(res / f"sweep-v2-{p}-{s}.jsonl") for p in ("test", "short", "cand")]
+                 for s in test}
+    begun = [s for s, r in test_rows.items() if any(n for n, _ in r)]
+    add(f"test-tune: {len(begun)} of {len(test)} scenario(s) begun, "
+        f"{sum(n for r in test_rows.values() for n, _ in r)} rows",
+        sum(h for r in test_rows.values() for _, h in r))
     heads = sorted(p.name for p in res.glob("headline-v2-*.md"))
     add(f"headline: {', '.join(heads) or 'not yet'}")
     add("LLM cells (benchmarks/llm_v2.sh; mixed quality: merged picks, draws 17-24):")

@@ -118,21 +118,33 @@ def comparison_cells(c: dict, holm: bool = True) -> str:
 REPORT_METRICS = ("auc", "final")
 
 
+def finite_draws(metric_summary: dict) -> list[float]:
+    """A report row's per-draw values in one metric, without the draws where its run failed."""
+    return [v for v in metric_summary["per_draw"].values() if v is not None and math.isfinite(v)]
+
+
 def ranking_mean(metric_summary: dict) -> float:
-    """How a report row is ranked when a table picks its best (tuned) baseline: the mean of
-    its finite per-draw values, NaN when it has none. A baseline whose run failed on some draw
-    keeps its rank from the other draws instead of dropping out of "best" (which would hand a
-    candidate a weaker rival); its summary mean stays NaN, and comparisons with it leave that
-    draw out (``confirmation.report``)."""
-    vals = [v for v in metric_summary["per_draw"].values() if v is not None and math.isfinite(v)]
+    """How a report row is ranked when a table picks its best (tuned) baseline or flags a
+    shortcut: the mean of its finite per-draw values, NaN when it has none. A baseline whose
+    run failed on some draw keeps its rank from the other draws instead of dropping out of
+    "best" (which would hand a candidate a weaker rival); its summary mean stays NaN, and
+    comparisons with it leave that draw out (``confirmation.report``)."""
+    vals = finite_draws(metric_summary)
     return sum(vals) / len(vals) if vals else float("nan")
 
 
+def eligible_best(metric_summary: dict) -> bool:
+    """Whether a row may be a table's best: finite on at least two draws and on at least half
+    of its draws (a row that failed on most draws is not the best because of the rest)."""
+    n = len(finite_draws(metric_summary))
+    return n >= 2 and 2 * n >= len(metric_summary["per_draw"])
+
+
 def best_row(entries: Sequence[dict], metric: str) -> dict | None:
-    """The report entry with the highest ``ranking_mean`` in ``metric`` (first of ties; None
-    if no entry has a finite draw)."""
-    ranked = [(ranking_mean(e[metric]), i) for i, e in enumerate(entries)]
-    ranked = [(v, i) for v, i in ranked if math.isfinite(v)]
+    """The ``eligible_best`` report entry with the highest ``ranking_mean`` in ``metric``
+    (first of ties; None if no entry is eligible)."""
+    ranked = [(ranking_mean(e[metric]), i) for i, e in enumerate(entries)
+              if eligible_best(e[metric])]
     return entries[max(ranked, key=lambda r: (r[0], -r[1]))[1]] if ranked else None
 
 

@@ -275,12 +275,14 @@ def test_every_row_is_compared_with_the_best_tuned_baseline_per_metric(tmp_path)
 def test_a_baseline_that_failed_on_one_draw_stays_the_best_and_that_draw_is_left_out(tmp_path):
     """B (AUC 12, failed, 13 on draws 1-3) still leads A (9, 10, 11): ranked on its finite
     draws, 12.5 > 10 (before, its NaN mean dropped it, or, listed first, made it a NaN "best"
-    that left every comparison without a test). The candidate's comparison with B pairs draws
-    1 and 3 only, and names draw 2; a failed candidate draw keeps its NaN (no p)."""
+    that left every comparison without a test). A baseline's comparison with B pairs draws 1
+    and 3 only and names draw 2; so does one where A itself failed. The candidate failed on
+    draw 2, where B failed too: its failure is not left out, so it has no p against B (nor
+    against A)."""
     confirmation = _benchmark("confirmation")
     rows = []
-    auc = {"B": (12, None, 13), "A": (9, 10, 11), "cand": (13, 15, float("nan"))}
-    role = {"A": "baseline", "B": "baseline", "cand": "candidate"}
+    auc = {"B": (12, None, 13), "A": (9, 10, 11), "C": (8, None, 9), "cand": (13, None, 16)}
+    role = {"A": "baseline", "B": "baseline", "C": "baseline", "cand": "candidate"}
     for name in auc:   # B first: a NaN-mean row listed first must not become the best
         for i, d in enumerate((1, 2, 3)):
             v = auc[name][i]
@@ -289,11 +291,15 @@ def test_a_baseline_that_failed_on_one_draw_stays_the_best_and_that_draw_is_left
                          "auc": v, "final": v, "role": role[name]})
     _write(tmp_path / "c.jsonl", rows)
     result = confirmation.report(tmp_path / "c.jsonl")
-    vs = {(c["metric"], c["loss"]): c for c in result["versus_best"] if c["metric"] == "auc"}
+    vs = {c["loss"]: c for c in result["versus_best"] if c["metric"] == "auc"}
     assert {c["best"] for c in vs.values()} == {"B"}
-    assert vs["auc", "A"]["draws"] == ["1", "3"] and vs["auc", "A"]["per_draw_diff"] == [-3, -2]
-    assert vs["auc", "A"]["baseline_failed_draws"] == ["2"]
-    comp = next(c for c in result["comparisons"] if c["baseline"] == "B" and c["metric"] == "auc")
-    assert comp["draws"] == ["1", "3"] and comp["p"] != comp["p"]   # the candidate's NaN stays
+    assert vs["A"]["draws"] == ["1", "3"] and vs["A"]["per_draw_diff"] == [-3, -2]
+    assert vs["A"]["failed_draws"] == ["2"] and vs["A"]["p"] == vs["A"]["p"]
+    assert vs["C"]["draws"] == ["1", "3"] and vs["C"]["per_draw_diff"] == [-4, -4]
+    assert vs["cand"]["draws"] == ["1", "2", "3"] and vs["cand"]["p"] != vs["cand"]["p"]
+    for base in ("A", "B"):
+        comp = next(c for c in result["comparisons"]
+                    if c["baseline"] == base and c["metric"] == "auc")
+        assert comp["p"] != comp["p"]                    # the candidate's NaN stays: no test
     md = (tmp_path / "c.confirm.md").read_text()
-    assert "Left out of the comparisons with a baseline whose run failed there: B draw 2" in md
+    assert "A vs B draw 2" in md and "cand vs B draw 2" not in md

@@ -177,7 +177,8 @@ def test_failed_runs_rank_a_baseline_on_its_other_draws_and_count_against_the_ca
     failure never hands the candidate a weaker "best": here IPO (NaN on draw 2, 40 and 42 on
     draws 1 and 3) is scenario a's best tuned baseline and B_s = 41, scale 41 - 10 = 31. A DPO
     run that failed on draw 2 leaves draw 2 out of the DPO comparison only (the candidate's
-    gains on draws 1 and 3, by hand); a failed candidate run leaves both tests without a p."""
+    gains on draws 1 and 3, by hand); a failed candidate run leaves both tests without a p,
+    also on a draw where the rival failed too."""
     report, suite = _suite_files(tmp_path)
     data = json.loads(Path(report).read_text())
     data["summary"].insert(0, _draws("hopper-padded-clean", "ipo[beta=1,lr=0.001]", "baseline",
@@ -210,8 +211,9 @@ def test_failed_runs_rank_a_baseline_on_its_other_draws_and_count_against_the_ca
     assert res["failed"] == {"DPO": ["hopper-padded-noisy-0.1 draw 2"]}
     cand = next(e for e in summary if e["scenario"] == "hopper-padded-clean"
                 and e["role"] == "candidate")
-    cand["auc"]["per_draw"]["3"] = float("nan")
+    cand["auc"]["per_draw"]["2"] = float("nan")   # the draw where DPO failed too: not dropped
     res = headline.suite_mean(summary, weights, "lf-x", "auc")
+    assert res["comparisons"]["DPO"]["draws"] == ["1", "2", "3"]
     for who in ("DPO", "ORPO"):
         assert res["comparisons"][who]["p"] != res["comparisons"][who]["p"]   # NaN: no test
     text = "\n".join(headline.suite_markdown(res, "duo", "lf-x"))

@@ -45,3 +45,20 @@ def test_paired_t_matches_scipy():
     one = stats.paired_t([1.0], [0.5])
     assert one.n == 1 and one.mean == 0.5 and math.isnan(one.p)
     assert stats.paired_t([2.0, 3.0], [1.0, 2.0]).t == math.inf   # identical differences
+
+
+def test_best_row_ranks_on_finite_draws_and_needs_most_of_them():
+    """A row that failed on one of three draws is ranked on the other two (it is the best
+    here: 12.5 > 10); one finite on a single draw of three is not eligible, however high."""
+    nan = float("nan")
+
+    def row(name, *vals):
+        m = {"per_draw": {str(i + 1): v for i, v in enumerate(vals)}, "mean": nan, "ci95": nan}
+        return {"loss": name, "auc": m}
+
+    a, b, c = row("a", 9, 10, 11), row("b", 12, nan, 13), row("c", 99, nan, nan)
+    assert stats.ranking_mean(b["auc"]) == 12.5 and stats.ranking_mean(c["auc"]) == 99
+    assert not stats.eligible_best(c["auc"]) and stats.eligible_best(b["auc"])
+    assert stats.best_row([c, a, b], "auc") is b
+    assert stats.best_row([a, row("a2", 11, 10, 9)], "auc") is a          # first of ties
+    assert stats.best_row([c], "auc") is None
