@@ -16,7 +16,8 @@ question, "which scenarios still discriminate once IPO/rDPO are tuned":
   The best is chosen on the same draws it is then tested on, which makes "below the best"
   somewhat easier to reach than a test against a baseline named in advance: a "no" is firm, a
   narrow "yes" less so. A baseline whose run failed on some draw is ranked on its other draws
-  (as confirm ranks it), stays in the test on the draws it has, and is named.
+  (as confirm ranks it), stays in the test on the draws it has, and is named; one that failed
+  on most of its draws (``stats.eligible_best``) is named and left out.
 
 Candidates and fixed rows (the reference, BC-on-chosen) are left out of the test and listed below
 the baselines: this is the field's table, and a candidate's claim is ``headline.py``'s.
@@ -36,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from headline import emit  # noqa: E402  (this directory: the headline table's printer)
 
-from lossforge.bench.stats import (REPORT_METRICS, holm, num_text, ranking_mean,  # noqa: E402
-                                   read_report)
+from lossforge.bench.stats import (REPORT_METRICS, best_row, eligible_best,  # noqa: E402
+                                   holm, num_text, ranking_mean, read_report)
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 
 ALPHA = 0.05
@@ -48,17 +49,18 @@ def scenario_field(summary: list[dict], versus: list[dict], key: tuple[str, str]
     """One scenario's line: tuned baselines by mean, the top group, and the verdict."""
     entries = [e for e in summary if (e["budget"], e["scenario"]) == key]
     baselines = [e for e in entries if e["role"] == "baseline"]
-    # ranked as confirm ranks them (stats.ranking_mean: a row's finite draws); a row with a
-    # failed run on some draw stays in the field and is named
-    tuned = sorted((e for e in baselines if math.isfinite(ranking_mean(e[metric]))),
-                   key=lambda e: -ranking_mean(e[metric]))
+    # the best as confirm picks it (stats.best_row), then the rest by the mean of their finite
+    # draws; a row that failed on most draws (not eligible_best) is left out of the test
+    top = best_row(baselines, metric)
+    tuned = [top] + sorted((e for e in baselines if e is not top and eligible_best(e[metric])),
+                           key=lambda e: -ranking_mean(e[metric])) if top else []
     failed = [f"{e['loss']}: " + ("a failed run on some draw (ranked and compared on its "
-                                  "other draws)" if math.isfinite(ranking_mean(e[metric]))
-                                  else "failed on every draw (left out)")
+                                  "other draws)" if eligible_best(e[metric])
+                                  else "failed on most draws (left out)")
               for e in baselines if not math.isfinite(e[metric]["mean"])]
     if not tuned:
-        raise ConfigError(f"{key[1]} ({key[0]}): no tuned baseline rows with a finite {metric} "
-                          "in the report")
+        raise ConfigError(f"{key[1]} ({key[0]}): no tuned baseline row finite on at least two "
+                          f"draws and half of its draws in {metric}")
     best = tuned[0]["loss"]
     comps = {c["loss"]: c for c in versus if (c["budget"], c["scenario"]) == key
              and c["metric"] == metric and c["role"] == "baseline"}
