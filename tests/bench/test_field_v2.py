@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = str(REPO / "benchmarks" / "field_v2.py")
 
@@ -70,11 +72,18 @@ def test_a_report_without_a_baselines_comparison_is_refused_in_one_line(tmp_path
     assert "s-b (full), auc: the report has no paired comparison of ipo[beta=1]" in proc.stderr
 
 
-def test_a_baseline_with_failed_runs_is_listed_and_left_out_of_the_test(tmp_path):
-    """A NaN mean first in the report must neither become the best nor break the sort."""
+@pytest.mark.parametrize("per_draw", [
+    {"1": float("nan"), "2": float("nan")},               # failed on every draw
+    {"1": 99.0, "2": float("nan"), "3": float("nan")}])   # finite on one draw of three, at 99
+def test_a_baseline_that_failed_on_most_draws_is_named_and_left_out(tmp_path, per_draw):
+    """Listed first, with a NaN mean, it must neither become the best nor break the sort; one
+    finite draw at 99 outranks every row by its mean but may not be the best
+    (stats.eligible_best): the field's best is confirm's (dpo, 30)."""
     path = Path(_report(tmp_path))
     data = json.loads(path.read_text())
     failed = _entry("s-a", "simpo[beta=2]", "baseline", float("nan"))
+    for m in ("auc", "final"):
+        failed[m] = {"per_draw": per_draw, "mean": float("nan"), "ci95": float("nan")}
     data["summary"].insert(0, failed)
     path.write_text(json.dumps(data))
     proc = subprocess.run([sys.executable, SCRIPT, str(path)], capture_output=True, text=True,
@@ -85,24 +94,3 @@ def test_a_baseline_with_failed_runs_is_listed_and_left_out_of_the_test(tmp_path
     assert line_a.split("|")[2].strip().startswith("dpo[beta=2] 30.0")      # still the best
     assert "simpo[beta=2]: failed on most draws (left out)" in line_a
     assert "| dpo[beta=2] | yes |" in line_a
-
-
-def test_the_best_is_the_one_confirm_picks_when_a_row_failed_on_most_draws(tmp_path):
-    """A baseline finite on one draw of three, at 99, outranks every row by its mean but may
-    not be the best (stats.eligible_best): the field's best is confirm's (dpo, 30), and the
-    failed row is named and left out of the test."""
-    path = Path(_report(tmp_path))
-    data = json.loads(path.read_text())
-    flaky = _entry("s-a", "simpo[beta=2]", "baseline", float("nan"))
-    for m in ("auc", "final"):
-        flaky[m] = {"per_draw": {"1": 99.0, "2": float("nan"), "3": float("nan")},
-                    "mean": float("nan"), "ci95": float("nan")}
-    data["summary"].insert(0, flaky)
-    path.write_text(json.dumps(data))
-    proc = subprocess.run([sys.executable, SCRIPT, str(path)], capture_output=True, text=True,
-                          cwd=REPO)
-    assert proc.returncode == 0, proc.stderr
-    line_a = next(x for x in proc.stdout.split("## final")[0].splitlines()
-                  if x.startswith("| s-a "))
-    assert line_a.split("|")[2].strip().startswith("dpo[beta=2] 30.0")
-    assert "simpo[beta=2]: failed on most draws (left out)" in line_a
