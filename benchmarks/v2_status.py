@@ -31,8 +31,6 @@ from lossforge.bench.scenarios import parse_seeds  # noqa: E402
 from lossforge.bench.suites import load_suite  # noqa: E402
 
 
-
-
 def declared_rows(sweep_file: Path) -> int | None:
     """Runs a scenario of a sweep file costs on the tuning seeds (halving included)."""
     if not sweep_file.exists():

@@ -126,19 +126,21 @@ def check_results(ref: str, results, n: int) -> None:
                               f"{', '.join(bad) or 'per_seed'} for {r.name!r}")
 
 
-def _clean(v: float) -> float | None:
+def finite_or_none(v: float) -> float | None:
+    """A number as the run files store it: NaN and infinities become null (JSON)."""
     return float(v) if math.isfinite(v) else None
 
 
 def fitness_to_dict(f) -> dict:
     """A Fitness as JSON (nan -> null); its training curve, [[step, score], ...] (mean over
     seeds), only where the fitness keeps one (the bench does; ``lossforge.report`` plots it)."""
-    out = {"name": f.name, "status": f.status, "score": _clean(f.score),
-           "ci95": _clean(f.ci95), "per_seed": [_clean(x) for x in f.per_seed],
-           "final": _clean(f.final), "auc": _clean(f.auc), "seconds": float(f.seconds)}
+    out = {"name": f.name, "status": f.status, "score": finite_or_none(f.score),
+           "ci95": finite_or_none(f.ci95), "per_seed": [finite_or_none(x) for x in f.per_seed],
+           "final": finite_or_none(f.final), "auc": finite_or_none(f.auc),
+           "seconds": float(f.seconds)}
     curve = getattr(f, "curve", ())
     if curve:
-        out["curve"] = [[int(step), _clean(float(v))] for step, v in curve]
+        out["curve"] = [[int(step), finite_or_none(float(v))] for step, v in curve]
     return out
 
 

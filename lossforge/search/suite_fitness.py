@@ -60,6 +60,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from lossforge.errors import ConfigError
+from lossforge.search.executors import finite_or_none
 
 SCALE_FLOOR = 1.0        # score points: a scenario where baselines barely beat the reference
 DEFAULT_DELTA = 0.05
@@ -275,10 +276,6 @@ def frozen_table(path: str, rung: str, units: list[Unit], metric: str | None = N
     return out
 
 
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
 def unit_regret(table: dict, unit: Unit, score: float | None) -> float:
     t = table[unit.scenario]
     if score is None or not math.isfinite(score):
@@ -306,8 +303,8 @@ def summarise(name: str, seen: dict[Unit, dict], scenarios: Sequence[SuiteScenar
         scores = [f["score"] if f["score"] is not None else float("nan") for _, f in mine]
         # a failed unit leaves its scenario without a regret: None (JSON), not NaN, which the
         # checkpoint refuses to write
-        per[s.name] = {"regret": _finite(float(np.mean(regs))),
-                       "score": _finite(float(np.mean(scores))),
+        per[s.name] = {"regret": finite_or_none(float(np.mean(regs))),
+                       "score": finite_or_none(float(np.mean(scores))),
                        "seeds": len(mine), "weight": s.weight}
     complete = len(per) == len(scenarios) and len(seen) == n_units
     if failed or not per:
