@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from lossforge.bench.draws import dataset_seed  # noqa: E402
 from lossforge.errors import ConfigError  # noqa: E402
-from lossforge.io import append_lines  # noqa: E402
+from lossforge.io import append_lines, machine  # noqa: E402
 from lossforge.workers import worker_count  # noqa: E402
 
 
@@ -264,7 +264,7 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
                       "final": r.final, "auc": r.auc,
                       "auc_over": "untrained" if r.name in REFERENCES else "checkpoints",
                       "curve": getattr(r, "curve", ()),   # (the LLM bed: none)
-                      "seconds": seconds, "batch_rows": len(results),
+                      "seconds": seconds, "batch_rows": len(results), "machine": machine(),
                       "command": command, **by_name.get(r.name, {})} for r in results])
         print(f"{time.strftime('%H:%M:%S')} {cell_name(name, draw, seed)}: "
               + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in results) + " "

@@ -5,6 +5,7 @@ the bench, the search, export and distill all write files the same way."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -84,6 +85,30 @@ def sha256_file(path: str | os.PathLike) -> str:
 def canonical_json(obj: Any) -> str:
     """JSON with sorted keys and no whitespace: the input of every content hash."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@functools.lru_cache(maxsize=1)
+def machine() -> str:
+    """Where a result was computed: CPU model, a digest of its instruction-set flags, and the
+    versions of the libraries that decide the numerics. A run is bit-reproducible on one machine
+    (same seed, same result), but a re-run of recorded rows on another session's machine gave
+    other scores (``benchmarks/results/cross-machine-s17.md``): a last-bit difference anywhere
+    (a kernel chosen by instruction set, a library's patch release) grows through training into
+    a different policy. So every row and ledger entry says where it ran."""
+    import platform
+
+    model = flags = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            model = model or (value if key == "model name" else "")
+            flags = flags or (" ".join(sorted(value.split())) if key == "flags" else "")
+    except OSError:   # not Linux: the model as platform knows it, flags unknown
+        pass
+    model = model or platform.processor() or platform.machine()
+    digest = hashlib.sha256(flags.encode()).hexdigest()[:8] if flags else "unknown"
+    libs = ", ".join(f"{k} {v}" for k, v in versions().items())
+    return f"{model} (cpu flags {digest}); {libs}"
 
 
 def versions() -> dict[str, str]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lossforge.errors import ConfigError
-from lossforge.io import append_lines
+from lossforge.io import append_lines, machine
 from lossforge.resources import checkout_root
 
 ENV = "LOSSFORGE_LEDGER"
@@ -85,6 +85,7 @@ def record(kind: str, *, command: str | Sequence[str], scenario: str | Sequence[
         "kind": kind,
         "command": command if isinstance(command, str) else " ".join(command),
         "commit": code_commit(),
+        "machine": machine(),
         "scenario": scenario if scenario is None or isinstance(scenario, str) else list(scenario),
         "seeds": None if seeds is None else [int(s) for s in seeds],
         "budget": budget,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 
+import mujoco
 import pytest
+import torch
 
 from lossforge import ledger
 from lossforge.search.__main__ import main
@@ -50,6 +52,12 @@ def test_allowed_search_appends_one_ledger_line(tmp_path, capsys):
     assert entry["command"] == "python -m lossforge.search " + " ".join(argv)
     assert entry["budget"] and entry["time"].endswith("+00:00")
     assert entry["commit"] is None or len(entry["commit"].split("+")[0]) == 40
+    # where it ran: this CPU's model (read here from /proc/cpuinfo) and the numerics' libraries
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), "")
+    assert entry["machine"].startswith(cpu + " (cpu flags ")
+    assert f"torch {torch.__version__}" in entry["machine"]
+    assert f"mujoco {mujoco.__version__}" in entry["machine"]
     assert _repo_ledger_state() == before
 
 
