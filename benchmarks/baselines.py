@@ -31,22 +31,27 @@
 ``run`` works cell by cell, one (seed, draw, scenario) at a time (``--draws``, default 0: the
 benchmark's own dataset; see ``lossforge/bench/draws.py``). Every loss of a cell trains from the
 same reference with the same seed and plays the same evaluation episodes (common random
-numbers), and a loss's numbers do not depend on which other losses or cells ran with it
-(tested: a member trained alone equals the same member trained one per worker, bit for bit,
-and a policy evaluated alone equals it evaluated in a population; only at tiny minibatches,
-where ``auto`` stacks members, do they differ, by float rounding). So a cell's losses run one
-worker-load at a time (``--workers`` losses), and each is appended to the JSONL file as it
-lands (flushed and fsynced); on the next start every (scenario, draw, seed, budget, loss)
-already in the file is skipped (rows without a draw are draw 0), so a killed run resumes where it stopped, across sessions, losing at most
-the losses in flight, and a new loss can be added to a file that already has a scenario's
-baselines. Every line records the exact command and its cost: ``seconds`` of wall time of the
-batch it came in (``batch_rows`` rows). A loss may set its own learning rate: ``dpo:beta=2:lr=1e-3``
-(row ``dpo[beta=2,lr=0.001]``; a batch holds losses of one learning rate). Seeds go in the outer loop, so a partial run
-covers every scenario with a few seeds rather than a few scenarios with all seeds.
+numbers), and a loss's numbers do not depend on which other losses or cells ran with it: each
+loss is a job of its own, trained alone and scored alone (a policy evaluated alone equals it
+evaluated in a population, and a member trained in this process equals it trained in a worker,
+bit for bit: tested). ``--workers`` jobs run at once, one process each, and a worker takes the
+next job (the next loss, at whatever learning rate, or the next cell's) the moment it is free
+(``cells.run_cells``; before session 17 a cell ran batches of losses of one learning rate, and
+a core idled at every odd batch: ``benchmarks/cells_throughput.py`` measures the difference).
+Each row is appended to the JSONL file as it lands (flushed and fsynced); on the next start
+every (scenario, draw, seed, budget, loss) already in the file is skipped (rows without a draw
+are draw 0), so a killed run resumes where it stopped, across sessions, losing at most the
+losses in flight, and a new loss can be added to a file that already has a scenario's
+baselines. Every line records the exact command, the machine (``lossforge.io.machine``) and
+its cost: ``seconds`` of wall time of the job it came in (``batch_rows`` rows: 1 for a loss,
+2 for a cell's fixed policies; rows before session 17 came in batches of several losses). A
+loss may set its own learning rate: ``dpo:beta=2:lr=1e-3`` (row ``dpo[beta=2,lr=0.001]``).
+Seeds go in the outer loop, so a partial run covers every scenario with a few seeds rather than
+a few scenarios with all seeds.
 
 Two such jobs usually share the machine (one per core). OpenMP threads that wait passively keep
 them from slowing each other down (see the note at ``OMP_WAIT_POLICY`` in cells.py). They may
-also share one file: each reads it again before every batch and leaves out the rows the other has
+also share one file: each reads it again before every job and leaves out the rows the other has
 written, so the same seeds with the scenarios in opposite orders split the work between the
 two. Where they meet, in one cell, the job that finds the cell begun by the other takes its
 losses from the far end (before that, both took them in the same order and trained the cell's
@@ -137,7 +142,7 @@ from pathlib import Path
 # This directory's modules (see "Where the code is" above). cells first: it sets
 # OMP_WAIT_POLICY before torch loads and puts this checkout's lossforge first on sys.path.
 from cells import (FIXED, Config, configs_from_losses, flag_lines, load_bed, load_spec_file,
-                   records, row_key, row_metric, run_cells, shortcut_flag)
+                   records, row_key, row_metric, row_seconds, run_cells, shortcut_flag)
 from confirmation import LLM_DRAWS, LLM_SEEDS, confirm, report_cmd
 from tuning import (REPORTING_SEEDS, TUNING_SEEDS, extend, merge, shortlist, suite_reference,
                     sweep, tuned)
@@ -201,7 +206,7 @@ def table(args) -> None:
                      "final": fin and {"mean": fin[0], "ci95": fin[1]},
                      "per_seed": {r["seed"]: {"auc": row_metric(r, "auc"),
                                               "final": row_metric(r, "final")} for r in rs},
-                     "seconds": sum(r.get("seconds", 0) / r.get("batch_rows", 1) for r in rs),
+                     "seconds": sum(row_seconds(r) for r in rs),
                      "where": where})
     parts: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:

@@ -41,6 +41,13 @@ def row_key(r: dict) -> tuple:
     return r.get("scenario"), r.get("draw", 0), r.get("seed"), r.get("budget"), r.get("loss")
 
 
+def row_seconds(r: dict) -> float:
+    """A row's share of the wall time of the run that wrote it: its job's ``seconds`` over the
+    rows that job wrote (``batch_rows``) and the jobs that ran at once (``parallel``; rows
+    before session 17 have none: a batch's losses ran at once and ``batch_rows`` counted them)."""
+    return r.get("seconds", 0) / r.get("batch_rows", 1) / r.get("parallel", 1)
+
+
 #: What two rows of the same key must agree on to count as one.
 RESULT_FIELDS = ("status", "score", "final", "auc")
 
@@ -212,8 +219,16 @@ def load_spec_file(path: Path):
 def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, draws, seeds,
               budget: str, workers, fixed: bool, command: str, quiet: bool = False) -> None:
     """Train and score every config of every (seed, draw, scenario) cell that ``out`` lacks,
-    appending each batch of rows as it lands (the resumable, shareable protocol of
-    baselines.py's module docstring)."""
+    appending each row as it lands (the resumable, shareable protocol of baselines.py's module
+    docstring).
+
+    The work is cut into jobs: one loss (trained and scored alone, at its own learning rate),
+    or one cell's fixed policies. ``workers`` jobs run at once, each in its own process, and a
+    worker takes the next job the moment it finishes one, whatever the cell or the learning
+    rate; with one worker they run here, one after another. A loss's numbers do not depend on
+    what ran beside it (baselines.py's module docstring), so the rows are the same either way.
+    The file is read again before every job is handed out: rows another job wrote meanwhile
+    are not trained again."""
     from lossforge import ledger
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -236,11 +251,12 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
     print(f"{out}: rows in the file {len(started_with)}, to run {len(progress.pending)}"
           + _eta_from_file(out, len(progress.pending)), flush=True)
 
-    def fresh(name: str, draw, seed: int) -> tuple[list[Config], list[str]]:
-        """What the cell still lacks, read from the file again before every batch: another job
-        writing to the same file (the same seeds in another order, say) takes its share. If
-        another job began this cell after this run started, its losses are taken from the other
-        end, so the two jobs meet in the middle instead of training the same rows."""
+    def jobs_left() -> list[Job]:
+        """Every job the file still lacks, in order: cell by cell, a cell's fixed policies
+        before its losses. Read from the file again each time: another job writing to the same
+        file (the same seeds in another order, say) takes its share. If another job began a
+        cell after this run started, its losses are taken from the other end, so the two jobs
+        meet in the middle instead of training the same rows."""
         keys = row_keys(out)
         done = set(keys)
         elsewhere = progress.written_elsewhere(done)
@@ -248,49 +264,158 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
             print(f"{time.strftime('%H:%M:%S')} another job wrote "
                   + ", ".join(f"{cell_name(s, d, sd)}: {n}" for s, d, sd, _, n in elsewhere)
                   + " " + progress.status(), flush=True)
-        todo, still = todo_in(done, name, draw, seed)
-        first = next((k for k in keys if k[:4] == (name, draw, seed, budget)), None)
-        if first is not None and first not in started_with and first not in progress.written:
-            todo = todo[::-1]
-        return todo, still
+        jobs = []
+        for seed, draw, name in cells:
+            todo, still = todo_in(done, name, draw, seed)
+            first = next((k for k in keys if k[:4] == (name, draw, seed, budget)), None)
+            if first is not None and first not in started_with and first not in progress.written:
+                todo = todo[::-1]
+            cell = dict(name=name, scenario=scenarios[name], draw=draw, seed=seed, budget=budget,
+                        progress=not quiet)
+            jobs += [Job(**cell, fixed=tuple(still))] if still else []
+            jobs += [Job(**cell, config=c) for c in todo]
+        return jobs
 
-    def record(name, draw, seed, results, t0, by_name: dict[str, dict]) -> None:
-        """Append one batch of finished rows (fsynced) and say so."""
-        seconds = time.time() - t0
+    def record(job: Job, rows: list, seconds: float) -> None:
+        """Append one job's rows (fsynced) and say so."""
+        name, draw, seed = job.name, job.draw, job.seed
+        if job.fixed:
+            by_name = {n: {"role": "fixed"} for n in fixed_of(name)}
+        else:
+            lr = job.scenario.budget(budget).lr if job.config.lr is None else job.config.lr
+            by_name = {job.config.name: {**job.config.fields, "lr": lr}}
         append(out, [{"scenario": name, "draw": draw,
-                      "dataset_seed": dataset_seed(scenarios[name], draw), "seed": seed,
+                      "dataset_seed": dataset_seed(job.scenario, draw), "seed": seed,
                       "budget": budget,
                       "loss": r.name, "status": r.status, "score": r.per_seed[0],
                       "final": r.final, "auc": r.auc,
                       "auc_over": "untrained" if r.name in REFERENCES else "checkpoints",
                       "curve": getattr(r, "curve", ()),   # (the LLM bed: none)
-                      "seconds": seconds, "batch_rows": len(results), "machine": machine(),
-                      "command": command, **by_name.get(r.name, {})} for r in results])
+                      "seconds": seconds, "batch_rows": len(rows),
+                      "parallel": runner.workers, "machine": machine(),
+                      "command": command, **by_name.get(r.name, {})} for r in rows])
         print(f"{time.strftime('%H:%M:%S')} {cell_name(name, draw, seed)}: "
-              + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in results) + " "
-              + progress.add([(name, draw, seed, budget, r.name) for r in results]), flush=True)
+              + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in rows) + " "
+              + progress.add([(name, draw, seed, budget, r.name) for r in rows]), flush=True)
 
-    step = max(1, worker_count(workers))
-    for seed, draw, name in cells:
-        scen, fitness = scenarios[name], fitness_of(name)
-        fixed_todo = fresh(name, draw, seed)[1]
-        if fixed_todo:
-            t0 = time.time()
-            rows = fitness.fixed_policies(scen, budget, seed, draw=draw, workers=workers,
-                                          names=fixed_todo, progress=not quiet)
-            record(name, draw, seed, list(rows.values()), t0,
-                   {n: {"role": "fixed"} for n in fixed_of(name)})
-        # One worker-load of losses at a time (of one learning rate), each appended as it
-        # lands: a kill loses at most that, not the whole cell. Each loss trains and plays its
-        # episodes exactly as it would beside the others (see baselines.py's module docstring).
-        while todo := fresh(name, draw, seed)[0]:
-            batch = [c for c in todo if c.lr == todo[0].lr][:step]
-            t0 = time.time()
-            rows = fitness.evaluate([c.objective for c in batch], scen, budget, seeds=[seed],
-                                    workers=workers, draw=draw, lr=batch[0].lr,
-                                    progress=not quiet)
-            lr = scen.budget(budget).lr if batch[0].lr is None else batch[0].lr
-            record(name, draw, seed, rows, t0, {c.name: {**c.fields, "lr": lr} for c in batch})
+    warm = set()
+    with JobRunner(max(1, worker_count(workers))) as runner:
+        while True:
+            for job in jobs_left():
+                if runner.full:
+                    break
+                if job.key in runner.busy:
+                    continue
+                if job.warm_key not in warm:
+                    # the dataset and reference (the LLM bed: the SFT base) are built here,
+                    # once, not by every worker at the same time
+                    fitness_of(job.name).warm_up(job.scenario, workers=runner.workers,
+                                                 progress=not quiet, draw=job.draw,
+                                                 seeds=[job.seed])
+                    warm.add(job.warm_key)
+                runner.submit(job)
+            if not runner.busy:
+                break
+            record(*runner.next_done())
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of run_cells' work: one loss (``config``) of a cell, or its fixed policies
+    (``fixed``: their names)."""
+    name: str
+    scenario: Any
+    draw: Any
+    seed: int
+    budget: str
+    progress: bool
+    config: Config | None = None
+    fixed: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple:
+        return (self.name, self.draw, self.seed, self.config.name if self.config else "(fixed)")
+
+    @property
+    def warm_key(self) -> tuple:
+        return (self.name, self.draw, self.seed)
+
+    def run(self) -> tuple[list, float]:
+        """(rows, seconds): the job's results and its wall time, in whichever process runs it."""
+        fitness = fitness_of(self.name)
+        t0 = time.time()
+        if self.fixed:
+            rows = list(fitness.fixed_policies(self.scenario, self.budget, self.seed,
+                                               draw=self.draw, workers=1, names=self.fixed,
+                                               progress=self.progress).values())
+        else:
+            rows = fitness.evaluate([self.config.objective], self.scenario, self.budget,
+                                    seeds=[self.seed], workers=1, draw=self.draw,
+                                    lr=self.config.lr, progress=self.progress)
+        return rows, time.time() - t0
+
+
+def _run_job(job: Job) -> tuple[list, float]:
+    """A worker's task (quiet: with two workers their progress bars would interleave; the
+    parent prints a line per row)."""
+    from dataclasses import replace
+
+    return replace(job, progress=False).run()
+
+
+def _job_worker_init() -> None:
+    from lossforge.workers import exit_with_parent
+
+    exit_with_parent()
+
+
+class JobRunner:
+    """Runs Jobs: ``workers`` spawned processes (``workers`` > 1), or this process. ``busy``
+    holds the keys of the jobs handed out and not yet collected; ``next_done`` returns the
+    earliest-submitted finished one, as (job, rows, seconds)."""
+
+    def __init__(self, workers: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.workers = workers
+        self._pool = None
+        if workers > 1:
+            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(
+                "spawn"), initializer=_job_worker_init)
+        self._pending: dict[tuple, tuple[Job, Any]] = {}
+
+    @property
+    def busy(self) -> set[tuple]:
+        return set(self._pending)
+
+    @property
+    def full(self) -> bool:
+        return len(self._pending) >= self.workers
+
+    def submit(self, job: Job) -> None:
+        fut = self._pool.submit(_run_job, job) if self._pool else None
+        self._pending[job.key] = (job, fut)
+
+    def next_done(self) -> tuple[Job, list, float]:
+        if self._pool is None:
+            key = next(iter(self._pending))
+            job = self._pending.pop(key)[0]
+            return (job, *job.run())
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        wait([f for _, f in self._pending.values()], return_when=FIRST_COMPLETED)
+        key = next(k for k, (_, f) in self._pending.items() if f.done())
+        job, fut = self._pending.pop(key)
+        return (job, *fut.result())
+
+    def __enter__(self) -> "JobRunner":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        return False
 
 
 def _eta_from_file(path: Path, rows: int) -> str:
@@ -298,7 +423,7 @@ def _eta_from_file(path: Path, rows: int) -> str:
     recorded their batch size (rows of this code), or '' if there are none."""
     if not rows or not path.exists():
         return ""
-    costs = [r["seconds"] / r["batch_rows"] for r in records(path) if "batch_rows" in r]
+    costs = [row_seconds(r) for r in records(path) if "batch_rows" in r]
     if not costs:
         return ""
     each = sum(costs) / len(costs)

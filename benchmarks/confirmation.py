@@ -14,7 +14,8 @@ from pathlib import Path
 
 # cells first: it puts this checkout's lossforge first on sys.path
 from cells import (LLM_PREFIX, Config, configs_from_losses, fixed_of, flag_lines, load_bed,
-                   load_spec_file, records, row_key, row_metric, run_cells, shortcut_flag)
+                   load_spec_file, records, row_key, row_metric, row_seconds, run_cells,
+                   shortcut_flag)
 from tuning import REPORTING_SEEDS, read_tuned
 
 from lossforge.bench.draws import TUNING, parse_draws
@@ -187,7 +188,7 @@ def report(path: Path) -> dict:
         for e in summary if (e["budget"], e["scenario"]) == (budget, scen)
         and stats.eligible_best(e[m])}) for m in metrics}
         for budget, scen in sorted({(e["budget"], e["scenario"]) for e in summary})}
-    cost = sum(r.get("seconds", 0) / r.get("batch_rows", 1) for r in rows)
+    cost = sum(row_seconds(r) for r in rows)
     md = _report_md(summary, comparisons, versus_best, cost, len(rows),
                     sorted({r.get("command", "?") for r in rows}), flags)
     print(md)
@@ -256,7 +257,7 @@ def _report_md(summary, comparisons, versus_best, cost: float, n_rows: int, comm
                            f"{stats.comparison_cells(c, holm=False)} |")
         out.append("")
     out += [f"Cost: {n_rows} rows, {cost / 3600:.2f} h of wall time in all (each row's share "
-            "of its batch).", "", "Commands:"] + [f"    {c}" for c in commands]
+            "of its job's, cells.row_seconds).", "", "Commands:"] + [f"    {c}" for c in commands]
     return "\n".join(out)
 
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
-from cells import records  # noqa: E402
+from cells import records, row_seconds  # noqa: E402
 from tuning import read_sweep, stage_seeds, TUNING_SEEDS  # noqa: E402
 
 from lossforge.bench.scenarios import parse_seeds  # noqa: E402
@@ -47,7 +47,7 @@ def rows_of(path: Path) -> tuple[int, float]:
     if not path.exists():
         return 0, 0.0
     rs = [r for r in records(path) if "loss" in r and "scenario" in r]
-    return len(rs), sum(r.get("seconds", 0) / r.get("batch_rows", 1) for r in rs) / 3600
+    return len(rs), sum(row_seconds(r) for r in rs) / 3600
 
 
 def tuning_line(res: Path, sweeps: Path, label: str, name: str, ext: str, merged: str,

@@ -106,14 +106,16 @@ def training_data(scenario: Scenario, progress: bool = False,
 
 
 def warm_up(scenario: Scenario | str, workers: int | None = None, progress: bool = True,
-            log: Callable[[str], None] | None = None) -> None:
-    """Build (or load) the scenario's dataset and BC reference once, here, before a search sends
-    work to its processes: otherwise every worker builds both at once on the first run (a
-    Hopper dataset takes 7-40 minutes in one process) and says nothing while it does.
-    ``log``, if given, prints a line saying so."""
+            log: Callable[[str], None] | None = None, *, draw: draws.Draw = 0,
+            seeds: Sequence[int] | None = None) -> None:
+    """Build (or load) the scenario's dataset and BC reference on ``draw`` once, here, before
+    work goes to worker processes (a search's, or baselines.py's one loss a worker): otherwise
+    every worker builds both at once on its first run (a Hopper dataset takes 7-40 minutes in
+    one process) and says nothing while it does. ``log``, if given, prints a line saying so.
+    ``seeds`` is accepted for the LLM bed's signature: here nothing depends on the seed."""
     if log is not None:
         log("dataset and reference policy (built on a first run, then read from the cache)")
-    reference_policy(_load(scenario), progress=progress, workers=workers)
+    reference_policy(_load(scenario), progress=progress, workers=workers, draw=draw)
 
 
 def reference_score(scenario: Scenario | str, budget: str = "screen", metric: str = "auc"

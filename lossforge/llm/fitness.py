@@ -262,18 +262,21 @@ def pairs_of(task: Task, variant: Variant, seed: int, n_pref: int, draw: draws.D
 
 
 def warm_up(scenario, workers: int | None = None, progress: bool = True,
-            log: Callable[[str], None] | None = None) -> None:
-    """Build (or load) the SFT base of every seed any budget uses, here, once, before the
-    search's workers would each build them at the same time."""
+            log: Callable[[str], None] | None = None, *, draw: draws.Draw = 0,
+            seeds: Sequence[int] | None = None) -> None:
+    """Build (or load) the SFT base of each seed on ``draw`` here, once, before worker
+    processes would each build the same one at the same time. ``seeds``: default every seed
+    any budget uses (a search's); baselines.py passes the seed of the cell it starts."""
     scen = search_scenario(scenario)
     task = get_task(scen.task)
-    seeds = sorted({s for b in BUDGETS.values() for s in b.seeds})
+    seeds = sorted({s for b in BUDGETS.values() for s in b.seeds} if seeds is None else seeds)
     M.quiet_libraries()
     if log is not None:
         log(f"SFT bases of task {task.name}, seeds {seeds} (trained on a first run, "
             f"{SFT_STEPS[task.name]} steps each, then read from the cache)")
     for seed in seeds:
-        sft_base(task, seed, log=log if (log is not None and progress) else (lambda m: None))
+        sft_base(task, seed, log=log if (log is not None and progress) else (lambda m: None),
+                 draw=draw)
 
 
 # ---- evaluation ------------------------------------------------------------------------------

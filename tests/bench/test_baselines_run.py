@@ -166,3 +166,28 @@ def test_a_cell_another_job_began_is_taken_from_the_far_end(tmp_path, monkeypatc
     assert trained == [["ipo"], ["orpo"]]     # from the far end; dpo is the other job's
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["loss"] for r in rows] == ["dpo", "reference (BC)", "bc-on-chosen", "ipo", "orpo"]
+
+
+def test_two_workers_write_the_rows_one_worker_writes(tmp_path):
+    """With two workers each job (one loss, or a cell's fixed policies) runs in its own process
+    and the next starts as soon as one ends, learning rates mixed: every row must equal the row
+    of the same loss run here, one after another (the tables pair rows across files and jobs)."""
+    rows = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}.jsonl"
+        subprocess.run([sys.executable, str(REPO / "benchmarks" / "baselines.py"), "run",
+                        "--scenarios", "quick", "--losses", "dpo,orpo:lr=1e-3,ipo",
+                        "--seeds", "0,1", "--budget", "quick", "--workers", str(workers),
+                        "--quiet", "--out", str(out)],
+                       check=True, capture_output=True, text=True, cwd=REPO)
+        rows[workers] = {(r["seed"], r["loss"]): r
+                         for r in map(json.loads, out.read_text().splitlines())}
+    one, two = rows[1], rows[2]
+    assert len(one) == 10 and set(one) == set(two)      # 2 seeds x (3 losses + 2 fixed)
+    for key, r in one.items():
+        for field in ("status", "score", "final", "auc", "curve", "lr", "role"):
+            assert r.get(field) == two[key].get(field), (key, field)
+    # a loss is a job of its own (dpo and ipo share a rate, and once shared a batch): its row's
+    # cost is its own
+    assert {r["batch_rows"] for k, r in two.items() if k[1] in ("dpo", "ipo")} == {1}
+    assert two[(0, "orpo[lr=0.001]")]["lr"] == 1e-3 and two[(0, "dpo")]["lr"] == 3e-4

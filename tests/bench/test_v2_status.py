@@ -19,8 +19,12 @@ def test_status_reads_rows_markers_and_declared_counts(tmp_path):
     shutil.copy(REPO / "benchmarks/sweeps/v2-shortcuts.toml", sweeps)
     row = {"scenario": "hopper-padded-clean", "draw": "t", "seed": 100, "budget": "full",
            "status": "ok", "score": 1.0, "seconds": 3600.0, "batch_rows": 2}
+    # two rows of a batch (before session 17), and two of one-loss jobs two at a time: each
+    # row's share of the wall time is 1800 s either way
+    job = dict(row, seconds=3600.0, batch_rows=1, parallel=2)
     (res / "sweep-v2-hopper-padded-clean.jsonl").write_text("".join(
-        json.dumps(dict(row, loss=f"dpo[beta={b},lr=0.001]")) + "\n" for b in (0.1, 0.5)))
+        json.dumps(dict(r, loss=f"dpo[beta={b},lr=0.001]")) + "\n"
+        for r, b in ((row, 0.1), (row, 0.5), (job, 2.0), (job, 8.0))))
     (res / "sweep-v2-ext-hopper-padded-noisy-0.1.none").write_text("x")
     (res / "sweep-v2-merged-hopper-padded-mixed-quality.tuned.json").write_text("{}")
     out = subprocess.run([sys.executable, str(REPO / "benchmarks/v2_status.py"), "--results",
@@ -28,14 +32,14 @@ def test_status_reads_rows_markers_and_declared_counts(tmp_path):
     line = {ln[2:37].strip(): ln for ln in out.splitlines() if ln.startswith("  hopper")}
     # v2.toml: 120 configs on seed 100, then each baseline's best 3 (24) on two more seeds
     assert "partial" in line["hopper-padded-clean"]
-    assert "2/168 rows,  1.0 job-h" in line["hopper-padded-clean"]    # 2 x 3600 s / 2 a row
+    assert "4/168 rows,  2.0 job-h" in line["hopper-padded-clean"]    # 4 x 1800 s
     assert "done (no pick on an edge)" in line["hopper-padded-noisy-0.1"]
     assert "done (extension merged)" in line["hopper-padded-mixed-quality"]
     assert "not started" in line["hopper-padded-ambiguous"]
     # the trained shortcut: 3 rates on every tuning seed, no halving
     assert "not started" in line["hopper-padded-clean (sft)"]
     assert "0/9 rows" in line["hopper-padded-clean (sft)"]
-    assert "search: not started" in out and "job-hours recorded by these rows: 1.0" in out
+    assert "search: not started" in out and "job-hours recorded by these rows: 2.0" in out
     # the LLM cells: a confirmation report marks a cell done (mixed quality: the d17 one)
     (res / "confirm-llm-v2-merged-sort-mixed-quality-d17.confirm.json").write_text("{}")
     (res / "confirm-llm-v2-sort-clean.confirm.json").write_text("{}")
