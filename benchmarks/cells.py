@@ -42,10 +42,11 @@ def row_key(r: dict) -> tuple:
 
 
 def row_seconds(r: dict) -> float:
-    """A row's share of the wall time of the run that wrote it: its job's ``seconds`` over the
-    rows that job wrote (``batch_rows``) and the jobs that ran at once (``parallel``; rows
-    before session 17 have none: a batch's losses ran at once and ``batch_rows`` counted them)."""
-    return r.get("seconds", 0) / r.get("batch_rows", 1) / r.get("parallel", 1)
+    """A row's share of the wall time of the run that wrote it: its job's ``wall_share``
+    (``JobRunner``) over the rows that job wrote (``batch_rows``). Rows before session 17 have
+    no share: their ``seconds`` is the wall time of a batch whose losses ran at once, shared by
+    its ``batch_rows`` rows."""
+    return r.get("wall_share", r.get("seconds", 0)) / r.get("batch_rows", 1)
 
 
 #: What two rows of the same key must agree on to count as one.
@@ -276,7 +277,7 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
             jobs += [Job(**cell, config=c) for c in todo]
         return jobs
 
-    def record(job: Job, rows: list, seconds: float) -> None:
+    def record(job: Job, rows: list, seconds: float, wall_share: float) -> None:
         """Append one job's rows (fsynced) and say so."""
         name, draw, seed = job.name, job.draw, job.seed
         if job.fixed:
@@ -284,6 +285,11 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
         else:
             lr = job.scenario.budget(budget).lr if job.config.lr is None else job.config.lr
             by_name = {job.config.name: {**job.config.fields, "lr": lr}}
+        names = [r.name for r in rows]
+        if sorted(names) != sorted(job.fixed or [job.config.name]):
+            # a row under another name would never fill the job's place: it would run forever
+            raise ConfigError(f"{cell_name(name, draw, seed)}: a job for "
+                              f"{list(job.fixed) or job.config.name} returned rows {names}")
         append(out, [{"scenario": name, "draw": draw,
                       "dataset_seed": dataset_seed(job.scenario, draw), "seed": seed,
                       "budget": budget,
@@ -291,9 +297,9 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
                       "final": r.final, "auc": r.auc,
                       "auc_over": "untrained" if r.name in REFERENCES else "checkpoints",
                       "curve": getattr(r, "curve", ()),   # (the LLM bed: none)
-                      "seconds": seconds, "batch_rows": len(rows),
-                      "parallel": runner.workers, "machine": machine(),
-                      "command": command, **by_name.get(r.name, {})} for r in rows])
+                      "seconds": seconds, "wall_share": wall_share, "batch_rows": len(rows),
+                      "machine": machine(), "command": command, **by_name.get(r.name, {})}
+                     for r in rows])
         print(f"{time.strftime('%H:%M:%S')} {cell_name(name, draw, seed)}: "
               + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in rows) + " "
               + progress.add([(name, draw, seed, budget, r.name) for r in rows]), flush=True)
@@ -306,23 +312,34 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
                     break
                 if job.key in runner.busy:
                     continue
+                charge = 0.0
                 if job.warm_key not in warm:
                     # the dataset and reference (the LLM bed: the SFT base) are built here,
-                    # once, not by every worker at the same time
+                    # once, not by every worker at the same time; the time is the cell's cost
+                    runner.split_wall_time()
                     fitness_of(job.name).warm_up(job.scenario, workers=runner.workers,
                                                  progress=not quiet, draw=job.draw,
                                                  seeds=[job.seed])
+                    charge = runner.split_wall_time(also=1)
                     warm.add(job.warm_key)
-                runner.submit(job)
+                runner.submit(job, charge)
             if not runner.busy:
                 break
-            record(*runner.next_done())
+            try:
+                done = runner.next_done()
+            except BaseException:
+                # the other jobs in flight land (and are kept) before the error surfaces
+                for finished in runner.drain():
+                    record(*finished)
+                raise
+            record(*done)
 
 
 @dataclass(frozen=True)
 class Job:
     """One unit of run_cells' work: one loss (``config``) of a cell, or its fixed policies
-    (``fixed``: their names)."""
+    (``fixed``: their names). ``key`` names the job, not a row: (scenario, draw, seed, loss
+    name or "(fixed)"), the budget being one per run."""
     name: str
     scenario: Any
     draw: Any
@@ -370,9 +387,15 @@ def _job_worker_init() -> None:
 
 
 class JobRunner:
-    """Runs Jobs: ``workers`` spawned processes (``workers`` > 1), or this process. ``busy``
-    holds the keys of the jobs handed out and not yet collected; ``next_done`` returns the
-    earliest-submitted finished one, as (job, rows, seconds)."""
+    """Runs Jobs: in ``workers`` spawned processes (``workers`` > 1), or in this process, where
+    ``submit`` only queues a job and ``next_done`` runs it.
+
+    ``busy``: the keys of the jobs handed out and not yet collected. ``next_done``: the
+    earliest-submitted finished job, as (job, rows, seconds, wall_share). ``seconds`` is the
+    job's own wall time. ``wall_share`` is its part of this run's wall time: each stretch of
+    time is split equally among the jobs in flight then (and the parent's warm-ups:
+    ``split_wall_time``), so the shares of a run add up to its wall time, however many jobs
+    ran at once (``row_seconds``)."""
 
     def __init__(self, workers: int):
         import multiprocessing
@@ -384,6 +407,8 @@ class JobRunner:
             self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(
                 "spawn"), initializer=_job_worker_init)
         self._pending: dict[tuple, tuple[Job, Any]] = {}
+        self._share: dict[tuple, float] = {}
+        self._last = time.monotonic()
 
     @property
     def busy(self) -> set[tuple]:
@@ -393,21 +418,52 @@ class JobRunner:
     def full(self) -> bool:
         return len(self._pending) >= self.workers
 
-    def submit(self, job: Job) -> None:
+    def split_wall_time(self, also: int = 0) -> float:
+        """Share the wall time since the last call among the jobs in flight and ``also``
+        other tasks of this process; returns one task's part."""
+        now = time.monotonic()
+        n = len(self._pending) + also
+        part = (now - self._last) / n if n else 0.0
+        self._last = now
+        for key in self._pending:
+            self._share[key] += part
+        return part
+
+    def submit(self, job: Job, charge: float = 0.0) -> None:
+        """Hand out ``job``; ``charge``: seconds of this process's own work it owes (its cell's
+        warm-up)."""
+        self.split_wall_time()
         fut = self._pool.submit(_run_job, job) if self._pool else None
         self._pending[job.key] = (job, fut)
+        self._share[job.key] = charge
 
-    def next_done(self) -> tuple[Job, list, float]:
+    def _collect(self, key: tuple) -> tuple[Job, list, float, float]:
+        job, fut = self._pending[key]
+        rows, seconds = fut.result() if fut is not None else job.run()
+        self.split_wall_time()
+        del self._pending[key]
+        return job, rows, seconds, self._share.pop(key)
+
+    def next_done(self) -> tuple[Job, list, float, float]:
         if self._pool is None:
-            key = next(iter(self._pending))
-            job = self._pending.pop(key)[0]
-            return (job, *job.run())
+            return self._collect(next(iter(self._pending)))
         from concurrent.futures import FIRST_COMPLETED, wait
 
         wait([f for _, f in self._pending.values()], return_when=FIRST_COMPLETED)
-        key = next(k for k, (_, f) in self._pending.items() if f.done())
-        job, fut = self._pending.pop(key)
-        return (job, *fut.result())
+        return self._collect(next(k for k, (_, f) in self._pending.items() if f.done()))
+
+    def drain(self):
+        """After a failure: every other job still in flight that finishes without an error, as
+        ``next_done`` gives it (a queued job of this process's own is dropped, not run)."""
+        for key in list(self._pending):
+            job, fut = self._pending[key]
+            if fut is None:
+                del self._pending[key]
+                continue
+            try:
+                yield self._collect(key)
+            except BaseException:  # noqa: BLE001 - that job's own failure: drop it, go on
+                self._pending.pop(key, None)
 
     def __enter__(self) -> "JobRunner":
         return self

@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         after = {r["loss"]: r for r in records(out)}
     print(f"one loss a job: {t_jobs:.0f} s", flush=True)
 
-    differ = [n for n in before if any(before[n][f] != after[n][f] for f in COMPARED)]
+    # as JSON, so that a failed row's NaN equals itself; a row missing after differs
+    differ = [n for n in before if any(json.dumps(before[n][f]) != json.dumps(
+        after.get(n, {}).get(f)) for f in COMPARED)]
     result = {
         "command": command, "machine": machine(), "scenario": args.scenario, "draw": draw,
         "seed": args.seed, "budget": args.budget, "workers": args.workers,

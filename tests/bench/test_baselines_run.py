@@ -191,3 +191,53 @@ def test_two_workers_write_the_rows_one_worker_writes(tmp_path):
     # cost is its own
     assert {r["batch_rows"] for k, r in two.items() if k[1] in ("dpo", "ipo")} == {1}
     assert two[(0, "orpo[lr=0.001]")]["lr"] == 1e-3 and two[(0, "dpo")]["lr"] == 3e-4
+
+
+def test_the_wall_time_is_shared_among_the_jobs_in_flight(monkeypatch):
+    """Two jobs handed out together, run one after the other in this process: while the first
+    runs both are in flight and split its time; then the second has the time to itself. The
+    shares add up to the wall time the two took (the cost columns read them: row_seconds)."""
+    import time
+
+    cells = _benchmark("cells")
+    ran = []
+
+    def run(job):
+        time.sleep(0.2)
+        ran.append(job.seed)
+        return [], 0.2
+
+    monkeypatch.setattr(cells.Job, "run", run)
+    jobs = [cells.Job("s", None, 0, seed, "quick", False, fixed=("f",)) for seed in (0, 1)]
+    runner = cells.JobRunner(1)
+    t0 = time.monotonic()
+    for job in jobs:
+        runner.submit(job)
+    first, second = runner.next_done(), runner.next_done()
+    elapsed = time.monotonic() - t0
+    assert ran == [0, 1] and not runner.busy
+    share0, share1 = first[3], second[3]
+    assert abs(share0 + share1 - elapsed) < 0.01
+    assert abs(share0 - 0.1) < 0.05 and abs(share1 - 0.3) < 0.05   # 0.2 / 2; 0.2 / 2 + 0.2
+    assert cells.row_seconds({"seconds": 0.2, "wall_share": share0, "batch_rows": 2}) == \
+        share0 / 2
+
+
+def test_a_job_that_fails_in_a_worker_keeps_the_other_jobs_rows(tmp_path):
+    """A job that raises (here a learning rate TrainConfig refuses) stops the run, but only
+    after the job beside it has landed in the file: nothing computed is lost."""
+    import pytest
+
+    from lossforge.bench.scenarios import load_scenario
+    from lossforge.errors import ConfigError
+
+    cells = _benchmark("cells")
+    scen = load_scenario("quick")
+    (good,) = cells.configs_from_losses("dpo", scen)
+    (bad,) = cells.configs_from_losses("ipo", scen)
+    bad = cells.Config(bad.objective, -1.0)
+    out = tmp_path / "rows.jsonl"
+    with pytest.raises(ConfigError, match="lr must be > 0"):
+        cells.run_cells(out, {"quick": scen}, {"quick": [bad, good]}, draws=(0,), seeds=[0],
+                        budget="quick", workers=2, fixed=False, command="test", quiet=True)
+    assert [json.loads(x)["loss"] for x in out.read_text().splitlines()] == ["dpo"]

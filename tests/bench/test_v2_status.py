@@ -19,9 +19,10 @@ def test_status_reads_rows_markers_and_declared_counts(tmp_path):
     shutil.copy(REPO / "benchmarks/sweeps/v2-shortcuts.toml", sweeps)
     row = {"scenario": "hopper-padded-clean", "draw": "t", "seed": 100, "budget": "full",
            "status": "ok", "score": 1.0, "seconds": 3600.0, "batch_rows": 2}
-    # two rows of a batch (before session 17), and two of one-loss jobs two at a time: each
-    # row's share of the wall time is 1800 s either way
-    job = dict(row, seconds=3600.0, batch_rows=1, parallel=2)
+    # two rows of a batch (before session 17: its wall time over its rows), and two rows of
+    # one-loss jobs (their share of the run's wall time, whatever their own seconds): each
+    # row's share is 1800 s either way
+    job = dict(row, seconds=3000.0, wall_share=1800.0, batch_rows=1)
     (res / "sweep-v2-hopper-padded-clean.jsonl").write_text("".join(
         json.dumps(dict(r, loss=f"dpo[beta={b},lr=0.001]")) + "\n"
         for r, b in ((row, 0.1), (row, 0.5), (job, 2.0), (job, 8.0))))

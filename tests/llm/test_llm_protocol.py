@@ -128,9 +128,12 @@ def test_an_llm_scenario_runs_through_run_cells_with_the_fixed_rows(tiny_bed, tm
     ref, dpo = rows
     # the fields of a row (the module docstring of baselines.py: cost, command, what it ran)
     common = {"scenario", "draw", "dataset_seed", "seed", "budget", "loss", "status", "score",
-              "final", "auc", "auc_over", "curve", "seconds", "batch_rows", "parallel", "machine", "command", "role"}
+              "final", "auc", "auc_over", "curve", "seconds", "wall_share", "batch_rows",
+              "machine", "command", "role"}
     assert set(ref) == common and set(dpo) == common | {"baseline", "lr"}
     assert dpo["seconds"] > 0 and dpo["batch_rows"] == 1 and ref["batch_rows"] == 1
+    # one job at a time: a job's share of the wall time is all of its own time, and more
+    assert dpo["wall_share"] >= dpo["seconds"] and ref["wall_share"] >= ref["seconds"]
     assert ref["machine"] == dpo["machine"] and "torch " + torch.__version__ in dpo["machine"]
     assert dpo["lr"] == 3e-5 and dpo["auc"] == dpo["final"] == dpo["score"]
     # the reference is the draw's SFT base, untouched: its exact-match accuracy, decoded here
