@@ -1,7 +1,7 @@
 """The suite search's winner, by the rule declared in benchmarks/results/v2-plan.md (Step 3),
 and the candidates' learning-rate sweep file it joins:
 
-    python benchmarks/suite_winner.py runs/v2-suite-search/<run> \
+    python benchmarks/suite_winner.py benchmarks/results/v2-suite-search/<run> \
         --sweep benchmarks/sweeps/v2-candidates.toml
 
 The rule: the winner is the hall of fame's best at the full rung (the top of the run's ladder),

@@ -29,8 +29,9 @@
 # Where the plan stands (nothing runs): python benchmarks/v2_status.py
 #
 # Steps with scenarios take the suite's by default, in turn; two jobs on two cores can share a
-# step (rows files are shareable), better on different scenarios. The search runs in one
-# checkout ($R/v2-suite-search.path names it); every other step may run in any. Environment: NICE
+# step (rows files are shareable), better on different scenarios. The search's run lives with
+# the results ($R/v2-suite-search/), one job at a time (a lock); every step may run in any
+# checkout whose RESULTS are those. Environment: NICE
 # (default 15), WORKERS (default 1; the search's default is 2), RESULTS (default
 # benchmarks/results: point a clone that runs the jobs at the main checkout's; the ledger
 # follows it unless LOSSFORGE_LEDGER says otherwise). A file one checkout declares (a sweep
@@ -58,8 +59,8 @@ tune_v2() {
   if [ -n "${4:-}" ]; then tune "$file" "$s" "v2-$p$s" "v2-${p}ext-$s" "v2-${p}merged-$s"
   else tune "$file" "$s" "v2-$p$s"; fi
 }
-# The suite search runs in one checkout: $R/v2-suite-search.path names its runs directory
-# (written before it starts), so every checkout finds the run and no second one starts.
+# $R/v2-suite-search.path names the suite search's runs directory (written before it starts),
+# so every checkout finds the run; results elsewhere (another RESULTS) are refused.
 SEARCH_AT=$R/v2-suite-search.path
 search_dir() {
   [ ! -e "$SEARCH_AT" ] || ls -d "$(cat "$SEARCH_AT")"/*-suite-train-s0 2>/dev/null | tail -n 1 || true
@@ -107,9 +108,12 @@ case "$step" in
   search)
     # declared in v2-plan.md ("Step 3"); the same command resumes the run it started, in the
     # checkout that started it (another refuses; a second job there waits for none: it refuses)
-    runs=$PWD/runs/v2-suite-search    # this search's own runs directory: one run in it
+    # this search's own runs directory (one run in it) lives with the results and is committed
+    # with them: a session's machine keeps nothing but the repository, so a run left in a
+    # checkout's runs/ could not resume in the next session
+    runs=$(cd "$R" && pwd)/v2-suite-search
     [ ! -e "$SEARCH_AT" ] || [ "$(cat "$SEARCH_AT")" = "$runs" ] ||
-      refuse "search: it runs in $(cat "$SEARCH_AT"); run this step in that checkout"
+      refuse "search: it runs in $(cat "$SEARCH_AT"); run this step with RESULTS pointing there"
     mkdir -p "$runs"
     exec 9> "$runs/.lock"
     flock -n 9 || refuse "search: another job is running it ($runs/.lock)"

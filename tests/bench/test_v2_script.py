@@ -167,24 +167,33 @@ def test_a_clone_and_the_main_checkout_see_what_the_other_declared(tmp_path):
     assert (root / "benchmarks/sweeps/v2-ext-hopper-padded-noisy-0.1.toml").read_text() == "y"
 
 
-def test_the_search_runs_in_one_checkout_and_one_job(tmp_path):
+def test_the_search_runs_with_the_results_and_in_one_job(tmp_path):
+    """Its run directory is in the results (committed with them, so the next session resumes
+    it): a clone writing to the same results resumes the same run; other results are refused."""
     root, log, env = _tree(tmp_path)
     other, log_b, env_b = _tree(tmp_path, "other")
     res = root / "benchmarks" / "results"
     env_b = {**env_b, "RESULTS": str(res)}
     assert _run(root, env, "search").returncode == 0
     calls = _steps(log)
-    runs = root / "runs" / "v2-suite-search"
+    runs = res / "v2-suite-search"
     assert calls[0].startswith("-m lossforge.search --suite benchmarks/suites/train.toml")
     assert f"--runs-dir {runs} " in calls[0]
     assert calls[1].startswith(f"benchmarks/record_search.py {runs}/20261205-000000-suite-train-s0")
     assert (res / "v2-suite-search.path").read_text().strip() == str(runs)
-    # again: it resumes that run
+    # again: it resumes that run; so does a clone whose results are these
     assert _run(root, env, "search").returncode == 0
     assert _steps(log)[0].startswith(f"-m lossforge.search --resume {runs}/20261205-")
-    # another checkout writing to the same results: refused, pointed at the first
-    r = _run(other, env_b, "search")
-    assert r.returncode != 0 and f"search: it runs in {runs}" in r.stderr and not log_b.exists()
+    assert _run(other, env_b, "search").returncode == 0
+    assert _steps(log_b)[0].startswith(f"-m lossforge.search --resume {runs}/20261205-")
+    # a clone run on its own copy of the results (the marker came with a commit): refused,
+    # pointed at the run, not a second search beside it
+    own = other / "benchmarks/results"
+    own.mkdir(parents=True, exist_ok=True)
+    shutil.copy(res / "v2-suite-search.path", own)
+    r = _run(other, {k: v for k, v in env_b.items() if k != "RESULTS"}, "search")
+    assert r.returncode != 0 and f"search: it runs in {runs}" in r.stderr
+    assert not log_b.exists() and not (own / "v2-suite-search").exists()
     # a second job in the same checkout while the first holds the lock: refused
     with open(runs / ".lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -337,7 +346,7 @@ def test_all_runs_every_step_in_the_plans_order_and_resumes(tmp_path):
     assert "headline: no train confirmation yet" in r.stderr
     tools = [c.split()[0].split("/")[-1] + " " + c.split()[1] for c in _steps(log)]
     firsts = [t for i, t in enumerate(tools) if t not in tools[:i]]   # each tool's first call
-    run_dir = f"{root}/runs/v2-suite-search/20261205-000000-suite-train-s0"
+    run_dir = f"{root}/benchmarks/results/v2-suite-search/20261205-000000-suite-train-s0"
     assert firsts == ["baselines.py sweep", "baselines.py tuned", "baselines.py extend",
                       "baselines.py merge", "baselines.py shortlist",
                       "audit.py hopper-padded-mixed-quality", "audit.py hopper-padded-noisy-0.15",
