@@ -43,7 +43,8 @@ margin), while G = 0 is exactly 0.
 ± 95 % t-CI over draws, the paired difference full minus ablation draw by draw (the draw is
 the unit of analysis) with paired t p-values and Holm's correction across scenarios x
 ablations (per budget and metric), for AUC and final, and one computed line per ablation
-saying what the numbers say.
+saying what the numbers say. The loss and each ablation must have run the whole grid of draws
+x seeds of their scenario (``stats.require_complete``).
 Bad input: one line on stderr, exit 2.
 """
 
@@ -52,7 +53,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import re
 import sys
 from dataclasses import dataclass
@@ -65,7 +65,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lossforge.bench.stats import REPORT_METRICS as METRICS  # noqa: E402
-from lossforge.bench.stats import comparison_cells, num_text, read_report  # noqa: E402
+from lossforge.bench.stats import (comparison_cells, num_text, read_report,  # noqa: E402
+                                   require_complete)
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 from lossforge.grammar.ops import to_elementary  # noqa: E402
 from lossforge.io import atomic_write_json, atomic_write_text  # noqa: E402
@@ -415,6 +416,7 @@ def cells_of(summary: list[dict], name: str, where: str) -> dict[tuple, dict[str
     if not any(set(c) - {FULL} for c in cells.values() if FULL in c):
         raise ConfigError(f"{where}: no ablation rows of {name} beside it (rows named "
                           f"{name}-<ablation>, ablations: {', '.join(ABLATIONS)})")
+    require_complete([e for c in cells.values() for e in c.values()], where)
     return cells
 
 
@@ -450,7 +452,7 @@ def comparisons(cells: dict[tuple, dict[str, dict]]) -> list[dict]:
         families.setdefault((c["budget"], c["metric"]), []).append(c)
     for fam in families.values():
         for c, adj in zip(fam, stats.holm([c["p"] for c in fam])):
-            c["p_holm"], c["family_size"] = adj, sum(not math.isnan(x["p"]) for x in fam)
+            c["p_holm"], c["family_size"] = adj, len(fam)   # an untested one counts in m
     return comps
 
 
@@ -466,7 +468,7 @@ def says(ab: str, by_metric: dict[str, dict], alpha: float = 0.05) -> str:
         verb = "costs" if d > 0 else "gains" if d < 0 else "changes nothing in"
         amount = f"{abs(d):.1f} ± {num_text(c['ci95'])} " if d != 0 else ""
         sig = ("n/a" if c["p_holm"] != c["p_holm"] else
-               f"{c['p_holm']:.3g}, {'significant' if c['p_holm'] <= alpha else 'not significant'}"
+               f"{c['p_holm']:.3g}, {'significant' if c['p_holm'] < alpha else 'not significant'}"
                f" at {alpha:g}")
         parts.append(f"{verb} {amount}{'AUC' if m == 'auc' else 'final'} (Holm p {sig})")
     return f"{ABLATIONS[ab][1]} " + "; ".join(parts)

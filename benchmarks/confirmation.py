@@ -27,6 +27,16 @@ from lossforge.io import atomic_write_json
 #: confirm's defaults on the LLM test bed: 8 draws (the unit of analysis: each its own prompts,
 #: SFT base and pairs) x one training seed (there the seed is only the minibatch order).
 LLM_DRAWS, LLM_SEEDS = "1-8", "0"
+#: ... and on MuJoCo (issue 18: at least 5 fresh draws, 3 seeds each)
+MUJOCO_DRAWS = "1-5"
+
+
+def least_grid(scenario: str) -> tuple[int, int]:
+    """(draws, seeds per draw) a confirmation of ``scenario`` needs at least: confirm's
+    defaults for its bed. A report marks every row short of it (``report``: ``missing``)."""
+    llm = scenario.startswith(LLM_PREFIX)
+    return (len(parse_draws(LLM_DRAWS if llm else MUJOCO_DRAWS)),
+            len(parse_seeds(LLM_SEEDS if llm else REPORTING_SEEDS)))
 
 
 def confirm(args) -> None:
@@ -43,7 +53,7 @@ def confirm(args) -> None:
     names = args.scenarios.split(",") if args.scenarios else \
         sorted(frozen["by_file"][tuned_files[0]]) if frozen else []
     llm = any(n.startswith(LLM_PREFIX) for n in names)
-    draws = parse_draws(args.draws or (LLM_DRAWS if llm else "1-5"))
+    draws = parse_draws(args.draws or (LLM_DRAWS if llm else MUJOCO_DRAWS))
     if 0 in draws or TUNING in draws:
         raise ConfigError(f"--draws {args.draws}: draw 0 is the data searches chose their "
                           "winners on and draw t tuned the baselines; confirm on draws 1, 2, ...")
@@ -62,7 +72,7 @@ def confirm(args) -> None:
             untuned = [n for n in names if n not in frozen["by_file"][f]]
             if untuned:
                 raise ConfigError(f"{f}: no tuned configs for {', '.join(untuned)}")
-    want = len(parse_draws(LLM_DRAWS)) if llm else 5
+    want = least_grid(names[0])[0]
     if len(draws) < want:
         print(f"note: {len(draws)} draws; a confirmation wants {want} or more", flush=True)
     scenarios = {n: load_bed(n) for n in names}
@@ -104,6 +114,10 @@ def report(path: Path) -> dict:
     "paired difference to the best tuned baseline" for every loss). AUC and final both. A
     draw where a compared run failed is left out of that comparison and named, except a
     candidate's own failure, which leaves the comparison without a p.
+    Every row says what it lacks of its scenario's grid (``missing``, "" when nothing): the
+    draws and seeds any row of the scenario has, and at least ``least_grid``'s numbers. A
+    report of an unfinished confirmation is a progress view; the claim tables (headline.py,
+    field_v2.py, ablate.py table) refuse a row with anything missing (``stats.require_complete``).
     Writes <jsonl stem>.confirm.{md,json}."""
     from lossforge.bench import stats
     from lossforge.bench.fitness import ci95_halfwidth
@@ -127,9 +141,12 @@ def report(path: Path) -> dict:
     summary, comparisons, versus_best = [], [], []
     for (budget, scen), by_name in sorted(cells.items()):
         all_draws = sorted({d for v in by_name.values() for d in v})
+        all_seeds = sorted({sd for v in by_name.values() for by_seed in v.values()
+                            for sd in by_seed})
         for name, by_draw in by_name.items():
             entry = {"budget": budget, "scenario": scen, "loss": name, "role": role[name],
-                     "seeds_per_draw": {str(d): len(by_draw[d]) for d in by_draw}}
+                     "seeds_per_draw": {str(d): len(by_draw[d]) for d in by_draw},
+                     "missing": _missing(by_draw, all_draws, all_seeds, least_grid(scen))}
             for m in metrics:
                 per = {str(d): draw_mean(by_draw[d], m) for d in sorted(by_draw)}
                 vals = list(per.values())
@@ -175,13 +192,14 @@ def report(path: Path) -> dict:
             versus_best += [{"budget": budget, "scenario": scen, "metric": m, "best": best,
                              "loss": n, "role": role[n], **paired(n, best, m)}
                             for n in by_name if n != best]
-    # Holm across scenarios x baselines, per candidate, metric and budget
+    # Holm across scenarios x baselines, per candidate, metric and budget: the candidate by
+    # name, whatever learning rate each scenario tuned it to ('lf-x[lr=1e-05]' is lf-x)
     families: dict = defaultdict(list)
     for comp in comparisons:
-        families[(comp["budget"], comp["candidate"], comp["metric"])].append(comp)
+        families[(comp["budget"], comp["candidate"].split("[")[0], comp["metric"])].append(comp)
     for fam in families.values():
         for comp, adj in zip(fam, stats.holm([c["p"] for c in fam])):
-            comp["p_holm"], comp["family_size"] = adj, sum(c["p"] == c["p"] for c in fam)
+            comp["p_holm"], comp["family_size"] = adj, len(fam)
     # the shortcut flag ranks rows as best_row does: on the draws where each did not fail
     flags = {f"{scen} ({budget})": {m: shortcut_flag({
         e["loss"]: (stats.ranking_mean(e[m]), ci95_halfwidth(stats.finite_draws(e[m])))
@@ -198,6 +216,21 @@ def report(path: Path) -> dict:
               "shortcut_flags": flags, "row_seconds": cost, "rows": len(rows)}
     atomic_write_json(Path(f"{stem}.confirm.json"), result)
     return result
+
+
+def _missing(by_draw: dict, draws: list, seeds: list, least: tuple[int, int]) -> str:
+    """What a row lacks of its scenario's grid (``draws`` x ``seeds``, which every row must
+    have, and at least ``least`` = (draws, seeds)), in words; "" when nothing."""
+    out = []
+    if len(draws) < least[0] or len(seeds) < least[1]:
+        out.append(f"the scenario has {len(draws)} draws x {len(seeds)} seeds of the "
+                   f"{least[0]} x {least[1]} a confirmation needs")
+    for d in draws:
+        lack = [sd for sd in seeds if sd not in by_draw.get(d, {})]
+        if lack:
+            out.append(f"draw {d}: " + ("no run" if len(lack) == len(seeds) else
+                                        "seeds " + ",".join(map(str, lack)) + " not run"))
+    return "; ".join(out)
 
 
 def _report_md(summary, comparisons, versus_best, cost: float, n_rows: int, commands,
@@ -225,6 +258,10 @@ def _report_md(summary, comparisons, versus_best, cost: float, n_rows: int, comm
                            + " | ".join(num_text(per.get(d, float('nan'))) for d in draws)
                            + f" | {num_text(e[m]['mean'])} ± {num_text(e[m]['ci95'])} | "
                            + ",".join(str(e["seeds_per_draw"].get(d, 0)) for d in draws) + " |")
+        short = [f"{e['loss']}: {e['missing']}" for e in entries if e["missing"]]
+        if short:
+            out += ["", "**Unfinished: not a claim** (the claim tables refuse these rows): "
+                    + "; ".join(short) + "."]
         out += ["", *flag_lines({m.replace("auc", "AUC"): f for m, f in
                                  flags[f"{scen} ({budget})"].items()})]
         comps = [c for c in comparisons if (c["budget"], c["scenario"]) == (budget, scen)]

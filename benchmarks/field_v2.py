@@ -20,7 +20,9 @@ question, "which scenarios still discriminate once IPO/rDPO are tuned":
   on most of its draws (``stats.eligible_best``) is named and left out.
 
 Candidates and fixed rows (the reference, BC-on-chosen) are left out of the test and listed below
-the baselines: this is the field's table, and a candidate's claim is ``headline.py``'s.
+the baselines: this is the field's table, and a candidate's claim is ``headline.py``'s. A
+baseline or fixed row that has not run its scenario's whole grid of draws x seeds is refused
+(``stats.require_complete``), and ``--suite`` refuses reports that lack one of its scenarios.
 Bad input: one line on stderr, exit 2.
 """
 
@@ -38,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 from headline import emit  # noqa: E402  (this directory: the headline table's printer)
 
 from lossforge.bench.stats import (REPORT_METRICS, best_row, eligible_best,  # noqa: E402
-                                   holm, num_text, ranking_mean, read_report)
+                                   holm, num_text, ranking_mean, read_report,
+                                   require_complete)
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 
 ALPHA = 0.05
@@ -49,6 +52,7 @@ def scenario_field(summary: list[dict], versus: list[dict], key: tuple[str, str]
     """One scenario's line: tuned baselines by mean, the top group, and the verdict."""
     entries = [e for e in summary if (e["budget"], e["scenario"]) == key]
     baselines = [e for e in entries if e["role"] == "baseline"]
+    require_complete([e for e in entries if e["role"] != "candidate"], "the field's table")
     # the best as confirm picks it (stats.best_row), then the rest by the mean of their finite
     # draws; a row that failed on most draws (not eligible_best) is left out of the test
     top = best_row(baselines, metric)
@@ -102,12 +106,15 @@ def markdown(lines: list[dict], metric: str, flags: dict) -> list[str]:
                       "level with the best") + f" | {flag} | " + "<br>".join(ln["others"]) + " |")
     n, k = len(lines), sum(ln["discriminates"] for ln in lines)
     return out + ["", f"Discriminates ({metric}: a tuned baseline below the best, Holm p < "
-                      f"{ALPHA}): {k} of {n} scenarios.", ""]
+                      f"{ALPHA} over that scenario's baselines): {k} of {n} scenarios. The "
+                      "count itself is not corrected across scenarios.", ""]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("reports", nargs="+", help="<stem>.confirm.json files")
+    ap.add_argument("--suite", help="a suite TOML: refuse unless the reports hold every one of "
+                                    "its scenarios (the count 'k of n' is then the suite's)")
     ap.add_argument("--out", help="also write the markdown here")
     args = ap.parse_args(argv)
     try:
@@ -119,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
             versus += data.get("versus_best", [])
             flags.update(data.get("shortcut_flags", {}))
         keys = sorted({(e["budget"], e["scenario"]) for e in summary})
+        if args.suite:
+            from lossforge.bench.suites import load_suite
+            absent = [n for n in load_suite(args.suite).weights()
+                      if n not in {k[1] for k in keys}]
+            if absent:
+                raise ConfigError(f"{args.suite}: the reports have no rows of {', '.join(absent)}"
+                                  "; the field's table of a suite needs every scenario")
         md = ["# State of the field v2: tuned baselines on fresh draws", "",
               "Sources: " + ", ".join(f"`{p}`" for p in args.reports) + ". Unit of analysis: "
               "the dataset draw. Differences: baseline minus the scenario's best tuned "

@@ -26,6 +26,11 @@ truly tied loss meets about 97.5 % of the time where the strict one almost never
 printed beside it, so a reader sees both. The best tuned baseline (``stats.best_row``: each row
 ranked on the draws where it did not fail) is picked on the reporting draws, which favours it.
 
+Only finished confirmations make a claim: every scenario of the reports must hold the
+candidate, and every row a line reads must have run its scenario's whole grid of draws x seeds
+(the report records what each lacks; ``stats.require_complete``), else one line on stderr, exit
+2. A comparison without a test (a candidate's failed run) stays in Holm's m, as p = 1.
+
 ``--suite benchmarks/suites/test.toml`` adds issue 19's suite-level test: does the candidate
 beat DPO and ORPO on the suite mean? Scenarios score on different scales (a Hopper return is
 not a HalfCheetah one), so each is put on the scale the suite search's regret uses
@@ -52,7 +57,8 @@ sys.path.insert(0, str(ROOT))
 
 from lossforge.bench.audit import is_shortcut  # noqa: E402
 from lossforge.bench.stats import (REPORT_METRICS, best_row, finite_draws,  # noqa: E402
-                                   holm, num_text, paired_t, ranking_mean, read_report)
+                                   holm, num_text, paired_t, ranking_mean, read_report,
+                                   require_complete)
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 from lossforge.search.suite_fitness import SCALE_FLOOR  # noqa: E402
 
@@ -120,14 +126,21 @@ def _diff(c: dict | None) -> str:
 
 
 def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: str) -> list[dict]:
-    """One dict per scenario holding the candidate: the entries and comparisons of its line."""
+    """One dict per scenario of the reports: the entries and comparisons of its line. Every
+    scenario must hold the candidate (one left out would leave the bar's count unseen), and
+    every row the line reads (the candidate, the baselines, the fixed rows) must be complete."""
     fam = family(comparisons, candidate, metric)
     out = []
+    if not any(e["role"] == "candidate" and _is(e["loss"], candidate) for e in summary):
+        return out   # not in any report (main says so)
     for key in sorted({(e["budget"], e["scenario"]) for e in summary}):
         entries = [e for e in summary if (e["budget"], e["scenario"]) == key]
         cand = [e for e in entries if e["role"] == "candidate" and _is(e["loss"], candidate)]
         if not cand:
-            continue
+            raise ConfigError(f"{key[1]} ({key[0]}): no row of the candidate {candidate}; "
+                              "give only reports that confirmed it in every scenario")
+        require_complete(cand[:1] + [e for e in entries if e["role"] != "candidate"],
+                         f"{candidate}'s line")
         tuned = [e for e in entries if e["role"] == "baseline"]
         short = [e for e in entries if e["role"] != "candidate" and is_shortcut(e["loss"])]
         pick = {
@@ -141,7 +154,7 @@ def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: s
                  for who, e in pick.items()}
         out.append({"budget": key[0], "scenario": key[1], "candidate": cand[0], "picks": pick,
                     "comparisons": comps,
-                    "family_size": sum(c["p"] == c["p"] for c in fam)})   # Holm's m: tested
+                    "family_size": len(fam)})   # Holm's m (an untested one counts: stats.holm)
     return out
 
 
@@ -178,7 +191,9 @@ def markdown(lines: list[dict], candidate: str, metric: str) -> list[str]:
                 f"19's bar (at least {BAR:.0%} of the scenarios): {bar}. The lenient reading "
                 f"(not shown below it: the CI's upper end at or above zero): {not_below} of {n}, "
                 f"bar {'met' if n and not_below >= BAR * n else 'not met'}. The best tuned "
-                "baseline is picked on these same draws, which favours it.", ""]
+                "baseline is picked on these same draws, which favours it. BC-on-chosen "
+                "trains from scratch, not from the reference: its AUC averages a curve that "
+                "starts from nothing, so judge that shortcut on final.", ""]
     return out
 
 
@@ -188,7 +203,7 @@ def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
     candidate, DPO, ORPO) its suite regret per draw, and the candidate's paired differences to
     DPO and ORPO (positive: the candidate better) with Holm over the two."""
     per_row: dict[str, dict[str, float]] = {"candidate": {}, **{w: {} for w in SUITE_RIVALS}}
-    found, seeds, draw_sets = {}, {}, []
+    found, draw_sets = {}, []
     for scen, w in weights.items():
         entries = [e for e in summary if e["scenario"] == scen]
         if len({e["budget"] for e in entries}) > 1:
@@ -203,6 +218,8 @@ def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
         if not entries or absent:
             raise ConfigError(f"{scen}: the reports have no {(absent or ['row'])[0]} row of this "
                               "suite scenario; the suite mean needs every scenario")
+        require_complete([pick["candidate"]] + [e for e in entries if e["role"] != "candidate"],
+                         "the suite mean")
         best = best_row(tuned, metric)
         if best is None or not math.isfinite(pick["reference"][metric]["mean"]):
             raise ConfigError(f"{scen}: no tuned baseline (or no reference) with a finite "
@@ -211,16 +228,12 @@ def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
         scale = max(top - pick["reference"][metric]["mean"], SCALE_FLOOR)
         found[scen] = (pick, top, scale, w)
         draw_sets += [set(e[metric]["per_draw"]) for who, e in pick.items() if who != "reference"]
-        for who in per_row:
-            seeds[(scen, who)] = pick[who].get("seeds_per_draw", {})
-    draws = sorted(set.intersection(*draw_sets), key=int)
-    for scen, (pick, _, _, _) in found.items():
-        for d in draws:
-            counts = {seeds[(scen, who)].get(d) for who in per_row}
-            if len(counts) > 1:
-                raise ConfigError(f"{scen}: draw {d}: the candidate, DPO and ORPO ran on "
-                                  f"different numbers of seeds ({sorted(counts, key=str)}); "
-                                  "finish the confirmation first")
+    if any(d != draw_sets[0] for d in draw_sets):
+        raise ConfigError("the suite's scenarios were confirmed on different draws ("
+                          + " vs ".join(",".join(sorted(d, key=int)) for d in
+                                        dict.fromkeys(frozenset(x) for x in draw_sets))
+                          + "); the suite mean pairs every scenario on the same draws")
+    draws = sorted(draw_sets[0], key=int)
     failed: dict[str, list[str]] = {who: [] for who in per_row}   # a failed run: no number
     for scen, (pick, _, _, _) in found.items():
         for who in per_row:

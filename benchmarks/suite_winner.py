@@ -58,12 +58,14 @@ def winner(run_dir: Path) -> tuple[dict, str, int]:
                           "generations; resume it to the end first")
     top = hof["ladder"][-1]
 
-    def reached(row: dict) -> bool:
-        f = row.get(top)
-        return bool(f) and f.get("status") == "ok" and f.get("score") is not None
+    def reached(row: dict) -> bool:   # evaluated there: scored, dropped by racing, or failed
+        return bool(row.get(top))
+
+    def scored(f: dict) -> bool:
+        return f.get("status") == "ok" and f.get("score") is not None and not raced_out(f)
 
     there = [r for r in hof["hall_of_fame"] if reached(r)]
-    complete = [r for r in there if not raced_out(r[top])]
+    complete = [r for r in there if scored(r[top])]
     if len(there) < 2 or not complete:
         raise ConfigError(f"{run_dir}: {len(there)} loss(es) reached the '{top}' rung, "
                           f"{len(complete)} scored on all its units; the declared rule needs two "

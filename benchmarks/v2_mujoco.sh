@@ -209,7 +209,7 @@ case "$step" in
       [ -e "$R/confirm-v2-$suite.confirm.json" ] ||
         { echo "headline: no $suite confirmation yet" >&2; continue; }
       run python benchmarks/field_v2.py "$R/confirm-v2-$suite.confirm.json" \
-          --out "$R/field-v2-$suite.md"
+          --suite "benchmarks/suites/$suite.toml" --out "$R/field-v2-$suite.md"
       for c in $cands; do
         run python benchmarks/headline.py "$R/confirm-v2-$suite.confirm.json" --candidate "$c" \
             --suite "benchmarks/suites/$suite.toml" --out "$R/headline-v2-$suite-$c.md"

@@ -87,10 +87,13 @@ def paired_t(x: Sequence[float], y: Sequence[float]) -> PairedT:
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm's step-down adjusted p-values, in the input order: the k-th smallest of m is
     multiplied by m - k + 1, made non-decreasing in that order and capped at 1. Rejecting
-    where adjusted p <= alpha controls the family-wise error rate at alpha. NaN p-values (a
-    comparison with too few draws) stay NaN and do not count in m."""
+    where adjusted p <= alpha controls the family-wise error rate at alpha. A NaN p-value (a
+    comparison without a test: too few draws, or a candidate's failed run) stays NaN, is never
+    rejected, and still counts in m, as p = 1 would: a comparison that cannot be tested must
+    not make the others' correction milder (a candidate failing in one scenario would
+    otherwise ease its claims in every other)."""
     tested = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
-    m = len(tested)
+    m = len(pvalues)
     out = [float("nan")] * len(pvalues)
     running = 0.0
     for k, (p, i) in enumerate(tested):
@@ -146,6 +149,25 @@ def best_row(entries: Sequence[dict], metric: str) -> dict | None:
     ranked = [(ranking_mean(e[metric]), i) for i, e in enumerate(entries)
               if eligible_best(e[metric])]
     return entries[max(ranked, key=lambda r: (r[0], -r[1]))[1]] if ranked else None
+
+
+def require_complete(entries: Sequence[dict], where: str) -> None:
+    """Refuse (one-line ConfigError) unless every report entry given ran its scenario's whole
+    grid of draws x seeds: a claim read off an unfinished confirmation would compare rows on
+    fewer draws, or draw means over fewer seeds, than were declared. Reports record what each
+    row lacks (``missing``, written by ``baselines.py report``); one without that record comes
+    from older code and is refused too."""
+    old = [e for e in entries if "missing" not in e]
+    if old:
+        raise ConfigError(f"{where}: the report does not record whether its rows are complete "
+                          f"({old[0]['loss']}); write it again: python benchmarks/baselines.py "
+                          "report <its .jsonl>")
+    short = [e for e in entries if e["missing"]]
+    if short:
+        e = short[0]
+        more = f" (and {len(short) - 1} more rows)" if len(short) > 1 else ""
+        raise ConfigError(f"{where}: {e['scenario']}: {e['loss']}: {e['missing']}{more}; "
+                          "finish the confirmation before reading a claim off it")
 
 
 def read_report(path: str | Path) -> tuple[list[dict], list[dict]]:

@@ -211,7 +211,8 @@ def _entry(scen: str, loss: str, auc: list, final: list, role: str = "candidate"
         return {"per_draw": {str(d): x for d, x in zip((1, 2, 3), xs)},
                 "mean": sum(xs) / 3, "ci95": 1.0}
     return {"budget": "full", "scenario": scen, "loss": loss, "role": role,
-            "seeds_per_draw": {"1": 1, "2": 1, "3": 1}, "auc": block(auc), "final": block(final)}
+            "seeds_per_draw": {"1": 1, "2": 1, "3": 1}, "auc": block(auc), "final": block(final),
+            "missing": ""}
 
 
 def _confirm(tmp_path: Path) -> Path:
@@ -314,11 +315,14 @@ def test_the_command_line_exits_2_with_one_line(tmp_path):
 
 
 def test_the_table_reads_the_report_that_baselines_writes(tmp_path, capsys):
-    """The layout contract: a confirm JSONL (two seeds a draw) through ``confirmation.report``,
-    then the table; the draw means are the seeds' means, paired draw by draw."""
-    auc = {"lf-x[lr=1e-05]": {1: (10, 12), 2: (20, 20), 3: (30, 34)},
-           "lf-x-no-imitation[lr=1e-05]": {1: (9, 9), 2: (19, 17), 3: (29, 29)},
-           "dpo[beta=0.1,lr=1e-05]": {1: (1, 1), 2: (1, 1), 3: (1, 1)}}
+    """The layout contract: a confirm JSONL (MuJoCo's grid: 5 draws x 3 seeds) through
+    ``confirmation.report``, then the table; the draw means are the seeds' means, paired draw
+    by draw. With one run missing, the report marks the row and the table refuses it."""
+    auc = {"lf-x[lr=1e-05]": {1: (10, 12, 14), 2: (20, 20, 20), 3: (30, 34, 32),
+                              4: (40, 40, 40), 5: (50, 50, 50)},
+           "lf-x-no-imitation[lr=1e-05]": {1: (9, 9, 9), 2: (19, 17, 18), 3: (29, 29, 29),
+                                           4: (38, 38, 38), 5: (47, 48, 49)},
+           "dpo[beta=0.1,lr=1e-05]": {d: (1, 1, 1) for d in range(1, 6)}}
     rows = [{"scenario": "A", "draw": d, "seed": s, "budget": "full", "loss": loss,
              "status": "ok", "auc": v, "final": v + 1, "score": v,
              "role": "baseline" if loss.startswith("dpo") else "candidate"}
@@ -332,8 +336,17 @@ def test_the_table_reads_the_report_that_baselines_writes(tmp_path, capsys):
     _ablate().main(["table", str(tmp_path / "c.confirm.json"), "--loss", "lf-x",
                     "--out", str(out)])
     md = out.read_text()
-    # draw means 11, 20, 32 against 9, 18, 29: differences 2, 2, 3 (mean 7/3)
-    assert "| no-imitation | auc | 3 | +2.3 ± " in md and "+2.0, +2.0, +3.0 |" in md
-    assert "| no-imitation | final | 3 | +2.3 ± " in md
-    assert "removing the imitation term costs 2.3 ± " in md
+    # draw means 12, 20, 32, 40, 50 against 9, 18, 29, 38, 48: differences 3, 2, 3, 2, 2
+    assert "| no-imitation | auc | 5 | +2.4 ± " in md and "+3.0, +2.0, +3.0, +2.0, +2.0 |" in md
+    assert "| no-imitation | final | 5 | +2.4 ± " in md
+    assert "removing the imitation term costs 2.4 ± " in md
     assert capsys.readouterr().out == md   # printed as written
+    # the arm's seed 2 of draw 5 never ran (a killed job): its draw mean would be 47.5
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows
+                             if (r["loss"][:9], r["draw"], r["seed"]) != ("lf-x-no-i", 5, 2)))
+    _benchmark("confirmation").report(jsonl)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        _ablate().main(["table", str(tmp_path / "c.confirm.json"), "--loss", "lf-x"])
+    assert ("A: lf-x-no-imitation[lr=1e-05]: draw 5: seeds 2 not run; finish the confirmation"
+            in capsys.readouterr().err)

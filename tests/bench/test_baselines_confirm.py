@@ -303,3 +303,40 @@ def test_a_baseline_that_failed_on_one_draw_stays_the_best_and_that_draw_is_left
         assert comp["p"] != comp["p"]                    # the candidate's NaN stays: no test
     md = (tmp_path / "c.confirm.md").read_text()
     assert "A vs B draw 2" in md and "cand vs B draw 2" not in md
+
+
+def test_the_report_says_what_each_row_lacks_and_holm_keeps_one_family_across_rates(tmp_path):
+    """Each summary row records what it lacks of its scenario's grid: the draws and seeds any
+    row there has, and at least MuJoCo's 5 draws x 3 seeds ("" when nothing; the claim tables
+    refuse the rest). The candidate tuned to a different learning rate in each scenario is one
+    Holm family across both scenarios (it used to be one family per rate: m 1 instead of 2)."""
+    confirmation = _benchmark("confirmation")
+    rows = []
+    for scen, lr, diff in (("s1", "1e-05", (2, 3, 4, 3, 2)), ("s2", "3e-05", (1, 1, 2, 1, 3))):
+        for d in range(1, 6):
+            for seed in range(3):
+                for name, role, v in (("dpo[beta=2]", "baseline", 10.0),
+                                      (f"lf-x[lr={lr}]", "candidate", 10.0 + diff[d - 1])):
+                    if (scen, name, d, seed) == ("s2", "dpo[beta=2]", 4, 2):
+                        continue                                  # a run a killed job never made
+                    rows.append({"scenario": scen, "draw": d, "seed": seed, "budget": "full",
+                                 "loss": name, "status": "ok", "score": v, "auc": v,
+                                 "final": v, "role": role})
+    _write(tmp_path / "c.jsonl", rows)
+    result = confirmation.report(tmp_path / "c.jsonl")
+    missing = {(e["scenario"], e["loss"]): e["missing"] for e in result["summary"]}
+    assert missing == {("s1", "dpo[beta=2]"): "", ("s1", "lf-x[lr=1e-05]"): "",
+                       ("s2", "dpo[beta=2]"): "draw 4: seeds 2 not run",
+                       ("s2", "lf-x[lr=3e-05]"): ""}
+    assert "**Unfinished: not a claim**" in (tmp_path / "c.confirm.md").read_text()
+    auc = {c["scenario"]: c for c in result["comparisons"] if c["metric"] == "auc"}
+    assert auc["s1"]["family_size"] == auc["s2"]["family_size"] == 2
+    # Holm over the two: the smaller p times 2, the larger kept (and at least the first)
+    small, large = sorted((auc["s1"]["p"], auc["s2"]["p"]))
+    assert sorted((auc["s1"]["p_holm"], auc["s2"]["p_holm"])) == pytest.approx(
+        sorted((2 * small, max(2 * small, large))))
+    # a scenario short of the grid marks every row: 4 draws of the 5 a confirmation needs
+    _write(tmp_path / "c.jsonl", [r for r in rows if r["draw"] != 5])
+    result = confirmation.report(tmp_path / "c.jsonl")
+    assert all(e["missing"].startswith("the scenario has 4 draws x 3 seeds of the 5 x 3")
+               for e in result["summary"])

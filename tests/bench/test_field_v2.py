@@ -16,7 +16,8 @@ SCRIPT = str(REPO / "benchmarks" / "field_v2.py")
 
 def _entry(scen, loss, role, mean):
     m = {"per_draw": {"1": mean, "2": mean}, "mean": mean, "ci95": 1.0}
-    return {"budget": "full", "scenario": scen, "loss": loss, "role": role, "auc": m, "final": m}
+    return {"budget": "full", "scenario": scen, "loss": loss, "role": role, "auc": m, "final": m,
+            "missing": ""}
 
 
 def _vs(scen, best, loss, mean, p, role="baseline"):
@@ -62,7 +63,31 @@ def test_discriminates_when_a_tuned_baseline_is_below_the_best_after_holm(tmp_pa
     assert "| orpo[lam=1], dpo[beta=2], ipo[beta=1] | **no**" in line_b
     # a candidate far above the field takes no part in the test, and is listed aside
     assert "lf-x[lr=0.001] 99.0 ± 1.0" in line_a and "lf-x" not in line_a.split("|")[2]
-    assert "Discriminates (auc: a tuned baseline below the best, Holm p < 0.05): 1 of 2" in auc
+    assert ("Discriminates (auc: a tuned baseline below the best, Holm p < 0.05 over that "
+            "scenario's baselines): 1 of 2 scenarios. The count itself is not corrected") in auc
+
+
+def test_a_suite_scenario_without_rows_or_an_unfinished_baseline_is_refused(tmp_path):
+    """With --suite, "k of n" must be the suite's n: a suite scenario absent from the reports
+    is refused (it used to count k of the scenarios present). An unfinished row of the field
+    (the report marks what it lacks) is refused too; a candidate's is not the field's."""
+    report = _report(tmp_path)            # scenarios s-a and s-b: none of the train suite's
+    proc = subprocess.run([sys.executable, SCRIPT, report, "--suite",
+                           "benchmarks/suites/train.toml"], capture_output=True, text=True,
+                          cwd=REPO)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "the reports have no rows of hopper-padded-" in proc.stderr
+    assert "; the field's table of a suite needs every scenario" in proc.stderr
+    data = json.loads(Path(report).read_text())
+    data["summary"][-1]["missing"] = "draw 2: no run"          # s-b's candidate: not the field
+    Path(report).write_text(json.dumps(data))
+    assert subprocess.run([sys.executable, SCRIPT, report], capture_output=True,
+                          cwd=REPO).returncode == 0
+    data["summary"][-2]["missing"] = "draw 2: no run"          # s-b's reference
+    Path(report).write_text(json.dumps(data))
+    proc = subprocess.run([sys.executable, SCRIPT, report], capture_output=True, text=True,
+                          cwd=REPO)
+    assert proc.returncode == 2 and "s-b: reference (BC): draw 2: no run" in proc.stderr
 
 
 def test_a_report_without_a_baselines_comparison_is_refused_in_one_line(tmp_path):

@@ -16,7 +16,8 @@ SCRIPT = str(REPO / "benchmarks" / "headline.py")
 
 def _entry(scen, loss, role, mean, ci=1.0):
     m = {"per_draw": {"1": mean, "2": mean}, "mean": mean, "ci95": ci}
-    return {"budget": "full", "scenario": scen, "loss": loss, "role": role, "auc": m, "final": m}
+    return {"budget": "full", "scenario": scen, "loss": loss, "role": role, "auc": m, "final": m,
+            "missing": ""}
 
 
 def _comp(scen, cand, base, mean, ci, p):
@@ -93,7 +94,7 @@ def _draws(scen, loss, role, per_draw):
     m = {"per_draw": {str(d): v for d, v in per_draw.items()},
          "mean": sum(per_draw.values()) / len(per_draw), "ci95": 1.0}
     return {"budget": "full", "scenario": scen, "loss": loss, "role": role, "auc": m,
-            "final": m, "seeds_per_draw": {str(d): 3 for d in per_draw}}
+            "final": m, "seeds_per_draw": {str(d): 3 for d in per_draw}, "missing": ""}
 
 
 def _suite_files(tmp_path, candidate_b=(58.0, 63.0, 60.0)):
@@ -220,17 +221,49 @@ def test_failed_runs_rank_a_baseline_on_its_other_draws_and_count_against_the_ca
     assert "no test vs DPO on the suite mean" in text and "neither test can pass" in text
 
 
-def test_suite_mean_refuses_rows_run_on_different_seed_counts(tmp_path):
-    """Draw means over 3 seeds for the candidate and 2 for DPO are not a pair: refused."""
+def test_an_unfinished_row_or_an_old_report_is_refused_by_every_claim(tmp_path):
+    """A row the report marks unfinished (draw 3 over 2 of its 3 seeds: its draw mean is not
+    DPO's over the others' seeds), and a report from before rows said whether they are
+    complete: the suite mean and the per-scenario lines both refuse, naming the row."""
     report, suite = _suite_files(tmp_path)
     sys.path.insert(0, str(REPO / "benchmarks"))
     import headline
     from lossforge.bench.suites import load_suite
 
-    summary, _ = headline.load([report])
+    summary, comparisons = headline.load([report])
     dpo = next(e for e in summary if e["scenario"] == "hopper-padded-clean"
                and e["loss"].startswith("dpo"))
-    dpo["seeds_per_draw"]["3"] = 2
-    with pytest.raises(headline.ConfigError, match="draw 3: the candidate, DPO and ORPO ran on "
-                                                   "different numbers of seeds"):
+    dpo["missing"] = "draw 3: seeds 2 not run"
+    for claim in (lambda: headline.suite_mean(summary, load_suite(suite).weights(), "lf-x",
+                                              "auc"),
+                  lambda: headline.rows(summary, comparisons, "lf-x", "auc")):
+        with pytest.raises(headline.ConfigError, match="hopper-padded-clean: dpo.*: draw 3: "
+                                                       "seeds 2 not run; finish the confirm"):
+            claim()
+    del dpo["missing"]
+    with pytest.raises(headline.ConfigError, match="does not record whether its rows are "
+                                                   "complete.*baselines.py report"):
+        headline.rows(summary, comparisons, "lf-x", "auc")
+
+
+def test_a_scenario_without_the_candidate_or_on_other_draws_is_refused(tmp_path):
+    """A report scenario with no row of the candidate would drop out of the bar's count (1 of
+    1 instead of 1 of 2): refused. Scenarios confirmed on different draws cannot be paired on
+    the suite mean: refused (it used to take the draws they share)."""
+    report, suite = _suite_files(tmp_path)
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import headline
+    from lossforge.bench.suites import load_suite
+
+    summary, comparisons = headline.load([report])
+    without = [e for e in summary if not (e["scenario"] == "hopper-padded-noisy-0.1"
+                                          and e["role"] == "candidate")]
+    with pytest.raises(headline.ConfigError, match="hopper-padded-noisy-0.1 .full.: no row of "
+                                                   "the candidate lf-x"):
+        headline.rows(without, comparisons, "lf-x", "auc")
+    for e in summary:
+        if e["scenario"] == "hopper-padded-noisy-0.1":
+            for m in ("auc", "final"):
+                e[m]["per_draw"]["4"] = e[m]["per_draw"].pop("3")
+    with pytest.raises(headline.ConfigError, match="confirmed on different draws"):
         headline.suite_mean(summary, load_suite(suite).weights(), "lf-x", "auc")

@@ -16,9 +16,12 @@ def test_holm_by_hand():
     # at alpha 0.05 Holm rejects 0.005 (<= 0.05/4) and 0.01 (<= 0.05/3), then stops at 0.03
     assert [p <= 0.05 for p in stats.holm([0.01, 0.04, 0.03, 0.005])] == [True, False, False,
                                                                           True]
-    # a NaN (too few draws) stays NaN and is not counted in m; caps at 1
+    # a NaN (no test: too few draws, a failed candidate) stays NaN but counts in m, as p = 1
+    # would: 0.02 x3 = 0.06, 0.6 x2 = 1.2 -> capped at 1
     out = stats.holm([0.02, float("nan"), 0.6])
-    assert out[0] == pytest.approx(0.04) and math.isnan(out[1]) and out[2] == 0.6
+    assert out[0] == pytest.approx(0.06) and math.isnan(out[1]) and out[2] == 1.0
+    # the same family with the untestable comparison as p = 1 adjusts the others identically
+    assert stats.holm([0.02, 1.0, 0.6])[0::2] == pytest.approx([out[0], out[2]])
     assert stats.holm([0.7, 0.9]) == [1.0, 1.0]
 
 

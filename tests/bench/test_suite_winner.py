@@ -56,6 +56,21 @@ def test_refused_without_a_winner_under_the_rule(tmp_path, rows, generation, sai
     assert not (tmp_path / "cand.toml").exists() and not (tmp_path / "w").exists()
 
 
+def test_a_loss_that_failed_at_the_top_rung_reached_it_but_cannot_win(tmp_path):
+    """The rule's "reached the full rung" is "evaluated there" (v2-plan.md, Step 3): a loss
+    whose full run failed was, so with one fully scored loss beside it the run has a winner,
+    the scored one, whatever order the hall of fame lists them in. (Counting only losses
+    scored 'ok' refused such a run.)"""
+    failed = dict(_row("lf-aaaa0009", None),
+                  full={"status": "nonfinite at step 40", "score": None,
+                        "suite": {"raced_out": False}})
+    proc = _call(tmp_path, _run(tmp_path, [failed, _row("lf-aaaa0001", 4.0)]))
+    assert proc.returncode == 0, proc.stderr
+    assert list(tomllib.loads((tmp_path / "cand.toml").read_text())["candidates"])[0] == \
+        "lf-aaaa0001"
+    assert not (tmp_path / "w" / "lf-aaaa0009.json").exists()
+
+
 def test_the_winner_joins_the_declared_candidates_with_v2s_rates(tmp_path):
     # one loss scored on every unit and one racing dropped there: two reached the full rung,
     # and the winner is the fully scored one even though the dropped one's partial estimate is

@@ -293,8 +293,8 @@ def test_test_suite_steps_need_the_shortlist_and_the_candidates_then_never_exten
     assert r.returncode == 0, r.stderr
     assert "no train confirmation yet" in r.stderr
     assert _steps(log) == [
-        "benchmarks/field_v2.py benchmarks/results/confirm-v2-test.confirm.json --out "
-        "benchmarks/results/field-v2-test.md"] + [
+        "benchmarks/field_v2.py benchmarks/results/confirm-v2-test.confirm.json --suite "
+        "benchmarks/suites/test.toml --out benchmarks/results/field-v2-test.md"] + [
         f"benchmarks/headline.py benchmarks/results/confirm-v2-test.confirm.json --candidate {c} "
         f"--suite benchmarks/suites/test.toml --out benchmarks/results/headline-v2-test-{c}.md"
         for c in ("lf-w", "lf-9ccbeb81")]
