@@ -563,7 +563,12 @@ def suite_reference(args) -> None:
         scores, label = defaultdict(dict), {}
         for r in rows:
             if r["loss"] == frozen["scenarios"][r["scenario"]][r["baseline"]]["loss"]:
-                scores[r["baseline"]][sf.Unit(r["scenario"], r["seed"])] = r["score"]
+                # a run stopped for a non-finite loss keeps a score (of its last finite
+                # parameters), but failed, as a candidate's unit in that state does: such a
+                # baseline is not the best (baseline_table takes only baselines finite on
+                # every unit)
+                scores[r["baseline"]][sf.Unit(r["scenario"], r["seed"])] = \
+                    r["score"] if r.get("status") == "ok" else None
                 label[r["scenario"], r["baseline"]] = r["loss"]
         refs = {m.name: sf.reference_score("bench", m.path, rung, "auc") for m in members}
         table = sf.baseline_table(dict(scores), units, refs)

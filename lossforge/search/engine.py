@@ -283,9 +283,13 @@ def score_rung(state: dict, ctx: Context, executor, rung: str, specs: list[dict]
             seen[c, u] = f
         return [[sf.unit_regret(table, u, seen[c, u]["score"]) for u in block] for c in cands]
 
+    # the top rung names the best (a loss two others beat cannot win); a lower rung promotes
+    # its top n_top, so there a loss is dropped only once n_top others beat it
+    keep_top = 1 if rung == ctx.ladder[-1] else promoted_per_generation(cfg)
     outcome, n_eval = sf.race(len(specs), order, sf.unit_weight(ctx.suite, units), regrets,
                               cfg.race_delta, enabled=cfg.race and cfg.suite_objective == "mean",
-                              incumbent=_incumbent(state, rung, table, order))
+                              incumbent=_incumbent(state, rung, table, order),
+                              plan=sf.round_stages(order), keep_top=keep_top)
     state["counters"].setdefault("unit_evaluations", {})
     state["counters"]["unit_evaluations"][rung] = (
         state["counters"]["unit_evaluations"].get(rung, 0) + n_eval)
@@ -340,6 +344,12 @@ def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
             state["baselines"].setdefault(spec["name"], {"spec": spec})[rung] = f
 
 
+def promoted_per_generation(cfg) -> int:
+    """How many of a generation's best losses go up the ladder: the top fraction of the
+    population (at least one)."""
+    return max(1, math.ceil(cfg.top_fraction * cfg.population))
+
+
 def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str],
                         retrain: list[str] = ()) -> dict:
     """Screen every untrained loss; promote the top fraction to the next rung(s).
@@ -355,17 +365,19 @@ def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str
     state["counters"]["evaluated"][first] += len(todo) + len(retrain)
     tally = {f"evaluated_{first}": len(todo) + len(retrain)}
     # the generation's pool: current population and offspring, one entry per loss
+    # (a loss racing dropped at the first rung is not in it: its estimate would take a
+    # promotion slot that it cannot use)
     pool: list[str] = []
     for key in state["population"] + offspring:
         lid = state["trees"][key]["loss"]
-        if lid is not None and lid not in pool and not math.isnan(_screen_score(state, lid, first)):
+        if lid is not None and lid not in pool and not math.isnan(_screen_score(state, lid, first)) \
+                and not rundir.raced_out(state["losses"][lid][first]):
             pool.append(lid)
     pool.sort(key=lambda lid: -_screen_score(state, lid, first))  # stable: ties keep order
-    n_top = max(1, math.ceil(ctx.config.top_fraction * ctx.config.population))
+    n_top = promoted_per_generation(ctx.config)
     for rung in rest:
         promote = [lid for lid in pool[:n_top]
-                   if (rung not in state["losses"][lid] or not ctx.config.dedup)
-                   and not rundir.raced_out(state["losses"][lid][first])]
+                   if rung not in state["losses"][lid] or not ctx.config.dedup]
         res = score_rung(state, ctx, executor, rung,
                          [state["losses"][lid]["spec"] for lid in promote])
         for lid, f in zip(promote, res):

@@ -22,27 +22,35 @@ Both are recorded for every candidate with the per-scenario breakdown; the engin
 score = -100 * aggregate (``--suite-objective mean|worst``), so higher stays better.
 
 Racing (``race``). A rung's units (every scenario x every training seed of that budget) are put
-in one random order drawn from the run's seed and the rung (deterministic). Successive halving:
-every surviving candidate is scored on the first n_0 = ceil(N / 2^K) >= 2 units, then 2 n_0,
-4 n_0, ... and finally all N. After each stage short of N, the leader L is the survivor with the
-lowest estimated mean regret, and a candidate c is dropped when it is worse than L with
-confidence: with x_u = N w_u (r_cu - r_Lu) over the n units seen (the weighted paired
-difference; its mean estimates the difference of the aggregates without bias, units being a
-simple random sample without replacement),
+in rounds (``unit_order``): round j holds one seed of every scenario (each scenario's seeds in
+an order drawn from the run's seed and the rung: deterministic), so every stage sees every
+scenario. Successive halving over rounds (``round_stages``): every surviving candidate is
+scored on round 1, then rounds 1-2, 1-4, ... and finally all N units. (Stages used to be
+prefixes of one random order of all units: an early stage could miss a whole scenario, and a
+specialist better on the scenarios seen could drop the loss that is best on the suite, far
+more often than delta: 18-41 % in a constructed case with a bad mixed-quality scenario.)
+After each stage short of N the survivors are ranked by their estimated mean regret, and a
+candidate c is dropped when ``keep_top`` others are each better with confidence (on the top
+rung keep_top is 1, the leader: that rung names the best; below it, the number of losses the
+rung promotes: dropping one only the leader beats would cost a promotion slot). With
+x_u = N w_u (r_cu - r_Ou) over the n units seen for a rival O (the weighted paired difference;
+its mean estimates the difference of the aggregates without bias),
 
     mean(x) - t_{1 - delta', n - 1} * sd(x) / sqrt(n) * sqrt(1 - n / N) > 0,
 
-the one-sided Student t bound with the finite-population correction, delta' = delta / M and M
-the number of comparisons the rung can make ((candidates - 1) x (stages - 1)). By the union
-bound, the probability that racing drops the candidate the full evaluation ranks first is at
-most delta (default 0.05), to the accuracy of the t approximation for the mean of a sample of
-units; that is the extra error racing allows on top of the full evaluation's own. A dropped
-candidate keeps its estimate on the units it saw (``raced_out``: True, ``units``: n) and is
-never promoted. The best loss an earlier generation evaluated fully at the rung (the
-incumbent) races along at no cost and is never dropped: a newcomer is dropped once it is worse
-than the run's best with confidence (one more comparison per stage in M). Racing needs the
-mean objective (a worst case over scenarios is not estimated
-by a sample of them): with ``--suite-objective worst`` every candidate sees every unit.
+the one-sided Student t bound with the finite-population correction of a simple random sample
+of units; on whole rounds the sample is stratified by scenario, for which this variance
+estimate is conservative (it also counts the spread between scenarios, which whole rounds do
+not sample). delta' = delta / M, M the comparisons the rung can make (candidates x keep_top
+per stage after the first: ``race``); c is compared with the keep_top best others by estimate. By the union bound,
+the probability that racing drops a candidate the full evaluation ranks within the top
+keep_top is at most delta (default 0.05), to the accuracy of the t approximation; that is the
+extra error racing allows on top of the full evaluation's own. A dropped candidate keeps its
+estimate on the units it saw (``raced_out``: True, ``units``: n) and is never promoted. The
+best loss an earlier generation evaluated fully at the rung (the incumbent) races along at no
+cost and is never dropped: it is one more rival. Racing needs the mean objective (a worst
+case over scenarios is not estimated by a sample of them): with ``--suite-objective worst``
+every candidate sees every unit.
 
 Kill and resume: every unit's fitness is journaled (``journal.py``) under a key naming the
 scenario and seed, and racing decisions are a function of those results and the run's seed, so
@@ -62,7 +70,12 @@ import numpy as np
 from lossforge.errors import ConfigError
 from lossforge.search.executors import finite_or_none
 
-SCALE_FLOOR = 1.0        # score points: a scenario where baselines barely beat the reference
+#: score points: the least scale_s. A best baseline's gain over the reference below it is not
+#: told apart from seed noise (a tuned baseline's per-seed SD on the train suite's suite
+#: reference rows: median 0.6-1.7 points a scenario at screen; its mean over 2-5 seeds and the
+#: pick of the best of 9 add about 1 point either way), and dividing by such a gain would set
+#: the suite's effective weights by noise (v2-plan.md, Session 18). Was 1.0.
+SCALE_FLOOR = 3.0
 DEFAULT_DELTA = 0.05
 
 
@@ -102,11 +115,32 @@ def units_of(scenarios: Sequence[SuiteScenario], rung: str) -> list[Unit]:
 
 
 def unit_order(units: list[Unit], seed: int, rung: str) -> list[Unit]:
-    """The racing order of a rung's units: a permutation drawn from the run's seed and rung."""
+    """The racing order of a rung's units, in rounds: round j holds the j-th seed of every
+    scenario (in suite order), each scenario's seeds in an order drawn from the run's seed and
+    the rung (deterministic). A scenario with fewer seeds than another is absent from the
+    later rounds."""
     rng = random.Random(f"race:{seed}:{rung}")
-    order = list(units)
-    rng.shuffle(order)
-    return order
+    by_scenario: dict[str, list[Unit]] = {}
+    for u in units:
+        by_scenario.setdefault(u.scenario, []).append(u)
+    for mine in by_scenario.values():
+        rng.shuffle(mine)
+    rounds = max(len(m) for m in by_scenario.values())
+    return [m[j] for j in range(rounds) for m in by_scenario.values() if j < len(m)]
+
+
+def round_stages(order: list[Unit]) -> list[int]:
+    """Cumulative unit counts of the racing stages on ``unit_order``'s rounds: the units of
+    rounds 1, 1-2, 1-4, ... and of every round, so each stage holds whole rounds (a stage of
+    one unit, which cannot be tested, is left out)."""
+    round_of, seen = [], {}
+    for u in order:
+        seen[u.scenario] = seen.get(u.scenario, 0) + 1
+        round_of.append(seen[u.scenario])
+    last = max(round_of, default=0)
+    taken = [r for r in (2 ** k for k in range(last.bit_length())) if r < last] + [last]
+    out = sorted({sum(1 for j in round_of if j <= r) for r in taken})
+    return [n for n in out if n >= 2] or [len(order)]
 
 
 def stages(n_units: int) -> list[int]:
@@ -138,21 +172,30 @@ def dominated(x: np.ndarray, n_total: int, delta_each: float) -> bool:
 
 def race(n_candidates: int, order: list, weight: Callable[[object], float],
          regrets: Callable[[list[int], list], np.ndarray], delta: float = DEFAULT_DELTA,
-         enabled: bool = True, incumbent: Sequence[float] | None = None
+         enabled: bool = True, incumbent: Sequence[float] | None = None,
+         plan: Sequence[int] | None = None, keep_top: int = 1
          ) -> tuple[dict[int, dict], int]:
     """Race ``n_candidates`` over the units ``order`` (already in racing order).
 
     ``regrets(candidate indices, units)`` returns their regret matrix (rows: candidates, NaN for
     a failed run); ``weight(unit)`` is the unit's share of the mean aggregate (sums to 1).
     ``incumbent``: the regrets, on ``order``, of the best loss this rung has fully evaluated
-    before (an earlier generation's): it races along at no cost and is never dropped, so a
-    new candidate is also dropped once it is worse than the run's best with confidence.
+    before (an earlier generation's): it races along at no cost and is never dropped, one
+    more rival. ``plan``: the cumulative unit counts of the stages (default ``stages``; the
+    search gives ``round_stages``). ``keep_top``: a candidate is dropped only when that many
+    rivals (the best by estimate, the incumbent among them) are each better with confidence.
     Returns ({candidate: {"units": units seen, "raced_out": bool, "failed": bool}},
     candidate-unit evaluations made). Without ``enabled`` every candidate sees every unit.
     """
     N = len(order)
-    plan = stages(N) if enabled else [N]
-    comparisons = max(1, (n_candidates - (incumbent is None)) * (len(plan) - 1))
+    plan = (list(plan) if plan is not None else stages(N)) if enabled else [N]
+    if plan[-1] != N or any(b <= a for a, b in zip(plan, plan[1:])):
+        raise ConfigError(f"racing plan {plan}: expected increasing unit counts ending at {N}")
+    keep_top = max(1, int(keep_top))
+    # each candidate meets keep_top rivals a stage; with keep_top 1 and no incumbent the leader,
+    # always a candidate then, meets none
+    per_stage = n_candidates * keep_top - (keep_top == 1 and incumbent is None)
+    comparisons = max(1, per_stage * (len(plan) - 1))
     delta_each = delta / comparisons
     seen: dict[int, list[float]] = {c: [] for c in range(n_candidates)}
     alive = list(range(n_candidates))
@@ -178,11 +221,14 @@ def race(n_candidates: int, order: list, weight: Callable[[object], float],
         if n == N or len(racers) < 2:
             continue
         est = {c: float(np.dot(w[:n], seen[c]) / n) for c in racers}
-        leader = min(racers, key=lambda c: (est[c], c))
+        ranked = sorted(racers, key=lambda c: (est[c], c))   # best (lowest regret) first
         keep = []
         for c in alive:
-            x = w[:n] * (np.array(seen[c]) - np.array(seen[leader]))
-            if c != leader and dominated(x, N, delta_each):
+            rivals = [o for o in ranked if o != c][:keep_top]
+            beaten = len(rivals) == keep_top and all(
+                dominated(w[:n] * (np.array(seen[c]) - np.array(seen[o])), N, delta_each)
+                for o in rivals)
+            if beaten:
                 out[c]["raced_out"] = True
             else:
                 keep.append(c)

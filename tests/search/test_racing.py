@@ -152,3 +152,117 @@ def test_the_hall_of_fame_ranks_a_loss_racing_dropped_below_every_fully_scored_o
     assert best_row({"hall_of_fame": hof[::-1]}, ["screen", "full"])[0]["name"] == "full-scored"
     assert best_top_score(state, ["screen", "full"]) == 5.0
     assert [r["name"] for r in pareto(state)] == ["full-scored"]
+
+
+# --------------------------------------------------------------------------------------------
+# stages of whole rounds (every scenario in every stage), top-k racing below the top rung
+# --------------------------------------------------------------------------------------------
+SCEN = [f"s{i}" for i in range(7)]
+WEIGHT = {**{s: 1 / 8 for s in SCEN[:6]}, "s6": 2 / 8}   # the train suite's: mixed quality 2
+
+
+def test_every_stage_holds_whole_rounds_of_the_suite():
+    """7 scenarios x 5 seeds: stages end after rounds 1, 2, 4 and 5; each holds every scenario
+    equally often, each scenario's seeds in an order drawn from the run's seed."""
+    units = [sf.Unit(s, j) for s in SCEN for j in range(5)]
+    order = sf.unit_order(units, 0, "full")
+    assert sorted(order, key=str) == sorted(units, key=str)
+    assert order == sf.unit_order(units, 0, "full")
+    assert sf.round_stages(order) == [7, 14, 28, 35]
+    for n in sf.round_stages(order):
+        counts = {s: sum(u.scenario == s for u in order[:n]) for s in SCEN}
+        assert len(set(counts.values())) == 1, (n, counts)
+    first = tuple(u.seed for u in order if u.scenario == "s0")
+    assert any(tuple(u.seed for u in sf.unit_order(units, k, "full") if u.scenario == "s0")
+               != first for k in range(1, 5))
+    # a scenario with fewer seeds is absent from the later rounds: rounds of 2, 1, 1 units
+    ragged = [sf.Unit("a", 0), sf.Unit("a", 1), sf.Unit("a", 2), sf.Unit("b", 0)]
+    assert sf.round_stages(sf.unit_order(ragged, 0, "x")) == [2, 3, 4]
+
+
+def _specialist_race(order, plan, rng, n_seeds=5):
+    """A steady loss (regret 0 everywhere) against a specialist better by 0.8 on six scenarios
+    and worse by 2.8 on the weight-2 one: the steady one is the suite's best by 0.1; seed
+    noise 0.3. Returns whether racing dropped the steady one."""
+    units = order
+    noise = rng.normal(0, 0.3, (2, len(units)))
+    table = np.array([[0.0 for u in units],
+                      [2.8 if u.scenario == "s6" else -0.8 for u in units]]) + noise
+    out, _ = sf.race(2, order, lambda u: WEIGHT[u.scenario] / n_seeds,
+                     lambda cands, block: table[np.ix_(cands, [units.index(u) for u in block])],
+                     plan=plan)
+    return out[0]["raced_out"]
+
+
+def test_a_specialist_cannot_knock_out_the_suites_best_in_an_early_stage():
+    """The failure a review found in the old stages (prefixes of one random order of all
+    units): an early stage could miss the weight-2 scenario, where the specialist loses, and the
+    suite's best was dropped in about a third of such races, against the stated 5 %. On whole
+    rounds every stage sees that scenario, and the best is not dropped."""
+    rng = np.random.default_rng(7)
+    units = [sf.Unit(s, j) for s in SCEN for j in range(5)]
+    old, new = 0, 0
+    for k in range(200):
+        shuffled = [units[i] for i in np.random.default_rng(k).permutation(len(units))]
+        old += _specialist_race(shuffled, None, rng)
+        rounds = sf.unit_order(units, k, "full")
+        new += _specialist_race(rounds, sf.round_stages(rounds), rng)
+    assert old > 200 * 0.10          # the flaw, reproduced: far above delta = 5 %
+    assert new <= 200 * 0.05 and new == 0
+
+
+def test_below_the_top_rung_a_loss_is_dropped_only_once_keep_top_others_beat_it():
+    """Six losses of clearly different quality (regret 0, 1, ..., 5, little noise), 7 x 2
+    units in rounds: raced for the best (keep_top 1) all but the first go; raced for a
+    top-3 promotion, the first three see every unit and the last three go."""
+    rng = np.random.default_rng(5)
+    units = [sf.Unit(s, j) for s in SCEN for j in range(2)]
+    order = sf.unit_order(units, 0, "screen")
+    table = np.arange(6.0)[:, None] + rng.normal(0, 0.05, (6, len(order)))
+
+    def regrets(cands, block):
+        return table[np.ix_(cands, [order.index(u) for u in block])]
+
+    def run(k):
+        out, _ = sf.race(6, order, lambda u: WEIGHT[u.scenario] / 2, regrets,
+                         plan=sf.round_stages(order), keep_top=k)
+        return [o["raced_out"] for o in out.values()]
+
+    assert run(1) == [False, True, True, True, True, True]
+    assert run(3) == [False, False, False, True, True, True]
+    assert run(6) == [False] * 6       # nobody has six rivals: nothing can be dropped
+
+
+def test_a_loss_racing_dropped_takes_no_promotion_slot():
+    """evaluate_generation promotes the top n_top of the first rung's pool. A loss racing
+    dropped there keeps an estimate (here the highest of all) but can never be promoted; it
+    used to hold one of the n_top slots, so one loss fewer went up. Now the next one goes."""
+    from types import SimpleNamespace
+
+    from lossforge.search import engine
+
+    def fit(score, dropped=False):
+        return {"status": "ok", "score": score, "suite": {"raced_out": dropped}}
+
+    screen = {"a": fit(9.0, dropped=True), "b": fit(5.0), "c": fit(4.0), "d": fit(3.0),
+              "e": fit(2.0)}
+    state = {"losses": {k: {"spec": {"name": k}} for k in screen},
+             "trees": {f"t{k}": {"loss": k} for k in screen}, "population": [],
+             "counters": {"evaluated": {"screen": 0, "full": 0}, "failed_training": 0}}
+    promoted = []
+
+    def score_rung(state, ctx, executor, rung, specs):
+        if rung == "screen":
+            return [screen[s["name"]] for s in specs]
+        promoted.extend(s["name"] for s in specs)
+        return [fit(1.0) for _ in specs]
+
+    ctx = SimpleNamespace(ladder=("screen", "full"),
+                          config=SimpleNamespace(top_fraction=0.5, population=4, dedup=True))
+    real = engine.score_rung
+    engine.score_rung = score_rung
+    try:
+        engine.evaluate_generation(state, ctx, None, [f"t{k}" for k in screen])
+    finally:
+        engine.score_rung = real
+    assert promoted == ["b", "c"]       # n_top = 2: the two best the race did not drop
