@@ -105,7 +105,16 @@ def main(argv: list[str] | None = None) -> int:
             hof = json.loads((runs[-1] / "hall_of_fame.json").read_text())
             cfg = json.loads((runs[-1] / "config.json").read_text())
             gen = f"{hof.get('generation')} of {cfg.get('config', {}).get('generations')}"
-        add(f"search: {runs[-1] if runs else 'started'}: generation {gen}")
+        done = ""
+        if runs and (runs[-1] / "evaluations.jsonl").exists():
+            # every (loss, scenario, seed) evaluation, journaled as it lands (its worker's
+            # seconds: core time, not wall time)
+            from lossforge.search.journal import Journal
+
+            journal = Journal(runs[-1])
+            secs = sum(float(f.get("seconds") or 0.0) for f in journal.results())
+            done = f"; {len(journal)} unit evaluations, {secs / 3600:.1f} core-h"
+        add(f"search: {runs[-1] if runs else 'started'}: generation {gen}{done}")
     else:
         add("search: not started")
     cand = sweeps / "v2-candidates.toml"

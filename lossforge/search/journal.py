@@ -62,6 +62,10 @@ class Journal:
     def __len__(self) -> int:
         return len(self._done)
 
+    def results(self) -> list[dict]:
+        """Every journaled fitness dict (one per evaluation), in the order they landed."""
+        return list(self._done.values())
+
     def add(self, key: str, fitness: dict) -> None:
         body = json.dumps([key, fitness], sort_keys=True)
         line = json.dumps({"key": key, "fitness": fitness, "sha": _sha(body)}, sort_keys=True)

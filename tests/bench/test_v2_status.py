@@ -49,3 +49,20 @@ def test_status_reads_rows_markers_and_declared_counts(tmp_path):
     llm = {ln.split()[0]: ln for ln in out.splitlines()[-6:] if ln.startswith("  ")}
     assert "reverse not started; sort confirmed; add not started" in llm["mixed-quality"]
     assert "sort confirmed" in llm["clean"] and "sort confirmed" not in llm["noisy-0.2"]
+    # the search: its generation from the hall of fame, its evaluations and core time from the
+    # journal (two units of 5400 s and 1800 s: 2.0 core-h; a torn line is not counted)
+    from lossforge.search.journal import Journal
+
+    run = tmp_path / "v2-suite-search" / "20261205-101500-suite-train-s0"
+    run.mkdir(parents=True)
+    (res / "v2-suite-search.path").write_text(str(run.parent) + "\n")
+    (run / "config.json").write_text(json.dumps({"config": {"generations": 8}}))
+    (run / "hall_of_fame.json").write_text(json.dumps({"generation": 3}))
+    journal = Journal(run)
+    journal.add("a", {"status": "ok", "score": 1.0, "seconds": 5400.0})
+    journal.add("b", {"status": "ok", "score": 2.0, "seconds": 1800.0})
+    with open(run / "evaluations.jsonl", "a") as fh:
+        fh.write('{"key": "c", "fitness": {"seconds": 99')
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks/v2_status.py"), "--results",
+                          str(res)], capture_output=True, text=True, check=True).stdout
+    assert f"search: {run}: generation 3 of 8; 2 unit evaluations, 2.0 core-h" in out
