@@ -441,12 +441,9 @@ def comparisons(cells: dict[tuple, dict[str, dict]]) -> list[dict]:
                 x = [float(x_draws[d]) for d in draws]
                 y = [float(y_draws[d]) for d in draws]
                 t = stats.paired_t(x, y)
-                seeds_differ = [d for d in draws if full.get("seeds_per_draw", {}).get(d)
-                                != cell[ab].get("seeds_per_draw", {}).get(d)]
                 comps.append({"budget": budget, "scenario": scen, "ablation": ab, "metric": m,
                               "full": full["loss"], "row": cell[ab]["loss"], "draws": draws,
-                              "per_draw_diff": [a - b for a, b in zip(x, y)],
-                              "seeds_differ": seeds_differ, **t.to_json()})
+                              "per_draw_diff": [a - b for a, b in zip(x, y)], **t.to_json()})
     families: dict = {}
     for c in comps:
         families.setdefault((c["budget"], c["metric"]), []).append(c)
@@ -505,10 +502,6 @@ def table_md(cells: dict[tuple, dict[str, dict]], comps: list[dict], name: str) 
         for ab in dict.fromkeys(c["ablation"] for c in mine):
             by_metric = {c["metric"]: c for c in mine if c["ablation"] == ab}
             out.append(f"- {ab}: {says(ab, by_metric)}.")
-            differ = sorted({d for c in by_metric.values() for d in c["seeds_differ"]})
-            if differ:
-                out.append(f"  (draws {', '.join(differ)}: the two rows have different numbers "
-                           "of seeds; their draw means cover different seeds)")
         out.append("")
     return "\n".join(out)
 

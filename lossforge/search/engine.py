@@ -370,8 +370,9 @@ def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str
     pool: list[str] = []
     for key in state["population"] + offspring:
         lid = state["trees"][key]["loss"]
-        if lid is not None and lid not in pool and not math.isnan(_screen_score(state, lid, first)) \
-                and not rundir.raced_out(state["losses"][lid][first]):
+        if lid is None or lid in pool or math.isnan(_screen_score(state, lid, first)):
+            continue
+        if not rundir.raced_out(state["losses"][lid][first]):
             pool.append(lid)
     pool.sort(key=lambda lid: -_screen_score(state, lid, first))  # stable: ties keep order
     n_top = promoted_per_generation(ctx.config)

@@ -42,9 +42,9 @@ the one-sided Student t bound with the finite-population correction of a simple 
 of units; on whole rounds the sample is stratified by scenario, for which this variance
 estimate is conservative (it also counts the spread between scenarios, which whole rounds do
 not sample). delta' = delta / M, M the comparisons the rung can make (candidates x keep_top
-per stage after the first: ``race``); c is compared with the keep_top best others by estimate. By the union bound,
-the probability that racing drops a candidate the full evaluation ranks within the top
-keep_top is at most delta (default 0.05), to the accuracy of the t approximation; that is the
+per stage after the first: ``race``); c is compared with the keep_top best others by
+estimate. By the union bound, the probability that racing drops a candidate the full
+evaluation ranks within the top keep_top is at most delta (default 0.05), to the accuracy of the t approximation; that is the
 extra error racing allows on top of the full evaluation's own. A dropped candidate keeps its
 estimate on the units it saw (``raced_out``: True, ``units``: n) and is never promoted. The
 best loss an earlier generation evaluated fully at the rung (the incumbent) races along at no
