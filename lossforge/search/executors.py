@@ -50,8 +50,9 @@ def resolve_fitness(ref: str) -> Callable:
         ``FITNESS_FIELDS``: ``name`` (str), ``status`` ("ok" or a short failure reason),
         ``score`` (float, higher is better; NaN when status is not "ok"), ``ci95`` (float,
         NaN for one seed), ``per_seed`` (tuple of floats), ``final``, ``auc`` (floats),
-        ``seconds`` (float; never feeds a decision); optionally ``curve`` ([(step, score),
-        ...], kept for ``lossforge.report``'s plots). It must be a deterministic function of
+        ``seconds`` (float: the call's wall time, which the objectives it scored together
+        share, so sum one per call, not one per result; never feeds a decision); optionally
+        ``curve`` ([(step, score), ...], kept for ``lossforge.report``'s plots). It must be a deterministic function of
         the objective's spec, the scenario, the budget and the seeds (the journal and resume
         rely on it), and importable by a fresh worker process.
     ``warm_up(scenario, workers=None, progress=True, log=None)`` (optional)
