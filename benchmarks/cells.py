@@ -234,8 +234,6 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
 
     out.parent.mkdir(parents=True, exist_ok=True)
     started_with = set(row_keys(out))
-    ledger.record("baselines", command=command, scenario=list(scenarios), seeds=list(seeds),
-                  budget=budget, purpose=f"draws {list(draws)} -> {out}")
 
     def todo_in(done: set, name: str, draw, seed: int) -> tuple[list[Config], list[str]]:
         """(configs, fixed policies) of one cell that ``done`` does not have yet."""
@@ -251,6 +249,9 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
     progress = Progress(planned)
     print(f"{out}: rows in the file {len(started_with)}, to run {len(progress.pending)}"
           + _eta_from_file(out, len(progress.pending)), flush=True)
+    if progress.pending:  # a re-run with nothing left to train looks at no data: no entry
+        ledger.record("baselines", command=command, scenario=list(scenarios), seeds=list(seeds),
+                      budget=budget, purpose=f"draws {list(draws)} -> {out}")
 
     def jobs_left() -> list[Job]:
         """Every job the file still lacks, in order: cell by cell, a cell's fixed policies

@@ -119,9 +119,13 @@ def test_an_llm_scenario_runs_through_run_cells_with_the_fixed_rows(tiny_bed, tm
     assert cells.fitness_of(name) is F and cells.LLM_FIXED == F.FIXED
     (cfg,) = cells.configs_from_losses("dpo:lr=3e-05", scen, role="baseline", baseline="dpo")
     out = tmp_path / "llm.jsonl"
+    book = tmp_path / "ledger.jsonl"
+    monkeypatch.setenv("LOSSFORGE_LEDGER", str(book))
     cells.run_cells(out, {name: scen}, {name: [cfg]}, draws=(1,), seeds=[0], budget="quick",
                     workers=1, fixed=True, command="test", quiet=True)
     rows = [json.loads(x) for x in out.read_text().splitlines()]
+    (entry,) = [json.loads(x) for x in book.read_text().splitlines()]
+    assert entry["kind"] == "baselines" and entry["scenario"] == [name] and entry["seeds"] == [0]
     assert [r["loss"] for r in rows] == ["reference (SFT base)", "dpo[lr=3e-05]"]
     assert all(r["status"] == "ok" and r["draw"] == 1 and r["dataset_seed"] == 1000
                for r in rows)
@@ -153,6 +157,8 @@ def test_an_llm_scenario_runs_through_run_cells_with_the_fixed_rows(tiny_bed, tm
     cells.run_cells(out, {name: scen}, {name: [cfg]}, draws=(1,), seeds=[0], budget="quick",
                     workers=1, fixed=True, command="test", quiet=True)
     assert tiny_bed == [] and len(out.read_text().splitlines()) == 2
+    # ... and a re-run that trains nothing looks at no data: no second ledger entry
+    assert len(book.read_text().splitlines()) == 1
     # the same fields as a MuJoCo row of the same kind: MuJoCo's fitness replaced by a stand-in
     # that returns what bench.fitness returns (Fitness with a curve) without the minute of
     # dataset and BC building; the rows are what run_cells makes of them
