@@ -349,9 +349,19 @@ def specs_cmd(args) -> None:
             print(f"{spec.name}-{o.ablation}: {word}: {o.note}")
             continue
         path = out_dir / f"{o.spec.name}.json"
+        written.append((o.spec.name, path))
+        if path.exists():
+            # written before (this step in an earlier session, or the arm of another test bed):
+            # kept byte for byte, since a sweep's identity covers its spec files' bytes and
+            # rewriting one (even its command line) would orphan the rows tuned on it
+            if not same_loss(load_spec(path), o.spec):
+                raise ConfigError(f"{path}: exists and holds another loss than "
+                                  f"{spec.name}'s {o.ablation} ablation; remove it by hand only "
+                                  "if no sweep names it")
+            print(f"{o.spec.name}: {o.note} -> {path} (kept: written before, the same loss)")
+            continue
         atomic_write_json(path, {"spec": o.spec.to_json(), "ablation": o.ablation,
                                  "of": spec.name, "source": str(args.spec), "command": command})
-        written.append((o.spec.name, path))
         print(f"{o.spec.name}: {o.note} -> {path}")
     if not written:
         print(f"note: no ablation of {spec.name} differs from it: nothing written")

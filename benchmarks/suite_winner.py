@@ -14,7 +14,8 @@ Writes (refusing to overwrite either; both or neither):
 - ``benchmarks/results/winners/<loss id>.json``: the winner's spec with its run, full-rung score
   and the rule, in the layout of the other winner files (``cells.load_spec_file`` reads it).
   When the winner is one of the declared candidates (the search found it again), its file stays
-  as it is, after a check that it holds the same loss;
+  as it is, after a check that it holds the same loss (``ablate.same_loss``: the same formulas,
+  whatever their text);
 - the sweep file: the winner first, then the other declared candidates (lf-69d0421b,
   lf-9ccbeb81, lf-cf853722), each tuned on its learning rate only, with
   ``benchmarks/sweeps/v2.toml``'s learning rates and halving, so a candidate chooses from what
@@ -35,9 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
+from ablate import same_loss  # noqa: E402
 from tuning import read_sweep  # noqa: E402
 
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
+from lossforge.objectives.mpo import MPOSpec  # noqa: E402
 from lossforge.runfiles import read_checked, read_json  # noqa: E402
 from lossforge.search.rundir import raced_out  # noqa: E402
 
@@ -114,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         if not new_spec:   # the search found a declared candidate again: it keeps its file
             spec_rel = f"{WINNERS}/{name}.json"
             declared = json.loads((ROOT / spec_rel).read_text())["spec"]
-            same = {k: v for k, v in declared.items() if k != "description"} == \
-                {k: v for k, v in row["spec"].items() if k != "description"}
-            if not same:
+            # the same loss, not the same text: the search writes DPO's link as softplus(-D)
+            # (its link grammar has no logsigmoid) where the declared file says -logsigmoid(D)
+            if not same_loss(MPOSpec.from_json(declared), MPOSpec.from_json(row["spec"])):
                 raise ConfigError(f"{name}: the winner has the name of a declared candidate but "
                                   f"another spec than {spec_rel}; compare them by hand")
         elif spec_file.exists():

@@ -184,7 +184,7 @@ def test_an_ablation_that_fails_the_checks_is_reported_with_the_reason_not_writt
     assert not (out_dir / "bad-no-t.json").exists() and (out_dir / "bad-dpo-link.json").exists()
 
 
-def test_the_sweep_is_one_baselines_reads_with_every_arm_on_the_same_rates(tmp_path):
+def test_the_sweep_is_one_baselines_reads_with_every_arm_on_the_same_rates(tmp_path, capsys):
     sweep = tmp_path / "abl.toml"
     src = WINNERS / "lf-69d0421b.json"
     _ablate().main(["specs", str(src), "--out-dir", str(tmp_path), "--sweep-out", str(sweep),
@@ -197,10 +197,25 @@ def test_the_sweep_is_one_baselines_reads_with_every_arm_on_the_same_rates(tmp_p
     assert decl.specs["lf-69d0421b"] == "benchmarks/results/winners/lf-69d0421b.json"
     assert (decl.specs["lf-69d0421b-no-preference"]
             == str(tmp_path / "lf-69d0421b-no-preference.json"))
+    arm = tmp_path / "lf-69d0421b-no-preference.json"
+    before = arm.read_bytes()
     _ablate().main(["specs", str(src), "--out-dir", str(tmp_path), "--sweep-out", str(sweep),
                     "--lr", "1e-5", "--without-full"])
     decl = _benchmark("tuning").read_sweep(sweep)
     assert sorted(decl.grid) == sorted(names[1:]) and decl.keep is None
+    # an arm written before is kept byte for byte (a sweep's sha covers its specs' bytes, and
+    # the second call's command line differs), and a file of the arm's name that holds another
+    # loss is refused, not overwritten
+    assert arm.read_bytes() == before
+    other = json.loads(before)
+    other["spec"]["imitation"] = "-l/2"
+    arm.write_text(json.dumps(other))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        _ablate().main(["specs", str(src), "--out-dir", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "holds another loss than lf-69d0421b's no-preference" in capsys.readouterr().err
+    assert json.loads(arm.read_text()) == other
 
 
 # --------------------------------------------------------------------------------------------

@@ -93,12 +93,20 @@ def test_the_winner_joins_the_declared_candidates_with_v2s_rates(tmp_path):
     assert again.returncode == 2 and "exists (the winner is named once)" in again.stderr
 
 
-def test_a_winner_that_is_a_declared_candidate_keeps_its_file_and_is_listed_once(tmp_path):
-    """The search may find exp(p) (lf-cf853722) again: the sweep lists it once, first, and its
-    committed spec is left as it is."""
+@pytest.mark.parametrize("as_found", [
+    {},
+    # as the suite search writes it: its link grammar has no logsigmoid, so DPO's link comes out
+    # as softplus(-D), the same function; "no imitation" as the formula 0
+    {"link": "softplus(-D)", "imitation": "0", "description": "found by the suite search"}])
+def test_a_winner_that_is_a_declared_candidate_keeps_its_file_and_is_listed_once(tmp_path,
+                                                                                 as_found):
+    """The search may find exp(p) (lf-cf853722) again, in its own words: the sweep lists it
+    once, first, and its committed spec is left as it is."""
     declared = REPO / "benchmarks/results/winners/lf-cf853722.json"
     before = declared.read_bytes()
-    rows = [_row("lf-cf853722", 4.0), _row("lf-aaaa0002", 3.0)]
+    found = _row("lf-cf853722", 4.0)
+    found["spec"] = dict(found["spec"], **as_found)
+    rows = [found, _row("lf-aaaa0002", 3.0)]
     proc = subprocess.run([sys.executable, SCRIPT, str(_run(tmp_path, rows)), "--sweep",
                            str(tmp_path / "cand.toml")], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
