@@ -16,13 +16,14 @@
 #                          scenario (+ edges)
 #   confirm-train [S ...]  draws 1-5 x seeds 0-2: tuned baselines, fixed rows, candidates
 #                          -> confirm-v2-train.jsonl
-#   ablate [S ...]         the winner's slots ablated (issue 19): arms tuned, then confirmed
-#                          beside confirm-train's rows
 #   test-tune [S ...]      test suite: the shortlist, the shortcut's and the candidates'
 #                          sweeps
 #   test-confirm [S ...]   test suite: draws 1-5 -> confirm-v2-test.jsonl
-#   headline               per suite: the field's table (which scenarios discriminate), then
-#                          each candidate against it
+#   ablate [S ...]         the winner's slots ablated (issue 19): arms tuned, then confirmed
+#                          beside confirm-train's rows
+#   headline               per suite (test first: the claim): the field's table (which
+#                          scenarios discriminate), then each candidate against it; one
+#                          refusal does not keep the other tables from being written
 #   all                    every step above in order, each resuming; stops at the first that
 #                          refuses (run it as WORKERS=2 ... all: one job on both cores)
 #   es-vs-gp               GP vs ES, same slots, equal evaluations (issue 19; done)
@@ -205,20 +206,24 @@ case "$step" in
     # on the suite mean (headline.py)
     have "$CAND" || refuse "headline: no candidates' sweep (run: $0 candidates)"
     cands=$(python benchmarks/tomlq.py "$CAND" candidates --keys)
-    for suite in train test; do
+    failed=()
+    for suite in test train; do   # the test suite first: the claim is judged there
       [ -e "$R/confirm-v2-$suite.confirm.json" ] ||
         { echo "headline: no $suite confirmation yet" >&2; continue; }
       run python benchmarks/field_v2.py "$R/confirm-v2-$suite.confirm.json" \
-          --suite "benchmarks/suites/$suite.toml" --out "$R/field-v2-$suite.md"
+          --suite "benchmarks/suites/$suite.toml" --out "$R/field-v2-$suite.md" ||
+        failed+=("field-v2-$suite")
       for c in $cands; do
         run python benchmarks/headline.py "$R/confirm-v2-$suite.confirm.json" --candidate "$c" \
-            --suite "benchmarks/suites/$suite.toml" --out "$R/headline-v2-$suite-$c.md"
+            --suite "benchmarks/suites/$suite.toml" --out "$R/headline-v2-$suite-$c.md" ||
+          failed+=("headline-v2-$suite-$c")
       done
-    done ;;
+    done
+    [ ${#failed[@]} -eq 0 ] || refuse "headline: not written (see above): ${failed[*]}" ;;
   all)
     # one job for the rest of the plan: finished steps pass in seconds (their rows are there)
-    for st in sweep shortlist audit reference search candidates confirm-train ablate \
-              test-tune test-confirm headline; do
+    for st in sweep shortlist audit reference search candidates confirm-train test-tune \
+              test-confirm ablate headline; do
       echo "== $st" >&2
       bash "$PWD/benchmarks/v2_mujoco.sh" "$st"
     done ;;

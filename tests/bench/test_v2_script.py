@@ -28,6 +28,8 @@ FAKE = """#!/bin/bash
 if [ "$(basename -- "$1")" = tomlq.py ]; then exec "{python}" "$@"; fi
 echo "$*" >> "{log}"
 echo "$LOSSFORGE_LEDGER" > "{log}.ledger"
+# FAKE_FAIL: a command that holds this text refuses, as a real script does (exit 2)
+if [ -n "${{FAKE_FAIL:-}}" ] && [[ "$*" == *"$FAKE_FAIL"* ]]; then exit 2; fi
 out_of() {{ while [ $# -gt 0 ]; do [ "$1" = "$2" ] && echo "$3"; shift; done; }}
 arg() {{ local want=$1; shift; while [ $# -gt 1 ]; do [ "$1" = "$want" ] && echo "$2"; shift; done; }}
 # what the real commands write and the scripts look for: extend its --out (when a pick is on an
@@ -298,6 +300,16 @@ def test_test_suite_steps_need_the_shortlist_and_the_candidates_then_never_exten
         f"benchmarks/headline.py benchmarks/results/confirm-v2-test.confirm.json --candidate {c} "
         f"--suite benchmarks/suites/test.toml --out benchmarks/results/headline-v2-test-{c}.md"
         for c in ("lf-w", "lf-9ccbeb81")]
+    # both suites, the test suite first (the claim); a table that refuses (the winner's, here)
+    # does not keep the others from being written, and the step then fails naming it
+    (root / "benchmarks" / "results" / "confirm-v2-train.confirm.json").write_text("{}")
+    r = _run(root, {**env, "FAKE_FAIL": "--candidate lf-w "}, "headline")
+    assert r.returncode != 0
+    assert ("headline: not written (see above): headline-v2-test-lf-w headline-v2-train-lf-w"
+            in r.stderr)
+    assert [c.split()[-1].split("/")[-1] for c in _steps(log)] == [
+        "field-v2-test.md", "headline-v2-test-lf-w.md", "headline-v2-test-lf-9ccbeb81.md",
+        "field-v2-train.md", "headline-v2-train-lf-w.md", "headline-v2-train-lf-9ccbeb81.md"]
 
 
 def test_ablate_tunes_the_winners_arms_as_the_winner_and_confirms_them_beside_it(tmp_path):
@@ -342,7 +354,7 @@ def test_all_runs_every_step_in_the_plans_order_and_resumes(tmp_path):
     assert r.returncode == 0, r.stderr
     steps = [ln[3:] for ln in r.stderr.splitlines() if ln.startswith("== ")]
     assert steps == ["sweep", "shortlist", "audit", "reference", "search", "candidates",
-                     "confirm-train", "ablate", "test-tune", "test-confirm", "headline"]
+                     "confirm-train", "test-tune", "test-confirm", "ablate", "headline"]
     assert "headline: no train confirmation yet" in r.stderr
     tools = [c.split()[0].split("/")[-1] + " " + c.split()[1] for c in _steps(log)]
     firsts = [t for i, t in enumerate(tools) if t not in tools[:i]]   # each tool's first call
