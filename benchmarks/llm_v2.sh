@@ -9,7 +9,9 @@
 #   transfer [VARIANT ...] the MuJoCo suite search's winner (the first candidate of
 #                          benchmarks/sweeps/v2-candidates.toml): its rate tuned per cell as every
 #                          row there was, then confirmed beside them (default: every variant)
-#   headline               the winner against the field, per variant across the tasks
+#   headline               per variant, across the declared tasks (reverse, sort, add; not
+#                          TASKS): the winner against the field (the claim), then each
+#                          candidate every cell declared (re-judged), each its own Holm family
 #
 # Mixed quality was tuned with the edge extension and confirmed with the merged picks on draws
 # 17-24 (llm-v2-mixed-quality.md); the other variants without extension, on draws 1-8. The
@@ -21,6 +23,8 @@ R=${RESULTS:-benchmarks/results}
 source benchmarks/sweep_lib.sh
 read -ra TASKS <<< "${TASKS:-reverse sort add}"
 VARIANTS=(mixed-quality clean noisy-0.2 length-controlled verbose-wrong)
+# the tasks a headline's Holm family spans, as declared (llm-v2-mixed-quality.md): never fewer
+HEADLINE_TASKS=(reverse sort add)
 CAND=benchmarks/sweeps/v2-candidates.toml
 TRANSFER=benchmarks/sweeps/llm-v2-transfer.toml
 
@@ -63,14 +67,19 @@ case "$step" in
     if ! have "$TRANSFER"; then
       lrs=$(python benchmarks/tomlq.py benchmarks/sweeps/llm-v2.toml lr --sep ", ")
       k=$(python benchmarks/tomlq.py benchmarks/sweeps/llm-v2.toml halving.keep)
+      spec=$(python benchmarks/tomlq.py "$CAND" "candidates.$w.spec")
+      # written whole or not at all: a file cut short by a kill could still read as a sweep
       printf '%s\n' "# The MuJoCo suite search's winner on the LLM bed (issue 22), written" \
         "# once by benchmarks/llm_v2.sh transfer: its rate is its only knob, from" \
         "# llm-v2.toml's rates with its halving, as every row of the cells was tuned." \
         "description = \"LLM v2 transfer of the MuJoCo suite winner $w\"" "lr = [$lrs]" "" \
-        "[candidates.$w]" "spec = \"benchmarks/results/winners/$w.json\"" "" \
-        "[halving]" "keep = $k" > "$TRANSFER"
+        "[candidates.$w]" "spec = \"$spec\"" "" \
+        "[halving]" "keep = $k" > "$TRANSFER.tmp"
+      mv "$TRANSFER.tmp" "$TRANSFER"
       have "$TRANSFER"    # (copied to R's checkout)
     fi
+    [ "$(python benchmarks/tomlq.py "$TRANSFER" candidates --keys)" = "$w" ] ||
+      refuse "transfer: $TRANSFER transfers another loss than $CAND's winner $w"
     for v in "${@:-${VARIANTS[@]}}"; do
       for t in "${TASKS[@]}"; do
         read -r base out draws <<< "$(cell "$t" "$v")"
@@ -92,16 +101,26 @@ case "$step" in
     have "$CAND" || refuse "headline: no MuJoCo suite winner yet (v2_mujoco.sh candidates)"
     w=$(first_candidate "$CAND")
     declared "$w" || have "$TRANSFER" || refuse "headline: no transfer yet (run: $0 transfer)"
+    # the winner first, then every candidate the cells declared (once each)
+    cands=$( { echo "$w"; python benchmarks/tomlq.py benchmarks/sweeps/llm-v2.toml candidates \
+               --keys | tr ' ' '\n'; } | awk 'NF && !seen[$0]++')
+    failed=()
     for v in "${VARIANTS[@]}"; do
-      reports=()
-      for t in "${TASKS[@]}"; do
+      reports=(); absent=()
+      for t in "${HEADLINE_TASKS[@]}"; do
         read -r _ out _ <<< "$(cell "$t" "$v")"
-        [ ! -e "${out%.jsonl}.confirm.json" ] || reports+=("${out%.jsonl}.confirm.json")
+        if [ -e "${out%.jsonl}.confirm.json" ]; then reports+=("${out%.jsonl}.confirm.json")
+        else absent+=("$t"); fi
       done
-      [ ${#reports[@]} -gt 0 ] || { echo "headline: $v: no confirmation yet" >&2; continue; }
-      run python benchmarks/headline.py "${reports[@]}" --candidate "$w" \
-          --out "$R/llm-v2-transfer-$w-$v.md"
-    done ;;
+      if [ ${#absent[@]} -gt 0 ]; then   # a smaller family would be another claim: none
+        echo "headline: $v: no confirmation of ${absent[*]} yet" >&2; failed+=("$v"); continue
+      fi
+      for c in $cands; do   # one refused table does not keep the others from being written
+        run python benchmarks/headline.py "${reports[@]}" --candidate "$c" \
+            --out "$R/llm-v2-headline-$c-$v.md" || failed+=("llm-v2-headline-$c-$v")
+      done
+    done
+    [ ${#failed[@]} -eq 0 ] || refuse "headline: not written (see above): ${failed[*]}" ;;
   *)
     sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2
     exit 2 ;;

@@ -393,10 +393,24 @@ def test_llm_transfer_tunes_the_winner_per_cell_as_that_cells_rows_were(tmp_path
     r = _run(root, env, "transfer", script="llm_v2.sh")
     assert r.returncode == 0 and "lf-cf853722 is a declared candidate" in r.stderr
     assert not log.exists()
+    # its headline spans the three declared tasks whatever TASKS says: with one task's report
+    # there is no table (a smaller Holm family would be another claim)
     (res / "confirm-llm-v2-merged-reverse-mixed-quality-d17.confirm.json").write_text("{}")
-    assert _run(root, env, "headline", script="llm_v2.sh").returncode == 0
-    assert _steps(log)[0].endswith("--candidate lf-cf853722 --out benchmarks/results/"
-                                   "llm-v2-transfer-lf-cf853722-mixed-quality.md")
+    r = _run(root, env, "headline", script="llm_v2.sh")
+    assert r.returncode != 0 and "mixed-quality: no confirmation of sort add yet" in r.stderr
+    assert not log.exists()
+    for t in ("sort", "add"):
+        (res / f"confirm-llm-v2-merged-{t}-mixed-quality-d17.confirm.json").write_text("{}")
+    r = _run(root, env, "headline", script="llm_v2.sh")
+    # the other variants have no confirmation here: named, and the step fails at its end
+    assert r.returncode != 0 and "clean: no confirmation of reverse sort add yet" in r.stderr
+    reports = " ".join(f"benchmarks/results/confirm-llm-v2-merged-{t}-mixed-quality-d17"
+                       ".confirm.json" for t in ("reverse", "sort", "add"))
+    # the winner (a declared candidate here) once, then the other declared candidates
+    assert _steps(log) == [
+        f"benchmarks/headline.py {reports} --candidate {c} --out benchmarks/results/"
+        f"llm-v2-headline-{c}-mixed-quality.md"
+        for c in ("lf-cf853722", "lf-69d0421b", "lf-9ccbeb81", "lf-0fdc3456")]
     _candidates_file(root)
     r = _run(root, env, "transfer", "mixed-quality", "clean", script="llm_v2.sh")
     assert r.returncode != 0 and "reverse/mixed-quality has no tuned rows" in r.stderr
@@ -424,11 +438,16 @@ def test_llm_transfer_tunes_the_winner_per_cell_as_that_cells_rows_were(tmp_path
                         "reverse-clean.tuned.json --tuned benchmarks/results/sweep-llm-v2-"
                         "transfer-reverse-clean.tuned.json --workers 1 --out "
                         "benchmarks/results/confirm-llm-v2-reverse-clean.jsonl")
-    assert _run(root, env, "headline", script="llm_v2.sh").returncode == 0
-    assert _steps(log) == [
-        "benchmarks/headline.py benchmarks/results/confirm-llm-v2-merged-reverse-mixed-quality-"
-        "d17.confirm.json --candidate lf-w --out benchmarks/results/llm-v2-transfer-lf-w-"
-        "mixed-quality.md"]
+    r = _run(root, env, "headline", script="llm_v2.sh")
+    assert "headline: not written (see above): clean noisy-0.2" in r.stderr
+    assert [c.split()[-1].split("/")[-1] for c in _steps(log)] == [
+        f"llm-v2-headline-{c}-mixed-quality.md"
+        for c in ("lf-w", "lf-69d0421b", "lf-9ccbeb81", "lf-0fdc3456", "lf-cf853722")]
+    # a transfer file of another loss than the candidates file's winner is refused
+    (sweeps / "v2-candidates.toml").write_text('[candidates.lf-v]\nspec = "x"\n')
+    r = _run(root, env, "transfer", "clean", script="llm_v2.sh")
+    assert r.returncode != 0 and "transfers another loss than" in r.stderr
+    assert not log.exists()
 
 
 def test_llm_cells_sweep_tune_and_confirm_each_task_of_a_variant(tmp_path):
