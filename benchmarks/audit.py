@@ -72,11 +72,8 @@ def main(argv: list[str]) -> int:
             "budget": args.budget, "seeds": seeds and list(seeds), "metric": args.metric,
             "losses": [s.strip() for s in args.losses.split(",") if s.strip()]}
         earlier = _earlier_audits(out.with_suffix(".json"))
-        ledger.record_script("audit", "benchmarks/audit.py", argv,
-                             scenario=[s.name for s in scenarios], seeds=seeds,
-                             budget=args.budget, purpose="shortcut audit: label statistics"
-                             + (f" and shortcut baselines at {args.budget}" if args.budget
-                                else " only (no loss trained)"))
+        recorded = False   # a ledger entry once something is audited (reused audits look at
+        #                    no data again)
         audits, skipped = [], {}
         for scen in scenarios:
             cached = audit.dataset_cache_file(scen)
@@ -90,6 +87,14 @@ def main(argv: list[str]) -> int:
                 print(f"{scen.name}: skipped, {skipped[scen.name]} (--build builds it)",
                       flush=True)
             else:
+                if not recorded:
+                    ledger.record_script(
+                        "audit", "benchmarks/audit.py", argv,
+                        scenario=[s.name for s in scenarios], seeds=seeds, budget=args.budget,
+                        purpose="shortcut audit: label statistics"
+                        + (f" and shortcut baselines at {args.budget}" if args.budget
+                           else " only (no loss trained)"))
+                    recorded = True
                 audits.append(_audit_one(scen, cached.stem, settings, args.workers))
             _write(out, audits, command, skipped)
     except LossforgeError as exc:

@@ -28,6 +28,10 @@ def _fit(f: dict | None) -> str:
         return "-"
     if f.get("status") != "ok" or f.get("score") is None:
         return f"failed ({f.get('status')})"
+    suite = f.get("suite")
+    if suite:   # a suite score: -100 x the aggregate regret over the units it saw, no CI
+        raced = ", raced out" if suite.get("raced_out") else ""
+        return f"{f['score']:.1f} ({suite.get('units')}/{suite.get('of_units')} units{raced})"
     ci = f"±{f['ci95']:.1f}" if f.get("ci95") is not None else "(1 seed)"
     return f"{f['score']:.1f} {ci}"
 

@@ -182,14 +182,18 @@ def test_audit_cli_on_quick(tmp_path):
 
     # run again (as after a kill): the scenario is taken from the JSON, nothing trains, the
     # numbers are the same; other settings (labels only) audit it afresh, without shortcuts
+    booked = {**os.environ, "LOSSFORGE_LEDGER": str(ledger)}
     again = subprocess.run([sys.executable, SCRIPT, "quick", "--budget", "quick", "--workers",
                             "1", "--out", str(out)], check=True, capture_output=True,
-                           text=True, timeout=120)
+                           text=True, timeout=120, env=booked)
     assert "quick: taken from" in again.stdout and "shortcut baselines" not in again.stdout
     assert json.loads(out.with_suffix(".json").read_text())["audits"] == report["audits"]
+    assert len(ledger.read_text().splitlines()) == 1   # it looked at no data: no entry
     labels = subprocess.run([sys.executable, SCRIPT, "quick", "--out", str(out)], check=True,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, env=booked)
     assert "taken from" not in labels.stdout
+    assert json.loads(ledger.read_text().splitlines()[-1])["purpose"].endswith(
+        "label statistics only (no loss trained)")
     (b,) = json.loads(out.with_suffix(".json").read_text())["audits"]
     assert "shortcuts" not in b and b["p_chosen_longer"] == a["p_chosen_longer"]
     # a file that is not this script's audit is refused, not overwritten

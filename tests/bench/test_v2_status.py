@@ -50,7 +50,8 @@ def test_status_reads_rows_markers_and_declared_counts(tmp_path):
     assert "reverse not started; sort confirmed; add not started" in llm["mixed-quality"]
     assert "sort confirmed" in llm["clean"] and "sort confirmed" not in llm["noisy-0.2"]
     # the search: its generation from the hall of fame, its evaluations and core time from the
-    # journal (two units of 5400 s and 1800 s: 2.0 core-h; a torn line is not counted)
+    # journal: two calls of 5400 s and 1800 s, the first of which trained two losses at once
+    # (one wall time, shared: counted once), so 2.0 core-h; a torn line is not counted
     from lossforge.search.journal import Journal
 
     run = tmp_path / "v2-suite-search" / "20261205-101500-suite-train-s0"
@@ -60,9 +61,26 @@ def test_status_reads_rows_markers_and_declared_counts(tmp_path):
     (run / "hall_of_fame.json").write_text(json.dumps({"generation": 3}))
     journal = Journal(run)
     journal.add("a", {"status": "ok", "score": 1.0, "seconds": 5400.0})
+    journal.add("a2", {"status": "ok", "score": 1.5, "seconds": 5400.0})
     journal.add("b", {"status": "ok", "score": 2.0, "seconds": 1800.0})
     with open(run / "evaluations.jsonl", "a") as fh:
         fh.write('{"key": "c", "fitness": {"seconds": 99')
     out = subprocess.run([sys.executable, str(REPO / "benchmarks/v2_status.py"), "--results",
                           str(res)], capture_output=True, text=True, check=True).stdout
-    assert f"search: {run}: generation 3 of 8; 2 unit evaluations, 2.0 core-h" in out
+    assert f"search: {run}: generation 3 of 8; 3 unit evaluations, 2.0 core-h" in out
+
+
+def test_a_search_score_says_what_it_rests_on():
+    """record_search.py's table cell: a suite score (no CI: an aggregate regret) names the units
+    it rests on and whether racing dropped it; a single-scenario score its CI or its one seed."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import record_search
+
+    suite = {"units": 35, "of_units": 35, "raced_out": False}
+    assert record_search._fit({"status": "ok", "score": -12.345, "ci95": None,
+                               "suite": suite}) == "-12.3 (35/35 units)"
+    assert record_search._fit({"status": "ok", "score": -40.0, "ci95": None, "suite": dict(
+        suite, units=7, raced_out=True)}) == "-40.0 (7/35 units, raced out)"
+    assert record_search._fit({"status": "ok", "score": 3.0, "ci95": None}) == "3.0 (1 seed)"
+    assert record_search._fit({"status": "ok", "score": 3.0, "ci95": 0.45}) == "3.0 ±0.5"
+    assert record_search._fit({"status": "nan loss", "score": None}) == "failed (nan loss)"
