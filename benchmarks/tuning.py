@@ -534,9 +534,16 @@ def suite_reference(args) -> None:
     trains on the search's own units: draw 0 of each suite scenario, each rung's seeds (rows
     in ``--runs``, resumable). Per rung and scenario the file holds the best baseline by mean
     score, its score on every seed (so the search's regret stays paired per seed) and the
-    reference's score: ``python -m lossforge.search --suite ... --suite-baselines FILE``."""
+    reference's score: ``python -m lossforge.search --suite ... --suite-baselines FILE``.
+
+    Written once: a search reads the file again whenever it resumes, so an existing one is kept
+    as it is (the reference policy's score is evaluated afresh here, and another machine gives
+    other digits: a rewrite would change a running search's regrets between its sessions)."""
     from lossforge.search import suite_fitness as sf
 
+    if Path(args.out).exists():
+        print(f"{args.out}: exists, kept (a search reads it; remove it by hand to redo it)")
+        return
     frozen = read_tuned(list(args.tuned))
     suite_name, members = sf.load(args.suite)
     gap = [m.name for m in members if m.name not in frozen["scenarios"]]

@@ -100,6 +100,12 @@ def test_the_best_tuned_baseline_per_rung_and_scenario_with_its_seeds(tmp_path, 
     calls.clear()
     tuning.suite_reference(args)
     assert calls == [] and json.loads(Path(args.out).read_text()) == got
+    # written once: where the reference now scores otherwise (another machine), the file a
+    # search reads at each resume is kept byte for byte
+    before = Path(args.out).read_bytes()
+    monkeypatch.setattr(sf, "reference_score", lambda fit, path, rung, metric: 3.0)
+    tuning.suite_reference(args)
+    assert Path(args.out).read_bytes() == before
 
     # --suite-baselines reads it back with the regret paired per seed:
     # clean, screen, seed 1: (20 - 12) / max(15 - 2, 1) = 8 / 13
