@@ -346,7 +346,8 @@ def test_ablate_tunes_the_winners_arms_as_the_winner_and_confirms_them_beside_it
 
 def test_all_runs_every_step_in_the_plans_order_and_resumes(tmp_path):
     """In an empty checkout, with the stand-in python writing what the scripts check for, `all`
-    issues every step's commands in the plan's order and ends (headline finds no confirmation
+    issues every step's commands in the plan's order (the test suite's steps and headline
+    before confirm-train and ablate: Session 19) and ends (headline finds no confirmation
     report: the stand-in writes none). Run again, it trains nothing new: the declared files are
     there, so no shortlist, winner, ablation or extension is written a second time."""
     root, log, env = _tree(tmp_path)
@@ -354,7 +355,8 @@ def test_all_runs_every_step_in_the_plans_order_and_resumes(tmp_path):
     assert r.returncode == 0, r.stderr
     steps = [ln[3:] for ln in r.stderr.splitlines() if ln.startswith("== ")]
     assert steps == ["sweep", "shortlist", "audit", "reference", "search", "candidates",
-                     "confirm-train", "test-tune", "test-confirm", "ablate", "headline"]
+                     "test-tune", "test-confirm", "headline", "confirm-train", "ablate",
+                     "headline"]
     assert "headline: no train confirmation yet" in r.stderr
     tools = [c.split()[0].split("/")[-1] + " " + c.split()[1] for c in _steps(log)]
     firsts = [t for i, t in enumerate(tools) if t not in tools[:i]]   # each tool's first call
