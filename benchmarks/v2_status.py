@@ -130,10 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"v2-cand-merged-{s}", cand))
     else:
         add("candidates: not yet (the search names the winner)")
-    for what, f in (("confirm-train (and ablate)", "confirm-v2-train.jsonl"),
-                    ("test-confirm", "confirm-v2-test.jsonl")):
-        n, h = rows_of(res / f)
-        add(f"{what}: {n} rows, {h:.1f} job-h", h)
+    # in the order `v2_mujoco.sh all` runs them (v2-plan.md, Session 19: the test suite first)
     test = load_suite("test").scenarios   # the shortlist's, the shortcut's, the candidates'
     test_rows = {s: [rows_of(res / f"sweep-v2-{p}-{s}.jsonl") for p in ("test", "short", "cand")]
                  for s in test}
@@ -141,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     add(f"test-tune: {len(begun)} of {len(test)} scenario(s) begun, "
         f"{sum(n for r in test_rows.values() for n, _ in r)} rows",
         sum(h for r in test_rows.values() for _, h in r))
+    for what, f in (("test-confirm", "confirm-v2-test.jsonl"),
+                    ("confirm-train (and ablate)", "confirm-v2-train.jsonl")):
+        n, h = rows_of(res / f)
+        add(f"{what}: {n} rows, {h:.1f} job-h", h)
     heads = sorted(p.name for p in res.glob("headline-v2-*.md"))
     add(f"headline: {', '.join(heads) or 'not yet'}")
     add("LLM cells (benchmarks/llm_v2.sh; mixed quality: merged picks, draws 17-24):")
