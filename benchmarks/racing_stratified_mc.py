@@ -10,7 +10,10 @@ within-scenario one for losses of different kinds (1-1.7 times for similar ones)
 stratified bound (Cochran's stratified variance, Welch-Satterthwaite degrees of freedom) would
 drop such losses a stage earlier and could lift racing past issue 19's 4x.
 
-This script measures whether that bound keeps its stated error. It builds finite populations
+``--run DIR`` records that ratio (pooled over within-scenario variance of the weighted paired
+regret differences) for every pair of a suite search's hall of fame scored on two or more
+rounds of a rung. This script then measures whether the stratified bound keeps its stated
+error. It builds finite populations
 of 7 scenarios x 5 seeds whose mean difference is exactly 0 (a loss tied with its rival must
 not be dropped), with a large spread between scenarios and three patterns of within-scenario
 noise, samples r seeds of every scenario (whole rounds), and counts how often each bound
@@ -21,7 +24,6 @@ Results: benchmarks/results/racing_stratified_mc.json.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -31,6 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lossforge.io import atomic_write_json  # noqa: E402
 from lossforge.search.suite_fitness import dominated, t_quantile  # noqa: E402
 
 S, K = 7, 5
@@ -66,12 +69,57 @@ def error_rates(noise: list[float], r: int, delta: float, trials: int,
     return {k: v / trials for k, v in wrong.items()}
 
 
+def variance_ratios(run_dir: Path) -> dict:
+    """Per rung, for each pair of hall-of-fame losses with scores on the same 2+ rounds: the
+    pooled variance of x (what racing's bound uses) over the mean within-scenario variance."""
+    from lossforge.runfiles import read_checked, read_json
+    from lossforge.search import suite_fitness as sf
+
+    config = read_json(run_dir / "config.json")["config"]
+    hof, _ = read_checked(run_dir / "hall_of_fame.json")
+    _, scenarios = sf.load(config["suite"])
+    out = {"run": str(run_dir), "generation": hof["generation"]}
+    for rung in hof["ladder"]:
+        units = sf.units_of(scenarios, rung)
+        table = sf.frozen_table(config["suite_baselines"], rung, units)
+        weight, n = sf.unit_weight(scenarios, units), len(units)
+        regrets = {}
+        for row in hof["hall_of_fame"]:
+            seen = ((row.get(rung) or {}).get("suite") or {}).get("unit_scores", {})
+            regrets[row["name"]] = {u: sf.unit_regret(table, u, seen[sf.unit_name(u)])
+                                    for u in units if sf.unit_name(u) in seen}
+        pairs = []
+        names = list(regrets)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                common = [u for u in units if u in regrets[a] and u in regrets[b]]
+                by: dict = {}
+                for u in common:
+                    by.setdefault(u.scenario, []).append(
+                        n * weight(u) * (regrets[a][u] - regrets[b][u]))
+                if len(by) < len(scenarios) or min(len(v) for v in by.values()) < 2:
+                    continue
+                x = np.concatenate(list(by.values()))
+                within = float(np.mean([np.var(v, ddof=1) for v in by.values()]))
+                pairs.append({"pair": [a, b], "units": len(x),
+                              "ratio": round(float(np.var(x, ddof=1)) / within, 2)})
+        out[rung] = pairs
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--run", help="a suite search's run directory: record its variance ratios")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/racing_stratified_mc.json"))
     args = ap.parse_args(argv)
+    ratios = variance_ratios(Path(args.run)) if args.run else None
+    for rung, pairs in (ratios or {}).items():
+        if isinstance(pairs, list) and pairs:
+            r = sorted(p["ratio"] for p in pairs)
+            print(f"{rung}: pooled / within-scenario variance over {len(r)} pairs: "
+                  f"{r[0]}-{r[-1]} (median {r[len(r) // 2]})")
     rng = np.random.default_rng(args.seed)
     rows = []
     for name, noise in NOISE.items():
@@ -81,9 +129,11 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append({"noise": name, "rounds": r, "delta": delta, **got})
                 print(f"{name:20s} r={r} delta={delta}: pooled {got['pooled']:.4f}, "
                       f"stratified {got['stratified']:.4f}")
-    command = "python benchmarks/racing_stratified_mc.py " + " ".join(argv or sys.argv[1:])
-    Path(args.out).write_text(json.dumps({"command": command.strip(), "trials": args.trials,
-                                          "seed": args.seed, "rows": rows}, indent=1) + "\n")
+    command = "python benchmarks/racing_stratified_mc.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    atomic_write_json(Path(args.out), {"command": command.strip(), "trials": args.trials,
+                                       "seed": args.seed, "rows": rows,
+                                       "variance_ratios": ratios})
     print(f"wrote {args.out}")
     return 0
 

@@ -536,9 +536,10 @@ def suite_reference(args) -> None:
     score, its score on every seed (so the search's regret stays paired per seed) and the
     reference's score: ``python -m lossforge.search --suite ... --suite-baselines FILE``.
 
-    Written once: a search reads the file again whenever it resumes, so an existing one is kept
-    as it is (the reference policy's score is evaluated afresh here, and another machine gives
-    other digits: a rewrite would change a running search's regrets between its sessions)."""
+    Written once: an existing file is kept as it is (nothing is checked or trained). It records
+    the table a search started from, and the search's checkpoint holds a copy; the reference
+    policy's score is evaluated afresh here, and on another machine it gives other digits, so
+    a rewrite would make the committed file disagree with the table the search used."""
     from lossforge.search import suite_fitness as sf
 
     if Path(args.out).exists():

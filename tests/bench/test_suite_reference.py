@@ -100,8 +100,8 @@ def test_the_best_tuned_baseline_per_rung_and_scenario_with_its_seeds(tmp_path, 
     calls.clear()
     tuning.suite_reference(args)
     assert calls == [] and json.loads(Path(args.out).read_text()) == got
-    # written once: where the reference now scores otherwise (another machine), the file a
-    # search reads at each resume is kept byte for byte
+    # written once: where the reference now scores otherwise (another machine), the file that
+    # records the table a search started from is kept byte for byte
     before = Path(args.out).read_bytes()
     monkeypatch.setattr(sf, "reference_score", lambda fit, path, rung, metric: 3.0)
     tuning.suite_reference(args)

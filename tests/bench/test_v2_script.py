@@ -355,7 +355,7 @@ def test_all_runs_every_step_in_the_plans_order_and_resumes(tmp_path):
     assert r.returncode == 0, r.stderr
     steps = [ln[3:] for ln in r.stderr.splitlines() if ln.startswith("== ")]
     assert steps == ["sweep", "shortlist", "audit", "reference", "search", "candidates",
-                     "test-tune", "test-confirm", "headline", "confirm-train", "ablate",
+                     "test-tune", "test-confirm", "headline test", "confirm-train", "ablate",
                      "headline"]
     assert "headline: no train confirmation yet" in r.stderr
     tools = [c.split()[0].split("/")[-1] + " " + c.split()[1] for c in _steps(log)]
@@ -381,6 +381,22 @@ def test_all_runs_every_step_in_the_plans_order_and_resumes(tmp_path):
                  "ablate.py specs"):
         assert not any(t.startswith(once) for t in again), once
     assert again.count("-m lossforge.search") == 1 and "--resume" in r.stderr
+    # a session ends during confirm-train: the train suite's report then covers some of its
+    # scenarios, and its tables refuse it (here: field_v2 on it refuses). The test suite's
+    # headline, before confirm-train, reads the test suite only, and a refusal of its own
+    # does not stop the train suite's steps; only the last headline fails, at the end
+    res = root / "benchmarks" / "results"
+    for suite in ("test", "train"):
+        (res / f"confirm-v2-{suite}.confirm.json").write_text("{}")
+    r = _run(root, {**env, "FAKE_FAIL": "confirm-v2-train.confirm.json --suite"}, "all")
+    calls = _steps(log)
+    train_confirms = [c for c in calls if c.startswith("benchmarks/baselines.py confirm")
+                      and c.endswith("confirm-v2-train.jsonl")]
+    assert len(train_confirms) == 2 * len(TRAIN)     # confirm-train and ablate both ran
+    assert r.returncode != 0 and "headline: not written (see above): field-v2-train" in r.stderr
+    r = _run(root, {**env, "FAKE_FAIL": "--candidate lf-w --suite benchmarks/suites/test"}, "all")
+    assert "the test suite's headline refused (above); the train suite's steps go on" in r.stderr
+    assert sum(c.endswith("confirm-v2-train.jsonl") for c in _steps(log)) == 2 * len(TRAIN)
 
 
 def test_llm_transfer_tunes_the_winner_per_cell_as_that_cells_rows_were(tmp_path):
