@@ -253,6 +253,24 @@ def stage_one(labels: list[str], auc: dict[str, float | None], keep: int | None)
     return sorted(finite, key=lambda lb: -auc[lb])[:keep]   # sorted is stable: file order
 
 
+def failed_pick(labels: list[str], item_of: dict, tried: list[dict], stage1: dict, cells: dict,
+                scen: str, seeds: list[int], first: int, cut: list[dict]) -> dict:
+    """The pick of an item none of whose configs ran without failing on the tuning draw: the
+    config with the most runs that did not fail (on stage 2's seeds if any config reached it,
+    else on stage 1's seed), ties in grid order. Marked ``failed_on_tuning``, with no AUC or
+    final (null) and no grid edge (it is not extended)."""
+    def ok_runs(label: str) -> int:
+        on = seeds if tried else [first]
+        return sum(1 for sd in on if (r := cells.get((scen, label, sd))) is not None
+                   and r.get("status") == "ok")
+
+    pool = [t["loss"] for t in tried] or [lb for lb in labels if lb in stage1]
+    label = max(pool, key=lambda lb: (ok_runs(lb), -pool.index(lb)))
+    return {"item": item_of[label], "loss": label, "config": _knobs(label), "auc": None,
+            "final": None, "failed_on_tuning": True, "n_seeds": len(seeds), "tried": tried,
+            "cut_at_stage1": cut, "on_edge": []}
+
+
 def _sweep_cells(rows: list[dict]) -> dict[tuple, dict]:
     """(scenario, loss, seed) -> the sweep row of that run."""
     return {(r["scenario"], r["loss"], r["seed"]): r for r in rows}
@@ -421,10 +439,15 @@ def tuned(args) -> None:
                                          "cut_at_stage1": cut,
                                          "on_edge": [] if baseline in decl.listed else
                                          on_edge(best["config"], [_knobs(lb) for lb in labels])}
-                if baseline in decl.specs:   # a candidate, tuned as the baselines are
-                    picks[scen][baseline]["spec"] = decl.specs[baseline]
-            else:   # (if runs are missing, the refusal below comes first)
+            elif not absent:
+                # no config ran without failing: it is still confirmed, at a declared config
+                # (v2-plan.md, Session 19), so its failure counts in every table (no test,
+                # p = 1 in Holm's m) instead of the loss silently leaving them
+                picks[scen][baseline] = failed_pick(labels, item_of, tried, stage1[baseline],
+                                                    cells, scen, seeds, first, cut)
                 unpicked.append(f"{scen}: {baseline}")
+            if baseline in decl.specs and baseline in picks[scen]:   # a candidate, tuned as
+                picks[scen][baseline]["spec"] = decl.specs[baseline]  # the baselines are
     if absent:
         raise ConfigError(f"{path}: the sweep is not finished: {len(absent)} runs missing "
                           f"(e.g. {absent[0][0]} {absent[0][1]} seed {absent[0][2]}); run "
@@ -439,11 +462,14 @@ def tuned(args) -> None:
               "scenarios": picks, "failed_everywhere": unpicked}
     atomic_write_json(out, frozen)
     if unpicked:
-        print("no config ran without failing, so no tuned setting (left out): "
+        print("no config ran without failing, so no tuned setting; confirmed at the config "
+              "with the most runs that did not fail, where its failures count: "
               + "; ".join(unpicked))
     for scen, by in picks.items():
-        print(f"{scen}: " + ", ".join(f"{b} -> {v['loss']} (AUC {v['auc']:.1f}, final "
-                                      f"{v['final']:.1f})" for b, v in by.items()))
+        print(f"{scen}: " + ", ".join(
+            f"{b} -> {v['loss']} (failed on the tuning draw)" if v.get("failed_on_tuning") else
+            f"{b} -> {v['loss']} (AUC {v['auc']:.1f}, final {v['final']:.1f})"
+            for b, v in by.items()))
         edges = [f"{b} ({', '.join(v['on_edge'])})" for b, v in by.items() if v["on_edge"]]
         if edges:
             print(f"  picks on an edge of their grid (the optimum may lie beyond it): "
@@ -491,7 +517,9 @@ def shortlist(args) -> None:
     for _, scenarios in frozen:
         for picks in scenarios.values():
             for baseline, pick in picks.items():
-                if "spec" not in pick:
+                # a candidate has its own sweep file; a pick that failed on its tuning draw is
+                # no tuned setting to carry over
+                if "spec" not in pick and not pick.get("failed_on_tuning"):
                     chosen[baseline].update([pick["item"]] if args.take == "picks"
                                             else [t["item"] for t in pick["tried"]])
     # each baseline's picks in its grid's order, then those off the grid (edge extensions)
@@ -695,10 +723,11 @@ def merge(args) -> None:
             old = merged["scenarios"][scen].get(name)
             if old is None:
                 raise ConfigError(f"{args.extension}: {scen}: {name} has no pick in {args.base}")
-            if pick["auc"] > old["auc"]:
+            if pick["auc"] is not None and (old["auc"] is None or pick["auc"] > old["auc"]):
                 merged["scenarios"][scen][name] = {**pick, "extended_from": old["loss"]}
-                changed.append(f"{scen}: {name} {old['loss']} ({old['auc']:.1f}) -> "
-                               f"{pick['loss']} ({pick['auc']:.1f})")
+                changed.append(f"{scen}: {name} {old['loss']} ("
+                               + ("failed" if old["auc"] is None else f"{old['auc']:.1f}")
+                               + f") -> {pick['loss']} ({pick['auc']:.1f})")
     merged["merged_from"] = [args.base, args.extension]
     merged["command"] = "python benchmarks/baselines.py " + " ".join(sys.argv[1:])
     atomic_write_json(Path(args.out), merged)

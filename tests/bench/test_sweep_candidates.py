@@ -6,6 +6,7 @@ reporting draws. No training: a fake ``fitness.evaluate`` returns AUCs from a ta
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import subprocess
@@ -118,6 +119,63 @@ def test_a_candidate_is_tuned_like_a_baseline_and_confirmed_at_its_frozen_rate(
     assert (c.lr, c.fields["role"], c.fields["candidate"]) == (0.01, "candidate", "lf-test")
     assert c.objective.formula() == want
     assert by["dpo[beta=0.5,lr=0.001]"].fields["role"] == "baseline"
+
+
+def test_a_candidate_that_fails_at_every_rate_is_still_confirmed_and_counts_as_failing(
+        tmp_path, monkeypatch):
+    """v2-plan.md, Session 19: an item none of whose configs ran without failing on the tuning
+    draw is not left out of the confirmation (where it would silently leave every table), but
+    picked at the config with the most runs that did not fail, ties in grid order, marked
+    failed_on_tuning, without AUC or grid edge. Here (halving keep 1) both of the candidate's
+    rates fail on seed 100, so none reaches stage 2: it is picked at its first rate; dpo is
+    tuned as before. merge lets a finite extension pick replace it, never the reverse."""
+    tuning, confirmation = _benchmark("tuning"), _benchmark("confirmation")
+    from lossforge.bench import fitness
+
+    class Failing(_Trainer):
+        def __call__(self, objs, scen, budget, **k):
+            out = super().__call__(objs, scen, budget, **k)
+            return [dataclasses.replace(f, status="non-finite loss", score=NAN)
+                    if f.name.startswith("lf-test") else f for f in out]
+
+    sweep = _files(tmp_path)
+    monkeypatch.setattr(fitness, "evaluate", Failing())
+    monkeypatch.setattr(sys, "argv", ["baselines.py", "sweep"])
+    out = tmp_path / "sweep.jsonl"
+    tuning.sweep(argparse.Namespace(sweep_file=str(sweep), scenarios="quick", seeds="100-102",
+                                    budget="quick", workers=1, out=str(out)))
+    tuned = tmp_path / "tuned.json"
+    tuning.tuned(argparse.Namespace(sweep_jsonl=str(out), out=str(tuned)))
+    frozen = json.loads(tuned.read_text())
+    cand = frozen["scenarios"]["quick"]["lf-test"]
+    assert cand["loss"] == "lf-test[lr=0.001]" and cand["failed_on_tuning"] is True
+    assert cand["auc"] is None and cand["on_edge"] == [] and cand["tried"] == []
+    assert cand["spec"] == str(tmp_path / "cand.json")
+    assert frozen["failed_everywhere"] == ["quick: lf-test"]
+    assert frozen["scenarios"]["quick"]["dpo"]["loss"] == "dpo[beta=0.5,lr=0.001]"
+    got = {}
+    monkeypatch.setattr(confirmation, "run_cells",
+                        lambda o, scens, configs, **k: got.update(configs))
+    monkeypatch.setattr(confirmation, "report", lambda path: None)
+    confirmation.confirm(argparse.Namespace(tuned=[str(tuned)], spec=[], from_run=[],
+                                            scenarios=None, draws="1-5", seeds="0-2",
+                                            budget=None, no_fixed=False, workers=1,
+                                            out=str(tmp_path / "c.jsonl")))
+    by = {c.name: c for c in got["quick"]}
+    assert by["lf-test[lr=0.001]"].fields["role"] == "candidate"
+    # merge: a finite pick of an extension replaces the failed one; a failed one never
+    # replaces a finite one
+    finite = dict(cand, loss="lf-test[lr=0.0001]", auc=3.0, failed_on_tuning=False)
+    ext = dict(frozen, scenarios={"quick": {**frozen["scenarios"]["quick"], "lf-test": finite}})
+    (tmp_path / "ext.json").write_text(json.dumps(ext))
+    tuning.merge(argparse.Namespace(base=str(tuned), extension=str(tmp_path / "ext.json"),
+                                    out=str(tmp_path / "m.json")))
+    assert json.loads((tmp_path / "m.json").read_text())["scenarios"]["quick"]["lf-test"][
+        "loss"] == "lf-test[lr=0.0001]"
+    tuning.merge(argparse.Namespace(base=str(tmp_path / "ext.json"), extension=str(tuned),
+                                    out=str(tmp_path / "m2.json")))
+    assert json.loads((tmp_path / "m2.json").read_text())["scenarios"]["quick"]["lf-test"][
+        "loss"] == "lf-test[lr=0.0001]"
 
 
 def test_the_candidates_spec_bytes_are_part_of_the_sweeps_identity(tmp_path):

@@ -112,6 +112,12 @@ def test_shortlist_is_the_union_of_picks_in_grid_order(tmp_path):
     assert decl.grid["dpo"] == ["dpo:beta=0.5:lr=0.0001", "dpo:beta=0.5:lr=0.001",
                                 "dpo:beta=2.0:lr=0.001"]
     assert decl.keep == 1
+    # a pick that failed on its tuning draw (no config ran without failing) is no tuned
+    # setting: A's orpo at lr 1e-3 is not listed, B's orpo pick is
+    _, _, a, bb = _two_scenarios(tmp_path, {
+        "dpo": _pick("dpo:beta=2.0:lr=0.001"),
+        "orpo": {**_pick("orpo:lam=0.1:lr=0.001"), "failed_on_tuning": True}})
+    assert _written(tuning, tmp_path, a, bb).grid["orpo"] == ["orpo:lam=0.1:lr=0.0001"]
 
 
 def test_a_merged_files_extension_picks_stay_in_the_shortlist(tmp_path):
