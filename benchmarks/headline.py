@@ -154,6 +154,7 @@ def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: s
                  for who, e in pick.items()}
         out.append({"budget": key[0], "scenario": key[1], "candidate": cand[0], "picks": pick,
                     "comparisons": comps,
+                    "bc_on_chosen": any(e["loss"] == "bc-on-chosen" for e in entries),
                     "family_size": len(fam)})   # Holm's m (an untested one counts: stats.holm)
     return out
 
@@ -191,9 +192,10 @@ def markdown(lines: list[dict], candidate: str, metric: str) -> list[str]:
                 f"19's bar (at least {BAR:.0%} of the scenarios): {bar}. The lenient reading "
                 f"(not shown below it: the CI's upper end at or above zero): {not_below} of {n}, "
                 f"bar {'met' if n and not_below >= BAR * n else 'not met'}. The best tuned "
-                "baseline is picked on these same draws, which favours it. BC-on-chosen "
-                "trains from scratch, not from the reference: its AUC averages a curve that "
-                "starts from nothing, so judge that shortcut on final.", ""]
+                "baseline is picked on these same draws, which favours it."
+                + (" BC-on-chosen trains from scratch, not from the reference: its AUC "
+                   "averages a curve that starts from nothing, so judge that shortcut on final."
+                   if any(ln["bc_on_chosen"] for ln in lines) else ""), ""]
     return out
 
 

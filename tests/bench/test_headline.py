@@ -66,6 +66,12 @@ def test_holm_spans_both_files_and_the_verdicts_follow(tmp_path):
            "1 of 2 scenarios" in auc
     assert "Best-or-tied with the best tuned baseline (difference's 95 % CI not below zero): " \
            "2 of 2; issue 19's bar (at least 75% of the scenarios): met" in auc
+    # the note on BC-on-chosen's AUC only where the reports hold that row (MuJoCo's, not here)
+    assert "BC-on-chosen" not in auc
+    rows = json.loads(Path(a).read_text())
+    rows["summary"].append(_entry("llm:a/m", "bc-on-chosen", "fixed", 70))
+    Path(a).write_text(json.dumps(rows))
+    assert "BC-on-chosen trains from scratch" in _auc_table(a, b)[0]
 
 
 @pytest.mark.parametrize("args,said", [
