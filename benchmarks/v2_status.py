@@ -69,6 +69,31 @@ def tuning_line(res: Path, sweeps: Path, label: str, name: str, ext: str, merged
     return f"  {label:34s} {state:34s} {n:4d}/{want or '?'} rows, {h:4.1f} job-h", h
 
 
+#: the cost model of benchmarks/search_throughput.py (seconds of one unit at each rung)
+UNIT_SECONDS = {"screen": 22.0, "full": 87.0}
+
+
+def racing_line(hof: dict, suite: str) -> str | None:
+    """Racing's speed-up on the search so far (issue 19: >= 4x the naive suite evaluation):
+    the unit evaluations its hall of fame counts at each rung, against every loss it scored
+    evaluated on every unit of the top rung, priced by search_throughput.py's cost model.
+    None before a generation has been recorded."""
+    from lossforge.search import suite_fitness as sf
+
+    ladder, counters = hof.get("ladder"), hof.get("counters", {})
+    units = counters.get("unit_evaluations", {})
+    if not ladder or not units:
+        return None
+    top = ladder[-1]
+    n_top = len(sf.units_of(sf.load(suite)[1], top))
+    scored = counters.get("evaluated", {}).get(ladder[0], 0)
+    cost = sum(n * UNIT_SECONDS.get(r, 0.0) for r, n in units.items())
+    ratio = f"{scored * n_top * UNIT_SECONDS[top] / cost:.2f}x" if cost else "n/a"
+    return (f"racing: {scored} losses scored with "
+            + ", ".join(f"{n} {r}" for r, n in units.items())
+            + f" unit evaluations; naive: {scored} x {n_top} {top}: {ratio} by the cost model")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
@@ -119,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
             secs = sum({float(f.get("seconds") or 0.0) for f in journal.results()})
             done = f"; {len(journal)} unit evaluations, {secs / 3600:.1f} core-h"
         add(f"search: {runs[-1] if runs else 'started'}: generation {gen}{done}")
+        line = racing_line(hof, cfg["config"]["suite"]) if gen != "?" else None
+        if line:
+            add("  " + line)
     else:
         add("search: not started")
     cand = sweeps / "v2-candidates.toml"

@@ -57,8 +57,14 @@ def test_status_reads_rows_markers_and_declared_counts(tmp_path):
     run = tmp_path / "v2-suite-search" / "20261205-101500-suite-train-s0"
     run.mkdir(parents=True)
     (res / "v2-suite-search.path").write_text(str(run.parent) + "\n")
-    (run / "config.json").write_text(json.dumps({"config": {"generations": 8}}))
-    (run / "hall_of_fame.json").write_text(json.dumps({"generation": 3}))
+    (run / "config.json").write_text(json.dumps({"config": {
+        "generations": 8, "suite": "benchmarks/suites/train.toml"}}))
+    # racing's speed-up: 10 losses scored with 100 screen and 50 full unit evaluations, against
+    # 10 x 35 full ones (7 scenarios x 5 seeds): 350 x 87 / (100 x 22 + 50 x 87) = 4.65x
+    (run / "hall_of_fame.json").write_text(json.dumps({
+        "generation": 3, "ladder": ["screen", "full"],
+        "counters": {"evaluated": {"screen": 10, "full": 3},
+                     "unit_evaluations": {"screen": 100, "full": 50}}}))
     journal = Journal(run)
     journal.add("a", {"status": "ok", "score": 1.0, "seconds": 5400.0})
     journal.add("a2", {"status": "ok", "score": 1.5, "seconds": 5400.0})
@@ -68,6 +74,8 @@ def test_status_reads_rows_markers_and_declared_counts(tmp_path):
     out = subprocess.run([sys.executable, str(REPO / "benchmarks/v2_status.py"), "--results",
                           str(res)], capture_output=True, text=True, check=True).stdout
     assert f"search: {run}: generation 3 of 8; 3 unit evaluations, 2.0 core-h" in out
+    assert ("racing: 10 losses scored with 100 screen, 50 full unit evaluations; naive: "
+            "10 x 35 full: 4.65x by the cost model") in out
 
 
 def test_a_search_score_says_what_it_rests_on():
