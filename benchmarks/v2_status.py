@@ -69,15 +69,13 @@ def tuning_line(res: Path, sweeps: Path, label: str, name: str, ext: str, merged
     return f"  {label:34s} {state:34s} {n:4d}/{want or '?'} rows, {h:4.1f} job-h", h
 
 
-#: the cost model of benchmarks/search_throughput.py (seconds of one unit at each rung)
-UNIT_SECONDS = {"screen": 22.0, "full": 87.0}
-
-
 def racing_line(hof: dict, suite: str) -> str | None:
     """Racing's speed-up on the search so far (issue 19: >= 4x the naive suite evaluation):
     the unit evaluations its hall of fame counts at each rung, against every loss it scored
     evaluated on every unit of the top rung, priced by search_throughput.py's cost model.
     None before a generation has been recorded."""
+    from search_throughput import UNIT_SECONDS   # its cost model: seconds of a unit a rung
+
     from lossforge.search import suite_fitness as sf
 
     ladder, counters = hof.get("ladder"), hof.get("counters", {})
