@@ -1,0 +1,95 @@
+"""lf-1614adfb: an MPO preference loss exported by lossforge (standalone: needs only torch).
+
+Run 20261205-102022-suite-train-s0, scenario suite-train.
+Score (full, auc): 68.63
+
+    h(p)      = p**2
+    phi^-1(p) = 2*p   (+ const)
+    phi~(l)   = 2*exp(l)   (+ const)
+    r(y)      = beta * [phi~(l_theta(y)) - phi~(l_ref(y))],   beta = 0.1
+    D         = r(y_w) - r(y_l)
+    loss      = G(D, r_w, r_l, t) + w_sft(t) * Psi(l_w, n_w, t)
+    G         = softplus(1 - D)
+    Psi       = log1mexp(l)
+    w_sft(t)  = 1
+
+Log-probs l: AVERAGED per token of the response (length-normalised, as ORPO/SimPO).
+Reference log-probs: required.
+Progress t in [0, 1] (training step / total steps): not used.
+Chosen lengths n (tokens): not used.
+
+    losses = loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps,
+                  ref_rejected_logps, progress=None, chosen_lengths=None)  # [B]
+    loss_value = losses.mean()
+
+SPEC is the objective as lossforge data: lossforge.objectives.Objective(MPOSpec.from_json(SPEC)).
+"""
+
+import torch
+import torch.nn.functional as F
+
+NAME = 'lf-1614adfb'
+BETA = 0.1
+AGGREGATION = 'mean'
+NEEDS_REFERENCE = True
+TEMPORAL = False
+NEEDS_LENGTHS = False
+SPEC = {'name': 'lf-1614adfb',
+ 'mirror_map': 'p**2',
+ 'beta': 0.1,
+ 'reference': True,
+ 'link': 'softplus(1 - D)',
+ 'imitation': 'log1mexp(l)',
+ 'w_pref': '1',
+ 'w_sft': '1',
+ 'aggregation': 'mean',
+ 'params': {},
+ 'description': ''}
+
+
+def log1mexp(x):
+    """log(1 - exp(x)) for x < 0, accurate near 0 and for very negative x (Maechler 2012)."""
+    return torch.where(x > -0.6931471805599453, torch.log(-torch.expm1(x)),
+                       torch.log1p(-torch.exp(x)))
+
+
+def softplus(x):
+    """log(1 + exp(x)) without overflow."""
+    return torch.logaddexp(x, torch.zeros_like(x))
+
+
+def phi_tilde(l):
+    """phi~(l) = phi^-1(exp(l)) in stable log-domain form."""
+    return 2.0 * torch.exp(l)
+
+
+def link(D, rw, rl, t):
+    """G: the preference link of the margin D and the rewards rw, rl."""
+    return softplus(1.0 - D)
+
+
+def imitation(l, n, t):
+    """Psi: imitation term on the chosen log-prob l (length n)."""
+    return log1mexp(l)
+
+
+def w_sft(t):
+    """Weight of the imitation term at progress t."""
+    return torch.full_like(t, 1.0)
+
+
+def loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps=None,
+         ref_rejected_logps=None, progress=None, chosen_lengths=None):
+    """Per-example losses, shape [B]; average them for the batch loss."""
+    pc, pr = policy_chosen_logps, policy_rejected_logps
+    if ref_chosen_logps is None or ref_rejected_logps is None:
+        raise ValueError('lf-1614adfb needs reference log-probs')
+    d_w = phi_tilde(pc) - phi_tilde(ref_chosen_logps)
+    d_l = phi_tilde(pr) - phi_tilde(ref_rejected_logps)
+    margin = BETA * (d_w - d_l)
+    t = torch.as_tensor(0.0 if progress is None else progress, dtype=pc.dtype)
+    out = link(margin, BETA * d_w, BETA * d_l, t)
+    n = (torch.as_tensor(chosen_lengths, dtype=pc.dtype) if chosen_lengths is not None
+         else torch.ones_like(pc))
+    out = out + w_sft(t) * imitation(pc, n, t)
+    return out
