@@ -35,6 +35,15 @@ training seed costs there on the length-controlled Hopper scenarios (``UNIT_SECO
 estimates the scenario files give for these 2-core machines, not measured by this script).
 Baselines (the regret's reference, scored on every unit once per run) are left out of the
 modelled cost and included in the wall time. Results: benchmarks/results/search_throughput-suite.json.
+
+    python benchmarks/search_throughput.py --run benchmarks/results/v2-suite-search/<run>
+
+measures a real suite search after the fact, with its own costs instead of the model's: its
+journal holds every (loss, scenario, seed) evaluation with the wall time of the worker call
+that made it (the losses of one stacked call share that value, so each call counts once), and
+the length of its training curve says its rung. Racing's cost is the sum of those calls; the
+naive evaluation's is every loss it scored times the top rung's units times what one unit cost
+at the top rung in this run. Nothing is trained. Results: search_throughput-run.json.
 """
 
 from __future__ import annotations
@@ -136,6 +145,91 @@ def suite_main(args) -> int:
     return 0
 
 
+def rung_of_steps(scenarios) -> dict[int, str]:
+    """Training steps -> rung name over a suite's scenarios; refuses when two rungs share a step
+    count (a curve's length could not say which rung trained it)."""
+    from lossforge.bench.scenarios import BUDGET_NAMES
+
+    out: dict[int, str] = {}
+    for s in scenarios:
+        for rung in BUDGET_NAMES:
+            steps = s.scenario.budget(rung).train_steps
+            if out.setdefault(steps, rung) != rung:
+                raise SystemExit(f"{s.name}: rungs {out[steps]} and {rung} both train {steps} "
+                                 "steps; a curve cannot tell them apart")
+    return out
+
+
+def run_costs(run_dir: Path) -> dict:
+    """A finished (or partial) suite search's racing cost, measured, against the naive suite
+    evaluation of the same losses priced at this run's own cost of a top-rung unit."""
+    from lossforge.search import suite_fitness as sf
+    from lossforge.search.journal import Journal
+
+    hof = json.loads((run_dir / "hall_of_fame.json").read_text())
+    cfg = json.loads((run_dir / "config.json").read_text())["config"]
+    ladder, counters = hof["ladder"], hof["counters"]
+    scenarios = sf.load(cfg["suite"])[1]
+    top, n_top = ladder[-1], len(sf.units_of(scenarios, ladder[-1]))
+    steps_rung = rung_of_steps(scenarios)
+    calls: dict[float, list[dict]] = {}
+    for f in Journal(run_dir).results():
+        calls.setdefault(float(f.get("seconds") or 0.0), []).append(f)
+    units = {r: 0 for r in ladder}
+    seconds = {r: 0.0 for r in ladder}
+    unattributed = 0.0   # calls whose rows have no curve (failed trainings): racing pays them
+    for secs, rows in calls.items():
+        rungs = {steps_rung.get(int(f["curve"][-1][0])) if f.get("curve") else None
+                 for f in rows}
+        if len(rungs) != 1 or None in rungs:
+            unattributed += secs
+            continue
+        rung = rungs.pop()
+        units[rung] += len(rows)
+        seconds[rung] += secs
+    racing = sum(seconds.values()) + unattributed
+    scored = counters["evaluated"][ladder[0]]
+    if not units[top]:
+        raise SystemExit(f"{run_dir}: no evaluation at the top rung {top!r} yet")
+    unit_top = seconds[top] / units[top]
+    naive = scored * n_top * unit_top
+    model = sum(n * UNIT_SECONDS[r] for r, n in counters["unit_evaluations"].items())
+    return {
+        "run": str(run_dir), "generation": hof.get("generation"),
+        "losses_scored": scored, "top_rung_units": n_top,
+        "unit_evaluations": units, "seconds": {r: round(v, 1) for r, v in seconds.items()},
+        "seconds_per_unit": {r: round(seconds[r] / units[r], 2) for r in ladder if units[r]},
+        "seconds_unattributed": round(unattributed, 1),
+        "racing_core_hours": round(racing / 3600, 2),
+        "naive_core_hours": round(naive / 3600, 2),
+        "ratio_measured": round(naive / racing, 2),
+        "ratio_model": round(scored * n_top * UNIT_SECONDS[top] / model, 2),
+        "counters_unit_evaluations": counters["unit_evaluations"],
+    }
+
+
+def run_main(args) -> int:
+    res = run_costs(Path(args.run))
+    if res["unit_evaluations"] != res["counters_unit_evaluations"]:
+        print(f"note: the journal has {res['unit_evaluations']} unit evaluations, the hall of "
+              f"fame counts {res['counters_unit_evaluations']} (evaluations re-used across a "
+              "resume are counted once in the journal)", file=sys.stderr)
+    result = {"what": "a real suite search: racing's measured cost vs the naive suite "
+                      "evaluation of the same losses at this run's cost of a top-rung unit",
+              "command": "python benchmarks/search_throughput.py " + " ".join(sys.argv[1:]),
+              "unit_seconds_model": UNIT_SECONDS, **res}
+    out = Path(args.out or REPO / "benchmarks" / "results" / "search_throughput-run.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{res['losses_scored']} losses scored in {res['racing_core_hours']} core-h "
+          f"({res['unit_evaluations']} unit evaluations, {res['seconds_per_unit']} s a unit); "
+          f"naive: {res['losses_scored']} x {res['top_rung_units']} units = "
+          f"{res['naive_core_hours']} core-h: {res['ratio_measured']}x measured, "
+          f"{res['ratio_model']}x by the cost model")
+    print(f"written {out}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenario", default="quick")
@@ -148,11 +242,17 @@ def main() -> int:
     ap.add_argument("--suite", default=None, metavar="FILE",
                     help="measure suite runs: racing vs naive (see above)")
     ap.add_argument("--budget", default="full", help="--suite: top budget (default full)")
+    ap.add_argument("--run", default=None, metavar="RUN",
+                    help="a suite search's run directory: its racing cost against the naive "
+                         "evaluation, from its journal (trains nothing; see above)")
     ap.add_argument("--out", default=None,
                     help="default benchmarks/results/search_throughput.json "
-                         "(--suite: search_throughput-suite.json)")
+                         "(--suite: search_throughput-suite.json; --run: "
+                         "search_throughput-run.json)")
     args = ap.parse_args()
     os.chdir(REPO)   # lossforge.bench reads benchmarks/zoo relative to the working directory
+    if args.run:
+        return run_main(args)
     if args.suite:
         return suite_main(args)
     args.out = args.out or str(REPO / "benchmarks" / "results" / "search_throughput.json")
