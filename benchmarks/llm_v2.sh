@@ -12,6 +12,9 @@
 #   headline               per variant, across the declared tasks (reverse, sort, add; not
 #                          TASKS): the winner against the field (the claim), then each
 #                          candidate every cell declared (re-judged), each its own Holm family
+#   replicate              mixed quality on fresh draws 25-48 with every frozen pick of draws
+#                          17-24 (llm-v2-mixed-quality.md, "Declared 5 Dec 2026"), then one
+#                          table per candidate, the winner first (the primary)
 #
 # Mixed quality was tuned with the edge extension and confirmed with the merged picks on draws
 # 17-24 (llm-v2-mixed-quality.md); the other variants without extension, on draws 1-8. The
@@ -121,6 +124,34 @@ case "$step" in
       done
     done
     [ ${#failed[@]} -eq 0 ] || refuse "headline: not written (see above): ${failed[*]}" ;;
+  replicate)
+    # declared in llm-v2-mixed-quality.md (session 20) before it ran: the same rows as draws
+    # 17-24 (nothing re-tuned), 24 unused draws, the same three-task Holm family per candidate
+    have "$CAND" || refuse "replicate: no MuJoCo suite winner yet (v2_mujoco.sh candidates)"
+    w=$(first_candidate "$CAND")
+    reports=()
+    for t in "${HEADLINE_TASKS[@]}"; do
+      read -r base _ _ <<< "$(cell "$t" mixed-quality)"
+      [ -e "$base" ] || refuse "replicate: $t/mixed-quality has no tuned rows (run: $0 cells mixed-quality)"
+      tuned=(--tuned "$base")
+      if ! declared "$w"; then
+        tuned+=(--tuned "$(picks "llm-v2-transfer-$t-mixed-quality" \
+                "llm-v2-transfer-ext-$t-mixed-quality" "llm-v2-transfer-merged-$t-mixed-quality" \
+                "$t/mixed-quality" "$0 transfer mixed-quality")")
+      fi
+      out=$R/confirm-llm-v2-replication-$t-mixed-quality-d25.jsonl
+      run python benchmarks/baselines.py confirm "${tuned[@]}" --draws=25-48 \
+          --workers "${WORKERS:-1}" --out "$out"
+      reports+=("${out%.jsonl}.confirm.json")
+    done
+    cands=$( { echo "$w"; python benchmarks/tomlq.py benchmarks/sweeps/llm-v2.toml candidates \
+               --keys | tr ' ' '\n'; } | awk 'NF && !seen[$0]++')
+    failed=()
+    for c in $cands; do
+      run python benchmarks/headline.py "${reports[@]}" --candidate "$c" \
+          --out "$R/llm-v2-replication-$c-mixed-quality.md" || failed+=("$c")
+    done
+    [ ${#failed[@]} -eq 0 ] || refuse "replicate: tables not written: ${failed[*]}" ;;
   *)
     sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2
     exit 2 ;;

@@ -468,6 +468,60 @@ def test_llm_transfer_tunes_the_winner_per_cell_as_that_cells_rows_were(tmp_path
     assert not log.exists()
 
 
+def test_llm_replication_confirms_the_frozen_picks_on_fresh_draws_then_one_table_each(tmp_path):
+    """llm_v2.sh replicate (llm-v2-mixed-quality.md, declared in session 20): the rows of draws
+    17-24 exactly (the cells' merged picks and the transfer's), on draws 25-48, over the three
+    declared tasks whatever TASKS says; then a table per candidate, the suite winner first."""
+    root, log, env = _tree(tmp_path)
+    sweeps, res = root / "benchmarks" / "sweeps", root / "benchmarks" / "results"
+    env = {**env, "TASKS": "reverse"}
+    r = _run(root, env, "replicate", script="llm_v2.sh")
+    assert r.returncode != 0 and "no MuJoCo suite winner yet" in r.stderr and not log.exists()
+    _candidates_file(root)
+    r = _run(root, env, "replicate", script="llm_v2.sh")
+    assert r.returncode != 0 and "reverse/mixed-quality has no tuned rows" in r.stderr
+    assert not log.exists()
+    for t in ("reverse", "sort", "add"):
+        (res / f"sweep-llm-v2-merged-{t}-mixed-quality.tuned.json").write_text("{}")
+    # the transfer's picks are not decided yet (its edge extension neither found empty nor
+    # merged): refused, nothing run
+    r = _run(root, env, "replicate", script="llm_v2.sh")
+    assert r.returncode != 0 and "reverse/mixed-quality: its sweep and edge extension are not " \
+        "finished (run: " in r.stderr
+    assert "transfer mixed-quality" in r.stderr and not log.exists()
+    # reverse's transfer extension found nothing on an edge (its plain picks), sort's and
+    # add's were merged; one declared and unfinished extension refuses
+    (res / "sweep-llm-v2-transfer-ext-reverse-mixed-quality.none").write_text("x")
+    for t in ("sort", "add"):
+        (res / f"sweep-llm-v2-transfer-merged-{t}-mixed-quality.tuned.json").write_text("{}")
+    r = _run(root, env, "replicate", script="llm_v2.sh")
+    assert r.returncode == 0, r.stderr
+    calls = _steps(log)
+    transfer = {"reverse": "sweep-llm-v2-transfer-reverse-mixed-quality.tuned.json",
+                "sort": "sweep-llm-v2-transfer-merged-sort-mixed-quality.tuned.json",
+                "add": "sweep-llm-v2-transfer-merged-add-mixed-quality.tuned.json"}
+    reports = [f"benchmarks/results/confirm-llm-v2-replication-{t}-mixed-quality-d25.confirm.json"
+               for t in ("reverse", "sort", "add")]
+    assert calls[:3] == [
+        f"benchmarks/baselines.py confirm --tuned benchmarks/results/sweep-llm-v2-merged-{t}-"
+        f"mixed-quality.tuned.json --tuned benchmarks/results/{transfer[t]} --draws=25-48 "
+        f"--workers 1 --out benchmarks/results/confirm-llm-v2-replication-{t}-mixed-quality-"
+        "d25.jsonl" for t in ("reverse", "sort", "add")]
+    assert calls[3:] == [
+        f"benchmarks/headline.py {' '.join(reports)} --candidate {c} --out "
+        f"benchmarks/results/llm-v2-replication-{c}-mixed-quality.md"
+        for c in ("lf-w", "lf-69d0421b", "lf-9ccbeb81", "lf-0fdc3456", "lf-cf853722")]
+    # a refused table does not keep the others from being written; the step fails at its end
+    r = _run(root, {**env, "FAKE_FAIL": "--candidate lf-9ccbeb81"}, "replicate",
+             script="llm_v2.sh")
+    assert r.returncode != 0 and "replicate: tables not written: lf-9ccbeb81" in r.stderr
+    assert len([c for c in _steps(log) if "headline.py" in c]) == 5
+    (sweeps / "llm-v2-transfer-ext-add-mixed-quality.toml").write_text("x")
+    (res / "sweep-llm-v2-transfer-merged-add-mixed-quality.tuned.json").unlink()
+    r = _run(root, env, "replicate", script="llm_v2.sh")
+    assert r.returncode != 0 and "add/mixed-quality: its edge extension is not finished" in r.stderr
+
+
 def test_llm_cells_sweep_tune_and_confirm_each_task_of_a_variant(tmp_path):
     root, log, env = _tree(tmp_path)
     env = {**env, "TASKS": "reverse"}
