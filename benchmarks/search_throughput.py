@@ -145,6 +145,14 @@ def suite_main(args) -> int:
     return 0
 
 
+def model_ratio(losses: int, n_top: int, top: str, unit_evaluations: dict[str, int]
+                ) -> float | None:
+    """Racing's speed-up by the cost model: ``losses`` each evaluated on the ``n_top`` units of
+    the top rung (naive), against the unit evaluations the search made at each rung."""
+    cost = sum(n * UNIT_SECONDS.get(r, 0.0) for r, n in unit_evaluations.items())
+    return losses * n_top * UNIT_SECONDS[top] / cost if cost else None
+
+
 def rung_of_steps(scenarios) -> dict[int, str]:
     """Training steps -> rung name over a suite's scenarios; refuses when two rungs share a step
     count (a curve's length could not say which rung trained it)."""
@@ -193,7 +201,6 @@ def run_costs(run_dir: Path) -> dict:
         raise SystemExit(f"{run_dir}: no evaluation at the top rung {top!r} yet")
     unit_top = seconds[top] / units[top]
     naive = scored * n_top * unit_top
-    model = sum(n * UNIT_SECONDS[r] for r, n in counters["unit_evaluations"].items())
     return {
         "run": str(run_dir), "generation": hof.get("generation"),
         "losses_scored": scored, "top_rung_units": n_top,
@@ -203,7 +210,7 @@ def run_costs(run_dir: Path) -> dict:
         "racing_core_hours": round(racing / 3600, 2),
         "naive_core_hours": round(naive / 3600, 2),
         "ratio_measured": round(naive / racing, 2),
-        "ratio_model": round(scored * n_top * UNIT_SECONDS[top] / model, 2),
+        "ratio_model": round(model_ratio(scored, n_top, top, counters["unit_evaluations"]), 2),
         "counters_unit_evaluations": counters["unit_evaluations"],
     }
 

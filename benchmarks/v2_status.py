@@ -74,7 +74,7 @@ def racing_line(hof: dict, suite: str) -> str | None:
     the unit evaluations its hall of fame counts at each rung, against every loss it scored
     evaluated on every unit of the top rung, priced by search_throughput.py's cost model.
     None before a generation has been recorded."""
-    from search_throughput import UNIT_SECONDS   # its cost model: seconds of a unit a rung
+    from search_throughput import model_ratio   # its cost model: seconds of a unit a rung
 
     from lossforge.search import suite_fitness as sf
 
@@ -85,8 +85,8 @@ def racing_line(hof: dict, suite: str) -> str | None:
     top = ladder[-1]
     n_top = len(sf.units_of(sf.load(suite)[1], top))
     scored = counters.get("evaluated", {}).get(ladder[0], 0)
-    cost = sum(n * UNIT_SECONDS.get(r, 0.0) for r, n in units.items())
-    ratio = f"{scored * n_top * UNIT_SECONDS[top] / cost:.2f}x" if cost else "n/a"
+    ratio = model_ratio(scored, n_top, top, units)
+    ratio = f"{ratio:.2f}x" if ratio else "n/a"
     return (f"racing: {scored} losses scored with "
             + ", ".join(f"{n} {r}" for r, n in units.items())
             + f" unit evaluations; naive: {scored} x {n_top} {top}: {ratio} by the cost model")
