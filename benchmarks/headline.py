@@ -78,6 +78,15 @@ def _is(loss: str, name: str) -> bool:
     return loss == name or loss.startswith(name + "[")
 
 
+def shown(path: str) -> str:
+    """A report's path as the tables name it: from ``benchmarks/results/`` on, whichever
+    checkout's results it was read from (a clone's job reads the main checkout's by absolute
+    path), so a table does not change with where it was written from."""
+    text = Path(path).as_posix()
+    at = text.rfind("benchmarks/results/")
+    return text[at:] if at >= 0 else text
+
+
 def load(paths: list[str]) -> tuple[list[dict], list[dict]]:
     """(summary entries, comparisons) of every report, checked to be confirm reports."""
     summary, comparisons = [], []
@@ -303,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary, comparisons = load(args.reports)
         md = [f"# {args.candidate} against the field", "",
-              "Sources: " + ", ".join(f"`{p}`" for p in args.reports) + ". Cells: mean ± 95 % "
+              "Sources: " + ", ".join(f"`{shown(p)}`" for p in args.reports) + ". Cells: mean ± 95 % "
               "CI over draws; differences: candidate minus row, paired by draw; Holm over every "
               "comparison of the candidate in these files, per metric "
               "(benchmarks/headline.py).", ""]

@@ -273,3 +273,18 @@ def test_a_scenario_without_the_candidate_or_on_other_draws_is_refused(tmp_path)
                 e[m]["per_draw"]["4"] = e[m]["per_draw"].pop("3")
     with pytest.raises(headline.ConfigError, match="confirmed on different draws"):
         headline.suite_mean(summary, load_suite(suite).weights(), "lf-x", "auc")
+
+
+def test_sources_are_named_from_benchmarks_results_whichever_checkout_wrote_the_table(tmp_path):
+    """A clone's job reads the main checkout's reports by absolute path: the table names them
+    from benchmarks/results/ on, as a run in the main checkout would, so it does not change
+    with where it was written from; a report elsewhere keeps its path."""
+    results = tmp_path / "main" / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    a = _report(results / "a.confirm.json", "llm:a/m", (0.001, 0.004, 0.03), 88.0)
+    b = _report(tmp_path / "b.confirm.json", "llm:b/m", (0.002, 0.02, 0.5), 87.0)
+    proc = subprocess.run([sys.executable, SCRIPT, a, b, "--candidate", "lf-x"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    sources = next(x for x in proc.stdout.splitlines() if x.startswith("Sources: "))
+    assert sources.startswith(f"Sources: `benchmarks/results/a.confirm.json`, `{b}`. ")
