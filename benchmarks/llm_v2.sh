@@ -47,6 +47,13 @@ declared() {
     grep -qx "$1"
 }
 
+# The suite winner W first, then every candidate the cells declared, each once: the order of
+# the tables (the claim first).
+with_cells_candidates() {
+  { echo "$1"; python benchmarks/tomlq.py benchmarks/sweeps/llm-v2.toml candidates --keys |
+      tr ' ' '\n'; } | awk 'NF && !seen[$0]++'
+}
+
 step=${1:-}
 [ $# -eq 0 ] || shift
 case "$step" in
@@ -105,8 +112,7 @@ case "$step" in
     w=$(first_candidate "$CAND")
     declared "$w" || have "$TRANSFER" || refuse "headline: no transfer yet (run: $0 transfer)"
     # the winner first, then every candidate the cells declared (once each)
-    cands=$( { echo "$w"; python benchmarks/tomlq.py benchmarks/sweeps/llm-v2.toml candidates \
-               --keys | tr ' ' '\n'; } | awk 'NF && !seen[$0]++')
+    cands=$(with_cells_candidates "$w")
     failed=()
     for v in "${VARIANTS[@]}"; do
       reports=(); absent=()
@@ -144,8 +150,7 @@ case "$step" in
           --workers "${WORKERS:-1}" --out "$out"
       reports+=("${out%.jsonl}.confirm.json")
     done
-    cands=$( { echo "$w"; python benchmarks/tomlq.py benchmarks/sweeps/llm-v2.toml candidates \
-               --keys | tr ' ' '\n'; } | awk 'NF && !seen[$0]++')
+    cands=$(with_cells_candidates "$w")
     failed=()
     for c in $cands; do
       run python benchmarks/headline.py "${reports[@]}" --candidate "$c" \
