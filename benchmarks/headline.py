@@ -106,10 +106,10 @@ def family(comparisons: list[dict], candidate: str, metric: str) -> list[dict]:
     return fam
 
 
-def verdict(comp: dict | None, who: str) -> str:
+def verdict(comp: dict | None, who: str, alpha: float = ALPHA) -> str:
     if comp is None or comp["p_holm_all"] != comp["p_holm_all"]:
         return f"no test vs {who}"
-    if comp["p_holm_all"] < ALPHA:
+    if comp["p_holm_all"] < alpha:
         return f"beats {who}" if comp["mean"] > 0 else f"below {who}"
     return f"level with {who}"
 
@@ -168,7 +168,7 @@ def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: s
     return out
 
 
-def markdown(lines: list[dict], candidate: str, metric: str) -> list[str]:
+def markdown(lines: list[dict], candidate: str, metric: str, alpha: float = ALPHA) -> list[str]:
     whos = ("best tuned", "ORPO", "DPO", "best shortcut")
     out = [f"### {candidate}, {metric}", "",
            "| scenario | " + " | ".join(whos) + " | candidate | "
@@ -177,7 +177,7 @@ def markdown(lines: list[dict], candidate: str, metric: str) -> list[str]:
     both = tied = not_below = 0
     for ln in lines:
         c = ln["comparisons"]
-        words = [verdict(c["ORPO"], "ORPO"), verdict(c["DPO"], "DPO")]
+        words = [verdict(c["ORPO"], "ORPO", alpha), verdict(c["DPO"], "DPO", alpha)]
         both += words == ["beats ORPO", "beats DPO"]
         best = c["best tuned"]
         ok = best is not None and best["mean"] - best["ci95"] >= 0
@@ -187,7 +187,7 @@ def markdown(lines: list[dict], candidate: str, metric: str) -> list[str]:
                      else "best-or-tied with the best tuned" if ok else
                      "below the best tuned (CI)" if best["mean"] + best["ci95"] < 0 else
                      "not shown best-or-tied (CI spans 0)")
-        words.append(verdict(c["best shortcut"], "the best shortcut"))
+        words.append(verdict(c["best shortcut"], "the best shortcut", alpha))
         out.append(f"| {ln['scenario']} ({ln['budget']}) | "
                    + " | ".join(_cell(ln["picks"][w], metric) for w in whos)
                    + f" | {_cell(ln['candidate'], metric)} | "
@@ -195,7 +195,7 @@ def markdown(lines: list[dict], candidate: str, metric: str) -> list[str]:
     n = len(lines)
     size = lines[0]["family_size"] if lines else 0
     bar = "met" if n and tied >= BAR * n else "not met"
-    out += ["", f"Beats ORPO and DPO (Holm p < {ALPHA} over all {size} comparisons of "
+    out += ["", f"Beats ORPO and DPO (Holm p < {alpha:g} over all {size} comparisons of "
                 f"{candidate} in {metric}): {both} of {n} scenarios. Best-or-tied with the best "
                 f"tuned baseline (difference's 95 % CI not below zero): {tied} of {n}; issue "
                 f"19's bar (at least {BAR:.0%} of the scenarios): {bar}. The lenient reading "
@@ -307,8 +307,15 @@ def main(argv: list[str] | None = None) -> int:
                                                        "'<name>[lr=...]' match it)")
     ap.add_argument("--suite", help="a suite TOML (benchmarks/suites/test.toml): also the "
                                     "suite-mean test against DPO and ORPO")
+    ap.add_argument("--alpha", type=float, default=ALPHA,
+                    help=f"the level a Holm p must be under to count as 'beats' or 'below' "
+                         f"(default {ALPHA}; a declared stricter bar, e.g. for a secondary "
+                         "candidate among several, says so in the table)")
     ap.add_argument("--out", help="also write the markdown here")
     args = ap.parse_args(argv)
+    if not 0 < args.alpha < 1:
+        print(f"error: --alpha must be in (0, 1), got {args.alpha}", file=sys.stderr)
+        return 2
     try:
         summary, comparisons = load(args.reports)
         md = [f"# {args.candidate} against the field", "",
@@ -321,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             if not lines:
                 raise ConfigError(f"{args.candidate}: no candidate row of that name in "
                                   + ", ".join(args.reports))
-            md += markdown(lines, args.candidate, metric)
+            md += markdown(lines, args.candidate, metric, args.alpha)
         if args.suite:
             from lossforge.bench.suites import load_suite
             suite = load_suite(args.suite)

@@ -132,28 +132,33 @@ case "$step" in
     [ ${#failed[@]} -eq 0 ] || refuse "headline: not written (see above): ${failed[*]}" ;;
   replicate)
     # declared in llm-v2-mixed-quality.md (session 20) before it ran: the same rows as draws
-    # 17-24 (nothing re-tuned), 24 unused draws, the same three-task Holm family per candidate
+    # 17-24 (nothing re-tuned), 24 unused draws, the same three-task Holm family per candidate;
+    # the suite winner is the primary (Holm p < 0.05), every other candidate a secondary (0.01)
     have "$CAND" || refuse "replicate: no MuJoCo suite winner yet (v2_mujoco.sh candidates)"
     w=$(first_candidate "$CAND")
-    reports=()
-    for t in "${HEADLINE_TASKS[@]}"; do
+    declare -A tuned_of=()
+    for t in "${HEADLINE_TASKS[@]}"; do   # every task's rows first: a refusal runs nothing
       read -r base _ _ <<< "$(cell "$t" mixed-quality)"
       [ -e "$base" ] || refuse "replicate: $t/mixed-quality has no tuned rows (run: $0 cells mixed-quality)"
-      tuned=(--tuned "$base")
+      tuned_of[$t]="--tuned $base"
       if ! declared "$w"; then
-        tuned+=(--tuned "$(picks "llm-v2-transfer-$t-mixed-quality" \
+        tuned_of[$t]+=" --tuned $(picks "llm-v2-transfer-$t-mixed-quality" \
                 "llm-v2-transfer-ext-$t-mixed-quality" "llm-v2-transfer-merged-$t-mixed-quality" \
-                "$t/mixed-quality" "$0 transfer mixed-quality")")
+                "$t/mixed-quality" "$0 transfer mixed-quality")"
       fi
+    done
+    reports=()
+    for t in "${HEADLINE_TASKS[@]}"; do
       out=$R/confirm-llm-v2-replication-$t-mixed-quality-d25.jsonl
+      read -ra tuned <<< "${tuned_of[$t]}"
       run python benchmarks/baselines.py confirm "${tuned[@]}" --draws=25-48 \
           --workers "${WORKERS:-1}" --out "$out"
       reports+=("${out%.jsonl}.confirm.json")
     done
-    cands=$(with_cells_candidates "$w")
     failed=()
-    for c in $cands; do
-      run python benchmarks/headline.py "${reports[@]}" --candidate "$c" \
+    for c in $(with_cells_candidates "$w"); do
+      alpha=0.01; [ "$c" != "$w" ] || alpha=0.05
+      run python benchmarks/headline.py "${reports[@]}" --candidate "$c" --alpha "$alpha" \
           --out "$R/llm-v2-replication-$c-mixed-quality.md" || failed+=("$c")
     done
     [ ${#failed[@]} -eq 0 ] || refuse "replicate: tables not written: ${failed[*]}" ;;

@@ -288,3 +288,21 @@ def test_sources_are_named_from_benchmarks_results_whichever_checkout_wrote_the_
     assert proc.returncode == 0, proc.stderr
     sources = next(x for x in proc.stdout.splitlines() if x.startswith("Sources: "))
     assert sources.startswith(f"Sources: `benchmarks/results/a.confirm.json`, `{b}`. ")
+
+
+def test_a_declared_stricter_level_changes_the_verdicts_and_says_so(tmp_path):
+    """--alpha 0.01 (a secondary candidate's declared bar): the same Holm p-values as in the
+    first test (ORPO 0.016, DPO 0.006 on scenario a) no longer make 'beats ORPO'."""
+    a = _report(tmp_path / "a.confirm.json", "llm:a/m", (0.001, 0.004, 0.03), 88.0)
+    b = _report(tmp_path / "b.confirm.json", "llm:b/m", (0.002, 0.02, 0.5), 87.0)
+    proc = subprocess.run([sys.executable, SCRIPT, a, b, "--candidate", "lf-x", "--alpha",
+                           "0.01"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    auc = proc.stdout.split("### lf-x, final")[0]
+    line_a = next(x for x in auc.splitlines() if x.startswith("| llm:a/m "))
+    assert "level with ORPO; beats DPO" in line_a
+    assert "Beats ORPO and DPO (Holm p < 0.01 over all 6 comparisons of lf-x in auc): " \
+           "0 of 2 scenarios" in auc
+    bad = subprocess.run([sys.executable, SCRIPT, a, "--candidate", "lf-x", "--alpha", "5"],
+                         capture_output=True, text=True, cwd=REPO)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --alpha must be in (0, 1), got 5.0"

@@ -507,10 +507,12 @@ def test_llm_replication_confirms_the_frozen_picks_on_fresh_draws_then_one_table
         f"mixed-quality.tuned.json --tuned benchmarks/results/{transfer[t]} --draws=25-48 "
         f"--workers 1 --out benchmarks/results/confirm-llm-v2-replication-{t}-mixed-quality-"
         "d25.jsonl" for t in ("reverse", "sort", "add")]
+    # the suite winner is the primary (0.05), every other candidate a secondary (0.01)
     assert calls[3:] == [
-        f"benchmarks/headline.py {' '.join(reports)} --candidate {c} --out "
+        f"benchmarks/headline.py {' '.join(reports)} --candidate {c} --alpha {a} --out "
         f"benchmarks/results/llm-v2-replication-{c}-mixed-quality.md"
-        for c in ("lf-w", "lf-69d0421b", "lf-9ccbeb81", "lf-0fdc3456", "lf-cf853722")]
+        for c, a in (("lf-w", "0.05"), ("lf-69d0421b", "0.01"), ("lf-9ccbeb81", "0.01"),
+                     ("lf-0fdc3456", "0.01"), ("lf-cf853722", "0.01"))]
     # a refused table does not keep the others from being written; the step fails at its end
     r = _run(root, {**env, "FAKE_FAIL": "--candidate lf-9ccbeb81"}, "replicate",
              script="llm_v2.sh")
@@ -520,6 +522,7 @@ def test_llm_replication_confirms_the_frozen_picks_on_fresh_draws_then_one_table
     (res / "sweep-llm-v2-transfer-merged-add-mixed-quality.tuned.json").unlink()
     r = _run(root, env, "replicate", script="llm_v2.sh")
     assert r.returncode != 0 and "add/mixed-quality: its edge extension is not finished" in r.stderr
+    assert not log.exists()   # every task's rows are checked before any confirmation runs
 
 
 def test_llm_cells_sweep_tune_and_confirm_each_task_of_a_variant(tmp_path):
