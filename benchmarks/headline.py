@@ -319,9 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary, comparisons = load(args.reports)
         md = [f"# {args.candidate} against the field", "",
-              "Sources: " + ", ".join(f"`{shown(p)}`" for p in args.reports) + ". Cells: mean ± 95 % "
-              "CI over draws; differences: candidate minus row, paired by draw; Holm over every "
-              "comparison of the candidate in these files, per metric "
+              "Sources: " + ", ".join(f"`{shown(p)}`" for p in args.reports)
+              + ". Cells: mean ± 95 % CI over draws; differences: candidate minus row, paired "
+              "by draw; Holm over every comparison of the candidate in these files, per metric "
               "(benchmarks/headline.py).", ""]
         for metric in METRICS:
             lines = rows(summary, comparisons, args.candidate, metric)

@@ -139,7 +139,8 @@ case "$step" in
     declare -A tuned_of=()
     for t in "${HEADLINE_TASKS[@]}"; do   # every task's rows first: a refusal runs nothing
       read -r base _ _ <<< "$(cell "$t" mixed-quality)"
-      [ -e "$base" ] || refuse "replicate: $t/mixed-quality has no tuned rows (run: $0 cells mixed-quality)"
+      [ -e "$base" ] ||
+        refuse "replicate: $t/mixed-quality has no tuned rows (run: $0 cells mixed-quality)"
       tuned_of[$t]="--tuned $base"
       if ! declared "$w"; then
         tuned_of[$t]+=" --tuned $(picks "llm-v2-transfer-$t-mixed-quality" \
