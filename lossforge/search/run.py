@@ -124,7 +124,8 @@ def _resume(run_dir: Path, overrides: dict | None):
     ctx = method.make_context(config)
     if state is None:
         state = method.init_state(ctx)
-    rundir.rewrite_generations(run_dir, state["history"])
+    rundir.rewrite_generations(run_dir, state["history"],
+                               state.get("timing", {}).get("generation_s", []))
     return method, config, ctx, state
 
 

@@ -63,8 +63,12 @@ def append_generation(run_dir: Path, summary: dict) -> None:
     append_lines(run_dir / "generations.jsonl", [json.dumps(summary, allow_nan=False)])
 
 
-def rewrite_generations(run_dir: Path, history: list[dict]) -> None:
-    """On resume: the log is exactly the checkpoint's history (drops a half-written tail)."""
+def rewrite_generations(run_dir: Path, history: list[dict], seconds: list[float]) -> None:
+    """On resume: the log is exactly the checkpoint's history (drops a half-written tail), each
+    line with its generation's wall seconds as first written (the checkpoint keeps them apart,
+    in ``timing.generation_s``; a checkpoint from before they were kept has none to give)."""
+    if len(seconds) == len(history):
+        history = [{**h, "seconds": s} for h, s in zip(history, seconds)]
     atomic_write_text(run_dir / "generations.jsonl",
                       "".join(json.dumps(h, allow_nan=False) + "\n" for h in history))
 

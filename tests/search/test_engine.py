@@ -141,6 +141,21 @@ def test_resume_in_process_equals_uninterrupted(tmp_path, reference_run):
     assert final_view(run_dir) == final_view(reference_run)
 
 
+def test_resume_keeps_every_generations_wall_seconds(tmp_path):
+    """generations.jsonl after a resume (mid-run, and again once finished) is the log as first
+    written, each generation's own seconds included; the run's record of its cost is kept."""
+    log = lambda d: [json.loads(x) for x in (d / "generations.jsonl").read_text().splitlines()]
+    run_dir = run_search(tiny(), runs_root=tmp_path, quiet=True, stop_after=1)
+    first = log(run_dir)
+    run_search(resume=run_dir, quiet=True)
+    written = log(run_dir)
+    assert written[0] == first[0] and len(written) == 2
+    assert [g["seconds"] for g in written] == checkpoint.load(run_dir)["timing"]["generation_s"]
+    assert all(g["seconds"] > 0 for g in written)
+    run_search(resume=run_dir, quiet=True)                 # finished: re-entered, nothing run
+    assert log(run_dir) == written
+
+
 def test_kill_9_mid_generation_then_resume_equals_uninterrupted(tmp_path, reference_run,
                                                                   env_markers):
     """A subprocess is killed with SIGKILL while it trains generation 2; the resumed run ends
