@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from lossforge.objectives.run import load_run  # noqa: E402
 from lossforge.runfiles import read_json  # noqa: E402
-from lossforge.search.rundir import loss_text  # noqa: E402
+from lossforge.search.rundir import loss_text, simplest_text  # noqa: E402
 
 
 def _fit(f: dict | None) -> str:
@@ -65,7 +65,9 @@ def main() -> int:
     for i, row in enumerate(run.hall_of_fame, 1):
         lines.append(f"| {i} | {row['name']} | {row['complexity']} | "
                      + " | ".join(_fit(row.get(r)) for r in ladder)
-                     + f" | `{row['h']}` | `{loss_text(row['spec']).split(',  D =')[0]}` |")
+                     + f" | `{row['h']}` | `{loss_text(row['spec']).split(',  D =')[0]}`"
+                     + (f" = `{simple.removeprefix('L = ')}`"
+                        if (simple := simplest_text(row["spec"])) else "") + " |")
     for b in run.baselines:
         lines.append(f"| baseline | {b['spec']['name']} | | "
                      + " | ".join(_fit(b.get(r)) for r in ladder) + " | | |")

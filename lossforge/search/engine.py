@@ -461,8 +461,9 @@ def best_top_score(state: dict, ctx_or_ladder) -> float | None:
 
 
 # sha256: a result file's checksum covers its "seconds" fields too; properties: a symbolic
-# limit or proof that runs out of time falls back to sampling (as convex_status does)
-_VOLATILE = {"seconds", "timing", "convex_status", "sha256", "properties"}
+# limit or proof that runs out of time falls back to sampling (as convex_status does); likewise
+# loss_simplest, a simplification with a time limit
+_VOLATILE = {"seconds", "timing", "convex_status", "sha256", "properties", "loss_simplest"}
 
 
 def deterministic_view(obj: Any) -> Any:

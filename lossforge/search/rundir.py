@@ -103,6 +103,24 @@ def loss_text(spec: dict) -> str:
             + (", t = training progress" if _uses_t(link + imitation) else ""))
 
 
+def simplest_text(spec: dict) -> str | None:
+    """``loss_text``'s formula (link and imitation term) with each part in its simpler exact
+    equivalent (``symbolic/simplest.py``: fewer function applications), or None when neither
+    part has one (or the loss is not a symbolic one)."""
+    if spec.get("kind", "symbolic") != "symbolic":
+        return None
+    from lossforge.objectives.mpo import IMITATION_VARS, LINK_VARS
+    from lossforge.symbolic.simplest import simpler
+
+    link = spec.get("link", "-logsigmoid(D)")
+    psi = spec.get("imitation")
+    link2 = simpler(link, LINK_VARS)
+    psi2 = simpler(psi, IMITATION_VARS) if psi else None
+    if link2 is None and psi2 is None:
+        return None
+    return loss_text({**spec, "link": link2 or link, "imitation": psi2 or psi}).split(",  D =")[0]
+
+
 def _uses_t(text: str) -> bool:
     return re.search(r"\bt\b", text) is not None
 
@@ -110,7 +128,8 @@ def _uses_t(text: str) -> bool:
 def _row(lid: str, rec: dict, ladder: list[str]) -> dict:
     return {"name": rec["name"], "loss_id": lid, "complexity": rec["complexity"],
             "h": rec["h"], "phi_inv": rec["phi_inv"], "phi_tilde": rec["phi_tilde"],
-            "loss": loss_text(rec["spec"]), "spec": rec["spec"], "born": rec["born"],
+            "loss": loss_text(rec["spec"]), "loss_simplest": simplest_text(rec["spec"]),
+            "spec": rec["spec"], "born": rec["born"],
             "origin": rec["origin"], "tree": rec["tree"],
             "properties": rec.get("properties") or properties_of(rec["spec"]),
             **{r: rec.get(r) for r in ladder}}

@@ -20,7 +20,7 @@ from lossforge.errors import CheckpointError
 from lossforge.objectives.properties import property_line
 from lossforge.objectives.run import Run, load_run
 from lossforge.runfiles import read_checked, unchecked_note
-from lossforge.search.rundir import raced_out
+from lossforge.search.rundir import raced_out, simplest_text
 from lossforge.search.verdict import paired_scores, paired_verdict
 
 #: What each fitness metric is, in words.
@@ -108,6 +108,15 @@ def h_text(row: dict) -> str:
 
         return MirrorMap.from_formula(row["spec"]["mirror_map"]).h_text
     return h
+
+
+def _say_simplest(console, row: dict, indent: str) -> None:
+    """The row's loss in its simpler exact equivalent, where SymPy found one (worked out here
+    for a row written before rows carried it)."""
+    text = row["loss_simplest"] if "loss_simplest" in row else simplest_text(row["spec"])
+    if text:
+        _say(console, f"{indent}  = {text.removeprefix('L = ')}   (the same loss, simplified: "
+                      f"fewer function applications)")
 
 
 def _say_properties(console, row: dict, indent: str) -> None:
@@ -245,6 +254,7 @@ def print_front(results: dict, state: dict, console=None) -> None:
         _say(console, f"  phi^-1(p) = {r['phi_inv']}")
         _say(console, f"  phi~(l)   = {r['phi_tilde']}")
         _say(console, f"  {r['loss']}")
+        _say_simplest(console, r, "  ")
         _say_suite(console, r.get(top))
         _say_properties(console, r, "  ")
     if not results["pareto"]:
@@ -276,6 +286,7 @@ def print_brief(results: dict, state: dict, console=None) -> None:
         _say(console, f"best loss {row['name']}: {rung} {fitness_text(row[rung])}")
         _say(console, f"  h(p) = {h_text(row)}    phi~(l) = {row['phi_tilde']}")
         _say(console, f"  {row['loss']}")
+        _say_simplest(console, row, "  ")
         _say_properties(console, row, "  ")
     for line in verdict_lines(results, state):
         _say(console, line)
@@ -323,6 +334,7 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
         spec = row["spec"]
         if spec.get("imitation") or spec.get("link", "-logsigmoid(D)") != "-logsigmoid(D)":
             _say(console, f"    {row['loss'].split(',  D =')[0]}")
+            _say_simplest(console, row, "    ")
         _say_properties(console, row, "    ")
     state = {"ladder": ladder, "config": {"metric": hof["metric"], "fitness": fitness},
              "generation": hof["generation"], "counters": hof.get("counters")}
