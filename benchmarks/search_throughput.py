@@ -192,9 +192,7 @@ def run_costs(run_dir: Path) -> dict:
     scenarios = sf.load(cfg["suite"])[1]
     top, n_top = ladder[-1], len(sf.units_of(scenarios, ladder[-1]))
     steps_rung = rung_of_steps(scenarios)
-    calls: dict[float, list[dict]] = {}
-    for f in Journal(run_dir).results():
-        calls.setdefault(float(f.get("seconds") or 0.0), []).append(f)
+    calls = Journal(run_dir).calls()
     units = {r: 0 for r in ladder}
     seconds = {r: 0.0 for r in ladder}
     unattributed = 0.0   # calls whose rows have no curve (failed trainings): racing pays them

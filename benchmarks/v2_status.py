@@ -130,16 +130,13 @@ def main(argv: list[str] | None = None) -> int:
             gen = f"{hof.get('generation')} of {cfg.get('config', {}).get('generations')}"
         done = ""
         if runs and (runs[-1] / "evaluations.jsonl").exists():
-            # every (loss, scenario, seed) evaluation, journaled as it lands. Its "seconds" is
-            # the wall time of the worker's call that trained it, and a call trains every loss
-            # of its chunk on that unit at once (a stacked population), so the losses of one
-            # call share one value: each call counts once (a worker's wall time is its core
-            # time on a machine with a core per worker). Summing every line counted a call
-            # once per loss in it (session 18 said 2.1 core-h for what was 1.1).
+            # every (loss, scenario, seed) evaluation, journaled as it lands; each worker call
+            # counts once (Journal.calls; a worker's wall time is its core time on a machine
+            # with a core per worker)
             from lossforge.search.journal import Journal
 
             journal = Journal(runs[-1])
-            secs = sum({float(f.get("seconds") or 0.0) for f in journal.results()})
+            secs = sum(journal.calls())
             done = f"; {len(journal)} unit evaluations, {secs / 3600:.1f} core-h"
         add(f"search: {runs[-1] if runs else 'started'}: generation {gen}{done}")
         line = racing_line(hof, cfg["config"]["suite"]) if gen != "?" else None

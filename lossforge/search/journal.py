@@ -66,6 +66,17 @@ class Journal:
         """Every journaled fitness dict (one per evaluation), in the order they landed."""
         return list(self._done.values())
 
+    def calls(self) -> dict[float, list[dict]]:
+        """The journaled evaluations grouped by the worker call that made them, keyed by its
+        wall seconds. A call trains every loss of its chunk on one unit at once (a stacked
+        population) and stamps its wall time on each of their results, so each call counts
+        once in a sum of costs (summing every line counts a call once per loss in it). Two
+        calls with the same float seconds would merge: their costs are then one call's."""
+        out: dict[float, list[dict]] = {}
+        for f in self._done.values():
+            out.setdefault(float(f.get("seconds") or 0.0), []).append(f)
+        return out
+
     def add(self, key: str, fitness: dict) -> None:
         body = json.dumps([key, fitness], sort_keys=True)
         line = json.dumps({"key": key, "fitness": fitness, "sha": _sha(body)}, sort_keys=True)

@@ -47,6 +47,18 @@ def test_journal_ignores_torn_and_corrupted_lines(tmp_path):
     assert third["c"] == {"score": 3.0} and third["b"] == {"score": 2.0} and third.ignored == 2
 
 
+def test_calls_groups_the_results_of_one_worker_call(tmp_path):
+    """A call stamps its wall seconds on each result it returns: 3 losses on one unit in one
+    call (12.5 s) and 1 loss in another (40 s) are two calls, 52.5 s in all, not 77.5."""
+    j = Journal(tmp_path)
+    for k in "abc":
+        j.add(k, {"score": 1.0, "seconds": 12.5})
+    j.add("d", {"score": 2.0, "seconds": 40.0})
+    calls = Journal(tmp_path).calls()
+    assert {s: len(rows) for s, rows in calls.items()} == {12.5: 3, 40.0: 1}
+    assert sum(calls) == 52.5
+
+
 @pytest.mark.parametrize("generation", [1, 2])
 def test_kill_9_mid_generation_loses_no_finished_evaluation(tmp_path, monkeypatch, generation):
     """SIGKILL after generation 1 (before any checkpoint exists) or 2 journaled a round; the
