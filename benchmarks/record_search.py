@@ -67,7 +67,8 @@ def main() -> int:
                      + " | ".join(_fit(row.get(r)) for r in ladder)
                      + f" | `{row['h']}` | `{loss_text(row['spec']).split(',  D =')[0]}`"
                      + (f" = `{simple.removeprefix('L = ')}`"
-                        if (simple := simplest_text(row["spec"])) else "") + " |")
+                        if (simple := row["loss_simplest"] if "loss_simplest" in row
+                            else simplest_text(row["spec"])) else "") + " |")
     for b in run.baselines:
         lines.append(f"| baseline | {b['spec']['name']} | | "
                      + " | ".join(_fit(b.get(r)) for r in ladder) + " | | |")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import math
+import time
 
 import pytest
 import torch
+from rich.console import Console
 
 from lossforge.objectives.mpo import IMITATION_VARS, LINK_VARS
+from lossforge.search import summary
+from lossforge.search.engine import deterministic_view
 from lossforge.search.rundir import simplest_text
 from lossforge.symbolic.compile import compile_torch
 from lossforge.symbolic.parser import parse_formula
@@ -81,3 +86,55 @@ def test_simplest_text_rewrites_only_the_parts_that_have_a_simpler_form():
     assert simplest_text(spec) == "L = 1/2 - logsigmoid(4*logsigmoid(D)) + log(3 - exp(l))"
     assert simplest_text({**spec, "imitation": "log1mexp(l)"}) is None
     assert simplest_text({**spec, "kind": "neural"}) is None
+
+
+def test_relu_counts_as_an_application():
+    assert applications(parse_formula("relu(D) + D**2", LINK_VARS)) == 1
+
+
+def test_a_form_outside_the_op_table_is_not_shown():
+    """exp(-D) - exp(D) is -2*sinh(D) to SymPy: fewer applications, but sinh is no op of the
+    table, so the printed form would not read back as a formula."""
+    assert simpler("exp(-D) - exp(D)", LINK_VARS) is None
+
+
+def test_sympy_failing_or_running_out_of_time_gives_nothing_and_is_asked_once(monkeypatch):
+    calls = []
+
+    def fails(expr):
+        calls.append(expr)
+        raise ValueError("not comparable")
+
+    def slow(expr):
+        calls.append(expr)
+        time.sleep(5)
+
+    simplest._known.clear()
+    monkeypatch.setattr(simplest.sp, "simplify", fails)
+    assert simpler("softplus(softplus(log1mexp(l)))", IMITATION_VARS) is None
+    monkeypatch.setattr(simplest, "TIME_LIMIT_S", 0.05)
+    monkeypatch.setattr(simplest.sp, "simplify", slow)
+    t0 = time.perf_counter()
+    assert simpler("softplus(log1mexp(l)) + l", IMITATION_VARS) is None
+    assert time.perf_counter() - t0 < 4                      # stopped by the limit
+    assert simpler("softplus(log1mexp(l)) + l", IMITATION_VARS) is None
+    assert len(calls) == 2                                   # each asked once
+    simplest._known.clear()
+
+
+def test_a_formula_sympy_chokes_on_leaves_the_loss_text_alone():
+    """A reviewer's case: relu of a complex constant made SymPy raise inside simplify."""
+    spec = {"beta": 0.1, "aggregation": "mean", "link": "relu(D - log1mexp(3))"}
+    assert simplest_text(spec) is None
+
+
+def test_the_summary_prints_it_under_the_loss_and_results_compare_without_it():
+    out = io.StringIO()
+    row = {"loss_simplest": "L = -logsigmoid(D) + log(3 - exp(l))", "spec": {}}
+    summary._say_simplest(Console(file=out, width=300), row, "  ")
+    assert out.getvalue().startswith("    = -logsigmoid(D) + log(3 - exp(l))   (mathematically")
+    out = io.StringIO()
+    summary._say_simplest(Console(file=out, width=300), {**row, "loss_simplest": None}, "  ")
+    assert out.getvalue() == ""
+    # it depends on a time limit, so results compare without it (as with the properties)
+    assert deterministic_view({"a": 1, "loss_simplest": "x"}) == {"a": 1}

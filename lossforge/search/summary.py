@@ -115,8 +115,8 @@ def _say_simplest(console, row: dict, indent: str) -> None:
     for a row written before rows carried it)."""
     text = row["loss_simplest"] if "loss_simplest" in row else simplest_text(row["spec"])
     if text:
-        _say(console, f"{indent}  = {text.removeprefix('L = ')}   (the same loss, simplified: "
-                      f"fewer function applications)")
+        _say(console, f"{indent}  = {text.removeprefix('L = ')}   (mathematically equal, "
+                      f"fewer function applications; trained as written above)")
 
 
 def _say_properties(console, row: dict, indent: str) -> None:

@@ -141,7 +141,7 @@ def test_resume_in_process_equals_uninterrupted(tmp_path, reference_run):
     assert final_view(run_dir) == final_view(reference_run)
 
 
-def test_resume_keeps_every_generations_wall_seconds(tmp_path):
+def test_resume_keeps_every_generations_wall_seconds(tmp_path, env_markers):
     """generations.jsonl after a resume (mid-run, and again once finished) is the log as first
     written, each generation's own seconds included; the run's record of its cost is kept."""
     log = lambda d: [json.loads(x) for x in (d / "generations.jsonl").read_text().splitlines()]
