@@ -4,9 +4,9 @@ cProfile, as a benchmark cell runs it (``cells.Job``), after the scenario's data
     python benchmarks/profile_unit.py --scenario hopper-padded-clean --loss dpo --budget full \
         --out benchmarks/results/profile-unit.json
 
-Prints the split (training: forward, backward, the rest; evaluation: environment steps, making
-the environments, the rest) in seconds and shares of the profiled call, and writes it with the
-machine and load. cProfile adds its own overhead to Python-heavy parts (gymnasium's step), so
+Prints the split (training, and within it the forward and backward passes; evaluation, and
+within it the MuJoCo environments' steps and making the environments) in seconds and shares of
+the profiled call, and writes it with the machine and load. cProfile adds its own overhead to Python-heavy parts (gymnasium's step), so
 the shares are indicative; the wall time without the profiler is printed beside them.
 Trains one loss: recorded in the ledger (``LOSSFORGE_LEDGER`` as everywhere).
 """
@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import pstats
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -30,11 +31,11 @@ sys.path.insert(0, str(REPO))
 #: path, the function's name)
 PARTS = {
     "training": ("bench/trainer.py", "train_population"),
-    "  forward (segment log-probs)": ("bench/policy.py", "segment_totals"),
-    "  backward (autograd.grad)": ("torch/autograd/__init__.py", "grad"),
+    "training/forward (segment log-probs)": ("bench/policy.py", "segment_totals"),
+    "training/backward (autograd.grad)": ("torch/autograd/__init__.py", "grad"),
     "evaluation": ("bench/evaluator.py", "score_runs"),
-    "  environment steps (MuJoCo env)": ("gymnasium/envs/mujoco/", "step"),
-    "  making the environments": ("bench/evaluator.py", "_pool"),
+    "evaluation/environment steps (MuJoCo env)": ("gymnasium/envs/mujoco/", "step"),
+    "evaluation/making the environments": ("bench/evaluator.py", "_pool"),
 }
 
 
@@ -46,6 +47,7 @@ def cumulative(stats: pstats.Stats, where: str, name: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenario", default="hopper-padded-clean")
     ap.add_argument("--loss", default="dpo", help="a zoo loss (objectives.zoo)")
@@ -61,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
 
     scen = load_scenario(args.scenario)
     obj = objective_for(args.loss, args.loss, {}, scen)
-    ledger.record("profile", command=" ".join(["python", "benchmarks/profile_unit.py",
-                                               *(argv if argv is not None else sys.argv[1:])]),
-                  scenario=args.scenario, seeds=[args.seed], budget=args.budget,
-                  purpose="where a training unit's time goes (speed work; chooses nothing)")
+    entry = ledger.record_script("profile", "benchmarks/profile_unit.py", argv,
+                                 scenario=args.scenario, seeds=[args.seed], budget=args.budget,
+                                 purpose="where a training unit's time goes (speed work; "
+                                         "chooses nothing)")
     t0 = time.perf_counter()
     fitness.training_data(scen, workers=1)
     prepare = time.perf_counter() - t0
@@ -85,10 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.scenario}, {args.loss}, {args.budget}, seed {args.seed}: {wall:.1f} s "
           f"without the profiler, {total:.1f} s with it (data prepared first in {prepare:.1f} s)")
     for k, v in parts.items():
-        print(f"  {k:<32} {v:7.2f} s  {100 * v / total:5.1f} %")
+        label = ("    " + k.split("/", 1)[1]) if "/" in k else ("  " + k)
+        print(f"{label:<44} {v:7.2f} s  {100 * v / total:5.1f} %")
     if args.out:
         args.out.write_text(json.dumps({
-            "command": " ".join(["python", "benchmarks/profile_unit.py", *sys.argv[1:]]),
+            "command": shlex.join(["python", "benchmarks/profile_unit.py", *argv]),
+            "ledger_time": entry and entry["time"],
             "scenario": args.scenario, "loss": args.loss, "budget": args.budget,
             "seed": args.seed, "wall_s": round(wall, 2), "profiled_s": round(total, 2),
             "parts_s": parts, "score": plain.score,

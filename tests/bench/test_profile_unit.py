@@ -26,8 +26,12 @@ def test_the_parts_nest_and_every_named_function_is_found(tmp_path):
     p = got["parts_s"]
     assert all(v > 0 for v in p.values()), p
     training, evaluation = p["training"], p["evaluation"]
-    assert p["  forward (segment log-probs)"] + p["  backward (autograd.grad)"] <= training
-    assert p["  environment steps (MuJoCo env)"] + p["  making the environments"] <= evaluation
+    assert (p["training/forward (segment log-probs)"]
+            + p["training/backward (autograd.grad)"] <= training)
+    assert (p["evaluation/environment steps (MuJoCo env)"]
+            + p["evaluation/making the environments"] <= evaluation)
+    assert got["command"] == ("python benchmarks/profile_unit.py --scenario quick --budget quick "
+                              f"--out {out}")
     assert training + evaluation <= got["profiled_s"]
 
 
