@@ -124,6 +124,8 @@ def _sweep(monkeypatch, sweep_file: Path, out: Path, trainer: _Trainer,
     from lossforge.bench import fitness
 
     monkeypatch.setattr(fitness, "evaluate", trainer)
+    # nor any dataset or reference built for the fake (hopper-clean's took 570 s of a CI run)
+    monkeypatch.setattr(fitness, "warm_up", lambda *a, **k: None)
     monkeypatch.setattr(sys, "argv", ["baselines.py", "sweep"])
     _tuning().sweep(argparse.Namespace(sweep_file=str(sweep_file), scenarios=scenarios,
                                        seeds="100-102", budget="quick", workers=1,

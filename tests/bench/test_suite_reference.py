@@ -56,6 +56,8 @@ def _setup(tmp_path: Path, monkeypatch):
         return out
 
     monkeypatch.setattr(fitness, "evaluate", evaluate)
+    # nor any dataset or reference built for the fake (two scenarios' took 331 s of a CI run)
+    monkeypatch.setattr(fitness, "warm_up", lambda *a, **k: None)
     monkeypatch.setattr(sf, "reference_score", lambda fit, path, rung, metric: 2.0)
     monkeypatch.setattr(sys, "argv", ["baselines.py", "suite-reference"])
     suite = tmp_path / "train.toml"
