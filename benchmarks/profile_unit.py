@@ -6,8 +6,9 @@ cProfile, as a benchmark cell runs it (``cells.Job``), after the scenario's data
 
 Prints the split (training, and within it the forward and backward passes; evaluation, and
 within it the MuJoCo environments' steps and making the environments) in seconds and shares of
-the profiled call, and writes it with the machine and load. cProfile adds its own overhead to Python-heavy parts (gymnasium's step), so
-the shares are indicative; the wall time without the profiler is printed beside them.
+the profiled call, and writes it with the machine and load. cProfile adds its own overhead to
+Python-heavy parts (gymnasium's step), so the shares are indicative; the wall time without the
+profiler is printed beside them.
 Trains one loss: recorded in the ledger (``LOSSFORGE_LEDGER`` as everywhere).
 """
 

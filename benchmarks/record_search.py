@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from lossforge.objectives.run import load_run  # noqa: E402
 from lossforge.runfiles import read_json  # noqa: E402
-from lossforge.search.rundir import loss_text, simplest_text  # noqa: E402
+from lossforge.search.rundir import loss_text, row_simplest  # noqa: E402
 
 
 def _fit(f: dict | None) -> str:
@@ -67,8 +67,7 @@ def main() -> int:
                      + " | ".join(_fit(row.get(r)) for r in ladder)
                      + f" | `{row['h']}` | `{loss_text(row['spec']).split(',  D =')[0]}`"
                      + (f" = `{simple.removeprefix('L = ')}`"
-                        if (simple := row["loss_simplest"] if "loss_simplest" in row
-                            else simplest_text(row["spec"])) else "") + " |")
+                        if (simple := row_simplest(row)) else "") + " |")
     for b in run.baselines:
         lines.append(f"| baseline | {b['spec']['name']} | | "
                      + " | ".join(_fit(b.get(r)) for r in ladder) + " | | |")

@@ -121,6 +121,12 @@ def simplest_text(spec: dict) -> str | None:
     return loss_text({**spec, "link": link2 or link, "imitation": psi2 or psi}).split(",  D =")[0]
 
 
+def row_simplest(row: dict) -> str | None:
+    """A result row's ``loss_simplest``: as the row carries it, or worked out for a row written
+    before rows carried it."""
+    return row["loss_simplest"] if "loss_simplest" in row else simplest_text(row["spec"])
+
+
 def _uses_t(text: str) -> bool:
     return re.search(r"\bt\b", text) is not None
 

@@ -20,7 +20,7 @@ from lossforge.errors import CheckpointError
 from lossforge.objectives.properties import property_line
 from lossforge.objectives.run import Run, load_run
 from lossforge.runfiles import read_checked, unchecked_note
-from lossforge.search.rundir import raced_out, simplest_text
+from lossforge.search.rundir import raced_out, row_simplest
 from lossforge.search.verdict import paired_scores, paired_verdict
 
 #: What each fitness metric is, in words.
@@ -111,9 +111,8 @@ def h_text(row: dict) -> str:
 
 
 def _say_simplest(console, row: dict, indent: str) -> None:
-    """The row's loss in its simpler exact equivalent, where SymPy found one (worked out here
-    for a row written before rows carried it)."""
-    text = row["loss_simplest"] if "loss_simplest" in row else simplest_text(row["spec"])
+    """The row's loss in its simpler exact equivalent, where SymPy found one."""
+    text = row_simplest(row)
     if text:
         _say(console, f"{indent}  = {text.removeprefix('L = ')}   (mathematically equal, "
                       f"fewer function applications; trained as written above)")
