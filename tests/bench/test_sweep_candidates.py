@@ -50,6 +50,21 @@ def _files(tmp_path: Path, spec: dict = SPEC, name: str = "lf-test") -> Path:
     return sweep
 
 
+def _confirmed(monkeypatch, tmp_path: Path, *tuned: str) -> dict:
+    """The configurations ``confirm`` would train from these ``--tuned`` files (draws 1-5, seeds
+    0-2, fixed rows included), by scenario; ``run_cells`` is stubbed, so nothing trains."""
+    confirmation = _benchmark("confirmation")
+    got = {}
+    monkeypatch.setattr(confirmation, "run_cells",
+                        lambda o, scens, configs, **k: got.update(configs))
+    monkeypatch.setattr(confirmation, "report", lambda path: None)
+    confirmation.confirm(argparse.Namespace(tuned=list(tuned), spec=[], from_run=[],
+                                            scenarios=None, draws="1-5", seeds="0-2",
+                                            budget=None, no_fixed=False, workers=1,
+                                            out=str(tmp_path / "c.jsonl")))
+    return got
+
+
 class _Trainer:
     """Stands in for ``fitness.evaluate``: records (name, seed, lr, formula), returns AUC."""
 
@@ -70,7 +85,7 @@ class _Trainer:
 
 def test_a_candidate_is_tuned_like_a_baseline_and_confirmed_at_its_frozen_rate(
         tmp_path, monkeypatch):
-    tuning, confirmation = _benchmark("tuning"), _benchmark("confirmation")
+    tuning = _benchmark("tuning")
     from lossforge.bench import fitness
 
     sweep = _files(tmp_path)
@@ -106,14 +121,7 @@ def test_a_candidate_is_tuned_like_a_baseline_and_confirmed_at_its_frozen_rate(
                                                       for b_ in (1.0, 2.0, 4.0)
                                                       for lr in (1e-4, 1e-3)]) == ["lr max"]
 
-    got = {}
-    monkeypatch.setattr(confirmation, "run_cells",
-                        lambda o, scens, configs, **k: got.update(configs))
-    monkeypatch.setattr(confirmation, "report", lambda path: None)
-    confirmation.confirm(argparse.Namespace(tuned=[str(tuned)], spec=[], from_run=[],
-                                            scenarios=None, draws="1-5", seeds="0-2",
-                                            budget=None, no_fixed=False, workers=1,
-                                            out=str(tmp_path / "c.jsonl")))
+    got = _confirmed(monkeypatch, tmp_path, str(tuned))
     by = {c.name: c for c in got["quick"]}
     c = by["lf-test[lr=0.01]"]
     assert (c.lr, c.fields["role"], c.fields["candidate"]) == (0.01, "candidate", "lf-test")
@@ -129,7 +137,7 @@ def test_a_candidate_that_fails_at_every_rate_is_still_confirmed_and_counts_as_f
     failed_on_tuning, without AUC or grid edge. Here (halving keep 1) both of the candidate's
     rates fail on seed 100, so none reaches stage 2: it is picked at its first rate; dpo is
     tuned as before. merge lets a finite extension pick replace it, never the reverse."""
-    tuning, confirmation = _benchmark("tuning"), _benchmark("confirmation")
+    tuning = _benchmark("tuning")
     from lossforge.bench import fitness
 
     class Failing(_Trainer):
@@ -153,14 +161,7 @@ def test_a_candidate_that_fails_at_every_rate_is_still_confirmed_and_counts_as_f
     assert cand["spec"] == str(tmp_path / "cand.json")
     assert frozen["failed_everywhere"] == ["quick: lf-test"]
     assert frozen["scenarios"]["quick"]["dpo"]["loss"] == "dpo[beta=0.5,lr=0.001]"
-    got = {}
-    monkeypatch.setattr(confirmation, "run_cells",
-                        lambda o, scens, configs, **k: got.update(configs))
-    monkeypatch.setattr(confirmation, "report", lambda path: None)
-    confirmation.confirm(argparse.Namespace(tuned=[str(tuned)], spec=[], from_run=[],
-                                            scenarios=None, draws="1-5", seeds="0-2",
-                                            budget=None, no_fixed=False, workers=1,
-                                            out=str(tmp_path / "c.jsonl")))
+    got = _confirmed(monkeypatch, tmp_path, str(tuned))
     by = {c.name: c for c in got["quick"]}
     assert by["lf-test[lr=0.001]"].fields["role"] == "candidate"
     # merge: a finite pick of an extension replaces the failed one; a failed one never
@@ -216,7 +217,7 @@ def test_a_later_sweeps_candidates_join_the_baselines_of_an_earlier_one(tmp_path
     """A sweep of candidates alone (a new search's winner), then ``confirm --tuned A --tuned B``:
     the baselines of A and the candidate of B, each at its own frozen config; clashes and other
     protocols are refused."""
-    tuning, confirmation = _benchmark("tuning"), _benchmark("confirmation")
+    tuning = _benchmark("tuning")
     spec_file = tmp_path / "cand.json"
     spec_file.write_text(json.dumps({"spec": SPEC}))
     only = tmp_path / "only.toml"
@@ -234,18 +235,11 @@ def test_a_later_sweeps_candidates_join_the_baselines_of_an_earlier_one(tmp_path
     cand_pick = {"lf-test": {"item": "lf-test:lr=0.01", "loss": "lf-test[lr=0.01]",
                              "config": {"lr": 0.01}, "spec": str(spec_file)}}
     cand = frozen(tmp_path / "b.json", cand_pick)
-    got = {}
-    monkeypatch.setattr(confirmation, "run_cells",
-                        lambda o, scens, configs, **k: got.update(configs))
-    monkeypatch.setattr(confirmation, "report", lambda path: None)
 
     def confirm(*tuned):
-        confirmation.confirm(argparse.Namespace(tuned=list(tuned), spec=[], from_run=[],
-                                                scenarios=None, draws="1-5", seeds="0-2",
-                                                budget=None, no_fixed=False, workers=1,
-                                                out=str(tmp_path / "c.jsonl")))
+        return _confirmed(monkeypatch, tmp_path, *tuned)
 
-    confirm(base, cand)
+    got = confirm(base, cand)
     assert {(c.name, c.lr, c.fields["role"]) for c in got["quick"]} == {
         ("dpo[beta=0.5,lr=0.001]", 0.001, "baseline"), ("lf-test[lr=0.01]", 0.01, "candidate")}
     for other, said in ((cand, "lf-test is tuned in an earlier --tuned file too"),
