@@ -444,9 +444,10 @@ def _tuning_commands(sub) -> None:
     h.add_argument("tuned", nargs="+", help="tuned.json files of one sweep (e.g. the train "
                                             "suite's)")
     h.add_argument("--suite", help="refuse unless the tuned files cover this suite's scenarios")
-    h.add_argument("--take", choices=["picks", "stage2"], default="picks",
+    h.add_argument("--take", choices=["picks", "stage2", "grid+picks"], default="picks",
                    help="picks (default): each baseline's tuned config per scenario; stage2: "
-                        "every config that reached stage 2")
+                        "every config that reached stage 2; grid+picks: every entry's whole "
+                        "grid (candidates too) and its picks off it (edge extensions)")
     h.add_argument("--keep", type=int, default=2, help="halving keep of the new sweep "
                                                        "(default 2)")
     h.add_argument("--out", required=True, help="the sweep file to write (TOML)")

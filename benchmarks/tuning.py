@@ -486,10 +486,16 @@ def shortlist(args) -> None:
     """A sweep file of each baseline's shortlist: its tuned pick on any scenario of the given
     tuned files (``--take stage2``: every config that reached stage 2, its ``tried``), in the
     source sweep's grid order, deduplicated; a pick off the grid (a merged file's pick from an
-    edge extension, ``merge``) follows its baseline's grid picks. Benchmark v2 tunes the test suite on the train
-    suite's shortlist (``benchmarks/results/v2-plan.md`` declares the rule): per-scenario
-    tuning, at about half the runs of the full grid. Candidates are left out (they get their
-    own sweep file)."""
+    edge extension, ``merge``) follows its baseline's grid picks. Benchmark v2 tunes the test
+    suite on the train suite's shortlist (``benchmarks/results/v2-plan.md`` declares the rule):
+    per-scenario tuning, at about half the runs of the full grid. Candidates are left out
+    (they get their own sweep file).
+
+    ``--take grid+picks``: every entry's whole grid, candidates included, then its tuned picks
+    off the grid. It is for a sweep whose only knob is the learning rate (the candidates', the
+    trained shortcut's): on the test suite they keep their three rates and gain the edge
+    extensions they picked on the train suite, as the baselines' shortlist holds theirs
+    (v2-plan.md, "Session 22")."""
     if args.keep < 1:
         raise ConfigError(f"--keep {args.keep}: expected a whole number >= 1")
     frozen, sources = [], set()
@@ -513,15 +519,19 @@ def shortlist(args) -> None:
         if gap:
             raise ConfigError(f"shortlist: {args.suite} has scenarios no tuned file covers: "
                               f"{', '.join(gap)} (finish their sweeps first)")
+    whole = args.take == "grid+picks"
     chosen = defaultdict(set)
     for _, scenarios in frozen:
         for picks in scenarios.values():
             for baseline, pick in picks.items():
-                # a candidate has its own sweep file; a pick that failed on its tuning draw is
-                # no tuned setting to carry over
-                if "spec" not in pick and not pick.get("failed_on_tuning"):
-                    chosen[baseline].update([pick["item"]] if args.take == "picks"
-                                            else [t["item"] for t in pick["tried"]])
+                # a candidate has its own sweep file (unless the whole grid is taken: then this
+                # is it); a pick that failed on its tuning draw is no tuned setting to carry over
+                if ("spec" not in pick or whole) and not pick.get("failed_on_tuning"):
+                    chosen[baseline].update([t["item"] for t in pick["tried"]]
+                                            if args.take == "stage2" else [pick["item"]])
+    if whole:
+        for name, items in decl.grid.items():
+            chosen[name].update(items)
     # each baseline's picks in its grid's order, then those off the grid (edge extensions)
     listed = {b: [it for it in decl.grid.get(b, []) if it in items]
               + sorted(items - set(decl.grid.get(b, []))) for b, items in chosen.items()}
@@ -529,8 +539,9 @@ def shortlist(args) -> None:
     lines = [f"# Benchmark v2 shortlist sweep, written by (do not edit: rows record the sha256 "
              "of the knob section):",
              "#   python benchmarks/baselines.py " + " ".join(sys.argv[1:]),
-             "# Each baseline's " + ("tuned pick" if args.take == "picks" else
-                                     "configs that reached stage 2")
+             "# Each baseline's " + {"picks": "tuned pick", "stage2": "configs that reached "
+                                     "stage 2", "grid+picks": "(and candidate's) whole grid and "
+                                     "tuned picks"}[args.take]
              + f" in {sweep_file} (sha256 {sha[:12]}, budget {budget})",
              f"# on any of these scenarios ({len(covered)}): {', '.join(covered)}."
              + (f" {off} of them are off that grid: picks of edge extensions (merge)."
@@ -545,15 +556,22 @@ def shortlist(args) -> None:
         if not mine:
             continue
         n += len(mine)
-        lines += configs_toml(baseline, [_knobs(_label(it)) for it in mine])
+        if baseline in decl.specs:
+            lines += [f"[candidates.{baseline}]", f"spec = {json.dumps(decl.specs[baseline])}",
+                      "lr = [" + ", ".join(repr(_knobs(_label(it))["lr"]) for it in mine) + "]"]
+        else:
+            lines += configs_toml(baseline, [_knobs(_label(it)) for it in mine])
     lines += ["[halving]", f"keep = {args.keep}", ""]
     out = Path(args.out)
     atomic_write_text(out, "\n".join(lines))
     check = read_sweep(out)   # what was written reads back as a valid sweep file
     kept = sum(min(args.keep, len(v)) for v in check.grid.values())
-    print(f"wrote {out}: {n} configs of {len(check.grid)} baselines (full grid: "
-          f"{sum(len(v) for b, v in decl.grid.items() if b not in decl.specs)}); a scenario "
-          f"costs {n} + {kept} x (tuning seeds - 1) runs")
+    entries = len(check.grid)
+    print(f"wrote {out}: {n} configs of {entries} "
+          + (("entry" if entries == 1 else "entries") + " (their grids: " if whole
+             else "baselines (full grid: ")
+          + f"{sum(len(v) for b, v in decl.grid.items() if whole or b not in decl.specs)}); a "
+          f"scenario costs {n} + {kept} x (tuning seeds - 1) runs")
 
 
 def suite_reference(args) -> None:

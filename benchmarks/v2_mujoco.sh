@@ -17,7 +17,7 @@
 #   confirm-train [S ...]  draws 1-5 x seeds 0-2: tuned baselines, fixed rows, candidates
 #                          -> confirm-v2-train.jsonl
 #   test-tune [S ...]      test suite: the shortlist, the shortcut's and the candidates'
-#                          sweeps
+#                          sweeps (those two: their three rates and their train picks)
 #   test-confirm [S ...]   test suite: draws 1-5 -> confirm-v2-test.jsonl
 #   ablate [S ...]         the winner's slots ablated (issue 19): arms tuned, then confirmed
 #                          beside confirm-train's rows
@@ -72,6 +72,21 @@ CAND=benchmarks/sweeps/v2-candidates.toml
 # the trained shortcut baseline (SFT from the reference; v2-plan.md, "Session 16"): tuned and
 # confirmed beside the baselines, in its own sweep file (shortlist reads one sweep at a time)
 SHORT=benchmarks/sweeps/v2-shortcuts.toml
+# On the test suite the shortcut and the candidates, whose only knob is the learning rate, tune
+# on their three rates plus every rate they picked on the train suite (its edge extensions
+# included), as the baselines' shortlist holds their train picks (v2-plan.md, "Session 22")
+TSHORT=benchmarks/sweeps/v2-test-shortcuts.toml
+TCAND=benchmarks/sweeps/v2-test-candidates.toml
+# test_rates SWEEP P STEP OUT: OUT, written once (shortlist --take grid+picks) from SWEEP's
+# picks on every train scenario (P and STEP as picks_of's)
+test_rates() {
+  local p=$2 step=$3 out=$4 files=() s
+  have "$out" && return 0
+  for s in "${TRAIN[@]}"; do files+=("$(picks_of "$s" "$p" "$step")"); done
+  run python benchmarks/baselines.py shortlist "${files[@]}" --suite train --take grid+picks \
+      --keep 3 --out "$out"
+  have "$out" || refuse "test-tune: shortlist wrote no $out (from $1's picks)"
+}
 
 step=${1:-}
 [ $# -eq 0 ] || shift    # the step's scenarios, if any, are "$@"
@@ -162,14 +177,16 @@ case "$step" in
     done ;;
   test-tune)
     # plan step 5 (Cut 2): each test scenario tunes the baselines on the train suite's shortlist
-    # and the candidates and the shortcut on their declared rates, all on its tuning draw; no
-    # edge extension
+    # and the candidates and the shortcut on their three rates plus their train picks (Session
+    # 22), all on its tuning draw; no edge extension
     have benchmarks/sweeps/v2-test.toml || refuse "test-tune: no shortlist (run: $0 shortlist)"
     have "$CAND" || refuse "test-tune: no candidates' sweep (run: $0 candidates)"
+    test_rates "$SHORT" short- sweep "$TSHORT"
+    test_rates "$CAND" cand- candidates "$TCAND"
     for s in "${@:-${TEST[@]}}"; do
       tune_v2 benchmarks/sweeps/v2-test.toml test- "$s"
-      tune_v2 "$SHORT" short- "$s"
-      tune_v2 "$CAND" cand- "$s"
+      tune_v2 "$TSHORT" short- "$s"
+      tune_v2 "$TCAND" cand- "$s"
     done ;;
   test-confirm)
     for s in "${@:-${TEST[@]}}"; do

@@ -148,3 +148,36 @@ def test_shortlist_refuses_mixed_sweeps_a_changed_source_and_an_uncovered_suite(
         assert done.stderr.startswith("error: ") and says in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
     assert not out.exists()   # nothing written on a refusal
+
+
+def test_grid_plus_picks_keeps_every_rate_and_adds_the_extension_picks_candidates_too(tmp_path):
+    """``--take grid+picks`` (the test suite's rates for the shortcut and the candidates,
+    v2-plan.md "Session 22"): each entry's whole grid, then its picks off the grid from the
+    merged files, a candidate written as a candidate (its spec, its rates) and a failed pick
+    left out. Expected, by hand: sft keeps 1e-4 and 1e-3 and gains 3.3e-3 (A's extension);
+    lf-test keeps both rates and gains 1e-2 (B's), not 3e-5 (A's, failed on its tuning draw)."""
+    tuning = _tuning()
+    spec = tmp_path / "cand.json"
+    spec.write_text(json.dumps({"spec": {
+        "name": "lf-test", "mirror_map": "p*log(p)", "beta": 0.1, "reference": True,
+        "link": "-2*D - 3/2", "imitation": "-l/10", "w_pref": "1", "w_sft": "1",
+        "aggregation": "sum", "params": {}, "description": ""}}))
+    source = tmp_path / "rates.toml"
+    source.write_text(f'lr = [0.0001, 0.001]\n[baselines.sft]\n[candidates.lf-test]\n'
+                      f'spec = "{spec}"\n')
+    sha = tuning.read_sweep(source).sha256
+    cand = {"spec": str(spec)}
+    a = _tuned(tmp_path, "a.json", {"A": {
+        "sft": {**_pick("sft:lr=0.0033"), "extended_from": "sft[lr=0.001]"},
+        "lf-test": {**_pick("lf-test:lr=3.3e-05"), **cand, "failed_on_tuning": True}}},
+        source, sha)
+    b = _tuned(tmp_path, "b.json", {"B": {
+        "sft": _pick("sft:lr=0.0001"),
+        "lf-test": {**_pick("lf-test:lr=0.01"), **cand, "extended_from": "lf-test[lr=0.001]"}}},
+        source, sha)
+    decl = _written(tuning, tmp_path, a, b, "--take", "grid+picks", "--keep", "3")
+    assert decl.grid == {"sft": ["sft:lr=0.0001", "sft:lr=0.001", "sft:lr=0.0033"],
+                         "lf-test": ["lf-test:lr=0.0001", "lf-test:lr=0.001", "lf-test:lr=0.01"]}
+    assert decl.specs == {"lf-test": str(spec)} and decl.keep == 3
+    # --take picks still leaves the candidate out: it has its own sweep file there
+    assert _written(tuning, tmp_path, a, b).grid == {"sft": ["sft:lr=0.0001", "sft:lr=0.0033"]}

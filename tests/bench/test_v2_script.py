@@ -273,15 +273,30 @@ def test_test_suite_steps_need_the_shortlist_and_the_candidates_then_never_exten
     r = _run(root, env, "test-tune", t)
     assert r.returncode != 0 and "no candidates' sweep" in r.stderr and not log.exists()
     _candidates_file(root)
+    # the shortcut's and the candidates' test rates are read from their train picks (Session
+    # 22): refused while those are undecided
+    r = _run(root, env, "test-tune", t)
+    assert r.returncode != 0 and "edge extension are not finished" in r.stderr
+    assert not log.exists()
+    _decided(root, *TRAIN)
+    _decided(root, *TRAIN, prefix="cand-")
     assert _run(root, env, "test-tune", t).returncode == 0
     calls = _steps(log)
-    assert [c.split()[1:3] for c in calls] == [
+    for call, p, out in ((calls[0], "short-", "v2-test-shortcuts"),
+                         (calls[1], "cand-", "v2-test-candidates")):
+        assert call == ("benchmarks/baselines.py shortlist " + " ".join(
+            f"benchmarks/results/sweep-v2-{p}{s}.tuned.json" for s in TRAIN)
+            + f" --suite train --take grid+picks --keep 3 --out benchmarks/sweeps/{out}.toml")
+    assert [c.split()[1:3] for c in calls[2:]] == [
         ["sweep", "benchmarks/sweeps/v2-test.toml"],
         ["tuned", f"benchmarks/results/sweep-v2-test-{t}.jsonl"],
-        ["sweep", "benchmarks/sweeps/v2-shortcuts.toml"],
+        ["sweep", "benchmarks/sweeps/v2-test-shortcuts.toml"],
         ["tuned", f"benchmarks/results/sweep-v2-short-{t}.jsonl"],
-        ["sweep", "benchmarks/sweeps/v2-candidates.toml"],
+        ["sweep", "benchmarks/sweeps/v2-test-candidates.toml"],
         ["tuned", f"benchmarks/results/sweep-v2-cand-{t}.jsonl"]]
+    # written once: the next test scenario tunes on the same files
+    assert _run(root, env, "test-tune", t).returncode == 0
+    assert not any(" shortlist " in c for c in _steps(log))
     assert _run(root, env, "test-confirm", t).returncode == 0
     (call,) = _steps(log)
     assert (f"--tuned benchmarks/results/sweep-v2-test-{t}.tuned.json --tuned "
