@@ -531,6 +531,11 @@ def shortlist(args) -> None:
                                             if args.take == "stage2" else [pick["item"]])
     if whole:
         for name, items in decl.grid.items():
+            other = sorted({k for it in items for k in _item_knobs(it)} - {"lr"})
+            if other:
+                raise ConfigError(f"shortlist --take grid+picks: {sweep_file}: {name} has the "
+                                  f"knob {other[0]} beside lr (the whole grid is taken for a "
+                                  "sweep of learning rates only)")
             chosen[name].update(items)
     # each baseline's picks in its grid's order, then those off the grid (edge extensions)
     listed = {b: [it for it in decl.grid.get(b, []) if it in items]
@@ -558,9 +563,9 @@ def shortlist(args) -> None:
         n += len(mine)
         if baseline in decl.specs:
             lines += [f"[candidates.{baseline}]", f"spec = {json.dumps(decl.specs[baseline])}",
-                      "lr = [" + ", ".join(repr(_knobs(_label(it))["lr"]) for it in mine) + "]"]
+                      "lr = [" + ", ".join(repr(_item_knobs(it)["lr"]) for it in mine) + "]"]
         else:
-            lines += configs_toml(baseline, [_knobs(_label(it)) for it in mine])
+            lines += configs_toml(baseline, [_item_knobs(it) for it in mine])
     lines += ["[halving]", f"keep = {args.keep}", ""]
     out = Path(args.out)
     atomic_write_text(out, "\n".join(lines))
@@ -768,6 +773,14 @@ def _label(item: str) -> str:
     from lossforge.bench.losses import parse_losses
 
     return parse_losses(item)[0][0]
+
+
+def _item_knobs(item: str) -> dict[str, float]:
+    """'dpo:beta=2.0:lr=0.001' -> {'beta': 2.0, 'lr': 0.001}, exactly (a label rounds each
+    value to six digits)."""
+    from lossforge.bench.losses import parse_losses
+
+    return parse_losses(item)[0][2]
 
 
 # --------------------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ test_rates() {
   have "$out" && return 0
   for s in "${TRAIN[@]}"; do files+=("$(picks_of "$s" "$p" "$step")"); done
   run python benchmarks/baselines.py shortlist "${files[@]}" --suite train --take grid+picks \
-      --keep 3 --out "$out"
+      --keep 2 --out "$out"
   have "$out" || refuse "test-tune: shortlist wrote no $out (from $1's picks)"
 }
 

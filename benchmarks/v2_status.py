@@ -158,8 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     test_rows = {s: [rows_of(res / f"sweep-v2-{p}-{s}.jsonl") for p in ("test", "short", "cand")]
                  for s in test}
     begun = [s for s, r in test_rows.items() if any(n for n, _ in r)]
+    rates = [f for f in ("v2-test-shortcuts.toml", "v2-test-candidates.toml")
+             if (sweeps / f).exists()]
     add(f"test-tune: {len(begun)} of {len(test)} scenario(s) begun, "
-        f"{sum(n for r in test_rows.values() for n, _ in r)} rows",
+        f"{sum(n for r in test_rows.values() for n, _ in r)} rows; the shortcut's and the "
+        f"candidates' rates (Session 22): {', '.join(rates) or 'not yet declared'}",
         sum(h for r in test_rows.values() for _, h in r))
     for what, f in (("test-confirm", "confirm-v2-test.jsonl"),
                     ("confirm-train (and ablate)", "confirm-v2-train.jsonl")):

@@ -181,3 +181,12 @@ def test_grid_plus_picks_keeps_every_rate_and_adds_the_extension_picks_candidate
     assert decl.specs == {"lf-test": str(spec)} and decl.keep == 3
     # --take picks still leaves the candidate out: it has its own sweep file there
     assert _written(tuning, tmp_path, a, b).grid == {"sft": ["sft:lr=0.0001", "sft:lr=0.0033"]}
+    # a rate is written exactly (a loss's label keeps six digits: 0.00123457)
+    c = _tuned(tmp_path, "c.json", {"C": {"sft": _pick("sft:lr=0.00123456789")}}, source, sha)
+    assert _written(tuning, tmp_path, c, "--take", "grid+picks").grid["sft"][-1] == \
+        "sft:lr=0.00123456789"
+    # only for sweeps of learning rates alone: another knob is refused, naming it
+    _, _, d, _ = _two_scenarios(tmp_path, {"dpo": _pick("dpo:beta=2.0:lr=0.001")})
+    done = _shortlist(d, "--take", "grid+picks", "--out", tmp_path / "no.toml")
+    assert done.returncode == 2 and "dpo has the knob beta beside lr" in done.stderr
+    assert not (tmp_path / "no.toml").exists()

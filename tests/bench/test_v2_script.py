@@ -286,7 +286,7 @@ def test_test_suite_steps_need_the_shortlist_and_the_candidates_then_never_exten
                          (calls[1], "cand-", "v2-test-candidates")):
         assert call == ("benchmarks/baselines.py shortlist " + " ".join(
             f"benchmarks/results/sweep-v2-{p}{s}.tuned.json" for s in TRAIN)
-            + f" --suite train --take grid+picks --keep 3 --out benchmarks/sweeps/{out}.toml")
+            + f" --suite train --take grid+picks --keep 2 --out benchmarks/sweeps/{out}.toml")
     assert [c.split()[1:3] for c in calls[2:]] == [
         ["sweep", "benchmarks/sweeps/v2-test.toml"],
         ["tuned", f"benchmarks/results/sweep-v2-test-{t}.jsonl"],
