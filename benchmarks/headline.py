@@ -25,6 +25,8 @@ declared one; the lenient count (the CI's upper end at or above 0: not shown wor
 truly tied loss meets about 97.5 % of the time where the strict one almost never does) is
 printed beside it, so a reader sees both. The best tuned baseline (``stats.best_row``: each row
 ranked on the draws where it did not fail) is picked on the reporting draws, which favours it.
+Where the untrained reference scores above every tuned baseline, the reference is the bar's
+comparator instead (v2-plan.md, Session 22): a candidate below it never counts as best-or-tied.
 
 Only finished confirmations make a claim: every scenario of the reports must hold the
 candidate, and every row a line reads must have run its scenario's whole grid of draws x seeds
@@ -43,6 +45,12 @@ and its suite regret on draw d is sum_s w_s r_s(d), with the suite's normalised 
 draw stays the unit of analysis: the candidate's suite regret and a baseline's are paired draw
 by draw (the draws every scenario has), with a paired t-test over draws and Holm over the two
 comparisons (DPO, ORPO) of each metric. B_s cancels from a difference; only the scale remains.
+
+The same test, as a family of its own (Holm over three per metric), puts the candidate against
+the shortcuts: the tuned SFT from the reference, the untrained reference and BC-on-chosen. The
+requirement "it must beat the shortcut baselines" (v2-plan.md, Session 22) is met when it beats
+SFT and the reference on AUC and BC-on-chosen on final (BC-on-chosen trains from scratch, so
+its AUC averages a curve that starts from nothing); the last line says which.
 """
 
 from __future__ import annotations
@@ -66,6 +74,10 @@ from lossforge.search.suite_fitness import SCALE_FLOOR  # noqa: E402
 REFERENCE_ROWS = ("reference (BC)", "reference (SFT base)")
 #: the baselines the suite-level test compares the candidate with (issue 19)
 SUITE_RIVALS = ("DPO", "ORPO")
+#: the shortcut rows of the second suite-level family (v2-plan.md, Session 22: "it must beat
+#: the shortcut baselines"), and the metric each is judged on for that requirement: AUC, but
+#: BC-on-chosen on final (it trains from scratch, so its AUC averages a curve from nothing)
+SHORTCUT_RIVALS = {"SFT": "auc", "reference": "auc", "BC-on-chosen": "final"}
 
 ALPHA = 0.05
 #: issue 19: best-or-tied with the best tuned baseline on at least this share of the scenarios
@@ -152,8 +164,12 @@ def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: s
                          f"{candidate}'s line")
         tuned = [e for e in entries if e["role"] == "baseline"]
         short = [e for e in entries if e["role"] != "candidate" and is_shortcut(e["loss"])]
+        refs = [e for e in entries if e["loss"] in REFERENCE_ROWS]
         pick = {
-            "best tuned": best_row(tuned, metric),
+            # the bar's comparator: the best tuned baseline, or the untrained reference where
+            # that is better (v2-plan.md, Session 22: a candidate below the reference never
+            # counts as best-or-tied)
+            "best tuned": best_row(tuned + refs, metric),
             "ORPO": next((e for e in tuned if _is(e["loss"], "orpo")), None),
             "DPO": next((e for e in tuned if _is(e["loss"], "dpo")), None),
             "best shortcut": best_row(short, metric)}
@@ -170,9 +186,10 @@ def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: s
 
 def markdown(lines: list[dict], candidate: str, metric: str, alpha: float = ALPHA) -> list[str]:
     whos = ("best tuned", "ORPO", "DPO", "best shortcut")
+    heads = [{"best tuned": "best tuned or reference"}.get(w, w) for w in whos]
     out = [f"### {candidate}, {metric}", "",
-           "| scenario | " + " | ".join(whos) + " | candidate | "
-           + " | ".join(f"- {w} (Holm p)" for w in whos) + " | verdict |",
+           "| scenario | " + " | ".join(heads) + " | candidate | "
+           + " | ".join(f"- {w} (Holm p)" for w in heads) + " | verdict |",
            "|---" * (2 * len(whos) + 3) + "|"]
     both = tied = not_below = 0
     for ln in lines:
@@ -183,10 +200,14 @@ def markdown(lines: list[dict], candidate: str, metric: str, alpha: float = ALPH
         ok = best is not None and best["mean"] - best["ci95"] >= 0
         tied += ok
         not_below += best is not None and best["mean"] + best["ci95"] >= 0
-        words.append("no test vs the best tuned" if best is None or best["ci95"] != best["ci95"]
-                     else "best-or-tied with the best tuned" if ok else
-                     "below the best tuned (CI)" if best["mean"] + best["ci95"] < 0 else
-                     "not shown best-or-tied (CI spans 0)")
+        if best is None or best["ci95"] != best["ci95"]:
+            words.append("no test vs the best tuned or reference")
+        elif ok:
+            words.append("best-or-tied with the best tuned or reference")
+        elif best["mean"] + best["ci95"] < 0:
+            words.append("below the best tuned or reference (CI)")
+        else:
+            words.append("not shown best-or-tied (CI spans 0)")
         words.append(verdict(c["best shortcut"], "the best shortcut", alpha))
         out.append(f"| {ln['scenario']} ({ln['budget']}) | "
                    + " | ".join(_cell(ln["picks"][w], metric) for w in whos)
@@ -194,26 +215,43 @@ def markdown(lines: list[dict], candidate: str, metric: str, alpha: float = ALPH
                    + " | ".join(_diff(c[w]) for w in whos) + " | " + "; ".join(words) + " |")
     n = len(lines)
     size = lines[0]["family_size"] if lines else 0
+    refd = sum(ln["picks"]["best tuned"] is not None
+               and ln["picks"]["best tuned"]["loss"] in REFERENCE_ROWS for ln in lines)
     bar = "met" if n and tied >= BAR * n else "not met"
     out += ["", f"Beats ORPO and DPO (Holm p < {alpha:g} over all {size} comparisons of "
                 f"{candidate} in {metric}): {both} of {n} scenarios. Best-or-tied with the best "
-                f"tuned baseline (difference's 95 % CI not below zero): {tied} of {n}; issue "
+                f"tuned baseline, or the reference where it is better (difference's 95 % CI not "
+                f"below zero): {tied} of {n}; issue "
                 f"19's bar (at least {BAR:.0%} of the scenarios): {bar}. The lenient reading "
                 f"(not shown below it: the CI's upper end at or above zero): {not_below} of {n}, "
                 f"bar {'met' if n and not_below >= BAR * n else 'not met'}. The best tuned "
                 "baseline is picked on these same draws, which favours it."
+                + (f" The untrained reference is that comparator on {refd} of {n} scenarios."
+                   if refd else "")
                 + (" BC-on-chosen trains from scratch, not from the reference: its AUC "
                    "averages a curve that starts from nothing, so judge that shortcut on final."
                    if any(ln["bc_on_chosen"] for ln in lines) else ""), ""]
     return out
 
 
+def _rival(entries: list[dict], who: str) -> dict | None:
+    """A suite rival's row in one scenario: a tuned baseline by name (DPO, ORPO, SFT), the
+    untrained reference, or BC-on-chosen."""
+    if who == "reference":
+        return next((e for e in entries if e["loss"] in REFERENCE_ROWS), None)
+    if who == "BC-on-chosen":
+        return next((e for e in entries if e["loss"] == "bc-on-chosen"), None)
+    return next((e for e in entries if e["role"] == "baseline" and _is(e["loss"], who.lower())),
+                None)
+
+
 def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
-               metric: str) -> dict:
+               metric: str, rivals=SUITE_RIVALS) -> dict:
     """Issue 19's suite-level comparison (the module docstring defines it): per row (the
-    candidate, DPO, ORPO) its suite regret per draw, and the candidate's paired differences to
-    DPO and ORPO (positive: the candidate better) with Holm over the two."""
-    per_row: dict[str, dict[str, float]] = {"candidate": {}, **{w: {} for w in SUITE_RIVALS}}
+    candidate and each of ``rivals``: DPO and ORPO, or the shortcuts) its suite regret per
+    draw, and the candidate's paired differences to each rival (positive: the candidate
+    better) with Holm over the rivals."""
+    per_row: dict[str, dict[str, float]] = {"candidate": {}, **{w: {} for w in rivals}}
     found, draw_sets = {}, []
     for scen, w in weights.items():
         entries = [e for e in summary if e["scenario"] == scen]
@@ -222,23 +260,22 @@ def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
         tuned = [e for e in entries if e["role"] == "baseline"]
         pick = {"candidate": next((e for e in entries if e["role"] == "candidate"
                                    and _is(e["loss"], candidate)), None),
-                **{who: next((e for e in tuned if _is(e["loss"], who.lower())), None)
-                   for who in SUITE_RIVALS},
-                "reference": next((e for e in entries if e["loss"] in REFERENCE_ROWS), None)}
-        absent = [who for who, e in pick.items() if e is None]
+                **{who: _rival(entries, who) for who in rivals}}
+        scale_ref = _rival(entries, "reference")   # R_s of the scale
+        absent = [who for who, e in [*pick.items(), ("reference", scale_ref)] if e is None]
         if not entries or absent:
             raise ConfigError(f"{scen}: the reports have no {(absent or ['row'])[0]} row of this "
                               "suite scenario; the suite mean needs every scenario")
         require_complete([pick["candidate"]] + [e for e in entries if e["role"] != "candidate"],
                          "the suite mean")
         best = best_row(tuned, metric)
-        if best is None or not math.isfinite(pick["reference"][metric]["mean"]):
+        if best is None or not math.isfinite(scale_ref[metric]["mean"]):
             raise ConfigError(f"{scen}: no tuned baseline (or no reference) with a finite "
                               f"{metric}: the suite mean has no scale there")
         top = ranking_mean(best[metric])
-        scale = max(top - pick["reference"][metric]["mean"], SCALE_FLOOR)
+        scale = max(top - scale_ref[metric]["mean"], SCALE_FLOOR)
         found[scen] = (pick, top, scale, w)
-        draw_sets += [set(e[metric]["per_draw"]) for who, e in pick.items() if who != "reference"]
+        draw_sets += [set(e[metric]["per_draw"]) for e in pick.values()]
     if any(d != draw_sets[0] for d in draw_sets):
         raise ConfigError("the suite's scenarios were confirmed on different draws ("
                           + " vs ".join(",".join(sorted(d, key=int)) for d in
@@ -255,7 +292,7 @@ def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
             per_row[who][d] = sum(w * (b - pick[who][metric]["per_draw"][d]) / scale
                                   for pick, b, scale, w in found.values())
     comps = {}
-    for who in SUITE_RIVALS:
+    for who in rivals:
         # a draw where the rival failed is left out of its comparison; where the candidate
         # failed, its NaN stays: that comparison has no p, so the candidate does not pass it
         kept = [d for d in draws if math.isfinite(per_row[who][d])
@@ -263,16 +300,19 @@ def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
         comps[who] = {**paired_t([per_row[who][d] for d in kept],
                                  [per_row["candidate"][d] for d in kept]).to_json(),
                       "draws": kept}   # rival's regret minus the candidate's: + = candidate better
-    for who, adj in zip(SUITE_RIVALS, holm([comps[w]["p"] for w in SUITE_RIVALS])):
+    for who, adj in zip(rivals, holm([comps[w]["p"] for w in rivals])):
         comps[who]["p_holm"] = adj
     return {"metric": metric, "draws": draws, "regret": per_row, "comparisons": comps,
             "failed": {w: f for w, f in failed.items() if f},
             "scales": {s: v[2] for s, v in found.items()}, "weights": dict(weights)}
 
 
-def suite_markdown(res: dict, suite_name: str, candidate: str) -> list[str]:
+def suite_markdown(res: dict, suite_name: str, candidate: str, against: str = "") -> list[str]:
+    """One suite-mean family's table (``against``: its name in the heading, e.g. "against the
+    shortcuts"; none for DPO and ORPO)."""
     n, metric = len(res["draws"]), res["metric"]
-    out = [f"### Suite mean ({suite_name}, {len(res['weights'])} scenarios, weighted), {metric}",
+    out = [f"### Suite mean{' ' + against if against else ''} ({suite_name}, "
+           f"{len(res['weights'])} scenarios, weighted), {metric}",
            "", f"Suite regret per draw (0: level with each scenario's best tuned baseline; "
            f"1: no better than the reference), mean ± 95 % CI over {n} draws "
            f"({', '.join(res['draws'])}).", "",
@@ -295,9 +335,25 @@ def suite_markdown(res: dict, suite_name: str, candidate: str) -> list[str]:
         name = candidate if who == "candidate" else who
         out.append("")
         out.append(f"{name}'s run failed on {', '.join(where)}: " + (
-            "the candidate has no suite regret on those draws, so neither test can pass."
+            "the candidate has no suite regret on those draws, so none of these tests can pass."
             if who == "candidate" else "those draws are left out of its comparison."))
     return out + [""]
+
+
+def shortcut_verdict(res: dict[str, dict], alpha: float = ALPHA) -> list[str]:
+    """The requirement "it must beat the shortcut baselines" (v2-plan.md, Session 22): on the
+    suite mean, each of SHORTCUT_RIVALS beaten (Holm p < alpha within its metric's family,
+    gain positive) on the metric it is judged on."""
+    lost = []
+    for who, metric in SHORTCUT_RIVALS.items():
+        c = res[metric]["comparisons"][who]
+        if not (c["p_holm"] < alpha and c["mean"] > 0):   # a NaN p is not below alpha
+            lost.append(f"{who} ({metric}: {verdict({**c, 'p_holm_all': c['p_holm']}, who, alpha)})")
+    rule = ", ".join(f"{who} on {m.upper() if m == 'auc' else m}"
+                     for who, m in SHORTCUT_RIVALS.items())
+    return [f"Beats the shortcut baselines on the suite mean ({rule}; Holm over the three, per "
+            f"metric; v2-plan.md, Session 22): " + ("met." if not lost else
+                                                      "not met: " + "; ".join(lost) + "."), ""]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--candidate", required=True, help="the candidate's name (tuned rows "
                                                        "'<name>[lr=...]' match it)")
     ap.add_argument("--suite", help="a suite TOML (benchmarks/suites/test.toml): also the "
-                                    "suite-mean test against DPO and ORPO")
+                                    "suite-mean tests against DPO and ORPO, and against the "
+                                    "shortcuts (SFT, the reference, BC-on-chosen)")
     ap.add_argument("--alpha", type=float, default=ALPHA,
                     help=f"the level a Holm p must be under to count as 'beats' or 'below' "
                          f"(default {ALPHA}; a declared stricter bar, e.g. for a secondary "
@@ -335,6 +392,13 @@ def main(argv: list[str] | None = None) -> int:
             for metric in METRICS:
                 md += suite_markdown(suite_mean(summary, suite.weights(), args.candidate,
                                                 metric), suite.name, args.candidate)
+            shortcut = {metric: suite_mean(summary, suite.weights(), args.candidate, metric,
+                                           rivals=tuple(SHORTCUT_RIVALS))
+                        for metric in METRICS}
+            for metric in METRICS:
+                md += suite_markdown(shortcut[metric], suite.name, args.candidate,
+                                     "against the shortcuts")
+            md += shortcut_verdict(shortcut, args.alpha)
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
