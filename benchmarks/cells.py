@@ -299,13 +299,16 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
                       "auc_over": "untrained" if r.name in REFERENCES else "checkpoints",
                       "curve": getattr(r, "curve", ()),   # (the LLM bed: none)
                       "seconds": seconds, "wall_share": wall_share, "batch_rows": len(rows),
-                      "machine": machine(), "command": command, **by_name.get(r.name, {})}
+                      "machine": machine(), **digests.get((name, draw), {}),
+                      "command": command, **by_name.get(r.name, {})}
                      for r in rows])
         print(f"{time.strftime('%H:%M:%S')} {cell_name(name, draw, seed)}: "
               + ", ".join(f"{r.name} {r.per_seed[0]:.1f}" for r in rows) + " "
               + progress.add([(name, draw, seed, budget, r.name) for r in rows]), flush=True)
 
     warm = set()
+    # (scenario, draw) -> what its rows trained on (fitness.data_digests; the MuJoCo bed only)
+    digests: dict[tuple, dict[str, str]] = {}
     with JobRunner(max(1, worker_count(workers))) as runner:
         while True:
             for job in jobs_left():
@@ -318,9 +321,12 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
                     # the dataset and reference (the LLM bed: the SFT base) are built here,
                     # once, not by every worker at the same time; the time is the cell's cost
                     runner.split_wall_time()
-                    fitness_of(job.name).warm_up(job.scenario, workers=runner.workers,
-                                                 progress=not quiet, draw=job.draw,
-                                                 seeds=[job.seed])
+                    bed = fitness_of(job.name)
+                    bed.warm_up(job.scenario, workers=runner.workers, progress=not quiet,
+                                draw=job.draw, seeds=[job.seed])
+                    if hasattr(bed, "data_digests") and (job.name, job.draw) not in digests:
+                        digests[(job.name, job.draw)] = bed.data_digests(job.scenario,
+                                                                         draw=job.draw)
                     charge = runner.split_wall_time(also=1)
                     warm.add(job.warm_key)
                 runner.submit(job, charge)

@@ -143,10 +143,12 @@ def report(path: Path) -> dict:
         all_draws = sorted({d for v in by_name.values() for d in v})
         all_seeds = sorted({sd for v in by_name.values() for by_seed in v.values()
                             for sd in by_seed})
+        split = _data_split_draws(by_name)
         for name, by_draw in by_name.items():
             entry = {"budget": budget, "scenario": scen, "loss": name, "role": role[name],
                      "seeds_per_draw": {str(d): len(by_draw[d]) for d in by_draw},
-                     "missing": _missing(by_draw, all_draws, all_seeds, least_grid(scen))}
+                     "missing": _missing(by_draw, all_draws, all_seeds, least_grid(scen)),
+                     "data_split_draws": split}
             for m in metrics:
                 per = {str(d): draw_mean(by_draw[d], m) for d in sorted(by_draw)}
                 vals = list(per.values())
@@ -218,6 +220,23 @@ def report(path: Path) -> dict:
     return result
 
 
+#: what a row records of the data it trained on (``fitness.data_digests``)
+DIGESTS = ("dataset_sha256", "reference_sha256")
+
+
+def _data_split_draws(by_name: dict) -> list[str]:
+    """The draws of one scenario whose rows did not all train on the same dataset and
+    reference (v2-plan.md, Session 22): their pairs are not clean pairs. Rows written before
+    rows recorded digests say nothing either way."""
+    seen: dict = defaultdict(set)
+    for by_draw in by_name.values():
+        for d, by_seed in by_draw.items():
+            for r in by_seed.values():
+                if all(k in r for k in DIGESTS):
+                    seen[d].add(tuple(r[k] for k in DIGESTS))
+    return [str(d) for d in sorted(seen) if len(seen[d]) > 1]
+
+
 def _missing(by_draw: dict, draws: list, seeds: list, least: tuple[int, int]) -> str:
     """What a row lacks of its scenario's grid (``draws`` x ``seeds``, which every row must
     have, and at least ``least`` = (draws, seeds)), in words; "" when nothing."""
@@ -262,6 +281,12 @@ def _report_md(summary, comparisons, versus_best, cost: float, n_rows: int, comm
         if short:
             out += ["", "**Unfinished: not a claim** (the claim tables refuse these rows): "
                     + "; ".join(short) + "."]
+        split = entries[0].get("data_split_draws", [])
+        if split:
+            out += ["", f"**Not clean pairs on draw(s) {', '.join(split)}:** rows of one draw "
+                    "trained on different datasets or references there (their "
+                    "dataset_sha256/reference_sha256 differ: a rebuild, on another machine, "
+                    "say). A difference there also measures that."]
         out += ["", *flag_lines({m.replace("auc", "AUC"): f for m, f in
                                  flags[f"{scen} ({budget})"].items()})]
         comps = [c for c in comparisons if (c["budget"], c["scenario"]) == (budget, scen)]

@@ -340,6 +340,19 @@ def suite_markdown(res: dict, suite_name: str, candidate: str, against: str = ""
     return out + [""]
 
 
+def split_note(summary: list[dict]) -> list[str]:
+    """A warning for every scenario whose rows of one draw trained on different datasets or
+    references (the report's ``data_split_draws``, v2-plan.md, Session 22): pairs there are
+    not clean pairs."""
+    split = sorted({(e["scenario"], d) for e in summary for d in e.get("data_split_draws", [])})
+    if not split:
+        return []
+    return ["**Not clean pairs:** rows of one draw trained on different datasets or references "
+            "(a rebuild, on another machine, say) on " + ", ".join(
+                f"{s} draw {d}" for s, d in split) + ". Differences there also measure that.",
+            ""]
+
+
 def shortcut_verdict(res: dict[str, dict], alpha: float = ALPHA) -> list[str]:
     """The requirement "it must beat the shortcut baselines" (v2-plan.md, Session 22): on the
     suite mean, each of SHORTCUT_RIVALS beaten (Holm p < alpha within its metric's family,
@@ -386,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(f"{args.candidate}: no candidate row of that name in "
                                   + ", ".join(args.reports))
             md += markdown(lines, args.candidate, metric, args.alpha)
+        md += split_note(summary)
         if args.suite:
             from lossforge.bench.suites import load_suite
             suite = load_suite(args.suite)

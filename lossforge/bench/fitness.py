@@ -39,7 +39,7 @@ import numpy as np
 
 from lossforge.bench import draws
 from lossforge.bench.bc import BCConfig, train_bc
-from lossforge.bench.cache import cache_root
+from lossforge.bench.cache import Hasher, cache_root
 from lossforge.bench.datasets import build_dataset
 from lossforge.bench.draws import EPISODE_SEED_BASE  # noqa: F401  (re-exported)
 from lossforge.bench.evaluator import Evaluator, normalized_score, score_runs, zoo_returns
@@ -116,6 +116,35 @@ def warm_up(scenario: Scenario | str, workers: int | None = None, progress: bool
     if log is not None:
         log("dataset and reference policy (built on a first run, then read from the cache)")
     reference_policy(_load(scenario), progress=progress, workers=workers, draw=draw)
+
+
+def data_digests(scenario: Scenario | str, draw: draws.Draw = 0) -> dict[str, str]:
+    """What a row of ``draw`` trained on, for the pairing check of the reports (v2-plan.md,
+    Session 22): sha256 (16 hex digits) of the draw's dataset arrays and of its BC reference's
+    parameters. Rows of one draw pair as if they saw the same data; a rebuild that came out
+    otherwise (on another machine, say) shows here. Loads both from the cache (``warm_up``
+    first)."""
+    dataset, ref = reference_policy(_load(scenario), draw=draw)
+    return {"dataset_sha256": dataset_digest(dataset),
+            "reference_sha256": params_digest(ref.params)}
+
+
+def dataset_digest(dataset) -> str:
+    """sha256 (16 hex digits) of everything in a preference dataset that training reads."""
+    h = Hasher().json("length control", [dataset.length_control, dataset.absorbing_logp])
+    for name in ("obs", "actions", "lengths", "returns", "chosen", "sources"):
+        h.array(name, getattr(dataset, name))
+    if dataset.label_prob is not None:
+        h.array("label_prob", dataset.label_prob)
+    return h.hexdigest()[:16]
+
+
+def params_digest(params) -> str:
+    """sha256 (16 hex digits) of a policy's parameters (name, dtype, shape and values)."""
+    h = Hasher()
+    for name in sorted(params):
+        h.array(name, params[name].detach().cpu().numpy())
+    return h.hexdigest()[:16]
 
 
 def reference_score(scenario: Scenario | str, budget: str = "screen", metric: str = "auc"

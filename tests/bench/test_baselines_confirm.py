@@ -340,3 +340,34 @@ def test_the_report_says_what_each_row_lacks_and_holm_keeps_one_family_across_ra
     result = confirmation.report(tmp_path / "c.jsonl")
     assert all(e["missing"].startswith("the scenario has 4 draws x 3 seeds of the 5 x 3")
                for e in result["summary"])
+
+
+def test_a_draw_whose_rows_trained_on_different_data_is_flagged(tmp_path):
+    """v2-plan.md, Session 22: rows record their dataset's and reference's digests; where the
+    rows of one draw disagree (draw 2's candidate row saw another reference), the report names
+    that draw for every row of the scenario, its markdown says so, and headline.py warns. Rows
+    without digests (written before they were recorded) flag nothing."""
+    confirmation = _benchmark("confirmation")
+    headline = _benchmark("headline")
+    rows = []
+    for name, role in (("dpo", "baseline"), ("cand", "candidate")):
+        for d in (1, 2, 3):
+            ref = "r2-other" if (name, d) == ("cand", 2) else f"r{d}"
+            rows.append({"scenario": "s", "draw": d, "seed": 0, "budget": "full", "loss": name,
+                         "status": "ok", "score": 10.0 + d, "auc": 10.0 + d, "final": 10.0 + d,
+                         "role": role, "dataset_sha256": f"d{d}", "reference_sha256": ref})
+    rows.append({"scenario": "s", "draw": 3, "seed": 1, "budget": "full", "loss": "dpo",
+                 "status": "ok", "score": 1.0, "auc": 1.0, "final": 1.0, "role": "baseline"})
+    _write(tmp_path / "c.jsonl", rows)
+    result = confirmation.report(tmp_path / "c.jsonl")
+    assert [e["data_split_draws"] for e in result["summary"]] == [["2"], ["2"]]
+    assert "**Not clean pairs on draw(s) 2:**" in (tmp_path / "c.confirm.md").read_text()
+    assert headline.split_note(result["summary"])[0].startswith(
+        "**Not clean pairs:** rows of one draw trained on different datasets or references")
+    assert "s draw 2." in headline.split_note(result["summary"])[0]
+    for r in rows:
+        r.pop("dataset_sha256", None), r.pop("reference_sha256", None)
+    _write(tmp_path / "c.jsonl", rows)
+    result = confirmation.report(tmp_path / "c.jsonl")
+    assert {tuple(e["data_split_draws"]) for e in result["summary"]} == {()}
+    assert headline.split_note(result["summary"]) == []

@@ -29,6 +29,13 @@ def test_a_loss_added_later_is_trained_and_done_losses_are_not(tmp_path):
     proc = _run(out, "dpo,orpo,ipo")
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["loss"] for r in rows] == ["dpo", "orpo", "ipo"]  # dpo not appended twice
+    # every row records what it trained on: draw 0's dataset and reference, as this process
+    # finds them in the same cache (v2-plan.md, Session 22: the reports' pairing check)
+    from lossforge.bench import fitness
+
+    want = fitness.data_digests("quick", draw=0)
+    assert all(len(v) == 16 for v in want.values())
+    assert [{k: r[k] for k in want} for r in rows] == [want] * 3
     # with one worker each loss is appended (and reported) on its own as it lands, so a kill
     # loses at most the loss in flight
     head, *lines = proc.stdout.splitlines()

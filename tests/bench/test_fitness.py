@@ -2,9 +2,11 @@
 MuJoCo evaluation): determinism, common random numbers, failure isolation, CI arithmetic."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from lossforge import objectives
 from lossforge.bench import fitness
@@ -70,3 +72,15 @@ def test_warm_up_leaves_the_dataset_and_reference_in_the_cache(tmp_path, monkeyp
     serial = build_dataset(load_scenario("quick"), cache=False, workers=1)
     for f in ("obs", "actions", "lengths", "returns", "chosen"):
         np.testing.assert_array_equal(getattr(dataset, f), getattr(serial, f), err_msg=f)
+    # what rows record of it (v2-plan.md, Session 22): the serial rebuild has the cached
+    # dataset's digest; one flipped label, or a nudged reference parameter, changes a digest
+    got = fitness.data_digests("quick")
+    assert got["dataset_sha256"] == fitness.dataset_digest(serial)
+    assert got["reference_sha256"] == fitness.params_digest(
+        {k: v.clone() for k, v in ref.params.items()})
+    flipped = serial.chosen.copy()
+    flipped[0] = 1 - flipped[0]
+    assert fitness.dataset_digest(replace(serial, chosen=flipped)) != got["dataset_sha256"]
+    name = sorted(ref.params)[0]
+    nudged = {**ref.params, name: torch.nextafter(ref.params[name], ref.params[name] + 1)}
+    assert fitness.params_digest(nudged) != got["reference_sha256"]
