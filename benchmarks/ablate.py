@@ -89,6 +89,18 @@ ABLATIONS: dict[str, tuple[str, str]] = {
     "no-t": ("training progress t fixed at a constant", "fixing t at a constant"),
 }
 
+#: combined arms (``specs --combined``; v2-plan.md, Session 22): several parts replaced at
+#: once, named by their parts joined with '+' -> (what it replaces, the phrase of its line)
+COMBINED: dict[str, tuple[str, str]] = {
+    "dpo-map+dpo-link": ("mirror map and link -> DPO's, imitation kept",
+                         "DPO's mirror map and link (the loss's imitation term kept)"),
+    "dpo-map+dpo-link+no-imitation": (
+        "mirror map and link -> DPO's, imitation removed: DPO at the loss's aggregation and beta",
+        "DPO itself at the loss's aggregation and beta"),
+}
+#: every arm ``table`` knows, single then combined
+ARMS = {**ABLATIONS, **COMBINED}
+
 #: Why a value of t stands for "no schedule" (the default is 1/2).
 T_REASONS = {
     Fraction(1, 2): "the middle of training, where a schedule linear in t equals its average "
@@ -156,31 +168,40 @@ def fix_t(spec: MPOSpec, value: Fraction) -> dict[str, str]:
 
 
 def ablated(spec: MPOSpec, ablation: str, t_value: Fraction = Fraction(1, 2)) -> MPOSpec:
-    """``spec`` with one part replaced (``ABLATIONS``), named ``<name>-<ablation>``, its
-    description saying what was replaced. Not checked here (``plan`` checks)."""
-    if ablation == "dpo-map":
-        changes = {"mirror_map": DPO_MAP}
-        what = f"mirror map h(p) = {spec.mirror_map} replaced by DPO's {DPO_MAP} (phi~(l) = l)"
-    elif ablation == "dpo-link":
-        changes, what = {"link": DPO_LINK}, f"link G = {spec.link} replaced by DPO's {DPO_LINK}"
-    elif ablation == "no-imitation":
-        changes = {"imitation": None}
-        what = f"imitation term Psi = {spec.imitation} removed (Psi = 0)"
-    elif ablation == "no-preference":
-        changes = {"link": "0", "w_pref": "1"}
-        what = (f"preference term {_weighted(spec.w_pref, spec.link)} removed (G = 0, as the "
-                f"zoo's sft writes it), imitation term {_weighted(spec.w_sft, spec.imitation)} "
-                "kept")
-    elif ablation == "no-t":
-        changes = fix_t(spec, t_value)
-        why = T_REASONS.get(t_value, "the value given with --t-value")
-        what = (f"training progress t fixed at {t_value} ({why}) in "
-                f"{', '.join(changes) or 'no formula'}")
-    else:
-        raise ConfigError(f"unknown ablation {ablation!r}; known: {', '.join(ABLATIONS)}")
+    """``spec`` with one part replaced (``ABLATIONS``), or each part of a combined arm
+    (``COMBINED``) in turn, named ``<name>-<ablation>``, its description saying what was
+    replaced. Not checked here (``plan`` checks)."""
+    changes, whats = {}, []
+    for part in ablation.split("+") if ablation in COMBINED else [ablation]:
+        change, what = _replacement(dataclasses.replace(spec, **changes), part, t_value)
+        changes.update(change)
+        whats.append(what)
     return dataclasses.replace(
         spec, name=f"{spec.name}-{ablation}", **changes,
-        description=f"ablation {ablation} of {spec.name}: {what}; everything else unchanged")
+        description=f"ablation {ablation} of {spec.name}: {'; '.join(whats)}; everything else "
+                    "unchanged")
+
+
+def _replacement(spec: MPOSpec, ablation: str, t_value: Fraction) -> tuple[dict, str]:
+    """(the fields one ablation changes, what it replaced, in words)."""
+    if ablation == "dpo-map":
+        return ({"mirror_map": DPO_MAP},
+                f"mirror map h(p) = {spec.mirror_map} replaced by DPO's {DPO_MAP} (phi~(l) = l)")
+    if ablation == "dpo-link":
+        return {"link": DPO_LINK}, f"link G = {spec.link} replaced by DPO's {DPO_LINK}"
+    if ablation == "no-imitation":
+        return {"imitation": None}, f"imitation term Psi = {spec.imitation} removed (Psi = 0)"
+    if ablation == "no-preference":
+        return ({"link": "0", "w_pref": "1"},
+                f"preference term {_weighted(spec.w_pref, spec.link)} removed (G = 0, as the "
+                f"zoo's sft writes it), imitation term {_weighted(spec.w_sft, spec.imitation)} "
+                "kept")
+    if ablation == "no-t":
+        changes = fix_t(spec, t_value)
+        why = T_REASONS.get(t_value, "the value given with --t-value")
+        return changes, (f"training progress t fixed at {t_value} ({why}) in "
+                         f"{', '.join(changes) or 'no formula'}")
+    raise ConfigError(f"unknown ablation {ablation!r}; known: {', '.join(ARMS)}")
 
 
 def _weighted(weight: str, term: str | None) -> str:
@@ -244,13 +265,15 @@ class Outcome:
     spec: MPOSpec | None = None
 
 
-def plan(spec: MPOSpec, t_value: Fraction = Fraction(1, 2)) -> list[Outcome]:
-    """Every ablation of ``spec``: written ("ok"), skipped with the reason, or invalid with the
-    check's reason."""
+def plan(spec: MPOSpec, t_value: Fraction = Fraction(1, 2),
+         combined: bool = False) -> list[Outcome]:
+    """Every ablation of ``spec`` (and with ``combined`` the combined arms): written ("ok"),
+    skipped with the reason, or invalid with the check's reason. A combined arm equal to an
+    arm before it (a loss whose link is DPO's already, say) is skipped too."""
     _, _, sft = _parts(spec)
     temporal = Objective(spec, check=False).temporal
     out = []
-    for ab in ABLATIONS:
+    for ab in (ARMS if combined else ABLATIONS):
         if ab == "no-t" and not temporal:
             out.append(Outcome(ab, "skip", f"{spec.name} does not use t"))
             continue
@@ -267,7 +290,10 @@ def plan(spec: MPOSpec, t_value: Fraction = Fraction(1, 2)) -> list[Outcome]:
             out.append(Outcome(ab, "invalid", why))
         elif same_loss(spec, new):
             out.append(Outcome(ab, "skip", f"equals {spec.name} itself (same canonical "
-                                           f"formula: {ABLATIONS[ab][0]} changes nothing)"))
+                                           f"formula: {ARMS[ab][0]} changes nothing)"))
+        elif ab in COMBINED and any(same_loss(o.spec, new) for o in out if o.status == "ok"):
+            twin = next(o.ablation for o in out if o.status == "ok" and same_loss(o.spec, new))
+            out.append(Outcome(ab, "skip", f"equals the {twin} arm (same canonical formula)"))
         else:
             out.append(Outcome(ab, "ok", new.description, new))
     return out
@@ -343,7 +369,7 @@ def specs_cmd(args) -> None:
     command = "python benchmarks/ablate.py " + " ".join(sys.argv[1:])
     out_dir = Path(args.out_dir)
     written = []
-    for o in plan(spec, t_value):
+    for o in plan(spec, t_value, combined=args.combined):
         if o.status != "ok":
             word = "skip" if o.status == "skip" else "not written (fails the checks)"
             print(f"{spec.name}-{o.ablation}: {word}: {o.note}")
@@ -396,7 +422,7 @@ def row_role(loss: str, name: str) -> str | None:
     base = loss.split("[", 1)[0]
     if base == name:
         return FULL
-    for ab in ABLATIONS:
+    for ab in ARMS:
         if base == f"{name}-{ab}":
             return ab
     return None
@@ -425,7 +451,7 @@ def cells_of(summary: list[dict], name: str, where: str) -> dict[tuple, dict[str
                           f"the report has: {', '.join(known)}")
     if not any(set(c) - {FULL} for c in cells.values() if FULL in c):
         raise ConfigError(f"{where}: no ablation rows of {name} beside it (rows named "
-                          f"{name}-<ablation>, ablations: {', '.join(ABLATIONS)})")
+                          f"{name}-<ablation>, ablations: {', '.join(ARMS)})")
     require_complete([e for c in cells.values() for e in c.values()], where)
     return cells
 
@@ -444,7 +470,7 @@ def comparisons(cells: dict[tuple, dict[str, dict]]) -> list[dict]:
         if FULL not in cell:
             continue
         full = cell[FULL]
-        for ab in (a for a in ABLATIONS if a in cell):
+        for ab in (a for a in ARMS if a in cell):
             for m in METRICS:
                 x_draws, y_draws = full[m]["per_draw"], cell[ab][m]["per_draw"]
                 draws = sorted(set(x_draws) & set(y_draws), key=_draw_key)
@@ -478,7 +504,7 @@ def says(ab: str, by_metric: dict[str, dict], alpha: float = 0.05) -> str:
                f"{c['p_holm']:.3g}, {'significant' if c['p_holm'] < alpha else 'not significant'}"
                f" at {alpha:g}")
         parts.append(f"{verb} {amount}{'AUC' if m == 'auc' else 'final'} (Holm p {sig})")
-    return f"{ABLATIONS[ab][1]} " + "; ".join(parts)
+    return f"{ARMS[ab][1]} " + "; ".join(parts)
 
 
 def table_md(cells: dict[tuple, dict[str, dict]], comps: list[dict], name: str) -> str:
@@ -494,11 +520,19 @@ def table_md(cells: dict[tuple, dict[str, dict]], comps: list[dict], name: str) 
             continue
         out += ["| row | ablation | AUC mean ± 95 % CI | final mean ± 95 % CI | draws |",
                 "|---|---|---|---|---|"]
-        for role in (FULL, *[a for a in ABLATIONS if a in cell]):
+        for role in (FULL, *[a for a in ARMS if a in cell]):
             e = cell[role]
             out.append(f"| {e['loss']} | {role} | " + " | ".join(
                 f"{num_text(e[m]['mean'])} ± {num_text(e[m]['ci95'])}" for m in METRICS)
                 + f" | {len(e['auc']['per_draw'])} |")
+        elsewhere = [role for role in cell if role != FULL
+                     and cell[role].get("machines") and cell[FULL].get("machines")
+                     and cell[role]["machines"] != cell[FULL]["machines"]]
+        if elsewhere:
+            out += ["", f"**Not clean pairs:** {', '.join(elsewhere)} ran on other machines than "
+                    f"{cell[FULL]['loss']} ({', '.join(cell[FULL]['machines'])}); a row differs "
+                    "across machines (cross-machine-s17.md). The declared remedy (v2-plan.md, "
+                    "Session 22, item 7): confirm the loss's pick again beside the arms."]
         mine = [c for c in comps if (c["budget"], c["scenario"]) == (budget, scen)]
         if not mine:
             out += ["", "No ablation rows here.", ""]
@@ -516,10 +550,59 @@ def table_md(cells: dict[tuple, dict[str, dict]], comps: list[dict], name: str) 
     return "\n".join(out)
 
 
+def preference_term(summary: list[dict], weights: dict[str, float], name: str,
+                    suite_name: str, alpha: float = 0.05) -> list[str]:
+    """The suite-mean section (v2-plan.md, Session 22, item 4: "its gain must come from the
+    preference term"), with ``headline.suite_mean``'s regret scale and pairing: the full loss
+    against each of its arms (Holm over the arms, per metric), and the arm without the
+    imitation term (the preference term alone) against the tuned SFT. Shown when, on AUC, the
+    full loss beats its no-preference arm and the no-imitation arm beats SFT."""
+    import headline
+
+    arms = [a for a in ARMS if any(row_role(e["loss"], name) == a for e in summary)]
+    if not arms:
+        return []
+    res = {m: headline.suite_mean(summary, weights, name, m,
+                                  rivals=tuple(f"{name}-{a}" for a in arms)) for m in METRICS}
+    md = ["## Suite mean: the full loss against its arms", ""]
+    for m in METRICS:
+        md += headline.suite_markdown(res[m], suite_name, name, "against its ablations")
+
+    def beats(r: dict, who: str) -> bool:
+        c = r["comparisons"][who]
+        return c["p_holm"] < alpha and c["mean"] > 0   # a NaN p is not below alpha
+
+    checks = []
+    if "no-preference" in arms:
+        checks.append((f"{name} beats its no-preference arm",
+                       beats(res["auc"], f"{name}-no-preference")))
+    if "no-imitation" in arms:
+        alone = {m: headline.suite_mean(summary, weights, f"{name}-no-imitation", m,
+                                        rivals=("SFT",)) for m in METRICS}
+        for m in METRICS:
+            md += headline.suite_markdown(alone[m], suite_name, f"{name}-no-imitation",
+                                          "(the preference term alone) against SFT")
+        checks.append(("its no-imitation arm beats SFT", beats(alone["auc"], "SFT")))
+    shown = len(checks) == 2 and all(ok for _, ok in checks)
+    md += ["**The gain comes from the preference term** (v2-plan.md, Session 22, item 4; suite "
+           f"mean, AUC, Holm p < {alpha:g}): " + ("shown" if shown else "not shown") + ": "
+           + "; ".join(f"{what}: {'yes' if ok else 'no'}" for what, ok in checks)
+           + ("" if len(checks) == 2 else "; (an arm is missing, so it cannot be shown)") + ".",
+           ""]
+    return md
+
+
 def table_cmd(args) -> None:
     path = Path(args.confirm)
-    cells = cells_of(read_summary(path), args.loss, str(path))
+    summary = read_summary(path)
+    cells = cells_of(summary, args.loss, str(path))
     md = table_md(cells, comparisons(cells), args.loss)
+    if args.suite:
+        from lossforge.bench.suites import load_suite
+
+        suite = load_suite(args.suite)
+        md += "\n\n" + "\n".join(preference_term(summary, suite.weights(), args.loss,
+                                                  suite.name))
     print(md)
     if args.out:
         atomic_write_text(args.out, md + "\n")
@@ -539,9 +622,13 @@ def main(argv=None) -> None:
     s.add_argument("--keep", type=int, help="the sweep's [halving] keep (default: no halving)")
     s.add_argument("--without-full", action="store_true",
                    help="leave the loss itself out of the sweep (an earlier sweep tunes it)")
+    s.add_argument("--combined", action="store_true",
+                   help="also the combined arms: " + ", ".join(COMBINED))
     t = sub.add_parser("table", help="the ablation table of a <stem>.confirm.json")
     t.add_argument("confirm", help="a confirmation report JSON (baselines.py report/confirm)")
     t.add_argument("--loss", required=True, help="the full loss's name, e.g. lf-69d0421b")
+    t.add_argument("--suite", help="a suite TOML: also the suite-mean tests of the preference "
+                                   "term (v2-plan.md, Session 22)")
     t.add_argument("--out", help="also write the markdown here")
     args = ap.parse_args(argv)
     try:

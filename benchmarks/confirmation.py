@@ -148,7 +148,9 @@ def report(path: Path) -> dict:
             entry = {"budget": budget, "scenario": scen, "loss": name, "role": role[name],
                      "seeds_per_draw": {str(d): len(by_draw[d]) for d in by_draw},
                      "missing": _missing(by_draw, all_draws, all_seeds, least_grid(scen)),
-                     "data_split_draws": split}
+                     "data_split_draws": split,
+                     "machines": sorted({r["machine"] for by_seed in by_draw.values()
+                                         for r in by_seed.values() if r.get("machine")})}
             for m in metrics:
                 per = {str(d): draw_mean(by_draw[d], m) for d in sorted(by_draw)}
                 vals = list(per.values())

@@ -236,13 +236,16 @@ def markdown(lines: list[dict], candidate: str, metric: str, alpha: float = ALPH
 
 def _rival(entries: list[dict], who: str) -> dict | None:
     """A suite rival's row in one scenario: a tuned baseline by name (DPO, ORPO, SFT), the
-    untrained reference, or BC-on-chosen."""
+    untrained reference, BC-on-chosen, or any other row by its name (an ablation arm,
+    ``NAME`` or ``NAME[...]``)."""
     if who == "reference":
         return next((e for e in entries if e["loss"] in REFERENCE_ROWS), None)
     if who == "BC-on-chosen":
         return next((e for e in entries if e["loss"] == "bc-on-chosen"), None)
-    return next((e for e in entries if e["role"] == "baseline" and _is(e["loss"], who.lower())),
-                None)
+    if who in ("DPO", "ORPO", "SFT"):
+        return next((e for e in entries if e["role"] == "baseline"
+                     and _is(e["loss"], who.lower())), None)
+    return next((e for e in entries if _is(e["loss"], who)), None)
 
 
 def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
@@ -361,7 +364,8 @@ def shortcut_verdict(res: dict[str, dict], alpha: float = ALPHA) -> list[str]:
     for who, metric in SHORTCUT_RIVALS.items():
         c = res[metric]["comparisons"][who]
         if not (c["p_holm"] < alpha and c["mean"] > 0):   # a NaN p is not below alpha
-            lost.append(f"{who} ({metric}: {verdict({**c, 'p_holm_all': c['p_holm']}, who, alpha)})")
+            said = verdict({**c, "p_holm_all": c["p_holm"]}, who, alpha)
+            lost.append(f"{who} ({metric}: {said})")
     rule = ", ".join(f"{who} on {m.upper() if m == 'auc' else m}"
                      for who, m in SHORTCUT_RIVALS.items())
     return [f"Beats the shortcut baselines on the suite mean ({rule}; Holm over the three, per "

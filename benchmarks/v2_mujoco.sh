@@ -197,9 +197,10 @@ case "$step" in
     done ;;
   ablate)
     # declared in v2-plan.md (session 15): each slot of the suite winner replaced in turn
-    # (ablate.py specs), every arm tuned as the winner was (v2.toml's rates, every rate on every
-    # tuning seed, the edge extension), then confirmed on the train suite's draws 1-5 in
-    # confirm-train's file (its rows are reused)
+    # (ablate.py specs; Session 22: and the two combined arms), every arm tuned as the winner
+    # was (v2.toml's rates, every rate on every tuning seed, the edge extension), then
+    # confirmed on the train suite's draws 1-5 in confirm-train's file (its rows are reused);
+    # the table adds the suite-mean test of the preference term (Session 22, item 4)
     have "$CAND" || refuse "ablate: no candidates' sweep (run: $0 candidates)"
     w=$(first_candidate "$CAND")
     ab=benchmarks/sweeps/v2-ablate-$w.toml
@@ -207,7 +208,8 @@ case "$step" in
       have "benchmarks/results/winners/$w.json" || refuse "ablate: no spec of the winner $w"
       lrs=$(python benchmarks/tomlq.py benchmarks/sweeps/v2.toml lr --sep ,)
       run python benchmarks/ablate.py specs "benchmarks/results/winners/$w.json" \
-          --out-dir benchmarks/results/ablations --sweep-out "$ab" --lr "$lrs" --without-full
+          --out-dir benchmarks/results/ablations --sweep-out "$ab" --lr "$lrs" --without-full \
+          --combined
       have "$ab" || refuse "ablate: ablate.py wrote no $ab"
     fi
     for s in "${@:-${TRAIN[@]}}"; do
@@ -219,6 +221,7 @@ case "$step" in
           --workers "${WORKERS:-1}" --out "$R/confirm-v2-train.jsonl"
     done
     run python benchmarks/ablate.py table "$R/confirm-v2-train.confirm.json" --loss "$w" \
+        --suite benchmarks/suites/train.toml \
         --out "$R/ablation-v2-train-$w.md" ;;
   headline)
     # per suite: the tuned field (field_v2.py), then each candidate against it per scenario and

@@ -116,6 +116,39 @@ def test_dpo_map_link_and_no_imitation_together_are_dpo(name):
     torch.testing.assert_close(got, by_hand, rtol=1e-12, atol=1e-12)
 
 
+def test_the_combined_arms_are_dpo_with_and_without_the_imitation_term():
+    """v2-plan.md, Session 22: the suite winner's combined arms. Without the imitation term it
+    is DPO at the winner's aggregation and beta (the zoo's DPO and the formula by hand); with
+    it, that DPO plus exactly the imitation term the no-preference arm keeps. Only asked for:
+    the default plan has the single arms alone."""
+    ab = _ablate()
+    spec = _winner("lf-29423ee3")
+    assert list(_plan(spec)) == list(ab.ABLATIONS)
+    arms = {o.ablation: o for o in ab.plan(spec, combined=True)}
+    assert list(arms) == [*ab.ABLATIONS, "dpo-map+dpo-link", "dpo-map+dpo-link+no-imitation"]
+    assert all(arms[a].status == "ok" for a in ab.COMBINED)
+    pc, pr, rc, rr, n = _logps(seed=2, scale=20.0)
+    loss = {a: objectives.from_spec(arms[a].spec.to_json())(pc, pr, rc, rr, chosen_lengths=n)
+            for a in ("dpo-map+dpo-link", "dpo-map+dpo-link+no-imitation", "no-preference")}
+    by_hand = -torch.nn.functional.logsigmoid(spec.beta * ((pc - rc) - (pr - rr)))
+    torch.testing.assert_close(loss["dpo-map+dpo-link+no-imitation"], by_hand, rtol=1e-12,
+                               atol=1e-12)
+    torch.testing.assert_close(loss["dpo-map+dpo-link"] - loss["dpo-map+dpo-link+no-imitation"],
+                               loss["no-preference"], rtol=1e-12, atol=1e-12)
+    assert "imitation term Psi = softplus(softplus(log1mexp(l))) removed" in \
+        arms["dpo-map+dpo-link+no-imitation"].spec.description
+    assert ab.row_role("lf-29423ee3-dpo-map+dpo-link[lr=0.001]", "lf-29423ee3") == \
+        "dpo-map+dpo-link"
+
+
+def test_a_combined_arm_equal_to_a_single_arm_is_skipped():
+    """lf-9ccbeb81's map is DPO's already, so DPO's map and link together are its dpo-link arm."""
+    arms = {o.ablation: o for o in _ablate().plan(_winner("lf-9ccbeb81"), combined=True)}
+    assert arms["dpo-map"].status == "skip"
+    assert arms["dpo-map+dpo-link"].status == "skip"
+    assert arms["dpo-map+dpo-link"].note == "equals the dpo-link arm (same canonical formula)"
+
+
 def test_an_ablation_equal_to_the_loss_is_skipped_by_canonical_formula_not_string():
     spec = MPOSpec("same", "p*log(p) + 3*p - 1", 0.1, True, "softplus(-D)",
                    imitation="-(l*2)/20", w_sft="2 - 1")
@@ -365,3 +398,70 @@ def test_the_table_reads_the_report_that_baselines_writes(tmp_path, capsys):
         _ablate().main(["table", str(tmp_path / "c.confirm.json"), "--loss", "lf-x"])
     assert ("A: lf-x-no-imitation[lr=1e-05]: draw 5: seeds 2 not run; finish the confirmation"
             in capsys.readouterr().err)
+
+
+def _suite_entry(scen: str, loss: str, role: str, xs) -> dict:
+    m = {"per_draw": {str(d): float(x) for d, x in zip((1, 2, 3), xs)},
+         "mean": sum(xs) / 3, "ci95": 1.0}
+    return {"budget": "full", "scenario": scen, "loss": loss, "role": role, "auc": m,
+            "final": m, "seeds_per_draw": {"1": 3, "2": 3, "3": 3}, "missing": ""}
+
+
+def test_the_preference_term_is_shown_on_the_suite_mean_or_said_not_shown():
+    """v2-plan.md, Session 22, item 4, on two scenarios (weights 1/4 and 3/4; scales 30 - 10 =
+    20 and 61 - 50 = 11, DPO being each one's best tuned row). By hand, the full loss's suite
+    gain over its no-preference arm is 0.875, 0.9, 0.8875 on draws 1-3; the no-imitation arm's
+    over SFT 0.3727, 0.3727, 0.5773 (t = 6.47 on 2 df, p = 0.023): shown. With the
+    no-imitation arm below SFT on the heavy scenario: not shown, and the line says which."""
+    ab = _ablate()
+    names = ("reference (BC)", "dpo[beta=1]", "sft[lr=0.001]", "lf-w[lr=0.001]",
+             "lf-w-no-preference[lr=0.001]", "lf-w-no-imitation[lr=0.001]")
+    roles = ("fixed", "baseline", "baseline", "candidate", "candidate", "candidate")
+    rows = {"a": dict(zip(names, zip(roles, [(10, 10, 10), (30, 31, 29), (20, 21, 19),
+                                             (32, 33, 34), (22, 21, 23), (28, 29, 27)]))),
+            "b": dict(zip(names, zip(roles, [(50, 50, 50), (61, 60, 62), (55, 56, 54),
+                                             (63, 64, 62), (52, 53, 51), (59, 60, 61)])))}
+
+    def summary():
+        return [_suite_entry(s, loss, role, xs) for s, r in rows.items()
+                for loss, (role, xs) in r.items()]
+
+    import headline
+
+    weights = {"a": 0.25, "b": 0.75}
+    res = headline.suite_mean(summary(), weights, "lf-w", "auc",
+                              rivals=("lf-w-no-imitation", "lf-w-no-preference"))
+    got = [res["regret"]["lf-w-no-preference"][d] - res["regret"]["candidate"][d]
+           for d in ("1", "2", "3")]
+    assert got == pytest.approx([0.875, 0.9, 0.8875])
+    md = "\n".join(ab.preference_term(summary(), weights, "lf-w", "duo"))
+    gain = [0.25 * 8 / 20 + 0.75 * 4 / 11, 0.25 * 8 / 20 + 0.75 * 4 / 11,
+            0.25 * 8 / 20 + 0.75 * 7 / 11]
+    mean = sum(gain) / 3
+    sd = math.sqrt(sum((g - mean) ** 2 for g in gain) / 2)
+    t = mean / (sd / math.sqrt(3))
+    assert f"+{mean:.3f} ± " in md and f"({_p_df2(t):.3g})" in md
+    assert ("**The gain comes from the preference term** (v2-plan.md, Session 22, item 4; suite "
+            "mean, AUC, Holm p < 0.05): shown: lf-w beats its no-preference arm: yes; its "
+            "no-imitation arm beats SFT: yes.") in md
+    rows["b"]["lf-w-no-imitation[lr=0.001]"] = ("candidate", (50, 51, 52))
+    md = "\n".join(ab.preference_term(summary(), weights, "lf-w", "duo"))
+    assert "): not shown: lf-w beats its no-preference arm: yes; its no-imitation arm beats " \
+           "SFT: no." in md
+
+
+def test_arms_confirmed_on_another_machine_than_the_loss_are_flagged(tmp_path):
+    """v2-plan.md, Session 22, item 7: the report records each row's machines; an arm whose
+    rows ran elsewhere than the full loss's is named as not a clean pair, and rows of one
+    machine (or rows from before machines were recorded) are not."""
+    ab = _ablate()
+    summary = ab.read_summary(_confirm(tmp_path))
+    for e in summary:
+        e["machines"] = ["m2"] if e["loss"].startswith("lf-x-dpo-link") else ["m1"]
+    md = ab.table_md(ab.cells_of(summary, "lf-x", "c"), [], "lf-x")
+    a, b = md.split("## B (full budget)")
+    assert "**Not clean pairs:** dpo-link ran on other machines than lf-x[lr=1e-05] (m1)" in a
+    assert "Not clean pairs" not in b
+    for e in summary:
+        e["machines"] = ["m1"]
+    assert "Not clean pairs" not in ab.table_md(ab.cells_of(summary, "lf-x", "c"), [], "lf-x")

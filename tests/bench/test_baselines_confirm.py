@@ -371,3 +371,10 @@ def test_a_draw_whose_rows_trained_on_different_data_is_flagged(tmp_path):
     result = confirmation.report(tmp_path / "c.jsonl")
     assert {tuple(e["data_split_draws"]) for e in result["summary"]} == {()}
     assert headline.split_note(result["summary"]) == []
+    # and each row's machines (ablate.py's table compares an arm's with the loss's)
+    for r in rows:
+        r["machine"] = "m2" if (r["loss"], r["draw"]) == ("cand", 3) else "m1"
+    _write(tmp_path / "c.jsonl", rows)
+    result = confirmation.report(tmp_path / "c.jsonl")
+    assert {e["loss"]: e["machines"] for e in result["summary"]} == {"dpo": ["m1"],
+                                                                      "cand": ["m1", "m2"]}

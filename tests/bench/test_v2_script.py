@@ -342,7 +342,7 @@ def test_ablate_tunes_the_winners_arms_as_the_winner_and_confirms_them_beside_it
     assert calls[0] == (f"benchmarks/ablate.py specs {WINNER_SPEC} "
                         "--out-dir benchmarks/results/ablations --sweep-out "
                         "benchmarks/sweeps/v2-ablate-lf-w.toml --lr 0.0001,0.0003,0.001 "
-                        "--without-full")
+                        "--without-full --combined")   # (Session 22: the combined arms too)
     # the arms are tuned as the winner was: with the edge extension
     assert [c.split()[1] for c in calls[1:7]] == ["sweep", "tuned", "extend", "sweep", "tuned",
                                                    "merge"]
@@ -355,7 +355,8 @@ def test_ablate_tunes_the_winners_arms_as_the_winner_and_confirms_them_beside_it
     assert calls[7].endswith("--out benchmarks/results/confirm-v2-train.jsonl")
     assert calls[8] == ("benchmarks/ablate.py table "
                         "benchmarks/results/confirm-v2-train.confirm.json"
-                        " --loss lf-w --out benchmarks/results/ablation-v2-train-lf-w.md")
+                        " --loss lf-w --suite benchmarks/suites/train.toml"
+                        " --out benchmarks/results/ablation-v2-train-lf-w.md")
     assert len(calls) == 9
 
 
