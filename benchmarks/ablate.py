@@ -566,7 +566,8 @@ def preference_term(summary: list[dict], weights: dict[str, float], name: str,
                                   rivals=tuple(f"{name}-{a}" for a in arms)) for m in METRICS}
     md = ["## Suite mean: the full loss against its arms", ""]
     for m in METRICS:
-        md += headline.suite_markdown(res[m], suite_name, name, "against its ablations")
+        md += headline.suite_markdown(res[m], suite_name, name, "against its ablations",
+                                      alpha=alpha)
 
     def beats(r: dict, who: str) -> bool:
         c = r["comparisons"][who]
@@ -581,7 +582,8 @@ def preference_term(summary: list[dict], weights: dict[str, float], name: str,
                                         rivals=("SFT",)) for m in METRICS}
         for m in METRICS:
             md += headline.suite_markdown(alone[m], suite_name, f"{name}-no-imitation",
-                                          "(the preference term alone) against SFT")
+                                          "(the preference term alone) against SFT",
+                                          alpha=alpha)
         checks.append(("its no-imitation arm beats SFT", beats(alone["auc"], "SFT")))
     shown = len(checks) == 2 and all(ok for _, ok in checks)
     md += ["**The gain comes from the preference term** (v2-plan.md, Session 22, item 4; suite "
@@ -597,6 +599,10 @@ def table_cmd(args) -> None:
     summary = read_summary(path)
     cells = cells_of(summary, args.loss, str(path))
     md = table_md(cells, comparisons(cells), args.loss)
+    import headline
+
+    split = headline.split_note(summary)   # rows of one draw on other data (Session 22)
+    md += "\n\n" + "\n".join(split) if split else ""
     if args.suite:
         from lossforge.bench.suites import load_suite
 

@@ -34,7 +34,8 @@ candidate, and every row a line reads must have run its scenario's whole grid of
 2. A comparison without a test (a candidate's failed run) stays in Holm's m, as p = 1.
 
 ``--suite benchmarks/suites/test.toml`` adds issue 19's suite-level test: does the candidate
-beat DPO and ORPO on the suite mean? Scenarios score on different scales (a Hopper return is
+beat DPO and ORPO on the suite mean? (It needs every suite scenario's DPO, ORPO, SFT,
+reference and BC-on-chosen rows, and refuses, naming the first one missing, without them.) Scenarios score on different scales (a Hopper return is
 not a HalfCheetah one), so each is put on the scale the suite search's regret uses
 (``lossforge/search/suite_fitness.py``): with B_s the best tuned baseline's mean over the draws
 and R_s the reference's, a row's normalised regret on draw d is
@@ -310,9 +311,10 @@ def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
             "scales": {s: v[2] for s, v in found.items()}, "weights": dict(weights)}
 
 
-def suite_markdown(res: dict, suite_name: str, candidate: str, against: str = "") -> list[str]:
+def suite_markdown(res: dict, suite_name: str, candidate: str, against: str = "",
+                   alpha: float = ALPHA) -> list[str]:
     """One suite-mean family's table (``against``: its name in the heading, e.g. "against the
-    shortcuts"; none for DPO and ORPO)."""
+    shortcuts"; none for DPO and ORPO), its verdicts at ``alpha``."""
     n, metric = len(res["draws"]), res["metric"]
     out = [f"### Suite mean{' ' + against if against else ''} ({suite_name}, "
            f"{len(res['weights'])} scenarios, weighted), {metric}",
@@ -330,7 +332,7 @@ def suite_markdown(res: dict, suite_name: str, candidate: str, against: str = ""
                                      f"{num_text(c['ci95'], '.3f')} "
                                      f"({num_text(c['p_holm'], '.3g')})"
                                      + (f", {c['n']} draws" if c["n"] != n else ""))
-        word = "" if c is None else verdict({**c, "p_holm_all": c["p_holm"]}, who) \
+        word = "" if c is None else verdict({**c, "p_holm_all": c["p_holm"]}, who, alpha) \
             .replace(who, f"{who} on the suite mean")
         out.append(f"| {candidate if who == 'candidate' else who} | {num_text(mean, '.3f')} ± "
                    f"{num_text(ci, '.3f')} | {gain} | {word} |")
@@ -409,13 +411,14 @@ def main(argv: list[str] | None = None) -> int:
             suite = load_suite(args.suite)
             for metric in METRICS:
                 md += suite_markdown(suite_mean(summary, suite.weights(), args.candidate,
-                                                metric), suite.name, args.candidate)
+                                                metric), suite.name, args.candidate,
+                                     alpha=args.alpha)
             shortcut = {metric: suite_mean(summary, suite.weights(), args.candidate, metric,
                                            rivals=tuple(SHORTCUT_RIVALS))
                         for metric in METRICS}
             for metric in METRICS:
                 md += suite_markdown(shortcut[metric], suite.name, args.candidate,
-                                     "against the shortcuts")
+                                     "against the shortcuts", alpha=args.alpha)
             md += shortcut_verdict(shortcut, args.alpha)
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -248,3 +248,23 @@ def test_a_job_that_fails_in_a_worker_keeps_the_other_jobs_rows(tmp_path):
         cells.run_cells(out, {"quick": scen}, {"quick": [bad, good]}, draws=(0,), seeds=[0],
                         budget="quick", workers=2, fixed=False, command="test", quiet=True)
     assert [json.loads(x)["loss"] for x in out.read_text().splitlines()] == ["dpo"]
+
+
+def test_every_row_records_its_own_draws_data_fixed_rows_too(tmp_path):
+    """v2-plan.md, Session 22, item 7: on two draws, the loss's and the fixed rows (reference,
+    BC-on-chosen) each carry the digests of their own draw's dataset and reference, as this
+    process finds them, and the two draws' differ."""
+    from lossforge.bench import fitness
+
+    out = tmp_path / "d.jsonl"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "baselines.py"), "run",
+                    "--scenarios", "quick", "--losses", "dpo", "--seeds", "0", "--draws", "0,1",
+                    "--budget", "quick", "--workers", "1", "--quiet", "--out", str(out)],
+                   check=True, capture_output=True, text=True, cwd=REPO)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    want = {d: fitness.data_digests("quick", draw=d) for d in (0, 1)}
+    assert sorted((r["draw"], r["loss"]) for r in rows) == [
+        (d, n) for d in (0, 1) for n in sorted(["dpo", "reference (BC)", "bc-on-chosen"])]
+    for r in rows:
+        assert {k: r[k] for k in want[0]} == want[r["draw"]], (r["draw"], r["loss"])
+    assert all(want[0][k] != want[1][k] for k in want[0])

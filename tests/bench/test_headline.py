@@ -392,3 +392,35 @@ def test_the_suite_mean_against_the_shortcuts_is_a_family_of_three(tmp_path):
                            suite], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert "Session 22): not met: SFT (auc: level with SFT)." in proc.stdout
+
+
+def test_the_shortcut_requirement_reads_bc_on_chosen_on_final_and_needs_every_row(tmp_path):
+    """BC-on-chosen beats the candidate on AUC (its curve-free AUC is its final, set high here)
+    but not on final: the requirement reads it on final, so that alone does not fail it. A suite
+    report without BC-on-chosen (or SFT) rows is refused by name: the requirement cannot be
+    judged without them. --alpha reaches the suite tables' words too."""
+    report, suite = _suite_files(tmp_path)
+    data = json.loads(Path(report).read_text())
+    for e in data["summary"]:
+        if e["loss"] == "bc-on-chosen":
+            e["auc"] = {**e["auc"], "per_draw": {"1": 90.0, "2": 91.0, "3": 92.0}, "mean": 91.0}
+    Path(report).write_text(json.dumps(data))
+    proc = subprocess.run([sys.executable, SCRIPT, report, "--candidate", "lf-x", "--suite",
+                           suite], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    shortcuts_auc = proc.stdout.split("### Suite mean against the shortcuts")[1]
+    assert "below BC-on-chosen on the suite mean" in shortcuts_auc.split("###")[0]
+    assert "Session 22): met." in proc.stdout
+    # at a stricter level the table words and the requirement line agree
+    strict = subprocess.run([sys.executable, SCRIPT, report, "--candidate", "lf-x", "--suite",
+                             suite, "--alpha", "0.001"], capture_output=True, text=True,
+                            cwd=REPO)
+    assert strict.returncode == 0, strict.stderr
+    assert "beats SFT on the suite mean" not in strict.stdout
+    assert "Session 22): not met: SFT (auc: level with SFT)" in strict.stdout
+    data["summary"] = [e for e in data["summary"] if e["loss"] != "bc-on-chosen"]
+    Path(report).write_text(json.dumps(data))
+    proc = subprocess.run([sys.executable, SCRIPT, report, "--candidate", "lf-x", "--suite",
+                           suite], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "the reports have no BC-on-chosen row" in proc.stderr
