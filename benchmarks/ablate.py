@@ -10,6 +10,11 @@ ablation replaces one part and keeps the rest:
     no-preference  G -> 0 (the preference term removed, Psi kept): is the gain SFT in disguise?
     no-t           t -> a constant (default 1/2, ``--t-value``), only for a loss that reads t
 
+and, with ``specs --combined``, two combined arms: ``dpo-map+dpo-link`` (DPO's map and link,
+the loss's imitation term kept) and ``dpo-map+dpo-link+no-imitation`` (DPO itself at the loss's
+aggregation and beta). ``table --suite SUITE`` adds the suite-mean test of "the gain comes from
+the preference term" (v2-plan.md, Session 22, item 4).
+
     python benchmarks/ablate.py specs benchmarks/results/winners/lf-69d0421b.json \
         --out-dir benchmarks/results/ablations \
         --sweep-out benchmarks/sweeps/ablate-lf-69d0421b.toml --lr 3e-6,1e-5,3e-5,1e-4,3e-4
