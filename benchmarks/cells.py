@@ -321,12 +321,12 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
                     # the dataset and reference (the LLM bed: the SFT base) are built here,
                     # once, not by every worker at the same time; the time is the cell's cost
                     runner.split_wall_time()
-                    bed = fitness_of(job.name)
-                    bed.warm_up(job.scenario, workers=runner.workers, progress=not quiet,
-                                draw=job.draw, seeds=[job.seed])
-                    if hasattr(bed, "data_digests") and (job.name, job.draw) not in digests:
-                        digests[(job.name, job.draw)] = bed.data_digests(job.scenario,
-                                                                         draw=job.draw)
+                    # (the MuJoCo bed returns the digests of what this draw's rows train on)
+                    digest = fitness_of(job.name).warm_up(
+                        job.scenario, workers=runner.workers, progress=not quiet,
+                        draw=job.draw, seeds=[job.seed])
+                    if isinstance(digest, dict):
+                        digests[(job.name, job.draw)] = digest
                     charge = runner.split_wall_time(also=1)
                     warm.add(job.warm_key)
                 runner.submit(job, charge)

@@ -107,15 +107,18 @@ def training_data(scenario: Scenario, progress: bool = False,
 
 def warm_up(scenario: Scenario | str, workers: int | None = None, progress: bool = True,
             log: Callable[[str], None] | None = None, *, draw: draws.Draw = 0,
-            seeds: Sequence[int] | None = None) -> None:
+            seeds: Sequence[int] | None = None) -> dict[str, str]:
     """Build (or load) the scenario's dataset and BC reference on ``draw`` once, here, before
     work goes to worker processes (a search's, or baselines.py's one loss a worker): otherwise
     every worker builds both at once on its first run (a Hopper dataset takes 7-40 minutes in
     one process) and says nothing while it does. ``log``, if given, prints a line saying so.
-    ``seeds`` is accepted for the LLM bed's signature: here nothing depends on the seed."""
+    ``seeds`` is accepted for the LLM bed's signature: here nothing depends on the seed.
+    Returns their digests (``data_digests``), which the rows of this draw record."""
     if log is not None:
         log("dataset and reference policy (built on a first run, then read from the cache)")
-    reference_policy(_load(scenario), progress=progress, workers=workers, draw=draw)
+    dataset, ref = reference_policy(_load(scenario), progress=progress, workers=workers,
+                                    draw=draw)
+    return _digests(dataset, ref)
 
 
 def data_digests(scenario: Scenario | str, draw: draws.Draw = 0) -> dict[str, str]:
@@ -124,7 +127,10 @@ def data_digests(scenario: Scenario | str, draw: draws.Draw = 0) -> dict[str, st
     parameters. Rows of one draw pair as if they saw the same data; a rebuild that came out
     otherwise (on another machine, say) shows here. Loads both from the cache (``warm_up``
     first)."""
-    dataset, ref = reference_policy(_load(scenario), draw=draw)
+    return _digests(*reference_policy(_load(scenario), draw=draw))
+
+
+def _digests(dataset, ref) -> dict[str, str]:
     return {"dataset_sha256": dataset_digest(dataset),
             "reference_sha256": params_digest(ref.params)}
 
