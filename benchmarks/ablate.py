@@ -575,8 +575,7 @@ def preference_term(summary: list[dict], weights: dict[str, float], name: str,
                                       alpha=alpha)
 
     def beats(r: dict, who: str) -> bool:
-        c = r["comparisons"][who]
-        return c["p_holm"] < alpha and c["mean"] > 0   # a NaN p is not below alpha
+        return headline.suite_beats(r["comparisons"][who], alpha)
 
     checks = []
     if "no-preference" in arms:

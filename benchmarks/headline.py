@@ -35,7 +35,8 @@ candidate, and every row a line reads must have run its scenario's whole grid of
 
 ``--suite benchmarks/suites/test.toml`` adds issue 19's suite-level test: does the candidate
 beat DPO and ORPO on the suite mean? (It needs every suite scenario's DPO, ORPO, SFT,
-reference and BC-on-chosen rows, and refuses, naming the first one missing, without them.) Scenarios score on different scales (a Hopper return is
+reference and BC-on-chosen rows, and refuses, naming the first one missing, without them.)
+Scenarios score on different scales (a Hopper return is
 not a HalfCheetah one), so each is put on the scale the suite search's regret uses
 (``lossforge/search/suite_fitness.py``): with B_s the best tuned baseline's mean over the draws
 and R_s the reference's, a row's normalised regret on draw d is
@@ -358,6 +359,12 @@ def split_note(summary: list[dict]) -> list[str]:
             ""]
 
 
+def suite_beats(comp: dict, alpha: float = ALPHA) -> bool:
+    """Whether a suite-mean comparison says the candidate beats the rival: gain positive with
+    Holm p < alpha within its family (a NaN p, no test, is not below alpha)."""
+    return comp["p_holm"] < alpha and comp["mean"] > 0
+
+
 def shortcut_verdict(res: dict[str, dict], alpha: float = ALPHA) -> list[str]:
     """The requirement "it must beat the shortcut baselines" (v2-plan.md, Session 22): on the
     suite mean, each of SHORTCUT_RIVALS beaten (Holm p < alpha within its metric's family,
@@ -365,7 +372,7 @@ def shortcut_verdict(res: dict[str, dict], alpha: float = ALPHA) -> list[str]:
     lost = []
     for who, metric in SHORTCUT_RIVALS.items():
         c = res[metric]["comparisons"][who]
-        if not (c["p_holm"] < alpha and c["mean"] > 0):   # a NaN p is not below alpha
+        if not suite_beats(c, alpha):
             said = verdict({**c, "p_holm_all": c["p_holm"]}, who, alpha)
             lost.append(f"{who} ({metric}: {said})")
     rule = ", ".join(f"{who} on {m.upper() if m == 'auc' else m}"
