@@ -297,14 +297,15 @@ def field(args) -> None:
         Path(args.out).write_text(md)
 
 
-def _summary(path: Path, metric: str = "score"
+def _summary(path: Path, metric: str = "score", draw: int | str = 0
              ) -> dict[tuple[str, str, str], list[tuple[int, float | None]]]:
-    """(budget, scenario, loss) -> [(seed, value)] of a run JSONL's draw-0 rows (torn lines
-    skipped). ``metric``: "score" (each row's own, as the tables before AUC and final were
-    both recorded: AUC for losses, final for BC-on-chosen), "auc" or "final" (None: n/a)."""
+    """(budget, scenario, loss) -> [(seed, value)] of a run JSONL's rows on ``draw`` (0, the
+    run tables' draw, unless told; torn lines skipped). ``metric``: "score" (each row's own,
+    as the tables before AUC and final were both recorded: AUC for losses, final for
+    BC-on-chosen), "auc" or "final" (None: n/a)."""
     cells: dict[tuple[str, str, str], list[tuple[int, float | None]]] = defaultdict(list)
     for r in records(path):
-        if None in row_key(r) or r.get("draw", 0) != 0:
+        if None in row_key(r) or r.get("draw", 0) != draw:
             continue
         if metric == "score":
             value = r["score"] if r["status"] == "ok" else float("nan")

@@ -103,7 +103,7 @@ def confirm(args) -> None:
     report(Path(args.out))
 
 
-def report(path: Path) -> dict:
+def analyse(path: Path) -> tuple[dict, str]:
     """Per scenario, from a confirm JSONL: every row's per-draw means over seeds (the draw is
     the unit of analysis), their mean ± 95 % t-CI over draws, and every candidate's paired
     difference to every baseline (draw by draw, on the seeds both have) with a paired t-test
@@ -118,7 +118,7 @@ def report(path: Path) -> dict:
     draws and seeds any row of the scenario has, and at least ``least_grid``'s numbers. A
     report of an unfinished confirmation is a progress view; the claim tables (headline.py,
     field_v2.py, ablate.py table) refuse a row with anything missing (``stats.require_complete``).
-    Writes <jsonl stem>.confirm.{md,json}."""
+    Returns the report (as ``report`` writes it to JSON) and its Markdown; reads only."""
     from lossforge.bench import stats
     from lossforge.bench.fitness import ci95_halfwidth
 
@@ -213,11 +213,18 @@ def report(path: Path) -> dict:
     cost = sum(row_seconds(r) for r in rows)
     md = _report_md(summary, comparisons, versus_best, cost, len(rows),
                     sorted({r.get("command", "?") for r in rows}), flags)
+    result = {"summary": summary, "comparisons": comparisons, "versus_best": versus_best,
+              "shortcut_flags": flags, "row_seconds": cost, "rows": len(rows)}
+    return result, md
+
+
+def report(path: Path) -> dict:
+    """``analyse``'s report of a confirm JSONL, printed and written to
+    <jsonl stem>.confirm.{md,json}; returns the JSON's content."""
+    result, md = analyse(path)
     print(md)
     stem = path.with_suffix("")
     Path(f"{stem}.confirm.md").write_text(md + "\n")
-    result = {"summary": summary, "comparisons": comparisons, "versus_best": versus_best,
-              "shortcut_flags": flags, "row_seconds": cost, "rows": len(rows)}
     atomic_write_json(Path(f"{stem}.confirm.json"), result)
     return result
 

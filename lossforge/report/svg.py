@@ -47,10 +47,12 @@ def _fmt(v: float) -> str:
 
 
 def chart(series: list[Series], *, title: str, xlabel: str, ylabel: str, width: int = 640,
-          height: int = 360, element_id: str = "", integer_x: bool = False) -> str:
-    """An SVG line/scatter chart of ``series`` with axes, ticks and a legend (``integer_x``:
-    x ticks at whole numbers only, e.g. generations)."""
-    ml, mr, mt, mb = 58, 170, 30, 44
+          height: int = 360, element_id: str = "", integer_x: bool = False,
+          legend_width: int = 170) -> str:
+    """An SVG line/scatter chart of ``series`` with axes, ticks and a legend right of the plot,
+    ``legend_width`` pixels wide (``integer_x``: x ticks at whole numbers only, e.g.
+    generations)."""
+    ml, mr, mt, mb = 58, legend_width, 30, 44
     pts = [(x, y) for s in series for x, y in s.points if math.isfinite(x) and math.isfinite(y)]
     xs = [x for s in series if s.kind != "hline" for x, _ in s.points if math.isfinite(x)]
     ys = [y for _, y in pts]

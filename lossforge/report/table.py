@@ -1,10 +1,17 @@
-"""The HTML page of a baselines table: a ``benchmarks/results/baselines-*.jsonl`` file as
-``benchmarks/baselines.py run`` writes it, as mean ± 95 % t-interval over seeds per scenario and
-loss (losses down, scenarios across, one table per budget), with a chart per scenario.
+"""The HTML page of a ``benchmarks/baselines.py`` results file, whichever command wrote it:
+
+- a run table (``baselines.py run``, draw 0) or a sweep (``baselines.py sweep``, the tuning
+  draw): mean ± 95 % t-interval over training seeds per scenario and loss (losses down,
+  scenarios across, one table per budget), with a chart of the seeds' scores per scenario;
+- a confirmation (``baselines.py confirm``, fresh draws): per scenario, each row's AUC and final
+  as mean ± 95 % t-interval over dataset draws (the unit of analysis), its paired difference to
+  the best tuned baseline, and a chart of the mean training curves of the candidates and their
+  rivals, which shows where along training a candidate gains or loses.
 
 The rows are read by ``benchmarks/baselines.py``'s own reader (torn lines skipped, rows two jobs
-both wrote counted once, disagreeing copies refused), and the interval is the benchmark's
-``ci95_halfwidth``: the numbers are those of ``baselines.py table``.
+both wrote counted once, disagreeing copies refused). The numbers are those of ``baselines.py
+table`` (the interval is the benchmark's ``ci95_halfwidth``) and, for a confirmation, of
+``baselines.py report`` (``confirmation.analyse``), which this page calls.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from collections import defaultdict
 from html import escape
 from pathlib import Path
 
+from lossforge.bench.draws import TUNING
 from lossforge.bench.fitness import ci95_halfwidth
+from lossforge.bench.stats import num_text
 from lossforge.errors import ConfigError
 from lossforge.report.page import page
 from lossforge.report.svg import COLOURS, Series, chart
@@ -43,15 +52,15 @@ def _baselines_module():
     return module
 
 
-def summarise(path: str | Path) -> tuple[list[dict], list[str]]:
-    """One dict per (budget, scenario, loss): seeds, per-seed scores, mean and 95 % CI; and
-    the commands that wrote the file."""
+def summarise(path: str | Path, draw: int | str = 0) -> tuple[list[dict], list[str]]:
+    """One dict per (budget, scenario, loss) of the rows on ``draw``: seeds, per-seed scores,
+    mean and 95 % CI; and the commands that wrote the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such results file")
     baselines = _baselines_module()
     try:
-        cells = baselines._summary(path)
+        cells = baselines._summary(path, draw=draw)
         commands = sorted({str(r.get("command", "")) for r in baselines.records(path)} - {""})
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{path}: not a baselines.py results file (row field {exc})") from None
@@ -79,15 +88,25 @@ def _cell(r: dict, best: bool, most: int) -> str:
 
 
 def table_report(path: str | Path) -> str:
-    """The whole HTML page of one baselines JSONL file."""
-    rows, commands = summarise(path)
+    """The whole HTML page of one baselines.py results JSONL file: a confirmation's page if it
+    holds rows on reporting draws, else the seeds' table of its draw-0 rows (or, in a sweep
+    file, of its tuning-draw rows)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such results file")
+    draws = _draws(path)
+    if draws - {0, TUNING}:
+        return confirmation_page(path)
+    draw = 0 if 0 in draws or not draws else TUNING
+    rows, commands = summarise(path, draw)
     by_budget: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_budget[r["budget"]].append(r)
-    parts = [f"<h1>Baselines: <code>{escape(Path(path).name)}</code></h1>"
+    which = "the tuning draw (a sweep)" if draw == TUNING else "draw 0"
+    parts = [f"<h1>Baselines: <code>{escape(path.name)}</code></h1>"
              "<p class=\"meta\">Normalised score (100 = expert, 0 = random policy), mean ± 95 % "
-             "t-interval over training seeds; [n]: fewer seeds than the most in this table; "
-             "the best mean of each scenario in bold.</p>"]
+             "t-interval over training seeds, on " + which + "; [n]: fewer seeds than the most "
+             "in this table; the best mean of each scenario in bold.</p>"]
     for budget, rs in sorted(by_budget.items()):
         scenarios = sorted({r["scenario"] for r in rs})
         found = {r["loss"] for r in rs}
@@ -122,4 +141,154 @@ def table_report(path: str | Path) -> str:
     if commands:
         parts.append("<h2>Made by</h2><pre id=\"command\">" + escape("\n".join(commands))
                      + "</pre>")
-    return page(f"baselines {Path(path).name}", "".join(parts))
+    return page(f"baselines {path.name}", "".join(parts))
+
+
+# ---- a confirmation (baselines.py confirm): fresh draws, the draw as the unit -----------------
+
+#: rows whose curves a confirmation's chart shows beside the candidates and the best tuned
+#: baseline: the family's two named rivals and the shortcut SFT (by their zoo names)
+RIVALS = ("dpo", "orpo", "sft")
+
+
+def _draws(path: Path) -> set:
+    """The dataset draws the file's rows ran on."""
+    baselines = _baselines_module()
+    try:
+        return {r.get("draw", 0) for r in baselines.records(path)
+                if None not in baselines.row_key(r)}
+    except SystemExit as exc:          # the reader refuses disagreeing copies of a row
+        raise ConfigError(str(exc.code)) from None
+
+
+def mean_curves(rows: list[dict]) -> dict[tuple[str, str, str], list[tuple[int, float]]]:
+    """(budget, scenario, loss) -> its mean training curve [(step, score)]: each draw's mean
+    over its seeds at the steps they all have, then the mean over draws at the steps every draw
+    has (the draw weighs the same whatever its number of seeds, as in the report). Runs that
+    failed or have no curve (the untrained reference) are left out."""
+    by: dict = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r.get("status") == "ok" and r.get("curve"):
+            by[(r["budget"], r["scenario"], r["loss"])][r["draw"]].append(
+                {int(step): float(v) for step, v in r["curve"]})
+    out = {}
+    for key, per_draw in by.items():
+        means = []
+        for curves in per_draw.values():
+            steps = set.intersection(*(set(c) for c in curves))
+            means.append({s: sum(c[s] for c in curves) / len(curves) for s in steps})
+        steps = sorted(set.intersection(*(set(m) for m in means)))
+        out[key] = [(s, sum(m[s] for m in means) / len(means)) for s in steps]
+    return out
+
+
+def confirmation_page(path: Path) -> str:
+    """The HTML page of a confirm JSONL: ``confirmation.analyse``'s numbers per scenario, and
+    the mean training curves of the candidates and their rivals."""
+    baselines = _baselines_module()    # puts benchmarks/ first on sys.path
+    import confirmation                # benchmarks/confirmation.py, as baselines.py runs it
+
+    try:
+        result, _ = confirmation.analyse(path)
+        rows = [r for r in baselines.records(path) if None not in baselines.row_key(r)
+                and r.get("draw", 0) not in (0, TUNING)]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{path}: not a baselines.py results file (row field {exc})") from None
+    except SystemExit as exc:
+        raise ConfigError(str(exc.code)) from None
+    curves = mean_curves(rows)
+    family = {r["loss"]: r.get("baseline") or r["loss"].split("[")[0] for r in rows}
+    parts = [f"<h1>Confirmation: <code>{escape(path.name)}</code></h1>",
+             "<p class=\"meta\">Normalised score (100 = expert, 0 = random policy). The dataset "
+             "draw is the unit of analysis: each value is a draw's mean over its training seeds, "
+             "± the 95 % t-interval over draws. AUC: mean score over the training checkpoints "
+             "(the reference does not train: its AUC is its score); final: the last parameters. "
+             "'vs best': the row minus the best tuned baseline (the highest mean over these "
+             "draws, per metric), paired draw by draw, uncorrected; the paired tests with "
+             "Holm's correction are in <code>baselines.py report</code>'s tables. The best mean "
+             "of each column in bold. Curves: the mean over draws of each draw's mean over "
+             "seeds; failed runs are left out of them, the reference is a flat line.</p>"]
+    for budget, scen in sorted({(e["budget"], e["scenario"]) for e in result["summary"]}):
+        entries = [e for e in result["summary"] if (e["budget"], e["scenario"]) == (budget, scen)]
+        vs = {(c["loss"], c["metric"]): c for c in result["versus_best"]
+              if (c["budget"], c["scenario"]) == (budget, scen)}
+        best = {c["metric"]: c["best"] for c in vs.values()}
+        order = {"candidate": 0, "baseline": 1}
+        entries.sort(key=lambda e: (order.get(e["role"], 2), -_finite(e["auc"]["mean"])))
+        parts += [f"<h2>{escape(scen)} ({escape(budget)} budget)</h2>",
+                  _scenario_table(scen, entries, vs, best), *_scenario_notes(entries)]
+        shown = [e for e in entries if e["role"] != "baseline" or e["loss"] == best.get("auc")
+                 or family.get(e["loss"]) in RIVALS]
+        parts.append(_curves_chart(f"{scen} ({budget})", shown, best.get("auc"),
+                                   {e["loss"]: curves.get((budget, scen, e["loss"]))
+                                    for e in shown}))
+    commands = sorted({str(r.get("command", "")) for r in rows} - {""})
+    if commands:
+        parts.append("<h2>Made by</h2><pre id=\"command\">" + escape("\n".join(commands))
+                     + "</pre>")
+    return page(f"confirmation {path.name}", "".join(parts))
+
+
+def _scenario_table(scen: str, entries: list[dict], vs: dict, best: dict) -> str:
+    """One scenario's rows: AUC and final (mean ± CI over draws, the best of each in bold), and
+    each against the best tuned baseline (``vs``: (loss, metric) -> paired comparison)."""
+    top = {m: max((_finite(e[m]["mean"]) for e in entries), default=-math.inf)
+           for m in ("auc", "final")}
+    body = []
+    for e in entries:
+        tds = [f"<td class=\"l\">{escape(e['loss'])}</td><td>{escape(e['role'])}</td>"]
+        for m in ("auc", "final"):
+            txt = escape(f"{num_text(e[m]['mean'])} ± {num_text(e[m]['ci95'])}")
+            tds.append(f"<td class=\"best\"><b>{txt}</b></td>"
+                       if _finite(e[m]["mean"]) == top[m] > -math.inf else f"<td>{txt}</td>")
+        for m in ("auc", "final"):
+            c = vs.get((e["loss"], m))
+            tds.append("<td>best tuned</td>" if best.get(m) == e["loss"] else
+                       f"<td>{escape(num_text(c['mean'], '+.1f'))} ± {escape(num_text(c['ci95']))}"
+                       "</td>" if c else "<td></td>")
+        tds.append(f"<td>{len(e['auc']['per_draw'])}</td>")
+        body.append(f"<tr data-loss=\"{escape(e['loss'])}\">{''.join(tds)}</tr>")
+    return (f"<table class=\"confirmation\" data-scenario=\"{escape(scen)}\"><tr>"
+            "<th class=\"l\">row</th><th>role</th><th>AUC</th><th>final</th>"
+            "<th>AUC vs best</th><th>final vs best</th><th>draws</th></tr>"
+            f"{''.join(body)}</table>")
+
+
+def _scenario_notes(entries: list[dict]) -> list[str]:
+    """What the report says is wrong with a scenario's rows: unfinished, not clean pairs."""
+    out = []
+    notes = [f"{e['loss']}: {e['missing']}" for e in entries if e.get("missing")]
+    if notes:
+        out.append("<p class=\"warn\"><b>Unfinished, not a claim:</b> "
+                   + escape("; ".join(notes)) + ".</p>")
+    split = entries[0].get("data_split_draws", []) if entries else []
+    if split:
+        out.append(f"<p class=\"warn\"><b>Not clean pairs on draw(s) "
+                   f"{escape(', '.join(split))}:</b> rows of one draw trained on "
+                   "different datasets or references there.</p>")
+    return out
+
+
+def _curves_chart(title: str, shown: list[dict], best: str | None, curves: dict) -> str:
+    """The mean training curves of the ``shown`` report entries (a flat line at the mean AUC
+    of a row without one, such as the reference); a line saying so when no row has a curve."""
+    series = []
+    for k, e in enumerate(shown):
+        colour, dash = COLOURS[k % len(COLOURS)], "6 3" if k >= len(COLOURS) else ""
+        label = e["loss"] + (" (best tuned)" if e["loss"] == best else "")
+        pts = curves.get(e["loss"])
+        if pts:
+            series.append(Series(label, [(float(s), v) for s, v in pts], colour, dash=dash))
+        elif math.isfinite(e["auc"]["mean"]):
+            series.append(Series(label, [(0.0, e["auc"]["mean"])], colour, kind="hline",
+                                 dash=dash or "2 2"))
+    if not any(s.kind == "line" for s in series):
+        return "<p class=\"meta\">No training curves: these rows record none.</p>"
+    return chart(series, title=f"{title}: mean training curve over draws",
+                 xlabel="training step", ylabel="normalised score", width=900,
+                 height=max(360, 80 + 18 * len(series)), legend_width=300)
+
+
+def _finite(x: float) -> float:
+    """x, or -inf for NaN (a row that failed on a draw ranks last)."""
+    return x if math.isfinite(x) else -math.inf

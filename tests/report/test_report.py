@@ -280,6 +280,92 @@ def test_baselines_table_by_hand(tmp_path):
     assert made_by == "python benchmarks/baselines.py run x"
 
 
+def _confirm_row(loss, role, draw, seed, auc, status="ok", curve=None, **extra):
+    return {"scenario": "hopper-clean", "draw": draw, "seed": seed, "budget": "full",
+            "loss": loss, "role": role, "status": status, "score": auc, "final": auc + 1,
+            "auc": auc, "auc_over": "checkpoints" if curve is None else "untrained",
+            "curve": [[200, auc - 2], [400, auc + 2]] if curve is None else curve,
+            "seconds": 1.0, "command": "python benchmarks/baselines.py confirm x", **extra}
+
+
+def test_a_confirmation_page_by_hand(tmp_path):
+    """A confirm file: per draw the mean over seeds, then mean ± t-CI over draws; the paired
+    difference to the best tuned baseline; the mean curves (a failed run left out); and a chart
+    of the candidate, the best tuned baseline, DPO/ORPO/SFT and the reference only."""
+    from lossforge.report.table import mean_curves
+
+    aucs = {("lf-x[lr=0.001]", "candidate", ""): [(30, 32), (28, 30), (34, 36)],
+            ("simpo[beta=2,lr=0.001]", "baseline", "simpo"): [(27, 27), (26, 28), (30, 30)],
+            ("dpo[beta=0.1,lr=0.001]", "baseline", "dpo"): [(20, 22), (21, 21), (25, None)],
+            ("ipo[beta=1,lr=0.001]", "baseline", "ipo"): [(10, 10)] * 3}
+    rows = []
+    for (loss, role, base), per_draw in aucs.items():
+        for draw, xs in enumerate(per_draw, start=1):
+            for seed, x in enumerate(xs):
+                extra = {"baseline": base} if base else {}
+                rows.append(_confirm_row(loss, role, draw, seed, x, **extra) if x is not None
+                            else _confirm_row(loss, role, draw, seed, float("nan"),
+                                              status="failed", **extra))
+    rows += [_confirm_row("reference (BC)", "fixed", d, sd, 13.0 + d, curve=[])
+             for d in (1, 2, 3) for sd in (0, 1)]
+    path = tmp_path / "confirm-test.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    tree = Tree(table_report(path))
+    table = tree.root.find_all("table", class_="confirmation")[0]
+    assert [th.text() for th in table.find_all("th")] == [
+        "row", "role", "AUC", "final", "AUC vs best", "final vs best", "draws"]
+    cells = {tr.attrs["data-loss"]: [td.text() for td in tr.find_all("td")][1:]
+             for tr in table.find_all("tr")[1:]}
+    # candidates first, then baselines by mean AUC (DPO's failed draw makes its mean n/a: last)
+    assert list(cells) == ["lf-x[lr=0.001]", "simpo[beta=2,lr=0.001]", "ipo[beta=1,lr=0.001]",
+                           "dpo[beta=0.1,lr=0.001]", "reference (BC)"]
+    t2 = T975[2]
+    draw_means = [31.0, 29.0, 35.0]                 # lf-x: each draw's mean over its two seeds
+    sd = math.sqrt(sum((x - 31 - 2 / 3) ** 2 for x in draw_means) / 2)
+    diffs = [31.0 - 27.0, 29.0 - 27.0, 35.0 - 30.0]  # minus simpo, the best tuned baseline
+    sd_diff = math.sqrt(sum((x - 11 / 3) ** 2 for x in diffs) / 2)
+    assert cells["lf-x[lr=0.001]"] == [
+        "candidate", f"31.7 ± {t2 * sd / math.sqrt(3):.1f}", f"32.7 ± {t2 * sd / math.sqrt(3):.1f}",
+        f"+3.7 ± {t2 * sd_diff / math.sqrt(3):.1f}", f"+3.7 ± {t2 * sd_diff / math.sqrt(3):.1f}",
+        "3"]
+    assert cells["simpo[beta=2,lr=0.001]"][3:5] == ["best tuned", "best tuned"]
+    assert cells["dpo[beta=0.1,lr=0.001]"][1] == "n/a ± n/a"
+    assert [td.text() for td in table.find_all("td", class_="best")] == cells["lf-x[lr=0.001]"][1:3]
+
+    # the curves: by hand; DPO's draw 3 is its seed 0 alone (seed 1 failed)
+    curves = mean_curves([json.loads(x) for x in path.read_text().splitlines()])
+    assert curves[("full", "hopper-clean", "lf-x[lr=0.001]")] == pytest.approx(
+        [(200, 29 + 2 / 3), (400, 33 + 2 / 3)])
+    assert curves[("full", "hopper-clean", "dpo[beta=0.1,lr=0.001]")] == pytest.approx(
+        [(200, (19 + 19 + 23) / 3), (400, (23 + 23 + 27) / 3)])
+    assert ("full", "hopper-clean", "reference (BC)") not in curves   # it does not train
+    svg = tree.root.find_all("svg", class_="chart")[0]
+    legend = [t.text() for t in svg.find_all("text", class_="lg")]
+    assert legend == ["lf-x[lr=0.001]", "simpo[beta=2,lr=0.001] (best tuned)",
+                      "dpo[beta=0.1,lr=0.001]", "reference (BC)"]        # not IPO
+    assert len(svg.find_all("polyline")) == 3            # the three trained rows' curves
+    assert [t.text() for ln in svg.find_all("line") for t in ln.find_all("title")] == [
+        "reference (BC): 15.00"]                          # a flat line at its mean AUC
+    assert tree.root.find_all("pre", id="command")[0].text() == (
+        "python benchmarks/baselines.py confirm x")
+
+
+def test_a_sweep_file_shows_its_tuning_draw(tmp_path):
+    """A sweep's rows sit on the tuning draw: its page is the seeds' table of that draw."""
+    rows = [{"scenario": "hopper-clean", "draw": "t", "seed": seed, "budget": "full",
+             "loss": "dpo[lr=0.001]", "status": "ok", "score": x, "final": x, "auc": x,
+             "curve": [], "seconds": 1.0, "command": "python benchmarks/baselines.py sweep x"}
+            for seed, x in ((100, 10.0), (101, 14.0))]
+    path = tmp_path / "sweep-test.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tree = Tree(table_report(path))
+    assert "on the tuning draw (a sweep)" in tree.root.find_all("p", class_="meta")[0].text()
+    table = tree.root.find_all("table", class_="baselines")[0]
+    cell = [td.text() for td in table.find_all("tr")[1].find_all("td")][1]
+    assert cell == f"12.0 ± {T975[1] * math.sqrt(8) / math.sqrt(2):.1f}"
+
+
 def test_baselines_table_of_the_shipped_results_matches_the_readme():
     """The README's state of the field: Hopper noisy-0.3, DPO 29.7 ± 0.8, ORPO 27.1 ± 0.3."""
     tree = Tree(table_report(REPO / "benchmarks" / "results" / "baselines-hopper-full.jsonl"))
