@@ -8,8 +8,6 @@ import os
 import threading
 import time
 
-import torch
-
 _watching = False
 
 
@@ -50,6 +48,8 @@ def torch_threads(n: int):
     The evaluator's forward pass took 1.5-1.9 ms with two threads against 0.9 ms with one, a
     fifth of an Ant evaluation's time under load (py-spy), and its actions are bit for bit the
     same (tests/bench/test_evaluator.py)."""
+    import torch   # here, not at the top: a process that only reads results skips its import
+
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,25 @@ def test_imported_the_modules_share_one_copy_of_each_name():
     assert tuning.run_cells is cells.run_cells and confirmation.run_cells is cells.run_cells
     assert confirmation.read_tuned is tuning.read_tuned
     assert baselines.confirm is confirmation.confirm and baselines.tuned is tuning.tuned
+
+
+def test_reading_results_does_not_import_torch(tmp_path):
+    """``baselines.py tuned`` of a baselines' sweep reads rows and trains nothing: it must not
+    pay torch's import (1-2 s a call; a restarted v2_mujoco.sh replays some 50 such calls). A
+    candidates' sweep does import it, to build the candidates' losses. The picks it writes are
+    those committed for the same rows."""
+    sweep = REPO / "benchmarks" / "results" / "sweep-v2-test-hopper-padded-noisy-0.15.jsonl"
+    rows = tmp_path / sweep.name
+    rows.write_bytes(sweep.read_bytes())
+    here = str(REPO / "benchmarks")
+    probe = ("import json, runpy, sys\n"
+             f"sys.argv = ['baselines.py', 'tuned', {str(rows)!r}]\n"
+             f"sys.path.insert(0, {here!r})\n"
+             f"runpy.run_path({here + '/baselines.py'!r}, run_name='__main__')\n"
+             "print(json.dumps('torch' in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, cwd=REPO, env={**os.environ, "LOSSFORGE_LEDGER": "off"})
+    assert json.loads(out.stdout.splitlines()[-1]) is False
+    mine = json.loads(rows.with_suffix(".tuned.json").read_text())
+    committed = json.loads(sweep.with_suffix(".tuned.json").read_text())
+    assert mine["scenarios"] == committed["scenarios"] and mine["scenarios"]
