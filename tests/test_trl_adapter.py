@@ -150,6 +150,17 @@ def test_loss_settings_of_dpoconfig_are_refused(tokenizer, tmp_path, config, mes
                  _model(tokenizer, 1), objective="dpo", config=config)
 
 
+def test_a_reference_loss_on_a_model_built_in_memory_says_to_pass_a_reference(tokenizer, tmp_path):
+    """DPO without ref_model on a model TRL cannot load by name: one clear error, not TRL's
+    "Repo id must use alphanumeric chars" from deep inside; with the precompute switch the
+    model as it starts is the reference, as in TRL."""
+    with pytest.raises(ConfigError, match="pass ref_model="):
+        _trainer(LossforgeDPOTrainer, tokenizer, tmp_path, _model(tokenizer, 0), objective="dpo")
+    trainer = _trainer(LossforgeDPOTrainer, tokenizer, tmp_path, _model(tokenizer, 0),
+                       objective="dpo", config={"precompute_ref_log_probs": True})
+    assert trainer.ref_model is None
+
+
 def test_lossforge_works_without_trl_and_the_adapter_says_how_to_get_it(tmp_path):
     script = textwrap.dedent('''
         import importlib.abc, sys

@@ -127,6 +127,16 @@ class LossforgeDPOTrainer(DPOTrainer):
             # TRL keeps no reference model under this flag; _precompute_ref_logps below then
             # skips the precomputation, so no reference log-prob is ever computed.
             args.precompute_ref_log_probs = True
+        elif (ref_model is None and not isinstance(model, str) and not args.precompute_ref_log_probs
+              and getattr(model, "peft_config", None) is None
+              and not getattr(model.config, "_name_or_path", "")):
+            # TRL would load the reference by the model's name, which a model built in memory
+            # lacks, and fail deep inside with "Repo id must use alphanumeric chars"
+            raise ConfigError(f"objective {self.objective.name!r} compares the policy with a "
+                              "reference, and this model (built in memory) has no name TRL could "
+                              "load one by: pass ref_model= (a frozen copy of the starting "
+                              "model), or DPOConfig(precompute_ref_log_probs=True) to take the "
+                              "reference log-probs from the model as it starts")
         super().__init__(model, ref_model, args, *rest, **kwargs)
         self.beta = self.objective.spec.beta
 
