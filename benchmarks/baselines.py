@@ -494,12 +494,20 @@ def _confirmation_commands(sub) -> None:
                    help="skip the reference and BC-on-chosen rows")
     k.add_argument("--workers", type=int, default=None)
     k.add_argument("--out", required=True)
-    e = sub.add_parser("report", help="the confirmation report of a confirm JSONL")
-    e.add_argument("jsonl")
+    e = sub.add_parser("report", help="the confirmation report of a confirm JSONL",
+                       description="Per scenario: every row's AUC and final over the dataset "
+                       "draws, each candidate's paired differences to every baseline (Holm "
+                       "across scenarios x baselines) and every row against the best tuned "
+                       "baseline. Prints the Markdown and writes <stem>.confirm.md and "
+                       "<stem>.confirm.json beside the JSONL (python -m lossforge.report "
+                       "--table JSONL: the same as an HTML page, with training curves).")
+    e.add_argument("jsonl", help="a confirm JSONL (baselines.py confirm --out)")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description="baseline tables, resumable")
+    ap = argparse.ArgumentParser(description="Baseline tables, resumable (module docstring: "
+                                 "the protocol). The v2 order: sweep -> tuned (-> extend, merge) "
+                                 "-> confirm -> report; benchmarks/v2_mujoco.sh runs it.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     _v1_commands(sub)
     _tuning_commands(sub)

@@ -226,6 +226,7 @@ def report(path: Path) -> dict:
     stem = path.with_suffix("")
     Path(f"{stem}.confirm.md").write_text(md + "\n")
     atomic_write_json(Path(f"{stem}.confirm.json"), result)
+    print(f"wrote {stem}.confirm.md and {stem}.confirm.json", file=sys.stderr)
     return result
 
 

@@ -199,10 +199,12 @@ def confirmation_page(path: Path) -> str:
     curves = mean_curves(rows)
     family = {r["loss"]: r.get("baseline") or r["loss"].split("[")[0] for r in rows}
     parts = [f"<h1>Confirmation: <code>{escape(path.name)}</code></h1>",
-             "<p class=\"meta\">Normalised score (100 = expert, 0 = random policy). The dataset "
+             "<p class=\"meta\">Score: on MuJoCo the normalised return (100 = expert, 0 = random "
+             "policy); on the LLM test bed the accuracy in %. The dataset "
              "draw is the unit of analysis: each value is a draw's mean over its training seeds, "
              "± the 95 % t-interval over draws. AUC: mean score over the training checkpoints "
-             "(the reference does not train: its AUC is its score); final: the last parameters. "
+             "(the reference does not train: its AUC is its score; the LLM test bed measures "
+             "once, at the end, so there AUC is final); final: the last parameters. "
              "'vs best': the row minus the best tuned baseline (the highest mean over these "
              "draws, per metric), paired draw by draw, uncorrected; the paired tests with "
              "Holm's correction are in <code>baselines.py report</code>'s tables. The best mean "
@@ -283,7 +285,8 @@ def _curves_chart(title: str, shown: list[dict], best: str | None, curves: dict)
             series.append(Series(label, [(0.0, e["auc"]["mean"])], colour, kind="hline",
                                  dash=dash or "2 2"))
     if not any(s.kind == "line" for s in series):
-        return "<p class=\"meta\">No training curves: these rows record none.</p>"
+        return ("<p class=\"meta\">No training curves: these rows record none (the LLM test "
+                "bed scores a run once, at the end of training).</p>")
     return chart(series, title=f"{title}: mean training curve over draws",
                  xlabel="training step", ylabel="normalised score", width=900,
                  height=max(360, 80 + 18 * len(series)), legend_width=300)
