@@ -63,6 +63,8 @@ COMMANDS = [
     Command("report-run", "python -m lossforge.report runs/<run>"),
     Command("report-table", "python -m lossforge.report --table "
             "benchmarks/results/baselines-hopper-full.jsonl"),
+    Command("report-confirm", "python -m lossforge.report --table "
+            "benchmarks/results/confirm-llm-v2-merged-sort-mixed-quality-d17.jsonl"),
     Command("export-torch", "python -m lossforge.export runs/<run> --best --format torch > "
             "my_loss.py"),
     Command("export-latex", 'python -m lossforge.export --formula "p*log(p)" --format latex'),

@@ -146,6 +146,40 @@ def scenario_spec(name: str, scenario_beta: float, horizon: int | None,
     return spec
 
 
+#: the zoo members a loss with a linear phi~ can be, by aggregation: DPO's map is p log p, and
+#: any map whose phi~(l) = a l + c (a > 0) gives D = beta a [...] exactly, so the loss is DPO at
+#: beta a when everything else is DPO's
+_LINEAR_PHI_MEMBERS = {"sum": "dpo", "mean": "sigmoid_norm"}
+
+
+def known_as(spec: MPOSpec | dict) -> tuple[str, float] | None:
+    """(zoo name, beta) when ``spec`` is exactly that zoo member at that beta, else None: its
+    phi~(l) is a l + c with a constant a > 0 (``p*log(p)`` scaled, plus a linear term) and its
+    link, imitation term, weights, reference and aggregation are DPO's (or, on mean log-probs,
+    TRL's 'sigmoid_norm'). Then D = (beta a) [(l_w - l_ref,w) - (l_l - l_ref,l)] term for term,
+    so a search that returns such a map has found DPO's beta, not a new loss."""
+    import sympy as sp
+
+    from lossforge.symbolic.mirror_map import L, MirrorMap
+
+    spec = spec if isinstance(spec, MPOSpec) else (
+        MPOSpec.from_json(spec) if spec.get("kind", "symbolic") == "symbolic" else None)
+    member = _LINEAR_PHI_MEMBERS.get(spec.aggregation) if spec is not None else None
+    if member is None:
+        return None
+    ref = ZOO[member]
+    if (spec.reference, spec.link, spec.imitation, spec.w_pref, spec.w_sft) != (
+            ref.reference, ref.link, ref.imitation, ref.w_pref, ref.w_sft):
+        return None
+    try:
+        slope = sp.simplify(sp.diff(MirrorMap.from_formula(spec.mirror_map).phi_tilde, L))
+    except (ConfigError, ValueError, TypeError):
+        return None
+    if slope.free_symbols or not slope.is_positive:
+        return None
+    return member, spec.beta * float(slope)
+
+
 def get(name: str, **overrides) -> Objective:
     """The compiled zoo objective ``name`` (see ``get_spec``)."""
     return Objective(get_spec(name, **overrides))

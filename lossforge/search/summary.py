@@ -118,6 +118,20 @@ def _say_simplest(console, row: dict, indent: str) -> None:
                       f"fewer function applications; trained as written above)")
 
 
+def _say_known(console, row: dict, indent: str) -> None:
+    """Where the row's loss is exactly a zoo member at another beta (``zoo.known_as``: a map
+    whose phi~ is linear in l is DPO with beta scaled), say so: the search found a beta, not a
+    new loss."""
+    from lossforge.objectives.zoo import ZOO, known_as
+
+    hit = known_as(row["spec"])
+    if hit:
+        name, beta = hit
+        what = "DPO" if name == "dpo" else f"{name} ({ZOO[name].description.split(';')[0]})"
+        _say(console, f"{indent}= {what} at beta {beta:g}, exactly (phi~ is linear in l): "
+                      "not a new loss")
+
+
 def _say_properties(console, row: dict, indent: str) -> None:
     """The row's properties line (``objectives/properties.py``), where the row has them (a row
     whose properties could not be computed has none)."""
@@ -254,6 +268,7 @@ def print_front(results: dict, state: dict, console=None) -> None:
         _say(console, f"  phi~(l)   = {r['phi_tilde']}")
         _say(console, f"  {r['loss']}")
         _say_simplest(console, r, "  ")
+        _say_known(console, r, "  ")
         _say_suite(console, r.get(top))
         _say_properties(console, r, "  ")
     if not results["pareto"]:
@@ -324,8 +339,9 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
     console.print(f"[bold]{path.name}[/bold]: {method} search, scenario {hof['scenario']}, "
                   f"fitness {fitness}, generation {hof['generation']}, metric {hof['metric']}, "
                   f"rungs {'/'.join(ladder)}", highlight=False, soft_wrap=True)
-    console.print("\n[bold]Hall of fame[/bold]")
-    for i, row in enumerate(r.hall_of_fame, 1):
+    console.print("\n[bold]Hall of fame[/bold] (rank 0 = best, as `export --rank` and "
+                  "`from_run(rank=)` count)")
+    for i, row in enumerate(r.hall_of_fame):
         scores = "   ".join(f"{rung}: {fitness_text(row.get(rung))}" for rung in reversed(ladder))
         _say(console, f"{i:>2}. {row['name']}  size {row['complexity']}  {scores}")
         _say(console, f"    h(p) = {h_text(row)}    phi~(l) = {row['phi_tilde']}")
@@ -334,6 +350,7 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
         if spec.get("imitation") or spec.get("link", "-logsigmoid(D)") != "-logsigmoid(D)":
             _say(console, f"    {row['loss'].split(',  D =')[0]}")
             _say_simplest(console, row, "    ")
+        _say_known(console, row, "    ")
         _say_properties(console, row, "    ")
     state = {"ladder": ladder, "config": {"metric": hof["metric"], "fitness": fitness},
              "generation": hof["generation"], "counters": hof.get("counters")}

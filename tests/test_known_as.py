@@ -1,0 +1,57 @@
+"""A map whose phi~ is linear in l is DPO at a scaled beta (``zoo.known_as``), and the search's
+output says so: D = beta [(phi~(l_w) - phi~(l_ref,w)) - (phi~(l_l) - phi~(l_ref,l))] with
+phi~(l) = a l + c is beta a [(l_w - l_ref,w) - (l_l - l_ref,l)], DPO's margin at beta a."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lossforge.objectives import MPOSpec, Objective, get
+from lossforge.objectives.zoo import get_spec, known_as
+
+
+@pytest.mark.parametrize("spec,expected", [
+    (MPOSpec("a", "18*p*log(p)", 0.1), ("dpo", 1.8)),                 # phi~ = 18 l
+    (MPOSpec("b", "9*p*log(p)/2 + 3*p - 1", 0.2), ("dpo", 0.9)),      # + a linear h term
+    (MPOSpec("c", "p*log(p)", 0.1, aggregation="mean"), ("sigmoid_norm", 0.1)),
+    (MPOSpec("d", "p*log(p) + p**2", 0.1), None),                     # phi~ = l + 2 e^l
+    (MPOSpec("e", "2*p*log(p)", 0.1, link="relu(1 - D)"), None),      # hinge's link
+    (MPOSpec("f", "2*p*log(p)", 0.1, imitation="-l"), None),          # an imitation term
+    (MPOSpec("g", "2*p*log(p)", 0.1, reference=False), None),         # reference-free
+    (get_spec("orpo"), None),
+])
+def test_known_as_by_hand(spec, expected):
+    hit = known_as(spec)
+    if expected is None:
+        assert hit is None
+    else:
+        assert hit[0] == expected[0] and hit[1] == pytest.approx(expected[1], rel=1e-12)
+    assert known_as(spec.to_json()) == hit                            # a run's stored spec
+
+
+def test_a_linear_phi_map_trains_as_the_zoo_member_it_is_said_to_be():
+    """The claim checked on numbers: the loss and its gradient equal the zoo's DPO at the beta
+    ``known_as`` names (the zoo's DPO is checked against TRL in test_objectives_trl.py)."""
+    spec = MPOSpec("x", "9*p*log(p)/2 + 3*p", 0.2)
+    name, beta = known_as(spec)
+    torch.manual_seed(0)
+    args = [(-200 * torch.rand(64, dtype=torch.float64)).requires_grad_() for _ in range(4)]
+    mine, zoo = Objective(spec)(*args), get(name, beta=beta)(*args)
+    assert torch.allclose(mine, zoo, rtol=1e-12, atol=1e-12)
+    g1 = torch.autograd.grad(mine.sum(), args)
+    g2 = torch.autograd.grad(zoo.sum(), args)
+    assert all(torch.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(g1, g2))
+
+
+def test_show_says_a_found_loss_is_dpo(tmp_path, capsys):
+    """``search show`` of a run whose best loss is 18 p log p prints '= DPO at beta 1.8'."""
+    from lossforge.search.summary import _say_known
+    from rich.console import Console
+
+    console = Console(file=open(tmp_path / "out.txt", "w"), width=200)
+    _say_known(console, {"spec": MPOSpec("lf-x", "18*p*log(p)", 0.1).to_json()}, "  ")
+    _say_known(console, {"spec": MPOSpec("lf-y", "p*log(p) + p**2", 0.1).to_json()}, "  ")
+    console.file.close()
+    assert (tmp_path / "out.txt").read_text() == (
+        "  = DPO at beta 1.8, exactly (phi~ is linear in l): not a new loss\n")
