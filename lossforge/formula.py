@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"loss L = {args.link}" + (f" + {args.imitation}" if args.imitation else "")
           + f"; {props.line()}")
     if report.valid:
+        print("valid mirror map: strictly convex and C2 on (0,1) (Legendre type is recorded, "
+              "not required; the loss's properties are not validity conditions: "
+              "search --require asks for them)")
         print(f"semantic hash : {mm.semantic_hash()}")
         print("LaTeX:")
         print(mm.latex_block())

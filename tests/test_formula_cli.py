@@ -31,6 +31,15 @@ def test_non_convex_map_exits_1_with_a_witness():
     r = run("sin(p)")
     assert r.returncode == 1
     assert "NO  [failed, witness p = " in r.stdout
+    assert "\nvalid mirror map:" not in r.stdout and "not a valid mirror map: " in r.stdout
+
+
+def test_a_valid_map_that_is_not_legendre_says_it_is_valid():
+    """p^2: convex and C2 on (0,1), h'(0) = 0 (not Legendre: recorded, not required, mpo.md)."""
+    r = run("p**2")
+    assert r.returncode == 0
+    assert "Legendre (h' -> -inf at 0)  : NO  [proved]" in r.stdout
+    assert "\nvalid mirror map: strictly convex and C2 on (0,1)" in r.stdout
 
 
 def test_unsafe_formula_exits_2_in_one_line_and_runs_nothing(tmp_path):
