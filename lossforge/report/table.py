@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import math
 import sys
 from collections import defaultdict
@@ -77,20 +78,36 @@ def summarise(path: str | Path, draw: int | str = 0) -> tuple[list[dict], list[s
     return out, commands
 
 
-def _cell(r: dict, best: bool, most: int) -> str:
+def _cell(r: dict, best: bool, most: int, pick: bool = False) -> str:
     txt = f"{r['mean']:.1f}" if math.isfinite(r["mean"]) else "failed"
     if math.isfinite(r["ci95"]):
         txt += f" ± {r['ci95']:.1f}"
     if len(r["per_seed"]) < most:
         txt += f" [{len(r['per_seed'])}]"
+    if pick:
+        txt += " (pick)"
     txt = escape(txt)
-    return f"<td class=\"best\"><b>{txt}</b></td>" if best else f"<td>{txt}</td>"
+    cls = " ".join(c for c, on in (("best", best), ("pick", pick)) if on)
+    cls = f" class=\"{cls}\"" if cls else ""
+    return f"<td{cls}><b>{txt}</b></td>" if best else f"<td{cls}>{txt}</td>"
+
+
+def _tuned_picks(path: Path) -> set[tuple[str, str]]:
+    """(scenario, loss) of every config ``baselines.py tuned`` froze from this sweep file (its
+    ``<stem>.tuned.json``, when there is one)."""
+    tuned = path.with_suffix(".tuned.json")
+    try:
+        data = json.loads(tuned.read_text()) if tuned.is_file() else {}
+        return {(scen, pick["loss"]) for scen, by in (data.get("scenarios") or {}).items()
+                for pick in by.values()}
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ConfigError(f"{tuned}: not a tuned.json of baselines.py tuned ({exc})") from None
 
 
 def table_report(path: str | Path) -> str:
     """The whole HTML page of one baselines.py results JSONL file: a confirmation's page if it
     holds rows on reporting draws, else the seeds' table of its draw-0 rows (or, in a sweep
-    file, of its tuning-draw rows)."""
+    file, of its tuning-draw rows, the tuned picks marked)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such results file")
@@ -99,6 +116,7 @@ def table_report(path: str | Path) -> str:
         return confirmation_page(path)
     draw = 0 if 0 in draws or not draws else TUNING
     rows, commands = summarise(path, draw)
+    picks = _tuned_picks(path) if draw == TUNING else set()
     by_budget: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_budget[r["budget"]].append(r)
@@ -106,7 +124,9 @@ def table_report(path: str | Path) -> str:
     parts = [f"<h1>Baselines: <code>{escape(path.name)}</code></h1>"
              "<p class=\"meta\">Normalised score (100 = expert, 0 = random policy), mean ± 95 % "
              "t-interval over training seeds, on " + which + "; [n]: fewer seeds than the most "
-             "in this table; the best mean of each scenario in bold.</p>"]
+             "in this table; the best mean of each scenario in bold"
+             + ("; (pick): the config <code>baselines.py tuned</code> froze for the scenario"
+                if picks else "") + ".</p>"]
     for budget, rs in sorted(by_budget.items()):
         scenarios = sorted({r["scenario"] for r in rs})
         found = {r["loss"] for r in rs}
@@ -119,29 +139,35 @@ def table_report(path: str | Path) -> str:
         head = "".join(f"<th>{escape(s)}</th>" for s in scenarios)
         body = []
         for n in losses:
-            tds = "".join(_cell(cell[(s, n)], cell[(s, n)]["mean"] == best[s], most)
+            tds = "".join(_cell(cell[(s, n)], cell[(s, n)]["mean"] == best[s], most,
+                                (s, n) in picks)
                           if (s, n) in cell else "<td></td>" for s in scenarios)
             body.append(f"<tr data-loss=\"{escape(n)}\"><td class=\"l\">{escape(n)}</td>{tds}"
                         "</tr>")
         parts.append(f"<h2>{escape(budget)} budget</h2><table class=\"baselines\" "
                      f"data-budget=\"{escape(budget)}\"><tr><th class=\"l\">loss</th>{head}</tr>"
                      f"{''.join(body)}</table>")
-        for s in scenarios:
-            series = []
-            for k, n in enumerate(n for n in losses if (s, n) in cell):
-                r = cell[(s, n)]
-                series.append(Series(n, [(float(seed), v) for seed, v in
-                                         zip(r["seeds"], r["per_seed"])],
-                                     COLOURS[k % len(COLOURS)], kind="points",
-                                     tips=[f"{n}, seed {seed}: {v:.1f}" for seed, v in
-                                           zip(r["seeds"], r["per_seed"])]))
-            parts.append(chart(series, title=f"{s} ({budget}): score per training seed",
-                               xlabel="training seed", ylabel="normalised score", width=640,
-                               height=300, integer_x=True))
+        parts += [_seeds_chart(f"{s} ({budget})", [(n, cell[(s, n)]) for n in losses
+                                                   if (s, n) in cell]) for s in scenarios]
     if commands:
         parts.append("<h2>Made by</h2><pre id=\"command\">" + escape("\n".join(commands))
                      + "</pre>")
     return page(f"baselines {path.name}", "".join(parts))
+
+
+def _seeds_chart(title: str, cells: list[tuple[str, dict]]) -> str:
+    """Every seed's score of each loss of one scenario; a line instead when there are more
+    losses than colours (a sweep's grid), which the chart could not tell apart."""
+    if len(cells) > len(COLOURS):
+        return (f"<p class=\"meta\">{escape(title)}: {len(cells)} losses, more than a chart can "
+                "tell apart; the table above has each one's mean.</p>")
+    series = [Series(n, [(float(seed), v) for seed, v in zip(r["seeds"], r["per_seed"])],
+                     COLOURS[k], kind="points",
+                     tips=[f"{n}, seed {seed}: {v:.1f}" for seed, v in
+                           zip(r["seeds"], r["per_seed"])])
+              for k, (n, r) in enumerate(cells)]
+    return chart(series, title=f"{title}: score per training seed", xlabel="training seed",
+                 ylabel="normalised score", width=640, height=300, integer_x=True)
 
 
 # ---- a confirmation (baselines.py confirm): fresh draws, the draw as the unit -----------------
@@ -224,11 +250,34 @@ def confirmation_page(path: Path) -> str:
         parts.append(_curves_chart(f"{scen} ({budget})", shown, best.get("auc"),
                                    {e["loss"]: curves.get((budget, scen, e["loss"]))
                                     for e in shown}))
+    parts.append(_candidate_formulas(path, sorted({r["candidate"] for r in rows
+                                                   if r.get("candidate")})))
     commands = sorted({str(r.get("command", "")) for r in rows} - {""})
     if commands:
         parts.append("<h2>Made by</h2><pre id=\"command\">" + escape("\n".join(commands))
                      + "</pre>")
     return page(f"confirmation {path.name}", "".join(parts))
+
+
+def _candidate_formulas(path: Path, names: list[str]) -> str:
+    """Each candidate's formula, from its spec in ``winners/<name>.json`` beside the results
+    file (where the repository keeps them; read as JSON only); a candidate without one there
+    (or a neural one) is named without."""
+    from lossforge.search.rundir import loss_text
+
+    items = []
+    for name in names:
+        spec_file = path.parent / "winners" / f"{name}.json"
+        try:
+            data = json.loads(spec_file.read_text()) if spec_file.is_file() else {}
+            spec = data.get("spec", data) if isinstance(data, dict) else {}
+            text = (f"h(p) = {spec['mirror_map']};  {loss_text(spec)}"
+                    if spec and spec.get("kind", "symbolic") == "symbolic" else "")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            text = ""
+        items.append(f"<li><b>{escape(name)}</b>: " + (escape(text) if text else
+                     "no formula (no symbolic spec in winners/ beside this file)") + "</li>")
+    return (f"<h2>Candidates</h2><ul id=\"candidates\">{''.join(items)}</ul>" if items else "")
 
 
 def _scenario_table(scen: str, entries: list[dict], vs: dict, best: dict) -> str:

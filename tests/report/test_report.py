@@ -302,7 +302,7 @@ def test_a_confirmation_page_by_hand(tmp_path):
     for (loss, role, base), per_draw in aucs.items():
         for draw, xs in enumerate(per_draw, start=1):
             for seed, x in enumerate(xs):
-                extra = {"baseline": base} if base else {}
+                extra = {"baseline": base} if base else {"candidate": "lf-x"}
                 rows.append(_confirm_row(loss, role, draw, seed, x, **extra) if x is not None
                             else _confirm_row(loss, role, draw, seed, float("nan"),
                                               status="failed", **extra))
@@ -310,8 +310,15 @@ def test_a_confirmation_page_by_hand(tmp_path):
              for d in (1, 2, 3) for sd in (0, 1)]
     path = tmp_path / "confirm-test.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "winners").mkdir()                        # where the repository keeps specs
+    (tmp_path / "winners" / "lf-x.json").write_text(json.dumps(
+        {"spec": {"name": "lf-x", "mirror_map": "exp(p)", "beta": 0.1, "reference": True,
+                  "link": "-logsigmoid(D)", "aggregation": "mean"}}))
 
     tree = Tree(table_report(path))
+    formulas = [li.text() for li in tree.root.find_all("ul", id="candidates")[0].find_all("li")]
+    assert formulas == ["lf-x: h(p) = exp(p);  L = -logsigmoid(D),  D = 0.1 * [(phi~(l_w) - "
+                        "phi~(l_ref,w)) - (phi~(l_l) - phi~(l_ref,l))],  l = mean log-prob"]
     table = tree.root.find_all("table", class_="confirmation")[0]
     assert [th.text() for th in table.find_all("th")] == [
         "row", "role", "AUC", "final", "AUC vs best", "final vs best", "draws"]
@@ -351,19 +358,33 @@ def test_a_confirmation_page_by_hand(tmp_path):
         "python benchmarks/baselines.py confirm x")
 
 
-def test_a_sweep_file_shows_its_tuning_draw(tmp_path):
-    """A sweep's rows sit on the tuning draw: its page is the seeds' table of that draw."""
-    rows = [{"scenario": "hopper-clean", "draw": "t", "seed": seed, "budget": "full",
-             "loss": "dpo[lr=0.001]", "status": "ok", "score": x, "final": x, "auc": x,
-             "curve": [], "seconds": 1.0, "command": "python benchmarks/baselines.py sweep x"}
-            for seed, x in ((100, 10.0), (101, 14.0))]
+def test_a_sweep_file_shows_its_tuning_draw_and_its_picks(tmp_path):
+    """A sweep's rows sit on the tuning draw: its page is the seeds' table of that draw, the
+    config its tuned.json froze marked; a grid of more losses than colours gets no chart."""
+    def row(loss, seed, x):
+        return {"scenario": "hopper-clean", "draw": "t", "seed": seed, "budget": "full",
+                "loss": loss, "status": "ok", "score": x, "final": x, "auc": x, "curve": [],
+                "seconds": 1.0, "command": "python benchmarks/baselines.py sweep x"}
+
+    rows = [row("dpo[lr=0.001]", seed, x) for seed, x in ((100, 10.0), (101, 14.0))]
+    rows.append(row("dpo[lr=0.0001]", 100, 5.0))
     path = tmp_path / "sweep-test.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path.with_suffix(".tuned.json").write_text(json.dumps(
+        {"scenarios": {"hopper-clean": {"dpo": {"loss": "dpo[lr=0.001]", "auc": 12.0}}}}))
     tree = Tree(table_report(path))
     assert "on the tuning draw (a sweep)" in tree.root.find_all("p", class_="meta")[0].text()
     table = tree.root.find_all("table", class_="baselines")[0]
-    cell = [td.text() for td in table.find_all("tr")[1].find_all("td")][1]
-    assert cell == f"12.0 ± {T975[1] * math.sqrt(8) / math.sqrt(2):.1f}"
+    cells = {tr.attrs["data-loss"]: [td.text() for td in tr.find_all("td")][1]
+             for tr in table.find_all("tr")[1:]}
+    assert cells == {"dpo[lr=0.001]": f"12.0 ± {T975[1] * math.sqrt(8) / math.sqrt(2):.1f} (pick)",
+                     "dpo[lr=0.0001]": "5.0 [1]"}
+    assert len(tree.root.find_all("svg", class_="chart")) == 1       # two losses: plotted
+    rows += [row(f"dpo[lr={k}e-05]", 100, float(k)) for k in range(1, 10)]   # 11 losses
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tree = Tree(table_report(path))
+    assert not tree.root.find_all("svg", class_="chart")
+    assert "11 losses, more than a chart can tell apart" in tree.root.text()
 
 
 def test_baselines_table_of_the_shipped_results_matches_the_readme():
