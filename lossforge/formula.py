@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             return code
         print(mm.latex_block())
         return code
-    print(f"h(p)          = {mm.h}")
+    print(f"h(p)          = {mm.h_text}")
     if report.valid:
         print(f"phi^-1 = h'   = {mm.phi_inv}   (+ const)")
         print(f"phi~(l)       = {mm.phi_tilde}   (+ const; l = log p < 0)")

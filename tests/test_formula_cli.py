@@ -73,3 +73,10 @@ def test_properties_line_of_the_loss():
     assert r.returncode == 0   # properties describe the loss; the map itself is valid
     r = run("p*log(p)", "--link", "foo(D)")
     assert r.returncode == 2 and r.stderr.startswith("error: link: ")
+
+
+def test_a_map_written_as_phi_tilde_prints_its_h_in_closed_form():
+    """phi~(l) = l is DPO's map: h' = log p, h = p log p - p (+ const), not 'Integral(...)'."""
+    r = run("l")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "h(p)          = p*log(p) - p"
