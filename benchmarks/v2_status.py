@@ -184,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         add(f"  {v:20s} " + "; ".join(cells))
     print("\n".join(lines))
     print(f"job-hours recorded by these rows: {total:.1f}")
+    print("(job-h: the wall time of the job that wrote the rows, each row's share. The plan and "
+          "its step names: benchmarks/results/v2-plan.md; `bash benchmarks/v2_mujoco.sh all` "
+          "runs every step not done, in the plan's order, and resumes a step from its rows.)")
     return 0
 
 
