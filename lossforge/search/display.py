@@ -44,9 +44,7 @@ class Display:
         if self.live is not None:
             self.live.update(self._render(final=True))
             self.live.__exit__(*exc)
-        elif not self.quiet:
-            self.console.print(self._render(final=True))
-        return False
+        return False        # a log already has a line per generation: no table after them
 
     def _line(self, text: str) -> None:
         self.console.print(stamped(text), highlight=False,
