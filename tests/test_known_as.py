@@ -30,6 +30,17 @@ def test_known_as_by_hand(spec, expected):
     assert known_as(spec.to_json()) == hit                            # a run's stored spec
 
 
+@pytest.mark.parametrize("spec", [
+    {"name": "x", "mirror_map": "foo(p)"},                        # a function the grammar lacks
+    {"name": "x", "mirror_map": "p*log(p) + l"},                  # both p and l
+    {"name": "x", "mirror_map": "p*log(p)", "colour": "red"},     # a field no spec has
+    {"kind": "neural", "name": "x"},
+])
+def test_what_known_as_cannot_read_is_not_a_known_member(spec):
+    """An annotation: a spec it cannot read is simply not one (search show never fails on it)."""
+    assert known_as(spec) is None
+
+
 def test_a_linear_phi_map_trains_as_the_zoo_member_it_is_said_to_be():
     """The claim checked on numbers: the loss and its gradient equal the zoo's DPO at the beta
     ``known_as`` names (the zoo's DPO is checked against TRL in test_objectives_trl.py)."""

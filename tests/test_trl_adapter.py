@@ -159,6 +159,11 @@ def test_a_reference_loss_on_a_model_built_in_memory_says_to_pass_a_reference(to
     trainer = _trainer(LossforgeDPOTrainer, tokenizer, tmp_path, _model(tokenizer, 0),
                        objective="dpo", config={"precompute_ref_log_probs": True})
     assert trainer.ref_model is None
+    # a PEFT adapter's reference is its base with the adapter disabled (TRL): no error of ours
+    # (peft is not installed here, so TRL stops later, on its own terms: it needs peft)
+    with pytest.raises(ImportError, match="peft"):
+        _trainer(LossforgeDPOTrainer, tokenizer, tmp_path, _model(tokenizer, 0),
+                 objective="dpo", peft_config=object())
 
 
 def test_lossforge_works_without_trl_and_the_adapter_says_how_to_get_it(tmp_path):

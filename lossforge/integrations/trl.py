@@ -45,6 +45,7 @@ TRL is optional (``pip install lossforge[llm]``); this module is the only one th
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 try:
@@ -103,6 +104,16 @@ def _check_args(args: DPOConfig, objective: Objective) -> None:
                           "no reference model to sync")
 
 
+def _peft(model, rest: tuple, kwargs: dict) -> bool:
+    """Whether TRL will train ``model`` as a PEFT adapter (a PEFT model, or a ``peft_config``
+    given by keyword or position): then the reference is the base with the adapter disabled."""
+    if getattr(model, "peft_config", None) is not None:
+        return True
+    bound = inspect.signature(DPOTrainer.__init__).bind_partial(None, model, None, None, *rest,
+                                                                 **kwargs)
+    return bound.arguments.get("peft_config") is not None
+
+
 class LossforgeDPOTrainer(DPOTrainer):
     """``DPOTrainer`` whose loss is a lossforge ``objective`` (see the module docstring).
 
@@ -128,7 +139,7 @@ class LossforgeDPOTrainer(DPOTrainer):
             # skips the precomputation, so no reference log-prob is ever computed.
             args.precompute_ref_log_probs = True
         elif (ref_model is None and not isinstance(model, str) and not args.precompute_ref_log_probs
-              and getattr(model, "peft_config", None) is None
+              and not _peft(model, rest, kwargs)
               and not getattr(model.config, "_name_or_path", "")):
             # TRL would load the reference by the model's name, which a model built in memory
             # lacks, and fail deep inside with "Repo id must use alphanumeric chars"

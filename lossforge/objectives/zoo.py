@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from lossforge.errors import ConfigError
+from lossforge.errors import ConfigError, LossforgeError
 from lossforge.objectives.mpo import MPOSpec, Objective
 
 SHANNON = "p*log(p)"
@@ -162,18 +162,18 @@ def known_as(spec: MPOSpec | dict) -> tuple[str, float] | None:
 
     from lossforge.symbolic.mirror_map import L, MirrorMap
 
-    spec = spec if isinstance(spec, MPOSpec) else (
-        MPOSpec.from_json(spec) if spec.get("kind", "symbolic") == "symbolic" else None)
-    member = _LINEAR_PHI_MEMBERS.get(spec.aggregation) if spec is not None else None
-    if member is None:
-        return None
-    ref = ZOO[member]
-    if (spec.reference, spec.link, spec.imitation, spec.w_pref, spec.w_sft) != (
-            ref.reference, ref.link, ref.imitation, ref.w_pref, ref.w_sft):
-        return None
     try:
+        spec = spec if isinstance(spec, MPOSpec) else (
+            MPOSpec.from_json(spec) if spec.get("kind", "symbolic") == "symbolic" else None)
+        member = _LINEAR_PHI_MEMBERS.get(spec.aggregation) if spec is not None else None
+        if member is None:
+            return None
+        ref = ZOO[member]
+        if (spec.reference, spec.link, spec.imitation, spec.w_pref, spec.w_sft) != (
+                ref.reference, ref.link, ref.imitation, ref.w_pref, ref.w_sft):
+            return None
         slope = sp.simplify(sp.diff(MirrorMap.from_formula(spec.mirror_map).phi_tilde, L))
-    except (ConfigError, ValueError, TypeError):
+    except (LossforgeError, ValueError, TypeError):   # not a spec or a map this version reads
         return None
     if slope.free_symbols or not slope.is_positive:
         return None

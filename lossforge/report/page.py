@@ -337,7 +337,7 @@ def run_report(run_dir: str | Path) -> str:
     front_names = {r["name"] for r in front}
     cards, seen = [], set()
     for rank, row in enumerate(hof):
-        roles = [f"hall of fame #{rank + 1}"] + (["on the Pareto front"]
+        roles = [f"hall of fame rank {rank}"] + (["on the Pareto front"]
                                                  if row["name"] in front_names else [])
         cards.append(_card(row, roles, ladder, baselines, metric))
         seen.add(row["name"])

@@ -16,10 +16,12 @@ table`` (the interval is the benchmark's ``ci95_halfwidth``) and, for a confirma
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
 import math
+import re
 import sys
 from collections import defaultdict
 from html import escape
@@ -60,13 +62,9 @@ def summarise(path: str | Path, draw: int | str = 0) -> tuple[list[dict], list[s
     if not path.is_file():
         raise ConfigError(f"{path}: no such results file")
     baselines = _baselines_module()
-    try:
+    with _reading(path):
         cells = baselines._summary(path, draw=draw)
         commands = sorted({str(r.get("command", "")) for r in baselines.records(path)} - {""})
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"{path}: not a baselines.py results file (row field {exc})") from None
-    except SystemExit as exc:          # the reader refuses disagreeing copies of a row
-        raise ConfigError(str(exc.code)) from None
     out = []
     for (budget, scenario, loss), xs in sorted(cells.items()):
         scores = [float(v) for _, v in sorted(xs)]
@@ -122,7 +120,7 @@ def table_report(path: str | Path) -> str:
         by_budget[r["budget"]].append(r)
     which = "the tuning draw (a sweep)" if draw == TUNING else "draw 0"
     parts = [f"<h1>Baselines: <code>{escape(path.name)}</code></h1>"
-             "<p class=\"meta\">Normalised score (100 = expert, 0 = random policy), mean ± 95 % "
+             f"<p class=\"meta\">{_score_words(rows)}, mean ± 95 % "
              "t-interval over training seeds, on " + which + "; [n]: fewer seeds than the most "
              "in this table; the best mean of each scenario in bold"
              + ("; (pick): the config <code>baselines.py tuned</code> froze for the scenario"
@@ -155,6 +153,14 @@ def table_report(path: str | Path) -> str:
     return page(f"baselines {path.name}", "".join(parts))
 
 
+def _score_words(rows: list[dict]) -> str:
+    """What the scores of these rows are: MuJoCo's normalised return, the LLM bed's accuracy."""
+    llm = {r["scenario"].startswith("llm:") for r in rows}
+    return ("Accuracy in % (the LLM test bed)" if llm == {True} else
+            "Normalised score (100 = expert, 0 = random policy)" if llm == {False} else
+            "Score (MuJoCo: normalised return, 100 = expert; the LLM test bed: accuracy in %)")
+
+
 def _seeds_chart(title: str, cells: list[tuple[str, dict]]) -> str:
     """Every seed's score of each loss of one scenario; a line instead when there are more
     losses than colours (a sweep's grid), which the chart could not tell apart."""
@@ -180,10 +186,20 @@ RIVALS = ("dpo", "orpo", "sft")
 def _draws(path: Path) -> set:
     """The dataset draws the file's rows ran on."""
     baselines = _baselines_module()
-    try:
+    with _reading(path):
         return {r.get("draw", 0) for r in baselines.records(path)
                 if None not in baselines.row_key(r)}
-    except SystemExit as exc:          # the reader refuses disagreeing copies of a row
+
+
+@contextlib.contextmanager
+def _reading(path: Path):
+    """A results file of the wrong shape, or one whose copies of a row disagree (the reader
+    refuses those), as one ConfigError naming the file."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a baselines.py results file (row field {exc})") from None
+    except SystemExit as exc:
         raise ConfigError(str(exc.code)) from None
 
 
@@ -214,16 +230,12 @@ def confirmation_page(path: Path) -> str:
     baselines = _baselines_module()    # puts benchmarks/ first on sys.path
     import confirmation                # benchmarks/confirmation.py, as baselines.py runs it
 
-    try:
+    with _reading(path):
         result, _ = confirmation.analyse(path)
         rows = [r for r in baselines.records(path) if None not in baselines.row_key(r)
                 and r.get("draw", 0) not in (0, TUNING)]
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"{path}: not a baselines.py results file (row field {exc})") from None
-    except SystemExit as exc:
-        raise ConfigError(str(exc.code)) from None
-    curves = mean_curves(rows)
-    family = {r["loss"]: r.get("baseline") or r["loss"].split("[")[0] for r in rows}
+        curves = mean_curves(rows)
+        family = {r["loss"]: str(r.get("baseline") or r["loss"].split("[")[0]) for r in rows}
     parts = [f"<h1>Confirmation: <code>{escape(path.name)}</code></h1>",
              "<p class=\"meta\">Score: on MuJoCo the normalised return (100 = expert, 0 = random "
              "policy); on the LLM test bed the accuracy in %. The dataset "
@@ -235,7 +247,8 @@ def confirmation_page(path: Path) -> str:
              "draws, per metric), paired draw by draw, uncorrected; the paired tests with "
              "Holm's correction are in <code>baselines.py report</code>'s tables. The best mean "
              "of each column in bold. Curves: the mean over draws of each draw's mean over "
-             "seeds; failed runs are left out of them, the reference is a flat line.</p>"]
+             "seeds; failed runs are left out of them; a row without one (the reference) is a "
+             "flat line at its AUC.</p>"]
     for budget, scen in sorted({(e["budget"], e["scenario"]) for e in result["summary"]}):
         entries = [e for e in result["summary"] if (e["budget"], e["scenario"]) == (budget, scen)]
         vs = {(c["loss"], c["metric"]): c for c in result["versus_best"]
@@ -266,12 +279,13 @@ def _candidate_formulas(path: Path, names: list[str]) -> str:
     from lossforge.search.rundir import loss_text
 
     items = []
-    for name in names:
+    for name in map(str, names):
         spec_file = path.parent / "winners" / f"{name}.json"
         try:
-            data = json.loads(spec_file.read_text()) if spec_file.is_file() else {}
+            plain = re.fullmatch(r"[A-Za-z0-9][\w.-]*", name) is not None
+            data = json.loads(spec_file.read_text()) if plain and spec_file.is_file() else {}
             spec = data.get("spec", data) if isinstance(data, dict) else {}
-            text = (f"h(p) = {spec['mirror_map']};  {loss_text(spec)}"
+            text = (f"h(p) = {spec['mirror_map']};  {loss_text(spec)}{_spec_extras(spec)}"
                     if spec and spec.get("kind", "symbolic") == "symbolic" else "")
         except (ValueError, KeyError, TypeError, AttributeError):
             text = ""
@@ -339,6 +353,14 @@ def _curves_chart(title: str, shown: list[dict], best: str | None, curves: dict)
     return chart(series, title=f"{title}: mean training curve over draws",
                  xlabel="training step", ylabel="normalised score", width=900,
                  height=max(360, 80 + 18 * len(series)), legend_width=300)
+
+
+def _spec_extras(spec: dict) -> str:
+    """What ``loss_text`` leaves out of a spec: no reference, the terms' weights, parameters."""
+    out = [] if spec.get("reference", True) else ["reference-free (no l_ref terms)"]
+    out += [f"{w} = {spec[w]}" for w in ("w_pref", "w_sft") if str(spec.get(w, "1")) != "1"]
+    out += [f"{k} = {v}" for k, v in (spec.get("params") or {}).items()]
+    return ";  " + ", ".join(out) if out else ""
 
 
 def _finite(x: float) -> float:

@@ -358,6 +358,36 @@ def test_a_confirmation_page_by_hand(tmp_path):
         "python benchmarks/baselines.py confirm x")
 
 
+def test_mean_curves_keep_the_steps_every_seed_and_draw_has():
+    """A seed that skipped a checkpoint: that step is left out of its draw's mean, and so of the
+    mean over draws (steps of one draw only never show)."""
+    from lossforge.report.table import mean_curves
+
+    def row(draw, seed, curve):
+        return _confirm_row("lf-x", "candidate", draw, seed, 0.0) | {"curve": curve}
+
+    rows = [row(1, 0, [[200, 10.0], [400, 20.0], [600, 30.0]]),
+            row(1, 1, [[200, 12.0], [600, 34.0]]),
+            row(2, 0, [[200, 2.0], [400, 4.0], [600, 6.0], [800, 8.0]])]
+    assert mean_curves(rows) == {("full", "hopper-clean", "lf-x"): [(200, (11 + 2) / 2),
+                                                                    (600, (32 + 6) / 2)]}
+
+
+@pytest.mark.parametrize("bad", ['{"x": 1}\n[1, 2]\n', "CURVE"])
+def test_a_results_file_of_the_wrong_shape_is_one_line(tmp_path, capsys, bad):
+    """A line that is not a row, or a confirm row whose curve is malformed: exit 2 and one
+    line naming the file, no traceback."""
+    path = tmp_path / "bad.jsonl"
+    if bad == "CURVE":
+        rows = [_confirm_row("dpo", "baseline", d, 0, 10.0 + d) for d in (1, 2)]
+        rows[1]["curve"] = [[200, None]]
+        bad = "".join(json.dumps(r) + "\n" for r in rows)
+    path.write_text(bad)
+    assert _exit_code(["--table", str(path), "-o", str(tmp_path / "x.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}") and err.count("\n") == 1, err
+
+
 def test_a_sweep_file_shows_its_tuning_draw_and_its_picks(tmp_path):
     """A sweep's rows sit on the tuning draw: its page is the seeds' table of that draw, the
     config its tuned.json froze marked; a grid of more losses than colours gets no chart."""
