@@ -46,7 +46,9 @@ def test_status_reads_rows_markers_and_declared_counts(tmp_path):
     (res / "confirm-llm-v2-sort-clean.confirm.json").write_text("{}")
     out = subprocess.run([sys.executable, str(REPO / "benchmarks/v2_status.py"), "--results",
                           str(res)], capture_output=True, text=True, check=True).stdout
-    llm = {ln.split()[0]: ln for ln in out.splitlines()[-6:] if ln.startswith("  ")}
+    lines = out.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("LLM cells"))
+    llm = {ln.split()[0]: ln for ln in lines[start + 1:] if ln.startswith("  ")}
     assert "reverse not started; sort confirmed; add not started" in llm["mixed-quality"]
     assert "sort confirmed" in llm["clean"] and "sort confirmed" not in llm["noisy-0.2"]
     # the search: its generation from the hall of fame, its evaluations and core time from the
