@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 if load_suite(args.suite).role == "test":
                     raise ConfigError(f"suite {args.suite} is the test suite: selecting on it "
-                                      f"leaks the test set; pass --allow-test to anyway")
+                                      "leaks the test set; pass --allow-test to search on it "
+                                      "anyway")
         if args.resume:
             explicit = {a for a in argv if a.startswith("--")}
             allowed = {"--resume", "--generations", "--executor", "--workers", "--quiet",

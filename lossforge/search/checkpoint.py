@@ -50,7 +50,7 @@ def load(run_dir: str | Path) -> dict:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: corrupted checkpoint (not valid JSON: {exc})") from None
+        raise _corrupted(path, f"not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a lossforge search checkpoint")
     if doc.get("version") != VERSION:
@@ -58,14 +58,23 @@ def load(run_dir: str | Path) -> dict:
                               f"lossforge reads version {VERSION}")
     state = doc.get("state")
     if not isinstance(state, dict) or not isinstance(doc.get("sha256"), str):
-        raise CheckpointError(f"{path}: corrupted checkpoint (state or checksum missing)")
+        raise _corrupted(path, "state or checksum missing")
     try:
         actual = state_hash(state)
     except ValueError as exc:  # nan/inf smuggled in
-        raise CheckpointError(f"{path}: corrupted checkpoint ({exc})") from None
+        raise _corrupted(path, str(exc)) from None
     if actual != doc["sha256"]:
-        raise CheckpointError(f"{path}: corrupted checkpoint (checksum mismatch: stored "
-                              f"{doc['sha256'][:12]}..., content {actual[:12]}...)")
+        raise _corrupted(path, f"checksum mismatch: stored {doc['sha256'][:12]}..., content "
+                               f"{actual[:12]}...")
     if state.get("generation") != doc.get("generation"):
-        raise CheckpointError(f"{path}: corrupted checkpoint (generation field disagrees)")
+        raise _corrupted(path, "generation field disagrees")
     return state
+
+
+def _corrupted(path: Path, why: str) -> CheckpointError:
+    """The error for a checkpoint that cannot be trusted, with the way out: without it the run
+    replays from generation 1 (``run._resume``), reading every loss it already trained from its
+    evaluation journal, so nothing computed is lost."""
+    return CheckpointError(f"{path}: corrupted checkpoint ({why}); to recover, move it aside "
+                           "and --resume: the run replays from generation 1, reading the losses "
+                           "it already trained from evaluations.jsonl")

@@ -193,6 +193,16 @@ def test_corrupted_checkpoint_is_detected_and_named(tmp_path, reference_run, cap
     assert main(["--resume", str(run_dir), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "corrupted checkpoint" in err[0] and str(path) in err[0]
+    # the way out the message gives: move it aside and --resume; nothing is trained again
+    assert "move it aside and --resume" in err[0]
+    journal = (run_dir / "evaluations.jsonl").read_text()
+    names = [r["name"] for r in json.loads((run_dir / "hall_of_fame.json").read_text())
+             ["hall_of_fame"]]
+    path.rename(run_dir / "checkpoint.json.bad")
+    assert main(["--resume", str(run_dir), "--quiet"]) == 0
+    assert (run_dir / "evaluations.jsonl").read_text() == journal
+    assert [r["name"] for r in json.loads((run_dir / "hall_of_fame.json").read_text())
+            ["hall_of_fame"]] == names
     path.write_text(text)                                          # the intact file loads
     assert checkpoint.load(run_dir)["generation"] == tiny().generations
 
