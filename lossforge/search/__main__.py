@@ -200,6 +200,17 @@ def build_show_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _refuse_test_data(args) -> None:
+    """A search selects on what it scores: a test-suite scenario, or the test suite, only with
+    --allow-test."""
+    from lossforge.bench.suites import load_suite, refuse_test_scenario
+
+    refuse_test_scenario(args.scenario, allow=args.allow_test)
+    if args.suite and not args.allow_test and load_suite(args.suite).role == "test":
+        raise ConfigError(f"suite {args.suite} is the test suite: selecting on it leaks the "
+                          "test set; pass --allow-test to search on it anyway")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -216,16 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if not args.resume:
             args.scenario = _scenario(ap, args)
-            from lossforge.bench.suites import refuse_test_scenario  # not for selection
-
-            refuse_test_scenario(args.scenario, allow=args.allow_test)
-            if args.suite and not args.allow_test:
-                from lossforge.bench.suites import load_suite
-
-                if load_suite(args.suite).role == "test":
-                    raise ConfigError(f"suite {args.suite} is the test suite: selecting on it "
-                                      "leaks the test set; pass --allow-test to search on it "
-                                      "anyway")
+            _refuse_test_data(args)
         if args.resume:
             explicit = {a for a in argv if a.startswith("--")}
             allowed = {"--resume", "--generations", "--executor", "--workers", "--quiet",
