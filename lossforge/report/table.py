@@ -147,15 +147,15 @@ def table_report(path: str | Path) -> str:
                      f"{''.join(body)}</table>")
         parts += [_seeds_chart(f"{s} ({budget})", [(n, cell[(s, n)]) for n in losses
                                                    if (s, n) in cell]) for s in scenarios]
-    if commands:
-        parts.append("<h2>Made by</h2><pre id=\"command\">" + escape("\n".join(commands))
-                     + "</pre>")
+    parts.append(_made_by(commands))
     return page(f"baselines {path.name}", "".join(parts))
 
 
 def _score_words(rows: list[dict]) -> str:
     """What the scores of these rows are: MuJoCo's normalised return, the LLM bed's accuracy."""
-    llm = {r["scenario"].startswith("llm:") for r in rows}
+    from cells import LLM_PREFIX   # benchmarks/cells.py: _baselines_module put it on the path
+
+    llm = {r["scenario"].startswith(LLM_PREFIX) for r in rows}
     return ("Accuracy in % (the LLM test bed)" if llm == {True} else
             "Normalised score (100 = expert, 0 = random policy)" if llm == {False} else
             "Score (MuJoCo: normalised return, 100 = expert; the LLM test bed: accuracy in %)")
@@ -265,11 +265,14 @@ def confirmation_page(path: Path) -> str:
                                     for e in shown}))
     parts.append(_candidate_formulas(path, sorted({r["candidate"] for r in rows
                                                    if r.get("candidate")})))
-    commands = sorted({str(r.get("command", "")) for r in rows} - {""})
-    if commands:
-        parts.append("<h2>Made by</h2><pre id=\"command\">" + escape("\n".join(commands))
-                     + "</pre>")
+    parts.append(_made_by(sorted({str(r.get("command", "")) for r in rows} - {""})))
     return page(f"confirmation {path.name}", "".join(parts))
+
+
+def _made_by(commands: list[str]) -> str:
+    """The commands that wrote the file, as the page's last section ("" when none is known)."""
+    return ("<h2>Made by</h2><pre id=\"command\">" + escape("\n".join(commands)) + "</pre>"
+            if commands else "")
 
 
 def _candidate_formulas(path: Path, names: list[str]) -> str:
