@@ -14,11 +14,12 @@ import argparse
 import json
 import sys
 
+from lossforge.cli import Parser
 from lossforge.errors import LossforgeError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="python -m lossforge.formula",
         description="Check a mirror map, given as h(p) on (0,1) or directly as phi~(l) for "
                     "l = log p < 0, and show its MPO link phi~(l).",

@@ -34,6 +34,7 @@ LAYER_OF = {
     "lossforge.errors": "base",
     "lossforge.io": "base",
     "lossforge.workers": "base",
+    "lossforge.cli": "base",
     "lossforge.runfiles": "base",      # a run directory's JSON: every layer may read one
     "lossforge.ledger": "base",        # an append-only list of looks at scenarios (io only)
     "lossforge.resources": "base",     # where the shipped data files are (stdlib only)

@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from lossforge.cli import Parser
 from lossforge.bench.losses import build_objectives, run_objective
 from lossforge.errors import ConfigError, LossforgeError
 
@@ -42,7 +43,7 @@ def resolve_scenario(env: str | None, scenario: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m lossforge.bench",
+    ap = Parser(prog="python -m lossforge.bench",
                                  description="Score preference losses on a MuJoCo scenario.",
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])

@@ -7,6 +7,7 @@ import math
 import sys
 from pathlib import Path
 
+from lossforge.cli import Parser
 from lossforge.errors import LossforgeError
 
 _DESCRIPTION = """\
@@ -28,17 +29,12 @@ examples:
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
 
 def build_parser() -> argparse.ArgumentParser:
     from lossforge.distill.sr import SRConfig
 
     d = SRConfig()
-    ap = _Parser(prog="python -m lossforge.distill", description=_DESCRIPTION, epilog=_EPILOG,
+    ap = Parser(prog="python -m lossforge.distill", description=_DESCRIPTION, epilog=_EPILOG,
                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", help="an ES run directory")
     ap.add_argument("--backend", choices=("deap", "pysr"), default="deap",

@@ -25,11 +25,12 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from lossforge.cli import Parser
 from lossforge.errors import ConfigError, LossforgeError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="python -m lossforge.export",
         description="Export one MPO loss as a standalone torch module (imports only torch), "
                     "LaTeX, or JSON that lossforge loads back.",

@@ -18,18 +18,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from lossforge.cli import Parser
 from lossforge.errors import CheckpointError, LossforgeError
 from lossforge.io import atomic_write_text
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit code 2
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m lossforge.report",
+    ap = Parser(prog="python -m lossforge.report",
                  description="Write a self-contained HTML report (no network needed to view it) "
                              "of a search run directory or of a baselines table.")
     ap.add_argument("run", nargs="?", metavar="RUN_DIR", help="a search run directory")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lossforge.cli import Parser
 from lossforge.errors import ConfigError, LossforgeError
 
 _DESCRIPTION = """\
@@ -51,18 +52,13 @@ per-seed difference (both trained on the same seeds), by its 95 % t-interval.
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit code 2
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
 
 def build_parser() -> argparse.ArgumentParser:
     from lossforge.search.engine import SearchConfig
     from lossforge.objectives.properties import REQUIREMENTS
 
     d = SearchConfig()
-    ap = _Parser(prog="python -m lossforge.search", description=_DESCRIPTION, epilog=_EPILOG,
+    ap = Parser(prog="python -m lossforge.search", description=_DESCRIPTION, epilog=_EPILOG,
                  formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_search_space(ap, d, REQUIREMENTS)
     _add_fidelity(ap, d)
@@ -193,7 +189,7 @@ def _requirements(text: str) -> tuple[str, ...]:
 
 
 def build_show_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m lossforge.search show",
+    ap = Parser(prog="python -m lossforge.search show",
                  description="Print a run's hall of fame and Pareto front again.")
     ap.add_argument("run", help="run directory")
     ap.add_argument("--latex", action="store_true", help="print pareto.tex and each loss as LaTeX")

@@ -1,0 +1,33 @@
+"""Every command line reports a usage error as one line naming the flag, with exit code 2.
+
+argparse's default prints the whole usage block first (a dozen lines for `search`), which buries
+the one line that says what was wrong.
+"""
+
+import importlib
+
+import pytest
+
+# (module, its parser builder, arguments with one bad value, the flag the error must name)
+CASES = [
+    ("lossforge.search.__main__", "build_parser", ["--generations", "many"], "--generations"),
+    ("lossforge.search.__main__", "build_show_parser", ["run", "--top", "x"], "--top"),
+    ("lossforge.report.__main__", "build_parser", ["--nosuchflag"], "--nosuchflag"),
+    ("lossforge.distill.__main__", "build_parser", ["run", "--nosuchflag"], "--nosuchflag"),
+    ("lossforge.bench.__main__", "build_parser", ["--budget", "nope"], "--budget"),
+    ("lossforge.export.__main__", "build_parser", ["run", "--rank", "x"], "--rank"),
+    ("lossforge.formula", "build_parser", ["p*log(p)", "--nosuchflag"], "--nosuchflag"),
+]
+
+
+@pytest.mark.parametrize("module,builder,argv,flag", CASES,
+                         ids=[f"{c[0].split('.')[1]}-{c[1]}" for c in CASES])
+def test_a_usage_error_is_one_line(module, builder, argv, flag, capsys):
+    parser = getattr(importlib.import_module(module), builder)()
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args(argv)
+    assert exc.value.code == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert out == "" and len(lines) == 1, err
+    assert lines[0].startswith("error: ") and flag in lines[0] and "usage:" not in err
