@@ -26,6 +26,15 @@ from lossforge.io import atomic_write_json, canonical_json
 CHECKSUM = "sha256"
 
 
+def run_dir(path: str | Path) -> Path:
+    """``path`` as a Path; ``CheckpointError`` when it is not a directory (the one wording every
+    command uses for a wrong run path)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: not a run directory")
+    return path
+
+
 def read_json(path: Path):
     """The JSON content of ``path``; ``CheckpointError`` naming it when missing or malformed."""
     try:
@@ -33,7 +42,7 @@ def read_json(path: Path):
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing (is this a lossforge search run directory?)") \
             from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: malformed JSON: {exc}") from None
 
 
@@ -84,9 +93,7 @@ def read_run(path: str | Path) -> RunFiles:
     A result file whose checksum does not match its content is refused (``CheckpointError``
     naming it); one without a checksum (written before results were checksummed) is read and
     listed in ``unchecked``."""
-    path = Path(path)
-    if not path.is_dir():
-        raise CheckpointError(f"{path}: not a run directory")
+    path = run_dir(path)
     config = read_json(path / "config.json")
     hof, hof_checked = read_checked(path / "hall_of_fame.json")
     par, par_checked = read_checked(path / "pareto.json")

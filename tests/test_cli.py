@@ -31,3 +31,24 @@ def test_a_usage_error_is_one_line(module, builder, argv, flag, capsys):
     lines = err.strip().splitlines()
     assert out == "" and len(lines) == 1, err
     assert lines[0].startswith("error: ") and flag in lines[0] and "usage:" not in err
+
+
+# every command that reads a run directory, given a path that is not one
+RUN_READERS = [
+    ("lossforge.search.__main__", ["--resume", "{run}"]),
+    ("lossforge.search.__main__", ["show", "{run}"]),
+    ("lossforge.report.__main__", ["{run}"]),
+    ("lossforge.distill.__main__", ["{run}", "--no-rescore"]),
+    ("lossforge.export.__main__", ["{run}"]),
+]
+
+
+@pytest.mark.parametrize("module,argv", RUN_READERS,
+                         ids=[f"{m.split('.')[1]}-{a[0]}" for m, a in RUN_READERS])
+def test_a_wrong_run_path_gets_the_same_one_line(module, argv, tmp_path, capsys):
+    run = tmp_path / "no-such-run"
+    main = importlib.import_module(module).main
+    assert main([a.format(run=run) for a in argv]) == 2
+    out, err = capsys.readouterr()
+    assert err.strip() == f"error: {run}: not a run directory"
+    assert not run.exists()        # nothing created on the way

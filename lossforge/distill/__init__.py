@@ -69,9 +69,9 @@ def target_from_spec(spec: dict, n: int = 256, source: str = "") -> Target:
 
 def target_from_run(run_dir: str | Path, name: str | None = None, n: int = 256) -> Target:
     """phi~ samples of a run's best network (or the candidate ``name``)."""
-    from lossforge.runfiles import read_checked
+    from lossforge.runfiles import read_checked, run_dir as checked_run_dir
 
-    run_dir = Path(run_dir)
+    run_dir = checked_run_dir(run_dir)
     rows = read_checked(run_dir / "hall_of_fame.json")[0]["hall_of_fame"]
     rows = [r for r in rows if is_neural(r["spec"])]
     if name is not None:

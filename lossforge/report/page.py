@@ -13,6 +13,7 @@ import shlex
 from html import escape
 from pathlib import Path
 
+from lossforge import runfiles
 from lossforge.errors import CheckpointError, LossforgeError
 from lossforge.report.svg import COLOURS, Series, chart
 from lossforge.search.verdict import paired_scores, paired_verdict
@@ -51,23 +52,12 @@ def page(title: str, body: str) -> str:
 # ---- reading the run -------------------------------------------------------------------------
 
 
-def _json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: missing (is this a lossforge search run directory?)") \
-            from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: malformed JSON: {exc}") from None
-
-
 def read_run(run_dir: str | Path) -> dict:
     """The run's JSON files as plain data: start (config.json), hof, pareto, generations."""
-    path = Path(run_dir)
-    if not path.is_dir():
-        raise CheckpointError(f"{path}: not a run directory")
-    run = {"path": path, "start": _json(path / "config.json"),
-           "hof": _json(path / "hall_of_fame.json"), "pareto": _json(path / "pareto.json"),
+    path = runfiles.run_dir(run_dir)
+    run = {"path": path, "start": runfiles.read_json(path / "config.json"),
+           "hof": runfiles.read_json(path / "hall_of_fame.json"),
+           "pareto": runfiles.read_json(path / "pareto.json"),
            "generations": []}
     gens = path / "generations.jsonl"
     if gens.exists():

@@ -14,6 +14,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from lossforge import runfiles
 from lossforge.errors import CheckpointError
 from lossforge.io import atomic_write_text, canonical_json
 
@@ -37,9 +38,7 @@ def save(run_dir: str | Path, state: dict) -> Path:
 def load(run_dir: str | Path) -> dict:
     """The state of a run directory's checkpoint; ``CheckpointError`` naming the file if it is
     missing, malformed, from another format or version, or fails its checksum."""
-    path = Path(run_dir) / NAME
-    if not Path(run_dir).is_dir():
-        raise CheckpointError(f"{run_dir}: not a run directory")
+    path = runfiles.run_dir(run_dir) / NAME
     try:
         text = path.read_text()
     except FileNotFoundError:
