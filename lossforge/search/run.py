@@ -39,7 +39,7 @@ class _Method:
     title: Callable          # ctx -> table title
     columns: Callable        # state -> table columns before elapsed / ETA
     row: Callable            # (history entry, elapsed seconds) -> cells
-    report: Callable         # (results, state, console) -> None
+    report: Callable         # (results, state, console, run_dir) -> None
 
 
 def _method(name: str) -> _Method:
@@ -50,7 +50,8 @@ def _method(name: str) -> _Method:
                        lambda h, elapsed: es.row(h), es_report)
     return _Method(engine.SearchConfig, engine.make_context, engine.init_state, engine.step,
                    rundir.write_start, rundir.write_results, gp_title, gp_columns, gp_row,
-                   print_front)
+                   lambda results, state, console, run_dir: print_front(results, state,
+                                                                        console))
 
 
 def run_search(config: Any = None, *, runs_root: str | Path = "runs",
@@ -97,7 +98,10 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
             executor.close()
     results = method.write_results(run_dir, state, ctx, plot=True)
     if state["generation"] >= config.generations:  # quiet: the best formula and the verdict
-        (print_brief if quiet else method.report)(results, state, console)
+        if quiet:
+            print_brief(results, state, console)
+        else:
+            method.report(results, state, console, run_dir)
     return run_dir
 
 

@@ -306,8 +306,10 @@ def print_brief(results: dict, state: dict, console=None) -> None:
         _say(console, line)
 
 
-def es_report(results: dict, state: dict, console=None) -> None:
-    """The best network beside DPO, its initialisation (no rejection counters: nothing is)."""
+def es_report(results: dict, state: dict, console=None, run_dir: str | Path = "RUN_DIR"
+              ) -> None:
+    """The best network beside DPO, its initialisation (no rejection counters: nothing is), and
+    the command that turns it into a formula."""
     from lossforge.search import es
 
     console = _console(console)
@@ -317,8 +319,8 @@ def es_report(results: dict, state: dict, console=None) -> None:
         best = results["pareto"][0]
         top = state["ladder"][-1]
         _say(console, f"\nbest network {best['name']}: {top} {fitness_text(best.get(top))} vs its "
-                      f"initialisation (DPO) {init:.2f}; distil it: python -m lossforge.distill "
-                      "RUN_DIR")
+                      f"initialisation (DPO) {init:.2f}")
+        _say(console, f"turn it into a formula: python -m lossforge.distill {run_dir}")
 
 
 def show(run: str | Path, latex: bool = False, console=None) -> None:

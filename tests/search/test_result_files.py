@@ -191,3 +191,18 @@ def test_distilling_an_es_run_with_slots_keeps_its_link_and_imitation_term(es_sl
     best = json.loads((run / "hall_of_fame.json").read_text())["hall_of_fame"][0]["spec"]
     distilled = doc["distilled"]["spec"]
     assert (distilled["link"], distilled["imitation"]) == (best["link"], best["imitation"])
+
+
+def test_an_es_run_ends_with_the_distill_command_for_its_own_directory(tmp_path):
+    """The closing hint names the run directory a user can paste, not a placeholder."""
+    import io
+
+    from rich.console import Console
+
+    cfg = ESConfig(scenario="quick", fitness="probe", generations=1, population=3, hidden=2,
+                   workers=1)
+    buf = io.StringIO()
+    run_dir = run_search(cfg, runs_root=tmp_path, console=Console(file=buf, width=400))
+    lines = buf.getvalue().splitlines()
+    assert f"turn it into a formula: python -m lossforge.distill {run_dir}" in lines
+    assert "RUN_DIR" not in buf.getvalue()
