@@ -273,9 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted: the last finished generation is checkpointed; continue with "
-              "--resume RUN_DIR", file=sys.stderr)
+              f"--resume {getattr(exc, 'run_dir', 'RUN_DIR')}", file=sys.stderr)
         return 130
     print(f"run directory: {run_dir}")
     return 0

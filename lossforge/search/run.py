@@ -93,6 +93,9 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
     try:
         _generations(method, state, ctx, config.generations, run_dir, executor, stop_after,
                      display)
+    except KeyboardInterrupt as exc:    # the CLI names the directory to --resume
+        exc.run_dir = run_dir
+        raise
     finally:
         if own_executor:
             executor.close()

@@ -131,3 +131,11 @@ def warm_checking_evaluate(objectives, scenario=None, budget="screen", **kw):
     if len(calls) != 1 or calls[0]["pid"] == os.getpid():
         raise RuntimeError(f"warm-up calls before this evaluation: {calls}")
     return probe_fitness.evaluate(objectives, scenario, budget, **kw)
+
+
+def interrupting_evaluate(objectives, scenario=None, budget="screen", **kw):
+    """Probe fitness that raises KeyboardInterrupt (a user's Ctrl-C) on the call after the run
+    directory's first checkpoint exists (run directories under $LF_RUNS; in-process executor)."""
+    if any(Path(os.environ["LF_RUNS"]).glob("*/checkpoint.json")):
+        raise KeyboardInterrupt
+    return probe_fitness.evaluate(objectives, scenario, budget, **kw)

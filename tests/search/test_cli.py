@@ -45,3 +45,28 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0], err
+
+
+def test_ctrl_c_names_the_run_directory_to_resume_and_the_resume_finishes(tmp_path, capsys,
+                                                                           monkeypatch):
+    """Ctrl-C in generation 2 (its first training after the checkpoint): exit 130 and the line names this run's directory (a user has no
+    other way to learn it); --resume from that line finishes the run from its checkpoint."""
+    from lossforge.search import checkpoint
+
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("LF_RUNS", str(runs))
+    code = main(["--fitness", "search_helpers:interrupting_evaluate", "--generations", "3",
+                 "--population", "8", "--workers", "1", "--runs-dir", str(runs),
+                 "--ledger", "off"])
+    assert code == 130
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    prefix = "interrupted: the last finished generation is checkpointed; continue with --resume "
+    assert err.startswith(prefix)
+    run_dir = err[len(prefix):]
+    assert [str(p) for p in runs.iterdir()] == [run_dir]
+    assert checkpoint.load(run_dir)["generation"] == 1
+    monkeypatch.setattr("search_helpers.interrupting_evaluate",
+                        __import__("search_helpers").recording_evaluate)
+    monkeypatch.setenv("LF_TRAIN_LOG", str(tmp_path / "trained.jsonl"))
+    assert main(["--resume", run_dir, "--ledger", "off"]) == 0
+    assert checkpoint.load(run_dir)["generation"] == 3
