@@ -49,8 +49,9 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
 
 def test_ctrl_c_names_the_run_directory_to_resume_and_the_resume_finishes(tmp_path, capsys,
                                                                            monkeypatch):
-    """Ctrl-C in generation 2 (its first training after the checkpoint): exit 130 and the line names this run's directory (a user has no
-    other way to learn it); --resume from that line finishes the run from its checkpoint."""
+    """Ctrl-C in generation 2 (its first training after the checkpoint): exit 130, and the line
+    names this run's directory (a user has no other way to learn it); --resume from that line
+    finishes the run from its checkpoint."""
     from lossforge.search import checkpoint
 
     runs = tmp_path / "runs"
