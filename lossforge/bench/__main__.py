@@ -91,7 +91,8 @@ def _run(args) -> int:
         for name in list_scenarios():
             sc = load_scenario(name)
             length = "length-ctrl" if sc.length_controlled else "length-leaks"
-            console.print(f"{name:28s} {sc.env_id:14s} {length:12s} {sc.description}")
+            console.print(f"{name:28s} {sc.env_id:14s} {length:12s} {sc.description}",
+                          soft_wrap=True, markup=False, highlight=False)  # one line each
         return 0
     scen = load_scenario(resolve_scenario(args.env, args.scenario))
     if args.env and scen.env_id != args.env:

@@ -18,6 +18,20 @@ EXPECTED = {f"{env}-{kind}" for env in ("hopper", "ant")
                          "mixed-quality", "ambiguous")} | {"quick"}
 
 
+def test_list_scenarios_prints_one_line_per_scenario_when_piped(capsys):
+    """Piped into a file or grep, each scenario is one line with its description whole (rich
+    wrapped it at 80 columns)."""
+    from lossforge.bench.__main__ import main
+
+    assert main(["--list-scenarios"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = list_scenarios()
+    assert [ln.split()[0] for ln in lines] == names
+    for ln, name in zip(lines, names):
+        sc = load_scenario(name)
+        assert ln.split()[1] == sc.env_id and ln.endswith(" ".join(sc.description.split()))
+
+
 def test_shipped_scenarios_load():
     names = set(list_scenarios())
     assert EXPECTED <= names
