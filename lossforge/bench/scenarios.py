@@ -11,7 +11,7 @@ File layout (every key is checked; unknown keys, wrong types and out-of-range va
 
     name = "hopper-clean"            # must equal the file stem
     description = "..."
-    env_id = "Hopper-v5"
+    env_id = "Hopper-v5"             # one of SUPPORTED_ENVS: Ant, HalfCheetah, Hopper, Walker2d -v5
     horizon = 200                    # H, steps per segment
     n_pairs = 5120
     dataset_seed = 0
@@ -64,6 +64,10 @@ REFERENCE_RECIPES = ("all", "chosen")
 LENGTH_CONTROLS = ("none", "absorbing")            # see lossforge/bench/lengths.py
 ABSORBING_LOGPS = ("reference-mean", "segment-mean")
 TEACHERS = ("bt", "myopic", "skip", "equal")
+#: The environments a scenario may use: the MuJoCo tasks lossforge's policies and zoo are made
+#: for (continuous [-1, 1] action boxes; lossforge/bench/envs.py, benchmarks/zoo). Whether a zoo
+#: has been trained for one is checked later, when the zoo is loaded.
+SUPPORTED_ENVS = ("Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -201,8 +205,7 @@ class _Checker:
         if isinstance(v, bool) or not isinstance(v, int):
             raise self.fail(f, f"expected an integer, got {type(v).__name__} {v!r}")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise self.fail(f, f"{v} out of range [{lo if lo is not None else '-inf'}, "
-                               f"{hi if hi is not None else 'inf'}]")
+            raise self.fail(f, f"{v} out of range {_range(lo, hi)}")
         return v
 
     def float_(self, v: Any, f: str, lo: float | None = None, hi: float | None = None,
@@ -215,10 +218,7 @@ class _Checker:
         bad = (lo is not None and (v < lo or (lo_open and v == lo))) or \
               (hi is not None and (v > hi or (hi_open and v == hi)))
         if bad:
-            lb = "(" if lo_open else "["
-            rb = ")" if hi_open else "]"
-            raise self.fail(f, f"{v} out of range {lb}{lo if lo is not None else '-inf'}, "
-                               f"{hi if hi is not None else 'inf'}{rb}")
+            raise self.fail(f, f"{v} out of range {_range(lo, hi, lo_open, hi_open)}")
         return v
 
     def str_(self, v: Any, f: str, choices: tuple[str, ...] | None = None) -> str:
@@ -227,6 +227,15 @@ class _Checker:
         if choices is not None and v not in choices:
             raise self.fail(f, f"{v!r} is not one of {', '.join(choices)}")
         return v
+
+
+def _range(lo: float | None, hi: float | None, lo_open: bool = False, hi_open: bool = False
+           ) -> str:
+    """The accepted interval as text, e.g. ``(0.0, inf)``; a missing bound is an infinity, which
+    is never accepted (numbers must be finite), so its side is open."""
+    lb = "[" if lo is not None and not lo_open else "("
+    rb = "]" if hi is not None and not hi_open else ")"
+    return f"{lb}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}{rb}"
 
 
 def _budget(c: _Checker, table: Any, name: str) -> Budget:
@@ -262,6 +271,9 @@ def scenario_from_dict(data: dict, where: str = "<scenario>") -> Scenario:
     c.keys(data, _TOP_REQUIRED, _TOP_OPTIONAL)
     name = c.str_(data["name"], "name")
     env_id = c.str_(data["env_id"], "env_id")
+    if env_id not in SUPPORTED_ENVS:
+        raise c.fail("env_id", f"{env_id!r} is not a supported environment "
+                               f"(supported: {', '.join(SUPPORTED_ENVS)})")
     horizon = c.int_(data["horizon"], "horizon", 1, 10_000)
     n_pairs = c.int_(data["n_pairs"], "n_pairs", 2, 10**7)
     mix_raw = data["pair_mix"]
@@ -300,7 +312,20 @@ def scenario_from_dict(data: dict, where: str = "<scenario>") -> Scenario:
         source=where,
         **_length_and_teacher(c, data),
     )
+    _check_batches(c, sc)
     return sc
+
+
+def _check_batches(c: _Checker, sc: Scenario) -> None:
+    """A budget's batch must fit in the dataset. It has ``n_pairs`` pairs, except with teacher
+    "skip", which drops near-ties when the dataset is built: there ``n_pairs`` is an upper bound
+    and the trainer checks the batch again against the pairs kept."""
+    for b in BUDGET_NAMES:
+        size = sc.budget(b).batch_size
+        if size > sc.n_pairs:
+            most = " at most" if sc.teacher == "skip" else ""
+            raise c.fail(f"budgets.{b}.batch_size", f"{size} exceeds the dataset's{most} "
+                                                    f"{sc.n_pairs} pairs (field 'n_pairs')")
 
 
 def _length_and_teacher(c: _Checker, data: dict) -> dict[str, Any]:

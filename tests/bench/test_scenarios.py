@@ -175,6 +175,57 @@ def test_loader_errors_name_file_and_field(tmp_path, base, path, value, field, w
     assert str(p) in msg and f"'{field}'" in msg and why in msg, msg
 
 
+# Exact messages (after "<file>: "): the field named is the one at fault, and the text is the
+# whole message, so a later failure elsewhere (zoo, trainer) cannot pass for it.
+EXACT = [
+    ({"env_id": "Hoppr-v5"}, "field 'env_id': 'Hoppr-v5' is not a supported environment "
+     "(supported: Ant-v5, HalfCheetah-v5, Hopper-v5, Walker2d-v5)"),
+    ({"env_id": "CartPole-v1"}, "field 'env_id': 'CartPole-v1' is not a supported environment "
+     "(supported: Ant-v5, HalfCheetah-v5, Hopper-v5, Walker2d-v5)"),
+    ({"n_pairs": 16}, "field 'budgets.screen.batch_size': 32 exceeds the dataset's 16 pairs "
+     "(field 'n_pairs')"),
+    ({"n_pairs": 4}, "field 'budgets.quick.batch_size': 8 exceeds the dataset's 4 pairs "
+     "(field 'n_pairs')"),
+    ({"budgets.full.batch_size": 6000}, "field 'budgets.full.batch_size': 6000 exceeds the "
+     "dataset's 5120 pairs (field 'n_pairs')"),
+    ({"n_pairs": 16, "teacher": "skip", "teacher_threshold": 1.0},
+     "field 'budgets.screen.batch_size': 32 exceeds the dataset's at most 16 pairs "
+     "(field 'n_pairs')"),
+    # the range shown is the one accepted: infinities are refused ("must be finite"), so an
+    # infinite end is open
+    ({"beta": 0.0}, "field 'beta': 0.0 out of range (0.0, inf)"),
+    ({"bt_temperature": -1.0}, "field 'bt_temperature': -1.0 out of range [0.0, inf)"),
+    ({"budgets.quick.seeds": [-1]}, "field 'budgets.quick.seeds[0]': -1 out of range [0, inf)"),
+]
+
+
+@pytest.mark.parametrize("changes,expected", EXACT, ids=[repr(e[0])[:40] for e in EXACT])
+def test_loader_error_messages_are_exact(tmp_path, base, changes, expected):
+    data = base
+    for key, value in changes.items():
+        data = _set(data, tuple(key.split(".")), value)
+    p = _write(tmp_path, data)
+    with pytest.raises(ConfigError) as ei:
+        load_scenario(p)
+    assert str(ei.value) == f"{p}: {expected}"
+
+
+def test_every_supported_env_loads_and_a_missing_zoo_keeps_its_message(tmp_path, base,
+                                                                      monkeypatch):
+    """Walker2d-v5 has a zoo but no shipped scenario; without a zoo a supported env still loads
+    and the zoo loader says how to train one."""
+    from lossforge.bench.datasets import build_dataset
+    from lossforge.bench.scenarios import SUPPORTED_ENVS
+
+    assert {load_scenario(n).env_id for n in list_scenarios()} <= set(SUPPORTED_ENVS)
+    for env in SUPPORTED_ENVS:
+        assert load_scenario(_write(tmp_path, _set(base, ("env_id",), env))).env_id == env
+    sc = load_scenario(_write(tmp_path, _set(base, ("env_id",), "Walker2d-v5")))
+    monkeypatch.setenv("LOSSFORGE_ZOO", str(tmp_path / "no-zoos"))
+    with pytest.raises(ConfigError, match=r"no zoo for 'Walker2d-v5'.*train --env Walker2d-v5"):
+        build_dataset(sc, cache=False)
+
+
 def test_base_file_itself_is_valid(tmp_path, base):
     # guards the parametrised test above: only the modification makes it fail
     assert load_scenario(_write(tmp_path, base)).name == "hopper-clean"
