@@ -19,7 +19,7 @@ from typing import Any, Callable
 from lossforge.bench.progress import stamped
 from lossforge.errors import CheckpointError, ConfigError
 from lossforge.runfiles import read_json
-from lossforge.search import checkpoint, engine, es, rundir
+from lossforge.search import checkpoint, engine, es, inputs, rundir
 from lossforge.search.executors import make_executor, resolve_warm_up
 from lossforge.search.display import Display, fitness_label, gp_columns, gp_row, gp_title
 from lossforge.search.journal import Journal
@@ -76,6 +76,7 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
         label = ctx.scenario.name + ("-probe" if config.fitness == "probe" else "")
         run_dir = rundir.new_run_dir(runs_root, label, config.seed)
         method.write_start(run_dir, ctx)
+        inputs.record(run_dir, config)
         state = method.init_state(ctx)
     if resume is not None and state["generation"] >= config.generations:
         _finished_note(run_dir, state, console)
@@ -128,6 +129,7 @@ def _resume(run_dir: Path, overrides: dict | None):
         config = replace(config, **overrides)
         if state is not None:
             state["config"] = config.to_json()
+    inputs.check(run_dir, config)
     ctx = method.make_context(config)
     if state is None:
         state = method.init_state(ctx)

@@ -3,6 +3,8 @@
     runs/<YYYYmmdd-HHMMSS>-<scenario>-s<seed>/
       config.json          the SearchConfig (and the resolved grammar / scenario files)
       seeds.json           search seed, fitness seeds of every budget rung
+      inputs.json          a digest of each file the run reads (grammars, scenario or suite):
+                           --resume refuses a run whose inputs changed (search/inputs.py)
       checkpoint.json      the full search state after the last finished generation
       generations.jsonl    one summary line per generation
       hall_of_fame.json    best losses (top-rung score first), with formulas and fitness

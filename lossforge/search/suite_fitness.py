@@ -63,6 +63,7 @@ import importlib
 import math
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -93,14 +94,23 @@ class Unit:
     seed: int
 
 
+def suite_file(suite_text: str) -> Path:
+    """The file of a suite given as a file (a user path or one relative to the repository) or
+    a name (train, test: under benchmarks/suites or $LOSSFORGE_SUITES)."""
+    from lossforge.bench.suites import default_dir
+    from lossforge.search.engine import resolve_path
+
+    if suite_text.endswith(".toml"):
+        return resolve_path(suite_text, "suite")
+    return default_dir() / f"{suite_text}.toml"
+
+
 def load(suite_text: str) -> tuple[str, list[SuiteScenario]]:
     """(suite name, its scenarios with paths and normalised weights)."""
     from lossforge.bench.suites import load_suite
-    from lossforge.search.engine import resolve_path, resolve_scenario
+    from lossforge.search.engine import resolve_scenario
 
-    # a suite file (a user path or one relative to the repository) or a name (train, test)
-    suite = load_suite(resolve_path(suite_text, "suite") if suite_text.endswith(".toml")
-                       else suite_text)
+    suite = load_suite(suite_file(suite_text))
     weights = suite.weights()
     out = []
     for name in suite.scenarios:
