@@ -361,10 +361,10 @@ def _description(c: _Checker, v: Any) -> str:
     return v
 
 
-def load_scenario(path_or_name: str | os.PathLike, directory: str | os.PathLike | None = None
-                  ) -> Scenario:
-    """Load a scenario by file path, or by name from ``directory`` (default
-    ``benchmarks/scenarios``). The ``name`` field must equal the file stem."""
+def scenario_file(path_or_name: str | os.PathLike, directory: str | os.PathLike | None = None
+                  ) -> Path:
+    """The file of a scenario given by file path, or by name in ``directory`` (default
+    ``benchmarks/scenarios`` or ``$LOSSFORGE_SCENARIOS``)."""
     p = Path(path_or_name)
     if p.suffix != ".toml" and not p.exists():
         d = Path(directory) if directory is not None else default_dir()
@@ -372,6 +372,14 @@ def load_scenario(path_or_name: str | os.PathLike, directory: str | os.PathLike 
         if not p.exists():
             have = ", ".join(list_scenarios(d)) or "none"
             raise ConfigError(f"{p}: no scenario {str(path_or_name)!r} (available: {have})")
+    return p
+
+
+def load_scenario(path_or_name: str | os.PathLike, directory: str | os.PathLike | None = None
+                  ) -> Scenario:
+    """Load a scenario by file path, or by name from ``directory`` (default
+    ``benchmarks/scenarios``). The ``name`` field must equal the file stem."""
+    p = scenario_file(path_or_name, directory)
     try:
         text = p.read_text()
     except FileNotFoundError:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lossforge.bench.scenarios import load_scenario
+from lossforge.bench.scenarios import load_scenario, scenario_file
 from lossforge.errors import ConfigError
 from lossforge.resources import data_dir
 
@@ -42,6 +42,7 @@ def default_dir() -> Path:
 class SuiteEntry:
     scenario: str     # scenario name (as resolved by load_scenario)
     weight: float
+    path: str = ""    # the scenario's file (a shipped one, or the user's TOML path)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ def suite_from_dict(data: Any, where: str = "<suite>",
         if not isinstance(item["name"], str) or not item["name"]:
             raise _fail(where, f + ".name", f"expected a scenario name, got {item['name']!r}")
         try:
-            sc = load_scenario(item["name"], scenarios_dir)
+            file = scenario_file(item["name"], scenarios_dir)
+            sc = load_scenario(file)
         except ConfigError as exc:
             raise _fail(where, f + ".name", str(exc)) from None
         if not sc.length_controlled:
@@ -111,7 +113,7 @@ def suite_from_dict(data: Any, where: str = "<suite>",
         if sc.name in seen:
             raise _fail(where, f + ".name", f"scenario {sc.name!r} listed twice")
         seen.add(sc.name)
-        entries.append(SuiteEntry(sc.name, float(weight)))
+        entries.append(SuiteEntry(sc.name, float(weight), str(file.resolve())))
     return Suite(name=name, role=role, entries=tuple(entries), description=description,
                  source=where)
 
@@ -154,20 +156,48 @@ def load_suites(directory: str | os.PathLike | None = None,
     return train, test
 
 
+def test_scenario_names(directory: str | os.PathLike | None = None) -> tuple[Path, set[str]]:
+    """(the test suite's file, the names of its scenarios); no names without that file. Read
+    without loading the scenarios, so a user's own scenario folder ($LOSSFORGE_SCENARIOS) need
+    not hold the shipped ones."""
+    path = (Path(directory) if directory is not None else default_dir()) / "test.toml"
+    if not path.exists():
+        return path, set()
+    try:
+        entries = tomllib.loads(path.read_text())["scenarios"]
+        return path, {Path(e["name"]).stem for e in entries}
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError):
+        return path, set(load_suite(path).scenarios)   # malformed: load_suite says how
+
+
 def refuse_test_scenario(scenario: str, allow: bool = False,
                          directory: str | os.PathLike | None = None) -> None:
     """Raise ConfigError if ``scenario`` (a name or TOML path) is in the test suite and
     ``allow`` is not set. Without a test suite file nothing is refused."""
     if allow:
         return
-    path = (Path(directory) if directory is not None else default_dir()) / "test.toml"
-    if not path.exists():
-        return
+    path, names = test_scenario_names(directory)
     try:
         name = load_scenario(scenario).name
     except ConfigError:
         return  # not a scenario at all: the caller reports that in its own words
-    test = load_suite(path)
-    if name in test.scenarios:
+    if name in names:
         raise ConfigError(f"scenario {name!r} is in the test suite ({path}): selecting on it "
                           f"leaks the test set; pass --allow-test to search on it anyway")
+
+
+def refuse_test_suite(suite: Suite, allow: bool = False,
+                      directory: str | os.PathLike | None = None) -> None:
+    """Raise ConfigError if ``suite`` is the test suite, or lists a scenario of it, and
+    ``allow`` is not set: a suite of one's own is no way round the test set."""
+    if allow:
+        return
+    if suite.role == "test":
+        raise ConfigError(f"suite {suite.source} is a test suite: selecting on it leaks the "
+                          "test set; pass --allow-test to search on it anyway")
+    path, names = test_scenario_names(directory)
+    leaked = [s for s in suite.scenarios if s in names]
+    if leaked:
+        raise ConfigError(f"suite {suite.source}: scenario(s) {', '.join(leaked)} in the test "
+                          f"suite ({path}): selecting on them leaks the test set; pass "
+                          f"--allow-test to search on them anyway")

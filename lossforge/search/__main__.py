@@ -179,7 +179,6 @@ def _add_run(ap: argparse.ArgumentParser) -> None:
 
 
 def _requirements(text: str) -> tuple[str, ...]:
-    from lossforge.errors import ConfigError
     from lossforge.objectives.properties import check_requirements
 
     try:
@@ -199,12 +198,12 @@ def build_show_parser() -> argparse.ArgumentParser:
 def _refuse_test_data(args) -> None:
     """A search selects on what it scores: a test-suite scenario, or the test suite, only with
     --allow-test."""
-    from lossforge.bench.suites import load_suite, refuse_test_scenario
+    from lossforge.bench.suites import load_suite, refuse_test_scenario, refuse_test_suite
+    from lossforge.search.suite_fitness import suite_file
 
     refuse_test_scenario(args.scenario, allow=args.allow_test)
-    if args.suite and not args.allow_test and load_suite(args.suite).role == "test":
-        raise ConfigError(f"suite {args.suite} is the test suite: selecting on it leaks the "
-                          "test set; pass --allow-test to search on it anyway")
+    if args.suite:
+        refuse_test_suite(load_suite(suite_file(args.suite)), allow=args.allow_test)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,8 @@ from typing import Any
 from lossforge.errors import ConfigError
 from lossforge.grammar.loader import Grammar, load_grammar
 from lossforge.objectives.mpo import IMITATION_VARS, LINK_VARS
-from lossforge.resources import data_candidates, data_dir
+from lossforge.bench import scenarios
+from lossforge.resources import data_candidates
 from lossforge.search import genome, gp, suite_fitness
 from lossforge.search.executors import fitness_hook
 from lossforge.search.journal import Journal
@@ -139,7 +140,7 @@ def resolve_scenario(text: str, fitness: str = "bench"):
         return text, own(text)
     p = Path(text)
     if p.suffix != ".toml":   # a name ("hopper-noisy-0.3": its ".3" is not a file suffix)
-        p = data_dir("scenarios") / f"{text}.toml"
+        p = scenarios.default_dir() / f"{text}.toml"
     path = resolve_path(str(p), "scenario")
     return path, load_scenario(path)
 

@@ -113,9 +113,9 @@ def load(suite_text: str) -> tuple[str, list[SuiteScenario]]:
     suite = load_suite(suite_file(suite_text))
     weights = suite.weights()
     out = []
-    for name in suite.scenarios:
-        path, sc = resolve_scenario(name)
-        out.append(SuiteScenario(name, str(path), weights[name], sc))
+    for entry in suite.entries:   # by file: a suite may list a user's own scenario files
+        path, sc = resolve_scenario(entry.path)
+        out.append(SuiteScenario(entry.scenario, str(path), weights[entry.scenario], sc))
     return suite.name, out
 
 

@@ -78,3 +78,64 @@ def test_ledger_env_setting_and_append(tmp_path, monkeypatch):
     monkeypatch.setenv("LOSSFORGE_LEDGER", "off")
     assert ledger.ledger_path() is None
     assert ledger.ledger_path(str(path)) == path   # --ledger PATH wins over the environment
+
+
+def _suite(tmp_path, *names, role="train"):
+    path = tmp_path / "mine.toml"
+    path.write_text(f'name = "mine"\nrole = "{role}"\n' + "".join(
+        f'[[scenarios]]\nname = "{n}"\nweight = 1.0\n' for n in names))
+    return path
+
+
+def test_a_suite_of_ones_own_that_lists_a_test_scenario_is_refused(tmp_path, capsys):
+    """A train-role suite is no way round the guard: listing a test-suite scenario (here beside
+    a train one) is refused as the scenario itself is; --allow-test lets it run."""
+    suite = _suite(tmp_path, "hopper-padded-clean", "halfcheetah-clean")
+    argv = ["--suite", str(suite), "--fitness", "probe", "--generations", "1",
+            "--population", "4", "--workers", "1", "--runs-dir", str(tmp_path / "runs"),
+            "--quiet", "--ledger", "off"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"suite {suite}: scenario(s) halfcheetah-clean in the test" in err
+    assert "--allow-test" in err and not (tmp_path / "runs").exists()
+    assert main(argv + ["--allow-test"]) == 0
+
+
+def test_a_suite_may_list_ones_own_scenario_files(tmp_path):
+    """A suite entry given as a TOML path is scored on that file, not looked up by name among
+    the shipped scenarios (where this one does not exist)."""
+    from lossforge.bench.scenarios import load_scenario
+    from lossforge.search import suite_fitness
+
+    repo = ledger.DEFAULT_PATH.parents[2]
+    mine = tmp_path / "my-padded.toml"
+    text = (repo / "benchmarks/scenarios/hopper-padded-clean.toml").read_text()
+    mine.write_text(text.replace('name = "hopper-padded-clean"', 'name = "my-padded"')
+                    .replace("beta = 0.1", "beta = 0.3"))
+    assert load_scenario(mine).beta == 0.3
+    name, scenarios = suite_fitness.load(str(_suite(tmp_path, str(mine), "hopper-padded-clean")))
+    assert name == "mine"
+    assert [(s.name, s.path, s.scenario.beta) for s in scenarios] == [
+        ("my-padded", str(mine), 0.3),
+        ("hopper-padded-clean", str(repo / "benchmarks/scenarios/hopper-padded-clean.toml"),
+         load_scenario("hopper-padded-clean").beta)]
+
+
+def test_a_scenario_folder_of_ones_own_is_searched_by_name(tmp_path, monkeypatch):
+    """$LOSSFORGE_SCENARIOS moves the scenario folder for --scenario NAME too, and the test-suite
+    guard does not need the shipped scenarios in it."""
+    import shutil
+
+    repo = ledger.DEFAULT_PATH.parents[2]
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    shutil.copy(repo / "benchmarks/scenarios/quick.toml", folder / "quick.toml")
+    text = (folder / "quick.toml").read_text().replace('name = "quick"', 'name = "mine"')
+    (folder / "mine.toml").write_text(text)
+    monkeypatch.setenv("LOSSFORGE_SCENARIOS", str(folder))
+    runs = tmp_path / "runs"
+    assert main(["--scenario", "mine", "--fitness", "probe", "--generations", "1",
+                 "--population", "4", "--workers", "1", "--runs-dir", str(runs), "--quiet",
+                 "--ledger", "off"]) == 0
+    (run,) = runs.iterdir()
+    assert run.name.endswith("-mine-probe-s0")
