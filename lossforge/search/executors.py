@@ -135,7 +135,10 @@ def finite_or_none(v: float) -> float | None:
 def fitness_to_dict(f) -> dict:
     """A Fitness as JSON (nan -> null); its training curve, [[step, score], ...] (mean over
     seeds), only where the fitness keeps one (the bench does; ``lossforge.report`` plots it)."""
-    out = {"name": f.name, "status": f.status, "score": finite_or_none(f.score),
+    # "ok" with a NaN or infinite score breaks the fitness interface; recorded as what it is,
+    # a non-finite score, so the loss is counted as failed for that reason, not as "ok"
+    status = "nonfinite" if f.status == "ok" and not math.isfinite(f.score) else f.status
+    out = {"name": f.name, "status": status, "score": finite_or_none(f.score),
            "ci95": finite_or_none(f.ci95), "per_seed": [finite_or_none(x) for x in f.per_seed],
            "final": finite_or_none(f.final), "auc": finite_or_none(f.auc),
            "seconds": float(f.seconds)}

@@ -278,7 +278,9 @@ def print_front(results: dict, state: dict, console=None) -> None:
         rej = ", ".join(f"{k} {v}" for k, v in c["rejected"].items() if v) or "none"
         _say(console, f"\nproposed {c['proposed']}; rejected before training: {rej}; "
                       f"duplicates skipped {c['duplicates']}; cache hits {c['cache_hits']}; "
-                      f"trained: " + ", ".join(f"{k} {v}" for k, v in c["evaluated"].items()))
+                      f"trained: " + ", ".join(f"{k} {v}" for k, v in c["evaluated"].items())
+                      + (f"; of these, failed {c['failed_training']} (no finite score)"
+                         if c.get("failed_training") else ""))
     console.print("\n[bold]Baselines in this run[/bold]:")
     for b in results["baselines"]:
         _say(console, f"  {b['spec']['name']:<6} {top}: {fitness_text(b.get(top))}"

@@ -66,3 +66,20 @@ def test_plugin_that_keeps_the_interface_runs_as_the_builtin(tmp_path, capsys):
         states.append(state)
     assert states[0] == states[1]
     assert states[0]["losses"] and states[0]["baselines"]["dpo"]["screen"]["status"] == "ok"
+
+
+def test_an_ok_status_with_a_nan_score_is_recorded_as_a_nonfinite_failure(tmp_path, capsys):
+    """A fitness that says "ok" but returns NaN has broken its interface: the loss is recorded
+    as failed with status nonfinite (not as "failed (ok)"), counted, and the run goes on."""
+    argv = ["--fitness", "plugin_helpers:nan_but_ok", "--workers", "1", "--population", "4",
+            "--generations", "1", "--budget", "quick", "--runs-dir", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    (run_dir,) = tmp_path.iterdir()
+    state = load(run_dir)
+    statuses = [loss["quick"]["status"] for loss in state["losses"].values() if "quick" in loss]
+    assert statuses and set(statuses) == {"nonfinite"}
+    assert {b["quick"]["status"] for b in state["baselines"].values()} == {"ok"}
+    assert state["counters"]["failed_training"] == len(statuses)
+    assert f"of these, failed {len(statuses)} (no finite score)" in out
+    assert "failed (ok)" not in out
