@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 
 from lossforge.cli import Parser
 from lossforge.errors import ConfigError, LossforgeError
@@ -276,6 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: the last finished generation is checkpointed; continue with "
               f"--resume {getattr(exc, 'run_dir', 'RUN_DIR')}", file=sys.stderr)
         return 130
+    except Exception as exc:   # a bug in a fitness of one's own, say: its traceback, then
+        if not hasattr(exc, "run_dir"):  # what is kept and how to go on
+            raise
+        traceback.print_exc()
+        print(f"error: the search stopped on {type(exc).__name__}: {exc} (traceback above). "
+              f"Every evaluation finished so far is kept in {exc.run_dir}; fix the cause and "
+              f"continue with --resume {exc.run_dir}", file=sys.stderr)
+        return 1
     print(f"run directory: {run_dir}")
     return 0
 

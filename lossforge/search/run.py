@@ -94,8 +94,8 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
     try:
         _generations(method, state, ctx, config.generations, run_dir, executor, stop_after,
                      display)
-    except KeyboardInterrupt as exc:    # the CLI names the directory to --resume
-        exc.run_dir = run_dir
+    except BaseException as exc:    # Ctrl-C, a fitness that raised: the CLI names the run
+        exc.run_dir = run_dir       # directory to --resume
         raise
     finally:
         if own_executor:

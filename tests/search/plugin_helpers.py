@@ -37,3 +37,14 @@ def nan_but_ok(objectives, scenario=None, budget="screen", **kw):
 
     out = probe_fitness.evaluate(objectives, scenario, budget, **kw)
     return [r if r.name in ("dpo", "orpo") else replace(r, score=float("nan")) for r in out]
+
+
+def raises_after_checkpoint(objectives, scenario=None, budget="screen", **kw):
+    """A fitness with a bug that shows once the run has a checkpoint (run directories under
+    $LF_RUNS): it raises ValueError."""
+    import os
+    from pathlib import Path
+
+    if any(Path(os.environ["LF_RUNS"]).glob("*/checkpoint.json")):
+        raise ValueError("boom from my fitness")
+    return probe_fitness.evaluate(objectives, scenario, budget, **kw)

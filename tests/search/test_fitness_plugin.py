@@ -83,3 +83,21 @@ def test_an_ok_status_with_a_nan_score_is_recorded_as_a_nonfinite_failure(tmp_pa
     assert state["counters"]["failed_training"] == len(statuses)
     assert f"of these, failed {len(statuses)} (no finite score)" in out
     assert "failed (ok)" not in out
+
+
+def test_a_fitness_that_raises_gets_its_traceback_and_the_way_on(tmp_path, capsys,
+                                                                  monkeypatch):
+    """A bug in one's own fitness: its traceback (for the bug), then one line naming the run
+    directory to --resume, exit 1; the generation already checkpointed is kept."""
+    monkeypatch.setenv("LF_RUNS", str(tmp_path))
+    argv = ["--fitness", "plugin_helpers:raises_after_checkpoint", "--workers", "1",
+            "--population", "8", "--generations", "3", "--budget", "screen", "--quiet",
+            "--runs-dir", str(tmp_path)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    (run_dir,) = tmp_path.iterdir()
+    assert "Traceback (most recent call last):" in err
+    assert err[-1] == (f"error: the search stopped on ValueError: boom from my fitness "
+                       f"(traceback above). Every evaluation finished so far is kept in "
+                       f"{run_dir}; fix the cause and continue with --resume {run_dir}")
+    assert load(run_dir)["generation"] == 1
