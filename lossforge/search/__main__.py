@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         from lossforge.search.run import run_search
 
         if not args.resume:
+            _suite_flags(ap, args)
             args.scenario = _scenario(ap, args)
             _refuse_test_data(args)
         if args.resume:
@@ -273,20 +274,40 @@ def main(argv: list[str] | None = None) -> int:
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as exc:
-        print("interrupted: the last finished generation is checkpointed; continue with "
-              f"--resume {getattr(exc, 'run_dir', 'RUN_DIR')}", file=sys.stderr)
-        return 130
-    except Exception as exc:   # a bug in a fitness of one's own, say: its traceback, then
-        if not hasattr(exc, "run_dir"):  # what is kept and how to go on
-            raise
-        traceback.print_exc()
-        print(f"error: the search stopped on {type(exc).__name__}: {exc} (traceback above). "
-              f"Every evaluation finished so far is kept in {exc.run_dir}; fix the cause and "
-              f"continue with --resume {exc.run_dir}", file=sys.stderr)
-        return 1
+    except (KeyboardInterrupt, Exception) as exc:
+        return _stopped(exc)
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _stopped(exc: BaseException) -> int:
+    """Exit code and message for a run stopped by Ctrl-C (130) or an exception (1: a bug in a
+    fitness of one's own, say: its traceback, then what is kept and how to go on)."""
+    run_dir = getattr(exc, "run_dir", None)
+    if isinstance(exc, KeyboardInterrupt):
+        print("interrupted: the last finished generation is checkpointed; continue with "
+              f"--resume {run_dir or 'RUN_DIR'}", file=sys.stderr)
+        return 130
+    if run_dir is None:     # not from inside a run: a plain bug, its plain traceback
+        raise exc
+    traceback.print_exc()
+    print(f"error: the search stopped on {type(exc).__name__}: {exc} (traceback above). "
+          f"Every evaluation finished so far is kept in {run_dir}; fix the cause and "
+          f"continue with --resume {run_dir}", file=sys.stderr)
+    return 1
+
+
+def _suite_flags(ap, args) -> None:
+    """The suite's own flags need --suite (they were silently ignored without it), and --suite
+    replaces --scenario (which was silently ignored beside it)."""
+    given = [flag for flag, on in (
+        ("--suite-objective", args.suite_objective != ap.get_default("suite_objective")),
+        ("--suite-baselines", args.suite_baselines is not None), ("--no-race", args.no_race),
+        ("--race-delta", args.race_delta != ap.get_default("race_delta"))) if on]
+    if given and not args.suite:
+        ap.error(f"{', '.join(given)}: only with --suite")
+    if args.suite and args.scenario != ap.get_default("scenario"):
+        ap.error("--suite replaces --scenario: give one of them")
 
 
 def _scenario(ap, args) -> str:

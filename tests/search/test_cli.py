@@ -36,6 +36,10 @@ def test_help(capsys):
      "reference-free, length-free"),
     (["--method", "es", "--require", "redescending"], "--require: not used by --method es"),
     (["--resume", "/tmp", "--require", "redescending"], "drop --require"),
+    (["--no-race", "--race-delta", "0.2"], "--no-race, --race-delta: only with --suite"),
+    (["--suite-objective", "worst"], "--suite-objective: only with --suite"),
+    (["--suite", "train", "--scenario", "hopper-padded-clean"],
+     "--suite replaces --scenario: give one of them"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
     try:
