@@ -24,6 +24,7 @@ from lossforge.errors import CheckpointError
 from lossforge.io import atomic_write_json, canonical_json
 
 CHECKSUM = "sha256"
+RESULT_FILES = ("hall_of_fame.json", "pareto.json")   # written after each generation
 
 
 def run_dir(path: str | Path) -> Path:
@@ -40,6 +41,11 @@ def read_json(path: Path):
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
+        if path.name in RESULT_FILES and (path.parent / "config.json").exists():
+            raise CheckpointError(
+                f"{path.parent}: no results yet (the run stopped before its first generation "
+                f"finished); continue it with python -m lossforge.search --resume "
+                f"{path.parent}") from None
         raise CheckpointError(f"{path}: missing (is this a lossforge search run directory?)") \
             from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -206,3 +206,21 @@ def test_an_es_run_ends_with_the_distill_command_for_its_own_directory(tmp_path)
     lines = buf.getvalue().splitlines()
     assert f"turn it into a formula: python -m lossforge.distill {run_dir}" in lines
     assert "RUN_DIR" not in buf.getvalue()
+
+
+@pytest.mark.parametrize("command", ["show", "export", "report", "distill"])
+def test_a_run_stopped_before_its_first_generation_says_to_resume_it(gp_run, tmp_path, capsys,
+                                                                     command):
+    """A run directory with its configuration but no results yet (a start that failed or was
+    killed in generation 1) is named as such, with the command that continues it."""
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    for name in ("config.json", "seeds.json"):
+        shutil.copy(gp_run / name, stub / name)
+    main = {"show": lambda a: search_main(["show", *a]), "export": export_main,
+            "report": importlib.import_module("lossforge.report.__main__").main,
+            "distill": importlib.import_module("lossforge.distill.__main__").main}[command]
+    assert main([str(stub)]) == 2
+    _one_line_error(capsys, f"{stub}: no results yet (the run stopped before its first "
+                            f"generation finished); continue it with python -m lossforge."
+                            f"search --resume {stub}")
