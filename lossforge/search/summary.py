@@ -281,6 +281,7 @@ def print_front(results: dict, state: dict, console=None) -> None:
                       f"trained: " + ", ".join(f"{k} {v}" for k, v in c["evaluated"].items())
                       + (f"; of these, failed {c['failed_training']} (no finite score)"
                          if c.get("failed_training") else ""))
+        _say_unmet_requirements(console, state)
     console.print("\n[bold]Baselines in this run[/bold]:")
     for b in results["baselines"]:
         _say(console, f"  {b['spec']['name']:<6} {top}: {fitness_text(b.get(top))}"
@@ -306,6 +307,18 @@ def print_brief(results: dict, state: dict, console=None) -> None:
         _say_properties(console, row, "  ")
     for line in verdict_lines(results, state):
         _say(console, line)
+
+
+def _say_unmet_requirements(console, state: dict) -> None:
+    """When --require turned away every proposal: say so, and that the search space may hold
+    no such loss (a requirement is checked per candidate; nothing can check it beforehand)."""
+    c, required = state["counters"], state["config"].get("require") or ()
+    tried = c["proposed"] - c["duplicates"] - c["cache_hits"]
+    if required and tried and c["rejected"].get("lacks_property") == tried:
+        _say(console, f"every new proposal lacked a property --require asks for "
+                      f"({', '.join(required)}): the grammars in use may hold no such loss "
+                      f"(python -m lossforge.formula shows a formula's properties)",
+             style="yellow")
 
 
 def es_report(results: dict, state: dict, console=None, run_dir: str | Path = "RUN_DIR"

@@ -111,3 +111,28 @@ def test_require_ranking_preserving_never_trains_a_loss_without_it(tmp_path):
     hof = json.loads((run_dir / "hall_of_fame.json").read_text())
     for row in hof["hall_of_fame"]:
         assert row["properties"]["ranking"]["holds"] and not rises_somewhere(row["spec"]["link"])
+
+
+def test_a_requirement_no_proposal_meets_is_said_plainly(tmp_path):
+    """The default grammar's losses all use the reference model, so --require reference-free
+    turns away every proposal: the run says so (it ended on "Verdict: none" alone); a run whose
+    proposals pass the requirement says nothing of the kind."""
+    import io
+
+    from rich.console import Console
+
+    def printed(require):
+        buf = io.StringIO()
+        cfg = SearchConfig(fitness="probe", generations=1, population=4, workers=1,
+                           require=require)
+        run = run_search(cfg, runs_root=tmp_path / "-".join(require),
+                         console=Console(file=buf, width=400))
+        return buf.getvalue(), checkpoint.load(run)["counters"]
+
+    out, counters = printed(("reference-free",))
+    assert counters["rejected"]["lacks_property"] == counters["proposed"] > 0
+    assert ("every new proposal lacked a property --require asks for (reference-free): the "
+            "grammars in use may hold no such loss") in out
+    out, counters = printed(("length-free",))
+    assert counters["rejected"].get("lacks_property", 0) < counters["proposed"]
+    assert "every new proposal lacked" not in out
