@@ -131,6 +131,13 @@ def _write(tmp_path, body: str) -> Path:
         'Real = { interval = [-inf, inf] }',
         'Real = { interval = [-inf, inf] }\nLonely = { interval = [-inf, inf] }')
      + PROD.format(op="neg", args='["Real"]', ret="Real"), 4, "no production or terminal returns"),
+    # a root whose trees are all constants (exponents, say): no map of it mentions p
+    (GOOD_HEAD.replace('root = "Real"', 'root = "Expo"').replace(
+        'Real = { interval = [-inf, inf] }',
+        'Real = { interval = [-inf, inf] }\nExpo = { interval = [-inf, inf], constants = ["2"] }')
+     + PROD.format(op="neg", args='["Expo"]', ret="Expo")
+     + PROD.format(op="neg", args='["Real"]', ret="Real"), 4,
+     "root type 'Expo': no tree of it contains a variable (p)"),
     (GOOD_HEAD.replace('subtype_of = "Real"', 'subtype_of = "Prob"')
      + PROD.format(op="neg", args='["Real"]', ret="Real"), 9, "supertype cycle"),
     (GOOD_HEAD + "\n[[productions]]\nop = \"neg\"\nargs = [\"Real\"]\n", 11, "missing returns"),

@@ -155,6 +155,11 @@ class _Loader:
                 if ground.get(arg) is None:
                     raise self.fail(prod.line, f"type {arg!r} (argument of {prod.op.name}): no "
                                     "terminal can produce it, so tree generation would fail")
+        if root not in self.variable_types(types, productions, {t for _, t in variables}):
+            raise self.fail(self.line_of(r"^\s*root\s*="),
+                            f"root type {root!r}: no tree of it contains a variable "
+                            f"({', '.join(v for v, _ in variables)}), so every map would be a "
+                            "constant")
         pset, classes = self.build_pset(head["name"], types, productions, variables, root)
         return Grammar(name=head["name"], path=str(self.path), root=root,
                        variable=variables[0][0], variable_type=variables[0][1], types=types,
@@ -353,6 +358,21 @@ class _Loader:
                 if t.supertype in out and t.name not in out:
                     out.add(t.name)
                     changed = True
+        return out
+
+    def variable_types(self, types, productions, var_types: set[str]) -> set[str]:
+        """The types with a tree that contains a variable (every argument type can be produced:
+        load checks that first), by fixpoint."""
+        out = {t for t in types if self.subtypes(types, t) & var_types}
+        changed = True
+        while changed:
+            changed = False
+            for prod in productions:
+                if any(a in out for a in prod.args):
+                    for t in types:
+                        if t not in out and prod.returns in self.subtypes(types, t):
+                            out.add(t)
+                            changed = True
         return out
 
     def ground_depths(self, types, productions, var_types: set[str]) -> dict[str, int | None]:
