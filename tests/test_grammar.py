@@ -142,6 +142,11 @@ def _write(tmp_path, body: str) -> Path:
      + PROD.format(op="neg", args='["Real"]', ret="Real"), 9, "supertype cycle"),
     (GOOD_HEAD + "\n[[productions]]\nop = \"neg\"\nargs = [\"Real\"]\n", 11, "missing returns"),
     (GOOD_HEAD.replace("[types]", "[types]\nbad = 3"), 8, "must be a table"),
+    # a key's error names the key's line, not the section's
+    (GOOD_HEAD.replace('root = "Real"', 'root = "Real"\nmax_dept = 4'), 5,
+     "[grammar] has unknown key(s): max_dept"),
+    (GOOD_HEAD.replace('root = "Real"', 'root = "Real"\nmax_depth = "four"'), 5,
+     "max_depth must be an integer in [1, 17], got 'four'"),
     (GOOD_HEAD + "this is = not toml [", None, "malformed TOML"),
 ])
 def test_bad_grammar_named_with_file_line_and_reason(tmp_path, body, line, fragment):

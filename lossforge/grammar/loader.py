@@ -132,7 +132,9 @@ class _Loader:
         g_line = self.line_of(r"^\s*\[grammar\]")
         bad = set(head) - _GRAMMAR_KEYS
         if bad:
-            raise self.fail(g_line, f"[grammar] has unknown key(s): {', '.join(sorted(bad))}")
+            first = sorted(bad)[0]
+            raise self.fail(self.line_of(rf"^\s*{re.escape(first)}\s*=") or g_line,
+                            f"[grammar] has unknown key(s): {', '.join(sorted(bad))}")
         for key in ("name", "root"):
             if key not in head:
                 raise self.fail(g_line, f"[grammar] is missing {key!r}")
@@ -143,7 +145,8 @@ class _Loader:
             raise self.fail(self.line_of(r"^\s*root\s*="), f"unknown root type {root!r}")
         max_depth = head.get("max_depth", 6)
         if not isinstance(max_depth, int) or not 1 <= max_depth <= 17:
-            raise self.fail(g_line, f"max_depth must be an integer in [1, 17], got {max_depth!r}")
+            raise self.fail(self.line_of(r"^\s*max_depth\s*=") or g_line,
+                            f"max_depth must be an integer in [1, 17], got {max_depth!r}")
         productions = self.load_productions(types)
         ground = self.ground_depths(types, productions, {t for _, t in variables})
         returned = {t for t in types if ground.get(t) is not None}
