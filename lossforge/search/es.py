@@ -363,7 +363,8 @@ def write_plot(run_dir: Path, state: dict) -> None:
     ax.set_xlabel("generation")
     ax.set_ylabel(f"score ({state['config']['metric']}, {budget})")
     ax.set_title("lossforge CMA-ES over a neural phi~")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:   # an empty legend is a matplotlib warning
+        ax.legend(fontsize=7)
     fig.tight_layout()
     tmp = run_dir / ".es.png.tmp.png"
     fig.savefig(tmp, dpi=120)

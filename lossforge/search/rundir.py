@@ -244,7 +244,8 @@ def write_plot(run_dir: Path, state: dict, front: list[dict], baselines: list[di
     ax.set_xlabel("complexity (tree size)")
     ax.set_ylabel(f"score ({state['config']['metric']})")
     ax.set_title(f"lossforge search, generation {state['generation']}")
-    ax.legend(fontsize=7, loc="lower right")
+    if ax.get_legend_handles_labels()[0]:   # an empty legend is a matplotlib warning
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     tmp = run_dir / ".pareto.png.tmp.png"
     fig.savefig(tmp, dpi=120)

@@ -224,3 +224,19 @@ def test_a_run_stopped_before_its_first_generation_says_to_resume_it(gp_run, tmp
     _one_line_error(capsys, f"{stub}: no results yet (the run stopped before its first "
                             f"generation finished); continue it with python -m lossforge."
                             f"search --resume {stub}")
+
+
+def test_the_front_plot_of_a_run_with_nothing_scored_draws_without_a_warning(tmp_path):
+    """No loss and no baseline with a finite score: the plot is still written, with no legend
+    and no matplotlib "No artists with labels" warning on the user's terminal."""
+    import warnings
+
+    from lossforge.search.rundir import write_plot
+
+    state = {"ladder": ["screen"], "losses": {}, "generation": 1,
+             "config": {"metric": "auc"}}
+    nan_baseline = {"spec": {"name": "dpo"}, "screen": {"status": "nonfinite", "score": None}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_plot(tmp_path, state, [], [nan_baseline])
+    assert (tmp_path / "pareto.png").read_bytes().startswith(b"\x89PNG")
