@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from lossforge.cli import Parser
+from lossforge.cli import Parser, attach_values, positive_float, run_main
 from lossforge.errors import LossforgeError
 
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "sin cos ...")
     ap.add_argument("--latex", action="store_true", help="print only the LaTeX block")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
-    ap.add_argument("--time-limit", type=float, default=2.0, metavar="S",
+    ap.add_argument("--time-limit", type=positive_float, default=2.0, metavar="S",
                     help="seconds allowed for each symbolic proof (default 2)")
     ap.add_argument("--link", default="-logsigmoid(D)", metavar="G",
                     help="the link G(D, t) whose properties are printed (default DPO's "
@@ -42,27 +42,22 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+#: Options whose value may start with "-" (a formula, or a number that is then rejected).
+_VALUED = ("--time-limit", "--link", "--imitation")
+
+
 def _formula_last(argv: list[str]) -> list[str]:
     """Let a formula start with '-' ("-log(p)"): move it behind '--' so argparse takes it as
     the positional argument instead of an unknown option; likewise option values ("--imitation
     -l") are joined to their option."""
-    known = {"--latex", "--json", "--time-limit", "--link", "--imitation", "--no-reference",
-             "-h", "--help"}
-    valued = {"--time-limit", "--link", "--imitation"}
-    out, formula, i = [], [], 0
-    while i < len(argv):
-        a = argv[i]
+    known = {"--latex", "--json", "--no-reference", "-h", "--help", *_VALUED}
+    out, formula = [], []
+    joined = attach_values(argv, _VALUED)   # as one "--opt=value": "-l/n" is a value
+    for i, a in enumerate(joined):
         if a == "--":
-            formula += argv[i + 1:]
+            formula += joined[i + 1:]
             break
-        if a.split("=")[0] in known:
-            if a in valued and i + 1 < len(argv):  # as one "--opt=value": "-l/n" is a value
-                a = f"{a}={argv[i + 1]}"
-                i += 1
-            out.append(a)
-        else:
-            formula.append(a)
-        i += 1
+        (out if a.split("=")[0] in known else formula).append(a)
     return out + ["--"] + formula if formula else out
 
 
@@ -70,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(_formula_last(argv))
     from lossforge.symbolic.mirror_map import MirrorMap
+    from lossforge.symbolic.parser import sum_text
 
     from lossforge.objectives.mpo import MPOSpec
     from lossforge.objectives.properties import properties
@@ -111,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         witness = f", witness p = {c.witness:.15g}" if c.witness is not None else ""
         print(f"{what:28s}: {'yes' if c.holds else 'NO':3s} [{c.status}{witness}] {c.detail}")
     print(f"checked in {report.seconds * 1000:.1f} ms")
-    print(f"loss L = {args.link}" + (f" + {args.imitation}" if args.imitation else "")
-          + f"; {props.line()}")
+    print(f"loss L = {sum_text(args.link, args.imitation)}; {props.line()}")
     if report.valid:
         print("valid mirror map: strictly convex and C2 on (0,1) (Legendre type is recorded, "
               "not required; the loss's properties are not validity conditions: "
@@ -132,4 +127,4 @@ def _first_failure(report) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -173,3 +173,29 @@ def test_a_limit_that_fires_at_once_leaves_the_next_one_armed():
         assert sig.getsignal(sig.SIGALRM) is handler
     with time_limit(5.0) as armed:
         assert armed
+
+
+def test_an_underflowing_positive_second_derivative_is_not_a_failure():
+    """p**30: h'' = 870 p**28 > 0 on (0,1) (Sturm proves it), though at p = 1e-12 it is
+    8.7e-334, 0.0 in float64 and below the sampling's resolution of 0."""
+    r = MirrorMap.from_formula("p**30").check(time_limit_s=5.0)
+    assert r.convex.holds and r.convex.status == PROVED, r.convex
+
+
+def test_a_value_too_small_to_resolve_is_reported_not_guessed():
+    """p**262144 (what "((p**64)**64)**64" meant): h''(1e-12) = 262144*262143 * 1e-12**262142
+    = 6.87192e10 * 1e-3145704 = 6.87192e-3145694 > 0. Sampling cannot tell it from 0: the
+    verdict says so, and never calls a positive value <= 0."""
+    r = check_mirror_map(P**262144, P, prove=False, legendre=False)
+    assert r.convex.status == SAMPLED and r.convex.holds, r.convex
+    assert "h''(p) = 6.87192e-3145694 at p = 1e-12 is too small to tell from 0" in r.convex.detail
+    assert "<= 0" not in r.convex.detail
+
+
+def test_a_negative_second_derivative_still_fails_with_its_sign():
+    """-p**30: h'' = -870 p**28 < 0, about -870 near p = 1 (where the most negative sample,
+    the witness, is); its tiny values near 0 do not hide that."""
+    r = check_mirror_map(-P**30, P, prove=False, legendre=False)
+    assert r.convex.status == FAILED and not r.convex.holds
+    assert r.convex.witness > 0.5 and _confirm_failure(-P**30, r.convex.witness)
+    assert r.convex.detail.startswith("h''(p) = -870.0 < 0 at p = "), r.convex.detail

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lossforge import objectives
-from lossforge.export.__main__ import main
+from lossforge.export.__main__ import build_parser, main
 from lossforge.objectives import MPOSpec, Objective
 
 
@@ -128,3 +128,21 @@ def test_malformed_json_source_exits_2(tmp_path):
     assert main([str(bad)]) == 2
     bad.write_text(json.dumps({"spec": {"mirror_map": "p*log(p)", "evil": 1}}))
     assert main([str(bad)]) == 2
+
+
+def test_a_missing_json_spec_file_is_reported_as_not_found(tmp_path, capsys):
+    path = tmp_path / "loss.json"
+    assert main([str(path)]) == 2
+    assert capsys.readouterr().err == f"error: {path}: file not found\n"
+    assert not path.exists()
+
+
+def test_rank_help_numbers_the_hall_of_fame_as_show_does(run_dir):
+    """`search show` lists the best loss as rank 0, and --rank's help says the same."""
+    best = json.loads((run_dir / "hall_of_fame.json").read_text())["hall_of_fame"][0]["name"]
+    shown = subprocess.run([sys.executable, "-m", "lossforge.search", "show", str(run_dir)],
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert f"\n 0. {best}  " in shown.stdout
+    rank_help = next(a.help for a in build_parser()._actions if a.dest == "rank")
+    assert "0 = best" in rank_help and "from 1" not in rank_help

@@ -4,6 +4,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from lossforge.formula import main
+
 
 def run(*args):
     return subprocess.run([sys.executable, "-m", "lossforge.formula", *args],
@@ -80,3 +84,34 @@ def test_a_map_written_as_phi_tilde_prints_its_h_in_closed_form():
     r = run("l")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == "h(p)          = p*log(p) - p"
+
+
+def test_nested_powers_are_refused_in_one_line_naming_the_formula():
+    """((p**64)**64)**64 = p**262144: its exponent is beyond the limit 64 like p**262144's."""
+    r = run("((p**64)**64)**64")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == ("error: formula '((p**64)**64)**64' at column 1: powers combine to "
+                        "the exponent 4096, beyond the limit 64\n")
+
+
+def test_a_map_whose_h_second_underflows_near_0_is_valid():
+    """p**64: h'' = 4032 p**62 > 0 on (0,1), though 4.032e-741 at p = 1e-12 (0.0 in float64)."""
+    r = run("p**64")
+    assert r.returncode == 0, r.stdout
+    assert "strictly convex             : yes [proved]" in r.stdout and "<= 0" not in r.stdout
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan"])
+def test_a_time_limit_must_be_positive(value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["p*log(p)", "--time-limit", value])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (f"error: argument --time-limit: expected a positive finite "
+                                       f"number, got {value!r} (see --help)\n")
+
+
+def test_a_negative_imitation_term_prints_as_a_subtraction():
+    r = run("p*log(p)", "--imitation", "-l*n")
+    assert r.returncode == 0, r.stderr
+    assert "\nloss L = -logsigmoid(D) - l*n; properties:" in r.stdout
+

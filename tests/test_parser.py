@@ -8,7 +8,7 @@ import sympy as sp
 
 from lossforge.errors import FormulaError
 from lossforge.symbolic.mirror_map import P
-from lossforge.symbolic.parser import parse_formula
+from lossforge.symbolic.parser import parse_formula, sum_text
 
 V = {"p": P}
 
@@ -76,3 +76,53 @@ def test_nothing_is_ever_executed(monkeypatch, tmp_path):
     assert parse_formula("p*log(p)", V) == P * sp.log(P)
     assert not target.exists()
     assert not os.path.exists("/tmp/lossforge_pwned")
+
+
+# Constant powers are bounded like one power when nested or merged: by hand, (p**64)**64 (the
+# inner part, where the error is raised) is p**4096; p**64*p**64 = p**128; (p**8 + 1)**9 has
+# degree 72; seven squares give p**(2**7); 1/(1/p**32)**3 = p**96. A number is bounded by the
+# largest literal to the largest power, 10**(9*64): 2**4096 has floor(4096*log10(2)) + 1 = 1234
+# digits, and ((10**9)**64*p)**64 has the coefficient 10**(576*64) = 10**36864, 36865 digits.
+@pytest.mark.parametrize("text,fragment", [
+    ("((p**64)**64)**64", "powers combine to the exponent 4096, beyond the limit 64"),
+    ("p**64*p**64", "powers combine to the exponent 128"),
+    ("(p**8 + 1)**9", "powers combine to the exponent 72"),
+    ("square(" * 7 + "p" + ")" * 7, "powers combine to the exponent 128"),
+    ("1/(1/p**32)**3", "powers combine to the exponent 96"),
+    ("p*((2**64)**64)**64", "a number reaches about 1234 digits"),
+    ("p*((10**9)**64*p)**64", "a number reaches about 36865 digits"),
+])
+def test_nested_powers_are_bounded_like_one_power(text, fragment):
+    with pytest.raises(FormulaError) as info:
+        parse_formula(text, V)
+    message = str(info.value)
+    assert message.startswith(f"formula {text!r} at column ") and fragment in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("(p**8)**8", P**64),                                  # 8*8 = 64: at the limit
+    ("(p**8 + 1)**8", (P**8 + 1)**8),
+    ("square(square(square(square(square(square(p))))))", P**64),   # 2**6
+    ("p**32*p**32", P**64),
+    ("p*(10**9)**64", P * sp.Integer(10)**576),           # the largest literal's largest power
+])
+def test_powers_within_the_limit_still_parse(text, expected):
+    assert parse_formula(text, V) == expected
+
+
+@pytest.mark.parametrize("first,second,expected", [
+    ("-logsigmoid(D)", "-l*n", "-logsigmoid(D) - l*n"),
+    ("-logsigmoid(D)", " -l", "-logsigmoid(D) - l"),
+    ("-logsigmoid(D)", "-l**2 + n", "-logsigmoid(D) - l**2 + n"),
+    ("-logsigmoid(D)", "l", "-logsigmoid(D) + l"),
+    ("-logsigmoid(D)", "l - n", "-logsigmoid(D) + l - n"),
+    ("-logsigmoid(D)", None, "-logsigmoid(D)"),
+])
+def test_sum_text_writes_a_leading_minus_as_a_subtraction(first, second, expected):
+    text = sum_text(first, second)
+    assert text == expected
+    # and it is the sum of the two formulas (each parsed on its own)
+    names = {"D": sp.Symbol("D"), "l": sp.Symbol("l"), "n": sp.Symbol("n")}
+    both = parse_formula(first, names) + (parse_formula(second, names) if second else 0)
+    assert sp.expand(parse_formula(text, names) - both) == 0

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from lossforge.cli import Parser
+from lossforge.cli import Parser, attach_values, run_main
 from lossforge.bench.losses import build_objectives, run_objective
 from lossforge.errors import ConfigError, LossforgeError
 
@@ -40,6 +40,13 @@ def resolve_scenario(env: str | None, scenario: str) -> str:
     raise ConfigError(f"no scenario {scenario!r}"
                       + (f" for {env}" if env else "")
                       + f"; available: {', '.join(list_scenarios())}")
+
+
+def formula_label(formula: str) -> str:
+    """The row label of a scored formula: ``h=...`` for h(p), ``phi~=...`` for phi~(l)."""
+    from lossforge.symbolic.mirror_map import MirrorMap
+
+    return f"{'h' if MirrorMap.from_formula(formula).order == 2 else 'phi~'}={formula}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(attach_values(argv, ["--formula"]))  # "-sqrt(-l)" too
     try:
         return _run(args)
     except LossforgeError as exc:
@@ -81,7 +89,6 @@ def _run(args) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from lossforge import objectives
     from lossforge.bench import fitness
     from lossforge.bench.bc import BCConfig, train_bc
     from lossforge.bench.scenarios import list_scenarios, load_scenario, parse_seeds
@@ -99,13 +106,7 @@ def _run(args) -> int:
         raise ConfigError(f"scenario {scen.name} is for {scen.env_id}, not {args.env}")
     budget = scen.budget(args.budget)
     seeds = parse_seeds(args.seeds) if args.seeds else budget.seeds
-    objs = build_objectives(args.losses, scen)
-    for f in args.formula:
-        objs.append(objectives.from_mirror_map(f, beta=scen.beta, name=f"h={f}"))
-    for ref in args.from_run:
-        objs.append(run_objective(ref))
-    if not objs:
-        raise ConfigError("nothing to score: give --losses and/or --formula")
+    objs = scored_objectives(args, scen)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or f"runs/bench-{stamp}-{scen.name}")
     out.mkdir(parents=True, exist_ok=True)
@@ -145,6 +146,20 @@ def _run(args) -> int:
     console.print(f"wall time {wall:.0f} s; results in {escape(str(out))}")
     _write(out, args, scen, seeds, rows, objs, wall)
     return 0
+
+
+def scored_objectives(args, scen) -> list:
+    """The losses a bench run scores: --losses, then each --formula and --from-run."""
+    from lossforge import objectives
+
+    objs = build_objectives(args.losses, scen)
+    for f in args.formula:
+        objs.append(objectives.from_mirror_map(f, beta=scen.beta, name=formula_label(f)))
+    for ref in args.from_run:
+        objs.append(run_objective(ref))
+    if not objs:
+        raise ConfigError("nothing to score: give --losses and/or --formula")
+    return objs
 
 
 def _write(out: Path, args, scen, seeds, rows, objs, wall) -> None:
@@ -188,7 +203,8 @@ def _plot(path: Path, rows, title: str) -> None:
     ax2.set_xlabel("training step")
     ax2.set_ylabel("normalised score (mean over seeds)")
     ax2.set_title("training curves")
-    ax2.legend(fontsize=7)
+    if ax2.get_legend_handles_labels()[0]:  # no curve (eval_every > train_steps): no legend
+        ax2.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path.with_suffix(".tmp.png"), dpi=110)
     plt.close(fig)
@@ -196,4 +212,4 @@ def _plot(path: Path, rows, title: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -7,7 +7,7 @@ import math
 import sys
 from pathlib import Path
 
-from lossforge.cli import Parser
+from lossforge.cli import Parser, run_main
 from lossforge.errors import LossforgeError
 
 _DESCRIPTION = """\
@@ -163,4 +163,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -25,7 +25,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from lossforge.cli import Parser
+from lossforge.cli import Parser, attach_values, run_main
 from lossforge.errors import ConfigError, LossforgeError
 
 
@@ -47,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     which = pick.add_mutually_exclusive_group()
     which.add_argument("--best", action="store_true", help="the best loss (same as --rank 0)")
     which.add_argument("--rank", type=int, metavar="N",
-                       help="hall-of-fame rank counted from 0 (`lossforge.search show` counts "
-                            "from 1)")
+                       help="hall-of-fame rank, 0 = best (as `lossforge.search show` "
+                            "numbers it)")
     which.add_argument("--loss", metavar="ID", help="a loss by its id, e.g. lf-706647a5")
     obj = ap.add_argument_group("objective options (override the loaded spec)")
     obj.add_argument("--name", help="name of the exported loss")
@@ -74,20 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Options whose value is a formula, which may start with "-" ("-logsigmoid(D)", "-l").
 _FORMULA_OPTIONS = ("--formula", "--link", "--imitation", "--w-pref", "--w-sft")
-
-
-def _attach_formula_values(argv: list[str]) -> list[str]:
-    """``--link -logsigmoid(D)`` -> ``--link=-logsigmoid(D)``, so argparse does not read a
-    formula that starts with "-" as an option."""
-    out, i = [], 0
-    while i < len(argv):
-        if argv[i] in _FORMULA_OPTIONS and i + 1 < len(argv):
-            out.append(f"{argv[i]}={argv[i + 1]}")
-            i += 2
-        else:
-            out.append(argv[i])
-            i += 1
-    return out
 
 
 def _params(items: list[str]) -> dict[str, float]:
@@ -161,6 +147,8 @@ def load_objective(args):
         spec = objectives.MPOSpec(name=f"mpo[{args.formula}]", mirror_map=args.formula)
     elif args.zoo is not None:
         spec = objectives.get_spec(args.zoo)
+    elif Path(args.source).suffix.lower() == ".json" and not Path(args.source).exists():
+        raise ConfigError(f"{args.source}: file not found")
     elif Path(args.source).is_file():
         if picked:
             raise ConfigError(f"{args.source} is a file: --best/--rank/--loss need a run dir")
@@ -191,7 +179,7 @@ def load_objective(args):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(_attach_formula_values(argv))
+    args = build_parser().parse_args(attach_values(argv, _FORMULA_OPTIONS))
     try:
         from lossforge.export import export
 
@@ -216,4 +204,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -24,8 +24,8 @@ __all__ = ["MPOSpec", "NeuralObjective", "NeuralSpec", "Objective", "Run", "ZOO"
 def from_run(run_dir, rank: int = 0, *, name: str | None = None) -> Objective:
     """A loss of a search run directory, as a callable ``Objective``.
 
-    ``rank`` counts the run's hall of fame from 0 (the best; ``python -m lossforge.search show``
-    numbers the same list from 1). ``name`` (a loss id such as ``lf-706647a5``, from the hall
+    ``rank`` counts the run's hall of fame from 0, the best (as ``python -m lossforge.search
+    show`` numbers it). ``name`` (a loss id such as ``lf-706647a5``, from the hall
     of fame or the Pareto front) picks by name instead. Only the run's JSON files are read.
     ``run_dir`` is a path or a ``Run`` that ``load_run`` (also ``lossforge.search.load_run``)
     read already.

@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lossforge.cli import Parser
+from lossforge.cli import Parser, run_main
 from lossforge.errors import CheckpointError, LossforgeError
 from lossforge.io import atomic_write_text
 
@@ -70,4 +70,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -6,7 +6,7 @@ import argparse
 import sys
 import traceback
 
-from lossforge.cli import Parser
+from lossforge.cli import Parser, run_main
 from lossforge.errors import ConfigError, LossforgeError
 
 _DESCRIPTION = """\
@@ -351,4 +351,4 @@ def _es_config(ap, args):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -6,7 +6,10 @@ Numeric first, symbolic second (``shared/design/mpo.md``, "Checking convexity fa
 2. h'' identically 0 (h affine): failed.
 3. h, h', h'' sampled on 2000 points log-spaced towards both ends (one numpy lambdify). Any
    non-finite value or h'' <= 0 is re-evaluated in 40-digit mpmath before it counts, so float
-   overflow (exp(1/p**2)) is never mistaken for a failure; a confirmed point is the witness.
+   overflow (exp(1/p**2)) or underflow (p**30 near 0) is never mistaken for a failure; a point
+   where h'' is confirmed negative is the witness. A point that high precision cannot settle
+   either (|h''| within the resolution of 0, or too large to evaluate) is no witness: the
+   verdict's detail names it instead of guessing.
 4. Survivors get a symbolic proof attempt under a time limit: substitute p = t/(1+t) with t > 0
    (so SymPy's positivity reasoning sees 0 < p < 1), put h'' over a common denominator and ask
    the signs of numerator and denominator; rational h'' are settled exactly by real-root
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import mpmath
 import numpy as np
@@ -36,6 +39,7 @@ _NONSMOOTH = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside, sp.DiracDelta, sp.P
               sp.floor, sp.ceiling)
 _MP_DPS = 40
 _MAX_CONFIRM = 32  # flagged grid points re-evaluated in mpmath (most telling first)
+_RESOLUTION = mpmath.mpf(10) ** -25  # |h''| / max(1, |h|) below this: indistinguishable from 0
 
 
 @dataclass(frozen=True)
@@ -118,9 +122,20 @@ def _convexity(h: sp.Expr, p: sp.Symbol, limit: float,
                 Check(FAILED, False, where, why))
     h = to_elementary(h)
     # 1. numeric first: h, h', h'' on the grid by torch autograd (no symbolic derivative yet)
-    sampled = _sample(h, p, numeric or numeric_derivatives(h, p), order)
-    if sampled is not None:
-        return sampled
+    failure, caveat = _sample(h, p, numeric or numeric_derivatives(h, p), order)
+    if failure is not None:
+        return failure
+    convex, differentiable = _after_sampling(h, p, limit, derivatives, prove, order)
+    if caveat and convex.status in (SAMPLED, TIMEOUT):   # a proof or a refutation supersedes it
+        convex = replace(convex, detail=f"{convex.detail}; {caveat}")
+    return convex, differentiable
+
+
+def _after_sampling(h: sp.Expr, p: sp.Symbol, limit: float,
+                    derivatives: tuple[sp.Expr, ...] | None, prove: bool,
+                    order: int) -> tuple[Check, Check]:
+    """The convexity and differentiability verdicts of an h that passed sampling: a symbolic
+    proof attempt (unless ``prove`` is False)."""
     listed = "h, h', h''" if order == 2 else "h', h''"
     if not prove:
         ok = Check(SAMPLED, True, None, f"{listed} finite and h'' > 0 on {_GRID.size} points "
@@ -245,9 +260,11 @@ def _mp_confirm(fh, x: float, order: int = 2):
         return None if any(v is None for v in out) else out
 
 
-def _sample(h, p, numeric, order: int = 2) -> tuple[Check, Check] | None:
-    """Grid sampling with mpmath confirmation; returns a failure pair or None (passed).
-    ``numeric(x)`` gives [f, f', ...]; the first ``order + 1`` are used, the last of them is h''."""
+def _sample(h, p, numeric, order: int = 2) -> tuple[tuple[Check, Check] | None, str]:
+    """Grid sampling with mpmath confirmation: (a failure pair, "") or, when sampling passed,
+    (None, caveat); the caveat ("" if none) names the flagged points that high precision could
+    not settle either way. ``numeric(x)`` gives [f, f', ...]; the first ``order + 1`` are used,
+    the last of them is h''."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         vals = [np.broadcast_to(np.asarray(v, dtype=complex), _GRID.shape)
@@ -257,27 +274,36 @@ def _sample(h, p, numeric, order: int = 2) -> tuple[Check, Check] | None:
     h2r = stacked[order].real
     bad = ~real_finite | (h2r <= 0)
     if not bad.any():
-        return None
+        return None, ""
     # undefined points first, then the most negative h'': the most telling witness
     ranked = np.lexsort((np.where(real_finite, h2r, -np.inf), real_finite))
     flagged = ranked[: int(bad.sum())]
     if flagged.size > _MAX_CONFIRM:  # confirm an evenly spread subset, ends included
         flagged = flagged[np.linspace(0, flagged.size - 1, _MAX_CONFIRM).round().astype(int)]
     fh = mp_lambdify(p, h)
+    unresolved = []   # flagged points that prove nothing either way, described
     for i in flagged:
         x = float(_GRID[i])
         values = _mp_confirm(fh, x, order)
         if values is UNDECIDED:
-            continue  # too large to evaluate: this point proves nothing either way
+            unresolved.append(f"h'' is too large to evaluate at p = {x:.15g}")
+            continue
         if values is None:
             what = "h is not real, finite and twice" if order == 2 else "h' is not real, finite and"
             why = f"{what} differentiable at p = {x:.15g}"
-            return Check(FAILED, False, x, why), Check(FAILED, False, x, why)
-        if values[order] <= mpmath.mpf(10) ** (-25) * max(1, abs(values[0])):
+            return (Check(FAILED, False, x, why), Check(FAILED, False, x, why)), ""
+        h2 = values[order]
+        if abs(h2) <= _RESOLUTION * max(1, abs(values[0])):   # cannot be told from 0
+            unresolved.append(f"h''(p) = {mpmath.nstr(h2, 6)} at p = {x:.15g} is too small "
+                              "to tell from 0")
+        elif h2 < 0:
             diff_ok = Check(SAMPLED, True, None, "finite where sampled")
-            return (Check(FAILED, False, x, f"h''(p) = {mpmath.nstr(values[order], 6)} <= 0 at "
-                          f"p = {x:.15g}"), diff_ok)
-    return None  # every flagged point was a float artefact
+            return (Check(FAILED, False, x, f"h''(p) = {mpmath.nstr(h2, 6)} < 0 at "
+                          f"p = {x:.15g}"), diff_ok), ""
+    if not unresolved:
+        return None, ""  # every flagged point was a float artefact
+    return None, (f"sampling could not settle h'' > 0 at {len(unresolved)} point(s), e.g. "
+                  f"{unresolved[0]}")
 
 
 def _kink_point(expr: sp.Expr, p: sp.Symbol) -> float | None:

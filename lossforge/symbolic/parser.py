@@ -11,7 +11,8 @@ the grammars understand. ``eval``, ``sympify`` and ``parse_expr`` are never call
 from __future__ import annotations
 
 import ast
-from typing import Mapping
+import math
+from typing import Mapping, NamedTuple
 
 import sympy as sp
 from sympy.printing.str import StrPrinter
@@ -21,8 +22,9 @@ from lossforge.grammar.ops import CONSTANTS, OP_BY_NAME, applied_op
 
 MAX_LENGTH = 2000      # characters
 MAX_NODES = 400        # syntax-tree nodes
-MAX_EXPONENT = 64      # |numeric exponent| (p**10**10 would stall SymPy)
+MAX_EXPONENT = 64      # |numeric exponent|, also through nesting (p**10**10 would stall SymPy)
 MAX_INTEGER = 10**9    # |integer literal|
+MAX_NUMBER_BITS = (MAX_INTEGER**MAX_EXPONENT).bit_length()  # any number: a literal's power at most
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
 
@@ -63,10 +65,51 @@ def parse_formula(text: str, variables: Mapping[str, sp.Symbol],
         raise FormulaError(f"formula {_short(text)} is nested too deeply") from None
 
 
+def _digits(bits: int) -> int:
+    """About how many decimal digits a number of ``bits`` bits has."""
+    return int(bits * math.log10(2)) + 1
+
+
+class _Size(NamedTuple):
+    """How far constant powers have grown an expression."""
+
+    exponent: sp.Rational   # |exponent| reached by nested constant powers: (p**a + 1)**b -> |a*b|
+    bits: int               # bits of its largest rational number
+
+
 class _Builder:
     def __init__(self, text: str, names: Mapping[str, sp.Expr]):
         self.text = text
         self.names = names
+        self.sizes: dict[sp.Expr, _Size] = {}
+
+    def size(self, expr: sp.Expr) -> _Size:
+        """The growth of expr; SymPy merges powers ((p**8)**8 is p**64, p**64*p**64 is
+        p**128, square(square(p)) is p**4), so it is measured on the built expression."""
+        got = self.sizes.get(expr)
+        if got is None:
+            if expr.is_Rational:
+                got = _Size(sp.Integer(1), max(abs(expr.p).bit_length(), expr.q.bit_length()))
+            else:
+                parts = [self.size(a) for a in expr.args] or [_Size(sp.Integer(1), 0)]
+                exponent = max(part.exponent for part in parts)
+                if isinstance(expr, sp.Pow) and expr.exp.is_Rational:
+                    exponent = abs(expr.exp) * parts[0].exponent
+                got = _Size(exponent, max(part.bits for part in parts))
+            self.sizes[expr] = got
+        return got
+
+    def bounded(self, node: ast.AST, expr: sp.Expr) -> sp.Expr:
+        """expr, if the powers in it stay within the limits a single power has."""
+        exponent, bits = self.size(expr)
+        if exponent > MAX_EXPONENT:
+            raise self.fail(node, f"powers combine to the exponent {exponent}, beyond the "
+                                  f"limit {MAX_EXPONENT}")
+        if bits > MAX_NUMBER_BITS:
+            raise self.fail(node, f"a number reaches about {_digits(bits)} digits, beyond the "
+                                  f"limit of {_digits(MAX_NUMBER_BITS)} ({MAX_INTEGER}**"
+                                  f"{MAX_EXPONENT})")
+        return expr
 
     def fail(self, node: ast.AST, why: str) -> FormulaError:
         col = getattr(node, "col_offset", None)
@@ -74,6 +117,9 @@ class _Builder:
         return FormulaError(f"formula {_short(self.text)}{where}: {why}")
 
     def build(self, node: ast.AST) -> sp.Expr:
+        return self.bounded(node, self.build_unchecked(node))
+
+    def build_unchecked(self, node: ast.AST) -> sp.Expr:
         if isinstance(node, ast.Constant):
             return self.number(node)
         if isinstance(node, ast.Name):
@@ -147,3 +193,16 @@ class _TextPrinter(StrPrinter):
 def formula_text(expr: sp.Expr) -> str:
     """The text form of a SymPy expression that ``parse_formula`` reads back."""
     return _TextPrinter().doprint(expr)
+
+
+def sum_text(first: str, second: str | None) -> str:
+    """The formula text ``first + second`` for people (``first`` alone when ``second`` is
+    None or empty): a ``second`` with a leading unary minus is written ``first - rest``
+    ("-l*n" -> "first - l*n"). Same value, since in formula syntax a leading minus binds only
+    to its first term (``-a*b`` is ``(-a)*b``, ``-a**b`` is ``-(a**b)``)."""
+    if not second or not second.strip():
+        return first
+    second = second.strip()
+    if second.startswith("-") and not second.startswith("--"):
+        return f"{first} - {second[1:].lstrip()}"
+    return f"{first} + {second}"

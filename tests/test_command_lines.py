@@ -5,6 +5,10 @@ the one line that says what was wrong.
 """
 
 import importlib
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -52,3 +56,36 @@ def test_a_wrong_run_path_gets_the_same_one_line(module, argv, tmp_path, capsys)
     out, err = capsys.readouterr()
     assert err.strip() == f"error: {run}: not a run directory"
     assert not run.exists()        # nothing created on the way
+
+
+# every command with output on stdout: a report or an export written by print/write, and
+# buffered or not; the usage of --help is only seen failing when buffered (argparse ignores a
+# failed write, and the buffer's flush fails after its exit)
+PIPED = [
+    ("lossforge.formula", ["p**p**p**p"], True),
+    ("lossforge.formula", ["p**p**p**p"], False),
+    ("lossforge.export", ["--zoo", "dpo", "--format", "torch"], True),
+    ("lossforge.export", ["--zoo", "dpo", "--format", "torch"], False),
+    ("lossforge.bench", ["--help"], True),
+    ("lossforge.search", ["show", "--help"], True),
+    ("lossforge.report", ["--help"], True),
+    ("lossforge.distill", ["--help"], True),
+]
+
+
+@pytest.mark.parametrize("module,argv,buffered", PIPED,
+                         ids=[f"{m.split('.')[1]}-{a[0]}-{'buffered' if b else 'unbuffered'}"
+                              for m, a, b in PIPED])
+def test_a_closed_stdout_pipe_ends_quietly(module, argv, buffered):
+    """`python -m lossforge.formula ... | head -2`: the reader goes away before the output is
+    written; the command stops without a traceback or warning, with the shell's code for a
+    broken pipe (128 + SIGPIPE = 141), not 1 ("a check failed")."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", module, *argv], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()                     # the reader closes before the first line
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 128 + signal.SIGPIPE and err == ""
