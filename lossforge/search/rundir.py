@@ -98,11 +98,12 @@ def loss_text(spec: dict) -> str:
     """The whole loss in one line: link (and imitation term) over the margin D."""
     b = spec["beta"]
     link = spec.get("link", "-logsigmoid(D)")
-    psi = spec.get("imitation")
-    imitation = "" if not psi else (f" - {psi[1:]}" if psi.startswith("-") else f" + {psi}")
-    return (f"L = {link}{imitation},  D = {b:g} * [(phi~(l_w) - phi~(l_ref,w)) - "
+    from lossforge.symbolic.parser import sum_text
+
+    loss = sum_text(link, spec.get("imitation"))
+    return (f"L = {loss},  D = {b:g} * [(phi~(l_w) - phi~(l_ref,w)) - "
             f"(phi~(l_l) - phi~(l_ref,l))],  l = {spec['aggregation']} log-prob"
-            + (", t = training progress" if _uses_t(link + imitation) else ""))
+            + (", t = training progress" if _uses_t(loss) else ""))
 
 
 def simplest_text(spec: dict) -> str | None:
