@@ -42,7 +42,7 @@ def default_dir() -> Path:
 class SuiteEntry:
     scenario: str     # scenario name (as resolved by load_scenario)
     weight: float
-    path: str = ""    # the scenario's file (a shipped one, or the user's TOML path)
+    path: str         # the scenario's file (a shipped one, or the user's TOML path)
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,10 @@ def test_scenario_names(directory: str | os.PathLike | None = None) -> tuple[Pat
         return path, set()
     try:
         entries = tomllib.loads(path.read_text())["scenarios"]
-        return path, {Path(e["name"]).stem for e in entries}
+        # a TOML path's scenario is its file stem; a name is as written ("noisy-0.15"
+        # has no suffix to cut)
+        return path, {Path(e["name"]).stem if e["name"].endswith(".toml") else e["name"]
+                      for e in entries}
     except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError):
         return path, set(load_suite(path).scenarios)   # malformed: load_suite says how
 

@@ -87,6 +87,19 @@ def _suite(tmp_path, *names, role="train"):
     return path
 
 
+@pytest.mark.parametrize("name", ["hopper-padded-noisy-0.15", "halfcheetah-noisy-0.2",
+                                  "ant-padded-noisy-0.3", "hopper-padded-mistake-0.2"])
+def test_every_dotted_test_scenario_name_is_refused_too(name, tmp_path):
+    """A name's ".15" is not a file suffix: the guard compares names as written."""
+    from lossforge.bench.suites import load_suite, refuse_test_scenario, refuse_test_suite
+    from lossforge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"scenario '{name}' is in the test suite"):
+        refuse_test_scenario(name)
+    with pytest.raises(ConfigError, match=f"scenario\\(s\\) {name} in the test suite"):
+        refuse_test_suite(load_suite(_suite(tmp_path, "hopper-padded-clean", name)))
+
+
 def test_a_suite_of_ones_own_that_lists_a_test_scenario_is_refused(tmp_path, capsys):
     """A train-role suite is no way round the guard: listing a test-suite scenario (here beside
     a train one) is refused as the scenario itself is; --allow-test lets it run."""
