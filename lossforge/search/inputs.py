@@ -17,7 +17,6 @@ from pathlib import Path
 
 from lossforge import runfiles
 from lossforge.errors import ConfigError
-from lossforge.io import canonical_json
 
 NAME = "inputs.json"
 
@@ -44,11 +43,13 @@ def input_files(config) -> dict[str, Path]:
 
 
 def digest(path: Path) -> str:
-    """sha256 of the file's parsed content (TOML or JSON) as canonical JSON."""
+    """sha256 of the file's parsed content (TOML or JSON) as JSON with sorted keys (infinities,
+    as grammar intervals have, written as JSON's Infinity)."""
     text = path.read_text()
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        return hashlib.sha256(canonical_json(data).encode()).hexdigest()
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
     except (ValueError, TypeError):   # not parseable or not JSON-able: the bytes
         return hashlib.sha256(text.encode()).hexdigest()
 
