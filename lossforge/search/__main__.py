@@ -74,7 +74,7 @@ def _add_search_space(ap: argparse.ArgumentParser, d, requirements) -> None:
     ap.add_argument("--method", choices=("gp", "es"), default="gp",
                     help="gp: typed GP over formulas (default); es: CMA-ES over a neural phi~ "
                          "(pip install 'lossforge[es]')")
-    ap.add_argument("--scenario", default=d.scenario,
+    ap.add_argument("--scenario", default=None,   # None: not given (d.scenario is used)
                     help=f"scenario file or name under benchmarks/scenarios (default {d.scenario})")
     ap.add_argument("--grammar", default=d.grammar,
                     help=f"grammar file (default {d.grammar}); grammars/phi_tilde.toml writes "
@@ -272,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
                           f"resume {args.resume}" if args.resume else ""), path=args.ledger)
         run_dir = start()
     except LossforgeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        run_dir = getattr(exc, "run_dir", None)   # raised inside a run: say where it is
+        print(f"error: {exc}" + (f" (the run so far is kept in {run_dir}: --resume it once "
+                                 f"fixed)" if run_dir else ""), file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Exception) as exc:
         return _stopped(exc)
@@ -306,7 +308,7 @@ def _suite_flags(ap, args) -> None:
         ("--race-delta", args.race_delta != ap.get_default("race_delta"))) if on]
     if given and not args.suite:
         ap.error(f"{', '.join(given)}: only with --suite")
-    if args.suite and args.scenario != ap.get_default("scenario"):
+    if args.suite and args.scenario is not None:
         ap.error("--suite replaces --scenario: give one of them")
 
 
@@ -317,8 +319,12 @@ def _scenario(ap, args) -> str:
     if args.fitness != "llm":
         if llm_flags:
             ap.error(f"{', '.join(llm_flags)}: only with --fitness llm")
+        if args.scenario is None:
+            from lossforge.search.engine import SearchConfig
+
+            return SearchConfig().scenario
         return args.scenario
-    if args.scenario != ap.get_default("scenario"):
+    if args.scenario is not None:
         ap.error("--fitness llm takes its scenario from --llm-task and --llm-variant, "
                  "not --scenario")
     return f"{args.llm_task or 'reverse'}/{args.llm_variant or 'mixed-quality'}"

@@ -95,7 +95,10 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
         _generations(method, state, ctx, config.generations, run_dir, executor, stop_after,
                      display)
     except BaseException as exc:    # Ctrl-C, a fitness that raised: the CLI names the run
-        exc.run_dir = run_dir       # directory to --resume
+        try:                        # directory to --resume
+            exc.run_dir = run_dir
+        except Exception:           # an exception that takes no attributes stays as it is
+            pass
         raise
     finally:
         if own_executor:

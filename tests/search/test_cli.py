@@ -40,6 +40,8 @@ def test_help(capsys):
     (["--suite-objective", "worst"], "--suite-objective: only with --suite"),
     (["--suite", "train", "--scenario", "hopper-padded-clean"],
      "--suite replaces --scenario: give one of them"),
+    (["--suite", "train", "--scenario", "quick"],     # the default, given: still refused
+     "--suite replaces --scenario: give one of them"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
     try:

@@ -101,3 +101,14 @@ def test_a_fitness_that_raises_gets_its_traceback_and_the_way_on(tmp_path, capsy
                        f"(traceback above). Every evaluation finished so far is kept in "
                        f"{run_dir}; fix the cause and continue with --resume {run_dir}")
     assert load(run_dir)["generation"] == 1
+
+
+def test_a_plugin_error_inside_a_run_names_the_run_directory(tmp_path, capsys):
+    """The one-line error of a fitness that breaks its interface once the run has begun also
+    says where the run is kept and that --resume continues it."""
+    code, err = run_cli(["--fitness", "plugin_helpers:too_few", "--workers", "1",
+                         "--population", "4", "--generations", "1", "--budget", "quick",
+                         "--quiet", "--runs-dir", str(tmp_path)], capsys)
+    (run_dir,) = tmp_path.iterdir()
+    assert code == 2 and len(err) == 1
+    assert err[0].endswith(f"(the run so far is kept in {run_dir}: --resume it once fixed)")
