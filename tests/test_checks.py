@@ -182,14 +182,45 @@ def test_an_underflowing_positive_second_derivative_is_not_a_failure():
     assert r.convex.holds and r.convex.status == PROVED, r.convex
 
 
-def test_a_value_too_small_to_resolve_is_reported_not_guessed():
+def test_a_tiny_positive_second_derivative_is_settled_not_guessed():
     """p**262144 (what "((p**64)**64)**64" meant): h''(1e-12) = 262144*262143 * 1e-12**262142
-    = 6.87192e10 * 1e-3145704 = 6.87192e-3145694 > 0. Sampling cannot tell it from 0: the
-    verdict says so, and never calls a positive value <= 0."""
+    = 6.87192e-3145694 > 0, below the sampling's resolution of 0 but positive again at twice
+    the digits: sampled, holds, and never called <= 0."""
     r = check_mirror_map(P**262144, P, prove=False, legendre=False)
     assert r.convex.status == SAMPLED and r.convex.holds, r.convex
-    assert "h''(p) = 6.87192e-3145694 at p = 1e-12 is too small to tell from 0" in r.convex.detail
-    assert "<= 0" not in r.convex.detail
+    assert "<= 0" not in r.convex.detail and "could not settle" not in r.convex.detail
+
+
+def test_a_tiny_negative_second_derivative_confirmed_at_twice_the_digits_fails():
+    """h = p**40 e^p - 1e-20 p**30: h'' = p**28 (p**10 e^p (p**2 + 80 p + 1560) - 8.7e-18), so
+    h'' < 0 where p**10 * 1560 < 8.7e-18, p < about 0.0094: tiny values (about -1e-75) but a
+    real sign, the same at 40 and 80 digits. A review found the sampler had let it pass."""
+    h = P**40 * sp.exp(P) - sp.Rational(1, 10**20) * P**30
+    r = check_mirror_map(h, P, prove=False, legendre=False)
+    assert r.convex.status == FAILED and not r.convex.holds, r.convex
+    assert 0 < r.convex.witness < 0.0094 and _confirm_failure(h, r.convex.witness)
+    assert r.convex.detail.startswith("h''(p) = -")
+
+
+def test_a_tiny_value_whose_sign_changes_with_the_digits_is_named_not_guessed(monkeypatch):
+    """Where the 40- and 80-digit values of a tiny h'' disagree in sign, the point proves
+    nothing: the verdict passes with the point named in its detail (never a witness)."""
+    from lossforge.symbolic import checks
+
+    real = checks._mp_confirm
+
+    def noisy(fh, x, order=2, dps=checks._MP_DPS):
+        values = real(fh, x, order, dps)
+        if values in (None, checks.UNDECIDED) or x > 1e-9:
+            return values
+        return values[:order] + [mpmath.mpf("-1e-40") if dps == checks._MP_DPS else
+                                 mpmath.mpf("1e-41")]
+
+    monkeypatch.setattr(checks, "_mp_confirm", noisy)
+    r = check_mirror_map(P**30, P, prove=False, legendre=False)
+    assert r.convex.status == SAMPLED and r.convex.holds, r.convex
+    assert "sampling could not settle h'' > 0 at " in r.convex.detail
+    assert "is too small to tell from 0" in r.convex.detail
 
 
 def test_a_negative_second_derivative_still_fails_with_its_sign():

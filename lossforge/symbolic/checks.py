@@ -243,13 +243,13 @@ def numeric_derivatives(h: sp.Expr, p: sp.Symbol):
     return numeric
 
 
-def _mp_confirm(fh, x: float, order: int = 2):
-    """[f, f', ..., f^(order)] at x in 40 digits (derivatives by high-precision central
-    differences with a step relative to the distance from 0 and 1); None where undefined,
-    UNDECIDED if too large."""
-    with mpmath.workdps(_MP_DPS + 20):
+def _mp_confirm(fh, x: float, order: int = 2, dps: int = _MP_DPS):
+    """[f, f', ..., f^(order)] at x in ``dps`` digits (derivatives by high-precision central
+    differences with a step relative to the distance from 0 and 1, 10**-12 of it at 40 digits,
+    smaller with more digits); None where undefined, UNDECIDED if too large."""
+    with mpmath.workdps(dps + 20):
         xm = mpmath.mpf(x)
-        step = min(xm, 1 - xm) * mpmath.mpf(10) ** -12
+        step = min(xm, 1 - xm) * mpmath.mpf(10) ** -(dps * 3 // 10)
         try:
             vals = [fh(xm)] + [mpmath.diff(fh, xm, k, h=step) for k in range(1, order + 1)]
         except OverflowError:
@@ -258,6 +258,16 @@ def _mp_confirm(fh, x: float, order: int = 2):
             return None
         out = [_real_finite(v) for v in vals]
         return None if any(v is None for v in out) else out
+
+
+def _sign_settled(fh, x: float, order: int, h2):
+    """A tiny h'' (``h2``, at 40 digits) again at twice the digits and a smaller step: the
+    value when both have the same sign (a real sign, not rounding or truncation noise), else
+    None (unsettled)."""
+    again = _mp_confirm(fh, x, order, dps=2 * _MP_DPS)
+    if again is None or again is UNDECIDED or again[order] == 0 or h2 == 0:
+        return None
+    return again[order] if (again[order] < 0) == (h2 < 0) else None
 
 
 def _sample(h, p, numeric, order: int = 2) -> tuple[tuple[Check, Check] | None, str]:
@@ -293,10 +303,13 @@ def _sample(h, p, numeric, order: int = 2) -> tuple[tuple[Check, Check] | None, 
             why = f"{what} differentiable at p = {x:.15g}"
             return (Check(FAILED, False, x, why), Check(FAILED, False, x, why)), ""
         h2 = values[order]
-        if abs(h2) <= _RESOLUTION * max(1, abs(values[0])):   # cannot be told from 0
-            unresolved.append(f"h''(p) = {mpmath.nstr(h2, 6)} at p = {x:.15g} is too small "
-                              "to tell from 0")
-        elif h2 < 0:
+        if abs(h2) <= _RESOLUTION * max(1, abs(values[0])):   # tiny: its sign may be noise
+            h2 = _sign_settled(fh, x, order, h2)
+            if h2 is None:
+                unresolved.append(f"h''(p) = {mpmath.nstr(values[order], 6)} at p = {x:.15g} "
+                                  "is too small to tell from 0")
+                continue
+        if h2 < 0:
             diff_ok = Check(SAMPLED, True, None, "finite where sampled")
             return (Check(FAILED, False, x, f"h''(p) = {mpmath.nstr(h2, 6)} < 0 at "
                           f"p = {x:.15g}"), diff_ok), ""
