@@ -95,6 +95,8 @@ class _Builder:
                 exponent = max(part.exponent for part in parts)
                 if isinstance(expr, sp.Pow) and expr.exp.is_Rational:
                     exponent = abs(expr.exp) * parts[0].exponent
+                elif isinstance(expr, sp.Function):   # log(p**64)**2: nothing merges through
+                    exponent = sp.Integer(1)          # a function, so its powers start anew
                 got = _Size(exponent, max(part.bits for part in parts))
             self.sizes[expr] = got
         return got
