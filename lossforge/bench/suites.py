@@ -156,7 +156,7 @@ def load_suites(directory: str | os.PathLike | None = None,
     return train, test
 
 
-def test_scenario_names(directory: str | os.PathLike | None = None) -> tuple[Path, set[str]]:
+def held_out_names(directory: str | os.PathLike | None = None) -> tuple[Path, set[str]]:
     """(the test suite's file, the names of its scenarios); no names without that file. Read
     without loading the scenarios, so a user's own scenario folder ($LOSSFORGE_SCENARIOS) need
     not hold the shipped ones."""
@@ -179,7 +179,7 @@ def refuse_test_scenario(scenario: str, allow: bool = False,
     ``allow`` is not set. Without a test suite file nothing is refused."""
     if allow:
         return
-    path, names = test_scenario_names(directory)
+    path, names = held_out_names(directory)
     try:
         name = load_scenario(scenario).name
     except ConfigError:
@@ -198,7 +198,7 @@ def refuse_test_suite(suite: Suite, allow: bool = False,
     if suite.role == "test":
         raise ConfigError(f"suite {suite.source} is a test suite: selecting on it leaks the "
                           "test set; pass --allow-test to search on it anyway")
-    path, names = test_scenario_names(directory)
+    path, names = held_out_names(directory)
     leaked = [s for s in suite.scenarios if s in names]
     if leaked:
         raise ConfigError(f"suite {suite.source}: scenario(s) {', '.join(leaked)} in the test "
