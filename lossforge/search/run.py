@@ -73,7 +73,7 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
             config = engine.SearchConfig()
         method = _method(es.METHOD if isinstance(config, es.ESConfig) else "gp")
         ctx = method.make_context(config)
-        label = ctx.scenario.name + ("-probe" if config.fitness == "probe" else "")
+        label = ctx.scenario.name + _fitness_suffix(config.fitness)
         run_dir = rundir.new_run_dir(runs_root, label, config.seed)
         method.write_start(run_dir, ctx)
         inputs.record(run_dir, config)
@@ -110,6 +110,14 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
         else:
             method.report(results, state, console, run_dir)
     return run_dir
+
+
+def _fitness_suffix(fitness: str) -> str:
+    """A run directory's name says when its scores are not MuJoCo's: "-probe", or a fitness of
+    one's own by its function's name ("mymod:evaluate" -> "-evaluate")."""
+    if fitness in ("bench", "llm"):
+        return ""
+    return "-" + "".join(c if c.isalnum() or c in "_-" else "_" for c in fitness.split(":")[-1])
 
 
 def _resume(run_dir: Path, overrides: dict | None):

@@ -112,3 +112,4 @@ def test_a_plugin_error_inside_a_run_names_the_run_directory(tmp_path, capsys):
     (run_dir,) = tmp_path.iterdir()
     assert code == 2 and len(err) == 1
     assert err[0].endswith(f"(the run so far is kept in {run_dir}: --resume it once fixed)")
+    assert run_dir.name.endswith("-quick-too_few-s0")   # not taken for a MuJoCo run
