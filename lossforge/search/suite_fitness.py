@@ -310,7 +310,9 @@ def frozen_table(path: str, rung: str, units: list[Unit], metric: str | None = N
                               f"{{\"best\": score, \"reference\": score}})")
         vals = {}
         for k in ("best", "reference"):
-            v = entry.get(k)
+            if k not in entry:
+                raise ConfigError(f"{file}: field '{rung}.{s}.{k}': missing (expected a number)")
+            v = entry[k]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ConfigError(f"{file}: field '{rung}.{s}.{k}': expected a number, got {v!r}")
             vals[k] = float(v)

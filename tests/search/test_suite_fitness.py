@@ -235,6 +235,11 @@ def test_frozen_suite_baselines_give_the_hand_computed_regret(tmp_path):
         run_search(suite_cfg(fitness="probe", suite_baselines=str(bad)),
                    runs_root=tmp_path / "runs2", quiet=True)
     assert not (tmp_path / "runs2").exists()    # refused before anything started
+    # a missing key is called missing (it read "expected a number, got None")
+    bad.write_text(json.dumps({RUNG: {s: {"best": 1.0} for s in WEIGHTS}}))
+    with pytest.raises(ConfigError, match=rf"field '{RUNG}\.[a-z0-9.-]+\.reference': missing"):
+        run_search(suite_cfg(fitness="probe", suite_baselines=str(bad)),
+                   runs_root=tmp_path / "runs2", quiet=True)
 
 
 def test_a_loss_failing_on_one_scenario_is_recorded_and_the_run_resumes(tmp_path):
