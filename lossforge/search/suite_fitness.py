@@ -381,7 +381,8 @@ def summarise(name: str, seen: dict[Unit, dict], scenarios: Sequence[SuiteScenar
     rank = {s.name: i for i, s in enumerate(scenarios)}
     per_seed = [seen[u]["score"] for u in sorted(seen, key=lambda u: (rank[u.scenario], u.seed))]
     return {"name": name, "status": failed[0] if failed else "ok",
-            "score": -100.0 * agg if ok else None, "ci95": None,
+            # 0.0 - ...: a zero regret scores 0.0, not -0.0 (printed "-0.00")
+            "score": 0.0 - 100.0 * agg if ok else None, "ci95": None,
             "per_seed": per_seed, "final": None, "auc": None,
             # the wall time of the calls that scored its units (each shared with the losses
             # trained alongside it on that unit): what its units took, not its own share

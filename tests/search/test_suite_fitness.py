@@ -56,6 +56,15 @@ def test_suite_fitness_is_the_weighted_mean_of_its_parts_on_the_probe():
     assert worst["score"] == pytest.approx(-100 * max(regret.values()), rel=1e-12)
 
 
+def test_the_best_baseline_itself_has_zero_regret_and_scores_plus_zero():
+    """A candidate that is the only baseline has regret 0 on every unit: its score is 0.0, which
+    prints as 0.00 (it was -0.0, printed -0.00)."""
+    dpo = get("dpo", beta=0.1)
+    [res] = suite_fitness.evaluate([dpo], TRAIN, "quick", fitness="probe", baselines=[dpo])
+    assert res["suite"]["mean_regret"] == 0.0 and res["suite"]["worst_regret"] == 0.0
+    assert f"{res['score']:.2f}" == "0.00"
+
+
 def test_probe_keeps_its_batch_on_quick_and_without_a_scenario():
     """Earlier probe runs (scenario quick) keep their numbers: the batch there is the old one."""
     assert probe_fitness._variant(None) == probe_fitness._variant(
