@@ -16,6 +16,7 @@ from pathlib import Path
 from lossforge import runfiles
 from lossforge.errors import CheckpointError, LossforgeError
 from lossforge.report.svg import COLOURS, Series, chart
+from lossforge.search.summary import score_axis
 from lossforge.search.verdict import paired_scores, paired_verdict
 from lossforge.objectives.properties import property_line
 
@@ -199,7 +200,7 @@ def _formulas(row: dict) -> tuple[str, dict]:
 
 
 def _card(row: dict, roles: list[str], ladder: list[str], baselines: list[dict],
-          metric: str) -> str:
+          metric: str, axis: str) -> str:
     name = str(row.get("name", "?"))
     top = ladder[-1]
     formulas, props = _formulas(row)
@@ -227,7 +228,7 @@ def _card(row: dict, roles: list[str], ladder: list[str], baselines: list[dict],
                 curves.append(Series(_baseline_name(b), _points(pts),
                                      COLOURS[(k + 1) % len(COLOURS)], dash="5,3"))
         curve_html = chart(curves, title=f"training curve ({top} budget, mean over seeds)",
-                           xlabel="training step", ylabel="normalised score", width=600,
+                           xlabel="training step", ylabel=axis, width=600,
                            height=300)
     else:
         curve_html = ("<p class=\"na\">no training curve recorded (this fitness does not "
@@ -245,7 +246,7 @@ def _card(row: dict, roles: list[str], ladder: list[str], baselines: list[dict],
 
 
 def _front_chart(hof: list[dict], front: list[dict], baselines: list[dict], top: str,
-                 metric: str) -> str:
+                 metric: str, axis: str) -> str:
     others = [r for r in hof if r["name"] not in {f["name"] for f in front}]
     front = sorted(front, key=lambda r: r.get("complexity", 0))
     series = [Series(f"Pareto front ({top})",
@@ -263,7 +264,7 @@ def _front_chart(hof: list[dict], front: list[dict], baselines: list[dict], top:
         series.append(Series(f"{_baseline_name(b)} ({top})", [(0.0, _score(b, top))],
                              "#444", kind="hline", dash=("6,3", "2,3", "8,3,2,3")[k % 3]))
     return chart(series, title=f"Pareto front: {metric} score at the {top} budget vs size",
-                 xlabel="complexity (tree size)", ylabel=f"normalised score ({metric})",
+                 xlabel="complexity (tree size)", ylabel=f"{axis} ({metric})",
                  element_id="front")
 
 
@@ -286,7 +287,7 @@ def _verdict_section(hof: list[dict], baselines: list[dict], top: str) -> str:
             f"<ul id=\"verdict-list\">{''.join(parts)}</ul>")
 
 
-def _search_section(counters: dict, generations: list[dict], top: str) -> str:
+def _search_section(counters: dict, generations: list[dict], top: str, axis: str) -> str:
     rej = counters.get("rejected") or {}
     total = sum(int(v) for v in rej.values())
     rows = "".join(f"<tr><td class=\"l\">{escape(str(k))}</td><td>{int(v)}</td></tr>"
@@ -309,7 +310,7 @@ def _search_section(counters: dict, generations: list[dict], top: str) -> str:
         if pts:
             html += chart([Series(f"best score ({top})", pts, COLOURS[0])],
                           title="best score by generation", xlabel="generation",
-                          ylabel="normalised score", width=600, height=260, integer_x=True)
+                          ylabel=axis, width=600, height=260, integer_x=True)
     return html
 
 
@@ -324,16 +325,17 @@ def run_report(run_dir: str | Path) -> str:
     baselines = list(hof_data.get("baselines") or [])
     name = Path(run["path"]).resolve().name
     cfg = run["start"].get("config", {})
+    axis = score_axis(cfg.get("fitness"), cfg.get("suite"))
     front_names = {r["name"] for r in front}
     cards, seen = [], set()
     for rank, row in enumerate(hof):
         roles = [f"hall of fame rank {rank}"] + (["on the Pareto front"]
                                                  if row["name"] in front_names else [])
-        cards.append(_card(row, roles, ladder, baselines, metric))
+        cards.append(_card(row, roles, ladder, baselines, metric, axis))
         seen.add(row["name"])
     for row in front:
         if row["name"] not in seen:
-            cards.append(_card(row, ["on the Pareto front"], ladder, baselines, metric))
+            cards.append(_card(row, ["on the Pareto front"], ladder, baselines, metric, axis))
     front_rows = "".join(
         f"<tr><td>{escape(str(r.get('complexity')))}</td><td class=\"l\">"
         f"<a href=\"#{escape(_card_id(r['name']))}\">{escape(r['name'])}</a></td>"
@@ -350,13 +352,14 @@ def run_report(run_dir: str | Path) -> str:
         f"<section id=\"verdict\"><h2>Verdict</h2>{_verdict_section(hof, baselines, top)}"
         "</section>"
         f"<section id=\"pareto\"><h2>Pareto front</h2>"
-        f"{_front_chart(hof, front, baselines, top, metric)}"
+        f"{_front_chart(hof, front, baselines, top, metric, axis)}"
         "<p class=\"meta\">Click a point for its card; hover for its name and score.</p>"
         f"<table><tr><th>size</th><th class=\"l\">loss</th><th>score ({escape(top)})</th>"
         f"<th class=\"l\">h(p)</th></tr>{front_rows}</table></section>"
         f"<section id=\"losses\"><h2>Losses</h2>{''.join(cards)}</section>"
         f"<section id=\"search\"><h2>The search</h2>"
-        f"{_search_section(hof_data.get('counters') or {}, run['generations'], top)}</section>"
+        f"{_search_section(hof_data.get('counters') or {}, run['generations'], top, axis)}"
+        "</section>"
         f"<section id=\"reproduce\"><h2>Reproduce</h2><pre id=\"command\">"
         f"{escape(reproduce_command(run['start']))}</pre><p class=\"meta\">The full "
         "configuration is <code>config.json</code> in the run directory; numbers depend only "

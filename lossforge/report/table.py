@@ -146,7 +146,8 @@ def table_report(path: str | Path) -> str:
                      f"data-budget=\"{escape(budget)}\"><tr><th class=\"l\">loss</th>{head}</tr>"
                      f"{''.join(body)}</table>")
         parts += [_seeds_chart(f"{s} ({budget})", [(n, cell[(s, n)]) for n in losses
-                                                   if (s, n) in cell]) for s in scenarios]
+                                                   if (s, n) in cell], _axis(s))
+                  for s in scenarios]
     parts.append(_made_by(commands))
     return page(f"baselines {path.name}", "".join(parts))
 
@@ -161,7 +162,14 @@ def _score_words(rows: list[dict]) -> str:
             "Score (MuJoCo: normalised return, 100 = expert; the LLM test bed: accuracy in %)")
 
 
-def _seeds_chart(title: str, cells: list[tuple[str, dict]]) -> str:
+def _axis(scenario: str) -> str:
+    """A chart axis's name for one scenario's scores."""
+    from cells import LLM_PREFIX
+
+    return "accuracy (%)" if scenario.startswith(LLM_PREFIX) else "normalised score"
+
+
+def _seeds_chart(title: str, cells: list[tuple[str, dict]], axis: str) -> str:
     """Every seed's score of each loss of one scenario; a line instead when there are more
     losses than colours (a sweep's grid), which the chart could not tell apart."""
     if len(cells) > len(COLOURS):
@@ -173,7 +181,7 @@ def _seeds_chart(title: str, cells: list[tuple[str, dict]]) -> str:
                            zip(r["seeds"], r["per_seed"])])
               for k, (n, r) in enumerate(cells)]
     return chart(series, title=f"{title}: score per training seed", xlabel="training seed",
-                 ylabel="normalised score", width=640, height=300, integer_x=True)
+                 ylabel=axis, width=640, height=300, integer_x=True)
 
 
 # ---- a confirmation (baselines.py confirm): fresh draws, the draw as the unit -----------------

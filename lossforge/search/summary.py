@@ -53,6 +53,14 @@ def metric_words(fitness: str | None) -> dict[str, str]:
     return {"bench": METRIC_WORDS, "probe": PROBE_WORDS, "llm": LLM_WORDS}.get(kind, USER_WORDS)
 
 
+def score_axis(fitness: str | None, suite: str | None = None) -> str:
+    """A chart axis's name for a run's scores (its config's ``fitness`` and ``suite``)."""
+    if suite:
+        return "suite score (-100 x regret)"
+    return {"bench": "normalised score", "probe": "probe score (synthetic)",
+            "llm": "accuracy (%)"}.get(fitness or "bench", "score (your fitness)")
+
+
 def _console(console=None):
     from rich.console import Console
 

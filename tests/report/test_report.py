@@ -194,6 +194,21 @@ def test_rejections_front_and_command(probe_run, page):
     assert args.single_fidelity == (not cfg["multi_fidelity"])
 
 
+def test_axes_name_the_runs_own_score(probe_run, page):
+    """A probe run's charts say "probe score", not the benchmark's "normalised score"; a run's
+    axis follows its fitness (summary.score_axis)."""
+    axes = {t.text() for svg in page.root.find_all("svg") for t in svg.find_all("text")
+            if t.attrs.get("class") == "ax"}
+    assert "probe score (synthetic) (auc)" in axes
+    assert not any("normalised" in a for a in axes)
+    from lossforge.search.summary import score_axis
+
+    assert score_axis("bench") == score_axis(None) == "normalised score"
+    assert score_axis("llm") == "accuracy (%)"
+    assert score_axis("mypkg.fit:evaluate") == "score (your fitness)"
+    assert score_axis("probe", suite="benchmarks/suites/train.toml").startswith("suite score")
+
+
 def test_curves_and_hostile_names(probe_run, tmp_path):
     """A training curve in the JSON becomes a line of as many points; a loss name full of markup
     stays text; a failed seed (null) leaves no paired difference and no verdict."""
@@ -278,6 +293,15 @@ def test_baselines_table_by_hand(tmp_path):
     assert best == [cells["dpo"][1], cells["orpo"][0]]
     made_by = tree.root.find_all("pre", id="command")[0].text()
     assert made_by == "python benchmarks/baselines.py run x"
+    axes = [t.text() for t in tree.root.find_all("text") if t.attrs.get("class") == "ax"]
+    assert axes.count("normalised score") == 2     # one seeds chart per MuJoCo scenario
+    # the LLM test bed's scores are accuracies, and its chart says so
+    for r in rows:
+        r["scenario"] = "llm:" + r["scenario"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tree = Tree(table_report(path))
+    axes = [t.text() for t in tree.root.find_all("text") if t.attrs.get("class") == "ax"]
+    assert axes.count("accuracy (%)") == 2 and "normalised score" not in axes
 
 
 def _confirm_row(loss, role, draw, seed, auc, status="ok", curve=None, **extra):
