@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Callable, Iterable, NoReturn
 
+from rich.console import Console
+
 #: The exit code of a command whose reader closed its stdout pipe (``... | head``): what a
 #: shell reports for a process ended by SIGPIPE (128 + 13), distinct from lossforge's own
 #: codes (1: a check failed, 2: bad input).
@@ -44,6 +46,16 @@ def run_main(main: Callable[[], int | None]) -> NoReturn:
         os.dup2(devnull, sys.stdout.fileno())   # the flush at exit then writes nowhere
         sys.exit(BROKEN_PIPE_EXIT)
     sys.exit(code)
+
+
+class PipeConsole(Console):
+    """rich's Console for a command's output: when the reader of stdout goes away, rich's own
+    handler exits with 1 (lossforge's "a check failed"); this one raises BrokenPipeError for
+    ``run_main``, which exits with ``BROKEN_PIPE_EXIT`` as every other output path does."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
 
 
 def attach_values(argv: list[str], options: Iterable[str]) -> list[str]:

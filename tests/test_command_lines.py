@@ -67,6 +67,9 @@ PIPED = [
     ("lossforge.export", ["--zoo", "dpo", "--format", "torch"], True),
     ("lossforge.export", ["--zoo", "dpo", "--format", "torch"], False),
     ("lossforge.bench", ["--help"], True),
+    # printed through rich, whose own handler of a closed pipe exits 1 (cli.PipeConsole)
+    ("lossforge.bench", ["--list-scenarios"], True),
+    ("lossforge.bench", ["--list-scenarios"], False),
     ("lossforge.search", ["show", "--help"], True),
     ("lossforge.report", ["--help"], True),
     ("lossforge.distill", ["--help"], True),

@@ -85,15 +85,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     from lossforge.bench import fitness
     from lossforge.bench.bc import BCConfig, train_bc
+    from lossforge.cli import PipeConsole
     from lossforge.bench.scenarios import list_scenarios, load_scenario, parse_seeds
 
-    console = Console(quiet=False)
+    console = PipeConsole(quiet=False)
     if args.list_scenarios:
         for name in list_scenarios():
             sc = load_scenario(name)

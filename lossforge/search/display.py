@@ -28,10 +28,11 @@ class Display:
 
     def __enter__(self):
         if not self.quiet:
-            from rich.console import Console
             from rich.live import Live
 
-            self.console = self.console or Console()
+            from lossforge.cli import PipeConsole
+
+            self.console = self.console or PipeConsole()
             if self.console.is_terminal:
                 self.live = Live(self._render(), console=self.console, refresh_per_second=2,
                                  transient=False)

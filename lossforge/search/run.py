@@ -154,9 +154,9 @@ def _warm_up(warm_up: Callable, ctx, workers: int, quiet: bool, console):
     unless ``quiet``; returns the console made for it (None when quiet and none was given)."""
     bars, log = False, None
     if not quiet:
-        from rich.console import Console
+        from lossforge.cli import PipeConsole
 
-        console = console or Console()
+        console = console or PipeConsole()
         bars = console  # a live bar on a terminal, timestamped lines with an ETA in a log
 
         def say(message: str, name: str = ctx.scenario.name) -> None:
@@ -193,10 +193,10 @@ def _generations(method: _Method, state: dict, ctx, generations: int, run_dir: P
 
 
 def _finished_note(run_dir: Path, state: dict, console) -> None:
-    from rich.console import Console
+    from lossforge.cli import PipeConsole
 
     n = state["generation"]
-    (console or Console()).print(
+    (console or PipeConsole()).print(
         f"{run_dir}: this run finished all {n} generations already; nothing to run. "
         f"--generations N (more than {n}) extends it; python -m lossforge.search show "
         f"{run_dir} prints it again.", markup=False, highlight=False, soft_wrap=True)

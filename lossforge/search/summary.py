@@ -62,9 +62,9 @@ def score_axis(fitness: str | None, suite: str | None = None) -> str:
 
 
 def _console(console=None):
-    from rich.console import Console
+    from lossforge.cli import PipeConsole
 
-    return console or Console()
+    return console or PipeConsole()
 
 
 def _say(console, text: str = "", **kw) -> None:
