@@ -28,6 +28,14 @@ ranked on the draws where it did not fail) is picked on the reporting draws, whi
 Where the untrained reference scores above every tuned baseline, the reference is the bar's
 comparator instead (v2-plan.md, Session 22): a candidate below it never counts as best-or-tied.
 
+The page opens with the claim (v2-plan.md, Session 22, item 1): judged on AUC alone, the bar,
+the suite mean against DPO and against ORPO, and the shortcuts, final shown beside each part and
+deciding nothing; then, with ``--suite``, the test suite's departure label (the shortcut's and
+the candidates' test rates, Session 22) and how many scenarios share an environment (item 9:
+they are not independent); then every scenario where AUC and final disagree. A scenario with
+two rows of one loss (a stale pick left in the rows file) is refused, as is, with ``--suite``, a
+scenario the suite does not list: either would change the comparator or Holm's family unseen.
+
 Only finished confirmations make a claim: every scenario of the reports must hold the
 candidate, and every row a line reads must have run its scenario's whole grid of draws x seeds
 (the report records what each lacks; ``stats.require_complete``), else one line on stderr, exit
@@ -148,6 +156,20 @@ def _diff(c: dict | None) -> str:
             + (f", {c['n']} draws)" if "n" in c else ")"))
 
 
+def one_per_loss(entries: list[dict], where: str) -> None:
+    """Refuse a scenario holding two rows of one loss (``dpo[beta=2,...]`` and ``dpo[beta=0.5,
+    ...]``): a confirmation runs one frozen pick per loss, and a second (a stale pick left in
+    the rows file) would silently become the comparator, or join the candidate's Holm family."""
+    seen: dict[str, str] = {}
+    for e in entries:
+        name = e["loss"].split("[")[0]
+        if name in seen:
+            raise ConfigError(f"{where}: two rows of {name} ({seen[name]} and {e['loss']}); a "
+                              "confirmation holds one tuned pick per loss: remove the stale "
+                              "one's rows")
+        seen[name] = e["loss"]
+
+
 def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: str) -> list[dict]:
     """One dict per scenario of the reports: the entries and comparisons of its line. Every
     scenario must hold the candidate (one left out would leave the bar's count unseen), and
@@ -158,6 +180,7 @@ def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: s
         return out   # not in any report (main says so)
     for key in sorted({(e["budget"], e["scenario"]) for e in summary}):
         entries = [e for e in summary if (e["budget"], e["scenario"]) == key]
+        one_per_loss(entries, f"{key[1]} ({key[0]})")
         cand = [e for e in entries if e["role"] == "candidate" and _is(e["loss"], candidate)]
         if not cand:
             raise ConfigError(f"{key[1]} ({key[0]}): no row of the candidate {candidate}; "
@@ -186,6 +209,42 @@ def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: s
     return out
 
 
+TIED = "best-or-tied with the best tuned or reference"
+
+
+def judge(ln: dict, alpha: float = ALPHA) -> dict[str, str]:
+    """One scenario line's verdicts, in words: against ORPO and DPO (Holm), the bar's (the
+    best tuned or reference: the difference's CI), and against the best shortcut (Holm)."""
+    c = ln["comparisons"]
+    best = c["best tuned"]
+    if best is None or best["ci95"] != best["ci95"]:
+        bar = "no test vs the best tuned or reference"
+    elif best["mean"] - best["ci95"] >= 0:
+        bar = TIED
+    elif best["mean"] + best["ci95"] < 0:
+        bar = "below the best tuned or reference (CI)"
+    else:
+        bar = "not shown best-or-tied (CI spans 0)"
+    return {"ORPO": verdict(c["ORPO"], "ORPO", alpha), "DPO": verdict(c["DPO"], "DPO", alpha),
+            "bar": bar, "shortcut": verdict(c["best shortcut"], "the best shortcut", alpha)}
+
+
+def tally(lines: list[dict], alpha: float = ALPHA) -> dict[str, int]:
+    """The counts of the bar's line: scenarios beating ORPO and DPO, best-or-tied (strict), not
+    shown below (lenient), of ``n``."""
+    said = [judge(ln, alpha) for ln in lines]
+    return {"n": len(lines),
+            "both": sum((w["ORPO"], w["DPO"]) == ("beats ORPO", "beats DPO") for w in said),
+            "tied": sum(w["bar"] == TIED for w in said),
+            "not_below": sum(ln["comparisons"]["best tuned"] is not None
+                             and ln["comparisons"]["best tuned"]["mean"]
+                             + ln["comparisons"]["best tuned"]["ci95"] >= 0 for ln in lines)}
+
+
+def met(count: int, n: int) -> bool:
+    return n > 0 and count >= BAR * n
+
+
 def markdown(lines: list[dict], candidate: str, metric: str, alpha: float = ALPHA) -> list[str]:
     whos = ("best tuned", "ORPO", "DPO", "best shortcut")
     heads = [{"best tuned": "best tuned or reference"}.get(w, w) for w in whos]
@@ -193,40 +252,26 @@ def markdown(lines: list[dict], candidate: str, metric: str, alpha: float = ALPH
            "| scenario | " + " | ".join(heads) + " | candidate | "
            + " | ".join(f"- {w} (Holm p)" for w in heads) + " | verdict |",
            "|---" * (2 * len(whos) + 3) + "|"]
-    both = tied = not_below = 0
     for ln in lines:
         c = ln["comparisons"]
-        words = [verdict(c["ORPO"], "ORPO", alpha), verdict(c["DPO"], "DPO", alpha)]
-        both += words == ["beats ORPO", "beats DPO"]
-        best = c["best tuned"]
-        ok = best is not None and best["mean"] - best["ci95"] >= 0
-        tied += ok
-        not_below += best is not None and best["mean"] + best["ci95"] >= 0
-        if best is None or best["ci95"] != best["ci95"]:
-            words.append("no test vs the best tuned or reference")
-        elif ok:
-            words.append("best-or-tied with the best tuned or reference")
-        elif best["mean"] + best["ci95"] < 0:
-            words.append("below the best tuned or reference (CI)")
-        else:
-            words.append("not shown best-or-tied (CI spans 0)")
-        words.append(verdict(c["best shortcut"], "the best shortcut", alpha))
         out.append(f"| {ln['scenario']} ({ln['budget']}) | "
                    + " | ".join(_cell(ln["picks"][w], metric) for w in whos)
                    + f" | {_cell(ln['candidate'], metric)} | "
-                   + " | ".join(_diff(c[w]) for w in whos) + " | " + "; ".join(words) + " |")
-    n = len(lines)
+                   + " | ".join(_diff(c[w]) for w in whos) + " | "
+                   + "; ".join(judge(ln, alpha).values()) + " |")
+    t = tally(lines, alpha)
+    n, both, tied, not_below = t["n"], t["both"], t["tied"], t["not_below"]
     size = lines[0]["family_size"] if lines else 0
     refd = sum(ln["picks"]["best tuned"] is not None
                and ln["picks"]["best tuned"]["loss"] in REFERENCE_ROWS for ln in lines)
-    bar = "met" if n and tied >= BAR * n else "not met"
+    bar = "met" if met(tied, n) else "not met"
     out += ["", f"Beats ORPO and DPO (Holm p < {alpha:g} over all {size} comparisons of "
                 f"{candidate} in {metric}): {both} of {n} scenarios. Best-or-tied with the best "
                 f"tuned baseline, or the reference where it is better (difference's 95 % CI not "
                 f"below zero): {tied} of {n}; issue "
                 f"19's bar (at least {BAR:.0%} of the scenarios): {bar}. The lenient reading "
                 f"(not shown below it: the CI's upper end at or above zero): {not_below} of {n}, "
-                f"bar {'met' if n and not_below >= BAR * n else 'not met'}. The best tuned "
+                f"bar {'met' if met(not_below, n) else 'not met'}. The best tuned "
                 "baseline is picked on these same draws, which favours it."
                 + (f" The untrained reference is that comparator on {refd} of {n} scenarios."
                    if refd else "")
@@ -262,6 +307,7 @@ def suite_mean(summary: list[dict], weights: dict[str, float], candidate: str,
         entries = [e for e in summary if e["scenario"] == scen]
         if len({e["budget"] for e in entries}) > 1:
             raise ConfigError(f"{scen}: rows at more than one budget; give one budget's reports")
+        one_per_loss(entries, scen)
         tuned = [e for e in entries if e["role"] == "baseline"]
         pick = {"candidate": next((e for e in entries if e["role"] == "candidate"
                                    and _is(e["loss"], candidate)), None),
@@ -365,21 +411,110 @@ def suite_beats(comp: dict, alpha: float = ALPHA) -> bool:
     return comp["p_holm"] < alpha and comp["mean"] > 0
 
 
+def suite_verdict(comp: dict, who: str, alpha: float = ALPHA) -> str:
+    """A suite-mean comparison in words ("beats DPO", "level with DPO", ...)."""
+    return verdict({**comp, "p_holm_all": comp["p_holm"]}, who, alpha)
+
+
+def shortcuts_lost(res: dict[str, dict], alpha: float = ALPHA) -> list[str]:
+    """The shortcuts of SHORTCUT_RIVALS the candidate does not beat on the suite mean (Holm p
+    < alpha within its metric's family, gain positive) on the metric each is judged on."""
+    return [f"{who} ({metric}: {suite_verdict(res[metric]['comparisons'][who], who, alpha)})"
+            for who, metric in SHORTCUT_RIVALS.items()
+            if not suite_beats(res[metric]["comparisons"][who], alpha)]
+
+
+SHORTCUT_RULE = ", ".join(f"{who} on {m.upper() if m == 'auc' else m}"
+                          for who, m in SHORTCUT_RIVALS.items())
+
+
 def shortcut_verdict(res: dict[str, dict], alpha: float = ALPHA) -> list[str]:
     """The requirement "it must beat the shortcut baselines" (v2-plan.md, Session 22): on the
-    suite mean, each of SHORTCUT_RIVALS beaten (Holm p < alpha within its metric's family,
-    gain positive) on the metric it is judged on."""
-    lost = []
-    for who, metric in SHORTCUT_RIVALS.items():
-        c = res[metric]["comparisons"][who]
-        if not suite_beats(c, alpha):
-            said = verdict({**c, "p_holm_all": c["p_holm"]}, who, alpha)
-            lost.append(f"{who} ({metric}: {said})")
-    rule = ", ".join(f"{who} on {m.upper() if m == 'auc' else m}"
-                     for who, m in SHORTCUT_RIVALS.items())
-    return [f"Beats the shortcut baselines on the suite mean ({rule}; Holm over the three, per "
-            f"metric; v2-plan.md, Session 22): " + ("met." if not lost else
-                                                      "not met: " + "; ".join(lost) + "."), ""]
+    suite mean, each of SHORTCUT_RIVALS beaten on the metric it is judged on."""
+    lost = shortcuts_lost(res, alpha)
+    return [f"Beats the shortcut baselines on the suite mean ({SHORTCUT_RULE}; Holm over the "
+            f"three, per metric; v2-plan.md, Session 22): " + ("met." if not lost else
+                                                              "not met: " + "; ".join(lost) + "."),
+            ""]
+
+
+def claim(lines: dict[str, list[dict]], suite: dict | None, shortcut: dict | None,
+          alpha: float = ALPHA) -> list[str]:
+    """Issue 19's claim on these reports, judged on AUC alone (v2-plan.md, Session 22, item 1):
+    the bar, the suite mean against DPO and against ORPO, and the shortcuts; each part with
+    what final says beside it. Without a suite (``suite`` None) the claim is not judged."""
+    t, tf = tally(lines["auc"], alpha), tally(lines["final"], alpha)
+    parts = [(met(t["tied"], t["n"]),
+              f"best-or-tied with the best tuned baseline or the reference on at least "
+              f"{BAR:.0%} of the scenarios: {t['tied']} of {t['n']} (final: {tf['tied']} of "
+              f"{tf['n']})")]
+    if suite is not None:
+        for who in SUITE_RIVALS:
+            c = suite["auc"]["comparisons"][who]
+            parts.append((suite_beats(c, alpha), f"beats {who} on the suite mean: "
+                          f"{suite_verdict(c, who, alpha)} (final: "
+                          f"{suite_verdict(suite['final']['comparisons'][who], who, alpha)})"))
+        lost = shortcuts_lost(shortcut, alpha)
+        parts.append((not lost, f"beats the shortcut baselines on the suite mean "
+                      f"({SHORTCUT_RULE}): " + ("yes" if not lost else "no: " + "; ".join(lost))))
+    out = ["## The claim", "", "Issue 19's claim, judged on AUC, the primary metric (v2-plan.md, "
+           "Session 22, item 1); final is shown beside each part and decides nothing:", ""]
+    out += [f"- {'met' if ok else '**not met**'}: {text}" for ok, text in parts]
+    if suite is None:
+        out += ["- not judged: the suite-mean tests (against DPO and ORPO, and against the "
+                "shortcuts) need --suite"]
+    whole = suite is not None and all(ok for ok, _ in parts)
+    return out + ["", f"**On AUC, the claim is {'met' if whole else 'not met'}** on these "
+                  "reports. Its other requirement, that the gain comes from the preference "
+                  "term, is judged by the ablation (`benchmarks/ablate.py table`, train suite), "
+                  "not here.", ""]
+
+
+def disagreements(lines: dict[str, list[dict]], alpha: float = ALPHA) -> list[str]:
+    """Every scenario where AUC and final give different verdicts (the bar's, or against ORPO
+    or DPO): v2-plan.md, Session 22, item 1, "where the two disagree, the report says so"."""
+    final = {(ln["budget"], ln["scenario"]): judge(ln, alpha) for ln in lines["final"]}
+    said = []
+    for ln in lines["auc"]:
+        a, f = judge(ln, alpha), final.get((ln["budget"], ln["scenario"]))
+        parts = [f"AUC {a[k]}, final {f[k]}" for k in ("bar", "ORPO", "DPO")
+                 if f is not None and a[k] != f[k]]
+        said += [f"{ln['scenario']} ({'; '.join(parts)})"] if parts else []
+    return ["**AUC and final** " + ("give the same verdicts on every scenario." if not said
+                                    else "disagree on " + ", ".join(said) + "."), ""]
+
+
+#: v2-plan.md, "Session 22, before any test-suite run of the shortcut or a candidate": "Reports
+#: that use the test suite's rows carry this label."
+DEPARTURE = ("**A departure from the plan**, declared before any test-suite run of the shortcut "
+             "or a candidate (v2-plan.md, \"Session 22, before any test-suite run of the shortcut "
+             "or a candidate: their test rates\"): on the test suite the shortcut (sft) and the "
+             "candidates tuned their learning rate on v2's three rates plus every rate they "
+             "picked on the train suite, with halving keeping 2, where the plan had given them "
+             "the three rates alone.")
+
+
+def suite_notes(suite, lines: list[dict], alpha: float = ALPHA) -> list[str]:
+    """What a reader of a suite's table must know: the test suite's departure label, and that
+    scenarios of one environment are not independent (v2-plan.md, Session 22, item 9), with
+    the bar's count per environment."""
+    from lossforge.bench.scenarios import load_scenario
+
+    out = [DEPARTURE, ""] if suite.role == "test" else []
+    env = {e.scenario: load_scenario(e.path).env_id for e in suite.entries}
+    tied = {(ln["scenario"]) for ln in lines if judge(ln, alpha)["bar"] == TIED}
+    counts = {}
+    for scen, e in env.items():
+        n, k = counts.get(e, (0, 0))
+        counts[e] = (n + 1, k + (scen in tied))
+    if any(n > 1 for n, _ in counts.values()):
+        out += ["**Scenarios are not independent** (v2-plan.md, Session 22, item 9): "
+                + ", ".join(f"{n} of the {len(env)} {'is' if n == 1 else 'are'} {e} "
+                            f"(best-or-tied on AUC: {k})"
+                            for e, (n, k) in counts.items())
+                + ". Scenarios of one environment share its policies and dataset seed on each "
+                "draw, so the bar's count is not over independent scenarios.", ""]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -400,37 +535,53 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --alpha must be in (0, 1), got {args.alpha}", file=sys.stderr)
         return 2
     try:
-        summary, comparisons = load(args.reports)
-        md = [f"# {args.candidate} against the field", "",
-              "Sources: " + ", ".join(f"`{shown(p)}`" for p in args.reports)
-              + ". Cells: mean ± 95 % CI over draws; differences: candidate minus row, paired "
-              "by draw; Holm over every comparison of the candidate in these files, per metric "
-              "(benchmarks/headline.py).", ""]
-        for metric in METRICS:
-            lines = rows(summary, comparisons, args.candidate, metric)
-            if not lines:
-                raise ConfigError(f"{args.candidate}: no candidate row of that name in "
-                                  + ", ".join(args.reports))
-            md += markdown(lines, args.candidate, metric, args.alpha)
-        md += split_note(summary)
-        if args.suite:
-            from lossforge.bench.suites import load_suite
-            suite = load_suite(args.suite)
-            for metric in METRICS:
-                md += suite_markdown(suite_mean(summary, suite.weights(), args.candidate,
-                                                metric), suite.name, args.candidate,
-                                     alpha=args.alpha)
-            shortcut = {metric: suite_mean(summary, suite.weights(), args.candidate, metric,
-                                           rivals=tuple(SHORTCUT_RIVALS))
-                        for metric in METRICS}
-            for metric in METRICS:
-                md += suite_markdown(shortcut[metric], suite.name, args.candidate,
-                                     "against the shortcuts", alpha=args.alpha)
-            md += shortcut_verdict(shortcut, args.alpha)
+        md = headline(args.reports, args.candidate, args.suite, args.alpha)
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return emit(md, args.out)
+
+
+def headline(reports: list[str], candidate: str, suite_path: str | None = None,
+             alpha: float = ALPHA) -> list[str]:
+    """The headline's markdown lines: the claim first, then the notes a reader needs, the
+    per-scenario tables and (with a suite) the suite-mean tables."""
+    summary, comparisons = load(reports)
+    suite = None
+    if suite_path:
+        from lossforge.bench.suites import load_suite
+        suite = load_suite(suite_path)
+        extra = sorted({e["scenario"] for e in summary} - set(suite.scenarios))
+        if extra:   # they would count in the bar and in Holm's family
+            raise ConfigError(f"{extra[0]}: a scenario of the reports that {suite.source} does "
+                              "not list; give reports of that suite's scenarios only")
+    lines = {}
+    for metric in METRICS:
+        lines[metric] = rows(summary, comparisons, candidate, metric)
+        if not lines[metric]:
+            raise ConfigError(f"{candidate}: no candidate row of that name in "
+                              + ", ".join(reports))
+    tables = [ln for metric in METRICS for ln in markdown(lines[metric], candidate, metric,
+                                                           alpha)]
+    means = shortcut = None
+    if suite is not None:
+        w = suite.weights()
+        means = {m: suite_mean(summary, w, candidate, m) for m in METRICS}
+        shortcut = {m: suite_mean(summary, w, candidate, m, rivals=tuple(SHORTCUT_RIVALS))
+                    for m in METRICS}
+        tables += [ln for m in METRICS for ln in suite_markdown(means[m], suite.name, candidate,
+                                                                 alpha=alpha)]
+        tables += [ln for m in METRICS for ln in suite_markdown(
+            shortcut[m], suite.name, candidate, "against the shortcuts", alpha=alpha)]
+        tables += shortcut_verdict(shortcut, alpha)
+    return ([f"# {candidate} against the field", "",
+             "Sources: " + ", ".join(f"`{shown(p)}`" for p in reports)
+             + ". Cells: mean ± 95 % CI over draws; differences: candidate minus row, paired "
+             "by draw; Holm over every comparison of the candidate in these files, per metric "
+             "(benchmarks/headline.py).", ""]
+            + claim(lines, means, shortcut, alpha)
+            + (suite_notes(suite, lines["auc"], alpha) if suite is not None else [])
+            + disagreements(lines, alpha) + split_note(summary) + tables)
 
 
 def emit(md: list[str], out: str | None) -> int:

@@ -424,3 +424,103 @@ def test_the_shortcut_requirement_reads_bc_on_chosen_on_final_and_needs_every_ro
                            suite], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "the reports have no BC-on-chosen row" in proc.stderr
+
+
+def _headline(report, suite, *extra):
+    proc = subprocess.run([sys.executable, SCRIPT, report, "--candidate", "lf-x", "--suite",
+                           suite, *extra], capture_output=True, text=True, cwd=REPO)
+    return proc
+
+
+def _set_comps(report, mean, ci):
+    """Every per-scenario comparison of lf-x at this mean ± CI (p 0.5: level, by Holm)."""
+    data = json.loads(Path(report).read_text())
+    for c in data["comparisons"]:
+        c["mean"], c["ci95"] = mean, ci
+    Path(report).write_text(json.dumps(data))
+
+
+def test_the_claim_comes_first_on_auc_with_final_beside_it(tmp_path):
+    """v2-plan.md, Session 22, item 1: one verdict, on AUC, from the bar, the suite mean against
+    DPO and ORPO and the shortcuts; final shown beside each part, deciding nothing."""
+    report, suite = _suite_files(tmp_path, candidate_b=(70.0, 71.0, 72.0))
+    # every per-scenario difference to the best tuned row is +1 ± 2: the CI spans 0, so no
+    # scenario counts for the bar (0 of 2), whatever the suite means say
+    proc = _headline(report, suite)
+    assert proc.returncode == 0, proc.stderr
+    head = proc.stdout.split("### lf-x, auc")[0]
+    assert head.index("## The claim") < head.index("**AUC and final**")
+    assert ("- **not met**: best-or-tied with the best tuned baseline or the reference on at "
+            "least 75% of the scenarios: 0 of 2 (final: 0 of 2)") in head
+    assert "- met: beats DPO on the suite mean: beats DPO (final: beats DPO)" in head
+    assert "- met: beats ORPO on the suite mean: beats ORPO (final: beats ORPO)" in head
+    assert "- met: beats the shortcut baselines on the suite mean (SFT on AUC, reference on " \
+           "AUC, BC-on-chosen on final): yes" in head
+    assert "**On AUC, the claim is not met** on these reports." in head
+    # +3 ± 1 everywhere: best-or-tied on both scenarios (2 of 2 >= 75 %): the whole claim holds
+    _set_comps(report, 3.0, 1.0)
+    head = _headline(report, suite).stdout.split("### lf-x, auc")[0]
+    assert "- met: best-or-tied with the best tuned baseline or the reference on at least 75% " \
+           "of the scenarios: 2 of 2 (final: 2 of 2)" in head
+    assert "**On AUC, the claim is met** on these reports." in head
+    assert "**AUC and final** give the same verdicts on every scenario." in head
+    # without --suite the suite-mean parts are not judged, and so neither is the claim
+    alone = subprocess.run([sys.executable, SCRIPT, report, "--candidate", "lf-x"],
+                           capture_output=True, text=True, cwd=REPO).stdout
+    assert "- not judged: the suite-mean tests" in alone
+    assert "**On AUC, the claim is not met**" in alone
+
+
+def test_where_auc_and_final_disagree_the_report_says_so(tmp_path):
+    """A scenario whose final difference to the best tuned row is below zero while its AUC one
+    is best-or-tied: named, with both verdicts."""
+    report, suite = _suite_files(tmp_path, candidate_b=(70.0, 71.0, 72.0))
+    _set_comps(report, 3.0, 1.0)
+    data = json.loads(Path(report).read_text())
+    for c in data["comparisons"]:
+        if c["scenario"] == "hopper-padded-clean" and c["metric"] == "final":
+            c["mean"], c["ci95"] = -4.0, 1.0
+    Path(report).write_text(json.dumps(data))
+    head = _headline(report, suite).stdout.split("### lf-x, auc")[0]
+    assert ("**AUC and final** disagree on hopper-padded-clean (AUC best-or-tied with the best "
+            "tuned or reference, final below the best tuned or reference (CI)).") in head
+    # the claim is judged on AUC alone: still met, with final's 1 of 2 beside it
+    assert "2 of 2 (final: 1 of 2)" in head and "**On AUC, the claim is met**" in head
+
+
+def test_the_test_suite_carries_the_departure_label_and_the_dependence_note(tmp_path):
+    """v2-plan.md, Session 22: reports on the test suite's rows carry the departure label
+    (the test rates of the shortcut and the candidates); item 9: scenarios of one environment
+    are not independent, said with the bar's count per environment."""
+    report, suite = _suite_files(tmp_path, candidate_b=(70.0, 71.0, 72.0))
+    _set_comps(report, 3.0, 1.0)
+    out = _headline(report, suite).stdout
+    assert "**A departure from the plan**" in out and "their test rates" in out
+    assert ("**Scenarios are not independent** (v2-plan.md, Session 22, item 9): 2 of the 2 "
+            "are Hopper-v5 (best-or-tied on AUC: 2)") in out
+    Path(suite).write_text(Path(suite).read_text().replace('role = "test"', 'role = "train"'))
+    out = _headline(report, suite).stdout
+    assert "departure" not in out and "**Scenarios are not independent**" in out
+
+
+@pytest.mark.parametrize("change,said", [
+    # a stale pick left in the rows file: a second DPO row would become the comparator
+    ("stale", "hopper-padded-clean (full): two rows of dpo (dpo[beta=2,lr=0.001] and "
+              "dpo[beta=0.5,lr=0.001])"),
+    # a scenario the suite does not list would count in the bar and in Holm's family
+    ("extra", "hopper-padded-noisy-0.4: a scenario of the reports that"),
+])
+def test_a_stale_second_pick_or_a_scenario_outside_the_suite_is_refused(tmp_path, change, said):
+    report, suite = _suite_files(tmp_path)
+    data = json.loads(Path(report).read_text())
+    first = data["summary"][1]     # scenario a's DPO row
+    assert first["loss"] == "dpo[beta=2,lr=0.001]"
+    if change == "stale":
+        data["summary"].append({**first, "loss": "dpo[beta=0.5,lr=0.001]"})
+    else:
+        data["summary"] += [{**e, "scenario": "hopper-padded-noisy-0.4"}
+                            for e in data["summary"] if e["scenario"] == first["scenario"]]
+    Path(report).write_text(json.dumps(data))
+    proc = _headline(report, suite)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert said in proc.stderr
