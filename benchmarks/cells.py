@@ -73,11 +73,17 @@ def records(path: Path) -> list[dict]:
         elif key not in first:
             first[key] = r
             out.append(r)
-        elif any(first[key].get(f) != r.get(f) for f in RESULT_FIELDS):
+        elif any(not _same(first[key].get(f), r.get(f)) for f in RESULT_FIELDS):
             raise SystemExit(f"{path}: line {n} repeats {_show_key(key)} with other results "
                              f"(score {r.get('score')} against {first[key].get('score')}); "
                              "remove the stale copy")
     return out
+
+
+def _same(a, b) -> bool:
+    """Equal result fields, a NaN equal to a NaN (``!=`` calls two copies of a row whose score
+    is NaN different)."""
+    return a == b or (a != a and b != b)
 
 
 def _show_key(key: tuple) -> str:

@@ -138,6 +138,10 @@ def test_a_repeated_row_counts_once_and_disagreeing_copies_stop_the_reader(tmp_p
     assert proc.returncode != 0
     assert "line 4 repeats ('s', 0, 'full', 'dpo') with other results (score 1.5 against 1.0)" \
         in proc.stderr
+    # two copies of a row whose scores are NaN are the same row (NaN != NaN)
+    nan = dict(row, seed=2, status="nonfinite", score=float("nan"), auc=float("nan"))
+    path.write_text("".join(json.dumps(r) + "\n" for r in [*lines, nan, dict(nan, seconds=3)]))
+    assert [r["seed"] for r in cells.records(path)] == [0, 1, 2]
 
 
 def test_a_cell_another_job_began_is_taken_from_the_far_end(tmp_path, monkeypatch):
