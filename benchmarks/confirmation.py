@@ -143,12 +143,12 @@ def analyse(path: Path) -> tuple[dict, str]:
         all_draws = sorted({d for v in by_name.values() for d in v})
         all_seeds = sorted({sd for v in by_name.values() for by_seed in v.values()
                             for sd in by_seed})
-        split = _data_split_draws(by_name)
+        split, rebuilt = _data_split_draws(by_name)
         for name, by_draw in by_name.items():
             entry = {"budget": budget, "scenario": scen, "loss": name, "role": role[name],
                      "seeds_per_draw": {str(d): len(by_draw[d]) for d in by_draw},
                      "missing": _missing(by_draw, all_draws, all_seeds, least_grid(scen)),
-                     "data_split_draws": split,
+                     "data_split_draws": split, "rebuilt_draws": rebuilt,
                      "machines": sorted({r["machine"] for by_seed in by_draw.values()
                                          for r in by_seed.values() if r.get("machine")})}
             for m in metrics:
@@ -234,17 +234,24 @@ def report(path: Path) -> dict:
 DIGESTS = ("dataset_sha256", "reference_sha256")
 
 
-def _data_split_draws(by_name: dict) -> list[str]:
-    """The draws of one scenario whose rows did not all train on the same dataset and
-    reference (v2-plan.md, Session 22): their pairs are not clean pairs. Rows written before
+def _data_split_draws(by_name: dict) -> tuple[list[str], list[str]]:
+    """(split, rebuilt): the draws of one scenario where the rows of one training seed did not
+    all train on the same dataset and reference (v2-plan.md, Session 22: the losses' pairs on
+    that seed are not clean pairs), and the draws whose seeds trained on different builds of
+    the draw (a session on another machine took the later seeds) while every seed's rows share
+    one: each pair is clean there, and the draw's mean pools two builds. Rows written before
     rows recorded digests say nothing either way."""
-    seen: dict = defaultdict(set)
+    seen: dict = defaultdict(set)    # (draw, seed) -> the digests its rows trained on
     for by_draw in by_name.values():
         for d, by_seed in by_draw.items():
-            for r in by_seed.values():
+            for sd, r in by_seed.items():
                 if all(k in r for k in DIGESTS):
-                    seen[d].add(tuple(r[k] for k in DIGESTS))
-    return [str(d) for d in sorted(seen) if len(seen[d]) > 1]
+                    seen[(d, sd)].add(tuple(r[k] for k in DIGESTS))
+    draws = sorted({d for d, _ in seen})
+    split = [d for d in draws if any(len(v) > 1 for (dd, _), v in seen.items() if dd == d)]
+    rebuilt = [d for d in draws if d not in split
+               and len({x for (dd, _), v in seen.items() if dd == d for x in v}) > 1]
+    return [str(d) for d in split], [str(d) for d in rebuilt]
 
 
 def _missing(by_draw: dict, draws: list, seeds: list, least: tuple[int, int]) -> str:
@@ -297,6 +304,12 @@ def _report_md(summary, comparisons, versus_best, cost: float, n_rows: int, comm
                     "trained on different datasets or references there (their "
                     "dataset_sha256/reference_sha256 differ: a rebuild, on another machine, "
                     "say). A difference there also measures that."]
+        rebuilt = entries[0].get("rebuilt_draws", [])
+        if rebuilt:
+            out += ["", f"**Draw(s) {', '.join(rebuilt)} pool two builds:** their training "
+                    "seeds did not all train on the same build of the draw's dataset or "
+                    "reference (a later session on another machine rebuilt it), but every "
+                    "seed's rows share one, so each pair is clean."]
         out += ["", *flag_lines({m.replace("auc", "AUC"): f for m, f in
                                  flags[f"{scen} ({budget})"].items()})]
         comps = [c for c in comparisons if (c["budget"], c["scenario"]) == (budget, scen)]

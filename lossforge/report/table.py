@@ -342,6 +342,11 @@ def _scenario_notes(entries: list[dict]) -> list[str]:
         out.append(f"<p class=\"warn\"><b>Not clean pairs on draw(s) "
                    f"{escape(', '.join(split))}:</b> rows of one draw trained on "
                    "different datasets or references there.</p>")
+    rebuilt = entries[0].get("rebuilt_draws", []) if entries else []
+    if rebuilt:
+        out.append(f"<p class=\"meta\">Draw(s) {escape(', '.join(rebuilt))} pool two builds of "
+                   "the draw (seeds run on another machine); every seed's rows share one, so "
+                   "each pair is clean.</p>")
     return out
 
 

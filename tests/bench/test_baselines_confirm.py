@@ -371,6 +371,25 @@ def test_a_draw_whose_rows_trained_on_different_data_is_flagged(tmp_path):
     result = confirmation.report(tmp_path / "c.jsonl")
     assert {tuple(e["data_split_draws"]) for e in result["summary"]} == {()}
     assert headline.split_note(result["summary"]) == []
+    # seed 1 of draw 3 ran on another build for every loss (a later session on another
+    # machine): each seed's pair is clean, so draw 3 is not split, only said to pool two builds
+    rows = [dict(r, dataset_sha256=f"d{r['draw']}", reference_sha256=f"r{r['draw']}")
+            for r in rows]
+    rows.append({**rows[-1], "loss": "cand", "role": "candidate"})
+    for r in rows:
+        if (r["draw"], r["seed"]) == (3, 1):
+            r["dataset_sha256"] = "d3-rebuilt"
+    _write(tmp_path / "c.jsonl", rows)
+    result = confirmation.report(tmp_path / "c.jsonl")
+    assert {(tuple(e["data_split_draws"]), tuple(e["rebuilt_draws"]))
+            for e in result["summary"]} == {((), ("3",))}
+    md = (tmp_path / "c.confirm.md").read_text()
+    assert "**Draw(s) 3 pool two builds:**" in md and "Not clean pairs" not in md
+    # ... and split when one loss's seed-1 row of draw 3 is on the other build alone
+    rows[-1]["dataset_sha256"] = "d3"
+    _write(tmp_path / "c.jsonl", rows)
+    result = confirmation.report(tmp_path / "c.jsonl")
+    assert {tuple(e["data_split_draws"]) for e in result["summary"]} == {("3",)}
     # and each row's machines (ablate.py's table compares an arm's with the loss's)
     for r in rows:
         r["machine"] = "m2" if (r["loss"], r["draw"]) == ("cand", 3) else "m1"

@@ -483,3 +483,28 @@ def test_an_es_run_has_cards_without_formulas_and_its_own_command(tmp_path):
         shlex.split(tree.root.find_all("pre", id="command")[0].text())[3:])
     assert (args.method, args.generations, args.population, args.seed, args.sigma0,
             args.hidden, args.budget) == ("es", 1, 4, 1, cfg.sigma0, cfg.hidden, cfg.budget)
+
+
+def test_a_confirmation_page_says_which_draws_pool_two_builds_and_which_are_split(tmp_path):
+    """Seed 1 of draw 2 rebuilt for every loss (a later session on another machine): each pair
+    is clean, and the page says the draw pools two builds; one loss alone on the other build
+    makes the draw's pairs unclean, which the page warns of."""
+    rows = [_confirm_row(loss, role, d, sd, 20.0 + d + sd, dataset_sha256=f"d{d}",
+                         reference_sha256=f"r{d}", **({"candidate": "lf-x"} if role ==
+                                                      "candidate" else {"baseline": "dpo"}))
+            for loss, role in (("lf-x[lr=0.001]", "candidate"), ("dpo[beta=0.1,lr=0.001]",
+                                                                  "baseline"))
+            for d in (1, 2, 3) for sd in (0, 1)]
+    for r in rows:
+        if (r["draw"], r["seed"]) == (2, 1):
+            r["dataset_sha256"] = "d2-rebuilt"
+    path = tmp_path / "confirm-builds.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = Tree(table_report(path)).root.text()
+    assert "Draw(s) 2 pool two builds" in text and "Not clean pairs" not in text
+    # dpo's draw 2 seed 1 back on the first build: that seed's pair mixes two builds
+    next(r for r in rows if (r["loss"], r["draw"], r["seed"]) ==
+         ("dpo[beta=0.1,lr=0.001]", 2, 1))["dataset_sha256"] = "d2"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = Tree(table_report(path)).root.text()
+    assert "Not clean pairs on draw(s) 2:" in text and "pool two builds" not in text
