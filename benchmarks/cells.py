@@ -223,6 +223,21 @@ def load_spec_file(path: Path):
     return from_spec(data.get("spec", data))
 
 
+#: A file whose existence asks every run_cells to stop at a cell boundary (the variable names
+#: it): the cells begun are finished, no new one is begun, then the run exits (status 3). A
+#: session that must end soon touches it, so that no (draw, seed) cell is left half done for a
+#: later session to finish on another machine, whose rebuilt dataset would make that cell's
+#: pairs unclean (confirmation.py's data_split_draws).
+DRAIN_VAR = "LOSSFORGE_DRAIN"
+DRAINED_EXIT = 3
+
+
+def drain_requested() -> Path | None:
+    """The drain file if ``$LOSSFORGE_DRAIN`` names one that exists, else None."""
+    path = os.environ.get(DRAIN_VAR)
+    return Path(path) if path and Path(path).exists() else None
+
+
 def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, draws, seeds,
               budget: str, workers, fixed: bool, command: str, quiet: bool = False) -> None:
     """Train and score every config of every (seed, draw, scenario) cell that ``out`` lacks,
@@ -317,10 +332,13 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
     digests: dict[tuple, dict[str, str]] = {}
     with JobRunner(max(1, worker_count(workers))) as runner:
         while True:
+            drain = drain_requested()
+            begun = ({k[:3] for k in row_keys(out) if k[3] == budget}
+                     | {k[:3] for k in runner.busy}) if drain else set()
             for job in jobs_left():
                 if runner.full:
                     break
-                if job.key in runner.busy:
+                if job.key in runner.busy or (drain and job.key[:3] not in begun):
                     continue
                 charge = 0.0
                 if job.warm_key not in warm:
@@ -346,6 +364,12 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
                     record(*finished)
                 raise
             record(*done)
+    left = jobs_left() if drain_requested() else []
+    if left:
+        print(f"{time.strftime('%H:%M:%S')} stopped at a cell boundary: {drain_requested()} "
+              f"(${DRAIN_VAR}) exists; {len(left)} jobs left for the same command, run again "
+              "once that file is gone", flush=True)
+        raise SystemExit(DRAINED_EXIT)
 
 
 @dataclass(frozen=True)

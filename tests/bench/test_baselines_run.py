@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -272,3 +274,44 @@ def test_every_row_records_its_own_draws_data_fixed_rows_too(tmp_path):
     for r in rows:
         assert {k: r[k] for k in want[0]} == want[r["draw"]], (r["draw"], r["loss"])
     assert all(want[0][k] != want[1][k] for k in want[0])
+
+
+def test_a_drain_file_stops_the_run_at_a_cell_boundary_and_the_rerun_finishes(tmp_path,
+                                                                                monkeypatch):
+    """$LOSSFORGE_DRAIN: once its file exists, the cell begun (seed 0's) is finished, the next
+    (seed 1's) is not begun, and the run exits with status 3; the same command afterwards
+    trains only seed 1's cell. So a session's end leaves no cell half done for another
+    machine, whose rebuilt dataset would make the cell's pairs unclean."""
+    import argparse
+
+    from lossforge.bench import fitness
+
+    baselines = _benchmark("baselines")
+    drain = tmp_path / "drain"
+    monkeypatch.setenv("LOSSFORGE_DRAIN", str(drain))
+    trained, real = [], fitness.evaluate
+
+    def evaluate_then_ask_to_drain(objs, *a, **kw):
+        trained.append((kw.get("seeds"), [o.name for o in objs]))
+        drain.touch()                         # the session is ending, from the first loss on
+        return real(objs, *a, **kw)
+
+    monkeypatch.setattr(fitness, "evaluate", evaluate_then_ask_to_drain)
+    monkeypatch.setattr(sys, "argv", ["baselines.py", "run"])
+    out = tmp_path / "rows.jsonl"
+    args = argparse.Namespace(scenarios="quick", losses="dpo,orpo", spec=[], from_run=[],
+                              no_fixed=True, seeds="0,1", budget="quick", workers=1,
+                              out=str(out), quiet=True)
+    with pytest.raises(SystemExit) as stop:
+        baselines.run(args)
+    assert stop.value.code == 3
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert sorted((r["seed"], r["loss"]) for r in rows) == [(0, "dpo"), (0, "orpo")]
+    assert trained == [([0], ["dpo"]), ([0], ["orpo"])]
+    drain.unlink()
+    trained.clear()
+    monkeypatch.setattr(fitness, "evaluate", real)
+    baselines.run(args)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert sorted((r["seed"], r["loss"]) for r in rows) == [(0, "dpo"), (0, "orpo"),
+                                                            (1, "dpo"), (1, "orpo")]
