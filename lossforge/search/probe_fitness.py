@@ -24,6 +24,7 @@ from typing import Sequence
 import torch
 
 from lossforge.bench.result import Fitness
+from lossforge.bench.stats import t_quantile
 
 _STEPS = {"quick": 4, "screen": 8, "full": 16}
 _SEEDS = {"quick": (0,), "screen": (0,), "full": (0, 1, 2)}
@@ -129,10 +130,12 @@ def evaluate(objectives: Sequence, scenario=None, budget: str = "screen", *,
             continue
         per = aucs if metric == "auc" else finals
         mean = sum(per) / len(per)
-        ci = 0.0
+        # the benchmark's interval (lossforge.bench.fitness.ci95_halfwidth): the t quantile of
+        # n - 1 degrees of freedom, NaN ("n/a (1 seed)") for one seed
+        ci = float("nan")
         if len(per) > 1:
             var = sum((x - mean) ** 2 for x in per) / (len(per) - 1)
-            ci = 1.96 * math.sqrt(var / len(per))
+            ci = t_quantile(0.975, len(per) - 1) * math.sqrt(var / len(per))
         out.append(Fitness(obj.name, "ok", mean, ci, tuple(per), sum(finals) / len(finals),
                            sum(aucs) / len(aucs), time.perf_counter() - t0))
     return out

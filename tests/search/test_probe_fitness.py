@@ -37,3 +37,20 @@ def test_lengths_follow_the_labels():
     assert bool((n[flipped] >= 20).all() and (n[flipped] <= 120).all())
     assert bool((n[~flipped] >= 50).all() and (n[~flipped] <= 200).all())
     assert n[~flipped].mean() > n[flipped].mean() + 30
+
+
+def test_the_probes_interval_is_the_benchmarks_t_interval_and_none_for_one_seed():
+    """As the benchmark's fitness (and the fitness interface): ci95 is t(0.975, n-1) s/sqrt(n)
+    over the seeds (t(0.975, 2) = 4.303 for the full budget's three), NaN for one seed."""
+    import math
+    import statistics
+
+    from lossforge import objectives
+    from lossforge.search import probe_fitness
+
+    [full] = probe_fitness.evaluate([objectives.get("dpo")], None, "full")
+    assert len(full.per_seed) == 3
+    sd = statistics.stdev(full.per_seed)
+    assert full.ci95 == pytest.approx(4.302653 * sd / math.sqrt(3), rel=1e-6)
+    [one] = probe_fitness.evaluate([objectives.get("dpo")], None, "screen")
+    assert len(one.per_seed) == 1 and math.isnan(one.ci95)
