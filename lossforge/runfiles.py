@@ -114,5 +114,7 @@ def unchecked_note(run) -> str | None:
     ``RunFiles`` or a ``lossforge.objectives.run.Run``)."""
     if not run.unchecked:
         return None
-    return (f"note: {', '.join(run.unchecked)} in {run.path} carry no checksum (written before "
-            "lossforge checksummed results): unchecked")
+    files = run.unchecked
+    return (f"note: {' and '.join(files)} in {run.path} {'has' if len(files) == 1 else 'have'} "
+            "no checksum, so nothing shows whether they were edited: written before lossforge "
+            "checksummed results, or the sha256 field removed; read unchecked")
