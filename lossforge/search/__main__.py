@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from pathlib import Path
 
 from lossforge.cli import Parser, run_main
 from lossforge.errors import ConfigError, LossforgeError
@@ -217,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
             show(args.run, latex=args.latex)
             return 0
         ap = build_parser()
+        if argv[:1] and not argv[0].startswith("-") and (Path(argv[0]) / "config.json").is_file():
+            ap.error(f"{argv[0]} is a run directory: 'show {argv[0]}' prints its results, "
+                     f"'--resume {argv[0]}' continues it")
         args = ap.parse_args(argv)
         from lossforge.search.engine import SearchConfig
         from lossforge.search.run import run_search

@@ -53,6 +53,18 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, fragment):
     assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0], err
 
 
+def test_a_run_directory_given_without_show_or_resume_says_which_to_use(tmp_path, capsys):
+    run = tmp_path / "20261206-000000-quick-s0"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    with pytest.raises(SystemExit) as exc:
+        main([str(run)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {run} is a run directory: 'show {run}' prints its results, "
+                   f"'--resume {run}' continues it (see --help)")
+
+
 def test_ctrl_c_names_the_run_directory_to_resume_and_the_resume_finishes(tmp_path, capsys,
                                                                            monkeypatch):
     """Ctrl-C in generation 2 (its first training after the checkpoint): exit 130, and the line
