@@ -165,3 +165,9 @@ def test_cli_deap_distils_an_es_run_and_rescores_it(tmp_path, capsys, monkeypatc
     assert doc["rescore"]["network"]["score"] == best["screen"]["score"]
     assert doc["rescore"]["formula"]["status"] == "ok"
     assert doc["distilled"]["spec"]["mirror_map"] == doc["distilled"]["formula"]
+    # this tiny network distils to a p log p map: DPO at another beta, and the output says so
+    from lossforge.objectives.zoo import known_as
+
+    name, beta = known_as(doc["distilled"]["spec"])
+    assert name == "dpo"
+    assert f"= DPO at beta {beta:g}, exactly (phi~ is linear in l): not a new loss" in out

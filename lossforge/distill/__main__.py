@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from lossforge.io import atomic_write_json, atomic_write_text
         from lossforge.runfiles import read_json
+        from lossforge.search.summary import known_text
         from lossforge.symbolic.mirror_map import MirrorMap
 
         run_dir = Path(args.run)
@@ -125,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{target.beta:g} -> {d.spec['beta']:.6g}")
         print(f"  checks: convexity {d.checks['mirror_map']['convex']['status']}, smoke "
               f"{'ok' if d.checks['smoke']['ok'] else 'failed'}")
+        known = known_text({"spec": d.spec})   # a network that learned DPO distils to it
+        if known:
+            print(f"  {known}")
         print("  LaTeX:\n" + mm.latex_block())
         out = {"run": str(run_dir), "target": {"source": target.source, "spec": target.spec,
                                                "l": [target.l[0], target.l[-1], len(target.l)]},
