@@ -9,7 +9,9 @@ self-contained HTML file.
 The page has the Pareto front, one card per loss of the hall of fame and the front (formulas
 as MathML, properties, scores against every baseline with paired differences and a verdict,
 training curves), rejection counts and the command that reproduces the run. Run directories
-and tables are read as JSON only. Exit code 2 on bad input, with a one-line message.
+and tables are read as JSON only; a run's result files as ``search show`` and ``export`` read
+them (one edited or damaged after the run is refused by its checksum). Exit code 2 on bad input,
+with a one-line message.
 """
 
 from __future__ import annotations
@@ -50,13 +52,18 @@ def main(argv: list[str] | None = None) -> int:
             html = table_report(args.table)
             out = Path(args.output or Path(args.table).with_suffix(".html"))
         else:
-            from lossforge.report.page import run_report
+            from lossforge.report.page import read_run, run_page, unchecked_note
 
+            run = read_run(args.run)    # a result file edited after the run: refused here
             try:
-                html = run_report(args.run)
-            except (KeyError, TypeError, AttributeError) as exc:   # JSON of the wrong shape
+                html = run_page(run)
+            except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+                # JSON of the wrong shape: a field missing, a string where a number should be
                 raise CheckpointError(f"{args.run}: not a run directory this version can read "
                                       f"({type(exc).__name__}: {exc})") from None
+            note = unchecked_note(run)
+            if note:
+                print(note, file=sys.stderr)
             out = Path(args.output or Path(args.run) / "report.html")
         atomic_write_text(out, html)
     except LossforgeError as exc:

@@ -2,7 +2,9 @@
 no script, nothing fetched when it is viewed).
 
 The run is read as plain JSON (config.json, hall_of_fame.json, pareto.json, generations.jsonl);
-each loss's formulas are compiled from its JSON spec by the safe parser, never executed.
+the result files as ``search show`` and ``export`` read them (``runfiles.read_checked``: one whose
+checksum does not match its content is refused). Each loss's formulas are compiled from its JSON
+spec by the safe parser, never executed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from lossforge import runfiles
 from lossforge.errors import CheckpointError, LossforgeError
 from lossforge.report.svg import COLOURS, Series, chart
-from lossforge.search.summary import score_axis
+from lossforge.search.summary import known_text, score_axis
 from lossforge.search.verdict import paired_scores, paired_verdict
 from lossforge.objectives.properties import property_line
 
@@ -34,6 +36,7 @@ background:#fcfcfc} .card h3{margin:10px 0 4px}
 .formulas .lab{color:#666;font-size:.85em} math{font-size:1.2em;math-style:normal}
 .better{color:#087a35;font-weight:600} .worse{color:#b3261e;font-weight:600}
 .level{color:#555;font-weight:600} .na{color:#999}
+.known{color:#8a4b00;font-weight:600}
 dl.props{display:grid;grid-template-columns:max-content auto;gap:1px 12px}
 dl.props dt{color:#666} dl.props dd{margin:0}
 svg.chart{max-width:100%;height:auto;background:#fff} svg .ct{font-weight:600;font-size:13px}
@@ -54,12 +57,16 @@ def page(title: str, body: str) -> str:
 
 
 def read_run(run_dir: str | Path) -> dict:
-    """The run's JSON files as plain data: start (config.json), hof, pareto, generations."""
+    """The run's JSON files as plain data: start (config.json), hof, pareto, generations, and
+    unchecked: the result files that carry no checksum (older run directories). A result file
+    whose checksum does not match its content is refused (``CheckpointError`` naming it)."""
     path = runfiles.run_dir(run_dir)
-    run = {"path": path, "start": runfiles.read_json(path / "config.json"),
-           "hof": runfiles.read_json(path / "hall_of_fame.json"),
-           "pareto": runfiles.read_json(path / "pareto.json"),
-           "generations": []}
+    start = runfiles.read_json(path / "config.json")
+    (hof, hof_ok), (par, par_ok) = (runfiles.read_checked(path / name)
+                                    for name in runfiles.RESULT_FILES)
+    run = {"path": path, "start": start, "hof": hof, "pareto": par, "generations": [],
+           "unchecked": tuple(name for name, ok in zip(runfiles.RESULT_FILES, (hof_ok, par_ok))
+                              if not ok)}
     gens = path / "generations.jsonl"
     if gens.exists():
         for line in gens.read_text().splitlines():
@@ -234,10 +241,12 @@ def _card(row: dict, roles: list[str], ladder: list[str], baselines: list[dict],
         curve_html = ("<p class=\"na\">no training curve recorded (this fitness does not "
                       "keep one)</p>")
     torch_file = f"losses/{name}.py"
+    known = known_text(row)
     return (f'<article class="card" id="{escape(_card_id(name))}" data-loss="{escape(name)}">'
             f"<h3>{escape(name)} <small class=\"meta\">{escape(', '.join(roles))}</small></h3>"
             f"<p class=\"meta\">{escape(metric)} score at the {escape(top)} budget: "
             f"{_pm(row.get(top))}</p>"
+            + (f'<p class="known">{escape(known)}</p>' if known else "") +
             f"{formulas}<pre class=\"loss-text\">{escape(str(row.get('loss', '')))}</pre>"
             f"<dl class=\"props\">{dl}</dl>"
             f"<table class=\"scores\">{head}{''.join(trs)}</table>{curve_html}"
@@ -280,11 +289,14 @@ def _verdict_section(hof: list[dict], baselines: list[dict], top: str) -> str:
         parts.append(f"<li><span class=\"{cls}\">{escape(why)}</span> {word} "
                      f"<b>{escape(_baseline_name(b))}</b> ({_pm(b.get(top))}): "
                      f"paired difference {diff}</li>")
+    known = known_text(best)
     return (f"<p>Best loss <a href=\"#{escape(_card_id(best['name']))}\">"
             f"<b>{escape(best['name'])}</b></a> scores {_pm(best.get(top))} at the "
             f"{escape(top)} budget. Per-seed paired difference, 95 % t-interval (better / "
             "worse: the whole interval is above / below zero; level: it contains zero):</p>"
-            f"<ul id=\"verdict-list\">{''.join(parts)}</ul>")
+            f"<ul id=\"verdict-list\">{''.join(parts)}</ul>"
+            + (f'<p class="known" id="verdict-known"><b>{escape(best["name"])}</b> '
+               f"{escape(known)}</p>" if known else ""))
 
 
 def _search_section(counters: dict, generations: list[dict], top: str, axis: str) -> str:
@@ -316,7 +328,18 @@ def _search_section(counters: dict, generations: list[dict], top: str, axis: str
 
 def run_report(run_dir: str | Path) -> str:
     """The whole HTML page of one run directory."""
-    run = read_run(run_dir)
+    return run_page(read_run(run_dir))
+
+
+def unchecked_note(run: dict) -> str | None:
+    """``runfiles.unchecked_note`` of a ``read_run``: its result files without a checksum."""
+    from types import SimpleNamespace
+
+    return runfiles.unchecked_note(SimpleNamespace(path=run["path"], unchecked=run["unchecked"]))
+
+
+def run_page(run: dict) -> str:
+    """The whole HTML page of a run as ``read_run`` read it."""
     hof_data, par_data = run["hof"], run["pareto"]
     hof, front = hof_data["hall_of_fame"], par_data["pareto"]
     ladder = list(hof_data.get("ladder") or run["start"].get("ladder") or ["full"])
@@ -327,6 +350,7 @@ def run_report(run_dir: str | Path) -> str:
     cfg = run["start"].get("config", {})
     axis = score_axis(cfg.get("fitness"), cfg.get("suite"))
     front_names = {r["name"] for r in front}
+    note = unchecked_note(run)
     cards, seen = [], set()
     for rank, row in enumerate(hof):
         roles = [f"hall of fame rank {rank}"] + (["on the Pareto front"]
@@ -349,6 +373,7 @@ def run_report(run_dir: str | Path) -> str:
         f"{escape(str(cfg.get('generations', '?')))} · population "
         f"{escape(str(cfg.get('population', '?')))} · budgets {escape(' → '.join(ladder))} · "
         f"metric {escape(metric)} · fitness {escape(str(cfg.get('fitness', '?')))}</p>"
+        + (f'<p class="meta" id="unchecked">{escape(note)}</p>' if note else "") +
         f"<section id=\"verdict\"><h2>Verdict</h2>{_verdict_section(hof, baselines, top)}"
         "</section>"
         f"<section id=\"pareto\"><h2>Pareto front</h2>"

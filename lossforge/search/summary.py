@@ -4,7 +4,8 @@ baseline (``verdict.py``: paired over the seeds both were trained on).
 
     print_front(results, state)   the full report (a search's end, ``show``)
     print_brief(results, state)   the best loss's formula and the verdict (``--quiet``)
-    show(run_dir, latex=False)    ``python -m lossforge.search show RUN``
+    show(run_dir, latex=False)    ``python -m lossforge.search show RUN`` (``--latex``: each
+                                  loss of the hall of fame and the front as LaTeX)
 
 Every loss is followed by its properties line (``objectives/properties.py``: ranking-preserving,
 bounded dG/dD, tails and redescending, reference, length), where its row has them.
@@ -14,6 +15,7 @@ Formula lines never wrap: a pipe or a log file gets each formula on one line, wh
 from __future__ import annotations
 
 import math
+import shlex
 from pathlib import Path
 
 from lossforge.errors import CheckpointError
@@ -126,18 +128,27 @@ def _say_simplest(console, row: dict, indent: str) -> None:
                       f"fewer function applications; trained as written above)")
 
 
-def _say_known(console, row: dict, indent: str) -> None:
-    """Where the row's loss is exactly a zoo member at another beta (``zoo.known_as``: a map
-    whose phi~ is linear in l is DPO with beta scaled), say so: the search found a beta, not a
-    new loss."""
+def known_text(row: dict) -> str | None:
+    """"= DPO at beta 1.8, exactly (phi~ is linear in l): not a new loss" where the row's loss is
+    exactly a zoo member at another beta (``zoo.known_as``: a map whose phi~ is linear in l is
+    DPO with beta scaled; the search found a beta, not a new loss), else None. The search's
+    summary, ``show`` and the report's page (``report/page.py``) all say it with this."""
     from lossforge.objectives.zoo import ZOO, known_as
 
-    hit = known_as(row["spec"])
-    if hit:
-        name, beta = hit
-        what = "DPO" if name == "dpo" else f"{name} ({ZOO[name].description.split(';')[0]})"
-        _say(console, f"{indent}= {what} at beta {beta:g}, exactly (phi~ is linear in l): "
-                      "not a new loss")
+    spec = row.get("spec")
+    hit = known_as(spec) if isinstance(spec, dict) and spec else None
+    if not hit:
+        return None
+    name, beta = hit
+    what = "DPO" if name == "dpo" else f"{name} ({ZOO[name].description.split(';')[0]})"
+    return f"= {what} at beta {beta:g}, exactly (phi~ is linear in l): not a new loss"
+
+
+def _say_known(console, row: dict, indent: str) -> None:
+    """The row's ``known_text``, where it has one."""
+    text = known_text(row)
+    if text:
+        _say(console, indent + text)
 
 
 def _say_properties(console, row: dict, indent: str) -> None:
@@ -381,24 +392,59 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
              "generation": hof["generation"], "counters": hof.get("counters")}
     print_front({"pareto": r.pareto, "baselines": r.baselines,
                  "hall_of_fame": r.hall_of_fame}, state, console)
+    stopped = stopped_early(path, r.config, hof["generation"])
+    if stopped:
+        _say(console, "\n" + stopped, style="yellow")
+
+
+def stopped_early(run_dir: str | Path, start: dict, generation) -> str | None:
+    """One line when the results are of a generation before the last one config.json asks for
+    (``start``: config.json; a run killed or stopped before its end), else None."""
+    planned = (start.get("config") or {}).get("generations")
+    if not (isinstance(planned, int) and isinstance(generation, int) and generation < planned):
+        return None
+    return (f"generation {generation} of {planned}: the run stopped early; python -m "
+            f"lossforge.search --resume {shlex.quote(str(run_dir))} continues it")
 
 
 def _show_latex(r: Run) -> None:
-    """pareto.tex, then each loss of the front as LaTeX; an ES network has no closed form: its
-    distilled formula where ``lossforge.distill`` wrote one, else how to get it."""
+    """pareto.tex, then each loss of the hall of fame and then of the front (once each) as
+    LaTeX; an ES network has no closed form: its distilled formula where ``lossforge.distill``
+    wrote one, else how to get it."""
     tex = r.path / "pareto.tex"
     if not tex.is_file():
         raise CheckpointError(f"{tex}: missing")
     print(tex.read_text())
-    for row in r.pareto:
+    distilled = _distilled(r.path)
+    first_neural = True
+    in_hof = {row["name"] for row in r.hall_of_fame}
+    for row in r.hall_of_fame + [row for row in r.pareto if row["name"] not in in_hof]:
         print(f"% {row['name']}")
         if row["spec"].get("kind") == "neural":
-            distilled = sorted(r.path.glob("distilled-*.tex"))
-            if distilled:
-                for d in distilled:
-                    print(f"% distilled formula ({d.name})\n{d.read_text()}", end="")
-            else:
+            # a file that does not say which network it is from: distil's default, the best
+            mine = distilled.get(row["name"], []) + (distilled.get(None, []) if first_neural
+                                                     else [])
+            first_neural = False
+            for d in mine:
+                print(f"% distilled formula ({d.name})\n{d.read_text()}", end="")
+            if not mine:
                 print(f"% a neural network: no closed form; distil it with "
-                      f"python -m lossforge.distill {r.path}")
+                      f"python -m lossforge.distill {shlex.quote(str(r.path))} "
+                      f"--name {row['name']}")
             continue
         print(r.objectives[row["name"]].latex())
+
+
+def _distilled(run_dir: Path) -> dict[str | None, list[Path]]:
+    """The distilled-*.tex of an ES run by the name of the network each was distilled from (its
+    .json's target source, "RUN:NAME"; None when that cannot be read)."""
+    from lossforge.runfiles import read_json
+
+    out: dict[str | None, list[Path]] = {}
+    for tex in sorted(run_dir.glob("distilled-*.tex")):
+        try:
+            name = str(read_json(tex.with_suffix(".json"))["target"]["source"]).rsplit(":", 1)[1]
+        except (CheckpointError, KeyError, TypeError, IndexError):
+            name = None
+        out.setdefault(name, []).append(tex)
+    return out

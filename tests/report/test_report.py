@@ -91,6 +91,14 @@ def _json(run: Path, name: str) -> dict:
     return json.loads((run / name).read_text())
 
 
+def _rewrite(run: Path, name: str, doc: dict) -> None:
+    """A result file edited as the search would have written it (a fresh checksum): what the
+    page does with its content, not the checksum's refusal."""
+    from lossforge.runfiles import CHECKSUM, write_checked
+
+    write_checked(run / name, {k: v for k, v in doc.items() if k != CHECKSUM})
+
+
 @pytest.fixture(scope="module")
 def page(probe_run):
     return Tree(run_report(probe_run))
@@ -220,7 +228,7 @@ def test_curves_and_hostile_names(probe_run, tmp_path):
     hof["hall_of_fame"][0]["full"]["curve"] = curve
     hof["hall_of_fame"][1]["name"] = evil
     hof["hall_of_fame"][2]["full"]["per_seed"][0] = None       # a seed that failed: no verdict
-    (run / "hall_of_fame.json").write_text(json.dumps(hof))
+    _rewrite(run, "hall_of_fame.json", hof)
     html = run_report(run)
     tree = Tree(html)
     assert not any(tag == "script" for tag, _ in tree.tags)
@@ -254,7 +262,7 @@ def test_cli_writes_the_page_and_rejects_bad_input(probe_run, tmp_path, capsys):
     shutil.copytree(probe_run, odd)
     hof = _json(odd, "hall_of_fame.json")
     del hof["hall_of_fame"][0]["name"]
-    (odd / "hall_of_fame.json").write_text(json.dumps(hof))
+    _rewrite(odd, "hall_of_fame.json", hof)
     for argv, says in (([str(tmp_path / "nope")], "not a run directory"),
                        ([str(tmp_path)], "config.json: missing"),
                        ([str(bad)], "config.json: malformed JSON"),
@@ -508,3 +516,109 @@ def test_a_confirmation_page_says_which_draws_pool_two_builds_and_which_are_spli
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = Tree(table_report(path)).root.text()
     assert "Not clean pairs on draw(s) 2:" in text and "pool two builds" not in text
+
+
+def test_an_edited_result_file_is_refused_as_show_refuses_it(probe_run, tmp_path, capsys):
+    """A score edited by hand in hall_of_fame.json (or pareto.json) after the run: the checksum
+    refuses it, one line and exit 2, the same line as ``search show``; nothing is written."""
+    from lossforge.search.__main__ import main as search_main
+
+    for name, key in (("hall_of_fame.json", "hall_of_fame"), ("pareto.json", "pareto")):
+        run = tmp_path / f"edited-{key}"
+        shutil.copytree(probe_run, run)
+        doc = _json(run, name)
+        doc[key][0]["full"]["score"] = 99.0                     # the old checksum stays
+        (run / name).write_text(json.dumps(doc))
+        out = tmp_path / f"{key}.html"
+        capsys.readouterr()
+        assert _exit_code([str(run), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: {run / name}: " + err.split(": ", 2)[2] and err.count("\n") == 1
+        assert "checksum mismatch" in err and "nothing read from it" in err, err
+        assert not out.exists()
+        assert search_main(["show", str(run)]) == 2
+        assert capsys.readouterr().err == err
+
+
+@pytest.mark.parametrize("name,field", [("hall_of_fame.json", "score"),
+                                        ("hall_of_fame.json", "curve"),
+                                        ("hall_of_fame.json", "baseline"),
+                                        ("pareto.json", "complexity"), ("pareto.json", "row")])
+def test_a_string_where_a_number_should_be_is_one_line(probe_run, tmp_path, capsys, name, field):
+    """Content of the wrong type under a valid checksum (or none): exit 2 and one line, never a
+    traceback."""
+    run = tmp_path / "run"
+    shutil.copytree(probe_run, run)
+    doc = _json(run, name)
+    rows = doc["hall_of_fame" if name == "hall_of_fame.json" else "pareto"]
+    if field == "row":
+        rows[0] = "lf-x"
+    elif field == "complexity":
+        rows[0]["complexity"] = "five"
+    elif field == "curve":
+        rows[0]["full"]["curve"] = [["a", "b"]]
+    elif field == "baseline":
+        doc["baselines"][0]["full"]["score"] = "12.5"
+    else:
+        rows[0]["full"]["score"] = "12.5"
+    _rewrite(run, name, doc)
+    assert _exit_code([str(run), "-o", str(tmp_path / "x.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run}: not a run directory this version can read (") \
+        and err.count("\n") == 1, err
+
+
+def test_results_without_a_checksum_are_read_and_said_unchecked(probe_run, tmp_path, capsys):
+    """A run directory from before results were checksummed: its page is made, with the same
+    note as ``search show`` and ``export`` give, on stderr and on the page."""
+    run = tmp_path / "old"
+    shutil.copytree(probe_run, run)
+    doc = _json(run, "pareto.json")
+    del doc["sha256"]
+    (run / "pareto.json").write_text(json.dumps(doc))
+    out = tmp_path / "old.html"
+    assert main([str(run), "-o", str(out)]) == 0
+    from lossforge.objectives.run import load_run
+    from lossforge.runfiles import unchecked_note
+
+    note = unchecked_note(load_run(run))
+    assert "pareto.json" in note and "hall_of_fame" not in note
+    assert capsys.readouterr().err == note + "\n"
+    assert Tree(out.read_text()).root.find_all("p", id="unchecked")[0].text() == note
+
+
+def test_cards_and_verdict_say_when_a_loss_is_dpo_at_another_beta(probe_run, page, tmp_path):
+    """The statement ``search show`` prints under a loss whose phi~ is linear in l
+    (``summary.known_text``): on that loss's card, and in the verdict for the best loss."""
+    from lossforge.objectives.zoo import known_as
+
+    hof = _json(probe_run, "hall_of_fame.json")["hall_of_fame"]
+    front = _json(probe_run, "pareto.json")["pareto"]
+    rows = {r["name"]: r for r in hof + front}
+    said = 0
+    for card in page.root.find_all("article", class_="card"):
+        hit = known_as(rows[card.attrs["data-loss"]]["spec"])
+        known = card.find_all("p", class_="known")
+        if hit is None:
+            assert not known and "not a new loss" not in card.text()
+            continue
+        assert hit[0] == "dpo"
+        assert [p.text() for p in known] == [
+            f"= DPO at beta {hit[1]:g}, exactly (phi~ is linear in l): not a new loss"]
+        said += 1
+    assert said >= 1            # this run found DPO itself (and 2 p log p: DPO at beta 0.2)
+    best = hof[0]
+    verdict = page.root.find_all("section", id="verdict")[0]
+    assert bool(verdict.find_all("p", id="verdict-known")) == (known_as(best["spec"]) is not None)
+    # a best loss that is DPO at beta 1.8 (18 p log p), edited in with a fresh checksum
+    run = tmp_path / "run"
+    shutil.copytree(probe_run, run)
+    doc = _json(run, "hall_of_fame.json")
+    doc["hall_of_fame"][0]["spec"] = {**best["spec"], "mirror_map": "18*p*log(p)", "beta": 0.1}
+    _rewrite(run, "hall_of_fame.json", doc)
+    tree = Tree(run_report(run))
+    known = tree.root.find_all("p", id="verdict-known")
+    assert [p.text() for p in known] == [
+        f"{best['name']} = DPO at beta 1.8, exactly (phi~ is linear in l): not a new loss"]
+    card = tree.root.find_all("article", id=f"loss-{best['name']}")[0]
+    assert "= DPO at beta 1.8, exactly" in card.find_all("p", class_="known")[0].text()
