@@ -33,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--time-limit", type=positive_float, default=2.0, metavar="S",
                     help="seconds allowed for each symbolic proof (default 2)")
     ap.add_argument("--link", default="-logsigmoid(D)", metavar="G",
-                    help="the link G(D, t) whose properties are printed (default DPO's "
-                         "-logsigmoid(D))")
+                    help="the link G(D, rw, rl, t) whose properties are printed: a formula "
+                         "in the margin D, the rewards rw and rl, progress t and beta "
+                         "(default DPO's -logsigmoid(D))")
     ap.add_argument("--imitation", default=None, metavar="PSI",
                     help="an imitation term Psi(l, n, t) (properties: whether it reads n)")
     ap.add_argument("--no-reference", action="store_true",

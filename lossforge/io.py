@@ -5,6 +5,7 @@ the bench, the search, export and distill all write files the same way."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
@@ -20,8 +21,12 @@ os.umask(_UMASK)
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:
     """Write ``path`` atomically: ``write(f)`` into a temp file in the same directory, fsync,
-    then rename over ``path``. A crash leaves either the old file or the new one, never half."""
+    then rename over ``path``. A crash leaves either the old file or the new one, never half.
+    Raises ``IsADirectoryError`` (naming ``path``) before writing anything if ``path`` is a
+    directory."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -180,3 +180,66 @@ def test_neural_like_objective_without_closed_form_is_refused():
     obj.mirror_map = None
     with pytest.raises(ExportError, match="no closed-form mirror map"):
         module_source(obj)
+
+
+def test_module_docstring_json_load_back_calls_work(tmp_path):
+    """What ``lossforge.export``'s docstring says loads a JSON export back, called exactly as
+    written (it once named ``objectives.from_json``, which does not exist)."""
+    import re
+
+    import lossforge.export
+
+    doc = lossforge.export.__doc__
+    json_item = doc[doc.index("\n    json "):doc.index("\n\n", doc.index("\n    json "))]
+    calls = [c for c in re.findall(r"``([^`]+)``", json_item)
+             if "from_" in c or c.startswith("data = ")]
+    assert any(c.startswith("objectives.") for c in calls), json_item
+    for name in ("orpo", "dpo"):
+        path = tmp_path / f"{name}.json"
+        path.write_text(export(objectives.get(name), "json"))
+        with open(path) as file:
+            scope = {"json": json, "file": file, "objectives": objectives, "MPOSpec": MPOSpec,
+                     "data": json.loads(path.read_text())}
+            for call in calls:
+                if call.startswith("data = "):
+                    scope["data"] = eval(call[len("data = "):], scope)  # our own docstring
+                    continue
+                got = eval(call, scope)
+                spec = got if isinstance(got, MPOSpec) else got.spec
+                assert spec == objectives.get_spec(name), call
+
+
+@pytest.mark.parametrize("name,title", [
+    ("x {y} \\oops %", r"x \{y\} \textbackslash{}oops \%"),
+    ("a_b #1 & $2 ^ ~", r"a\_b \#1 \& \$2 \textasciicircum{} \textasciitilde{}"),
+])
+def test_latex_document_escapes_every_special_character_of_the_title(name, title):
+    text = export(Objective(MPOSpec(name=name)), "latex-document")
+    assert f"\\section*{{{title}}}\n" in text
+
+
+def test_latex_document_carries_the_provenance_notes_escaped():
+    from lossforge.export import objective_latex
+
+    text = objective_latex(objectives.get("dpo"), document=True,
+                           notes=["Modified from run r_1, rank 0 by --beta: 50% off."])
+    title, rest = text.split("\\section*{dpo}\n")
+    assert rest.startswith("Modified from run r\\_1, rank 0 by --beta: 50\\% off.\n\\[\n")
+
+
+def test_trl_message_on_one_ignored_field_says_it_not_them():
+    pytest.importorskip("trl")
+    from types import SimpleNamespace
+
+    from lossforge.errors import ConfigError
+    from lossforge.integrations.trl import _check_args
+
+    base = {"loss_type": ["sigmoid"], "loss_weights": None, "label_smoothing": 0.0,
+            "f_divergence_type": "reverse_kl", "ld_alpha": None, "use_weighting": False}
+    dpo = objectives.get("dpo")
+    with pytest.raises(ConfigError, match="loss_type would be ignored: leave it at its "
+                                          "default$"):
+        _check_args(SimpleNamespace(**{**base, "loss_type": ["ipo"]}), dpo)
+    with pytest.raises(ConfigError, match="would be ignored: leave them at their defaults$"):
+        _check_args(SimpleNamespace(**{**base, "loss_type": ["ipo"], "label_smoothing": 0.1}),
+                    dpo)

@@ -106,6 +106,8 @@ def test_run_directory_best_and_rank_match_from_run(tmp_path, run_dir):
     (["--zoo", "dpo", "--rank", "1"], "choose a loss of a run directory"),
     (["--zoo", "dpo", "--param", "eps"], "expected NAME=NUMBER"),
     (["--zoo", "dpo", "--aggregation", "mean", "--beta", "-1"], "beta must be a positive"),
+    (["--zoo", "dpo", "--beta", "inf"], "--beta inf: expected a finite number"),
+    (["--zoo", "dpo", "--param", "eps=inf"], "expected NAME=NUMBER (finite)"),
 ])
 def test_errors_exit_2_with_one_clear_line(args, message, capsys, run_dir):
     args = [str(run_dir) if a == "RUN" else a for a in args]
@@ -146,3 +148,118 @@ def test_rank_help_numbers_the_hall_of_fame_as_show_does(run_dir):
     assert f"\n 0. {best}  " in shown.stdout
     rank_help = next(a.help for a in build_parser()._actions if a.dest == "rank")
     assert "0 = best" in rank_help and "from 1" not in rank_help
+
+
+def _orpo_json(tmp_path) -> Path:
+    path = tmp_path / "orpo.json"
+    assert main(["--zoo", "orpo", "--format", "json", "-o", str(path)]) == 0
+    return path
+
+
+@pytest.mark.parametrize("field,raw,line", [
+    ("reference", '"no"', 'spec.reference must be a JSON boolean (true or false), got "no"'),
+    ("beta", "true", "spec.beta must be a finite number, got true"),
+    ("beta", "Infinity", "spec.beta must be a finite number, got Infinity"),
+    ("beta", "NaN", "spec.beta must be a finite number, got NaN"),
+    ("aggregation", "3", "spec.aggregation must be a string, got 3"),
+    ("imitation", "[1]", "spec.imitation must be a string or null, got [1]"),
+    ("params", "[]", "spec.params must be a JSON object of named numbers, got []"),
+])
+def test_hand_edited_json_fields_of_the_wrong_type_exit_2_naming_file_and_field(
+        field, raw, line, tmp_path, capsys):
+    """``"reference": "no"`` was a reference loss (a truthy string), ``"beta": true`` beta 1,
+    and ``Infinity`` a SymPy traceback."""
+    path = _orpo_json(tmp_path)
+    data = json.loads(path.read_text())
+    data["spec"][field] = "@EDITED@"
+    path.write_text(json.dumps(data, indent=2).replace('"@EDITED@"', raw))
+    capsys.readouterr()
+    assert main([str(path), "--format", "torch"]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"error: {path}: {line}\n")
+
+
+def test_every_wrong_field_is_its_own_line_and_a_null_spec_is_named(tmp_path, capsys):
+    path = _orpo_json(tmp_path)
+    data = json.loads(path.read_text())
+    data["spec"].update(reference="no", beta=True, params={"eps": float("inf")})
+    path.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main([str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {path}: spec.beta must be a finite number, got true\n"
+        f'error: {path}: spec.reference must be a JSON boolean (true or false), got "no"\n'
+        f"error: {path}: spec.params.eps must be a finite number, got Infinity\n")
+    path.write_text(json.dumps({**data, "spec": None}))
+    assert main([str(path)]) == 2
+    assert capsys.readouterr().err == f"error: {path}: spec must be a JSON object, got null\n"
+    path.write_text(json.dumps({"distilled": {"spec": {"beta": "0.1"}}}))
+    assert main([str(path)]) == 2
+    assert capsys.readouterr().err == (f"error: {path}: distilled.spec.beta must be a finite "
+                                       'number, got "0.1"\n')
+
+
+def test_json_texts_that_disagree_with_the_spec_get_one_warning(tmp_path, run_dir, capsys):
+    """The spec is what is exported; a hand-edited file whose "formula"/"latex" no longer say
+    what it computes is pointed out. An export read back unchanged gets no warning."""
+    path = _orpo_json(tmp_path)
+    run_json = tmp_path / "run.json"
+    assert main([str(run_dir), "--rank", "1", "--format", "json", "-o", str(run_json)]) == 0
+    for clean in (path, run_json):
+        capsys.readouterr()
+        assert main([str(clean), "--format", "torch"]) == 0
+        assert capsys.readouterr().err == ""
+    data = json.loads(path.read_text())
+    data["spec"]["beta"] = 0.5
+    path.write_text(json.dumps(data))
+    assert main([str(path), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["spec"]["beta"] == 0.5
+    assert err == (f'warning: {path}: its "formula" and "latex" texts do not match its "spec" '
+                   '(edited by hand?); only "spec" is read\n')
+    data = json.loads(path.read_text())
+    data["formula"] = "L = something else"
+    data["spec"]["beta"] = objectives.get_spec("orpo").beta
+    path.write_text(json.dumps(data))
+    assert main([str(path), "--format", "torch"]) == 0
+    assert capsys.readouterr().err.startswith(f'warning: {path}: its "formula" text does not')
+
+
+def test_options_that_change_a_run_loss_say_it_is_not_what_the_search_scored(
+        tmp_path, run_dir, capsys):
+    hof = json.loads((run_dir / "hall_of_fame.json").read_text())["hall_of_fame"]
+    assert hof[0]["spec"]["reference"] is True
+    where = f"run {run_dir.name}, hall-of-fame rank 0 (0 = best)"
+    modified = f"Modified from {where} by --no-reference: not the loss the search scored."
+    assert main([str(run_dir), "--best", "--no-reference", "-o", str(tmp_path / "m.py")]) == 0
+    mod = _module(tmp_path / "m.py")
+    assert not mod.NEEDS_REFERENCE and modified in mod.__doc__ and "From run" not in mod.__doc__
+    assert main([str(run_dir), "--best", "--no-reference", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["provenance"] == [modified]
+    assert main([str(run_dir), "--best", "--no-reference", "--format", "latex-document"]) == 0
+    assert modified.replace("_", "\\_") in capsys.readouterr().out
+    assert main([str(run_dir), "--best", "--imitation", "-l", "--beta", "0.3", "--format",
+                 "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["provenance"] == [
+        f"Modified from {where} by --beta, --imitation: not the loss the search scored."]
+    # the same loss under another name, or an option that changes nothing, is still the one
+    # the search scored
+    for flags in (["--name", "mine"], ["--reference"], ["--param", "unused=1"]):
+        assert main([str(run_dir), "--best", *flags, "--format", "json"]) == 0
+        assert json.loads(capsys.readouterr().out)["provenance"] == [f"From {where}."]
+
+
+def test_output_to_a_directory_exits_2_in_one_line(tmp_path):
+    r = cli("--zoo", "dpo", "-o", str(tmp_path))
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: -o {tmp_path}: is a directory\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_says_an_option_left_out_keeps_the_loaded_value():
+    ap = build_parser()
+    ref = next(a.help for a in ap._actions if a.dest == "reference")
+    assert "default yes" not in ref and "loaded spec's" in ref and "yes for --formula" in ref
+    help_text = " ".join(ap.format_help().split())
+    assert "keeps the value of the loaded run loss, JSON spec or zoo member" in help_text
+    assert 'only its "spec" is read' in help_text

@@ -115,3 +115,15 @@ def test_a_negative_imitation_term_prints_as_a_subtraction():
     assert r.returncode == 0, r.stderr
     assert "\nloss L = -logsigmoid(D) - l*n; properties:" in r.stdout
 
+
+
+def test_link_help_names_every_variable_a_link_may_use(capsys):
+    """The link is parsed over D, rw, rl and t (``objectives/mpo.py`` LINK_VARS), not G(D, t)."""
+    from lossforge.formula import build_parser
+    from lossforge.objectives.mpo import LINK_VARS
+
+    link_help = next(a.help for a in build_parser()._actions if a.dest == "link")
+    assert "G(D, rw, rl, t)" in link_help
+    assert all(f" {v}" in link_help for v in LINK_VARS)
+    r = run("p*log(p)", "--link", "-logsigmoid(rw - rl)")
+    assert r.returncode == 0, r.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from lossforge.io import append_lines
@@ -45,3 +46,23 @@ def test_generation_log_appends_are_fsynced_and_never_glue_onto_a_torn_line(tmp_
     assert len(synced) == 1
     assert log.read_text().split("\n") == ['{"generation": 0}', '{"generation": 1, "be',
                                            '{"generation": 2, "best": 0.5}', ""]
+
+
+def test_atomic_write_to_a_directory_names_it_and_writes_nothing(tmp_path, monkeypatch):
+    """``-o /tmp``: the error names the directory (not a temp file renamed onto it), and no
+    temp file is ever made beside it."""
+    import pytest
+
+    from lossforge.io import atomic_write_text
+
+    target = tmp_path / "out"
+    (target / "inner").mkdir(parents=True)
+    made: list = []
+    real_mkstemp = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp",
+                        lambda *a, **k: (made.append(k.get("dir")), real_mkstemp(*a, **k))[1])
+    with pytest.raises(IsADirectoryError) as info:
+        atomic_write_text(target, "text")
+    assert info.value.filename == str(target) and info.value.filename2 is None
+    assert made == [] and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert [p.name for p in target.iterdir()] == ["inner"]

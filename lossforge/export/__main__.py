@@ -13,15 +13,20 @@ The loss comes from exactly one source: a search run directory (its hall of fame
 0 = best), a JSON file written by ``--format json`` or by ``python -m lossforge.distill``, a
 mirror-map formula, or a zoo member. An ES run's networks export as torch (the network's
 parameters as literals) or JSON; they have no closed form for LaTeX: distil them first. The
-objective options (--beta, --link, ...) override the loaded spec field by field. Output goes to
-stdout, or atomically to ``--output``. Exit code 0 on success, 2 on bad input (one-line message
-on stderr); formulas are parsed by the safe parser, files are read as JSON only.
+objective options (--beta, --link, ...) override the loaded spec field by field; an option left
+out keeps the loaded value. Of a JSON file only its "spec" is read (each field type-checked);
+its "formula" and "latex" texts are compared with the spec, and a warning says if they differ.
+A run's loss changed by an option is marked in the output as not the loss the search scored.
+Output goes to stdout, or atomically to ``--output``. Exit code 0 on success, 2 on bad input
+(one line on stderr per problem); formulas are parsed by the safe parser, files are read as
+JSON only.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from pathlib import Path
 
@@ -40,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = ap.add_argument_group("source (exactly one)")
     src.add_argument("source", nargs="?", metavar="RUN_DIR|SPEC.json",
                      help="a search run directory (GP or ES), or a JSON file from --format "
-                          "json or from python -m lossforge.distill")
+                          "json or from python -m lossforge.distill (only its \"spec\" is "
+                          "read; a warning says if its \"formula\"/\"latex\" text differs)")
     src.add_argument("--formula", metavar="H", help="a mirror map h(p), e.g. 'p*log(p)'")
     src.add_argument("--zoo", metavar="NAME", help="a known member: dpo, orpo, ipo, simpo, ...")
     pick = ap.add_argument_group("which loss of a run directory (default --best)")
@@ -50,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="hall-of-fame rank, 0 = best (as `lossforge.search show` "
                             "numbers it)")
     which.add_argument("--loss", metavar="ID", help="a loss by its id, e.g. lf-706647a5")
-    obj = ap.add_argument_group("objective options (override the loaded spec)")
+    obj = ap.add_argument_group(
+        "objective options (override the loaded spec)",
+        "An option left out keeps the value of the loaded run loss, JSON spec or zoo member; "
+        "the defaults named below are those of --formula. Changing a run's loss marks the "
+        "output as not the loss the search scored.")
     obj.add_argument("--name", help="name of the exported loss")
     obj.add_argument("--beta", type=float, help="reward scale beta (formula default 0.1)")
     obj.add_argument("--link", metavar="G", help="preference link over D, rw, rl, t "
@@ -60,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     obj.add_argument("--w-pref", metavar="W", help="weight of the link, over t (default 1)")
     obj.add_argument("--w-sft", metavar="W", help="weight of the imitation term (default 1)")
     obj.add_argument("--reference", action=argparse.BooleanOptionalAction, default=None,
-                     help="use a reference model's log-probs (default yes)")
+                     help="use a reference model's log-probs (default: the loaded spec's for "
+                          "a run, JSON file or zoo member; yes for --formula)")
     obj.add_argument("--aggregation", choices=("sum", "mean"),
                      help="summed or per-token mean log-probs (default sum)")
     obj.add_argument("--param", action="append", default=[], metavar="K=V",
@@ -84,12 +95,17 @@ def _params(items: list[str]) -> dict[str, float]:
             if not sep or not key.strip().isidentifier():
                 raise ValueError
             params[key.strip()] = float(value)
+            if not math.isfinite(params[key.strip()]):
+                raise ValueError
         except ValueError:
-            raise ConfigError(f"--param {item!r}: expected NAME=NUMBER, e.g. eps=0.1") from None
+            raise ConfigError(f"--param {item!r}: expected NAME=NUMBER (finite), e.g. "
+                              "eps=0.1") from None
     return params
 
 
 def _overrides(args) -> dict:
+    if args.beta is not None and not math.isfinite(args.beta):
+        raise ConfigError(f"--beta {args.beta}: expected a finite number")
     fields = {"name": args.name, "beta": args.beta, "link": args.link,
               "imitation": args.imitation, "w_pref": args.w_pref, "w_sft": args.w_sft,
               "reference": args.reference, "aggregation": args.aggregation}
@@ -106,12 +122,21 @@ def _distil_hint(run: str) -> str:
             f"python -m lossforge.export {run}/distilled-deap.json")
 
 
+#: The JSON type of each ``NeuralSpec`` field (``mpo.spec_json_problems``).
+_NEURAL_JSON_TYPES = {"kind": "string", "name": "string", "params": "list of numbers",
+                      "hidden": "integer", "l_range": "list of numbers", "beta": "number",
+                      "reference": "boolean", "link": "string", "aggregation": "string",
+                      "description": "string", "imitation": "string or null"}
+
+
 def _spec_from_file(path: Path):
     """The spec of a JSON file: a ``--format json`` export (symbolic or neural), a bare spec,
-    or what ``python -m lossforge.distill`` writes (its distilled formula)."""
+    or what ``python -m lossforge.distill`` writes (its distilled formula). Every field of the
+    wrong JSON type is one line of the ``ConfigError``, naming the file and the field."""
     import json
 
     from lossforge.objectives import MPOSpec, NeuralSpec
+    from lossforge.objectives.mpo import SPEC_JSON_TYPES, spec_json_problems
     from lossforge.objectives.neural import is_neural
 
     try:
@@ -122,16 +147,46 @@ def _spec_from_file(path: Path):
         raise ConfigError(f"{path}: expected a JSON object")
     # lossforge.distill's output: its distilled formula (the spec's description names the
     # network it came from and the fit's error)
-    spec = data["distilled"].get("spec") if isinstance(data.get("distilled"), dict) \
-        else data.get("spec", data)
+    if isinstance(data.get("distilled"), dict):
+        spec, where = data["distilled"].get("spec"), "distilled.spec"
+    else:
+        spec, where = (data["spec"], "spec") if "spec" in data else (data, "")
+    problems = spec_json_problems(spec, _NEURAL_JSON_TYPES if is_neural(spec)
+                                  else SPEC_JSON_TYPES, where)
+    if problems:
+        raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     try:
-        return NeuralSpec.from_json(spec) if is_neural(spec) else MPOSpec.from_json(spec)
+        spec = NeuralSpec.from_json(spec) if is_neural(spec) else MPOSpec.from_json(spec)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    if where == "spec":
+        _warn_if_texts_differ(path, data, spec)
+    return spec
 
 
-def load_objective(args):
-    """The objective the arguments name (see the module docstring)."""
+def _warn_if_texts_differ(path: Path, data: dict, spec) -> None:
+    """One warning line if a ``--format json`` file's "formula"/"latex" texts are not what its
+    spec gives (hand-edited?): only the spec is read."""
+    from lossforge.objectives import NeuralObjective, NeuralSpec, Objective
+
+    keys = [k for k in ("formula", "latex") if k in data]
+    if not keys:
+        return
+    try:
+        given = (NeuralObjective(spec, check=False) if isinstance(spec, NeuralSpec)
+                 else Objective(spec, check=False)).to_json()
+    except LossforgeError:  # a spec that does not build: exporting it says why
+        return
+    differ = [k for k in keys if data[k] != given.get(k)]
+    if differ:
+        fields = " and ".join(f'"{k}"' for k in differ)
+        verb = "text does" if len(differ) == 1 else "texts do"
+        print(f'warning: {path}: its {fields} {verb} not match its "spec" (edited by hand?); '
+              'only "spec" is read', file=sys.stderr)
+
+
+def _load_spec(args):
+    """The spec the source names, and for a run's loss where in the run it is (else None)."""
     from lossforge import objectives
     from lossforge.objectives.run import load_run
     from lossforge.runfiles import unchecked_note
@@ -142,27 +197,43 @@ def load_objective(args):
     picked = args.best or args.rank is not None or args.loss is not None
     if picked and args.source is None:
         raise ConfigError("--best/--rank/--loss choose a loss of a run directory")
-    notes: list[str] = []
     if args.formula is not None:
-        spec = objectives.MPOSpec(name=f"mpo[{args.formula}]", mirror_map=args.formula)
-    elif args.zoo is not None:
-        spec = objectives.get_spec(args.zoo)
-    elif Path(args.source).suffix.lower() == ".json" and not Path(args.source).exists():
+        return objectives.MPOSpec(name=f"mpo[{args.formula}]", mirror_map=args.formula), None
+    if args.zoo is not None:
+        return objectives.get_spec(args.zoo), None
+    if Path(args.source).suffix.lower() == ".json" and not Path(args.source).exists():
         raise ConfigError(f"{args.source}: file not found")
-    elif Path(args.source).is_file():
+    if Path(args.source).is_file():
         if picked:
             raise ConfigError(f"{args.source} is a file: --best/--rank/--loss need a run dir")
-        spec = _spec_from_file(Path(args.source))
-    else:
-        run = load_run(args.source)
-        note = unchecked_note(run)
-        if note:
-            print(note, file=sys.stderr)
-        rank = 0 if args.rank is None else args.rank
-        spec = objectives.from_run(run, rank, name=args.loss).spec
-        notes.append(f"From run {Path(args.source).resolve().name}"
-                     + (f", loss {args.loss}." if args.loss else f", hall-of-fame rank {rank} "
-                        "(0 = best)."))
+        return _spec_from_file(Path(args.source)), None
+    run = load_run(args.source)
+    note = unchecked_note(run)
+    if note:
+        print(note, file=sys.stderr)
+    rank = 0 if args.rank is None else args.rank
+    spec = objectives.from_run(run, rank, name=args.loss).spec
+    return spec, (f"run {Path(args.source).resolve().name}"
+                  + (f", loss {args.loss}" if args.loss else f", hall-of-fame rank {rank} "
+                     "(0 = best)"))
+
+
+def _changed_by(args, before, after) -> list[str]:
+    """The options that changed the loss ``before`` into ``after``: a new name does not, nor a
+    new --param constant (only a formula option, listed itself, could use it)."""
+    flags = [("--reference" if after.reference else "--no-reference") if key == "reference"
+             else "--" + key.replace("_", "-") for key in _overrides(args)
+             if key != "name" and getattr(before, key) != getattr(after, key)]
+    old = before.params if isinstance(before.params, dict) else {}
+    return flags + (["--param"] if any(after.params[k] != v for k, v in old.items()) else [])
+
+
+def load_objective(args):
+    """The objective the arguments name (see the module docstring), and the notes on where it
+    came from: a run's loss, or one modified from it (then no longer what the search scored)."""
+    from lossforge import objectives
+
+    spec, where = _load_spec(args)
     over = _overrides(args)
     if isinstance(spec, objectives.NeuralSpec):
         bad = sorted(set(over) - _NEURAL_FIELDS) + (["param"] if args.param else [])
@@ -171,10 +242,23 @@ def load_objective(args):
                               f"--{', --'.join(b.replace('_', '-') for b in bad)} "
                               f"{'does' if len(bad) == 1 else 'do'} not apply; "
                               + _distil_hint(args.source or "RUN"))
-        return objectives.NeuralObjective(dataclasses.replace(spec, **over)), notes
-    params = {**spec.params, **_params(args.param)}
-    spec = dataclasses.replace(spec, params=params, **over)
-    return objectives.Objective(spec), notes
+        new = dataclasses.replace(spec, **over)
+        objective = objectives.NeuralObjective(new)
+    else:
+        new = dataclasses.replace(spec, params={**spec.params, **_params(args.param)}, **over)
+        objective = objectives.Objective(new)
+    if where is None:
+        return objective, []
+    changed = _changed_by(args, spec, new)
+    return objective, [f"Modified from {where} by {', '.join(changed)}: not the loss the "
+                       "search scored." if changed else f"From {where}."]
+
+
+def _reason(exc: OSError) -> str:
+    """An ``OSError`` as a short phrase: "is a directory", "permission denied", ..."""
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory"
+    return (exc.strerror or str(exc)).lower()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,12 +276,17 @@ def main(argv: list[str] | None = None) -> int:
                               f"the network); {_distil_hint(args.source or 'RUN')}")
         text = export(objective, args.format, notes=notes)
     except LossforgeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # one line per problem (a JSON file's fields)
+            print(f"error: {line}", file=sys.stderr)
         return 2
     if args.output:
         from lossforge.io import atomic_write_text
 
-        atomic_write_text(args.output, text)
+        try:
+            atomic_write_text(args.output, text)
+        except OSError as exc:  # a directory, no permission, ...
+            print(f"error: -o {args.output}: {_reason(exc)}", file=sys.stderr)
+            return 2
     else:
         sys.stdout.write(text)
     return 0

@@ -94,7 +94,8 @@ def _check_args(args: DPOConfig, objective: Objective) -> None:
     if changed:
         raise ConfigError(f"LossforgeDPOTrainer computes the loss from objective "
                           f"{objective.name!r}; DPOConfig {', '.join(changed)} would be ignored: "
-                          "leave them at their defaults")
+                          + ("leave it at its default" if len(changed) == 1
+                             else "leave them at their defaults"))
     default_beta = _CONFIG_DEFAULTS["beta"].default
     if args.beta not in (default_beta, objective.spec.beta):
         raise ConfigError(f"DPOConfig.beta = {args.beta} but objective {objective.name!r} has "

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -77,11 +78,73 @@ class MPOSpec:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "MPOSpec":
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"objective spec must be a JSON object, got {_json_text(data)}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"objective spec has unknown fields: {', '.join(sorted(unknown))}")
         return cls(**data)
+
+
+#: The JSON type of each ``MPOSpec`` field (``spec_json_problems``): what ``to_json`` writes.
+SPEC_JSON_TYPES = {"name": "string", "mirror_map": "string", "beta": "number",
+                   "reference": "boolean", "link": "string", "imitation": "string or null",
+                   "w_pref": "string", "w_sft": "string", "aggregation": "string",
+                   "params": "object of numbers", "description": "string"}
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as JSON spells it (``Infinity``, ``null``, ``"no"``), cut to 40 characters."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    """A finite JSON number: not a boolean (``true`` is not 1), not ``Infinity`` or ``NaN``."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _value_problems(value: Any, kind: str, name: str) -> list[str]:
+    """Why ``value`` (the field ``name``) is not a JSON ``kind`` (see ``spec_json_problems``)."""
+    if kind == "object of numbers":
+        if not isinstance(value, Mapping):
+            return [f"{name} must be a JSON object of named numbers, got {_json_text(value)}"]
+        return [p for k, v in value.items() for p in _value_problems(v, "number", f"{name}.{k}")]
+    ok = {"string": isinstance(value, str),
+          "string or null": value is None or isinstance(value, str),
+          "boolean": isinstance(value, bool),
+          "number": _is_number(value),
+          "integer": isinstance(value, int) and not isinstance(value, bool),
+          "list of numbers": isinstance(value, list) and all(map(_is_number, value))}[kind]
+    want = {"string": "a string", "string or null": "a string or null",
+            "boolean": "a JSON boolean (true or false)", "number": "a finite number",
+            "integer": "an integer", "list of numbers": "a list of finite numbers"}[kind]
+    return [] if ok else [f"{name} must be {want}, got {_json_text(value)}"]
+
+
+def spec_json_problems(data: Any, types: Mapping[str, str] = SPEC_JSON_TYPES,
+                       where: str = "spec") -> list[str]:
+    """One line per field of the JSON spec ``data`` whose value has the wrong JSON type, naming
+    the field as ``where.field``. ``types`` maps a field to "string", "string or null",
+    "boolean", "number" (finite, not a boolean), "integer", "list of numbers" or "object of
+    numbers"; fields it does not name are left to ``from_json`` (which rejects unknown ones)."""
+    if not isinstance(data, Mapping):
+        return [f"{where or 'the file'} must be a JSON object, got {_json_text(data)}"]
+    return [p for key, kind in types.items() if key in data
+            for p in _value_problems(data[key], kind, f"{where}.{key}" if where else key)]
+
+
+def latex_text(text: str) -> str:
+    """``text`` as LaTeX text: every special character (``\\ { } $ & # ^ _ ~ %``) escaped."""
+    special = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
+               "#": r"\#", "^": r"\textasciicircum{}", "_": r"\_", "~": r"\textasciitilde{}",
+               "%": r"\%"}
+    return "".join(special.get(c, c) for c in text)
 
 
 def param_values(spec: MPOSpec) -> dict[str, sp.Expr]:
@@ -242,7 +305,7 @@ class Objective:
 
     def latex_document(self) -> str:
         """A complete LaTeX document (article + amsmath) showing this objective; compiles alone."""
-        title = self.name.replace("_", r"\_").replace("#", r"\#").replace("&", r"\&")
+        title = latex_text(self.name)
         return ("\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n"
                 f"\\section*{{{title}}}\n\\[\n{self.latex()}\n\\]\n\\end{{document}}\n")
 
