@@ -3,8 +3,10 @@
 Prints h, phi^-1 = h', the log-domain link phi~(l), every validity check with its status
 (proved / sampled / failed / timeout) and witness, the properties of the loss in the margin D
 (``objectives/properties.py``; of DPO's link -log sigmoid(D) unless ``--link`` gives another, with
-``--imitation`` for an imitation term), and the LaTeX. Exit code 0 when the map is a valid
-mirror map, 1 when a check fails, 2 on bad input (nothing in the formula is executed). The
+``--imitation`` for an imitation term), the search's smoke test of that loss (finite loss and
+gradients on extreme log-probs), and the LaTeX. Exit code 0 when the map is a valid mirror map
+whose loss passes the smoke test, 1 when a check fails (the map's, or the smoke test: the search
+would reject the loss before training), 2 on bad input (nothing in the formula is executed). The
 properties never change the exit code: they describe the loss, they do not validate the map.
 """
 
@@ -80,19 +82,25 @@ def main(argv: list[str] | None = None) -> int:
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    code = 0 if report.valid else 1
+    # a valid map whose loss the search would still reject before training (non-finite on
+    # extreme log-probs) fails here too
+    smoke = _smoke(args) if report.valid else None
+    code = 0 if report.valid and smoke is None else 1
     if args.json:
         out = {"formula": args.formula, "h": str(mm.h), "checks": report.to_dict(),
                "link": args.link, "properties": props.to_json()}
         if report.valid:
             out |= {"phi_inv": str(mm.phi_inv), "phi_tilde": str(mm.phi_tilde),
-                    "latex": mm.latex(), "semantic_hash": mm.semantic_hash()}
+                    "latex": mm.latex(), "semantic_hash": mm.semantic_hash(),
+                    "smoke": {"ok": smoke is None, "detail": smoke or "ok"}}
         print(json.dumps(out, indent=2))
         return code
     if args.latex:
         if not report.valid:
             print(f"error: not a valid mirror map: {_first_failure(report)}", file=sys.stderr)
             return code
+        if smoke:
+            print(f"error: {SMOKE_FAILED}: {smoke}", file=sys.stderr)
         print(mm.latex_block())
         return code
     print(f"h(p)          = {mm.h_text}")
@@ -109,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{what:28s}: {'yes' if c.holds else 'NO':3s} [{c.status}{witness}] {c.detail}")
     print(f"checked in {report.seconds * 1000:.1f} ms")
     print(f"loss L = {sum_text(args.link, args.imitation)}; {props.line()}")
+    if smoke:
+        print(f"{SMOKE_FAILED}: {smoke}")
     if report.valid:
         print("valid mirror map: strictly convex and C2 on (0,1) (Legendre type is recorded, "
               "not required; the loss's properties are not validity conditions: "
@@ -119,6 +129,27 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"not a valid mirror map: {_first_failure(report)}")
     return code
+
+
+SMOKE_FAILED = ("a valid mirror map, but the search would reject its loss before training "
+                "(the smoke test on extreme log-probs)")
+
+
+def _smoke(args) -> str | None:
+    """Why the search would reject the loss of these arguments before training
+    (``objectives.smoke``: finite loss and gradients of the right shape on extreme log-probs),
+    or None when it passes."""
+    from lossforge.objectives import Objective
+    from lossforge.objectives.mpo import MPOSpec
+    from lossforge.objectives.smoke import smoke_test
+
+    try:
+        obj = Objective(MPOSpec(mirror_map=args.formula, link=args.link,
+                                imitation=args.imitation, reference=not args.no_reference))
+    except LossforgeError as exc:
+        return f"it does not compile to a loss: {exc}"
+    report = smoke_test(obj)
+    return None if report.ok else report.detail
 
 
 def _first_failure(report) -> str:

@@ -57,8 +57,12 @@ def test_unsafe_formula_exits_2_in_one_line_and_runs_nothing(tmp_path):
 
 
 def test_latex_only_output():
+    r = run("p*log(p) + p**2", "--latex")
+    assert r.returncode == 0 and r.stdout.startswith(r"\begin{aligned}") and r.stderr == ""
+    # a valid map whose loss the search would reject: its LaTeX, and why on stderr, exit 1
     r = run("-log(p)", "--latex")
-    assert r.returncode == 0 and r.stdout.startswith(r"\begin{aligned}")
+    assert r.returncode == 1 and r.stdout.startswith(r"\begin{aligned}")
+    assert r.stderr.startswith("error: a valid mirror map, but the search would reject its loss")
 
 
 def test_properties_line_of_the_loss():
@@ -127,3 +131,23 @@ def test_link_help_names_every_variable_a_link_may_use(capsys):
     assert all(f" {v}" in link_help for v in LINK_VARS)
     r = run("p*log(p)", "--link", "-logsigmoid(rw - rl)")
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("formula", ["-log(p)", "exp(exp(exp(exp(exp(exp(p))))))"])
+def test_a_valid_map_whose_loss_the_search_would_reject_exits_1_and_says_why(formula):
+    """-log(p): phi~(l) = -e^(-l), infinite at l = -1000 on summed log-probs; a tower of exps
+    overflows: valid maps both, whose losses the search's smoke test rejects before training
+    (the exported torch file of the second returned NaN for every input)."""
+    r = run(formula)
+    assert r.returncode == 1, r.stdout
+    assert "\nvalid mirror map: strictly convex" in r.stdout
+    assert ("a valid mirror map, but the search would reject its loss before training (the "
+            "smoke test on extreme log-probs): non-finite loss") in r.stdout
+    out = json.loads(run(formula, "--json").stdout)
+    assert out["smoke"]["ok"] is False and "non-finite loss" in out["smoke"]["detail"]
+    from lossforge.objectives import Objective, MPOSpec
+    from lossforge.search.candidates import smoke_test
+
+    assert not smoke_test(Objective(MPOSpec(mirror_map=formula))).ok   # as the search sees it
+    ok = json.loads(run("p*log(p)", "--json").stdout)
+    assert ok["smoke"] == {"ok": True, "detail": "ok"}
