@@ -323,6 +323,7 @@ def print_brief(results: dict, state: dict, console=None) -> None:
         _say(console, f"  h(p) = {h_text(row)}    phi~(l) = {row['phi_tilde']}")
         _say(console, f"  {row['loss']}")
         _say_simplest(console, row, "  ")
+        _say_known(console, row, "  ")
         _say_properties(console, row, "  ")
     for line in verdict_lines(results, state):
         _say(console, line)

@@ -35,3 +35,23 @@ def test_show_latex_prints_every_hall_of_fame_and_front_loss_once(tmp_path, caps
     for name in MAPS:
         latex = Objective(MPOSpec(name, MAPS[name], 0.1)).latex()
         assert f"% {name}\n{latex}\n" in out and out.count(latex) == 1
+
+
+def test_the_quiet_summary_says_when_the_best_loss_is_dpo_at_another_beta():
+    """--quiet (print_brief) prints the best loss's formula: a map whose phi~ is 3 l is DPO at
+    beta 3 x 0.1, which the full summary and show say, and so does the brief one."""
+    import io
+
+    from rich.console import Console
+
+    from lossforge.search.summary import print_brief
+
+    row = {"name": "lf-a", "spec": MPOSpec("lf-a", "3*p*log(p)", 0.1).to_json(),
+           "phi_tilde": "3*l", "loss": "L = -logsigmoid(D)",
+           "full": {"status": "ok", "score": 10.0, "ci95": None, "per_seed": [10.0]}}
+    buf = io.StringIO()
+    print_brief({"hall_of_fame": [row], "pareto": [row], "baselines": []},
+                {"ladder": ["full"], "baselines": {}, "config": {}},
+                Console(file=buf, width=200))
+    assert "  = DPO at beta 0.3, exactly (phi~ is linear in l): not a new loss" in \
+        buf.getvalue().splitlines()
