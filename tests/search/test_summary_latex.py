@@ -47,7 +47,7 @@ def test_the_quiet_summary_says_when_the_best_loss_is_dpo_at_another_beta():
     from lossforge.search.summary import print_brief
 
     row = {"name": "lf-a", "spec": MPOSpec("lf-a", "3*p*log(p)", 0.1).to_json(),
-           "phi_tilde": "3*l", "loss": "L = -logsigmoid(D)",
+           "h": "3*p*log(p)", "phi_tilde": "3*l", "loss": "L = -logsigmoid(D)",
            "full": {"status": "ok", "score": 10.0, "ci95": None, "per_seed": [10.0]}}
     buf = io.StringIO()
     print_brief({"hall_of_fame": [row], "pareto": [row], "baselines": []},
