@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from headline import emit  # noqa: E402  (this directory: the headline table's printer)
+from headline import DEPARTURE, emit  # noqa: E402  (this directory: the headline's)
 
 from lossforge.bench.stats import (REPORT_METRICS, best_row, eligible_best,  # noqa: E402
                                    holm, num_text, ranking_mean, read_report,
@@ -126,10 +126,13 @@ def main(argv: list[str] | None = None) -> int:
             versus += data.get("versus_best", [])
             flags.update(data.get("shortcut_flags", {}))
         keys = sorted({(e["budget"], e["scenario"]) for e in summary})
+        label = []
         if args.suite:
             from lossforge.bench.suites import load_suite
-            absent = [n for n in load_suite(args.suite).weights()
-                      if n not in {k[1] for k in keys}]
+            suite = load_suite(args.suite)
+            # the test suite's tuning departed from the plan (sft's rates, among the rows here)
+            label = [DEPARTURE, ""] if suite.role == "test" else []
+            absent = [n for n in suite.weights() if n not in {k[1] for k in keys}]
             if absent:
                 raise ConfigError(f"{args.suite}: the reports have no rows of {', '.join(absent)}"
                                   "; the field's table of a suite needs every scenario")
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
               "Sources: " + ", ".join(f"`{p}`" for p in args.reports) + ". Unit of analysis: "
               "the dataset draw. Differences: baseline minus the scenario's best tuned "
               "baseline, paired by draw; Holm over the scenario's baselines, per metric "
-              "(benchmarks/field_v2.py).", ""]
+              "(benchmarks/field_v2.py).", "", *label]
         for metric in REPORT_METRICS:
             md += markdown([scenario_field(summary, versus, k, metric) for k in keys], metric,
                            flags)

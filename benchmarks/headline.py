@@ -397,12 +397,14 @@ def split_note(summary: list[dict]) -> list[str]:
     references (the report's ``data_split_draws``, v2-plan.md, Session 22): pairs there are
     not clean pairs."""
     split = sorted({(e["scenario"], d) for e in summary for d in e.get("data_split_draws", [])})
-    if not split:
-        return []
-    return ["**Not clean pairs:** rows of one draw trained on different datasets or references "
-            "(a rebuild, on another machine, say) on " + ", ".join(
-                f"{s} draw {d}" for s, d in split) + ". Differences there also measure that.",
-            ""]
+    rebuilt = sorted({(e["scenario"], d) for e in summary for d in e.get("rebuilt_draws", [])})
+    out = ["**Not clean pairs:** rows of one draw trained on different datasets or references "
+           "(a rebuild, on another machine, say) on " + ", ".join(
+               f"{s} draw {d}" for s, d in split) + ". Differences there also measure that.",
+           ""] if split else []
+    return out + (["**Draws that pool two builds** (seeds run on another machine; each seed's "
+                   "rows share one build, so every pair is clean): " + ", ".join(
+                       f"{s} draw {d}" for s, d in rebuilt) + ".", ""] if rebuilt else [])
 
 
 def suite_beats(comp: dict, alpha: float = ALPHA) -> bool:
@@ -439,10 +441,13 @@ def shortcut_verdict(res: dict[str, dict], alpha: float = ALPHA) -> list[str]:
 
 
 def claim(lines: dict[str, list[dict]], suite: dict | None, shortcut: dict | None,
-          alpha: float = ALPHA) -> list[str]:
-    """Issue 19's claim on these reports, judged on AUC alone (v2-plan.md, Session 22, item 1):
+          alpha: float = ALPHA, is_claim: bool = False) -> list[str]:
+    """Issue 19's bar on these reports, judged on AUC alone (v2-plan.md, Session 22, item 1):
     the bar, the suite mean against DPO and against ORPO, and the shortcuts; each part with
-    what final says beside it. Without a suite (``suite`` None) the claim is not judged."""
+    what final says beside it. Without a suite (``suite`` None) it is not judged. Only the suite
+    search's declared winner on the test suite makes issue 19's claim (``is_claim``: the
+    ``--claim`` flag); for any other candidate or suite the page says so (v2-plan.md: the other
+    candidates are separate questions)."""
     t, tf = tally(lines["auc"], alpha), tally(lines["final"], alpha)
     parts = [(met(t["tied"], t["n"]),
               f"best-or-tied with the best tuned baseline or the reference on at least "
@@ -457,17 +462,22 @@ def claim(lines: dict[str, list[dict]], suite: dict | None, shortcut: dict | Non
         lost = shortcuts_lost(shortcut, alpha)
         parts.append((not lost, f"beats the shortcut baselines on the suite mean "
                       f"({SHORTCUT_RULE}): " + ("yes" if not lost else "no: " + "; ".join(lost))))
-    out = ["## The claim", "", "Issue 19's claim, judged on AUC, the primary metric (v2-plan.md, "
-           "Session 22, item 1); final is shown beside each part and decides nothing:", ""]
+    what = ("Issue 19's claim" if is_claim else "Issue 19's bar, for this candidate and these "
+            "reports (not issue 19's claim, which only the suite search's declared winner makes, "
+            "on the test suite: v2-plan.md)")
+    out = ["## The claim" if is_claim else "## Issue 19's bar", "",
+           f"{what}, judged on AUC, the primary metric (v2-plan.md, Session 22, item 1); final "
+           "is shown beside each part and decides nothing:", ""]
     out += [f"- {'met' if ok else '**not met**'}: {text}" for ok, text in parts]
     if suite is None:
-        out += ["- not judged: the suite-mean tests (against DPO and ORPO, and against the "
-                "shortcuts) need --suite"]
-    whole = suite is not None and all(ok for ok, _ in parts)
-    return out + ["", f"**On AUC, the claim is {'met' if whole else 'not met'}** on these "
-                  "reports. Its other requirement, that the gain comes from the preference "
-                  "term, is judged by the ablation (`benchmarks/ablate.py table`, train suite), "
-                  "not here.", ""]
+        return out + ["- not judged: the suite-mean tests (against DPO and ORPO, and against "
+                      "the shortcuts) need --suite", "", "**Not judged** (no --suite).", ""]
+    whole = "met" if all(ok for ok, _ in parts) else "not met"
+    verdict_line = (f"**On AUC, the claim is {whole}** on these reports." if is_claim else
+                    f"**On AUC, the bar is {whole}** on these reports (not a claim).")
+    return out + ["", verdict_line + " Issue 19's other requirement, that the gain comes from "
+                  "the preference term, is judged by the ablation (`benchmarks/ablate.py "
+                  "table`, train suite), not here.", ""]
 
 
 def disagreements(lines: dict[str, list[dict]], alpha: float = ALPHA) -> list[str]:
@@ -529,13 +539,17 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"the level a Holm p must be under to count as 'beats' or 'below' "
                          f"(default {ALPHA}; a declared stricter bar, e.g. for a secondary "
                          "candidate among several, says so in the table)")
+    ap.add_argument("--claim", action="store_true",
+                    help="this page is issue 19's claim: the suite search's declared winner on "
+                         "the test suite (needs --suite of a test-role suite); without it the "
+                         "page says it judges the bar, not the claim")
     ap.add_argument("--out", help="also write the markdown here")
     args = ap.parse_args(argv)
     if not 0 < args.alpha < 1:
         print(f"error: --alpha must be in (0, 1), got {args.alpha}", file=sys.stderr)
         return 2
     try:
-        md = headline(args.reports, args.candidate, args.suite, args.alpha)
+        md = headline(args.reports, args.candidate, args.suite, args.alpha, args.claim)
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -543,14 +557,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def headline(reports: list[str], candidate: str, suite_path: str | None = None,
-             alpha: float = ALPHA) -> list[str]:
-    """The headline's markdown lines: the claim first, then the notes a reader needs, the
-    per-scenario tables and (with a suite) the suite-mean tables."""
+             alpha: float = ALPHA, is_claim: bool = False) -> list[str]:
+    """The headline's markdown lines: the claim (or the bar) first, then the notes a reader
+    needs, the per-scenario tables and (with a suite) the suite-mean tables."""
     summary, comparisons = load(reports)
     suite = None
+    if is_claim and not suite_path:
+        raise ConfigError("--claim needs --suite: issue 19's claim is judged on the test suite")
     if suite_path:
         from lossforge.bench.suites import load_suite
         suite = load_suite(suite_path)
+        if is_claim and suite.role != "test":
+            raise ConfigError(f"--claim: {suite.source} is a {suite.role} suite; issue 19's "
+                              "claim is judged on the test suite")
         extra = sorted({e["scenario"] for e in summary} - set(suite.scenarios))
         if extra:   # they would count in the bar and in Holm's family
             raise ConfigError(f"{extra[0]}: a scenario of the reports that {suite.source} does "
@@ -579,7 +598,7 @@ def headline(reports: list[str], candidate: str, suite_path: str | None = None,
              + ". Cells: mean ± 95 % CI over draws; differences: candidate minus row, paired "
              "by draw; Holm over every comparison of the candidate in these files, per metric "
              "(benchmarks/headline.py).", ""]
-            + claim(lines, means, shortcut, alpha)
+            + claim(lines, means, shortcut, alpha, is_claim)
             + (suite_notes(suite, lines["auc"], alpha) if suite is not None else [])
             + disagreements(lines, alpha) + split_note(summary) + tables)
 

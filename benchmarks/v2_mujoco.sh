@@ -243,9 +243,12 @@ case "$step" in
           --suite "benchmarks/suites/$suite.toml" --out "$R/field-v2-$suite.md" ||
         failed+=("field-v2-$suite")
       for c in $cands; do
+        # issue 19's claim: the declared winner (the candidates' first) on the test suite only;
+        # every other page judges the bar and says it is not the claim (v2-plan.md, Session 25)
+        claim=(); [ "$suite" = test ] && [ "$c" = "$(first_candidate "$CAND")" ] && claim=(--claim)
         run python benchmarks/headline.py "$R/confirm-v2-$suite.confirm.json" --candidate "$c" \
-            --suite "benchmarks/suites/$suite.toml" --out "$R/headline-v2-$suite-$c.md" ||
-          failed+=("headline-v2-$suite-$c")
+            --suite "benchmarks/suites/$suite.toml" "${claim[@]}" \
+            --out "$R/headline-v2-$suite-$c.md" || failed+=("headline-v2-$suite-$c")
       done
     done
     [ ${#failed[@]} -eq 0 ] || refuse "headline: not written (see above): ${failed[*]}" ;;

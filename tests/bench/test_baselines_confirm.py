@@ -385,6 +385,9 @@ def test_a_draw_whose_rows_trained_on_different_data_is_flagged(tmp_path):
             for e in result["summary"]} == {((), ("3",))}
     md = (tmp_path / "c.confirm.md").read_text()
     assert "**Draw(s) 3 pool two builds:**" in md and "Not clean pairs" not in md
+    assert headline.split_note(result["summary"]) == [
+        "**Draws that pool two builds** (seeds run on another machine; each seed's rows share "
+        "one build, so every pair is clean): s draw 3.", ""]
     # ... and split when one loss's seed-1 row of draw 3 is on the other build alone
     rows[-1]["dataset_sha256"] = "d3"
     _write(tmp_path / "c.jsonl", rows)

@@ -119,3 +119,22 @@ def test_a_baseline_that_failed_on_most_draws_is_named_and_left_out(tmp_path, pe
     assert line_a.split("|")[2].strip().startswith("dpo[beta=2] 30.0")      # still the best
     assert "simpo[beta=2]: failed on most draws (left out)" in line_a
     assert "| dpo[beta=2] | yes |" in line_a
+
+
+@pytest.mark.parametrize("role", ["test", "train"])
+def test_the_test_suites_field_carries_the_departure_label(tmp_path, role):
+    """v2-plan.md, Session 22: "Reports that use the test suite's rows carry this label" (the
+    shortcut's and the candidates' test rates); a train-role suite's table does not."""
+    report = Path(_report(tmp_path))
+    names = {"s-a": "hopper-padded-noisy-0.15", "s-b": "hopper-padded-noisy-0.35"}
+    text = report.read_text()
+    for old, new in names.items():
+        text = text.replace(f'"{old}"', f'"{new}"')
+    report.write_text(text)
+    suite = tmp_path / "two.toml"
+    suite.write_text(f'name = "two"\nrole = "{role}"\n' + "".join(
+        f'[[scenarios]]\nname = "{n}"\nweight = 1.0\n' for n in names.values()))
+    proc = subprocess.run([sys.executable, SCRIPT, str(report), "--suite", str(suite)],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert ("**A departure from the plan**" in proc.stdout) == (role == "test")

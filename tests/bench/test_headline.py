@@ -446,7 +446,7 @@ def test_the_claim_comes_first_on_auc_with_final_beside_it(tmp_path):
     report, suite = _suite_files(tmp_path, candidate_b=(70.0, 71.0, 72.0))
     # every per-scenario difference to the best tuned row is +1 ± 2: the CI spans 0, so no
     # scenario counts for the bar (0 of 2), whatever the suite means say
-    proc = _headline(report, suite)
+    proc = _headline(report, suite, "--claim")
     assert proc.returncode == 0, proc.stderr
     head = proc.stdout.split("### lf-x, auc")[0]
     assert head.index("## The claim") < head.index("**AUC and final**")
@@ -459,16 +459,29 @@ def test_the_claim_comes_first_on_auc_with_final_beside_it(tmp_path):
     assert "**On AUC, the claim is not met** on these reports." in head
     # +3 ± 1 everywhere: best-or-tied on both scenarios (2 of 2 >= 75 %): the whole claim holds
     _set_comps(report, 3.0, 1.0)
-    head = _headline(report, suite).stdout.split("### lf-x, auc")[0]
+    head = _headline(report, suite, "--claim").stdout.split("### lf-x, auc")[0]
     assert "- met: best-or-tied with the best tuned baseline or the reference on at least 75% " \
            "of the scenarios: 2 of 2 (final: 2 of 2)" in head
     assert "**On AUC, the claim is met** on these reports." in head
     assert "**AUC and final** give the same verdicts on every scenario." in head
-    # without --suite the suite-mean parts are not judged, and so neither is the claim
+    # a page without --claim (another candidate, or the train suite) judges the bar, and says
+    # it is not the claim (v2-plan.md: only the declared winner, on the test suite, makes it)
+    bar = _headline(report, suite).stdout.split("### lf-x, auc")[0]
+    assert "## Issue 19's bar" in bar and "## The claim" not in bar
+    assert "(not issue 19's claim, which only the suite search's declared winner makes" in bar
+    assert "**On AUC, the bar is met** on these reports (not a claim)." in bar
+    assert "the claim is" not in bar
+    # --claim on a train-role suite, or without a suite, is refused
+    Path(suite).write_text(Path(suite).read_text().replace('role = "test"', 'role = "train"'))
+    train = _headline(report, suite, "--claim")
+    assert train.returncode == 2 and "is a train suite; issue 19's claim is judged on the " \
+        "test suite" in train.stderr
+    # without --suite the suite-mean parts are not judged, and nothing is said met or not
     alone = subprocess.run([sys.executable, SCRIPT, report, "--candidate", "lf-x"],
                            capture_output=True, text=True, cwd=REPO).stdout
-    assert "- not judged: the suite-mean tests" in alone
-    assert "**On AUC, the claim is not met**" in alone
+    assert "- not judged: the suite-mean tests" in alone and "**Not judged** (no --suite)." \
+        in alone
+    assert "the claim is" not in alone and "the bar is" not in alone
 
 
 def test_where_auc_and_final_disagree_the_report_says_so(tmp_path):
@@ -481,7 +494,7 @@ def test_where_auc_and_final_disagree_the_report_says_so(tmp_path):
         if c["scenario"] == "hopper-padded-clean" and c["metric"] == "final":
             c["mean"], c["ci95"] = -4.0, 1.0
     Path(report).write_text(json.dumps(data))
-    head = _headline(report, suite).stdout.split("### lf-x, auc")[0]
+    head = _headline(report, suite, "--claim").stdout.split("### lf-x, auc")[0]
     assert ("**AUC and final** disagree on hopper-padded-clean (AUC best-or-tied with the best "
             "tuned or reference, final below the best tuned or reference (CI)).") in head
     # the claim is judged on AUC alone: still met, with final's 1 of 2 beside it
