@@ -333,7 +333,9 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
     with JobRunner(max(1, worker_count(workers))) as runner:
         while True:
             drain = drain_requested()
-            begun = ({k[:3] for k in row_keys(out) if k[3] == budget}
+            # begun: a cell holding a row this run planned (not merely any row: a loss added to
+            # a file whose cells are full), or a job in flight
+            begun = ({k[:3] for k in row_keys(out) if k in planned}
                      | {k[:3] for k in runner.busy}) if drain else set()
             for job in jobs_left():
                 if runner.full:
@@ -364,9 +366,11 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
                     record(*finished)
                 raise
             record(*done)
-    left = jobs_left() if drain_requested() else []
+    # the last pass's answer: the file removed just now must not turn jobs left on purpose into
+    # a normal return
+    left = jobs_left() if drain else []
     if left:
-        print(f"{time.strftime('%H:%M:%S')} stopped at a cell boundary: {drain_requested()} "
+        print(f"{time.strftime('%H:%M:%S')} stopped at a cell boundary: {drain} "
               f"(${DRAIN_VAR}) exists; {len(left)} jobs left for the same command, run again "
               "once that file is gone", flush=True)
         raise SystemExit(DRAINED_EXIT)

@@ -33,7 +33,8 @@
 # Ending a session: start the job with LOSSFORGE_DRAIN=FILE set; touching FILE then makes every
 # step finish the (draw, seed) cells it has begun, begin no other, and exit with status 3 (the
 # job stops there), so no cell is left half done for a later session on another machine, whose
-# rebuilt dataset would make that cell's pairs unclean (benchmarks/cells.py, DRAIN_VAR).
+# rebuilt dataset would make that cell's pairs unclean (benchmarks/cells.py, DRAIN_VAR). Touch
+# it one begun cell's time ahead: 10-15 min in a confirmation, up to an hour in a sweep's stage 1.
 #
 # Steps with scenarios take the suite's by default, in turn; two jobs on two cores can share a
 # step (rows files are shareable), better on different scenarios. The search's run lives with

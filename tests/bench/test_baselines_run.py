@@ -315,3 +315,34 @@ def test_a_drain_file_stops_the_run_at_a_cell_boundary_and_the_rerun_finishes(tm
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert sorted((r["seed"], r["loss"]) for r in rows) == [(0, "dpo"), (0, "orpo"),
                                                             (1, "dpo"), (1, "orpo")]
+
+
+def test_a_drain_counts_as_begun_only_cells_with_this_runs_rows(tmp_path, monkeypatch):
+    """A loss added to a file whose cells all hold other rows (the ablation's arms beside
+    confirm-train's rows): the drain must still stop after the cell this run began, not take
+    every cell for begun because some row is there."""
+    import argparse
+
+    from lossforge.bench import fitness
+
+    baselines = _benchmark("baselines")
+    out = tmp_path / "rows.jsonl"
+    args = argparse.Namespace(scenarios="quick", losses="dpo", spec=[], from_run=[],
+                              no_fixed=True, seeds="0,1", budget="quick", workers=1,
+                              out=str(out), quiet=True)
+    baselines.run(args)                               # dpo on both seeds: every cell has a row
+    drain = tmp_path / "drain"
+    monkeypatch.setenv("LOSSFORGE_DRAIN", str(drain))
+    real = fitness.evaluate
+
+    def evaluate_then_ask_to_drain(objs, *a, **kw):
+        drain.touch()
+        return real(objs, *a, **kw)
+
+    monkeypatch.setattr(fitness, "evaluate", evaluate_then_ask_to_drain)
+    monkeypatch.setattr(sys, "argv", ["baselines.py", "run"])
+    with pytest.raises(SystemExit) as stop:
+        baselines.run(argparse.Namespace(**{**vars(args), "losses": "dpo,orpo"}))
+    assert stop.value.code == 3
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert sorted((r["seed"], r["loss"]) for r in rows) == [(0, "dpo"), (0, "orpo"), (1, "dpo")]
