@@ -4,7 +4,7 @@ Prints h, phi^-1 = h', the log-domain link phi~(l), every validity check with it
 (proved / sampled / failed / timeout) and witness, the properties of the loss in the margin D
 (``objectives/properties.py``; of DPO's link -log sigmoid(D) unless ``--link`` gives another, with
 ``--imitation`` for an imitation term), the search's smoke test of that loss (finite loss and
-gradients on extreme log-probs), and the LaTeX. Exit code 0 when the map is a valid mirror map
+gradients on extreme log-probs, summed unless ``--aggregation mean``), and the LaTeX. Exit code 0 when the map is a valid mirror map
 whose loss passes the smoke test, 1 when a check fails (the map's, or the smoke test: the search
 would reject the loss before training), 2 on bad input (nothing in the formula is executed). The
 properties never change the exit code: they describe the loss, they do not validate the map.
@@ -42,11 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="an imitation term Psi(l, n, t) (properties: whether it reads n)")
     ap.add_argument("--no-reference", action="store_true",
                     help="the loss is reference-free (r = beta phi~(l))")
+    ap.add_argument("--aggregation", choices=("sum", "mean"), default="sum",
+                    help="log-probs the loss would train on, for the smoke test: summed (DPO's, "
+                         "the default) or per-token mean (search --aggregation mean)")
     return ap
 
 
 #: Options whose value may start with "-" (a formula, or a number that is then rejected).
-_VALUED = ("--time-limit", "--link", "--imitation")
+_VALUED = ("--time-limit", "--link", "--imitation", "--aggregation")
 
 
 def _formula_last(argv: list[str]) -> list[str]:
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: not a valid mirror map: {_first_failure(report)}", file=sys.stderr)
             return code
         if smoke:
-            print(f"error: {SMOKE_FAILED}: {smoke}", file=sys.stderr)
+            print(f"error: {smoke_failed(args.aggregation)}: {smoke}", file=sys.stderr)
         print(mm.latex_block())
         return code
     print(f"h(p)          = {mm.h_text}")
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"checked in {report.seconds * 1000:.1f} ms")
     print(f"loss L = {sum_text(args.link, args.imitation)}; {props.line()}")
     if smoke:
-        print(f"{SMOKE_FAILED}: {smoke}")
+        print(f"{smoke_failed(args.aggregation)}: {smoke}")
     if report.valid:
         print("valid mirror map: strictly convex and C2 on (0,1) (Legendre type is recorded, "
               "not required; the loss's properties are not validity conditions: "
@@ -131,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-SMOKE_FAILED = ("a valid mirror map, but the search would reject its loss before training "
-                "(the smoke test on extreme log-probs)")
+def smoke_failed(aggregation: str) -> str:
+    """What a valid map whose loss fails the smoke test is, in words."""
+    how = {"sum": "summed", "mean": "per-token mean"}[aggregation]
+    return (f"a valid mirror map, but a search on {how} log-probs (--aggregation {aggregation}) "
+            "would reject its loss before training (the smoke test on extreme log-probs)")
 
 
 def _smoke(args) -> str | None:
@@ -145,7 +151,8 @@ def _smoke(args) -> str | None:
 
     try:
         obj = Objective(MPOSpec(mirror_map=args.formula, link=args.link,
-                                imitation=args.imitation, reference=not args.no_reference))
+                                imitation=args.imitation, reference=not args.no_reference,
+                                aggregation=args.aggregation))
     except LossforgeError as exc:
         return f"it does not compile to a loss: {exc}"
     report = smoke_test(obj)

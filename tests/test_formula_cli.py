@@ -62,7 +62,10 @@ def test_latex_only_output():
     # a valid map whose loss the search would reject: its LaTeX, and why on stderr, exit 1
     r = run("-log(p)", "--latex")
     assert r.returncode == 1 and r.stdout.startswith(r"\begin{aligned}")
-    assert r.stderr.startswith("error: a valid mirror map, but the search would reject its loss")
+    assert r.stderr.startswith("error: a valid mirror map, but a search on summed log-probs")
+    # on per-token mean log-probs (l near -10 at most) -log(p)'s loss is finite: no objection
+    r = run("-log(p)", "--latex", "--aggregation", "mean")
+    assert r.returncode == 0 and r.stderr == ""
 
 
 def test_properties_line_of_the_loss():
@@ -141,8 +144,9 @@ def test_a_valid_map_whose_loss_the_search_would_reject_exits_1_and_says_why(for
     r = run(formula)
     assert r.returncode == 1, r.stdout
     assert "\nvalid mirror map: strictly convex" in r.stdout
-    assert ("a valid mirror map, but the search would reject its loss before training (the "
-            "smoke test on extreme log-probs): non-finite loss") in r.stdout
+    assert ("a valid mirror map, but a search on summed log-probs (--aggregation sum) would "
+            "reject its loss before training (the smoke test on extreme log-probs): non-finite "
+            "loss") in r.stdout
     out = json.loads(run(formula, "--json").stdout)
     assert out["smoke"]["ok"] is False and "non-finite loss" in out["smoke"]["detail"]
     from lossforge.objectives import Objective, MPOSpec
