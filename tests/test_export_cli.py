@@ -164,6 +164,7 @@ def _orpo_json(tmp_path) -> Path:
     ("aggregation", "3", "spec.aggregation must be a string, got 3"),
     ("imitation", "[1]", "spec.imitation must be a string or null, got [1]"),
     ("params", "[]", "spec.params must be a JSON object of named numbers, got []"),
+    ("w_pref", "true", "spec.w_pref must be a formula string or a finite number, got true"),
 ])
 def test_hand_edited_json_fields_of_the_wrong_type_exit_2_naming_file_and_field(
         field, raw, line, tmp_path, capsys):
@@ -177,6 +178,20 @@ def test_hand_edited_json_fields_of_the_wrong_type_exit_2_naming_file_and_field(
     assert main([str(path), "--format", "torch"]) == 2
     out, err = capsys.readouterr()
     assert (out, err) == ("", f"error: {path}: {line}\n")
+
+
+def test_a_constant_weight_may_be_written_as_a_number(tmp_path, capsys):
+    """{"w_pref": 1, "w_sft": 0.5}: a hand-written spec that Objective and baselines.py --spec
+    take; export takes it too (the type checks first refused it) and compiles the weights."""
+    path = _orpo_json(tmp_path)
+    data = json.loads(path.read_text())
+    data["spec"].update(w_pref=1, w_sft=0.5)
+    data.pop("formula", None), data.pop("latex", None)
+    path.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main([str(path), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert float(out["spec"]["w_pref"]) == 1.0 and float(out["spec"]["w_sft"]) == 0.5
 
 
 def test_every_wrong_field_is_its_own_line_and_a_null_spec_is_named(tmp_path, capsys):

@@ -90,7 +90,9 @@ class MPOSpec:
 #: The JSON type of each ``MPOSpec`` field (``spec_json_problems``): what ``to_json`` writes.
 SPEC_JSON_TYPES = {"name": "string", "mirror_map": "string", "beta": "number",
                    "reference": "boolean", "link": "string", "imitation": "string or null",
-                   "w_pref": "string", "w_sft": "string", "aggregation": "string",
+                   # a weight in t, or a constant weight written as a number (Objective takes both)
+                   "w_pref": "string or number", "w_sft": "string or number",
+                   "aggregation": "string",
                    "params": "object of numbers", "description": "string"}
 
 
@@ -117,11 +119,13 @@ def _value_problems(value: Any, kind: str, name: str) -> list[str]:
         return [p for k, v in value.items() for p in _value_problems(v, "number", f"{name}.{k}")]
     ok = {"string": isinstance(value, str),
           "string or null": value is None or isinstance(value, str),
+          "string or number": isinstance(value, str) or _is_number(value),
           "boolean": isinstance(value, bool),
           "number": _is_number(value),
           "integer": isinstance(value, int) and not isinstance(value, bool),
           "list of numbers": isinstance(value, list) and all(map(_is_number, value))}[kind]
     want = {"string": "a string", "string or null": "a string or null",
+            "string or number": "a formula string or a finite number",
             "boolean": "a JSON boolean (true or false)", "number": "a finite number",
             "integer": "an integer", "list of numbers": "a list of finite numbers"}[kind]
     return [] if ok else [f"{name} must be {want}, got {_json_text(value)}"]
