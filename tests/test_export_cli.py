@@ -259,7 +259,10 @@ def test_options_that_change_a_run_loss_say_it_is_not_what_the_search_scored(
         f"Modified from {where} by --beta, --imitation: not the loss the search scored."]
     # the same loss under another name, or an option that changes nothing, is still the one
     # the search scored
-    for flags in (["--name", "mine"], ["--reference"], ["--param", "unused=1"]):
+    # (a weight or link written another way is the same formula: w_pref "1" given as 1.0)
+    assert hof[0]["spec"]["w_pref"] == "1" and hof[0]["spec"]["link"] == "-logsigmoid(D)"
+    for flags in (["--name", "mine"], ["--reference"], ["--param", "unused=1"],
+                  ["--w-pref", "1.0"], ["--link", "0 - logsigmoid(D)"]):
         assert main([str(run_dir), "--best", *flags, "--format", "json"]) == 0
         assert json.loads(capsys.readouterr().out)["provenance"] == [f"From {where}."]
 

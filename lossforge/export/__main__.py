@@ -218,14 +218,33 @@ def _load_spec(args):
                      "(0 = best)"))
 
 
+#: the spec fields that are formulas, and the Objective attribute holding each parsed
+_FORMULA_FIELDS = {"link": "link_expr", "imitation": "imitation_expr", "w_pref": "w_pref_expr",
+                   "w_sft": "w_sft_expr"}
+
+
+def _same(key: str, before, after) -> bool:
+    """Whether the objectives ``before`` and ``after`` agree on the spec field ``key``: a
+    formula by its parsed expression (``--w-pref 1.0`` for "1" changes nothing)."""
+    import sympy as sp
+
+    a, b = getattr(before.spec, key), getattr(after.spec, key)
+    if a == b or key not in _FORMULA_FIELDS or not hasattr(before, _FORMULA_FIELDS[key]):
+        return a == b
+    x, y = (getattr(o, _FORMULA_FIELDS[key]) for o in (before, after))
+    return x is not None and y is not None and sp.simplify(x - y) == 0
+
+
 def _changed_by(args, before, after) -> list[str]:
-    """The options that changed the loss ``before`` into ``after``: a new name does not, nor a
-    new --param constant (only a formula option, listed itself, could use it)."""
-    flags = [("--reference" if after.reference else "--no-reference") if key == "reference"
-             else "--" + key.replace("_", "-") for key in _overrides(args)
-             if key != "name" and getattr(before, key) != getattr(after, key)]
-    old = before.params if isinstance(before.params, dict) else {}
-    return flags + (["--param"] if any(after.params[k] != v for k, v in old.items()) else [])
+    """The options that changed the objective ``before`` into ``after``: a new name does not,
+    nor a value equal to the old one, nor a new --param constant (only a formula option, listed
+    itself, could use it)."""
+    flags = [("--reference" if after.spec.reference else "--no-reference")
+             if key == "reference" else "--" + key.replace("_", "-")
+             for key in _overrides(args) if key != "name" and not _same(key, before, after)]
+    old = before.spec.params if isinstance(before.spec.params, dict) else {}
+    return flags + (["--param"] if any(after.spec.params[k] != v for k, v in old.items())
+                    else [])
 
 
 def load_objective(args):
@@ -242,14 +261,15 @@ def load_objective(args):
                               f"--{', --'.join(b.replace('_', '-') for b in bad)} "
                               f"{'does' if len(bad) == 1 else 'do'} not apply; "
                               + _distil_hint(args.source or "RUN"))
+        build = objectives.NeuralObjective
         new = dataclasses.replace(spec, **over)
-        objective = objectives.NeuralObjective(new)
     else:
+        build = objectives.Objective
         new = dataclasses.replace(spec, params={**spec.params, **_params(args.param)}, **over)
-        objective = objectives.Objective(new)
+    objective = build(new)
     if where is None:
         return objective, []
-    changed = _changed_by(args, spec, new)
+    changed = _changed_by(args, build(spec), objective)
     return objective, [f"Modified from {where} by {', '.join(changed)}: not the loss the "
                        "search scored." if changed else f"From {where}."]
 
