@@ -393,9 +393,20 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
              "generation": hof["generation"], "counters": hof.get("counters")}
     print_front({"pareto": r.pareto, "baselines": r.baselines,
                  "hall_of_fame": r.hall_of_fame}, state, console)
-    stopped = stopped_early(path, r.config, hof["generation"])
+    stopped = stopped_early(path, _target(path, r.config), hof["generation"])
     if stopped:
         _say(console, "\n" + stopped, style="yellow")
+
+
+def _target(run_dir: Path, start: dict) -> dict:
+    """The configuration whose ``generations`` the run is heading for: the checkpoint's (``--resume
+    --generations N`` changes it there, not in config.json), else config.json's ``start``."""
+    from lossforge.search import checkpoint
+
+    try:
+        return {"config": checkpoint.load(run_dir)["config"]}
+    except (CheckpointError, KeyError, TypeError):
+        return start
 
 
 def stopped_early(run_dir: str | Path, start: dict, generation) -> str | None:

@@ -37,6 +37,12 @@ def test_show_says_a_run_stopped_early_and_how_to_continue_it(stopped_run, capsy
     run_search(resume=stopped_run, quiet=True)
     capsys.readouterr()
     assert not any("stopped early" in line for line in _show(stopped_run, capsys))
+    # extended with --resume --generations 4 and stopped after generation 3: config.json still
+    # says 2; the checkpoint holds the 4 the run is heading for
+    run_search(resume=stopped_run, quiet=True, overrides={"generations": 4}, stop_after=1)
+    assert _show(stopped_run, capsys)[-1] == (
+        f"generation 3 of 4: the run stopped early; python -m lossforge.search --resume "
+        f"{stopped_run} continues it")
 
 
 def test_stopped_early_quotes_the_path_and_is_silent_when_complete():
