@@ -171,3 +171,30 @@ def test_cli_deap_distils_an_es_run_and_rescores_it(tmp_path, capsys, monkeypatc
     name, beta = known_as(doc["distilled"]["spec"])
     assert name == "dpo"
     assert f"= DPO at beta {beta:g}, exactly (phi~ is linear in l): not a new loss" in out
+
+
+def test_show_latex_puts_each_distilled_formula_under_its_own_network(tmp_path, capsys):
+    """An ES run's networks have no closed form: `show --latex` prints a distilled formula under
+    the network it was distilled from (distil's .json names it), and for a network not distilled
+    the command that would (with --name)."""
+    from lossforge.distill.__main__ import main as distil_main
+    from lossforge.search.__main__ import main as search_main
+
+    run = _tiny_es_run(tmp_path)
+    hof = json.loads((run / "hall_of_fame.json").read_text())["hall_of_fame"]
+    second = hof[1]["name"]
+    assert distil_main([str(run), "--name", second, "--generations", "2", "--workers", "1",
+                        "--no-rescore"]) == 0
+    capsys.readouterr()
+    assert search_main(["show", str(run), "--latex"]) == 0
+    out = capsys.readouterr().out
+    names, blocks, at = {r["name"] for r in hof}, {}, None
+    for line in out.splitlines():         # each network's block: from its "% NAME" line on
+        if line.startswith("% ") and line[2:] in names:
+            at = line[2:]
+        if at is not None:
+            blocks[at] = blocks.get(at, "") + line + "\n"
+    assert "distilled formula (distilled-deap.tex)" in blocks[second]
+    assert out.count("distilled formula (distilled-deap.tex)") == 1
+    best = hof[0]["name"]
+    assert f"--name {best}" in blocks[best] and "distilled formula" not in blocks[best]
