@@ -171,6 +171,7 @@ def _specs(es_dir: Path, gp_dir: Path | None) -> dict[str, dict]:
 
 def cmd_rescore(args) -> None:
     from lossforge.search.executors import LocalExecutor, map_specs
+    from lossforge.search.summary import fitness_text
 
     es_dir, gp_dir = Path(args.es), Path(args.gp) if args.gp else None
     cfg = _read(es_dir / "config.json")
@@ -199,7 +200,7 @@ def cmd_rescore(args) -> None:
     atomic_write_json(path, out)   # a killed re-score keeps the previous file whole
     for k in specs:
         f = out["results"][k]["fitness"]
-        print(f"{k:12s} {args.budget}: {f['score']:.2f} ± {f['ci95']:.2f}  per seed "
+        print(f"{k:12s} {args.budget}: {fitness_text(f)}  per seed "   # "n/a (1 seed)"
               f"{[round(x, 1) for x in f['per_seed']]}")
     print(f"written: {path}")
 
