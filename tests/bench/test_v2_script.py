@@ -313,8 +313,9 @@ def test_test_suite_steps_need_the_shortlist_and_the_candidates_then_never_exten
         "benchmarks/field_v2.py benchmarks/results/confirm-v2-test.confirm.json --suite "
         "benchmarks/suites/test.toml --out benchmarks/results/field-v2-test.md"] + [
         f"benchmarks/headline.py benchmarks/results/confirm-v2-test.confirm.json --candidate {c} "
-        f"--suite benchmarks/suites/test.toml --out benchmarks/results/headline-v2-test-{c}.md"
-        for c in ("lf-w", "lf-9ccbeb81")]
+        f"--suite benchmarks/suites/test.toml {claim}--out benchmarks/results/headline-v2-test-{c}.md"
+        # issue 19's claim: the declared winner (the sweep file's first) on the test suite alone
+        for c, claim in (("lf-w", "--claim "), ("lf-9ccbeb81", ""))]
     # both suites, the test suite first (the claim); a table that refuses (the winner's, here)
     # does not keep the others from being written, and the step then fails naming it
     (root / "benchmarks" / "results" / "confirm-v2-train.confirm.json").write_text("{}")
@@ -322,9 +323,11 @@ def test_test_suite_steps_need_the_shortlist_and_the_candidates_then_never_exten
     assert r.returncode != 0
     assert ("headline: not written (see above): headline-v2-test-lf-w headline-v2-train-lf-w"
             in r.stderr)
-    assert [c.split()[-1].split("/")[-1] for c in _steps(log)] == [
+    steps = _steps(log)
+    assert [c.split()[-1].split("/")[-1] for c in steps] == [
         "field-v2-test.md", "headline-v2-test-lf-w.md", "headline-v2-test-lf-9ccbeb81.md",
         "field-v2-train.md", "headline-v2-train-lf-w.md", "headline-v2-train-lf-9ccbeb81.md"]
+    assert ["--claim" in c for c in steps] == [False, True, False, False, False, False]
 
 
 def test_ablate_tunes_the_winners_arms_as_the_winner_and_confirms_them_beside_it(tmp_path):
