@@ -79,15 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         mm = MirrorMap.from_formula(args.formula)
         report = mm.check(time_limit_s=args.time_limit)
-        props = properties(MPOSpec(mirror_map=args.formula, link=args.link,
-                                   imitation=args.imitation, reference=not args.no_reference),
-                           time_limit_s=args.time_limit)
+        # one spec for the properties (which do not read the aggregation) and the smoke test
+        spec = MPOSpec(mirror_map=args.formula, link=args.link, imitation=args.imitation,
+                       reference=not args.no_reference, aggregation=args.aggregation)
+        props = properties(spec, time_limit_s=args.time_limit)
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     # a valid map whose loss the search would still reject before training (non-finite on
     # extreme log-probs) fails here too
-    smoke = _smoke(args) if report.valid else None
+    smoke = _smoke(spec) if report.valid else None
     code = 0 if report.valid and smoke is None else 1
     if args.json:
         out = {"formula": args.formula, "h": str(mm.h), "checks": report.to_dict(),
@@ -141,18 +142,15 @@ def smoke_failed(aggregation: str) -> str:
             "would reject its loss before training (the smoke test on extreme log-probs)")
 
 
-def _smoke(args) -> str | None:
-    """Why the search would reject the loss of these arguments before training
-    (``objectives.smoke``: finite loss and gradients of the right shape on extreme log-probs),
-    or None when it passes."""
+def _smoke(spec) -> str | None:
+    """Why the search would reject the loss of ``spec`` before training (``objectives.smoke``:
+    finite loss and gradients of the right shape on extreme log-probs), or None when it
+    passes."""
     from lossforge.objectives import Objective
-    from lossforge.objectives.mpo import MPOSpec
     from lossforge.objectives.smoke import smoke_test
 
     try:
-        obj = Objective(MPOSpec(mirror_map=args.formula, link=args.link,
-                                imitation=args.imitation, reference=not args.no_reference,
-                                aggregation=args.aggregation))
+        obj = Objective(spec)
     except LossforgeError as exc:
         return f"it does not compile to a loss: {exc}"
     report = smoke_test(obj)
