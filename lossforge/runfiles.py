@@ -101,12 +101,16 @@ def read_run(path: str | Path) -> RunFiles:
     listed in ``unchecked``."""
     path = run_dir(path)
     config = read_json(path / "config.json")
-    hof, hof_checked = read_checked(path / "hall_of_fame.json")
-    par, par_checked = read_checked(path / "pareto.json")
-    unchecked = tuple(name for name, ok in (("hall_of_fame.json", hof_checked),
-                                            ("pareto.json", par_checked)) if not ok)
+    hof, par, unchecked = read_results(path)
     return RunFiles(path, config, hof["hall_of_fame"], par["pareto"], hof["baselines"],
                     unchecked)
+
+
+def read_results(path: Path) -> tuple[dict, dict, tuple[str, ...]]:
+    """(hall_of_fame.json, pareto.json, the names of those without a checksum) of a run
+    directory, each checked against its checksum (``read_checked``)."""
+    (hof, hof_ok), (par, par_ok) = (read_checked(path / name) for name in RESULT_FILES)
+    return hof, par, tuple(name for name, ok in zip(RESULT_FILES, (hof_ok, par_ok)) if not ok)
 
 
 def unchecked_note(run) -> str | None:

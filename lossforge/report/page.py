@@ -62,11 +62,9 @@ def read_run(run_dir: str | Path) -> dict:
     whose checksum does not match its content is refused (``CheckpointError`` naming it)."""
     path = runfiles.run_dir(run_dir)
     start = runfiles.read_json(path / "config.json")
-    (hof, hof_ok), (par, par_ok) = (runfiles.read_checked(path / name)
-                                    for name in runfiles.RESULT_FILES)
+    hof, par, unchecked = runfiles.read_results(path)
     run = {"path": path, "start": start, "hof": hof, "pareto": par, "generations": [],
-           "unchecked": tuple(name for name, ok in zip(runfiles.RESULT_FILES, (hof_ok, par_ok))
-                              if not ok)}
+           "unchecked": unchecked}
     gens = path / "generations.jsonl"
     if gens.exists():
         for line in gens.read_text().splitlines():
