@@ -269,6 +269,18 @@ def _missing(by_draw: dict, draws: list, seeds: list, least: tuple[int, int]) ->
     return "; ".join(out)
 
 
+def _departure(scenarios: set[str]) -> list[str]:
+    """The test suite's departure label (v2-plan.md, Session 22: "Reports that use the test
+    suite's rows carry this label"), with the test scenarios it covers; [] for a report with
+    none of them."""
+    from headline import DEPARTURE   # this directory's: headline reads no confirmation code
+    from lossforge.bench.suites import held_out_names
+
+    test = sorted(scenarios & held_out_names()[1])
+    return [DEPARTURE + " Test-suite scenarios in this report: " + ", ".join(test) + ".",
+            ""] if test else []
+
+
 def _report_md(summary, comparisons, versus_best, cost: float, n_rows: int, commands,
                flags) -> str:
     from lossforge.bench import stats
@@ -280,6 +292,7 @@ def _report_md(summary, comparisons, versus_best, cost: float, n_rows: int, comm
            "parameters. Paired differences: candidate minus baseline, draw by draw on the seeds "
            "both have; p: paired t-test over draws (two-sided); p (Holm): adjusted across "
            "scenarios x baselines, per candidate and metric.", ""]
+    out += _departure({e["scenario"] for e in summary})
     for (budget, scen) in sorted({(e["budget"], e["scenario"]) for e in summary}):
         entries = [e for e in summary if (e["budget"], e["scenario"]) == (budget, scen)]
         draws = sorted({d for e in entries for d in e["auc"]["per_draw"]}, key=int)

@@ -400,3 +400,28 @@ def test_a_draw_whose_rows_trained_on_different_data_is_flagged(tmp_path):
     result = confirmation.report(tmp_path / "c.jsonl")
     assert {e["loss"]: e["machines"] for e in result["summary"]} == {"dpo": ["m1"],
                                                                       "cand": ["m1", "m2"]}
+
+
+def test_a_report_on_test_suite_rows_carries_the_departure_label(tmp_path):
+    """v2-plan.md, Session 22: "Reports that use the test suite's rows carry this label": the
+    confirmation report of a test-suite scenario opens with it and names the scenario; a
+    report on other scenarios does not."""
+    confirmation = _benchmark("confirmation")
+    headline = _benchmark("headline")
+    test_scenario = "halfcheetah-clean"            # in benchmarks/suites/test.toml
+    assert f'name = "{test_scenario}"' in (REPO / "benchmarks/suites/test.toml").read_text()
+
+    def rows(scenario):
+        return [{"scenario": scenario, "draw": d, "seed": 0, "budget": "full", "loss": name,
+                 "status": "ok", "score": s + d, "auc": s + d, "final": s + d, "role": role}
+                for name, role, s in (("dpo", "baseline", 1.0), ("cand", "candidate", 2.0))
+                for d in (1, 2)]
+
+    _write(tmp_path / "t.jsonl", rows(test_scenario) + rows("s"))
+    confirmation.report(tmp_path / "t.jsonl")
+    md = (tmp_path / "t.confirm.md").read_text()
+    assert md.index(headline.DEPARTURE) < md.index(f"## {test_scenario}")
+    assert f"Test-suite scenarios in this report: {test_scenario}." in md
+    _write(tmp_path / "o.jsonl", rows("s"))
+    confirmation.report(tmp_path / "o.jsonl")
+    assert "departure" not in (tmp_path / "o.confirm.md").read_text()
