@@ -209,29 +209,31 @@ def test_two_workers_write_the_rows_one_worker_writes(tmp_path):
 def test_the_wall_time_is_shared_among_the_jobs_in_flight(monkeypatch):
     """Two jobs handed out together, run one after the other in this process: while the first
     runs both are in flight and split its time; then the second has the time to itself. The
-    shares add up to the wall time the two took (the cost columns read them: row_seconds)."""
+    shares add up to the wall time the two took (the cost columns read them: row_seconds).
+    The clock is a stand-in that each job moves on by 0.2 s, so the shares are exact."""
     import time
+    import types
 
     cells = _benchmark("cells")
-    ran = []
+    clock, ran = [100.0], []
 
     def run(job):
-        time.sleep(0.2)
+        clock[0] += 0.2
         ran.append(job.seed)
         return [], 0.2
 
     monkeypatch.setattr(cells.Job, "run", run)
+    monkeypatch.setattr(cells, "time", types.SimpleNamespace(time=time.time,
+                                                             monotonic=lambda: clock[0]))
     jobs = [cells.Job("s", None, 0, seed, "quick", False, fixed=("f",)) for seed in (0, 1)]
     runner = cells.JobRunner(1)
-    t0 = time.monotonic()
     for job in jobs:
         runner.submit(job)
     first, second = runner.next_done(), runner.next_done()
-    elapsed = time.monotonic() - t0
     assert ran == [0, 1] and not runner.busy
     share0, share1 = first[3], second[3]
-    assert abs(share0 + share1 - elapsed) < 0.01
-    assert abs(share0 - 0.1) < 0.05 and abs(share1 - 0.3) < 0.05   # 0.2 / 2; 0.2 / 2 + 0.2
+    assert share0 + share1 == pytest.approx(0.4, abs=1e-12)             # the wall time
+    assert share0 == pytest.approx(0.1, abs=1e-12) and share1 == pytest.approx(0.3, abs=1e-12)
     assert cells.row_seconds({"seconds": 0.2, "wall_share": share0, "batch_rows": 2}) == \
         share0 / 2
 

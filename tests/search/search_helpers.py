@@ -24,12 +24,21 @@ def recording_evaluate(objectives, scenario=None, budget="screen", **kw):
     return probe_fitness.evaluate(objectives, scenario, budget, **kw)
 
 
+def _pause() -> None:
+    """A slow fitness call's wait: 0.3 s, and 3 s once a run under $LF_SLOW_AFTER_CHECKPOINT
+    has a checkpoint. ``kill_9_when`` sets that for its child, so the killer has seconds, not
+    the half second one call took, between generation 2's first call and its checkpoint on a
+    busy machine. The wait changes no result."""
+    runs = os.environ.get("LF_SLOW_AFTER_CHECKPOINT")
+    time.sleep(3.0 if runs and any(Path(runs).glob("*/checkpoint.json")) else 0.3)
+
+
 def slow_evaluate(objectives, scenario=None, budget="screen", **kw):
     """Probe fitness that takes a while and leaves a marker per call in $LF_MARKERS."""
     d = Path(os.environ["LF_MARKERS"])
     d.mkdir(parents=True, exist_ok=True)
     (d / f"call-{time.time_ns()}-{os.getpid()}").touch()
-    time.sleep(0.3)
+    _pause()
     return probe_fitness.evaluate(objectives, scenario, budget, **kw)
 
 
@@ -62,7 +71,7 @@ def flaky_evaluate(objectives, scenario=None, budget="screen", **kw):
 
 def slow_recording_evaluate(objectives, scenario=None, budget="screen", **kw):
     """``recording_evaluate`` that takes a while (so a test can kill it mid-generation)."""
-    time.sleep(0.3)
+    _pause()
     return recording_evaluate(objectives, scenario, budget, **kw)
 
 
@@ -74,6 +83,7 @@ def kill_9_when(code: str, env: dict, cwd, runs: Path, ready, timeout: float = 1
     import subprocess
     import sys
 
+    env = {**env, "LF_SLOW_AFTER_CHECKPOINT": str(runs)}     # see _pause
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     run_dir = None
