@@ -25,7 +25,7 @@ from typing import Any
 
 from lossforge.bench.scenarios import load_scenario, scenario_file
 from lossforge.errors import ConfigError
-from lossforge.resources import data_dir
+from lossforge.resources import data_candidates, data_dir
 
 ROLES = ("train", "test")
 _TOP = ("name", "role", "description", "scenarios")
@@ -173,20 +173,71 @@ def held_out_names(directory: str | os.PathLike | None = None) -> tuple[Path, se
         return path, set(load_suite(path).scenarios)   # malformed: load_suite says how
 
 
+def segments_of(scenario) -> tuple:
+    """What decides a scenario's segments (``datasets._spec_for``): two scenarios that agree
+    here roll out the same segments (and train the same "all" reference) and differ in their
+    labels alone (teacher, flips)."""
+    return (scenario.env_id, scenario.horizon, scenario.n_pairs,
+            tuple((m.level_a, m.level_b, float(m.weight)) for m in scenario.pair_mix),
+            scenario.start_policy, tuple(scenario.start_steps), scenario.dataset_seed,
+            bool(scenario.step_rewards))
+
+
+def held_out_segments(directory: str | os.PathLike | None = None) -> dict[tuple, str]:
+    """``segments_of`` each test-suite scenario that loads -> its name; {} without a test
+    suite. A scenario of the user's folder that lacks the shipped ones is skipped: the name
+    check still covers it."""
+    path, names = held_out_names(directory)
+    out = {}
+    for name in sorted(names):
+        try:
+            out.setdefault(segments_of(load_scenario(name)), name)
+        except ConfigError:
+            continue
+    return out
+
+
+def _as_found(scenario: str):
+    """The scenario a search would load for ``scenario`` (a name, or a TOML path relative to the
+    working directory or, as the search resolves it, to the checkout or package data), or None
+    when it is no scenario file."""
+    p = Path(scenario)
+    for cand in (p, *(data_candidates(p) if p.suffix == ".toml" else [])):
+        try:
+            return load_scenario(cand)
+        except ConfigError:
+            continue
+    return None
+
+
+def _refusal(name: str, segments: tuple, names: set[str], held: dict[tuple, str],
+             path: Path) -> str | None:
+    """Why selecting on scenario ``name`` with ``segments`` leaks the test set, or None."""
+    if name in names:
+        return f"scenario {name!r} is in the test suite ({path})"
+    if segments in held:
+        return (f"scenario {name!r} rolls out the same segments as the test suite's "
+                f"{held[segments]!r} ({path}; same environment, dataset seed, horizon and pair "
+                "mix: only its labels differ)")
+    return None
+
+
 def refuse_test_scenario(scenario: str, allow: bool = False,
                          directory: str | os.PathLike | None = None) -> None:
-    """Raise ConfigError if ``scenario`` (a name or TOML path) is in the test suite and
-    ``allow`` is not set. Without a test suite file nothing is refused."""
+    """Raise ConfigError if ``scenario`` (a name or TOML path, found as the search finds it) is
+    in the test suite, or rolls out the same segments as a scenario of it (a renamed copy, or
+    another teacher on a test scenario's draw), and ``allow`` is not set. Without a test suite
+    file nothing is refused."""
     if allow:
         return
-    path, names = held_out_names(directory)
-    try:
-        name = load_scenario(scenario).name
-    except ConfigError:
+    sc = _as_found(scenario)
+    if sc is None:
         return  # not a scenario at all: the caller reports that in its own words
-    if name in names:
-        raise ConfigError(f"scenario {name!r} is in the test suite ({path}): selecting on it "
-                          f"leaks the test set; pass --allow-test to search on it anyway")
+    path, names = held_out_names(directory)
+    why = _refusal(sc.name, segments_of(sc), names, held_out_segments(directory), path)
+    if why:
+        raise ConfigError(f"{why}: selecting on it leaks the test set; pass --allow-test to "
+                          "search on it anyway")
 
 
 def refuse_test_suite(suite: Suite, allow: bool = False,
@@ -199,8 +250,10 @@ def refuse_test_suite(suite: Suite, allow: bool = False,
         raise ConfigError(f"suite {suite.source} is a test suite: selecting on it leaks the "
                           "test set; pass --allow-test to search on it anyway")
     path, names = held_out_names(directory)
-    leaked = [s for s in suite.scenarios if s in names]
+    held = held_out_segments(directory)
+    leaked = [why for e in suite.entries
+              if (why := _refusal(e.scenario, segments_of(load_scenario(e.path)), names, held,
+                                  path))]
     if leaked:
-        raise ConfigError(f"suite {suite.source}: scenario(s) {', '.join(leaked)} in the test "
-                          f"suite ({path}): selecting on them leaks the test set; pass "
-                          f"--allow-test to search on them anyway")
+        raise ConfigError(f"suite {suite.source}: {'; '.join(leaked)}: selecting on them leaks "
+                          "the test set; pass --allow-test to search on them anyway")

@@ -104,7 +104,7 @@ def test_every_dotted_test_scenario_name_is_refused_too(name, tmp_path):
 
     with pytest.raises(ConfigError, match=f"scenario '{name}' is in the test suite"):
         refuse_test_scenario(name)
-    with pytest.raises(ConfigError, match=f"scenario\\(s\\) {name} in the test suite"):
+    with pytest.raises(ConfigError, match=f"suite .*: scenario '{name}' is in the test suite"):
         refuse_test_suite(load_suite(_suite(tmp_path, "hopper-padded-clean", name)))
 
 
@@ -117,7 +117,7 @@ def test_a_suite_of_ones_own_that_lists_a_test_scenario_is_refused(tmp_path, cap
             "--quiet", "--ledger", "off"]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and f"suite {suite}: scenario(s) halfcheetah-clean in the test" in err
+    assert "\n" not in err and f"suite {suite}: scenario 'halfcheetah-clean' is in the test" in err
     assert "--allow-test" in err and not (tmp_path / "runs").exists()
     assert main(argv + ["--allow-test"]) == 0
 
@@ -160,3 +160,51 @@ def test_a_scenario_folder_of_ones_own_is_searched_by_name(tmp_path, monkeypatch
                  "--ledger", "off"]) == 0
     (run,) = runs.iterdir()
     assert run.name.endswith("-mine-probe-s0")
+
+
+def test_a_test_scenario_named_by_its_repository_path_is_refused_from_any_directory(
+        tmp_path, monkeypatch, capsys):
+    """The search finds ``benchmarks/scenarios/X.toml`` from outside the checkout (it looks
+    under the checkout and the package data too); the guard must find it the same way. It
+    let such a search run: the path did not exist relative to the working directory."""
+    from lossforge.bench.suites import refuse_test_scenario
+    from lossforge.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    rel = "benchmarks/scenarios/halfcheetah-clean.toml"
+    assert not (tmp_path / rel).exists()
+    with pytest.raises(ConfigError, match="scenario 'halfcheetah-clean' is in the test suite"):
+        refuse_test_scenario(rel)
+    assert main(["--scenario", rel, "--fitness", "probe", "--population", "4",
+                 "--generations", "1", "--runs-dir", str(tmp_path / "runs"), "--quiet"]) == 2
+    assert "--allow-test" in capsys.readouterr().err and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name, test_name", [
+    ("hopper-padded-noisy-0.05", "hopper-padded-"),    # a cut test scenario: dataset seed 1
+    ("halfcheetah-noisy-0.1", "halfcheetah-"),         # HalfCheetah's one draw, other flips
+    ("ant-padded-clean", "ant-padded-noisy-0.3"),      # the test scenario without its flips
+])
+def test_a_scenario_on_a_test_scenarios_segments_is_refused(name, test_name, tmp_path):
+    """Another teacher on a test scenario's segments selects on the test set's data: same
+    environment, dataset seed, horizon and pair mix, only the labels differ. So is a renamed
+    copy of a test scenario, alone or in a suite of one's own. The train suite's scenarios
+    (dataset seed 0 on Hopper) are not refused."""
+    from lossforge.bench.suites import load_suite, refuse_test_scenario, refuse_test_suite
+    from lossforge.bench.scenarios import load_scenario
+    from lossforge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"scenario '{name}' rolls out the same segments as "
+                                          f"the test suite's '{test_name}"):
+        refuse_test_scenario(name)
+    copy = tmp_path / "my-copy.toml"
+    text = load_scenario("hopper-padded-noisy-0.15").source
+    copy.write_text(open(text).read().replace('name = "hopper-padded-noisy-0.15"',
+                                              'name = "my-copy"'))
+    with pytest.raises(ConfigError, match="scenario 'my-copy' rolls out the same segments"):
+        refuse_test_scenario(str(copy))
+    with pytest.raises(ConfigError, match=f"suite .*: scenario '{name}' rolls out"):
+        refuse_test_suite(load_suite(_suite(tmp_path, "hopper-padded-clean", name)))
+    for train_name in load_suite("train").scenarios:
+        refuse_test_scenario(train_name)
+    refuse_test_suite(load_suite("train"))
