@@ -92,7 +92,9 @@ def _add_search_space(ap: argparse.ArgumentParser, d, requirements) -> None:
                     help="gp: reject before training every candidate that lacks one of these "
                          "properties of its loss in the margin D: "
                          f"{', '.join(requirements)} (python -m lossforge.formula prints them; "
-                         "a property checked only by sampling, not proved, counts as held)")
+                         "a property checked only by sampling, not proved, counts as held; "
+                         "reference-free makes every candidate reference-free, r = beta "
+                         "phi~(l))")
 
 
 def _add_fidelity(ap: argparse.ArgumentParser, d) -> None:

@@ -111,10 +111,12 @@ class Rejection:
 
 
 def candidate_spec(formula: str, *, beta: float, name: str, aggregation: str = "sum",
-                   link: str = DPO_LINK, imitation: str | None = None) -> MPOSpec:
-    """The MPO member the search trains for a genome: the map's phi~ with the reference, and
-    DPO's link and no imitation term unless the search opens those slots."""
-    return MPOSpec(name=name, mirror_map=formula, beta=beta, reference=True,
+                   link: str = DPO_LINK, imitation: str | None = None,
+                   reference: bool = True) -> MPOSpec:
+    """The MPO member the search trains for a genome: the map's phi~ with the reference
+    (without it when the search requires reference-free losses: r = beta phi~(l), as ORPO's),
+    and DPO's link and no imitation term unless the search opens those slots."""
+    return MPOSpec(name=name, mirror_map=formula, beta=beta, reference=reference,
                    link=link, imitation=imitation, aggregation=aggregation)
 
 
@@ -235,7 +237,9 @@ def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, be
     try:
         obj = Objective(candidate_spec(formula, beta=beta, name=f"mpo[{formula}]",
                                        aggregation=aggregation, link=link,
-                                       imitation=imitation), check=False)
+                                       imitation=imitation,
+                                       reference="reference-free" not in require),
+                        check=False)
     except Exception as exc:  # noqa: BLE001 - e.g. the printed h does not re-parse
         return Rejection(names, "objective", f"{type(exc).__name__}: {exc}")
     try:

@@ -114,9 +114,10 @@ def test_require_ranking_preserving_never_trains_a_loss_without_it(tmp_path):
 
 
 def test_a_requirement_no_proposal_meets_is_said_plainly(tmp_path):
-    """The default grammar's losses all use the reference model, so --require reference-free
-    turns away every proposal: the run says so (it ended on "Verdict: none" alone); a run whose
-    proposals pass the requirement says nothing of the kind."""
+    """Without a link grammar every loss has DPO's link, -logsigmoid(D), which is not
+    redescending (G' -> -1 as D -> -inf), so --require redescending turns away every proposal:
+    the run says so (it ended on "Verdict: none" alone); a run whose proposals pass the
+    requirement says nothing of the kind."""
     import io
 
     from rich.console import Console
@@ -129,10 +130,36 @@ def test_a_requirement_no_proposal_meets_is_said_plainly(tmp_path):
                          console=Console(file=buf, width=400))
         return buf.getvalue(), checkpoint.load(run)["counters"]
 
-    out, counters = printed(("reference-free",))
+    out, counters = printed(("redescending",))
     assert counters["rejected"]["lacks_property"] == counters["proposed"] > 0
-    assert ("every new proposal lacked a property --require asks for (reference-free): the "
+    assert ("every new proposal lacked a property --require asks for (redescending): the "
             "grammars in use may hold no such loss") in out
     out, counters = printed(("length-free",))
     assert counters["rejected"].get("lacks_property", 0) < counters["proposed"]
     assert "every new proposal lacked" not in out
+
+
+def test_require_reference_free_trains_reference_free_losses(tmp_path):
+    """--require reference-free makes every candidate reference-free (r = beta phi~(l), as
+    ORPO's) instead of rejecting every proposal (the search's candidates all used the
+    reference). Checked on the trained specs and by hand on one loss: its value does not move
+    when the reference log-probs do."""
+    import torch
+
+    from lossforge.objectives import Objective, MPOSpec
+
+    cfg = SearchConfig(fitness="probe", generations=2, population=8, workers=1,
+                       require=("reference-free",))
+    state = checkpoint.load(run_search(cfg, runs_root=tmp_path, quiet=True))
+    trained = _trained(state)
+    assert trained and state["counters"]["rejected"].get("lacks_property", 0) == 0
+    assert all(rec["spec"]["reference"] is False for rec in trained)
+    obj = Objective(MPOSpec.from_json(trained[0]["spec"]))
+    g = torch.Generator().manual_seed(0)
+    lw, ll = -torch.rand(6, generator=g) * 50, -torch.rand(6, generator=g) * 50
+    ref_a, ref_b = -torch.rand(6, generator=g) * 50, -torch.rand(6, generator=g) * 50
+    assert not obj.needs_reference
+    a, b = obj(lw, ll, ref_a, ref_b), obj(lw, ll, ref_b, ref_a)
+    assert torch.equal(a, b) and torch.isfinite(a).all()
+    with_ref = Objective(MPOSpec.from_json({**trained[0]["spec"], "reference": True}))
+    assert not torch.allclose(with_ref(lw, ll, ref_a, ref_b), with_ref(lw, ll, ref_b, ref_a))
