@@ -134,6 +134,81 @@ def test_standalone_file_matches_the_objective(standalone, name):
     assert got["flags"] == [obj.needs_reference, obj.temporal, obj.needs_lengths]
 
 
+# Constants SymPy cannot evaluate: lossforge's own functions at a number, with their values by
+# hand (B3: the printer called float() on them and the export failed).
+CONSTANTS = {
+    "softplus(0)": math.log(2.0),
+    "sigmoid(0)": 0.5,
+    "softplus(1)": math.log1p(math.e),
+    "log1mexp(-1)": math.log(1.0 - math.exp(-1.0)),
+}
+
+
+def _constant_spec(text: str) -> MPOSpec:
+    return MPOSpec(f"const-{list(CONSTANTS).index(text)}", "p*log(p)", imitation=f"{text}*l")
+
+
+@pytest.fixture(scope="module")
+def constant_standalone(tmp_path_factory):
+    """A loss per constant, exported and run in the lossforge-free interpreter."""
+    tmp = tmp_path_factory.mktemp("constants")
+    cases = {}
+    for text in CONSTANTS:
+        spec = _constant_spec(text)
+        (tmp / (spec.name.replace("-", "_") + ".py")).write_text(export(Objective(spec), "torch"))
+        cases[spec.name] = _inputs(spec)
+    (tmp / "cases.json").write_text(json.dumps(cases))
+    (tmp / "runner.py").write_text(_RUNNER)
+    r = subprocess.run([sys.executable, "-I", "runner.py"], cwd=tmp, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return cases, json.loads((tmp / "out.json").read_text())
+
+
+@pytest.mark.parametrize("text", list(CONSTANTS))
+def test_constant_subtree_exports_and_computes_the_objectives_loss(constant_standalone, text):
+    """``--imitation "softplus(0)*l"``: the torch file is written, runs without lossforge and
+    gives the objective's losses; its constant is the function's value to float64 precision."""
+    cases, out = constant_standalone
+    spec = _constant_spec(text)
+    obj = Objective(spec)
+    loss, gw, _ = _ours(obj, cases[spec.name])
+    f64 = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    torch.testing.assert_close(f64(out[spec.name]["loss"]), loss, rtol=1e-6, atol=0)
+    torch.testing.assert_close(f64(out[spec.name]["gw"]), gw, rtol=1e-6, atol=0)
+    # the imitation term at l = 1 is the constant: in the file and in lossforge's compiled loss
+    ns: dict = {}
+    exec(compile(export(obj, "torch"), "const.py", "exec"), ns)  # our own generated source
+    one = torch.ones(1, dtype=torch.float64)
+    assert ns["imitation"](one, one, one).item() == pytest.approx(CONSTANTS[text], rel=1e-15)
+    from lossforge.objectives.mpo import IMITATION_VARS
+    from lossforge.symbolic.compile import compile_torch
+
+    ours = compile_torch(obj.imitation_expr, list(IMITATION_VARS.values()))(one, one, one)
+    assert ours.item() == pytest.approx(CONSTANTS[text], rel=1e-15)
+
+
+def test_constants_print_as_their_values_and_as_functions_in_latex():
+    import sympy as sp
+
+    from lossforge.grammar.ops import Log1mexp, Sigmoid, Softplus
+    from lossforge.symbolic.printers import latex
+
+    lv = sp.Symbol("l")
+    assert expr_source(Softplus(0) * lv, {lv: "l"}) == f"l * {math.log(2.0)!r}"
+    # -log1mexp(-1) is positive: added, not "l - -0.458..."
+    minus = expr_source(lv - Log1mexp(-1), {lv: "l"})
+    plus = expr_source(lv + Log1mexp(-1), {lv: "l"})
+    assert minus.startswith("l + ") and plus.startswith("l - ")
+    for text in (minus, plus):  # correctly rounded (math.log1p(-math.exp(-1)) is 1 ulp off)
+        assert float(text[4:]) == pytest.approx(-math.log1p(-math.exp(-1)), rel=1e-15)
+    assert latex(Softplus(0)) == r"\operatorname{softplus}\left(0\right)"
+    assert latex(Sigmoid(0) * lv) == r"l \sigma\left(0\right)"
+    assert latex(Log1mexp(-1)) == r"\log\left(1 - e^{-1}\right)"
+    with pytest.raises(ExportError, match=r"constant log1mexp\(1\) is not a real number"):
+        expr_source(Log1mexp(1) * lv, {lv: "l"})
+
+
 def test_members_cover_reference_free_temporal_imitation_and_lengths():
     objs = [Objective(s) for s in MEMBERS.values()]
     assert any(not o.needs_reference for o in objs)

@@ -22,10 +22,11 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter as _SympyLatexPrinter
 
 from lossforge.errors import LossforgeError
-from lossforge.grammar.ops import OpFunction, applied_op, power_op
+from lossforge.grammar.ops import OpFunction, applied_op, power_op, to_elementary
 from lossforge.symbolic.compile import split_fraction
 
-__all__ = ["ExportError", "LatexPrinter", "expr_source", "latex", "number_source"]
+__all__ = ["ExportError", "LatexPrinter", "constant_value", "expr_source", "latex",
+           "number_source"]
 
 
 class ExportError(LossforgeError):
@@ -49,6 +50,22 @@ def number_source(value: float) -> str:
     return repr(float(value))
 
 
+def constant_value(e: sp.Expr) -> float:
+    """The float value of a constant expression (one without free symbols), for any op of the
+    table. SymPy evaluates its own numbers and functions; lossforge's functions (``softplus``,
+    ``sigmoid``, ``log1mexp``...: ``OpFunction``) have no numeric evaluation in SymPy, so the
+    constant is evaluated in its elementary form (``ops.to_elementary``: exp/log) at 30 digits
+    and rounded once to float. ``ExportError`` when the value is not real (``log1mexp(1)``)."""
+    try:
+        return float(e)
+    except TypeError:
+        pass
+    try:
+        return float(to_elementary(e).evalf(30))
+    except TypeError:
+        raise ExportError(f"constant {e} is not a real number") from None
+
+
 def expr_source(expr: sp.Expr, names: Mapping[sp.Symbol, str]) -> str:
     """torch source of ``expr``; ``names`` maps each free symbol to a Python identifier."""
     return _print(sp.sympify(expr), names)[0]
@@ -61,10 +78,7 @@ def _wrap(printed: tuple[str, int], level: int) -> str:
 
 def _print(e: sp.Expr, names) -> tuple[str, int]:
     if not e.free_symbols:
-        try:
-            value = float(e)
-        except TypeError:
-            raise ExportError(f"constant {e} is not a real number") from None
+        value = constant_value(e)
         return (number_source(value), _ATOM if value >= 0 else _UNARY)
     if e.is_Symbol:
         if e not in names:
@@ -93,7 +107,9 @@ def _print_add(e: sp.Expr, names) -> tuple[str, int]:
     terms = list(e.as_ordered_terms())
     text = _wrap(_print(terms[0], names), _ADD)
     for term in terms[1:]:
-        if term.could_extract_minus_sign():
+        # a constant SymPy cannot evaluate (-log1mexp(-1)) is subtracted by its value's sign
+        if (term.could_extract_minus_sign() if term.free_symbols
+                else constant_value(term) < 0):
             text += " - " + _wrap(_print(-term, names), _MUL)
         else:
             text += " + " + _wrap(_print(term, names), _ADD + 1)
