@@ -209,3 +209,142 @@ def test_seeds_keep_file_order_and_a_grammar_may_have_none(tmp_path):
     seeds = '\n[seeds]\nz = ["p"]\na = ["neg[Real->Real]", "p"]\n'
     g = load_grammar(_write(tmp_path, body + seeds))
     assert list(g.seeds) == ["z", "a"]
+
+
+# ---- wrong value shapes and unsound types: one line naming the file, the line and the field ----
+
+def _types(extra: str) -> str:
+    """GOOD_HEAD with ``extra`` type lines after Prob (line 9), and one production (line 11+)."""
+    return (GOOD_HEAD.replace('subtype_of = "Real" }', 'subtype_of = "Real" }\n' + extra)
+            + PROD.format(op="neg", args='["Real"]', ret="Real"))
+
+
+NEG_PROD = PROD.format(op="neg", args='["Real"]', ret="Real")
+
+
+@pytest.mark.parametrize("body,line,fragment", [
+    # B7: a value of the wrong TOML shape in every field the loader reads
+    (GOOD_HEAD + NEG_PROD.replace('returns = "Real"', 'returns = ["Real"]'), 11,
+     "production returns must be a non-empty string, got an array ['Real']"),
+    (GOOD_HEAD.replace('subtype_of = "Real"', 'subtype_of = ["Real"]') + NEG_PROD, 9,
+     "type 'Prob': subtype_of must be a non-empty string, got an array ['Real']"),
+    ("productions = [1, 2]\n" + GOOD_HEAD, 1,
+     "production 1 must be a table with op, args and returns, got an integer 1"),
+    ('productions = ["sub"]\n' + GOOD_HEAD, 1,
+     "production 1 must be a table with op, args and returns, got a string 'sub'"),
+    (GOOD_HEAD.replace('root = "Real"', 'root = "Real"\nmax_depth = true') + NEG_PROD, 5,
+     "max_depth must be an integer in [1, 17], got True"),
+    (GOOD_HEAD.replace('name = "t"', "name = 5") + NEG_PROD, 3,
+     "[grammar] name must be a non-empty string, got an integer 5"),
+    (GOOD_HEAD.replace('name = "t"', 'name = ""') + NEG_PROD, 3,
+     "[grammar] name must be a non-empty string, got a string ''"),
+    (GOOD_HEAD.replace('name = "t"', 'name = "t"\ndescription = 3') + NEG_PROD, 4,
+     "[grammar] description must be a string, got an integer 3"),
+    (GOOD_HEAD.replace('root = "Real"', 'root = ["Real"]') + NEG_PROD, 4,
+     "[grammar] root must be a non-empty string, got an array ['Real']"),
+    (GOOD_HEAD.replace('type = "Prob" }', 'type = ["Prob"] }') + NEG_PROD, 5,
+     "a variable's type must be a non-empty string, got an array ['Prob']"),
+    (GOOD_HEAD.replace('name = "p"', "name = true") + NEG_PROD, 5,
+     "a variable's name must be a non-empty string, got a boolean True"),
+    (GOOD_HEAD + NEG_PROD.replace('op = "neg"', "op = 3"), 11, "production op must be a non-empty string, got an integer 3"),
+    (GOOD_HEAD + PROD.format(op="neg", args="[1]", ret="Real"), 11,
+     "production args must be a list of type names (strings), got an array [1]"),
+    (GOOD_HEAD + PROD.format(op="neg", args='"Real"', ret="Real"), 11,
+     "production args must be a list of type names (strings), got a string 'Real'"),
+    (GOOD_HEAD.replace("interval = [0, 1]", "interval = [false, true]") + NEG_PROD, 9,
+     "type 'Prob': interval must be [lo, hi] (two numbers, lo < hi), got an array [False, True]"),
+    (_types('Coef = { constants = ["1/0"] }'), 10, "type 'Coef': constant '1/0' is not a finite"),
+    (GOOD_HEAD.replace('subtype_of = "Real" }', 'subtype_of = "Real", description = 3 }')
+     + NEG_PROD, 9, "type 'Prob': description must be a string, got an integer 3"),
+    # B8: a subtype whose values leave its supertype's would make the domain checks unsound
+    (_types('Pos = { interval = [0, inf], subtype_of = "Real" }\n'
+            'Neg = { interval = [-inf, 0], subtype_of = "Pos" }'), 11,
+     "type 'Neg' (interval (-inf, 0)) is not inside its supertype 'Pos' (interval (0, inf))"),
+    (_types('Wide = { interval = [0, 2], subtype_of = "Prob" }'), 10,
+     "type 'Wide' (interval (0, 2)) is not inside its supertype 'Prob' (interval (0, 1))"),
+    (_types('Five = { constants = ["5"], subtype_of = "Prob" }'), 10,
+     "type 'Five' (constants 5) is not inside its supertype 'Prob' (interval (0, 1))"),
+    # the supertype's interval is open: its endpoint is no value of it
+    (_types('Zero = { constants = ["0"], subtype_of = "Prob" }'), 10,
+     "type 'Zero' (constants 0) is not inside its supertype 'Prob' (interval (0, 1))"),
+    (_types('Coef = { constants = ["1", "2"] }\n'
+            'Big = { interval = [0, inf], subtype_of = "Coef" }'), 11,
+     "type 'Big' (interval (0, inf)) is not inside its supertype 'Coef' (constants 1, 2)"),
+    # a variable whose values lossforge fixes (l is a log-prob, < 0) typed outside them
+    (GOOD_HEAD.replace('name = "p"', 'name = "l"') + NEG_PROD, 5,
+     "variable 'l' takes values in (-inf, 0) but its type 'Prob' is interval (0, 1)"),
+])
+def test_wrong_value_shape_or_unsound_type_is_one_line_naming_the_field(tmp_path, body, line,
+                                                                         fragment):
+    path = _write(tmp_path, body)
+    with pytest.raises(GrammarError) as info:
+        load_grammar(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path}:{line}: "), message
+    assert fragment in message, message
+
+
+def test_subtypes_inside_their_supertype_load(tmp_path):
+    """Equal intervals, a constant strictly inside, a constant on a constant-only supertype's
+    own hull, and p, l typed by a wider type: all sound, all accepted."""
+    g = load_grammar(_write(tmp_path, _types(
+        'Unit = { interval = [0, 1], subtype_of = "Prob" }\n'
+        'Half = { constants = ["1/2"], subtype_of = "Unit" }\n'
+        'Coef = { constants = ["1", "3"] }\n'
+        'Three = { constants = ["3"], subtype_of = "Coef" }')))
+    assert g.types["Half"].supertype == "Unit" and g.types["Three"].supertype == "Coef"
+    body = GOOD_HEAD.replace('name = "p", type = "Prob"', 'name = "l", type = "Real"')
+    assert load_grammar(_write(tmp_path, body + NEG_PROD)).variable == "l"
+
+
+def test_the_walkthroughs_neg_under_pos_is_refused(tmp_path):
+    """The reported case: grammars/mirror_map.toml with Neg declared a subtype of Pos loaded,
+    and log[Pos] then received negative values."""
+    text = DOMAIN.read_text().replace('Neg = { interval = [-inf, 0], subtype_of = "Real" }',
+                                      'Neg = { interval = [-inf, 0], subtype_of = "Pos" }')
+    assert 'subtype_of = "Pos" }\nOne' in text   # the replacement happened
+    path = tmp_path / "mirror_map.toml"
+    path.write_text(text)
+    line = text.splitlines().index('Neg = { interval = [-inf, 0], subtype_of = "Pos" }') + 1
+    with pytest.raises(GrammarError) as info:
+        load_grammar(path)
+    assert str(info.value) == (f"{path}:{line}: type 'Neg' (interval (-inf, 0)) is not inside "
+                               "its supertype 'Pos' (interval (0, inf)): a subtype's values "
+                               "must lie in its supertype's")
+
+
+def test_every_shipped_grammar_loads():
+    """The checkout's grammars/, the folder in use, and the packaged copy where one exists (an
+    editable checkout has none; test_package_data checks a wheel carries these files)."""
+    from lossforge.resources import data_dir, packaged_dir
+
+    folders = {ROOT, Path(data_dir("grammars"))} | {
+        d for d in [Path(packaged_dir("grammars"))] if d.is_dir()}
+    files = sorted(f for folder in folders for f in folder.glob("*.toml"))
+    assert len(files) >= 5
+    for f in files:
+        assert load_grammar(f).name == f.stem
+
+
+@pytest.mark.parametrize("old,new,fragment", [
+    ('args = ["Prob"]\nreturns = "Neg"', 'args = ["Prob"]\nreturns = ["Neg"]',
+     "production returns must be a non-empty string, got an array ['Neg']"),
+    ('Neg = { interval = [-inf, 0], subtype_of = "Real" }',
+     'Neg = { interval = [-inf, 0], subtype_of = "Pos" }',
+     "type 'Neg' (interval (-inf, 0)) is not inside its supertype 'Pos' (interval (0, inf))"),
+])
+def test_search_cli_refuses_a_malformed_grammar_in_one_line_with_exit_2(tmp_path, old, new,
+                                                                        fragment):
+    import subprocess
+    import sys
+
+    text = DOMAIN.read_text()
+    assert old in text
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace(old, new, 1))
+    p = subprocess.run([sys.executable, "-m", "lossforge.search", "--grammar", str(bad),
+                        "--fitness", "probe", "--population", "4", "--generations", "1"],
+                       cwd=ROOT.parent, capture_output=True, text=True, timeout=300)
+    err = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(err) == 1, p.stderr
+    assert err[0].startswith(f"error: {bad}:") and fragment in err[0], err

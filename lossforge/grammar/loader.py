@@ -5,7 +5,9 @@ its variables (``variable = {...}`` for one, ``variables = [{...}, ...]`` for se
 grammar has the margin D and the training progress t), typed constants and typed productions; every production names an op of the op
 table. The loader rejects a bad grammar with the file, the line and the reason:
 
-* malformed TOML, unknown keys, wrong value types;
+* malformed TOML, unknown keys, a value of the wrong shape (each field: string, table, list of
+  type names, integer; a boolean is no number);
+* a subtype whose values leave its supertype's; a variable p or l typed outside (0, 1), (-inf, 0);
 * an op that is not in the op table, or the wrong number of argument types;
 * an unknown type, a duplicate type or production, a supertype cycle;
 * an argument type whose interval leaves the op's domain (``log`` of a type that may be <= 0);
@@ -38,6 +40,16 @@ from lossforge.grammar.ops import OP_BY_NAME, Op
 _GRAMMAR_KEYS = {"name", "description", "root", "variable", "variables", "max_depth"}
 _TYPE_KEYS = {"interval", "subtype_of", "constants", "description"}
 _PROD_KEYS = {"op", "args", "returns"}
+#: Variables whose values lossforge fixes whatever the grammar says (trees.variable_symbol):
+#: the probability p in (0, 1), the log-probability l in (-inf, 0). Their types must hold these.
+_KNOWN_DOMAINS = {"p": (0.0, 1.0), "l": (-math.inf, 0.0)}
+_TOML_KINDS = {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
+               list: "an array", dict: "a table"}
+
+
+def _shape(value) -> str:
+    """A TOML value for a message: its kind and its value, e.g. ``an array ['Cvx']``."""
+    return f"{_TOML_KINDS.get(type(value), type(value).__name__)} {value!r}"
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,15 @@ class _Loader:
         hits = [i + 1 for i, line in enumerate(self.lines) if rx.search(line)]
         return hits[occurrence] if occurrence < len(hits) else None
 
+    def key_line(self, key: str, default: int | None) -> int | None:
+        return self.line_of(rf"^\s*{re.escape(key)}\s*=") or default
+
+    def need_str(self, value, line: int | None, what: str, empty_ok: bool = False) -> str:
+        if not isinstance(value, str) or not (value or empty_ok):
+            raise self.fail(line, f"{what} must be a {'' if empty_ok else 'non-empty '}string, "
+                            f"got {_shape(value)}")
+        return value
+
     # ---- sections --------------------------------------------------------------------------
 
     def load(self) -> Grammar:
@@ -128,24 +149,29 @@ class _Loader:
             raise self.fail(None, f"unknown section(s): {', '.join(sorted(unknown))}")
         head = self.data.get("grammar")
         if not isinstance(head, dict):
-            raise self.fail(None, "missing [grammar] section")
+            raise self.fail(self.key_line("grammar", None), "missing [grammar] section" if
+                            head is None else f"[grammar] must be a table, got {_shape(head)}")
         g_line = self.line_of(r"^\s*\[grammar\]")
         bad = set(head) - _GRAMMAR_KEYS
         if bad:
             first = sorted(bad)[0]
-            raise self.fail(self.line_of(rf"^\s*{re.escape(first)}\s*=") or g_line,
+            raise self.fail(self.key_line(first, g_line),
                             f"[grammar] has unknown key(s): {', '.join(sorted(bad))}")
         for key in ("name", "root"):
             if key not in head:
                 raise self.fail(g_line, f"[grammar] is missing {key!r}")
+            self.need_str(head[key], self.key_line(key, g_line), f"[grammar] {key}")
+        if "description" in head:
+            self.need_str(head["description"], self.key_line("description", g_line),
+                          "[grammar] description", empty_ok=True)
         types = self.load_types()
         variables = self.load_variables(head, types, g_line)
         root = head["root"]
         if root not in types:
             raise self.fail(self.line_of(r"^\s*root\s*="), f"unknown root type {root!r}")
         max_depth = head.get("max_depth", 6)
-        if not isinstance(max_depth, int) or not 1 <= max_depth <= 17:
-            raise self.fail(self.line_of(r"^\s*max_depth\s*=") or g_line,
+        if type(max_depth) is not int or not 1 <= max_depth <= 17:   # a bool is no depth
+            raise self.fail(self.key_line("max_depth", g_line),
                             f"max_depth must be an integer in [1, 17], got {max_depth!r}")
         productions = self.load_productions(types)
         ground = self.ground_depths(types, productions, {t for _, t in variables})
@@ -215,56 +241,30 @@ class _Loader:
         for var in raw:
             if not (isinstance(var, dict) and set(var) == {"name", "type"}):
                 raise self.fail(line, "a variable must be a table { name = \"p\", type = \"...\" }")
+            for k in ("name", "type"):
+                self.need_str(var[k], line, f"a variable's {k}")
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", str(var["name"])):
                 raise self.fail(line, f"variable name {var['name']!r} must be an identifier")
             if var["type"] not in types:
                 raise self.fail(line, f"variable {var['name']!r}: unknown type {var['type']!r}")
             if var["name"] in {n for n, _ in out}:
                 raise self.fail(line, f"duplicate variable {var['name']!r}")
+            self.check_known_domain(var["name"], types[var["type"]], line)
             out.append((var["name"], var["type"]))
         return out
+
+    def check_known_domain(self, var: str, t: TypeDef, line: int | None) -> None:
+        """Else every tree would be domain-checked on values the variable never takes."""
+        lo, hi = _KNOWN_DOMAINS.get(var, (-math.inf, math.inf))
+        if var in _KNOWN_DOMAINS and not (t.interval and t.interval[0] <= lo < hi <= t.interval[1]):
+            raise self.fail(line, f"variable {var!r} takes values in ({lo:g}, {hi:g}) but its "
+                            f"type {t.name!r} is {self.describe(t)}")
 
     def load_types(self) -> dict[str, TypeDef]:
         raw = self.data.get("types")
         if not isinstance(raw, dict) or not raw:
-            raise self.fail(None, "missing or empty [types] section")
-        types: dict[str, TypeDef] = {}
-        for name, spec in raw.items():
-            line = self.line_of(rf"^\s*(\[types\.{re.escape(name)}\]|{re.escape(name)}\s*=)")
-            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
-                raise self.fail(line, f"type name {name!r} must be an identifier")
-            if not isinstance(spec, dict):
-                raise self.fail(line, f"type {name!r} must be a table")
-            bad = set(spec) - _TYPE_KEYS
-            if bad:
-                raise self.fail(line, f"type {name!r} has unknown key(s): {', '.join(sorted(bad))}")
-            interval = spec.get("interval")
-            if interval is not None:
-                if (not isinstance(interval, list) or len(interval) != 2
-                        or not all(isinstance(v, (int, float)) for v in interval)
-                        or not interval[0] < interval[1]):
-                    raise self.fail(line, f"type {name!r}: interval must be [lo, hi] with lo < hi")
-                interval = (float(interval[0]), float(interval[1]))
-            consts = spec.get("constants", [])
-            if not isinstance(consts, list):
-                raise self.fail(line, f"type {name!r}: constants must be a list")
-            values = []
-            for c in consts:
-                try:
-                    values.append(sp.Rational(str(c)))
-                except (TypeError, ValueError, sp.SympifyError):
-                    raise self.fail(line, f"type {name!r}: constant {c!r} is not a number "
-                                    "(write integers, decimals or 'a/b' strings)") from None
-            if len(set(values)) != len(values):
-                raise self.fail(line, f"type {name!r}: duplicate constants")
-            if interval is None and not values:
-                raise self.fail(line, f"type {name!r} needs an interval or constants")
-            if interval is not None:
-                outside = [v for v in values if not interval[0] < float(v) < interval[1]]
-                if outside:
-                    raise self.fail(line, f"type {name!r}: constant {outside[0]} is outside "
-                                    f"its interval {interval}")
-            types[name] = TypeDef(name, interval, spec.get("subtype_of"), tuple(values), line)
+            raise self.fail(self.key_line("types", None), "missing or empty [types] section")
+        types = {name: self.load_type(name, spec) for name, spec in raw.items()}
         for t in types.values():
             seen = {t.name}
             sup = t.supertype
@@ -275,28 +275,101 @@ class _Loader:
                     raise self.fail(t.line, f"type {t.name!r}: supertype cycle through {sup!r}")
                 seen.add(sup)
                 sup = types[sup].supertype
+        for t in types.values():
+            if t.supertype is not None and not self.inside(t, types[t.supertype]):
+                sup = types[t.supertype]
+                raise self.fail(t.line, f"type {t.name!r} ({self.describe(t)}) is not inside its "
+                                f"supertype {sup.name!r} ({self.describe(sup)}): a subtype's "
+                                "values must lie in its supertype's")
         return types
+
+    def load_type(self, name: str, spec) -> TypeDef:
+        line = self.line_of(rf"^\s*(\[types\.{re.escape(name)}\]|{re.escape(name)}\s*=)")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+            raise self.fail(line, f"type name {name!r} must be an identifier")
+        if not isinstance(spec, dict):
+            raise self.fail(line, f"type {name!r} must be a table, got {_shape(spec)}")
+        bad = set(spec) - _TYPE_KEYS
+        if bad:
+            raise self.fail(line, f"type {name!r} has unknown key(s): {', '.join(sorted(bad))}")
+        for key in [k for k in ("subtype_of", "description") if k in spec]:
+            self.need_str(spec[key], line, f"type {name!r}: {key}", key == "description")
+        interval = spec.get("interval")
+        if interval is not None:
+            if (not isinstance(interval, list) or len(interval) != 2
+                    or not all(type(v) in (int, float) for v in interval)   # no bools
+                    or not interval[0] < interval[1]):
+                raise self.fail(line, f"type {name!r}: interval must be [lo, hi] (two numbers, "
+                                f"lo < hi), got {_shape(interval)}")
+            interval = (float(interval[0]), float(interval[1]))
+        consts = spec.get("constants", [])
+        if not isinstance(consts, list):
+            raise self.fail(line, f"type {name!r}: constants must be a list, got {_shape(consts)}")
+        values = []
+        for c in consts:
+            try:
+                values.append(sp.Rational(str(c)))
+                if isinstance(c, bool) or not math.isfinite(float(values[-1])):
+                    raise ValueError(c)
+            except (TypeError, ValueError, ZeroDivisionError, sp.SympifyError):
+                raise self.fail(line, f"type {name!r}: constant {c!r} is not a finite number "
+                                "(write integers, decimals or 'a/b' strings)") from None
+        if len(set(values)) != len(values):
+            raise self.fail(line, f"type {name!r}: duplicate constants")
+        if interval is None and not values:
+            raise self.fail(line, f"type {name!r} needs an interval or constants")
+        if interval is not None:
+            outside = [v for v in values if not interval[0] < float(v) < interval[1]]
+            if outside:
+                raise self.fail(line, f"type {name!r}: constant {outside[0]} is outside "
+                                f"its interval {interval}")
+        return TypeDef(name, interval, spec.get("subtype_of"), tuple(values), line)
+
+    def describe(self, t: TypeDef) -> str:
+        return (f"interval ({t.interval[0]:g}, {t.interval[1]:g})" if t.interval is not None
+                else f"constants {', '.join(str(c) for c in t.constants)}")
+
+    def inside(self, sub: TypeDef, sup: TypeDef) -> bool:
+        """Every value of ``sub`` is one of ``sup``'s: a type with an interval holds that OPEN
+        interval, a constant-only one its constants (the domain checks read their closed hull)."""
+        lo, hi = sup.interval or (float(min(sup.constants)), float(max(sup.constants)))
+        if sub.interval is not None:
+            return lo <= sub.interval[0] and sub.interval[1] <= hi
+        return all(lo < v < hi or (sup.interval is None and lo <= v <= hi)
+                   for v in map(float, sub.constants))
 
     def load_productions(self, types: dict[str, TypeDef]) -> list[Production]:
         raw = self.data.get("productions")
-        if not isinstance(raw, list) or not raw:
+        if raw is None or raw == []:
             raise self.fail(None, "missing [[productions]]")
+        if not isinstance(raw, list):
+            raise self.fail(self.key_line("productions", None), "productions must be an array of "
+                            f"tables ([[productions]] sections), got {_shape(raw)}")
         out: list[Production] = []
         seen: dict[str, int] = {}
         for i, spec in enumerate(raw):
-            line = self.line_of(r"^\s*\[\[productions\]\]", i)
+            line = (self.line_of(r"^\s*\[\[productions\]\]", i)
+                    or self.key_line("productions", None))
+            if not isinstance(spec, dict):
+                raise self.fail(line, f"production {i + 1} must be a table with op, args and "
+                                f"returns, got {_shape(spec)}")
             bad = set(spec) - _PROD_KEYS
             if bad:
                 raise self.fail(line, f"production has unknown key(s): {', '.join(sorted(bad))}")
             missing = _PROD_KEYS - set(spec)
             if missing:
                 raise self.fail(line, f"production is missing {', '.join(sorted(missing))}")
+            self.need_str(spec["op"], line, "production op")
+            self.need_str(spec["returns"], line, "production returns")
             op = OP_BY_NAME.get(spec["op"])
             if op is None:
                 raise self.fail(line, f"unknown op {spec['op']!r} (known: "
                                 f"{', '.join(sorted(OP_BY_NAME))})")
             args = spec["args"]
-            if not isinstance(args, list) or len(args) != op.arity:
+            if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
+                raise self.fail(line, "production args must be a list of type names (strings), "
+                                f"got {_shape(args)}")
+            if len(args) != op.arity:
                 raise self.fail(line, f"op {op.name!r} takes {op.arity} argument type(s), got "
                                 f"{args!r}")
             for t in [*args, spec["returns"]]:
