@@ -40,7 +40,12 @@ CASES = [
     ("sqrt(p - 0.25)", False, {FAILED}),                 # undefined on (0, 1/4)
     ("1/(p - 1/3)**2", False, {FAILED}),                 # pole at 1/3
     ("3*p + 1", False, {FAILED}),                        # affine: h'' = 0
-    ("relu(p - 0.5)**2", False, {FAILED}),               # not twice differentiable at 1/2
+    ("relu(p - 0.5)**2", False, {FAILED}),               # h'' = 0 on (0, 1/2): affine there
+    # non-smooth maps: never proved (kinks are found by sampling), never a false failure
+    ("p*log(p) + relu(p - 0.3)**3", True, {SAMPLED}),    # 1/p + 6 relu(p - 0.3) > 0
+    ("p*log(p) + relu(p - 1/2)**2", True, {SAMPLED}),    # 1/p + 2 [p > 1/2]; h' continuous
+    ("p*log(p) + relu(p - 0.3)", True, {SAMPLED}),       # 1/p off 0.3; h' jumps up by 1
+    ("p*log(p) - relu(p - 0.5)", False, {FAILED}),       # h' jumps down by 1 at 1/2
 ]
 
 
@@ -50,14 +55,13 @@ def _confirm_failure(h: sp.Expr, x: float) -> bool:
     h2 = sp.diff(h, P, 2)
     xr = sp.Rational(x)
     if any(isinstance(e, (sp.Max, sp.Heaviside, sp.DiracDelta)) for e in sp.preorder_traversal(h2)):
-        # non-smooth: h' jumps in slope at the witness (left and right second differences differ)
+        # non-smooth: h is not strictly convex at the witness: the centred second difference is
+        # <= 0 there (h' jumps down at a kink: about -jump/d; h affine near it: 0)
         f = sp.lambdify(P, h, "mpmath")
         with mpmath.workdps(50):
             d = mpmath.mpf("1e-6")
             xm = mpmath.mpf(x)
-            left = (f(xm) - 2 * f(xm - d) + f(xm - 2 * d)) / d**2
-            right = (f(xm + 2 * d) - 2 * f(xm + d) + f(xm)) / d**2
-            return abs(left - right) > 1e-3
+            return (f(xm + d) - 2 * f(xm) + f(xm - d)) / d**2 <= 1e-30
     for e in (h, h2):
         v = sp.N(e.subs(P, xr), 50)
         if v.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or not v.is_real:
@@ -230,3 +234,66 @@ def test_a_negative_second_derivative_still_fails_with_its_sign():
     assert r.convex.status == FAILED and not r.convex.holds
     assert r.convex.witness > 0.5 and _confirm_failure(-P**30, r.convex.witness)
     assert r.convex.detail.startswith("h''(p) = -870.0 < 0 at p = "), r.convex.detail
+
+
+# Non-smooth maps (relu = Max(0, x)): h is smooth between its kinks; at a kink x0 the one-sided
+# limits of h, h', h'' decide C2 (any jump: failed, witness x0) and convexity (h' jumping down:
+# failed; h' jumping up: still strictly convex). By hand, with g = relu(p - x0):
+#   p log p + g**3,  x0 = 0.3: h' = log p + 1 + 3 g**2, h'' = 1/p + 6 g: both continuous (g -> 0
+#       from both sides), h'' > 0: strictly convex and C2, sampled (not proved).
+#   p log p + g**2,  x0 = 1/2: h' = log p + 1 + 2 g continuous and increasing; h'' = 1/p + 2 [p > 1/2]
+#       jumps from 2 to 4 at 1/2: strictly convex (sampled), C2 failed at 0.5.
+#   p log p + g,     x0 = 0.3: h' = log p + 1 + [p > 0.3] jumps UP by 1 at 0.3, h'' = 1/p > 0 on
+#       both pieces: strictly convex (sampled), not C1 so C2 failed at 0.3.
+#   p log p - g,     x0 = 1/2: h' jumps DOWN by 1 at 1/2: not convex, failed at 0.5 (both checks).
+#   relu(p - 1/2)**2: h'' = 0 on (0, 1/2): not strictly convex (witness in (0, 1/2)); h'' jumps
+#       0 -> 2 at 1/2: C2 failed at 0.5.
+NONSMOOTH = [
+    # formula, (convex status, holds, witness), (C2 status, holds, witness)
+    ("p*log(p) + relu(p - 0.3)**3", (SAMPLED, True, None), (SAMPLED, True, None)),
+    ("p*log(p) + relu(p - 1/2)**2", (SAMPLED, True, None), (FAILED, False, 0.5)),
+    ("p*log(p) + relu(p - 0.3)", (SAMPLED, True, None), (FAILED, False, 0.3)),
+    ("p*log(p) - relu(p - 0.5)", (FAILED, False, 0.5), (FAILED, False, 0.5)),
+    ("relu(p - 1/2)**2", (FAILED, False, "left"), (FAILED, False, 0.5)),
+    ("p*log(p)", (PROVED, True, None), (PROVED, True, None)),   # smooth: unchanged
+]
+
+
+def _agrees(check, expected):
+    status, holds, witness = expected
+    assert (check.status, check.holds) == (status, holds), check
+    if witness == "left":
+        assert 0 < check.witness < 0.5, check
+    elif witness is None:
+        assert check.witness is None, check
+    else:
+        assert check.witness == pytest.approx(witness, abs=1e-12), check
+
+
+@pytest.mark.parametrize("formula,convex,c2", NONSMOOTH)
+def test_non_smooth_map_verdicts_are_true(formula, convex, c2):
+    report = MirrorMap.from_formula(formula).check(time_limit_s=5.0)
+    _agrees(report.convex, convex)
+    _agrees(report.differentiable, c2)
+    # the search's acceptance rule is unchanged: strictly convex AND C2
+    assert report.valid is (convex[1] and c2[1])
+
+
+def test_non_smooth_c2_witness_is_a_real_jump():
+    """Independent check of a C2 witness: h'' just left and right of 0.5 differ by 2 (50 digits)."""
+    h = MirrorMap.from_formula("p*log(p) + relu(p - 1/2)**2").h
+    report = check_mirror_map(h, P, time_limit_s=5.0)
+    x = report.differentiable.witness
+    f = sp.lambdify(P, h, "mpmath")
+    with mpmath.workdps(50):
+        d, xm = mpmath.mpf("1e-8"), mpmath.mpf(x)
+        left = (f(xm - d) - 2 * f(xm - 2 * d) + f(xm - 3 * d)) / d**2
+        right = (f(xm + 3 * d) - 2 * f(xm + 2 * d) + f(xm + d)) / d**2
+    assert abs((right - left) - 2) < 1e-4
+
+
+def test_grid_point_on_a_kink_is_no_witness():
+    """0.5 is a sample point and the kink of relu(p - 1/2): sampling it must not refute."""
+    report = check_mirror_map(MirrorMap.from_formula("p*log(p) + relu(p - 1/2)**3").h, P)
+    assert (report.convex.status, report.differentiable.status) == (SAMPLED, SAMPLED)
+    assert report.valid

@@ -155,3 +155,14 @@ def test_a_valid_map_whose_loss_the_search_would_reject_exits_1_and_says_why(for
     assert not smoke_test(Objective(MPOSpec(mirror_map=formula))).ok   # as the search sees it
     ok = json.loads(run("p*log(p)", "--json").stdout)
     assert ok["smoke"] == {"ok": True, "detail": "ok"}
+
+
+def test_relu_map_is_not_called_non_convex():
+    """p log p + relu(p - 0.3): h' = log p + 1 + [p > 0.3] jumps UP by 1 at 0.3, h'' = 1/p > 0
+    on both sides: strictly convex (sampled, no proof for a non-smooth h), but not C2 (not even
+    C1) at 0.3: C2 failed with witness 0.3, so exit code 1."""
+    r = run("p*log(p) + relu(p - 0.3)")
+    assert r.returncode == 1, r.stderr
+    assert "strictly convex             : yes [sampled] " in r.stdout
+    assert ("C2 on (0,1)                 : NO  [failed, witness p = 0.3] h' jumps from "
+            "-0.2039728 to 0.7960272 at the kink p = 0.3") in r.stdout

@@ -2,7 +2,12 @@
 
 Numeric first, symbolic second (``shared/design/mpo.md``, "Checking convexity fast"):
 
-1. Non-smooth pieces (max, abs, ...) make h not twice differentiable: failed, with the kink.
+1. Non-smooth h (relu = Max(0, x), Min, Abs) is split at its kinks (where the branches cross)
+   into smooth pieces: one-sided limits of h, h', h'' at each kink decide C2 (a jump: failed,
+   the kink as witness) and convexity (h jumping or h' jumping down: failed; h' jumping up is
+   convex), each piece is sampled as in 3 off the kinks, and no proof is tried (``sampled``
+   at best). Other non-smooth functions (sign, floor, Piecewise, ...) are not analysed:
+   ``sampled`` with holds False (neither shown nor refuted), never a guessed ``failed``.
 2. h'' identically 0 (h affine): failed.
 3. h, h', h'' sampled on 2000 points log-spaced towards both ends (one numpy lambdify). Any
    non-finite value or h'' <= 0 is re-evaluated in 40-digit mpmath before it counts, so float
@@ -18,6 +23,9 @@ Numeric first, symbolic second (``shared/design/mpo.md``, "Checking convexity fa
 Statuses: ``proved`` (a symbolic proof), ``sampled`` (passed sampling, no proof found),
 ``timeout`` (passed sampling, the proof ran out of time), ``failed`` (with a witness p).
 No status is ever a guess: ``failed`` always comes with a point confirmed in high precision.
+
+Size: one pipeline (sampling, kinks of non-smooth h, proof) whose steps share the grid and
+the high-precision helpers; splitting it would scatter them.
 """
 
 from __future__ import annotations
@@ -109,18 +117,14 @@ def check_mirror_map(h: sp.Expr, p: sp.Symbol, *, time_limit_s: float = 1.0,
 def _convexity(h: sp.Expr, p: sp.Symbol, limit: float,
                derivatives: tuple[sp.Expr, ...] | None = None,
                numeric=None, prove: bool = True, order: int = 2) -> tuple[Check, Check]:
-    name = "h" if order == 2 else "h'"   # the function given; its derivative of `order` is h''
     if not h.free_symbols <= {p}:
         extra = ", ".join(sorted(str(s) for s in h.free_symbols - {p}))
         bad = Check(FAILED, False, None, f"h depends on symbols other than p: {extra}")
         return bad, bad
-    kinks = [e for e in sp.preorder_traversal(h) if isinstance(e, _NONSMOOTH)]
-    if kinks:
-        where = _kink_point(kinks[0], p)
-        why = f"{name} contains the non-smooth {kinks[0].func.__name__}(...)"
-        return (Check(FAILED, False, where, why + ", so h'' is not defined everywhere"),
-                Check(FAILED, False, where, why))
     h = to_elementary(h)
+    nodes = [e for e in sp.preorder_traversal(h) if isinstance(e, _NONSMOOTH)]
+    if nodes:
+        return _nonsmooth_convexity(h, p, nodes, order)
     # 1. numeric first: h, h', h'' on the grid by torch autograd (no symbolic derivative yet)
     failure, caveat = _sample(h, p, numeric or numeric_derivatives(h, p), order)
     if failure is not None:
@@ -270,15 +274,16 @@ def _sign_settled(fh, x: float, order: int, h2):
     return again[order] if (again[order] < 0) == (h2 < 0) else None
 
 
-def _sample(h, p, numeric, order: int = 2) -> tuple[tuple[Check, Check] | None, str]:
+def _sample(h, p, numeric, order: int = 2,
+            grid: np.ndarray = _GRID) -> tuple[tuple[Check, Check] | None, str]:
     """Grid sampling with mpmath confirmation: (a failure pair, "") or, when sampling passed,
     (None, caveat); the caveat ("" if none) names the flagged points that high precision could
     not settle either way. ``numeric(x)`` gives [f, f', ...]; the first ``order + 1`` are used,
     the last of them is h''."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        vals = [np.broadcast_to(np.asarray(v, dtype=complex), _GRID.shape)
-                for v in numeric(_GRID)[:order + 1]]
+        vals = [np.broadcast_to(np.asarray(v, dtype=complex), grid.shape)
+                for v in numeric(grid)[:order + 1]]
     stacked = np.stack(vals)
     real_finite = np.isfinite(stacked).all(axis=0) & (np.abs(stacked.imag) == 0).all(axis=0)
     h2r = stacked[order].real
@@ -293,7 +298,7 @@ def _sample(h, p, numeric, order: int = 2) -> tuple[tuple[Check, Check] | None, 
     fh = mp_lambdify(p, h)
     unresolved = []   # flagged points that prove nothing either way, described
     for i in flagged:
-        x = float(_GRID[i])
+        x = float(grid[i])
         values = _mp_confirm(fh, x, order)
         if values is UNDECIDED:
             unresolved.append(f"h'' is too large to evaluate at p = {x:.15g}")
@@ -319,30 +324,172 @@ def _sample(h, p, numeric, order: int = 2) -> tuple[tuple[Check, Check] | None, 
                   f"{unresolved[0]}")
 
 
-def _kink_point(expr: sp.Expr, p: sp.Symbol) -> float | None:
-    """A point of (0,1) where the argument of a non-smooth function changes sign."""
+# --------------------------------------------------------------------------------------------
+# non-smooth h (relu = Max(0, x), Min, Abs): kinks, smooth pieces and one-sided limits
+# --------------------------------------------------------------------------------------------
+
+_BRANCHED = (sp.Max, sp.Min, sp.Abs)   # continuous, smooth except where their branches cross
+_KINK_DPS = 60
+_JUMP = mpmath.mpf(10) ** -30   # one-sided limits differing by more (relative) jump
+_NEAR_KINK = 1e-9               # grid points this close (relative) to a kink are not sampled
+
+
+def _nonsmooth_convexity(h: sp.Expr, p: sp.Symbol, nodes: list, order: int) -> tuple[Check, Check]:
+    """Verdicts for an h with Max/Min/Abs. h is smooth between its kinks (where branches cross:
+    sign changes on the grid, refined in 60 digits); each smooth piece (the active branches) is
+    sampled off the kinks like a smooth h, and at each kink the one-sided limits of h, h', h''
+    (the two pieces' exact derivatives at the kink) are compared: any jump refutes C2; h jumping
+    or h' jumping down refutes convexity, h' jumping up does not. At best ``sampled``: the kinks
+    are found by sampling, and no proof is attempted."""
+    names = ["h", "h'", "h''"][2 - order:]
+    others = sorted({type(n).__name__ for n in nodes if not isinstance(n, _BRANCHED)})
+    if others:
+        c = Check(SAMPLED, False, None, f"{names[0]} contains {', '.join(others)}(...), whose "
+                  "kinks are not analysed: neither shown nor refuted")
+        return c, c
+    kinks = _kink_points(nodes, p)
+    bounds = [mpmath.mpf(0), *kinks, mpmath.mpf(1)]
+    spans = list(zip(bounds, bounds[1:]))
+    pieces = [_branch_at(h, p, (a + b) / 2) for a, b in spans]
+    if None in pieces:
+        x = float(sum(spans[pieces.index(None)]) / 2)
+        if _mp_confirm(mp_lambdify(p, h), x, order) is None:
+            why = f"{names[0]} is not real and finite at p = {x:.15g}"
+            return Check(FAILED, False, x, why), Check(FAILED, False, x, why)
+        c = Check(SAMPLED, False, None, f"the branch of {names[0]} at p = {x:.15g} is undecided")
+        return c, c
+    differentiable, convex = _kink_jumps(pieces, kinks, p, names)
+    for piece, (a, b) in zip(pieces, spans):
+        if convex is None and _is_zero(sp.diff(piece, p, order)):
+            x = float((a + b) / 2)
+            convex = Check(FAILED, False, x, f"h'' = 0 on ({mpmath.nstr(a, 15)}, "
+                           f"{mpmath.nstr(b, 15)}): h is affine there, not strictly convex")
+    far = np.ones(_GRID.shape, dtype=bool)
+    for k in kinks:
+        far &= np.abs(_GRID - float(k)) > _NEAR_KINK * min(float(k), 1 - float(k))
+    caveats, n = [], int(far.sum())
+    for piece, (a, b) in zip(pieces, spans):
+        grid = _GRID[far & (_GRID > float(a)) & (_GRID < float(b))]
+        if grid.size:
+            failure, caveat = _sample(piece, p, numeric_derivatives(piece, p), order, grid)
+            if failure is not None:
+                if failure[1].status != FAILED and differentiable.status == FAILED:
+                    failure = (failure[0], differentiable)
+                return (convex or failure[0]), failure[1]
+            caveats += [caveat] if caveat else []
+    listed = ", ".join(names)
+    if convex is None:
+        convex = Check(SAMPLED, True, None, f"{listed} finite and h'' > 0 on {n} points off the "
+                       f"kinks, h' continuous or jumping up at them (non-smooth {names[0]}: no "
+                       "proof attempted)" + "".join(f"; {c}" for c in caveats[:1]))
+    if differentiable.holds:
+        differentiable = replace(differentiable, detail=f"{differentiable.detail}; {listed} "
+                                 f"finite on {n} points off the kinks")
+    return convex, differentiable
+
+
+def _kink_jumps(pieces: list, kinks: list, p: sp.Symbol, names: list[str]):
+    """(differentiable, convex failure or None) from the one-sided limits at each kink."""
+    levels = [[mp_lambdify(p, sp.diff(piece, p, k)) for k in range(len(names))]
+              for piece in pieces]
+    differentiable = convex = None
+    with mpmath.workdps(_KINK_DPS):
+        for i, k in enumerate(kinks):
+            x = float(k)
+            for name, left, right in zip(names, levels[i], levels[i + 1]):
+                lv, rv = _real_at(left, k), _real_at(right, k)
+                if lv is None or rv is None:
+                    c = Check(SAMPLED, False, None, f"the one-sided limits of {name} at the "
+                              f"kink p = {x:.15g} could not be evaluated")
+                    return differentiable or c, convex or c
+                if abs(lv - rv) <= _JUMP * max(1, abs(lv), abs(rv)):
+                    continue
+                what = (f"{name} jumps from {mpmath.nstr(lv, 8)} to {mpmath.nstr(rv, 8)} at "
+                        f"the kink p = {x:.15g}")
+                differentiable = differentiable or Check(FAILED, False, x, what)
+                if convex is None and name == "h":
+                    convex = Check(FAILED, False, x, what + ": a convex function is continuous")
+                if convex is None and name == "h'" and rv < lv:
+                    convex = Check(FAILED, False, x, what + ": h' decreases, h is not convex")
+    at = ", ".join(f"{float(k):.15g}" for k in kinks) or "none in (0,1)"
+    ok = Check(SAMPLED, True, None, f"kinks p = {at}: one-sided limits of {', '.join(names)} "
+               "agree to 30 digits")
+    return differentiable or ok, convex
+
+
+def _real_at(fn, x):
+    """fn(x) as a real finite mpf at the current precision, else None."""
     try:
-        arg = expr.args[-1] if isinstance(expr, (sp.Max, sp.Min)) else expr.args[0]
-        if isinstance(expr, (sp.Max, sp.Min)) and len(expr.args) == 2:
-            arg = expr.args[0] - expr.args[1]
-        f = sp.lambdify(p, arg, "numpy", docstring_limit=0)
-        signs = np.sign(np.real(np.broadcast_to(f(_GRID), _GRID.shape)))
-        change = np.flatnonzero(np.diff(signs) != 0)
-        if change.size:
-            lo, hi = float(_GRID[change[0]]), float(_GRID[change[0] + 1])
-            s_lo = np.sign(f(lo))
-            for _ in range(80):  # bisect the sign change to float precision
-                mid = (lo + hi) / 2
-                if mid in (lo, hi):
-                    break
-                if np.sign(f(mid)) == s_lo:
-                    lo = mid
-                else:
-                    hi = mid
-            return hi
-    except Exception:  # noqa: BLE001 - a witness is a courtesy here, not a requirement
+        return _real_finite(fn(x))
+    except (OverflowError, ZeroDivisionError, ValueError, TypeError):
         return None
-    return None
+
+
+def _is_zero(expr: sp.Expr) -> bool:
+    return expr == 0 or (sp.count_ops(expr) <= 40 and sp.simplify(expr) == 0)
+
+
+def _switches(node: sp.Expr) -> list[sp.Expr]:
+    """Functions whose sign changes are the kinks of a Max/Min (pairwise differences of the
+    arguments) or an Abs (its argument)."""
+    a = node.args
+    if isinstance(node, sp.Abs):
+        return [a[0]]
+    return [a[i] - a[j] for i in range(len(a)) for j in range(i + 1, len(a))]
+
+
+def _kink_points(nodes: list, p: sp.Symbol) -> list:
+    """Every sign change on the grid of a switch of ``nodes``, bisected to ~1e-55 in 60 digits
+    (mpf), sorted, duplicates merged."""
+    found = []
+    with mpmath.workdps(_KINK_DPS):
+        for g in {s for node in nodes for s in _switches(node)}:
+            fn = mp_lambdify(p, g)
+            signs = [_sign_at(fn, mpmath.mpf(x)) for x in _GRID]
+            nz = [i for i, s in enumerate(signs) if s]   # zero or undefined: no side
+            found += [_bisect(fn, mpmath.mpf(_GRID[i]), mpmath.mpf(_GRID[j]), signs[i])
+                      for i, j in zip(nz, nz[1:]) if signs[i] != signs[j]]
+    out = []
+    for k in sorted(found):
+        if not out or k - out[-1] > mpmath.mpf(10) ** -40:
+            out.append(k)
+    return out
+
+
+def _sign_at(fn, x) -> int:
+    v = _real_at(fn, x)
+    return 0 if v is None else int(mpmath.sign(v))
+
+
+def _bisect(fn, lo, hi, s_lo: int):
+    for _ in range(400):
+        mid = (lo + hi) / 2
+        s = _sign_at(fn, mid)
+        if s == 0:
+            return mid
+        lo, hi = (mid, hi) if s == s_lo else (lo, mid)
+        if hi - lo < mpmath.mpf(10) ** -55:
+            break
+    return (lo + hi) / 2
+
+
+def _branch_at(expr: sp.Expr, p: sp.Symbol, x):
+    """expr with each Max/Min/Abs replaced by its branch active at p = x (an mpf between
+    kinks), innermost first; None when an argument is not real and finite at x."""
+    if not expr.args or not expr.has(*_BRANCHED):
+        return expr
+    args = [_branch_at(a, p, x) for a in expr.args]
+    if None in args:
+        return None
+    if not isinstance(expr, _BRANCHED):
+        return expr.func(*args)
+    with mpmath.workdps(_KINK_DPS):
+        vals = [_real_at(mp_lambdify(p, a), x) for a in args]
+    if None in vals:
+        return None
+    if isinstance(expr, sp.Abs):
+        return args[0] if vals[0] >= 0 else -args[0]
+    return args[vals.index(max(vals) if isinstance(expr, sp.Max) else min(vals))]
 
 
 def _sign(expr: sp.Expr) -> int | None:
