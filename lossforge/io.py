@@ -1,4 +1,5 @@
-"""Small file helpers for every layer: atomic writes, fsynced appends, content hashes, versions.
+"""Small file helpers for every layer: atomic writes, fsynced appends, locks, content hashes,
+versions.
 
 Layer 0 (with ``errors`` and ``workers``): it imports nothing of lossforge, so the grammar,
 the bench, the search, export and distill all write files the same way."""
@@ -77,6 +78,63 @@ def append_lines(path: str | os.PathLike, lines: list[str]) -> None:
         fh.write((("\n" if torn else "") + "".join(line + "\n" for line in lines)).encode())
         fh.flush()
         os.fsync(fh.fileno())
+
+
+class LockHeld(OSError):
+    """``hold_lock`` found the lock taken; ``pid``: the holder's as it wrote it (None: unknown)."""
+
+    def __init__(self, path: Path, pid: int | None):
+        super().__init__(errno.EWOULDBLOCK, "locked by another process", str(path))
+        self.pid = pid
+
+
+def hold_lock(path: str | os.PathLike) -> int | None:
+    """Take an advisory exclusive lock (``flock``, non-blocking) on ``path`` (created if need
+    be) and write this process's pid into it; returns the descriptor for ``release_lock``.
+    ``LockHeld`` (with the holder's pid) when another process holds it. The kernel drops the
+    lock when the holder exits in any way (kill -9 too), so a stale file is never a held lock.
+    A holder removes the file before releasing it, so a lock taken on a file that was removed
+    meanwhile is dropped and taken again on the file now at ``path``. Without ``fcntl`` (not
+    POSIX): no lock, None."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    path = Path(path)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise LockHeld(path, int(text) if text.isdigit() else None) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            return fd
+        os.close(fd)          # removed by its last holder after we opened it: again
+
+
+def release_lock(path: str | os.PathLike, fd: int | None) -> None:
+    """Remove the lock file ``hold_lock`` made (if it is still the one it locked), then release
+    the lock."""
+    if fd is None:
+        return
+    try:
+        if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def sha256_file(path: str | os.PathLike) -> str:

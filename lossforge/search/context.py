@@ -4,7 +4,9 @@
     make_context      SearchConfig -> Context: grammars (checked for their part), scenario or
                       suite, fidelity ladder, beta; rebuilt from the config on resume
     resolve_path      a user's file, or one relative to the repository / the installed
-                      package data (``grammars/link.toml``, ``benchmarks/scenarios/...``)
+                      package data (``grammars/link.toml``, ``benchmarks/scenarios/...``);
+                      on resume first the file a relative path named when the run started
+                      (``recorded_paths``), so a resume works from any working directory
     resolve_scenario  a scenario file or name, or the fitness module's own scenario
 
 The trees generation 0 starts from (DPO's and ORPO's maps, ...) are each grammar file's
@@ -13,9 +15,11 @@ The trees generation 0 starts from (DPO's and ORPO's maps, ...) are each grammar
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from lossforge.errors import ConfigError
 from lossforge.grammar.loader import Grammar, load_grammar
@@ -119,13 +123,42 @@ class SearchConfig:
 # ---- set-up ----------------------------------------------------------------------------------
 
 
+#: (kind, relative path) -> (the file it named when the run being resumed started, the digest
+#: of its content then or None)
+_RECORDED: ContextVar[dict] = ContextVar("recorded_paths", default={})
+
+
+@contextmanager
+def recorded_paths(paths: dict[tuple[str, str], tuple[Path, str | None]]) -> Iterator[dict]:
+    """While the ``with`` block runs, ``resolve_path(text, kind)`` of a relative ``text`` with
+    an entry ``paths[(kind, text)] = (file, digest)`` gives, of that file and the ones ``text``
+    names from here, the first whose content has that digest (``inputs.digest``; None: the
+    recorded file first), else the first that exists: a resumed run reads the files it started
+    with whatever the working directory (the caller may fill ``paths`` inside the block: it is
+    yielded). ``inputs.check`` still refuses a file whose content changed since."""
+    token = _RECORDED.set(paths)
+    try:
+        yield paths
+    finally:
+        _RECORDED.reset(token)
+
+
 def resolve_path(text: str, kind: str) -> Path:
     """A user path, or one relative to the repository (grammars/..., benchmarks/...), which an
-    installed wheel finds in its package data (lossforge/resources.py)."""
+    installed wheel finds in its package data (lossforge/resources.py); in a resumed run, a
+    relative path as the run recorded it (``recorded_paths``)."""
     p = Path(text)
-    for cand in (p, *data_candidates(p)):
-        if cand.is_file():
-            return cand.resolve()
+    files = [c for c in (p, *data_candidates(p)) if c.is_file()]
+    entry = None if p.is_absolute() else _RECORDED.get().get((kind, str(p)))
+    if entry is not None and entry[0].is_file():
+        recorded, digest = entry
+        files.insert(0, recorded)
+        if digest is not None:
+            from lossforge.search.inputs import digest as digest_of
+
+            files.sort(key=lambda f: digest_of(f) != digest)   # stable: the recorded first
+    if files:
+        return files[0].resolve()
     raise ConfigError(f"{kind} file {text!r} not found")
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lossforge.bench.progress import stamped
-from lossforge.errors import CheckpointError, ConfigError
+from lossforge import runfiles
+from lossforge.errors import CheckpointError, ConfigError, LossforgeError
 from lossforge.runfiles import read_json
-from lossforge.search import checkpoint, engine, es, inputs, rundir
+from lossforge.search import checkpoint, context, engine, es, inputs, rundir
 from lossforge.search.executors import make_executor, resolve_warm_up
 from lossforge.search.display import Display, fitness_label, gp_columns, gp_row, gp_title
 from lossforge.search.journal import Journal
@@ -67,18 +68,29 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
     """
     if resume is not None:
         run_dir = Path(resume)
-        method, config, ctx, state = _resume(run_dir, overrides)
-    else:
-        if config is None:
-            config = engine.SearchConfig()
-        method = _method(es.METHOD if isinstance(config, es.ESConfig) else "gp")
-        ctx = method.make_context(config)
-        label = ctx.scenario.name + _fitness_suffix(config.fitness)
-        run_dir = rundir.new_run_dir(runs_root, label, config.seed)
+        with rundir.locked(run_dir), context.recorded_paths({}) as recorded:
+            method, config, ctx, state = _resume(run_dir, overrides, recorded, console)
+            return _drive(method, config, ctx, state, run_dir, resumed=True, quiet=quiet,
+                          executor=executor, console=console, stop_after=stop_after)
+    if config is None:
+        config = engine.SearchConfig()
+    method = _method(es.METHOD if isinstance(config, es.ESConfig) else "gp")
+    ctx = method.make_context(config)
+    label = ctx.scenario.name + _fitness_suffix(config.fitness)
+    run_dir = rundir.new_run_dir(runs_root, label, config.seed)
+    with rundir.locked(run_dir):
         method.write_start(run_dir, ctx)
         inputs.record(run_dir, config)
         state = method.init_state(ctx)
-    if resume is not None and state["generation"] >= config.generations:
+        return _drive(method, config, ctx, state, run_dir, resumed=False, quiet=quiet,
+                      executor=executor, console=console, stop_after=stop_after)
+
+
+def _drive(method: _Method, config, ctx, state: dict, run_dir: Path, *, resumed: bool,
+           quiet: bool, executor, console, stop_after: int | None) -> Path:
+    """Run the generations of a started or resumed run (under its lock), write the results,
+    report; returns the run directory."""
+    if resumed and state["generation"] >= config.generations:
         _finished_note(run_dir, state, console)
     if hasattr(ctx, "journal"):  # evaluations finished mid-generation survive a kill
         ctx.journal = Journal(run_dir)
@@ -120,33 +132,107 @@ def _fitness_suffix(fitness: str) -> str:
     return "-" + "".join(c if c.isalnum() or c in "_-" else "_" for c in fitness.split(":")[-1])
 
 
-def _resume(run_dir: Path, overrides: dict | None):
+#: what ``--resume`` may change (none of it changes a result; the checkpoint keeps the new
+#: value, config.json the one the run started with)
+_OVERRIDABLE = ("generations", "executor", "workers")
+
+
+def _resume(run_dir: Path, overrides: dict | None, recorded: dict, console):
     """(method, config, context, state) of a run directory to continue; ``overrides`` may change
-    only what changes no result."""
+    only what changes no result. ``recorded`` (``context.recorded_paths``) is filled with the
+    files the run's relative paths named when it started."""
     state = _first_checkpoint_missing(run_dir)
     if state is None:
         state = checkpoint.load(run_dir)
         method = _method(state.get("method", "gp"))
         config = method.config_cls.from_json(state["config"])
+        start_missing = _check_start_file(run_dir, method, state)
     else:  # killed in generation 1: start it again (its journaled evaluations are kept)
         method = _method(state["method"])
-        config = method.config_cls.from_json(state["config"])
-        state = None
+        try:
+            config = method.config_cls.from_json(state["config"])
+        except (TypeError, ValueError) as exc:   # a field of the wrong type
+            raise CheckpointError(f"{run_dir / 'config.json'}: not a lossforge run "
+                                  f"configuration ({exc}){_ONLY_RECORD}") from None
+        state, start_missing = None, False
     if overrides:
-        bad = set(overrides) - {"generations", "executor", "workers"}
+        bad = set(overrides) - set(_OVERRIDABLE)
         if bad:
             raise ConfigError(f"--resume continues a run as configured; it cannot change "
                               f"{', '.join(sorted(bad))}")
         config = replace(config, **overrides)
         if state is not None:
             state["config"] = config.to_json()
+    recorded.update(_recorded_paths(run_dir, config))
     inputs.check(run_dir, config)
     ctx = method.make_context(config)
+    if start_missing:
+        method.write_start(run_dir, ctx)
+        _say(console, f"{run_dir / 'config.json'} was missing: written again from the "
+                      f"checkpoint")
     if state is None:
         state = method.init_state(ctx)
     rundir.rewrite_generations(run_dir, state["history"],
                                state.get("timing", {}).get("generation_s", []))
     return method, config, ctx, state
+
+
+def _check_start_file(run_dir: Path, method: _Method, state: dict) -> bool:
+    """Whether config.json is missing (then the resume writes it again from the checkpoint).
+    ``CheckpointError`` when it is unreadable or its configuration is not the checkpoint's: a
+    resume continues the checkpoint's (checksummed) configuration, so an edit there would be
+    ignored without a word, and ``show`` and ``report`` read config.json. Refused, not
+    rewritten: the file may hold an edit its author wants to keep; moving it aside keeps it
+    and lets the resume write the checkpoint's."""
+    path = run_dir / "config.json"
+    if not path.exists():
+        return True
+    how = ("move it aside and --resume again: config.json is then written from the checkpoint, "
+           "whose configuration the run continues (a new configuration needs a new run)")
+    try:
+        start = read_json(path)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc}; {how}") from None
+
+    def settled(conf) -> dict:
+        full = method.config_cls.from_json(conf).to_json()   # defaults filled in
+        return {k: v for k, v in full.items() if k not in _OVERRIDABLE}
+
+    try:
+        theirs, ours = settled(start["config"]), settled(state["config"])
+        method_ok = start.get("method", "gp") == state.get("method", "gp")
+    except (LossforgeError, KeyError, TypeError, ValueError, AttributeError):
+        raise CheckpointError(f"{path}: not a lossforge run configuration; {how}") from None
+    fields = sorted(k for k in theirs.keys() | ours.keys() if theirs.get(k) != ours.get(k))
+    if not method_ok:
+        fields.insert(0, "method")
+    if fields:
+        raise CheckpointError(f"{path}: {', '.join(fields)} differ(s) from the run's checkpoint; "
+                              f"{how}")
+    return False
+
+
+def _recorded_paths(run_dir: Path, config) -> dict[tuple[str, str], tuple[Path, str | None]]:
+    """(kind, relative path) -> (the file that path named when the run started, the digest of
+    its content then) for each relative input path of ``config``, as inputs.json recorded it
+    (a run from before inputs.json: config.json's grammar and scenario files, no digest), for
+    ``context.recorded_paths``: a resume works from any working directory."""
+    try:
+        if (run_dir / inputs.NAME).exists():
+            then = runfiles.read_checked(run_dir / inputs.NAME)[0]
+            files = {role: (rec["path"], rec["sha256"]) for role, rec in then.items()}
+        else:
+            start = read_json(run_dir / "config.json")
+            files = {"grammar": (start.get("grammar_file"), None),
+                     "scenario": (start.get("scenario_file"), None)}
+    except (CheckpointError, AttributeError, KeyError, TypeError):
+        return {}          # unreadable: the paths resolve as given (inputs.check says why)
+    out = {}
+    for role, (path, digest) in files.items():
+        text = getattr(config, role, None)
+        if isinstance(text, str) and isinstance(path, str) and not Path(text).is_absolute():
+            out[(role.replace("_", " "), str(Path(text)))] = (Path(path), digest)
+    return out
 
 
 def _warm_up(warm_up: Callable, ctx, workers: int, quiet: bool, console):
@@ -193,13 +279,20 @@ def _generations(method: _Method, state: dict, ctx, generations: int, run_dir: P
 
 
 def _finished_note(run_dir: Path, state: dict, console) -> None:
+    n = state["generation"]
+    _say(console, f"{run_dir}: this run finished all {n} generations already; nothing to run. "
+                  f"--generations N (more than {n}) extends it; python -m lossforge.search show "
+                  f"{run_dir} prints it again.")
+
+
+def _say(console, text: str) -> None:
     from lossforge.cli import PipeConsole
 
-    n = state["generation"]
-    (console or PipeConsole()).print(
-        f"{run_dir}: this run finished all {n} generations already; nothing to run. "
-        f"--generations N (more than {n}) extends it; python -m lossforge.search show "
-        f"{run_dir} prints it again.", markup=False, highlight=False, soft_wrap=True)
+    (console or PipeConsole()).print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+_ONLY_RECORD = ("; the run has no checkpoint yet, so config.json is its only record of its "
+                "configuration: restore the file, or start a new run")
 
 
 def _first_checkpoint_missing(run_dir: Path) -> dict | None:
@@ -207,7 +300,13 @@ def _first_checkpoint_missing(run_dir: Path) -> dict | None:
     (the state at generation 0 is a function of the config); None when a checkpoint exists."""
     if not run_dir.is_dir() or (run_dir / checkpoint.NAME).exists():
         return None
-    start = read_json(run_dir / "config.json")
-    if not isinstance(start, dict) or "config" not in start:
-        raise CheckpointError(f"{run_dir / 'config.json'}: not a lossforge run configuration")
+    try:
+        start = read_json(run_dir / "config.json")
+    except CheckpointError as exc:
+        if not (run_dir / "config.json").exists():
+            raise
+        raise CheckpointError(f"{exc}{_ONLY_RECORD}") from None
+    if not isinstance(start, dict) or not isinstance(start.get("config"), dict):
+        raise CheckpointError(f"{run_dir / 'config.json'}: not a lossforge run "
+                              f"configuration{_ONLY_RECORD}")
     return {"method": start.get("method", "gp"), "config": start["config"]}

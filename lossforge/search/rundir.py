@@ -13,6 +13,8 @@
                            JSON, as checkpoint.json does: an edited or damaged file is refused)
       pareto.tex           the front as a LaTeX table; pareto.png, the front as a plot
       losses/<name>.py     one standalone torch file per loss in the hall of fame or front
+      .lock                while a search runs it: that process's pid; a second search of the
+                           same directory is refused (``locked``)
 
 This module writes a run directory. Reading one back needs JSON only and lives below the
 search: ``lossforge.runfiles`` (the checksummed result files: ``read_checked``,
@@ -29,10 +31,14 @@ import json
 import math
 import re
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
-from lossforge.io import append_lines, atomic_write_json, atomic_write_text
-from lossforge.runfiles import write_checked
+from lossforge.errors import CheckpointError
+from lossforge.io import (LockHeld, append_lines, atomic_write_json, atomic_write_text,
+                          hold_lock, release_lock)
+from lossforge.runfiles import run_dir as existing_run_dir, write_checked
 from lossforge.search import gp
 from lossforge.search.export import ExportError, loss_module_source, pareto_table
 
@@ -46,6 +52,29 @@ def new_run_dir(root: str | Path, scenario_name: str, seed: int) -> Path:
         k += 1
     path.mkdir(parents=True)
     return path
+
+
+LOCK = ".lock"
+
+
+@contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """Hold the run directory's lock (``.lock``, an advisory ``flock``) for the ``with``
+    block: two searches of one directory (two ``--resume``, say) would both append to its
+    journal and logs and overwrite each other's checkpoint. ``CheckpointError`` naming the
+    holder's pid when another process holds it. The kernel drops a lock whose process died
+    (kill -9 too): a leftover file is no lock."""
+    path = existing_run_dir(run_dir) / LOCK
+    try:
+        fd = hold_lock(path)
+    except LockHeld as held:
+        who = f"process {held.pid}" if held.pid is not None else "another process"
+        raise CheckpointError(f"{run_dir}: {who} is running this search ({path} is locked); "
+                              f"wait for it to end (or stop it), then --resume again") from None
+    try:
+        yield
+    finally:
+        release_lock(path, fd)
 
 
 def write_start(run_dir: Path, ctx) -> None:
@@ -206,14 +235,24 @@ def write_results(run_dir: Path, state: dict, ctx, *, plot: bool = False) -> dic
 
 def write_loss_files(run_dir: Path, rows: list[dict], scenario: str, rung: str,
                      metric: str) -> None:
-    """losses/<name>.py: one standalone torch module per loss of ``rows``."""
+    """losses/<name>.py: one standalone torch module per loss of ``rows``. A loss that cannot
+    be written as one gets losses/<name>.not-exported.txt instead: one line saying why, also
+    given as a warning the first time (this runs after every generation)."""
+    import warnings
+
     for row in {r["name"]: r for r in rows}.values():
+        note = run_dir / "losses" / f"{row['name']}.not-exported.txt"
         try:
             src = loss_module_source(row, run=run_dir.name, scenario=scenario, rung=rung,
                                      metric=metric)
-        except ExportError:
+        except ExportError as e:
+            line = f"{row['name']}: no standalone torch file (losses/{row['name']}.py): {e}"
+            if not note.is_file() or note.read_text() != line + "\n":
+                atomic_write_text(note, line + "\n")
+                warnings.warn(line, stacklevel=2)
             continue
         atomic_write_text(run_dir / "losses" / f"{row['name']}.py", src)
+        note.unlink(missing_ok=True)  # written by an older lossforge that could not export it
 
 
 def write_plot(run_dir: Path, state: dict, front: list[dict], baselines: list[dict]) -> None:

@@ -174,7 +174,12 @@ def test_slots_resume_equals_uninterrupted_and_other_slots_are_refused(tmp_path,
         run_search(resume=straight, quiet=True, overrides={"imitation_grammar": None})
     edited = shutil.copytree(straight, tmp_path / "edited")
     state["config"].pop("imitation_grammar")
-    checkpoint.save(edited, state)   # a valid checksum: only the vector length can tell
+    checkpoint.save(edited, state)   # a valid checksum: config.json tells it ...
+    with pytest.raises(CheckpointError, match=r"config.json: imitation_grammar differ"):
+        run_search(resume=edited, quiet=True, overrides={"generations": 3})
+    start = json.loads((edited / "config.json").read_text())
+    start["config"].pop("imitation_grammar")
+    (edited / "config.json").write_text(json.dumps(start))   # ... and, edited too, the vector
     with pytest.raises(CheckpointError, match=r"needs 10: the run was made with other slots"):
         run_search(resume=edited, quiet=True, overrides={"generations": 3})
     with pytest.raises(SystemExit) as exit_:

@@ -1,0 +1,61 @@
+"""A run's losses/ folder: one standalone torch file per loss of the hall of fame and front, or,
+for a loss that cannot be one, a one-line note saying so (never a silent skip; B3)."""
+
+import importlib.util
+import warnings
+
+import pytest
+import torch
+
+from lossforge.objectives import MPOSpec, Objective
+from lossforge.search.rundir import write_loss_files
+
+
+def _row(name: str, imitation: str) -> dict:
+    spec = MPOSpec(name, "p*log(p)", imitation=imitation)
+    return {"name": name, "spec": spec.to_json(), "screen": {"status": "ok", "score": 0.5,
+                                                              "ci95": 0.1}}
+
+
+def _write(run_dir, rows):
+    write_loss_files(run_dir, rows, "quick", "screen", "auc")
+
+
+@pytest.mark.parametrize("constant", ["softplus(0)", "sigmoid(0)", "softplus(1)",
+                                      "log1mexp(-1)"])
+def test_a_loss_with_a_constant_subtree_gets_its_torch_file(tmp_path, constant):
+    row = _row("const", f"{constant}*l")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _write(tmp_path, [row])
+    assert sorted(p.name for p in (tmp_path / "losses").iterdir()) == ["const.py"]
+    spec = importlib.util.spec_from_file_location("const", tmp_path / "losses" / "const.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    pc, pr, rc, rr = (torch.tensor([-3.0, -0.2], dtype=torch.float64) * k for k in (1, 2, 3, 4))
+    want = Objective(MPOSpec.from_json(row["spec"]))(pc, pr, rc, rr)
+    torch.testing.assert_close(mod.loss(pc, pr, rc, rr), want, rtol=1e-6, atol=0)
+
+
+def test_a_loss_that_cannot_be_exported_is_said_in_one_line_not_skipped(tmp_path):
+    rows = [_row("fine", "softplus(0)*l"), _row("complex", "log1mexp(1)*l")]
+    with pytest.warns(UserWarning, match=r"^complex: no standalone torch file .*"
+                                         r"log1mexp\(1\) is not a real number$"):
+        _write(tmp_path, rows)
+    losses = tmp_path / "losses"
+    assert sorted(p.name for p in losses.iterdir()) == ["complex.not-exported.txt", "fine.py"]
+    note = (losses / "complex.not-exported.txt").read_text()
+    assert note.count("\n") == 1 and note.startswith("complex: ")
+    assert "constant log1mexp(1) is not a real number" in note
+    # written again after the next generation: the same note, and no second warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _write(tmp_path, rows)
+    assert (losses / "complex.not-exported.txt").read_text() == note
+
+
+def test_a_stale_note_goes_when_the_loss_exports(tmp_path):
+    (tmp_path / "losses").mkdir()
+    (tmp_path / "losses" / "const.not-exported.txt").write_text("const: old lossforge\n")
+    _write(tmp_path, [_row("const", "softplus(0)*l")])
+    assert sorted(p.name for p in (tmp_path / "losses").iterdir()) == ["const.py"]
