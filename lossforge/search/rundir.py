@@ -130,8 +130,9 @@ def loss_text(spec: dict) -> str:
     from lossforge.symbolic.parser import sum_text
 
     loss = sum_text(link, spec.get("imitation"))
-    return (f"L = {loss},  D = {b:g} * [(phi~(l_w) - phi~(l_ref,w)) - "
-            f"(phi~(l_l) - phi~(l_ref,l))],  l = {spec['aggregation']} log-prob"
+    margin = ("[(phi~(l_w) - phi~(l_ref,w)) - (phi~(l_l) - phi~(l_ref,l))]"
+              if spec.get("reference", True) else "[phi~(l_w) - phi~(l_l)] (reference-free)")
+    return (f"L = {loss},  D = {b:g} * {margin},  l = {spec['aggregation']} log-prob"
             + (", t = training progress" if _uses_t(loss) else ""))
 
 

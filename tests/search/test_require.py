@@ -163,3 +163,8 @@ def test_require_reference_free_trains_reference_free_losses(tmp_path):
     assert torch.equal(a, b) and torch.isfinite(a).all()
     with_ref = Objective(MPOSpec.from_json({**trained[0]["spec"], "reference": True}))
     assert not torch.allclose(with_ref(lw, ll, ref_a, ref_b), with_ref(lw, ll, ref_b, ref_a))
+    # the printed loss says so (it showed the reference terms)
+    from lossforge.search.rundir import loss_text
+
+    assert "D = 0.1 * [phi~(l_w) - phi~(l_l)] (reference-free)" in loss_text(trained[0]["spec"])
+    assert "l_ref" in loss_text(with_ref.spec.to_json())
