@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from lossforge.errors import ConfigError
+from lossforge.errors import ConfigError, LossforgeError
 from lossforge.grammar.loader import Grammar, load_grammar
 from lossforge.objectives.mpo import IMITATION_VARS, LINK_VARS
 from lossforge.bench import scenarios
@@ -170,7 +170,13 @@ def resolve_scenario(text: str, fitness: str = "bench"):
 
     own = fitness_hook(fitness, "search_scenario")
     if own is not None:
-        return text, own(text)
+        try:
+            return text, own(text)
+        except LossforgeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a fitness of one's own: its error, one line
+            raise ConfigError(f"--scenario {text!r}: the search_scenario of --fitness "
+                              f"{fitness} raised {type(exc).__name__}: {exc}") from None
     p = Path(text)
     if p.suffix != ".toml":   # a name ("hopper-noisy-0.3": its ".3" is not a file suffix)
         p = scenarios.default_dir() / f"{text}.toml"

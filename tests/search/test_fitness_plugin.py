@@ -113,3 +113,22 @@ def test_a_plugin_error_inside_a_run_names_the_run_directory(tmp_path, capsys):
     assert code == 2 and len(err) == 1
     assert err[0].endswith(f"(the run so far is kept in {run_dir}: --resume it once fixed)")
     assert run_dir.name.endswith("-quick-too_few-s0")   # not taken for a MuJoCo run
+
+
+def test_a_search_scenario_hook_that_raises_is_one_line_and_exit_2(tmp_path, capsys,
+                                                                   monkeypatch):
+    """A fitness's own ``search_scenario`` reads --scenario; when it refuses one by raising
+    (a ValueError, say), the user gets that message in one line, not a traceback."""
+    (tmp_path / "taskfit_lf.py").write_text(
+        "from lossforge.search import probe_fitness\n"
+        "def evaluate(*args, **kw):\n"
+        "    return probe_fitness.evaluate(*args, **kw)\n"
+        "def search_scenario(text):\n"
+        "    raise ValueError(f'no task called {text}')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, err = run_cli(["--fitness", "taskfit_lf:evaluate", "--scenario", "bogus",
+                         "--workers", "1", "--population", "4", "--generations", "1",
+                         "--quiet", "--runs-dir", str(tmp_path / "runs")], capsys)
+    assert code == 2 and len(err) == 1, err
+    assert err[0] == ("error: --scenario 'bogus': the search_scenario of --fitness "
+                      "taskfit_lf:evaluate raised ValueError: no task called bogus")
