@@ -241,7 +241,8 @@ def test_a_negative_second_derivative_still_fails_with_its_sign():
 # failed; h' jumping up: still strictly convex). By hand, with g = relu(p - x0):
 #   p log p + g**3,  x0 = 0.3: h' = log p + 1 + 3 g**2, h'' = 1/p + 6 g: both continuous (g -> 0
 #       from both sides), h'' > 0: strictly convex and C2, sampled (not proved).
-#   p log p + g**2,  x0 = 1/2: h' = log p + 1 + 2 g continuous and increasing; h'' = 1/p + 2 [p > 1/2]
+#   p log p + g**2,  x0 = 1/2: h' = log p + 1 + 2 g continuous and increasing;
+#                               h'' = 1/p + 2 [p > 1/2]
 #       jumps from 2 to 4 at 1/2: strictly convex (sampled), C2 failed at 0.5.
 #   p log p + g,     x0 = 0.3: h' = log p + 1 + [p > 0.3] jumps UP by 1 at 0.3, h'' = 1/p > 0 on
 #       both pieces: strictly convex (sampled), not C1 so C2 failed at 0.3.

@@ -102,10 +102,15 @@ _RUNNER = textwrap.dedent('''
 def standalone(tmp_path_factory):
     """Every member exported to tmp/, run once in a fresh lossforge-free interpreter."""
     tmp = tmp_path_factory.mktemp("standalone")
+    return _run_standalone(tmp, MEMBERS)
+
+
+def _run_standalone(tmp, specs: dict) -> tuple[dict, dict]:
+    """Export each spec (name -> MPOSpec) as a torch file in ``tmp``, run them all in the
+    lossforge-free interpreter (``_RUNNER``); (inputs per name, what the files computed)."""
     cases = {}
-    for name, spec in MEMBERS.items():
-        obj = Objective(spec)
-        (tmp / (name.replace("-", "_") + ".py")).write_text(export(obj, "torch"))
+    for name, spec in specs.items():
+        (tmp / (name.replace("-", "_") + ".py")).write_text(export(Objective(spec), "torch"))
         cases[name] = _inputs(spec)
     (tmp / "cases.json").write_text(json.dumps(cases))
     (tmp / "runner.py").write_text(_RUNNER)
@@ -152,17 +157,7 @@ def _constant_spec(text: str) -> MPOSpec:
 def constant_standalone(tmp_path_factory):
     """A loss per constant, exported and run in the lossforge-free interpreter."""
     tmp = tmp_path_factory.mktemp("constants")
-    cases = {}
-    for text in CONSTANTS:
-        spec = _constant_spec(text)
-        (tmp / (spec.name.replace("-", "_") + ".py")).write_text(export(Objective(spec), "torch"))
-        cases[spec.name] = _inputs(spec)
-    (tmp / "cases.json").write_text(json.dumps(cases))
-    (tmp / "runner.py").write_text(_RUNNER)
-    r = subprocess.run([sys.executable, "-I", "runner.py"], cwd=tmp, capture_output=True,
-                       text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    return cases, json.loads((tmp / "out.json").read_text())
+    return _run_standalone(tmp, {s.name: s for s in map(_constant_spec, CONSTANTS)})
 
 
 @pytest.mark.parametrize("text", list(CONSTANTS))

@@ -186,7 +186,8 @@ def test_corrupted_checkpoint_is_detected_and_named(tmp_path, reference_run, cap
     with pytest.raises(CheckpointError, match=re.escape(f"{path}: corrupted checkpoint (checksum")):
         checkpoint.load(run_dir)
     path.write_text(text[: len(text) // 2])                        # truncated
-    with pytest.raises(CheckpointError, match=re.escape(f"{path}: corrupted checkpoint (not valid JSON")):
+    with pytest.raises(CheckpointError,
+                       match=re.escape(f"{path}: corrupted checkpoint (not valid JSON")):
         checkpoint.load(run_dir)
     from lossforge.search.__main__ import main
 
