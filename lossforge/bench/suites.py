@@ -183,11 +183,10 @@ def segments_of(scenario) -> tuple:
             bool(scenario.step_rewards))
 
 
-def held_out_segments(directory: str | os.PathLike | None = None) -> dict[tuple, str]:
-    """``segments_of`` each test-suite scenario that loads -> its name; {} without a test
-    suite. A scenario of the user's folder that lacks the shipped ones is skipped: the name
-    check still covers it."""
-    path, names = held_out_names(directory)
+def held_out_segments(names: set[str]) -> dict[tuple, str]:
+    """``segments_of`` each of the test suite's scenarios ``names`` (``held_out_names``) that
+    loads -> its name. A scenario of the user's folder that lacks the shipped ones is skipped:
+    the name check still covers it."""
     out = {}
     for name in sorted(names):
         try:
@@ -234,7 +233,7 @@ def refuse_test_scenario(scenario: str, allow: bool = False,
     if sc is None:
         return  # not a scenario at all: the caller reports that in its own words
     path, names = held_out_names(directory)
-    why = _refusal(sc.name, segments_of(sc), names, held_out_segments(directory), path)
+    why = _refusal(sc.name, segments_of(sc), names, held_out_segments(names), path)
     if why:
         raise ConfigError(f"{why}: selecting on it leaks the test set; pass --allow-test to "
                           "search on it anyway")
@@ -250,7 +249,7 @@ def refuse_test_suite(suite: Suite, allow: bool = False,
         raise ConfigError(f"suite {suite.source} is a test suite: selecting on it leaks the "
                           "test set; pass --allow-test to search on it anyway")
     path, names = held_out_names(directory)
-    held = held_out_segments(directory)
+    held = held_out_segments(names)
     leaked = [why for e in suite.entries
               if (why := _refusal(e.scenario, segments_of(load_scenario(e.path)), names, held,
                                   path))]

@@ -149,3 +149,18 @@ def interrupting_evaluate(objectives, scenario=None, budget="screen", **kw):
     if any(Path(os.environ["LF_RUNS"]).glob("*/checkpoint.json")):
         raise KeyboardInterrupt
     return probe_fitness.evaluate(objectives, scenario, budget, **kw)
+
+
+def run_view(run_dir: Path) -> dict:
+    """Everything a run decided (checkpoint, hall of fame, Pareto front, generation log),
+    without the fields that depend on the clock or the machine's load: two runs that should
+    be the same compare equal on this."""
+    from lossforge.search import checkpoint
+    from lossforge.search.engine import deterministic_view
+
+    out = {"state": deterministic_view(checkpoint.load(run_dir))}
+    for name in ("hall_of_fame.json", "pareto.json"):
+        out[name] = deterministic_view(json.loads((run_dir / name).read_text()))
+    out["generations"] = [deterministic_view(json.loads(line)) for line in
+                          (run_dir / "generations.jsonl").read_text().splitlines()]
+    return out

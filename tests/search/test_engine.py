@@ -23,7 +23,7 @@ from lossforge.search import checkpoint, engine, load_run, run_search
 from lossforge.search.candidates import Candidate, Rejection, fingerprint, validate
 from lossforge.search.engine import SearchConfig, deterministic_view
 from lossforge.search.executors import LocalExecutor, evaluate_chunk
-from search_helpers import AfterCheckpoint, kill_9_when
+from search_helpers import AfterCheckpoint, kill_9_when, run_view
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -39,12 +39,7 @@ def tiny(**kw) -> SearchConfig:
 
 def final_view(run_dir: Path) -> dict:
     """Everything a run decided, without clock/load-dependent fields."""
-    state = checkpoint.load(run_dir)
-    out = {"state": deterministic_view(state)}
-    for name in ("hall_of_fame.json", "pareto.json"):
-        out[name] = deterministic_view(json.loads((run_dir / name).read_text()))
-    out["generations"] = [deterministic_view(json.loads(line)) for line in
-                          (run_dir / "generations.jsonl").read_text().splitlines()]
+    out = run_view(run_dir)
     out["losses"] = sorted(p.name for p in (run_dir / "losses").iterdir())
     return out
 

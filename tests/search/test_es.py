@@ -16,9 +16,9 @@ import pytest
 from lossforge.errors import CheckpointError
 from lossforge.objectives.neural import NeuralObjective, NeuralSpec
 from lossforge.search import checkpoint, es, load_run, run_search
-from lossforge.search.engine import deterministic_view
 from lossforge.search.es import ESConfig
 from search_helpers import AfterCheckpoint, kill_9_when
+from search_helpers import run_view as view
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -28,15 +28,6 @@ def tiny(**kw) -> ESConfig:
     base = dict(scenario="quick", fitness="probe", population=4, generations=3, seed=2,
                 workers=1, sigma0=0.5, hidden=2)
     return ESConfig(**{**base, **kw})
-
-
-def view(run_dir: Path) -> dict:
-    out = {"state": deterministic_view(checkpoint.load(run_dir))}
-    for name in ("hall_of_fame.json", "pareto.json"):
-        out[name] = deterministic_view(json.loads((run_dir / name).read_text()))
-    out["generations"] = [deterministic_view(json.loads(line)) for line in
-                          (run_dir / "generations.jsonl").read_text().splitlines()]
-    return out
 
 
 @pytest.fixture(scope="module")

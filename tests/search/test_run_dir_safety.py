@@ -19,7 +19,7 @@ import pytest
 from lossforge.errors import CheckpointError, ConfigError
 from lossforge.search import SearchConfig, checkpoint, run_search
 from lossforge.search.__main__ import main as search_main
-from lossforge.search.engine import deterministic_view
+from search_helpers import run_view
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -40,15 +40,6 @@ def _probe(**kw) -> SearchConfig:
 def _generations(run: Path) -> list[int]:
     return [json.loads(x)["generation"] for x in
             (run / "generations.jsonl").read_text().splitlines()]
-
-
-def _view(run: Path) -> dict:
-    out = {"state": deterministic_view(checkpoint.load(run))}
-    for name in ("hall_of_fame.json", "pareto.json"):
-        out[name] = deterministic_view(json.loads((run / name).read_text()))
-    out["generations"] = [deterministic_view(json.loads(x)) for x in
-                          (run / "generations.jsonl").read_text().splitlines()]
-    return out
 
 
 # ---- B10: one search per run directory -------------------------------------------------------
@@ -156,7 +147,7 @@ def test_a_resume_from_another_directory_reads_the_files_the_run_started_with(tm
         run_search(resume=run, quiet=True, overrides={"generations": 2})
     grammar.write_text(text)
     assert run_search(resume=run, quiet=True, overrides={"generations": 2}) == run
-    assert _view(run) == _view(straight)
+    assert run_view(run) == run_view(straight)
 
 
 def test_of_the_files_a_relative_path_may_name_the_one_with_the_recorded_content_is_read(
