@@ -35,7 +35,7 @@ background:#fcfcfc} .card h3{margin:10px 0 4px}
 .formulas{display:grid;grid-template-columns:max-content auto;gap:0 14px;align-items:center}
 .formulas .lab{color:#666;font-size:.85em} math{font-size:1.2em;math-style:normal}
 .better{color:#087a35;font-weight:600} .worse{color:#b3261e;font-weight:600}
-.level{color:#555;font-weight:600} .na{color:#999}
+.level{color:#555;font-weight:600} .na,.undecided{color:#999}
 .known{color:#8a4b00;font-weight:600}
 dl.props{display:grid;grid-template-columns:max-content auto;gap:1px 12px}
 dl.props dt{color:#666} dl.props dd{margin:0}
@@ -116,7 +116,7 @@ def _verdict_cell(loss_f: dict | None, base_f: dict | None) -> tuple[str, str, s
     except ValueError:                    # a seed without a finite score: nothing to pair
         return "–", "n/a (a seed has no score)", "na"
     if math.isinf(v.halfwidth):
-        return f"{v.diff:+.2f}", "level (1 seed: no interval)", "level"
+        return f"{v.diff:+.2f}", "undecided (1 seed: no interval)", "undecided"
     return f"{v.diff:+.2f} ± {v.halfwidth:.2f}", v.word, v.word
 
 

@@ -256,14 +256,15 @@ def verdict_lines(results: dict, state: dict) -> list[str]:
             diff = f"{v.diff:+.2f} on {seeds}, no interval (one seed cannot separate two losses)"
         else:
             diff = f"{v.diff:+.2f} ± {v.halfwidth:.2f}, paired over {seeds}"
-        word = {"better": "BETTER than", "worse": "WORSE than", "level": "LEVEL with"}[v.word]
+        word = {"better": "BETTER than", "worse": "WORSE than", "level": "LEVEL with",
+                "undecided": "UNDECIDED against"}[v.word]
         lines.append(f"  {word} {name}: {diff}")
     if unbeaten:
         lines.append(f"  No loss of this run is shown better than {', '.join(unbeaten)}.")
     lines.append("  (± is the 95 % t-interval of the mean per-seed difference, best loss minus "
                  "baseline, both trained on the same seeds; better / worse: the interval lies "
                  "wholly above / below 0; level: it contains 0, the seeds cannot tell them "
-                 "apart)")
+                 "apart; undecided: one seed, no interval, no verdict)")
     return lines
 
 

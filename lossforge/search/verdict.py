@@ -8,10 +8,10 @@ the per-seed differences d_i = candidate_i - baseline_i with its 95 % Student-t 
 
     better   the whole interval lies above 0
     worse    the whole interval lies below 0
-    level    the interval contains 0 (the seeds cannot separate the two)
-
-One seed gives no interval: the verdict is then "level" with an infinite half-width (a single
-pair cannot separate two losses, however large its difference).
+    level      the interval contains 0 (the seeds cannot separate the two)
+    undecided  one seed: no interval exists (infinite half-width), so no verdict; a single pair
+               cannot separate two losses, however large its difference, and "level" would
+               claim the seeds had been looked at and found no difference
 
 In a suite run the pairs are (scenario, seed) units, matched by name (``paired_scores``).
 """
@@ -24,12 +24,12 @@ from typing import Sequence
 
 from lossforge.bench.fitness import ci95_halfwidth
 
-WORDS = ("better", "level", "worse")
+WORDS = ("better", "level", "worse", "undecided")
 
 
 @dataclass(frozen=True)
 class Verdict:
-    word: str          # better | level | worse
+    word: str          # better | level | worse | undecided (one seed)
     diff: float        # mean per-seed difference, candidate - baseline
     halfwidth: float   # of its 95 % t-interval (inf with one seed)
     n: int             # seeds (pairs) it rests on
@@ -47,7 +47,8 @@ def paired_verdict(candidate: Sequence[float], baseline: Sequence[float]) -> Ver
         raise ValueError("paired scores must be finite numbers")
     mean = sum(d) / len(d)
     half = ci95_halfwidth(d) if len(d) > 1 else math.inf
-    word = "better" if mean - half > 0 else "worse" if mean + half < 0 else "level"
+    word = ("undecided" if len(d) == 1 else "better" if mean - half > 0
+            else "worse" if mean + half < 0 else "level")
     return Verdict(word, mean, half, len(d))
 
 

@@ -141,8 +141,8 @@ def test_scores_and_paired_verdicts_match_the_run(probe_run, page):
             b = baselines[base][rung]
             assert base_score.startswith(f"{b['score']:.2f}")
             d = np.array(row[rung]["per_seed"]) - np.array(b["per_seed"])
-            if len(d) < 2:     # the search's rule: one pair gives no interval, so "level"
-                assert verdict == "level (1 seed: no interval)" and diff == f"{d[0]:+.2f}"
+            if len(d) < 2:     # the search's rule: one pair gives no interval, no verdict
+                assert verdict == "undecided (1 seed: no interval)" and diff == f"{d[0]:+.2f}"
                 continue
             half = T975[len(d) - 1] * d.std(ddof=1) / math.sqrt(len(d))
             assert diff == f"{d.mean():+.2f} ± {half:.2f}"

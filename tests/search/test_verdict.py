@@ -51,9 +51,11 @@ def test_pairing_is_what_decides():
     assert v.word == "better" and v.halfwidth == pytest.approx(0.248434, abs=1e-6)
 
 
-def test_one_seed_has_no_interval_and_is_level():
+def test_one_seed_has_no_interval_and_is_undecided():
     v = paired_verdict([30.0], [1.0])
-    assert v.word == "level" and math.isinf(v.halfwidth) and v.n == 1
+    assert v.word == "undecided" and math.isinf(v.halfwidth) and v.n == 1
+    # however large or small the difference: one pair says nothing either way
+    assert paired_verdict([1.0], [1.0]).word == paired_verdict([1.0], [30.0]).word == "undecided"
 
 
 @pytest.mark.parametrize("a,b", [([1, 2], [1]), ([], []), ([1, float("nan")], [1, 2])])
@@ -106,7 +108,7 @@ def test_verdict_lines_per_baseline():
 def test_a_loss_scored_only_at_screen_gets_a_screening_verdict():
     lines = verdict_lines(_results(top_rung_scored=False), STATE)
     assert "screen budget only" in lines[0] and "no loss reached full" in lines[0]
-    assert lines[1].startswith("  LEVEL with DPO: +5.40 on 1 seed, no interval")
+    assert lines[1].startswith("  UNDECIDED against DPO: +5.40 on 1 seed, no interval")
     assert "  No loss of this run is shown better than DPO, ORPO." in lines
 
 
