@@ -113,6 +113,20 @@ def test_smoke_probe_finite_and_monotone_where_the_link_decreases(name):
     report = smoke_test(objectives.get(name))
     assert report.ok, report
     assert report.monotone is (name not in NOT_MONOTONE), report
+    # the detail names training progress only for a temporal loss (none of the zoo is)
+    assert "t=" not in report.detail and (report.monotone or "dL/dl_w > 0" in report.detail)
+
+
+def test_smoke_detail_names_progress_only_for_a_temporal_loss():
+    """A link whose slope flips sign with t: G = (1 - 2t) * softplus(-D) raises the loss as
+    l_w grows once t > 1/2 (dG/dD = -(1 - 2t) sigma(-D) > 0), so only t = 1 of the probe points
+    0, 0.5, 1 is non-monotone (at t = 0.5, G = 0 and the gradient is 0)."""
+    from lossforge.objectives.mpo import MPOSpec, Objective
+    from lossforge.objectives.smoke import smoke_test
+
+    report = smoke_test(Objective(MPOSpec(link="(1 - 2*t)*softplus(-D)")))
+    assert not report.monotone
+    assert report.detail.endswith(" at t=1") and report.detail.count("dL/dl_w > 0") == 1
 
 
 def test_compiled_expressions_have_correct_values_and_gradients():

@@ -124,6 +124,10 @@ def test_temporal_link():
     assert p.temporal and p.ranking.status == "proved" and p.gradient_bound == 1.0
     assert p.redescending.status == "failed" and p.redescending.witness > 0
     assert "-t" in p.tail_minus
+    # (1 + t) softplus(-D): G' -> -(1 + t) at -inf; a sum as slope is bracketed, else it
+    # would read -t - 1*D = -t - D
+    q = props("(1 + t)*softplus(-D)")
+    assert q.tail_minus == "G ~ (-t - 1)*D (linear), G' -> -t - 1"
 
 
 def test_reward_links_are_not_applicable_and_requirements():

@@ -422,7 +422,8 @@ class _Analysis:
                 return f"G -> {l0 if l0 is not None else '?'}, G' -> 0"
             if _infinite(l1, self.t, self.ts):
                 return f"G' -> {l1}"
-            return f"G ~ {l1}*D (linear), G' -> {l1}"
+            slope = f"({l1})" if isinstance(l1, sp.Add) else f"{l1}"   # -t - 1 -> (-t - 1)*D
+            return f"G ~ {slope}*D (linear), G' -> {l1}"
         x = sign * TAIL_POINTS[-1]
         g0, g1 = (self.mp(e, x, self.ts[-1]) for e in (self.g, self.g1))
         fmt = (lambda v: "undefined" if v is None else mpmath.nstr(v, 4))

@@ -52,6 +52,7 @@ def smoke_test(objective, progress_points=(0.0, 0.5, 1.0)) -> SmokeReport:
     finite = grad_finite = shape_ok = monotone = True
     details = []
     for t in (progress_points if objective.temporal else (None,)):
+        at = "" if t is None else f" at t={t:g}"      # training progress, temporal losses only
         try:
             loss = objective(pc, pr, rc, rr, progress=t, **kw)
         except Exception as exc:  # noqa: BLE001 - a broken candidate is recorded, not raised
@@ -59,7 +60,7 @@ def smoke_test(objective, progress_points=(0.0, 0.5, 1.0)) -> SmokeReport:
         shape_ok &= tuple(loss.shape) == (len(pc),)
         finite &= bool(torch.isfinite(loss).all())
         if not finite:
-            details.append(f"non-finite loss at t={t}")
+            details.append(f"non-finite loss{at}")
             break
         # a loss that does not depend on the log-probs (the zoo's zero_pref) has no graph: its
         # gradient is zero, not an error
@@ -68,6 +69,6 @@ def smoke_test(objective, progress_points=(0.0, 0.5, 1.0)) -> SmokeReport:
         grad_finite &= bool(torch.isfinite(grad).all())
         if bool((grad > 1e-12).any()):
             monotone = False
-            details.append(f"dL/dl_w > 0 at probe rows {torch.nonzero(grad > 1e-12).flatten().tolist()}"
-                           f" (t={t})")
+            rows = torch.nonzero(grad > 1e-12).flatten().tolist()
+            details.append(f"dL/dl_w > 0 at probe rows {rows}{at}")
     return SmokeReport(finite, grad_finite, shape_ok, monotone, "; ".join(details) or "ok")
