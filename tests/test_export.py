@@ -313,3 +313,24 @@ def test_trl_message_on_one_ignored_field_says_it_not_them():
     with pytest.raises(ConfigError, match="would be ignored: leave them at their defaults$"):
         _check_args(SimpleNamespace(**{**base, "loss_type": ["ipo"], "label_smoothing": 0.1}),
                     dpo)
+
+
+def test_a_map_with_relu_compiles_and_exports(tmp_path):
+    """h = p log p + relu(p - 0.3)^3 (strictly convex, C2): h' = log p + 1 + 3 relu(p - 0.3)^2,
+    which SymPy writes with Heaviside(p - 0.3) (the op table's ``step``), so phi~(l) =
+    l + 3 max(0, e^l - 0.3)^2 + const by hand. It compiles, passes the smoke test (before, no
+    op compiled Heaviside and the search rejected the map) and its torch file runs alone."""
+    from lossforge.objectives.smoke import smoke_test
+
+    spec = MPOSpec("relu3", "p*log(p) + relu(p - 0.3)**3")
+    obj = Objective(spec)
+    assert smoke_test(obj).ok
+    l = torch.tensor([-3.0, -1.5, math.log(0.3), -0.5, -1e-3], dtype=torch.float64)
+    hand = l + 3 * torch.clamp(torch.exp(l) - 0.3, min=0) ** 2
+    got = obj.phi_tilde(l)
+    torch.testing.assert_close(got - got[0], hand - hand[0], rtol=1e-12, atol=1e-12)
+    cases, out = _run_standalone(tmp_path, {"relu3": spec})
+    loss, gw, gl = _ours(obj, cases["relu3"])
+    f64 = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    torch.testing.assert_close(f64(out["relu3"]["loss"]), loss, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(f64(out["relu3"]["gw"]), gw, rtol=1e-12, atol=1e-14)

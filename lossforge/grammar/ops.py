@@ -142,6 +142,12 @@ def softplus(x):
     return torch.logaddexp(x, torch.zeros_like(x))
 
 
+def step(x):
+    """The Heaviside step, 1/2 at 0 as SymPy's ``Heaviside(x)``; its gradient is 0 (relu's
+    derivative, which SymPy writes with it; torch's own heaviside has no backward)."""
+    return (torch.sign(x) + 1) / 2
+
+
 torch_log1mexp, torch_softplus = log1mexp, softplus  # the names lossforge code calls them by
 
 
@@ -205,6 +211,11 @@ def _max_with_zero(e: sp.Expr) -> tuple | None:
     return tuple(others) if len(e.args) == 2 and len(others) == 1 else None
 
 
+def _heaviside_half(e: sp.Expr) -> tuple | None:
+    """``Heaviside(x)`` (1/2 at 0) -> ``(x,)``; another value at 0 is not ``step``."""
+    return e.args[:1] if len(e.args) == 1 or e.args[1] == sp.S.Half else None
+
+
 OPS: tuple[Op, ...] = (
     # arithmetic (SymPy's Add/Mul/Pow are n-ary; the compiler and printers handle that)
     Op("add", 2, lambda a, b: a + b, torch.add, r"{0} + {1}", (REAL, REAL), (sp.Add,), "+",
@@ -252,6 +263,9 @@ OPS: tuple[Op, ...] = (
        source="torch.cos({0})"),
     Op("relu", 1, lambda a: sp.Max(0, a), torch.relu, r"\max\left(0, {0}\right)", (REAL,),
        (sp.Max,), smooth=False, source="torch.relu({0})", match=_max_with_zero),
+    # relu's derivative: SymPy writes h' of a map with relu with it, so phi~ needs it
+    Op("step", 1, sp.Heaviside, step, r"\theta\left({0}\right)", (REAL,), (sp.Heaviside,),
+       smooth=False, source="step({0})", match=_heaviside_half),
 )
 
 #: x**(-1/2): a kernel of the compiler and the printers (one rounding), not a formula function

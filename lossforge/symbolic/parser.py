@@ -182,14 +182,21 @@ class _Builder:
 
 class _TextPrinter(StrPrinter):
     """SymPy's ``str`` with the op table's names where SymPy's differ (``Max(0, x)`` is
-    ``relu(x)``), so that ``parse_formula(formula_text(e))`` gives ``e`` back."""
+    ``relu(x)``, ``Heaviside(x)`` is ``step(x)``), so that ``parse_formula(formula_text(e))``
+    gives ``e`` back."""
 
-    def _print_Max(self, expr):
+    def _print_op(self, expr, forms: str):
         found = applied_op(expr)
         if found is None:
-            raise FormulaError(f"{expr} has no op-table form (only max(0, x) = relu(x))")
+            raise FormulaError(f"{expr} has no op-table form (only {forms})")
         op, args = found
         return f"{op.name}({', '.join(self._print(a) for a in args)})"
+
+    def _print_Max(self, expr):
+        return self._print_op(expr, "max(0, x) = relu(x)")
+
+    def _print_Heaviside(self, expr):
+        return self._print_op(expr, "Heaviside(x) with value 1/2 at 0 = step(x)")
 
 
 def formula_text(expr: sp.Expr) -> str:
