@@ -50,6 +50,8 @@ def test_parses_to_exact_sympy(text, expected):
     ("p" + "+p" * 1500, "characters long"),
     ("(" * 500 + "p" + ")" * 500, "nested parentheses"),
     ("1e999*p", "not finite"),
+    # Python would drop the rest as a comment and read p*log(p): a silent, wrong map
+    ("p*log(p) #+ p**2", "contains '#' at column 10"),
 ])
 def test_rejects_bad_input_with_a_clear_message(text, fragment):
     with pytest.raises(FormulaError) as info:

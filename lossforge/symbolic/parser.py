@@ -46,6 +46,9 @@ def parse_formula(text: str, variables: Mapping[str, sp.Symbol],
         raise FormulaError(f"formula is {len(text)} characters long; the limit is {MAX_LENGTH}")
     if not text.strip():
         raise FormulaError("formula is empty")
+    if "#" in text:   # Python would read the rest as a comment: "p*log(p) #+ p**2" is p*log(p)
+        raise FormulaError(f"formula {_short(text)} contains '#' at column {text.index('#') + 1}: "
+                           "formulas have no comments")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
