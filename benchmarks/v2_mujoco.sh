@@ -68,10 +68,17 @@ tune_v2() {
   else tune "$file" "$s" "v2-$p$s"; fi
 }
 # $R/v2-suite-search.path names the suite search's runs directory (written before it starts),
-# so every checkout finds the run; results elsewhere (another RESULTS) are refused.
+# so every checkout finds the run: "v2-suite-search", relative to the results it sits in (a
+# clone's committed results find their own copy of the run; an older marker holds an absolute
+# path, read as it is). A marker without its run (it came with a commit, the run did not) is
+# refused: the search runs in another checkout.
 SEARCH_AT=$R/v2-suite-search.path
+search_runs() {
+  local m; m=$(cat "$SEARCH_AT")
+  case "$m" in /*) echo "$m" ;; *) echo "$(cd "$R" && pwd)/$m" ;; esac
+}
 search_dir() {
-  [ ! -e "$SEARCH_AT" ] || ls -d "$(cat "$SEARCH_AT")"/*-suite-train-s0 2>/dev/null | tail -n 1 || true
+  [ ! -e "$SEARCH_AT" ] || ls -d "$(search_runs)"/*-suite-train-s0 2>/dev/null | tail -n 1 || true
 }
 CAND=benchmarks/sweeps/v2-candidates.toml
 # the trained shortcut baseline (SFT from the reference; v2-plan.md, "Session 16"): tuned and
@@ -135,12 +142,17 @@ case "$step" in
     # with them: a session's machine keeps nothing but the repository, so a run left in a
     # checkout's runs/ could not resume in the next session
     runs=$(cd "$R" && pwd)/v2-suite-search
-    [ ! -e "$SEARCH_AT" ] || [ "$(cat "$SEARCH_AT")" = "$runs" ] ||
-      refuse "search: it runs in $(cat "$SEARCH_AT"); run this step with RESULTS pointing there"
+    if [ -e "$SEARCH_AT" ]; then
+      [ "$(search_runs)" = "$runs" ] ||
+        refuse "search: it runs in $(search_runs); run this step with RESULTS pointing there"
+      [ -n "$(search_dir)" ] || refuse "search: $SEARCH_AT is here but its run is not (the" \
+        "search runs in another checkout: run this step with RESULTS pointing there, or" \
+        "remove the marker if no search ever started)"
+    fi
     mkdir -p "$runs"
     exec 9> "$runs/.lock"
     flock -n 9 || refuse "search: another job is running it ($runs/.lock)"
-    echo "$runs" > "$SEARCH_AT"
+    echo "v2-suite-search" > "$SEARCH_AT"
     dir=$(search_dir)
     cmd=(python -m lossforge.search --suite benchmarks/suites/train.toml
          --suite-baselines "$R/suite-reference-train.json"

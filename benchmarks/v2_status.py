@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     add(f"reference: {ref}, {h:.1f} job-h", h)
     marker = res / "v2-suite-search.path"
     if marker.exists():
-        runs = sorted(Path(marker.read_text().strip()).glob("*-suite-train-s0"))
+        # relative to the results (an older marker: absolute; Path's / keeps that as it is)
+        runs = sorted((res / marker.read_text().strip()).glob("*-suite-train-s0"))
         gen = "?"
         if runs and (runs[-1] / "hall_of_fame.json").exists():
             hof = json.loads((runs[-1] / "hall_of_fame.json").read_text())

@@ -182,20 +182,35 @@ def test_the_search_runs_with_the_results_and_in_one_job(tmp_path):
     assert calls[0].startswith("-m lossforge.search --suite benchmarks/suites/train.toml")
     assert f"--runs-dir {runs} " in calls[0]
     assert calls[1].startswith(f"benchmarks/record_search.py {runs}/20261205-000000-suite-train-s0")
-    assert (res / "v2-suite-search.path").read_text().strip() == str(runs)
+    # relative to the results: a clone's committed copy of them finds its own copy of the run
+    assert (res / "v2-suite-search.path").read_text().strip() == "v2-suite-search"
     # again: it resumes that run; so does a clone whose results are these
     assert _run(root, env, "search").returncode == 0
     assert _steps(log)[0].startswith(f"-m lossforge.search --resume {runs}/20261205-")
     assert _run(other, env_b, "search").returncode == 0
     assert _steps(log_b)[0].startswith(f"-m lossforge.search --resume {runs}/20261205-")
-    # a clone run on its own copy of the results (the marker came with a commit): refused,
-    # pointed at the run, not a second search beside it
+    # a clone run on its own copy of the results where the marker came with a commit and the
+    # run did not: refused, not a second search beside the first
     own = other / "benchmarks/results"
     own.mkdir(parents=True, exist_ok=True)
     shutil.copy(res / "v2-suite-search.path", own)
-    r = _run(other, {k: v for k, v in env_b.items() if k != "RESULTS"}, "search")
-    assert r.returncode != 0 and f"search: it runs in {runs}" in r.stderr
+    env_own = {k: v for k, v in env_b.items() if k != "RESULTS"}
+    log_b.unlink(missing_ok=True)
+    r = _run(other, env_own, "search")
+    assert r.returncode != 0 and "its run is not" in r.stderr and "another checkout" in r.stderr
     assert not log_b.exists() and not (own / "v2-suite-search").exists()
+    # an older marker holds the absolute path of another checkout's results: refused so too
+    (own / "v2-suite-search.path").write_text(f"{runs}\n")
+    r = _run(other, env_own, "search")
+    assert r.returncode != 0 and f"search: it runs in {runs}" in r.stderr and not log_b.exists()
+    # the run committed with the results (what the next session's clone has): it resumes that
+    # copy, in its own results
+    shutil.copytree(runs, own / "v2-suite-search", ignore=shutil.ignore_patterns(".lock"))
+    (own / "v2-suite-search.path").write_text("v2-suite-search\n")
+    r = _run(other, env_own, "search")
+    assert r.returncode == 0, r.stderr
+    mine = (own / "v2-suite-search").resolve()
+    assert _steps(log_b)[0].startswith(f"-m lossforge.search --resume {mine}/20261205-")
     # a second job in the same checkout while the first holds the lock: refused
     with open(runs / ".lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
