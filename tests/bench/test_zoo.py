@@ -124,12 +124,15 @@ def test_shipped_hopper_zoo_is_graded_small_and_reproducible():
     # zoo.json's return for q25 is reproduced from the shipped weights (same seeds). Exactly on
     # the machine that wrote it; on another CPU the last bits of the policy's floats differ and
     # a few simulation steps amplify them (benchmarks/results/cross-machine-s17.md): a second
-    # machine (CPU flags ecfefe0f, session 25) gave the same mean to 1e-6 and a std 2.7e-5 apart
+    # machine (CPU flags ecfefe0f, session 25) gave the same mean to 1e-6 and a std 2.7e-5 apart.
+    # The tolerances leave room for a CPU that differs more (CI runs elsewhere) and still tell
+    # every level apart: q25's mean 803.6 is 475 points from its nearest neighbour (q10, 326.9),
+    # and 1.6 points (2e-3) is 0.3 of its own std (4.9) across episodes.
     sel = z.meta["selection"]
     lv = z.level("q25")
     r = evaluate(z.policy("q25"), "Hopper-v5", lv.episodes, sel["final_seed"])
-    assert r.mean() == pytest.approx(lv.return_mean, rel=1e-4)
-    assert r.std() == pytest.approx(lv.return_std, rel=1e-3)
+    assert r.mean() == pytest.approx(lv.return_mean, rel=2e-3)
+    assert r.std() == pytest.approx(lv.return_std, abs=1.0)
 
 
 @pytest.mark.parametrize("env_id", ["Hopper-v5", "Ant-v5", "Walker2d-v5", "HalfCheetah-v5"])
