@@ -13,7 +13,7 @@ Sources, each entry marked ``"backfilled": true`` with its ``source`` file:
   in no file above (e.g. a search stopped before it wrote a summary).
 
 ``time`` is unknown for these (null); ``commit`` is null too (the command lines do not say).
-Entries whose command is already in the ledger are not added twice, so re-running is safe.
+A command already in the ledger (live or backfilled) is not added again, so re-running is safe.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from lossforge.io import append_lines  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 RUNS = re.compile(r"python (-m lossforge\.search (?!show)|benchmarks/(baselines\.py run|"
-                  r"es_vs_gp\.py (gp|rescore)|headroom\.py|fitness_noise\.py|fitness_rank\.py))")
+                  r"es_vs_gp\.py (gp|rescore)|headroom\.py|fitness_noise\.py|fitness_rank\.py|"
+                  r"llm_transfer\.py))")
 
 
 def kind_of(command: str, source: str) -> str:
@@ -131,6 +132,34 @@ def from_markdown(path: Path) -> list[dict]:
     return out
 
 
+#: options that change no result (where it ran, how fast, what it was for), with how many words
+#: follow them (-1: every word up to the next option, as a ledger line's unquoted purpose): two
+#: commands that differ only in these are one run
+_NO_RESULT = {"--workers": 1, "--runs-dir": 1, "--purpose": -1, "--quiet": 0, "--executor": 1}
+
+
+def run_key(command: str) -> str:
+    """A command as one run: without the options of ``_NO_RESULT``, and with paths read from
+    the repository root (``/work/main/benchmarks/x`` and ``benchmarks/x`` are one file), so the
+    shorter form a write-up quotes matches the ledger's live line of the same run."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return " ".join(command.split())
+    kept, skip = [], 0
+    for w in words:
+        if skip < 0 and w.startswith("--"):
+            skip = 0
+        if skip:
+            skip -= 1
+        elif w.split("=")[0] in _NO_RESULT:
+            skip = 0 if "=" in w else _NO_RESULT[w.split("=")[0]]
+        else:
+            kept.append(w[w.index("benchmarks/"):] if w.startswith("/") and "benchmarks/" in w
+                        else w)
+    return " ".join(kept)
+
+
 def collect() -> list[dict]:
     entries: list[dict] = []
     for path in sorted(RESULTS.glob("*.jsonl")):
@@ -152,9 +181,10 @@ def main() -> int:
     ap.add_argument("--out", default=str(ledger.DEFAULT_PATH))
     args = ap.parse_args()
     out = Path(args.out)
-    have = {(e.get("command"), e.get("source")) for e in ledger.read(out)} if out.exists() \
-        else set()
-    new = [e for e in collect() if (e["command"], e["source"]) not in have]
+    # a command already in the ledger (written live, with its time and commit, or backfilled
+    # before) is not added again, whatever file it is found in now
+    have = {run_key(e.get("command") or "") for e in ledger.read(out)} if out.exists() else set()
+    new = [e for e in collect() if run_key(e["command"]) not in have]
     if new:
         out.parent.mkdir(parents=True, exist_ok=True)
         append_lines(out, [json.dumps(e) for e in new])
