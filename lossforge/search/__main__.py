@@ -298,8 +298,13 @@ def _stopped(exc: BaseException) -> int:
         return 130
     if run_dir is None:     # not from inside a run: a plain bug, its plain traceback
         raise exc
-    traceback.print_exc()
-    print(f"error: the search stopped on {type(exc).__name__}: {exc} (traceback above). "
+    details = getattr(exc, "details", None)   # executors.FitnessRaised: the fitness's own
+    if details:                               # traceback, maybe from a worker process
+        print(f"{exc.why}. Its traceback:\n{details.rstrip()}", file=sys.stderr)
+    else:
+        traceback.print_exc()
+    print(f"error: the search stopped on {getattr(exc, 'kind', type(exc).__name__)}: {exc} "
+          f"(traceback above). "
           f"Every evaluation finished so far is kept in {run_dir}; fix the cause and "
           f"continue with --resume {run_dir}", file=sys.stderr)
     return 1

@@ -52,7 +52,8 @@ from lossforge.search.context import (  # noqa: F401
     resolve_path,
     resolve_scenario,
 )
-from lossforge.search.executors import map_jobs
+from lossforge.search.executors import (ERRORS_LOG, map_jobs, raised, stop_if_broken,
+                                        take_errors)
 from lossforge.search.journal import evaluation_key
 
 STATE_VERSION = 1
@@ -230,7 +231,10 @@ def run_jobs(ctx: Context, executor, rung: str, jobs: list[tuple[dict, Any]]) ->
 
     With a journal (``ctx.journal``, set by the driver for a run directory) results already
     journaled are taken from it, and the rest run in rounds of ``ROUND_PER_WORKER`` per worker,
-    each round journaled as it finishes: a killed run loses at most one round.
+    each round journaled as it finishes: a killed run loses at most one round. A result the
+    fitness raised on (``executors.raised``) is journaled, its traceback logged, and run again
+    on resume (a fitness fixed since then scores it); a round that raised on every job may stop
+    the run (``executors.stop_if_broken``), once its results are journaled.
     """
     def where(unit) -> tuple[str, str, list[int] | None]:
         if unit is None:
@@ -239,28 +243,42 @@ def run_jobs(ctx: Context, executor, rung: str, jobs: list[tuple[dict, Any]]) ->
         return path, f"{unit.scenario}#seed{unit.seed}", [unit.seed]
 
     places = [where(unit) for _, unit in jobs]
+    journal, cfg = ctx.journal, ctx.config
+    log = None if journal is None else journal.path.parent / ERRORS_LOG
 
-    def run(idx: list[int]) -> list[dict]:
-        return map_jobs(executor, ctx.config.fitness,
-                        [[jobs[i][0], places[i][0], places[i][2]] for i in idx], rung,
-                        ctx.config.metric)
+    def ask(batch: list[list]) -> list[dict]:
+        return map_jobs(executor, cfg.fitness, batch, rung, cfg.metric)
 
-    journal = ctx.journal
+    def run(idx: list[int]) -> tuple[list[dict], Any]:
+        batch = [[jobs[i][0], places[i][0], places[i][2]] for i in idx]
+        out = ask(batch)
+        errors = take_errors(out, rung, [places[i][1] for i in idx], log)
+
+        def check() -> None:   # once the round is kept: raised throughout, is the fitness broken?
+            if errors and len(errors) == len(idx):
+                baseline = _baseline_specs(ctx, list(cfg.baselines[:1]) or ["dpo"])[0]
+                stop_if_broken(ask, baseline, batch, errors, log)
+        return out, check
+
     if journal is None:
-        return run(list(range(len(jobs))))
-    keys = [evaluation_key(ctx.config.fitness, name, rung, ctx.config.metric, spec)
+        out, check = run(list(range(len(jobs))))
+        check()
+        return out
+    keys = [evaluation_key(cfg.fitness, name, rung, cfg.metric, spec)
             for (spec, _), (_, name, _) in zip(jobs, places)]
-    todo = [i for i, k in enumerate(keys) if k not in journal]
+    todo = [i for i, k in enumerate(keys) if k not in journal or raised(journal[k])]
     size = max(1, getattr(executor, "workers", 1)) * ROUND_PER_WORKER
     progress = getattr(ctx, "progress", None)   # the driver's display; observes, changes nothing
     t0 = time.perf_counter()
     for start in range(0, len(todo), size):
         idx = todo[start:start + size]
-        for i, f in zip(idx, run(idx)):
-            if keys[i] not in journal:  # the same job twice in one call: journaled once
+        out, check = run(idx)
+        for i, f in zip(idx, out):
+            if keys[i] not in journal or raised(journal[keys[i]]):  # a job twice: once
                 journal.add(keys[i], f)
         if progress is not None:
             progress(rung, min(start + size, len(todo)), len(todo), time.perf_counter() - t0)
+        check()
     return [journal[k] for k in keys]
 
 
@@ -313,9 +331,7 @@ def _incumbent(state: dict, rung: str, table: dict, order: list) -> list[float] 
 def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
     """The zoo baselines (DPO, ORPO, ...) on every rung of the ladder, once per run; in a suite
     run on every unit, and their best per scenario is the regret's reference."""
-    specs = [scenario_spec(name, float(ctx.scenario.beta),
-                           getattr(ctx.scenario, "horizon", None)).to_json()
-             for name in ctx.config.baselines]
+    specs = _baseline_specs(ctx, ctx.config.baselines)
     if getattr(ctx, "suite", None) is not None and ctx.config.suite_baselines:
         for rung in ctx.ladder:   # a frozen reference: no baseline scored in this run
             state.setdefault("suite", {})[rung] = suite_fitness.frozen_table(
@@ -342,6 +358,11 @@ def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
             res = run_rung(ctx, executor, rung, specs)
         for spec, f in zip(specs, res):
             state["baselines"].setdefault(spec["name"], {"spec": spec})[rung] = f
+
+
+def _baseline_specs(ctx: Context, names) -> list[dict]:
+    return [scenario_spec(name, float(ctx.scenario.beta),
+                          getattr(ctx.scenario, "horizon", None)).to_json() for name in names]
 
 
 def promoted_per_generation(cfg) -> int:

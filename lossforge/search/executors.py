@@ -8,6 +8,12 @@ only JSON-able data (objective specs, a scenario path, names); workers rebuild t
 A worker that dies (killed, out of memory, segfault) loses nothing but time: the local pool is
 rebuilt and the unfinished chunks re-run; Ray re-runs them itself (``max_retries``). Each chunk
 calls the fitness with ``workers=1``: parallelism is across chunks.
+
+A fitness that raises on an objective does not stop the run: that objective's result is a
+failure whose status names the exception (``error: ValueError: ...``, ``error_to_dict``), and
+its traceback goes to the run directory's ``fitness_errors.log`` (``take_errors``). A fitness
+that is broken rather than troubled by one candidate stops the run (``FitnessRaised``, raised by
+the engine: ``engine.run_jobs``).
 """
 
 from __future__ import annotations
@@ -16,12 +22,17 @@ import importlib
 import math
 import numbers
 import os
+import sys
+import sysconfig
+import time
+import traceback
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Sequence
 
 from lossforge.errors import ConfigError, LossforgeError
+from lossforge.io import append_lines
 from lossforge.workers import exit_with_parent, worker_count
 
 FITNESS_FUNCTIONS = {
@@ -54,7 +65,9 @@ def resolve_fitness(ref: str) -> Callable:
         share, so sum one per call, not one per result; never feeds a decision); optionally
         ``curve`` ([(step, score), ...], kept for ``lossforge.report``'s plots). It must be a deterministic function of
         the objective's spec, the scenario, the budget and the seeds (the journal and resume
-        rely on it), and importable by a fresh worker process.
+        rely on it), and importable by a fresh worker process. An exception it raises fails
+        the objective it raised on (status "error: <Type>: <message>", ``_call``), or stops the
+        run if it raises on a baseline too (``stop_if_broken``).
     ``warm_up(scenario, workers=None, progress=True, log=None)`` (optional)
         called once in the run's own process before any evaluation (build caches there).
     ``search_scenario(text)`` (optional)
@@ -164,12 +177,133 @@ def evaluate_chunk(fitness_ref: str, jobs: list[list], budget: str, metric: str)
         while j < len(jobs) and jobs[j][1] == scenario and jobs[j][2] == seeds:
             j += 1
         objectives = [from_spec(job[0], check=False) for job in jobs[i:j]]
-        results = fn(objectives, scenario, budget, seeds=seeds, metric=metric, workers=1,
-                     progress=False)
-        check_results(fitness_ref, results, len(objectives))
-        out += [fitness_to_dict(r) for r in results]
+        out += _call(fn, fitness_ref, objectives, scenario, budget, seeds, metric)
         i = j
     return out
+
+
+def _call(fn, fitness_ref: str, objectives: list, scenario, budget: str, seeds,
+          metric: str) -> list[dict]:
+    """One fitness call's dicts. An exception the fitness raises is its objectives' result,
+    not the run's: one objective gets ``error_to_dict``; several are scored again one at a
+    time, so each gets what it gets alone (the fitness is a function of each objective, so the
+    others' results are theirs; it costs the call again, only when it raised). Not caught: a
+    ``LossforgeError`` (lossforge's own "this configuration is wrong", e.g. the bench's unknown
+    metric: one line and exit 2, as before) and what is not an ``Exception`` (Ctrl-C)."""
+    t0 = time.perf_counter()
+    try:
+        results = fn(objectives, scenario, budget, seeds=seeds, metric=metric, workers=1,
+                     progress=False)
+    except LossforgeError:
+        raise
+    except Exception as exc:
+        if len(objectives) > 1:
+            return [f for o in objectives
+                    for f in _call(fn, fitness_ref, [o], scenario, budget, seeds, metric)]
+        return [error_to_dict(objectives[0].name, exc, time.perf_counter() - t0)]
+    check_results(fitness_ref, results, len(objectives))
+    return [fitness_to_dict(r) for r in results]
+
+
+#: how a result the fitness raised on starts its status: "error: ValueError: <message>"
+RAISED = "error: "
+#: where a run directory keeps the tracebacks of its fitness's exceptions (``take_errors``)
+ERRORS_LOG = "fitness_errors.log"
+
+
+def raised(f: dict) -> bool:
+    """Whether a fitness dict records an evaluation its fitness raised on."""
+    return str(f.get("status", "")).startswith(RAISED)
+
+
+def error_to_dict(name: str, exc: BaseException, seconds: float) -> dict:
+    """The fitness dict of an objective the fitness raised on: a failure (score null) whose
+    status names the exception, ``error: <Type>: <its message's first line>`` (at most 200
+    characters, as other failures say theirs: "nonfinite", the LLM's "training failed ..."),
+    and an ``error`` entry (type, message, ``at``: its last frame outside Python's library and
+    installed packages, the traceback) that the engine moves to the run's ``ERRORS_LOG``
+    before anything keeps the result (``take_errors``): journal and checkpoint keep the status."""
+    lines = str(exc).strip().splitlines()
+    status = f"{RAISED}{type(exc).__name__}" + (f": {lines[0]}" if lines else "")
+    frames = traceback.extract_tb(exc.__traceback__)
+    # the last frame in code of one's own, not in an installed library or Python's
+    lib = (sysconfig.get_paths()["stdlib"], "site-packages", "dist-packages")
+    own = [fr for fr in frames if not any(x in fr.filename for x in lib)] or frames
+    at = f"{Path(own[-1].filename).name}:{own[-1].lineno} in {own[-1].name}" if own else "?"
+    return {"name": name, "status": status[:200], "score": None, "ci95": None, "per_seed": [],
+            "final": None, "auc": None, "seconds": float(seconds),
+            "error": {"type": type(exc).__name__, "message": str(exc), "at": at,
+                      "traceback": "".join(traceback.format_exception(exc))}}
+
+
+def take_errors(results: list[dict], rung: str, places: list[str], log: Path | None, *,
+                say: bool = True) -> list[dict]:
+    """The ``error`` entries of ``results`` (each with the result's name, its ``place``, the
+    scenario or suite unit, and ``rung``), taken out of them: what is left is what the journal
+    and the state keep. Each traceback is appended to ``log`` (None: no run directory), and
+    with ``say`` one line on stderr names the round's first failure and how many there were:
+    a long search that meets a few bad candidates says so without a traceback per candidate."""
+    errors = [dict(f.pop("error"), name=f["name"], place=place, rung=rung)
+              for f, place in zip(results, places) if "error" in f]
+    if errors and log is not None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        append_lines(log, [f"--- {stamp} {e['name']}, {rung} budget, {e['place']}: "
+                           f"{e['type']} at {e['at']}\n{e['traceback'].rstrip()}"
+                           for e in errors])
+    if errors and say:
+        e = errors[0]
+        first = (e["message"].strip().splitlines() or [""])[0][:120]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        print(f"fitness raised on {len(errors)} of {len(results)} evaluations at the {rung} "
+              f"budget: {e['name']} on {e['place']}: {e['type']}: {first} at {e['at']}{more}; "
+              f"recorded as failed" + (f", tracebacks in {log}" if log is not None else ""),
+              file=sys.stderr)
+    return errors
+
+
+def stop_if_broken(ask: Callable[[list[list]], list[dict]], baseline: dict, jobs: list[list],
+                   errors: list[dict], log: Path | None) -> None:
+    """After a round whose ``jobs`` (``[spec, scenario, seeds]``) all raised (``errors``, from
+    ``take_errors``): is the fitness broken, or did each candidate meet a problem of its own?
+    Ask it (``ask``: jobs -> fitness dicts, fresh, not from the journal) on ``baseline`` (the
+    run's first, a loss any fitness must score) at each scenario and seeds of the round; if the
+    round held that baseline there, its error is the answer. Raising there too stops the run:
+    ``FitnessRaised``. Else the candidates' failures stand and the search goes on. A fitness
+    deterministic as the interface asks gives the same answer on resume, so a resumed run
+    stops or goes on where the uninterrupted one did.
+
+    Why this rule: a count of failures in a row cannot tell a fitness with a bug from a run of
+    candidates that share a bad subtree (a GP's offspring do), and a late generation may have
+    one new loss: stopping on it would stop a long search for one candidate again; never
+    stopping would record a broken fitness's whole generations as failed, in the checkpoint,
+    where no --resume reaches them. One more evaluation, only after a round that raised
+    throughout, asks the question directly."""
+    why = (f"the fitness raised on every evaluation of a round ({len(errors)} at the "
+           f"{errors[0]['rung']} budget) and on {baseline['name']}, a baseline any fitness must "
+           "score: the fitness is broken, not the candidates")
+    for job, err in zip(jobs, errors):
+        if job[0] == baseline:
+            raise FitnessRaised(err, why)
+    asked: list[list] = []
+    for job, err in zip(jobs, errors):
+        if job[1:] not in asked:
+            asked.append(job[1:])
+            out = ask([[baseline, *job[1:]]])
+            place = f"{err['place']} (the check after a round that raised throughout)"
+            for e in take_errors(out, err["rung"], [place], log, say=False):
+                raise FitnessRaised(e, why)
+
+
+class FitnessRaised(Exception):
+    """A fitness that is broken, not troubled by one candidate, stops the run: it raised on
+    every evaluation of a round and then on a baseline too (``engine.run_jobs``). It carries
+    the fitness's own exception as text (it may have been raised in a worker process):
+    ``kind`` its type's name, ``str()`` its message, ``details`` its traceback, ``why`` what
+    was seen; the CLI prints the traceback and one line with ``--resume``."""
+
+    def __init__(self, error: dict, why: str):
+        super().__init__(error["message"])
+        self.kind, self.details, self.why = error["type"], error["traceback"], why
 
 
 def map_jobs(executor, fitness_ref: str, jobs: list[list], budget: str,

@@ -1,0 +1,46 @@
+"""Fitness plug-ins that raise (``--fitness module:function``), for test_plugin_errors.py: a
+numerical corner some candidates hit, a fitness that can score the baselines only, and one that
+breaks mid-run. All are the probe fitness where they do not raise (deterministic, milliseconds).
+Importable by spawned pool workers (on sys.path via conftest.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from lossforge.search import probe_fitness
+
+BASELINES = ("dpo", "orpo")
+
+
+def cannot_score(name: str) -> bool:
+    """About one candidate in three, by its name's digest; never a baseline."""
+    return name not in BASELINES and hashlib.sha256(name.encode()).digest()[0] % 3 == 0
+
+
+def raises_on_some(objectives, scenario=None, budget="screen", **kw):
+    """The probe fitness, but a call with a loss it cannot score raises ValueError naming that
+    loss (a numerical corner of the user's code): the whole call, the others in it too."""
+    bad = [o.name for o in objectives if cannot_score(o.name)]
+    if bad:
+        raise ValueError(f"cannot score {bad[0]}")
+    return probe_fitness.evaluate(objectives, scenario, budget, **kw)
+
+
+def raises_on_candidates(objectives, scenario=None, budget="screen", **kw):
+    """Scores the baselines (DPO, ORPO) and raises on every loss the search proposes."""
+    if any(o.name not in BASELINES for o in objectives):
+        raise FloatingPointError("overflow in my metric")
+    return probe_fitness.evaluate(objectives, scenario, budget, **kw)
+
+
+def broken_while(objectives, scenario=None, budget="screen", **kw):
+    """``raises_on_some``, except that once a run under $LF_RUNS has a checkpoint it raises
+    RuntimeError on every call for as long as the file $LF_BROKEN exists (a fitness that broke
+    mid-run; deleting the file is the user's fix)."""
+    broken = os.environ.get("LF_BROKEN")
+    if broken and Path(broken).exists() and any(
+            Path(os.environ["LF_RUNS"]).glob("*/checkpoint.json")):
+        raise RuntimeError("my fitness's data server is down")
+    return raises_on_some(objectives, scenario, budget, **kw)
