@@ -181,7 +181,8 @@ def _warn_if_texts_differ(path: Path, data: dict, spec) -> None:
     if differ:
         fields = " and ".join(f'"{k}"' for k in differ)
         verb = "text does" if len(differ) == 1 else "texts do"
-        print(f'warning: {path}: its {fields} {verb} not match its "spec" (edited by hand?); '
+        print(f'warning: {path}: its {fields} {verb} not match its "spec" (edited by hand, or '
+              'written by another lossforge version?); '
               'only "spec" is read', file=sys.stderr)
 
 

@@ -151,6 +151,25 @@ def latex_text(text: str) -> str:
     return "".join(special.get(c, c) for c in text)
 
 
+#: The LaTeX of each ``aggregation`` of the token log-probs into ell, and its name in words.
+AGGREGATION_LATEX = {
+    "mean": (r"\frac{1}{|y|} \sum_{k=1}^{|y|}", "per-token mean log-probability"),
+    "sum": (r"\sum_{k=1}^{|y|}", "summed log-probability, not length-normalised"),
+}
+
+
+def log_prob_latex(aggregation: str, reference: bool) -> str:
+    """The ``aligned`` rows defining ell_theta(y|x) (and ell_ref(y|x) with a reference) as the
+    per-token mean or the sum of the response's token log-probs, as ``aggregation`` says."""
+    agg, words = AGGREGATION_LATEX[aggregation]
+    rows = [rf"  \ell_\theta(y|x) &= {agg} \log \pi_\theta(y_k | x, y_{{<k}})"
+            rf" \quad \text{{({words})}} \\"]
+    if reference:
+        rows.append(rf"  \ell_{{\mathrm{{ref}}}}(y|x) &= {agg} \log \pi_{{\mathrm{{ref}}}}"
+                    rf"(y_k | x, y_{{<k}}) \\")
+    return "".join(row + "\n" for row in rows)
+
+
 def param_values(spec: MPOSpec) -> dict[str, sp.Expr]:
     """beta and the named parameters of ``spec`` as exact SymPy numbers (the values its
     formulas are parsed with)."""
@@ -297,10 +316,11 @@ class Objective:
             psi = printers.latex(self.imitation_expr.subs(sub))
             w = "" if self.w_sft_expr == 1 else printers.latex(self.w_sft_expr) + r"\,"
             total += rf" + {w}\left[{psi}\right]"
-        return ("\\begin{aligned}\n"
+        head = ("\\begin{aligned}\n"
                 f"  h(p) &= {printers.latex(self.mirror_map.h)} \\\\\n"
                 f"  \\phi^{{-1}}(p) = h'(p) &= {printers.latex(self.mirror_map.phi_inv)} + c \\\\\n"
-                f"  \\tilde\\phi(\\ell) &= {phi} \\\\\n"
+                f"  \\tilde\\phi(\\ell) &= {phi} \\\\\n")
+        return (head + log_prob_latex(s.aggregation, s.reference) +
                 f"  r_\\theta(x,y) &= {beta}\\left[\\tilde\\phi(\\ell_\\theta(y|x)){ref}\\right] "
                 "\\\\\n"
                 "  \\Delta &= r_\\theta(x,y_w) - r_\\theta(x,y_l) \\\\\n"
