@@ -317,7 +317,7 @@ def run_cells(out: Path, scenarios: dict, configs: dict[str, list[Config]], *, d
                       "budget": budget,
                       "loss": r.name, "status": r.status, "score": r.per_seed[0],
                       "final": r.final, "auc": r.auc,
-                      "auc_over": "untrained" if r.name in REFERENCES else "checkpoints",
+                      "auc_over": auc_over(name, r.name),
                       "curve": getattr(r, "curve", ()),   # (the LLM bed: none)
                       "seconds": seconds, "wall_share": wall_share, "batch_rows": len(rows),
                       "machine": machine(), **digests.get((name, draw), {}),
@@ -567,6 +567,35 @@ def row_metric(r: dict, metric: str) -> float | None:
     if r.get("loss") == FIXED[1] and "auc_over" not in r:
         return None
     return r.get("auc", r.get("score"))
+
+
+def auc_over(scenario: str, loss: str) -> str:
+    """What a row's "auc" is the mean score over, as its "auc_over" records it: "untrained"
+    (a reference: its score), "final-only" (the LLM bed scores once, at the end of training:
+    its "auc" is its final score and its curve is empty) or "checkpoints" (MuJoCo's curve).
+    LLM rows written before "final-only" existed say "checkpoints" (``auc_is_final`` still
+    tells them)."""
+    if loss in REFERENCES:
+        return "untrained"
+    return "final-only" if scenario.startswith(LLM_PREFIX) else "checkpoints"
+
+
+#: What a report says instead of the AUC where ``auc_is_final``.
+AUC_NOT_MEASURED = "AUC: not measured on this bed; the score is final accuracy"
+
+
+def auc_is_final(rows: list[dict]) -> bool:
+    """Whether the "auc" of these rows is only their final score (no curve was measured): every
+    row that ran says "auc_over": "final-only", or has auc == final and an empty curve (the LLM
+    rows written before "final-only" existed, which say "checkpoints"; a row without a "curve"
+    field predates curves and says nothing). False when no row ran (a report then shows both
+    metrics, as ever)."""
+    ran = [r for r in rows if r.get("status") == "ok"]
+    return bool(ran) and all(
+        r.get("auc_over") == "final-only"
+        or (r.get("auc") is not None and r.get("auc") == r.get("final")
+            and r.get("curve", None) == [])
+        for r in ran)
 
 
 def shortcut_flag(scores: dict[str, tuple[float, float] | None]) -> str | None:

@@ -13,9 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 
 # cells first: it puts this checkout's lossforge first on sys.path
-from cells import (LLM_PREFIX, Config, configs_from_losses, fixed_of, flag_lines, load_bed,
-                   load_spec_file, records, row_key, row_metric, row_seconds, run_cells,
-                   shortcut_flag)
+from cells import (AUC_NOT_MEASURED, LLM_PREFIX, Config, auc_is_final, configs_from_losses,
+                   fixed_of, flag_lines, load_bed, load_spec_file, records, row_key, row_metric,
+                   row_seconds, run_cells, shortcut_flag)
 from tuning import REPORTING_SEEDS, read_tuned
 
 from lossforge.bench.draws import TUNING, parse_draws
@@ -212,7 +212,7 @@ def analyse(path: Path) -> tuple[dict, str]:
         for budget, scen in sorted({(e["budget"], e["scenario"]) for e in summary})}
     cost = sum(row_seconds(r) for r in rows)
     md = _report_md(summary, comparisons, versus_best, cost, len(rows),
-                    sorted({r.get("command", "?") for r in rows}), flags)
+                    sorted({r.get("command", "?") for r in rows}), flags, _auc_final(rows))
     result = {"summary": summary, "comparisons": comparisons, "versus_best": versus_best,
               "shortcut_flags": flags, "row_seconds": cost, "rows": len(rows)}
     return result, md
@@ -269,39 +269,77 @@ def _missing(by_draw: dict, draws: list, seeds: list, least: tuple[int, int]) ->
     return "; ".join(out)
 
 
-def _departure(scenarios: set[str]) -> list[str]:
+def departure_text(scenarios: set[str]) -> str | None:
     """The test suite's departure label (v2-plan.md, Session 22: "Reports that use the test
-    suite's rows carry this label"), with the test scenarios it covers; [] for a report with
-    none of them."""
+    suite's rows carry this label"), with the test scenarios it covers, as Markdown; None for a
+    report with none of them. The report's Markdown and its HTML page (``lossforge/report/
+    table.py``) both carry this text."""
     from headline import DEPARTURE   # this directory's: headline reads no confirmation code
     from lossforge.bench.suites import held_out_names
 
-    test = sorted(scenarios & held_out_names()[1])
-    return [DEPARTURE + " Test-suite scenarios in this report: " + ", ".join(test) + ".",
-            ""] if test else []
+    test = sorted(set(scenarios) & held_out_names()[1])
+    return (DEPARTURE + " Test-suite scenarios in this report: " + ", ".join(test) + "."
+            if test else None)
+
+
+def _departure(scenarios: set[str]) -> list[str]:
+    """``departure_text`` as the report's lines; [] for a report with no test scenario."""
+    text = departure_text(scenarios)
+    return [text, ""] if text else []
+
+
+def _auc_final(rows: list[dict]) -> set[tuple[str, str]]:
+    """The (budget, scenario) groups of ``rows`` whose AUC is only the final score
+    (``cells.auc_is_final``: the LLM bed measures once, at the end of training)."""
+    groups = defaultdict(list)
+    for r in rows:
+        groups[(r["budget"], r["scenario"])].append(r)
+    return {key for key, group in groups.items() if auc_is_final(group)}
+
+
+#: The header's sentence on the metrics, and where every group's AUC is its final score
+#: (``_auc_final``) what it says instead.
+METRICS_TEXT = ("AUC: mean score over the training checkpoints (the reference does not train: "
+                "its AUC is its score); final: the last parameters.")
+FINAL_ONLY_TEXT = (AUC_NOT_MEASURED + " (one measurement, at the end of training; the "
+                   "reference does not train: its score is the untrained base's), so the "
+                   "tables show final alone.")
+
+
+def _header_md(every_final: bool) -> list[str]:
+    """The report's title and its paragraph on the numbers; where every group's AUC is its
+    final score (``every_final``) it says so instead of defining an AUC."""
+    return ["# Confirmation on fresh dataset draws", "",
+            "Unit of analysis: the dataset draw (each value a draw's mean over its training "
+            "seeds). ± is the 95 % t-interval over draws. "
+            + (FINAL_ONLY_TEXT if every_final else METRICS_TEXT)
+            + " Paired differences: candidate minus baseline, draw by draw on the seeds "
+            "both have; p: paired t-test over draws (two-sided); p (Holm): adjusted across "
+            "scenarios x baselines, per candidate and metric.", ""]
 
 
 def _report_md(summary, comparisons, versus_best, cost: float, n_rows: int, commands,
-               flags) -> str:
+               flags, auc_final: set = frozenset()) -> str:
+    """The report's Markdown. ``auc_final``: the (budget, scenario) groups whose AUC is only
+    their final score, whose tables show final alone under a note saying so."""
     from lossforge.bench import stats
 
-    out = ["# Confirmation on fresh dataset draws", "",
-           "Unit of analysis: the dataset draw (each value a draw's mean over its training "
-           "seeds). ± is the 95 % t-interval over draws. AUC: mean score over the training "
-           "checkpoints (the reference does not train: its AUC is its score); final: the last "
-           "parameters. Paired differences: candidate minus baseline, draw by draw on the seeds "
-           "both have; p: paired t-test over draws (two-sided); p (Holm): adjusted across "
-           "scenarios x baselines, per candidate and metric.", ""]
+    groups = sorted({(e["budget"], e["scenario"]) for e in summary})
+    every = bool(groups) and set(groups) <= set(auc_final)
+    out = _header_md(every)
     out += _departure({e["scenario"] for e in summary})
-    for (budget, scen) in sorted({(e["budget"], e["scenario"]) for e in summary}):
+    for (budget, scen) in groups:
         entries = [e for e in summary if (e["budget"], e["scenario"]) == (budget, scen)]
         draws = sorted({d for e in entries for d in e["auc"]["per_draw"]}, key=int)
-        out += [f"## {scen} ({budget} budget)", "",
-                "| row | role | metric | " + " | ".join(f"draw {d}" for d in draws)
+        metrics = ("final",) if (budget, scen) in auc_final else ("auc", "final")
+        out += [f"## {scen} ({budget} budget)", ""]
+        if len(metrics) == 1 and not every:
+            out += [FINAL_ONLY_TEXT, ""]
+        out += ["| row | role | metric | " + " | ".join(f"draw {d}" for d in draws)
                 + " | mean ± 95 % CI | seeds per draw |",
                 "|---|---|---|" + "---|" * len(draws) + "---|---|"]
         for e in entries:
-            for m in ("auc", "final"):
+            for m in metrics:
                 per = e[m]["per_draw"]
                 out.append(f"| {e['loss']} | {e['role']} | {m} | "
                            + " | ".join(num_text(per.get(d, float('nan'))) for d in draws)
@@ -324,8 +362,9 @@ def _report_md(summary, comparisons, versus_best, cost: float, n_rows: int, comm
                     "reference (a later session on another machine rebuilt it), but every "
                     "seed's rows share one, so each pair is clean."]
         out += ["", *flag_lines({m.replace("auc", "AUC"): f for m, f in
-                                 flags[f"{scen} ({budget})"].items()})]
-        comps = [c for c in comparisons if (c["budget"], c["scenario"]) == (budget, scen)]
+                                 flags[f"{scen} ({budget})"].items() if m in metrics})]
+        comps = [c for c in comparisons if (c["budget"], c["scenario"]) == (budget, scen)
+                 and c["metric"] in metrics]
         if comps:
             out += ["", "| candidate | baseline | metric | draws | difference ± 95 % CI | p | "
                         "p (Holm) | per draw |", "|---|---|---|---|---|---|---|---|"]
@@ -340,7 +379,8 @@ def _report_md(summary, comparisons, versus_best, cost: float, n_rows: int, comm
             out += ["", "Draws left out of a comparison because a run of it failed there (a "
                     "candidate's failure is never left out: that test has no p): "
                     + "; ".join(f"{a} vs {b} draw {d}" for a, b, d in gaps) + "."]
-        vs = [c for c in versus_best if (c["budget"], c["scenario"]) == (budget, scen)]
+        vs = [c for c in versus_best if (c["budget"], c["scenario"]) == (budget, scen)
+              and c["metric"] in metrics]
         if vs:
             best = {c["metric"]: c["best"] for c in vs}
             out += ["", "Every row against the best tuned baseline (the highest mean over these "

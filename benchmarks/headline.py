@@ -35,6 +35,9 @@ the candidates' test rates, Session 22) and how many scenarios share an environm
 they are not independent); then every scenario where AUC and final disagree. A scenario with
 two rows of one loss (a stale pick left in the rows file) is refused, as is, with ``--suite``, a
 scenario the suite does not list: either would change the comparator or Holm's family unseen.
+Where the AUC is only the final score (the LLM bed scores once, at the end of training: the rows
+file beside each report, ``<stem>.jsonl``, says so, ``cells.auc_is_final``), the page says that
+AUC was not measured, judges on final and shows the final tables alone.
 
 Only finished confirmations make a claim: every scenario of the reports must hold the
 candidate, and every row a line reads must have run its scenario's whole grid of draws x seeds
@@ -441,40 +444,45 @@ def shortcut_verdict(res: dict[str, dict], alpha: float = ALPHA) -> list[str]:
 
 
 def claim(lines: dict[str, list[dict]], suite: dict | None, shortcut: dict | None,
-          alpha: float = ALPHA, is_claim: bool = False) -> list[str]:
+          alpha: float = ALPHA, is_claim: bool = False, auc_final: bool = False) -> list[str]:
     """Issue 19's bar on these reports, judged on AUC alone (v2-plan.md, Session 22, item 1):
     the bar, the suite mean against DPO and against ORPO, and the shortcuts; each part with
     what final says beside it. Without a suite (``suite`` None) it is not judged. Only the suite
     search's declared winner on the test suite makes issue 19's claim (``is_claim``: the
     ``--claim`` flag); for any other candidate or suite the page says so (v2-plan.md: the other
-    candidates are separate questions)."""
-    t, tf = tally(lines["auc"], alpha), tally(lines["final"], alpha)
+    candidates are separate questions). ``auc_final``: the AUC is only the final score, so the
+    page judges on final and has nothing to show beside it."""
+    key = "final" if auc_final else "auc"
+    t, tf = tally(lines[key], alpha), tally(lines["final"], alpha)
     parts = [(met(t["tied"], t["n"]),
               f"best-or-tied with the best tuned baseline or the reference on at least "
-              f"{BAR:.0%} of the scenarios: {t['tied']} of {t['n']} (final: {tf['tied']} of "
-              f"{tf['n']})")]
+              f"{BAR:.0%} of the scenarios: {t['tied']} of {t['n']}"
+              + ("" if auc_final else f" (final: {tf['tied']} of {tf['n']})"))]
     if suite is not None:
         for who in SUITE_RIVALS:
-            c = suite["auc"]["comparisons"][who]
+            c = suite[key]["comparisons"][who]
+            final = suite_verdict(suite['final']['comparisons'][who], who, alpha)
             parts.append((suite_beats(c, alpha), f"beats {who} on the suite mean: "
-                          f"{suite_verdict(c, who, alpha)} (final: "
-                          f"{suite_verdict(suite['final']['comparisons'][who], who, alpha)})"))
+                          f"{suite_verdict(c, who, alpha)}"
+                          + ("" if auc_final else f" (final: {final})")))
         lost = shortcuts_lost(shortcut, alpha)
         parts.append((not lost, f"beats the shortcut baselines on the suite mean "
                       f"({SHORTCUT_RULE}): " + ("yes" if not lost else "no: " + "; ".join(lost))))
     what = ("Issue 19's claim" if is_claim else "Issue 19's bar, for this candidate and these "
             "reports (not issue 19's claim, which only the suite search's declared winner makes, "
             "on the test suite: v2-plan.md)")
-    out = ["## The claim" if is_claim else "## Issue 19's bar", "",
-           f"{what}, judged on AUC, the primary metric (v2-plan.md, Session 22, item 1); final "
-           "is shown beside each part and decides nothing:", ""]
+    on = ("judged on final accuracy (AUC, the primary metric of v2-plan.md, Session 22, item 1, "
+          "is not measured on this bed):" if auc_final else "judged on AUC, the primary metric "
+          "(v2-plan.md, Session 22, item 1); final is shown beside each part and decides nothing:")
+    out = ["## The claim" if is_claim else "## Issue 19's bar", "", f"{what}, {on}", ""]
     out += [f"- {'met' if ok else '**not met**'}: {text}" for ok, text in parts]
     if suite is None:
         return out + ["- not judged: the suite-mean tests (against DPO and ORPO, and against "
                       "the shortcuts) need --suite", "", "**Not judged** (no --suite).", ""]
     whole = "met" if all(ok for ok, _ in parts) else "not met"
-    verdict_line = (f"**On AUC, the claim is {whole}** on these reports." if is_claim else
-                    f"**On AUC, the bar is {whole}** on these reports (not a claim).")
+    on = "On final accuracy" if auc_final else "On AUC"
+    verdict_line = (f"**{on}, the claim is {whole}** on these reports." if is_claim else
+                    f"**{on}, the bar is {whole}** on these reports (not a claim).")
     return out + ["", verdict_line + " Issue 19's other requirement, that the gain comes from "
                   "the preference term, is judged by the ablation (`benchmarks/ablate.py "
                   "table`, train suite), not here.", ""]
@@ -492,6 +500,30 @@ def disagreements(lines: dict[str, list[dict]], alpha: float = ALPHA) -> list[st
         said += [f"{ln['scenario']} ({'; '.join(parts)})"] if parts else []
     return ["**AUC and final** " + ("give the same verdicts on every scenario." if not said
                                     else "disagree on " + ", ".join(said) + "."), ""]
+
+
+def auc_is_final(reports: list[str]) -> bool:
+    """Whether every report's AUC is only its final score: ``cells.auc_is_final`` of the rows
+    it was made from, the ``<stem>.jsonl`` beside its ``<stem>.confirm.json`` (a report keeps no
+    curve). False where a rows file is missing or unreadable: then both metrics are shown."""
+    from cells import auc_is_final as rows_say, records   # this directory's
+
+    stems = [p[:-len(".confirm.json")] for p in map(str, reports) if p.endswith(".confirm.json")]
+    try:
+        return len(stems) == len(reports) and all(
+            Path(s + ".jsonl").is_file() and rows_say(
+                [r for r in records(Path(s + ".jsonl")) if r.get("draw", 0) not in (0, "t")])
+            for s in stems)
+    except LossforgeError:
+        return False
+
+
+def final_only_note() -> list[str]:
+    """What the page says instead of comparing AUC with final where the AUC is the final score."""
+    from cells import AUC_NOT_MEASURED
+
+    return [f"**{AUC_NOT_MEASURED}** (one measurement, at the end of training), so the tables "
+            "show final alone and there is no AUC to set beside it.", ""]
 
 
 #: v2-plan.md, "Session 22, before any test-suite run of the shortcut or a candidate": "Reports
@@ -580,17 +612,19 @@ def headline(reports: list[str], candidate: str, suite_path: str | None = None,
         if not lines[metric]:
             raise ConfigError(f"{candidate}: no candidate row of that name in "
                               + ", ".join(reports))
-    tables = [ln for metric in METRICS for ln in markdown(lines[metric], candidate, metric,
-                                                           alpha)]
+    auc_final = auc_is_final(reports)
+    shown_metrics = ("final",) if auc_final else METRICS
+    tables = [ln for metric in shown_metrics for ln in markdown(lines[metric], candidate,
+                                                                 metric, alpha)]
     means = shortcut = None
     if suite is not None:
         w = suite.weights()
         means = {m: suite_mean(summary, w, candidate, m) for m in METRICS}
         shortcut = {m: suite_mean(summary, w, candidate, m, rivals=tuple(SHORTCUT_RIVALS))
                     for m in METRICS}
-        tables += [ln for m in METRICS for ln in suite_markdown(means[m], suite.name, candidate,
-                                                                 alpha=alpha)]
-        tables += [ln for m in METRICS for ln in suite_markdown(
+        tables += [ln for m in shown_metrics for ln in suite_markdown(
+            means[m], suite.name, candidate, alpha=alpha)]
+        tables += [ln for m in shown_metrics for ln in suite_markdown(
             shortcut[m], suite.name, candidate, "against the shortcuts", alpha=alpha)]
         tables += shortcut_verdict(shortcut, alpha)
     return ([f"# {candidate} against the field", "",
@@ -598,9 +632,10 @@ def headline(reports: list[str], candidate: str, suite_path: str | None = None,
              + ". Cells: mean ± 95 % CI over draws; differences: candidate minus row, paired "
              "by draw; Holm over every comparison of the candidate in these files, per metric "
              "(benchmarks/headline.py).", ""]
-            + claim(lines, means, shortcut, alpha, is_claim)
+            + claim(lines, means, shortcut, alpha, is_claim, auc_final)
             + (suite_notes(suite, lines["auc"], alpha) if suite is not None else [])
-            + disagreements(lines, alpha) + split_note(summary) + tables)
+            + (final_only_note() if auc_final else disagreements(lines, alpha))
+            + split_note(summary) + tables)
 
 
 def emit(md: list[str], out: str | None) -> int:

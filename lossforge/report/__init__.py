@@ -1,5 +1,6 @@
-"""Self-contained HTML reports: one file per search run directory or baselines table, viewable
-offline (inline CSS, SVG charts and MathML formulas; no script, nothing fetched).
+"""Self-contained HTML reports: one file per search run directory or ``benchmarks/baselines.py``
+results file (a run table, a sweep or a confirmation), viewable offline (inline CSS, SVG charts
+and MathML formulas; no script, nothing fetched).
 
     python -m lossforge.report runs/<run>                 # -> runs/<run>/report.html
     python -m lossforge.report --table benchmarks/results/baselines-hopper-full.jsonl

@@ -1,10 +1,15 @@
-"""``python -m lossforge.report``: a search run directory, or a baselines table, as one
-self-contained HTML file.
+"""``python -m lossforge.report``: a search run directory, or a ``benchmarks/baselines.py``
+results file (a run table, a sweep or a confirmation), as one self-contained HTML file.
 
     python -m lossforge.report runs/<run>                        # writes runs/<run>/report.html
     python -m lossforge.report runs/<run> -o /tmp/run.html
     python -m lossforge.report --table benchmarks/results/baselines-hopper-full.jsonl
                                                                  # writes ...-hopper-full.html
+    python -m lossforge.report --table benchmarks/results/confirm-<name>.jsonl -o /tmp/c.html
+
+Without ``-o`` the page goes beside its input, as the README shows (``report.html`` in the run
+directory; the results file's name with ``.html``, which ``.gitignore`` ignores under
+benchmarks/results/); the path written is printed either way.
 
 The page has the Pareto front, one card per loss of the hall of fame and the front (formulas
 as MathML, properties, scores against every baseline with paired differences and a verdict,
@@ -29,14 +34,19 @@ from lossforge.io import atomic_write_text
 def build_parser() -> argparse.ArgumentParser:
     ap = Parser(prog="python -m lossforge.report",
                  description="Write a self-contained HTML report (no network needed to view it) "
-                             "of a search run directory or of a baselines table.")
+                             "of a search run directory or of a benchmarks/baselines.py results "
+                             "file. Prints the path written.")
     ap.add_argument("run", nargs="?", metavar="RUN_DIR", help="a search run directory")
-    ap.add_argument("--table", metavar="FILE",
-                    help="a benchmarks/results/baselines-*.jsonl file (from "
-                         "benchmarks/baselines.py run) instead of a run directory")
+    ap.add_argument("--table", metavar="FILE.jsonl",
+                    help="instead of a run directory: a benchmarks/baselines.py results file "
+                         "(JSON lines), whichever command wrote it: a run table "
+                         "(baselines-*.jsonl of 'run'), a sweep (sweep-*.jsonl of 'sweep': its "
+                         "tuning draw and tuned picks) or a confirmation (confirm-*.jsonl of "
+                         "'confirm': fresh draws, vs the best tuned baseline); not the "
+                         ".confirm.json/.md 'report' writes from it")
     ap.add_argument("-o", "--output", metavar="FILE.html",
-                    help="where to write (default RUN_DIR/report.html, or the table's path "
-                         "with .html)")
+                    help="where to write (default: beside the input: RUN_DIR/report.html, or "
+                         "the results file's path with .html)")
     return ap
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from lossforge import runfiles
 from lossforge.errors import CheckpointError, LossforgeError
 from lossforge.report.svg import COLOURS, Series, chart
-from lossforge.search.summary import known_text, score_axis
+from lossforge.search.summary import _opponents, glossary, known_text, score_axis
 from lossforge.search.verdict import paired_scores, paired_verdict
 from lossforge.objectives.properties import property_line
 
@@ -101,7 +101,8 @@ def _pm(f: dict | None) -> str:
     txt = _num(f["score"])
     if ci is not None and isinstance(ci, (int, float)) and math.isfinite(ci) and n > 1:
         txt += f" ± {_num(ci)}"
-    return txt + f" <span class=\"na\">({n} seed{'s' if n != 1 else ''})</span>"
+    what = "unit" if f.get("suite") else "seed"    # a suite run's unit: (scenario, seed)
+    return txt + f" <span class=\"na\">({n} {what}{'s' if n != 1 else ''})</span>"
 
 
 def _verdict_cell(loss_f: dict | None, base_f: dict | None) -> tuple[str, str, str]:
@@ -152,6 +153,11 @@ def reproduce_command(start: dict) -> str:
         flag("--top-fraction", "top_fraction")
         if c.get("multi_fidelity") is False:
             args.append("--single-fidelity")
+        if c.get("suite"):            # a suite run: its scores mean nothing without these
+            for name in ("suite", "suite_objective", "suite_baselines", "race_delta"):
+                flag("--" + name.replace("_", "-"), name)
+            if c.get("race") is False:
+                args.append("--no-race")
     return " ".join(shlex.quote(a) for a in args)
 
 
@@ -198,10 +204,23 @@ def _formulas(row: dict) -> tuple[str, dict]:
     for what in ("convex", "differentiable", "legendre"):
         chk = getattr(report, what)
         if chk is not None:
-            props[f"{what} (h)"] = f"{chk.status}" + ("" if chk.holds else " — does not hold")
+            props[f"{what} (h)"] = check_text(chk)
     rows = "".join(f'<div class="lab">{escape(label)}</div><div>{mml}</div>'
                    for label, mml in objective_equations(obj))
     return f'<div class="formulas">{rows}</div>', props
+
+
+def check_text(chk) -> str:
+    """A check of h (``symbolic/checks.py``) in words: whether it holds, then how that is known
+    ("does not hold (proved)", never "proved — does not hold")."""
+    if chk.status == "failed":
+        return ("does not hold (a counterexample" + (f" at p = {chk.witness:g})"
+                                                    if chk.witness is not None else ")"))
+    if chk.status == "proved":
+        return "holds (proved)" if chk.holds else "does not hold (proved)"
+    how = "the proof timed out" if chk.status == "timeout" else "no proof found"
+    return (f"holds where sampled ({how})" if chk.holds else
+            f"not shown: sampling neither shows nor refutes it ({chk.status})")
 
 
 def _card(row: dict, roles: list[str], ladder: list[str], baselines: list[dict],
@@ -242,7 +261,7 @@ def _card(row: dict, roles: list[str], ladder: list[str], baselines: list[dict],
     known = known_text(row)
     return (f'<article class="card" id="{escape(_card_id(name))}" data-loss="{escape(name)}">'
             f"<h3>{escape(name)} <small class=\"meta\">{escape(', '.join(roles))}</small></h3>"
-            f"<p class=\"meta\">{escape(metric)} score at the {escape(top)} budget: "
+            f"<p class=\"meta\">{escape(metric)} at the {escape(top)} budget: "
             f"{_pm(row.get(top))}</p>"
             + (f'<p class="known">{escape(known)}</p>' if known else "") +
             f"{formulas}<pre class=\"loss-text\">{escape(str(row.get('loss', '')))}</pre>"
@@ -270,12 +289,12 @@ def _front_chart(hof: list[dict], front: list[dict], baselines: list[dict], top:
     for k, b in enumerate(baselines):
         series.append(Series(f"{_baseline_name(b)} ({top})", [(0.0, _score(b, top))],
                              "#444", kind="hline", dash=("6,3", "2,3", "8,3,2,3")[k % 3]))
-    return chart(series, title=f"Pareto front: {metric} score at the {top} budget vs size",
-                 xlabel="complexity (tree size)", ylabel=f"{axis} ({metric})",
-                 element_id="front")
+    return chart(series, title=f"Pareto front: {metric} at the {top} budget vs size",
+                 xlabel="complexity (tree size)", ylabel=axis, element_id="front")
 
 
-def _verdict_section(hof: list[dict], baselines: list[dict], top: str) -> str:
+def _verdict_section(hof: list[dict], baselines: list[dict], top: str, unit: str = "seed"
+                     ) -> str:
     ranked = [r for r in hof if math.isfinite(_score(r, top))]
     if not ranked:
         return "<p>No loss reached the top budget: no verdict.</p>"
@@ -290,7 +309,7 @@ def _verdict_section(hof: list[dict], baselines: list[dict], top: str) -> str:
     known = known_text(best)
     return (f"<p>Best loss <a href=\"#{escape(_card_id(best['name']))}\">"
             f"<b>{escape(best['name'])}</b></a> scores {_pm(best.get(top))} at the "
-            f"{escape(top)} budget. Per-seed paired difference, 95 % t-interval (better / "
+            f"{escape(top)} budget. Per-{unit} paired difference, 95 % t-interval (better / "
             "worse: the whole interval is above / below zero; level: it contains zero):</p>"
             f"<ul id=\"verdict-list\">{''.join(parts)}</ul>"
             + (f'<p class="known" id="verdict-known"><b>{escape(best["name"])}</b> '
@@ -324,6 +343,61 @@ def _search_section(counters: dict, generations: list[dict], top: str, axis: str
     return html
 
 
+def _state(run: dict, ladder: list[str], metric: str) -> dict:
+    """What the search's own report reads of a run (``summary.glossary`` and the verdict): the
+    configuration, and in a suite run the baseline table its checkpoint.json keeps (the best
+    baseline of each scenario; None where that file cannot be read: ``_suite_note`` says so)."""
+    cfg = dict(run["start"].get("config", {}))
+    table = None
+    if cfg.get("suite"):
+        from lossforge.search import checkpoint
+
+        try:
+            saved = checkpoint.load(run["path"])
+            cfg.update(saved.get("config") or {})
+            table = saved.get("suite")
+        except CheckpointError:
+            pass
+    return {"ladder": ladder, "config": {**cfg, "metric": metric}, "suite": table}
+
+
+#: the page's name for a suite run's best baseline of each scenario (the terminal's is upper case)
+SUITE_RIVAL = "the best baseline of each scenario"
+
+
+def _suite_rivals(state: dict) -> list[dict]:
+    """A suite run's best baseline of each scenario as one more baseline row of the page, its
+    unit scores at every rung as the terminal's verdict has them (``summary._opponents`` with
+    no baseline of the run: that one alone); [] elsewhere."""
+    recs = {rung: found[0][1] for rung in state["ladder"]
+            if (found := _opponents({"baselines": []}, state, rung))}
+    return [{"name": SUITE_RIVAL, **recs}] if recs else []
+
+
+def score_label(metric: str, suite: str | None = None, objective: str | None = None) -> str:
+    """What a run's score is called beside a number: "auc score"; in a suite run "suite score
+    (-100 x mean regret of auc)": the number is not the metric (``summary.suite_words``)."""
+    if suite:
+        return f"suite score (-100 x {objective or 'mean'} regret of {metric})"
+    return f"{metric} score"
+
+
+def _suite_note(state: dict, hof_data: dict) -> str:
+    """A suite run's verdict says what is paired (the metric of each unit, not regret) and what
+    the regret's reference is at the top rung (``summary.suite_reference_lines``)."""
+    if not state["config"].get("suite"):
+        return ""
+    from lossforge.search.summary import suite_reference_lines
+
+    lines = suite_reference_lines({"baselines": hof_data.get("baselines") or []}, state)
+    return (f"<p class=\"meta\" id=\"suite-verdict\">A suite run: the paired difference is of "
+            f"the {escape(state['config']['metric'])} of each unit (one scenario, one training "
+            f"seed), not of regret; {SUITE_RIVAL} scores 0 on the suite score by its "
+            "definition.</p><pre id=\"suite-reference\">"
+            + escape("\n".join(line.strip() if i == 0 else line[2:]
+                                for i, line in enumerate(lines))) + "</pre>")
+
+
 def run_report(run_dir: str | Path) -> str:
     """The whole HTML page of one run directory."""
     return run_page(read_run(run_dir))
@@ -343,21 +417,24 @@ def run_page(run: dict) -> str:
     ladder = list(hof_data.get("ladder") or run["start"].get("ladder") or ["full"])
     top = ladder[-1]
     metric = str(hof_data.get("metric", "auc"))
-    baselines = list(hof_data.get("baselines") or [])
     name = Path(run["path"]).resolve().name
-    cfg = run["start"].get("config", {})
+    state = _state(run, ladder, metric)
+    cfg = state["config"]
+    baselines = list(hof_data.get("baselines") or []) + _suite_rivals(state)
     axis = score_axis(cfg.get("fitness"), cfg.get("suite"))
+    label = score_label(metric, cfg.get("suite"), cfg.get("suite_objective"))
+    front_axis = axis if cfg.get("suite") else f"{axis} ({metric})"
     front_names = {r["name"] for r in front}
     note = unchecked_note(run)
     cards, seen = [], set()
     for rank, row in enumerate(hof):
         roles = [f"hall of fame rank {rank}"] + (["on the Pareto front"]
                                                  if row["name"] in front_names else [])
-        cards.append(_card(row, roles, ladder, baselines, metric, axis))
+        cards.append(_card(row, roles, ladder, baselines, label, axis))
         seen.add(row["name"])
     for row in front:
         if row["name"] not in seen:
-            cards.append(_card(row, ["on the Pareto front"], ladder, baselines, metric, axis))
+            cards.append(_card(row, ["on the Pareto front"], ladder, baselines, label, axis))
     front_rows = "".join(
         f"<tr><td>{escape(str(r.get('complexity')))}</td><td class=\"l\">"
         f"<a href=\"#{escape(_card_id(r['name']))}\">{escape(r['name'])}</a></td>"
@@ -372,10 +449,12 @@ def run_page(run: dict) -> str:
         f"{escape(str(cfg.get('population', '?')))} · budgets {escape(' → '.join(ladder))} · "
         f"metric {escape(metric)} · fitness {escape(str(cfg.get('fitness', '?')))}</p>"
         + (f'<p class="meta" id="unchecked">{escape(note)}</p>' if note else "") +
-        f"<section id=\"verdict\"><h2>Verdict</h2>{_verdict_section(hof, baselines, top)}"
-        "</section>"
+        f"<p class=\"meta\" id=\"words\">{escape(glossary(state, baselines))}</p>"
+        f"<section id=\"verdict\"><h2>Verdict</h2>"
+        f"{_verdict_section(hof, baselines, top, 'unit' if cfg.get('suite') else 'seed')}"
+        f"{_suite_note(state, hof_data)}</section>"
         f"<section id=\"pareto\"><h2>Pareto front</h2>"
-        f"{_front_chart(hof, front, baselines, top, metric, axis)}"
+        f"{_front_chart(hof, front, baselines, top, label, front_axis)}"
         "<p class=\"meta\">Click a point for its card; hover for its name and score.</p>"
         f"<table><tr><th>size</th><th class=\"l\">loss</th><th>score ({escape(top)})</th>"
         f"<th class=\"l\">h(p)</th></tr>{front_rows}</table></section>"

@@ -109,6 +109,7 @@ def table_report(path: str | Path) -> str:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such results file")
+    _refuse_a_report(path)
     draws = _draws(path)
     if draws - {0, TUNING}:
         return confirmation_page(path)
@@ -150,6 +151,25 @@ def table_report(path: str | Path) -> str:
                   for s in scenarios]
     parts.append(_made_by(commands))
     return page(f"baselines {path.name}", "".join(parts))
+
+
+def _refuse_a_report(path: Path) -> None:
+    """A file made from a results file, not one (a ``.confirm.json`` of ``baselines.py report``,
+    a ``.tuned.json``, a ``.summary.json``: one JSON document, not one row a line), as one
+    ConfigError saying what it is and what to pass instead."""
+    try:
+        doc = json.loads(path.read_text())
+    except (ValueError, OSError):
+        return    # JSON lines (or not JSON at all): the reader's to judge
+    if isinstance(doc, dict) and {"summary", "versus_best"} <= doc.keys():
+        rows = path.with_name(path.name.removesuffix(".json").removesuffix(".confirm") + ".jsonl")
+        raise ConfigError(f"{path}: a confirmation report (baselines.py report writes it from "
+                          f"the confirm rows), not a results file; pass the rows: --table "
+                          f"{rows}")
+    if not (isinstance(doc, dict) and "loss" in doc):   # a one-row file is a row
+        raise ConfigError(f"{path}: one JSON document, not a baselines.py results file (JSON "
+                          "lines, one row each: baselines-*.jsonl of run, sweep-*.jsonl of "
+                          "sweep, confirm-*.jsonl of confirm)")
 
 
 def _score_words(rows: list[dict]) -> str:
@@ -252,11 +272,20 @@ def confirmation_page(path: Path) -> str:
              "(the reference does not train: its AUC is its score; the LLM test bed measures "
              "once, at the end, so there AUC is final); final: the last parameters. "
              "'vs best': the row minus the best tuned baseline (the highest mean over these "
-             "draws, per metric), paired draw by draw, uncorrected; the paired tests with "
-             "Holm's correction are in <code>baselines.py report</code>'s tables. The best mean "
+             "draws, per metric, of the tuned rows only: the untrained reference is not a "
+             "comparator here, as in <code>baselines.py report</code>'s table), paired draw by "
+             "draw, uncorrected; the paired tests with Holm's correction are in "
+             "<code>baselines.py report</code>'s tables. The headline's bar "
+             "(<code>benchmarks/headline.py</code>) compares a candidate with the best tuned "
+             "baseline or the reference, whichever scores higher: where that is the reference, "
+             "a note under the scenario's table says so and gives each candidate's difference "
+             "to it. The best mean "
              "of each column in bold. Curves: the mean over draws of each draw's mean over "
              "seeds; failed runs are left out of them; a row without one (the reference) is a "
              "flat line at its AUC.</p>"]
+    label = confirmation.departure_text({e["scenario"] for e in result["summary"]})
+    if label:   # v2-plan.md, Session 22: reports on the test suite's rows carry it
+        parts.append(f"<p class=\"warn\" id=\"departure\">{_markdown_bold(label)}</p>")
     for budget, scen in sorted({(e["budget"], e["scenario"]) for e in result["summary"]}):
         entries = [e for e in result["summary"] if (e["budget"], e["scenario"]) == (budget, scen)]
         vs = {(c["loss"], c["metric"]): c for c in result["versus_best"]
@@ -265,7 +294,8 @@ def confirmation_page(path: Path) -> str:
         order = {"candidate": 0, "baseline": 1}
         entries.sort(key=lambda e: (order.get(e["role"], 2), -_finite(e["auc"]["mean"])))
         parts += [f"<h2>{escape(scen)} ({escape(budget)} budget)</h2>",
-                  _scenario_table(scen, entries, vs, best), *_scenario_notes(entries)]
+                  _scenario_table(scen, entries, vs, best), *_scenario_notes(entries),
+                  *_reference_bar(entries, result["comparisons"], best)]
         shown = [e for e in entries if e["role"] != "baseline" or e["loss"] == best.get("auc")
                  or family.get(e["loss"]) in RIVALS]
         parts.append(_curves_chart(f"{scen} ({budget})", shown, best.get("auc"),
@@ -275,6 +305,38 @@ def confirmation_page(path: Path) -> str:
                                                    if r.get("candidate")})))
     parts.append(_made_by(sorted({str(r.get("command", "")) for r in rows} - {""})))
     return page(f"confirmation {path.name}", "".join(parts))
+
+
+def _markdown_bold(text: str) -> str:
+    """Markdown text (``**bold**`` its only markup) as escaped HTML."""
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escape(text))
+
+
+def _reference_bar(entries: list[dict], comparisons: list[dict], best: dict) -> list[str]:
+    """Where the untrained reference scores above every tuned baseline (per metric), the
+    headline's bar (``headline.py``: ``best_row`` of the tuned rows and the reference) compares
+    a candidate with it, not with this page's 'vs best': say so, with each candidate's paired
+    difference to it (``analyse``'s comparison of the two, which the headline reads)."""
+    from headline import REFERENCE_ROWS      # benchmarks/headline.py: the bar's reference rows
+    from lossforge.bench.stats import best_row
+
+    tuned = [e for e in entries if e["role"] == "baseline"]
+    refs = [e for e in entries if e["loss"] in REFERENCE_ROWS]
+    out = []
+    for m in ("auc", "final"):
+        bar = best_row(tuned + refs, m)
+        if bar is None or bar["loss"] not in REFERENCE_ROWS:
+            continue
+        diffs = [f"{c['candidate']} {num_text(c['mean'], '+.1f')} ± {num_text(c['ci95'])}"
+                 for c in comparisons if (c["budget"], c["scenario"], c["baseline"], c["metric"])
+                 == (bar["budget"], bar["scenario"], bar["loss"], m)]
+        out.append(f"<p class=\"warn\" data-metric=\"{m}\"><b>{m.replace('auc', 'AUC')}: the "
+                   f"untrained {escape(bar['loss'])} scores above every tuned baseline</b> "
+                   f"(mean {escape(num_text(bar[m]['mean']))}), so the headline's bar compares "
+                   f"the candidates with it, not with {escape(str(best.get(m, '-')))}"
+                   + (": candidate minus it, paired draw by draw: " + escape("; ".join(diffs))
+                      if diffs else "") + ".</p>")
+    return out
 
 
 def _made_by(commands: list[str]) -> str:

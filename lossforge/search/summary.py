@@ -63,6 +63,18 @@ def score_axis(fitness: str | None, suite: str | None = None) -> str:
             "llm": "accuracy (%)"}.get(fitness or "bench", "score (your fitness)")
 
 
+def suite_words(cfg: dict) -> str:
+    """What a suite run's score is (``suite_fitness``: score = -100 x the aggregate regret)."""
+    from lossforge.search.suite_fitness import SCALE_FLOOR as FLOOR
+
+    m, agg = cfg["metric"], "largest" if cfg.get("suite_objective") == "worst" else "weighted mean"
+    return (f"score = the suite score, not the {m} itself: -100 x the {agg} over the scenarios "
+            f"of {cfg['suite']} of the regret (B_s - y_s) / max(B_s - R_s, {FLOOR:g}), y_s the "
+            f"loss's {m} on scenario s, B_s the best baseline's, R_s the reference's (0: level "
+            "with the best baseline of each scenario; -100: no better than the reference; above "
+            "0: better than the best baseline, 100: by its whole gain over the reference)")
+
+
 def _console(console=None):
     from lossforge.cli import PipeConsole
 
@@ -178,16 +190,32 @@ def glossary(state: dict, baselines: list[dict]) -> str:
             role[rung] = "a middle budget for the best fraction of each generation"
         role[ladder[-1]] = "the larger budget only the best fraction of each generation gets"
     words = metric_words(cfg.get("fitness"))
-    parts = [words.get(cfg["metric"], cfg["metric"])]
     suite = cfg.get("suite")
-    if suite:
-        parts.append(f"suite score = -100 x the {cfg.get('suite_objective', 'mean')} regret over "
-                     f"the scenarios of {suite} (0: level with the best baseline of each "
-                     "scenario; -100: no better than its reference)")
-    for rung in ladder:
-        n = _seeds(baselines, rung)
+    parts = [suite_words(cfg)] if suite else []
+    parts.append(("per unit (one scenario, one training seed), " if suite else "")
+                 + words.get(cfg["metric"], cfg["metric"]))
+    for rung in ladder:   # a run given --suite-baselines has no baseline: its table's units
+        table = ((state.get("suite") or {}).get(rung) or {}) if suite else {}
+        n = _seeds(baselines, rung) or sum(len(t["per_seed"]) for t in table.values())
         parts.append(f"{rung} = {role[rung]}" + (f" ({_count(n, bool(suite))})" if n else ""))
     return "What the words mean: " + "; ".join(parts) + "."
+
+
+def suite_reference_lines(results: dict, state: dict) -> list[str]:
+    """In a suite run, under "Baselines in this run": the regret's reference at the top rung
+    (B_s and R_s per scenario) and where it is from (the baselines above, --suite-baselines)."""
+    cfg, top = state["config"], state["ladder"][-1]
+    table = (state.get("suite") or {}).get(top) if cfg.get("suite") else None
+    if not table:
+        return ["  (no baseline table in this run directory's checkpoint.json: no verdict "
+                "against the best baseline of each scenario)"] if cfg.get("suite") else []
+    src = (f"--suite-baselines {cfg['suite_baselines']}" if cfg.get("suite_baselines") else
+           "the baselines above, on the same units")
+    return [("  none trained in this run; " if not results["baselines"] else "  ")
+            + f"the regret's reference at {top} (from {src}): per scenario the best baseline "
+            "B_s and the reference R_s"] + [
+        f"    {s}: best baseline {'(the file names none)' if t['best'] == 'file' else t['best']}"
+        f" {t['best_score']:.2f}, reference {t['reference']:.2f}" for s, t in table.items()]
 
 
 def _count(n: int, suite: bool) -> str:
@@ -308,6 +336,8 @@ def print_front(results: dict, state: dict, console=None) -> None:
                       + (f"   {ladder[0]}: {fitness_text(b.get(ladder[0]))}"
                          if len(ladder) > 1 else ""))
         _say_suite(console, b.get(top))
+    for line in suite_reference_lines(results, state):
+        _say(console, line)
     _say(console, "\n" + glossary(state, results["baselines"]))
     _say(console)
     for line in verdict_lines(results, state):
@@ -390,8 +420,15 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
             _say_simplest(console, row, "    ")
         _say_known(console, row, "    ")
         _say_properties(console, row, "    ")
-    state = {"ladder": ladder, "config": {"metric": hof["metric"], "fitness": fitness},
-             "generation": hof["generation"], "counters": hof.get("counters")}
+    try:        # what the run printed at its end is of its state: a suite run's baseline table
+        from lossforge.search import checkpoint
+        saved = checkpoint.load(path)
+    except CheckpointError:
+        saved = {}
+    config = {**r.config.get("config", {}), **(saved.get("config") or {})}
+    state = {"ladder": ladder, "config": {**config, "metric": hof["metric"], "fitness": fitness},
+             "generation": hof["generation"], "counters": hof.get("counters"),
+             "suite": saved.get("suite")}
     print_front({"pareto": r.pareto, "baselines": r.baselines,
                  "hall_of_fame": r.hall_of_fame}, state, console)
     stopped = stopped_early(path, _target(path, r.config), hof["generation"])
