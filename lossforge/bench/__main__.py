@@ -27,19 +27,13 @@ from lossforge.bench.losses import build_objectives, run_objective
 from lossforge.errors import ConfigError, LossforgeError
 
 
-def resolve_scenario(env: str | None, scenario: str) -> str:
-    """'noisy-0.3' with --env Hopper-v5 -> 'hopper-noisy-0.3'; names and paths pass through."""
-    from lossforge.bench.scenarios import list_scenarios
+def resolve_scenario(env: str | None, scenario: str) -> Path:
+    """The scenario's file by the rule every command shares (``resources.find_scenario``):
+    a name, or with --env Hopper-v5 a short one ('noisy-0.3' -> 'hopper-noisy-0.3'), or a TOML
+    path."""
+    from lossforge.resources import find_scenario
 
-    if Path(scenario).suffix == ".toml" or scenario in list_scenarios():
-        return scenario
-    if env:
-        prefixed = f"{env.split('-v')[0].lower()}-{scenario}"
-        if prefixed in list_scenarios():
-            return prefixed
-    raise ConfigError(f"no scenario {scenario!r}"
-                      + (f" for {env}" if env else "")
-                      + f"; available: {', '.join(list_scenarios())}")
+    return find_scenario(scenario, env=env)
 
 
 def formula_label(formula: str) -> str:

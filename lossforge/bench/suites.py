@@ -9,6 +9,9 @@ One TOML file each under ``benchmarks/suites/`` (``$LOSSFORGE_SUITES`` moves the
     name = "hopper-padded-clean"    # a scenario under benchmarks/scenarios (or a TOML path)
     weight = 1.0                    # > 0: its share in a suite-level score
 
+A TOML path is looked for first relative to the suite file's own folder, then as every command
+finds a scenario (``resources.find_scenario``): a suite of one's own works from any directory.
+
 Every key is checked; a scenario must load and be length-controlled (``length_control`` other
 than "none"), and may appear once. ``load_suites()`` loads train and test and refuses any
 scenario in both. ``python -m lossforge.search`` refuses a test-suite scenario unless given
@@ -23,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lossforge.bench.scenarios import load_scenario, scenario_file
+from lossforge.bench.scenarios import load_scenario
 from lossforge.errors import ConfigError
-from lossforge.resources import data_candidates, data_dir
+from lossforge.resources import data_dir, find_scenario, is_scenario_name
 
 ROLES = ("train", "test")
 _TOP = ("name", "role", "description", "scenarios")
@@ -79,7 +82,10 @@ def _keys(where: str, table: Any, allowed: tuple[str, ...], prefix: str = "") ->
 
 
 def suite_from_dict(data: Any, where: str = "<suite>",
-                    scenarios_dir: str | os.PathLike | None = None) -> Suite:
+                    scenarios_dir: str | os.PathLike | None = None,
+                    base: str | os.PathLike | None = None) -> Suite:
+    """A suite from its parsed TOML; relative scenario paths are found under ``base`` (the
+    suite file's folder) first."""
     _keys(where, data, _TOP)
     name, role = data["name"], data["role"]
     if not isinstance(name, str) or not name:
@@ -102,7 +108,7 @@ def suite_from_dict(data: Any, where: str = "<suite>",
         if not isinstance(item["name"], str) or not item["name"]:
             raise _fail(where, f + ".name", f"expected a scenario name, got {item['name']!r}")
         try:
-            file = scenario_file(item["name"], scenarios_dir)
+            file = find_scenario(item["name"], base=base, directory=scenarios_dir)
             sc = load_scenario(file)
         except ConfigError as exc:
             raise _fail(where, f + ".name", str(exc)) from None
@@ -113,7 +119,7 @@ def suite_from_dict(data: Any, where: str = "<suite>",
         if sc.name in seen:
             raise _fail(where, f + ".name", f"scenario {sc.name!r} listed twice")
         seen.add(sc.name)
-        entries.append(SuiteEntry(sc.name, float(weight), str(file.resolve())))
+        entries.append(SuiteEntry(sc.name, float(weight), str(file)))
     return Suite(name=name, role=role, entries=tuple(entries), description=description,
                  source=where)
 
@@ -130,7 +136,7 @@ def load_suite(path_or_name: str | os.PathLike, directory: str | os.PathLike | N
         raise ConfigError(f"{p}: suite file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc})") from None
-    suite = suite_from_dict(data, where=str(p), scenarios_dir=scenarios_dir)
+    suite = suite_from_dict(data, where=str(p), scenarios_dir=scenarios_dir, base=p.parent)
     if suite.name != p.stem:
         raise _fail(str(p), "name", f"{suite.name!r} differs from the file name {p.stem!r}")
     return suite
@@ -156,21 +162,27 @@ def load_suites(directory: str | os.PathLike | None = None,
     return train, test
 
 
-def held_out_names(directory: str | os.PathLike | None = None) -> tuple[Path, set[str]]:
-    """(the test suite's file, the names of its scenarios); no names without that file. Read
-    without loading the scenarios, so a user's own scenario folder ($LOSSFORGE_SCENARIOS) need
-    not hold the shipped ones."""
+def _held_out(directory: str | os.PathLike | None = None) -> tuple[Path, dict[str, str]]:
+    """(the test suite's file, its scenarios' names -> each entry as written); no names without
+    that file. Read without loading the scenarios, so a user's own scenario folder
+    ($LOSSFORGE_SCENARIOS) need not hold the shipped ones."""
     path = (Path(directory) if directory is not None else default_dir()) / "test.toml"
     if not path.exists():
-        return path, set()
+        return path, {}
     try:
         entries = tomllib.loads(path.read_text())["scenarios"]
         # a TOML path's scenario is its file stem; a name is as written ("noisy-0.15"
         # has no suffix to cut)
-        return path, {Path(e["name"]).stem if e["name"].endswith(".toml") else e["name"]
-                      for e in entries}
+        return path, {e["name"] if is_scenario_name(e["name"]) else Path(e["name"]).stem:
+                      e["name"] for e in entries}
     except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError):
-        return path, set(load_suite(path).scenarios)   # malformed: load_suite says how
+        return path, {e.scenario: e.path for e in load_suite(path).entries}  # says how
+
+
+def held_out_names(directory: str | os.PathLike | None = None) -> tuple[Path, set[str]]:
+    """(the test suite's file, the names of its scenarios); no names without that file."""
+    path, held = _held_out(directory)
+    return path, set(held)
 
 
 def segments_of(scenario) -> tuple:
@@ -183,30 +195,31 @@ def segments_of(scenario) -> tuple:
             bool(scenario.step_rewards))
 
 
-def held_out_segments(names: set[str]) -> dict[tuple, str]:
-    """``segments_of`` each of the test suite's scenarios ``names`` (``held_out_names``) that
-    loads -> its name. A scenario of the user's folder that lacks the shipped ones is skipped:
-    the name check still covers it."""
+def held_out_segments(names: set[str] | dict[str, str], suite: Path | None = None
+                      ) -> dict[tuple, str]:
+    """``segments_of`` each of the test suite's scenarios that loads -> its name. ``names``: the
+    names (``held_out_names``), or name -> entry as written (``_held_out``), found as a suite
+    file's entries are (from the folder of ``suite``, the test suite's file, first). A scenario
+    of the user's folder that lacks the shipped ones is skipped: the name check still covers
+    it."""
     out = {}
     for name in sorted(names):
+        entry = names[name] if isinstance(names, dict) else name
         try:
-            out.setdefault(segments_of(load_scenario(name)), name)
+            found = find_scenario(entry, base=None if suite is None else suite.parent)
+            out.setdefault(segments_of(load_scenario(found)), name)
         except ConfigError:
             continue
     return out
 
 
 def _as_found(scenario: str):
-    """The scenario a search would load for ``scenario`` (a name, or a TOML path relative to the
-    working directory or, as the search resolves it, to the checkout or package data), or None
-    when it is no scenario file."""
-    p = Path(scenario)
-    for cand in (p, *(data_candidates(p) if p.suffix == ".toml" else [])):
-        try:
-            return load_scenario(cand)
-        except ConfigError:
-            continue
-    return None
+    """The scenario a search would load for ``scenario`` (a name or a TOML path, found by the
+    rule the search uses: ``resources.find_scenario``), or None when it is no scenario file."""
+    try:
+        return load_scenario(find_scenario(scenario))
+    except ConfigError:
+        return None
 
 
 def _refusal(name: str, segments: tuple, names: set[str], held: dict[tuple, str],
@@ -232,8 +245,8 @@ def refuse_test_scenario(scenario: str, allow: bool = False,
     sc = _as_found(scenario)
     if sc is None:
         return  # not a scenario at all: the caller reports that in its own words
-    path, names = held_out_names(directory)
-    why = _refusal(sc.name, segments_of(sc), names, held_out_segments(names), path)
+    path, names = _held_out(directory)
+    why = _refusal(sc.name, segments_of(sc), names, held_out_segments(names, path), path)
     if why:
         raise ConfigError(f"{why}: selecting on it leaks the test set; pass --allow-test to "
                           "search on it anyway")
@@ -248,8 +261,8 @@ def refuse_test_suite(suite: Suite, allow: bool = False,
     if suite.role == "test":
         raise ConfigError(f"suite {suite.source} is a test suite: selecting on it leaks the "
                           "test set; pass --allow-test to search on it anyway")
-    path, names = held_out_names(directory)
-    held = held_out_segments(names)
+    path, names = _held_out(directory)
+    held = held_out_segments(names, path)
     leaked = [why for e in suite.entries
               if (why := _refusal(e.scenario, segments_of(load_scenario(e.path)), names, held,
                                   path))]

@@ -4,9 +4,11 @@
     make_context      SearchConfig -> Context: grammars (checked for their part), scenario or
                       suite, fidelity ladder, beta; rebuilt from the config on resume
     resolve_path      a user's file, or one relative to the repository / the installed
-                      package data (``grammars/link.toml``, ``benchmarks/scenarios/...``);
-                      on resume first the file a relative path named when the run started
-                      (``recorded_paths``), so a resume works from any working directory
+                      package data (``grammars/link.toml``, ``benchmarks/scenarios/...``), by
+                      the rule every command shares (``resources.find_file``; a scenario:
+                      ``resources.find_scenario``); on resume first the file a relative path
+                      or a scenario name named when the run started (``recorded_paths``), so a
+                      resume works from any working directory
     resolve_scenario  a scenario file or name, or the fitness module's own scenario
 
 The trees generation 0 starts from (DPO's and ORPO's maps, ...) are each grammar file's
@@ -24,8 +26,7 @@ from typing import Any, Iterator
 from lossforge.errors import ConfigError, LossforgeError
 from lossforge.grammar.loader import Grammar, load_grammar
 from lossforge.objectives.mpo import IMITATION_VARS, LINK_VARS
-from lossforge.bench import scenarios
-from lossforge.resources import data_candidates
+from lossforge.resources import file_candidates, find_file, find_scenario, scenario_candidates
 from lossforge.search import genome, gp, suite_fitness
 from lossforge.search.executors import fitness_hook
 from lossforge.search.journal import Journal
@@ -144,28 +145,29 @@ def recorded_paths(paths: dict[tuple[str, str], tuple[Path, str | None]]) -> Ite
 
 
 def resolve_path(text: str, kind: str) -> Path:
-    """A user path, or one relative to the repository (grammars/..., benchmarks/...), which an
-    installed wheel finds in its package data (lossforge/resources.py); in a resumed run, a
-    relative path as the run recorded it (``recorded_paths``)."""
-    p = Path(text)
-    files = [c for c in (p, *data_candidates(p)) if c.is_file()]
-    entry = None if p.is_absolute() else _RECORDED.get().get((kind, str(p)))
-    if entry is not None and entry[0].is_file():
-        recorded, digest = entry
-        files.insert(0, recorded)
-        if digest is not None:
-            from lossforge.search.inputs import digest as digest_of
+    """The file ``text`` names by the rule every command shares (``resources.find_file``; a
+    scenario: ``resources.find_scenario``, also for a name): a user path, or one relative to
+    the repository (grammars/..., benchmarks/...), which an installed wheel finds in its package
+    data; in a resumed run, a relative path or a name as the run recorded it
+    (``recorded_paths``)."""
+    scenario = kind == "scenario"
+    entry = None if Path(text).is_absolute() else _RECORDED.get().get((kind, str(Path(text))))
+    if entry is None or not entry[0].is_file():
+        return find_scenario(text) if scenario else find_file(text, kind)
+    recorded, digest = entry
+    cands = scenario_candidates(text) if scenario else file_candidates(text)
+    files = [recorded, *(c for c in cands if c.is_file())]
+    if digest is not None:
+        from lossforge.search.inputs import digest as digest_of
 
-            files.sort(key=lambda f: digest_of(f) != digest)   # stable: the recorded first
-    if files:
-        return files[0].resolve()
-    raise ConfigError(f"{kind} file {text!r} not found")
+        files.sort(key=lambda f: digest_of(f) != digest)   # stable: the recorded first
+    return files[0].resolve()
 
 
 def resolve_scenario(text: str, fitness: str = "bench"):
-    """(absolute path, Scenario) for a scenario file or a name under benchmarks/scenarios;
-    (text, the fitness's scenario) when the fitness module reads scenarios itself
-    (``search_scenario``, e.g. ``--fitness llm``: ``reverse/mixed-quality``)."""
+    """(absolute path, Scenario) for a scenario file or a name under benchmarks/scenarios
+    (``resolve_path``); (text, the fitness's scenario) when the fitness module reads scenarios
+    itself (``search_scenario``, e.g. ``--fitness llm``: ``reverse/mixed-quality``)."""
     from lossforge.bench.scenarios import load_scenario
 
     own = fitness_hook(fitness, "search_scenario")
@@ -177,10 +179,7 @@ def resolve_scenario(text: str, fitness: str = "bench"):
         except Exception as exc:  # noqa: BLE001 - a fitness of one's own: its error, one line
             raise ConfigError(f"--scenario {text!r}: the search_scenario of --fitness "
                               f"{fitness} raised {type(exc).__name__}: {exc}") from None
-    p = Path(text)
-    if p.suffix != ".toml":   # a name ("hopper-noisy-0.3": its ".3" is not a file suffix)
-        p = scenarios.default_dir() / f"{text}.toml"
-    path = resolve_path(str(p), "scenario")
+    path = resolve_path(text, "scenario")
     return path, load_scenario(path)
 
 
