@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import sys
 from pathlib import Path
 
@@ -585,7 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     except LossforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return emit(md, args.out)
+    made_by = shlex.join(["python", "benchmarks/headline.py",
+                          *(sys.argv[1:] if argv is None else argv)])
+    return emit(md + ["", f"Made by: `{made_by}`"], args.out)
 
 
 def headline(reports: list[str], candidate: str, suite_path: str | None = None,

@@ -537,3 +537,15 @@ def test_a_stale_second_pick_or_a_scenario_outside_the_suite_is_refused(tmp_path
     proc = _headline(report, suite)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert said in proc.stderr
+
+
+def test_the_page_records_the_command_that_made_it(tmp_path):
+    """A result page says how to make it again (a review found 45 pages that did not)."""
+    a = _report(tmp_path / "a.confirm.json", "llm:a/m", (0.001, 0.004, 0.03), 88.0)
+    out = tmp_path / "page.md"
+    proc = subprocess.run([sys.executable, SCRIPT, a, "--candidate", "lf-x", "--alpha", "0.01",
+                           "--out", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    last = out.read_text().rstrip("\n").splitlines()[-1]
+    assert last == (f"Made by: `python benchmarks/headline.py {a} --candidate lf-x --alpha 0.01 "
+                    f"--out {out}`")
