@@ -364,15 +364,12 @@ def _description(c: _Checker, v: Any) -> str:
 def scenario_file(path_or_name: str | os.PathLike, directory: str | os.PathLike | None = None
                   ) -> Path:
     """The file of a scenario given by file path, or by name in ``directory`` (default
-    ``benchmarks/scenarios`` or ``$LOSSFORGE_SCENARIOS``)."""
-    p = Path(path_or_name)
-    if p.suffix != ".toml" and not p.exists():
-        d = Path(directory) if directory is not None else default_dir()
-        p = d / f"{path_or_name}.toml"
-        if not p.exists():
-            have = ", ".join(list_scenarios(d)) or "none"
-            raise ConfigError(f"{p}: no scenario {str(path_or_name)!r} (available: {have})")
-    return p
+    ``benchmarks/scenarios`` or ``$LOSSFORGE_SCENARIOS``), by the rule every command shares
+    (``resources.find_scenario``: a folder or a suffix-less file named like a scenario in the
+    working directory is not it)."""
+    from lossforge.resources import find_scenario
+
+    return find_scenario(path_or_name, directory=directory)
 
 
 def load_scenario(path_or_name: str | os.PathLike, directory: str | os.PathLike | None = None

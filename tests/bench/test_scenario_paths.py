@@ -75,6 +75,7 @@ def test_a_folder_named_like_a_scenario_in_the_working_directory_does_not_shadow
     for name in ("quick", "hopper-clean"):
         shipped = load_scenario(SHIPPED / f"{name}.toml")
         assert load_scenario(bench_resolve(None, name)) == shipped == suites._as_found(name)
+        assert load_scenario(name) == shipped    # what baselines.py and --list-scenarios call
     suites.refuse_test_scenario("quick")      # a train-side scenario: not refused
 
 
