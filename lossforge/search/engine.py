@@ -225,7 +225,8 @@ def run_rung(ctx: Context, executor, rung: str, specs: list[dict], unit=None) ->
     return run_jobs(ctx, executor, rung, [(spec, unit) for spec in specs])
 
 
-def run_jobs(ctx: Context, executor, rung: str, jobs: list[tuple[dict, Any]]) -> list[dict]:
+def run_jobs(ctx: Context, executor, rung: str, jobs: list[tuple[dict, Any]],
+             strict: bool = False) -> list[dict]:
     """Fitness at budget ``rung`` of each job ``(spec, unit)``: ``unit`` None is the run's
     scenario on the budget's seeds, a ``suite_fitness.Unit`` that scenario and seed only.
 
@@ -233,8 +234,9 @@ def run_jobs(ctx: Context, executor, rung: str, jobs: list[tuple[dict, Any]]) ->
     journaled are taken from it, and the rest run in rounds of ``ROUND_PER_WORKER`` per worker,
     each round journaled as it finishes: a killed run loses at most one round. A result the
     fitness raised on (``executors.raised``) is journaled, its traceback logged, and run again
-    on resume (a fitness fixed since then scores it); a round that raised on every job may stop
-    the run (``executors.stop_if_broken``), once its results are journaled.
+    on resume (a fitness fixed since then scores it). Once every job has its result, the run
+    may stop (``executors.stop_if_broken``: a ``strict`` call is the baselines'), decided on
+    the whole call, journaled results included: the worker count and a resume change nothing.
     """
     def where(unit) -> tuple[str, str, list[int] | None]:
         if unit is None:
@@ -245,41 +247,40 @@ def run_jobs(ctx: Context, executor, rung: str, jobs: list[tuple[dict, Any]]) ->
     places = [where(unit) for _, unit in jobs]
     journal, cfg = ctx.journal, ctx.config
     log = None if journal is None else journal.path.parent / ERRORS_LOG
+    batch = [[spec, path, seeds] for (spec, _), (path, _, seeds) in zip(jobs, places)]
 
-    def ask(batch: list[list]) -> list[dict]:
-        return map_jobs(executor, cfg.fitness, batch, rung, cfg.metric)
-
-    def run(idx: list[int]) -> tuple[list[dict], Any]:
-        batch = [[jobs[i][0], places[i][0], places[i][2]] for i in idx]
-        out = ask(batch)
-        errors = take_errors(out, rung, [places[i][1] for i in idx], log)
-
-        def check() -> None:   # once the round is kept: raised throughout, is the fitness broken?
-            if errors and len(errors) == len(idx):
-                baseline = _baseline_specs(ctx, list(cfg.baselines[:1]) or ["dpo"])[0]
-                stop_if_broken(ask, baseline, batch, errors, log)
-        return out, check
+    def ask(idx: list[int], specs: list[dict] | None = None,
+            say: bool = True) -> tuple[list[dict], list]:
+        """(results of jobs ``idx``, with ``specs`` in their place if given, and the errors
+        of those the fitness raised on: ``take_errors``, logged, said if ``say``)."""
+        out = map_jobs(executor, cfg.fitness, [[specs[k] if specs else batch[i][0],
+                                                *batch[i][1:]] for k, i in enumerate(idx)],
+                       rung, cfg.metric)
+        return out, take_errors(out, rung, [places[i][1] for i in idx], log, say=say)
 
     if journal is None:
-        out, check = run(list(range(len(jobs))))
-        check()
-        return out
-    keys = [evaluation_key(cfg.fitness, name, rung, cfg.metric, spec)
-            for (spec, _), (_, name, _) in zip(jobs, places)]
-    todo = [i for i, k in enumerate(keys) if k not in journal or raised(journal[k])]
-    size = max(1, getattr(executor, "workers", 1)) * ROUND_PER_WORKER
-    progress = getattr(ctx, "progress", None)   # the driver's display; observes, changes nothing
-    t0 = time.perf_counter()
-    for start in range(0, len(todo), size):
-        idx = todo[start:start + size]
-        out, check = run(idx)
-        for i, f in zip(idx, out):
-            if keys[i] not in journal or raised(journal[keys[i]]):  # a job twice: once
-                journal.add(keys[i], f)
-        if progress is not None:
-            progress(rung, min(start + size, len(todo)), len(todo), time.perf_counter() - t0)
-        check()
-    return [journal[k] for k in keys]
+        out = ask(list(range(len(jobs))))[0]
+    else:
+        keys = [evaluation_key(cfg.fitness, name, rung, cfg.metric, spec)
+                for (spec, _), (_, name, _) in zip(jobs, places)]
+        todo = [i for i, k in enumerate(keys) if k not in journal or raised(journal[k])]
+        size = max(1, getattr(executor, "workers", 1)) * ROUND_PER_WORKER
+        progress = getattr(ctx, "progress", None)   # the driver's display; observes only
+        t0 = time.perf_counter()
+        for start in range(0, len(todo), size):
+            idx = todo[start:start + size]
+            for i, f in zip(idx, ask(idx)[0]):
+                if keys[i] not in journal or raised(journal[keys[i]]):  # a job twice: once
+                    journal.add(keys[i], f)
+            if progress is not None:
+                progress(rung, min(start + size, len(todo)), len(todo),
+                         time.perf_counter() - t0)
+        out = [journal[k] for k in keys]
+    failed = [i for i, f in enumerate(out) if raised(f)]
+    if failed and (strict or len(failed) == len(out)):
+        first = _baseline_specs(ctx, list(cfg.baselines[:1]) or ["dpo"])[0]
+        stop_if_broken(ask, failed, [places[i][0:3:2] for i in failed], rung, strict, first)
+    return out
 
 
 def score_rung(state: dict, ctx: Context, executor, rung: str, specs: list[dict]) -> list[dict]:
@@ -341,7 +342,8 @@ def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
     for rung in ctx.ladder:
         if getattr(ctx, "suite", None) is not None:   # es.py's context has no suite
             units = suite_fitness.units_of(ctx.suite, rung)
-            flat = run_jobs(ctx, executor, rung, [(spec, u) for u in units for spec in specs])
+            flat = run_jobs(ctx, executor, rung, [(spec, u) for u in units for spec in specs],
+                            strict=True)
             rows = {u: flat[k * len(specs):(k + 1) * len(specs)] for k, u in enumerate(units)}
             refs = {s.name: suite_fitness.reference_score(ctx.config.fitness, s.path, rung,
                                                           ctx.config.metric) for s in ctx.suite}
@@ -355,7 +357,7 @@ def evaluate_baselines(state: dict, ctx: Context, executor) -> None:
                                                                                  units))
                    for i, spec in enumerate(specs)]
         else:
-            res = run_rung(ctx, executor, rung, specs)
+            res = run_jobs(ctx, executor, rung, [(spec, None) for spec in specs], strict=True)
         for spec, f in zip(specs, res):
             state["baselines"].setdefault(spec["name"], {"spec": spec})[rung] = f
 

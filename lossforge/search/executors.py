@@ -190,17 +190,19 @@ def _call(fn, fitness_ref: str, objectives: list, scenario, budget: str, seeds,
     others' results are theirs; it costs the call again, only when it raised). Not caught: a
     ``LossforgeError`` (lossforge's own "this configuration is wrong", e.g. the bench's unknown
     metric: one line and exit 2, as before) and what is not an ``Exception`` (Ctrl-C)."""
-    t0 = time.perf_counter()
+    t0, alone = time.perf_counter(), False
     try:
         results = fn(objectives, scenario, budget, seeds=seeds, metric=metric, workers=1,
                      progress=False)
     except LossforgeError:
         raise
     except Exception as exc:
-        if len(objectives) > 1:
-            return [f for o in objectives
-                    for f in _call(fn, fitness_ref, [o], scenario, budget, seeds, metric)]
-        return [error_to_dict(objectives[0].name, exc, time.perf_counter() - t0)]
+        if len(objectives) == 1:
+            return [error_to_dict(objectives[0].name, exc, time.perf_counter() - t0)]
+        alone = True     # retried below, outside this handler: no chained tracebacks
+    if alone:
+        return [f for o in objectives
+                for f in _call(fn, fitness_ref, [o], scenario, budget, seeds, metric)]
     check_results(fitness_ref, results, len(objectives))
     return [fitness_to_dict(r) for r in results]
 
@@ -261,37 +263,36 @@ def take_errors(results: list[dict], rung: str, places: list[str], log: Path | N
     return errors
 
 
-def stop_if_broken(ask: Callable[[list[list]], list[dict]], baseline: dict, jobs: list[list],
-                   errors: list[dict], log: Path | None) -> None:
-    """After a round whose ``jobs`` (``[spec, scenario, seeds]``) all raised (``errors``, from
-    ``take_errors``): is the fitness broken, or did each candidate meet a problem of its own?
-    Ask it (``ask``: jobs -> fitness dicts, fresh, not from the journal) on ``baseline`` (the
-    run's first, a loss any fitness must score) at each scenario and seeds of the round; if the
-    round held that baseline there, its error is the answer. Raising there too stops the run:
-    ``FitnessRaised``. Else the candidates' failures stand and the search goes on. A fitness
-    deterministic as the interface asks gives the same answer on resume, so a resumed run
-    stops or goes on where the uninterrupted one did.
+def stop_if_broken(ask: Callable, failed: list[int], where: list, rung: str, strict: bool,
+                   baseline: dict) -> None:
+    """Stop the run (``FitnessRaised``) after a call (``engine.run_jobs``) whose jobs ``failed``
+    (indices; ``where``: their places) raised, if the fitness raises again where it must not:
+    in a ``strict`` call (the baselines, every loss is judged against them) on the first that
+    raised, asked again (the journal keeps no traceback); else, when every job of the call
+    raised, on ``baseline`` (the run's first) at each place of the call, asked fresh. ``ask``:
+    (job indices, specs in their place or None, say) -> (results, errors), lazily, so it asks
+    no further than the first that raises. A fitness that scores them goes on: its candidates'
+    failures stand. Decided on whole calls, whose jobs are a function of the seed, so the
+    worker count and a resume in between do not change whether a run stops.
 
     Why this rule: a count of failures in a row cannot tell a fitness with a bug from a run of
     candidates that share a bad subtree (a GP's offspring do), and a late generation may have
     one new loss: stopping on it would stop a long search for one candidate again; never
     stopping would record a broken fitness's whole generations as failed, in the checkpoint,
-    where no --resume reaches them. One more evaluation, only after a round that raised
+    where no --resume reaches them. One more evaluation, only after a call that raised
     throughout, asks the question directly."""
-    why = (f"the fitness raised on every evaluation of a round ({len(errors)} at the "
-           f"{errors[0]['rung']} budget) and on {baseline['name']}, a baseline any fitness must "
-           "score: the fitness is broken, not the candidates")
-    for job, err in zip(jobs, errors):
-        if job[0] == baseline:
-            raise FitnessRaised(err, why)
-    asked: list[list] = []
-    for job, err in zip(jobs, errors):
-        if job[1:] not in asked:
-            asked.append(job[1:])
-            out = ask([[baseline, *job[1:]]])
-            place = f"{err['place']} (the check after a round that raised throughout)"
-            for e in take_errors(out, err["rung"], [place], log, say=False):
-                raise FitnessRaised(e, why)
+    if strict:
+        why = "the fitness raised on a baseline, a loss any fitness must score"
+        errors = (ask([i], None, False)[1] for i in failed[:1])
+    else:
+        why = (f"the fitness raised on every evaluation of a call ({len(failed)} at the {rung} "
+               f"budget) and on {baseline['name']}, a baseline any fitness must score: the "
+               "fitness is broken, not the candidates")
+        first = [i for k, i in enumerate(failed) if where[k] not in where[:k]]  # one a place
+        errors = (ask([i], [baseline], False)[1] for i in first)
+    for errs in errors:
+        if errs:
+            raise FitnessRaised(errs[0], why)
 
 
 class FitnessRaised(Exception):

@@ -44,3 +44,10 @@ def broken_while(objectives, scenario=None, budget="screen", **kw):
             Path(os.environ["LF_RUNS"]).glob("*/checkpoint.json")):
         raise RuntimeError("my fitness's data server is down")
     return raises_on_some(objectives, scenario, budget, **kw)
+
+
+def raises_on_dpo_and_some(objectives, scenario=None, budget="screen", **kw):
+    """``raises_on_some``, and DPO too (a bug that also hits a baseline)."""
+    if any(o.name == "dpo" for o in objectives):
+        raise ValueError("cannot score dpo")
+    return raises_on_some(objectives, scenario, budget, **kw)

@@ -1,8 +1,8 @@
 """B5: a fitness plug-in that raises on one candidate records that candidate as failed, with
 the exception named in its status and the traceback in the run's fitness_errors.log, and the
-search goes on; a fitness that is broken (it raises on a whole round and on a baseline too)
-still stops the run with one line and --resume, and the resumed run ends as the uninterrupted
-one. The plug-ins are in raising_plugins.py."""
+search goes on; a fitness that is broken (it raises on a baseline, or on a whole call and then
+on a baseline) still stops the run with one line and --resume, and the resumed run ends as the
+uninterrupted one. The plug-ins are in raising_plugins.py."""
 
 from __future__ import annotations
 
@@ -152,3 +152,19 @@ def test_a_pool_records_the_same_failures_as_one_process(tmp_path, capsys):
     log = (pool / ERRORS_LOG).read_text()
     assert log.count("Traceback (most recent call last):") == len(failed)
     assert "raise ValueError(f\"cannot score {bad[0]}\")" in log
+
+
+def test_a_fitness_that_raises_on_a_baseline_stops_whatever_the_worker_count(tmp_path,
+                                                                             capsys):
+    """Whether a run stops is decided on whole calls (a function of the seed), not on the
+    rounds a worker count cuts them into: a fitness that raises on DPO (and on some candidates)
+    stopped with one worker and ran on with two, DPO failed, before the rule was per call."""
+    for workers in ("1", "2"):
+        runs = tmp_path / f"w{workers}"
+        argv = _argv("raises_on_dpo_and_some", runs) + ["--workers", workers]
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert "the fitness raised on a baseline, a loss any fitness must score" in "\n".join(err)
+        assert err[-1].startswith("error: the search stopped on ValueError: cannot score dpo ")
+        (run_dir,) = runs.iterdir()
+        assert "cannot score dpo" in (run_dir / ERRORS_LOG).read_text()
