@@ -167,11 +167,11 @@ def collect() -> list[dict]:
             entries += from_jsonl(path)
     for path in sorted(RESULTS.glob("*.json")):
         entries += from_json(path)
-    seen = {" ".join(e["command"].split()) for e in entries}
+    seen = {run_key(e["command"]) for e in entries}
     for path in sorted(RESULTS.glob("*.md")):
         for e in from_markdown(path):
-            if " ".join(e["command"].split()) not in seen:
-                seen.add(" ".join(e["command"].split()))
+            if run_key(e["command"]) not in seen:
+                seen.add(run_key(e["command"]))
                 entries.append(e)
     return entries
 
@@ -184,7 +184,11 @@ def main() -> int:
     # a command already in the ledger (written live, with its time and commit, or backfilled
     # before) is not added again, whatever file it is found in now
     have = {run_key(e.get("command") or "") for e in ledger.read(out)} if out.exists() else set()
-    new = [e for e in collect() if run_key(e["command"]) not in have]
+    new = []
+    for e in collect():             # one entry a run, also among the new ones
+        if run_key(e["command"]) not in have:
+            have.add(run_key(e["command"]))
+            new.append(e)
     if new:
         out.parent.mkdir(parents=True, exist_ok=True)
         append_lines(out, [json.dumps(e) for e in new])

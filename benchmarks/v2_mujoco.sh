@@ -70,8 +70,8 @@ tune_v2() {
 # $R/v2-suite-search.path names the suite search's runs directory (written before it starts),
 # so every checkout finds the run: "v2-suite-search", relative to the results it sits in (a
 # clone's committed results find their own copy of the run; an older marker holds an absolute
-# path, read as it is). A marker without its run (it came with a commit, the run did not) is
-# refused: the search runs in another checkout.
+# path, read as it is). A marker without its runs folder (it came with a commit, the run did
+# not) is refused: the search runs in another checkout.
 SEARCH_AT=$R/v2-suite-search.path
 search_runs() {
   local m; m=$(cat "$SEARCH_AT")
@@ -145,9 +145,10 @@ case "$step" in
     if [ -e "$SEARCH_AT" ]; then
       [ "$(search_runs)" = "$runs" ] ||
         refuse "search: it runs in $(search_runs); run this step with RESULTS pointing there"
-      [ -n "$(search_dir)" ] || refuse "search: $SEARCH_AT is here but its run is not (the" \
-        "search runs in another checkout: run this step with RESULTS pointing there, or" \
-        "remove the marker if no search ever started)"
+      # its folder here without a run: a start that failed before the run directory (retried)
+      [ -n "$(search_dir)" ] || [ -d "$runs" ] || refuse "search: $SEARCH_AT is here but its" \
+        "run is not (the search runs in another checkout: run this step with RESULTS pointing" \
+        "there, or remove the marker if no search ever started)"
     fi
     mkdir -p "$runs"
     exec 9> "$runs/.lock"

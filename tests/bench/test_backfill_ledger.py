@@ -35,7 +35,8 @@ def test_main_adds_only_runs_the_ledger_lacks(tmp_path, monkeypatch, capsys):
     out.write_text(json.dumps({"time": "t", "kind": "search", "command": LIVE}) + "\n")
     missing = "python -m lossforge.search --fitness llm --llm-task reverse --seed 0"
     found = [bf.entry(QUOTED, REPO / "README.md", "quoted"),
-             bf.entry(missing, REPO / "README.md", "quoted")]
+             bf.entry(missing, REPO / "README.md", "quoted"),
+             bf.entry(missing + " --workers 2", REPO / "README.md", "quoted again")]
     monkeypatch.setattr(bf, "collect", lambda: found)
     monkeypatch.setattr(sys, "argv", ["backfill_ledger.py", "--out", str(out)])
     assert bf.main() == 0

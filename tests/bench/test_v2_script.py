@@ -199,6 +199,13 @@ def test_the_search_runs_with_the_results_and_in_one_job(tmp_path):
     r = _run(other, env_own, "search")
     assert r.returncode != 0 and "its run is not" in r.stderr and "another checkout" in r.stderr
     assert not log_b.exists() and not (own / "v2-suite-search").exists()
+    # but a first start here that failed before its run directory (the runs folder is here,
+    # empty) is retried, not refused
+    (own / "v2-suite-search").mkdir()
+    assert _run(other, env_own, "search").returncode == 0
+    assert _steps(log_b)[0].startswith("-m lossforge.search --suite ")
+    shutil.rmtree(own / "v2-suite-search")
+    log_b.unlink(missing_ok=True)
     # an older marker holds the absolute path of another checkout's results: refused so too
     (own / "v2-suite-search.path").write_text(f"{runs}\n")
     r = _run(other, env_own, "search")
