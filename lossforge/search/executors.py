@@ -325,9 +325,13 @@ def map_jobs(executor, fitness_ref: str, jobs: list[list], budget: str,
 def map_specs(executor, fitness_ref: str, specs: list[dict], scenario: str, budget: str,
               metric: str, seeds: list[int] | None = None) -> list[dict]:
     """Fitness dicts of ``specs`` (in order) on one scenario; ``seeds`` overrides the budget's
-    training seeds."""
-    return map_jobs(executor, fitness_ref, [[s, scenario, seeds] for s in specs], budget,
-                    metric)
+    training seeds. For a one-off scoring (distill, re-scores), not a search: an exception the
+    fitness raised stops it (``FitnessRaised``, with the fitness's traceback) rather than
+    coming back as a failed result whose traceback would be written into its output."""
+    out = map_jobs(executor, fitness_ref, [[s, scenario, seeds] for s in specs], budget, metric)
+    for e in take_errors(out, budget, [str(scenario)] * len(out), None, say=False):
+        raise FitnessRaised(e, f"the fitness raised on {e['name']}")
+    return out
 
 
 def _worker_init() -> None:

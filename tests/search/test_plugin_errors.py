@@ -168,3 +168,22 @@ def test_a_fitness_that_raises_on_a_baseline_stops_whatever_the_worker_count(tmp
         assert err[-1].startswith("error: the search stopped on ValueError: cannot score dpo ")
         (run_dir,) = runs.iterdir()
         assert "cannot score dpo" in (run_dir / ERRORS_LOG).read_text()
+
+
+def test_one_off_scoring_stops_on_an_exception_instead_of_writing_it_down():
+    """map_specs (distill's and es_vs_gp's re-scores, not a search) stops on an exception the
+    fitness raised, with the fitness's own traceback, as before B5; scored losses come back."""
+    import pytest
+
+    from lossforge.search.executors import FitnessRaised, LocalExecutor, map_specs
+
+    dpo = scenario_spec("dpo", 0.1, None).to_json()
+    ex = LocalExecutor(1)
+    try:
+        (ok,) = map_specs(ex, "raising_plugins:raises_on_some", [dpo], QUICK, "quick", "auc")
+        assert ok["status"] == "ok" and "error" not in ok
+        with pytest.raises(FitnessRaised, match="cannot score dpo") as info:
+            map_specs(ex, "raising_plugins:raises_on_dpo_and_some", [dpo], QUICK, "quick", "auc")
+        assert info.value.kind == "ValueError" and "Traceback" in info.value.details
+    finally:
+        ex.close()
