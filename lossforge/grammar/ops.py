@@ -264,9 +264,14 @@ OPS: tuple[Op, ...] = (
     Op("relu", 1, lambda a: sp.Max(0, a), torch.relu, r"\max\left(0, {0}\right)", (REAL,),
        (sp.Max,), smooth=False, source="torch.relu({0})", match=_max_with_zero),
     # relu's derivative: SymPy writes h' of a map with relu with it, so phi~ needs it
-    Op("step", 1, sp.Heaviside, step, r"\theta\left({0}\right)", (REAL,), (sp.Heaviside,),
+    Op("step", 1, sp.Heaviside, step, r"H\left({0}\right)", (REAL,), (sp.Heaviside,),
        smooth=False, source="step({0})", match=_heaviside_half),
 )
+
+#: Ops with a SymPy head whose LaTeX is not SymPy's, and why (the others print as SymPy does)
+LATEX_DEPARTS: dict[str, str] = {
+    "step": "SymPy's theta(x) would read as the policy's parameters (pi_theta, ell_theta)",
+}
 
 #: x**(-1/2): a kernel of the compiler and the printers (one rounding), not a formula function
 #: (formulas write ``1/sqrt(x)``), so it is not in ``OPS``.

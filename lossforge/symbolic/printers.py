@@ -22,7 +22,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter as _SympyLatexPrinter
 
 from lossforge.errors import LossforgeError
-from lossforge.grammar.ops import OpFunction, applied_op, power_op, to_elementary
+from lossforge.grammar.ops import LATEX_DEPARTS, OpFunction, applied_op, power_op, to_elementary
 from lossforge.symbolic.compile import split_fraction
 
 __all__ = ["ExportError", "LatexPrinter", "constant_value", "expr_source", "latex",
@@ -150,7 +150,7 @@ class LatexPrinter(_SympyLatexPrinter):
             return super()._print(expr, **kwargs)
         op, args = found
         exp = kwargs.get("exp")
-        if exp is not None and not isinstance(expr, OpFunction):
+        if exp is not None and not isinstance(expr, OpFunction) and op.name not in LATEX_DEPARTS:
             return super()._print(expr, **kwargs)  # SymPy's place for the power of its function
         tex = op.latex.format(*(self._print(a) for a in args))
         return tex if exp is None else rf"\left({tex}\right)^{{{exp}}}"
