@@ -347,17 +347,11 @@ def _state(run: dict, ladder: list[str], metric: str) -> dict:
     """What the search's own report reads of a run (``summary.glossary`` and the verdict): the
     configuration, and in a suite run the baseline table its checkpoint.json keeps (the best
     baseline of each scenario; None where that file cannot be read: ``_suite_note`` says so)."""
-    cfg = dict(run["start"].get("config", {}))
-    table = None
-    if cfg.get("suite"):
-        from lossforge.search import checkpoint
+    from lossforge.search import checkpoint
 
-        try:
-            saved = checkpoint.load(run["path"])
-            cfg.update(saved.get("config") or {})
-            table = saved.get("suite")
-        except CheckpointError:
-            pass
+    cfg, table = dict(run["start"].get("config", {})), None
+    if cfg.get("suite"):
+        cfg, table = checkpoint.saved_config(run["path"], cfg)
     return {"ladder": ladder, "config": {**cfg, "metric": metric}, "suite": table}
 
 

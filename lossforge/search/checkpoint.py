@@ -70,6 +70,18 @@ def load(run_dir: str | Path) -> dict:
     return state
 
 
+def saved_config(run_dir: str | Path, config: dict) -> tuple[dict, dict | None]:
+    """What a report of a finished run reads of its checkpoint: (``config``, the run's starting
+    configuration, updated with the checkpoint's, and the suite run's frozen baseline table,
+    the best baseline of each scenario); (``config``, None) when the checkpoint cannot be read
+    (the reports then say they have no table)."""
+    try:
+        saved = load(run_dir)
+    except CheckpointError:
+        return dict(config), None
+    return {**config, **(saved.get("config") or {})}, saved.get("suite")
+
+
 def _corrupted(path: Path, why: str) -> CheckpointError:
     """The error for a checkpoint that cannot be trusted, with the way out: without it the run
     replays from generation 1 (``run._resume``), reading every loss it already trained from its

@@ -420,15 +420,11 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
             _say_simplest(console, row, "    ")
         _say_known(console, row, "    ")
         _say_properties(console, row, "    ")
-    try:        # what the run printed at its end is of its state: a suite run's baseline table
-        from lossforge.search import checkpoint
-        saved = checkpoint.load(path)
-    except CheckpointError:
-        saved = {}
-    config = {**r.config.get("config", {}), **(saved.get("config") or {})}
+    from lossforge.search import checkpoint   # what the run printed at its end: its state's
+
+    config, suite = checkpoint.saved_config(path, r.config.get("config", {}))
     state = {"ladder": ladder, "config": {**config, "metric": hof["metric"], "fitness": fitness},
-             "generation": hof["generation"], "counters": hof.get("counters"),
-             "suite": saved.get("suite")}
+             "generation": hof["generation"], "counters": hof.get("counters"), "suite": suite}
     print_front({"pareto": r.pareto, "baselines": r.baselines,
                  "hall_of_fame": r.hall_of_fame}, state, console)
     stopped = stopped_early(path, _target(path, r.config), hof["generation"])
