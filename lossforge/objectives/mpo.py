@@ -170,6 +170,24 @@ def log_prob_latex(aggregation: str, reference: bool) -> str:
     return "".join(row + "\n" for row in rows)
 
 
+#: The ``aligned`` row defining each variable a link, imitation term or weight may use (the
+#: names it prints as: ``Objective.latex`` substitutes them), in this order.
+VARIABLE_LATEX = (
+    (RW, r"  r_w &= r_\theta(x,y_w), \quad r_l = r_\theta(x,y_l) \\"),
+    (L, r"  \ell_w &= \ell_\theta(y_w|x) \quad \text{(the chosen response's log-prob)} \\"),
+    (N, r"  n_w &= |y_w| \quad \text{(the chosen response's length)} \\"),
+    (T, r"  t &\in [0, 1] \quad \text{(training progress)} \\"),
+)
+
+
+def variables_latex(used: set) -> str:
+    """The rows defining the variables in ``used`` (the free symbols of the link, imitation term
+    and weights), so no letter in the loss's LaTeX is left undefined; r_l shares r_w's row."""
+    if RL in used:
+        used = used | {RW}
+    return "".join(row + "\n" for sym, row in VARIABLE_LATEX if sym in used)
+
+
 def param_values(spec: MPOSpec) -> dict[str, sp.Expr]:
     """beta and the named parameters of ``spec`` as exact SymPy numbers (the values its
     formulas are parsed with)."""
@@ -316,6 +334,9 @@ class Objective:
             psi = printers.latex(self.imitation_expr.subs(sub))
             w = "" if self.w_sft_expr == 1 else printers.latex(self.w_sft_expr) + r"\,"
             total += rf" + {w}\left[{psi}\right]"
+        used = set().union(*(e.free_symbols for e in
+                             (self.link_expr, self.imitation_expr, self.w_pref_expr,
+                              self.w_sft_expr) if e is not None))
         head = ("\\begin{aligned}\n"
                 f"  h(p) &= {printers.latex(self.mirror_map.h)} \\\\\n"
                 f"  \\phi^{{-1}}(p) = h'(p) &= {printers.latex(self.mirror_map.phi_inv)} + c \\\\\n"
@@ -324,6 +345,7 @@ class Objective:
                 f"  r_\\theta(x,y) &= {beta}\\left[\\tilde\\phi(\\ell_\\theta(y|x)){ref}\\right] "
                 "\\\\\n"
                 "  \\Delta &= r_\\theta(x,y_w) - r_\\theta(x,y_l) \\\\\n"
+                + variables_latex(used) +
                 f"  \\mathcal{{L}} &= {total}\n"
                 "\\end{aligned}")
 

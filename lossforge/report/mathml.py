@@ -13,7 +13,7 @@ import sympy as sp
 from sympy.printing.mathml import MathMLPresentationPrinter
 
 from lossforge.grammar.ops import applied_op
-from lossforge.objectives.mpo import D, RL, RW, L, N, Objective
+from lossforge.objectives.mpo import D, RL, RW, L, N, T, Objective
 
 
 class _Printer(MathMLPresentationPrinter):
@@ -70,7 +70,8 @@ def block(lhs: str, rhs: str) -> str:
 
 
 def objective_equations(obj: Objective) -> list[tuple[str, str]]:
-    """(label, MathML) of h, h', phi~, the margin and the loss, in that order."""
+    """(label, MathML) of h, h', phi~, the margin and the loss, in that order, then the
+    variables the loss uses."""
     mm, spec = obj.mirror_map, obj.spec
     ell, p = _mi("ℓ"), _mi("p")
     phi = _tilde_phi()
@@ -101,4 +102,30 @@ def objective_equations(obj: Objective) -> list[tuple[str, str]]:
         w = "" if obj.w_sft_expr == 1 else f"{expression(obj.w_sft_expr)}<mo>&#x2062;</mo>"
         total = f"<mrow>{link}{_mo('+')}{w}<mrow>{_mo('[')}{psi}{_mo(']')}</mrow></mrow>"
     eqs.append(("loss", block("<mi>ℒ</mi>", total)))
+    return eqs + variable_equations(obj)
+
+
+def variable_equations(obj: Objective) -> list[tuple[str, str]]:
+    """(label, MathML) defining each variable the loss line uses besides Δ, as the LaTeX
+    export's rows do (``mpo.variables_latex``): r_w and r_l, ℓ_w, n_w and t."""
+    used = set().union(*(e.free_symbols for e in (obj.link_expr, obj.imitation_expr,
+                                                  obj.w_pref_expr, obj.w_sft_expr)
+                         if e is not None))
+    r = "<msub><mi>r</mi><mi>θ</mi></msub>"
+    eqs = []
+    for s in ("w", "l"):
+        if {RW, RL} & used:
+            eqs.append((f"{'chosen' if s == 'w' else 'rejected'} reward",
+                        block(_sub(_mi("r"), _mi(s)), _call(r, _sub(_mi("y"), _mi(s))))))
+    if L in used:
+        eqs.append(("chosen log-prob", block(_sub(_mi("ℓ"), _mi("w")),
+                                             _call(_sub(_mi("ℓ"), _mi("θ")),
+                                                   _sub(_mi("y"), _mi("w"))))))
+    if N in used:
+        eqs.append(("chosen length", block(_sub(_mi("n"), _mi("w")),
+                                           f"<mrow>{_mo('|')}{_sub(_mi('y'), _mi('w'))}"
+                                           f"{_mo('|')}</mrow>")))
+    if T in used:
+        eqs.append(("training progress", f"<math><mrow>{_mi('t')}{_mo('∈')}{_mo('[')}<mn>0</mn>"
+                                         f"{_mo(',')}<mn>1</mn>{_mo(']')}</mrow></math>"))
     return eqs
