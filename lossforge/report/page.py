@@ -18,7 +18,8 @@ from pathlib import Path
 from lossforge import runfiles
 from lossforge.errors import CheckpointError, LossforgeError
 from lossforge.report.svg import COLOURS, Series, chart
-from lossforge.search.summary import _opponents, glossary, known_text, score_axis
+from lossforge.search.summary import _opponents, glossary, known_text
+from lossforge.search.words import score_axis
 from lossforge.search.verdict import paired_scores, paired_verdict
 from lossforge.objectives.properties import property_line
 
@@ -370,7 +371,7 @@ def _suite_rivals(state: dict) -> list[dict]:
 
 def score_label(metric: str, suite: str | None = None, objective: str | None = None) -> str:
     """What a run's score is called beside a number: "auc score"; in a suite run "suite score
-    (-100 x mean regret of auc)": the number is not the metric (``summary.suite_words``)."""
+    (-100 x mean regret of auc)": the number is not the metric (``words.suite_words``)."""
     if suite:
         return f"suite score (-100 x {objective or 'mean'} regret of {metric})"
     return f"{metric} score"

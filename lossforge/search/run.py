@@ -51,8 +51,7 @@ def _method(name: str) -> _Method:
                        lambda h, elapsed: es.row(h), es_report)
     return _Method(engine.SearchConfig, engine.make_context, engine.init_state, engine.step,
                    rundir.write_start, rundir.write_results, gp_title, gp_columns, gp_row,
-                   lambda results, state, console, run_dir: print_front(results, state,
-                                                                        console))
+                   print_front)
 
 
 def run_search(config: Any = None, *, runs_root: str | Path = "runs",

@@ -22,58 +22,10 @@ from lossforge.errors import CheckpointError
 from lossforge.objectives.properties import property_line
 from lossforge.objectives.run import Run, load_run
 from lossforge.runfiles import read_checked, unchecked_note
+from lossforge.search.executors import ERRORS_LOG
 from lossforge.search.rundir import raced_out, row_simplest
 from lossforge.search.verdict import paired_scores, paired_verdict
-
-#: What each fitness metric is, in words.
-METRIC_WORDS = {
-    "auc": "auc = the normalised return (0 = a random policy, 100 = the zoo's expert) averaged "
-           "over the checkpoints of training: the area under the learning curve",
-    "final": "final = the normalised return (0 = a random policy, 100 = the zoo's expert) of "
-             "the policy at the end of training",
-}
-#: ... and with the probe fitness, which is not the benchmark
-_PROBE = ("; the probe (--fitness probe) is a synthetic stand-in for smoke runs and says "
-          "nothing about MuJoCo returns")
-PROBE_WORDS = {
-    "auc": "auc = the probe fitness's score averaged over its training steps" + _PROBE,
-    "final": "final = the probe fitness's score after its last training step" + _PROBE,
-}
-#: ... with the LLM test bed (lossforge/llm/fitness.py), which measures once, at the end
-_LLM = ("exact-match accuracy (%) of greedy decoding on the task's eval prompts after training "
-        "at the rate whose model decodes the most dev prompts right (measured once, at the "
-        "end: auc = final)")
-LLM_WORDS = {"auc": "auc = " + _LLM, "final": "final = " + _LLM}
-#: ... and with a user's own fitness (--fitness MODULE:FUNCTION)
-USER_WORDS = {m: f"{m} = the score your fitness function returns as {m}"
-              for m in ("auc", "final")}
-
-
-def metric_words(fitness: str | None) -> dict[str, str]:
-    """What auc and final mean under a run's fitness (its config's ``fitness``)."""
-    kind = fitness or "bench"
-    return {"bench": METRIC_WORDS, "probe": PROBE_WORDS, "llm": LLM_WORDS}.get(kind, USER_WORDS)
-
-
-def score_axis(fitness: str | None, suite: str | None = None) -> str:
-    """A chart axis's name for a run's scores (its config's ``fitness`` and ``suite``)."""
-    if suite:
-        return "suite score (-100 x regret)"
-    return {"bench": "normalised score", "probe": "probe score (synthetic)",
-            "llm": "accuracy (%)"}.get(fitness or "bench", "score (your fitness)")
-
-
-def suite_words(cfg: dict) -> str:
-    """What a suite run's score is (``suite_fitness``: score = -100 x the aggregate regret)."""
-    from lossforge.search.suite_fitness import SCALE_FLOOR as FLOOR
-
-    m, agg = cfg["metric"], "largest" if cfg.get("suite_objective") == "worst" else "weighted mean"
-    return (f"score = the suite score, not the {m} itself: -100 x the {agg} over the scenarios "
-            f"of {cfg['suite']} of the regret (B_s - y_s) / max(B_s - R_s, {FLOOR:g}), y_s the "
-            f"loss's {m} on scenario s, B_s the best baseline's, R_s the reference's (0: level "
-            "with the best baseline of each scenario; -100: no better than the reference; above "
-            "0: better than the best baseline, 100: by its whole gain over the reference)")
-
+from lossforge.search.words import metric_words, suite_words
 
 def _console(console=None):
     from lossforge.cli import PipeConsole
@@ -296,9 +248,21 @@ def verdict_lines(results: dict, state: dict) -> list[str]:
     return lines
 
 
-def print_front(results: dict, state: dict, console=None) -> None:
+def failed_text(counters: dict, run_dir: str | Path | None) -> str:
+    """"; of these, failed N (no finite score)", and where the tracebacks are when the fitness
+    raised on some (``run_dir`` holds its ``fitness_errors.log``)."""
+    if not counters.get("failed_training"):
+        return ""
+    log = None if run_dir is None else Path(run_dir) / ERRORS_LOG
+    return (f"; of these, failed {counters['failed_training']} (no finite score"
+            + (f"; the fitness raised on some: tracebacks in {log}" if log and log.exists()
+               else "") + ")")
+
+
+def print_front(results: dict, state: dict, console=None,
+                run_dir: str | Path | None = None) -> None:
     """The Pareto front as readable formulas, with DPO/ORPO scored in the same run, what the
-    words mean and the verdict."""
+    words mean and the verdict (``run_dir``: where the run's errors log is)."""
     console = _console(console)
     ladder = state["ladder"]
     top = ladder[-1]
@@ -327,8 +291,7 @@ def print_front(results: dict, state: dict, console=None) -> None:
         _say(console, f"\nproposed {c['proposed']}; rejected before training: {rej}; "
                       f"duplicates skipped {c['duplicates']}; cache hits {c['cache_hits']}; "
                       f"trained: " + ", ".join(f"{k} {v}" for k, v in c["evaluated"].items())
-                      + (f"; of these, failed {c['failed_training']} (no finite score)"
-                         if c.get("failed_training") else ""))
+                      + failed_text(c, run_dir))
         _say_unmet_requirements(console, state)
     console.print("\n[bold]Baselines in this run[/bold]:")
     for b in results["baselines"]:
@@ -426,7 +389,7 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
     state = {"ladder": ladder, "config": {**config, "metric": hof["metric"], "fitness": fitness},
              "generation": hof["generation"], "counters": hof.get("counters"), "suite": suite}
     print_front({"pareto": r.pareto, "baselines": r.baselines,
-                 "hall_of_fame": r.hall_of_fame}, state, console)
+                 "hall_of_fame": r.hall_of_fame}, state, console, path)
     stopped = stopped_early(path, _target(path, r.config), hof["generation"])
     if stopped:
         _say(console, "\n" + stopped, style="yellow")

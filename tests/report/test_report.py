@@ -204,12 +204,12 @@ def test_rejections_front_and_command(probe_run, page):
 
 def test_axes_name_the_runs_own_score(probe_run, page):
     """A probe run's charts say "probe score", not the benchmark's "normalised score"; a run's
-    axis follows its fitness (summary.score_axis)."""
+    axis follows its fitness (words.score_axis)."""
     axes = {t.text() for svg in page.root.find_all("svg") for t in svg.find_all("text")
             if t.attrs.get("class") == "ax"}
     assert "probe score (synthetic) (auc)" in axes
     assert not any("normalised" in a for a in axes)
-    from lossforge.search.summary import score_axis
+    from lossforge.search.words import score_axis
 
     assert score_axis("bench") == score_axis(None) == "normalised score"
     assert score_axis("llm") == "accuracy (%)"

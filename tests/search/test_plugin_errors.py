@@ -89,6 +89,11 @@ def test_a_candidate_the_fitness_raises_on_is_a_recorded_failure_and_the_search_
     assert 1 <= len(err) <= len(failed), err
     assert all(line.startswith("fitness raised on ") and f"tracebacks in {run_dir / ERRORS_LOG}"
                in line for line in err), err
+    # the run's report (show, as the end of a run without --quiet) counts them and names the log
+    assert main(["show", str(run_dir)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (f"failed {len(failed)} (no finite score; the fitness raised on some: tracebacks in "
+            f"{run_dir / ERRORS_LOG})") in out, out
 
 
 def test_a_fitness_that_raises_on_every_candidate_but_scores_the_baselines_is_not_stopped(
