@@ -59,6 +59,7 @@ import argparse
 import dataclasses
 import json
 import re
+import shlex
 import sys
 from dataclasses import dataclass
 from fractions import Fraction
@@ -494,10 +495,11 @@ def comparisons(cells: dict[tuple, dict[str, dict]]) -> list[dict]:
     return comps
 
 
-def says(ab: str, by_metric: dict[str, dict], alpha: float = 0.05) -> str:
+def says(ab: str, by_metric: dict[str, dict], alpha: float = 0.05,
+         metrics: tuple[str, ...] = METRICS) -> str:
     """One computed line: what the paired differences of one ablation in one scenario say."""
     parts = []
-    for m in METRICS:
+    for m in metrics:
         c = by_metric[m]
         d = c["mean"]
         if d != d:
@@ -512,7 +514,12 @@ def says(ab: str, by_metric: dict[str, dict], alpha: float = 0.05) -> str:
     return f"{ARMS[ab][1]} " + "; ".join(parts)
 
 
-def table_md(cells: dict[tuple, dict[str, dict]], comps: list[dict], name: str) -> str:
+def table_md(cells: dict[tuple, dict[str, dict]], comps: list[dict], name: str,
+             metrics: tuple[str, ...] = METRICS) -> str:
+    """The page: per scenario, each row's means and the full loss minus each ablation, in the
+    ``metrics`` shown (final alone where the AUC is the final score: the LLM bed)."""
+    comps = [c for c in comps if c["metric"] in metrics]
+    head = " | ".join(f"{'AUC' if m == 'auc' else 'final'} mean ± 95 % CI" for m in metrics)
     out = [f"# Ablations of {name}", "",
            "Unit of analysis: the dataset draw (a value is a draw's mean over its seeds); ± is "
            "the 95 % t-interval over draws. Difference: full loss minus ablation, draw by draw "
@@ -523,12 +530,11 @@ def table_md(cells: dict[tuple, dict[str, dict]], comps: list[dict], name: str) 
         if FULL not in cell:
             out += [f"No row of {name} itself here: its ablations are not compared.", ""]
             continue
-        out += ["| row | ablation | AUC mean ± 95 % CI | final mean ± 95 % CI | draws |",
-                "|---|---|---|---|---|"]
+        out += [f"| row | ablation | {head} | draws |", "|---" * (len(metrics) + 3) + "|"]
         for role in (FULL, *[a for a in ARMS if a in cell]):
             e = cell[role]
             out.append(f"| {e['loss']} | {role} | " + " | ".join(
-                f"{num_text(e[m]['mean'])} ± {num_text(e[m]['ci95'])}" for m in METRICS)
+                f"{num_text(e[m]['mean'])} ± {num_text(e[m]['ci95'])}" for m in metrics)
                 + f" | {len(e['auc']['per_draw'])} |")
         elsewhere = [role for role in cell if role != FULL
                      and cell[role].get("machines") and cell[FULL].get("machines")
@@ -550,13 +556,14 @@ def table_md(cells: dict[tuple, dict[str, dict]], comps: list[dict], name: str) 
         out += ["", "What it says:", ""]
         for ab in dict.fromkeys(c["ablation"] for c in mine):
             by_metric = {c["metric"]: c for c in mine if c["ablation"] == ab}
-            out.append(f"- {ab}: {says(ab, by_metric)}.")
+            out.append(f"- {ab}: {says(ab, by_metric, metrics=metrics)}.")
         out.append("")
     return "\n".join(out)
 
 
 def preference_term(summary: list[dict], weights: dict[str, float], name: str,
-                    suite_name: str, alpha: float = 0.05) -> list[str]:
+                    suite_name: str, alpha: float = 0.05,
+                    metrics: tuple[str, ...] = METRICS) -> list[str]:
     """The suite-mean section (v2-plan.md, Session 22, item 4: "its gain must come from the
     preference term"), with ``headline.suite_mean``'s regret scale and pairing: the full loss
     against each of its arms (Holm over the arms, per metric), and the arm without the
@@ -570,7 +577,7 @@ def preference_term(summary: list[dict], weights: dict[str, float], name: str,
     res = {m: headline.suite_mean(summary, weights, name, m,
                                   rivals=tuple(f"{name}-{a}" for a in arms)) for m in METRICS}
     md = ["## Suite mean: the full loss against its arms", ""]
-    for m in METRICS:
+    for m in metrics:
         md += headline.suite_markdown(res[m], suite_name, name, "against its ablations",
                                       alpha=alpha)
 
@@ -584,7 +591,7 @@ def preference_term(summary: list[dict], weights: dict[str, float], name: str,
     if "no-imitation" in arms:
         alone = {m: headline.suite_mean(summary, weights, f"{name}-no-imitation", m,
                                         rivals=("SFT",)) for m in METRICS}
-        for m in METRICS:
+        for m in metrics:
             md += headline.suite_markdown(alone[m], suite_name, f"{name}-no-imitation",
                                           "(the preference term alone) against SFT",
                                           alpha=alpha)
@@ -599,12 +606,16 @@ def preference_term(summary: list[dict], weights: dict[str, float], name: str,
 
 
 def table_cmd(args) -> None:
+    import headline
+
     path = Path(args.confirm)
     summary = read_summary(path)
     cells = cells_of(summary, args.loss, str(path))
-    md = table_md(cells, comparisons(cells), args.loss)
-    import headline
-
+    auc_final = headline.auc_is_final([str(path)])   # the LLM bed: its AUC is the final score
+    metrics = ("final",) if auc_final else METRICS
+    md = table_md(cells, comparisons(cells), args.loss, metrics)
+    if auc_final:
+        md += "\n\n" + "\n".join(headline.final_only_note()).rstrip()
     split = headline.split_note(summary)   # rows of one draw on other data (Session 22)
     md += "\n\n" + "\n".join(split) if split else ""
     if args.suite:
@@ -612,7 +623,8 @@ def table_cmd(args) -> None:
 
         suite = load_suite(args.suite)
         md += "\n\n" + "\n".join(preference_term(summary, suite.weights(), args.loss,
-                                                  suite.name))
+                                                  suite.name, metrics=metrics))
+    md += "\n\nMade by: `python benchmarks/ablate.py " + shlex.join(args.argv) + "`"
     print(md)
     if args.out:
         atomic_write_text(args.out, md + "\n")
@@ -641,6 +653,7 @@ def main(argv=None) -> None:
                                    "term (v2-plan.md, Session 22)")
     t.add_argument("--out", help="also write the markdown here")
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # the page's "Made by"
     try:
         {"specs": specs_cmd, "table": table_cmd}[args.cmd](args)
     except (LossforgeError, OSError) as exc:  # bad input: one line, not a traceback; exit 2

@@ -388,6 +388,8 @@ def test_the_table_reads_the_report_that_baselines_writes(tmp_path, capsys):
     assert "| no-imitation | auc | 5 | +2.4 ± " in md and "+3.0, +2.0, +3.0, +2.0, +2.0 |" in md
     assert "| no-imitation | final | 5 | +2.4 ± " in md
     assert "removing the imitation term costs 2.4 ± " in md
+    assert md.rstrip().endswith(f"Made by: `python benchmarks/ablate.py table "
+                                f"{tmp_path / 'c.confirm.json'} --loss lf-x --out {out}`")
     assert capsys.readouterr().out == md   # printed as written
     # the arm's seed 2 of draw 5 never ran (a killed job): its draw mean would be 47.5
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows
@@ -398,6 +400,33 @@ def test_the_table_reads_the_report_that_baselines_writes(tmp_path, capsys):
         _ablate().main(["table", str(tmp_path / "c.confirm.json"), "--loss", "lf-x"])
     assert ("A: lf-x-no-imitation[lr=1e-05]: draw 5: seeds 2 not run; finish the confirmation"
             in capsys.readouterr().err)
+
+
+def test_an_llm_table_shows_final_alone_because_its_auc_is_the_final_score(tmp_path, capsys):
+    """The LLM bed scores once, at the end ("auc_over": "final-only", auc == final): the page
+    shows final alone and says why, with the same final differences it always had; it used to
+    print every AUC row twice, once as "auc"."""
+    final = {"lf-x[lr=1e-05]": (40, 50, 60, 40, 50, 60, 40, 50),   # the LLM grid: 8 draws
+             "lf-x-dpo-map[lr=3e-05]": (38, 47, 58, 38, 47, 58, 38, 47),
+             "dpo[beta=0.1,lr=1e-05]": (30,) * 8}
+    rows = [{"scenario": "llm:reverse/mixed-quality", "draw": d, "seed": 0, "budget": "full",
+             "loss": loss, "status": "ok", "auc": v, "final": v, "score": v, "curve": [],
+             "auc_over": "final-only",
+             "role": "baseline" if loss.startswith("dpo") else "candidate"}
+            for loss, vs in final.items() for d, v in enumerate(vs, 1)]
+    jsonl = tmp_path / "llm.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _benchmark("confirmation").report(jsonl)
+    capsys.readouterr()
+    _ablate().main(["table", str(tmp_path / "llm.confirm.json"), "--loss", "lf-x"])
+    md = capsys.readouterr().out
+    # differences 2, 3, 2, 2, 3, 2, 2, 3: mean 19/8, printed +2.4
+    assert "| dpo-map | final | 8 | +2.4 ± " in md and "+2.0, +3.0, +2.0, +2.0, +3.0" in md
+    table_lines = [ln for ln in md.splitlines() if ln.startswith("|") or ln.startswith("- ")]
+    assert table_lines and not any("auc" in ln.lower() for ln in table_lines), table_lines
+    assert "| row | ablation | final mean ± 95 % CI | draws |" in md
+    assert _benchmark("cells").AUC_NOT_MEASURED in md
+    assert "DPO's mirror map in place of its own costs 2.4 ± " in md
 
 
 def _suite_entry(scen: str, loss: str, role: str, xs) -> dict:
