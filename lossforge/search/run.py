@@ -125,10 +125,13 @@ def _drive(method: _Method, config, ctx, state: dict, run_dir: Path, *, resumed:
 
 def _fitness_suffix(fitness: str) -> str:
     """A run directory's name says when its scores are not MuJoCo's: "-probe", or a fitness of
-    one's own by its function's name ("mymod:evaluate" -> "-evaluate")."""
+    one's own by its module and function ("pkg.mymod:evaluate" -> "-mymod.evaluate": the
+    function alone was "-evaluate" for every plug-in that follows the documented name)."""
     if fitness in ("bench", "llm"):
         return ""
-    return "-" + "".join(c if c.isalnum() or c in "_-" else "_" for c in fitness.split(":")[-1])
+    module, _, function = fitness.rpartition(":")
+    name = ".".join(p for p in (module.rsplit(".", 1)[-1], function) if p)
+    return "-" + "".join(c if c.isalnum() or c in "_-." else "_" for c in name)
 
 
 #: what ``--resume`` may change (none of it changes a result; the checkpoint keeps the new

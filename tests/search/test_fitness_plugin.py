@@ -61,6 +61,8 @@ def test_plugin_that_keeps_the_interface_runs_as_the_builtin(tmp_path, capsys):
                            "--runs-dir", str(root)], capsys)
         assert code == 0
         (run_dir,) = root.iterdir()
+        assert run_dir.name.endswith("-quick-probe-s0" if ref == "probe"
+                                     else "-quick-probe_fitness.evaluate-s0"), run_dir.name
         state = deterministic_view(load(run_dir))
         state["config"].pop("fitness")
         states.append(state)
@@ -112,7 +114,9 @@ def test_a_plugin_error_inside_a_run_names_the_run_directory(tmp_path, capsys):
     (run_dir,) = tmp_path.iterdir()
     assert code == 2 and len(err) == 1
     assert err[0].endswith(f"(the run so far is kept in {run_dir}: --resume it once fixed)")
-    assert run_dir.name.endswith("-quick-too_few-s0")   # not taken for a MuJoCo run
+    # not taken for a MuJoCo run, and named by module and function: a plug-in's function is
+    # mostly called "evaluate", as the interface's own examples are
+    assert run_dir.name.endswith("-quick-plugin_helpers.too_few-s0")
 
 
 def test_a_search_scenario_hook_that_raises_is_one_line_and_exit_2(tmp_path, capsys,
