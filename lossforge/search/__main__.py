@@ -112,6 +112,10 @@ def _add_fidelity(ap: argparse.ArgumentParser, d) -> None:
                     help="local process pool (default) or Ray (pip install 'lossforge[ray]')")
     ap.add_argument("--workers", type=int, default=None,
                     help="parallel evaluation workers (default: CPU count; 1 = in-process)")
+    ap.add_argument("--eval-timeout", type=float, default=None, metavar="SECONDS",
+                    help="stop an evaluation that has no result after SECONDS and record its "
+                         "loss as failed (error: TimeoutError); local executor; default: none. "
+                         "Load-dependent: a run where it fired may not repeat exactly")
     ap.add_argument("--top-fraction", type=float, default=d.top_fraction,
                     help=f"share of each generation promoted to the top rung "
                          f"(default {d.top_fraction})")
@@ -234,13 +238,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume:
             explicit = {a for a in argv if a.startswith("--")}
             allowed = {"--resume", "--generations", "--executor", "--workers", "--quiet",
-                       "--runs-dir", "--ledger", "--purpose"}
+                       "--runs-dir", "--ledger", "--purpose", "--eval-timeout"}
             bad = sorted(a.split("=")[0] for a in explicit
                          if a.split("=")[0] not in allowed)
             if bad:
                 ap.error(f"--resume continues a run as configured; drop {', '.join(bad)}")
             over = {k: v for k, v in (("generations", args.generations),
-                                      ("executor", args.executor), ("workers", args.workers))
+                                      ("executor", args.executor), ("workers", args.workers),
+                                      ("eval_timeout", args.eval_timeout))
                     if v is not None}
             cfg = None
             start = lambda: run_search(resume=args.resume, quiet=args.quiet,  # noqa: E731
@@ -259,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                                population=(d.population if args.population is None
                                            else args.population), seed=args.seed,
                                executor=args.executor or "local", workers=args.workers,
+                               eval_timeout=args.eval_timeout,
                                fitness=args.fitness, top_fraction=args.top_fraction,
                                aggregation=args.aggregation, beta=args.beta,
                                multi_fidelity=not args.single_fidelity,
@@ -298,7 +304,7 @@ def _stopped(exc: BaseException) -> int:
         return 130
     if run_dir is None:     # not from inside a run: a plain bug, its plain traceback
         raise exc
-    details = getattr(exc, "details", None)   # executors.FitnessRaised: the fitness's own
+    details = getattr(exc, "details", None)   # fitness_errors.FitnessRaised: the fitness's own
     if details:                               # traceback, maybe from a worker process
         print(f"{exc.why}. Its traceback:\n{details.rstrip()}", file=sys.stderr)
     else:
@@ -360,7 +366,8 @@ def _es_config(ap, args):
     d = ESConfig()
     given = {"budget": args.budget, "generations": args.generations,
              "population": args.population, "sigma0": args.sigma0, "hidden": args.hidden,
-             "executor": args.executor, "workers": args.workers}
+             "executor": args.executor, "workers": args.workers,
+             "eval_timeout": args.eval_timeout}
     return ESConfig(scenario=args.scenario, seed=args.seed, fitness=args.fitness,
                     aggregation=args.aggregation, beta=args.beta,
                     link_grammar=args.link_grammar, imitation_grammar=args.imitation_grammar,

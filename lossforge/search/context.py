@@ -42,6 +42,11 @@ def check_common(cfg) -> None:
         raise ConfigError(f"--executor {cfg.executor!r}: expected local or ray")
     if cfg.workers is not None and cfg.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {cfg.workers}")
+    if cfg.eval_timeout is not None and not cfg.eval_timeout > 0:
+        raise ConfigError(f"--eval-timeout must be a positive number of seconds, got "
+                          f"{cfg.eval_timeout}")
+    if cfg.eval_timeout is not None and cfg.executor != "local":
+        raise ConfigError("--eval-timeout needs the local executor (--executor local)")
     if cfg.aggregation not in ("sum", "mean"):
         raise ConfigError(f"--aggregation must be sum or mean, got {cfg.aggregation!r}")
     if cfg.beta is not None and not cfg.beta > 0:
@@ -62,6 +67,7 @@ class SearchConfig:
     seed: int = 0
     executor: str = "local"
     workers: int | None = None           # None: os.cpu_count()
+    eval_timeout: float | None = None    # seconds per evaluation before it is stopped, failed
     fitness: str = "bench"               # bench | probe | module:function
     metric: str = "auc"
     top_fraction: float = 0.25           # share of each generation promoted to the top rung

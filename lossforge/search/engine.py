@@ -52,8 +52,8 @@ from lossforge.search.context import (  # noqa: F401
     resolve_path,
     resolve_scenario,
 )
-from lossforge.search.executors import (ERRORS_LOG, map_jobs, raised, stop_if_broken,
-                                        take_errors)
+from lossforge.search.executors import map_jobs
+from lossforge.search.fitness_errors import ERRORS_LOG, raised, stop_if_broken, take_errors
 from lossforge.search.journal import evaluation_key
 
 STATE_VERSION = 1
@@ -233,9 +233,9 @@ def run_jobs(ctx: Context, executor, rung: str, jobs: list[tuple[dict, Any]],
     With a journal (``ctx.journal``, set by the driver for a run directory) results already
     journaled are taken from it, and the rest run in rounds of ``ROUND_PER_WORKER`` per worker,
     each round journaled as it finishes: a killed run loses at most one round. A result the
-    fitness raised on (``executors.raised``) is journaled, its traceback logged, and run again
+    fitness raised on (``fitness_errors.raised``) is journaled, its traceback logged, and run again
     on resume (a fitness fixed since then scores it). Once every job has its result, the run
-    may stop (``executors.stop_if_broken``: a ``strict`` call is the baselines'), decided on
+    may stop (``fitness_errors.stop_if_broken``: a ``strict`` call is the baselines'), decided on
     the whole call, journaled results included: the worker count and a resume change nothing.
     """
     def where(unit) -> tuple[str, str, list[int] | None]:

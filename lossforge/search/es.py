@@ -62,6 +62,7 @@ class ESConfig:
     l_range: tuple[float, float] | None = None   # None: by aggregation (DEFAULT_L_RANGE)
     executor: str = "local"
     workers: int | None = None
+    eval_timeout: float | None = None    # seconds per evaluation before it is stopped, failed
     fitness: str = "bench"               # bench | probe | module:function
     metric: str = "auc"
     aggregation: str = "sum"

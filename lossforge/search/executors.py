@@ -9,11 +9,17 @@ A worker that dies (killed, out of memory, segfault) loses nothing but time: the
 rebuilt and the unfinished chunks re-run; Ray re-runs them itself (``max_retries``). Each chunk
 calls the fitness with ``workers=1``: parallelism is across chunks.
 
+With a timeout (``--eval-timeout SECONDS``, local executor), a call that has no result after
+that many seconds per evaluation in it is stopped (its worker killed, the pool rebuilt, the
+other calls in flight started again), its objectives are scored again one at a time, and one
+that still has none is a failure whose status says so (``error: TimeoutError: ...``). A timeout
+depends on the machine's load: a run where one fired may not repeat; one where none fired is
+the run without it.
+
 A fitness that raises on an objective does not stop the run: that objective's result is a
-failure whose status names the exception (``error: ValueError: ...``, ``error_to_dict``), and
-its traceback goes to the run directory's ``fitness_errors.log`` (``take_errors``). A fitness
-that is broken rather than troubled by one candidate stops the run (``FitnessRaised``, raised by
-the engine: ``engine.run_jobs``).
+failure whose status names the exception, and its traceback goes to the run directory's
+``fitness_errors.log``; a fitness that is broken rather than troubled by one candidate stops
+the run (``fitness_errors.py``).
 """
 
 from __future__ import annotations
@@ -22,17 +28,14 @@ import importlib
 import math
 import numbers
 import os
-import sys
-import sysconfig
 import time
-import traceback
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Sequence
 
 from lossforge.errors import ConfigError, LossforgeError
-from lossforge.io import append_lines
+from lossforge.search.fitness_errors import FitnessRaised, error_to_dict, take_errors
 from lossforge.workers import exit_with_parent, worker_count
 
 FITNESS_FUNCTIONS = {
@@ -207,106 +210,6 @@ def _call(fn, fitness_ref: str, objectives: list, scenario, budget: str, seeds,
     return [fitness_to_dict(r) for r in results]
 
 
-#: how a result the fitness raised on starts its status: "error: ValueError: <message>"
-RAISED = "error: "
-#: where a run directory keeps the tracebacks of its fitness's exceptions (``take_errors``)
-ERRORS_LOG = "fitness_errors.log"
-
-
-def raised(f: dict) -> bool:
-    """Whether a fitness dict records an evaluation its fitness raised on."""
-    return str(f.get("status", "")).startswith(RAISED)
-
-
-def error_to_dict(name: str, exc: BaseException, seconds: float) -> dict:
-    """The fitness dict of an objective the fitness raised on: a failure (score null) whose
-    status names the exception, ``error: <Type>: <its message's first line>`` (at most 200
-    characters, as other failures say theirs: "nonfinite", the LLM's "training failed ..."),
-    and an ``error`` entry (type, message, ``at``: its last frame outside Python's library and
-    installed packages, the traceback) that the engine moves to the run's ``ERRORS_LOG``
-    before anything keeps the result (``take_errors``): journal and checkpoint keep the status."""
-    lines = str(exc).strip().splitlines()
-    status = f"{RAISED}{type(exc).__name__}" + (f": {lines[0]}" if lines else "")
-    frames = traceback.extract_tb(exc.__traceback__)
-    # the last frame in code of one's own, not in an installed library or Python's
-    lib = (sysconfig.get_paths()["stdlib"], "site-packages", "dist-packages")
-    own = [fr for fr in frames if not any(x in fr.filename for x in lib)] or frames
-    at = f"{Path(own[-1].filename).name}:{own[-1].lineno} in {own[-1].name}" if own else "?"
-    return {"name": name, "status": status[:200], "score": None, "ci95": None, "per_seed": [],
-            "final": None, "auc": None, "seconds": float(seconds),
-            "error": {"type": type(exc).__name__, "message": str(exc), "at": at,
-                      "traceback": "".join(traceback.format_exception(exc))}}
-
-
-def take_errors(results: list[dict], rung: str, places: list[str], log: Path | None, *,
-                say: bool = True) -> list[dict]:
-    """The ``error`` entries of ``results`` (each with the result's name, its ``place``, the
-    scenario or suite unit, and ``rung``), taken out of them: what is left is what the journal
-    and the state keep. Each traceback is appended to ``log`` (None: no run directory), and
-    with ``say`` one line on stderr names the round's first failure and how many there were:
-    a long search that meets a few bad candidates says so without a traceback per candidate."""
-    errors = [dict(f.pop("error"), name=f["name"], place=place, rung=rung)
-              for f, place in zip(results, places) if "error" in f]
-    if errors and log is not None:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        append_lines(log, [f"--- {stamp} {e['name']}, {rung} budget, {e['place']}: "
-                           f"{e['type']} at {e['at']}\n{e['traceback'].rstrip()}"
-                           for e in errors])
-    if errors and say:
-        e = errors[0]
-        first = (e["message"].strip().splitlines() or [""])[0][:120]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        print(f"fitness raised on {len(errors)} of {len(results)} evaluations at the {rung} "
-              f"budget: {e['name']} on {e['place']}: {e['type']}: {first} at {e['at']}{more}; "
-              f"recorded as failed" + (f", tracebacks in {log}" if log is not None else ""),
-              file=sys.stderr)
-    return errors
-
-
-def stop_if_broken(ask: Callable, failed: list[int], where: list, rung: str, strict: bool,
-                   baseline: dict) -> None:
-    """Stop the run (``FitnessRaised``) after a call (``engine.run_jobs``) whose jobs ``failed``
-    (indices; ``where``: their places) raised, if the fitness raises again where it must not:
-    in a ``strict`` call (the baselines, every loss is judged against them) on the first that
-    raised, asked again (the journal keeps no traceback); else, when every job of the call
-    raised, on ``baseline`` (the run's first) at each place of the call, asked fresh. ``ask``:
-    (job indices, specs in their place or None, say) -> (results, errors), lazily, so it asks
-    no further than the first that raises. A fitness that scores them goes on: its candidates'
-    failures stand. Decided on whole calls, whose jobs are a function of the seed, so the
-    worker count and a resume in between do not change whether a run stops.
-
-    Why this rule: a count of failures in a row cannot tell a fitness with a bug from a run of
-    candidates that share a bad subtree (a GP's offspring do), and a late generation may have
-    one new loss: stopping on it would stop a long search for one candidate again; never
-    stopping would record a broken fitness's whole generations as failed, in the checkpoint,
-    where no --resume reaches them. One more evaluation, only after a call that raised
-    throughout, asks the question directly."""
-    if strict:
-        why = "the fitness raised on a baseline, a loss any fitness must score"
-        errors = (ask([i], None, False)[1] for i in failed[:1])
-    else:
-        why = (f"the fitness raised on every evaluation of a call ({len(failed)} at the {rung} "
-               f"budget) and on {baseline['name']}, a baseline any fitness must score: the "
-               "fitness is broken, not the candidates")
-        first = [i for k, i in enumerate(failed) if where[k] not in where[:k]]  # one a place
-        errors = (ask([i], [baseline], False)[1] for i in first)
-    for errs in errors:
-        if errs:
-            raise FitnessRaised(errs[0], why)
-
-
-class FitnessRaised(Exception):
-    """A fitness that is broken, not troubled by one candidate, stops the run: it raised on
-    every evaluation of a round and then on a baseline too (``engine.run_jobs``). It carries
-    the fitness's own exception as text (it may have been raised in a worker process):
-    ``kind`` its type's name, ``str()`` its message, ``details`` its traceback, ``why`` what
-    was seen; the CLI prints the traceback and one line with ``--resume``."""
-
-    def __init__(self, error: dict, why: str):
-        super().__init__(error["message"])
-        self.kind, self.details, self.why = error["type"], error["traceback"], why
-
-
 def map_jobs(executor, fitness_ref: str, jobs: list[list], budget: str,
              metric: str) -> list[dict]:
     """Fitness dicts of ``jobs`` (``[spec, scenario, seeds]``; seeds None: the budget's own),
@@ -341,6 +244,10 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
+def _ready() -> None:
+    """A task that returns once its worker has started (``_worker_init`` has run)."""
+
+
 def chunks(items: list, n: int) -> list[list]:
     """Split into at most n contiguous chunks of near-equal size (order kept)."""
     n = max(1, min(n, len(items)))
@@ -354,13 +261,16 @@ def chunks(items: list, n: int) -> list[list]:
 
 
 class LocalExecutor:
-    """A process pool sized to the machine (``workers=1``: run in this process)."""
+    """A process pool sized to the machine (``workers=1``: run in this process, unless there is
+    a ``timeout``: a call in this process cannot be stopped, so it gets one worker)."""
 
     name = "local"
 
-    def __init__(self, workers: int | None = None, max_retries: int = 2):
+    def __init__(self, workers: int | None = None, max_retries: int = 2,
+                 timeout: float | None = None):
         self.workers = worker_count(workers)
         self.max_retries = max_retries
+        self.timeout = timeout
         self.reruns = 0
         self._pool: ProcessPoolExecutor | None = None
 
@@ -375,6 +285,8 @@ class LocalExecutor:
     def map_chunks(self, fitness_ref: str, chunks_: Sequence[list[list]], budget,
                    metric) -> list[list[dict]]:
         args = [(fitness_ref, c, budget, metric) for c in chunks_]
+        if self.timeout is not None:
+            return self._map_with_deadline(args)
         if self.workers == 1:
             return [evaluate_chunk(*a) for a in args]
         results: list[list[dict] | None] = [None] * len(args)
@@ -395,11 +307,98 @@ class LocalExecutor:
                 self._shutdown(wait=False)
                 for i in todo:
                     if results[i] is None:
-                        attempts[i] += 1
-                        self.reruns += 1
-                        if attempts[i] > self.max_retries:
-                            raise LossforgeError(f"an evaluation chunk killed its worker "
-                                                 f"{attempts[i]} times; giving up")
+                        self._count_rerun(attempts, i)
+
+    def _count_rerun(self, attempts: list[int], i: int) -> None:
+        attempts[i] += 1
+        self.reruns += 1
+        if attempts[i] > self.max_retries:
+            raise LossforgeError(f"an evaluation chunk killed its worker {attempts[i]} times; "
+                                 "giving up")
+
+    def _map_with_deadline(self, args: list[tuple]) -> list[list[dict]]:
+        """``map_chunks`` with a deadline: ``timeout`` seconds per job in a call, counted from
+        its submission (at most ``workers`` calls in flight, so each starts when submitted). A
+        late call keeps its worker busy (a running call cannot be cancelled) while the others
+        go on; once only late calls are in flight, the pool is killed and rebuilt. The late
+        calls' jobs then run one at a time, and a job late alone is a ``TimeoutError`` failure
+        (``_stopped``). A worker that dies re-runs what was in flight, as ``map_chunks``."""
+        results: list[list[dict] | None] = [None] * len(args)
+        attempts, late = [0] * len(args), []
+        queue, running, hung = list(range(len(args))), {}, set()
+        while queue or running:
+            pool, broken = self._ready_pool(), False
+            try:
+                while queue and len(running) < self.workers:
+                    running[pool.submit(evaluate_chunk, *args[queue[0]])] = (
+                        queue[0], time.monotonic() + self.timeout * len(args[queue[0]][1]))
+                    queue.pop(0)
+            except BrokenProcessPool:   # a worker died since it started: as below
+                broken = True
+            live = {f: v for f, v in running.items() if f not in hung}
+            if live:
+                first = min(d for _, d in live.values())
+                wait(live, timeout=max(0.0, first - time.monotonic()),
+                     return_when=FIRST_COMPLETED)
+            for fut, (i, deadline) in live.items():
+                if fut.done():
+                    del running[fut]
+                    try:
+                        results[i] = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        queue.insert(0, i)
+                        self._count_rerun(attempts, i)
+                elif deadline <= time.monotonic():
+                    hung.add(fut)
+            if broken or (running and set(running) <= hung):   # only late calls in flight
+                self._kill()
+                for fut, (i, _) in running.items():
+                    (late.append(i) if fut in hung else queue.insert(0, i))
+                running.clear()
+                hung.clear()
+        split = [i for i in late if len(args[i][1]) > 1]
+        for i in late:
+            if i not in split:
+                results[i] = [self._stopped(args[i][1][0])]
+        if split:   # each job of the late calls again on its own deadline, in one batch
+            parts = iter(self._map_with_deadline(
+                [(args[i][0], [job], *args[i][2:]) for i in split for job in args[i][1]]))
+            for i in split:
+                results[i] = [next(parts)[0] for _ in args[i][1]]
+        return results  # type: ignore[return-value]
+
+    def _ready_pool(self) -> ProcessPoolExecutor:
+        """The pool, its workers started (a new pool's start-up, spawning Python and importing
+        torch, is not the evaluation's time and must not count against its deadline)."""
+        for _ in range(self.max_retries + 1):
+            if self._pool is not None:
+                return self._pool
+            futures = [self._get_pool().submit(_ready) for _ in range(self.workers)]
+            if not any(isinstance(f.exception(), BrokenProcessPool) for f in futures):
+                return self._get_pool()
+            self._shutdown(wait=False)
+        raise LossforgeError(f"the evaluation workers died as they started, "
+                             f"{self.max_retries + 1} times; giving up")
+
+    def _stopped(self, job: list) -> dict:
+        """The result of a job that ran out of time alone: a ``TimeoutError`` failure."""
+        exc = TimeoutError(f"no result after {self.timeout:g} s (--eval-timeout): the "
+                           "evaluation was stopped")
+        out = error_to_dict(job[0].get("name", "?"), exc, self.timeout)
+        out["error"]["at"] = f"the {self.timeout:g} s deadline"   # no frame of its own
+        return out
+
+    def _kill(self) -> None:
+        """Stop every worker now (a late call cannot be cancelled once it runs) and drop the
+        pool; the next call builds a new one."""
+        if self._pool is not None:
+            if hasattr(self._pool, "kill_workers"):       # Python 3.14's public way
+                self._pool.kill_workers()
+            else:                                         # before it: the pool's own table
+                for proc in list((self._pool._processes or {}).values()):
+                    proc.kill()
+            self._shutdown(wait=False)
 
     def _shutdown(self, wait: bool = True) -> None:
         if self._pool is not None:
@@ -451,9 +450,16 @@ def _ray_task(*args):
     return evaluate_chunk(*args)
 
 
-def make_executor(name: str, workers: int | None = None):
+def make_executor(name: str, workers: int | None = None, timeout: float | None = None):
+    """The executor ``name`` ("local" or "ray") with ``workers``; ``timeout``: seconds per
+    evaluation before it is stopped and failed (local only: Ray's cancel of a running task is
+    not a kill a result can rely on)."""
+    if timeout is not None and not timeout > 0:
+        raise ConfigError(f"--eval-timeout must be a positive number of seconds, got {timeout}")
     if name == "local":
-        return LocalExecutor(workers)
+        return LocalExecutor(workers, timeout=timeout)
+    if timeout is not None:
+        raise ConfigError("--eval-timeout needs the local executor (--executor local)")
     if name == "ray":
         return RayExecutor(workers)
     raise ConfigError(f"executor {name!r}: expected local or ray")

@@ -98,7 +98,7 @@ def _drive(method: _Method, config, ctx, state: dict, run_dir: Path, *, resumed:
         console = _warm_up(warm_up, ctx, config.workers, quiet, console)
     own_executor = executor is None
     if own_executor:
-        executor = make_executor(config.executor, config.workers)
+        executor = make_executor(config.executor, config.workers, config.eval_timeout)
     display = Display(ctx, state, quiet, console, method)
     if hasattr(ctx, "progress"):
         ctx.progress = display.evaluations      # progress inside a generation
@@ -134,9 +134,10 @@ def _fitness_suffix(fitness: str) -> str:
     return "-" + "".join(c if c.isalnum() or c in "_-." else "_" for c in name)
 
 
-#: what ``--resume`` may change (none of it changes a result; the checkpoint keeps the new
-#: value, config.json the one the run started with)
-_OVERRIDABLE = ("generations", "executor", "workers")
+#: what ``--resume`` may change (none of it changes a result, but an evaluation timeout that
+#: fires: a loss it stopped is failed, and evaluated again on a resume; the checkpoint keeps the
+#: new value, config.json the one the run started with)
+_OVERRIDABLE = ("generations", "executor", "workers", "eval_timeout")
 
 
 def _resume(run_dir: Path, overrides: dict | None, recorded: dict, console):

@@ -22,7 +22,7 @@ from lossforge.errors import CheckpointError
 from lossforge.objectives.properties import property_line
 from lossforge.objectives.run import Run, load_run
 from lossforge.runfiles import read_checked, unchecked_note
-from lossforge.search.executors import ERRORS_LOG
+from lossforge.search.fitness_errors import ERRORS_LOG
 from lossforge.search.rundir import raced_out, row_simplest
 from lossforge.search.verdict import paired_scores, paired_verdict
 from lossforge.search.words import metric_words, suite_words

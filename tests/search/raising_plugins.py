@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 from lossforge.search import probe_fitness
@@ -51,3 +52,18 @@ def raises_on_dpo_and_some(objectives, scenario=None, budget="screen", **kw):
     if any(o.name == "dpo" for o in objectives):
         raise ValueError("cannot score dpo")
     return raises_on_some(objectives, scenario, budget, **kw)
+
+
+def hangs_on_some(objectives, scenario=None, budget="screen", **kw):
+    """The probe fitness, but a call with a loss ``cannot_score`` names never returns (a
+    user's fitness stuck in a loop): it sleeps for two minutes, far past any test's timeout."""
+    if any(cannot_score(o.name) for o in objectives):
+        time.sleep(120)
+    return probe_fitness.evaluate(objectives, scenario, budget, **kw)
+
+
+def hangs_on_dpo(objectives, scenario=None, budget="screen", **kw):
+    """``hangs_on_some``, and DPO too: a baseline any fitness must score."""
+    if any(o.name == "dpo" for o in objectives):
+        time.sleep(120)
+    return hangs_on_some(objectives, scenario, budget, **kw)

@@ -14,7 +14,8 @@ from lossforge.search import SearchConfig, run_search
 from lossforge.search.__main__ import main
 from lossforge.search.checkpoint import load
 from lossforge.search.engine import deterministic_view
-from lossforge.search.executors import ERRORS_LOG, evaluate_chunk
+from lossforge.search.executors import evaluate_chunk
+from lossforge.search.fitness_errors import ERRORS_LOG
 from raising_plugins import cannot_score
 from search_helpers import run_view
 
