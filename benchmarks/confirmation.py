@@ -212,7 +212,7 @@ def analyse(path: Path) -> tuple[dict, str]:
         for budget, scen in sorted({(e["budget"], e["scenario"]) for e in summary})}
     cost = sum(row_seconds(r) for r in rows)
     md = _report_md(summary, comparisons, versus_best, cost, len(rows),
-                    sorted({r.get("command", "?") for r in rows}), flags, _auc_final(rows))
+                    sorted({r.get("command", "?") for r in rows}), flags, auc_final_groups(rows))
     result = {"summary": summary, "comparisons": comparisons, "versus_best": versus_best,
               "shortcut_flags": flags, "row_seconds": cost, "rows": len(rows)}
     return result, md
@@ -288,7 +288,7 @@ def _departure(scenarios: set[str]) -> list[str]:
     return [text, ""] if text else []
 
 
-def _auc_final(rows: list[dict]) -> set[tuple[str, str]]:
+def auc_final_groups(rows: list[dict]) -> set[tuple[str, str]]:
     """The (budget, scenario) groups of ``rows`` whose AUC is only the final score
     (``cells.auc_is_final``: the LLM bed measures once, at the end of training)."""
     groups = defaultdict(list)
@@ -298,7 +298,7 @@ def _auc_final(rows: list[dict]) -> set[tuple[str, str]]:
 
 
 #: The header's sentence on the metrics, and where every group's AUC is its final score
-#: (``_auc_final``) what it says instead.
+#: (``auc_final_groups``) what it says instead.
 METRICS_TEXT = ("AUC: mean score over the training checkpoints (the reference does not train: "
                 "its AUC is its score); final: the last parameters.")
 FINAL_ONLY_TEXT = (AUC_NOT_MEASURED + " (one measurement, at the end of training; the "

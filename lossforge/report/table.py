@@ -8,6 +8,9 @@
   the best tuned baseline, and a chart of the mean training curves of the candidates and their
   rivals, which shows where along training a candidate gains or loses.
 
+Where a scenario's AUC is only its final score (the LLM test bed: ``cells.auc_is_final``), its
+table shows final alone under ``baselines.py report``'s note, ``confirmation.FINAL_ONLY_TEXT``.
+
 The rows are read by ``benchmarks/baselines.py``'s own reader (torn lines skipped, rows two jobs
 both wrote counted once, disagreeing copies refused). The numbers are those of ``baselines.py
 table`` (the interval is the benchmark's ``ci95_halfwidth``) and, for a confirmation, of
@@ -116,6 +119,7 @@ def table_report(path: str | Path) -> str:
     draw = 0 if 0 in draws or not draws else TUNING
     rows, commands = summarise(path, draw)
     picks = _tuned_picks(path) if draw == TUNING else set()
+    final_only = _final_only_groups(path, draw)
     by_budget: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_budget[r["budget"]].append(r)
@@ -143,14 +147,40 @@ def table_report(path: str | Path) -> str:
                           if (s, n) in cell else "<td></td>" for s in scenarios)
             body.append(f"<tr data-loss=\"{escape(n)}\"><td class=\"l\">{escape(n)}</td>{tds}"
                         "</tr>")
-        parts.append(f"<h2>{escape(budget)} budget</h2><table class=\"baselines\" "
-                     f"data-budget=\"{escape(budget)}\"><tr><th class=\"l\">loss</th>{head}</tr>"
-                     f"{''.join(body)}</table>")
+        parts.append(f"<h2>{escape(budget)} budget</h2>"
+                     + _final_only_note([s for s in scenarios if (budget, s) in final_only],
+                                        len(scenarios))
+                     + f"<table class=\"baselines\" data-budget=\"{escape(budget)}\"><tr>"
+                     f"<th class=\"l\">loss</th>{head}</tr>{''.join(body)}</table>")
         parts += [_seeds_chart(f"{s} ({budget})", [(n, cell[(s, n)]) for n in losses
                                                    if (s, n) in cell], _axis(s))
                   for s in scenarios]
     parts.append(_made_by(commands))
     return page(f"baselines {path.name}", "".join(parts))
+
+
+def _final_only_groups(path: Path, draw: int | str) -> set[tuple[str, str]]:
+    """The (budget, scenario) groups of the rows on ``draw`` whose AUC is only their final
+    score, as ``baselines.py report`` finds them (``confirmation.auc_final_groups``)."""
+    baselines = _baselines_module()    # puts benchmarks/ first on sys.path
+    import confirmation
+
+    with _reading(path):
+        return confirmation.auc_final_groups([r for r in baselines.records(path)
+                                        if None not in baselines.row_key(r)
+                                        and r.get("draw", 0) == draw])
+
+
+def _final_only_note(scenarios: list[str], of: int) -> str:
+    """The report's note above a table whose ``scenarios`` (of ``of`` in it) have no AUC but
+    their final score, naming them unless they are all; "" when there are none."""
+    import confirmation
+
+    if not scenarios:
+        return ""
+    which = "" if len(scenarios) == of else ", ".join(scenarios) + ": "
+    return (f"<p class=\"meta\" data-metric=\"final\">{escape(which)}"
+            f"{escape(confirmation.FINAL_ONLY_TEXT)}</p>")
 
 
 def _refuse_a_report(path: Path) -> None:
@@ -264,41 +294,30 @@ def confirmation_page(path: Path) -> str:
                 and r.get("draw", 0) not in (0, TUNING)]
         curves = mean_curves(rows)
         family = {r["loss"]: str(r.get("baseline") or r["loss"].split("[")[0]) for r in rows}
+        final_only = confirmation.auc_final_groups(rows)   # as the report finds them
+    groups = sorted({(e["budget"], e["scenario"]) for e in result["summary"]})
+    every = bool(groups) and set(groups) <= final_only
     parts = [f"<h1>Confirmation: <code>{escape(path.name)}</code></h1>",
-             "<p class=\"meta\">Score: on MuJoCo the normalised return (100 = expert, 0 = random "
-             "policy); on the LLM test bed the accuracy in %. The dataset "
-             "draw is the unit of analysis: each value is a draw's mean over its training seeds, "
-             "± the 95 % t-interval over draws. AUC: mean score over the training checkpoints "
-             "(the reference does not train: its AUC is its score; the LLM test bed measures "
-             "once, at the end, so there AUC is final); final: the last parameters. "
-             "'vs best': the row minus the best tuned baseline (the highest mean over these "
-             "draws, per metric, of the tuned rows only: the untrained reference is not a "
-             "comparator here, as in <code>baselines.py report</code>'s table), paired draw by "
-             "draw, uncorrected; the paired tests with Holm's correction are in "
-             "<code>baselines.py report</code>'s tables. The headline's bar "
-             "(<code>benchmarks/headline.py</code>) compares a candidate with the best tuned "
-             "baseline or the reference, whichever scores higher: where that is the reference, "
-             "a note under the scenario's table says so and gives each candidate's difference "
-             "to it. The best mean "
-             "of each column in bold. Curves: the mean over draws of each draw's mean over "
-             "seeds; failed runs are left out of them; a row without one (the reference) is a "
-             "flat line at its AUC.</p>"]
+             _confirmation_legend(confirmation.FINAL_ONLY_TEXT if every else None)]
     label = confirmation.departure_text({e["scenario"] for e in result["summary"]})
     if label:   # v2-plan.md, Session 22: reports on the test suite's rows carry it
         parts.append(f"<p class=\"warn\" id=\"departure\">{_markdown_bold(label)}</p>")
-    for budget, scen in sorted({(e["budget"], e["scenario"]) for e in result["summary"]}):
+    for budget, scen in groups:
         entries = [e for e in result["summary"] if (e["budget"], e["scenario"]) == (budget, scen)]
         vs = {(c["loss"], c["metric"]): c for c in result["versus_best"]
               if (c["budget"], c["scenario"]) == (budget, scen)}
         best = {c["metric"]: c["best"] for c in vs.values()}
+        # the report's metrics: final alone where the AUC is only the final score
+        metrics = ("final",) if (budget, scen) in final_only else ("auc", "final")
         order = {"candidate": 0, "baseline": 1}
-        entries.sort(key=lambda e: (order.get(e["role"], 2), -_finite(e["auc"]["mean"])))
+        entries.sort(key=lambda e: (order.get(e["role"], 2), -_finite(e[metrics[0]]["mean"])))
         parts += [f"<h2>{escape(scen)} ({escape(budget)} budget)</h2>",
-                  _scenario_table(scen, entries, vs, best), *_scenario_notes(entries),
-                  *_reference_bar(entries, result["comparisons"], best)]
-        shown = [e for e in entries if e["role"] != "baseline" or e["loss"] == best.get("auc")
-                 or family.get(e["loss"]) in RIVALS]
-        parts.append(_curves_chart(f"{scen} ({budget})", shown, best.get("auc"),
+                  _final_only_note([scen] if len(metrics) == 1 and not every else [], 1),
+                  _scenario_table(scen, entries, vs, best, metrics), *_scenario_notes(entries),
+                  *_reference_bar(entries, result["comparisons"], best, metrics)]
+        shown = [e for e in entries if e["role"] != "baseline"
+                 or e["loss"] == best.get(metrics[0]) or family.get(e["loss"]) in RIVALS]
+        parts.append(_curves_chart(f"{scen} ({budget})", shown, best.get(metrics[0]),
                                    {e["loss"]: curves.get((budget, scen, e["loss"]))
                                     for e in shown}))
     parts.append(_candidate_formulas(path, sorted({r["candidate"] for r in rows
@@ -307,23 +326,50 @@ def confirmation_page(path: Path) -> str:
     return page(f"confirmation {path.name}", "".join(parts))
 
 
+def _confirmation_legend(final_only: str | None) -> str:
+    """The page's legend; where every scenario's AUC is only its final score, ``final_only``
+    (the report's note) instead of the metrics' definitions and of the curves' (there are none)."""
+    metrics = (escape(final_only) + " " if final_only else "AUC: mean score over the training "
+               "checkpoints (the reference does not train: its AUC is its score; the LLM test "
+               "bed measures once, at the end, so there AUC is final); final: the last "
+               "parameters. ")
+    curves = "" if final_only else (" Curves: the mean over draws of each draw's mean over "
+                                    "seeds; failed runs are left out of them; a row without one "
+                                    "(the reference) is a flat line at its AUC.")
+    return ("<p class=\"meta\"" + (" data-metric=\"final\"" if final_only else "") + ">Score: "
+            "on MuJoCo the normalised return (100 = expert, 0 = random policy); on the LLM test "
+            "bed the accuracy in %. The dataset draw is the unit of analysis: each value is a "
+            "draw's mean over its training seeds, ± the 95 % t-interval over draws. " + metrics
+            + "'vs best': the row minus the best tuned baseline (the highest mean over these "
+            "draws, per metric, of the tuned rows only: the untrained reference is not a "
+            "comparator here, as in <code>baselines.py report</code>'s table), paired draw by "
+            "draw, uncorrected; the paired tests with Holm's correction are in "
+            "<code>baselines.py report</code>'s tables. The headline's bar "
+            "(<code>benchmarks/headline.py</code>) compares a candidate with the best tuned "
+            "baseline or the reference, whichever scores higher: where that is the reference, "
+            "a note under the scenario's table says so and gives each candidate's difference "
+            "to it. The best mean of each column in bold." + curves + "</p>")
+
+
 def _markdown_bold(text: str) -> str:
     """Markdown text (``**bold**`` its only markup) as escaped HTML."""
     return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escape(text))
 
 
-def _reference_bar(entries: list[dict], comparisons: list[dict], best: dict) -> list[str]:
+def _reference_bar(entries: list[dict], comparisons: list[dict], best: dict,
+                   metrics: tuple[str, ...] = ("auc", "final")) -> list[str]:
     """Where the untrained reference scores above every tuned baseline (per metric), the
     headline's bar (``headline.py``: ``best_row`` of the tuned rows and the reference) compares
     a candidate with it, not with this page's 'vs best': say so, with each candidate's paired
-    difference to it (``analyse``'s comparison of the two, which the headline reads)."""
+    difference to it (``analyse``'s comparison of the two, which the headline reads), in each
+    of the table's ``metrics``."""
     from headline import REFERENCE_ROWS      # benchmarks/headline.py: the bar's reference rows
     from lossforge.bench.stats import best_row
 
     tuned = [e for e in entries if e["role"] == "baseline"]
     refs = [e for e in entries if e["loss"] in REFERENCE_ROWS]
     out = []
-    for m in ("auc", "final"):
+    for m in metrics:
         bar = best_row(tuned + refs, m)
         if bar is None or bar["loss"] not in REFERENCE_ROWS:
             continue
@@ -367,29 +413,32 @@ def _candidate_formulas(path: Path, names: list[str]) -> str:
     return (f"<h2>Candidates</h2><ul id=\"candidates\">{''.join(items)}</ul>" if items else "")
 
 
-def _scenario_table(scen: str, entries: list[dict], vs: dict, best: dict) -> str:
-    """One scenario's rows: AUC and final (mean ± CI over draws, the best of each in bold), and
-    each against the best tuned baseline (``vs``: (loss, metric) -> paired comparison)."""
-    top = {m: max((_finite(e[m]["mean"]) for e in entries), default=-math.inf)
-           for m in ("auc", "final")}
+def _scenario_table(scen: str, entries: list[dict], vs: dict, best: dict,
+                    metrics: tuple[str, ...] = ("auc", "final")) -> str:
+    """One scenario's rows: each of ``metrics`` (AUC and final; final alone where the AUC is
+    only the final score) as mean ± CI over draws, the best of each in bold, and each against
+    the best tuned baseline (``vs``: (loss, metric) -> paired comparison)."""
+    top = {m: max((_finite(e[m]["mean"]) for e in entries), default=-math.inf) for m in metrics}
     body = []
     for e in entries:
         tds = [f"<td class=\"l\">{escape(e['loss'])}</td><td>{escape(e['role'])}</td>"]
-        for m in ("auc", "final"):
+        for m in metrics:
             txt = escape(f"{num_text(e[m]['mean'])} ± {num_text(e[m]['ci95'])}")
             tds.append(f"<td class=\"best\"><b>{txt}</b></td>"
                        if _finite(e[m]["mean"]) == top[m] > -math.inf else f"<td>{txt}</td>")
-        for m in ("auc", "final"):
+        for m in metrics:
             c = vs.get((e["loss"], m))
             tds.append("<td>best tuned</td>" if best.get(m) == e["loss"] else
                        f"<td>{escape(num_text(c['mean'], '+.1f'))} ± {escape(num_text(c['ci95']))}"
                        "</td>" if c else "<td></td>")
-        tds.append(f"<td>{len(e['auc']['per_draw'])}</td>")
+        tds.append(f"<td>{len(e[metrics[0]]['per_draw'])}</td>")
         body.append(f"<tr data-loss=\"{escape(e['loss'])}\">{''.join(tds)}</tr>")
+    name = {"auc": "AUC", "final": "final"}
     return (f"<table class=\"confirmation\" data-scenario=\"{escape(scen)}\"><tr>"
-            "<th class=\"l\">row</th><th>role</th><th>AUC</th><th>final</th>"
-            "<th>AUC vs best</th><th>final vs best</th><th>draws</th></tr>"
-            f"{''.join(body)}</table>")
+            "<th class=\"l\">row</th><th>role</th>"
+            + "".join(f"<th>{name[m]}</th>" for m in metrics)
+            + "".join(f"<th>{name[m]} vs best</th>" for m in metrics)
+            + f"<th>draws</th></tr>{''.join(body)}</table>")
 
 
 def _scenario_notes(entries: list[dict]) -> list[str]:
