@@ -141,9 +141,10 @@ from pathlib import Path
 
 # This directory's modules (see "Where the code is" above). cells first: it sets
 # OMP_WAIT_POLICY before torch loads and puts this checkout's lossforge first on sys.path.
-from cells import (FIXED, Config, configs_from_losses, flag_lines, load_bed, load_spec_file,
-                   records, row_key, row_metric, row_seconds, run_cells, shortcut_flag)
-from confirmation import LLM_DRAWS, LLM_SEEDS, confirm, report_cmd
+from cells import (AUC_NOT_MEASURED, FIXED, Config, configs_from_losses, flag_lines, load_bed,
+                   load_spec_file, records, row_key, row_metric, row_seconds, run_cells,
+                   shortcut_flag)
+from confirmation import LLM_DRAWS, LLM_SEEDS, auc_final_groups, confirm, report_cmd
 from tuning import (REPORTING_SEEDS, TUNING_SEEDS, extend, merge, shortlist, suite_reference,
                     sweep, tuned)
 
@@ -211,22 +212,29 @@ def table(args) -> None:
     parts: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         parts[(r["budget"], r["where"])].append(r)
+    # the LLM bed measures once: where every group's AUC is its final score, final alone
+    metrics = (("final",) if auc_final_groups([r for rs in cells.values() for r in rs])
+               >= {(r["budget"], r["scenario"]) for r in rows} else ("auc", "final"))
     flags = {}
     for (budget, where), rs in parts.items():
-        for m in ("auc", "final"):
+        for m in metrics:
             flag = shortcut_flag({r["loss"]: r[m] and (r[m]["mean"], r[m]["ci95"]) for r in rs})
             flags[f"{where} ({budget}, {'AUC' if m == 'auc' else 'final'})"] = flag
             for r in rs:
                 r.setdefault("shortcut_flag", {})[m] = flag
-    lines = ["| budget | scenario | loss | seeds | AUC (mean) | 95 % CI | final (mean) | 95 % CI |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| budget | scenario | loss | seeds | " + " | ".join(
+                f"{'AUC' if m == 'auc' else 'final'} (mean) | 95 % CI" for m in metrics) + " |",
+             "|---|---|---|---|" + "---|---|" * len(metrics)]
     for r in rows:
         lines.append(f"| {r['budget']} | {r.pop('where')} | {r['loss']} | {r['n_seeds']} | "
-                     + _show(r["auc"] and (r["auc"]["mean"], r["auc"]["ci95"])) + " | "
-                     + _show(r["final"] and (r["final"]["mean"], r["final"]["ci95"])) + " |")
-    md = ("\n".join(lines) + "\n\nAUC: mean score over the training checkpoints (the reference "
-          "does not train: its AUC is its score); final: the last parameters. n/a: no CI from one "
-          "seed, or a row from before both metrics were recorded.\n\n" + flag_lines(flags)[0]
+                     + " | ".join(_show(r[m] and (r[m]["mean"], r[m]["ci95"])) for m in metrics)
+                     + " |")
+    legend = (f"{AUC_NOT_MEASURED} (one measurement, at the end of training), so the table "
+              "shows final alone." if metrics == ("final",) else
+              "AUC: mean score over the training checkpoints (the reference does not train: its "
+              "AUC is its score); final: the last parameters.")
+    md = ("\n".join(lines) + f"\n\n{legend} n/a: no CI from one seed, or a row from before both "
+          "metrics were recorded.\n\n" + flag_lines(flags)[0]
           + "\n\nCommands:\n"
           + "\n".join(f"    {c}" for c in sorted(commands)))
     print(md)

@@ -224,3 +224,28 @@ def test_the_headline_without_the_rows_file_keeps_both_metrics(tmp_path, capsys)
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert "### lf-x, auc" in proc.stdout and NOTE not in proc.stdout
+
+
+def _seed_table(tmp_path, rows) -> str:
+    """``baselines.py table`` of ``rows``: its markdown, as written beside the rows file."""
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _benchmark("baselines").table(SimpleNamespace(jsonl=str(path)))
+    return path.with_suffix(".md").read_text()
+
+
+def test_the_seed_table_shows_final_alone_on_the_llm_bed_and_both_on_mujoco(tmp_path, capsys):
+    """``baselines.py table`` (seeds, per draw): on LLM rows one final column under the note,
+    with the rows' own numbers; on MuJoCo rows AUC and final as ever."""
+    llm = _seed_table(tmp_path, _llm_rows())
+    head = llm.splitlines()[0]
+    assert head == "| budget | scenario | loss | seeds | final (mean) | 95 % CI |"
+    assert NOTE in llm and OLD_HEADER not in llm
+    row = next(r for r in _llm_rows() if r["draw"] == 2 and r["role"] == "candidate")
+    assert f"| full | llm:sort/clean (draw 2) | {row['loss']} | 1 | {row['final']:.1f} | n/a |" \
+        in llm.splitlines()
+    assert "(full, AUC)" not in llm
+    mujoco = _seed_table(tmp_path, _mujoco_rows())
+    assert mujoco.splitlines()[0] == ("| budget | scenario | loss | seeds | AUC (mean) | 95 % CI "
+                                      "| final (mean) | 95 % CI |")
+    assert OLD_HEADER in mujoco and NOTE not in mujoco
