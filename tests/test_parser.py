@@ -52,6 +52,12 @@ def test_parses_to_exact_sympy(text, expected):
     ("1e999*p", "not finite"),
     # Python would drop the rest as a comment and read p*log(p): a silent, wrong map
     ("p*log(p) #+ p**2", "contains '#' at column 10"),
+    # SymPy makes these its complex infinity (zoo), which crashed the checks with a KeyError
+    ("log(0)*p", "at column 0: log(0) is not a finite number"),
+    ("p + log(0)", "at column 4: log(0) is not a finite number"),
+    ("inv(0) + p**2", "inv(0) is not a finite number"),
+    ("0**-1*p", "is not a finite number"),
+    ("p*log(p - p)", "is not a finite number"),     # zero only once simplified
 ])
 def test_rejects_bad_input_with_a_clear_message(text, fragment):
     with pytest.raises(FormulaError) as info:

@@ -105,7 +105,12 @@ class _Builder:
         return got
 
     def bounded(self, node: ast.AST, expr: sp.Expr) -> sp.Expr:
-        """expr, if the powers in it stay within the limits a single power has."""
+        """expr, if it is finite where defined (no ``log(0)``, ``inv(0)``, ``0**-1``: SymPy
+        makes them its complex infinity, which no op compiles) and the powers in it stay within
+        the limits a single power has."""
+        if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            raise self.fail(node, f"{ast.unparse(node)} is not a finite number (SymPy: "
+                                  f"{expr}); a formula may not contain log(0), 1/0 or 0**-1")
         exponent, bits = self.size(expr)
         if exponent > MAX_EXPONENT:
             raise self.fail(node, f"powers combine to the exponent {exponent}, beyond the "
