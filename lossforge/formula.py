@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: not a valid mirror map: {_first_failure(report)}", file=sys.stderr)
             return code
         if smoke:
-            print(f"error: {smoke_failed(args.aggregation)}: {smoke}", file=sys.stderr)
+            print(f"error: a valid mirror map, but {smoke_failed(args.aggregation)}: {smoke}",
+                  file=sys.stderr)
         print(mm.latex_block())
         return code
     print(f"h(p)          = {mm.h_text}")
@@ -121,12 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{what:28s}: {'yes' if c.holds else 'NO':3s} [{c.status}{witness}] {c.detail}")
     print(f"checked in {report.seconds * 1000:.1f} ms")
     print(f"loss L = {sum_text(args.link, args.imitation)}; {props.line()}")
-    if smoke:
-        print(f"{smoke_failed(args.aggregation)}: {smoke}")
     if report.valid:
         print("valid mirror map: strictly convex and C2 on (0,1) (Legendre type is recorded, "
               "not required; the loss's properties are not validity conditions: "
               "search --require asks for them)")
+        if smoke:
+            print(f"but {smoke_failed(args.aggregation)}: {smoke}")
         print(f"semantic hash : {mm.semantic_hash()}")
         print("LaTeX:")
         print(mm.latex_block())
@@ -138,23 +139,23 @@ def main(argv: list[str] | None = None) -> int:
 def smoke_failed(aggregation: str) -> str:
     """What a valid map whose loss fails the smoke test is, in words."""
     how = {"sum": "summed", "mean": "per-token mean"}[aggregation]
-    return (f"a valid mirror map, but a search on {how} log-probs (--aggregation {aggregation}) "
-            "would reject its loss before training (the smoke test on extreme log-probs)")
+    return (f"a search on {how} log-probs (--aggregation {aggregation}) would reject its loss "
+            "before training (the checks every candidate passes first)")
 
 
 def _smoke(spec) -> str | None:
-    """Why the search would reject the loss of ``spec`` before training (``objectives.smoke``:
-    finite loss and gradients of the right shape on extreme log-probs), or None when it
-    passes."""
+    """Why the search would reject the loss of ``spec`` before training, as the search decides
+    it (``candidates.training_rejection``: the smoke test on extreme log-probs, then whether it
+    trains the policy at MuJoCo segments' scale and uses the rejected response), or None."""
     from lossforge.objectives import Objective
-    from lossforge.objectives.smoke import smoke_test
+    from lossforge.search.candidates import training_rejection
 
     try:
         obj = Objective(spec)
     except LossforgeError as exc:
         return f"it does not compile to a loss: {exc}"
-    report = smoke_test(obj)
-    return None if report.ok else report.detail
+    found = training_rejection(obj)
+    return None if found is None else f"{found[0]}: {found[1]}"
 
 
 def _first_failure(report) -> str:

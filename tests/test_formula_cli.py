@@ -39,9 +39,10 @@ def test_non_convex_map_exits_1_with_a_witness():
 
 
 def test_a_valid_map_that_is_not_legendre_says_it_is_valid():
-    """p^2: convex and C2 on (0,1), h'(0) = 0 (not Legendre: recorded, not required, mpo.md)."""
-    r = run("p**2")
-    assert r.returncode == 0
+    """p^2: convex and C2 on (0,1), h'(0) = 0 (not Legendre: recorded, not required, mpo.md).
+    On per-token mean log-probs its loss trains too (on summed ones phi~ = 2 e^l is flat)."""
+    r = run("p**2", "--aggregation", "mean")
+    assert r.returncode == 0, r.stdout
     assert "Legendre (h' -> -inf at 0)  : NO  [proved]" in r.stdout
     assert "\nvalid mirror map: strictly convex and C2 on (0,1)" in r.stdout
 
@@ -81,7 +82,9 @@ def test_properties_line_of_the_loss():
     r = run("p*log(p)", "--link", "(D - 1)**2", "--json")
     props = json.loads(r.stdout)["properties"]
     assert props["ranking"]["status"] == "failed" and props["ranking"]["witness"] > 1
-    assert r.returncode == 0   # properties describe the loss; the map itself is valid
+    # the map is valid, but the search rejects a loss that rises with the margin
+    assert r.returncode == 1 and json.loads(r.stdout)["checks"]["valid"] is True
+    assert json.loads(r.stdout)["smoke"]["detail"].startswith("smoke_not_monotone: ")
     r = run("p*log(p)", "--link", "foo(D)")
     assert r.returncode == 2 and r.stderr.startswith("error: link: ")
 
@@ -102,10 +105,12 @@ def test_nested_powers_are_refused_in_one_line_naming_the_formula():
 
 
 def test_a_map_whose_h_second_underflows_near_0_is_valid():
-    """p**64: h'' = 4032 p**62 > 0 on (0,1), though 4.032e-741 at p = 1e-12 (0.0 in float64)."""
+    """p**64: h'' = 4032 p**62 > 0 on (0,1), though 4.032e-741 at p = 1e-12 (0.0 in float64).
+    A valid map; its loss, 64 e^(63 l), is flat at any log-prob a policy has, so exit 1."""
     r = run("p**64")
-    assert r.returncode == 0, r.stdout
     assert "strictly convex             : yes [proved]" in r.stdout and "<= 0" not in r.stdout
+    assert "\nvalid mirror map: strictly convex" in r.stdout
+    assert r.returncode == 1 and ": vanishing_gradient: " in r.stdout
 
 
 @pytest.mark.parametrize("value", ["-1", "0", "nan"])
@@ -144,8 +149,8 @@ def test_a_valid_map_whose_loss_the_search_would_reject_exits_1_and_says_why(for
     r = run(formula)
     assert r.returncode == 1, r.stdout
     assert "\nvalid mirror map: strictly convex" in r.stdout
-    assert ("a valid mirror map, but a search on summed log-probs (--aggregation sum) would "
-            "reject its loss before training (the smoke test on extreme log-probs): non-finite "
+    assert ("\nbut a search on summed log-probs (--aggregation sum) would reject its loss before "
+            "training (the checks every candidate passes first): smoke_nonfinite: non-finite "
             "loss") in r.stdout
     out = json.loads(run(formula, "--json").stdout)
     assert out["smoke"]["ok"] is False and "non-finite loss" in out["smoke"]["detail"]
@@ -166,3 +171,26 @@ def test_relu_map_is_not_called_non_convex():
     assert "strictly convex             : yes [sampled] " in r.stdout
     assert ("C2 on (0,1)                 : NO  [failed, witness p = 0.3] h' jumps from "
             "-0.2039728 to 0.7960272 at the kink p = 0.3") in r.stdout
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (["p*log(p)", "--imitation", "l"], "smoke_not_monotone"),    # anti-SFT: rewards a lower l_w
+    (["p*log(p)", "--link", "D"], "smoke_not_monotone"),         # pushes the margin down
+    (["p**2"], "vanishing_gradient"),                            # phi~ = 2 e^l: flat at l < -60
+])
+def test_formula_rejects_what_the_search_rejects_before_training(argv, reason):
+    """``formula`` exits 1 with the search's own reason for every loss the search rejects before
+    training, not only the non-finite ones: the search's screening (candidates.py) is the
+    reference, asked directly."""
+    from lossforge.objectives import MPOSpec, Objective
+    from lossforge.search.candidates import training_rejection
+
+    r = run(*argv)
+    assert r.returncode == 1, r.stdout
+    assert f"would reject its loss before training (the checks every candidate passes first): " \
+           f"{reason}: " in r.stdout
+    kw = {"imitation": argv[2]} if "--imitation" in argv else (
+        {"link": argv[2]} if "--link" in argv else {})
+    assert training_rejection(Objective(MPOSpec(mirror_map=argv[0], **kw)))[0] == reason
+    out = json.loads(run(*argv, "--json").stdout)
+    assert out["smoke"]["ok"] is False and out["smoke"]["detail"].startswith(reason)

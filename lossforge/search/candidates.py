@@ -184,6 +184,35 @@ def max_gradients(objective: Objective, response_steps: float | None = None
             max(float(gr.abs().max()) for _, _, gr in probes))
 
 
+def training_rejection(obj: Objective, response_steps: float | None = None
+                       ) -> tuple[str, str] | None:
+    """(reason, detail) when the search rejects the loss ``obj`` before training, whatever its
+    map's checks say: the smoke test on extreme log-probs (finite, the right shape, monotone:
+    a higher chosen log-prob never raises the loss), then its gradients at the scale of the
+    fitness's responses (it must train the policy, and use the rejected response); None when
+    it would train it. ``formula`` asks the same question."""
+    smoke = smoke_test(obj)
+    if not (smoke.finite and smoke.grad_finite):
+        return "smoke_nonfinite", smoke.detail
+    if not smoke.shape_ok:
+        return "smoke_shape", smoke.detail
+    if not smoke.monotone:
+        return "smoke_not_monotone", smoke.detail
+    g_chosen, g_rejected = max_gradients(obj, response_steps)
+    if not max(g_chosen, g_rejected) >= VANISHING_GRADIENT:
+        lo, hi = (float(x) for x in scale_batch(response_steps)[:, :4].aminmax())
+        return ("vanishing_gradient",
+                f"|dL/dl| < {VANISHING_GRADIENT:g} for log-probs at segment scale (summed in "
+                f"[{lo:g}, {hi:g}], or /100 when mean-aggregated): training would leave the "
+                "reference policy unchanged")
+    if not g_rejected >= max(VANISHING_GRADIENT, IGNORES_REJECTED * g_chosen):
+        return ("ignores_rejected",
+                f"|dL/dl_l| = {g_rejected:.3g} against |dL/dl_w| = {g_chosen:.3g} at segment "
+                "scale: the loss does not use the rejected response (it is fine-tuning on the "
+                "chosen one, the BC-on-chosen baseline)")
+    return None
+
+
 def tree_to_mirror_map(grammar: Grammar, tree) -> MirrorMap:
     """The map of a grammar tree: h(p) from a grammar in p, phi~(l) from a grammar in l. (Here,
     above the symbolic layer: grammar trees are SymPy expressions; MirrorMap builds on them.)"""
@@ -252,25 +281,9 @@ def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, be
             return Rejection(names, "lacks_property", f"{name} required: {why}")
         if not props.holds(name):
             return Rejection(names, "lacks_property", props.why_not(name))
-    smoke = smoke_test(obj)
-    if not (smoke.finite and smoke.grad_finite):
-        return Rejection(names, "smoke_nonfinite", smoke.detail)
-    if not smoke.shape_ok:
-        return Rejection(names, "smoke_shape", smoke.detail)
-    if not smoke.monotone:
-        return Rejection(names, "smoke_not_monotone", smoke.detail)
-    g_chosen, g_rejected = max_gradients(obj, response_steps)
-    if not max(g_chosen, g_rejected) >= VANISHING_GRADIENT:
-        lo, hi = (float(x) for x in scale_batch(response_steps)[:, :4].aminmax())
-        return Rejection(names, "vanishing_gradient",
-                         f"|dL/dl| < {VANISHING_GRADIENT:g} for log-probs at segment scale "
-                         f"(summed in [{lo:g}, {hi:g}], or /100 when mean-aggregated): "
-                         "training would leave the reference policy unchanged")
-    if not g_rejected >= max(VANISHING_GRADIENT, IGNORES_REJECTED * g_chosen):
-        return Rejection(names, "ignores_rejected",
-                         f"|dL/dl_l| = {g_rejected:.3g} against |dL/dl_w| = {g_chosen:.3g} at "
-                         "segment scale: the loss does not use the rejected response (it is "
-                         "fine-tuning on the chosen one, the BC-on-chosen baseline)")
+    found = training_rejection(obj, response_steps)
+    if found is not None:
+        return Rejection(names, *found)
     try:
         fp = fingerprint(obj)
     except Exception as exc:  # noqa: BLE001
