@@ -111,6 +111,11 @@ class SearchConfig:
             raise ConfigError(f"unknown operator(s) {sorted(bad)}; known: {gp.OPERATORS}")
         object.__setattr__(self, "baselines", tuple(self.baselines))
         object.__setattr__(self, "require", check_requirements(tuple(self.require)))
+        if "redescending" in self.require and self.link_grammar is None:
+            raise ConfigError("--require redescending needs --link-grammar (e.g. "
+                              "grammars/link.toml): without it every candidate has DPO's link "
+                              "-logsigmoid(D), which is not redescending (G' -> -1 as D -> "
+                              "-inf), so the search would reject every one")
 
     def to_json(self) -> dict:
         d = asdict(self)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import sympy as sp
 
 from lossforge.grammar.ops import to_elementary
@@ -113,19 +114,46 @@ def test_require_ranking_preserving_never_trains_a_loss_without_it(tmp_path):
         assert row["properties"]["ranking"]["holds"] and not rises_somewhere(row["spec"]["link"])
 
 
+#: a link grammar of linear-tailed links only (-D, softplus(-D), softplus(softplus(-D)), ...:
+#: G' -> -1 as D -> -inf), none of them redescending
+LINEAR_LINKS = """
+[grammar]
+name = "linear-links"
+root = "Dec"
+variables = [{ name = "D", type = "Inc" }]
+max_depth = 3
+
+[types]
+Inc = { interval = [-inf, inf] }
+Dec = { interval = [-inf, inf] }
+
+[[productions]]
+op = "neg"
+args = ["Inc"]
+returns = "Dec"
+
+[[productions]]
+op = "softplus"
+args = ["Dec"]
+returns = "Dec"
+"""
+
+
 def test_a_requirement_no_proposal_meets_is_said_plainly(tmp_path):
-    """Without a link grammar every loss has DPO's link, -logsigmoid(D), which is not
-    redescending (G' -> -1 as D -> -inf), so --require redescending turns away every proposal:
-    the run says so (it ended on "Verdict: none" alone); a run whose proposals pass the
-    requirement says nothing of the kind."""
+    """A link grammar whose every link has a linear tail holds no redescending loss, so
+    --require redescending turns away every proposal: the run says so (it ended on "Verdict:
+    none" alone); a run whose proposals pass the requirement says nothing of the kind."""
     import io
 
     from rich.console import Console
 
+    grammar = tmp_path / "linear-links.toml"
+    grammar.write_text(LINEAR_LINKS)
+
     def printed(require):
         buf = io.StringIO()
         cfg = SearchConfig(fitness="probe", generations=1, population=4, workers=1,
-                           require=require)
+                           require=require, link_grammar=str(grammar))
         run = run_search(cfg, runs_root=tmp_path / "-".join(require),
                          console=Console(file=buf, width=400))
         return buf.getvalue(), checkpoint.load(run)["counters"]
@@ -168,3 +196,22 @@ def test_require_reference_free_trains_reference_free_losses(tmp_path):
 
     assert "D = 0.1 * [phi~(l_w) - phi~(l_l)] (reference-free)" in loss_text(trained[0]["spec"])
     assert "l_ref" in loss_text(with_ref.spec.to_json())
+
+
+def test_requiring_redescending_with_dpos_fixed_link_is_refused_before_any_work(tmp_path,
+                                                                                  capsys):
+    """Without --link-grammar every candidate has DPO's link, which is not redescending: the
+    search would reject every proposal and end on "Verdict: none". It is a usage error, in one
+    line, before a run directory exists."""
+    from lossforge.errors import ConfigError
+    from lossforge.search.__main__ import main
+
+    with pytest.raises(ConfigError, match="--require redescending needs --link-grammar"):
+        SearchConfig(fitness="probe", require=("redescending",))
+    assert main(["--fitness", "probe", "--require", "redescending", "--runs-dir",
+                 str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --require redescending needs "
+                                               "--link-grammar"), err
+    assert not (tmp_path / "runs").exists()
+    SearchConfig(fitness="probe", require=("redescending",), link_grammar="grammars/link.toml")
