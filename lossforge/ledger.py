@@ -59,15 +59,23 @@ def ledger_path(path: str | os.PathLike | None = None) -> Path | None:
     return Path(value)
 
 
-def code_commit() -> str | None:
-    """git HEAD of the lossforge checkout ("<sha>+dirty" if tracked files changed), or None."""
+#: where the project writes results (rows, run directories, this ledger): data, not code, so a
+#: change there does not make a commit "+dirty" (each search's own ledger line would)
+RESULTS_DIR = "benchmarks/results"
+
+
+def code_commit(root: str | os.PathLike | None = None) -> str | None:
+    """git HEAD of the lossforge checkout (``root``: another one), "<sha>+dirty" if a tracked
+    file outside ``RESULTS_DIR`` changed, or None (no git, not a checkout)."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
+        return subprocess.run(["git", "-C", str(root or REPO_ROOT), *args],
+                              capture_output=True, text=True, timeout=10, check=True
+                              ).stdout.strip()
 
     try:
         head = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                         f":(exclude){RESULTS_DIR}"))
     except (OSError, subprocess.SubprocessError):
         return None
     return head + ("+dirty" if dirty else "")
