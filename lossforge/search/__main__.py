@@ -299,8 +299,10 @@ def _stopped(exc: BaseException) -> int:
     fitness of one's own, say: its traceback, then what is kept and how to go on)."""
     run_dir = getattr(exc, "run_dir", None)
     if isinstance(exc, KeyboardInterrupt):
-        print("interrupted: the last finished generation is checkpointed; continue with "
-              f"--resume {run_dir or 'RUN_DIR'}", file=sys.stderr)
+        print(f"interrupted: what finished is kept in {run_dir} (generations in its checkpoint, "
+              f"evaluations in its journal); continue with --resume {run_dir}" if run_dir else
+              "interrupted before the run directory was made: nothing to resume",
+              file=sys.stderr)
         return 130
     if run_dir is None:     # not from inside a run: a plain bug, its plain traceback
         raise exc

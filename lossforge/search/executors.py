@@ -238,8 +238,14 @@ def map_specs(executor, fitness_ref: str, specs: list[dict], scenario: str, budg
 
 
 def _worker_init() -> None:
+    """A pool worker: it dies with the search, uses one thread, and leaves Ctrl-C to the search
+    (which stops the workers itself: ``LocalExecutor.abort``), so a Ctrl-C prints one line, not
+    a KeyboardInterrupt traceback from every worker."""
+    import signal
+
     import torch
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent()
     torch.set_num_threads(1)
 
@@ -399,6 +405,10 @@ class LocalExecutor:
                 for proc in list((self._pool._processes or {}).values()):
                     proc.kill()
             self._shutdown(wait=False)
+
+    def abort(self) -> None:
+        """Stop now (Ctrl-C, an error): kill the workers rather than wait for their calls."""
+        self._kill()
 
     def _shutdown(self, wait: bool = True) -> None:
         if self._pool is not None:

@@ -106,7 +106,9 @@ def _drive(method: _Method, config, ctx, state: dict, run_dir: Path, *, resumed:
         _generations(method, state, ctx, config.generations, run_dir, executor, stop_after,
                      display)
     except BaseException as exc:    # Ctrl-C, a fitness that raised: the CLI names the run
-        try:                        # directory to --resume
+        if own_executor:            # directory to --resume; the workers' calls are not waited
+            getattr(executor, "abort", executor.close)()     # for (what finished is journaled)
+        try:
             exc.run_dir = run_dir
         except Exception:           # an exception that takes no attributes stays as it is
             pass

@@ -79,9 +79,11 @@ def test_ctrl_c_names_the_run_directory_to_resume_and_the_resume_finishes(tmp_pa
                  "--ledger", "off"])
     assert code == 130
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    prefix = "interrupted: the last finished generation is checkpointed; continue with --resume "
+    prefix = "interrupted: what finished is kept in "
     assert err.startswith(prefix)
-    run_dir = err[len(prefix):]
+    run_dir = err[len(prefix):].split(" (generations in its checkpoint, evaluations in its "
+                                      "journal); continue with --resume ")[0]
+    assert err.endswith(f"; continue with --resume {run_dir}")
     assert [str(p) for p in runs.iterdir()] == [run_dir]
     assert checkpoint.load(run_dir)["generation"] == 1
     monkeypatch.setattr("search_helpers.interrupting_evaluate",

@@ -1,0 +1,55 @@
+"""Ctrl-C in a search with pool workers, as a terminal sends it (SIGINT to the whole process
+group): the search exits 130 with its one line naming the run to --resume, no worker prints a
+KeyboardInterrupt traceback, the busy workers are stopped rather than waited for, and none is
+left behind. The workers are busy in a plug-in call that sleeps two minutes
+(raising_plugins.hangs_on_some), so waiting for them would take that long."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def test_ctrl_c_with_busy_workers_is_one_line_and_stops_them(tmp_path):
+    mark = tmp_path / "sleeping"
+    env = dict(os.environ, LF_HANG_MARK=str(mark),
+               PYTHONPATH=os.pathsep.join([str(HERE), str(REPO), os.environ.get("PYTHONPATH", "")]))
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lossforge.search", "--fitness", "raising_plugins:hangs_on_some",
+         "--workers", "2", "--population", "8", "--generations", "2", "--budget", "quick",
+         "--runs-dir", str(runs), "--ledger", "off"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120     # until a call sleeps in a worker
+        while not mark.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert mark.exists(), "no worker got to the sleeping call"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)   # not the two minutes of the sleeping call
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    (run_dir,) = runs.iterdir()
+    assert err.strip().splitlines()[-1].endswith(f"continue with --resume {run_dir}"), err
+    # the workers share the search's process group (a new session): once all are gone, no
+    # process is left in it (the sleeping ones would be for two minutes)
+    for _ in range(50):
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("a process of the search's group outlived it by 10 s")
+
