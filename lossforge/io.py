@@ -65,6 +65,24 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     atomic_write(path, lambda f: f.write(data))
 
 
+def make_dirs(path: str | os.PathLike) -> str | None:
+    """Make the directory ``path`` with its parents (an existing one is fine); None when it
+    exists after, else why it cannot be one, as a phrase: it (or a folder above it) is a file
+    ("not a directory", "F is not a directory"), or the system refused to create a folder
+    ("cannot create it (reason)", "cannot create F (reason)")."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return None
+    except OSError as exc:
+        above = next(p for p in (path, *path.parents) if p.exists() or p == p.parent)
+        if not above.is_dir():
+            return "not a directory" if above == path else f"{above} is not a directory"
+        failed = Path(exc.filename) if exc.filename else path
+        reason = (exc.strerror or str(exc)).lower()
+        return f"cannot create {'it' if failed == path else failed} ({reason})"
+
+
 def append_lines(path: str | os.PathLike, lines: list[str]) -> None:
     """Append whole lines to a log, in one write, fsynced. A kill mid-write leaves a torn last
     line, which readers skip; it is ended here first, so new lines never glue onto it (and

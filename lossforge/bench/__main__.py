@@ -82,7 +82,7 @@ def _run(args) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from lossforge.bench import fitness
+    from lossforge.bench import draws, fitness
     from lossforge.bench.bc import BCConfig, train_bc
     from lossforge.cli import PipeConsole
     from lossforge.bench.scenarios import list_scenarios, load_scenario, parse_seeds
@@ -100,10 +100,12 @@ def _run(args) -> int:
         raise ConfigError(f"scenario {scen.name} is for {scen.env_id}, not {args.env}")
     budget = scen.budget(args.budget)
     seeds = parse_seeds(args.seeds) if args.seeds else budget.seeds
+    episodes = budget.eval_episodes if args.episodes is None else args.episodes
+    draws.episode_seeds(0, episodes)   # --episodes 0: refused now, not after the training
     objs = scored_objectives(args, scen)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or f"runs/bench-{stamp}-{scen.name}")
-    out.mkdir(parents=True, exist_ok=True)
+    make_out_dir(out)
 
     from lossforge import ledger  # scoring losses on a scenario is a look at it: listed
 
@@ -114,7 +116,7 @@ def _run(args) -> int:
     progress = not args.quiet
     console.print(f"[bold]{scen.name}[/] ({scen.env_id}), budget {args.budget}: "
                   f"{budget.train_steps} steps x {len(seeds)} seeds, "
-                  f"{args.episodes or budget.eval_episodes} episodes; {len(objs)} losses")
+                  f"{episodes} episodes; {len(objs)} losses")
     results = fitness.evaluate(objs, scen, args.budget, seeds=seeds, metric=args.metric,
                                progress=progress, episodes=args.episodes)
     dataset, ref = fitness.reference_policy(scen, progress=progress)
@@ -140,6 +142,16 @@ def _run(args) -> int:
     console.print(f"wall time {wall:.0f} s; results in {escape(str(out))}")
     _write(out, args, scen, seeds, rows, objs, wall)
     return 0
+
+
+def make_out_dir(out: Path) -> None:
+    """The run directory (and its parents); ``ConfigError`` naming it and why it cannot be one
+    (``io.make_dirs``)."""
+    from lossforge.io import make_dirs
+
+    why = make_dirs(out)
+    if why is not None:
+        raise ConfigError(f"--out {out}: {why}")
 
 
 def scored_objectives(args, scen) -> list:

@@ -184,17 +184,16 @@ def evaluate(objectives: Sequence, scenario: Scenario | str, budget: str = "scre
     scen = _load(scenario)
     b = scen.budget(budget)
     seeds = tuple(int(s) for s in (seeds if seeds is not None else b.seeds))
+    n_episodes = b.eval_episodes if episodes is None else episodes
+    episode_seeds = draws.episode_seeds(draw, n_episodes)   # checks n_episodes before training
+    if episode_seed_base is not None:
+        episode_seeds = range(episode_seed_base, episode_seed_base + n_episodes)
     data = training_data(scen, progress=progress, workers=workers, draw=draw)
     config = TrainConfig(steps=b.train_steps, batch_pairs=b.batch_size,
                          lr=b.lr if lr is None else lr, eval_every=b.eval_every,
                          workers=workers or 0)
     runs = train_population(list(objectives), data, None, seeds, config,
                             progress=progress)
-    n_episodes = episodes or b.eval_episodes
-    if episode_seed_base is None:
-        episode_seeds = draws.episode_seeds(draw, n_episodes)
-    else:
-        episode_seeds = range(episode_seed_base, episode_seed_base + n_episodes)
     evaluator = Evaluator(scen.env_id, episode_seeds)
     try:
         scores = score_runs(runs, evaluator, zoo_returns(scen.env_id), progress=progress)
@@ -230,7 +229,7 @@ def evaluate_policies(policies: dict, scenario: Scenario | str, budget: str = "s
     start = time.perf_counter()
     scen = _load(scenario)
     b = scen.budget(budget)
-    n = episodes or b.eval_episodes
+    n = b.eval_episodes if episodes is None else episodes
     evaluator = Evaluator(scen.env_id, draws.episode_seeds(draw, n))
     try:
         res = evaluator.evaluate(list(policies.values()), progress=progress)

@@ -31,6 +31,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lossforge.bench.scenarios import BUDGET_NAMES
     from lossforge.distill.sr import SRConfig
 
     d = SRConfig()
@@ -40,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--backend", choices=("deap", "pysr"), default="deap",
                     help="deap: lossforge's typed GP (default); pysr: PySR (needs Julia)")
     ap.add_argument("--name", default=None, help="candidate to distil (default: the best)")
-    ap.add_argument("--points", type=int, default=256, help="grid points (default 256)")
+    ap.add_argument("--points", type=int, default=256,
+                    help=f"grid points, at least {MIN_POINTS} (default 256)")
     ap.add_argument("--grammar", default=d.grammar, help=f"deap: grammar (default {d.grammar})")
     ap.add_argument("--generations", type=int, default=d.generations,
                     help=f"deap: generations (default {d.generations})")
@@ -53,16 +55,65 @@ def build_parser() -> argparse.ArgumentParser:
                     help="pysr: distil PySR's stored hall-of-fame CSV instead of running PySR")
     ap.add_argument("--no-rescore", action="store_true",
                     help="skip scoring network and formula on the benchmark")
-    ap.add_argument("--budget", default=None,
+    ap.add_argument("--budget", default=None, choices=BUDGET_NAMES,
                     help="re-scoring budget (default: the run's)")
     ap.add_argument("--workers", type=int, default=None,
                     help="re-scoring workers (default: CPU count)")
     return ap
 
 
+#: The fewest grid points --points takes: the fit has a scale and a shift to determine, and a
+#: handful of points would let almost any tree fit.
+MIN_POINTS = 16
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The arguments, each checked before any work (argparse's one-line usage error, exit 2)."""
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if args.points < MIN_POINTS:
+        ap.error(f"--points {args.points}: expected at least {MIN_POINTS}")
+    if args.generations < 1:
+        ap.error(f"--generations {args.generations}: expected at least 1")
+    if args.population < 1:
+        ap.error(f"--population {args.population}: expected at least 1")
+    if not (math.isfinite(args.parsimony) and args.parsimony >= 0):
+        ap.error(f"--parsimony {args.parsimony:g}: expected a finite number >= 0")
+    if args.equations is not None and args.backend != "pysr":
+        ap.error("--equations is for --backend pysr")
+    return args
+
+
+def check_grammar(given: str) -> None:
+    """--grammar must be a mirror-map grammar (h(p) or phi~(l)): one of another part (a link
+    grammar, say) is refused naming what it is, by the search's own check."""
+    from lossforge.errors import ConfigError
+    from lossforge.grammar.loader import load_grammar
+    from lossforge.search.context import PART_VARIABLES, check_part_grammar
+    from lossforge.search.engine import resolve_path
+
+    grammar = load_grammar(resolve_path(given, "grammar"))
+    try:
+        check_part_grammar("h", grammar, given)
+    except ConfigError as exc:
+        for part in (p for p in PART_VARIABLES if p != "h"):   # which one it is, if any
+            try:
+                check_part_grammar(part, grammar, given)
+            except ConfigError:
+                continue
+            kind = f"{'an' if part[0] in 'aeiou' else 'a'} {part} grammar"
+            names = ", ".join(sorted(grammar.variable_names))
+            raise ConfigError(f"--grammar {given}: grammar {grammar.name!r} is {kind} (variables "
+                              f"{names}); distillation fits a mirror map: give a mirror-map "
+                              "grammar (variable p or l)") from None
+        raise exc from None
+
+
 def distil(args) -> dict:
     from lossforge.distill import target_from_run
 
+    if args.backend == "deap":
+        check_grammar(args.grammar)
     target = target_from_run(args.run, args.name, args.points)
     if args.backend == "deap":
         from lossforge.distill.sr import SRConfig, fit
@@ -106,7 +157,7 @@ def rescore(run_dir: Path, target, d, budget: str | None, workers: int | None) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         from lossforge.io import atomic_write_json, atomic_write_text
         from lossforge.runfiles import read_json

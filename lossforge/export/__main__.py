@@ -282,6 +282,26 @@ def _reason(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
 
+def _write_output(path: Path, text: str) -> str | None:
+    """Write ``text`` to ``path`` atomically; None when written, else why not as a phrase. A
+    missing directory is not created (a typo in it would be): it is the problem named."""
+    from lossforge.io import atomic_write_text
+
+    parent = path.parent
+    if not parent.is_dir():
+        above = next(p for p in parent.parents if p.exists() or p == p.parent)
+        if parent.exists() or not above.is_dir():
+            return f"{parent if parent.exists() else above} is not a directory"
+        return f"directory {parent} does not exist"
+    try:
+        atomic_write_text(path, text)
+    except FileNotFoundError as exc:   # the directory is there: the system refuses (/proc)
+        return f"cannot create a file in {parent} ({_reason(exc)})"
+    except OSError as exc:  # a directory, no permission, ...
+        return _reason(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(attach_values(argv, _FORMULA_OPTIONS))
@@ -301,12 +321,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {line}", file=sys.stderr)
         return 2
     if args.output:
-        from lossforge.io import atomic_write_text
-
-        try:
-            atomic_write_text(args.output, text)
-        except OSError as exc:  # a directory, no permission, ...
-            print(f"error: -o {args.output}: {_reason(exc)}", file=sys.stderr)
+        problem = _write_output(Path(args.output), text)
+        if problem:
+            print(f"error: -o {args.output}: {problem}", file=sys.stderr)
             return 2
     else:
         sys.stdout.write(text)

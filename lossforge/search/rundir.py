@@ -35,22 +35,28 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from lossforge.errors import CheckpointError
+from lossforge.errors import CheckpointError, ConfigError
 from lossforge.io import (LockHeld, append_lines, atomic_write_json, atomic_write_text,
-                          hold_lock, release_lock)
+                          hold_lock, make_dirs, release_lock)
 from lossforge.runfiles import run_dir as existing_run_dir, write_checked
 from lossforge.search import gp
 from lossforge.search.export import ExportError, loss_module_source, pareto_table
 
 
 def new_run_dir(root: str | Path, scenario_name: str, seed: int) -> Path:
+    """A new directory ``<stamp>-<scenario>-s<seed>`` under ``root`` (made with its parents).
+    ``ConfigError`` naming ``root`` and why when it cannot be made there: ``root`` (or a folder
+    above it) is a file, or the system refuses."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(root) / f"{stamp}-{scenario_name}-s{seed}"
     path, k = base, 1
     while path.exists():
         path = base.with_name(f"{base.name}-{k}")
         k += 1
-    path.mkdir(parents=True)
+    why = make_dirs(root)
+    if why is not None:
+        raise ConfigError(f"runs directory {root}: {why}")
+    path.mkdir()
     return path
 
 

@@ -1,0 +1,57 @@
+"""`python -m lossforge.bench`'s checks of --out and --episodes: one line, exit code 2, before
+any training (and --episodes 0 is refused, not read as "the budget's default")."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from lossforge.bench import fitness
+from lossforge.bench.__main__ import main
+from lossforge.errors import ConfigError
+
+QUICK = ["--scenario", "quick", "--budget", "quick", "--losses", "dpo", "--quiet"]
+
+
+def test_a_file_as_out_is_one_line_and_exit_2(tmp_path, capsys):
+    out = tmp_path / "afile"
+    out.write_text("")
+    assert main([*QUICK, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"error: --out {out}: not a directory\n"
+
+
+def test_an_out_under_a_file_names_the_file(tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    out = tmp_path / "afile" / "run"
+    assert main([*QUICK, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"error: --out {out}: {tmp_path / 'afile'} is not a "
+                                       "directory\n")
+
+
+@pytest.mark.parametrize("episodes", ["0", "-1"])
+def test_episodes_below_one_are_refused_before_the_run_directory(tmp_path, capsys, episodes):
+    out = tmp_path / "run"
+    assert main([*QUICK, "--episodes", episodes, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"error: {episodes} evaluation episodes: expected "
+                                       "1-1000000\n")
+    assert not out.exists()
+
+
+def _no_training(*args, **kwargs):
+    raise AssertionError("trained before checking the episodes")
+
+
+@pytest.mark.parametrize("episodes", [0, -1])
+def test_evaluate_refuses_episodes_below_one_before_training(monkeypatch, episodes):
+    from lossforge import objectives
+
+    monkeypatch.setattr(fitness, "training_data", _no_training)
+    with pytest.raises(ConfigError, match=f"^{re.escape(f'{episodes} evaluation episodes')}"):
+        fitness.evaluate([objectives.get("dpo")], "quick", "quick", episodes=episodes)
+
+
+def test_evaluate_policies_refuses_zero_episodes():
+    """0 was read as "the budget's default" (``episodes or b.eval_episodes``)."""
+    with pytest.raises(ConfigError, match="^0 evaluation episodes: expected 1-1000000$"):
+        fitness.evaluate_policies({}, "quick", "quick", episodes=0)
