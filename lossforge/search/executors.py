@@ -28,6 +28,7 @@ import importlib
 import math
 import numbers
 import os
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -416,6 +417,10 @@ class LocalExecutor:
             self._pool = None
 
     def close(self) -> None:
+        """Shut the pool down, waiting for nothing left; called while an exception (Ctrl-C)
+        unwinds, as from a ``finally``, it kills the workers instead (they ignore Ctrl-C)."""
+        if isinstance(sys.exc_info()[1], BaseException):
+            self._kill()
         self._shutdown()
 
 

@@ -53,3 +53,29 @@ def test_ctrl_c_with_busy_workers_is_one_line_and_stops_them(tmp_path):
     else:
         raise AssertionError("a process of the search's group outlived it by 10 s")
 
+
+
+def test_closing_the_pool_while_ctrl_c_unwinds_stops_busy_workers():
+    """Other users of the pool (distill's and es_vs_gp's re-scores) close it in a ``finally``:
+    as Ctrl-C unwinds, that kills the busy workers (which ignore Ctrl-C) instead of waiting a
+    minute for their calls; a close with no exception in flight still waits (nothing lost)."""
+    from lossforge.search.executors import LocalExecutor
+
+    ex = LocalExecutor(2)
+    fut = ex._get_pool().submit(time.sleep, 60)
+    while not fut.running():
+        time.sleep(0.1)
+    time.sleep(1)                       # the call is in the worker now
+    t0 = time.monotonic()
+    try:
+        try:
+            raise KeyboardInterrupt
+        finally:
+            ex.close()
+    except KeyboardInterrupt:
+        pass
+    assert time.monotonic() - t0 < 20
+    ex = LocalExecutor(2)
+    fut = ex._get_pool().submit(sum, [1, 2])
+    ex.close()
+    assert fut.result() == 3
