@@ -23,7 +23,7 @@ from lossforge.runfiles import read_json
 from lossforge.search import checkpoint, context, engine, es, inputs, rundir
 from lossforge.search.executors import make_executor, resolve_warm_up
 from lossforge.search.display import Display, fitness_label, gp_columns, gp_row, gp_title
-from lossforge.search.journal import Journal
+from lossforge.search.journal import FILE as journal_file, Journal
 from lossforge.search.summary import es_report, print_brief, print_front
 
 
@@ -93,6 +93,10 @@ def _drive(method: _Method, config, ctx, state: dict, run_dir: Path, *, resumed:
         _finished_note(run_dir, state, console)
     if hasattr(ctx, "journal"):  # evaluations finished mid-generation survive a kill
         ctx.journal = Journal(run_dir)
+        if ctx.journal.ignored:
+            _say(console, f"{run_dir / journal_file}: {ctx.journal.ignored} line(s) failed their "
+                          "check (torn by a kill, or edited) and are ignored: those evaluations "
+                          "run again")
     warm_up = resolve_warm_up(config.fitness)
     if warm_up is not None and state["generation"] < config.generations:
         console = _warm_up(warm_up, ctx, config.workers, quiet, console)

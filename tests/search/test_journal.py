@@ -97,3 +97,31 @@ def test_kill_9_mid_generation_loses_no_finished_evaluation(tmp_path, monkeypatc
     assert sorted(trained) == sorted(_trained(log2))   # same work in total, no more
     assert (deterministic_view(checkpoint.load(run_dir))
             == deterministic_view(checkpoint.load(ref)))
+
+
+def test_a_resume_says_how_many_journal_lines_it_ignored(tmp_path, capsys):
+    """A journal line that fails its check is ignored (that evaluation runs again) and the
+    resume says so in one line naming the file, instead of retraining without a word; the run
+    still ends as an uninterrupted one."""
+    from lossforge.search.__main__ import main
+
+    base = ["--fitness", "probe", "--workers", "1", "--population", "4", "--budget", "quick",
+            "--quiet", "--ledger", "off"]
+    assert main([*base, "--generations", "1", "--runs-dir", str(tmp_path / "a")]) == 0
+    (run_dir,) = (tmp_path / "a").iterdir()
+    lines = (run_dir / FILE).read_text().splitlines()
+    assert len(lines) >= 2
+    (run_dir / FILE).write_text("\n".join([lines[0].replace('"score"', '"scorx"'), *lines[1:],
+                                           lines[-1][:30]]) + "\n")
+    capsys.readouterr()
+    assert main(["--resume", str(run_dir), "--generations", "2", "--quiet",
+                 "--ledger", "off"]) == 0
+    out = capsys.readouterr().out
+    assert (f"{run_dir / FILE}: 2 line(s) failed their check (torn by a kill, or edited) and are "
+            "ignored: those evaluations run again") in " ".join(out.split()), out
+    assert main([*base, "--generations", "2", "--runs-dir", str(tmp_path / "b")]) == 0
+    (straight,) = (tmp_path / "b").iterdir()
+    from search_helpers import run_view
+
+    views = [run_view(run_dir), run_view(straight)]
+    assert views[0] == views[1]
