@@ -298,3 +298,16 @@ def test_grid_point_on_a_kink_is_no_witness():
     report = check_mirror_map(MirrorMap.from_formula("p*log(p) + relu(p - 1/2)**3").h, P)
     assert (report.convex.status, report.differentiable.status) == (SAMPLED, SAMPLED)
     assert report.valid
+
+
+@pytest.mark.parametrize("scale, at_minus_30", [("1e300", -3e301), ("1e307", float("-inf"))])
+def test_a_map_with_values_near_the_float64_limit_compiles(scale, at_minus_30):
+    """h = c p log p: phi^-1(p) = c (log p + 1), so phi~(l) = c l up to its constant, by hand.
+    At the grid's l = -30, c = 1e300 gives -3e301, finite in float64 (to 1.8e308): the compiled
+    phi~ gives it, and the check used to fail the map ("disagrees", equal to 15 digits) as it
+    required +-inf above 1e300. c = 1e307 gives -3e308, beyond float64: -inf."""
+    import torch
+
+    fn = MirrorMap.from_formula(f"p*log(p)*{scale}").compile()   # raised CheckError before
+    got = fn(torch.tensor([-30.0], dtype=torch.float64)).item()
+    assert got == pytest.approx(at_minus_30, rel=1e-12)

@@ -50,6 +50,8 @@ from lossforge.symbolic.parser import parse_formula
 
 #: How many distinct formulas a process keeps parsed maps of (least recently used ones go).
 SHARED_MAPS = 1024
+#: the largest finite float64: a value beyond it can only be +-inf in the compiled map
+FLOAT_MAX = float(np.finfo(np.float64).max)
 
 #: The variables a map formula may use: h(p), or phi~(l).
 _MAP_VARIABLES = {"p": P, "l": L}
@@ -281,10 +283,15 @@ class MirrorMap:
                 if not mpmath.isfinite(w):
                     continue
                 w = w - offset
-                if abs(w) > 1e300:  # beyond float64: the compiled value must overflow alike
-                    ok = np.isinf(g) and (g > 0) == (w > 0)
+                overflows = np.isinf(g) and (g > 0) == (w > 0)
+                close = (bool(np.isfinite(g))
+                         and abs(w - mpmath.mpf(float(g))) <= 1e-9 * (1 + abs(w)))
+                if abs(w) > FLOAT_MAX:   # beyond float64: the compiled value must overflow alike
+                    ok = overflows
+                elif abs(w) > 1e300:     # near the limit: an intermediate may overflow first
+                    ok = close or overflows
                 else:
-                    ok = bool(np.isfinite(g)) and abs(w - mpmath.mpf(float(g))) <= 1e-9 * (1 + abs(w))
+                    ok = close
                 if not ok:
                     raise CheckError(
                         f"log-domain form of {self.source!r} disagrees with phi^-1(exp(l)) at "
