@@ -133,6 +133,10 @@ def check_results(ref: str, results, n: int) -> None:
                           f"of {n} results with fields {', '.join(FITNESS_FIELDS)}")
     for r in results:
         missing = [f for f in FITNESS_FIELDS if not hasattr(r, f)]
+        if isinstance(r, dict):   # the fields as keys: the interface reads attributes
+            raise ConfigError(f"fitness {ref!r} returned dicts; each result must have the "
+                              f"fields as attributes ({', '.join(FITNESS_FIELDS)}): return "
+                              "lossforge.bench.fitness.Fitness(**d), or any object with them")
         if missing:
             raise ConfigError(f"fitness {ref!r} returned a {type(r).__name__} without "
                               f"{', '.join(missing)}; expected fields "

@@ -27,7 +27,9 @@ def run_cli(argv, capsys) -> tuple[int, list[str]]:
     ("plugin_helpers", "expected bench, probe, llm or module:function"),
     ("plugin_helpers:too_few", "returned 1 results for 2 objectives"),  # the baselines
     ("plugin_helpers:not_a_list", "returned a float for"),
-    ("plugin_helpers:plain_dicts", "returned a dict without name, status, score"),
+    # the dicts have name, status and score as keys: the message said they lacked them
+    ("plugin_helpers:plain_dicts", "returned dicts; each result must have the fields as "
+                                   "attributes (name, status, score, ci95, per_seed"),
     ("plugin_helpers:text_scores", "returned non-numeric score"),
 ])
 def test_bad_plugin_is_one_line_and_exit_2(tmp_path, capsys, ref, fragment):
