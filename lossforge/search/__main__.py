@@ -114,8 +114,9 @@ def _add_fidelity(ap: argparse.ArgumentParser, d) -> None:
                     help="parallel evaluation workers (default: CPU count; 1 = in-process)")
     ap.add_argument("--eval-timeout", type=float, default=None, metavar="SECONDS",
                     help="stop an evaluation that has no result after SECONDS and record its "
-                         "loss as failed (error: TimeoutError); local executor; default: none. "
-                         "Load-dependent: a run where it fired may not repeat exactly")
+                         "loss as failed (error: TimeoutError); local executor; default and 0: "
+                         "none (0 on --resume removes one). Load-dependent: a run where it "
+                         "fired may not repeat exactly")
     ap.add_argument("--top-fraction", type=float, default=d.top_fraction,
                     help=f"share of each generation promoted to the top rung "
                          f"(default {d.top_fraction})")
@@ -247,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                                       ("executor", args.executor), ("workers", args.workers),
                                       ("eval_timeout", args.eval_timeout))
                     if v is not None}
+            if over.get("eval_timeout") == 0:   # 0: no timeout (removes the run's)
+                over["eval_timeout"] = None
             cfg = None
             start = lambda: run_search(resume=args.resume, quiet=args.quiet,  # noqa: E731
                                        overrides=over)
@@ -264,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                                population=(d.population if args.population is None
                                            else args.population), seed=args.seed,
                                executor=args.executor or "local", workers=args.workers,
-                               eval_timeout=args.eval_timeout,
+                               eval_timeout=args.eval_timeout or None,   # 0: none
                                fitness=args.fitness, top_fraction=args.top_fraction,
                                aggregation=args.aggregation, beta=args.beta,
                                multi_fidelity=not args.single_fidelity,
@@ -369,7 +372,7 @@ def _es_config(ap, args):
     given = {"budget": args.budget, "generations": args.generations,
              "population": args.population, "sigma0": args.sigma0, "hidden": args.hidden,
              "executor": args.executor, "workers": args.workers,
-             "eval_timeout": args.eval_timeout}
+             "eval_timeout": args.eval_timeout or None}
     return ESConfig(scenario=args.scenario, seed=args.seed, fitness=args.fitness,
                     aggregation=args.aggregation, beta=args.beta,
                     link_grammar=args.link_grammar, imitation_grammar=args.imitation_grammar,

@@ -28,11 +28,11 @@ import importlib
 import math
 import numbers
 import os
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 from typing import Callable, Sequence
 
 from lossforge.errors import ConfigError, LossforgeError
@@ -246,8 +246,6 @@ def _worker_init() -> None:
     """A pool worker: it dies with the search, uses one thread, and leaves Ctrl-C to the search
     (which stops the workers itself: ``LocalExecutor.abort``), so a Ctrl-C prints one line, not
     a KeyboardInterrupt traceback from every worker."""
-    import signal
-
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -255,8 +253,21 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
-def _ready() -> None:
-    """A task that returns once its worker has started (``_worker_init`` has run)."""
+def _pool_worker_init() -> None:
+    """A local pool's worker: ``_worker_init`` in a session of its own, so that a timeout's kill
+    reaches what its fitness started too (a simulator, a server: ``LocalExecutor._kill``)."""
+    try:
+        os.setsid()
+    except OSError:        # already a group leader (not under spawn): its own group anyway
+        pass
+    _worker_init()
+
+
+def _ready() -> int:
+    """A task that returns its worker's pid once the worker has started (its initializer has
+    run); it takes a moment, so that one worker does not take every such task of a batch."""
+    time.sleep(0.05)
+    return os.getpid()
 
 
 def chunks(items: list, n: int) -> list[list]:
@@ -289,7 +300,7 @@ class LocalExecutor:
         if self._pool is None:
             import multiprocessing
 
-            self._pool = ProcessPoolExecutor(self.workers, initializer=_worker_init,
+            self._pool = ProcessPoolExecutor(self.workers, initializer=_pool_worker_init,
                                              mp_context=multiprocessing.get_context("spawn"))
         return self._pool
 
@@ -329,11 +340,13 @@ class LocalExecutor:
 
     def _map_with_deadline(self, args: list[tuple]) -> list[list[dict]]:
         """``map_chunks`` with a deadline: ``timeout`` seconds per job in a call, counted from
-        its submission (at most ``workers`` calls in flight, so each starts when submitted). A
-        late call keeps its worker busy (a running call cannot be cancelled) while the others
-        go on; once only late calls are in flight, the pool is killed and rebuilt. The late
-        calls' jobs then run one at a time, and a job late alone is a ``TimeoutError`` failure
-        (``_stopped``). A worker that dies re-runs what was in flight, as ``map_chunks``."""
+        its submission (at most ``workers`` calls in flight, each worker started before, so each
+        call starts when submitted). A late call keeps its worker busy (a running call cannot
+        be cancelled) while the others go on; once only late calls are in flight, the pool is
+        killed and rebuilt (a late call that ends before frees its worker, its result unused).
+        The late calls' jobs then run one at a time, and a job late alone is a ``TimeoutError``
+        failure (``_stopped``). A worker that dies re-runs what was in flight, as
+        ``map_chunks``."""
         results: list[list[dict] | None] = [None] * len(args)
         attempts, late = [0] * len(args), []
         queue, running, hung = list(range(len(args))), {}, set()
@@ -346,10 +359,14 @@ class LocalExecutor:
                     queue.pop(0)
             except BrokenProcessPool:   # a worker died since it started: as below
                 broken = True
+                self._count_rerun(attempts, queue[0])
+            for fut in [f for f in hung if f.done()]:   # late, but done: its slot is free
+                late.append(running.pop(fut)[0])           # (the late result is not used)
+                hung.discard(fut)
             live = {f: v for f, v in running.items() if f not in hung}
-            if live:
+            if live:   # until a call ends (a late one too: it frees its worker) or a deadline
                 first = min(d for _, d in live.values())
-                wait(live, timeout=max(0.0, first - time.monotonic()),
+                wait(running, timeout=max(0.0, first - time.monotonic()),
                      return_when=FIRST_COMPLETED)
             for fut, (i, deadline) in live.items():
                 if fut.done():
@@ -385,17 +402,20 @@ class LocalExecutor:
         for _ in range(self.max_retries + 1):
             if self._pool is not None:
                 return self._pool
-            futures = [self._get_pool().submit(_ready) for _ in range(self.workers)]
-            if not any(isinstance(f.exception(), BrokenProcessPool) for f in futures):
-                return self._get_pool()
-            self._shutdown(wait=False)
+            pool, pids, give_up = self._get_pool(), set(), time.monotonic() + 600
+            try:   # until every worker has run a task (one can take a whole batch)
+                while len(pids) < self.workers and time.monotonic() < give_up:
+                    pids |= {f.result() for f in [pool.submit(_ready)
+                                                  for _ in range(self.workers)]}
+                return pool
+            except BrokenProcessPool:
+                self._shutdown(wait=False)
         raise LossforgeError(f"the evaluation workers died as they started, "
                              f"{self.max_retries + 1} times; giving up")
 
     def _stopped(self, job: list) -> dict:
         """The result of a job that ran out of time alone: a ``TimeoutError`` failure."""
-        exc = TimeoutError(f"no result after {self.timeout:g} s (--eval-timeout): the "
-                           "evaluation was stopped")
+        exc = TimeoutError(f"no result within {self.timeout:g} s (--eval-timeout)")
         out = error_to_dict(job[0].get("name", "?"), exc, self.timeout)
         out["error"]["at"] = f"the {self.timeout:g} s deadline"   # no frame of its own
         return out
@@ -404,11 +424,14 @@ class LocalExecutor:
         """Stop every worker now (a late call cannot be cancelled once it runs) and drop the
         pool; the next call builds a new one."""
         if self._pool is not None:
-            if hasattr(self._pool, "kill_workers"):       # Python 3.14's public way
-                self._pool.kill_workers()
-            else:                                         # before it: the pool's own table
-                for proc in list((self._pool._processes or {}).values()):
+            procs = getattr(self._pool, "_processes", None)   # the pool's own table
+            for proc in list((procs or {}).values()):
+                try:                          # its session: the worker and what it started
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:
                     proc.kill()
+            if procs is None and hasattr(self._pool, "kill_workers"):   # Python 3.14's way
+                self._pool.kill_workers()
             self._shutdown(wait=False)
 
     def abort(self) -> None:
@@ -428,47 +451,6 @@ class LocalExecutor:
         self._shutdown()
 
 
-class RayExecutor:
-    """Chunks as Ray tasks (one CPU each); starts a local Ray instance unless one is running
-    (``address`` to join a cluster). Tasks whose worker dies are re-run by Ray."""
-
-    name = "ray"
-
-    def __init__(self, workers: int | None = None, address: str | None = None,
-                 max_retries: int = 3):
-        try:
-            import ray
-        except ImportError:
-            raise ConfigError("--executor ray needs Ray: pip install 'lossforge[ray]'") from None
-        self._ray = ray
-        self.workers = worker_count(workers)
-        self.reruns = 0  # Ray re-runs failed tasks itself and does not report them here
-        self._started = False
-        if not ray.is_initialized():
-            root = str(Path(__file__).resolve().parents[2])
-            env = {"env_vars": {"PYTHONPATH": os.pathsep.join(
-                [root] + [p for p in [os.environ.get("PYTHONPATH")] if p])}}
-            ray.init(address=address, num_cpus=None if address else self.workers,
-                     include_dashboard=False, log_to_driver=False, runtime_env=env,
-                     configure_logging=False)
-            self._started = True
-        self._task = ray.remote(num_cpus=1, max_retries=max_retries)(_ray_task)
-
-    def map_chunks(self, fitness_ref, chunks_, budget, metric):
-        refs = [self._task.remote(fitness_ref, c, budget, metric) for c in chunks_]
-        return self._ray.get(refs)
-
-    def close(self) -> None:
-        if self._started:
-            self._ray.shutdown()
-            self._started = False
-
-
-def _ray_task(*args):
-    _worker_init()
-    return evaluate_chunk(*args)
-
-
 def make_executor(name: str, workers: int | None = None, timeout: float | None = None):
     """The executor ``name`` ("local" or "ray") with ``workers``; ``timeout``: seconds per
     evaluation before it is stopped and failed (local only: Ray's cancel of a running task is
@@ -480,5 +462,7 @@ def make_executor(name: str, workers: int | None = None, timeout: float | None =
     if timeout is not None:
         raise ConfigError("--eval-timeout needs the local executor (--executor local)")
     if name == "ray":
+        from lossforge.search.ray_executor import RayExecutor
+
         return RayExecutor(workers)
     raise ConfigError(f"executor {name!r}: expected local or ray")

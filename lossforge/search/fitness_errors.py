@@ -105,6 +105,9 @@ def stop_if_broken(ask: Callable, failed: list[int], where: list, rung: str, str
         first = [i for k, i in enumerate(failed) if where[k] not in where[:k]]  # one a place
         errors = (ask([i], [baseline], False)[1] for i in first)
     for errs in errors:
+        if errs and errs[0]["type"] == "TimeoutError" and "--eval-timeout" in errs[0]["message"]:
+            raise FitnessRaised(errs[0], "a baseline had no result within --eval-timeout: give "
+                                         "it more time (--eval-timeout may be set on --resume)")
         if errs:
             raise FitnessRaised(errs[0], why)
 

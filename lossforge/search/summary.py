@@ -255,8 +255,8 @@ def failed_text(counters: dict, run_dir: str | Path | None) -> str:
         return ""
     log = None if run_dir is None else Path(run_dir) / ERRORS_LOG
     return (f"; of these, failed {counters['failed_training']} (no finite score"
-            + (f"; the fitness raised on some: tracebacks in {log}" if log and log.exists()
-               else "") + ")")
+            + (f"; the exceptions a fitness raised in this run are in {log}"
+               if log and log.exists() else "") + ")")
 
 
 def print_front(results: dict, state: dict, console=None,

@@ -70,3 +70,29 @@ def hangs_on_dpo(objectives, scenario=None, budget="screen", **kw):
     if any(o.name == "dpo" for o in objectives):
         time.sleep(120)
     return hangs_on_some(objectives, scenario, budget, **kw)
+
+
+def sleeps(objectives, scenario=None, budget="screen", **kw):
+    """The probe fitness, after sleeping S seconds for each loss named "sleep-S-..." (a slow
+    fitness whose time the test sets)."""
+    for o in objectives:
+        if o.name.startswith("sleep-"):
+            time.sleep(float(o.name.split("-")[1]))
+    return probe_fitness.evaluate(objectives, scenario, budget, **kw)
+
+
+def hangs_with_a_child(objectives, scenario=None, budget="screen", **kw):
+    """A fitness that starts a process of its own (a simulator, a server: here `sleep 300`),
+    writes its pid to $LF_CHILD_PID, and hangs."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "300"])
+    Path(os.environ["LF_CHILD_PID"]).write_text(str(child.pid))
+    time.sleep(120)
+    return probe_fitness.evaluate(objectives, scenario, budget, **kw)
+
+
+def pid_after(seconds: float) -> int:
+    """A pool task: sleep, then the worker's pid."""
+    time.sleep(seconds)
+    return os.getpid()

@@ -287,7 +287,7 @@ def test_local_pool_and_ray_give_the_same_run(tmp_path):
 
 
 def test_ray_reruns_a_dead_workers_chunk(tmp_path, monkeypatch):
-    from lossforge.search.executors import RayExecutor
+    from lossforge.search.ray_executor import RayExecutor
 
     monkeypatch.setenv("LF_DIE_ONCE", str(tmp_path / "died"))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH",

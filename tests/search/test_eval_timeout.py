@@ -23,8 +23,7 @@ from search_helpers import run_view
 from test_plugin_errors import QUICK, _statuses
 
 TIMEOUT = 2.0   # seconds per evaluation: the probe takes milliseconds, the hang two minutes
-STOPPED = (f"error: TimeoutError: no result after {TIMEOUT:g} s (--eval-timeout): the "
-           "evaluation was stopped")
+STOPPED = f"error: TimeoutError: no result within {TIMEOUT:g} s (--eval-timeout)"
 
 
 def _failures_as_one(view):
@@ -89,13 +88,13 @@ def test_a_baseline_that_hangs_stops_the_run_with_the_way_on(tmp_path, capsys):
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     (run_dir,) = tmp_path.iterdir()
-    assert "the fitness raised on a baseline, a loss any fitness must score" in "\n".join(err)
-    assert err[-1].startswith("error: the search stopped on TimeoutError: no result after ")
+    assert ("a baseline had no result within --eval-timeout: give it more time (--eval-timeout "
+            "may be set on --resume)") in "\n".join(err)
+    assert err[-1].startswith("error: the search stopped on TimeoutError: no result within ")
     assert err[-1].endswith(f"continue with --resume {run_dir}")
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["--eval-timeout", "0"], "--eval-timeout must be a positive number of seconds, got 0.0"),
     (["--eval-timeout", "-5"], "--eval-timeout must be a positive number of seconds, got -5.0"),
     (["--eval-timeout", "5", "--executor", "ray"],
      "--eval-timeout needs the local executor (--executor local)"),
@@ -125,3 +124,69 @@ def test_a_resume_may_set_or_change_the_timeout(tmp_path, capsys):
     assert main(["--resume", str(run_dir), "--generations", "2", "--eval-timeout", "30",
                  "--quiet", "--ledger", "off"]) == 0
     assert load(run_dir)["config"]["eval_timeout"] == 30.0 and load(run_dir)["generation"] == 2
+    # 0 removes it (a timeout also bars --executor ray: this is how a run gets back to Ray)
+    assert main(["--resume", str(run_dir), "--generations", "3", "--eval-timeout", "0",
+                 "--quiet", "--ledger", "off"]) == 0
+    assert load(run_dir)["config"]["eval_timeout"] is None and load(run_dir)["generation"] == 3
+
+
+def _job(name: str) -> list:
+    return [dict(scenario_spec("dpo", 0.1, None).to_json(), name=name), QUICK, None]
+
+
+def test_every_worker_has_started_before_a_deadline_runs():
+    """A new pool's start-up (spawning Python, importing torch: seconds) is not an evaluation's
+    time: once the pool is ready, every worker takes a call at once, so four 1 s calls run on
+    four workers side by side. Before, one worker could answer every readiness probe while the
+    others were still importing, and the calls then ran one after the other on the first."""
+    from raising_plugins import pid_after
+
+    ex = LocalExecutor(4, timeout=TIMEOUT)
+    try:
+        pool = ex._ready_pool()
+        pids = [f.result() for f in [pool.submit(pid_after, 1.0) for _ in range(4)]]
+    finally:
+        ex.close()
+    assert len(set(pids)) == 4, pids
+
+
+def test_a_late_call_that_ends_frees_its_worker_without_killing_the_pool():
+    """A call past its deadline that ends while another is still within its own is failed (its
+    late result unused) but costs no kill and rebuild of the pool; the other keeps its result."""
+    ex = LocalExecutor(2, timeout=TIMEOUT)
+    try:
+        pool = ex._ready_pool()
+        late, other = ex.map_chunks("raising_plugins:sleeps",
+                                    [[_job("sleep-2.5-late")],   # deadline 2 s
+                                     [_job("sleep-3.5-a"), _job("lf-b"), _job("lf-c")]],   # 6 s
+                                    "quick", "auc")
+        assert ex._pool is pool                       # never killed and rebuilt
+    finally:
+        ex.close()
+    assert late[0]["status"] == STOPPED
+    assert [f["status"] for f in other] == ["ok"] * 3
+
+
+def test_a_timeout_stops_what_the_fitness_started_too(tmp_path, monkeypatch):
+    """The kill reaches the hung worker's whole session: a process its fitness started (here
+    `sleep 300`) does not outlive the timeout."""
+    import os
+
+    pid_file = tmp_path / "child"
+    monkeypatch.setenv("LF_CHILD_PID", str(pid_file))
+    ex = LocalExecutor(1, timeout=TIMEOUT)
+    try:
+        (got,) = ex.map_chunks("raising_plugins:hangs_with_a_child", [[_job("lf-x")]], "quick",
+                               "auc")
+    finally:
+        ex.close()
+    assert got[0]["status"] == STOPPED
+    child = int(pid_file.read_text())
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the fitness's process {child} outlived the timeout")

@@ -93,8 +93,8 @@ def test_a_candidate_the_fitness_raises_on_is_a_recorded_failure_and_the_search_
     # the run's report (show, as the end of a run without --quiet) counts them and names the log
     assert main(["show", str(run_dir)]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert (f"failed {len(failed)} (no finite score; the fitness raised on some: tracebacks in "
-            f"{run_dir / ERRORS_LOG})") in out, out
+    assert (f"failed {len(failed)} (no finite score; the exceptions a fitness raised in this "
+            f"run are in {run_dir / ERRORS_LOG})") in out, out
 
 
 def test_a_fitness_that_raises_on_every_candidate_but_scores_the_baselines_is_not_stopped(

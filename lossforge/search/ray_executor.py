@@ -1,0 +1,53 @@
+"""The Ray executor (``--executor ray``): chunks as Ray tasks, one CPU each, on a local Ray
+instance or a cluster; the same task and chunks as the local pool (``executors.py``), so a run
+gives the same result on either. Ray is optional (``pip install 'lossforge[ray]'``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lossforge.errors import ConfigError
+from lossforge.search.executors import _worker_init, evaluate_chunk
+from lossforge.workers import worker_count
+
+
+class RayExecutor:
+    """Chunks as Ray tasks (one CPU each); starts a local Ray instance unless one is running
+    (``address`` to join a cluster). Tasks whose worker dies are re-run by Ray."""
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, address: str | None = None,
+                 max_retries: int = 3):
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--executor ray needs Ray: pip install 'lossforge[ray]'") from None
+        self._ray = ray
+        self.workers = worker_count(workers)
+        self.reruns = 0  # Ray re-runs failed tasks itself and does not report them here
+        self._started = False
+        if not ray.is_initialized():
+            root = str(Path(__file__).resolve().parents[2])
+            env = {"env_vars": {"PYTHONPATH": os.pathsep.join(
+                [root] + [p for p in [os.environ.get("PYTHONPATH")] if p])}}
+            ray.init(address=address, num_cpus=None if address else self.workers,
+                     include_dashboard=False, log_to_driver=False, runtime_env=env,
+                     configure_logging=False)
+            self._started = True
+        self._task = ray.remote(num_cpus=1, max_retries=max_retries)(_ray_task)
+
+    def map_chunks(self, fitness_ref, chunks_, budget, metric):
+        refs = [self._task.remote(fitness_ref, c, budget, metric) for c in chunks_]
+        return self._ray.get(refs)
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()
+            self._started = False
+
+
+def _ray_task(*args):
+    _worker_init()
+    return evaluate_chunk(*args)
