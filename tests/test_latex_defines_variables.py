@@ -66,3 +66,23 @@ def test_the_html_page_defines_the_same_variables(kw, labels):
                                                 "margin", "loss"]
     assert [label for label, _ in eqs[5:]] == labels
     assert all(m.startswith("<math>") and m.endswith("</math>") for _, m in eqs)
+
+
+def test_a_weight_that_is_a_sum_is_one_factor():
+    """w_pref = 1 - t times [G] is (1 - t) [G]: printed without brackets it read 1 - t [G],
+    another loss. The same for w_sft, and in the report page's MathML."""
+    from lossforge.report.mathml import objective_equations
+
+    rows = _latex(w_pref="1 - t", imitation="-l", w_sft="t/2 + 1")
+    loss = next(r for r in rows if r.startswith(r"  \mathcal{L}"))
+    assert loss == (r"  \mathcal{L} &= \left(1 - t\right) \left[- \log\sigma\left(\Delta"
+                    r"\right)\right] + \left(\frac{t}{2} + 1\right)\,\left[- \ell_{w}\right]")
+    assert _latex(w_pref="2*t")[-2].startswith(r"  \mathcal{L} &= 2 t \left[")
+    mml = dict(objective_equations(Objective(MPOSpec(w_pref="1 - t"))))["loss"]
+    assert "<mo>(</mo><mrow><mn>1</mn><mo>-</mo><mi>t</mi></mrow><mo>)</mo>" in mml, mml
+
+
+def test_a_weight_of_an_absent_term_defines_nothing():
+    """w_sft without an imitation term is not printed, so its t is not defined either."""
+    assert ROWS["t"] not in _latex(w_sft="t")
+    assert ROWS["t"] in _latex(w_sft="t", imitation="-l")

@@ -180,6 +180,13 @@ VARIABLE_LATEX = (
 )
 
 
+def weight_latex(w: sp.Expr) -> str:
+    """A weight's LaTeX as a factor: in parentheses when it is a sum (``1 - t`` times [G] is
+    (1 - t) [G], not 1 - t [G], another loss)."""
+    text = printers.latex(w)
+    return rf"\left({text}\right)" if isinstance(w, sp.Add) else text
+
+
 def variables_latex(used: set) -> str:
     """The rows defining the variables in ``used`` (the free symbols of the link, imitation term
     and weights), so no letter in the loss's LaTeX is left undefined; r_l shares r_w's row."""
@@ -329,14 +336,12 @@ class Objective:
         ref = r" - \tilde\phi(\ell_{\mathrm{ref}}(y|x))" if s.reference else ""
         link = printers.latex(self.link_expr.subs(sub))
         total = (link if self.w_pref_expr == 1
-                 else rf"{printers.latex(self.w_pref_expr)} \left[{link}\right]")
+                 else rf"{weight_latex(self.w_pref_expr)} \left[{link}\right]")
         if self.imitation_expr is not None:
             psi = printers.latex(self.imitation_expr.subs(sub))
-            w = "" if self.w_sft_expr == 1 else printers.latex(self.w_sft_expr) + r"\,"
+            w = "" if self.w_sft_expr == 1 else weight_latex(self.w_sft_expr) + r"\,"
             total += rf" + {w}\left[{psi}\right]"
-        used = set().union(*(e.free_symbols for e in
-                             (self.link_expr, self.imitation_expr, self.w_pref_expr,
-                              self.w_sft_expr) if e is not None))
+        used = set().union(*(e.free_symbols for e in self.printed_exprs()))
         head = ("\\begin{aligned}\n"
                 f"  h(p) &= {printers.latex(self.mirror_map.h)} \\\\\n"
                 f"  \\phi^{{-1}}(p) = h'(p) &= {printers.latex(self.mirror_map.phi_inv)} + c \\\\\n"
@@ -348,6 +353,13 @@ class Objective:
                 + variables_latex(used) +
                 f"  \\mathcal{{L}} &= {total}\n"
                 "\\end{aligned}")
+
+    def printed_exprs(self) -> list[sp.Expr]:
+        """The formulas the loss line prints: the link and its weight, and the imitation term
+        and its weight when there is one (a weight of an absent term is not printed)."""
+        out = [self.link_expr, self.w_pref_expr]
+        return out + ([self.imitation_expr, self.w_sft_expr]
+                      if self.imitation_expr is not None else [])
 
     def latex_document(self) -> str:
         """A complete LaTeX document (article + amsmath) showing this objective; compiles alone."""

@@ -94,33 +94,42 @@ def objective_equations(obj: Objective) -> list[tuple[str, str]]:
     eqs.append(("margin", block(_mi("Δ"), margin)))
     link = expression(obj.link_expr.subs(_LOSS_NAMES))
     if obj.w_pref_expr != 1:
-        link = f"<mrow>{expression(obj.w_pref_expr)}<mo>&#x2062;</mo>" \
+        link = f"<mrow>{_factor(obj.w_pref_expr)}<mo>&#x2062;</mo>" \
                f"<mrow>{_mo('[')}{link}{_mo(']')}</mrow></mrow>"
     total = link
     if obj.imitation_expr is not None:
         psi = expression(obj.imitation_expr.subs(_LOSS_NAMES))
-        w = "" if obj.w_sft_expr == 1 else f"{expression(obj.w_sft_expr)}<mo>&#x2062;</mo>"
+        w = "" if obj.w_sft_expr == 1 else f"{_factor(obj.w_sft_expr)}<mo>&#x2062;</mo>"
         total = f"<mrow>{link}{_mo('+')}{w}<mrow>{_mo('[')}{psi}{_mo(']')}</mrow></mrow>"
     eqs.append(("loss", block("<mi>ℒ</mi>", total)))
     return eqs + variable_equations(obj)
 
 
+def _factor(w: sp.Expr) -> str:
+    """A weight as a factor: in parentheses when it is a sum (as ``mpo.weight_latex``)."""
+    text = expression(w)
+    return f"<mrow>{_mo('(')}{text}{_mo(')')}</mrow>" if isinstance(w, sp.Add) else text
+
+
 def variable_equations(obj: Objective) -> list[tuple[str, str]]:
     """(label, MathML) defining each variable the loss line uses besides Δ, as the LaTeX
     export's rows do (``mpo.variables_latex``): r_w and r_l, ℓ_w, n_w and t."""
-    used = set().union(*(e.free_symbols for e in (obj.link_expr, obj.imitation_expr,
-                                                  obj.w_pref_expr, obj.w_sft_expr)
-                         if e is not None))
+    used = set().union(*(e.free_symbols for e in obj.printed_exprs()))
     r = "<msub><mi>r</mi><mi>θ</mi></msub>"
+
+    def given_x(s: str) -> str:   # "x, y_s" for a reward, "y_s | x" for a log-prob (the LaTeX's)
+        return f"<mi>x</mi>{_mo(',')}{_sub(_mi('y'), _mi(s))}"
+
     eqs = []
     for s in ("w", "l"):
         if {RW, RL} & used:
             eqs.append((f"{'chosen' if s == 'w' else 'rejected'} reward",
-                        block(_sub(_mi("r"), _mi(s)), _call(r, _sub(_mi("y"), _mi(s))))))
+                        block(_sub(_mi("r"), _mi(s)), _call(r, given_x(s)))))
     if L in used:
         eqs.append(("chosen log-prob", block(_sub(_mi("ℓ"), _mi("w")),
                                              _call(_sub(_mi("ℓ"), _mi("θ")),
-                                                   _sub(_mi("y"), _mi("w"))))))
+                                                   f"{_sub(_mi('y'), _mi('w'))}{_mo('|')}"
+                                                   "<mi>x</mi>"))))
     if N in used:
         eqs.append(("chosen length", block(_sub(_mi("n"), _mi("w")),
                                            f"<mrow>{_mo('|')}{_sub(_mi('y'), _mi('w'))}"

@@ -473,6 +473,10 @@ def test_the_preference_term_is_shown_on_the_suite_mean_or_said_not_shown():
     assert ("**The gain comes from the preference term** (v2-plan.md, Session 22, item 4; suite "
             "mean, AUC, Holm p < 0.05): shown: lf-w beats its no-preference arm: yes; its "
             "no-imitation arm beats SFT: yes.") in md
+    # on a bed whose AUC is its final score (the LLM's) the same test is said to be on final
+    md = "\n".join(ab.preference_term(summary(), weights, "lf-w", "duo", metrics=("final",)))
+    assert "(v2-plan.md, Session 22, item 4; suite mean, final, Holm p < 0.05): shown" in md
+    assert "AUC" not in md
     rows["b"]["lf-w-no-imitation[lr=0.001]"] = ("candidate", (50, 51, 52))
     md = "\n".join(ab.preference_term(summary(), weights, "lf-w", "duo"))
     assert "): not shown: lf-w beats its no-preference arm: yes; its no-imitation arm beats " \
