@@ -58,6 +58,12 @@ def softplus(x):
     return torch.logaddexp(x, torch.zeros_like(x))
 
 
+def step(x):
+    """The Heaviside step, 1/2 at 0 as SymPy's ``Heaviside(x)``; its gradient is 0 (relu's
+    derivative, which SymPy writes with it; torch's own heaviside has no backward)."""
+    return (torch.sign(x) + 1) / 2
+
+
 def phi_tilde(l):
     """phi~(l) = phi^-1(exp(l)) in stable log-domain form."""
     return -torch.exp(-torch.expm1(l))
