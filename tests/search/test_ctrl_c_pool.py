@@ -17,6 +17,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """The search's SIGINT as a terminal leaves it: default. A job started in the background
+    of a non-interactive shell (CI's, nohup's) ignores SIGINT, its children inherit that, and a
+    Python started so never turns Ctrl-C into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_with_busy_workers_is_one_line_and_stops_them(tmp_path):
     mark = tmp_path / "sleeping"
     env = dict(os.environ, LF_HANG_MARK=str(mark),
@@ -27,7 +34,7 @@ def test_ctrl_c_with_busy_workers_is_one_line_and_stops_them(tmp_path):
          "--workers", "2", "--population", "8", "--generations", "2", "--budget", "quick",
          "--runs-dir", str(runs), "--ledger", "off"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)
+        start_new_session=True, preexec_fn=_ctrl_c_as_in_a_terminal)
     try:
         deadline = time.monotonic() + 120     # until a call sleeps in a worker
         while not mark.exists() and time.monotonic() < deadline and proc.poll() is None:
