@@ -244,7 +244,7 @@ def map_specs(executor, fitness_ref: str, specs: list[dict], scenario: str, budg
 
 def _worker_init() -> None:
     """A pool worker: it dies with the search, uses one thread, and leaves Ctrl-C to the search
-    (which stops the workers itself: ``LocalExecutor.abort``), so a Ctrl-C prints one line, not
+    (which stops the workers itself: ``LocalExecutor.close``), so a Ctrl-C prints one line, not
     a KeyboardInterrupt traceback from every worker."""
     import torch
 
@@ -433,10 +433,6 @@ class LocalExecutor:
             if procs is None and hasattr(self._pool, "kill_workers"):   # Python 3.14's way
                 self._pool.kill_workers()
             self._shutdown(wait=False)
-
-    def abort(self) -> None:
-        """Stop now (Ctrl-C, an error): kill the workers rather than wait for their calls."""
-        self._kill()
 
     def _shutdown(self, wait: bool = True) -> None:
         if self._pool is not None:

@@ -110,10 +110,8 @@ def _drive(method: _Method, config, ctx, state: dict, run_dir: Path, *, resumed:
         _generations(method, state, ctx, config.generations, run_dir, executor, stop_after,
                      display)
     except BaseException as exc:    # Ctrl-C, a fitness that raised: the CLI names the run
-        if own_executor:            # directory to --resume; the workers' calls are not waited
-            getattr(executor, "abort", executor.close)()     # for (what finished is journaled)
-        try:
-            exc.run_dir = run_dir
+        try:                        # directory to --resume (the ``finally``'s close kills the
+            exc.run_dir = run_dir   # workers as it unwinds; what finished is journaled)
         except Exception:           # an exception that takes no attributes stays as it is
             pass
         raise
