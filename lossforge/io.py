@@ -65,6 +65,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     atomic_write(path, lambda f: f.write(data))
 
 
+def os_reason(exc: OSError) -> str:
+    """The system's reason for an ``OSError`` as a phrase ("no such file or directory")."""
+    return (exc.strerror or str(exc)).lower()
+
+
+def file_in_the_way(path: str | os.PathLike) -> Path | None:
+    """The nearest of ``path`` and the folders above it that exists, when it is not a directory
+    (a file where ``path`` or a folder of it would be); None when it is one."""
+    path = Path(path)
+    above = next(p for p in (path, *path.parents) if p.exists() or p == p.parent)
+    return None if above.is_dir() else above
+
+
 def make_dirs(path: str | os.PathLike) -> str | None:
     """Make the directory ``path`` with its parents (an existing one is fine); None when it
     exists after, else why it cannot be one, as a phrase: it (or a folder above it) is a file
@@ -75,12 +88,11 @@ def make_dirs(path: str | os.PathLike) -> str | None:
         path.mkdir(parents=True, exist_ok=True)
         return None
     except OSError as exc:
-        above = next(p for p in (path, *path.parents) if p.exists() or p == p.parent)
-        if not above.is_dir():
-            return "not a directory" if above == path else f"{above} is not a directory"
+        blocked = file_in_the_way(path)
+        if blocked is not None:
+            return "not a directory" if blocked == path else f"{blocked} is not a directory"
         failed = Path(exc.filename) if exc.filename else path
-        reason = (exc.strerror or str(exc)).lower()
-        return f"cannot create {'it' if failed == path else failed} ({reason})"
+        return f"cannot create {'it' if failed == path else failed} ({os_reason(exc)})"
 
 
 def append_lines(path: str | os.PathLike, lines: list[str]) -> None:

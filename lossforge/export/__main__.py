@@ -277,22 +277,21 @@ def load_objective(args):
 
 def _reason(exc: OSError) -> str:
     """An ``OSError`` as a short phrase: "is a directory", "permission denied", ..."""
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory"
-    return (exc.strerror or str(exc)).lower()
+    from lossforge.io import os_reason
+
+    return "is a directory" if isinstance(exc, IsADirectoryError) else os_reason(exc)
 
 
 def _write_output(path: Path, text: str) -> str | None:
     """Write ``text`` to ``path`` atomically; None when written, else why not as a phrase. A
     missing directory is not created (a typo in it would be): it is the problem named."""
-    from lossforge.io import atomic_write_text
+    from lossforge.io import atomic_write_text, file_in_the_way
 
     parent = path.parent
     if not parent.is_dir():
-        above = next(p for p in parent.parents if p.exists() or p == p.parent)
-        if parent.exists() or not above.is_dir():
-            return f"{parent if parent.exists() else above} is not a directory"
-        return f"directory {parent} does not exist"
+        blocked = file_in_the_way(parent)
+        return (f"{blocked} is not a directory" if blocked is not None
+                else f"directory {parent} does not exist")
     try:
         atomic_write_text(path, text)
     except FileNotFoundError as exc:   # the directory is there: the system refuses (/proc)
