@@ -341,7 +341,7 @@ class Objective:
             psi = printers.latex(self.imitation_expr.subs(sub))
             w = "" if self.w_sft_expr == 1 else weight_latex(self.w_sft_expr) + r"\,"
             total += rf" + {w}\left[{psi}\right]"
-        used = set().union(*(e.free_symbols for e in self.printed_exprs()))
+        used = self.printed_symbols()
         head = ("\\begin{aligned}\n"
                 f"  h(p) &= {printers.latex(self.mirror_map.h)} \\\\\n"
                 f"  \\phi^{{-1}}(p) = h'(p) &= {printers.latex(self.mirror_map.phi_inv)} + c \\\\\n"
@@ -354,12 +354,14 @@ class Objective:
                 f"  \\mathcal{{L}} &= {total}\n"
                 "\\end{aligned}")
 
-    def printed_exprs(self) -> list[sp.Expr]:
-        """The formulas the loss line prints: the link and its weight, and the imitation term
-        and its weight when there is one (a weight of an absent term is not printed)."""
-        out = [self.link_expr, self.w_pref_expr]
-        return out + ([self.imitation_expr, self.w_sft_expr]
-                      if self.imitation_expr is not None else [])
+    def printed_symbols(self) -> set[sp.Symbol]:
+        """The variables of the formulas the loss line prints: the link and its weight, and the
+        imitation term and its weight when there is one (a weight of an absent term is not
+        printed)."""
+        exprs = [self.link_expr, self.w_pref_expr]
+        if self.imitation_expr is not None:
+            exprs += [self.imitation_expr, self.w_sft_expr]
+        return set().union(*(e.free_symbols for e in exprs))
 
     def latex_document(self) -> str:
         """A complete LaTeX document (article + amsmath) showing this objective; compiles alone."""

@@ -114,7 +114,7 @@ def _factor(w: sp.Expr) -> str:
 def variable_equations(obj: Objective) -> list[tuple[str, str]]:
     """(label, MathML) defining each variable the loss line uses besides Δ, as the LaTeX
     export's rows do (``mpo.variables_latex``): r_w and r_l, ℓ_w, n_w and t."""
-    used = set().union(*(e.free_symbols for e in obj.printed_exprs()))
+    used = obj.printed_symbols()
     r = "<msub><mi>r</mi><mi>θ</mi></msub>"
 
     def given_x(s: str) -> str:   # "x, y_s" for a reward, "y_s | x" for a log-prob (the LaTeX's)
