@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(_formula_last(argv))
     from lossforge.symbolic.mirror_map import MirrorMap
-    from lossforge.symbolic.parser import sum_text
+    from lossforge.symbolic.parser import formula_text, sum_text
 
     from lossforge.objectives.mpo import MPOSpec
     from lossforge.objectives.properties import properties
@@ -91,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     smoke = _smoke(spec) if report.valid else None
     code = 0 if report.valid and smoke is None else 1
     if args.json:
-        out = {"formula": args.formula, "h": str(mm.h), "checks": report.to_dict(),
+        out = {"formula": args.formula, "h": formula_text(mm.h), "checks": report.to_dict(),
                "link": args.link, "properties": props.to_json()}
         if report.valid:
-            out |= {"phi_inv": str(mm.phi_inv), "phi_tilde": str(mm.phi_tilde),
+            out |= {**mm.texts(),
                     "latex": mm.latex(), "semantic_hash": mm.semantic_hash(),
                     "smoke": {"ok": smoke is None, "detail": smoke or "ok"}}
         print(json.dumps(out, indent=2))

@@ -34,7 +34,7 @@ from lossforge.symbolic import printers
 from lossforge.symbolic.compile import compile_torch
 from lossforge.symbolic.logdomain import L
 from lossforge.symbolic.mirror_map import MirrorMap
-from lossforge.symbolic.parser import parse_formula
+from lossforge.symbolic.parser import formula_text, parse_formula
 
 D = sp.Symbol("D", real=True)
 RW = sp.Symbol("rw", real=True)
@@ -180,11 +180,22 @@ VARIABLE_LATEX = (
 )
 
 
+def as_factor(w: sp.Expr, text: str, parens: tuple[str, str] = ("(", ")")) -> str:
+    """``text``, the weight w in some output format, as a factor of a product: in ``parens``
+    when w is a sum (``1 - t`` times G is (1 - t) G, not 1 - t G, another loss). The one rule
+    behind the text form, the LaTeX and the report page's MathML."""
+    return f"{parens[0]}{text}{parens[1]}" if isinstance(w, sp.Add) else text
+
+
 def weight_latex(w: sp.Expr) -> str:
-    """A weight's LaTeX as a factor: in parentheses when it is a sum (``1 - t`` times [G] is
-    (1 - t) [G], not 1 - t [G], another loss)."""
-    text = printers.latex(w)
-    return rf"\left({text}\right)" if isinstance(w, sp.Add) else text
+    """A weight's LaTeX as a factor (``as_factor``)."""
+    return as_factor(w, printers.latex(w), (r"\left(", r"\right)"))
+
+
+def _weighted_text(w: sp.Expr, term: sp.Expr) -> str:
+    """``w*(term)`` in formula syntax, ``(term)`` when w is 1."""
+    text = formula_text(term)
+    return f"({text})" if w == 1 else f"{as_factor(w, formula_text(w))}*({text})"
 
 
 def variables_latex(used: set) -> str:
@@ -320,11 +331,11 @@ class Objective:
         """A one-line plain-text form of the whole loss."""
         s = self.spec
         ref = " - phi~(l_ref)" if s.reference else ""
-        text = (f"phi~(l) = {self.mirror_map.phi_tilde};  r = {s.beta:g}*[phi~(l){ref}];  "
-                f"L = {self.w_pref_expr}*({self.link_expr})")
+        text = (f"phi~(l) = {formula_text(self.mirror_map.phi_tilde)};  r = {s.beta:g}*[phi~(l){ref}];  "
+                f"L = {_weighted_text(self.w_pref_expr, self.link_expr)}")
         if self.imitation_expr is not None:
-            text += f" + {self.w_sft_expr}*({self.imitation_expr})"
-        return text.replace("1*(", "(")
+            text += f" + {_weighted_text(self.w_sft_expr, self.imitation_expr)}"
+        return text
 
     def latex(self) -> str:
         """The whole objective as a printable LaTeX ``aligned`` block."""

@@ -13,7 +13,7 @@ import sympy as sp
 from sympy.printing.mathml import MathMLPresentationPrinter
 
 from lossforge.grammar.ops import applied_op
-from lossforge.objectives.mpo import D, RL, RW, L, N, T, Objective
+from lossforge.objectives.mpo import D, RL, RW, L, N, T, Objective, as_factor
 
 
 class _Printer(MathMLPresentationPrinter):
@@ -106,9 +106,8 @@ def objective_equations(obj: Objective) -> list[tuple[str, str]]:
 
 
 def _factor(w: sp.Expr) -> str:
-    """A weight as a factor: in parentheses when it is a sum (as ``mpo.weight_latex``)."""
-    text = expression(w)
-    return f"<mrow>{_mo('(')}{text}{_mo(')')}</mrow>" if isinstance(w, sp.Add) else text
+    """A weight as a factor (``mpo.as_factor``)."""
+    return as_factor(w, expression(w), (f"<mrow>{_mo('(')}", f"{_mo(')')}</mrow>"))
 
 
 def variable_equations(obj: Objective) -> list[tuple[str, str]]:

@@ -217,7 +217,7 @@ def tree_to_mirror_map(grammar: Grammar, tree) -> MirrorMap:
     """The map of a grammar tree: h(p) from a grammar in p, phi~(l) from a grammar in l. (Here,
     above the symbolic layer: grammar trees are SymPy expressions; MirrorMap builds on them.)"""
     expr = tree_to_sympy(grammar, tree)
-    return MirrorMap.from_expr(expr, source=str(expr))
+    return MirrorMap.from_expr(expr, source=formula_text(expr))
 
 
 def _slot_formulas(space: Space, parts: dict[str, list[str]]) -> tuple[str, str | None]:
@@ -291,8 +291,7 @@ def validate(grammar: Grammar | Space, names: list[str] | tuple[str, ...], *, be
     sem = mm.semantic_hash()
     if len(space.parts) > 1:  # the same map with another link or imitation term is another loss
         sem = hashlib.sha256(json.dumps([sem, link, imitation]).encode()).hexdigest()[:16]
-    return Candidate(names=names, h=str(mm.h), phi_inv=str(mm.phi_inv),
-                     phi_tilde=str(mm.phi_tilde), convex_status=report.convex.status,
+    return Candidate(names=names, **mm.texts(), convex_status=report.convex.status,
                      semantic_hash=sem, fingerprint=fp, spec=obj.spec.to_json(),
                      complexity=space.size(names), link=link, imitation=imitation,
                      properties=props.to_json() if props is not None else None)

@@ -46,7 +46,7 @@ from lossforge.symbolic.checks import (CheckReport, check_mirror_map, mp_lambdif
                                        numeric_derivatives)
 from lossforge.symbolic.compile import compile_torch
 from lossforge.symbolic.logdomain import L, log_domain
-from lossforge.symbolic.parser import parse_formula
+from lossforge.symbolic.parser import formula_text, parse_formula
 
 #: How many distinct formulas a process keeps parsed maps of (least recently used ones go).
 SHARED_MAPS = 1024
@@ -144,7 +144,7 @@ class MirrorMap:
         antiderivative of h' when SymPy's rule-based integrator finds a closed form (fast: no
         Risch), else a statement of what defines h (never an unevaluated ``Integral(...)``)."""
         if self.order == 2:
-            return str(self.h)
+            return formula_text(self.h)
         from sympy.integrals.manualintegrate import manualintegrate
 
         try:
@@ -152,7 +152,7 @@ class MirrorMap:
         except Exception:  # noqa: BLE001 - no closed form is an answer too
             antiderivative = None
         if antiderivative is not None and not antiderivative.has(sp.Integral):
-            return str(antiderivative)
+            return formula_text(antiderivative)
         return f"(no closed form) the h with h'(p) = phi~(log p), phi~(l) = {self.given}"
 
     @cached_property
@@ -238,14 +238,19 @@ class MirrorMap:
                 f"  \\tilde\\phi(\\ell) = \\phi^{{-1}}(e^{{\\ell}}) &= {tex['phi_tilde']}"
                 " + \\text{const}\n\\end{aligned}")
 
+    def texts(self) -> dict[str, str]:
+        """h, phi^-1 and phi~ in formula syntax (``parser.formula_text``: ``relu``, not SymPy's
+        ``Max(0, x)``), as the search's results, distill, ``formula --json`` and this map's JSON
+        write them."""
+        return {"h": formula_text(self.h), "phi_inv": formula_text(self.phi_inv),
+                "phi_tilde": formula_text(self.phi_tilde)}
+
     def to_json(self) -> dict:
         report = self.check()
         return {
             "formula": self.source,
             "given": "h" if self.order == 2 else "phi_tilde",
-            "h": str(self.h),
-            "phi_inv": str(self.phi_inv),
-            "phi_tilde": str(self.phi_tilde),
+            **self.texts(),
             "latex": self.latex(),
             "checks": report.to_dict(),
             "semantic_hash": self.semantic_hash(),

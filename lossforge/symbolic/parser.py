@@ -193,22 +193,25 @@ class _TextPrinter(StrPrinter):
     ``relu(x)``, ``Heaviside(x)`` is ``step(x)``), so that ``parse_formula(formula_text(e))``
     gives ``e`` back."""
 
-    def _print_op(self, expr, forms: str):
+    def _print_op(self, expr):
         found = applied_op(expr)
-        if found is None:
-            raise FormulaError(f"{expr} has no op-table form (only {forms})")
+        if found is None:   # Max(x, y), Heaviside(x, 0): SymPy's form, which does not parse
+            return self._print_Function(expr)
         op, args = found
         return f"{op.name}({', '.join(self._print(a) for a in args)})"
 
     def _print_Max(self, expr):
-        return self._print_op(expr, "max(0, x) = relu(x)")
+        return self._print_op(expr)
 
     def _print_Heaviside(self, expr):
-        return self._print_op(expr, "Heaviside(x) with value 1/2 at 0 = step(x)")
+        return self._print_op(expr)
 
 
 def formula_text(expr: sp.Expr) -> str:
-    """The text form of a SymPy expression that ``parse_formula`` reads back."""
+    """The text form of a SymPy expression, what a user would type: ``parse_formula`` reads it
+    back whenever its functions are the op table's (every expression parsed from a formula or
+    built from a grammar; SymPy's own forms elsewhere, e.g. ``Max(x, y)``, print as SymPy's
+    ``str`` and do not parse). Every text form of an expression that people read uses it."""
     return _TextPrinter().doprint(expr)
 
 
