@@ -252,10 +252,11 @@ def main(argv: list[str] | None = None) -> int:
                 over["eval_timeout"] = None
             cfg = None
             start = lambda: run_search(resume=args.resume, quiet=args.quiet,  # noqa: E731
-                                       overrides=over)
+                                       overrides=over, on_start=listed)
         elif args.method == "es":
             cfg = _es_config(ap, args)
-            start = lambda: run_search(cfg, runs_root=args.runs_dir, quiet=args.quiet)  # noqa
+            start = lambda: run_search(cfg, runs_root=args.runs_dir,  # noqa: E731
+                                       quiet=args.quiet, on_start=listed)
         else:
             if args.sigma0 is not None or args.hidden is not None:
                 ap.error("--sigma0 and --hidden are for --method es")
@@ -277,14 +278,9 @@ def main(argv: list[str] | None = None) -> int:
                                suite_objective=args.suite_objective, race=not args.no_race,
                                race_delta=args.race_delta,
                                suite_baselines=args.suite_baselines)
-            start = lambda: run_search(cfg, runs_root=args.runs_dir, quiet=args.quiet)  # noqa
-        from lossforge import ledger  # every search that starts is listed (lossforge/ledger.py)
-
-        ledger.record("search", command=["python -m lossforge.search", *argv],
-                      scenario=None if args.resume else (args.suite or args.scenario),
-                      seeds=[args.seed],
-                      budget=getattr(cfg, "budget", None), purpose=args.purpose or (
-                          f"resume {args.resume}" if args.resume else ""), path=args.ledger)
+            start = lambda: run_search(cfg, runs_root=args.runs_dir,  # noqa: E731
+                                       quiet=args.quiet, on_start=listed)
+        listed = _ledger_entry(args, argv, cfg)
         run_dir = start()
     except LossforgeError as exc:
         run_dir = getattr(exc, "run_dir", None)   # raised inside a run: say where it is
@@ -295,6 +291,21 @@ def main(argv: list[str] | None = None) -> int:
         return _stopped(exc)
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _ledger_entry(args, argv: list[str], cfg):
+    """``on_start`` for the run: every search that starts is listed in the ledger
+    (``lossforge/ledger.py``), once its run directory exists; one refused before (a bad flag or
+    file) looked at nothing."""
+    from lossforge import ledger
+
+    def listed(run_dir: Path) -> None:
+        ledger.record("search", command=["python -m lossforge.search", *argv],
+                      scenario=None if args.resume else (args.suite or args.scenario),
+                      seeds=[args.seed], budget=getattr(cfg, "budget", None),
+                      purpose=args.purpose or (f"resume {args.resume}" if args.resume else ""),
+                      path=args.ledger, run_dir=str(run_dir))
+    return listed
 
 
 def _stopped(exc: BaseException) -> int:

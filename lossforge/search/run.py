@@ -56,19 +56,23 @@ def _method(name: str) -> _Method:
 
 def run_search(config: Any = None, *, runs_root: str | Path = "runs",
                resume: str | Path | None = None, quiet: bool = False, executor=None,
-               overrides: dict | None = None, console=None, stop_after: int | None = None
-               ) -> Path:
+               overrides: dict | None = None, console=None, stop_after: int | None = None,
+               on_start: Callable[[Path], None] | None = None) -> Path:
     """Run (or resume) a search (``SearchConfig``: GP; ``es.ESConfig``: CMA-ES); returns the
     run directory.
 
     ``overrides`` on resume may change only ``generations``, ``executor`` and ``workers`` (none
     of them changes a result). ``stop_after`` ends this call after that many generations (the
-    run stays resumable), for tests and time-sliced use.
+    run stays resumable), for tests and time-sliced use. ``on_start(run_dir)`` is called once
+    the configuration has been checked and the run directory made, before any evaluation (the
+    command line lists the search in the ledger there: a search refused before it is not one).
     """
     if resume is not None:
         run_dir = Path(resume)
         with rundir.locked(run_dir), context.recorded_paths({}) as recorded:
             method, config, ctx, state = _resume(run_dir, overrides, recorded, console)
+            if on_start is not None:
+                on_start(run_dir)
             return _drive(method, config, ctx, state, run_dir, resumed=True, quiet=quiet,
                           executor=executor, console=console, stop_after=stop_after)
     if config is None:
@@ -81,6 +85,8 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
         method.write_start(run_dir, ctx)
         inputs.record(run_dir, config)
         state = method.init_state(ctx)
+        if on_start is not None:
+            on_start(run_dir)
         return _drive(method, config, ctx, state, run_dir, resumed=False, quiet=quiet,
                       executor=executor, console=console, stop_after=stop_after)
 

@@ -54,6 +54,8 @@ def test_allowed_search_appends_one_ledger_line(tmp_path, capsys):
             str(tmp_path / "runs"), "--quiet", "--ledger", str(path), "--purpose", "guard test"]
     assert main(argv) == 0
     (entry,) = ledger.read(path)
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    assert printed == f"run directory: {entry['run_dir']}"    # the entry names its run
     assert entry["kind"] == "search" and entry["scenario"] == "halfcheetah-clean"
     assert entry["seeds"] == [0] and entry["purpose"] == "guard test"
     assert entry["command"] == "python -m lossforge.search " + " ".join(argv)
@@ -67,6 +69,18 @@ def test_allowed_search_appends_one_ledger_line(tmp_path, capsys):
     assert f"torch {torch.__version__}" in entry["machine"]
     assert f"mujoco {mujoco.__version__}" in entry["machine"]
     assert _written_by_this_test(before, str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("bad", [["--grammar", "no-such-grammar.toml"],
+                                 ["--scenario", "no-such-scenario"]])
+def test_a_search_refused_before_its_run_directory_is_not_listed(tmp_path, capsys, bad):
+    """The ledger lists looks at data; a search stopped by a bad file or name looked at none
+    (it was listed before, as if it had run)."""
+    path = tmp_path / "ledger.jsonl"
+    code = main(["--fitness", "probe", "--runs-dir", str(tmp_path / "runs"), "--quiet",
+                 "--ledger", str(path), *bad])
+    assert code == 2 and capsys.readouterr().err.startswith("error: ")
+    assert not path.exists() and not (tmp_path / "runs").exists()
 
 
 def test_ledger_env_setting_and_append(tmp_path, monkeypatch):
