@@ -146,9 +146,13 @@ def _run(args) -> int:
 
 def make_out_dir(out: Path) -> None:
     """The run directory (and its parents); ``ConfigError`` naming it and why it cannot be one
-    (``io.make_dirs``)."""
+    (``io.make_dirs``), or when it already holds a bench run's results, which the run would
+    overwrite once it ends (hours of work lost to a reused ``--out``)."""
     from lossforge.io import make_dirs
 
+    if (out / "results.json").exists():
+        raise ConfigError(f"--out {out}: already holds a bench run's results (results.json); "
+                          "give another directory, or remove that one to run again")
     why = make_dirs(out)
     if why is not None:
         raise ConfigError(f"--out {out}: {why}")

@@ -55,3 +55,17 @@ def test_evaluate_policies_refuses_zero_episodes():
     """0 was read as "the budget's default" (``episodes or b.eval_episodes``)."""
     with pytest.raises(ConfigError, match="^0 evaluation episodes: expected 1-1000000$"):
         fitness.evaluate_policies({}, "quick", "quick", episodes=0)
+
+
+def test_an_out_holding_a_bench_result_is_refused_and_kept(tmp_path, capsys, monkeypatch):
+    """A reused --out was overwritten when the new run ended: its results lost. Refused before
+    any training; the old results stay as they were."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.json").write_text('{"earlier": "results"}\n')
+    monkeypatch.setattr(fitness, "training_data", _no_training)
+    assert main([*QUICK, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"error: --out {out}: already holds a bench run's "
+                                       "results (results.json); give another directory, or "
+                                       "remove that one to run again\n")
+    assert (out / "results.json").read_text() == '{"earlier": "results"}\n'
