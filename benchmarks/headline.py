@@ -10,10 +10,12 @@ baseline, ORPO, DPO and the best shortcut row (``lossforge.bench.audit.is_shortc
 reference, SFT or BC on the chosen side, length-only), the candidate, and the candidate's paired
 differences to each (mean ± 95 % CI over draws, the draw being the unit of analysis).
 
-Holm's correction is recomputed here over every comparison of the candidate in all the files
-given, per metric: scenarios x baselines of every file, one family. Each report corrects only
-within itself (one file per task on the LLM bed), so a claim that spans files ("beats ORPO and
-DPO on two tasks") needs the wider family; it is never smaller than the per-file one.
+For the per-scenario tables, Holm's correction is recomputed here over every comparison of the
+candidate in all the files given, per metric: scenarios x baselines of every file, one family.
+Each report corrects only within itself (one file per task on the LLM bed), so a claim that
+spans files ("beats ORPO and DPO on two tasks") needs the wider family; it is never smaller
+than the per-file one. The suite-mean tests have families of their own (below): 2 against DPO
+and ORPO, 3 against the shortcuts. The page states each family's size where its table is.
 
 A verdict per line: "beats X" when the difference is positive with Holm p < 0.05, "below X" when
 it is negative with Holm p < 0.05, else "level with X". The last line counts the scenarios where
@@ -27,10 +29,21 @@ printed beside it, so a reader sees both. The best tuned baseline (``stats.best_
 ranked on the draws where it did not fail) is picked on the reporting draws, which favours it.
 Where the untrained reference scores above every tuned baseline, the reference is the bar's
 comparator instead (v2-plan.md, Session 22): a candidate below it never counts as best-or-tied.
+A row may be the comparator only if it finished at least two draws and at least half of its
+draws (``stats.eligible_best``, v2-plan.md, Session 16). Where a row left out by that rule has a
+higher mean on its finished draws than the comparator chosen, that comparator may not be the
+best row, so the scenario counts as "no test" for the bar: never best-or-tied, in the strict
+count or the lenient one. The page names the row. This changes nothing where no run failed.
 
 The page opens with the claim (v2-plan.md, Session 22, item 1): judged on AUC alone, the bar,
 the suite mean against DPO and against ORPO, and the shortcuts, final shown beside each part and
-deciding nothing; then, with ``--suite``, the test suite's departure label (the shortcut's and
+deciding nothing, except that BC-on-chosen is judged on final (Session 22, item 3). Below these
+parts the claim block names every scenario whose comparator may be too weak (above), and every
+draw whose pairs are not clean (the report's ``data_split_draws``; Session 25, item 2: within
+one training seed, the rows trained on different builds of the draw's data). Those draws count
+as the others do; the line only says where a difference also measures a rebuild. With a suite it
+also says why no length-only row is needed: on the v2 scenarios ``sft`` stands for it
+(Session 16). Then, with ``--suite``, the test suite's departure label (the shortcut's and
 the candidates' test rates, Session 22) and how many scenarios share an environment (item 9:
 they are not independent); then every scenario where AUC and final disagree. A scenario with
 two rows of one loss (a stale pick left in the rows file) is refused, as is, with ``--suite``, a
@@ -43,6 +56,13 @@ Only finished confirmations make a claim: every scenario of the reports must hol
 candidate, and every row a line reads must have run its scenario's whole grid of draws x seeds
 (the report records what each lacks; ``stats.require_complete``), else one line on stderr, exit
 2. A comparison without a test (a candidate's failed run) stays in Holm's m, as p = 1.
+
+``--claim`` (the declared winner's page on the test suite) refuses two more inputs, each with
+one line: rows on other draws than confirm's default reporting draws (``confirmation.
+MUJOCO_DRAWS``, 1-5: test draws 1-5 are spent once, v2-plan.md, Session 22, item 6; fresh draws
+go in their own rows file and report, never pooled with these), and a scenario without a tuned
+baseline family (the loss name before any "[...]": ``dpo``, ``ipo``, ``sft``, ...) that another
+scenario of the reports has (the bar's comparator there would be picked from fewer baselines).
 
 ``--suite benchmarks/suites/test.toml`` adds issue 19's suite-level test: does the candidate
 beat DPO and ORPO on the suite mean? (It needs every suite scenario's DPO, ORPO, SFT,
@@ -58,6 +78,8 @@ and its suite regret on draw d is sum_s w_s r_s(d), with the suite's normalised 
 draw stays the unit of analysis: the candidate's suite regret and a baseline's are paired draw
 by draw (the draws every scenario has), with a paired t-test over draws and Holm over the two
 comparisons (DPO, ORPO) of each metric. B_s cancels from a difference; only the scale remains.
+Beside the table the page gives each scenario's scale and its effective weight w_s / scale_s
+(how much one score point there moves the suite regret), and flags a scale at SCALE_FLOOR.
 
 The same test, as a family of its own (Holm over three per metric), puts the candidate against
 the shortcuts: the tuned SFT from the reference, the untrained reference and BC-on-chosen. The
@@ -78,9 +100,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lossforge.bench.audit import is_shortcut  # noqa: E402
-from lossforge.bench.stats import (REPORT_METRICS, best_row, finite_draws,  # noqa: E402
-                                   holm, num_text, paired_t, ranking_mean, read_report,
-                                   require_complete)
+from lossforge.bench.draws import parse_draws  # noqa: E402
+from lossforge.bench.stats import (REPORT_METRICS, best_row, eligible_best,  # noqa: E402
+                                   finite_draws, holm, num_text, paired_t, ranking_mean,
+                                   read_report, require_complete)
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 from lossforge.search.suite_fitness import SCALE_FLOOR  # noqa: E402
 
@@ -194,11 +217,12 @@ def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: s
         tuned = [e for e in entries if e["role"] == "baseline"]
         short = [e for e in entries if e["role"] != "candidate" and is_shortcut(e["loss"])]
         refs = [e for e in entries if e["loss"] in REFERENCE_ROWS]
+        best = best_row(tuned + refs, metric)
         pick = {
             # the bar's comparator: the best tuned baseline, or the untrained reference where
             # that is better (v2-plan.md, Session 22: a candidate below the reference never
             # counts as best-or-tied)
-            "best tuned": best_row(tuned + refs, metric),
+            "best tuned": best,
             "ORPO": next((e for e in tuned if _is(e["loss"], "orpo")), None),
             "DPO": next((e for e in tuned if _is(e["loss"], "dpo")), None),
             "best shortcut": best_row(short, metric)}
@@ -207,13 +231,28 @@ def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: s
                             and c["baseline"] == e["loss"]), None)
                  for who, e in pick.items()}
         out.append({"budget": key[0], "scenario": key[1], "candidate": cand[0], "picks": pick,
-                    "comparisons": comps,
+                    "comparisons": comps, "metric": metric,
+                    "outranked": outranked(tuned + refs, best, metric),
                     "bc_on_chosen": any(e["loss"] == "bc-on-chosen" for e in entries),
                     "family_size": len(fam)})   # Holm's m (an untested one counts: stats.holm)
     return out
 
 
+def outranked(entries: list[dict], best: dict | None, metric: str) -> list[dict]:
+    """The rows that may not be the bar's comparator (``stats.eligible_best``: a row that
+    finished fewer than two draws, or fewer than half of them) but score above the comparator
+    chosen (``best``) on the draws they finished; with no comparator, every such row that
+    finished a draw. Where any exists, the comparator may not be the best row, so ``judge``
+    gives the scenario no test for the bar: it never counts for the claim."""
+    top = -math.inf if best is None else ranking_mean(best[metric])
+    return [e for e in entries if not eligible_best(e[metric])
+            and ranking_mean(e[metric]) > top]   # NaN (no finished draw) is never above
+
+
 TIED = "best-or-tied with the best tuned or reference"
+#: the bar's verdict on a scenario with ``outranked`` rows
+OUTRANKED = ("no test vs the best tuned or reference (a row that failed on too many draws to "
+             "be the comparator scored above it)")
 
 
 def judge(ln: dict, alpha: float = ALPHA) -> dict[str, str]:
@@ -221,7 +260,9 @@ def judge(ln: dict, alpha: float = ALPHA) -> dict[str, str]:
     best tuned or reference: the difference's CI), and against the best shortcut (Holm)."""
     c = ln["comparisons"]
     best = c["best tuned"]
-    if best is None or best["ci95"] != best["ci95"]:
+    if ln.get("outranked"):
+        bar = OUTRANKED
+    elif best is None or best["ci95"] != best["ci95"]:
         bar = "no test vs the best tuned or reference"
     elif best["mean"] - best["ci95"] >= 0:
         bar = TIED
@@ -233,16 +274,22 @@ def judge(ln: dict, alpha: float = ALPHA) -> dict[str, str]:
             "bar": bar, "shortcut": verdict(c["best shortcut"], "the best shortcut", alpha)}
 
 
+def not_shown_below(ln: dict) -> bool:
+    """The lenient reading of the bar on one scenario line (not the declared one): the CI's
+    upper end at or above zero. A scenario with ``outranked`` rows has no test, as in ``judge``."""
+    best = ln["comparisons"]["best tuned"]
+    return not ln.get("outranked") and best is not None and best["mean"] + best["ci95"] >= 0
+
+
 def tally(lines: list[dict], alpha: float = ALPHA) -> dict[str, int]:
     """The counts of the bar's line: scenarios beating ORPO and DPO, best-or-tied (strict), not
-    shown below (lenient), of ``n``."""
+    shown below (lenient), without a test because of ``outranked`` rows, of ``n``."""
     said = [judge(ln, alpha) for ln in lines]
     return {"n": len(lines),
             "both": sum((w["ORPO"], w["DPO"]) == ("beats ORPO", "beats DPO") for w in said),
             "tied": sum(w["bar"] == TIED for w in said),
-            "not_below": sum(ln["comparisons"]["best tuned"] is not None
-                             and ln["comparisons"]["best tuned"]["mean"]
-                             + ln["comparisons"]["best tuned"]["ci95"] >= 0 for ln in lines)}
+            "not_below": sum(map(not_shown_below, lines)),
+            "outranked": sum(bool(ln.get("outranked")) for ln in lines)}
 
 
 def met(count: int, n: int) -> bool:
@@ -269,13 +316,19 @@ def markdown(lines: list[dict], candidate: str, metric: str, alpha: float = ALPH
     refd = sum(ln["picks"]["best tuned"] is not None
                and ln["picks"]["best tuned"]["loss"] in REFERENCE_ROWS for ln in lines)
     bar = "met" if met(tied, n) else "not met"
+    odd = [ln["scenario"] for ln in lines if ln.get("outranked")]
     out += ["", f"Beats ORPO and DPO (Holm p < {alpha:g} over all {size} comparisons of "
                 f"{candidate} in {metric}): {both} of {n} scenarios. Best-or-tied with the best "
                 f"tuned baseline, or the reference where it is better (difference's 95 % CI not "
                 f"below zero): {tied} of {n}; issue "
-                f"19's bar (at least {BAR:.0%} of the scenarios): {bar}. The lenient reading "
-                f"(not shown below it: the CI's upper end at or above zero): {not_below} of {n}, "
-                f"bar {'met' if met(not_below, n) else 'not met'}. The best tuned "
+                f"19's bar (at least {BAR:.0%} of the scenarios): {bar}."
+                + (f" No test for the bar on {', '.join(odd)}: a row that failed on too many "
+                   "draws to be the comparator scored above it (the claim block names it)."
+                   if odd else "")
+                + f" For comparison only, the lenient reading (not the declared one, and not "
+                f"the claim): not shown below the comparator (the CI's upper end at or above "
+                f"zero) on {not_below} of {n}, {'at or above' if met(not_below, n) else 'under'} "
+                f"the {BAR:.0%} share. The best tuned "
                 "baseline is picked on these same draws, which favours it."
                 + (f" The untrained reference is that comparator on {refd} of {n} scenarios."
                    if refd else "")
@@ -371,7 +424,7 @@ def suite_markdown(res: dict, suite_name: str, candidate: str, against: str = ""
            f"{len(res['weights'])} scenarios, weighted), {metric}",
            "", f"Suite regret per draw (0: level with each scenario's best tuned baseline; "
            f"1: no better than the reference), mean ± 95 % CI over {n} draws "
-           f"({', '.join(res['draws'])}).", "",
+           f"({', '.join(res['draws'])}). " + holm_family_text(res), "",
            "| row | suite regret | candidate's gain over it (Holm p) | verdict |",
            "|---|---|---|---|"]
     for who, reg in res["regret"].items():
@@ -393,6 +446,35 @@ def suite_markdown(res: dict, suite_name: str, candidate: str, against: str = ""
         out.append(f"{name}'s run failed on {', '.join(where)}: " + (
             "the candidate has no suite regret on those draws, so none of these tests can pass."
             if who == "candidate" else "those draws are left out of its comparison."))
+    return out + [""] + ([] if against else scale_table(res))
+
+
+def holm_family_text(res: dict) -> str:
+    """One suite-mean table's Holm family, in words: its size and members."""
+    who, metric = list(res["comparisons"]), res["metric"]
+    if len(who) == 1:
+        return f"This table has one comparison ({who[0]}): Holm's correction leaves its p as is."
+    return (f"Holm's correction is over the {len(who)} comparisons of this table "
+            f"({', '.join(who)}), in {metric}.")
+
+
+def scale_table(res: dict) -> list[str]:
+    """Each scenario's scale on the suite mean (``suite_mean``'s "scales") and its effective
+    weight: w_s / scale_s, the suite regret one score point there is worth, with its share of
+    the sum. A scale at SCALE_FLOOR is flagged: there the best tuned baseline is at most that
+    many points above the reference, and the floor, not that gain, sets the weight."""
+    eff = {s: w / res["scales"][s] for s, w in res["weights"].items()}
+    total = sum(eff.values())
+    out = [f"Each scenario's scale and effective weight on this suite mean ({res['metric']}): "
+           f"scale_s = max(B_s - R_s, {SCALE_FLOOR:g}); effective weight = w_s / scale_s, the "
+           "suite regret one score point there is worth.", "",
+           "| scenario | weight w_s | scale_s | effective weight (share) |", "|---|---|---|---|"]
+    for s, w in res["weights"].items():
+        scale = res["scales"][s]
+        floor = (f" (at the floor: the best tuned baseline is at most {SCALE_FLOOR:g} points "
+                 "above the reference)" if scale <= SCALE_FLOOR else "")
+        out.append(f"| {s} | {w:.3f} | {scale:.1f}{floor} | {eff[s]:.4f} "
+                   f"({eff[s] / total:.0%}) |")
     return out + [""]
 
 
@@ -452,41 +534,92 @@ def claim(lines: dict[str, list[dict]], suite: dict | None, shortcut: dict | Non
     search's declared winner on the test suite makes issue 19's claim (``is_claim``: the
     ``--claim`` flag); for any other candidate or suite the page says so (v2-plan.md: the other
     candidates are separate questions). ``auc_final``: the AUC is only the final score, so the
-    page judges on final and has nothing to show beside it."""
+    page judges on final and has nothing to show beside it. Below the parts, ``claim_notes``."""
     key = "final" if auc_final else "auc"
     t, tf = tally(lines[key], alpha), tally(lines["final"], alpha)
     parts = [(met(t["tied"], t["n"]),
               f"best-or-tied with the best tuned baseline or the reference on at least "
               f"{BAR:.0%} of the scenarios: {t['tied']} of {t['n']}"
-              + ("" if auc_final else f" (final: {tf['tied']} of {tf['n']})"))]
+              + ("" if auc_final else f" (final: {tf['tied']} of {tf['n']})")
+              + (f"; {t['outranked']} of the {t['n']} had no test (named below) and count as "
+                 "not best-or-tied" if t["outranked"] else ""))]
     if suite is not None:
         for who in SUITE_RIVALS:
             c = suite[key]["comparisons"][who]
             final = suite_verdict(suite['final']['comparisons'][who], who, alpha)
             parts.append((suite_beats(c, alpha), f"beats {who} on the suite mean: "
                           f"{suite_verdict(c, who, alpha)}"
-                          + ("" if auc_final else f" (final: {final})")))
+                          + ("" if auc_final else f" (final: {final})")
+                          + f"; Holm over {len(SUITE_RIVALS)} ({', '.join(SUITE_RIVALS)}), "
+                          "per metric"))
         lost = shortcuts_lost(shortcut, alpha)
         parts.append((not lost, f"beats the shortcut baselines on the suite mean "
-                      f"({SHORTCUT_RULE}): " + ("yes" if not lost else "no: " + "; ".join(lost))))
+                      f"({SHORTCUT_RULE}): " + ("yes" if not lost else "no: " + "; ".join(lost))
+                      + f"; Holm over {len(SHORTCUT_RIVALS)} ({', '.join(SHORTCUT_RIVALS)}), "
+                      "per metric"))
     what = ("Issue 19's claim" if is_claim else "Issue 19's bar, for this candidate and these "
             "reports (not issue 19's claim, which only the suite search's declared winner makes, "
             "on the test suite: v2-plan.md)")
     on = ("judged on final accuracy (AUC, the primary metric of v2-plan.md, Session 22, item 1, "
           "is not measured on this bed):" if auc_final else "judged on AUC, the primary metric "
-          "(v2-plan.md, Session 22, item 1); final is shown beside each part and decides nothing:")
+          "(v2-plan.md, Session 22, item 1); final is shown beside each part and decides nothing"
+          + ("" if suite is None else ", except that BC-on-chosen is judged on final in the "
+             "shortcut part (declared: v2-plan.md, Session 22, item 3; it trains from scratch)")
+          + ":")
     out = ["## The claim" if is_claim else "## Issue 19's bar", "", f"{what}, {on}", ""]
     out += [f"- {'met' if ok else '**not met**'}: {text}" for ok, text in parts]
     if suite is None:
-        return out + ["- not judged: the suite-mean tests (against DPO and ORPO, and against "
-                      "the shortcuts) need --suite", "", "**Not judged** (no --suite).", ""]
+        out += ["- not judged: the suite-mean tests (against DPO and ORPO, and against the "
+                "shortcuts) need --suite"]
+    out += claim_notes(lines[key], suite is not None)
+    if suite is None:
+        return out + ["", "**Not judged** (no --suite).", ""]
     whole = "met" if all(ok for ok, _ in parts) else "not met"
     on = "On final accuracy" if auc_final else "On AUC"
     verdict_line = (f"**{on}, the claim is {whole}** on these reports." if is_claim else
                     f"**{on}, the bar is {whole}** on these reports (not a claim).")
-    return out + ["", verdict_line + " Issue 19's other requirement, that the gain comes from "
-                  "the preference term, is judged by the ablation (`benchmarks/ablate.py "
+    odd = (f" {t['outranked']} scenario(s) had no test for the bar (named above) and do not "
+           "count as best-or-tied." if t["outranked"] else "")
+    return out + ["", verdict_line + odd + " Issue 19's other requirement, that the gain comes "
+                  "from the preference term, is judged by the ablation (`benchmarks/ablate.py "
                   "table`, train suite), not here.", ""]
+
+
+def claim_notes(lines: list[dict], with_suite: bool) -> list[str]:
+    """The claim block's notes below its parts, on the metric it is judged on: each scenario
+    with no test for the bar because of an ``outranked`` row, naming the row; the draws whose
+    pairs are not clean (the report's ``data_split_draws``), which count as the others do
+    (v2-plan.md, Session 25, item 2); and, with a suite, why there is no length-only row."""
+    out = []
+    for ln in lines:
+        best, metric = ln["picks"]["best tuned"], ln["metric"]
+        for e in ln.get("outranked", []):
+            per = e[metric]["per_draw"]
+            failed = [d for d, v in per.items() if v is None or not math.isfinite(v)]
+            done = len(per) - len(failed)
+            than = ("no row finished enough draws to be the comparator" if best is None else
+                    f"above the comparator {best['loss']}'s "
+                    f"{num_text(ranking_mean(best[metric]))}")
+            out.append(f"- no test for the bar on {ln['scenario']}: {e['loss']} failed on "
+                       f"draw(s) {', '.join(failed)} (mean {num_text(ranking_mean(e[metric]))} "
+                       f"on its {done} finished draw(s), {than}). A row is the comparator only "
+                       "if it finished at least two draws and at least half of them (v2-plan.md, "
+                       "Session 16), so the comparator may not be the best row: this scenario "
+                       "counts as no test, never as best-or-tied.")
+    split = [f"{ln['scenario']} draw {d}" for ln in lines
+             for d in ln["candidate"].get("data_split_draws", [])]
+    if split:
+        out.append("- not clean pairs on " + ", ".join(split) + ": within one training seed, "
+                   "rows of that draw trained on different builds of its dataset or reference "
+                   "(v2-plan.md, Session 25, item 2). They count in every verdict above as the "
+                   "other draws do; a difference there also measures the rebuild.")
+    if with_suite:
+        out.append("- length-only, a shortcut issue 19 names, has no row of its own: on these "
+                   "length-controlled v2 scenarios the loss sees every segment as H steps long, "
+                   "so length-only SFT (the zoo's length_sft) trains the same policy as `sft` "
+                   "up to Adam's epsilon, and the `sft` row stands for both (v2-plan.md, "
+                   "Session 16).")
+    return out
 
 
 def disagreements(lines: dict[str, list[dict]], alpha: float = ALPHA) -> list[str]:
@@ -609,6 +742,8 @@ def headline(reports: list[str], candidate: str, suite_path: str | None = None,
         if extra:   # they would count in the bar and in Holm's family
             raise ConfigError(f"{extra[0]}: a scenario of the reports that {suite.source} does "
                               "not list; give reports of that suite's scenarios only")
+    if is_claim:
+        claim_inputs(summary)
     lines = {}
     for metric in METRICS:
         lines[metric] = rows(summary, comparisons, candidate, metric)
@@ -633,12 +768,54 @@ def headline(reports: list[str], candidate: str, suite_path: str | None = None,
     return ([f"# {candidate} against the field", "",
              "Sources: " + ", ".join(f"`{shown(p)}`" for p in reports)
              + ". Cells: mean ± 95 % CI over draws; differences: candidate minus row, paired "
-             "by draw; Holm over every comparison of the candidate in these files, per metric "
-             "(benchmarks/headline.py).", ""]
+             f"by draw. Holm's correction, per metric: in the per-scenario tables, over every "
+             f"comparison of the candidate in these files "
+             f"({lines[shown_metrics[0]][0]['family_size']} in {shown_metrics[0]})"
+             + ("" if suite is None else
+                       f"; on the suite mean, over the {len(SUITE_RIVALS)} comparisons with "
+                       f"{' and '.join(SUITE_RIVALS)}, and over the {len(SHORTCUT_RIVALS)} with "
+                       "the shortcuts, each a family of its own")
+             + " (benchmarks/headline.py).", ""]
             + claim(lines, means, shortcut, alpha, is_claim, auc_final)
             + (suite_notes(suite, lines["auc"], alpha) if suite is not None else [])
             + (final_only_note() if auc_final else disagreements(lines, alpha))
             + split_note(summary) + tables)
+
+
+def claim_inputs(summary: list[dict]) -> None:
+    """What ``--claim`` needs of its rows beyond any page's checks (one-line ConfigError):
+    every row on exactly the declared reporting draws (confirm's default, ``confirmation.
+    MUJOCO_DRAWS`` or ``LLM_DRAWS``: test draws 1-5 are spent once, v2-plan.md, Session 22,
+    item 6), and every tuned baseline family (the loss name before any "[...]") that one
+    scenario of the reports has in every other (one missing would narrow that scenario's
+    comparator unseen)."""
+    from cells import LLM_PREFIX
+    from confirmation import LLM_DRAWS, MUJOCO_DRAWS
+
+    for e in summary:
+        spec = LLM_DRAWS if e["scenario"].startswith(LLM_PREFIX) else MUJOCO_DRAWS
+        has = {d for m in METRICS for d in e[m]["per_draw"]}
+        if has != {str(d) for d in parse_draws(spec)}:
+            raise ConfigError(
+                f"--claim: {e['scenario']}: {e['loss']} ran on draws "
+                f"{', '.join(sorted(has, key=_draw_order))}; the claim is read on the declared "
+                f"reporting draws {spec} and no others (v2-plan.md, Session 22, item 6): fresh "
+                "draws go in their own rows file and report, never appended to the claim's")
+    families = {s: {e["loss"].split("[")[0] for e in summary
+                    if e["scenario"] == s and e["role"] == "baseline"}
+                for s in dict.fromkeys(e["scenario"] for e in summary)}
+    every = set().union(*families.values())
+    for scen, have in families.items():
+        lacking = sorted(every - have)
+        if lacking:
+            raise ConfigError(f"--claim: {scen} has no row of the tuned baseline {lacking[0]}, "
+                              "which other scenarios of the reports have; the bar's comparator "
+                              "there would be picked from fewer baselines: confirm it there too")
+
+
+def _draw_order(d: str) -> tuple:
+    """Draw names in number order ('2' before '10'), any other name after them."""
+    return (0, int(d), "") if d.isdigit() else (1, 0, d)
 
 
 def emit(md: list[str], out: str | None) -> int:

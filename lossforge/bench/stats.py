@@ -87,11 +87,12 @@ def paired_t(x: Sequence[float], y: Sequence[float]) -> PairedT:
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm's step-down adjusted p-values, in the input order: the k-th smallest of m is
     multiplied by m - k + 1, made non-decreasing in that order and capped at 1. Rejecting
-    where adjusted p <= alpha controls the family-wise error rate at alpha. A NaN p-value (a
-    comparison without a test: too few draws, or a candidate's failed run) stays NaN, is never
-    rejected, and still counts in m, as p = 1 would: a comparison that cannot be tested must
-    not make the others' correction milder (a candidate failing in one scenario would
-    otherwise ease its claims in every other)."""
+    where adjusted p < alpha, as every caller does (an adjusted p equal to alpha is not
+    rejected), controls the family-wise error rate at alpha. A NaN p-value (a comparison
+    without a test: too few draws, or a candidate's failed run) stays NaN, is never rejected,
+    and still counts in m, as p = 1 would: a comparison that cannot be tested must not make
+    the others' correction milder (a candidate failing in one scenario would otherwise ease
+    its claims in every other)."""
     tested = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
     m = len(pvalues)
     out = [float("nan")] * len(pvalues)

@@ -440,10 +440,23 @@ def _set_comps(report, mean, ci):
     Path(report).write_text(json.dumps(data))
 
 
+def _on_declared_draws(report):
+    """Every row of the report also on draws 4 and 5 (draws 1 and 2's values again): --claim
+    reads confirm's declared reporting draws 1-5 and no others."""
+    data = json.loads(Path(report).read_text())
+    for e in data["summary"]:
+        for m in ("auc", "final"):
+            per = e[m]["per_draw"]
+            per["4"], per["5"] = per["1"], per["2"]
+        e["seeds_per_draw"].update({"4": 3, "5": 3})
+    Path(report).write_text(json.dumps(data))
+
+
 def test_the_claim_comes_first_on_auc_with_final_beside_it(tmp_path):
     """v2-plan.md, Session 22, item 1: one verdict, on AUC, from the bar, the suite mean against
     DPO and ORPO and the shortcuts; final shown beside each part, deciding nothing."""
     report, suite = _suite_files(tmp_path, candidate_b=(70.0, 71.0, 72.0))
+    _on_declared_draws(report)
     # every per-scenario difference to the best tuned row is +1 ± 2: the CI spans 0, so no
     # scenario counts for the bar (0 of 2), whatever the suite means say
     proc = _headline(report, suite, "--claim")
@@ -488,6 +501,7 @@ def test_where_auc_and_final_disagree_the_report_says_so(tmp_path):
     """A scenario whose final difference to the best tuned row is below zero while its AUC one
     is best-or-tied: named, with both verdicts."""
     report, suite = _suite_files(tmp_path, candidate_b=(70.0, 71.0, 72.0))
+    _on_declared_draws(report)
     _set_comps(report, 3.0, 1.0)
     data = json.loads(Path(report).read_text())
     for c in data["comparisons"]:
