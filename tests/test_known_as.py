@@ -20,6 +20,16 @@ from lossforge.objectives.zoo import get_spec, known_as
     (MPOSpec("f", "2*p*log(p)", 0.1, imitation="-l"), None),          # an imitation term
     (MPOSpec("g", "2*p*log(p)", 0.1, reference=False), None),         # reference-free
     (get_spec("orpo"), None),
+    # DPO's link written another way, or at a scaled margin: G(D) = -logsigmoid(k D) + const
+    # (the link grammar spells DPO softplus(-D); they were not recognised, compared as text)
+    (MPOSpec("h", "p*log(p)", 0.1, link="softplus(-D)"), ("dpo", 0.1)),
+    (MPOSpec("i", "p*log(p)", 0.1, link="softplus(-4*D)"), ("dpo", 0.4)),
+    (MPOSpec("j", "2*p*log(p)", 0.1, link="log(1 + exp(-D/2)) + 3"), ("dpo", 0.1)),
+    (MPOSpec("k", "p*log(p)", 0.1, link="softplus(-D)", imitation="0"), ("dpo", 0.1)),
+    (MPOSpec("m", "p*log(p)", 0.1, link="sigmoid(-D)"), None),        # a bounded link
+    (MPOSpec("n", "p*log(p)", 0.1, link="softplus(-D) + t"), None),   # uses t: not constant
+    (MPOSpec("o", "p*log(p)", 0.1, link="softplus(D)"), None),        # k = -1: anti-DPO
+    (MPOSpec("q", "p*log(p)", 0.1, w_pref="2"), None),                # weighted: another lr
 ])
 def test_known_as_by_hand(spec, expected):
     hit = known_as(spec)
@@ -55,6 +65,21 @@ def test_a_linear_phi_map_trains_as_the_zoo_member_it_is_said_to_be():
     assert all(torch.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(g1, g2))
 
 
+@pytest.mark.parametrize("link,shift", [("softplus(-4*D)", 0.0), ("log(1 + exp(-D/2)) + 3", 3.0)])
+def test_a_scaled_link_trains_as_the_dpo_it_is_said_to_be(link, shift):
+    """The scaled-link claim on numbers: loss (up to the constant) and gradients equal the
+    zoo's DPO at the beta named."""
+    spec = MPOSpec("x", "2*p*log(p)", 0.1, link=link)
+    name, beta = known_as(spec)
+    torch.manual_seed(1)
+    args = [(-200 * torch.rand(64, dtype=torch.float64)).requires_grad_() for _ in range(4)]
+    mine, zoo = Objective(spec)(*args), get(name, beta=beta)(*args)
+    assert torch.allclose(mine - shift, zoo, rtol=1e-12, atol=1e-12)
+    g1 = torch.autograd.grad(mine.sum(), args)
+    g2 = torch.autograd.grad(zoo.sum(), args)
+    assert all(torch.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(g1, g2))
+
+
 def test_show_says_a_found_loss_is_dpo(tmp_path, capsys):
     """``search show`` of a run whose best loss is 18 p log p prints '= DPO at beta 1.8'."""
     from lossforge.search.summary import _say_known
@@ -63,6 +88,10 @@ def test_show_says_a_found_loss_is_dpo(tmp_path, capsys):
     console = Console(file=open(tmp_path / "out.txt", "w"), width=200)
     _say_known(console, {"spec": MPOSpec("lf-x", "18*p*log(p)", 0.1).to_json()}, "  ")
     _say_known(console, {"spec": MPOSpec("lf-y", "p*log(p) + p**2", 0.1).to_json()}, "  ")
+    _say_known(console, {"spec": MPOSpec("lf-z", "p*log(p)", 0.1,
+                                         link="softplus(-3*D)").to_json()}, "  ")
     console.file.close()
     assert (tmp_path / "out.txt").read_text() == (
-        "  = DPO at beta 1.8, exactly (phi~ is linear in l): not a new loss\n")
+        "  = DPO at beta 1.8, exactly (phi~ is linear in l): not a new loss\n"
+        "  = DPO at beta 0.3, exactly (phi~ is linear in l; its link is the logistic one up to "
+        "the margin's scale): not a new loss\n")

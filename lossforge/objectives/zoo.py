@@ -153,11 +153,14 @@ _LINEAR_PHI_MEMBERS = {"sum": "dpo", "mean": "sigmoid_norm"}
 
 
 def known_as(spec: MPOSpec | dict) -> tuple[str, float] | None:
-    """(zoo name, beta) when ``spec`` is exactly that zoo member at that beta, else None: its
-    phi~(l) is a l + c with a constant a > 0 (``p*log(p)`` scaled, plus a linear term) and its
-    link, imitation term, weights, reference and aggregation are DPO's (or, on mean log-probs,
-    TRL's 'sigmoid_norm'). Then D = (beta a) [(l_w - l_ref,w) - (l_l - l_ref,l)] term for term,
-    so a search that returns such a map has found DPO's beta, not a new loss."""
+    """(zoo name, beta) when ``spec`` trains exactly as that zoo member at that beta, else None:
+    its phi~(l) is a l + c with a constant a > 0 (``p*log(p)`` scaled, plus a linear term), its
+    link is the member's at a scaled margin, G(D) = G_ref(k D) + c with constants k > 0 and c
+    (``softplus(-4*D)`` is DPO's ``-logsigmoid(D)`` at 4 D; a constant no gradient sees), and
+    it has no imitation term, a weight of 1, and the member's reference and aggregation (DPO's,
+    or on mean log-probs TRL's 'sigmoid_norm'). Then the loss is the member's at beta a k term
+    for term, so a search that returns it has found DPO's beta, not a new loss. Proved
+    symbolically (``_link_scale``) or not said: None when SymPy cannot show it in time."""
     import sympy as sp
 
     from lossforge.symbolic.mirror_map import L, MirrorMap
@@ -169,15 +172,55 @@ def known_as(spec: MPOSpec | dict) -> tuple[str, float] | None:
         if member is None:
             return None
         ref = ZOO[member]
-        if (spec.reference, spec.link, spec.imitation, spec.w_pref, spec.w_sft) != (
-                ref.reference, ref.link, ref.imitation, ref.w_pref, ref.w_sft):
+        if spec.reference != ref.reference or not _dpo_slots(spec):
             return None
+        k = _link_scale(spec.link, ref.link)
         slope = sp.simplify(sp.diff(MirrorMap.from_formula(spec.mirror_map).phi_tilde, L))
     except (LossforgeError, ValueError, TypeError):   # not a spec or a map this version reads
         return None
-    if slope.free_symbols or not slope.is_positive:
+    if k is None or slope.free_symbols or not slope.is_positive:
         return None
-    return member, spec.beta * float(slope)
+    return member, spec.beta * float(slope) * k
+
+
+def _dpo_slots(spec: MPOSpec) -> bool:
+    """No imitation term (none, or one that is 0) and a preference weight of 1."""
+    from lossforge.objectives.mpo import IMITATION_VARS, WEIGHT_VARS
+    from lossforge.symbolic.parser import parse_formula
+
+    return ((spec.imitation is None or parse_formula(spec.imitation, IMITATION_VARS) == 0)
+            and parse_formula(str(spec.w_pref), WEIGHT_VARS) == 1)
+
+
+def _link_scale(link: str, ref_link: str) -> float | None:
+    """k > 0 with G(D) = G_ref(k D) + const exactly (SymPy proves the difference constant on
+    the links' exp/log forms), or None. G_ref is a logistic link: G_ref'(0) = -1/2, so k can
+    only be -2 G'(0)."""
+    import sympy as sp
+
+    from lossforge.grammar.ops import to_elementary
+    from lossforge.objectives.mpo import D, LINK_VARS
+    from lossforge.symbolic.parser import parse_formula
+    from lossforge.symbolic.timelimit import time_limit
+
+    g, ref = (to_elementary(parse_formula(t, LINK_VARS)) for t in (link, ref_link))
+    if g.free_symbols != {D}:
+        return None
+    try:
+        with time_limit(_PROOF_TIME_S) as armed:
+            if not armed and link != ref_link:
+                return None          # no limit can be set here: not worth an unbounded proof
+            k = sp.simplify(-2 * sp.diff(g, D).subs(D, 0))
+            rest = sp.simplify(g - ref.subs(D, k * D))
+    except Exception:  # noqa: BLE001 - out of time, or SymPy failing on an odd link: not shown
+        return None
+    if k.free_symbols or not k.is_positive or rest.free_symbols:
+        return None
+    return float(k)
+
+
+#: seconds SymPy may take to show that a link is DPO's at a scaled margin
+_PROOF_TIME_S = 5.0
 
 
 def get(name: str, **overrides) -> Objective:

@@ -95,8 +95,9 @@ def _say_simplest(console, row: dict, indent: str) -> None:
 def known_text(row: dict) -> str | None:
     """"= DPO at beta 1.8, exactly (phi~ is linear in l): not a new loss" where the row's loss is
     exactly a zoo member at another beta (``zoo.known_as``: a map whose phi~ is linear in l is
-    DPO with beta scaled; the search found a beta, not a new loss), else None. The search's
-    summary, ``show`` and the report's page (``report/page.py``) all say it with this."""
+    DPO with beta scaled, and so is the logistic link at a scaled margin, ``softplus(-4*D)``; the
+    search found a beta, not a new loss), else None. The search's summary, ``show`` and the
+    report's page (``report/page.py``) all say it with this."""
     from lossforge.objectives.zoo import ZOO, known_as
 
     spec = row.get("spec")
@@ -105,7 +106,9 @@ def known_text(row: dict) -> str | None:
         return None
     name, beta = hit
     what = "DPO" if name == "dpo" else f"{name} ({ZOO[name].description.split(';')[0]})"
-    return f"= {what} at beta {beta:g}, exactly (phi~ is linear in l): not a new loss"
+    why = "phi~ is linear in l" + ("" if spec.get("link", ZOO[name].link) == ZOO[name].link
+                                   else "; its link is the logistic one up to the margin's scale")
+    return f"= {what} at beta {beta:g}, exactly ({why}): not a new loss"
 
 
 def _say_known(console, row: dict, indent: str) -> None:
