@@ -334,3 +334,14 @@ def test_a_map_with_relu_compiles_and_exports(tmp_path):
     f64 = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
     torch.testing.assert_close(f64(out["relu3"]["loss"]), loss, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(f64(out["relu3"]["gw"]), gw, rtol=1e-12, atol=1e-14)
+
+
+def test_expr_source_refuses_text_and_runs_none_of_it(tmp_path):
+    """``expr_source`` is public (``lossforge.export``); given a string, SymPy's ``sympify``
+    ran it as Python. Text is refused before any of it runs."""
+    from lossforge.export import expr_source
+
+    marker = tmp_path / "ran"
+    with pytest.raises(TypeError, match="takes a SymPy expression, not str"):
+        expr_source(f"__import__('pathlib').Path({str(marker)!r}).touch()", {})
+    assert not marker.exists()

@@ -67,8 +67,13 @@ def constant_value(e: sp.Expr) -> float:
 
 
 def expr_source(expr: sp.Expr, names: Mapping[sp.Symbol, str]) -> str:
-    """torch source of ``expr``; ``names`` maps each free symbol to a Python identifier."""
-    return _print(sp.sympify(expr), names)[0]
+    """torch source of ``expr``, a SymPy expression (never a string: SymPy's ``sympify`` would
+    evaluate it as Python; parse text with ``parser.parse_formula``); ``names`` maps each free
+    symbol to a Python identifier."""
+    if not isinstance(expr, (sp.Basic, int, float)):
+        raise TypeError(f"expr_source takes a SymPy expression, not {type(expr).__name__} "
+                        "(parse formula text with lossforge.symbolic.parser.parse_formula)")
+    return _print(sp.S(expr), names)[0]
 
 
 def _wrap(printed: tuple[str, int], level: int) -> str:
