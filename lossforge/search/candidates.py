@@ -150,7 +150,11 @@ def _probe(objective: Objective, batch: torch.Tensor):
         pc = logps[:, 0].clone().requires_grad_(True)
         pr = logps[:, 1].clone().requires_grad_(True)
         loss = objective(pc, pr, logps[:, 2], logps[:, 3], progress=t, chosen_lengths=lengths)
-        gc, gr = torch.autograd.grad(loss.sum(), (pc, pr))
+        # a loss without a log-prob in its graph (SFT: no l_l; a constant: neither) has a zero
+        # gradient in it
+        grads = (torch.autograd.grad(loss.sum(), (pc, pr), allow_unused=True)
+                 if loss.requires_grad else (None, None))
+        gc, gr = (torch.zeros_like(x) if g is None else g for g, x in zip(grads, (pc, pr)))
         out.append((loss, gc, gr))
     return out
 

@@ -56,3 +56,16 @@ def test_the_llm_scenarios_declare_their_answer_length():
     assert search_scenario("sort/mixed-quality").response_steps == 6.0
     with pytest.raises(ValueError):
         scale_batch(0.0)
+
+
+@pytest.mark.parametrize("name,reason", [("sft", "ignores_rejected"),
+                                         ("zero_pref", "vanishing_gradient")])
+def test_a_loss_missing_a_log_prob_gets_its_reason_not_an_autograd_error(name, reason):
+    """SFT has no l_l in its graph (dL/dl_l = 0 by hand) and zero_pref no log-prob at all
+    (dL/dl = 0): ``training_rejection`` raised torch's "not used in the graph" / "does not
+    require grad" errors on them (``export`` asks it of a user's loss)."""
+    from lossforge.objectives import get
+    from lossforge.search.candidates import max_gradients, training_rejection
+
+    assert training_rejection(get(name))[0] == reason
+    assert max_gradients(get(name))[1] == 0.0
