@@ -110,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         return code
     print(f"h(p)          = {mm.h_text}")
     if report.valid:
-        print(f"phi^-1 = h'   = {mm.phi_inv}   (+ const)")
-        print(f"phi~(l)       = {mm.phi_tilde}   (+ const; l = log p < 0)")
+        texts = mm.texts()
+        print(f"phi^-1 = h'   = {texts['phi_inv']}   (+ const)")
+        print(f"phi~(l)       = {texts['phi_tilde']}   (+ const; l = log p < 0)")
     for name in ("convex", "differentiable", "legendre"):
         c = getattr(report, name)
         if c is None:

@@ -282,3 +282,25 @@ def test_help_says_an_option_left_out_keeps_the_loaded_value():
     help_text = " ".join(ap.format_help().split())
     assert "keeps the value of the loaded run loss, JSON spec or zoo member" in help_text
     assert 'only its "spec" is read' in help_text
+
+
+@pytest.mark.parametrize("argv,reason", [
+    # +l rewards a lower chosen log-prob: dL/dl_w = +1 > 0 (anti-SFT)
+    (["--formula", "p*log(p)", "--imitation", "l"], "smoke_not_monotone"),
+    # phi~(l) = 2 e^l: at summed log-probs of -60 and below the gradient is under 1e-25
+    (["--formula", "p**2"], "vanishing_gradient"),
+])
+def test_a_loss_the_search_would_reject_is_exported_with_a_warning(tmp_path, capsys, argv,
+                                                                   reason):
+    """``formula`` says a search rejects these before training; export wrote them silently."""
+    out = tmp_path / "loss.py"
+    assert main([*argv, "--format", "torch", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: a search would reject this loss before training ({reason}")
+    assert err.count("\n") == 1 and out.exists()
+
+
+@pytest.mark.parametrize("argv", [["--formula", "p*log(p)"], ["--zoo", "sft"]])
+def test_a_loss_the_search_would_train_or_a_zoo_member_gets_no_warning(capsys, argv):
+    assert main([*argv, "--format", "latex"]) == 0
+    assert capsys.readouterr().err == ""

@@ -275,6 +275,25 @@ def load_objective(args):
                        "search scored." if changed else f"From {where}."]
 
 
+def _rejection_warning(args, objective, notes: list[str]) -> str | None:
+    """One warning line when a symbolic loss written or changed by the user (``--formula``, a
+    SPEC.json, a zoo member or run loss with options changed) is one the search rejects before
+    training (``candidates.training_rejection``, as ``formula`` says it): it is exported as
+    asked. A zoo member or a run's loss as it is gets no check (the search scored the latter
+    with its own fitness's scale)."""
+    from lossforge.objectives import Objective
+    from lossforge.search.candidates import training_rejection
+
+    as_is = (args.zoo is not None and not _overrides(args) and not args.param) or (
+        notes and notes[0].startswith("From "))
+    if as_is or not isinstance(objective, Objective):
+        return None
+    found = training_rejection(objective)
+    return None if found is None else (
+        f"warning: a search would reject this loss before training ({found[0]}: {found[1]}); "
+        "exported as asked")
+
+
 def _reason(exc: OSError) -> str:
     """An ``OSError`` as a short phrase: "is a directory", "permission denied", ..."""
     from lossforge.io import os_reason
@@ -315,10 +334,13 @@ def main(argv: list[str] | None = None) -> int:
                               f"closed form to write as LaTeX (--format torch and json export "
                               f"the network); {_distil_hint(args.source or 'RUN')}")
         text = export(objective, args.format, notes=notes)
+        warning = _rejection_warning(args, objective, notes)
     except LossforgeError as exc:
         for line in str(exc).splitlines():  # one line per problem (a JSON file's fields)
             print(f"error: {line}", file=sys.stderr)
         return 2
+    if warning:
+        print(warning, file=sys.stderr)
     if args.output:
         problem = _write_output(Path(args.output), text)
         if problem:
