@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from datasets import Dataset
+from datasets import Dataset, DatasetDict, IterableDataset
 from transformers import LlamaConfig, LlamaForCausalLM
 from trl import DPOConfig, DPOTrainer
 
 from lossforge import objectives
 from lossforge.errors import ConfigError
+from lossforge.integrations import trl as adapter
 from lossforge.integrations.trl import LossforgeDPOTrainer
 from lossforge.objectives import MPOSpec
 
@@ -45,12 +46,21 @@ def _model(tokenizer, seed):
     return LlamaForCausalLM(config)
 
 
+def _config(tmp_path, **kw):
+    fields = dict(output_dir=str(tmp_path), per_device_train_batch_size=len(PAIRS),
+                  report_to="none", bf16=False, use_cpu=True, gradient_checkpointing=False,
+                  max_length=None, disable_tqdm=True, max_steps=2, logging_steps=1,
+                  save_strategy="no")
+    return DPOConfig(**{**fields, **kw})
+
+
+def _pairs():
+    return Dataset.from_list([{"prompt": p, "chosen": c, "rejected": r} for p, c, r in PAIRS])
+
+
 def _trainer(cls, tokenizer, tmp_path, model, ref_model=None, **kw):
-    args = DPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=len(PAIRS),
-                     report_to="none", bf16=False, use_cpu=True, gradient_checkpointing=False,
-                     max_length=None, disable_tqdm=True, max_steps=2, logging_steps=1,
-                     save_strategy="no", **kw.pop("config", {}))
-    data = Dataset.from_list([{"prompt": p, "chosen": c, "rejected": r} for p, c, r in PAIRS])
+    args = kw.pop("args", None) or _config(tmp_path, **kw.pop("config", {}))
+    data = kw.pop("train_dataset", None) or _pairs()
     return cls(model=model, ref_model=ref_model, args=args, train_dataset=data,
                processing_class=tokenizer, **kw)
 
@@ -189,3 +199,108 @@ def test_lossforge_works_without_trl_and_the_adapter_says_how_to_get_it(tmp_path
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "pip install lossforge[llm]" in r.stdout
+
+
+# ---- the caller's config, the dataset's columns, formula strings, progress and lengths --------
+
+def test_the_callers_dpoconfig_is_left_unchanged(tokenizer, tmp_path):
+    """A reference-free objective switches on precompute_ref_log_probs for itself only: the
+    same config then gives TRL's own DPOTrainer (a baseline run) its usual reference model."""
+    args = _config(tmp_path)
+    before = args.to_dict()
+    trainer = _trainer(LossforgeDPOTrainer, tokenizer, tmp_path, _model(tokenizer, 0),
+                       objective="orpo", args=args)
+    assert args.precompute_ref_log_probs is False
+    assert args.to_dict() == before
+    assert trainer.args.precompute_ref_log_probs is True and trainer.ref_model is None
+    baseline = _trainer(DPOTrainer, tokenizer, tmp_path, _model(tokenizer, 0), _model(tokenizer, 1),
+                        args=args)
+    assert baseline.precompute_ref_logps is False and baseline.ref_model is not None
+    assert "ref_chosen_logps" not in baseline.train_dataset.column_names
+
+
+@pytest.mark.parametrize("rows,missing,has", [
+    ([{"prompt": p, "chosen": c} for p, c, _ in PAIRS], "'rejected'", "'prompt', 'chosen'"),
+    ([{"prompt": p, "preferred": c, "rejected": r} for p, c, r in PAIRS], "'chosen'",
+     "'prompt', 'preferred', 'rejected'"),
+])
+def test_a_dataset_without_a_preference_column_is_one_clear_error(tokenizer, tmp_path, rows,
+                                                                   missing, has):
+    for name, kw in (("train_dataset", {"train_dataset": Dataset.from_list(rows)}),
+                     ("eval_dataset['held_out']",
+                      {"eval_dataset": DatasetDict(held_out=Dataset.from_list(rows))})):
+        message = str(_error(lambda: _trainer(LossforgeDPOTrainer, tokenizer, tmp_path,
+                                              _model(tokenizer, 0), objective="orpo", **kw)))
+        assert "\n" not in message
+        assert message.startswith(f"{name} has no {missing} column (its columns: {has}); ")
+        assert "needs 'chosen' and 'rejected'" in message
+
+
+def _error(call):
+    with pytest.raises(ConfigError) as info:
+        call()
+    return info.value
+
+
+def test_datasets_trl_accepts_pass_the_column_check(tokenizer, tmp_path):
+    """TRL extracts an implicit prompt (the start chosen and rejected share); images need an
+    explicit prompt; a stream that does not list its columns is left to TRL."""
+    implicit = Dataset.from_list([{"chosen": p + c, "rejected": p + r} for p, c, r in PAIRS])
+    trainer = _trainer(LossforgeDPOTrainer, tokenizer, tmp_path, _model(tokenizer, 0),
+                       objective="orpo", train_dataset=implicit, eval_dataset=_pairs())
+    trainer.train()
+    assert any("rewards/accuracies" in h for h in trainer.state.log_history)
+    images = Dataset.from_list([{"images": [], "chosen": "1", "rejected": "2"}])
+    assert "has no 'prompt' column" in str(_error(
+        lambda: adapter._check_columns(images, "train_dataset")))
+    stream = IterableDataset.from_generator(lambda: iter([{"prompt": "1+1=", "chosen": "2"}]))
+    assert stream.column_names is None
+    adapter._check_columns(stream, "train_dataset")  # nothing to check: no error of ours
+
+
+def test_a_formula_string_says_how_to_pass_a_formula(tokenizer, tmp_path):
+    message = str(_error(lambda: _trainer(LossforgeDPOTrainer, tokenizer, tmp_path,
+                                          _model(tokenizer, 0), objective="p*log(p)")))
+    assert "is a formula, not a zoo name" in message and "\n" not in message
+    assert "objectives.from_mirror_map('p*log(p)', beta=0.1)" in message
+    message = str(_error(lambda: adapter._as_objective("dpoo")))
+    assert "unknown objective 'dpoo'; known: " in message and "from_mirror_map(" in message
+    objective = objectives.from_mirror_map("p*log(p)", beta=0.1, reference=False)  # as told
+    trainer = _trainer(LossforgeDPOTrainer, tokenizer, tmp_path, _model(tokenizer, 0),
+                       objective=objective)
+    assert trainer.objective is objective
+
+
+class _Recording:
+    """An objective that records what the trainer passes it."""
+
+    def __init__(self, objective):
+        self.objective, self.calls = objective, []
+
+    def __getattr__(self, name):
+        return getattr(self.objective, name)
+
+    def __call__(self, *args, progress=None, chosen_lengths=None):
+        self.calls.append((progress, chosen_lengths.tolist()))
+        return self.objective(*args, progress=progress, chosen_lengths=chosen_lengths)
+
+
+def test_progress_is_the_fraction_of_steps_before_this_one_and_n_counts_eos(tokenizer,
+                                                                             tmp_path):
+    spec = MPOSpec("ta-rpo", beta=0.1, reference=True, link="-logsigmoid(D)", w_pref="t",
+                   imitation="-l/n", w_sft="1 - t")
+    trainer = _trainer(LossforgeDPOTrainer, tokenizer, tmp_path, _model(tokenizer, 0),
+                       _model(tokenizer, 1), objective=spec, config={"max_steps": 4})
+    trainer.objective = recording = _Recording(trainer.objective)
+    trainer.train()
+    assert [t for t, _ in recording.calls] == [0.0, 0.25, 0.5, 0.75]
+    assert [h["progress"] for h in trainer.state.log_history if "progress" in h] == [
+        0.0, 0.25, 0.5, 0.75]
+    lengths = recording.calls[0][1]  # the chosen answers' characters plus EOS, in some order
+    assert sorted(lengths) == sorted(len(c) + 1 for _, c, _ in PAIRS)
+    module = " ".join(adapter.__doc__.split())
+    method = " ".join(LossforgeDPOTrainer.training_progress.__doc__.split())
+    for doc in (module, method):
+        assert "the fraction of steps completed before this one" in doc
+        assert "0, 0.25, 0.5, 0.75 over 4 steps" in doc
+    assert "chosen lengths n when it reads ``n`` (completion tokens, EOS included)" in module

@@ -21,7 +21,9 @@ checkpointing and evaluation are TRL's own. Per batch, ``compute_loss``
    ``compute_ref_log_probs`` (reference model, or the PEFT base with the adapter disabled),
    aggregated the same way, only when ``objective.needs_reference``;
 3. calls the objective with ``progress = state.global_step / state.max_steps`` when it is
-   temporally aware and the chosen completion lengths when it reads ``n``; averages over pairs;
+   temporally aware (the fraction of steps completed before this one: 0, 0.25, 0.5, 0.75 over
+   4 steps, never 1) and with the chosen lengths n when it reads ``n`` (completion tokens,
+   EOS included); averages over pairs;
 4. logs TRL's metrics under TRL's names: ``rewards/chosen``, ``rewards/rejected``,
    ``rewards/accuracies``, ``rewards/margins`` (with the objective's reward
    r = beta [phi~(l) - phi~(l_ref)], or beta phi~(l) when reference-free), ``logps/chosen``,
@@ -30,21 +32,28 @@ checkpointing and evaluation are TRL's own. Per batch, ``compute_loss``
 
 Reference-free objectives (ORPO-like): pass no ``ref_model``. TRL would otherwise load a second
 copy of the model by name (which fails for a model built in memory); the trainer instead sets
-``args.precompute_ref_log_probs = True`` (TRL's documented switch for "keep no reference model")
-and skips the precomputation itself, so no reference forward pass ever runs. (Under that flag
-TRL still hashes the model's weights once at start, for its precompute cache key: seconds for a
-small model, about a minute for a 7B one.)
+``precompute_ref_log_probs = True`` (TRL's documented switch for "keep no reference model") on a
+copy of ``args``, leaving the caller's DPOConfig as it was, and skips the precomputation itself,
+so no reference forward pass ever runs. (Under that flag TRL still hashes the model's weights
+once at start, for its precompute cache key: seconds for a small model, about a minute for a 7B
+one.)
 
 The DPOConfig loss fields (``loss_type``, ``loss_weights``, ``label_smoothing``,
 ``f_divergence_type``, ``ld_alpha``, ``use_weighting``) would be silently ignored, so setting
 them is an error; ``beta`` belongs to the objective (``DPOConfig.beta`` must be left at its
 default or equal the objective's).
 
+The train and eval datasets are checked up front for the columns ``DPOTrainer`` reads:
+``chosen`` and ``rejected``, and ``prompt`` unless both start with it (TRL then extracts it; a
+dataset with images needs ``prompt``). A dataset that does not list its columns (a streamed
+``IterableDataset``) is left to TRL.
+
 TRL is optional (``pip install lossforge[llm]``); this module is the only one that imports it.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import warnings
 
@@ -57,8 +66,11 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 
 import torch
 
-from lossforge.errors import ConfigError
-from lossforge.objectives import MPOSpec, Objective, get
+from lossforge.errors import ConfigError, FormulaError
+from lossforge.grammar.symbols import P
+from lossforge.objectives import MPOSpec, Objective, get, names
+from lossforge.symbolic.logdomain import L
+from lossforge.symbolic.parser import parse_formula
 
 __all__ = ["LossforgeDPOTrainer", "TRL_VERSION"]
 
@@ -82,9 +94,27 @@ def _as_objective(objective) -> Objective:
     if isinstance(objective, MPOSpec):
         return Objective(objective)
     if isinstance(objective, str):
-        return get(objective)
+        if objective in names():
+            return get(objective)
+        if _is_formula(objective):
+            raise ConfigError(f"objective {objective!r} is a formula, not a zoo name: pass "
+                              "objective=lossforge.objectives.from_mirror_map("
+                              f"{objective!r}, beta=0.1), choosing beta (and link, reference) "
+                              "there")
+        raise ConfigError(f"unknown objective {objective!r}; known: {', '.join(names())}; for a "
+                          "mirror-map formula pass objective=lossforge.objectives"
+                          ".from_mirror_map(formula, beta=0.1)")
     raise TypeError("objective must be a lossforge Objective, an MPOSpec or a zoo name, got "
                     f"{type(objective).__name__}")
+
+
+def _is_formula(text: str) -> bool:
+    """Whether ``text`` parses as a mirror-map formula in p or l (the parser never evals)."""
+    try:
+        parse_formula(text, {"p": P, "l": L})
+    except FormulaError:
+        return False
+    return True
 
 
 def _check_args(args: DPOConfig, objective: Objective) -> None:
@@ -105,21 +135,56 @@ def _check_args(args: DPOConfig, objective: Objective) -> None:
                           "no reference model to sync")
 
 
+def _argument(name: str, rest: tuple, kwargs: dict):
+    """The ``DPOTrainer`` argument ``name`` after ``args``, given by keyword or position."""
+    bound = inspect.signature(DPOTrainer.__init__).bind_partial(None, None, None, None, *rest,
+                                                                 **kwargs)
+    return bound.arguments.get(name)
+
+
 def _peft(model, rest: tuple, kwargs: dict) -> bool:
     """Whether TRL will train ``model`` as a PEFT adapter (a PEFT model, or a ``peft_config``
     given by keyword or position): then the reference is the base with the adapter disabled."""
     if getattr(model, "peft_config", None) is not None:
         return True
-    bound = inspect.signature(DPOTrainer.__init__).bind_partial(None, model, None, None, *rest,
-                                                                 **kwargs)
-    return bound.arguments.get("peft_config") is not None
+    return _argument("peft_config", rest, kwargs) is not None
+
+
+def _check_columns(dataset, name: str) -> None:
+    """Refuse a dataset without the columns ``DPOTrainer`` reads (its own error is a KeyError
+    from deep inside ``datasets``): ``chosen`` and ``rejected``, and ``prompt`` when it has
+    images (TRL extracts an implicit prompt from text pairs only). A dataset that does not list
+    its columns (a streamed one may not) is left to TRL."""
+    columns = getattr(dataset, "column_names", None)
+    if not isinstance(columns, (list, tuple)):
+        return
+    vision = "image" in columns or "images" in columns
+    missing = [c for c in ("prompt", "chosen", "rejected")
+               if c not in columns and (c != "prompt" or vision)]
+    if missing:
+        needs = ("'prompt', 'chosen' and 'rejected'" if vision else
+                 "'chosen' and 'rejected' (and 'prompt', unless both start with it)")
+        raise ConfigError(f"{name} has no {' or '.join(map(repr, missing))} column (its columns: "
+                          f"{', '.join(map(repr, columns)) or 'none'}); a preference dataset "
+                          f"needs {needs}: rename or add the column(s)")
+
+
+def _check_datasets(rest: tuple, kwargs: dict) -> None:
+    _check_columns(_argument("train_dataset", rest, kwargs), "train_dataset")
+    evals = _argument("eval_dataset", rest, kwargs)
+    if isinstance(evals, dict):  # also a DatasetDict
+        for key, dataset in evals.items():
+            _check_columns(dataset, f"eval_dataset[{key!r}]")
+    else:
+        _check_columns(evals, "eval_dataset")
 
 
 class LossforgeDPOTrainer(DPOTrainer):
     """``DPOTrainer`` whose loss is a lossforge ``objective`` (see the module docstring).
 
     Same arguments as ``trl.DPOTrainer`` plus the keyword ``objective`` (an ``Objective``, an
-    ``MPOSpec`` or a zoo name such as ``"orpo"``).
+    ``MPOSpec`` or a zoo name such as ``"orpo"``; for a formula, pass
+    ``objectives.from_mirror_map("p*log(p)", beta=...)``). The caller's ``args`` is not changed.
     """
 
     _tag_names = ["trl", "dpo", "lossforge"]
@@ -131,13 +196,16 @@ class LossforgeDPOTrainer(DPOTrainer):
             name = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "")
             args = DPOConfig(f"{(name or 'model').split('/')[-1]}-lossforge")
         _check_args(args, self.objective)
+        _check_datasets(rest, kwargs)
         if not self.objective.needs_reference:
             if ref_model is not None:
                 warnings.warn(f"objective {self.objective.name!r} is reference-free: ref_model "
                               "is not used", stacklevel=2)
                 ref_model = None
             # TRL keeps no reference model under this flag; _precompute_ref_logps below then
-            # skips the precomputation, so no reference log-prob is ever computed.
+            # skips the precomputation, so no reference log-prob is ever computed. On a copy:
+            # the caller may reuse their config (e.g. for TRL's own DPOTrainer as a baseline).
+            args = copy.deepcopy(args)
             args.precompute_ref_log_probs = True
         elif (ref_model is None and not isinstance(model, str) and not args.precompute_ref_log_probs
               and not _peft(model, rest, kwargs)
@@ -169,7 +237,8 @@ class LossforgeDPOTrainer(DPOTrainer):
     # ---- the loss ------------------------------------------------------------------------
 
     def training_progress(self) -> float:
-        """Training progress t = global_step / max_steps in [0, 1] (0 before training)."""
+        """Training progress t = global_step / max_steps: the fraction of steps completed before
+        this one (0, 0.25, 0.5, 0.75 over 4 steps, so never 1 in training; 0 before training)."""
         max_steps = getattr(self.state, "max_steps", 0) or 0
         return min(1.0, self.state.global_step / max_steps) if max_steps > 0 else 0.0
 
@@ -196,7 +265,7 @@ class LossforgeDPOTrainer(DPOTrainer):
         if obj.needs_reference:
             ref_chosen, ref_rejected = (aggregate(torch.cat(self._reference_logps(inputs)))
                                         .chunk(2, dim=0))
-        chosen_lengths = lengths.chunk(2, dim=0)[0]
+        chosen_lengths = lengths.chunk(2, dim=0)[0]  # n: completion tokens, EOS included
         t = self.training_progress()
         losses = obj(chosen, rejected, ref_chosen, ref_rejected,
                      progress=t if obj.temporal else None,
