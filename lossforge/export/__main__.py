@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a search run directory (GP or ES), or a JSON file from --format "
                           "json or from python -m lossforge.distill (only its \"spec\" is "
                           "read; a warning says if its \"formula\"/\"latex\" text differs)")
-    src.add_argument("--formula", metavar="H", help="a mirror map h(p), e.g. 'p*log(p)'")
+    src.add_argument("--formula", metavar="H", help="a mirror map: h(p) in p, e.g. 'p*log(p)', "
+                     "or phi~(l) in l, e.g. '-sqrt(-l)'")
     src.add_argument("--zoo", metavar="NAME", help="a known member: dpo, orpo, ipo, simpo, ...")
     pick = ap.add_argument_group("which loss of a run directory (default --best)")
     which = pick.add_mutually_exclusive_group()

@@ -389,7 +389,8 @@ def from_mirror_map(mm: "MirrorMap | str", *, beta: float = 0.1, reference: bool
                     w_pref: str = "1", w_sft: str = "1", aggregation: str = "sum",
                     params: Mapping[str, float] | None = None, name: str | None = None,
                     check: bool = True) -> Objective:
-    """Build the MPO objective of a mirror map (a ``MirrorMap`` or a formula in p)."""
+    """Build the MPO objective of a mirror map, given first: a ``MirrorMap``, or formula text,
+    h(p) in p (``"p*log(p)"``) or phi~(l) in l (``"-sqrt(-l)"``)."""
     formula = mm.source if isinstance(mm, MirrorMap) else str(mm)
     spec = MPOSpec(name=name or f"mpo[{formula}]", mirror_map=formula, beta=beta,
                    reference=reference, link=link, imitation=imitation, w_pref=w_pref,

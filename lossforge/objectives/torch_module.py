@@ -24,6 +24,7 @@ from lossforge.grammar.ops import kernel_sources
 from lossforge.objectives.mpo import D, N, RL, RW, T, Objective
 from lossforge.symbolic.logdomain import L
 from lossforge.symbolic.printers import ExportError, expr_source, number_source
+from lossforge.symbolic.parser import formula_text
 
 __all__ = ["ExportError", "module_source"]
 
@@ -65,26 +66,31 @@ def _doc_lines(objective: Objective, notes, uses_psi: bool, has_w_pref: bool) ->
     if s.description:
         lines += [s.description, ""]
     lines += list(notes) + ([""] if notes else [])
+    texts = mm.texts()
     lines += [f"    h(p)      = {mm.h_text}",
-              f"    phi^-1(p) = {mm.phi_inv}   (+ const)",
-              f"    phi~(l)   = {mm.phi_tilde}   (+ const)",
+              f"    phi^-1(p) = {texts['phi_inv']}   (+ const)",
+              f"    phi~(l)   = {texts['phi_tilde']}   (+ const)",
               f"    r(y)      = beta * [phi~(l_theta(y)){ref}],   beta = {beta!r}",
               "    D         = r(y_w) - r(y_l)",
               f"    loss      = {total}",
-              f"    G         = {objective.link_expr}"]
+              f"    G         = {formula_text(objective.link_expr)}"]
     if has_w_pref:
-        lines.append(f"    w_pref(t) = {objective.w_pref_expr}")
+        lines.append(f"    w_pref(t) = {formula_text(objective.w_pref_expr)}")
     if uses_psi:
-        lines += [f"    Psi       = {objective.imitation_expr}",
-                  f"    w_sft(t)  = {objective.w_sft_expr}"]
+        lines += [f"    Psi       = {formula_text(objective.imitation_expr)}   (l: l_w, n: n_w)",
+                  f"    w_sft(t)  = {formula_text(objective.w_sft_expr)}"]
     lines += ["",
+              "y_w is the chosen response, y_l the rejected one; l_w and l_l their log-probs "
+              "under the policy.",
               f"Log-probs l: {agg[s.aggregation]}.",
               "Reference log-probs: " + ("required." if s.reference else "not used "
                                          "(reference-free)."),
               "Progress t in [0, 1] (training step / total steps): " +
               ("required." if objective.temporal else "not used."),
-              "Chosen lengths n (tokens): " + ("required." if objective.needs_lengths
-                                              else "not used."),
+              "Chosen lengths n_w: " + ("required." if objective.needs_lengths else "not used.")
+              + (" The chosen response's length: tokens in TRL (EOS included), environment "
+                 "steps\nin a MuJoCo segment; a constant beside n is on the scale of the data "
+                 "the loss was found on." if objective.needs_lengths else ""),
               "",
               "    losses = loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps,",
               "                  ref_rejected_logps, progress=None, chosen_lengths=None)  # [B]",
