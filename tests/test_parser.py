@@ -138,3 +138,13 @@ def test_sum_text_writes_a_leading_minus_as_a_subtraction(first, second, expecte
     names = {"D": sp.Symbol("D"), "l": sp.Symbol("l"), "n": sp.Symbol("n")}
     both = parse_formula(first, names) + (parse_formula(second, names) if second else 0)
     assert sp.expand(parse_formula(text, names) - both) == 0
+
+
+def test_a_look_alike_letter_is_named():
+    """'lοg' with a Greek omicron prints like 'log'; the message said "unknown function 'lοg'"
+    beside a list holding what looks like the same name."""
+    with pytest.raises(FormulaError, match=r"unknown function 'lοg', which has non-ASCII 'ο' "
+                                           r"\(U\+03BF, GREEK SMALL LETTER OMICRON\)"):
+        parse_formula("p*lοg(p)", {"p": sp.Symbol("p", positive=True)})
+    with pytest.raises(FormulaError, match=r"unknown function 'logg' \(known"):
+        parse_formula("p*logg(p)", {"p": sp.Symbol("p", positive=True)})

@@ -136,7 +136,8 @@ class _Builder:
             if node.id in self.names:
                 return self.names[node.id]
             allowed = ", ".join(sorted(self.names))
-            raise self.fail(node, f"unknown name {node.id!r} (allowed names: {allowed})")
+            raise self.fail(node, f"unknown name {node.id!r}{_look_alike(node.id)} (allowed "
+                                  f"names: {allowed})")
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
                 return OP_BY_NAME["neg"].sympy(self.build(node.operand))
@@ -178,7 +179,8 @@ class _Builder:
         op = OP_BY_NAME.get(name)
         if op is None or op.infix is not None:
             known = ", ".join(sorted(o.name for o in OP_BY_NAME.values() if o.infix is None))
-            raise self.fail(node, f"unknown function {name!r} (known functions: {known})")
+            raise self.fail(node, f"unknown function {name!r}{_look_alike(name)} (known "
+                                  f"functions: {known})")
         if node.keywords:
             raise self.fail(node, f"{name}() takes no keyword arguments")
         if any(isinstance(a, ast.Starred) for a in node.args):
@@ -186,6 +188,16 @@ class _Builder:
         if len(node.args) != op.arity:
             raise self.fail(node, f"{name}() takes {op.arity} argument(s), got {len(node.args)}")
         return op.sympy(*(self.build(a) for a in node.args))
+
+
+def _look_alike(name: str) -> str:
+    """Where a name has letters outside ASCII, which one(s): a Greek omicron in 'lοg' prints
+    like an o, and the message would otherwise name what looks like a known function."""
+    import unicodedata
+
+    odd = [f"{c!r} (U+{ord(c):04X}, {unicodedata.name(c, 'unnamed')})" for c in
+           dict.fromkeys(name) if not c.isascii()]
+    return f", which has non-ASCII {', '.join(odd)}" if odd else ""
 
 
 class _TextPrinter(StrPrinter):
