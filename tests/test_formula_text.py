@@ -70,3 +70,22 @@ def test_mirror_map_texts_read_back_in_op_names():
     assert sp.simplify(parse_formula(texts["phi_inv"], {"p": P}) - mm.phi_inv) == 0
     assert sp.simplify(parse_formula(texts["phi_tilde"], {"l": L}) - mm.phi_tilde) == 0
     assert mm.to_json()["phi_inv"] == texts["phi_inv"]
+
+
+def test_a_phi_tilde_map_prints_relu_and_no_integral():
+    """A map given as phi~(l): its canonical formula reads back (it printed Max(0, l + 1)),
+    and its h text is a closed form or a sentence, never SymPy's unevaluated Integral."""
+    mm = MirrorMap.from_formula("l + relu(l + 1)")
+    assert sp.simplify(parse_formula(mm.formula, {"l": L}) - mm.phi_tilde) == 0
+    assert "Integral" not in mm.texts()["h"] and "Integral" not in mm.to_json()["h"]
+
+
+def test_abs_prints_as_the_grammar_writes_it():
+    """sqrt(square(1 - p)) (a mirror-map grammar tree) is Abs(p - 1) to SymPy; the parser has
+    no abs, so the text is the grammar's spelling, which reads back."""
+    from lossforge.symbolic.parser import formula_text
+
+    e = sp.sqrt(sp.expand((1 - P) ** 2))
+    text = formula_text(sp.Abs(P - 1))
+    assert text == "sqrt(square(p - 1))" and parse_formula(text, {"p": P}) == sp.Abs(P - 1)
+    assert parse_formula(formula_text(e), {"p": P}) == e

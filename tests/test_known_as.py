@@ -95,3 +95,30 @@ def test_show_says_a_found_loss_is_dpo(tmp_path, capsys):
         "  = DPO at beta 1.8, exactly (phi~ is linear in l): not a new loss\n"
         "  = DPO at beta 0.3, exactly (phi~ is linear in l; its link is the logistic one up to "
         "the margin's scale): not a new loss\n")
+
+
+def test_the_link_proof_runs_only_for_a_linear_phi(monkeypatch):
+    """Most found maps are not linear in l; the link proof (up to 5 s of SymPy) ran for them
+    all before the cheap slope check, and a report asks for every row."""
+    from lossforge.objectives import zoo
+
+    def no_proof(*args):
+        raise AssertionError("proved the link of a map that cannot be DPO")
+
+    monkeypatch.setattr(zoo, "_link_scale", no_proof)
+    assert known_as(MPOSpec("x", "p*log(p) + p**2", 0.1, link="softplus(-2*D)")) is None
+
+
+def test_an_answer_off_the_main_thread_is_not_remembered_for_it():
+    """Off the main thread no time limit can be set, so only DPO's own link text is read;
+    that "no" must not stick for the main thread, which can prove softplus(-5*D)."""
+    import threading
+
+    spec = MPOSpec("x", "p*log(p)", 0.1, link="softplus(-5*D)")
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(known_as(spec)))
+    worker.start()
+    worker.join()
+    assert seen == [None]
+    hit = known_as(spec)
+    assert hit[0] == "dpo" and hit[1] == pytest.approx(0.5, rel=1e-12)

@@ -174,13 +174,13 @@ def known_as(spec: MPOSpec | dict) -> tuple[str, float] | None:
         ref = ZOO[member]
         if spec.reference != ref.reference or not _dpo_slots(spec):
             return None
-        k = _link_scale(spec.link, ref.link)
         slope = sp.simplify(sp.diff(MirrorMap.from_formula(spec.mirror_map).phi_tilde, L))
+        if slope.free_symbols or not slope.is_positive:
+            return None
+        k = _link_scale(spec.link, ref.link)   # the costly proof last, once per link text
     except (LossforgeError, ValueError, TypeError):   # not a spec or a map this version reads
         return None
-    if k is None or slope.free_symbols or not slope.is_positive:
-        return None
-    return member, spec.beta * float(slope) * k
+    return None if k is None else (member, spec.beta * float(slope) * k)
 
 
 def _dpo_slots(spec: MPOSpec) -> bool:
@@ -195,7 +195,9 @@ def _dpo_slots(spec: MPOSpec) -> bool:
 def _link_scale(link: str, ref_link: str) -> float | None:
     """k > 0 with G(D) = G_ref(k D) + const exactly (SymPy proves the difference constant on
     the links' exp/log forms), or None. G_ref is a logistic link: G_ref'(0) = -1/2, so k can
-    only be -2 G'(0)."""
+    only be -2 G'(0). Each answer is remembered (``known_text`` asks for every row a summary
+    or report prints), a timeout's too; one where no time limit could be set (off the main
+    thread: then only the member's own link text is recognised) is not."""
     import sympy as sp
 
     from lossforge.grammar.ops import to_elementary
@@ -203,21 +205,27 @@ def _link_scale(link: str, ref_link: str) -> float | None:
     from lossforge.symbolic.parser import parse_formula
     from lossforge.symbolic.timelimit import time_limit
 
+    if (link, ref_link) in _link_scales:
+        return _link_scales[link, ref_link]
     g, ref = (to_elementary(parse_formula(t, LINK_VARS)) for t in (link, ref_link))
-    if g.free_symbols != {D}:
-        return None
+    k = rest = None
     try:
         with time_limit(_PROOF_TIME_S) as armed:
             if not armed and link != ref_link:
                 return None          # no limit can be set here: not worth an unbounded proof
-            k = sp.simplify(-2 * sp.diff(g, D).subs(D, 0))
-            rest = sp.simplify(g - ref.subs(D, k * D))
+            if g.free_symbols == {D}:
+                k = sp.simplify(-2 * sp.diff(g, D).subs(D, 0))
+                rest = sp.simplify(g - ref.subs(D, k * D))
     except Exception:  # noqa: BLE001 - out of time, or SymPy failing on an odd link: not shown
-        return None
-    if k.free_symbols or not k.is_positive or rest.free_symbols:
-        return None
-    return float(k)
+        k = None
+    scale = (None if k is None or k.free_symbols or not k.is_positive or rest.free_symbols
+             else float(k))
+    _link_scales[link, ref_link] = scale
+    return scale
 
+
+#: every ``_link_scale`` answer worked out in this process
+_link_scales: dict[tuple[str, str], float | None] = {}
 
 #: seconds SymPy may take to show that a link is DPO's at a scaled margin
 _PROOF_TIME_S = 5.0

@@ -117,7 +117,7 @@ class MirrorMap:
     @property
     def formula(self) -> str:
         """The canonical text of the given formula (parses back to the same map)."""
-        return str(self.given)
+        return formula_text(self.given)
 
     def __repr__(self) -> str:
         return f"MirrorMap({self.source!r})"
@@ -153,7 +153,8 @@ class MirrorMap:
             antiderivative = None
         if antiderivative is not None and not antiderivative.has(sp.Integral):
             return formula_text(antiderivative)
-        return f"(no closed form) the h with h'(p) = phi~(log p), phi~(l) = {self.given}"
+        return (f"(no closed form) the h with h'(p) = phi~(log p), phi~(l) = "
+                f"{formula_text(self.given)}")
 
     @cached_property
     def phi_inv(self) -> sp.Expr:
@@ -240,9 +241,10 @@ class MirrorMap:
 
     def texts(self) -> dict[str, str]:
         """h, phi^-1 and phi~ in formula syntax (``parser.formula_text``: ``relu``, not SymPy's
-        ``Max(0, x)``), as the search's results, distill, ``formula --json`` and this map's JSON
-        write them."""
-        return {"h": formula_text(self.h), "phi_inv": formula_text(self.phi_inv),
+        ``Max(0, x)``; h as ``h_text``: for a map given as phi~, its closed form or a sentence,
+        never an ``Integral``), as the search's results, distill, ``formula --json`` and this
+        map's JSON write them."""
+        return {"h": self.h_text, "phi_inv": formula_text(self.phi_inv),
                 "phi_tilde": formula_text(self.phi_tilde)}
 
     def to_json(self) -> dict:

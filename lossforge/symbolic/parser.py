@@ -218,6 +218,9 @@ class _TextPrinter(StrPrinter):
     def _print_Heaviside(self, expr):
         return self._print_op(expr)
 
+    def _print_Abs(self, expr):   # SymPy's form of sqrt(square(x)) for real x
+        return f"sqrt(square({self._print(expr.args[0])}))"
+
 
 def formula_text(expr: sp.Expr) -> str:
     """The text form of a SymPy expression, what a user would type: ``parse_formula`` reads it
