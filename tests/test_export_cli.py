@@ -300,7 +300,14 @@ def test_a_loss_the_search_would_reject_is_exported_with_a_warning(tmp_path, cap
     assert err.count("\n") == 1 and out.exists()
 
 
-@pytest.mark.parametrize("argv", [["--formula", "p*log(p)"], ["--zoo", "sft"]])
-def test_a_loss_the_search_would_train_or_a_zoo_member_gets_no_warning(capsys, argv):
+@pytest.mark.parametrize("argv", [["--formula", "p*log(p)"], ["--zoo", "sft"],
+                                  # a zoo form at any name or beta, or saved as JSON: cDPO is
+                                  # not monotone by design, SFT ignores the rejected side
+                                  ["--zoo", "cdpo", "--name", "mine"],
+                                  ["--zoo", "sft", "--beta", "0.5"], ["cdpo.json"]])
+def test_a_loss_the_search_would_train_or_a_zoo_member_gets_no_warning(tmp_path, monkeypatch,
+                                                                        capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    assert main(["--zoo", "cdpo", "--format", "json", "-o", "cdpo.json"]) == 0
     assert main([*argv, "--format", "latex"]) == 0
     assert capsys.readouterr().err == ""

@@ -276,18 +276,22 @@ def load_objective(args):
                        "search scored." if changed else f"From {where}."]
 
 
-def _rejection_warning(args, objective, notes: list[str]) -> str | None:
-    """One warning line when a symbolic loss written or changed by the user (``--formula``, a
-    SPEC.json, a zoo member or run loss with options changed) is one the search rejects before
-    training (``candidates.training_rejection``, as ``formula`` says it): it is exported as
-    asked. A zoo member or a run's loss as it is gets no check (the search scored the latter
-    with its own fitness's scale)."""
+def _rejection_warning(objective, notes: list[str]) -> str | None:
+    """One warning line when a symbolic loss the user wrote (``--formula`` or a SPEC.json) is
+    one the search rejects before training (``candidates.training_rejection``, as ``formula``
+    says it): it is exported as asked. No check for a run's loss, changed or not (its search
+    checked it at its own fitness's scale, which the export does not know), nor for a loss of a
+    zoo member's form at any beta or constants (a published loss: cDPO is not monotone by
+    design)."""
     from lossforge.objectives import Objective
+    from lossforge.objectives.zoo import ZOO
     from lossforge.search.candidates import training_rejection
 
-    as_is = (args.zoo is not None and not _overrides(args) and not args.param) or (
-        notes and notes[0].startswith("From "))
-    if as_is or not isinstance(objective, Objective):
+    if notes or not isinstance(objective, Objective):
+        return None
+    form = dict(name="", description="", beta=1.0, params={})
+    if any(dataclasses.replace(objective.spec, **form) == dataclasses.replace(z, **form)
+           for z in ZOO.values()):
         return None
     found = training_rejection(objective)
     return None if found is None else (
@@ -335,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                               f"closed form to write as LaTeX (--format torch and json export "
                               f"the network); {_distil_hint(args.source or 'RUN')}")
         text = export(objective, args.format, notes=notes)
-        warning = _rejection_warning(args, objective, notes)
+        warning = _rejection_warning(objective, notes)
     except LossforgeError as exc:
         for line in str(exc).splitlines():  # one line per problem (a JSON file's fields)
             print(f"error: {line}", file=sys.stderr)
