@@ -65,7 +65,8 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
     of them changes a result). ``stop_after`` ends this call after that many generations (the
     run stays resumable), for tests and time-sliced use. ``on_start(run_dir)`` is called once
     the configuration has been checked and the run directory made, before any evaluation (the
-    command line lists the search in the ledger there: a search refused before it is not one).
+    command line lists the search in the ledger there: a search refused before it is not one);
+    when it raises, the new directory, still empty, is removed.
     """
     if resume is not None:
         run_dir = Path(resume)
@@ -81,12 +82,16 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
     ctx = method.make_context(config)
     label = ctx.scenario.name + _fitness_suffix(config.fitness)
     run_dir = rundir.new_run_dir(runs_root, label, config.seed)
+    if on_start is not None:
+        try:
+            on_start(run_dir)
+        except BaseException:
+            run_dir.rmdir()   # still empty: no run to keep or resume
+            raise
     with rundir.locked(run_dir):
         method.write_start(run_dir, ctx)
         inputs.record(run_dir, config)
         state = method.init_state(ctx)
-        if on_start is not None:
-            on_start(run_dir)
         return _drive(method, config, ctx, state, run_dir, resumed=False, quiet=quiet,
                       executor=executor, console=console, stop_after=stop_after)
 

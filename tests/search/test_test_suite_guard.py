@@ -222,3 +222,26 @@ def test_a_scenario_on_a_test_scenarios_segments_is_refused(name, test_name, tmp
     for train_name in load_suite("train").scenarios:
         refuse_test_scenario(train_name)
     refuse_test_suite(load_suite("train"))
+
+
+def test_a_ledger_that_cannot_be_written_leaves_no_run_directory(tmp_path, capsys):
+    """The listing comes once the run directory exists; when it fails, the (empty) directory
+    went on existing, unnamed by the error and holding nothing to resume."""
+    (tmp_path / "afile").write_text("")
+    code = main(["--fitness", "probe", "--runs-dir", str(tmp_path / "runs"), "--quiet",
+                 "--ledger", str(tmp_path / "afile" / "ledger.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ledger ") and "cannot append" in err
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_a_resume_is_listed_with_its_run_directory(tmp_path, capsys):
+    path = tmp_path / "ledger.jsonl"
+    base = ["--fitness", "probe", "--generations", "1", "--population", "4", "--workers", "1",
+            "--quiet", "--ledger", str(path)]
+    assert main([*base, "--runs-dir", str(tmp_path / "runs")]) == 0
+    run = capsys.readouterr().out.strip().splitlines()[-1].removeprefix("run directory: ")
+    assert main(["--resume", run, "--generations", "2", "--quiet", "--ledger", str(path)]) == 0
+    first, again = ledger.read(path)
+    assert first["run_dir"] == again["run_dir"] == run
+    assert again["purpose"] == f"resume {run}"
