@@ -214,6 +214,11 @@ def training_rejection(obj: Objective, response_steps: float | None = None
                 f"|dL/dl_l| = {g_rejected:.3g} against |dL/dl_w| = {g_chosen:.3g} at segment "
                 "scale: the loss does not use the rejected response (it is fine-tuning on the "
                 "chosen one, the BC-on-chosen baseline)")
+    if not g_chosen >= IGNORES_REJECTED * g_rejected:   # no grammar's loss can (G sees D only)
+        return ("ignores_chosen",
+                f"|dL/dl_w| = {g_chosen:.3g} against |dL/dl_l| = {g_rejected:.3g} at segment "
+                "scale: the loss does not use the chosen response (it only pushes the rejected "
+                "one down)")
     return None
 
 

@@ -69,3 +69,13 @@ def test_a_loss_missing_a_log_prob_gets_its_reason_not_an_autograd_error(name, r
 
     assert training_rejection(get(name))[0] == reason
     assert max_gradients(get(name))[1] == 0.0
+
+
+@pytest.mark.parametrize("link", ["softplus(rl)", "relu(rl)"])
+def test_a_loss_of_the_rejected_side_alone_is_refused(link):
+    """G(r_l) alone: dL/dl_w = 0 by hand, so it never raises the chosen response; with the
+    zero-gradient rule it passed every check (formula, export) until ignores_chosen."""
+    from lossforge.objectives import MPOSpec
+    from lossforge.search.candidates import training_rejection
+
+    assert training_rejection(Objective(MPOSpec(link=link)))[0] == "ignores_chosen"
