@@ -298,9 +298,3 @@ def test_progress_is_the_fraction_of_steps_before_this_one_and_n_counts_eos(toke
         0.0, 0.25, 0.5, 0.75]
     lengths = recording.calls[0][1]  # the chosen answers' characters plus EOS, in some order
     assert sorted(lengths) == sorted(len(c) + 1 for _, c, _ in PAIRS)
-    module = " ".join(adapter.__doc__.split())
-    method = " ".join(LossforgeDPOTrainer.training_progress.__doc__.split())
-    for doc in (module, method):
-        assert "the fraction of steps completed before this one" in doc
-        assert "0, 0.25, 0.5, 0.75 over 4 steps" in doc
-    assert "chosen lengths n when it reads ``n`` (completion tokens, EOS included)" in module
