@@ -148,3 +148,11 @@ def test_a_look_alike_letter_is_named():
         parse_formula("p*lοg(p)", {"p": sp.Symbol("p", positive=True)})
     with pytest.raises(FormulaError, match=r"unknown function 'logg' \(known"):
         parse_formula("p*logg(p)", {"p": sp.Symbol("p", positive=True)})
+
+
+def test_a_huge_exponent_is_named_as_typed():
+    """'p**1e308' printed the exponent as an exact 309-digit integer."""
+    with pytest.raises(FormulaError) as info:
+        parse_formula("p**1e308", {"p": P})
+    assert "exponent '1e+308' exceeds the limit" in str(info.value)
+    assert len(str(info.value)) < 120

@@ -152,7 +152,8 @@ class _Builder:
                 raise self.fail(node, f"operator {type(node.op).__name__} is not allowed")
             left, right = self.build(node.left), self.build(node.right)
             if op_name == "pow" and right.is_number and abs(right) > MAX_EXPONENT:
-                raise self.fail(node, f"exponent {right} exceeds the limit {MAX_EXPONENT}")
+                raise self.fail(node, f"exponent {_short(ast.unparse(node.right))} exceeds the "
+                                      f"limit {MAX_EXPONENT}")   # as typed: 1e308, not 309 digits
             if op_name == "div" and right.is_zero:
                 raise self.fail(node, "division by zero")
             return OP_BY_NAME[op_name].sympy(left, right)
