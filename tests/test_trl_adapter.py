@@ -298,3 +298,26 @@ def test_progress_is_the_fraction_of_steps_before_this_one_and_n_counts_eos(toke
         0.0, 0.25, 0.5, 0.75]
     lengths = recording.calls[0][1]  # the chosen answers' characters plus EOS, in some order
     assert sorted(lengths) == sorted(len(c) + 1 for _, c, _ in PAIRS)
+
+
+def test_a_copied_config_keeps_deepspeed_findable(tmp_path):
+    """transformers finds the DeepSpeed config through a weak reference to the config's own;
+    after the trainer copies a DPOConfig it must point at the copy's, or a caller's config
+    built inline (then freed) would turn ZeRO-3 off unseen. (DeepSpeed is not installed here:
+    a stand-in object takes the config's place.)"""
+    import gc
+
+    from transformers.integrations import deepspeed as hf_ds
+
+    class StandIn:   # any weak-referenceable object, as HfTrainerDeepSpeedConfig is
+        pass
+
+    args = _config(tmp_path)
+    args.hf_deepspeed_config = StandIn()
+    try:
+        copied = adapter._copy_config(args)
+        del args
+        gc.collect()
+        assert hf_ds._hf_deepspeed_config_weak_ref() is copied.hf_deepspeed_config
+    finally:
+        hf_ds.unset_hf_deepspeed_config()

@@ -179,6 +179,18 @@ def _check_datasets(rest: tuple, kwargs: dict) -> None:
         _check_columns(evals, "eval_dataset")
 
 
+def _copy_config(args: DPOConfig) -> DPOConfig:
+    """A deep copy of a DPOConfig. Under DeepSpeed, transformers finds the config through a
+    module-level weak reference that ``TrainingArguments`` sets to its own DeepSpeed config;
+    it is pointed at the copy's, which the trainer keeps alive (the caller's may be freed)."""
+    new = copy.deepcopy(args)
+    if getattr(new, "hf_deepspeed_config", None) is not None:
+        from transformers.integrations.deepspeed import set_hf_deepspeed_config
+
+        set_hf_deepspeed_config(new.hf_deepspeed_config)
+    return new
+
+
 class LossforgeDPOTrainer(DPOTrainer):
     """``DPOTrainer`` whose loss is a lossforge ``objective`` (see the module docstring).
 
@@ -205,7 +217,7 @@ class LossforgeDPOTrainer(DPOTrainer):
             # TRL keeps no reference model under this flag; _precompute_ref_logps below then
             # skips the precomputation, so no reference log-prob is ever computed. On a copy:
             # the caller may reuse their config (e.g. for TRL's own DPOTrainer as a baseline).
-            args = copy.deepcopy(args)
+            args = _copy_config(args)
             args.precompute_ref_log_probs = True
         elif (ref_model is None and not isinstance(model, str) and not args.precompute_ref_log_probs
               and not _peft(model, rest, kwargs)
