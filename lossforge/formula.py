@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(_formula_last(argv))
     from lossforge.symbolic.mirror_map import MirrorMap
-    from lossforge.symbolic.parser import formula_text, sum_text
+    from lossforge.symbolic.parser import sum_text
 
     from lossforge.objectives.mpo import MPOSpec
     from lossforge.objectives.properties import properties
@@ -90,11 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     # extreme log-probs) fails here too
     smoke = _smoke(spec) if report.valid else None
     code = 0 if report.valid and smoke is None else 1
+    texts = mm.texts() if report.valid else None
     if args.json:
-        out = {"formula": args.formula, "h": formula_text(mm.h), "checks": report.to_dict(),
+        out = {"formula": args.formula, "h": mm.h_text, "checks": report.to_dict(),
                "link": args.link, "properties": props.to_json()}
         if report.valid:
-            out |= {**mm.texts(),
+            out |= {"phi_inv": texts["phi_inv"], "phi_tilde": texts["phi_tilde"],
                     "latex": mm.latex(), "semantic_hash": mm.semantic_hash(),
                     "smoke": {"ok": smoke is None, "detail": smoke or "ok"}}
         print(json.dumps(out, indent=2))
@@ -110,7 +111,6 @@ def main(argv: list[str] | None = None) -> int:
         return code
     print(f"h(p)          = {mm.h_text}")
     if report.valid:
-        texts = mm.texts()
         print(f"phi^-1 = h'   = {texts['phi_inv']}   (+ const)")
         print(f"phi~(l)       = {texts['phi_tilde']}   (+ const; l = log p < 0)")
     for name in ("convex", "differentiable", "legendre"):

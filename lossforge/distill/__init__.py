@@ -168,8 +168,8 @@ def finalize(mm: MirrorMap, target: Target, *, backend: str, complexity: int,
     smoke = smoke_test(obj)
     if not smoke.ok:
         raise DistillError(f"formula {formula}: loss smoke test failed ({smoke.detail})")
-    return Distilled(backend=backend, formula=formula, **mm.texts(), latex=mm.latex(), complexity=complexity,
-                     error=err, scale=a, shift=c,
+    return Distilled(backend=backend, formula=formula, **mm.texts(), latex=mm.latex(),
+                     complexity=complexity, error=err, scale=a, shift=c,
                      checks={"mirror_map": report.to_dict(), "smoke": smoke.to_dict()},
                      spec=spec.to_json(), source=target.source, front=list(front or []),
                      extra=dict(extra or {}))

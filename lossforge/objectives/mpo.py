@@ -331,7 +331,8 @@ class Objective:
         """A one-line plain-text form of the whole loss."""
         s = self.spec
         ref = " - phi~(l_ref)" if s.reference else ""
-        text = (f"phi~(l) = {formula_text(self.mirror_map.phi_tilde)};  r = {s.beta:g}*[phi~(l){ref}];  "
+        text = (f"phi~(l) = {formula_text(self.mirror_map.phi_tilde)};  "
+                f"r = {s.beta:g}*[phi~(l){ref}];  "
                 f"L = {_weighted_text(self.w_pref_expr, self.link_expr)}")
         if self.imitation_expr is not None:
             text += f" + {_weighted_text(self.w_sft_expr, self.imitation_expr)}"

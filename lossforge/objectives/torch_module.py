@@ -67,7 +67,7 @@ def _doc_lines(objective: Objective, notes, uses_psi: bool, has_w_pref: bool) ->
         lines += [s.description, ""]
     lines += list(notes) + ([""] if notes else [])
     texts = mm.texts()
-    lines += [f"    h(p)      = {mm.h_text}",
+    lines += [f"    h(p)      = {texts['h']}",
               f"    phi^-1(p) = {texts['phi_inv']}   (+ const)",
               f"    phi~(l)   = {texts['phi_tilde']}   (+ const)",
               f"    r(y)      = beta * [phi~(l_theta(y)){ref}],   beta = {beta!r}",
