@@ -30,7 +30,7 @@ import math
 import sys
 from pathlib import Path
 
-from lossforge.cli import Parser, attach_values, run_main
+from lossforge.cli import Parser, attach_values, positive_float, run_main
 from lossforge.errors import ConfigError, LossforgeError
 
 
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the defaults named below are those of --formula. Changing a run's loss marks the "
         "output as not the loss the search scored.")
     obj.add_argument("--name", help="name of the exported loss")
-    obj.add_argument("--beta", type=float, help="reward scale beta (formula default 0.1)")
+    obj.add_argument("--beta", type=positive_float, help="reward scale beta (formula default 0.1)")
     obj.add_argument("--link", metavar="G", help="preference link over D, rw, rl, t "
                                                  "(default -logsigmoid(D), DPO's)")
     obj.add_argument("--imitation", metavar="PSI",
@@ -105,8 +105,6 @@ def _params(items: list[str]) -> dict[str, float]:
 
 
 def _overrides(args) -> dict:
-    if args.beta is not None and not math.isfinite(args.beta):
-        raise ConfigError(f"--beta {args.beta}: expected a finite number")
     fields = {"name": args.name, "beta": args.beta, "link": args.link,
               "imitation": args.imitation, "w_pref": args.w_pref, "w_sft": args.w_sft,
               "reference": args.reference, "aggregation": args.aggregation}
