@@ -89,3 +89,15 @@ def test_abs_prints_as_the_grammar_writes_it():
     text = formula_text(sp.Abs(P - 1))
     assert text == "sqrt(square(p - 1))" and parse_formula(text, {"p": P}) == sp.Abs(P - 1)
     assert parse_formula(formula_text(e), {"p": P}) == e
+
+
+def test_sign_from_differentiating_abs_prints_as_steps_that_read_back():
+    """d/dp |p - 1/2| is SymPy's sign(p - 1/2), which the parser has no name for; its text is
+    2*step(x) - 1, equal to sign at every point, the kink included (step is 1/2 at 0)."""
+    from lossforge.symbolic.parser import formula_text
+
+    d = sp.diff(sp.sqrt((P - sp.Rational(1, 2)) ** 2) + P * sp.log(P), P)
+    assert d.has(sp.sign)
+    back = parse_formula(formula_text(d), {"p": P})
+    for p in (sp.Rational(1, 10), sp.Rational(1, 2), sp.Rational(9, 10)):
+        assert sp.simplify(back.subs(P, p) - d.subs(P, p)) == 0, p

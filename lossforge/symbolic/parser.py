@@ -222,6 +222,9 @@ class _TextPrinter(StrPrinter):
     def _print_Abs(self, expr):   # SymPy's form of sqrt(square(x)) for real x
         return f"sqrt(square({self._print(expr.args[0])}))"
 
+    def _print_sign(self, expr):   # Abs's derivative: 2*step(x) - 1 is -1, 0, 1 as sign(x) is
+        return f"(2*step({self._print(expr.args[0])}) - 1)"
+
 
 def formula_text(expr: sp.Expr) -> str:
     """The text form of a SymPy expression, what a user would type: ``parse_formula`` reads it
