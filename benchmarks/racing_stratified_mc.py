@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lossforge.io import atomic_write_json  # noqa: E402
-from lossforge.search.suite_fitness import dominated, t_quantile  # noqa: E402
+from lossforge.bench.stats import t_quantile  # noqa: E402
+from lossforge.search.suite_fitness import dominated  # noqa: E402
 
 S, K = 7, 5
 NOISE = {"equal": [1.0] * 7, "one noisy scenario": [3.0] + [0.3] * 6,

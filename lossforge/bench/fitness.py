@@ -37,7 +37,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from lossforge.bench import draws
+from lossforge.bench import draws, stats
 from lossforge.bench.bc import BCConfig, train_bc
 from lossforge.bench.cache import Hasher, cache_root
 from lossforge.bench.datasets import build_dataset
@@ -53,18 +53,14 @@ from lossforge.workers import worker_count
 # budget (defined with the other draws' seeds in lossforge.bench.draws).
 METRICS = ("auc", "final")
 
-# two-sided 95 % Student t quantiles, by degrees of freedom (1..30); 1.96 beyond
-_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
-
 
 def ci95_halfwidth(values: Sequence[float]) -> float:
-    """Half-width of the 95 % t-interval of the mean (NaN for fewer than 2 values)."""
+    """Half-width of the 95 % t-interval of the mean (NaN for fewer than 2 values), with the
+    exact t quantile at every sample size."""
     x = np.asarray(values, dtype=float)
     if len(x) < 2 or not np.isfinite(x).all():
         return float("nan")
-    t = _T95[len(x) - 2] if len(x) - 1 <= len(_T95) else 1.96
+    t = stats.t_quantile(0.975, len(x) - 1)
     return float(t * x.std(ddof=1) / math.sqrt(len(x)))
 
 

@@ -68,6 +68,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from lossforge.bench.stats import t_quantile
 from lossforge.errors import ConfigError
 from lossforge.search.executors import finite_or_none
 
@@ -160,12 +161,6 @@ def stages(n_units: int) -> list[int]:
     k = math.ceil(math.log2(n_units / 2))
     out = sorted({max(2, math.ceil(n_units / 2 ** j)) for j in range(k, -1, -1)})
     return out
-
-
-def t_quantile(p: float, df: int) -> float:
-    from scipy.stats import t
-
-    return float(t.ppf(p, df))
 
 
 def dominated(x: np.ndarray, n_total: int, delta_each: float) -> bool:

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from lossforge.bench import stats
+from lossforge.errors import ConfigError
 
 
 def test_holm_by_hand():
@@ -33,6 +34,16 @@ def test_t_distribution_against_the_table():
     # df 1 is Cauchy: p = 1 - 2 atan(|t|) / pi
     assert stats.t_two_sided_p(3.0, 1) == pytest.approx(1 - 2 * math.atan(3.0) / math.pi,
                                                         rel=1e-12)
+
+
+def test_t_quantile_below_the_median_by_symmetry():
+    """Racing asks for 1 - delta_each, which can be under 1/2 (a --race-delta over 0.5 split
+    over one comparison); Cauchy (df 1) has the closed form tan(pi (q - 1/2))."""
+    for q in (0.1, 0.3, 0.5, 0.7, 0.975):
+        assert stats.t_quantile(q, 1) == pytest.approx(math.tan(math.pi * (q - 0.5)),
+                                                       rel=1e-12, abs=1e-15)
+    with pytest.raises(ConfigError, match="q must lie in"):
+        stats.t_quantile(1.0, 3)
 
 
 def test_paired_t_matches_scipy():
