@@ -311,3 +311,15 @@ def test_a_map_with_values_near_the_float64_limit_compiles(scale, at_minus_30):
     fn = MirrorMap.from_formula(f"p*log(p)*{scale}").compile()   # raised CheckError before
     got = fn(torch.tensor([-30.0], dtype=torch.float64)).item()
     assert got == pytest.approx(at_minus_30, rel=1e-12)
+
+
+@pytest.mark.parametrize("shift", ["1", "100"])
+def test_a_rational_h2_with_e_in_its_denominator_is_decided_not_a_crash(shift):
+    """phi~(l) = logsigmoid(l + c): h'(p) = logsigmoid(log p + c), so by hand
+    h''(p) = 1 / (p (1 + e^c p)) > 0 on (0,1): convex, C2, and h' -> -inf at 0. The
+    denominator's coefficients hold e (SymPy's ZZ[E]), where real-root isolation raised
+    NotImplementedError through `formula` and `distill`."""
+    res = MirrorMap.from_formula(f"logsigmoid(l + {shift})").check(time_limit_s=5.0)
+    assert res.convex.holds is True and res.convex.status == PROVED
+    assert res.differentiable.holds is True
+    assert res.legendre.holds is True

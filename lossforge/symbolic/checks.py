@@ -540,13 +540,17 @@ def _sturm(num: sp.Expr, den: sp.Expr, p: sp.Symbol):
         pn, pd = sp.Poly(num, p), sp.Poly(den, p)
     except sp.PolynomialError:
         return None
-    if not all(d.is_Exact for d in (pn.domain, pd.domain)) or pn.domain.is_Composite:
+    # real-root isolation needs exact coefficients in a plain domain (ZZ, QQ, an algebraic
+    # field): not ZZ[E] or QQ[pi], which e or pi in either polynomial brings (1/(p (1 + e p)))
+    if not all(d.is_Exact and not d.is_Composite for d in (pn.domain, pd.domain)):
         return None
-    den_roots = _roots_in_open_unit(pd)
+    try:
+        den_roots, num_roots = _roots_in_open_unit(pd), _roots_in_open_unit(pn)
+    except NotImplementedError:   # a domain SymPy cannot isolate roots over: not decided here
+        return None
     if den_roots:
         x = float(den_roots[0])
         return False, x, f"h'' has a pole at p = {x:.15g}"
-    num_roots = _roots_in_open_unit(pn)
     if num_roots:
         x = float(num_roots[0])
         return False, x, f"h''(p) = 0 at p = {x:.15g} (an isolated zero: not strictly convex)"
