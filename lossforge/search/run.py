@@ -19,6 +19,7 @@ from typing import Any, Callable
 from lossforge.bench.progress import stamped
 from lossforge import runfiles
 from lossforge.errors import CheckpointError, ConfigError, LossforgeError
+from lossforge.io import atomic_write_json
 from lossforge.runfiles import read_json
 from lossforge.search import checkpoint, context, engine, es, inputs, rundir
 from lossforge.search.executors import make_executor, resolve_warm_up
@@ -188,11 +189,24 @@ def _resume(run_dir: Path, overrides: dict | None, recorded: dict, console):
         method.write_start(run_dir, ctx)
         _say(console, f"{run_dir / 'config.json'} was missing: written again from the "
                       f"checkpoint")
+    elif overrides:
+        _record_overrides(run_dir, config.to_json())
     if state is None:
         state = method.init_state(ctx)
     rundir.rewrite_generations(run_dir, state["history"],
                                state.get("timing", {}).get("generation_s", []))
     return method, config, ctx, state
+
+
+def _record_overrides(run_dir: Path, config: dict) -> None:
+    """config.json follows the checkpoint's configuration after ``--resume --generations N``
+    (or another override): ``show``, ``report`` and the reproduce command read it there, and
+    said "generation 4 of 2" after a run was extended. Only its "config" changes; the files the
+    run started with stay recorded as they were."""
+    path = run_dir / "config.json"
+    start = read_json(path)
+    if start.get("config") != config:
+        atomic_write_json(path, {**start, "config": config})
 
 
 def _check_start_file(run_dir: Path, method: _Method, state: dict) -> bool:

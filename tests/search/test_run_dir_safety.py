@@ -220,13 +220,22 @@ def test_a_damaged_or_edited_config_json_is_refused_on_resume_then_written_again
     assert search_main(["show", str(run)]) == 0
 
 
-def test_config_json_may_differ_only_in_what_a_resume_may_change(tmp_path):
-    """--resume --generations N keeps N in the checkpoint, not in config.json: no refusal."""
+def test_resume_with_more_generations_is_recorded_where_show_and_report_read_it(tmp_path):
+    """--resume --generations N: config.json says N as the checkpoint does (the page said
+    "generation 3 of 2" and reproduced 2 generations); the files it recorded at the start stay,
+    and a plain resume after it is not refused."""
+    from lossforge.report.page import read_run, reproduce_command
+
     run = run_search(_probe(), runs_root=tmp_path, quiet=True, stop_after=1)
+    before = json.loads((run / "config.json").read_text())
     run_search(resume=run, quiet=True, overrides={"generations": 3}, stop_after=1)
-    assert json.loads((run / "config.json").read_text())["config"]["generations"] == 2
+    after = json.loads((run / "config.json").read_text())
+    assert after["config"]["generations"] == 3
+    assert {k: v for k, v in after.items() if k != "config"} == \
+        {k: v for k, v in before.items() if k != "config"}
     run_search(resume=run, quiet=True)
     assert checkpoint.load(run)["generation"] == 3
+    assert "--generations 3" in reproduce_command(read_run(run)["start"])
 
 
 @pytest.mark.parametrize("damage", ["truncated", "wrong type", "not a table"])
