@@ -206,6 +206,18 @@ def variables_latex(used: set) -> str:
     return "".join(row + "\n" for sym, row in VARIABLE_LATEX if sym in used)
 
 
+def printed_number(x: float) -> sp.Expr:
+    """A spec's number (beta) as the formulas print it, the LaTeX export's and the report's
+    MathML alike: a simple exact fraction where its shortest decimal is one (0.1 -> 1/10,
+    0.5 -> 1/2, 2.0 -> 2), else the short decimal ``loss_text`` prints (``format(x, "g")``,
+    6 significant digits: 3.7568966218677904 -> 3.7569), never the float's 17-digit fraction.
+    Printing only: the formulas compute with the exact value (``param_values``)."""
+    q = sp.Rational(repr(float(x)))
+    if q.q == 1 or (q.q <= 1000 and abs(q.p) <= 1000):
+        return q
+    return sp.Float(format(float(x), "g"))
+
+
 def param_values(spec: MPOSpec) -> dict[str, sp.Expr]:
     """beta and the named parameters of ``spec`` as exact SymPy numbers (the values its
     formulas are parsed with)."""
@@ -344,7 +356,7 @@ class Objective:
         sub = {D: sp.Symbol(r"\Delta"), RW: sp.Symbol("r_w"), RL: sp.Symbol("r_l"),
                L: sp.Symbol(r"\ell_w"), N: sp.Symbol("n_w")}
         phi = self.mirror_map.latex()["phi_tilde"]
-        beta = "" if s.beta == 1 else printers.latex(sp.Rational(repr(float(s.beta))))
+        beta = "" if s.beta == 1 else printers.latex(printed_number(s.beta))
         ref = r" - \tilde\phi(\ell_{\mathrm{ref}}(y|x))" if s.reference else ""
         link = printers.latex(self.link_expr.subs(sub))
         total = (link if self.w_pref_expr == 1

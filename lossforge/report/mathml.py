@@ -13,10 +13,40 @@ import sympy as sp
 from sympy.printing.mathml import MathMLPresentationPrinter
 
 from lossforge.grammar.ops import applied_op
-from lossforge.objectives.mpo import D, RL, RW, L, N, T, Objective, as_factor
+from lossforge.objectives.mpo import D, RL, RW, L, N, T, Objective, as_factor, printed_number
+
+
+#: The space TeX sets between a factor and a function name (a thin space: "54 p log(p)", not
+#: "54plog(p)"); MathML's invisible times has none of its own.
+THIN_SPACE = "0.1667em"
 
 
 class _Printer(MathMLPresentationPrinter):
+    def _print_Exp1(self, e):
+        """Euler's number as an upright e (SymPy writes the double-struck ⅇ, U+2147)."""
+        x = self.dom.createElement("mi")
+        x.setAttribute("mathvariant", "normal")
+        x.appendChild(self.dom.createTextNode("e"))
+        return x
+
+    def _print_exp(self, e):
+        msup = self.dom.createElement("msup")
+        msup.appendChild(self._print_Exp1(None))
+        msup.appendChild(self._print(e.args[0]))
+        return msup
+
+    def _print_Mul(self, expr):
+        """A product as SymPy prints it, with a thin space after each invisible times that
+        precedes a function application (a name and its parenthesised arguments)."""
+        mrow = super()._print_Mul(expr)
+        kids = [k for k in mrow.childNodes if k.nodeType == k.ELEMENT_NODE]
+        for times, factor in zip(kids, kids[1:]):
+            if (times.tagName == "mo" and times.firstChild is not None
+                    and times.firstChild.nodeValue == "&InvisibleTimes;"
+                    and _is_application(factor)):
+                times.setAttribute("rspace", THIN_SPACE)
+        return mrow
+
     def _print_Function(self, e):
         """SymPy's own functions (exp, log, tanh, ...) as SymPy prints them; the op table's
         others (softplus, sigmoid, log1mexp, expm1, ...) by the table's name for them."""
@@ -31,6 +61,16 @@ class _Printer(MathMLPresentationPrinter):
         mrow.appendChild(x)
         mrow.appendChild(self._paren_comma_separated(*e.args))
         return mrow
+
+
+def _is_application(node) -> bool:
+    """Whether a printed node is a function applied to its arguments: <mrow><mi>name</mi>
+    <mrow><mo>(</mo>...</mrow></mrow>, as both SymPy and ``_print_Function`` print one."""
+    kids = [k for k in node.childNodes if k.nodeType == k.ELEMENT_NODE]
+    return (node.tagName == "mrow" and len(kids) == 2 and kids[0].tagName == "mi"
+            and kids[1].tagName == "mrow" and kids[1].firstChild is not None
+            and getattr(kids[1].firstChild, "tagName", "") == "mo"
+            and kids[1].firstChild.firstChild.nodeValue == "(")
 
 
 _ELL = sp.Symbol("ℓ")
@@ -88,7 +128,7 @@ def objective_equations(obj: Objective) -> list[tuple[str, str]]:
             ref = _call(phi, _sub(ell, f"<mi>ref</mi><mo>,</mo><mi>{s}</mi>"))
             term = f"<mrow>{_mo('(')}{term}{_mo('−')}{ref}{_mo(')')}</mrow>"
         return term
-    beta = expression(sp.Rational(repr(float(spec.beta))))   # 0.1 -> 1/10, as the LaTeX
+    beta = expression(printed_number(spec.beta))   # 0.1 -> 1/10, 3.75689662... -> 3.7569
     margin = f"<mrow>{beta}<mo>&#x2062;</mo><mrow>{_mo('[')}{side('w')}{_mo('−')}" \
              f"{side('l')}{_mo(']')}</mrow></mrow>"
     eqs.append(("margin", block(_mi("Δ"), margin)))

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
 from html import escape
 from pathlib import Path
 
 from lossforge import runfiles
 from lossforge.errors import CheckpointError, LossforgeError
+from lossforge.report.cells import (_baseline_name, _card_id, _pm, _verdict_cell,
+                                    no_curve_reason, raced_text)
+from lossforge.report.front import front_chart, raced_note
+from lossforge.report.glossary import glossary_html
 from lossforge.report.svg import COLOURS, Series, chart
-from lossforge.search.summary import _opponents, glossary, known_text
+from lossforge.search.summary import (_opponents, baseline_label, best_row, glossary,
+                                      known_text, known_verdict_note)
 from lossforge.search.words import score_axis
-from lossforge.search.verdict import paired_scores, paired_verdict
 from lossforge.objectives.properties import property_line
 
 CSS = """
@@ -33,11 +36,14 @@ table{border-collapse:collapse;margin:8px 0} td,th{border:1px solid #ddd;padding
 text-align:right} th{background:#f3f3f3} td.l,th.l{text-align:left}
 .card{border:1px solid #ccc;border-radius:8px;padding:4px 16px 12px;margin:18px 0;
 background:#fcfcfc} .card h3{margin:10px 0 4px}
-.formulas{display:grid;grid-template-columns:max-content auto;gap:0 14px;align-items:center}
+.formulas{display:grid;grid-template-columns:max-content auto;gap:10px 14px;align-items:center;
+margin:8px 0}
 .formulas .lab{color:#666;font-size:.85em} math{font-size:1.2em;math-style:normal}
 .better{color:#087a35;font-weight:600} .worse{color:#b3261e;font-weight:600}
 .level{color:#555;font-weight:600} .na,.undecided{color:#999}
-.known{color:#8a4b00;font-weight:600}
+.known{color:#8a4b00;font-weight:600} .raced{color:#8a4b00}
+details#glossary{margin:10px 0;border:1px solid #ddd;border-radius:6px;padding:4px 12px}
+details#glossary summary{cursor:pointer;font-weight:600}
 dl.props{display:grid;grid-template-columns:max-content auto;gap:1px 12px}
 dl.props dt{color:#666} dl.props dd{margin:0}
 svg.chart{max-width:100%;height:auto;background:#fff} svg .ct{font-weight:600;font-size:13px}
@@ -80,86 +86,17 @@ def read_run(run_dir: str | Path) -> dict:
     return run
 
 
-# ---- numbers ---------------------------------------------------------------------------------
-
-
-def _score(rec: dict | None, rung: str) -> float:
-    f = (rec or {}).get(rung)
-    if not f or f.get("status") != "ok" or f.get("score") is None:
-        return math.nan
-    return float(f["score"])
-
-
-def _num(x, nd: int = 2) -> str:
-    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{nd}f}"
-
-
-def _pm(f: dict | None) -> str:
-    if not f or f.get("status") != "ok" or f.get("score") is None:
-        return "–" if not f else escape(str(f.get("status")))
-    ci = f.get("ci95")
-    n = len(f.get("per_seed") or [])
-    txt = _num(f["score"])
-    if ci is not None and isinstance(ci, (int, float)) and math.isfinite(ci) and n > 1:
-        txt += f" ± {_num(ci)}"
-    what = "unit" if f.get("suite") else "seed"    # a suite run's unit: (scenario, seed)
-    return txt + f" <span class=\"na\">({n} {what}{'s' if n != 1 else ''})</span>"
-
-
-def _verdict_cell(loss_f: dict | None, base_f: dict | None) -> tuple[str, str, str]:
-    """(difference text, verdict word, css class) of a loss against a baseline at one rung: the
-    search's own paired verdict (``search/verdict.py``), so page and terminal always agree."""
-    a, b = paired_scores(loss_f or {}, base_f or {})
-    a, b = ([math.nan if x is None else x for x in xs] for xs in (a, b))
-    if not a or not b or len(a) != len(b):
-        return "–", "n/a", "na"
-    try:
-        v = paired_verdict(a, b)
-    except ValueError:                    # a seed without a finite score: nothing to pair
-        return "–", "n/a (a seed has no score)", "na"
-    if math.isinf(v.halfwidth):
-        return f"{v.diff:+.2f}", "undecided (1 seed: no interval)", "undecided"
-    return f"{v.diff:+.2f} ± {v.halfwidth:.2f}", v.word, v.word
+# the numbers and names of the cells (_score, _num, _pm, _verdict_cell, _card_id,
+# _baseline_name) are in cells.py, imported above
 
 
 # ---- the reproduce command -------------------------------------------------------------------
 
 
-def reproduce_command(start: dict) -> str:
-    """The `python -m lossforge.search` command that makes this run again (from config.json)."""
-    c = start.get("config", {})
-    method = start.get("method", "es" if "sigma0" in c else "gp")
-    args = ["python", "-m", "lossforge.search"]
-
-    def flag(name: str, key: str) -> None:
-        if c.get(key) is not None:
-            args.extend([name, str(c[key])])
-
-    if method == "es":
-        args += ["--method", "es"]
-    flag("--scenario", "scenario")
-    if method != "es":
-        flag("--grammar", "grammar")
-        flag("--link-grammar", "link_grammar")
-        flag("--imitation-grammar", "imitation_grammar")
-    for name, key in (("--budget", "budget"), ("--generations", "generations"),
-                      ("--population", "population"), ("--seed", "seed"),
-                      ("--fitness", "fitness"), ("--aggregation", "aggregation"),
-                      ("--beta", "beta")):
-        flag(name, key)
-    if method == "es":
-        flag("--sigma0", "sigma0")
-        flag("--hidden", "hidden")
-    else:
-        flag("--top-fraction", "top_fraction")
-        if c.get("multi_fidelity") is False:
-            args.append("--single-fidelity")
-        if c.get("suite"):            # a suite run: its scores mean nothing without these
-            for name in ("suite", "suite_objective", "suite_baselines", "race_delta"):
-                flag("--" + name.replace("_", "-"), name)
-            if c.get("race") is False:
-                args.append("--no-race")
-    return " ".join(shlex.quote(a) for a in args)
+# reproduce_command(start): the search command of a run, from its config.json; it lives
+# next to the command line it must agree with (search/reproduce.py), imported here for
+# the page and for code that imports it from this module
+from lossforge.search.reproduce import reproduce_command  # noqa: E402,F401
 
 
 # ---- the page --------------------------------------------------------------------------------
@@ -168,14 +105,6 @@ def reproduce_command(start: dict) -> str:
 def _points(curve: list) -> list[tuple[float, float]]:
     """[[step, score or null], ...] from the JSON as floats (null: NaN, left out of the plot)."""
     return [(float(x), math.nan if y is None else float(y)) for x, y in curve]
-
-
-def _card_id(name: str) -> str:
-    return "loss-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
-
-
-def _baseline_name(b: dict) -> str:
-    return str((b.get("spec") or {}).get("name") or b.get("name") or "baseline")
 
 
 def _formulas(row: dict) -> tuple[str, dict]:
@@ -224,17 +153,28 @@ def check_text(chk) -> str:
             f"not shown: sampling neither shows nor refutes it ({chk.status})")
 
 
+def units(cfg: dict) -> tuple[str, str]:
+    """(what a score of the run is, what a paired difference is in): "auc" and "auc"; in a
+    suite run the suite score (-100 x regret) and the metric of each unit, which the paired
+    verdict compares (``summary._opponents``)."""
+    metric = str(cfg.get("metric", "auc"))
+    return ("suite score", f"{metric} per unit") if cfg.get("suite") else (metric, metric)
+
+
 def _card(row: dict, roles: list[str], ladder: list[str], baselines: list[dict],
-          metric: str, axis: str) -> str:
+          metric: str, axis: str, cfg: dict | None = None) -> str:
     name = str(row.get("name", "?"))
     top = ladder[-1]
+    score_unit, diff_unit = units(cfg or {})
     formulas, props = _formulas(row)
     props = {"loss id": str(row.get("loss_id", "")), "complexity (tree size)":
              str(row.get("complexity", "")), "born in generation": str(row.get("born", "")),
              "origin": str(row.get("origin", "")), **props}
     dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in props.items())
-    head = ("<tr><th class=\"l\">budget</th><th>this loss</th><th class=\"l\">baseline</th>"
-            "<th>baseline score</th><th>paired difference (95 % CI)</th><th>verdict</th></tr>")
+    head = (f"<tr><th class=\"l\">budget</th><th>this loss<br>({escape(score_unit)})</th>"
+            f"<th class=\"l\">baseline</th><th>baseline score<br>({escape(score_unit)})</th>"
+            f"<th>paired difference (95 % CI)<br>(in {escape(diff_unit)})</th><th>verdict</th>"
+            "</tr>")
     trs = []
     for rung in ladder:
         f = row.get(rung)
@@ -256,8 +196,7 @@ def _card(row: dict, roles: list[str], ladder: list[str], baselines: list[dict],
                            xlabel="training step", ylabel=axis, width=600,
                            height=300)
     else:
-        curve_html = ("<p class=\"na\">no training curve recorded (this fitness does not "
-                      "keep one)</p>")
+        curve_html = f"<p class=\"na\">{escape(no_curve_reason(row.get(top), cfg or {}, top))}</p>"
     torch_file = f"losses/{name}.py"
     known = known_text(row)
     return (f'<article class="card" id="{escape(_card_id(name))}" data-loss="{escape(name)}">'
@@ -272,49 +211,35 @@ def _card(row: dict, roles: list[str], ladder: list[str], baselines: list[dict],
             "run directory</p></article>")
 
 
-def _front_chart(hof: list[dict], front: list[dict], baselines: list[dict], top: str,
-                 metric: str, axis: str) -> str:
-    others = [r for r in hof if r["name"] not in {f["name"] for f in front}]
-    front = sorted(front, key=lambda r: r.get("complexity", 0))
-    series = [Series(f"Pareto front ({top})",
-                     [(float(r["complexity"]), _score(r, top)) for r in front], "#D55E00",
-                     kind="step", links=["#" + _card_id(r["name"]) for r in front],
-                     tips=[f"{r['name']}: size {r['complexity']}, {_num(_score(r, top))}"
-                           for r in front])]
-    if others:
-        series.append(Series("hall of fame", [(float(r["complexity"]), _score(r, top))
-                                              for r in others], "#0072B2", kind="points",
-                             links=["#" + _card_id(r["name"]) for r in others],
-                             tips=[f"{r['name']}: size {r['complexity']}, "
-                                   f"{_num(_score(r, top))}" for r in others]))
-    for k, b in enumerate(baselines):
-        series.append(Series(f"{_baseline_name(b)} ({top})", [(0.0, _score(b, top))],
-                             "#444", kind="hline", dash=("6,3", "2,3", "8,3,2,3")[k % 3]))
-    return chart(series, title=f"Pareto front: {metric} at the {top} budget vs size",
-                 xlabel="complexity (tree size)", ylabel=axis, element_id="front")
-
-
-def _verdict_section(hof: list[dict], baselines: list[dict], top: str, unit: str = "seed"
+def _verdict_section(results: dict, baselines: list[dict], ladder: list[str], cfg: dict
                      ) -> str:
-    ranked = [r for r in hof if math.isfinite(_score(r, top))]
-    if not ranked:
-        return "<p>No loss reached the top budget: no verdict.</p>"
-    best = ranked[0]
+    """The best loss against each baseline, chosen and judged as the terminal's verdict does
+    (``summary.best_row``: the top rung where a loss was scored on all its units there, else a
+    screening verdict at the next rung down); baselines named with their beta."""
+    found = best_row(results, ladder)
+    if found is None:
+        return "<p>No loss of this run has a score to compare: no verdict.</p>"
+    best, rung = found
+    top, (score_unit, diff_unit) = ladder[-1], units(cfg)
+    where = (f"at the {top} budget" if rung == top else f"at the {rung} budget only (no loss "
+             f"reached {top}: a screening verdict)")
     parts = []
     for b in baselines:
-        diff, why, cls = _verdict_cell(best.get(top), b.get(top))
+        diff, why, cls = _verdict_cell(best.get(rung), b.get(rung))
         word = {"better": "than", "worse": "than", "level": "with"}.get(cls, "against")
+        who = baseline_label(b["spec"]) if b.get("spec") else _baseline_name(b)
         parts.append(f"<li><span class=\"{cls}\">{escape(why)}</span> {word} "
-                     f"<b>{escape(_baseline_name(b))}</b> ({_pm(b.get(top))}): "
-                     f"paired difference {diff}</li>")
-    known = known_text(best)
+                     f"<b>{escape(who)}</b> ({escape(score_unit)} {_pm(b.get(rung))}): "
+                     f"paired difference in {escape(diff_unit)} {diff}</li>")
+    known = known_verdict_note(best, [b for b in baselines if b.get("spec")])
+    unit = "unit" if cfg.get("suite") else "seed"
     return (f"<p>Best loss <a href=\"#{escape(_card_id(best['name']))}\">"
-            f"<b>{escape(best['name'])}</b></a> scores {_pm(best.get(top))} at the "
-            f"{escape(top)} budget. Per-{unit} paired difference, 95 % t-interval (better / "
-            "worse: the whole interval is above / below zero; level: it contains zero):</p>"
-            f"<ul id=\"verdict-list\">{''.join(parts)}</ul>"
-            + (f'<p class="known" id="verdict-known"><b>{escape(best["name"])}</b> '
-               f"{escape(known)}</p>" if known else ""))
+            f"<b>{escape(best['name'])}</b></a> scores {_pm(best.get(rung))} {escape(where)}. "
+            f"Per-{unit} paired difference, 95 % t-interval (better / worse: the whole interval "
+            "is above / below zero; level: it contains zero):</p>"
+            + (f'<p class="known" id="verdict-known"><b>{escape(best["name"])}</b>'
+               f"{escape(known.removeprefix(best['name']))}</p>" if known else "")
+            + f"<ul id=\"verdict-list\">{''.join(parts)}</ul>")
 
 
 def _search_section(counters: dict, generations: list[dict], top: str, axis: str) -> str:
@@ -425,11 +350,13 @@ def run_page(run: dict) -> str:
     for rank, row in enumerate(hof):
         roles = [f"hall of fame rank {rank}"] + (["on the Pareto front"]
                                                  if row["name"] in front_names else [])
-        cards.append(_card(row, roles, ladder, baselines, label, axis))
+        roles += [f"{top}: {raced_text(row.get(top))}"] if raced_text(row.get(top)) else []
+        cards.append(_card(row, roles, ladder, baselines, label, axis, cfg))
         seen.add(row["name"])
     for row in front:
         if row["name"] not in seen:
-            cards.append(_card(row, ["on the Pareto front"], ladder, baselines, label, axis))
+            cards.append(_card(row, ["on the Pareto front"], ladder, baselines, label, axis,
+                               cfg))
     front_rows = "".join(
         f"<tr><td>{escape(str(r.get('complexity')))}</td><td class=\"l\">"
         f"<a href=\"#{escape(_card_id(r['name']))}\">{escape(r['name'])}</a></td>"
@@ -445,13 +372,19 @@ def run_page(run: dict) -> str:
         f"metric {escape(metric)} · fitness {escape(str(cfg.get('fitness', '?')))}</p>"
         + (f'<p class="meta" id="unchecked">{escape(note)}</p>' if note else "") +
         f"<p class=\"meta\" id=\"words\">{escape(glossary(state, baselines))}</p>"
+        + glossary_html() +
         f"<section id=\"verdict\"><h2>Verdict</h2>"
-        f"{_verdict_section(hof, baselines, top, 'unit' if cfg.get('suite') else 'seed')}"
+        f"{_verdict_section({'hall_of_fame': hof, 'pareto': front}, baselines, ladder, cfg)}"
         f"{_suite_note(state, hof_data)}</section>"
         f"<section id=\"pareto\"><h2>Pareto front</h2>"
-        f"{_front_chart(hof, front, baselines, top, label, front_axis)}"
-        "<p class=\"meta\">Click a point for its card; hover for its name and score.</p>"
-        f"<table><tr><th>size</th><th class=\"l\">loss</th><th>score ({escape(top)})</th>"
+        f"{front_chart(hof, front, baselines, top, label, front_axis)}"
+        "<p class=\"meta\">Click a point for its card; hover for its name and score (where "
+        "points coincide, the click opens the one on top, a front loss where there is one, "
+        "and its tooltip names the others).</p>"
+        + (f"<p class=\"meta\" id=\"raced-note\">{escape(raced_note(hof, top))}</p>"
+           if raced_note(hof, top) else "") +
+        f"<table><tr><th>size</th><th class=\"l\">loss</th><th>{escape(units(cfg)[0])} "
+        f"({escape(top)})</th>"
         f"<th class=\"l\">h(p)</th></tr>{front_rows}</table></section>"
         f"<section id=\"losses\"><h2>Losses</h2>{''.join(cards)}</section>"
         f"<section id=\"search\"><h2>The search</h2>"

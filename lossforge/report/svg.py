@@ -23,6 +23,7 @@ class Series:
     dash: str = ""
     links: list[str] = field(default_factory=list)    # per point: "#anchor" or ""
     tips: list[str] = field(default_factory=list)     # per point: tooltip text
+    hollow: bool = False        # "points" drawn as rings (e.g. a partial score: not comparable)
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -46,13 +47,33 @@ def _fmt(v: float) -> str:
     return f"{v:g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.1e}"
 
 
+#: Legend text is 11 px; this many pixels per character is a generous estimate of its width in
+#: the usual sans-serif fonts (the legend is sized to its longest label with it, never clipped).
+LEGEND_CHAR_PX = 6.5
+
+
+def legend_space(series: list[Series], at_least: int = 170) -> int:
+    """Pixels right of the plot for the legend: its longest label's estimated width plus the
+    mark and the gaps (``at_least``: the narrowest legend)."""
+    longest = max((len(s.label) for s in series), default=0)
+    return max(at_least, math.ceil(12 + 26 + LEGEND_CHAR_PX * longest + 8))
+
+
 def chart(series: list[Series], *, title: str, xlabel: str, ylabel: str, width: int = 640,
           height: int = 360, element_id: str = "", integer_x: bool = False,
           legend_width: int = 170) -> str:
-    """An SVG line/scatter chart of ``series`` with axes, ticks and a legend right of the plot,
-    ``legend_width`` pixels wide (``integer_x``: x ticks at whole numbers only, e.g.
-    generations)."""
-    ml, mr, mt, mb = 58, legend_width, 30, 44
+    """An SVG line/scatter chart of ``series`` with axes, ticks and a legend right of the plot
+    (``integer_x``: x ticks at whole numbers only, e.g. generations). The plot is ``width`` minus
+    ``legend_width`` pixels wide; a legend whose labels need more room widens the chart by that
+    much (``legend_space``: a label is never cut off).
+
+    Drawing order: reference lines (``hline``) first, then lines and steps, then the point marks
+    of every series in list order, so a later series' marks lie on top and no line covers a
+    mark. Where a mark covers the centre of an earlier one (the same or nearly the same point),
+    a click opens the mark on top (its own link) and its tooltip names the losses under it."""
+    legend = legend_space(series, legend_width)
+    ml, mr, mt, mb = 58, legend, 30, 44
+    width += legend - legend_width
     pts = [(x, y) for s in series for x, y in s.points if math.isfinite(x) and math.isfinite(y)]
     xs = [x for s in series if s.kind != "hline" for x, _ in s.points if math.isfinite(x)]
     ys = [y for _, y in pts]
@@ -91,43 +112,85 @@ def chart(series: list[Series], *, title: str, xlabel: str, ylabel: str, width: 
                f'class="ax">{escape(xlabel)}</text>')
     out.append(f'<text transform="translate(14 {mt + ph / 2:.1f}) rotate(-90)" '
                f'text-anchor="middle" class="ax">{escape(ylabel)}</text>')
-    for k, s in enumerate(series):
-        good = [(x, y) for x, y in s.points if math.isfinite(x) and math.isfinite(y)]
-        dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
+    out += _lines(series, X, Y, ml, ml + pw)
+    out += _marks(series, X, Y)
+    out += [_legend_entry(s, ml + pw + 12, mt + 12 + 18 * k, _dash(s))
+            for k, s in enumerate(series)]
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _dash(s: Series) -> str:
+    return f' stroke-dasharray="{s.dash}"' if s.dash else ""
+
+
+def _finite(s: Series) -> list[tuple[float, float]]:
+    return [(x, y) for x, y in s.points if math.isfinite(x) and math.isfinite(y)]
+
+
+def _lines(series: list[Series], X, Y, left: float, right: float) -> list[str]:
+    """The reference lines (``hline``) of every series, then its lines and steps."""
+    out = []
+    for s in series:
+        good = _finite(s)
         if s.kind == "hline" and good:
             y = good[0][1]
-            out.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{Y(y):.1f}" y2="{Y(y):.1f}" '
-                       f'stroke="{s.colour}" stroke-width="1.5"{dash}>'
+            out.append(f'<line x1="{left}" x2="{right}" y1="{Y(y):.1f}" y2="{Y(y):.1f}" '
+                       f'stroke="{s.colour}" stroke-width="1.5"{_dash(s)}>'
                        f"<title>{escape(s.label)}: {y:.2f}</title></line>")
-        elif s.kind in ("line", "step") and len(good) > 1:
+    for s in series:
+        good = _finite(s)
+        if s.kind in ("line", "step") and len(good) > 1:
+            path = good
             if s.kind == "step":
                 path = [good[0]]
                 for (_, ya), (xb, yb) in zip(good, good[1:]):
                     path += [(xb, ya), (xb, yb)]
-            else:
-                path = good
             d = " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y in path)
             out.append(f'<polyline points="{d}" fill="none" stroke="{s.colour}" '
-                       f'stroke-width="2"{dash}/>')
-        if s.kind in ("points", "step") or (s.kind == "line" and len(good) == 1):
-            r = 4.5 if s.kind == "step" else 3.5
-            for i, (x, y) in enumerate(s.points):
-                if not (math.isfinite(x) and math.isfinite(y)):
-                    continue
+                       f'stroke-width="2"{_dash(s)}/>')
+    return out
+
+
+def _marks(series: list[Series], X, Y) -> list[str]:
+    """Every series' point marks in list order (later ones on top). A mark whose centre a later
+    mark covers is named in the tooltip of the topmost such mark, whose link a click there
+    follows (each link opens the loss its own tooltip names first)."""
+    marks = []      # (cx, cy, r, series, tip, link)
+    for s in series:
+        if not (s.kind in ("points", "step") or (s.kind == "line" and len(_finite(s)) == 1)):
+            continue
+        r = 4.5 if s.kind == "step" else 3.5
+        for i, (x, y) in enumerate(s.points):
+            if math.isfinite(x) and math.isfinite(y):
                 tip = s.tips[i] if i < len(s.tips) else f"{s.label}: ({_fmt(x)}, {y:.2f})"
-                dot = (f'<circle cx="{X(x):.1f}" cy="{Y(y):.1f}" r="{r}" fill="{s.colour}" '
-                       f'class="pt"><title>{escape(tip)}</title></circle>')
                 link = s.links[i] if i < len(s.links) else ""
-                out.append(f'<a href="{escape(link)}">{dot}</a>' if link else dot)
-        out.append(_legend_entry(s, ml + pw + 12, mt + 12 + 18 * k, dash))
-    out.append("</svg>")
-    return "\n".join(out)
+                marks.append((round(X(x), 1), round(Y(y), 1), r, s, tip, link))
+    under: dict[int, list[str]] = {}
+    for i, (cx, cy, *_rest) in enumerate(marks):
+        tops = [j for j in range(i + 1, len(marks))
+                if math.hypot(marks[j][0] - cx, marks[j][1] - cy) <= marks[j][2]]
+        if tops:
+            under.setdefault(tops[-1], []).append(marks[i][4])
+    out = []
+    for j, (cx, cy, r, s, tip, link) in enumerate(marks):
+        if j in under:
+            tip += "\nalso here, under this point (click opens the one named first):\n" \
+                   + "\n".join(under[j])
+        fill = ('fill="#fff" stroke="{}" stroke-width="1.5"'.format(s.colour) if s.hollow
+                else f'fill="{s.colour}"')
+        dot = (f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r}" {fill} class="pt">'
+               f"<title>{escape(tip)}</title></circle>")
+        out.append(f'<a href="{escape(link)}">{dot}</a>' if link else dot)
+    return out
 
 
 def _legend_entry(s: Series, lx: float, ly: float, dash: str) -> str:
     """A series' mark and label in the legend right of the plot, its baseline at ``ly``."""
     if s.kind == "points":
-        mark = f'<circle cx="{lx + 10}" cy="{ly - 4}" r="3.5" fill="{s.colour}"/>'
+        fill = (f'fill="#fff" stroke="{s.colour}" stroke-width="1.5"' if s.hollow
+                else f'fill="{s.colour}"')
+        mark = f'<circle cx="{lx + 10}" cy="{ly - 4}" r="3.5" {fill}/>'
     else:
         mark = (f'<line x1="{lx}" x2="{lx + 20}" y1="{ly - 4}" y2="{ly - 4}" '
                 f'stroke="{s.colour}" stroke-width="2"{dash}/>')

@@ -98,15 +98,19 @@ def _add_search_space(ap: argparse.ArgumentParser, d, requirements) -> None:
 
 
 def _add_fidelity(ap: argparse.ArgumentParser, d) -> None:
+    from lossforge.search.es import ESConfig
+
+    es_d = ESConfig()
     """How much is spent: budget, generations, population, workers, the fidelity ladder."""
     ap.add_argument("--budget", choices=("quick", "screen", "full"), default=None,
                     help="gp: top fidelity rung: full = screen for every loss, full for the top "
                          "fraction; screen = quick then screen; quick = quick only "
                          f"(default {d.budget}); es: the one budget every network is scored at "
                          "(default screen)")
-    ap.add_argument("--generations", type=int, default=None, help=f"default {d.generations}")
+    ap.add_argument("--generations", type=int, default=None,
+                    help=f"default {d.generations} (es: {es_d.generations})")
     ap.add_argument("--population", type=int, default=None,
-                    help=f"default {d.population} (es: CMA-ES lambda, default 8)")
+                    help=f"default {d.population} (es: CMA-ES lambda, default {es_d.population})")
     ap.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
     ap.add_argument("--executor", choices=("local", "ray"), default=None,
                     help="local process pool (default) or Ray (pip install 'lossforge[ray]')")
@@ -229,13 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"{argv[0]} is a run directory: 'show {argv[0]}' prints its results, "
                      f"'--resume {argv[0]}' continues it")
         args = ap.parse_args(argv)
-        from lossforge.search.engine import SearchConfig
         from lossforge.search.run import run_search
 
-        if not args.resume:
-            _suite_flags(ap, args)
-            args.scenario = _scenario(ap, args)
-            _refuse_test_data(args)
         if args.resume:
             explicit = {a for a in argv if a.startswith("--")}
             allowed = {"--resume", "--generations", "--executor", "--workers", "--quiet",
@@ -253,31 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = None
             start = lambda: run_search(resume=args.resume, quiet=args.quiet,  # noqa: E731
                                        overrides=over, on_start=listed)
-        elif args.method == "es":
-            cfg = _es_config(ap, args)
-            start = lambda: run_search(cfg, runs_root=args.runs_dir,  # noqa: E731
-                                       quiet=args.quiet, on_start=listed)
         else:
-            if args.sigma0 is not None or args.hidden is not None:
-                ap.error("--sigma0 and --hidden are for --method es")
-            d = SearchConfig()
-            cfg = SearchConfig(scenario=args.scenario, grammar=args.grammar,
-                               budget=args.budget or d.budget,
-                               generations=(d.generations if args.generations is None
-                                            else args.generations),
-                               population=(d.population if args.population is None
-                                           else args.population), seed=args.seed,
-                               executor=args.executor or "local", workers=args.workers,
-                               eval_timeout=args.eval_timeout or None,   # 0: none
-                               fitness=args.fitness, top_fraction=args.top_fraction,
-                               aggregation=args.aggregation, beta=args.beta,
-                               multi_fidelity=not args.single_fidelity,
-                               link_grammar=args.link_grammar,
-                               imitation_grammar=args.imitation_grammar,
-                               require=args.require, suite=args.suite,
-                               suite_objective=args.suite_objective, race=not args.no_race,
-                               race_delta=args.race_delta,
-                               suite_baselines=args.suite_baselines)
+            cfg = config_from_args(ap, args)
             start = lambda: run_search(cfg, runs_root=args.runs_dir,  # noqa: E731
                                        quiet=args.quiet, on_start=listed)
         listed = _ledger_entry(args, argv, cfg)
@@ -291,6 +267,43 @@ def main(argv: list[str] | None = None) -> int:
         return _stopped(exc)
     print(f"run directory: {run_dir}")
     return 0
+
+
+def config_from_args(ap: argparse.ArgumentParser, args):
+    """The SearchConfig (or ESConfig, ``--method es``) a new search (not ``--resume``) runs
+    with, from ``ap.parse_args(argv)``: every check the command line makes (``ap.error`` for a
+    flag it refuses), nothing run. ``search/reproduce.py``'s command is tested against it."""
+    _suite_flags(ap, args)
+    args.scenario = _scenario(ap, args)
+    _refuse_test_data(args)
+    if args.method == "es":
+        return _es_config(ap, args)
+    return _gp_config(ap, args)
+
+
+def _gp_config(ap: argparse.ArgumentParser, args):
+    from lossforge.search.engine import SearchConfig
+
+    if args.sigma0 is not None or args.hidden is not None:
+        ap.error("--sigma0 and --hidden are for --method es")
+    d = SearchConfig()
+    return SearchConfig(scenario=args.scenario, grammar=args.grammar,
+                        budget=args.budget or d.budget,
+                        generations=(d.generations if args.generations is None
+                                     else args.generations),
+                        population=(d.population if args.population is None
+                                    else args.population), seed=args.seed,
+                        executor=args.executor or "local", workers=args.workers,
+                        eval_timeout=args.eval_timeout or None,   # 0: none
+                        fitness=args.fitness, top_fraction=args.top_fraction,
+                        aggregation=args.aggregation, beta=args.beta,
+                        multi_fidelity=not args.single_fidelity,
+                        link_grammar=args.link_grammar,
+                        imitation_grammar=args.imitation_grammar,
+                        require=args.require, suite=args.suite,
+                        suite_objective=args.suite_objective, race=not args.no_race,
+                        race_delta=args.race_delta,
+                        suite_baselines=args.suite_baselines)
 
 
 def _ledger_entry(args, argv: list[str], cfg):

@@ -191,11 +191,40 @@ def best_row(results: dict, ladder: list[str]) -> tuple[dict, str] | None:
     return None
 
 
+def baseline_label(spec: dict) -> str:
+    """A baseline as the verdict names it: its name with the beta it was trained at and its
+    named parameters, "DPO (beta 0.1)", "ORPO (beta 1, lam 0.1)" (the bare name where the spec
+    has neither). The page's verdict (``report/page.py``) names baselines with it too."""
+    parts = [f"beta {spec['beta']:g}"] if isinstance(spec.get("beta"), (int, float)) else []
+    parts += [f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}"
+              for k, v in sorted((spec.get("params") or {}).items())]
+    name = str(spec.get("name", "baseline")).upper()
+    return f"{name} ({', '.join(parts)})" if parts else name
+
+
+def known_verdict_note(row: dict, baselines: list[dict]) -> str | None:
+    """Beside the verdict, when the best loss is a zoo member at another beta (``known_text``):
+    that, and which baselines are that same member at their own beta (the verdict against them
+    compares two betas of one loss); None otherwise."""
+    from lossforge.objectives.zoo import known_as
+
+    text = known_text(row)
+    hit = known_as(row["spec"]) if text else None    # (zoo name, beta), as known_text found it
+    if not hit:
+        return f"{row['name']} {text}" if text else None
+    name, beta = hit
+    same = [f"; the verdict against {baseline_label(b['spec'])} compares {name.upper()} at beta "
+            f"{beta:g} with " + (f"{name.upper()} at beta {b['spec']['beta']:g}"
+                                 if isinstance(b["spec"].get("beta"), (int, float)) else "it")
+            for b in baselines if str(b["spec"].get("name", "")).lower() == name]
+    return f"{row['name']} {text}" + "".join(same)
+
+
 def _opponents(results: dict, state: dict, rung: str) -> list[tuple[str, dict | None]]:
     """What the best loss is judged against: each baseline scored in the run and, in a suite
     run, the best baseline of each scenario (the regret's reference: the run's baselines' best,
     or the tuned ones of ``--suite-baselines``), as a record of unit scores."""
-    out = [(b["spec"]["name"].upper(), b.get(rung)) for b in results["baselines"]]
+    out = [(baseline_label(b["spec"]), b.get(rung)) for b in results["baselines"]]
     table = (state.get("suite") or {}).get(rung)
     if state["config"].get("suite") and table:
         from lossforge.search.suite_fitness import Unit, unit_name
@@ -248,6 +277,9 @@ def verdict_lines(results: dict, state: dict) -> list[str]:
                  "baseline, both trained on the same seeds; better / worse: the interval lies "
                  "wholly above / below 0; level: it contains 0, the seeds cannot tell them "
                  "apart; undecided: one seed, no interval, no verdict)")
+    note = known_verdict_note(row, results["baselines"])
+    if note:
+        lines.append(f"  Note: {note}.")
     return lines
 
 

@@ -619,6 +619,7 @@ def test_cards_and_verdict_say_when_a_loss_is_dpo_at_another_beta(probe_run, pag
     tree = Tree(run_report(run))
     known = tree.root.find_all("p", id="verdict-known")
     assert [p.text() for p in known] == [
-        f"{best['name']} = DPO at beta 1.8, exactly (phi~ is linear in l): not a new loss"]
+        f"{best['name']} = DPO at beta 1.8, exactly (phi~ is linear in l): not a new loss; the "
+        "verdict against DPO (beta 0.1) compares DPO at beta 1.8 with DPO at beta 0.1"]
     card = tree.root.find_all("article", id=f"loss-{best['name']}")[0]
     assert "= DPO at beta 1.8, exactly" in card.find_all("p", class_="known")[0].text()

@@ -120,8 +120,8 @@ def test_the_page_has_the_verdict_the_units_and_the_scores_name(suite):
     html = run_report(run_dir)
     text = _Text(html).by_id
     verdict = re.sub(r"\s+", " ", text["verdict-list"])
-    assert " the best baseline of each scenario (0.00 (14 units)): paired difference " \
-           f"{_best_diff(run_dir):+.2f} ± " in verdict
+    assert " the best baseline of each scenario (suite score 0.00 (14 units)): paired " \
+           f"difference in auc per unit {_best_diff(run_dir):+.2f} ± " in verdict
     assert "seeds)" not in html                   # a suite run's unit is (scenario, seed)
     assert "suite score (-100 x mean regret of auc) at the screen budget" in html
     assert "auc score at the" not in html

@@ -17,6 +17,23 @@ def test_help(capsys):
         assert flag in out
 
 
+def test_help_gives_each_methods_own_default_sizes(capsys):
+    """ES runs 6 generations of 8 by default (ESConfig), GP 8 of 16 (SearchConfig): the help
+    said 'default 8' generations for both."""
+    import re
+
+    from lossforge.search import SearchConfig
+    from lossforge.search.es import ESConfig
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    gp, es = SearchConfig(), ESConfig()
+    assert re.search(rf"--generations GENERATIONS default {gp.generations} "
+                     rf"\(es: {es.generations}\)", out), out
+    assert f"default {gp.population} (es: CMA-ES lambda, default {es.population})" in out
+
+
 @pytest.mark.parametrize("argv,fragment", [
     (["--generations", "0"], "--generations must be >= 1"),
     (["--population", "2"], "--population must be >= 4"),

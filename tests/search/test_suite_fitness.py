@@ -160,8 +160,9 @@ def test_scores_pair_unit_by_unit_between_losses_and_baselines(suite_run):
     dpo_f = state["baselines"]["dpo"][RUNG]
     best, dpo = best_f["suite"]["unit_scores"], dpo_f["suite"]["unit_scores"]
     diff = sum(best[u] - dpo[u] for u in units) / len(units)
-    [line] = [x for x in lines if " DPO: " in x]
-    assert line.split(" DPO: ")[1].startswith(f"{diff:+.2f} ± ")
+    [line] = [x for x in lines if x.startswith("  ") and " DPO (beta " in x
+              and not x.startswith("  Note: ")]       # named with its beta
+    assert line.split("): ", 1)[1].startswith(f"{diff:+.2f} ± ")
     assert "paired over 14 units (scenario x seed)" in line
     # the HTML report's cell pairs the same way (page and terminal agree)
     from lossforge.report.page import _verdict_cell

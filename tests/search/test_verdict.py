@@ -24,21 +24,25 @@ REPO = Path(__file__).resolve().parents[2]
 # ---- the pure function, against hand-computed t-intervals --------------------------------------
 
 
+#: t_{0.975} at 2 degrees of freedom in closed form: (2q - 1) / sqrt(2 q (1 - q)) = 4.302653
+T2 = 0.95 / math.sqrt(2 * 0.975 * 0.025)
+
+
 def test_level_when_the_interval_contains_zero():
     # d = (1, 3, 4): mean 8/3, sd = sqrt(((-5/3)^2 + (1/3)^2 + (4/3)^2) / 2) = sqrt(7/3),
-    # half-width = t_{0.975,2} * sd / sqrt(3) = 4.303 * 1.527525 / 1.732051 = 3.794889
+    # half-width = t_{0.975,2} * sd / sqrt(3) = 4.302653 * 1.527525 / 1.732051 = 3.794583
     v = paired_verdict([10, 12, 14], [9, 9, 10])
     assert v.word == "level" and v.n == 3
     assert v.diff == pytest.approx(8 / 3)
-    assert v.halfwidth == pytest.approx(4.303 * math.sqrt(7 / 3) / math.sqrt(3), rel=1e-12)
-    assert v.halfwidth == pytest.approx(3.794889, abs=1e-6)
+    assert v.halfwidth == pytest.approx(T2 * math.sqrt(7 / 3) / math.sqrt(3), rel=1e-12)
+    assert v.halfwidth == pytest.approx(3.794583, abs=1e-6)
 
 
 def test_better_and_worse_when_the_interval_excludes_zero():
-    # d = (2, 3, 4): mean 3, sd 1, half-width 4.303 / sqrt(3) = 2.484339: [0.516, 5.484]
+    # d = (2, 3, 4): mean 3, sd 1, half-width 4.302653 / sqrt(3) = 2.484138: [0.516, 5.484]
     v = paired_verdict([12, 13, 14], [10, 10, 10])
     assert (v.word, v.diff) == ("better", 3.0)
-    assert v.halfwidth == pytest.approx(2.484339, abs=1e-6)
+    assert v.halfwidth == pytest.approx(2.484138, abs=1e-6)
     w = paired_verdict([10, 10, 10], [12, 13, 14])
     assert (w.word, w.diff, w.halfwidth) == ("worse", -3.0, v.halfwidth)
 
@@ -46,9 +50,9 @@ def test_better_and_worse_when_the_interval_excludes_zero():
 def test_pairing_is_what_decides():
     # both arms vary a lot from seed to seed, but the candidate wins on every seed by 1.0-1.2:
     # unpaired intervals would overlap, the paired one lies above 0 (d = 1.0, 1.2, 1.1:
-    # mean 1.1, sd 0.1, half 4.303 * 0.1 / sqrt(3) = 0.248)
+    # mean 1.1, sd 0.1, half 4.302653 * 0.1 / sqrt(3) = 0.248414)
     v = paired_verdict([11.0, 31.2, 51.1], [10.0, 30.0, 50.0])
-    assert v.word == "better" and v.halfwidth == pytest.approx(0.248434, abs=1e-6)
+    assert v.word == "better" and v.halfwidth == pytest.approx(0.248414, abs=1e-6)
 
 
 def test_one_seed_has_no_interval_and_is_undecided():
@@ -156,9 +160,10 @@ def test_quiet_keeps_the_best_formula_and_the_verdict(probe_run):
     _, text = probe_run
     assert re.search(r"^best loss lf-\w+: full -?\d+\.\d\d ± ", text, re.M), text
     assert "  h(p) = " in text and "phi~(l) = " in text and "L = " in text
-    assert re.search(r"^  (BETTER than|LEVEL with|WORSE than) DPO: .* paired over 3 seeds$",
-                     text, re.M), text
-    assert re.search(r"^  (BETTER than|LEVEL with|WORSE than) ORPO: ", text, re.M)
+    assert re.search(r"^  (BETTER than|LEVEL with|WORSE than) DPO \(beta [\d.]+\): .* paired "
+                     r"over 3 seeds$", text, re.M), text
+    assert re.search(r"^  (BETTER than|LEVEL with|WORSE than) ORPO \(beta [\d.]+, lam [\d.]+\): ",
+                     text, re.M)
     assert "Pareto front" not in text           # ... and nothing else
 
 
