@@ -232,8 +232,12 @@ def cmd_table(args) -> None:
         raise SystemExit(f"error: the ES run searched slots {slots or 'none'}, the GP run "
                          f"{gp_slots or 'none'}: not a comparison of like with like")
     with_slots = f" + {', '.join(slots)}" if slots else ""
+    from lossforge.search.es import init_is_dpo, init_label
+
+    init = ("the ES initialisation" if init_is_dpo(es_state) else
+            f"not the ES initialisation, {init_label(es_state)}")
     rows = [
-        {"method": "DPO (zoo; the ES initialisation)", "search_score": dpo.get(budget),
+        {"method": f"DPO (zoo; {init})", "search_score": dpo.get(budget),
          "evaluations": 1, "wall_s": None, "formula": "h = p log p, beta "
          f"{dpo['spec']['beta']:g}", "key": "dpo"},
         {"method": f"GP search (typed grammar{with_slots}, NSGA-II)",

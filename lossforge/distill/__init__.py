@@ -5,23 +5,25 @@
 
 The flow, top to bottom:
 
-1. ``target_from_run``: the run's best network (or ``--name``); phi~ sampled on a grid over its
-   ``l_range`` (the log-probs the data has).
+1. ``target_from_run``: the run's best network (or ``--name``); phi~ sampled on a grid over the
+   log-probs the run's fitness feeds it (``ranges.py``: ``--l-range``, else measured where the
+   fitness can say, the probe; else the network's whole ``l_range``, with a note).
 2. A backend proposes formulas: trees of the grammar (h(p), strictly convex by construction in
    the DCP grammar) or PySR equations for phi~(l) (translated by the safe parser, never eval;
    ``pysr_backend.py``).
 3. ``fit_error``: only phi~ up to a positive scale and an additive constant matters to the loss
-   (the constant cancels in every reward margin; the scale is folded into beta), so each
-   formula gets the least-squares scale a > 0 and shift c, and its error is the RMS residual
-   of a * phi~_f + c relative to the standard deviation of the target (0 = exact, 1 = no
-   better than a constant).
+   (the constant cancels in every reward margin; the scale is folded into beta), and only
+   where the data's log-probs are: its values there (reward margins) and its slopes there
+   (the gradients training follows). So each formula gets the scale a > 0 and shift c that
+   fit both, and its error combines the two relative errors (0 = exact).
 4. ``finalize``: the chosen formula goes through the same checks as any search candidate:
    MirrorMap convexity (proved / sampled / failed), the verified log-domain compile, the
    objective build and the loss-level smoke test. The distilled objective is DPO's loss with
    that phi~ and beta * a.
-5. The CLI prints h(p), phi^-1, phi~ and LaTeX, writes ``distilled-<backend>.json`` into the
-   run directory, and re-scores network and formula on the benchmark in one call (same
-   scenario, budget and seeds as the run: paired).
+5. The CLI prints the whole distilled loss (h(p), phi^-1, phi~, and the objective's own text
+   and LaTeX: beta, link, imitation term), writes ``distilled-<backend>.json`` and ``.tex``
+   into the run directory, and re-scores network and formula on the benchmark in one call
+   (same scenario, budget and seeds as the run: paired), recorded in the selection ledger.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ class Target:
     aggregation: str = "sum"
     source: str = ""              # run directory and candidate name, or a description
     spec: dict | None = None      # the neural spec, when there is one
+    l_from: str = ""              # where the grid's range came from (ranges.py), for the output
+    note: str = ""                # why it is not the data's range, when it cannot be known
+
+    @property
+    def dy(self) -> np.ndarray:
+        """phi~'(l) on the grid (``slopes``: as every formula's is taken)."""
+        return slopes(self.y, self.l)
 
 
 def grid(l_range: tuple[float, float], n: int = 256) -> np.ndarray:
@@ -61,14 +70,24 @@ def grid(l_range: tuple[float, float], n: int = 256) -> np.ndarray:
     return np.linspace(lo, top, n)
 
 
-def target_from_spec(spec: dict, n: int = 256, source: str = "") -> Target:
+def target_from_spec(spec: dict, n: int = 256, source: str = "",
+                     l_range: tuple[float, float] | None = None, l_from: str = "",
+                     note: str = "") -> Target:
+    """phi~ of the neural ``spec`` on ``n`` points over ``l_range`` (default: its own)."""
     ns = NeuralSpec.from_json(spec)
-    ls = grid(ns.l_range, n)
-    return Target(ls, ns.map.phi_tilde_np(ls), ns.beta, ns.aggregation, source, ns.to_json())
+    ls = grid(l_range or ns.l_range, n)
+    return Target(ls, ns.map.phi_tilde_np(ls), ns.beta, ns.aggregation, source, ns.to_json(),
+                  l_from or "the network's l_range", note)
 
 
-def target_from_run(run_dir: str | Path, name: str | None = None, n: int = 256) -> Target:
-    """phi~ samples of a run's best network (or the candidate ``name``)."""
+def target_from_run(run_dir: str | Path, name: str | None = None, n: int = 256,
+                    l_range: tuple[float, float] | None = None,
+                    budget: str | None = None) -> Target:
+    """phi~ samples of a run's best network (or of the candidate ``name``) over ``l_range`` if
+    given, else over the log-probs the run's fitness feeds it at ``budget`` (default the
+    run's) where that can be known, else over the network's own ``l_range``, and then the
+    target's ``note`` says so (``ranges.fit_range``)."""
+    from lossforge.distill.ranges import fit_range
     from lossforge.runfiles import read_checked, run_dir as checked_run_dir
 
     run_dir = checked_run_dir(run_dir)
@@ -82,30 +101,70 @@ def target_from_run(run_dir: str | Path, name: str | None = None, n: int = 256) 
     if not rows:
         raise DistillError(f"{run_dir}: no neural candidates (distillation reads an ES run: "
                            "python -m lossforge.search --method es)")
-    return target_from_spec(rows[0]["spec"], n, f"{run_dir}:{rows[0]['name']}")
+    spec = rows[0]["spec"]
+    lo_hi, l_from, note = fit_range(run_dir, spec, l_range, budget)
+    return target_from_spec(spec, n, f"{run_dir}:{rows[0]['name']}", lo_hi, l_from, note)
 
 
 # ---- the fit ---------------------------------------------------------------------------------
 
 
-def fit_error(values: np.ndarray, target: Target) -> tuple[float, float, float]:
-    """(relative RMS error, scale a > 0, shift c) of the best a * values + c against the target;
-    error inf when values are not finite or no positive scale fits."""
+def slopes(values: np.ndarray, ls: np.ndarray) -> np.ndarray:
+    """d values / d l on the grid ``ls`` (second-order central differences, one-sided at the
+    ends): the same for the target and every formula, so their slopes compare like for like."""
+    return np.gradient(np.asarray(values, dtype=np.float64), ls, edge_order=2)
+
+
+def fit_parts(values: np.ndarray, target: Target) -> dict:
+    """The fit of a formula's phi~ ``values`` (on ``target.l``) to the target, as a dict:
+    ``error`` (what the backends minimise and report), ``value_error``, ``slope_error``,
+    ``scale`` a > 0 and ``shift`` c. No fit (error inf, a and c NaN) when the values are not
+    finite, constant, or fit only with a <= 0.
+
+    Why these: the loss sees phi~ only through reward margins beta * [phi~(l) - phi~(l_ref)]
+    and their gradients beta * phi~'(l), at the log-probs the data has (the target's grid:
+    ``ranges.py``). A constant cancels in every margin and a positive scale folds into beta,
+    so the formula is a * phi~_f + c. Its value error is the RMS of a * phi~_f + c - phi~ over
+    the target's standard deviation (0 = exact, 1 = no better than a constant: the margins);
+    its slope error the RMS over the grid of a * phi~_f' / phi~' - 1, the relative error of
+    the gradient at each log-prob (phi~' > 0; 0.1 = gradients 10 % off: what training
+    follows), so a steep stretch of phi~ (log-odds near l = 0) does not outweigh the rest. A
+    value fit alone lets a formula that is flat where the data is (slope 1e-21 there) pass on
+    its values elsewhere or on a huge a; the slope term refuses it. a and c minimise the sum of
+    the two squared errors (a linear least-squares problem: c from the values, then a in
+    closed form), and ``error`` is their root mean square, sqrt((value_error**2 +
+    slope_error**2) / 2), in the units of either (parsimony per tree node is in them).
+    """
+    nan, inf = float("nan"), float("inf")
+    none = {"error": inf, "value_error": inf, "slope_error": inf, "scale": nan, "shift": nan}
     v = np.asarray(values, dtype=np.float64)
     if v.shape != target.y.shape or not np.all(np.isfinite(v)):
-        return float("inf"), float("nan"), float("nan")
-    y = target.y
+        return none
+    y, n = target.y, len(target.y)
+    with np.errstate(all="ignore"):
+        q = slopes(v, target.l) / target.dy      # the formula's slope per unit of the target's
+    if not np.all(np.isfinite(q)):
+        return none
     vc, yc = v - v.mean(), y - y.mean()
-    denom = float(vc @ vc)
+    sy = float(yc @ yc) or 1.0         # n * variance of phi~ (a constant target: 1, no scaling)
+    denom = float(vc @ vc) / sy + float(q @ q) / n
     if not denom > 1e-300:
-        return float("inf"), float("nan"), float("nan")
-    a = float(vc @ yc) / denom
+        return none
+    a = (float(vc @ yc) / sy + float(q.sum()) / n) / denom
     if not a > 0:
-        return float("inf"), float("nan"), float("nan")
-    c = float(y.mean() - a * v.mean())
-    resid = a * v + c - y
-    scale = float(np.sqrt(yc @ yc / len(y))) or 1.0
-    return float(np.sqrt(resid @ resid / len(y)) / scale), a, c
+        return none
+    rv, rs = a * vc - yc, a * q - 1.0
+    ev, es = float(np.sqrt(rv @ rv / sy)), float(np.sqrt(rs @ rs / n))
+    return {"error": float(np.sqrt((ev * ev + es * es) / 2)), "value_error": ev,
+            "slope_error": es, "scale": float(a), "shift": float(y.mean() - a * v.mean())}
+
+
+def fit_error(values: np.ndarray, target: Target) -> tuple[float, float, float]:
+    """(error, scale a > 0, shift c) of the best a * values + c against the target
+    (``fit_parts``: values and slopes where the data is); error inf when values are not finite
+    or no positive scale fits."""
+    f = fit_parts(values, target)
+    return f["error"], f["scale"], f["shift"]
 
 
 def phi_tilde_values(mm: MirrorMap, ls: np.ndarray) -> np.ndarray:
@@ -126,7 +185,7 @@ class Distilled:
     phi_tilde: str
     latex: dict
     complexity: int
-    error: float                  # relative RMS error of a * phi~ + c (see fit_error)
+    error: float                  # relative error of a * phi~ + c, values and slopes (fit_parts)
     scale: float                  # a: folded into beta
     shift: float
     checks: dict                  # MirrorMap checks and the smoke test
@@ -134,6 +193,9 @@ class Distilled:
     source: str = ""
     front: list = field(default_factory=list)  # (complexity, error, formula) the backend saw
     extra: dict = field(default_factory=dict)
+    value_error: float | None = None   # fit_parts' two parts of ``error``
+    slope_error: float | None = None
+    l_from: str = ""              # the range the fit is over and where it came from
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -151,7 +213,8 @@ def finalize(mm: MirrorMap, target: Target, *, backend: str, complexity: int,
         mm.compile(verify=True)
     except LossforgeError as exc:
         raise DistillError(f"formula {mm.formula}: {exc}") from None
-    err, a, c = fit_error(phi_tilde_values(mm, target.l), target)
+    fit = fit_parts(phi_tilde_values(mm, target.l), target)
+    err, a, c = fit["error"], fit["scale"], fit["shift"]
     if not np.isfinite(err):
         raise DistillError(f"formula {mm.formula} does not fit the target with a positive "
                            "scale")
@@ -162,8 +225,9 @@ def finalize(mm: MirrorMap, target: Target, *, backend: str, complexity: int,
     spec = MPOSpec(name=name, mirror_map=formula, beta=float(target.beta * a), reference=True,
                    link=slots.get("link", "-logsigmoid(D)"), imitation=slots.get("imitation"),
                    aggregation=target.aggregation,
-                   description=f"distilled ({backend}) from {target.source}; relative RMS "
-                               f"error {err:.3g}")
+                   description=f"distilled ({backend}) from {target.source}; relative "
+                               f"error {err:.3g} (values and slopes) over l in "
+                               f"[{target.l[0]:g}, {target.l[-1]:g}]")
     obj = Objective(spec)
     smoke = smoke_test(obj)
     if not smoke.ok:
@@ -172,5 +236,7 @@ def finalize(mm: MirrorMap, target: Target, *, backend: str, complexity: int,
                      complexity=complexity, error=err, scale=a, shift=c,
                      checks={"mirror_map": report.to_dict(), "smoke": smoke.to_dict()},
                      spec=spec.to_json(), source=target.source, front=list(front or []),
-                     extra=dict(extra or {}))
+                     extra=dict(extra or {}), value_error=fit["value_error"],
+                     slope_error=fit["slope_error"],
+                     l_from=f"[{target.l[0]:g}, {target.l[-1]:g}]: {target.l_from}")
 

@@ -2,8 +2,9 @@
 
 The search's typed GP (``search/gp.py``: the same variation operators with an explicit
 ``random.Random``, NSGA-II selection, the grammar's trees) with a different fitness: the fit
-error of a tree's phi~ to the target (``fit_error``: best positive scale and shift), against
-tree size. Nothing is trained, so a generation takes well under a second.
+error of a tree's phi~ to the target where the data's log-probs are (``fit_error``: values and
+slopes, best positive scale and shift), against tree size. Nothing is trained, so a
+generation takes well under a second.
 
 Generation 0 holds the zoo's maps (DPO's p log p, ORPO's binary entropy; ``seed_zoo``) and
 random trees. The pick is the tree minimising ``error + parsimony * size`` among those that pass

@@ -116,9 +116,26 @@ def _overrides(args) -> dict:
 _NEURAL_FIELDS = {"name", "beta", "link", "imitation", "reference", "aggregation"}
 
 
-def _distil_hint(run: str) -> str:
-    return (f"distil it first (python -m lossforge.distill {run}), then export the formula: "
-            f"python -m lossforge.export {run}/distilled-deap.json")
+def _distil_hint(args) -> str:
+    """How to get a formula for the network the arguments name: distil that network (``--name``:
+    distill's default is the run's best, which another rank is not), then export the file
+    distill writes. A network from a JSON file is distilled from the ES run it came from."""
+    source, name = args.source or "RUN", None
+    try:
+        if args.source and Path(source).is_file():
+            name = _spec_from_file(Path(source)).name
+        elif args.source:
+            from lossforge.objectives import from_run
+            from lossforge.objectives.run import load_run
+
+            name = from_run(load_run(source), args.rank or 0, name=args.loss).spec.name
+    except LossforgeError:
+        pass
+    run = "RUN" if Path(source).is_file() else source
+    flag = f" --name {name}" if name else " --name NETWORK"
+    where = " (RUN: the ES run it came from)" if run == "RUN" else ""
+    return (f"distil it first (python -m lossforge.distill {run}{flag}){where}, then export the "
+            f"formula: python -m lossforge.export {run}/distilled-deap.json")
 
 
 #: The JSON type of each ``NeuralSpec`` field (``mpo.spec_json_problems``).
@@ -260,7 +277,7 @@ def load_objective(args):
             raise ConfigError(f"{spec.name!r} is a neural objective (an ES network): "
                               f"--{', --'.join(b.replace('_', '-') for b in bad)} "
                               f"{'does' if len(bad) == 1 else 'do'} not apply; "
-                              + _distil_hint(args.source or "RUN"))
+                              + _distil_hint(args))
         build = objectives.NeuralObjective
         new = dataclasses.replace(spec, **over)
     else:
@@ -335,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(objective, NeuralObjective) and args.format.startswith("latex"):
             raise ConfigError(f"{objective.name!r} is a neural objective (an ES network) with no "
                               f"closed form to write as LaTeX (--format torch and json export "
-                              f"the network); {_distil_hint(args.source or 'RUN')}")
+                              f"the network); {_distil_hint(args)}")
         text = export(objective, args.format, notes=notes)
         warning = _rejection_warning(objective, notes)
     except LossforgeError as exc:

@@ -13,6 +13,11 @@ JSON like a symbolic one) and evaluation journal, the same run directory, a chec
 checkpoint per generation, resume, the live table. The checkpoint's config names the slots;
 the logged vectors must have their length (``_check_dimension``), else resume stops.
 
+The start network is DPO's loss at the run's beta and aggregation: where --beta or
+--aggregation make that another loss than the DPO baseline (the scenario's beta, summed
+log-probs), ``step`` scores it once (``state["init"]``) and ``init_score`` is its score, not
+DPO's.
+
 One generation (``step``): ask ``population`` parameter vectors, score each as an objective at
 the run's budget (common random numbers: every candidate the same seeds and episodes), tell
 CMA-ES the negated scores (a failed training scores ``FAILED_LOSS``).
@@ -249,6 +254,11 @@ def step(state: dict, ctx: Context, executor) -> dict:
     cfg, budget = ctx.config, ctx.config.budget
     if state["generation"] == 0 and not state["baselines"]:
         engine.evaluate_baselines(state, ctx, executor)
+    # the start network is another loss than the DPO baseline (--beta, --aggregation): scored
+    # once, here (a checkpoint from before this was scored gets it on resume)
+    if "init" not in state and not init_is_dpo(state):
+        state["init"] = {"spec": spec_for(ctx, ctx.x0, "es-init")}
+        state["init"][budget] = engine.run_rung(ctx, executor, budget, [state["init"]["spec"]])[0]
     es = strategy(state, cfg)
     gen = state["generation"] + 1
     xs = es.ask()
@@ -288,11 +298,42 @@ def best_candidate(state: dict) -> dict | None:
     return max(scored, key=lambda c: _score(c[budget])) if scored else None
 
 
+def same_as_dpo(dpo_spec: dict | None, beta: float, aggregation: str) -> bool:
+    """Whether the network at init (phi~(l) = l, DPO's link, no imitation term: the same loss
+    as DPO, tested) at ``beta`` on ``aggregation`` log-probs is the DPO baseline ``dpo_spec``
+    (the scenario's beta, summed log-probs): not with --beta or --aggregation set otherwise."""
+    return bool(dpo_spec) and float(dpo_spec.get("beta", math.nan)) == float(beta) \
+        and dpo_spec.get("aggregation", "sum") == aggregation
+
+
+def init_is_dpo(state: dict) -> bool:
+    """Whether DPO's score in this run is the initialisation's (``same_as_dpo``)."""
+    c, dpo = state["config"], state["baselines"].get("dpo", {}).get("spec")
+    beta = c["beta"] if c.get("beta") is not None else (dpo or {}).get("beta", math.nan)
+    return same_as_dpo(dpo, beta, c.get("aggregation", "sum"))
+
+
+def init_label(state: dict) -> str:
+    """What the initialisation is, for "vs its initialisation (...)": "DPO", or the start
+    network's loss when --beta or --aggregation make it another one than the DPO baseline."""
+    if init_is_dpo(state):
+        return "DPO"
+    spec = (state.get("init") or {}).get("spec") or {}
+    beta, agg = spec.get("beta"), state["config"].get("aggregation", "sum")
+    return ("phi~(l) = l" + (f" at beta {beta:g}" if isinstance(beta, (int, float)) else "")
+            + f" on {agg} log-probs, not the DPO baseline")
+
+
 def init_score(state: dict) -> float | None:
-    """The score of the starting point: the network at init is DPO exactly (tested), so DPO's
-    score in this run is the initialisation's (no second training of the same loss)."""
-    dpo = state["baselines"].get("dpo", {}).get(state["ladder"][-1])
-    s = _score(dpo)
+    """The score of the starting point. The network at init is DPO exactly (tested): where it
+    is the DPO baseline (``init_is_dpo``), DPO's score in this run is the initialisation's (no
+    second training of the same loss); otherwise (--beta, --aggregation) the start network is
+    scored on its own (``state["init"]``, in ``step``). None when neither is known: a
+    checkpoint from before this distinction, not yet resumed, never calls DPO's score its
+    initialisation's."""
+    top = state["ladder"][-1]
+    rec = state["baselines"].get("dpo", {}) if init_is_dpo(state) else state.get("init") or {}
+    s = _score(rec.get(top))
     return None if math.isnan(s) else s
 
 
@@ -360,7 +401,8 @@ def write_plot(run_dir: Path, state: dict) -> None:
     gens = [h["generation"] for h in state["history"]]
     ax.plot(gens, [h["best_so_far"] for h in state["history"]], c="tab:red", label="best so far")
     if init_score(state) is not None:
-        ax.axhline(init_score(state), ls="--", c="k", lw=1, label="DPO (= the initialisation)")
+        ax.axhline(init_score(state), ls="--", c="k", lw=1,
+                   label=f"the initialisation ({init_label(state)})")
     ax.set_xlabel("generation")
     ax.set_ylabel(f"score ({state['config']['metric']}, {budget})")
     ax.set_title("lossforge CMA-ES over a neural phi~")
@@ -382,10 +424,22 @@ def title(ctx: Context) -> str:
     return (f"lossforge CMA-ES: {ctx.scenario.name}, neural phi~ ({n_params(c.hidden)} params)"
             f"{slots}, "
             f"pop {c.population}, sigma0 {c.sigma0:g}, seed {c.seed}; score = {c.metric} at "
-            f"{c.budget}")
+            f"{c.budget}; init = {_init_words(ctx)}")
 
 
-COLUMNS = ("gen", "best", "mean", "best so far", "DPO (init)", "sigma", "failed")
+def _init_words(ctx: Context) -> str:
+    """What the "init" column holds: DPO's score when the start network is the DPO baseline,
+    else the start network's own (the title's last words)."""
+    dpo = engine._baseline_specs(ctx, ["dpo"])[0] if "dpo" in ctx.config.baselines else None
+    if same_as_dpo(dpo, ctx.beta, ctx.config.aggregation):
+        return "the start network (= DPO)"
+    return (f"the start network (phi~(l) = l, beta {ctx.beta:g}, {ctx.config.aggregation} "
+            "log-probs: not the DPO baseline)")
+
+
+#: "init": the start network's score (DPO's where it is the DPO baseline; ``title`` says
+#: which)
+COLUMNS = ("gen", "best", "mean", "best so far", "init", "sigma", "failed")
 
 
 def row(h: dict) -> list[str]:

@@ -383,7 +383,7 @@ def es_report(results: dict, state: dict, console=None, run_dir: str | Path = "R
         best = results["pareto"][0]
         top = state["ladder"][-1]
         _say(console, f"\nbest network {best['name']}: {top} {fitness_text(best.get(top))} vs its "
-                      f"initialisation (DPO) {init:.2f}")
+                      f"initialisation ({es.init_label(state)}) {init:.2f}")
         _say(console, f"turn it into a formula: python -m lossforge.distill {run_dir}")
 
 
