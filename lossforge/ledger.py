@@ -59,6 +59,14 @@ def ledger_path(path: str | os.PathLike | None = None) -> Path | None:
     return Path(value)
 
 
+def add_option(ap, what: str) -> None:
+    """The ``--ledger PATH|off`` option of a command whose runs are listed in the ledger
+    (``what``: e.g. "to append this run to"); the value goes to ``record(path=...)``."""
+    ap.add_argument("--ledger", metavar="PATH", default=None,
+                    help=f"selection ledger {what} (default ${ENV} or {RESULTS_DIR}/"
+                         "ledger.jsonl in a checkout; 'off': none)")
+
+
 #: where the project writes results (rows, run directories, this ledger): data, not code, so a
 #: change there does not make a commit "+dirty" (each search's own ledger line would)
 RESULTS_DIR = "benchmarks/results"

@@ -70,9 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fit phi~ over these log-probs, LO < HI <= 0, e.g. -110,-30 "
                          "(default: those the run's fitness feeds the network where known, "
                          "else its l_range, with a note)")
-    ap.add_argument("--ledger", metavar="PATH", default=None,
-                    help="selection ledger the re-scoring is recorded in (default "
-                         f"${ledger.ENV} or {ledger.RESULTS_DIR}/ledger.jsonl; 'off': none)")
+    ledger.add_option(ap, "the re-scoring is recorded in")
     return ap
 
 

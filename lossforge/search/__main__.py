@@ -172,6 +172,8 @@ def _add_suite(ap: argparse.ArgumentParser, d) -> None:
 
 def _add_run(ap: argparse.ArgumentParser) -> None:
     """Where the run goes, resuming, ES's own knobs, output and the ledger."""
+    from lossforge import ledger
+
     ap.add_argument("--runs-dir", default="runs", help="where run directories go (default runs)")
     ap.add_argument("--resume", metavar="DIR", default=None,
                     help="continue a stopped run from its last checkpoint (same result as an "
@@ -185,9 +187,7 @@ def _add_run(ap: argparse.ArgumentParser) -> None:
                          "the verdict at the end (CI)")
     ap.add_argument("--allow-test", action="store_true",
                     help="search on a test-suite scenario (benchmarks/suites/test.toml) anyway")
-    ap.add_argument("--ledger", metavar="PATH", default=None,
-                    help="selection ledger to append this run to (default $LOSSFORGE_LEDGER or "
-                         "benchmarks/results/ledger.jsonl; 'off': none)")
+    ledger.add_option(ap, "to append this run to")
     ap.add_argument("--purpose", default="", help="why this search runs (for the ledger)")
 
 
