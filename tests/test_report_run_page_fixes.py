@@ -284,11 +284,25 @@ def test_the_verdict_names_each_baselines_beta_and_says_the_best_is_dpo(probe_pa
     assert lines[-1] == f"  Note: {note}."
 
 
+def test_the_note_says_when_the_best_loss_is_the_dpo_baseline_itself():
+    """The DPO seed of a grammar can be the best loss: "compares DPO at beta 0.1 with DPO at
+    beta 0.1" read as two losses; it is the baseline, compared with itself."""
+    from lossforge.objectives.zoo import get_spec
+    from lossforge.search.verdict import known_verdict_note
+
+    dpo = get_spec("dpo").to_json()
+    row = {"name": "lf-seed", "spec": {**dpo, "name": "lf-seed"}}
+    note = known_verdict_note(row, [{"spec": dpo}])
+    assert note is not None and "compares DPO at beta 0.1 with DPO at beta 0.1" not in note
+    assert "is the DPO (beta 0.1) baseline itself" in note
+
+
 # ---- 9. the glossary ---------------------------------------------------------------------------
 
 
 def test_the_glossary_explains_the_terms_as_the_code_decides_them(probe_page):
-    block = re.search(r'<details id="glossary"><summary>.*?</details>', probe_page, re.S)
+    block = re.search(r'<details class="glossary" id="glossary"><summary>.*?</details>',
+                      probe_page, re.S)
     assert block, "no collapsible glossary"
     from lossforge.report.glossary import REJECTIONS
     from lossforge.search import candidates
@@ -306,8 +320,22 @@ def test_the_glossary_explains_the_terms_as_the_code_decides_them(probe_page):
     for reason in REJECTIONS:
         assert f"<dt><code>{reason}</code></dt>" in block.group(0)
     # the numbers it quotes are the code's
-    assert f"< {candidates.VANISHING_GRADIENT:g} ".replace("e-0", "e-") in text
-    assert f"below {candidates.IGNORES_REJECTED:g} of".replace("e-0", "e-") in text
+    vanishing = re.search(r"\|dL/dl\| < (\S+) for", text).group(1)
+    ignores = re.search(r"is below (\S+) of the chosen", text).group(1)
+    assert float(vanishing) == candidates.VANISHING_GRADIENT
+    assert float(ignores) == candidates.IGNORES_REJECTED
     # Legendre is recorded, not required: the search checks h without it before training
     assert "recorded, not required" in text
     assert "legendre=False" in inspect.getsource(candidates.validate)
+
+
+def test_an_es_pages_glossary_does_not_call_its_parameter_count_tree_nodes():
+    """A CMA-ES run's complexity is the network's parameter count and its front is its best
+    network: the GP sentence ("the number of nodes of its trees") would be false there."""
+    from lossforge.report.glossary import glossary_html
+
+    es_text, gp_text = glossary_html("es"), glossary_html("gp")
+    assert "number of nodes of its trees" in gp_text
+    assert "number of nodes of its trees" not in es_text and "CMA-ES parameters" in es_text
+    for text in (es_text, gp_text):    # one style for every page's glossary
+        assert text.startswith('<details class="glossary" id="glossary">')

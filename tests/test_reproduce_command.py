@@ -182,3 +182,16 @@ def test_the_page_module_still_exports_the_function():
 
     assert reproduce_command.__module__ == "lossforge.search.reproduce"
     assert page.reproduce_command is reproduce_command
+
+
+def test_a_hand_edited_key_cannot_end_the_comment_and_run_a_command():
+    """config.json is data from whoever shared the run: its keys reach the "NOT reproduced"
+    comment, and a newline there would make the pasted command run a second one."""
+    from lossforge.search import SearchConfig
+
+    c = SearchConfig(fitness="probe").to_json()
+    c["x\ntouch /tmp/pwned"] = 1
+    c["immigrants"] = 0.2
+    command = reproduce_command({"config": c, "method": "gp"})
+    assert "\n" not in command and "\r" not in command
+    assert '"x\\ntouch /tmp/pwned"=1' in command and "immigrants=0.2" in command

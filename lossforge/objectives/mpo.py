@@ -215,7 +215,8 @@ def printed_number(x: float) -> sp.Expr:
     q = sp.Rational(repr(float(x)))
     if q.q == 1 or (q.q <= 1000 and abs(q.p) <= 1000):
         return q
-    return sp.Float(format(float(x), "g"))
+    text = format(float(x), "g")     # 123457 for 123456.7: an integer, not "123457.0"
+    return sp.Integer(text) if text.lstrip("-").isdigit() else sp.Float(text)
 
 
 def param_values(spec: MPOSpec) -> dict[str, sp.Expr]:

@@ -25,8 +25,8 @@ def _num(x, nd: int = 2) -> str:
 
 def raced_text(f: dict | None) -> str | None:
     """"raced out after 14/35 units: a partial mean, not comparable with complete scores" for a
-    fitness racing dropped (suite runs, ``rundir.raced_out``; the terminal's words), else
-    None."""
+    fitness racing dropped (suite runs, ``rundir.raced_out``; the terminal says "raced out after
+    14/35 units"), else None."""
     if not raced_out(f):
         return None
     suite = f["suite"]

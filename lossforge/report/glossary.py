@@ -88,12 +88,28 @@ TERMS = [
 ]
 
 
-def glossary_html() -> str:
-    """The glossary block: terms, then one line per rejection reason."""
-    terms = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in TERMS)
+#: the Pareto front of a CMA-ES run: its "complexity" is the network's parameter count
+ES_FRONT = ("Pareto front", "(a CMA-ES run) the best network alone: every network of the run "
+            "has the same size, its complexity being the number of CMA-ES parameters (not a "
+            "tree's nodes), so there is no trade-off of size against score to show.")
+
+
+def collapsed(summary: str, body: str, element_id: str = "") -> str:
+    """A collapsed glossary (``<details class="glossary">``, the pages' one style): ``summary``
+    is text, ``body`` HTML. The run page and the table pages both use it."""
+    ident = f" id=\"{escape(element_id)}\"" if element_id else ""
+    return (f"<details class=\"glossary\"{ident}><summary>{escape(summary)}</summary>{body}"
+            "</details>")
+
+
+def glossary_html(method: str = "gp") -> str:
+    """The run page's glossary block: terms (an ES run's Pareto front is its own), then one
+    line per rejection reason."""
+    terms = [ES_FRONT if method == "es" and k == "Pareto front" else (k, v) for k, v in TERMS]
+    items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in terms)
     reasons = "".join(f"<dt><code>{escape(k)}</code></dt><dd>{escape(v)}</dd>"
                       for k, v in REJECTIONS.items())
-    return ("<details id=\"glossary\"><summary>Glossary: the terms of this page</summary>"
-            f"<dl class=\"props\">{terms}</dl><p class=\"meta\">Rejected before training "
-            "(the counts under The search), by reason; the first failing check decides:</p>"
-            f"<dl class=\"props\">{reasons}</dl></details>")
+    return collapsed("Glossary: the terms of this page",
+                     f"<dl class=\"props\">{items}</dl><p class=\"meta\">Rejected before "
+                     "training (the counts under The search), by reason; the first failing "
+                     f"check decides:</p><dl class=\"props\">{reasons}</dl>", "glossary")

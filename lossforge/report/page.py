@@ -42,8 +42,8 @@ margin:8px 0}
 .better{color:#087a35;font-weight:600} .worse{color:#b3261e;font-weight:600}
 .level{color:#555;font-weight:600} .na,.undecided{color:#999}
 .known{color:#8a4b00;font-weight:600} .raced{color:#8a4b00}
-details#glossary{margin:10px 0;border:1px solid #ddd;border-radius:6px;padding:4px 12px}
-details#glossary summary{cursor:pointer;font-weight:600}
+details.glossary{margin:10px 0;border:1px solid #ddd;border-radius:6px;padding:4px 12px}
+details.glossary summary{cursor:pointer;font-weight:600}
 dl.props{display:grid;grid-template-columns:max-content auto;gap:1px 12px}
 dl.props dt{color:#666} dl.props dd{margin:0}
 svg.chart{max-width:100%;height:auto;background:#fff} svg .ct{font-weight:600;font-size:13px}
@@ -372,7 +372,7 @@ def run_page(run: dict) -> str:
         f"metric {escape(metric)} · fitness {escape(str(cfg.get('fitness', '?')))}</p>"
         + (f'<p class="meta" id="unchecked">{escape(note)}</p>' if note else "") +
         f"<p class=\"meta\" id=\"words\">{escape(glossary(state, baselines))}</p>"
-        + glossary_html() +
+        + glossary_html(str(run['start'].get('method', 'gp'))) +
         f"<section id=\"verdict\"><h2>Verdict</h2>"
         f"{_verdict_section({'hall_of_fame': hof, 'pareto': front}, baselines, ladder, cfg)}"
         f"{_suite_note(state, hof_data)}</section>"

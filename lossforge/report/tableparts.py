@@ -63,9 +63,11 @@ GLOSSARY = (
 
 def glossary() -> str:
     """The glossary, collapsed (``<details>``): a click opens it."""
+    from lossforge.report.glossary import collapsed
+
     items = "".join(f"<dt><b>{escape(term)}</b></dt><dd>{text}</dd>" for term, text in GLOSSARY)
-    return ("<details class=\"glossary\"><summary>Glossary: draws, BC, bc-on-chosen, AUC and "
-            f"final, Holm</summary><dl class=\"props\">{items}</dl></details>")
+    return collapsed("Glossary: draws, BC, bc-on-chosen, AUC and final, Holm",
+                     f"<dl class=\"props\">{items}</dl>")
 
 
 def warn(paragraph: str) -> str:

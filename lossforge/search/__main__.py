@@ -98,10 +98,10 @@ def _add_search_space(ap: argparse.ArgumentParser, d, requirements) -> None:
 
 
 def _add_fidelity(ap: argparse.ArgumentParser, d) -> None:
+    """How much is spent: budget, generations, population, workers, the fidelity ladder."""
     from lossforge.search.es import ESConfig
 
     es_d = ESConfig()
-    """How much is spent: budget, generations, population, workers, the fidelity ladder."""
     ap.add_argument("--budget", choices=("quick", "screen", "full"), default=None,
                     help="gp: top fidelity rung: full = screen for every loss, full for the top "
                          "fraction; screen = quick then screen; quick = quick only "

@@ -92,12 +92,19 @@ def reproduce_command(start: dict) -> str:
     command = " ".join(shlex.quote(a) for a in args)
     if notes:
         command += (f"  # NOT reproduced, no command-line flag (set them in {_API[method]}): "
-                    + ", ".join(f"{k}={json.dumps(v, separators=(',', ':'))}"
+                    + ", ".join(f"{_key(k)}={json.dumps(v, separators=(',', ':'))}"
                                 for k, v in notes.items()))
     return command
 
 
 _MISSING = object()
+
+
+def _key(name) -> str:
+    """A config field's name for the comment: as it is when a plain identifier, else as a JSON
+    string (escaped: a newline in a hand-edited key would end the comment and start a shell
+    command of the key's choosing)."""
+    return name if isinstance(name, str) and name.isidentifier() else json.dumps(str(name))
 
 
 def _defaults(method: str, c: dict) -> dict:

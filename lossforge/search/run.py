@@ -151,8 +151,8 @@ def _fitness_suffix(fitness: str) -> str:
 
 
 #: what ``--resume`` may change (none of it changes a result, but an evaluation timeout that
-#: fires: a loss it stopped is failed, and evaluated again on a resume; the checkpoint keeps the
-#: new value, config.json the one the run started with)
+#: fires: a loss it stopped is failed, and evaluated again on a resume); the checkpoint keeps
+#: the new value, and config.json takes it once a generation is saved (``_record_overrides``)
 _OVERRIDABLE = ("generations", "executor", "workers", "eval_timeout")
 
 
@@ -189,8 +189,6 @@ def _resume(run_dir: Path, overrides: dict | None, recorded: dict, console):
         method.write_start(run_dir, ctx)
         _say(console, f"{run_dir / 'config.json'} was missing: written again from the "
                       f"checkpoint")
-    elif overrides:
-        _record_overrides(run_dir, config.to_json())
     if state is None:
         state = method.init_state(ctx)
     rundir.rewrite_generations(run_dir, state["history"],
@@ -199,14 +197,19 @@ def _resume(run_dir: Path, overrides: dict | None, recorded: dict, console):
 
 
 def _record_overrides(run_dir: Path, config: dict) -> None:
-    """config.json follows the checkpoint's configuration after ``--resume --generations N``
-    (or another override): ``show``, ``report`` and the reproduce command read it there, and
-    said "generation 4 of 2" after a run was extended. Only its "config" changes; the files the
-    run started with stay recorded as they were."""
+    """After a checkpoint is saved: config.json takes the checkpoint's values of what
+    ``--resume`` may change (``_OVERRIDABLE``: ``--generations N`` above all), where ``show``,
+    ``report`` and the reproduce command read them (they said "generation 4 of 2" after a run
+    was extended). Only then, so a resume stopped before its first new generation leaves both
+    files as they were; the rest of config.json (the files the run started with) stays."""
     path = run_dir / "config.json"
+    if not path.exists():
+        return
     start = read_json(path)
-    if start.get("config") != config:
-        atomic_write_json(path, {**start, "config": config})
+    old = start.get("config") or {}
+    new = {k: config[k] for k in _OVERRIDABLE if k in config and old.get(k) != config[k]}
+    if new:
+        atomic_write_json(path, {**start, "config": {**old, **new}})
 
 
 def _check_start_file(run_dir: Path, method: _Method, state: dict) -> bool:
@@ -304,6 +307,7 @@ def _generations(method: _Method, state: dict, ctx, generations: int, run_dir: P
             state["timing"]["elapsed_s"] += dt
             state["timing"].setdefault("generation_s", []).append(round(dt, 3))
             checkpoint.save(run_dir, state)
+            _record_overrides(run_dir, state["config"])
             rundir.append_generation(run_dir, {**summary, "seconds": round(dt, 3)})
             method.write_results(run_dir, state, ctx, plot=False)
             display.generation_done(summary, dt)

@@ -24,7 +24,8 @@ from lossforge.objectives.run import Run, load_run
 from lossforge.runfiles import read_checked, unchecked_note
 from lossforge.search.fitness_errors import ERRORS_LOG
 from lossforge.search.rundir import raced_out, row_simplest
-from lossforge.search.verdict import paired_scores, paired_verdict
+from lossforge.search.verdict import (baseline_label, known_verdict_note,  # noqa: F401
+                                      paired_scores, paired_verdict)
 from lossforge.search.words import metric_words, suite_words
 
 def _console(console=None):
@@ -189,35 +190,6 @@ def best_row(results: dict, ladder: list[str]) -> tuple[dict, str] | None:
         if scored:
             return max(scored, key=lambda r: r[rung]["score"]), rung
     return None
-
-
-def baseline_label(spec: dict) -> str:
-    """A baseline as the verdict names it: its name with the beta it was trained at and its
-    named parameters, "DPO (beta 0.1)", "ORPO (beta 1, lam 0.1)" (the bare name where the spec
-    has neither). The page's verdict (``report/page.py``) names baselines with it too."""
-    parts = [f"beta {spec['beta']:g}"] if isinstance(spec.get("beta"), (int, float)) else []
-    parts += [f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}"
-              for k, v in sorted((spec.get("params") or {}).items())]
-    name = str(spec.get("name", "baseline")).upper()
-    return f"{name} ({', '.join(parts)})" if parts else name
-
-
-def known_verdict_note(row: dict, baselines: list[dict]) -> str | None:
-    """Beside the verdict, when the best loss is a zoo member at another beta (``known_text``):
-    that, and which baselines are that same member at their own beta (the verdict against them
-    compares two betas of one loss); None otherwise."""
-    from lossforge.objectives.zoo import known_as
-
-    text = known_text(row)
-    hit = known_as(row["spec"]) if text else None    # (zoo name, beta), as known_text found it
-    if not hit:
-        return f"{row['name']} {text}" if text else None
-    name, beta = hit
-    same = [f"; the verdict against {baseline_label(b['spec'])} compares {name.upper()} at beta "
-            f"{beta:g} with " + (f"{name.upper()} at beta {b['spec']['beta']:g}"
-                                 if isinstance(b["spec"].get("beta"), (int, float)) else "it")
-            for b in baselines if str(b["spec"].get("name", "")).lower() == name]
-    return f"{row['name']} {text}" + "".join(same)
 
 
 def _opponents(results: dict, state: dict, rung: str) -> list[tuple[str, dict | None]]:

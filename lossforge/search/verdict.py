@@ -60,3 +60,45 @@ def paired_scores(a: dict, b: dict) -> tuple[list, list]:
         return list(a.get("per_seed") or []), list(b.get("per_seed") or [])
     common = [k for k in ub if k in ua]
     return [ua[k] for k in common], [ub[k] for k in common]
+
+
+def baseline_label(spec: dict) -> str:
+    """A baseline as the verdict names it: its name with the beta it was trained at and its
+    named parameters, "DPO (beta 0.1)", "ORPO (beta 1, lam 0.1)" (the bare name where the spec
+    has neither). The terminal's verdict (``summary.verdict_lines``) and the page's
+    (``report/page.py``) name baselines with it."""
+    parts = [f"beta {spec['beta']:g}"] if isinstance(spec.get("beta"), (int, float)) else []
+    parts += [f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}"
+              for k, v in sorted((spec.get("params") or {}).items())]
+    name = str(spec.get("name", "baseline")).upper()
+    return f"{name} ({', '.join(parts)})" if parts else name
+
+
+def known_verdict_note(row: dict, baselines: list[dict]) -> str | None:
+    """Beside the verdict, when the best loss is a zoo member at another beta (``known_text``):
+    that, and which baselines are that same member at their own beta (the verdict against them
+    compares two betas of one loss); None otherwise."""
+    from lossforge.objectives.zoo import known_as
+    from lossforge.search.summary import known_text
+
+    text = known_text(row)
+    hit = known_as(row["spec"]) if text else None    # (zoo name, beta), as known_text found it
+    if not hit:
+        return f"{row['name']} {text}" if text else None
+    name, beta = hit
+    same = [_same_member(name, beta, b["spec"]) for b in baselines
+            if str(b["spec"].get("name", "")).lower() == name]
+    return f"{row['name']} {text}" + "".join(same)
+
+
+def _same_member(name: str, beta: float, spec: dict) -> str:
+    """What the verdict against the baseline ``spec``, the zoo member ``name`` the best loss is
+    at ``beta``, compares: two betas of one loss, or the baseline with itself."""
+    theirs = spec.get("beta")
+    if not isinstance(theirs, (int, float)):
+        return f"; the verdict against {baseline_label(spec)} compares it with itself"
+    if math.isclose(beta, theirs, rel_tol=1e-9):
+        return (f"; it is the {baseline_label(spec)} baseline itself, so that verdict compares "
+                "one loss with itself")
+    return (f"; the verdict against {baseline_label(spec)} compares {name.upper()} at beta "
+            f"{beta:g} with {name.upper()} at beta {theirs:g}")

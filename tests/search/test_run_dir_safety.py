@@ -221,13 +221,18 @@ def test_a_damaged_or_edited_config_json_is_refused_on_resume_then_written_again
 
 
 def test_resume_with_more_generations_is_recorded_where_show_and_report_read_it(tmp_path):
-    """--resume --generations N: config.json says N as the checkpoint does (the page said
-    "generation 3 of 2" and reproduced 2 generations); the files it recorded at the start stay,
-    and a plain resume after it is not refused."""
+    """--resume --generations N: config.json says N as the checkpoint does, once a generation
+    is saved (the page said "generation 3 of 2" and reproduced 2 generations); the files it
+    recorded at the start stay, and a plain resume after it is not refused."""
     from lossforge.report.page import read_run, reproduce_command
 
     run = run_search(_probe(), runs_root=tmp_path, quiet=True, stop_after=1)
     before = json.loads((run / "config.json").read_text())
+    # stopped before its first new generation: neither file takes the new count (a plain
+    # --resume then continues the run as the checkpoint has it, and the page says so)
+    run_search(resume=run, quiet=True, overrides={"generations": 5}, stop_after=0)
+    assert json.loads((run / "config.json").read_text()) == before
+    assert checkpoint.load(run)["config"]["generations"] == 2
     run_search(resume=run, quiet=True, overrides={"generations": 3}, stop_after=1)
     after = json.loads((run / "config.json").read_text())
     assert after["config"]["generations"] == 3
