@@ -72,7 +72,12 @@ def _card_id(name: str) -> str:
 
 
 def _baseline_name(b: dict) -> str:
-    return str((b.get("spec") or {}).get("name") or b.get("name") or "baseline")
+    """A baseline as every part of the page names it: with its settings where the run kept its
+    spec ("DPO (beta 0.1)", ``verdict.baseline_label``, the terminal's words), else its name."""
+    from lossforge.search.verdict import baseline_label
+
+    spec = b.get("spec") or {}
+    return baseline_label(spec) if spec.get("name") else str(b.get("name") or "baseline")
 
 
 def no_curve_reason(f: dict | None, config: dict, top: str) -> str:

@@ -21,8 +21,8 @@ from lossforge.report.cells import (_baseline_name, _card_id, _pm, _verdict_cell
 from lossforge.report.front import front_chart, raced_note
 from lossforge.report.glossary import glossary_html
 from lossforge.report.svg import COLOURS, Series, chart
-from lossforge.search.summary import (_opponents, baseline_label, best_row, glossary,
-                                      known_text, known_verdict_note)
+from lossforge.search.summary import _opponents, best_row, glossary, known_text
+from lossforge.search.verdict import known_verdict_note
 from lossforge.search.words import score_axis
 from lossforge.objectives.properties import property_line
 
@@ -227,7 +227,7 @@ def _verdict_section(results: dict, baselines: list[dict], ladder: list[str], cf
     for b in baselines:
         diff, why, cls = _verdict_cell(best.get(rung), b.get(rung))
         word = {"better": "than", "worse": "than", "level": "with"}.get(cls, "against")
-        who = baseline_label(b["spec"]) if b.get("spec") else _baseline_name(b)
+        who = _baseline_name(b)
         parts.append(f"<li><span class=\"{cls}\">{escape(why)}</span> {word} "
                      f"<b>{escape(who)}</b> ({escape(score_unit)} {_pm(b.get(rung))}): "
                      f"paired difference in {escape(diff_unit)} {diff}</li>")

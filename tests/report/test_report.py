@@ -138,7 +138,9 @@ def test_scores_and_paired_verdicts_match_the_run(probe_run, page):
         for tr in table.find_all("tr")[1:]:
             rung, mine, base, base_score, diff, verdict = [td.text() for td in tr.find_all("td")]
             assert mine.startswith(f"{row[rung]['score']:.2f}")
-            b = baselines[base][rung]
+            spec = baselines[base.split(" (")[0].lower()]["spec"]   # "DPO (beta 0.1)"
+            assert base.startswith(f"{spec['name'].upper()} (beta {spec['beta']:g}")
+            b = baselines[spec["name"]][rung]
             assert base_score.startswith(f"{b['score']:.2f}")
             d = np.array(row[rung]["per_seed"]) - np.array(b["per_seed"])
             if len(d) < 2:     # the search's rule: one pair gives no interval, no verdict
