@@ -42,10 +42,14 @@ def read_json(path: Path):
         return json.loads(path.read_text())
     except FileNotFoundError:
         if path.name in RESULT_FILES and (path.parent / "config.json").exists():
-            raise CheckpointError(
-                f"{path.parent}: no results yet (the run stopped before its first generation "
-                f"finished); continue it with python -m lossforge.search --resume "
-                f"{path.parent}") from None
+            resume = f"python -m lossforge.search --resume {path.parent}"
+            if (path.parent / "checkpoint.json").exists():
+                raise CheckpointError(f"{path.parent}: {path.name} is missing, though a "
+                                      f"generation was checkpointed; {resume} writes it again "
+                                      "from the checkpoint") from None
+            raise CheckpointError(f"{path.parent}: no results yet (the run stopped before its "
+                                  f"first generation finished); continue it with {resume}") \
+                from None
         raise CheckpointError(f"{path}: missing (is this a lossforge search run directory?)") \
             from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

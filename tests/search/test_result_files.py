@@ -228,6 +228,22 @@ def test_a_run_stopped_before_its_first_generation_says_to_resume_it(gp_run, tmp
                             f"search --resume {stub}")
 
 
+@pytest.mark.parametrize("command", ["show", "report"])
+def test_a_checkpointed_run_missing_its_results_is_not_called_unstarted(gp_run, tmp_path,
+                                                                         capsys, command):
+    """hall_of_fame.json deleted from a run with a checkpoint: the message said "stopped before
+    its first generation finished", which is false; --resume writes the file again."""
+    run = tmp_path / "run"
+    shutil.copytree(gp_run, run)
+    (run / "hall_of_fame.json").unlink()
+    main = {"show": lambda a: search_main(["show", *a]),
+            "report": importlib.import_module("lossforge.report.__main__").main}[command]
+    assert main([str(run)]) == 2
+    _one_line_error(capsys, f"{run}: hall_of_fame.json is missing, though a generation was "
+                            f"checkpointed; python -m lossforge.search --resume {run} writes "
+                            "it again from the checkpoint")
+
+
 def test_the_front_plot_of_a_run_with_nothing_scored_draws_without_a_warning(tmp_path):
     """No loss and no baseline with a finite score: the plot is still written, with no legend
     and no matplotlib "No artists with labels" warning on the user's terminal."""
