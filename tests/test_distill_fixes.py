@@ -290,3 +290,20 @@ def test_the_closing_line_names_the_start_network_not_dpo(mean_run, capsys):
     es_report({**hof, "pareto": hof["hall_of_fame"][:1]}, state, run_dir=mean_run)
     out = " ".join(capsys.readouterr().out.split())
     assert f"initialisation ({es.init_label(state)})" in out and "initialisation (DPO)" not in out
+
+
+def test_rescoring_at_a_budget_the_run_never_scored_dpo_at_trains_dpo_too(run, tmp_path,
+                                                                           capsys):
+    """distill --budget full on a screen run showed DPO as "-": the run has no DPO score at
+    full. DPO is now trained in the same paired call; its score is the probe's own for the zoo
+    DPO at full, computed here separately."""
+    from lossforge.distill.__main__ import main
+    from lossforge.objectives.zoo import get_spec
+
+    run = _copy(run, tmp_path)
+    hof, _ = read_checked(run / "hall_of_fame.json")
+    assert "full" not in next(b for b in hof["baselines"] if b["spec"]["name"] == "dpo")
+    assert main([str(run), "--budget", "full", "--workers", "1", "--ledger", "off"]) == 0
+    want = _probe_score(get_spec("dpo").to_json(), "full")
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("full:"))
+    assert f"DPO (beta 0.1, the initialisation) {want:.2f}" in line, line

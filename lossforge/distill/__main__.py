@@ -166,15 +166,18 @@ def rescore(run_dir: Path, target, d, budget: str | None, workers: int | None) -
     cfg = read_json(run_dir / "config.json")
     conf, scenario = cfg["config"], cfg["scenario_file"]
     budget = budget or conf["budget"]
-    ex = LocalExecutor(workers)
-    try:
-        net, formula = map_specs(ex, conf["fitness"], [target.spec, d.spec], scenario, budget,
-                                 conf["metric"])
-    finally:
-        ex.close()
     hof, _ = read_checked(run_dir / "hall_of_fame.json")
     base = next((b for b in hof["baselines"] if b["spec"]["name"] == "dpo"), {"spec": {}})
-    dpo, beta = base.get(budget), base["spec"].get("beta")
+    # DPO as the run scored it at this budget; a budget the run never scored DPO at (distill
+    # --budget full on a screen run) trains it here, in the same paired call
+    extra = [base["spec"]] if base.get(budget) is None and base["spec"].get("name") else []
+    ex = LocalExecutor(workers)
+    try:
+        net, formula, *scored = map_specs(ex, conf["fitness"], [target.spec, d.spec, *extra],
+                                          scenario, budget, conf["metric"])
+    finally:
+        ex.close()
+    dpo, beta = (scored[0] if scored else base.get(budget)), base["spec"].get("beta")
     words = [f"beta {beta:g}"] if isinstance(beta, (int, float)) else []
     if es.same_as_dpo(base["spec"], cfg.get("beta", math.nan), conf.get("aggregation", "sum")):
         words.append("the initialisation")
