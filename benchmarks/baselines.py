@@ -414,7 +414,8 @@ def _v1_commands(sub) -> None:
     t = sub.add_parser("table", help="the markdown table (mean +- 95 %% CI per loss and "
                                      "scenario, AUC and final) of a run's JSONL file",
                        description="Print the table of a run's JSONL file and write it next to "
-                                   "the file (.md, .summary.json).")
+                                   "the file (.md, .summary.json). To look without writing: "
+                                   "python -m lossforge.report --table FILE -o page.html.")
     t.add_argument("jsonl", help="a JSONL file written by run")
     c = sub.add_parser("compare", help="judge candidates (e.g. search winners) against every "
                                        "baseline of a table, paired per seed",
