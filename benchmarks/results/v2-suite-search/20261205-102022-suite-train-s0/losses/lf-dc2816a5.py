@@ -10,13 +10,14 @@ Score (full, auc): 66.66
     D         = r(y_w) - r(y_l)
     loss      = G(D, r_w, r_l, t) + w_sft(t) * Psi(l_w, n_w, t)
     G         = -tanh(D/2)
-    Psi       = log1mexp(l)
+    Psi       = log1mexp(l)   (l: l_w, n: n_w)
     w_sft(t)  = 1
 
+y_w is the chosen response, y_l the rejected one; l_w and l_l their log-probs under the policy.
 Log-probs l: AVERAGED per token of the response (length-normalised, as ORPO/SimPO).
 Reference log-probs: required.
 Progress t in [0, 1] (training step / total steps): not used.
-Chosen lengths n (tokens): not used.
+Chosen lengths n_w: not used.
 
     losses = loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps,
                   ref_rejected_logps, progress=None, chosen_lengths=None)  # [B]
