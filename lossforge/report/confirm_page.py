@@ -24,8 +24,8 @@ from lossforge.bench.draws import TUNING
 from lossforge.bench.stats import num_text
 from lossforge.report.page import page
 from lossforge.report.svg import COLOURS, Series, chart
-from lossforge.report.tableparts import (OTHER_METRIC_STYLE, baselines_module, caption,
-                                         final_only_note, glossary, made_by, reading, warn)
+from lossforge.report.tableparts import (baselines_module, caption, final_only_note, glossary,
+                                         made_by, reading, warn)
 
 #: rows whose curves a confirmation's chart shows beside the candidates and the best tuned
 #: baseline: the family's two named rivals and the shortcut SFT (by their zoo names)
@@ -281,7 +281,7 @@ def _scenario_table(scen: str, entries: list[dict], vs: dict, best: dict,
         tds = [f"<td class=\"l\">{escape(e['loss'])}{mark}</td><td>{escape(e['role'])}</td>"]
         for m in metrics:
             txt = escape(f"{num_text(e[m]['mean'])} ± {num_text(e[m]['ci95'])}")
-            tds.append(f"<td class=\"other\" style=\"{OTHER_METRIC_STYLE}\">{txt} †</td>"
+            tds.append(f"<td class=\"other\">{txt} †</td>"
                        if not ranked(e, m) else f"<td class=\"best\"><b>{txt}</b></td>"
                        if _finite(e[m]["mean"]) == top[m] > -math.inf else f"<td>{txt}</td>")
         for m in metrics:

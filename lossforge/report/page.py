@@ -42,6 +42,9 @@ margin:8px 0}
 .better{color:#087a35;font-weight:600} .worse{color:#b3261e;font-weight:600}
 .level{color:#555;font-weight:600} .na,.undecided{color:#999}
 .known{color:#8a4b00;font-weight:600} .raced{color:#8a4b00}
+.warnbox{background:#fff4e5;border-left:4px solid #d97706;padding:2px 12px;margin:10px 0;
+color:#4a2a00} caption{caption-side:top;text-align:left;color:#555;padding:2px 0 4px}
+td.other{color:#666;font-style:italic} td.failed{color:#b3261e}
 details.glossary{margin:10px 0;border:1px solid #ddd;border-radius:6px;padding:4px 12px}
 details.glossary summary{cursor:pointer;font-weight:600}
 dl.props{display:grid;grid-template-columns:max-content auto;gap:1px 12px}

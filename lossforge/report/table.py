@@ -35,8 +35,7 @@ from lossforge.errors import ConfigError
 from lossforge.report.confirm_page import confirmation_page, mean_curves  # noqa: F401
 from lossforge.report.page import page
 from lossforge.report.svg import COLOURS, Series, chart
-from lossforge.report.tableparts import (FAILED_STYLE, OTHER_METRIC_STYLE, caption,
-                                         final_only_note, glossary, made_by, reading)
+from lossforge.report.tableparts import caption, final_only_note, glossary, made_by, reading
 from lossforge.report.tableparts import baselines_module as _baselines_module
 
 #: Row order of the README's tables; other losses follow, sorted.
@@ -96,8 +95,7 @@ def _cell(r: dict, best: bool, most: int, pick: bool = False) -> str:
     txt = escape(txt)
     cls = " ".join(c for c, on in (("best", best), ("pick", pick), ("failed", failed),
                                    ("other", r["loss"] == FINAL_SCORED)) if on)
-    style = (FAILED_STYLE if failed else OTHER_METRIC_STYLE if r["loss"] == FINAL_SCORED else "")
-    attrs = (f" class=\"{cls}\"" if cls else "") + (f" style=\"{style}\"" if style else "")
+    attrs = f" class=\"{cls}\"" if cls else ""
     return f"<td{attrs}><b>{txt}</b></td>" if best else f"<td{attrs}>{txt}</td>"
 
 
@@ -279,7 +277,7 @@ def _seeds_list(title: str, cells: list[tuple[str, dict]]) -> str:
         got = dict(zip(r["seeds"], r["per_seed"]))
         tds = "".join("<td></td>" if s not in got else
                       f"<td>{got[s]:.1f}</td>" if math.isfinite(got[s]) else
-                      f"<td style=\"{FAILED_STYLE}\">failed</td>" for s in seeds)
+                      "<td class=\"failed\">failed</td>" for s in seeds)
         rows.append(f"<tr><td class=\"l\">{escape(n)}</td>{tds}</tr>")
     head = "".join(f"<th>seed {escape(str(s))}</th>" for s in seeds)
     return (f"<details class=\"per-seed\"><summary>{escape(title)}: every seed's score "

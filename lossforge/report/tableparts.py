@@ -1,6 +1,7 @@
 """What the pages of ``benchmarks/baselines.py`` results files share (``table.py``: a run table
 or a sweep; ``confirm_page.py``: a confirmation): the benchmark's own reader, the glossary of
-the words the tables use, the look of a warning, the final-only note and the last section.
+the words the tables use, a warning's box and a caption (styled by the pages' one style sheet,
+``page.py``), the final-only note and the last section.
 """
 
 from __future__ import annotations
@@ -13,17 +14,6 @@ from html import escape
 from pathlib import Path
 
 from lossforge.errors import ConfigError
-
-#: A warning's box (the page's style sheet has no rule for ``class="warn"``, and this module
-#: writes the body only): a tinted box with an orange bar, so it does not read as body text.
-WARN_STYLE = ("background:#fff4e5;border-left:4px solid #d97706;padding:2px 12px;"
-              "margin:10px 0;color:#4a2a00")
-#: A table's caption: above it, left-aligned, in the meta text's grey.
-CAPTION_STYLE = "caption-side:top;text-align:left;color:#555;padding:2px 0 4px"
-#: The cells of a row scored on another metric than its table's (bc-on-chosen's final).
-OTHER_METRIC_STYLE = "color:#666;font-style:italic"
-#: A cell where a seed failed.
-FAILED_STYLE = "color:#b3261e"
 
 #: The words of the tables, each explained in sentences true of the code they name.
 GLOSSARY = (
@@ -72,12 +62,12 @@ def glossary() -> str:
 
 def warn(paragraph: str) -> str:
     """A warning paragraph (``<p class="warn" ...>...</p>``, already HTML) in its box."""
-    return f"<div class=\"warnbox\" style=\"{WARN_STYLE}\">{paragraph}</div>"
+    return f"<div class=\"warnbox\">{paragraph}</div>"
 
 
 def caption(text: str) -> str:
     """A table's caption (``text``: already HTML), left-aligned above it."""
-    return f"<caption style=\"{CAPTION_STYLE}\">{text}</caption>"
+    return f"<caption>{text}</caption>"
 
 
 def final_only_note(scenarios: list[str], of: int) -> str:
