@@ -319,9 +319,14 @@ def init_label(state: dict) -> str:
     if init_is_dpo(state):
         return "DPO"
     spec = (state.get("init") or {}).get("spec") or {}
-    beta, agg = spec.get("beta"), state["config"].get("aggregation", "sum")
+    return start_text(spec.get("beta"), state["config"].get("aggregation", "sum"))
+
+
+def start_text(beta, aggregation: str) -> str:
+    """The start network as another loss than the DPO baseline, in words: "phi~(l) = l at beta
+    0.5 on mean log-probs, not the DPO baseline" (the label and the live table's title)."""
     return ("phi~(l) = l" + (f" at beta {beta:g}" if isinstance(beta, (int, float)) else "")
-            + f" on {agg} log-probs, not the DPO baseline")
+            + f" on {aggregation} log-probs, not the DPO baseline")
 
 
 def init_score(state: dict) -> float | None:
@@ -433,8 +438,7 @@ def _init_words(ctx: Context) -> str:
     dpo = engine._baseline_specs(ctx, ["dpo"])[0] if "dpo" in ctx.config.baselines else None
     if same_as_dpo(dpo, ctx.beta, ctx.config.aggregation):
         return "the start network (= DPO)"
-    return (f"the start network (phi~(l) = l, beta {ctx.beta:g}, {ctx.config.aggregation} "
-            "log-probs: not the DPO baseline)")
+    return f"the start network ({start_text(ctx.beta, ctx.config.aggregation)})"
 
 
 #: "init": the start network's score (DPO's where it is the DPO baseline; ``title`` says
