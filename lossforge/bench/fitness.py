@@ -253,13 +253,13 @@ def bc_checkpoints(bc_steps: int, budget) -> tuple[int, ...]:
 
 
 def fixed_policies(scenario: Scenario | str, budget: str, seed: int, *, draw: draws.Draw = 0,
-                   workers: int | None = 1, names=(REFERENCE, BC_ON_CHOSEN), progress=False
-                   ) -> dict[str, Fitness]:
+                   workers: int | None = 1, names=(REFERENCE, BC_ON_CHOSEN), progress=False,
+                   episodes: int | None = None) -> dict[str, Fitness]:
     """The reference and BC-on-chosen (trained with ``seed``) of a draw, scored on its episodes
     with both metrics. The reference does not train: its AUC is its score (and its final).
     BC-on-chosen's AUC is its mean score at ``bc_checkpoints``, its final the score of its last
     parameters (``score`` is final, as these rows always had). One population, so each scores
-    what it would alone."""
+    what it would alone. ``episodes``: the budget's evaluation episodes unless given."""
     start = time.perf_counter()
     scen = _load(scenario)
     dataset, ref = reference_policy(scen, workers=workers, draw=draw, progress=progress)
@@ -272,7 +272,8 @@ def fixed_policies(scenario: Scenario | str, budget: str, seed: int, *, draw: dr
         policies |= {f"{BC_ON_CHOSEN}@{k}": p for k, p in zip(steps, bc.checkpoints)}
         if steps[-1] != scen.bc_steps:
             policies[f"{BC_ON_CHOSEN}@{scen.bc_steps}"] = bc.params
-    scored = evaluate_policies(policies, scen, budget, draw=draw, progress=progress)
+    scored = evaluate_policies(policies, scen, budget, draw=draw, progress=progress,
+                               episodes=episodes)
     seconds = time.perf_counter() - start
     out = {}
     if REFERENCE in names:

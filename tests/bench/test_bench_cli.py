@@ -1,10 +1,12 @@
 """`python -m lossforge.bench`'s command line: what it accepts and how it labels rows (no
 training here)."""
 
+from pathlib import Path
+
 import pytest
 
 from lossforge.bench.__main__ import build_parser, main, scored_objectives
-from lossforge.bench.scenarios import load_scenario
+from lossforge.bench.scenarios import load_scenario, scenario_file
 from lossforge.cli import attach_values
 
 
@@ -23,3 +25,33 @@ def test_rows_are_labelled_by_what_the_formula_is(argv):
         [*argv, "--formula", "p*log(p)", "--losses", "dpo"], ["--formula"]))
     names = [o.name for o in scored_objectives(args, load_scenario("quick"))]
     assert names == ["dpo", "phi~=-sqrt(-l)", "h=p*log(p)"]
+
+
+def test_bc_on_chosen_row_is_the_tables_row_with_its_own_auc(tmp_path, capsys):
+    """BC-on-chosen in `python -m lossforge.bench` is the row the benchmark tables record
+    (``fitness.fixed_policies``, one clone per seed): its AUC is the mean over its checkpoints,
+    not its final score copied, and the table marks its score as final (†). The command line
+    used to build the row by hand with AUC = final and no curve. (BC shortened to 20 steps.)"""
+    import json
+    import math
+
+    from lossforge.bench import fitness
+
+    text = (Path(scenario_file("quick")).read_text()
+            .replace("bc_steps = 300", "bc_steps = 20"))
+    scen_file = tmp_path / "quick.toml"
+    scen_file.write_text(text)
+    out = tmp_path / "out"
+    assert main(["--scenario", str(scen_file), "--losses", "dpo", "--budget", "quick",
+                 "--seeds", "0,1", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    rows = {r["name"]: r for r in json.loads((out / "results.json").read_text())["results"]}
+    bc = rows[fitness.BC_ON_CHOSEN]
+    scen = load_scenario(scen_file)
+    per = [fitness.fixed_policies(scen, "quick", s)[fitness.BC_ON_CHOSEN] for s in (0, 1)]
+    assert bc["per_seed"] == [p.final for p in per]
+    assert math.isclose(bc["auc"], sum(p.auc for p in per) / 2, rel_tol=1e-12)
+    steps = fitness.bc_checkpoints(scen.bc_steps, scen.quick)
+    assert [k for k, _ in bc["curve"]] == list(steps) == [10, 20]
+    assert math.isclose(bc["auc"], sum(v for _, v in bc["curve"]) / len(steps), rel_tol=1e-12)
+    assert "†" in printed and "not ranked on AUC" in " ".join(printed.split())
