@@ -25,5 +25,10 @@ class ConfigError(LossforgeError):
     """A scenario, budget or run configuration is malformed."""
 
 
+class LeaksTestSet(ConfigError):
+    """A search would select on test-suite data without --allow-test
+    (``bench.suites.refuse_test_scenario`` and ``refuse_test_suite``)."""
+
+
 class CheckpointError(LossforgeError):
     """A checkpoint or run directory is missing, corrupted or from another run."""

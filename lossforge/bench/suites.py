@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lossforge.bench.scenarios import load_scenario
-from lossforge.errors import ConfigError
+from lossforge.errors import ConfigError, LeaksTestSet
 from lossforge.resources import data_dir, find_scenario, is_scenario_name
 
 ROLES = ("train", "test")
@@ -236,7 +236,7 @@ def _refusal(name: str, segments: tuple, names: set[str], held: dict[tuple, str]
 
 def refuse_test_scenario(scenario: str, allow: bool = False,
                          directory: str | os.PathLike | None = None) -> None:
-    """Raise ConfigError if ``scenario`` (a name or TOML path, found as the search finds it) is
+    """Raise LeaksTestSet (a ConfigError) if ``scenario`` (a name or TOML path, found as the search finds it) is
     in the test suite, or rolls out the same segments as a scenario of it (a renamed copy, or
     another teacher on a test scenario's draw), and ``allow`` is not set. Without a test suite
     file nothing is refused."""
@@ -248,18 +248,18 @@ def refuse_test_scenario(scenario: str, allow: bool = False,
     path, names = _held_out(directory)
     why = _refusal(sc.name, segments_of(sc), names, held_out_segments(names, path), path)
     if why:
-        raise ConfigError(f"{why}: selecting on it leaks the test set; pass --allow-test to "
+        raise LeaksTestSet(f"{why}: selecting on it leaks the test set; pass --allow-test to "
                           "search on it anyway")
 
 
 def refuse_test_suite(suite: Suite, allow: bool = False,
                       directory: str | os.PathLike | None = None) -> None:
-    """Raise ConfigError if ``suite`` is the test suite, or lists a scenario of it, and
+    """Raise LeaksTestSet (a ConfigError) if ``suite`` is the test suite, or lists a scenario of it, and
     ``allow`` is not set: a suite of one's own is no way round the test set."""
     if allow:
         return
     if suite.role == "test":
-        raise ConfigError(f"suite {suite.source} is a test suite: selecting on it leaks the "
+        raise LeaksTestSet(f"suite {suite.source} is a test suite: selecting on it leaks the "
                           "test set; pass --allow-test to search on it anyway")
     path, names = _held_out(directory)
     held = held_out_segments(names, path)
@@ -267,5 +267,5 @@ def refuse_test_suite(suite: Suite, allow: bool = False,
               if (why := _refusal(e.scenario, segments_of(load_scenario(e.path)), names, held,
                                   path))]
     if leaked:
-        raise ConfigError(f"suite {suite.source}: {'; '.join(leaked)}: selecting on them leaks "
+        raise LeaksTestSet(f"suite {suite.source}: {'; '.join(leaked)}: selecting on them leaks "
                           "the test set; pass --allow-test to search on them anyway")

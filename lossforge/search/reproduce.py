@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from lossforge.errors import LossforgeError
+from lossforge.errors import LeaksTestSet, LossforgeError
 
 #: Config fields the command leaves out: they cannot change a run's numbers (see above).
 NO_RESULT_EFFECT = frozenset({"executor", "workers"})
@@ -173,6 +173,8 @@ def _is_test_data(scenario: str, suite: str | None) -> bool:
         refuse_test_scenario(scenario)
         if suite:
             refuse_test_suite(load_suite(suite_file(suite)))
-    except (LossforgeError, OSError) as exc:   # refused as test data, or a missing file
-        return "--allow-test" in str(exc)
+    except LeaksTestSet:
+        return True
+    except (LossforgeError, OSError):   # a missing or broken file: the command says nothing
+        return False
     return False

@@ -114,11 +114,11 @@ def _suite(tmp_path, *names, role="train"):
 def test_every_dotted_test_scenario_name_is_refused_too(name, tmp_path):
     """A name's ".15" is not a file suffix: the guard compares names as written."""
     from lossforge.bench.suites import load_suite, refuse_test_scenario, refuse_test_suite
-    from lossforge.errors import ConfigError
+    from lossforge.errors import LeaksTestSet
 
-    with pytest.raises(ConfigError, match=f"scenario '{name}' is in the test suite"):
+    with pytest.raises(LeaksTestSet, match=f"scenario '{name}' is in the test suite"):
         refuse_test_scenario(name)
-    with pytest.raises(ConfigError, match=f"suite .*: scenario '{name}' is in the test suite"):
+    with pytest.raises(LeaksTestSet, match=f"suite .*: scenario '{name}' is in the test suite"):
         refuse_test_suite(load_suite(_suite(tmp_path, "hopper-padded-clean", name)))
 
 
