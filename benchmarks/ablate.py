@@ -1,6 +1,6 @@
 """What each slot of a discovered loss contributes: ablations, tuned and confirmed like any row.
 
-A discovered loss is an MPO member (``shared/design/mpo.md``)
+A discovered loss is an MPO member (``docs/design/mpo.md``)
 L = w_pref(t) G(D, t) + w_sft(t) Psi(l_w, n, t), with D built from the mirror map's phi~. Each
 ablation replaces one part and keeps the rest:
 

@@ -215,8 +215,9 @@ def load_candidate(name: str, spec: str):
 
 
 def load_spec_file(path: Path):
-    """An objective from a JSON file: a spec, or {"spec": ...} as the search and distillation
-    write them (MPO or neural). JSON only: nothing is executed or unpickled."""
+    """An objective from a JSON file: a spec, or {"spec": ...} as a search's hall of fame
+    writes them (MPO or neural). Not distill's output ({"distilled": {"spec": ...}}): export
+    reads that. JSON only: nothing is executed or unpickled."""
     from lossforge.objectives import from_spec
 
     data = json.loads(path.read_text())

@@ -2,7 +2,7 @@
 
 A scenario fixes a recipe; its ``dataset_seed`` picks one dataset (segments, labels), one BC
 reference and, with the evaluation episodes, one instance of the benchmark. A fresh instance
-moved baselines by 4-10 points where seed CIs were +-0.5-1 (shared/design/benchmark.md, "What
+moved baselines by 4-10 points where seed CIs were +-0.5-1 (docs/design/benchmark.md, "What
 wave 1's tables taught"), so results are confirmed on several instances: *draws*, with the draw
 as the unit of analysis.
 

@@ -1,11 +1,13 @@
-"""Fitness of a list of objectives on a scenario and budget: the search's one entry point.
+"""Fitness of a list of objectives on a MuJoCo scenario and budget: ``--fitness bench``, the
+search's default (a search picks its fitness in ``search/executors.py``, ``resolve_fitness``:
+this one, the probe, the LLM test bed or a plug-in; a suite run adds ``search/suite_fitness.py``).
 
     from lossforge.bench import fitness
     results = fitness.evaluate([objectives.get("dpo"), objectives.get("orpo")], "quick", "screen")
     for r in results:
         print(r.name, r.status, r.score, "+-", r.ci95)
 
-The protocol (``shared/design/benchmark.md``), top to bottom:
+The protocol (``docs/design/benchmark.md``), top to bottom:
 1. the scenario's dataset (deterministic from the scenario; cached by content hash);
 2. the reference policy: behaviour cloning per the scenario's recipe (cached);
 3. every objective trained from the reference with every training seed of the budget (the

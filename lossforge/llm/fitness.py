@@ -88,7 +88,7 @@ MODEL = M.ModelConfig(max_positions=32)
 SFT_STEPS = {"add": 300, "sort": 40, "reverse": 110}
 PREF_SEED_OFFSET = 30_000       # the pairs' generator: numpy PCG64(seed + offset)
 POOL_SEED = 77_000              # the permutation that halves a prompt space (tuning, reporting)
-#: The row ``fixed_policies`` scores (``benchmarks/baselines.py`` spells it out as LLM_FIXED).
+#: The row ``fixed_policies`` scores (``benchmarks/cells.py`` spells it out as LLM_FIXED).
 REFERENCE = "reference (SFT base)"
 FIXED = (REFERENCE,)
 

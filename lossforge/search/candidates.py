@@ -14,7 +14,7 @@ that is ``failed`` (or ``n/a``) rejects the candidate with reason ``lacks_proper
 Nothing is trained here. Every stage that can fail returns a ``Rejection`` whose ``reason`` is
 one of ``REASONS`` (the run record counts them); the first failing stage decides.
 
-Two keys identify a loss for de-duplication (``shared/design/mpo.md``, "De-duplication"):
+Two keys identify a loss for de-duplication (``docs/design/mpo.md``, "De-duplication"):
 
 * ``semantic_hash``: h'' at fixed points (``MirrorMap.semantic_hash``), equal for h and
   h + a p + b and for rewritten forms of the same map (with open slots, together with the
@@ -45,9 +45,10 @@ from lossforge.search.genome import Space
 from lossforge.symbolic.mirror_map import MirrorMap
 from lossforge.symbolic.parser import formula_text
 
-REASONS = ("tree", "not_convex", "not_differentiable", "compile", "objective", "smoke_nonfinite",
-           "smoke_shape", "smoke_not_monotone", "vanishing_gradient", "ignores_rejected",
-           "lacks_property")
+#: in the order ``validate`` checks them (the glossary's order too)
+REASONS = ("tree", "not_convex", "not_differentiable", "compile", "objective", "lacks_property",
+           "smoke_nonfinite", "smoke_shape", "smoke_not_monotone", "vanishing_gradient",
+           "ignores_rejected", "ignores_chosen")
 
 #: A loss whose gradient is below this on every row of ``_SCALE_BATCH`` never moves the policy
 #: away from the reference: it is the reference policy again (already known), not a new loss.

@@ -1,5 +1,5 @@
 """A candidate's genome: its mirror-map tree and, when the search opens them, the link G and
-imitation Psi slots (``shared/design/mpo.md``: L = G(D, t) + Psi(l_w, n, t)).
+imitation Psi slots (``docs/design/mpo.md``: L = G(D, t) + Psi(l_w, n, t)).
 
 A genome is stored exactly like a tree, as one flat JSON list of node names; each open slot
 follows a marker::

@@ -1,6 +1,6 @@
 """Validity checks of a mirror map h on the open interval (0, 1).
 
-Numeric first, symbolic second (``shared/design/mpo.md``, "Checking convexity fast"):
+Numeric first, symbolic second (``docs/design/mpo.md``, "Checking convexity fast"):
 
 1. Non-smooth h (relu = Max(0, x), Min, Abs) is split at its kinks (where the branches cross)
    into smooth pieces: one-sided limits of h, h', h'' at each kink decide C2 (a jump: failed,
