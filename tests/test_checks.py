@@ -323,3 +323,18 @@ def test_a_rational_h2_with_e_in_its_denominator_is_decided_not_a_crash(shift):
     assert res.convex.holds is True and res.convex.status == PROVED
     assert res.differentiable.holds is True
     assert res.legendre.holds is True
+
+
+def test_each_ops_smooth_flag_is_what_the_checks_see_in_its_elementary_form():
+    """The checks find kinks in h after ``to_elementary`` (every op of the table has an
+    elementary form, so an op's own head never reaches them): an op the table calls not smooth
+    (``Op.smooth``: relu, step) must expand to a head the checks treat as a kink, and a smooth
+    one to none, so the table's flag and the checks cannot disagree."""
+    from lossforge.grammar import ops
+    from lossforge.symbolic.checks import _NONSMOOTH
+
+    x, y = sp.Symbol("x", real=True), sp.Symbol("y", real=True)
+    for op in ops.OPS:
+        e = ops.to_elementary(op.sympy(*(x, y)[:op.arity]))
+        kinks = [n for n in sp.preorder_traversal(e) if isinstance(n, _NONSMOOTH)]
+        assert bool(kinks) == (not op.smooth), (op.name, e)

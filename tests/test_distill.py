@@ -198,3 +198,13 @@ def test_show_latex_puts_each_distilled_formula_under_its_own_network(tmp_path, 
     assert out.count("distilled formula (distilled-deap.tex)") == 1
     best = hof[0]["name"]
     assert f"--name {best}" in blocks[best] and "distilled formula" not in blocks[best]
+
+
+def test_every_operator_pysr_may_use_is_an_op_of_the_table():
+    """The operators PySR is allowed are the op table's (``ops.OP_BY_NAME``; binary ones by
+    their infix symbol), so each equation it returns is one the formula parser reads and the
+    compiler builds: CI has no Julia to find a stray name at run time."""
+    from lossforge.grammar import ops
+
+    assert set(pysr_backend.UNARY) <= {n for n, op in ops.OP_BY_NAME.items() if op.arity == 1}
+    assert set(pysr_backend.BINARY) <= {op.infix for op in ops.OPS if op.arity == 2}
