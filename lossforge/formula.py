@@ -48,17 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-#: Options whose value may start with "-" (a formula, or a number that is then rejected).
-_VALUED = ("--time-limit", "--link", "--imitation", "--aggregation")
-
-
-def _formula_last(argv: list[str]) -> list[str]:
+def _formula_last(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
     """Let a formula start with '-' ("-log(p)"): move it behind '--' so argparse takes it as
     the positional argument instead of an unknown option; likewise option values ("--imitation
-    -l") are joined to their option."""
-    known = {"--latex", "--json", "--no-reference", "-h", "--help", *_VALUED}
+    -l") are joined to their option. The options, and which take a value, are the parser's."""
+    actions = [a for a in parser._actions if a.option_strings]
+    known = {s for a in actions for s in a.option_strings}
+    valued = [s for a in actions if a.nargs != 0 for s in a.option_strings]
     out, formula = [], []
-    joined = attach_values(argv, _VALUED)   # as one "--opt=value": "-l/n" is a value
+    joined = attach_values(argv, valued)   # as one "--opt=value": "-l/n" is a value
     for i, a in enumerate(joined):
         if a == "--":
             formula += joined[i + 1:]
@@ -69,7 +67,8 @@ def _formula_last(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(_formula_last(argv))
+    parser = build_parser()
+    args = parser.parse_args(_formula_last(argv, parser))
     from lossforge.symbolic.mirror_map import MirrorMap
     from lossforge.symbolic.parser import sum_text
 

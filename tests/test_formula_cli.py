@@ -194,3 +194,17 @@ def test_formula_rejects_what_the_search_rejects_before_training(argv, reason):
     assert training_rejection(Objective(MPOSpec(mirror_map=argv[0], **kw)))[0] == reason
     out = json.loads(run(*argv, "--json").stdout)
     assert out["smoke"]["ok"] is False and out["smoke"]["detail"].startswith(reason)
+
+
+def test_a_new_option_of_the_parser_is_never_read_as_the_formula():
+    """Which arguments are options, and which take a value, comes from the parser itself: an
+    option added to it later (a flag, or one with a value that starts with "-") is not taken
+    for part of the formula. (The command line used to keep its own list beside argparse.)"""
+    from lossforge.formula import _formula_last, build_parser
+
+    parser = build_parser()
+    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--offset", type=float)
+    argv = _formula_last(["-log(p)", "--verbose", "--offset", "-2", "--json"], parser)
+    args = parser.parse_args(argv)
+    assert (args.formula, args.verbose, args.offset, args.json) == ("-log(p)", True, -2.0, True)
