@@ -88,7 +88,7 @@ class SearchConfig:
     suite: str | None = None             # score on every scenario of this suite (suite_fitness)
     suite_objective: str = "mean"        # suite runs select on mean or worst regret
     race: bool = True                    # suite runs: racing over (scenario, seed) units
-    race_delta: float = 0.05             # racing's bound on dropping the full evaluation's best
+    race_delta: float = suite_fitness.DEFAULT_DELTA   # racing's bound on dropping the top loss
     suite_baselines: str | None = None   # JSON of per-scenario best/reference scores (frozen)
 
     def __post_init__(self):
