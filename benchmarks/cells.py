@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lossforge.bench.draws import dataset_seed  # noqa: E402
+from lossforge.bench.result import BC_ON_CHOSEN, LLM_REFERENCE, REFERENCE  # noqa: E402
 from lossforge.errors import ConfigError  # noqa: E402
 from lossforge.io import append_lines, machine  # noqa: E402
 from lossforge.workers import worker_count  # noqa: E402
@@ -92,11 +93,11 @@ def _show_key(key: tuple) -> str:
 
 
 #: The two policies every cell scores next to the losses unless --no-fixed (the names
-#: fitness.fixed_policies gives them; spelled out so the tables need not import torch).
-FIXED = ("reference (BC)", "bc-on-chosen")
+#: fitness.fixed_policies gives them, from the torch-free bench/result.py).
+FIXED = (REFERENCE, BC_ON_CHOSEN)
 #: The LLM test bed's (lossforge.llm.fitness.FIXED): the SFT base every loss starts from. Its
 #: imitation of the chosen side is the zoo's ``sft``, tuned like every baseline.
-LLM_FIXED = ("reference (SFT base)",)
+LLM_FIXED = (LLM_REFERENCE,)
 REFERENCES = (FIXED[0], LLM_FIXED[0])   # the rows that do not train
 
 #: Scenario names of the LLM test bed: llm:<task>/<variant> (lossforge/llm/fitness.py).

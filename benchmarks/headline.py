@@ -106,9 +106,10 @@ from lossforge.bench.stats import (REPORT_METRICS, best_row, eligible_best,  # n
                                    read_report, require_complete)
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 from lossforge.search.suite_fitness import SCALE_FLOOR  # noqa: E402
+from lossforge.bench.result import BC_ON_CHOSEN, LLM_REFERENCE, REFERENCE  # noqa: E402
 
 #: the rows that do not train, whose score is R_s of the suite-level scale (cells.REFERENCES)
-REFERENCE_ROWS = ("reference (BC)", "reference (SFT base)")
+REFERENCE_ROWS = (REFERENCE, LLM_REFERENCE)
 #: the baselines the suite-level test compares the candidate with (issue 19)
 SUITE_RIVALS = ("DPO", "ORPO")
 #: the shortcut rows of the second suite-level family (v2-plan.md, Session 22: "it must beat
@@ -233,7 +234,7 @@ def rows(summary: list[dict], comparisons: list[dict], candidate: str, metric: s
         out.append({"budget": key[0], "scenario": key[1], "candidate": cand[0], "picks": pick,
                     "comparisons": comps, "metric": metric,
                     "outranked": outranked(tuned + refs, best, metric),
-                    "bc_on_chosen": any(e["loss"] == "bc-on-chosen" for e in entries),
+                    "bc_on_chosen": any(e["loss"] == BC_ON_CHOSEN for e in entries),
                     "family_size": len(fam)})   # Holm's m (an untested one counts: stats.holm)
     return out
 
@@ -345,7 +346,7 @@ def _rival(entries: list[dict], who: str) -> dict | None:
     if who == "reference":
         return next((e for e in entries if e["loss"] in REFERENCE_ROWS), None)
     if who == "BC-on-chosen":
-        return next((e for e in entries if e["loss"] == "bc-on-chosen"), None)
+        return next((e for e in entries if e["loss"] == BC_ON_CHOSEN), None)
     if who in ("DPO", "ORPO", "SFT"):
         return next((e for e in entries if e["role"] == "baseline"
                      and _is(e["loss"], who.lower())), None)

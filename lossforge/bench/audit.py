@@ -39,12 +39,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from lossforge.bench.result import BC_ON_CHOSEN, LLM_REFERENCE, REFERENCE
 from lossforge.objectives.zoo import SHORTCUTS
 
 #: Rows of a benchmark table that are shortcut baselines: the zoo's (trained like every loss)
 #: and the fixed policies baselines.py scores next to them.
-SHORTCUT_ROWS = frozenset(SHORTCUTS) | {"reference (BC)", "bc-on-chosen",
-                                        "reference (SFT base)", "sft-on-chosen"}  # (LLM bed)
+SHORTCUT_ROWS = frozenset(SHORTCUTS) | {REFERENCE, BC_ON_CHOSEN,
+                                        LLM_REFERENCE, "sft-on-chosen"}  # (LLM bed, old rows)
 
 #: The losses ``audit`` trains next to the shortcuts when a budget is given.
 PREFERENCE_LOSSES = ("dpo", "orpo", "cdpo")

@@ -241,8 +241,8 @@ def evaluate_policies(policies: dict, scenario: Scenario | str, budget: str = "s
     return out
 
 
-#: The names of the two policies ``fixed_policies`` scores.
-REFERENCE, BC_ON_CHOSEN = "reference (BC)", "bc-on-chosen"
+#: The names of the two policies ``fixed_policies`` scores (``result.py`` holds them).
+from lossforge.bench.result import BC_ON_CHOSEN, REFERENCE  # noqa: E402
 
 
 def bc_checkpoints(bc_steps: int, budget) -> tuple[int, ...]:

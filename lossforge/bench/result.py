@@ -11,6 +11,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+#: The rows of a benchmark table that are policies, not losses, by name: the MuJoCo bench's
+#: reference (the BC policy every loss starts from) and BC-on-chosen (``bench.fitness
+#: .fixed_policies``), and the LLM test bed's SFT base (``llm.fitness``). Every table and
+#: report finds them by these names, so they are written here once, with no torch import.
+REFERENCE, BC_ON_CHOSEN = "reference (BC)", "bc-on-chosen"
+LLM_REFERENCE = "reference (SFT base)"
+
 
 @dataclass(frozen=True)
 class Fitness:

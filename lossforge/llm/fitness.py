@@ -89,7 +89,7 @@ SFT_STEPS = {"add": 300, "sort": 40, "reverse": 110}
 PREF_SEED_OFFSET = 30_000       # the pairs' generator: numpy PCG64(seed + offset)
 POOL_SEED = 77_000              # the permutation that halves a prompt space (tuning, reporting)
 #: The row ``fixed_policies`` scores (``benchmarks/cells.py`` spells it out as LLM_FIXED).
-REFERENCE = "reference (SFT base)"
+from lossforge.bench.result import LLM_REFERENCE as REFERENCE  # noqa: E402
 FIXED = (REFERENCE,)
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from lossforge.bench.draws import TUNING
 from lossforge.bench.fitness import ci95_halfwidth
+from lossforge.bench.result import BC_ON_CHOSEN, REFERENCE
 from lossforge.errors import ConfigError
 from lossforge.report.confirm_page import confirmation_page, mean_curves  # noqa: F401
 from lossforge.report.page import page
@@ -39,11 +40,11 @@ from lossforge.report.tableparts import caption, final_only_note, glossary, made
 from lossforge.report.tableparts import baselines_module as _baselines_module
 
 #: Row order of the README's tables; other losses follow, sorted.
-KNOWN = ("reference (BC)", "bc-on-chosen", "dpo", "dpo[beta=0.5]", "dpo[beta=2]", "orpo", "ipo",
+KNOWN = (REFERENCE, BC_ON_CHOSEN, "dpo", "dpo[beta=0.5]", "dpo[beta=2]", "orpo", "ipo",
          "robust", "hinge")
 #: The row whose score is its final, not its AUC (``baselines.py``: "score ... final for the
 #: reference and BC-on-chosen"; the reference does not train, so its AUC is that score too).
-FINAL_SCORED = "bc-on-chosen"
+FINAL_SCORED = BC_ON_CHOSEN
 
 
 def summarise(path: str | Path, draw: int | str = 0) -> tuple[list[dict], list[str]]:
