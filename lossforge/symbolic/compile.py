@@ -5,11 +5,15 @@ code is generated and nothing is ``exec``-ed. Every SymPy node is looked up in t
 (``lossforge.grammar.ops.applied_op``); the n-ary ``Add``/``Mul`` are taken apart here, and
 powers by ``ops.power_op``, because their best torch form depends on the arguments:
 
-* ``a * b**-1`` becomes a division ``a / b`` (one rounding instead of two; ``split_fraction``,
-  shared with the torch-source printer);
+* the terms of a sum are added left to right in ``ordered_terms`` order, and a product's
+  factors multiplied in ``split_fraction`` order: both are shared with the torch-source printer
+  (``symbolic/printers.py``), which writes the same operations in the same order, so an exported
+  module computes what the compiled objective computes, bit for bit (``printers.py`` says how);
+* ``a * b**-1`` becomes a division ``a / b`` (one rounding instead of two; ``split_fraction``);
 * ``x**2 -> square``, ``x**(1/2) -> sqrt``, ``x**-1 -> reciprocal``, ``x**(-1/2) -> rsqrt``;
 * ``-1 * x`` becomes ``neg(x)`` (exact);
-* numbers become Python floats (correctly rounded), so tensors keep their dtype.
+* numbers become Python floats (correctly rounded), so tensors keep their dtype; any other
+  constant (``log(2)``, ``sqrt(3)/2``) is computed op by op in float64 (``constant_float``).
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ def _compile(e: sp.Expr) -> Node:
             raise CompileError(f"constant {e} is not a finite real number")
         return _const(float(e))
     if e.is_Add:
-        return _fold(OP_BY_NAME["add"].torch, [_compile(a) for a in e.args])
+        return _fold(OP_BY_NAME["add"].torch, [_compile(a) for a in ordered_terms(e)])
     if e.is_Mul:
         return _compile_mul(e)
     if e.is_Pow:
@@ -102,6 +106,24 @@ def _fold(fn, children: list[Node]) -> Node:
             acc = fn(*_lift([acc, child(env)]))
         return acc
     return node
+
+
+def ordered_terms(e: sp.Expr) -> tuple[sp.Expr, ...]:
+    """The terms of a sum in the order the compiler adds them, left to right: SymPy's ``args``
+    order (a number first), not ``as_ordered_terms`` (the order ``str`` prints). Floating-point
+    addition is not associative, so the torch-source printer writes the terms in this order."""
+    return e.args
+
+
+def constant_float(e: sp.Expr) -> float:
+    """The value a compiled expression uses for the constant ``e`` (no free symbols): a number
+    is its correctly rounded float; anything else (``log(2)``, ``3*sqrt(2)/2``, ``softplus(1)``)
+    is computed by its nodes, op by op in float64, and may differ from the correctly rounded
+    value in the last bit. The torch-source printer writes this value. ``CompileError`` when
+    no op compiles ``e``; nan when its value is not real (``log1mexp(1)``)."""
+    if e.free_symbols:
+        raise CompileError(f"{e} is not a constant: it has free symbols")
+    return float(_compile(e)({}))
 
 
 def split_fraction(e: sp.Expr) -> tuple[sp.Expr, list[sp.Expr], list[sp.Expr]]:

@@ -4,7 +4,16 @@
   (``objectives/torch_module.py``) returns from its functions. Every op is spelled with its
   ``source`` template (``lossforge.grammar.ops``); SymPy's n-ary Add/Mul/Pow are printed as
   Python arithmetic, a product with negative powers as one division and a power by the kernel
-  ``ops.power_op`` names, exactly as the compiler (``symbolic/compile.py``) computes them.
+  ``ops.power_op`` names. The source performs the compiler's (``symbolic/compile.py``)
+  operations in the compiler's order, so it computes the compiled value bit for bit (for
+  an expression with a free symbol: of ``log(2)`` alone, ``compile_torch`` returns a float64
+  tensor whatever the inputs' dtype, a literal has theirs). In particular: the terms
+  of a sum left to right in ``compile.ordered_terms`` order (a leading number may trade places
+  with the next term, ``x - 1.0``: ``a + b`` is ``b + a`` exactly), a product's factors in
+  ``compile.split_fraction`` order (a negative coefficient as a negation, exact), a number over
+  a denominator as ``torch.div`` (Python's ``2.0 / x`` is ``x.reciprocal() * 2.0``: two
+  roundings), and a constant that is not a number (``log(2)``) as the float64 value the
+  compiled nodes compute (``compile.constant_float``), not its correctly rounded value.
 * ``latex(expr)``: SymPy's LaTeX printer, except that every application of an op prints with
   the op's ``latex`` template (for SymPy's own heads the template is what SymPy prints).
 
@@ -23,7 +32,8 @@ from sympy.printing.latex import LatexPrinter as _SympyLatexPrinter
 
 from lossforge.errors import LossforgeError
 from lossforge.grammar.ops import LATEX_DEPARTS, OpFunction, applied_op, power_op, to_elementary
-from lossforge.symbolic.compile import split_fraction
+from lossforge.symbolic.compile import (CompileError, constant_float, ordered_terms,
+                                        split_fraction)
 
 __all__ = ["ExportError", "LatexPrinter", "constant_value", "expr_source", "latex",
            "number_source"]
@@ -83,7 +93,7 @@ def _wrap(printed: tuple[str, int], level: int) -> str:
 
 def _print(e: sp.Expr, names) -> tuple[str, int]:
     if not e.free_symbols:
-        value = constant_value(e)
+        value = _compiled_constant(e)
         return (number_source(value), _ATOM if value >= 0 else _UNARY)
     if e.is_Symbol:
         if e not in names:
@@ -92,7 +102,8 @@ def _print(e: sp.Expr, names) -> tuple[str, int]:
     if e.is_Add:
         return _print_add(e, names)
     if e.is_Mul:
-        return _print_mul(e, names)
+        negative, printed = _print_product(e, names)
+        return ("-" + _wrap(printed, _UNARY), _UNARY) if negative else printed
     if e.is_Pow:
         return _print_pow(e.base, e.exp, names)
     found = applied_op(e)
@@ -102,6 +113,19 @@ def _print(e: sp.Expr, names) -> tuple[str, int]:
     return _apply_source(op.source, [_print(a, names) for a in args])
 
 
+def _compiled_constant(e: sp.Expr) -> float:
+    """A constant as the compiled expression has it (``compile.constant_float``); its exact
+    value when no op compiles it (then no compiled objective has it either). ``ExportError``
+    when it is not a real number."""
+    try:
+        value = constant_float(e)
+    except CompileError:
+        return constant_value(e)
+    if not math.isfinite(value):
+        constant_value(e)   # ExportError when the value is not real (log1mexp(1))
+    return value
+
+
 def _apply_source(template: str, args: list[tuple[str, int]]) -> tuple[str, int]:
     if _CALL.fullmatch(template):
         return (template.format(*(text for text, _ in args)), _ATOM)
@@ -109,30 +133,52 @@ def _apply_source(template: str, args: list[tuple[str, int]]) -> tuple[str, int]
 
 
 def _print_add(e: sp.Expr, names) -> tuple[str, int]:
-    terms = list(e.as_ordered_terms())
-    text = _wrap(_print(terms[0], names), _ADD)
-    for term in terms[1:]:
-        # a constant SymPy cannot evaluate (-log1mexp(-1)) is subtracted by its value's sign
-        if (term.could_extract_minus_sign() if term.free_symbols
-                else constant_value(term) < 0):
-            text += " - " + _wrap(_print(-term, names), _MUL)
-        else:
-            text += " + " + _wrap(_print(term, names), _ADD + 1)
+    """The terms added left to right in the compiler's order; a term with a negative sign (a
+    product with a negative coefficient, a negative constant) is subtracted: ``a - b`` is
+    ``a + (-b)`` exactly. SymPy puts the number first; it is written after the next term
+    unless that term is subtracted (``x - 1.0``, ``1.0 - x``): ``a + b`` is ``b + a`` exactly,
+    so only the first two terms may trade places."""
+    terms = [(t, *_signed_term(t, names)) for t in ordered_terms(e)]
+    if not terms[0][0].free_symbols and not terms[1][1]:
+        terms[:2] = terms[1::-1]
+    _, negative, printed = terms[0]
+    text = "-" + _wrap(printed, _UNARY) if negative else _wrap(printed, _ADD)
+    for _, negative, printed in terms[1:]:
+        text += f" - {_wrap(printed, _MUL)}" if negative else f" + {_wrap(printed, _ADD + 1)}"
     return (text, _ADD)
 
 
-def _print_mul(e: sp.Expr, names) -> tuple[str, int]:
+def _signed_term(term: sp.Expr, names) -> tuple[bool, tuple[str, int]]:
+    """A term of a sum as (whether it is negative, the source of its magnitude)."""
+    if not term.free_symbols:
+        value = _compiled_constant(term)
+        return value < 0, (number_source(abs(value)), _ATOM)
+    if term.is_Mul:
+        return _print_product(term, names)
+    return False, _print(term, names)
+
+
+def _print_product(e: sp.Expr, names) -> tuple[bool, tuple[str, int]]:
+    """A product as (whether its coefficient is negative, the source of its magnitude): the
+    factors of ``split_fraction`` multiplied left to right after the coefficient's magnitude,
+    divided by the denominator's product, as the compiler computes them (a negated coefficient
+    and a negation of the result round alike)."""
     coeff, num, den = split_fraction(e)
-    if coeff < 0:
-        return ("-" + _wrap(_print(-e, names), _UNARY), _UNARY)
-    parts = ([number_source(float(coeff))] if coeff != 1 else [])
-    parts += [_wrap(_print(f, names), _MUL) for f in num]
-    text = " * ".join(parts) if parts else "1.0"
-    if den:
-        bottom = " * ".join(_wrap(_print(f, names), _MUL) for f in den)
-        bottom = f"({bottom})" if len(den) > 1 else _wrap(_print(den[0], names), _MUL + 1)
-        text = f"{_wrap((text, _MUL if len(parts) > 1 else _ATOM), _MUL)} / {bottom}"
-    return (text, _MUL)
+    factors = [(number_source(float(abs(coeff))), _ATOM)] if abs(coeff) != 1 else []
+    factors += [_print(f, names) for f in num]
+    if not den:
+        if len(factors) == 1:
+            return coeff < 0, factors[0]
+        return coeff < 0, (" * ".join(_wrap(f, _MUL) for f in factors), _MUL)
+    bottom = [_print(f, names) for f in den]
+    if not num:   # a number over the denominator: Python's 2.0 / x is x.reciprocal() * 2.0
+        top = factors[0][0] if factors else "1.0"
+        return coeff < 0, (f"torch.div({top}, {' * '.join(_wrap(f, _MUL) for f in bottom)})",
+                           _ATOM)
+    text = " * ".join(_wrap(f, _MUL) for f in factors)
+    under = (f"({' * '.join(_wrap(f, _MUL) for f in bottom)})" if len(bottom) > 1
+             else _wrap(bottom[0], _MUL + 1))
+    return coeff < 0, (f"{text} / {under}", _MUL)
 
 
 def _print_pow(base: sp.Expr, exp: sp.Expr, names) -> tuple[str, int]:
