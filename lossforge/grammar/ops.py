@@ -8,10 +8,14 @@ so a new op is added here and nowhere else:
 * grammar files may only name these ops (``grammar/loader.py``);
 * SymPy expressions compile to torch by looking up SymPy heads here (``symbolic/compile.py``),
   with ``applied_op`` (which op a SymPy node is) and ``power_op`` (which kernel computes a power);
-* exported torch modules spell ops with the ``source`` templates and define the kernels of
-  ``kernel_sources`` (``symbolic/printers.py``);
+* exported torch modules spell ops with the ``source`` templates (``symbolic/printers.py``)
+  and define the kernels of ``kernel_sources`` (written into the module by
+  ``objectives/torch_module.py``, ``_kernels``);
 * LaTeX of derived expressions (``symbolic/printers.py``) and of trees uses the templates here;
-* the text form of lossforge's own SymPy functions is their op name (``OpFunction``).
+* the text form of every op is its name (``symbolic/parser.py``, ``formula_text``; for
+  lossforge's own SymPy functions also their ``str``: ``OpFunction``), and the report's MathML
+  (``report/mathml.py``) writes an op as its LaTeX template does, by ``text`` where SymPy's
+  notation is not the template's (``LATEX_DEPARTS``).
 
 The table is validated when this module is imported (``validate_op_table``): every op must build
 in every target, and SymPy and torch must agree numerically on sample points of its domain.
@@ -184,11 +188,13 @@ class Op:
     smooth:  infinitely differentiable on its domain (relu is not).
     source:  torch source template of the kernel (``{0}``... are the arguments' source), as an
              exported module spells it; ``torch``, ``F`` (torch.nn.functional) and the kernels
-             this module defines by name (``log1mexp``, ``softplus``) are in scope there.
+             this module defines by name (``log1mexp``, ``softplus``, ``step``) are in scope there.
     match:   the op's arguments from a SymPy node of one of its heads, or None when the node is
              not this op (default: the node's arguments; relu reads ``Max(0, x)`` as ``(x,)``).
     text:    its name in typeset output that is not LaTeX (the report's MathML), as the LaTeX
-             template writes it (sigma for the sigmoid); default ``name``.
+             template writes it (sigma for the sigmoid, H for step); default ``name``. Used for
+             the ops SymPy does not typeset itself (lossforge's functions) and the ones whose
+             LaTeX departs from SymPy's (``LATEX_DEPARTS``).
     """
 
     name: str
@@ -265,10 +271,11 @@ OPS: tuple[Op, ...] = (
        (sp.Max,), smooth=False, source="torch.relu({0})", match=_max_with_zero),
     # relu's derivative: SymPy writes h' of a map with relu with it, so phi~ needs it
     Op("step", 1, sp.Heaviside, step, r"H\left({0}\right)", (REAL,), (sp.Heaviside,),
-       smooth=False, source="step({0})", match=_heaviside_half),
+       smooth=False, source="step({0})", match=_heaviside_half, text="H"),
 )
 
-#: Ops with a SymPy head whose LaTeX is not SymPy's, and why (the others print as SymPy does)
+#: Ops with a SymPy head whose LaTeX is not SymPy's, and why (the others print as SymPy does);
+#: the report's MathML departs alike, writing the op's ``text`` (``report/mathml.py``)
 LATEX_DEPARTS: dict[str, str] = {
     "step": "SymPy's theta(x) would read as the policy's parameters (pi_theta, ell_theta)",
 }

@@ -12,7 +12,7 @@ import html
 import sympy as sp
 from sympy.printing.mathml import MathMLPresentationPrinter
 
-from lossforge.grammar.ops import applied_op
+from lossforge.grammar.ops import LATEX_DEPARTS, applied_op
 from lossforge.objectives.mpo import D, RL, RW, L, N, T, Objective, as_factor, printed_number
 
 
@@ -47,25 +47,34 @@ class _Printer(MathMLPresentationPrinter):
                 times.setAttribute("rspace", THIN_SPACE)
         return mrow
 
-    def _print_Function(self, e):
-        """SymPy's own functions (exp, log, tanh, ...) as SymPy prints them; the op table's
-        others (softplus, sigmoid, log1mexp, expm1, ...) by the table's name for them."""
-        found = applied_op(e)
-        if found is None or type(e).__module__.startswith("sympy.functions"):
-            return super()._print_Function(e)
-        op = found[0]
-        name = op.text or op.name
+    def doprint(self, expr):
+        """SymPy's ``doprint``, except that the expression itself goes through ``_print`` too
+        (SymPy's calls ``Printer._print``, which would skip the op table at the top level)."""
+        return self._print(expr).toxml().encode("ascii", "xmlcharrefreplace").decode()
+
+    def _print(self, expr, **kwargs):
+        """Every application of an op of the table, the same override as the LaTeX printer's
+        (``symbolic/printers.py``): SymPy's own functions (exp, log, tanh, relu's ``Max(0, x)``)
+        print as SymPy prints them, which is the notation of their LaTeX templates, except the
+        ops whose LaTeX departs from SymPy's (``ops.LATEX_DEPARTS``: step is H(x), not SymPy's
+        Θ(x, 1/2)); every other op (softplus, sigmoid, log1mexp, expm1, ...) prints as the
+        table's name for it (``Op.text``, else its name) applied to its arguments."""
+        found = applied_op(expr) if isinstance(expr, sp.Basic) else None
+        if found is None or (type(expr).__module__.startswith("sympy.functions")
+                             and found[0].name not in LATEX_DEPARTS):
+            return super()._print(expr, **kwargs)
+        op, args = found
         x = self.dom.createElement("mi")
-        x.appendChild(self.dom.createTextNode(name))
+        x.appendChild(self.dom.createTextNode(op.text or op.name))
         mrow = self.dom.createElement("mrow")
         mrow.appendChild(x)
-        mrow.appendChild(self._paren_comma_separated(*e.args))
+        mrow.appendChild(self._paren_comma_separated(*args))
         return mrow
 
 
 def _is_application(node) -> bool:
     """Whether a printed node is a function applied to its arguments: <mrow><mi>name</mi>
-    <mrow><mo>(</mo>...</mrow></mrow>, as both SymPy and ``_print_Function`` print one."""
+    <mrow><mo>(</mo>...</mrow></mrow>, as both SymPy and ``_Printer._print`` print one."""
     kids = [k for k in node.childNodes if k.nodeType == k.ELEMENT_NODE]
     return (node.tagName == "mrow" and len(kids) == 2 and kids[0].tagName == "mi"
             and kids[1].tagName == "mrow" and kids[1].firstChild is not None

@@ -202,22 +202,17 @@ def _look_alike(name: str) -> str:
 
 
 class _TextPrinter(StrPrinter):
-    """SymPy's ``str`` with the op table's names where SymPy's differ (``Max(0, x)`` is
-    ``relu(x)``, ``Heaviside(x)`` is ``step(x)``), so that ``parse_formula(formula_text(e))``
-    gives ``e`` back."""
+    """SymPy's ``str`` with every application of an op of the table printed as the op's name
+    applied to its arguments (``Max(0, x)`` is ``relu(x)``, ``Heaviside(x)`` is ``step(x)``),
+    the same override as the LaTeX printer's (``symbolic/printers.py``), so that
+    ``parse_formula(formula_text(e))`` gives ``e`` back."""
 
-    def _print_op(self, expr):
-        found = applied_op(expr)
+    def _print(self, expr, **kwargs) -> str:
+        found = applied_op(expr) if isinstance(expr, sp.Basic) else None
         if found is None:   # Max(x, y), Heaviside(x, 0): SymPy's form, which does not parse
-            return self._print_Function(expr)
+            return super()._print(expr, **kwargs)
         op, args = found
         return f"{op.name}({', '.join(self._print(a) for a in args)})"
-
-    def _print_Max(self, expr):
-        return self._print_op(expr)
-
-    def _print_Heaviside(self, expr):
-        return self._print_op(expr)
 
     def _print_Abs(self, expr):   # SymPy's form of sqrt(square(x)) for real x
         return f"sqrt(square({self._print(expr.args[0])}))"
