@@ -1,4 +1,4 @@
-"""The MPO objective: one class for every member of the family (``shared/design/mpo.md``).
+"""The MPO objective: one class for every member of the family (``docs/design/mpo.md``).
 
     r(y)   = beta * [phi~(l_theta(y)) - phi~(l_ref(y))]     (reference=True)
     r(y)   = beta *  phi~(l_theta(y))                       (reference=False)
@@ -34,7 +34,7 @@ from lossforge.symbolic import printers
 from lossforge.symbolic.compile import compile_torch
 from lossforge.symbolic.logdomain import L
 from lossforge.symbolic.mirror_map import MirrorMap
-from lossforge.symbolic.parser import formula_text, parse_formula
+from lossforge.symbolic.parser import formula_text, parse_formula, sum_text
 
 D = sp.Symbol("D", real=True)
 RW = sp.Symbol("rw", real=True)
@@ -198,6 +198,81 @@ def _weighted_text(w: sp.Expr, term: sp.Expr) -> str:
     return f"({text})" if w == 1 else f"{as_factor(w, formula_text(w))}*({text})"
 
 
+#: How ``aggregation`` makes l of a response's token log-probs, in the plain-text forms' words.
+AGGREGATION_WORDS = {"sum": "SUMMED over the response's tokens (as DPO)", "mean":
+                     "AVERAGED per token of the response (length-normalised, as ORPO/SimPO)"}
+
+
+def _spelling(text: str, expr: sp.Expr, variables) -> str:
+    """A formula's text as its spec spells it (``-1.31*logsigmoid(0.5*D)``, not SymPy's
+    ``-131*logsigmoid(D/2)/100``) when it reads back alone, with no named constant (``lam``,
+    ``beta``); else the text of its value (``formula_text``), which does."""
+    try:
+        if parse_formula(str(text), variables) == expr:
+            return str(text).strip()
+    except FormulaError:
+        pass
+    return formula_text(expr)
+
+
+@dataclass(frozen=True)
+class LossParts:
+    """The named pieces of a loss that every plain-text form prints (``Objective.formula``,
+    ``search.rundir.loss_text``, the exported module's docstring), so that they cannot disagree:
+    r = beta * [phi~(l) - phi~(l_ref)] (``reference``; else beta * phi~(l)), D = r(y_w) - r(y_l),
+    L = w_pref * G + w_sft * Psi (Psi: the imitation term, if any). The expressions are those the
+    objective computes with; ``link_text``, ``imitation_text`` spell G, Psi (``_spelling``)."""
+
+    beta: float
+    reference: bool
+    aggregation: str
+    link: sp.Expr
+    w_pref: sp.Expr
+    imitation: sp.Expr | None
+    w_sft: sp.Expr
+    link_text: str
+    imitation_text: str | None
+
+    @classmethod
+    def of(cls, spec, link, w_pref, imitation, w_sft) -> "LossParts":
+        """The parts of ``spec`` (an ``MPOSpec`` or a ``NeuralSpec``) with its parsed formulas."""
+        psi = None if imitation is None else _spelling(spec.imitation, imitation, IMITATION_VARS)
+        return cls(spec.beta, spec.reference, spec.aggregation, link, w_pref, imitation, w_sft,
+                   _spelling(spec.link, link, LINK_VARS), psi)
+
+    def terms(self) -> list[tuple[sp.Expr, sp.Expr, str]]:
+        """(weight, expression, spelling) of G, and of Psi when there is one."""
+        psi = [] if self.imitation is None else [(self.w_sft, self.imitation, self.imitation_text)]
+        return [(self.w_pref, self.link, self.link_text)] + psi
+
+    def loss_formula(self) -> str:
+        """w_pref*(G) + w_sft*(Psi) in formula syntax (``1/10*(-logsigmoid(D)) + (-l)``)."""
+        return " + ".join(_weighted_text(w, e) for w, e, _ in self.terms())
+
+    def loss_line(self) -> str:
+        """``L = ...`` for people, in formula syntax: a term of weight 1 bare, G and Psi as the
+        spec spells them, Psi after a minus when it starts with one (``L = -logsigmoid(D) -
+        l``; ORPO's ``L = 1/10*(-logsigmoid(D)) - l``)."""
+        first, *rest = [t if w == 1 else f"{as_factor(w, formula_text(w))}*({t})"
+                        for w, _, t in self.terms()]
+        return "L = " + sum_text(first, rest[0] if rest else None)
+
+    def reward_text(self, of: str = "l", ref: str = "l_ref") -> str:
+        """The bracket of r = beta * [...]: phi~(of) - phi~(ref), or phi~(of) (no reference)."""
+        return f"phi~({of}) - phi~({ref})" if self.reference else f"phi~({of})"
+
+    def margin_text(self) -> str:
+        """D = r(y_w) - r(y_l) written out: ``0.1 * [(phi~(l_w) - phi~(l_ref,w)) - (...)]``."""
+        w, lose = self.reward_text("l_w", "l_ref,w"), self.reward_text("l_l", "l_ref,l")
+        if self.reference:
+            return f"{self.beta:g} * [({w}) - ({lose})]"
+        return f"{self.beta:g} * [{w} - {lose}] (reference-free)"
+
+    def symbols(self) -> set[sp.Symbol]:
+        """The variables of the printed loss (a weight of an absent term is not printed)."""
+        return set().union(*(w.free_symbols | e.free_symbols for w, e, _ in self.terms()))
+
+
 def variables_latex(used: set) -> str:
     """The rows defining the variables in ``used`` (the free symbols of the link, imitation term
     and weights), so no letter in the loss's LaTeX is left undefined; r_l shares r_w's row."""
@@ -340,16 +415,20 @@ class Objective:
 
     # ---- text forms ------------------------------------------------------------------------
 
+    def parts(self) -> LossParts:
+        """The named pieces every plain-text form of this loss prints (``LossParts``)."""
+        return LossParts.of(self.spec, self.link_expr, self.w_pref_expr, self.imitation_expr,
+                            self.w_sft_expr)
+
     def formula(self) -> str:
-        """A one-line plain-text form of the whole loss."""
-        s = self.spec
-        ref = " - phi~(l_ref)" if s.reference else ""
-        text = (f"phi~(l) = {formula_text(self.mirror_map.phi_tilde)};  "
-                f"r = {s.beta:g}*[phi~(l){ref}];  "
-                f"L = {_weighted_text(self.w_pref_expr, self.link_expr)}")
-        if self.imitation_expr is not None:
-            text += f" + {_weighted_text(self.w_sft_expr, self.imitation_expr)}"
-        return text
+        """A one-line plain-text form of the whole loss; its ``L = ...`` reads back as the loss."""
+        p = self.parts()
+        return (f"{self.phi_tilde_text()};  r = {p.beta:g}*[{p.reward_text()}];  "
+                f"L = {p.loss_formula()}")
+
+    def phi_tilde_text(self) -> str:
+        """phi~ as ``formula`` starts: ``phi~(l) = <formula>``."""
+        return f"phi~(l) = {formula_text(self.mirror_map.phi_tilde)}"
 
     def latex(self) -> str:
         """The whole objective as a printable LaTeX ``aligned`` block."""

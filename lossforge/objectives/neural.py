@@ -35,8 +35,10 @@ import numpy as np
 import torch
 
 from lossforge.errors import CheckError, ConfigError
-from lossforge.objectives.mpo import MPOSpec, Objective
+from lossforge.objectives.mpo import (IMITATION_VARS, LINK_VARS, WEIGHT_VARS, LossParts, MPOSpec,
+                                      Objective, param_values)
 from lossforge.symbolic.checks import FAILED, PROVED, Check, CheckReport, sample_grid
+from lossforge.symbolic.parser import parse_formula
 
 KIND = "neural"
 DEFAULT_L_RANGE = {"sum": (-1500.0, 0.0), "mean": (-20.0, 0.0)}
@@ -277,12 +279,9 @@ class NeuralObjective(Objective):
     def __repr__(self) -> str:
         return f"NeuralObjective({self.name!r})"
 
-    def formula(self) -> str:
-        s = self.spec
-        ref = " - phi~(l_ref)" if s.reference else ""
-        psi = f" + ({self.imitation_expr})" if self.imitation_expr is not None else ""
-        return (f"{self.network.describe()};  r = {s.beta:g}*[phi~(l){ref}];  "
-                f"L = {self.link_expr}{psi}")
+    def phi_tilde_text(self) -> str:
+        """phi~ as ``formula`` starts: the network described (it has no closed form)."""
+        return self.network.describe()
 
     def latex(self) -> str:
         raise ConfigError(f"{self.name!r} is a neural objective: it has no closed form "
@@ -301,3 +300,18 @@ def from_spec(spec: Mapping[str, Any], *, check: bool = True) -> Objective:
     if is_neural(spec):
         return NeuralObjective(NeuralSpec.from_json(spec), check=check)
     return Objective(MPOSpec.from_json(spec), check=check)
+
+
+def parts_from_spec(spec: Mapping[str, Any]) -> LossParts:
+    """``from_spec(spec).parts()`` without building the objective (no mirror map, no network
+    check, no torch): the JSON spec's formulas parsed as ``Objective`` parses them, for printing
+    a result row. A network has no weights: its parts have weight 1 (``base_spec``)."""
+    base = NeuralSpec.from_json(spec).base_spec() if is_neural(spec) else MPOSpec.from_json(spec)
+    params = param_values(base)
+
+    def parse(text, variables):
+        return parse_formula(str(text), variables, params)
+
+    return LossParts.of(base, parse(base.link, LINK_VARS), parse(base.w_pref, WEIGHT_VARS),
+                        parse(base.imitation, IMITATION_VARS) if base.imitation else None,
+                        parse(base.w_sft, WEIGHT_VARS))

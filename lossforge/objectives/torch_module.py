@@ -21,7 +21,7 @@ import pprint
 import sympy as sp
 
 from lossforge.grammar.ops import kernel_sources
-from lossforge.objectives.mpo import D, N, RL, RW, T, Objective
+from lossforge.objectives.mpo import AGGREGATION_WORDS, D, N, RL, RW, T, Objective
 from lossforge.symbolic.logdomain import L
 from lossforge.symbolic.printers import ExportError, expr_source, number_source
 from lossforge.symbolic.parser import formula_text
@@ -51,16 +51,41 @@ def _function(name: str, args: str, expr: sp.Expr, doc: str, shape_of: str | Non
     return f"\n\ndef {name}({args}):\n    \"\"\"{doc}\"\"\"\n    return {body}\n"
 
 
-def _doc_lines(objective: Objective, notes, uses_psi: bool, has_w_pref: bool) -> list[str]:
+def _equation_lines(objective: Objective) -> list[str]:
+    """The docstring's equations from r on, rendered from the objective's ``parts`` (as every
+    plain-text form of a loss is), in formula syntax: r, D, the loss, G and Psi and their weights
+    (w_pref when it is not 1; a network's objective has weight 1)."""
+    p = objective.parts()
+    has_w_pref = p.w_pref != 1
+    total = "w_pref(t) * G(D, r_w, r_l, t)" if has_w_pref else "G(D, r_w, r_l, t)"
+    if p.imitation is not None:
+        total += " + w_sft(t) * Psi(l_w, n_w, t)"
+    lines = [f"    r(y)      = beta * [{p.reward_text('l_theta(y)', 'l_ref(y)')}],   "
+             f"beta = {float(p.beta)!r}",
+             "    D         = r(y_w) - r(y_l)",
+             f"    loss      = {total}",
+             f"    G         = {formula_text(p.link)}"]
+    if has_w_pref:
+        lines.append(f"    w_pref(t) = {formula_text(p.w_pref)}")
+    if p.imitation is not None:
+        lines += [f"    Psi       = {formula_text(p.imitation)}   (l: l_w, n: n_w)",
+                  f"    w_sft(t)  = {formula_text(p.w_sft)}"]
+    return lines
+
+
+def _input_lines(objective: Objective) -> list[str]:
+    """The docstring's lines on the inputs: how l aggregates, which inputs are required."""
+    s = objective.spec
+    return [f"Log-probs l: {AGGREGATION_WORDS[s.aggregation]}.",
+            "Reference log-probs: " + ("required." if s.reference else "not used "
+                                       "(reference-free)."),
+            "Progress t in [0, 1] (training step / total steps): " +
+            ("required." if objective.temporal else "not used.")]
+
+
+def _doc_lines(objective: Objective, notes) -> list[str]:
     """The exported file's docstring: the loss's equations and what its inputs must be."""
     s, mm = objective.spec, objective.mirror_map
-    beta = float(s.beta)
-    ref = " - phi~(l_ref(y))" if s.reference else ""
-    total = "G(D, r_w, r_l, t)" if not has_w_pref else "w_pref(t) * G(D, r_w, r_l, t)"
-    if uses_psi:
-        total += " + w_sft(t) * Psi(l_w, n_w, t)"
-    agg = {"sum": "SUMMED over the response's tokens (as DPO)",
-           "mean": "AVERAGED per token of the response (length-normalised, as ORPO/SimPO)"}
     lines = [f"{s.name}: an MPO preference loss exported by lossforge (standalone: needs only "
              "torch).", ""]
     if s.description:
@@ -69,25 +94,13 @@ def _doc_lines(objective: Objective, notes, uses_psi: bool, has_w_pref: bool) ->
     texts = mm.texts()
     lines += [f"    h(p)      = {texts['h']}",
               f"    phi^-1(p) = {texts['phi_inv']}   (+ const)",
-              f"    phi~(l)   = {texts['phi_tilde']}   (+ const)",
-              f"    r(y)      = beta * [phi~(l_theta(y)){ref}],   beta = {beta!r}",
-              "    D         = r(y_w) - r(y_l)",
-              f"    loss      = {total}",
-              f"    G         = {formula_text(objective.link_expr)}"]
-    if has_w_pref:
-        lines.append(f"    w_pref(t) = {formula_text(objective.w_pref_expr)}")
-    if uses_psi:
-        lines += [f"    Psi       = {formula_text(objective.imitation_expr)}   (l: l_w, n: n_w)",
-                  f"    w_sft(t)  = {formula_text(objective.w_sft_expr)}"]
+              f"    phi~(l)   = {texts['phi_tilde']}   (+ const)"]
+    lines += _equation_lines(objective)
     lines += ["",
               "y_w is the chosen response, y_l the rejected one; l_w and l_l their log-probs "
-              "under the policy.",
-              f"Log-probs l: {agg[s.aggregation]}.",
-              "Reference log-probs: " + ("required." if s.reference else "not used "
-                                         "(reference-free)."),
-              "Progress t in [0, 1] (training step / total steps): " +
-              ("required." if objective.temporal else "not used."),
-              "Chosen lengths n_w: " + ("required." if objective.needs_lengths else "not used.")
+              "under the policy."]
+    lines += _input_lines(objective)
+    lines += ["Chosen lengths n_w: " + ("required." if objective.needs_lengths else "not used.")
               + (" The chosen response's length: tokens in TRL (EOS included), environment "
                  "steps\nin a MuJoCo segment; a constant beside n is on the scale of the data "
                  "the loss was found on." if objective.needs_lengths else ""),
@@ -120,7 +133,7 @@ def module_source(objective: Objective, *, notes: list[str] | tuple[str, ...] = 
         number_source(float(v))  # non-finite parameters cannot be literals
     number_source(beta)
 
-    doc = _docstring_text("\n".join(_doc_lines(objective, notes, uses_psi, has_w_pref)))
+    doc = _docstring_text("\n".join(_doc_lines(objective, notes)))
 
     spec_literal = pprint.pformat(s.to_json(), sort_dicts=False, width=96)
     out = [f'"""{doc}\n"""\n\nimport torch\nimport torch.nn.functional as F\n\n'
@@ -199,10 +212,6 @@ def _neural_module_source(objective, notes) -> str:
 def _neural_doc_lines(objective, notes, uses_psi: bool) -> list[str]:
     """The docstring of an ES network's exported module: its equations and inputs."""
     s, net = objective.spec, objective.network
-    beta = float(s.beta)
-    ref = " - phi~(l_ref(y))" if s.reference else ""
-    agg = {"sum": "SUMMED over the response's tokens (as DPO)",
-           "mean": "AVERAGED per token of the response (length-normalised, as ORPO/SimPO)"}
     lines = [f"{s.name}: an MPO preference loss with a neural phi~ (CMA-ES, python -m "
              "lossforge.search --method es), exported by lossforge (standalone: needs only "
              "torch).", ""]
@@ -211,19 +220,9 @@ def _neural_doc_lines(objective, notes, uses_psi: bool) -> list[str]:
     lines += list(notes) + ([""] if notes else [])
     lines += ["    phi~(l)   = SLOPE * l + HALF * sum_k AMP_k * tanh(W_k * (l - MID) / HALF + B_k)",
               f"                ({net.describe()}; strictly increasing: h is a valid mirror "
-              "map with no closed form)",
-              f"    r(y)      = beta * [phi~(l_theta(y)){ref}],   beta = {beta!r}",
-              "    D         = r(y_w) - r(y_l)",
-              "    loss      = G(D, r_w, r_l, t)" + (" + Psi(l_w, n_w, t)" if uses_psi else ""),
-              f"    G         = {objective.link_expr}"]
-    if uses_psi:
-        lines.append(f"    Psi       = {objective.imitation_expr}")
-    lines += ["",
-              f"Log-probs l: {agg[s.aggregation]}.",
-              "Reference log-probs: " + ("required." if s.reference else "not used "
-                                         "(reference-free)."),
-              "Progress t in [0, 1] (training step / total steps): " +
-              ("required." if objective.temporal else "not used.")]
+              "map with no closed form)"]
+    lines += _equation_lines(objective)
+    lines += [""] + _input_lines(objective)
     if uses_psi:
         lines.append("Chosen lengths n (tokens): " + ("required." if objective.needs_lengths
                                                     else "not used."))

@@ -243,6 +243,7 @@ def _candidate_formulas(path: Path, names: list[str]) -> str:
     """Each candidate's formula, from its spec in ``winners/<name>.json`` beside the results
     file (where the repository keeps them; read as JSON only); a candidate without one there
     (or a neural one) is named without."""
+    from lossforge.errors import LossforgeError
     from lossforge.search.rundir import loss_text
 
     items = []
@@ -252,9 +253,10 @@ def _candidate_formulas(path: Path, names: list[str]) -> str:
             plain = re.fullmatch(r"[A-Za-z0-9][\w.-]*", name) is not None
             data = json.loads(spec_file.read_text()) if plain and spec_file.is_file() else {}
             spec = data.get("spec", data) if isinstance(data, dict) else {}
-            text = (f"h(p) = {spec['mirror_map']};  {loss_text(spec)}{_spec_extras(spec)}"
+            # loss_text writes the whole loss: weights, reference or not, constants by value
+            text = (f"h(p) = {spec['mirror_map']};  {loss_text(spec)}"
                     if spec and spec.get("kind", "symbolic") == "symbolic" else "")
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (LossforgeError, ValueError, KeyError, TypeError, AttributeError):
             text = ""
         items.append(f"<li><b>{escape(name)}</b>: " + (escape(text) if text else
                      "no formula (no symbolic spec in winners/ beside this file)") + "</li>")
@@ -382,14 +384,6 @@ def _curves_chart(title: str, shown: list[dict], best: str | None, curves: dict,
                  xlabel="preference training step (from the reference)",
                  ylabel="normalised score", width=900,
                  height=max(360, 80 + 18 * len(series)), legend_width=300)
-
-
-def _spec_extras(spec: dict) -> str:
-    """What ``loss_text`` leaves out of a spec: no reference, the terms' weights, parameters."""
-    out = [] if spec.get("reference", True) else ["reference-free (no l_ref terms)"]
-    out += [f"{w} = {spec[w]}" for w in ("w_pref", "w_sft") if str(spec.get(w, "1")) != "1"]
-    out += [f"{k} = {v}" for k, v in (spec.get("params") or {}).items()]
-    return ";  " + ", ".join(out) if out else ""
 
 
 def _finite(x: float) -> float:

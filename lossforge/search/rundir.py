@@ -27,9 +27,9 @@ checksum (a run directory written before results were checksummed) is read and l
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -129,45 +129,52 @@ def complete_score(rec: dict, rung: str) -> float:
     return math.nan if raced_out(rec.get(rung)) else _score(rec, rung)
 
 
-def loss_text(spec: dict) -> str:
-    """The whole loss in one line: link (and imitation term) over the margin D."""
-    b = spec["beta"]
-    link = spec.get("link", "-logsigmoid(D)")
-    from lossforge.symbolic.parser import sum_text
+def loss_parts(spec: dict):
+    """The named pieces of a JSON spec's loss (``objectives.mpo.LossParts``; symbolic or
+    neural), from which ``loss_text`` and ``loss_line`` write it."""
+    from lossforge.objectives.neural import parts_from_spec
 
-    loss = sum_text(link, spec.get("imitation"))
-    margin = ("[(phi~(l_w) - phi~(l_ref,w)) - (phi~(l_l) - phi~(l_ref,l))]"
-              if spec.get("reference", True) else "[phi~(l_w) - phi~(l_l)] (reference-free)")
-    return (f"L = {loss},  D = {b:g} * {margin},  l = {spec['aggregation']} log-prob"
-            + (", t = training progress" if _uses_t(loss) else ""))
+    return parts_from_spec(spec)
+
+
+def loss_line(spec: dict) -> str:
+    """The loss itself, ``L = w_pref*(G) + w_sft*(Psi)`` in formula syntax (the first part of
+    ``loss_text``): ``L = -logsigmoid(D)``, ORPO's ``L = 1/10*(-logsigmoid(D)) - l``."""
+    return loss_parts(spec).loss_line()
+
+
+def loss_text(spec: dict) -> str:
+    """The whole loss in one line: ``loss_line`` (weights and imitation term included) over the
+    margin D, then what l and t are."""
+    from lossforge.objectives.mpo import T
+
+    p = loss_parts(spec)
+    return (f"{p.loss_line()},  D = {p.margin_text()},  l = {p.aggregation} log-prob"
+            + (", t = training progress" if T in p.symbols() else ""))
 
 
 def simplest_text(spec: dict) -> str | None:
-    """``loss_text``'s formula (link and imitation term) with each part in its simpler exact
-    equivalent (``symbolic/simplest.py``: fewer function applications), or None when neither
-    part has one (or the loss is not a symbolic one)."""
+    """``loss_line`` with G and Psi each in its simpler exact equivalent (``symbolic/
+    simplest.py``: fewer function applications), or None when neither has one (or the loss is
+    not a symbolic one)."""
     if spec.get("kind", "symbolic") != "symbolic":
         return None
     from lossforge.objectives.mpo import IMITATION_VARS, LINK_VARS
     from lossforge.symbolic.simplest import simpler
 
-    link = spec.get("link", "-logsigmoid(D)")
-    psi = spec.get("imitation")
-    link2 = simpler(link, LINK_VARS)
-    psi2 = simpler(psi, IMITATION_VARS) if psi else None
+    p = loss_parts(spec)
+    link2 = simpler(p.link_text, LINK_VARS)
+    psi2 = simpler(p.imitation_text, IMITATION_VARS) if p.imitation_text else None
     if link2 is None and psi2 is None:
         return None
-    return loss_text({**spec, "link": link2 or link, "imitation": psi2 or psi}).split(",  D =")[0]
+    return dataclasses.replace(p, link_text=link2 or p.link_text,
+                               imitation_text=psi2 or p.imitation_text).loss_line()
 
 
 def row_simplest(row: dict) -> str | None:
     """A result row's ``loss_simplest``: as the row carries it, or worked out for a row written
     before rows carried it."""
     return row["loss_simplest"] if "loss_simplest" in row else simplest_text(row["spec"])
-
-
-def _uses_t(text: str) -> bool:
-    return re.search(r"\bt\b", text) is not None
 
 
 def _row(lid: str, rec: dict, ladder: list[str]) -> dict:

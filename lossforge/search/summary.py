@@ -19,11 +19,12 @@ import shlex
 from pathlib import Path
 
 from lossforge.errors import CheckpointError
+from lossforge.objectives.mpo import MPOSpec
 from lossforge.objectives.properties import property_line
 from lossforge.objectives.run import Run, load_run
 from lossforge.runfiles import read_checked, unchecked_note
 from lossforge.search.fitness_errors import ERRORS_LOG
-from lossforge.search.rundir import raced_out, row_simplest
+from lossforge.search.rundir import loss_line, raced_out, row_simplest
 from lossforge.search.verdict import (baseline_label, known_verdict_note,  # noqa: F401
                                       paired_scores, paired_verdict)
 from lossforge.search.words import metric_words, suite_words
@@ -379,14 +380,15 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
                   f"rungs {'/'.join(ladder)}", highlight=False, soft_wrap=True)
     console.print("\n[bold]Hall of fame[/bold] (rank 0 = best, as `export --rank` and "
                   "`from_run(rank=)` count)")
+    default_line = loss_line(MPOSpec().to_json())   # L = -logsigmoid(D), DPO's link
     for i, row in enumerate(r.hall_of_fame):
         scores = "   ".join(f"{rung}: {fitness_text(row.get(rung))}" for rung in reversed(ladder))
         _say(console, f"{i:>2}. {row['name']}  size {row['complexity']}  {scores}")
         _say(console, f"    h(p) = {h_text(row)}    phi~(l) = {row['phi_tilde']}")
         _say_suite(console, row.get(ladder[-1]) or row.get(ladder[0]))
-        spec = row["spec"]
-        if spec.get("imitation") or spec.get("link", "-logsigmoid(D)") != "-logsigmoid(D)":
-            _say(console, f"    {row['loss'].split(',  D =')[0]}")
+        line = loss_line(row["spec"])
+        if line != default_line:    # the loss as written, unless it is the spec's default G alone
+            _say(console, f"    {line}")
             _say_simplest(console, row, "    ")
         _say_known(console, row, "    ")
         _say_properties(console, row, "    ")
