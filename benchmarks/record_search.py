@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from lossforge.objectives.run import load_run  # noqa: E402
 from lossforge.runfiles import read_json  # noqa: E402
-from lossforge.search.rundir import loss_text, row_simplest  # noqa: E402
+from lossforge.search.rundir import loss_line, row_simplest  # noqa: E402
 
 
 def _fit(f: dict | None) -> str:
@@ -65,7 +65,7 @@ def main() -> int:
     for i, row in enumerate(run.hall_of_fame, 1):
         lines.append(f"| {i} | {row['name']} | {row['complexity']} | "
                      + " | ".join(_fit(row.get(r)) for r in ladder)
-                     + f" | `{row['h']}` | `{loss_text(row['spec']).split(',  D =')[0]}`"
+                     + f" | `{row['h']}` | `{loss_line(row['spec'])}`"
                      + (f" = `{simple.removeprefix('L = ')}`"
                         if (simple := row_simplest(row)) else "") + " |")
     for b in run.baselines:

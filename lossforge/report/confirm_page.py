@@ -21,6 +21,8 @@ from html import escape
 from pathlib import Path
 
 from lossforge.bench.draws import TUNING
+# BC_ON_CHOSEN: the row that trains by behaviour cloning from scratch, on steps of its own
+from lossforge.bench.result import BC_ON_CHOSEN
 from lossforge.bench.stats import num_text
 from lossforge.report.page import page
 from lossforge.report.svg import COLOURS, Series, chart
@@ -30,8 +32,6 @@ from lossforge.report.tableparts import (baselines_module, caption, final_only_n
 #: rows whose curves a confirmation's chart shows beside the candidates and the best tuned
 #: baseline: the family's two named rivals and the shortcut SFT (by their zoo names)
 RIVALS = ("dpo", "orpo", "sft")
-#: the row that trains by behaviour cloning from scratch, on steps of its own (cells.FIXED[1])
-BC_ON_CHOSEN = "bc-on-chosen"
 
 
 def mean_curves(rows: list[dict]) -> dict[tuple[str, str, str], list[tuple[int, float]]]:
