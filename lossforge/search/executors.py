@@ -162,7 +162,7 @@ def fitness_to_dict(f) -> dict:
     out = {"name": f.name, "status": status, "score": finite_or_none(f.score),
            "ci95": finite_or_none(f.ci95), "per_seed": [finite_or_none(x) for x in f.per_seed],
            "final": finite_or_none(f.final), "auc": finite_or_none(f.auc),
-           "seconds": float(f.seconds)}
+           "seconds": finite_or_none(f.seconds)}   # a NaN cost: null, as every field
     curve = getattr(f, "curve", ())
     if curve:
         out["curve"] = [[int(step), finite_or_none(float(v))] for step, v in curve]

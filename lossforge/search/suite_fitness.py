@@ -381,7 +381,7 @@ def summarise(name: str, seen: dict[Unit, dict], scenarios: Sequence[SuiteScenar
             "per_seed": per_seed, "final": None, "auc": None,
             # the wall time of the calls that scored its units (each shared with the losses
             # trained alongside it on that unit): what its units took, not its own share
-            "seconds": float(sum(f.get("seconds", 0.0) for f in seen.values())),
+            "seconds": float(sum(f.get("seconds") or 0.0 for f in seen.values())),
             "suite": {"objective": objective, "mean_regret": mean if ok else None,
                       "worst_regret": worst if ok else None, "raced_out": raced_out,
                       "units": len(seen), "of_units": n_units, "per_scenario": per,

@@ -39,6 +39,14 @@ def nan_but_ok(objectives, scenario=None, budget="screen", **kw):
     return [r if r.name in ("dpo", "orpo") else replace(r, score=float("nan")) for r in out]
 
 
+def nan_seconds(objectives, scenario=None, budget="screen", **kw):
+    """The probe fitness, with a NaN cost (``seconds``) on every result."""
+    from dataclasses import replace
+
+    return [replace(r, seconds=float("nan"))
+            for r in probe_fitness.evaluate(objectives, scenario, budget, **kw)]
+
+
 def raises_after_checkpoint(objectives, scenario=None, budget="screen", **kw):
     """A fitness with a bug that shows once the run has a checkpoint (run directories under
     $LF_RUNS): it raises ValueError."""

@@ -89,6 +89,21 @@ def test_an_ok_status_with_a_nan_score_is_recorded_as_a_nonfinite_failure(tmp_pa
     assert "failed (ok)" not in out
 
 
+def test_a_nan_cost_is_stored_as_null_and_the_run_resumes(tmp_path, capsys):
+    """A NaN ``seconds`` (the cost) is stored as null, as every other non-finite field: it
+    used to reach the checkpoint, whose JSON refuses NaN, and, being in the journal already,
+    stopped every --resume too, even with the fitness fixed."""
+    argv = ["--fitness", "plugin_helpers:nan_seconds", "--workers", "1", "--population", "4",
+            "--generations", "1", "--budget", "quick", "--quiet", "--runs-dir", str(tmp_path)]
+    assert main(argv) == 0
+    (run_dir,) = tmp_path.iterdir()
+    state = load(run_dir)
+    assert state["generation"] == 1
+    assert {b["quick"]["seconds"] for b in state["baselines"].values()} == {None}
+    assert main(["--resume", str(run_dir), "--generations", "2", "--quiet"]) == 0
+    assert load(run_dir)["generation"] == 2
+
+
 def test_a_fitness_that_raises_gets_its_traceback_and_the_way_on(tmp_path, capsys,
                                                                   monkeypatch):
     """A bug in one's own fitness: its traceback (for the bug), then one line naming the run
