@@ -77,11 +77,11 @@ def read_run(run_dir: str | Path) -> dict:
            "unchecked": unchecked}
     gens = path / "generations.jsonl"
     if gens.exists():
-        for line in gens.read_text().splitlines():
+        for line in gens.read_bytes().splitlines():
             try:
                 run["generations"].append(json.loads(line))
-            except json.JSONDecodeError:
-                continue    # a torn last line of a killed run
+            except ValueError:   # JSON or UTF-8: a torn last line of a killed run, or damage
+                continue
     for name, key in (("hall_of_fame.json", "hall_of_fame"), ("pareto.json", "pareto")):
         data = run["hof" if key == "hall_of_fame" else "pareto"]
         if not isinstance(data, dict) or not isinstance(data.get(key), list):

@@ -41,12 +41,12 @@ class Journal:
         self._done: dict[str, dict] = {}
         self.ignored = 0  # torn or corrupted lines (their evaluations run again)
         if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
+            for line in self.path.read_bytes().splitlines():   # bytes: a line of bad
+                try:                                                # UTF-8 is one bad line
                     rec = json.loads(line)
                     body = json.dumps([rec["key"], rec["fitness"]], sort_keys=True)
                     ok = rec["sha"] == _sha(body)
-                except (json.JSONDecodeError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError):   # JSONDecodeError, UnicodeDecodeError
                     ok = False
                 if ok:
                     self._done[rec["key"]] = rec["fitness"]

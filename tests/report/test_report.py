@@ -625,3 +625,16 @@ def test_cards_and_verdict_say_when_a_loss_is_dpo_at_another_beta(probe_run, pag
         "verdict against DPO (beta 0.1) compares DPO at beta 1.8 with DPO at beta 0.1"]
     card = tree.root.find_all("article", id=f"loss-{best['name']}")[0]
     assert "= DPO at beta 1.8, exactly" in card.find_all("p", class_="known")[0].text()
+
+
+def test_a_damaged_generations_log_keeps_its_good_lines(probe_run, tmp_path):
+    """generations.jsonl with a line that is not UTF-8 (damage) and a torn last line: the page
+    reads every good line and skips those two; the bytes used to stop it with a traceback."""
+    from lossforge.report.page import read_run
+
+    run = tmp_path / "damaged-generations"
+    shutil.copytree(probe_run, run)
+    log = run / "generations.jsonl"
+    good = [json.loads(line) for line in log.read_text().splitlines()]
+    log.write_bytes(log.read_bytes() + b"\x80\x04garbage\n" + b'{"torn')
+    assert good and read_run(run)["generations"] == good

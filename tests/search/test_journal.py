@@ -47,6 +47,20 @@ def test_journal_ignores_torn_and_corrupted_lines(tmp_path):
     assert third["c"] == {"score": 3.0} and third["b"] == {"score": 2.0} and third.ignored == 2
 
 
+def test_a_line_that_is_not_utf8_is_one_ignored_line(tmp_path):
+    """Bytes that are not UTF-8 (a disk or an editor's damage) spoil their line only: it is
+    ignored and runs again, as a torn line is; they used to stop --resume with a traceback."""
+    j = Journal(tmp_path)
+    j.add("a", {"score": 1.0})
+    with open(tmp_path / FILE, "ab") as fh:
+        fh.write(b"\x80garbage\n")
+    j2 = Journal(tmp_path)
+    j2.add("b", {"score": 2.0})
+    again = Journal(tmp_path)
+    assert again["a"] == {"score": 1.0} and again["b"] == {"score": 2.0}
+    assert again.ignored == 1
+
+
 def test_calls_groups_the_results_of_one_worker_call(tmp_path):
     """A call stamps its wall seconds on each result it returns: 3 losses on one unit in one
     call (12.5 s) and 1 loss in another (40 s) are two calls, 52.5 s in all, not 77.5."""
