@@ -242,9 +242,14 @@ def _check_start_file(run_dir: Path, method: _Method, state: dict) -> bool:
     fields = sorted(k for k in theirs.keys() | ours.keys() if theirs.get(k) != ours.get(k))
     if not method_ok:
         fields.insert(0, "method")
-    if fields:
-        raise CheckpointError(f"{path}: {', '.join(fields)} differ(s) from the run's checkpoint; "
-                              f"{how}")
+    if fields:   # either file may be the stranger: say how to go on from each
+        raise CheckpointError(
+            f"{path}: {', '.join(fields)} differ(s) from the run's checkpoint "
+            f"({path.parent / 'checkpoint.json'}), so one of the two is not this run's. If "
+            "config.json was edited or copied in, move it aside and --resume again: it is then "
+            "written from the checkpoint, whose configuration the run continues. If "
+            "checkpoint.json came from another run, move that aside instead: the run then "
+            "continues from config.json and replays its evaluation journal")
     return False
 
 

@@ -209,7 +209,8 @@ def test_a_damaged_or_edited_config_json_is_refused_on_resume_then_written_again
     edited["config"]["population"] = 8
     path.write_text(json.dumps(edited))
     assert search_main(["--resume", str(run), "--ledger", "off"]) == 2
-    _one_line_error(capsys, f"{path}: population differ", "move it aside and --resume again")
+    _one_line_error(capsys, f"{path}: population differ", "If config.json was edited or "
+                    "copied in, move it aside and --resume again")
     assert checkpoint.load(run)["generation"] == 1
     assert {n: (run / n).read_bytes() for n in logs} == logs         # nothing run or rewritten
     path.rename(run / "config.json.mine")
@@ -218,6 +219,23 @@ def test_a_damaged_or_edited_config_json_is_refused_on_resume_then_written_again
     assert json.loads(path.read_text()) == json.loads(original)
     assert checkpoint.load(run)["generation"] == 2
     assert search_main(["show", str(run)]) == 0
+
+
+def test_a_checkpoint_from_another_run_is_named_as_possibly_the_stranger(tmp_path, capsys):
+    """checkpoint.json copied in from another run (another seed): the refusal says that one of
+    the two files is not this run's and how to go on from each, instead of telling the user to
+    move config.json aside, which continued the other run in this directory. Moving the
+    checkpoint aside continues this run, as its config.json and journal say."""
+    mine = run_search(_probe(seed=7), runs_root=tmp_path / "a", quiet=True, stop_after=1)
+    other = run_search(_probe(seed=8), runs_root=tmp_path / "b", quiet=True, stop_after=1)
+    (mine / "checkpoint.json").write_bytes((other / "checkpoint.json").read_bytes())
+    assert search_main(["--resume", str(mine), "--ledger", "off"]) == 2
+    _one_line_error(capsys, f"{mine / 'config.json'}: seed differ",
+                    "checkpoint.json came from another run, move that aside instead")
+    (mine / "checkpoint.json").rename(mine / "checkpoint.json.other")
+    assert search_main(["--resume", str(mine), "--ledger", "off"]) == 0
+    state = checkpoint.load(mine)
+    assert state["config"]["seed"] == 7 and state["generation"] == 2
 
 
 def test_resume_with_more_generations_is_recorded_where_show_and_report_read_it(tmp_path):
