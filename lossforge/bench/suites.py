@@ -236,10 +236,10 @@ def _refusal(name: str, segments: tuple, names: set[str], held: dict[tuple, str]
 
 def refuse_test_scenario(scenario: str, allow: bool = False,
                          directory: str | os.PathLike | None = None) -> None:
-    """Raise LeaksTestSet (a ConfigError) if ``scenario`` (a name or TOML path, found as the search finds it) is
-    in the test suite, or rolls out the same segments as a scenario of it (a renamed copy, or
-    another teacher on a test scenario's draw), and ``allow`` is not set. Without a test suite
-    file nothing is refused."""
+    """Raise LeaksTestSet (a ConfigError) if ``scenario`` (a name or TOML path, found as the
+    search finds it) is in the test suite, or rolls out the same segments as a scenario of it
+    (a renamed copy, or another teacher on a test scenario's draw), and ``allow`` is not set.
+    Without a test suite file nothing is refused."""
     if allow:
         return
     sc = _as_found(scenario)
@@ -254,8 +254,8 @@ def refuse_test_scenario(scenario: str, allow: bool = False,
 
 def refuse_test_suite(suite: Suite, allow: bool = False,
                       directory: str | os.PathLike | None = None) -> None:
-    """Raise LeaksTestSet (a ConfigError) if ``suite`` is the test suite, or lists a scenario of it, and
-    ``allow`` is not set: a suite of one's own is no way round the test set."""
+    """Raise LeaksTestSet (a ConfigError) if ``suite`` is the test suite, or lists a scenario
+    of it, and ``allow`` is not set: a suite of one's own is no way round the test set."""
     if allow:
         return
     if suite.role == "test":
