@@ -60,10 +60,13 @@ def record(run_dir: Path, config) -> None:
                                             for role, p in input_files(config).items()})
 
 
-def check(run_dir: Path, config) -> None:
-    """``ConfigError`` naming every input file whose content differs from the run's start."""
+def check(run_dir: Path, config) -> str | None:
+    """``ConfigError`` naming every input file whose content differs from the run's start; a
+    note when ``inputs.json`` is missing (nothing to check against: a run from before it, or
+    the file was deleted, perhaps to get round this check), else None."""
     if not (run_dir / NAME).exists():
-        return
+        return (f"{run_dir / NAME} is missing: the grammar and scenario files were not checked "
+                "against the run's start (a changed file would change the rest of the run)")
     then, _ = runfiles.read_checked(run_dir / NAME)
     now = input_files(config)
     # a role in one and not the other is a changed configuration, which the checkpoint's own

@@ -185,7 +185,9 @@ def _resume(run_dir: Path, overrides: dict | None, recorded: dict, console):
         if state is not None:
             state["config"] = config.to_json()
     recorded.update(_recorded_paths(run_dir, config))
-    inputs.check(run_dir, config)
+    unchecked = inputs.check(run_dir, config)
+    if unchecked:
+        _say(console, f"note: {unchecked}")
     ctx = method.make_context(config)
     if start_missing:
         method.write_start(run_dir, ctx)

@@ -82,3 +82,19 @@ def test_a_suite_run_records_the_suite_and_each_of_its_scenarios(tmp_path):
                      "suite scenario hopper-padded-clean": shipped / "hopper-padded-clean.toml",
                      "suite scenario hopper-padded-noisy-0.2":
                          shipped / "hopper-padded-noisy-0.2.toml"}
+
+
+def test_a_resume_without_inputs_json_says_the_inputs_were_not_checked(tmp_path, own_files,
+                                                                       capsys):
+    """Deleting inputs.json is no silent way round the check above: the resume goes on (a run
+    from before the file has none) but says that the input files were not checked."""
+    scenario, grammar = own_files
+    run = _stopped_run(tmp_path, scenario, grammar)
+    (run / inputs.NAME).unlink()
+    grammar.write_text(grammar.read_text().replace("max_depth = 5", "max_depth = 6", 1))
+    capsys.readouterr()
+    assert run_search(resume=run) == run
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"note: {run / inputs.NAME} is missing: the grammar and scenario files were not " \
+           "checked" in out
+    assert checkpoint.load(run)["generation"] == 2
