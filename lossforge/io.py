@@ -110,6 +110,19 @@ def append_lines(path: str | os.PathLike, lines: list[str]) -> None:
         os.fsync(fh.fileno())
 
 
+def read_lines(path: str | os.PathLike) -> tuple[list, int]:
+    """The JSON values of an ``append_lines`` log, one per line, and how many lines were not
+    one: a torn last line of a killed writer, or damage (bytes that are not UTF-8 included),
+    which every reader skips rather than stopping on it."""
+    values, bad = [], 0
+    for line in Path(path).read_bytes().splitlines():
+        try:
+            values.append(json.loads(line))
+        except ValueError:   # JSONDecodeError, UnicodeDecodeError
+            bad += 1
+    return values, bad
+
+
 class LockHeld(OSError):
     """``hold_lock`` found the lock taken; ``pid``: the holder's as it wrote it (None: unknown)."""
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lossforge.errors import ConfigError
-from lossforge.io import append_lines, machine
+from lossforge.io import append_lines, machine, read_lines
 from lossforge.resources import checkout_root
 
 ENV = "LOSSFORGE_LEDGER"
@@ -127,10 +127,4 @@ def record_script(kind: str, script: str, argv: Sequence[str], **fields: Any) ->
 
 def read(path: str | os.PathLike) -> list[dict]:
     """Every complete entry of a ledger file (a torn last line is skipped)."""
-    out = []
-    for line in Path(path).read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+    return read_lines(path)[0]

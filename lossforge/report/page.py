@@ -9,12 +9,12 @@ spec by the safe parser, never executed.
 
 from __future__ import annotations
 
-import json
 import math
 from html import escape
 from pathlib import Path
 
 from lossforge import runfiles
+from lossforge.io import read_lines
 from lossforge.errors import CheckpointError, LossforgeError
 from lossforge.report.cells import (_baseline_name, _card_id, _pm, _verdict_cell,
                                     no_curve_reason, raced_text)
@@ -77,11 +77,7 @@ def read_run(run_dir: str | Path) -> dict:
            "unchecked": unchecked}
     gens = path / "generations.jsonl"
     if gens.exists():
-        for line in gens.read_bytes().splitlines():
-            try:
-                run["generations"].append(json.loads(line))
-            except ValueError:   # JSON or UTF-8: a torn last line of a killed run, or damage
-                continue
+        run["generations"] = read_lines(gens)[0]   # a torn or damaged line skipped
     for name, key in (("hall_of_fame.json", "hall_of_fame"), ("pareto.json", "pareto")):
         data = run["hof" if key == "hall_of_fame" else "pareto"]
         if not isinstance(data, dict) or not isinstance(data.get(key), list):

@@ -20,7 +20,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from lossforge.io import append_lines
+from lossforge.io import append_lines, read_lines
 
 FILE = "evaluations.jsonl"
 
@@ -41,12 +41,12 @@ class Journal:
         self._done: dict[str, dict] = {}
         self.ignored = 0  # torn or corrupted lines (their evaluations run again)
         if self.path.exists():
-            for line in self.path.read_bytes().splitlines():   # bytes: a line of bad
-                try:                                                # UTF-8 is one bad line
-                    rec = json.loads(line)
+            records, self.ignored = read_lines(self.path)
+            for rec in records:
+                try:
                     body = json.dumps([rec["key"], rec["fitness"]], sort_keys=True)
                     ok = rec["sha"] == _sha(body)
-                except (ValueError, KeyError, TypeError):   # JSONDecodeError, UnicodeDecodeError
+                except (KeyError, TypeError):
                     ok = False
                 if ok:
                     self._done[rec["key"]] = rec["fitness"]
