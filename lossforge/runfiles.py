@@ -7,6 +7,8 @@ search writes its checksummed results with the same functions it reads them with
     read_json(path)        a JSON file; ``CheckpointError`` naming it when missing or malformed
     write_checked(path, d) ``d`` as JSON with ``"sha256"``, the hash of ``d`` (canonical JSON)
     read_checked(path)     (the document, whether it carried a checksum); a mismatch is refused
+    run_identity(start)    the run a config.json describes, which every result file names
+    read_result(dir, name) one result file, checked against its checksum and its run identity
     read_run(path)         config.json, hall_of_fame.json and pareto.json as ``RunFiles``
 
 ``lossforge.objectives.run.load_run`` turns the specs of a ``RunFiles`` into callable
@@ -25,6 +27,10 @@ from lossforge.io import atomic_write_json, canonical_json
 
 CHECKSUM = "sha256"
 RESULT_FILES = ("hall_of_fame.json", "pareto.json")   # written after each generation
+#: what ``--resume`` may change in a run's configuration (none of it changes a result, but an
+#: evaluation timeout that fires); everything else of config.json is the run's identity
+RESUMABLE = ("generations", "executor", "workers", "eval_timeout")
+RUN = "run"    # the field of a result file that holds its run's identity
 
 
 def run_dir(path: str | Path) -> Path:
@@ -100,21 +106,54 @@ class RunFiles:
 def read_run(path: str | Path) -> RunFiles:
     """config.json, hall_of_fame.json and pareto.json of a run directory (JSON only).
 
-    A result file whose checksum does not match its content is refused (``CheckpointError``
-    naming it); one without a checksum (written before results were checksummed) is read and
-    listed in ``unchecked``."""
+    A result file whose checksum does not match its content, or that names another run than
+    config.json describes, is refused (``CheckpointError`` naming it); one without a checksum
+    (written before results were checksummed) is read and listed in ``unchecked``."""
     path = run_dir(path)
     config = read_json(path / "config.json")
-    hof, par, unchecked = read_results(path)
+    hof, par, unchecked = read_results(path, config)
     return RunFiles(path, config, hof["hall_of_fame"], par["pareto"], hof["baselines"],
                     unchecked)
 
 
-def read_results(path: Path) -> tuple[dict, dict, tuple[str, ...]]:
+def read_results(path: Path, start: dict | None = None) -> tuple[dict, dict, tuple[str, ...]]:
     """(hall_of_fame.json, pareto.json, the names of those without a checksum) of a run
-    directory, each checked against its checksum (``read_checked``)."""
-    (hof, hof_ok), (par, par_ok) = (read_checked(path / name) for name in RESULT_FILES)
+    directory, each checked by ``read_result`` (``start``: its config.json, if already read)."""
+    start = read_json(path / "config.json") if start is None else start
+    (hof, hof_ok), (par, par_ok) = (read_result(path, name, start) for name in RESULT_FILES)
     return hof, par, tuple(name for name, ok in zip(RESULT_FILES, (hof_ok, par_ok)) if not ok)
+
+
+def run_identity(start: dict) -> str:
+    """The run a config.json (``start``) describes: a hash of everything in it but what
+    ``--resume`` may change (``RESUMABLE``), so a resume that extends a run keeps its identity.
+    The search writes it into every result file (``RUN``); two runs with the same identity
+    were started with the same configuration, and so computed the same results."""
+    if not isinstance(start, dict):
+        return "none"
+    conf = start.get("config")
+    if isinstance(conf, dict):
+        start = {**start, "config": {k: v for k, v in conf.items() if k not in RESUMABLE}}
+    return content_hash(start)[:16]
+
+
+def read_result(path: Path, name: str, start: dict | None = None) -> tuple[dict, bool]:
+    """``read_checked`` of the result file ``name`` of the run directory ``path``, which must
+    also be this run's: one copied in from another run directory carries a valid checksum of
+    its own, but names another run than the directory's config.json (``start``, read here
+    when not given). A file written before results named their run is not checked for it."""
+    doc, checked = read_checked(path / name)
+    start = read_json(path / "config.json") if start is None else start
+    theirs, ours = doc.get(RUN), run_identity(start)
+    if theirs is not None and theirs != ours:
+        how = (f"python -m lossforge.search --resume {path} writes this run's again from its "
+               "checkpoint" if (path / "checkpoint.json").exists() else
+               "this directory has no checkpoint to write this run's again from")
+        raise CheckpointError(f"{path / name}: from another run (it names run {theirs}; this "
+                              f"directory's config.json describes run {ours}): copied in from "
+                              f"another run directory, or config.json was; move the file "
+                              f"aside: {how}")
+    return doc, checked
 
 
 def unchecked_note(run) -> str | None:

@@ -88,10 +88,10 @@ def target_from_run(run_dir: str | Path, name: str | None = None, n: int = 256,
     run's) where that can be known, else over the network's own ``l_range``, and then the
     target's ``note`` says so (``ranges.fit_range``)."""
     from lossforge.distill.ranges import fit_range
-    from lossforge.runfiles import read_checked, run_dir as checked_run_dir
+    from lossforge.runfiles import read_result, run_dir as checked_run_dir
 
     run_dir = checked_run_dir(run_dir)
-    rows = read_checked(run_dir / "hall_of_fame.json")[0]["hall_of_fame"]
+    rows = read_result(run_dir, "hall_of_fame.json")[0]["hall_of_fame"]
     rows = [r for r in rows if is_neural(r["spec"])]
     if name is not None:
         rows = [r for r in rows if r["name"] == name]

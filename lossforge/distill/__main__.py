@@ -161,12 +161,12 @@ def rescore(run_dir: Path, target, d, budget: str | None, workers: int | None) -
     initialisation only where the run's start network is DPO (``es.same_as_dpo``)."""
     from lossforge.search import es
     from lossforge.search.executors import LocalExecutor, map_specs
-    from lossforge.runfiles import read_checked, read_json
+    from lossforge.runfiles import read_json, read_result
 
     cfg = read_json(run_dir / "config.json")
     conf, scenario = cfg["config"], cfg["scenario_file"]
     budget = budget or conf["budget"]
-    hof, _ = read_checked(run_dir / "hall_of_fame.json")
+    hof, _ = read_result(run_dir, "hall_of_fame.json", cfg)
     base = next((b for b in hof["baselines"] if b["spec"]["name"] == "dpo"), {"spec": {}})
     # DPO as the run scored it at this budget; a budget the run never scored DPO at (distill
     # --budget full on a screen run) trains it here, in the same paired call

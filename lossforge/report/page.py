@@ -2,8 +2,8 @@
 no script, nothing fetched when it is viewed).
 
 The run is read as plain JSON (config.json, hall_of_fame.json, pareto.json, generations.jsonl);
-the result files as ``search show`` and ``export`` read them (``runfiles.read_checked``: one whose
-checksum does not match its content is refused). Each loss's formulas are compiled from its JSON
+the result files as ``search show`` and ``export`` read them (``runfiles.read_result``: one whose
+checksum does not match its content, or that names another run, is refused). Each loss's formulas are compiled from its JSON
 spec by the safe parser, never executed.
 """
 
@@ -72,7 +72,7 @@ def read_run(run_dir: str | Path) -> dict:
     whose checksum does not match its content is refused (``CheckpointError`` naming it)."""
     path = runfiles.run_dir(run_dir)
     start = runfiles.read_json(path / "config.json")
-    hof, par, unchecked = runfiles.read_results(path)
+    hof, par, unchecked = runfiles.read_results(path, start)
     run = {"path": path, "start": start, "hof": hof, "pareto": par, "generations": [],
            "unchecked": unchecked}
     gens = path / "generations.jsonl"

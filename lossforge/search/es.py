@@ -43,7 +43,6 @@ import numpy as np
 from lossforge.errors import CheckpointError, ConfigError
 from lossforge.io import atomic_write_json, atomic_write_text
 from lossforge.objectives.neural import DEFAULT_L_RANGE, NeuralMap, NeuralSpec, n_params
-from lossforge.runfiles import write_checked
 from lossforge.search import engine, es_slots, rundir
 from lossforge.search.export import pareto_table
 
@@ -382,8 +381,7 @@ def write_results(run_dir: Path, state: dict, ctx: Context, *, plot: bool = Fals
               "metric": ctx.config.metric, "generation": state["generation"],
               "baselines": baselines, "counters": state["counters"],
               "init_score": init_score(state), "cma": state["cma"]}
-    write_checked(run_dir / "hall_of_fame.json", {**common, "hall_of_fame": hof})
-    write_checked(run_dir / "pareto.json", {**common, "pareto": hof[:1]})
+    rundir.write_result_files(run_dir, common, hof, hof[:1])
     atomic_write_text(run_dir / "pareto.tex", pareto_table(hof[:1], baselines, budget))
     rundir.write_loss_files(run_dir, hof, ctx.scenario.name, budget, ctx.config.metric)
     if plot and state["history"]:

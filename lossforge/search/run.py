@@ -154,8 +154,9 @@ def _fitness_suffix(fitness: str) -> str:
 
 #: what ``--resume`` may change (none of it changes a result, but an evaluation timeout that
 #: fires: a loss it stopped is failed, and evaluated again on a resume); the checkpoint keeps
-#: the new value, and config.json takes it once a generation is saved (``_record_overrides``)
-_OVERRIDABLE = ("generations", "executor", "workers", "eval_timeout")
+#: the new value, and config.json takes it once a generation is saved (``_record_overrides``);
+#: the rest of config.json is the run's identity, which its result files name
+_OVERRIDABLE = runfiles.RESUMABLE
 
 
 def _resume(run_dir: Path, overrides: dict | None, recorded: dict, console):

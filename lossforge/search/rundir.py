@@ -10,7 +10,9 @@
       hall_of_fame.json    best losses (top-rung score first), with formulas and fitness
       pareto.json          the front of complexity (tree size) vs top-rung score; baselines
                            (both carry "sha256", the hash of the rest of the file as canonical
-                           JSON, as checkpoint.json does: an edited or damaged file is refused)
+                           JSON, as checkpoint.json does: an edited or damaged file is refused;
+                           and "run", the identity of config.json: one copied in from another
+                           run directory is refused)
       pareto.tex           the front as a LaTeX table; pareto.png, the front as a plot
       losses/<name>.py     one standalone torch file per loss in the hall of fame or front
       .lock                while a search runs it: that process's pid; a second search of the
@@ -20,8 +22,8 @@ This module writes a run directory. Reading one back needs JSON only and lives b
 search: ``lossforge.runfiles`` (the checksummed result files: ``read_checked``,
 ``write_checked``, ``read_run``) and ``lossforge.objectives.run.load_run`` (the losses as
 callable ``Objective`` objects; also ``lossforge.search.load_run``). A result file whose
-checksum does not match its content is refused (``CheckpointError`` naming it); one without a
-checksum (a run directory written before results were checksummed) is read and listed in
+checksum does not match its content, or that names another run, is refused (``CheckpointError``
+naming it); one without a checksum (a run directory written before results were checksummed) is read and listed in
 ``Run.unchecked``, which the CLIs report.
 """
 
@@ -38,7 +40,8 @@ from typing import Iterator
 from lossforge.errors import CheckpointError, ConfigError
 from lossforge.io import (LockHeld, append_lines, atomic_write_json, atomic_write_text,
                           hold_lock, make_dirs, release_lock)
-from lossforge.runfiles import run_dir as existing_run_dir, write_checked
+from lossforge.runfiles import (RUN, read_json, run_dir as existing_run_dir, run_identity,
+                                write_checked)
 from lossforge.search import gp
 from lossforge.search.export import ExportError, loss_module_source, pareto_table
 
@@ -238,13 +241,21 @@ def write_results(run_dir: Path, state: dict, ctx, *, plot: bool = False) -> dic
     common = {"scenario": ctx.scenario.name, "ladder": ladder, "metric": ctx.config.metric,
               "generation": state["generation"], "baselines": baselines,
               "counters": state["counters"]}   # rejections by reason, duplicates, cache hits
-    write_checked(run_dir / "hall_of_fame.json", {**common, "hall_of_fame": hof})
-    write_checked(run_dir / "pareto.json", {**common, "pareto": front})
+    write_result_files(run_dir, common, hof, front)
     atomic_write_text(run_dir / "pareto.tex", pareto_table(front, baselines, ladder[-1]))
     write_loss_files(run_dir, hof + front, ctx.scenario.name, ladder[-1], ctx.config.metric)
     if plot:
         write_plot(run_dir, state, front, baselines)
     return {"hall_of_fame": hof, "pareto": front, "baselines": baselines}
+
+
+def write_result_files(run_dir: Path, common: dict, hof: list[dict], front: list[dict]) -> None:
+    """hall_of_fame.json and pareto.json (``common`` fields and the rows), each checksummed
+    and naming its run (``runfiles.RUN``: the identity of the run's config.json), so that one
+    copied into another run directory is refused there (``runfiles.read_result``)."""
+    common = {**common, RUN: run_identity(read_json(run_dir / "config.json"))}
+    write_checked(run_dir / "hall_of_fame.json", {**common, "hall_of_fame": hof})
+    write_checked(run_dir / "pareto.json", {**common, "pareto": front})
 
 
 def write_loss_files(run_dir: Path, rows: list[dict], scenario: str, rung: str,

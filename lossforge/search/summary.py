@@ -22,7 +22,7 @@ from lossforge.errors import CheckpointError
 from lossforge.objectives.mpo import MPOSpec
 from lossforge.objectives.properties import property_line
 from lossforge.objectives.run import Run, load_run
-from lossforge.runfiles import read_checked, unchecked_note
+from lossforge.runfiles import read_result, unchecked_note
 from lossforge.search.fitness_errors import ERRORS_LOG
 from lossforge.search.rundir import loss_line, raced_out, row_simplest
 from lossforge.search.verdict import (baseline_label, known_verdict_note,  # noqa: F401
@@ -371,7 +371,7 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
     if latex:
         _show_latex(r)
         return
-    hof, _ = read_checked(path / "hall_of_fame.json")
+    hof, _ = read_result(path, "hall_of_fame.json", r.config)
     ladder = hof["ladder"]
     fitness = r.config.get("config", {}).get("fitness", "bench")
     method = "CMA-ES" if hof.get("method") == "es" else "GP"

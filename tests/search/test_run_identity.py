@@ -1,0 +1,100 @@
+"""hall_of_fame.json and pareto.json name the run that wrote them (the identity of its
+config.json), so a result file copied in from another run directory, which carries a valid
+checksum of its own, is refused by every command that reads it; a resume that only extends a
+run keeps its identity, and moving the stranger aside and resuming writes the run's own."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import shutil
+
+import pytest
+
+from lossforge.export.__main__ import main as export_main
+from lossforge.search import SearchConfig, run_search
+from lossforge.search.__main__ import main as search_main
+
+RESULTS = ("hall_of_fame.json", "pareto.json")
+COMMANDS = {"show": lambda a: search_main(["show", *a]), "export": export_main,
+            "report": lambda a: importlib.import_module("lossforge.report.__main__").main(a),
+            "distill": lambda a: importlib.import_module("lossforge.distill.__main__").main(a)}
+
+
+def _run(root, seed: int):
+    cfg = SearchConfig(scenario="quick", fitness="probe", generations=1, population=4,
+                       workers=1, seed=seed)
+    return run_search(cfg, runs_root=root, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return _run(root / "a", 0), _run(root / "b", 1)
+
+
+@pytest.fixture
+def ours(runs, tmp_path):
+    return shutil.copytree(runs[0], tmp_path / runs[0].name)
+
+
+def _identity(config_json: dict) -> str:
+    """By hand: sha256 of config.json as canonical JSON, without what --resume may change."""
+    conf = {k: v for k, v in config_json["config"].items()
+            if k not in ("generations", "executor", "workers", "eval_timeout")}
+    text = json.dumps({**config_json, "config": conf}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("name", RESULTS)
+def test_each_result_file_names_the_run_its_config_describes(runs, name):
+    a, b = ([json.loads((r / f).read_text()) for f in ("config.json", name)] for r in runs)
+    assert a[1]["run"] == _identity(a[0]) and b[1]["run"] == _identity(b[0])
+    assert a[1]["run"] != b[1]["run"]    # the two runs differ in their seed alone
+
+
+@pytest.mark.parametrize("name,command", [(n, c) for n in RESULTS for c in sorted(COMMANDS)
+                                          if (n, c) != ("pareto.json", "distill")])  # unread
+def test_a_result_file_from_another_run_is_refused_by_every_reader(runs, ours, capsys, name,
+                                                                   command):
+    shutil.copy(runs[1] / name, ours / name)    # its checksum is valid: it is another run's
+    assert COMMANDS[command]([str(ours)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    theirs = json.loads((runs[1] / name).read_text())["run"]
+    own = _identity(json.loads((ours / "config.json").read_text()))
+    assert (f"{ours / name}: from another run (it names run {theirs}; this directory's "
+            f"config.json describes run {own})") in err[0]
+    assert f"python -m lossforge.search --resume {ours} writes this run's again" in err[0]
+
+
+def test_moving_the_stranger_aside_and_resuming_writes_the_runs_own(runs, ours, capsys):
+    own = (ours / "hall_of_fame.json").read_bytes()
+    shutil.copy(runs[1] / "hall_of_fame.json", ours / "hall_of_fame.json")
+    (ours / "hall_of_fame.json").rename(ours / "hall_of_fame.json.aside")
+    assert search_main(["--resume", str(ours), "--quiet"]) == 0
+    assert (ours / "hall_of_fame.json").read_bytes() == own
+    assert search_main(["show", str(ours)]) == 0
+
+
+def test_a_resume_that_extends_the_run_keeps_its_identity(ours, capsys):
+    before = json.loads((ours / "pareto.json").read_text())["run"]
+    assert search_main(["--resume", str(ours), "--generations", "2", "--quiet"]) == 0
+    after = {n: json.loads((ours / n).read_text()) for n in RESULTS}
+    assert {d["generation"] for d in after.values()} == {2}
+    assert {d["run"] for d in after.values()} == {before}
+    assert json.loads((ours / "config.json").read_text())["config"]["generations"] == 2
+    assert search_main(["show", str(ours)]) == 0
+    assert "generation 2" in capsys.readouterr().out
+
+
+def test_a_result_file_written_before_files_named_their_run_is_read(runs, ours, capsys):
+    for name in RESULTS:
+        doc = json.loads((ours / name).read_text())
+        del doc["run"], doc["sha256"]
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        doc["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        (ours / name).write_text(json.dumps(doc))
+    assert search_main(["show", str(ours)]) == 0
+    assert "Hall of fame" in capsys.readouterr().out
