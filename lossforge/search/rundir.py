@@ -52,15 +52,17 @@ def new_run_dir(root: str | Path, scenario_name: str, seed: int) -> Path:
     above it) is a file, or the system refuses."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(root) / f"{stamp}-{scenario_name}-s{seed}"
-    path, k = base, 1
-    while path.exists():
-        path = base.with_name(f"{base.name}-{k}")
-        k += 1
     why = make_dirs(root)
     if why is not None:
         raise ConfigError(f"runs directory {root}: {why}")
-    path.mkdir()
-    return path
+    k = 0
+    while True:
+        path = base.with_name(f"{base.name}-{k}") if k else base
+        try:
+            path.mkdir()    # atomic: of two searches started in the same second, one makes
+            return path     # the name and the other takes the next (an exists() test raced)
+        except FileExistsError:
+            k += 1
 
 
 LOCK = ".lock"

@@ -45,3 +45,24 @@ def test_a_directory_the_system_refuses_gives_its_reason(tmp_path, monkeypatch):
 def test_a_usable_runs_dir_is_made_with_its_parents(tmp_path):
     run = new_run_dir(tmp_path / "a" / "b", "quick", 3)
     assert run.is_dir() and run.parent == tmp_path / "a" / "b" and run.name.endswith("-quick-s3")
+
+
+def test_two_searches_started_in_the_same_second_get_two_directories(tmp_path, monkeypatch):
+    """The other search makes the name between this one's look and its mkdir (simulated: every
+    look says free): this one takes the next name, not a FileExistsError traceback."""
+    monkeypatch.setattr("time.strftime", lambda fmt: "20260101-000000")
+    first = new_run_dir(tmp_path, "quick", 0)
+    monkeypatch.setattr(Path, "exists", lambda self: False)
+    second = new_run_dir(tmp_path, "quick", 0)
+    third = new_run_dir(tmp_path, "quick", 0)
+    assert [p.name for p in (first, second, third)] == [
+        "20260101-000000-quick-s0", "20260101-000000-quick-s0-1", "20260101-000000-quick-s0-2"]
+
+
+def test_many_searches_at_once_each_get_their_own_directory(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr("time.strftime", lambda fmt: "20260101-000000")
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(lambda _: new_run_dir(tmp_path, "quick", 0), range(32)))
+    assert len(set(made)) == 32 and all(p.is_dir() for p in made)
