@@ -142,18 +142,29 @@ def read_result(path: Path, name: str, start: dict | None = None) -> tuple[dict,
     also be this run's: one copied in from another run directory carries a valid checksum of
     its own, but names another run than the directory's config.json (``start``, read here
     when not given). A file written before results named their run is not checked for it."""
-    doc, checked = read_checked(path / name)
+    try:
+        doc, checked = read_checked(path / name)
+    except CheckpointError as exc:   # damaged or edited: the way on, where there is one
+        if not (path / name).exists():
+            raise
+        raise CheckpointError(f"{exc}; {_rewrite_hint(path)}") from None
     start = read_json(path / "config.json") if start is None else start
     theirs, ours = doc.get(RUN), run_identity(start)
     if theirs is not None and theirs != ours:
-        how = (f"python -m lossforge.search --resume {path} writes this run's again from its "
-               "checkpoint" if (path / "checkpoint.json").exists() else
-               "this directory has no checkpoint to write this run's again from")
         raise CheckpointError(f"{path / name}: from another run (it names run {theirs}; this "
                               f"directory's config.json describes run {ours}): copied in from "
-                              f"another run directory, or config.json was; move the file "
-                              f"aside: {how}")
+                              f"another run directory, or config.json was; "
+                              f"{_rewrite_hint(path)}")
     return doc, checked
+
+
+def _rewrite_hint(path: Path) -> str:
+    """How to get a run directory's own result files back: a resume writes them again from the
+    checkpoint, over what is there (which a user may want to keep aside)."""
+    if not (path / "checkpoint.json").exists():
+        return "this directory has no checkpoint to write the run's own again from"
+    return (f"python -m lossforge.search --resume {path} writes the run's own again from its "
+            "checkpoint (copy this one aside first to keep it)")
 
 
 def unchecked_note(run) -> str | None:

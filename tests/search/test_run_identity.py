@@ -66,7 +66,7 @@ def test_a_result_file_from_another_run_is_refused_by_every_reader(runs, ours, c
     own = _identity(json.loads((ours / "config.json").read_text()))
     assert (f"{ours / name}: from another run (it names run {theirs}; this directory's "
             f"config.json describes run {own})") in err[0]
-    assert f"python -m lossforge.search --resume {ours} writes this run's again" in err[0]
+    assert f"python -m lossforge.search --resume {ours} writes the run's own again" in err[0]
 
 
 def test_moving_the_stranger_aside_and_resuming_writes_the_runs_own(runs, ours, capsys):
@@ -75,6 +75,26 @@ def test_moving_the_stranger_aside_and_resuming_writes_the_runs_own(runs, ours, 
     (ours / "hall_of_fame.json").rename(ours / "hall_of_fame.json.aside")
     assert search_main(["--resume", str(ours), "--quiet"]) == 0
     assert (ours / "hall_of_fame.json").read_bytes() == own
+    assert search_main(["show", str(ours)]) == 0
+
+
+@pytest.mark.parametrize("damage", ["truncated", "edited"])
+def test_a_damaged_result_file_says_how_to_get_the_runs_own_back(ours, capsys, damage):
+    """The refusal names the file and the resume that writes it again; following it works."""
+    path = ours / "hall_of_fame.json"
+    own = path.read_bytes()
+    text = own.decode()
+    path.write_text(text[:len(text) // 2] if damage == "truncated"
+                    else text.replace('"generation": 1', '"generation": 7'))
+    assert search_main(["show", str(ours)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: ") and err.count("\n") == 1
+    assert ("malformed JSON" if damage == "truncated" else "checksum mismatch") in err
+    assert err.rstrip().endswith(f"; python -m lossforge.search --resume {ours} writes the "
+                                 "run's own again from its checkpoint (copy this one aside "
+                                 "first to keep it)")
+    assert search_main(["--resume", str(ours), "--quiet"]) == 0
+    assert path.read_bytes() == own
     assert search_main(["show", str(ours)]) == 0
 
 
