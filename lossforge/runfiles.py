@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lossforge.errors import CheckpointError
-from lossforge.io import atomic_write_json, canonical_json
+from lossforge.io import atomic_write_json, canonical_json, lock_holder
 
 CHECKSUM = "sha256"
 RESULT_FILES = ("hall_of_fame.json", "pareto.json")   # written after each generation
@@ -31,6 +31,7 @@ RESULT_FILES = ("hall_of_fame.json", "pareto.json")   # written after each gener
 #: evaluation timeout that fires); everything else of config.json is the run's identity
 RESUMABLE = ("generations", "executor", "workers", "eval_timeout")
 RUN = "run"    # the field of a result file that holds its run's identity
+LOCK = ".lock"  # held by the search running in a run directory (``search.rundir.locked``)
 
 
 def run_dir(path: str | Path) -> Path:
@@ -53,6 +54,12 @@ def read_json(path: Path):
                 raise CheckpointError(f"{path.parent}: {path.name} is missing, though a "
                                       f"generation was checkpointed; {resume} writes it again "
                                       "from the checkpoint") from None
+            running = lock_holder(path.parent / LOCK)
+            if running is not None:
+                who = f"process {running.pid}" if running.pid is not None else "a process"
+                raise CheckpointError(f"{path.parent}: no results yet: {who} is running the "
+                                      "search's first generation; results appear when it "
+                                      "ends") from None
             raise CheckpointError(f"{path.parent}: no results yet (the run stopped before its "
                                   f"first generation finished); continue it with {resume}") \
                 from None

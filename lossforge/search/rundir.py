@@ -40,8 +40,8 @@ from typing import Iterator
 from lossforge.errors import CheckpointError, ConfigError
 from lossforge.io import (LockHeld, append_lines, atomic_write_json, atomic_write_text,
                           hold_lock, make_dirs, release_lock)
-from lossforge.runfiles import (RUN, read_json, run_dir as existing_run_dir, run_identity,
-                                write_checked)
+from lossforge.runfiles import (LOCK, RUN, read_json, run_dir as existing_run_dir,
+                                run_identity, write_checked)
 from lossforge.search import gp
 from lossforge.search.export import ExportError, loss_module_source, pareto_table
 
@@ -63,9 +63,6 @@ def new_run_dir(root: str | Path, scenario_name: str, seed: int) -> Path:
             return path     # the name and the other takes the next (an exists() test raced)
         except FileExistsError:
             k += 1
-
-
-LOCK = ".lock"
 
 
 @contextmanager

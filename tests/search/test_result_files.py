@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import shutil
 
 import pytest
@@ -258,3 +259,28 @@ def test_the_front_plot_of_a_run_with_nothing_scored_draws_without_a_warning(tmp
         warnings.simplefilter("error")
         write_plot(tmp_path, state, [], [nan_baseline])
     assert (tmp_path / "pareto.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("command", ["show", "export", "report", "distill"])
+def test_a_run_in_its_first_generation_is_not_called_stopped(gp_run, tmp_path, capsys,
+                                                             command):
+    """While a search runs generation 1 (it holds the run directory's lock), the readers said
+    it had stopped and told the user to --resume it (which the lock then refused)."""
+    from lossforge.io import hold_lock, release_lock
+
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    shutil.copy(gp_run / "config.json", stub / "config.json")
+    main = {"show": lambda a: search_main(["show", *a]), "export": export_main,
+            "report": importlib.import_module("lossforge.report.__main__").main,
+            "distill": importlib.import_module("lossforge.distill.__main__").main}[command]
+    fd = hold_lock(stub / ".lock")       # as the running search does (rundir.locked)
+    try:
+        assert main([str(stub)]) == 2
+        _one_line_error(capsys, f"{stub}: no results yet: process {os.getpid()} is running "
+                                "the search's first generation; results appear when it ends")
+    finally:
+        release_lock(stub / ".lock", fd)
+    (stub / ".lock").write_text("12345\n")    # left by a search killed with -9: not held
+    assert main([str(stub)]) == 2
+    _one_line_error(capsys, f"{stub}: no results yet (the run stopped before its first")
