@@ -15,6 +15,7 @@
                            run directory is refused)
       pareto.tex           the front as a LaTeX table; pareto.png, the front as a plot
       losses/<name>.py     one standalone torch file per loss in the hall of fame or front
+      losses/former/       the files of losses that have since left both (nothing deleted)
       .lock                while a search runs it: that process's pid; a second search of the
                            same directory is refused (``locked``)
 
@@ -264,7 +265,9 @@ def write_loss_files(run_dir: Path, rows: list[dict], scenario: str, rung: str,
     given as a warning the first time (this runs after every generation)."""
     import warnings
 
-    for row in {r["name"]: r for r in rows}.values():
+    rows = {r["name"]: r for r in rows}
+    retire_loss_files(run_dir / "losses", set(rows))
+    for row in rows.values():
         note = run_dir / "losses" / f"{row['name']}.not-exported.txt"
         try:
             src = loss_module_source(row, run=run_dir.name, scenario=scenario, rung=rung,
@@ -277,6 +280,28 @@ def write_loss_files(run_dir: Path, rows: list[dict], scenario: str, rung: str,
             continue
         atomic_write_text(run_dir / "losses" / f"{row['name']}.py", src)
         note.unlink(missing_ok=True)  # written by an older lossforge that could not export it
+
+
+FORMER = "former"   # losses/former/: the files of losses that left the hall of fame and front
+
+
+def retire_loss_files(losses: Path, names: set[str]) -> None:
+    """Move the files this search wrote for losses no longer in ``names`` (the hall of fame and
+    front) to ``losses/former/``, so that ``losses/`` holds what the results list and nothing
+    is lost (a user may train with one). Files the search did not write stay where they are."""
+    for path in sorted(losses.glob("*")) if losses.is_dir() else ():
+        name = path.name.removesuffix(".not-exported.txt").removesuffix(".py")
+        if name in names or name == path.name or not path.is_file():
+            continue
+        head = path.read_text(errors="replace")[:200]
+        ours = (head.startswith(f'"""{name}: ') and "exported by lossforge" in head.split("\n")[0]
+                or head.startswith(f"{name}: no standalone torch file"))
+        if ours:
+            make_dirs(losses / FORMER)
+            path.replace(losses / FORMER / path.name)
+    for name in names:     # back in the results: its file is written in losses/ again
+        for suffix in (".py", ".not-exported.txt"):
+            (losses / FORMER / f"{name}{suffix}").unlink(missing_ok=True)
 
 
 def write_plot(run_dir: Path, state: dict, front: list[dict], baselines: list[dict]) -> None:

@@ -59,3 +59,30 @@ def test_a_stale_note_goes_when_the_loss_exports(tmp_path):
     (tmp_path / "losses" / "const.not-exported.txt").write_text("const: old lossforge\n")
     _write(tmp_path, [_row("const", "softplus(0)*l")])
     assert sorted(p.name for p in (tmp_path / "losses").iterdir()) == ["const.py"]
+
+
+def _listing(losses) -> list[str]:
+    return sorted(str(p.relative_to(losses)) for p in losses.rglob("*") if p.is_file())
+
+
+def test_files_of_losses_that_left_the_results_move_to_former_and_come_back(tmp_path):
+    """losses/ holds the files of the hall of fame and front alone: a loss that dropped out
+    (after a later generation) has its file moved to losses/former/, not left beside the
+    current ones nor deleted; one that comes back is written in losses/ again."""
+    losses = tmp_path / "losses"
+    losses.mkdir()
+    (losses / "mine.py").write_text("# the user's own file\n")
+    (losses / "notes.txt").write_text("the user's notes\n")
+    a, b, c = (_row(n, "softplus(0)*l") for n in "abc")
+    bad = _row("bad", "log1mexp(1)*l")
+    with pytest.warns(UserWarning, match="^bad: no standalone torch file"):
+        _write(tmp_path, [a, b, bad])
+    first_a = (losses / "a.py").read_text()
+    _write(tmp_path, [b, c])
+    assert _listing(losses) == ["b.py", "c.py", "former/a.py", "former/bad.not-exported.txt",
+                                "mine.py", "notes.txt"]
+    assert (losses / "former" / "a.py").read_text() == first_a
+    _write(tmp_path, [a, c])
+    assert _listing(losses) == ["a.py", "c.py", "former/b.py", "former/bad.not-exported.txt",
+                                "mine.py", "notes.txt"]
+    assert (losses / "mine.py").read_text() == "# the user's own file\n"
