@@ -138,3 +138,20 @@ def test_old_neural_spec_without_imitation_round_trips_and_trains_as_before():
         from_spec({**old, "imitation": "-l*q"})
     torch.testing.assert_close(from_spec(with_psi.to_json())(pc, pr, rc, rr),
                                by_hand - 0.07 * pc, rtol=1e-14, atol=1e-12)
+
+
+def test_the_json_type_tables_list_exactly_each_specs_fields():
+    """export checks a spec file's fields against these tables, and NeuralSpec.from_json
+    refuses a field not in its table: a field added to a spec and not to its table would be
+    refused in every file that has it."""
+    import dataclasses
+
+    from lossforge.objectives import MPOSpec, NeuralSpec
+    from lossforge.objectives.mpo import SPEC_JSON_TYPES
+    from lossforge.objectives.neural import NEURAL_JSON_TYPES
+
+    for cls, table in ((MPOSpec, SPEC_JSON_TYPES), (NeuralSpec, NEURAL_JSON_TYPES)):
+        assert set(table) == {f.name for f in dataclasses.fields(cls)}, cls.__name__
+    full = NeuralSpec(imitation="0.1*l", description="d")
+    assert set(full.to_json()) == set(NEURAL_JSON_TYPES)
+    assert NeuralSpec.from_json(full.to_json()) == full

@@ -138,13 +138,6 @@ def _distil_hint(args) -> str:
             f"formula: python -m lossforge.export {run}/distilled-deap.json")
 
 
-#: The JSON type of each ``NeuralSpec`` field (``mpo.spec_json_problems``).
-_NEURAL_JSON_TYPES = {"kind": "string", "name": "string", "params": "list of numbers",
-                      "hidden": "integer", "l_range": "list of numbers", "beta": "number",
-                      "reference": "boolean", "link": "string", "aggregation": "string",
-                      "description": "string", "imitation": "string or null"}
-
-
 def _spec_from_file(path: Path):
     """The spec of a JSON file: a ``--format json`` export (symbolic or neural), a bare spec,
     or what ``python -m lossforge.distill`` writes (its distilled formula). Every field of the
@@ -153,7 +146,7 @@ def _spec_from_file(path: Path):
 
     from lossforge.objectives import MPOSpec, NeuralSpec
     from lossforge.objectives.mpo import SPEC_JSON_TYPES, spec_json_problems
-    from lossforge.objectives.neural import is_neural
+    from lossforge.objectives.neural import NEURAL_JSON_TYPES, is_neural
 
     try:
         data = json.loads(path.read_text())
@@ -167,7 +160,7 @@ def _spec_from_file(path: Path):
         spec, where = data["distilled"].get("spec"), "distilled.spec"
     else:
         spec, where = (data["spec"], "spec") if "spec" in data else (data, "")
-    problems = spec_json_problems(spec, _NEURAL_JSON_TYPES if is_neural(spec)
+    problems = spec_json_problems(spec, NEURAL_JSON_TYPES if is_neural(spec)
                                   else SPEC_JSON_TYPES, where)
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
