@@ -30,6 +30,11 @@ from lossforge.objectives.zoo import get_spec, known_as
     (MPOSpec("n", "p*log(p)", 0.1, link="softplus(-D) + t"), None),   # uses t: not constant
     (MPOSpec("o", "p*log(p)", 0.1, link="softplus(D)"), None),        # k = -1: anti-DPO
     (MPOSpec("q", "p*log(p)", 0.1, w_pref="2"), None),                # weighted: another lr
+    # written in the rewards, D = rw - rl (was None: only links in D alone were read)
+    (MPOSpec("r", "p*log(p)", 0.1, link="-logsigmoid(rw - rl)"), ("dpo", 0.1)),
+    (MPOSpec("s", "p*log(p)", 0.1, link="softplus(2*rl - 2*rw) + 1"), ("dpo", 0.2)),
+    (MPOSpec("u", "p*log(p)", 0.1, link="-logsigmoid(rw)"), None),    # not a function of D
+    (MPOSpec("v", "p*log(p)", 0.1, link="-logsigmoid(D) + rw - rl"), None),  # G + D
 ])
 def test_known_as_by_hand(spec, expected):
     hit = known_as(spec)
@@ -65,7 +70,8 @@ def test_a_linear_phi_map_trains_as_the_zoo_member_it_is_said_to_be():
     assert all(torch.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(g1, g2))
 
 
-@pytest.mark.parametrize("link,shift", [("softplus(-4*D)", 0.0), ("log(1 + exp(-D/2)) + 3", 3.0)])
+@pytest.mark.parametrize("link,shift", [("softplus(-4*D)", 0.0), ("log(1 + exp(-D/2)) + 3", 3.0),
+                                        ("softplus(2*rl - 2*rw) + 1", 1.0)])
 def test_a_scaled_link_trains_as_the_dpo_it_is_said_to_be(link, shift):
     """The scaled-link claim on numbers: loss (up to the constant) and gradients equal the
     zoo's DPO at the beta named."""

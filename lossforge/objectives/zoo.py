@@ -195,13 +195,14 @@ def _dpo_slots(spec: MPOSpec) -> bool:
 def _link_scale(link: str, ref_link: str) -> float | None:
     """k > 0 with G(D) = G_ref(k D) + const exactly (SymPy proves the difference constant on
     the links' exp/log forms), or None. G_ref is a logistic link: G_ref'(0) = -1/2, so k can
-    only be -2 G'(0). Each answer is remembered (``known_text`` asks for every row a summary
+    only be -2 G'(0). A link written in the rewards (``-logsigmoid(rw - rl)``) is read with
+    rw = rl + D, which is what D is. Each answer is remembered (``known_text`` asks for every row a summary
     or report prints), a timeout's too; one where no time limit could be set (off the main
     thread: then only the member's own link text is recognised) is not."""
     import sympy as sp
 
     from lossforge.grammar.ops import to_elementary
-    from lossforge.objectives.mpo import D, LINK_VARS
+    from lossforge.objectives.mpo import D, LINK_VARS, RL, RW
     from lossforge.symbolic.parser import parse_formula
     from lossforge.symbolic.timelimit import time_limit
 
@@ -213,6 +214,7 @@ def _link_scale(link: str, ref_link: str) -> float | None:
         with time_limit(_PROOF_TIME_S) as armed:
             if not armed and link != ref_link:
                 return None          # no limit can be set here: not worth an unbounded proof
+            g = sp.simplify(g.subs(RW, RL + D)) if RW in g.free_symbols else g  # D = rw - rl
             if g.free_symbols == {D}:
                 k = sp.simplify(-2 * sp.diff(g, D).subs(D, 0))
                 rest = sp.simplify(g - ref.subs(D, k * D))
