@@ -196,9 +196,9 @@ def _link_scale(link: str, ref_link: str) -> float | None:
     """k > 0 with G(D) = G_ref(k D) + const exactly (SymPy proves the difference constant on
     the links' exp/log forms), or None. G_ref is a logistic link: G_ref'(0) = -1/2, so k can
     only be -2 G'(0). A link written in the rewards (``-logsigmoid(rw - rl)``) is read with
-    rw = rl + D, which is what D is. Each answer is remembered (``known_text`` asks for every row a summary
-    or report prints), a timeout's too; one where no time limit could be set (off the main
-    thread: then only the member's own link text is recognised) is not."""
+    rw = rl + D, which is what D is. Each answer is remembered (``known_text`` asks for every
+    row a summary or report prints), a timeout's too; one where no time limit could be set
+    (off the main thread: then only the member's own link text is recognised) is not."""
     import sympy as sp
 
     from lossforge.grammar.ops import to_elementary
