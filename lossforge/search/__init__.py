@@ -16,6 +16,7 @@ The flow, one module per stage:
     rundir.py      run directory outputs (read back by ``lossforge.runfiles`` and
                    ``load_run``, below the search); export.py: torch source, LaTeX table
     run.py         the driver (checkpoint per generation, resume)
+    stops.py       how a search stopped early says so: Ctrl-C, SIGTERM, a full disk, a bug
     display.py     the live table or timestamped lines while a search runs
     summary.py     the final report and ``show``: front, baselines, the words, the verdict
     verdict.py     better / level / worse on the paired per-seed difference (t-interval)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from pathlib import Path
 
 from lossforge.cli import Parser, run_main
 from lossforge.errors import ConfigError, LossforgeError
+from lossforge.runfiles import RESUMABLE
+from lossforge.search import stops
 
 _DESCRIPTION = """\
 Search the Mirror Preference Optimization family for preference losses that score well on a
@@ -221,52 +222,73 @@ def _refuse_test_data(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if argv[:1] == ["show"]:
-            args = build_show_parser().parse_args(argv[1:])
-            from lossforge.search.summary import show
+    with stops.sigterm_raises():   # SIGTERM stops the search as Ctrl-C does: resumable
+        args = None
+        try:
+            if argv[:1] == ["show"]:
+                args = build_show_parser().parse_args(argv[1:])
+                from lossforge.search.summary import show
 
-            show(args.run, latex=args.latex)
-            return 0
-        ap = build_parser()
-        if argv[:1] and not argv[0].startswith("-") and (Path(argv[0]) / "config.json").is_file():
-            ap.error(f"{argv[0]} is a run directory: 'show {argv[0]}' prints its results, "
-                     f"'--resume {argv[0]}' continues it")
-        args = ap.parse_args(argv)
-        from lossforge.search.run import run_search
-
-        if args.resume:
-            explicit = {a for a in argv if a.startswith("--")}
-            allowed = {"--resume", "--generations", "--executor", "--workers", "--quiet",
-                       "--runs-dir", "--ledger", "--purpose", "--eval-timeout"}
-            bad = sorted(a.split("=")[0] for a in explicit
-                         if a.split("=")[0] not in allowed)
-            if bad:
-                ap.error(f"--resume continues a run as configured; drop {', '.join(bad)}")
-            over = {k: v for k, v in (("generations", args.generations),
-                                      ("executor", args.executor), ("workers", args.workers),
-                                      ("eval_timeout", args.eval_timeout))
-                    if v is not None}
-            if over.get("eval_timeout") == 0:   # 0: no timeout (removes the run's)
-                over["eval_timeout"] = None
-            cfg = None
-            start = lambda: run_search(resume=args.resume, quiet=args.quiet,  # noqa: E731
-                                       overrides=over, on_start=listed)
-        else:
-            cfg = config_from_args(ap, args)
-            start = lambda: run_search(cfg, runs_root=args.runs_dir,  # noqa: E731
-                                       quiet=args.quiet, on_start=listed)
-        listed = _ledger_entry(args, argv, cfg)
-        run_dir = start()
-    except LossforgeError as exc:
-        run_dir = getattr(exc, "run_dir", None)   # raised inside a run: say where it is
-        print(f"error: {exc}" + (f" (the run so far is kept in {run_dir}: --resume it once "
-                                 f"fixed)" if run_dir else ""), file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, Exception) as exc:
-        return _stopped(exc)
+                show(args.run, latex=args.latex)
+                return 0
+            args, start = _parse(argv)
+            run_dir = start()
+        except LossforgeError as exc:
+            run_dir = getattr(exc, "run_dir", None)   # raised inside a run: say where it is
+            print(f"error: {exc}" + (f" (the run so far is kept in {run_dir}: --resume it "
+                                     f"once fixed)" if run_dir else ""), file=sys.stderr)
+            return 2
+        except (KeyboardInterrupt, Exception) as exc:
+            return stops.stopped(exc, resume=getattr(args, "resume", None))
     print(f"run directory: {run_dir}")
     return 0
+
+
+#: what --resume may be given beside it (argparse's dest of each option): the configuration
+#: fields a resume may change (``runfiles.RESUMABLE``: they change no result), and how the run
+#: is shown and listed; the rest is the run's configuration
+_RESUME_OPTIONS = ("resume", "quiet", "runs_dir", "ledger", "purpose") + RESUMABLE
+
+
+def _parse(argv: list[str]):
+    """(args, a call that runs the search) of a search command line (not ``show``): a new run,
+    or ``--resume`` of one with only ``_RESUME_OPTIONS`` beside it. ``ap.error`` for a flag it
+    refuses, before anything runs."""
+    from lossforge.search.run import run_search
+
+    ap = build_parser()
+    if argv[:1] and not argv[0].startswith("-") and (Path(argv[0]) / "config.json").is_file():
+        ap.error(f"{argv[0]} is a run directory: 'show {argv[0]}' prints its results, "
+                 f"'--resume {argv[0]}' continues it")
+    args = ap.parse_args(argv)
+    if not args.resume:
+        cfg = config_from_args(ap, args)
+        listed = _ledger_entry(args, argv, cfg)
+        return args, lambda: run_search(cfg, runs_root=args.runs_dir, quiet=args.quiet,
+                                        on_start=listed)
+    bad = sorted(_given(ap, argv) - set(_RESUME_OPTIONS))
+    if bad:   # every option is --name for its dest name (--eval-timeout: eval_timeout)
+        ap.error(f"--resume continues a run as configured; drop "
+                 f"{', '.join('--' + dest.replace('_', '-') for dest in bad)}")
+    over = {k: getattr(args, k) for k in RESUMABLE if getattr(args, k) is not None}
+    if over.get("eval_timeout") == 0:   # 0: no timeout (removes the run's)
+        over["eval_timeout"] = None
+    listed = _ledger_entry(args, argv, None)
+    return args, lambda: run_search(resume=args.resume, quiet=args.quiet, overrides=over,
+                                    on_start=listed)
+
+
+_NOT_GIVEN = object()
+
+
+def _given(ap: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The dests of the options ``argv`` gives, as argparse reads them: spelled in full or
+    abbreviated (``--gen 3`` is ``--generations 3``, as it is for a new run), ``--opt=value``
+    or not. Parsed again into a namespace whose every field is already set, to a marker that
+    argparse's defaults do not replace."""
+    dests = vars(ap.parse_args([]))
+    ns = ap.parse_args(argv, namespace=argparse.Namespace(**dict.fromkeys(dests, _NOT_GIVEN)))
+    return {dest for dest, value in vars(ns).items() if value is not _NOT_GIVEN}
 
 
 def config_from_args(ap: argparse.ArgumentParser, args):
@@ -319,30 +341,6 @@ def _ledger_entry(args, argv: list[str], cfg):
                       purpose=args.purpose or (f"resume {args.resume}" if args.resume else ""),
                       path=args.ledger, run_dir=str(run_dir))
     return listed
-
-
-def _stopped(exc: BaseException) -> int:
-    """Exit code and message for a run stopped by Ctrl-C (130) or an exception (1: a bug in a
-    fitness of one's own, say: its traceback, then what is kept and how to go on)."""
-    run_dir = getattr(exc, "run_dir", None)
-    if isinstance(exc, KeyboardInterrupt):
-        print(f"interrupted: what finished is kept in {run_dir} (generations in its checkpoint, "
-              f"evaluations in its journal); continue with --resume {run_dir}" if run_dir else
-              "interrupted before the run directory was made: nothing to resume",
-              file=sys.stderr)
-        return 130
-    if run_dir is None:     # not from inside a run: a plain bug, its plain traceback
-        raise exc
-    details = getattr(exc, "details", None)   # fitness_errors.FitnessRaised: the fitness's own
-    if details:                               # traceback, maybe from a worker process
-        print(f"{exc.why}. Its traceback:\n{details.rstrip()}", file=sys.stderr)
-    else:
-        traceback.print_exc()
-    print(f"error: the search stopped on {getattr(exc, 'kind', type(exc).__name__)}: {exc} "
-          f"(traceback above). "
-          f"Every evaluation finished so far is kept in {run_dir}; fix the cause and "
-          f"continue with --resume {run_dir}", file=sys.stderr)
-    return 1
 
 
 def _suite_flags(ap, args) -> None:

@@ -447,6 +447,16 @@ class LocalExecutor:
         self._shutdown()
 
 
+def check_executor(name: str) -> None:
+    """``ConfigError`` when the executor ``name`` cannot be made here: Ray (``--executor ray``)
+    not importable. A search asks before it makes its run directory (``make_executor`` is
+    called once the run has started, and left a run directory behind that had run nothing)."""
+    if name == "ray":
+        from lossforge.search.ray_executor import import_ray
+
+        import_ray()
+
+
 def make_executor(name: str, workers: int | None = None, timeout: float | None = None):
     """The executor ``name`` ("local" or "ray") with ``workers``; ``timeout``: seconds per
     evaluation before it is stopped and failed (local only: Ray's cancel of a running task is

@@ -12,6 +12,16 @@ from lossforge.search.executors import _worker_init, evaluate_chunk
 from lossforge.workers import worker_count
 
 
+def import_ray():
+    """The ``ray`` module; ``ConfigError`` saying how to install it when it cannot be imported
+    (``executors.check_executor`` asks before a run directory is made)."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor ray needs Ray: pip install 'lossforge[ray]'") from None
+    return ray
+
+
 class RayExecutor:
     """Chunks as Ray tasks (one CPU each); starts a local Ray instance unless one is running
     (``address`` to join a cluster). Tasks whose worker dies are re-run by Ray."""
@@ -20,10 +30,7 @@ class RayExecutor:
 
     def __init__(self, workers: int | None = None, address: str | None = None,
                  max_retries: int = 3):
-        try:
-            import ray
-        except ImportError:
-            raise ConfigError("--executor ray needs Ray: pip install 'lossforge[ray]'") from None
+        ray = import_ray()
         self._ray = ray
         self.workers = worker_count(workers)
         self.reruns = 0  # Ray re-runs failed tasks itself and does not report them here

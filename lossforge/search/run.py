@@ -11,10 +11,12 @@ the final report and ``show`` are summary.py's.
 
 from __future__ import annotations
 
+import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from lossforge.bench.progress import stamped
 from lossforge import runfiles
@@ -22,7 +24,8 @@ from lossforge.errors import CheckpointError, ConfigError, LossforgeError
 from lossforge.io import atomic_write_json
 from lossforge.runfiles import read_json
 from lossforge.search import checkpoint, context, engine, es, inputs, rundir
-from lossforge.search.executors import make_executor, resolve_warm_up
+from lossforge.search.executors import check_executor, make_executor, resolve_warm_up
+from lossforge.search.fitness_errors import ERRORS_LOG
 from lossforge.search.display import Display, fitness_label, gp_columns, gp_row, gp_title
 from lossforge.search.journal import FILE as journal_file, Journal
 from lossforge.search.summary import es_report, print_brief, print_front
@@ -69,10 +72,13 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
     ``on_start(run_dir)`` is called once the configuration has been checked and the run
     directory made, before any evaluation (the command line lists the search in the ledger
     there: a search refused before it is not one); when it raises, the new directory, still
-    empty, is removed.
+    empty, is removed. Refused before a run directory is made or written to (``ConfigError``,
+    ``CheckpointError``): an executor that cannot run here (``--executor ray`` without Ray), a
+    run directory to resume that this process cannot write.
     """
     if resume is not None:
         run_dir = Path(resume)
+        _check_writable(run_dir)
         with rundir.locked(run_dir), context.recorded_paths({}) as recorded:
             method, config, ctx, state = _resume(run_dir, overrides, recorded, console)
             if on_start is not None:
@@ -82,6 +88,7 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
     if config is None:
         config = engine.SearchConfig()
     method = _method(es.METHOD if isinstance(config, es.ESConfig) else "gp")
+    check_executor(config.executor)
     ctx = method.make_context(config)
     label = ctx.scenario.name + _fitness_suffix(config.fitness)
     run_dir = rundir.new_run_dir(runs_root, label, config.seed)
@@ -105,40 +112,79 @@ def _drive(method: _Method, config, ctx, state: dict, run_dir: Path, *, resumed:
     report; returns the run directory."""
     if resumed and state["generation"] >= config.generations:
         _finished_note(run_dir, state, console)
-    if hasattr(ctx, "journal"):  # evaluations finished mid-generation survive a kill
-        ctx.journal = Journal(run_dir)
-        if ctx.journal.ignored:
-            _say(console, f"{run_dir / journal_file}: {ctx.journal.ignored} line(s) failed their "
-                          "check (torn by a kill, or edited) and are ignored: those evaluations "
-                          "run again")
-    warm_up = resolve_warm_up(config.fitness)
-    if warm_up is not None and state["generation"] < config.generations:
-        console = _warm_up(warm_up, ctx, config.workers, quiet, console)
-    own_executor = executor is None
-    if own_executor:
-        executor = make_executor(config.executor, config.workers, config.eval_timeout)
-    display = Display(ctx, state, quiet, console, method)
-    if hasattr(ctx, "progress"):
-        ctx.progress = display.evaluations      # progress inside a generation
-    try:
-        _generations(method, state, ctx, config.generations, run_dir, executor, stop_after,
-                     display)
-    except BaseException as exc:    # Ctrl-C, a fitness that raised: the CLI names the run
-        try:                        # directory to --resume (the ``finally``'s close kills the
-            exc.run_dir = run_dir   # workers as it unwinds; what finished is journaled)
-        except Exception:           # an exception that takes no attributes stays as it is
-            pass
-        raise
-    finally:
+    with _kept_in(run_dir):     # from here on, an exception names the run to --resume
+        if hasattr(ctx, "journal"):  # evaluations finished mid-generation survive a kill
+            ctx.journal = Journal(run_dir)
+            if ctx.journal.ignored:
+                _say(console, f"{run_dir / journal_file}: {ctx.journal.ignored} line(s) failed "
+                              "their check (torn by a kill, or edited) and are ignored: those "
+                              "evaluations run again")
+        warm_up = resolve_warm_up(config.fitness)
+        if warm_up is not None and state["generation"] < config.generations:
+            console = _warm_up(warm_up, ctx, config.workers, quiet, console)
+        own_executor = executor is None
         if own_executor:
-            executor.close()
-    results = method.write_results(run_dir, state, ctx, plot=True)
+            executor = make_executor(config.executor, config.workers, config.eval_timeout)
+        display = Display(ctx, state, quiet, console, method)
+        if hasattr(ctx, "progress"):
+            ctx.progress = display.evaluations      # progress inside a generation
+        try:    # the close kills the workers as Ctrl-C unwinds (what finished is journaled)
+            _generations(method, state, ctx, config.generations, run_dir, executor,
+                         stop_after, display)
+        finally:
+            if own_executor:
+                executor.close()
+        results = method.write_results(run_dir, state, ctx, plot=True)
     if state["generation"] >= config.generations:  # quiet: the best formula and the verdict
         if quiet:
             print_brief(results, state, console)
         else:
             method.report(results, state, console, run_dir)
     return run_dir
+
+
+@contextmanager
+def _kept_in(run_dir: Path) -> Iterator[None]:
+    """An exception out of the block (Ctrl-C, SIGTERM, a fitness that raised, a full disk)
+    carries ``run_dir``: the command line names the run directory to --resume (``stops.py``).
+    Not around the final report: a closed stdout there is ``cli.run_main``'s (exit 141)."""
+    try:
+        yield
+    except BaseException as exc:
+        try:
+            exc.run_dir = run_dir
+        except Exception:           # an exception that takes no attributes stays as it is
+            pass
+        raise
+
+
+def _check_writable(run_dir: Path) -> None:
+    """``CheckpointError`` naming the run directory (or a log in it) and why when this process
+    cannot write there (a read-only mount or copy, another user's folder): a resume writes its
+    lock, checkpoint, journal and results in it, and stopped on the first with an OSError
+    traceback. Checked before anything is written, so the run directory stays as it was; one
+    that is not a directory is left to ``rundir.locked`` ("not a run directory")."""
+    if not run_dir.is_dir():
+        return
+    appended = [run_dir / journal_file, run_dir / ERRORS_LOG]   # the rest is replaced whole
+    for path in [run_dir] + [p for p in appended if p.is_file()]:
+        if not os.access(path, os.W_OK | (os.X_OK if path == run_dir else 0)):
+            what = f"run directory {run_dir}" if path == run_dir else str(path)
+            raise CheckpointError(
+                f"{what}: not writable ({_why_read_only(path)}); --resume writes the run's "
+                f"checkpoint, journal and results in {run_dir}, so nothing was run or changed: "
+                f"make it writable (or resume a copy in a writable place) and --resume again")
+
+
+def _why_read_only(path: Path) -> str:
+    """Why ``os.access`` refused a write: the file system is mounted read-only, or no
+    permission (the mode, an ACL, another user's)."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "its file system is mounted read-only"
+    except (OSError, AttributeError):   # no statvfs (not POSIX)
+        pass
+    return "no write permission"
 
 
 def _fitness_suffix(fitness: str) -> str:
@@ -185,6 +231,7 @@ def _resume(run_dir: Path, overrides: dict | None, recorded: dict, console):
         config = replace(config, **overrides)
         if state is not None:
             state["config"] = config.to_json()
+    check_executor(config.executor)
     recorded.update(_recorded_paths(run_dir, config))
     unchecked = inputs.check(run_dir, config)
     if unchecked:

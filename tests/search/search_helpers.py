@@ -164,3 +164,32 @@ def run_view(run_dir: Path) -> dict:
     out["generations"] = [deterministic_view(json.loads(line)) for line in
                           (run_dir / "generations.jsonl").read_text().splitlines()]
     return out
+
+
+def start_hanging_search(tmp_path: Path, *, workers: int, generations: int, signal_default):
+    """(process, runs folder) of ``python -m lossforge.search`` in a new session, with a
+    plug-in fitness one of whose calls sleeps two minutes (``raising_plugins.hangs_on_some``),
+    returned once that call sleeps (its mark file exists). ``signal_default``: the signal the
+    child takes at its default (a background job ignores SIGINT and may ignore SIGTERM)."""
+    import signal
+    import subprocess
+    import sys
+
+    here = Path(__file__).resolve().parent
+    mark, runs = tmp_path / "sleeping", tmp_path / "runs"
+    env = dict(os.environ, LF_HANG_MARK=str(mark), LOSSFORGE_LEDGER="off",
+               PYTHONPATH=os.pathsep.join([str(here), str(here.parents[1]),
+                                           os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lossforge.search", "--fitness", "raising_plugins:hangs_on_some",
+         "--workers", str(workers), "--population", "8", "--generations", str(generations),
+         "--budget", "quick", "--runs-dir", str(runs), "--ledger", "off"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True, preexec_fn=lambda: signal.signal(signal_default, signal.SIG_DFL))
+    deadline = time.monotonic() + 120     # until a fitness call sleeps
+    while not mark.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    if not mark.exists():
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f"no fitness call got to the sleeping one: {proc.communicate()}")
+    return proc, runs

@@ -8,38 +8,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-
-
-def _ctrl_c_as_in_a_terminal() -> None:
-    """The search's SIGINT as a terminal leaves it: default. A job started in the background
-    of a non-interactive shell (CI's, nohup's) ignores SIGINT, its children inherit that, and a
-    Python started so never turns Ctrl-C into KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+from search_helpers import start_hanging_search
 
 
 def test_ctrl_c_with_busy_workers_is_one_line_and_stops_them(tmp_path):
-    mark = tmp_path / "sleeping"
-    env = dict(os.environ, LF_HANG_MARK=str(mark),
-               PYTHONPATH=os.pathsep.join([str(HERE), str(REPO), os.environ.get("PYTHONPATH", "")]))
-    runs = tmp_path / "runs"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lossforge.search", "--fitness", "raising_plugins:hangs_on_some",
-         "--workers", "2", "--population", "8", "--generations", "2", "--budget", "quick",
-         "--runs-dir", str(runs), "--ledger", "off"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True, preexec_fn=_ctrl_c_as_in_a_terminal)
-    try:
-        deadline = time.monotonic() + 120     # until a call sleeps in a worker
-        while not mark.exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-        assert mark.exists(), "no worker got to the sleeping call"
+    # SIGINT at its default, as in a terminal: a job started in the background of a
+    # non-interactive shell (CI's, nohup's) ignores it, and its Python never raises
+    # KeyboardInterrupt
+    proc, runs = start_hanging_search(tmp_path, workers=2, generations=2,
+                                      signal_default=signal.SIGINT)
+    try:   # to the whole process group, as a terminal sends it
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)   # not the two minutes of the sleeping call
     finally:
