@@ -344,11 +344,13 @@ def init_score(state: dict) -> float | None:
 # ---- run directory ---------------------------------------------------------------------------
 
 
-def write_start(run_dir: Path, ctx: Context) -> None:
+def write_start(run_dir: Path, ctx: Context, *, config_json: bool = True) -> None:
+    """As ``rundir.write_start``, for an ES run."""
     cfg = ctx.config
-    atomic_write_json(run_dir / "config.json", {
-        "config": cfg.to_json(), "method": METHOD, "scenario_file": ctx.scenario_path,
-        "ladder": list(ctx.ladder), "beta": ctx.beta, "n_params": cfg.dimension})
+    if config_json:
+        atomic_write_json(run_dir / "config.json", {
+            "config": cfg.to_json(), "method": METHOD, "scenario_file": ctx.scenario_path,
+            "ladder": list(ctx.ladder), "beta": ctx.beta, "n_params": cfg.dimension})
     atomic_write_json(run_dir / "seeds.json", {
         "search_seed": cfg.seed,
         "fitness_seeds": {cfg.budget: list(ctx.scenario.budget(cfg.budget).seeds)},

@@ -237,8 +237,8 @@ def _resume(run_dir: Path, overrides: dict | None, recorded: dict, console):
     if unchecked:
         _say(console, f"note: {unchecked}")
     ctx = method.make_context(config)
+    method.write_start(run_dir, ctx, config_json=start_missing)   # seeds.json: always
     if start_missing:
-        method.write_start(run_dir, ctx)
         _say(console, f"{run_dir / 'config.json'} was missing: written again from the "
                       f"checkpoint")
     if state is None:

@@ -23,9 +23,9 @@ This module writes a run directory. Reading one back needs JSON only and lives b
 search: ``lossforge.runfiles`` (the checksummed result files: ``read_checked``,
 ``write_checked``, ``read_run``) and ``lossforge.objectives.run.load_run`` (the losses as
 callable ``Objective`` objects; also ``lossforge.search.load_run``). A result file whose
-checksum does not match its content, or that names another run, is refused (``CheckpointError``
-naming it); one without a checksum (a run directory written before results were checksummed) is read and listed in
-``Run.unchecked``, which the CLIs report.
+checksum does not match its content, or that names another run, is refused
+(``CheckpointError`` naming it); one without a checksum (a run directory written before results
+were checksummed) is read and listed in ``Run.unchecked``, which the CLIs report.
 """
 
 from __future__ import annotations
@@ -86,11 +86,14 @@ def locked(run_dir: Path) -> Iterator[None]:
         release_lock(path, fd)
 
 
-def write_start(run_dir: Path, ctx) -> None:
+def write_start(run_dir: Path, ctx, *, config_json: bool = True) -> None:
+    """config.json (unless not ``config_json``) and seeds.json, which nothing reads back: a
+    resume writes it again (the same bytes, or a damaged or deleted one repaired)."""
     cfg = ctx.config
-    atomic_write_json(run_dir / "config.json", {
-        "config": cfg.to_json(), "grammar_file": ctx.grammar.path,
-        "scenario_file": ctx.scenario_path, "ladder": list(ctx.ladder), "beta": ctx.beta})
+    if config_json:
+        atomic_write_json(run_dir / "config.json", {
+            "config": cfg.to_json(), "grammar_file": ctx.grammar.path,
+            "scenario_file": ctx.scenario_path, "ladder": list(ctx.ladder), "beta": ctx.beta})
     seeds = {"search_seed": cfg.seed,
              "fitness_seeds": {r: list(ctx.scenario.budget(r).seeds) for r in ctx.ladder},
              "note": "fitness seeds are the scenario budgets' training/evaluation seeds, shared "

@@ -160,3 +160,20 @@ def test_a_configuration_flag_on_resume_is_refused_by_its_full_name(run, capsys,
     assert re.fullmatch(re.escape(want), _one_line(capsys))
     assert _files(run) == before
 
+
+@pytest.mark.parametrize("damage", ["deleted", "truncated"])
+def test_a_resume_writes_a_damaged_seeds_json_again(run, damage):
+    """seeds.json (the search seed and every rung's fitness seeds) is written at the start and
+    read by nobody: a deleted or damaged one stayed so for good. A resume writes it again."""
+    import json
+
+    path = run / "seeds.json"
+    good = path.read_bytes()
+    cfg = json.loads((run / "config.json").read_text())["config"]
+    assert json.loads(good)["search_seed"] == cfg["seed"]
+    if damage == "deleted":
+        path.unlink()
+    else:
+        path.write_bytes(good[:len(good) // 2])
+    assert main(["--resume", str(run), "--ledger", "off", "--quiet"]) == 0
+    assert path.read_bytes() == good
