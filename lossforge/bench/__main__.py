@@ -24,6 +24,8 @@ from pathlib import Path
 
 from lossforge.cli import Parser, attach_values, run_main
 from lossforge.bench.losses import build_objectives, run_objective
+from lossforge.bench.result import METRICS
+from lossforge.bench.scenarios import BUDGET_NAMES
 from lossforge.errors import ConfigError, LossforgeError
 
 
@@ -58,10 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--from-run", action="append", default=[], metavar="RUN[:RANK|:NAME]",
                     help="score a loss found by a search: hall-of-fame rank (0 = best, the "
                          "default) or loss id of a run directory; repeatable")
-    ap.add_argument("--budget", default="screen", choices=["quick", "screen", "full"])
+    ap.add_argument("--budget", default="screen", choices=BUDGET_NAMES)
     ap.add_argument("--seeds", help="training seeds, e.g. 0-4 or 0,3,7 (default: the budget's)")
     ap.add_argument("--episodes", type=int, help="evaluation episodes (default: the budget's)")
-    ap.add_argument("--metric", default="auc", choices=["auc", "final"])
+    ap.add_argument("--metric", default="auc", choices=METRICS)
     ap.add_argument("--out", help="run directory (default runs/bench-<time>-<scenario>)")
     ap.add_argument("--list-scenarios", action="store_true")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")

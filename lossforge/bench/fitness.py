@@ -45,7 +45,7 @@ from lossforge.bench.cache import Hasher, cache_root
 from lossforge.bench.datasets import build_dataset
 from lossforge.bench.draws import EPISODE_SEED_BASE  # noqa: F401  (re-exported)
 from lossforge.bench.evaluator import Evaluator, normalized_score, score_runs, zoo_returns
-from lossforge.bench.result import Fitness
+from lossforge.bench.result import METRICS, Fitness  # noqa: F401  (METRICS re-exported)
 from lossforge.bench.scenarios import Scenario, load_scenario
 from lossforge.bench.trainer import TrainConfig, TrainingData, prepare, train_population
 from lossforge.errors import ConfigError
@@ -53,7 +53,6 @@ from lossforge.workers import worker_count
 
 # Evaluation episodes of draw 0 use seeds EPISODE_SEED_BASE, +1, ... for every candidate and
 # budget (defined with the other draws' seeds in lossforge.bench.draws).
-METRICS = ("auc", "final")
 
 
 def ci95_halfwidth(values: Sequence[float]) -> float:

@@ -18,6 +18,10 @@ from dataclasses import asdict, dataclass
 REFERENCE, BC_ON_CHOSEN = "reference (BC)", "bc-on-chosen"
 LLM_REFERENCE = "reference (SFT base)"
 
+#: What a fitness scores (``--metric``): the area under the learning curve, or the final
+#: policy's score. Here, with no torch import, for the command lines that offer them.
+METRICS = ("auc", "final")
+
 
 @dataclass(frozen=True)
 class Fitness:

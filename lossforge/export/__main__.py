@@ -32,6 +32,7 @@ from pathlib import Path
 
 from lossforge.cli import Parser, attach_values, positive_float, run_main
 from lossforge.errors import ConfigError, LossforgeError
+from lossforge.objectives.mpo import AGGREGATIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     obj.add_argument("--reference", action=argparse.BooleanOptionalAction, default=None,
                      help="use a reference model's log-probs (default: the loaded spec's for "
                           "a run, JSON file or zoo member; yes for --formula)")
-    obj.add_argument("--aggregation", choices=("sum", "mean"),
+    obj.add_argument("--aggregation", choices=AGGREGATIONS,
                      help="summed or per-token mean log-probs (default sum)")
     obj.add_argument("--param", action="append", default=[], metavar="K=V",
                      help="a named constant used by the link/imitation/weights (repeatable)")

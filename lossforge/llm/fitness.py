@@ -324,8 +324,9 @@ def evaluate(objectives: Sequence, scenario, budget: str = "screen", *,
     on dev prompts); ``draw``: the instance of the test bed (default 0, the search's).
     ``workers`` and ``progress`` are unused (the executor parallelises across chunks)."""
     from lossforge.bench.fitness import ci95_halfwidth
+    from lossforge.bench.result import METRICS
 
-    if metric not in ("auc", "final"):
+    if metric not in METRICS:
         raise ConfigError(f"metric must be auc or final, got {metric!r}")
     scen = search_scenario(scenario)
     task, variant = get_task(scen.task), get_variant(scen.variant)

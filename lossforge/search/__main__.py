@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from lossforge.bench.scenarios import BUDGET_NAMES
 from lossforge.cli import Parser, run_main
 from lossforge.errors import ConfigError, LossforgeError
+from lossforge.objectives.mpo import AGGREGATIONS
 from lossforge.runfiles import RESUMABLE
 from lossforge.search import stops
 
@@ -103,7 +105,7 @@ def _add_fidelity(ap: argparse.ArgumentParser, d) -> None:
     from lossforge.search.es import ESConfig
 
     es_d = ESConfig()
-    ap.add_argument("--budget", choices=("quick", "screen", "full"), default=None,
+    ap.add_argument("--budget", choices=BUDGET_NAMES, default=None,
                     help="gp: top fidelity rung: full = screen for every loss, full for the top "
                          "fraction; screen = quick then screen; quick = quick only "
                          f"(default {d.budget}); es: the one budget every network is scored at "
@@ -132,7 +134,7 @@ def _add_fidelity(ap: argparse.ArgumentParser, d) -> None:
 
 def _add_fitness(ap: argparse.ArgumentParser, d) -> None:
     """How a candidate is scored: its log-prob aggregation and beta, the fitness."""
-    ap.add_argument("--aggregation", choices=("sum", "mean"), default=d.aggregation,
+    ap.add_argument("--aggregation", choices=AGGREGATIONS, default=d.aggregation,
                     help="candidates' log-probs: summed over the segment as DPO (default), or "
                          "mean per step (where p = exp(l) is not ~0, so more of h(p) matters)")
     ap.add_argument("--beta", type=float, default=None,

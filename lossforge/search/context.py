@@ -25,7 +25,8 @@ from typing import Any, Iterator
 
 from lossforge.errors import ConfigError, LossforgeError
 from lossforge.grammar.loader import Grammar, load_grammar
-from lossforge.objectives.mpo import IMITATION_VARS, LINK_VARS
+from lossforge.bench.result import METRICS
+from lossforge.objectives.mpo import AGGREGATIONS, IMITATION_VARS, LINK_VARS
 from lossforge.resources import file_candidates, find_file, find_scenario, scenario_candidates
 from lossforge.search import genome, gp, suite_fitness
 from lossforge.search.executors import fitness_hook
@@ -47,11 +48,11 @@ def check_common(cfg) -> None:
                           f"{cfg.eval_timeout}")
     if cfg.eval_timeout is not None and cfg.executor != "local":
         raise ConfigError("--eval-timeout needs the local executor (--executor local)")
-    if cfg.aggregation not in ("sum", "mean"):
+    if cfg.aggregation not in AGGREGATIONS:
         raise ConfigError(f"--aggregation must be sum or mean, got {cfg.aggregation!r}")
     if cfg.beta is not None and not cfg.beta > 0:
         raise ConfigError(f"--beta must be positive, got {cfg.beta}")
-    if cfg.metric not in ("auc", "final"):
+    if cfg.metric not in METRICS:
         raise ConfigError(f"metric must be auc or final, got {cfg.metric!r}")
 
 
