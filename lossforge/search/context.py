@@ -76,7 +76,7 @@ class SearchConfig:
     max_height: int | None = None        # None: the grammar's max_depth
     max_size: int = 25
     operator_weights: dict = field(default_factory=lambda: dict(gp.DEFAULT_OPERATOR_WEIGHTS))
-    baselines: tuple[str, ...] = ("dpo", "orpo")
+    baselines: tuple[str, ...] = suite_fitness.DEFAULT_BASELINES
     check_time_limit_s: float = 0.5
     hall_of_fame: int = 10
     aggregation: str = "sum"             # log-probs of candidates: summed (as DPO) or mean

@@ -437,10 +437,19 @@ def evaluate(objectives: Sequence, suite: str, budget: str = "screen", *, fitnes
                       objective, False, len(units), weight) for i, obj in enumerate(objectives)]
 
 
-def default_baselines(scenarios: Sequence[SuiteScenario]) -> list:
-    from lossforge.objectives import get
+#: the baselines a suite is scored against when none are given: a search's default
+#: (``SearchConfig.baselines``)
+DEFAULT_BASELINES = ("dpo", "orpo")
 
-    return [get("dpo", beta=float(suite_beta(scenarios))), get("orpo")]
+
+def default_baselines(scenarios: Sequence[SuiteScenario]) -> list:
+    """``DEFAULT_BASELINES`` as objectives, each as a search runs it on these scenarios
+    (``zoo.scenario_spec``: a member with a reference takes the suite's common beta)."""
+    from lossforge.objectives import Objective
+    from lossforge.objectives.zoo import scenario_spec
+
+    beta = float(suite_beta(scenarios))
+    return [Objective(scenario_spec(name, beta, None)) for name in DEFAULT_BASELINES]
 
 
 def suite_beta(scenarios: Sequence[SuiteScenario]) -> float:
