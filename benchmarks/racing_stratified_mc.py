@@ -73,11 +73,12 @@ def error_rates(noise: list[float], r: int, delta: float, trials: int,
 def variance_ratios(run_dir: Path) -> dict:
     """Per rung, for each pair of hall-of-fame losses with scores on the same 2+ rounds: the
     pooled variance of x (what racing's bound uses) over the mean within-scenario variance."""
-    from lossforge.runfiles import read_checked, read_json
+    from lossforge.runfiles import read_json, read_result
     from lossforge.search import suite_fitness as sf
 
-    config = read_json(run_dir / "config.json")["config"]
-    hof, _ = read_checked(run_dir / "hall_of_fame.json")
+    start = read_json(run_dir / "config.json")
+    config = start["config"]
+    hof, _ = read_result(run_dir, "hall_of_fame.json", start)
     _, scenarios = sf.load(config["suite"])
     out = {"run": str(run_dir), "generation": hof["generation"]}
     for rung in hof["ladder"]:

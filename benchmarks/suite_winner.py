@@ -41,7 +41,7 @@ from tuning import read_sweep  # noqa: E402
 
 from lossforge.errors import ConfigError, LossforgeError  # noqa: E402
 from lossforge.objectives.mpo import MPOSpec  # noqa: E402
-from lossforge.runfiles import read_checked, read_json  # noqa: E402
+from lossforge.runfiles import read_json, read_result  # noqa: E402
 from lossforge.search.rundir import raced_out  # noqa: E402
 
 #: the candidates v2-plan.md declared next to the suite search's winner (Step 3)
@@ -54,7 +54,7 @@ def winner(run_dir: Path) -> tuple[dict, str, int]:
     """(the winner's hall-of-fame row, the top rung, losses scored on all of it), or a
     ConfigError saying why the run has no winner under the rule."""
     config = read_json(run_dir / "config.json")
-    hof, _ = read_checked(run_dir / "hall_of_fame.json")
+    hof, _ = read_result(run_dir, "hall_of_fame.json", config)
     wanted = config.get("config", {}).get("generations")
     if wanted is None or hof.get("generation") != wanted:
         raise ConfigError(f"{run_dir}: the search has run {hof.get('generation')} of {wanted} "

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -147,7 +148,7 @@ def hold_lock(path: str | os.PathLike) -> int | None:
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock_exclusive(fcntl, fd)
         except BlockingIOError:
             text = os.pread(fd, 32, 0).decode(errors="replace").strip()
             os.close(fd)
@@ -164,6 +165,20 @@ def hold_lock(path: str | os.PathLike) -> int | None:
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             return fd
         os.close(fd)          # removed by its last holder after we opened it: again
+
+
+def _flock_exclusive(fcntl, fd: int, tries: int = 10) -> None:
+    """``flock(fd, LOCK_EX | LOCK_NB)``, tried again for a tenth of a second before its
+    ``BlockingIOError`` is let through: a reader's ``lock_holder`` holds a shared lock for an
+    instant, which must not read as a running search."""
+    for k in range(tries):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if k == tries - 1:
+                raise
+            time.sleep(0.01)
 
 
 def release_lock(path: str | os.PathLike, fd: int | None) -> None:
@@ -183,7 +198,7 @@ def release_lock(path: str | os.PathLike, fd: int | None) -> None:
 def lock_holder(path: str | os.PathLike) -> LockHeld | None:
     """``LockHeld`` (with the holder's pid) when a process holds the ``hold_lock`` lock on
     ``path``, else None (no file, a file its dead holder left, or no ``fcntl``). It looks by
-    taking a shared lock for an instant: a ``hold_lock`` in that instant would see it held."""
+    taking a shared lock for an instant, which ``hold_lock`` waits out."""
     try:
         import fcntl
 

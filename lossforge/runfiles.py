@@ -48,25 +48,30 @@ def read_json(path: Path):
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        if path.name in RESULT_FILES and (path.parent / "config.json").exists():
-            resume = f"python -m lossforge.search --resume {path.parent}"
-            if (path.parent / "checkpoint.json").exists():
-                raise CheckpointError(f"{path.parent}: {path.name} is missing, though a "
-                                      f"generation was checkpointed; {resume} writes it again "
-                                      "from the checkpoint") from None
-            running = lock_holder(path.parent / LOCK)
-            if running is not None:
-                who = f"process {running.pid}" if running.pid is not None else "a process"
-                raise CheckpointError(f"{path.parent}: no results yet: {who} is running the "
-                                      "search's first generation; results appear when it "
-                                      "ends") from None
-            raise CheckpointError(f"{path.parent}: no results yet (the run stopped before its "
-                                  f"first generation finished); continue it with {resume}") \
-                from None
-        raise CheckpointError(f"{path}: missing (is this a lossforge search run directory?)") \
-            from None
+        raise _missing(path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: malformed JSON: {exc}") from None
+
+
+def _missing(path: Path) -> CheckpointError:
+    """Why a file of a run directory is not there, and what to do: a result file of a run
+    that a search is running now (it holds the lock: its next generation writes the file),
+    or whose last generation was checkpointed (a resume writes it again), or that stopped
+    before its first generation finished (a resume continues it)."""
+    if path.name not in RESULT_FILES or not (path.parent / "config.json").exists():
+        return CheckpointError(f"{path}: missing (is this a lossforge search run directory?)")
+    resume = f"python -m lossforge.search --resume {path.parent}"
+    running = lock_holder(path.parent / LOCK)
+    if running is not None:
+        who = f"process {running.pid}" if running.pid is not None else "a process"
+        return CheckpointError(f"{path.parent}: no results yet: {who} is running the search, "
+                               "whose next generation writes them")
+    if (path.parent / "checkpoint.json").exists():
+        return CheckpointError(f"{path.parent}: {path.name} is missing, though a generation "
+                               f"was checkpointed; {resume} writes it again from the "
+                               "checkpoint")
+    return CheckpointError(f"{path.parent}: no results yet (the run stopped before its first "
+                           f"generation finished); continue it with {resume}")
 
 
 def content_hash(doc: dict) -> str:
@@ -132,16 +137,19 @@ def read_results(path: Path, start: dict | None = None) -> tuple[dict, dict, tup
 
 
 def run_identity(start: dict) -> str:
-    """The run a config.json (``start``) describes: a hash of everything in it but what
-    ``--resume`` may change (``RESUMABLE``), so a resume that extends a run keeps its identity.
-    The search writes it into every result file (``RUN``); two runs with the same identity
-    were started with the same configuration, and so computed the same results."""
+    """The run a config.json (``start``) describes: a hash of its method and configuration
+    but what ``--resume`` may change (``RESUMABLE``), so a resume that extends a run keeps its
+    identity; not of the absolute paths config.json also records (a checkout moved, or a
+    config.json written again from the checkpoint in another checkout, is the same run). The
+    search writes it into every result file (``RUN``). Two runs with one identity were started
+    with the same configuration and so compute the same results, generation by generation:
+    a file copied between them is not told apart (it may be of another generation)."""
     if not isinstance(start, dict):
         return "none"
     conf = start.get("config")
-    if isinstance(conf, dict):
-        start = {**start, "config": {k: v for k, v in conf.items() if k not in RESUMABLE}}
-    return content_hash(start)[:16]
+    conf = {k: v for k, v in conf.items() if k not in RESUMABLE} if isinstance(conf, dict) \
+        else conf
+    return content_hash({"method": start.get("method", "gp"), "config": conf})[:16]
 
 
 def read_result(path: Path, name: str, start: dict | None = None) -> tuple[dict, bool]:

@@ -327,7 +327,7 @@ def evaluate(objectives: Sequence, scenario, budget: str = "screen", *,
     from lossforge.bench.result import METRICS
 
     if metric not in METRICS:
-        raise ConfigError(f"metric must be auc or final, got {metric!r}")
+        raise ConfigError(f"metric must be {' or '.join(METRICS)}, got {metric!r}")
     scen = search_scenario(scenario)
     task, variant = get_task(scen.task), get_variant(scen.variant)
     b = scen.budget(budget)

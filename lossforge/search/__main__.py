@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -224,7 +225,8 @@ def _refuse_test_data(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    with stops.sigterm_raises():   # SIGTERM stops the search as Ctrl-C does: resumable
+    searching = argv[:1] != ["show"]   # a search: SIGTERM stops it as Ctrl-C does, resumable
+    with stops.sigterm_raises() if searching else contextlib.nullcontext():
         args = None
         try:
             if argv[:1] == ["show"]:

@@ -49,11 +49,12 @@ def check_common(cfg) -> None:
     if cfg.eval_timeout is not None and cfg.executor != "local":
         raise ConfigError("--eval-timeout needs the local executor (--executor local)")
     if cfg.aggregation not in AGGREGATIONS:
-        raise ConfigError(f"--aggregation must be sum or mean, got {cfg.aggregation!r}")
+        raise ConfigError(f"--aggregation must be {' or '.join(AGGREGATIONS)}, got "
+                          f"{cfg.aggregation!r}")
     if cfg.beta is not None and not cfg.beta > 0:
         raise ConfigError(f"--beta must be positive, got {cfg.beta}")
     if cfg.metric not in METRICS:
-        raise ConfigError(f"metric must be auc or final, got {cfg.metric!r}")
+        raise ConfigError(f"metric must be {' or '.join(METRICS)}, got {cfg.metric!r}")
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ class Context:
     journal: Journal | None = None   # finished evaluations of the run directory (journal.py)
     suite: list | None = None        # suite runs: suite_fitness.SuiteScenario per scenario
     progress: Any = None             # progress(rung, done, total, seconds) after each round
+    run: str | None = None           # the run's identity (runfiles.run_identity), set by run.py
 
 
 #: The variables each part of a genome may use: the mirror map is written in p (h(p)) or in l

@@ -134,6 +134,7 @@ class Context:
     grammar: None = None      # (the GP context's field; the driver never needs it here)
     journal: Any = None       # finished evaluations of the run directory (journal.py)
     progress: Any = None      # progress(rung, done, total, seconds) after each round
+    run: str | None = None    # the run's identity (runfiles.run_identity), set by run.py
 
     @property
     def x0(self) -> list[float]:
@@ -383,7 +384,7 @@ def write_results(run_dir: Path, state: dict, ctx: Context, *, plot: bool = Fals
               "metric": ctx.config.metric, "generation": state["generation"],
               "baselines": baselines, "counters": state["counters"],
               "init_score": init_score(state), "cma": state["cma"]}
-    rundir.write_result_files(run_dir, common, hof, hof[:1])
+    rundir.write_result_files(run_dir, ctx.run, common, hof, hof[:1])
     atomic_write_text(run_dir / "pareto.tex", pareto_table(hof[:1], baselines, budget))
     rundir.write_loss_files(run_dir, hof, ctx.scenario.name, budget, ctx.config.metric)
     if plot and state["history"]:

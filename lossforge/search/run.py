@@ -65,9 +65,11 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
     """Run (or resume) a search (``SearchConfig``: GP; ``es.ESConfig``: CMA-ES); returns the
     run directory.
 
-    ``overrides`` on resume may change only the fields of ``_OVERRIDABLE``: ``generations``,
-    ``executor`` and ``workers`` (none of them changes a result) and ``eval_timeout`` (one that
-    fires does: the loss it stopped is recorded as failed). ``stop_after`` ends this call
+    ``overrides`` on resume may change only the fields of ``runfiles.RESUMABLE``:
+    ``generations``, ``executor`` and ``workers`` (none of them changes a result) and
+    ``eval_timeout`` (one that fires does: the loss it stopped is recorded as failed); the
+    checkpoint keeps the new value, and config.json takes it once a generation is saved
+    (``_record_overrides``). ``stop_after`` ends this call
     after that many generations (the run stays resumable), for tests and time-sliced use.
     ``on_start(run_dir)`` is called once the configuration has been checked and the run
     directory made, before any evaluation (the command line lists the search in the ledger
@@ -110,6 +112,7 @@ def _drive(method: _Method, config, ctx, state: dict, run_dir: Path, *, resumed:
            quiet: bool, executor, console, stop_after: int | None) -> Path:
     """Run the generations of a started or resumed run (under its lock), write the results,
     report; returns the run directory."""
+    ctx.run = runfiles.run_identity(read_json(run_dir / "config.json"))   # as settled, once
     if resumed and state["generation"] >= config.generations:
         _finished_note(run_dir, state, console)
     with _kept_in(run_dir):     # from here on, an exception names the run to --resume
@@ -198,11 +201,6 @@ def _fitness_suffix(fitness: str) -> str:
     return "-" + "".join(c if c.isalnum() or c in "_-." else "_" for c in name)
 
 
-#: what ``--resume`` may change (none of it changes a result, but an evaluation timeout that
-#: fires: a loss it stopped is failed, and evaluated again on a resume); the checkpoint keeps
-#: the new value, and config.json takes it once a generation is saved (``_record_overrides``);
-#: the rest of config.json is the run's identity, which its result files name
-_OVERRIDABLE = runfiles.RESUMABLE
 
 
 def _resume(run_dir: Path, overrides: dict | None, recorded: dict, console):
@@ -224,7 +222,7 @@ def _resume(run_dir: Path, overrides: dict | None, recorded: dict, console):
                                   f"configuration ({exc}){_ONLY_RECORD}") from None
         state, start_missing = None, False
     if overrides:
-        bad = set(overrides) - set(_OVERRIDABLE)
+        bad = set(overrides) - set(runfiles.RESUMABLE)
         if bad:
             raise ConfigError(f"--resume continues a run as configured; it cannot change "
                               f"{', '.join(sorted(bad))}")
@@ -250,16 +248,17 @@ def _resume(run_dir: Path, overrides: dict | None, recorded: dict, console):
 
 def _record_overrides(run_dir: Path, config: dict) -> None:
     """After a checkpoint is saved: config.json takes the checkpoint's values of what
-    ``--resume`` may change (``_OVERRIDABLE``: ``--generations N`` above all), where ``show``,
-    ``report`` and the reproduce command read them (they said "generation 4 of 2" after a run
-    was extended). Only then, so a resume stopped before its first new generation leaves both
+    ``--resume`` may change (``runfiles.RESUMABLE``: ``--generations N`` above all), where
+    ``show``, ``report`` and the reproduce command read them (they said "generation 4 of 2"
+    after a run was extended). Only then, so a resume stopped before its first new generation leaves both
     files as they were; the rest of config.json (the files the run started with) stays."""
     path = run_dir / "config.json"
     if not path.exists():
         return
     start = read_json(path)
     old = start.get("config") or {}
-    new = {k: config[k] for k in _OVERRIDABLE if k in config and old.get(k) != config[k]}
+    new = {k: config[k] for k in runfiles.RESUMABLE
+           if k in config and old.get(k) != config[k]}
     if new:
         atomic_write_json(path, {**start, "config": {**old, **new}})
 
@@ -283,7 +282,7 @@ def _check_start_file(run_dir: Path, method: _Method, state: dict) -> bool:
 
     def settled(conf) -> dict:
         full = method.config_cls.from_json(conf).to_json()   # defaults filled in
-        return {k: v for k, v in full.items() if k not in _OVERRIDABLE}
+        return {k: v for k, v in full.items() if k not in runfiles.RESUMABLE}
 
     try:
         theirs, ours = settled(start["config"]), settled(state["config"])

@@ -11,8 +11,8 @@
       pareto.json          the front of complexity (tree size) vs top-rung score; baselines
                            (both carry "sha256", the hash of the rest of the file as canonical
                            JSON, as checkpoint.json does: an edited or damaged file is refused;
-                           and "run", the identity of config.json: one copied in from another
-                           run directory is refused)
+                           and "run", the identity of the run's configuration: one copied in
+                           from a run configured otherwise is refused)
       pareto.tex           the front as a LaTeX table; pareto.png, the front as a plot
       losses/<name>.py     one standalone torch file per loss in the hall of fame or front
       losses/former/       the files of losses that have since left both (nothing deleted)
@@ -244,7 +244,7 @@ def write_results(run_dir: Path, state: dict, ctx, *, plot: bool = False) -> dic
     common = {"scenario": ctx.scenario.name, "ladder": ladder, "metric": ctx.config.metric,
               "generation": state["generation"], "baselines": baselines,
               "counters": state["counters"]}   # rejections by reason, duplicates, cache hits
-    write_result_files(run_dir, common, hof, front)
+    write_result_files(run_dir, ctx.run, common, hof, front)
     atomic_write_text(run_dir / "pareto.tex", pareto_table(front, baselines, ladder[-1]))
     write_loss_files(run_dir, hof + front, ctx.scenario.name, ladder[-1], ctx.config.metric)
     if plot:
@@ -252,11 +252,15 @@ def write_results(run_dir: Path, state: dict, ctx, *, plot: bool = False) -> dic
     return {"hall_of_fame": hof, "pareto": front, "baselines": baselines}
 
 
-def write_result_files(run_dir: Path, common: dict, hof: list[dict], front: list[dict]) -> None:
+def write_result_files(run_dir: Path, run: str | None, common: dict, hof: list[dict],
+                       front: list[dict]) -> None:
     """hall_of_fame.json and pareto.json (``common`` fields and the rows), each checksummed
-    and naming its run (``runfiles.RUN``: the identity of the run's config.json), so that one
-    copied into another run directory is refused there (``runfiles.read_result``)."""
-    common = {**common, RUN: run_identity(read_json(run_dir / "config.json"))}
+    and naming its run (``runfiles.RUN``), so that one copied into another run directory is
+    refused there (``runfiles.read_result``). ``run``: the identity of the run's config.json,
+    taken once when the run (re)started (``run._drive``), so a config.json moved or edited
+    while it runs changes nothing; None: read config.json now."""
+    run = run or run_identity(read_json(run_dir / "config.json"))
+    common = {**common, RUN: run}
     write_checked(run_dir / "hall_of_fame.json", {**common, "hall_of_fame": hof})
     write_checked(run_dir / "pareto.json", {**common, "pareto": front})
 
@@ -283,6 +287,7 @@ def write_loss_files(run_dir: Path, rows: list[dict], scenario: str, rung: str,
             continue
         atomic_write_text(run_dir / "losses" / f"{row['name']}.py", src)
         note.unlink(missing_ok=True)  # written by an older lossforge that could not export it
+    _drop_returned(run_dir / "losses", set(rows))
 
 
 FORMER = "former"   # losses/former/: the files of losses that left the hall of fame and front
@@ -294,17 +299,33 @@ def retire_loss_files(losses: Path, names: set[str]) -> None:
     is lost (a user may train with one). Files the search did not write stay where they are."""
     for path in sorted(losses.glob("*")) if losses.is_dir() else ():
         name = path.name.removesuffix(".not-exported.txt").removesuffix(".py")
-        if name in names or name == path.name or not path.is_file():
+        if name in names or name == path.name or not _written_here(path, name):
             continue
-        head = path.read_text(errors="replace")[:200]
-        ours = (head.startswith(f'"""{name}: ') and "exported by lossforge" in head.split("\n")[0]
-                or head.startswith(f"{name}: no standalone torch file"))
-        if ours:
-            make_dirs(losses / FORMER)
-            path.replace(losses / FORMER / path.name)
-    for name in names:     # back in the results: its file is written in losses/ again
+        make_dirs(losses / FORMER)
+        path.replace(losses / FORMER / path.name)
+
+
+def _written_here(path: Path, name: str) -> bool:
+    """Whether ``path`` is a file the search wrote for the loss ``name`` (its first line, as
+    ``export.loss_module_source`` or ``write_loss_files``'s note begins); a file it cannot read
+    is not."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(200).decode(errors="replace").split("\n")[0]
+    except OSError:   # a directory, a file without read permission: the user's, left alone
+        return False
+    return (head.startswith(f'"""{name}: ') and "exported by lossforge" in head
+            or head.startswith(f"{name}: no standalone torch file"))
+
+
+def _drop_returned(losses: Path, names: set[str]) -> None:
+    """A loss back in the results has its file in losses/ again: the copy of it in former/ goes
+    when it holds the same bytes as one now written (one edited there stays)."""
+    for name in names:
         for suffix in (".py", ".not-exported.txt"):
-            (losses / FORMER / f"{name}{suffix}").unlink(missing_ok=True)
+            old, new = losses / FORMER / f"{name}{suffix}", losses / f"{name}{suffix}"
+            if old.is_file() and new.is_file() and old.read_bytes() == new.read_bytes():
+                old.unlink()
 
 
 def write_plot(run_dir: Path, state: dict, front: list[dict], baselines: list[dict]) -> None:

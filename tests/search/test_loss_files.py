@@ -82,7 +82,14 @@ def test_files_of_losses_that_left_the_results_move_to_former_and_come_back(tmp_
     assert _listing(losses) == ["b.py", "c.py", "former/a.py", "former/bad.not-exported.txt",
                                 "mine.py", "notes.txt"]
     assert (losses / "former" / "a.py").read_text() == first_a
+    (losses / "former" / "bad.not-exported.txt").write_text("bad: edited by the user\n")
+    (losses / "odd.py").mkdir()    # a name like a loss file's that cannot be read as one
     _write(tmp_path, [a, c])
     assert _listing(losses) == ["a.py", "c.py", "former/b.py", "former/bad.not-exported.txt",
                                 "mine.py", "notes.txt"]
     assert (losses / "mine.py").read_text() == "# the user's own file\n"
+    assert (losses / "odd.py").is_dir()
+    with pytest.warns(UserWarning, match="^bad: no standalone torch file"):
+        _write(tmp_path, [bad])      # back: its note is written again; the edited copy stays
+    assert (losses / "former" / "bad.not-exported.txt").read_text() == "bad: edited by the user\n"
+    assert (losses / "bad.not-exported.txt").read_text().startswith("bad: no standalone torch")

@@ -278,7 +278,7 @@ def test_a_run_in_its_first_generation_is_not_called_stopped(gp_run, tmp_path, c
     try:
         assert main([str(stub)]) == 2
         _one_line_error(capsys, f"{stub}: no results yet: process {os.getpid()} is running "
-                                "the search's first generation; results appear when it ends")
+                                "the search, whose next generation writes them")
     finally:
         release_lock(stub / ".lock", fd)
     (stub / ".lock").write_text("12345\n")    # left by a search killed with -9: not held

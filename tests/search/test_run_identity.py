@@ -40,10 +40,12 @@ def ours(runs, tmp_path):
 
 
 def _identity(config_json: dict) -> str:
-    """By hand: sha256 of config.json as canonical JSON, without what --resume may change."""
+    """By hand: sha256 of the method and configuration as canonical JSON, without what
+    --resume may change (and without config.json's absolute paths)."""
     conf = {k: v for k, v in config_json["config"].items()
             if k not in ("generations", "executor", "workers", "eval_timeout")}
-    text = json.dumps({**config_json, "config": conf}, sort_keys=True, separators=(",", ":"))
+    text = json.dumps({"method": config_json.get("method", "gp"), "config": conf},
+                      sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -118,3 +120,39 @@ def test_a_result_file_written_before_files_named_their_run_is_read(runs, ours, 
         (ours / name).write_text(json.dumps(doc))
     assert search_main(["show", str(ours)]) == 0
     assert "Hall of fame" in capsys.readouterr().out
+
+
+def test_the_same_run_in_another_checkout_is_the_same_run(ours, capsys):
+    """config.json records the grammar's and scenario's absolute paths; written again from the
+    checkpoint in a checkout at another path (or the checkout moved), it names other paths:
+    still this run (the reviewer's case: it was refused as another run's)."""
+    path = ours / "config.json"
+    start = json.loads(path.read_text())
+    assert start["grammar_file"].startswith("/") and start["scenario_file"].startswith("/")
+    path.write_text(json.dumps({**start, "grammar_file": "/elsewhere/grammars/x.toml",
+                                "scenario_file": "/elsewhere/scenarios/quick.toml"}))
+    assert search_main(["show", str(ours)]) == 0
+    assert "Hall of fame" in capsys.readouterr().out
+
+
+def test_config_json_moved_aside_while_the_run_runs_changes_nothing(ours, monkeypatch, capsys):
+    """The results name the run as it was when the search (re)started: config.json moved aside
+    during a generation (here: as its checkpoint is saved, just before its results are
+    written) neither stops the search nor changes what its results say."""
+    from lossforge.search import checkpoint
+
+    real, moved = checkpoint.save, []
+
+    def save(run_dir, state):
+        if not moved:
+            (ours / "config.json").rename(ours / "config.json.aside")
+            moved.append(True)
+        return real(run_dir, state)
+
+    before = json.loads((ours / "pareto.json").read_text())["run"]
+    monkeypatch.setattr(checkpoint, "save", save)
+    assert search_main(["--resume", str(ours), "--generations", "2", "--quiet"]) == 0
+    assert moved and not (ours / "config.json").exists()
+    assert {json.loads((ours / n).read_text())["run"] for n in RESULTS} == {before}
+    (ours / "config.json.aside").rename(ours / "config.json")
+    assert search_main(["show", str(ours)]) == 0
