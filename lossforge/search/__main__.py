@@ -243,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                                      f"once fixed)" if run_dir else ""), file=sys.stderr)
             return 2
         except (KeyboardInterrupt, Exception) as exc:
+            if not searching and isinstance(exc, KeyboardInterrupt):
+                return 130     # show reads only: nothing to keep or resume
             return stops.stopped(exc, resume=getattr(args, "resume", None))
     print(f"run directory: {run_dir}")
     return 0

@@ -52,3 +52,18 @@ def test_the_command_line_leaves_sigterm_as_it_found_it(tmp_path, disposition):
         assert signal.getsignal(signal.SIGTERM) == disposition
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_ctrl_c_in_show_says_nothing_about_resuming(tmp_path, monkeypatch, capsys):
+    """show only reads: Ctrl-C there exits 130 without the search's "nothing to resume" line,
+    and show leaves SIGTERM as it was (there is no search to stop cleanly)."""
+    import lossforge.search.summary as summary
+
+    def interrupted(*args, **kwargs):
+        assert signal.getsignal(signal.SIGTERM) == before
+        raise KeyboardInterrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(summary, "show", interrupted)
+    assert main(["show", str(tmp_path)]) == 130
+    assert capsys.readouterr().err == ""
