@@ -15,23 +15,21 @@ import torch
 
 from lossforge.export.__main__ import main as export_main
 from lossforge.objectives import MPOSpec, Objective
-from lossforge.search import SearchConfig, run_search
+from lossforge.search import run_search
 from lossforge.search.__main__ import main as search_main
 from lossforge.search.es import ESConfig
 
 RESULTS = ("hall_of_fame.json", "pareto.json")
 
 
-@pytest.fixture(scope="module")
-def gp_run(tmp_path_factory):
-    cfg = SearchConfig(scenario="quick", fitness="probe", generations=1, population=4,
-                       workers=1)
-    return run_search(cfg, runs_root=tmp_path_factory.mktemp("gp"), quiet=True)
+@pytest.fixture
+def gp_run(probe_run):
+    return probe_run
 
 
 @pytest.fixture
-def run_copy(gp_run, tmp_path):
-    return shutil.copytree(gp_run, tmp_path / gp_run.name)
+def run_copy(probe_run_copy):
+    return probe_run_copy
 
 
 def _one_line_error(capsys, fragment: str) -> None:

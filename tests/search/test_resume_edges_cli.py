@@ -8,27 +8,18 @@ from __future__ import annotations
 import errno
 import os
 import re
-import shutil
 import sys
 
 import pytest
 
-from lossforge.search import SearchConfig, checkpoint, run_search
+from lossforge.search import checkpoint
 from lossforge.search.__main__ import main
 from lossforge.search.journal import FILE as JOURNAL
 
 
-@pytest.fixture(scope="module")
-def probe_run(tmp_path_factory):
-    """A finished one-generation probe run (copied by each test that changes it)."""
-    cfg = SearchConfig(scenario="quick", fitness="probe", generations=1, population=4,
-                       workers=1)
-    return run_search(cfg, runs_root=tmp_path_factory.mktemp("runs"), quiet=True)
-
-
 @pytest.fixture
-def run(probe_run, tmp_path):
-    return shutil.copytree(probe_run, tmp_path / probe_run.name)
+def run(probe_run_copy):
+    return probe_run_copy
 
 
 def _files(run_dir) -> dict:

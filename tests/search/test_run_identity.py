@@ -29,9 +29,9 @@ def _run(root, seed: int):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    return _run(root / "a", 0), _run(root / "b", 1)
+def runs(probe_run, tmp_path_factory):
+    """The shared probe run (seed 0) and one configured the same but for its seed."""
+    return probe_run, _run(tmp_path_factory.mktemp("runs"), 1)
 
 
 @pytest.fixture
