@@ -22,7 +22,8 @@ from lossforge.errors import CheckpointError
 from lossforge.objectives.mpo import MPOSpec
 from lossforge.objectives.properties import property_line
 from lossforge.objectives.run import Run, load_run
-from lossforge.runfiles import read_result, unchecked_note
+from lossforge.io import lock_holder
+from lossforge.runfiles import LOCK, read_result, unchecked_note
 from lossforge.search.fitness_errors import ERRORS_LOG
 from lossforge.search.rundir import loss_line, raced_out, row_simplest
 from lossforge.search.verdict import (baseline_label, known_verdict_note,  # noqa: F401
@@ -417,10 +418,16 @@ def _target(run_dir: Path, start: dict) -> dict:
 
 def stopped_early(run_dir: str | Path, start: dict, generation) -> str | None:
     """One line when the results are of a generation before the last one config.json asks for
-    (``start``: config.json; a run killed or stopped before its end), else None."""
+    (``start``: config.json), else None: the search is still running (it holds the run
+    directory's lock), or it was killed or stopped before its end (how to continue it)."""
     planned = (start.get("config") or {}).get("generations")
     if not (isinstance(planned, int) and isinstance(generation, int) and generation < planned):
         return None
+    running = lock_holder(Path(run_dir) / LOCK)
+    if running is not None:
+        who = f"process {running.pid}" if running.pid is not None else "a process"
+        return (f"generation {generation} of {planned} so far: {who} is running the search; "
+                f"show it again for the later generations")
     return (f"generation {generation} of {planned}: the run stopped early; python -m "
             f"lossforge.search --resume {shlex.quote(str(run_dir))} continues it")
 

@@ -3,6 +3,8 @@ of a finished run it does not."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from lossforge.search.__main__ import main as search_main
@@ -43,6 +45,23 @@ def test_show_says_a_run_stopped_early_and_how_to_continue_it(stopped_run, capsy
     assert _show(stopped_run, capsys)[-1] == (
         f"generation 3 of 4: the run stopped early; python -m lossforge.search --resume "
         f"{stopped_run} continues it")
+
+
+def test_show_of_a_run_in_progress_does_not_call_it_stopped(stopped_run, capsys):
+    """While a search runs (it holds the run directory's lock), show said "the run stopped
+    early" and gave the --resume command, which the lock would refuse."""
+    import os
+
+    from lossforge.io import hold_lock, release_lock
+
+    fd = hold_lock(stopped_run / ".lock")      # as the running search does (rundir.locked)
+    try:
+        lines = _show(stopped_run, capsys)
+    finally:
+        release_lock(stopped_run / ".lock", fd)
+    assert not any("stopped early" in line for line in lines)
+    assert re.fullmatch(rf"generation (\d) of (\d) so far: process {os.getpid()} is running "
+                        r"the search; show it again for the later generations", lines[-1])
 
 
 def test_stopped_early_quotes_the_path_and_is_silent_when_complete():
