@@ -96,6 +96,21 @@ def make_dirs(path: str | os.PathLike) -> str | None:
         return f"cannot create {'it' if failed == path else failed} ({os_reason(exc)})"
 
 
+def claim_new_dir(base: Path) -> Path:
+    """A new directory ``base``, or ``base-1``, ``base-2``, ... when taken (its parent must
+    exist): claimed by an atomic ``mkdir``, so two processes that start at once (in the same
+    second, where names carry the time) never get the same one, as a test for existence
+    followed by a mkdir could."""
+    k = 0
+    while True:
+        path = base.with_name(f"{base.name}-{k}") if k else base
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            k += 1
+
+
 def append_lines(path: str | os.PathLike, lines: list[str]) -> None:
     """Append whole lines to a log, in one write, fsynced. A kill mid-write leaves a torn last
     line, which readers skip; it is ended here first, so new lines never glue onto it (and

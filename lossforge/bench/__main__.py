@@ -27,6 +27,7 @@ from lossforge.bench.losses import build_objectives, run_objective
 from lossforge.bench.result import METRICS
 from lossforge.bench.scenarios import BUDGET_NAMES
 from lossforge.errors import ConfigError, LossforgeError
+from lossforge.io import claim_new_dir, make_dirs
 
 
 def resolve_scenario(env: str | None, scenario: str) -> Path:
@@ -104,9 +105,15 @@ def _run(args) -> int:
     episodes = budget.eval_episodes if args.episodes is None else args.episodes
     draws.episode_seeds(0, episodes)   # --episodes 0: refused now, not after the training
     objs = scored_objectives(args, scen)
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out or f"runs/bench-{stamp}-{scen.name}")
-    make_out_dir(out)
+    if args.out:
+        out = Path(args.out)
+        make_out_dir(out)
+    else:   # a new directory of its own, also beside a bench run started in the same second
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        why = make_dirs("runs")
+        if why is not None:
+            raise ConfigError(f"runs directory runs: {why}")
+        out = claim_new_dir(Path("runs") / f"bench-{stamp}-{scen.name}")
 
     from lossforge import ledger  # scoring losses on a scenario is a look at it: listed
 

@@ -40,7 +40,7 @@ from typing import Iterator
 
 from lossforge.errors import CheckpointError, ConfigError
 from lossforge.io import (LockHeld, append_lines, atomic_write_json, atomic_write_text,
-                          hold_lock, make_dirs, release_lock)
+                          claim_new_dir, hold_lock, make_dirs, release_lock)
 from lossforge.runfiles import (LOCK, RUN, read_json, run_dir as existing_run_dir,
                                 run_identity, write_checked)
 from lossforge.search import gp
@@ -56,14 +56,7 @@ def new_run_dir(root: str | Path, scenario_name: str, seed: int) -> Path:
     why = make_dirs(root)
     if why is not None:
         raise ConfigError(f"runs directory {root}: {why}")
-    k = 0
-    while True:
-        path = base.with_name(f"{base.name}-{k}") if k else base
-        try:
-            path.mkdir()    # atomic: of two searches started in the same second, one makes
-            return path     # the name and the other takes the next (an exists() test raced)
-        except FileExistsError:
-            k += 1
+    return claim_new_dir(base)   # of two searches started in the same second, one takes -1
 
 
 @contextmanager

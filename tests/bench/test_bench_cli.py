@@ -55,3 +55,33 @@ def test_bc_on_chosen_row_is_the_tables_row_with_its_own_auc(tmp_path, capsys):
     assert [k for k, _ in bc["curve"]] == list(steps) == [10, 20]
     assert math.isclose(bc["auc"], sum(v for _, v in bc["curve"]) / len(steps), rel_tol=1e-12)
     assert "†" in printed and "not ranked on AUC" in " ".join(printed.split())
+
+
+def test_two_bench_runs_started_in_the_same_second_get_their_own_directories(
+        tmp_path, monkeypatch, capsys):
+    """Without --out, the directory is runs/bench-<time>-<scenario>: a second run started in
+    the same second shared the first's and overwrote its results when it ended. Each now
+    claims its own (the training is stopped once the directory is made: it is not the point)."""
+    import datetime as dt
+
+    import lossforge.bench.fitness as fitness
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 1, 1, 0, 0, 0)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(fitness, "evaluate", stop)
+    monkeypatch.setattr("lossforge.bench.__main__._dt.datetime", Frozen)
+    for _ in range(2):
+        with pytest.raises(Stop):
+            main(["--scenario", "quick", "--losses", "dpo", "--budget", "quick", "--quiet"])
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
+        "bench-20260101-000000-quick", "bench-20260101-000000-quick-1"]
