@@ -120,9 +120,20 @@ def get_spec(name: str, **overrides) -> MPOSpec:
         elif key in params:
             params[key] = value
         else:
-            raise ConfigError(f"objective {name!r} has no field or parameter {key!r}; "
-                              f"parameters: {', '.join(sorted(params)) or 'none'}")
+            raise ConfigError(_no_such_setting(name, key, sorted(fields - {"name", "params"}),
+                                               sorted(params)))
     return dataclasses.replace(spec, params=params, **changes)
+
+
+def _no_such_setting(name: str, key: str, fields: list[str], params: list[str]) -> str:
+    """The refusal of ``name:key=...``: what can be set (the spec's fields, the member's named
+    parameters), and the closest name when ``key`` looks like a typo of one."""
+    import difflib
+
+    near = difflib.get_close_matches(key, fields + params, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return (f"objective {name!r} has no field or parameter {key!r}{hint}; fields: "
+            f"{', '.join(fields)}; parameters: {', '.join(params) or 'none'}")
 
 
 def horizon_defaults(name: str, horizon: int) -> dict[str, float]:

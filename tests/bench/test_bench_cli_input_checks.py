@@ -69,3 +69,19 @@ def test_an_out_holding_a_bench_result_is_refused_and_kept(tmp_path, capsys, mon
                                        "results (results.json); give another directory, or "
                                        "remove that one to run again\n")
     assert (out / "results.json").read_text() == '{"earlier": "results"}\n'
+
+
+@pytest.mark.parametrize("arg,hint", [
+    ("dpo:bta=2", " (did you mean 'beta'?)"),             # a typo of a spec field
+    ("length_sft:cc=100", " (did you mean 'c'?)"),        # of a member's own parameter
+    ("dpo:colour=1", ""),                                 # nothing close: no guess
+])
+def test_a_setting_a_loss_does_not_have_names_what_it_has(tmp_path, capsys, arg, hint):
+    """`--losses dpo:bta=2` said "parameters: none", never naming beta, the field meant."""
+    name, key = arg.split(":")[0], arg.split(":")[1].split("=")[0]
+    assert main(["--scenario", "quick", "--losses", arg, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: objective {name!r} has no field or parameter {key!r}{hint}; "
+                          "fields: aggregation, beta, description, imitation, link, mirror_map, "
+                          "reference, w_pref, w_sft; parameters: ")
+    assert "\n" not in err and not (tmp_path / "o").exists()
