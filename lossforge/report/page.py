@@ -3,8 +3,8 @@ no script, nothing fetched when it is viewed).
 
 The run is read as plain JSON (config.json, hall_of_fame.json, pareto.json, generations.jsonl);
 the result files as ``search show`` and ``export`` read them (``runfiles.read_result``: one whose
-checksum does not match its content, or that names another run, is refused). Each loss's formulas are compiled from its JSON
-spec by the safe parser, never executed.
+checksum does not match its content, or that names another run, is refused). Each loss's
+formulas are compiled from its JSON spec by the safe parser, never executed.
 """
 
 from __future__ import annotations

@@ -250,8 +250,9 @@ def _record_overrides(run_dir: Path, config: dict) -> None:
     """After a checkpoint is saved: config.json takes the checkpoint's values of what
     ``--resume`` may change (``runfiles.RESUMABLE``: ``--generations N`` above all), where
     ``show``, ``report`` and the reproduce command read them (they said "generation 4 of 2"
-    after a run was extended). Only then, so a resume stopped before its first new generation leaves both
-    files as they were; the rest of config.json (the files the run started with) stays."""
+    after a run was extended). Only then, so a resume stopped before its first new generation
+    leaves both files as they were; the rest of config.json (the files the run started with)
+    stays."""
     path = run_dir / "config.json"
     if not path.exists():
         return
