@@ -51,7 +51,10 @@ def test_a_run_being_searched_is_refused_to_a_second_search_until_its_holder_die
     second is refused in one line naming the run and the first one's pid, touching nothing.
     A holder killed with -9 leaves no lock: the next resume runs and finishes the run."""
     runs, markers = tmp_path / "runs", tmp_path / "markers"
-    cfg = _probe(fitness="search_helpers:slow_evaluate")
+    # population 8: its generation 2 trains (two calls, 3 s each once a checkpoint exists); at
+    # 4 it trains nothing, so the holder could finish it before the checks, which then had to
+    # kill it within milliseconds (they began failing once a refusal took 0.1 s)
+    cfg = _probe(fitness="search_helpers:slow_evaluate", population=8)
     code = ("from lossforge.search import run_search, SearchConfig\n"
             f"run_search(SearchConfig(**{cfg.to_json()!r}), runs_root={str(runs)!r}, "
             "quiet=True)\n")
