@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from lossforge.errors import ConfigError
+
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -96,11 +98,16 @@ def make_dirs(path: str | os.PathLike) -> str | None:
         return f"cannot create {'it' if failed == path else failed} ({os_reason(exc)})"
 
 
-def claim_new_dir(base: Path) -> Path:
-    """A new directory ``base``, or ``base-1``, ``base-2``, ... when taken (its parent must
-    exist): claimed by an atomic ``mkdir``, so two processes that start at once (in the same
-    second, where names carry the time) never get the same one, as a test for existence
-    followed by a mkdir could."""
+def claim_new_dir(root: str | os.PathLike, name: str) -> Path:
+    """A new directory ``root/name``, or ``name-1``, ``name-2``, ... when taken (``root`` made
+    with its parents): claimed by an atomic ``mkdir``, so two processes that start at once (in
+    the same second, where names carry the time) never get the same one, as a test for
+    existence followed by a mkdir could. ``ConfigError`` naming ``root`` and why when it
+    cannot be a directory (``make_dirs``)."""
+    why = make_dirs(root)
+    if why is not None:
+        raise ConfigError(f"runs directory {root}: {why}")
+    base = Path(root) / name
     k = 0
     while True:
         path = base.with_name(f"{base.name}-{k}") if k else base
@@ -145,6 +152,11 @@ class LockHeld(OSError):
     def __init__(self, path: Path, pid: int | None):
         super().__init__(errno.EWOULDBLOCK, "locked by another process", str(path))
         self.pid = pid
+
+    @property
+    def who(self) -> str:
+        """The holder as a message names it: "process 1234", or "another process"."""
+        return f"process {self.pid}" if self.pid is not None else "another process"
 
 
 def hold_lock(path: str | os.PathLike) -> int | None:

@@ -63,9 +63,8 @@ def _missing(path: Path) -> CheckpointError:
     resume = f"python -m lossforge.search --resume {path.parent}"
     running = lock_holder(path.parent / LOCK)
     if running is not None:
-        who = f"process {running.pid}" if running.pid is not None else "a process"
-        return CheckpointError(f"{path.parent}: no results yet: {who} is running the search, "
-                               "whose next generation writes them")
+        return CheckpointError(f"{path.parent}: no results yet: {running.who} is running the "
+                               "search, whose next generation writes them")
     if (path.parent / "checkpoint.json").exists():
         return CheckpointError(f"{path.parent}: {path.name} is missing, though a generation "
                                f"was checkpointed; {resume} writes it again from the "

@@ -27,7 +27,7 @@ from lossforge.bench.losses import build_objectives, run_objective
 from lossforge.bench.result import METRICS
 from lossforge.bench.scenarios import BUDGET_NAMES
 from lossforge.errors import ConfigError, LossforgeError
-from lossforge.io import claim_new_dir, make_dirs
+from lossforge.io import claim_new_dir
 
 
 def resolve_scenario(env: str | None, scenario: str) -> Path:
@@ -110,10 +110,7 @@ def _run(args) -> int:
         make_out_dir(out)
     else:   # a new directory of its own, also beside a bench run started in the same second
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        why = make_dirs("runs")
-        if why is not None:
-            raise ConfigError(f"runs directory runs: {why}")
-        out = claim_new_dir(Path("runs") / f"bench-{stamp}-{scen.name}")
+        out = claim_new_dir("runs", f"bench-{stamp}-{scen.name}")
 
     from lossforge import ledger  # scoring losses on a scenario is a look at it: listed
 

@@ -69,8 +69,8 @@ def run_search(config: Any = None, *, runs_root: str | Path = "runs",
     ``generations``, ``executor`` and ``workers`` (none of them changes a result) and
     ``eval_timeout`` (one that fires does: the loss it stopped is recorded as failed); the
     checkpoint keeps the new value, and config.json takes it once a generation is saved
-    (``_record_overrides``). ``stop_after`` ends this call
-    after that many generations (the run stays resumable), for tests and time-sliced use.
+    (``_record_overrides``). ``stop_after`` ends this call after that many generations (the
+    run stays resumable), for tests and time-sliced use.
     ``on_start(run_dir)`` is called once the configuration has been checked and the run
     directory made, before any evaluation (the command line lists the search in the ledger
     there: a search refused before it is not one); when it raises, the new directory, still

@@ -38,11 +38,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from lossforge.errors import CheckpointError, ConfigError
+from lossforge.errors import CheckpointError
 from lossforge.io import (LockHeld, append_lines, atomic_write_json, atomic_write_text,
                           claim_new_dir, hold_lock, make_dirs, release_lock)
-from lossforge.runfiles import (LOCK, RUN, read_json, run_dir as existing_run_dir,
-                                run_identity, write_checked)
+from lossforge.runfiles import LOCK, RUN, run_dir as existing_run_dir, write_checked
 from lossforge.search import gp
 from lossforge.search.export import ExportError, loss_module_source, pareto_table
 
@@ -51,12 +50,8 @@ def new_run_dir(root: str | Path, scenario_name: str, seed: int) -> Path:
     """A new directory ``<stamp>-<scenario>-s<seed>`` under ``root`` (made with its parents).
     ``ConfigError`` naming ``root`` and why when it cannot be made there: ``root`` (or a folder
     above it) is a file, or the system refuses."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{stamp}-{scenario_name}-s{seed}"
-    why = make_dirs(root)
-    if why is not None:
-        raise ConfigError(f"runs directory {root}: {why}")
-    return claim_new_dir(base)   # of two searches started in the same second, one takes -1
+    stamp = time.strftime("%Y%m%d-%H%M%S")    # of two started in the same second, one takes -1
+    return claim_new_dir(root, f"{stamp}-{scenario_name}-s{seed}")
 
 
 @contextmanager
@@ -70,7 +65,7 @@ def locked(run_dir: Path) -> Iterator[None]:
     try:
         fd = hold_lock(path)
     except LockHeld as held:
-        who = f"process {held.pid}" if held.pid is not None else "another process"
+        who = held.who
         raise CheckpointError(f"{run_dir}: {who} is running this search ({path} is locked); "
                               f"wait for it to end (or stop it), then --resume again") from None
     try:
@@ -245,14 +240,13 @@ def write_results(run_dir: Path, state: dict, ctx, *, plot: bool = False) -> dic
     return {"hall_of_fame": hof, "pareto": front, "baselines": baselines}
 
 
-def write_result_files(run_dir: Path, run: str | None, common: dict, hof: list[dict],
+def write_result_files(run_dir: Path, run: str, common: dict, hof: list[dict],
                        front: list[dict]) -> None:
     """hall_of_fame.json and pareto.json (``common`` fields and the rows), each checksummed
     and naming its run (``runfiles.RUN``), so that one copied into another run directory is
     refused there (``runfiles.read_result``). ``run``: the identity of the run's config.json,
     taken once when the run (re)started (``run._drive``), so a config.json moved or edited
-    while it runs changes nothing; None: read config.json now."""
-    run = run or run_identity(read_json(run_dir / "config.json"))
+    while it runs changes nothing."""
     common = {**common, RUN: run}
     write_checked(run_dir / "hall_of_fame.json", {**common, "hall_of_fame": hof})
     write_checked(run_dir / "pareto.json", {**common, "pareto": front})

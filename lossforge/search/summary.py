@@ -425,9 +425,8 @@ def stopped_early(run_dir: str | Path, start: dict, generation) -> str | None:
         return None
     running = lock_holder(Path(run_dir) / LOCK)
     if running is not None:
-        who = f"process {running.pid}" if running.pid is not None else "a process"
-        return (f"generation {generation} of {planned} so far: {who} is running the search; "
-                f"show it again for the later generations")
+        return (f"generation {generation} of {planned} so far: {running.who} is running the "
+                "search; show it again for the later generations")
     return (f"generation {generation} of {planned}: the run stopped early; python -m "
             f"lossforge.search --resume {shlex.quote(str(run_dir))} continues it")
 
