@@ -20,7 +20,9 @@ import datetime as _dt
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from lossforge.cli import Parser, attach_values, run_main
 from lossforge.bench.losses import build_objectives, run_objective
@@ -82,10 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    from rich.markup import escape
-    from rich.table import Table
-
-    from lossforge.bench import draws, fitness
+    from lossforge.bench import draws
     from lossforge.cli import PipeConsole
     from lossforge.bench.scenarios import list_scenarios, load_scenario, parse_seeds
 
@@ -111,8 +110,17 @@ def _run(args) -> int:
     else:   # a new directory of its own, also beside a bench run started in the same second
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = claim_new_dir("runs", f"bench-{stamp}-{scen.name}")
+    with out_lock(out):
+        return _score(args, console, scen, budget, seeds, episodes, objs, out)
+
+
+def _score(args, console, scen, budget, seeds, episodes, objs, out: Path) -> int:
+    """Train and score ``objs`` on ``scen``, print the table, write the results to ``out``."""
+    from rich.markup import escape
+    from rich.table import Table
 
     from lossforge import ledger  # scoring losses on a scenario is a look at it: listed
+    from lossforge.bench import fitness
 
     ledger.record("bench", command=["python -m lossforge.bench", *sys.argv[1:]],
                   scenario=scen.name, seeds=list(seeds), budget=args.budget,
@@ -169,15 +177,41 @@ def fixed_rows(scen, budget: str, seeds, episodes: int | None, progress: bool) -
     return [ref, bc]
 
 
+@contextmanager
+def out_lock(out: Path) -> Iterator[None]:
+    """Hold ``out``'s lock (``runfiles.LOCK``, as a search holds its run directory's) while a
+    bench run scores into it: two runs given one ``--out`` at once both passed the
+    ``results.json`` check, and the one that ended last overwrote the other's results. The
+    second is refused by name; that check is made again under the lock."""
+    from lossforge.io import LockHeld, hold_lock, release_lock
+    from lossforge.runfiles import LOCK
+
+    path = out / LOCK
+    try:
+        fd = hold_lock(path)
+    except LockHeld as held:
+        raise ConfigError(f"--out {out}: {held.who} is running a bench run into it ({path} is "
+                          "locked); give another directory, or wait for it to end") from None
+    try:
+        _refuse_results(out)
+        yield
+    finally:
+        release_lock(path, fd)
+
+
+def _refuse_results(out: Path) -> None:
+    if (out / "results.json").exists():
+        raise ConfigError(f"--out {out}: already holds a bench run's results (results.json); "
+                          "give another directory, or remove that one to run again")
+
+
 def make_out_dir(out: Path) -> None:
     """The run directory (and its parents); ``ConfigError`` naming it and why it cannot be one
     (``io.make_dirs``), or when it already holds a bench run's results, which the run would
     overwrite once it ends (hours of work lost to a reused ``--out``)."""
     from lossforge.io import make_dirs
 
-    if (out / "results.json").exists():
-        raise ConfigError(f"--out {out}: already holds a bench run's results (results.json); "
-                          "give another directory, or remove that one to run again")
+    _refuse_results(out)
     why = make_dirs(out)
     if why is not None:
         raise ConfigError(f"--out {out}: {why}")

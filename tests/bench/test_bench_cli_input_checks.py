@@ -85,3 +85,64 @@ def test_a_setting_a_loss_does_not_have_names_what_it_has(tmp_path, capsys, arg,
                           "fields: aggregation, beta, description, imitation, link, mirror_map, "
                           "reference, w_pref, w_sft; parameters: ")
     assert "\n" not in err and not (tmp_path / "o").exists()
+
+
+def test_an_out_another_bench_run_is_scoring_into_is_refused(tmp_path, capsys, monkeypatch):
+    """Two runs given one --out at once both passed the results.json check, and the one that
+    ended last overwrote the other's results. The second is refused, by the holder's pid,
+    before it trains or writes anything; the holder's lock stays."""
+    import os
+
+    from lossforge.io import hold_lock, lock_holder, release_lock
+
+    out = tmp_path / "run"
+    out.mkdir()
+    fd = hold_lock(out / ".lock")        # the first run, scoring (its own open file)
+    try:
+        monkeypatch.setattr(fitness, "training_data", _no_training)
+        assert main([*QUICK, "--out", str(out)]) == 2
+        assert capsys.readouterr().err == (
+            f"error: --out {out}: process {os.getpid()} is running a bench run into it "
+            f"({out / '.lock'} is locked); give another directory, or wait for it to end\n")
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]
+        assert lock_holder(out / ".lock").pid == os.getpid()
+    finally:
+        release_lock(out / ".lock", fd)
+
+
+def test_the_results_check_is_made_again_under_the_lock(tmp_path, capsys, monkeypatch):
+    """A run that ends between this one's first look and its lock has written results.json:
+    refused, and those results kept."""
+    import lossforge.bench.__main__ as bench_main
+
+    out = tmp_path / "run"
+
+    def make_and_finish(path):           # the other run ends right after the first look
+        path.mkdir()
+        (path / "results.json").write_text('{"other": "run"}\n')
+
+    monkeypatch.setattr(bench_main, "make_out_dir", make_and_finish)
+    monkeypatch.setattr(fitness, "training_data", _no_training)
+    assert main([*QUICK, "--out", str(out)]) == 2
+    assert "already holds a bench run's results" in capsys.readouterr().err
+    assert (out / "results.json").read_text() == '{"other": "run"}\n'
+    assert not (out / ".lock").exists()
+
+
+def test_the_lock_is_released_when_the_run_stops(tmp_path, monkeypatch):
+    """A run that stops (Ctrl-C, a bug) leaves no lock file behind, and the next run of the
+    same --out takes the lock."""
+    from lossforge.io import lock_holder
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(fitness, "evaluate", stop)
+    for _ in range(2):
+        with pytest.raises(Stop):
+            main([*QUICK, "--out", str(out)])
+        assert lock_holder(out / ".lock") is None and not (out / ".lock").exists()
