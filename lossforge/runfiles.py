@@ -9,7 +9,8 @@ search writes its checksummed results with the same functions it reads them with
     read_checked(path)     (the document, whether it carried a checksum); a mismatch is refused
     run_identity(start)    the run a config.json describes, which every result file names
     read_result(dir, name) one result file, checked against its checksum and its run identity
-    read_run(path)         config.json, hall_of_fame.json and pareto.json as ``RunFiles``
+    read_run(path)         config.json, hall_of_fame.json and pareto.json (of one generation) as
+                           ``RunFiles``
 
 ``lossforge.objectives.run.load_run`` turns the specs of a ``RunFiles`` into callable
 objectives; the layout of a run directory is described in ``lossforge/search/rundir.py``.
@@ -19,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lossforge.errors import CheckpointError
@@ -112,6 +114,9 @@ class RunFiles:
     pareto: list[dict]
     baselines: list[dict]
     unchecked: tuple[str, ...] = ()    # result files without a checksum (older run directories)
+    #: hall_of_fame.json's other fields (generation, scenario, metric, ladder, method, ...),
+    #: from the same read as the rows
+    header: dict = field(default_factory=dict)
 
 
 def read_run(path: str | Path) -> RunFiles:
@@ -124,15 +129,34 @@ def read_run(path: str | Path) -> RunFiles:
     config = read_json(path / "config.json")
     hof, par, unchecked = read_results(path, config)
     return RunFiles(path, config, hof["hall_of_fame"], par["pareto"], hof["baselines"],
-                    unchecked)
+                    unchecked, header(hof))
 
 
-def read_results(path: Path, start: dict | None = None) -> tuple[dict, dict, tuple[str, ...]]:
+def header(hof: dict) -> dict:
+    """hall_of_fame.json's fields but its rows, baselines and identity."""
+    return {k: v for k, v in hof.items() if k not in ("hall_of_fame", "baselines", RUN)}
+
+
+def read_results(path: Path, start: dict | None = None,
+                 tries: int = 5) -> tuple[dict, dict, tuple[str, ...]]:
     """(hall_of_fame.json, pareto.json, the names of those without a checksum) of a run
-    directory, each checked by ``read_result`` (``start``: its config.json, if already read)."""
+    directory, each checked by ``read_result`` (``start``: its config.json, if already read),
+    both of one generation. A search writes the hall of fame, then the front, after each
+    generation: read while it writes them, they are read again (``tries`` times, 50 ms apart);
+    left of two generations by a search stopped between them, ``CheckpointError`` with the
+    way back, where a mixed read would show one generation's hall of fame beside another's
+    front."""
     start = read_json(path / "config.json") if start is None else start
-    (hof, hof_ok), (par, par_ok) = (read_result(path, name, start) for name in RESULT_FILES)
-    return hof, par, tuple(name for name, ok in zip(RESULT_FILES, (hof_ok, par_ok)) if not ok)
+    for k in range(tries):
+        (hof, hof_ok), (par, par_ok) = (read_result(path, name, start) for name in RESULT_FILES)
+        if hof.get("generation") == par.get("generation"):
+            return hof, par, tuple(name for name, ok in zip(RESULT_FILES, (hof_ok, par_ok))
+                                   if not ok)
+        if k < tries - 1:
+            time.sleep(0.05)
+    raise CheckpointError(f"{path}: hall_of_fame.json is of generation {hof.get('generation')}, "
+                          f"pareto.json of generation {par.get('generation')}: the search "
+                          f"stopped between writing them; {_rewrite_hint(path)}")
 
 
 def run_identity(start: dict) -> str:

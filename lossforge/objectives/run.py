@@ -9,7 +9,7 @@ search (or DEAP); ``lossforge.search`` re-exports it for its users.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lossforge.objectives.mpo import Objective
@@ -26,6 +26,7 @@ class Run:
     baselines: list[dict]
     objectives: dict[str, Objective]   # every loss of the hall of fame and the front, by name
     unchecked: tuple[str, ...] = ()    # result files without a checksum (older run directories)
+    header: dict = field(default_factory=dict)   # ``runfiles.RunFiles.header``
 
     def __getitem__(self, name: str) -> Objective:
         return self.objectives[name]
@@ -39,4 +40,4 @@ def load_run(path: str | Path) -> Run:
         if row["name"] not in objectives:
             objectives[row["name"]] = from_spec(row["spec"])
     return Run(files.path, files.config, files.hall_of_fame, files.pareto, files.baselines,
-               objectives, files.unchecked)
+               objectives, files.unchecked, files.header)

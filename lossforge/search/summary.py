@@ -23,7 +23,7 @@ from lossforge.objectives.mpo import MPOSpec
 from lossforge.objectives.properties import property_line
 from lossforge.objectives.run import Run, load_run
 from lossforge.io import lock_holder
-from lossforge.runfiles import LOCK, read_result, unchecked_note
+from lossforge.runfiles import LOCK, unchecked_note
 from lossforge.search.fitness_errors import ERRORS_LOG
 from lossforge.search.rundir import loss_line, raced_out, row_simplest
 from lossforge.search.verdict import (baseline_label, known_verdict_note,  # noqa: F401
@@ -372,7 +372,7 @@ def show(run: str | Path, latex: bool = False, console=None) -> None:
     if latex:
         _show_latex(r)
         return
-    hof, _ = read_result(path, "hall_of_fame.json", r.config)
+    hof = r.header          # of the same read as the rows (a search may write a new one now)
     ladder = hof["ladder"]
     fitness = r.config.get("config", {}).get("fitness", "bench")
     method = "CMA-ES" if hof.get("method") == "es" else "GP"
