@@ -5,7 +5,11 @@ gives the same result on either. Ray is optional (``pip install 'lossforge[ray]'
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from lossforge.errors import ConfigError
 from lossforge.search.executors import _worker_init, evaluate_chunk
@@ -39,9 +43,10 @@ class RayExecutor:
             root = str(Path(__file__).resolve().parents[2])
             env = {"env_vars": {"PYTHONPATH": os.pathsep.join(
                 [root] + [p for p in [os.environ.get("PYTHONPATH")] if p])}}
-            ray.init(address=address, num_cpus=None if address else self.workers,
-                     include_dashboard=False, log_to_driver=False, runtime_env=env,
-                     configure_logging=False)
+            with _sigterm_kept():
+                ray.init(address=address, num_cpus=None if address else self.workers,
+                         include_dashboard=False, log_to_driver=False, runtime_env=env,
+                         configure_logging=False)
             self._started = True
         self._task = ray.remote(num_cpus=1, max_retries=max_retries)(_ray_task)
 
@@ -53,6 +58,21 @@ class RayExecutor:
         if self._started:
             self._ray.shutdown()
             self._started = False
+
+
+@contextmanager
+def _sigterm_kept() -> Iterator[None]:
+    """The block (``ray.init``) leaves SIGTERM's handler as it found it: ``ray.init`` replaces
+    it with ``sys.exit(15)`` (Ray 2.60) and keeps that after ``ray.shutdown``, so a search
+    stopped by SIGTERM under Ray exited without naming the run to resume, where the search's
+    own handler (``stops.sigterm_raises``) says how. Only the main thread can set a handler."""
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
 
 
 def _ray_task(*args):

@@ -39,6 +39,12 @@ class Terminated(KeyboardInterrupt):
     names the run to ``--resume``."""
 
 
+#: SIGTERM once ``sigterm_raises``' handler ran: a library may catch its ``Terminated`` and
+#: raise a plain KeyboardInterrupt in its place (Ray's ``ray.get`` does), which ``stopped``
+#: then still reads as SIGTERM
+_received: set[int] = set()
+
+
 @contextmanager
 def sigterm_raises() -> Iterator[None]:
     """For the ``with`` block: SIGTERM raises ``Terminated`` in the main thread. By default
@@ -54,8 +60,10 @@ def sigterm_raises() -> Iterator[None]:
 
     def terminate(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _received.add(signal.SIGTERM)
         raise Terminated
 
+    _received.clear()
     signal.signal(signal.SIGTERM, terminate)
     try:
         yield
@@ -95,7 +103,7 @@ def _is_dir(path: str | None) -> bool:
 def _interrupted(exc: KeyboardInterrupt, run_dir) -> int:
     """Ctrl-C's line (exit 130), or SIGTERM's (exit 143), which gives the whole command to go
     on with: a job stopped by a scheduler is resumed by a script more often than by hand."""
-    if not isinstance(exc, Terminated):
+    if not (isinstance(exc, Terminated) or signal.SIGTERM in _received):
         print(f"interrupted: what finished is kept in {run_dir} (generations in its checkpoint, "
               f"evaluations in its journal); continue with --resume {run_dir}" if run_dir else
               "interrupted before the run directory was made: nothing to resume",
