@@ -301,22 +301,23 @@ def test_latex_document_carries_the_provenance_notes_escaped():
     assert rest.startswith("Modified from run r\\_1, rank 0 by --beta: 50\\% off.\n\\[\n")
 
 
-def test_trl_message_on_one_ignored_field_says_it_not_them():
+def test_trl_message_on_one_ignored_field_says_it_not_them(tmp_path):
     pytest.importorskip("trl")
-    from types import SimpleNamespace
+    from trl import DPOConfig
 
     from lossforge.errors import ConfigError
     from lossforge.integrations.trl import _check_args
 
-    base = {"loss_type": ["sigmoid"], "loss_weights": None, "label_smoothing": 0.0,
-            "f_divergence_type": "reverse_kl", "ld_alpha": None, "use_weighting": False}
+    def config(**changed):
+        return DPOConfig(output_dir=str(tmp_path), report_to="none", use_cpu=True, bf16=False,
+                         **changed)
+
     dpo = objectives.get("dpo")
     with pytest.raises(ConfigError, match="loss_type would be ignored: leave it at its "
                                           "default$"):
-        _check_args(SimpleNamespace(**{**base, "loss_type": ["ipo"]}), dpo)
+        _check_args(config(loss_type=["ipo"]), dpo)
     with pytest.raises(ConfigError, match="would be ignored: leave them at their defaults$"):
-        _check_args(SimpleNamespace(**{**base, "loss_type": ["ipo"], "label_smoothing": 0.1}),
-                    dpo)
+        _check_args(config(loss_type=["ipo"], label_smoothing=0.1), dpo)
 
 
 def test_a_map_with_relu_compiles_and_exports(tmp_path):

@@ -239,8 +239,8 @@ def test_json_texts_that_disagree_with_the_spec_get_one_warning(tmp_path, run_di
     out, err = capsys.readouterr()
     assert json.loads(out)["spec"]["beta"] == 0.5
     assert err == (f'warning: {path}: its "formula" and "latex" texts do not match its "spec" '
-                   '(edited by hand, or written by another lossforge version?); only "spec" is '
-                   'read\n')
+                   '(edited by hand, or written by another lossforge version? a field missing '
+                   'from the spec is read at its default); only "spec" is read\n')
     data = json.loads(path.read_text())
     data["formula"] = "L = something else"
     data["spec"]["beta"] = objectives.get_spec("orpo").beta

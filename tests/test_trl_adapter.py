@@ -198,7 +198,7 @@ def test_lossforge_works_without_trl_and_the_adapter_says_how_to_get_it(tmp_path
     r = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert "pip install lossforge[llm]" in r.stdout
+    assert "pip install -e '.[llm]' in a lossforge checkout" in r.stdout
 
 
 # ---- the caller's config, the dataset's columns, formula strings, progress and lengths --------
@@ -264,7 +264,8 @@ def test_a_formula_string_says_how_to_pass_a_formula(tokenizer, tmp_path):
     assert "is a formula, not a zoo name" in message and "\n" not in message
     assert "objectives.from_mirror_map('p*log(p)', beta=0.1)" in message
     message = str(_error(lambda: adapter._as_objective("dpoo")))
-    assert "unknown objective 'dpoo'; known: " in message and "from_mirror_map(" in message
+    assert "unknown objective 'dpoo' (did you mean 'dpo'?); known: " in message
+    assert "from_mirror_map(" in message
     objective = objectives.from_mirror_map("p*log(p)", beta=0.1, reference=False)  # as told
     trainer = _trainer(LossforgeDPOTrainer, tokenizer, tmp_path, _model(tokenizer, 0),
                        objective=objective)

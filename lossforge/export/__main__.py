@@ -140,60 +140,13 @@ def _distil_hint(args) -> str:
 
 
 def _spec_from_file(path: Path):
-    """The spec of a JSON file: a ``--format json`` export (symbolic or neural), a bare spec,
-    or what ``python -m lossforge.distill`` writes (its distilled formula). Every field of the
-    wrong JSON type is one line of the ``ConfigError``, naming the file and the field."""
-    import json
+    """The spec of a JSON file (``objectives.files.spec_from_file``), its warnings on stderr."""
+    from lossforge.objectives.files import spec_from_file
 
-    from lossforge.objectives import MPOSpec, NeuralSpec
-    from lossforge.objectives.mpo import SPEC_JSON_TYPES, spec_json_problems
-    from lossforge.objectives.neural import NEURAL_JSON_TYPES, is_neural
-
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not a readable JSON file: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object")
-    # lossforge.distill's output: its distilled formula (the spec's description names the
-    # network it came from and the fit's error)
-    if isinstance(data.get("distilled"), dict):
-        spec, where = data["distilled"].get("spec"), "distilled.spec"
-    else:
-        spec, where = (data["spec"], "spec") if "spec" in data else (data, "")
-    problems = spec_json_problems(spec, NEURAL_JSON_TYPES if is_neural(spec)
-                                  else SPEC_JSON_TYPES, where)
-    if problems:
-        raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
-    try:
-        spec = NeuralSpec.from_json(spec) if is_neural(spec) else MPOSpec.from_json(spec)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    if where == "spec":
-        _warn_if_texts_differ(path, data, spec)
+    spec, notes = spec_from_file(path)
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
     return spec
-
-
-def _warn_if_texts_differ(path: Path, data: dict, spec) -> None:
-    """One warning line if a ``--format json`` file's "formula"/"latex" texts are not what its
-    spec gives (hand-edited?): only the spec is read."""
-    from lossforge.objectives import NeuralObjective, NeuralSpec, Objective
-
-    keys = [k for k in ("formula", "latex") if k in data]
-    if not keys:
-        return
-    try:
-        given = (NeuralObjective(spec, check=False) if isinstance(spec, NeuralSpec)
-                 else Objective(spec, check=False)).to_json()
-    except LossforgeError:  # a spec that does not build: exporting it says why
-        return
-    differ = [k for k in keys if data[k] != given.get(k)]
-    if differ:
-        fields = " and ".join(f'"{k}"' for k in differ)
-        verb = "text does" if len(differ) == 1 else "texts do"
-        print(f'warning: {path}: its {fields} {verb} not match its "spec" (edited by hand, or '
-              'written by another lossforge version?); '
-              'only "spec" is read', file=sys.stderr)
 
 
 def _load_spec(args):

@@ -62,13 +62,15 @@ try:
     from trl import DPOConfig, DPOTrainer
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError("lossforge.integrations.trl needs TRL and transformers: "
-                      "pip install lossforge[llm]") from exc
+                      "pip install -e '.[llm]' in a lossforge checkout (or "
+                      "pip install 'lossforge[llm]')") from exc
 
 import torch
 
 from lossforge.errors import ConfigError, FormulaError
 from lossforge.grammar.symbols import P
-from lossforge.objectives import MPOSpec, Objective, get, names
+from lossforge.objectives import MPOSpec, NeuralObjective, NeuralSpec, Objective, get, names
+from lossforge.objectives.zoo import unknown_name
 from lossforge.symbolic.logdomain import L
 from lossforge.symbolic.parser import parse_formula
 
@@ -93,6 +95,8 @@ def _as_objective(objective) -> Objective:
         return objective
     if isinstance(objective, MPOSpec):
         return Objective(objective)
+    if isinstance(objective, NeuralSpec):
+        return NeuralObjective(objective)
     if isinstance(objective, str):
         if objective in names():
             return get(objective)
@@ -101,11 +105,28 @@ def _as_objective(objective) -> Objective:
                               "objective=lossforge.objectives.from_mirror_map("
                               f"{objective!r}, beta=0.1), choosing beta (and link, reference) "
                               "there")
-        raise ConfigError(f"unknown objective {objective!r}; known: {', '.join(names())}; for a "
-                          "mirror-map formula pass objective=lossforge.objectives"
-                          ".from_mirror_map(formula, beta=0.1)")
+        if objective.endswith(".json"):
+            raise ConfigError(f"objective {objective!r} is a file name, not a zoo name: pass "
+                              f"objective=lossforge.objectives.from_file({objective!r})")
+        raise ConfigError(f"{unknown_name(objective)}; for a mirror-map formula pass "
+                          "objective=lossforge.objectives.from_mirror_map(formula, beta=0.1)")
     raise TypeError("objective must be a lossforge Objective, an MPOSpec or a zoo name, got "
-                    f"{type(objective).__name__}")
+                    f"{type(objective).__name__}{_objective_hint(objective)}")
+
+
+def _objective_hint(objective) -> str:
+    """How to make an ``Objective`` of what was passed instead: a JSON spec, a whole saved
+    file, or a function (an exported ``--format torch`` file's ``loss``)."""
+    if isinstance(objective, dict):
+        if "spec" in objective or "distilled" in objective:
+            return ("; a saved file's JSON: read the file with "
+                    "lossforge.objectives.from_file(path)")
+        return "; a JSON spec: pass lossforge.objectives.from_spec(spec)"
+    if callable(objective):
+        return ("; a function, as a --format torch file's loss is: that file is for training "
+                "without lossforge; here pass the loss it was exported from, e.g. "
+                "lossforge.objectives.from_run(run_dir, rank=0) or from_file('loss.json')")
+    return ""
 
 
 def _is_formula(text: str) -> bool:
@@ -118,6 +139,9 @@ def _is_formula(text: str) -> bool:
 
 
 def _check_args(args: DPOConfig, objective: Objective) -> None:
+    if not isinstance(args, DPOConfig):
+        raise ConfigError(f"args must be a trl.DPOConfig, got {type(args).__name__}: "
+                          "DPOConfig(output_dir=..., ...) takes the same training fields")
     defaults = {"loss_type": ["sigmoid"], "loss_weights": None, "label_smoothing": 0.0,
                 "f_divergence_type": "reverse_kl", "ld_alpha": None, "use_weighting": False}
     changed = [f for f in _LOSS_FIELDS if getattr(args, f) != defaults[f]]

@@ -4,6 +4,7 @@
     dpo = objectives.get("dpo", beta=0.1)
     mine = objectives.from_mirror_map("p*log(p) + p**2", beta=0.1, reference=True)
     found = objectives.from_run("runs/<run>", rank=0)      # best loss of a search run
+    saved = objectives.from_file("orpo.json")   # export --format json, or a distill output
     losses = mine(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
 """
 
@@ -12,13 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from lossforge.errors import ConfigError
+from lossforge.objectives.files import from_file
 from lossforge.objectives.mpo import MPOSpec, Objective, from_mirror_map
 from lossforge.objectives.neural import NeuralObjective, NeuralSpec, from_spec
 from lossforge.objectives.run import Run, load_run
 from lossforge.objectives.zoo import ZOO, get, get_spec, names
 
 __all__ = ["MPOSpec", "NeuralObjective", "NeuralSpec", "Objective", "Run", "ZOO",
-           "from_mirror_map", "from_run", "from_spec", "get", "get_spec", "load_run", "names"]
+           "from_file", "from_mirror_map", "from_run", "from_spec", "get", "get_spec", "load_run",
+           "names"]
 
 
 def from_run(run_dir, rank: int = 0, *, name: str | None = None) -> Objective:

@@ -302,10 +302,21 @@ def is_neural(spec: Mapping[str, Any]) -> bool:
 
 
 def from_spec(spec: Mapping[str, Any], *, check: bool = True) -> Objective:
-    """An objective from its JSON spec: symbolic (``MPOSpec``) or neural (``kind: neural``)."""
+    """An objective from its JSON spec: symbolic (``MPOSpec``) or neural (``kind: neural``). A
+    whole saved file given instead is refused with where its spec is (``objectives.from_file``
+    reads such files)."""
     if is_neural(spec):
         return NeuralObjective(NeuralSpec.from_json(spec), check=check)
-    return Objective(MPOSpec.from_json(spec), check=check)
+    try:
+        return Objective(MPOSpec.from_json(spec), check=check)
+    except ConfigError as exc:
+        where = ("['distilled']['spec'] (a distill output)" if isinstance(spec, Mapping) and
+                 isinstance(spec.get("distilled"), dict) else "['spec'] (an export --format "
+                 "json file)" if isinstance(spec, Mapping) and "spec" in spec else None)
+        if where is None:
+            raise
+        raise ConfigError(f"{exc}; this is a whole file: its spec is at {where}, or read the "
+                          "file with lossforge.objectives.from_file(path)") from None
 
 
 def parts_from_spec(spec: Mapping[str, Any]) -> LossParts:

@@ -109,7 +109,7 @@ def names() -> list[str]:
 def get_spec(name: str, **overrides) -> MPOSpec:
     """The zoo spec ``name`` with overrides (spec fields or named parameters)."""
     if name not in ZOO:
-        raise ConfigError(f"unknown objective {name!r}; known: {', '.join(names())}")
+        raise ConfigError(unknown_name(name))
     spec = ZOO[name]
     fields = {f.name for f in dataclasses.fields(MPOSpec)}
     params = dict(spec.params)
@@ -123,6 +123,18 @@ def get_spec(name: str, **overrides) -> MPOSpec:
             raise ConfigError(_no_such_setting(name, key, sorted(fields - {"name", "params"}),
                                                sorted(params)))
     return dataclasses.replace(spec, params=params, **changes)
+
+
+def unknown_name(name) -> str:
+    """The refusal of a zoo name the zoo lacks: the names it has, and the one ``name`` looks
+    like (in another case, "DPO", or a typo, "orp")."""
+    import difflib
+
+    text = str(name)
+    near = [n for n in names() if n.lower() == text.lower()] or difflib.get_close_matches(
+        text.lower(), names(), n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return f"unknown objective {name!r}{hint}; known: {', '.join(names())}"
 
 
 def _no_such_setting(name: str, key: str, fields: list[str], params: list[str]) -> str:
