@@ -62,17 +62,27 @@ class RayExecutor:
 
 @contextmanager
 def _sigterm_kept() -> Iterator[None]:
-    """The block (``ray.init``) leaves SIGTERM's handler as it found it: ``ray.init`` replaces
-    it with ``sys.exit(15)`` (Ray 2.60) and keeps that after ``ray.shutdown``, so a search
-    stopped by SIGTERM under Ray exited without naming the run to resume, where the search's
-    own handler (``stops.sigterm_raises``) says how. Only the main thread can set a handler."""
+    """The block (``ray.init``) leaves a search's SIGTERM handler (``stops.sigterm_raises``) in
+    place: ``ray.init`` replaces it with ``sys.exit(15)`` (Ray 2.60) as it starts and keeps
+    that after ``ray.shutdown``, so a search stopped by SIGTERM under Ray exited without naming
+    the run to resume. The handler is put back after ``ray.init``, and a SIGTERM during it (its
+    ``SystemExit(15)``) stops the search as the handler would have. Any other handler (none,
+    under ``run_search`` called from Python) is left to Ray, as before."""
+    from lossforge.search import stops
+
     main = threading.current_thread() is threading.main_thread()
     before = signal.getsignal(signal.SIGTERM) if main else None
+    if not stops.is_ours(before):
+        yield
+        return
     try:
         yield
+    except SystemExit as exc:
+        if exc.code != signal.SIGTERM:
+            raise
+        stops.terminated()
     finally:
-        if before is not None:
-            signal.signal(signal.SIGTERM, before)
+        signal.signal(signal.SIGTERM, before)
 
 
 def _ray_task(*args):

@@ -39,9 +39,9 @@ class Terminated(KeyboardInterrupt):
     names the run to ``--resume``."""
 
 
-#: SIGTERM once ``sigterm_raises``' handler ran: a library may catch its ``Terminated`` and
-#: raise a plain KeyboardInterrupt in its place (Ray's ``ray.get`` does), which ``stopped``
-#: then still reads as SIGTERM
+#: SIGTERM once ``sigterm_raises``' handler ran (emptied as its block ends): a library may
+#: catch its ``Terminated`` and raise a plain KeyboardInterrupt in its place (Ray's
+#: ``ray.get`` does), which ``stopped`` then still reads as SIGTERM
 _received: set[int] = set()
 
 
@@ -53,22 +53,35 @@ def sigterm_raises() -> Iterator[None]:
     process at once, as before. Left alone, as Python leaves SIGINT, when SIGTERM is ignored
     or has a handler of the caller's, and outside the main thread (the only one that can set
     a handler)."""
+    _received.clear()
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL):
         yield
         return
-
-    def terminate(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _received.add(signal.SIGTERM)
-        raise Terminated
-
-    _received.clear()
-    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _received.clear()
+
+
+def _terminate(signum, frame):
+    """``sigterm_raises``' handler."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    terminated()
+
+
+def terminated() -> None:
+    """Raise ``Terminated``, recording that SIGTERM came (for ``stopped``)."""
+    _received.add(signal.SIGTERM)
+    raise Terminated
+
+
+def is_ours(handler) -> bool:
+    """Whether ``handler`` is ``sigterm_raises``' (a library that replaces it can put it back
+    and hand a SIGTERM it caught on to it: ``ray_executor``)."""
+    return handler is _terminate
 
 
 def stopped(exc: BaseException, resume: str | None = None) -> int:
