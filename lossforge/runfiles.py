@@ -138,25 +138,32 @@ def header(hof: dict) -> dict:
 
 
 def read_results(path: Path, start: dict | None = None,
-                 tries: int = 5) -> tuple[dict, dict, tuple[str, ...]]:
+                 wait: float = 5.0) -> tuple[dict, dict, tuple[str, ...]]:
     """(hall_of_fame.json, pareto.json, the names of those without a checksum) of a run
     directory, each checked by ``read_result`` (``start``: its config.json, if already read),
     both of one generation. A search writes the hall of fame, then the front, after each
-    generation: read while it writes them, they are read again (``tries`` times, 50 ms apart);
-    left of two generations by a search stopped between them, ``CheckpointError`` with the
-    way back, where a mixed read would show one generation's hall of fame beside another's
-    front."""
+    generation (each fsynced): found of two generations while a search holds the run's lock,
+    they are read again, 50 ms apart, for up to ``wait`` seconds; then, or at once when no
+    search holds it (stopped between the two writes), ``CheckpointError`` saying which, where
+    a mixed read would show one generation's hall of fame beside another's front."""
     start = read_json(path / "config.json") if start is None else start
-    for k in range(tries):
+    deadline = time.monotonic() + wait
+    while True:
         (hof, hof_ok), (par, par_ok) = (read_result(path, name, start) for name in RESULT_FILES)
         if hof.get("generation") == par.get("generation"):
             return hof, par, tuple(name for name, ok in zip(RESULT_FILES, (hof_ok, par_ok))
                                    if not ok)
-        if k < tries - 1:
-            time.sleep(0.05)
-    raise CheckpointError(f"{path}: hall_of_fame.json is of generation {hof.get('generation')}, "
-                          f"pareto.json of generation {par.get('generation')}: the search "
-                          f"stopped between writing them; {_rewrite_hint(path)}")
+        running = lock_holder(path / LOCK)
+        if running is None or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    mixed = (f"{path}: hall_of_fame.json is of generation {hof.get('generation')}, pareto.json "
+             f"of generation {par.get('generation')}")
+    if running is not None:
+        raise CheckpointError(f"{mixed}: {running.who} is running the search and writing them "
+                              "now; read them again in a moment")
+    raise CheckpointError(f"{mixed}: the search stopped between writing them; "
+                          f"{_rewrite_hint(path)}")
 
 
 def run_identity(start: dict) -> str:

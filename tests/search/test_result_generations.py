@@ -60,7 +60,17 @@ def test_following_the_way_back_writes_both_of_one_generation(two_generations, m
     assert search_main(["show", str(mixed)]) == 0
 
 
-def test_a_read_while_the_search_writes_the_front_reads_both_again(two_generations, mixed,
+@pytest.fixture
+def running(mixed):
+    """``mixed`` with its lock held, as by the search writing generation 2's front now."""
+    from lossforge.io import hold_lock, release_lock
+
+    fd = hold_lock(mixed / runfiles.LOCK)
+    yield mixed
+    release_lock(mixed / runfiles.LOCK, fd)
+
+
+def test_a_read_while_the_search_writes_the_front_reads_both_again(two_generations, running,
                                                                   monkeypatch):
     """The search writes generation 2's front while the reader waits: both are then of
     generation 2, nothing refused."""
@@ -68,14 +78,29 @@ def test_a_read_while_the_search_writes_the_front_reads_both_again(two_generatio
 
     def the_search_writes(seconds):
         writes.append(seconds)
-        shutil.copy(two_generations[1] / "pareto.json", mixed / "pareto.json")
+        shutil.copy(two_generations[1] / "pareto.json", running / "pareto.json")
 
     monkeypatch.setattr(runfiles.time, "sleep", the_search_writes)
-    files = runfiles.read_run(mixed)
+    files = runfiles.read_run(running)
     assert len(writes) == 1
     assert files.header["generation"] == 2
     front = json.loads((two_generations[1] / "pareto.json").read_text())["pareto"]
     assert [r["name"] for r in files.pareto] == [r["name"] for r in front]
+
+
+def test_a_search_slow_to_write_the_front_is_not_called_stopped(running):
+    """A running search whose front is not written within the wait (a slow disk): refused as
+    being written now by that process, not as a stopped run to --resume."""
+    import os
+    import time
+
+    t0 = time.monotonic()
+    with pytest.raises(runfiles.CheckpointError) as info:
+        runfiles.read_results(running, wait=0.3)
+    assert time.monotonic() - t0 >= 0.3
+    assert str(info.value) == (f"{running}: hall_of_fame.json is of generation 2, pareto.json "
+                               f"of generation 1: process {os.getpid()} is running the search "
+                               "and writing them now; read them again in a moment")
 
 
 def test_show_prints_its_header_from_the_read_its_rows_come_from(two_generations, tmp_path,
