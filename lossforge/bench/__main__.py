@@ -183,15 +183,17 @@ def out_lock(out: Path) -> Iterator[None]:
     bench run scores into it: two runs given one ``--out`` at once both passed the
     ``results.json`` check, and the one that ended last overwrote the other's results. The
     second is refused by name; that check is made again under the lock."""
-    from lossforge.io import LockHeld, hold_lock, release_lock
+    from lossforge.io import LockHeld, hold_lock, os_reason, release_lock
     from lossforge.runfiles import LOCK
 
     path = out / LOCK
     try:
         fd = hold_lock(path)
     except LockHeld as held:
-        raise ConfigError(f"--out {out}: {held.who} is running a bench run into it ({path} is "
-                          "locked); give another directory, or wait for it to end") from None
+        raise ConfigError(f"--out {out}: {held.who} is using it ({path} is locked); give "
+                          "another directory, or wait for it to end") from None
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot lock it ({os_reason(exc)})") from None
     try:
         _refuse_results(out)
         yield
@@ -200,6 +202,9 @@ def out_lock(out: Path) -> Iterator[None]:
 
 
 def _refuse_results(out: Path) -> None:
+    if (out / "config.json").exists():
+        raise ConfigError(f"--out {out}: a search's run directory (config.json); give a "
+                          "directory of the bench run's own")
     if (out / "results.json").exists():
         raise ConfigError(f"--out {out}: already holds a bench run's results (results.json); "
                           "give another directory, or remove that one to run again")

@@ -102,8 +102,8 @@ def test_an_out_another_bench_run_is_scoring_into_is_refused(tmp_path, capsys, m
         monkeypatch.setattr(fitness, "training_data", _no_training)
         assert main([*QUICK, "--out", str(out)]) == 2
         assert capsys.readouterr().err == (
-            f"error: --out {out}: process {os.getpid()} is running a bench run into it "
-            f"({out / '.lock'} is locked); give another directory, or wait for it to end\n")
+            f"error: --out {out}: process {os.getpid()} is using it ({out / '.lock'} is "
+            "locked); give another directory, or wait for it to end\n")
         assert sorted(p.name for p in out.iterdir()) == [".lock"]
         assert lock_holder(out / ".lock").pid == os.getpid()
     finally:
@@ -146,3 +146,41 @@ def test_the_lock_is_released_when_the_run_stops(tmp_path, monkeypatch):
         with pytest.raises(Stop):
             main([*QUICK, "--out", str(out)])
         assert lock_holder(out / ".lock") is None and not (out / ".lock").exists()
+
+
+def test_a_search_run_directory_as_out_is_refused(probe_run_dir, capsys, monkeypatch):
+    """A bench run's lock and results in a search's run directory would read there as that
+    search running (its lock is the same file) and mix two tools' files: refused."""
+    monkeypatch.setattr(fitness, "training_data", _no_training)
+    before = sorted(p.name for p in probe_run_dir.iterdir())
+    assert main([*QUICK, "--out", str(probe_run_dir)]) == 2
+    assert capsys.readouterr().err == (f"error: --out {probe_run_dir}: a search's run directory "
+                                       "(config.json); give a directory of the bench run's "
+                                       "own\n")
+    assert sorted(p.name for p in probe_run_dir.iterdir()) == before
+
+
+@pytest.fixture
+def probe_run_dir(tmp_path):
+    from lossforge.search import SearchConfig, run_search
+
+    cfg = SearchConfig(scenario="quick", fitness="probe", generations=1, population=4,
+                       workers=1)
+    return run_search(cfg, runs_root=tmp_path, quiet=True)
+
+
+def test_an_out_whose_lock_cannot_be_made_is_one_line(tmp_path, capsys, monkeypatch):
+    """A read-only --out (simulated: this test may run as root) is one line, not a traceback."""
+    import errno
+
+    import lossforge.io
+
+    def read_only(path):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(lossforge.io, "hold_lock", read_only)
+    monkeypatch.setattr(fitness, "training_data", _no_training)
+    out = tmp_path / "run"
+    assert main([*QUICK, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {out}: cannot lock it (") and err.count("\n") == 1
