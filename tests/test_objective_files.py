@@ -87,3 +87,11 @@ def test_a_zoo_name_in_another_case_or_with_a_typo_gets_did_you_mean(name, near)
 def test_a_name_like_no_zoo_name_gets_the_list_only():
     with pytest.raises(ConfigError, match="^unknown objective 'qqqqqq'; known: apo_down, "):
         objectives.get("qqqqqq")
+
+
+def test_an_empty_json_object_is_not_read_as_a_default_loss(tmp_path):
+    """{} is a valid bare spec of defaults (DPO): as a file it is far likelier a mistake."""
+    path = tmp_path / "empty.json"
+    path.write_text("{}")
+    with pytest.raises(ConfigError, match=f"^{path}: expected a JSON object holding a loss"):
+        objectives.from_file(path)

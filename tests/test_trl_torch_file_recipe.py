@@ -1,7 +1,7 @@
 """The README's recipe for training with TRL on an exported torch file without lossforge
 (``docs/recipes/trl_torch_file.py``) trains to the same losses as ``LossforgeDPOTrainer`` on
-the same model, data and config: a reference loss (DPO), a reference-free one on mean
-log-probs (ORPO) and one that reads t and n. The recipe runs in a fresh interpreter where any
+the same model, data and config, and evaluates to the same loss with ``compute_metrics``: a
+reference loss (DPO), a reference-free one on mean log-probs (ORPO) and one that reads t and n. The recipe runs in a fresh interpreter where any
 import of lossforge fails; the two trainers share nothing but the saved model and tokenizer."""
 
 from __future__ import annotations
@@ -60,9 +60,12 @@ RUN_RECIPE = textwrap.dedent('''
         model=LlamaForCausalLM.from_pretrained(saved + "/policy"), ref_model=ref,
         args=DPOConfig(output_dir=out, precompute_ref_log_probs=not my_loss.NEEDS_REFERENCE,
                        **config),
-        train_dataset=Dataset.from_list(pairs), processing_class=tok, loss_module=my_loss)
+        train_dataset=Dataset.from_list(pairs), eval_dataset=Dataset.from_list(pairs),
+        compute_metrics=lambda p: {"pairs": float(len(p.label_ids))},
+        processing_class=tok, loss_module=my_loss)
     trainer.train()
-    print(json.dumps([h["loss"] for h in trainer.state.log_history if "loss" in h]))
+    print(json.dumps([[h["loss"] for h in trainer.state.log_history if "loss" in h],
+                      trainer.evaluate()]))
 ''')
 
 
@@ -90,11 +93,12 @@ def _lossforge_losses(objective, saved, tmp_path) -> list[float]:
     trainer = LossforgeDPOTrainer(
         model=LlamaForCausalLM.from_pretrained(saved / "policy"), ref_model=ref,
         args=DPOConfig(output_dir=str(tmp_path / "lf"), **CONFIG),
-        train_dataset=Dataset.from_list(PAIRS),
+        train_dataset=Dataset.from_list(PAIRS), eval_dataset=Dataset.from_list(PAIRS),
+        compute_metrics=lambda p: {"pairs": float(len(p.label_ids))},
         processing_class=PreTrainedTokenizerFast.from_pretrained(saved / "tok"),
         objective=objective)
     trainer.train()
-    return [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return [h["loss"] for h in trainer.state.log_history if "loss" in h], trainer.evaluate()
 
 
 @pytest.mark.parametrize("objective", [
@@ -109,8 +113,11 @@ def test_the_recipe_trains_as_lossforge_trains(objective, saved, tmp_path):
                         str(tmp_path / "out"), json.dumps(CONFIG), json.dumps(PAIRS)],
                        capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    recipe = json.loads(r.stdout.strip().splitlines()[-1])
-    ours = _lossforge_losses(objective, saved, tmp_path)
+    recipe, recipe_eval = json.loads(r.stdout.strip().splitlines()[-1])
+    ours, ours_eval = _lossforge_losses(objective, saved, tmp_path)
     assert len(recipe) == len(ours) == CONFIG["max_steps"]
     assert recipe == pytest.approx(ours, rel=1e-6, abs=1e-7)
     assert len(set(recipe)) > 1        # it trains: the loss moves
+    # evaluation with compute_metrics (compute_loss asked for its outputs too) agrees as well
+    assert recipe_eval["eval_pairs"] == ours_eval["eval_pairs"] == len(PAIRS)
+    assert recipe_eval["eval_loss"] == pytest.approx(ours_eval["eval_loss"], rel=1e-6)

@@ -6,6 +6,8 @@ which ``from_run(...).spec`` gives, is taken as a symbolic spec is."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("trl", reason="the TRL adapter's checks need TRL (the test extra has it)")
@@ -45,13 +47,27 @@ def test_what_is_not_an_objective_says_how_to_make_one(given, hint):
 
 @pytest.mark.parametrize("name,message", [
     ("DPO", "unknown objective 'DPO' (did you mean 'dpo'?); known: "),
-    ("orpo.json", "objective 'orpo.json' is a file name, not a zoo name: pass "
+    ("orpo.json", "objective 'orpo.json' is a path, not a zoo name: pass "
                   "objective=lossforge.objectives.from_file('orpo.json')"),
+    ("ORPO.JSON", "objective 'ORPO.JSON' is a path, not a zoo name: pass "
+                  "objective=lossforge.objectives.from_file('ORPO.JSON')"),
+    ("my_loss.py", "objective 'my_loss.py' is a path, not a zoo name: an exported --format "
+                   "torch file is for training without lossforge"),
+    ("runs/x", "objective 'runs/x' is a path, not a zoo name: pass objective=lossforge"
+               ".objectives.from_run(run_dir) or from_file(path)"),
 ])
-def test_a_name_that_is_almost_a_zoo_name_or_a_file_says_which(name, message):
+def test_a_name_that_is_almost_a_zoo_name_or_a_path_says_which(name, message):
     with pytest.raises(ConfigError) as info:
         adapter._as_objective(name)
     assert str(info.value).startswith(message)
+
+
+def test_a_run_directory_or_a_path_object_says_how_to_load_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"pass objective=lossforge\.objectives\.from_run\("):
+        adapter._as_objective(str(tmp_path))
+    with pytest.raises(TypeError, match=r"not a path: pass objective=lossforge\.objectives"
+                                        r"\.from_file\('orpo\.json'\)"):
+        adapter._as_objective(Path("orpo.json"))
 
 
 def test_a_network_spec_is_taken_and_computes_its_objective():

@@ -71,4 +71,7 @@ class TorchFileDPOTrainer(DPOTrainer):
         losses = m.loss(chosen, rejected, ref_chosen, ref_rejected,
                         progress=progress if m.TEMPORAL else None,
                         chosen_lengths=lengths.chunk(2)[0] if m.NEEDS_LENGTHS else None)
+        if return_outputs:      # evaluation with compute_metrics: logits need a plain forward
+            with torch.no_grad():
+                return losses.mean(), model(**model_inputs, use_cache=False)
         return losses.mean()

@@ -10,9 +10,10 @@
     trainer.train()
 
 TRL documents one way to change a trainer's objective: subclass it and override
-``compute_loss(model, inputs, return_outputs=False, num_items_in_batch=None)``. That is all this
-class does; data preparation, collation, the fused log-prob head, reference handling, logging,
-checkpointing and evaluation are TRL's own. Per batch, ``compute_loss``
+``compute_loss(model, inputs, return_outputs=False, num_items_in_batch=None)``. This class does
+that, skips TRL's private ``_precompute_ref_logps`` for a reference-free objective, and logs
+into TRL's metric store (``_metrics``); data preparation, collation, the fused log-prob head,
+reference handling, checkpointing and evaluation are TRL's own. Per batch, ``compute_loss``
 
 1. runs the policy through TRL's fused LM head (per-token log-probs of the completion only) and
    sums them per sequence, as ``DPOTrainer`` does; divides by the completion length (EOS
@@ -48,13 +49,15 @@ The train and eval datasets are checked up front for the columns ``DPOTrainer`` 
 dataset with images needs ``prompt``). A dataset that does not list its columns (a streamed
 ``IterableDataset``) is left to TRL.
 
-TRL is optional (``pip install lossforge[llm]``); this module is the only one that imports it.
+TRL is optional (``pip install -e '.[llm]'`` in a checkout); this module is the only one that
+imports it.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import os
 import warnings
 
 try:
@@ -105,13 +108,32 @@ def _as_objective(objective) -> Objective:
                               "objective=lossforge.objectives.from_mirror_map("
                               f"{objective!r}, beta=0.1), choosing beta (and link, reference) "
                               "there")
-        if objective.endswith(".json"):
-            raise ConfigError(f"objective {objective!r} is a file name, not a zoo name: pass "
-                              f"objective=lossforge.objectives.from_file({objective!r})")
+        path = _path_hint(objective)
+        if path:
+            raise ConfigError(f"objective {objective!r} is a path, not a zoo name: {path}")
         raise ConfigError(f"{unknown_name(objective)}; for a mirror-map formula pass "
                           "objective=lossforge.objectives.from_mirror_map(formula, beta=0.1)")
-    raise TypeError("objective must be a lossforge Objective, an MPOSpec or a zoo name, got "
-                    f"{type(objective).__name__}{_objective_hint(objective)}")
+    if isinstance(objective, os.PathLike):
+        raise TypeError(f"objective must be a lossforge Objective, not a path: "
+                        f"{_path_hint(os.fspath(objective))}")
+    raise TypeError("objective must be a lossforge Objective, an MPOSpec, a NeuralSpec or a zoo "
+                    f"name, got {type(objective).__name__}{_objective_hint(objective)}")
+
+
+def _path_hint(text: str) -> str | None:
+    """How to load the loss a path names (a run directory, a saved JSON loss, an exported
+    torch file); None when ``text`` does not look like a path."""
+    suffix = os.path.splitext(text)[1].lower()
+    if os.path.isdir(text):
+        return f"pass objective=lossforge.objectives.from_run({text!r}, rank=0) for a run's loss"
+    if suffix == ".json":
+        return f"pass objective=lossforge.objectives.from_file({text!r})"
+    if suffix == ".py":
+        return ("an exported --format torch file is for training without lossforge "
+                "(docs/recipes/trl_torch_file.py); here pass the loss it was exported from")
+    if os.sep in text or (os.altsep and os.altsep in text):
+        return "pass objective=lossforge.objectives.from_run(run_dir) or from_file(path)"
+    return None
 
 
 def _objective_hint(objective) -> str:
@@ -219,8 +241,9 @@ class LossforgeDPOTrainer(DPOTrainer):
     """``DPOTrainer`` whose loss is a lossforge ``objective`` (see the module docstring).
 
     Same arguments as ``trl.DPOTrainer`` plus the keyword ``objective`` (an ``Objective``, an
-    ``MPOSpec`` or a zoo name such as ``"orpo"``; for a formula, pass
-    ``objectives.from_mirror_map("p*log(p)", beta=...)``). The caller's ``args`` is not changed.
+    ``MPOSpec``, a ``NeuralSpec`` or a zoo name such as ``"orpo"``; for a formula, pass
+    ``objectives.from_mirror_map("p*log(p)", beta=...)``; for a saved JSON loss,
+    ``objectives.from_file(path)``). The caller's ``args`` is not changed.
     """
 
     _tag_names = ["trl", "dpo", "lossforge"]

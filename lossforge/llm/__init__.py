@@ -7,5 +7,6 @@
                 SFT (cached), preference training through TRL with any lossforge objective
     fitness.py  the test bed as a search fitness (``python -m lossforge.search --fitness llm``)
 
-Everything runs offline on CPU; nothing is downloaded. Needs ``pip install lossforge[llm]``.
+Everything runs offline on CPU; nothing is downloaded. Needs the ``llm`` extra
+(``pip install -e '.[llm]'`` in a checkout).
 """

@@ -41,8 +41,10 @@ def spec_from_file(path: Path) -> tuple[MPOSpec | NeuralSpec, list[str]]:
         hint = (": a .py file from --format torch is for training without lossforge; a JSON "
                 "file (--format json) is read back" if path.suffix == ".py" else "")
         raise ConfigError(f"{path}: not a readable JSON file: {exc}{hint}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object")
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"{path}: expected a JSON object holding a loss (an export, a "
+                          "distill output or a spec), got {}" if isinstance(data, dict) else
+                          f"{path}: expected a JSON object")
     # lossforge.distill's output: its distilled formula (the spec's description names the
     # network it came from and the fit's error)
     if isinstance(data.get("distilled"), dict):
