@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lossforge.objectives.run import load_run  # noqa: E402
-from lossforge.runfiles import read_json  # noqa: E402
 from lossforge.search.rundir import loss_line, row_simplest  # noqa: E402
 
 
@@ -46,17 +45,18 @@ def main() -> int:
     args = ap.parse_args()
     run_dir = Path(args.run)
     run = load_run(run_dir)
-    hof = read_json(run_dir / "hall_of_fame.json")
+    hof = run.header          # of the read the rows come from
     ladder = hof["ladder"]
     generations = [json.loads(line) for line in
                    (run_dir / "generations.jsonl").read_text().splitlines()]
-    out = Path(args.out_dir) / f"search-{run_dir.name}"
+    out = Path(args.out_dir) / f"search-{run_dir.name}"   # + .json, .md (the name may hold
+    out.parent.mkdir(parents=True, exist_ok=True)         # dots: a plug-in fitness's module)
     record = {"command": args.command, "note": args.note, "run": run_dir.name,
               "config": run.config, "ladder": ladder, "metric": hof["metric"],
               "generation": hof["generation"], "counters": hof.get("counters"),
               "generations": generations, "hall_of_fame": run.hall_of_fame,
               "baselines": run.baselines}
-    out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    out.with_name(out.name + ".json").write_text(json.dumps(record, indent=1) + "\n")
     lines = [f"# Search {run_dir.name}", "", "```", args.command, "```", "",
              args.note, "", f"Scenario {hof['scenario']}, {hof['generation']} generations, "
              f"rungs {' -> '.join(ladder)}, metric {hof['metric']}.", "",
@@ -77,7 +77,7 @@ def main() -> int:
         lines += ["", f"Proposed {c['proposed']}; rejected before training: {rej}; duplicates "
                   f"{c['duplicates']}; cache hits {c['cache_hits']}; trained: "
                   + ", ".join(f"{k} {v}" for k, v in c["evaluated"].items()) + "."]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_name(out.name + ".md").write_text("\n".join(lines) + "\n")
     print(f"written {out}.json and .md")
     return 0
 
