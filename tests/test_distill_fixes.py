@@ -307,3 +307,28 @@ def test_rescoring_at_a_budget_the_run_never_scored_dpo_at_trains_dpo_too(run, t
     want = _probe_score(get_spec("dpo").to_json(), "full")
     line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("full:"))
     assert f"DPO (beta 0.1, the initialisation) {want:.2f}" in line, line
+
+
+def test_the_bench_fitness_is_measured_where_it_feeds_the_network(run, tmp_path, capsys):
+    """An ES run on the MuJoCo bench fitted over the network's whole l_range [-1500, 0], most of
+    which the data never reaches (on quick the segments' log-probs lie near -400 to -900).
+    Measured now, as for the probe: the fit range is inside l_range and holds the reference's
+    log-prob of the median pair, and the distill command says it trains for it."""
+    import torch
+
+    from lossforge.bench import fitness
+    from lossforge.bench.scenarios import load_scenario
+    from lossforge.distill.ranges import fit_range
+
+    run = _copy(run, tmp_path)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["config"]["fitness"] = "bench"           # what an ES run on MuJoCo records
+    (run / "config.json").write_text(json.dumps(cfg))
+    spec = NeuralSpec().to_json()
+    (lo, hi), source, note = fit_range(run, spec, None, "quick", progress=True)
+    assert source.startswith("the log-probs the bench fitness feeds this network") and not note
+    assert "measuring the log-probs the bench fitness feeds the network: one training of it at "\
+           "budget quick" in capsys.readouterr().out
+    ref = fitness.training_data(load_scenario(cfg["scenario_file"])).ref_logps["sum"]
+    assert -1500 < lo < float(torch.median(ref)) < hi < 0
+    assert hi - lo < 0.5 * 1500

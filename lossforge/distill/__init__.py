@@ -82,11 +82,12 @@ def target_from_spec(spec: dict, n: int = 256, source: str = "",
 
 def target_from_run(run_dir: str | Path, name: str | None = None, n: int = 256,
                     l_range: tuple[float, float] | None = None,
-                    budget: str | None = None) -> Target:
+                    budget: str | None = None, progress: bool = False) -> Target:
     """phi~ samples of a run's best network (or of the candidate ``name``) over ``l_range`` if
     given, else over the log-probs the run's fitness feeds it at ``budget`` (default the
     run's) where that can be known, else over the network's own ``l_range``, and then the
-    target's ``note`` says so (``ranges.fit_range``)."""
+    target's ``note`` says so (``ranges.fit_range``; ``progress``: its line and bars when it
+    measures by training)."""
     from lossforge.distill.ranges import fit_range
     from lossforge.runfiles import read_result, run_dir as checked_run_dir
 
@@ -102,7 +103,7 @@ def target_from_run(run_dir: str | Path, name: str | None = None, n: int = 256,
         raise DistillError(f"{run_dir}: no neural candidates (distillation reads an ES run: "
                            "python -m lossforge.search --method es)")
     spec = rows[0]["spec"]
-    lo_hi, l_from, note = fit_range(run_dir, spec, l_range, budget)
+    lo_hi, l_from, note = fit_range(run_dir, spec, l_range, budget, progress)
     return target_from_spec(spec, n, f"{run_dir}:{rows[0]['name']}", lo_hi, l_from, note)
 
 

@@ -137,7 +137,8 @@ def distil(args) -> dict:
 
     if args.backend == "deap":
         check_grammar(args.grammar)
-    target = target_from_run(args.run, args.name, args.points, args.l_range, args.budget)
+    target = target_from_run(args.run, args.name, args.points, args.l_range, args.budget,
+                             progress=True)
     if args.backend == "deap":
         from lossforge.distill.sr import SRConfig, fit
 

@@ -8,16 +8,17 @@ small part of it (the probe: about [-104, -38]), and a formula fitted over all o
 far off there (flat where the data is, say) and still fit the rest. So the range is, in order:
 
 1. ``--l-range LO,HI`` (``parse_l_range``): the user's.
-2. Measured, for a fitness whose log-probs can be read in this process at little cost
-   (``MEASURED``: the probe, milliseconds): the fitness itself trains the network once, at
-   the budget the formula is scored at, with a recorder around it that keeps the smallest and
-   largest log-prob it is called with (policy and reference, chosen and rejected, every step
-   and seed). That is the set the run's scoring evaluated phi~ on, and nothing is stored in
-   the run, so every existing run distils this way too. The range is not padded: a formula
-   that fits trains close to the network's path.
-3. Otherwise the network's ``l_range``, with a note saying so: the bench trains in worker
-   processes for minutes and does not report its log-probs, and a plug-in fitness's cost is
-   unknown. Its data's range can be given with ``--l-range``.
+2. Measured, for a fitness whose log-probs can be read in this process (``MEASURED``: the
+   probe, in milliseconds; the MuJoCo bench, one training of the network at the budget, in
+   this process: seconds on the quick scenario, about a minute at screen on Hopper): the
+   fitness itself trains the network once, at the budget the formula is scored at, with a
+   recorder around it that keeps the smallest and largest log-prob it is called with (policy
+   and reference, chosen and rejected, every step and seed). That is the set the run's scoring
+   evaluated phi~ on, and nothing is stored in the run, so every existing run distils this way
+   too. The range is not padded: a formula that fits trains close to the network's path.
+3. Otherwise the network's ``l_range``, with a note saying so: a plug-in fitness's cost is
+   unknown, and the LLM fitness trains a language model. Its data's range can be given with
+   ``--l-range``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-#: fitnesses whose log-probs are measured (each in-process and cheap)
-MEASURED = ("probe",)
+#: fitnesses whose log-probs are measured (each in this process, at a known cost)
+MEASURED = ("probe", "bench")
 
 
 def parse_l_range(text: str) -> tuple[float, float]:
@@ -64,24 +65,27 @@ class _Recorder:
         return self._objective(*args, **kwargs)
 
 
-def measure(spec: dict, fitness: str, scenario: str, budget: str,
-            metric: str) -> tuple[float, float] | None:
+def measure(spec: dict, fitness: str, scenario: str, budget: str, metric: str,
+            progress: bool = False) -> tuple[float, float] | None:
     """The smallest and largest log-prob ``fitness`` (one of ``MEASURED``) calls the objective
-    of ``spec`` with while scoring it at ``budget``; None if it saw none (or none finite)."""
+    of ``spec`` with while scoring it at ``budget``; None if it saw none (or none finite).
+    ``progress``: the fitness's own progress bars (the bench's training)."""
     from lossforge.objectives import from_spec
     from lossforge.search.executors import resolve_fitness
 
     rec = _Recorder(from_spec(spec, check=False))
     resolve_fitness(fitness)([rec], scenario, budget, seeds=None, metric=metric, workers=1,
-                             progress=False)
+                             progress=progress)
     ok = math.isfinite(rec.lo) and math.isfinite(rec.hi) and rec.lo < rec.hi <= 0
     return (rec.lo, rec.hi) if ok else None
 
 
 def fit_range(run_dir: Path, spec: dict, l_range: tuple[float, float] | None,
-              budget: str | None) -> tuple[tuple[float, float] | None, str, str]:
+              budget: str | None,
+              progress: bool = False) -> tuple[tuple[float, float] | None, str, str]:
     """(range or None for the network's own, where it came from, a note or ""): the module
-    docstring's order. ``budget``: the one the formula is scored at (default the run's)."""
+    docstring's order. ``budget``: the one the formula is scored at (default the run's).
+    ``progress``: say so before a measurement that trains for more than a moment."""
     if l_range is not None:
         return l_range, "given by --l-range", ""
     from lossforge.objectives.neural import NeuralSpec
@@ -96,7 +100,10 @@ def fit_range(run_dir: Path, spec: dict, l_range: tuple[float, float] | None,
     except (OSError, ValueError, KeyError, TypeError):
         fitness = None
     if fitness in MEASURED:
-        seen = measure(spec, fitness, scenario, budget, metric)
+        if progress and fitness != "probe":
+            print(f"measuring the log-probs the {fitness} fitness feeds the network: one "
+                  f"training of it at budget {budget} ...", flush=True)
+        seen = measure(spec, fitness, scenario, budget, metric, progress=progress)
         if seen is not None:
             return seen, (f"the log-probs the {fitness} fitness feeds this network, policy's "
                           f"and reference's, every step at budget {budget}"), ""
