@@ -1,8 +1,9 @@
 """The README's recipe for training with TRL on an exported torch file without lossforge
 (``docs/recipes/trl_torch_file.py``) trains to the same losses as ``LossforgeDPOTrainer`` on
 the same model, data and config, and evaluates to the same loss with ``compute_metrics``: a
-reference loss (DPO), a reference-free one on mean log-probs (ORPO) and one that reads t and n. The recipe runs in a fresh interpreter where any
-import of lossforge fails; the two trainers share nothing but the saved model and tokenizer."""
+reference loss (DPO), a reference-free one on mean log-probs (ORPO) and one that reads t and n.
+The recipe runs in a fresh interpreter where any import of lossforge fails; the two trainers
+share nothing but the saved model and tokenizer."""
 
 from __future__ import annotations
 
