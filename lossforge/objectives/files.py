@@ -18,7 +18,7 @@ from pathlib import Path
 from lossforge.errors import ConfigError, LossforgeError
 from lossforge.objectives.mpo import SPEC_JSON_TYPES, MPOSpec, Objective, spec_json_problems
 from lossforge.objectives.neural import (NEURAL_JSON_TYPES, NeuralObjective, NeuralSpec,
-                                         is_neural)
+                                         is_neural, saved_spec_place)
 
 
 def from_file(path, *, check: bool = True) -> Objective:
@@ -41,16 +41,18 @@ def spec_from_file(path: Path) -> tuple[MPOSpec | NeuralSpec, list[str]]:
         hint = (": a .py file from --format torch is for training without lossforge; a JSON "
                 "file (--format json) is read back" if path.suffix == ".py" else "")
         raise ConfigError(f"{path}: not a readable JSON file: {exc}{hint}") from None
-    if not isinstance(data, dict) or not data:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    if not data:
         raise ConfigError(f"{path}: expected a JSON object holding a loss (an export, a "
-                          "distill output or a spec), got {}" if isinstance(data, dict) else
-                          f"{path}: expected a JSON object")
-    # lossforge.distill's output: its distilled formula (the spec's description names the
-    # network it came from and the fit's error)
-    if isinstance(data.get("distilled"), dict):
-        spec, where = data["distilled"].get("spec"), "distilled.spec"
+                          "distill output or a spec), got {}")
+    # a distill output's spec is its distilled formula's (its description names the network
+    # it came from and the fit's error)
+    where = saved_spec_place(data) or ""
+    if where == "distilled.spec":
+        spec = data["distilled"].get("spec")
     else:
-        spec, where = (data["spec"], "spec") if "spec" in data else (data, "")
+        spec = data["spec"] if where == "spec" else data
     problems = spec_json_problems(spec, NEURAL_JSON_TYPES if is_neural(spec)
                                   else SPEC_JSON_TYPES, where)
     if problems:

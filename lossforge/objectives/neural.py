@@ -310,13 +310,23 @@ def from_spec(spec: Mapping[str, Any], *, check: bool = True) -> Objective:
     try:
         return Objective(MPOSpec.from_json(spec), check=check)
     except ConfigError as exc:
-        where = ("['distilled']['spec'] (a distill output)" if isinstance(spec, Mapping) and
-                 isinstance(spec.get("distilled"), dict) else "['spec'] (an export --format "
-                 "json file)" if isinstance(spec, Mapping) and "spec" in spec else None)
+        where = {"distilled.spec": "['distilled']['spec'] (a distill output)",
+                 "spec": "['spec'] (an export --format json file)"}.get(saved_spec_place(spec))
         if where is None:
             raise
         raise ConfigError(f"{exc}; this is a whole file: its spec is at {where}, or read the "
                           "file with lossforge.objectives.from_file(path)") from None
+
+
+def saved_spec_place(data: Any) -> str | None:
+    """Where a saved file's JSON keeps its loss's spec: "distilled.spec" (what ``python -m
+    lossforge.distill`` writes), "spec" (an ``export --format json`` file), or None (the JSON
+    is a bare spec, or no object)."""
+    if not isinstance(data, Mapping):
+        return None
+    if isinstance(data.get("distilled"), dict):
+        return "distilled.spec"
+    return "spec" if "spec" in data else None
 
 
 def parts_from_spec(spec: Mapping[str, Any]) -> LossParts:

@@ -65,8 +65,7 @@ def locked(run_dir: Path) -> Iterator[None]:
     try:
         fd = hold_lock(path)
     except LockHeld as held:
-        who = held.who
-        raise CheckpointError(f"{run_dir}: {who} is running this search ({path} is locked); "
+        raise CheckpointError(f"{run_dir}: {held.who} is running this search ({path} is locked); "
                               f"wait for it to end (or stop it), then --resume again") from None
     try:
         yield
