@@ -5,6 +5,7 @@ dataset preparation and collator, so the adapter sees exactly what TRL's loss se
 """
 
 import copy
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -127,6 +128,78 @@ def test_reference_free_orpo_needs_no_reference_and_matches_the_objective(tokeni
     assert rewards == pytest.approx(odds, rel=1e-5)
     trainer.train()  # TRL's whole loop, two steps, still without any reference model
     assert any("rewards/accuracies" in h for h in trainer.state.log_history)
+
+
+def _orpo_trainer(tokenizer, tmp_path, model, lam):
+    from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+    fields = {k: v for k, v in _config(tmp_path).to_dict().items()
+              if k in ("output_dir", "per_device_train_batch_size", "report_to", "bf16",
+                       "use_cpu", "gradient_checkpointing", "disable_tqdm", "max_steps")}
+    trainer = ORPOTrainer(model=model, args=ORPOConfig(beta=lam, **fields),
+                          train_dataset=_pairs(), processing_class=tokenizer)
+    return trainer, trainer.data_collator([trainer.train_dataset[i] for i in range(len(PAIRS))])
+
+
+def _tokens(ids, mask):
+    return [row[m.bool()].tolist() for row, m in zip(ids, mask)]
+
+
+def test_orpo_end_to_end_is_trls_orpotrainer_but_for_its_nll_over_prompt_and_batch(tokenizer,
+                                                                                   tmp_path):
+    """TRL's ORPOTrainer against the adapter with ORPO, one batch, the same model. They see the
+    same tokens and the same mean log-probs, and their odds-ratio terms agree in value and
+    gradient; the loss differs only in the NLL: ORPOTrainer's is one cross-entropy over every
+    prompt and chosen token of the batch (TRL PR 1516, kept by 2527), lossforge's is -l_w, the
+    chosen completion's mean log-prob, averaged over pairs (README, "A batch's NLL term")."""
+    model = _model(tokenizer, 0)
+    orpo, orpo_batch = _orpo_trainer(tokenizer, tmp_path / "orpo", copy.deepcopy(model), 0.1)
+    ours = _trainer(LossforgeDPOTrainer, tokenizer, tmp_path / "lf", copy.deepcopy(model),
+                    objective="orpo")
+    batch = _batch(ours)
+    chosen_ids = _tokens(orpo_batch["chosen_input_ids"], orpo_batch["chosen_attention_mask"])
+    rejected_ids = _tokens(orpo_batch["rejected_input_ids"],
+                           orpo_batch["rejected_attention_mask"])
+    assert _tokens(batch["input_ids"], batch["attention_mask"]) == chosen_ids + rejected_ids
+
+    trl_loss, metrics = orpo.get_batch_loss_metrics(orpo.model, orpo_batch)
+    trl_grads = torch.autograd.grad(trl_loss, list(orpo.model.parameters()))
+    chosen, rejected = _mean_completion_logps(ours.model, batch)
+    assert metrics["logps/chosen"] == pytest.approx(chosen.mean().item(), rel=1e-6)
+    assert metrics["logps/rejected"] == pytest.approx(rejected.mean().item(), rel=1e-6)
+
+    # TRL's NLL by hand: next-token cross-entropy pooled over the prompt and chosen tokens
+    ids, mask = orpo_batch["chosen_input_ids"], orpo_batch["chosen_attention_mask"]
+    logits = ours.model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+    keep = mask[:, 1:].bool()
+    trl_nll = torch.nn.functional.cross_entropy(logits[keep], ids[:, 1:][keep])
+    odds_term = objectives.Objective(dataclasses.replace(
+        objectives.zoo.get_spec("orpo"), name="orpo-odds-term", imitation=None))
+    want = odds_term(chosen, rejected).mean() + trl_nll
+    params = list(ours.model.parameters())
+    torch.testing.assert_close(trl_loss.detach(), want.detach(), rtol=1e-5, atol=1e-6)
+    for a, b in zip(trl_grads, torch.autograd.grad(want, params, retain_graph=True)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    # and the adapter's loss is that odds term plus lossforge's NLL, which is not TRL's here
+    loss = ours.compute_loss(ours.model, batch)
+    torch.testing.assert_close(loss, odds_term(chosen, rejected).mean() - chosen.mean(),
+                               rtol=1e-5, atol=1e-6)
+    assert abs(trl_nll.item() + chosen.mean().item()) > 1e-3
+
+
+def test_orpotrainer_puts_a_bos_token_before_the_prompt_and_dpotrainer_does_not(tokenizer,
+                                                                                tmp_path):
+    """Why ORPOTrainer's log-probs differ from the adapter's for a tokenizer with a BOS token
+    (README): every sequence it trains on starts with one more token."""
+    bos_tokenizer = copy.deepcopy(tokenizer)
+    bos_tokenizer.bos_token = "<unk>"   # the character tokenizer has none: borrow an id
+    model = _model(bos_tokenizer, 0)
+    _, orpo_batch = _orpo_trainer(bos_tokenizer, tmp_path / "orpo", copy.deepcopy(model), 0.1)
+    ours = _trainer(LossforgeDPOTrainer, bos_tokenizer, tmp_path / "lf", model, objective="orpo")
+    batch = _batch(ours)
+    theirs = _tokens(orpo_batch["chosen_input_ids"], orpo_batch["chosen_attention_mask"])
+    mine = _tokens(batch["input_ids"], batch["attention_mask"])[:len(PAIRS)]
+    assert theirs == [[bos_tokenizer.bos_token_id] + row for row in mine]
 
 
 def test_temporal_objective_gets_progress_and_lengths(tokenizer, tmp_path):
