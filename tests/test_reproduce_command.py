@@ -91,6 +91,22 @@ def test_every_command_line_round_trips_through_its_reproduce_command(capsys):
     assert not bad, "\n".join(bad) + "\n" + capsys.readouterr().err
 
 
+#: Options that cannot change a run's numbers, which the command leaves out (reproduce.py's
+#: docstring, "never"): where the run is written, logged and printed, and how it is spread.
+NEVER = {"-h", "--help", "--executor", "--workers", "--runs-dir", "--ledger", "--purpose",
+         "--quiet", "--resume"}
+
+
+def test_every_option_of_the_search_command_line_is_round_tripped_or_declared_inert():
+    """A flag added to the command line (and to ``config_from_args``) but not to reproduce.py's
+    ``_FLAGS`` would land in the command's "NOT reproduced" comment: this makes the author put it
+    in VARIANTS, whose round trip then says whether the command gives it, or in NEVER."""
+    used = {a.split("=")[0] for argv in VARIANTS for a in argv if a.startswith("--")}
+    options = {o for action in build_parser()._actions for o in action.option_strings}
+    assert options - used - NEVER == set()
+    assert NEVER <= options and not NEVER & used
+
+
 def _committed_runs() -> list[Path]:
     return sorted(RESULTS.glob("**/config.json"))
 
