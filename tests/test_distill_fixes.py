@@ -325,10 +325,52 @@ def test_the_bench_fitness_is_measured_where_it_feeds_the_network(run, tmp_path,
     cfg["config"]["fitness"] = "bench"           # what an ES run on MuJoCo records
     (run / "config.json").write_text(json.dumps(cfg))
     spec = NeuralSpec().to_json()
-    (lo, hi), source, note = fit_range(run, spec, None, "quick", progress=True)
+    (lo, hi), source, note, measured = fit_range(run, spec, None, "quick", progress=True)
     assert source.startswith("the log-probs the bench fitness feeds this network") and not note
+    assert measured.range == (lo, hi) and measured.budget == "quick"
     assert "measuring the log-probs the bench fitness feeds the network: one training of it at "\
            "budget quick" in capsys.readouterr().out
     ref = fitness.training_data(load_scenario(cfg["scenario_file"])).ref_logps["sum"]
     assert -1500 < lo < float(torch.median(ref)) < hi < 0
     assert hi - lo < 0.5 * 1500
+
+
+def test_rescoring_takes_the_networks_score_from_the_training_that_measured_it(
+        tmp_path, capsys, monkeypatch):
+    """distill trained a bench run's network twice at the same budget: once to measure its
+    log-probs, once more to score it beside the formula. The re-score now trains the formula
+    (and DPO where the run lacks it) only; the network's score is the measuring training's,
+    which equals a fresh bench scoring of the network (the reference, computed here)."""
+    from lossforge.bench import fitness
+    from lossforge.distill.__main__ import main
+    from lossforge.objectives import from_spec
+    from lossforge.search import executors
+
+    run = _es_run(tmp_path, fitness="bench", budget="quick")
+    cfg = json.loads((run / "config.json").read_text())
+    hof, _ = read_checked(run / "hall_of_fame.json")
+    network = hof["hall_of_fame"][0]["spec"]
+    scored, real = [], executors.map_specs
+
+    def spy(ex, ref, specs, *args, **kwargs):
+        scored.append([s["name"] for s in specs])
+        return real(ex, ref, specs, *args, **kwargs)
+
+    monkeypatch.setattr(executors, "map_specs", spy)
+    assert main([str(run), "--budget", "quick", "--generations", "1", "--workers", "1",
+                 "--ledger", "off"]) == 0
+    assert "re-scoring the formula (the network's score is the training that measured" \
+        in capsys.readouterr().out
+    assert len(scored) == 1 and network["name"] not in scored[0]
+    doc = json.loads((run / "distilled-deap.json").read_text())["rescore"]
+    [fresh] = fitness.evaluate([from_spec(network)], cfg["scenario_file"], "quick")
+    assert doc["network"]["per_seed"] == list(fresh.per_seed) and doc["network"]["status"] == "ok"
+    assert doc["network_from"] == "the training that measured its log-probs"
+    # --l-range measures nothing: the network is trained in the re-score, to the same score
+    scored.clear()
+    assert main([str(run), "--budget", "quick", "--generations", "1", "--workers", "1",
+                 "--ledger", "off", "--l-range=-900,-400"]) == 0
+    assert network["name"] in scored[0]
+    again = json.loads((run / "distilled-deap.json").read_text())["rescore"]
+    assert again["network"]["per_seed"] == list(fresh.per_seed)
+    assert again["network_from"] == "trained here"

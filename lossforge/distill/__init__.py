@@ -29,6 +29,7 @@ The flow, top to bottom:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 from pathlib import Path
 import numpy as np
 import torch
@@ -38,6 +39,9 @@ from lossforge.objectives.mpo import MPOSpec, Objective
 from lossforge.objectives.neural import NeuralSpec, is_neural
 from lossforge.objectives.smoke import smoke_test
 from lossforge.symbolic.mirror_map import MirrorMap
+
+if TYPE_CHECKING:
+    from lossforge.distill.ranges import Measured
 
 
 class DistillError(LossforgeError):
@@ -56,6 +60,7 @@ class Target:
     spec: dict | None = None      # the neural spec, when there is one
     l_from: str = ""              # where the grid's range came from (ranges.py), for the output
     note: str = ""                # why it is not the data's range, when it cannot be known
+    measured: Measured | None = None   # the training that measured the range (ranges.py)
 
     @property
     def dy(self) -> np.ndarray:
@@ -72,12 +77,12 @@ def grid(l_range: tuple[float, float], n: int = 256) -> np.ndarray:
 
 def target_from_spec(spec: dict, n: int = 256, source: str = "",
                      l_range: tuple[float, float] | None = None, l_from: str = "",
-                     note: str = "") -> Target:
+                     note: str = "", measured: Measured | None = None) -> Target:
     """phi~ of the neural ``spec`` on ``n`` points over ``l_range`` (default: its own)."""
     ns = NeuralSpec.from_json(spec)
     ls = grid(l_range or ns.l_range, n)
     return Target(ls, ns.map.phi_tilde_np(ls), ns.beta, ns.aggregation, source, ns.to_json(),
-                  l_from or "the network's l_range", note)
+                  l_from or "the network's l_range", note, measured)
 
 
 def target_from_run(run_dir: str | Path, name: str | None = None, n: int = 256,
@@ -103,8 +108,9 @@ def target_from_run(run_dir: str | Path, name: str | None = None, n: int = 256,
         raise DistillError(f"{run_dir}: no neural candidates (distillation reads an ES run: "
                            "python -m lossforge.search --method es)")
     spec = rows[0]["spec"]
-    lo_hi, l_from, note = fit_range(run_dir, spec, l_range, budget, progress)
-    return target_from_spec(spec, n, f"{run_dir}:{rows[0]['name']}", lo_hi, l_from, note)
+    lo_hi, l_from, note, measured = fit_range(run_dir, spec, l_range, budget, progress)
+    return target_from_spec(spec, n, f"{run_dir}:{rows[0]['name']}", lo_hi, l_from, note,
+                            measured)
 
 
 # ---- the fit ---------------------------------------------------------------------------------

@@ -157,9 +157,11 @@ def distil(args) -> dict:
 
 
 def rescore(run_dir: Path, target, d, budget: str | None, workers: int | None) -> dict:
-    """Network and formula in one fitness call (paired: same seeds and episodes); DPO from the
-    run (same budget and seeds, so the same number it would get again), named the
-    initialisation only where the run's start network is DPO (``es.same_as_dpo``)."""
+    """Network and formula on the same seeds and episodes; DPO from the run (same budget and
+    seeds, so the same number it would get again), named the initialisation only where the
+    run's start network is DPO (``es.same_as_dpo``). The network's score is the training that
+    measured its log-probs, where one ran at this budget (``ranges.Measured``): a fitness
+    scores each loss alone, so training it again would give the same number."""
     from lossforge.search import es
     from lossforge.search.executors import LocalExecutor, map_specs
     from lossforge.runfiles import read_json, read_result
@@ -172,22 +174,32 @@ def rescore(run_dir: Path, target, d, budget: str | None, workers: int | None) -
     # DPO as the run scored it at this budget; a budget the run never scored DPO at (distill
     # --budget full on a screen run) trains it here, in the same paired call
     extra = [base["spec"]] if base.get(budget) is None and base["spec"].get("name") else []
+    measured = _measured(target, budget)
     ex = LocalExecutor(workers)
     try:
-        net, formula, *scored = map_specs(ex, conf["fitness"], [target.spec, d.spec, *extra],
-                                          scenario, budget, conf["metric"])
+        scored = map_specs(ex, conf["fitness"], [d.spec, *extra] if measured else
+                           [target.spec, d.spec, *extra], scenario, budget, conf["metric"])
     finally:
         ex.close()
+    net, formula, *scored = [measured.result, *scored] if measured else scored
     dpo, beta = (scored[0] if scored else base.get(budget)), base["spec"].get("beta")
     words = [f"beta {beta:g}"] if isinstance(beta, (int, float)) else []
     if es.same_as_dpo(base["spec"], cfg.get("beta", math.nan), conf.get("aggregation", "sum")):
         words.append("the initialisation")
     out = {"budget": budget, "network": net, "formula": formula, "dpo": dpo,
-           "dpo_label": "DPO" + (f" ({', '.join(words)})" if words else "")}
+           "dpo_label": "DPO" + (f" ({', '.join(words)})" if words else ""),
+           "network_from": "the training that measured its log-probs" if measured
+           else "trained here"}
     s = [x["score"] if x and x["status"] == "ok" else None for x in (net, formula, dpo)]
     if None not in s and s[0] > s[2]:   # a gain to keep
         out["gain_kept"] = (s[1] - s[2]) / (s[0] - s[2])
     return out
+
+
+def _measured(target, budget: str):
+    """The training that measured the network's log-probs, if it ran at ``budget``."""
+    m = target.measured
+    return m if m is not None and m.budget == budget else None
 
 
 def gain_text(r: dict) -> str | None:
@@ -248,7 +260,9 @@ def _rescore_and_say(args, argv, run_dir: Path, target, d) -> dict:
                   scenario=conf["scenario"], seeds=None, budget=args.budget or conf["budget"],
                   purpose=f"score the best network of {run_dir} and its distilled formula",
                   path=args.ledger)
-    print(f"re-scoring network and formula with the run's fitness ({fitness}"
+    what = ("the formula (the network's score is the training that measured its log-probs)"
+            if _measured(target, args.budget or conf["budget"]) else "network and formula")
+    print(f"re-scoring {what} with the run's fitness ({fitness}"
           + (": synthetic, says nothing about MuJoCo returns" if fitness == "probe"
              else "") + ") ...", flush=True)
     r = rescore(run_dir, target, d, args.budget, args.workers)

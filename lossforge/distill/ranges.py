@@ -16,6 +16,9 @@ far off there (flat where the data is, say) and still fit the rest. So the range
    and reference, chosen and rejected, every step and seed). That is the set the run's scoring
    evaluated phi~ on, and nothing is stored in the run, so every existing run distils this way
    too. The range is not padded: a formula that fits trains close to the network's path.
+   That training is the network's scoring too: distill's re-scoring takes the network's
+   fitness from it (``Measured.result``) rather than train it again (a fitness is a function
+   of each loss alone, on the budget's seeds and episodes, so it is the same number).
 3. Otherwise the network's ``l_range``, with a note saying so: a plug-in fitness's cost is
    unknown, and the LLM fitness trains a language model. Its data's range can be given with
    ``--l-range``.
@@ -24,6 +27,7 @@ far off there (flat where the data is, say) and still fit the rest. So the range
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 #: fitnesses whose log-probs are measured (each in this process, at a known cost)
@@ -65,29 +69,41 @@ class _Recorder:
         return self._objective(*args, **kwargs)
 
 
+@dataclass(frozen=True)
+class Measured:
+    """What measuring by training gave: the range (None if the fitness fed the network no
+    finite log-probs) and the network's fitness dict from that training, at ``budget``."""
+
+    range: tuple[float, float] | None
+    budget: str
+    result: dict
+
+
 def measure(spec: dict, fitness: str, scenario: str, budget: str, metric: str,
-            progress: bool = False) -> tuple[float, float] | None:
+            progress: bool = False) -> Measured:
     """The smallest and largest log-prob ``fitness`` (one of ``MEASURED``) calls the objective
-    of ``spec`` with while scoring it at ``budget``; None if it saw none (or none finite).
+    of ``spec`` with while scoring it at ``budget``, and that scoring's result.
     ``progress``: the fitness's own progress bars (the bench's training)."""
     from lossforge.objectives import from_spec
-    from lossforge.search.executors import resolve_fitness
+    from lossforge.search.executors import check_results, fitness_to_dict, resolve_fitness
 
     rec = _Recorder(from_spec(spec, check=False))
-    resolve_fitness(fitness)([rec], scenario, budget, seeds=None, metric=metric, workers=1,
-                             progress=progress)
+    results = resolve_fitness(fitness)([rec], scenario, budget, seeds=None, metric=metric,
+                                       workers=1, progress=progress)
+    check_results(fitness, results, 1)
     ok = math.isfinite(rec.lo) and math.isfinite(rec.hi) and rec.lo < rec.hi <= 0
-    return (rec.lo, rec.hi) if ok else None
+    return Measured((rec.lo, rec.hi) if ok else None, budget, fitness_to_dict(results[0]))
 
 
 def fit_range(run_dir: Path, spec: dict, l_range: tuple[float, float] | None,
-              budget: str | None,
-              progress: bool = False) -> tuple[tuple[float, float] | None, str, str]:
-    """(range or None for the network's own, where it came from, a note or ""): the module
-    docstring's order. ``budget``: the one the formula is scored at (default the run's).
-    ``progress``: say so before a measurement that trains for more than a moment."""
+              budget: str | None, progress: bool = False
+              ) -> tuple[tuple[float, float] | None, str, str, Measured | None]:
+    """(range or None for the network's own, where it came from, a note or "", the
+    measurement when there was one): the module docstring's order. ``budget``: the one the
+    formula is scored at (default the run's). ``progress``: say so before a measurement that
+    trains for more than a moment."""
     if l_range is not None:
-        return l_range, "given by --l-range", ""
+        return l_range, "given by --l-range", "", None
     from lossforge.objectives.neural import NeuralSpec
     from lossforge.runfiles import read_json
 
@@ -99,18 +115,20 @@ def fit_range(run_dir: Path, spec: dict, l_range: tuple[float, float] | None,
         scenario, metric = cfg["scenario_file"], conf["metric"]
     except (OSError, ValueError, KeyError, TypeError):
         fitness = None
+    seen = None
     if fitness in MEASURED:
         if progress and fitness != "probe":
             print(f"measuring the log-probs the {fitness} fitness feeds the network: one "
                   f"training of it at budget {budget} ...", flush=True)
         seen = measure(spec, fitness, scenario, budget, metric, progress=progress)
-        if seen is not None:
-            return seen, (f"the log-probs the {fitness} fitness feeds this network, policy's "
-                          f"and reference's, every step at budget {budget}"), ""
+        if seen.range is not None:
+            where = (f"the log-probs the {fitness} fitness feeds this network, policy's and "
+                     f"reference's, every step at budget {budget}")
+            return seen.range, where, "", seen
         why = f"the {fitness} fitness fed this network no finite log-probs"
     else:
         why = (f"the {fitness or 'run'} fitness does not tell which log-probs it feeds the "
                "loss")
     return None, "the network's l_range", (
         f"{why}: fitting over the network's whole l_range [{lo:g}, {hi:g}] instead, of "
-        "which the data may use a small part (--l-range LO,HI sets the data's range)")
+        "which the data may use a small part (--l-range LO,HI sets the data's range)"), seen
