@@ -73,6 +73,7 @@ import torch
 from lossforge.errors import ConfigError, FormulaError
 from lossforge.grammar.symbols import P
 from lossforge.objectives import MPOSpec, NeuralObjective, NeuralSpec, Objective, get, names
+from lossforge.objectives.neural import saved_spec_place
 from lossforge.objectives.zoo import unknown_name
 from lossforge.symbolic.logdomain import L
 from lossforge.symbolic.parser import parse_formula
@@ -140,7 +141,7 @@ def _objective_hint(objective) -> str:
     """How to make an ``Objective`` of what was passed instead: a JSON spec, a whole saved
     file, or a function (an exported ``--format torch`` file's ``loss``)."""
     if isinstance(objective, dict):
-        if "spec" in objective or "distilled" in objective:
+        if saved_spec_place(objective):   # the rule objectives.from_file reads files by
             return ("; a saved file's JSON: read the file with "
                     "lossforge.objectives.from_file(path)")
         return "; a JSON spec: pass lossforge.objectives.from_spec(spec)"
