@@ -90,7 +90,7 @@ def measure(spec: dict, fitness: str, scenario: str, budget: str, metric: str,
     rec = _Recorder(from_spec(spec, check=False))
     results = resolve_fitness(fitness)([rec], scenario, budget, seeds=None, metric=metric,
                                        workers=1, progress=progress)
-    check_results(fitness, results, 1)
+    check_results(fitness, results, [rec.name])
     ok = math.isfinite(rec.lo) and math.isfinite(rec.hi) and rec.lo < rec.hi <= 0
     return Measured((rec.lo, rec.hi) if ok else None, budget, fitness_to_dict(results[0]))
 

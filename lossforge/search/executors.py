@@ -123,9 +123,13 @@ def resolve_warm_up(ref: str) -> Callable | None:
     return fitness_hook(ref, "warm_up")
 
 
-def check_results(ref: str, results, n: int) -> None:
-    """A fitness call's results have the interface's shape (``resolve_fitness``), or a
-    ConfigError in one line naming the fitness."""
+def check_results(ref: str, results, names: Sequence[str]) -> None:
+    """A fitness call's results have the interface's shape (``resolve_fitness``), one per
+    objective in the objectives' order (``names``, as each result must be named), or a
+    ConfigError in one line naming the fitness. The order is checked by name: results put in
+    another order (sorted by score, collected as they finish) would give each loss another's
+    score without a word."""
+    n = len(names)
     if not isinstance(results, (list, tuple)) or len(results) != n:
         got = (f"{len(results)} results" if isinstance(results, (list, tuple))
                else f"a {type(results).__name__}")
@@ -146,6 +150,18 @@ def check_results(ref: str, results, n: int) -> None:
         if bad or not all(isinstance(x, numbers.Real) for x in r.per_seed):
             raise ConfigError(f"fitness {ref!r} returned non-numeric "
                               f"{', '.join(bad) or 'per_seed'} for {r.name!r}")
+    got = [r.name for r in results]
+    if got != list(names):
+        raise ConfigError(f"fitness {ref!r} returned results named {_few(got)} for the "
+                          f"objectives {_few(names)}: return one result per objective, in the "
+                          "objectives' order, each with its objective's name")
+
+
+def _few(names: Sequence[str], k: int = 4) -> str:
+    """At most ``k`` names, for a one-line message."""
+    names = list(names)
+    return ", ".join(map(repr, names[:k])) + (f", ... ({len(names)} in all)"
+                                              if len(names) > k else "")
 
 
 def finite_or_none(v: float) -> float | None:
@@ -211,7 +227,7 @@ def _call(fn, fitness_ref: str, objectives: list, scenario, budget: str, seeds,
     if alone:
         return [f for o in objectives
                 for f in _call(fn, fitness_ref, [o], scenario, budget, seeds, metric)]
-    check_results(fitness_ref, results, len(objectives))
+    check_results(fitness_ref, results, [o.name for o in objectives])
     return [fitness_to_dict(r) for r in results]
 
 
