@@ -281,7 +281,8 @@ def test_the_verdict_names_each_baselines_beta_and_says_the_best_is_dpo(probe_pa
                           {"ladder": LADDER, "config": {"metric": "auc"}})
     assert lines[1].startswith("  BETTER than DPO (beta 0.1): +")
     assert lines[2].startswith("  BETTER than ORPO (beta 1, lam 0.1): +")
-    assert lines[-1] == f"  Note: {note}."
+    assert lines[-2] == f"  Note: {note}."
+    assert lines[-1].startswith("  These are the seeds the search picked the loss on")
 
 
 def test_the_note_says_when_the_best_loss_is_the_dpo_baseline_itself():

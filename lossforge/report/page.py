@@ -238,7 +238,12 @@ def _verdict_section(results: dict, baselines: list[dict], ladder: list[str], cf
             "is above / below zero; level: it contains zero):</p>"
             + (f'<p class="known" id="verdict-known"><b>{escape(best["name"])}</b>'
                f"{escape(known.removeprefix(best['name']))}</p>" if known else "")
-            + f"<ul id=\"verdict-list\">{''.join(parts)}</ul>")
+            + f"<ul id=\"verdict-list\">{''.join(parts)}</ul>"
+            + ("" if cfg.get("suite") else
+               "<p class=\"meta\" id=\"verdict-optimistic\">These are the seeds the search "
+               "picked the loss on, so the verdict is optimistic (the best of many on them): "
+               "<code>python -m lossforge.search confirm RUN</code> trains it and the baselines "
+               "on fresh seeds.</p>"))
 
 
 def _search_section(counters: dict, generations: list[dict], top: str, axis: str) -> str:

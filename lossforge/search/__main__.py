@@ -44,6 +44,7 @@ examples:
   python -m lossforge.search --method es --scenario hopper-mixed-quality --budget screen \\
       --population 8 --generations 8 --sigma0 0.8
   python -m lossforge.search show runs/20261125-171500-quick-s0 [--latex]
+  python -m lossforge.search confirm runs/20261125-171500-quick-s0 --seeds 1000-1004
 
 an ES run, its formula, and the formula as a torch file (seconds with --fitness probe):
   python -m lossforge.search --method es --fitness probe --population 4 --generations 2
@@ -212,6 +213,32 @@ def build_show_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def build_confirm_parser() -> argparse.ArgumentParser:
+    from lossforge.bench.scenarios import parse_seeds
+
+    def seeds(text):
+        try:
+            return parse_seeds(text)
+        except LossforgeError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("--seeds ")) from None
+
+    ap = Parser(prog="python -m lossforge.search confirm",
+                description="Train a run's best loss and its baselines on seeds the search "
+                            "never trained on, and judge them as the search does (its own "
+                            "verdict is on the seeds it picked the loss on: optimistic).")
+    ap.add_argument("run", help="run directory (not a suite run)")
+    ap.add_argument("--seeds", type=seeds, default=None,
+                    help="fresh training seeds, e.g. 1000-1004 (default: as many as the budget "
+                         "has, from 1000); any seed of the run is refused")
+    ap.add_argument("--budget", choices=("quick", "screen", "full"), default=None,
+                    help="default: the run's top budget")
+    ap.add_argument("--rank", type=int, default=0, help="hall-of-fame rank (0 = best)")
+    ap.add_argument("--workers", type=int, default=None, help="processes (default: the cores)")
+    ap.add_argument("--ledger", default=None,
+                    help="selection ledger file, or 'off' (default: the repository's)")
+    return ap
+
+
 def _refuse_test_data(args) -> None:
     """A search selects on what it scores: a test-suite scenario, or the test suite, only with
     --allow-test."""
@@ -225,7 +252,7 @@ def _refuse_test_data(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    searching = argv[:1] != ["show"]   # a search: SIGTERM stops it as Ctrl-C does, resumable
+    searching = argv[:1] not in (["show"], ["confirm"])  # a search: SIGTERM stops it, resumable
     with stops.sigterm_raises() if searching else contextlib.nullcontext():
         args = None
         try:
@@ -235,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
 
                 show(args.run, latex=args.latex)
                 return 0
+            if argv[:1] == ["confirm"]:
+                args = build_confirm_parser().parse_args(argv[1:])
+                from lossforge.search import confirm
+
+                return confirm.main(argv, args)
             args, start = _parse(argv)
             run_dir = start()
         except LossforgeError as exc:
@@ -244,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         except (KeyboardInterrupt, Exception) as exc:
             if not searching and isinstance(exc, KeyboardInterrupt):
-                return 130     # show reads only: nothing to keep or resume
+                return 130     # show reads, confirm writes at its end: nothing to resume
             return stops.stopped(exc, resume=getattr(args, "resume", None))
     print(f"run directory: {run_dir}")
     return 0

@@ -140,7 +140,7 @@ def _drive(method: _Method, config, ctx, state: dict, run_dir: Path, *, resumed:
         results = method.write_results(run_dir, state, ctx, plot=True)
     if state["generation"] >= config.generations:  # quiet: the best formula and the verdict
         if quiet:
-            print_brief(results, state, console)
+            print_brief(results, state, console, run_dir)
         else:
             method.report(results, state, console, run_dir)
     return run_dir

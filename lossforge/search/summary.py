@@ -14,7 +14,6 @@ Formula lines never wrap: a pipe or a log file gets each formula on one line, wh
 
 from __future__ import annotations
 
-import math
 import shlex
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from lossforge.runfiles import LOCK, unchecked_note
 from lossforge.search.fitness_errors import ERRORS_LOG
 from lossforge.search.rundir import loss_line, raced_out, row_simplest
 from lossforge.search.verdict import (baseline_label, known_verdict_note,  # noqa: F401
-                                      paired_scores, paired_verdict)
+                                      paired_scores, paired_verdict, verdict_text)
 from lossforge.search.words import metric_words, suite_words
 
 def _console(console=None):
@@ -212,8 +211,10 @@ def _opponents(results: dict, state: dict, rung: str) -> list[tuple[str, dict | 
     return out
 
 
-def verdict_lines(results: dict, state: dict) -> list[str]:
-    """One line per baseline: better / level / worse on the paired per-seed difference."""
+def verdict_lines(results: dict, state: dict, run_dir: str | Path | None = None) -> list[str]:
+    """One line per baseline: better / level / worse on the paired per-seed difference, and
+    that these are the seeds the loss was picked on, with the command that confirms it on
+    fresh ones (``confirm.py``; not in a suite run)."""
     ladder = state["ladder"]
     found = best_row(results, ladder)
     if found is None:
@@ -237,14 +238,8 @@ def verdict_lines(results: dict, state: dict) -> list[str]:
             continue
         if v.word != "better":
             unbeaten.append(name)
-        seeds = _count(v.n, suite)
-        if math.isinf(v.halfwidth):
-            diff = f"{v.diff:+.2f} on {seeds}, no interval (one seed cannot separate two losses)"
-        else:
-            diff = f"{v.diff:+.2f} ± {v.halfwidth:.2f}, paired over {seeds}"
-        word = {"better": "BETTER than", "worse": "WORSE than", "level": "LEVEL with",
-                "undecided": "UNDECIDED against"}[v.word]
-        lines.append(f"  {word} {name}: {diff}")
+        lines.append("  " + verdict_text(name, v.word, v.diff, v.halfwidth,
+                                         _count(v.n, suite)))
     if unbeaten:
         lines.append(f"  No loss of this run is shown better than {', '.join(unbeaten)}.")
     lines.append("  (± is the 95 % t-interval of the mean per-seed difference, best loss minus "
@@ -254,6 +249,10 @@ def verdict_lines(results: dict, state: dict) -> list[str]:
     note = known_verdict_note(row, results["baselines"])
     if note:
         lines.append(f"  Note: {note}.")
+    if not suite:
+        lines.append(f"  These are the seeds the search picked the loss on, so the verdict is "
+                     f"optimistic (the best of many on them): python -m lossforge.search confirm "
+                     f"{run_dir or 'RUN'} trains it and the baselines on fresh seeds.")
     return lines
 
 
@@ -312,11 +311,12 @@ def print_front(results: dict, state: dict, console=None,
         _say(console, line)
     _say(console, "\n" + glossary(state, results["baselines"]))
     _say(console)
-    for line in verdict_lines(results, state):
+    for line in verdict_lines(results, state, run_dir):
         _say(console, line)
 
 
-def print_brief(results: dict, state: dict, console=None) -> None:
+def print_brief(results: dict, state: dict, console=None,
+                run_dir: str | Path | None = None) -> None:
     """``--quiet``: the best loss as a formula and the verdict, nothing else."""
     console = _console(console)
     found = best_row(results, state["ladder"])
@@ -328,7 +328,7 @@ def print_brief(results: dict, state: dict, console=None) -> None:
         _say_simplest(console, row, "  ")
         _say_known(console, row, "  ")
         _say_properties(console, row, "  ")
-    for line in verdict_lines(results, state):
+    for line in verdict_lines(results, state, run_dir):
         _say(console, line)
 
 

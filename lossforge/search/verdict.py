@@ -52,6 +52,18 @@ def paired_verdict(candidate: Sequence[float], baseline: Sequence[float]) -> Ver
     return Verdict(word, mean, half, len(d))
 
 
+def verdict_text(label: str, word: str, diff: float, halfwidth: float, units: str) -> str:
+    """One verdict line's text, "BETTER than DPO (beta 0.1): +3.32 ± 2.84, paired over 5
+    seeds" (``units``: "5 seeds", "35 units"), as the search and its confirmation print it."""
+    if math.isinf(halfwidth):
+        text = f"{diff:+.2f} on {units}, no interval (one seed cannot separate two losses)"
+    else:
+        text = f"{diff:+.2f} ± {halfwidth:.2f}, paired over {units}"
+    head = {"better": "BETTER than", "worse": "WORSE than", "level": "LEVEL with",
+            "undecided": "UNDECIDED against"}[word]
+    return f"{head} {label}: {text}"
+
+
 def paired_scores(a: dict, b: dict) -> tuple[list, list]:
     """Two fitness records' per-seed scores, paired: by unit name in a suite run (a loss raced
     out early has fewer units: those it shares with ``b``), else by seed position."""

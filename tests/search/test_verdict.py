@@ -222,7 +222,7 @@ def _examples(text: str) -> list[str]:
 
 
 def test_every_search_help_example_parses_and_continues_properly(capsys):
-    from lossforge.search.__main__ import _EPILOG, build_parser, main
+    from lossforge.search.__main__ import _EPILOG, build_confirm_parser, build_parser, main
 
     with pytest.raises(SystemExit):
         main(["--help"])
@@ -238,6 +238,9 @@ def test_every_search_help_example_parses_and_continues_properly(capsys):
     for cmd in examples:
         argv = shlex.split(cmd)[3:]
         if argv[:1] == ["show"]:
+            continue
+        if argv[:1] == ["confirm"]:
+            build_confirm_parser().parse_args(argv[1:])
             continue
         argv = [a for a in argv if a != "[--latex]"]
         build_parser().parse_args(argv)    # exits 2 on a joined continuation line
