@@ -53,7 +53,8 @@ from lossforge.search.context import (  # noqa: F401
     resolve_scenario,
 )
 from lossforge.search.executors import map_jobs
-from lossforge.search.fitness_errors import ERRORS_LOG, raised, stop_if_broken, take_errors
+from lossforge.search.fitness_errors import (ERRORS_LOG, ask_again, raised, stop_if_broken,
+                                              stop_if_unscored, take_errors)
 from lossforge.search.journal import evaluation_key
 
 STATE_VERSION = 1
@@ -181,15 +182,10 @@ def assess(state: dict, ctx: Context, proposals: list[tuple[list[str], str]]) ->
             res.semantic_hash)
         rec.update(status="valid", convex_status=res.convex_status)
         if lid is not None:  # a known loss in a new tree: never trained again
+            # the loss keeps the trained tree's text and spec even if this tree is smaller: it
+            # equals that one only as far as a probe batch or h'' at a few points can tell
             rec["loss"] = lid
             rec["duplicate"] = True
-            loss = state["losses"][lid]
-            if res.complexity < loss["complexity"]:
-                loss.update(complexity=res.complexity, tree=key, h=res.h, phi_inv=res.phi_inv,
-                            phi_tilde=res.phi_tilde)
-                if len(ctx.space.parts) > 1:
-                    loss.update(link=res.link, imitation=res.imitation,
-                                properties=res.properties)
             state["counters"]["duplicates"] += 1
             tally["duplicates"] += 1
             if not ctx.config.dedup:
@@ -237,6 +233,8 @@ def run_jobs(ctx: Context, executor, rung: str, jobs: list[tuple[dict, Any]],
     on resume (a fitness fixed since then scores it). Once every job has its result, the run
     may stop (``fitness_errors.stop_if_broken``: a ``strict`` call is the baselines'), decided on
     the whole call, journaled results included: the worker count and a resume change nothing.
+    A strict call stops too on a baseline scored "ok" but non-finite (``stop_if_unscored``),
+    which a resume evaluates again (``ask_again``).
     """
     def where(unit) -> tuple[str, str, list[int] | None]:
         if unit is None:
@@ -263,14 +261,14 @@ def run_jobs(ctx: Context, executor, rung: str, jobs: list[tuple[dict, Any]],
     else:
         keys = [evaluation_key(cfg.fitness, name, rung, cfg.metric, spec)
                 for (spec, _), (_, name, _) in zip(jobs, places)]
-        todo = [i for i, k in enumerate(keys) if k not in journal or raised(journal[k])]
+        todo = [i for i, k in enumerate(keys) if k not in journal or ask_again(journal[k], strict)]
         size = max(1, getattr(executor, "workers", 1)) * ROUND_PER_WORKER
         progress = getattr(ctx, "progress", None)   # the driver's display; observes only
         t0 = time.perf_counter()
         for start in range(0, len(todo), size):
             idx = todo[start:start + size]
             for i, f in zip(idx, ask(idx)[0]):
-                if keys[i] not in journal or raised(journal[keys[i]]):  # a job twice: once
+                if keys[i] not in journal or ask_again(journal[keys[i]], strict):  # a job twice
                     journal.add(keys[i], f)
             if progress is not None:
                 progress(rung, min(start + size, len(todo)), len(todo),
@@ -280,6 +278,8 @@ def run_jobs(ctx: Context, executor, rung: str, jobs: list[tuple[dict, Any]],
     if failed and (strict or len(failed) == len(out)):
         first = _baseline_specs(ctx, list(cfg.baselines[:1]) or ["dpo"])[0]
         stop_if_broken(ask, failed, [places[i][0:3:2] for i in failed], rung, strict, first)
+    if strict:
+        stop_if_unscored(cfg.fitness, out, [name for _, name, _ in places], rung)
     return out
 
 
@@ -409,8 +409,6 @@ def evaluate_generation(state: dict, ctx: Context, executor, offspring: list[str
         state["counters"]["evaluated"][rung] += len(promote)
         tally[f"evaluated_{rung}"] = len(promote)
     return tally
-
-
 
 
 # ---- tell ------------------------------------------------------------------------------------

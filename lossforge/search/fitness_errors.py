@@ -7,6 +7,10 @@ its traceback goes to the run directory's ``fitness_errors.log`` (``take_errors`
 that is broken rather than troubled by one candidate stops the run (``FitnessRaised``, raised
 by ``stop_if_broken``). An evaluation stopped by ``--eval-timeout`` is such a failure too
 (``error: TimeoutError: ...``).
+
+A baseline the fitness scores "ok" with a NaN or infinite score (status ``NONFINITE``) stops
+the run too, in one line (``stop_if_unscored``), and is evaluated again on resume; a
+candidate's stays a recorded failure.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
+from lossforge.errors import ConfigError
 from lossforge.io import append_lines
 
 
@@ -25,11 +30,53 @@ from lossforge.io import append_lines
 RAISED = "error: "
 #: where a run directory keeps the tracebacks of its fitness's exceptions (``take_errors``)
 ERRORS_LOG = "fitness_errors.log"
+#: the status of a result whose fitness said "ok" with a NaN or infinite score
+#: (``executors.fitness_to_dict``): the fitness broke its interface (``stop_if_unscored``)
+NONFINITE = "nonfinite"
 
 
 def raised(f: dict) -> bool:
     """Whether a fitness dict records an evaluation its fitness raised on."""
     return str(f.get("status", "")).startswith(RAISED)
+
+
+def ask_again(f: dict, strict: bool) -> bool:
+    """Whether a journaled result is evaluated again rather than reused (``engine.run_jobs``):
+    one the fitness raised on, and in a ``strict`` call (the baselines') one scored
+    ``NONFINITE``, which stopped the run (``stop_if_unscored``): a fitness fixed since scores
+    it. A candidate's ``NONFINITE`` stands, as its other failures do: the fitness is a
+    deterministic function of the loss, and a loss that comes out NaN is an ordinary one."""
+    return raised(f) or (strict and f.get("status") == NONFINITE)
+
+
+def stop_if_unscored(fitness: str, results: list[dict], places: list[str], rung: str) -> None:
+    """Stop the run (``BaselineUnscored``, one line) if a baseline's result (``results``, a
+    strict call's, at ``places``) is ``NONFINITE``, as one the fitness raised on stops it
+    (``stop_if_broken``, checked first): every loss is judged against the baselines.
+
+    Only that status: it is lossforge's, for a result whose fitness said "ok" with a NaN or
+    infinite score (``executors.fitness_to_dict``), which breaks the fitness interface, as a
+    score of the wrong type does (``check_results``: the same ConfigError, exit 2). Any other
+    failure is a status of the fitness's own ("nonfinite at step 12", the LLM's "training
+    failed ...", a plug-in's reason): the fitness telling that the loss failed to train there,
+    deterministically; the run goes on and the verdict says that baseline has no score."""
+    bad = [(f, place) for f, place in zip(results, places) if f.get("status") == NONFINITE]
+    if bad:
+        raise BaselineUnscored(fitness, rung, bad)
+
+
+class BaselineUnscored(ConfigError):
+    """A baseline the fitness scored "ok" with a NaN or infinite score (``stop_if_unscored``).
+    A ConfigError: the command line prints it in one line, with the run directory to --resume
+    (exit 2); the resume evaluates the baseline again (``ask_again``)."""
+
+    def __init__(self, fitness: str, rung: str, bad: list[tuple[dict, str]]):
+        (f, place), more = bad[0], [f["name"] for f, _ in bad[1:]]
+        others = f" (and {', '.join(more)})" if more else ""
+        super().__init__(
+            f"the fitness {fitness!r} scored baseline {f['name']}{others} at the {rung} budget "
+            f"on {place} \"ok\" with a NaN or infinite score (status {f['status']!r}); every "
+            "loss is judged against the baselines, so the fitness must score them")
 
 
 def error_to_dict(name: str, exc: BaseException, seconds: float) -> dict:
