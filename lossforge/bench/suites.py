@@ -186,10 +186,14 @@ def held_out_names(directory: str | os.PathLike | None = None) -> tuple[Path, se
 
 
 def segments_of(scenario) -> tuple:
-    """What decides a scenario's segments (``datasets._spec_for``): two scenarios that agree
-    here roll out the same segments (and train the same "all" reference) and differ in their
-    labels alone (teacher, flips)."""
-    return (scenario.env_id, scenario.horizon, scenario.n_pairs,
+    """What decides a scenario's segments (``datasets._spec_for``), up to their length and
+    number: two scenarios that agree here roll out the same segments and differ in their labels
+    (teacher, flips), or in the horizon or pair count alone: another horizon cuts the same
+    roll-outs (a horizon-12 dataset is the first 12 steps of the horizon-16 one), another pair
+    count starts from the same states and keeps every pair whose pair-mix entry stays the same
+    (tests/search/test_test_suite_guard.py). No shipped scenario that was not refused before
+    matches a test scenario here."""
+    return (scenario.env_id,
             tuple((m.level_a, m.level_b, float(m.weight)) for m in scenario.pair_mix),
             scenario.start_policy, tuple(scenario.start_steps), scenario.dataset_seed,
             bool(scenario.step_rewards))
@@ -199,17 +203,20 @@ def held_out_segments(names: set[str] | dict[str, str], suite: Path | None = Non
                       ) -> dict[tuple, str]:
     """``segments_of`` each of the test suite's scenarios that loads -> its name. ``names``: the
     names (``held_out_names``), or name -> entry as written (``_held_out``), found as a suite
-    file's entries are (from the folder of ``suite``, the test suite's file, first). A scenario
-    of the user's folder that lacks the shipped ones is skipped: the name check still covers
-    it."""
+    file's entries are (from the folder of ``suite``, the test suite's file, first), in the
+    user's scenario folder, else in the shipped one: a user's folder ($LOSSFORGE_SCENARIOS)
+    without the test scenarios let a renamed copy of one through."""
     out = {}
+    base = None if suite is None else suite.parent
     for name in sorted(names):
         entry = names[name] if isinstance(names, dict) else name
-        try:
-            found = find_scenario(entry, base=None if suite is None else suite.parent)
-            out.setdefault(segments_of(load_scenario(found)), name)
-        except ConfigError:
-            continue
+        for folder in (None, data_dir("scenarios")):   # the user's folder, then the shipped
+            try:
+                found = find_scenario(entry, base=base, directory=folder)
+                out.setdefault(segments_of(load_scenario(found)), name)
+                break
+            except ConfigError:
+                continue
     return out
 
 
@@ -229,8 +236,9 @@ def _refusal(name: str, segments: tuple, names: set[str], held: dict[tuple, str]
         return f"scenario {name!r} is in the test suite ({path})"
     if segments in held:
         return (f"scenario {name!r} rolls out the same segments as the test suite's "
-                f"{held[segments]!r} ({path}; same environment, dataset seed, horizon and pair "
-                "mix: only its labels differ)")
+                f"{held[segments]!r} ({path}; same environment, dataset seed, pair mix and "
+                "start: only its labels, horizon or pair count differ, and another horizon or "
+                "pair count cuts the same roll-outs)")
     return None
 
 

@@ -245,3 +245,71 @@ def test_a_resume_is_listed_with_its_run_directory(tmp_path, capsys):
     first, again = ledger.read(path)
     assert first["run_dir"] == again["run_dir"] == run
     assert again["purpose"] == f"resume {run}"
+
+
+@pytest.mark.parametrize("edit", [("horizon = 200", "horizon = 199"),
+                                  ("n_pairs = 2048", "n_pairs = 2000")])
+def test_a_test_scenarios_copy_with_another_horizon_or_pair_count_is_refused(edit, tmp_path):
+    """A shorter horizon cuts the same roll-outs, fewer pairs take the first of them: the
+    guard compared the horizon and pair count exactly, so such a copy passed (a walkthrough).
+    The reference: the copy's first segments are the test scenario's, cut (checked here on a
+    small draw of the same recipe)."""
+    from lossforge.bench.scenarios import load_scenario
+    from lossforge.bench.suites import refuse_test_scenario
+    from lossforge.errors import ConfigError
+
+    source = open(load_scenario("hopper-padded-noisy-0.35").source).read()
+    assert edit[0] in source
+    copy = tmp_path / "nearly.toml"
+    copy.write_text(source.replace(edit[0], edit[1]).replace(
+        'name = "hopper-padded-noisy-0.35"', 'name = "nearly"'))
+    with pytest.raises(ConfigError, match="scenario 'nearly' rolls out the same segments as "
+                                          "the test suite's 'hopper-padded-"):
+        refuse_test_scenario(str(copy))
+
+
+def test_cut_roll_outs_are_the_same_segments(tmp_path, monkeypatch):
+    """Why the horizon and pair count are left out of the guard's key, on small draws of a test
+    scenario's recipe (three pair-mix entries): 32 pairs at horizon 12 are those at horizon 16
+    cut to 12 steps; 32 pairs start from states all among 40 pairs' starts, and the pairs whose
+    mix entry stayed the same are the same pairs (32: the recipe's largest batch)."""
+    import numpy as np
+
+    from lossforge.bench.datasets import build_dataset
+    from lossforge.bench.scenarios import load_scenario
+
+    monkeypatch.setenv("LOSSFORGE_CACHE", str(tmp_path / "cache"))
+    base = open(load_scenario("hopper-padded-noisy-0.35").source).read()
+
+    def draw(horizon, pairs):
+        path = tmp_path / f"cut-{horizon}-{pairs}.toml"
+        path.write_text(base.replace("horizon = 200", f"horizon = {horizon}").replace(
+            "n_pairs = 2048", f"n_pairs = {pairs}").replace(
+            'name = "hopper-padded-noisy-0.35"', f'name = "cut-{horizon}-{pairs}"'))
+        return build_dataset(load_scenario(path), cache=False, workers=1, quiet=True)
+
+    short, full, more = draw(12, 32), draw(16, 32), draw(16, 40)
+    np.testing.assert_array_equal(short.obs, full.obs[:, :, :12])
+    np.testing.assert_array_equal(short.actions, full.actions[:, :, :12])
+    starts = {s.tobytes() for s in more.obs[:, :, 0].reshape(-1, more.obs.shape[-1])}
+    assert all(s.tobytes() in starts for s in full.obs[:, :, 0].reshape(-1, full.obs.shape[-1]))
+    pairs = {full.obs[i].tobytes() for i in range(32)} & {more.obs[i].tobytes() for i in range(40)}
+    assert len(pairs) > 0
+
+
+def test_a_scenario_folder_of_ones_own_does_not_hide_the_test_scenarios(tmp_path, monkeypatch):
+    """With $LOSSFORGE_SCENARIOS set to a folder without the shipped scenarios, the guard found
+    no test scenario to compare with, and a renamed copy of one passed (a walkthrough); it now
+    reads the test scenarios from the shipped folder when the user's lacks them."""
+    from lossforge.bench.scenarios import load_scenario
+    from lossforge.bench.suites import refuse_test_scenario
+    from lossforge.errors import ConfigError
+
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    source = open(load_scenario("hopper-padded-noisy-0.35").source).read()
+    (folder / "my-hop.toml").write_text(source.replace('name = "hopper-padded-noisy-0.35"',
+                                                       'name = "my-hop"'))
+    monkeypatch.setenv("LOSSFORGE_SCENARIOS", str(folder))
+    with pytest.raises(ConfigError, match="scenario 'my-hop' rolls out the same segments"):
+        refuse_test_scenario("my-hop")
