@@ -56,7 +56,7 @@ from lossforge.bench.cache import cache_root
 from lossforge.bench.envs import env_key, make_env
 from lossforge.bench.progress import progress_bar
 from lossforge.bench.scenarios import Scenario, load_scenario
-from lossforge.bench.teachers import apply_teacher, teacher_stats
+from lossforge.bench.teachers import apply_teacher, check_pairs_kept, teacher_stats
 from lossforge.bench.zoo import Zoo, ZooPolicy, load_zoo
 from lossforge.errors import ConfigError, LossforgeError
 from lossforge.io import atomic_write, atomic_write_json, canonical_json, sha256_file
@@ -349,6 +349,9 @@ def _write_cache(npz: Path, js: Path, key: dict, arrays: dict, seconds: float) -
 
 def _spec_for(scenario: Scenario, zoo: Zoo, seed: int) -> SegmentSpec:
     where = scenario.source or scenario.name
+    if zoo.env_id != scenario.env_id:
+        raise ConfigError(f"{where}: field 'env_id': scenario is {scenario.env_id} but the zoo "
+                          f"given is {zoo.env_id}")
 
     def idx(name: str, fieldname: str) -> int:
         if name not in zoo.level_names:
@@ -367,19 +370,19 @@ def _spec_for(scenario: Scenario, zoo: Zoo, seed: int) -> SegmentSpec:
 
 def build_dataset(scenario: Scenario | str, seed: int | None = None, *, zoo: Zoo | None = None,
                   cache: bool = True, cache_dir: str | os.PathLike | None = None,
-                  workers: int = 1, quiet: bool = True, console=None) -> PreferenceDataset:
+                  workers: int = 1, quiet: bool = True, console=None,
+                  budget: str | None = None) -> PreferenceDataset:
     """The labelled dataset of ``scenario`` (a Scenario, a scenario name or a TOML path) for
     ``seed`` (default: the scenario's ``dataset_seed``); segments come from the cache if a
     valid entry exists, else are rolled out (``workers`` processes) and cached. Unless
-    ``quiet``, a roll-out shows its progress on ``console`` (a rich Console; default stderr)."""
+    ``quiet``, a roll-out shows its progress on ``console`` (a rich Console; default stderr).
+    A "skip" teacher that keeps fewer pairs than ``budget``'s batch (default: the smallest
+    budget's) is refused (``check_pairs_kept``)."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     seed = scenario.dataset_seed if seed is None else int(seed)
     if zoo is None:
         zoo = load_zoo(scenario.env_id)
-    if zoo.env_id != scenario.env_id:
-        raise ConfigError(f"{scenario.source or scenario.name}: field 'env_id': scenario is "
-                          f"{scenario.env_id} but the zoo given is {zoo.env_id}")
     spec = _spec_for(scenario, zoo, seed)
     zoo_fp = zoo.fingerprint()
     key = segment_key(spec, zoo_fp, zoo.level_names)
@@ -408,6 +411,7 @@ def build_dataset(scenario: Scenario | str, seed: int | None = None, *, zoo: Zoo
         arrays["returns"], arrays.get("rewards"), scenario.teacher, scenario.bt_temperature,
         scenario.flip_rate, seed, gamma=scenario.teacher_gamma,
         threshold=scenario.teacher_threshold)
+    check_pairs_kept(scenario, int(keep.sum()), seed, budget)
     stats = teacher_stats(arrays["returns"][keep], arrays["sources"][keep], chosen[keep],
                           clean[keep], flipped[keep], scenario.bt_temperature, zoo.level_names)
     stats.update(teacher=scenario.teacher, skipped_pairs=int((~keep).sum()),

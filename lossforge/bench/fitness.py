@@ -47,6 +47,7 @@ from lossforge.bench.draws import EPISODE_SEED_BASE  # noqa: F401  (re-exported)
 from lossforge.bench.evaluator import Evaluator, normalized_score, score_runs, zoo_returns
 from lossforge.bench.result import METRICS, Fitness  # noqa: F401  (METRICS re-exported)
 from lossforge.bench.scenarios import Scenario, load_scenario
+from lossforge.bench.teachers import check_pairs_kept
 from lossforge.bench.trainer import TrainConfig, TrainingData, prepare, train_population
 from lossforge.errors import ConfigError
 from lossforge.workers import worker_count
@@ -70,13 +71,15 @@ def _load(scenario: Scenario | str) -> Scenario:
 
 
 def reference_policy(scenario: Scenario, recipe: str | None = None, progress=False,
-                     workers: int | None = 1, draw: draws.Draw = 0):
+                     workers: int | None = 1, draw: draws.Draw = 0, budget: str | None = None):
     """The dataset and the BC reference of a scenario on a draw (both cached on disk; the first
     build rolls the dataset out in ``workers`` processes, 0 or None = every core). ``progress``,
-    here and below: False, True (progress on stderr) or the rich Console to show it on."""
+    here and below: False, True (progress on stderr) or the rich Console to show it on.
+    ``budget``: the one training will use, whose batch a "skip" teacher's kept pairs must fill
+    (refused before BC; ``build_dataset``)."""
     scenario = draws.scenario_for(scenario, draw)
     dataset = build_dataset(scenario, workers=worker_count(workers), quiet=not progress,
-                            console=progress if progress is not True else None)
+                            console=progress if progress is not True else None, budget=budget)
     ref = train_bc(dataset, BCConfig(recipe=recipe or scenario.reference,
                                      steps=scenario.bc_steps, seed=draws.reference_seed(draw)),
                    progress=progress)
@@ -91,14 +94,19 @@ _PREPARED: dict[tuple[Scenario, int, str], TrainingData] = {}
 
 
 def training_data(scenario: Scenario, progress: bool = False,
-                  workers: int | None = 1, draw: draws.Draw = 0) -> TrainingData:
+                  workers: int | None = 1, draw: draws.Draw = 0,
+                  budget: str | None = None) -> TrainingData:
     """The scenario's dataset and reference on a draw, prepared for training (kept for the next
-    call)."""
+    call). ``budget``: as in ``reference_policy``, checked on a kept one too."""
     key = (scenario, draws.index(draw), str(cache_root()))
     if key not in _PREPARED:
         _PREPARED.clear()
-        dataset, ref = reference_policy(scenario, progress=progress, workers=workers, draw=draw)
+        dataset, ref = reference_policy(scenario, progress=progress, workers=workers, draw=draw,
+                                        budget=budget)
         _PREPARED[key] = prepare(dataset, ref.params, progress=progress)
+    elif budget is not None:
+        check_pairs_kept(draws.scenario_for(scenario, draw), _PREPARED[key].n_pairs,
+                         draws.dataset_seed(scenario, draw), budget)
     return _PREPARED[key]
 
 
@@ -185,7 +193,7 @@ def evaluate(objectives: Sequence, scenario: Scenario | str, budget: str = "scre
     episode_seeds = draws.episode_seeds(draw, n_episodes)   # checks n_episodes before training
     if episode_seed_base is not None:
         episode_seeds = range(episode_seed_base, episode_seed_base + n_episodes)
-    data = training_data(scen, progress=progress, workers=workers, draw=draw)
+    data = training_data(scen, progress=progress, workers=workers, draw=draw, budget=budget)
     config = TrainConfig(steps=b.train_steps, batch_pairs=b.batch_size,
                          lr=b.lr if lr is None else lr, eval_every=b.eval_every,
                          workers=workers or 0)

@@ -20,6 +20,7 @@ File layout (every key is checked; unknown keys, wrong types and out-of-range va
     reference = "all"                # BC reference on "all" segments or on "chosen" ones
     beta = 0.1
     start_policy = "expert"          # zoo level that walks from reset to the start states s0
+                                     # (levels of the env's zoo.json, checked by load_scenario)
     start_steps = [0, 400]           # s0 after a uniform number of steps in [lo, hi]
     pair_mix = [["q25", "expert", 2.0], ["q50", "expert", 1.0]]   # (level_a, level_b, weight)
     length_control = "none"          # "none": a segment stops where its episode terminates, and
@@ -34,7 +35,8 @@ File layout (every key is checked; unknown keys, wrong types and out-of-range va
                                      # "skip": pairs with |R0 - R1| < teacher_threshold dropped;
                                      # "equal": those pairs labelled 1/2 (symmetrised loss)
     teacher_gamma = 0.9              # myopic only
-    teacher_threshold = 10.0         # skip / equal only, in return units
+    teacher_threshold = 10.0         # skip / equal only, in return units (skip: a build that
+                                     # keeps fewer pairs than a batch is refused)
 
     [budgets.quick]
     train_steps = 20
@@ -42,7 +44,7 @@ File layout (every key is checked; unknown keys, wrong types and out-of-range va
     lr = 3e-4
     seeds = [0]                      # or an int n, meaning [0, ..., n-1]
     eval_episodes = 2
-    eval_every = 10
+    eval_every = 10                  # at most train_steps (else the AUC is the final score)
     [budgets.screen]  ...
     [budgets.full]    ...
 """
@@ -260,6 +262,10 @@ def _budget(c: _Checker, table: Any, name: str) -> Budget:
                seeds=seeds,
                eval_episodes=c.int_(table["eval_episodes"], f + ".eval_episodes", 1, 10**4),
                eval_every=c.int_(table["eval_every"], f + ".eval_every", 1, 10**7))
+    if b.eval_every > b.train_steps:
+        raise c.fail(f + ".eval_every", f"{b.eval_every} exceeds {f}.train_steps "
+                                        f"{b.train_steps}: no checkpoint before the end, so the "
+                                        f"budget's AUC would be its final score alone")
     return b
 
 
@@ -319,7 +325,7 @@ def scenario_from_dict(data: dict, where: str = "<scenario>") -> Scenario:
 def _check_batches(c: _Checker, sc: Scenario) -> None:
     """A budget's batch must fit in the dataset. It has ``n_pairs`` pairs, except with teacher
     "skip", which drops near-ties when the dataset is built: there ``n_pairs`` is an upper bound
-    and the trainer checks the batch again against the pairs kept."""
+    and the build checks the batch again against the pairs kept (``teachers.check_pairs_kept``)."""
     for b in BUDGET_NAMES:
         size = sc.budget(b).batch_size
         if size > sc.n_pairs:
@@ -389,7 +395,39 @@ def load_scenario(path_or_name: str | os.PathLike, directory: str | os.PathLike 
     if sc.name != p.stem:
         raise ConfigError(f"{p}: field 'name': {sc.name!r} differs from the file name "
                           f"{p.stem!r}")
+    _check_levels(sc, str(p))
     return sc
+
+
+def zoo_level_names(env_id: str) -> tuple[str, ...] | None:
+    """The level names of ``env_id``'s zoo as its ``zoo.json`` lists them (the zoo in use:
+    ``$LOSSFORGE_ZOO`` or the shipped one, as ``zoo.loader.default_root``), read without loading
+    a policy; None when there is no readable zoo.json (``load_zoo`` then says why, later)."""
+    import json
+
+    path = data_dir("zoo", env="LOSSFORGE_ZOO") / env_id / "zoo.json"
+    try:
+        names = tuple(lv["name"] for lv in json.loads(path.read_text())["levels"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return names if all(isinstance(n, str) for n in names) else None
+
+
+def _check_levels(sc: Scenario, where: str) -> None:
+    """Every zoo level a scenario file names (``start_policy``, ``pair_mix``) is one of its env's
+    zoo, checked at load when the zoo's level names can be read (else when the dataset is built,
+    ``datasets._spec_for``, which also serves a zoo given in code)."""
+    names = zoo_level_names(sc.env_id)
+    if names is None:
+        return
+    used = []
+    for i, m in enumerate(sc.pair_mix):
+        used += [(f"pair_mix[{i}][0]", m.level_a), (f"pair_mix[{i}][1]", m.level_b)]
+    used.append(("start_policy", sc.start_policy))
+    for fieldname, level in used:
+        if level not in names:
+            raise ConfigError(f"{where}: field '{fieldname}': no zoo level {level!r} for "
+                              f"{sc.env_id} (levels: {', '.join(names)})")
 
 
 def list_scenarios(directory: str | os.PathLike | None = None) -> list[str]:

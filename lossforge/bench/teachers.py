@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from lossforge.bench.scenarios import BUDGET_NAMES
 from lossforge.errors import ConfigError
 
 LABEL_STREAM = 0x1ABE1      # spawn key of the labelling stream (independent of T and eps)
@@ -76,6 +77,24 @@ def apply_teacher(returns: np.ndarray, rewards: np.ndarray | None, teacher: str,
     label_prob = np.where(near_tie & (teacher == "equal"), 0.5, 1.0).astype(np.float32)
     keep = ~(near_tie & (teacher == "skip"))
     return chosen, clean, flipped, label_prob, keep
+
+
+def check_pairs_kept(scenario, kept: int, seed: int, budget: str | None = None) -> None:
+    """Refuse a "skip" teacher that kept fewer pairs than training needs: one minibatch of
+    ``budget``'s ``batch_size`` (no budget given: the smallest batch of the scenario's budgets,
+    so no pair kept is always refused). ``kept`` of the scenario's ``n_pairs`` pairs of dataset
+    seed ``seed`` survived. Called on the labels, before statistics or BC read the kept pairs."""
+    if scenario.teacher != "skip":
+        return
+    name = min((budget,) if budget is not None else BUDGET_NAMES,
+               key=lambda b: scenario.budget(b).batch_size)
+    need = scenario.budget(name).batch_size
+    if kept >= need:
+        return
+    raise ConfigError(f"{scenario.source or scenario.name}: teacher 'skip' at teacher_threshold "
+                      f"{scenario.teacher_threshold:g} kept {kept} of {scenario.n_pairs} pairs "
+                      f"(dataset seed {seed}); training needs at least {need} "
+                      f"(budgets.{name}.batch_size): lower teacher_threshold or raise n_pairs")
 
 
 def teacher_stats(returns: np.ndarray, sources: np.ndarray, chosen: np.ndarray,
