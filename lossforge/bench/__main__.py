@@ -89,13 +89,20 @@ def _run(args) -> int:
     from lossforge.bench.scenarios import list_scenarios, load_scenario, parse_seeds
 
     console = PipeConsole(quiet=False)
-    if args.list_scenarios:
+    if args.list_scenarios:   # every file, one line each; a file that does not load says why
+        broken = 0
         for name in list_scenarios():
-            sc = load_scenario(name)
+            try:
+                sc = load_scenario(name)
+            except LossforgeError as exc:
+                broken += 1
+                console.print(f"{name:28s} does not load: {exc}", soft_wrap=True, markup=False,
+                              highlight=False)
+                continue
             length = "length-ctrl" if sc.length_controlled else "length-leaks"
             console.print(f"{name:28s} {sc.env_id:14s} {length:12s} {sc.description}",
-                          soft_wrap=True, markup=False, highlight=False)  # one line each
-        return 0
+                          soft_wrap=True, markup=False, highlight=False)
+        return 2 if broken else 0
     scen = load_scenario(resolve_scenario(args.env, args.scenario))
     if args.env and scen.env_id != args.env:
         raise ConfigError(f"scenario {scen.name} is for {scen.env_id}, not {args.env}")

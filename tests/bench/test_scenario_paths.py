@@ -208,3 +208,20 @@ def test_a_resumed_run_reads_the_scenario_its_name_named_at_the_start(tmp_path, 
     monkeypatch.setenv("LOSSFORGE_SCENARIOS", str(second))
     assert run_search(resume=run, quiet=True) == run
     assert checkpoint.load(run)["generation"] == 2
+
+
+def test_list_scenarios_lists_every_file_and_says_why_a_broken_one_does_not_load(
+        tmp_path, monkeypatch, capsys):
+    """One bad file in the scenario folder stopped --list-scenarios at that file with its error,
+    listing nothing (a walkthrough); now every good file is listed, the bad one says why, and
+    the exit code is 2."""
+    import shutil
+
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copy(repo / "benchmarks/scenarios/quick.toml", tmp_path / "quick.toml")
+    (tmp_path / "aaa-broken.toml").write_text('name = "aaa-broken"\nhorizon = "long"\n')
+    monkeypatch.setenv("LOSSFORGE_SCENARIOS", str(tmp_path))
+    assert bench_main(["--list-scenarios"]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("aaa-broken") and "does not load:" in out[0]
+    assert out[1].startswith("quick") and "Hopper-v5" in out[1]
