@@ -211,3 +211,38 @@ def test_a_hand_edited_key_cannot_end_the_comment_and_run_a_command():
     command = reproduce_command({"config": c, "method": "gp"})
     assert "\n" not in command and "\r" not in command
     assert '"x\\ntouch /tmp/pwned"=1' in command and "immigrants=0.2" in command
+
+
+def test_a_scenario_of_ones_own_folder_or_a_relative_path_is_given_as_the_file_read(
+        tmp_path, monkeypatch, capsys):
+    """--scenario mine (found through $LOSSFORGE_SCENARIOS) or sc/mine.toml (relative to where
+    the search ran) was repeated as typed, so the command failed in another shell or directory
+    (a walkthrough); such a scenario is now given as the file the run read, and the command
+    rebuilds the same config from elsewhere without the variable."""
+    from lossforge.search import SearchConfig, run_search
+
+    folder = tmp_path / "sc"
+    folder.mkdir()
+    text = (REPO / "benchmarks/scenarios/quick.toml").read_text()
+    (folder / "mine.toml").write_text(text.replace('name = "quick"', 'name = "mine"'))
+    monkeypatch.setenv("LOSSFORGE_SCENARIOS", str(folder))
+    monkeypatch.chdir(tmp_path)
+    for typed in ("mine", "sc/mine.toml"):
+        run = run_search(SearchConfig(scenario=typed, fitness="probe", generations=1,
+                                      population=4, workers=1), runs_root=tmp_path / typed[:2],
+                         quiet=True)
+        start = json.loads((run / "config.json").read_text())
+        command = reproduce_command(start)
+        assert f"--scenario {folder / 'mine.toml'}" in command, command
+        monkeypatch.delenv("LOSSFORGE_SCENARIOS")
+        monkeypatch.chdir(REPO)
+        (again, _), _ = _round_trip(start)
+        skip = {"scenario"} | NO_RESULT_EFFECT      # the name typed; the worker count
+        assert {k: v for k, v in again.to_json().items() if k not in skip} == {
+            k: v for k, v in start["config"].items() if k not in skip}
+        monkeypatch.setenv("LOSSFORGE_SCENARIOS", str(folder))
+        monkeypatch.chdir(tmp_path)
+    # a shipped name stays a name
+    assert "--scenario quick " in reproduce_command(
+        {"config": {"scenario": "quick"}, "method": "gp",
+         "scenario_file": str(REPO / "benchmarks/scenarios/quick.toml")}) + " "

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from pathlib import Path
 
 from lossforge.errors import LeaksTestSet, LossforgeError
 
@@ -82,7 +83,7 @@ def reproduce_command(start: dict) -> str:
     args = ["python", "-m", "lossforge.search"] + (["--method", "es"] if method == "es" else [])
     notes: dict = {}
     args += _option("--fitness", c.get("fitness", d["fitness"]))
-    args += _scenario_options(c, d, notes)
+    args += _scenario_options(c, d, notes, start.get("scenario_file"))
     for key, flag, kind in _FLAGS[method]:
         args += _options(key, flag, kind, c, d)
     if _is_test_data(c.get("scenario", d["scenario"]), c.get("suite")):
@@ -123,10 +124,15 @@ def _defaults(method: str, c: dict) -> dict:
     return SearchConfig().to_json()
 
 
-def _scenario_options(c: dict, d: dict, notes: dict) -> list[str]:
+def _scenario_options(c: dict, d: dict, notes: dict, scenario_file: str | None = None
+                      ) -> list[str]:
     """--scenario; for --fitness llm, --llm-task and --llm-variant (the scenario is
     ``task/variant``); none for a suite run (``--suite`` replaces ``--scenario``, and a suite run
-    never reads it: ``context.make_context``)."""
+    never reads it: ``context.make_context``). A benchmark scenario is given as typed when that
+    finds a file without ``$LOSSFORGE_SCENARIOS`` and from any directory (a shipped name, an
+    absolute path), else as the file the run read (``scenario_file``, when it still exists): a
+    name from one's own scenario folder, or a path relative to where the search ran, would not
+    be found by the command elsewhere."""
     scenario = c.get("scenario", d["scenario"])
     if c.get("fitness") == "llm":
         task, sep, variant = str(scenario).partition("/")
@@ -136,7 +142,25 @@ def _scenario_options(c: dict, d: dict, notes: dict) -> list[str]:
         return _option("--llm-task", task) + _option("--llm-variant", variant)
     if c.get("suite"):
         return []
+    if scenario_file and not _portable(scenario) and Path(scenario_file).is_file():
+        return _option("--scenario", scenario_file)
     return _option("--scenario", scenario)
+
+
+def _portable(scenario: str) -> bool:
+    """Whether ``--scenario scenario`` finds a file without $LOSSFORGE_SCENARIOS, wherever the
+    command runs: a name of the shipped folder, or an absolute path."""
+    from lossforge.errors import ConfigError
+    from lossforge.resources import data_candidates, data_dir, find_scenario, is_scenario_name
+
+    if not is_scenario_name(scenario):   # absolute, or found under the checkout / package data
+        p = Path(scenario)
+        return p.is_file() if p.is_absolute() else any(c.is_file() for c in data_candidates(p))
+    try:
+        find_scenario(scenario, directory=data_dir("scenarios"))
+    except ConfigError:
+        return False
+    return True
 
 
 def _options(key: str, flag: str, kind: str, c: dict, d: dict) -> list[str]:
