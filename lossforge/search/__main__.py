@@ -270,9 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             args, start = _parse(argv)
             run_dir = start()
         except LossforgeError as exc:
-            run_dir = getattr(exc, "run_dir", None)   # raised inside a run: say where it is
-            print(f"error: {exc}" + (f" (the run so far is kept in {run_dir}: --resume it "
-                                     f"once fixed)" if run_dir else ""), file=sys.stderr)
+            print(f"error: {exc}{_where(exc, args)}", file=sys.stderr)
             return 2
         except (KeyboardInterrupt, Exception) as exc:
             if not searching and isinstance(exc, KeyboardInterrupt):
@@ -280,6 +278,21 @@ def main(argv: list[str] | None = None) -> int:
             return stops.stopped(exc, resume=getattr(args, "resume", None))
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _where(exc: LossforgeError, args) -> str:
+    """What the error line adds about an error raised inside a run: where the run is kept, to
+    --resume; or, for a new run that evaluated nothing, that its directory was removed (a fixed
+    input file would make a resume refuse it as changed)."""
+    from lossforge.search.rundir import remove_if_unstarted
+
+    run_dir = getattr(exc, "run_dir", None)
+    if run_dir is None:
+        return ""
+    if getattr(args, "resume", None) is None and remove_if_unstarted(Path(run_dir)):
+        return (f" (nothing was evaluated, so the new run directory {run_dir} was removed: "
+                "run the search again once fixed)")
+    return f" (the run so far is kept in {run_dir}: --resume it once fixed)"
 
 
 #: what --resume may be given beside it (argparse's dest of each option): the configuration

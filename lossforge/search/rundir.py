@@ -73,6 +73,26 @@ def locked(run_dir: Path) -> Iterator[None]:
         release_lock(path, fd)
 
 
+#: what a new run directory holds before its first evaluation (``write_start``, inputs.py)
+START_FILES = ("config.json", "seeds.json", "inputs.json")
+
+
+def remove_if_unstarted(run_dir: Path) -> bool:
+    """Remove a run directory that holds nothing but its start files (a run stopped by its
+    input before any evaluation: nothing to resume, and a fixed input file would make a resume
+    refuse it as changed); True if removed. Anything else in it, and it stays."""
+    try:
+        names = {p.name for p in run_dir.iterdir()}
+        if not names <= set(START_FILES):
+            return False
+        for name in names:
+            (run_dir / name).unlink()
+        run_dir.rmdir()
+    except OSError:
+        return False
+    return True
+
+
 def write_start(run_dir: Path, ctx, *, config_json: bool = True) -> None:
     """config.json (unless not ``config_json``) and seeds.json, which nothing reads back: a
     resume writes it again (the same bytes, or a damaged or deleted one repaired)."""

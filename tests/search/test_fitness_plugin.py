@@ -124,16 +124,24 @@ def test_a_fitness_that_raises_gets_its_traceback_and_the_way_on(tmp_path, capsy
 
 def test_a_plugin_error_inside_a_run_names_the_run_directory(tmp_path, capsys):
     """The one-line error of a fitness that breaks its interface once the run has begun also
-    says where the run is kept and that --resume continues it."""
+    says where the run is kept and that --resume continues it; when it broke before any
+    evaluation, that the new run directory, which held only its start files, was removed (a
+    resume after fixing an input file would refuse it as changed)."""
     code, err = run_cli(["--fitness", "plugin_helpers:too_few", "--workers", "1",
                          "--population", "4", "--generations", "1", "--budget", "quick",
                          "--quiet", "--runs-dir", str(tmp_path)], capsys)
-    (run_dir,) = tmp_path.iterdir()
-    assert code == 2 and len(err) == 1
-    assert err[0].endswith(f"(the run so far is kept in {run_dir}: --resume it once fixed)")
+    assert code == 2 and len(err) == 1 and list(tmp_path.iterdir()) == []
+    removed = err[0].split("(nothing was evaluated, so the new run directory ")[1]
+    assert removed.endswith(" was removed: run the search again once fixed)")
     # not taken for a MuJoCo run, and named by module and function: a plug-in's function is
     # mostly called "evaluate", as the interface's own examples are
-    assert run_dir.name.endswith("-quick-plugin_helpers.too_few-s0")
+    assert removed.split()[0].endswith("-quick-plugin_helpers.too_few-s0")
+    # a run that evaluated something is kept, with the way on
+    (tmp_path / "x").mkdir()
+    from lossforge.search.rundir import START_FILES, remove_if_unstarted
+    for name in (*START_FILES, "evaluations.jsonl"):
+        (tmp_path / "x" / name).write_text("{}")
+    assert not remove_if_unstarted(tmp_path / "x") and len(list((tmp_path / "x").iterdir())) == 4
 
 
 def test_a_search_scenario_hook_that_raises_is_one_line_and_exit_2(tmp_path, capsys,
