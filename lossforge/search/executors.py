@@ -36,7 +36,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence
 
 from lossforge.errors import ConfigError, LossforgeError
-from lossforge.search.fitness_errors import FitnessRaised, error_to_dict, take_errors
+from lossforge.search.fitness_errors import NONFINITE, FitnessRaised, error_to_dict, take_errors
 from lossforge.workers import exit_with_parent, worker_count
 
 FITNESS_FUNCTIONS = {
@@ -174,7 +174,7 @@ def fitness_to_dict(f) -> dict:
     seeds), only where the fitness keeps one (the bench does; ``lossforge.report`` plots it)."""
     # "ok" with a NaN or infinite score breaks the fitness interface; recorded as what it is,
     # a non-finite score, so the loss is counted as failed for that reason, not as "ok"
-    status = "nonfinite" if f.status == "ok" and not math.isfinite(f.score) else f.status
+    status = NONFINITE if f.status == "ok" and not math.isfinite(f.score) else f.status
     out = {"name": f.name, "status": status, "score": finite_or_none(f.score),
            "ci95": finite_or_none(f.ci95), "per_seed": [finite_or_none(x) for x in f.per_seed],
            "final": finite_or_none(f.final), "auc": finite_or_none(f.auc),
