@@ -67,9 +67,11 @@ def resolve_fitness(ref: str) -> Callable:
         NaN for one seed), ``per_seed`` (tuple of floats), ``final``, ``auc`` (floats),
         ``seconds`` (float: the call's wall time, which the objectives it scored together
         share, so sum one per call, not one per result; never feeds a decision); optionally
-        ``curve`` ([(step, score), ...], kept for ``lossforge.report``'s plots). It must be a deterministic function of
-        the objective's spec, the scenario, the budget and the seeds (the journal and resume
-        rely on it), and importable by a fresh worker process. An exception it raises fails
+        ``curve`` ([(step, score), ...], kept for ``lossforge.report``'s plots). One result
+        per objective, in their order, each named as its objective (``check_results``). It
+        must be a deterministic function of the objective's spec, the scenario, the budget and
+        the seeds (the journal and resume rely on it), and importable by a fresh worker
+        process. An exception it raises fails
         the objective it raised on (status "error: <Type>: <message>", ``_call``), or stops the
         run if it raises on a baseline too (``stop_if_broken``).
     ``warm_up(scenario, workers=None, progress=True, log=None)`` (optional)
