@@ -12,10 +12,11 @@ again, by the run's own fitness, scenario, metric and budget, on fresh seeds in 
 
 Fresh means outside every seed the run may have trained on (``run_seeds``); the default is as
 many seeds as the best loss was scored on at the budget (at least 2), from 1000 on. What changes
-with the seeds is the fitness's: for the MuJoCo bench, training order and initialisation and
-the evaluation episodes, not the dataset (a fresh dataset draw is ``benchmarks/baselines.py
-confirm``'s unit, the stronger test). A suite run is refused: its units are (scenario, seed)
-pairs, confirmed per scenario by ``baselines.py confirm``. The scores are written to
+with the seeds is the fitness's: on the MuJoCo bench the minibatch order only; the dataset, the
+reference and the evaluation episodes stay the search's, so luck on those episodes stays in
+(``benchmarks/baselines.py confirm`` draws fresh data and episodes: the stronger test). A
+suite run is refused: its units are (scenario, seed) pairs, confirmed per scenario by
+``baselines.py confirm``. The scores are written to
 ``RUN/confirm-<budget>-seeds-<first>-<last>.json``, and the scoring is one line of the
 selection ledger.
 """
@@ -129,7 +130,9 @@ def lines(out: dict) -> list[str]:
 
     s = out["seeds"]
     head = [f"Confirmation of {out['loss']} on fresh seeds {s[0]}-{s[-1]} ({len(s)}) at the "
-            f"{out['budget']} budget (the search never trained on them):",
+            f"{out['budget']} budget (the search never trained on them; what else they change "
+            f"is the fitness's: on the MuJoCo bench nothing else, the data and evaluation "
+            f"episodes stay the search's):",
             f"  {out['loss']}: {fitness_text(out['scores'][out['loss']])}"]
     body = []
     for label, v in out["verdicts"].items():
