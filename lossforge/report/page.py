@@ -243,7 +243,9 @@ def _verdict_section(results: dict, baselines: list[dict], ladder: list[str], cf
                "<p class=\"meta\" id=\"verdict-optimistic\">These are the seeds the search "
                "picked the loss on, so the verdict is optimistic (the best of many on them): "
                "<code>python -m lossforge.search confirm RUN</code> trains it and the baselines "
-               "on fresh seeds.</p>"))
+               "on fresh seeds (on the MuJoCo bench new minibatch orders only; "
+               "<code>benchmarks/baselines.py confirm</code> draws fresh data and evaluation "
+               "episodes).</p>"))
 
 
 def _search_section(counters: dict, generations: list[dict], top: str, axis: str) -> str:

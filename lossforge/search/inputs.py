@@ -60,6 +60,17 @@ def record(run_dir: Path, config) -> None:
                                             for role, p in input_files(config).items()})
 
 
+def changed_since(run_dir: Path) -> list[str]:
+    """The input files of ``inputs.json``, at the paths it recorded, whose content differs now
+    or that are gone ("role path"); empty when it is missing (nothing to check against). For a
+    command that scores a finished run again (``confirm``) without its configuration's paths."""
+    if not (run_dir / NAME).exists():
+        return []
+    then, _ = runfiles.read_checked(run_dir / NAME)
+    return [f"{role} {entry['path']}" for role, entry in sorted(then.items())
+            if not Path(entry["path"]).is_file() or digest(Path(entry["path"])) != entry["sha256"]]
+
+
 def check(run_dir: Path, config) -> str | None:
     """``ConfigError`` naming every input file whose content differs from the run's start; a
     note when ``inputs.json`` is missing (nothing to check against: a run from before it, or

@@ -252,7 +252,9 @@ def verdict_lines(results: dict, state: dict, run_dir: str | Path | None = None)
     if not suite:
         lines.append(f"  These are the seeds the search picked the loss on, so the verdict is "
                      f"optimistic (the best of many on them): python -m lossforge.search confirm "
-                     f"{run_dir or 'RUN'} trains it and the baselines on fresh seeds.")
+                     f"{run_dir or 'RUN'} trains it and the baselines on fresh seeds (on the "
+                     f"MuJoCo bench new minibatch orders only; benchmarks/baselines.py confirm "
+                     f"draws fresh data and evaluation episodes).")
     return lines
 
 
