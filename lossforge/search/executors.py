@@ -347,14 +347,22 @@ class LocalExecutor:
                 self._shutdown(wait=False)
                 for i in todo:
                     if results[i] is None:
-                        self._count_rerun(attempts, i)
+                        self._count_rerun(attempts, i, args[i])
 
-    def _count_rerun(self, attempts: list[int], i: int) -> None:
+    def _count_rerun(self, attempts: list[int], i: int, chunk_args: tuple) -> None:
+        """One more rerun of chunk ``i`` (``chunk_args``: its ``evaluate_chunk`` arguments),
+        or a LossforgeError naming its losses when it killed its worker too often."""
         attempts[i] += 1
         self.reruns += 1
         if attempts[i] > self.max_retries:
-            raise LossforgeError(f"an evaluation chunk killed its worker {attempts[i]} times; "
-                                 "giving up")
+            jobs = chunk_args[1]
+            names = [str(job[0].get("name", "?")) for job in jobs]
+            raise LossforgeError(
+                f"an evaluation chunk killed its worker {attempts[i]} times; giving up. Its "
+                f"{'loss' if len(names) == 1 else 'losses'} at the {chunk_args[2]} budget: "
+                f"{', '.join(names[:6])}{' ...' if len(names) > 6 else ''} (the fitness "
+                f"{chunk_args[0]!r} ended the worker process: a crash, out of memory, or an "
+                "exit in the fitness)")
 
     def _map_with_deadline(self, args: list[tuple]) -> list[list[dict]]:
         """``map_chunks`` with a deadline: ``timeout`` seconds per job in a call, counted from
@@ -377,7 +385,7 @@ class LocalExecutor:
                     queue.pop(0)
             except BrokenProcessPool:   # a worker died since it started: as below
                 broken = True
-                self._count_rerun(attempts, queue[0])
+                self._count_rerun(attempts, queue[0], args[queue[0]])
             for fut in [f for f in hung if f.done()]:   # late, but done: its slot is free
                 late.append(running.pop(fut)[0])           # (the late result is not used)
                 hung.discard(fut)
@@ -394,7 +402,7 @@ class LocalExecutor:
                     except BrokenProcessPool:
                         broken = True
                         queue.insert(0, i)
-                        self._count_rerun(attempts, i)
+                        self._count_rerun(attempts, i, args[i])
                 elif deadline <= time.monotonic():
                     hung.add(fut)
             if broken or (running and set(running) <= hung):   # only late calls in flight

@@ -193,3 +193,11 @@ def start_hanging_search(tmp_path: Path, *, workers: int, generations: int, sign
         os.killpg(proc.pid, signal.SIGKILL)
         raise AssertionError(f"no fitness call got to the sleeping one: {proc.communicate()}")
     return proc, runs
+
+
+def always_dying_evaluate(objectives, scenario=None, budget="screen", **kw):
+    """Probe fitness whose worker process dies (os._exit) on every call with a loss named in
+    $LF_DIES_ON, as a fitness that crashes on one loss (a segfault, the OOM killer)."""
+    if any(o.name == os.environ.get("LF_DIES_ON") for o in objectives):
+        os._exit(9)
+    return probe_fitness.evaluate(objectives, scenario, budget, **kw)

@@ -257,6 +257,25 @@ def test_dead_worker_chunks_are_rerun(tmp_path, monkeypatch):
     assert strip(got[0] + got[1]) == strip(want)
 
 
+def test_a_chunk_that_always_kills_its_worker_names_its_losses(monkeypatch):
+    """"an evaluation chunk killed its worker 3 times; giving up" did not say which losses or
+    what ended the worker (a walkthrough): the chunk's losses, budget and fitness are named."""
+    from lossforge.errors import LossforgeError
+
+    monkeypatch.setenv("LF_DIES_ON", "sq")
+    jobs = [[spec, None, None] for spec in _specs()]
+    ex = LocalExecutor(workers=2)
+    try:
+        with pytest.raises(LossforgeError) as e:
+            ex.map_chunks("search_helpers:always_dying_evaluate", [jobs[:2], jobs[2:]],
+                          "screen", "auc")
+    finally:
+        ex.close()
+    assert str(e.value).startswith("an evaluation chunk killed its worker")
+    assert ("giving up. Its losses at the screen budget: sq, x3 (the fitness "
+            "'search_helpers:always_dying_evaluate' ended the worker process") in str(e.value)
+
+
 def test_warm_up_runs_once_in_the_main_process_before_any_evaluation(tmp_path, monkeypatch):
     """The fitness module's warm_up (bench: build the dataset and reference) runs in the run's
     own process, once, before the workers evaluate anything; not again when nothing is left."""
