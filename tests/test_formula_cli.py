@@ -1,8 +1,15 @@
-"""`python -m lossforge.formula`, run as a user would (subprocess)."""
+"""`python -m lossforge.formula`: its ``main`` with the command line's arguments, output and
+exit code as a user sees them. In this process (a subprocess per call spent most of its time
+importing torch and SymPy); one call runs as ``python -m`` (the last test), and
+tests/test_command_lines.py runs it in a pipe."""
 
+import contextlib
+import io
 import json
+import re
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -10,8 +17,14 @@ from lossforge.formula import main
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "lossforge.formula", *args],
-                          capture_output=True, text=True, timeout=120)
+    """(returncode, stdout, stderr) of ``python -m lossforge.formula ARGS``, run in-process."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:         # argparse's usage errors
+            code = exc.code
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def test_dpo_map_prints_its_link_and_proof():
@@ -208,3 +221,23 @@ def test_a_new_option_of_the_parser_is_never_read_as_the_formula():
     argv = _formula_last(["-log(p)", "--verbose", "--offset", "-2", "--json"], parser)
     args = parser.parse_args(argv)
     assert (args.formula, args.verbose, args.offset, args.json) == ("-log(p)", True, -2.0, True)
+
+
+def test_the_module_runs_as_a_command_as_main_does_here():
+    """``python -m lossforge.formula`` prints what ``main`` prints here (text and JSON, but for
+    the JSON's timings), with the same exit code."""
+    def untimed(x):
+        if isinstance(x, dict):
+            return {k: untimed(v) for k, v in x.items() if k != "seconds"}
+        return x
+
+    for args in (["p*log(p) + (1-p)*log(1-p)", "--json"], ["sin(p)"]):
+        r = subprocess.run([sys.executable, "-m", "lossforge.formula", *args],
+                           capture_output=True, text=True, timeout=120)
+        here = run(*args)
+        assert (r.returncode, r.stderr) == (here.returncode, here.stderr)
+        if "--json" in args:
+            assert untimed(json.loads(r.stdout)) == untimed(json.loads(here.stdout))
+        else:    # but for the check's timing ("checked in 2.3 ms")
+            timing = re.compile(r"\d+(\.\d+)? m?s\b")
+            assert timing.sub("T", r.stdout) == timing.sub("T", here.stdout)
