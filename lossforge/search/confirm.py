@@ -48,10 +48,15 @@ def run_seeds(run: Path, start: dict, hof: dict) -> set[int]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         _, scenario = resolve_scenario(start["scenario_file"], start["config"]["fitness"])
         used = {int(x) for rung in start["ladder"] for x in scenario.budget(rung).seeds}
+    return used | set(range(_most_seeds(hof, start["ladder"])))
+
+
+def _most_seeds(hof: dict, rungs) -> int:
+    """The most seeds any loss or baseline of the hall of fame was scored on at ``rungs``."""
     records = [r.get(rung) for r in [*hof.get("hall_of_fame", []), *hof.get("baselines", [])]
-               for rung in start["ladder"]]
-    n = max((len(f.get("per_seed") or []) for f in records if isinstance(f, dict)), default=0)
-    return used | set(range(n))
+               for rung in rungs]
+    return max((len(f.get("per_seed") or []) for f in records if isinstance(f, dict)),
+               default=0)
 
 
 def fresh_seeds(run: Path, start: dict, hof: dict, budget: str,
@@ -60,11 +65,7 @@ def fresh_seeds(run: Path, start: dict, hof: dict, budget: str,
     on at ``budget`` (at least 2); ``ConfigError`` when one repeats (a repeated seed is one
     training counted twice) or is one the run may have trained on (``run_seeds``)."""
     if seeds is None:
-        records = [r.get(budget) for r in [*hof.get("hall_of_fame", []),
-                                           *hof.get("baselines", [])]]
-        n = max((len(f.get("per_seed") or []) for f in records if isinstance(f, dict)),
-                default=0)
-        seeds = tuple(range(FRESH_FROM, FRESH_FROM + max(n, 2)))
+        seeds = tuple(range(FRESH_FROM, FRESH_FROM + max(_most_seeds(hof, [budget]), 2)))
     twice = sorted({x for x in seeds if seeds.count(x) > 1})
     if twice:
         raise ConfigError(f"--seeds: seed(s) {', '.join(map(str, twice))} given more than once; "
