@@ -22,7 +22,7 @@ from lossforge.report.front import front_chart, raced_note
 from lossforge.report.glossary import glossary_html
 from lossforge.report.svg import COLOURS, Series, chart
 from lossforge.search.summary import _opponents, best_row, glossary, known_text
-from lossforge.search.verdict import known_verdict_note
+from lossforge.search.verdict import known_verdict_note, optimism_note
 from lossforge.search.words import score_axis
 from lossforge.objectives.properties import property_line
 
@@ -240,12 +240,8 @@ def _verdict_section(results: dict, baselines: list[dict], ladder: list[str], cf
                f"{escape(known.removeprefix(best['name']))}</p>" if known else "")
             + f"<ul id=\"verdict-list\">{''.join(parts)}</ul>"
             + ("" if cfg.get("suite") else
-               "<p class=\"meta\" id=\"verdict-optimistic\">These are the seeds the search "
-               "picked the loss on, so the verdict is optimistic (the best of many on them): "
-               "<code>python -m lossforge.search confirm RUN</code> trains it and the baselines "
-               "on fresh seeds (on the MuJoCo bench new minibatch orders only; "
-               "<code>benchmarks/baselines.py confirm</code> draws fresh data and evaluation "
-               "episodes).</p>"))
+               f"<p class=\"meta\" id=\"verdict-optimistic\">{escape(optimism_note('RUN'))}"
+               "</p>"))
 
 
 def _search_section(counters: dict, generations: list[dict], top: str, axis: str) -> str:

@@ -113,10 +113,15 @@ def confirm(run: str | Path, *, budget: str | None = None, seeds: tuple[int, ...
     (default the run's top rung) and judge the row against each baseline; the result as
     written to the run directory (module docstring). A fitness that raises stops it
     (``FitnessRaised``, with the fitness's traceback)."""
+    return score(prepare(run, budget, seeds, rank), rank, workers)
+
+
+def score(prepared: tuple, rank: int, workers: int | None) -> dict:
+    """``confirm``'s training and verdicts on what ``prepare`` gave."""
     from lossforge.search.executors import LocalExecutor, map_specs
     from lossforge.search.verdict import baseline_label, known_verdict_note, paired_verdict
 
-    run, start, hof, row, budget, seeds = prepare(run, budget, seeds, rank)
+    run, start, hof, row, budget, seeds = prepared
     conf, bases = start["config"], [b["spec"] for b in hof["baselines"]]
     ex = LocalExecutor(workers)
     try:
@@ -198,13 +203,14 @@ def main(argv: list[str], args) -> int:
     from lossforge.io import atomic_write_json
     from lossforge.search.fitness_errors import FitnessRaised
 
-    run, start, _, _, budget, seeds = prepare(args.run, args.budget, args.seeds, args.rank)
+    prepared = prepare(args.run, args.budget, args.seeds, args.rank)
+    run, start, _, _, budget, seeds = prepared
     ledger.record("probe", command=["python -m lossforge.search", *argv],
                   scenario=start["config"]["scenario"], seeds=list(seeds), budget=budget,
                   purpose=f"confirm hall-of-fame rank {args.rank} of {run} on fresh seeds",
                   path=args.ledger)
     try:
-        out = confirm(run, budget=budget, seeds=seeds, rank=args.rank, workers=args.workers)
+        out = score(prepared, args.rank, args.workers)
     except FitnessRaised as exc:
         print(exc.details, file=sys.stderr)
         print(f"error: the confirmation stopped on {exc.kind}: {exc} (traceback above); nothing "

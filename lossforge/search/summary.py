@@ -26,7 +26,8 @@ from lossforge.runfiles import LOCK, unchecked_note
 from lossforge.search.fitness_errors import ERRORS_LOG
 from lossforge.search.rundir import loss_line, raced_out, row_simplest
 from lossforge.search.verdict import (baseline_label, known_verdict_note,  # noqa: F401
-                                      paired_scores, paired_verdict, verdict_text)
+                                      optimism_note, paired_scores, paired_verdict,
+                                      verdict_text)
 from lossforge.search.words import metric_words, suite_words
 
 def _console(console=None):
@@ -250,11 +251,7 @@ def verdict_lines(results: dict, state: dict, run_dir: str | Path | None = None)
     if note:
         lines.append(f"  Note: {note}.")
     if not suite:
-        lines.append(f"  These are the seeds the search picked the loss on, so the verdict is "
-                     f"optimistic (the best of many on them): python -m lossforge.search confirm "
-                     f"{run_dir or 'RUN'} trains it and the baselines on fresh seeds (on the "
-                     f"MuJoCo bench new minibatch orders only; benchmarks/baselines.py confirm "
-                     f"draws fresh data and evaluation episodes).")
+        lines.append(f"  {optimism_note(run_dir or 'RUN')}")
     return lines
 
 

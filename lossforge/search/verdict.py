@@ -64,6 +64,15 @@ def verdict_text(label: str, word: str, diff: float, halfwidth: float, units: st
     return f"{head} {label}: {text}"
 
 
+def optimism_note(run: str) -> str:
+    """What the search's verdict adds outside a suite run, terminal and page alike: its seeds
+    picked the loss, and the command that judges it on fresh ones (``confirm.py``)."""
+    return (f"These are the seeds the search picked the loss on, so the verdict is optimistic "
+            f"(the best of many on them): python -m lossforge.search confirm {run} trains it "
+            f"and the baselines on fresh seeds (on the MuJoCo bench new minibatch orders only; "
+            f"benchmarks/baselines.py confirm draws fresh data and evaluation episodes).")
+
+
 def paired_scores(a: dict, b: dict) -> tuple[list, list]:
     """Two fitness records' per-seed scores, paired: by unit name in a suite run (a loss raced
     out early has fewer units: those it shares with ``b``), else by seed position."""
